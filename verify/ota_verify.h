@@ -1,0 +1,67 @@
+/*
+ * otter: code-signature verification shared by every port.
+ *
+ * Verifies an ECDSA P-256 signature over the SHA-256 of a whole file, DER
+ * encoded (what AWS code signing produces for "sig-sha256-ecdsa"). The
+ * signer's key comes from a PEM X.509 certificate or a PEM public key. The
+ * file is read back through a caller-supplied reader in chunks of a
+ * caller-owned buffer, so no file needs to fit in RAM.
+ *
+ * Built on mbed TLS. Our code allocates nothing; mbed TLS's certificate and
+ * key parsers allocate through its platform layer (on an MCU, point that at
+ * MBEDTLS_MEMORY_BUFFER_ALLOC_C's static pool).
+ */
+#ifndef OTA_VERIFY_H
+#define OTA_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_err.h"
+
+/**
+ * Reads len bytes at offset of the file being verified into buf.
+ * @return len on success, a negative ota_err_t otherwise.
+ */
+typedef int32_t (*ota_verify_read_fn)(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
+
+/**
+ * Verify a sig-sha256-ecdsa signature.
+ *
+ * @param signer_pem  PEM text of an X.509 certificate or a public key holding a
+ *                    P-256 key; need not be NUL-terminated.
+ * @param signer_len  length of signer_pem in bytes.
+ * @param sig         DER SEQUENCE{r, s}; may be NULL only when sig_len is 0.
+ * @param sig_len     length of sig.
+ * @param read        reader for the file; read_ctx is passed to it.
+ * @param file_size   bytes to hash, from offset 0.
+ * @param chunk       caller-owned buffer used for reading; chunk_len >= 1.
+ * @return OTA_OK when the signature verifies;
+ *         OTA_ERR_SIGNATURE_CHECK_FAILED (bad, empty or malformed signature);
+ *         OTA_ERR_BAD_SIGNER_CERT (PEM unparsable or not a P-256 key);
+ *         OTA_ERR_INVALID_ARG (NULL pointers, chunk_len 0);
+ *         or the reader's error.
+ */
+ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len,
+                                  const uint8_t *sig, size_t sig_len, ota_verify_read_fn read,
+                                  void *read_ctx, uint32_t file_size, uint8_t *chunk,
+                                  uint32_t chunk_len);
+
+/** A named signer known to a port ("certfile" in a job document). */
+typedef struct ota_verify_signer {
+    /** Name the job document uses, e.g. "codesign.crt". */
+    const char *name;
+    /** PEM text of a certificate or public key. */
+    const uint8_t *pem;
+    /** Length of pem in bytes. */
+    size_t pem_len;
+} ota_verify_signer_t;
+
+/**
+ * Find a signer by name in a table; a NULL name selects the first entry.
+ * @return the entry, or NULL when there is none of that name.
+ */
+const ota_verify_signer_t *ota_verify_find_signer(const ota_verify_signer_t *signers,
+                                                  size_t count, const char *name);
+
+#endif /* OTA_VERIFY_H */
