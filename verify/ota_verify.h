@@ -20,6 +20,22 @@
 #include "ota_err.h"
 
 /**
+ * Largest signer PEM accepted by ota_verify_sha256_ecdsa(), in bytes, counting
+ * the NUL terminator that mbed TLS's PEM parser needs. The PEM is copied into a
+ * stack buffer of this size (mbed TLS parses PEM only from a NUL-terminated
+ * buffer and the caller's PEM need not be one), so this is also the function's
+ * stack cost beyond mbed TLS's own. A P-256 certificate is typically 600-900
+ * bytes of PEM.
+ * Possible values: 128 or more. Default value: 4096.
+ */
+#ifndef OTA_VERIFY_MAX_PEM_LEN
+#define OTA_VERIFY_MAX_PEM_LEN 4096u
+#endif
+#if OTA_VERIFY_MAX_PEM_LEN < 128
+#error "OTA_VERIFY_MAX_PEM_LEN must be at least 128"
+#endif
+
+/**
  * Reads len bytes at offset of the file being verified into buf.
  * @return len on success, a negative ota_err_t otherwise.
  */
@@ -38,14 +54,21 @@ typedef int32_t (*ota_verify_read_fn)(void *ctx, uint32_t offset, uint8_t *buf, 
  * @param chunk       caller-owned buffer used for reading; chunk_len >= 1.
  * @return OTA_OK when the signature verifies;
  *         OTA_ERR_SIGNATURE_CHECK_FAILED (bad, empty or malformed signature);
- *         OTA_ERR_BAD_SIGNER_CERT (PEM unparsable or not a P-256 key);
+ *         OTA_ERR_BAD_SIGNER_CERT (PEM unparsable, empty, longer than
+ *         OTA_VERIFY_MAX_PEM_LEN - 1 bytes of text, or not a P-256 key);
  *         OTA_ERR_INVALID_ARG (NULL pointers, chunk_len 0);
- *         or the reader's error.
+ *         or the reader's error (a negative return passed through as is; a
+ *         short or over-long non-negative count gives OTA_ERR_IO).
+ *
+ * Checks run in this order, and the first failure is returned: arguments,
+ * signer, empty signature (no read is made), reading and hashing the file,
+ * the signature itself. A certificate is used only for its key: its validity
+ * period, issuer and extensions are not checked (a device may have no clock;
+ * trust comes from the certificate being provisioned on the device).
  */
-ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len,
-                                  const uint8_t *sig, size_t sig_len, ota_verify_read_fn read,
-                                  void *read_ctx, uint32_t file_size, uint8_t *chunk,
-                                  uint32_t chunk_len);
+ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
+                                  size_t sig_len, ota_verify_read_fn read, void *read_ctx,
+                                  uint32_t file_size, uint8_t *chunk, uint32_t chunk_len);
 
 /** A named signer known to a port ("certfile" in a job document). */
 typedef struct ota_verify_signer {
@@ -59,9 +82,15 @@ typedef struct ota_verify_signer {
 
 /**
  * Find a signer by name in a table; a NULL name selects the first entry.
- * @return the entry, or NULL when there is none of that name.
+ * Names are compared exactly (strcmp); entries whose name is NULL match only
+ * through a NULL name selecting the first entry.
+ * @param signers table of count entries; may be NULL only when count is 0.
+ * @param count   entries in the table.
+ * @param name    the job document's "certfile", NUL-terminated, or NULL.
+ * @return the entry (pointing into signers), or NULL when signers is NULL,
+ *         count is 0, or no entry has that name.
  */
-const ota_verify_signer_t *ota_verify_find_signer(const ota_verify_signer_t *signers,
-                                                  size_t count, const char *name);
+const ota_verify_signer_t *ota_verify_find_signer(const ota_verify_signer_t *signers, size_t count,
+                                                  const char *name);
 
 #endif /* OTA_VERIFY_H */

@@ -1,0 +1,131 @@
+/*
+ * otter: bootloader logic for two image slots.
+ *
+ * The bootloader keeps its state in the power-safe record of
+ * ota_boot_record.h and decides at every boot which slot runs:
+ *
+ *   NONE / CONFIRMED / REVERTED  -> the active slot boots.
+ *   TRIAL, attempts left > 0     -> the trial image's header and signature are
+ *                                   checked; if good, the attempt counter is
+ *                                   decremented (persisted first) and the trial
+ *                                   slot boots, pending commit; if bad, the
+ *                                   state becomes REVERTED.
+ *   TRIAL, no attempts left      -> REVERTED; the active slot boots.
+ *
+ * The running application (through its port) requests a trial after a verified
+ * download, and confirms or rejects it. Confirming makes the trial slot the
+ * active one and raises the minimum version (anti-rollback) to its version;
+ * the minimum never rises otherwise, and an image below it never boots.
+ *
+ * Nothing here keeps state between calls: every boot starts from the flash.
+ */
+#ifndef OTA_BOOT_H
+#define OTA_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_boot_record.h"
+#include "ota_err.h"
+#include "ota_flash.h"
+
+/** Boot attempts a new image gets when the configuration says 0. */
+#define OTA_BOOT_DEFAULT_ATTEMPTS 3u
+
+/** Where things live on the flash. All addresses are sector starts. */
+typedef struct ota_boot_layout {
+    /** First byte of each image slot. */
+    uint32_t slot_addr[2];
+    /** Size of each slot in bytes (a whole number of sectors in both slots). */
+    uint32_t slot_size;
+    /** The two copies of the state record, each in a sector of its own. */
+    uint32_t record_addr[2];
+    /** The two banks of the download-progress log (used by flash ports). */
+    uint32_t progress_addr[2];
+    /** Size of each progress bank in bytes (whole sectors). */
+    uint32_t progress_size;
+} ota_boot_layout_t;
+
+/** What the bootloader needs. */
+typedef struct ota_boot_config {
+    /** The flash holding slots and records. */
+    const ota_flash_t *flash;
+    /** Where things are. */
+    const ota_boot_layout_t *layout;
+    /** PEM certificate or public key that new images must be signed by. */
+    const uint8_t *signer_pem;
+    /** Length of signer_pem. */
+    size_t signer_len;
+    /** Boot attempts for a new image (1 .. OTA_BOOT_MAX_ATTEMPTS; 0 = default 3). */
+    uint8_t max_attempts;
+    /** Scratch buffer for reading images during verification. */
+    uint8_t *scratch;
+    /** Size of scratch (>= OTA_IMAGE_HEADER_SIZE). */
+    uint32_t scratch_len;
+} ota_boot_config_t;
+
+/** The outcome of one boot decision. */
+typedef struct ota_boot_result {
+    /** Slot to run (0 or 1). */
+    uint8_t slot;
+    /** 1 when the slot holds a new image on trial (pending commit). */
+    uint8_t pending;
+    /** Version of the image in that slot (from its header; 0 if none). */
+    uint32_t version;
+    /** The state record after the decision (as stored, or the factory state). */
+    ota_boot_record_t record;
+} ota_boot_result_t;
+
+/**
+ * Lay out a uniform-sector flash: two progress sectors and two record
+ * sectors at the end, the rest split into two equal slots of whole sectors.
+ * @return OTA_OK; OTA_ERR_INVALID_ARG (non-uniform flash or too small).
+ */
+ota_err_t ota_boot_layout_uniform(const ota_flash_t *flash, ota_boot_layout_t *layout);
+
+/**
+ * Check a layout against a flash: everything sector aligned, inside the
+ * device and not overlapping.
+ * @return OTA_OK or OTA_ERR_INVALID_ARG.
+ */
+ota_err_t ota_boot_layout_check(const ota_flash_t *flash, const ota_boot_layout_t *layout);
+
+/**
+ * The current state: the newest legal record, or the factory state (slot 0
+ * active, version from its header, state NONE) on a new device.
+ * @return OTA_OK, OTA_ERR_INVALID_ARG, or a flash error.
+ */
+ota_err_t ota_boot_state(const ota_boot_config_t *cfg, ota_boot_record_t *rec);
+
+/**
+ * Decide which slot boots, persisting any state change first.
+ * @return OTA_OK with *out filled; a flash error (power loss included) when a
+ *         state change could not be stored: then *out names the active slot.
+ */
+ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
+
+/**
+ * Put a new image on trial for the next boot.
+ * @param slot    the slot holding it; must not be the active slot.
+ * @param sig     its DER signature (sig_len <= OTA_BOOT_SIG_MAX).
+ * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_WRONG_STATE (a trial is already
+ *         pending); OTA_ERR_BAD_IMAGE (header missing or size mismatch);
+ *         OTA_ERR_ROLLBACK (version below the minimum); a flash error.
+ */
+ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
+                                 const uint8_t *sig, size_t sig_len);
+
+/**
+ * Commit the image on trial: it becomes the active image and the minimum
+ * version rises to its version.
+ * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial); a flash error.
+ */
+ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg);
+
+/**
+ * Refuse the image on trial: the active image boots from the next reset on.
+ * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial); a flash error.
+ */
+ota_err_t ota_boot_reject(const ota_boot_config_t *cfg);
+
+#endif /* OTA_BOOT_H */

@@ -1,0 +1,106 @@
+/*
+ * otter: the bootloader's power-safe state record.
+ *
+ * Two copies, each at the start of its own flash sector. A change never
+ * touches the copy that holds the current state: it erases the other copy's
+ * sector and programs the new record there with the next sequence number.
+ * A reader takes the valid copy with the higher sequence number, so a power
+ * cut at any point of a change leaves either the old or the new state.
+ *
+ * Encoding, format 1, little endian (OTA_BOOT_RECORD_SIZE = 112 bytes):
+ *
+ *   offset size field
+ *   0      4    magic "OTBR" (0x5242544f)
+ *   4      2    format version (1)
+ *   6      2    encoded size (112)
+ *   8      4    sequence number (serial arithmetic: newer = (int32_t)(a - b) > 0)
+ *   12     1    state (ota_boot_state_t)
+ *   13     1    active slot (0 or 1): the committed image
+ *   14     1    trial slot (0 or 1): the image on trial (state TRIAL)
+ *   15     1    boot attempts left for the trial
+ *   16     4    minimum version (anti-rollback)
+ *   20     4    version of the active image
+ *   24     4    version of the trial image
+ *   28     4    size of the trial image in bytes
+ *   32     1    length of the trial image's signature (0 .. 72)
+ *   33     3    reserved (0)
+ *   36     72   trial image signature (DER), zero padded
+ *   108    4    CRC-32 of bytes 0 .. 107
+ *
+ * A record is legal only if every field is in range and the CRC matches.
+ */
+#ifndef OTA_BOOT_RECORD_H
+#define OTA_BOOT_RECORD_H
+
+#include <stdint.h>
+
+#include "ota_err.h"
+#include "ota_flash.h"
+
+/** Encoded size of a record in bytes. */
+#define OTA_BOOT_RECORD_SIZE 112u
+/** Magic number: the bytes "OTBR". */
+#define OTA_BOOT_RECORD_MAGIC 0x5242544fu
+/** Record format this code writes and reads. */
+#define OTA_BOOT_RECORD_FORMAT 1u
+/** Longest signature a record holds. */
+#define OTA_BOOT_SIG_MAX 72u
+/** Largest boot-attempt budget. */
+#define OTA_BOOT_MAX_ATTEMPTS 15u
+
+/** Update state kept by the bootloader. */
+typedef enum ota_boot_state {
+    OTA_BOOT_STATE_NONE = 0,      /**< no update yet: the active slot boots */
+    OTA_BOOT_STATE_TRIAL = 1,     /**< a new image is on trial with a boot budget */
+    OTA_BOOT_STATE_CONFIRMED = 2, /**< the last new image was confirmed */
+    OTA_BOOT_STATE_REVERTED = 3,  /**< the last new image was refused or ran out of attempts */
+} ota_boot_state_t;
+
+/** The decoded record. */
+typedef struct ota_boot_record {
+    uint32_t seq;
+    uint8_t state;
+    uint8_t active_slot;
+    uint8_t trial_slot;
+    uint8_t attempts_left;
+    uint32_t min_version;
+    uint32_t active_version;
+    uint32_t trial_version;
+    uint32_t trial_size;
+    uint8_t sig_len;
+    uint8_t sig[OTA_BOOT_SIG_MAX];
+} ota_boot_record_t;
+
+/**
+ * Encode rec into out[OTA_BOOT_RECORD_SIZE].
+ * @return OTA_OK or OTA_ERR_INVALID_ARG (NULL, or a field out of range).
+ */
+ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out);
+
+/**
+ * Decode and check a record.
+ * @return OTA_OK; OTA_ERR_CORRUPT (wrong magic, format, size or CRC, or a
+ *         field out of range); OTA_ERR_INVALID_ARG (NULL).
+ */
+ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec);
+
+/**
+ * Read both copies and return the newest legal one.
+ * @param copy_addr flash addresses of the two copies (each a sector start).
+ * @param rec       the newest legal record.
+ * @param which     set to the copy (0 or 1) rec came from; may be NULL.
+ * @return OTA_OK; OTA_ERR_NOT_FOUND (neither copy is legal: a new device);
+ *         a flash read error.
+ */
+ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_addr[2],
+                               ota_boot_record_t *rec, uint8_t *which);
+
+/**
+ * Store rec as the new state: rec->seq is set to one more than the newest
+ * legal copy's, then the other copy's sector is erased and programmed.
+ * @return OTA_OK; OTA_ERR_INVALID_ARG; a flash error (the old state stays).
+ */
+ota_err_t ota_boot_record_store(const ota_flash_t *flash, const uint32_t copy_addr[2],
+                                ota_boot_record_t *rec);
+
+#endif /* OTA_BOOT_RECORD_H */

@@ -1,0 +1,685 @@
+/*
+ * otter: the port conformance suite. Every case runs against every port in
+ * ota_conformance_ports[] (one cmocka group per port).
+ *
+ * Cases named freertos_* are the FreeRTOS porting guide's PAL tests; the
+ * others are otter's own (see the spec's second table).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ota_conformance.h"
+#include "ota_image_header.h"
+#include "ota_test_image.h"
+#include "ota_test_sign.h"
+
+#define FACTORY_LEN 3000u
+#define BLOCK 1024u
+#define V(maj, min) ota_version_make(maj, min, 0)
+
+/* The port under test while one group runs. */
+static const ota_conformance_port_t *g_port;
+
+typedef struct fixture {
+    void *dev;
+    ota_pal_t pal;
+    uint8_t factory[FACTORY_LEN];
+    /* Committed test data signed by openssl (test-keys/). */
+    uint8_t blocks[8192];
+    size_t blocks_len;
+    uint8_t good_sig[OTA_PAL_SIGNATURE_MAX + 8];
+    size_t good_sig_len;
+    uint8_t bad_sig[OTA_PAL_SIGNATURE_MAX + 8];
+    size_t bad_sig_len;
+} fixture_t;
+
+static int fx_setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    if (fx == NULL) {
+        return -1;
+    }
+    ota_test_image_make(fx->factory, FACTORY_LEN, V(1, 0), 1);
+    if (ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.bin", fx->blocks, sizeof fx->blocks,
+                           &fx->blocks_len) != 0 ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.sig.der", fx->good_sig,
+                           sizeof fx->good_sig, &fx->good_sig_len) != 0 ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.bad.sig.der", fx->bad_sig,
+                           sizeof fx->bad_sig, &fx->bad_sig_len) != 0 ||
+        g_port->setup(g_port->param, fx->factory, FACTORY_LEN, &fx->dev, &fx->pal) != 0) {
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fixture_t *fx = *state;
+    g_port->teardown(fx->dev);
+    free(fx);
+    return 0;
+}
+
+static void reboot(fixture_t *fx)
+{
+    assert_int_equal(g_port->reboot(fx->dev, &fx->pal), 0);
+}
+
+/* Write buf[0..len) in blocks of `block` bytes, in order; every write returns its size. */
+static void write_all(fixture_t *fx, const uint8_t *buf, uint32_t len, uint32_t block)
+{
+    for (uint32_t off = 0; off < len; off += block) {
+        uint32_t n = len - off < block ? len - off : block;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, buf + off, n), (int32_t)n);
+    }
+}
+
+/* Create, write and close a runtime-signed image; returns close's result. */
+static ota_err_t receive_image(fixture_t *fx, const uint8_t *img, uint32_t len)
+{
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    assert_int_equal(ota_test_image_sign(img, len, sig, &sig_len), 0);
+    ota_pal_file_t f = ota_test_image_file(len, sig, sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    write_all(fx, img, len, BLOCK);
+    return fx->pal.close_file(fx->pal.ctx, &f);
+}
+
+/* The committed blocks.bin, created and written. */
+static ota_pal_file_t create_and_write_blocks(fixture_t *fx, const uint8_t *sig, size_t sig_len,
+                                              const char *cert, int write)
+{
+    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, sig, sig_len, cert);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    if (write) {
+        write_all(fx, fx->blocks, (uint32_t)fx->blocks_len, BLOCK);
+    }
+    return f;
+}
+
+/* Nothing is open: writes and closes are refused as such. */
+static void assert_nothing_open(fixture_t *fx)
+{
+    uint8_t b = 0;
+    ota_pal_file_t f = ota_test_image_file(1, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 0, &b, 1), OTA_ERR_NULL_FILE_CONTEXT);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_NULL_FILE_CONTEXT);
+}
+
+/* ---- the FreeRTOS porting guide's cases ------------------------------------- */
+
+static void freertos_close_valid_signature(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f =
+        create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+}
+
+static void freertos_close_invalid_signature_after_write(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f =
+        create_and_write_blocks(fx, fx->bad_sig, fx->bad_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+}
+
+static void freertos_close_invalid_signature_nothing_written(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f =
+        create_and_write_blocks(fx, fx->bad_sig, fx->bad_sig_len, OTA_CONFORMANCE_CERT, 0);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+}
+
+static void freertos_close_nonexistent_certificate(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f =
+        create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, "no-such-cert.crt", 1);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_BAD_SIGNER_CERT);
+}
+
+static void freertos_create_any_file(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig,
+                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    /* Creating again discards the first transfer and opens a new one. */
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    write_all(fx, fx->blocks, (uint32_t)fx->blocks_len, BLOCK);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+}
+
+static void freertos_abort_open_file(void **state)
+{
+    fixture_t *fx = *state;
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 0);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_nothing_open(fx);
+}
+
+static void freertos_abort_after_block_written(void **state)
+{
+    fixture_t *fx = *state;
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 0);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 0, fx->blocks, BLOCK), (int32_t)BLOCK);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_nothing_open(fx);
+}
+
+static void freertos_abort_nothing_open(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_nothing_open(fx);
+}
+
+static void freertos_abort_never_created(void **state)
+{
+    fixture_t *fx = *state;
+    /* A create that failed leaves a file that was never created. */
+    ota_pal_file_t f = ota_test_image_file(fx->pal.max_file_size + 1u, fx->good_sig,
+                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_ERR_RX_FILE_TOO_LARGE);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    assert_nothing_open(fx);
+}
+
+static void freertos_write_single_byte(void **state)
+{
+    fixture_t *fx = *state;
+    /* The byte is the whole last block of a file, so any alignment allows it. */
+    uint32_t align = fx->pal.block_align;
+    ota_pal_file_t f =
+        ota_test_image_file(align + 1u, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    uint8_t b = 0x5a;
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, align, &b, 1), 1);
+    uint8_t back = 0;
+    assert_int_equal(fx->pal.read_back(fx->pal.ctx, align, &back, 1), 1);
+    assert_int_equal(back, 0x5a);
+}
+
+static void freertos_write_many_blocks(void **state)
+{
+    fixture_t *fx = *state;
+    uint32_t stride = fx->pal.block_align > 256u ? fx->pal.block_align : 256u;
+    uint8_t buf[10 * 256];
+    ota_test_image_make(buf, sizeof buf, V(1, 1), 7);
+    ota_pal_file_t f =
+        ota_test_image_file(10u * stride, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_true(10u * stride <= sizeof buf);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t i = 0; i < 10u; i++) {
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, i * stride, buf + i * stride, stride),
+                         (int32_t)stride);
+    }
+    uint8_t back[10 * 256];
+    assert_int_equal(fx->pal.read_back(fx->pal.ctx, 0, back, 10u * stride), (int32_t)(10u * stride));
+    assert_memory_equal(back, buf, 10u * stride);
+}
+
+static void freertos_activate(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t img[5000];
+    ota_test_image_make(img, sizeof img, V(1, 1), 2);
+    assert_int_equal(receive_image(fx, img, sizeof img), OTA_OK);
+    /* Host ports return instead of resetting. */
+    assert_int_equal(fx->pal.activate(fx->pal.ctx), OTA_OK);
+}
+
+static void freertos_set_state_testing_after_write(void **state)
+{
+    fixture_t *fx = *state;
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_TESTING), OTA_OK);
+}
+
+static void freertos_set_state_out_of_range(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, (ota_image_state_t)OTA_IMAGE_STATE_COUNT),
+                     OTA_ERR_BAD_IMAGE_STATE);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, (ota_image_state_t)-1),
+                     OTA_ERR_BAD_IMAGE_STATE);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, (ota_image_state_t)0x7fff),
+                     OTA_ERR_BAD_IMAGE_STATE);
+}
+
+static void freertos_set_state_unknown(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_UNKNOWN),
+                     OTA_ERR_BAD_IMAGE_STATE);
+}
+
+static void freertos_set_state_rejected(void **state)
+{
+    fixture_t *fx = *state;
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_REJECTED), OTA_OK);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_INVALID);
+    assert_nothing_open(fx);
+}
+
+static void freertos_set_state_accepted_without_closed_image(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+    /* Closed and verified, but not booted: still nothing to commit. */
+    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig,
+                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+}
+
+static void freertos_set_state_aborted(void **state)
+{
+    fixture_t *fx = *state;
+    (void)create_and_write_blocks(fx, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ABORTED), OTA_OK);
+    assert_nothing_open(fx);
+}
+
+static void freertos_get_state_after_failed_close(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f =
+        create_and_write_blocks(fx, fx->bad_sig, fx->bad_sig_len, OTA_CONFORMANCE_CERT, 1);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_INVALID);
+}
+
+/* ---- otter's own cases ---------------------------------------------------------- */
+
+/* Receive, activate and boot img; the port then reports pending commit. */
+static void update_to(fixture_t *fx, const uint8_t *img, uint32_t len)
+{
+    assert_int_equal(receive_image(fx, img, len), OTA_OK);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_TESTING), OTA_OK);
+    assert_int_equal(fx->pal.activate(fx->pal.ctx), OTA_OK);
+    assert_int_equal(fx->pal.reset(fx->pal.ctx), OTA_OK);
+    reboot(fx);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_PENDING_COMMIT);
+    assert_true(g_port->running_is(fx->dev, img, len));
+}
+
+static void lifecycle_accept(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t v11[9000];
+    static uint8_t v12[7000];
+    ota_test_image_make(v11, sizeof v11, V(1, 1), 11);
+    ota_test_image_make(v12, sizeof v12, V(1, 2), 12);
+    assert_true(g_port->running_is(fx->dev, fx->factory, FACTORY_LEN));
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+
+    update_to(fx, v11, sizeof v11);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+    reboot(fx);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+    assert_true(g_port->running_is(fx->dev, v11, sizeof v11));
+
+    /* A second update works from the new image. */
+    update_to(fx, v12, sizeof v12);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+    reboot(fx);
+    assert_true(g_port->running_is(fx->dev, v12, sizeof v12));
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+}
+
+static void lifecycle_reject_reverts(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t v11[6000];
+    ota_test_image_make(v11, sizeof v11, V(1, 1), 21);
+    update_to(fx, v11, sizeof v11);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_REJECTED), OTA_OK);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_INVALID);
+    assert_int_equal(fx->pal.reset(fx->pal.ctx), OTA_OK);
+    reboot(fx);
+    assert_true(g_port->running_is(fx->dev, fx->factory, FACTORY_LEN));
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+    /* And the device still takes an update. */
+    update_to(fx, v11, sizeof v11);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+}
+
+static void lifecycle_unconfirmed_reverts(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t v11[4000];
+    ota_test_image_make(v11, sizeof v11, V(1, 1), 31);
+    update_to(fx, v11, sizeof v11);
+    /* The new image never confirms: resets spend the boot budget, then revert. */
+    int resets = 0;
+    while (fx->pal.get_image_state(fx->pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        assert_true(g_port->running_is(fx->dev, v11, sizeof v11));
+        assert_true(++resets <= 16);
+        reboot(fx);
+    }
+    assert_true(g_port->running_is(fx->dev, fx->factory, FACTORY_LEN));
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+}
+
+/* Write an image's blocks in the order given, then close. */
+static ota_err_t receive_in_order(fixture_t *fx, const uint8_t *img, uint32_t len,
+                                  const uint32_t *order, uint32_t count, uint32_t block)
+{
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    assert_int_equal(ota_test_image_sign(img, len, sig, &sig_len), 0);
+    ota_pal_file_t f = ota_test_image_file(len, sig, sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t off = order[i] * block;
+        uint32_t n = len - off < block ? len - off : block;
+        int32_t r = fx->pal.write_block(fx->pal.ctx, off, img + off, n);
+        assert_int_equal(r, (int32_t)n); /* the same bytes again are harmless */
+    }
+    return fx->pal.close_file(fx->pal.ctx, &f);
+}
+
+static void blocks_reverse_order(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[8 * 512 + 77];
+    uint32_t order[9];
+    ota_test_image_make(img, sizeof img, V(1, 1), 41);
+    for (uint32_t i = 0; i < 9u; i++) {
+        order[i] = 8u - i;
+    }
+    assert_int_equal(receive_in_order(fx, img, sizeof img, order, 9, 512), OTA_OK);
+}
+
+static void blocks_random_order_with_duplicates(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[16 * 256 + 3];
+    uint32_t order[17 + 6];
+    ota_test_image_make(img, sizeof img, V(1, 1), 51);
+    for (uint32_t i = 0; i < 17u; i++) {
+        order[i] = i;
+    }
+    uint32_t x = 12345u;
+    for (uint32_t i = 16u; i > 0u; i--) {
+        x = x * 1103515245u + 12345u;
+        uint32_t j = (x >> 8) % (i + 1u);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (uint32_t i = 0; i < 6u; i++) {
+        order[17u + i] = order[(i * 5u) % 17u]; /* duplicates, last block included */
+    }
+    assert_int_equal(receive_in_order(fx, img, sizeof img, order, 23, 256), OTA_OK);
+}
+
+static void blocks_conflicting_duplicate(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[4 * 512];
+    uint8_t other[512];
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    ota_test_image_make(img, sizeof img, V(1, 1), 61);
+    memset(other, 0x3c, sizeof other);
+    assert_int_equal(ota_test_image_sign(img, sizeof img, sig, &sig_len), 0);
+    ota_pal_file_t f = ota_test_image_file(sizeof img, sig, sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    write_all(fx, img, sizeof img, 512);
+    /* Different bytes to a written block: refused (flash) or overwritten (files). */
+    int32_t r = fx->pal.write_block(fx->pal.ctx, 512, other, sizeof other);
+    if (r == (int32_t)sizeof other) {
+        assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+    } else {
+        assert_true(r < 0);
+        assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+    }
+}
+
+static void check_size(fixture_t *fx, uint32_t len)
+{
+    uint8_t *img = malloc(len);
+    assert_non_null(img);
+    ota_test_image_make(img, len, V(1, 1), len);
+    ota_err_t err = receive_image(fx, img, len);
+    free(img);
+    assert_int_equal(err, OTA_OK);
+}
+
+static void size_one_byte(void **state)
+{
+    check_size(*state, 1);
+}
+
+static void size_exactly_one_block(void **state)
+{
+    check_size(*state, BLOCK);
+}
+
+static void size_one_byte_over_block(void **state)
+{
+    check_size(*state, BLOCK + 1u);
+}
+
+static void size_exactly_slot(void **state)
+{
+    fixture_t *fx = *state;
+    check_size(fx, fx->pal.max_file_size);
+}
+
+static void size_one_byte_over_slot_refused(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file(fx->pal.max_file_size + 1u, fx->good_sig,
+                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_ERR_RX_FILE_TOO_LARGE);
+    assert_nothing_open(fx);
+}
+
+static void signature_over_flipped_byte(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[3 * 1024 + 10];
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    const uint32_t where[] = {0, 31, 32, sizeof img / 2, sizeof img - 1};
+    ota_test_image_make(img, sizeof img, V(1, 1), 71);
+    assert_int_equal(ota_test_image_sign(img, sizeof img, sig, &sig_len), 0);
+    for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+        img[where[w]] ^= 0x01;
+        ota_pal_file_t f = ota_test_image_file(sizeof img, sig, sig_len, OTA_CONFORMANCE_CERT);
+        assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+        write_all(fx, img, sizeof img, BLOCK);
+        assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+        img[where[w]] ^= 0x01;
+    }
+    /* The unflipped image still verifies: the failures were the flips'. */
+    assert_int_equal(receive_image(fx, img, sizeof img), OTA_OK);
+}
+
+static void arguments_null_and_out_of_range(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_t *p = &fx->pal;
+    uint8_t buf[64] = {0};
+    ota_pal_file_t f = ota_test_image_file(4096, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    ota_pal_file_t empty = ota_test_image_file(0, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+
+    /* No context: refused, not a crash. */
+    assert_int_equal(p->create_file(NULL, &f), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(NULL, 0, buf, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->close_file(NULL, &f), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->abort(NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->activate(NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->reset(NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->set_image_state(NULL, OTA_IMAGE_STATE_TESTING), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->get_image_state(NULL), OTA_PAL_IMAGE_STATE_INVALID);
+    assert_int_equal(p->read_back(NULL, 0, buf, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_save(NULL, buf, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_load(NULL, buf, sizeof buf), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_clear(NULL), OTA_ERR_INVALID_ARG);
+
+    /* Nothing open. */
+    assert_int_equal(p->create_file(p->ctx, NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->create_file(p->ctx, &empty), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(p->ctx, 0, buf, 1), OTA_ERR_NULL_FILE_CONTEXT);
+    assert_int_equal(p->read_back(p->ctx, 0, buf, 1), OTA_ERR_NULL_FILE_CONTEXT);
+    assert_int_equal(p->activate(p->ctx), OTA_ERR_ACTIVATE_FAILED);
+
+    /* With a file open. */
+    assert_int_equal(p->create_file(p->ctx, &f), OTA_OK);
+    assert_int_equal(p->write_block(p->ctx, 0, NULL, 16), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(p->ctx, 0, buf, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(p->ctx, 4096, buf, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(p->ctx, 4096 - 32, buf, 64), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->write_block(p->ctx, 0xffffffffu, buf, 2), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->read_back(p->ctx, 0, NULL, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->read_back(p->ctx, 4090, buf, 64), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->close_file(p->ctx, NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_save(p->ctx, NULL, 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_save(p->ctx, buf, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_save(p->ctx, buf, p->progress_capacity + 1u), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->progress_load(p->ctx, NULL, 4), OTA_ERR_INVALID_ARG);
+    /* The file survived all of that. */
+    assert_int_equal(p->write_block(p->ctx, 0, buf, 64), 64);
+    assert_int_equal(p->abort(p->ctx), OTA_OK);
+}
+
+static void read_back_returns_written_bytes(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[5 * 1024 + 9];
+    static uint8_t back[sizeof img];
+    ota_test_image_make(img, sizeof img, V(1, 1), 81);
+    assert_int_equal(receive_image(fx, img, sizeof img), OTA_OK);
+    assert_int_equal(fx->pal.read_back(fx->pal.ctx, 0, back, sizeof img), (int32_t)sizeof img);
+    assert_memory_equal(back, img, sizeof img);
+    assert_int_equal(fx->pal.read_back(fx->pal.ctx, 1000, back, 10), 10);
+    assert_memory_equal(back, img + 1000, 10);
+}
+
+static void progress_store_round_trip(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_t *p = &fx->pal;
+    uint8_t rec[300];
+    uint8_t got[300];
+    assert_true(p->progress_capacity >= sizeof rec);
+    assert_int_equal(p->progress_load(p->ctx, got, sizeof got), OTA_ERR_NOT_FOUND);
+    for (uint32_t i = 0; i < 60u; i++) {
+        uint32_t len = 1u + (i * 37u) % (uint32_t)sizeof rec;
+        ota_test_image_make(rec, len, 0, i + 1u);
+        assert_int_equal(p->progress_save(p->ctx, rec, len), OTA_OK);
+        memset(got, 0, sizeof got);
+        assert_int_equal(p->progress_load(p->ctx, got, sizeof got), (int32_t)len);
+        assert_memory_equal(got, rec, len);
+        if (len > 1u) {
+            assert_int_equal(p->progress_load(p->ctx, got, len - 1u), OTA_ERR_OUT_OF_MEMORY);
+        }
+    }
+    assert_int_equal(p->progress_clear(p->ctx), OTA_OK);
+    assert_int_equal(p->progress_load(p->ctx, got, sizeof got), OTA_ERR_NOT_FOUND);
+    assert_int_equal(p->progress_clear(p->ctx), OTA_OK);
+    assert_int_equal(p->progress_save(p->ctx, rec, 5), OTA_OK);
+    assert_int_equal(p->progress_load(p->ctx, got, sizeof got), 5);
+}
+
+static void progress_store_survives_reboot(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t rec[100];
+    uint8_t got[100];
+    ota_test_image_make(rec, sizeof rec, 0, 91);
+    assert_int_equal(fx->pal.progress_save(fx->pal.ctx, rec, sizeof rec), OTA_OK);
+    reboot(fx);
+    assert_int_equal(fx->pal.progress_load(fx->pal.ctx, got, sizeof got), (int32_t)sizeof rec);
+    assert_memory_equal(got, rec, sizeof rec);
+    assert_int_equal(fx->pal.progress_clear(fx->pal.ctx), OTA_OK);
+    reboot(fx);
+    assert_int_equal(fx->pal.progress_load(fx->pal.ctx, got, sizeof got), OTA_ERR_NOT_FOUND);
+}
+
+#define CASE(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        CASE(freertos_close_valid_signature),
+        CASE(freertos_close_invalid_signature_after_write),
+        CASE(freertos_close_invalid_signature_nothing_written),
+        CASE(freertos_close_nonexistent_certificate),
+        CASE(freertos_create_any_file),
+        CASE(freertos_abort_open_file),
+        CASE(freertos_abort_after_block_written),
+        CASE(freertos_abort_nothing_open),
+        CASE(freertos_abort_never_created),
+        CASE(freertos_write_single_byte),
+        CASE(freertos_write_many_blocks),
+        CASE(freertos_activate),
+        CASE(freertos_set_state_testing_after_write),
+        CASE(freertos_set_state_out_of_range),
+        CASE(freertos_set_state_unknown),
+        CASE(freertos_set_state_rejected),
+        CASE(freertos_set_state_accepted_without_closed_image),
+        CASE(freertos_set_state_aborted),
+        CASE(freertos_get_state_after_failed_close),
+        CASE(lifecycle_accept),
+        CASE(lifecycle_reject_reverts),
+        CASE(lifecycle_unconfirmed_reverts),
+        CASE(blocks_reverse_order),
+        CASE(blocks_random_order_with_duplicates),
+        CASE(blocks_conflicting_duplicate),
+        CASE(size_one_byte),
+        CASE(size_exactly_one_block),
+        CASE(size_one_byte_over_block),
+        CASE(size_exactly_slot),
+        CASE(size_one_byte_over_slot_refused),
+        CASE(signature_over_flipped_byte),
+        CASE(arguments_null_and_out_of_range),
+        CASE(read_back_returns_written_bytes),
+        CASE(progress_store_round_trip),
+        CASE(progress_store_survives_reboot),
+    };
+    /* One port, or all: `ota_conformance NAME` runs just the port NAME. */
+    const char *only = getenv("OTA_CONFORMANCE_PORT");
+    int failed = 0;
+    int ran = 0;
+    for (const ota_conformance_port_t *port = ota_conformance_ports; port->name != NULL; port++) {
+        if (only != NULL && strcmp(only, port->name) != 0) {
+            continue;
+        }
+        g_port = port;
+        failed += _cmocka_run_group_tests(port->name, tests, sizeof tests / sizeof tests[0],
+                                          NULL, NULL);
+        ran++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no conformance port named %s\n", only != NULL ? only : "(any)");
+        return 1;
+    }
+    return failed != 0;
+}

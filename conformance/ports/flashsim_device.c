@@ -1,0 +1,102 @@
+/* otter TEST SUPPORT: a simulated microcontroller on the simulated flash. */
+#include "flashsim_device.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_conformance.h"
+#include "ota_test_sign.h"
+
+int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *variant,
+                           const uint8_t *factory, uint32_t len)
+{
+    size_t pem_len = 0;
+    memset(dev, 0, sizeof *dev);
+    dev->mem = malloc(variant->geo.size);
+    if (dev->mem == NULL ||
+        ota_flashsim_init(&dev->sim, &variant->geo, dev->mem, variant->geo.size) != OTA_OK ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", dev->pem, sizeof dev->pem,
+                           &pem_len) != 0) {
+        flashsim_device_destroy(dev);
+        return -1;
+    }
+    dev->signer.name = OTA_CONFORMANCE_CERT;
+    dev->signer.pem = dev->pem;
+    dev->signer.pem_len = pem_len;
+    dev->cfg.flash = ota_flashsim_driver(&dev->sim);
+    dev->cfg.signers = &dev->signer;
+    dev->cfg.signer_count = 1;
+    if (variant->layout.slot_size != 0u) {
+        dev->cfg.layout = variant->layout;
+    } else if (ota_boot_layout_uniform(&dev->cfg.flash, &dev->cfg.layout) != OTA_OK) {
+        flashsim_device_destroy(dev);
+        return -1;
+    }
+    if (ota_boot_layout_check(&dev->cfg.flash, &dev->cfg.layout) != OTA_OK ||
+        len > dev->cfg.layout.slot_size) {
+        flashsim_device_destroy(dev);
+        return -1;
+    }
+    /* The factory image, programmed the way a production line would. */
+    const ota_flash_t *f = &dev->cfg.flash;
+    uint32_t unit = f->write_unit;
+    uint32_t whole = len / unit * unit;
+    if (whole > 0u && f->program(f->ctx, dev->cfg.layout.slot_addr[0], factory, whole) != OTA_OK) {
+        flashsim_device_destroy(dev);
+        return -1;
+    }
+    if (whole < len) {
+        uint8_t tail[256];
+        memset(tail, f->erased_value, sizeof tail);
+        memcpy(tail, factory + whole, len - whole);
+        if (f->program(f->ctx, dev->cfg.layout.slot_addr[0] + whole, tail, unit) != OTA_OK) {
+            flashsim_device_destroy(dev);
+            return -1;
+        }
+    }
+    ota_flashsim_power_on(&dev->sim); /* op numbering starts after the factory */
+    return 0;
+}
+
+ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
+{
+    ota_boot_config_t boot_cfg;
+    /* Nothing of the previous boot survives but the flash. */
+    memset(&dev->port, 0xa5, sizeof dev->port);
+    memset(&dev->boot, 0, sizeof dev->boot);
+    memset(dev->boot_scratch, 0xa5, sizeof dev->boot_scratch);
+    memset(pal, 0, sizeof *pal);
+    ota_err_t err = ota_port_flashsim_boot_config(&dev->cfg, &dev->cfg.flash, dev->boot_scratch,
+                                                  sizeof dev->boot_scratch, &boot_cfg);
+    if (err == OTA_OK) {
+        err = ota_boot_decide(&boot_cfg, &dev->boot);
+    }
+    dev->boot_err = err;
+    if (err != OTA_OK) {
+        return err;
+    }
+    return ota_port_flashsim_init(&dev->port, &dev->cfg, &dev->boot, pal);
+}
+
+int flashsim_device_running_is(flashsim_device_t *dev, const uint8_t *img, uint32_t len)
+{
+    uint8_t buf[256];
+    const ota_flash_t *f = &dev->cfg.flash;
+    uint32_t base = dev->cfg.layout.slot_addr[dev->boot.slot];
+    if (dev->boot_err != OTA_OK || len > dev->cfg.layout.slot_size) {
+        return 0;
+    }
+    for (uint32_t off = 0; off < len; off += sizeof buf) {
+        uint32_t n = len - off < sizeof buf ? len - off : (uint32_t)sizeof buf;
+        if (f->read(f->ctx, base + off, buf, n) != OTA_OK || memcmp(buf, img + off, n) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void flashsim_device_destroy(flashsim_device_t *dev)
+{
+    free(dev->mem);
+    dev->mem = NULL;
+}

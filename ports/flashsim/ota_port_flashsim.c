@@ -1,0 +1,609 @@
+/* otter: the flash reference port (see ota_port_flashsim.h). */
+#include "ota_port_flashsim.h"
+
+#include <string.h>
+
+#include "ota_bytes.h"
+#include "ota_crc32.h"
+
+#define PROGRESS_MAGIC 0x5250544fu
+#define PROGRESS_HEADER 16u
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static ota_port_flashsim_t *port_of(void *ctx)
+{
+    return (ota_port_flashsim_t *)ctx;
+}
+
+static const ota_flash_t *flash_of(const ota_port_flashsim_t *p)
+{
+    return &p->cfg.flash;
+}
+
+static uint32_t round_up(uint32_t v, uint32_t unit)
+{
+    return (v + unit - 1u) / unit * unit;
+}
+
+/* Is the record on flash a trial that is running now? */
+static int trial_running(const ota_port_flashsim_t *p, ota_boot_record_t *rec)
+{
+    return ota_boot_state(&p->boot_cfg, rec) == OTA_OK &&
+           rec->state == (uint8_t)OTA_BOOT_STATE_TRIAL && p->running_pending &&
+           p->running_slot == rec->trial_slot;
+}
+
+/* Erase every sector that holds a byte of [addr, addr + len). */
+static ota_err_t erase_range(const ota_flash_t *f, uint32_t addr, uint32_t len)
+{
+    uint32_t end = addr + len;
+    while (addr < end) {
+        uint32_t start;
+        uint32_t size;
+        ota_err_t err = f->sector_info(f->ctx, addr, &start, &size);
+        if (err != OTA_OK) {
+            return err;
+        }
+        err = f->erase(f->ctx, start, size);
+        if (err != OTA_OK) {
+            return err;
+        }
+        addr = start + size;
+    }
+    return OTA_OK;
+}
+
+static int is_erased(const uint8_t *buf, uint32_t len, uint8_t erased)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        if (buf[i] != erased) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    const ota_flash_t *f = flash_of(p);
+    ota_err_t err = f->read(f->ctx, p->cfg.layout.slot_addr[p->target_slot] + offset, buf, len);
+    return err == OTA_OK ? (int32_t)len : (int32_t)err;
+}
+
+/* ---- the eight operations ------------------------------------------------- */
+
+static ota_err_t op_abort(void *ctx)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    /* The inactive slot's bytes are left as they are: nothing boots them
+     * without a trial record, and the next create erases them. */
+    if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_OPEN ||
+        p->phase == (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
+        p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
+    }
+    return OTA_OK;
+}
+
+static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    ota_boot_record_t rec;
+    if (p == NULL || file == NULL || file->size == 0u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (file->size > p->cfg.layout.slot_size) {
+        return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    (void)op_abort(p);
+    if (ota_boot_state(&p->boot_cfg, &rec) != OTA_OK ||
+        rec.state == (uint8_t)OTA_BOOT_STATE_TRIAL) {
+        /* A new image is on trial (running, or activated for the next boot):
+         * the slot it lives in must not be touched until it is decided. */
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
+    }
+    p->target_slot = (uint8_t)(rec.active_slot ^ 1u);
+    p->invalid = 0;
+    if (erase_range(flash_of(p), p->cfg.layout.slot_addr[p->target_slot], file->size) != OTA_OK) {
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
+    }
+    p->file_size = file->size;
+    p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
+    return OTA_OK;
+}
+
+/*
+ * Program one chunk (at most one scratch buffer) at slot offset off. Units that
+ * already hold exactly the new bytes are skipped (a repeated block is
+ * harmless); a unit holding anything else than the erased value refuses the
+ * whole write before anything is programmed.
+ */
+static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t *data,
+                             uint32_t len, uint32_t padded, int program)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t addr = p->cfg.layout.slot_addr[p->target_slot] + off;
+    uint32_t unit = f->write_unit;
+    ota_err_t err = f->read(f->ctx, addr, p->cmp, padded);
+    if (err != OTA_OK) {
+        return err;
+    }
+    memset(p->scratch, f->erased_value, padded);
+    memcpy(p->scratch, data, len);
+    for (uint32_t u = 0; u < padded; u += unit) {
+        if (memcmp(p->cmp + u, p->scratch + u, unit) == 0) {
+            continue;
+        }
+        if (!is_erased(p->cmp + u, unit, f->erased_value)) {
+            return OTA_ERR_FLASH_RULE;
+        }
+        if (program) {
+            err = f->program(f->ctx, addr + u, p->scratch + u, unit);
+            if (err != OTA_OK) {
+                return err;
+            }
+        }
+    }
+    return OTA_OK;
+}
+
+static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
+        return OTA_ERR_NULL_FILE_CONTEXT;
+    }
+    uint32_t unit = flash_of(p)->write_unit;
+    if (data == NULL || size == 0u || offset >= p->file_size || size > p->file_size - offset ||
+        offset % unit != 0u || ((offset + size) % unit != 0u && offset + size != p->file_size)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    /* Two passes: check every unit first (all or nothing), then program. */
+    for (int program = 0; program <= 1; program++) {
+        for (uint32_t done = 0; done < size; done += OTA_PORT_FLASHSIM_SCRATCH) {
+            uint32_t len = size - done;
+            if (len > OTA_PORT_FLASHSIM_SCRATCH) {
+                len = OTA_PORT_FLASHSIM_SCRATCH;
+            }
+            ota_err_t err =
+                write_chunk(p, offset + done, data + done, len, round_up(len, unit), program);
+            if (err != OTA_OK) {
+                return err == OTA_ERR_FLASH_RULE ? OTA_ERR_FLASH_RULE : OTA_ERR_IO;
+            }
+        }
+    }
+    return (int32_t)size;
+}
+
+static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL || file == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
+        return OTA_ERR_NULL_FILE_CONTEXT;
+    }
+    /* Closed whatever the verdict; only a verified file may be activated. */
+    p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
+    p->invalid = 1;
+    const ota_verify_signer_t *signer =
+        ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name);
+    if (signer == NULL) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
+    if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
+        (file->signature == NULL && file->signature_len != 0u)) {
+        return OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    ota_err_t err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
+                                            file->signature_len, slot_read, p, p->file_size,
+                                            p->scratch, OTA_PORT_FLASHSIM_SCRATCH);
+    if (err == OTA_ERR_IO || err == OTA_ERR_POWER_LOSS) {
+        return OTA_ERR_FILE_CLOSE;
+    }
+    if (err != OTA_OK) {
+        return err;
+    }
+    memcpy(p->sig, file->signature, file->signature_len);
+    p->sig_len = (uint8_t)file->signature_len;
+    p->invalid = 0;
+    p->phase = (uint8_t)OTA_PORT_FLASHSIM_CLOSED;
+    return OTA_OK;
+}
+
+static ota_err_t op_activate(void *ctx)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
+        return OTA_ERR_ACTIVATE_FAILED;
+    }
+    ota_err_t err =
+        ota_boot_request_trial(&p->boot_cfg, p->target_slot, p->file_size, p->sig, p->sig_len);
+    if (err == OTA_ERR_ROLLBACK) {
+        return err;
+    }
+    if (err != OTA_OK) {
+        return OTA_ERR_ACTIVATE_FAILED;
+    }
+    p->phase = (uint8_t)OTA_PORT_FLASHSIM_ACTIVATED;
+    return OTA_OK;
+}
+
+static ota_err_t op_reset(void *ctx)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->cfg.reset_fn != NULL) {
+        p->cfg.reset_fn(p->cfg.reset_ctx);
+    }
+    return OTA_OK;
+}
+
+/* Refuse whatever new image there is: the open/closed file, an activated but
+ * not yet booted trial, or the trial that is running. */
+static ota_err_t refuse_new_image(ota_port_flashsim_t *p)
+{
+    ota_boot_record_t rec;
+    (void)op_abort(p);
+    p->invalid = 1;
+    ota_err_t err = ota_boot_state(&p->boot_cfg, &rec);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (rec.state == (uint8_t)OTA_BOOT_STATE_TRIAL) {
+        err = ota_boot_reject(&p->boot_cfg);
+    }
+    if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_ACTIVATED) {
+        p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
+    }
+    return err;
+}
+
+static ota_err_t op_set_image_state(void *ctx, ota_image_state_t state)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    ota_boot_record_t rec;
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    switch (state) {
+    case OTA_IMAGE_STATE_TESTING:
+        return OTA_OK;
+    case OTA_IMAGE_STATE_ACCEPTED:
+        if (!trial_running(p, &rec) || ota_boot_confirm(&p->boot_cfg) != OTA_OK) {
+            return OTA_ERR_COMMIT_FAILED;
+        }
+        p->running_pending = 0;
+        return OTA_OK;
+    case OTA_IMAGE_STATE_REJECTED:
+        return refuse_new_image(p) == OTA_OK ? OTA_OK : OTA_ERR_REJECT_FAILED;
+    case OTA_IMAGE_STATE_ABORTED:
+        return refuse_new_image(p) == OTA_OK ? OTA_OK : OTA_ERR_ABORT_FAILED;
+    case OTA_IMAGE_STATE_UNKNOWN:
+    default:
+        return OTA_ERR_BAD_IMAGE_STATE;
+    }
+}
+
+static ota_pal_image_state_t op_get_image_state(void *ctx)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    ota_boot_record_t rec;
+    if (p == NULL || p->invalid) {
+        return OTA_PAL_IMAGE_STATE_INVALID;
+    }
+    if (trial_running(p, &rec)) {
+        return OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    }
+    return OTA_PAL_IMAGE_STATE_VALID;
+}
+
+static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL || buf == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN &&
+        p->phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
+        return OTA_ERR_NULL_FILE_CONTEXT;
+    }
+    if (offset > p->file_size || len > p->file_size - offset) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    int32_t got = slot_read(p, offset, buf, len);
+    return got == (int32_t)len ? got : OTA_ERR_IO;
+}
+
+/* ---- progress log ----------------------------------------------------------- */
+
+/* Scan result for one bank. */
+typedef struct bank_scan {
+    int has;          /* a legal record was found */
+    uint32_t seq;     /* newest legal record's sequence number */
+    uint32_t rec_off; /* its offset in the bank */
+    uint32_t rec_len; /* its payload length */
+    uint32_t end;     /* first byte after the last legal record */
+    int clean;        /* everything after end is erased (appendable) */
+} bank_scan_t;
+
+static int seq_newer(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) > 0;
+}
+
+/* CRC of a record: header fields then payload, read from flash in chunks. */
+static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr,
+                            uint32_t len, uint32_t *crc)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t c = ota_crc32(0, hdr, 12);
+    for (uint32_t done = 0; done < len;) {
+        uint32_t n = len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH
+                                                            : len - done;
+        ota_err_t err = f->read(f->ctx, addr + PROGRESS_HEADER + done, p->scratch, n);
+        if (err != OTA_OK) {
+            return err;
+        }
+        c = ota_crc32(c, p->scratch, n);
+        done += n;
+    }
+    *crc = c;
+    return OTA_OK;
+}
+
+static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t base = p->cfg.layout.progress_addr[bank];
+    uint32_t size = p->cfg.layout.progress_size;
+    uint8_t hdr[PROGRESS_HEADER];
+    memset(s, 0, sizeof *s);
+    uint32_t off = 0;
+    while (off + PROGRESS_HEADER <= size) {
+        ota_err_t err = f->read(f->ctx, base + off, hdr, PROGRESS_HEADER);
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (is_erased(hdr, PROGRESS_HEADER, f->erased_value)) {
+            break;
+        }
+        uint32_t len = ota_get_le32(hdr + 8);
+        uint32_t crc;
+        if (ota_get_le32(hdr) != PROGRESS_MAGIC || len > size - PROGRESS_HEADER - off) {
+            s->end = off;
+            return OTA_OK; /* torn or foreign bytes: not appendable */
+        }
+        err = record_crc(p, base + off, hdr, len, &crc);
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (crc != ota_get_le32(hdr + 12)) {
+            s->end = off;
+            return OTA_OK;
+        }
+        s->has = 1;
+        s->seq = ota_get_le32(hdr + 4);
+        s->rec_off = off;
+        s->rec_len = len;
+        off += round_up(PROGRESS_HEADER + len, f->write_unit);
+    }
+    s->end = off;
+    /* The rest of the bank must be erased to append there. */
+    for (uint32_t at = off; at < size;) {
+        uint32_t n = size - at > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : size - at;
+        ota_err_t err = f->read(f->ctx, base + at, p->scratch, n);
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (!is_erased(p->scratch, n, f->erased_value)) {
+            return OTA_OK;
+        }
+        at += n;
+    }
+    s->clean = 1;
+    return OTA_OK;
+}
+
+/* Find the bank with the newest legal record; *bank = 2 if there is none. */
+static ota_err_t newest(ota_port_flashsim_t *p, bank_scan_t scan[2], uint32_t *bank)
+{
+    for (uint32_t b = 0; b < 2u; b++) {
+        ota_err_t err = scan_bank(p, b, &scan[b]);
+        if (err != OTA_OK) {
+            return err;
+        }
+    }
+    if (scan[0].has && (!scan[1].has || !seq_newer(scan[1].seq, scan[0].seq))) {
+        *bank = 0;
+    } else if (scan[1].has) {
+        *bank = 1;
+    } else {
+        *bank = 2;
+    }
+    return OTA_OK;
+}
+
+/* Program header + payload at addr, unit by unit through the scratch buffer. */
+static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr,
+                                const uint8_t *payload, uint32_t len)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t total = round_up(PROGRESS_HEADER + len, f->write_unit);
+    for (uint32_t done = 0; done < total;) {
+        uint32_t n = total - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH
+                                                              : total - done;
+        memset(p->scratch, f->erased_value, n);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t at = done + i;
+            if (at < PROGRESS_HEADER) {
+                p->scratch[i] = hdr[at];
+            } else if (at < PROGRESS_HEADER + len) {
+                p->scratch[i] = payload[at - PROGRESS_HEADER];
+            }
+        }
+        ota_err_t err = f->program(f->ctx, addr + done, p->scratch, n);
+        if (err != OTA_OK) {
+            return err;
+        }
+        done += n;
+    }
+    return OTA_OK;
+}
+
+static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, uint32_t len)
+{
+    const ota_flash_t *f = flash_of(p);
+    bank_scan_t scan[2];
+    uint32_t bank;
+    uint8_t hdr[PROGRESS_HEADER];
+    ota_err_t err = newest(p, scan, &bank);
+    if (err != OTA_OK) {
+        return err;
+    }
+    uint32_t seq = bank < 2u ? scan[bank].seq + 1u : 1u;
+    ota_put_le32(hdr, PROGRESS_MAGIC);
+    ota_put_le32(hdr + 4, seq);
+    ota_put_le32(hdr + 8, len);
+    ota_put_le32(hdr + 12, ota_crc32(ota_crc32(0, hdr, 12), record, len));
+
+    uint32_t need = round_up(PROGRESS_HEADER + len, f->write_unit);
+    uint32_t size = p->cfg.layout.progress_size;
+    if (bank < 2u && scan[bank].clean && scan[bank].end + need <= size) {
+        return program_record(p, p->cfg.layout.progress_addr[bank] + scan[bank].end, hdr, record,
+                              len);
+    }
+    /* Start the other bank: never erase the one that holds the newest record. */
+    uint32_t other = bank < 2u ? bank ^ 1u : 0u;
+    err = erase_range(f, p->cfg.layout.progress_addr[other], size);
+    if (err != OTA_OK) {
+        return err;
+    }
+    return program_record(p, p->cfg.layout.progress_addr[other], hdr, record, len);
+}
+
+static ota_err_t op_progress_save(void *ctx, const uint8_t *record, uint32_t len)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL || record == NULL || len == 0u || p->cfg.layout.progress_size == 0u ||
+        len > p->cfg.layout.progress_size - PROGRESS_HEADER) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    return progress_append(p, record, len) == OTA_OK ? OTA_OK : OTA_ERR_IO;
+}
+
+static int32_t op_progress_load(void *ctx, uint8_t *buf, uint32_t cap)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    bank_scan_t scan[2];
+    uint32_t bank;
+    if (p == NULL || buf == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->cfg.layout.progress_size == 0u) {
+        return OTA_ERR_NOT_FOUND;
+    }
+    if (newest(p, scan, &bank) != OTA_OK) {
+        return OTA_ERR_IO;
+    }
+    if (bank == 2u || scan[bank].rec_len == 0u) {
+        return OTA_ERR_NOT_FOUND;
+    }
+    if (scan[bank].rec_len > cap) {
+        return OTA_ERR_OUT_OF_MEMORY;
+    }
+    const ota_flash_t *f = flash_of(p);
+    uint32_t addr = p->cfg.layout.progress_addr[bank] + scan[bank].rec_off + PROGRESS_HEADER;
+    if (f->read(f->ctx, addr, buf, scan[bank].rec_len) != OTA_OK) {
+        return OTA_ERR_IO;
+    }
+    return (int32_t)scan[bank].rec_len;
+}
+
+static ota_err_t op_progress_clear(void *ctx)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    static const uint8_t none = 0;
+    if (p == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (p->cfg.layout.progress_size == 0u) {
+        return OTA_OK;
+    }
+    /* An empty record: the newest record says "nothing stored". */
+    return progress_append(p, &none, 0) == OTA_OK ? OTA_OK : OTA_ERR_IO;
+}
+
+/* ---- set-up ----------------------------------------------------------------- */
+
+ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
+                                        const ota_flash_t *flash, uint8_t *scratch,
+                                        uint32_t scratch_len, ota_boot_config_t *boot_cfg)
+{
+    if (cfg == NULL || flash == NULL || scratch == NULL || boot_cfg == NULL ||
+        cfg->signers == NULL || cfg->signer_count == 0u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    memset(boot_cfg, 0, sizeof *boot_cfg);
+    boot_cfg->flash = flash;
+    boot_cfg->layout = &cfg->layout;
+    boot_cfg->signer_pem = cfg->signers[0].pem;
+    boot_cfg->signer_len = cfg->signers[0].pem_len;
+    boot_cfg->max_attempts = cfg->max_attempts;
+    boot_cfg->scratch = scratch;
+    boot_cfg->scratch_len = scratch_len;
+    return OTA_OK;
+}
+
+ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flashsim_config_t *cfg,
+                                 const ota_boot_result_t *boot, ota_pal_t *pal)
+{
+    if (port == NULL || cfg == NULL || boot == NULL || pal == NULL || boot->slot > 1u ||
+        cfg->flash.write_unit == 0u || cfg->flash.write_unit > OTA_PORT_FLASHSIM_SCRATCH ||
+        ota_boot_layout_check(&cfg->flash, &cfg->layout) != OTA_OK) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    memset(port, 0, sizeof *port);
+    port->cfg = *cfg;
+    ota_err_t err = ota_port_flashsim_boot_config(&port->cfg, &port->cfg.flash, port->scratch,
+                                                  OTA_PORT_FLASHSIM_SCRATCH, &port->boot_cfg);
+    if (err != OTA_OK) {
+        return err;
+    }
+    port->running_slot = boot->slot;
+    port->running_pending = boot->pending;
+
+    memset(pal, 0, sizeof *pal);
+    pal->ctx = port;
+    pal->max_file_size = cfg->layout.slot_size;
+    pal->block_align = cfg->flash.write_unit;
+    pal->progress_capacity =
+        cfg->layout.progress_size > PROGRESS_HEADER ? cfg->layout.progress_size - PROGRESS_HEADER
+                                                    : 0u;
+    pal->create_file = op_create_file;
+    pal->write_block = op_write_block;
+    pal->close_file = op_close_file;
+    pal->abort = op_abort;
+    pal->activate = op_activate;
+    pal->reset = op_reset;
+    pal->set_image_state = op_set_image_state;
+    pal->get_image_state = op_get_image_state;
+    pal->read_back = op_read_back;
+    pal->progress_save = op_progress_save;
+    pal->progress_load = op_progress_load;
+    pal->progress_clear = op_progress_clear;
+    return OTA_OK;
+}

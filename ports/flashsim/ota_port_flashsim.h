@@ -1,0 +1,104 @@
+/*
+ * otter: the flash reference port — two image slots on NOR flash with the
+ * otter bootloader. It runs on any ota_flash_t driver; on the host that is the
+ * simulated flash, which makes it the host's stand-in for a microcontroller.
+ *
+ * Where things are is an ota_boot_layout_t: the new image is received into the
+ * slot that is not active, the bootloader's record says which slot boots, and
+ * the download-progress store is a small log in two flash banks.
+ *
+ * Progress log format (per bank, records back to back from the bank start,
+ * each padded to the write unit):
+ *
+ *   offset size field
+ *   0      4    magic "OTPR" (0x5250544f)
+ *   4      4    sequence number (newest wins, serial arithmetic)
+ *   8      4    payload length (0 = the store was cleared)
+ *   12     4    CRC-32 of bytes 0 .. 11 and of the payload
+ *   16     n    payload
+ *
+ * A save appends to the bank holding the newest record; when it does not fit
+ * (or the bank holds a torn record) the other bank is erased and the record
+ * written at its start. The bank with the newest record is never erased, so a
+ * cut at any moment leaves the old or the new record.
+ */
+#ifndef OTA_PORT_FLASHSIM_H
+#define OTA_PORT_FLASHSIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_boot.h"
+#include "ota_flash.h"
+#include "ota_pal.h"
+#include "ota_verify.h"
+
+/** Size of the port's scratch buffer (one flash page). */
+#define OTA_PORT_FLASHSIM_SCRATCH 256u
+
+/** Configuration of a flash port instance. */
+typedef struct ota_port_flashsim_config {
+    /** Flash driver; the port keeps a copy of the struct. */
+    ota_flash_t flash;
+    /** Where slots, records and progress banks are. */
+    ota_boot_layout_t layout;
+    /** Signers new images may be signed by ("certfile" names). */
+    const ota_verify_signer_t *signers;
+    /** Entries in signers. */
+    size_t signer_count;
+    /** Boot attempts for a new image (0 = default 3). */
+    uint8_t max_attempts;
+    /** Called by the reset operation; NULL makes reset return OTA_OK (host). */
+    void (*reset_fn)(void *reset_ctx);
+    /** Passed to reset_fn. */
+    void *reset_ctx;
+} ota_port_flashsim_config_t;
+
+/** Transfer phases (private). */
+typedef enum ota_port_flashsim_phase {
+    OTA_PORT_FLASHSIM_IDLE = 0,
+    OTA_PORT_FLASHSIM_OPEN,
+    OTA_PORT_FLASHSIM_CLOSED,
+    OTA_PORT_FLASHSIM_ACTIVATED,
+} ota_port_flashsim_phase_t;
+
+/** A flash port instance. Fields are private; allocate it statically. */
+typedef struct ota_port_flashsim {
+    ota_port_flashsim_config_t cfg;
+    ota_boot_config_t boot_cfg;
+    /** Slot the bootloader started at this boot, and whether it is on trial. */
+    uint8_t running_slot;
+    uint8_t running_pending;
+    uint8_t invalid;
+    uint8_t phase;
+    uint8_t target_slot;
+    uint32_t file_size;
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    uint8_t sig_len;
+    uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
+    uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
+} ota_port_flashsim_t;
+
+/**
+ * Start the port after a boot.
+ * @param port  instance to set up (any previous content is ignored).
+ * @param cfg   configuration (copied).
+ * @param boot  the bootloader's decision for this boot (ota_boot_decide).
+ * @param pal   filled with the port's operations.
+ * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, bad layout, write unit > 256).
+ */
+ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flashsim_config_t *cfg,
+                                 const ota_boot_result_t *boot, ota_pal_t *pal);
+
+/**
+ * The bootloader configuration matching a port configuration (same flash,
+ * layout and budget; the first signer as the boot signer), for running
+ * ota_boot_decide before ota_port_flashsim_init.
+ * @param scratch buffer for the bootloader's reads (>= 32 bytes).
+ * @return OTA_OK or OTA_ERR_INVALID_ARG.
+ */
+ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
+                                        const ota_flash_t *flash, uint8_t *scratch,
+                                        uint32_t scratch_len, ota_boot_config_t *boot_cfg);
+
+#endif /* OTA_PORT_FLASHSIM_H */

@@ -1,0 +1,185 @@
+/*
+ * otter: code-signature verification (ECDSA P-256 over SHA-256, DER).
+ *
+ * Our code allocates nothing: the PEM copy and the hash live on the stack and
+ * the file is read through the caller's chunk buffer. mbed TLS's certificate
+ * and key parsers allocate through its platform layer; every mbed TLS object
+ * is initialised on entry and freed on every exit path.
+ */
+#include "ota_verify.h"
+
+#include <string.h>
+
+#include "mbedtls/ecp.h"
+#include "mbedtls/md.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/sha256.h"
+#include "mbedtls/version.h"
+#include "mbedtls/x509_crt.h"
+
+/* mbed TLS 3 renamed the SHA-256 "_ret" functions to the plain names. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define OTA_SHA256_STARTS mbedtls_sha256_starts
+#define OTA_SHA256_UPDATE mbedtls_sha256_update
+#define OTA_SHA256_FINISH mbedtls_sha256_finish
+#else
+#define OTA_SHA256_STARTS mbedtls_sha256_starts_ret
+#define OTA_SHA256_UPDATE mbedtls_sha256_update_ret
+#define OTA_SHA256_FINISH mbedtls_sha256_finish_ret
+#endif
+
+/** SHA-256 digest size in bytes. */
+#define OTA_SHA256_LEN 32u
+
+/** Largest request made of the reader, so that its int32_t return can say it. */
+#define OTA_VERIFY_MAX_READ 0x7fffffffu
+
+/* The parsed signer: a certificate or a bare public key, whichever parsed. */
+typedef struct ota_verify_key {
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    /* Points at crt.pk or pk once parsing succeeded; NULL before. */
+    mbedtls_pk_context *key;
+} ota_verify_key_t;
+
+static void key_init(ota_verify_key_t *k)
+{
+    mbedtls_x509_crt_init(&k->crt);
+    mbedtls_pk_init(&k->pk);
+    k->key = NULL;
+}
+
+static void key_free(ota_verify_key_t *k)
+{
+    mbedtls_x509_crt_free(&k->crt);
+    mbedtls_pk_free(&k->pk);
+    k->key = NULL;
+}
+
+/* True when pk holds an EC key on P-256 usable for ECDSA. */
+static int key_is_p256(const mbedtls_pk_context *pk)
+{
+    const mbedtls_ecp_keypair *ec;
+
+    if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECDSA)) {
+        return 0;
+    }
+    ec = mbedtls_pk_ec(*pk);
+    return ec != NULL && ec->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+}
+
+/*
+ * Parse the signer PEM (certificate first, then public key) into k; k must be
+ * initialised. Returns OTA_OK or OTA_ERR_BAD_SIGNER_CERT.
+ */
+static ota_err_t key_parse(ota_verify_key_t *k, const uint8_t *pem, size_t pem_len)
+{
+    unsigned char text[OTA_VERIFY_MAX_PEM_LEN];
+    size_t text_len = pem_len;
+
+    /* A caller may count the terminator already (sizeof a string literal). */
+    if (text_len > 0u && pem[text_len - 1u] == 0u) {
+        text_len--;
+    }
+    if (text_len == 0u || text_len > sizeof(text) - 1u) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
+    /* mbed TLS parses PEM only from a buffer whose last byte is the NUL. */
+    memcpy(text, pem, text_len);
+    text[text_len] = 0u;
+
+    if (mbedtls_x509_crt_parse(&k->crt, text, text_len + 1u) == 0) {
+        k->key = &k->crt.pk;
+    } else if (mbedtls_pk_parse_public_key(&k->pk, text, text_len + 1u) == 0) {
+        k->key = &k->pk;
+    } else {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
+    return key_is_p256(k->key) ? OTA_OK : OTA_ERR_BAD_SIGNER_CERT;
+}
+
+/*
+ * Read file_size bytes through read in chunks of chunk and hash them into
+ * digest. Returns OTA_OK, the reader's negative error, or OTA_ERR_IO for a
+ * non-negative count other than the one requested.
+ */
+static ota_err_t hash_file(ota_verify_read_fn read, void *read_ctx, uint32_t file_size,
+                           uint8_t *chunk, uint32_t chunk_len, uint8_t digest[OTA_SHA256_LEN])
+{
+    mbedtls_sha256_context sha;
+    ota_err_t err = OTA_OK;
+    uint32_t step = chunk_len < OTA_VERIFY_MAX_READ ? chunk_len : OTA_VERIFY_MAX_READ;
+    uint32_t offset = 0u;
+
+    mbedtls_sha256_init(&sha);
+    if (OTA_SHA256_STARTS(&sha, 0) != 0) {
+        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    while (err == OTA_OK && offset < file_size) {
+        uint32_t want = file_size - offset < step ? file_size - offset : step;
+        int32_t got = read(read_ctx, offset, chunk, want);
+
+        if (got < 0) {
+            err = (ota_err_t)got;
+        } else if ((uint32_t)got != want) {
+            err = OTA_ERR_IO;
+        } else if (OTA_SHA256_UPDATE(&sha, chunk, want) != 0) {
+            err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+        } else {
+            offset += want;
+        }
+    }
+    if (err == OTA_OK && OTA_SHA256_FINISH(&sha, digest) != 0) {
+        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    mbedtls_sha256_free(&sha);
+    return err;
+}
+
+ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
+                                  size_t sig_len, ota_verify_read_fn read, void *read_ctx,
+                                  uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
+{
+    ota_verify_key_t k;
+    uint8_t digest[OTA_SHA256_LEN];
+    ota_err_t err;
+
+    if (signer_pem == NULL || (sig == NULL && sig_len != 0u) || read == NULL || chunk == NULL ||
+        chunk_len == 0u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+
+    key_init(&k);
+    err = key_parse(&k, signer_pem, signer_len);
+    if (err == OTA_OK && sig_len == 0u) {
+        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    if (err == OTA_OK) {
+        err = hash_file(read, read_ctx, file_size, chunk, chunk_len, digest);
+    }
+    if (err == OTA_OK &&
+        mbedtls_pk_verify(k.key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len) != 0) {
+        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    key_free(&k);
+    return err;
+}
+
+const ota_verify_signer_t *ota_verify_find_signer(const ota_verify_signer_t *signers, size_t count,
+                                                  const char *name)
+{
+    size_t i;
+
+    if (signers == NULL || count == 0u) {
+        return NULL;
+    }
+    if (name == NULL) {
+        return &signers[0];
+    }
+    for (i = 0u; i < count; i++) {
+        if (signers[i].name != NULL && strcmp(signers[i].name, name) == 0) {
+            return &signers[i];
+        }
+    }
+    return NULL;
+}
