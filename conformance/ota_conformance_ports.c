@@ -31,5 +31,6 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT(3),
     FLASHSIM_CONFORMANCE_PORT(4),
     FLASHSIM_CONFORMANCE_PORT(5),
+    POSIX_CONFORMANCE_PORT,
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -17,8 +17,17 @@ void flashsim_conformance_teardown(void *dev);
     {flashsim_variants[i].name, &flashsim_variants[i], flashsim_conformance_setup,                 \
      flashsim_conformance_reboot, flashsim_conformance_running_is, flashsim_conformance_teardown}
 
-/** The posix port (files in a temporary directory). */
-extern const ota_conformance_port_t posix_conformance_port;
+/* The posix port's device functions (files in a temporary directory). */
+int posix_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
+                            ota_pal_t *pal);
+int posix_conformance_reboot(void *dev, ota_pal_t *pal);
+int posix_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
+void posix_conformance_teardown(void *dev);
+
+/** The posix port. */
+#define POSIX_CONFORMANCE_PORT                                                                     \
+    {"posix", NULL, posix_conformance_setup, posix_conformance_reboot,                             \
+     posix_conformance_running_is, posix_conformance_teardown}
 
 /** The flash geometries every flash port is tested on; ends with a NULL name. */
 extern const flashsim_variant_t flashsim_variants[];

@@ -134,19 +134,31 @@ static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t
     }
     memset(p->scratch, f->erased_value, padded);
     memcpy(p->scratch, data, len);
-    for (uint32_t u = 0; u < padded; u += unit) {
-        if (memcmp(p->cmp + u, p->scratch + u, unit) == 0) {
+    /* Program maximal runs of units that need it, one flash operation each. */
+    uint32_t run = 0;
+    uint32_t run_len = 0;
+    for (uint32_t u = 0; u <= padded; u += unit) {
+        int needs = 0;
+        if (u < padded && memcmp(p->cmp + u, p->scratch + u, unit) != 0) {
+            if (!is_erased(p->cmp + u, unit, f->erased_value)) {
+                return OTA_ERR_FLASH_RULE;
+            }
+            needs = 1;
+        }
+        if (needs) {
+            if (run_len == 0u) {
+                run = u;
+            }
+            run_len += unit;
             continue;
         }
-        if (!is_erased(p->cmp + u, unit, f->erased_value)) {
-            return OTA_ERR_FLASH_RULE;
-        }
-        if (program) {
-            err = f->program(f->ctx, addr + u, p->scratch + u, unit);
+        if (run_len > 0u && program) {
+            err = f->program(f->ctx, addr + run, p->scratch + run, run_len);
             if (err != OTA_OK) {
                 return err;
             }
         }
+        run_len = 0;
     }
     return OTA_OK;
 }

@@ -1,0 +1,612 @@
+/*
+ * otter: the power-loss sweep of the flash port and bootloader.
+ *
+ * For every flash geometry and two update plans (accept; reject then revert),
+ * a fault-free run of the whole lifecycle is traced operation by operation:
+ * create, every block write and progress checkpoint, close, activate, first
+ * boot, confirm (or reject, reset and revert). Then, for every flash operation
+ * of that run, a fresh device is cut:
+ *   - before the operation, after it, and (programs) torn with the unit left
+ *     old / new / mixed / random, (erases) torn half-erased;
+ *   - and for every cut of a metadata operation, the recovery boot is cut
+ *     again at each of its operations in the same ways (depth 2).
+ * After each cut the device boots with fresh RAM and must show:
+ *   - a boot record that decodes to a legal state equal to the state just
+ *     before or just after the interrupted operation (exactly that one for
+ *     clean cuts before/after);
+ *   - a progress record equal to the one before or after the interrupted save;
+ *   - exactly the old image or exactly the verified new image running, the
+ *     one the record calls for;
+ *   - and another full update (to a third image) that succeeds.
+ * The counts are printed; any failure prints a line that names the scenario,
+ * and the program exits non-zero.
+ *
+ * Usage: power_sweep [GEOMETRY]   (default: every geometry)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flashsim_device.h"
+#include "ota_boot_record.h"
+#include "ota_conformance.h"
+#include "ota_conformance_ports.h"
+#include "ota_image_header.h"
+#include "ota_test_image.h"
+
+#define MAX_OPS 2048u
+#define BLOCK 1024u
+#define IMAGE_LEN (6u * BLOCK + 300u)
+#define FACTORY_LEN 3000u
+
+enum plan { PLAN_ACCEPT = 0, PLAN_REJECT = 1 };
+static const char *const plan_name[] = {"accept", "reject"};
+
+/* Boot-record state as seen from flash: found or not, and the record. */
+typedef struct rec_state {
+    int found;
+    ota_boot_record_t rec;
+} rec_state_t;
+
+/* Signed test image. */
+typedef struct image {
+    uint8_t bytes[IMAGE_LEN];
+    uint32_t len;
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len;
+} image_t;
+
+/* Wraps the flash driver to record the boot record after every operation. */
+typedef struct tracer {
+    ota_flash_t inner;
+    flashsim_device_t *dev;
+    int on;
+    uint32_t count;
+    rec_state_t after[MAX_OPS];
+    uint8_t is_meta[MAX_OPS];
+    uint8_t is_program[MAX_OPS];
+} tracer_t;
+
+/* Progress checkpoints of the lifecycle: -1 = none stored, k = checkpoint k. */
+typedef struct progress_track {
+    int before;
+    int after;
+} progress_track_t;
+
+typedef struct sweep {
+    const flashsim_variant_t *variant;
+    flashsim_device_t dev;
+    uint8_t *factory_mem;
+    uint8_t *cut_mem;
+    uint8_t factory[FACTORY_LEN];
+    image_t b; /* the update under test */
+    image_t c; /* the update after recovery */
+    tracer_t tracer;
+    progress_track_t progress;
+    unsigned long scenarios;
+    unsigned long failures;
+    unsigned long depth2;
+} sweep_t;
+
+static tracer_t *g_tracer;
+
+static void read_rec(const ota_flash_t *flash, const ota_boot_layout_t *layout, rec_state_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->found = ota_boot_record_load(flash, layout->record_addr, &st->rec, NULL) == OTA_OK;
+}
+
+static int rec_equal(const rec_state_t *a, const rec_state_t *b)
+{
+    if (a->found != b->found) {
+        return 0;
+    }
+    if (!a->found) {
+        return 1;
+    }
+    const ota_boot_record_t *x = &a->rec;
+    const ota_boot_record_t *y = &b->rec;
+    return x->seq == y->seq && x->state == y->state && x->active_slot == y->active_slot &&
+           x->trial_slot == y->trial_slot && x->attempts_left == y->attempts_left &&
+           x->min_version == y->min_version && x->active_version == y->active_version &&
+           x->trial_version == y->trial_version && x->trial_size == y->trial_size &&
+           x->sig_len == y->sig_len && memcmp(x->sig, y->sig, x->sig_len) == 0;
+}
+
+static int in_region(uint32_t addr, uint32_t start, uint32_t len)
+{
+    return addr >= start && addr - start < len;
+}
+
+static int is_meta_addr(const ota_boot_layout_t *l, const ota_flash_t *f, uint32_t addr)
+{
+    for (uint32_t i = 0; i < 2u; i++) {
+        uint32_t start;
+        uint32_t size;
+        if (f->sector_info(f->ctx, l->record_addr[i], &start, &size) == OTA_OK &&
+            in_region(addr, start, size)) {
+            return 1;
+        }
+        if (in_region(addr, l->progress_addr[i], l->progress_size)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void trace_op(tracer_t *t, uint32_t addr, int program)
+{
+    if (!t->on) {
+        return;
+    }
+    uint32_t idx = ota_flashsim_op_count(&t->dev->sim) - 1u;
+    if (idx >= MAX_OPS) {
+        fprintf(stderr, "power_sweep: more than %u operations in one lifecycle\n", MAX_OPS);
+        exit(2);
+    }
+    read_rec(&t->inner, &t->dev->cfg.layout, &t->after[idx]);
+    t->is_meta[idx] = (uint8_t)is_meta_addr(&t->dev->cfg.layout, &t->inner, addr);
+    t->is_program[idx] = (uint8_t)program;
+    t->count = idx + 1u;
+}
+
+static ota_err_t tr_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    (void)ctx;
+    return g_tracer->inner.read(g_tracer->inner.ctx, addr, buf, len);
+}
+
+static ota_err_t tr_program(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+{
+    (void)ctx;
+    ota_err_t err = g_tracer->inner.program(g_tracer->inner.ctx, addr, buf, len);
+    if (err == OTA_OK) {
+        trace_op(g_tracer, addr, 1);
+    }
+    return err;
+}
+
+static ota_err_t tr_erase(void *ctx, uint32_t addr, uint32_t len)
+{
+    (void)ctx;
+    ota_err_t err = g_tracer->inner.erase(g_tracer->inner.ctx, addr, len);
+    if (err == OTA_OK) {
+        trace_op(g_tracer, addr, 0);
+    }
+    return err;
+}
+
+static ota_err_t tr_sector_info(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size)
+{
+    (void)ctx;
+    return g_tracer->inner.sector_info(g_tracer->inner.ctx, addr, start, size);
+}
+
+/* ---- the lifecycle --------------------------------------------------------------- */
+
+enum outcome { RAN_TO_END = 0, POWER_CUT = 1, BROKE = 2 };
+
+static int powered(sweep_t *s)
+{
+    return ota_flashsim_is_powered(&s->dev.sim);
+}
+
+/* A step's result: fine, cut (stop quietly), or a real failure. */
+#define STEP(s, expr, why)                                                                         \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            if (!powered(s)) {                                                                     \
+                return POWER_CUT;                                                                  \
+            }                                                                                      \
+            snprintf(reason, reason_len, "%s", why);                                               \
+            return BROKE;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static int save_checkpoint(sweep_t *s, ota_pal_t *pal, int k)
+{
+    uint8_t rec[12] = {'c', 'k', 'p', 't'};
+    rec[4] = (uint8_t)k;
+    s->progress.after = k;
+    int ok = pal->progress_save(pal->ctx, rec, sizeof rec) == OTA_OK;
+    if (ok) {
+        s->progress.before = k;
+    }
+    return ok;
+}
+
+static int clear_checkpoint(sweep_t *s, ota_pal_t *pal)
+{
+    s->progress.after = -1;
+    int ok = pal->progress_clear(pal->ctx) == OTA_OK;
+    if (ok) {
+        s->progress.before = -1;
+    }
+    return ok;
+}
+
+/* Download, verify and activate img, with a progress checkpoint after every block. */
+static int download(sweep_t *s, ota_pal_t *pal, const image_t *img, char *reason,
+                    size_t reason_len)
+{
+    ota_pal_file_t f = ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
+    STEP(s, pal->create_file(pal->ctx, &f) == OTA_OK, "create_file failed");
+    int k = 0;
+    for (uint32_t off = 0; off < img->len; off += BLOCK, k++) {
+        uint32_t n = img->len - off < BLOCK ? img->len - off : BLOCK;
+        STEP(s, pal->write_block(pal->ctx, off, img->bytes + off, n) == (int32_t)n,
+             "write_block failed");
+        STEP(s, save_checkpoint(s, pal, k), "progress_save failed");
+    }
+    STEP(s, pal->close_file(pal->ctx, &f) == OTA_OK, "close_file failed");
+    STEP(s, clear_checkpoint(s, pal), "progress_clear failed");
+    STEP(s, pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING) == OTA_OK, "testing failed");
+    STEP(s, pal->activate(pal->ctx) == OTA_OK, "activate failed");
+    return RAN_TO_END;
+}
+
+/* The traced lifecycle: factory A -> B, then accept, or reject and revert. */
+static int lifecycle(sweep_t *s, int plan, char *reason, size_t reason_len)
+{
+    ota_pal_t pal;
+    s->progress.before = s->progress.after = -1;
+    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "first boot failed");
+    STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "factory not running");
+    int r = download(s, &pal, &s->b, reason, reason_len);
+    if (r != RAN_TO_END) {
+        return r;
+    }
+    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot of new image failed");
+    STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "not pending");
+    if (plan == PLAN_ACCEPT) {
+        STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept failed");
+    } else {
+        STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK, "reject failed");
+        STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after reject failed");
+        STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "no revert");
+    }
+    return RAN_TO_END;
+}
+
+/* ---- checks after a cut ---------------------------------------------------------- */
+
+/* The image the record calls for: B on trial, else the active slot's. */
+static const uint8_t *expected_image(sweep_t *s, const rec_state_t *st, uint32_t *len)
+{
+    int b = st->found && ((st->rec.state == OTA_BOOT_STATE_TRIAL && st->rec.attempts_left > 0u)
+                              ? 1
+                              : st->rec.active_slot == 1u);
+    *len = b ? s->b.len : FACTORY_LEN;
+    return b ? s->b.bytes : s->factory;
+}
+
+/* Boot, check the image the record calls for, settle it, and update to C. */
+static int recover_and_update(sweep_t *s, int plan, char *reason, size_t reason_len)
+{
+    ota_pal_t pal;
+    rec_state_t st;
+    uint32_t len;
+    uint8_t buf[16];
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
+    int had_record = st.found;
+    const uint8_t *want = expected_image(s, &st, &len);
+    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "recovery boot failed");
+    STEP(s, flashsim_device_running_is(&s->dev, want, len),
+         "the image the record calls for does not run");
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
+    STEP(s, st.found || !had_record, "no legal boot record after recovery");
+    /* The progress store holds nothing or a whole checkpoint. */
+    int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
+    STEP(s, got == OTA_ERR_NOT_FOUND || (got == 12 && memcmp(buf, "ckpt", 4) == 0),
+         "progress store holds garbage");
+    if (pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        STEP(s, flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len), "pending but not B");
+        if (plan == PLAN_ACCEPT) {
+            STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK,
+                 "accept after recovery failed");
+        } else {
+            STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK,
+                 "reject after recovery failed");
+            STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after reject failed");
+        }
+    }
+    int r = download(s, &pal, &s->c, reason, reason_len);
+    if (r != RAN_TO_END) {
+        return r;
+    }
+    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot of C failed");
+    STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "C not pending");
+    STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not running");
+    STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept C failed");
+    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after C failed");
+    STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not kept");
+    STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_VALID, "C not valid");
+    return RAN_TO_END;
+}
+
+/* ---- scenarios ------------------------------------------------------------------- */
+
+typedef struct cut {
+    ota_flashsim_fault_kind_t kind;
+    ota_flashsim_tear_t tear;
+} cut_t;
+
+static const char *cut_name(const cut_t *c)
+{
+    static const char *const tear[] = {"torn-old", "torn-new", "torn-mix", "torn-random"};
+    switch (c->kind) {
+    case OTA_FLASHSIM_FAULT_CUT_BEFORE:
+        return "before";
+    case OTA_FLASHSIM_FAULT_CUT_AFTER:
+        return "after";
+    case OTA_FLASHSIM_FAULT_TORN:
+        return tear[c->tear];
+    default:
+        return "?";
+    }
+}
+
+/* The cuts tried at one operation. */
+static size_t cuts_for(int program, cut_t out[6])
+{
+    size_t n = 0;
+    out[n++] = (cut_t){OTA_FLASHSIM_FAULT_CUT_BEFORE, OTA_FLASHSIM_TEAR_OLD};
+    out[n++] = (cut_t){OTA_FLASHSIM_FAULT_CUT_AFTER, OTA_FLASHSIM_TEAR_OLD};
+    if (program) {
+        for (int t = OTA_FLASHSIM_TEAR_OLD; t <= OTA_FLASHSIM_TEAR_RANDOM; t++) {
+            out[n++] = (cut_t){OTA_FLASHSIM_FAULT_TORN, (ota_flashsim_tear_t)t};
+        }
+    } else {
+        out[n++] = (cut_t){OTA_FLASHSIM_FAULT_TORN, OTA_FLASHSIM_TEAR_MIX};
+    }
+    return n;
+}
+
+static void arm(sweep_t *s, uint32_t op, const cut_t *c, uint32_t seed)
+{
+    ota_flashsim_fault_t f = {c->kind, op, c->tear, seed};
+    ota_flashsim_power_on(&s->dev.sim);
+    ota_flashsim_set_fault(&s->dev.sim, &f);
+}
+
+static void fail(sweep_t *s, int plan, uint32_t op, const cut_t *c, long op2, const cut_t *c2,
+                 const char *why)
+{
+    s->failures++;
+    if (s->failures <= 20u) {
+        printf("FAIL power_sweep %s plan=%s op=%u cut=%s", s->variant->name, plan_name[plan], op,
+               cut_name(c));
+        if (op2 >= 0) {
+            printf(" recovery-op=%ld recovery-cut=%s", op2, cut_name(c2));
+        }
+        printf(": %s\n", why);
+    }
+}
+
+/*
+ * State check right after a cut: the record is the one before or after the
+ * interrupted change. With exact set (before/after refer to the one operation
+ * cut), a clean cut must leave exactly the before or the after state.
+ */
+static const char *check_record(sweep_t *s, const rec_state_t *before, const rec_state_t *after,
+                                const cut_t *c, int exact)
+{
+    rec_state_t now;
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &now);
+    int is_before = rec_equal(&now, before);
+    int is_after = rec_equal(&now, after);
+    if (exact && c->kind == OTA_FLASHSIM_FAULT_CUT_BEFORE && !is_before) {
+        return "record changed by an operation that never ran";
+    }
+    if (exact && c->kind == OTA_FLASHSIM_FAULT_CUT_AFTER && !is_after) {
+        return "record is not the one the completed operation wrote";
+    }
+    if (!is_before && !is_after) {
+        return "record is neither the old nor the new state";
+    }
+    return NULL;
+}
+
+static const char *check_progress(sweep_t *s)
+{
+    ota_pal_t pal;
+    uint8_t buf[16];
+    /* Read through a port started on the cut flash (booting would change it). */
+    ota_boot_result_t boot = s->dev.boot;
+    if (ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
+        return "port does not start";
+    }
+    int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
+    int k;
+    if (got == OTA_ERR_NOT_FOUND) {
+        k = -1;
+    } else if (got == 12 && memcmp(buf, "ckpt", 4) == 0) {
+        k = buf[4];
+    } else {
+        return "progress record torn or foreign";
+    }
+    if (k != s->progress.before && k != s->progress.after) {
+        return "progress record is neither the old nor the new checkpoint";
+    }
+    return NULL;
+}
+
+static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32_t seed)
+{
+    char reason[128];
+    rec_state_t before;
+    rec_state_t after;
+    size_t size = s->variant->geo.size;
+    ota_pal_t pal;
+    memcpy(s->cut_mem, s->dev.mem, size);
+    progress_track_t progress = s->progress;
+
+    /* How many operations does the recovery boot make, and what does it leave? */
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &before);
+    ota_flashsim_power_on(&s->dev.sim);
+    (void)flashsim_device_boot(&s->dev, &pal);
+    uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &after);
+
+    for (uint32_t j = 0; j < ops; j++) {
+        cut_t cuts[6];
+        size_t n = cuts_for(1, cuts);
+        for (size_t k = 0; k < n; k++) {
+            memcpy(s->dev.mem, s->cut_mem, size);
+            s->progress = progress;
+            arm(s, j, &cuts[k], seed * 31u + j);
+            (void)flashsim_device_boot(&s->dev, &pal);
+            s->scenarios++;
+            s->depth2++;
+            if (powered(s)) {
+                fail(s, plan, op, c, (long)j, &cuts[k], "recovery cut never happened");
+                continue;
+            }
+            ota_flashsim_power_on(&s->dev.sim);
+            /* before/after span the whole recovery boot: either is legal. */
+            const char *why = check_record(s, &before, &after, &cuts[k], 0);
+            if (why != NULL) {
+                fail(s, plan, op, c, (long)j, &cuts[k], why);
+                continue;
+            }
+            if (recover_and_update(s, plan, reason, sizeof reason) != RAN_TO_END) {
+                fail(s, plan, op, c, (long)j, &cuts[k], reason);
+            }
+        }
+    }
+}
+
+static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
+{
+    char reason[128];
+    size_t size = s->variant->geo.size;
+    tracer_t *t = &s->tracer;
+
+    /* The fault-free reference run, traced. */
+    memcpy(s->dev.mem, s->factory_mem, size);
+    ota_flashsim_power_on(&s->dev.sim);
+    memset(t, 0, sizeof *t);
+    t->inner = s->dev.cfg.flash;
+    t->dev = &s->dev;
+    t->on = 1;
+    g_tracer = t;
+    s->dev.cfg.flash.read = tr_read;
+    s->dev.cfg.flash.program = tr_program;
+    s->dev.cfg.flash.erase = tr_erase;
+    s->dev.cfg.flash.sector_info = tr_sector_info;
+    int r = lifecycle(s, plan, reason, sizeof reason);
+    s->dev.cfg.flash = t->inner;
+    t->on = 0;
+    if (r != RAN_TO_END) {
+        cut_t none = {OTA_FLASHSIM_FAULT_NONE, OTA_FLASHSIM_TEAR_OLD};
+        fail(s, plan, 0, &none, -1, NULL, reason);
+        return;
+    }
+    *ops_total += t->count;
+
+    rec_state_t initial;
+    memcpy(s->dev.mem, s->factory_mem, size);
+    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &initial);
+
+    for (uint32_t op = 0; op < t->count; op++) {
+        cut_t cuts[6];
+        size_t n = cuts_for(t->is_program[op], cuts);
+        const rec_state_t *before = op == 0u ? &initial : &t->after[op - 1u];
+        for (size_t k = 0; k < n; k++) {
+            uint32_t seed = op * 7u + (uint32_t)k + 1u;
+            memcpy(s->dev.mem, s->factory_mem, size);
+            arm(s, op, &cuts[k], seed);
+            s->scenarios++;
+            r = lifecycle(s, plan, reason, sizeof reason);
+            if (r == RAN_TO_END && !powered(s)) {
+                r = POWER_CUT; /* cut after the lifecycle's last operation */
+            }
+            if (r != POWER_CUT) {
+                fail(s, plan, op, &cuts[k], -1, NULL,
+                     r == BROKE ? reason : "the cut never happened");
+                continue;
+            }
+            ota_flashsim_power_on(&s->dev.sim);
+            const char *why = check_record(s, before, &t->after[op], &cuts[k], 1);
+            if (why == NULL) {
+                why = check_progress(s);
+            }
+            if (why != NULL) {
+                fail(s, plan, op, &cuts[k], -1, NULL, why);
+                continue;
+            }
+            if (t->is_meta[op]) {
+                progress_track_t progress = s->progress;
+                run_depth2(s, plan, op, &cuts[k], seed);
+                memcpy(s->dev.mem, s->cut_mem, size);
+                s->progress = progress;
+            }
+            if (recover_and_update(s, plan, reason, sizeof reason) != RAN_TO_END) {
+                fail(s, plan, op, &cuts[k], -1, NULL, reason);
+            }
+        }
+    }
+}
+
+static int make_image(image_t *img, uint32_t len, uint32_t version, uint32_t seed)
+{
+    img->len = len;
+    ota_test_image_make(img->bytes, len, version, seed);
+    return ota_test_image_sign(img->bytes, len, img->sig, &img->sig_len);
+}
+
+int main(int argc, char **argv)
+{
+    static sweep_t s;
+    unsigned long scenarios = 0;
+    unsigned long failures = 0;
+    unsigned long depth2 = 0;
+    unsigned long ops_total = 0;
+    unsigned geometries = 0;
+    const char *only = argc > 1 ? argv[1] : NULL;
+
+    for (const flashsim_variant_t *v = flashsim_variants; v->name != NULL; v++) {
+        if (only != NULL && strcmp(only, v->name) != 0) {
+            continue;
+        }
+        memset(&s, 0, sizeof s);
+        s.variant = v;
+        ota_test_image_make(s.factory, FACTORY_LEN, ota_version_make(1, 0, 0), 1);
+        if (make_image(&s.b, IMAGE_LEN, ota_version_make(1, 1, 0), 2) != 0 ||
+            make_image(&s.c, IMAGE_LEN - 555u, ota_version_make(1, 2, 0), 3) != 0 ||
+            flashsim_device_create(&s.dev, v, s.factory, FACTORY_LEN) != 0) {
+            fprintf(stderr, "power_sweep: cannot set up %s\n", v->name);
+            return 2;
+        }
+        s.factory_mem = malloc(v->geo.size);
+        s.cut_mem = malloc(v->geo.size);
+        if (s.factory_mem == NULL || s.cut_mem == NULL) {
+            return 2;
+        }
+        memcpy(s.factory_mem, s.dev.mem, v->geo.size);
+        unsigned long ops_before = ops_total;
+        for (int plan = PLAN_ACCEPT; plan <= PLAN_REJECT; plan++) {
+            run_plan(&s, plan, &ops_total);
+        }
+        printf("power_sweep %-24s lifecycle ops %4lu  scenarios %6lu (depth 2: %6lu)  failures "
+               "%lu\n",
+               v->name, ops_total - ops_before, s.scenarios, s.depth2, s.failures);
+        fflush(stdout);
+        scenarios += s.scenarios;
+        failures += s.failures;
+        depth2 += s.depth2;
+        geometries++;
+        free(s.factory_mem);
+        free(s.cut_mem);
+        flashsim_device_destroy(&s.dev);
+    }
+    if (geometries == 0u) {
+        fprintf(stderr, "power_sweep: no geometry named %s\n", only);
+        return 2;
+    }
+    printf("power-loss sweep: %u geometries, %lu operations in the lifecycles, %lu scenarios "
+           "(%lu with a second cut during recovery), %lu failures\n",
+           geometries, ops_total, scenarios, depth2, failures);
+    return failures == 0u ? 0 : 1;
+}

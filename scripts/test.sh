@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one command that installs what is missing, builds everything and runs
+# every test: format check, host build with gcc (AddressSanitizer +
+# UndefinedBehaviorSanitizer) and its tests, a warning-free clang build, the
+# Cortex-M4 cross build with its size table, and the symbol-prefix check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+
+step "format (clang-format, .clang-format)"
+scripts/check-format.sh
+
+step "host build (gcc, ASan + UBSan)"
+cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/gcc -j "$jobs" -- --no-print-directory >/dev/null
+
+step "host build (clang, warnings as errors)"
+cmake -S . -B build/clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/clang -j "$jobs" -- --no-print-directory >/dev/null
+
+step "Cortex-M4 build (arm-none-eabi-gcc -Os -mthumb -mcpu=cortex-m4)"
+cmake -S . -B build/cortex-m4 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.cmake" \
+    -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
+cmake --build build/cortex-m4 -j "$jobs" -- --no-print-directory >/dev/null
+scripts/size-table.sh build/cortex-m4
+
+step "exported symbols carry the ota_ prefix"
+scripts/check-symbols.sh build/cortex-m4
+
+step "tests (ctest)"
+cd build/gcc
+status=0
+ctest --output-on-failure -j "$jobs" || status=$?
+grep -hE '^power-loss sweep:|^power_sweep |^mutant ' Testing/Temporary/LastTest.log || true
+exit $status

@@ -1,0 +1,388 @@
+/* Unit tests: image header, boot record, and the bootloader's decisions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ota_boot.h"
+#include "ota_boot_record.h"
+#include "ota_flashsim.h"
+#include "ota_image_header.h"
+#include "ota_test_sign.h"
+
+#define SECTOR 4096u
+#define FLASH_SIZE (32u * SECTOR)
+#define V(maj, min) ota_version_make(maj, min, 0)
+
+typedef struct bench {
+    ota_flashsim_t sim;
+    uint8_t mem[FLASH_SIZE];
+    ota_flash_t flash;
+    ota_boot_layout_t layout;
+    ota_boot_config_t cfg;
+    uint8_t scratch[256];
+    uint8_t pem[4096];
+    uint8_t img[3][5000];
+    uint8_t sig[3][80];
+    size_t sig_len[3];
+} bench_t;
+
+static void make_image(uint8_t *buf, uint32_t len, uint32_t version, uint8_t fill)
+{
+    memset(buf, fill, len);
+    ota_image_header_t hdr = {version, len, 0};
+    assert_int_equal(ota_image_header_encode(&hdr, buf), OTA_OK);
+}
+
+static void program_slot(bench_t *b, uint8_t slot, const uint8_t *img, uint32_t len)
+{
+    uint32_t base = b->layout.slot_addr[slot];
+    assert_int_equal(b->flash.erase(b->flash.ctx, base, b->layout.slot_size), OTA_OK);
+    assert_int_equal(b->flash.program(b->flash.ctx, base, img, len), OTA_OK);
+}
+
+static int setup(void **state)
+{
+    bench_t *b = calloc(1, sizeof *b);
+    ota_flashsim_geometry_t geo = {FLASH_SIZE, SECTOR, NULL, 0, 1, 0xff};
+    size_t pem_len = 0;
+    if (b == NULL || ota_flashsim_init(&b->sim, &geo, b->mem, sizeof b->mem) != OTA_OK) {
+        return -1;
+    }
+    b->flash = ota_flashsim_driver(&b->sim);
+    if (ota_boot_layout_uniform(&b->flash, &b->layout) != OTA_OK ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", b->pem, sizeof b->pem,
+                           &pem_len) != 0) {
+        return -1;
+    }
+    b->cfg.flash = &b->flash;
+    b->cfg.layout = &b->layout;
+    b->cfg.signer_pem = b->pem;
+    b->cfg.signer_len = pem_len;
+    b->cfg.scratch = b->scratch;
+    b->cfg.scratch_len = sizeof b->scratch;
+    for (uint32_t i = 0; i < 3u; i++) {
+        make_image(b->img[i], sizeof b->img[i], V(1, i), (uint8_t)(0x10 + i));
+        if (ota_test_sign_sha256_ecdsa(OTA_TEST_KEYS_DIR "/codesign-test.key", b->img[i],
+                                       sizeof b->img[i], b->sig[i], sizeof b->sig[i],
+                                       &b->sig_len[i]) != 0) {
+            return -1;
+        }
+    }
+    program_slot(b, 0, b->img[0], sizeof b->img[0]);
+    *state = b;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    free(*state);
+    return 0;
+}
+
+static ota_boot_result_t boot(bench_t *b)
+{
+    ota_boot_result_t r;
+    assert_int_equal(ota_boot_decide(&b->cfg, &r), OTA_OK);
+    return r;
+}
+
+/* ---- image header ---------------------------------------------------------------- */
+
+static void image_header_round_trip_and_corruption(void **state)
+{
+    (void)state;
+    uint8_t raw[OTA_IMAGE_HEADER_SIZE];
+    ota_image_header_t in = {V(2, 7) | 513u, 123456u, 0};
+    ota_image_header_t out;
+    assert_int_equal(ota_image_header_encode(&in, raw), OTA_OK);
+    assert_int_equal(ota_image_header_decode(raw, sizeof raw, &out), OTA_OK);
+    assert_int_equal(out.version, in.version);
+    assert_int_equal(out.image_size, in.image_size);
+    assert_int_equal(ota_image_header_decode(raw, sizeof raw - 1u, &out), OTA_ERR_BAD_IMAGE);
+    for (uint32_t bit = 0; bit < 8u * sizeof raw; bit++) {
+        raw[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
+        assert_int_equal(ota_image_header_decode(raw, sizeof raw, &out), OTA_ERR_BAD_IMAGE);
+        raw[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
+    }
+    ota_image_header_t tiny = {1, 10, 0};
+    assert_int_equal(ota_image_header_encode(&tiny, raw), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_image_header_decode(NULL, 32, &out), OTA_ERR_INVALID_ARG);
+}
+
+/* ---- boot record ----------------------------------------------------------------- */
+
+static ota_boot_record_t sample_record(void)
+{
+    ota_boot_record_t r;
+    memset(&r, 0, sizeof r);
+    r.seq = 77;
+    r.state = OTA_BOOT_STATE_TRIAL;
+    r.active_slot = 0;
+    r.trial_slot = 1;
+    r.attempts_left = 3;
+    r.min_version = V(1, 0);
+    r.active_version = V(1, 0);
+    r.trial_version = V(1, 1);
+    r.trial_size = 5000;
+    r.sig_len = 71;
+    for (uint32_t i = 0; i < r.sig_len; i++) {
+        r.sig[i] = (uint8_t)(i * 3u + 1u);
+    }
+    return r;
+}
+
+static void record_round_trip_and_every_bit_flip(void **state)
+{
+    (void)state;
+    uint8_t raw[OTA_BOOT_RECORD_SIZE];
+    ota_boot_record_t in = sample_record();
+    ota_boot_record_t out;
+    assert_int_equal(ota_boot_record_encode(&in, raw), OTA_OK);
+    assert_int_equal(ota_boot_record_decode(raw, &out), OTA_OK);
+    assert_memory_equal(&in, &out, sizeof in);
+    for (uint32_t bit = 0; bit < 8u * sizeof raw; bit++) {
+        raw[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
+        assert_int_equal(ota_boot_record_decode(raw, &out), OTA_ERR_CORRUPT);
+        raw[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
+    }
+}
+
+static void record_fields_out_of_range_refused(void **state)
+{
+    (void)state;
+    uint8_t raw[OTA_BOOT_RECORD_SIZE];
+    ota_boot_record_t r = sample_record();
+    r.state = 4;
+    assert_int_equal(ota_boot_record_encode(&r, raw), OTA_ERR_INVALID_ARG);
+    r = sample_record();
+    r.trial_slot = 2;
+    assert_int_equal(ota_boot_record_encode(&r, raw), OTA_ERR_INVALID_ARG);
+    r = sample_record();
+    r.sig_len = OTA_BOOT_SIG_MAX + 1u;
+    assert_int_equal(ota_boot_record_encode(&r, raw), OTA_ERR_INVALID_ARG);
+}
+
+static void record_store_alternates_copies(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_record_t r = sample_record();
+    ota_boot_record_t got;
+    uint8_t which = 9;
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which),
+                     OTA_ERR_NOT_FOUND);
+    for (uint32_t i = 0; i < 6u; i++) {
+        r.attempts_left = (uint8_t)i;
+        assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r), OTA_OK);
+        assert_int_equal(r.seq, i + 1u);
+        assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which),
+                         OTA_OK);
+        assert_int_equal(which, i % 2u);
+        assert_int_equal(got.attempts_left, i);
+        /* The other copy still holds the previous state. */
+        if (i > 0u) {
+            uint8_t raw[OTA_BOOT_RECORD_SIZE];
+            ota_boot_record_t prev;
+            assert_int_equal(b->flash.read(b->flash.ctx, b->layout.record_addr[which ^ 1u], raw,
+                                           sizeof raw),
+                             OTA_OK);
+            assert_int_equal(ota_boot_record_decode(raw, &prev), OTA_OK);
+            assert_int_equal(prev.attempts_left, i - 1u);
+        }
+    }
+    /* Each store erased exactly one record sector. */
+    uint32_t s0 = b->layout.record_addr[0] / SECTOR;
+    uint32_t s1 = b->layout.record_addr[1] / SECTOR;
+    assert_int_equal(ota_flashsim_sector_erases(&b->sim, s0), 3);
+    assert_int_equal(ota_flashsim_sector_erases(&b->sim, s1), 3);
+}
+
+static void record_sequence_wraps(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_record_t r = sample_record();
+    ota_boot_record_t got;
+    uint8_t raw[OTA_BOOT_RECORD_SIZE];
+    /* Copy 0 holds seq 0xffffffff, copy 1 seq 0 (newer by serial arithmetic). */
+    r.seq = 0xffffffffu;
+    r.attempts_left = 1;
+    assert_int_equal(ota_boot_record_encode(&r, raw), OTA_OK);
+    assert_int_equal(b->flash.program(b->flash.ctx, b->layout.record_addr[0], raw, sizeof raw),
+                     OTA_OK);
+    r.seq = 0;
+    r.attempts_left = 2;
+    assert_int_equal(ota_boot_record_encode(&r, raw), OTA_OK);
+    assert_int_equal(b->flash.program(b->flash.ctx, b->layout.record_addr[1], raw, sizeof raw),
+                     OTA_OK);
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, NULL), OTA_OK);
+    assert_int_equal(got.attempts_left, 2);
+}
+
+/* ---- decisions ------------------------------------------------------------------- */
+
+static void new_device_boots_slot0_without_writing(void **state)
+{
+    bench_t *b = *state;
+    uint32_t ops = ota_flashsim_op_count(&b->sim);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.pending, 0);
+    assert_int_equal(r.version, V(1, 0));
+    assert_int_equal(ota_flashsim_op_count(&b->sim), ops);
+}
+
+static void trial_budget_then_revert(void **state)
+{
+    bench_t *b = *state;
+    b->cfg.max_attempts = 0; /* default: 3 */
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1]),
+                     OTA_OK);
+    for (uint32_t i = 0; i < OTA_BOOT_DEFAULT_ATTEMPTS; i++) {
+        ota_boot_result_t r = boot(b);
+        assert_int_equal(r.slot, 1);
+        assert_int_equal(r.pending, 1);
+        assert_int_equal(r.record.attempts_left, OTA_BOOT_DEFAULT_ATTEMPTS - 1u - i);
+    }
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.pending, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+    assert_int_equal(r.record.min_version, 0);
+    /* Stays reverted. */
+    r = boot(b);
+    assert_int_equal(r.slot, 0);
+}
+
+static void confirm_raises_minimum_version_and_swaps_active(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[2], sizeof b->img[2]);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
+                     OTA_OK);
+    assert_int_equal(boot(b).pending, 1);
+    assert_int_equal(ota_boot_confirm(&b->cfg), OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 1);
+    assert_int_equal(r.pending, 0);
+    assert_int_equal(r.record.min_version, V(1, 2));
+    assert_int_equal(r.record.active_version, V(1, 2));
+    /* A lower version is refused at the request (anti-rollback) ... */
+    program_slot(b, 0, b->img[1], sizeof b->img[1]);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1]),
+                     OTA_ERR_ROLLBACK);
+    /* ... and at boot, even if a record asks for it. */
+    ota_boot_record_t forged = r.record;
+    forged.state = OTA_BOOT_STATE_TRIAL;
+    forged.trial_slot = 0;
+    forged.attempts_left = 3;
+    forged.trial_version = V(1, 1);
+    forged.trial_size = sizeof b->img[1];
+    forged.sig_len = (uint8_t)b->sig_len[1];
+    memcpy(forged.sig, b->sig[1], b->sig_len[1]);
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &forged), OTA_OK);
+    r = boot(b);
+    assert_int_equal(r.slot, 1);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+    assert_int_equal(r.record.min_version, V(1, 2));
+}
+
+static void reject_keeps_minimum_version(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[2], sizeof b->img[2]);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
+                     OTA_OK);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
+                     OTA_ERR_WRONG_STATE);
+    assert_int_equal(boot(b).slot, 1);
+    assert_int_equal(ota_boot_reject(&b->cfg), OTA_OK);
+    assert_int_equal(ota_boot_reject(&b->cfg), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_boot_confirm(&b->cfg), OTA_ERR_WRONG_STATE);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.record.min_version, 0);
+}
+
+static void trial_with_bad_signature_never_boots(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    /* The signature of another image. */
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[2], b->sig_len[2]),
+                     OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.pending, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+}
+
+static void trial_corrupted_after_request_never_boots(void **state)
+{
+    bench_t *b = *state;
+    uint8_t img[5000];
+    memcpy(img, b->img[1], sizeof img);
+    img[4000] = 0x00; /* one byte differs from what was signed (0x11 -> 0x00) */
+    program_slot(b, 1, img, sizeof img);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof img, b->sig[1], b->sig_len[1]),
+                     OTA_OK);
+    assert_int_equal(boot(b).slot, 0);
+}
+
+static void request_checks_arguments_and_header(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1]),
+                     OTA_ERR_INVALID_ARG); /* the active slot */
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 2, sizeof b->img[1], b->sig[1], b->sig_len[1]),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], NULL, 0),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 4999, b->sig[1], b->sig_len[1]),
+                     OTA_ERR_BAD_IMAGE);
+    assert_int_equal(ota_boot_request_trial(NULL, 1, 5000, b->sig[1], b->sig_len[1]),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_boot_decide(&b->cfg, NULL), OTA_ERR_INVALID_ARG);
+}
+
+static void layout_checks(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_layout_t l = b->layout;
+    assert_int_equal(ota_boot_layout_check(&b->flash, &l), OTA_OK);
+    assert_int_equal(l.slot_size, 14u * SECTOR);
+    l.slot_addr[1] = l.slot_addr[0] + SECTOR; /* overlapping slots */
+    assert_int_equal(ota_boot_layout_check(&b->flash, &l), OTA_ERR_INVALID_ARG);
+    l = b->layout;
+    l.record_addr[1] = l.record_addr[0] + 16u; /* not a sector start */
+    assert_int_equal(ota_boot_layout_check(&b->flash, &l), OTA_ERR_INVALID_ARG);
+    l = b->layout;
+    l.slot_size = FLASH_SIZE; /* beyond the device */
+    assert_int_equal(ota_boot_layout_check(&b->flash, &l), OTA_ERR_INVALID_ARG);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(image_header_round_trip_and_corruption),
+        cmocka_unit_test(record_round_trip_and_every_bit_flip),
+        cmocka_unit_test(record_fields_out_of_range_refused),
+        T(record_store_alternates_copies),
+        T(record_sequence_wraps),
+        T(new_device_boots_slot0_without_writing),
+        T(trial_budget_then_revert),
+        T(confirm_raises_minimum_version_and_swaps_active),
+        T(reject_keeps_minimum_version),
+        T(trial_with_bad_signature_never_boots),
+        T(trial_corrupted_after_request_never_boots),
+        T(request_checks_arguments_and_header),
+        T(layout_checks),
+    };
+    return cmocka_run_group_tests_name("boot", tests, NULL, NULL);
+}
