@@ -21,9 +21,8 @@ static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 
 static int config_ok(const ota_boot_config_t *cfg)
 {
-    return cfg != NULL && cfg->flash != NULL && cfg->layout != NULL &&
-           cfg->scratch != NULL && cfg->scratch_len >= OTA_IMAGE_HEADER_SIZE &&
-           cfg->max_attempts <= OTA_BOOT_MAX_ATTEMPTS;
+    return cfg != NULL && cfg->flash != NULL && cfg->layout != NULL && cfg->scratch != NULL &&
+           cfg->scratch_len >= OTA_IMAGE_HEADER_SIZE && cfg->max_attempts <= OTA_BOOT_MAX_ATTEMPTS;
 }
 
 static uint8_t budget(const ota_boot_config_t *cfg)
@@ -34,8 +33,8 @@ static uint8_t budget(const ota_boot_config_t *cfg)
 /* Read and decode the header of the image in a slot. */
 static ota_err_t slot_header(const ota_boot_config_t *cfg, uint8_t slot, ota_image_header_t *hdr)
 {
-    ota_err_t err = cfg->flash->read(cfg->flash->ctx, cfg->layout->slot_addr[slot],
-                                     cfg->scratch, OTA_IMAGE_HEADER_SIZE);
+    ota_err_t err = cfg->flash->read(cfg->flash->ctx, cfg->layout->slot_addr[slot], cfg->scratch,
+                                     OTA_IMAGE_HEADER_SIZE);
     if (err != OTA_OK) {
         return err;
     }
@@ -100,8 +99,7 @@ ota_err_t ota_boot_layout_check(const ota_flash_t *flash, const ota_boot_layout_
             return OTA_ERR_INVALID_ARG;
         }
         if (end[i] < flash->size &&
-            (flash->sector_info(flash->ctx, end[i], &start, &size) != OTA_OK ||
-             start != end[i])) {
+            (flash->sector_info(flash->ctx, end[i], &start, &size) != OTA_OK || start != end[i])) {
             return OTA_ERR_INVALID_ARG;
         }
         for (uint32_t j = 0; j < i; j++) {

@@ -109,8 +109,8 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
 ota_err_t ota_boot_record_store(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                 ota_boot_record_t *rec)
 {
-    uint8_t raw[OTA_BOOT_UNIT_MAX > OTA_BOOT_RECORD_SIZE ? OTA_BOOT_UNIT_MAX
-                                                          : OTA_BOOT_RECORD_SIZE];
+    uint8_t
+        raw[OTA_BOOT_UNIT_MAX > OTA_BOOT_RECORD_SIZE ? OTA_BOOT_UNIT_MAX : OTA_BOOT_RECORD_SIZE];
     ota_boot_record_t current;
     uint8_t which = 1;
     uint32_t start;

@@ -29,8 +29,7 @@ static inline uint16_t ota_get_le16(const uint8_t *p)
 /** Load 4 little-endian bytes at p. */
 static inline uint32_t ota_get_le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 #endif /* OTA_BYTES_H */

@@ -15,31 +15,31 @@
 typedef enum ota_err {
     OTA_OK = 0,
     /* Port-layer failures with a FreeRTOS counterpart (main code in brackets). */
-    OTA_ERR_UNINITIALIZED = -1,         /**< (0xe0) called before init */
-    OTA_ERR_OUT_OF_MEMORY = -2,         /**< (0xe1) a caller-owned buffer is too small */
-    OTA_ERR_NULL_FILE_CONTEXT = -3,     /**< (0xe2) no file is open for this call */
-    OTA_ERR_SIGNATURE_CHECK_FAILED = -4,/**< (0xe3) the code signature does not verify */
-    OTA_ERR_RX_FILE_CREATE_FAILED = -5, /**< (0xe4) cannot create the receive file */
-    OTA_ERR_RX_FILE_TOO_LARGE = -6,     /**< (0xe5) the file does not fit the slot */
+    OTA_ERR_UNINITIALIZED = -1,           /**< (0xe0) called before init */
+    OTA_ERR_OUT_OF_MEMORY = -2,           /**< (0xe1) a caller-owned buffer is too small */
+    OTA_ERR_NULL_FILE_CONTEXT = -3,       /**< (0xe2) no file is open for this call */
+    OTA_ERR_SIGNATURE_CHECK_FAILED = -4,  /**< (0xe3) the code signature does not verify */
+    OTA_ERR_RX_FILE_CREATE_FAILED = -5,   /**< (0xe4) cannot create the receive file */
+    OTA_ERR_RX_FILE_TOO_LARGE = -6,       /**< (0xe5) the file does not fit the slot */
     OTA_ERR_BOOT_INFO_CREATE_FAILED = -7, /**< (0xe6) cannot write boot metadata */
-    OTA_ERR_BAD_SIGNER_CERT = -8,       /**< (0xe7) signer certificate missing or unusable */
-    OTA_ERR_BAD_IMAGE_STATE = -9,       /**< (0xe8) image state value not allowed */
-    OTA_ERR_ABORT_FAILED = -10,         /**< (0xe9) could not abort the transfer */
-    OTA_ERR_REJECT_FAILED = -11,        /**< (0xea) could not reject the image */
-    OTA_ERR_COMMIT_FAILED = -12,        /**< (0xeb) could not commit (accept) the image */
-    OTA_ERR_ACTIVATE_FAILED = -13,      /**< (0xec) could not activate the new image */
-    OTA_ERR_FILE_ABORT = -14,           /**< (0xed) error while aborting the file */
-    OTA_ERR_FILE_CLOSE = -15,           /**< (0xee) error while closing the file */
+    OTA_ERR_BAD_SIGNER_CERT = -8,         /**< (0xe7) signer certificate missing or unusable */
+    OTA_ERR_BAD_IMAGE_STATE = -9,         /**< (0xe8) image state value not allowed */
+    OTA_ERR_ABORT_FAILED = -10,           /**< (0xe9) could not abort the transfer */
+    OTA_ERR_REJECT_FAILED = -11,          /**< (0xea) could not reject the image */
+    OTA_ERR_COMMIT_FAILED = -12,          /**< (0xeb) could not commit (accept) the image */
+    OTA_ERR_ACTIVATE_FAILED = -13,        /**< (0xec) could not activate the new image */
+    OTA_ERR_FILE_ABORT = -14,             /**< (0xed) error while aborting the file */
+    OTA_ERR_FILE_CLOSE = -15,             /**< (0xee) error while closing the file */
     /* Failures beyond the FreeRTOS PAL. */
-    OTA_ERR_INVALID_ARG = -16,          /**< a NULL pointer or out-of-range argument */
-    OTA_ERR_IO = -17,                   /**< the storage device reported an error */
-    OTA_ERR_FLASH_RULE = -18,           /**< a flash rule was broken (alignment, erase first) */
-    OTA_ERR_NOT_FOUND = -19,            /**< nothing stored (e.g. no progress record) */
-    OTA_ERR_CORRUPT = -20,              /**< stored data failed its integrity check */
-    OTA_ERR_WRONG_STATE = -21,          /**< the call is not allowed in the current state */
-    OTA_ERR_POWER_LOSS = -22,           /**< simulated power loss: the device is off */
-    OTA_ERR_ROLLBACK = -23,             /**< image version below the anti-rollback minimum */
-    OTA_ERR_BAD_IMAGE = -24,            /**< image header missing or malformed */
+    OTA_ERR_INVALID_ARG = -16, /**< a NULL pointer or out-of-range argument */
+    OTA_ERR_IO = -17,          /**< the storage device reported an error */
+    OTA_ERR_FLASH_RULE = -18,  /**< a flash rule was broken (alignment, erase first) */
+    OTA_ERR_NOT_FOUND = -19,   /**< nothing stored (e.g. no progress record) */
+    OTA_ERR_CORRUPT = -20,     /**< stored data failed its integrity check */
+    OTA_ERR_WRONG_STATE = -21, /**< the call is not allowed in the current state */
+    OTA_ERR_POWER_LOSS = -22,  /**< simulated power loss: the device is off */
+    OTA_ERR_ROLLBACK = -23,    /**< image version below the anti-rollback minimum */
+    OTA_ERR_BAD_IMAGE = -24,   /**< image header missing or malformed */
 } ota_err_t;
 
 /** Lowest (most negative) code defined above; for range checks in tests. */

@@ -7,30 +7,28 @@
 #define KIB 1024u
 
 /* STM32F4-like non-uniform sectors: 4 x 16 KiB, 1 x 64 KiB, 3 x 128 KiB. */
-static const uint32_t stm32f4_like[] = {16 * KIB, 16 * KIB, 16 * KIB, 16 * KIB,
+static const uint32_t stm32f4_like[] = {16 * KIB, 16 * KIB,  16 * KIB,  16 * KIB,
                                         64 * KIB, 128 * KIB, 128 * KIB, 128 * KIB};
 
 /* Sector 4 KiB and 128 KiB; write unit 1, 8 and 256 bytes; erased 0xFF and 0x00. */
 const flashsim_variant_t flashsim_variants[] = {
-    {"flashsim-4k-wu1-ff", {256 * KIB, 4 * KIB, NULL, 0, 1, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
-    {"flashsim-4k-wu8-00", {256 * KIB, 4 * KIB, NULL, 0, 8, 0x00}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
-    {"flashsim-4k-wu256-ff", {256 * KIB, 4 * KIB, NULL, 0, 256, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
-    {"flashsim-128k-wu8-ff", {1024 * KIB, 128 * KIB, NULL, 0, 8, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
-    {"flashsim-128k-wu256-00", {1024 * KIB, 128 * KIB, NULL, 0, 256, 0x00}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
-    {"flashsim-mixed-wu4-ff",
-     {512 * KIB, 0, stm32f4_like, sizeof stm32f4_like / sizeof stm32f4_like[0], 4, 0xff},
+    {{256 * KIB, 4 * KIB, NULL, 0, 1, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
+    {{256 * KIB, 4 * KIB, NULL, 0, 8, 0x00}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
+    {{256 * KIB, 4 * KIB, NULL, 0, 256, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
+    {{1024 * KIB, 128 * KIB, NULL, 0, 8, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
+    {{1024 * KIB, 128 * KIB, NULL, 0, 256, 0x00}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
+    {{512 * KIB, 0, stm32f4_like, sizeof stm32f4_like / sizeof stm32f4_like[0], 4, 0xff},
      /* records in two 16 KiB sectors, progress in the other two, slots in 128 KiB sectors */
      {{128 * KIB, 256 * KIB}, 128 * KIB, {0, 16 * KIB}, {32 * KIB, 48 * KIB}, 16 * KIB}},
-    {NULL, {0, 0, NULL, 0, 0, 0}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
 };
 
 const ota_conformance_port_t ota_conformance_ports[] = {
-    FLASHSIM_CONFORMANCE_PORT(0),
-    FLASHSIM_CONFORMANCE_PORT(1),
-    FLASHSIM_CONFORMANCE_PORT(2),
-    FLASHSIM_CONFORMANCE_PORT(3),
-    FLASHSIM_CONFORMANCE_PORT(4),
-    FLASHSIM_CONFORMANCE_PORT(5),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-4k-wu1-ff", 0),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-4k-wu8-00", 1),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-4k-wu256-ff", 2),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu8-ff", 3),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu256-00", 4),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-mixed-wu4-ff", 5),
     POSIX_CONFORMANCE_PORT,
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -1,4 +1,4 @@
-/* otter: constructors of the conformance entries of the reference ports. */
+/* otter: the conformance entries of the reference ports. */
 #ifndef OTA_CONFORMANCE_PORTS_H
 #define OTA_CONFORMANCE_PORTS_H
 
@@ -6,16 +6,18 @@
 #include "ota_conformance.h"
 
 /* The flash port's device functions (param: a flashsim_variant_t). */
-int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32_t len,
-                               void **dev, ota_pal_t *pal);
+int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
+                               ota_pal_t *pal);
 int flashsim_conformance_reboot(void *dev, ota_pal_t *pal);
 int flashsim_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
 void flashsim_conformance_teardown(void *dev);
 
-/** The flash port on the simulated flash geometry flashsim_variants[i]. */
-#define FLASHSIM_CONFORMANCE_PORT(i)                                                               \
-    {flashsim_variants[i].name, &flashsim_variants[i], flashsim_conformance_setup,                 \
-     flashsim_conformance_reboot, flashsim_conformance_running_is, flashsim_conformance_teardown}
+/** The flash port, named name, on the simulated flash geometry flashsim_variants[i]. */
+#define FLASHSIM_CONFORMANCE_PORT(name, i)                                                         \
+    {                                                                                              \
+        name, &flashsim_variants[i], flashsim_conformance_setup, flashsim_conformance_reboot,      \
+            flashsim_conformance_running_is, flashsim_conformance_teardown                         \
+    }
 
 /* The posix port's device functions (files in a temporary directory). */
 int posix_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
@@ -26,10 +28,12 @@ void posix_conformance_teardown(void *dev);
 
 /** The posix port. */
 #define POSIX_CONFORMANCE_PORT                                                                     \
-    {"posix", NULL, posix_conformance_setup, posix_conformance_reboot,                             \
-     posix_conformance_running_is, posix_conformance_teardown}
+    {                                                                                              \
+        "posix", NULL, posix_conformance_setup, posix_conformance_reboot,                          \
+            posix_conformance_running_is, posix_conformance_teardown                               \
+    }
 
-/** The flash geometries every flash port is tested on; ends with a NULL name. */
+/** The flash geometries every flash port is tested on. */
 extern const flashsim_variant_t flashsim_variants[];
 
 #endif /* OTA_CONFORMANCE_PORTS_H */

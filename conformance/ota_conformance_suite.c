@@ -48,10 +48,10 @@ static int fx_setup(void **state)
     ota_test_image_make(fx->factory, FACTORY_LEN, V(1, 0), 1);
     if (ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.bin", fx->blocks, sizeof fx->blocks,
                            &fx->blocks_len) != 0 ||
-        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.sig.der", fx->good_sig,
-                           sizeof fx->good_sig, &fx->good_sig_len) != 0 ||
-        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.bad.sig.der", fx->bad_sig,
-                           sizeof fx->bad_sig, &fx->bad_sig_len) != 0 ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.sig.der", fx->good_sig, sizeof fx->good_sig,
+                           &fx->good_sig_len) != 0 ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/blocks.bad.sig.der", fx->bad_sig, sizeof fx->bad_sig,
+                           &fx->bad_sig_len) != 0 ||
         g_port->setup(g_port->param, fx->factory, FACTORY_LEN, &fx->dev, &fx->pal) != 0) {
         free(fx);
         return -1;
@@ -152,8 +152,8 @@ static void freertos_close_nonexistent_certificate(void **state)
 static void freertos_create_any_file(void **state)
 {
     fixture_t *fx = *state;
-    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig,
-                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig, fx->good_sig_len,
+                                           OTA_CONFORMANCE_CERT);
     assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
     /* Creating again discards the first transfer and opens a new one. */
     assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
@@ -228,7 +228,8 @@ static void freertos_write_many_blocks(void **state)
                          (int32_t)stride);
     }
     uint8_t back[10 * 256];
-    assert_int_equal(fx->pal.read_back(fx->pal.ctx, 0, back, 10u * stride), (int32_t)(10u * stride));
+    assert_int_equal(fx->pal.read_back(fx->pal.ctx, 0, back, 10u * stride),
+                     (int32_t)(10u * stride));
     assert_memory_equal(back, buf, 10u * stride);
 }
 
@@ -285,8 +286,8 @@ static void freertos_set_state_accepted_without_closed_image(void **state)
     assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
                      OTA_ERR_COMMIT_FAILED);
     /* Closed and verified, but not booted: still nothing to commit. */
-    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig,
-                                           fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    ota_pal_file_t f = ota_test_image_file((uint32_t)fx->blocks_len, fx->good_sig, fx->good_sig_len,
+                                           OTA_CONFORMANCE_CERT);
     assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
     assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
                      OTA_ERR_COMMIT_FAILED);
@@ -526,8 +527,10 @@ static void arguments_null_and_out_of_range(void **state)
     fixture_t *fx = *state;
     ota_pal_t *p = &fx->pal;
     uint8_t buf[256] = {0};
-    ota_pal_file_t f = ota_test_image_file(4096, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
-    ota_pal_file_t empty = ota_test_image_file(0, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    ota_pal_file_t f =
+        ota_test_image_file(4096, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
+    ota_pal_file_t empty =
+        ota_test_image_file(0, fx->good_sig, fx->good_sig_len, OTA_CONFORMANCE_CERT);
 
     /* No context: refused, not a crash. */
     assert_int_equal(p->create_file(NULL, &f), OTA_ERR_INVALID_ARG);
@@ -673,8 +676,8 @@ int main(void)
             continue;
         }
         g_port = port;
-        failed += _cmocka_run_group_tests(port->name, tests, sizeof tests / sizeof tests[0],
-                                          NULL, NULL);
+        failed +=
+            _cmocka_run_group_tests(port->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
         ran++;
     }
     if (ran == 0) {

@@ -75,6 +75,7 @@ typedef struct progress_track {
 } progress_track_t;
 
 typedef struct sweep {
+    const char *name;
     const flashsim_variant_t *variant;
     flashsim_device_t dev;
     uint8_t *factory_mem;
@@ -227,8 +228,7 @@ static int clear_checkpoint(sweep_t *s, ota_pal_t *pal)
 }
 
 /* Download, verify and activate img, with a progress checkpoint after every block. */
-static int download(sweep_t *s, ota_pal_t *pal, const image_t *img, char *reason,
-                    size_t reason_len)
+static int download(sweep_t *s, ota_pal_t *pal, const image_t *img, char *reason, size_t reason_len)
 {
     ota_pal_file_t f = ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
     STEP(s, pal->create_file(pal->ctx, &f) == OTA_OK, "create_file failed");
@@ -375,7 +375,7 @@ static void fail(sweep_t *s, int plan, uint32_t op, const cut_t *c, long op2, co
 {
     s->failures++;
     if (s->failures <= 20u) {
-        printf("FAIL power_sweep %s plan=%s op=%u cut=%s", s->variant->name, plan_name[plan], op,
+        printf("FAIL power_sweep %s plan=%s op=%u cut=%s", s->name, plan_name[plan], op,
                cut_name(c));
         if (op2 >= 0) {
             printf(" recovery-op=%ld recovery-cut=%s", op2, cut_name(c2));
@@ -566,17 +566,21 @@ int main(int argc, char **argv)
     unsigned geometries = 0;
     const char *only = argc > 1 ? argv[1] : NULL;
 
-    for (const flashsim_variant_t *v = flashsim_variants; v->name != NULL; v++) {
-        if (only != NULL && strcmp(only, v->name) != 0) {
+    /* Every registered flash port entry is one geometry. */
+    for (const ota_conformance_port_t *port = ota_conformance_ports; port->name != NULL; port++) {
+        const flashsim_variant_t *v = port->param;
+        if (port->setup != flashsim_conformance_setup ||
+            (only != NULL && strcmp(only, port->name) != 0)) {
             continue;
         }
         memset(&s, 0, sizeof s);
+        s.name = port->name;
         s.variant = v;
         ota_test_image_make(s.factory, FACTORY_LEN, ota_version_make(1, 0, 0), 1);
         if (make_image(&s.b, IMAGE_LEN, ota_version_make(1, 1, 0), 2) != 0 ||
             make_image(&s.c, IMAGE_LEN - 555u, ota_version_make(1, 2, 0), 3) != 0 ||
             flashsim_device_create(&s.dev, v, s.factory, FACTORY_LEN) != 0) {
-            fprintf(stderr, "power_sweep: cannot set up %s\n", v->name);
+            fprintf(stderr, "power_sweep: cannot set up %s\n", port->name);
             return 2;
         }
         s.factory_mem = malloc(v->geo.size);
@@ -591,7 +595,7 @@ int main(int argc, char **argv)
         }
         printf("power_sweep %-24s lifecycle ops %4lu  scenarios %6lu (depth 2: %6lu)  failures "
                "%lu\n",
-               v->name, ops_total - ops_before, s.scenarios, s.depth2, s.failures);
+               port->name, ops_total - ops_before, s.scenarios, s.depth2, s.failures);
         fflush(stdout);
         scenarios += s.scenarios;
         failures += s.failures;

@@ -5,7 +5,7 @@
 #include "ota_conformance_ports.h"
 
 int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
-                    ota_pal_t *pal)
+                               ota_pal_t *pal)
 {
     flashsim_device_t *d = malloc(sizeof *d);
     if (d == NULL) {
@@ -39,4 +39,3 @@ void flashsim_conformance_teardown(void *dev)
     flashsim_device_destroy(dev);
     free(dev);
 }
-

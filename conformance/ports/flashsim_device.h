@@ -16,7 +16,6 @@
 
 /** A flash geometry, and optionally an explicit layout for non-uniform flash. */
 typedef struct flashsim_variant {
-    const char *name;
     ota_flashsim_geometry_t geo;
     /** Used when layout.slot_size != 0; otherwise ota_boot_layout_uniform. */
     ota_boot_layout_t layout;

@@ -32,7 +32,7 @@ static int posix_boot(posix_device_t *d, ota_pal_t *pal)
 }
 
 int posix_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
-                       ota_pal_t *pal)
+                            ota_pal_t *pal)
 {
     char path[96];
     (void)param;

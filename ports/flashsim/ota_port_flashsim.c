@@ -215,9 +215,9 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
         (file->signature == NULL && file->signature_len != 0u)) {
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
-    ota_err_t err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                            file->signature_len, slot_read, p, p->file_size,
-                                            p->scratch, OTA_PORT_FLASHSIM_SCRATCH);
+    ota_err_t err =
+        ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature, file->signature_len,
+                                slot_read, p, p->file_size, p->scratch, OTA_PORT_FLASHSIM_SCRATCH);
     if (err == OTA_ERR_IO || err == OTA_ERR_POWER_LOSS) {
         return OTA_ERR_FILE_CLOSE;
     }
@@ -358,14 +358,14 @@ static int seq_newer(uint32_t a, uint32_t b)
 }
 
 /* CRC of a record: header fields then payload, read from flash in chunks. */
-static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr,
-                            uint32_t len, uint32_t *crc)
+static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr, uint32_t len,
+                            uint32_t *crc)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t c = ota_crc32(0, hdr, 12);
     for (uint32_t done = 0; done < len;) {
-        uint32_t n = len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH
-                                                            : len - done;
+        uint32_t n =
+            len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : len - done;
         ota_err_t err = f->read(f->ctx, addr + PROGRESS_HEADER + done, p->scratch, n);
         if (err != OTA_OK) {
             return err;
@@ -456,8 +456,8 @@ static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uin
     const ota_flash_t *f = flash_of(p);
     uint32_t total = round_up(PROGRESS_HEADER + len, f->write_unit);
     for (uint32_t done = 0; done < total;) {
-        uint32_t n = total - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH
-                                                              : total - done;
+        uint32_t n =
+            total - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : total - done;
         memset(p->scratch, f->erased_value, n);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t at = done + i;
@@ -602,9 +602,9 @@ ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flash
     pal->ctx = port;
     pal->max_file_size = cfg->layout.slot_size;
     pal->block_align = cfg->flash.write_unit;
-    pal->progress_capacity =
-        cfg->layout.progress_size > PROGRESS_HEADER ? cfg->layout.progress_size - PROGRESS_HEADER
-                                                    : 0u;
+    pal->progress_capacity = cfg->layout.progress_size > PROGRESS_HEADER
+                                 ? cfg->layout.progress_size - PROGRESS_HEADER
+                                 : 0u;
     pal->create_file = op_create_file;
     pal->write_block = op_write_block;
     pal->close_file = op_close_file;

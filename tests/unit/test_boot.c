@@ -186,9 +186,9 @@ static void record_store_alternates_copies(void **state)
         if (i > 0u) {
             uint8_t raw[OTA_BOOT_RECORD_SIZE];
             ota_boot_record_t prev;
-            assert_int_equal(b->flash.read(b->flash.ctx, b->layout.record_addr[which ^ 1u], raw,
-                                           sizeof raw),
-                             OTA_OK);
+            assert_int_equal(
+                b->flash.read(b->flash.ctx, b->layout.record_addr[which ^ 1u], raw, sizeof raw),
+                OTA_OK);
             assert_int_equal(ota_boot_record_decode(raw, &prev), OTA_OK);
             assert_int_equal(prev.attempts_left, i - 1u);
         }
