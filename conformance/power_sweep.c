@@ -8,6 +8,8 @@
  * of that run, a fresh device is cut:
  *   - before the operation, after it, and (programs) torn with the unit left
  *     old / new / mixed / random, (erases) torn half-erased;
+ *   - or the operation fails with an I/O error (power stays on): the failure
+ *     must be reported by the step, and the device is then reset;
  *   - and for every cut of a metadata operation, the recovery boot is cut
  *     again at each of its operations in the same ways (depth 2).
  * After each cut the device boots with fresh RAM and must show:
@@ -342,13 +344,15 @@ static const char *cut_name(const cut_t *c)
         return "after";
     case OTA_FLASHSIM_FAULT_TORN:
         return tear[c->tear];
+    case OTA_FLASHSIM_FAULT_ERROR:
+        return "io-error";
     default:
         return "?";
     }
 }
 
 /* The cuts tried at one operation. */
-static size_t cuts_for(int program, cut_t out[6])
+static size_t cuts_for(int program, cut_t out[7])
 {
     size_t n = 0;
     out[n++] = (cut_t){OTA_FLASHSIM_FAULT_CUT_BEFORE, OTA_FLASHSIM_TEAR_OLD};
@@ -360,6 +364,14 @@ static size_t cuts_for(int program, cut_t out[6])
     } else {
         out[n++] = (cut_t){OTA_FLASHSIM_FAULT_TORN, OTA_FLASHSIM_TEAR_MIX};
     }
+    return n;
+}
+
+/* The faults tried at one operation of the lifecycle: the cuts, and an error return. */
+static size_t faults_for(int program, cut_t out[7])
+{
+    size_t n = cuts_for(program, out);
+    out[n++] = (cut_t){OTA_FLASHSIM_FAULT_ERROR, OTA_FLASHSIM_TEAR_OLD};
     return n;
 }
 
@@ -396,7 +408,8 @@ static const char *check_record(sweep_t *s, const rec_state_t *before, const rec
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &now);
     int is_before = rec_equal(&now, before);
     int is_after = rec_equal(&now, after);
-    if (exact && c->kind == OTA_FLASHSIM_FAULT_CUT_BEFORE && !is_before) {
+    if (exact && (c->kind == OTA_FLASHSIM_FAULT_CUT_BEFORE || c->kind == OTA_FLASHSIM_FAULT_ERROR) &&
+        !is_before) {
         return "record changed by an operation that never ran";
     }
     if (exact && c->kind == OTA_FLASHSIM_FAULT_CUT_AFTER && !is_after) {
@@ -450,7 +463,7 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &after);
 
     for (uint32_t j = 0; j < ops; j++) {
-        cut_t cuts[6];
+        cut_t cuts[7];
         size_t n = cuts_for(1, cuts);
         for (size_t k = 0; k < n; k++) {
             memcpy(s->dev.mem, s->cut_mem, size);
@@ -510,8 +523,8 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &initial);
 
     for (uint32_t op = 0; op < t->count; op++) {
-        cut_t cuts[6];
-        size_t n = cuts_for(t->is_program[op], cuts);
+        cut_t cuts[7];
+        size_t n = faults_for(t->is_program[op], cuts);
         const rec_state_t *before = op == 0u ? &initial : &t->after[op - 1u];
         for (size_t k = 0; k < n; k++) {
             uint32_t seed = op * 7u + (uint32_t)k + 1u;
@@ -522,7 +535,14 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
             if (r == RAN_TO_END && !powered(s)) {
                 r = POWER_CUT; /* cut after the lifecycle's last operation */
             }
-            if (r != POWER_CUT) {
+            if (cuts[k].kind == OTA_FLASHSIM_FAULT_ERROR) {
+                /* A flash error must surface as a failed step, never be swallowed;
+                 * then the device is reset as an agent would after giving up. */
+                if (r != BROKE) {
+                    fail(s, plan, op, &cuts[k], -1, NULL, "a flash error went unreported");
+                    continue;
+                }
+            } else if (r != POWER_CUT) {
                 fail(s, plan, op, &cuts[k], -1, NULL,
                      r == BROKE ? reason : "the cut never happened");
                 continue;

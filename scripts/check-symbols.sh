@@ -12,3 +12,13 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 echo "checked ${#libs[@]} libraries: every exported symbol starts with ota_"
+
+# Device code keeps no state in static RAM: everything lives in caller-owned
+# structs, so nothing but the flash can survive a reset.
+ram=$(arm-none-eabi-nm --defined-only "${libs[@]}" | awk 'NF == 3 && $2 ~ /^[BbDdCc]$/ {print $3}' || true)
+if [ -n "$ram" ]; then
+    echo "error: device libraries keep state in static RAM:" >&2
+    echo "$ram" >&2
+    exit 1
+fi
+echo "no device library keeps state in static RAM (.data/.bss symbols: none)"
