@@ -408,7 +408,8 @@ static const char *check_record(sweep_t *s, const rec_state_t *before, const rec
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &now);
     int is_before = rec_equal(&now, before);
     int is_after = rec_equal(&now, after);
-    if (exact && (c->kind == OTA_FLASHSIM_FAULT_CUT_BEFORE || c->kind == OTA_FLASHSIM_FAULT_ERROR) &&
+    if (exact &&
+        (c->kind == OTA_FLASHSIM_FAULT_CUT_BEFORE || c->kind == OTA_FLASHSIM_FAULT_ERROR) &&
         !is_before) {
         return "record changed by an operation that never ran";
     }
