@@ -255,18 +255,25 @@ ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uin
     return ota_boot_record_store(cfg->flash, cfg->layout->record_addr, &rec);
 }
 
-ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg)
+/* The current state, which must be a trial. */
+static ota_err_t load_trial(const ota_boot_config_t *cfg, ota_boot_record_t *rec)
 {
-    ota_boot_record_t rec;
     if (!config_ok(cfg)) {
         return OTA_ERR_INVALID_ARG;
     }
-    ota_err_t err = ota_boot_state(cfg, &rec);
+    ota_err_t err = ota_boot_state(cfg, rec);
     if (err != OTA_OK) {
         return err;
     }
-    if (rec.state != (uint8_t)OTA_BOOT_STATE_TRIAL) {
-        return OTA_ERR_WRONG_STATE;
+    return rec->state == (uint8_t)OTA_BOOT_STATE_TRIAL ? OTA_OK : OTA_ERR_WRONG_STATE;
+}
+
+ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg)
+{
+    ota_boot_record_t rec;
+    ota_err_t err = load_trial(cfg, &rec);
+    if (err != OTA_OK) {
+        return err;
     }
     rec.state = (uint8_t)OTA_BOOT_STATE_CONFIRMED;
     rec.active_slot = rec.trial_slot;
@@ -281,15 +288,9 @@ ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg)
 ota_err_t ota_boot_reject(const ota_boot_config_t *cfg)
 {
     ota_boot_record_t rec;
-    if (!config_ok(cfg)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    ota_err_t err = ota_boot_state(cfg, &rec);
+    ota_err_t err = load_trial(cfg, &rec);
     if (err != OTA_OK) {
         return err;
-    }
-    if (rec.state != (uint8_t)OTA_BOOT_STATE_TRIAL) {
-        return OTA_ERR_WRONG_STATE;
     }
     rec.state = (uint8_t)OTA_BOOT_STATE_REVERTED;
     rec.attempts_left = 0;

@@ -1,6 +1,8 @@
 /*
  * otter: the ports the conformance suite runs against. A new port joins by
- * adding its entry to ota_conformance_ports[] below (see docs/PORTING.md).
+ * adding its entry to ota_conformance_ports[] below (see docs/PORTING.md);
+ * CMake reads the names from this file, one CTest test per entry, so each
+ * entry's name must be a string literal, the first argument of its macro.
  */
 #include "ota_conformance_ports.h"
 
@@ -29,6 +31,6 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu8-ff", 3),
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu256-00", 4),
     FLASHSIM_CONFORMANCE_PORT("flashsim-mixed-wu4-ff", 5),
-    POSIX_CONFORMANCE_PORT,
+    POSIX_CONFORMANCE_PORT("posix"),
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

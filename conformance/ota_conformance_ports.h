@@ -26,10 +26,10 @@ int posix_conformance_reboot(void *dev, ota_pal_t *pal);
 int posix_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
 void posix_conformance_teardown(void *dev);
 
-/** The posix port. */
-#define POSIX_CONFORMANCE_PORT                                                                     \
+/** The posix port, named name. */
+#define POSIX_CONFORMANCE_PORT(name)                                                               \
     {                                                                                              \
-        "posix", NULL, posix_conformance_setup, posix_conformance_reboot,                          \
+        name, NULL, posix_conformance_setup, posix_conformance_reboot,                             \
             posix_conformance_running_is, posix_conformance_teardown                               \
     }
 
