@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config clang clang-format
-    libcmocka-dev libmbedtls-dev zlib1g-dev openssl
+    libcmocka-dev libmbedtls-dev zlib1g-dev openssl libclang-rt-dev
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
 )
 

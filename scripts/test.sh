@@ -2,7 +2,8 @@
 # The one command that installs what is missing, builds everything and runs
 # every test: format check, host build with gcc (AddressSanitizer +
 # UndefinedBehaviorSanitizer) and its tests, a warning-free clang build, the
-# Cortex-M4 cross build with its size table, and the symbol-prefix check.
+# Cortex-M4 cross build with its size table, the symbol checks, and a bounded
+# libFuzzer run of every harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,6 +33,9 @@ scripts/size-table.sh build/cortex-m4
 
 step "exported symbols carry the ota_ prefix"
 scripts/check-symbols.sh build/cortex-m4
+
+step "fuzzing the on-flash formats (libFuzzer, ASan + UBSan, 20 s per harness)"
+scripts/fuzz.sh 20
 
 step "tests (ctest)"
 cd build/gcc
