@@ -56,10 +56,13 @@ static ota_err_t check_trial(const ota_boot_config_t *cfg, const ota_boot_record
     if (hdr.version < rec->min_version) {
         return OTA_ERR_ROLLBACK;
     }
+    if (rec->signer >= cfg->signer_count) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
+    const ota_verify_signer_t *signer = &cfg->signers[rec->signer];
     slot_reader_t reader = {cfg->flash, cfg->layout->slot_addr[rec->trial_slot]};
-    return ota_verify_sha256_ecdsa(cfg->signer_pem, cfg->signer_len, rec->sig, rec->sig_len,
-                                   slot_read, &reader, rec->trial_size, cfg->scratch,
-                                   cfg->scratch_len);
+    return ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, rec->sig, rec->sig_len, slot_read,
+                                   &reader, rec->trial_size, cfg->scratch, cfg->scratch_len);
 }
 
 ota_err_t ota_boot_layout_check(const ota_flash_t *flash, const ota_boot_layout_t *layout)
@@ -153,11 +156,10 @@ ota_err_t ota_boot_state(const ota_boot_config_t *cfg, ota_boot_record_t *rec)
     memset(rec, 0, sizeof *rec);
     rec->state = (uint8_t)OTA_BOOT_STATE_NONE;
     err = slot_header(cfg, 0, &hdr);
-    if (err == OTA_OK) {
-        rec->active_version = hdr.version;
-    } else if (err != OTA_ERR_BAD_IMAGE) {
+    if (err != OTA_OK) {
         return err;
     }
+    rec->active_version = hdr.version;
     return OTA_OK;
 }
 
@@ -179,6 +181,7 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out)
     ota_err_t err = ota_boot_state(cfg, &rec);
     if (err != OTA_OK) {
         memset(out, 0, sizeof *out);
+        out->slot = OTA_BOOT_NO_SLOT;
         return err;
     }
     if (rec.state != (uint8_t)OTA_BOOT_STATE_TRIAL) {
@@ -196,6 +199,7 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out)
         /* Spend one attempt before running the image, so that a crash or a
          * hang in it can never keep the device in a boot loop. */
         next.attempts_left = (uint8_t)(rec.attempts_left - 1u);
+        next.trial_booted = 1;
         err = ota_boot_record_store(cfg->flash, cfg->layout->record_addr, &next);
         if (err != OTA_OK) {
             boot_active(&rec, out);
@@ -216,12 +220,13 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out)
 }
 
 ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
-                                 const uint8_t *sig, size_t sig_len)
+                                 const uint8_t *sig, size_t sig_len, uint8_t signer)
 {
     ota_boot_record_t rec;
     ota_image_header_t hdr;
     if (!config_ok(cfg) || slot > 1u || sig == NULL || sig_len == 0u ||
-        sig_len > OTA_BOOT_SIG_MAX || size == 0u || size > cfg->layout->slot_size) {
+        sig_len > OTA_BOOT_SIG_MAX || size == 0u || size > cfg->layout->slot_size ||
+        signer >= cfg->signer_count) {
         return OTA_ERR_INVALID_ARG;
     }
     ota_err_t err = ota_boot_state(cfg, &rec);
@@ -249,6 +254,8 @@ ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uin
     rec.attempts_left = budget(cfg);
     rec.trial_version = hdr.version;
     rec.trial_size = size;
+    rec.trial_booted = 0;
+    rec.signer = signer;
     memset(rec.sig, 0, sizeof rec.sig);
     memcpy(rec.sig, sig, sig_len);
     rec.sig_len = (uint8_t)sig_len;
@@ -274,6 +281,9 @@ ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg)
     ota_err_t err = load_trial(cfg, &rec);
     if (err != OTA_OK) {
         return err;
+    }
+    if (!rec.trial_booted) {
+        return OTA_ERR_WRONG_STATE; /* never checked and started by the bootloader */
     }
     rec.state = (uint8_t)OTA_BOOT_STATE_CONFIRMED;
     rec.active_slot = rec.trial_slot;

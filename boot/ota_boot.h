@@ -28,6 +28,10 @@
 #include "ota_boot_record.h"
 #include "ota_err.h"
 #include "ota_flash.h"
+#include "ota_verify.h"
+
+/** Slot value of a decision that names no slot: nothing may be booted. */
+#define OTA_BOOT_NO_SLOT 0xffu
 
 /** Boot attempts a new image gets when the configuration says 0. */
 #define OTA_BOOT_DEFAULT_ATTEMPTS 3u
@@ -52,10 +56,10 @@ typedef struct ota_boot_config {
     const ota_flash_t *flash;
     /** Where things are. */
     const ota_boot_layout_t *layout;
-    /** PEM certificate or public key that new images must be signed by. */
-    const uint8_t *signer_pem;
-    /** Length of signer_pem. */
-    size_t signer_len;
+    /** Signers new images may be signed by; a trial names its signer by index. */
+    const ota_verify_signer_t *signers;
+    /** Entries in signers (1 .. 255). */
+    size_t signer_count;
     /** Boot attempts for a new image (1 .. OTA_BOOT_MAX_ATTEMPTS; 0 = default 3). */
     uint8_t max_attempts;
     /** Scratch buffer for reading images during verification. */
@@ -66,7 +70,7 @@ typedef struct ota_boot_config {
 
 /** The outcome of one boot decision. */
 typedef struct ota_boot_result {
-    /** Slot to run (0 or 1). */
+    /** Slot to run (0 or 1), or OTA_BOOT_NO_SLOT when none may run. */
     uint8_t slot;
     /** 1 when the slot holds a new image on trial (pending commit). */
     uint8_t pending;
@@ -93,14 +97,21 @@ ota_err_t ota_boot_layout_check(const ota_flash_t *flash, const ota_boot_layout_
 /**
  * The current state: the newest legal record, or the factory state (slot 0
  * active, version from its header, state NONE) on a new device.
- * @return OTA_OK, OTA_ERR_INVALID_ARG, or a flash error.
+ * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_CORRUPT (no legal record on a
+ *         device that is not new); OTA_ERR_BAD_IMAGE (a new device whose slot 0
+ *         holds no image); a flash error.
  */
 ota_err_t ota_boot_state(const ota_boot_config_t *cfg, ota_boot_record_t *rec);
 
 /**
  * Decide which slot boots, persisting any state change first.
- * @return OTA_OK with *out filled; a flash error (power loss included) when a
- *         state change could not be stored: then *out names the active slot.
+ * @return OTA_OK with *out filled. Otherwise an error, and either
+ *         - out->slot names the active (committed, not pending) slot: the state
+ *           is known but a change could not be stored or the trial image could
+ *           not be read; booting the old image is safe; or
+ *         - out->slot is OTA_BOOT_NO_SLOT: the state cannot be read or trusted
+ *           (read errors, corruption, no factory image). Boot nothing: retry,
+ *           or stop. Running an image nobody vouches for is never the answer.
  */
 ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
 
@@ -108,17 +119,20 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
  * Put a new image on trial for the next boot.
  * @param slot    the slot holding it; must not be the active slot.
  * @param sig     its DER signature (sig_len <= OTA_BOOT_SIG_MAX).
+ * @param signer  index in cfg->signers of the signer that verified it.
  * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_WRONG_STATE (a trial is already
  *         pending); OTA_ERR_BAD_IMAGE (header missing or size mismatch);
  *         OTA_ERR_ROLLBACK (version below the minimum); a flash error.
  */
 ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
-                                 const uint8_t *sig, size_t sig_len);
+                                 const uint8_t *sig, size_t sig_len, uint8_t signer);
 
 /**
  * Commit the image on trial: it becomes the active image and the minimum
- * version rises to its version.
- * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial); a flash error.
+ * version rises to its version. Only an image the bootloader has started
+ * (checked and booted) can be committed.
+ * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial, or not booted yet); a flash
+ *         error.
  */
 ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg);
 

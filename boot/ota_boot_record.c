@@ -13,7 +13,7 @@ static int record_fields_legal(const ota_boot_record_t *rec)
 {
     return rec->state <= (uint8_t)OTA_BOOT_STATE_REVERTED && rec->active_slot <= 1u &&
            rec->trial_slot <= 1u && rec->attempts_left <= OTA_BOOT_MAX_ATTEMPTS &&
-           rec->sig_len <= OTA_BOOT_SIG_MAX;
+           rec->sig_len <= OTA_BOOT_SIG_MAX && rec->trial_booted <= 1u;
 }
 
 ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
@@ -35,6 +35,8 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     ota_put_le32(out + 24, rec->trial_version);
     ota_put_le32(out + 28, rec->trial_size);
     out[32] = rec->sig_len;
+    out[33] = rec->trial_booted;
+    out[34] = rec->signer;
     memcpy(out + 36, rec->sig, rec->sig_len);
     ota_put_le32(out + 108, ota_crc32(0, out, 108));
     return OTA_OK;
@@ -62,6 +64,8 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     rec->trial_version = ota_get_le32(in + 24);
     rec->trial_size = ota_get_le32(in + 28);
     rec->sig_len = in[32];
+    rec->trial_booted = in[33];
+    rec->signer = in[34];
     if (!record_fields_legal(rec)) {
         return OTA_ERR_CORRUPT;
     }
@@ -75,25 +79,46 @@ static int seq_newer(uint32_t a, uint32_t b)
     return (int32_t)(a - b) > 0;
 }
 
+/* Is every byte of buf the erased value? */
+static int all_erased(const uint8_t *buf, uint32_t len, uint8_t erased)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        if (buf[i] != erased) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                ota_boot_record_t *rec, uint8_t *which)
 {
     uint8_t raw[OTA_BOOT_RECORD_SIZE];
     ota_boot_record_t copy[2];
-    int legal[2];
+    int legal[2] = {0, 0};
+    int erased = 0;
+    ota_err_t read_err = OTA_OK;
 
     if (flash == NULL || copy_addr == NULL || rec == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
     for (uint8_t i = 0; i < 2u; i++) {
         ota_err_t err = flash->read(flash->ctx, copy_addr[i], raw, OTA_BOOT_RECORD_SIZE);
-        if (err != OTA_OK) {
+        if (err == OTA_ERR_POWER_LOSS) {
             return err;
         }
+        if (err != OTA_OK) {
+            read_err = err; /* e.g. an ECC error in a torn copy: not legal */
+            continue;
+        }
         legal[i] = ota_boot_record_decode(raw, &copy[i]) == OTA_OK;
+        erased |= all_erased(raw, OTA_BOOT_RECORD_SIZE, flash->erased_value);
     }
     if (!legal[0] && !legal[1]) {
-        return OTA_ERR_NOT_FOUND;
+        if (read_err != OTA_OK) {
+            return read_err; /* the unreadable copy may be the state: no guess */
+        }
+        return erased ? OTA_ERR_NOT_FOUND : OTA_ERR_CORRUPT;
     }
     uint8_t pick = 0;
     if (!legal[0] || (legal[1] && seq_newer(copy[1].seq, copy[0].seq))) {

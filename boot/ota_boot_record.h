@@ -23,11 +23,18 @@
  *   24     4    version of the trial image
  *   28     4    size of the trial image in bytes
  *   32     1    length of the trial image's signature (0 .. 72)
- *   33     3    reserved (0)
+ *   33     1    trial booted: 1 once the bootloader has started the trial image
+ *   34     1    signer: index of the trial image's signer in the boot signer table
+ *   35     1    reserved (0)
  *   36     72   trial image signature (DER), zero padded
  *   108    4    CRC-32 of bytes 0 .. 107
  *
  * A record is legal only if every field is in range and the CRC matches.
+ *
+ * A new device has both record sectors erased; production must erase them.
+ * Reading tells three situations apart: a legal copy (the newest wins), no
+ * legal copy but an erased one (a new device, or its first write was cut),
+ * and neither (outside corruption: nothing is trusted).
  */
 #ifndef OTA_BOOT_RECORD_H
 #define OTA_BOOT_RECORD_H
@@ -68,6 +75,8 @@ typedef struct ota_boot_record {
     uint32_t trial_version;
     uint32_t trial_size;
     uint8_t sig_len;
+    uint8_t trial_booted;
+    uint8_t signer;
     uint8_t sig[OTA_BOOT_SIG_MAX];
 } ota_boot_record_t;
 
@@ -85,12 +94,16 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out);
 ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec);
 
 /**
- * Read both copies and return the newest legal one.
+ * Read both copies and return the newest legal one. A copy that cannot be
+ * read counts as not legal, so the other one is used (and the next store
+ * rewrites the unreadable one).
  * @param copy_addr flash addresses of the two copies (each a sector start).
  * @param rec       the newest legal record.
  * @param which     set to the copy (0 or 1) rec came from; may be NULL.
- * @return OTA_OK; OTA_ERR_NOT_FOUND (neither copy is legal: a new device);
- *         a flash read error.
+ * @return OTA_OK; OTA_ERR_NOT_FOUND (no legal copy and at least one erased:
+ *         a new device); OTA_ERR_CORRUPT (no legal copy, none erased);
+ *         a read error when no copy is legal and one could not be read;
+ *         OTA_ERR_POWER_LOSS.
  */
 ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                ota_boot_record_t *rec, uint8_t *which);

@@ -426,8 +426,10 @@ static const char *check_progress(sweep_t *s)
 {
     ota_pal_t pal;
     uint8_t buf[16];
-    /* Read through a port started on the cut flash (booting would change it). */
-    ota_boot_result_t boot = s->dev.boot;
+    /* Read through a port started on the cut flash without booting (booting
+     * would change it); which slot it thinks runs does not matter here. */
+    ota_boot_result_t boot;
+    memset(&boot, 0, sizeof boot);
     if (ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
         return "port does not start";
     }

@@ -30,7 +30,7 @@ static uint32_t round_up(uint32_t v, uint32_t unit)
 static int trial_running(const ota_port_flashsim_t *p, ota_boot_record_t *rec)
 {
     return ota_boot_state(&p->boot_cfg, rec) == OTA_OK &&
-           rec->state == (uint8_t)OTA_BOOT_STATE_TRIAL && p->running_pending &&
+           rec->state == (uint8_t)OTA_BOOT_STATE_TRIAL && rec->trial_booted && p->running_pending &&
            p->running_slot == rec->trial_slot;
 }
 
@@ -107,6 +107,11 @@ static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
         return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     p->target_slot = (uint8_t)(rec.active_slot ^ 1u);
+    if (p->target_slot == p->running_slot) {
+        /* A new image was refused while it runs: its slot is the target, and
+         * it must not be erased under the running program. Reset first. */
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
+    }
     p->invalid = 0;
     if (erase_range(flash_of(p), p->cfg.layout.slot_addr[p->target_slot], file->size) != OTA_OK) {
         return OTA_ERR_RX_FILE_CREATE_FAILED;
@@ -211,6 +216,8 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     if (signer == NULL) {
         return OTA_ERR_BAD_SIGNER_CERT;
     }
+    /* The bootloader checks the image again with the same signer. */
+    p->signer = (uint8_t)(signer - p->cfg.signers);
     if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
         (file->signature == NULL && file->signature_len != 0u)) {
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
@@ -240,8 +247,8 @@ static ota_err_t op_activate(void *ctx)
     if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
         return OTA_ERR_ACTIVATE_FAILED;
     }
-    ota_err_t err =
-        ota_boot_request_trial(&p->boot_cfg, p->target_slot, p->file_size, p->sig, p->sig_len);
+    ota_err_t err = ota_boot_request_trial(&p->boot_cfg, p->target_slot, p->file_size, p->sig,
+                                           p->sig_len, p->signer);
     if (err == OTA_ERR_ROLLBACK) {
         return err;
     }
@@ -278,6 +285,9 @@ static ota_err_t refuse_new_image(ota_port_flashsim_t *p)
     if (rec.state == (uint8_t)OTA_BOOT_STATE_TRIAL) {
         err = ota_boot_reject(&p->boot_cfg);
     }
+    /* A refused image that runs is no longer pending: it is reverted at the
+     * next reset, and nothing may commit it. */
+    p->running_pending = 0;
     if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_ACTIVATED) {
         p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     }
@@ -566,14 +576,14 @@ ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
                                         uint32_t scratch_len, ota_boot_config_t *boot_cfg)
 {
     if (cfg == NULL || flash == NULL || scratch == NULL || boot_cfg == NULL ||
-        cfg->signers == NULL || cfg->signer_count == 0u) {
+        cfg->signers == NULL || cfg->signer_count == 0u || cfg->signer_count > 255u) {
         return OTA_ERR_INVALID_ARG;
     }
     memset(boot_cfg, 0, sizeof *boot_cfg);
     boot_cfg->flash = flash;
     boot_cfg->layout = &cfg->layout;
-    boot_cfg->signer_pem = cfg->signers[0].pem;
-    boot_cfg->signer_len = cfg->signers[0].pem_len;
+    boot_cfg->signers = cfg->signers;
+    boot_cfg->signer_count = cfg->signer_count;
     boot_cfg->max_attempts = cfg->max_attempts;
     boot_cfg->scratch = scratch;
     boot_cfg->scratch_len = scratch_len;

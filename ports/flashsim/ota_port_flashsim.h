@@ -42,9 +42,10 @@ typedef struct ota_port_flashsim_config {
     ota_flash_t flash;
     /** Where slots, records and progress banks are. */
     ota_boot_layout_t layout;
-    /** Signers new images may be signed by ("certfile" names). */
+    /** Signers new images may be signed by ("certfile" names); the bootloader
+     * checks a new image again with the signer that verified it at close. */
     const ota_verify_signer_t *signers;
-    /** Entries in signers. */
+    /** Entries in signers (1 .. 255). */
     size_t signer_count;
     /** Boot attempts for a new image (0 = default 3). */
     uint8_t max_attempts;
@@ -75,6 +76,7 @@ typedef struct ota_port_flashsim {
     uint32_t file_size;
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
     uint8_t sig_len;
+    uint8_t signer;
     uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
 } ota_port_flashsim_t;
@@ -92,7 +94,7 @@ ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flash
 
 /**
  * The bootloader configuration matching a port configuration (same flash,
- * layout and budget; the first signer as the boot signer), for running
+ * layout, budget and signers), for running
  * ota_boot_decide before ota_port_flashsim_init.
  * @param scratch buffer for the bootloader's reads (>= 32 bytes).
  * @return OTA_OK or OTA_ERR_INVALID_ARG.

@@ -25,6 +25,8 @@ typedef struct bench {
     ota_boot_config_t cfg;
     uint8_t scratch[256];
     uint8_t pem[4096];
+    uint8_t other_pem[4096];
+    ota_verify_signer_t signers[2];
     uint8_t img[3][5000];
     uint8_t sig[3][80];
     size_t sig_len[3];
@@ -49,19 +51,25 @@ static int setup(void **state)
     bench_t *b = calloc(1, sizeof *b);
     ota_flashsim_geometry_t geo = {FLASH_SIZE, SECTOR, NULL, 0, 1, 0xff};
     size_t pem_len = 0;
+    size_t other_len = 0;
     if (b == NULL || ota_flashsim_init(&b->sim, &geo, b->mem, sizeof b->mem) != OTA_OK) {
         return -1;
     }
     b->flash = ota_flashsim_driver(&b->sim);
     if (ota_boot_layout_uniform(&b->flash, &b->layout) != OTA_OK ||
         ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", b->pem, sizeof b->pem,
-                           &pem_len) != 0) {
+                           &pem_len) != 0 ||
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/untrusted-test.crt", b->other_pem,
+                           sizeof b->other_pem, &other_len) != 0) {
         return -1;
     }
+    /* Signer 0: another key; signer 1: the key the images are signed with. */
+    b->signers[0] = (ota_verify_signer_t){"other.crt", b->other_pem, other_len};
+    b->signers[1] = (ota_verify_signer_t){"codesign.crt", b->pem, pem_len};
     b->cfg.flash = &b->flash;
     b->cfg.layout = &b->layout;
-    b->cfg.signer_pem = b->pem;
-    b->cfg.signer_len = pem_len;
+    b->cfg.signers = b->signers;
+    b->cfg.signer_count = 2;
     b->cfg.scratch = b->scratch;
     b->cfg.scratch_len = sizeof b->scratch;
     for (uint32_t i = 0; i < 3u; i++) {
@@ -239,8 +247,8 @@ static void trial_budget_then_revert(void **state)
     bench_t *b = *state;
     b->cfg.max_attempts = 0; /* default: 3 */
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1]),
-                     OTA_OK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
     for (uint32_t i = 0; i < OTA_BOOT_DEFAULT_ATTEMPTS; i++) {
         ota_boot_result_t r = boot(b);
         assert_int_equal(r.slot, 1);
@@ -261,8 +269,8 @@ static void confirm_raises_minimum_version_and_swaps_active(void **state)
 {
     bench_t *b = *state;
     program_slot(b, 1, b->img[2], sizeof b->img[2]);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
-                     OTA_OK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1), OTA_OK);
     assert_int_equal(boot(b).pending, 1);
     assert_int_equal(ota_boot_confirm(&b->cfg), OTA_OK);
     ota_boot_result_t r = boot(b);
@@ -272,8 +280,9 @@ static void confirm_raises_minimum_version_and_swaps_active(void **state)
     assert_int_equal(r.record.active_version, V(1, 2));
     /* A lower version is refused at the request (anti-rollback) ... */
     program_slot(b, 0, b->img[1], sizeof b->img[1]);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1]),
-                     OTA_ERR_ROLLBACK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        OTA_ERR_ROLLBACK);
     /* ... and at boot, even if a record asks for it. */
     ota_boot_record_t forged = r.record;
     forged.state = OTA_BOOT_STATE_TRIAL;
@@ -294,10 +303,11 @@ static void reject_keeps_minimum_version(void **state)
 {
     bench_t *b = *state;
     program_slot(b, 1, b->img[2], sizeof b->img[2]);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
-                     OTA_OK);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2]),
-                     OTA_ERR_WRONG_STATE);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1), OTA_OK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1),
+        OTA_ERR_WRONG_STATE);
     assert_int_equal(boot(b).slot, 1);
     assert_int_equal(ota_boot_reject(&b->cfg), OTA_OK);
     assert_int_equal(ota_boot_reject(&b->cfg), OTA_ERR_WRONG_STATE);
@@ -312,8 +322,8 @@ static void trial_with_bad_signature_never_boots(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     /* The signature of another image. */
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[2], b->sig_len[2]),
-                     OTA_OK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[2], b->sig_len[2], 1), OTA_OK);
     ota_boot_result_t r = boot(b);
     assert_int_equal(r.slot, 0);
     assert_int_equal(r.pending, 0);
@@ -327,7 +337,7 @@ static void trial_corrupted_after_request_never_boots(void **state)
     memcpy(img, b->img[1], sizeof img);
     img[4000] = 0x00; /* one byte differs from what was signed (0x11 -> 0x00) */
     program_slot(b, 1, img, sizeof img);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof img, b->sig[1], b->sig_len[1]),
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof img, b->sig[1], b->sig_len[1], 1),
                      OTA_OK);
     assert_int_equal(boot(b).slot, 0);
 }
@@ -336,17 +346,170 @@ static void request_checks_arguments_and_header(void **state)
 {
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1]),
-                     OTA_ERR_INVALID_ARG); /* the active slot */
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 2, sizeof b->img[1], b->sig[1], b->sig_len[1]),
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        OTA_ERR_INVALID_ARG); /* the active slot */
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 2, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], NULL, 0, 1),
                      OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], NULL, 0),
-                     OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 4999, b->sig[1], b->sig_len[1]),
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 4999, b->sig[1], b->sig_len[1], 1),
                      OTA_ERR_BAD_IMAGE);
-    assert_int_equal(ota_boot_request_trial(NULL, 1, 5000, b->sig[1], b->sig_len[1]),
+    assert_int_equal(ota_boot_request_trial(NULL, 1, 5000, b->sig[1], b->sig_len[1], 1),
                      OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_boot_decide(&b->cfg, NULL), OTA_ERR_INVALID_ARG);
+}
+
+static void confirm_refused_before_trial_boots(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+    /* Activated but never checked and started by the bootloader. */
+    assert_int_equal(ota_boot_confirm(&b->cfg), OTA_ERR_WRONG_STATE);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.pending, 1);
+    assert_int_equal(r.record.trial_booted, 1);
+    assert_int_equal(ota_boot_confirm(&b->cfg), OTA_OK);
+}
+
+static void trial_checked_with_its_own_signer(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 2),
+        OTA_ERR_INVALID_ARG);
+    /* Recorded as signed by signer 0, whose key did not sign it: never boots. */
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 0), OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+    /* Signer 1 did sign it. */
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+    r = boot(b);
+    assert_int_equal(r.slot, 1);
+    assert_int_equal(r.pending, 1);
+}
+
+/* A flash whose reads fail in one range, as ECC flash does after a torn program. */
+typedef struct flaky {
+    ota_flash_t inner;
+    uint32_t bad_start;
+    uint32_t bad_len;
+} flaky_t;
+
+static flaky_t g_flaky;
+
+static ota_err_t flaky_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    (void)ctx;
+    if (addr < g_flaky.bad_start + g_flaky.bad_len && g_flaky.bad_start < addr + len) {
+        return OTA_ERR_IO;
+    }
+    return g_flaky.inner.read(g_flaky.inner.ctx, addr, buf, len);
+}
+
+static void use_flaky(bench_t *b, uint32_t bad_start, uint32_t bad_len)
+{
+    g_flaky.inner = b->flash;
+    g_flaky.bad_start = bad_start;
+    g_flaky.bad_len = bad_len;
+    b->flash.read = flaky_read;
+}
+
+static void unreadable_copy_falls_back_and_is_repaired(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_record_t r = sample_record();
+    ota_boot_record_t got;
+    uint8_t which = 9;
+    r.state = OTA_BOOT_STATE_CONFIRMED;
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r),
+                     OTA_OK); /* copy 0 */
+    r.min_version = V(1, 1);
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r),
+                     OTA_OK); /* copy 1 */
+    /* Copy 0 (the older one) cannot be read: copy 1 is the state. */
+    use_flaky(b, b->layout.record_addr[0], OTA_BOOT_RECORD_SIZE);
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which), OTA_OK);
+    assert_int_equal(which, 1);
+    assert_int_equal(got.min_version, V(1, 1));
+    /* The next store goes to the unreadable copy and repairs it. */
+    b->flash.read = g_flaky.inner.read;
+    r.min_version = V(1, 2);
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r), OTA_OK);
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which), OTA_OK);
+    assert_int_equal(which, 0);
+    assert_int_equal(got.min_version, V(1, 2));
+    /* The newer copy unreadable: the older state, still legal, is used. */
+    use_flaky(b, b->layout.record_addr[0], OTA_BOOT_RECORD_SIZE);
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which), OTA_OK);
+    assert_int_equal(got.min_version, V(1, 1));
+    /* Both unreadable: no state, and the bootloader names no slot. */
+    g_flaky.bad_len = b->layout.record_addr[1] + SECTOR - b->layout.record_addr[0];
+    ota_boot_result_t res;
+    assert_int_equal(ota_boot_decide(&b->cfg, &res), OTA_ERR_IO);
+    assert_int_equal(res.slot, OTA_BOOT_NO_SLOT);
+}
+
+static void unreadable_trial_is_not_a_verdict(void **state)
+{
+    bench_t *b = *state;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+    use_flaky(b, b->layout.slot_addr[1] + 1000u, 1);
+    ota_boot_result_t r;
+    assert_int_equal(ota_boot_decide(&b->cfg, &r), OTA_ERR_IO);
+    assert_int_equal(r.slot, 0); /* the old image, safe */
+    assert_int_equal(r.pending, 0);
+    b->flash.read = g_flaky.inner.read;
+    r = boot(b); /* the trial was not thrown away */
+    assert_int_equal(r.slot, 1);
+    assert_int_equal(r.pending, 1);
+    assert_int_equal(r.record.attempts_left, OTA_BOOT_DEFAULT_ATTEMPTS - 1u);
+}
+
+static void torn_first_write_is_still_a_new_device(void **state)
+{
+    bench_t *b = *state;
+    uint8_t garbage[OTA_BOOT_RECORD_SIZE];
+    memset(garbage, 0x5a, sizeof garbage);
+    assert_int_equal(b->flash.program(b->flash.ctx, b->layout.record_addr[0], garbage, 40), OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_NONE);
+    assert_int_equal(r.version, V(1, 0));
+}
+
+static void corrupt_copies_boot_nothing(void **state)
+{
+    bench_t *b = *state;
+    uint8_t garbage[OTA_BOOT_RECORD_SIZE];
+    ota_boot_result_t r;
+    memset(garbage, 0x5a, sizeof garbage);
+    for (uint32_t i = 0; i < 2u; i++) {
+        assert_int_equal(
+            b->flash.program(b->flash.ctx, b->layout.record_addr[i], garbage, sizeof garbage),
+            OTA_OK);
+    }
+    assert_int_equal(ota_boot_decide(&b->cfg, &r), OTA_ERR_CORRUPT);
+    assert_int_equal(r.slot, OTA_BOOT_NO_SLOT);
+}
+
+static void new_device_without_image_boots_nothing(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_result_t r;
+    assert_int_equal(b->flash.erase(b->flash.ctx, b->layout.slot_addr[0], b->layout.slot_size),
+                     OTA_OK);
+    assert_int_equal(ota_boot_decide(&b->cfg, &r), OTA_ERR_BAD_IMAGE);
+    assert_int_equal(r.slot, OTA_BOOT_NO_SLOT);
 }
 
 static void layout_checks(void **state)
@@ -382,6 +545,13 @@ int main(void)
         T(trial_with_bad_signature_never_boots),
         T(trial_corrupted_after_request_never_boots),
         T(request_checks_arguments_and_header),
+        T(confirm_refused_before_trial_boots),
+        T(trial_checked_with_its_own_signer),
+        T(unreadable_copy_falls_back_and_is_repaired),
+        T(unreadable_trial_is_not_a_verdict),
+        T(torn_first_write_is_still_a_new_device),
+        T(corrupt_copies_boot_nothing),
+        T(new_device_without_image_boots_nothing),
         T(layout_checks),
     };
     return cmocka_run_group_tests_name("boot", tests, NULL, NULL);
