@@ -20,6 +20,12 @@
  *   - exactly the old image or exactly the verified new image running, the
  *     one the record calls for;
  *   - and another full update (to a third image) that succeeds.
+ * Two more families: a read error at every read of the boot decision in every
+ * state the lifecycle passes through (the decision falls back to the old image
+ * or names no slot, never starts an unverified one), and the progress store on
+ * its own, with records large enough to change bank every few saves, cut at
+ * every operation (the store holds the old or the new record, whole, and takes
+ * the next one).
  * The counts are printed; any failure prints a line that names the scenario,
  * and the program exits non-zero.
  *
@@ -90,9 +96,30 @@ typedef struct sweep {
     unsigned long scenarios;
     unsigned long failures;
     unsigned long depth2;
+    unsigned long read_faults;
+    unsigned long progress_cuts;
+    uint32_t progress_ops;
 } sweep_t;
 
 static tracer_t *g_tracer;
+
+/* Set when a failed boot named a trial image (checked after every scenario). */
+static int g_unsafe_boot;
+
+/*
+ * Boot the device. A failed decision may name only the committed image (or no
+ * slot at all); a failure that still starts a trial image is recorded.
+ */
+static ota_err_t boot_device(flashsim_device_t *dev, ota_pal_t *pal)
+{
+    ota_err_t err = flashsim_device_boot(dev, pal);
+    const ota_boot_result_t *b = &dev->boot;
+    if (err != OTA_OK && b->slot != OTA_BOOT_NO_SLOT &&
+        (b->pending || b->slot != b->record.active_slot)) {
+        g_unsafe_boot = 1;
+    }
+    return err;
+}
 
 static void read_rec(const ota_flash_t *flash, const ota_boot_layout_t *layout, rec_state_t *st)
 {
@@ -253,19 +280,19 @@ static int lifecycle(sweep_t *s, int plan, char *reason, size_t reason_len)
 {
     ota_pal_t pal;
     s->progress.before = s->progress.after = -1;
-    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "first boot failed");
+    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "first boot failed");
     STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "factory not running");
     int r = download(s, &pal, &s->b, reason, reason_len);
     if (r != RAN_TO_END) {
         return r;
     }
-    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot of new image failed");
+    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot of new image failed");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "not pending");
     if (plan == PLAN_ACCEPT) {
         STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept failed");
     } else {
         STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK, "reject failed");
-        STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after reject failed");
+        STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after reject failed");
         STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "no revert");
     }
     return RAN_TO_END;
@@ -290,10 +317,14 @@ static int recover_and_update(sweep_t *s, int plan, char *reason, size_t reason_
     rec_state_t st;
     uint32_t len;
     uint8_t buf[16];
+    if (g_unsafe_boot) {
+        snprintf(reason, reason_len, "a failed boot started a trial image");
+        return BROKE;
+    }
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
     int had_record = st.found;
     const uint8_t *want = expected_image(s, &st, &len);
-    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "recovery boot failed");
+    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "recovery boot failed");
     STEP(s, flashsim_device_running_is(&s->dev, want, len),
          "the image the record calls for does not run");
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
@@ -310,18 +341,18 @@ static int recover_and_update(sweep_t *s, int plan, char *reason, size_t reason_
         } else {
             STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK,
                  "reject after recovery failed");
-            STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after reject failed");
+            STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after reject failed");
         }
     }
     int r = download(s, &pal, &s->c, reason, reason_len);
     if (r != RAN_TO_END) {
         return r;
     }
-    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot of C failed");
+    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot of C failed");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "C not pending");
     STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not running");
     STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept C failed");
-    STEP(s, flashsim_device_boot(&s->dev, &pal) == OTA_OK, "boot after C failed");
+    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after C failed");
     STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not kept");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_VALID, "C not valid");
     return RAN_TO_END;
@@ -346,6 +377,8 @@ static const char *cut_name(const cut_t *c)
         return tear[c->tear];
     case OTA_FLASHSIM_FAULT_ERROR:
         return "io-error";
+    case OTA_FLASHSIM_FAULT_READ_ERROR:
+        return "read-error";
     default:
         return "?";
     }
@@ -378,6 +411,7 @@ static size_t faults_for(int program, cut_t out[7])
 static void arm(sweep_t *s, uint32_t op, const cut_t *c, uint32_t seed)
 {
     ota_flashsim_fault_t f = {c->kind, op, c->tear, seed};
+    g_unsafe_boot = 0;
     ota_flashsim_power_on(&s->dev.sim);
     ota_flashsim_set_fault(&s->dev.sim, &f);
 }
@@ -385,6 +419,7 @@ static void arm(sweep_t *s, uint32_t op, const cut_t *c, uint32_t seed)
 static void fail(sweep_t *s, int plan, uint32_t op, const cut_t *c, long op2, const cut_t *c2,
                  const char *why)
 {
+    g_unsafe_boot = 0;
     s->failures++;
     if (s->failures <= 20u) {
         printf("FAIL power_sweep %s plan=%s op=%u cut=%s", s->name, plan_name[plan], op,
@@ -461,7 +496,7 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
     /* How many operations does the recovery boot make, and what does it leave? */
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &before);
     ota_flashsim_power_on(&s->dev.sim);
-    (void)flashsim_device_boot(&s->dev, &pal);
+    (void)boot_device(&s->dev, &pal);
     uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
     read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &after);
 
@@ -472,7 +507,7 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
             memcpy(s->dev.mem, s->cut_mem, size);
             s->progress = progress;
             arm(s, j, &cuts[k], seed * 31u + j);
-            (void)flashsim_device_boot(&s->dev, &pal);
+            (void)boot_device(&s->dev, &pal);
             s->scenarios++;
             s->depth2++;
             if (powered(s)) {
@@ -572,6 +607,166 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
     }
 }
 
+/*
+ * Read errors during the boot decision, at every state the lifecycle passes
+ * through (after each of its metadata operations): the decision may fall back
+ * to the old image or name no slot, but never starts an unverified image, and
+ * the device still updates afterwards.
+ */
+static void run_read_faults(sweep_t *s, int plan)
+{
+    char reason[128];
+    size_t size = s->variant->geo.size;
+    const tracer_t *t = &s->tracer;
+    ota_pal_t pal;
+    cut_t read_err = {OTA_FLASHSIM_FAULT_READ_ERROR, OTA_FLASHSIM_TEAR_OLD};
+    cut_t after = {OTA_FLASHSIM_FAULT_CUT_AFTER, OTA_FLASHSIM_TEAR_OLD};
+
+    for (uint32_t op = 0; op < t->count; op++) {
+        if (!t->is_meta[op]) {
+            continue;
+        }
+        /* The state right after this operation. */
+        memcpy(s->dev.mem, s->factory_mem, size);
+        arm(s, op, &after, 1);
+        (void)lifecycle(s, plan, reason, sizeof reason);
+        ota_flashsim_power_on(&s->dev.sim);
+        memcpy(s->cut_mem, s->dev.mem, size);
+        progress_track_t progress = s->progress;
+        (void)boot_device(&s->dev, &pal);
+        uint32_t reads = ota_flashsim_read_count(&s->dev.sim);
+        ota_boot_result_t clean = s->dev.boot;
+        for (uint32_t r = 0; r < reads; r++) {
+            memcpy(s->dev.mem, s->cut_mem, size);
+            s->progress = progress;
+            arm(s, r, &read_err, 1);
+            s->scenarios++;
+            s->read_faults++;
+            ota_err_t err = boot_device(&s->dev, &pal);
+            const char *why = NULL;
+            if (g_unsafe_boot) {
+                why = "a failed boot started a trial image";
+            } else if (err == OTA_OK &&
+                       !flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN) &&
+                       !flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len)) {
+                why = "the running image is neither the old nor the new one";
+            } else if (err == OTA_OK && r >= 2u &&
+                       (s->dev.boot.slot != clean.slot || s->dev.boot.pending != clean.pending)) {
+                /* Reads 0 and 1 are the two record copies: losing the newest one
+                 * may legally fall back to the older state. Any later read error
+                 * must be reported, not turned into another decision. */
+                why = "a read error silently changed the boot decision";
+            } else if (recover_and_update(s, plan, reason, sizeof reason) != RAN_TO_END) {
+                why = reason;
+            }
+            if (why != NULL) {
+                fail(s, plan, op, &after, (long)r, &read_err, why);
+            }
+        }
+    }
+}
+
+/*
+ * The progress store on its own: saves large enough that the log changes bank
+ * every few records, then a clear, cut at every operation (before, after,
+ * torn). After each cut the store holds the record before or the record after
+ * the interrupted save, whole, and a new save still works.
+ */
+static void run_progress_sweep(sweep_t *s)
+{
+    enum { SAVES = 7 };
+    size_t size = s->variant->geo.size;
+    ota_pal_t pal;
+    static uint8_t rec[64 * 1024];
+    static uint8_t got[64 * 1024];
+    static uint8_t *before_mem;
+    uint32_t ops_at[SAVES + 2];
+
+    memcpy(s->dev.mem, s->factory_mem, size);
+    ota_flashsim_power_on(&s->dev.sim);
+    if (boot_device(&s->dev, &pal) != OTA_OK) {
+        s->failures++;
+        return;
+    }
+    uint32_t len = pal.progress_capacity / 3u;
+    if (len > sizeof rec) {
+        len = sizeof rec;
+    }
+    before_mem = malloc(size);
+    if (before_mem == NULL) {
+        exit(2);
+    }
+    /* Step k (0 .. SAVES-1) saves record k; step SAVES clears. */
+    for (uint32_t k = 0; k <= SAVES; k++) {
+        ota_flashsim_power_on(&s->dev.sim);
+        memcpy(before_mem, s->dev.mem, size);
+        /* How many operations does this step take? */
+        memset(rec, (int)(k + 1u), len);
+        ota_err_t err =
+            k < SAVES ? pal.progress_save(pal.ctx, rec, len - k) : pal.progress_clear(pal.ctx);
+        ops_at[k] = ota_flashsim_op_count(&s->dev.sim);
+        if (err != OTA_OK) {
+            s->failures++;
+            printf("FAIL power_sweep %s progress step %u fails without a fault\n", s->name, k);
+            break;
+        }
+        memcpy(s->cut_mem, s->dev.mem, size); /* the state after step k */
+        for (uint32_t op = 0; op < ops_at[k]; op++) {
+            cut_t cuts[7];
+            size_t n = cuts_for(1, cuts);
+            for (size_t c = 0; c < n; c++) {
+                memcpy(s->dev.mem, before_mem, size);
+                arm(s, op, &cuts[c], op * 13u + (uint32_t)c + 1u);
+                s->scenarios++;
+                s->progress_cuts++;
+                (void)(k < SAVES ? pal.progress_save(pal.ctx, rec, len - k)
+                                 : pal.progress_clear(pal.ctx));
+                ota_flashsim_power_on(&s->dev.sim);
+                /* A fresh port reads what the store holds now. */
+                ota_boot_result_t boot;
+                memset(&boot, 0, sizeof boot);
+                ota_pal_t fresh;
+                (void)ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
+                int32_t n_got = fresh.progress_load(fresh.ctx, got, sizeof got);
+                int is_old = k == 0u ? n_got == OTA_ERR_NOT_FOUND
+                                     : (n_got == (int32_t)(len - (k - 1u)) && got[0] == k &&
+                                        got[n_got - 1] == k);
+                int is_new = k < SAVES ? (n_got == (int32_t)(len - k) && got[0] == k + 1u &&
+                                          got[n_got - 1] == k + 1u)
+                                       : n_got == OTA_ERR_NOT_FOUND;
+                const char *why = NULL;
+                if (!is_old && !is_new) {
+                    why = "progress store holds neither the old nor the new record";
+                } else if (fresh.progress_save(fresh.ctx, (const uint8_t *)"next", 4) != OTA_OK ||
+                           fresh.progress_load(fresh.ctx, got, sizeof got) != 4 ||
+                           memcmp(got, "next", 4) != 0) {
+                    why = "progress store does not take a new record after the cut";
+                }
+                if (why != NULL) {
+                    s->failures++;
+                    if (s->failures <= 20u) {
+                        printf("FAIL power_sweep %s progress step=%u op=%u cut=%s: %s\n", s->name,
+                               k, op, cut_name(&cuts[c]), why);
+                    }
+                }
+            }
+        }
+        /* Continue from the state after step k, with the device's own port. */
+        memcpy(s->dev.mem, s->cut_mem, size);
+        ota_flashsim_power_on(&s->dev.sim);
+        if (boot_device(&s->dev, &pal) != OTA_OK) {
+            s->failures++;
+            break;
+        }
+    }
+    uint32_t total = 0;
+    for (uint32_t k = 0; k <= SAVES; k++) {
+        total += ops_at[k];
+    }
+    s->progress_ops = total;
+    free(before_mem);
+}
+
 static int make_image(image_t *img, uint32_t len, uint32_t version, uint32_t seed)
 {
     img->len = len;
@@ -585,6 +780,8 @@ int main(int argc, char **argv)
     unsigned long scenarios = 0;
     unsigned long failures = 0;
     unsigned long depth2 = 0;
+    unsigned long read_faults = 0;
+    unsigned long progress_cuts = 0;
     unsigned long ops_total = 0;
     unsigned geometries = 0;
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -615,14 +812,19 @@ int main(int argc, char **argv)
         unsigned long ops_before = ops_total;
         for (int plan = PLAN_ACCEPT; plan <= PLAN_REJECT; plan++) {
             run_plan(&s, plan, &ops_total);
+            run_read_faults(&s, plan);
         }
-        printf("power_sweep %-24s lifecycle ops %4lu  scenarios %6lu (depth 2: %6lu)  failures "
-               "%lu\n",
-               port->name, ops_total - ops_before, s.scenarios, s.depth2, s.failures);
+        run_progress_sweep(&s);
+        printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
+               "%4lu, progress store: %5lu over %4u ops)  failures %lu\n",
+               port->name, ops_total - ops_before, s.scenarios, s.depth2, s.read_faults,
+               s.progress_cuts, s.progress_ops, s.failures);
         fflush(stdout);
         scenarios += s.scenarios;
         failures += s.failures;
         depth2 += s.depth2;
+        read_faults += s.read_faults;
+        progress_cuts += s.progress_cuts;
         geometries++;
         free(s.factory_mem);
         free(s.cut_mem);
@@ -633,7 +835,8 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("power-loss sweep: %u geometries, %lu operations in the lifecycles, %lu scenarios "
-           "(%lu with a second cut during recovery), %lu failures\n",
-           geometries, ops_total, scenarios, depth2, failures);
+           "(%lu with a second cut during recovery, %lu read errors at boot, %lu progress-store "
+           "cuts), %lu failures\n",
+           geometries, ops_total, scenarios, depth2, read_faults, progress_cuts, failures);
     return failures == 0u ? 0 : 1;
 }

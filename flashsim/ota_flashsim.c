@@ -159,7 +159,8 @@ ota_err_t ota_flashsim_init(ota_flashsim_t *sim, const ota_flashsim_geometry_t *
 static ota_flashsim_fault_kind_t take_op(ota_flashsim_t *sim)
 {
     uint32_t idx = sim->ops++;
-    if (sim->fault.kind == OTA_FLASHSIM_FAULT_NONE || sim->fault.op != idx) {
+    if (sim->fault.kind == OTA_FLASHSIM_FAULT_NONE ||
+        sim->fault.kind == OTA_FLASHSIM_FAULT_READ_ERROR || sim->fault.op != idx) {
         return OTA_FLASHSIM_FAULT_NONE;
     }
     ota_flashsim_fault_kind_t kind = sim->fault.kind;
@@ -187,6 +188,7 @@ void ota_flashsim_power_on(ota_flashsim_t *sim)
     }
     sim->powered = 1;
     sim->ops = 0;
+    sim->reads = 0;
     sim->fault.kind = OTA_FLASHSIM_FAULT_NONE;
 }
 
@@ -357,10 +359,20 @@ static ota_err_t sim_read(ota_flashsim_t *sim, uint32_t addr, uint8_t *dst, uint
     if ((dst == NULL && len > 0u) || !in_range(sim, addr, len)) {
         return OTA_ERR_INVALID_ARG;
     }
+    uint32_t idx = sim->reads++;
+    if (sim->fault.kind == OTA_FLASHSIM_FAULT_READ_ERROR && sim->fault.op == idx) {
+        sim->fault.kind = OTA_FLASHSIM_FAULT_NONE;
+        return OTA_ERR_IO;
+    }
     if (len > 0u) {
         memcpy(dst, sim->mem + addr, len);
     }
     return OTA_OK;
+}
+
+uint32_t ota_flashsim_read_count(const ota_flashsim_t *sim)
+{
+    return sim == NULL ? 0u : sim->reads;
 }
 
 static ota_err_t sim_sector_info(const ota_flashsim_t *sim, uint32_t addr, uint32_t *start,

@@ -97,12 +97,16 @@ typedef enum ota_flashsim_fault_kind {
     OTA_FLASHSIM_FAULT_CUT_AFTER,  /**< op N completes and returns OTA_OK, then power is off */
     OTA_FLASHSIM_FAULT_TORN,       /**< op N is torn, returns OTA_ERR_POWER_LOSS, power off */
     OTA_FLASHSIM_FAULT_ERROR,      /**< op N returns OTA_ERR_IO, changes nothing, power stays on */
+    /** Read N (reads are numbered apart from operations, from 0 since power on)
+     * returns OTA_ERR_IO, as a read with an uncorrectable ECC error would. */
+    OTA_FLASHSIM_FAULT_READ_ERROR,
 } ota_flashsim_fault_kind_t;
 
 /** A fault armed at one operation. */
 typedef struct ota_flashsim_fault {
     ota_flashsim_fault_kind_t kind;
-    /** Index of the operation it hits (0 = first erase/program after power on). */
+    /** Index of the operation it hits (0 = first erase/program after power on),
+     * or of the read for OTA_FLASHSIM_FAULT_READ_ERROR. */
     uint32_t op;
     /** For a torn program: what the torn unit holds. */
     ota_flashsim_tear_t tear;
@@ -126,6 +130,7 @@ typedef struct ota_flashsim {
     uint8_t *mem;
     FILE *file;
     uint32_t ops;         /* erase + program operations since power on */
+    uint32_t reads;       /* reads since power on */
     uint32_t erase_ops;   /* erase operations since init */
     uint32_t program_ops; /* program operations since init */
     uint32_t violations;  /* flash-rule violations since init */
@@ -203,6 +208,9 @@ int ota_flashsim_is_powered(const ota_flashsim_t *sim);
 
 /** Erase and program operations since the last power on. */
 uint32_t ota_flashsim_op_count(const ota_flashsim_t *sim);
+
+/** Reads since the last power on (the numbering of OTA_FLASHSIM_FAULT_READ_ERROR). */
+uint32_t ota_flashsim_read_count(const ota_flashsim_t *sim);
 
 /** Erase count of the sector with index idx (0 if out of range). */
 uint32_t ota_flashsim_sector_erases(const ota_flashsim_t *sim, uint32_t idx);

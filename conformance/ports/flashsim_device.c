@@ -64,6 +64,7 @@ ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
     /* Nothing of the previous boot survives but the flash. */
     memset(&dev->port, 0xa5, sizeof dev->port);
     memset(&dev->boot, 0, sizeof dev->boot);
+    dev->boot.slot = OTA_BOOT_NO_SLOT;
     memset(dev->boot_scratch, 0xa5, sizeof dev->boot_scratch);
     memset(pal, 0, sizeof *pal);
     ota_err_t err = ota_port_flashsim_boot_config(&dev->cfg, &dev->cfg.flash, dev->boot_scratch,
@@ -72,10 +73,12 @@ ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
         err = ota_boot_decide(&boot_cfg, &dev->boot);
     }
     dev->boot_err = err;
-    if (err != OTA_OK) {
-        return err;
+    if (err != OTA_OK && dev->boot.slot == OTA_BOOT_NO_SLOT) {
+        return err; /* nothing may run */
     }
-    return ota_port_flashsim_init(&dev->port, &dev->cfg, &dev->boot, pal);
+    /* A decision that failed but names a slot still boots it (the old image). */
+    ota_err_t port_err = ota_port_flashsim_init(&dev->port, &dev->cfg, &dev->boot, pal);
+    return err != OTA_OK ? err : port_err;
 }
 
 int flashsim_device_running_is(flashsim_device_t *dev, const uint8_t *img, uint32_t len)
@@ -83,7 +86,7 @@ int flashsim_device_running_is(flashsim_device_t *dev, const uint8_t *img, uint3
     uint8_t buf[256];
     const ota_flash_t *f = &dev->cfg.flash;
     uint32_t base = dev->cfg.layout.slot_addr[dev->boot.slot];
-    if (dev->boot_err != OTA_OK || len > dev->cfg.layout.slot_size) {
+    if (dev->boot.slot > 1u || len > dev->cfg.layout.slot_size) {
         return 0;
     }
     for (uint32_t off = 0; off < len; off += sizeof buf) {

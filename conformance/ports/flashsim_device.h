@@ -45,6 +45,8 @@ int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *var
 
 /**
  * Boot: wipe the boot's RAM, run the bootloader, start the port, fill *pal.
+ * A decision that fails but names a slot (the old image) still starts it, as
+ * a bootloader would; dev->boot holds the decision.
  * @return the bootloader's result (OTA_OK, or a flash error such as power loss).
  */
 ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal);

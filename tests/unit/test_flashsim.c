@@ -571,6 +571,33 @@ static void test_fault_error(void **state)
     assert_int_equal(ota_flashsim_is_powered(&s.sim), 1);
 }
 
+/* ---- faults: read errors -------------------------------------------------------- */
+
+static void test_fault_read_error(void **state)
+{
+    (void)state;
+    small_t s;
+    uint8_t back[8];
+    small_init(&s, FS_WU, 0xff);
+    assert_int_equal(s.f.program(s.f.ctx, 0, s.data, 8), OTA_OK);
+    assert_int_equal(s.f.read(s.f.ctx, 0, back, 8), OTA_OK);
+    assert_int_equal(ota_flashsim_read_count(&s.sim), 1);
+    /* Read 2 fails, once; programs and erases do not count as reads. */
+    arm(&s.sim, OTA_FLASHSIM_FAULT_READ_ERROR, 2, OTA_FLASHSIM_TEAR_OLD, 0);
+    assert_int_equal(s.f.program(s.f.ctx, 8, s.data, 8), OTA_OK);
+    assert_int_equal(s.f.read(s.f.ctx, 0, back, 8), OTA_OK);
+    memset(back, 0, sizeof back);
+    assert_int_equal(s.f.read(s.f.ctx, 0, back, 8), OTA_ERR_IO);
+    assert_true(all_equal(back, sizeof back, 0)); /* nothing copied */
+    assert_int_equal(ota_flashsim_is_powered(&s.sim), 1);
+    assert_int_equal(s.f.read(s.f.ctx, 0, back, 8), OTA_OK);
+    assert_memory_equal(back, s.data, 8);
+    assert_int_equal(ota_flashsim_read_count(&s.sim), 4);
+    /* Power on restarts the numbering. */
+    ota_flashsim_power_on(&s.sim);
+    assert_int_equal(ota_flashsim_read_count(&s.sim), 0);
+}
+
 /* ---- faults: torn programs ----------------------------------------------------- */
 
 /* 1 if the torn unit u may result from programming old (erased) toward new. */
@@ -1006,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_fault_cut_before),
         cmocka_unit_test(test_fault_cut_after),
         cmocka_unit_test(test_fault_error),
+        cmocka_unit_test(test_fault_read_error),
         cmocka_unit_test(test_torn_program_old_new),
         cmocka_unit_test(test_torn_program_mix),
         cmocka_unit_test(test_torn_program_random),
