@@ -366,6 +366,59 @@ static void lifecycle_reject_reverts(void **state)
     assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
 }
 
+static void lifecycle_accept_refused_before_boot(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t v11[5000];
+    ota_test_image_make(v11, sizeof v11, V(1, 1), 101);
+    assert_int_equal(receive_image(fx, v11, sizeof v11), OTA_OK);
+    assert_int_equal(fx->pal.activate(fx->pal.ctx), OTA_OK);
+    /* Activated, but the bootloader has not started it: nothing to commit. */
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_VALID);
+    reboot(fx);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_PENDING_COMMIT);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+}
+
+static void lifecycle_reject_then_update_again(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t v11[5000];
+    static uint8_t v12[4000];
+    ota_test_image_make(v11, sizeof v11, V(1, 1), 111);
+    ota_test_image_make(v12, sizeof v12, V(1, 2), 112);
+    update_to(fx, v11, sizeof v11);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_REJECTED), OTA_OK);
+    /* The refused image still runs until the reset: it can never be committed,
+     * and a new download must not overwrite it under the running program. */
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED),
+                     OTA_ERR_COMMIT_FAILED);
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    assert_int_equal(ota_test_image_sign(v12, sizeof v12, sig, &sig_len), 0);
+    ota_pal_file_t f = ota_test_image_file(sizeof v12, sig, sig_len, OTA_CONFORMANCE_CERT);
+    ota_err_t created = fx->pal.create_file(fx->pal.ctx, &f);
+    if (created == OTA_OK) {
+        write_all(fx, v12, sizeof v12, BLOCK);
+        assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+        assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    } else {
+        assert_int_equal(created, OTA_ERR_RX_FILE_CREATE_FAILED);
+        /* Refused, and the running image's bytes are untouched. */
+        assert_true(g_port->running_is(fx->dev, v11, sizeof v11));
+    }
+    /* After the reset the old image runs and the next update goes through. */
+    assert_int_equal(fx->pal.reset(fx->pal.ctx), OTA_OK);
+    reboot(fx);
+    assert_true(g_port->running_is(fx->dev, fx->factory, FACTORY_LEN));
+    update_to(fx, v12, sizeof v12);
+    assert_int_equal(fx->pal.set_image_state(fx->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+    reboot(fx);
+    assert_true(g_port->running_is(fx->dev, v12, sizeof v12));
+}
+
 static void lifecycle_unconfirmed_reverts(void **state)
 {
     fixture_t *fx = *state;
@@ -456,7 +509,7 @@ static void blocks_conflicting_duplicate(void **state)
     if (r == (int32_t)sizeof other) {
         assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
     } else {
-        assert_true(r < 0);
+        assert_int_equal(r, OTA_ERR_FLASH_RULE); /* the contract's code for a refusal */
         assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
     }
 }
@@ -653,6 +706,8 @@ int main(void)
         CASE(lifecycle_accept),
         CASE(lifecycle_reject_reverts),
         CASE(lifecycle_unconfirmed_reverts),
+        CASE(lifecycle_accept_refused_before_boot),
+        CASE(lifecycle_reject_then_update_again),
         CASE(blocks_reverse_order),
         CASE(blocks_random_order_with_duplicates),
         CASE(blocks_conflicting_duplicate),
