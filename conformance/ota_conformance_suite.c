@@ -598,6 +598,10 @@ static void arguments_null_and_out_of_range(void **state)
     assert_int_equal(p->progress_save(NULL, buf, 1), OTA_ERR_INVALID_ARG);
     assert_int_equal(p->progress_load(NULL, buf, sizeof buf), OTA_ERR_INVALID_ARG);
     assert_int_equal(p->progress_clear(NULL), OTA_ERR_INVALID_ARG);
+    uint8_t done[1] = {0};
+    assert_int_equal(p->resume_file(NULL, &f, 1024, done, 4), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->resume_file(p->ctx, NULL, 1024, done, 4), OTA_ERR_INVALID_ARG);
+    assert_int_equal(p->resume_file(p->ctx, &f, 0, done, 4), OTA_ERR_INVALID_ARG);
 
     /* Nothing open. */
     assert_int_equal(p->create_file(p->ctx, NULL), OTA_ERR_INVALID_ARG);
@@ -679,6 +683,56 @@ static void progress_store_survives_reboot(void **state)
     assert_int_equal(fx->pal.progress_load(fx->pal.ctx, got, sizeof got), OTA_ERR_NOT_FOUND);
 }
 
+static void resume_after_reset_keeps_written_blocks(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[8 * 1024 + 100];
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    const uint32_t blocks = 9;
+    const uint32_t written[] = {0, 1, 2, 5, 8};
+    uint8_t done[2] = {0, 0};
+    uint8_t got[2];
+    ota_test_image_make(img, sizeof img, V(1, 1), 121);
+    assert_int_equal(ota_test_image_sign(img, sizeof img, sig, &sig_len), 0);
+    ota_pal_file_t f = ota_test_image_file(sizeof img, sig, sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
+        uint32_t off = written[i] * BLOCK;
+        uint32_t n = sizeof img - off < BLOCK ? (uint32_t)sizeof img - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, img + off, n), (int32_t)n);
+        done[written[i] / 8u] = (uint8_t)(done[written[i] / 8u] | (1u << (written[i] % 8u)));
+        /* The agent's checkpoint: which blocks are in. */
+        assert_int_equal(fx->pal.progress_save(fx->pal.ctx, done, sizeof done), OTA_OK);
+    }
+    /* Power goes; the device comes back and continues. */
+    reboot(fx);
+    assert_int_equal(fx->pal.progress_load(fx->pal.ctx, got, sizeof got), (int32_t)sizeof got);
+    assert_memory_equal(got, done, sizeof done);
+    assert_int_equal(fx->pal.resume_file(fx->pal.ctx, &f, BLOCK, got, blocks - 1u),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(fx->pal.resume_file(fx->pal.ctx, &f, BLOCK, NULL, blocks),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(fx->pal.resume_file(fx->pal.ctx, &f, BLOCK, got, blocks), OTA_OK);
+    uint32_t rewritten = 0;
+    for (uint32_t b = 0; b < blocks; b++) {
+        int kept = (got[b / 8u] >> (b % 8u)) & 1;
+        assert_true(!kept || ((done[b / 8u] >> (b % 8u)) & 1)); /* bits only ever cleared */
+        if (!kept) {
+            uint32_t off = b * BLOCK;
+            uint32_t n = sizeof img - off < BLOCK ? (uint32_t)sizeof img - off : BLOCK;
+            assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, img + off, n), (int32_t)n);
+            rewritten++;
+        }
+    }
+    /* Nothing was interrupted, so nothing written is lost. */
+    assert_int_equal(rewritten, blocks - 5u);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+    assert_int_equal(fx->pal.activate(fx->pal.ctx), OTA_OK);
+    reboot(fx);
+    assert_true(g_port->running_is(fx->dev, img, sizeof img));
+}
+
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -721,6 +775,7 @@ int main(void)
         CASE(read_back_returns_written_bytes),
         CASE(progress_store_round_trip),
         CASE(progress_store_survives_reboot),
+        CASE(resume_after_reset_keeps_written_blocks),
     };
     /* One port, or all: `ota_conformance NAME` runs just the port NAME. */
     const char *only = getenv("OTA_CONFORMANCE_PORT");

@@ -25,7 +25,9 @@
  * or names no slot, never starts an unverified one), and the progress store on
  * its own, with records large enough to change bank every few saves, cut at
  * every operation (the store holds the old or the new record, whole, and takes
- * the next one).
+ * the next one). And resume: a download cut at any operation resumes from its
+ * stored checkpoint, fetches again at most one erase sector's worth of blocks,
+ * and the image verifies and boots.
  * The counts are printed; any failure prints a line that names the scenario,
  * and the program exits non-zero.
  *
@@ -99,6 +101,9 @@ typedef struct sweep {
     unsigned long read_faults;
     unsigned long progress_cuts;
     uint32_t progress_ops;
+    unsigned long resume_cuts;
+    uint32_t resume_max_refetch;
+    uint32_t resume_bound;
 } sweep_t;
 
 static tracer_t *g_tracer;
@@ -767,6 +772,125 @@ static void run_progress_sweep(sweep_t *s)
     free(before_mem);
 }
 
+/* Download img with a checkpoint (the done bitmap) after every block; counts the
+ * blocks whose write completed. Stops quietly at a cut. */
+static void download_with_checkpoints(sweep_t *s, ota_pal_t *pal, const image_t *img,
+                                      uint32_t *written)
+{
+    uint8_t done[8] = {0};
+    ota_pal_file_t f = ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
+    *written = 0;
+    if (pal->create_file(pal->ctx, &f) != OTA_OK) {
+        return;
+    }
+    for (uint32_t b = 0, off = 0; off < img->len; b++, off += BLOCK) {
+        uint32_t n = img->len - off < BLOCK ? img->len - off : BLOCK;
+        if (pal->write_block(pal->ctx, off, img->bytes + off, n) != (int32_t)n) {
+            return;
+        }
+        (*written)++;
+        done[b / 8u] = (uint8_t)(done[b / 8u] | (1u << (b % 8u)));
+        if (pal->progress_save(pal->ctx, done, sizeof done) != OTA_OK || !powered(s)) {
+            return;
+        }
+    }
+}
+
+/*
+ * Resume after a cut anywhere in a download: at every operation of it (block
+ * writes and checkpoints), cut before, after or torn; boot; resume from the
+ * stored checkpoint; write the blocks the port did not keep; the image must
+ * verify and boot. Counts the blocks that had been written but were fetched
+ * again, against the bound of one erase sector's worth of blocks (plus the
+ * block whose checkpoint the cut may have lost).
+ */
+static void run_resume_sweep(sweep_t *s)
+{
+    size_t size = s->variant->geo.size;
+    ota_pal_t pal;
+    const uint32_t blocks = (s->b.len - 1u) / BLOCK + 1u;
+    uint32_t sector;
+    uint32_t start;
+    const ota_flash_t *f = &s->dev.cfg.flash;
+    if (f->sector_info(f->ctx, s->dev.cfg.layout.slot_addr[1], &start, &sector) != OTA_OK) {
+        exit(2);
+    }
+    uint32_t bound = (sector + BLOCK - 1u) / BLOCK + 1u;
+
+    /* The reference download: how many operations? */
+    memcpy(s->dev.mem, s->factory_mem, size);
+    ota_flashsim_power_on(&s->dev.sim);
+    uint32_t written = 0;
+    if (boot_device(&s->dev, &pal) != OTA_OK) {
+        exit(2);
+    }
+    download_with_checkpoints(s, &pal, &s->b, &written);
+    uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
+
+    for (uint32_t op = 0; op < ops; op++) {
+        cut_t cuts[7];
+        size_t n = cuts_for(1, cuts);
+        for (size_t c = 0; c < n; c++) {
+            const char *why = NULL;
+            uint8_t done[8] = {0};
+            memcpy(s->dev.mem, s->factory_mem, size);
+            ota_flashsim_power_on(&s->dev.sim);
+            if (boot_device(&s->dev, &pal) != OTA_OK) {
+                exit(2);
+            }
+            arm(s, op, &cuts[c], op * 17u + (uint32_t)c + 1u);
+            download_with_checkpoints(s, &pal, &s->b, &written);
+            s->scenarios++;
+            s->resume_cuts++;
+            ota_flashsim_power_on(&s->dev.sim);
+            ota_pal_file_t file =
+                ota_test_image_file(s->b.len, s->b.sig, s->b.sig_len, OTA_CONFORMANCE_CERT);
+            if (boot_device(&s->dev, &pal) != OTA_OK) {
+                why = "boot after the cut failed";
+            } else {
+                int32_t got = pal.progress_load(pal.ctx, done, sizeof done);
+                if (got != OTA_ERR_NOT_FOUND && got != (int32_t)sizeof done) {
+                    why = "progress record unreadable";
+                } else if (pal.resume_file(pal.ctx, &file, BLOCK, done, blocks) != OTA_OK) {
+                    why = "resume_file failed";
+                }
+            }
+            uint32_t kept = 0;
+            for (uint32_t b = 0, off = 0; why == NULL && b < blocks; b++, off += BLOCK) {
+                uint32_t len = s->b.len - off < BLOCK ? s->b.len - off : BLOCK;
+                if ((done[b / 8u] >> (b % 8u)) & 1u) {
+                    kept++;
+                } else if (pal.write_block(pal.ctx, off, s->b.bytes + off, len) != (int32_t)len) {
+                    why = "a block could not be written again after resume";
+                }
+            }
+            if (why == NULL) {
+                uint32_t again = written > kept ? written - kept : 0u;
+                if (again > s->resume_max_refetch) {
+                    s->resume_max_refetch = again;
+                }
+                if (again > bound) {
+                    why = "more than one erase sector's worth of blocks fetched again";
+                } else if (pal.close_file(pal.ctx, &file) != OTA_OK) {
+                    why = "the resumed image does not verify";
+                } else if (pal.activate(pal.ctx) != OTA_OK ||
+                           boot_device(&s->dev, &pal) != OTA_OK ||
+                           !flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len)) {
+                    why = "the resumed image does not boot";
+                }
+            }
+            if (why != NULL) {
+                s->failures++;
+                if (s->failures <= 20u) {
+                    printf("FAIL power_sweep %s resume op=%u cut=%s: %s\n", s->name, op,
+                           cut_name(&cuts[c]), why);
+                }
+            }
+        }
+    }
+    s->resume_bound = bound;
+}
+
 static int make_image(image_t *img, uint32_t len, uint32_t version, uint32_t seed)
 {
     img->len = len;
@@ -782,6 +906,7 @@ int main(int argc, char **argv)
     unsigned long depth2 = 0;
     unsigned long read_faults = 0;
     unsigned long progress_cuts = 0;
+    unsigned long resume_cuts = 0;
     unsigned long ops_total = 0;
     unsigned geometries = 0;
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -815,16 +940,20 @@ int main(int argc, char **argv)
             run_read_faults(&s, plan);
         }
         run_progress_sweep(&s);
+        run_resume_sweep(&s);
         printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
-               "%4lu, progress store: %5lu over %4u ops)  failures %lu\n",
+               "%4lu, progress store: %5lu over %4u ops, resume: %4lu, refetched <= %u of %u "
+               "allowed)  failures %lu\n",
                port->name, ops_total - ops_before, s.scenarios, s.depth2, s.read_faults,
-               s.progress_cuts, s.progress_ops, s.failures);
+               s.progress_cuts, s.progress_ops, s.resume_cuts, s.resume_max_refetch, s.resume_bound,
+               s.failures);
         fflush(stdout);
         scenarios += s.scenarios;
         failures += s.failures;
         depth2 += s.depth2;
         read_faults += s.read_faults;
         progress_cuts += s.progress_cuts;
+        resume_cuts += s.resume_cuts;
         geometries++;
         free(s.factory_mem);
         free(s.cut_mem);
@@ -836,7 +965,8 @@ int main(int argc, char **argv)
     }
     printf("power-loss sweep: %u geometries, %lu operations in the lifecycles, %lu scenarios "
            "(%lu with a second cut during recovery, %lu read errors at boot, %lu progress-store "
-           "cuts), %lu failures\n",
-           geometries, ops_total, scenarios, depth2, read_faults, progress_cuts, failures);
+           "cuts, %lu cuts during downloads then resumed), %lu failures\n",
+           geometries, ops_total, scenarios, depth2, read_faults, progress_cuts, resume_cuts,
+           failures);
     return failures == 0u ? 0 : 1;
 }

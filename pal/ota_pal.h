@@ -14,7 +14,8 @@
  * Call sequence the agent follows (anything else is answered with an error,
  * never a crash):
  *
- *   create_file -> write_block* -> close_file -> [set_image_state(TESTING)]
+ *   (create_file | resume_file after a reset) -> write_block* (with
+ *     progress_save checkpoints) -> close_file -> [set_image_state(TESTING)]
  *     -> activate -> (reset) ... next boot: get_image_state == PENDING_COMMIT
  *     -> set_image_state(ACCEPTED | REJECTED)
  *   abort may be called at any time, any number of times.
@@ -106,6 +107,28 @@ typedef struct ota_pal {
     ota_err_t (*create_file)(void *ctx, const ota_pal_file_t *file);
 
     /**
+     * Reopen the file of a transfer that a reset interrupted, keeping what was
+     * written, so that the download continues instead of restarting.
+     *
+     * The caller (which keeps its own record of progress, see progress_save)
+     * passes the same file description as at create, its block size, and a
+     * bitmap of the blocks it knows were written completely: block k is bit
+     * k % 8 of done[k / 8]. The port makes every other block writable again;
+     * where that costs written blocks (a flash port erases a sector that holds
+     * bytes of an interrupted write), it clears their bits. On return the
+     * blocks whose bits are set hold their data and the file is open; the
+     * others must be written again.
+     * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, size 0, block_size not a
+     *         multiple of block_align, block_count not ceil(size / block_size));
+     *         OTA_ERR_RX_FILE_TOO_LARGE; OTA_ERR_NOT_FOUND (no interrupted file of
+     *         that size here: create instead); OTA_ERR_RX_FILE_CREATE_FAILED
+     *         (the destination is in use, e.g. by an image under test);
+     *         OTA_ERR_IO.
+     */
+    ota_err_t (*resume_file)(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
+                             uint8_t *done, uint32_t block_count);
+
+    /**
      * Write size bytes at byte offset of the open file. Blocks arrive in any
      * order, each at most once per transfer. Writing the same bytes to a place
      * again is harmless; different bytes to a written place are refused by
@@ -187,7 +210,9 @@ typedef struct ota_pal {
      * Store one progress record of len bytes (1 .. progress_capacity),
      * replacing the previous one, power-safely: after a power cut at any
      * moment, progress_load returns either the previous or the new record
-     * whole, never a mix.
+     * whole, never a mix. Every block write_block accepted before the call is
+     * durable when the new record is, so a record never claims a block that a
+     * power cut could still lose.
      * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_IO.
      */
     ota_err_t (*progress_save)(void *ctx, const uint8_t *record, uint32_t len);

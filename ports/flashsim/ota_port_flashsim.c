@@ -89,13 +89,10 @@ static ota_err_t op_abort(void *ctx)
     return OTA_OK;
 }
 
-static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
+/* Choose the slot a new or resumed file goes to; checks shared by create and resume. */
+static ota_err_t open_target(ota_port_flashsim_t *p, const ota_pal_file_t *file)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
     ota_boot_record_t rec;
-    if (p == NULL || file == NULL || file->size == 0u) {
-        return OTA_ERR_INVALID_ARG;
-    }
     if (file->size > p->cfg.layout.slot_size) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
     }
@@ -113,8 +110,104 @@ static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
         return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     p->invalid = 0;
+    return OTA_OK;
+}
+
+static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL || file == NULL || file->size == 0u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    ota_err_t err = open_target(p, file);
+    if (err != OTA_OK) {
+        return err;
+    }
     if (erase_range(flash_of(p), p->cfg.layout.slot_addr[p->target_slot], file->size) != OTA_OK) {
         return OTA_ERR_RX_FILE_CREATE_FAILED;
+    }
+    p->file_size = file->size;
+    p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
+    return OTA_OK;
+}
+
+static int bit_get(const uint8_t *map, uint32_t k)
+{
+    return (int)(((uint32_t)map[k / 8u] >> (k % 8u)) & 1u);
+}
+
+/* Is [addr, addr + len) erased? */
+static ota_err_t range_erased(ota_port_flashsim_t *p, uint32_t addr, uint32_t len, int *erased)
+{
+    const ota_flash_t *f = flash_of(p);
+    *erased = 1;
+    for (uint32_t done = 0; done < len;) {
+        uint32_t n =
+            len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : len - done;
+        ota_err_t err = f->read(f->ctx, addr + done, p->scratch, n);
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (!is_erased(p->scratch, n, f->erased_value)) {
+            *erased = 0;
+            return OTA_OK;
+        }
+        done += n;
+    }
+    return OTA_OK;
+}
+
+/*
+ * Resume: keep the blocks marked done; a sector where a block that is not
+ * done has any programmed byte (an interrupted write) is erased, and every
+ * block touching it is marked not done. Blocks that straddle into a kept
+ * sector are written again later with the same bytes, which is harmless.
+ */
+static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
+                                uint8_t *done, uint32_t block_count)
+{
+    ota_port_flashsim_t *p = port_of(ctx);
+    if (p == NULL || file == NULL || done == NULL || file->size == 0u || block_size == 0u ||
+        block_size % flash_of(p)->write_unit != 0u ||
+        block_count != (file->size - 1u) / block_size + 1u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    ota_err_t err = open_target(p, file);
+    if (err != OTA_OK) {
+        return err;
+    }
+    const ota_flash_t *f = flash_of(p);
+    uint32_t base = p->cfg.layout.slot_addr[p->target_slot];
+    for (uint32_t at = 0; at < file->size;) {
+        uint32_t start;
+        uint32_t len;
+        if (f->sector_info(f->ctx, base + at, &start, &len) != OTA_OK) {
+            return OTA_ERR_IO;
+        }
+        uint32_t lo = start - base;
+        uint32_t hi = lo + len < file->size ? lo + len : file->size;
+        int dirty = 0;
+        for (uint32_t b = lo / block_size; b <= (hi - 1u) / block_size && !dirty; b++) {
+            if (bit_get(done, b)) {
+                continue;
+            }
+            uint32_t from = b * block_size > lo ? b * block_size : lo;
+            uint32_t to = (b + 1u) * block_size < hi ? (b + 1u) * block_size : hi;
+            int erased;
+            if (range_erased(p, base + from, to - from, &erased) != OTA_OK) {
+                return OTA_ERR_IO;
+            }
+            dirty = !erased;
+        }
+        if (dirty) {
+            if (f->erase(f->ctx, start, len) != OTA_OK) {
+                return OTA_ERR_IO;
+            }
+            for (uint32_t b = lo / block_size; b <= (hi - 1u) / block_size; b++) {
+                done[b / 8u] = (uint8_t)(done[b / 8u] & ~(1u << (b % 8u)));
+            }
+        }
+        at = hi;
     }
     p->file_size = file->size;
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
@@ -616,6 +709,7 @@ ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flash
                                  ? cfg->layout.progress_size - PROGRESS_HEADER
                                  : 0u;
     pal->create_file = op_create_file;
+    pal->resume_file = op_resume_file;
     pal->write_block = op_write_block;
     pal->close_file = op_close_file;
     pal->abort = op_abort;

@@ -519,6 +519,46 @@ static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
     return OTA_OK;
 }
 
+/*
+ * Resume: reopen receive.tmp as it is. Files can be overwritten, so every
+ * block is writable again and the done bitmap stays as the caller gave it.
+ */
+static ota_err_t posix_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
+                                   uint8_t *done, uint32_t block_count)
+{
+    ota_port_posix_t *port;
+    struct stat st;
+    ota_err_t err = port_of(ctx, &port);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (file == NULL || done == NULL || file->size == 0 || block_size == 0 ||
+        block_count != (file->size - 1u) / block_size + 1u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (file->size > port->max_file_size) {
+        return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    if (port->rx_fd >= 0) {
+        (void)close(port->rx_fd); /* reopened below, content kept */
+        port->rx_fd = -1;
+    }
+    port->rx_phase = RX_NONE;
+    int fd = open_file(port, NAME_RECEIVE, O_RDWR);
+    if (fd < 0) {
+        return OTA_ERR_NOT_FOUND;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != file->size) {
+        (void)close(fd);
+        return OTA_ERR_NOT_FOUND;
+    }
+    port->rx_fd = fd;
+    port->rx_size = file->size;
+    port->rx_phase = RX_OPEN;
+    port->invalid = 0;
+    return OTA_OK;
+}
+
 static int32_t posix_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
 {
     ota_port_posix_t *port;
@@ -715,6 +755,10 @@ static ota_err_t posix_progress_save(void *ctx, const uint8_t *record, uint32_t 
     head[7] = 0;
     ota_put_le32(&head[8], len);
     ota_put_le32(&head[12], ota_crc32(ota_crc32(0, head, 12), record, len));
+    /* The blocks the record counts must be on disk before the record is. */
+    if (port->rx_fd >= 0 && sync_fd(port->rx_fd) != 0) {
+        return OTA_ERR_IO;
+    }
     if (replace_file(port, NAME_PROGRESS_TMP, NAME_PROGRESS, head, sizeof head, record, len) != 0) {
         return OTA_ERR_IO;
     }
@@ -880,6 +924,7 @@ ota_err_t ota_port_posix_init(ota_port_posix_t *port, const ota_port_posix_confi
     pal_out->block_align = 1;
     pal_out->progress_capacity = OTA_PORT_POSIX_PROGRESS_CAPACITY;
     pal_out->create_file = posix_create_file;
+    pal_out->resume_file = posix_resume_file;
     pal_out->write_block = posix_write_block;
     pal_out->close_file = posix_close_file;
     pal_out->abort = posix_abort;
