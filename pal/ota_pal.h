@@ -132,8 +132,10 @@ typedef struct ota_pal {
      * Write size bytes at byte offset of the open file. Blocks arrive in any
      * order, each at most once per transfer. Writing the same bytes to a place
      * again is harmless; different bytes to a written place are refused by
-     * flash ports (OTA_ERR_FLASH_RULE) and overwrite on file ports. All or
-     * nothing.
+     * flash ports (OTA_ERR_FLASH_RULE) and overwrite on file ports. A refused
+     * or invalid write changes nothing; after OTA_ERR_IO the block's range is
+     * unspecified (part may be written): treat the transfer as interrupted,
+     * i.e. abort and create again, or resume_file after a reset.
      * @return size (every byte written) on success; OTA_ERR_NULL_FILE_CONTEXT
      *         (no open file); OTA_ERR_INVALID_ARG (data NULL, size 0, range
      *         beyond the file, offset not a multiple of block_align);

@@ -26,7 +26,12 @@
  *   TESTING --set_image_state(REJECTED/ABORTED) or init--> old image back, REVERTED
  *
  * A TESTING image gets exactly one boot: the init after it (without an
- * ACCEPTED in between) reverts.
+ * ACCEPTED in between) reverts. (The flash port's bootloader gives three.)
+ *
+ * Because init is the boot step, it must run before the image is chosen:
+ * in the launcher (or init system unit) that then executes current.bin, not
+ * inside the running application after it started. Otherwise an old binary
+ * that is still running could see the new image as pending and accept it.
  *
  * On-disk formats (all integers little-endian):
  *
