@@ -914,6 +914,41 @@ static void test_receive_file_and_read_back(void **state)
     assert_int_equal(f->pal.create_file(f->pal.ctx, NULL), OTA_ERR_INVALID_ARG);
 }
 
+static void test_resume_reopens_only_a_matching_file(void **state)
+{
+    fx_t *f = device(state);
+    uint8_t sig[OTA_TEST_SIG_MAX];
+    ota_pal_file_t file;
+    uint8_t done[1] = {0x01}; /* block 0 of 5 (1000-byte blocks) */
+    make_file(&file, f->new_img, NEW_LEN, sig);
+    /* Nothing interrupted: nothing to resume. */
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5), OTA_ERR_NOT_FOUND);
+    assert_int_equal(f->pal.create_file(f->pal.ctx, &file), OTA_OK);
+    assert_int_equal(f->pal.write_block(f->pal.ctx, 0, f->new_img, 1000), 1000);
+    assert_int_equal(f->pal.progress_save(f->pal.ctx, done, sizeof done), OTA_OK);
+    boot(f);
+    /* Another size is another file. */
+    file.size = NEW_LEN - 1;
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5), OTA_ERR_NOT_FOUND);
+    file.size = MAX_FILE + 1;
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 66),
+                     OTA_ERR_RX_FILE_TOO_LARGE);
+    file.size = NEW_LEN;
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 4), OTA_ERR_INVALID_ARG);
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5), OTA_OK);
+    assert_int_equal(done[0], 0x01); /* files keep every block */
+    uint8_t buf[1000];
+    assert_int_equal(f->pal.read_back(f->pal.ctx, 0, buf, sizeof buf), (int32_t)sizeof buf);
+    assert_memory_equal(buf, f->new_img, sizeof buf);
+    for (uint32_t off = 1000; off < NEW_LEN; off += 1000) {
+        assert_int_equal(f->pal.write_block(f->pal.ctx, off, f->new_img + off, 1000), 1000);
+    }
+    assert_int_equal(f->pal.close_file(f->pal.ctx, &file), OTA_OK);
+    /* Activated: the file is gone from the receive place, nothing to resume. */
+    assert_int_equal(f->pal.activate(f->pal.ctx), OTA_OK);
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5), OTA_ERR_NOT_FOUND);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Progress store.                                                            */
 
@@ -1094,6 +1129,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cert_name_traversal_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_close_deletes_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive_file_and_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_reopens_only_a_matching_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_round_trip_replace_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_capacity_and_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_torn_or_garbage_is_not_found, setup,
