@@ -518,19 +518,7 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
     }
     s->end = off;
     /* The rest of the bank must be erased to append there. */
-    for (uint32_t at = off; at < size;) {
-        uint32_t n = size - at > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : size - at;
-        ota_err_t err = f->read(f->ctx, base + at, p->scratch, n);
-        if (err != OTA_OK) {
-            return err;
-        }
-        if (!is_erased(p->scratch, n, f->erased_value)) {
-            return OTA_OK;
-        }
-        at += n;
-    }
-    s->clean = 1;
-    return OTA_OK;
+    return range_erased(p, base + off, size - off, &s->clean);
 }
 
 /* Find the bank with the newest legal record; *bank = 2 if there is none. */
