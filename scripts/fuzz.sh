@@ -14,9 +14,10 @@ for h in "${harnesses[@]}"; do
     log=build/fuzz/$h.log
     # The working corpus comes first: libFuzzer adds what it finds to the first folder.
     if ! build/fuzz/tests/fuzz/$h -max_total_time="$seconds" -print_final_stats=1 \
+        -artifact_prefix=build/fuzz/ \
         "$corpus" "tests/fuzz/seeds/$h" >"$log" 2>&1; then
         tail -40 "$log" >&2
-        echo "error: $h found a failing input (see $log and the crash-* file it names)" >&2
+        echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with build/fuzz/tests/fuzz/$h FILE" >&2
         exit 1
     fi
     runs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')

@@ -6,7 +6,8 @@
  * signed new image. Flag bits in the first byte fix up record CRCs and plant
  * the new image's real signature, so that legal-looking records reach every
  * branch. Whatever the metadata:
- *   - the boot decision succeeds and names slot 0 or 1;
+ *   - the boot decision names slot 0 or 1, or (for metadata it cannot trust)
+ *     no slot at all, or on an error only the committed slot;
  *   - a pending (trial) boot runs an image that verifies against the signature
  *     and the size in the record, and is not below the minimum version;
  *   - the progress store never returns more than its capacity, and a save
@@ -134,8 +135,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The boot decision. */
     if (ota_port_flashsim_boot_config(&cfg, &cfg.flash, scratch, sizeof scratch, &boot_cfg) !=
-            OTA_OK ||
-        ota_boot_decide(&boot_cfg, &result) != OTA_OK || result.slot > 1u) {
+        OTA_OK) {
+        abort();
+    }
+    if (ota_boot_decide(&boot_cfg, &result) != OTA_OK) {
+        /* Metadata it cannot trust: boot nothing, or only the committed image. */
+        if (result.slot == OTA_BOOT_NO_SLOT) {
+            return 0;
+        }
+        if (result.pending || result.slot != result.record.active_slot) {
+            abort();
+        }
+    }
+    if (result.slot > 1u) {
         abort();
     }
     if (result.pending) {
