@@ -103,22 +103,31 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
         return OTA_ERR_INVALID_ARG;
     }
     for (uint8_t i = 0; i < 2u; i++) {
-        ota_err_t err = flash->read(flash->ctx, copy_addr[i], raw, OTA_BOOT_RECORD_SIZE);
-        if (err == OTA_ERR_POWER_LOSS) {
-            return err;
+        /* A transient read error goes away when read again; the ECC error of
+         * a torn program stays until the sector is erased. Only the second
+         * kind makes a copy unreadable, and a torn copy is never the current
+         * state (the current state is the copy a change does not touch). */
+        ota_err_t err = OTA_ERR_IO;
+        for (uint32_t attempt = 0; attempt < OTA_BOOT_READ_ATTEMPTS && err != OTA_OK; attempt++) {
+            err = flash->read(flash->ctx, copy_addr[i], raw, OTA_BOOT_RECORD_SIZE);
+            if (err == OTA_ERR_POWER_LOSS) {
+                return err;
+            }
         }
         if (err != OTA_OK) {
-            read_err = err; /* e.g. an ECC error in a torn copy: not legal */
+            read_err = err;
             continue;
         }
         legal[i] = ota_boot_record_decode(raw, &copy[i]) == OTA_OK;
         erased |= all_erased(raw, OTA_BOOT_RECORD_SIZE, flash->erased_value);
     }
     if (!legal[0] && !legal[1]) {
-        if (read_err != OTA_OK) {
-            return read_err; /* the unreadable copy may be the state: no guess */
+        if (erased) {
+            /* A new device, or its first record write was cut (the torn copy
+             * may even be unreadable): the factory state. */
+            return OTA_ERR_NOT_FOUND;
         }
-        return erased ? OTA_ERR_NOT_FOUND : OTA_ERR_CORRUPT;
+        return read_err != OTA_OK ? read_err : OTA_ERR_CORRUPT;
     }
     uint8_t pick = 0;
     if (!legal[0] || (legal[1] && seq_newer(copy[1].seq, copy[0].seq))) {

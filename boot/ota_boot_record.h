@@ -52,6 +52,14 @@
 #define OTA_BOOT_RECORD_FORMAT 1u
 /** Longest signature a record holds. */
 #define OTA_BOOT_SIG_MAX 72u
+/** Reads of a record copy before it counts as unreadable (transient errors pass). */
+#ifndef OTA_BOOT_READ_ATTEMPTS
+#define OTA_BOOT_READ_ATTEMPTS 3u
+#endif
+#if OTA_BOOT_READ_ATTEMPTS < 1
+#error "OTA_BOOT_READ_ATTEMPTS must be at least 1"
+#endif
+
 /** Largest boot-attempt budget. */
 #define OTA_BOOT_MAX_ATTEMPTS 15u
 
@@ -94,16 +102,17 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out);
 ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec);
 
 /**
- * Read both copies and return the newest legal one. A copy that cannot be
- * read counts as not legal, so the other one is used (and the next store
- * rewrites the unreadable one).
+ * Read both copies and return the newest legal one. Each copy is read up to
+ * OTA_BOOT_READ_ATTEMPTS times; one that still cannot be read (the ECC error
+ * a torn program leaves) counts as not legal, so the other one is used, and
+ * the next store rewrites the unreadable one.
  * @param copy_addr flash addresses of the two copies (each a sector start).
  * @param rec       the newest legal record.
  * @param which     set to the copy (0 or 1) rec came from; may be NULL.
  * @return OTA_OK; OTA_ERR_NOT_FOUND (no legal copy and at least one erased:
- *         a new device); OTA_ERR_CORRUPT (no legal copy, none erased);
- *         a read error when no copy is legal and one could not be read;
- *         OTA_ERR_POWER_LOSS.
+ *         a new device, or its first write was cut); OTA_ERR_CORRUPT (no legal
+ *         copy, none erased); a read error when no copy is legal, none is
+ *         erased and one could not be read; OTA_ERR_POWER_LOSS.
  */
 ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                ota_boot_record_t *rec, uint8_t *which);

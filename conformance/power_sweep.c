@@ -655,11 +655,11 @@ static void run_read_faults(sweep_t *s, int plan)
                        !flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN) &&
                        !flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len)) {
                 why = "the running image is neither the old nor the new one";
-            } else if (err == OTA_OK && r >= 2u &&
-                       (s->dev.boot.slot != clean.slot || s->dev.boot.pending != clean.pending)) {
-                /* Reads 0 and 1 are the two record copies: losing the newest one
-                 * may legally fall back to the older state. Any later read error
-                 * must be reported, not turned into another decision. */
+            } else if (err == OTA_OK &&
+                       (s->dev.boot.slot != clean.slot || s->dev.boot.pending != clean.pending ||
+                        s->dev.boot.record.seq != clean.record.seq)) {
+                /* A one-off read error is either retried away or reported: it
+                 * never turns into another decision (an older state, a revert). */
                 why = "a read error silently changed the boot decision";
             } else if (recover_and_update(s, plan, reason, sizeof reason) != RAN_TO_END) {
                 why = reason;

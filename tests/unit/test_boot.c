@@ -475,6 +475,51 @@ static void unreadable_trial_is_not_a_verdict(void **state)
     assert_int_equal(r.record.attempts_left, OTA_BOOT_DEFAULT_ATTEMPTS - 1u);
 }
 
+static void transient_read_error_changes_nothing(void **state)
+{
+    bench_t *b = *state;
+    ota_boot_record_t r = sample_record();
+    ota_boot_record_t got;
+    uint8_t which = 9;
+    r.state = OTA_BOOT_STATE_CONFIRMED;
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r), OTA_OK);
+    r.min_version = V(1, 1);
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &r), OTA_OK);
+    /* One read of the newest copy (copy 1, the second read) fails once. */
+    ota_flashsim_fault_t f = {OTA_FLASHSIM_FAULT_READ_ERROR, 1, OTA_FLASHSIM_TEAR_OLD, 0};
+    ota_flashsim_power_on(&b->sim);
+    ota_flashsim_set_fault(&b->sim, &f);
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which), OTA_OK);
+    assert_int_equal(which, 1);
+    assert_int_equal(got.min_version, V(1, 1));
+}
+
+static void unreadable_torn_first_record_is_a_new_device(void **state)
+{
+    bench_t *b = *state;
+    uint8_t garbage[OTA_BOOT_RECORD_SIZE];
+    memset(garbage, 0x5a, sizeof garbage);
+    assert_int_equal(b->flash.program(b->flash.ctx, b->layout.record_addr[0], garbage, 40), OTA_OK);
+    /* The torn copy reads back with an ECC error every time; copy 1 is erased. */
+    use_flaky(b, b->layout.record_addr[0], OTA_BOOT_RECORD_SIZE);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_NONE);
+    /* The first store, made while the torn copy is unreadable, goes to that
+     * copy and repairs it (its erase clears the ECC error). */
+    b->flash.read = g_flaky.inner.read;
+    program_slot(b, 1, b->img[1], sizeof b->img[1]);
+    use_flaky(b, b->layout.record_addr[0], OTA_BOOT_RECORD_SIZE);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+    b->flash.read = g_flaky.inner.read;
+    uint8_t which = 9;
+    ota_boot_record_t got;
+    assert_int_equal(ota_boot_record_load(&b->flash, b->layout.record_addr, &got, &which), OTA_OK);
+    assert_int_equal(which, 0);
+    assert_int_equal(got.state, OTA_BOOT_STATE_TRIAL);
+}
+
 static void torn_first_write_is_still_a_new_device(void **state)
 {
     bench_t *b = *state;
@@ -550,6 +595,8 @@ int main(void)
         T(unreadable_copy_falls_back_and_is_repaired),
         T(unreadable_trial_is_not_a_verdict),
         T(torn_first_write_is_still_a_new_device),
+        T(transient_read_error_changes_nothing),
+        T(unreadable_torn_first_record_is_a_new_device),
         T(corrupt_copies_boot_nothing),
         T(new_device_without_image_boots_nothing),
         T(layout_checks),
