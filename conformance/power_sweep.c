@@ -48,6 +48,7 @@
 #define MAX_OPS 2048u
 #define BLOCK 1024u
 #define IMAGE_LEN (6u * BLOCK + 300u)
+#define RESUME_LEN (20u * BLOCK + 300u) /* five 4 KiB sectors and a bit */
 #define FACTORY_LEN 3000u
 
 enum plan { PLAN_ACCEPT = 0, PLAN_REJECT = 1 };
@@ -61,7 +62,7 @@ typedef struct rec_state {
 
 /* Signed test image. */
 typedef struct image {
-    uint8_t bytes[IMAGE_LEN];
+    uint8_t bytes[RESUME_LEN];
     uint32_t len;
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
     size_t sig_len;
@@ -93,6 +94,7 @@ typedef struct sweep {
     uint8_t factory[FACTORY_LEN];
     image_t b; /* the update under test */
     image_t c; /* the update after recovery */
+    image_t r; /* the download the resume family cuts */
     tracer_t tracer;
     progress_track_t progress;
     unsigned long scenarios;
@@ -772,19 +774,23 @@ static void run_progress_sweep(sweep_t *s)
     free(before_mem);
 }
 
-/* Download img with a checkpoint (the done bitmap) after every block; counts the
- * blocks whose write completed. Stops quietly at a cut. */
+/* Download img with a checkpoint (the done bitmap) after every block, in
+ * order or last block first; counts the blocks whose write completed. Stops
+ * quietly at a cut. */
 static void download_with_checkpoints(sweep_t *s, ota_pal_t *pal, const image_t *img,
-                                      uint32_t *written)
+                                      uint32_t block, int reverse, uint32_t *written)
 {
     uint8_t done[8] = {0};
+    const uint32_t blocks = (img->len - 1u) / block + 1u;
     ota_pal_file_t f = ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
     *written = 0;
     if (pal->create_file(pal->ctx, &f) != OTA_OK) {
         return;
     }
-    for (uint32_t b = 0, off = 0; off < img->len; b++, off += BLOCK) {
-        uint32_t n = img->len - off < BLOCK ? img->len - off : BLOCK;
+    for (uint32_t i = 0; i < blocks; i++) {
+        uint32_t b = reverse ? blocks - 1u - i : i;
+        uint32_t off = b * block;
+        uint32_t n = img->len - off < block ? img->len - off : block;
         if (pal->write_block(pal->ctx, off, img->bytes + off, n) != (int32_t)n) {
             return;
         }
@@ -804,18 +810,28 @@ static void download_with_checkpoints(sweep_t *s, ota_pal_t *pal, const image_t 
  * again, against the bound of one erase sector's worth of blocks (plus the
  * block whose checkpoint the cut may have lost).
  */
-static void run_resume_sweep(sweep_t *s)
+static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int reverse)
 {
     size_t size = s->variant->geo.size;
     ota_pal_t pal;
-    const uint32_t blocks = (s->b.len - 1u) / BLOCK + 1u;
-    uint32_t sector;
-    uint32_t start;
+    const uint32_t blocks = (img->len - 1u) / block + 1u;
     const ota_flash_t *f = &s->dev.cfg.flash;
-    if (f->sector_info(f->ctx, s->dev.cfg.layout.slot_addr[1], &start, &sector) != OTA_OK) {
-        exit(2);
+    uint32_t base = s->dev.cfg.layout.slot_addr[1];
+    /* The bound: the most blocks one sector of the image holds (whole or in
+     * part), plus the block whose checkpoint a cut may have lost. */
+    uint32_t bound = 0;
+    for (uint32_t at = 0; at < img->len;) {
+        uint32_t start;
+        uint32_t len;
+        if (f->sector_info(f->ctx, base + at, &start, &len) != OTA_OK) {
+            exit(2);
+        }
+        uint32_t hi = start - base + len < img->len ? start - base + len : img->len;
+        uint32_t touching = (hi - 1u) / block - (start - base) / block + 1u;
+        bound = touching > bound ? touching : bound;
+        at = hi;
     }
-    uint32_t bound = (sector + BLOCK - 1u) / BLOCK + 1u;
+    bound += 1u;
 
     /* The reference download: how many operations? */
     memcpy(s->dev.mem, s->factory_mem, size);
@@ -824,7 +840,7 @@ static void run_resume_sweep(sweep_t *s)
     if (boot_device(&s->dev, &pal) != OTA_OK) {
         exit(2);
     }
-    download_with_checkpoints(s, &pal, &s->b, &written);
+    download_with_checkpoints(s, &pal, img, block, reverse, &written);
     uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
 
     for (uint32_t op = 0; op < ops; op++) {
@@ -839,28 +855,28 @@ static void run_resume_sweep(sweep_t *s)
                 exit(2);
             }
             arm(s, op, &cuts[c], op * 17u + (uint32_t)c + 1u);
-            download_with_checkpoints(s, &pal, &s->b, &written);
+            download_with_checkpoints(s, &pal, img, block, reverse, &written);
             s->scenarios++;
             s->resume_cuts++;
             ota_flashsim_power_on(&s->dev.sim);
             ota_pal_file_t file =
-                ota_test_image_file(s->b.len, s->b.sig, s->b.sig_len, OTA_CONFORMANCE_CERT);
+                ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
             if (boot_device(&s->dev, &pal) != OTA_OK) {
                 why = "boot after the cut failed";
             } else {
                 int32_t got = pal.progress_load(pal.ctx, done, sizeof done);
                 if (got != OTA_ERR_NOT_FOUND && got != (int32_t)sizeof done) {
                     why = "progress record unreadable";
-                } else if (pal.resume_file(pal.ctx, &file, BLOCK, done, blocks) != OTA_OK) {
+                } else if (pal.resume_file(pal.ctx, &file, block, done, blocks) != OTA_OK) {
                     why = "resume_file failed";
                 }
             }
             uint32_t kept = 0;
-            for (uint32_t b = 0, off = 0; why == NULL && b < blocks; b++, off += BLOCK) {
-                uint32_t len = s->b.len - off < BLOCK ? s->b.len - off : BLOCK;
+            for (uint32_t b = 0, off = 0; why == NULL && b < blocks; b++, off += block) {
+                uint32_t len = img->len - off < block ? img->len - off : block;
                 if ((done[b / 8u] >> (b % 8u)) & 1u) {
                     kept++;
-                } else if (pal.write_block(pal.ctx, off, s->b.bytes + off, len) != (int32_t)len) {
+                } else if (pal.write_block(pal.ctx, off, img->bytes + off, len) != (int32_t)len) {
                     why = "a block could not be written again after resume";
                 }
             }
@@ -875,20 +891,22 @@ static void run_resume_sweep(sweep_t *s)
                     why = "the resumed image does not verify";
                 } else if (pal.activate(pal.ctx) != OTA_OK ||
                            boot_device(&s->dev, &pal) != OTA_OK ||
-                           !flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len)) {
+                           !flashsim_device_running_is(&s->dev, img->bytes, img->len)) {
                     why = "the resumed image does not boot";
                 }
             }
             if (why != NULL) {
                 s->failures++;
                 if (s->failures <= 20u) {
-                    printf("FAIL power_sweep %s resume op=%u cut=%s: %s\n", s->name, op,
-                           cut_name(&cuts[c]), why);
+                    printf("FAIL power_sweep %s resume block=%u op=%u cut=%s: %s\n", s->name, block,
+                           op, cut_name(&cuts[c]), why);
                 }
             }
         }
     }
-    s->resume_bound = bound;
+    if (bound > s->resume_bound) {
+        s->resume_bound = bound;
+    }
 }
 
 static int make_image(image_t *img, uint32_t len, uint32_t version, uint32_t seed)
@@ -924,6 +942,7 @@ int main(int argc, char **argv)
         ota_test_image_make(s.factory, FACTORY_LEN, ota_version_make(1, 0, 0), 1);
         if (make_image(&s.b, IMAGE_LEN, ota_version_make(1, 1, 0), 2) != 0 ||
             make_image(&s.c, IMAGE_LEN - 555u, ota_version_make(1, 2, 0), 3) != 0 ||
+            make_image(&s.r, RESUME_LEN, ota_version_make(1, 3, 0), 4) != 0 ||
             flashsim_device_create(&s.dev, v, s.factory, FACTORY_LEN) != 0) {
             fprintf(stderr, "power_sweep: cannot set up %s\n", port->name);
             return 2;
@@ -940,7 +959,10 @@ int main(int argc, char **argv)
             run_read_faults(&s, plan);
         }
         run_progress_sweep(&s);
-        run_resume_sweep(&s);
+        /* Blocks that divide the sector, in order; and blocks that straddle
+         * sectors, last first (as a windowed download leaves them). */
+        run_resume_sweep(&s, &s.r, BLOCK, 0);
+        run_resume_sweep(&s, &s.r, 1536u, 1);
         printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
                "%4lu, progress store: %5lu over %4u ops, resume: %4lu, refetched <= %u of %u "
                "allowed)  failures %lu\n",

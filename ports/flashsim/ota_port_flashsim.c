@@ -178,6 +178,12 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
     }
     const ota_flash_t *f = flash_of(p);
     uint32_t base = p->cfg.layout.slot_addr[p->target_slot];
+    /* Bits are cleared as sectors are erased, but dirtiness is judged on the
+     * bits as they were on entry: a done block that straddles into the next
+     * sector holds its right bytes there. Only the block straddling from the
+     * previous sector can have changed, so its entry bit is carried. */
+    uint32_t carry_block = UINT32_MAX;
+    int carry_done = 0;
     for (uint32_t at = 0; at < file->size;) {
         uint32_t start;
         uint32_t len;
@@ -186,9 +192,11 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
         }
         uint32_t lo = start - base;
         uint32_t hi = lo + len < file->size ? lo + len : file->size;
+        uint32_t first = lo / block_size;
+        uint32_t last = (hi - 1u) / block_size;
         int dirty = 0;
-        for (uint32_t b = lo / block_size; b <= (hi - 1u) / block_size && !dirty; b++) {
-            if (bit_get(done, b)) {
+        for (uint32_t b = first; b <= last && !dirty; b++) {
+            if (b == carry_block ? carry_done : bit_get(done, b)) {
                 continue;
             }
             uint32_t from = b * block_size > lo ? b * block_size : lo;
@@ -199,11 +207,15 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
             }
             dirty = !erased;
         }
+        if (last != carry_block) {
+            carry_block = last;
+            carry_done = bit_get(done, last);
+        }
         if (dirty) {
             if (f->erase(f->ctx, start, len) != OTA_OK) {
                 return OTA_ERR_IO;
             }
-            for (uint32_t b = lo / block_size; b <= (hi - 1u) / block_size; b++) {
+            for (uint32_t b = first; b <= last; b++) {
                 done[b / 8u] = (uint8_t)(done[b / 8u] & ~(1u << (b % 8u)));
             }
         }
