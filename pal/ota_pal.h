@@ -117,7 +117,14 @@ typedef struct ota_pal {
      * where that costs written blocks (a flash port erases a sector that holds
      * bytes of an interrupted write), it clears their bits. On return the
      * blocks whose bits are set hold their data and the file is open; the
-     * others must be written again.
+     * others must be written again. The caller saves the returned bitmap as
+     * its new checkpoint before writing. If the finished file then fails
+     * verification, the caller starts over with create_file rather than
+     * resuming again (a cut during a resume's own erase can leave a checkpoint
+     * that trusts blocks the erase half took; the signature catches it).
+     * A port that cannot tell which file its storage holds (a flash slot)
+     * trusts the caller: resume only a transfer the checkpoint identifies as
+     * the same file (job, stream, size, signature).
      * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, size 0, block_size not a
      *         multiple of block_align, block_count not ceil(size / block_size));
      *         OTA_ERR_RX_FILE_TOO_LARGE; OTA_ERR_NOT_FOUND (no interrupted file of

@@ -43,7 +43,9 @@ typedef struct ota_port_flashsim_config {
     /** Where slots, records and progress banks are. */
     ota_boot_layout_t layout;
     /** Signers new images may be signed by ("certfile" names); the bootloader
-     * checks a new image again with the signer that verified it at close. */
+     * checks a new image again with the signer that verified it at close,
+     * recorded by its index: the bootloader and every application build must
+     * use the same table in the same order. */
     const ota_verify_signer_t *signers;
     /** Entries in signers (1 .. 255). */
     size_t signer_count;
