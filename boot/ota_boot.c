@@ -41,6 +41,19 @@ static ota_err_t slot_header(const ota_boot_config_t *cfg, uint8_t slot, ota_ima
     return ota_image_header_decode(cfg->scratch, OTA_IMAGE_HEADER_SIZE, hdr);
 }
 
+/* The signer whose key has this id, or NULL. */
+static const ota_verify_signer_t *find_signer(const ota_boot_config_t *cfg, uint32_t key_id)
+{
+    for (size_t i = 0; i < cfg->signer_count; i++) {
+        uint32_t id;
+        if (ota_verify_key_id(cfg->signers[i].pem, cfg->signers[i].pem_len, &id) == OTA_OK &&
+            id == key_id) {
+            return &cfg->signers[i];
+        }
+    }
+    return NULL;
+}
+
 /* Check the trial image: header, size, version floor and signature. */
 static ota_err_t check_trial(const ota_boot_config_t *cfg, const ota_boot_record_t *rec)
 {
@@ -56,10 +69,10 @@ static ota_err_t check_trial(const ota_boot_config_t *cfg, const ota_boot_record
     if (hdr.version < rec->min_version) {
         return OTA_ERR_ROLLBACK;
     }
-    if (rec->signer >= cfg->signer_count) {
+    const ota_verify_signer_t *signer = find_signer(cfg, rec->signer);
+    if (signer == NULL) {
         return OTA_ERR_BAD_SIGNER_CERT;
     }
-    const ota_verify_signer_t *signer = &cfg->signers[rec->signer];
     slot_reader_t reader = {cfg->flash, cfg->layout->slot_addr[rec->trial_slot]};
     return ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, rec->sig, rec->sig_len, slot_read,
                                    &reader, rec->trial_size, cfg->scratch, cfg->scratch_len);
@@ -220,13 +233,12 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out)
 }
 
 ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
-                                 const uint8_t *sig, size_t sig_len, uint8_t signer)
+                                 const uint8_t *sig, size_t sig_len, uint32_t signer)
 {
     ota_boot_record_t rec;
     ota_image_header_t hdr;
     if (!config_ok(cfg) || slot > 1u || sig == NULL || sig_len == 0u ||
-        sig_len > OTA_BOOT_SIG_MAX || size == 0u || size > cfg->layout->slot_size ||
-        signer >= cfg->signer_count) {
+        sig_len > OTA_BOOT_SIG_MAX || size == 0u || size > cfg->layout->slot_size) {
         return OTA_ERR_INVALID_ARG;
     }
     ota_err_t err = ota_boot_state(cfg, &rec);

@@ -56,9 +56,10 @@ typedef struct ota_boot_config {
     const ota_flash_t *flash;
     /** Where things are. */
     const ota_boot_layout_t *layout;
-    /** Signers new images may be signed by; a trial names its signer by index. */
+    /** Signers new images may be signed by; a trial names its signer by key id
+     * (ota_verify_key_id), so tables may differ in order between builds. */
     const ota_verify_signer_t *signers;
-    /** Entries in signers (1 .. 255). */
+    /** Entries in signers (at least 1). */
     size_t signer_count;
     /** Boot attempts for a new image (1 .. OTA_BOOT_MAX_ATTEMPTS; 0 = default 3). */
     uint8_t max_attempts;
@@ -119,13 +120,15 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
  * Put a new image on trial for the next boot.
  * @param slot    the slot holding it; must not be the active slot.
  * @param sig     its DER signature (sig_len <= OTA_BOOT_SIG_MAX).
- * @param signer  index in cfg->signers of the signer that verified it.
+ * @param signer  key id (ota_verify_key_id) of the signer that verified it;
+ *                the bootloader checks the image with its own signer of that
+ *                id, and reverts if it has none.
  * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_WRONG_STATE (a trial is already
  *         pending); OTA_ERR_BAD_IMAGE (header missing or size mismatch);
  *         OTA_ERR_ROLLBACK (version below the minimum); a flash error.
  */
 ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
-                                 const uint8_t *sig, size_t sig_len, uint8_t signer);
+                                 const uint8_t *sig, size_t sig_len, uint32_t signer);
 
 /**
  * Commit the image on trial: it becomes the active image and the minimum

@@ -36,9 +36,9 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     ota_put_le32(out + 28, rec->trial_size);
     out[32] = rec->sig_len;
     out[33] = rec->trial_booted;
-    out[34] = rec->signer;
-    memcpy(out + 36, rec->sig, rec->sig_len);
-    ota_put_le32(out + 108, ota_crc32(0, out, 108));
+    ota_put_le32(out + 36, rec->signer);
+    memcpy(out + 40, rec->sig, rec->sig_len);
+    ota_put_le32(out + 112, ota_crc32(0, out, 112));
     return OTA_OK;
 }
 
@@ -50,7 +50,7 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     if (ota_get_le32(in) != OTA_BOOT_RECORD_MAGIC ||
         ota_get_le16(in + 4) != OTA_BOOT_RECORD_FORMAT ||
         ota_get_le16(in + 6) != OTA_BOOT_RECORD_SIZE ||
-        ota_get_le32(in + 108) != ota_crc32(0, in, 108)) {
+        ota_get_le32(in + 112) != ota_crc32(0, in, 112)) {
         return OTA_ERR_CORRUPT;
     }
     memset(rec, 0, sizeof *rec);
@@ -65,11 +65,11 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     rec->trial_size = ota_get_le32(in + 28);
     rec->sig_len = in[32];
     rec->trial_booted = in[33];
-    rec->signer = in[34];
+    rec->signer = ota_get_le32(in + 36);
     if (!record_fields_legal(rec)) {
         return OTA_ERR_CORRUPT;
     }
-    memcpy(rec->sig, in + 36, rec->sig_len);
+    memcpy(rec->sig, in + 40, rec->sig_len);
     return OTA_OK;
 }
 

@@ -7,12 +7,12 @@
  * A reader takes the valid copy with the higher sequence number, so a power
  * cut at any point of a change leaves either the old or the new state.
  *
- * Encoding, format 1, little endian (OTA_BOOT_RECORD_SIZE = 112 bytes):
+ * Encoding, format 1, little endian (OTA_BOOT_RECORD_SIZE = 116 bytes):
  *
  *   offset size field
  *   0      4    magic "OTBR" (0x5242544f)
  *   4      2    format version (1)
- *   6      2    encoded size (112)
+ *   6      2    encoded size (116)
  *   8      4    sequence number (serial arithmetic: newer = (int32_t)(a - b) > 0)
  *   12     1    state (ota_boot_state_t)
  *   13     1    active slot (0 or 1): the committed image
@@ -24,10 +24,10 @@
  *   28     4    size of the trial image in bytes
  *   32     1    length of the trial image's signature (0 .. 72)
  *   33     1    trial booted: 1 once the bootloader has started the trial image
- *   34     1    signer: index of the trial image's signer in the boot signer table
- *   35     1    reserved (0)
- *   36     72   trial image signature (DER), zero padded
- *   108    4    CRC-32 of bytes 0 .. 107
+ *   34     2    reserved (0)
+ *   36     4    signer: key id (ota_verify_key_id) of the trial image's signer
+ *   40     72   trial image signature (DER), zero padded
+ *   112    4    CRC-32 of bytes 0 .. 111
  *
  * A record is legal only if every field is in range and the CRC matches.
  *
@@ -45,7 +45,7 @@
 #include "ota_flash.h"
 
 /** Encoded size of a record in bytes. */
-#define OTA_BOOT_RECORD_SIZE 112u
+#define OTA_BOOT_RECORD_SIZE 116u
 /** Magic number: the bytes "OTBR". */
 #define OTA_BOOT_RECORD_MAGIC 0x5242544fu
 /** Record format this code writes and reads. */
@@ -84,7 +84,7 @@ typedef struct ota_boot_record {
     uint32_t trial_size;
     uint8_t sig_len;
     uint8_t trial_booted;
-    uint8_t signer;
+    uint32_t signer;
     uint8_t sig[OTA_BOOT_SIG_MAX];
 } ota_boot_record_t;
 

@@ -22,10 +22,12 @@
 #define OTA_SHA256_STARTS mbedtls_sha256_starts
 #define OTA_SHA256_UPDATE mbedtls_sha256_update
 #define OTA_SHA256_FINISH mbedtls_sha256_finish
+#define OTA_SHA256 mbedtls_sha256
 #else
 #define OTA_SHA256_STARTS mbedtls_sha256_starts_ret
 #define OTA_SHA256_UPDATE mbedtls_sha256_update_ret
 #define OTA_SHA256_FINISH mbedtls_sha256_finish_ret
+#define OTA_SHA256 mbedtls_sha256_ret
 #endif
 
 /** SHA-256 digest size in bytes. */
@@ -160,6 +162,33 @@ ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, 
     if (err == OTA_OK &&
         mbedtls_pk_verify(k.key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len) != 0) {
         err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    key_free(&k);
+    return err;
+}
+
+ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32_t *id)
+{
+    ota_verify_key_t k;
+    unsigned char point[65];
+    unsigned char digest[32];
+    size_t len = 0;
+
+    if (signer_pem == NULL || id == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    key_init(&k);
+    ota_err_t err = key_parse(&k, signer_pem, signer_len);
+    if (err == OTA_OK) {
+        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*k.key);
+        if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &len,
+                                           point, sizeof point) != 0 ||
+            len != sizeof point || OTA_SHA256(point, len, digest, 0) != 0) {
+            err = OTA_ERR_BAD_SIGNER_CERT;
+        } else {
+            *id = ((uint32_t)digest[0] << 24) | ((uint32_t)digest[1] << 16) |
+                  ((uint32_t)digest[2] << 8) | (uint32_t)digest[3];
+        }
     }
     key_free(&k);
     return err;

@@ -81,6 +81,17 @@ typedef struct ota_verify_signer {
 } ota_verify_signer_t;
 
 /**
+ * A short identity of a signer's key: the first four bytes (big endian) of
+ * the SHA-256 of its public point (uncompressed, 65 bytes). The same key gives
+ * the same id whether it comes as a certificate or a public key, in any PEM
+ * layout, so a bootloader and an application can name a signer to each other
+ * without sharing the order of their tables.
+ * @return OTA_OK; OTA_ERR_BAD_SIGNER_CERT (unparsable, not P-256);
+ *         OTA_ERR_INVALID_ARG (NULL).
+ */
+ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32_t *id);
+
+/**
  * Find a signer by name in a table; a NULL name selects the first entry.
  * Names are compared exactly (strcmp); entries whose name is NULL match only
  * through a NULL name selecting the first entry.

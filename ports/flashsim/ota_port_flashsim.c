@@ -321,8 +321,10 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     if (signer == NULL) {
         return OTA_ERR_BAD_SIGNER_CERT;
     }
-    /* The bootloader checks the image again with the same signer. */
-    p->signer = (uint8_t)(signer - p->cfg.signers);
+    /* The bootloader checks the image again with its signer of the same key. */
+    if (ota_verify_key_id(signer->pem, signer->pem_len, &p->signer) != OTA_OK) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
     if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
         (file->signature == NULL && file->signature_len != 0u)) {
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
@@ -669,7 +671,7 @@ ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
                                         uint32_t scratch_len, ota_boot_config_t *boot_cfg)
 {
     if (cfg == NULL || flash == NULL || scratch == NULL || boot_cfg == NULL ||
-        cfg->signers == NULL || cfg->signer_count == 0u || cfg->signer_count > 255u) {
+        cfg->signers == NULL || cfg->signer_count == 0u) {
         return OTA_ERR_INVALID_ARG;
     }
     memset(boot_cfg, 0, sizeof *boot_cfg);

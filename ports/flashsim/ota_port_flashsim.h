@@ -43,11 +43,10 @@ typedef struct ota_port_flashsim_config {
     /** Where slots, records and progress banks are. */
     ota_boot_layout_t layout;
     /** Signers new images may be signed by ("certfile" names); the bootloader
-     * checks a new image again with the signer that verified it at close,
-     * recorded by its index: the bootloader and every application build must
-     * use the same table in the same order. */
+     * checks a new image again with its own signer of the same key (recorded
+     * by key id, so the tables may differ in order). */
     const ota_verify_signer_t *signers;
-    /** Entries in signers (1 .. 255). */
+    /** Entries in signers (at least 1). */
     size_t signer_count;
     /** Boot attempts for a new image (0 = default 3). */
     uint8_t max_attempts;
@@ -78,7 +77,7 @@ typedef struct ota_port_flashsim {
     uint32_t file_size;
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
     uint8_t sig_len;
-    uint8_t signer;
+    uint32_t signer;
     uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
 } ota_port_flashsim_t;

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the bootloader's state record decoder. Any 112 bytes
+ * libFuzzer harness: the bootloader's state record decoder. Any 116 bytes
  * either decode to a record whose every field is legal and which encodes and
  * decodes again to the same record, or are refused as corrupt. Inputs are
  * taken with their CRC as given and, when the first byte is odd, with the CRC
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ota_put_le32(raw, OTA_BOOT_RECORD_MAGIC);
         ota_put_le16(raw + 4, OTA_BOOT_RECORD_FORMAT);
         ota_put_le16(raw + 6, OTA_BOOT_RECORD_SIZE);
-        ota_put_le32(raw + 108, ota_crc32(0, raw, 108));
+        ota_put_le32(raw + 112, ota_crc32(0, raw, 112));
         check(raw);
     }
     return 0;

@@ -4,7 +4,7 @@
  * The input becomes the contents of the two boot-record copies and of the two
  * progress banks of a simulated flash whose slots hold a factory image and a
  * signed new image. Flag bits in the first byte fix up record CRCs and plant
- * the new image's real signature, so that legal-looking records reach every
+ * the new image's real signature and signer key id, so that legal-looking records reach every
  * branch. Whatever the metadata:
  *   - the boot decision names slot 0 or 1, or (for metadata it cannot trust)
  *     no slot at all, or on an error only the committed slot;
@@ -36,6 +36,7 @@ static uint8_t g_sig[OTA_TEST_SIG_MAX];
 static size_t g_sig_len;
 static uint8_t g_pem[4096];
 static size_t g_pem_len;
+static uint32_t g_key_id;
 
 typedef struct slot_reader {
     const ota_flash_t *flash;
@@ -67,7 +68,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (ota_test_sign_sha256_ecdsa(OTA_TEST_KEYS_DIR "/codesign-test.key", g_update, IMG_LEN, g_sig,
                                    sizeof g_sig, &g_sig_len) != 0 ||
         ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", g_pem, sizeof g_pem,
-                           &g_pem_len) != 0) {
+                           &g_pem_len) != 0 ||
+        ota_verify_key_id(g_pem, g_pem_len, &g_key_id) != OTA_OK) {
         abort();
     }
     return 0;
@@ -81,13 +83,14 @@ static void plant_record(uint8_t *dst, const uint8_t *src, size_t n, uint8_t fla
         ota_put_le32(dst + 24, ota_version_make(1, 1, 0));
         ota_put_le32(dst + 28, IMG_LEN);
         dst[32] = (uint8_t)g_sig_len;
-        memcpy(dst + 36, g_sig, g_sig_len);
+        ota_put_le32(dst + 36, g_key_id);
+        memcpy(dst + 40, g_sig, g_sig_len);
     }
     if (flags & (copy == 0 ? 1u : 2u)) {
         ota_put_le32(dst, OTA_BOOT_RECORD_MAGIC);
         ota_put_le16(dst + 4, OTA_BOOT_RECORD_FORMAT);
         ota_put_le16(dst + 6, OTA_BOOT_RECORD_SIZE);
-        ota_put_le32(dst + 108, ota_crc32(0, dst, 108));
+        ota_put_le32(dst + 112, ota_crc32(0, dst, 112));
     }
 }
 

@@ -27,6 +27,8 @@ typedef struct bench {
     uint8_t pem[4096];
     uint8_t other_pem[4096];
     ota_verify_signer_t signers[2];
+    uint32_t id_other;
+    uint32_t id_good;
     uint8_t img[3][5000];
     uint8_t sig[3][80];
     size_t sig_len[3];
@@ -70,6 +72,10 @@ static int setup(void **state)
     b->cfg.layout = &b->layout;
     b->cfg.signers = b->signers;
     b->cfg.signer_count = 2;
+    if (ota_verify_key_id(b->other_pem, other_len, &b->id_other) != OTA_OK ||
+        ota_verify_key_id(b->pem, pem_len, &b->id_good) != OTA_OK || b->id_other == b->id_good) {
+        return -1;
+    }
     b->cfg.scratch = b->scratch;
     b->cfg.scratch_len = sizeof b->scratch;
     for (uint32_t i = 0; i < 3u; i++) {
@@ -248,7 +254,8 @@ static void trial_budget_then_revert(void **state)
     b->cfg.max_attempts = 0; /* default: 3 */
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
     for (uint32_t i = 0; i < OTA_BOOT_DEFAULT_ATTEMPTS; i++) {
         ota_boot_result_t r = boot(b);
         assert_int_equal(r.slot, 1);
@@ -270,7 +277,8 @@ static void confirm_raises_minimum_version_and_swaps_active(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[2], sizeof b->img[2]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], b->id_good),
+        OTA_OK);
     assert_int_equal(boot(b).pending, 1);
     assert_int_equal(ota_boot_confirm(&b->cfg), OTA_OK);
     ota_boot_result_t r = boot(b);
@@ -281,7 +289,7 @@ static void confirm_raises_minimum_version_and_swaps_active(void **state)
     /* A lower version is refused at the request (anti-rollback) ... */
     program_slot(b, 0, b->img[1], sizeof b->img[1]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
         OTA_ERR_ROLLBACK);
     /* ... and at boot, even if a record asks for it. */
     ota_boot_record_t forged = r.record;
@@ -304,9 +312,10 @@ static void reject_keeps_minimum_version(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[2], sizeof b->img[2]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], b->id_good),
+        OTA_OK);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], 1),
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[2], b->sig[2], b->sig_len[2], b->id_good),
         OTA_ERR_WRONG_STATE);
     assert_int_equal(boot(b).slot, 1);
     assert_int_equal(ota_boot_reject(&b->cfg), OTA_OK);
@@ -323,7 +332,8 @@ static void trial_with_bad_signature_never_boots(void **state)
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     /* The signature of another image. */
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[2], b->sig_len[2], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[2], b->sig_len[2], b->id_good),
+        OTA_OK);
     ota_boot_result_t r = boot(b);
     assert_int_equal(r.slot, 0);
     assert_int_equal(r.pending, 0);
@@ -337,8 +347,9 @@ static void trial_corrupted_after_request_never_boots(void **state)
     memcpy(img, b->img[1], sizeof img);
     img[4000] = 0x00; /* one byte differs from what was signed (0x11 -> 0x00) */
     program_slot(b, 1, img, sizeof img);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof img, b->sig[1], b->sig_len[1], 1),
-                     OTA_OK);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof img, b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
     assert_int_equal(boot(b).slot, 0);
 }
 
@@ -347,16 +358,16 @@ static void request_checks_arguments_and_header(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
         OTA_ERR_INVALID_ARG); /* the active slot */
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 2, sizeof b->img[1], b->sig[1], b->sig_len[1], 1),
+        ota_boot_request_trial(&b->cfg, 2, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
         OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], NULL, 0, 1),
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], NULL, 0, b->id_good),
                      OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 4999, b->sig[1], b->sig_len[1], 1),
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 4999, b->sig[1], b->sig_len[1], b->id_good),
                      OTA_ERR_BAD_IMAGE);
-    assert_int_equal(ota_boot_request_trial(NULL, 1, 5000, b->sig[1], b->sig_len[1], 1),
+    assert_int_equal(ota_boot_request_trial(NULL, 1, 5000, b->sig[1], b->sig_len[1], b->id_good),
                      OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_boot_decide(&b->cfg, NULL), OTA_ERR_INVALID_ARG);
 }
@@ -366,7 +377,8 @@ static void confirm_refused_before_trial_boots(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
     /* Activated but never checked and started by the bootloader. */
     assert_int_equal(ota_boot_confirm(&b->cfg), OTA_ERR_WRONG_STATE);
     ota_boot_result_t r = boot(b);
@@ -379,19 +391,27 @@ static void trial_checked_with_its_own_signer(void **state)
 {
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
-    assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 2),
-        OTA_ERR_INVALID_ARG);
-    /* Recorded as signed by signer 0, whose key did not sign it: never boots. */
-    assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 0), OTA_OK);
+    /* Recorded as signed by a key the bootloader does not have: never boots. */
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1],
+                                            b->id_good ^ 1u),
+                     OTA_OK);
     ota_boot_result_t r = boot(b);
     assert_int_equal(r.slot, 0);
     assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
-    /* Signer 1 did sign it. */
+    /* Recorded as signed by the other key, which did not sign it: never boots. */
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_other),
+        OTA_OK);
     r = boot(b);
+    assert_int_equal(r.slot, 0);
+    /* The right key boots it, even from a table in another order. */
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
+    ota_verify_signer_t swapped[2] = {b->signers[1], b->signers[0]};
+    b->cfg.signers = swapped;
+    r = boot(b);
+    b->cfg.signers = b->signers;
     assert_int_equal(r.slot, 1);
     assert_int_equal(r.pending, 1);
 }
@@ -462,7 +482,8 @@ static void unreadable_trial_is_not_a_verdict(void **state)
     bench_t *b = *state;
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
     use_flaky(b, b->layout.slot_addr[1] + 1000u, 1);
     ota_boot_result_t r;
     assert_int_equal(ota_boot_decide(&b->cfg, &r), OTA_ERR_IO);
@@ -511,7 +532,8 @@ static void unreadable_torn_first_record_is_a_new_device(void **state)
     program_slot(b, 1, b->img[1], sizeof b->img[1]);
     use_flaky(b, b->layout.record_addr[0], OTA_BOOT_RECORD_SIZE);
     assert_int_equal(
-        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], 1), OTA_OK);
+        ota_boot_request_trial(&b->cfg, 1, sizeof b->img[1], b->sig[1], b->sig_len[1], b->id_good),
+        OTA_OK);
     b->flash.read = g_flaky.inner.read;
     uint8_t which = 9;
     ota_boot_record_t got;

@@ -843,6 +843,43 @@ static void test_find_signer_then_verify(void **state)
            "found rsa.crt");
 }
 
+/* Key ids: one per key, whatever wraps it; distinct keys differ; non-P-256 refused. */
+static void test_key_id(void **state)
+{
+    (void)state;
+    static uint8_t crt[4096];
+    static uint8_t pub[4096];
+    static uint8_t other[4096];
+    static uint8_t rsa[4096];
+    size_t crt_len = 0;
+    size_t pub_len = 0;
+    size_t other_len = 0;
+    size_t rsa_len = 0;
+    uint32_t a = 0;
+    uint32_t b = 1;
+    uint32_t c = 0;
+    uint32_t d = 0;
+    assert_int_equal(
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", crt, sizeof crt, &crt_len), 0);
+    assert_int_equal(
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.pub.pem", pub, sizeof pub, &pub_len),
+        0);
+    assert_int_equal(ota_test_read_file(OTA_TEST_KEYS_DIR "/untrusted-test.crt", other,
+                                        sizeof other, &other_len),
+                     0);
+    assert_int_equal(
+        ota_test_read_file(OTA_TEST_KEYS_DIR "/rsa-test.crt", rsa, sizeof rsa, &rsa_len), 0);
+    assert_int_equal(ota_verify_key_id(crt, crt_len, &a), OTA_OK);
+    assert_int_equal(ota_verify_key_id(pub, pub_len, &b), OTA_OK);
+    assert_int_equal(a, b); /* certificate and bare key of one key */
+    assert_int_equal(ota_verify_key_id(other, other_len, &c), OTA_OK);
+    assert_int_not_equal(a, c);
+    assert_int_equal(ota_verify_key_id(rsa, rsa_len, &d), OTA_ERR_BAD_SIGNER_CERT);
+    assert_int_equal(ota_verify_key_id((const uint8_t *)"garbage", 7, &d), OTA_ERR_BAD_SIGNER_CERT);
+    assert_int_equal(ota_verify_key_id(NULL, 10, &d), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_verify_key_id(crt, crt_len, NULL), OTA_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_null_and_zero_args),
         cmocka_unit_test(test_find_signer),
         cmocka_unit_test(test_find_signer_then_verify),
+        cmocka_unit_test(test_key_id),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
