@@ -515,6 +515,7 @@ static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
     port->rx_fd = fd;
     port->rx_size = file->size;
     port->rx_phase = RX_OPEN;
+    port->rx_unsynced = 0;
     port->invalid = 0;
     return OTA_OK;
 }
@@ -555,6 +556,7 @@ static ota_err_t posix_resume_file(void *ctx, const ota_pal_file_t *file, uint32
     port->rx_fd = fd;
     port->rx_size = file->size;
     port->rx_phase = RX_OPEN;
+    port->rx_unsynced = 0;
     port->invalid = 0;
     return OTA_OK;
 }
@@ -755,8 +757,12 @@ static ota_err_t posix_progress_save(void *ctx, const uint8_t *record, uint32_t 
     head[7] = 0;
     ota_put_le32(&head[8], len);
     ota_put_le32(&head[12], ota_crc32(ota_crc32(0, head, 12), record, len));
-    /* The blocks the record counts must be on disk before the record is. */
-    if (port->rx_fd >= 0 && sync_fd(port->rx_fd) != 0) {
+    /* The blocks the record counts must be on disk before the record is. Once
+     * an fsync failed, Linux may have dropped the dirty pages and a later fsync
+     * can succeed without them: no record is stored until the file is created
+     * or resumed again. */
+    if (port->rx_fd >= 0 && (port->rx_unsynced || sync_fd(port->rx_fd) != 0)) {
+        port->rx_unsynced = 1;
         return OTA_ERR_IO;
     }
     if (replace_file(port, NAME_PROGRESS_TMP, NAME_PROGRESS, head, sizeof head, record, len) != 0) {

@@ -140,6 +140,7 @@ typedef struct ota_port_posix {
     uint8_t phase;          /**< private: the persisted phase */
     uint8_t has_prev;       /**< private: flags bit 0 of the state record */
     uint8_t invalid;        /**< private: a close failed or the image was refused this boot */
+    uint8_t rx_unsynced;    /**< private: an fsync of receive.tmp failed: no progress is durable */
     uint32_t max_file_size; /**< private */
     char cert_dir[OTA_PORT_POSIX_PATH_MAX];     /**< private */
     char default_cert[OTA_PORT_POSIX_PATH_MAX]; /**< private: "" = none */
