@@ -72,7 +72,6 @@ ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
     if (err == OTA_OK) {
         err = ota_boot_decide(&boot_cfg, &dev->boot);
     }
-    dev->boot_err = err;
     if (err != OTA_OK && dev->boot.slot == OTA_BOOT_NO_SLOT) {
         return err; /* nothing may run */
     }

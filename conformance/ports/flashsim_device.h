@@ -31,7 +31,6 @@ typedef struct flashsim_device {
     /* RAM of the running boot: rebuilt from scratch by flashsim_device_boot. */
     ota_port_flashsim_t port;
     ota_boot_result_t boot;
-    ota_err_t boot_err;
     uint8_t boot_scratch[256];
 } flashsim_device_t;
 
