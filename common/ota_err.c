@@ -1,6 +1,8 @@
 /* otter: names and FreeRTOS codes of the error type. */
 #include "ota_err.h"
 
+#include <stddef.h>
+
 static const char *const ota_err_names[] = {
     "OTA_OK",
     "OTA_ERR_UNINITIALIZED",
@@ -27,7 +29,20 @@ static const char *const ota_err_names[] = {
     "OTA_ERR_POWER_LOSS",
     "OTA_ERR_ROLLBACK",
     "OTA_ERR_BAD_IMAGE",
+    "OTA_ERR_BAD_JOB_DOC",
+    "OTA_ERR_UNSUPPORTED",
+    "OTA_ERR_BAD_MESSAGE",
+    "OTA_ERR_TIMEOUT",
+    "OTA_ERR_SERVICE_REJECTED",
+    "OTA_ERR_MQTT",
+    "OTA_ERR_CANCELED",
+    "OTA_ERR_SELF_TEST_FAILED",
+    "OTA_ERR_VERSION",
 };
+
+/* The build fails when a code is added without its name. */
+typedef char ota_err_names_complete
+    [(sizeof ota_err_names / sizeof ota_err_names[0] == (size_t)(1 - OTA_ERR_MIN_CODE)) ? 1 : -1];
 
 const char *ota_err_str(ota_err_t err)
 {

@@ -1,0 +1,2 @@
+/* placeholder, replaced by the module */
+typedef int ota_placeholder_ota_job_doc;
