@@ -1,2 +1,1233 @@
-/* placeholder, replaced by the module */
-typedef int ota_placeholder_ota_agent;
+/*
+ * otter: the agent's state machine and public calls.
+ *
+ * Flow (ota-wire-protocol.md): start -> subscribe, $next/get -> a job
+ * document -> create (or resume) the file -> windowed block requests ->
+ * close (the port verifies) -> "self_test":"ready" -> activate, reset ->
+ * the new image starts pending commit -> its job comes back with
+ * "self_test" -> version check -> "self_test":"active" -> the application's
+ * verdict -> SUCCEEDED (commit) or FAILED (reject, reset, revert).
+ * Every terminal outcome is reported with a reason, including documents the
+ * agent cannot use.
+ */
+#include <string.h>
+
+#include "ota_agent_internal.h"
+#include "ota_bytes.h"
+
+/* The one data plane so far; HTTP would be chosen here by "protocols". */
+#define OTA_DATA_PLANE (&ota_data_plane_mqtt)
+
+/* Largest payload one block request may ask for (AWS's bound). */
+#define OTA_REQUEST_BYTES_MAX 131072u
+
+static const char *const ota_state_names[OTA_AGENT_STATE_COUNT] = {
+    "stopped",   "waiting for a job", "downloading", "activating", "waiting for the self-test job",
+    "self-test", "resetting",         "suspended",
+};
+
+/* Kinds of FAILED reasons, in FreeRTOS's wording. */
+typedef enum ota_fail_kind {
+    OTA_FAIL_REJECTED, /* "rejected: 0x%08x" */
+    OTA_FAIL_ABORTED,  /* "aborted: 0x%08x" */
+    OTA_FAIL_TRANSFER, /* "0x%08x: 0x%08x" */
+} ota_fail_kind_t;
+
+/* ---- small helpers ---- */
+
+static int ota_time_reached(uint32_t now, uint32_t deadline)
+{
+    return (uint32_t)(now - deadline) < 0x80000000u;
+}
+
+static void ota_log(ota_agent_t *a, ota_log_level_t level, const char *what, ota_err_t err,
+                    uint32_t x, uint32_t y, const char *detail)
+{
+    ota_agent_event_t ev;
+    if (a->cfg.callbacks.log == NULL) {
+        return;
+    }
+    ev.level = level;
+    ev.what = what;
+    ev.err = err;
+    ev.job_id = a->have_job ? a->job.job_id : "";
+    ev.a = x;
+    ev.b = y;
+    ev.detail = detail != NULL ? detail : "";
+    a->cfg.callbacks.log(a->cfg.callbacks.ctx, &ev);
+}
+
+static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
+{
+    if (a->state != state) {
+        a->state = state;
+        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_state_names[state]);
+    }
+}
+
+static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
+{
+    a->deadline = a->now + delay;
+    a->deadline_set = 1;
+}
+
+/* Copies up to cap-1 bytes of s (length n), keeping only [A-Za-z0-9 _.:-]. */
+static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 1u < cap; i++) {
+        char ch = s[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == ' ' || ch == '_' || ch == '.' || ch == ':' || ch == '-') {
+            out[j++] = ch;
+        }
+    }
+    out[j] = '\0';
+}
+
+/* Writes a + b into the agent's detail buffer and returns it. */
+static const char *ota_detail(ota_agent_t *a, const char *x, const char *y)
+{
+    size_t n = strlen(x);
+    size_t cap = sizeof a->detail;
+    if (n >= cap) {
+        n = cap - 1u;
+    }
+    memcpy(a->detail, x, n);
+    a->detail[n] = '\0';
+    if (y != NULL) {
+        size_t m = strlen(y);
+        if (m >= cap - n) {
+            m = cap - n - 1u;
+        }
+        memcpy(a->detail + n, y, m);
+        a->detail[n + m] = '\0';
+    }
+    return a->detail;
+}
+
+static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
+{
+    file->path = a->job.has_file_path ? a->job.file_path : NULL;
+    file->size = a->job.file_size;
+    file->file_type = a->job.file_type;
+    file->cert_name = a->job.has_cert_name ? a->job.cert_name : NULL;
+    file->sig_method = a->job.sig_method;
+    file->signature = a->job.signature;
+    file->signature_len = a->job.signature_len;
+}
+
+static int ota_same_file(const ota_job_t *x, const ota_job_t *y)
+{
+    return strcmp(x->job_id, y->job_id) == 0 && strcmp(x->stream, y->stream) == 0 &&
+           x->file_id == y->file_id && x->file_size == y->file_size &&
+           x->signature_len == y->signature_len &&
+           memcmp(x->signature, y->signature, x->signature_len) == 0;
+}
+
+static int ota_status_terminal(ota_job_status_t s)
+{
+    return s == OTA_JOB_STATUS_SUCCEEDED || s == OTA_JOB_STATUS_FAILED ||
+           s == OTA_JOB_STATUS_TIMED_OUT || s == OTA_JOB_STATUS_REJECTED ||
+           s == OTA_JOB_STATUS_REMOVED || s == OTA_JOB_STATUS_CANCELED;
+}
+
+/* ---- MQTT requests ---- */
+
+static const char *const ota_jobs_topics[] = {
+    "jobs/notify-next",
+    "jobs/$next/get/accepted",
+    "jobs/$next/get/rejected",
+};
+
+static ota_err_t ota_subscribe_jobs(ota_agent_t *a)
+{
+    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
+        if (ota_agent_topic(a, ota_jobs_topics[i], NULL, NULL) != OTA_OK ||
+            a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "subscribe failed", OTA_ERR_MQTT, 0, 0, ota_jobs_topics[i]);
+            return OTA_ERR_MQTT;
+        }
+    }
+    return OTA_OK;
+}
+
+static void ota_unsubscribe_jobs(ota_agent_t *a)
+{
+    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
+        if (ota_agent_topic(a, ota_jobs_topics[i], NULL, NULL) == OTA_OK) {
+            (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
+        }
+    }
+}
+
+static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
+{
+    if (ota_agent_topic(a, "jobs/", a->job.job_id, "/update/rejected") != OTA_OK) {
+        return OTA_ERR_OUT_OF_MEMORY;
+    }
+    if (!subscribe) {
+        (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
+        return OTA_OK;
+    }
+    return a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) == OTA_OK ? OTA_OK : OTA_ERR_MQTT;
+}
+
+static ota_err_t ota_ask_next_job(ota_agent_t *a)
+{
+    static const char payload[] = "{\"clientToken\":\"otter\"}";
+    if (ota_agent_topic(a, "jobs/$next/get", NULL, NULL) != OTA_OK ||
+        a->cfg.mqtt.publish(a->cfg.mqtt.ctx, a->topic, (const uint8_t *)payload,
+                            sizeof payload - 1u, 1) != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot ask for the next job", OTA_ERR_MQTT, 0, 0, NULL);
+        return OTA_ERR_MQTT;
+    }
+    ota_log(a, OTA_LOG_DEBUG, "asked for the next job", OTA_OK, 0, 0, NULL);
+    return OTA_OK;
+}
+
+/* ---- ending a job ---- */
+
+/* Releases everything the current job holds: file, progress, subscriptions. */
+static void ota_release_job(ota_agent_t *a, int discard_progress)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    if (a->state == OTA_AGENT_DOWNLOADING ||
+        (a->state == OTA_AGENT_SUSPENDED && a->suspended_state == OTA_AGENT_DOWNLOADING)) {
+        OTA_DATA_PLANE->close(a);
+    }
+    if (a->file_open) {
+        ota_err_t err = pal->abort(pal->ctx);
+        if (err != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "port abort failed", err, 0, 0, NULL);
+        }
+        a->file_open = 0;
+    }
+    if (discard_progress && pal->progress_clear != NULL) {
+        ota_err_t err = pal->progress_clear(pal->ctx);
+        if (err != OTA_OK) {
+            ota_log(a, OTA_LOG_WARN, "cannot clear the progress record", err, 0, 0, NULL);
+        }
+    }
+    a->have_checkpoint = 0;
+    (void)ota_job_topic_sub(a, 0);
+    a->deadline_set = 0;
+}
+
+static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t err,
+                        const char *reason, const char *detail)
+{
+    ota_agent_outcome_t o;
+    if (a->cfg.callbacks.outcome == NULL) {
+        return;
+    }
+    o.job_id = a->job.job_id;
+    o.status = status;
+    o.err = err;
+    o.reason = reason != NULL ? reason : "";
+    o.detail = detail != NULL ? detail : "";
+    a->cfg.callbacks.outcome(a->cfg.callbacks.ctx, &o);
+}
+
+static void ota_forget_job(ota_agent_t *a)
+{
+    a->have_job = 0;
+    a->resumed = 0;
+    a->restarted = 0;
+    a->old_version_ok = 0;
+    ota_set_state(a, OTA_AGENT_WAITING_JOB);
+}
+
+/* Builds a FreeRTOS-style reason for err into out[32]. */
+static void ota_reason(char out[32], ota_fail_kind_t kind, ota_err_t err, uint32_t sub)
+{
+    char code[11];
+    char subcode[11];
+    ota_agent_hex32(code, ota_err_pal_code(err));
+    switch (kind) {
+    case OTA_FAIL_REJECTED:
+        memcpy(out, "rejected: ", 10);
+        memcpy(out + 10, code, 11);
+        break;
+    case OTA_FAIL_ABORTED:
+        memcpy(out, "aborted: ", 9);
+        memcpy(out + 9, code, 11);
+        break;
+    default:
+        ota_agent_hex32(subcode, sub);
+        memcpy(out, code, 10);
+        memcpy(out + 10, ": ", 2);
+        memcpy(out + 12, subcode, 11);
+        break;
+    }
+}
+
+/* Reports FAILED with a reason and a detail, then releases the job. */
+static void ota_fail_job(ota_agent_t *a, ota_fail_kind_t kind, ota_err_t err, uint32_t sub,
+                         const char *detail)
+{
+    char reason[32];
+    ota_status_kv_t kv[2];
+    ota_err_t perr;
+
+    ota_reason(reason, kind, err, sub);
+    kv[0].key = "reason";
+    kv[0].value = reason;
+    kv[1].key = "detail";
+    kv[1].value = detail;
+    ota_log(a, OTA_LOG_ERROR, "job failed", err, sub, 0, detail);
+    perr = ota_agent_publish_status(a, "FAILED", kv, 2, 1);
+    if (perr != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot report the failure", perr, 0, 0, NULL);
+    }
+    ota_release_job(a, 1);
+    ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
+    ota_forget_job(a);
+}
+
+/* The service no longer names the job: drop it without a report. */
+static void ota_abandon_job(ota_agent_t *a, const char *why)
+{
+    ota_log(a, OTA_LOG_WARN, "job canceled by the service", OTA_ERR_CANCELED, 0, 0, why);
+    ota_release_job(a, 1);
+    ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "", why);
+    ota_forget_job(a);
+}
+
+/* ---- downloading ---- */
+
+static void ota_update_rto(ota_agent_t *a, uint32_t sample)
+{
+    uint32_t rto;
+    if (a->srtt == 0u) {
+        a->srtt = sample * 8u;
+        a->rttvar = sample * 2u;
+    } else {
+        uint32_t mean = a->srtt / 8u;
+        uint32_t delta = sample > mean ? sample - mean : mean - sample;
+        a->rttvar = a->rttvar - a->rttvar / 4u + delta;
+        a->srtt = a->srtt - a->srtt / 8u + sample;
+    }
+    if (a->srtt < 8u) {
+        a->srtt = 8u;
+    }
+    rto = a->srtt / 8u + a->rttvar;
+    if (rto < a->cfg.rto_min_ms) {
+        rto = a->cfg.rto_min_ms;
+    }
+    if (rto > a->cfg.rto_max_ms) {
+        rto = a->cfg.rto_max_ms;
+    }
+    a->rto = rto;
+    a->stats.rtt_ms = a->srtt / 8u;
+}
+
+/* Tops the window up once half of it has arrived (pipelining). */
+static void ota_request_more(ota_agent_t *a, int retransmission)
+{
+    uint32_t next = a->cursor;
+    uint32_t asked = 0;
+    ota_err_t err;
+
+    if (a->inflight > a->window / 2u || a->cursor >= a->block_count) {
+        return;
+    }
+    err = OTA_DATA_PLANE->request(a, a->cursor, a->window - a->inflight, &next, &asked);
+    if (err != OTA_OK) {
+        /* The timer retries; a link that stays down ends in a timeout. */
+        ota_log(a, OTA_LOG_WARN, "block request not sent", err, a->cursor, 0, NULL);
+        ota_set_deadline(a, a->rto);
+        return;
+    }
+    if (asked == 0u) {
+        a->cursor = next;
+        return;
+    }
+    ota_log(a, OTA_LOG_DEBUG, "requested blocks", OTA_OK, a->cursor, asked, NULL);
+    a->stats.requests++;
+    if (!a->rtt_pending && !retransmission) {
+        a->rtt_pending = 1;
+        a->request_sent = a->now;
+        a->rtt_lo = a->cursor;
+        a->rtt_hi = next;
+    }
+    a->cursor = next;
+    a->inflight += asked;
+    ota_set_deadline(a, a->rto);
+}
+
+/* Starts a new round of requests from the first missing block. */
+static void ota_new_round(ota_agent_t *a, int retransmission)
+{
+    a->cursor = 0;
+    a->inflight = 0;
+    if (retransmission) {
+        a->rtt_pending = 0;
+    }
+    ota_request_more(a, retransmission);
+}
+
+static void ota_send_progress(ota_agent_t *a)
+{
+    char fraction[24];
+    ota_status_kv_t kv;
+    ota_agent_fraction(fraction, a->blocks_done, a->block_count);
+    kv.key = "receive";
+    kv.value = fraction;
+    if (ota_agent_publish_status(a, "IN_PROGRESS", &kv, 1, 0) != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "progress update not sent", OTA_ERR_MQTT, 0, 0, NULL);
+    }
+    a->since_status = 0;
+}
+
+static void ota_checkpoint(ota_agent_t *a)
+{
+    ota_err_t err = ota_agent_progress_save(a);
+    if (err != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "checkpoint not saved", err, a->blocks_done, 0, NULL);
+    }
+    a->since_checkpoint = 0;
+}
+
+/* Opens the file for the current job: resume from the checkpoint or create. */
+static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    uint8_t *bitmap = OTA_AGENT_BITMAP(a);
+    ota_pal_file_t file;
+    ota_err_t err;
+
+    ota_file_desc(a, &file);
+    a->resumed = 0;
+    a->blocks_done = 0;
+    if (allow_resume && pal->resume_file != NULL &&
+        ota_agent_progress_matches(a, &a->job, a->block_size, a->block_count)) {
+        err = pal->resume_file(pal->ctx, &file, a->block_size, bitmap, a->block_count);
+        if (err == OTA_OK) {
+            for (uint32_t k = 0; k < a->block_count; k++) {
+                a->blocks_done += (uint32_t)ota_bit_get(bitmap, k);
+            }
+            a->resumed = 1;
+            a->stats.blocks_resumed += a->blocks_done;
+            ota_log(a, OTA_LOG_INFO, "download resumed", OTA_OK, a->blocks_done, a->block_count,
+                    NULL);
+        } else {
+            ota_log(a, OTA_LOG_WARN, "cannot resume; starting over", err, 0, 0, NULL);
+            a->blocks_done = 0;
+        }
+    }
+    a->have_checkpoint = 0;
+    if (!a->resumed) {
+        memset(bitmap, 0, OTA_BITMAP_BYTES(a->block_count));
+        err = pal->create_file(pal->ctx, &file);
+        if (err != OTA_OK) {
+            return err;
+        }
+    }
+    a->file_open = 1;
+    /* The record now names this transfer, replacing any stale one. */
+    ota_checkpoint(a);
+    return OTA_OK;
+}
+
+static void ota_finish_download(ota_agent_t *a);
+
+static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    ota_err_t err;
+
+    a->job = *job;
+    a->have_job = 1;
+    a->resumed = 0;
+    a->restarted = 0;
+    a->block_size = a->cfg.block_size;
+    a->block_count = (job->file_size + a->block_size - 1u) / a->block_size;
+    ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, a->block_count, job->stream);
+    if (job->file_size > pal->max_file_size) {
+        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
+                     "file larger than the image slot");
+        return;
+    }
+    if (a->block_count > OTA_MAX_FILE_BLOCKS) {
+        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
+                     "file has more blocks than the agent tracks (OTA_MAX_FILE_BLOCKS)");
+        return;
+    }
+    if (ota_job_topic_sub(a, 1) != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "cannot subscribe to the job's update/rejected", OTA_ERR_MQTT, 0,
+                0, NULL);
+    }
+    err = ota_open_file(a, 1);
+    if (err != OTA_OK) {
+        ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+        return;
+    }
+    if (a->cfg.callbacks.job_received != NULL) {
+        a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
+    }
+    ota_set_state(a, OTA_AGENT_DOWNLOADING);
+    if (OTA_DATA_PLANE->open(a) != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "cannot subscribe to the stream", OTA_ERR_MQTT, 0, 0, NULL);
+    }
+    a->timeouts_in_row = 0;
+    a->since_checkpoint = 0;
+    a->since_status = a->cfg.status_every_blocks; /* report the first block */
+    if (a->blocks_done == a->block_count) {
+        ota_finish_download(a);
+        return;
+    }
+    ota_new_round(a, 0);
+}
+
+void ota_agent_block(ota_agent_t *a, uint32_t file_id, uint32_t index, const uint8_t *data,
+                     size_t len)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    uint8_t *bitmap = OTA_AGENT_BITMAP(a);
+    uint32_t expected;
+    int32_t written;
+
+    if (a->state != OTA_AGENT_DOWNLOADING) {
+        return;
+    }
+    if (file_id != a->job.file_id || index >= a->block_count) {
+        ota_agent_bad_message(a, "block of another file or beyond the file", OTA_ERR_BAD_MESSAGE);
+        return;
+    }
+    expected =
+        index + 1u == a->block_count ? a->job.file_size - index * a->block_size : a->block_size;
+    if (len != expected) {
+        ota_agent_bad_message(a, "block of the wrong length", OTA_ERR_BAD_MESSAGE);
+        return;
+    }
+    if (ota_bit_get(bitmap, index)) {
+        a->stats.blocks_duplicate++;
+        return;
+    }
+    written = pal->write_block(pal->ctx, index * a->block_size, data, expected);
+    if (written != (int32_t)expected) {
+        ota_err_t err = written < 0 ? (ota_err_t)written : OTA_ERR_IO;
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, index, "the port cannot write a block");
+        return;
+    }
+    ota_bit_set(bitmap, index);
+    a->blocks_done++;
+    a->stats.blocks_received++;
+    if (index < a->cursor && a->inflight > 0u) {
+        a->inflight--;
+    }
+    a->timeouts_in_row = 0;
+    if (a->rtt_pending && index >= a->rtt_lo && index < a->rtt_hi) {
+        a->rtt_pending = 0;
+        ota_update_rto(a, a->now - a->request_sent);
+    }
+    ota_set_deadline(a, a->rto);
+    if (++a->since_checkpoint >= a->cfg.checkpoint_every_blocks) {
+        ota_checkpoint(a);
+    }
+    if (++a->since_status >= a->cfg.status_every_blocks) {
+        ota_send_progress(a);
+    }
+    if (a->blocks_done == a->block_count) {
+        ota_finish_download(a);
+    } else {
+        ota_request_more(a, 0);
+    }
+}
+
+static void ota_finish_download(ota_agent_t *a)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    ota_pal_file_t file;
+    ota_err_t err;
+
+    OTA_DATA_PLANE->close(a);
+    a->deadline_set = 0;
+    if (a->since_checkpoint != 0u) {
+        ota_checkpoint(a);
+    }
+    if (a->since_status != 0u) {
+        ota_send_progress(a);
+    }
+    ota_file_desc(a, &file);
+    err = pal->close_file(pal->ctx, &file);
+    a->file_open = 0;
+    if (err != OTA_OK && a->resumed && !a->restarted) {
+        /* A cut during the resume's own erase can leave trusted blocks
+         * half-erased; the signature caught it. Start over once. */
+        ota_log(a, OTA_LOG_WARN, "resumed file failed verification; downloading it again", err, 0,
+                0, NULL);
+        a->restarted = 1;
+        err = ota_open_file(a, 0);
+        if (err != OTA_OK) {
+            ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+            return;
+        }
+        ota_set_state(a, OTA_AGENT_DOWNLOADING);
+        (void)OTA_DATA_PLANE->open(a);
+        ota_new_round(a, 0);
+        return;
+    }
+    if (err != OTA_OK) {
+        (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, 0,
+                     err == OTA_ERR_SIGNATURE_CHECK_FAILED ? "signature check failed"
+                     : err == OTA_ERR_BAD_SIGNER_CERT ? "signer certificate unknown or unusable"
+                                                      : "the port cannot close the file");
+        return;
+    }
+    if (pal->progress_clear != NULL) {
+        (void)pal->progress_clear(pal->ctx);
+    }
+    ota_log(a, OTA_LOG_INFO, "file verified", OTA_OK, a->job.file_size, 0, NULL);
+    if (a->job.file_type != 0u) {
+        /* A data file: no activation, no self-test. */
+        ota_status_kv_t kv = {"reason", "accepted"};
+        if (ota_agent_publish_status(a, "SUCCEEDED", &kv, 1, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+        ota_release_job(a, 0);
+        ota_outcome(a, OTA_OUTCOME_SUCCEEDED, OTA_OK, "accepted", "");
+        ota_forget_job(a);
+        (void)ota_ask_next_job(a);
+        return;
+    }
+    {
+        char version[11];
+        ota_status_kv_t kv[2];
+        ota_agent_hex32(version, a->cfg.app_version);
+        kv[0].key = "self_test";
+        kv[0].value = "ready";
+        kv[1].key = "updatedBy";
+        kv[1].value = version;
+        if (ota_agent_publish_status(a, "IN_PROGRESS", kv, 2, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "cannot report self_test ready", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+    }
+    if (a->cfg.callbacks.activate != NULL) {
+        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
+    }
+    a->reset_activates = 1;
+    ota_set_state(a, OTA_AGENT_ACTIVATING);
+    ota_set_deadline(a, a->cfg.reset_delay_ms);
+}
+
+void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
+{
+    char safe[48];
+    if (a->state != OTA_AGENT_DOWNLOADING) {
+        return;
+    }
+    ota_copy_safe(safe, sizeof safe, code, code_len);
+    ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0,
+                 ota_detail(a, "stream request refused: ", safe));
+}
+
+void ota_agent_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
+{
+    a->stats.bad_messages++;
+    ota_log(a, OTA_LOG_WARN, what, err, 0, 0, NULL);
+}
+
+/* ---- self-test ---- */
+
+static void ota_schedule_reset(ota_agent_t *a)
+{
+    a->reset_activates = 0;
+    ota_set_state(a, OTA_AGENT_RESETTING);
+    ota_set_deadline(a, a->cfg.reset_delay_ms);
+}
+
+/* Rejects the image under test, reports FAILED and resets into the old image. */
+static void ota_reject_new_image(ota_agent_t *a, ota_err_t err, const char *detail)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    char reason[32];
+    ota_status_kv_t kv[2];
+    ota_err_t serr;
+
+    ota_reason(reason, OTA_FAIL_REJECTED, err, 0);
+    kv[0].key = "reason";
+    kv[0].value = reason;
+    kv[1].key = "detail";
+    kv[1].value = detail;
+    ota_log(a, OTA_LOG_ERROR, "new image rejected", err, 0, 0, detail);
+    if (a->have_job && ota_agent_publish_status(a, "FAILED", kv, 2, 1) != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
+    }
+    serr = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
+    if (serr != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "port cannot reject the image", serr, 0, 0, NULL);
+    }
+    if (a->have_job) {
+        (void)ota_job_topic_sub(a, 0);
+        ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
+    }
+    ota_schedule_reset(a);
+}
+
+static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    int pending = pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    char reason[32];
+
+    if (a->state == OTA_AGENT_SELF_TEST && a->have_job && strcmp(job->job_id, a->job.job_id) == 0) {
+        return; /* the same job again while the test runs */
+    }
+    a->job = *job;
+    a->have_job = 1;
+    if (!pending) {
+        /* The old image runs: the new one never started, crashed, or was reverted. */
+        const char *detail = "the new image did not start or was reverted; the old one runs";
+        ota_status_kv_t kv[2];
+        ota_reason(reason, OTA_FAIL_REJECTED, OTA_ERR_VERSION, 0);
+        kv[0].key = "reason";
+        kv[0].value = reason;
+        kv[1].key = "detail";
+        kv[1].value = detail;
+        ota_log(a, OTA_LOG_ERROR, "update did not take", OTA_ERR_VERSION, a->cfg.app_version,
+                job->updated_by, detail);
+        if (ota_agent_publish_status(a, "FAILED", kv, 2, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+        ota_outcome(a, OTA_OUTCOME_FAILED, OTA_ERR_VERSION, reason, detail);
+        ota_forget_job(a);
+        return;
+    }
+    if (!job->has_updated_by) {
+        ota_reject_new_image(a, OTA_ERR_VERSION, "the job does not say which version updated");
+        return;
+    }
+    if (a->cfg.app_version > job->updated_by ||
+        (job->self_test == OTA_SELF_TEST_ACTIVE && a->cfg.app_version == job->updated_by)) {
+        char version[11];
+        ota_status_kv_t kv[2];
+        a->old_version_ok = job->self_test == OTA_SELF_TEST_READY;
+        a->old_version = job->updated_by;
+        ota_agent_hex32(version, a->cfg.app_version);
+        kv[0].key = "self_test";
+        kv[0].value = "active";
+        kv[1].key = "updatedBy";
+        kv[1].value = version;
+        (void)ota_job_topic_sub(a, 1);
+        if (ota_agent_publish_status(a, "IN_PROGRESS", kv, 2, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "cannot report self_test active", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+        ota_set_state(a, OTA_AGENT_SELF_TEST);
+        if (a->cfg.callbacks.self_test != NULL) {
+            a->cfg.callbacks.self_test(a->cfg.callbacks.ctx, &a->job);
+        }
+        return;
+    }
+    ota_reject_new_image(a, OTA_ERR_VERSION,
+                         a->cfg.app_version == job->updated_by
+                             ? "the new image has the same version as the old one"
+                             : "the new image is older than the old one (downgrade)");
+}
+
+/* ---- jobs messages ---- */
+
+static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
+{
+    if (ota_status_terminal(job->status)) {
+        ota_log(a, OTA_LOG_DEBUG, "job already finished", OTA_OK, 0, 0, job->job_id);
+        return;
+    }
+    if (a->state == OTA_AGENT_ACTIVATING || a->state == OTA_AGENT_RESETTING) {
+        return; /* a reset follows; the job comes back after it */
+    }
+    if (job->self_test != OTA_SELF_TEST_NONE || a->state == OTA_AGENT_WAITING_SELF_TEST ||
+        a->state == OTA_AGENT_SELF_TEST) {
+        if (a->have_job && a->state == OTA_AGENT_DOWNLOADING) {
+            ota_abandon_job(a, "another job is now the next one");
+        }
+        ota_on_self_test_job(a, job);
+        return;
+    }
+    if (a->have_job) {
+        if (ota_same_file(&a->job, job)) {
+            if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
+                /* Stopped or reconnected earlier: carry on. */
+                ota_set_state(a, OTA_AGENT_DOWNLOADING);
+                (void)OTA_DATA_PLANE->open(a);
+                ota_new_round(a, 1);
+            }
+            ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->blocks_done,
+                    a->block_count, NULL);
+            return;
+        }
+        ota_abandon_job(a, "another job is now the next one");
+    }
+    ota_start_job(a, job);
+}
+
+static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_issue_t *issue)
+{
+    const ota_job_t *job = &a->scratch_job;
+    char text[64];
+    size_t n;
+
+    if (ota_status_terminal(job->status)) {
+        return;
+    }
+    if (a->have_job) {
+        if (strcmp(job->job_id, a->job.job_id) != 0) {
+            ota_abandon_job(a, "another job is now the next one");
+        } else {
+            ota_release_job(a, 1);
+        }
+    }
+    a->job = *job;
+    a->have_job = 1;
+    /* "job document: <problem> (<field>)" */
+    ota_copy_safe(text, sizeof text, ota_job_problem_str(issue->problem),
+                  strlen(ota_job_problem_str(issue->problem)));
+    if (issue->field != NULL) {
+        n = strlen(text);
+        if (n + strlen(issue->field) + 4u < sizeof text) {
+            text[n] = ' ';
+            text[n + 1u] = '(';
+            memcpy(text + n + 2u, issue->field, strlen(issue->field));
+            text[n + 2u + strlen(issue->field)] = ')';
+            text[n + 3u + strlen(issue->field)] = '\0';
+        }
+    }
+    ota_fail_job(a, OTA_FAIL_REJECTED, err, (uint32_t)issue->problem,
+                 ota_detail(a, "job document: ", text));
+}
+
+static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
+{
+    ota_job_issue_t issue;
+    ota_err_t err = ota_job_parse((const char *)payload, len, a->tokens, OTA_JSON_TOKENS,
+                                  &a->scratch_job, &issue);
+    switch (err) {
+    case OTA_OK:
+        ota_on_job(a, &a->scratch_job);
+        break;
+    case OTA_ERR_NOT_FOUND:
+        if (a->have_job && (a->state == OTA_AGENT_DOWNLOADING || a->file_open)) {
+            ota_abandon_job(a, "the service names no job any more");
+        } else {
+            ota_log(a, OTA_LOG_INFO, "no job pending", OTA_OK, 0, 0, NULL);
+        }
+        break;
+    case OTA_ERR_BAD_JOB_DOC:
+    case OTA_ERR_UNSUPPORTED:
+        if (a->state == OTA_AGENT_ACTIVATING || a->state == OTA_AGENT_RESETTING) {
+            break;
+        }
+        ota_on_unusable_job(a, err, &issue);
+        break;
+    default:
+        ota_agent_bad_message(a, "unusable jobs message", err);
+        break;
+    }
+}
+
+/* A refusal of one of the job's status updates. */
+static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
+{
+    static const char *const over[] = {"TerminalStateReached", "InvalidStateTransition",
+                                       "ResourceNotFound"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        size_t n = strlen(over[i]);
+        for (size_t p = 0; p + n <= len; p++) {
+            if (memcmp(payload + p, over[i], n) == 0) {
+                if (a->state == OTA_AGENT_DOWNLOADING) {
+                    ota_abandon_job(a, over[i]);
+                }
+                return;
+            }
+        }
+    }
+    ota_log(a, OTA_LOG_WARN, "status update refused", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
+}
+
+/* 1 if rest equals s. */
+static int ota_rest_is(const char *rest, size_t rest_len, const char *s)
+{
+    return strlen(s) == rest_len && memcmp(rest, s, rest_len) == 0;
+}
+
+/* 1 if rest is "jobs/<current job>/update/rejected". */
+static int ota_rest_is_update_rejected(const ota_agent_t *a, const char *rest, size_t rest_len)
+{
+    size_t j = strlen(a->job.job_id);
+    return a->have_job && rest_len == 5u + j + 16u && memcmp(rest, "jobs/", 5) == 0 &&
+           memcmp(rest + 5, a->job.job_id, j) == 0 &&
+           memcmp(rest + 5 + j, "/update/rejected", 16) == 0;
+}
+
+/* ---- public calls ---- */
+
+static int ota_thing_name_ok(const char *name)
+{
+    size_t n;
+    if (name == NULL) {
+        return 0;
+    }
+    n = strlen(name);
+    if (n == 0u || n > OTA_THING_NAME_MAX) {
+        return 0;
+    }
+    return strpbrk(name, "/+#") == NULL;
+}
+
+static int ota_pal_ok(const ota_pal_t *pal)
+{
+    return pal != NULL && pal->create_file != NULL && pal->write_block != NULL &&
+           pal->close_file != NULL && pal->abort != NULL && pal->activate != NULL &&
+           pal->reset != NULL && pal->set_image_state != NULL && pal->get_image_state != NULL;
+}
+
+static uint32_t ota_or_default(uint32_t v, uint32_t def)
+{
+    return v != 0u ? v : def;
+}
+
+ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
+{
+    ota_agent_config_t c;
+    if (agent == NULL || config == NULL || !ota_thing_name_ok(config->thing_name) ||
+        !ota_pal_ok(config->pal) || config->mqtt.subscribe == NULL ||
+        config->mqtt.unsubscribe == NULL || config->mqtt.publish == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    c = *config;
+    c.block_size = ota_or_default(c.block_size, OTA_DEFAULT_BLOCK_SIZE);
+    if (c.block_size < 256u || c.block_size > OTA_REQUEST_BYTES_MAX ||
+        (c.pal->block_align > 1u && c.block_size % c.pal->block_align != 0u)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (c.window_blocks == 0u) {
+        c.window_blocks = OTA_DEFAULT_WINDOW_BLOCKS;
+        if (c.window_blocks > OTA_REQUEST_BYTES_MAX / c.block_size) {
+            c.window_blocks = OTA_REQUEST_BYTES_MAX / c.block_size;
+        }
+    }
+    if (c.window_blocks > 255u || c.window_blocks > OTA_REQUEST_BYTES_MAX / c.block_size) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    c.rto_initial_ms = ota_or_default(c.rto_initial_ms, OTA_DEFAULT_RTO_INITIAL_MS);
+    c.rto_min_ms = ota_or_default(c.rto_min_ms, OTA_DEFAULT_RTO_MIN_MS);
+    c.rto_max_ms = ota_or_default(c.rto_max_ms, OTA_DEFAULT_RTO_MAX_MS);
+    if (c.rto_min_ms > c.rto_initial_ms || c.rto_initial_ms > c.rto_max_ms ||
+        c.rto_max_ms > 0x40000000u) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    c.max_timeouts = ota_or_default(c.max_timeouts, OTA_DEFAULT_MAX_TIMEOUTS);
+    c.self_test_timeout_ms =
+        ota_or_default(c.self_test_timeout_ms, OTA_DEFAULT_SELF_TEST_TIMEOUT_MS);
+    c.status_every_blocks = ota_or_default(c.status_every_blocks, OTA_DEFAULT_STATUS_EVERY_BLOCKS);
+    c.checkpoint_every_blocks =
+        ota_or_default(c.checkpoint_every_blocks, OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS);
+    c.reset_delay_ms = ota_or_default(c.reset_delay_ms, OTA_DEFAULT_RESET_DELAY_MS);
+
+    memset(agent, 0, sizeof *agent);
+    agent->cfg = c;
+    agent->window = c.window_blocks;
+    agent->rto = c.rto_initial_ms;
+    agent->state = OTA_AGENT_STOPPED;
+    return OTA_OK;
+}
+
+ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
+{
+    const ota_pal_t *pal;
+    ota_err_t err;
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state != OTA_AGENT_STOPPED) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    pal = agent->cfg.pal;
+    agent->now = now_ms;
+    err = ota_subscribe_jobs(agent);
+    if (err != OTA_OK) {
+        ota_unsubscribe_jobs(agent);
+        return err;
+    }
+    if (!agent->file_open && ota_agent_progress_load(agent) == OTA_OK) {
+        ota_log(agent, OTA_LOG_INFO, "found an interrupted download", OTA_OK, 0,
+                ota_get_le32(agent->record + 16), NULL);
+    }
+    if (pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        agent->self_test_deadline = now_ms + agent->cfg.self_test_timeout_ms;
+        ota_set_state(agent, OTA_AGENT_WAITING_SELF_TEST);
+    } else {
+        ota_set_state(agent, OTA_AGENT_WAITING_JOB);
+    }
+    err = ota_ask_next_job(agent);
+    if (err != OTA_OK) {
+        ota_unsubscribe_jobs(agent);
+        ota_set_state(agent, OTA_AGENT_STOPPED);
+    }
+    return err;
+}
+
+ota_err_t ota_agent_stop(ota_agent_t *agent)
+{
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state == OTA_AGENT_STOPPED) {
+        return OTA_OK;
+    }
+    if (agent->state == OTA_AGENT_DOWNLOADING ||
+        (agent->state == OTA_AGENT_SUSPENDED && agent->suspended_state == OTA_AGENT_DOWNLOADING)) {
+        OTA_DATA_PLANE->close(agent);
+        if (agent->since_checkpoint != 0u) {
+            ota_checkpoint(agent);
+        }
+    }
+    if (agent->have_job) {
+        (void)ota_job_topic_sub(agent, 0);
+    }
+    ota_unsubscribe_jobs(agent);
+    agent->deadline_set = 0;
+    ota_set_state(agent, OTA_AGENT_STOPPED);
+    return OTA_OK;
+}
+
+ota_err_t ota_agent_suspend(ota_agent_t *agent)
+{
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    agent->suspended_state = agent->state;
+    ota_set_state(agent, OTA_AGENT_SUSPENDED);
+    return OTA_OK;
+}
+
+ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
+{
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state != OTA_AGENT_SUSPENDED) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    agent->now = now_ms;
+    ota_set_state(agent, agent->suspended_state);
+    if (agent->state == OTA_AGENT_DOWNLOADING) {
+        ota_new_round(agent, 1);
+    } else if (agent->deadline_set) {
+        ota_set_deadline(agent, agent->cfg.reset_delay_ms);
+    }
+    /* The job may have changed meanwhile (canceled, replaced). */
+    return ota_ask_next_job(agent);
+}
+
+ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
+{
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    agent->now = now_ms;
+    return ota_ask_next_job(agent);
+}
+
+ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
+{
+    ota_err_t err;
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state == OTA_AGENT_STOPPED) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    agent->now = now_ms;
+    ota_log(agent, OTA_LOG_INFO, "reconnected: subscribing again", OTA_OK, 0, 0, NULL);
+    err = ota_subscribe_jobs(agent);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (agent->have_job) {
+        (void)ota_job_topic_sub(agent, 1);
+    }
+    if (agent->state == OTA_AGENT_DOWNLOADING) {
+        (void)OTA_DATA_PLANE->open(agent);
+        ota_new_round(agent, 1);
+    }
+    if (agent->state == OTA_AGENT_SUSPENDED) {
+        return OTA_OK;
+    }
+    return ota_ask_next_job(agent);
+}
+
+ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t now_ms)
+{
+    const ota_pal_t *pal;
+    ota_err_t err;
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state != OTA_AGENT_SELF_TEST) {
+        return OTA_ERR_WRONG_STATE;
+    }
+    pal = agent->cfg.pal;
+    agent->now = now_ms;
+    if (!passed) {
+        ota_reject_new_image(agent, OTA_ERR_SELF_TEST_FAILED, "the new image failed its self-test");
+        return OTA_OK;
+    }
+    err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_ACCEPTED);
+    if (err != OTA_OK) {
+        ota_reject_new_image(agent, OTA_ERR_COMMIT_FAILED, "the port cannot commit the new image");
+        return OTA_ERR_COMMIT_FAILED;
+    }
+    {
+        char version[16];
+        char old[16];
+        char reason[32];
+        char updated_by[24];
+        ota_status_kv_t kv[2];
+        ota_agent_version_str(version, agent->cfg.app_version);
+        memcpy(reason, "accepted  ", 10);
+        memcpy(reason + 10, version, strlen(version) + 1u);
+        kv[0].key = "reason";
+        kv[0].value = reason;
+        kv[1].key = "updatedBy";
+        kv[1].value = updated_by;
+        if (agent->old_version_ok) {
+            ota_agent_version_str(old, agent->old_version);
+            memcpy(updated_by, "  ", 2);
+            memcpy(updated_by + 2, old, strlen(old) + 1u);
+        }
+        ota_log(agent, OTA_LOG_INFO, "new image committed", OTA_OK, agent->cfg.app_version, 0,
+                NULL);
+        if (ota_agent_publish_status(agent, "SUCCEEDED", kv, agent->old_version_ok ? 2u : 1u, 1) !=
+            OTA_OK) {
+            ota_log(agent, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+        (void)ota_job_topic_sub(agent, 0);
+        ota_outcome(agent, OTA_OUTCOME_SUCCEEDED, OTA_OK, reason, "");
+    }
+    ota_forget_job(agent);
+    return ota_ask_next_job(agent);
+}
+
+ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t topic_len,
+                                   const uint8_t *payload, size_t len, uint32_t now_ms)
+{
+    const char *rest;
+    size_t rest_len = 0;
+    if (agent == NULL || agent->cfg.pal == NULL || topic == NULL ||
+        (payload == NULL && len != 0u)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
+        return OTA_OK;
+    }
+    agent->now = now_ms;
+    rest = ota_agent_topic_rest(agent, topic, topic_len, &rest_len);
+    if (rest == NULL) {
+        return OTA_OK;
+    }
+    if (payload == NULL) {
+        payload = (const uint8_t *)"";
+    }
+    if (ota_rest_is(rest, rest_len, "jobs/notify-next") ||
+        ota_rest_is(rest, rest_len, "jobs/$next/get/accepted")) {
+        ota_on_jobs_message(agent, payload, len);
+    } else if (ota_rest_is(rest, rest_len, "jobs/$next/get/rejected")) {
+        ota_log(agent, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0,
+                0, NULL);
+    } else if (ota_rest_is_update_rejected(agent, rest, rest_len)) {
+        ota_on_update_rejected(agent, payload, len);
+    } else if (agent->state == OTA_AGENT_DOWNLOADING) {
+        (void)OTA_DATA_PLANE->handle(agent, rest, rest_len, payload, len);
+    }
+    return OTA_OK;
+}
+
+ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
+{
+    const ota_pal_t *pal;
+    if (agent == NULL || agent->cfg.pal == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    pal = agent->cfg.pal;
+    agent->now = now_ms;
+    switch (agent->state) {
+    case OTA_AGENT_DOWNLOADING:
+        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+            agent->stats.timeouts++;
+            if (++agent->timeouts_in_row > agent->cfg.max_timeouts) {
+                ota_fail_job(agent, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, agent->timeouts_in_row - 1u,
+                             "the stream service stopped answering");
+                break;
+            }
+            agent->rto =
+                agent->rto * 2u > agent->cfg.rto_max_ms ? agent->cfg.rto_max_ms : agent->rto * 2u;
+            ota_log(agent, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
+                    agent->blocks_done, agent->rto, NULL);
+            ota_new_round(agent, 1);
+        }
+        break;
+    case OTA_AGENT_WAITING_SELF_TEST:
+    case OTA_AGENT_SELF_TEST:
+        if (ota_time_reached(now_ms, agent->self_test_deadline)) {
+            ota_reject_new_image(agent, OTA_ERR_SELF_TEST_FAILED,
+                                 agent->state == OTA_AGENT_SELF_TEST
+                                     ? "the self-test gave no verdict in time"
+                                     : "no self-test job arrived in time");
+        }
+        break;
+    case OTA_AGENT_ACTIVATING:
+        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+            ota_err_t err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING);
+            if (err == OTA_OK) {
+                err = pal->activate(pal->ctx);
+            }
+            if (err != OTA_OK) {
+                agent->deadline_set = 0;
+                (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
+                ota_fail_job(agent, OTA_FAIL_TRANSFER, err, 0,
+                             "the port cannot activate the image");
+                break;
+            }
+            ota_log(agent, OTA_LOG_INFO, "activated; resetting", OTA_OK, 0, 0, NULL);
+            agent->deadline_set = 0;
+            ota_set_state(agent, OTA_AGENT_RESETTING);
+            (void)pal->reset(pal->ctx);
+        }
+        break;
+    case OTA_AGENT_RESETTING:
+        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+            agent->deadline_set = 0;
+            ota_log(agent, OTA_LOG_INFO, "resetting", OTA_OK, 0, 0, NULL);
+            (void)pal->reset(pal->ctx);
+        }
+        break;
+    default:
+        break;
+    }
+    return OTA_OK;
+}
+
+ota_agent_state_t ota_agent_get_state(const ota_agent_t *agent)
+{
+    return agent != NULL ? agent->state : OTA_AGENT_STOPPED;
+}
+
+const char *ota_agent_state_str(ota_agent_state_t state)
+{
+    unsigned s = (unsigned)state;
+    return s < OTA_AGENT_STATE_COUNT ? ota_state_names[s] : "unknown";
+}
+
+const ota_agent_stats_t *ota_agent_get_stats(const ota_agent_t *agent)
+{
+    return agent != NULL ? &agent->stats : NULL;
+}
