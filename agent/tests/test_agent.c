@@ -1,0 +1,1139 @@
+/*
+ * otter: agent state machine tests against the scripted broker and service
+ * (agent_harness) and an in-memory port (fake_pal).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent_harness.h"
+#include "fake_pal.h"
+#include "ota_agent.h"
+
+#define V1_0_0 0x01000000u
+#define V1_1_0 0x01010000u
+#define V0_9_0 0x00090000u
+#define STREAM "AFR_OTA-5f0c2a44-1d2e-4c4b-9e1a-000000000001"
+
+typedef struct fixture {
+    fake_pal_t pal;
+    uint8_t file[300000];
+    uint32_t size;
+    uint8_t sig[8];
+    harness_t *h;
+} fixture_t;
+
+static void make_file(fixture_t *fx, uint32_t size)
+{
+    fx->size = size;
+    for (uint32_t i = 0; i < size; i++) {
+        fx->file[i] = (uint8_t)(i * 7u + (i >> 9));
+    }
+    fake_pal_sign(fx->file, size, fx->sig);
+}
+
+static fixture_t *fixture_new(uint32_t size, const ota_agent_config_t *cfg)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fake_pal_init(&fx->pal, 1u << 20);
+    make_file(fx, size);
+    fx->h = h_new(&fx->pal.pal, V1_0_0, cfg);
+    return fx;
+}
+
+static void fixture_free(fixture_t *fx)
+{
+    h_free(fx->h);
+    free(fx);
+}
+
+static void set_job(fixture_t *fx, const char *job_id)
+{
+    h_set_job(fx->h, job_id, STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED", NULL);
+}
+
+static void start(fixture_t *fx)
+{
+    assert_int_equal(ota_agent_start(&fx->h->agent, fx->h->now), OTA_OK);
+}
+
+static int file_matches(const fixture_t *fx)
+{
+    return fx->pal.size == fx->size && memcmp(fx->pal.data, fx->file, fx->size) == 0;
+}
+
+/* Downloads job-1 to the point where the agent activates. */
+static void download_to_activation(fixture_t *fx)
+{
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_true(file_matches(fx));
+}
+
+/* ---- init and arguments ---- */
+
+static void test_init_validates_arguments(void **state)
+{
+    fake_pal_t *pal = malloc(sizeof *pal);
+    ota_agent_t *agent = malloc(sizeof *agent);
+    harness_t *h;
+    ota_agent_config_t c;
+    (void)state;
+    fake_pal_init(pal, 1u << 20);
+    h = h_new(&pal->pal, V1_0_0, NULL);
+    c = h->cfg;
+
+    assert_int_equal(ota_agent_init(NULL, &c), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_init(agent, NULL), OTA_ERR_INVALID_ARG);
+    c.thing_name = "";
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c.thing_name = "a/b";
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c.thing_name = "a+b";
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c.thing_name = "a#";
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    {
+        char long_name[OTA_THING_NAME_MAX + 2u];
+        memset(long_name, 'x', sizeof long_name - 1u);
+        long_name[sizeof long_name - 1u] = '\0';
+        c.thing_name = long_name;
+        assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+        long_name[OTA_THING_NAME_MAX] = '\0';
+        assert_int_equal(ota_agent_init(agent, &c), OTA_OK);
+    }
+    c = h->cfg;
+    c.pal = NULL;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c = h->cfg;
+    c.mqtt.publish = NULL;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c = h->cfg;
+    c.block_size = 255;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c.block_size = 131073;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c.block_size = 131072;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* window clamps to 1 */
+    assert_int_equal(agent->window, 1);
+    c.window_blocks = 2;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG); /* 256 KiB a request */
+    c = h->cfg;
+    c.window_blocks = 256;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c = h->cfg;
+    c.rto_min_ms = 5000;
+    c.rto_initial_ms = 1000;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    c = h->cfg;
+    pal->pal.block_align = 256;
+    c.block_size = 1000;
+    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+    pal->pal.block_align = 1;
+
+    /* Calls on a NULL agent and in the wrong state. */
+    assert_int_equal(ota_agent_start(NULL, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_poll(NULL, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_handle_message(NULL, "t", 1, NULL, 0, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_handle_message(&h->agent, NULL, 1, NULL, 0, 0), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_self_test_result(&h->agent, 1, 0), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_suspend(&h->agent), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_resume(&h->agent, 0), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_check_for_update(&h->agent, 0), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_reconnected(&h->agent, 0), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_get_state(NULL), OTA_AGENT_STOPPED);
+    assert_string_equal(ota_agent_state_str(OTA_AGENT_DOWNLOADING), "downloading");
+    assert_string_equal(ota_agent_state_str((ota_agent_state_t)99), "unknown");
+    h_free(h);
+    free(agent);
+    free(pal);
+}
+
+/* ---- start, subscriptions, $next/get ---- */
+
+static void test_start_subscribes_and_asks(void **state)
+{
+    fixture_t *fx = fixture_new(1000, NULL);
+    (void)state;
+    start(fx);
+    assert_int_equal(fx->h->nsubs, 3);
+    assert_true(h_subscribed(fx->h, "jobs/notify-next"));
+    assert_true(h_subscribed(fx->h, "jobs/$next/get/accepted"));
+    assert_true(h_subscribed(fx->h, "jobs/$next/get/rejected"));
+    assert_int_equal(fx->h->n_to_service, 1);
+    assert_string_equal(fx->h->to_service[0].topic, "$aws/things/dev-1/jobs/$next/get");
+    assert_string_equal((char *)fx->h->to_service[0].payload, "{\"clientToken\":\"otter\"}");
+    assert_int_equal(fx->h->to_service[0].qos, 1);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    assert_int_equal(ota_agent_start(&fx->h->agent, 0), OTA_ERR_WRONG_STATE);
+    /* Nothing pending: the agent waits quietly. */
+    assert_false(h_run(fx->h, 2000, 100, h_stop_outcome));
+    assert_int_equal(fx->h->nstatus, 0);
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    assert_int_equal(fx->h->nsubs, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_STOPPED);
+    fixture_free(fx);
+}
+
+static void test_start_fails_cleanly_when_mqtt_fails(void **state)
+{
+    fixture_t *fx = fixture_new(1000, NULL);
+    (void)state;
+    fx->h->subscribe_fail = 1;
+    assert_int_equal(ota_agent_start(&fx->h->agent, 0), OTA_ERR_MQTT);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_STOPPED);
+    fx->h->subscribe_fail = 0;
+    fx->h->publish_fail = 1;
+    assert_int_equal(ota_agent_start(&fx->h->agent, 0), OTA_ERR_MQTT);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_STOPPED);
+    assert_int_equal(fx->h->nsubs, 0);
+    fixture_free(fx);
+}
+
+/* ---- the whole update: download, ready, activate, self-test, SUCCEEDED ---- */
+
+static void test_full_update_exact_payloads(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    set_job(fx, "job-1");
+    start(fx);
+    h_serve(fx->h); /* $next/get -> accepted (queued for delivery) */
+    /* Deliver the document and look at the first block request. */
+    assert_false(h_run(fx->h, 0, 10, NULL) && 0);
+    assert_true(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    assert_int_equal(fx->pal.creates, 1);
+    assert_int_equal(fx->h->job_received_calls, 1);
+    assert_true(file_matches(fx) || fx->h->requests >= 1);
+    assert_true(h_run(fx->h, 10000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    /* 10 000 bytes at 4 KiB: 3 blocks, one request with bitmap 07 and n = 3. */
+    {
+        static const uint8_t expect[] = {0xa6, 0x61, 0x63, 0x65, 'o',  't',  't',  'e',  'r',
+                                         0x61, 0x66, 0x00, 0x61, 0x6c, 0x19, 0x10, 0x00, 0x61,
+                                         0x6f, 0x00, 0x61, 0x62, 0x41, 0x07, 0x61, 0x6e, 0x03};
+        assert_int_equal(fx->h->requests, 1);
+        assert_int_equal(fx->h->last_request_len, sizeof expect);
+        assert_memory_equal(fx->h->last_request, expect, sizeof expect);
+    }
+    assert_false(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    assert_string_equal(fx->h->status[0],
+                        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/3\"}}");
+    assert_int_equal(fx->h->status_qos[0], 0);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"ready\","
+                        "\"updatedBy\":\"0x01000000\"}}");
+    assert_int_equal(fx->h->status_qos[fx->h->nstatus - 1u], 1);
+    assert_int_equal(fx->h->activate_calls, 1);
+    assert_int_equal(fx->pal.progress_len, -1); /* checkpoint gone after verification */
+    assert_int_equal(fx->pal.activates, 0);
+    /* The reset delay lets the status go out first. */
+    fx->h->now += 600;
+    assert_int_equal(ota_agent_poll(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_equal(fx->pal.resets, 1);
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_TESTING);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
+
+    /* The new image boots pending commit; the service holds the ready status. */
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SELF_TEST);
+    assert_int_equal(fx->h->self_test_calls, 1);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"active\","
+                        "\"updatedBy\":\"0x01010000\"}}");
+    /* The same job again (a duplicate notify-next) does not restart the test. */
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"active\",\"updatedBy\":\"0x01010000\"}");
+    h_notify_next(fx->h);
+    assert_int_equal(fx->h->self_test_calls, 1);
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted  "
+                        "v1.1.0\",\"updatedBy\":\"  v1.0.0\"}}");
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_ACCEPTED);
+    assert_int_equal(fx->pal.image_state, OTA_PAL_IMAGE_STATE_VALID);
+    assert_int_equal(fx->h->outcomes, 1);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_SUCCEEDED);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    assert_false(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    fixture_free(fx);
+}
+
+static void test_self_test_failure_reverts(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 0, fx->h->now), OTA_OK);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"rejected: "
+                        "0x00000100\",\"detail\":\"the new image failed its self-test\"}}");
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_FAILED);
+    assert_int_equal(fx->h->outcome.err, OTA_ERR_SELF_TEST_FAILED);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
+    assert_int_equal(fx->pal.resets, 0);
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_ERR_WRONG_STATE);
+    fx->h->now += 600;
+    ota_agent_poll(&fx->h->agent, fx->h->now);
+    assert_int_equal(fx->pal.resets, 1);
+    fixture_free(fx);
+}
+
+static void test_commit_failure_reverts(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    fx->pal.fail_accept = OTA_ERR_COMMIT_FAILED;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now),
+                     OTA_ERR_COMMIT_FAILED);
+    assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"FAILED\""));
+    assert_non_null(strstr(h_last_status(fx->h), "rejected: 0x000000eb"));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
+    fixture_free(fx);
+}
+
+static void test_self_test_timeout_reverts(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    /* The application never answers. */
+    assert_true(h_run(fx->h, 20000, 100, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "the self-test gave no verdict in time"));
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(fx->pal.resets, 1);
+    fixture_free(fx);
+}
+
+static void test_no_self_test_job_resets(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_execution(fx->h, ""); /* the service names no job */
+    start(fx);
+    h_run(fx->h, 15000, 100, NULL);
+    assert_int_equal(fx->pal.resets, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
+    h_run(fx->h, 2000, 100, NULL);
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    assert_int_equal(fx->pal.resets, 1);
+    assert_int_equal(fx->h->nstatus, 0); /* no job to report to */
+    fixture_free(fx);
+}
+
+static void check_version_rejected(uint32_t running, const char *detail)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, running);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"FAILED\""));
+    assert_non_null(strstr(h_last_status(fx->h), "\"reason\":\"rejected: 0x00000101\""));
+    assert_non_null(strstr(h_last_status(fx->h), detail));
+    assert_int_equal(fx->h->self_test_calls, 0);
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(fx->pal.resets, 1);
+    fixture_free(fx);
+}
+
+static void test_same_version_rejected(void **state)
+{
+    (void)state;
+    check_version_rejected(V1_0_0, "same version");
+}
+
+static void test_downgrade_rejected(void **state)
+{
+    (void)state;
+    check_version_rejected(V0_9_0, "downgrade");
+}
+
+static void test_reverted_image_reports_failure(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    /* The bootloader reverted (or the new image never started): the old image runs, VALID. */
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"FAILED\""));
+    assert_non_null(strstr(h_last_status(fx->h), "did not start or was reverted"));
+    assert_int_equal(fx->pal.resets, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
+/* ---- documents the agent cannot use ---- */
+
+static void check_bad_document(const char *execution, const char *detail, const char *reason)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    h_set_execution(fx->h, execution);
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_int_equal(fx->h->nstatus, 1);
+    assert_non_null(strstr(fx->h->status[0], "{\"status\":\"FAILED\",\"statusDetails\":{"));
+    assert_non_null(strstr(fx->h->status[0], reason));
+    assert_non_null(strstr(fx->h->status[0], detail));
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_FAILED);
+    assert_int_equal(fx->pal.creates, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    assert_false(h_subscribed(fx->h, "jobs/job-9/update/rejected"));
+    fixture_free(fx);
+}
+
+#define EXEC_HEAD "{\"jobId\":\"job-9\",\"status\":\"QUEUED\",\"jobDocument\":"
+#define FILE_OK                                                                                    \
+    "\"filepath\":\"f\",\"fileid\":0,\"certfile\":\"c\",\"sig-sha256-ecdsa\":\"AAECAwQFBgc=\""
+
+static void test_bad_documents_are_reported(void **state)
+{
+    (void)state;
+    check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
+                                 "\"files\":[{" FILE_OK "}]}}}",
+                       "missing field (filesize)", "rejected: 0x000000f9");
+    check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
+                                 "\"files\":[{\"filesize\":0," FILE_OK "}]}}}",
+                       "filesize", "rejected: 0x000000f9");
+    check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
+                                 "\"files\":[{\"filesize\":10,\"filepath\":\"f\",\"fileid\":0,"
+                                 "\"sig-sha256-rsa\":\"AAECAwQFBgc=\"}]}}}",
+                       "job document:", "rejected: 0x000000fa");
+    check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"HTTP\"],\"streamname\":\"s\","
+                                 "\"files\":[{\"filesize\":10," FILE_OK "}]}}}",
+                       "job document:", "rejected: 0x000000fa");
+    check_bad_document(EXEC_HEAD "{\"not_ota\":1}}", "job document:", "rejected: 0x000000f9");
+    check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
+                                 "\"files\":[{\"filesize\":\"zz\"," FILE_OK "}]}}}",
+                       "filesize", "rejected: 0x000000f9");
+}
+
+static void test_file_too_large_is_reported(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.pal.max_file_size = 4096;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "rejected: 0x000000e5"));
+    assert_non_null(strstr(h_last_status(fx->h), "file larger than the image slot"));
+    assert_int_equal(fx->pal.creates, 0);
+    fixture_free(fx);
+}
+
+static void test_unreadable_message_is_ignored(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    start(fx);
+    h_deliver(fx->h, "jobs/notify-next", "{not json", 9);
+    h_deliver(fx->h, "jobs/notify-next", "", 0);
+    h_deliver(fx->h, "jobs/notify-next", "{\"execution\":{\"status\":\"QUEUED\"}}", 34);
+    assert_int_equal(fx->h->nstatus, 0);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->bad_messages, 3);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    /* Topics of other things and unknown topics of ours are ignored. */
+    assert_int_equal(ota_agent_handle_message(&fx->h->agent, "$aws/things/dev-2/jobs/notify-next",
+                                              34, (const uint8_t *)"{}", 2, fx->h->now),
+                     OTA_OK);
+    h_deliver(fx->h, "jobs/unknown", "{}", 2);
+    assert_int_equal(fx->h->nstatus, 0);
+    fixture_free(fx);
+}
+
+/* ---- downloads ---- */
+
+static void test_pipelined_window(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.window_blocks = 8;
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 50;
+    set_job(fx, "job-1");
+    start(fx);
+    /* Run until the first request is out. */
+    while (fx->h->requests == 0u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(fx->h->blocks_requested, 8);
+    assert_true(h_run(fx->h, 60000, 1, h_stop_activating));
+    /* The second request left when half of the first window had arrived,
+     * before the rest of it: the link never idles for a round trip. */
+    assert_int_equal(fx->h->done_at_request[0], 0);
+    assert_int_equal(fx->h->done_at_request[1], 4);
+    assert_true(fx->h->done_at_request[2] < 12u);
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->h->blocks_requested, 40);
+    assert_int_equal(fx->pal.rewrites, 0);
+    assert_true(fx->h->requests >= 6u && fx->h->requests <= 12u);
+    fixture_free(fx);
+}
+
+static void test_out_of_order_and_duplicates(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(50 * 1024 + 17, &cfg);
+    fx->h->policy.reverse = 1;
+    fx->h->policy.duplicate = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.rewrites, 0);
+    /* The last block's twin arrives after the download ended and is not counted. */
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_duplicate, 50);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_received, 51);
+    fixture_free(fx);
+}
+
+static void test_bad_blocks_are_dropped(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    uint8_t msg[64];
+    size_t n;
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_DOWNLOADING);
+    /* {"f":0,"i":2,"l":4,"p":h'01020304'}: block 2 must be 1808 bytes long. */
+    {
+        static const uint8_t wrong_len[] = {0xa4, 0x61, 'f', 0x00, 0x61, 'i', 0x02, 0x61, 'l',
+                                            0x04, 0x61, 'p', 0x44, 1,    2,   3,    4};
+        static const uint8_t wrong_file[] = {0xa4, 0x61, 'f', 0x01, 0x61, 'i', 0x02, 0x61, 'l',
+                                             0x04, 0x61, 'p', 0x44, 1,    2,   3,    4};
+        static const uint8_t beyond[] = {0xa4, 0x61, 'f', 0x00, 0x61, 'i', 0x03, 0x61, 'l',
+                                         0x04, 0x61, 'p', 0x44, 1,    2,   3,    4};
+        h_deliver(fx->h, "streams/" STREAM "/data/cbor", wrong_len, sizeof wrong_len);
+        h_deliver(fx->h, "streams/" STREAM "/data/cbor", wrong_file, sizeof wrong_file);
+        h_deliver(fx->h, "streams/" STREAM "/data/cbor", beyond, sizeof beyond);
+        h_deliver(fx->h, "streams/" STREAM "/data/cbor", "\xff\xff", 2);
+        /* A block for another stream is not ours. */
+        h_deliver(fx->h, "streams/other/data/cbor", wrong_len, sizeof wrong_len);
+    }
+    n = 0;
+    (void)msg;
+    (void)n;
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->bad_messages, 4);
+    assert_int_equal(fx->pal.writes, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_DOWNLOADING);
+    fixture_free(fx);
+}
+
+static void test_retry_backoff_and_give_up(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    uint32_t t0;
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    assert_int_equal(fx->h->requests, 1);
+    t0 = fx->h->now;
+    /* Initial timeout 2 s, then 4, 8, 16, 30, 30 ... (bounded by rto_max). */
+    h_run(fx->h, 2100, 10, NULL);
+    assert_int_equal(fx->h->requests, 2);
+    h_run(fx->h, 4000, 10, NULL);
+    assert_int_equal(fx->h->requests, 3);
+    assert_true(h_run(fx->h, 600000, 100, h_stop_outcome));
+    assert_int_equal(fx->h->requests, 13); /* the first + 12 retries */
+    assert_true(fx->h->now - t0 > 200000u);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"aborted: "
+                        "0x000000fc\",\"detail\":\"the stream service stopped answering\"}}");
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(fx->pal.progress_len, -1);
+    assert_false(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    fixture_free(fx);
+}
+
+static void test_lost_blocks_are_fetched_again(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 512;
+    fx = fixture_new(100 * 512, &cfg);
+    fx->h->policy.drop_every = 7;
+    fx->h->policy.delay_ms = 20;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 120000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_true(ota_agent_get_stats(&fx->h->agent)->timeouts >= 1u);
+    assert_int_equal(fx->pal.rewrites, 0);
+    fixture_free(fx);
+}
+
+static void test_timer_follows_round_trip(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 256;
+    cfg.window_blocks = 4;
+    fx = fixture_new(200 * 256, &cfg);
+    fx->h->policy.delay_ms = 300;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 120000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    /* Round trips are about 300 ms: the timer settles near it, not at 2 s. */
+    assert_true(fx->h->agent.stats.rtt_ms >= 250u && fx->h->agent.stats.rtt_ms <= 400u);
+    assert_true(fx->h->agent.rto >= 300u && fx->h->agent.rto < 1500u);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    fixture_free(fx);
+}
+
+static void test_stream_rejection_fails_at_once(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.reject_code = "ResourceNotFound";
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"0x000000fd: "
+                        "0x00000000\",\"detail\":\"stream request refused: ResourceNotFound\"}}");
+    assert_int_equal(fx->h->outcome.err, OTA_ERR_SERVICE_REJECTED);
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(fx->h->requests, 1);
+    fixture_free(fx);
+}
+
+static void test_large_blocks_and_many_blocks(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    /* 128 KiB blocks. */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 131072;
+    fx = fixture_new(290000, &cfg);
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->h->requests, 3);
+    fixture_free(fx);
+    /* More than 1024 blocks (AWS's cap): 1133 blocks of 256 bytes. */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 256;
+    fx = fixture_new(290000, &cfg);
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 600000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_received, 1133);
+    /* Progress went out for the first block and every 64 after. */
+    assert_string_equal(fx->h->status[0],
+                        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/1133\"}}");
+    assert_true(h_has_status(
+        fx->h, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"65/1133\"}}"));
+    fixture_free(fx);
+}
+
+static void test_data_file_skips_activation(void **state)
+{
+    fixture_t *fx = fixture_new(3000, NULL);
+    char exec[2048];
+    char b64[64];
+    (void)state;
+    h_base64(fx->sig, sizeof fx->sig, b64, sizeof b64);
+    snprintf(exec, sizeof exec,
+             "{\"jobId\":\"data-1\",\"status\":\"QUEUED\",\"jobDocument\":{\"afr_ota\":{"
+             "\"protocols\":[\"MQTT\"],\"streamname\":\"s1\",\"files\":[{\"filepath\":\"cfg.bin\","
+             "\"filesize\":3000,\"fileid\":0,\"fileType\":7,\"certfile\":null,"
+             "\"sig-sha256-ecdsa\":\"%s\"}]}}}",
+             b64);
+    h_set_execution(fx->h, exec);
+    fx->h->file = fx->file;
+    fx->h->file_size = fx->size;
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted\"}}");
+    assert_int_equal(fx->pal.activates, 0);
+    assert_int_equal(fx->h->activate_calls, 0);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+/* ---- port failures ---- */
+
+static void test_port_failures_are_reported(void **state)
+{
+    fixture_t *fx;
+    (void)state;
+    /* create_file fails */
+    fx = fixture_new(10000, NULL);
+    fx->pal.fail_create = OTA_ERR_RX_FILE_CREATE_FAILED;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"reason\":\"aborted: 0x000000e4\""));
+    fixture_free(fx);
+    /* write_block fails on block 1 */
+    fx = fixture_new(10000, NULL);
+    fx->pal.fail_write_at = 4096;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"reason\":\"0x000000f1: 0x00000001\""));
+    assert_int_equal(fx->pal.aborts, 1);
+    fixture_free(fx);
+    /* the signature does not verify */
+    fx = fixture_new(10000, NULL);
+    fx->sig[0] ^= 1u;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"0x000000e3: "
+                        "0x00000000\",\"detail\":\"signature check failed\"}}");
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    assert_int_equal(fx->pal.activates, 0);
+    fixture_free(fx);
+    /* activation fails */
+    fx = fixture_new(10000, NULL);
+    fx->pal.fail_activate = OTA_ERR_ACTIVATE_FAILED;
+    download_to_activation(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"reason\":\"0x000000ec: 0x00000000\""));
+    assert_int_equal(fx->pal.resets, 0);
+    fixture_free(fx);
+}
+
+/* ---- the same job again, cancel, another job ---- */
+
+static void test_same_job_continues(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(60 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 20u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    /* The document again (as AWS sends on every $next/get or notify-next). */
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"receive\":\"1/60\"}");
+    h_notify_next(fx->h);
+    assert_int_equal(ota_agent_check_for_update(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(fx->pal.creates, 1);
+    assert_int_equal(fx->h->blocks_requested, 60);
+    assert_int_equal(fx->pal.rewrites, 0);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_cancel_then_new_job(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(60 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_not_equal(fx->pal.progress_len, -1);
+    /* Canceled in the service: notify-next names no job. */
+    h_set_execution(fx->h, "");
+    h_notify_next(fx->h);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_string_equal(fx->h->outcome_job, "job-1");
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(fx->pal.progress_len, -1);
+    assert_false(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    assert_false(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    {
+        size_t statuses = fx->h->nstatus;
+        /* Late blocks of the canceled job change nothing. */
+        h_run(fx->h, 500, 10, NULL);
+        assert_int_equal(fx->h->nstatus, statuses);
+    }
+    /* The next job starts normally. */
+    h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
+              NULL);
+    fx->h->outcomes = 0;
+    h_notify_next(fx->h);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_int_equal(fx->pal.creates, 2);
+    assert_true(file_matches(fx));
+    assert_non_null(strstr(h_last_status(fx->h), "self_test"));
+    fixture_free(fx);
+}
+
+static void test_another_job_replaces_current(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(60 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
+              NULL);
+    h_notify_next(fx->h);
+    assert_int_equal(fx->h->outcomes, 1);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_true(h_subscribed(fx->h, "streams/AFR_OTA-2/data/cbor"));
+    assert_false(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    fx->h->outcomes = 0;
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_update_rejected_terminal_abandons(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    h_deliver(fx->h, "jobs/job-1/update/rejected",
+              "{\"code\":\"TerminalStateReached\",\"message\":\"canceled\"}", 52);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
+/* ---- suspend, resume, stop, reconnect ---- */
+
+static void test_suspend_resume(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    uint32_t requests;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
+    assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SUSPENDED);
+    requests = fx->h->requests;
+    h_run(fx->h, 120000, 100, NULL); /* no timeouts, no requests while suspended */
+    assert_int_equal(fx->h->requests, requests);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    assert_int_equal(ota_agent_check_for_update(&fx->h->agent, fx->h->now), OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_resume(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.creates, 1);
+    fixture_free(fx);
+}
+
+static void test_stop_start_continues(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    assert_int_equal(fx->h->nsubs, 0);
+    assert_int_equal(fx->pal.aborts, 0);
+    h_drop_in_flight(fx->h);
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.creates, 1);
+    assert_int_equal(fx->pal.rewrites, 0);
+    fixture_free(fx);
+}
+
+static void test_reconnect_resubscribes(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    /* The broker restarted: sessions and messages in flight are gone. */
+    fx->h->nsubs = 0;
+    h_drop_in_flight(fx->h);
+    assert_int_equal(ota_agent_reconnected(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_true(h_subscribed(fx->h, "jobs/notify-next"));
+    assert_true(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    assert_true(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    assert_true(h_subscribed(fx->h, "streams/" STREAM "/rejected/cbor"));
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    fixture_free(fx);
+}
+
+/* ---- resume after a reboot (fake port; flashsim power cuts are in test_agent_resume) ---- */
+
+static void test_resume_after_reboot(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    uint32_t done;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(80 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 30u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    done = fx->h->agent.blocks_done;
+    /* Power cut: fresh RAM; the port's storage and progress record remain. */
+    fx->pal.open = 0;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    fx->h->blocks_requested = 0;
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"receive\":\"1/80\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.resumes, 1);
+    assert_int_equal(fx->pal.creates, 1);
+    assert_int_equal(fx->h->blocks_requested, 80u - done);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_resumed, done);
+    fixture_free(fx);
+}
+
+static void test_resume_of_another_job_starts_over(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    fx->pal.open = 0;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    h_set_job(fx->h, "job-2", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED", NULL);
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(fx->pal.resumes, 0);
+    assert_int_equal(fx->pal.creates, 2);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_resumed_file_failing_verification_starts_over(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    fx->pal.open = 0;
+    fx->pal.corrupt_on_resume = 1; /* a kept block is damaged */
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_int_equal(fx->pal.resumes, 1);
+    assert_int_equal(fx->pal.creates, 2);
+    assert_int_equal(fx->pal.closes, 2);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_corrupt_progress_record_is_ignored(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    fx->pal.open = 0;
+    fx->pal.progress[fx->pal.progress_len / 2] ^= 0x10u;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(fx->pal.resumes, 0);
+    assert_int_equal(fx->pal.creates, 2);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_port_without_progress_store(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(20 * 1024, &cfg);
+    fx->pal.pal.progress_save = NULL;
+    fx->pal.pal.progress_load = NULL;
+    fx->pal.pal.progress_clear = NULL;
+    fx->pal.pal.resume_file = NULL;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.saves, 0);
+    fixture_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_validates_arguments),
+        cmocka_unit_test(test_start_subscribes_and_asks),
+        cmocka_unit_test(test_start_fails_cleanly_when_mqtt_fails),
+        cmocka_unit_test(test_full_update_exact_payloads),
+        cmocka_unit_test(test_self_test_failure_reverts),
+        cmocka_unit_test(test_commit_failure_reverts),
+        cmocka_unit_test(test_self_test_timeout_reverts),
+        cmocka_unit_test(test_no_self_test_job_resets),
+        cmocka_unit_test(test_same_version_rejected),
+        cmocka_unit_test(test_downgrade_rejected),
+        cmocka_unit_test(test_reverted_image_reports_failure),
+        cmocka_unit_test(test_bad_documents_are_reported),
+        cmocka_unit_test(test_file_too_large_is_reported),
+        cmocka_unit_test(test_unreadable_message_is_ignored),
+        cmocka_unit_test(test_pipelined_window),
+        cmocka_unit_test(test_out_of_order_and_duplicates),
+        cmocka_unit_test(test_bad_blocks_are_dropped),
+        cmocka_unit_test(test_retry_backoff_and_give_up),
+        cmocka_unit_test(test_lost_blocks_are_fetched_again),
+        cmocka_unit_test(test_timer_follows_round_trip),
+        cmocka_unit_test(test_stream_rejection_fails_at_once),
+        cmocka_unit_test(test_large_blocks_and_many_blocks),
+        cmocka_unit_test(test_data_file_skips_activation),
+        cmocka_unit_test(test_port_failures_are_reported),
+        cmocka_unit_test(test_same_job_continues),
+        cmocka_unit_test(test_cancel_then_new_job),
+        cmocka_unit_test(test_another_job_replaces_current),
+        cmocka_unit_test(test_update_rejected_terminal_abandons),
+        cmocka_unit_test(test_suspend_resume),
+        cmocka_unit_test(test_stop_start_continues),
+        cmocka_unit_test(test_reconnect_resubscribes),
+        cmocka_unit_test(test_resume_after_reboot),
+        cmocka_unit_test(test_resume_of_another_job_starts_over),
+        cmocka_unit_test(test_resumed_file_failing_verification_starts_over),
+        cmocka_unit_test(test_corrupt_progress_record_is_ignored),
+        cmocka_unit_test(test_port_without_progress_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
