@@ -441,6 +441,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->have_job = 1;
     a->resumed = 0;
     a->restarted = 0;
+    a->activating = 0;
     a->block_size = a->cfg.block_size;
     a->block_count = (job->file_size + a->block_size - 1u) / a->block_size;
     ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, a->block_count, job->stream);
@@ -577,9 +578,8 @@ static void ota_finish_download(ota_agent_t *a)
                                                       : "the port cannot close the file");
         return;
     }
-    if (pal->progress_clear != NULL) {
-        (void)pal->progress_clear(pal->ctx);
-    }
+    /* The complete checkpoint stays until the new image is committed or
+     * rejected: a cut before activation then resumes with nothing to fetch. */
     ota_log(a, OTA_LOG_INFO, "file verified", OTA_OK, a->job.file_size, 0, NULL);
     if (a->job.file_type != 0u) {
         /* A data file: no activation, no self-test. */
@@ -587,7 +587,7 @@ static void ota_finish_download(ota_agent_t *a)
         if (ota_agent_publish_status(a, "SUCCEEDED", &kv, 1, 1) != OTA_OK) {
             ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
-        ota_release_job(a, 0);
+        ota_release_job(a, 1);
         ota_outcome(a, OTA_OUTCOME_SUCCEEDED, OTA_OK, "accepted", "");
         ota_forget_job(a);
         (void)ota_ask_next_job(a);
@@ -660,6 +660,10 @@ static void ota_reject_new_image(ota_agent_t *a, ota_err_t err, const char *deta
     if (serr != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "port cannot reject the image", serr, 0, 0, NULL);
     }
+    if (pal->progress_clear != NULL) {
+        (void)pal->progress_clear(pal->ctx);
+    }
+    a->have_checkpoint = 0;
     if (a->have_job) {
         (void)ota_job_topic_sub(a, 0);
         ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
@@ -675,6 +679,18 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
 
     if (a->state == OTA_AGENT_SELF_TEST && a->have_job && strcmp(job->job_id, a->job.job_id) == 0) {
         return; /* the same job again while the test runs */
+    }
+    if (!pending) {
+        uint32_t count = (job->file_size + a->cfg.block_size - 1u) / a->cfg.block_size;
+        if (ota_agent_progress_matches(a, job, a->cfg.block_size, count) &&
+            !ota_agent_progress_activating(a)) {
+            /* Verified, "ready" reported, but power failed before activation:
+             * finish the transfer from the checkpoint and activate. */
+            ota_log(a, OTA_LOG_INFO, "activation was interrupted; finishing it", OTA_OK, 0, 0,
+                    NULL);
+            ota_start_job(a, job);
+            return;
+        }
     }
     a->job = *job;
     a->have_job = 1;
@@ -692,6 +708,10 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         if (ota_agent_publish_status(a, "FAILED", kv, 2, 1) != OTA_OK) {
             ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
         }
+        if (pal->progress_clear != NULL) {
+            (void)pal->progress_clear(pal->ctx);
+        }
+        a->have_checkpoint = 0;
         ota_outcome(a, OTA_OUTCOME_FAILED, OTA_ERR_VERSION, reason, detail);
         ota_forget_job(a);
         return;
@@ -1086,6 +1106,10 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
         ota_reject_new_image(agent, OTA_ERR_COMMIT_FAILED, "the port cannot commit the new image");
         return OTA_ERR_COMMIT_FAILED;
     }
+    if (pal->progress_clear != NULL) {
+        (void)pal->progress_clear(pal->ctx);
+    }
+    agent->have_checkpoint = 0;
     {
         char version[16];
         char old[16];
@@ -1186,7 +1210,12 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         break;
     case OTA_AGENT_ACTIVATING:
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
-            ota_err_t err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING);
+            ota_err_t err;
+            /* From here on a reboot into the old image means the new one
+             * did not take, not that activation is still to do. */
+            agent->activating = 1;
+            ota_checkpoint(agent);
+            err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING);
             if (err == OTA_OK) {
                 err = pal->activate(pal->ctx);
             }

@@ -202,6 +202,7 @@ typedef struct ota_agent {
     uint32_t timeouts_in_row;
     uint32_t self_test_deadline;
     uint8_t reset_activates; /* the pending reset activates the new image */
+    uint8_t activating;      /* checkpoints say activation was attempted */
 
     /* Buffers. The block bitmap (bit k of byte k / 8: block k written) lives
      * inside the progress record, so a checkpoint needs no copy. */

@@ -90,6 +90,9 @@ ota_err_t ota_agent_progress_load(ota_agent_t *agent);
 int ota_agent_progress_matches(const ota_agent_t *agent, const ota_job_t *job, uint32_t block_size,
                                uint32_t block_count);
 
+/** 1 if the loaded checkpoint says activation of its file was attempted. */
+int ota_agent_progress_activating(const ota_agent_t *agent);
+
 /* ---- the data plane (ota_data_mqtt.c) ---- */
 
 /**

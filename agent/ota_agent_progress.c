@@ -4,7 +4,8 @@
  *
  * Record (little-endian):
  *   0  "OTPR"                 magic
- *   4  u8  format version (1), 3 bytes zero
+ *   4  u8  format version (1); u8 flags (bit 0: activation attempted);
+ *          2 bytes zero
  *   8  u32 identity: CRC-32 over job id, stream, file id, size, signature
  *  12  u32 block size
  *  16  u32 block count
@@ -50,7 +51,8 @@ ota_err_t ota_agent_progress_save(ota_agent_t *agent)
     }
     memcpy(r, ota_progress_magic, 4);
     r[4] = OTA_PROGRESS_VERSION;
-    r[5] = r[6] = r[7] = 0;
+    r[5] = agent->activating ? 1u : 0u;
+    r[6] = r[7] = 0;
     ota_put_le32(r + 8, ota_agent_file_identity(&agent->job));
     ota_put_le32(r + 12, agent->block_size);
     ota_put_le32(r + 16, agent->block_count);
@@ -99,4 +101,9 @@ int ota_agent_progress_matches(const ota_agent_t *agent, const ota_job_t *job, u
     const uint8_t *r = agent->record;
     return agent->have_checkpoint && ota_get_le32(r + 8) == ota_agent_file_identity(job) &&
            ota_get_le32(r + 12) == block_size && ota_get_le32(r + 16) == block_count;
+}
+
+int ota_agent_progress_activating(const ota_agent_t *agent)
+{
+    return agent->have_checkpoint && (agent->record[5] & 1u) != 0u;
 }

@@ -6,15 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata)
+harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
 for h in "${harnesses[@]}"; do
     corpus=build/fuzz/corpus/$h
     mkdir -p "$corpus"
     log=build/fuzz/$h.log
+    # A harness may come with a dictionary of its format's tokens.
+    dict=()
+    if [ "$h" = fuzz_job_document ]; then
+        dict=(-dict=tests/fuzz/$h.dict)
+    fi
     # The working corpus comes first: libFuzzer adds what it finds to the first folder.
     if ! build/fuzz/tests/fuzz/$h -max_total_time="$seconds" -print_final_stats=1 \
-        -artifact_prefix=build/fuzz/ \
+        ${dict[@]+"${dict[@]}"} -artifact_prefix=build/fuzz/ \
         "$corpus" "tests/fuzz/seeds/$h" >"$log" 2>&1; then
         tail -40 "$log" >&2
         echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with build/fuzz/tests/fuzz/$h FILE" >&2

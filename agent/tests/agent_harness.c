@@ -235,11 +235,11 @@ void h_set_job(harness_t *h, const char *job_id, const char *stream, const uint8
              "\"queuedAt\":1700000000,\"lastUpdatedAt\":1700000001,\"versionNumber\":1,"
              "\"executionNumber\":1,\"jobDocument\":{\"afr_ota\":{\"protocols\":[\"MQTT\"],"
              "\"streamname\":\"%s\",\"files\":[{\"filepath\":\"firmware.bin\",\"filesize\":%u,"
-             "\"fileid\":0,\"certfile\":\"codesign.crt\",\"fileType\":0,"
+             "\"fileid\":0,\"certfile\":\"%s\",\"fileType\":0,"
              "\"update_data_url\":null,\"auth_scheme\":null,\"sig-sha256-ecdsa\":\"%s\"}]}}}",
              job_id, status, status_details != NULL ? "\"statusDetails\":" : "",
              status_details != NULL ? status_details : "", status_details != NULL ? "," : "",
-             stream, (unsigned)size, b64);
+             stream, (unsigned)size, h->cert_name != NULL ? h->cert_name : "codesign.crt", b64);
 }
 
 void h_set_execution(harness_t *h, const char *execution_json)
@@ -426,6 +426,9 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
             }
             if (count < sizeof idx / sizeof idx[0]) {
                 idx[count++] = i;
+            }
+            if (i < sizeof h->requested_count / sizeof h->requested_count[0]) {
+                h->requested_count[i]++;
             }
             sent++;
         }

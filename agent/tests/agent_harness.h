@@ -64,12 +64,14 @@ typedef struct harness {
     uint32_t file_size;
     char execution[4096]; /* the execution object answered to $next/get; "" = none */
     h_policy_t policy;
+    const char *cert_name;          /* "certfile" of documents h_set_job makes */
     uint32_t block_msgs;            /* block messages generated */
     uint32_t requests;              /* GetStream requests seen */
     uint32_t blocks_requested;      /* blocks asked for in total */
     uint32_t next_gets;             /* $next/get requests seen */
     uint32_t done_at_request[1024]; /* blocks the agent had when it sent request n */
     uint32_t published_requests;
+    uint16_t requested_count[8192]; /* times each block was asked for */
     uint8_t last_request[512];
     size_t last_request_len;
 

@@ -234,7 +234,8 @@ static void test_full_update_exact_payloads(void **state)
                         "\"updatedBy\":\"0x01000000\"}}");
     assert_int_equal(fx->h->status_qos[fx->h->nstatus - 1u], 1);
     assert_int_equal(fx->h->activate_calls, 1);
-    assert_int_equal(fx->pal.progress_len, -1); /* checkpoint gone after verification */
+    /* The complete checkpoint stays until the new image is committed or rejected. */
+    assert_int_not_equal(fx->pal.progress_len, -1);
     assert_int_equal(fx->pal.activates, 0);
     /* The reset delay lets the status go out first. */
     fx->h->now += 600;
@@ -268,6 +269,7 @@ static void test_full_update_exact_payloads(void **state)
                         "v1.1.0\",\"updatedBy\":\"  v1.0.0\"}}");
     assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_ACCEPTED);
     assert_int_equal(fx->pal.image_state, OTA_PAL_IMAGE_STATE_VALID);
+    assert_int_equal(fx->pal.progress_len, -1);
     assert_int_equal(fx->h->outcomes, 1);
     assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_SUCCEEDED);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
@@ -402,6 +404,48 @@ static void test_reverted_image_reports_failure(void **state)
     assert_non_null(strstr(h_last_status(fx->h), "did not start or was reverted"));
     assert_int_equal(fx->pal.resets, 0);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
+static void test_cut_before_activation_finishes_it(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    /* Power fails after "ready" went out, before activation: the old image
+     * boots, the service holds "ready", the checkpoint is complete. */
+    fx->pal.open = 0;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    fx->h->blocks_requested = 0;
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_int_equal(fx->h->blocks_requested, 0);
+    assert_int_equal(fx->pal.resumes, 1);
+    assert_int_equal(fx->pal.closes, 2);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    fixture_free(fx);
+}
+
+static void test_reboot_after_activation_into_old_image_fails(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    /* The new image crashed and the bootloader reverted: the old image runs. */
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "did not start or was reverted"));
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_equal(fx->pal.progress_len, -1);
     fixture_free(fx);
 }
 
@@ -1109,6 +1153,8 @@ int main(void)
         cmocka_unit_test(test_same_version_rejected),
         cmocka_unit_test(test_downgrade_rejected),
         cmocka_unit_test(test_reverted_image_reports_failure),
+        cmocka_unit_test(test_cut_before_activation_finishes_it),
+        cmocka_unit_test(test_reboot_after_activation_into_old_image_fails),
         cmocka_unit_test(test_bad_documents_are_reported),
         cmocka_unit_test(test_file_too_large_is_reported),
         cmocka_unit_test(test_unreadable_message_is_ignored),

@@ -1,0 +1,246 @@
+/*
+ * otter: parsing AWS IoT Jobs messages that carry an OTA job.
+ *
+ * Two messages name the next pending job (OTA wire protocol, section 2):
+ *
+ *   $aws/things/<thing>/jobs/notify-next    {"timestamp":..,"execution":{..}}
+ *   $aws/things/<thing>/jobs/$next/get/accepted
+ *                                 {"clientToken":..,"timestamp":..,"execution":{..}}
+ *
+ * Either may lack "execution" (nothing pending). ota_job_parse() reads the
+ * execution (job id, status, version, the statusDetails this device wrote)
+ * and the first file of its "afr_ota" job document into a caller-owned
+ * ota_job_t. Nothing is allocated and nothing is kept between calls: the
+ * JSON tokens live in a caller-owned array.
+ *
+ * Tolerance (at least that of the FreeRTOS agent): numbers as JSON numbers or
+ * quoted strings, decimal or "0x" hex; null for filepath, certfile,
+ * update_data_url and auth_scheme; unknown keys anywhere; keys in any order;
+ * CR/LF (raw or as the JSON escapes \n, \r) inside the base64 signature.
+ *
+ * JSON: jsmn's tokenizer is lenient (it takes, for instance, a key without a
+ * value); every object this parser reads is checked for well-formed
+ * key/value pairs, and values it skips (unknown keys) are only tokenised.
+ *
+ * Strictness: numbers out of uint32 range or with anything but digits are
+ * refused; strings that do not fit their buffer are refused, never
+ * truncated; escapes other than \" \\ \/ in ids, names and paths are refused
+ * (so are control characters, and "/", "+", "#" in the job id and stream
+ * name, which become MQTT topic levels); a known key that appears twice in
+ * one object is refused.
+ */
+#ifndef OTA_JOB_DOC_H
+#define OTA_JOB_DOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_err.h"
+#include "ota_pal.h"
+
+/** Longest job id accepted, in bytes (AWS ids are at most 64; the FreeRTOS agent takes 72). */
+#ifndef OTA_JOB_ID_MAX
+#define OTA_JOB_ID_MAX 72
+#endif
+
+/** Longest stream name accepted, in bytes (AWS: "AFR_OTA-" + UUID, 44). */
+#ifndef OTA_STREAM_NAME_MAX
+#define OTA_STREAM_NAME_MAX 64
+#endif
+
+/** Longest "filepath" accepted, in bytes. */
+#ifndef OTA_FILE_PATH_MAX
+#define OTA_FILE_PATH_MAX 64
+#endif
+
+/** Longest "certfile" accepted, in bytes. */
+#ifndef OTA_CERT_NAME_MAX
+#define OTA_CERT_NAME_MAX 48
+#endif
+
+#if OTA_JOB_ID_MAX < 1 || OTA_STREAM_NAME_MAX < 1 || OTA_FILE_PATH_MAX < 1 || OTA_CERT_NAME_MAX < 1
+#error                                                                                             \
+    "otter: OTA_JOB_ID_MAX, OTA_STREAM_NAME_MAX, OTA_FILE_PATH_MAX, OTA_CERT_NAME_MAX must be >= 1"
+#endif
+
+/**
+ * Longest base64 signature text accepted, in characters, after CR/LF are
+ * removed: exactly what OTA_PAL_SIGNATURE_MAX bytes encode to (96 for 72).
+ */
+#define OTA_JOB_SIG_B64_MAX (((OTA_PAL_SIGNATURE_MAX + 2u) / 3u) * 4u)
+
+/**
+ * One JSON token of the parser. Opaque: callers only allocate arrays of
+ * them (stack, static or inside their own structs) and pass them in.
+ */
+typedef struct ota_job_token {
+    int ota_opaque[4];
+} ota_job_token_t;
+
+/** Size of one token in bytes (16 where int has 32 bits). */
+#define OTA_JOB_TOKEN_SIZE (sizeof(ota_job_token_t))
+
+/**
+ * Recommended token count (1536 bytes of tokens). A full execution message
+ * takes 78: a $next/get/accepted answer with clientToken, timestamp, every
+ * execution field AWS sends, 10 statusDetails keys, and an afr_ota document
+ * with two protocols and one file of 9 keys (attr holding 2 numbers).
+ */
+#ifndef OTA_JOB_TOKENS_DEFAULT
+#define OTA_JOB_TOKENS_DEFAULT 96
+#endif
+
+/** Data planes named in "protocols" (bit mask in ota_job_t.protocols). */
+typedef enum ota_job_protocol {
+    OTA_PROTO_MQTT = 1, /**< "MQTT": file blocks over MQTT streams */
+    OTA_PROTO_HTTP = 2, /**< "HTTP": presigned URL (recorded; not used by the agent yet) */
+} ota_job_protocol_t;
+
+/** Job execution status ("execution.status"). */
+typedef enum ota_job_status {
+    OTA_JOB_STATUS_NONE = 0, /**< no "status" in the message */
+    OTA_JOB_STATUS_QUEUED,
+    OTA_JOB_STATUS_IN_PROGRESS,
+    OTA_JOB_STATUS_SUCCEEDED,
+    OTA_JOB_STATUS_FAILED,
+    OTA_JOB_STATUS_TIMED_OUT,
+    OTA_JOB_STATUS_REJECTED,
+    OTA_JOB_STATUS_REMOVED,
+    OTA_JOB_STATUS_CANCELED,
+} ota_job_status_t;
+
+/** Self-test stage this device last reported ("statusDetails.self_test"). */
+typedef enum ota_self_test {
+    OTA_SELF_TEST_NONE = 0,   /**< absent or another value */
+    OTA_SELF_TEST_READY = 1,  /**< "ready": verified, about to activate */
+    OTA_SELF_TEST_ACTIVE = 2, /**< "active": the new image is under test */
+} ota_self_test_t;
+
+/** A parsed execution and the first file of its job document. */
+typedef struct ota_job {
+    /** "execution.jobId", NUL-terminated. */
+    char job_id[OTA_JOB_ID_MAX + 1];
+    /** "execution.status". */
+    ota_job_status_t status;
+    /** "execution.versionNumber" (0 if absent). */
+    uint32_t version_number;
+
+    /* "execution.statusDetails", as this device last wrote them. Values that
+     * are missing or do not parse leave the field at its "absent" value. */
+    /** An ota_self_test_t. */
+    uint8_t self_test;
+    /** 1 if "updatedBy" held a number ("0x00090002"). */
+    uint8_t has_updated_by;
+    /** 1 if "receive" held "n/N". */
+    uint8_t has_receive;
+    /** Version that performed the download: major << 24 | minor << 16 | build. */
+    uint32_t updated_by;
+    /** "receive": blocks received so far and in total (information only). */
+    uint32_t received_blocks;
+    uint32_t total_blocks;
+
+    /* "execution.jobDocument.afr_ota". */
+    /** OTA_PROTO_* bits from "protocols". */
+    uint8_t protocols;
+    /** 1 if "filepath" was a string, 0 if absent or null. */
+    uint8_t has_file_path;
+    /** 1 if "certfile" was a string, 0 if absent or null. */
+    uint8_t has_cert_name;
+    /** "streamname", NUL-terminated. */
+    char stream[OTA_STREAM_NAME_MAX + 1];
+    /** "files[0].filepath", NUL-terminated ("" when has_file_path is 0). */
+    char file_path[OTA_FILE_PATH_MAX + 1];
+    /** "files[0].certfile", NUL-terminated ("" when has_cert_name is 0). */
+    char cert_name[OTA_CERT_NAME_MAX + 1];
+    /** "files[0].filesize", > 0. */
+    uint32_t file_size;
+    /** "files[0].fileid", 0..255. */
+    uint32_t file_id;
+    /** "files[0].fileType", 0..255 (0 if absent). */
+    uint32_t file_type;
+    /** Signature method, from the key name ("sig-sha256-ecdsa"). */
+    ota_sig_method_t sig_method;
+    /** The decoded signature (DER). */
+    uint8_t signature[OTA_PAL_SIGNATURE_MAX];
+    /** Bytes in signature, 1..OTA_PAL_SIGNATURE_MAX. */
+    size_t signature_len;
+} ota_job_t;
+
+/** Why a message or job document cannot be used; each has a short text. */
+typedef enum ota_job_problem {
+    OTA_JOB_PROBLEM_NONE = 0,
+    OTA_JOB_PROBLEM_BAD_JSON,        /**< not well-formed JSON */
+    OTA_JOB_PROBLEM_TOO_MANY_TOKENS, /**< more JSON tokens than the caller's array */
+    OTA_JOB_PROBLEM_NO_AFR_OTA,      /**< the job document has no "afr_ota": not an OTA job */
+    OTA_JOB_PROBLEM_MISSING_FIELD,   /**< a required key is absent */
+    OTA_JOB_PROBLEM_BAD_VALUE,       /**< wrong type, out of range, bad escape, duplicate key */
+    OTA_JOB_PROBLEM_ZERO_SIZE,       /**< "filesize" is 0 */
+    OTA_JOB_PROBLEM_FIELD_TOO_LONG,  /**< a string does not fit its buffer */
+    OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING, /**< the signature is not base64, or empty */
+    OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD,     /**< only signature methods the device lacks */
+    OTA_JOB_PROBLEM_NO_PROTOCOL,            /**< "protocols" has no data plane the device uses */
+} ota_job_problem_t;
+
+/** Number of ota_job_problem_t values. */
+#define OTA_JOB_PROBLEM_COUNT 11
+
+/** What ota_job_parse() found wrong, for the FAILED status report. */
+typedef struct ota_job_issue {
+    /** The problem; OTA_JOB_PROBLEM_NONE on OTA_OK and OTA_ERR_NOT_FOUND. */
+    ota_job_problem_t problem;
+    /** Static string naming the JSON key concerned ("filesize"), or NULL. */
+    const char *field;
+} ota_job_issue_t;
+
+/**
+ * Parse a notify-next or $next/get/accepted message.
+ *
+ * Checks happen in a fixed order, independent of key order, and the first
+ * failing check is reported: the message's JSON; "execution"; "jobId";
+ * "status"; then "jobDocument"; "afr_ota"; "protocols"; "streamname"; "files"; and of the
+ * first file "filepath", "filesize", "fileid", "certfile", "fileType" and
+ * the signature. "versionNumber" and "statusDetails" never fail a message.
+ *
+ * @param json        the message payload; need not be NUL-terminated (a NUL
+ *                    byte inside len is refused); borrowed for the call.
+ * @param len         payload length in bytes.
+ * @param tokens      caller-owned scratch array of token_count tokens;
+ *                    contents are undefined afterwards.
+ * @param token_count number of tokens in the array (OTA_JOB_TOKENS_DEFAULT
+ *                    suits the messages AWS sends).
+ * @param out         caller-owned result; zeroed, then filled as described
+ *                    per return code. Its strings are NUL-terminated after
+ *                    every return but OTA_ERR_INVALID_ARG.
+ * @param issue       optional (may be NULL): receives the problem and the
+ *                    field it concerns.
+ * @return OTA_OK: every field of out is filled.
+ *         OTA_ERR_NOT_FOUND: well-formed message without an execution, or
+ *         with "execution":null (no job pending); out stays zeroed.
+ *         OTA_ERR_BAD_MESSAGE: not JSON, or no usable execution or jobId
+ *         (missing, empty, too long, bad characters): there is no job to
+ *         report to. issue says why (BAD_JSON, MISSING_FIELD, BAD_VALUE,
+ *         FIELD_TOO_LONG).
+ *         OTA_ERR_BAD_JOB_DOC: job_id is filled, and so are status,
+ *         version_number and the statusDetails fields unless "status" is
+ *         the problem (then status is NONE); issue says why the job cannot
+ *         be used (BAD_JSON, NO_AFR_OTA, MISSING_FIELD, BAD_VALUE, ZERO_SIZE,
+ *         FIELD_TOO_LONG, BAD_SIGNATURE_ENCODING). The agent reports FAILED
+ *         for the job.
+ *         OTA_ERR_UNSUPPORTED: like OTA_ERR_BAD_JOB_DOC, for
+ *         UNKNOWN_SIG_METHOD (no "sig-sha256-ecdsa" but another "sig-" key)
+ *         and NO_PROTOCOL ("protocols" without "MQTT").
+ *         OTA_ERR_OUT_OF_MEMORY: the message has more than token_count
+ *         tokens (issue: TOO_MANY_TOKENS).
+ *         OTA_ERR_INVALID_ARG: json, tokens or out NULL, token_count 0, or
+ *         len above INT_MAX.
+ */
+ota_err_t ota_job_parse(const char *json, size_t len, ota_job_token_t *tokens, size_t token_count,
+                        ota_job_t *out, ota_job_issue_t *issue);
+
+/**
+ * Short text of a problem, e.g. "missing field", for status reports.
+ * @return a static string, never NULL ("unknown problem" for other values).
+ */
+const char *ota_job_problem_str(ota_job_problem_t problem);
+
+#endif /* OTA_JOB_DOC_H */
