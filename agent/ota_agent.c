@@ -40,8 +40,17 @@ static int ota_time_reached(uint32_t now, uint32_t deadline)
     return (uint32_t)(now - deadline) < 0x80000000u;
 }
 
-static void ota_log(ota_agent_t *a, ota_log_level_t level, const char *what, ota_err_t err,
-                    uint32_t x, uint32_t y, const char *detail)
+/* Events above OTA_LOG_LEVEL compile out, texts included. */
+#define ota_log(a, level, what, err, x, y, detail)                                                 \
+    do {                                                                                           \
+        if ((int)(level) <= OTA_LOG_LEVEL) {                                                       \
+            ota_log_emit((a), (level), (what), (err), (x), (y), (detail));                         \
+        }                                                                                          \
+    } while (0)
+
+#if OTA_LOG_LEVEL >= 0
+static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what, ota_err_t err,
+                         uint32_t x, uint32_t y, const char *detail)
 {
     ota_agent_event_t ev;
     if (a->cfg.callbacks.log == NULL) {
@@ -56,6 +65,20 @@ static void ota_log(ota_agent_t *a, ota_log_level_t level, const char *what, ota
     ev.detail = detail != NULL ? detail : "";
     a->cfg.callbacks.log(a->cfg.callbacks.ctx, &ev);
 }
+#else
+/* Keeps the arguments "used" when logging is compiled out. */
+static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what, ota_err_t err,
+                         uint32_t x, uint32_t y, const char *detail)
+{
+    (void)a;
+    (void)level;
+    (void)what;
+    (void)err;
+    (void)x;
+    (void)y;
+    (void)detail;
+}
+#endif
 
 static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
 {

@@ -125,6 +125,16 @@
 #define OTA_DEFAULT_RESET_DELAY_MS 500u
 #endif
 
+/**
+ * Agent events passed to the log callback: -1 none (the calls and their
+ * texts compile out), 0 errors, 1 and warnings, 2 and state changes and
+ * milestones, 3 and every request. Default: -1, as the size table measures;
+ * host builds of otter use 3.
+ */
+#ifndef OTA_LOG_LEVEL
+#define OTA_LOG_LEVEL (-1)
+#endif
+
 /* Invalid configurations fail the build. */
 #if (OTA_MAX_FILE_BLOCKS < 8u) || (OTA_MAX_FILE_BLOCKS > (1u << 20)) ||                            \
     (OTA_MAX_FILE_BLOCKS % 8u != 0u)
@@ -144,6 +154,9 @@
 #endif
 #if (OTA_THING_NAME_MAX < 1u) || (OTA_THING_NAME_MAX > 128u)
 #error "OTA_THING_NAME_MAX must be in 1 .. 128"
+#endif
+#if (OTA_LOG_LEVEL < -1) || (OTA_LOG_LEVEL > 3)
+#error "OTA_LOG_LEVEL must be in -1 .. 3"
 #endif
 #if OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS < 1u
 #error "OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS must be at least 1"

@@ -4,11 +4,18 @@
 # New inputs the fuzzer finds stay in build/fuzz/corpus/, not in the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
+# Seconds per harness: the first argument for the on-flash formats (default 20),
+# the second for the agent's network parsers (default 60).
+flash_seconds=${1:-20}
+parser_seconds=${2:-60}
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
 for h in "${harnesses[@]}"; do
+    case $h in
+    fuzz_stream_message | fuzz_job_document) seconds=$parser_seconds ;;
+    *) seconds=$flash_seconds ;;
+    esac
     corpus=build/fuzz/corpus/$h
     mkdir -p "$corpus"
     log=build/fuzz/$h.log

@@ -30,16 +30,19 @@ cmake -S . -B build/cortex-m4 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.
     -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
 cmake --build build/cortex-m4 -j "$jobs" -- --no-print-directory >/dev/null
 scripts/size-table.sh build/cortex-m4
+cmake --build build/cortex-m4 --target ota_agent_logging -- --no-print-directory >/dev/null
+arm-none-eabi-size -t build/cortex-m4/agent/CMakeFiles/ota_agent_logging.dir/*.obj | tail -1 |
+    awk '{printf "agent with logging compiled in (OTA_LOG_LEVEL=3): %d bytes of code\n", $1}'
 
 step "exported symbols carry the ota_ prefix"
 scripts/check-symbols.sh build/cortex-m4
 
-step "fuzzing the on-flash formats (libFuzzer, ASan + UBSan, 20 s per harness)"
-scripts/fuzz.sh 20
+step "fuzzing (libFuzzer, ASan + UBSan): on-flash formats 20 s each, the agent's parsers 60 s each"
+scripts/fuzz.sh 20 60
 
 step "tests (ctest)"
 cd build/gcc
 status=0
 ctest --output-on-failure -j "$jobs" || status=$?
-grep -hE '^power-loss sweep:|^power_sweep |^mutant ' Testing/Temporary/LastTest.log || true
+grep -hE '^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:' Testing/Temporary/LastTest.log || true
 exit $status
