@@ -775,6 +775,10 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
 static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
 {
     if (ota_status_terminal(job->status)) {
+        if (a->have_job && a->state == OTA_AGENT_DOWNLOADING &&
+            strcmp(job->job_id, a->job.job_id) == 0) {
+            ota_abandon_job(a, "the service ended the job");
+        }
         ota_log(a, OTA_LOG_DEBUG, "job already finished", OTA_OK, 0, 0, job->job_id);
         return;
     }

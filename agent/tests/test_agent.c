@@ -905,6 +905,23 @@ static void test_another_job_replaces_current(void **state)
     fixture_free(fx);
 }
 
+static void test_terminal_status_of_current_job_abandons(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "CANCELED",
+              NULL);
+    h_notify_next(fx->h);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
 static void test_update_rejected_terminal_abandons(void **state)
 {
     fixture_t *fx = fixture_new(10000, NULL);
@@ -1171,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_same_job_continues),
         cmocka_unit_test(test_cancel_then_new_job),
         cmocka_unit_test(test_another_job_replaces_current),
+        cmocka_unit_test(test_terminal_status_of_current_job_abandons),
         cmocka_unit_test(test_update_rejected_terminal_abandons),
         cmocka_unit_test(test_suspend_resume),
         cmocka_unit_test(test_stop_start_continues),

@@ -1,0 +1,934 @@
+/*
+ * otter service: the AWS IoT Jobs device API over MQTT. See ota_svc_jobs.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "ota_svc_jobs.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** Longest client token echoed back (bytes). */
+#define JOBS_CLIENT_TOKEN_MAX 64
+/** statusDetails limits (AWS). */
+#define JOBS_DETAILS_MAX_KEYS 10
+#define JOBS_DETAILS_KEY_MAX 128
+#define JOBS_DETAILS_VALUE_MAX 1024
+/** Timed work (timeouts, rollout) and the notify scan run at least this often. */
+#define JOBS_SAFETY_PERIOD_MS 5000
+/** Room for any topic this module builds. */
+#define JOBS_TOPIC_MAX 512
+
+struct ota_svc_jobs {
+    ota_store_t *store;
+    ota_svc_publish_fn publish;
+    void *publish_ctx;
+    ota_svc_log_fn log;
+    void *log_ctx;
+    int64_t next_timed_ms;  /* when timeouts or rollout next have work */
+    int64_t next_safety_ms; /* next full pass regardless of changes */
+};
+
+static const char *const jobs_topics[] = {
+    "$aws/things/+/jobs/get",      "$aws/things/+/jobs/start-next",
+    "$aws/things/+/jobs/+/get", /* $next/get and <job>/get */
+    "$aws/things/+/jobs/+/update", NULL,
+};
+
+const char *const *ota_svc_jobs_topics(void)
+{
+    return jobs_topics;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+logf_(ota_svc_jobs_t *j, int level, const char *fmt, ...)
+{
+    if (!j->log)
+        return;
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    j->log(j->log_ctx, level, line);
+}
+
+void ota_svc_jobs_set_log(ota_svc_jobs_t *jobs, ota_svc_log_fn log, void *log_ctx)
+{
+    if (!jobs)
+        return;
+    jobs->log = log;
+    jobs->log_ctx = log_ctx;
+}
+
+void ota_svc_jobs_log_stderr(void *ctx, int level, const char *line)
+{
+    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    (void)ctx;
+    fprintf(stderr, "otter-service %s %s\n", level >= 0 && level < 4 ? names[level] : "LOG", line);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                               */
+/* ------------------------------------------------------------------------ */
+
+ota_svc_jobs_t *ota_svc_jobs_create(ota_store_t *store, ota_svc_publish_fn publish,
+                                    void *publish_ctx)
+{
+    if (!store || !publish)
+        return NULL;
+    ota_svc_jobs_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->store = store;
+    j->publish = publish;
+    j->publish_ctx = publish_ctx;
+    j->next_timed_ms = 0; /* first tick does everything */
+    j->next_safety_ms = 0;
+    return j;
+}
+
+void ota_svc_jobs_destroy(ota_svc_jobs_t *jobs)
+{
+    free(jobs);
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int publish_json(ota_svc_jobs_t *j, const char *topic, cJSON *obj)
+{
+    char *text = cJSON_PrintUnformatted(obj);
+    if (!text) {
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: out of memory building the answer on %s", topic);
+        return -1;
+    }
+    int rc = j->publish(j->publish_ctx, topic, text, strlen(text), 1);
+    if (rc != 0)
+        logf_(j, OTA_SVC_LOG_WARN, "jobs: publish on %s failed (%d)", topic, rc);
+    else
+        logf_(j, OTA_SVC_LOG_DEBUG, "jobs: -> %s %s", topic, text);
+    cJSON_free(text);
+    return rc;
+}
+
+static void add_raw_or_null(cJSON *obj, const char *key, const char *raw)
+{
+    if (raw)
+        cJSON_AddItemToObject(obj, key, cJSON_CreateRaw(raw));
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
+/** Adds "timestamp" (epoch seconds) and, if any, "clientToken". */
+static void add_common(cJSON *obj, const char *token, int64_t now_ms)
+{
+    if (token)
+        cJSON_AddStringToObject(obj, "clientToken", token);
+    cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
+}
+
+/** Builds an AWS JobExecution object; document is the raw job document or NULL to omit. */
+static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "jobId", e->job_id);
+    cJSON_AddStringToObject(x, "thingName", e->thing);
+    cJSON_AddStringToObject(x, "status", ota_store_exec_status_name((int)e->status));
+    if (e->status_details)
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    cJSON_AddNumberToObject(x, "queuedAt", (double)(e->queued_at_ms / 1000));
+    if (e->started_at_ms)
+        cJSON_AddNumberToObject(x, "startedAt", (double)(e->started_at_ms / 1000));
+    cJSON_AddNumberToObject(x, "lastUpdatedAt", (double)(e->last_updated_at_ms / 1000));
+    cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
+    cJSON_AddNumberToObject(x, "executionNumber", (double)e->execution_number);
+    if (document)
+        cJSON_AddItemToObject(x, "jobDocument", cJSON_CreateRaw(document));
+    return x;
+}
+
+/** JobExecutionState: status, statusDetails, versionNumber. */
+static cJSON *exec_state_json(const ota_store_execution_t *e)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "status", ota_store_exec_status_name((int)e->status));
+    if (e->status_details)
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
+    return x;
+}
+
+/** JobExecutionSummary for the get answer. */
+static cJSON *summary_json(const ota_store_execution_t *e)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "jobId", e->job_id);
+    cJSON_AddNumberToObject(x, "queuedAt", (double)(e->queued_at_ms / 1000));
+    if (e->started_at_ms)
+        cJSON_AddNumberToObject(x, "startedAt", (double)(e->started_at_ms / 1000));
+    cJSON_AddNumberToObject(x, "lastUpdatedAt", (double)(e->last_updated_at_ms / 1000));
+    cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
+    cJSON_AddNumberToObject(x, "executionNumber", (double)e->execution_number);
+    return x;
+}
+
+/** The job document of a job (heap, caller frees), or NULL. */
+static char *job_document(ota_svc_jobs_t *j, const char *job_id)
+{
+    char *doc = NULL;
+    if (ota_store_job_document(j->store, job_id, &doc) != OTA_STORE_OK)
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: document of job %s: %s", job_id,
+              ota_store_errmsg(j->store));
+    return doc;
+}
+
+/* Raw-span scanner: finds the text of a top-level member's value, so that
+ * statusDetails are stored exactly as the device wrote them. Works on input
+ * cJSON has already accepted. */
+
+static size_t skip_ws(const char *p, size_t i, size_t n)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    return i;
+}
+
+/** Index just after the string starting at p[i] == '"', or n on error. */
+static size_t skip_string(const char *p, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+/** Index just after the value starting at p[i], or n on error. */
+static size_t skip_value(const char *p, size_t i, size_t n)
+{
+    if (i >= n)
+        return n;
+    if (p[i] == '"')
+        return skip_string(p, i, n);
+    if (p[i] == '{' || p[i] == '[') {
+        int depth = 0;
+        while (i < n) {
+            char c = p[i];
+            if (c == '"') {
+                i = skip_string(p, i, n);
+                continue;
+            }
+            if (c == '{' || c == '[')
+                depth++;
+            else if (c == '}' || c == ']')
+                depth--;
+            i++;
+            if (depth == 0)
+                return i;
+        }
+        return n;
+    }
+    while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\t' &&
+           p[i] != '\r' && p[i] != '\n')
+        i++;
+    return i;
+}
+
+/** Copies the raw value of top-level member key (first occurrence); heap, or NULL. */
+static char *raw_member(const char *p, size_t n, const char *key)
+{
+    size_t klen = strlen(key), i = skip_ws(p, 0, n);
+    if (i >= n || p[i] != '{')
+        return NULL;
+    i++;
+    while (i < n) {
+        i = skip_ws(p, i, n);
+        if (i >= n || p[i] != '"')
+            return NULL;
+        size_t ks = i + 1, ke = skip_string(p, i, n);
+        if (ke >= n)
+            return NULL;
+        i = skip_ws(p, ke, n);
+        if (i >= n || p[i] != ':')
+            return NULL;
+        i = skip_ws(p, i + 1, n);
+        size_t vs = i, ve = skip_value(p, i, n);
+        if (ve > n || ve == vs)
+            return NULL;
+        if (ke - 1 - ks == klen && memcmp(p + ks, key, klen) == 0) {
+            char *out = malloc(ve - vs + 1);
+            if (out) {
+                memcpy(out, p + vs, ve - vs);
+                out[ve - vs] = '\0';
+            }
+            return out;
+        }
+        i = skip_ws(p, ve, n);
+        if (i < n && p[i] == ',')
+            i++;
+        else
+            return NULL;
+    }
+    return NULL;
+}
+
+/** Best effort: a client token from a payload that is not valid JSON. */
+static int salvage_token(const char *p, size_t n, char *out, size_t cap)
+{
+    static const char key[] = "\"clientToken\"";
+    size_t klen = sizeof key - 1;
+    for (size_t i = 0; i + klen <= n; i++) {
+        if (memcmp(p + i, key, klen) != 0)
+            continue;
+        size_t k = skip_ws(p, i + klen, n);
+        if (k >= n || p[k] != ':')
+            continue;
+        k = skip_ws(p, k + 1, n);
+        if (k >= n || p[k] != '"')
+            continue;
+        size_t s = k + 1, e = s;
+        while (e < n && p[e] != '"' && p[e] != '\\' && (unsigned char)p[e] >= 0x20)
+            e++;
+        if (e >= n || p[e] != '"' || e - s > JOBS_CLIENT_TOKEN_MAX || e - s >= cap)
+            return 0;
+        memcpy(out, p + s, e - s);
+        out[e - s] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/** Number of UTF-8 characters (code points) in s. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** One parsed request. */
+typedef struct {
+    ota_svc_jobs_t *j;
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    char base[JOBS_TOPIC_MAX]; /* request topic; answers go to base/accepted|rejected */
+    const char *payload;
+    size_t len;
+    cJSON *json; /* request object */
+    const char *token;
+    int64_t now_ms;
+} req_t;
+
+static void answer(req_t *r, const char *suffix, cJSON *obj)
+{
+    char topic[JOBS_TOPIC_MAX + 16];
+    snprintf(topic, sizeof topic, "%s/%s", r->base, suffix);
+    add_common(obj, r->token, r->now_ms);
+    publish_json(r->j, topic, obj);
+    cJSON_Delete(obj);
+}
+
+/** Publishes an ErrorResponse on base/rejected; state (may be NULL) adds executionState. */
+static void reject(req_t *r, const char *code, const char *message,
+                   const ota_store_execution_t *state)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "code", code);
+    cJSON_AddStringToObject(obj, "message", message);
+    if (state)
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+    logf_(r->j, OTA_SVC_LOG_INFO, "jobs: %s rejected: %s (%s)", r->base, code, message);
+    answer(r, "rejected", obj);
+}
+
+static void reject_store(req_t *r, int rc)
+{
+    if (rc == OTA_STORE_NOT_FOUND)
+        reject(r, "ResourceNotFound", ota_store_errmsg(r->j->store), NULL);
+    else if (rc == OTA_STORE_INVALID)
+        reject(r, "InvalidRequest", ota_store_errmsg(r->j->store), NULL);
+    else {
+        logf_(r->j, OTA_SVC_LOG_ERROR, "jobs: store failure on %s: %s", r->base,
+              ota_store_errmsg(r->j->store));
+        reject(r, "InternalError", "internal error", NULL);
+    }
+}
+
+/** Reads an optional boolean member; returns -1 if present but not a boolean. */
+static int opt_bool(cJSON *obj, const char *key, int dflt)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v))
+        return dflt;
+    if (!cJSON_IsBool(v))
+        return -1;
+    return cJSON_IsTrue(v);
+}
+
+/** Reads an optional integer member (number or decimal string); 0 ok, -1 bad. */
+static int opt_int(cJSON *obj, const char *key, int64_t *out, int *present)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *present = 0;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d != (double)(int64_t)d || d > 9e15 || d < -9e15)
+            return -1;
+        *out = (int64_t)d;
+    } else if (cJSON_IsString(v) && v->valuestring[0]) {
+        char *end;
+        long long x = strtoll(v->valuestring, &end, 10);
+        if (*end)
+            return -1;
+        *out = x;
+    } else {
+        return -1;
+    }
+    *present = 1;
+    return 0;
+}
+
+/**
+ * Validates statusDetails (object of string -> string, <= 10 keys, keys
+ * 1..128 characters, values <= 1024 characters) and returns its raw text
+ * (heap) in *raw, NULL if absent. 0 ok; -1 invalid (message in msg).
+ */
+static int take_details(req_t *r, char **raw, char *msg, size_t cap)
+{
+    *raw = NULL;
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(r->json, "statusDetails");
+    if (!d || cJSON_IsNull(d))
+        return 0;
+    if (!cJSON_IsObject(d)) {
+        snprintf(msg, cap, "statusDetails must be an object of string values");
+        return -1;
+    }
+    int n = 0;
+    for (cJSON *e = d->child; e; e = e->next, n++) {
+        if (!cJSON_IsString(e)) {
+            snprintf(msg, cap, "statusDetails value of '%.64s' is not a string", e->string);
+            return -1;
+        }
+        size_t klen = utf8_chars(e->string);
+        if (klen == 0 || klen > JOBS_DETAILS_KEY_MAX) {
+            snprintf(msg, cap, "statusDetails keys must be 1..%d characters", JOBS_DETAILS_KEY_MAX);
+            return -1;
+        }
+        if (utf8_chars(e->valuestring) > JOBS_DETAILS_VALUE_MAX) {
+            snprintf(msg, cap, "statusDetails value of '%.64s' is longer than %d characters",
+                     e->string, JOBS_DETAILS_VALUE_MAX);
+            return -1;
+        }
+    }
+    if (n > JOBS_DETAILS_MAX_KEYS) {
+        snprintf(msg, cap, "statusDetails has %d keys, at most %d are allowed", n,
+                 JOBS_DETAILS_MAX_KEYS);
+        return -1;
+    }
+    *raw = raw_member(r->payload, r->len, "statusDetails");
+    if (!*raw)
+        *raw = cJSON_PrintUnformatted(d);
+    if (!*raw) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/** Reads stepTimeoutInMinutes: 0 absent, -1 or 1..10080; returns -1 if invalid. */
+static int take_step_timeout(req_t *r, int64_t *out)
+{
+    int present;
+    *out = 0;
+    if (opt_int(r->json, "stepTimeoutInMinutes", out, &present))
+        return -1;
+    if (present && *out != -1 && (*out < 1 || *out > OTA_STORE_STEP_TIMEOUT_MAX))
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notify-next                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** Publishes notify-next for a thing: its next execution, or none. */
+static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_execution_t *next,
+                          int64_t now_ms)
+{
+    char topic[JOBS_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "$aws/things/%s/jobs/notify-next", thing);
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
+    if (next) {
+        char *doc = job_document(j, next->job_id);
+        cJSON_AddItemToObject(obj, "execution", exec_json(next, doc));
+        free(doc);
+    }
+    int rc = publish_json(j, topic, obj);
+    cJSON_Delete(obj);
+    return rc;
+}
+
+typedef struct {
+    ota_svc_jobs_t *j;
+    int64_t now_ms;
+} notify_ctx_t;
+
+static int notify_one(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    notify_ctx_t *c = ctx;
+    ota_svc_jobs_t *j = c->j;
+    ota_store_execution_t next;
+    int rc = ota_store_execution_next(j->store, thing, &next);
+    if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND) {
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: next job of %s: %s", thing, ota_store_errmsg(j->store));
+        return 0;
+    }
+    const char *job = rc == OTA_STORE_OK ? next.job_id : "";
+    int sent = 0;
+    if (strcmp(job, last) != 0) {
+        if (publish_notify(j, thing, rc == OTA_STORE_OK ? &next : NULL, c->now_ms) != 0) {
+            ota_store_execution_free(&next);
+            return 0; /* stays pending; retried on a later pass */
+        }
+        sent = 1;
+    }
+    if (sent)
+        logf_(j, OTA_SVC_LOG_INFO, "jobs: notify-next %s: %s", thing, job[0] ? job : "(none)");
+    if (ota_store_notify_done(j->store, thing, seq, job) != OTA_STORE_OK)
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: recording notify-next of %s: %s", thing,
+              ota_store_errmsg(j->store));
+    ota_store_execution_free(&next);
+    return 0;
+}
+
+/** Publishes notify-next for every thing whose next job changed. */
+static void notify_changes(ota_svc_jobs_t *j, int64_t now_ms)
+{
+    notify_ctx_t c = {j, now_ms};
+    if (ota_store_notify_pending(j->store, notify_one, &c) != OTA_STORE_OK)
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: listing changes: %s", ota_store_errmsg(j->store));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Handlers                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** $next/get and <job>/get (DescribeJobExecution). */
+static void on_describe(req_t *r, const char *job_id)
+{
+    ota_svc_jobs_t *j = r->j;
+    int include_doc = opt_bool(r->json, "includeJobDocument", 1);
+    int64_t exec_no = 0;
+    int present;
+    if (include_doc < 0 || opt_int(r->json, "executionNumber", &exec_no, &present) ||
+        (present && exec_no < 0)) {
+        reject(r, "InvalidRequest",
+               "includeJobDocument must be a boolean, executionNumber a "
+               "positive integer",
+               NULL);
+        return;
+    }
+    int next = strcmp(job_id, "$next") == 0;
+    ota_store_execution_t e;
+    int rc = next ? ota_store_execution_next(j->store, r->thing, &e)
+                  : ota_store_execution_get(j->store, job_id, r->thing, &e);
+    if (rc == OTA_STORE_OK && (!e.released || (present && exec_no != e.execution_number)))
+        rc = OTA_STORE_NOT_FOUND;
+    if (rc != OTA_STORE_OK && !(next && rc == OTA_STORE_NOT_FOUND)) {
+        ota_store_execution_free(&e);
+        if (rc == OTA_STORE_NOT_FOUND)
+            reject(r, "ResourceNotFound", "no such job execution for this thing", NULL);
+        else
+            reject_store(r, rc);
+        return;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    if (rc == OTA_STORE_OK) {
+        char *doc = include_doc ? job_document(j, e.job_id) : NULL;
+        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        free(doc);
+    }
+    answer(r, "accepted", obj);
+    if (next && rc == OTA_STORE_OK) {
+        /* AWS agents on a standard broker only listen to notify-next: repeat it there
+         * (always with the document, as notify-next carries it). */
+        if (publish_notify(j, r->thing, &e, r->now_ms) == 0)
+            ota_store_notify_done(j->store, r->thing, -1, e.job_id);
+    }
+    ota_store_execution_free(&e);
+}
+
+typedef struct {
+    cJSON *in_progress;
+    cJSON *queued;
+} pending_ctx_t;
+
+static int add_pending(void *ctx, const ota_store_execution_t *e)
+{
+    pending_ctx_t *c = ctx;
+    cJSON_AddItemToArray(e->status == OTA_STORE_EXEC_IN_PROGRESS ? c->in_progress : c->queued,
+                         summary_json(e));
+    return 0;
+}
+
+/** get (GetPendingJobExecutions). */
+static void on_get_pending(req_t *r)
+{
+    pending_ctx_t c = {cJSON_CreateArray(), cJSON_CreateArray()};
+    int rc = ota_store_execution_list_pending(r->j->store, r->thing, add_pending, &c);
+    if (rc != OTA_STORE_OK) {
+        cJSON_Delete(c.in_progress);
+        cJSON_Delete(c.queued);
+        reject_store(r, rc);
+        return;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddItemToObject(obj, "inProgressJobs", c.in_progress);
+    cJSON_AddItemToObject(obj, "queuedJobs", c.queued);
+    answer(r, "accepted", obj);
+}
+
+/** Rejects an update the store refused, with the AWS code for it. */
+static void reject_update(req_t *r, int rc, const ota_store_execution_t *state)
+{
+    const char *msg = ota_store_errmsg(r->j->store);
+    switch (rc) {
+    case OTA_STORE_VERSION_MISMATCH:
+        reject(r, "VersionMismatch", msg, state);
+        break;
+    case OTA_STORE_TERMINAL:
+        /* Ended by the service (canceled, removed, timed out): the job is over.
+         * Ended by the device: the transition is not allowed. */
+        if (state->status == OTA_STORE_EXEC_CANCELED || state->status == OTA_STORE_EXEC_REMOVED ||
+            state->status == OTA_STORE_EXEC_TIMED_OUT)
+            reject(r, "TerminalStateReached", msg, state);
+        else
+            reject(r, "InvalidStateTransition", msg, state);
+        break;
+    case OTA_STORE_BAD_TRANSITION:
+        reject(r, "InvalidStateTransition", msg, state);
+        break;
+    default:
+        reject_store(r, rc);
+    }
+}
+
+/** start-next (StartNextPendingJobExecution). */
+static void on_start_next(req_t *r)
+{
+    ota_svc_jobs_t *j = r->j;
+    char msg[160];
+    char *details = NULL;
+    int64_t step = 0;
+    if (take_details(r, &details, msg, sizeof msg)) {
+        reject(r, "InvalidRequest", msg, NULL);
+        return;
+    }
+    if (take_step_timeout(r, &step)) {
+        free(details);
+        reject(r, "InvalidRequest", "stepTimeoutInMinutes must be -1 or 1..10080", NULL);
+        return;
+    }
+    ota_store_execution_t e;
+    int rc = ota_store_execution_next(j->store, r->thing, &e);
+    if (rc == OTA_STORE_OK && e.status == OTA_STORE_EXEC_QUEUED) {
+        ota_store_exec_update_t upd = {OTA_STORE_EXEC_IN_PROGRESS, details, e.version_number, step};
+        char job_id[OTA_STORE_JOB_ID_MAX + 1];
+        memcpy(job_id, e.job_id, sizeof job_id);
+        ota_store_execution_free(&e);
+        rc = ota_store_execution_update(j->store, job_id, r->thing, &upd, r->now_ms, &e);
+        if (rc == OTA_STORE_OK)
+            logf_(j, OTA_SVC_LOG_INFO, "jobs: %s job %s: QUEUED -> IN_PROGRESS (start-next)",
+                  r->thing, job_id);
+    }
+    free(details);
+    if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND) {
+        reject_update(r, rc, &e);
+        ota_store_execution_free(&e);
+        return;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    if (rc == OTA_STORE_OK) {
+        char *doc = job_document(j, e.job_id);
+        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        free(doc);
+    }
+    ota_store_execution_free(&e);
+    answer(r, "accepted", obj);
+}
+
+/** <job>/update (UpdateJobExecution). */
+static void on_update(req_t *r, const char *job_id)
+{
+    ota_svc_jobs_t *j = r->j;
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(r->json, "status");
+    ota_store_exec_update_t upd = {0};
+    if (!cJSON_IsString(st) || ota_store_exec_status_parse(st->valuestring, &upd.status) ||
+        (upd.status != OTA_STORE_EXEC_IN_PROGRESS && upd.status != OTA_STORE_EXEC_SUCCEEDED &&
+         upd.status != OTA_STORE_EXEC_FAILED && upd.status != OTA_STORE_EXEC_REJECTED)) {
+        reject(r, "InvalidRequest", "status must be IN_PROGRESS, SUCCEEDED, FAILED or REJECTED",
+               NULL);
+        return;
+    }
+    int present;
+    int include_state = opt_bool(r->json, "includeJobExecutionState", 0);
+    int include_doc = opt_bool(r->json, "includeJobDocument", 0);
+    if (include_state < 0 || include_doc < 0) {
+        reject(r, "InvalidRequest",
+               "includeJobExecutionState and includeJobDocument must be "
+               "booleans",
+               NULL);
+        return;
+    }
+    if (opt_int(r->json, "expectedVersion", &upd.expected_version, &present) ||
+        (present && upd.expected_version < 1)) {
+        reject(r, "InvalidRequest", "expectedVersion must be a positive integer", NULL);
+        return;
+    }
+    if (take_step_timeout(r, &upd.step_timeout_min)) {
+        reject(r, "InvalidRequest", "stepTimeoutInMinutes must be -1 or 1..10080", NULL);
+        return;
+    }
+    int64_t exec_no = 0; /* one execution per job and thing: only checked for syntax */
+    if (opt_int(r->json, "executionNumber", &exec_no, &present) || (present && exec_no < 1)) {
+        reject(r, "InvalidRequest", "executionNumber must be a positive integer", NULL);
+        return;
+    }
+    char msg[160];
+    char *details = NULL;
+    if (take_details(r, &details, msg, sizeof msg)) {
+        reject(r, "InvalidRequest", msg, NULL);
+        return;
+    }
+    upd.status_details = details;
+    ota_store_execution_t before, after;
+    int had = ota_store_execution_get(j->store, job_id, r->thing, &before) == OTA_STORE_OK;
+    int rc = ota_store_execution_update(j->store, job_id, r->thing, &upd, r->now_ms, &after);
+    free(details);
+    if (rc != OTA_STORE_OK) {
+        reject_update(r, rc, rc == OTA_STORE_NOT_FOUND ? NULL : &after);
+        ota_store_execution_free(&before);
+        ota_store_execution_free(&after);
+        return;
+    }
+    logf_(j,
+          ota_store_exec_status_is_terminal((int)after.status) ? OTA_SVC_LOG_INFO
+                                                               : OTA_SVC_LOG_DEBUG,
+          "jobs: %s job %s: %s -> %s (version %lld)", r->thing, job_id,
+          had ? ota_store_exec_status_name((int)before.status) : "?",
+          ota_store_exec_status_name((int)after.status), (long long)after.version_number);
+    cJSON *obj = cJSON_CreateObject();
+    if (include_state)
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(&after));
+    if (include_doc) {
+        char *doc = job_document(j, job_id);
+        add_raw_or_null(obj, "jobDocument", doc);
+        free(doc);
+    }
+    answer(r, "accepted", obj);
+    if (ota_store_exec_status_is_terminal((int)after.status)) {
+        ota_store_job_t job;
+        if (ota_store_job_get(j->store, job_id, &job) == OTA_STORE_OK &&
+            job.status != OTA_STORE_JOB_IN_PROGRESS)
+            logf_(j, OTA_SVC_LOG_INFO,
+                  "jobs: job %s is %s (%u succeeded, %u failed, %u timed "
+                  "out, %u canceled)",
+                  job_id, ota_store_job_status_name((int)job.status), job.n_succeeded,
+                  job.n_failed + job.n_rejected, job.n_timed_out, job.n_canceled);
+        ota_store_job_free(&job);
+        notify_changes(j, r->now_ms);
+    }
+    ota_store_execution_free(&before);
+    ota_store_execution_free(&after);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum { OP_NONE, OP_GET_PENDING, OP_START_NEXT, OP_DESCRIBE, OP_UPDATE };
+
+/**
+ * Splits "$aws/things/<thing>/jobs/<rest>". Returns the operation, with the
+ * thing and job (for describe/update) copied out; *bad is set when the topic
+ * is a request but its thing name or job id is not valid.
+ */
+static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *job, size_t job_cap,
+                       int *bad)
+{
+    static const char prefix[] = "$aws/things/";
+    *bad = 0;
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return OP_NONE;
+    const char *t = topic + sizeof prefix - 1;
+    const char *slash = strchr(t, '/');
+    if (!slash || strncmp(slash, "/jobs/", 6) != 0)
+        return OP_NONE;
+    size_t tlen = (size_t)(slash - t);
+    const char *rest = slash + 6;
+    int op = OP_NONE;
+    const char *jend = NULL;
+    if (strcmp(rest, "get") == 0) {
+        op = OP_GET_PENDING;
+    } else if (strcmp(rest, "start-next") == 0) {
+        op = OP_START_NEXT;
+    } else if ((jend = strchr(rest, '/')) != NULL && jend > rest) {
+        if (strcmp(jend, "/get") == 0)
+            op = OP_DESCRIBE;
+        else if (strcmp(jend, "/update") == 0)
+            op = OP_UPDATE;
+    }
+    if (op == OP_NONE)
+        return OP_NONE;
+    if (tlen == 0 || tlen >= thing_cap) {
+        *bad = 1;
+        snprintf(thing, thing_cap, "%.*s", (int)(thing_cap - 1), t);
+    } else {
+        memcpy(thing, t, tlen);
+        thing[tlen] = '\0';
+        *bad = !ota_store_valid_thing_name(thing);
+    }
+    job[0] = '\0';
+    if (op == OP_DESCRIBE || op == OP_UPDATE) {
+        size_t jlen = (size_t)(jend - rest);
+        if (jlen >= job_cap) {
+            *bad = 1;
+        } else {
+            memcpy(job, rest, jlen);
+            job[jlen] = '\0';
+            int is_next = strcmp(job, "$next") == 0;
+            if (op == OP_UPDATE ? !ota_store_valid_job_id(job)
+                                : !(is_next || ota_store_valid_job_id(job)))
+                *bad = 1;
+        }
+    }
+    return op;
+}
+
+int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *payload, size_t len,
+                        int64_t now_ms)
+{
+    if (!jobs || !topic)
+        return 0;
+    req_t r;
+    memset(&r, 0, sizeof r);
+    char job[OTA_STORE_JOB_ID_MAX + 8];
+    int bad;
+    int op = parse_topic(topic, r.thing, sizeof r.thing, job, sizeof job, &bad);
+    if (op == OP_NONE)
+        return 0;
+    if (strlen(topic) >= sizeof r.base)
+        return 1; /* cannot even build the answer topic; the thing name limit keeps us below */
+    r.j = jobs;
+    snprintf(r.base, sizeof r.base, "%s", topic);
+    r.payload = payload ? payload : "";
+    r.len = payload ? len : 0;
+    r.now_ms = now_ms;
+    logf_(jobs, OTA_SVC_LOG_DEBUG, "jobs: <- %s %.*s", topic, (int)(r.len > 300 ? 300 : r.len),
+          r.payload);
+
+    char token[JOBS_CLIENT_TOKEN_MAX + 1];
+    if (r.len == 0) {
+        r.json = cJSON_CreateObject(); /* an empty request is an empty object */
+    } else {
+        r.json = cJSON_ParseWithLength(r.payload, r.len);
+        if (!r.json) {
+            if (salvage_token(r.payload, r.len, token, sizeof token))
+                r.token = token;
+            reject(&r, "InvalidJson", "the payload is not valid JSON", NULL);
+            return 1;
+        }
+    }
+    if (!cJSON_IsObject(r.json)) {
+        reject(&r, "InvalidRequest", "the payload must be a JSON object", NULL);
+        cJSON_Delete(r.json);
+        return 1;
+    }
+    cJSON *tok = cJSON_GetObjectItemCaseSensitive(r.json, "clientToken");
+    if (tok && !cJSON_IsNull(tok)) {
+        if (!cJSON_IsString(tok) || strlen(tok->valuestring) > JOBS_CLIENT_TOKEN_MAX) {
+            reject(&r, "InvalidRequest", "clientToken must be a string of at most 64 bytes", NULL);
+            cJSON_Delete(r.json);
+            return 1;
+        }
+        r.token = tok->valuestring;
+    }
+    if (bad) {
+        reject(&r, "InvalidTopic", "invalid thing name or job id in the topic", NULL);
+    } else {
+        switch (op) {
+        case OP_GET_PENDING:
+            on_get_pending(&r);
+            break;
+        case OP_START_NEXT:
+            on_start_next(&r);
+            jobs->next_timed_ms = 0; /* a deadline may have been set: recompute on next tick */
+            break;
+        case OP_DESCRIBE:
+            on_describe(&r, job);
+            break;
+        case OP_UPDATE:
+            on_update(&r, job);
+            jobs->next_timed_ms = 0;
+            break;
+        }
+    }
+    cJSON_Delete(r.json);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Periodic work                                                            */
+/* ------------------------------------------------------------------------ */
+
+void ota_svc_jobs_tick(ota_svc_jobs_t *jobs, int64_t now_ms)
+{
+    if (!jobs)
+        return;
+    ota_store_t *s = jobs->store;
+    int changed = 0;
+    if (ota_store_poll_changes(s, &changed) != OTA_STORE_OK) {
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: checking for changes: %s", ota_store_errmsg(s));
+        changed = 1;
+    }
+    int safety = now_ms >= jobs->next_safety_ms;
+    if (!changed && !safety && now_ms < jobs->next_timed_ms)
+        return;
+    size_t n_timed_out = 0, n_released = 0;
+    if (ota_store_expire_timeouts(s, now_ms, &n_timed_out) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: in-progress timeouts: %s", ota_store_errmsg(s));
+    if (n_timed_out)
+        logf_(jobs, OTA_SVC_LOG_INFO, "jobs: %zu execution(s) TIMED_OUT", n_timed_out);
+    if (ota_store_rollout_release(s, now_ms, &n_released) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: rollout: %s", ota_store_errmsg(s));
+    if (n_released)
+        logf_(jobs, OTA_SVC_LOG_INFO, "jobs: rollout released %zu execution(s)", n_released);
+    int64_t next = INT64_MAX;
+    if (ota_store_next_timed_work(s, &next) != OTA_STORE_OK)
+        next = now_ms + 1000;
+    jobs->next_timed_ms = next;
+    if (safety)
+        jobs->next_safety_ms = now_ms + JOBS_SAFETY_PERIOD_MS;
+    notify_changes(jobs, now_ms);
+}

@@ -1,0 +1,1004 @@
+/*
+ * Unit tests of the Jobs API module, without a broker: a fake publish
+ * callback records every message, requests are injected with
+ * ota_svc_jobs_handle(), time is simulated. Jobs are created and canceled
+ * through a second store handle, as the CLI does.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ota_store.h"
+#include "ota_svc_jobs.h"
+
+#define T0 1700000000000LL
+#define MIN 60000LL
+#define MAX_MSGS 256
+
+typedef struct {
+    char *topic;
+    char *payload;
+    int qos;
+} msg_t;
+
+typedef struct {
+    char dir[256];
+    ota_store_t *store; /* the service's handle */
+    ota_store_t *cli;   /* a second handle, as the CLI */
+    ota_svc_jobs_t *jobs;
+    msg_t msgs[MAX_MSGS];
+    int n;
+    int fail_publish;
+    char log[8192];
+} fx_t;
+
+static int fake_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    fx_t *fx = ctx;
+    if (fx->fail_publish)
+        return -1;
+    assert_true(fx->n < MAX_MSGS);
+    msg_t *m = &fx->msgs[fx->n++];
+    m->topic = strdup(topic);
+    m->payload = malloc(len + 1);
+    memcpy(m->payload, payload, len);
+    m->payload[len] = '\0';
+    m->qos = qos;
+    return 0;
+}
+
+static void fake_log(void *ctx, int level, const char *line)
+{
+    fx_t *fx = ctx;
+    if (level <= OTA_SVC_LOG_INFO && strlen(fx->log) + strlen(line) + 2 < sizeof fx->log) {
+        strcat(fx->log, line);
+        strcat(fx->log, "\n");
+    }
+}
+
+static void clear(fx_t *fx)
+{
+    for (int i = 0; i < fx->n; i++) {
+        free(fx->msgs[i].topic);
+        free(fx->msgs[i].payload);
+    }
+    fx->n = 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void start_service(fx_t *fx)
+{
+    assert_int_equal(ota_store_open(fx->dir, &fx->store), OTA_STORE_OK);
+    fx->jobs = ota_svc_jobs_create(fx->store, fake_publish, fx);
+    assert_non_null(fx->jobs);
+    ota_svc_jobs_set_log(fx->jobs, fake_log, fx);
+}
+
+static void stop_service(fx_t *fx)
+{
+    ota_svc_jobs_destroy(fx->jobs);
+    ota_store_close(fx->store);
+    fx->jobs = NULL;
+    fx->store = NULL;
+}
+
+static int setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/otter-jobs-test-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    start_service(fx);
+    assert_int_equal(ota_store_open(fx->dir, &fx->cli), OTA_STORE_OK);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "dev%d", i);
+        assert_int_equal(ota_store_thing_create(fx->cli, name, T0), OTA_STORE_OK);
+    }
+    ota_store_stream_file_t f = {0, "/tmp/fw.bin", 366816};
+    assert_int_equal(ota_store_stream_create(fx->cli, "AFR_OTA-s1", "fw", &f, 1, T0), OTA_STORE_OK);
+    ota_svc_jobs_tick(fx->jobs, T0); /* nothing to announce yet */
+    assert_int_equal(fx->n, 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    clear(fx);
+    stop_service(fx);
+    ota_store_close(fx->cli);
+    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static const char DOC[] = "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"AFR_OTA-s1\","
+                          "\"files\":[{\"filepath\":\"firmware.bin\",\"filesize\":366816,"
+                          "\"fileid\":0,\"certfile\":\"codesign.crt\",\"fileType\":0,"
+                          "\"update_data_url\":null,\"auth_scheme\":null,"
+                          "\"sig-sha256-ecdsa\":\"MEUCIQ\"}]}}";
+
+typedef struct {
+    uint32_t timeout_min, rate, abort_pct, abort_min;
+} opts_t;
+
+static void create_job(fx_t *fx, const char *id, const char *const *things, size_t n, opts_t o,
+                       int64_t now)
+{
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = id;
+    spec.document = DOC;
+    spec.stream_id = "AFR_OTA-s1";
+    spec.things = things;
+    spec.n_things = n;
+    spec.in_progress_timeout_min = o.timeout_min;
+    spec.rollout_per_minute = o.rate;
+    spec.abort_failure_percent = o.abort_pct;
+    spec.abort_min_finished = o.abort_min;
+    assert_int_equal(ota_store_job_create(fx->cli, &spec, now), OTA_STORE_OK);
+}
+
+static int handle(fx_t *fx, const char *topic, const char *payload, int64_t now)
+{
+    return ota_svc_jobs_handle(fx->jobs, topic, payload, payload ? strlen(payload) : 0, now);
+}
+
+/** The only message on a topic since the last clear (fails if none or several). */
+static cJSON *only(fx_t *fx, const char *topic)
+{
+    cJSON *found = NULL;
+    int count = 0;
+    for (int i = 0; i < fx->n; i++) {
+        if (strcmp(fx->msgs[i].topic, topic) == 0) {
+            count++;
+            cJSON_Delete(found);
+            found = cJSON_Parse(fx->msgs[i].payload);
+            assert_non_null(found);
+        }
+    }
+    if (count != 1) {
+        fprintf(stderr, "expected one message on %s, got %d; published:\n", topic, count);
+        for (int i = 0; i < fx->n; i++)
+            fprintf(stderr, "  %s %s\n", fx->msgs[i].topic, fx->msgs[i].payload);
+    }
+    assert_int_equal(count, 1);
+    return found;
+}
+
+static int count_on(fx_t *fx, const char *topic)
+{
+    int count = 0;
+    for (int i = 0; i < fx->n; i++)
+        count += strcmp(fx->msgs[i].topic, topic) == 0;
+    return count;
+}
+
+static const char *raw_on(fx_t *fx, const char *topic)
+{
+    for (int i = fx->n - 1; i >= 0; i--)
+        if (strcmp(fx->msgs[i].topic, topic) == 0)
+            return fx->msgs[i].payload;
+    return NULL;
+}
+
+static const char *str(cJSON *obj, const char *key)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+static double num(cJSON *obj, const char *key)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static cJSON *obj(cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+/** Checks a rejection: code, echoed token (or none), timestamp. */
+static void expect_rejected(fx_t *fx, const char *topic, const char *code, const char *token,
+                            int64_t now)
+{
+    cJSON *r = only(fx, topic);
+    assert_string_equal(str(r, "code"), code);
+    assert_true(strlen(str(r, "message")) > 0);
+    if (token)
+        assert_string_equal(str(r, "clientToken"), token);
+    else
+        assert_null(obj(r, "clientToken"));
+    assert_int_equal((int64_t)num(r, "timestamp"), now / 1000);
+    cJSON_Delete(r);
+}
+
+#define NOTIFY(t) "$aws/things/" t "/jobs/notify-next"
+#define NEXTGET(t) "$aws/things/" t "/jobs/$next/get"
+#define UPDATE(t, j) "$aws/things/" t "/jobs/" j "/update"
+
+/* ---- topics and dispatch ---- */
+
+static void test_topics_and_foreign_messages(void **state)
+{
+    fx_t *fx = *state;
+    const char *const *t = ota_svc_jobs_topics();
+    int n = 0;
+    for (; t[n]; n++)
+        assert_null(strstr(t[n], "accepted")); /* never the service's own answers */
+    assert_int_equal(n, 4);
+    assert_string_equal(t[0], "$aws/things/+/jobs/get");
+    /* not ours: stream topics, our own answers, notify-next, other prefixes */
+    assert_int_equal(handle(fx, "$aws/things/dev0/streams/s/get/cbor", "", T0), 0);
+    assert_int_equal(handle(fx, NOTIFY("dev0"), "{}", T0), 0);
+    assert_int_equal(handle(fx, NEXTGET("dev0") "/accepted", "{}", T0), 0);
+    assert_int_equal(handle(fx, UPDATE("dev0", "j") "/rejected", "{}", T0), 0);
+    assert_int_equal(handle(fx, "$aws/things/dev0/jobs/j/other", "{}", T0), 0);
+    assert_int_equal(handle(fx, "$aws/things/dev0/shadow/get", "{}", T0), 0);
+    assert_int_equal(handle(fx, "hello/world", "{}", T0), 0);
+    assert_int_equal(fx->n, 0);
+}
+
+static void test_next_get_nothing_pending(void **state)
+{
+    fx_t *fx = *state;
+    assert_int_equal(handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"1:dev0\"}", T0 + 1500), 1);
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_string_equal(str(a, "clientToken"), "1:dev0");
+    assert_int_equal((int64_t)num(a, "timestamp"), (T0 + 1500) / 1000);
+    assert_null(obj(a, "execution"));
+    cJSON_Delete(a);
+    assert_int_equal(fx->n, 1); /* no notify-next when there is nothing */
+    assert_int_equal(fx->msgs[0].qos, 1);
+    /* unknown thing: same answer; empty payload is an empty request */
+    clear(fx);
+    assert_int_equal(handle(fx, NEXTGET("ghost"), NULL, T0), 1);
+    a = only(fx, NEXTGET("ghost") "/accepted");
+    assert_null(obj(a, "execution"));
+    assert_null(obj(a, "clientToken"));
+    cJSON_Delete(a);
+}
+
+static void test_notify_on_create_and_next_get(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1"};
+    create_job(fx, "job-1", things, 2, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0 + 200);
+    assert_int_equal(fx->n, 2);
+    cJSON *n = only(fx, NOTIFY("dev0"));
+    assert_null(obj(n, "clientToken"));
+    assert_int_equal((int64_t)num(n, "timestamp"), (T0 + 200) / 1000);
+    cJSON *e = obj(n, "execution");
+    assert_string_equal(str(e, "jobId"), "job-1");
+    assert_string_equal(str(e, "thingName"), "dev0");
+    assert_string_equal(str(e, "status"), "QUEUED");
+    assert_int_equal((int64_t)num(e, "versionNumber"), 1);
+    assert_int_equal((int64_t)num(e, "executionNumber"), 1);
+    assert_int_equal((int64_t)num(e, "queuedAt"), T0 / 1000);
+    assert_int_equal((int64_t)num(e, "lastUpdatedAt"), T0 / 1000);
+    assert_null(obj(e, "startedAt"));
+    assert_null(obj(e, "statusDetails"));
+    cJSON *doc = cJSON_Parse(DOC);
+    assert_true(cJSON_Compare(obj(e, "jobDocument"), doc, 1));
+    cJSON_Delete(doc);
+    cJSON_Delete(n);
+    cJSON_Delete(only(fx, NOTIFY("dev1")));
+    /* announced once: further ticks are quiet */
+    clear(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 400);
+    ota_svc_jobs_tick(fx->jobs, T0 + 10000);
+    assert_int_equal(fx->n, 0);
+    /* $next/get: accepted, and the same execution again on notify-next */
+    assert_int_equal(handle(fx, NEXTGET("dev0"), "{\"clientToken\":\":dev0\"}", T0 + 11000), 1);
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_string_equal(str(a, "clientToken"), ":dev0");
+    assert_string_equal(str(obj(a, "execution"), "jobId"), "job-1");
+    assert_non_null(obj(obj(a, "execution"), "jobDocument"));
+    n = only(fx, NOTIFY("dev0"));
+    assert_true(cJSON_Compare(obj(a, "execution"), obj(n, "execution"), 1));
+    cJSON_Delete(a);
+    cJSON_Delete(n);
+    /* includeJobDocument false leaves the document out of the answer */
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{\"includeJobDocument\":false}", T0 + 12000);
+    a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_null(obj(obj(a, "execution"), "jobDocument"));
+    cJSON_Delete(a);
+}
+
+/* The FreeRTOS OTA agent's whole sequence, byte for byte. */
+static void test_freertos_sequence(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    static const char *const steps[] = {
+        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/3\"}}",
+        "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"3/3\"}}",
+        ("{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"ready\","
+         "\"updatedBy\":\"0x00090002\"}}"),
+    };
+    int64_t now = T0 + 1000;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(handle(fx, UPDATE("dev0", "job-1"), steps[i], now), 1);
+        cJSON *a = only(fx, UPDATE("dev0", "job-1") "/accepted");
+        assert_int_equal((int64_t)num(a, "timestamp"), now / 1000);
+        assert_null(obj(a, "executionState")); /* not asked for */
+        cJSON_Delete(a);
+        assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* same job: no notify-next */
+        clear(fx);
+        now += 1000;
+    }
+    /* "reboot": the device asks again and reads its own statusDetails back verbatim */
+    handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"2:dev0\"}", now);
+    const char *raw = raw_on(fx, NEXTGET("dev0") "/accepted");
+    assert_non_null(strstr(raw, "\"statusDetails\":{\"self_test\":\"ready\","
+                                "\"updatedBy\":\"0x00090002\"}"));
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    cJSON *e = obj(a, "execution");
+    assert_string_equal(str(e, "status"), "IN_PROGRESS");
+    assert_int_equal((int64_t)num(e, "versionNumber"), 4); /* 1 + three updates */
+    assert_int_equal((int64_t)num(e, "startedAt"), (T0 + 1000) / 1000);
+    assert_int_equal((int64_t)num(e, "lastUpdatedAt"), (T0 + 3000) / 1000);
+    cJSON_Delete(a);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"active\","
+           "\"updatedBy\":\"0x00090003\"},\"includeJobExecutionState\":true,\"clientToken\":"
+           "\"t5\"}",
+           now);
+    a = only(fx, UPDATE("dev0", "job-1") "/accepted");
+    assert_string_equal(str(a, "clientToken"), "t5");
+    assert_string_equal(str(obj(a, "executionState"), "status"), "IN_PROGRESS");
+    assert_int_equal((int64_t)num(obj(a, "executionState"), "versionNumber"), 5);
+    assert_string_equal(str(obj(obj(a, "executionState"), "statusDetails"), "self_test"), "active");
+    cJSON_Delete(a);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted  v0.9.3\","
+           "\"updatedBy\":\"  v0.9.2\"}}",
+           now + 1000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    /* the queue is empty now: notify-next without execution, after the answer */
+    cJSON *n = only(fx, NOTIFY("dev0"));
+    assert_null(obj(n, "execution"));
+    cJSON_Delete(n);
+    assert_string_equal(fx->msgs[0].topic, UPDATE("dev0", "job-1") "/accepted");
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.status, OTA_STORE_EXEC_SUCCEEDED);
+    assert_string_equal(x.status_details,
+                        "{\"reason\":\"accepted  v0.9.3\",\"updatedBy\":\"  v0.9.2\"}");
+    assert_int_equal(x.version_number, 6);
+    ota_store_execution_free(&x);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->cli, "job-1", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+    assert_non_null(strstr(fx->log, "job-1: IN_PROGRESS -> SUCCEEDED"));
+    assert_non_null(strstr(fx->log, "job job-1 is COMPLETED"));
+    /* an update after the terminal status is refused with the current state */
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"), "{\"status\":\"IN_PROGRESS\",\"clientToken\":\"late\"}",
+           now + 2000);
+    cJSON *r = only(fx, UPDATE("dev0", "job-1") "/rejected");
+    assert_string_equal(str(r, "code"), "InvalidStateTransition");
+    assert_string_equal(str(r, "clientToken"), "late");
+    assert_string_equal(str(obj(r, "executionState"), "status"), "SUCCEEDED");
+    assert_int_equal((int64_t)num(obj(r, "executionState"), "versionNumber"), 6);
+    cJSON_Delete(r);
+}
+
+/* statusDetails are stored and given back as the device wrote them, spacing and escapes included.
+ */
+static void test_status_details_verbatim(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-v", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-v"),
+           "{ \"statusDetails\" :  { \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" } , "
+           "\"status\":\"IN_PROGRESS\" }",
+           T0 + 1000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-v") "/accepted"));
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-v", "dev0", &x), OTA_STORE_OK);
+    assert_string_equal(x.status_details, "{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }");
+    ota_store_execution_free(&x);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 2000);
+    assert_non_null(strstr(raw_on(fx, NEXTGET("dev0") "/accepted"),
+                           "\"statusDetails\":{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }"));
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_string_equal(str(obj(obj(a, "execution"), "statusDetails"), "b"), "}");
+    cJSON_Delete(a);
+}
+
+/* A device that asked before the announcement went out is not told twice. */
+static void test_next_get_counts_as_announcement(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 100); /* before any tick */
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 1);
+    clear(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 200);
+    ota_svc_jobs_tick(fx->jobs, T0 + 6000);
+    assert_int_equal(fx->n, 0);
+}
+
+/* A change that leaves the next job as it was announces nothing. */
+static void test_no_notify_when_next_job_unchanged(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1"};
+    create_job(fx, "job-a", things, 1, (opts_t){0}, T0);
+    create_job(fx, "job-b", things, 2, (opts_t){0}, T0 + 1000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 1000);
+    assert_int_equal(fx->n, 2); /* dev0: job-a, dev1: job-b */
+    clear(fx);
+    assert_int_equal(ota_store_job_cancel(fx->cli, "job-b", T0 + 2000), OTA_STORE_OK);
+    ota_svc_jobs_tick(fx->jobs, T0 + 2200);
+    cJSON *n = only(fx, NOTIFY("dev1"));
+    assert_null(obj(n, "execution"));
+    cJSON_Delete(n);
+    assert_int_equal(fx->n, 1); /* dev0's next is still job-a */
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-a"), "{\"status\":\"IN_PROGRESS\"}", T0 + 3000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 3200);
+    assert_int_equal(fx->n, 1); /* the answer only */
+}
+
+static void test_failed_with_reason_moves_to_next_job(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-a", things, 1, (opts_t){0}, T0);
+    create_job(fx, "job-b", things, 1, (opts_t){0}, T0 + 1000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 1000);
+    cJSON *n = only(fx, NOTIFY("dev0"));
+    assert_string_equal(str(obj(n, "execution"), "jobId"), "job-a");
+    cJSON_Delete(n);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-a"),
+           "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"rejected: 0x00000010\"}}",
+           T0 + 2000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-a") "/accepted"));
+    n = only(fx, NOTIFY("dev0"));
+    assert_string_equal(str(obj(n, "execution"), "jobId"), "job-b");
+    cJSON_Delete(n);
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-a", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.status, OTA_STORE_EXEC_FAILED);
+    assert_string_equal(x.status_details, "{\"reason\":\"rejected: 0x00000010\"}");
+    ota_store_execution_free(&x);
+}
+
+static void test_update_rejections(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    const char *U = UPDATE("dev0", "job-1");
+    const char *R = UPDATE("dev0", "job-1") "/rejected";
+    struct {
+        const char *payload;
+        const char *code;
+        const char *token;
+    } cases[] = {
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":\"abc\"", "InvalidJson", "abc"},
+        {"not json at all", "InvalidJson", NULL},
+        {"[1,2]", "InvalidRequest", NULL},
+        {"{\"clientToken\":\"k\"}", "InvalidRequest", "k"},
+        {"{\"status\":\"DONE\",\"clientToken\":\"k\"}", "InvalidRequest", "k"},
+        {"{\"status\":\"TIMED_OUT\"}", "InvalidRequest", NULL},
+        {"{\"status\":\"QUEUED\"}", "InvalidRequest", NULL},
+        {"{\"status\":\"CANCELED\"}", "InvalidRequest", NULL},
+        {"{\"status\":7}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":\"x\"}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"a\":1}}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"a\":{\"b\":\"c\"}}}", "InvalidRequest",
+         NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"1\":\"a\",\"2\":\"a\",\"3\":\"a\","
+         "\"4\":\"a\",\"5\":\"a\",\"6\":\"a\",\"7\":\"a\",\"8\":\"a\",\"9\":\"a\",\"10\":\"a\","
+         "\"11\":\"a\"}}",
+         "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"expectedVersion\":\"x\"}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"expectedVersion\":1.5}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"stepTimeoutInMinutes\":0}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"stepTimeoutInMinutes\":10081}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"includeJobExecutionState\":\"yes\"}", "InvalidRequest",
+         NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":5}", "InvalidRequest", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":"
+         "\"12345678901234567890123456789012345678901234567890123456789012345\"}",
+         "InvalidRequest", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(handle(fx, U, cases[i].payload, T0 + 5000), 1);
+        expect_rejected(fx, R, cases[i].code, cases[i].token, T0 + 5000);
+        assert_int_equal(fx->n, 1);
+        clear(fx);
+    }
+    /* nothing was changed by any of them */
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.version_number, 1);
+    assert_int_equal(x.status, OTA_STORE_EXEC_QUEUED);
+    ota_store_execution_free(&x);
+
+    /* 10 keys and 1024-character values are the limits, not errors */
+    char value[1026];
+    memset(value, 'x', 1024);
+    value[1024] = '\0';
+    char payload[1600];
+    snprintf(payload, sizeof payload,
+             "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"1\":\"a\",\"2\":\"a\",\"3\":\"a\","
+             "\"4\":\"a\",\"5\":\"a\",\"6\":\"a\",\"7\":\"a\",\"8\":\"a\",\"9\":\"a\",\"v\":\"%s\"}"
+             ",\"expectedVersion\":1}",
+             value);
+    handle(fx, U, payload, T0 + 6000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    clear(fx);
+    memset(value, 'x', 1025);
+    value[1025] = '\0';
+    snprintf(payload, sizeof payload,
+             "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"v\":\"%s\"}}", value);
+    handle(fx, U, payload, T0 + 6000);
+    expect_rejected(fx, R, "InvalidRequest", NULL, T0 + 6000);
+    clear(fx);
+
+    /* expectedVersion mismatch carries the current state */
+    handle(fx, U, "{\"status\":\"IN_PROGRESS\",\"expectedVersion\":1,\"clientToken\":\"v\"}",
+           T0 + 7000);
+    cJSON *r = only(fx, R);
+    assert_string_equal(str(r, "code"), "VersionMismatch");
+    assert_string_equal(str(r, "clientToken"), "v");
+    assert_int_equal((int64_t)num(obj(r, "executionState"), "versionNumber"), 2);
+    assert_string_equal(str(obj(r, "executionState"), "status"), "IN_PROGRESS");
+    cJSON_Delete(r);
+    clear(fx);
+    /* expectedVersion as a string is accepted (some agents quote numbers); the
+     * document comes back when asked for */
+    handle(fx, U,
+           "{\"status\":\"IN_PROGRESS\",\"expectedVersion\":\"2\",\"includeJobDocument\":true}",
+           T0 + 7000);
+    cJSON *acc = only(fx, UPDATE("dev0", "job-1") "/accepted");
+    cJSON *doc = cJSON_Parse(DOC);
+    assert_true(cJSON_Compare(obj(acc, "jobDocument"), doc, 1));
+    assert_null(obj(acc, "executionState"));
+    cJSON_Delete(doc);
+    cJSON_Delete(acc);
+    clear(fx);
+    /* started executions cannot be REJECTED */
+    handle(fx, U, "{\"status\":\"REJECTED\"}", T0 + 8000);
+    r = only(fx, R);
+    assert_string_equal(str(r, "code"), "InvalidStateTransition");
+    assert_string_equal(str(obj(r, "executionState"), "status"), "IN_PROGRESS");
+    cJSON_Delete(r);
+    clear(fx);
+    /* unknown job, job of another thing, invalid ids */
+    handle(fx, UPDATE("dev0", "nojob"), "{\"status\":\"FAILED\",\"clientToken\":\"n\"}", T0);
+    expect_rejected(fx, UPDATE("dev0", "nojob") "/rejected", "ResourceNotFound", "n", T0);
+    clear(fx);
+    handle(fx, UPDATE("dev1", "job-1"), "{\"status\":\"FAILED\"}", T0);
+    expect_rejected(fx, UPDATE("dev1", "job-1") "/rejected", "ResourceNotFound", NULL, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "bad:job"), "{\"status\":\"FAILED\",\"clientToken\":\"q\"}", T0);
+    expect_rejected(fx, UPDATE("dev0", "bad:job") "/rejected", "InvalidTopic", "q", T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "$next"), "{\"status\":\"FAILED\"}", T0);
+    expect_rejected(fx, UPDATE("dev0", "$next") "/rejected", "InvalidTopic", NULL, T0);
+    clear(fx);
+    char topic[400];
+    char longname[140];
+    memset(longname, 'n', 129);
+    longname[129] = '\0';
+    snprintf(topic, sizeof topic, "$aws/things/%s/jobs/$next/get", longname);
+    assert_int_equal(handle(fx, topic, "{}", T0), 1);
+    strcat(topic, "/rejected");
+    expect_rejected(fx, topic, "InvalidTopic", NULL, T0);
+    clear(fx);
+    /* a rejection never changed anything */
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.version_number, 3);
+    assert_string_equal(x.status_details ? "set" : "none", "set");
+    ota_store_execution_free(&x);
+}
+
+static void test_get_pending_start_next_describe(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-a", things, 1, (opts_t){0}, T0);
+    create_job(fx, "job-b", things, 1, (opts_t){0}, T0 + 2000);
+    create_job(fx, "job-c", things, 1, (opts_t){0}, T0 + 4000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 4000);
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/get", "{\"clientToken\":\"g\"}", T0 + 5000);
+    cJSON *a = only(fx, "$aws/things/dev0/jobs/get/accepted");
+    assert_string_equal(str(a, "clientToken"), "g");
+    assert_int_equal(cJSON_GetArraySize(obj(a, "inProgressJobs")), 0);
+    cJSON *q = obj(a, "queuedJobs");
+    assert_int_equal(cJSON_GetArraySize(q), 3);
+    assert_string_equal(str(cJSON_GetArrayItem(q, 0), "jobId"), "job-a");
+    assert_string_equal(str(cJSON_GetArrayItem(q, 2), "jobId"), "job-c");
+    assert_int_equal((int64_t)num(cJSON_GetArrayItem(q, 1), "queuedAt"), (T0 + 2000) / 1000);
+    assert_int_equal((int64_t)num(cJSON_GetArrayItem(q, 1), "versionNumber"), 1);
+    assert_int_equal((int64_t)num(cJSON_GetArrayItem(q, 1), "executionNumber"), 1);
+    cJSON_Delete(a);
+    clear(fx);
+    /* start-next: the oldest QUEUED becomes IN_PROGRESS with the given details */
+    handle(fx, "$aws/things/dev0/jobs/start-next",
+           "{\"clientToken\":\"s\",\"statusDetails\":{\"k\":\"v\"},\"stepTimeoutInMinutes\":5}",
+           T0 + 6000);
+    a = only(fx, "$aws/things/dev0/jobs/start-next/accepted");
+    cJSON *e = obj(a, "execution");
+    assert_string_equal(str(e, "jobId"), "job-a");
+    assert_string_equal(str(e, "status"), "IN_PROGRESS");
+    assert_string_equal(str(obj(e, "statusDetails"), "k"), "v");
+    assert_int_equal((int64_t)num(e, "versionNumber"), 2);
+    assert_non_null(obj(e, "jobDocument"));
+    cJSON_Delete(a);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* the next job is still job-a */
+    clear(fx);
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-a", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.deadline_ms, T0 + 6000 + 5 * MIN);
+    ota_store_execution_free(&x);
+    /* start-next again: the IN_PROGRESS one is returned unchanged */
+    handle(fx, "$aws/things/dev0/jobs/start-next", "{}", T0 + 7000);
+    a = only(fx, "$aws/things/dev0/jobs/start-next/accepted");
+    assert_string_equal(str(obj(a, "execution"), "jobId"), "job-a");
+    assert_int_equal((int64_t)num(obj(a, "execution"), "versionNumber"), 2);
+    cJSON_Delete(a);
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/get", "{}", T0 + 8000);
+    a = only(fx, "$aws/things/dev0/jobs/get/accepted");
+    assert_int_equal(cJSON_GetArraySize(obj(a, "inProgressJobs")), 1);
+    assert_int_equal(cJSON_GetArraySize(obj(a, "queuedJobs")), 2);
+    assert_int_equal((int64_t)num(cJSON_GetArrayItem(obj(a, "inProgressJobs"), 0), "startedAt"),
+                     (T0 + 6000) / 1000);
+    cJSON_Delete(a);
+    clear(fx);
+    /* start-next with invalid details is refused */
+    handle(fx, "$aws/things/dev0/jobs/start-next", "{\"statusDetails\":[1]}", T0);
+    expect_rejected(fx, "$aws/things/dev0/jobs/start-next/rejected", "InvalidRequest", NULL, T0);
+    clear(fx);
+    /* start-next with nothing pending: accepted without execution */
+    handle(fx, "$aws/things/dev1/jobs/start-next", "{}", T0);
+    a = only(fx, "$aws/things/dev1/jobs/start-next/accepted");
+    assert_null(obj(a, "execution"));
+    cJSON_Delete(a);
+    clear(fx);
+    /* <job>/get */
+    handle(fx, "$aws/things/dev0/jobs/job-b/get", "{\"clientToken\":\"d\"}", T0);
+    a = only(fx, "$aws/things/dev0/jobs/job-b/get/accepted");
+    assert_string_equal(str(a, "clientToken"), "d");
+    assert_string_equal(str(obj(a, "execution"), "jobId"), "job-b");
+    assert_string_equal(str(obj(a, "execution"), "status"), "QUEUED");
+    assert_non_null(obj(obj(a, "execution"), "jobDocument"));
+    cJSON_Delete(a);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* only $next/get repeats on notify */
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/job-b/get", "{\"includeJobDocument\":false}", T0);
+    a = only(fx, "$aws/things/dev0/jobs/job-b/get/accepted");
+    assert_null(obj(obj(a, "execution"), "jobDocument"));
+    cJSON_Delete(a);
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/job-b/get", "{\"executionNumber\":2}", T0);
+    expect_rejected(fx, "$aws/things/dev0/jobs/job-b/get/rejected", "ResourceNotFound", NULL, T0);
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/nojob/get", "{\"clientToken\":\"z\"}", T0);
+    expect_rejected(fx, "$aws/things/dev0/jobs/nojob/get/rejected", "ResourceNotFound", "z", T0);
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/get", "{bad", T0);
+    expect_rejected(fx, "$aws/things/dev0/jobs/get/rejected", "InvalidJson", NULL, T0);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"tok\",", T0);
+    expect_rejected(fx, NEXTGET("dev0") "/rejected", "InvalidJson", "tok", T0);
+}
+
+static void test_cancel_from_another_handle(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1"};
+    const char *dev0[] = {"dev0"};
+    create_job(fx, "job-a", things, 2, (opts_t){0}, T0);
+    create_job(fx, "job-b", dev0, 1, (opts_t){0}, T0 + 1000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 1000);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-a"), "{\"status\":\"IN_PROGRESS\"}", T0 + 2000);
+    clear(fx);
+    assert_int_equal(ota_store_job_cancel(fx->cli, "job-a", T0 + 3000), OTA_STORE_OK);
+    ota_svc_jobs_tick(fx->jobs, T0 + 3200);
+    cJSON *n = only(fx, NOTIFY("dev0"));
+    assert_string_equal(str(obj(n, "execution"), "jobId"), "job-b");
+    cJSON_Delete(n);
+    n = only(fx, NOTIFY("dev1"));
+    assert_null(obj(n, "execution"));
+    cJSON_Delete(n);
+    assert_int_equal(fx->n, 2);
+    clear(fx);
+    /* the device, unaware, reports on the canceled job */
+    handle(fx, UPDATE("dev0", "job-a"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"9/9\"}}", T0 + 4000);
+    cJSON *r = only(fx, UPDATE("dev0", "job-a") "/rejected");
+    assert_string_equal(str(r, "code"), "TerminalStateReached");
+    assert_string_equal(str(obj(r, "executionState"), "status"), "CANCELED");
+    cJSON_Delete(r);
+    clear(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 4200);
+    assert_int_equal(fx->n, 0);
+}
+
+static void test_in_progress_timeout(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-t", things, 1, (opts_t){.timeout_min = 2}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-t"), "{\"status\":\"IN_PROGRESS\"}", T0 + 1000);
+    clear(fx);
+    for (int64_t t = T0 + 1200; t < T0 + 1000 + 2 * MIN; t += 200)
+        ota_svc_jobs_tick(fx->jobs, t);
+    assert_int_equal(fx->n, 0);
+    ota_svc_jobs_tick(fx->jobs, T0 + 1000 + 2 * MIN);
+    cJSON *n = only(fx, NOTIFY("dev0"));
+    assert_null(obj(n, "execution"));
+    cJSON_Delete(n);
+    assert_non_null(strstr(fx->log, "TIMED_OUT"));
+    clear(fx);
+    handle(fx, "$aws/things/dev0/jobs/job-t/get", "{}", T0 + 3 * MIN);
+    cJSON *d = only(fx, "$aws/things/dev0/jobs/job-t/get/accepted");
+    assert_string_equal(str(obj(d, "execution"), "status"), "TIMED_OUT");
+    assert_int_equal((int64_t)num(obj(d, "execution"), "versionNumber"), 3);
+    cJSON_Delete(d);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-t"), "{\"status\":\"SUCCEEDED\"}", T0 + 3 * MIN);
+    cJSON *r = only(fx, UPDATE("dev0", "job-t") "/rejected");
+    assert_string_equal(str(r, "code"), "TerminalStateReached");
+    assert_string_equal(str(obj(r, "executionState"), "status"), "TIMED_OUT");
+    cJSON_Delete(r);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->cli, "job-t", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    assert_int_equal(j.n_timed_out, 1);
+    ota_store_job_free(&j);
+}
+
+static void test_step_timeout(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-s", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-s"), "{\"status\":\"IN_PROGRESS\",\"stepTimeoutInMinutes\":1}",
+           T0);
+    clear(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + MIN - 1);
+    assert_int_equal(fx->n, 0);
+    /* a new update with a step timeout moves the deadline */
+    handle(fx, UPDATE("dev0", "job-s"), "{\"status\":\"IN_PROGRESS\",\"stepTimeoutInMinutes\":1}",
+           T0 + 50000);
+    clear(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + MIN + 1000);
+    assert_int_equal(fx->n, 0);
+    ota_svc_jobs_tick(fx->jobs, T0 + 50000 + MIN);
+    cJSON_Delete(only(fx, NOTIFY("dev0")));
+}
+
+static void test_rollout_over_minutes(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1", "dev2", "dev3"};
+    create_job(fx, "job-r", things, 4, (opts_t){.rate = 1}, T0);
+    int announced[4] = {0};
+    int64_t when[4] = {0};
+    for (int64_t t = T0; t <= T0 + 5 * MIN; t += 200) {
+        ota_svc_jobs_tick(fx->jobs, t);
+        for (int i = 0; i < fx->n; i++) {
+            int d = fx->msgs[i].topic[strlen("$aws/things/dev")] - '0';
+            assert_true(strstr(fx->msgs[i].topic, "notify-next") != NULL);
+            announced[d]++;
+            when[d] = t;
+        }
+        clear(fx);
+        /* a thing not yet released sees nothing */
+        if (t == T0 + 30000) {
+            handle(fx, NEXTGET("dev1"), "{}", t);
+            cJSON *a = only(fx, NEXTGET("dev1") "/accepted");
+            assert_null(obj(a, "execution"));
+            cJSON_Delete(a);
+            clear(fx);
+        }
+    }
+    for (int d = 0; d < 4; d++) {
+        assert_int_equal(announced[d], 1);
+        assert_int_equal(when[d], T0 + d * MIN);
+    }
+}
+
+static void test_rollout_survives_restart(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1", "dev2"};
+    create_job(fx, "job-r", things, 3, (opts_t){.rate = 1}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    cJSON_Delete(only(fx, NOTIFY("dev0")));
+    clear(fx);
+    stop_service(fx); /* down for two and a half minutes */
+    start_service(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 150000);
+    assert_int_equal(fx->n, 2); /* the backlog: dev1 and dev2, dev0 not again */
+    cJSON_Delete(only(fx, NOTIFY("dev1")));
+    cJSON_Delete(only(fx, NOTIFY("dev2")));
+}
+
+static void test_abort_criteria(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1", "dev2", "dev3"};
+    create_job(fx, "job-x", things, 4, (opts_t){.abort_pct = 50, .abort_min = 2}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-x"),
+           "{\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"0x000000e3: 0x00001234\"}}",
+           T0 + 1000);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 1);
+    assert_int_equal(fx->n, 2); /* the answer and dev0's notify-next only */
+    clear(fx);
+    handle(fx, UPDATE("dev1", "job-x"), "{\"status\":\"IN_PROGRESS\"}", T0 + 1500);
+    clear(fx);
+    handle(fx, UPDATE("dev2", "job-x"), "{\"status\":\"FAILED\"}", T0 + 2000);
+    /* 2 of 2 finished failed: aborted, every other thing told at once */
+    cJSON_Delete(only(fx, UPDATE("dev2", "job-x") "/accepted"));
+    for (int d = 1; d < 4; d++) {
+        char topic[64];
+        snprintf(topic, sizeof topic, "$aws/things/dev%d/jobs/notify-next", d);
+        cJSON *n = only(fx, topic);
+        assert_null(obj(n, "execution"));
+        cJSON_Delete(n);
+    }
+    assert_non_null(strstr(fx->log, "job job-x is ABORTED"));
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->cli, "job-x", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED);
+    assert_int_equal(j.n_canceled, 2);
+    ota_store_job_free(&j);
+}
+
+/* The service restarted in the middle of a job: nothing lost, the device finishes. */
+static void test_restart_mid_job(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0", "dev1"};
+    create_job(fx, "job-1", things, 2, (opts_t){.timeout_min = 30}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"ready\","
+           "\"updatedBy\":\"0x00090002\"}}",
+           T0 + 1000);
+    clear(fx);
+    stop_service(fx);
+    /* while the service is down the CLI cancels nothing but adds a job for dev2 */
+    const char *dev2[] = {"dev2"};
+    create_job(fx, "job-2", dev2, 1, (opts_t){0}, T0 + 2000);
+    start_service(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 3000);
+    cJSON *n = only(fx, NOTIFY("dev2")); /* announced after the restart */
+    assert_string_equal(str(obj(n, "execution"), "jobId"), "job-2");
+    cJSON_Delete(n);
+    assert_int_equal(fx->n, 1); /* dev0 and dev1 were already told */
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"3:dev0\"}", T0 + 4000);
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    cJSON *e = obj(a, "execution");
+    assert_string_equal(str(e, "status"), "IN_PROGRESS");
+    assert_string_equal(str(obj(e, "statusDetails"), "self_test"), "ready");
+    assert_int_equal((int64_t)num(e, "versionNumber"), 2);
+    cJSON_Delete(a);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted  v0.9.3\"},"
+           "\"expectedVersion\":2}",
+           T0 + 5000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    clear(fx);
+    /* a restart with an announcement still pending: it is sent after the restart */
+    stop_service(fx);
+    assert_int_equal(ota_store_job_cancel(fx->cli, "job-1", T0 + 6000), OTA_STORE_OK);
+    start_service(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 7000);
+    n = only(fx, NOTIFY("dev1"));
+    assert_null(obj(n, "execution"));
+    cJSON_Delete(n);
+    assert_int_equal(fx->n, 1);
+}
+
+static void test_failed_publish_is_retried(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    fx->fail_publish = 1;
+    ota_svc_jobs_tick(fx->jobs, T0);
+    fx->fail_publish = 0;
+    ota_svc_jobs_tick(fx->jobs, T0 + 200);
+    assert_int_equal(fx->n, 0);             /* nothing changed, no retry yet */
+    ota_svc_jobs_tick(fx->jobs, T0 + 6000); /* the periodic full pass */
+    cJSON_Delete(only(fx, NOTIFY("dev0")));
+}
+
+static void test_null_and_log_hook(void **state)
+{
+    fx_t *fx = *state;
+    assert_null(ota_svc_jobs_create(NULL, fake_publish, NULL));
+    assert_null(ota_svc_jobs_create(fx->store, NULL, NULL));
+    assert_int_equal(ota_svc_jobs_handle(NULL, "x", "", 0, T0), 0);
+    ota_svc_jobs_tick(NULL, T0);
+    ota_svc_jobs_destroy(NULL);
+    ota_svc_jobs_set_log(fx->jobs, NULL, NULL);
+    handle(fx, NEXTGET("dev0"), "{", T0); /* no crash without a hook */
+    ota_svc_jobs_log_stderr(NULL, OTA_SVC_LOG_INFO, "log hook check");
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_topics_and_foreign_messages),
+        T(test_next_get_nothing_pending),
+        T(test_notify_on_create_and_next_get),
+        T(test_freertos_sequence),
+        T(test_status_details_verbatim),
+        T(test_no_notify_when_next_job_unchanged),
+        T(test_next_get_counts_as_announcement),
+        T(test_failed_with_reason_moves_to_next_job),
+        T(test_update_rejections),
+        T(test_get_pending_start_next_describe),
+        T(test_cancel_from_another_handle),
+        T(test_in_progress_timeout),
+        T(test_step_timeout),
+        T(test_rollout_over_minutes),
+        T(test_rollout_survives_restart),
+        T(test_abort_criteria),
+        T(test_restart_mid_job),
+        T(test_failed_publish_is_retried),
+        T(test_null_and_log_hook),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1968 @@
+/*
+ * otter service: the store (SQLite + a folder of imported files).
+ * See ota_store.h for the contract.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "ota_store.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/** Schema version this build writes; migrations[] brings older ones here. */
+#define STORE_SCHEMA_VERSION 1
+/** How long a writer waits for another process's transaction. */
+#define STORE_BUSY_TIMEOUT_MS 10000
+/** Copy buffer for file imports. */
+#define STORE_COPY_CHUNK 65536
+
+struct ota_store {
+    sqlite3 *db;
+    char *data_dir;
+    char err[512];
+    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
+};
+
+/* Schema, version 1. Statuses are stored as the enum values of ota_store.h. */
+static const char schema_v1[] =
+    "CREATE TABLE things("
+    " name TEXT PRIMARY KEY,"
+    " created_ms INTEGER NOT NULL,"
+    " change_seq INTEGER NOT NULL DEFAULT 0,"   /* bumped when the next job may change */
+    " handled_seq INTEGER NOT NULL DEFAULT 0,"  /* last change_seq a daemon handled */
+    " announced_job TEXT NOT NULL DEFAULT '');" /* job id last sent on notify-next */
+    "CREATE INDEX things_pending ON things(name) WHERE change_seq <> handled_seq;"
+    "CREATE TABLE group_members("
+    " grp TEXT NOT NULL,"
+    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
+    " PRIMARY KEY(grp, thing));"
+    "CREATE INDEX group_members_thing ON group_members(thing);"
+    "CREATE TABLE files("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " path TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE streams("
+    " id TEXT PRIMARY KEY,"
+    " version INTEGER NOT NULL,"
+    " description TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE stream_files("
+    " stream TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,"
+    " file_id INTEGER NOT NULL CHECK(file_id BETWEEN 0 AND 255),"
+    " path TEXT NOT NULL,"
+    " size INTEGER NOT NULL CHECK(size > 0),"
+    " PRIMARY KEY(stream, file_id));"
+    "CREATE TABLE jobs("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " document TEXT NOT NULL,"
+    " stream TEXT REFERENCES streams(id),"
+    " status INTEGER NOT NULL,"
+    " timeout_min INTEGER NOT NULL,"
+    " rollout_per_min INTEGER NOT NULL,"
+    " abort_pct INTEGER NOT NULL,"
+    " abort_min INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " completed_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_stream ON jobs(stream);"
+    "CREATE TABLE executions("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
+    " status INTEGER NOT NULL,"
+    " details TEXT,"
+    " version INTEGER NOT NULL,"
+    " exec_number INTEGER NOT NULL,"
+    " queued_ms INTEGER NOT NULL,"
+    " started_ms INTEGER NOT NULL DEFAULT 0,"
+    " updated_ms INTEGER NOT NULL,"
+    " deadline_ms INTEGER NOT NULL DEFAULT 0,"
+    " released INTEGER NOT NULL,"
+    " UNIQUE(job, thing));"
+    "CREATE INDEX exec_thing ON executions(thing, status);"
+    "CREATE INDEX exec_deadline ON executions(deadline_ms) WHERE status = 1 AND deadline_ms > 0;"
+    "CREATE INDEX exec_unreleased ON executions(job, seq) WHERE released = 0;";
+
+/** Migration steps: migrations[v] turns schema version v into v + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
+
+/* Execution columns, in the order read_exec() expects. */
+#define EXEC_COLS                                                                                  \
+    "e.job, e.thing, e.status, e.details, e.version, e.exec_number, e.queued_ms, e.started_ms, "   \
+    "e.updated_ms, e.deadline_ms, e.released"
+
+/* ------------------------------------------------------------------------ */
+/* Errors and small helpers                                                 */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+fail(ota_store_t *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int fail_db(ota_store_t *s, const char *what)
+{
+    return fail(s, OTA_STORE_ERROR, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static void ok(ota_store_t *s)
+{
+    s->err[0] = '\0';
+}
+
+const char *ota_store_rc_name(int rc)
+{
+    switch (rc) {
+    case OTA_STORE_OK:
+        return "OTA_STORE_OK";
+    case OTA_STORE_NOT_FOUND:
+        return "OTA_STORE_NOT_FOUND";
+    case OTA_STORE_EXISTS:
+        return "OTA_STORE_EXISTS";
+    case OTA_STORE_CONFLICT:
+        return "OTA_STORE_CONFLICT";
+    case OTA_STORE_INVALID:
+        return "OTA_STORE_INVALID";
+    case OTA_STORE_ERROR:
+        return "OTA_STORE_ERROR";
+    case OTA_STORE_VERSION_MISMATCH:
+        return "OTA_STORE_VERSION_MISMATCH";
+    case OTA_STORE_TERMINAL:
+        return "OTA_STORE_TERMINAL";
+    case OTA_STORE_BAD_TRANSITION:
+        return "OTA_STORE_BAD_TRANSITION";
+    default:
+        return "OTA_STORE_UNKNOWN";
+    }
+}
+
+const char *ota_store_errmsg(const ota_store_t *store)
+{
+    return store ? store->err : "no store handle";
+}
+
+int64_t ota_store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int name_ok(const char *name, size_t max, int allow_colon)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        int good = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-' || (allow_colon && c == ':');
+        if (!good || n >= max)
+            return 0;
+    }
+    return 1;
+}
+
+int ota_store_valid_thing_name(const char *name)
+{
+    return name_ok(name, OTA_STORE_THING_NAME_MAX, 1);
+}
+
+int ota_store_valid_job_id(const char *id)
+{
+    return name_ok(id, OTA_STORE_JOB_ID_MAX, 0);
+}
+
+int ota_store_valid_stream_id(const char *id)
+{
+    return name_ok(id, OTA_STORE_STREAM_ID_MAX, 0);
+}
+
+static int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return fail_db(s, "prepare");
+    }
+    return OTA_STORE_OK;
+}
+
+static int exec_sql(ota_store_t *s, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fail(s, OTA_STORE_ERROR, "%s: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return OTA_STORE_ERROR;
+    }
+    return OTA_STORE_OK;
+}
+
+static int begin(ota_store_t *s)
+{
+    return exec_sql(s, "BEGIN IMMEDIATE");
+}
+
+static int commit(ota_store_t *s)
+{
+    if (exec_sql(s, "COMMIT") != OTA_STORE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return OTA_STORE_ERROR;
+    }
+    return OTA_STORE_OK;
+}
+
+static void rollback(ota_store_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/** Ends a write transaction: commit if rc is OK, else roll back. */
+static int finish(ota_store_t *s, int rc)
+{
+    if (rc == OTA_STORE_OK)
+        rc = commit(s);
+    else
+        rollback(s);
+    if (rc == OTA_STORE_OK)
+        ok(s);
+    return rc;
+}
+
+/** Runs a statement to completion (no rows expected). */
+static int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW)
+        return fail_db(s, what);
+    return OTA_STORE_OK;
+}
+
+static char *dup_text(const unsigned char *t)
+{
+    if (t == NULL)
+        return NULL;
+    size_t n = strlen((const char *)t);
+    char *p = malloc(n + 1);
+    if (p)
+        memcpy(p, t, n + 1);
+    return p;
+}
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/** Runs a one-integer query; *out = 0 when there is no row. */
+static int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2,
+                     int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, sql);
+    if (rc)
+        return rc;
+    if (arg1)
+        sqlite3_bind_text(st, 1, arg1, -1, SQLITE_STATIC);
+    if (arg2)
+        sqlite3_bind_text(st, 2, arg2, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        *out = 0;
+    else
+        rc = fail_db(s, "query");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
+}
+
+/**
+ * Switches the database to WAL. Changing the journal mode takes an exclusive
+ * lock that SQLite's busy handler does not always wait for (several processes
+ * opening a new database at once), so a busy answer is retried here.
+ */
+static int set_wal(ota_store_t *s)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt *st;
+        int rc = prep(s, &st, "PRAGMA journal_mode=WAL");
+        if (rc)
+            return rc;
+        int r = sqlite3_step(st);
+        int wal = r == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        sqlite3_finalize(st);
+        if (wal)
+            return OTA_STORE_OK;
+        int code = sqlite3_errcode(s->db);
+        if ((r == SQLITE_ROW || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) ||
+            waited_ms >= STORE_BUSY_TIMEOUT_MS)
+            return fail(s, OTA_STORE_ERROR, "cannot switch to WAL: %s", sqlite3_errmsg(s->db));
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int migrate(ota_store_t *s)
+{
+    int rc = begin(s);
+    if (rc)
+        return rc;
+    rc = exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+    int64_t v = 0;
+    if (!rc)
+        rc = query_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, NULL, &v);
+    if (!rc && v > STORE_SCHEMA_VERSION)
+        rc =
+            fail(s, OTA_STORE_INVALID, "database schema version %lld is newer than this build's %d",
+                 (long long)v, STORE_SCHEMA_VERSION);
+    for (; !rc && v < STORE_SCHEMA_VERSION; v++)
+        rc = exec_sql(s, migrations[v]);
+    if (!rc) {
+        char sql[96];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES(%d)",
+                 STORE_SCHEMA_VERSION);
+        rc = exec_sql(s, sql);
+    }
+    return finish(s, rc);
+}
+
+int ota_store_open(const char *data_dir, ota_store_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (data_dir == NULL || out == NULL || data_dir[0] == '\0')
+        return OTA_STORE_INVALID;
+    size_t dlen = strlen(data_dir);
+    char *files = malloc(dlen + 8);
+    char *dbpath = malloc(dlen + 12);
+    ota_store_t *s = calloc(1, sizeof *s);
+    if (!files || !dbpath || !s || !(s->data_dir = malloc(dlen + 1))) {
+        free(files);
+        free(dbpath);
+        free(s);
+        return OTA_STORE_ERROR;
+    }
+    memcpy(s->data_dir, data_dir, dlen + 1);
+    s->data_version = -1;
+    snprintf(files, dlen + 8, "%s/files", data_dir);
+    snprintf(dbpath, dlen + 12, "%s/otter.db", data_dir);
+    int rc = OTA_STORE_OK;
+    if (mkdir_p(data_dir) != 0 || mkdir_p(files) != 0) {
+        fprintf(stderr, "otter store: cannot create %s: %s\n", files, strerror(errno));
+        rc = OTA_STORE_ERROR;
+    } else if (sqlite3_open_v2(dbpath, &s->db,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                               NULL) != SQLITE_OK) {
+        fprintf(stderr, "otter store: cannot open %s: %s\n", dbpath,
+                s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        rc = OTA_STORE_ERROR;
+    } else {
+        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        rc = exec_sql(s, "PRAGMA foreign_keys=ON");
+        if (!rc)
+            rc = set_wal(s);
+        if (!rc)
+            rc = exec_sql(s, "PRAGMA synchronous=NORMAL");
+        if (!rc)
+            rc = migrate(s);
+        if (rc)
+            fprintf(stderr, "otter store: %s: %s\n", dbpath, s->err);
+    }
+    free(files);
+    free(dbpath);
+    if (rc) {
+        ota_store_close(s);
+        return rc;
+    }
+    ok(s);
+    *out = s;
+    return OTA_STORE_OK;
+}
+
+void ota_store_close(ota_store_t *store)
+{
+    if (store == NULL)
+        return;
+    sqlite3_close_v2(store->db);
+    free(store->data_dir);
+    free(store);
+}
+
+const char *ota_store_data_dir(const ota_store_t *store)
+{
+    return store ? store->data_dir : NULL;
+}
+
+int ota_store_schema_version(ota_store_t *store, int *version)
+{
+    if (!store || !version)
+        return OTA_STORE_INVALID;
+    int64_t v = 0;
+    int rc = query_int(store, "SELECT MAX(version) FROM schema_version", NULL, NULL, &v);
+    *version = (int)v;
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_poll_changes(ota_store_t *store, int *changed)
+{
+    if (!store || !changed)
+        return OTA_STORE_INVALID;
+    int64_t v = 0;
+    int rc = query_int(store, "PRAGMA data_version", NULL, NULL, &v);
+    if (rc)
+        return rc;
+    *changed = store->data_version != v;
+    store->data_version = v;
+    ok(store);
+    return OTA_STORE_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Things and groups                                                        */
+/* ------------------------------------------------------------------------ */
+
+static int check_thing_name(ota_store_t *s, const char *name, const char *what)
+{
+    if (!ota_store_valid_thing_name(name))
+        return fail(s, OTA_STORE_INVALID, "invalid %s name '%s' (1..128 of [A-Za-z0-9:_-])", what,
+                    name ? name : "(null)");
+    return OTA_STORE_OK;
+}
+
+int ota_store_thing_create(ota_store_t *store, const char *name, int64_t now_ms)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, name, "thing");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st, "INSERT INTO things(name, created_ms) VALUES(?, ?)")))
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE)
+        ok(store);
+    else if (sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+        rc = fail(store, OTA_STORE_EXISTS, "thing '%s' already exists", name);
+    else
+        rc = fail_db(store, "create thing");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    int rc = check_thing_name(store, name, "thing");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st, "SELECT name, created_ms FROM things WHERE name = ?")))
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        copy_col(out->name, sizeof out->name, st, 0);
+        out->created_ms = sqlite3_column_int64(st, 1);
+        ok(store);
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", name);
+    } else {
+        rc = fail_db(store, "get thing");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/** Lists (name, created_ms) rows of a query with up to one text parameter. */
+static int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb,
+                       void *ctx, size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, sql);
+    if (rc)
+        return rc;
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    *n = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        ota_store_thing_t t;
+        copy_col(t.name, sizeof t.name, st, 0);
+        t.created_ms = sqlite3_column_int64(st, 1);
+        (*n)++;
+        if (cb(ctx, &t))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(s, "list things");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(s);
+    return rc;
+}
+
+int ota_store_thing_list(ota_store_t *store, ota_store_thing_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    size_t n;
+    return list_things(store, "SELECT name, created_ms FROM things ORDER BY name", NULL, cb, ctx,
+                       &n);
+}
+
+int ota_store_thing_delete(ota_store_t *store, const char *name)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, name, "thing");
+    if (rc || (rc = begin(store)))
+        return rc;
+    int64_t exists = 0, active = 0;
+    rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", name, NULL, &exists);
+    if (!rc && !exists)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", name);
+    if (!rc)
+        rc = query_int(store,
+                       "SELECT COUNT(*) FROM executions e WHERE thing = ? AND status IN (0, 1)",
+                       name, NULL, &active);
+    if (!rc && active)
+        rc = fail(store, OTA_STORE_CONFLICT,
+                  "thing '%s' has %lld pending execution(s); cancel those jobs first", name,
+                  (long long)active);
+    if (!rc) {
+        sqlite3_stmt *st;
+        if (!(rc = prep(store, &st, "DELETE FROM things WHERE name = ?"))) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            rc = step_done(store, st, "delete thing");
+            sqlite3_finalize(st);
+        }
+    }
+    return finish(store, rc);
+}
+
+int ota_store_group_add(ota_store_t *store, const char *group, const char *thing)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, group, "group");
+    if (rc || (rc = check_thing_name(store, thing, "thing")))
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st, "INSERT INTO group_members(grp, thing) VALUES(?, ?)")))
+        return rc;
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    int ext = sqlite3_extended_errcode(store->db);
+    if (r == SQLITE_DONE)
+        ok(store);
+    else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        rc = fail(store, OTA_STORE_EXISTS, "thing '%s' is already in group '%s'", thing, group);
+    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    else
+        rc = fail_db(store, "add to group");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, group, "group");
+    if (rc || (rc = check_thing_name(store, thing, "thing")))
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st, "DELETE FROM group_members WHERE grp = ? AND thing = ?")))
+        return rc;
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    rc = step_done(store, st, "remove from group");
+    sqlite3_finalize(st);
+    if (!rc && sqlite3_changes(store->db) == 0)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' is not in group '%s'", thing, group);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, group, "group");
+    if (rc)
+        return rc;
+    size_t n;
+    rc = list_things(store,
+                     "SELECT t.name, t.created_ms FROM group_members g JOIN things t ON "
+                     "t.name = g.thing WHERE g.grp = ? ORDER BY t.name",
+                     group, cb, ctx, &n);
+    if (!rc && n == 0)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "group '%s' not found (no members)", group);
+    return rc;
+}
+
+int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT grp, COUNT(*) FROM group_members GROUP BY grp ORDER BY grp");
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_int64(st, 1)))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list groups");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Copies src into the open descriptor dst with a fixed buffer; returns bytes or -1. */
+static int64_t copy_fd(int src, int dst)
+{
+    char *buf = malloc(STORE_COPY_CHUNK);
+    if (!buf)
+        return -1;
+    int64_t total = 0;
+    for (;;) {
+        ssize_t n = read(src, buf, STORE_COPY_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            total = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(dst, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                free(buf);
+                return -1;
+            }
+            off += w;
+        }
+        total += n;
+    }
+    free(buf);
+    return total;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+int ota_store_file_import(ota_store_t *store, const char *src_path, ota_store_file_t *out)
+{
+    if (!store || !src_path || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    struct stat sb;
+    if (stat(src_path, &sb) != 0)
+        return fail(store, errno == ENOENT ? OTA_STORE_NOT_FOUND : OTA_STORE_ERROR,
+                    "cannot read '%s': %s", src_path, strerror(errno));
+    if (!S_ISREG(sb.st_mode) || sb.st_size == 0)
+        return fail(store, OTA_STORE_INVALID, "'%s' is not a non-empty regular file", src_path);
+    char dir[4096], tmp[4096 + 32];
+    snprintf(dir, sizeof dir, "%s/files", store->data_dir);
+    snprintf(tmp, sizeof tmp, "%s/.import-XXXXXX", dir);
+    int src = open(src_path, O_RDONLY);
+    if (src < 0)
+        return fail(store, OTA_STORE_ERROR, "cannot open '%s': %s", src_path, strerror(errno));
+    int dst = mkstemp(tmp);
+    if (dst < 0) {
+        close(src);
+        return fail(store, OTA_STORE_ERROR, "cannot create a file in '%s': %s", dir,
+                    strerror(errno));
+    }
+    int64_t size = copy_fd(src, dst);
+    int bad = size <= 0 || fsync(dst) != 0;
+    bad |= close(dst) != 0;
+    close(src);
+    if (bad) {
+        unlink(tmp);
+        return fail(store, OTA_STORE_ERROR, "copying '%s' failed: %s", src_path, strerror(errno));
+    }
+    int rc = begin(store);
+    sqlite3_stmt *st = NULL;
+    if (!rc &&
+        !(rc = prep(store, &st, "INSERT INTO files(path, size, created_ms) VALUES('', ?, ?)"))) {
+        sqlite3_bind_int64(st, 1, size);
+        sqlite3_bind_int64(st, 2, ota_store_now_ms());
+        rc = step_done(store, st, "import file");
+        sqlite3_finalize(st);
+    }
+    if (!rc) {
+        out->id = sqlite3_last_insert_rowid(store->db);
+        out->size = (uint64_t)size;
+        int n = snprintf(out->path, sizeof out->path, "%s/%lld.bin", dir, (long long)out->id);
+        if (n < 0 || (size_t)n >= sizeof out->path)
+            rc = fail(store, OTA_STORE_INVALID, "data directory path too long");
+    }
+    if (!rc && !(rc = prep(store, &st, "UPDATE files SET path = ? WHERE id = ?"))) {
+        sqlite3_bind_text(st, 1, out->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, out->id);
+        rc = step_done(store, st, "import file");
+        sqlite3_finalize(st);
+    }
+    if (!rc && rename(tmp, out->path) != 0)
+        rc =
+            fail(store, OTA_STORE_ERROR, "cannot rename into '%s': %s", out->path, strerror(errno));
+    if (!rc) {
+        fsync_dir(dir);
+        rc = finish(store, rc);
+        if (rc)
+            unlink(out->path);
+    } else {
+        finish(store, rc);
+        unlink(tmp);
+    }
+    if (rc)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int ota_store_file_get(ota_store_t *store, int64_t id, ota_store_file_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT id, path, size FROM files WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        copy_col(out->path, sizeof out->path, st, 1);
+        out->size = (uint64_t)sqlite3_column_int64(st, 2);
+        ok(store);
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "file %lld not found", (long long)id);
+    } else {
+        rc = fail_db(store, "get file");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streams                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int ota_store_stream_create(ota_store_t *store, const char *stream_id, const char *description,
+                            const ota_store_stream_file_t *files, size_t n_files, int64_t now_ms)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_stream_id(stream_id))
+        return fail(store, OTA_STORE_INVALID, "invalid stream id '%s' (1..128 of [A-Za-z0-9_-])",
+                    stream_id ? stream_id : "(null)");
+    if (!files || n_files == 0 || n_files > OTA_STORE_FILE_ID_MAX + 1)
+        return fail(store, OTA_STORE_INVALID, "a stream needs 1..256 files");
+    unsigned char seen[OTA_STORE_FILE_ID_MAX + 1] = {0};
+    for (size_t i = 0; i < n_files; i++) {
+        if (files[i].file_id > OTA_STORE_FILE_ID_MAX || !files[i].path || !files[i].path[0] ||
+            files[i].size == 0 || files[i].size > INT64_MAX || seen[files[i].file_id]++)
+            return fail(store, OTA_STORE_INVALID,
+                        "stream file %zu: file id must be 0..255 and unique, path set, size > 0",
+                        i);
+    }
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if (!(rc = prep(
+              store, &st,
+              "INSERT INTO streams(id, version, description, created_ms) VALUES(?, 1, ?, ?)"))) {
+        sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, description ? description : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+                     ? fail(store, OTA_STORE_EXISTS, "stream '%s' already exists", stream_id)
+                     : fail_db(store, "create stream");
+        sqlite3_finalize(st);
+    }
+    if (!rc && !(rc = prep(store, &st,
+                           "INSERT INTO stream_files(stream, file_id, path, size) "
+                           "VALUES(?, ?, ?, ?)"))) {
+        for (size_t i = 0; i < n_files && !rc; i++) {
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 2, (int)files[i].file_id);
+            sqlite3_bind_text(st, 3, files[i].path, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, (int64_t)files[i].size);
+            rc = step_done(store, st, "add stream file");
+        }
+        sqlite3_finalize(st);
+    }
+    return finish(store, rc);
+}
+
+void ota_store_stream_free(ota_store_stream_t *stream)
+{
+    if (!stream)
+        return;
+    free(stream->description);
+    free(stream->files);
+    memset(stream, 0, sizeof *stream);
+}
+
+/** Reads a stream's files into one allocation (array followed by the paths). */
+static int read_stream_files(ota_store_t *s, ota_store_stream_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st,
+                  "SELECT file_id, path, size FROM stream_files WHERE stream = ? ORDER BY file_id");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, out->stream_id, -1, SQLITE_STATIC);
+    size_t n = 0, bytes = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        bytes += (size_t)sqlite3_column_bytes(st, 1) + 1;
+    }
+    if (r != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return fail_db(s, "read stream files");
+    }
+    sqlite3_reset(st);
+    out->files = calloc(1, n * sizeof *out->files + bytes + 1);
+    if (!out->files) {
+        sqlite3_finalize(st);
+        return fail(s, OTA_STORE_ERROR, "out of memory");
+    }
+    char *paths = (char *)(out->files + n);
+    size_t i = 0;
+    while (i < n && sqlite3_step(st) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        memcpy(paths, sqlite3_column_text(st, 1), len);
+        paths[len] = '\0';
+        out->files[i].file_id = (uint32_t)sqlite3_column_int(st, 0);
+        out->files[i].path = paths;
+        out->files[i].size = (uint64_t)sqlite3_column_int64(st, 2);
+        paths += len + 1;
+        i++;
+    }
+    out->n_files = i;
+    sqlite3_finalize(st);
+    return OTA_STORE_OK;
+}
+
+static int read_stream_row(ota_store_t *s, sqlite3_stmt *st, ota_store_stream_t *out)
+{
+    memset(out, 0, sizeof *out);
+    copy_col(out->stream_id, sizeof out->stream_id, st, 0);
+    out->version = sqlite3_column_int64(st, 1);
+    out->description = dup_text(sqlite3_column_text(st, 2));
+    out->created_ms = sqlite3_column_int64(st, 3);
+    if (!out->description)
+        return fail(s, OTA_STORE_ERROR, "out of memory");
+    int rc = read_stream_files(s, out);
+    if (rc)
+        ota_store_stream_free(out);
+    return rc;
+}
+
+int ota_store_stream_get(ota_store_t *store, const char *stream_id, ota_store_stream_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!ota_store_valid_stream_id(stream_id))
+        return fail(store, OTA_STORE_INVALID, "invalid stream id");
+    sqlite3_stmt *st;
+    int rc =
+        prep(store, &st, "SELECT id, version, description, created_ms FROM streams WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        rc = read_stream_row(store, st, out);
+    else if (r == SQLITE_DONE)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "stream '%s' not found", stream_id);
+    else
+        rc = fail_db(store, "get stream");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc =
+        prep(store, &st, "SELECT id, version, description, created_ms FROM streams ORDER BY id");
+    if (rc)
+        return rc;
+    int r;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        ota_store_stream_t one;
+        rc = read_stream_row(store, st, &one);
+        if (rc)
+            break;
+        int stop = cb(ctx, &one);
+        ota_store_stream_free(&one);
+        if (stop)
+            break;
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list streams");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const char *stream_id)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_thing_name(thing) || !ota_store_valid_stream_id(stream_id))
+        return 0;
+    int64_t yes = 0;
+    int rc = query_int(store,
+                       "SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job "
+                       "WHERE e.thing = ? AND j.stream = ? AND e.released = 1 "
+                       "AND e.status NOT IN (6, 7) LIMIT 1",
+                       thing, stream_id, &yes);
+    if (rc)
+        return rc;
+    ok(store);
+    return yes ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+const char *ota_store_job_status_name(int status)
+{
+    static const char *const names[] = {"IN_PROGRESS", "CANCELED", "COMPLETED", "ABORTED"};
+    return status >= 0 && status < 4 ? names[status] : "UNKNOWN";
+}
+
+void ota_store_job_free(ota_store_job_t *job)
+{
+    if (!job)
+        return;
+    free(job->document);
+    memset(job, 0, sizeof *job);
+}
+
+/** Marks, for every thing with a non-terminal execution of a job, that its next job may change. */
+static int bump_job_things(ota_store_t *s, const char *job_id)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st,
+                  "UPDATE things SET change_seq = change_seq + 1 WHERE name IN "
+                  "(SELECT thing FROM executions WHERE job = ? AND status IN (0, 1) "
+                  "AND released = 1)");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    rc = step_done(s, st, "mark things");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int bump_thing(ota_store_t *s, const char *thing)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, "UPDATE things SET change_seq = change_seq + 1 WHERE name = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    rc = step_done(s, st, "mark thing");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/** Ends a job with a status and cancels its non-terminal executions (inside a transaction). */
+static int end_job(ota_store_t *s, const char *job_id, int status, int64_t now_ms)
+{
+    int rc = bump_job_things(s, job_id);
+    sqlite3_stmt *st;
+    if (!rc && !(rc = prep(s, &st,
+                           "UPDATE executions SET status = 7, version = version + 1, "
+                           "updated_ms = ?, deadline_ms = 0 WHERE job = ? AND status IN (0, 1)"))) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
+        rc = step_done(s, st, "cancel executions");
+        sqlite3_finalize(st);
+    }
+    if (!rc && !(rc = prep(s, &st,
+                           "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ? "
+                           "WHERE id = ?"))) {
+        sqlite3_bind_int(st, 1, status);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_int64(st, 3, now_ms);
+        sqlite3_bind_text(st, 4, job_id, -1, SQLITE_STATIC);
+        rc = step_done(s, st, "end job");
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/** Execution counts of a job, by status; unreleased QUEUED counted apart. */
+typedef struct {
+    uint32_t by_status[8];
+    uint32_t unreleased;
+    uint32_t total;
+} job_counts_t;
+
+static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *st;
+    int rc = prep(s, &st,
+                  "SELECT status, released, COUNT(*) FROM executions WHERE job = ? "
+                  "GROUP BY status, released");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int status = sqlite3_column_int(st, 0);
+        uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
+        if (status < 0 || status > 7)
+            continue;
+        if (!sqlite3_column_int(st, 1))
+            c->unreleased += n;
+        else
+            c->by_status[status] += n;
+        c->total += n;
+    }
+    if (r != SQLITE_DONE)
+        rc = fail_db(s, "count executions");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/**
+ * Re-evaluates an IN_PROGRESS job after one of its executions finished
+ * (inside a transaction): ABORTED when the abort criteria are met (its
+ * remaining executions are canceled), COMPLETED when nothing is left to run.
+ */
+static int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, "SELECT status, abort_pct, abort_min FROM jobs WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return fail(s, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
+    }
+    int status = sqlite3_column_int(st, 0);
+    int64_t pct = sqlite3_column_int64(st, 1), min = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (status != OTA_STORE_JOB_IN_PROGRESS)
+        return OTA_STORE_OK;
+    job_counts_t c;
+    if ((rc = count_job(s, job_id, &c)))
+        return rc;
+    int64_t failures = c.by_status[OTA_STORE_EXEC_FAILED] + c.by_status[OTA_STORE_EXEC_TIMED_OUT] +
+                       c.by_status[OTA_STORE_EXEC_REJECTED];
+    int64_t finished = failures + c.by_status[OTA_STORE_EXEC_SUCCEEDED];
+    if (pct > 0 && finished >= (min > 0 ? min : 1) && failures * 100 >= pct * finished)
+        return end_job(s, job_id, OTA_STORE_JOB_ABORTED, now_ms);
+    uint32_t open =
+        c.unreleased + c.by_status[OTA_STORE_EXEC_QUEUED] + c.by_status[OTA_STORE_EXEC_IN_PROGRESS];
+    if (open == 0) {
+        if (!(rc = prep(s, &st,
+                        "UPDATE jobs SET status = 2, updated_ms = ?, completed_ms = ? "
+                        "WHERE id = ?"))) {
+            sqlite3_bind_int64(st, 1, now_ms);
+            sqlite3_bind_int64(st, 2, now_ms);
+            sqlite3_bind_text(st, 3, job_id, -1, SQLITE_STATIC);
+            rc = step_done(s, st, "complete job");
+            sqlite3_finalize(st);
+        }
+    }
+    return rc;
+}
+
+static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t created_ms,
+                       int64_t now_ms, size_t *n_released);
+
+/** Target set being built for a new job: distinct thing names. */
+typedef struct {
+    ota_store_t *s;
+    const char *job_id;
+    int64_t now_ms;
+    int released;
+    sqlite3_stmt *ins;
+    int rc;
+} job_targets_t;
+
+static int add_target(job_targets_t *t, const char *thing)
+{
+    sqlite3_reset(t->ins);
+    sqlite3_bind_text(t->ins, 1, t->job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(t->ins, 2, thing, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(t->ins, 3, t->now_ms);
+    sqlite3_bind_int64(t->ins, 4, t->now_ms);
+    sqlite3_bind_int(t->ins, 5, t->released);
+    int r = sqlite3_step(t->ins);
+    if (r == SQLITE_DONE)
+        return OTA_STORE_OK;
+    int ext = sqlite3_extended_errcode(t->s->db);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE)
+        return OTA_STORE_OK; /* named twice (directly and through a group): one execution */
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return fail(t->s, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    return fail_db(t->s, "add execution");
+}
+
+static int add_group_member(void *ctx, const ota_store_thing_t *thing)
+{
+    job_targets_t *t = ctx;
+    t->rc = add_target(t, thing->name);
+    return t->rc != OTA_STORE_OK;
+}
+
+int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, int64_t now_ms)
+{
+    if (!store || !spec)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_job_id(spec->job_id))
+        return fail(store, OTA_STORE_INVALID, "invalid job id '%s' (1..64 of [A-Za-z0-9_-])",
+                    spec->job_id ? spec->job_id : "(null)");
+    cJSON *doc = spec->document ? cJSON_Parse(spec->document) : NULL;
+    int doc_ok = cJSON_IsObject(doc);
+    cJSON_Delete(doc);
+    if (!doc_ok)
+        return fail(store, OTA_STORE_INVALID, "job document is not a JSON object");
+    if (spec->n_things + spec->n_groups == 0 || (spec->n_things && !spec->things) ||
+        (spec->n_groups && !spec->groups))
+        return fail(store, OTA_STORE_INVALID, "a job needs at least one target thing or group");
+    if (spec->abort_failure_percent > 100)
+        return fail(store, OTA_STORE_INVALID, "abort failure percentage must be 0..100");
+    if (spec->stream_id && !ota_store_valid_stream_id(spec->stream_id))
+        return fail(store, OTA_STORE_INVALID, "invalid stream id");
+    for (size_t i = 0; i < spec->n_things; i++)
+        if (check_thing_name(store, spec->things[i], "thing"))
+            return OTA_STORE_INVALID;
+    for (size_t i = 0; i < spec->n_groups; i++)
+        if (check_thing_name(store, spec->groups[i], "group"))
+            return OTA_STORE_INVALID;
+
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    int64_t n = 0;
+    if (spec->stream_id) {
+        rc = query_int(store, "SELECT COUNT(*) FROM streams WHERE id = ?", spec->stream_id, NULL,
+                       &n);
+        if (!rc && !n)
+            rc = fail(store, OTA_STORE_NOT_FOUND, "stream '%s' not found", spec->stream_id);
+    }
+    sqlite3_stmt *st;
+    if (!rc && !(rc = prep(store, &st,
+                           "INSERT INTO jobs(id, document, stream, status, timeout_min, "
+                           "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms) "
+                           "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"))) {
+        sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, spec->document, -1, SQLITE_STATIC);
+        if (spec->stream_id)
+            sqlite3_bind_text(st, 3, spec->stream_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, spec->in_progress_timeout_min);
+        sqlite3_bind_int64(st, 5, spec->rollout_per_minute);
+        sqlite3_bind_int64(st, 6, spec->abort_failure_percent);
+        sqlite3_bind_int64(st, 7, spec->abort_min_finished);
+        sqlite3_bind_int64(st, 8, now_ms);
+        sqlite3_bind_int64(st, 9, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE
+                     ? fail(store, OTA_STORE_EXISTS, "job '%s' already exists", spec->job_id)
+                     : fail_db(store, "create job");
+        sqlite3_finalize(st);
+    }
+    job_targets_t t = {store, spec->job_id, now_ms, spec->rollout_per_minute == 0, NULL, 0};
+    if (!rc)
+        rc = prep(store, &t.ins,
+                  "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "
+                  "updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?)");
+    for (size_t i = 0; !rc && i < spec->n_things; i++)
+        rc = add_target(&t, spec->things[i]);
+    for (size_t i = 0; !rc && i < spec->n_groups; i++) {
+        rc = ota_store_group_members(store, spec->groups[i], add_group_member, &t);
+        if (!rc)
+            rc = t.rc;
+    }
+    sqlite3_finalize(t.ins);
+    if (!rc && spec->rollout_per_minute == 0)
+        rc = bump_job_things(store, spec->job_id);
+    if (!rc && spec->rollout_per_minute > 0)
+        rc = release_job(store, spec->job_id, spec->rollout_per_minute, now_ms, now_ms, NULL);
+    return finish(store, rc);
+}
+
+static void read_job_row(sqlite3_stmt *st, ota_store_job_t *j)
+{
+    copy_col(j->job_id, sizeof j->job_id, st, 0);
+    copy_col(j->stream_id, sizeof j->stream_id, st, 1);
+    j->status = (ota_store_job_status_t)sqlite3_column_int(st, 2);
+    j->in_progress_timeout_min = (uint32_t)sqlite3_column_int64(st, 3);
+    j->rollout_per_minute = (uint32_t)sqlite3_column_int64(st, 4);
+    j->abort_failure_percent = (uint32_t)sqlite3_column_int64(st, 5);
+    j->abort_min_finished = (uint32_t)sqlite3_column_int64(st, 6);
+    j->created_ms = sqlite3_column_int64(st, 7);
+    j->updated_ms = sqlite3_column_int64(st, 8);
+    j->completed_ms = sqlite3_column_int64(st, 9);
+    j->document = dup_text(sqlite3_column_text(st, 10));
+}
+
+#define JOB_COLS                                                                                   \
+    "id, stream, status, timeout_min, rollout_per_min, abort_pct, abort_min, created_ms, "         \
+    "updated_ms, completed_ms, document"
+
+static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
+{
+    if (!j->document)
+        return fail(s, OTA_STORE_ERROR, "out of memory");
+    job_counts_t c;
+    int rc = count_job(s, j->job_id, &c);
+    if (rc)
+        return rc;
+    j->n_executions = c.total;
+    j->n_unreleased = c.unreleased;
+    j->n_queued = c.by_status[OTA_STORE_EXEC_QUEUED];
+    j->n_in_progress = c.by_status[OTA_STORE_EXEC_IN_PROGRESS];
+    j->n_succeeded = c.by_status[OTA_STORE_EXEC_SUCCEEDED];
+    j->n_failed = c.by_status[OTA_STORE_EXEC_FAILED];
+    j->n_timed_out = c.by_status[OTA_STORE_EXEC_TIMED_OUT];
+    j->n_rejected = c.by_status[OTA_STORE_EXEC_REJECTED];
+    j->n_removed = c.by_status[OTA_STORE_EXEC_REMOVED];
+    j->n_canceled = c.by_status[OTA_STORE_EXEC_CANCELED];
+    return OTA_STORE_OK;
+}
+
+int ota_store_job_get(ota_store_t *store, const char *job_id, ota_store_job_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!ota_store_valid_job_id(job_id))
+        return fail(store, OTA_STORE_INVALID, "invalid job id");
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT " JOB_COLS " FROM jobs WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        read_job_row(st, out);
+        rc = fill_job_counts(store, out);
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
+    } else {
+        rc = fail_db(store, "get job");
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        ota_store_job_free(out);
+    else
+        ok(store);
+    return rc;
+}
+
+int ota_store_job_document(ota_store_t *store, const char *job_id, char **document)
+{
+    if (!store || !document)
+        return OTA_STORE_INVALID;
+    *document = NULL;
+    if (!ota_store_valid_job_id(job_id))
+        return fail(store, OTA_STORE_INVALID, "invalid job id");
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT document FROM jobs WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *document = dup_text(sqlite3_column_text(st, 0));
+        if (!*document)
+            rc = fail(store, OTA_STORE_ERROR, "out of memory");
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
+    } else {
+        rc = fail_db(store, "get job document");
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT " JOB_COLS " FROM jobs ORDER BY seq");
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        ota_store_job_t j;
+        memset(&j, 0, sizeof j);
+        read_job_row(st, &j);
+        rc = fill_job_counts(store, &j);
+        int stop = rc ? 1 : cb(ctx, &j);
+        ota_store_job_free(&j);
+        if (stop)
+            break;
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list jobs");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_job_id(job_id))
+        return fail(store, OTA_STORE_INVALID, "invalid job id");
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    int64_t status = -1;
+    rc = query_int(store, "SELECT COALESCE((SELECT status FROM jobs WHERE id = ?), -1)", job_id,
+                   NULL, &status);
+    if (!rc && status < 0)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
+    if (!rc && status != OTA_STORE_JOB_IN_PROGRESS)
+        rc = fail(store, OTA_STORE_CONFLICT, "job '%s' is already %s", job_id,
+                  ota_store_job_status_name((int)status));
+    if (!rc)
+        rc = end_job(store, job_id, OTA_STORE_JOB_CANCELED, now_ms);
+    return finish(store, rc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Executions                                                               */
+/* ------------------------------------------------------------------------ */
+
+const char *ota_store_exec_status_name(int status)
+{
+    static const char *const names[] = {"QUEUED",    "IN_PROGRESS", "SUCCEEDED", "FAILED",
+                                        "TIMED_OUT", "REJECTED",    "REMOVED",   "CANCELED"};
+    return status >= 0 && status < 8 ? names[status] : "UNKNOWN";
+}
+
+int ota_store_exec_status_parse(const char *name, ota_store_exec_status_t *out)
+{
+    if (!name || !out)
+        return OTA_STORE_INVALID;
+    for (int i = 0; i < 8; i++) {
+        if (strcmp(name, ota_store_exec_status_name(i)) == 0) {
+            *out = (ota_store_exec_status_t)i;
+            return OTA_STORE_OK;
+        }
+    }
+    return OTA_STORE_INVALID;
+}
+
+int ota_store_exec_status_is_terminal(int status)
+{
+    return status != OTA_STORE_EXEC_QUEUED && status != OTA_STORE_EXEC_IN_PROGRESS;
+}
+
+void ota_store_execution_free(ota_store_execution_t *exec)
+{
+    if (!exec)
+        return;
+    free(exec->status_details);
+    memset(exec, 0, sizeof *exec);
+}
+
+/** Reads an execution row selected with EXEC_COLS; 0 or OTA_STORE_ERROR (out of memory). */
+static int read_exec(ota_store_t *s, sqlite3_stmt *st, ota_store_execution_t *e)
+{
+    memset(e, 0, sizeof *e);
+    copy_col(e->job_id, sizeof e->job_id, st, 0);
+    copy_col(e->thing, sizeof e->thing, st, 1);
+    e->status = (ota_store_exec_status_t)sqlite3_column_int(st, 2);
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        e->status_details = dup_text(sqlite3_column_text(st, 3));
+        if (!e->status_details)
+            return fail(s, OTA_STORE_ERROR, "out of memory");
+    }
+    e->version_number = sqlite3_column_int64(st, 4);
+    e->execution_number = sqlite3_column_int64(st, 5);
+    e->queued_at_ms = sqlite3_column_int64(st, 6);
+    e->started_at_ms = sqlite3_column_int64(st, 7);
+    e->last_updated_at_ms = sqlite3_column_int64(st, 8);
+    e->deadline_ms = sqlite3_column_int64(st, 9);
+    e->released = sqlite3_column_int(st, 10);
+    return OTA_STORE_OK;
+}
+
+/** Runs an execution query with up to two text parameters; one row into out, or NOT_FOUND. */
+static int get_exec(ota_store_t *s, const char *sql, const char *a1, const char *a2,
+                    ota_store_execution_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, sql);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC);
+    if (a2)
+        sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        rc = read_exec(s, st, out);
+    else if (r == SQLITE_DONE)
+        rc = OTA_STORE_NOT_FOUND;
+    else
+        rc = fail_db(s, "get execution");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_execution_get(ota_store_t *store, const char *job_id, const char *thing,
+                            ota_store_execution_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!ota_store_valid_job_id(job_id) || !ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid job id or thing name");
+    int rc = get_exec(store, "SELECT " EXEC_COLS " FROM executions e WHERE job = ? AND thing = ?",
+                      job_id, thing, out);
+    if (rc == OTA_STORE_NOT_FOUND)
+        return fail(store, rc, "no execution of job '%s' for thing '%s'", job_id, thing);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+static int list_execs(ota_store_t *s, const char *sql, const char *arg, ota_store_execution_cb cb,
+                      void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, sql);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        ota_store_execution_t e;
+        if ((rc = read_exec(s, st, &e)))
+            break;
+        int stop = cb(ctx, &e);
+        ota_store_execution_free(&e);
+        if (stop)
+            break;
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(s, "list executions");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(s);
+    return rc;
+}
+
+int ota_store_execution_list(ota_store_t *store, const char *job_id, ota_store_execution_cb cb,
+                             void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_job_id(job_id))
+        return fail(store, OTA_STORE_INVALID, "invalid job id");
+    int64_t n = 0;
+    int rc = query_int(store, "SELECT COUNT(*) FROM jobs WHERE id = ?", job_id, NULL, &n);
+    if (rc)
+        return rc;
+    if (!n)
+        return fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
+    return list_execs(store, "SELECT " EXEC_COLS " FROM executions e WHERE job = ? ORDER BY thing",
+                      job_id, cb, ctx);
+}
+
+/* A thing's pending executions in AWS order. */
+#define PENDING_SQL                                                                                \
+    "SELECT " EXEC_COLS " FROM executions e WHERE thing = ? AND status IN (0, 1) "                 \
+    "AND released = 1 ORDER BY status DESC, queued_ms, seq"
+
+int ota_store_execution_list_pending(ota_store_t *store, const char *thing,
+                                     ota_store_execution_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid thing name");
+    return list_execs(store, PENDING_SQL, thing, cb, ctx);
+}
+
+int ota_store_execution_next(ota_store_t *store, const char *thing, ota_store_execution_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid thing name");
+    int rc = get_exec(store, PENDING_SQL " LIMIT 1", thing, NULL, out);
+    if (rc == OTA_STORE_NOT_FOUND)
+        return fail(store, rc, "nothing pending for thing '%s'", thing);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+/** Validates and applies an update inside a transaction; *cur holds the execution as read. */
+static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
+                        const ota_store_exec_update_t *upd, int64_t now_ms,
+                        ota_store_execution_t *cur)
+{
+    int rc = get_exec(s, "SELECT " EXEC_COLS " FROM executions e WHERE job = ? AND thing = ?",
+                      job_id, thing, cur);
+    if (rc == OTA_STORE_NOT_FOUND || (!rc && !cur->released)) {
+        ota_store_execution_free(cur);
+        return fail(s, OTA_STORE_NOT_FOUND, "no execution of job '%s' for thing '%s'", job_id,
+                    thing);
+    }
+    if (rc)
+        return rc;
+    if (ota_store_exec_status_is_terminal((int)cur->status))
+        return fail(s, OTA_STORE_TERMINAL, "execution of job '%s' for '%s' is already %s", job_id,
+                    thing, ota_store_exec_status_name((int)cur->status));
+    if (upd->expected_version != 0 && upd->expected_version != cur->version_number)
+        return fail(s, OTA_STORE_VERSION_MISMATCH, "expected version %lld, current is %lld",
+                    (long long)upd->expected_version, (long long)cur->version_number);
+    if (cur->status == OTA_STORE_EXEC_IN_PROGRESS && upd->status == OTA_STORE_EXEC_REJECTED)
+        return fail(s, OTA_STORE_BAD_TRANSITION,
+                    "a started execution cannot become REJECTED (use FAILED)");
+    int64_t timeout_min = 0;
+    if ((rc =
+             query_int(s, "SELECT timeout_min FROM jobs WHERE id = ?", job_id, NULL, &timeout_min)))
+        return rc;
+    int64_t started = cur->started_at_ms, deadline = 0;
+    if (upd->status == OTA_STORE_EXEC_IN_PROGRESS) {
+        if (cur->status == OTA_STORE_EXEC_QUEUED)
+            started = now_ms;
+        int64_t job_deadline = timeout_min > 0 ? started + timeout_min * 60000 : 0;
+        deadline = cur->status == OTA_STORE_EXEC_QUEUED ? job_deadline : cur->deadline_ms;
+        if (upd->step_timeout_min > 0) {
+            deadline = now_ms + upd->step_timeout_min * 60000;
+            if (job_deadline && job_deadline < deadline)
+                deadline = job_deadline;
+        } else if (upd->step_timeout_min < 0) {
+            deadline = job_deadline;
+        }
+    }
+    sqlite3_stmt *st;
+    if ((rc = prep(s, &st,
+                   "UPDATE executions SET status = ?, details = COALESCE(?, details), "
+                   "version = version + 1, updated_ms = ?, started_ms = ?, deadline_ms = ? "
+                   "WHERE job = ? AND thing = ?")))
+        return rc;
+    sqlite3_bind_int(st, 1, (int)upd->status);
+    if (upd->status_details)
+        sqlite3_bind_text(st, 2, upd->status_details, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    sqlite3_bind_int64(st, 4, started);
+    sqlite3_bind_int64(st, 5, deadline);
+    sqlite3_bind_text(st, 6, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, thing, -1, SQLITE_STATIC);
+    rc = step_done(s, st, "update execution");
+    sqlite3_finalize(st);
+    if (!rc && ota_store_exec_status_is_terminal((int)upd->status)) {
+        rc = bump_thing(s, thing);
+        if (!rc)
+            rc = recheck_job(s, job_id, now_ms);
+    }
+    return rc;
+}
+
+int ota_store_execution_update(ota_store_t *store, const char *job_id, const char *thing,
+                               const ota_store_exec_update_t *upd, int64_t now_ms,
+                               ota_store_execution_t *after)
+{
+    if (after)
+        memset(after, 0, sizeof *after);
+    if (!store || !upd)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_job_id(job_id) || !ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid job id or thing name");
+    if (upd->status != OTA_STORE_EXEC_IN_PROGRESS && upd->status != OTA_STORE_EXEC_SUCCEEDED &&
+        upd->status != OTA_STORE_EXEC_FAILED && upd->status != OTA_STORE_EXEC_REJECTED)
+        return fail(store, OTA_STORE_INVALID,
+                    "status %s cannot be set by a device (IN_PROGRESS, SUCCEEDED, FAILED, "
+                    "REJECTED)",
+                    ota_store_exec_status_name((int)upd->status));
+    if (upd->step_timeout_min < -1 || upd->step_timeout_min > OTA_STORE_STEP_TIMEOUT_MAX)
+        return fail(store, OTA_STORE_INVALID, "step timeout must be -1, 0 or 1..%d minutes",
+                    OTA_STORE_STEP_TIMEOUT_MAX);
+    if (upd->expected_version < 0)
+        return fail(store, OTA_STORE_INVALID, "expected version must be >= 0");
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    ota_store_execution_t cur;
+    memset(&cur, 0, sizeof cur);
+    rc = apply_update(store, job_id, thing, upd, now_ms, &cur);
+    if (rc == OTA_STORE_OK) {
+        rc = finish(store, rc);
+    } else {
+        rollback(store); /* keeps the refusal's message */
+    }
+    if (after && rc == OTA_STORE_OK) {
+        if (get_exec(store, "SELECT " EXEC_COLS " FROM executions e WHERE job = ? AND thing = ?",
+                     job_id, thing, after) != OTA_STORE_OK)
+            rc = fail(store, OTA_STORE_ERROR, "cannot read back the execution");
+    } else if (after && (rc == OTA_STORE_VERSION_MISMATCH || rc == OTA_STORE_TERMINAL ||
+                         rc == OTA_STORE_BAD_TRANSITION)) {
+        *after = cur; /* the current state, unchanged */
+        memset(&cur, 0, sizeof cur);
+    }
+    ota_store_execution_free(&cur);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Periodic work                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** Collected (job, thing) pairs, so that no statement is open while writing. */
+typedef struct {
+    char (*job)[OTA_STORE_JOB_ID_MAX + 1];
+    char (*thing)[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t *num;
+    int64_t *num2;
+    size_t n, cap;
+} rows_t;
+
+static int rows_push(rows_t *r, const char *job, const char *thing, int64_t num, int64_t num2)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        void *a = realloc(r->job, cap * sizeof *r->job);
+        if (a)
+            r->job = a;
+        void *b = realloc(r->thing, cap * sizeof *r->thing);
+        if (b)
+            r->thing = b;
+        void *c = realloc(r->num, cap * sizeof *r->num);
+        if (c)
+            r->num = c;
+        void *d = realloc(r->num2, cap * sizeof *r->num2);
+        if (d)
+            r->num2 = d;
+        if (!a || !b || !c || !d)
+            return -1;
+        r->cap = cap;
+    }
+    snprintf(r->job[r->n], sizeof r->job[0], "%s", job ? job : "");
+    snprintf(r->thing[r->n], sizeof r->thing[0], "%s", thing ? thing : "");
+    r->num[r->n] = num;
+    r->num2[r->n] = num2;
+    r->n++;
+    return 0;
+}
+
+static void rows_free(rows_t *r)
+{
+    free(r->job);
+    free(r->thing);
+    free(r->num);
+    free(r->num2);
+    memset(r, 0, sizeof *r);
+}
+
+/** Collects rows of (text, text, int, int) from a query with at most one int parameter. */
+static int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, sql);
+    if (rc)
+        return rc;
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, arg);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rows_push(out, (const char *)sqlite3_column_text(st, 0),
+                      (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+                      sqlite3_column_int64(st, 3))) {
+            rc = fail(s, OTA_STORE_ERROR, "out of memory");
+            break;
+        }
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = fail_db(s, "collect");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_expire_timeouts(ota_store_t *store, int64_t now_ms, size_t *n_timed_out)
+{
+    if (n_timed_out)
+        *n_timed_out = 0;
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    rows_t rows = {0};
+    rc = collect(store,
+                 "SELECT job, thing, seq, 0 FROM executions WHERE status = 1 AND deadline_ms > 0 "
+                 "AND deadline_ms <= ?",
+                 now_ms, &rows);
+    sqlite3_stmt *st = NULL;
+    if (!rc && rows.n)
+        rc = prep(store, &st,
+                  "UPDATE executions SET status = 4, version = version + 1, updated_ms = ?, "
+                  "deadline_ms = 0 WHERE seq = ? AND status = 1");
+    for (size_t i = 0; !rc && i < rows.n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_int64(st, 2, rows.num[i]);
+        rc = step_done(store, st, "time out execution");
+        if (!rc)
+            rc = bump_thing(store, rows.thing[i]);
+        if (!rc)
+            rc = recheck_job(store, rows.job[i], now_ms);
+    }
+    sqlite3_finalize(st);
+    size_t n = rows.n;
+    rows_free(&rows);
+    rc = finish(store, rc);
+    if (!rc && n_timed_out)
+        *n_timed_out = n;
+    return rc;
+}
+
+static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t created_ms,
+                       int64_t now_ms, size_t *n_released)
+{
+    int64_t released = 0, elapsed = now_ms > created_ms ? now_ms - created_ms : 0;
+    int rc = query_int(s, "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1", job_id,
+                       NULL, &released);
+    int64_t allowed = rate * (elapsed / 60000 + 1);
+    if (rc || allowed <= released)
+        return rc;
+    const char *pick = "(SELECT seq FROM executions WHERE job = ?1 AND released = 0 "
+                       "ORDER BY seq LIMIT ?2)";
+    char sql[512];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql,
+             "UPDATE things SET change_seq = change_seq + 1 WHERE name IN "
+             "(SELECT thing FROM executions WHERE seq IN %s)",
+             pick);
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (pass == 1)
+            snprintf(sql, sizeof sql,
+                     "UPDATE executions SET released = 1, queued_ms = ?3, updated_ms = ?3 "
+                     "WHERE seq IN %s",
+                     pick);
+        if ((rc = prep(s, &st, sql)))
+            break;
+        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, allowed - released);
+        if (pass == 1)
+            sqlite3_bind_int64(st, 3, now_ms);
+        rc = step_done(s, st, "release executions");
+        if (!rc && pass == 1 && n_released)
+            *n_released += (size_t)sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_released)
+{
+    if (n_released)
+        *n_released = 0;
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    rows_t rows = {0};
+    /* running jobs that still hold executions back: (id, -, created, rate) */
+    rc = collect(store,
+                 "SELECT id, '', created_ms, rollout_per_min FROM jobs j WHERE status = 0 "
+                 "AND rollout_per_min > 0 AND created_ms <= ?1 AND EXISTS (SELECT 1 FROM "
+                 "executions e WHERE e.job = j.id AND e.released = 0)",
+                 now_ms, &rows);
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < rows.n; i++) {
+        rc = release_job(store, rows.job[i], rows.num2[i], rows.num[i], now_ms, &n);
+    }
+    rows_free(&rows);
+    rc = finish(store, rc);
+    if (!rc && n_released)
+        *n_released = n;
+    return rc;
+}
+
+int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    *out = INT64_MAX;
+    int64_t v = 0;
+    int rc = query_int(store,
+                       "SELECT COALESCE(MIN(deadline_ms), 0) FROM executions WHERE status = 1 "
+                       "AND deadline_ms > 0",
+                       NULL, NULL, &v);
+    if (rc)
+        return rc;
+    if (v > 0)
+        *out = v;
+    /* next release: the start of the next minute of each rolling job */
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st,
+                   "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
+                   "WHERE e.job = j.id AND e.released = 1) FROM jobs j WHERE j.status = 0 AND "
+                   "j.rollout_per_min > 0 AND EXISTS (SELECT 1 FROM executions e WHERE "
+                   "e.job = j.id AND e.released = 0)")))
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t created = sqlite3_column_int64(st, 0), rate = sqlite3_column_int64(st, 1);
+        int64_t released = sqlite3_column_int64(st, 2);
+        /* minute k allows rate * (k + 1): the next release is at minute released / rate */
+        int64_t k = rate > 0 ? released / rate : 0;
+        int64_t t = created + k * 60000;
+        if (t < *out)
+            *out = t;
+    }
+    if (r != SQLITE_DONE)
+        rc = fail_db(store, "next timed work");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notify-next bookkeeping                                                  */
+/* ------------------------------------------------------------------------ */
+
+int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    rows_t rows = {0};
+    int rc = collect(store,
+                     "SELECT announced_job, name, change_seq, 0 FROM things "
+                     "WHERE change_seq <> handled_seq ORDER BY name",
+                     0, &rows);
+    for (size_t i = 0; !rc && i < rows.n; i++)
+        if (cb(ctx, rows.thing[i], rows.num[i], rows.job[i]))
+            break;
+    rows_free(&rows);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_seq,
+                          const char *announced_job_id)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid thing name");
+    sqlite3_stmt *st;
+    int rc = prep(store, &st,
+                  change_seq >= 0
+                      ? "UPDATE things SET announced_job = ?1, handled_seq = ?3 WHERE name = ?2 "
+                        "AND handled_seq < ?3"
+                      : "UPDATE things SET announced_job = ?1 WHERE name = ?2");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, announced_job_id ? announced_job_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    if (change_seq >= 0)
+        sqlite3_bind_int64(st, 3, change_seq);
+    rc = step_done(store, st, "record notification");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if (sqlite3_changes(store->db) == 0) {
+        int64_t n = 0;
+        if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n)))
+            return rc;
+        if (!n)
+            return fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    }
+    ok(store);
+    return OTA_STORE_OK;
+}

@@ -1,0 +1,644 @@
+/*
+ * otter service: the store. Things, groups, files, streams, jobs and job
+ * executions, kept in one SQLite database plus a folder of imported files.
+ *
+ * Layout of a data directory:
+ *   <data_dir>/otter.db   SQLite database (WAL journal, foreign keys on,
+ *                         a schema_version table for migrations)
+ *   <data_dir>/files/     imported files, one per import, never modified
+ *
+ * Several processes (the CLI, one or more service daemons) may open the same
+ * data directory at once; every write is one short IMMEDIATE transaction and
+ * waits (busy timeout) for the others.
+ *
+ * Host code: uses the heap. A store handle is used by one thread at a time.
+ *
+ * Conventions:
+ *   - Every function returns an ota_store_rc_t: OTA_STORE_OK (0) on success,
+ *     a negative code on failure; ota_store_errmsg() gives a readable text of
+ *     the last failure on that handle.
+ *   - Times are milliseconds since the Unix epoch and come in as a parameter
+ *     (now_ms), so tests can drive the clock. ota_store_now_ms() reads the
+ *     wall clock for callers that want it.
+ *   - Output structures are filled by the store; those with heap fields
+ *     (job documents, status details, stream files) have a _free function
+ *     that releases them. On failure an output structure is left zeroed, so
+ *     calling its _free function is always safe.
+ *   - Listing functions call a callback once per row. The row passed to the
+ *     callback is valid only during the call. A nonzero return from the
+ *     callback stops the listing; the listing function still returns
+ *     OTA_STORE_OK.
+ */
+#ifndef OTA_STORE_H
+#define OTA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An open data directory. Opaque; see ota_store_open(). */
+typedef struct ota_store ota_store_t;
+
+/** Result of every store call. 0 = success, < 0 = failure. */
+typedef enum ota_store_rc {
+    OTA_STORE_OK = 0,
+    OTA_STORE_NOT_FOUND = -1, /**< no such thing, group, stream, job, execution or file */
+    OTA_STORE_EXISTS = -2,    /**< the id is already taken (or the membership exists) */
+    OTA_STORE_CONFLICT = -3,  /**< not allowed in the current state (e.g. cancel a finished job) */
+    OTA_STORE_INVALID = -4,   /**< a bad argument: name syntax, length, NULL, malformed JSON */
+    OTA_STORE_ERROR = -5,     /**< SQLite or file system failure; see ota_store_errmsg() */
+    OTA_STORE_VERSION_MISMATCH = -6, /**< execution update: expectedVersion differs */
+    OTA_STORE_TERMINAL = -7,         /**< execution update: the execution is already terminal */
+    OTA_STORE_BAD_TRANSITION = -8,   /**< execution update: status change not allowed */
+} ota_store_rc_t;
+
+/** Longest thing name (characters [A-Za-z0-9:_-]). */
+#define OTA_STORE_THING_NAME_MAX 128
+/** Longest group name (characters [A-Za-z0-9:_-]). */
+#define OTA_STORE_GROUP_NAME_MAX 128
+/** Longest job id (characters [A-Za-z0-9_-]). */
+#define OTA_STORE_JOB_ID_MAX 64
+/** Longest stream id (characters [A-Za-z0-9_-]). */
+#define OTA_STORE_STREAM_ID_MAX 128
+/** Largest step timeout of an execution update, in minutes (7 days, as AWS). */
+#define OTA_STORE_STEP_TIMEOUT_MAX 10080
+/** Largest stream file id. */
+#define OTA_STORE_FILE_ID_MAX 255
+
+/**
+ * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
+ * @param rc any value; unknown values give "OTA_STORE_UNKNOWN".
+ * @return a static string.
+ */
+const char *ota_store_rc_name(int rc);
+
+/**
+ * Text of the last failure on this handle (e.g. "thing 'x' not found").
+ * @param store an open store, or NULL (gives a text about the NULL handle).
+ * @return a string owned by the store, valid until its next call; "" when the
+ *         last call succeeded.
+ */
+const char *ota_store_errmsg(const ota_store_t *store);
+
+/**
+ * Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME).
+ * For callers that have no clock of their own. The store itself reads it
+ * only to record when a file was imported (ota_store_file_import()).
+ */
+int64_t ota_store_now_ms(void);
+
+/* ------------------------------------------------------------------------ */
+/* Opening                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Opens (creating when missing) a data directory: the directory itself,
+ * data_dir/otter.db and data_dir/files/. Sets WAL journaling, a busy timeout
+ * of several seconds and foreign keys, and creates or migrates the schema.
+ * Safe to call from several processes at once.
+ *
+ * @param data_dir path of the data directory; copied.
+ * @param out      receives the handle (NULL on failure); close it with
+ *                 ota_store_close().
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL argument, or the database was
+ *         written by a newer otter with an unknown schema version);
+ *         OTA_STORE_ERROR (directory or database cannot be created/opened).
+ *         On failure there is no handle to ask ota_store_errmsg(), so the
+ *         reason is written to stderr ("otter store: <path>: <reason>").
+ */
+int ota_store_open(const char *data_dir, ota_store_t **out);
+
+/**
+ * Closes a handle and frees it.
+ * @param store a handle from ota_store_open(), or NULL (no-op).
+ */
+void ota_store_close(ota_store_t *store);
+
+/**
+ * The data directory this handle was opened on.
+ * @return a string owned by the store, valid until ota_store_close().
+ */
+const char *ota_store_data_dir(const ota_store_t *store);
+
+/**
+ * Schema version of the open database (the version this build writes).
+ * @param store   open store.
+ * @param version receives the version stored in the schema_version table.
+ * @return OTA_STORE_OK or OTA_STORE_ERROR.
+ */
+int ota_store_schema_version(ota_store_t *store, int *version);
+
+/**
+ * Cheap "did another connection write?" check (SQLite PRAGMA data_version).
+ * The first call on a handle reports a change. Writes made through this same
+ * handle are not reported (the caller knows about them).
+ *
+ * @param store   open store.
+ * @param changed receives 1 if another connection (e.g. the CLI or another
+ *                daemon) committed since the previous call, else 0.
+ * @return OTA_STORE_OK or OTA_STORE_ERROR.
+ */
+int ota_store_poll_changes(ota_store_t *store, int *changed);
+
+/* ------------------------------------------------------------------------ */
+/* Name checks                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** 1 if name is a valid thing or group name (1..128 of [A-Za-z0-9:_-]), else 0. */
+int ota_store_valid_thing_name(const char *name);
+/** 1 if id is a valid job id (1..64 of [A-Za-z0-9_-]), else 0. */
+int ota_store_valid_job_id(const char *id);
+/** 1 if id is a valid stream id (1..128 of [A-Za-z0-9_-]), else 0. */
+int ota_store_valid_stream_id(const char *id);
+
+/* ------------------------------------------------------------------------ */
+/* Things and groups                                                        */
+/* ------------------------------------------------------------------------ */
+
+/** A thing (device). */
+typedef struct ota_store_thing {
+    char name[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t created_ms; /**< when it was created */
+} ota_store_thing_t;
+
+/** Callback for ota_store_thing_list(); return nonzero to stop. */
+typedef int (*ota_store_thing_cb)(void *ctx, const ota_store_thing_t *thing);
+
+/**
+ * Creates a thing.
+ * @param name   1..128 characters of [A-Za-z0-9:_-].
+ * @param now_ms creation time.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (bad name); OTA_STORE_EXISTS;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_thing_create(ota_store_t *store, const char *name, int64_t now_ms);
+
+/**
+ * Reads a thing.
+ * @param out receives the thing.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t *out);
+
+/**
+ * Lists every thing, by name.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_thing_list(ota_store_t *store, ota_store_thing_cb cb, void *ctx);
+
+/**
+ * Deletes a thing, its group memberships and its finished executions.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (the thing
+ *         still has a QUEUED or IN_PROGRESS execution: cancel that job
+ *         first); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_delete(ota_store_t *store, const char *name);
+
+/**
+ * Adds a thing to a group. A group exists as long as it has members; the
+ * first member creates it.
+ * @param group 1..128 characters of [A-Za-z0-9:_-].
+ * @param thing an existing thing.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_EXISTS
+ *         (already a member); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_add(ota_store_t *store, const char *group, const char *thing);
+
+/**
+ * Removes a thing from a group.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (not a member); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing);
+
+/**
+ * Lists the members of a group, by thing name.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such group, i.e. no
+ *         members); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb,
+                            void *ctx);
+
+/** Callback for ota_store_group_list(); return nonzero to stop. */
+typedef int (*ota_store_group_cb)(void *ctx, const char *group, size_t n_members);
+
+/**
+ * Lists every group (by name) with its member count.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** An imported file. */
+typedef struct ota_store_file {
+    int64_t id;      /**< store-wide file number, from 1 */
+    char path[4096]; /**< <data_dir>/files/<id>.bin (relative if data_dir is) */
+    uint64_t size;   /**< bytes */
+} ota_store_file_t;
+
+/**
+ * Imports (copies) a file into data_dir/files/ under a new id. The copy uses
+ * a fixed-size buffer (bounded memory), is flushed to disk, then renamed into
+ * place, so a stored file is never partial.
+ *
+ * @param src_path file to copy; must be a regular, non-empty file.
+ * @param out      receives the new file's id, stored path and size.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL, empty, or not a regular
+ *         file); OTA_STORE_NOT_FOUND (src_path does not exist);
+ *         OTA_STORE_ERROR (I/O failure; nothing is left behind).
+ */
+int ota_store_file_import(ota_store_t *store, const char *src_path, ota_store_file_t *out);
+
+/**
+ * Reads an imported file's record.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_ERROR.
+ */
+int ota_store_file_get(ota_store_t *store, int64_t id, ota_store_file_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Streams                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** One file of a stream. */
+typedef struct ota_store_stream_file {
+    uint32_t file_id; /**< 0..255, what devices put in block requests */
+    const char *path; /**< stored path (usually from ota_store_file_import()) */
+    uint64_t size;    /**< bytes, > 0 */
+} ota_store_stream_file_t;
+
+/** A stream as read back; free with ota_store_stream_free(). */
+typedef struct ota_store_stream {
+    char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
+    int64_t version;   /**< starts at 1 */
+    char *description; /**< heap, never NULL after a successful get ("" if none) */
+    size_t n_files;
+    ota_store_stream_file_t *files; /**< heap, by file id; paths point into this allocation */
+    int64_t created_ms;
+} ota_store_stream_t;
+
+/**
+ * Creates a stream.
+ * @param stream_id   1..128 characters of [A-Za-z0-9_-].
+ * @param description free text, may be NULL (stored as "").
+ * @param files       n_files entries (1..256), distinct file ids 0..255,
+ *                    non-NULL paths, sizes > 0. Copied.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_EXISTS; OTA_STORE_ERROR.
+ */
+int ota_store_stream_create(ota_store_t *store, const char *stream_id, const char *description,
+                            const ota_store_stream_file_t *files, size_t n_files, int64_t now_ms);
+
+/**
+ * Reads a stream (version, description, files sorted by file id).
+ * @param out receives the stream; release with ota_store_stream_free().
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_stream_get(ota_store_t *store, const char *stream_id, ota_store_stream_t *out);
+
+/** Releases what ota_store_stream_get() allocated; zeroes *stream. NULL is a no-op. */
+void ota_store_stream_free(ota_store_stream_t *stream);
+
+/** Callback for ota_store_stream_list(); return nonzero to stop. */
+typedef int (*ota_store_stream_cb)(void *ctx, const ota_store_stream_t *stream);
+
+/**
+ * Lists every stream, by id, with its files.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx);
+
+/**
+ * Whether a thing may read a stream: the thing exists and has an execution
+ * that is not CANCELED or REMOVED (and, if QUEUED, is released by the
+ * rollout) of a job whose stream is stream_id.
+ * @return 1 = yes, 0 = no, < 0 an ota_store_rc_t failure.
+ */
+int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const char *stream_id);
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Job status. */
+typedef enum ota_store_job_status {
+    OTA_STORE_JOB_IN_PROGRESS = 0, /**< executions are queued or running */
+    OTA_STORE_JOB_CANCELED = 1,    /**< canceled by ota_store_job_cancel() */
+    OTA_STORE_JOB_COMPLETED = 2,   /**< every execution is terminal */
+    OTA_STORE_JOB_ABORTED = 3,     /**< the abort criteria were met */
+} ota_store_job_status_t;
+
+/** "IN_PROGRESS", "CANCELED", "COMPLETED", "ABORTED"; "UNKNOWN" otherwise. */
+const char *ota_store_job_status_name(int status);
+
+/** What ota_store_job_create() needs. Strings and arrays are copied. */
+typedef struct ota_store_job_spec {
+    const char *job_id;        /**< 1..64 characters of [A-Za-z0-9_-] */
+    const char *document;      /**< job document: JSON object text, stored verbatim */
+    const char *stream_id;     /**< stream the job uses (must exist), or NULL for none */
+    const char *const *things; /**< thing names (must exist) */
+    size_t n_things;
+    const char *const *groups; /**< group names (must have members) */
+    size_t n_groups;
+    /** Minutes an execution may stay IN_PROGRESS before TIMED_OUT; 0 = no limit. */
+    uint32_t in_progress_timeout_min;
+    /** Executions released per minute; 0 = all at once. */
+    uint32_t rollout_per_minute;
+    /** Abort when failures (FAILED, TIMED_OUT, REJECTED) reach this percentage
+     *  of finished executions; 0 = no abort criteria, else 1..100. */
+    uint32_t abort_failure_percent;
+    /** ... but only once at least this many executions have finished
+     *  (SUCCEEDED or a failure). 0 behaves as 1. */
+    uint32_t abort_min_finished;
+} ota_store_job_spec_t;
+
+/** A job as read back; free with ota_store_job_free(). */
+typedef struct ota_store_job {
+    char job_id[OTA_STORE_JOB_ID_MAX + 1];
+    char stream_id[OTA_STORE_STREAM_ID_MAX + 1]; /**< "" when the job has no stream */
+    char *document;                              /**< heap: the job document exactly as created */
+    ota_store_job_status_t status;
+    uint32_t in_progress_timeout_min;
+    uint32_t rollout_per_minute;
+    uint32_t abort_failure_percent;
+    uint32_t abort_min_finished;
+    int64_t created_ms;
+    int64_t updated_ms;   /**< last status change */
+    int64_t completed_ms; /**< when it left IN_PROGRESS; 0 while IN_PROGRESS */
+    /* Execution counts. */
+    uint32_t n_executions; /**< targets after group expansion */
+    uint32_t n_unreleased; /**< QUEUED but not yet released by the rollout */
+    uint32_t n_queued;     /**< QUEUED and released */
+    uint32_t n_in_progress;
+    uint32_t n_succeeded;
+    uint32_t n_failed;
+    uint32_t n_timed_out;
+    uint32_t n_rejected;
+    uint32_t n_removed;
+    uint32_t n_canceled;
+} ota_store_job_t;
+
+/**
+ * Creates a job and one QUEUED execution per target thing. Groups are
+ * expanded now, at creation: things added to a group later are not targets.
+ * A thing named directly and through a group gets one execution. With a
+ * rollout rate the executions are released over time by
+ * ota_store_rollout_release(); otherwise all are released at once.
+ *
+ * @param spec   see ota_store_job_spec_t; at least one target in total.
+ * @param now_ms creation time (queuedAt of released executions).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (bad id, document not a JSON
+ *         object, no targets, bad percentage); OTA_STORE_EXISTS (job id
+ *         taken); OTA_STORE_NOT_FOUND (unknown thing, group or stream;
+ *         ota_store_errmsg() names it); OTA_STORE_ERROR. Nothing is written on
+ *         failure.
+ */
+int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, int64_t now_ms);
+
+/**
+ * Reads a job with its execution counts.
+ * @param out receives the job; release with ota_store_job_free().
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_job_get(ota_store_t *store, const char *job_id, ota_store_job_t *out);
+
+/** Releases what ota_store_job_get() allocated; zeroes *job. NULL is a no-op. */
+void ota_store_job_free(ota_store_job_t *job);
+
+/**
+ * Reads only a job's document (cheaper than ota_store_job_get(), which also
+ * counts executions).
+ * @param document receives the document text exactly as created (heap; the
+ *                 caller frees it with free()); NULL on failure.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_job_document(ota_store_t *store, const char *job_id, char **document);
+
+/** Callback for ota_store_job_list(); return nonzero to stop. */
+typedef int (*ota_store_job_cb)(void *ctx, const ota_store_job_t *job);
+
+/**
+ * Lists every job, oldest first, with counts and documents.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx);
+
+/**
+ * Cancels a job: the job becomes CANCELED and every execution that is not
+ * terminal (QUEUED, released or not, and IN_PROGRESS) becomes CANCELED, which
+ * changes those things' next job (a running daemon publishes notify-next).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (the job is
+ *         already CANCELED, COMPLETED or ABORTED); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Job executions                                                           */
+/* ------------------------------------------------------------------------ */
+
+/** Execution status (AWS JobExecutionStatus). */
+typedef enum ota_store_exec_status {
+    OTA_STORE_EXEC_QUEUED = 0,
+    OTA_STORE_EXEC_IN_PROGRESS = 1,
+    OTA_STORE_EXEC_SUCCEEDED = 2,
+    OTA_STORE_EXEC_FAILED = 3,
+    OTA_STORE_EXEC_TIMED_OUT = 4,
+    OTA_STORE_EXEC_REJECTED = 5,
+    OTA_STORE_EXEC_REMOVED = 6,
+    OTA_STORE_EXEC_CANCELED = 7,
+} ota_store_exec_status_t;
+
+/** "QUEUED", "IN_PROGRESS", … as on the wire; "UNKNOWN" otherwise. */
+const char *ota_store_exec_status_name(int status);
+
+/**
+ * Parses a wire status name (exact, upper case).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (unknown name or NULL).
+ */
+int ota_store_exec_status_parse(const char *name, ota_store_exec_status_t *out);
+
+/** 1 if status is terminal (anything but QUEUED and IN_PROGRESS), else 0. */
+int ota_store_exec_status_is_terminal(int status);
+
+/** An execution (AWS JobExecution); free with ota_store_execution_free(). */
+typedef struct ota_store_execution {
+    char job_id[OTA_STORE_JOB_ID_MAX + 1];
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    ota_store_exec_status_t status;
+    /** heap: statusDetails JSON object text exactly as last written, or NULL
+     *  if never written */
+    char *status_details;
+    int64_t version_number;   /**< 1 at creation, +1 on every update */
+    int64_t execution_number; /**< 1 (one execution per job and thing) */
+    int64_t queued_at_ms;     /**< creation, or release by the rollout */
+    int64_t started_at_ms;    /**< first IN_PROGRESS; 0 if never started */
+    int64_t last_updated_at_ms;
+    int64_t deadline_ms; /**< IN_PROGRESS timeout deadline; 0 = none */
+    int released;        /**< 0 while held back by the rollout (invisible to the device) */
+} ota_store_execution_t;
+
+/** Releases what an execution getter allocated; zeroes *exec. NULL is a no-op. */
+void ota_store_execution_free(ota_store_execution_t *exec);
+
+/** Callback for execution listings; return nonzero to stop. */
+typedef int (*ota_store_execution_cb)(void *ctx, const ota_store_execution_t *exec);
+
+/**
+ * Reads one execution.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_execution_get(ota_store_t *store, const char *job_id, const char *thing,
+                            ota_store_execution_t *out);
+
+/**
+ * Lists a job's executions by thing name (for watching a job): all of them,
+ * including those the rollout has not released (released = 0).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such job); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_execution_list(ota_store_t *store, const char *job_id, ota_store_execution_cb cb,
+                             void *ctx);
+
+/**
+ * Lists a thing's pending executions in AWS order: IN_PROGRESS first, then
+ * released QUEUED, each oldest first (queuedAt, then creation order).
+ * Unreleased executions are not listed.
+ * @return OTA_STORE_OK (also for an unknown thing: nothing listed);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_execution_list_pending(ota_store_t *store, const char *thing,
+                                     ota_store_execution_cb cb, void *ctx);
+
+/**
+ * The thing's next pending execution: the first of
+ * ota_store_execution_list_pending().
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (nothing pending, or no such
+ *         thing); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_execution_next(ota_store_t *store, const char *thing, ota_store_execution_t *out);
+
+/** A device's execution update (AWS UpdateJobExecution). */
+typedef struct ota_store_exec_update {
+    /** New status: IN_PROGRESS, SUCCEEDED, FAILED or REJECTED (others are
+     *  OTA_STORE_INVALID). */
+    ota_store_exec_status_t status;
+    /** statusDetails JSON object text stored verbatim, or NULL to keep the
+     *  current ones. The caller validates the content. */
+    const char *status_details;
+    /** Required current versionNumber, or 0 for no check. */
+    int64_t expected_version;
+    /** Step timeout: 1..OTA_STORE_STEP_TIMEOUT_MAX sets the deadline to now +
+     *  this many minutes (never beyond the job's in-progress timeout); -1
+     *  clears a step deadline; 0 leaves the deadline alone. Only for
+     *  IN_PROGRESS. Other values are OTA_STORE_INVALID. */
+    int64_t step_timeout_min;
+} ota_store_exec_update_t;
+
+/**
+ * Applies a device's status update in one transaction. Allowed transitions:
+ * QUEUED -> IN_PROGRESS, SUCCEEDED, FAILED, REJECTED;
+ * IN_PROGRESS -> IN_PROGRESS, SUCCEEDED, FAILED.
+ * Bumps versionNumber and lastUpdatedAt; the first IN_PROGRESS sets startedAt
+ * and the in-progress deadline. A terminal status marks the thing's next job
+ * as changed and re-evaluates the job (COMPLETED, or ABORTED by its abort
+ * criteria, which cancels its remaining executions).
+ *
+ * @param upd    the update.
+ * @param now_ms time of the update.
+ * @param after  if not NULL, receives the execution as it is after the call,
+ *               also on OTA_STORE_VERSION_MISMATCH, OTA_STORE_TERMINAL and
+ *               OTA_STORE_BAD_TRANSITION (the current state, unchanged), for
+ *               rejections that carry the execution state. Release it with
+ *               ota_store_execution_free().
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution, or not yet
+ *         released); OTA_STORE_VERSION_MISMATCH; OTA_STORE_TERMINAL (already
+ *         terminal); OTA_STORE_BAD_TRANSITION (e.g. IN_PROGRESS -> REJECTED);
+ *         OTA_STORE_INVALID (status not settable by a device, bad arguments);
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_execution_update(ota_store_t *store, const char *job_id, const char *thing,
+                               const ota_store_exec_update_t *upd, int64_t now_ms,
+                               ota_store_execution_t *after);
+
+/* ------------------------------------------------------------------------ */
+/* Periodic work for daemons                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Moves every IN_PROGRESS execution whose deadline is at or before now_ms to
+ * TIMED_OUT (versionNumber +1), marks those things' next job as changed and
+ * re-evaluates their jobs. Idempotent; several daemons may call it.
+ * @param n_timed_out if not NULL, receives how many executions timed out.
+ * @return OTA_STORE_OK or OTA_STORE_ERROR.
+ */
+int ota_store_expire_timeouts(ota_store_t *store, int64_t now_ms, size_t *n_timed_out);
+
+/**
+ * Releases executions held back by a rollout rate. A job with rate R has, at
+ * minute k after its creation (k = 0, 1, …), at most R × (k + 1) executions
+ * released in total, in creation order; released executions become visible
+ * with queuedAt = now_ms. The count released is kept in the database, so a
+ * restarted daemon continues where the last one stopped (after a long outage
+ * the backlog is released at once).
+ * @param n_released if not NULL, receives how many executions were released.
+ * @return OTA_STORE_OK or OTA_STORE_ERROR.
+ */
+int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_released);
+
+/**
+ * Earliest time at which ota_store_expire_timeouts() or
+ * ota_store_rollout_release() would have work, from the current state.
+ * @param out receives that time in ms, or INT64_MAX if there is none.
+ * @return OTA_STORE_OK or OTA_STORE_ERROR.
+ */
+int ota_store_next_timed_work(ota_store_t *store, int64_t *out);
+
+/*
+ * Notify-next bookkeeping. Every write that can change a thing's next
+ * pending job (job created or released, execution finished, canceled, timed
+ * out, aborted) increments that thing's change counter in the same
+ * transaction. A daemon lists the things whose counter differs from the one
+ * it last handled, computes each next execution, publishes notify-next if the
+ * next job differs from the one last announced, and records what it
+ * announced. Everything is in the database, so a restarted daemon picks up
+ * exactly where the previous one stopped; duplicates after a crash are
+ * harmless to devices.
+ */
+
+/** Callback for ota_store_notify_pending(). */
+typedef int (*ota_store_notify_cb)(void *ctx, const char *thing, int64_t change_seq,
+                                   const char *last_announced_job_id);
+
+/**
+ * Lists things whose next job may have changed since last handled.
+ * @param cb receives the thing, its current change counter (give it back to
+ *           ota_store_notify_done()) and the job id last announced on
+ *           notify-next ("" = none announced, or "no execution" announced).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *ctx);
+
+/**
+ * Records that a thing's change counter up to change_seq is handled and what
+ * was announced. A counter that moved on meanwhile stays pending.
+ * @param change_seq  the counter from ota_store_notify_pending(), or -1 to
+ *                    leave the counter alone (only record the announcement,
+ *                    e.g. after answering $next/get).
+ * @param announced_job_id job id announced on notify-next; "" or NULL for an
+ *                    announcement without execution.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_seq,
+                          const char *announced_job_id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTA_STORE_H */

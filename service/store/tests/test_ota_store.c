@@ -1,0 +1,1101 @@
+/*
+ * Unit tests of the store: every public function, constraints, rollout
+ * visibility, cancel, timeouts, abort criteria, notify bookkeeping, reopen and
+ * several handles / processes on one data directory.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ota_store.h"
+
+#define T0 1700000000000LL /* a fixed "now" in ms */
+#define MIN 60000LL
+
+typedef struct {
+    char dir[256];
+    ota_store_t *s;
+} fx_t;
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/otter-store-test-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    strcat(fx->dir, "/data"); /* not yet existing: open must create it */
+    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_close(fx->s);
+    char *slash = strrchr(fx->dir, '/');
+    *slash = '\0';
+    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static void reopen(fx_t *fx)
+{
+    ota_store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+}
+
+static void mk_things(ota_store_t *s, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        assert_int_equal(ota_store_thing_create(s, name, T0), OTA_STORE_OK);
+    }
+}
+
+static const char *DOC = "{ \"afr_ota\" : {\"protocols\":[\"MQTT\"], \"streamname\":\"s1\"} }";
+
+static void mk_stream(ota_store_t *s, const char *id)
+{
+    ota_store_stream_file_t f = {0, "/tmp/x.bin", 1000};
+    assert_int_equal(ota_store_stream_create(s, id, "fw", &f, 1, T0), OTA_STORE_OK);
+}
+
+static int mk_job(ota_store_t *s, const char *id, const char *const *things, size_t n,
+                  uint32_t rate, int64_t now)
+{
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = id;
+    spec.document = DOC;
+    spec.things = things;
+    spec.n_things = n;
+    spec.rollout_per_minute = rate;
+    return ota_store_job_create(s, &spec, now);
+}
+
+static int upd(ota_store_t *s, const char *job, const char *thing, ota_store_exec_status_t st,
+               const char *details, int64_t now)
+{
+    ota_store_exec_update_t u = {st, details, 0, 0};
+    return ota_store_execution_update(s, job, thing, &u, now, NULL);
+}
+
+static int exec_status(ota_store_t *s, const char *job, const char *thing)
+{
+    ota_store_execution_t e;
+    int rc = ota_store_execution_get(s, job, thing, &e);
+    int st = rc == OTA_STORE_OK ? (int)e.status : rc;
+    ota_store_execution_free(&e);
+    return st;
+}
+
+static void next_is(ota_store_t *s, const char *thing, const char *job)
+{
+    ota_store_execution_t e;
+    int rc = ota_store_execution_next(s, thing, &e);
+    if (job == NULL) {
+        assert_int_equal(rc, OTA_STORE_NOT_FOUND);
+    } else {
+        assert_int_equal(rc, OTA_STORE_OK);
+        assert_string_equal(e.job_id, job);
+    }
+    ota_store_execution_free(&e);
+}
+
+/* ---- opening ---- */
+
+static void test_open_layout_and_schema(void **state)
+{
+    fx_t *fx = *state;
+    char p[400];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+    assert_int_equal(stat(p, &sb), 0);
+    snprintf(p, sizeof p, "%s/files", fx->dir);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    int v = 0;
+    assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
+    assert_int_equal(v, 1);
+    assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
+    ota_store_t *none;
+    assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
+    assert_null(none);
+    assert_string_equal(ota_store_rc_name(OTA_STORE_CONFLICT), "OTA_STORE_CONFLICT");
+    assert_string_equal(ota_store_rc_name(42), "OTA_STORE_UNKNOWN");
+    assert_true(ota_store_now_ms() > T0);
+}
+
+static void test_open_refuses_newer_schema(void **state)
+{
+    fx_t *fx = *state;
+    char p[400];
+    snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ota_store_t *s2 = (ota_store_t *)1;
+    assert_int_equal(ota_store_open(fx->dir, &s2), OTA_STORE_INVALID);
+    assert_null(s2);
+}
+
+/* ---- things and groups ---- */
+
+static int count_cb(void *ctx, const ota_store_thing_t *t)
+{
+    (void)t;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int stop_cb(void *ctx, const ota_store_thing_t *t)
+{
+    (void)t;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+static void test_things(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    char longest[OTA_STORE_THING_NAME_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[OTA_STORE_THING_NAME_MAX] = '\0';
+    assert_int_equal(ota_store_thing_create(s, longest, T0), OTA_STORE_OK);
+    longest[OTA_STORE_THING_NAME_MAX] = 'a';
+    longest[OTA_STORE_THING_NAME_MAX + 1] = '\0';
+    assert_int_equal(ota_store_thing_create(s, longest, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, "", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, "a/b", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, "a b", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, "a+", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_create(s, "dev:1_x-Y", T0 + 5), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_create(s, "dev:1_x-Y", T0), OTA_STORE_EXISTS);
+    assert_non_null(strstr(ota_store_errmsg(s), "already exists"));
+    ota_store_thing_t t;
+    assert_int_equal(ota_store_thing_get(s, "dev:1_x-Y", &t), OTA_STORE_OK);
+    assert_string_equal(t.name, "dev:1_x-Y");
+    assert_int_equal(t.created_ms, T0 + 5);
+    assert_string_equal(ota_store_errmsg(s), "");
+    assert_int_equal(ota_store_thing_get(s, "nope", &t), OTA_STORE_NOT_FOUND);
+    int n = 0;
+    assert_int_equal(ota_store_thing_list(s, count_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(ota_store_thing_list(s, stop_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_thing_list(s, NULL, NULL), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_delete(s, "dev:1_x-Y"), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_delete(s, "dev:1_x-Y"), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_get(s, "dev:1_x-Y", &t), OTA_STORE_NOT_FOUND);
+}
+
+static int group_cb(void *ctx, const char *group, size_t n)
+{
+    char *out = ctx;
+    char one[64];
+    snprintf(one, sizeof one, "%s=%zu;", group, n);
+    strcat(out, one);
+    return 0;
+}
+
+static int names_cb(void *ctx, const ota_store_thing_t *t)
+{
+    strcat(ctx, t->name);
+    strcat(ctx, ";");
+    return 0;
+}
+
+static void test_groups(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    assert_int_equal(ota_store_group_add(s, "lab", "d0"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "lab", "d2"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "field", "d1"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "lab", "d0"), OTA_STORE_EXISTS);
+    assert_int_equal(ota_store_group_add(s, "lab", "ghost"), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_group_add(s, "bad group", "d0"), OTA_STORE_INVALID);
+    char out[256] = "";
+    assert_int_equal(ota_store_group_members(s, "lab", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "d0;d2;");
+    out[0] = '\0';
+    assert_int_equal(ota_store_group_list(s, group_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "field=1;lab=2;");
+    assert_int_equal(ota_store_group_members(s, "nogroup", names_cb, out), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_group_remove(s, "lab", "d1"), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_group_remove(s, "lab", "d2"), OTA_STORE_OK);
+    /* deleting a thing removes its memberships; the last member's group disappears */
+    assert_int_equal(ota_store_thing_delete(s, "d1"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_members(s, "field", names_cb, out), OTA_STORE_NOT_FOUND);
+}
+
+/* ---- files and streams ---- */
+
+static void test_file_import(void **state)
+{
+    fx_t *fx = *state;
+    char src[300];
+    snprintf(src, sizeof src, "%s/../src.bin", fx->dir);
+    size_t len = 300000; /* several copy chunks */
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 7 + (i >> 9));
+    FILE *f = fopen(src, "wb");
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    ota_store_file_t a, b;
+    assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
+    assert_int_equal(ota_store_file_import(fx->s, src, &b), OTA_STORE_OK);
+    assert_true(a.id != b.id);
+    assert_int_equal(a.size, len);
+    assert_non_null(strstr(a.path, "/files/"));
+    f = fopen(a.path, "rb");
+    assert_non_null(f);
+    unsigned char *back = malloc(len + 1);
+    assert_int_equal(fread(back, 1, len + 1, f), len);
+    fclose(f);
+    assert_memory_equal(back, data, len);
+    ota_store_file_t g;
+    assert_int_equal(ota_store_file_get(fx->s, b.id, &g), OTA_STORE_OK);
+    assert_string_equal(g.path, b.path);
+    assert_int_equal(g.size, len);
+    assert_int_equal(ota_store_file_get(fx->s, 999, &g), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_file_import(fx->s, "/nonexistent/x", &g), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_file_import(fx->s, fx->dir, &g), OTA_STORE_INVALID);
+    f = fopen(src, "wb");
+    fclose(f);
+    assert_int_equal(ota_store_file_import(fx->s, src, &g), OTA_STORE_INVALID);
+    free(data);
+    free(back);
+    /* no temporary file left behind */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls -A %s/files | grep -q import", fx->dir);
+    assert_int_not_equal(system(cmd), 0);
+}
+
+static int stream_cb(void *ctx, const ota_store_stream_t *st)
+{
+    strcat(ctx, st->stream_id);
+    strcat(ctx, ";");
+    return 0;
+}
+
+static void test_streams(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    ota_store_stream_file_t files[2] = {{3, "/d/b.bin", 20}, {0, "/d/a.bin", 10}};
+    assert_int_equal(ota_store_stream_create(s, "AFR_OTA-1", "two files", files, 2, T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_stream_create(s, "AFR_OTA-1", NULL, files, 1, T0), OTA_STORE_EXISTS);
+    assert_int_equal(ota_store_stream_create(s, "bad:id", NULL, files, 1, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, files, 0, T0), OTA_STORE_INVALID);
+    ota_store_stream_file_t dup[2] = {{1, "/a", 1}, {1, "/b", 1}};
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, dup, 2, T0), OTA_STORE_INVALID);
+    ota_store_stream_file_t big = {256, "/a", 1}, empty = {0, "/a", 0}, nopath = {0, NULL, 1};
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, &big, 1, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, &empty, 1, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, &nopath, 1, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_stream_create(s, "s2", NULL, &dup[0], 1, T0), OTA_STORE_OK);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, "AFR_OTA-1", &st), OTA_STORE_OK);
+    assert_int_equal(st.version, 1);
+    assert_string_equal(st.description, "two files");
+    assert_int_equal(st.n_files, 2);
+    assert_int_equal(st.files[0].file_id, 0);
+    assert_string_equal(st.files[0].path, "/d/a.bin");
+    assert_int_equal(st.files[0].size, 10);
+    assert_int_equal(st.files[1].file_id, 3);
+    assert_string_equal(st.files[1].path, "/d/b.bin");
+    ota_store_stream_free(&st);
+    ota_store_stream_free(&st); /* twice is safe */
+    assert_int_equal(ota_store_stream_get(s, "s2", &st), OTA_STORE_OK);
+    assert_string_equal(st.description, "");
+    ota_store_stream_free(&st);
+    assert_int_equal(ota_store_stream_get(s, "nope", &st), OTA_STORE_NOT_FOUND);
+    char out[128] = "";
+    assert_int_equal(ota_store_stream_list(s, stream_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "AFR_OTA-1;s2;");
+}
+
+/* ---- jobs ---- */
+
+static void test_job_create_constraints(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    mk_stream(s, "s1");
+    assert_int_equal(ota_store_group_add(s, "g", "d1"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "g", "d2"), OTA_STORE_OK);
+    const char *both[] = {"d0", "d1"};
+    const char *ghost[] = {"d0", "ghost"};
+    const char *groups[] = {"g"};
+    const char *nogroup[] = {"nogroup"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "job-1";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = ghost;
+    spec.n_things = 2;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_NOT_FOUND);
+    assert_non_null(strstr(ota_store_errmsg(s), "ghost"));
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "job-1", &j), OTA_STORE_NOT_FOUND); /* nothing left */
+    spec.things = both;
+    spec.groups = nogroup;
+    spec.n_groups = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_NOT_FOUND);
+    spec.groups = groups;
+    spec.stream_id = "nostream";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_NOT_FOUND);
+    spec.stream_id = "s1";
+    spec.document = "[1,2]";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.document = "{bad";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.document = DOC;
+    spec.job_id = "bad:id";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    char long_id[OTA_STORE_JOB_ID_MAX + 2];
+    memset(long_id, 'j', sizeof long_id);
+    long_id[OTA_STORE_JOB_ID_MAX + 1] = '\0';
+    spec.job_id = long_id;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    long_id[OTA_STORE_JOB_ID_MAX] = '\0';
+    spec.job_id = "job-1";
+    spec.abort_failure_percent = 101;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.abort_failure_percent = 0;
+    spec.n_things = 0;
+    spec.n_groups = 0;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    /* d0, d1 directly and d1, d2 through the group: three executions */
+    spec.n_things = 2;
+    spec.n_groups = 1;
+    spec.in_progress_timeout_min = 7;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_EXISTS);
+    spec.job_id = long_id; /* 64 characters is fine */
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "job-1", &j), OTA_STORE_OK);
+    assert_string_equal(j.document, DOC); /* verbatim, spaces included */
+    char *doc;
+    assert_int_equal(ota_store_job_document(s, "job-1", &doc), OTA_STORE_OK);
+    assert_string_equal(doc, DOC);
+    free(doc);
+    assert_int_equal(ota_store_job_document(s, "nojob", &doc), OTA_STORE_NOT_FOUND);
+    assert_null(doc);
+    assert_string_equal(j.stream_id, "s1");
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    assert_int_equal(j.n_executions, 3);
+    assert_int_equal(j.n_queued, 3);
+    assert_int_equal(j.in_progress_timeout_min, 7);
+    assert_int_equal(j.created_ms, T0);
+    ota_store_job_free(&j);
+    /* groups are expanded at creation: a later member is not a target */
+    mk_things(s, "late", 1);
+    assert_int_equal(ota_store_group_add(s, "g", "late0"), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "job-1", "late0"), OTA_STORE_NOT_FOUND);
+    /* a job without a stream */
+    spec.job_id = "plain";
+    spec.stream_id = NULL;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "plain", &j), OTA_STORE_OK);
+    assert_string_equal(j.stream_id, "");
+    ota_store_job_free(&j);
+    assert_string_equal(ota_store_job_status_name(OTA_STORE_JOB_ABORTED), "ABORTED");
+}
+
+static int job_list_cb(void *ctx, const ota_store_job_t *j)
+{
+    strcat(ctx, j->job_id);
+    strcat(ctx, ";");
+    return 0;
+}
+
+static int exec_list_cb(void *ctx, const ota_store_execution_t *e)
+{
+    char one[200];
+    snprintf(one, sizeof one, "%s:%s:%d;", e->job_id, e->thing, e->released);
+    strcat(ctx, one);
+    return 0;
+}
+
+static void test_executions_and_next_order(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 2);
+    const char *d0[] = {"d0"}, *both[] = {"d0", "d1"};
+    assert_int_equal(mk_job(s, "a", d0, 1, 0, T0), OTA_STORE_OK);
+    assert_int_equal(mk_job(s, "b", both, 2, 0, T0 + 1000), OTA_STORE_OK);
+    assert_int_equal(mk_job(s, "c", d0, 1, 0, T0 + 2000), OTA_STORE_OK);
+    char out[512] = "";
+    assert_int_equal(ota_store_job_list(s, job_list_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "a;b;c;");
+    out[0] = '\0';
+    assert_int_equal(ota_store_execution_list(s, "b", exec_list_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "b:d0:1;b:d1:1;");
+    assert_int_equal(ota_store_execution_list(s, "zz", exec_list_cb, out), OTA_STORE_NOT_FOUND);
+    /* oldest queued first */
+    next_is(s, "d0", "a");
+    next_is(s, "d1", "b");
+    /* IN_PROGRESS before QUEUED, even if newer */
+    assert_int_equal(upd(s, "c", "d0", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 3000), OTA_STORE_OK);
+    next_is(s, "d0", "c");
+    out[0] = '\0';
+    assert_int_equal(ota_store_execution_list_pending(s, "d0", exec_list_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "c:d0:1;a:d0:1;b:d0:1;");
+    out[0] = '\0';
+    assert_int_equal(ota_store_execution_list_pending(s, "ghost", exec_list_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "");
+    next_is(s, "ghost", NULL);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "c", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_IN_PROGRESS);
+    assert_int_equal(e.version_number, 2);
+    assert_int_equal(e.execution_number, 1);
+    assert_int_equal(e.queued_at_ms, T0 + 2000);
+    assert_int_equal(e.started_at_ms, T0 + 3000);
+    assert_int_equal(e.last_updated_at_ms, T0 + 3000);
+    assert_null(e.status_details);
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "c", "d1", &e), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_execution_get(s, "c", "bad thing", &e), OTA_STORE_INVALID);
+}
+
+static void test_update_rules(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 2);
+    const char *both[] = {"d0", "d1"};
+    assert_int_equal(mk_job(s, "j", both, 2, 0, T0), OTA_STORE_OK);
+    const char *det1 = "{ \"receive\" : \"1/3\" }";
+    const char *det2 = "{\"self_test\":\"ready\",\"updatedBy\":\"0x00090002\"}";
+    ota_store_execution_t after;
+    ota_store_exec_update_t u = {OTA_STORE_EXEC_IN_PROGRESS, det1, 1, 0};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 10, &after), OTA_STORE_OK);
+    assert_int_equal(after.version_number, 2);
+    assert_string_equal(after.status_details, det1);
+    ota_store_execution_free(&after);
+    /* wrong expected version: refused, state given back unchanged */
+    u.expected_version = 1;
+    u.status_details = det2;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 20, &after),
+                     OTA_STORE_VERSION_MISMATCH);
+    assert_int_equal(after.version_number, 2);
+    assert_string_equal(after.status_details, det1);
+    ota_store_execution_free(&after);
+    u.expected_version = 2;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 30, &after), OTA_STORE_OK);
+    assert_int_equal(after.version_number, 3);
+    assert_string_equal(after.status_details, det2);
+    assert_int_equal(after.started_at_ms, T0 + 10); /* startedAt is the first IN_PROGRESS */
+    ota_store_execution_free(&after);
+    /* no statusDetails: kept */
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 40), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_get(s, "j", "d0", &after), OTA_STORE_OK);
+    assert_string_equal(after.status_details, det2);
+    assert_int_equal(after.version_number, 4);
+    ota_store_execution_free(&after);
+    /* a started execution cannot become REJECTED */
+    u = (ota_store_exec_update_t){OTA_STORE_EXEC_REJECTED, NULL, 0, 0};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 50, &after),
+                     OTA_STORE_BAD_TRANSITION);
+    assert_int_equal(after.status, OTA_STORE_EXEC_IN_PROGRESS);
+    ota_store_execution_free(&after);
+    u = (ota_store_exec_update_t){OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, 10081};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0, NULL), OTA_STORE_INVALID);
+    u = (ota_store_exec_update_t){OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, -2};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0, NULL), OTA_STORE_INVALID);
+    u = (ota_store_exec_update_t){OTA_STORE_EXEC_REJECTED, NULL, 0, 0};
+    /* statuses a device cannot set */
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_QUEUED, NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_TIMED_OUT, NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_CANCELED, NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_SUCCEEDED, "{\"reason\":\"ok\"}", T0 + 60),
+                     OTA_STORE_OK);
+    /* terminal: every further update is refused */
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 70, &after),
+                     OTA_STORE_TERMINAL);
+    assert_int_equal(after.status, OTA_STORE_EXEC_SUCCEEDED);
+    assert_int_equal(after.version_number, 5);
+    ota_store_execution_free(&after);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0), OTA_STORE_TERMINAL);
+    /* QUEUED may go straight to REJECTED; the job then has no open execution */
+    ota_store_job_t job;
+    assert_int_equal(ota_store_job_get(s, "j", &job), OTA_STORE_OK);
+    assert_int_equal(job.status, OTA_STORE_JOB_IN_PROGRESS);
+    ota_store_job_free(&job);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_REJECTED, NULL, T0 + 80), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "j", &job), OTA_STORE_OK);
+    assert_int_equal(job.status, OTA_STORE_JOB_COMPLETED);
+    assert_int_equal(job.completed_ms, T0 + 80);
+    assert_int_equal(job.n_succeeded, 1);
+    assert_int_equal(job.n_rejected, 1);
+    ota_store_job_free(&job);
+    assert_int_equal(upd(s, "nojob", "d1", OTA_STORE_EXEC_FAILED, NULL, T0), OTA_STORE_NOT_FOUND);
+    ota_store_exec_status_t st;
+    assert_int_equal(ota_store_exec_status_parse("TIMED_OUT", &st), OTA_STORE_OK);
+    assert_int_equal(st, OTA_STORE_EXEC_TIMED_OUT);
+    assert_int_equal(ota_store_exec_status_parse("timed_out", &st), OTA_STORE_INVALID);
+    assert_true(ota_store_exec_status_is_terminal(OTA_STORE_EXEC_REMOVED));
+    assert_false(ota_store_exec_status_is_terminal(OTA_STORE_EXEC_IN_PROGRESS));
+}
+
+static void test_cancel(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    mk_stream(s, "s1");
+    const char *all[] = {"d0", "d1", "d2"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j1";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = all;
+    spec.n_things = 3;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(mk_job(s, "j2", all, 1, 0, T0 + 1), OTA_STORE_OK); /* d0 only */
+    assert_int_equal(upd(s, "j1", "d0", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j1", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 1);
+    /* a pending execution blocks deleting its thing */
+    assert_int_equal(ota_store_thing_delete(s, "d2"), OTA_STORE_CONFLICT);
+    assert_int_equal(ota_store_job_cancel(s, "j1", T0 + 10), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j1", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_CANCELED);
+    assert_int_equal(j.completed_ms, T0 + 10);
+    assert_int_equal(j.n_canceled, 2);
+    assert_int_equal(j.n_succeeded, 1);
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "j1", "d0"), OTA_STORE_EXEC_CANCELED);
+    assert_int_equal(exec_status(s, "j1", "d1"), OTA_STORE_EXEC_SUCCEEDED);
+    assert_int_equal(exec_status(s, "j1", "d2"), OTA_STORE_EXEC_CANCELED);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "j1", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.version_number, 3);
+    assert_int_equal(e.last_updated_at_ms, T0 + 10);
+    ota_store_execution_free(&e);
+    /* the next job changes: d0 moves on to j2, d2 has nothing */
+    next_is(s, "d0", "j2");
+    next_is(s, "d2", NULL);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 0);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d1", "s1"), 1); /* SUCCEEDED still may */
+    assert_int_equal(upd(s, "j1", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 11), OTA_STORE_TERMINAL);
+    assert_int_equal(ota_store_job_cancel(s, "j1", T0 + 12), OTA_STORE_CONFLICT);
+    assert_int_equal(ota_store_job_cancel(s, "nojob", T0 + 12), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_delete(s, "d2"), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "j1", "d2"), OTA_STORE_NOT_FOUND);
+}
+
+static void test_may_read_stream(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    mk_stream(s, "s1");
+    mk_stream(s, "s2");
+    const char *d0[] = {"d0", "d1"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = d0;
+    spec.n_things = 2;
+    spec.rollout_per_minute = 1; /* d1 is held back */
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 1);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d1", "s1"), 0); /* not released */
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d2", "s1"), 0); /* no execution */
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s2"), 0); /* other stream */
+    assert_int_equal(ota_store_thing_may_read_stream(s, "ghost", "s1"), 0);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "nostream"), 0);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "bad thing", "s1"), 0);
+}
+
+static void test_timeouts(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    const char *all[] = {"d0", "d1", "d2"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 3;
+    spec.in_progress_timeout_min = 10;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    int64_t next;
+    assert_int_equal(ota_store_next_timed_work(s, &next), OTA_STORE_OK);
+    assert_int_equal(next, INT64_MAX);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0), OTA_STORE_OK);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 10 * MIN);
+    ota_store_execution_free(&e);
+    /* a step timeout shortens the deadline but never extends past the job's */
+    ota_store_exec_update_t u = {OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, 2};
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0 + MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 3 * MIN);
+    ota_store_execution_free(&e);
+    u.step_timeout_min = 60;
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0 + 2 * MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 11 * MIN);
+    ota_store_execution_free(&e);
+    u.step_timeout_min = 1;
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0 + 2 * MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 3 * MIN);
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_next_timed_work(s, &next), OTA_STORE_OK);
+    assert_int_equal(next, T0 + 3 * MIN);
+    size_t n = 99;
+    assert_int_equal(ota_store_expire_timeouts(s, T0 + 3 * MIN - 1, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_expire_timeouts(s, T0 + 3 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_execution_get(s, "j", "d1", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_TIMED_OUT);
+    assert_int_equal(e.version_number, 5); /* 1 + three updates + the timeout */
+    assert_int_equal(e.last_updated_at_ms, T0 + 3 * MIN);
+    assert_int_equal(e.deadline_ms, 0);
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_expire_timeouts(s, T0 + 3 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0); /* idempotent */
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0), OTA_STORE_TERMINAL);
+    assert_int_equal(ota_store_expire_timeouts(s, T0 + 10 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(exec_status(s, "j", "d0"), OTA_STORE_EXEC_TIMED_OUT);
+    /* QUEUED executions never time out */
+    assert_int_equal(exec_status(s, "j", "d2"), OTA_STORE_EXEC_QUEUED);
+    /* -1 drops a step deadline back to the job's */
+    u.step_timeout_min = 1;
+    assert_int_equal(ota_store_execution_update(s, "j", "d2", &u, T0 + 10 * MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 11 * MIN);
+    ota_store_execution_free(&e);
+    u.step_timeout_min = -1;
+    assert_int_equal(ota_store_execution_update(s, "j", "d2", &u, T0 + 10 * MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 20 * MIN);
+    ota_store_execution_free(&e);
+    u.step_timeout_min = 0; /* 0 keeps it */
+    assert_int_equal(ota_store_execution_update(s, "j", "d2", &u, T0 + 10 * MIN, &e), OTA_STORE_OK);
+    assert_int_equal(e.deadline_ms, T0 + 20 * MIN);
+    ota_store_execution_free(&e);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_timed_out, 2);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    ota_store_job_free(&j);
+    assert_int_equal(upd(s, "j", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 11 * MIN),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+}
+
+static int visible(ota_store_t *s, const char *prefix, int n)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        ota_store_execution_t e;
+        if (ota_store_execution_next(s, name, &e) == OTA_STORE_OK)
+            count++;
+        ota_store_execution_free(&e);
+    }
+    return count;
+}
+
+static void test_rollout(void **state)
+{
+    fx_t *fx = *state;
+    mk_things(fx->s, "d", 5);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4"};
+    assert_int_equal(mk_job(fx->s, "r", all, 5, 2, T0), OTA_STORE_OK);
+    assert_int_equal(visible(fx->s, "d", 5), 2);
+    next_is(fx->s, "d0", "r");
+    next_is(fx->s, "d2", NULL);
+    /* held back: invisible to updates too */
+    assert_int_equal(upd(fx->s, "r", "d4", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0),
+                     OTA_STORE_NOT_FOUND);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->s, "r", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_unreleased, 3);
+    assert_int_equal(j.n_queued, 2);
+    assert_int_equal(j.rollout_per_minute, 2);
+    ota_store_job_free(&j);
+    int64_t next;
+    assert_int_equal(ota_store_next_timed_work(fx->s, &next), OTA_STORE_OK);
+    assert_int_equal(next, T0 + MIN);
+    size_t n = 99;
+    assert_int_equal(ota_store_rollout_release(fx->s, T0 + MIN - 1, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_rollout_release(fx->s, T0 + MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(visible(fx->s, "d", 5), 4);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(fx->s, "r", "d2", &e), OTA_STORE_OK);
+    assert_int_equal(e.queued_at_ms, T0 + MIN); /* queuedAt = release time */
+    ota_store_execution_free(&e);
+    /* the released count is in the database: a new handle continues */
+    reopen(fx);
+    assert_int_equal(ota_store_rollout_release(fx->s, T0 + MIN + 30000, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_next_timed_work(fx->s, &next), OTA_STORE_OK);
+    assert_int_equal(next, T0 + 2 * MIN);
+    assert_int_equal(ota_store_rollout_release(fx->s, T0 + 2 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(visible(fx->s, "d", 5), 5);
+    assert_int_equal(ota_store_next_timed_work(fx->s, &next), OTA_STORE_OK);
+    assert_int_equal(next, INT64_MAX);
+    /* cancel also ends executions still held back */
+    const char *two[] = {"d0", "d1"};
+    assert_int_equal(mk_job(fx->s, "r2", two, 2, 1, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_cancel(fx->s, "r2", T0 + 1), OTA_STORE_OK);
+    assert_int_equal(exec_status(fx->s, "r2", "d1"), OTA_STORE_EXEC_CANCELED);
+    assert_int_equal(ota_store_rollout_release(fx->s, T0 + 5 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_abort_criteria(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 5);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 5;
+    spec.abort_failure_percent = 50;
+    spec.abort_min_finished = 3;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS); /* 1 of 2 failed but only 2 finished */
+    ota_store_job_free(&j);
+    assert_int_equal(upd(s, "j", "d3", OTA_STORE_EXEC_FAILED, NULL, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED); /* 2 of 3 >= 50 % */
+    assert_int_equal(j.n_canceled, 2);
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_CANCELED);
+    assert_int_equal(exec_status(s, "j", "d4"), OTA_STORE_EXEC_CANCELED);
+    assert_int_equal(ota_store_job_cancel(s, "j", T0 + 4), OTA_STORE_CONFLICT);
+    /* below the threshold the job completes normally */
+    spec.job_id = "k";
+    spec.abort_failure_percent = 60;
+    spec.abort_min_finished = 0;
+    spec.n_things = 2;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "k", "d0", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(upd(s, "k", "d1", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+}
+
+/* ---- notify bookkeeping ---- */
+
+typedef struct {
+    char things[512];
+    int64_t seq[8];
+    char last[8][70];
+    int n;
+} pend_t;
+
+static int pend_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    pend_t *p = ctx;
+    strcat(p->things, thing);
+    strcat(p->things, ";");
+    if (p->n < 8) {
+        p->seq[p->n] = seq;
+        snprintf(p->last[p->n], sizeof p->last[0], "%s", last);
+    }
+    p->n++;
+    return 0;
+}
+
+static void test_notify_bookkeeping(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 3);
+    pend_t p = {0};
+    assert_int_equal(ota_store_notify_pending(s, pend_cb, &p), OTA_STORE_OK);
+    assert_int_equal(p.n, 0);
+    const char *two[] = {"d0", "d1"};
+    assert_int_equal(mk_job(s, "j", two, 2, 0, T0), OTA_STORE_OK);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ota_store_notify_pending(s, pend_cb, &p), OTA_STORE_OK);
+    assert_string_equal(p.things, "d0;d1;");
+    assert_string_equal(p.last[0], "");
+    assert_int_equal(ota_store_notify_done(s, "d0", p.seq[0], "j"), OTA_STORE_OK);
+    int64_t stale = p.seq[1];
+    /* d1 changes again after it was listed: recording the old counter keeps it pending */
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_notify_done(s, "d1", stale, "j"), OTA_STORE_OK);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ota_store_notify_pending(s, pend_cb, &p), OTA_STORE_OK);
+    assert_string_equal(p.things, "d1;");
+    assert_string_equal(p.last[0], "j");
+    assert_int_equal(ota_store_notify_done(s, "d1", p.seq[0], ""), OTA_STORE_OK);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ota_store_notify_pending(s, pend_cb, &p), OTA_STORE_OK);
+    assert_int_equal(p.n, 0);
+    /* recording an announcement only (after $next/get) */
+    assert_int_equal(ota_store_notify_done(s, "d2", -1, "x"), OTA_STORE_OK);
+    assert_int_equal(ota_store_notify_done(s, "ghost", -1, "x"), OTA_STORE_NOT_FOUND);
+    /* cancel marks the things whose next job changes */
+    assert_int_equal(ota_store_job_cancel(s, "j", T0 + 2), OTA_STORE_OK);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(ota_store_notify_pending(s, pend_cb, &p), OTA_STORE_OK);
+    assert_string_equal(p.things, "d0;");
+}
+
+/* ---- persistence and concurrency ---- */
+
+static void test_reopen_keeps_everything(void **state)
+{
+    fx_t *fx = *state;
+    mk_things(fx->s, "d", 2);
+    mk_stream(fx->s, "s1");
+    assert_int_equal(ota_store_group_add(fx->s, "g", "d1"), OTA_STORE_OK);
+    const char *two[] = {"d0", "d1"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = two;
+    spec.n_things = 2;
+    spec.in_progress_timeout_min = 5;
+    spec.rollout_per_minute = 10;
+    spec.abort_failure_percent = 30;
+    spec.abort_min_finished = 4;
+    assert_int_equal(ota_store_job_create(fx->s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(
+        upd(fx->s, "j", "d0", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"5/9\"}", T0 + 5),
+        OTA_STORE_OK);
+    reopen(fx);
+    ota_store_thing_t t;
+    assert_int_equal(ota_store_thing_get(fx->s, "d1", &t), OTA_STORE_OK);
+    char out[64] = "";
+    assert_int_equal(ota_store_group_members(fx->s, "g", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "d1;");
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(fx->s, "s1", &st), OTA_STORE_OK);
+    ota_store_stream_free(&st);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.in_progress_timeout_min, 5);
+    assert_int_equal(j.rollout_per_minute, 10);
+    assert_int_equal(j.abort_failure_percent, 30);
+    assert_int_equal(j.abort_min_finished, 4);
+    assert_string_equal(j.document, DOC);
+    ota_store_job_free(&j);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_next(fx->s, "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_IN_PROGRESS);
+    assert_string_equal(e.status_details, "{\"receive\":\"5/9\"}");
+    assert_int_equal(e.version_number, 2);
+    assert_int_equal(e.deadline_ms, T0 + 5 + 5 * MIN);
+    ota_store_execution_free(&e);
+}
+
+static void test_two_handles(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *b;
+    assert_int_equal(ota_store_open(fx->dir, &b), OTA_STORE_OK);
+    int changed;
+    assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
+    assert_int_equal(changed, 1); /* first call */
+    assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(ota_store_thing_create(fx->s, "own", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
+    assert_int_equal(changed, 0); /* own writes are not reported */
+    assert_int_equal(ota_store_thing_create(b, "other", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
+    assert_int_equal(changed, 1);
+    ota_store_thing_t t;
+    assert_int_equal(ota_store_thing_get(fx->s, "other", &t), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_get(b, "own", &t), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_create(b, "own", T0), OTA_STORE_EXISTS);
+    /* a job created through one handle, canceled through the other */
+    const char *own[] = {"own"};
+    assert_int_equal(mk_job(b, "j", own, 1, 0, T0), OTA_STORE_OK);
+    next_is(fx->s, "own", "j");
+    assert_int_equal(ota_store_job_cancel(fx->s, "j", T0 + 1), OTA_STORE_OK);
+    next_is(b, "own", NULL);
+    ota_store_close(b);
+}
+
+/* Several processes writing at once: every write lands, none fails with "busy". */
+static void test_concurrent_processes(void **state)
+{
+    fx_t *fx = *state;
+    enum { PROCS = 3, PER = 60 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            ota_store_t *c;
+            if (ota_store_open(fx->dir, &c) != OTA_STORE_OK)
+                _exit(2);
+            for (int i = 0; i < PER; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "p%d-%d", p, i);
+                const char *one[] = {name};
+                char job[32];
+                snprintf(job, sizeof job, "job-%d-%d", p, i);
+                if (ota_store_thing_create(c, name, T0) != OTA_STORE_OK ||
+                    mk_job(c, job, one, 1, 0, T0) != OTA_STORE_OK ||
+                    upd(c, job, name, OTA_STORE_EXEC_SUCCEEDED, NULL, T0) != OTA_STORE_OK) {
+                    fprintf(stderr, "child %d: %s\n", p, ota_store_errmsg(c));
+                    _exit(1);
+                }
+            }
+            ota_store_close(c);
+            _exit(0);
+        }
+    }
+    /* the parent writes too meanwhile */
+    for (int i = 0; i < PER; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "parent-%d", i);
+        assert_int_equal(ota_store_thing_create(fx->s, name, T0), OTA_STORE_OK);
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    int n = 0;
+    assert_int_equal(ota_store_thing_list(fx->s, count_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, PER * (PROCS + 1));
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->s, "job-2-59", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+}
+
+/* Several processes creating the same fresh data directory at the same moment. */
+static void test_concurrent_first_open(void **state)
+{
+    fx_t *fx = *state;
+    enum { PROCS = 6 };
+    for (int round = 0; round < 5; round++) {
+        char dir[400];
+        snprintf(dir, sizeof dir, "%s/fresh%d", fx->dir, round);
+        pid_t pids[PROCS];
+        for (int p = 0; p < PROCS; p++) {
+            pids[p] = fork();
+            assert_true(pids[p] >= 0);
+            if (pids[p] == 0) {
+                ota_store_t *c;
+                if (ota_store_open(dir, &c) != OTA_STORE_OK)
+                    _exit(2);
+                char name[16];
+                snprintf(name, sizeof name, "t%d", p);
+                int rc = ota_store_thing_create(c, name, T0);
+                if (rc != OTA_STORE_OK)
+                    fprintf(stderr, "process %d: %s\n", p, ota_store_errmsg(c));
+                ota_store_close(c);
+                _exit(rc == OTA_STORE_OK ? 0 : 1);
+            }
+        }
+        for (int p = 0; p < PROCS; p++) {
+            int status;
+            assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        ota_store_t *c;
+        assert_int_equal(ota_store_open(dir, &c), OTA_STORE_OK);
+        int n = 0;
+        assert_int_equal(ota_store_thing_list(c, count_cb, &n), OTA_STORE_OK);
+        assert_int_equal(n, PROCS);
+        ota_store_close(c);
+    }
+}
+
+static void test_null_arguments(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    assert_int_equal(ota_store_thing_get(s, "x", NULL), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_job_create(s, NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_execution_update(s, "j", "t", NULL, T0, NULL), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_poll_changes(NULL, NULL), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_notify_pending(s, NULL, NULL), OTA_STORE_INVALID);
+    assert_string_equal(ota_store_errmsg(NULL), "no store handle");
+    ota_store_close(NULL);
+    ota_store_job_free(NULL);
+    ota_store_execution_free(NULL);
+    ota_store_stream_free(NULL);
+    assert_true(ota_store_valid_job_id("a-b_C9"));
+    assert_false(ota_store_valid_job_id("a:b"));
+    assert_true(ota_store_valid_thing_name("a:b"));
+    assert_false(ota_store_valid_stream_id(""));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_open_layout_and_schema),
+        T(test_open_refuses_newer_schema),
+        T(test_things),
+        T(test_groups),
+        T(test_file_import),
+        T(test_streams),
+        T(test_job_create_constraints),
+        T(test_executions_and_next_order),
+        T(test_update_rules),
+        T(test_cancel),
+        T(test_may_read_stream),
+        T(test_timeouts),
+        T(test_rollout),
+        T(test_abort_criteria),
+        T(test_notify_bookkeeping),
+        T(test_reopen_keeps_everything),
+        T(test_two_handles),
+        T(test_concurrent_processes),
+        T(test_concurrent_first_open),
+        T(test_null_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
