@@ -359,6 +359,7 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
     if (err != OTA_OK) {
         /* The timer retries; a link that stays down ends in a timeout. */
         ota_log(a, OTA_LOG_WARN, "block request not sent", err, a->cursor, 0, NULL);
+        a->request_failed = 1;
         ota_set_deadline(a, a->rto);
         return;
     }
@@ -366,7 +367,8 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
         a->cursor = next;
         return;
     }
-    ota_log(a, OTA_LOG_DEBUG, "requested blocks", OTA_OK, a->cursor, asked, NULL);
+    ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, next, asked, NULL);
+    a->request_failed = 0;
     a->stats.requests++;
     if (!a->rtt_pending && !retransmission) {
         a->rtt_pending = 1;
@@ -1214,7 +1216,9 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     case OTA_AGENT_DOWNLOADING:
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
             agent->stats.timeouts++;
-            if (++agent->timeouts_in_row > agent->cfg.max_timeouts) {
+            /* A request the MQTT client could not send says the link is
+             * down, not that the service is silent: wait for it to return. */
+            if (!agent->request_failed && ++agent->timeouts_in_row > agent->cfg.max_timeouts) {
                 ota_fail_job(agent, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, agent->timeouts_in_row - 1u,
                              "the stream service stopped answering");
                 break;

@@ -644,6 +644,28 @@ static void test_retry_backoff_and_give_up(void **state)
     fixture_free(fx);
 }
 
+static void test_link_down_does_not_give_up(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    set_job(fx, "job-1");
+    fx->h->policy.silent = 1;
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    /* The connection is down for ten minutes: requests cannot even be sent. */
+    fx->h->publish_fail = 1;
+    h_run(fx->h, 600000, 100, NULL);
+    assert_int_equal(fx->h->outcomes, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_DOWNLOADING);
+    /* It returns; the download completes. */
+    fx->h->publish_fail = 0;
+    fx->h->policy.silent = 0;
+    assert_int_equal(ota_agent_reconnected(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
 static void test_lost_blocks_are_fetched_again(void **state)
 {
     ota_agent_config_t cfg;
@@ -1179,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_and_duplicates),
         cmocka_unit_test(test_bad_blocks_are_dropped),
         cmocka_unit_test(test_retry_backoff_and_give_up),
+        cmocka_unit_test(test_link_down_does_not_give_up),
         cmocka_unit_test(test_lost_blocks_are_fetched_again),
         cmocka_unit_test(test_timer_follows_round_trip),
         cmocka_unit_test(test_stream_rejection_fails_at_once),
