@@ -1,0 +1,38 @@
+/*
+ * otter CLI: the OTA job document, built exactly as AWS builds it.
+ *
+ * {"afr_ota":{"protocols":["MQTT"],"streamname":…,"files":[{"filepath":…,
+ * "filesize":…,"fileid":0,"certfile":…,"fileType":…,"update_data_url":null,
+ * "auth_scheme":null,"sig-sha256-ecdsa":"<base64 DER>"}]}}
+ */
+#ifndef CLI_JOB_DOC_H
+#define CLI_JOB_DOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** What goes into a job document (one file, MQTT data plane, file id 0). */
+typedef struct cli_job_doc {
+    /** Stream id, "AFR_OTA-<uuid>". */
+    const char *stream_id;
+    /** filepath for the device. */
+    const char *file_path;
+    /** Size of the published file in bytes. */
+    size_t file_size;
+    /** certfile: the signer the device verifies with. */
+    const char *cert_name;
+    /** fileType, 0-255. */
+    unsigned file_type;
+    /** DER signature and its length. */
+    const uint8_t *sig;
+    /** Length of sig. */
+    size_t sig_len;
+} cli_job_doc_t;
+
+/**
+ * Build the job document as compact JSON text.
+ * @return heap text (caller frees), or NULL when out of memory.
+ */
+char *cli_job_doc(const cli_job_doc_t *d);
+
+#endif /* CLI_JOB_DOC_H */

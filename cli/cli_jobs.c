@@ -1,0 +1,670 @@
+/* otter CLI: OTA jobs (create, list, show, cancel). */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli_cmds.h"
+#include "cli_image.h"
+#include "cli_job_doc.h"
+#include "ota_err.h"
+#include "ota_store.h"
+
+static const char create_help[] =
+    "usage: otter job create --file FIRMWARE --version X.Y.Z --targets T[,T...]\n"
+    "                        (--key KEY.pem | --signature SIG.der) [options]\n"
+    "\n"
+    "Publish a signed firmware update. A file that does not start with otter's\n"
+    "image header gets one (with --version) prepended; a file that has one must\n"
+    "carry that version. The image is signed (sig-sha256-ecdsa), imported, offered\n"
+    "as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA job document is\n"
+    "queued for every target. Prints the job id.\n"
+    "\n"
+    "  --file FIRMWARE          the firmware (or data file with --file-type)\n"
+    "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535)\n"
+    "  --targets LIST           thing names and group:NAME, comma separated\n"
+    "  --key KEY.pem            sign with this P-256 key\n"
+    "  --signature SIG.der      or use this DER signature over the final image\n"
+    "  --cert CERT.pem          check the signature with this certificate (default:\n"
+    "                           the --cert-name file beside the key or signature,\n"
+    "                           when there is one)\n"
+    "  --cert-name NAME         certfile the device verifies with (default codesign.crt)\n"
+    "  --job-id ID              1-64 of [A-Za-z0-9_-] (default: ota-<uuid>)\n"
+    "  --file-path PATH         filepath for the device (default firmware.bin)\n"
+    "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
+    "                           as given, without an image header)\n"
+    "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
+    "  --rollout-rate N         release the job to N things per minute\n"
+    "  --abort-failure-percent P  abort when P%% of finished executions failed ...\n"
+    "  --abort-min-finished N   ... once at least N have finished\n";
+
+/** Everything job create gathers before it writes anything. */
+struct job_plan {
+    const char *job_id;
+    char job_id_buf[48];
+    uint32_t version;
+    uint8_t *image;
+    size_t image_len;
+    uint8_t sig[CLI_SIG_MAX];
+    size_t sig_len;
+    char stream_id[64];
+    const char **things;
+    size_t n_things;
+    const char **groups;
+    size_t n_groups;
+    char *targets_copy;
+};
+
+/* Makes a random UUID version 4 text (36 characters). */
+static int uuid_v4(char out[37])
+{
+    uint8_t u[16];
+    if (cli_random(u, sizeof u) != 0) {
+        return -1;
+    }
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
+    return 0;
+}
+
+/* Splits --targets into things and groups and checks each exists. */
+static int plan_targets(ota_store_t *store, const char *list, struct job_plan *p)
+{
+    p->targets_copy = strdup(list);
+    size_t n = 1;
+    for (const char *c = list; *c; c++) {
+        n += *c == ',';
+    }
+    p->things = calloc(n, sizeof(char *));
+    p->groups = calloc(n, sizeof(char *));
+    if (p->targets_copy == NULL || p->things == NULL || p->groups == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    char *save = NULL;
+    for (char *t = strtok_r(p->targets_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strncmp(t, "group:", 6) == 0) {
+            const char *g = t + 6;
+            if (!ota_store_valid_thing_name(g)) {
+                return cli_fail(CLI_EXIT_USAGE,
+                                "bad group name '%s' in --targets; use "
+                                "group:NAME",
+                                g);
+            }
+            p->groups[p->n_groups++] = g;
+            continue;
+        }
+        if (!ota_store_valid_thing_name(t)) {
+            return cli_fail(CLI_EXIT_USAGE,
+                            "bad thing name '%s' in --targets; give NAME[,NAME|group:G...]", t);
+        }
+        ota_store_thing_t thing;
+        if (ota_store_thing_get(store, t, &thing) != OTA_STORE_OK) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "unknown thing '%s' in --targets; create it with 'otter thing "
+                            "create %s'",
+                            t, t);
+        }
+        p->things[p->n_things++] = t;
+    }
+    if (p->n_things + p->n_groups == 0) {
+        return cli_fail(CLI_EXIT_USAGE, "--targets names no thing; give NAME[,NAME|group:G...]");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Counts group members (stops at the first). */
+static int count_member(void *ctx, const ota_store_thing_t *t)
+{
+    (void)t;
+    (*(size_t *)ctx)++;
+    return 1;
+}
+
+/* Checks that every group target has members. */
+static int check_groups(ota_store_t *store, const struct job_plan *p)
+{
+    for (size_t i = 0; i < p->n_groups; i++) {
+        size_t n = 0;
+        if (ota_store_group_members(store, p->groups[i], count_member, &n) != OTA_STORE_OK ||
+            n == 0) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "unknown or empty group '%s' in --targets; add things with 'otter "
+                            "thing create NAME --group %s'",
+                            p->groups[i], p->groups[i]);
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Reads a whole file or prints the error line. */
+static int read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+    if (cli_read_file(path, buf, len) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read %s '%s' (%s); check the path", what, path,
+                        strerror(errno));
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The certificate beside a key or signature file, if there is one. */
+static char *sibling_cert(const char *file, const char *cert_name)
+{
+    char *copy = strdup(file);
+    if (copy == NULL || strchr(cert_name, '/') != NULL) {
+        free(copy);
+        return NULL;
+    }
+    char *p = cli_sprintf("%s/%s", dirname(copy), cert_name);
+    free(copy);
+    if (p != NULL && access(p, R_OK) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Signs the image or loads the given signature, then checks it. */
+static int plan_signature(struct job_plan *p, const char *key, const char *sig_path,
+                          const char *cert, const char *cert_name)
+{
+    char *pub = NULL;
+    int rc;
+    if (key != NULL) {
+        rc = cli_sign_data(key, p->image, p->image_len, p->sig, &p->sig_len, &pub);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+        if (cli_verify_data(pub, p->image, p->image_len, p->sig, p->sig_len) != 0) {
+            free(pub);
+            return cli_fail(CLI_EXIT_FAIL, "the new signature does not verify; check the key");
+        }
+        free(pub);
+    } else {
+        uint8_t *der = NULL;
+        size_t len = 0;
+        if ((rc = read_input("signature", sig_path, &der, &len)) != CLI_EXIT_OK) {
+            return rc;
+        }
+        if (len < 8 || len > CLI_SIG_MAX || der[0] != 0x30) {
+            free(der);
+            return cli_fail(CLI_EXIT_FAIL,
+                            "'%s' is not a DER ECDSA P-256 signature; make one with 'otter sign "
+                            "--out'",
+                            sig_path);
+        }
+        memcpy(p->sig, der, len);
+        p->sig_len = len;
+        free(der);
+    }
+    char *cert_path = cert ? strdup(cert) : sibling_cert(key ? key : sig_path, cert_name);
+    if (cert_path == NULL) {
+        return CLI_EXIT_OK; /* no certificate at hand to check against */
+    }
+    uint8_t *pem = NULL;
+    size_t pem_len = 0;
+    rc = read_input("certificate", cert_path, &pem, &pem_len);
+    if (rc == CLI_EXIT_OK) {
+        int v = cli_verify_data((const char *)pem, p->image, p->image_len, p->sig, p->sig_len);
+        if (v != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "the signature does not verify with '%s' (%s); sign the final image "
+                          "(with its header) with the matching key",
+                          cert_path, ota_err_str((ota_err_t)v));
+        }
+    }
+    free(pem);
+    free(cert_path);
+    return rc;
+}
+
+/* Loads the firmware and makes the image to publish. */
+static int plan_image(struct job_plan *p, const char *file, unsigned long file_type)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = read_input("firmware", file, &data, &len);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (len == 0) {
+        free(data);
+        return cli_fail(CLI_EXIT_FAIL, "'%s' is empty; give the firmware file", file);
+    }
+    if (file_type != 0) {
+        p->image = data;
+        p->image_len = len;
+        return CLI_EXIT_OK;
+    }
+    uint32_t found = 0;
+    cli_image_result_t r =
+        cli_image_prepare(data, len, p->version, &p->image, &p->image_len, &found);
+    free(data);
+    char want[16], got[16];
+    switch (r) {
+    case CLI_IMAGE_WRAPPED:
+    case CLI_IMAGE_AS_IS:
+        return CLI_EXIT_OK;
+    case CLI_IMAGE_VERSION_MISMATCH:
+        cli_version_format(p->version, want);
+        cli_version_format(found, got);
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' has an image header for version %s, not %s; give --version %s", file,
+                        got, want, got);
+    case CLI_IMAGE_BAD_HEADER:
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' starts with a damaged image header; rebuild the image or give "
+                        "the raw firmware",
+                        file);
+    case CLI_IMAGE_BAD_SIZE:
+    default:
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' is too large or memory ran out; give a smaller "
+                        "file",
+                        file);
+    }
+}
+
+/* Writes the image to a temporary file and imports it; removes the temporary. */
+static int import_image(const cli_ctx_t *ctx, ota_store_t *store, const struct job_plan *p,
+                        ota_store_file_t *file)
+{
+    char tmp[CLI_PATH_MAX];
+    if (cli_data_path(ctx, tmp, sizeof tmp, ".import-%s.bin", p->stream_id) != 0 ||
+        cli_write_new_file(tmp, p->image, p->image_len, 0600) != 0) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "cannot write a temporary file in '%s' (%s); check space "
+                        "and permissions",
+                        ctx->data_dir, strerror(errno));
+    }
+    int src = ota_store_file_import(store, tmp, file);
+    unlink(tmp);
+    if (src != OTA_STORE_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot import the image (%s); check the data folder",
+                        ota_store_errmsg(store));
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Frees what a plan holds. */
+static void plan_free(struct job_plan *p)
+{
+    free(p->image);
+    free(p->things);
+    free(p->groups);
+    free(p->targets_copy);
+}
+
+/** Parsed command line of job create. */
+struct create_args {
+    const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min;
+};
+
+/* Checks the numeric options; fills the spec's limits. */
+static int check_numbers(const struct create_args *a, ota_store_job_spec_t *spec,
+                         unsigned long *file_type)
+{
+    unsigned long v;
+    *file_type = 0;
+    if (a->file_type && cli_parse_uint(a->file_type, 0, 255, file_type) != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --file-type '%s'; give 0-255", a->file_type);
+    }
+    if (a->timeout) {
+        if (cli_parse_uint(a->timeout, 1, 10080, &v) != 0) {
+            return cli_fail(CLI_EXIT_USAGE, "bad --timeout-minutes '%s'; give 1-10080", a->timeout);
+        }
+        spec->in_progress_timeout_min = (uint32_t)v;
+    }
+    if (a->rollout) {
+        if (cli_parse_uint(a->rollout, 1, 1000000, &v) != 0) {
+            return cli_fail(CLI_EXIT_USAGE,
+                            "bad --rollout-rate '%s'; give things per minute, "
+                            "1-1000000",
+                            a->rollout);
+        }
+        spec->rollout_per_minute = (uint32_t)v;
+    }
+    if ((a->abort_pct == NULL) != (a->abort_min == NULL)) {
+        return cli_fail(CLI_EXIT_USAGE, "--abort-failure-percent and --abort-min-finished go "
+                                        "together; give both");
+    }
+    if (a->abort_pct) {
+        if (cli_parse_uint(a->abort_pct, 1, 100, &v) != 0) {
+            return cli_fail(CLI_EXIT_USAGE, "bad --abort-failure-percent '%s'; give 1-100",
+                            a->abort_pct);
+        }
+        spec->abort_failure_percent = (uint32_t)v;
+        if (cli_parse_uint(a->abort_min, 1, 1000000, &v) != 0) {
+            return cli_fail(CLI_EXIT_USAGE, "bad --abort-min-finished '%s'; give 1-1000000",
+                            a->abort_min);
+        }
+        spec->abort_min_finished = (uint32_t)v;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Checks the command line that needs no store. */
+static int check_args(const struct create_args *a, struct job_plan *p)
+{
+    if (a->file == NULL || a->version == NULL || a->targets == NULL) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "job create needs --file, --version and --targets; see 'otter job "
+                        "create --help'");
+    }
+    if ((a->key == NULL) == (a->signature == NULL)) {
+        return cli_fail(CLI_EXIT_USAGE, "job create needs exactly one of --key and --signature; "
+                                        "see 'otter job create --help'");
+    }
+    if (cli_version_parse(a->version, &p->version) != 0) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
+                        a->version);
+    }
+    if (a->job_id && !ota_store_valid_job_id(a->job_id)) {
+        return cli_fail(CLI_EXIT_USAGE, "bad job id '%s'; use 1-64 letters, digits, '-' or '_'",
+                        a->job_id);
+    }
+    if (a->cert_name && (a->cert_name[0] == '\0' || strlen(a->cert_name) > 255)) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --cert-name; give a name such as codesign.crt");
+    }
+    if (a->file_path && (a->file_path[0] == '\0' || strlen(a->file_path) > 1024)) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --file-path; give 1-1024 characters");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Writes the file, the stream and the job: the only step that changes the store. */
+static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
+                   const struct create_args *a, unsigned long file_type, ota_store_job_spec_t *spec)
+{
+    ota_store_file_t file;
+    int rc = import_image(ctx, store, p, &file);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    char ver[16];
+    cli_version_format(p->version, ver);
+    cli_job_doc_t d = {.stream_id = p->stream_id,
+                       .file_path = a->file_path ? a->file_path : "firmware.bin",
+                       .file_size = p->image_len,
+                       .cert_name = a->cert_name ? a->cert_name : "codesign.crt",
+                       .file_type = (unsigned)file_type,
+                       .sig = p->sig,
+                       .sig_len = p->sig_len};
+    char *doc = cli_job_doc(&d);
+    char *desc = cli_sprintf("otter job %s: %s version %s", p->job_id, d.file_path, ver);
+    if (doc == NULL || desc == NULL) {
+        free(doc);
+        free(desc);
+        unlink(file.path);
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    ota_store_stream_file_t sf = {.file_id = 0, .path = file.path, .size = file.size};
+    int64_t now = ota_store_now_ms();
+    int src = ota_store_stream_create(store, p->stream_id, desc, &sf, 1, now);
+    free(desc);
+    if (src != OTA_STORE_OK) {
+        free(doc);
+        unlink(file.path);
+        return cli_fail(CLI_EXIT_FAIL, "cannot create stream %s (%s); try again", p->stream_id,
+                        ota_store_errmsg(store));
+    }
+    spec->job_id = p->job_id;
+    spec->document = doc;
+    spec->stream_id = p->stream_id;
+    spec->things = p->things;
+    spec->n_things = p->n_things;
+    spec->groups = p->groups;
+    spec->n_groups = p->n_groups;
+    src = ota_store_job_create(store, spec, now);
+    free(doc);
+    if (src == OTA_STORE_EXISTS) {
+        return cli_fail(CLI_EXIT_FAIL, "job id '%s' is taken; choose another --job-id", p->job_id);
+    }
+    if (src != OTA_STORE_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot create job '%s' (%s); check the targets", p->job_id,
+                        ota_store_errmsg(store));
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    struct create_args a;
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    const cli_opt_t opts[] = {{"file", 1, &a.file},
+                              {"version", 1, &a.version},
+                              {"targets", 1, &a.targets},
+                              {"key", 1, &a.key},
+                              {"signature", 1, &a.signature},
+                              {"cert", 1, &a.cert},
+                              {"cert-name", 1, &a.cert_name},
+                              {"job-id", 1, &a.job_id},
+                              {"file-path", 1, &a.file_path},
+                              {"file-type", 1, &a.file_type},
+                              {"timeout-minutes", 1, &a.timeout},
+                              {"rollout-rate", 1, &a.rollout},
+                              {"abort-failure-percent", 1, &a.abort_pct},
+                              {"abort-min-finished", 1, &a.abort_min}};
+    int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs(create_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    struct job_plan p;
+    memset(&p, 0, sizeof p);
+    ota_store_job_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    unsigned long file_type = 0;
+    if ((rc = check_args(&a, &p)) != CLI_EXIT_OK ||
+        (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    char uuid[37];
+    if (uuid_v4(uuid) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "no randomness available; try again");
+    }
+    snprintf(p.stream_id, sizeof p.stream_id, "AFR_OTA-%s", uuid);
+    if (a.job_id == NULL) {
+        snprintf(p.job_id_buf, sizeof p.job_id_buf, "ota-%s", uuid);
+        p.job_id = p.job_id_buf;
+    } else {
+        p.job_id = a.job_id;
+    }
+    /* Everything that needs no store first: the image and its signature. */
+    rc = plan_image(&p, a.file, file_type);
+    if (rc == CLI_EXIT_OK) {
+        rc = plan_signature(&p, a.key, a.signature, a.cert,
+                            a.cert_name ? a.cert_name : "codesign.crt");
+    }
+    ota_store_t *store = NULL;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_store_open(ctx, &store);
+    }
+    ota_store_job_t existing;
+    if (rc == CLI_EXIT_OK && ota_store_job_get(store, p.job_id, &existing) == OTA_STORE_OK) {
+        ota_store_job_free(&existing);
+        rc = cli_fail(CLI_EXIT_FAIL, "job id '%s' is taken; choose another --job-id", p.job_id);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = plan_targets(store, a.targets, &p);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = check_groups(store, &p);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = publish(ctx, store, &p, &a, file_type, &spec);
+    }
+    if (rc == CLI_EXIT_OK) {
+        printf("%s\n", p.job_id);
+    }
+    ota_store_close(store);
+    plan_free(&p);
+    return rc;
+}
+
+/* Prints one row of `job list`. */
+static int list_row(void *ctx, const ota_store_job_t *j)
+{
+    (void)ctx;
+    char when[24];
+    cli_format_time(j->created_ms, when);
+    printf("%-40s %-12s %7u %9u %6u %8u %s\n", j->job_id, ota_store_job_status_name(j->status),
+           j->n_executions, j->n_succeeded, j->n_failed + j->n_timed_out + j->n_rejected,
+           j->n_in_progress + j->n_queued + j->n_unreleased, when);
+    return 0;
+}
+
+int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = cli_parse(argc, argv, NULL, 0, pos, 0, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs("usage: otter job list\n\nList every job, oldest first, with its status and "
+              "execution counts.\n",
+              stdout);
+        return CLI_EXIT_OK;
+    }
+    ota_store_t *store = NULL;
+    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    printf("%-40s %-12s %7s %9s %6s %8s %s\n", "JOB", "STATUS", "TARGETS", "SUCCEEDED", "FAILED",
+           "PENDING", "CREATED (UTC)");
+    if (ota_store_job_list(store, list_row, NULL) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot list jobs (%s); check the data folder",
+                      ota_store_errmsg(store));
+    }
+    ota_store_close(store);
+    return rc;
+}
+
+/* Prints one execution of `job show`. */
+static int show_exec(void *ctx, const ota_store_execution_t *e)
+{
+    (void)ctx;
+    char when[24];
+    cli_format_time(e->last_updated_at_ms, when);
+    const char *status = ota_store_exec_status_name(e->status);
+    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing,
+           e->released ? status : "QUEUED (held by rollout)", (long long)e->version_number, when,
+           e->status_details ? e->status_details : "{}");
+    return 0;
+}
+
+int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs("usage: otter job show ID\n\nShow a job (status, settings, document) and every "
+              "target's execution:\nstatus, version number, last update (UTC), statusDetails.\n",
+              stdout);
+        return CLI_EXIT_OK;
+    }
+    if (n_pos != 1) {
+        return cli_fail(CLI_EXIT_USAGE, "job show needs a job ID; see 'otter job list'");
+    }
+    ota_store_t *store = NULL;
+    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    ota_store_job_t j;
+    if (ota_store_job_get(store, pos[0], &j) != OTA_STORE_OK) {
+        ota_store_close(store);
+        return cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", pos[0]);
+    }
+    char created[24], done[24];
+    cli_format_time(j.created_ms, created);
+    cli_format_time(j.completed_ms, done);
+    printf("job:        %s\nstatus:     %s\nstream:     %s\ncreated:    %s\ncompleted:  %s\n",
+           j.job_id, ota_store_job_status_name(j.status), j.stream_id[0] ? j.stream_id : "-",
+           created, done);
+    printf("targets:    %u (succeeded %u, failed %u, timed out %u, rejected %u, in progress %u, "
+           "queued %u, canceled %u, removed %u)\n",
+           j.n_executions, j.n_succeeded, j.n_failed, j.n_timed_out, j.n_rejected, j.n_in_progress,
+           j.n_queued + j.n_unreleased, j.n_canceled, j.n_removed);
+    if (j.in_progress_timeout_min) {
+        printf("timeout:    %u minutes in progress\n", j.in_progress_timeout_min);
+    }
+    if (j.rollout_per_minute) {
+        printf("rollout:    %u things per minute\n", j.rollout_per_minute);
+    }
+    if (j.abort_failure_percent) {
+        printf("abort:      %u%% failed once %u finished\n", j.abort_failure_percent,
+               j.abort_min_finished);
+    }
+    printf("document:   %s\nexecutions:\n", j.document ? j.document : "");
+    if (ota_store_execution_list(store, j.job_id, show_exec, NULL) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot list executions (%s); check the data folder",
+                      ota_store_errmsg(store));
+    }
+    ota_store_job_free(&j);
+    ota_store_close(store);
+    return rc;
+}
+
+int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs("usage: otter job cancel ID\n\nCancel a job: every execution not finished yet "
+              "becomes CANCELED and the\nservice tells those devices.\n",
+              stdout);
+        return CLI_EXIT_OK;
+    }
+    if (n_pos != 1) {
+        return cli_fail(CLI_EXIT_USAGE, "job cancel needs a job ID; see 'otter job list'");
+    }
+    ota_store_t *store = NULL;
+    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    int src = ota_store_job_cancel(store, pos[0], ota_store_now_ms());
+    if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
+        rc = cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", pos[0]);
+    } else if (src == OTA_STORE_CONFLICT) {
+        ota_store_job_t j;
+        const char *st = "finished";
+        if (ota_store_job_get(store, pos[0], &j) == OTA_STORE_OK) {
+            st = ota_store_job_status_name(j.status);
+        }
+        rc = cli_fail(CLI_EXIT_FAIL, "job '%s' is already %s; nothing to cancel", pos[0], st);
+        ota_store_job_free(&j);
+    } else if (src != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel job '%s' (%s); try again", pos[0],
+                      ota_store_errmsg(store));
+    } else {
+        printf("job %s canceled\n", pos[0]);
+    }
+    ota_store_close(store);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/* otter CLI: keygen, sign, and the signing/verification used by job creation. */
+#include "cli_keys.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#include "cli_x509.h"
+#include "ota_verify.h"
+
+static const char keygen_help[] =
+    "usage: otter keygen --out DIR [--name codesign] [--cn NAME]\n"
+    "\n"
+    "Make an ECDSA P-256 code-signing key and a self-signed certificate for it:\n"
+    "  DIR/NAME.key  private key, PEM, mode 0600 (keep it secret)\n"
+    "  DIR/NAME.crt  X.509 certificate, PEM, codeSigning, valid 10 years\n"
+    "Existing files are never overwritten.\n"
+    "\n"
+    "  --out DIR   folder for the two files (created if missing)\n"
+    "  --name N    base name of the files (default: codesign)\n"
+    "  --cn NAME   certificate common name (default: otter code signing)\n";
+
+int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    const char *out = NULL, *name = NULL, *cn = NULL, *pos[1];
+    size_t n_pos;
+    int help;
+    const cli_opt_t opts[] = {{"out", 1, &out}, {"name", 1, &name}, {"cn", 1, &cn}};
+    int rc = cli_parse(argc, argv, opts, 3, pos, 0, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs(keygen_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (out == NULL) {
+        return cli_fail(CLI_EXIT_USAGE, "keygen needs --out DIR; see 'otter keygen --help'");
+    }
+    if (name == NULL) {
+        name = "codesign";
+    }
+    if (cn == NULL) {
+        cn = "otter code signing";
+    }
+    if (!cli_valid_name(name)) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "bad key name '%s'; use letters, digits, '-', '_' (at most 128)", name);
+    }
+    if (cn[0] == '\0' || strpbrk(cn, ",=+<>#;\\\"") != NULL || strlen(cn) > 64) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "bad common name '%s'; use 1-64 characters without , = + < > # ; \\ \"",
+                        cn);
+    }
+    char key_path[CLI_PATH_MAX], crt_path[CLI_PATH_MAX];
+    if (snprintf(key_path, sizeof key_path, "%s/%s.key", out, name) >= (int)sizeof key_path ||
+        snprintf(crt_path, sizeof crt_path, "%s/%s.crt", out, name) >= (int)sizeof crt_path) {
+        return cli_fail(CLI_EXIT_USAGE, "output path too long; use a shorter --out");
+    }
+    if (cli_exists(key_path) || cli_exists(crt_path)) {
+        return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another --name",
+                        cli_exists(key_path) ? key_path : crt_path);
+    }
+    if (cli_mkdirs(out) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot create folder '%s' (%s); check --out", out,
+                        strerror(errno));
+    }
+
+    char key_pem[1024], crt_pem[4096];
+    char subject[128];
+    snprintf(subject, sizeof subject, "CN=%s,O=otter", cn);
+    mbedtls_pk_context key;
+    mbedtls_pk_init(&key);
+    rc = cli_x509_make_key(&key);
+    if (rc == 0) {
+        rc = mbedtls_pk_write_key_pem(&key, (unsigned char *)key_pem, sizeof key_pem);
+    }
+    if (rc == 0) {
+        cli_x509_cert_t c = {.subject = subject,
+                             .subject_key = &key,
+                             .issuer = subject,
+                             .issuer_key = &key,
+                             .years = 10,
+                             .kind = CLI_X509_CODE_SIGNING};
+        rc = cli_x509_make_cert(&c, crt_pem, sizeof crt_pem);
+    }
+    mbedtls_pk_free(&key);
+    if (rc != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "key generation failed (mbed TLS -0x%04x); try again",
+                        (unsigned)-rc);
+    }
+    if (cli_write_new_file(key_path, key_pem, strlen(key_pem), 0600) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check the folder", key_path,
+                        strerror(errno));
+    }
+    if (cli_write_new_file(crt_path, crt_pem, strlen(crt_pem), 0644) != 0) {
+        int e = errno;
+        unlink(key_path);
+        return cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check the folder", crt_path,
+                        strerror(e));
+    }
+    memset(key_pem, 0, sizeof key_pem);
+    printf("key:         %s\ncertificate: %s\n", key_path, crt_path);
+    return CLI_EXIT_OK;
+}
+
+int cli_sign_data(const char *key_path, const uint8_t *data, size_t len, uint8_t *sig,
+                  size_t *sig_len, char **pub_pem)
+{
+    if (access(key_path, R_OK) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read key '%s' (%s); check --key", key_path,
+                        strerror(errno));
+    }
+    mbedtls_pk_context key;
+    mbedtls_pk_init(&key);
+    int rc = mbedtls_pk_parse_keyfile(&key, key_path, NULL);
+    if (rc != 0 || mbedtls_pk_get_type(&key) != MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_ec(key)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+        mbedtls_pk_free(&key);
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' is not a P-256 private key in PEM; make one with 'otter keygen'",
+                        key_path);
+    }
+    uint8_t hash[32];
+    unsigned char der[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t der_len = 0;
+    rc = mbedtls_sha256_ret(data, len, hash, 0);
+    if (rc == 0) {
+        rc = mbedtls_pk_sign(&key, MBEDTLS_MD_SHA256, hash, sizeof hash, der, &der_len, cli_rng,
+                             NULL);
+    }
+    if (rc == 0 && der_len > CLI_SIG_MAX) {
+        rc = -1;
+    }
+    if (rc == 0 && pub_pem != NULL) {
+        char buf[512];
+        rc = mbedtls_pk_write_pubkey_pem(&key, (unsigned char *)buf, sizeof buf);
+        if (rc == 0) {
+            *pub_pem = strdup(buf);
+            rc = *pub_pem == NULL ? -1 : 0;
+        }
+    }
+    mbedtls_pk_free(&key);
+    if (rc != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "signing with '%s' failed (mbed TLS -0x%04x); check the key",
+                        key_path, (unsigned)-rc);
+    }
+    memcpy(sig, der, der_len);
+    *sig_len = der_len;
+    return CLI_EXIT_OK;
+}
+
+/* Reader over a memory buffer for ota_verify. */
+struct mem_reader {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Copies len bytes at offset from the buffer. */
+static int32_t mem_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+    const struct mem_reader *r = ctx;
+    if ((size_t)offset + len > r->len) {
+        return OTA_ERR_IO;
+    }
+    memcpy(buf, r->data + offset, len);
+    return (int32_t)len;
+}
+
+int cli_verify_data(const char *signer_pem, const uint8_t *data, size_t len, const uint8_t *sig,
+                    size_t sig_len)
+{
+    if (len > UINT32_MAX) {
+        return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    struct mem_reader r = {data, len};
+    uint8_t chunk[4096];
+    return ota_verify_sha256_ecdsa((const uint8_t *)signer_pem, strlen(signer_pem), sig, sig_len,
+                                   mem_read, &r, (uint32_t)len, chunk, sizeof chunk);
+}
+
+static const char sign_help[] =
+    "usage: otter sign --key KEY.pem FILE [--out SIG.der]\n"
+    "\n"
+    "Sign FILE as sig-sha256-ecdsa: ECDSA P-256 over the SHA-256 of the whole file,\n"
+    "DER SEQUENCE{r,s}, the way the devices verify it.\n"
+    "\n"
+    "  --key KEY.pem  P-256 private key (from 'otter keygen')\n"
+    "  --out SIG.der  write the DER signature there (must not exist);\n"
+    "                 without it the signature is printed in base64\n";
+
+int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    const char *key = NULL, *out = NULL, *pos[1];
+    size_t n_pos;
+    int help;
+    const cli_opt_t opts[] = {{"key", 1, &key}, {"out", 1, &out}};
+    int rc = cli_parse(argc, argv, opts, 2, pos, 1, &n_pos, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs(sign_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (key == NULL) {
+        return cli_fail(CLI_EXIT_USAGE, "sign needs --key KEY.pem; see 'otter sign --help'");
+    }
+    if (n_pos != 1) {
+        return cli_fail(CLI_EXIT_USAGE, "sign needs the FILE to sign; see 'otter sign --help'");
+    }
+    if (out != NULL && cli_exists(out)) {
+        return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another --out",
+                        out);
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (cli_read_file(pos[0], &data, &len) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read '%s' (%s); check the file name", pos[0],
+                        strerror(errno));
+    }
+    uint8_t sig[CLI_SIG_MAX];
+    size_t sig_len = 0;
+    rc = cli_sign_data(key, data, len, sig, &sig_len, NULL);
+    free(data);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (out != NULL) {
+        if (cli_write_new_file(out, sig, sig_len, 0644) != 0) {
+            return cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check --out", out,
+                            strerror(errno));
+        }
+        return CLI_EXIT_OK;
+    }
+    char *b64 = cli_base64(sig, sig_len);
+    if (b64 == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    printf("%s\n", b64);
+    free(b64);
+    return CLI_EXIT_OK;
+}

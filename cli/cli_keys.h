@@ -1,0 +1,54 @@
+/*
+ * otter CLI: code-signing keys and signatures (sig-sha256-ecdsa).
+ *
+ * ECDSA P-256 over the SHA-256 of a whole file, DER SEQUENCE{r,s}: what the
+ * devices verify with ota_verify and what AWS code signing produces.
+ */
+#ifndef CLI_KEYS_H
+#define CLI_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli_common.h"
+
+/** Largest DER ECDSA P-256 signature. */
+#define CLI_SIG_MAX 72u
+
+/**
+ * `otter keygen --out DIR [--name codesign] [--cn NAME]`: writes DIR/NAME.key
+ * (P-256 private key, PEM, mode 0600) and DIR/NAME.crt (self-signed X.509,
+ * codeSigning extended key usage, 10 years). Refuses to overwrite.
+ * @return an exit code (CLI_EXIT_*).
+ */
+int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv);
+
+/**
+ * `otter sign --key KEY.pem FILE [--out SIG.der]`: signs FILE; prints the
+ * signature in base64 when there is no --out.
+ * @return an exit code (CLI_EXIT_*).
+ */
+int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv);
+
+/**
+ * Sign data with a P-256 private key file.
+ * Prints the error line itself on failure.
+ * @param key_path PEM private key (SEC1 or PKCS#8).
+ * @param sig      receives the DER signature (CLI_SIG_MAX bytes).
+ * @param sig_len  receives its length.
+ * @param pub_pem  when not NULL, receives the key's public key as PEM
+ *                 (heap, caller frees) for verification.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_sign_data(const char *key_path, const uint8_t *data, size_t len, uint8_t *sig,
+                  size_t *sig_len, char **pub_pem);
+
+/**
+ * Verify a sig-sha256-ecdsa signature over data with otter's device verifier.
+ * @param signer_pem certificate or public key PEM (NUL-terminated).
+ * @return 0 when it verifies; otherwise the negative ota_err_t.
+ */
+int cli_verify_data(const char *signer_pem, const uint8_t *data, size_t len, const uint8_t *sig,
+                    size_t sig_len);
+
+#endif /* CLI_KEYS_H */

@@ -1,0 +1,947 @@
+/*
+ * otter CLI tests: the `otter` binary run as a user runs it, with openssl and
+ * otter's own verifier as oracles and the store read back through its API.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/base64.h>
+
+#include "cli_test_util.h"
+#include "ota_image_header.h"
+#include "ota_store.h"
+#include "ota_verify.h"
+
+static cli_run_t g_run;
+#define R (&g_run)
+
+static int setup(void **state)
+{
+    (void)state;
+    return cli_test_begin();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cli_test_end();
+    return 0;
+}
+
+/* Asserts a successful run, printing stderr when it is not. */
+#define assert_ok(code)                                                                            \
+    do {                                                                                           \
+        int c_ = (code);                                                                           \
+        if (c_ != 0) {                                                                             \
+            fprintf(stderr, "stderr: %s\n", R->err);                                               \
+        }                                                                                          \
+        assert_int_equal(c_, 0);                                                                   \
+    } while (0)
+
+/* Asserts a failed run with this exit code and one error line. */
+#define assert_fails(code, want)                                                                   \
+    do {                                                                                           \
+        assert_int_equal((code), (want));                                                          \
+        assert_true(cli_test_one_error_line(R));                                                   \
+    } while (0)
+
+/* Reader over memory for ota_verify. */
+struct mem {
+    const uint8_t *p;
+    size_t n;
+};
+
+static int32_t mem_read(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
+{
+    const struct mem *m = ctx;
+    if ((size_t)off + len > m->n) {
+        return OTA_ERR_IO;
+    }
+    memcpy(buf, m->p + off, len);
+    return (int32_t)len;
+}
+
+/* Verifies with the device verifier: certificate file, data, DER signature. */
+static ota_err_t device_verify(const char *cert_path, const uint8_t *data, size_t len,
+                               const uint8_t *sig, size_t sig_len)
+{
+    size_t pem_len = 0;
+    unsigned char *pem = cli_test_read(cert_path, &pem_len);
+    assert_non_null(pem);
+    struct mem m = {data, len};
+    uint8_t chunk[256];
+    ota_err_t rc = ota_verify_sha256_ecdsa(pem, pem_len, sig, sig_len, mem_read, &m, (uint32_t)len,
+                                           chunk, sizeof chunk);
+    free(pem);
+    return rc;
+}
+
+/* openssl as the oracle: 0 when the signature verifies with the certificate's key. */
+static int openssl_verify(const char *cert, const char *file, const char *sig)
+{
+    const char *pub = cli_test_path("oracle.pub.pem");
+    if (cli_test_sh("{ '%s' x509 -in '%s' -pubkey -noout > '%s'; }", OTA_OPENSSL, cert, pub) != 0) {
+        return -1;
+    }
+    return cli_test_sh("'%s' dgst -sha256 -verify '%s' -signature '%s' '%s'", OTA_OPENSSL, pub, sig,
+                       file);
+}
+
+/* Writes size pseudo-random bytes (no image header) to the test folder. */
+static const char *make_firmware(const char *name, size_t size)
+{
+    uint8_t *b = malloc(size);
+    assert_non_null(b);
+    uint32_t x = 0x12345678u ^ (uint32_t)size;
+    for (size_t i = 0; i < size; i++) {
+        x = x * 1103515245u + 12345u;
+        b[i] = (uint8_t)(x >> 16);
+    }
+    b[0] = 0x7f; /* never the image magic */
+    const char *p = cli_test_path("%s", name);
+    assert_int_equal(cli_test_write(p, b, size), 0);
+    free(b);
+    return p;
+}
+
+/* broker init, things A and B (B in group lab), a signing key. */
+static void make_world(void)
+{
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18999", NULL));
+    assert_ok(cli_test_run(R, "thing", "create", "A", NULL));
+    assert_ok(cli_test_run(R, "thing", "create", "B", "--group", "lab", NULL));
+    assert_ok(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL));
+}
+
+static ota_store_t *open_store(void)
+{
+    ota_store_t *s = NULL;
+    assert_int_equal(ota_store_open(cli_test_data(), &s), OTA_STORE_OK);
+    return s;
+}
+
+/* Counts rows of a listing. */
+static int count_cb(void *ctx, const void *row)
+{
+    (void)row;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+static int count_job(void *ctx, const ota_store_job_t *j)
+{
+    return count_cb(ctx, j);
+}
+static int count_stream(void *ctx, const ota_store_stream_t *s)
+{
+    return count_cb(ctx, s);
+}
+
+/* Number of jobs and streams in the store, and files in data/files. */
+static void count_store(size_t *jobs, size_t *streams, size_t *files)
+{
+    ota_store_t *s = open_store();
+    *jobs = *streams = 0;
+    assert_int_equal(ota_store_job_list(s, count_job, jobs), OTA_STORE_OK);
+    assert_int_equal(ota_store_stream_list(s, count_stream, streams), OTA_STORE_OK);
+    ota_store_close(s);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A '%s/files' | wc -l", cli_test_data());
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    unsigned long n = 0;
+    assert_int_equal(fscanf(p, "%lu", &n), 1);
+    pclose(p);
+    *files = n;
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* keygen + sign: openssl and ota_verify accept; a flipped byte is refused. */
+static void test_keygen_sign_oracles(void **state)
+{
+    (void)state;
+    const char *keys = cli_test_path("k");
+    assert_ok(
+        cli_test_run(R, "keygen", "--out", keys, "--name", "signer", "--cn", "unit test", NULL));
+    const char *key = cli_test_path("k/signer.key"), *crt = cli_test_path("k/signer.crt");
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* The certificate: self-signed, codeSigning, CN, about ten years. */
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'Code Signing'", OTA_OPENSSL, crt),
+        0);
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -subject | grep -q 'unit test'", OTA_OPENSSL, crt),
+        0);
+    assert_int_equal(
+        cli_test_sh("'%s' verify -CAfile '%s' -purpose any '%s'", OTA_OPENSSL, crt, crt), 0);
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -checkend %d", OTA_OPENSSL, crt, 9 * 365 * 86400),
+        0);
+    assert_int_not_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -checkend %d", OTA_OPENSSL, crt, 11 * 365 * 86400),
+        0);
+    /* The key and certificate belong together. */
+    assert_int_equal(cli_test_sh("test \"$('%s' pkey -in '%s' -pubout)\" = \"$('%s' x509 -in "
+                                 "'%s' -noout -pubkey)\"",
+                                 OTA_OPENSSL, key, OTA_OPENSSL, crt),
+                     0);
+
+    const char *fw = make_firmware("fw.bin", 5000);
+    const char *sig = cli_test_path("fw.sig");
+    assert_ok(cli_test_run(R, "sign", "--key", key, fw, "--out", sig, NULL));
+    assert_int_equal(openssl_verify(crt, fw, sig), 0);
+    size_t len = 0, sig_len = 0;
+    unsigned char *data = cli_test_read(fw, &len);
+    unsigned char *der = cli_test_read(sig, &sig_len);
+    assert_true(sig_len >= 8 && sig_len <= 72 && der[0] == 0x30);
+    assert_int_equal(device_verify(crt, data, len, der, sig_len), OTA_OK);
+
+    /* A flipped byte in the file: both oracles refuse. */
+    data[1234] ^= 0x01;
+    const char *bad = cli_test_path("fw.flipped");
+    assert_int_equal(cli_test_write(bad, data, len), 0);
+    assert_int_not_equal(openssl_verify(crt, bad, sig), 0);
+    assert_int_equal(device_verify(crt, data, len, der, sig_len), OTA_ERR_SIGNATURE_CHECK_FAILED);
+    data[1234] ^= 0x01;
+    /* A flipped byte in the signature: refused too. */
+    der[sig_len - 1] ^= 0x01;
+    assert_int_equal(device_verify(crt, data, len, der, sig_len), OTA_ERR_SIGNATURE_CHECK_FAILED);
+
+    /* Without --out: one line of base64 that decodes to a valid signature. */
+    assert_ok(cli_test_run(R, "sign", "--key", key, fw, NULL));
+    char *nl = strchr(R->out, '\n');
+    assert_non_null(nl);
+    assert_string_equal(nl, "\n");
+    unsigned char dec[128];
+    size_t dec_len = 0;
+    assert_int_equal(mbedtls_base64_decode(dec, sizeof dec, &dec_len, (unsigned char *)R->out,
+                                           (size_t)(nl - R->out)),
+                     0);
+    assert_int_equal(device_verify(crt, data, len, dec, dec_len), OTA_OK);
+    /* The test signer from test-keys/ (PKCS#8 from openssl) signs too. */
+    assert_ok(cli_test_run(R, "sign", "--key", OTA_TEST_KEYS_DIR "/codesign-test.key", fw, "--out",
+                           cli_test_path("t.sig"), NULL));
+    assert_int_equal(
+        openssl_verify(OTA_TEST_KEYS_DIR "/codesign-test.crt", fw, cli_test_path("t.sig")), 0);
+    free(data);
+    free(der);
+}
+
+/* keygen never overwrites; sign refuses bad keys and outputs. */
+static void test_keygen_sign_refusals(void **state)
+{
+    (void)state;
+    const char *keys = cli_test_path("k");
+    assert_ok(cli_test_run(R, "keygen", "--out", keys, NULL));
+    size_t before_len = 0;
+    unsigned char *before = cli_test_read(cli_test_path("k/codesign.key"), &before_len);
+    assert_fails(cli_test_run(R, "keygen", "--out", keys, NULL), 1);
+    size_t after_len = 0;
+    unsigned char *after = cli_test_read(cli_test_path("k/codesign.key"), &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    /* Only the certificate exists: still refused, and no key is written. */
+    assert_int_equal(rename(cli_test_path("k/codesign.key"), cli_test_path("k/moved.key")), 0);
+    assert_fails(cli_test_run(R, "keygen", "--out", keys, NULL), 1);
+    assert_int_not_equal(access(cli_test_path("k/codesign.key"), F_OK), 0);
+
+    const char *fw = make_firmware("fw.bin", 100);
+    assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("nokey.pem"), fw, NULL), 1);
+    assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("k/codesign.crt"), fw, NULL), 1);
+    assert_fails(cli_test_run(R, "sign", "--key", OTA_TEST_KEYS_DIR "/rsa-test.key", fw, NULL), 1);
+    assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("k/moved.key"),
+                              cli_test_path("missing.bin"), NULL),
+                 1);
+    assert_fails(
+        cli_test_run(R, "sign", "--key", cli_test_path("k/moved.key"), fw, "--out", fw, NULL), 1);
+    assert_fails(cli_test_run(R, "sign", fw, NULL), 2);
+    assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("k/moved.key"), NULL), 2);
+    assert_fails(cli_test_run(R, "keygen", NULL), 2);
+    assert_fails(cli_test_run(R, "keygen", "--out", keys, "--name", "a/b", NULL), 2);
+}
+
+/* Reads the stored image of a job: its stream's file 0. */
+static unsigned char *job_image(const char *job_id, size_t *len, char *stream_out)
+{
+    ota_store_t *s = open_store();
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, job_id, &j), OTA_STORE_OK);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, j.stream_id, &st), OTA_STORE_OK);
+    assert_int_equal(st.n_files, 1);
+    assert_int_equal(st.files[0].file_id, 0);
+    unsigned char *img = cli_test_read(st.files[0].path, len);
+    assert_non_null(img);
+    assert_int_equal(*len, st.files[0].size);
+    if (stream_out) {
+        strcpy(stream_out, j.stream_id);
+    }
+    ota_store_stream_free(&st);
+    ota_store_job_free(&j);
+    ota_store_close(s);
+    return img;
+}
+
+/* Raw firmware is wrapped with a header; a wrapped image must match --version. */
+static void test_image_wrapping_and_versions(void **state)
+{
+    (void)state;
+    make_world();
+    const char *key = cli_test_path("keys/codesign.key");
+    const char *fw = make_firmware("fw.bin", 3000);
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "2.5.300", "--targets",
+                           "A", "--key", key, "--job-id", "wrap", NULL));
+    assert_string_equal(R->out, "wrap\n");
+    size_t len = 0, raw_len = 0;
+    unsigned char *img = job_image("wrap", &len, NULL);
+    unsigned char *raw = cli_test_read(fw, &raw_len);
+    assert_int_equal(len, raw_len + OTA_IMAGE_HEADER_SIZE);
+    ota_image_header_t h;
+    assert_int_equal(ota_image_header_decode(img, len, &h), OTA_OK);
+    assert_int_equal(h.version, (2u << 24) | (5u << 16) | 300u);
+    assert_int_equal(h.image_size, len);
+    assert_memory_equal(img + OTA_IMAGE_HEADER_SIZE, raw, raw_len);
+
+    /* The wrapped image published again with the same version: used as is. */
+    const char *wrapped = cli_test_path("wrapped.bin");
+    assert_int_equal(cli_test_write(wrapped, img, len), 0);
+    assert_ok(cli_test_run(R, "job", "create", "--file", wrapped, "--version", "2.5.300",
+                           "--targets", "A", "--key", key, "--job-id", "asis", NULL));
+    size_t len2 = 0;
+    unsigned char *img2 = job_image("asis", &len2, NULL);
+    assert_int_equal(len2, len);
+    assert_memory_equal(img2, img, len);
+    /* ... with another version: refused, naming the header's version. */
+    assert_fails(cli_test_run(R, "job", "create", "--file", wrapped, "--version", "2.5.301",
+                              "--targets", "A", "--key", key, NULL),
+                 1);
+    assert_non_null(strstr(R->err, "2.5.300"));
+    /* A damaged header (CRC): refused. */
+    img[9] ^= 0xff;
+    const char *damaged = cli_test_path("damaged.bin");
+    assert_int_equal(cli_test_write(damaged, img, len), 0);
+    assert_fails(cli_test_run(R, "job", "create", "--file", damaged, "--version", "2.5.300",
+                              "--targets", "A", "--key", key, NULL),
+                 1);
+    /* Malformed versions are usage errors. */
+    const char *bad[] = {"1.2",    "1.2.3.4", "256.0.0", "0.256.0", "1.2.65536", "a.b.c",
+                         "-1.2.3", "1..3",    "1.2.3 ",  "",        "+1.2.3",    "1.2.0x3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_fails(cli_test_run(R, "job", "create", "--file", fw, "--version", bad[i],
+                                  "--targets", "A", "--key", key, NULL),
+                     2);
+    }
+    /* Extremes are fine. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "255.255.65535",
+                           "--targets", "A", "--key", key, "--job-id", "max", NULL));
+    size_t len3 = 0;
+    unsigned char *img3 = job_image("max", &len3, NULL);
+    assert_int_equal(ota_image_header_decode(img3, len3, &h), OTA_OK);
+    assert_int_equal(h.version, 0xffffffffu);
+    free(img);
+    free(img2);
+    free(img3);
+    free(raw);
+}
+
+/* Checks that text is a lowercase UUID version 4. */
+static void assert_uuid_v4(const char *u)
+{
+    assert_int_equal(strlen(u), 36);
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            assert_int_equal(u[i], '-');
+        } else {
+            assert_non_null(strchr("0123456789abcdef", u[i]));
+        }
+    }
+    assert_int_equal(u[14], '4');
+    assert_non_null(strchr("89ab", u[19]));
+}
+
+/* Parses a job's document and checks every field; returns the DER signature. */
+static size_t check_document(const char *job_id, const char *file_path, const char *cert_name,
+                             int file_type, uint8_t *sig, const unsigned char *img, size_t len)
+{
+    ota_store_t *s = open_store();
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, job_id, &j), OTA_STORE_OK);
+    cJSON *doc = cJSON_Parse(j.document);
+    assert_non_null(doc);
+    assert_int_equal(cJSON_GetArraySize(doc), 1);
+    cJSON *ota = cJSON_GetObjectItemCaseSensitive(doc, "afr_ota");
+    assert_true(cJSON_IsObject(ota));
+    assert_int_equal(cJSON_GetArraySize(ota), 3);
+    cJSON *protocols = cJSON_GetObjectItemCaseSensitive(ota, "protocols");
+    assert_true(cJSON_IsArray(protocols));
+    assert_int_equal(cJSON_GetArraySize(protocols), 1);
+    assert_string_equal(cJSON_GetArrayItem(protocols, 0)->valuestring, "MQTT");
+    cJSON *stream = cJSON_GetObjectItemCaseSensitive(ota, "streamname");
+    assert_true(cJSON_IsString(stream));
+    assert_int_equal(strlen(stream->valuestring), 44);
+    assert_memory_equal(stream->valuestring, "AFR_OTA-", 8);
+    assert_uuid_v4(stream->valuestring + 8);
+    assert_string_equal(stream->valuestring, j.stream_id);
+    cJSON *files = cJSON_GetObjectItemCaseSensitive(ota, "files");
+    assert_true(cJSON_IsArray(files));
+    assert_int_equal(cJSON_GetArraySize(files), 1);
+    cJSON *f = cJSON_GetArrayItem(files, 0);
+    assert_int_equal(cJSON_GetArraySize(f), 8);
+    /* The keys in AWS's order. */
+    const char *order[] = {"filepath", "filesize",        "fileid",      "certfile",
+                           "fileType", "update_data_url", "auth_scheme", "sig-sha256-ecdsa"};
+    size_t k = 0;
+    for (cJSON *it = f->child; it; it = it->next, k++) {
+        assert_string_equal(it->string, order[k]);
+    }
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(f, "filepath")->valuestring, file_path);
+    cJSON *size = cJSON_GetObjectItemCaseSensitive(f, "filesize");
+    assert_true(cJSON_IsNumber(size));
+    assert_int_equal((size_t)size->valuedouble, len);
+    cJSON *fileid = cJSON_GetObjectItemCaseSensitive(f, "fileid");
+    assert_true(cJSON_IsNumber(fileid));
+    assert_int_equal(fileid->valueint, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(f, "certfile")->valuestring, cert_name);
+    cJSON *ft = cJSON_GetObjectItemCaseSensitive(f, "fileType");
+    assert_true(cJSON_IsNumber(ft));
+    assert_int_equal(ft->valueint, file_type);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(f, "update_data_url")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(f, "auth_scheme")));
+    cJSON *b64 = cJSON_GetObjectItemCaseSensitive(f, "sig-sha256-ecdsa");
+    assert_true(cJSON_IsString(b64));
+    size_t sig_len = 0;
+    assert_int_equal(mbedtls_base64_decode(sig, 72, &sig_len,
+                                           (const unsigned char *)b64->valuestring,
+                                           strlen(b64->valuestring)),
+                     0);
+    assert_true(sig_len >= 8 && sig_len <= 72 && sig[0] == 0x30);
+    /* The document is stored compact, exactly as cJSON prints it back. */
+    char *again = cJSON_PrintUnformatted(doc);
+    assert_string_equal(again, j.document);
+    cJSON_free(again);
+    (void)img;
+    cJSON_Delete(doc);
+    ota_store_job_free(&j);
+    ota_store_close(s);
+    return sig_len;
+}
+
+/* The job document, the stream and the executions job create makes. */
+static void test_job_document(void **state)
+{
+    (void)state;
+    make_world();
+    const char *key = cli_test_path("keys/codesign.key"), *crt = cli_test_path("keys/codesign.crt");
+    const char *fw = make_firmware("fw.bin", 10000);
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.1.0", "--targets",
+                           "A,group:lab", "--key", key, "--job-id", "doc1", "--file-path",
+                           "/ota/app.bin", "--cert-name", "codesign.crt", "--timeout-minutes", "7",
+                           "--rollout-rate", "50", "--abort-failure-percent", "30",
+                           "--abort-min-finished", "2", NULL));
+    size_t len = 0;
+    char stream[160];
+    unsigned char *img = job_image("doc1", &len, stream);
+    uint8_t sig[72];
+    size_t sig_len = check_document("doc1", "/ota/app.bin", "codesign.crt", 0, sig, img, len);
+    /* The signature verifies over the stored image with the device verifier and openssl. */
+    assert_int_equal(device_verify(crt, img, len, sig, sig_len), OTA_OK);
+    const char *sig_path = cli_test_path("doc.sig"), *img_path = cli_test_path("doc.img");
+    assert_int_equal(cli_test_write(sig_path, sig, sig_len), 0);
+    assert_int_equal(cli_test_write(img_path, img, len), 0);
+    assert_int_equal(openssl_verify(crt, img_path, sig_path), 0);
+
+    /* Job settings and one QUEUED execution per target (A, and B through lab). */
+    ota_store_t *s = open_store();
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "doc1", &j), OTA_STORE_OK);
+    assert_int_equal(j.in_progress_timeout_min, 7);
+    assert_int_equal(j.rollout_per_minute, 50);
+    assert_int_equal(j.abort_failure_percent, 30);
+    assert_int_equal(j.abort_min_finished, 2);
+    assert_int_equal(j.n_executions, 2);
+    ota_store_job_free(&j);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "doc1", "B", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_QUEUED);
+    ota_store_execution_free(&e);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, stream, &st), OTA_STORE_OK);
+    assert_int_equal(st.version, 1);
+    assert_int_equal(st.files[0].size, len);
+    ota_store_stream_free(&st);
+    ota_store_close(s);
+
+    /* stream describe shows the stream, file id 0 and its size. */
+    assert_ok(cli_test_run(R, "stream", "describe", stream, NULL));
+    char want[64];
+    snprintf(want, sizeof want, "file id 0: %zu bytes", len);
+    assert_non_null(strstr(R->out, want));
+    assert_non_null(strstr(R->out, "version:     1"));
+
+    /* With --signature: the document carries exactly the given DER, checked
+     * against the certificate beside it; a default job id is generated. */
+    assert_ok(cli_test_run(R, "sign", "--key", key, img_path, "--out",
+                           cli_test_path("keys/img.sig"), NULL));
+    size_t given_len = 0;
+    unsigned char *given = cli_test_read(cli_test_path("keys/img.sig"), &given_len);
+    assert_ok(cli_test_run(R, "job", "create", "--file", img_path, "--version", "1.1.0",
+                           "--targets", "B", "--signature", cli_test_path("keys/img.sig"),
+                           "--file-type", "0", NULL));
+    char id[80];
+    snprintf(id, sizeof id, "%.79s", R->out);
+    *strchr(id, '\n') = '\0';
+    assert_memory_equal(id, "ota-", 4);
+    assert_uuid_v4(id + 4);
+    size_t len2 = 0;
+    unsigned char *img2 = job_image(id, &len2, NULL);
+    uint8_t sig2[72];
+    size_t sig2_len = check_document(id, "firmware.bin", "codesign.crt", 0, sig2, img2, len2);
+    assert_int_equal(sig2_len, given_len);
+    assert_memory_equal(sig2, given, given_len);
+
+    /* A data file (fileType 3) is published as given, without a header. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.1.0", "--targets", "A",
+                           "--key", key, "--job-id", "data", "--file-type", "3", NULL));
+    size_t len3 = 0, raw_len = 0;
+    unsigned char *img3 = job_image("data", &len3, NULL);
+    unsigned char *raw = cli_test_read(fw, &raw_len);
+    assert_int_equal(len3, raw_len);
+    assert_memory_equal(img3, raw, raw_len);
+    uint8_t sig3[72];
+    size_t sig3_len = check_document("data", "firmware.bin", "codesign.crt", 3, sig3, img3, len3);
+    assert_int_equal(device_verify(crt, img3, len3, sig3, sig3_len), OTA_OK);
+    free(img);
+    free(img2);
+    free(img3);
+    free(raw);
+    free(given);
+}
+
+/** One bad command line and the exit code it must give. */
+struct bad_case {
+    int code;
+    const char *argv[24];
+};
+
+/* Every bad input: one error line, the right exit code, nothing half-created. */
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    make_world();
+    const char *fw = make_firmware("fw.bin", 2000);
+    const char *key = cli_test_path("keys/codesign.key");
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.1", "--targets", "A",
+                           "--key", key, "--job-id", "taken", NULL));
+    /* A signature by another key, checked against keys/codesign.crt. */
+    assert_ok(cli_test_run(R, "sign", "--key", OTA_TEST_KEYS_DIR "/untrusted-test.key", fw, "--out",
+                           cli_test_path("keys/untrusted.sig"), NULL));
+    assert_int_equal(cli_test_write(cli_test_path("keys/garbage.sig"), "garbage!", 8), 0);
+    assert_int_equal(cli_test_write(cli_test_path("empty.bin"), "", 0), 0);
+    char *k = strdup(key), *f = strdup(fw), *missing = strdup(cli_test_path("missing.bin"));
+    char *untrusted = strdup(cli_test_path("keys/untrusted.sig"));
+    char *garbage = strdup(cli_test_path("keys/garbage.sig"));
+    char *empty = strdup(cli_test_path("empty.bin"));
+    char *crt = strdup(cli_test_path("keys/codesign.crt"));
+#define JC "job", "create", "--file"
+    const struct bad_case cases[] = {
+        {2, {"frobnicate", NULL}},
+        {2, {"job", "frobnicate", NULL}},
+        {2, {"job", NULL}},
+        {2, {"--verbose", "job", "list", NULL}},
+        {2, {"job", "list", "--all", NULL}},
+        {2, {"job", "list", "extra", NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--bogus", NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--targets", "A", NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--signature", untrusted,
+          NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--key", k, NULL}},
+        {2, {JC, f, "--version", "1.0", "--targets", "A", "--key", k, NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--job-id", "bad id!", NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--file-type", "256", NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--timeout-minutes", "x",
+          NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--abort-failure-percent",
+          "20", NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--abort-failure-percent",
+          "101", "--abort-min-finished", "1", NULL}},
+        {2,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--version", "1.0.3", NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--targets", ",", "--key", k, NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", NULL}},
+        {1, {JC, missing, "--version", "1.0.2", "--targets", "A", "--key", k, NULL}},
+        {1, {JC, empty, "--version", "1.0.2", "--targets", "A", "--key", k, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", missing, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", crt, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A,nobody", "--key", k, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "group:nogroup", "--key", k, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--job-id", "taken", NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--signature", untrusted, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--signature", garbage, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--signature", missing, NULL}},
+        {1, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--cert", missing, NULL}},
+        {1,
+         {JC, f, "--version", "1.0.2", "--targets", "A", "--key",
+          OTA_TEST_KEYS_DIR "/untrusted-test.key", "--cert", crt, NULL}},
+        {1, {"job", "show", "nope", NULL}},
+        {2, {"job", "show", NULL}},
+        {1, {"job", "cancel", "nope", NULL}},
+        {1, {"watch", "nope", NULL}},
+        {2, {"watch", "taken", "--timeout", "0", NULL}},
+        {1, {"stream", "describe", "nope", NULL}},
+        {1, {"thing", "show", "nobody", NULL}},
+        {1, {"thing", "create", "A", NULL}},
+        {2, {"thing", "create", "bad/name", NULL}},
+        {2, {"thing", "create", "otter-service", NULL}},
+        {2, {"thing", "create", NULL}},
+        {1, {"broker", "init", "--port", "1884", NULL}},
+        {2, {"broker", "init", "--port", "70000", NULL}},
+        {2, {"broker", "init", NULL}},
+        {2, {"broker", "init", "--port", "1884", "--tls-port", "1885", NULL}},
+    };
+#undef JC
+    size_t jobs0, streams0, files0;
+    count_store(&jobs0, &streams0, &files0);
+    assert_int_equal(jobs0, 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int code = cli_test_runv(R, cases[i].argv);
+        if (code != cases[i].code || !cli_test_one_error_line(R)) {
+            fprintf(stderr, "case %zu (%s %s ...): exit %d, want %d; stderr [%s]\n", i,
+                    cases[i].argv[0], cases[i].argv[1] ? cases[i].argv[1] : "", code, cases[i].code,
+                    R->err);
+            fail();
+        }
+        assert_string_equal(R->out, "");
+    }
+    size_t jobs, streams, files;
+    count_store(&jobs, &streams, &files);
+    assert_int_equal(jobs, jobs0);
+    assert_int_equal(streams, streams0);
+    assert_int_equal(files, files0);
+    /* No thing, no credentials and no password entry came from the failures. */
+    assert_int_not_equal(access(cli_test_path("data/things/otter-service.json"), F_OK), 0);
+    size_t pw_len = 0;
+    char *pw = (char *)cli_test_read(cli_test_path("data/broker/passwd"), &pw_len);
+    assert_null(strstr(pw, "bad"));
+    assert_int_equal(strstr(pw, "\nA:") != NULL, 1);
+    assert_null(strstr(strstr(pw, "\nA:") + 1, "\nA:"));
+    free(pw);
+    /* Before broker init, thing create says what to do. */
+    cli_test_end();
+    assert_int_equal(cli_test_begin(), 0);
+    assert_fails(cli_test_run(R, "thing", "create", "early", NULL), 1);
+    assert_non_null(strstr(R->err, "broker init"));
+    free(k);
+    free(f);
+    free(missing);
+    free(untrusted);
+    free(garbage);
+    free(empty);
+    free(crt);
+}
+
+/* Every command answers --help on stdout with exit code 0. */
+static void test_help(void **state)
+{
+    (void)state;
+    const char *cmds[][4] = {{"--help", NULL, NULL},           {"keygen", "--help", NULL},
+                             {"sign", "--help", NULL},         {"broker", "init", "--help"},
+                             {"thing", "create", "--help"},    {"thing", "list", "--help"},
+                             {"thing", "show", "--help"},      {"job", "create", "--help"},
+                             {"job", "list", "--help"},        {"job", "show", "--help"},
+                             {"job", "cancel", "--help"},      {"watch", "--help", NULL},
+                             {"stream", "describe", "--help"}, {"job", "--help", NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        assert_ok(cli_test_runv(R, cmds[i]));
+        assert_memory_equal(R->out, "usage: otter", 12);
+        assert_string_equal(R->err, "");
+    }
+}
+
+/* broker init writes the config, password file, ACL and credentials. */
+static void test_broker_init_files(void **state)
+{
+    (void)state;
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--tls", NULL));
+    char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
+    assert_non_null(conf);
+    const char *lines[] = {"\nallow_anonymous false\n",
+                           "\nlistener 18998 127.0.0.1\n",
+                           "\nlistener 18999 127.0.0.1\n",
+                           "\npersistence false\n",
+                           "\npassword_file /",
+                           "\nacl_file /",
+                           "\npid_file /",
+                           "\ncafile /",
+                           "\ncertfile /",
+                           "\nkeyfile /"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        if (strstr(conf, lines[i]) == NULL) {
+            fail_msg("mosquitto.conf lacks %s", lines[i]);
+        }
+    }
+    free(conf);
+    char *acl = (char *)cli_test_read(cli_test_path("data/broker/acl"), NULL);
+    assert_non_null(strstr(acl, "\npattern readwrite $aws/things/%u/jobs/#\n"));
+    assert_non_null(strstr(acl, "\npattern readwrite $aws/things/%u/streams/#\n"));
+    assert_non_null(strstr(acl, "\nuser otter-service\ntopic readwrite $aws/things/#\n"));
+    free(acl);
+    char *pw = (char *)cli_test_read(cli_test_path("data/broker/passwd"), NULL);
+    assert_memory_equal(pw, "otter-service:$7$101$", 21);
+    free(pw);
+    struct stat st;
+    const char *secret[] = {"passwd", "acl", "service.credentials", "ca.key", "server.key"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(stat(cli_test_path("data/broker/%s", secret[i]), &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    char *creds = (char *)cli_test_read(cli_test_path("data/broker/service.credentials"), NULL);
+    cJSON *c = cJSON_Parse(creds);
+    free(creds);
+    assert_non_null(c);
+    assert_string_equal(cJSON_GetObjectItem(c, "username")->valuestring, "otter-service");
+    assert_int_equal(strlen(cJSON_GetObjectItem(c, "password")->valuestring), 32);
+    assert_int_equal(cJSON_GetObjectItem(c, "port")->valueint, 18998);
+    assert_int_equal(cJSON_GetObjectItem(c, "tls_port")->valueint, 18999);
+    cJSON_Delete(c);
+    /* The server certificate chains to the CA and names 127.0.0.1 and localhost. */
+    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' '%s'", OTA_OPENSSL,
+                                 cli_test_path("data/broker/ca.crt"),
+                                 cli_test_path("data/broker/server.crt")),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'IP "
+                                 "Address:127.0.0.1'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/server.crt")),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'DNS:localhost'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/server.crt")),
+                     0);
+    /* No temporary folder is left. */
+    assert_int_equal(cli_test_sh("ls -A '%s' | grep -q broker-", cli_test_data()), 1);
+}
+
+/* thing create/list/show, job show and job cancel. */
+static void test_things_and_cancel(void **state)
+{
+    (void)state;
+    make_world();
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/things/A.json"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *thing_text = (char *)cli_test_read(cli_test_path("data/things/A.json"), NULL);
+    cJSON *t = cJSON_Parse(thing_text);
+    free(thing_text);
+    assert_string_equal(cJSON_GetObjectItem(t, "username")->valuestring, "A");
+    assert_string_equal(cJSON_GetObjectItem(t, "host")->valuestring, "127.0.0.1");
+    assert_int_equal(cJSON_GetObjectItem(t, "port")->valueint, 18999);
+    const char *password = cJSON_GetObjectItem(t, "password")->valuestring;
+    assert_int_equal(strlen(password), 32);
+    /* thing create printed the same credentials. */
+    assert_ok(cli_test_run(R, "thing", "create", "C", NULL));
+    assert_non_null(strstr(R->out, "username:    C\n"));
+    assert_ok(cli_test_run(R, "thing", "list", NULL));
+    assert_non_null(strstr(R->out, "\nA "));
+    assert_non_null(strstr(R->out, "\nB "));
+    assert_non_null(strstr(R->out, "\nC "));
+
+    const char *fw = make_firmware("fw.bin", 500);
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "3.0.0", "--targets",
+                           "A,B", "--key", cli_test_path("keys/codesign.key"), "--job-id", "c1",
+                           NULL));
+    ota_store_t *s = open_store();
+    ota_store_exec_update_t upd = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                   .status_details = "{\"receive\":\"1/4\"}"};
+    assert_int_equal(ota_store_execution_update(s, "c1", "A", &upd, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    assert_ok(cli_test_run(R, "job", "show", "c1", NULL));
+    assert_non_null(strstr(R->out, "status:     IN_PROGRESS"));
+    assert_non_null(strstr(R->out, "{\"receive\":\"1/4\"}"));
+    assert_non_null(strstr(R->out, "\"afr_ota\""));
+    assert_ok(cli_test_run(R, "thing", "show", "A", NULL));
+    assert_non_null(strstr(R->out, "c1"));
+    assert_non_null(strstr(R->out, "IN_PROGRESS"));
+    assert_ok(cli_test_run(R, "thing", "show", "C", NULL));
+    assert_non_null(strstr(R->out, "(none)"));
+
+    assert_ok(cli_test_run(R, "job", "cancel", "c1", NULL));
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "c1", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_CANCELED);
+    assert_int_equal(j.n_canceled, 2);
+    ota_store_job_free(&j);
+    ota_store_close(s);
+    assert_ok(cli_test_run(R, "job", "show", "c1", NULL));
+    assert_non_null(strstr(R->out, "status:     CANCELED"));
+    assert_ok(cli_test_run(R, "job", "list", NULL));
+    assert_non_null(strstr(R->out, "CANCELED"));
+    assert_fails(cli_test_run(R, "job", "cancel", "c1", NULL), 1);
+    assert_non_null(strstr(R->err, "CANCELED"));
+    cJSON_Delete(t);
+}
+
+/** Where the running watch writes, for device_says(), and whether it is JSON. */
+static const char *g_watch_out;
+static int g_watch_json;
+
+/* Applies one device update through the store, then waits until the running
+ * watch has printed a line for this thing that holds `shows`. */
+static void device_says(ota_store_t *s, const char *job, const char *thing,
+                        ota_store_exec_status_t status, const char *details, const char *shows)
+{
+    ota_store_exec_update_t upd = {.status = status, .status_details = details};
+    assert_int_equal(ota_store_execution_update(s, job, thing, &upd, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    char who[160];
+    snprintf(who, sizeof who, g_watch_json ? "\"thing\":\"%s\"" : "%s: ", thing);
+    if (cli_test_wait_line(g_watch_out, who, shows, 10000) != 0) {
+        fail_msg("watch never showed [%s] for %s", shows, thing);
+    }
+}
+
+/* Finds the first JSON line of `thing` whose field has this value. */
+static int has_json_line(const char *text, const char *thing, const char *field, const char *value)
+{
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        cJSON *o = cJSON_ParseWithLength(p, n);
+        assert_non_null(o); /* every line is one JSON object */
+        const cJSON *t = cJSON_GetObjectItem(o, "thing");
+        const cJSON *v = cJSON_GetObjectItem(o, field);
+        int hit = t && cJSON_IsString(t) && strcmp(t->valuestring, thing) == 0 && v &&
+                  ((cJSON_IsString(v) && strcmp(v->valuestring, value) == 0) ||
+                   (cJSON_IsNumber(v) && atol(value) == (long)v->valuedouble));
+        cJSON_Delete(o);
+        if (hit) {
+            return 1;
+        }
+        p += n + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
+/* watch --json follows executions updated through the store. */
+static void test_watch_json(void **state)
+{
+    (void)state;
+    make_world();
+    const char *fw = make_firmware("fw.bin", 800);
+    const char *key = cli_test_path("keys/codesign.key");
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.1", "--targets",
+                           "A,B", "--key", key, "--job-id", "w1", NULL));
+    const char *argv[] = {"watch", "w1", "--json", "--timeout", "30", NULL};
+    const char *out = cli_test_path("watch.out"), *err = cli_test_path("watch.err");
+    pid_t pid = cli_test_spawn(argv, out, err);
+    assert_true(pid > 0);
+    g_watch_out = out;
+    g_watch_json = 1;
+    ota_store_t *s = open_store();
+    assert_int_equal(cli_test_wait_line(out, "\"thing\":\"B\"", "QUEUED", 10000), 0);
+    device_says(s, "w1", "A", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"1/3\"}",
+                "\"received\":1,");
+    device_says(s, "w1", "A", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"3/3\"}",
+                "\"received\":3,");
+    device_says(s, "w1", "A", OTA_STORE_EXEC_IN_PROGRESS,
+                "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}",
+                "\"self_test\":\"ready\"");
+    device_says(s, "w1", "B", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"2/3\"}",
+                "\"received\":2,");
+    device_says(s, "w1", "A", OTA_STORE_EXEC_SUCCEEDED,
+                "{\"reason\":\"accepted v1.0.1\",\"updatedBy\":\"0x01000000\"}", "SUCCEEDED");
+    device_says(s, "w1", "B", OTA_STORE_EXEC_SUCCEEDED, "{\"reason\":\"accepted v1.0.1\"}",
+                "SUCCEEDED");
+    assert_int_equal(cli_test_wait(pid, 10000), 0);
+    char *text = (char *)cli_test_read(out, NULL);
+    assert_non_null(text);
+    assert_true(has_json_line(text, "A", "status", "QUEUED"));
+    assert_true(has_json_line(text, "A", "received", "1"));
+    assert_true(has_json_line(text, "A", "received", "3"));
+    assert_true(has_json_line(text, "A", "total", "3"));
+    assert_true(has_json_line(text, "A", "self_test", "ready"));
+    assert_true(has_json_line(text, "B", "received", "2"));
+    assert_true(has_json_line(text, "A", "reason", "accepted v1.0.1"));
+    assert_true(has_json_line(text, "B", "status", "SUCCEEDED"));
+    /* The last line sums up. */
+    char *last = strrchr(text, '{');
+    cJSON *sum = cJSON_Parse(last);
+    assert_non_null(sum);
+    assert_string_equal(cJSON_GetObjectItem(sum, "result")->valuestring, "SUCCEEDED");
+    assert_string_equal(cJSON_GetObjectItem(sum, "jobStatus")->valuestring, "COMPLETED");
+    assert_int_equal(cJSON_GetObjectItem(sum, "succeeded")->valueint, 2);
+    cJSON_Delete(sum);
+    free(text);
+
+    /* One failure: exit code 1, the reason shown; plain lines when not JSON. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.2", "--targets",
+                           "A,B", "--key", key, "--job-id", "w2", NULL));
+    const char *argv2[] = {"watch", "w2", "--timeout", "30", NULL};
+    pid = cli_test_spawn(argv2, out, err);
+    g_watch_json = 0;
+    assert_int_equal(cli_test_wait_line(out, "B: ", "QUEUED", 10000), 0);
+    device_says(s, "w2", "A", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"1/2\"}", "receive 1/2");
+    device_says(s, "w2", "A", OTA_STORE_EXEC_SUCCEEDED, "{\"reason\":\"accepted v1.0.2\"}",
+                "SUCCEEDED");
+    device_says(s, "w2", "B", OTA_STORE_EXEC_FAILED, "{\"reason\":\"rejected: 0x00000010\"}",
+                "FAILED");
+    assert_int_equal(cli_test_wait(pid, 10000), 1);
+    text = (char *)cli_test_read(out, NULL);
+    assert_non_null(strstr(text, "A: IN_PROGRESS  receive 1/2 (50%)\n"));
+    assert_non_null(strstr(text, "B: FAILED       reason \"rejected: 0x00000010\"\n"));
+    assert_non_null(strstr(text, "job w2 COMPLETED: 1 of 2 succeeded\n"));
+    free(text);
+
+    /* A canceled job ends the watch with exit code 1. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.3", "--targets", "A",
+                           "--key", key, "--job-id", "w3", NULL));
+    const char *argv3[] = {"watch", "w3", "--json", NULL};
+    pid = cli_test_spawn(argv3, out, err);
+    assert_int_equal(cli_test_wait_line(out, "\"thing\":\"A\"", "QUEUED", 10000), 0);
+    assert_ok(cli_test_run(R, "job", "cancel", "w3", NULL));
+    assert_int_equal(cli_test_wait(pid, 10000), 1);
+    text = (char *)cli_test_read(out, NULL);
+    assert_non_null(strstr(text, "\"jobStatus\":\"CANCELED\""));
+    free(text);
+
+    /* --timeout ends a watch on a job that does not move: one error line. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4", "--targets", "A",
+                           "--key", key, "--job-id", "w4", NULL));
+    assert_fails(cli_test_run(R, "watch", "w4", "--timeout", "1", NULL), 1);
+    ota_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_keygen_sign_oracles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keygen_sign_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_wrapping_and_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_document, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

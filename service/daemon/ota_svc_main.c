@@ -1,0 +1,921 @@
+/*
+ * otter-service: AWS IoT Jobs and MQTT streams on a standard MQTT broker.
+ *
+ * One thread: the loop reads and writes the broker connection
+ * (mosquitto_loop), dispatches each message to the Jobs or the streams
+ * module, and runs their periodic work every 200 ms. Every callback therefore
+ * runs on the loop's thread, one at a time.
+ *
+ * Stream answers are queued in the MQTT client; when more than --max-backlog
+ * bytes wait for the broker, the loop only writes (reads no request) until
+ * they are sent, so memory stays bounded and TCP holds the devices back.
+ *
+ * Stream requests are subscribed through a shared subscription; a probe
+ * message at each connect checks that the broker delivers shared
+ * subscriptions on $aws topics, and the service falls back to plain
+ * subscriptions when it does not (--shard K/N then splits the load).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "ota_store.h"
+#include "ota_svc_jobs.h"
+#include "ota_svc_store_source.h"
+#include "ota_svc_streams.h"
+
+/* One publish function serves both modules: their callback types must agree. */
+_Static_assert(__builtin_types_compatible_p(ota_svc_publish_fn, ota_svc_streams_publish_fn),
+               "the Jobs and streams modules must share the publish callback type");
+
+#define TICK_MS 200
+#define KEEPALIVE_S 30
+#define RECONNECT_MIN_MS 500
+#define RECONNECT_MAX_MS 5000
+#define STREAM_CACHE_TTL_MS 5000
+#define PROBE_WAIT_MS 1500
+/* Outgoing bytes queued in the client above which no request is read until
+ * the broker has taken them (TCP then holds the devices' requests back). */
+#define OUT_HIGH_WATER (32u * 1024u * 1024u)
+
+enum role { ROLE_ALL, ROLE_STREAMS, ROLE_JOBS };
+enum level { LV_ERROR, LV_WARN, LV_INFO, LV_DEBUG };
+
+typedef struct options {
+    const char *data_dir;
+    const char *host;
+    int port;
+    const char *username;
+    const char *password;
+    const char *client_id;
+    const char *cafile;
+    const char *share_group;
+    enum role role;
+    int log_level;
+    uint64_t max_backlog; /* bytes queued for the broker before requests wait */
+    int shard_k;          /* with shard_n > 0: serve only things whose name hashes to shard_k */
+    int shard_n;
+} options_t;
+
+typedef struct daemon {
+    options_t opt;
+    char client_id[128];
+    struct mosquitto *m;
+    ota_store_t *jobs_store;
+    ota_store_t *streams_store;
+    ota_svc_jobs_t *jobs;
+    ota_svc_streams_t *streams;
+    ota_svc_store_source_t *source;
+    int connected;
+    int ready;
+    int subs_pending;
+    int subs_total;
+    int subs_refused;
+    int ever_connected;
+    int shared;     /* stream requests subscribed through $share on this connection */
+    int probing;    /* waiting for the shared-subscription probe */
+    int probe_seen; /* the probe came back */
+    int64_t probe_deadline;
+    char probe_topic[192];
+    char probe_filter[256];
+    int share_broken; /* the probe failed once: subscribe plainly from then on */
+    uint64_t shard_skipped;
+    /* Outgoing backlog: bytes published and not yet written, by message id. */
+    uint64_t out_bytes;
+    uint32_t out_count;
+    uint64_t out_peak;
+    uint64_t paused;
+    int draining;
+    uint32_t out_len[65536];
+    uint8_t out_state[65536]; /* 0 unknown, 1 queued, 2 sent before publish returned */
+    uint64_t jobs_messages;
+    uint64_t other_messages;
+    uint64_t publish_failures;
+    uint64_t reconnects;
+} daemon_t;
+
+static volatile sig_atomic_t g_stop;
+static const char *g_inst = "otter-service";
+static int g_log_level = LV_INFO;
+
+/* ----------------------------------------------------------------- log -- */
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+static void log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_line(int level, const char *fmt, ...)
+{
+    char stamp[32];
+    char text[1024];
+    struct timespec ts;
+    struct tm tm;
+    va_list ap;
+
+    if (level > g_log_level) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (level < LV_ERROR) {
+        level = LV_ERROR;
+    }
+    if (level > LV_DEBUG) {
+        level = LV_DEBUG;
+    }
+    /* One write per line, so lines of several instances sharing a file do not mix. */
+    fprintf(stderr, "%s otter-service[%s] %s %s\n", stamp, g_inst, level_names[level], text);
+}
+
+/* Log hook for both modules (their levels are the same 0..3). */
+static void module_log(void *ctx, int level, const char *line)
+{
+    (void)ctx;
+    log_line(level, "%s", line);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* ----------------------------------------------------------------- CLI -- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: otter-service --data-dir DIR [options]\n"
+               "\n"
+               "Serves AWS IoT Jobs and MQTT streams (file blocks) to devices through an MQTT\n"
+               "broker, from the data directory the otter CLI writes.\n"
+               "\n"
+               "Options:\n"
+               "  --data-dir DIR       data directory (otter.db and files/); required\n"
+               "  --host HOST          broker host (default 127.0.0.1)\n"
+               "  --port N             broker port (default 1883, or 8883 with --cafile)\n"
+               "  --username U         MQTT username\n"
+               "  --password P         MQTT password (or the OTTER_MQTT_PASSWORD environment\n"
+               "                       variable, which keeps it out of the process list)\n"
+               "  --client-id ID       MQTT client id, also the instance name in log lines\n"
+               "                       (default otter-service-<host name>-<pid>); must be\n"
+               "                       unique per instance\n"
+               "  --role all|streams|jobs\n"
+               "                       all (default): Jobs API and streams; streams: only\n"
+               "                       stream requests (extra instances for load); jobs: only\n"
+               "                       the Jobs API. Run exactly one instance that serves jobs.\n"
+               "  --share-group NAME   subscribe to stream requests as the MQTT shared\n"
+               "                       subscription $share/NAME/... so that the instances of a\n"
+               "                       group split them (default otter-streams); \"none\":\n"
+               "                       plain subscriptions (every instance answers every\n"
+               "                       request). A broker that does not deliver shared\n"
+               "                       subscriptions on $aws topics (Mosquitto 2.0) is detected\n"
+               "                       at connect time: the service then subscribes plainly\n"
+               "                       and logs a warning.\n"
+               "  --shard K/N          split the stream load without shared subscriptions: N\n"
+               "                       instances each subscribe plainly and instance K (0..N-1)\n"
+               "                       answers only things whose name hashes to K (FNV-1a\n"
+               "                       modulo N); overrides --share-group\n"
+               "  --cafile F           connect with TLS, trusting the CA certificates in F\n"
+               "  --max-backlog KIB    answers queued for the broker, in KiB, above which no\n"
+               "                       new request is read until they are sent (default 32768)\n"
+               "  --log-level L        error, warn, info (default) or debug\n"
+               "  -h, --help           this text\n"
+               "\n"
+               "Logs go to stderr, one line per event: connection changes, each Jobs API\n"
+               "request, one summary per thing and stream download, refused requests, and\n"
+               "a final \"stats:\" line. SIGTERM or SIGINT: disconnect cleanly and exit 0.\n"
+               "Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->host = "127.0.0.1";
+    o->port = -1;
+    o->role = ROLE_ALL;
+    o->share_group = "otter-streams";
+    o->log_level = LV_INFO;
+    o->max_backlog = OUT_HIGH_WATER;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (v == NULL) {
+            fprintf(stderr, "otter-service: %s needs a value (see --help)\n", a);
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--data-dir") == 0) {
+            o->data_dir = v;
+        } else if (strcmp(a, "--host") == 0) {
+            o->host = v;
+        } else if (strcmp(a, "--port") == 0) {
+            if (parse_int(v, 1, 65535, &o->port) != 0) {
+                fprintf(stderr, "otter-service: bad port '%s'\n", v);
+                return -1;
+            }
+        } else if (strcmp(a, "--username") == 0) {
+            o->username = v;
+        } else if (strcmp(a, "--password") == 0) {
+            o->password = v;
+        } else if (strcmp(a, "--client-id") == 0) {
+            o->client_id = v;
+        } else if (strcmp(a, "--cafile") == 0) {
+            o->cafile = v;
+        } else if (strcmp(a, "--share-group") == 0) {
+            o->share_group = v;
+        } else if (strcmp(a, "--max-backlog") == 0) {
+            int kib;
+            if (parse_int(v, 64, 4 * 1024 * 1024, &kib) != 0) {
+                fprintf(stderr, "otter-service: --max-backlog takes KiB, 64..4194304\n");
+                return -1;
+            }
+            o->max_backlog = (uint64_t)kib * 1024u;
+        } else if (strcmp(a, "--shard") == 0) {
+            char k[16], n[16];
+            const char *slash = strchr(v, '/');
+            if (slash == NULL || (size_t)(slash - v) >= sizeof(k) ||
+                strlen(slash + 1) >= sizeof(n)) {
+                fprintf(stderr, "otter-service: --shard takes K/N, e.g. 0/2\n");
+                return -1;
+            }
+            memcpy(k, v, (size_t)(slash - v));
+            k[slash - v] = '\0';
+            snprintf(n, sizeof(n), "%s", slash + 1);
+            if (parse_int(n, 1, 1024, &o->shard_n) != 0 ||
+                parse_int(k, 0, o->shard_n - 1, &o->shard_k) != 0) {
+                fprintf(stderr, "otter-service: --shard K/N needs 0 <= K < N <= 1024\n");
+                return -1;
+            }
+        } else if (strcmp(a, "--role") == 0) {
+            if (strcmp(v, "all") == 0) {
+                o->role = ROLE_ALL;
+            } else if (strcmp(v, "streams") == 0) {
+                o->role = ROLE_STREAMS;
+            } else if (strcmp(v, "jobs") == 0) {
+                o->role = ROLE_JOBS;
+            } else {
+                fprintf(stderr, "otter-service: role must be all, streams or jobs\n");
+                return -1;
+            }
+        } else if (strcmp(a, "--log-level") == 0) {
+            int found = 0;
+            static const char *const names[] = {"error", "warn", "info", "debug"};
+            for (int k = 0; k < 4; k++) {
+                if (strcmp(v, names[k]) == 0) {
+                    o->log_level = k;
+                    found = 1;
+                }
+            }
+            if (!found) {
+                fprintf(stderr, "otter-service: log level must be error, warn, info or debug\n");
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "otter-service: unknown option %s (see --help)\n", a);
+            return -1;
+        }
+    }
+    if (o->data_dir == NULL) {
+        fprintf(stderr, "otter-service: --data-dir is required (see --help)\n");
+        return -1;
+    }
+    if (o->share_group[0] == '\0' || strpbrk(o->share_group, "/+#") != NULL) {
+        fprintf(stderr, "otter-service: a share group name cannot be empty or hold / + #\n");
+        return -1;
+    }
+    if (o->password == NULL) {
+        o->password = getenv("OTTER_MQTT_PASSWORD");
+    }
+    if (o->password != NULL && o->username == NULL) {
+        fprintf(stderr, "otter-service: --password needs --username\n");
+        return -1;
+    }
+    if (o->port < 0) {
+        o->port = o->cafile != NULL ? 8883 : 1883;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- MQTT -- */
+
+static int serves_jobs(const daemon_t *d)
+{
+    return d->opt.role != ROLE_STREAMS;
+}
+
+static int serves_streams(const daemon_t *d)
+{
+    return d->opt.role != ROLE_JOBS;
+}
+
+static int publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    daemon_t *d = ctx;
+    int rc;
+    if (len > (size_t)INT_MAX) {
+        return -1;
+    }
+    int mid = 0;
+    rc = mosquitto_publish(d->m, &mid, topic, (int)len, payload, qos, false);
+    if (rc == MOSQ_ERR_SUCCESS) {
+        uint16_t id = (uint16_t)mid;
+        if (d->out_state[id] == 2) {
+            d->out_state[id] = 0; /* already written */
+        } else {
+            d->out_state[id] = 1;
+            d->out_len[id] = (uint32_t)len;
+            d->out_bytes += len;
+            d->out_count++;
+            if (d->out_bytes > d->out_peak) {
+                d->out_peak = d->out_bytes;
+            }
+        }
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (d->publish_failures++ == 0 || rc != MOSQ_ERR_NO_CONN) {
+            log_line(LV_WARN, "publish to %s failed: %s", topic, mosquitto_strerror(rc));
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* A message left the client (QoS 0: written; QoS 1: acknowledged). */
+static void on_publish(struct mosquitto *m, void *obj, int mid)
+{
+    daemon_t *d = obj;
+    uint16_t id = (uint16_t)mid;
+    (void)m;
+    if (d->out_state[id] == 1) {
+        d->out_bytes -= d->out_len[id];
+        d->out_count--;
+        d->out_state[id] = 0;
+    } else {
+        d->out_state[id] = 2;
+    }
+}
+
+/* Forgets the backlog: a lost connection drops what the client had queued. */
+static void reset_backlog(daemon_t *d)
+{
+    d->out_bytes = 0;
+    d->out_count = 0;
+    memset(d->out_state, 0, sizeof(d->out_state));
+}
+
+static void subscribe_one(daemon_t *d, const char *filter, int qos)
+{
+    int rc = mosquitto_subscribe(d->m, NULL, filter, qos);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_line(LV_ERROR, "subscribe %s failed: %s", filter, mosquitto_strerror(rc));
+        return;
+    }
+    d->subs_pending++;
+    d->subs_total++;
+    log_line(LV_DEBUG, "subscribing to %s (QoS %d)", filter, qos);
+}
+
+/* Stream request filters, shared ($share/<group>/...) or plain. */
+static void subscribe_streams(daemon_t *d, int shared)
+{
+    for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+        char filter[256];
+        if (shared) {
+            snprintf(filter, sizeof(filter), "$share/%s/%s", d->opt.share_group, *t);
+        } else {
+            snprintf(filter, sizeof(filter), "%s", *t);
+        }
+        subscribe_one(d, filter, 0);
+    }
+}
+
+static void unsubscribe_shared_streams(daemon_t *d)
+{
+    for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+        char filter[256];
+        snprintf(filter, sizeof(filter), "$share/%s/%s", d->opt.share_group, *t);
+        mosquitto_unsubscribe(d->m, NULL, filter);
+    }
+}
+
+static const char *role_name(const daemon_t *d)
+{
+    return d->opt.role == ROLE_ALL ? "all" : d->opt.role == ROLE_STREAMS ? "streams" : "jobs";
+}
+
+static void announce_ready(daemon_t *d)
+{
+    char how[160] = "";
+    int filters = 0;
+    d->ready = 1;
+    if (serves_jobs(d)) {
+        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+            filters++;
+        }
+    }
+    if (serves_streams(d)) {
+        for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+            filters++;
+        }
+    }
+    if (serves_streams(d)) {
+        if (d->opt.shard_n > 0) {
+            snprintf(how, sizeof(how), ", streams shard %d of %d", d->opt.shard_k, d->opt.shard_n);
+        } else if (d->shared) {
+            snprintf(how, sizeof(how), ", streams shared in group %s", d->opt.share_group);
+        } else if (d->share_broken) {
+            snprintf(how, sizeof(how), ", streams subscribed plainly: no working $share");
+        } else {
+            snprintf(how, sizeof(how), ", streams subscribed plainly");
+        }
+    }
+    log_line(LV_INFO, "ready: subscribed to %d filters (role %s%s)", filters, role_name(d), how);
+}
+
+/*
+ * Some brokers accept a shared subscription on a $aws/... filter but never
+ * deliver to it (Mosquitto 2.0 files such subscriptions under the wrong root).
+ * Check once per connection with a probe message on a $aws topic of our own.
+ */
+static void start_probe(daemon_t *d)
+{
+    char id[96];
+    size_t j = 0;
+    for (const char *p = d->client_id; *p != '\0' && j + 1 < sizeof(id); p++) {
+        id[j++] = strchr("+#/", *p) != NULL ? '_' : *p;
+    }
+    id[j] = '\0';
+    snprintf(d->probe_topic, sizeof(d->probe_topic), "$aws/things/otter-probe/streams/%s/probe",
+             id);
+    snprintf(d->probe_filter, sizeof(d->probe_filter), "$share/%s-probe/%s", d->opt.share_group,
+             d->probe_topic);
+    d->probing = 1;
+    d->probe_seen = 0;
+    d->probe_deadline = mono_ms() + PROBE_WAIT_MS;
+    subscribe_one(d, d->probe_filter, 0);
+}
+
+/* Called from the loop: the probe's verdict. */
+static void check_probe(daemon_t *d)
+{
+    if (!d->probing) {
+        return;
+    }
+    if (d->probe_seen) {
+        d->probing = 0;
+        mosquitto_unsubscribe(d->m, NULL, d->probe_filter);
+        log_line(LV_DEBUG, "shared subscriptions on $aws topics work on this broker");
+        announce_ready(d);
+    } else if (mono_ms() >= d->probe_deadline) {
+        d->probing = 0;
+        mosquitto_unsubscribe(d->m, NULL, d->probe_filter);
+        log_line(LV_WARN,
+                 "the broker does not deliver shared subscriptions on $aws topics (a known "
+                 "Mosquitto 2.0 limitation): stream requests are subscribed plainly, so every "
+                 "instance receives every request; split the load with --shard K/N");
+        unsubscribe_shared_streams(d);
+        d->shared = 0;
+        d->share_broken = 1;
+        subscribe_streams(d, 0);
+    }
+}
+
+static void subscribe_all(daemon_t *d)
+{
+    d->probing = 0;
+    d->probe_seen = 0;
+    d->subs_pending = 0;
+    d->subs_total = 0;
+    d->subs_refused = 0;
+    d->ready = 0;
+    if (serves_jobs(d)) {
+        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+            subscribe_one(d, *t, 1);
+        }
+    }
+    if (serves_streams(d)) {
+        d->shared =
+            d->opt.shard_n == 0 && strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
+        subscribe_streams(d, d->shared);
+    }
+}
+
+static void on_connect(struct mosquitto *m, void *obj, int rc)
+{
+    daemon_t *d = obj;
+    (void)m;
+    if (rc != 0) {
+        log_line(LV_ERROR, "broker %s:%d refused the connection: %s", d->opt.host, d->opt.port,
+                 mosquitto_connack_string(rc));
+        return;
+    }
+    d->connected = 1;
+    log_line(LV_INFO, "connected to %s:%d as %s%s", d->opt.host, d->opt.port, d->client_id,
+             d->ever_connected ? " (reconnected)" : "");
+    d->ever_connected = 1;
+    subscribe_all(d);
+}
+
+static void on_disconnect(struct mosquitto *m, void *obj, int rc)
+{
+    daemon_t *d = obj;
+    (void)m;
+    if (d->connected) {
+        if (rc == 0) {
+            log_line(LV_INFO, "disconnected from %s:%d", d->opt.host, d->opt.port);
+        } else {
+            log_line(LV_WARN, "connection to %s:%d lost: %s", d->opt.host, d->opt.port,
+                     mosquitto_strerror(rc));
+        }
+    }
+    d->connected = 0;
+    d->ready = 0;
+    d->draining = 0;
+    reset_backlog(d);
+}
+
+static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count, const int *granted)
+{
+    daemon_t *d = obj;
+    (void)m;
+    (void)mid;
+    for (int i = 0; i < qos_count; i++) {
+        if (granted[i] > 2) {
+            d->subs_refused++;
+        }
+    }
+    if (--d->subs_pending > 0) {
+        return;
+    }
+    if (d->subs_refused > 0) {
+        log_line(LV_ERROR, "the broker refused %d of %d subscriptions (check its ACL)",
+                 d->subs_refused, d->subs_total);
+    }
+    if (d->probing) {
+        /* The probe filter is in place: send the probe. */
+        if (publish_cb(d, d->probe_topic, "probe", 5, 0) != 0) {
+            d->probe_deadline = 0;
+        }
+        return;
+    }
+    if (d->shared && serves_streams(d) && !d->ready && !d->probe_seen) {
+        start_probe(d);
+        return;
+    }
+    announce_ready(d);
+}
+
+/* Whether this instance answers requests of this thing (--shard). */
+static int in_my_shard(const daemon_t *d, const char *topic)
+{
+    static const char prefix[] = "$aws/things/";
+    uint32_t h = 2166136261u;
+    const char *p;
+
+    if (d->opt.shard_n <= 1 || strncmp(topic, prefix, sizeof(prefix) - 1) != 0) {
+        return 1;
+    }
+    for (p = topic + sizeof(prefix) - 1; *p != '\0' && *p != '/'; p++) {
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    }
+    return (int)(h % (uint32_t)d->opt.shard_n) == d->opt.shard_k;
+}
+
+static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    daemon_t *d = obj;
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    (void)m;
+    if (d->probing && strcmp(msg->topic, d->probe_topic) == 0) {
+        d->probe_seen = 1;
+        return;
+    }
+    if (d->jobs != NULL &&
+        ota_svc_jobs_handle(d->jobs, msg->topic, msg->payload, len, wall_ms()) == 1) {
+        d->jobs_messages++;
+        return;
+    }
+    if (d->streams != NULL && !in_my_shard(d, msg->topic)) {
+        d->shard_skipped++;
+        return;
+    }
+    if (d->streams != NULL &&
+        ota_svc_streams_handle(d->streams, msg->topic, msg->payload, len, mono_ms()) == 1) {
+        return;
+    }
+    d->other_messages++;
+    log_line(LV_DEBUG, "ignored a message on %s", msg->topic);
+}
+
+static void on_mosq_log(struct mosquitto *m, void *obj, int level, const char *str)
+{
+    (void)m;
+    (void)obj;
+    if (level & (MOSQ_LOG_ERR)) {
+        log_line(LV_WARN, "mqtt: %s", str);
+    }
+}
+
+/* Sleeps up to ms, returning early on a stop signal. */
+static void nap(int64_t ms)
+{
+    int64_t end = mono_ms() + ms;
+    while (!g_stop && mono_ms() < end) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+static int open_everything(daemon_t *d)
+{
+    if (serves_jobs(d)) {
+        if (ota_store_open(d->opt.data_dir, &d->jobs_store) != OTA_STORE_OK) {
+            log_line(LV_ERROR, "cannot open the data directory %s", d->opt.data_dir);
+            return -1;
+        }
+        d->jobs = ota_svc_jobs_create(d->jobs_store, publish_cb, d);
+        if (d->jobs == NULL) {
+            log_line(LV_ERROR, "cannot start the Jobs API");
+            return -1;
+        }
+        ota_svc_jobs_set_log(d->jobs, module_log, NULL);
+    }
+    if (serves_streams(d)) {
+        ota_svc_streams_source_t src;
+        /* A handle of its own: its change polling must not race the Jobs module's. */
+        if (ota_store_open(d->opt.data_dir, &d->streams_store) != OTA_STORE_OK) {
+            log_line(LV_ERROR, "cannot open the data directory %s", d->opt.data_dir);
+            return -1;
+        }
+        d->source = ota_svc_store_source_create(d->streams_store, STREAM_CACHE_TTL_MS);
+        if (d->source == NULL) {
+            return -1;
+        }
+        ota_svc_store_source_bind(d->source, &src);
+        d->streams = ota_svc_streams_create(&src, publish_cb, d);
+        if (d->streams == NULL) {
+            log_line(LV_ERROR, "cannot start the streams API");
+            return -1;
+        }
+        ota_svc_streams_set_log(d->streams, module_log, NULL);
+    }
+    return 0;
+}
+
+static int setup_mqtt(daemon_t *d)
+{
+    d->m = mosquitto_new(d->client_id, true, d);
+    if (d->m == NULL) {
+        log_line(LV_ERROR, "cannot create the MQTT client");
+        return -1;
+    }
+    mosquitto_int_option(d->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_connect_callback_set(d->m, on_connect);
+    mosquitto_disconnect_callback_set(d->m, on_disconnect);
+    mosquitto_subscribe_callback_set(d->m, on_subscribe);
+    mosquitto_publish_callback_set(d->m, on_publish);
+    mosquitto_message_callback_set(d->m, on_message);
+    mosquitto_log_callback_set(d->m, on_mosq_log);
+    if (d->opt.username != NULL &&
+        mosquitto_username_pw_set(d->m, d->opt.username, d->opt.password) != MOSQ_ERR_SUCCESS) {
+        log_line(LV_ERROR, "cannot set the MQTT credentials");
+        return -1;
+    }
+    if (d->opt.cafile != NULL) {
+        int rc = mosquitto_tls_set(d->m, d->opt.cafile, NULL, NULL, NULL, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            log_line(LV_ERROR, "cannot use CA file %s: %s", d->opt.cafile, mosquitto_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_stats(daemon_t *d)
+{
+    ota_svc_streams_stats_t st;
+    memset(&st, 0, sizeof(st));
+    if (d->streams != NULL) {
+        ota_svc_streams_get_stats(d->streams, &st);
+    }
+    log_line(LV_INFO,
+             "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
+             " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
+             " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
+             " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64,
+             st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
+             d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
+             d->paused);
+    if (d->source != NULL) {
+        ota_svc_store_source_stats_t cs;
+        ota_svc_store_source_get_stats(d->source, &cs);
+        log_line(LV_DEBUG,
+                 "stats: stream lookups %" PRIu64 " (%" PRIu64
+                 " queries), permission checks %" PRIu64 " (%" PRIu64 " queries), %" PRIu64
+                 " cache flushes",
+                 cs.stream_lookups, cs.stream_queries, cs.auth_lookups, cs.auth_queries,
+                 cs.invalidations);
+    }
+}
+
+/* Writes queued messages without reading new requests (backlog above the high water). */
+static int drain(daemon_t *d)
+{
+    struct pollfd pfd;
+    int rc;
+    pfd.fd = mosquitto_socket(d->m);
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    if (pfd.fd < 0) {
+        return MOSQ_ERR_NO_CONN;
+    }
+    if (poll(&pfd, 1, TICK_MS / 2) > 0) {
+        rc = mosquitto_loop_write(d->m, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            return rc;
+        }
+    }
+    return mosquitto_loop_misc(d->m);
+}
+
+static void run(daemon_t *d)
+{
+    int64_t last_tick = 0;
+    int64_t backoff = RECONNECT_MIN_MS;
+    int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
+
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_line(LV_WARN, "cannot reach %s:%d: %s; retrying", d->opt.host, d->opt.port,
+                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    }
+    while (!g_stop) {
+        int64_t now;
+        /* Message ids wrap at 65536: the count is capped below that. */
+        int full = d->out_bytes > d->opt.max_backlog || d->out_count > 50000u;
+        if (full != d->draining) {
+            d->draining = full;
+            d->paused += full ? 1u : 0u;
+            if (full) {
+                log_line(LV_DEBUG,
+                         "%" PRIu64 " bytes wait for the broker: no requests read until sent",
+                         d->out_bytes);
+            } else {
+                log_line(LV_DEBUG, "backlog down to %" PRIu64 " bytes: reading requests again",
+                         d->out_bytes);
+            }
+        }
+        if (rc == MOSQ_ERR_SUCCESS && full) {
+            rc = drain(d);
+        } else if (rc == MOSQ_ERR_SUCCESS) {
+            rc = mosquitto_loop(d->m, TICK_MS / 2, 1);
+            if (rc == MOSQ_ERR_SUCCESS) {
+                backoff = RECONNECT_MIN_MS;
+            }
+        }
+        if (rc != MOSQ_ERR_SUCCESS && !g_stop) {
+            if (d->connected) {
+                on_disconnect(d->m, d, rc);
+            }
+            nap(backoff);
+            backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+            if (g_stop) {
+                break;
+            }
+            rc = mosquitto_reconnect(d->m);
+            d->reconnects++;
+            if (rc != MOSQ_ERR_SUCCESS) {
+                log_line(LV_DEBUG, "reconnect to %s:%d failed: %s", d->opt.host, d->opt.port,
+                         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            }
+        }
+        check_probe(d);
+        now = mono_ms();
+        if (now - last_tick >= TICK_MS) {
+            last_tick = now;
+            /* Jobs work publishes: only while the broker can take it. */
+            if (d->jobs != NULL && d->ready) {
+                ota_svc_jobs_tick(d->jobs, wall_ms());
+            }
+            if (d->source != NULL) {
+                ota_svc_store_source_tick(d->source);
+            }
+            if (d->streams != NULL) {
+                ota_svc_streams_tick(d->streams, now);
+            }
+        }
+    }
+    if (d->connected) {
+        /* Send what is queued, then DISCONNECT. */
+        mosquitto_disconnect(d->m);
+        for (int i = 0; i < 50; i++) {
+            if (mosquitto_loop(d->m, 20, 1) != MOSQ_ERR_SUCCESS) {
+                break;
+            }
+        }
+        if (d->connected) {
+            on_disconnect(d->m, d, 0);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static daemon_t d;
+    struct sigaction sa;
+    char host[64] = "host";
+    int status = 0;
+
+    if (parse_args(argc, argv, &d.opt) != 0) {
+        return 2;
+    }
+    g_log_level = d.opt.log_level;
+    if (d.opt.client_id != NULL) {
+        snprintf(d.client_id, sizeof(d.client_id), "%s", d.opt.client_id);
+    } else {
+        gethostname(host, sizeof(host) - 1);
+        snprintf(d.client_id, sizeof(d.client_id), "otter-service-%s-%ld", host, (long)getpid());
+    }
+    g_inst = d.client_id;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    mosquitto_lib_init();
+    log_line(LV_INFO, "starting: data %s, broker %s:%d%s, role %s", d.opt.data_dir, d.opt.host,
+             d.opt.port, d.opt.cafile != NULL ? " (TLS)" : "",
+             d.opt.role == ROLE_ALL       ? "all"
+             : d.opt.role == ROLE_STREAMS ? "streams"
+                                          : "jobs");
+    if (open_everything(&d) != 0 || setup_mqtt(&d) != 0) {
+        status = 1;
+    } else {
+        run(&d);
+        if (d.streams != NULL) {
+            ota_svc_streams_flush_log(d.streams);
+        }
+        print_stats(&d);
+    }
+    if (d.m != NULL) {
+        mosquitto_destroy(d.m);
+    }
+    ota_svc_streams_destroy(d.streams);
+    ota_svc_store_source_destroy(d.source);
+    ota_svc_jobs_destroy(d.jobs);
+    ota_store_close(d.streams_store);
+    ota_store_close(d.jobs_store);
+    mosquitto_lib_cleanup();
+    log_line(LV_INFO, "stopped");
+    return status;
+}

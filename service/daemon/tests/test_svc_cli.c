@@ -1,0 +1,170 @@
+/*
+ * otter-service's command line: --help documents every flag, bad arguments
+ * exit 2, and a service that cannot reach its broker keeps retrying and still
+ * stops cleanly (exit 0) on SIGTERM.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ota_test_net.h"
+
+static char g_dir[64];
+static char g_log[128];
+
+static int run(const char *const *args)
+{
+    char *argv[32];
+    size_t n = 0;
+    ota_test_proc_t p;
+    int status = -1;
+    argv[n++] = (char *)OTA_TEST_SERVICE_BIN;
+    for (size_t i = 0; args[i] != NULL && n < 31; i++) {
+        argv[n++] = (char *)args[i];
+    }
+    argv[n] = NULL;
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
+    for (int i = 0; i < 1000 && ota_test_proc_running(&p, &status); i++) {
+        usleep(10000);
+    }
+    if (p.pid > 0) {
+        ota_test_proc_kill(&p);
+        fail_msg("otter-service did not exit");
+    }
+    return status;
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    static const char *const args[] = {"--help", NULL};
+    assert_int_equal(run(args), 0);
+    static const char *const flags[] = {"--data-dir", "--host",      "--port",      "--username",
+                                        "--password", "--client-id", "--role",      "--share-group",
+                                        "--shard",    "--cafile",    "--log-level", "--max-backlog",
+                                        NULL};
+    for (size_t i = 0; flags[i] != NULL; i++) {
+        if (ota_test_log_wait(g_log, 0, flags[i], 0) != 0) {
+            fail_msg("--help does not mention %s", flags[i]);
+        }
+    }
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    static const char *const cases[][6] = {
+        {"--port", "1883", NULL},
+        {"--data-dir", "/tmp/x", "--port", "0", NULL},
+        {"--data-dir", "/tmp/x", "--role", "bogus", NULL},
+        {"--data-dir", "/tmp/x", "--shard", "2/2", NULL},
+        {"--data-dir", "/tmp/x", "--share-group", "a/b", NULL},
+        {"--data-dir", "/tmp/x", "--password", "p", NULL},
+        {"--data-dir", "/tmp/x", "--frobnicate", "1", NULL},
+        {"--data-dir", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(run(cases[i]), 2);
+    }
+}
+
+static void test_sigterm_without_broker(void **state)
+{
+    (void)state;
+    char data[96];
+    char port[16];
+    ota_test_proc_t p;
+    snprintf(data, sizeof(data), "%s/data", g_dir);
+    snprintf(port, sizeof(port), "%d", ota_test_free_port());
+    /* Nothing listens on the port: the service retries until told to stop. */
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, 0, "retrying", 5000), 0);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+    assert_int_equal(ota_test_log_wait(g_log, 0, "INFO stopped", 1000), 0);
+}
+
+/* --cafile: the service connects over TLS to a broker whose certificate that CA signed. */
+static void test_tls_cafile(void **state)
+{
+    (void)state;
+    char cmd[2048];
+    char extra[512];
+    char ca[128];
+    char data[96];
+    ota_test_broker_t b;
+    ota_test_proc_t p;
+
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+             "-nodes -days 2 -subj /CN=otter-test-ca -keyout ca.key -out ca.crt && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-subj /CN=127.0.0.1 -keyout server.key -out server.csr && "
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+             "-days 2 -extfile san.ext -out server.crt && chmod 644 *.key",
+             g_dir);
+    if (system(cmd) != 0) {
+        fail_msg("cannot make test certificates with openssl");
+    }
+    /* These lines apply to the generated listener: it becomes TLS-only. */
+    snprintf(extra, sizeof(extra), "certfile %s/server.crt\nkeyfile %s/server.key", g_dir, g_dir);
+    assert_int_equal(ota_test_broker_start(&b, extra), 0);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", g_dir);
+    snprintf(data, sizeof(data), "%s/data", g_dir);
+    const char *tls[] = {"--cafile", ca, "--client-id", "tls", NULL};
+    int rc = ota_test_service_start(&p, data, b.port, tls, g_log);
+    if (rc != 0) {
+        ota_test_proc_kill(&p);
+        ota_test_broker_stop(&b);
+        fail_msg("otter-service with --cafile did not become ready (see %s)", g_log);
+    }
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+
+    /* Without TLS the same port gives nothing. */
+    long from = ota_test_log_size(g_log);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", b.port);
+    char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+    ota_test_broker_stop(&b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/otter-svc-cli-XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    snprintf(g_log, sizeof(g_log), "%s/out.log", g_dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_sigterm_without_broker),
+        cmocka_unit_test(test_tls_cafile),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

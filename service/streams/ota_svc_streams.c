@@ -1,0 +1,1225 @@
+/*
+ * otter service: the MQTT streams API. See ota_svc_streams.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "ota_svc_streams.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cbor.h>
+#include <cjson/cJSON.h>
+
+/* Largest request payload decoded (a bitmap just over the limit still fits). */
+#define REQUEST_MAX 65536u
+#define JSON_REQUEST_MAX 131072u
+/* Room for a data message's CBOR head: map, c (64-byte token), f, i, l, p head. */
+#define CBOR_HEAD_MAX 256u
+/* Summaries: logged after this pause, or this often during a long transfer. */
+#define SUMMARY_PAUSE_MS 2000
+#define SUMMARY_EVERY_MS 30000
+#define SUMMARY_FORGET_MS 60000
+#define ACTIVITY_BUCKETS 1024u
+
+typedef enum op { OP_NONE, OP_GET_CBOR, OP_GET_JSON, OP_DESCRIBE_CBOR } op_t;
+
+typedef enum code {
+    C_OK = 0,
+    C_INVALID_CBOR,
+    C_INVALID_JSON,
+    C_INVALID_REQUEST,
+    C_UNAUTHORIZED,
+    C_BLOCK_SIZE,
+    C_OFFSET,
+    C_BLOCK_COUNT,
+    C_BITMAP,
+    C_NOT_FOUND,
+    C_VERSION,
+    C_INTERNAL,
+} code_t;
+
+static const char *const code_names[] = {
+    [C_OK] = "",
+    [C_INVALID_CBOR] = "InvalidCbor",
+    [C_INVALID_JSON] = "InvalidJson",
+    [C_INVALID_REQUEST] = "InvalidRequest",
+    [C_UNAUTHORIZED] = "Unauthorized",
+    [C_BLOCK_SIZE] = "BlockSizeOutOfBounds",
+    [C_OFFSET] = "OffsetOutOfBounds",
+    [C_BLOCK_COUNT] = "BlockCountLimitExceeded",
+    [C_BITMAP] = "BlockBitmapLimitExceeded",
+    [C_NOT_FOUND] = "ResourceNotFound",
+    [C_VERSION] = "VersionMismatch",
+    [C_INTERNAL] = "InternalError",
+};
+
+/* A decoded GetStream or DescribeStream request. */
+typedef struct request {
+    int has_c;
+    char c[OTA_SVC_STREAMS_TOKEN_MAX + 1];
+    size_t c_len;
+    int has_s, has_f, has_l, has_o, has_n, has_b;
+    uint64_t s, f, l, o, n;
+    size_t b_len;  /* bitmap length, also when too long (then not copied) */
+    uint8_t *b;    /* the module's bitmap buffer */
+    char msg[160]; /* refusal message */
+    code_t fail;   /* first problem found while decoding */
+} request_t;
+
+/* Per thing and stream activity, for summary log lines. */
+typedef struct activity {
+    struct activity *next;
+    char *thing;
+    char *stream;
+    uint64_t requests, blocks, bytes, rejected;
+    uint64_t file_id;
+    uint64_t block_size; /* of the latest request; top_block counts in these blocks */
+    uint64_t top_block;  /* highest block index served + 1 */
+    uint64_t file_blocks;
+    int64_t first_ms, last_ms, logged_ms;
+    int pending;
+} activity_t;
+
+struct ota_svc_streams {
+    ota_svc_streams_source_t source;
+    ota_svc_streams_publish_fn publish;
+    void *publish_ctx;
+    ota_svc_streams_log_fn log;
+    void *log_ctx;
+    ota_svc_streams_stats_t stats;
+    uint8_t *out; /* CBOR head + one block; also the raw block for JSON */
+    char *jout;   /* JSON data message: head + base64 of one block */
+    size_t jout_cap;
+    uint8_t *bitmap; /* OTA_SVC_STREAMS_BITMAP_LIMIT bytes */
+    activity_t *buckets[ACTIVITY_BUCKETS];
+};
+
+static const char *const topics[] = {
+    "$aws/things/+/streams/+/get/cbor",
+    "$aws/things/+/streams/+/get/json",
+    "$aws/things/+/streams/+/describe/cbor",
+    NULL,
+};
+
+const char *const *ota_svc_streams_topics(void)
+{
+    return topics;
+}
+
+/* ----------------------------------------------------------------- log -- */
+
+static void logf_(ota_svc_streams_t *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void logf_(ota_svc_streams_t *s, int level, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (s->log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    s->log(s->log_ctx, level, line);
+}
+
+void ota_svc_streams_set_log(ota_svc_streams_t *streams, ota_svc_streams_log_fn log, void *log_ctx)
+{
+    streams->log = log;
+    streams->log_ctx = log_ctx;
+}
+
+/* ------------------------------------------------------------ activity -- */
+
+static size_t hash2(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (; *a != '\0'; a++) {
+        h = (h ^ (uint8_t)*a) * 16777619u;
+    }
+    h = (h ^ '/') * 16777619u;
+    for (; *b != '\0'; b++) {
+        h = (h ^ (uint8_t)*b) * 16777619u;
+    }
+    return h % ACTIVITY_BUCKETS;
+}
+
+static activity_t *activity_get(ota_svc_streams_t *s, const char *thing, const char *stream,
+                                int64_t now_ms)
+{
+    size_t h = hash2(thing, stream);
+    activity_t *a;
+
+    for (a = s->buckets[h]; a != NULL; a = a->next) {
+        if (strcmp(a->thing, thing) == 0 && strcmp(a->stream, stream) == 0) {
+            break;
+        }
+    }
+    if (a == NULL) {
+        a = calloc(1, sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        a->thing = strdup(thing);
+        a->stream = strdup(stream);
+        if (a->thing == NULL || a->stream == NULL) {
+            free(a->thing);
+            free(a->stream);
+            free(a);
+            return NULL;
+        }
+        a->logged_ms = now_ms;
+        a->next = s->buckets[h];
+        s->buckets[h] = a;
+    }
+    if (!a->pending) {
+        a->first_ms = now_ms;
+        a->pending = 1;
+    }
+    a->last_ms = now_ms;
+    return a;
+}
+
+static void activity_log(ota_svc_streams_t *s, activity_t *a, int64_t now_ms)
+{
+    char rej[48] = "";
+    if (a->rejected > 0) {
+        snprintf(rej, sizeof(rej), ", %" PRIu64 " rejected", a->rejected);
+    }
+    if (a->blocks > 0) {
+        logf_(s, 2,
+              "streams: thing %s stream %s file %" PRIu64 ": %" PRIu64 " requests, %" PRIu64
+              " blocks, %" PRIu64 " bytes in %.3f s (up to block %" PRIu64 " of %" PRIu64
+              ", %" PRIu64 "-byte blocks)%s",
+              a->thing, a->stream, a->file_id, a->requests, a->blocks, a->bytes,
+              (double)(a->last_ms - a->first_ms) / 1000.0, a->top_block, a->file_blocks,
+              a->block_size, rej);
+    } else {
+        logf_(s, 2, "streams: thing %s stream %s: %" PRIu64 " requests, no blocks sent%s", a->thing,
+              a->stream, a->requests, rej);
+    }
+    a->requests = a->blocks = a->bytes = a->rejected = 0;
+    a->top_block = 0;
+    a->pending = 0;
+    a->logged_ms = now_ms;
+}
+
+void ota_svc_streams_tick(ota_svc_streams_t *streams, int64_t now_ms)
+{
+    for (size_t h = 0; h < ACTIVITY_BUCKETS; h++) {
+        activity_t **pp = &streams->buckets[h];
+        while (*pp != NULL) {
+            activity_t *a = *pp;
+            if (a->pending && (now_ms - a->last_ms >= SUMMARY_PAUSE_MS ||
+                               now_ms - a->logged_ms >= SUMMARY_EVERY_MS)) {
+                activity_log(streams, a, now_ms);
+            }
+            if (!a->pending && now_ms - a->last_ms >= SUMMARY_FORGET_MS) {
+                *pp = a->next;
+                free(a->thing);
+                free(a->stream);
+                free(a);
+                continue;
+            }
+            pp = &a->next;
+        }
+    }
+}
+
+void ota_svc_streams_flush_log(ota_svc_streams_t *streams)
+{
+    for (size_t h = 0; h < ACTIVITY_BUCKETS; h++) {
+        for (activity_t *a = streams->buckets[h]; a != NULL; a = a->next) {
+            if (a->pending) {
+                activity_log(streams, a, a->last_ms);
+            }
+        }
+    }
+}
+
+/* ----------------------------------------------------- create, destroy -- */
+
+ota_svc_streams_t *ota_svc_streams_create(const ota_svc_streams_source_t *source,
+                                          ota_svc_streams_publish_fn publish, void *publish_ctx)
+{
+    ota_svc_streams_t *s;
+
+    if (source == NULL || source->get == NULL || source->may_read == NULL || publish == NULL) {
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->source = *source;
+    s->publish = publish;
+    s->publish_ctx = publish_ctx;
+    s->out = malloc(CBOR_HEAD_MAX + OTA_SVC_STREAMS_BLOCK_MAX);
+    s->jout_cap = 512u + 4u * ((OTA_SVC_STREAMS_BLOCK_MAX + 2u) / 3u);
+    s->jout = malloc(s->jout_cap);
+    s->bitmap = malloc(OTA_SVC_STREAMS_BITMAP_LIMIT);
+    if (s->out == NULL || s->jout == NULL || s->bitmap == NULL) {
+        ota_svc_streams_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ota_svc_streams_destroy(ota_svc_streams_t *streams)
+{
+    if (streams == NULL) {
+        return;
+    }
+    for (size_t h = 0; h < ACTIVITY_BUCKETS; h++) {
+        activity_t *a = streams->buckets[h];
+        while (a != NULL) {
+            activity_t *next = a->next;
+            free(a->thing);
+            free(a->stream);
+            free(a);
+            a = next;
+        }
+    }
+    free(streams->out);
+    free(streams->jout);
+    free(streams->bitmap);
+    free(streams);
+}
+
+void ota_svc_streams_get_stats(const ota_svc_streams_t *streams, ota_svc_streams_stats_t *out)
+{
+    *out = streams->stats;
+}
+
+/* --------------------------------------------------------------- topic -- */
+
+/* Splits "$aws/things/<thing>/streams/<stream>/<op>"; copies thing and stream. */
+static op_t parse_topic(const char *topic, char *thing, char *stream, int *bad_name)
+{
+    static const char prefix[] = "$aws/things/";
+    const char *p = topic;
+    const char *slash;
+    size_t n;
+
+    *bad_name = 0;
+    if (strncmp(p, prefix, sizeof(prefix) - 1) != 0) {
+        return OP_NONE;
+    }
+    p += sizeof(prefix) - 1;
+    slash = strchr(p, '/');
+    if (slash == NULL || strncmp(slash, "/streams/", 9) != 0) {
+        return OP_NONE;
+    }
+    n = (size_t)(slash - p);
+    if (n == 0 || n > OTA_SVC_STREAMS_NAME_MAX) {
+        *bad_name = 1;
+        n = 0;
+    }
+    memcpy(thing, p, n);
+    thing[n] = '\0';
+    p = slash + 9;
+    slash = strchr(p, '/');
+    if (slash == NULL) {
+        return OP_NONE;
+    }
+    n = (size_t)(slash - p);
+    if (n == 0 || n > OTA_SVC_STREAMS_NAME_MAX) {
+        *bad_name = 1;
+        n = 0;
+    }
+    memcpy(stream, p, n);
+    stream[n] = '\0';
+    p = slash + 1;
+    if (strcmp(p, "get/cbor") == 0) {
+        return OP_GET_CBOR;
+    }
+    if (strcmp(p, "get/json") == 0) {
+        return OP_GET_JSON;
+    }
+    if (strcmp(p, "describe/cbor") == 0) {
+        return OP_DESCRIBE_CBOR;
+    }
+    return OP_NONE;
+}
+
+/* ------------------------------------------------------ request decode -- */
+
+static void req_fail(request_t *r, code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void req_fail(request_t *r, code_t code, const char *fmt, ...)
+{
+    va_list ap;
+    if (r->fail != C_OK) {
+        return;
+    }
+    r->fail = code;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+    va_end(ap);
+}
+
+static void req_set_token(request_t *r, const char *text, size_t len)
+{
+    if (len > OTA_SVC_STREAMS_TOKEN_MAX) {
+        req_fail(r, C_INVALID_REQUEST, "client token longer than %u bytes",
+                 OTA_SVC_STREAMS_TOKEN_MAX);
+        return;
+    }
+    memcpy(r->c, text, len);
+    r->c[len] = '\0';
+    r->c_len = len;
+    r->has_c = 1;
+}
+
+/* Records an unsigned integer key. */
+static void req_set_uint(request_t *r, char key, uint64_t v)
+{
+    switch (key) {
+    case 's':
+        r->s = v;
+        r->has_s = 1;
+        break;
+    case 'f':
+        r->f = v;
+        r->has_f = 1;
+        break;
+    case 'l':
+        r->l = v;
+        r->has_l = 1;
+        break;
+    case 'o':
+        r->o = v;
+        r->has_o = 1;
+        break;
+    case 'n':
+        r->n = v;
+        r->has_n = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static int is_uint_key(char key)
+{
+    return key == 's' || key == 'f' || key == 'l' || key == 'o' || key == 'n';
+}
+
+/* Appends bitmap bytes (several chunks for an indefinite byte string). */
+static void req_add_bitmap(request_t *r, const uint8_t *data, size_t len)
+{
+    if (r->b_len + len < OTA_SVC_STREAMS_BITMAP_LIMIT) {
+        memcpy(r->b + r->b_len, data, len);
+    }
+    r->b_len += len;
+    r->has_b = 1;
+}
+
+/*
+ * Requests are decoded by a small bounded reader rather than by building a
+ * libcbor item tree: a declared length (a map of 2^32 pairs, say) never turns
+ * into an allocation, and nesting is limited, so hostile input costs at most
+ * a pass over its bytes.
+ */
+#define CBOR_DEPTH_MAX 16
+
+typedef struct rd {
+    const uint8_t *p;
+    const uint8_t *end;
+} rd_t;
+
+/* Reads an item head: major type, argument, indefinite flag. 0 on success. */
+static int rd_head(rd_t *d, unsigned *major, uint64_t *arg, int *indef)
+{
+    unsigned addl;
+    size_t nbytes;
+
+    if (d->p >= d->end) {
+        return -1;
+    }
+    *major = *d->p >> 5;
+    addl = *d->p & 31u;
+    d->p++;
+    *indef = 0;
+    *arg = 0;
+    if (addl < 24) {
+        *arg = addl;
+        return 0;
+    }
+    if (addl == 31) {
+        /* Indefinite strings, arrays, maps; or "break" (major 7). */
+        if (*major == 0 || *major == 1 || *major == 6) {
+            return -1;
+        }
+        *indef = 1;
+        return 0;
+    }
+    if (addl > 27) {
+        return -1;
+    }
+    nbytes = (size_t)1 << (addl - 24);
+    if ((size_t)(d->end - d->p) < nbytes) {
+        return -1;
+    }
+    for (size_t i = 0; i < nbytes; i++) {
+        *arg = *arg << 8 | d->p[i];
+    }
+    d->p += nbytes;
+    return 0;
+}
+
+static int rd_is_break(const rd_t *d)
+{
+    return d->p < d->end && *d->p == 0xff;
+}
+
+/*
+ * Reads a byte or text string (major 2 or 3), definite or indefinite, calling
+ * sink(r, data, len) per chunk when sink is not NULL. 0 on success, -1 malformed.
+ */
+static int rd_string(rd_t *d, unsigned major, uint64_t arg, int indef, request_t *r,
+                     void (*sink)(request_t *, const uint8_t *, size_t))
+{
+    if (!indef) {
+        if (arg > (uint64_t)(d->end - d->p)) {
+            return -1;
+        }
+        if (sink != NULL) {
+            sink(r, d->p, (size_t)arg);
+        }
+        d->p += arg;
+        return 0;
+    }
+    while (!rd_is_break(d)) {
+        unsigned cmajor;
+        uint64_t carg;
+        int cindef;
+        if (rd_head(d, &cmajor, &carg, &cindef) != 0 || cmajor != major || cindef ||
+            carg > (uint64_t)(d->end - d->p)) {
+            return -1;
+        }
+        if (sink != NULL) {
+            sink(r, d->p, (size_t)carg);
+        }
+        d->p += carg;
+    }
+    d->p++; /* the break */
+    return 0;
+}
+
+/* Skips one whole item. 0 on success, -1 malformed or nested too deeply. */
+static int rd_skip(rd_t *d, int depth)
+{
+    unsigned major;
+    uint64_t arg;
+    int indef;
+
+    if (depth > CBOR_DEPTH_MAX || rd_head(d, &major, &arg, &indef) != 0) {
+        return -1;
+    }
+    switch (major) {
+    case 0:
+    case 1:
+        return 0;
+    case 2:
+    case 3:
+        return rd_string(d, major, arg, indef, NULL, NULL);
+    case 4:
+    case 5:
+        if (indef) {
+            while (!rd_is_break(d)) {
+                if (rd_skip(d, depth + 1) != 0 || (major == 5 && rd_skip(d, depth + 1) != 0)) {
+                    return -1;
+                }
+            }
+            d->p++;
+            return 0;
+        }
+        /* Each item takes at least one byte: a count beyond the input fails fast. */
+        for (uint64_t i = 0; i < arg; i++) {
+            if (rd_skip(d, depth + 1) != 0 || (major == 5 && rd_skip(d, depth + 1) != 0)) {
+                return -1;
+            }
+        }
+        return 0;
+    case 6:
+        return rd_skip(d, depth + 1);
+    default: /* 7: simple values and floats; a stray break is malformed */
+        return indef ? -1 : 0;
+    }
+}
+
+static void sink_token(request_t *r, const uint8_t *data, size_t len)
+{
+    if (r->c_len + len > OTA_SVC_STREAMS_TOKEN_MAX) {
+        r->c_len = OTA_SVC_STREAMS_TOKEN_MAX + 1; /* too long: refused below */
+        return;
+    }
+    memcpy(r->c + r->c_len, data, len);
+    r->c_len += len;
+}
+
+static void sink_bitmap(request_t *r, const uint8_t *data, size_t len)
+{
+    req_add_bitmap(r, data, len);
+}
+
+/* Reads one map value for a one-letter key. 0 on success, -1 malformed. */
+static int rd_value(rd_t *d, request_t *r, char key)
+{
+    const uint8_t *at = d->p;
+    unsigned major;
+    uint64_t arg;
+    int indef;
+
+    if (key == 'c' || key == 'b' || is_uint_key(key)) {
+        if (rd_head(d, &major, &arg, &indef) != 0) {
+            return -1;
+        }
+        if (key == 'c' && major == 3) {
+            r->c_len = 0;
+            if (rd_string(d, major, arg, indef, r, sink_token) != 0) {
+                return -1;
+            }
+            if (r->c_len > OTA_SVC_STREAMS_TOKEN_MAX) {
+                r->c_len = 0;
+                req_fail(r, C_INVALID_REQUEST, "client token longer than %u bytes",
+                         OTA_SVC_STREAMS_TOKEN_MAX);
+                return 0;
+            }
+            r->c[r->c_len] = '\0';
+            r->has_c = 1;
+            return 0;
+        }
+        if (key == 'b' && major == 2) {
+            r->b_len = 0;
+            r->has_b = 1;
+            return rd_string(d, major, arg, indef, r, sink_bitmap);
+        }
+        if (is_uint_key(key) && major == 0) {
+            req_set_uint(r, key, arg);
+            return 0;
+        }
+        /* Wrong type: refused, but the rest must still be well-formed. */
+        d->p = at;
+        req_fail(r, C_INVALID_REQUEST, "%c must be %s", key,
+                 key == 'c'   ? "a text string"
+                 : key == 'b' ? "a byte string"
+                              : "an unsigned integer");
+    }
+    return rd_skip(d, 1);
+}
+
+/* Reads one key; *key is its letter for one-letter text keys, else 0. */
+static int rd_key(rd_t *d, char *key)
+{
+    const uint8_t *at = d->p;
+    unsigned major;
+    uint64_t arg;
+    int indef;
+
+    *key = 0;
+    if (rd_head(d, &major, &arg, &indef) != 0) {
+        return -1;
+    }
+    if (major == 3 && !indef && arg == 1 && d->p < d->end) {
+        *key = (char)*d->p;
+        d->p++;
+        return 0;
+    }
+    d->p = at;
+    return rd_skip(d, 1);
+}
+
+static void decode_cbor(request_t *r, const uint8_t *payload, size_t len)
+{
+    rd_t d = {payload, payload + len};
+    unsigned major;
+    uint64_t arg;
+    int indef;
+    int bad = 0;
+
+    if (len > REQUEST_MAX) {
+        req_fail(r, C_INVALID_REQUEST, "request larger than %u bytes", REQUEST_MAX);
+        return;
+    }
+    if (rd_head(&d, &major, &arg, &indef) != 0 || major != 5) {
+        req_fail(r, C_INVALID_CBOR, len == 0 ? "empty payload" : "payload is not a CBOR map");
+        return;
+    }
+    for (uint64_t i = 0; !bad && (indef || i < arg); i++) {
+        char key;
+        if (indef && rd_is_break(&d)) {
+            d.p++;
+            break;
+        }
+        bad = rd_key(&d, &key) != 0 || rd_value(&d, r, key) != 0;
+    }
+    if (bad || d.p != d.end) {
+        /* Malformed anywhere outweighs any other problem found on the way. */
+        r->fail = C_OK;
+        r->has_c = 0;
+        req_fail(r, C_INVALID_CBOR, "payload is not one well-formed CBOR map");
+    }
+}
+
+static int hex_nibble(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
+/* "0x…" (or bare hex): byte i is hex digits 2i, 2i+1 after the prefix. */
+static void req_hex_bitmap(request_t *r, const char *hex)
+{
+    size_t len;
+
+    if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) {
+        hex += 2;
+    }
+    len = strlen(hex);
+    if (len % 2 != 0) {
+        req_fail(r, C_INVALID_REQUEST, "b must have an even number of hex digits");
+        return;
+    }
+    r->has_b = 1;
+    r->b_len = len / 2;
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = hex_nibble(hex[2 * i]);
+        int lo = hex_nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            req_fail(r, C_INVALID_REQUEST, "b must be a hex string \"0x...\"");
+            return;
+        }
+        if (i < OTA_SVC_STREAMS_BITMAP_LIMIT) {
+            r->b[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+}
+
+static void decode_json(request_t *r, const uint8_t *payload, size_t len)
+{
+    cJSON *root;
+
+    if (len > JSON_REQUEST_MAX) {
+        req_fail(r, C_INVALID_REQUEST, "request larger than %u bytes", JSON_REQUEST_MAX);
+        return;
+    }
+    root = cJSON_ParseWithLength((const char *)payload, len);
+    if (root == NULL) {
+        req_fail(r, C_INVALID_JSON, "payload is not valid JSON");
+        return;
+    }
+    if (!cJSON_IsObject(root)) {
+        req_fail(r, C_INVALID_JSON, "payload is not a JSON object");
+        cJSON_Delete(root);
+        return;
+    }
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "c");
+        if (c != NULL) {
+            if (cJSON_IsString(c)) {
+                req_set_token(r, c->valuestring, strlen(c->valuestring));
+            } else {
+                req_fail(r, C_INVALID_REQUEST, "c must be a string");
+            }
+        }
+    }
+    for (const cJSON *it = root->child; it != NULL; it = it->next) {
+        char key;
+        if (it->string == NULL || strlen(it->string) != 1) {
+            continue;
+        }
+        key = it->string[0];
+        if (is_uint_key(key)) {
+            double d = it->valuedouble;
+            if (!cJSON_IsNumber(it) || d < 0 || d > 9007199254740992.0 ||
+                d != (double)(uint64_t)d) {
+                req_fail(r, C_INVALID_REQUEST, "%c must be a non-negative integer", key);
+                continue;
+            }
+            req_set_uint(r, key, (uint64_t)d);
+        } else if (key == 'b') {
+            if (!cJSON_IsString(it)) {
+                req_fail(r, C_INVALID_REQUEST, "b must be a hex string \"0x...\"");
+                continue;
+            }
+            req_hex_bitmap(r, it->valuestring);
+        }
+    }
+    cJSON_Delete(root);
+}
+
+/* Checks that need no stream: presence, types, bounds. */
+static void check_get(request_t *r)
+{
+    if (r->fail != C_OK) {
+        return;
+    }
+    if (!r->has_f || !r->has_l) {
+        req_fail(r, C_INVALID_REQUEST, "f (file id) and l (block size) are required");
+    } else if (!r->has_b && !r->has_n) {
+        req_fail(r, C_INVALID_REQUEST, "n (block count) is required without b (bitmap)");
+    } else if (r->has_n && r->n == 0) {
+        req_fail(r, C_INVALID_REQUEST, "n must be at least 1");
+    } else if (r->l < OTA_SVC_STREAMS_BLOCK_MIN || r->l > OTA_SVC_STREAMS_BLOCK_MAX) {
+        req_fail(r, C_BLOCK_SIZE, "block size %" PRIu64 " outside %u..%u", r->l,
+                 OTA_SVC_STREAMS_BLOCK_MIN, OTA_SVC_STREAMS_BLOCK_MAX);
+    } else if (r->has_b && r->b_len >= OTA_SVC_STREAMS_BITMAP_LIMIT) {
+        req_fail(r, C_BITMAP, "bitmap of %zu bytes; it must be shorter than %u", r->b_len,
+                 OTA_SVC_STREAMS_BITMAP_LIMIT);
+    } else if (r->has_n && r->n > OTA_SVC_STREAMS_MAX_BLOCKS) {
+        req_fail(r, C_BLOCK_COUNT, "%" PRIu64 " blocks requested; at most %u", r->n,
+                 OTA_SVC_STREAMS_MAX_BLOCKS);
+    }
+}
+
+/* ------------------------------------------------------------- answers -- */
+
+typedef struct ctx {
+    char thing[OTA_SVC_STREAMS_NAME_MAX + 1];
+    char stream[OTA_SVC_STREAMS_NAME_MAX + 1];
+    char topic[OTA_SVC_STREAMS_NAME_MAX * 2 + 64];
+    int json;
+    const char *op_name;
+} ctx_t;
+
+static int publish_to(ota_svc_streams_t *s, ctx_t *x, const char *suffix, const void *payload,
+                      size_t len)
+{
+    snprintf(x->topic, sizeof(x->topic), "$aws/things/%s/streams/%s/%s", x->thing, x->stream,
+             suffix);
+    return s->publish(s->publish_ctx, x->topic, payload, len, 0);
+}
+
+/* Appends a one-letter text key. */
+static size_t put_key(uint8_t *buf, size_t cap, char key)
+{
+    size_t n = cbor_encode_string_start(1, buf, cap);
+    if (n == 0 || n >= cap) {
+        return 0;
+    }
+    buf[n] = (uint8_t)key;
+    return n + 1;
+}
+
+static size_t put_text(uint8_t *buf, size_t cap, const char *text, size_t len)
+{
+    size_t n = cbor_encode_string_start(len, buf, cap);
+    if (n == 0 || cap - n < len) {
+        return 0;
+    }
+    memcpy(buf + n, text, len);
+    return n + len;
+}
+
+/* Appends key + item; `len` grows, 0 on overflow (then *len is left at cap). */
+#define PUT(expr)                                                                                  \
+    do {                                                                                           \
+        size_t put_n_ = (expr);                                                                    \
+        if (put_n_ == 0) {                                                                         \
+            return 0;                                                                              \
+        }                                                                                          \
+        pos += put_n_;                                                                             \
+    } while (0)
+
+static size_t encode_rejection_cbor(uint8_t *buf, size_t cap, const request_t *r, const char *code)
+{
+    size_t pos = 0;
+    PUT(cbor_encode_map_start(r->has_c ? 3u : 2u, buf + pos, cap - pos));
+    PUT(put_key(buf + pos, cap - pos, 'o'));
+    PUT(put_text(buf + pos, cap - pos, code, strlen(code)));
+    PUT(put_key(buf + pos, cap - pos, 'm'));
+    PUT(put_text(buf + pos, cap - pos, r->msg, strlen(r->msg)));
+    if (r->has_c) {
+        PUT(put_key(buf + pos, cap - pos, 'c'));
+        PUT(put_text(buf + pos, cap - pos, r->c, r->c_len));
+    }
+    return pos;
+}
+
+static void reject(ota_svc_streams_t *s, ctx_t *x, const request_t *r, code_t code, activity_t *a)
+{
+    const char *name = code_names[code];
+
+    s->stats.rejected++;
+    if (a != NULL) {
+        a->rejected++;
+    }
+    logf_(s, 2, "streams: thing %s stream %s: %s refused: %s (%s)", x->thing, x->stream, x->op_name,
+          name, r->msg);
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        char *text = NULL;
+        if (o != NULL && cJSON_AddStringToObject(o, "o", name) != NULL &&
+            cJSON_AddStringToObject(o, "m", r->msg) != NULL &&
+            (!r->has_c || cJSON_AddStringToObject(o, "c", r->c) != NULL)) {
+            text = cJSON_PrintUnformatted(o);
+        }
+        if (text != NULL) {
+            publish_to(s, x, "rejected/json", text, strlen(text));
+        }
+        cJSON_free(text);
+        cJSON_Delete(o);
+    } else {
+        size_t n =
+            encode_rejection_cbor(s->out, CBOR_HEAD_MAX + OTA_SVC_STREAMS_BLOCK_MAX, r, name);
+        if (n > 0) {
+            publish_to(s, x, "rejected/cbor", s->out, n);
+        }
+    }
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static size_t base64_encode(const uint8_t *in, size_t len, char *out)
+{
+    size_t o = 0;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64_alphabet[v >> 18];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len) {
+            v |= (uint32_t)in[i + 1] << 8;
+        }
+        out[o++] = b64_alphabet[v >> 18];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    return o;
+}
+
+/* Reads exactly len bytes at off; 0 on success. */
+static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* State of one GetStream answer. */
+typedef struct serve {
+    int fd;
+    const ota_svc_stream_file_t *file;
+    uint64_t nblocks;
+    uint64_t max_msgs;
+    uint64_t sent;
+    uint64_t bytes;
+    uint64_t top;
+    char token_json[2 * OTA_SVC_STREAMS_TOKEN_MAX * 6 + 8]; /* "c":"…", escaped */
+    int failed;
+} serve_t;
+
+/* Sends block idx; returns 0 to go on, 1 when a cap is reached, -1 on failure. */
+static int send_block(ota_svc_streams_t *s, ctx_t *x, const request_t *r, serve_t *v, uint64_t idx)
+{
+    uint64_t blen = idx == v->nblocks - 1 ? v->file->size - idx * r->l : r->l;
+    size_t pos = 0;
+    size_t cap = CBOR_HEAD_MAX;
+    uint8_t *buf = s->out;
+
+    if (v->sent >= v->max_msgs || v->bytes + blen > OTA_SVC_STREAMS_MAX_PAYLOAD) {
+        return 1;
+    }
+    if (x->json) {
+        int head;
+        size_t n;
+        if (read_at(v->fd, s->out, (size_t)blen, idx * r->l) != 0) {
+            return -1;
+        }
+        head = snprintf(s->jout, s->jout_cap,
+                        "{%s\"f\":%" PRIu64 ",\"i\":%" PRIu64 ",\"l\":%" PRIu64 ",\"p\":\"",
+                        v->token_json, r->f, idx, blen);
+        if (head < 0 || (size_t)head + 4 * ((blen + 2) / 3) + 3 > s->jout_cap) {
+            return -1;
+        }
+        n = (size_t)head + base64_encode(s->out, (size_t)blen, s->jout + head);
+        s->jout[n++] = '"';
+        s->jout[n++] = '}';
+        if (publish_to(s, x, "data/json", s->jout, n) != 0) {
+            return -1;
+        }
+    } else {
+        /* Head: {c?, f, i, l, p: bytes(blen)}, then the block read in place after it;
+         * CBOR_HEAD_MAX holds the largest head. */
+        pos += cbor_encode_map_start(r->has_c ? 5u : 4u, buf, cap);
+        if (r->has_c) {
+            pos += put_key(buf + pos, cap - pos, 'c');
+            pos += put_text(buf + pos, cap - pos, r->c, r->c_len);
+        }
+        pos += put_key(buf + pos, cap - pos, 'f');
+        pos += cbor_encode_uint(r->f, buf + pos, cap - pos);
+        pos += put_key(buf + pos, cap - pos, 'i');
+        pos += cbor_encode_uint(idx, buf + pos, cap - pos);
+        pos += put_key(buf + pos, cap - pos, 'l');
+        pos += cbor_encode_uint(blen, buf + pos, cap - pos);
+        pos += put_key(buf + pos, cap - pos, 'p');
+        pos += cbor_encode_bytestring_start((size_t)blen, buf + pos, cap - pos);
+        if (read_at(v->fd, buf + pos, (size_t)blen, idx * r->l) != 0) {
+            return -1;
+        }
+        if (publish_to(s, x, "data/cbor", buf, pos + (size_t)blen) != 0) {
+            return -1;
+        }
+    }
+    v->sent++;
+    v->bytes += blen;
+    if (idx + 1 > v->top) {
+        v->top = idx + 1;
+    }
+    return 0;
+}
+
+static void token_json(const request_t *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (r->has_c) {
+        cJSON *str = cJSON_CreateString(r->c);
+        char *text = str != NULL ? cJSON_PrintUnformatted(str) : NULL;
+        if (text != NULL) {
+            snprintf(out, cap, "\"c\":%s,", text);
+        }
+        cJSON_free(text);
+        cJSON_Delete(str);
+    }
+}
+
+static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_svc_stream_t *stream,
+                       activity_t *a)
+{
+    serve_t v;
+    int rc = 0;
+
+    memset(&v, 0, sizeof(v));
+    for (size_t i = 0; i < stream->n_files; i++) {
+        if ((uint64_t)stream->files[i].file_id == r->f) {
+            v.file = &stream->files[i];
+            break;
+        }
+    }
+    if (v.file == NULL) {
+        req_fail(r, C_NOT_FOUND, "stream %s has no file %" PRIu64, x->stream, r->f);
+        reject(s, x, r, C_NOT_FOUND, a);
+        return;
+    }
+    v.nblocks = (v.file->size + r->l - 1) / r->l;
+    if (r->o >= v.nblocks) {
+        req_fail(r, C_OFFSET, "block offset %" PRIu64 " beyond the file's %" PRIu64 " blocks", r->o,
+                 v.nblocks);
+        reject(s, x, r, C_OFFSET, a);
+        return;
+    }
+    v.fd = open(v.file->path, O_RDONLY | O_CLOEXEC);
+    if (v.fd < 0) {
+        logf_(s, 0, "streams: stream %s file %" PRIu64 ": cannot open %s: %s", x->stream, r->f,
+              v.file->path, strerror(errno));
+        req_fail(r, C_INTERNAL, "file unavailable");
+        reject(s, x, r, C_INTERNAL, a);
+        return;
+    }
+    v.max_msgs = r->has_n ? r->n : UINT64_MAX;
+    if (x->json) {
+        token_json(r, v.token_json, sizeof(v.token_json));
+    }
+    if (r->has_b) {
+        for (uint64_t k = 0; rc == 0 && k < (uint64_t)r->b_len * 8u; k++) {
+            uint64_t idx;
+            if ((r->b[k / 8] >> (k % 8) & 1u) == 0) {
+                continue;
+            }
+            idx = r->o + k;
+            if (idx >= v.nblocks) {
+                break; /* blocks beyond the file are ignored */
+            }
+            rc = send_block(s, x, r, &v, idx);
+        }
+    } else {
+        for (uint64_t idx = r->o; rc == 0 && idx < v.nblocks; idx++) {
+            rc = send_block(s, x, r, &v, idx);
+        }
+    }
+    close(v.fd);
+    s->stats.blocks += v.sent;
+    s->stats.bytes += v.bytes;
+    if (v.sent > 0) {
+        s->stats.served++;
+    }
+    if (a != NULL) {
+        if (a->block_size != r->l || a->file_id != r->f) {
+            a->top_block = 0;
+        }
+        a->block_size = r->l;
+        a->blocks += v.sent;
+        a->bytes += v.bytes;
+        a->file_id = r->f;
+        a->file_blocks = v.nblocks;
+        if (v.top > a->top_block) {
+            a->top_block = v.top;
+        }
+    }
+    logf_(s, 3,
+          "streams: thing %s stream %s: %s file %" PRIu64 " l=%" PRIu64 " o=%" PRIu64 ": %" PRIu64
+          " blocks, %" PRIu64 " bytes",
+          x->thing, x->stream, x->op_name, r->f, r->l, r->o, v.sent, v.bytes);
+    if (rc < 0) {
+        logf_(s, 0, "streams: thing %s stream %s file %" PRIu64 ": read or publish failed",
+              x->thing, x->stream, r->f);
+    }
+}
+
+static void answer_describe(ota_svc_streams_t *s, ctx_t *x, const request_t *r,
+                            const ota_svc_stream_t *stream)
+{
+    const char *d = stream->description != NULL ? stream->description : "";
+    size_t dlen = strlen(d);
+    size_t cap = 128u + dlen + r->c_len + stream->n_files * 32u;
+    uint8_t *buf = malloc(cap);
+    size_t pos = 0;
+    int ok = buf != NULL;
+
+#define DPUT(expr)                                                                                 \
+    do {                                                                                           \
+        size_t dput_n_ = ok ? (expr) : 0;                                                          \
+        ok = ok && dput_n_ > 0;                                                                    \
+        pos += dput_n_;                                                                            \
+    } while (0)
+
+    DPUT(cbor_encode_map_start(r->has_c ? 4u : 3u, buf + pos, cap - pos));
+    if (r->has_c) {
+        DPUT(put_key(buf + pos, cap - pos, 'c'));
+        DPUT(put_text(buf + pos, cap - pos, r->c, r->c_len));
+    }
+    DPUT(put_key(buf + pos, cap - pos, 's'));
+    DPUT(cbor_encode_uint(stream->version > 0 ? (uint64_t)stream->version : 0u, buf + pos,
+                          cap - pos));
+    DPUT(put_key(buf + pos, cap - pos, 'd'));
+    DPUT(put_text(buf + pos, cap - pos, d, dlen));
+    DPUT(put_key(buf + pos, cap - pos, 'r'));
+    DPUT(cbor_encode_array_start(stream->n_files, buf + pos, cap - pos));
+    for (size_t i = 0; i < stream->n_files; i++) {
+        DPUT(cbor_encode_map_start(2, buf + pos, cap - pos));
+        DPUT(put_key(buf + pos, cap - pos, 'f'));
+        DPUT(cbor_encode_uint(stream->files[i].file_id, buf + pos, cap - pos));
+        DPUT(put_key(buf + pos, cap - pos, 'z'));
+        DPUT(cbor_encode_uint(stream->files[i].size, buf + pos, cap - pos));
+    }
+#undef DPUT
+    if (ok) {
+        publish_to(s, x, "description/cbor", buf, pos);
+        logf_(s, 2, "streams: thing %s stream %s: described (%zu files, version %" PRId64 ")",
+              x->thing, x->stream, stream->n_files, stream->version);
+    } else {
+        logf_(s, 0, "streams: stream %s: cannot encode the description", x->stream);
+    }
+    free(buf);
+}
+
+int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const void *payload,
+                           size_t len, int64_t now_ms)
+{
+    ota_svc_streams_t *s = streams;
+    ctx_t x;
+    request_t r;
+    ota_svc_stream_t stream;
+    activity_t *a = NULL;
+    int bad_name;
+    int rc;
+    op_t op = parse_topic(topic, x.thing, x.stream, &bad_name);
+
+    if (op == OP_NONE) {
+        return 0;
+    }
+    if (bad_name) {
+        logf_(s, 1, "streams: ignored a request with an empty or too long thing or stream name");
+        return 1;
+    }
+    memset(&r, 0, sizeof(r));
+    r.b = s->bitmap;
+    x.json = op == OP_GET_JSON;
+    x.op_name = op == OP_GET_CBOR ? "get/cbor" : op == OP_GET_JSON ? "get/json" : "describe/cbor";
+    if (op == OP_DESCRIBE_CBOR) {
+        s->stats.describes++;
+        if (len > 0) { /* an empty describe request is taken as {} */
+            decode_cbor(&r, payload, len);
+        }
+    } else {
+        s->stats.requests++;
+        a = activity_get(s, x.thing, x.stream, now_ms);
+        if (a != NULL) {
+            a->requests++;
+        }
+        if (x.json) {
+            decode_json(&r, payload, len);
+        } else {
+            decode_cbor(&r, payload, len);
+        }
+        check_get(&r);
+    }
+    if (r.fail != C_OK) {
+        reject(s, &x, &r, r.fail, a);
+        return 1;
+    }
+
+    memset(&stream, 0, sizeof(stream));
+    rc = s->source.get(s->source.ctx, x.stream, &stream);
+    if (rc <= 0) {
+        code_t code = rc == 0 ? C_NOT_FOUND : C_INTERNAL;
+        req_fail(&r, code, rc == 0 ? "no stream %s" : "cannot look up stream %s", x.stream);
+        reject(s, &x, &r, code, a);
+        return 1;
+    }
+    rc = s->source.may_read(s->source.ctx, x.thing, x.stream);
+    if (rc <= 0) {
+        code_t code = rc == 0 ? C_UNAUTHORIZED : C_INTERNAL;
+        req_fail(&r, code,
+                 rc == 0 ? "thing %s may not read stream %s"
+                         : "cannot check whether thing %s may read stream %s",
+                 x.thing, x.stream);
+        reject(s, &x, &r, code, a);
+    } else if (op == OP_DESCRIBE_CBOR) {
+        answer_describe(s, &x, &r, &stream);
+    } else if (r.has_s && (stream.version < 0 || r.s != (uint64_t)stream.version)) {
+        req_fail(&r, C_VERSION, "stream version is %" PRId64 ", not %" PRIu64, stream.version, r.s);
+        reject(s, &x, &r, C_VERSION, a);
+    } else {
+        answer_get(s, &x, &r, &stream, a);
+    }
+    if (s->source.release != NULL) {
+        s->source.release(s->source.ctx, &stream);
+    }
+    return 1;
+}
