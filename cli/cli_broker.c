@@ -68,6 +68,17 @@ int cli_broker_random_password(char out[33])
 }
 
 /* Text of the ACL file; every user name in it is fixed. */
+/* "<dir>/<name>" into out; -1 (with an error line) when it does not fit. */
+static int join_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "otter: error: path too long under '%s'; use a shorter data folder\n", dir);
+        return -1;
+    }
+    return 0;
+}
+
 static const char acl_text[] =
     "# otter broker ACL, written by 'otter broker init'.\n"
     "#\n"
@@ -164,8 +175,8 @@ static int write_tls_files(const char *tmp)
                  {"server.crt", srv_pem, 0644},
                  {"server.key", srv_key_pem, 0600}};
     for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s/%s", tmp, files[i].name);
-        if (cli_write_new_file(p, files[i].text, strlen(files[i].text), files[i].mode) != 0) {
+        if (join_path(p, sizeof p, tmp, files[i].name) != 0 ||
+            cli_write_new_file(p, files[i].text, strlen(files[i].text), files[i].mode) != 0) {
             return -1;
         }
     }
@@ -218,8 +229,8 @@ static char *credentials_json(const char *user, const char *password, unsigned p
 static int write_broker_files(const char *tmp, const char *dir, unsigned port, unsigned tls_port)
 {
     char p[CLI_PATH_MAX], password[33], cafile[CLI_PATH_MAX];
-    snprintf(cafile, sizeof cafile, "%s/ca.crt", dir);
-    if (cli_broker_random_password(password) != 0) {
+    if (join_path(cafile, sizeof cafile, dir, "ca.crt") != 0 ||
+        cli_broker_random_password(password) != 0) {
         return -1;
     }
     char *conf = config_text(dir, port, tls_port);
@@ -227,19 +238,27 @@ static int write_broker_files(const char *tmp, const char *dir, unsigned port, u
     char *creds = credentials_json(CLI_SERVICE_USER, password, port, tls_port, cafile);
     int rc = (conf && entry && creds) ? 0 : -1;
     if (rc == 0) {
-        snprintf(p, sizeof p, "%s/mosquitto.conf", tmp);
+        rc = join_path(p, sizeof p, tmp, "mosquitto.conf");
+    }
+    if (rc == 0) {
         rc = cli_write_new_file(p, conf, strlen(conf), 0644);
     }
     if (rc == 0) {
-        snprintf(p, sizeof p, "%s/passwd", tmp);
+        rc = join_path(p, sizeof p, tmp, "passwd");
+    }
+    if (rc == 0) {
         rc = cli_write_new_file(p, entry, strlen(entry), 0600);
     }
     if (rc == 0) {
-        snprintf(p, sizeof p, "%s/acl", tmp);
+        rc = join_path(p, sizeof p, tmp, "acl");
+    }
+    if (rc == 0) {
         rc = cli_write_new_file(p, acl_text, strlen(acl_text), 0600);
     }
     if (rc == 0) {
-        snprintf(p, sizeof p, "%s/service.credentials", tmp);
+        rc = join_path(p, sizeof p, tmp, "service.credentials");
+    }
+    if (rc == 0) {
         rc = cli_write_new_file(p, creds, strlen(creds), 0600);
     }
     if (rc == 0 && tls_port) {

@@ -15,6 +15,15 @@ static void fatal(const char *what)
     abort();
 }
 
+/* snprintf that must not truncate. */
+#define H_FMT(buf, cap, ...)                                                                       \
+    do {                                                                                           \
+        int n_ = snprintf((buf), (cap), __VA_ARGS__);                                              \
+        if (n_ < 0 || (size_t)n_ >= (size_t)(cap)) {                                               \
+            fatal("string too long for its buffer");                                               \
+        }                                                                                          \
+    } while (0)
+
 static void push(h_msg_t *queue, size_t *n, const char *topic, const void *payload, size_t len,
                  uint8_t qos, uint32_t due)
 {
@@ -23,7 +32,7 @@ static void push(h_msg_t *queue, size_t *n, const char *topic, const void *paylo
         fatal("message queue full");
     }
     m = &queue[(*n)++];
-    snprintf(m->topic, sizeof m->topic, "%s", topic);
+    H_FMT(m->topic, sizeof m->topic, "%s", topic);
     m->payload = malloc(len + 1u);
     if (m->payload == NULL) {
         fatal("out of memory");
@@ -54,7 +63,7 @@ static ota_err_t h_subscribe(void *ctx, const char *topic, uint8_t qos)
     if (h->nsubs >= H_MAX_SUBS) {
         fatal("too many subscriptions");
     }
-    snprintf(h->subs[h->nsubs++], H_TOPIC_MAX, "%s", topic);
+    H_FMT(h->subs[h->nsubs++], H_TOPIC_MAX, "%s", topic);
     return OTA_OK;
 }
 
@@ -115,9 +124,9 @@ static void h_cb_outcome(void *ctx, const ota_agent_outcome_t *o)
     harness_t *h = ctx;
     h->outcomes++;
     h->outcome = *o;
-    snprintf(h->outcome_job, sizeof h->outcome_job, "%s", o->job_id);
-    snprintf(h->outcome_reason, sizeof h->outcome_reason, "%s", o->reason);
-    snprintf(h->outcome_detail, sizeof h->outcome_detail, "%s", o->detail);
+    H_FMT(h->outcome_job, sizeof h->outcome_job, "%s", o->job_id);
+    H_FMT(h->outcome_reason, sizeof h->outcome_reason, "%s", o->reason);
+    H_FMT(h->outcome_detail, sizeof h->outcome_detail, "%s", o->detail);
     h->outcome.job_id = h->outcome_job;
     h->outcome.reason = h->outcome_reason;
     h->outcome.detail = h->outcome_detail;
@@ -204,7 +213,7 @@ void h_reboot(harness_t *h, const ota_pal_t *pal, uint32_t app_version)
 int h_subscribed(const harness_t *h, const char *rest)
 {
     char topic[H_TOPIC_MAX];
-    snprintf(topic, sizeof topic, PREFIX "%s", rest);
+    H_FMT(topic, sizeof topic, PREFIX "%s", rest);
     for (size_t i = 0; i < h->nsubs; i++) {
         if (strcmp(h->subs[i], topic) == 0) {
             return 1;
@@ -229,47 +238,47 @@ void h_set_job(harness_t *h, const char *job_id, const char *stream, const uint8
     h_base64(sig, sig_len, b64, sizeof b64);
     h->file = file;
     h->file_size = size;
-    snprintf(h->execution, sizeof h->execution,
-             "{\"jobId\":\"%s\",\"thingName\":\"" H_THING "\",\"status\":\"%s\","
-             "%s%s%s"
-             "\"queuedAt\":1700000000,\"lastUpdatedAt\":1700000001,\"versionNumber\":1,"
-             "\"executionNumber\":1,\"jobDocument\":{\"afr_ota\":{\"protocols\":[\"MQTT\"],"
-             "\"streamname\":\"%s\",\"files\":[{\"filepath\":\"firmware.bin\",\"filesize\":%u,"
-             "\"fileid\":0,\"certfile\":\"%s\",\"fileType\":0,"
-             "\"update_data_url\":null,\"auth_scheme\":null,\"sig-sha256-ecdsa\":\"%s\"}]}}}",
-             job_id, status, status_details != NULL ? "\"statusDetails\":" : "",
-             status_details != NULL ? status_details : "", status_details != NULL ? "," : "",
-             stream, (unsigned)size, h->cert_name != NULL ? h->cert_name : "codesign.crt", b64);
+    H_FMT(h->execution, sizeof h->execution,
+          "{\"jobId\":\"%s\",\"thingName\":\"" H_THING "\",\"status\":\"%s\","
+          "%s%s%s"
+          "\"queuedAt\":1700000000,\"lastUpdatedAt\":1700000001,\"versionNumber\":1,"
+          "\"executionNumber\":1,\"jobDocument\":{\"afr_ota\":{\"protocols\":[\"MQTT\"],"
+          "\"streamname\":\"%s\",\"files\":[{\"filepath\":\"firmware.bin\",\"filesize\":%u,"
+          "\"fileid\":0,\"certfile\":\"%s\",\"fileType\":0,"
+          "\"update_data_url\":null,\"auth_scheme\":null,\"sig-sha256-ecdsa\":\"%s\"}]}}}",
+          job_id, status, status_details != NULL ? "\"statusDetails\":" : "",
+          status_details != NULL ? status_details : "", status_details != NULL ? "," : "", stream,
+          (unsigned)size, h->cert_name != NULL ? h->cert_name : "codesign.crt", b64);
 }
 
 void h_set_execution(harness_t *h, const char *execution_json)
 {
-    snprintf(h->execution, sizeof h->execution, "%s", execution_json);
+    H_FMT(h->execution, sizeof h->execution, "%s", execution_json);
 }
 
 static void to_agent(harness_t *h, const char *rest, const void *payload, size_t len,
                      uint32_t delay)
 {
     char topic[H_TOPIC_MAX];
-    snprintf(topic, sizeof topic, PREFIX "%s", rest);
+    H_FMT(topic, sizeof topic, PREFIX "%s", rest);
     push(h->to_agent, &h->n_to_agent, topic, payload, len, 0, h->now + delay);
 }
 
 static void jobs_message(harness_t *h, char *out, size_t cap, int with_token)
 {
     if (h->execution[0] == '\0') {
-        snprintf(out, cap, "{%s\"timestamp\":1700000002}",
-                 with_token ? "\"clientToken\":\"otter\"," : "");
+        H_FMT(out, cap, "{%s\"timestamp\":1700000002}",
+              with_token ? "\"clientToken\":\"otter\"," : "");
     } else {
-        snprintf(out, cap, "{%s\"timestamp\":1700000002,\"execution\":%s}",
-                 with_token ? "\"clientToken\":\"otter\"," : "", h->execution);
+        H_FMT(out, cap, "{%s\"timestamp\":1700000002,\"execution\":%s}",
+              with_token ? "\"clientToken\":\"otter\"," : "", h->execution);
     }
 }
 
 void h_deliver(harness_t *h, const char *rest, const void *payload, size_t len)
 {
     char topic[H_TOPIC_MAX];
-    snprintf(topic, sizeof topic, PREFIX "%s", rest);
+    H_FMT(topic, sizeof topic, PREFIX "%s", rest);
     if (ota_agent_handle_message(&h->agent, topic, strlen(topic), payload, len, h->now) != OTA_OK) {
         fatal("handle_message failed");
     }
@@ -350,7 +359,7 @@ static void send_block(harness_t *h, const char *stream, uint32_t file_id, uint3
         free(buf);
         return;
     }
-    snprintf(rest, sizeof rest, "streams/%s/data/cbor", stream);
+    H_FMT(rest, sizeof rest, "streams/%s/data/cbor", stream);
     to_agent(h, rest, buf, n, delay);
     if (h->policy.duplicate) {
         to_agent(h, rest, buf, n, delay);
@@ -410,7 +419,7 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
         add_pair(rej, "c", cbor_build_string("otter"));
         len = cbor_serialize_alloc(rej, &buf, &buf_size);
         cbor_decref(&rej);
-        snprintf(rest, sizeof rest, "streams/%s/rejected/cbor", stream);
+        H_FMT(rest, sizeof rest, "streams/%s/rejected/cbor", stream);
         to_agent(h, rest, buf, len, h->policy.delay_ms);
         free(buf);
         cbor_decref(&req);
@@ -463,7 +472,7 @@ void h_serve(harness_t *h)
             if (h->nstatus >= H_MAX_STATUS) {
                 fatal("too many status updates");
             }
-            snprintf(h->status[h->nstatus], sizeof h->status[0], "%s", (const char *)m->payload);
+            H_FMT(h->status[h->nstatus], sizeof h->status[0], "%s", (const char *)m->payload);
             h->status_qos[h->nstatus] = m->qos;
             h->nstatus++;
         } else if (sscanf(rest, "streams/%127[^/]/get/cbor", stream) == 1 &&
