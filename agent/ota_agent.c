@@ -140,6 +140,12 @@ static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
     file->signature_len = a->job.signature_len;
 }
 
+/* ceil(size / block_size) without wrapping for sizes near 4 GiB. */
+static uint32_t ota_block_count(uint32_t size, uint32_t block_size)
+{
+    return size / block_size + (size % block_size != 0u ? 1u : 0u);
+}
+
 static int ota_same_file(const ota_job_t *x, const ota_job_t *y)
 {
     return strcmp(x->job_id, y->job_id) == 0 && strcmp(x->stream, y->stream) == 0 &&
@@ -386,9 +392,7 @@ static void ota_new_round(ota_agent_t *a, int retransmission)
 {
     a->cursor = 0;
     a->inflight = 0;
-    if (retransmission) {
-        a->rtt_pending = 0;
-    }
+    a->rtt_pending = 0; /* blocks of an earlier round or job are not timed */
     ota_request_more(a, retransmission);
 }
 
@@ -468,7 +472,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->restarted = 0;
     a->activating = 0;
     a->block_size = a->cfg.block_size;
-    a->block_count = (job->file_size + a->block_size - 1u) / a->block_size;
+    a->block_count = ota_block_count(job->file_size, a->block_size);
     ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, a->block_count, job->stream);
     if (job->file_size > pal->max_file_size) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
@@ -706,7 +710,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         return; /* the same job again while the test runs */
     }
     if (!pending) {
-        uint32_t count = (job->file_size + a->cfg.block_size - 1u) / a->cfg.block_size;
+        uint32_t count = ota_block_count(job->file_size, a->cfg.block_size);
         if (ota_agent_progress_matches(a, job, a->cfg.block_size, count) &&
             !ota_agent_progress_activating(a)) {
             /* Verified, "ready" reported, but power failed before activation:
@@ -777,7 +781,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
 static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
 {
     if (ota_status_terminal(job->status)) {
-        if (a->have_job && a->state == OTA_AGENT_DOWNLOADING &&
+        if (a->have_job && (a->state == OTA_AGENT_DOWNLOADING || a->file_open) &&
             strcmp(job->job_id, a->job.job_id) == 0) {
             ota_abandon_job(a, "the service ended the job");
         }
@@ -786,6 +790,12 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
     }
     if (a->state == OTA_AGENT_ACTIVATING || a->state == OTA_AGENT_RESETTING) {
         return; /* a reset follows; the job comes back after it */
+    }
+    if (a->state == OTA_AGENT_SELF_TEST && strcmp(job->job_id, a->job.job_id) != 0) {
+        /* The test under way decides; other jobs come back after it. */
+        ota_log(a, OTA_LOG_WARN, "another job during the self-test: later", OTA_OK, 0, 0,
+                job->job_id);
+        return;
     }
     if (job->self_test != OTA_SELF_TEST_NONE || a->state == OTA_AGENT_WAITING_SELF_TEST ||
         a->state == OTA_AGENT_SELF_TEST) {
@@ -799,6 +809,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
         if (ota_same_file(&a->job, job)) {
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
+                (void)ota_job_topic_sub(a, 1);
                 ota_set_state(a, OTA_AGENT_DOWNLOADING);
                 (void)OTA_DATA_PLANE->open(a);
                 ota_new_round(a, 1);
@@ -819,6 +830,10 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
     size_t n;
 
     if (ota_status_terminal(job->status)) {
+        return;
+    }
+    if (a->state == OTA_AGENT_SELF_TEST && strcmp(job->job_id, a->job.job_id) != 0) {
+        ota_log(a, OTA_LOG_WARN, "another job during the self-test: later", err, 0, 0, job->job_id);
         return;
     }
     if (a->have_job) {
@@ -868,7 +883,15 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
         if (a->state == OTA_AGENT_ACTIVATING || a->state == OTA_AGENT_RESETTING) {
             break;
         }
-        ota_on_unusable_job(a, err, &issue);
+        {
+            int pending =
+                a->state == OTA_AGENT_WAITING_SELF_TEST || a->state == OTA_AGENT_SELF_TEST;
+            ota_on_unusable_job(a, err, &issue);
+            if (pending && a->state == OTA_AGENT_WAITING_JOB) {
+                /* The new image still waits for its job; its deadline still runs. */
+                ota_set_state(a, OTA_AGENT_WAITING_SELF_TEST);
+            }
+        }
         break;
     default:
         ota_agent_bad_message(a, "unusable jobs message", err);
@@ -879,14 +902,15 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
 /* A refusal of one of the job's status updates. */
 static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
-    static const char *const over[] = {"TerminalStateReached", "InvalidStateTransition",
-                                       "ResourceNotFound"};
+    /* Codes as JSON strings, so a message text that names one does not count. */
+    static const char *const over[] = {"\"TerminalStateReached\"", "\"InvalidStateTransition\"",
+                                       "\"ResourceNotFound\""};
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
         size_t n = strlen(over[i]);
         for (size_t p = 0; p + n <= len; p++) {
             if (memcmp(payload + p, over[i], n) == 0) {
-                if (a->state == OTA_AGENT_DOWNLOADING) {
-                    ota_abandon_job(a, over[i]);
+                if (a->state == OTA_AGENT_DOWNLOADING || a->file_open) {
+                    ota_abandon_job(a, "the service refused an update: the job is over");
                 }
                 return;
             }
@@ -1109,6 +1133,9 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         ota_new_round(agent, 1);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
+        if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
+            (void)OTA_DATA_PLANE->open(agent);
+        }
         return OTA_OK;
     }
     return ota_ask_next_job(agent);

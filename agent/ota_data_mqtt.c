@@ -54,6 +54,7 @@ static ota_err_t ota_mqtt_request(ota_agent_t *agent, uint32_t first, uint32_t c
     uint8_t bitmap[OTA_MQTT_BITMAP_MAX];
     uint32_t offset = OTA_MAX_FILE_BLOCKS;
     uint32_t wanted = 0;
+    uint32_t end = 0; /* after the last wanted block */
     uint32_t k = first;
     ota_cbor_get_stream_t req;
     size_t len = 0;
@@ -71,6 +72,7 @@ static ota_err_t ota_mqtt_request(ota_agent_t *agent, uint32_t first, uint32_t c
         }
         ota_bit_set(bitmap, k - offset);
         wanted++;
+        end = k + 1u;
     }
     *next = k;
     *asked = wanted;
@@ -83,7 +85,7 @@ static ota_err_t ota_mqtt_request(ota_agent_t *agent, uint32_t first, uint32_t c
     req.block_offset = offset;
     req.num_blocks = wanted;
     req.bitmap = bitmap;
-    req.bitmap_len = OTA_BITMAP_BYTES(k - offset);
+    req.bitmap_len = OTA_BITMAP_BYTES(end - offset);
     req.has_stream_version = 0;
     req.stream_version = 0;
     err = ota_cbor_encode_get_stream(&req, agent->message, sizeof agent->message, &len);

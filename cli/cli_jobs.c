@@ -39,7 +39,7 @@ static const char create_help[] =
     "                           as given, without an image header)\n"
     "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
     "  --rollout-rate N         release the job to N things per minute\n"
-    "  --abort-failure-percent P  abort when P%% of finished executions failed ...\n"
+    "  --abort-failure-percent P  abort when P% of finished executions failed ...\n"
     "  --abort-min-finished N   ... once at least N have finished\n";
 
 /** Everything job create gathers before it writes anything. */
@@ -212,7 +212,12 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     rc = read_input("certificate", cert_path, &pem, &pem_len);
     if (rc == CLI_EXIT_OK) {
         int v = cli_verify_data((const char *)pem, p->image, p->image_len, p->sig, p->sig_len);
-        if (v != 0) {
+        if (v == OTA_ERR_BAD_SIGNER_CERT) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "'%s' is not a P-256 certificate in PEM; give the codesign.crt "
+                          "that 'otter keygen' made",
+                          cert_path);
+        } else if (v != 0) {
             rc = cli_fail(CLI_EXIT_FAIL,
                           "the signature does not verify with '%s' (%s); sign the final image "
                           "(with its header) with the matching key",

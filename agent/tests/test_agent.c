@@ -944,6 +944,72 @@ static void test_terminal_status_of_current_job_abandons(void **state)
     fixture_free(fx);
 }
 
+static void test_cancel_after_stop_start_abandons(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    h_drop_in_flight(fx->h);
+    /* Canceled meanwhile: the service answers with the job in a terminal status. */
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "CANCELED",
+              NULL);
+    start(fx);
+    h_run(fx->h, 100, 10, NULL);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_int_equal(fx->pal.aborts, 1);
+    assert_int_equal(fx->pal.progress_len, -1);
+    fixture_free(fx);
+}
+
+static void test_other_job_during_self_test_waits(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    /* Another job (usable, then unusable) while the test runs: the test goes on. */
+    h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
+              NULL);
+    h_notify_next(fx->h);
+    h_set_execution(fx->h, EXEC_HEAD "{\"not_ota\":1}}");
+    h_notify_next(fx->h);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SELF_TEST);
+    assert_int_equal(fx->h->outcomes, 0);
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"SUCCEEDED\""));
+    assert_string_equal(fx->h->outcome_job, "job-1");
+    fixture_free(fx);
+}
+
+static void test_update_rejected_message_text_is_not_a_code(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10, 10, NULL);
+    h_deliver(fx->h, "jobs/job-1/update/rejected",
+              "{\"code\":\"InvalidRequest\",\"message\":\"not ResourceNotFound\"}", 58);
+    assert_int_equal(fx->h->outcomes, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_DOWNLOADING);
+    fixture_free(fx);
+}
+
 static void test_update_rejected_terminal_abandons(void **state)
 {
     fixture_t *fx = fixture_new(10000, NULL);
@@ -1178,6 +1244,157 @@ static void test_port_without_progress_store(void **state)
     fixture_free(fx);
 }
 
+static void test_file_size_near_4_gib_is_reported(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    /* A port whose slot takes any size: the block count must not wrap. */
+    fx->pal.pal.max_file_size = UINT32_MAX;
+    fx->pal.fail_create = OTA_ERR_RX_FILE_CREATE_FAILED;
+    h_set_job(fx->h, "job-1", STREAM, fx->file, 0xfffff001u, fx->sig, sizeof fx->sig, "QUEUED",
+              NULL);
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "rejected: 0x000000e5"));
+    assert_non_null(strstr(h_last_status(fx->h), "more blocks than the agent tracks"));
+    assert_int_equal(fx->pal.creates, 0);
+    fixture_free(fx);
+}
+
+/* 1 if the request's "b" is a byte string of exactly len bytes equal to bytes. */
+static int request_bitmap_is(const harness_t *h, const uint8_t *bytes, size_t len)
+{
+    for (size_t i = 0; i + 3u + len <= h->last_request_len; i++) {
+        if (h->last_request[i] == 0x61 && h->last_request[i + 1u] == 'b') {
+            return len < 24u && h->last_request[i + 2u] == (uint8_t)(0x40u + len) &&
+                   memcmp(&h->last_request[i + 3u], bytes, len) == 0;
+        }
+    }
+    return 0;
+}
+
+static void test_retransmission_bitmap_ends_at_last_wanted_block(void **state)
+{
+    static const uint8_t one[] = {0x01};
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 256;
+    fx = fixture_new(600 * 256, &cfg);
+    fx->h->policy.drop_first = 1; /* block 0 is lost; all others arrive */
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 120000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->h->requested_count[0], 2);
+    /* The request for block 0 alone: bitmap 01, not 75 bytes reaching past block 511. */
+    assert_true(request_bitmap_is(fx->h, one, sizeof one));
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_duplicate, 0);
+    fixture_free(fx);
+}
+
+static void test_round_trip_of_an_abandoned_job_is_not_timed(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.silent = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 20, 10, NULL);
+    assert_int_equal(fx->h->requests, 1);
+    h_set_execution(fx->h, "");
+    h_notify_next(fx->h);
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    /* Much later, another job; its blocks take 50 ms. */
+    fx->h->now += 100000;
+    fx->h->policy.silent = 0;
+    fx->h->policy.delay_ms = 50;
+    h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
+              NULL);
+    fx->h->outcomes = 0;
+    h_notify_next(fx->h);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_true(fx->h->agent.stats.rtt_ms <= 100u);
+    assert_true(fx->h->agent.rto < 2000u);
+    fixture_free(fx);
+}
+
+static void test_stop_start_listens_for_refusals_again(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    h_drop_in_flight(fx->h);
+    start(fx);
+    while (ota_agent_get_state(&fx->h->agent) != OTA_AGENT_DOWNLOADING) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_true(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    assert_true(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_reconnect_while_suspended_resubscribes_stream(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(40 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < 10u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
+    /* The broker restarted meanwhile: sessions and messages in flight are gone. */
+    fx->h->nsubs = 0;
+    h_drop_in_flight(fx->h);
+    assert_int_equal(ota_agent_reconnected(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SUSPENDED);
+    assert_int_equal(ota_agent_resume(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_true(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    assert_true(h_subscribed(fx->h, "streams/" STREAM "/data/cbor"));
+    assert_true(h_subscribed(fx->h, "streams/" STREAM "/rejected/cbor"));
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+static void test_unusable_document_keeps_the_self_test_deadline(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_execution(fx->h, EXEC_HEAD "{\"not_ota\":1}}");
+    start(fx);
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"FAILED\""));
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
+    /* No self-test job in time: the new image is rejected and the device resets. */
+    h_run(fx->h, 17000, 100, NULL);
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    assert_int_equal(fx->pal.resets, 1);
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1212,6 +1429,9 @@ int main(void)
         cmocka_unit_test(test_cancel_then_new_job),
         cmocka_unit_test(test_another_job_replaces_current),
         cmocka_unit_test(test_terminal_status_of_current_job_abandons),
+        cmocka_unit_test(test_cancel_after_stop_start_abandons),
+        cmocka_unit_test(test_other_job_during_self_test_waits),
+        cmocka_unit_test(test_update_rejected_message_text_is_not_a_code),
         cmocka_unit_test(test_update_rejected_terminal_abandons),
         cmocka_unit_test(test_suspend_resume),
         cmocka_unit_test(test_stop_start_continues),
@@ -1221,6 +1441,12 @@ int main(void)
         cmocka_unit_test(test_resumed_file_failing_verification_starts_over),
         cmocka_unit_test(test_corrupt_progress_record_is_ignored),
         cmocka_unit_test(test_port_without_progress_store),
+        cmocka_unit_test(test_file_size_near_4_gib_is_reported),
+        cmocka_unit_test(test_retransmission_bitmap_ends_at_last_wanted_block),
+        cmocka_unit_test(test_round_trip_of_an_abandoned_job_is_not_timed),
+        cmocka_unit_test(test_stop_start_listens_for_refusals_again),
+        cmocka_unit_test(test_reconnect_while_suspended_resubscribes_stream),
+        cmocka_unit_test(test_unusable_document_keeps_the_self_test_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

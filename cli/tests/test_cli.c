@@ -633,6 +633,12 @@ static void test_bad_inputs(void **state)
         }
         assert_string_equal(R->out, "");
     }
+    /* A --cert that is no certificate is named as such, not as a bad signature. */
+    assert_int_equal(cli_test_run(R, "job", "create", "--file", f, "--version", "1.0.2",
+                                  "--targets", "A", "--key", k, "--cert", f, NULL),
+                     1);
+    assert_true(cli_test_one_error_line(R));
+    assert_non_null(strstr(R->err, "is not a P-256 certificate"));
     size_t jobs, streams, files;
     count_store(&jobs, &streams, &files);
     assert_int_equal(jobs, jobs0);
@@ -675,6 +681,8 @@ static void test_help(void **state)
         assert_ok(cli_test_runv(R, cmds[i]));
         assert_memory_equal(R->out, "usage: otter", 12);
         assert_string_equal(R->err, "");
+        /* Help is printed as is, not through printf: no doubled percent signs. */
+        assert_null(strstr(R->out, "%%"));
     }
 }
 
