@@ -79,6 +79,33 @@ static void download_to_activation(fixture_t *fx)
     assert_true(file_matches(fx));
 }
 
+/* Downloads job-1 (blocks x 1 KiB, 30 ms round trips) until `until` blocks arrived. */
+static fixture_t *download_partly(uint32_t blocks, uint32_t until)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(blocks * 1024u, &cfg);
+    fx->h->policy.delay_ms = 30;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->agent.blocks_done < until) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    return fx;
+}
+
+/* Reboots into a new image of version, pending commit, whose job says "self_test: ready". */
+static void boot_new_image(fixture_t *fx, uint32_t version)
+{
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, version);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    start(fx);
+}
+
 /* ---- init and arguments ---- */
 
 static void test_init_validates_arguments(void **state)
@@ -246,11 +273,7 @@ static void test_full_update_exact_payloads(void **state)
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
 
     /* The new image boots pending commit; the service holds the ready status. */
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
-    start(fx);
+    boot_new_image(fx, V1_1_0);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
     assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SELF_TEST);
@@ -281,11 +304,7 @@ static void test_self_test_failure_reverts(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
     (void)state;
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
-    start(fx);
+    boot_new_image(fx, V1_1_0);
     assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
     assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 0, fx->h->now), OTA_OK);
     assert_string_equal(h_last_status(fx->h),
@@ -326,11 +345,7 @@ static void test_self_test_timeout_reverts(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
     (void)state;
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
-    start(fx);
+    boot_new_image(fx, V1_1_0);
     assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
     /* The application never answers. */
     assert_true(h_run(fx->h, 20000, 100, h_stop_outcome));
@@ -362,11 +377,7 @@ static void test_no_self_test_job_resets(void **state)
 static void check_version_rejected(uint32_t running, const char *detail)
 {
     fixture_t *fx = fixture_new(5000, NULL);
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, running);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
-    start(fx);
+    boot_new_image(fx, running);
     assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
     assert_non_null(strstr(h_last_status(fx->h), "\"status\":\"FAILED\""));
     assert_non_null(strstr(h_last_status(fx->h), "\"reason\":\"rejected: 0x00000101\""));
@@ -830,18 +841,8 @@ static void test_port_failures_are_reported(void **state)
 
 static void test_same_job_continues(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(60, 20);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(60 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 20u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     /* The document again (as AWS sends on every $next/get or notify-next). */
     h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
               "{\"receive\":\"1/60\"}");
@@ -857,18 +858,8 @@ static void test_same_job_continues(void **state)
 
 static void test_cancel_then_new_job(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(60, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(60 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     assert_int_not_equal(fx->pal.progress_len, -1);
     /* Canceled in the service: notify-next names no job. */
     h_set_execution(fx->h, "");
@@ -901,18 +892,8 @@ static void test_cancel_then_new_job(void **state)
 
 static void test_another_job_replaces_current(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(60, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(60 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
               NULL);
     h_notify_next(fx->h);
@@ -946,18 +927,8 @@ static void test_terminal_status_of_current_job_abandons(void **state)
 
 static void test_cancel_after_stop_start_abandons(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
     h_drop_in_flight(fx->h);
     /* Canceled meanwhile: the service answers with the job in a terminal status. */
@@ -975,11 +946,7 @@ static void test_other_job_during_self_test_waits(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
     (void)state;
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
-    start(fx);
+    boot_new_image(fx, V1_1_0);
     assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
     /* Another job (usable, then unusable) while the test runs: the test goes on. */
     h_set_job(fx->h, "job-2", "AFR_OTA-2", fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED",
@@ -1060,18 +1027,8 @@ static void test_suspend_resume(void **state)
 
 static void test_stop_start_continues(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
     assert_int_equal(fx->h->nsubs, 0);
     assert_int_equal(fx->pal.aborts, 0);
@@ -1086,18 +1043,8 @@ static void test_stop_start_continues(void **state)
 
 static void test_reconnect_resubscribes(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     /* The broker restarted: sessions and messages in flight are gone. */
     fx->h->nsubs = 0;
     h_drop_in_flight(fx->h);
@@ -1148,18 +1095,8 @@ static void test_resume_after_reboot(void **state)
 
 static void test_resume_of_another_job_starts_over(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     fx->pal.open = 0;
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
     h_set_job(fx->h, "job-2", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED", NULL);
@@ -1173,18 +1110,8 @@ static void test_resume_of_another_job_starts_over(void **state)
 
 static void test_resumed_file_failing_verification_starts_over(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     fx->pal.open = 0;
     fx->pal.corrupt_on_resume = 1; /* a kept block is damaged */
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
@@ -1200,18 +1127,8 @@ static void test_resumed_file_failing_verification_starts_over(void **state)
 
 static void test_corrupt_progress_record_is_ignored(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     fx->pal.open = 0;
     fx->pal.progress[fx->pal.progress_len / 2] ^= 0x10u;
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
@@ -1323,18 +1240,8 @@ static void test_round_trip_of_an_abandoned_job_is_not_timed(void **state)
 
 static void test_stop_start_listens_for_refusals_again(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
     h_drop_in_flight(fx->h);
     start(fx);
@@ -1350,18 +1257,8 @@ static void test_stop_start_listens_for_refusals_again(void **state)
 
 static void test_reconnect_while_suspended_resubscribes_stream(void **state)
 {
-    ota_agent_config_t cfg;
-    fixture_t *fx;
+    fixture_t *fx = download_partly(40, 10);
     (void)state;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.block_size = 1024;
-    fx = fixture_new(40 * 1024, &cfg);
-    fx->h->policy.delay_ms = 30;
-    set_job(fx, "job-1");
-    start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
-        h_run(fx->h, 10, 10, NULL);
-    }
     assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
     /* The broker restarted meanwhile: sessions and messages in flight are gone. */
     fx->h->nsubs = 0;
