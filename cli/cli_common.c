@@ -400,3 +400,25 @@ void cli_format_time(int64_t ms, char out[24])
     gmtime_r(&t, &tm);
     strftime(out, 24, "%Y-%m-%d %H:%M:%S", &tm);
 }
+
+int cli_one_arg_with_store(const cli_ctx_t *ctx, int argc, char **argv, const char *usage,
+                           const char *missing, const char **arg, struct ota_store **store)
+{
+    const char *pos[1];
+    size_t n_pos;
+    int help;
+    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
+    *store = NULL;
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs(usage, stdout);
+        return CLI_DONE;
+    }
+    if (n_pos != 1) {
+        return cli_fail(CLI_EXIT_USAGE, "%s", missing);
+    }
+    *arg = pos[0];
+    return cli_store_open(ctx, store);
+}

@@ -144,6 +144,21 @@ struct ota_store;
  */
 int cli_store_open(const cli_ctx_t *ctx, struct ota_store **out);
 
+/** What cli_one_arg_with_store gives after printing --help: the command is done, exit 0. */
+#define CLI_DONE (-1)
+
+/**
+ * The start of a command that takes exactly one argument and no options and
+ * reads the store: --help prints usage and gives CLI_DONE; a missing or
+ * extra argument prints the error line missing (exit 2); then the store is
+ * opened.
+ * @param arg receives the argument.
+ * @param store receives the open store (close it with ota_store_close()).
+ * @return CLI_EXIT_OK; CLI_DONE; CLI_EXIT_USAGE; CLI_EXIT_FAIL.
+ */
+int cli_one_arg_with_store(const cli_ctx_t *ctx, int argc, char **argv, const char *usage,
+                           const char *missing, const char **arg, struct ota_store **store);
+
 /**
  * Format a time in ms since the epoch as "YYYY-MM-DD hh:mm:ss" (UTC), or "-"
  * for 0, into out (at least 24 bytes).

@@ -576,30 +576,20 @@ static int show_exec(void *ctx, const ota_store_execution_t *e)
 
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t n_pos;
-    int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs("usage: otter job show ID\n\nShow a job (status, settings, document) and every "
-              "target's execution:\nstatus, version number, last update (UTC), statusDetails.\n",
-              stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "job show needs a job ID; see 'otter job list'");
-    }
+    const char *arg = NULL;
     ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
-        return rc;
+    int rc = cli_one_arg_with_store(
+        ctx, argc, argv,
+        "usage: otter job show ID\n\nShow a job (status, settings, document) and every "
+        "target's execution:\nstatus, version number, last update (UTC), statusDetails.\n",
+        "job show needs a job ID; see 'otter job list'", &arg, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     ota_store_job_t j;
-    if (ota_store_job_get(store, pos[0], &j) != OTA_STORE_OK) {
+    if (ota_store_job_get(store, arg, &j) != OTA_STORE_OK) {
         ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", pos[0]);
+        return cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
     }
     char created[24], done[24];
     cli_format_time(j.created_ms, created);
@@ -633,42 +623,32 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
 
 int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t n_pos;
-    int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs("usage: otter job cancel ID\n\nCancel a job: every execution not finished yet "
-              "becomes CANCELED and the\nservice tells those devices.\n",
-              stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "job cancel needs a job ID; see 'otter job list'");
-    }
+    const char *arg = NULL;
     ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
-        return rc;
+    int rc = cli_one_arg_with_store(
+        ctx, argc, argv,
+        "usage: otter job cancel ID\n\nCancel a job: every execution not finished yet "
+        "becomes CANCELED and the\nservice tells those devices.\n",
+        "job cancel needs a job ID; see 'otter job list'", &arg, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    int src = ota_store_job_cancel(store, pos[0], ota_store_now_ms());
+    int src = ota_store_job_cancel(store, arg, ota_store_now_ms());
     if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
-        rc = cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", pos[0]);
+        rc = cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
     } else if (src == OTA_STORE_CONFLICT) {
         ota_store_job_t j;
         const char *st = "finished";
-        if (ota_store_job_get(store, pos[0], &j) == OTA_STORE_OK) {
+        if (ota_store_job_get(store, arg, &j) == OTA_STORE_OK) {
             st = ota_store_job_status_name(j.status);
         }
-        rc = cli_fail(CLI_EXIT_FAIL, "job '%s' is already %s; nothing to cancel", pos[0], st);
+        rc = cli_fail(CLI_EXIT_FAIL, "job '%s' is already %s; nothing to cancel", arg, st);
         ota_store_job_free(&j);
     } else if (src != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel job '%s' (%s); try again", pos[0],
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel job '%s' (%s); try again", arg,
                       ota_store_errmsg(store));
     } else {
-        printf("job %s canceled\n", pos[0]);
+        printf("job %s canceled\n", arg);
     }
     ota_store_close(store);
     return rc;

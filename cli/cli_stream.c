@@ -6,34 +6,23 @@
 
 int cli_cmd_stream_describe(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t n_pos;
-    int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs("usage: otter stream describe STREAM_ID\n\nShow a stream's version, description "
-              "and files (file id, size, stored path).\n",
-              stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "stream describe needs a STREAM_ID; see 'otter job show ID'");
-    }
+    const char *arg = NULL;
     ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
-        return rc;
+    int rc = cli_one_arg_with_store(
+        ctx, argc, argv,
+        "usage: otter stream describe STREAM_ID\n\nShow a stream's version, description "
+        "and files (file id, size, stored path).\n",
+        "stream describe needs a STREAM_ID; see 'otter job show ID'", &arg, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     ota_store_stream_t s;
-    if (ota_store_stream_get(store, pos[0], &s) != OTA_STORE_OK) {
+    if (ota_store_stream_get(store, arg, &s) != OTA_STORE_OK) {
         ota_store_close(store);
         return cli_fail(CLI_EXIT_FAIL,
                         "unknown stream '%s'; 'otter job show ID' names a job's "
                         "stream",
-                        pos[0]);
+                        arg);
     }
     char when[24];
     cli_format_time(s.created_ms, when);

@@ -211,30 +211,20 @@ static int show_job(void *vctx, const ota_store_job_t *job)
 
 int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t n_pos;
-    int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs("usage: otter thing show NAME\n\nShow a thing, its credentials file and every job "
-              "execution it has\n(status, version number, last update, statusDetails).\n",
-              stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "thing show needs a NAME; see 'otter thing show --help'");
-    }
+    const char *arg = NULL;
     ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
-        return rc;
+    int rc = cli_one_arg_with_store(
+        ctx, argc, argv,
+        "usage: otter thing show NAME\n\nShow a thing, its credentials file and every job "
+        "execution it has\n(status, version number, last update, statusDetails).\n",
+        "thing show needs a NAME; see 'otter thing show --help'", &arg, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     ota_store_thing_t t;
-    if (ota_store_thing_get(store, pos[0], &t) != OTA_STORE_OK) {
+    if (ota_store_thing_get(store, arg, &t) != OTA_STORE_OK) {
         ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", pos[0]);
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", arg);
     }
     char when[24], path[CLI_PATH_MAX];
     cli_format_time(t.created_ms, when);
