@@ -10,10 +10,12 @@
  * Every terminal outcome is reported with a reason, including documents the
  * agent cannot use.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "ota_agent_internal.h"
 #include "ota_bytes.h"
+#include "ota_crc32.h"
 
 /* The one data plane so far; HTTP would be chosen here by "protocols". */
 #define OTA_DATA_PLANE (&ota_data_plane_mqtt)
@@ -108,27 +110,6 @@ static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
     out[j] = '\0';
 }
 
-/* Writes a + b into the agent's detail buffer and returns it. */
-static const char *ota_detail(ota_agent_t *a, const char *x, const char *y)
-{
-    size_t n = strlen(x);
-    size_t cap = sizeof a->detail;
-    if (n >= cap) {
-        n = cap - 1u;
-    }
-    memcpy(a->detail, x, n);
-    a->detail[n] = '\0';
-    if (y != NULL) {
-        size_t m = strlen(y);
-        if (m >= cap - n) {
-            m = cap - n - 1u;
-        }
-        memcpy(a->detail + n, y, m);
-        a->detail[n + m] = '\0';
-    }
-    return a->detail;
-}
-
 static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
 {
     file->path = a->job.has_file_path ? a->job.file_path : NULL;
@@ -169,25 +150,21 @@ static const char *const ota_jobs_topics[] = {
     "jobs/$next/get/rejected",
 };
 
-static ota_err_t ota_subscribe_jobs(ota_agent_t *a)
+/* Subscribes to (or, with subscribe 0, unsubscribes from) the jobs topics. */
+static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
 {
     for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
-        if (ota_agent_topic(a, ota_jobs_topics[i], NULL, NULL) != OTA_OK ||
-            a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) != OTA_OK) {
+        if (ota_agent_topic(a, ota_jobs_topics[i], "", "") != OTA_OK) {
+            return OTA_ERR_MQTT;
+        }
+        if (!subscribe) {
+            (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
+        } else if (a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) != OTA_OK) {
             ota_log(a, OTA_LOG_ERROR, "subscribe failed", OTA_ERR_MQTT, 0, 0, ota_jobs_topics[i]);
             return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;
-}
-
-static void ota_unsubscribe_jobs(ota_agent_t *a)
-{
-    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
-        if (ota_agent_topic(a, ota_jobs_topics[i], NULL, NULL) == OTA_OK) {
-            (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
-        }
-    }
 }
 
 static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
@@ -205,7 +182,7 @@ static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
 static ota_err_t ota_ask_next_job(ota_agent_t *a)
 {
     static const char payload[] = "{\"clientToken\":\"otter\"}";
-    if (ota_agent_topic(a, "jobs/$next/get", NULL, NULL) != OTA_OK ||
+    if (ota_agent_topic(a, "jobs/$next/get", "", "") != OTA_OK ||
         a->cfg.mqtt.publish(a->cfg.mqtt.ctx, a->topic, (const uint8_t *)payload,
                             sizeof payload - 1u, 1) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot ask for the next job", OTA_ERR_MQTT, 0, 0, NULL);
@@ -217,12 +194,31 @@ static ota_err_t ota_ask_next_job(ota_agent_t *a)
 
 /* ---- ending a job ---- */
 
+/* Clears the port's progress record, if it keeps one, and forgets the loaded checkpoint. */
+static void ota_clear_progress(ota_agent_t *a)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    if (pal->progress_clear != NULL) {
+        ota_err_t err = pal->progress_clear(pal->ctx);
+        if (err != OTA_OK) {
+            ota_log(a, OTA_LOG_WARN, "cannot clear the progress record", err, 0, 0, NULL);
+        }
+    }
+    a->have_checkpoint = 0;
+}
+
+/* 1 while a download runs or is suspended: the data plane is open. */
+static int ota_downloading(const ota_agent_t *a)
+{
+    return a->state == OTA_AGENT_DOWNLOADING ||
+           (a->state == OTA_AGENT_SUSPENDED && a->suspended_state == OTA_AGENT_DOWNLOADING);
+}
+
 /* Releases everything the current job holds: file, progress, subscriptions. */
 static void ota_release_job(ota_agent_t *a, int discard_progress)
 {
     const ota_pal_t *pal = a->cfg.pal;
-    if (a->state == OTA_AGENT_DOWNLOADING ||
-        (a->state == OTA_AGENT_SUSPENDED && a->suspended_state == OTA_AGENT_DOWNLOADING)) {
+    if (ota_downloading(a)) {
         OTA_DATA_PLANE->close(a);
     }
     if (a->file_open) {
@@ -232,11 +228,8 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
         }
         a->file_open = 0;
     }
-    if (discard_progress && pal->progress_clear != NULL) {
-        ota_err_t err = pal->progress_clear(pal->ctx);
-        if (err != OTA_OK) {
-            ota_log(a, OTA_LOG_WARN, "cannot clear the progress record", err, 0, 0, NULL);
-        }
+    if (discard_progress) {
+        ota_clear_progress(a);
     }
     a->have_checkpoint = 0;
     (void)ota_job_topic_sub(a, 0);
@@ -258,8 +251,18 @@ static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t e
     a->cfg.callbacks.outcome(a->cfg.callbacks.ctx, &o);
 }
 
+/* A short fingerprint of a job id (never 0). */
+static uint32_t ota_job_mark(const char *job_id)
+{
+    return ota_crc32(0, job_id, strlen(job_id)) | 1u;
+}
+
 static void ota_forget_job(ota_agent_t *a)
 {
+    if (a->have_job) {
+        /* Its outcome is reported: later copies of its document are stale. */
+        a->finished_job = ota_job_mark(a->job.job_id);
+    }
     a->have_job = 0;
     a->resumed = 0;
     a->restarted = 0;
@@ -267,27 +270,23 @@ static void ota_forget_job(ota_agent_t *a)
     ota_set_state(a, OTA_AGENT_WAITING_JOB);
 }
 
-/* Builds a FreeRTOS-style reason for err into out[32]. */
-static void ota_reason(char out[32], ota_fail_kind_t kind, ota_err_t err, uint32_t sub)
+/* Builds a FreeRTOS-style reason for err into reason[32] and reports FAILED
+ * with it and a detail. */
+static void ota_report_failed(ota_agent_t *a, char *reason, ota_fail_kind_t kind, ota_err_t err,
+                              uint32_t sub, const char *detail)
 {
-    char code[11];
-    char subcode[11];
-    ota_agent_hex32(code, ota_err_pal_code(err));
-    switch (kind) {
-    case OTA_FAIL_REJECTED:
-        memcpy(out, "rejected: ", 10);
-        memcpy(out + 10, code, 11);
-        break;
-    case OTA_FAIL_ABORTED:
-        memcpy(out, "aborted: ", 9);
-        memcpy(out + 9, code, 11);
-        break;
-    default:
-        ota_agent_hex32(subcode, sub);
-        memcpy(out, code, 10);
-        memcpy(out + 10, ": ", 2);
-        memcpy(out + 12, subcode, 11);
-        break;
+    char *p;
+    strcpy(reason, kind == OTA_FAIL_REJECTED  ? "rejected: "
+                   : kind == OTA_FAIL_ABORTED ? "aborted: "
+                                              : "");
+    p = ota_agent_hex32(reason + strlen(reason), ota_err_pal_code(err));
+    if (kind == OTA_FAIL_TRANSFER) {
+        *p++ = ':';
+        *p++ = ' ';
+        (void)ota_agent_hex32(p, sub);
+    }
+    if (ota_agent_publish_status(a, "FAILED", "reason", reason, "detail", detail, 1) != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
     }
 }
 
@@ -296,19 +295,9 @@ static void ota_fail_job(ota_agent_t *a, ota_fail_kind_t kind, ota_err_t err, ui
                          const char *detail)
 {
     char reason[32];
-    ota_status_kv_t kv[2];
-    ota_err_t perr;
 
-    ota_reason(reason, kind, err, sub);
-    kv[0].key = "reason";
-    kv[0].value = reason;
-    kv[1].key = "detail";
-    kv[1].value = detail;
     ota_log(a, OTA_LOG_ERROR, "job failed", err, sub, 0, detail);
-    perr = ota_agent_publish_status(a, "FAILED", kv, 2, 1);
-    if (perr != OTA_OK) {
-        ota_log(a, OTA_LOG_ERROR, "cannot report the failure", perr, 0, 0, NULL);
-    }
+    ota_report_failed(a, reason, kind, err, sub, detail);
     ota_release_job(a, 1);
     ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
     ota_forget_job(a);
@@ -399,11 +388,8 @@ static void ota_new_round(ota_agent_t *a, int retransmission)
 static void ota_send_progress(ota_agent_t *a)
 {
     char fraction[24];
-    ota_status_kv_t kv;
-    ota_agent_fraction(fraction, a->blocks_done, a->block_count);
-    kv.key = "receive";
-    kv.value = fraction;
-    if (ota_agent_publish_status(a, "IN_PROGRESS", &kv, 1, 0) != OTA_OK) {
+    (void)ota_agent_dec(ota_agent_dec(fraction, a->blocks_done, '/'), a->block_count, '\0');
+    if (ota_agent_publish_status(a, "IN_PROGRESS", "receive", fraction, NULL, NULL, 0) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "progress update not sent", OTA_ERR_MQTT, 0, 0, NULL);
     }
     a->since_status = 0;
@@ -566,6 +552,17 @@ void ota_agent_block(ota_agent_t *a, uint32_t file_id, uint32_t index, const uin
     }
 }
 
+/* Reports "self_test": stage ("ready", "active") with this image's version. */
+static void ota_report_self_test(ota_agent_t *a, const char *stage)
+{
+    char version[11];
+    (void)ota_agent_hex32(version, a->cfg.app_version);
+    if (ota_agent_publish_status(a, "IN_PROGRESS", "self_test", stage, "updatedBy", version, 1) !=
+        OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot report self_test", OTA_ERR_MQTT, 0, 0, stage);
+    }
+}
+
 static void ota_finish_download(ota_agent_t *a)
 {
     const ota_pal_t *pal = a->cfg.pal;
@@ -612,8 +609,8 @@ static void ota_finish_download(ota_agent_t *a)
     ota_log(a, OTA_LOG_INFO, "file verified", OTA_OK, a->job.file_size, 0, NULL);
     if (a->job.file_type != 0u) {
         /* A data file: no activation, no self-test. */
-        ota_status_kv_t kv = {"reason", "accepted"};
-        if (ota_agent_publish_status(a, "SUCCEEDED", &kv, 1, 1) != OTA_OK) {
+        if (ota_agent_publish_status(a, "SUCCEEDED", "reason", "accepted", NULL, NULL, 1) !=
+            OTA_OK) {
             ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
         ota_release_job(a, 1);
@@ -622,18 +619,7 @@ static void ota_finish_download(ota_agent_t *a)
         (void)ota_ask_next_job(a);
         return;
     }
-    {
-        char version[11];
-        ota_status_kv_t kv[2];
-        ota_agent_hex32(version, a->cfg.app_version);
-        kv[0].key = "self_test";
-        kv[0].value = "ready";
-        kv[1].key = "updatedBy";
-        kv[1].value = version;
-        if (ota_agent_publish_status(a, "IN_PROGRESS", kv, 2, 1) != OTA_OK) {
-            ota_log(a, OTA_LOG_ERROR, "cannot report self_test ready", OTA_ERR_MQTT, 0, 0, NULL);
-        }
-    }
+    ota_report_self_test(a, "ready");
     if (a->cfg.callbacks.activate != NULL) {
         a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
     }
@@ -644,13 +630,13 @@ static void ota_finish_download(ota_agent_t *a)
 
 void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
 {
-    char safe[48];
+    static const char prefix[] = "stream request refused: ";
     if (a->state != OTA_AGENT_DOWNLOADING) {
         return;
     }
-    ota_copy_safe(safe, sizeof safe, code, code_len);
-    ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0,
-                 ota_detail(a, "stream request refused: ", safe));
+    memcpy(a->detail, prefix, sizeof prefix - 1u);
+    ota_copy_safe(a->detail + sizeof prefix - 1u, 48, code, code_len);
+    ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
 }
 
 void ota_agent_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
@@ -673,26 +659,17 @@ static void ota_reject_new_image(ota_agent_t *a, ota_err_t err, const char *deta
 {
     const ota_pal_t *pal = a->cfg.pal;
     char reason[32];
-    ota_status_kv_t kv[2];
     ota_err_t serr;
 
-    ota_reason(reason, OTA_FAIL_REJECTED, err, 0);
-    kv[0].key = "reason";
-    kv[0].value = reason;
-    kv[1].key = "detail";
-    kv[1].value = detail;
     ota_log(a, OTA_LOG_ERROR, "new image rejected", err, 0, 0, detail);
-    if (a->have_job && ota_agent_publish_status(a, "FAILED", kv, 2, 1) != OTA_OK) {
-        ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
+    if (a->have_job) {
+        ota_report_failed(a, reason, OTA_FAIL_REJECTED, err, 0, detail);
     }
     serr = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
     if (serr != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "port cannot reject the image", serr, 0, 0, NULL);
     }
-    if (pal->progress_clear != NULL) {
-        (void)pal->progress_clear(pal->ctx);
-    }
-    a->have_checkpoint = 0;
+    ota_clear_progress(a);
     if (a->have_job) {
         (void)ota_job_topic_sub(a, 0);
         ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
@@ -726,21 +703,10 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
     if (!pending) {
         /* The old image runs: the new one never started, crashed, or was reverted. */
         const char *detail = "the new image did not start or was reverted; the old one runs";
-        ota_status_kv_t kv[2];
-        ota_reason(reason, OTA_FAIL_REJECTED, OTA_ERR_VERSION, 0);
-        kv[0].key = "reason";
-        kv[0].value = reason;
-        kv[1].key = "detail";
-        kv[1].value = detail;
         ota_log(a, OTA_LOG_ERROR, "update did not take", OTA_ERR_VERSION, a->cfg.app_version,
                 job->updated_by, detail);
-        if (ota_agent_publish_status(a, "FAILED", kv, 2, 1) != OTA_OK) {
-            ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
-        }
-        if (pal->progress_clear != NULL) {
-            (void)pal->progress_clear(pal->ctx);
-        }
-        a->have_checkpoint = 0;
+        ota_report_failed(a, reason, OTA_FAIL_REJECTED, OTA_ERR_VERSION, 0, detail);
+        ota_clear_progress(a);
         ota_outcome(a, OTA_OUTCOME_FAILED, OTA_ERR_VERSION, reason, detail);
         ota_forget_job(a);
         return;
@@ -751,19 +717,10 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
     }
     if (a->cfg.app_version > job->updated_by ||
         (job->self_test == OTA_SELF_TEST_ACTIVE && a->cfg.app_version == job->updated_by)) {
-        char version[11];
-        ota_status_kv_t kv[2];
         a->old_version_ok = job->self_test == OTA_SELF_TEST_READY;
         a->old_version = job->updated_by;
-        ota_agent_hex32(version, a->cfg.app_version);
-        kv[0].key = "self_test";
-        kv[0].value = "active";
-        kv[1].key = "updatedBy";
-        kv[1].value = version;
         (void)ota_job_topic_sub(a, 1);
-        if (ota_agent_publish_status(a, "IN_PROGRESS", kv, 2, 1) != OTA_OK) {
-            ota_log(a, OTA_LOG_ERROR, "cannot report self_test active", OTA_ERR_MQTT, 0, 0, NULL);
-        }
+        ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
         if (a->cfg.callbacks.self_test != NULL) {
             a->cfg.callbacks.self_test(a->cfg.callbacks.ctx, &a->job);
@@ -826,8 +783,6 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
 static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_issue_t *issue)
 {
     const ota_job_t *job = &a->scratch_job;
-    char text[64];
-    size_t n;
 
     if (ota_status_terminal(job->status)) {
         return;
@@ -845,21 +800,16 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
     }
     a->job = *job;
     a->have_job = 1;
-    /* "job document: <problem> (<field>)" */
-    ota_copy_safe(text, sizeof text, ota_job_problem_str(issue->problem),
-                  strlen(ota_job_problem_str(issue->problem)));
+    /* "job document: <problem> (<field>)": the problem texts and field names
+     * are the parser's short static strings, so this fits a->detail. */
+    strcpy(a->detail, "job document: ");
+    strcat(a->detail, ota_job_problem_str(issue->problem));
     if (issue->field != NULL) {
-        n = strlen(text);
-        if (n + strlen(issue->field) + 4u < sizeof text) {
-            text[n] = ' ';
-            text[n + 1u] = '(';
-            memcpy(text + n + 2u, issue->field, strlen(issue->field));
-            text[n + 2u + strlen(issue->field)] = ')';
-            text[n + 3u + strlen(issue->field)] = '\0';
-        }
+        strcat(a->detail, " (");
+        strcat(a->detail, issue->field);
+        strcat(a->detail, ")");
     }
-    ota_fail_job(a, OTA_FAIL_REJECTED, err, (uint32_t)issue->problem,
-                 ota_detail(a, "job document: ", text));
+    ota_fail_job(a, OTA_FAIL_REJECTED, err, (uint32_t)issue->problem, a->detail);
 }
 
 static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
@@ -867,6 +817,13 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
     ota_job_issue_t issue;
     ota_err_t err = ota_job_parse((const char *)payload, len, a->tokens, OTA_JSON_TOKENS,
                                   &a->scratch_job, &issue);
+    if ((err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED) &&
+        a->finished_job != 0u && ota_job_mark(a->scratch_job.job_id) == a->finished_job) {
+        /* A duplicate or late copy (the service may repeat an execution on
+         * notify-next) of the job this boot already reported. */
+        ota_log(a, OTA_LOG_DEBUG, "job already reported here", OTA_OK, 0, 0, a->scratch_job.job_id);
+        return;
+    }
     switch (err) {
     case OTA_OK:
         ota_on_job(a, &a->scratch_job);
@@ -919,22 +876,13 @@ static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_
     ota_log(a, OTA_LOG_WARN, "status update refused", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
 }
 
-/* 1 if rest equals s. */
-static int ota_rest_is(const char *rest, size_t rest_len, const char *s)
-{
-    return strlen(s) == rest_len && memcmp(rest, s, rest_len) == 0;
-}
-
-/* 1 if rest is "jobs/<current job>/update/rejected". */
-static int ota_rest_is_update_rejected(const ota_agent_t *a, const char *rest, size_t rest_len)
-{
-    size_t j = strlen(a->job.job_id);
-    return a->have_job && rest_len == 5u + j + 16u && memcmp(rest, "jobs/", 5) == 0 &&
-           memcmp(rest + 5, a->job.job_id, j) == 0 &&
-           memcmp(rest + 5 + j, "/update/rejected", 16) == 0;
-}
-
 /* ---- public calls ---- */
+
+/* 1 if agent is NULL or was never initialised. */
+static int ota_bad_agent(const ota_agent_t *agent)
+{
+    return agent == NULL || agent->cfg.pal == NULL;
+}
 
 static int ota_thing_name_ok(const char *name)
 {
@@ -956,21 +904,45 @@ static int ota_pal_ok(const ota_pal_t *pal)
            pal->reset != NULL && pal->set_image_state != NULL && pal->get_image_state != NULL;
 }
 
-static uint32_t ota_or_default(uint32_t v, uint32_t def)
-{
-    return v != 0u ? v : def;
-}
+/* The numbers of ota_agent_config_t, block_size .. reset_delay_ms, are
+ * consecutive uint32_t fields; their defaults in that order (window_blocks:
+ * below, it depends on the block size). */
+#define OTA_CFG_NUMBERS 10u
+typedef char ota_cfg_numbers_consecutive[offsetof(ota_agent_config_t, reset_delay_ms) -
+                                                     offsetof(ota_agent_config_t, block_size) ==
+                                                 4u * (OTA_CFG_NUMBERS - 1u)
+                                             ? 1
+                                             : -1];
+static const uint32_t ota_cfg_defaults[OTA_CFG_NUMBERS] = {
+    OTA_DEFAULT_BLOCK_SIZE,
+    0,
+    OTA_DEFAULT_RTO_INITIAL_MS,
+    OTA_DEFAULT_RTO_MIN_MS,
+    OTA_DEFAULT_RTO_MAX_MS,
+    OTA_DEFAULT_MAX_TIMEOUTS,
+    OTA_DEFAULT_SELF_TEST_TIMEOUT_MS,
+    OTA_DEFAULT_STATUS_EVERY_BLOCKS,
+    OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS,
+    OTA_DEFAULT_RESET_DELAY_MS,
+};
 
 ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
 {
     ota_agent_config_t c;
+    uint8_t *num = (uint8_t *)&c + offsetof(ota_agent_config_t, block_size);
     if (agent == NULL || config == NULL || !ota_thing_name_ok(config->thing_name) ||
         !ota_pal_ok(config->pal) || config->mqtt.subscribe == NULL ||
         config->mqtt.unsubscribe == NULL || config->mqtt.publish == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
     c = *config;
-    c.block_size = ota_or_default(c.block_size, OTA_DEFAULT_BLOCK_SIZE);
+    for (size_t i = 0; i < OTA_CFG_NUMBERS; i++) {
+        uint32_t v;
+        memcpy(&v, num + 4u * i, 4);
+        if (v == 0u) {
+            memcpy(num + 4u * i, &ota_cfg_defaults[i], 4);
+        }
+    }
     if (c.block_size < 256u || c.block_size > OTA_REQUEST_BYTES_MAX ||
         (c.pal->block_align > 1u && c.block_size % c.pal->block_align != 0u)) {
         return OTA_ERR_INVALID_ARG;
@@ -984,20 +956,10 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
     if (c.window_blocks > 255u || c.window_blocks > OTA_REQUEST_BYTES_MAX / c.block_size) {
         return OTA_ERR_INVALID_ARG;
     }
-    c.rto_initial_ms = ota_or_default(c.rto_initial_ms, OTA_DEFAULT_RTO_INITIAL_MS);
-    c.rto_min_ms = ota_or_default(c.rto_min_ms, OTA_DEFAULT_RTO_MIN_MS);
-    c.rto_max_ms = ota_or_default(c.rto_max_ms, OTA_DEFAULT_RTO_MAX_MS);
     if (c.rto_min_ms > c.rto_initial_ms || c.rto_initial_ms > c.rto_max_ms ||
         c.rto_max_ms > 0x40000000u) {
         return OTA_ERR_INVALID_ARG;
     }
-    c.max_timeouts = ota_or_default(c.max_timeouts, OTA_DEFAULT_MAX_TIMEOUTS);
-    c.self_test_timeout_ms =
-        ota_or_default(c.self_test_timeout_ms, OTA_DEFAULT_SELF_TEST_TIMEOUT_MS);
-    c.status_every_blocks = ota_or_default(c.status_every_blocks, OTA_DEFAULT_STATUS_EVERY_BLOCKS);
-    c.checkpoint_every_blocks =
-        ota_or_default(c.checkpoint_every_blocks, OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS);
-    c.reset_delay_ms = ota_or_default(c.reset_delay_ms, OTA_DEFAULT_RESET_DELAY_MS);
 
     memset(agent, 0, sizeof *agent);
     agent->cfg = c;
@@ -1011,7 +973,7 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
     const ota_pal_t *pal;
     ota_err_t err;
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state != OTA_AGENT_STOPPED) {
@@ -1019,9 +981,9 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
-    err = ota_subscribe_jobs(agent);
+    err = ota_jobs_subscription(agent, 1);
     if (err != OTA_OK) {
-        ota_unsubscribe_jobs(agent);
+        (void)ota_jobs_subscription(agent, 0);
         return err;
     }
     if (!agent->file_open && ota_agent_progress_load(agent) == OTA_OK) {
@@ -1036,7 +998,7 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     }
     err = ota_ask_next_job(agent);
     if (err != OTA_OK) {
-        ota_unsubscribe_jobs(agent);
+        (void)ota_jobs_subscription(agent, 0);
         ota_set_state(agent, OTA_AGENT_STOPPED);
     }
     return err;
@@ -1044,14 +1006,13 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_stop(ota_agent_t *agent)
 {
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED) {
         return OTA_OK;
     }
-    if (agent->state == OTA_AGENT_DOWNLOADING ||
-        (agent->state == OTA_AGENT_SUSPENDED && agent->suspended_state == OTA_AGENT_DOWNLOADING)) {
+    if (ota_downloading(agent)) {
         OTA_DATA_PLANE->close(agent);
         if (agent->since_checkpoint != 0u) {
             ota_checkpoint(agent);
@@ -1060,7 +1021,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
     if (agent->have_job) {
         (void)ota_job_topic_sub(agent, 0);
     }
-    ota_unsubscribe_jobs(agent);
+    (void)ota_jobs_subscription(agent, 0);
     agent->deadline_set = 0;
     ota_set_state(agent, OTA_AGENT_STOPPED);
     return OTA_OK;
@@ -1068,7 +1029,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
 
 ota_err_t ota_agent_suspend(ota_agent_t *agent)
 {
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
@@ -1081,7 +1042,7 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
 
 ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state != OTA_AGENT_SUSPENDED) {
@@ -1100,7 +1061,7 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
@@ -1113,7 +1074,7 @@ ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 {
     ota_err_t err;
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED) {
@@ -1121,7 +1082,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
     }
     agent->now = now_ms;
     ota_log(agent, OTA_LOG_INFO, "reconnected: subscribing again", OTA_OK, 0, 0, NULL);
-    err = ota_subscribe_jobs(agent);
+    err = ota_jobs_subscription(agent, 1);
     if (err != OTA_OK) {
         return err;
     }
@@ -1145,7 +1106,7 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
 {
     const ota_pal_t *pal;
     ota_err_t err;
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state != OTA_AGENT_SELF_TEST) {
@@ -1162,32 +1123,19 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
         ota_reject_new_image(agent, OTA_ERR_COMMIT_FAILED, "the port cannot commit the new image");
         return OTA_ERR_COMMIT_FAILED;
     }
-    if (pal->progress_clear != NULL) {
-        (void)pal->progress_clear(pal->ctx);
-    }
-    agent->have_checkpoint = 0;
+    ota_clear_progress(agent);
     {
-        char version[16];
-        char old[16];
         char reason[32];
         char updated_by[24];
-        ota_status_kv_t kv[2];
-        ota_agent_version_str(version, agent->cfg.app_version);
         memcpy(reason, "accepted  ", 10);
-        memcpy(reason + 10, version, strlen(version) + 1u);
-        kv[0].key = "reason";
-        kv[0].value = reason;
-        kv[1].key = "updatedBy";
-        kv[1].value = updated_by;
-        if (agent->old_version_ok) {
-            ota_agent_version_str(old, agent->old_version);
-            memcpy(updated_by, "  ", 2);
-            memcpy(updated_by + 2, old, strlen(old) + 1u);
-        }
+        ota_agent_version_str(reason + 10, agent->cfg.app_version);
+        memcpy(updated_by, "  ", 2);
+        ota_agent_version_str(updated_by + 2, agent->old_version);
         ota_log(agent, OTA_LOG_INFO, "new image committed", OTA_OK, agent->cfg.app_version, 0,
                 NULL);
-        if (ota_agent_publish_status(agent, "SUCCEEDED", kv, agent->old_version_ok ? 2u : 1u, 1) !=
-            OTA_OK) {
+        if (ota_agent_publish_status(agent, "SUCCEEDED", "reason", reason,
+                                     agent->old_version_ok ? "updatedBy" : NULL, updated_by,
+                                     1) != OTA_OK) {
             ota_log(agent, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
         (void)ota_job_topic_sub(agent, 0);
@@ -1200,33 +1148,27 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
 ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t topic_len,
                                    const uint8_t *payload, size_t len, uint32_t now_ms)
 {
-    const char *rest;
-    size_t rest_len = 0;
-    if (agent == NULL || agent->cfg.pal == NULL || topic == NULL ||
-        (payload == NULL && len != 0u)) {
+    if (ota_bad_agent(agent) || topic == NULL || (payload == NULL && len != 0u)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
         return OTA_OK;
     }
     agent->now = now_ms;
-    rest = ota_agent_topic_rest(agent, topic, topic_len, &rest_len);
-    if (rest == NULL) {
-        return OTA_OK;
-    }
     if (payload == NULL) {
         payload = (const uint8_t *)"";
     }
-    if (ota_rest_is(rest, rest_len, "jobs/notify-next") ||
-        ota_rest_is(rest, rest_len, "jobs/$next/get/accepted")) {
+    if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[0], "", "") ||
+        ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[1], "", "")) {
         ota_on_jobs_message(agent, payload, len);
-    } else if (ota_rest_is(rest, rest_len, "jobs/$next/get/rejected")) {
+    } else if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[2], "", "")) {
         ota_log(agent, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0,
                 0, NULL);
-    } else if (ota_rest_is_update_rejected(agent, rest, rest_len)) {
+    } else if (agent->have_job && ota_agent_topic_is(agent, topic, topic_len, "jobs/",
+                                                     agent->job.job_id, "/update/rejected")) {
         ota_on_update_rejected(agent, payload, len);
     } else if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)OTA_DATA_PLANE->handle(agent, rest, rest_len, payload, len);
+        (void)OTA_DATA_PLANE->handle(agent, topic, topic_len, payload, len);
     }
     return OTA_OK;
 }
@@ -1234,7 +1176,7 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
 ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    if (agent == NULL || agent->cfg.pal == NULL) {
+    if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
     }
     pal = agent->cfg.pal;

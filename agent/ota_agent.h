@@ -204,6 +204,7 @@ typedef struct ota_agent {
     uint32_t self_test_deadline;
     uint8_t reset_activates; /* the pending reset activates the new image */
     uint8_t activating;      /* checkpoints say activation was attempted */
+    uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */
 
     /* Buffers. The block bitmap (bit k of byte k / 8: block k written) lives
      * inside the progress record, so a checkpoint needs no copy. */

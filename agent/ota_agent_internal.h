@@ -30,40 +30,43 @@ static inline void ota_bit_set(uint8_t *bitmap, uint32_t k)
 /* ---- topics and status updates (ota_agent_status.c) ---- */
 
 /**
- * Build "$aws/things/<thing>/" + a + b + c into agent->topic (b, c may be NULL).
+ * Build "$aws/things/<thing>/" + a + b + c into agent->topic (use "" for
+ * unused parts).
  * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
  */
 ota_err_t ota_agent_topic(ota_agent_t *agent, const char *a, const char *b, const char *c);
 
 /**
- * If the topic is "$aws/things/<thing>/" + rest, return rest's start and length.
- * @return pointer into topic, or NULL when the topic is not this thing's.
+ * 1 if topic (topic_len bytes) is "$aws/things/<thing>/" + a + b + c.
+ * Uses agent->topic as scratch.
  */
-const char *ota_agent_topic_rest(const ota_agent_t *agent, const char *topic, size_t topic_len,
-                                 size_t *rest_len);
-
-/** One statusDetails entry. */
-typedef struct ota_status_kv {
-    const char *key;
-    const char *value;
-} ota_status_kv_t;
+int ota_agent_topic_is(ota_agent_t *agent, const char *topic, size_t topic_len, const char *a,
+                       const char *b, const char *c);
 
 /**
- * Publish {"status":status,"statusDetails":{kv...}} on the current job's
- * update topic, with QoS qos. Values are escaped as JSON strings.
+ * Publish {"status":status,"statusDetails":{"k0":"v0","k1":"v1"}} (k1 NULL:
+ * only the first entry) on the current job's update topic, with QoS qos.
+ * Values are escaped as JSON strings.
  * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY; OTA_ERR_MQTT.
  */
-ota_err_t ota_agent_publish_status(ota_agent_t *agent, const char *status,
-                                   const ota_status_kv_t *kv, size_t kv_count, uint8_t qos);
+ota_err_t ota_agent_publish_status(ota_agent_t *agent, const char *status, const char *k0,
+                                   const char *v0, const char *k1, const char *v1, uint8_t qos);
 
-/** Write "0x" + 8 lowercase hex digits of v and a NUL into out[11]. */
-void ota_agent_hex32(char out[11], uint32_t v);
+/**
+ * Write "0x" + 8 lowercase hex digits of v and a NUL at out (11 bytes).
+ * @return the position of the NUL.
+ */
+char *ota_agent_hex32(char *out, uint32_t v);
 
-/** Write "v<major>.<minor>.<build>" of a version and a NUL into out[16]. */
-void ota_agent_version_str(char out[16], uint32_t version);
+/**
+ * Write v in decimal at out, then sep (unless it is NUL) and a NUL (at most
+ * 12 bytes).
+ * @return the position of the NUL.
+ */
+char *ota_agent_dec(char *out, uint32_t v, char sep);
 
-/** Write "<n>/<total>" and a NUL into out[24]. */
-void ota_agent_fraction(char out[24], uint32_t n, uint32_t total);
+/** Write "v<major>.<minor>.<build>" of a version and a NUL at out (at most 16 bytes). */
+void ota_agent_version_str(char *out, uint32_t version);
 
 /* ---- progress record (ota_agent_progress.c) ---- */
 
@@ -110,8 +113,8 @@ typedef struct ota_data_plane {
      */
     ota_err_t (*request)(ota_agent_t *agent, uint32_t first, uint32_t count, uint32_t *next,
                          uint32_t *asked);
-    /** Handle a message on this thing's topic rest; 1 if it was the plane's. */
-    int (*handle)(ota_agent_t *agent, const char *rest, size_t rest_len, const uint8_t *payload,
+    /** Handle a message (topic of topic_len bytes); 1 if it was the plane's. */
+    int (*handle)(ota_agent_t *agent, const char *topic, size_t topic_len, const uint8_t *payload,
                   size_t len);
     /** Unsubscribe. */
     void (*close)(ota_agent_t *agent);

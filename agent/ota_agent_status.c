@@ -9,97 +9,91 @@
 
 #include "ota_agent_internal.h"
 
-static const char ota_topic_prefix[] = "$aws/things/";
+static const char ota_hex_digits[] = "0123456789abcdef";
 
-/* Appends s to the buffer at *len; clears *ok when it does not fit. */
-static void ota_append(char *buf, size_t cap, size_t *len, const char *s, int *ok)
+/*
+ * Appends s at buf[len] (cap bytes in all), JSON-escaped with escape, and
+ * returns the new length. A length above cap - 1 means it did not fit; it
+ * keeps growing, so one check at the end does.
+ */
+static size_t ota_put(char *buf, size_t cap, size_t len, const char *s, int escape)
 {
-    size_t n = strlen(s);
-    if (!*ok || n >= cap - *len) {
-        *ok = 0;
-        return;
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[6];
+        size_t n = 1;
+        esc[0] = (char)ch;
+        if (escape && (ch == '"' || ch == '\\')) {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            n = 2;
+        } else if (escape && ch < 0x20u) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = ota_hex_digits[ch >> 4];
+            esc[5] = ota_hex_digits[ch & 0xfu];
+            n = 6;
+        }
+        for (size_t i = 0; i < n; i++, len++) {
+            if (len + 1u < cap) {
+                buf[len] = esc[i];
+            }
+        }
     }
-    memcpy(buf + *len, s, n + 1u);
-    *len += n;
+    return len;
 }
 
 ota_err_t ota_agent_topic(ota_agent_t *agent, const char *a, const char *b, const char *c)
 {
+    const char *parts[6];
     size_t len = 0;
-    int ok = 1;
-    agent->topic[0] = '\0';
-    ota_append(agent->topic, sizeof agent->topic, &len, ota_topic_prefix, &ok);
-    ota_append(agent->topic, sizeof agent->topic, &len, agent->cfg.thing_name, &ok);
-    ota_append(agent->topic, sizeof agent->topic, &len, "/", &ok);
-    ota_append(agent->topic, sizeof agent->topic, &len, a, &ok);
-    if (b != NULL) {
-        ota_append(agent->topic, sizeof agent->topic, &len, b, &ok);
+    parts[0] = "$aws/things/";
+    parts[1] = agent->cfg.thing_name;
+    parts[2] = "/";
+    parts[3] = a;
+    parts[4] = b;
+    parts[5] = c;
+    for (size_t i = 0; i < 6u; i++) {
+        len = ota_put(agent->topic, sizeof agent->topic, len, parts[i], 0);
     }
-    if (c != NULL) {
-        ota_append(agent->topic, sizeof agent->topic, &len, c, &ok);
+    if (len >= sizeof agent->topic) {
+        return OTA_ERR_OUT_OF_MEMORY;
     }
-    return ok ? OTA_OK : OTA_ERR_OUT_OF_MEMORY;
+    agent->topic[len] = '\0';
+    return OTA_OK;
 }
 
-const char *ota_agent_topic_rest(const ota_agent_t *agent, const char *topic, size_t topic_len,
-                                 size_t *rest_len)
+int ota_agent_topic_is(ota_agent_t *agent, const char *topic, size_t topic_len, const char *a,
+                       const char *b, const char *c)
 {
-    size_t prefix = sizeof ota_topic_prefix - 1u;
-    size_t thing = strlen(agent->cfg.thing_name);
-    if (topic_len <= prefix + thing + 1u || memcmp(topic, ota_topic_prefix, prefix) != 0 ||
-        memcmp(topic + prefix, agent->cfg.thing_name, thing) != 0 || topic[prefix + thing] != '/') {
-        return NULL;
-    }
-    *rest_len = topic_len - prefix - thing - 1u;
-    return topic + prefix + thing + 1u;
+    return ota_agent_topic(agent, a, b, c) == OTA_OK && strlen(agent->topic) == topic_len &&
+           memcmp(agent->topic, topic, topic_len) == 0;
 }
 
-/* Appends s as a JSON string body (without quotes), escaping what JSON needs. */
-static void ota_append_escaped(char *buf, size_t cap, size_t *len, const char *s, int *ok)
+ota_err_t ota_agent_publish_status(ota_agent_t *agent, const char *status, const char *k0,
+                                   const char *v0, const char *k1, const char *v1, uint8_t qos)
 {
-    static const char hex[] = "0123456789abcdef";
-    for (; *ok && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char esc[7];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            esc[2] = '\0';
-        } else if (ch < 0x20u) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 0xfu];
-            esc[6] = '\0';
-        } else {
-            esc[0] = (char)ch;
-            esc[1] = '\0';
-        }
-        ota_append(buf, cap, len, esc, ok);
-    }
-}
-
-ota_err_t ota_agent_publish_status(ota_agent_t *agent, const char *status,
-                                   const ota_status_kv_t *kv, size_t kv_count, uint8_t qos)
-{
+    /* Pieces in order; odd ones are values, escaped as JSON strings. */
+    const char *parts[10];
     char *buf = (char *)agent->message;
-    size_t cap = sizeof agent->message;
     size_t len = 0;
-    int ok = 1;
+    size_t count = k1 != NULL ? 10u : 6u;
     ota_err_t err;
 
-    buf[0] = '\0';
-    ota_append(buf, cap, &len, "{\"status\":\"", &ok);
-    ota_append(buf, cap, &len, status, &ok);
-    ota_append(buf, cap, &len, "\",\"statusDetails\":{", &ok);
-    for (size_t i = 0; i < kv_count; i++) {
-        ota_append(buf, cap, &len, i == 0u ? "\"" : ",\"", &ok);
-        ota_append(buf, cap, &len, kv[i].key, &ok);
-        ota_append(buf, cap, &len, "\":\"", &ok);
-        ota_append_escaped(buf, cap, &len, kv[i].value, &ok);
-        ota_append(buf, cap, &len, "\"", &ok);
+    parts[0] = "{\"status\":\"";
+    parts[1] = status;
+    parts[2] = "\",\"statusDetails\":{\"";
+    parts[3] = k0;
+    parts[4] = "\":\"";
+    parts[5] = v0;
+    parts[6] = "\",\"";
+    parts[7] = k1;
+    parts[8] = "\":\"";
+    parts[9] = v1;
+    for (size_t i = 0; i < count; i++) {
+        len = ota_put(buf, sizeof agent->message, len, parts[i], (int)(i & 1u));
     }
-    ota_append(buf, cap, &len, "}}", &ok);
-    if (!ok) {
+    len = ota_put(buf, sizeof agent->message, len, "\"}}", 0);
+    if (len >= sizeof agent->message) {
         return OTA_ERR_OUT_OF_MEMORY;
     }
     err = ota_agent_topic(agent, "jobs/", agent->job.job_id, "/update");
@@ -112,19 +106,18 @@ ota_err_t ota_agent_publish_status(ota_agent_t *agent, const char *status,
                : OTA_ERR_MQTT;
 }
 
-void ota_agent_hex32(char out[11], uint32_t v)
+char *ota_agent_hex32(char *out, uint32_t v)
 {
-    static const char hex[] = "0123456789abcdef";
     out[0] = '0';
     out[1] = 'x';
     for (int i = 0; i < 8; i++) {
-        out[2 + i] = hex[(v >> (28 - 4 * i)) & 0xfu];
+        out[2 + i] = ota_hex_digits[(v >> (28 - 4 * i)) & 0xfu];
     }
     out[10] = '\0';
+    return out + 10;
 }
 
-/* Writes v in decimal at out; returns the digits written. */
-static size_t ota_put_dec(char *out, uint32_t v)
+char *ota_agent_dec(char *out, uint32_t v, char sep)
 {
     char tmp[10];
     size_t n = 0;
@@ -132,28 +125,20 @@ static size_t ota_put_dec(char *out, uint32_t v)
         tmp[n++] = (char)('0' + v % 10u);
         v /= 10u;
     } while (v != 0u);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = tmp[n - 1u - i];
+    while (n != 0u) {
+        *out++ = tmp[--n];
     }
-    return n;
+    *out = sep;
+    if (sep != '\0') {
+        *++out = '\0';
+    }
+    return out;
 }
 
-void ota_agent_version_str(char out[16], uint32_t version)
+void ota_agent_version_str(char *out, uint32_t version)
 {
-    size_t n = 0;
-    out[n++] = 'v';
-    n += ota_put_dec(out + n, version >> 24);
-    out[n++] = '.';
-    n += ota_put_dec(out + n, (version >> 16) & 0xffu);
-    out[n++] = '.';
-    n += ota_put_dec(out + n, version & 0xffffu);
-    out[n] = '\0';
-}
-
-void ota_agent_fraction(char out[24], uint32_t n, uint32_t total)
-{
-    size_t len = ota_put_dec(out, n);
-    out[len++] = '/';
-    len += ota_put_dec(out + len, total);
-    out[len] = '\0';
+    *out++ = 'v';
+    out = ota_agent_dec(out, version >> 24, '.');
+    out = ota_agent_dec(out, (version >> 16) & 0xffu, '.');
+    (void)ota_agent_dec(out, version & 0xffffu, '\0');
 }

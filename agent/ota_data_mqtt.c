@@ -22,29 +22,33 @@ static ota_err_t ota_mqtt_stream_topic(ota_agent_t *agent, const char *suffix)
     return ota_agent_topic(agent, "streams/", agent->job.stream, suffix);
 }
 
-static ota_err_t ota_mqtt_open(ota_agent_t *agent)
+static const char *const ota_mqtt_suffixes[] = {"/data/cbor", "/rejected/cbor"};
+
+/* Subscribes to (or, with subscribe 0, unsubscribes from) the stream's topics. */
+static ota_err_t ota_mqtt_subscription(ota_agent_t *agent, int subscribe)
 {
-    static const char *const suffixes[] = {"/data/cbor", "/rejected/cbor"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        ota_err_t err = ota_mqtt_stream_topic(agent, suffixes[i]);
+    for (size_t i = 0; i < 2u; i++) {
+        ota_err_t err = ota_mqtt_stream_topic(agent, ota_mqtt_suffixes[i]);
         if (err != OTA_OK) {
             return err;
         }
-        if (agent->cfg.mqtt.subscribe(agent->cfg.mqtt.ctx, agent->topic, 0) != OTA_OK) {
+        if (!subscribe) {
+            (void)agent->cfg.mqtt.unsubscribe(agent->cfg.mqtt.ctx, agent->topic);
+        } else if (agent->cfg.mqtt.subscribe(agent->cfg.mqtt.ctx, agent->topic, 0) != OTA_OK) {
             return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;
 }
 
+static ota_err_t ota_mqtt_open(ota_agent_t *agent)
+{
+    return ota_mqtt_subscription(agent, 1);
+}
+
 static void ota_mqtt_close(ota_agent_t *agent)
 {
-    static const char *const suffixes[] = {"/data/cbor", "/rejected/cbor"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        if (ota_mqtt_stream_topic(agent, suffixes[i]) == OTA_OK) {
-            (void)agent->cfg.mqtt.unsubscribe(agent->cfg.mqtt.ctx, agent->topic);
-        }
-    }
+    (void)ota_mqtt_subscription(agent, 0);
 }
 
 static ota_err_t ota_mqtt_request(ota_agent_t *agent, uint32_t first, uint32_t count,
@@ -103,20 +107,11 @@ static ota_err_t ota_mqtt_request(ota_agent_t *agent, uint32_t first, uint32_t c
     return OTA_OK;
 }
 
-/* 1 if rest is "streams/<stream>" + suffix. */
-static int ota_mqtt_is(const ota_agent_t *agent, const char *rest, size_t rest_len,
-                       const char *suffix)
-{
-    size_t s = strlen(agent->job.stream);
-    size_t x = strlen(suffix);
-    return rest_len == 8u + s + x && memcmp(rest, "streams/", 8) == 0 &&
-           memcmp(rest + 8, agent->job.stream, s) == 0 && memcmp(rest + 8 + s, suffix, x) == 0;
-}
-
-static int ota_mqtt_handle(ota_agent_t *agent, const char *rest, size_t rest_len,
+static int ota_mqtt_handle(ota_agent_t *agent, const char *topic, size_t topic_len,
                            const uint8_t *payload, size_t len)
 {
-    if (ota_mqtt_is(agent, rest, rest_len, "/data/cbor")) {
+    if (ota_agent_topic_is(agent, topic, topic_len, "streams/", agent->job.stream,
+                           ota_mqtt_suffixes[0])) {
         ota_cbor_data_block_t block;
         ota_err_t err = ota_cbor_decode_data_block(payload, len, &block);
         if (err != OTA_OK) {
@@ -127,7 +122,8 @@ static int ota_mqtt_handle(ota_agent_t *agent, const char *rest, size_t rest_len
         }
         return 1;
     }
-    if (ota_mqtt_is(agent, rest, rest_len, "/rejected/cbor")) {
+    if (ota_agent_topic_is(agent, topic, topic_len, "streams/", agent->job.stream,
+                           ota_mqtt_suffixes[1])) {
         ota_cbor_rejected_t rej;
         ota_err_t err = ota_cbor_decode_rejected(payload, len, &rej);
         if (err != OTA_OK) {

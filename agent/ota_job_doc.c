@@ -2,6 +2,7 @@
 #include "ota_job_doc.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ota_base64.h"
@@ -301,28 +302,59 @@ static ota_job_problem_t parse_protocols(parse_t *p, int i, ota_job_t *out)
                                                   : OTA_JOB_PROBLEM_NO_PROTOCOL;
 }
 
-/* "filepath" or "certfile": a string, null or absent. */
-static ota_job_problem_t optional_string(parse_t *p, int i, int key, char *dst, size_t max,
-                                         uint8_t *has)
+/*
+ * Value i of key: a problem missing when absent (0), BAD_VALUE when it is not
+ * an object, else its members as members() finds them.
+ */
+static ota_job_problem_t object(parse_t *p, int i, const char *key, ota_job_problem_t missing,
+                                const char *const *keys, int count, int prefix, int *slots)
 {
-    p->field = file_keys[key];
-    if (i == 0 || is_null(p, i)) {
-        return OTA_JOB_PROBLEM_NONE;
+    p->field = key;
+    if (i == 0) {
+        return missing;
     }
-    *has = 1;
-    return copy_string(p, i, dst, max, 0);
+    if (!is_type(p, i, JSMN_OBJECT)) {
+        return OTA_JOB_PROBLEM_BAD_VALUE;
+    }
+    return members(p, i, keys, count, prefix, slots);
 }
 
-/* A number of the file object; absent is allowed only with a default. */
-static ota_job_problem_t file_number(parse_t *p, int i, int key, uint32_t max, int required,
-                                     uint32_t *dst)
+/* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
+static ota_job_problem_t topic_string(parse_t *p, int i, const char *key, char *dst, size_t max)
 {
-    p->field = file_keys[key];
+    ota_job_problem_t pr;
+
+    p->field = key;
     if (i == 0) {
-        return required ? OTA_JOB_PROBLEM_MISSING_FIELD : OTA_JOB_PROBLEM_NONE;
+        return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    return get_u32(p, i, max, dst) ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
+    pr = copy_string(p, i, dst, max, COPY_TOPIC);
+    return pr == OTA_JOB_PROBLEM_NONE && dst[0] == '\0' ? OTA_JOB_PROBLEM_BAD_VALUE : pr;
 }
+
+/* Kinds of the fields of a file, in file_fields[]. */
+#define FF_STRING 0u   /* a string, null or absent; the byte at aux is set when present */
+#define FF_REQUIRED 1u /* a required number (aux: 1 if it must not be 0) */
+#define FF_OPTIONAL 2u /* a number, 0 when absent */
+
+/* The fields of a file in check order (the signature follows them). */
+static const struct file_field {
+    uint8_t key;  /* index in file_keys[] */
+    uint8_t kind; /* FF_* */
+    uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
+    uint16_t dst; /* offset in ota_job_t */
+    uint16_t aux; /* see FF_* */
+} file_fields[] = {
+    {F_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
+     offsetof(ota_job_t, has_file_path)},
+    {F_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
+    {F_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
+    {F_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
+     offsetof(ota_job_t, has_cert_name)},
+    {F_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
+};
+
+typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
 static ota_job_problem_t parse_signature(parse_t *p, const int *s, ota_job_t *out)
 {
@@ -353,34 +385,39 @@ static ota_job_problem_t parse_file(parse_t *p, int i, ota_job_t *out)
 {
     int s[F_COUNT];
     ota_job_problem_t pr;
+    uint8_t *base = (uint8_t *)out;
 
     p->field = ota_keys[O_FILES];
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    if (!is_type(p, i, JSMN_ARRAY) || p->t[i].size == 0 || !is_type(p, i + 1, JSMN_OBJECT)) {
+    if (!is_type(p, i, JSMN_ARRAY) || p->t[i].size == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    pr = members(p, i + 1, file_keys, F_COUNT, 1, s);
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = optional_string(p, s[F_PATH], F_PATH, out->file_path, OTA_FILE_PATH_MAX,
-                             &out->has_file_path);
-    }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = file_number(p, s[F_SIZE], F_SIZE, UINT32_MAX, 1, &out->file_size);
-        if (pr == OTA_JOB_PROBLEM_NONE && out->file_size == 0) {
+    pr = object(p, i + 1, ota_keys[O_FILES], OTA_JOB_PROBLEM_NONE, file_keys, F_COUNT, 1, s);
+    for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
+         f++) {
+        const struct file_field *ff = &file_fields[f];
+        int v = s[ff->key];
+        uint32_t n;
+
+        p->field = file_keys[ff->key];
+        if (ff->kind == FF_STRING) {
+            if (v != 0 && !is_null(p, v)) {
+                base[ff->aux] = 1;
+                pr = copy_string(p, v, (char *)base + ff->dst, ff->max, 0);
+            }
+        } else if (v == 0) {
+            if (ff->kind == FF_REQUIRED) {
+                pr = OTA_JOB_PROBLEM_MISSING_FIELD;
+            }
+        } else if (!get_u32(p, v, ff->max != 0u ? ff->max : UINT32_MAX, &n)) {
+            pr = OTA_JOB_PROBLEM_BAD_VALUE;
+        } else if (n == 0u && ff->aux != 0u) {
             pr = OTA_JOB_PROBLEM_ZERO_SIZE;
+        } else {
+            memcpy(base + ff->dst, &n, sizeof n);
         }
-    }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = file_number(p, s[F_ID], F_ID, 255, 1, &out->file_id);
-    }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = optional_string(p, s[F_CERT], F_CERT, out->cert_name, OTA_CERT_NAME_MAX,
-                             &out->has_cert_name);
-    }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = file_number(p, s[F_TYPE], F_TYPE, 255, 0, &out->file_type);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_signature(p, s, out);
@@ -392,41 +429,19 @@ static ota_job_problem_t parse_file(parse_t *p, int i, ota_job_t *out)
 static ota_job_problem_t parse_document(parse_t *p, int doc, ota_job_t *out)
 {
     int s[O_COUNT];
-    int i;
     ota_job_problem_t pr;
 
-    p->field = exec_keys[E_DOCUMENT];
-    if (doc == 0) {
-        return OTA_JOB_PROBLEM_MISSING_FIELD;
+    pr = object(p, doc, exec_keys[E_DOCUMENT], OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys, J_COUNT, 0,
+                s);
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = object(p, s[J_AFR_OTA], doc_keys[J_AFR_OTA], OTA_JOB_PROBLEM_NO_AFR_OTA, ota_keys,
+                    O_COUNT, 0, s);
     }
-    if (!is_type(p, doc, JSMN_OBJECT)) {
-        return OTA_JOB_PROBLEM_BAD_VALUE;
-    }
-    pr = members(p, doc, doc_keys, J_COUNT, 0, s);
-    if (pr != OTA_JOB_PROBLEM_NONE) {
-        return pr;
-    }
-    i = s[J_AFR_OTA];
-    p->field = doc_keys[J_AFR_OTA];
-    if (i == 0) {
-        return OTA_JOB_PROBLEM_NO_AFR_OTA;
-    }
-    if (!is_type(p, i, JSMN_OBJECT)) {
-        return OTA_JOB_PROBLEM_BAD_VALUE;
-    }
-    pr = members(p, i, ota_keys, O_COUNT, 0, s);
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_protocols(p, s[O_PROTOCOLS], out);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        p->field = ota_keys[O_STREAM];
-        if (s[O_STREAM] == 0) {
-            return OTA_JOB_PROBLEM_MISSING_FIELD;
-        }
-        pr = copy_string(p, s[O_STREAM], out->stream, OTA_STREAM_NAME_MAX, COPY_TOPIC);
-        if (pr == OTA_JOB_PROBLEM_NONE && out->stream[0] == '\0') {
-            pr = OTA_JOB_PROBLEM_BAD_VALUE;
-        }
+        pr = topic_string(p, s[O_STREAM], ota_keys[O_STREAM], out->stream, OTA_STREAM_NAME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_file(p, s[O_FILES], out);
@@ -437,23 +452,11 @@ static ota_job_problem_t parse_document(parse_t *p, int doc, ota_job_t *out)
 /* The execution up to its job document; a problem here leaves no job to report to. */
 static ota_job_problem_t parse_job_id(parse_t *p, int exec, int *s, ota_job_t *out)
 {
-    ota_job_problem_t pr;
+    ota_job_problem_t pr = object(p, exec, root_keys[R_EXECUTION], OTA_JOB_PROBLEM_BAD_VALUE,
+                                  exec_keys, E_COUNT, 0, s);
 
-    p->field = root_keys[R_EXECUTION];
-    if (!is_type(p, exec, JSMN_OBJECT)) {
-        return OTA_JOB_PROBLEM_BAD_VALUE;
-    }
-    pr = members(p, exec, exec_keys, E_COUNT, 0, s);
-    if (pr != OTA_JOB_PROBLEM_NONE) {
-        return pr;
-    }
-    p->field = exec_keys[E_JOB_ID];
-    if (s[E_JOB_ID] == 0) {
-        return OTA_JOB_PROBLEM_MISSING_FIELD;
-    }
-    pr = copy_string(p, s[E_JOB_ID], out->job_id, OTA_JOB_ID_MAX, COPY_TOPIC);
-    if (pr == OTA_JOB_PROBLEM_NONE && out->job_id[0] == '\0') {
-        pr = OTA_JOB_PROBLEM_BAD_VALUE;
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = topic_string(p, s[E_JOB_ID], exec_keys[E_JOB_ID], out->job_id, OTA_JOB_ID_MAX);
     }
     return pr;
 }

@@ -300,6 +300,27 @@ static void test_full_update_exact_payloads(void **state)
     fixture_free(fx);
 }
 
+static void test_late_copy_after_success_is_ignored(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    size_t statuses;
+    (void)state;
+    boot_new_image(fx, V1_1_0);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    assert_non_null(strstr(h_last_status(fx->h), "SUCCEEDED"));
+    statuses = fx->h->nstatus;
+    /* The service repeats the execution (still marked self_test) on notify-next. */
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"active\",\"updatedBy\":\"0x01010000\"}");
+    h_notify_next(fx->h);
+    h_run(fx->h, 100, 10, NULL);
+    assert_int_equal(fx->h->nstatus, statuses);
+    assert_int_equal(fx->h->outcomes, 1);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
 static void test_self_test_failure_reverts(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
@@ -1299,6 +1320,7 @@ int main(void)
         cmocka_unit_test(test_start_subscribes_and_asks),
         cmocka_unit_test(test_start_fails_cleanly_when_mqtt_fails),
         cmocka_unit_test(test_full_update_exact_payloads),
+        cmocka_unit_test(test_late_copy_after_success_is_ignored),
         cmocka_unit_test(test_self_test_failure_reverts),
         cmocka_unit_test(test_commit_failure_reverts),
         cmocka_unit_test(test_self_test_timeout_reverts),

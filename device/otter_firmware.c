@@ -1,0 +1,556 @@
+/*
+ * otter simulated device: the firmware.
+ *
+ * One source, several builds (see device/CMakeLists.txt): the version comes
+ * from OTTER_FW_MAJOR / OTTER_FW_MINOR / OTTER_FW_BUILD, and OTTER_FW_FLAVOR
+ * picks a behaviour:
+ *   0 normal            self-test: the broker is reachable -> passed
+ *   1 broken self-test  self-test always fails
+ *   2 crash             aborts at start, before the agent runs
+ *   3 offline           logs in with a wrong password, so it never connects
+ *
+ * otter-fw-X --config CFG --flash FLASH [--boot FLASH.boot] [--status FLASH.status]
+ *
+ * The launcher (otter-device) has run the bootloader and left its decision
+ * in FLASH.boot. The firmware opens the flash, starts the flash port on that
+ * decision, connects with libmosquitto and runs the agent, logging like a
+ * serial console. The port's reset flushes MQTT and exits with
+ * OTTER_FW_EXIT_RESET; SIGTERM/SIGINT stop it cleanly (OTTER_FW_EXIT_POWER_OFF).
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "ota_agent.h"
+#include "ota_image_header.h"
+#include "ota_mqtt_mosquitto.h"
+#include "otter_device_common.h"
+
+#ifndef OTTER_FW_MAJOR
+#define OTTER_FW_MAJOR 1
+#endif
+#ifndef OTTER_FW_MINOR
+#define OTTER_FW_MINOR 0
+#endif
+#ifndef OTTER_FW_BUILD
+#define OTTER_FW_BUILD 0
+#endif
+#ifndef OTTER_FW_FLAVOR
+#define OTTER_FW_FLAVOR 0
+#endif
+
+#define FLAVOR_NORMAL 0
+#define FLAVOR_BROKEN_SELF_TEST 1
+#define FLAVOR_CRASH 2
+#define FLAVOR_OFFLINE 3
+
+#define FW_VERSION ota_version_make(OTTER_FW_MAJOR, OTTER_FW_MINOR, OTTER_FW_BUILD)
+#define FW_BLOCK_SIZE 4096u
+
+typedef struct device {
+    otter_dev_config_t cfg;
+    char version[24];
+    char thing[OTA_THING_NAME_MAX + 1];
+    char host[256];
+    int port;
+    char username[OTA_THING_NAME_MAX + 1];
+    char password[256];
+    char client_id[OTA_THING_NAME_MAX + 1];
+    char flash_path[OTTER_DEV_PATH_MAX];
+    char boot_path[OTTER_DEV_PATH_MAX];
+    char status_path[OTTER_DEV_PATH_MAX];
+    uint8_t pem[8192];
+    ota_verify_signer_t signer;
+
+    ota_flashsim_t sim;
+    uint8_t mem[OTTER_DEV_FLASH_SIZE];
+    ota_boot_result_t boot;
+    ota_port_flashsim_config_t port_cfg;
+    ota_port_flashsim_t port_state;
+    ota_pal_t pal;
+
+    ota_mqtt_mosquitto_t b;
+    int mqtt_up;
+    ota_agent_t agent;
+    ota_agent_config_t agent_cfg;
+    int started;
+    int self_test_requested;
+    uint32_t total_blocks;
+    uint32_t shown_blocks;
+    uint64_t shown_at;
+    ota_agent_state_t last_state;
+} device_t;
+
+static device_t g_dev;
+static atomic_int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_stop, 1);
+}
+
+/* One console line: "[  12.345] dev1 v1.0.0 INFO text". */
+static void console(const device_t *d, const char *level, const char *fmt, ...)
+{
+    char text[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    printf("[%9.3f] %s v%s %s %s\n", otter_dev_uptime_s(), d->thing[0] ? d->thing : "-", d->version,
+           level, text);
+    fflush(stdout);
+}
+
+static const char *level_name(ota_log_level_t level)
+{
+    switch (level) {
+    case OTA_LOG_ERROR:
+        return "ERROR";
+    case OTA_LOG_WARN:
+        return "WARN";
+    case OTA_LOG_INFO:
+        return "INFO";
+    default:
+        return "DEBUG";
+    }
+}
+
+/* The status file the tests and people read: what runs and whether it is committed. */
+static void write_status(const device_t *d, const char *image_state)
+{
+    char text[256];
+    int n = snprintf(text, sizeof text, "version=%s\nslot=%s\nimage=%s\npid=%ld\n", d->version,
+                     otter_dev_slot_name(d->boot.slot), image_state, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof text ||
+        otter_dev_write_file(d->status_path, text, (size_t)n, 0644u) != 0) {
+        console(d, "WARN", "cannot write the status file %s", d->status_path);
+    }
+}
+
+/* ---- agent callbacks ---- */
+
+static void cb_log(void *ctx, const ota_agent_event_t *ev)
+{
+    device_t *d = ctx;
+    char extra[160] = "";
+    if (ev->level == OTA_LOG_DEBUG && getenv("OTTER_FW_DEBUG") == NULL) {
+        return;
+    }
+    if (strcmp(ev->what, "state") == 0) {
+        console(d, "INFO", "state: %s", ev->detail);
+        return;
+    }
+    if (strcmp(ev->what, "job accepted") == 0) {
+        console(d, "INFO", "job accepted: %s, %u bytes in %u blocks (stream %s)", ev->job_id,
+                (unsigned)ev->a, (unsigned)ev->b, ev->detail);
+        return;
+    }
+    if (ev->err != OTA_OK) {
+        snprintf(extra, sizeof extra, " [%s]", ota_err_str(ev->err));
+    }
+    console(d, level_name(ev->level), "%s%s%s%s%s%s", ev->what, ev->detail[0] ? ": " : "",
+            ev->detail, extra, ev->job_id[0] ? " job " : "", ev->job_id);
+}
+
+static void cb_job_received(void *ctx, const ota_job_t *job)
+{
+    device_t *d = ctx;
+    d->total_blocks = (job->file_size + FW_BLOCK_SIZE - 1u) / FW_BLOCK_SIZE;
+    d->shown_blocks = 0;
+    d->shown_at = 0;
+}
+
+static void cb_self_test(void *ctx, const ota_job_t *job)
+{
+    device_t *d = ctx;
+    console(d, "INFO", "self-test requested by job %s", job->job_id);
+    d->self_test_requested = 1;
+}
+
+static void cb_activate(void *ctx, const ota_job_t *job)
+{
+    device_t *d = ctx;
+    console(d, "INFO", "activating the new image of job %s", job->job_id);
+}
+
+static void cb_outcome(void *ctx, const ota_agent_outcome_t *o)
+{
+    device_t *d = ctx;
+    static const char *const names[] = {"SUCCEEDED", "FAILED", "CANCELED"};
+    const char *status = (unsigned)o->status < 3u ? names[o->status] : "?";
+    console(d, o->status == OTA_OUTCOME_SUCCEEDED ? "INFO" : "ERROR",
+            "job %s %s: reason \"%s\"%s%s", o->job_id, status, o->reason, o->detail[0] ? ", " : "",
+            o->detail);
+    if (o->status == OTA_OUTCOME_SUCCEEDED && d->boot.pending &&
+        d->pal.get_image_state(d->pal.ctx) == OTA_PAL_IMAGE_STATE_VALID) {
+        console(d, "INFO", "image %s committed in slot %s", d->version,
+                otter_dev_slot_name(d->boot.slot));
+        write_status(d, "committed");
+    }
+}
+
+static void binding_log(void *ctx, ota_log_level_t level, const char *text)
+{
+    device_t *d = ctx;
+    console(d, level_name(level), "mqtt: %s", text);
+}
+
+/* The port's reset: what the MCU's reset would be. */
+static void on_reset(void *ctx)
+{
+    device_t *d = ctx;
+    ota_err_t err = OTA_OK;
+    if (d->mqtt_up) {
+        err = ota_mqtt_mosquitto_flush(&d->b, 3000);
+    }
+    console(d, err == OTA_OK ? "INFO" : "WARN", "reset%s",
+            err == OTA_OK ? "" : " (some MQTT messages were not confirmed)");
+    ota_flashsim_close(&d->sim);
+    fflush(NULL);
+    _exit(OTTER_FW_EXIT_RESET);
+}
+
+/* ---- setup ---- */
+
+static int json_str(const cJSON *o, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || v->valuestring == NULL) {
+        return -1;
+    }
+    int n = snprintf(out, cap, "%s", v->valuestring);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int load_thing(device_t *d)
+{
+    char text[4096];
+    cJSON *o;
+    const cJSON *port;
+    int ok;
+    if (otter_dev_read_file(d->cfg.thing_file, text, sizeof text) < 0) {
+        console(d, "ERROR", "cannot read the thing file %s", d->cfg.thing_file);
+        return -1;
+    }
+    o = cJSON_Parse(text);
+    port = cJSON_GetObjectItemCaseSensitive(o, "port");
+    ok = o != NULL && json_str(o, "thing", d->thing, sizeof d->thing) == 0 &&
+         json_str(o, "host", d->host, sizeof d->host) == 0 &&
+         json_str(o, "username", d->username, sizeof d->username) == 0 &&
+         json_str(o, "password", d->password, sizeof d->password) == 0 && cJSON_IsNumber(port);
+    if (ok) {
+        d->port = port->valueint;
+        if (json_str(o, "client_id", d->client_id, sizeof d->client_id) != 0) {
+            snprintf(d->client_id, sizeof d->client_id, "%s", d->thing);
+        }
+    }
+    cJSON_Delete(o);
+    if (!ok) {
+        console(d, "ERROR", "thing file %s lacks thing, host, port, username or password",
+                d->cfg.thing_file);
+        return -1;
+    }
+    if (d->cfg.broker_host[0] != '\0') {
+        snprintf(d->host, sizeof d->host, "%s", d->cfg.broker_host);
+    }
+    if (d->cfg.broker_port != 0) {
+        d->port = d->cfg.broker_port;
+    }
+#if OTTER_FW_FLAVOR == FLAVOR_OFFLINE
+    /* This build carries a wrong credential: the broker refuses it. */
+    size_t len = strlen(d->password);
+    if (len + 7u < sizeof d->password) {
+        memcpy(d->password + len, "-wrong", 7u);
+    }
+#endif
+    return 0;
+}
+
+static int open_flash_and_port(device_t *d)
+{
+    ota_flashsim_geometry_t geo = otter_dev_geometry();
+    long pem_len = otter_dev_read_file(d->cfg.codesign_cert, (char *)d->pem, sizeof d->pem);
+    ota_err_t err;
+    if (pem_len <= 0) {
+        console(d, "ERROR", "cannot read the code-signing certificate %s", d->cfg.codesign_cert);
+        return -1;
+    }
+    d->signer.name = d->cfg.cert_name;
+    d->signer.pem = d->pem;
+    d->signer.pem_len = (size_t)pem_len;
+    err = ota_flashsim_open_file(&d->sim, &geo, d->mem, sizeof d->mem, d->flash_path);
+    if (err != OTA_OK) {
+        console(d, "ERROR", "cannot open the flash %s: %s", d->flash_path, ota_err_str(err));
+        return -1;
+    }
+    memset(&d->port_cfg, 0, sizeof d->port_cfg);
+    d->port_cfg.flash = ota_flashsim_driver(&d->sim);
+    if ((err = ota_boot_layout_uniform(&d->port_cfg.flash, &d->port_cfg.layout)) != OTA_OK) {
+        console(d, "ERROR", "flash layout: %s", ota_err_str(err));
+        return -1;
+    }
+    d->port_cfg.signers = &d->signer;
+    d->port_cfg.signer_count = 1;
+    d->port_cfg.max_attempts = OTTER_DEV_MAX_ATTEMPTS;
+    d->port_cfg.reset_fn = on_reset;
+    d->port_cfg.reset_ctx = d;
+    err = ota_port_flashsim_init(&d->port_state, &d->port_cfg, &d->boot, &d->pal);
+    if (err != OTA_OK) {
+        console(d, "ERROR", "cannot start the flash port: %s", ota_err_str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint32_t self_test_timeout(const device_t *d)
+{
+    return d->cfg.self_test_timeout_ms != 0u ? d->cfg.self_test_timeout_ms
+                                             : OTA_DEFAULT_SELF_TEST_TIMEOUT_MS;
+}
+
+/* Connect; a new image that cannot reach the broker within the self-test
+ * time refuses itself, as the agent would had it been able to start. */
+static int connect_broker(device_t *d)
+{
+    ota_mqtt_mosquitto_config_t mc;
+    uint64_t t0 = otter_dev_mono_ms();
+    unsigned tries = 0;
+    memset(&mc, 0, sizeof mc);
+    mc.host = d->host;
+    mc.port = d->port;
+    mc.client_id = d->client_id;
+    mc.username = d->username;
+    mc.password = d->password;
+    mc.keepalive_s = 30;
+    mc.connect_timeout_ms = 3000;
+    mc.log = binding_log;
+    mc.ctx = d;
+    while (!atomic_load(&g_stop)) {
+        ota_err_t err = ota_mqtt_mosquitto_init(&d->b, &mc);
+        tries++;
+        if (err == OTA_OK) {
+            d->mqtt_up = 1;
+            console(d, "INFO", "connected to %s:%d as %s", d->host, d->port, d->username);
+            return 0;
+        }
+        console(d, "ERROR", "cannot connect to %s:%d as %s (attempt %u): %s", d->host, d->port,
+                d->username, tries, ota_err_str(err));
+        if (d->boot.pending && otter_dev_mono_ms() - t0 >= self_test_timeout(d)) {
+            console(d, "ERROR",
+                    "new image found no broker within the self-test time (%u ms): rejecting it",
+                    (unsigned)self_test_timeout(d));
+            err = d->pal.set_image_state(d->pal.ctx, OTA_IMAGE_STATE_REJECTED);
+            if (err != OTA_OK) {
+                console(d, "ERROR", "cannot reject the image: %s", ota_err_str(err));
+            }
+            (void)d->pal.reset(d->pal.ctx); /* does not return */
+            return -1;
+        }
+        for (int i = 0; i < 10 && !atomic_load(&g_stop); i++) {
+            sleep_ms(100);
+        }
+    }
+    return -1;
+}
+
+static void show_progress(device_t *d)
+{
+    const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
+    ota_agent_state_t state = ota_agent_get_state(&d->agent);
+    uint32_t done;
+    uint64_t now;
+    if (state != OTA_AGENT_DOWNLOADING || st == NULL) {
+        return;
+    }
+    done = st->blocks_received + st->blocks_resumed;
+    now = otter_dev_mono_ms();
+    if (done != d->shown_blocks && (done == d->total_blocks || now - d->shown_at >= 500u)) {
+        console(d, "INFO", "downloading: %u/%u blocks", (unsigned)done, (unsigned)d->total_blocks);
+        d->shown_blocks = done;
+        d->shown_at = now;
+    }
+}
+
+static void run_self_test(device_t *d)
+{
+    int passed;
+    d->self_test_requested = 0;
+#if OTTER_FW_FLAVOR == FLAVOR_BROKEN_SELF_TEST
+    passed = 0;
+    console(d, "ERROR", "self-test: failed (this build's self-test is broken)");
+#else
+    passed = ota_mqtt_mosquitto_connected(&d->b) && ota_mqtt_mosquitto_flush(&d->b, 2000) == OTA_OK;
+    console(d, passed ? "INFO" : "ERROR", "self-test: %s (broker %s)", passed ? "passed" : "failed",
+            passed ? "reachable" : "unreachable");
+#endif
+    ota_err_t err = ota_agent_self_test_result(&d->agent, passed, ota_mqtt_mosquitto_now_ms());
+    if (err != OTA_OK) {
+        console(d, "ERROR", "self-test verdict not taken: %s", ota_err_str(err));
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: otter-fw --config FILE --flash FILE [--boot FILE] [--status FILE]\n"
+                    "(started by otter-device; see docs/DEVICE.md)\n");
+}
+
+static int set_arg(char *out, size_t cap, const char *v)
+{
+    int n = snprintf(out, cap, "%s", v);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    device_t *d = &g_dev;
+    const char *config = NULL;
+    char err[512];
+    struct sigaction sa;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    otter_dev_version_str(FW_VERSION, d->version, sizeof d->version);
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = v == NULL;
+        if (!bad && strcmp(argv[i], "--config") == 0) {
+            config = v;
+        } else if (!bad && strcmp(argv[i], "--flash") == 0) {
+            bad = set_arg(d->flash_path, sizeof d->flash_path, v);
+        } else if (!bad && strcmp(argv[i], "--boot") == 0) {
+            bad = set_arg(d->boot_path, sizeof d->boot_path, v);
+        } else if (!bad && strcmp(argv[i], "--status") == 0) {
+            bad = set_arg(d->status_path, sizeof d->status_path, v);
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            usage();
+            return OTTER_FW_EXIT_HALT;
+        }
+    }
+    if (config == NULL || d->flash_path[0] == '\0') {
+        usage();
+        return OTTER_FW_EXIT_HALT;
+    }
+    if ((d->boot_path[0] == '\0' &&
+         set_arg(d->boot_path, sizeof d->boot_path, d->flash_path) != 0) ||
+        (d->status_path[0] == '\0' &&
+         set_arg(d->status_path, sizeof d->status_path, d->flash_path) != 0)) {
+        return OTTER_FW_EXIT_HALT;
+    }
+    if (strcmp(d->boot_path, d->flash_path) == 0) {
+        strncat(d->boot_path, ".boot", sizeof d->boot_path - strlen(d->boot_path) - 1u);
+    }
+    if (strcmp(d->status_path, d->flash_path) == 0) {
+        strncat(d->status_path, ".status", sizeof d->status_path - strlen(d->status_path) - 1u);
+    }
+
+    if (otter_dev_handover_read(d->boot_path, &d->boot) != 0) {
+        console(d, "ERROR", "no boot decision in %s: start me with otter-device", d->boot_path);
+        return OTTER_FW_EXIT_HALT;
+    }
+    printf("otter-fw %s booted from slot %s (%s)\n", d->version, otter_dev_slot_name(d->boot.slot),
+           d->boot.pending ? "pending commit" : "committed");
+    if (otter_dev_config_load(config, &d->cfg, err, sizeof err) != 0) {
+        console(d, "ERROR", "%s", err);
+        return OTTER_FW_EXIT_HALT;
+    }
+    if (load_thing(d) != 0) {
+        return OTTER_FW_EXIT_HALT;
+    }
+#if OTTER_FW_FLAVOR == FLAVOR_CRASH
+    console(d, "ERROR", "crashing at start (this build is broken)");
+    abort();
+#endif
+    if (d->boot.version != FW_VERSION) {
+        char hv[24];
+        otter_dev_version_str(d->boot.version, hv, sizeof hv);
+        console(d, "WARN", "the image header says version %s", hv);
+    }
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    if (open_flash_and_port(d) != 0) {
+        return OTTER_FW_EXIT_HALT;
+    }
+    write_status(d, d->boot.pending ? "pending" : "committed");
+    if (connect_broker(d) != 0) {
+        ota_flashsim_close(&d->sim);
+        console(d, "INFO", "powered off");
+        return OTTER_FW_EXIT_POWER_OFF;
+    }
+
+    memset(&d->agent_cfg, 0, sizeof d->agent_cfg);
+    d->agent_cfg.thing_name = d->thing;
+    d->agent_cfg.app_version = FW_VERSION;
+    d->agent_cfg.pal = &d->pal;
+    d->agent_cfg.mqtt = ota_mqtt_mosquitto_interface(&d->b);
+    d->agent_cfg.block_size = FW_BLOCK_SIZE;
+    d->agent_cfg.self_test_timeout_ms = d->cfg.self_test_timeout_ms;
+    d->agent_cfg.reset_delay_ms = d->cfg.reset_delay_ms;
+    d->agent_cfg.callbacks.ctx = d;
+    d->agent_cfg.callbacks.log = cb_log;
+    d->agent_cfg.callbacks.job_received = cb_job_received;
+    d->agent_cfg.callbacks.self_test = cb_self_test;
+    d->agent_cfg.callbacks.activate = cb_activate;
+    d->agent_cfg.callbacks.outcome = cb_outcome;
+    ota_err_t e = ota_agent_init(&d->agent, &d->agent_cfg);
+    if (e == OTA_OK) {
+        e = ota_mqtt_mosquitto_attach(&d->b, &d->agent);
+    }
+    if (e != OTA_OK) {
+        console(d, "ERROR", "cannot set up the agent: %s", ota_err_str(e));
+        ota_mqtt_mosquitto_cleanup(&d->b);
+        ota_flashsim_close(&d->sim);
+        return OTTER_FW_EXIT_HALT;
+    }
+
+    uint64_t last_try = 0;
+    while (!atomic_load(&g_stop)) {
+        if (!d->started && otter_dev_mono_ms() - last_try >= 1000u) {
+            last_try = otter_dev_mono_ms();
+            e = ota_agent_start(&d->agent, ota_mqtt_mosquitto_now_ms());
+            if (e == OTA_OK) {
+                d->started = 1;
+                console(d, "INFO", "agent started");
+            } else {
+                console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
+            }
+        }
+        (void)ota_mqtt_mosquitto_run_once(&d->b, OTA_MQTT_MOSQUITTO_POLL_MS);
+        if (d->self_test_requested) {
+            run_self_test(d);
+        }
+        show_progress(d);
+    }
+
+    console(d, "INFO", "powering off");
+    if (d->started) {
+        (void)ota_agent_stop(&d->agent);
+    }
+    (void)ota_mqtt_mosquitto_flush(&d->b, 1000);
+    ota_mqtt_mosquitto_cleanup(&d->b);
+    ota_flashsim_close(&d->sim);
+    console(d, "INFO", "powered off");
+    return OTTER_FW_EXIT_POWER_OFF;
+}
