@@ -1,0 +1,342 @@
+/* otter simulated device: the end-to-end test fixture (see device_fixture.h). */
+#include "device_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void dfx_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+double dfx_since_s(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Run the otter CLI to the end, output appended to log; its exit status. */
+int dfx_run_cli(const char *log, const char *const *args)
+{
+    char *argv[32];
+    ota_test_proc_t p;
+    int status = -1;
+    size_t n = 0;
+    argv[n++] = (char *)OTTER_TEST_CLI_BIN;
+    while (args[n - 1u] != NULL && n < 31u) {
+        argv[n] = (char *)args[n - 1u];
+        n++;
+    }
+    argv[n] = NULL;
+    if (ota_test_proc_start(&p, "otter", argv, log) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < 3000 && ota_test_proc_running(&p, &status); i++) {
+        dfx_sleep_ms(5);
+    }
+    if (p.pid != 0) {
+        ota_test_proc_kill(&p);
+        return -1;
+    }
+    return status;
+}
+
+int dfx_read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n;
+    if (fp == NULL) {
+        return -1;
+    }
+    n = fread(buf, 1, cap - 1u, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* The value of "key":"value" in a small JSON file. */
+int dfx_json_string(const char *path, const char *key, char *out, size_t cap)
+{
+    char buf[4096], pat[64];
+    const char *v, *end;
+    if (dfx_read_text(path, buf, sizeof buf) != 0) {
+        return -1;
+    }
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    v = strstr(buf, pat);
+    if (v == NULL || (v = strchr(v + strlen(pat), '"')) == NULL ||
+        (end = strchr(v + 1, '"')) == NULL || (size_t)(end - v - 1) >= cap) {
+        return -1;
+    }
+    memcpy(out, v + 1, (size_t)(end - v - 1));
+    out[end - v - 1] = '\0';
+    return 0;
+}
+
+long dfx_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+void dfx_fw_path(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", OTTER_TEST_FW_DIR, name);
+}
+
+int dfx_setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char keys[128], path[160], extra[512], svc_pw[128];
+    const char *svc_args[] = {"--username", "otter-service", "--share-group", "none", NULL};
+    FILE *fp;
+    if (f == NULL) {
+        return -1;
+    }
+    *state = f;
+    snprintf(f->dir, sizeof f->dir, "/tmp/otter-device-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        return -1;
+    }
+    snprintf(f->cli_log, sizeof f->cli_log, "%s/cli.log", f->dir);
+    snprintf(f->dev_log, sizeof f->dev_log, "%s/device.log", f->dir);
+    snprintf(f->svc_log, sizeof f->svc_log, "%s/service.log", f->dir);
+    snprintf(f->flash, sizeof f->flash, "%s/" THING ".flash", f->dir);
+    snprintf(f->status, sizeof f->status, "%s/" THING ".flash.status", f->dir);
+    snprintf(f->config, sizeof f->config, "%s/device.conf", f->dir);
+    snprintf(keys, sizeof keys, "%s/keys", f->dir);
+    snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
+    setenv("OTTER_DATA_DIR", f->dir, 1);
+    {
+        const char *a1[] = {"broker", "init", "--port", "1883", NULL};
+        const char *a2[] = {"keygen", "--out", keys, NULL};
+        const char *a3[] = {"thing", "create", THING, NULL};
+        if (dfx_run_cli(f->cli_log, a1) != 0 || dfx_run_cli(f->cli_log, a2) != 0 ||
+            dfx_run_cli(f->cli_log, a3) != 0) {
+            fprintf(stderr, "otter CLI setup failed; see %s\n", f->cli_log);
+            return -1;
+        }
+    }
+    snprintf(extra, sizeof extra,
+             "allow_anonymous false\npassword_file %s/broker/passwd\nacl_file %s/broker/acl\n",
+             f->dir, f->dir);
+    if (ota_test_broker_start(&f->broker, extra) != 0) {
+        return -1;
+    }
+    f->broker_up = 1;
+    snprintf(path, sizeof path, "%s/broker/service.credentials", f->dir);
+    if (dfx_json_string(path, "password", svc_pw, sizeof svc_pw) != 0) {
+        return -1;
+    }
+    setenv("OTTER_MQTT_PASSWORD", svc_pw, 1);
+    if (ota_test_service_start(&f->svc, f->dir, f->broker.port, svc_args, f->svc_log) != 0) {
+        fprintf(stderr, "otter-service did not get ready; see %s\n", f->svc_log);
+        return -1;
+    }
+    fp = fopen(f->config, "w");
+    if (fp == NULL) {
+        return -1;
+    }
+    fprintf(fp,
+            "# simulated device " THING "\n"
+            "thing_file = things/" THING ".json\n"
+            "codesign_cert = keys/codesign.crt\n"
+            "broker_port = %d\n"
+            "self_test_timeout_ms = %d\n"
+            "reset_delay_ms = 200\n",
+            f->broker.port, SELF_TEST_TIMEOUT_MS);
+    fclose(fp);
+    return 0;
+}
+
+int dfx_teardown(void **state)
+{
+    fixture_t *f = *state;
+    if (f == NULL) {
+        return 0;
+    }
+    if (f->dev.pid != 0) {
+        int rc = ota_test_proc_stop(&f->dev);
+        if (rc != 0) {
+            fprintf(stderr, "otter-device ended with %d\n", rc);
+        }
+    }
+    if (f->svc.pid != 0) {
+        ota_test_proc_stop(&f->svc);
+    }
+    if (f->broker_up) {
+        ota_test_broker_stop(&f->broker);
+    }
+    unsetenv("OTTER_MQTT_PASSWORD");
+    unsetenv("OTTER_DATA_DIR");
+    if (f->dir[0] != '\0') {
+        if (getenv("OTA_TEST_KEEP") == NULL) {
+            char cmd[128];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "cannot remove %s\n", f->dir);
+            }
+        } else {
+            fprintf(stderr, "kept %s\n", f->dir);
+        }
+    }
+    free(f);
+    return 0;
+}
+
+/* Print the device console (on failure it says what happened). */
+void dfx_dump_log(const char *path)
+{
+    char buf[65536];
+    if (dfx_read_text(path, buf, sizeof buf) == 0) {
+        fprintf(stderr, "---- %s ----\n%s---- end ----\n", path, buf);
+    }
+}
+
+/* Start the device (a new flash the first time) and wait for its agent. */
+void dfx_start_device(fixture_t *f, const char *factory, const char *factory_version)
+{
+    char fw[256];
+    long from = ota_test_log_size(f->dev_log);
+    dfx_fw_path(fw, sizeof fw, factory);
+    char *argv[] = {(char *)OTTER_TEST_DEVICE_BIN,
+                    (char *)"--flash",
+                    f->flash,
+                    (char *)"--factory",
+                    fw,
+                    (char *)"--config",
+                    f->config,
+                    (char *)"--factory-version",
+                    (char *)factory_version,
+                    NULL};
+    assert_int_equal(ota_test_proc_start(&f->dev, "otter-device", argv, f->dev_log), 0);
+    if (ota_test_log_wait(f->dev_log, from, "INFO agent started", 10000) != 0) {
+        dfx_dump_log(f->dev_log);
+        fail_msg("the device did not start its agent");
+    }
+}
+
+/* The value of key=... in the firmware's status file, "" if none. */
+void dfx_status_value(fixture_t *f, const char *key, char *out, size_t cap)
+{
+    char buf[512], pat[32];
+    const char *v;
+    size_t n;
+    out[0] = '\0';
+    snprintf(pat, sizeof pat, "%s=", key);
+    if (dfx_read_text(f->status, buf, sizeof buf) != 0 || (v = strstr(buf, pat)) == NULL) {
+        return;
+    }
+    v += strlen(pat);
+    n = strcspn(v, "\n");
+    if (n >= cap) {
+        n = cap - 1u;
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+/* Wait until the status file says version and image state. */
+void dfx_expect_running(fixture_t *f, const char *version, const char *slot, const char *image,
+                        int timeout_ms)
+{
+    char v[32], s[8], i[32];
+    for (int t = 0; t < timeout_ms; t += 50) {
+        dfx_status_value(f, "version", v, sizeof v);
+        dfx_status_value(f, "slot", s, sizeof s);
+        dfx_status_value(f, "image", i, sizeof i);
+        if (strcmp(v, version) == 0 && strcmp(s, slot) == 0 && strcmp(i, image) == 0) {
+            return;
+        }
+        dfx_sleep_ms(50);
+    }
+    dfx_dump_log(f->dev_log);
+    fail_msg("expected %s in slot %s (%s); the status file says %s in slot %s (%s)", version, slot,
+             image, v, s, i);
+}
+
+void dfx_create_job(fixture_t *f, const char *job_id, const char *fw_name, const char *version)
+{
+    char fw[256];
+    dfx_fw_path(fw, sizeof fw, fw_name);
+    const char *args[] = {"job", "create", "--file", fw,         "--version", version, "--targets",
+                          THING, "--key",  f->key,   "--job-id", job_id,      NULL};
+    clock_gettime(CLOCK_MONOTONIC, &f->t_job);
+    if (dfx_run_cli(f->cli_log, args) != 0) {
+        dfx_dump_log(f->cli_log);
+        fail_msg("otter job create failed");
+    }
+}
+
+/* Poll `otter job show` until the thing's execution is terminal; status and
+ * statusDetails out. */
+void dfx_wait_job(fixture_t *f, const char *job_id, char *status, size_t status_cap, char *details,
+                  size_t details_cap, int timeout_ms)
+{
+    char out[160], buf[16384];
+    const char *args[] = {"job", "show", job_id, NULL};
+    snprintf(out, sizeof out, "%s/job-show.txt", f->dir);
+    for (int t = 0; t < timeout_ms; t += 200) {
+        unlink(out);
+        if (dfx_run_cli(out, args) == 0 && dfx_read_text(out, buf, sizeof buf) == 0) {
+            const char *line = strstr(buf, "\n  " THING " ");
+            if (line != NULL) {
+                char st[32] = "";
+                const char *brace;
+                size_t n;
+                if (sscanf(line + 3 + strlen(THING), "%31s", st) == 1 &&
+                    (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
+                     strcmp(st, "REJECTED") == 0 || strcmp(st, "TIMED_OUT") == 0 ||
+                     strcmp(st, "CANCELED") == 0)) {
+                    snprintf(status, status_cap, "%s", st);
+                    brace = strchr(line, '{');
+                    n = brace != NULL ? strcspn(brace, "\n") : 0u;
+                    if (n >= details_cap) {
+                        n = details_cap - 1u;
+                    }
+                    if (brace != NULL) {
+                        memcpy(details, brace, n);
+                    }
+                    details[n] = '\0';
+                    return;
+                }
+            }
+        }
+        dfx_sleep_ms(200);
+    }
+    dfx_dump_log(f->dev_log);
+    dfx_dump_log(out);
+    fail_msg("job %s did not finish within %d ms", job_id, timeout_ms);
+}
+
+/* Occurrences of needle in the device console. */
+int dfx_log_count(fixture_t *f, const char *needle)
+{
+    static char buf[1 << 20];
+    int n = 0;
+    const char *p = buf;
+    if (dfx_read_text(f->dev_log, buf, sizeof buf) != 0) {
+        return 0;
+    }
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+void dfx_report(fixture_t *f, const char *test, const char *fw_name, double seconds,
+                const char *status, const char *details)
+{
+    char fw[256];
+    dfx_fw_path(fw, sizeof fw, fw_name);
+    fprintf(stderr,
+            "%s: %s (%ld bytes + 32-byte header) -> %s in %.2f s, %d boots, %d crashes; %s\n", test,
+            fw_name, dfx_file_size(fw), status, seconds, dfx_log_count(f, "device boot:"),
+            dfx_log_count(f, "firmware crashed"), details);
+}
