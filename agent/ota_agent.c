@@ -264,6 +264,7 @@ static void ota_forget_job(ota_agent_t *a)
         a->finished_job = ota_job_mark(a->job.job_id);
     }
     a->have_job = 0;
+    a->refusal_pending = 0;
     a->resumed = 0;
     a->restarted = 0;
     a->old_version_ok = 0;
@@ -347,7 +348,7 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
     uint32_t asked = 0;
     ota_err_t err;
 
-    if (a->inflight > a->window / 2u || a->cursor >= a->block_count) {
+    if (a->inflight > a->window / 2u || a->cursor >= a->block_count || a->refusal_pending) {
         return;
     }
     err = OTA_DATA_PLANE->request(a, a->cursor, a->window - a->inflight, &next, &asked);
@@ -631,12 +632,19 @@ static void ota_finish_download(ota_agent_t *a)
 void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
 {
     static const char prefix[] = "stream request refused: ";
-    if (a->state != OTA_AGENT_DOWNLOADING) {
+    if (a->state != OTA_AGENT_DOWNLOADING || a->refusal_pending) {
         return;
     }
     memcpy(a->detail, prefix, sizeof prefix - 1u);
     ota_copy_safe(a->detail + sizeof prefix - 1u, 48, code, code_len);
-    ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
+    /* A job canceled a moment ago is refused too: before reporting a
+     * failure, ask whether the job is still ours (the answer decides:
+     * gone -> canceled; still there -> FAILED with the service's reason). */
+    a->refusal_pending = 1;
+    ota_set_deadline(a, a->rto);
+    if (ota_ask_next_job(a) != OTA_OK) {
+        ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
+    }
 }
 
 void ota_agent_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
@@ -763,6 +771,11 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
         return;
     }
     if (a->have_job) {
+        if (ota_same_file(&a->job, job) && a->refusal_pending) {
+            /* Still our job, yet the service refused its blocks. */
+            ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
+            return;
+        }
         if (ota_same_file(&a->job, job)) {
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
@@ -1183,6 +1196,12 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     agent->now = now_ms;
     switch (agent->state) {
     case OTA_AGENT_DOWNLOADING:
+        if (agent->refusal_pending) {
+            if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+                ota_fail_job(agent, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, agent->detail);
+            }
+            break;
+        }
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
             agent->stats.timeouts++;
             /* A request the MQTT client could not send says the link is

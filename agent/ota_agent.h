@@ -192,8 +192,9 @@ typedef struct ota_agent {
     uint32_t now;
     uint32_t deadline; /* request timeout, reset or self-test deadline */
     uint8_t deadline_set;
-    uint8_t rtt_pending;    /* the last request may be timed (Karn) */
-    uint8_t request_failed; /* the MQTT client could not send the last request */
+    uint8_t rtt_pending;     /* the last request may be timed (Karn) */
+    uint8_t request_failed;  /* the MQTT client could not send the last request */
+    uint8_t refusal_pending; /* a stream refusal waits for the job's confirmation */
     uint32_t request_sent;
     uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
     uint32_t rtt_hi;

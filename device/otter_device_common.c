@@ -164,6 +164,10 @@ int otter_dev_config_load(const char *path, otter_dev_config_t *cfg, char *err, 
             bad = parse_u32(value, &cfg->self_test_timeout_ms);
         } else if (strcmp(key, "reset_delay_ms") == 0) {
             bad = parse_u32(value, &cfg->reset_delay_ms);
+        } else if (strcmp(key, "status_every_blocks") == 0) {
+            bad = parse_u32(value, &cfg->status_every_blocks);
+        } else if (strcmp(key, "block_delay_ms") == 0) {
+            bad = parse_u32(value, &cfg->block_delay_ms) != 0 || cfg->block_delay_ms > 10000u;
         } else {
             snprintf(err, err_len, "%s: line %d: unknown key '%.64s'", path, lineno, key);
             return -1;

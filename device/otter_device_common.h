@@ -59,6 +59,8 @@ typedef struct otter_dev_config {
     int broker_port;                        /**< overrides the thing file's port (0 = no) */
     uint32_t self_test_timeout_ms;          /**< 0 = the agent's default */
     uint32_t reset_delay_ms;                /**< 0 = the agent's default */
+    uint32_t status_every_blocks; /**< progress report interval; 0 = the agent's default */
+    uint32_t block_delay_ms;      /**< wait before writing each block (a slow link); 0 = none */
 } otter_dev_config_t;
 
 /** The flash geometry above. */

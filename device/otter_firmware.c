@@ -8,6 +8,7 @@
  *   1 broken self-test  self-test always fails
  *   2 crash             aborts at start, before the agent runs
  *   3 offline           logs in with a wrong password, so it never connects
+ * OTTER_FW_PAD_BYTES (optional) adds that much read-only padding to the image.
  *
  * otter-fw-X --config CFG --flash FLASH [--boot FLASH.boot] [--status FLASH.status]
  *
@@ -52,6 +53,14 @@
 #define FLAVOR_OFFLINE 3
 
 #define FW_VERSION ota_version_make(OTTER_FW_MAJOR, OTTER_FW_MINOR, OTTER_FW_BUILD)
+
+#if defined(OTTER_FW_PAD_BYTES) && OTTER_FW_PAD_BYTES > 0
+/* A larger image (OTTER_FW_PAD_BYTES of read-only padding) for long downloads. */
+static const volatile unsigned char g_pad[OTTER_FW_PAD_BYTES] = {1};
+#define FW_KEEP_PADDING() ((void)g_pad[0])
+#else
+#define FW_KEEP_PADDING() ((void)0)
+#endif
 #define FW_BLOCK_SIZE 4096u
 
 typedef struct device {
@@ -84,11 +93,26 @@ typedef struct device {
     int self_test_requested;
     uint32_t total_blocks;
     uint32_t shown_blocks;
+    ota_agent_stats_t job_base; /* the agent's counters (kept since boot) when this file began */
+    uint32_t job_resumed;       /* blocks of this file kept from before a reset */
     uint64_t shown_at;
     ota_agent_state_t last_state;
 } device_t;
 
 static device_t g_dev;
+
+/* The port's own write_block, when slow_write_block stands in front of it. */
+static int32_t (*g_port_write_block)(void *ctx, uint32_t offset, const uint8_t *data,
+                                     uint32_t size);
+
+/* write_block after the configured block delay (config key block_delay_ms). */
+static int32_t slow_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
+{
+    uint32_t ms = g_dev.cfg.block_delay_ms;
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    nanosleep(&ts, NULL);
+    return g_port_write_block(ctx, offset, data, size);
+}
 static atomic_int g_stop;
 
 static void on_signal(int sig)
@@ -138,6 +162,9 @@ static void write_status(const device_t *d, const char *image_state)
 
 /* ---- agent callbacks ---- */
 
+/* The agent's event when a resumed file failed verification and is fetched again. */
+#define STARTING_AGAIN "resumed file failed verification"
+
 static void cb_log(void *ctx, const ota_agent_event_t *ev)
 {
     device_t *d = ctx;
@@ -150,8 +177,15 @@ static void cb_log(void *ctx, const ota_agent_event_t *ev)
         return;
     }
     if (strcmp(ev->what, "job accepted") == 0) {
+        d->job_resumed = 0;
         console(d, "INFO", "job accepted: %s, %u bytes in %u blocks (stream %s)", ev->job_id,
                 (unsigned)ev->a, (unsigned)ev->b, ev->detail);
+        return;
+    }
+    if (strcmp(ev->what, "download resumed") == 0) {
+        d->job_resumed = ev->a;
+        console(d, "INFO", "download resumed: %u of %u blocks kept job %s", (unsigned)ev->a,
+                (unsigned)ev->b, ev->job_id);
         return;
     }
     if (ev->err != OTA_OK) {
@@ -159,11 +193,38 @@ static void cb_log(void *ctx, const ota_agent_event_t *ev)
     }
     console(d, level_name(ev->level), "%s%s%s%s%s%s", ev->what, ev->detail[0] ? ": " : "",
             ev->detail, extra, ev->job_id[0] ? " job " : "", ev->job_id);
+    if (strncmp(ev->what, STARTING_AGAIN, sizeof STARTING_AGAIN - 1u) == 0) {
+        /* The file is fetched again from its first block. */
+        const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
+        if (st != NULL) {
+            d->job_base = *st;
+        }
+        d->job_resumed = 0;
+        d->shown_blocks = 0;
+    }
+    if (strcmp(ev->what, "file verified") == 0) {
+        /* This file's share of the agent's counters. */
+        const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
+        const ota_agent_stats_t *b = &d->job_base;
+        if (st != NULL) {
+            console(d, "INFO",
+                    "download stats: %u blocks received, %u resumed, %u duplicates, %u requests, "
+                    "%u timeouts",
+                    (unsigned)(st->blocks_received - b->blocks_received), (unsigned)d->job_resumed,
+                    (unsigned)(st->blocks_duplicate - b->blocks_duplicate),
+                    (unsigned)(st->requests - b->requests), (unsigned)(st->timeouts - b->timeouts));
+        }
+    }
 }
 
 static void cb_job_received(void *ctx, const ota_job_t *job)
 {
     device_t *d = ctx;
+    const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
+    /* The agent counts since boot; progress is shown per file. */
+    if (st != NULL) {
+        d->job_base = *st;
+    }
     d->total_blocks = (job->file_size + FW_BLOCK_SIZE - 1u) / FW_BLOCK_SIZE;
     d->shown_blocks = 0;
     d->shown_at = 0;
@@ -304,6 +365,11 @@ static int open_flash_and_port(device_t *d)
     d->port_cfg.reset_fn = on_reset;
     d->port_cfg.reset_ctx = d;
     err = ota_port_flashsim_init(&d->port_state, &d->port_cfg, &d->boot, &d->pal);
+    if (err == OTA_OK && d->cfg.block_delay_ms != 0u) {
+        /* A slow link: every block waits before it is written. */
+        g_port_write_block = d->pal.write_block;
+        d->pal.write_block = slow_write_block;
+    }
     if (err != OTA_OK) {
         console(d, "ERROR", "cannot start the flash port: %s", ota_err_str(err));
         return -1;
@@ -377,7 +443,7 @@ static void show_progress(device_t *d)
     if (state != OTA_AGENT_DOWNLOADING || st == NULL) {
         return;
     }
-    done = st->blocks_received + st->blocks_resumed;
+    done = st->blocks_received - d->job_base.blocks_received + d->job_resumed;
     now = otter_dev_mono_ms();
     if (done != d->shown_blocks && (done == d->total_blocks || now - d->shown_at >= 500u)) {
         console(d, "INFO", "downloading: %u/%u blocks", (unsigned)done, (unsigned)d->total_blocks);
@@ -424,6 +490,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    FW_KEEP_PADDING();
     otter_dev_version_str(FW_VERSION, d->version, sizeof d->version);
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -508,6 +575,7 @@ int main(int argc, char **argv)
     d->agent_cfg.block_size = FW_BLOCK_SIZE;
     d->agent_cfg.self_test_timeout_ms = d->cfg.self_test_timeout_ms;
     d->agent_cfg.reset_delay_ms = d->cfg.reset_delay_ms;
+    d->agent_cfg.status_every_blocks = d->cfg.status_every_blocks;
     d->agent_cfg.callbacks.ctx = d;
     d->agent_cfg.callbacks.log = cb_log;
     d->agent_cfg.callbacks.job_received = cb_job_received;

@@ -465,8 +465,10 @@ void h_serve(harness_t *h)
         if (strcmp(rest, "jobs/$next/get") == 0) {
             char msg[4300];
             h->next_gets++;
-            jobs_message(h, msg, sizeof msg, 1);
-            to_agent(h, "jobs/$next/get/accepted", msg, strlen(msg), h->policy.delay_ms);
+            if (!h->policy.jobs_silent) {
+                jobs_message(h, msg, sizeof msg, 1);
+                to_agent(h, "jobs/$next/get/accepted", msg, strlen(msg), h->policy.delay_ms);
+            }
         } else if (strncmp(rest, "jobs/", 5) == 0 && strlen(rest) > 12 &&
                    strcmp(rest + strlen(rest) - 7, "/update") == 0) {
             if (h->nstatus >= H_MAX_STATUS) {

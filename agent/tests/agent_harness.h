@@ -41,6 +41,7 @@ typedef struct h_policy {
     int reverse;             /* answer a request's blocks in reverse order */
     int silent;              /* answer no stream request at all */
     const char *reject_code; /* refuse every stream request with this code */
+    int jobs_silent;         /* answer no $next/get */
 } h_policy_t;
 
 /** The harness. Allocate with h_new (it is large). */

@@ -755,6 +755,40 @@ static void test_stream_rejection_fails_at_once(void **state)
     fixture_free(fx);
 }
 
+static void test_refusal_of_a_canceled_job_is_a_cancel(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.reject_code = "Unauthorized";
+    set_job(fx, "job-1");
+    start(fx);
+    h_serve(fx->h);
+    /* The job is canceled just as the first request reaches the service. */
+    h_set_execution(fx->h, "");
+    assert_true(h_run(fx->h, 1000, 10, h_stop_outcome));
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_CANCELED);
+    assert_int_equal(fx->h->nstatus, 0); /* no FAILED for a canceled job */
+    assert_int_equal(fx->pal.aborts, 1);
+    fixture_free(fx);
+}
+
+static void test_refusal_without_answer_fails(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.reject_code = "Unauthorized";
+    set_job(fx, "job-1");
+    start(fx);
+    h_serve(fx->h);
+    /* The Jobs API stops answering: after the wait, the refusal stands. */
+    fx->h->policy.jobs_silent = 1;
+    assert_true(h_run(fx->h, 10000, 10, h_stop_outcome));
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_FAILED);
+    assert_non_null(strstr(h_last_status(fx->h), "stream request refused: Unauthorized"));
+    assert_true(fx->h->now >= 1000u + 2000u); /* it waited one request timeout */
+    fixture_free(fx);
+}
+
 static void test_large_blocks_and_many_blocks(void **state)
 {
     ota_agent_config_t cfg;
@@ -1341,6 +1375,8 @@ int main(void)
         cmocka_unit_test(test_lost_blocks_are_fetched_again),
         cmocka_unit_test(test_timer_follows_round_trip),
         cmocka_unit_test(test_stream_rejection_fails_at_once),
+        cmocka_unit_test(test_refusal_of_a_canceled_job_is_a_cancel),
+        cmocka_unit_test(test_refusal_without_answer_fails),
         cmocka_unit_test(test_large_blocks_and_many_blocks),
         cmocka_unit_test(test_data_file_skips_activation),
         cmocka_unit_test(test_port_failures_are_reported),

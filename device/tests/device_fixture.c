@@ -1,9 +1,16 @@
 /* otter simulated device: the end-to-end test fixture (see device_fixture.h). */
 #include "device_fixture.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -339,4 +346,438 @@ void dfx_report(fixture_t *f, const char *test, const char *fw_name, double seco
             "%s: %s (%ld bytes + 32-byte header) -> %s in %.2f s, %d boots, %d crashes; %s\n", test,
             fw_name, dfx_file_size(fw), status, seconds, dfx_log_count(f, "device boot:"),
             dfx_log_count(f, "firmware crashed"), details);
+}
+
+/* ---- fault scenarios ---- */
+
+int dfx_start_device_group(ota_test_proc_t *p, const char *flash, const char *config,
+                           const char *log, const char *factory, const char *factory_version,
+                           int wait_ms)
+{
+    char fw[256];
+    long from = ota_test_log_size(log);
+    dfx_fw_path(fw, sizeof fw, factory);
+    /* setsid(1) runs in the same process (it is no group leader here), so the
+     * pid is the new group's id. */
+    char *argv[] = {(char *)"/usr/bin/setsid",
+                    (char *)OTTER_TEST_DEVICE_BIN,
+                    (char *)"--flash",
+                    (char *)flash,
+                    (char *)"--factory",
+                    fw,
+                    (char *)"--config",
+                    (char *)config,
+                    (char *)"--factory-version",
+                    (char *)factory_version,
+                    NULL};
+    if (ota_test_proc_start(p, "otter-device", argv, log) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < 400 && getpgid(p->pid) != p->pid; i++) {
+        dfx_sleep_ms(5);
+    }
+    if (getpgid(p->pid) != p->pid) {
+        fprintf(stderr, "otter-device did not get its own process group\n");
+        return -1;
+    }
+    if (wait_ms > 0 && ota_test_log_wait(log, from, "INFO agent started", wait_ms) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether a process of group pg is alive (zombies do not count). */
+static int group_alive(pid_t pg)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int alive = 0;
+    if (d == NULL) {
+        return kill(-pg, 0) == 0;
+    }
+    while (!alive && (e = readdir(d)) != NULL) {
+        char path[300], buf[512], state = '?';
+        const char *rp;
+        long pgrp = -1;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (dfx_read_text(path, buf, sizeof buf) != 0 || (rp = strrchr(buf, ')')) == NULL) {
+            continue;
+        }
+        if (sscanf(rp + 1, " %c %*d %ld", &state, &pgrp) == 2 && pgrp == (long)pg && state != 'Z' &&
+            state != 'X') {
+            alive = 1;
+        }
+    }
+    closedir(d);
+    return alive;
+}
+
+void dfx_power_cut(ota_test_proc_t *p)
+{
+    pid_t pg = p->pid;
+    if (pg <= 0) {
+        return;
+    }
+    kill(-pg, SIGKILL);
+    (void)ota_test_proc_kill(p);
+    for (int i = 0; i < 1000 && group_alive(pg); i++) {
+        dfx_sleep_ms(2);
+    }
+}
+
+void dfx_stop_all(ota_test_proc_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].pid > 0) {
+            kill(p[i].pid, SIGTERM);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].pid > 0) {
+            (void)ota_test_proc_stop(&p[i]);
+        }
+    }
+}
+
+int dfx_write_config(const char *path, const char *thing_file, int broker_port,
+                     int self_test_timeout_ms)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL) {
+        return -1;
+    }
+    fprintf(fp,
+            "thing_file = %s\n"
+            "codesign_cert = keys/codesign.crt\n"
+            "broker_port = %d\n"
+            "self_test_timeout_ms = %d\n"
+            "reset_delay_ms = 200\n",
+            thing_file, broker_port, self_test_timeout_ms);
+    return fclose(fp) == 0 ? 0 : -1;
+}
+
+int dfx_restart_service(fixture_t *f, int hard)
+{
+    const char *svc_args[] = {"--username", "otter-service", "--share-group", "none", NULL};
+    if (f->svc.pid != 0) {
+        if (hard) {
+            (void)ota_test_proc_kill(&f->svc);
+        } else {
+            (void)ota_test_proc_stop(&f->svc);
+        }
+    }
+    return ota_test_service_start(&f->svc, f->dir, f->broker.port, svc_args, f->svc_log);
+}
+
+int dfx_count_from(const char *path, long from, const char *needle)
+{
+    static char buf[1 << 20];
+    FILE *fp = fopen(path, "r");
+    size_t n;
+    int count = 0;
+    const char *p = buf;
+    if (fp == NULL) {
+        return 0;
+    }
+    if (fseek(fp, from, SEEK_SET) != 0) {
+        fclose(fp);
+        return 0;
+    }
+    n = fread(buf, 1, sizeof buf - 1u, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    while ((p = strstr(p, needle)) != NULL) {
+        count++;
+        p += strlen(needle);
+    }
+    return count;
+}
+
+int dfx_last_after(const char *path, long from, const char *prefix, char *out, size_t cap)
+{
+    static char buf[1 << 20];
+    FILE *fp = fopen(path, "r");
+    const char *p, *last = NULL;
+    size_t n;
+    if (fp == NULL) {
+        return -1;
+    }
+    if (fseek(fp, from, SEEK_SET) != 0) {
+        fclose(fp);
+        return -1;
+    }
+    n = fread(buf, 1, sizeof buf - 1u, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    for (p = buf; (p = strstr(p, prefix)) != NULL; p += strlen(prefix)) {
+        last = p;
+    }
+    if (last == NULL) {
+        return -1;
+    }
+    last += strlen(prefix);
+    n = strcspn(last, "\n");
+    if (n >= cap) {
+        n = cap - 1u;
+    }
+    memcpy(out, last, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int dfx_stored_file(const fixture_t *f, char *out, size_t cap)
+{
+    char dir[128];
+    DIR *d;
+    struct dirent *e;
+    int rc = -1;
+    snprintf(dir, sizeof dir, "%s/files", f->dir);
+    if ((d = opendir(dir)) == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            int n = snprintf(out, cap, "%s/%s", dir, e->d_name);
+            rc = n > 0 && (size_t)n < cap && rc == -1 ? 0 : -1;
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int dfx_flash_blocks_present(const char *flash, long addr, const char *reference,
+                             unsigned block_size)
+{
+    FILE *ff = fopen(flash, "rb"), *fr = fopen(reference, "rb");
+    unsigned char *a = malloc(block_size), *b = malloc(block_size);
+    int present = -1;
+    if (ff != NULL && fr != NULL && a != NULL && b != NULL &&
+        fseek(ff, DFX_FLASH_FILE_HEADER + addr, SEEK_SET) == 0) {
+        size_t n;
+        present = 0;
+        while ((n = fread(b, 1, block_size, fr)) > 0) {
+            if (fread(a, 1, n, ff) != n) {
+                present = -1;
+                break;
+            }
+            present += memcmp(a, b, n) == 0;
+        }
+    }
+    if (ff != NULL) {
+        fclose(ff);
+    }
+    if (fr != NULL) {
+        fclose(fr);
+    }
+    free(a);
+    free(b);
+    return present;
+}
+
+/* ---- the slow link ---- */
+
+#define LINK_PAIRS 8
+
+static int link_connect(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int link_send_all(int fd, const unsigned char *buf, size_t len)
+{
+    while (len > 0u) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void *link_main(void *arg)
+{
+    dfx_link_t *l = arg;
+    int dev[LINK_PAIRS], up[LINK_PAIRS];
+    static unsigned char buf[16384];
+    double tokens = 0.0, cap;
+    struct timespec last;
+    cap = l->bytes_per_s / 50.0 > 2048.0 ? l->bytes_per_s / 50.0 : 2048.0;
+    for (int i = 0; i < LINK_PAIRS; i++) {
+        dev[i] = up[i] = -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    for (;;) {
+        struct pollfd pfd[2 + 2 * LINK_PAIRS];
+        int idx[2 + 2 * LINK_PAIRS];
+        nfds_t n = 0;
+        double dt = dfx_since_s(&last);
+        clock_gettime(CLOCK_MONOTONIC, &last);
+        tokens += dt * (double)l->bytes_per_s;
+        if (tokens > cap) {
+            tokens = cap;
+        }
+        pfd[n].fd = l->wake[0];
+        pfd[n++].events = POLLIN;
+        pfd[n].fd = l->listen_fd;
+        pfd[n++].events = POLLIN;
+        for (int i = 0; i < LINK_PAIRS; i++) {
+            if (dev[i] < 0) {
+                continue;
+            }
+            idx[n] = i;
+            pfd[n].fd = dev[i];
+            pfd[n++].events = POLLIN;
+            if (l->bytes_per_s == 0u || tokens >= 1.0) {
+                idx[n] = i;
+                pfd[n].fd = up[i];
+                pfd[n++].events = POLLIN;
+            }
+        }
+        if (poll(pfd, n, 2) < 0) {
+            continue;
+        }
+        if (pfd[0].revents != 0) {
+            break;
+        }
+        if (pfd[1].revents & POLLIN) {
+            int c = accept(l->listen_fd, NULL, NULL);
+            if (c >= 0 && fcntl(c, F_SETFD, FD_CLOEXEC) != 0) {
+                close(c);
+                c = -1;
+            }
+            if (c >= 0) {
+                int u = link_connect(l->upstream_port), slot = -1;
+                for (int i = 0; i < LINK_PAIRS && slot < 0; i++) {
+                    slot = dev[i] < 0 ? i : -1;
+                }
+                if (u < 0 || slot < 0) {
+                    close(c);
+                    if (u >= 0) {
+                        close(u);
+                    }
+                } else {
+                    dev[slot] = c;
+                    up[slot] = u;
+                    __atomic_add_fetch(&l->accepted, 1, __ATOMIC_SEQ_CST);
+                }
+            }
+        }
+        for (nfds_t k = 2; k < n; k++) {
+            int i = idx[k], closed = 0;
+            ssize_t got;
+            if (pfd[k].revents == 0 || dev[i] < 0) {
+                continue;
+            }
+            if (pfd[k].fd == dev[i]) {
+                got = recv(dev[i], buf, sizeof buf, 0);
+                closed = got <= 0 || link_send_all(up[i], buf, (size_t)got) != 0;
+            } else if (pfd[k].fd == up[i]) {
+                size_t want = sizeof buf;
+                if (l->bytes_per_s != 0u && tokens < (double)want) {
+                    want = tokens >= 1.0 ? (size_t)tokens : 1u;
+                }
+                got = recv(up[i], buf, want, 0);
+                closed = got <= 0 || link_send_all(dev[i], buf, (size_t)got) != 0;
+                if (got > 0) {
+                    tokens -= (double)got;
+                    __atomic_add_fetch(&l->down_bytes, (long long)got, __ATOMIC_SEQ_CST);
+                }
+            }
+            if (closed) {
+                close(dev[i]);
+                close(up[i]);
+                dev[i] = up[i] = -1;
+            }
+        }
+    }
+    for (int i = 0; i < LINK_PAIRS; i++) {
+        if (dev[i] >= 0) {
+            close(dev[i]);
+            close(up[i]);
+        }
+    }
+    return NULL;
+}
+
+int dfx_link_start(dfx_link_t *l, int upstream_port, unsigned bytes_per_s)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(l, 0, sizeof *l);
+    l->upstream_port = upstream_port;
+    l->bytes_per_s = bytes_per_s;
+    l->wake[0] = l->wake[1] = -1;
+    l->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l->listen_fd < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(l->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(l->listen_fd, 16) != 0 ||
+        getsockname(l->listen_fd, (struct sockaddr *)&sa, &len) != 0 || pipe(l->wake) != 0 ||
+        fcntl(l->wake[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(l->wake[1], F_SETFD, FD_CLOEXEC) != 0) {
+        close(l->listen_fd);
+        l->listen_fd = -1;
+        return -1;
+    }
+    l->port = ntohs(sa.sin_port);
+    if (pthread_create(&l->thread, NULL, link_main, l) != 0) {
+        dfx_link_stop(l);
+        return -1;
+    }
+    l->started = 1;
+    return 0;
+}
+
+long long dfx_link_down(dfx_link_t *l)
+{
+    return __atomic_load_n(&l->down_bytes, __ATOMIC_SEQ_CST);
+}
+
+void dfx_link_stop(dfx_link_t *l)
+{
+    if (l->port == 0) {
+        return; /* never started */
+    }
+    if (l->started) {
+        if (write(l->wake[1], "x", 1) != 1) {
+            fprintf(stderr, "cannot wake the link thread\n");
+        }
+        pthread_join(l->thread, NULL);
+        l->started = 0;
+    }
+    if (l->listen_fd >= 0) {
+        close(l->listen_fd);
+        l->listen_fd = -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (l->wake[i] >= 0) {
+            close(l->wake[i]);
+            l->wake[i] = -1;
+        }
+    }
 }

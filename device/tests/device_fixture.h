@@ -7,6 +7,7 @@
 #ifndef DEVICE_FIXTURE_H
 #define DEVICE_FIXTURE_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,5 +92,70 @@ int dfx_log_count(fixture_t *f, const char *needle);
 /* Print one line on what a test measured. */
 void dfx_report(fixture_t *f, const char *test, const char *fw_name, double seconds,
                 const char *status, const char *details);
+
+/* ---- fault scenarios ---- */
+
+/* Flash file layout (docs/DEVICE.md): the flash after the file's header. */
+#define DFX_FLASH_FILE_HEADER 28L
+#define DFX_SLOT_B_ADDR 0x3e000L
+#define DFX_SECTOR_SIZE 4096u
+#define DFX_BLOCK_SIZE 4096u
+
+/* Start otter-device in its own session and process group (so that a power
+ * cut kills the launcher and its firmware at once) with its output appended
+ * to log; waits for "INFO agent started" after the log's current end when
+ * wait_ms > 0. 0 or -1. */
+int dfx_start_device_group(ota_test_proc_t *p, const char *flash, const char *config,
+                           const char *log, const char *factory, const char *factory_version,
+                           int wait_ms);
+
+/* Power cut: SIGKILL to the device's whole process group, reap the launcher
+ * and wait until no process of the group runs any more. */
+void dfx_power_cut(ota_test_proc_t *p);
+
+/* Stop n processes: SIGTERM to all first, then wait for each. */
+void dfx_stop_all(ota_test_proc_t *p, size_t n);
+
+/* Write a device configuration file. 0 or -1. */
+int dfx_write_config(const char *path, const char *thing_file, int broker_port,
+                     int self_test_timeout_ms);
+
+/* Kill otter-service (SIGKILL when hard, else SIGTERM) and start it again
+ * with the options dfx_setup used; 0 once it is ready. */
+int dfx_restart_service(fixture_t *f, int hard);
+
+/* Occurrences of needle in a file from byte offset from. */
+int dfx_count_from(const char *path, long from, const char *needle);
+
+/* The text after the last occurrence of prefix in a file from byte offset
+ * from, up to the end of its line, in out; 0 or -1 when absent. */
+int dfx_last_after(const char *path, long from, const char *prefix, char *out, size_t cap);
+
+/* Path of the single file the service stores in DIR/files (the image a job
+ * streams). 0 or -1. */
+int dfx_stored_file(const fixture_t *f, char *out, size_t cap);
+
+/* How many whole blocks of reference (block_size bytes, the last one short)
+ * the flash file holds, byte for byte, at flash address addr. -1 on error. */
+int dfx_flash_blocks_present(const char *flash, long addr, const char *reference,
+                             unsigned block_size);
+
+/* A TCP relay on 127.0.0.1 between devices and the broker with a bandwidth
+ * limit towards the devices: a slow link. A side that closes closes its peer. */
+typedef struct dfx_link {
+    int port;             /* where devices connect */
+    int upstream_port;    /* the broker */
+    unsigned bytes_per_s; /* towards the devices; 0 = no limit */
+    int listen_fd;
+    int wake[2];
+    int started;
+    pthread_t thread;
+    long long down_bytes; /* delivered to devices (atomic; read with dfx_link_down) */
+    int accepted;         /* connections accepted (atomic) */
+} dfx_link_t;
+
+int dfx_link_start(dfx_link_t *l, int upstream_port, unsigned bytes_per_s);
+long long dfx_link_down(dfx_link_t *l);
+void dfx_link_stop(dfx_link_t *l);
 
 #endif /* DEVICE_FIXTURE_H */
