@@ -152,8 +152,13 @@ static int make_flash(launcher_t *l)
     ota_err_t err = f->program(f->ctx, l->port_cfg.layout.slot_addr[0], img, whole);
     ota_flashsim_close(&l->sim);
     free(img);
-    if (err != OTA_OK || rename(tmp, l->flash_path) != 0) {
+    if (err != OTA_OK) {
         say("error: cannot program the factory image: %s", ota_err_str(err));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, l->flash_path) != 0) {
+        say("error: cannot rename %s to %s: %s", tmp, l->flash_path, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -244,8 +249,12 @@ static int prepare_boot(launcher_t *l, char *exe, size_t exe_cap, ota_boot_resul
     return 0;
 }
 
-static pid_t start_firmware(launcher_t *l, const char *exe)
+/* Called with SIGTERM and SIGINT blocked (old mask in *restore): the child
+ * sets their default actions before it unblocks them, so a SIGTERM passed on
+ * before the exec is not caught by the launcher's handler in the child. */
+static pid_t start_firmware(launcher_t *l, const char *exe, const sigset_t *restore)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         char *argv[] = {(char *)exe,
@@ -262,9 +271,11 @@ static pid_t start_firmware(launcher_t *l, const char *exe)
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = SIG_DFL;
         sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigprocmask(SIG_SETMASK, restore, NULL);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() == 1) {
-            _exit(127);
+        if (getppid() != parent) {
+            _exit(127); /* the launcher died before PR_SET_PDEATHSIG */
         }
         execv(exe, argv);
         fprintf(stderr, "otter-device: cannot run %s: %s\n", exe, strerror(errno));
@@ -396,21 +407,31 @@ int main(int argc, char **argv)
 
     while (!g_term) {
         ota_boot_result_t boot;
+        sigset_t term_set, old_set;
         int status = 0, rc;
         pid_t pid;
         rc = prepare_boot(l, exe, sizeof exe, &boot);
         if (rc != 0) {
             return rc == -2 ? OTTER_DEV_EXIT_NO_IMAGE : OTTER_DEV_EXIT_ERROR;
         }
-        pid = start_firmware(l, exe);
+        /* g_child is set before a SIGTERM can reach on_term again. */
+        sigemptyset(&term_set);
+        sigaddset(&term_set, SIGTERM);
+        sigaddset(&term_set, SIGINT);
+        sigprocmask(SIG_BLOCK, &term_set, &old_set);
+        if (g_term) {
+            sigprocmask(SIG_SETMASK, &old_set, NULL);
+            break;
+        }
+        pid = start_firmware(l, exe, &old_set);
         if (pid < 0) {
-            say("error: cannot start the firmware: %s", strerror(errno));
+            int e = errno;
+            sigprocmask(SIG_SETMASK, &old_set, NULL);
+            say("error: cannot start the firmware: %s", strerror(e));
             return OTTER_DEV_EXIT_ERROR;
         }
         g_child = pid;
-        if (g_term) {
-            kill(pid, SIGTERM);
-        }
+        sigprocmask(SIG_SETMASK, &old_set, NULL);
         while (waitpid(pid, &status, 0) < 0) {
             if (errno != EINTR) {
                 say("error: waitpid: %s", strerror(errno));

@@ -105,7 +105,7 @@ static int parse_u32(const char *s, uint32_t *out)
 int otter_dev_config_load(const char *path, otter_dev_config_t *cfg, char *err, size_t err_len)
 {
     char text[8192], dir[OTTER_DEV_PATH_MAX];
-    char *line, *save = NULL;
+    char *line, *next;
     const char *slash;
     int lineno = 0;
     memset(cfg, 0, sizeof *cfg);
@@ -126,11 +126,17 @@ int otter_dev_config_load(const char *path, otter_dev_config_t *cfg, char *err, 
             snprintf(dir, sizeof dir, "/");
         }
     }
-    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char *hash = strchr(line, '#');
+    /* Line by line, blank ones included, so that lineno is the file's line. */
+    for (line = text; line != NULL; line = next) {
+        char *hash;
         char *eq, *key, *value;
         int bad = 0;
         uint32_t u = 0;
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        hash = strchr(line, '#');
         lineno++;
         if (hash != NULL) {
             *hash = '\0';

@@ -125,7 +125,8 @@ stop_all() {
 
 on_exit() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT
+    trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
     stop_all
     if [ "$rc" -ne 0 ]; then
         printf '%sdemo failed at "%s" (exit code %d)%s\n' "$red" "$current_step" "$rc" "$off" >&2

@@ -37,6 +37,11 @@ while read -r pid; do
         problems+=("process $pid it started still runs: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)")
     fi
 done < <(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$out")
+# The firmware the device ran last (its pid is in the status file) has ended too.
+fw_pid=$(sed -n 's/^pid=\([0-9]*\)$/\1/p' "$work/run/dev1.flash.status" 2>/dev/null)
+if [ -n "$fw_pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$fw_pid/cmdline" | grep -q 'firmware-[AB] '; then
+    problems+=("the firmware (pid $fw_pid) still runs")
+fi
 [ "$(grep -c '(pid [0-9]*)' "$out")" -eq 3 ] || problems+=("expected the pids of the broker, service and device")
 for f in broker.log service.log device.log cli.log; do
     [ -s "$work/run/logs/$f" ] || problems+=("no logs/$f")
