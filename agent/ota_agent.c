@@ -341,40 +341,47 @@ static void ota_update_rto(ota_agent_t *a, uint32_t sample)
     a->stats.rtt_ms = a->srtt / 8u;
 }
 
-/* Tops the window up once half of it has arrived (pipelining). */
+/* Tops the window up once half of it has arrived (pipelining), in requests
+ * of at most OTA_REQUEST_BYTES_MAX each. */
 static void ota_request_more(ota_agent_t *a, int retransmission)
 {
-    uint32_t next = a->cursor;
-    uint32_t asked = 0;
-    ota_err_t err;
+    if (a->inflight > a->window / 2u) {
+        return;
+    }
+    while (a->inflight < a->window && a->cursor < a->block_count && !a->refusal_pending) {
+        uint32_t want = a->window - a->inflight;
+        uint32_t next = a->cursor;
+        uint32_t asked = 0;
+        ota_err_t err;
 
-    if (a->inflight > a->window / 2u || a->cursor >= a->block_count || a->refusal_pending) {
-        return;
-    }
-    err = OTA_DATA_PLANE->request(a, a->cursor, a->window - a->inflight, &next, &asked);
-    if (err != OTA_OK) {
-        /* The timer retries; a link that stays down ends in a timeout. */
-        ota_log(a, OTA_LOG_WARN, "block request not sent", err, a->cursor, 0, NULL);
-        a->request_failed = 1;
-        ota_set_deadline(a, a->rto);
-        return;
-    }
-    if (asked == 0u) {
+        if (want > OTA_REQUEST_BYTES_MAX / a->block_size) {
+            want = OTA_REQUEST_BYTES_MAX / a->block_size;
+        }
+        err = OTA_DATA_PLANE->request(a, a->cursor, want, &next, &asked);
+        if (err != OTA_OK) {
+            /* The timer retries; a link that stays down ends in a timeout. */
+            ota_log(a, OTA_LOG_WARN, "block request not sent", err, a->cursor, 0, NULL);
+            a->request_failed = 1;
+            ota_set_deadline(a, a->rto);
+            return;
+        }
+        if (asked == 0u) {
+            a->cursor = next;
+            return;
+        }
+        ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, next, asked, NULL);
+        a->request_failed = 0;
+        a->stats.requests++;
+        if (!a->rtt_pending && !retransmission) {
+            a->rtt_pending = 1;
+            a->request_sent = a->now;
+            a->rtt_lo = a->cursor;
+            a->rtt_hi = next;
+        }
         a->cursor = next;
-        return;
+        a->inflight += asked;
+        ota_set_deadline(a, a->rto);
     }
-    ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, next, asked, NULL);
-    a->request_failed = 0;
-    a->stats.requests++;
-    if (!a->rtt_pending && !retransmission) {
-        a->rtt_pending = 1;
-        a->request_sent = a->now;
-        a->rtt_lo = a->cursor;
-        a->rtt_hi = next;
-    }
-    a->cursor = next;
-    a->inflight += asked;
-    ota_set_deadline(a, a->rto);
 }
 
 /* Starts a new round of requests from the first missing block. */
@@ -966,7 +973,7 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
             c.window_blocks = OTA_REQUEST_BYTES_MAX / c.block_size;
         }
     }
-    if (c.window_blocks > 255u || c.window_blocks > OTA_REQUEST_BYTES_MAX / c.block_size) {
+    if (c.window_blocks > 255u) {
         return OTA_ERR_INVALID_ARG;
     }
     if (c.rto_min_ms > c.rto_initial_ms || c.rto_initial_ms > c.rto_max_ms ||

@@ -130,7 +130,11 @@ typedef struct ota_agent_config {
     ota_agent_callbacks_t callbacks;
     /** Block size, bytes (0 = OTA_DEFAULT_BLOCK_SIZE). */
     uint32_t block_size;
-    /** Blocks in flight (0 = OTA_DEFAULT_WINDOW_BLOCKS). */
+    /**
+     * Blocks in flight, 1 .. 255 (0 = OTA_DEFAULT_WINDOW_BLOCKS, at most
+     * 128 KiB of blocks). A window of more than 128 KiB is asked for in
+     * several requests, since one request carries at most 128 KiB.
+     */
     uint32_t window_blocks;
     /** Request timeout before the first measured round trip, ms (0 = default). */
     uint32_t rto_initial_ms;
@@ -225,7 +229,7 @@ typedef struct ota_agent {
  * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, missing MQTT or port operations,
  *         thing name empty, too long or with '/', '+', '#', block size not in
  *         256 .. 131072 or not a multiple of the port's block_align, window
- *         above 255 or above 128 KiB of blocks, RTO bounds inverted).
+ *         above 255 blocks, RTO bounds inverted).
  */
 ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config);
 

@@ -39,7 +39,9 @@
  * Blocks in flight at once (the request window) when the runtime
  * configuration leaves it 0. A new request leaves as soon as half of a window
  * has arrived, so the link never idles for a round trip. Possible values:
- * 1 .. 255 (a request also carries at most 128 KiB). Default: 16.
+ * 1 .. 255; the default is lowered to 128 KiB of blocks when the block size
+ * makes it larger (a runtime window may be larger: it is then asked for in
+ * several requests of at most 128 KiB each). Default: 16.
  */
 #ifndef OTA_DEFAULT_WINDOW_BLOCKS
 #define OTA_DEFAULT_WINDOW_BLOCKS 16u

@@ -404,7 +404,7 @@ void cli_format_time(int64_t ms, char out[24])
 int cli_one_arg_with_store(const cli_ctx_t *ctx, int argc, char **argv, const char *usage,
                            const char *missing, const char **arg, struct ota_store **store)
 {
-    const char *pos[1];
+    const char *pos[1] = {NULL};
     size_t n_pos;
     int help;
     int rc = cli_parse(argc, argv, NULL, 0, pos, 1, &n_pos, &help);

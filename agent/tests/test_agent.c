@@ -153,7 +153,8 @@ static void test_init_validates_arguments(void **state)
     assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* window clamps to 1 */
     assert_int_equal(agent->window, 1);
     c.window_blocks = 2;
-    assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG); /* 256 KiB a request */
+    assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* two requests of 128 KiB */
+    assert_int_equal(agent->window, 2);
     c = h->cfg;
     c.window_blocks = 256;
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
@@ -589,6 +590,32 @@ static void test_pipelined_window(void **state)
     assert_int_equal(fx->h->blocks_requested, 40);
     assert_int_equal(fx->pal.rewrites, 0);
     assert_true(fx->h->requests >= 6u && fx->h->requests <= 12u);
+    fixture_free(fx);
+}
+
+/* A window larger than one request's 128 KiB is asked for in several requests. */
+static void test_window_above_request_limit_is_split(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.window_blocks = 16;
+    cfg.block_size = 16384;
+    fx = fixture_new(17 * 16384 + 100, &cfg);
+    fx->h->policy.delay_ms = 50;
+    set_job(fx, "job-1");
+    start(fx);
+    while (fx->h->requests == 0u) {
+        h_run(fx->h, 10, 10, NULL);
+    }
+    /* Both requests of the first window leave together, 8 blocks each. */
+    assert_int_equal(fx->h->requests, 2);
+    assert_int_equal(fx->h->blocks_requested, 16);
+    assert_true(h_run(fx->h, 60000, 1, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->h->blocks_requested, 18);
+    assert_int_equal(fx->pal.rewrites, 0);
     fixture_free(fx);
 }
 
@@ -1368,6 +1395,7 @@ int main(void)
         cmocka_unit_test(test_file_too_large_is_reported),
         cmocka_unit_test(test_unreadable_message_is_ignored),
         cmocka_unit_test(test_pipelined_window),
+        cmocka_unit_test(test_window_above_request_limit_is_split),
         cmocka_unit_test(test_out_of_order_and_duplicates),
         cmocka_unit_test(test_bad_blocks_are_dropped),
         cmocka_unit_test(test_retry_backoff_and_give_up),
