@@ -581,35 +581,55 @@ static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uin
     return OTA_OK;
 }
 
+/* Appends a record to the progress log. The log's state comes from the last
+ * append of this boot when there was one (this port is the log's only writer
+ * while it runs), else from a scan of both banks. */
 static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, uint32_t len)
 {
     const ota_flash_t *f = flash_of(p);
-    bank_scan_t scan[2];
-    uint32_t bank;
+    uint32_t size = p->cfg.layout.progress_size;
+    uint32_t need = round_up(PROGRESS_HEADER + len, f->write_unit);
+    uint32_t bank, seq, at;
     uint8_t hdr[PROGRESS_HEADER];
-    ota_err_t err = newest(p, scan, &bank);
-    if (err != OTA_OK) {
-        return err;
+    ota_err_t err;
+
+    if (p->log_known) {
+        bank = p->log_bank;
+        seq = p->log_seq + 1u;
+        at = p->log_end;
+    } else {
+        bank_scan_t scan[2];
+        err = newest(p, scan, &bank);
+        if (err != OTA_OK) {
+            return err;
+        }
+        seq = bank < 2u ? scan[bank].seq + 1u : 1u;
+        /* A bank that is not clean after its newest record is not appended to. */
+        at = bank < 2u && scan[bank].clean ? scan[bank].end : size;
     }
-    uint32_t seq = bank < 2u ? scan[bank].seq + 1u : 1u;
+    p->log_known = 0; /* until this append is known to have succeeded */
     ota_put_le32(hdr, PROGRESS_MAGIC);
     ota_put_le32(hdr + 4, seq);
     ota_put_le32(hdr + 8, len);
     ota_put_le32(hdr + 12, ota_crc32(ota_crc32(0, hdr, 12), record, len));
 
-    uint32_t need = round_up(PROGRESS_HEADER + len, f->write_unit);
-    uint32_t size = p->cfg.layout.progress_size;
-    if (bank < 2u && scan[bank].clean && scan[bank].end + need <= size) {
-        return program_record(p, p->cfg.layout.progress_addr[bank] + scan[bank].end, hdr, record,
-                              len);
+    if (bank >= 2u || at + need > size) {
+        /* Start the other bank: never erase the one that holds the newest record. */
+        bank = bank < 2u ? bank ^ 1u : 0u;
+        at = 0;
+        err = erase_range(f, p->cfg.layout.progress_addr[bank], size);
+        if (err != OTA_OK) {
+            return err;
+        }
     }
-    /* Start the other bank: never erase the one that holds the newest record. */
-    uint32_t other = bank < 2u ? bank ^ 1u : 0u;
-    err = erase_range(f, p->cfg.layout.progress_addr[other], size);
-    if (err != OTA_OK) {
-        return err;
+    err = program_record(p, p->cfg.layout.progress_addr[bank] + at, hdr, record, len);
+    if (err == OTA_OK) {
+        p->log_known = 1;
+        p->log_bank = (uint8_t)bank;
+        p->log_seq = seq;
+        p->log_end = at + need;
     }
-    return program_record(p, p->cfg.layout.progress_addr[other], hdr, record, len);
+    return err;
 }
 
 static ota_err_t op_progress_save(void *ctx, const uint8_t *record, uint32_t len)

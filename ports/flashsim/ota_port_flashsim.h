@@ -78,6 +78,13 @@ typedef struct ota_port_flashsim {
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
     uint8_t sig_len;
     uint32_t signer;
+    /** The progress log as this boot last wrote it (valid when log_known):
+     *  newest record's bank and sequence number, and the offset in that bank
+     *  from which it is erased. Spares a scan of both banks per checkpoint. */
+    uint8_t log_known;
+    uint8_t log_bank;
+    uint32_t log_seq;
+    uint32_t log_end;
     uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
 } ota_port_flashsim_t;

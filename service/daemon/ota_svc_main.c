@@ -718,6 +718,9 @@ static int setup_mqtt(daemon_t *d)
         return -1;
     }
     mosquitto_int_option(d->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Answers leave at once: with Nagle's algorithm a small answer waits for
+     * the broker's delayed acknowledgement of the previous one (40 ms). */
+    mosquitto_int_option(d->m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(d->m, on_connect);
     mosquitto_disconnect_callback_set(d->m, on_disconnect);
     mosquitto_subscribe_callback_set(d->m, on_subscribe);
