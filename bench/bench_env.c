@@ -1,0 +1,227 @@
+/* otter benchmarks: broker, store, services and jobs of one measurement. */
+#define _GNU_SOURCE
+#include "bench_env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ota_store.h"
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_quantile(double *v, size_t n, double q)
+{
+    size_t k;
+    if (n == 0u) {
+        return 0.0;
+    }
+    qsort(v, n, sizeof *v, cmp_double);
+    k = (size_t)(q * (double)n + 0.999999);
+    if (k < 1u) {
+        k = 1u;
+    }
+    return v[(k > n ? n : k) - 1u];
+}
+
+static void raise_open_files(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < 8192u) {
+        r.rlim_cur = 8192u;
+        if (r.rlim_max < r.rlim_cur) {
+            r.rlim_max = r.rlim_cur; /* root may raise the hard limit */
+        }
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) {
+            getrlimit(RLIMIT_NOFILE, &r);
+            r.rlim_cur = r.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+int bench_env_start(bench_env_t *env, const char *broker_extra)
+{
+    memset(env, 0, sizeof *env);
+    snprintf(env->dir, sizeof env->dir, "/tmp/otter-bench-XXXXXX");
+    if (mkdtemp(env->dir) == NULL) {
+        perror("bench: mkdtemp");
+        return -1;
+    }
+    env->keep = getenv("BENCH_KEEP") != NULL;
+    raise_open_files();
+    if (ota_test_broker_start(&env->broker, broker_extra) != 0) {
+        fprintf(stderr, "bench: Mosquitto did not start (is it installed? scripts/deps.sh)\n");
+        bench_env_stop(env);
+        return -1;
+    }
+    env->broker_up = 1;
+    return 0;
+}
+
+int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const char *group)
+{
+    ota_store_t *store = NULL;
+    char name[128];
+    int rc = 0;
+    if (ota_store_open(env->dir, &store) != 0) {
+        fprintf(stderr, "bench: cannot open the store in %s\n", env->dir);
+        return -1;
+    }
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        snprintf(name, sizeof name, "%s%u", prefix, i);
+        rc = ota_store_thing_create(store, name, ota_store_now_ms());
+        if (rc == 0 && group != NULL) {
+            rc = ota_store_group_add(store, group, name);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "bench: cannot create thing %s\n", name);
+        }
+    }
+    ota_store_close(store);
+    return rc == 0 ? 0 : -1;
+}
+
+int bench_env_start_services(bench_env_t *env, int n)
+{
+    /* With two instances, the first serves jobs and half of the streams, the
+     * second the other half of the streams. */
+    static const char *const one[] = {"--share-group", "none", NULL};
+    static const char *const first[] = {"--share-group", "none", "--shard", "0/2", NULL};
+    static const char *const second[] = {"--role", "streams", "--share-group", "none", "--shard",
+                                         "1/2",    NULL};
+    char log[400];
+    if (n < 1 || n > BENCH_ENV_MAX_SERVICES) {
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *const *args = n == 1 ? one : i == 0 ? first : second;
+        snprintf(log, sizeof log, "%s/service%d.log", env->dir, i);
+        if (ota_test_service_start(&env->service[i], env->dir, env->broker.port, args, log) != 0) {
+            fprintf(stderr, "bench: otter-service did not get ready; see %s\n", log);
+            env->keep = 1;
+            if (env->service[i].pid != 0) {
+                ota_test_proc_stop(&env->service[i]);
+            }
+            return -1;
+        }
+        env->services = i + 1;
+    }
+    return 0;
+}
+
+int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targets,
+                         const uint8_t *firmware, size_t len, const char *version)
+{
+    char fw[400], log[400];
+    FILE *fp;
+    ota_test_proc_t p;
+    int status = -1;
+    snprintf(fw, sizeof fw, "%s/firmware-%u.bin", env->dir, env->job_count++);
+    snprintf(log, sizeof log, "%s/cli.log", env->dir);
+    fp = fopen(fw, "wb");
+    if (fp == NULL || fwrite(firmware, 1, len, fp) != len || fclose(fp) != 0) {
+        fprintf(stderr, "bench: cannot write %s\n", fw);
+        return -1;
+    }
+    char *argv[] = {(char *)BENCH_OTTER_CLI,
+                    "--data-dir",
+                    env->dir,
+                    "job",
+                    "create",
+                    "--file",
+                    fw,
+                    "--version",
+                    (char *)version,
+                    "--targets",
+                    (char *)targets,
+                    "--key",
+                    (char *)BENCH_TEST_KEYS_DIR "/codesign-test.key",
+                    "--cert-name",
+                    (char *)BENCH_ENV_CERT_NAME,
+                    "--job-id",
+                    (char *)job_id,
+                    NULL};
+    if (ota_test_proc_start(&p, "otter", argv, log) != 0) {
+        fprintf(stderr, "bench: cannot run %s\n", BENCH_OTTER_CLI);
+        return -1;
+    }
+    for (int i = 0; i < 6000 && ota_test_proc_running(&p, &status); i++) {
+        usleep(5000);
+    }
+    if (p.pid != 0) {
+        ota_test_proc_kill(&p);
+    }
+    if (status != 0) {
+        fprintf(stderr, "bench: otter job create failed; see %s\n", log);
+        env->keep = 1;
+        return -1;
+    }
+    return 0;
+}
+
+double bench_env_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long utime, stime;
+    FILE *fp;
+    size_t n;
+    const char *p;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    fp = fopen(path, "r");
+    if (fp == NULL) {
+        return -1.0;
+    }
+    n = fread(buf, 1, sizeof buf - 1u, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    /* Fields after the command name, which may hold spaces: state is field 3,
+     * utime and stime are fields 14 and 15. */
+    p = strrchr(buf, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+        return -1.0;
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+void bench_env_stop(bench_env_t *env)
+{
+    for (int i = env->services - 1; i >= 0; i--) {
+        if (env->service[i].pid != 0) {
+            ota_test_proc_stop(&env->service[i]);
+        }
+    }
+    env->services = 0;
+    if (env->broker_up) {
+        ota_test_broker_stop(&env->broker);
+        env->broker_up = 0;
+    }
+    if (env->dir[0] != '\0') {
+        if (env->keep) {
+            fprintf(stderr, "bench: kept %s\n", env->dir);
+        } else {
+            char cmd[320];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", env->dir);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "bench: could not remove %s\n", env->dir);
+            }
+        }
+        env->dir[0] = '\0';
+    }
+}

@@ -1,0 +1,107 @@
+/*
+ * otter benchmarks: the service side of a measurement, on this machine.
+ *
+ * A benchmark starts a Mosquitto broker on a free loopback port (anonymous,
+ * no ACL: the measurements are of transfer, not of authentication), creates
+ * things in a fresh otter data folder, starts one or two otter-service
+ * instances, and creates jobs with the otter CLI, signed with the test
+ * signer the simulated devices trust (test-keys/codesign-test.*). Everything
+ * it starts is stopped by bench_env_stop(), and also when the benchmark dies.
+ */
+#ifndef BENCH_ENV_H
+#define BENCH_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ota_test_net.h"
+
+/** Most service instances one environment runs. */
+#define BENCH_ENV_MAX_SERVICES 2
+
+/** Certificate name the job documents give and the simulated devices trust. */
+#define BENCH_ENV_CERT_NAME "codesign-test.crt"
+
+/** A broker, a data folder and the service instances of one measurement. */
+typedef struct bench_env {
+    char dir[256]; /**< temporary folder: the service's data, logs, firmware */
+    ota_test_broker_t broker;
+    int broker_up;
+    ota_test_proc_t service[BENCH_ENV_MAX_SERVICES];
+    int services;       /**< instances running */
+    int keep;           /**< keep the folder at stop (BENCH_KEEP set) */
+    unsigned job_count; /**< jobs created so far (names the firmware files) */
+} bench_env_t;
+
+/**
+ * Make the data folder and start the broker on 127.0.0.1 on a free port.
+ * Raises the open-file limit first (a fleet holds a socket per device, and
+ * the broker inherits the limit).
+ * @param env          receives the environment.
+ * @param broker_extra extra lines for mosquitto.conf, or NULL.
+ * @return 0; -1 with a message on stderr (nothing left running).
+ */
+int bench_env_start(bench_env_t *env, const char *broker_extra);
+
+/**
+ * Create things PREFIX0 .. PREFIX(n-1) in the store, members of group, in one
+ * transaction (no broker credentials: the benchmark broker is anonymous).
+ * @param env    a started environment, before the services start.
+ * @param prefix thing name prefix.
+ * @param n      how many.
+ * @param group  group to add them to, or NULL.
+ * @return 0; -1 with a message on stderr.
+ */
+int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const char *group);
+
+/**
+ * Start n service instances (1: one instance with every role; 2: both
+ * serving jobs and streams, each answering the stream requests of half of
+ * the things with --shard K/2, since Debian's Mosquitto does not deliver
+ * shared subscriptions on $aws topics).
+ * @param env a started environment.
+ * @param n   1 or BENCH_ENV_MAX_SERVICES.
+ * @return 0 once every instance is ready; -1 with a message on stderr.
+ */
+int bench_env_start_services(bench_env_t *env, int n);
+
+/**
+ * Create a firmware update job with the otter CLI: the image is firmware
+ * (written to the data folder), wrapped in otter's image header, signed with
+ * the test key.
+ * @param env      a started environment.
+ * @param job_id   the job's id.
+ * @param targets  otter job create --targets (names and group:NAME).
+ * @param firmware the firmware bytes; len of them.
+ * @param version  "X.Y.Z".
+ * @return 0; -1 with a message on stderr (the CLI's output is in DIR/cli.log).
+ */
+int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targets,
+                         const uint8_t *firmware, size_t len, const char *version);
+
+/**
+ * CPU time (user + system) a process has used so far, from /proc.
+ * @param pid the process.
+ * @return seconds; -1.0 when it cannot be read.
+ */
+double bench_env_cpu_seconds(pid_t pid);
+
+/**
+ * Stop the services and the broker and remove the folder (kept when the
+ * environment variable BENCH_KEEP is set, and named on stderr). Safe to call
+ * twice and on a failed start.
+ * @param env the environment.
+ */
+void bench_env_stop(bench_env_t *env);
+
+/** Monotonic time, seconds. */
+double bench_now(void);
+
+/**
+ * The q-quantile (0..1) of n values, sorted in place (nearest rank).
+ * @return the value; 0 for n == 0.
+ */
+double bench_quantile(double *v, size_t n, double q);
+
+#endif /* BENCH_ENV_H */
