@@ -1178,6 +1178,11 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
     if (payload == NULL) {
         payload = (const uint8_t *)"";
     }
+    /* Stream data first: while downloading, nearly every message is a block. */
+    if (agent->state == OTA_AGENT_DOWNLOADING &&
+        OTA_DATA_PLANE->handle(agent, topic, topic_len, payload, len)) {
+        return OTA_OK;
+    }
     if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[0], "", "") ||
         ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[1], "", "")) {
         ota_on_jobs_message(agent, payload, len);
@@ -1187,8 +1192,6 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
     } else if (agent->have_job && ota_agent_topic_is(agent, topic, topic_len, "jobs/",
                                                      agent->job.job_id, "/update/rejected")) {
         ota_on_update_rejected(agent, payload, len);
-    } else if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)OTA_DATA_PLANE->handle(agent, topic, topic_len, payload, len);
     }
     return OTA_OK;
 }

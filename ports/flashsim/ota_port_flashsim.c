@@ -56,12 +56,19 @@ static ota_err_t erase_range(const ota_flash_t *f, uint32_t addr, uint32_t len)
 
 static int is_erased(const uint8_t *buf, uint32_t len, uint8_t erased)
 {
-    for (uint32_t i = 0; i < len; i++) {
-        if (buf[i] != erased) {
-            return 0;
-        }
+    /* A word at a time, without early exit: erased ranges are the usual case. */
+    uint32_t pattern = 0x01010101u * erased;
+    uint32_t diff = 0;
+    uint32_t i = 0;
+    for (; i + 4u <= len; i += 4u) {
+        uint32_t w;
+        memcpy(&w, buf + i, 4);
+        diff |= w ^ pattern;
     }
-    return 1;
+    for (; i < len; i++) {
+        diff |= (uint32_t)buf[i] ^ erased;
+    }
+    return diff == 0u;
 }
 
 static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
@@ -241,6 +248,18 @@ static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t
     ota_err_t err = f->read(f->ctx, addr, p->cmp, padded);
     if (err != OTA_OK) {
         return err;
+    }
+    if (is_erased(p->cmp, padded, f->erased_value)) {
+        /* The usual case, a block written once: program it all at once. */
+        if (!program) {
+            return OTA_OK;
+        }
+        if (len == padded) {
+            return f->program(f->ctx, addr, data, len);
+        }
+        memset(p->scratch, f->erased_value, padded);
+        memcpy(p->scratch, data, len);
+        return f->program(f->ctx, addr, p->scratch, padded);
     }
     memset(p->scratch, f->erased_value, padded);
     memcpy(p->scratch, data, len);
