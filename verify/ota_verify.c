@@ -138,6 +138,16 @@ static ota_err_t hash_file(ota_verify_read_fn read, void *read_ctx, uint32_t fil
     return err;
 }
 
+/* The signer, the signature and a digest: the checks after hashing. */
+static ota_err_t check_digest(ota_verify_key_t *k, const uint8_t *sig, size_t sig_len,
+                              const uint8_t digest[OTA_SHA256_LEN])
+{
+    if (mbedtls_pk_verify(k->key, MBEDTLS_MD_SHA256, digest, OTA_SHA256_LEN, sig, sig_len) != 0) {
+        return OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    return OTA_OK;
+}
+
 ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                   size_t sig_len, ota_verify_read_fn read, void *read_ctx,
                                   uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
@@ -159,9 +169,58 @@ ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, 
     if (err == OTA_OK) {
         err = hash_file(read, read_ctx, file_size, chunk, chunk_len, digest);
     }
-    if (err == OTA_OK &&
-        mbedtls_pk_verify(k.key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len) != 0) {
+    if (err == OTA_OK) {
+        err = check_digest(&k, sig, sig_len, digest);
+    }
+    key_free(&k);
+    return err;
+}
+
+void ota_verify_hash_start(ota_verify_hash_t *hash)
+{
+    if (hash == NULL) {
+        return;
+    }
+    mbedtls_sha256_init(&hash->sha);
+    hash->length = 0;
+    hash->failed = OTA_SHA256_STARTS(&hash->sha, 0) != 0;
+}
+
+void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32_t len)
+{
+    if (hash == NULL || len == 0u) {
+        return;
+    }
+    if (data == NULL || OTA_SHA256_UPDATE(&hash->sha, data, len) != 0) {
+        hash->failed = 1;
+    }
+    hash->length += len;
+}
+
+ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
+                                size_t sig_len, ota_verify_hash_t *hash)
+{
+    ota_verify_key_t k;
+    uint8_t digest[OTA_SHA256_LEN];
+    ota_err_t err;
+
+    if (hash == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (OTA_SHA256_FINISH(&hash->sha, digest) != 0) {
+        hash->failed = 1;
+    }
+    mbedtls_sha256_free(&hash->sha);
+    if (signer_pem == NULL || (sig == NULL && sig_len != 0u)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    key_init(&k);
+    err = key_parse(&k, signer_pem, signer_len);
+    if (err == OTA_OK && (sig_len == 0u || hash->failed)) {
         err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    if (err == OTA_OK) {
+        err = check_digest(&k, sig, sig_len, digest);
     }
     key_free(&k);
     return err;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbedtls/sha256.h"
+
 #include "ota_err.h"
 
 /**
@@ -69,6 +71,49 @@ typedef int32_t (*ota_verify_read_fn)(void *ctx, uint32_t offset, uint8_t *buf, 
 ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                   size_t sig_len, ota_verify_read_fn read, void *read_ctx,
                                   uint32_t file_size, uint8_t *chunk, uint32_t chunk_len);
+
+/**
+ * A SHA-256 computed piece by piece, for a port that hashes a file while it
+ * is written (in order) instead of reading it all back after the last block.
+ * Caller-owned; its fields are private.
+ */
+typedef struct ota_verify_hash {
+    mbedtls_sha256_context sha;
+    /** Bytes hashed so far. */
+    uint32_t length;
+    /** Nonzero once mbed TLS reported an error; the signature check then fails. */
+    uint8_t failed;
+} ota_verify_hash_t;
+
+/**
+ * Start a hash (length 0).
+ * @param hash caller-owned, overwritten; NULL is ignored.
+ */
+void ota_verify_hash_start(ota_verify_hash_t *hash);
+
+/**
+ * Hash len more bytes.
+ * @param hash a started hash; NULL is ignored.
+ * @param data len bytes (may be NULL only when len is 0).
+ * @param len  bytes to add.
+ */
+void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32_t len);
+
+/**
+ * Finish a hash and verify a sig-sha256-ecdsa signature over it: the same
+ * checks, in the same order and with the same results, as
+ * ota_verify_sha256_ecdsa() over the bytes that were hashed. The hash is
+ * finished (and wiped) whatever the result.
+ * @param signer_pem  PEM text of an X.509 certificate or a P-256 public key.
+ * @param signer_len  length of signer_pem in bytes.
+ * @param sig         DER SEQUENCE{r, s}; may be NULL only when sig_len is 0.
+ * @param sig_len     length of sig.
+ * @param hash        a started hash.
+ * @return OTA_OK; OTA_ERR_SIGNATURE_CHECK_FAILED; OTA_ERR_BAD_SIGNER_CERT;
+ *         OTA_ERR_INVALID_ARG (NULL pointers).
+ */
+ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
+                                size_t sig_len, ota_verify_hash_t *hash);
 
 /** A named signer known to a port ("certfile" in a job document). */
 typedef struct ota_verify_signer {

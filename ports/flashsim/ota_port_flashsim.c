@@ -93,6 +93,7 @@ static ota_err_t op_abort(void *ctx)
         p->phase == (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
         p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     }
+    p->hashing = 0;
     return OTA_OK;
 }
 
@@ -135,6 +136,8 @@ static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
     }
     p->file_size = file->size;
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
+    ota_verify_hash_start(&p->hash);
+    p->hashing = 1;
     return OTA_OK;
 }
 
@@ -292,6 +295,32 @@ static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t
     return OTA_OK;
 }
 
+/*
+ * Hash a block just written, as the flash now holds it (read back), when it
+ * continues the bytes hashed so far. A block written again is already in the
+ * hash (a repeat holds the same bytes, or it was refused); any other order
+ * ends hashing, and close reads the whole slot back instead.
+ */
+static void hash_written(ota_port_flashsim_t *p, uint32_t offset, uint32_t size)
+{
+    if (offset + size <= p->hash.length) {
+        return;
+    }
+    if (offset != p->hash.length) {
+        p->hashing = 0;
+        return;
+    }
+    for (uint32_t done = 0; done < size; done += OTA_PORT_FLASHSIM_SCRATCH) {
+        uint32_t n =
+            size - done < OTA_PORT_FLASHSIM_SCRATCH ? size - done : OTA_PORT_FLASHSIM_SCRATCH;
+        if (slot_read(p, offset + done, p->scratch, n) != (int32_t)n) {
+            p->hashing = 0;
+            return;
+        }
+        ota_verify_hash_update(&p->hash, p->scratch, n);
+    }
+}
+
 static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
 {
     ota_port_flashsim_t *p = port_of(ctx);
@@ -320,6 +349,9 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
             }
         }
     }
+    if (p->hashing) {
+        hash_written(p, offset, size);
+    }
     return (int32_t)size;
 }
 
@@ -335,6 +367,8 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     /* Closed whatever the verdict; only a verified file may be activated. */
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     p->invalid = 1;
+    int hashed = p->hashing && p->hash.length == p->file_size;
+    p->hashing = 0;
     const ota_verify_signer_t *signer =
         ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name);
     if (signer == NULL) {
@@ -348,9 +382,15 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
         (file->signature == NULL && file->signature_len != 0u)) {
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
-    ota_err_t err =
-        ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature, file->signature_len,
-                                slot_read, p, p->file_size, p->scratch, OTA_PORT_FLASHSIM_SCRATCH);
+    ota_err_t err;
+    if (hashed) {
+        err = ota_verify_hash_ecdsa(signer->pem, signer->pem_len, file->signature,
+                                    file->signature_len, &p->hash);
+    } else {
+        err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
+                                      file->signature_len, slot_read, p, p->file_size, p->scratch,
+                                      OTA_PORT_FLASHSIM_SCRATCH);
+    }
     if (err == OTA_ERR_IO || err == OTA_ERR_POWER_LOSS) {
         return OTA_ERR_FILE_CLOSE;
     }

@@ -82,6 +82,10 @@ typedef struct ota_port_flashsim {
      *  newest record's bank and sequence number, and the offset in that bank
      *  from which it is erased. Spares a scan of both banks per checkpoint. */
     uint8_t log_known;
+    /** The file is hashed as it is written (blocks so far in order); close
+     *  then needs no second pass over the slot. */
+    uint8_t hashing;
+    ota_verify_hash_t hash;
     uint8_t log_bank;
     uint32_t log_seq;
     uint32_t log_end;

@@ -132,12 +132,39 @@ static ota_err_t verify_ex(const uint8_t *pem, size_t pem_len, const uint8_t *si
     return err;
 }
 
+/* The same check hashed piece by piece (pieces of chunk_len bytes), as a port
+ * that hashes blocks while they are written. */
+static ota_err_t verify_hashed(const blob_t *signer, const uint8_t *sig, size_t sig_len,
+                               const uint8_t *data, size_t size, uint32_t chunk_len)
+{
+    ota_verify_hash_t hash;
+    size_t done = 0;
+
+    ota_verify_hash_start(&hash);
+    while (done < size) {
+        uint32_t n = size - done < chunk_len ? (uint32_t)(size - done) : chunk_len;
+        ota_verify_hash_update(&hash, data + done, n);
+        done += n;
+    }
+    assert_int_equal(hash.length, size);
+    return ota_verify_hash_ecdsa(signer->bytes, signer->len, sig, sig_len, &hash);
+}
+
+/* Verifies both ways, reading the file back and hashing it piece by piece,
+ * and fails the test unless both give the same result. */
 static ota_err_t verify(const blob_t *signer, const uint8_t *sig, size_t sig_len,
                         const uint8_t *data, size_t size, uint32_t chunk_len)
 {
     mem_file_t f;
+    ota_err_t read_back =
+        verify_ex(signer->bytes, signer->len, sig, sig_len, data, size, chunk_len, &f);
+    ota_err_t hashed = verify_hashed(signer, sig, sig_len, data, size, chunk_len);
 
-    return verify_ex(signer->bytes, signer->len, sig, sig_len, data, size, chunk_len, &f);
+    if (read_back != hashed) {
+        fail_msg("reading back gives %s, hashing piece by piece %s", ota_err_str(read_back),
+                 ota_err_str(hashed));
+    }
+    return read_back;
 }
 
 static void expect(ota_err_t want, ota_err_t got, const char *what)
@@ -782,6 +809,26 @@ static void test_null_and_zero_args(void **state)
 
 /* ---- ota_verify_find_signer --------------------------------------------- */
 
+static void test_hash_null_args(void **state)
+{
+    ota_verify_hash_t hash;
+
+    (void)state;
+    ota_verify_hash_start(NULL);
+    ota_verify_hash_update(NULL, fx.blocks, 1);
+    assert_int_equal(ota_verify_hash_ecdsa(fx.cert.bytes, fx.cert.len, fx.sig, fx.sig_len, NULL),
+                     OTA_ERR_INVALID_ARG);
+    ota_verify_hash_start(&hash);
+    assert_int_equal(ota_verify_hash_ecdsa(NULL, 0, fx.sig, fx.sig_len, &hash),
+                     OTA_ERR_INVALID_ARG);
+    /* Data missing from an update fails the check rather than being skipped. */
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, NULL, 4);
+    ota_verify_hash_update(&hash, fx.blocks, (uint32_t)fx.blocks_len);
+    assert_int_equal(ota_verify_hash_ecdsa(fx.cert.bytes, fx.cert.len, fx.sig, fx.sig_len, &hash),
+                     OTA_ERR_SIGNATURE_CHECK_FAILED);
+}
+
 static void test_find_signer(void **state)
 {
     const ota_verify_signer_t table[] = {
@@ -901,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_sign_helper_errors),
         cmocka_unit_test(test_runtime_signature_cross_checked_with_openssl),
         cmocka_unit_test(test_null_and_zero_args),
+        cmocka_unit_test(test_hash_null_args),
         cmocka_unit_test(test_find_signer),
         cmocka_unit_test(test_find_signer_then_verify),
         cmocka_unit_test(test_key_id),

@@ -1,0 +1,149 @@
+/*
+ * otter: the flash port's own behaviour beyond the conformance suite.
+ *
+ * A file written in order is hashed as it is written, so closing it reads
+ * nothing more of the slot; any other order is verified by reading the slot
+ * back. Both give the same verdicts (good signature, a flipped byte).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "flashsim_device.h"
+#include "ota_conformance.h"
+#include "ota_test_image.h"
+
+#define KIB 1024u
+#define BLOCK 1024u
+#define IMAGE_LEN (40u * BLOCK + 100u)
+#define V1_0_0 0x01000000u
+#define V1_1_0 0x01010000u
+
+typedef struct fixture {
+    flashsim_device_t dev;
+    ota_pal_t pal;
+    uint8_t image[IMAGE_LEN];
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len;
+} fixture_t;
+
+static const flashsim_variant_t variant = {{256u * KIB, 4u * KIB, NULL, 0, 8, 0xff},
+                                           {{0, 0}, 0, {0, 0}, {0, 0}, 0}};
+
+static int setup(void **state)
+{
+    static uint8_t factory[2000];
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    ota_test_image_make(factory, sizeof factory, V1_0_0, 3);
+    ota_test_image_make(fx->image, IMAGE_LEN, V1_1_0, 5);
+    assert_int_equal(ota_test_image_sign(fx->image, IMAGE_LEN, fx->sig, &fx->sig_len), 0);
+    assert_int_equal(flashsim_device_create(&fx->dev, &variant, factory, sizeof factory), 0);
+    assert_int_equal(flashsim_device_boot(&fx->dev, &fx->pal), OTA_OK);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    flashsim_device_destroy(&fx->dev);
+    free(fx);
+    return 0;
+}
+
+/* Writes the image's blocks in the order given by order[k] (block numbers),
+ * closes it, and returns close's result; *reads gets the flash reads close made. */
+static ota_err_t write_and_close(fixture_t *fx, const uint8_t *img, const uint32_t *order,
+                                 uint32_t count, uint32_t *reads)
+{
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t off = order[k] * BLOCK;
+        uint32_t n = IMAGE_LEN - off < BLOCK ? IMAGE_LEN - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, img + off, n), (int32_t)n);
+    }
+    uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
+    ota_err_t err = fx->pal.close_file(fx->pal.ctx, &f);
+    *reads = ota_flashsim_read_count(&fx->dev.sim) - before;
+    return err;
+}
+
+#define BLOCKS ((IMAGE_LEN + BLOCK - 1u) / BLOCK)
+
+static void in_order_close_reads_nothing_back(void **state)
+{
+    fixture_t *fx = *state;
+    uint32_t order[BLOCKS + 1u], reads;
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        order[k] = k;
+    }
+    order[BLOCKS] = 3; /* a repeated block changes nothing */
+    assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS + 1u, &reads), OTA_OK);
+    assert_int_equal(reads, 0);
+}
+
+static void other_order_reads_the_slot_back(void **state)
+{
+    fixture_t *fx = *state;
+    uint32_t order[BLOCKS], reads;
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        order[k] = k;
+    }
+    order[5] = 6; /* blocks 5 and 6 swapped */
+    order[6] = 5;
+    assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS, &reads), OTA_OK);
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+}
+
+static void flipped_byte_fails_both_ways(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t bad[IMAGE_LEN];
+    uint32_t order[BLOCKS], reads;
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        order[k] = k;
+    }
+    memcpy(bad, fx->image, IMAGE_LEN);
+    bad[IMAGE_LEN / 2u] ^= 0x10;
+    assert_int_equal(write_and_close(fx, bad, order, BLOCKS, &reads),
+                     OTA_ERR_SIGNATURE_CHECK_FAILED);
+    assert_int_equal(reads, 0);
+    order[0] = BLOCKS - 1u; /* the last block first: read back */
+    order[BLOCKS - 1u] = 0;
+    assert_int_equal(write_and_close(fx, bad, order, BLOCKS, &reads),
+                     OTA_ERR_SIGNATURE_CHECK_FAILED);
+    assert_true(reads > 0u);
+}
+
+static void abort_then_in_order_again(void **state)
+{
+    fixture_t *fx = *state;
+    uint32_t order[BLOCKS], reads;
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 0, fx->image, BLOCK), (int32_t)BLOCK);
+    assert_int_equal(fx->pal.abort(fx->pal.ctx), OTA_OK);
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        order[k] = k;
+    }
+    assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS, &reads), OTA_OK);
+    assert_int_equal(reads, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(in_order_close_reads_nothing_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_order_reads_the_slot_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(flipped_byte_fails_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(abort_then_in_order_again, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
