@@ -1091,7 +1091,8 @@ static void print_config_note(const result_t *r)
            r->port_check_s, r->boot_check_s);
     printf("; longest busy turn of the devices' loop %.0f ms; %u lost connections; %u broker "
            "log lines about dropped messages; other processes on the machine %.1f CPU s.\n",
-           r->max_stall * 1e3, r->link_losses, r->broker_drops, r->other_cpu);
+           r->max_stall * 1e3, r->link_losses, r->broker_drops,
+           r->other_cpu > 0.0 ? r->other_cpu : 0.0);
 }
 
 static void print_table(const result_t *res, int count, unsigned image_kib)

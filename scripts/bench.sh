@@ -33,9 +33,13 @@ step "dependencies"
 scripts/deps.sh >&2
 
 step "build (RelWithDebInfo, no sanitizers) into build/bench"
-cmake -S . -B build/bench -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DOTA_SANITIZE=OFF >/dev/null
 cmake --build build/bench -j "$(nproc)" -- --no-print-directory >/dev/null
+if ! grep -q '^OTA_SANITIZE:BOOL=OFF' build/bench/CMakeCache.txt; then
+    echo "error: build/bench has sanitizers on; remove build/bench and run again" >&2
+    exit 1
+fi
 
 sections=build/bench/report
 mkdir -p "$sections"
@@ -58,7 +62,7 @@ step "report: $out"
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 os=$(. /etc/os-release && echo "$PRETTY_NAME")
-mosq=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \(.*\)/\1/p' | head -1)
+mosq=$( (mosquitto -h 2>/dev/null || true) | sed -n 's/^mosquitto version \(.*\)/\1/p' | head -1)
 mbed=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo unknown)
 {
     echo "# otter benchmarks"
