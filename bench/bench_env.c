@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "bench_env.h"
 
+#include <dirent.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +200,35 @@ double bench_env_cpu_seconds(pid_t pid)
         return -1.0;
     }
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double bench_env_cpu_exact(pid_t pid)
+{
+    char path[300];
+    struct dirent *e;
+    unsigned long long ns, total = 0;
+    DIR *dir;
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    dir = opendir(path);
+    if (dir == NULL) {
+        return -1.0;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        FILE *fp;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+        fp = fopen(path, "r");
+        if (fp != NULL) {
+            if (fscanf(fp, "%llu", &ns) == 1) {
+                total += ns;
+            }
+            fclose(fp);
+        }
+    }
+    closedir(dir);
+    return (double)total / 1e9;
 }
 
 void bench_env_stop(bench_env_t *env)

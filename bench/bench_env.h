@@ -88,6 +88,14 @@ int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targe
 double bench_env_cpu_seconds(pid_t pid);
 
 /**
+ * CPU time all threads of a process have run so far, in seconds, with
+ * nanosecond resolution (the first field of /proc/PID/task/TID/schedstat).
+ * @param pid the process.
+ * @return seconds; -1.0 when it cannot be read.
+ */
+double bench_env_cpu_exact(pid_t pid);
+
+/**
  * Stop the services and the broker and remove the folder (kept when the
  * environment variable BENCH_KEEP is set, and named on stderr). Safe to call
  * twice and on a failed start.

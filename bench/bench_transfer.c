@@ -101,7 +101,8 @@ static struct mosquitto *limit_client(int port, const char *id, void *ctx)
  * to another through the broker; -1 on failure. *delivered receives the
  * share of the messages that arrived (QoS 0 may drop under overload).
  */
-static double broker_limit(int port, size_t total, size_t msg_len, double *delivered)
+static double broker_limit(int port, pid_t broker, size_t total, size_t msg_len, double *delivered,
+                           double cpu[2])
 {
     static const char topic[] = "$aws/things/bench-limit/streams/AFR_OTA-bench/data/cbor";
     counter_t c;
@@ -132,6 +133,8 @@ static double broker_limit(int port, size_t total, size_t msg_len, double *deliv
     }
     pthread_mutex_unlock(&c.lock);
 
+    cpu[0] = -bench_env_cpu_exact(broker);
+    cpu[1] = -bench_env_cpu_exact(getpid());
     t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
         if (mosquitto_publish(pub, NULL, topic, (int)msg_len, payload, 0, false) !=
@@ -158,6 +161,8 @@ static double broker_limit(int port, size_t total, size_t msg_len, double *deliv
     *delivered = (double)c.got / (double)n;
     result = c.got > 0u ? c.last - t0 : -1.0;
     pthread_mutex_unlock(&c.lock);
+    cpu[0] += bench_env_cpu_exact(broker);
+    cpu[1] += bench_env_cpu_exact(getpid());
 out:
     if (sub != NULL) {
         mosquitto_disconnect(sub);
@@ -185,6 +190,7 @@ typedef struct run {
     uint32_t file_size;  /* bytes downloaded (the image with its header) */
     uint32_t window;     /* blocks in flight the agent used */
     size_t data_msg_len; /* largest stream data message received */
+    double cpu[3];       /* CPU seconds of the broker, the service and the device */
     ota_agent_stats_t stats;
 } run_t;
 
@@ -273,10 +279,16 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
         goto cleanup;
     }
     r->window = agent->window;
+    r->cpu[0] = -bench_env_cpu_exact(env->broker.proc.pid);
+    r->cpu[1] = -bench_env_cpu_exact(env->service[0].pid);
+    r->cpu[2] = -bench_env_cpu_exact(getpid());
     deadline = bench_now() + RUN_TIMEOUT_S;
     while (r->verified == 0.0 && !r->failed && bench_now() < deadline) {
         ota_mqtt_mosquitto_run_once(b, 10);
     }
+    r->cpu[0] += bench_env_cpu_exact(env->broker.proc.pid);
+    r->cpu[1] += bench_env_cpu_exact(env->service[0].pid);
+    r->cpu[2] += bench_env_cpu_exact(getpid());
     r->stats = *ota_agent_get_stats(agent);
     if (r->verified != 0.0) {
         rc = 0;
@@ -301,6 +313,7 @@ out:
 typedef struct cell {
     double ota_s[MAX_REPS];
     double close_s[MAX_REPS]; /* from the last block to the verified file */
+    double cpu[5][MAX_REPS];  /* download: broker, service, device; limit: broker, clients */
     double limit_s[MAX_REPS];
     double delivered_min;
     uint32_t requests;
@@ -373,6 +386,42 @@ static void print_table(cell_t cells[N_BLOCKS][N_WINDOWS], int reps, size_t imag
            "one client to another that only counts them, QoS 0 (as the stream data).\n");
     printf("- Round trips are the agent's block requests (the last run's); a window larger "
            "than 128 KiB takes several requests.\n");
+    printf("\nWhere the time goes: CPU time during the same runs, ms per MiB (medians; all "
+           "threads of each process, from /proc/PID/task/*/schedstat). The device is this "
+           "program during a download: the MQTT client's network thread and the thread that "
+           "runs the agent, the flash port and the signature check. Wall is the elapsed time; "
+           "the machine has %ld cores.\n\n",
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("| block | window | download: broker | service | device | all | wall | broker limit "
+           "run: broker | clients | all | wall |\n");
+    printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < N_BLOCKS; i++) {
+        for (size_t j = 0; j < N_WINDOWS; j++) {
+            cell_t *c = &cells[i][j];
+            double mib = (double)image_bytes / MIB;
+            double v[5], dl_all[MAX_REPS], lim_all[MAX_REPS];
+            char win[16];
+            if (windows[j] == 0u) {
+                snprintf(win, sizeof win, "default");
+            } else {
+                snprintf(win, sizeof win, "%u", windows[j]);
+            }
+            for (int k = 0; k < reps; k++) { /* before the quantiles sort each column */
+                dl_all[k] = c->cpu[0][k] + c->cpu[1][k] + c->cpu[2][k];
+                lim_all[k] = c->cpu[3][k] + c->cpu[4][k];
+            }
+            for (int x = 0; x < 5; x++) {
+                v[x] = bench_quantile(c->cpu[x], (size_t)reps, 0.5) * 1e3 / mib;
+            }
+            printf("| %u KiB | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f "
+                   "|\n",
+                   block_sizes[i] / KIB, win, v[0], v[1], v[2],
+                   bench_quantile(dl_all, (size_t)reps, 0.5) * 1e3 / mib,
+                   bench_quantile(c->ota_s, (size_t)reps, 0.5) * 1e3 / mib, v[3], v[4],
+                   bench_quantile(lim_all, (size_t)reps, 0.5) * 1e3 / mib,
+                   bench_quantile(c->limit_s, (size_t)reps, 0.5) * 1e3 / mib);
+        }
+    }
     printf("\nheadline: default configuration (4 KiB blocks, default window) %.0f %% of the "
            "broker's limit (target 50 %%)\n",
            def * 100.0);
@@ -424,7 +473,7 @@ int main(int argc, char **argv)
             c->delivered_min = 1.0;
             for (int k = 0; k < reps; k++) {
                 run_t r;
-                double delivered = 0.0;
+                double delivered = 0.0, limit_cpu[2] = {0.0, 0.0};
                 snprintf(thing, sizeof thing, "xfer-%u", runs);
                 snprintf(job, sizeof job, "xfer-job-%u", runs);
                 runs++;
@@ -440,6 +489,9 @@ int main(int argc, char **argv)
                 image_bytes = r.file_size;
                 c->ota_s[k] = r.verified - r.start;
                 c->close_s[k] = r.verified - r.last_data;
+                for (int x = 0; x < 3; x++) {
+                    c->cpu[x][k] = r.cpu[x];
+                }
                 c->requests = r.stats.requests;
                 c->timeouts += r.stats.timeouts;
                 c->duplicates += r.stats.blocks_duplicate;
@@ -449,8 +501,10 @@ int main(int argc, char **argv)
                            c->ota_s[k] * 1e3, r.stats.requests);
                     continue;
                 }
-                c->limit_s[k] =
-                    broker_limit(env.broker.port, image_kib * KIB, r.data_msg_len, &delivered);
+                c->limit_s[k] = broker_limit(env.broker.port, env.broker.proc.pid, image_kib * KIB,
+                                             r.data_msg_len, &delivered, limit_cpu);
+                c->cpu[3][k] = limit_cpu[0];
+                c->cpu[4][k] = limit_cpu[1];
                 if (c->limit_s[k] <= 0.0) {
                     goto out;
                 }

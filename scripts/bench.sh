@@ -53,7 +53,7 @@ run() { # NUMBER COMMAND...: one section, kept in build/bench/report/N.md
     cat "$sections/$n.md" >&2
     echo "(benchmark $n took $((SECONDS - start)) s)" >&2
 }
-wants 1 && run 1 build/bench/bench/bench_transfer --reps 5
+wants 1 && run 1 build/bench/bench/bench_transfer --reps 9
 wants 2 && run 2 build/bench/bench/bench_fleet
 wants 3 && run 3 bench/footprint.sh build/bench
 wants 4 && run 4 bench/cpu.sh build/bench
