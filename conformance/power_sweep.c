@@ -705,6 +705,9 @@ static void run_progress_sweep(sweep_t *s)
     }
     /* Step k (0 .. SAVES-1) saves record k; step SAVES clears. */
     for (uint32_t k = 0; k <= SAVES; k++) {
+        /* The port's RAM before step k (it remembers where the log ends), so
+         * that every replay below makes exactly the operations of step k. */
+        ota_port_flashsim_t port_before = s->dev.port;
         ota_flashsim_power_on(&s->dev.sim);
         memcpy(before_mem, s->dev.mem, size);
         /* How many operations does this step take? */
@@ -718,11 +721,25 @@ static void run_progress_sweep(sweep_t *s)
             break;
         }
         memcpy(s->cut_mem, s->dev.mem, size); /* the state after step k */
+        /* A replay without a cut must repeat step k exactly. */
+        memcpy(s->dev.mem, before_mem, size);
+        s->dev.port = port_before;
+        ota_flashsim_power_on(&s->dev.sim);
+        (void)(k < SAVES ? pal.progress_save(pal.ctx, rec, len - k) : pal.progress_clear(pal.ctx));
+        if (ota_flashsim_op_count(&s->dev.sim) != ops_at[k] ||
+            memcmp(s->dev.mem, s->cut_mem, size) != 0) {
+            s->failures++;
+            printf("FAIL power_sweep %s progress step %u does not replay the same operations\n",
+                   s->name, k);
+            break;
+        }
+        ota_port_flashsim_t port_after = s->dev.port;
         for (uint32_t op = 0; op < ops_at[k]; op++) {
             cut_t cuts[7];
             size_t n = cuts_for(1, cuts);
             for (size_t c = 0; c < n; c++) {
                 memcpy(s->dev.mem, before_mem, size);
+                s->dev.port = port_before;
                 arm(s, op, &cuts[c], op * 13u + (uint32_t)c + 1u);
                 s->scenarios++;
                 s->progress_cuts++;
@@ -758,13 +775,12 @@ static void run_progress_sweep(sweep_t *s)
                 }
             }
         }
-        /* Continue from the state after step k, with the device's own port. */
+        /* Continue from the state after step k in the same boot: the port
+         * keeps its RAM, so later steps append where it remembers the log
+         * ends (across bank switches too), and their cuts are swept that way. */
         memcpy(s->dev.mem, s->cut_mem, size);
+        s->dev.port = port_after;
         ota_flashsim_power_on(&s->dev.sim);
-        if (boot_device(&s->dev, &pal) != OTA_OK) {
-            s->failures++;
-            break;
-        }
     }
     uint32_t total = 0;
     for (uint32_t k = 0; k <= SAVES; k++) {
