@@ -197,6 +197,15 @@ void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32
     hash->length += len;
 }
 
+void ota_verify_hash_discard(ota_verify_hash_t *hash)
+{
+    if (hash != NULL) {
+        mbedtls_sha256_free(&hash->sha);
+        hash->length = 0;
+        hash->failed = 1;
+    }
+}
+
 ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                 size_t sig_len, ota_verify_hash_t *hash)
 {

@@ -100,6 +100,12 @@ void ota_verify_hash_start(ota_verify_hash_t *hash);
 void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32_t len);
 
 /**
+ * Give up a started hash (wipes it, releases what mbed TLS holds for it).
+ * @param hash a started hash, or one already finished; NULL is ignored.
+ */
+void ota_verify_hash_discard(ota_verify_hash_t *hash);
+
+/**
  * Finish a hash and verify a sig-sha256-ecdsa signature over it: the same
  * checks, in the same order and with the same results, as
  * ota_verify_sha256_ecdsa() over the bytes that were hashed. The hash is

@@ -81,6 +81,15 @@ static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 
 /* ---- the eight operations ------------------------------------------------- */
 
+/* Stop hashing the file as it is written: close reads the slot back instead. */
+static void stop_hashing(ota_port_flashsim_t *p)
+{
+    if (p->hashing) {
+        ota_verify_hash_discard(&p->hash);
+        p->hashing = 0;
+    }
+}
+
 static ota_err_t op_abort(void *ctx)
 {
     ota_port_flashsim_t *p = port_of(ctx);
@@ -93,7 +102,7 @@ static ota_err_t op_abort(void *ctx)
         p->phase == (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
         p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     }
-    p->hashing = 0;
+    stop_hashing(p);
     return OTA_OK;
 }
 
@@ -297,27 +306,28 @@ static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t
 
 /*
  * Hash a block just written, as the flash now holds it (read back), when it
- * continues the bytes hashed so far. A block written again is already in the
- * hash (a repeat holds the same bytes, or it was refused); any other order
- * ends hashing, and close reads the whole slot back instead.
+ * continues the bytes hashed so far. Any other block ends hashing, and close
+ * reads the whole slot back instead: one out of order, and also a block
+ * written again, since it may have programmed bytes still erased in the first
+ * write (padding) that the hash does not hold.
  */
 static void hash_written(ota_port_flashsim_t *p, uint32_t offset, uint32_t size)
 {
-    if (offset + size <= p->hash.length) {
-        return;
-    }
     if (offset != p->hash.length) {
-        p->hashing = 0;
+        stop_hashing(p);
         return;
     }
     for (uint32_t done = 0; done < size; done += OTA_PORT_FLASHSIM_SCRATCH) {
         uint32_t n =
             size - done < OTA_PORT_FLASHSIM_SCRATCH ? size - done : OTA_PORT_FLASHSIM_SCRATCH;
         if (slot_read(p, offset + done, p->scratch, n) != (int32_t)n) {
-            p->hashing = 0;
+            stop_hashing(p);
             return;
         }
         ota_verify_hash_update(&p->hash, p->scratch, n);
+    }
+    if (p->hash.failed) {
+        stop_hashing(p);
     }
 }
 
@@ -345,6 +355,7 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
             ota_err_t err =
                 write_chunk(p, offset + done, data + done, len, round_up(len, unit), program);
             if (err != OTA_OK) {
+                stop_hashing(p); /* some units may be programmed */
                 return err == OTA_ERR_FLASH_RULE ? OTA_ERR_FLASH_RULE : OTA_ERR_IO;
             }
         }
@@ -367,23 +378,29 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     /* Closed whatever the verdict; only a verified file may be activated. */
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     p->invalid = 1;
-    int hashed = p->hashing && p->hash.length == p->file_size;
-    p->hashing = 0;
+    if (p->hash.length != p->file_size) {
+        stop_hashing(p);
+    }
     const ota_verify_signer_t *signer =
         ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name);
     if (signer == NULL) {
+        stop_hashing(p);
         return OTA_ERR_BAD_SIGNER_CERT;
     }
     /* The bootloader checks the image again with its signer of the same key. */
     if (ota_verify_key_id(signer->pem, signer->pem_len, &p->signer) != OTA_OK) {
+        stop_hashing(p);
         return OTA_ERR_BAD_SIGNER_CERT;
     }
     if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
         (file->signature == NULL && file->signature_len != 0u)) {
+        stop_hashing(p);
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
     ota_err_t err;
-    if (hashed) {
+    if (p->hashing) {
+        /* Every byte was hashed as written: this finishes (and wipes) the hash. */
+        p->hashing = 0;
         err = ota_verify_hash_ecdsa(signer->pem, signer->pem_len, file->signature,
                                     file->signature_len, &p->hash);
     } else {

@@ -1,9 +1,10 @@
 /*
  * otter: the flash port's own behaviour beyond the conformance suite.
  *
- * A file written in order is hashed as it is written, so closing it reads
- * nothing more of the slot; any other order is verified by reading the slot
- * back. Both give the same verdicts (good signature, a flipped byte).
+ * A file written in order is hashed as it is written (read back from flash
+ * block by block), so closing it reads nothing more of the slot; any other
+ * order, a block written again, a read error while hashing, or a resumed
+ * file is verified by reading the slot back. Both give the same verdicts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,12 +81,11 @@ static ota_err_t write_and_close(fixture_t *fx, const uint8_t *img, const uint32
 static void in_order_close_reads_nothing_back(void **state)
 {
     fixture_t *fx = *state;
-    uint32_t order[BLOCKS + 1u], reads;
+    uint32_t order[BLOCKS], reads;
     for (uint32_t k = 0; k < BLOCKS; k++) {
         order[k] = k;
     }
-    order[BLOCKS] = 3; /* a repeated block changes nothing */
-    assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS + 1u, &reads), OTA_OK);
+    assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS, &reads), OTA_OK);
     assert_int_equal(reads, 0);
 }
 
@@ -137,6 +137,93 @@ static void abort_then_in_order_again(void **state)
     assert_int_equal(reads, 0);
 }
 
+/* A block written again may program units its first write left erased: the
+ * hash no longer holds what the flash holds, so close must read back. */
+static void rewritten_block_is_read_back(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[IMAGE_LEN];
+    static uint8_t other[BLOCK];
+    uint32_t order[BLOCKS], reads;
+    memcpy(img, fx->image, IMAGE_LEN);
+    memset(img + BLOCK + 64u, 0xff, 64); /* erased-looking bytes in block 1 */
+    assert_int_equal(ota_test_image_sign(img, IMAGE_LEN, fx->sig, &fx->sig_len), 0);
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        order[k] = k;
+    }
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        uint32_t off = order[k] * BLOCK;
+        uint32_t n = IMAGE_LEN - off < BLOCK ? IMAGE_LEN - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, img + off, n), (int32_t)n);
+    }
+    /* Block 1 again, with new bytes where it was erased: the flash takes them. */
+    memcpy(other, img + BLOCK, BLOCK);
+    memset(other + 64, 0x00, 64);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, BLOCK, other, BLOCK), (int32_t)BLOCK);
+    uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_SIGNATURE_CHECK_FAILED);
+    reads = ota_flashsim_read_count(&fx->dev.sim) - before;
+    assert_true(reads > 0u);
+}
+
+/* The hash is of the flash's bytes, read back after each write: a read error
+ * there ends hashing (the write itself succeeded) and close reads back. */
+static void read_error_while_hashing_falls_back(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    ota_flashsim_fault_t fault;
+    uint32_t r0, per_block, reads;
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    r0 = ota_flashsim_read_count(&fx->dev.sim);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 0, fx->image, BLOCK), (int32_t)BLOCK);
+    per_block = ota_flashsim_read_count(&fx->dev.sim) - r0;
+    /* The last read of block 1's write is the read-back for the hash. */
+    memset(&fault, 0, sizeof fault);
+    fault.kind = OTA_FLASHSIM_FAULT_READ_ERROR;
+    fault.op = ota_flashsim_read_count(&fx->dev.sim) + per_block - 1u;
+    ota_flashsim_set_fault(&fx->dev.sim, &fault);
+    for (uint32_t off = BLOCK; off < IMAGE_LEN; off += BLOCK) {
+        uint32_t n = IMAGE_LEN - off < BLOCK ? IMAGE_LEN - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, fx->image + off, n), (int32_t)n);
+    }
+    uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+    reads = ota_flashsim_read_count(&fx->dev.sim) - before;
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+}
+
+/* A resumed file was not hashed from its start: close reads it back. */
+static void resumed_file_is_read_back(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    uint8_t done[(BLOCKS + 7u) / 8u];
+    uint32_t reads;
+    memset(done, 0, sizeof done);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t k = 0; k < 8u; k++) {
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, k * BLOCK, fx->image + k * BLOCK, BLOCK),
+                         (int32_t)BLOCK);
+        done[k / 8u] = (uint8_t)(done[k / 8u] | (1u << (k % 8u)));
+    }
+    assert_int_equal(fx->pal.resume_file(fx->pal.ctx, &f, BLOCK, done, BLOCKS), OTA_OK);
+    for (uint32_t k = 0; k < BLOCKS; k++) {
+        if ((done[k / 8u] >> (k % 8u)) & 1u) {
+            continue;
+        }
+        uint32_t off = k * BLOCK;
+        uint32_t n = IMAGE_LEN - off < BLOCK ? IMAGE_LEN - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, fx->image + off, n), (int32_t)n);
+    }
+    uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
+    reads = ota_flashsim_read_count(&fx->dev.sim) - before;
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +231,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(other_order_reads_the_slot_back, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_byte_fails_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(abort_then_in_order_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(rewritten_block_is_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(read_error_while_hashing_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(resumed_file_is_read_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
