@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$(realpath -m "${2:?--out takes a file}"); shift 2 ;;
     --only) only=${2:?--only takes a list such as 1,3}; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4]" >&2; exit 2 ;;
     esac
 done
@@ -59,16 +59,16 @@ wants 3 && run 3 bench/footprint.sh build/bench
 wants 4 && run 4 bench/cpu.sh build/bench
 
 step "report: $out"
-cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+cpu=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name: *//p' | head -1)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 os=$(. /etc/os-release && echo "$PRETTY_NAME")
-mosq=$( (mosquitto -h 2>/dev/null || true) | sed -n 's/^mosquitto version \(.*\)/\1/p' | head -1)
+mosq=$(dpkg-query -W -f='${Version}' mosquitto 2>/dev/null || echo unknown)
 mbed=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo unknown)
 {
     echo "# otter benchmarks"
     echo
     echo "Produced by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) at commit" \
-        "\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`. Every ratio compares" \
+        "\`$(git describe --always --dirty 2>/dev/null || echo unknown)\`. Every ratio compares" \
         "two things measured in the same run on the same machine."
     echo
     echo "## The machine"
