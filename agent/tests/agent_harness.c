@@ -443,6 +443,9 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
         }
     }
     h->blocks_requested += sent;
+    if ((uint64_t)sent * l > h->max_request_bytes) {
+        h->max_request_bytes = (uint32_t)((uint64_t)sent * l);
+    }
     if (!h->policy.silent) {
         for (size_t k = 0; k < count; k++) {
             uint32_t i = h->policy.reverse ? idx[count - 1u - k] : idx[k];

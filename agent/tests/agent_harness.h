@@ -69,6 +69,7 @@ typedef struct harness {
     uint32_t block_msgs;            /* block messages generated */
     uint32_t requests;              /* GetStream requests seen */
     uint32_t blocks_requested;      /* blocks asked for in total */
+    uint32_t max_request_bytes;     /* most bytes asked for by one request */
     uint32_t next_gets;             /* $next/get requests seen */
     uint32_t done_at_request[1024]; /* blocks the agent had when it sent request n */
     uint32_t published_requests;

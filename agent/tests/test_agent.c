@@ -606,15 +606,17 @@ static void test_window_above_request_limit_is_split(void **state)
     fx->h->policy.delay_ms = 50;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->requests == 0u) {
+    for (int i = 0; i < 100 && fx->h->requests == 0u; i++) {
         h_run(fx->h, 10, 10, NULL);
     }
-    /* Both requests of the first window leave together, 8 blocks each. */
+    /* Both requests of the first window leave together, 8 blocks (128 KiB) each. */
     assert_int_equal(fx->h->requests, 2);
     assert_int_equal(fx->h->blocks_requested, 16);
+    assert_int_equal(fx->h->max_request_bytes, 131072);
     assert_true(h_run(fx->h, 60000, 1, h_stop_activating));
     assert_true(file_matches(fx));
     assert_int_equal(fx->h->blocks_requested, 18);
+    assert_true(fx->h->max_request_bytes <= 131072u);
     assert_int_equal(fx->pal.rewrites, 0);
     fixture_free(fx);
 }
