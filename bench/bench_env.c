@@ -179,31 +179,6 @@ int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targe
 
 double bench_env_cpu_seconds(pid_t pid)
 {
-    char path[64], buf[1024];
-    unsigned long utime, stime;
-    FILE *fp;
-    size_t n;
-    const char *p;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    fp = fopen(path, "r");
-    if (fp == NULL) {
-        return -1.0;
-    }
-    n = fread(buf, 1, sizeof buf - 1u, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* Fields after the command name, which may hold spaces: state is field 3,
-     * utime and stime are fields 14 and 15. */
-    p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
-        return -1.0;
-    }
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-double bench_env_cpu_exact(pid_t pid)
-{
     char path[300];
     struct dirent *e;
     unsigned long long ns, total = 0;

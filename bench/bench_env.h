@@ -81,19 +81,12 @@ int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targe
                          const uint8_t *firmware, size_t len, const char *version);
 
 /**
- * CPU time (user + system) a process has used so far, from /proc.
- * @param pid the process.
- * @return seconds; -1.0 when it cannot be read.
- */
-double bench_env_cpu_seconds(pid_t pid);
-
-/**
  * CPU time all threads of a process have run so far, in seconds, with
  * nanosecond resolution (the first field of /proc/PID/task/TID/schedstat).
  * @param pid the process.
  * @return seconds; -1.0 when it cannot be read.
  */
-double bench_env_cpu_exact(pid_t pid);
+double bench_env_cpu_seconds(pid_t pid);
 
 /**
  * Stop the services and the broker and remove the folder (kept when the

@@ -136,8 +136,8 @@ static double broker_limit(int port, pid_t broker, size_t total, size_t msg_len,
     }
     pthread_mutex_unlock(&c.lock);
 
-    cpu[0] = -bench_env_cpu_exact(broker);
-    cpu[1] = -bench_env_cpu_exact(getpid());
+    cpu[0] = -bench_env_cpu_seconds(broker);
+    cpu[1] = -bench_env_cpu_seconds(getpid());
     t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
         size_t len = i + 1u < n ? msg_len : total - (n - 1u) * msg_len;
@@ -164,8 +164,8 @@ static double broker_limit(int port, pid_t broker, size_t total, size_t msg_len,
     *delivered = (double)c.got / (double)n;
     result = c.got > 0u ? c.last - t0 : -1.0;
     pthread_mutex_unlock(&c.lock);
-    cpu[0] += bench_env_cpu_exact(broker);
-    cpu[1] += bench_env_cpu_exact(getpid());
+    cpu[0] += bench_env_cpu_seconds(broker);
+    cpu[1] += bench_env_cpu_seconds(getpid());
 out:
     if (sub != NULL) {
         mosquitto_disconnect(sub);
@@ -284,16 +284,16 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
         goto cleanup;
     }
     r->window = agent->window;
-    r->cpu[0] = -bench_env_cpu_exact(env->broker.proc.pid);
-    r->cpu[1] = -bench_env_cpu_exact(env->service[0].pid);
-    r->cpu[2] = -bench_env_cpu_exact(getpid());
+    r->cpu[0] = -bench_env_cpu_seconds(env->broker.proc.pid);
+    r->cpu[1] = -bench_env_cpu_seconds(env->service[0].pid);
+    r->cpu[2] = -bench_env_cpu_seconds(getpid());
     deadline = bench_now() + RUN_TIMEOUT_S;
     while (r->verified == 0.0 && !r->failed && bench_now() < deadline) {
         ota_mqtt_mosquitto_run_once(b, 10);
     }
-    r->cpu[0] += bench_env_cpu_exact(env->broker.proc.pid);
-    r->cpu[1] += bench_env_cpu_exact(env->service[0].pid);
-    r->cpu[2] += bench_env_cpu_exact(getpid());
+    r->cpu[0] += bench_env_cpu_seconds(env->broker.proc.pid);
+    r->cpu[1] += bench_env_cpu_seconds(env->service[0].pid);
+    r->cpu[2] += bench_env_cpu_seconds(getpid());
     r->stats = *ota_agent_get_stats(agent);
     if (r->verified != 0.0) {
         rc = 0;
