@@ -170,14 +170,33 @@ static int slot_b_blocks_written(const fixture_t *f)
     return n;
 }
 
+/* The deepest stack any boot reported ("stack: N of M bytes used"). */
+static unsigned board_stack_max(const fixture_t *f, unsigned *size)
+{
+    static char text[1 << 20];
+    unsigned max = 0;
+    if (dfx_read_text(f->dev_log, text, sizeof text) != 0) {
+        return 0;
+    }
+    for (const char *p = strstr(text, "stack: "); p != NULL; p = strstr(p + 1, "stack: ")) {
+        unsigned used = 0;
+        if (sscanf(p, "stack: %u of %u", &used, size) == 2 && used > max) {
+            max = used;
+        }
+    }
+    return max;
+}
+
 /* The figures the console printed: the deepest stack seen, the last boot line. */
 static void board_report(fixture_t *f, const char *test)
 {
-    char stack[96] = "", boot[160] = "";
-    dfx_last_after(f->dev_log, 0, "stack: ", stack, sizeof stack);
+    char boot[160] = "";
+    unsigned size = 0, stack = board_stack_max(f, &size);
     dfx_last_after(f->dev_log, 0, "boot: ", boot, sizeof boot);
-    printf("%s: %.1f s since the first job; boots %d; last boot: %s; last stack: %s\n", test,
-           dfx_since_s(&f->t_job), dfx_count_from(f->dev_log, 0, "boot: slot"), boot, stack);
+    printf("%s: %.1f s since the first job; %d boots; last boot: %s; stack high-water mark %u of "
+           "%u bytes\n",
+           test, dfx_since_s(&f->t_job), dfx_count_from(f->dev_log, 0, "boot: slot"), boot, stack,
+           size);
 }
 
 static void test_update_then_revert(void **state)
