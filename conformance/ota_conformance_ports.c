@@ -6,6 +6,8 @@
  */
 #include "ota_conformance_ports.h"
 
+#include "board_conformance.h"
+
 #define KIB 1024u
 
 /* STM32F4-like non-uniform sectors: 4 x 16 KiB, 1 x 64 KiB, 3 x 128 KiB. */
@@ -33,5 +35,6 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu256-00", 4),
     FLASHSIM_CONFORMANCE_PORT("flashsim-mixed-wu4-ff", 5),
     POSIX_CONFORMANCE_PORT("posix"),
+    BOARD_CONFORMANCE_PORT("mps2-an386-flash", &board_conf_host_backing),
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
