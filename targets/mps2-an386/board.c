@@ -130,13 +130,3 @@ ota_mqttc_transport_t board_uart_transport(void)
     ota_mqttc_transport_t t = {NULL, NULL, NULL, uart_send, uart_recv};
     return t;
 }
-
-void *_sbrk(int incr);
-
-/* newlib-nano's printf family links malloc (for its asprintf path), and
- * malloc links _sbrk; the board has no heap, so every request is refused. */
-void *_sbrk(int incr)
-{
-    (void)incr;
-    return (void *)-1;
-}

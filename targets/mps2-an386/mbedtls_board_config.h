@@ -3,13 +3,27 @@
  * images. What verify/ota_verify.c needs (as bench/footprint's
  * configuration: SHA-256, ECDSA on secp256r1 without a random generator, PK
  * and X.509 parsing, PEM), with mbed TLS's allocations served from a static
- * pool (MBEDTLS_MEMORY_BUFFER_ALLOC_C): the board has no heap.
+ * pool (MBEDTLS_MEMORY_BUFFER_ALLOC_C): the board has no heap. The
+ * conformance firmware (BOARD_CONFORMANCE) adds what test signing needs.
  */
 #ifndef BOARD_MBEDTLS_CONFIG_H
 #define BOARD_MBEDTLS_CONFIG_H
 
 #define MBEDTLS_HAVE_ASM
 #define MBEDTLS_PLATFORM_C
+#if defined(BOARD_CONFORMANCE)
+/* The conformance firmware is a test program: it signs test images with the
+ * test key (read over semihosting, parsed from memory), allocates from the C library's heap, and
+ * needs a random generator for signing, which the test-only null entropy
+ * source feeds. Never in a device image. */
+#define MBEDTLS_ENTROPY_C
+#define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_AES_C
+#define MBEDTLS_SHA512_C
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+#define MBEDTLS_NO_DEFAULT_ENTROPY_SOURCES
+#define MBEDTLS_TEST_NULL_ENTROPY
+#else
 #define MBEDTLS_PLATFORM_MEMORY
 #define MBEDTLS_MEMORY_BUFFER_ALLOC_C
 /* No C library heap and no exit: the pool replaces calloc/free (the defaults
@@ -22,6 +36,7 @@ void board_mbedtls_exit(int status);
 #define MBEDTLS_PLATFORM_STD_CALLOC board_no_calloc
 #define MBEDTLS_PLATFORM_STD_FREE board_no_free
 #define MBEDTLS_PLATFORM_EXIT_MACRO board_mbedtls_exit
+#endif
 #define MBEDTLS_MD_C
 #define MBEDTLS_SHA256_C
 #define MBEDTLS_BIGNUM_C

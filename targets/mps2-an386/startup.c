@@ -17,6 +17,8 @@ extern uint32_t __stack_bottom__[], __stack_top__[];
 
 int main(void);
 void board_reset_handler(void);
+/** Called before main when an image defines it (the conformance firmware). */
+void board_pre_main(void) __attribute__((weak));
 void board_fault_handler(void);
 void board_systick_handler(void);
 
@@ -36,6 +38,9 @@ void board_reset_handler(void)
         memcpy(__data_start__, __data_load__, data_len);
     }
     memset(__bss_start__, 0, (size_t)((uintptr_t)__bss_end__ - (uintptr_t)__bss_start__));
+    if (board_pre_main != NULL) {
+        board_pre_main();
+    }
     semihost_exit(main());
 }
 
