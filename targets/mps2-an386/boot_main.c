@@ -83,6 +83,9 @@ int main(void)
            (const void *)(uintptr_t)(BOARD_FLASH_BASE + slot + OTA_IMAGE_HEADER_SIZE),
            h->image_size);
     h->magic = BOARD_HANDOFF_MAGIC;
+    board_log("boot: stack %lu of %lu bytes used (high-water mark)",
+              (unsigned long)(board_stack_size() - board_stack_unused()),
+              (unsigned long)board_stack_size());
     board_storage_close(s);
     board_clock_stop();
     jump(BOARD_EXEC_BASE);

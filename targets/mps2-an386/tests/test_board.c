@@ -170,17 +170,18 @@ static int slot_b_blocks_written(const fixture_t *f)
     return n;
 }
 
-/* The deepest stack any boot reported ("stack: N of M bytes used"). */
-static unsigned board_stack_max(const fixture_t *f, unsigned *size)
+/* The deepest stack any boot reported ("<prefix>N of M bytes used"). */
+static unsigned board_stack_max(const fixture_t *f, const char *prefix, unsigned *size)
 {
     static char text[1 << 20];
     unsigned max = 0;
     if (dfx_read_text(f->dev_log, text, sizeof text) != 0) {
         return 0;
     }
-    for (const char *p = strstr(text, "stack: "); p != NULL; p = strstr(p + 1, "stack: ")) {
+    size_t n = strlen(prefix);
+    for (const char *p = strstr(text, prefix); p != NULL; p = strstr(p + 1, prefix)) {
         unsigned used = 0;
-        if (sscanf(p, "stack: %u of %u", &used, size) == 2 && used > max) {
+        if (sscanf(p + n, "%u of %u", &used, size) == 2 && used > max) {
             max = used;
         }
     }
@@ -191,12 +192,13 @@ static unsigned board_stack_max(const fixture_t *f, unsigned *size)
 static void board_report(fixture_t *f, const char *test)
 {
     char boot[160] = "";
-    unsigned size = 0, stack = board_stack_max(f, &size);
-    dfx_last_after(f->dev_log, 0, "boot: ", boot, sizeof boot);
-    printf("%s: %.1f s since the first job; %d boots; last boot: %s; stack high-water mark %u of "
-           "%u bytes\n",
+    unsigned size = 0, boot_size = 0, stack = board_stack_max(f, "] stack: ", &size);
+    unsigned boot_stack = board_stack_max(f, "boot: stack ", &boot_size);
+    dfx_last_after(f->dev_log, 0, "boot: slot", boot, sizeof boot);
+    printf("%s: %.1f s since the first job; %d boots; last boot: slot%s; stack high-water mark: "
+           "application %u of %u bytes, bootloader %u of %u bytes\n",
            test, dfx_since_s(&f->t_job), dfx_count_from(f->dev_log, 0, "boot: slot"), boot, stack,
-           size);
+           size, boot_stack, boot_size);
 }
 
 static void test_update_then_revert(void **state)
