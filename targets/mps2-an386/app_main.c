@@ -230,6 +230,9 @@ static int start(app_t *a)
     ac.callbacks.log = cb_log;
     ac.block_size = APP_BLOCK_SIZE;
     ac.window_blocks = APP_WINDOW_BLOCKS;
+    /* A progress report per block: 16 small publishes per image, and the
+     * service's progress bar moves with every block. */
+    ac.status_every_blocks = 1;
     if ((err = ota_agent_init(&a->agent, &ac)) != OTA_OK) {
         board_log("app: agent: %s", ota_err_str(err));
         return 1;
