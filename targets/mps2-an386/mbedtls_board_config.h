@@ -1,16 +1,14 @@
 /*
  * otter on mps2-an386: the mbed TLS 2.28 configuration of the board's
- * images. What verify/ota_verify.c needs (as bench/footprint's
- * configuration: SHA-256, ECDSA on secp256r1 without a random generator, PK
- * and X.509 parsing, PEM), with mbed TLS's allocations served from a static
+ * images: what verify/ota_verify.c needs, bench/footprint/
+ * mbedtls_device_config.h (SHA-256, ECDSA on secp256r1 without a random
+ * generator, PK and X.509 parsing, PEM), with mbed TLS's allocations served from a static
  * pool (MBEDTLS_MEMORY_BUFFER_ALLOC_C): the board has no heap. The
  * conformance firmware (BOARD_CONFORMANCE) adds what test signing needs.
  */
 #ifndef BOARD_MBEDTLS_CONFIG_H
 #define BOARD_MBEDTLS_CONFIG_H
 
-#define MBEDTLS_HAVE_ASM
-#define MBEDTLS_PLATFORM_C
 #if defined(BOARD_CONFORMANCE)
 /* The conformance firmware is a test program: it signs test images with the
  * test key (read over semihosting, parsed from memory), allocates from the C library's heap, and
@@ -37,24 +35,9 @@ void board_mbedtls_exit(int status);
 #define MBEDTLS_PLATFORM_STD_FREE board_no_free
 #define MBEDTLS_PLATFORM_EXIT_MACRO board_mbedtls_exit
 #endif
-#define MBEDTLS_MD_C
-#define MBEDTLS_SHA256_C
-#define MBEDTLS_BIGNUM_C
-#define MBEDTLS_ECP_C
-#define MBEDTLS_ECP_DP_SECP256R1_ENABLED
-#define MBEDTLS_ECP_NIST_OPTIM
-#define MBEDTLS_ECP_NO_INTERNAL_RNG
-#define MBEDTLS_ECDSA_C
-#define MBEDTLS_PK_C
-#define MBEDTLS_PK_PARSE_C
-#define MBEDTLS_X509_USE_C
-#define MBEDTLS_X509_CRT_PARSE_C
-#define MBEDTLS_ASN1_PARSE_C
-#define MBEDTLS_ASN1_WRITE_C
-#define MBEDTLS_OID_C
-#define MBEDTLS_PEM_PARSE_C
-#define MBEDTLS_BASE64_C
-
-#include "mbedtls/check_config.h"
+/* Then the verification set of the footprint benchmark, so the board links
+ * the mbed TLS the size table measures; it ends with mbed TLS's check of the
+ * whole configuration. */
+#include "mbedtls_device_config.h"
 
 #endif /* BOARD_MBEDTLS_CONFIG_H */
