@@ -9,10 +9,11 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
+#include "cli_dynsec.h"
 #include "ota_store.h"
 
 /* The credentials file of a thing, as its device reads it. */
-static char *thing_json(const char *name, const char *password, const cli_broker_info_t *b)
+static char *thing_json(const char *name, const char *password, const cli_login_t *b)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "thing", name);
@@ -33,118 +34,197 @@ static char *thing_json(const char *name, const char *password, const cli_broker
 }
 
 static const char create_help[] =
-    "usage: otter thing create NAME [--group G]\n"
+    "usage: otter thing create NAME... [--group G]\n"
     "\n"
-    "Give a device an identity: a random MQTT password for username NAME, its\n"
-    "password-file entry (the ACL already limits NAME to $aws/things/NAME/jobs/#\n"
-    "and $aws/things/NAME/streams/#), and DATA_DIR/things/NAME.json (mode 0600)\n"
-    "with host, port, username and password. A running broker is told to reload.\n"
+    "Give devices an identity: for each NAME a broker login with a random\n"
+    "password that may connect only with client id NAME and use only\n"
+    "$aws/things/NAME/jobs/# and $aws/things/NAME/streams/#, and\n"
+    "DATA_DIR/things/NAME.json (mode 0600) with host, port, username, password\n"
+    "and client id. A running broker takes the logins at once; a stopped one\n"
+    "reads them when it starts. All names are created, or none.\n"
     "\n"
-    "  NAME       1-128 characters of letters, digits, '-', '_', ':'\n"
-    "  --group G  also add the thing to group G (jobs can target group:G)\n";
+    "  NAME       1-128 characters of letters, digits, '-', '_', ':'; not\n"
+    "             starting with 'otter-service' and not 'otter-admin'\n"
+    "  --group G  also add the things to group G (jobs can target group:G)\n";
 
-int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
+/* Checks one new thing name; prints the error line. */
+static int check_name(const char *name)
 {
-    const char *group = NULL, *pos[1];
-    size_t n_pos;
-    int help;
-    const cli_opt_t opts[] = {{"group", 1, &group}};
-    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs(create_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "thing create needs a NAME; see 'otter thing create --help'");
-    }
-    const char *name = pos[0];
     if (!ota_store_valid_thing_name(name) || !cli_valid_name(name)) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad thing name '%s'; use 1-128 letters, digits, '-', '_' or ':'", name);
     }
-    if (strcmp(name, CLI_SERVICE_USER) == 0) {
-        return cli_fail(CLI_EXIT_USAGE, "'%s' is the service's login; choose another name", name);
-    }
-    if (group != NULL && !ota_store_valid_thing_name(group)) {
+    if (strncmp(name, CLI_SERVICE_USER, strlen(CLI_SERVICE_USER)) == 0 ||
+        strcmp(name, CLI_ADMIN_USER) == 0) {
         return cli_fail(CLI_EXIT_USAGE,
-                        "bad group name '%s'; use 1-128 letters, digits, '-', '_' or ':'", group);
+                        "'%s' is reserved for the service's and the CLI's logins; choose a name "
+                        "not starting with '" CLI_SERVICE_USER "'",
+                        name);
     }
-    cli_broker_info_t broker;
-    rc = cli_broker_info(ctx, &broker);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_t *store = NULL;
-    rc = cli_store_open(ctx, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_thing_t t;
-    char dir[CLI_PATH_MAX], path[CLI_PATH_MAX];
-    if (ota_store_thing_get(store, name, &t) == OTA_STORE_OK) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "thing '%s' already exists; choose another name", name);
-    }
-    if (cli_data_path(ctx, dir, sizeof dir, "things") != 0 ||
-        cli_data_path(ctx, path, sizeof path, "things/%s.json", name) != 0) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
-    }
-    if (cli_exists(path)) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another name",
-                        path);
-    }
+    return CLI_EXIT_OK;
+}
+
+/** What `thing create` makes for one thing. */
+struct new_thing {
     char password[33];
-    char *json = NULL;
-    if (cli_broker_random_password(password) != 0 ||
-        (json = thing_json(name, password, &broker)) == NULL) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "cannot make credentials; try again");
+    char path[CLI_PATH_MAX];
+    int file_written;
+};
+
+/* Undoes the thing files written so far. */
+static void remove_thing_files(struct new_thing *nt, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (nt[i].file_written) {
+            unlink(nt[i].path);
+        }
     }
-    rc = cli_broker_add_user(ctx, name, password);
-    if (rc == CLI_EXIT_OK &&
-        (cli_mkdirs(dir) != 0 || cli_write_new_file(path, json, strlen(json), 0600) != 0)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
-                      strerror(errno));
-        cli_broker_remove_user(ctx, name);
-    }
-    if (rc == CLI_EXIT_OK) {
-        int src = ota_store_thing_create(store, name, ota_store_now_ms());
+}
+
+/* Records the things (and their group) in the store; all or none. */
+static int record_things(ota_store_t *store, const char *const *names, size_t n, const char *group)
+{
+    int src = OTA_STORE_OK;
+    int64_t now = ota_store_now_ms();
+    size_t done = 0;
+    for (; done < n && src == OTA_STORE_OK; done++) {
+        src = ota_store_thing_create(store, names[done], now);
         if (src == OTA_STORE_OK && group != NULL) {
-            src = ota_store_group_add(store, group, name);
+            src = ota_store_group_add(store, group, names[done]);
             if (src != OTA_STORE_OK) {
-                ota_store_thing_delete(store, name);
+                ota_store_thing_delete(store, names[done]);
             }
         }
         if (src != OTA_STORE_OK) {
-            rc = cli_fail(CLI_EXIT_FAIL, "cannot record thing '%s' (%s); try again", name,
-                          ota_store_errmsg(store));
-            unlink(path);
-            cli_broker_remove_user(ctx, name);
+            break;
         }
     }
-    ota_store_close(store);
+    for (size_t i = 0; src != OTA_STORE_OK && i < done; i++) {
+        ota_store_thing_delete(store, names[i]);
+    }
+    return src;
+}
+
+int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *group = NULL;
+    size_t n = 0;
+    int help;
+    const cli_opt_t opts[] = {{"group", 1, &group}};
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    if (names == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    int rc = cli_parse(argc, argv, opts, 1, names, (size_t)argc, &n, &help);
+    if (rc == CLI_EXIT_OK && help) {
+        fputs(create_help, stdout);
+        free(names);
+        return CLI_EXIT_OK;
+    }
+    if (rc == CLI_EXIT_OK && n == 0) {
+        rc = cli_fail(CLI_EXIT_USAGE, "thing create needs a NAME; see 'otter thing create --help'");
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        rc = check_name(names[i]);
+        for (size_t k = 0; k < i && rc == CLI_EXIT_OK; k++) {
+            if (strcmp(names[k], names[i]) == 0) {
+                rc = cli_fail(CLI_EXIT_USAGE, "'%s' is given twice; give each name once", names[i]);
+            }
+        }
+    }
+    if (rc == CLI_EXIT_OK && group != NULL && !ota_store_valid_thing_name(group)) {
+        rc = cli_fail(CLI_EXIT_USAGE,
+                      "bad group name '%s'; use 1-128 letters, digits, '-', '_' or ':'", group);
+    }
+    cli_login_t broker;
     if (rc == CLI_EXIT_OK) {
-        int reloaded = cli_broker_reload(ctx);
-        printf("thing:       %s\n", name);
+        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
+    }
+    ota_store_t *store = NULL;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_store_open(ctx, &store);
+    }
+    struct new_thing *nt = rc == CLI_EXIT_OK ? calloc(n, sizeof *nt) : NULL;
+    cli_dynsec_thing_t *ds = rc == CLI_EXIT_OK ? calloc(n, sizeof *ds) : NULL;
+    if (rc == CLI_EXIT_OK && (nt == NULL || ds == NULL)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        ota_store_thing_t t;
+        if (ota_store_thing_get(store, names[i], &t) == OTA_STORE_OK) {
+            rc =
+                cli_fail(CLI_EXIT_FAIL, "thing '%s' already exists; choose another name", names[i]);
+        } else if (cli_data_path(ctx, nt[i].path, sizeof nt[i].path, "things/%s.json", names[i]) !=
+                   0) {
+            rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+        } else if (cli_exists(nt[i].path)) {
+            rc = cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another name",
+                          nt[i].path);
+        } else if (cli_broker_random_password(nt[i].password) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot make a password; try again");
+        }
+        if (ds != NULL) {
+            ds[i].name = names[i];
+            ds[i].password = nt[i].password;
+        }
+    }
+    char dir[CLI_PATH_MAX];
+    if (rc == CLI_EXIT_OK &&
+        (cli_data_path(ctx, dir, sizeof dir, "things") != 0 || cli_mkdirs(dir) != 0)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot create '%s/things' (%s); check permissions",
+                      ctx->data_dir, strerror(errno));
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        char *json = thing_json(names[i], nt[i].password, &broker);
+        if (json == NULL || cli_write_new_file(nt[i].path, json, strlen(json), 0600) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", nt[i].path,
+                          strerror(errno));
+        } else {
+            nt[i].file_written = 1;
+        }
+        free(json);
+    }
+    int live = 0;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_add_things(ctx, ds, n, &live);
+    }
+    if (rc == CLI_EXIT_OK) {
+        int src = record_things(store, names, n, group);
+        if (src != OTA_STORE_OK) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot record the things (%s); try again",
+                          ota_store_errmsg(store));
+            cli_dynsec_remove_things(ctx, ds, n, live);
+        }
+    }
+    if (rc != CLI_EXIT_OK && nt != NULL) {
+        remove_thing_files(nt, n);
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        printf("thing:       %s\n", names[i]);
         printf("host:        %s\nport:        %u\n", broker.host, broker.port);
         if (broker.tls_port) {
             printf("tls port:    %u\ncafile:      %s\n", broker.tls_port, broker.cafile);
         }
-        printf("username:    %s\npassword:    %s\n", name, password);
-        printf("credentials: %s\n", path);
+        printf("username:    %s\npassword:    %s\nclient id:   %s\n", names[i], nt[i].password,
+               names[i]);
+        printf("credentials: %s\n", nt[i].path);
         if (group) {
             printf("group:       %s\n", group);
         }
-        printf("broker:      %s\n", reloaded ? "reloaded" : "not running (reads it at start)");
     }
-    memset(password, 0, sizeof password);
-    free(json);
+    if (rc == CLI_EXIT_OK) {
+        printf("broker:      %s\n",
+               live ? "running; it took the logins" : "not running (reads them at start)");
+    }
+    if (nt != NULL) {
+        memset(nt, 0, n * sizeof *nt);
+    }
+    free(nt);
+    free(ds);
+    free(names);
+    if (store != NULL) {
+        ota_store_close(store);
+    }
     return rc;
 }
 

@@ -97,32 +97,38 @@ static void test_sigterm_without_broker(void **state)
 static void test_tls_cafile(void **state)
 {
     (void)state;
-    char cmd[2048];
-    char extra[512];
-    char ca[128];
+    char ca[700];
     char data[96];
+    char tls_port[16];
     ota_test_broker_t b;
     ota_test_proc_t p;
+    ota_test_login_t login;
 
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-             "-nodes -days 2 -subj /CN=otter-test-ca -keyout ca.key -out ca.crt && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-subj /CN=127.0.0.1 -keyout server.key -out server.csr && "
-             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
-             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-             "-days 2 -extfile san.ext -out server.crt && chmod 644 *.key",
-             g_dir);
-    if (system(cmd) != 0) {
-        fail_msg("cannot make test certificates with openssl");
-    }
-    /* These lines apply to the generated listener: it becomes TLS-only. */
-    snprintf(extra, sizeof(extra), "certfile %s/server.crt\nkeyfile %s/server.key", g_dir, g_dir);
-    assert_int_equal(ota_test_broker_start(&b, extra), 0);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", g_dir);
+    /* The TLS listener `otter broker init --tls` sets up, with its CA and port. */
+    static const char *const init_tls[] = {"--tls", NULL};
+    assert_int_equal(ota_test_broker_start_with(&b, NULL, init_tls), 0);
+    assert_int_equal(ota_test_service_login(&b, &login), 0);
+    snprintf(ca, sizeof(ca), "%s/broker/ca.crt", b.dir);
     snprintf(data, sizeof(data), "%s/data", g_dir);
-    const char *tls[] = {"--cafile", ca, "--client-id", "tls", NULL};
-    int rc = ota_test_service_start(&p, data, b.port, tls, g_log);
+    snprintf(tls_port, sizeof(tls_port), "%d", b.port + 1);
+    assert_int_equal(ota_test_wait_port(b.port + 1, 5000), 0);
+    char *tls[] = {(char *)OTA_TEST_SERVICE_BIN,
+                   "--data-dir",
+                   data,
+                   "--port",
+                   tls_port,
+                   "--cafile",
+                   ca,
+                   "--client-id",
+                   "otter-service-tls",
+                   "--username",
+                   login.username,
+                   "--password",
+                   login.password,
+                   NULL};
+    long from0 = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", tls, g_log), 0);
+    int rc = ota_test_log_wait(g_log, from0, OTA_TEST_SERVICE_READY, 10000);
     if (rc != 0) {
         ota_test_proc_kill(&p);
         ota_test_broker_stop(&b);
@@ -132,9 +138,7 @@ static void test_tls_cafile(void **state)
 
     /* Without TLS the same port gives nothing. */
     long from = ota_test_log_size(g_log);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", b.port);
-    char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", tls_port, NULL};
     assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
     assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
     assert_int_equal(ota_test_proc_stop(&p), 0);
