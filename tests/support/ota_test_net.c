@@ -1079,12 +1079,18 @@ int ota_test_client_subscribe(ota_test_client_t *c, const char *filter, int qos)
 int ota_test_client_publish(ota_test_client_t *c, const char *topic, const void *payload,
                             size_t len, int qos)
 {
+    return ota_test_client_publish_retained(c, topic, payload, len, qos, 0);
+}
+
+int ota_test_client_publish_retained(ota_test_client_t *c, const char *topic, const void *payload,
+                                     size_t len, int qos, int retain)
+{
     int mid = -1;
     int done = 0;
     int64_t deadline = now_ms() + 5000;
 
-    if (len > INT32_MAX ||
-        mosquitto_publish(c->m, &mid, topic, (int)len, payload, qos, false) != MOSQ_ERR_SUCCESS) {
+    if (len > INT32_MAX || mosquitto_publish(c->m, &mid, topic, (int)len, payload, qos,
+                                             retain != 0) != MOSQ_ERR_SUCCESS) {
         return -1;
     }
     if (qos == 0) {

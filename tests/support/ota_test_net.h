@@ -266,6 +266,13 @@ int ota_test_client_publish(ota_test_client_t *c, const char *topic, const void 
                             size_t len, int qos);
 
 /**
+ * ota_test_client_publish() with the retain flag set when retain is nonzero.
+ * @return 0 on success; -1 on error or timeout.
+ */
+int ota_test_client_publish_retained(ota_test_client_t *c, const char *topic, const void *payload,
+                                     size_t len, int qos, int retain);
+
+/**
  * Take the oldest queued message whose topic matches filter, waiting at most
  * timeout_ms for one to arrive.
  * @param c          the client.
