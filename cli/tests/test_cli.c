@@ -770,6 +770,38 @@ static void test_broker_init_files(void **state)
     assert_int_equal(cli_test_sh("ls -A '%s' | grep -q broker-", cli_test_data()), 1);
 }
 
+/* A data folder that does not exist, or is not otter's, is named with the
+ * command that sets one up; no command creates anything there. */
+static void test_data_dir_missing(void **state)
+{
+    (void)state;
+    const char *missing = cli_test_path("no-such-folder");
+    const char *plain = cli_test_path("plain-folder");
+    assert_int_equal(mkdir(plain, 0700), 0);
+    const char *cmds[][4] = {{"job", "list", NULL},    {"thing", "list", NULL},
+                             {"thing", "show", "A"},   {"job", "show", "j1"},
+                             {"thing", "create", "A"}, {"stream", "describe", "AFR_OTA-x"},
+                             {"job", "cancel", "j1"},  {"watch", "j1", NULL}};
+    const char *dirs[] = {missing, plain};
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            const char *argv[8] = {"--data-dir", dirs[d], cmds[i][0], cmds[i][1], cmds[i][2], NULL};
+            int code = cli_test_runv(R, argv);
+            if (code != 1 || !cli_test_one_error_line(R) || strstr(R->err, dirs[d]) == NULL ||
+                strstr(R->err, "broker init") == NULL) {
+                fail_msg("%s %s in %s: exit %d, stderr [%s]", cmds[i][0], cmds[i][1], dirs[d], code,
+                         R->err);
+            }
+        }
+    }
+    /* Nothing was created: not the folder, not a store. */
+    assert_int_not_equal(access(missing, F_OK), 0);
+    assert_int_equal(cli_test_sh("ls -A '%s' | grep -q .", plain), 1);
+    /* broker init is the command that creates one. */
+    assert_ok(cli_test_run(R, "--data-dir", missing, "broker", "init", "--port", "18998", NULL));
+    assert_ok(cli_test_run(R, "--data-dir", missing, "job", "list", NULL));
+}
+
 /* --bind picks the listener's address, --host the name clients are given. */
 static void test_broker_init_bind_host(void **state)
 {
@@ -994,6 +1026,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
     };
