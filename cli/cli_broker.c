@@ -54,15 +54,22 @@ static int is_wildcard(const char *addr)
 static char *config_text(const char *dir, const cli_broker_setup_t *s)
 {
     char *tls = NULL;
-    if (s->tls_port) {
-        tls = cli_sprintf("\n# TLS listener: server certificate for %s, issued by the CA in\n"
-                          "# ca.crt (give that to clients).\n"
-                          "listener %u %s\n"
-                          "cafile %s/ca.crt\n"
-                          "certfile %s/server.crt\n"
-                          "keyfile %s/server.key\n"
-                          "tls_version tlsv1.2\n",
-                          s->host, s->tls_port, s->bind, dir, dir, dir);
+    if (s->tls) {
+        tls =
+            cli_sprintf("# Mutual TLS only (no plain listener): the server certificate names %s;\n"
+                        "# every client presents a certificate issued by the CA in ca.crt\n"
+                        "# ('otter thing create' issues one per thing) and its common name is\n"
+                        "# its username and its client id; revoked ones are in crl.pem\n"
+                        "# ('otter thing revoke').\n"
+                        "cafile %s/ca.crt\n"
+                        "certfile %s/server.crt\n"
+                        "keyfile %s/server.key\n"
+                        "crlfile %s/crl.pem\n"
+                        "require_certificate true\n"
+                        "use_identity_as_username true\n"
+                        "use_username_as_clientid true\n"
+                        "tls_version tlsv1.2\n",
+                        s->host, dir, dir, dir, dir);
         if (tls == NULL) {
             return NULL;
         }
@@ -109,54 +116,166 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s)
     free(tls);
     return text;
 }
-/* Writes the CA, the server key and certificate into tmp (final paths in dir). */
-static int write_tls_files(const char *tmp)
+/* Reads a PEM file under dir into a new heap string. */
+static char *read_pem(const char *dir, const char *name)
 {
-    mbedtls_pk_context ca_key, srv_key;
+    char p[CLI_PATH_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (join_path(p, sizeof p, dir, name) != 0 || cli_read_file(p, &buf, &len) != 0) {
+        return NULL;
+    }
+    return (char *)buf;
+}
+
+/* Loads the CA's key from ca_dir/ca.key. */
+static int load_ca_key(const char *ca_dir, mbedtls_pk_context *key)
+{
+    char *pem = read_pem(ca_dir, "ca.key");
+    int rc = pem == NULL
+                 ? -1
+                 : mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+    free(pem);
+    return rc;
+}
+
+/* The CA's subject: the issuer of everything it signs. */
+static const char ca_dn[] = "CN=otter broker CA,O=otter";
+
+/* Issues a key and a certificate (kind, names) from the CA in ca_dir. */
+static int issue(const char *ca_dir, const char *cn, cli_x509_kind_t kind, const char *const *names,
+                 const char *cert_path, const char *key_path)
+{
+    mbedtls_pk_context ca_key, key;
     mbedtls_pk_init(&ca_key);
-    mbedtls_pk_init(&srv_key);
-    char ca_pem[4096], srv_pem[4096], ca_key_pem[1024], srv_key_pem[1024];
-    const char *ca_dn = "CN=otter broker CA,O=otter";
+    mbedtls_pk_init(&key);
+    char pem[4096], key_pem[1024];
+    char *subject = cli_sprintf("CN=%s,O=otter", cn);
+    int rc = subject == NULL ? -1 : load_ca_key(ca_dir, &ca_key);
+    if (rc == 0) {
+        rc = cli_x509_make_key(&key);
+    }
+    if (rc == 0) {
+        cli_x509_cert_t c = {subject, &key, ca_dn, &ca_key, 10, kind, names};
+        rc = cli_x509_make_cert(&c, pem, sizeof pem);
+    }
+    if (rc == 0) {
+        rc = mbedtls_pk_write_key_pem(&key, (unsigned char *)key_pem, sizeof key_pem);
+    }
+    mbedtls_pk_free(&ca_key);
+    mbedtls_pk_free(&key);
+    free(subject);
+    if (rc == 0 && cli_write_new_file(key_path, key_pem, strlen(key_pem), 0600) != 0) {
+        rc = -1;
+    }
+    if (rc == 0 && cli_write_new_file(cert_path, pem, strlen(pem), 0644) != 0) {
+        unlink(key_path);
+        rc = -1;
+    }
+    memset(key_pem, 0, sizeof key_pem);
+    return rc == 0 ? 0 : -1;
+}
+
+int cli_broker_issue_cert(const char *ca_dir, const char *name, const char *cert_path,
+                          const char *key_path)
+{
+    return issue(ca_dir, name, CLI_X509_CLIENT, NULL, cert_path, key_path);
+}
+
+/* Writes a CRL signed by the CA in ca_dir: the current one plus revoke (may be NULL). */
+static int write_crl(const char *ca_dir, const char *current, const char *revoke, const char *path)
+{
+    mbedtls_pk_context ca_key;
+    mbedtls_pk_init(&ca_key);
+    char *ca_pem = read_pem(ca_dir, "ca.crt");
+    size_t cap = 1u << 20;
+    char *out = malloc(cap);
+    int rc = (ca_pem == NULL || out == NULL) ? -1 : load_ca_key(ca_dir, &ca_key);
+    if (rc == 0) {
+        rc = cli_x509_make_crl(ca_pem, &ca_key, current, revoke, out, cap);
+    }
+    if (rc == 0 && cli_replace_file(path, out, strlen(out), 0644) != 0) {
+        rc = -1;
+    }
+    mbedtls_pk_free(&ca_key);
+    free(ca_pem);
+    free(out);
+    return rc == 0 ? 0 : -1;
+}
+
+int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path)
+{
+    char dir[CLI_PATH_MAX], crl[CLI_PATH_MAX];
+    if (cli_data_path(ctx, dir, sizeof dir, "broker") != 0 ||
+        join_path(crl, sizeof crl, dir, "crl.pem") != 0) {
+        return -1;
+    }
+    uint8_t *cert = NULL, *current = NULL;
+    size_t len;
+    int rc = -1;
+    if (cli_read_file(cert_path, &cert, &len) == 0 && cli_read_file(crl, &current, &len) == 0) {
+        rc = cli_x509_is_revoked((const char *)current, (const char *)cert) == 1
+                 ? 0
+                 : write_crl(dir, (const char *)current, (const char *)cert, crl);
+    }
+    free(cert);
+    free(current);
+    return rc;
+}
+
+/* Writes the CA, the server's, the service's and the CLI's keys and
+ * certificates, and an empty CRL, into tmp. */
+static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
+{
+    mbedtls_pk_context ca_key;
+    mbedtls_pk_init(&ca_key);
+    char ca_pem[4096], ca_key_pem[1024];
     int rc = cli_x509_make_key(&ca_key);
     if (rc == 0) {
-        rc = cli_x509_make_key(&srv_key);
-    }
-    if (rc == 0) {
-        cli_x509_cert_t ca = {ca_dn, &ca_key, ca_dn, &ca_key, 10, CLI_X509_CA};
+        cli_x509_cert_t ca = {ca_dn, &ca_key, ca_dn, &ca_key, 10, CLI_X509_CA, NULL};
         rc = cli_x509_make_cert(&ca, ca_pem, sizeof ca_pem);
-    }
-    if (rc == 0) {
-        cli_x509_cert_t srv = {"CN=localhost,O=otter", &srv_key, ca_dn, &ca_key, 10,
-                               CLI_X509_SERVER};
-        rc = cli_x509_make_cert(&srv, srv_pem, sizeof srv_pem);
     }
     if (rc == 0) {
         rc = mbedtls_pk_write_key_pem(&ca_key, (unsigned char *)ca_key_pem, sizeof ca_key_pem);
     }
-    if (rc == 0) {
-        rc = mbedtls_pk_write_key_pem(&srv_key, (unsigned char *)srv_key_pem, sizeof srv_key_pem);
-    }
     mbedtls_pk_free(&ca_key);
-    mbedtls_pk_free(&srv_key);
-    if (rc != 0) {
-        return rc;
+    char p[CLI_PATH_MAX], k[CLI_PATH_MAX];
+    if (rc != 0 || join_path(p, sizeof p, tmp, "ca.crt") != 0 ||
+        cli_write_new_file(p, ca_pem, strlen(ca_pem), 0644) != 0 ||
+        join_path(k, sizeof k, tmp, "ca.key") != 0 ||
+        cli_write_new_file(k, ca_key_pem, strlen(ca_key_pem), 0600) != 0) {
+        memset(ca_key_pem, 0, sizeof ca_key_pem);
+        return -1;
     }
-    char p[CLI_PATH_MAX];
-    struct {
-        const char *name;
-        const char *text;
-        unsigned mode;
-    } files[] = {{"ca.crt", ca_pem, 0644},
-                 {"ca.key", ca_key_pem, 0600},
-                 {"server.crt", srv_pem, 0644},
-                 {"server.key", srv_key_pem, 0600}};
-    for (size_t i = 0; i < 4; i++) {
-        if (join_path(p, sizeof p, tmp, files[i].name) != 0 ||
-            cli_write_new_file(p, files[i].text, strlen(files[i].text), files[i].mode) != 0) {
+    memset(ca_key_pem, 0, sizeof ca_key_pem);
+    /* The server is reached by --host, by the bound address and on the machine itself. */
+    const char *names[5];
+    size_t n = 0;
+    names[n++] = s->host;
+    if (!is_wildcard(s->bind) && strcmp(s->bind, s->host) != 0) {
+        names[n++] = s->bind;
+    }
+    if (strcmp(s->host, "127.0.0.1") != 0 && strcmp(s->bind, "127.0.0.1") != 0) {
+        names[n++] = "127.0.0.1";
+    }
+    if (strcmp(s->host, "localhost") != 0) {
+        names[n++] = "localhost";
+    }
+    names[n] = NULL;
+    static const struct {
+        const char *cn, *crt, *key;
+        cli_x509_kind_t kind;
+    } certs[] = {{"otter broker", "server.crt", "server.key", CLI_X509_SERVER},
+                 {CLI_SERVICE_USER, "service.crt", "service.key", CLI_X509_CLIENT},
+                 {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT}};
+    for (size_t i = 0; i < 3; i++) {
+        if (join_path(p, sizeof p, tmp, certs[i].crt) != 0 ||
+            join_path(k, sizeof k, tmp, certs[i].key) != 0 ||
+            issue(tmp, certs[i].cn, certs[i].kind, names, p, k) != 0) {
             return -1;
         }
     }
-    return 0;
+    return join_path(p, sizeof p, tmp, "crl.pem") == 0 ? write_crl(tmp, NULL, NULL, p) : -1;
 }
 
 /* Removes the regular files of a folder and the folder (best effort). */
@@ -177,27 +296,47 @@ static void remove_folder(const char *dir)
     rmdir(dir);
 }
 
-/* A login as JSON: where the broker is and who to be there. */
-static char *login_json(const cli_broker_setup_t *s, const char *user, const char *password,
-                        const char *prefix, const char *cafile)
+char *cli_broker_login_json(const char *host, unsigned port, const char *user, const char *password,
+                            const char *prefix, const char *cafile, const char *certfile,
+                            const char *keyfile)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "host", s->host);
-    cJSON_AddNumberToObject(o, "port", s->port);
+    cJSON_AddStringToObject(o, "host", host);
+    cJSON_AddNumberToObject(o, "port", port);
     cJSON_AddStringToObject(o, "username", user);
-    cJSON_AddStringToObject(o, "password", password);
+    if (password != NULL) {
+        cJSON_AddStringToObject(o, "password", password);
+    }
     cJSON_AddStringToObject(o, "client_id", user);
     if (prefix != NULL) {
         cJSON_AddStringToObject(o, "client_id_prefix", prefix);
     }
-    if (s->tls_port) {
-        cJSON_AddNumberToObject(o, "tls_port", s->tls_port);
+    if (cafile != NULL) {
         cJSON_AddStringToObject(o, "cafile", cafile);
+        cJSON_AddStringToObject(o, "certfile", certfile);
+        cJSON_AddStringToObject(o, "keyfile", keyfile);
     }
     char *p = cJSON_Print(o);
     cJSON_Delete(o);
     char *t = p ? cli_sprintf("%s\n", p) : NULL;
     cJSON_free(p);
+    return t;
+}
+
+/* The login file of the service or the CLI (name: "service", "admin"). */
+static char *own_login(const cli_broker_setup_t *s, const char *dir, const char *user,
+                       const char *name, const char *password, const char *prefix)
+{
+    char *ca = cli_sprintf("%s/ca.crt", dir);
+    char *crt = cli_sprintf("%s/%s.crt", dir, name);
+    char *key = cli_sprintf("%s/%s.key", dir, name);
+    char *t = (ca && crt && key)
+                  ? cli_broker_login_json(s->host, s->port, user, s->tls ? NULL : password, prefix,
+                                          s->tls ? ca : NULL, crt, key)
+                  : NULL;
+    free(ca);
+    free(crt);
+    free(key);
     return t;
 }
 
@@ -214,15 +353,15 @@ static int write_one(const char *tmp, const char *name, const char *text, unsign
 /* Writes every broker file into tmp; dir is where they will live. */
 static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s)
 {
-    char service_pw[33], admin_pw[33], cafile[CLI_PATH_MAX];
-    if (join_path(cafile, sizeof cafile, dir, "ca.crt") != 0 ||
-        cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0) {
+    char service_pw[33], admin_pw[33];
+    if (cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0) {
         return -1;
     }
     char *conf = config_text(dir, s);
-    char *dynsec = cli_dynsec_initial(admin_pw, service_pw);
-    char *service = login_json(s, CLI_SERVICE_USER, service_pw, CLI_SERVICE_USER "-", cafile);
-    char *admin = login_json(s, CLI_ADMIN_USER, admin_pw, NULL, cafile);
+    char *dynsec = cli_dynsec_initial(s->tls ? NULL : admin_pw, s->tls ? NULL : service_pw);
+    char *service =
+        own_login(s, dir, CLI_SERVICE_USER, "service", service_pw, CLI_SERVICE_USER "-");
+    char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", admin_pw, NULL);
     int rc = write_one(tmp, "mosquitto.conf", conf, 0644);
     if (rc == 0) {
         rc = write_one(tmp, "dynsec.json", dynsec, 0600);
@@ -233,8 +372,8 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
     if (rc == 0) {
         rc = write_one(tmp, "admin.credentials", admin, 0600);
     }
-    if (rc == 0 && s->tls_port) {
-        rc = write_tls_files(tmp);
+    if (rc == 0 && s->tls) {
+        rc = write_tls_files(tmp, s);
     }
     memset(service_pw, 0, sizeof service_pw);
     memset(admin_pw, 0, sizeof admin_pw);
@@ -246,7 +385,7 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
 }
 
 static const char broker_help[] =
-    "usage: otter broker init --port N [--bind ADDRESS] [--host NAME] [--tls [--tls-port M]]\n"
+    "usage: otter broker init --port N [--bind ADDRESS] [--host NAME] [--tls]\n"
     "\n"
     "Write a Mosquitto configuration under DATA_DIR/broker/: a listener on\n"
     "ADDRESS:N, no anonymous clients, logins and access rules in Mosquitto's\n"
@@ -261,10 +400,13 @@ static const char broker_help[] =
     "  --bind ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
     "  --host NAME       name or address devices and the service connect to (written\n"
     "                    to their credentials; default: ADDRESS, needed with 0.0.0.0)\n"
-    "  --tls             also make a CA and a server certificate for NAME, ADDRESS,\n"
-    "                    127.0.0.1 and localhost, and a TLS listener (clients use\n"
-    "                    broker/ca.crt)\n"
-    "  --tls-port M      TLS listener port (default: N + 1)\n";
+    "  --tls             mutual TLS only, as AWS IoT devices use it: make a CA, a\n"
+    "                    server certificate for NAME, ADDRESS, 127.0.0.1 and localhost,\n"
+    "                    and client certificates for the service and the CLI; the\n"
+    "                    listener on N requires a client certificate from that CA\n"
+    "                    (things get one from 'thing create'), takes the identity\n"
+    "                    from it and refuses revoked ones (broker/crl.pem); no plain\n"
+    "                    listener\n";
 
 /* Checks a --bind or --host value: letters, digits, '.', '-', ':' only. */
 static int valid_address(const char *a)
@@ -286,39 +428,21 @@ static int valid_address(const char *a)
 /* Parses broker init's options into s; prints the error line. */
 static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
 {
-    const char *port_s = NULL, *tls = NULL, *tls_port_s = NULL, *pos[1];
+    const char *port_s = NULL, *tls = NULL, *pos[1];
     size_t n_pos;
-    const cli_opt_t opts[] = {{"port", 1, &port_s},
-                              {"tls", 0, &tls},
-                              {"tls-port", 1, &tls_port_s},
-                              {"bind", 1, &s->bind},
-                              {"host", 1, &s->host}};
-    int rc = cli_parse(argc, argv, opts, 5, pos, 0, &n_pos, help);
+    const cli_opt_t opts[] = {
+        {"port", 1, &port_s}, {"tls", 0, &tls}, {"bind", 1, &s->bind}, {"host", 1, &s->host}};
+    int rc = cli_parse(argc, argv, opts, 4, pos, 0, &n_pos, help);
     if (rc != CLI_EXIT_OK || *help) {
         return rc;
     }
-    unsigned long port = 0, tls_port = 0;
+    unsigned long port = 0;
     if (port_s == NULL) {
         return cli_fail(CLI_EXIT_USAGE,
                         "broker init needs --port N; see 'otter broker init --help'");
     }
     if (cli_parse_uint(port_s, 1, 65535, &port) != 0) {
         return cli_fail(CLI_EXIT_USAGE, "bad port '%s'; give a number from 1 to 65535", port_s);
-    }
-    if (tls_port_s != NULL && tls == NULL) {
-        return cli_fail(CLI_EXIT_USAGE, "--tls-port needs --tls; add --tls");
-    }
-    if (tls != NULL) {
-        if (tls_port_s == NULL) {
-            tls_port = port + 1;
-        } else if (cli_parse_uint(tls_port_s, 1, 65535, &tls_port) != 0) {
-            return cli_fail(CLI_EXIT_USAGE, "bad TLS port '%s'; give a number from 1 to 65535",
-                            tls_port_s);
-        }
-        if (tls_port == port || tls_port > 65535) {
-            return cli_fail(CLI_EXIT_USAGE, "TLS port %lu is not usable; give another --tls-port",
-                            tls_port);
-        }
     }
     if (s->bind == NULL) {
         s->bind = "127.0.0.1";
@@ -341,7 +465,7 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
                         s->host);
     }
     s->port = (unsigned)port;
-    s->tls_port = (unsigned)tls_port;
+    s->tls = tls != NULL;
     return CLI_EXIT_OK;
 }
 
@@ -398,9 +522,10 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
                         dir, strerror(e));
     }
     printf("broker config: %s/mosquitto.conf\n", dir);
-    printf("listener:      %s:%u (devices connect to %s:%u)\n", s.bind, s.port, s.host, s.port);
-    if (s.tls_port) {
-        printf("TLS listener:  %s:%u (CA: %s/ca.crt)\n", s.bind, s.tls_port, dir);
+    printf("listener:      %s:%u%s (devices connect to %s:%u)\n", s.bind, s.port,
+           s.tls ? ", mutual TLS" : "", s.host, s.port);
+    if (s.tls) {
+        printf("CA:            %s/ca.crt (revoked: %s/crl.pem)\n", dir, dir);
     }
     printf("service login: %s/service.credentials\n", dir);
     printf("start it with: mosquitto -c %s/mosquitto.conf\n", dir);
@@ -435,16 +560,15 @@ int cli_broker_login(const cli_ctx_t *ctx, const char *rel, cli_login_t *out)
     cJSON *o = cJSON_Parse((const char *)buf);
     free(buf);
     const cJSON *port = cJSON_GetObjectItemCaseSensitive(o, "port");
-    const cJSON *tls_port = cJSON_GetObjectItemCaseSensitive(o, "tls_port");
     int ok = cJSON_IsNumber(port) && json_copy(o, "host", out->host, sizeof out->host) == 0 &&
              json_copy(o, "username", out->username, sizeof out->username) == 0 &&
              json_copy(o, "client_id", out->client_id, sizeof out->client_id) == 0;
     if (ok) {
         out->port = (unsigned)port->valueint;
         (void)json_copy(o, "password", out->password, sizeof out->password);
-        if (cJSON_IsNumber(tls_port) &&
-            json_copy(o, "cafile", out->cafile, sizeof out->cafile) == 0) {
-            out->tls_port = (unsigned)tls_port->valueint;
+        if (json_copy(o, "cafile", out->cafile, sizeof out->cafile) == 0) {
+            ok = json_copy(o, "certfile", out->certfile, sizeof out->certfile) == 0 &&
+                 json_copy(o, "keyfile", out->keyfile, sizeof out->keyfile) == 0;
         }
     }
     cJSON_Delete(o);

@@ -10,7 +10,8 @@
  *   admin.credentials    the CLI's own login, to change a running broker
  *   mosquitto.pid        written by Mosquitto while it runs
  *   mosquitto.db         Mosquitto's persistence file
- *   ca.crt, ca.key, server.crt, server.key   with --tls
+ *   with --tls: ca.crt, ca.key (the fleet CA), server.crt/.key,
+ *   service.crt/.key, admin.crt/.key (client certificates), crl.pem
  */
 #ifndef CLI_BROKER_H
 #define CLI_BROKER_H
@@ -31,20 +32,18 @@ typedef struct cli_broker_setup {
     const char *bind;
     /** Name or address clients connect to (written to their credentials). */
     const char *host;
-    /** Plain listener port. */
+    /** Listener port. */
     unsigned port;
-    /** TLS listener port, 0 without --tls. */
-    unsigned tls_port;
+    /** 1: the listener is mutual TLS only (--tls). */
+    int tls;
 } cli_broker_setup_t;
 
 /** A login on the broker, as a credentials file holds it. */
 typedef struct cli_login {
     /** Host to connect to. */
     char host[256];
-    /** Port of the plain listener. */
+    /** Port of the listener. */
     unsigned port;
-    /** Port of the TLS listener, 0 without TLS. */
-    unsigned tls_port;
     /** MQTT username. */
     char username[160];
     /** MQTT password ("" when there is none). */
@@ -53,6 +52,10 @@ typedef struct cli_login {
     char client_id[160];
     /** Absolute path of the CA certificate, "" without TLS. */
     char cafile[CLI_PATH_MAX];
+    /** Absolute path of the client certificate, "" without TLS. */
+    char certfile[CLI_PATH_MAX];
+    /** Absolute path of the client key, "" without TLS. */
+    char keyfile[CLI_PATH_MAX];
 } cli_login_t;
 
 /**
@@ -69,6 +72,33 @@ int cli_broker_login(const cli_ctx_t *ctx, const char *rel, cli_login_t *out);
  * @return 0, or -1 when no randomness is available.
  */
 int cli_broker_random_password(char out[33]);
+
+/**
+ * A credentials file's JSON text (see docs/SERVICE.md): host, port, username,
+ * password (when not NULL), client_id (= username), client_id_prefix (when not
+ * NULL), and with TLS (cafile not NULL) cafile, certfile, keyfile.
+ * @return a heap string (caller frees), or NULL when out of memory.
+ */
+char *cli_broker_login_json(const char *host, unsigned port, const char *user, const char *password,
+                            const char *prefix, const char *cafile, const char *certfile,
+                            const char *keyfile);
+
+/**
+ * Issue a client certificate with common name `name` from the fleet CA in
+ * ca_dir (ca.crt, ca.key): a new P-256 key (key_path, mode 0600) and the
+ * certificate (cert_path), valid 10 years, extended key usage clientAuth.
+ * Neither file may exist.
+ * @return 0, or -1 (nothing left behind).
+ */
+int cli_broker_issue_cert(const char *ca_dir, const char *name, const char *cert_path,
+                          const char *key_path);
+
+/**
+ * Add a certificate to the broker's revocation list (broker/crl.pem, signed
+ * by the CA again). A running broker rereads it on SIGHUP.
+ * @return 0 (also when it was listed already), or -1.
+ */
+int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path);
 
 /**
  * Whether the broker of this data folder runs: the pid in

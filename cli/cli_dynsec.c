@@ -311,6 +311,36 @@ static int run_until(struct live *l, live_done_fn done)
     return 0;
 }
 
+/* Connects l with a login; MOSQ_ERR_SUCCESS once the broker accepted it. */
+static int live_open(struct live *l, const cli_login_t *login)
+{
+    mosquitto_lib_init();
+    l->connack = -1;
+    l->m = mosquitto_new(login->client_id, true, l);
+    if (l->m == NULL) {
+        return MOSQ_ERR_NOMEM;
+    }
+    mosquitto_connect_callback_set(l->m, on_connect);
+    mosquitto_subscribe_callback_set(l->m, on_subscribe);
+    mosquitto_message_callback_set(l->m, on_message);
+    int rc =
+        login->cafile[0] != '\0'
+            ? mosquitto_tls_set(l->m, login->cafile, NULL, login->certfile, login->keyfile, NULL)
+            : mosquitto_username_pw_set(l->m, login->username, login->password);
+    if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_connect(l->m, login->host, (int)login->port, 30);
+    }
+    if (rc == MOSQ_ERR_SUCCESS && run_until(l, got_connack) != 0) {
+        rc = MOSQ_ERR_CONN_LOST;
+    }
+    if (rc == MOSQ_ERR_SUCCESS && l->connack != 0) {
+        rc = MOSQ_ERR_CONN_REFUSED;
+    }
+    return rc;
+}
+
+static void live_close(struct live *l);
+
 /* Connects as the admin with the login broker init wrote. */
 static int live_connect(const cli_ctx_t *ctx, struct live *l)
 {
@@ -318,20 +348,8 @@ static int live_connect(const cli_ctx_t *ctx, struct live *l)
     if (cli_broker_login(ctx, "broker/admin.credentials", &login) != CLI_EXIT_OK) {
         return CLI_EXIT_FAIL;
     }
-    mosquitto_lib_init();
-    l->connack = -1;
-    l->m = mosquitto_new(login.client_id, true, l);
-    if (l->m == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
-    }
-    mosquitto_connect_callback_set(l->m, on_connect);
-    mosquitto_subscribe_callback_set(l->m, on_subscribe);
-    mosquitto_message_callback_set(l->m, on_message);
-    int rc = mosquitto_username_pw_set(l->m, login.username, login.password);
-    if (rc == MOSQ_ERR_SUCCESS) {
-        rc = mosquitto_connect(l->m, login.host, (int)login.port, 30);
-    }
-    if (rc != MOSQ_ERR_SUCCESS || run_until(l, got_connack) != 0 || l->connack != 0) {
+    int rc = live_open(l, &login);
+    if (rc != MOSQ_ERR_SUCCESS) {
         return cli_fail(CLI_EXIT_FAIL,
                         "the broker runs but does not take the CLI's login at %s:%u (%s); check "
                         "that it runs with %s/broker/mosquitto.conf",
@@ -341,6 +359,19 @@ static int live_connect(const cli_ctx_t *ctx, struct live *l)
                         ctx->data_dir);
     }
     return CLI_EXIT_OK;
+}
+
+int cli_dynsec_login_refused(const cli_ctx_t *ctx, const char *rel)
+{
+    cli_login_t login;
+    struct live l;
+    memset(&l, 0, sizeof l);
+    if (cli_broker_login(ctx, rel, &login) != CLI_EXIT_OK) {
+        return -1;
+    }
+    int refused = live_open(&l, &login) != MOSQ_ERR_SUCCESS;
+    live_close(&l);
+    return refused;
 }
 
 /* Sends one batch of commands; *responses receives the plugin's answers. */
@@ -518,8 +549,8 @@ int cli_dynsec_add_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things
     return *live ? edit_live(ctx, things, n, 1) : edit_file(ctx, things, n, 1);
 }
 
-void cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
-                              int live)
+int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
+                             int live)
 {
-    (void)(live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0));
+    return live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0);
 }

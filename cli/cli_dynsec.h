@@ -61,11 +61,21 @@ int cli_dynsec_add_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things
                           int *live);
 
 /**
- * Remove things again (the undo of cli_dynsec_add_things()), best effort and
- * the same way they were added.
- * @param live what cli_dynsec_add_things() returned in *live.
+ * Remove things' logins: through the running broker when live (the plugin
+ * then ends their sessions at once), else in the file. Also the undo of
+ * cli_dynsec_add_things(), with what it returned in *live.
+ * Prints the error line on failure.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
  */
-void cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
-                              int live);
+int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
+                             int live);
+
+/**
+ * Try to log in with a credentials file under the data folder (e.g.
+ * "things/dev1.json") and disconnect at once.
+ * @return 1 when the broker refused it (or cannot be reached), 0 when it
+ *         accepted it, -1 when the file cannot be read.
+ */
+int cli_dynsec_login_refused(const cli_ctx_t *ctx, const char *rel);
 
 #endif /* CLI_DYNSEC_H */

@@ -1,5 +1,8 @@
 /* otter CLI: things (devices): create with broker credentials, list, show. */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +15,32 @@
 #include "cli_dynsec.h"
 #include "ota_store.h"
 
+/** What `thing create` makes for one thing. */
+struct new_thing {
+    char password[33]; /* "" with certificates */
+    char path[CLI_PATH_MAX];
+    char cert[CLI_PATH_MAX];
+    char key[CLI_PATH_MAX];
+    int file_written;
+    int cert_written;
+};
+
 /* The credentials file of a thing, as its device reads it. */
-static char *thing_json(const char *name, const char *password, const cli_login_t *b)
+static char *thing_json(const char *name, const struct new_thing *nt, const cli_login_t *b)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "thing", name);
     cJSON_AddStringToObject(o, "host", b->host);
     cJSON_AddNumberToObject(o, "port", b->port);
     cJSON_AddStringToObject(o, "username", name);
-    cJSON_AddStringToObject(o, "password", password);
+    if (b->cafile[0] == '\0') {
+        cJSON_AddStringToObject(o, "password", nt->password);
+    }
     cJSON_AddStringToObject(o, "client_id", name);
-    if (b->tls_port) {
-        cJSON_AddNumberToObject(o, "tls_port", b->tls_port);
+    if (b->cafile[0] != '\0') {
         cJSON_AddStringToObject(o, "cafile", b->cafile);
+        cJSON_AddStringToObject(o, "certfile", nt->cert);
+        cJSON_AddStringToObject(o, "keyfile", nt->key);
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
@@ -64,19 +80,16 @@ static int check_name(const char *name)
     return CLI_EXIT_OK;
 }
 
-/** What `thing create` makes for one thing. */
-struct new_thing {
-    char password[33];
-    char path[CLI_PATH_MAX];
-    int file_written;
-};
-
 /* Undoes the thing files written so far. */
 static void remove_thing_files(struct new_thing *nt, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (nt[i].file_written) {
             unlink(nt[i].path);
+        }
+        if (nt[i].cert_written) {
+            unlink(nt[i].cert);
+            unlink(nt[i].key);
         }
     }
 }
@@ -144,6 +157,17 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc == CLI_EXIT_OK) {
         rc = cli_store_open(ctx, &store);
     }
+    int tls = rc == CLI_EXIT_OK && broker.cafile[0] != '\0';
+    /* Absolute paths in the things' files: devices run from anywhere. */
+    char abs[PATH_MAX];
+    if (rc == CLI_EXIT_OK && realpath(ctx->data_dir, abs) == NULL) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot resolve '%s' (%s); check --data-dir", ctx->data_dir,
+                      strerror(errno));
+    }
+    char broker_dir[CLI_PATH_MAX];
+    if (rc == CLI_EXIT_OK && cli_data_path(ctx, broker_dir, sizeof broker_dir, "broker") != 0) {
+        rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
     struct new_thing *nt = rc == CLI_EXIT_OK ? calloc(n, sizeof *nt) : NULL;
     cli_dynsec_thing_t *ds = rc == CLI_EXIT_OK ? calloc(n, sizeof *ds) : NULL;
     if (rc == CLI_EXIT_OK && (nt == NULL || ds == NULL)) {
@@ -157,15 +181,22 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
         } else if (cli_data_path(ctx, nt[i].path, sizeof nt[i].path, "things/%s.json", names[i]) !=
                    0) {
             rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
-        } else if (cli_exists(nt[i].path)) {
-            rc = cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another name",
+        } else if (snprintf(nt[i].cert, sizeof nt[i].cert, "%s/things/%s.crt", abs, names[i]) >=
+                       (int)sizeof nt[i].cert ||
+                   snprintf(nt[i].key, sizeof nt[i].key, "%s/things/%s.key", abs, names[i]) >=
+                       (int)sizeof nt[i].key) {
+            rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+        } else if (cli_exists(nt[i].path) || cli_exists(nt[i].cert) || cli_exists(nt[i].key)) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "'%s' (or its .crt or .key) already exists; remove it or choose another "
+                          "name",
                           nt[i].path);
-        } else if (cli_broker_random_password(nt[i].password) != 0) {
+        } else if (!tls && cli_broker_random_password(nt[i].password) != 0) {
             rc = cli_fail(CLI_EXIT_FAIL, "cannot make a password; try again");
         }
         if (ds != NULL) {
             ds[i].name = names[i];
-            ds[i].password = nt[i].password;
+            ds[i].password = tls ? NULL : nt[i].password;
         }
     }
     char dir[CLI_PATH_MAX];
@@ -174,8 +205,16 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
         rc = cli_fail(CLI_EXIT_FAIL, "cannot create '%s/things' (%s); check permissions",
                       ctx->data_dir, strerror(errno));
     }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK && tls; i++) {
+        if (cli_broker_issue_cert(broker_dir, names[i], nt[i].cert, nt[i].key) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot issue a certificate for '%s'; check '%s/ca.key'",
+                          names[i], broker_dir);
+        } else {
+            nt[i].cert_written = 1;
+        }
+    }
     for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
-        char *json = thing_json(names[i], nt[i].password, &broker);
+        char *json = thing_json(names[i], &nt[i], &broker);
         if (json == NULL || cli_write_new_file(nt[i].path, json, strlen(json), 0600) != 0) {
             rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", nt[i].path,
                           strerror(errno));
@@ -193,7 +232,7 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
         if (src != OTA_STORE_OK) {
             rc = cli_fail(CLI_EXIT_FAIL, "cannot record the things (%s); try again",
                           ota_store_errmsg(store));
-            cli_dynsec_remove_things(ctx, ds, n, live);
+            (void)cli_dynsec_remove_things(ctx, ds, n, live);
         }
     }
     if (rc != CLI_EXIT_OK && nt != NULL) {
@@ -202,11 +241,13 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
     for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
         printf("thing:       %s\n", names[i]);
         printf("host:        %s\nport:        %u\n", broker.host, broker.port);
-        if (broker.tls_port) {
-            printf("tls port:    %u\ncafile:      %s\n", broker.tls_port, broker.cafile);
+        if (tls) {
+            printf("cafile:      %s\ncertificate: %s\nkey:         %s\n", broker.cafile, nt[i].cert,
+                   nt[i].key);
+        } else {
+            printf("password:    %s\n", nt[i].password);
         }
-        printf("username:    %s\npassword:    %s\nclient id:   %s\n", names[i], nt[i].password,
-               names[i]);
+        printf("username:    %s\nclient id:   %s\n", names[i], names[i]);
         printf("credentials: %s\n", nt[i].path);
         if (group) {
             printf("group:       %s\n", group);
@@ -226,6 +267,81 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
         ota_store_close(store);
     }
     return rc;
+}
+
+static const char revoke_help[] =
+    "usage: otter thing revoke NAME\n"
+    "\n"
+    "Take a device's identity away (a stolen or retired device): with --tls\n"
+    "brokers its certificate is added to DATA_DIR/broker/crl.pem and a running\n"
+    "broker rereads it; its broker login is deleted, which ends a live session\n"
+    "at once. Its record and job history stay.\n";
+
+/* Waits until the broker refuses the thing's certificate (the CRL is reloaded). */
+static int wait_refused(const cli_ctx_t *ctx, const char *name)
+{
+    char rel[CLI_PATH_MAX];
+    snprintf(rel, sizeof rel, "things/%s.json", name);
+    for (int i = 0; i < 100; i++) {
+        if (cli_dynsec_login_refused(ctx, rel) == 1) {
+            return 0;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *name = NULL;
+    ota_store_t *store = NULL;
+    int rc = cli_one_arg_with_store(ctx, argc, argv, revoke_help,
+                                    "thing revoke needs a NAME; see 'otter thing revoke --help'",
+                                    &name, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    ota_store_thing_t t;
+    int known = ota_store_thing_get(store, name, &t) == OTA_STORE_OK;
+    ota_store_close(store);
+    if (!known) {
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
+    }
+    cli_login_t broker;
+    if ((rc = cli_broker_login(ctx, "broker/service.credentials", &broker)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    long pid = cli_broker_running(ctx);
+    char cert[CLI_PATH_MAX];
+    if (broker.cafile[0] != '\0') {
+        if (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
+            cli_broker_revoke_cert(ctx, cert) != 0) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "cannot add the certificate of '%s' to the revocation list; check "
+                            "'%s' and '%s/broker/ca.key'",
+                            name, cert, ctx->data_dir);
+        }
+        /* The CRL must be in force before the session ends, or the device is back at once. */
+        if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_refused(ctx, name) != 0)) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "the running broker still accepts the certificate of '%s'; restart "
+                            "it, then run 'otter thing revoke %s' again",
+                            name, name);
+        }
+    }
+    cli_dynsec_thing_t ds = {name, NULL};
+    rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    printf("thing:       %s revoked\n", name);
+    if (broker.cafile[0] != '\0') {
+        printf("certificate: %s listed in %s/broker/crl.pem\n", cert, ctx->data_dir);
+    }
+    printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
+                                        : "not running; its login is deleted");
+    return CLI_EXIT_OK;
 }
 
 /* Prints one row of `thing list`. */

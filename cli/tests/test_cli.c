@@ -707,7 +707,10 @@ static void test_broker_init_files(void **state)
     assert_non_null(conf);
     const char *lines[] = {"\nallow_anonymous false\n",
                            "\nlistener 18998 127.0.0.1\n",
-                           "\nlistener 18999 127.0.0.1\n",
+                           "\nrequire_certificate true\n",
+                           "\nuse_identity_as_username true\n",
+                           "\nuse_username_as_clientid true\n",
+                           "\ncrlfile /",
                            "\npersistence true\n",
                            "\npersistence_location /",
                            "\nset_tcp_nodelay true\n",
@@ -739,8 +742,8 @@ static void test_broker_init_files(void **state)
     cJSON_Delete(d);
     struct stat st;
     const char *secret[] = {"dynsec.json", "service.credentials", "admin.credentials", "ca.key",
-                            "server.key"};
-    for (size_t i = 0; i < 5; i++) {
+                            "server.key",  "service.key",         "admin.key"};
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
         assert_int_equal(stat(cli_test_path("data/broker/%s", secret[i]), &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
@@ -749,15 +752,30 @@ static void test_broker_init_files(void **state)
     free(creds);
     assert_non_null(c);
     assert_string_equal(cJSON_GetObjectItem(c, "username")->valuestring, "otter-service");
-    assert_int_equal(strlen(cJSON_GetObjectItem(c, "password")->valuestring), 32);
+    assert_null(cJSON_GetObjectItem(c, "password")); /* the certificate is the login */
     assert_int_equal(cJSON_GetObjectItem(c, "port")->valueint, 18998);
-    assert_int_equal(cJSON_GetObjectItem(c, "tls_port")->valueint, 18999);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "certfile")->valuestring, "service.crt"));
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "keyfile")->valuestring, "service.key"));
     assert_string_equal(cJSON_GetObjectItem(c, "client_id_prefix")->valuestring, "otter-service-");
     cJSON_Delete(c);
-    /* The server certificate chains to the CA and names 127.0.0.1 and localhost. */
-    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' '%s'", OTA_OPENSSL,
-                                 cli_test_path("data/broker/ca.crt"),
-                                 cli_test_path("data/broker/server.crt")),
+    /* Every certificate chains to the CA; the server's names 127.0.0.1 and localhost,
+     * the clients' are for clientAuth with their login as common name. */
+    const char *certs[] = {"server", "service", "admin"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -purpose %s '%s'", OTA_OPENSSL,
+                                     cli_test_path("data/broker/ca.crt"),
+                                     i == 0 ? "sslserver" : "sslclient",
+                                     cli_test_path("data/broker/%s.crt", certs[i])),
+                         0);
+    }
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -subject | grep -q 'CN = otter-service'",
+                    OTA_OPENSSL, cli_test_path("data/broker/service.crt")),
+        0);
+    /* An empty revocation list, signed by the CA. */
+    assert_int_equal(cli_test_sh("'%s' crl -in '%s' -CAfile '%s' -noout 2>&1 | grep -q 'verify OK'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/crl.pem"),
+                                 cli_test_path("data/broker/ca.crt")),
                      0);
     assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'IP "
                                  "Address:127.0.0.1'",
@@ -807,7 +825,7 @@ static void test_broker_init_bind_host(void **state)
 {
     (void)state;
     assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--bind", "0.0.0.0", "--host",
-                           "otter.lan", NULL));
+                           "otter.lan", "--tls", NULL));
     assert_non_null(strstr(R->out, "devices connect to otter.lan:18998"));
     char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
     assert_non_null(strstr(conf, "\nlistener 18998 0.0.0.0\n"));
@@ -823,6 +841,22 @@ static void test_broker_init_bind_host(void **state)
         assert_int_equal(cJSON_GetObjectItem(o, "port")->valueint, 18998);
         cJSON_Delete(o);
     }
+    /* The server certificate names the host clients are told, and the thing's
+     * certificate is issued by the same CA for its name. */
+    const char *server = cli_test_path("data/broker/server.crt");
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'DNS:otter.lan'",
+                                 OTA_OPENSSL, server),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -verify_hostname otter.lan '%s'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/ca.crt"), server),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -purpose sslclient '%s'", OTA_OPENSSL,
+                                 cli_test_path("data/broker/ca.crt"),
+                                 cli_test_path("data/things/lan1.crt")),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -subject | grep -q 'CN = lan1'",
+                                 OTA_OPENSSL, cli_test_path("data/things/lan1.crt")),
+                     0);
 }
 
 /* thing create/list/show, job show and job cancel. */

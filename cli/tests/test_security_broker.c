@@ -10,7 +10,9 @@
  * - retained messages: a forged notice left retained on the device's own
  *   notify-next topic is refused and never replayed;
  * - oversized packets: a publish above the broker's packet limit ends only
- *   the sender's connection.
+ *   the sender's connection;
+ * - revocation: `otter thing revoke` ends the device's live session and its
+ *   login is refused from then on.
  *
  * Each test prints one line
  *   security: <name>: attacks=N refused=N honest_answered=N updates_lost=N
@@ -283,12 +285,45 @@ static void test_oversized_packet(void **state)
     assert_int_equal(count_in_file(g.service_log, "connected to "), 1);
 }
 
+/* A revoked device is cut off at once: its live session ends and its login is refused. */
+static void test_revoke(void **state)
+{
+    (void)state;
+    ota_test_client_t *victim = ota_test_client_connect(g.broker.port, g.victim.client_id,
+                                                        g.victim.username, g.victim.password);
+    assert_non_null(victim);
+    assert_int_equal(ota_test_client_subscribe(victim, "$aws/things/victim/jobs/$next/get/+", 1),
+                     1);
+    ota_test_client_t *c = ota_test_client_connect(g.broker.port, g.attacker.client_id,
+                                                   g.attacker.username, g.attacker.password);
+    assert_non_null(c);
+    static const char *const revoke[] = {"thing", "revoke", "attacker", NULL};
+    char log[600];
+    snprintf(log, sizeof log, "%s/otter-cli.log", g.broker.dir);
+    assert_int_equal(ota_test_otter(g.broker.dir, revoke, log), 0);
+    int attacks = 1, refused = dropped(c), honest = 0;
+    ota_test_client_disconnect(c);
+    for (int i = 0; i < ROUNDS; i++) {
+        c = ota_test_client_connect(g.broker.port, g.attacker.client_id, g.attacker.username,
+                                    g.attacker.password);
+        attacks++;
+        refused += c == NULL;
+        ota_test_client_disconnect(c);
+        honest += honest_request(victim, i);
+    }
+    ota_test_client_disconnect(victim);
+    print_line("revoked_login", attacks, refused, honest);
+    assert_int_equal(refused, attacks);
+    assert_int_equal(honest, ROUNDS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_client_id_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained_notice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_packet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,8 @@ void dfx_fw_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", OTTER_TEST_FW_DIR, name);
 }
 
-int dfx_setup(void **state)
+/* dfx_setup() with extra `otter broker init` arguments. */
+static int setup_with(void **state, const char *const *init_args)
 {
     fixture_t *f = calloc(1, sizeof *f);
     char keys[128];
@@ -120,7 +121,7 @@ int dfx_setup(void **state)
     snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
     setenv("OTTER_DATA_DIR", f->dir, 1);
     /* The broker `otter broker init` sets up in the data folder, then the thing. */
-    if (ota_test_broker_start(&f->broker, f->dir) != 0) {
+    if (ota_test_broker_start_with(&f->broker, f->dir, init_args) != 0) {
         return -1;
     }
     f->broker_up = 1;
@@ -150,6 +151,17 @@ int dfx_setup(void **state)
             f->broker.port, SELF_TEST_TIMEOUT_MS);
     fclose(fp);
     return 0;
+}
+
+int dfx_setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+int dfx_setup_tls(void **state)
+{
+    static const char *const tls[] = {"--tls", NULL};
+    return setup_with(state, tls);
 }
 
 int dfx_teardown(void **state)

@@ -561,6 +561,9 @@ int ota_test_login_read(const char *path, ota_test_login_t *out)
     json_member(o, "username", out->username, sizeof(out->username));
     json_member(o, "password", out->password, sizeof(out->password));
     json_member(o, "client_id", out->client_id, sizeof(out->client_id));
+    json_member(o, "cafile", out->cafile, sizeof(out->cafile));
+    json_member(o, "certfile", out->certfile, sizeof(out->certfile));
+    json_member(o, "keyfile", out->keyfile, sizeof(out->keyfile));
     out->port = cJSON_IsNumber(port) ? port->valueint : 0;
     cJSON_Delete(o);
     return out->username[0] != '\0' && out->port > 0 ? 0 : -1;
@@ -619,7 +622,7 @@ ota_test_client_t *ota_test_thing_connect(const ota_test_broker_t *b, const char
     if (ota_test_thing_login(b, thing, &l) != 0) {
         return NULL;
     }
-    return ota_test_client_connect(b->port, l.client_id, l.username, l.password);
+    return ota_test_login_connect(b->port, &l, NULL);
 }
 
 /*
@@ -808,10 +811,19 @@ int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, const ota_t
     argv[n++] = (char *)"127.0.0.1";
     argv[n++] = (char *)"--port";
     argv[n++] = port;
-    argv[n++] = (char *)"--username";
-    argv[n++] = login.username;
-    argv[n++] = (char *)"--password";
-    argv[n++] = login.password;
+    if (login.cafile[0] != '\0') {
+        argv[n++] = (char *)"--cafile";
+        argv[n++] = login.cafile;
+        argv[n++] = (char *)"--certfile";
+        argv[n++] = login.certfile;
+        argv[n++] = (char *)"--keyfile";
+        argv[n++] = login.keyfile;
+    } else {
+        argv[n++] = (char *)"--username";
+        argv[n++] = login.username;
+        argv[n++] = (char *)"--password";
+        argv[n++] = login.password;
+    }
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
         if (n + 1 >= sizeof(argv) / sizeof(argv[0])) {
             return -1;
@@ -985,8 +997,11 @@ static void client_free(ota_test_client_t *c)
     free(c);
 }
 
-ota_test_client_t *ota_test_client_connect(int port, const char *client_id, const char *username,
-                                           const char *password)
+/* Connects a client: a password login, or TLS when cafile is not NULL. */
+static ota_test_client_t *client_connect(const char *host, int port, const char *client_id,
+                                         const char *username, const char *password,
+                                         const char *cafile, const char *certfile,
+                                         const char *keyfile)
 {
     static int counter;
     char gen_id[64];
@@ -1028,7 +1043,9 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
     mosquitto_message_callback_set(c->m, cb_message);
     mosquitto_reconnect_delay_set(c->m, 1, 2, false);
     if ((username != NULL && mosquitto_username_pw_set(c->m, username, password) != 0) ||
-        mosquitto_connect(c->m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
+        (cafile != NULL &&
+         mosquitto_tls_set(c->m, cafile, NULL, certfile, keyfile, NULL) != MOSQ_ERR_SUCCESS) ||
+        mosquitto_connect(c->m, host, port, 60) != MOSQ_ERR_SUCCESS ||
         mosquitto_loop_start(c->m) != MOSQ_ERR_SUCCESS) {
         mosquitto_destroy(c->m);
         client_free(c);
@@ -1048,6 +1065,30 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
         return NULL;
     }
     return c;
+}
+
+ota_test_client_t *ota_test_client_connect(int port, const char *client_id, const char *username,
+                                           const char *password)
+{
+    return client_connect("127.0.0.1", port, client_id, username, password, NULL, NULL, NULL);
+}
+
+ota_test_client_t *ota_test_client_connect_tls(const char *host, int port, const char *client_id,
+                                               const char *cafile, const char *certfile,
+                                               const char *keyfile)
+{
+    return client_connect(host, port, client_id, NULL, NULL, cafile, certfile, keyfile);
+}
+
+ota_test_client_t *ota_test_login_connect(int port, const ota_test_login_t *l,
+                                          const char *client_id)
+{
+    const char *id = client_id != NULL ? client_id : l->client_id;
+    if (l->cafile[0] != '\0') {
+        return ota_test_client_connect_tls("127.0.0.1", port, id, l->cafile, l->certfile,
+                                           l->keyfile);
+    }
+    return ota_test_client_connect(port, id, l->username, l->password);
 }
 
 int ota_test_client_subscribe(ota_test_client_t *c, const char *filter, int qos)

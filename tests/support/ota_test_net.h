@@ -110,6 +110,9 @@ typedef struct ota_test_login {
     char password[64];   /**< MQTT password */
     char client_id[160]; /**< the client id the broker lets this login use */
     int port;            /**< the broker's port */
+    char cafile[600];    /**< with mutual TLS: the CA certificate, else "" */
+    char certfile[600];  /**< with mutual TLS: the client certificate, else "" */
+    char keyfile[600];   /**< with mutual TLS: the client key, else "" */
 } ota_test_login_t;
 
 /**
@@ -185,7 +188,8 @@ int ota_test_service_login(const ota_test_broker_t *b, ota_test_login_t *out);
  * Start otter-service for a test:
  * `otter-service --data-dir DATA_DIR --host 127.0.0.1 --port PORT
  *  --username U --password P [extra_args...]` with the broker's port and
- * service login, and wait at most 10 s for its OTA_TEST_SERVICE_READY line.
+ * service login (with mutual TLS `--cafile --certfile --keyfile` instead of
+ * the password), and wait at most 10 s for its OTA_TEST_SERVICE_READY line.
  *
  * @param p           receives the process.
  * @param data_dir    the service's data folder.
@@ -243,6 +247,23 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
  * @return the client, or NULL.
  */
 ota_test_client_t *ota_test_thing_connect(const ota_test_broker_t *b, const char *thing);
+
+/**
+ * ota_test_client_connect() over TLS: trust cafile, present certfile/keyfile
+ * (both NULL: no client certificate). host is "127.0.0.1" or a name.
+ * @return the client, or NULL when refused, unreachable or timed out.
+ */
+ota_test_client_t *ota_test_client_connect_tls(const char *host, int port, const char *client_id,
+                                               const char *cafile, const char *certfile,
+                                               const char *keyfile);
+
+/**
+ * Connect with a login (its certificate when it has one), with client id
+ * client_id (NULL: the login's own).
+ * @return the client, or NULL.
+ */
+ota_test_client_t *ota_test_login_connect(int port, const ota_test_login_t *l,
+                                          const char *client_id);
 
 /**
  * Subscribe and wait at most 5 s for SUBACK.

@@ -262,8 +262,7 @@ static int svc_connect(fixture_t *f)
         PREFIX "jobs/+/update",
         PREFIX "streams/+/get/cbor",
     };
-    f->svc = ota_test_client_connect(f->broker.port, "otter-service-svc", f->service.username,
-                                     f->service.password);
+    f->svc = ota_test_login_connect(f->broker.port, &f->service, "otter-service-svc");
     if (f->svc == NULL) {
         return -1;
     }
@@ -450,8 +449,15 @@ static ota_mqtt_mosquitto_config_t conn_config(fixture_t *f)
     c.host = "127.0.0.1";
     c.port = f->broker.port;
     c.client_id = f->dev.client_id;
-    c.username = f->dev.username;
-    c.password = f->dev.password;
+    if (f->dev.cafile[0] != '\0') {
+        /* Mutual TLS: the certificate `otter thing create` issued is the login. */
+        c.ca_file = f->dev.cafile;
+        c.cert_file = f->dev.certfile;
+        c.key_file = f->dev.keyfile;
+    } else {
+        c.username = f->dev.username;
+        c.password = f->dev.password;
+    }
     c.keepalive_s = 10;
     c.reconnect_min_s = 1;
     c.reconnect_max_s = 2;
@@ -637,6 +643,34 @@ static void test_download(void **state)
             (unsigned)FILE_SIZE, (unsigned)BLOCKS, (unsigned)BLOCK, (unsigned)(t1 - t0),
             (double)FILE_SIZE / 1024.0 / ((double)(t1 - t0 + 1u) / 1000.0), (unsigned)f->requests,
             (unsigned)ota_agent_get_stats(&f->agent)->rtt_ms, (unsigned)(t2 - t1));
+}
+
+/* ---- 1b. the same over mutual TLS (`otter broker init --tls`) ---- */
+
+static void test_tls(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const tls[] = {"--tls", NULL};
+    ota_test_broker_t other;
+    ota_test_login_t own;
+
+    ota_test_broker_stop(&f->broker);
+    f->broker_up = 0;
+    assert_int_equal(ota_test_broker_start_with(&f->broker, NULL, tls), 0);
+    f->broker_up = 1;
+    assert_int_equal(ota_test_service_login(&f->broker, &f->service), 0);
+    assert_int_equal(ota_test_thing_login(&f->broker, THING, &own), 0);
+    /* A certificate for the same name from another fleet's CA is refused. */
+    assert_int_equal(ota_test_broker_start_with(&other, NULL, tls), 0);
+    assert_int_equal(ota_test_thing_login(&other, THING, &f->dev), 0);
+    snprintf(f->dev.cafile, sizeof f->dev.cafile, "%s", own.cafile);
+    ota_mqtt_mosquitto_config_t c = conn_config(f);
+    c.connect_timeout_ms = 1000;
+    assert_int_not_equal(ota_mqtt_mosquitto_init(&f->b, &c), OTA_OK); /* no CONNACK, ever */
+    ota_test_broker_stop(&other);
+    /* Its own certificate: the whole download test passes over TLS. */
+    f->dev = own;
+    test_download(state);
 }
 
 /* ---- 2. broker restart in the middle of the download ---- */
@@ -1184,6 +1218,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_download, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue, setup, teardown),

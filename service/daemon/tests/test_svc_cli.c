@@ -51,7 +51,7 @@ static void test_help(void **state)
     static const char *const flags[] = {"--data-dir", "--host",      "--port",      "--username",
                                         "--password", "--client-id", "--role",      "--share-group",
                                         "--shard",    "--cafile",    "--log-level", "--max-backlog",
-                                        NULL};
+                                        "--certfile", "--keyfile",   NULL};
     for (size_t i = 0; flags[i] != NULL; i++) {
         if (ota_test_log_wait(g_log, 0, flags[i], 0) != 0) {
             fail_msg("--help does not mention %s", flags[i]);
@@ -93,38 +93,37 @@ static void test_sigterm_without_broker(void **state)
     assert_int_equal(ota_test_log_wait(g_log, 0, "INFO stopped", 1000), 0);
 }
 
-/* --cafile: the service connects over TLS to a broker whose certificate that CA signed. */
+/* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
+ * `otter broker init --tls` sets up, with the certificate it issued for the service. */
 static void test_tls_cafile(void **state)
 {
     (void)state;
-    char ca[700];
     char data[96];
-    char tls_port[16];
+    char port[16];
     ota_test_broker_t b;
     ota_test_proc_t p;
     ota_test_login_t login;
 
-    /* The TLS listener `otter broker init --tls` sets up, with its CA and port. */
+    /* The mutual-TLS broker `otter broker init --tls` sets up, and its service login. */
     static const char *const init_tls[] = {"--tls", NULL};
     assert_int_equal(ota_test_broker_start_with(&b, NULL, init_tls), 0);
     assert_int_equal(ota_test_service_login(&b, &login), 0);
-    snprintf(ca, sizeof(ca), "%s/broker/ca.crt", b.dir);
+    assert_string_equal(login.password, "");
     snprintf(data, sizeof(data), "%s/data", g_dir);
-    snprintf(tls_port, sizeof(tls_port), "%d", b.port + 1);
-    assert_int_equal(ota_test_wait_port(b.port + 1, 5000), 0);
+    snprintf(port, sizeof(port), "%d", b.port);
     char *tls[] = {(char *)OTA_TEST_SERVICE_BIN,
                    "--data-dir",
                    data,
                    "--port",
-                   tls_port,
+                   port,
                    "--cafile",
-                   ca,
+                   login.cafile,
+                   "--certfile",
+                   login.certfile,
+                   "--keyfile",
+                   login.keyfile,
                    "--client-id",
                    "otter-service-tls",
-                   "--username",
-                   login.username,
-                   "--password",
-                   login.password,
                    NULL};
     long from0 = ota_test_log_size(g_log);
     assert_int_equal(ota_test_proc_start(&p, "otter-service", tls, g_log), 0);
@@ -136,10 +135,22 @@ static void test_tls_cafile(void **state)
     }
     assert_int_equal(ota_test_proc_stop(&p), 0);
 
-    /* Without TLS the same port gives nothing. */
+    /* Without TLS, or with TLS but no client certificate, the same port gives nothing. */
     long from = ota_test_log_size(g_log);
-    char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", tls_port, NULL};
+    char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
     assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+    from = ota_test_log_size(g_log);
+    char *no_cert[] = {(char *)OTA_TEST_SERVICE_BIN,
+                       "--data-dir",
+                       data,
+                       "--port",
+                       port,
+                       "--cafile",
+                       login.cafile,
+                       NULL};
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", no_cert, g_log), 0);
     assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
     assert_int_equal(ota_test_proc_stop(&p), 0);
     ota_test_broker_stop(&b);
