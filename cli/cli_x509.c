@@ -90,12 +90,30 @@ static int write_san(const char *const *names, unsigned char *buf, size_t cap, s
     return 0;
 }
 
+/* An end entity: not a CA, these key usages, this extended key usage. */
+static int set_end_entity(mbedtls_x509write_cert *w, unsigned int key_usage,
+                          const unsigned char *eku, size_t eku_len)
+{
+    int rc = mbedtls_x509write_crt_set_basic_constraints(w, 0, -1);
+    if (rc == 0) {
+        rc = mbedtls_x509write_crt_set_key_usage(w, key_usage);
+    }
+    if (rc == 0) {
+        rc = mbedtls_x509write_crt_set_extension(w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                                                 MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
+                                                 0, eku, eku_len);
+    }
+    return rc;
+}
+
 /* Sets the extensions that belong to the certificate's kind. */
 static int set_kind_extensions(mbedtls_x509write_cert *w, const cli_x509_cert_t *c)
 {
-    int rc;
+    const unsigned int tls_usage =
+        MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_AGREEMENT;
     unsigned char san[1024];
     size_t san_len = 0;
+    int rc;
     switch (c->kind) {
     case CLI_X509_CA:
         rc = mbedtls_x509write_crt_set_basic_constraints(w, 1, 0);
@@ -106,16 +124,7 @@ static int set_kind_extensions(mbedtls_x509write_cert *w, const cli_x509_cert_t 
         }
         return rc;
     case CLI_X509_SERVER:
-        rc = mbedtls_x509write_crt_set_basic_constraints(w, 0, -1);
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_key_usage(w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE |
-                                                            MBEDTLS_X509_KU_KEY_AGREEMENT);
-        }
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_extension(
-                w, MBEDTLS_OID_EXTENDED_KEY_USAGE, MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-                0, eku_server, sizeof eku_server);
-        }
+        rc = set_end_entity(w, tls_usage, eku_server, sizeof eku_server);
         if (rc == 0) {
             rc = write_san(c->names, san, sizeof san, &san_len);
         }
@@ -126,29 +135,11 @@ static int set_kind_extensions(mbedtls_x509write_cert *w, const cli_x509_cert_t 
         }
         return rc;
     case CLI_X509_CLIENT:
-        rc = mbedtls_x509write_crt_set_basic_constraints(w, 0, -1);
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_key_usage(w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE |
-                                                            MBEDTLS_X509_KU_KEY_AGREEMENT);
-        }
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_extension(
-                w, MBEDTLS_OID_EXTENDED_KEY_USAGE, MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-                0, eku_client, sizeof eku_client);
-        }
-        return rc;
+        return set_end_entity(w, tls_usage, eku_client, sizeof eku_client);
     case CLI_X509_CODE_SIGNING:
     default:
-        rc = mbedtls_x509write_crt_set_basic_constraints(w, 0, -1);
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_key_usage(w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
-        }
-        if (rc == 0) {
-            rc = mbedtls_x509write_crt_set_extension(
-                w, MBEDTLS_OID_EXTENDED_KEY_USAGE, MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-                0, eku_code_signing, sizeof eku_code_signing);
-        }
-        return rc;
+        return set_end_entity(w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE, eku_code_signing,
+                              sizeof eku_code_signing);
     }
 }
 

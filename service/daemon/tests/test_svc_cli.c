@@ -111,23 +111,9 @@ static void test_tls_cafile(void **state)
     assert_string_equal(login.password, "");
     snprintf(data, sizeof(data), "%s/data", g_dir);
     snprintf(port, sizeof(port), "%d", b.port);
-    char *tls[] = {(char *)OTA_TEST_SERVICE_BIN,
-                   "--data-dir",
-                   data,
-                   "--port",
-                   port,
-                   "--cafile",
-                   login.cafile,
-                   "--certfile",
-                   login.certfile,
-                   "--keyfile",
-                   login.keyfile,
-                   "--client-id",
-                   "otter-service-tls",
-                   NULL};
-    long from0 = ota_test_log_size(g_log);
-    assert_int_equal(ota_test_proc_start(&p, "otter-service", tls, g_log), 0);
-    int rc = ota_test_log_wait(g_log, from0, OTA_TEST_SERVICE_READY, 10000);
+    /* The test support passes --cafile, --certfile and --keyfile from service.credentials. */
+    static const char *const id[] = {"--client-id", "otter-service-tls", NULL};
+    int rc = ota_test_service_start(&p, data, &b, id, g_log);
     if (rc != 0) {
         ota_test_proc_kill(&p);
         ota_test_broker_stop(&b);
@@ -136,12 +122,7 @@ static void test_tls_cafile(void **state)
     assert_int_equal(ota_test_proc_stop(&p), 0);
 
     /* Without TLS, or with TLS but no client certificate, the same port gives nothing. */
-    long from = ota_test_log_size(g_log);
     char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
-    assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
-    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
-    assert_int_equal(ota_test_proc_stop(&p), 0);
-    from = ota_test_log_size(g_log);
     char *no_cert[] = {(char *)OTA_TEST_SERVICE_BIN,
                        "--data-dir",
                        data,
@@ -150,9 +131,13 @@ static void test_tls_cafile(void **state)
                        "--cafile",
                        login.cafile,
                        NULL};
-    assert_int_equal(ota_test_proc_start(&p, "otter-service", no_cert, g_log), 0);
-    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
-    assert_int_equal(ota_test_proc_stop(&p), 0);
+    char **refused[] = {plain, no_cert};
+    for (size_t i = 0; i < 2; i++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(ota_test_proc_start(&p, "otter-service", refused[i], g_log), 0);
+        assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
+        assert_int_equal(ota_test_proc_stop(&p), 0);
+    }
     ota_test_broker_stop(&b);
 }
 
