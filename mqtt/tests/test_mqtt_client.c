@@ -421,7 +421,7 @@ static void test_large_and_oversized(void **state)
     connect_and_subscribe(f, T "big");
     ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    size_t fits = RX_SIZE - 16u, over = RX_SIZE + 1000u;
+    size_t fits = RX_SIZE - 16u - (sizeof T "big" - 3u), over = RX_SIZE + 1000u;
     uint8_t *data = malloc(over);
     assert_non_null(data);
     for (size_t i = 0; i < over; i++) {
