@@ -20,6 +20,9 @@
 /* The one data plane so far; HTTP would be chosen here by "protocols". */
 #define OTA_DATA_PLANE (&ota_data_plane_mqtt)
 
+/* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
+static const char ota_throttled_code[] = "RequestThrottled";
+
 /* Largest payload one block request may ask for (AWS's bound). */
 #define OTA_REQUEST_BYTES_MAX 131072u
 
@@ -94,6 +97,21 @@ static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 {
     a->deadline = a->now + delay;
     a->deadline_set = 1;
+}
+
+/* Doubles the retry timer, up to its bound. */
+static void ota_double_rto(ota_agent_t *a)
+{
+    a->rto = a->rto * 2u > a->cfg.rto_max_ms ? a->cfg.rto_max_ms : a->rto * 2u;
+}
+
+/* The service throttled a request: the retry timer doubles; this is no
+ * failure and no timeout. */
+static void ota_back_off(ota_agent_t *a)
+{
+    a->stats.throttled++;
+    ota_double_rto(a);
+    ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK, a->rto, 0, NULL);
 }
 
 /* Copies up to cap-1 bytes of s (length n), keeping only [A-Za-z0-9 _.:-]. */
@@ -221,6 +239,15 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
     if (ota_downloading(a)) {
         OTA_DATA_PLANE->close(a);
     }
+    if (a->image_ready) {
+        /* Verified but not activated: the port discards it. */
+        ota_err_t err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_ABORTED);
+        if (err != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "port cannot discard the image", err, 0, 0, NULL);
+        }
+        a->image_ready = 0;
+        a->file_open = 1; /* and releases it, as an open file */
+    }
     if (a->file_open) {
         ota_err_t err = pal->abort(pal->ctx);
         if (err != OTA_OK) {
@@ -228,6 +255,9 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
         }
         a->file_open = 0;
     }
+    a->confirm_pending = 0;
+    a->throttled = 0;
+    a->answered = 0;
     if (discard_progress) {
         ota_clear_progress(a);
     }
@@ -309,7 +339,7 @@ static void ota_abandon_job(ota_agent_t *a, const char *why)
 {
     ota_log(a, OTA_LOG_WARN, "job canceled by the service", OTA_ERR_CANCELED, 0, 0, why);
     ota_release_job(a, 1);
-    ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "", why);
+    ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "canceled", why);
     ota_forget_job(a);
 }
 
@@ -345,7 +375,7 @@ static void ota_update_rto(ota_agent_t *a, uint32_t sample)
  * of at most OTA_REQUEST_BYTES_MAX each. */
 static void ota_request_more(ota_agent_t *a, int retransmission)
 {
-    if (a->inflight > a->window / 2u) {
+    if (a->inflight > a->window / 2u || a->throttled) {
         return;
     }
     while (a->inflight < a->window && a->cursor < a->block_count && !a->refusal_pending) {
@@ -536,6 +566,7 @@ void ota_agent_block(ota_agent_t *a, uint32_t file_id, uint32_t index, const uin
         return;
     }
     ota_bit_set(bitmap, index);
+    a->answered = 1;
     a->blocks_done++;
     a->stats.blocks_received++;
     if (index < a->cursor && a->inflight > 0u) {
@@ -627,19 +658,31 @@ static void ota_finish_download(ota_agent_t *a)
         (void)ota_ask_next_job(a);
         return;
     }
-    ota_report_self_test(a, "ready");
-    if (a->cfg.callbacks.activate != NULL) {
-        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
-    }
+    /* Activation waits for the reset delay (the status goes out first) and
+     * for the service to name the job again: a cancel that raced the last
+     * blocks or the verification is seen before anything is activated. */
+    a->image_ready = 1;
     a->reset_activates = 1;
+    a->confirm_pending = 1;
+    a->timeouts_in_row = 0;
     ota_set_state(a, OTA_AGENT_ACTIVATING);
+    ota_report_self_test(a, "ready");
     ota_set_deadline(a, a->cfg.reset_delay_ms);
+    (void)ota_ask_next_job(a);
 }
 
 void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
 {
     static const char prefix[] = "stream request refused: ";
     if (a->state != OTA_AGENT_DOWNLOADING || a->refusal_pending) {
+        return;
+    }
+    if (code_len == sizeof ota_throttled_code - 1u &&
+        memcmp(code, ota_throttled_code, code_len) == 0) {
+        ota_back_off(a);
+        a->throttled = 1;
+        a->rtt_pending = 0;
+        ota_set_deadline(a, a->rto);
         return;
     }
     memcpy(a->detail, prefix, sizeof prefix - 1u);
@@ -832,6 +875,35 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
     ota_fail_job(a, OTA_FAIL_REJECTED, err, (uint32_t)issue->problem, a->detail);
 }
 
+/* A jobs message while the verified image waits for activation: the job
+ * named again confirms it; anything else says it is over (canceled, removed,
+ * timed out, replaced), and the image is discarded. */
+static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
+{
+    const ota_job_t *job = &a->scratch_job;
+    int named = err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED;
+    int ours = named && strcmp(job->job_id, a->job.job_id) == 0;
+
+    if (ours && !ota_status_terminal(job->status)) {
+        if (a->confirm_pending) {
+            a->confirm_pending = 0;
+            a->timeouts_in_row = 0;
+            ota_log(a, OTA_LOG_INFO, "the service confirmed the job", OTA_OK, 0, 0, NULL);
+        }
+        return;
+    }
+    if (!named && err != OTA_ERR_NOT_FOUND) {
+        ota_agent_bad_message(a, "unusable jobs message", err);
+        return;
+    }
+    ota_abandon_job(a, ours                       ? "the service ended the job"
+                       : err == OTA_ERR_NOT_FOUND ? "the service names no job any more"
+                                                  : "another job is now the next one");
+    if (!ours && err != OTA_ERR_NOT_FOUND) {
+        (void)ota_ask_next_job(a); /* start the next job with a fresh answer */
+    }
+}
+
 static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
@@ -844,6 +916,10 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
         ota_log(a, OTA_LOG_DEBUG, "job already reported here", OTA_OK, 0, 0, a->scratch_job.job_id);
         return;
     }
+    if (a->state == OTA_AGENT_ACTIVATING) {
+        ota_check_before_activation(a, err);
+        return;
+    }
     switch (err) {
     case OTA_OK:
         ota_on_job(a, &a->scratch_job);
@@ -851,6 +927,9 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
     case OTA_ERR_NOT_FOUND:
         if (a->have_job && (a->state == OTA_AGENT_DOWNLOADING || a->file_open)) {
             ota_abandon_job(a, "the service names no job any more");
+        } else if (a->state == OTA_AGENT_WAITING_SELF_TEST) {
+            /* The job that brought the new image is over: revert now. */
+            ota_reject_new_image(a, OTA_ERR_CANCELED, "the service names no job for the new image");
         } else {
             ota_log(a, OTA_LOG_INFO, "no job pending", OTA_OK, 0, 0, NULL);
         }
@@ -876,24 +955,50 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
     }
 }
 
+/* 1 if a Jobs API refusal carries code (as a JSON string: a message text that
+ * merely names a code does not count). */
+static int ota_refusal_is(const uint8_t *payload, size_t len, const char *code)
+{
+    size_t n = strlen(code);
+    for (size_t p = 0; p + n + 2u <= len; p++) {
+        if (payload[p] == '"' && memcmp(payload + p + 1u, code, n) == 0 &&
+            payload[p + 1u + n] == '"') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* A refusal of one of the job's status updates. */
 static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
-    /* Codes as JSON strings, so a message text that names one does not count. */
-    static const char *const over[] = {"\"TerminalStateReached\"", "\"InvalidStateTransition\"",
-                                       "\"ResourceNotFound\""};
+    static const char *const over[] = {"TerminalStateReached", "InvalidStateTransition",
+                                       "ResourceNotFound"};
+    if (ota_refusal_is(payload, len, ota_throttled_code)) {
+        ota_back_off(a);
+        return;
+    }
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
-        size_t n = strlen(over[i]);
-        for (size_t p = 0; p + n <= len; p++) {
-            if (memcmp(payload + p, over[i], n) == 0) {
-                if (a->state == OTA_AGENT_DOWNLOADING || a->file_open) {
-                    ota_abandon_job(a, "the service refused an update: the job is over");
-                }
-                return;
+        if (ota_refusal_is(payload, len, over[i])) {
+            if (a->state == OTA_AGENT_DOWNLOADING || a->file_open || a->image_ready) {
+                ota_abandon_job(a, "the service refused an update: the job is over");
             }
+            return;
         }
     }
     ota_log(a, OTA_LOG_WARN, "status update refused", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
+}
+
+/* A refusal of $next/get: throttled -> ask again after a doubled timer. */
+static void ota_on_next_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
+{
+    if (ota_refusal_is(payload, len, ota_throttled_code)) {
+        ota_back_off(a);
+        a->jobs_retry = 1;
+        a->jobs_retry_at = a->now + a->rto;
+        return;
+    }
+    ota_log(a, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
 }
 
 /* ---- public calls ---- */
@@ -1187,8 +1292,7 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
         ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[1], "", "")) {
         ota_on_jobs_message(agent, payload, len);
     } else if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[2], "", "")) {
-        ota_log(agent, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0,
-                0, NULL);
+        ota_on_next_rejected(agent, payload, len);
     } else if (agent->have_job && ota_agent_topic_is(agent, topic, topic_len, "jobs/",
                                                      agent->job.job_id, "/update/rejected")) {
         ota_on_update_rejected(agent, payload, len);
@@ -1204,12 +1308,31 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
+    if (agent->jobs_retry && agent->state != OTA_AGENT_STOPPED &&
+        agent->state != OTA_AGENT_SUSPENDED && ota_time_reached(now_ms, agent->jobs_retry_at)) {
+        agent->jobs_retry = 0;
+        (void)ota_ask_next_job(agent);
+    }
     switch (agent->state) {
     case OTA_AGENT_DOWNLOADING:
         if (agent->refusal_pending) {
             if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
                 ota_fail_job(agent, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, agent->detail);
             }
+            break;
+        }
+        if (agent->throttled) {
+            if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+                agent->throttled = 0;
+                ota_new_round(agent, 1);
+            }
+            break;
+        }
+        if (agent->answered) {
+            /* Blocks still arrive: the time spent handling them (a slow
+             * port's writes) is no lost request. Count from now. */
+            agent->answered = 0;
+            ota_set_deadline(agent, agent->rto);
             break;
         }
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
@@ -1221,8 +1344,7 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
                              "the stream service stopped answering");
                 break;
             }
-            agent->rto =
-                agent->rto * 2u > agent->cfg.rto_max_ms ? agent->cfg.rto_max_ms : agent->rto * 2u;
+            ota_double_rto(agent);
             ota_log(agent, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
                     agent->blocks_done, agent->rto, NULL);
             ota_new_round(agent, 1);
@@ -1238,8 +1360,26 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         }
         break;
     case OTA_AGENT_ACTIVATING:
+        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline) &&
+            agent->confirm_pending) {
+            /* No answer yet: ask again, and give up after as many tries as a download. */
+            agent->stats.timeouts++;
+            if (++agent->timeouts_in_row > agent->cfg.max_timeouts) {
+                ota_fail_job(agent, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, agent->timeouts_in_row - 1u,
+                             "the service did not confirm the job before activation");
+                break;
+            }
+            ota_double_rto(agent);
+            ota_set_deadline(agent, agent->rto);
+            (void)ota_ask_next_job(agent);
+            break;
+        }
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
             ota_err_t err;
+            if (agent->cfg.callbacks.activate != NULL) {
+                agent->cfg.callbacks.activate(agent->cfg.callbacks.ctx, &agent->job);
+            }
+            agent->image_ready = 0; /* the port's next image from here on */
             /* From here on a reboot into the old image means the new one
              * did not take, not that activation is still to do. */
             agent->activating = 1;

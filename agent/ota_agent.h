@@ -117,7 +117,10 @@ typedef struct ota_agent_callbacks {
      * timeout.
      */
     void (*self_test)(void *ctx, const ota_job_t *job);
-    /** The file is verified; the port activates it (and resets) next. */
+    /**
+     * The file is verified and the service still names the job: the port
+     * activates it (and resets) right after this call.
+     */
     void (*activate)(void *ctx, const ota_job_t *job);
     /** A job ended on this device (also for documents that could not be used). */
     void (*outcome)(void *ctx, const ota_agent_outcome_t *outcome);
@@ -172,6 +175,7 @@ typedef struct ota_agent_stats {
     uint32_t checkpoints;      /**< progress records saved */
     uint32_t rtt_ms;           /**< smoothed round trip, ms (0 until measured) */
     uint32_t bad_messages;     /**< messages that could not be decoded */
+    uint32_t throttled;        /**< requests the service refused with RequestThrottled */
 } ota_agent_stats_t;
 
 /**
@@ -208,6 +212,12 @@ typedef struct ota_agent {
     uint8_t rtt_pending;     /* the last request may be timed (Karn) */
     uint8_t request_failed;  /* the MQTT client could not send the last request */
     uint8_t refusal_pending; /* a stream refusal waits for the job's confirmation */
+    uint8_t confirm_pending; /* verified: activation waits for the service to name the job */
+    uint8_t image_ready;     /* the port holds the job's closed, verified image */
+    uint8_t throttled;       /* the service throttled us: the next expiry retries, uncounted */
+    uint8_t answered;        /* a block arrived since the last poll: no timeout yet */
+    uint8_t jobs_retry;      /* $next/get was throttled: ask again at jobs_retry_at */
+    uint32_t jobs_retry_at;
     uint32_t request_sent;
     uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
     uint32_t rtt_hi;
