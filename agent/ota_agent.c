@@ -1111,7 +1111,10 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_jobs_subscription(agent, 0);
         return err;
     }
-    if (!agent->file_open && ota_agent_progress_load(agent) == OTA_OK) {
+    if (!agent->file_open && ota_agent_progress_load(agent) == OTA_OK &&
+        pal->get_image_state(pal->ctx) != OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        /* A new image under test finds the record of its own, completed
+         * download: nothing was interrupted. */
         ota_log(agent, OTA_LOG_INFO, "found an interrupted download", OTA_OK, 0,
                 ota_get_le32(agent->record + 16), NULL);
     }
@@ -1161,6 +1164,8 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
         return OTA_ERR_WRONG_STATE;
     }
     agent->suspended_state = agent->state;
+    /* The self-test deadline pauses too: keep what is left of it. */
+    agent->self_test_left = agent->self_test_deadline - agent->now;
     ota_set_state(agent, OTA_AGENT_SUSPENDED);
     return OTA_OK;
 }
@@ -1175,6 +1180,9 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
     }
     agent->now = now_ms;
     ota_set_state(agent, agent->suspended_state);
+    if (agent->state == OTA_AGENT_WAITING_SELF_TEST || agent->state == OTA_AGENT_SELF_TEST) {
+        agent->self_test_deadline = now_ms + agent->self_test_left;
+    }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
         ota_new_round(agent, 1);
     } else if (agent->deadline_set) {

@@ -33,6 +33,20 @@
 #include "ota_mqtt.h"
 #include "ota_pal.h"
 
+/**
+ * Version of the otter agent library (not of the firmware it updates):
+ * major << 24 | minor << 16 | patch, the agent's own version format, and as
+ * text. The second generation (confirmation before activation, one
+ * configuration for every device library) is 2.0.0.
+ */
+#define OTA_VERSION_MAJOR 2
+#define OTA_VERSION_MINOR 0
+#define OTA_VERSION_PATCH 0
+#define OTA_VERSION                                                                                \
+    (((uint32_t)OTA_VERSION_MAJOR << 24) | ((uint32_t)OTA_VERSION_MINOR << 16) |                   \
+     (uint32_t)OTA_VERSION_PATCH)
+#define OTA_VERSION_STRING "2.0.0"
+
 /** Bytes before the block bitmap in a progress record (see ota_agent_progress.c). */
 #define OTA_PROGRESS_HEADER_SIZE 20u
 
@@ -226,6 +240,7 @@ typedef struct ota_agent {
     uint32_t rttvar; /* round-trip variation x 4 */
     uint32_t timeouts_in_row;
     uint32_t self_test_deadline;
+    uint32_t self_test_left; /* of the self-test deadline, while suspended */
     uint8_t reset_activates; /* the pending reset activates the new image */
     uint8_t activating;      /* checkpoints say activation was attempted */
     uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */

@@ -143,6 +143,9 @@ static void h_cb_log(void *ctx, const ota_agent_event_t *ev)
     if (ev->level == OTA_LOG_ERROR) {
         h->log_errors++;
     }
+    if (strcmp(ev->what, "found an interrupted download") == 0) {
+        h->interrupted_logs++;
+    }
     if (h->verbose || getenv("OTA_TEST_VERBOSE") != NULL) {
         fprintf(stderr, "[%6u ms] %d %s %s (%s) %u %u %s\n", (unsigned)h->now, (int)ev->level,
                 ev->what, ev->job_id, ota_err_str(ev->err), (unsigned)ev->a, (unsigned)ev->b,

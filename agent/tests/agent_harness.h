@@ -97,6 +97,7 @@ typedef struct harness {
     int activate_calls;
     int job_received_calls;
     int log_errors;
+    int interrupted_logs; /* "found an interrupted download" events */
     int verbose;
 } harness_t;
 

@@ -1618,6 +1618,52 @@ static void test_jobs_throttling_backs_off(void **state)
     fixture_free(fx);
 }
 
+static void test_suspend_pauses_the_self_test_deadline(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    boot_new_image(fx, V1_1_0);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
+    h_run(fx->h, 30000, 100, NULL); /* longer than the 16 s deadline */
+    assert_int_equal(ota_agent_resume(&fx->h->agent, fx->h->now), OTA_OK);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SELF_TEST);
+    assert_int_equal(fx->pal.resets, 0);
+    h_run(fx->h, 20000, 100, NULL); /* the rest of the deadline still runs */
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    fixture_free(fx);
+}
+
+static void test_new_image_finds_no_interrupted_download(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_not_equal(fx->pal.progress_len, -1); /* the record stays until the commit */
+    boot_new_image(fx, V1_1_0);
+    assert_int_equal(fx->h->interrupted_logs, 0);
+    /* An old image that finds the same record after a cut does say so. */
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_VALID;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    start(fx);
+    assert_int_equal(fx->h->interrupted_logs, 1);
+    fixture_free(fx);
+}
+
+static void test_agent_version_macro(void **state)
+{
+    char text[16];
+    (void)state;
+    snprintf(text, sizeof text, "%d.%d.%d", OTA_VERSION_MAJOR, OTA_VERSION_MINOR,
+             OTA_VERSION_PATCH);
+    assert_string_equal(text, OTA_VERSION_STRING);
+    assert_int_equal(OTA_VERSION >> 24, OTA_VERSION_MAJOR);
+    assert_int_equal((OTA_VERSION >> 16) & 0xffu, OTA_VERSION_MINOR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1680,6 +1726,9 @@ int main(void)
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),
+        cmocka_unit_test(test_suspend_pauses_the_self_test_deadline),
+        cmocka_unit_test(test_new_image_finds_no_interrupted_download),
+        cmocka_unit_test(test_agent_version_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
