@@ -9,9 +9,11 @@ budget_file="$(dirname "$0")/size-budget.txt"
 status=0
 while read -r lib budget _why; do
     case "$lib" in ''|'#'*) continue ;; esac
-    mapfile -t objs < <(find "$build" -path "*/CMakeFiles/$lib.dir/*" \( -name '*.c.obj' -o -name '*.c.o' \) | sort)
-    [ ${#objs[@]} -gt 0 ] || { echo "size budget: no objects of $lib under $build" >&2; exit 1; }
-    size=$(arm-none-eabi-size -t "${objs[@]}" | tail -1 | awk '{print $1}')
+    # The library archive holds exactly its current objects (a build folder may
+    # keep objects of files since removed).
+    archive=$(find "$build" -name "lib$lib.a" | head -1)
+    [ -n "$archive" ] || { echo "size budget: no lib$lib.a under $build" >&2; exit 1; }
+    size=$(arm-none-eabi-size -t "$archive" | tail -1 | awk '{print $1}')
     if [ "$size" -gt "$budget" ]; then
         echo "size budget: $lib is $size bytes, over its budget of $budget (scripts/size-budget.txt)"
         status=1

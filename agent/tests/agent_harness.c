@@ -95,7 +95,7 @@ static ota_err_t h_publish(void *ctx, const char *topic, const uint8_t *payload,
     }
     if (tl > 9u && strcmp(topic + tl - 9u, "/get/cbor") == 0 &&
         h->published_requests < sizeof h->done_at_request / sizeof h->done_at_request[0]) {
-        h->done_at_request[h->published_requests++] = h->agent.blocks_done;
+        h->done_at_request[h->published_requests++] = h->agent.dl.blocks_done;
     }
     push(h->to_service, &h->n_to_service, topic, payload, len, qos, h->now);
     return OTA_OK;
@@ -122,6 +122,13 @@ static void h_cb_activate(void *ctx, const ota_job_t *job)
     harness_t *h = ctx;
     (void)job;
     h->activate_calls++;
+}
+
+static void h_cb_verified(void *ctx, const ota_job_t *job)
+{
+    harness_t *h = ctx;
+    (void)job;
+    h->verified_calls++;
 }
 
 static void h_cb_outcome(void *ctx, const ota_agent_outcome_t *o)
@@ -166,6 +173,7 @@ static void h_init_agent(harness_t *h, const ota_pal_t *pal, uint32_t app_versio
     h->cfg.callbacks.job_received = h_cb_job;
     h->cfg.callbacks.self_test = h_cb_self_test;
     h->cfg.callbacks.activate = h_cb_activate;
+    h->cfg.callbacks.verified = h_cb_verified;
     h->cfg.callbacks.outcome = h_cb_outcome;
     h->cfg.callbacks.log = h_cb_log;
     if (ota_agent_init(&h->agent, &h->cfg) != OTA_OK) {

@@ -95,6 +95,7 @@ typedef struct harness {
     char outcome_detail[128];
     int self_test_calls;
     int activate_calls;
+    int verified_calls;
     int job_received_calls;
     int log_errors;
     int interrupted_logs; /* "found an interrupted download" events */

@@ -90,7 +90,7 @@ static fixture_t *download_partly(uint32_t blocks, uint32_t until)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < until) {
+    while (fx->h->agent.dl.blocks_done < until) {
         h_run(fx->h, 10, 10, NULL);
     }
     return fx;
@@ -151,10 +151,10 @@ static void test_init_validates_arguments(void **state)
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
     c.block_size = 131072;
     assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* window clamps to 1 */
-    assert_int_equal(agent->window, 1);
+    assert_int_equal(agent->stats.window_blocks, 1);
     c.window_blocks = 2;
     assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* two requests of 128 KiB */
-    assert_int_equal(agent->window, 2);
+    assert_int_equal(agent->stats.window_blocks, 2);
     c = h->cfg;
     c.window_blocks = 256;
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
@@ -262,6 +262,7 @@ static void test_full_update_exact_payloads(void **state)
                         "\"updatedBy\":\"0x01000000\"}}");
     assert_int_equal(fx->h->status_qos[fx->h->nstatus - 1u], 1);
     assert_int_equal(fx->h->activate_calls, 0);
+    assert_int_equal(fx->h->verified_calls, 1);
     /* The complete checkpoint stays until the new image is committed or rejected. */
     assert_int_not_equal(fx->pal.progress_len, -1);
     assert_int_equal(fx->pal.activates, 0);
@@ -771,7 +772,7 @@ static void test_timer_follows_round_trip(void **state)
     assert_true(file_matches(fx));
     /* Round trips are about 300 ms: the timer settles near it, not at 2 s. */
     assert_true(fx->h->agent.stats.rtt_ms >= 250u && fx->h->agent.stats.rtt_ms <= 400u);
-    assert_true(fx->h->agent.rto >= 300u && fx->h->agent.rto < 1500u);
+    assert_true(fx->h->agent.dl.rto >= 300u && fx->h->agent.dl.rto < 1500u);
     assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
     fixture_free(fx);
 }
@@ -1100,7 +1101,7 @@ static void test_suspend_resume(void **state)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
+    while (fx->h->agent.dl.blocks_done < 10u) {
         h_run(fx->h, 10, 10, NULL);
     }
     assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
@@ -1166,10 +1167,10 @@ static void test_resume_after_reboot(void **state)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < 30u) {
+    while (fx->h->agent.dl.blocks_done < 30u) {
         h_run(fx->h, 10, 10, NULL);
     }
-    done = fx->h->agent.blocks_done;
+    done = fx->h->agent.dl.blocks_done;
     /* Power cut: fresh RAM; the port's storage and progress record remain. */
     fx->pal.open = 0;
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
@@ -1327,7 +1328,7 @@ static void test_round_trip_of_an_abandoned_job_is_not_timed(void **state)
     assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
     assert_true(file_matches(fx));
     assert_true(fx->h->agent.stats.rtt_ms <= 100u);
-    assert_true(fx->h->agent.rto < 2000u);
+    assert_true(fx->h->agent.dl.rto < 2000u);
     fixture_free(fx);
 }
 
