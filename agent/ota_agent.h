@@ -48,10 +48,10 @@
 #define OTA_VERSION_STRING "2.0.0"
 
 /**
- * Largest progress record: a 20-byte header, the block bitmap and a CRC (the
+ * Largest progress record: a 24-byte header, the block bitmap and a CRC (the
  * layout is agent/src/ota_progress.c's alone).
  */
-#define OTA_PROGRESS_RECORD_MAX (20u + OTA_MAX_FILE_BLOCKS / 8u + 4u)
+#define OTA_PROGRESS_RECORD_MAX (24u + OTA_MAX_FILE_BLOCKS / 8u + 4u)
 
 /**
  * Longest topic the agent builds: "$aws/things/" + thing + "/jobs/" + job id +

@@ -349,7 +349,7 @@ static void ota_send_progress(ota_agent_t *a)
 static void ota_checkpoint(ota_agent_t *a)
 {
     ota_err_t err = ota_progress_save(&a->progress, a->cfg.pal, &a->job, a->dl.block_size,
-                                      a->dl.block_count, a->activating);
+                                      a->dl.block_count, a->activating, a->cfg.app_version);
     if (err == OTA_OK) {
         a->stats.checkpoints++;
     } else {
@@ -679,6 +679,12 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         (job->self_test == OTA_SELF_TEST_ACTIVE && a->cfg.app_version == job->updated_by)) {
         a->old_version_ok = job->self_test == OTA_SELF_TEST_READY;
         a->old_version = job->updated_by;
+        if (!a->old_version_ok) {
+            /* A reset during the self-test: "active" carries this image's
+             * version; the checkpoint still names the one that downloaded. */
+            a->old_version_ok =
+                (uint8_t)ota_progress_downloaded_by(&a->progress, job, &a->old_version);
+        }
         (void)ota_job_topic_sub(a, 1);
         ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
@@ -996,6 +1002,21 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     err = ota_jobs_subscription(agent, 1);
     if (err != OTA_OK) {
         (void)ota_jobs_subscription(agent, 0);
+        return err;
+    }
+    if (agent->have_job && agent->image_ready) {
+        /* Stopped while the verified image waited for activation: confirm
+         * the job again and carry on. */
+        ota_set_state(agent, OTA_AGENT_ACTIVATING);
+        (void)ota_job_topic_sub(agent, 1);
+        agent->confirm_pending = 1;
+        agent->confirm_tries = 0;
+        ota_set_deadline(agent, agent->cfg.reset_delay_ms);
+        err = ota_ask_next_job(agent);
+        if (err != OTA_OK) {
+            (void)ota_jobs_subscription(agent, 0);
+            ota_set_state(agent, OTA_AGENT_STOPPED);
+        }
         return err;
     }
     if (!agent->file_open && ota_progress_load(&agent->progress, pal) == OTA_OK &&

@@ -4,12 +4,14 @@
  *
  * Record (little-endian):
  *   0  "OTPR"                 magic
- *   4  u8  format version (1); u8 flags (bit 0: activation attempted);
+ *   4  u8  format version (2); u8 flags (bit 0: activation attempted);
  *          2 bytes zero
  *   8  u32 identity: CRC-32 over job id, stream, file id, size, signature
  *  12  u32 block size
  *  16  u32 block count
- *  20  bitmap, ceil(count / 8) bytes: bit k of byte k / 8 = block k written
+ *  20  u32 version of the firmware that downloads the file (its "updatedBy",
+ *          which the new image needs after a reset during its self-test)
+ *  24  bitmap, ceil(count / 8) bytes: bit k of byte k / 8 = block k written
  *   n  u32 CRC-32 of bytes 0 .. n-1
  *
  * The port stores the record whole or not at all; the CRC and identity
@@ -24,8 +26,8 @@
 #include "ota_bytes.h"
 #include "ota_crc32.h"
 
-#define OTA_PROGRESS_VERSION 1u
-#define OTA_PROGRESS_HEADER 20u
+#define OTA_PROGRESS_VERSION 2u
+#define OTA_PROGRESS_HEADER 24u
 #define OTA_PROGRESS_BYTES(count) (OTA_PROGRESS_HEADER + ((count) + 7u) / 8u + 4u)
 
 /* The size the public header reserves is this layout's largest record. */
@@ -52,7 +54,8 @@ uint8_t *ota_progress_bitmap(ota_progress_t *p)
 }
 
 ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
-                            uint32_t block_size, uint32_t block_count, int activating)
+                            uint32_t block_size, uint32_t block_count, int activating,
+                            uint32_t downloaded_by)
 {
     uint32_t len = OTA_PROGRESS_BYTES(block_count);
     uint8_t *r = p->bytes;
@@ -67,6 +70,7 @@ ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_j
     ota_put_le32(r + 8, ota_progress_identity(job));
     ota_put_le32(r + 12, block_size);
     ota_put_le32(r + 16, block_count);
+    ota_put_le32(r + 20, downloaded_by);
     ota_put_le32(r + len - 4u, ota_crc32(0, r, len - 4u));
     return pal->progress_save(pal->ctx, r, len);
 }
@@ -99,6 +103,15 @@ int ota_progress_matches(const ota_progress_t *p, const ota_job_t *job, uint32_t
     const uint8_t *r = p->bytes;
     return p->loaded && ota_get_le32(r + 8) == ota_progress_identity(job) &&
            ota_get_le32(r + 12) == block_size && ota_get_le32(r + 16) == block_count;
+}
+
+int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, uint32_t *version)
+{
+    if (!p->loaded || ota_get_le32(p->bytes + 8) != ota_progress_identity(job)) {
+        return 0;
+    }
+    *version = ota_get_le32(p->bytes + 20);
+    return 1;
 }
 
 int ota_progress_activating(const ota_progress_t *p)

@@ -21,12 +21,20 @@ uint8_t *ota_progress_bitmap(ota_progress_t *p);
 
 /**
  * Save the checkpoint of job's file (block_count blocks of block_size, the
- * bitmap as it stands) through the port. A port without a progress store, or
- * one too small, is skipped (OTA_OK).
+ * bitmap as it stands, whether activation was attempted, the version of the
+ * firmware downloading it) through the port. A port without a progress store,
+ * or one too small, is skipped (OTA_OK).
  * @return OTA_OK; the port's error.
  */
 ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
-                            uint32_t block_size, uint32_t block_count, int activating);
+                            uint32_t block_size, uint32_t block_count, int activating,
+                            uint32_t downloaded_by);
+
+/**
+ * 1 and *version = the version of the firmware that downloaded job's file, if
+ * the loaded record is of that file; 0 otherwise.
+ */
+int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, uint32_t *version);
 
 /**
  * Load the port's record and check it (magic, version, size, CRC).

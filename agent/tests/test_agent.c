@@ -1654,6 +1654,45 @@ static void test_new_image_finds_no_interrupted_download(void **state)
     fixture_free(fx);
 }
 
+static void test_stop_during_activation_then_start_activates(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    h_run(fx->h, 1000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 0);
+    start(fx);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_equal(fx->pal.closes, 1); /* no second download or verification */
+    assert_int_equal(fx->pal.creates, 1);
+    fixture_free(fx);
+}
+
+static void test_reset_during_self_test_keeps_updated_by(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    /* The new image booted, reported "active", and was reset during its test:
+     * the job now says "active" with the new image's version. */
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"active\",\"updatedBy\":\"0x01010000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted  "
+                        "v1.1.0\",\"updatedBy\":\"  v1.0.0\"}}");
+    fixture_free(fx);
+}
+
 static void test_agent_version_macro(void **state)
 {
     char text[16];
@@ -1729,6 +1768,8 @@ int main(void)
         cmocka_unit_test(test_jobs_throttling_backs_off),
         cmocka_unit_test(test_suspend_pauses_the_self_test_deadline),
         cmocka_unit_test(test_new_image_finds_no_interrupted_download),
+        cmocka_unit_test(test_stop_during_activation_then_start_activates),
+        cmocka_unit_test(test_reset_during_self_test_keeps_updated_by),
         cmocka_unit_test(test_agent_version_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
