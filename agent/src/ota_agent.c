@@ -987,9 +987,10 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
     return OTA_OK;
 }
 
+static void ota_start_waiting(ota_agent_t *agent);
+
 ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
-    const ota_pal_t *pal;
     ota_err_t err;
     if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
@@ -997,7 +998,6 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     if (agent->state != OTA_AGENT_STOPPED) {
         return OTA_ERR_WRONG_STATE;
     }
-    pal = agent->cfg.pal;
     agent->now = now_ms;
     err = ota_jobs_subscription(agent, 1);
     if (err != OTA_OK) {
@@ -1012,13 +1012,22 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
         agent->confirm_pending = 1;
         agent->confirm_tries = 0;
         ota_set_deadline(agent, agent->cfg.reset_delay_ms);
-        err = ota_ask_next_job(agent);
-        if (err != OTA_OK) {
-            (void)ota_jobs_subscription(agent, 0);
-            ota_set_state(agent, OTA_AGENT_STOPPED);
-        }
-        return err;
+    } else {
+        ota_start_waiting(agent);
     }
+    err = ota_ask_next_job(agent);
+    if (err != OTA_OK) {
+        (void)ota_jobs_subscription(agent, 0);
+        ota_set_state(agent, OTA_AGENT_STOPPED);
+    }
+    return err;
+}
+
+/* Start without a verified image in hand: note an interrupted download, and
+ * wait for a job (or, on a new image, for its self-test job). */
+static void ota_start_waiting(ota_agent_t *agent)
+{
+    const ota_pal_t *pal = agent->cfg.pal;
     if (!agent->file_open && ota_progress_load(&agent->progress, pal) == OTA_OK &&
         pal->get_image_state(pal->ctx) != OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
         /* A new image under test finds the record of its own, completed
@@ -1027,17 +1036,11 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
                 ota_progress_block_count(&agent->progress), NULL);
     }
     if (pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
-        agent->self_test_deadline = now_ms + agent->cfg.self_test_timeout_ms;
+        agent->self_test_deadline = agent->now + agent->cfg.self_test_timeout_ms;
         ota_set_state(agent, OTA_AGENT_WAITING_SELF_TEST);
     } else {
         ota_set_state(agent, OTA_AGENT_WAITING_JOB);
     }
-    err = ota_ask_next_job(agent);
-    if (err != OTA_OK) {
-        (void)ota_jobs_subscription(agent, 0);
-        ota_set_state(agent, OTA_AGENT_STOPPED);
-    }
-    return err;
 }
 
 ota_err_t ota_agent_stop(ota_agent_t *agent)

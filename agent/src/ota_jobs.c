@@ -51,16 +51,23 @@ static size_t ota_put(char *buf, size_t cap, size_t len, const char *s, int esca
     return len;
 }
 
-ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c)
+/* The six pieces of "$aws/things/<thing>/" + a + b + c. */
+static void ota_topic_parts(const ota_jobs_t *j, const char **parts, const char *a, const char *b,
+                            const char *c)
 {
-    const char *parts[6];
-    size_t len = 0;
     parts[0] = "$aws/things/";
     parts[1] = j->thing_name;
     parts[2] = "/";
     parts[3] = a;
     parts[4] = b;
     parts[5] = c;
+}
+
+ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c)
+{
+    const char *parts[6];
+    size_t len = 0;
+    ota_topic_parts(j, parts, a, b, c);
     for (size_t i = 0; i < 6u; i++) {
         len = ota_put(j->topic, sizeof j->topic, len, parts[i], 0);
     }
@@ -76,12 +83,7 @@ int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, 
 {
     const char *parts[6];
     size_t at = 0;
-    parts[0] = "$aws/things/";
-    parts[1] = j->thing_name;
-    parts[2] = "/";
-    parts[3] = a;
-    parts[4] = b;
-    parts[5] = c;
+    ota_topic_parts(j, parts, a, b, c);
     for (size_t i = 0; i < 6u; i++) {
         size_t n = strlen(parts[i]);
         if (topic_len - at < n || memcmp(topic + at, parts[i], n) != 0) {
