@@ -384,7 +384,7 @@ static int device_boot(fleet_t *f, unsigned index)
     ac.callbacks.ctx = d;
     ac.callbacks.job_received = on_job;
     ac.callbacks.self_test = on_self_test;
-    ac.callbacks.activate = on_activate;
+    ac.callbacks.verified = on_activate;
     ac.callbacks.outcome = on_outcome;
     err = ota_agent_init(&d->agent, &ac);
     if (err != OTA_OK) {

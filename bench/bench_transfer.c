@@ -289,7 +289,7 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
     ac.mqtt = ota_mqtt_mosquitto_interface(b);
     ac.callbacks.ctx = r;
     ac.callbacks.job_received = cb_job;
-    ac.callbacks.activate = cb_activate;
+    ac.callbacks.verified = cb_activate;
     ac.callbacks.outcome = cb_outcome;
 
     ac.block_size = block;
@@ -299,7 +299,7 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
         fprintf(stderr, "bench: the agent does not start\n");
         goto cleanup;
     }
-    r->window = agent->window;
+    r->window = ota_agent_get_stats(agent)->window_blocks;
     r->cpu[0] = -bench_env_cpu_seconds(env->broker.proc.pid);
     r->cpu[1] = -bench_env_cpu_seconds(env->service[0].pid);
     r->cpu[2] = -bench_env_cpu_seconds(getpid());
