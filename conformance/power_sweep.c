@@ -883,8 +883,16 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
                 int32_t got = pal.progress_load(pal.ctx, done, sizeof done);
                 if (got != OTA_ERR_NOT_FOUND && got != (int32_t)sizeof done) {
                     why = "progress record unreadable";
-                } else if (pal.resume_file(pal.ctx, &file, block, done, blocks) != OTA_OK) {
-                    why = "resume_file failed";
+                } else {
+                    /* As the agent does: nothing to resume, so start over. */
+                    ota_err_t r = pal.resume_file(pal.ctx, &file, block, done, blocks);
+                    if (r == OTA_ERR_NOT_FOUND) {
+                        memset(done, 0, sizeof done);
+                        r = pal.create_file(pal.ctx, &file);
+                    }
+                    if (r != OTA_OK) {
+                        why = "resume_file failed";
+                    }
                 }
             }
             uint32_t kept = 0;

@@ -100,9 +100,14 @@ typedef struct ota_pal {
     /**
      * Open the destination for a new file of file->size bytes, discarding
      * whatever an earlier transfer left (an open transfer is aborted first).
+     * While a new image is activated or runs pending commit, nothing is
+     * received: its fallback (the image it replaces) must survive until it
+     * is accepted, rejected or reverted, so create_file and resume_file
+     * refuse with OTA_ERR_RX_FILE_CREATE_FAILED and change nothing.
      * @return OTA_OK; OTA_ERR_INVALID_ARG (file NULL or size 0);
      *         OTA_ERR_RX_FILE_TOO_LARGE (size > max_file_size);
-     *         OTA_ERR_RX_FILE_CREATE_FAILED (storage error).
+     *         OTA_ERR_RX_FILE_CREATE_FAILED (a new image is pending, or a
+     *         storage error).
      */
     ota_err_t (*create_file)(void *ctx, const ota_pal_file_t *file);
 
@@ -124,13 +129,16 @@ typedef struct ota_pal {
      * that trusts blocks the erase half took; the signature catches it).
      * A port that cannot tell which file its storage holds (a flash slot)
      * trusts the caller: resume only a transfer the checkpoint identifies as
-     * the same file (job, stream, size, signature).
+     * the same file (job, stream, size, signature). Every port answers
+     * OTA_ERR_NOT_FOUND when nothing of a file is stored where it would be
+     * (a new device; a flash slot erased over the file's range), and file
+     * ports also when the interrupted file has another size or was closed,
+     * aborted or activated. On any error nothing is open.
      * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, size 0, block_size not a
      *         multiple of block_align, block_count not ceil(size / block_size));
      *         OTA_ERR_RX_FILE_TOO_LARGE; OTA_ERR_NOT_FOUND (no interrupted file of
      *         that size here: create instead); OTA_ERR_RX_FILE_CREATE_FAILED
-     *         (the destination is in use, e.g. by an image under test);
-     *         OTA_ERR_IO.
+     *         (a new image is pending, as for create_file); OTA_ERR_IO.
      */
     ota_err_t (*resume_file)(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
                              uint8_t *done, uint32_t block_count);

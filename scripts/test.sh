@@ -44,6 +44,6 @@ step "tests (ctest)"
 cd build/gcc
 status=0
 ctest --output-on-failure -j "$jobs" || status=$?
-grep -hE '^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share' \
+grep -hE '^conformance:|^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share' \
     Testing/Temporary/LastTest.log || true
 exit $status

@@ -197,6 +197,14 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
     }
     const ota_flash_t *f = flash_of(p);
     uint32_t base = p->cfg.layout.slot_addr[p->target_slot];
+    /* Nothing of a file is stored where it would be: no interrupted file. */
+    int blank;
+    if (range_erased(p, base, file->size, &blank) != OTA_OK) {
+        return OTA_ERR_IO;
+    }
+    if (blank) {
+        return OTA_ERR_NOT_FOUND;
+    }
     /* Bits are cleared as sectors are erased, but dirtiness is judged on the
      * bits as they were on entry: a done block that straddles into the next
      * sector holds its right bytes there. Only the block straddling from the
@@ -397,6 +405,11 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
         stop_hashing(p);
         return OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
+    /* Kept for the bootloader's record; used only once the file verified. */
+    if (file->signature_len > 0u) {
+        memcpy(p->sig, file->signature, file->signature_len);
+    }
+    p->sig_len = (uint8_t)file->signature_len;
     ota_err_t err;
     if (p->hashing) {
         /* Every byte was hashed as written: this finishes (and wipes) the hash. */
@@ -414,8 +427,6 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     if (err != OTA_OK) {
         return err;
     }
-    memcpy(p->sig, file->signature, file->signature_len);
-    p->sig_len = (uint8_t)file->signature_len;
     p->invalid = 0;
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_CLOSED;
     return OTA_OK;

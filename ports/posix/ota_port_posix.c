@@ -483,6 +483,14 @@ static ota_err_t port_of(void *ctx, ota_port_posix_t **port)
     return (*port)->root_fd >= 0 ? OTA_OK : OTA_ERR_UNINITIALIZED;
 }
 
+/* A new image is activated or under test: until it is decided (accepted,
+ * rejected, or reverted by the next boot), no new file is received, so that
+ * the one decision in flight is never mixed with another update. */
+static int new_image_pending(const ota_port_posix_t *port)
+{
+    return port->phase == PHASE_ACTIVATED || port->phase == PHASE_TESTING;
+}
+
 static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
 {
     ota_port_posix_t *port;
@@ -495,6 +503,9 @@ static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
     }
     if (file->size > port->max_file_size) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    if (new_image_pending(port)) {
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     if (rx_discard(port) != 0) {
         return OTA_ERR_RX_FILE_CREATE_FAILED;
@@ -539,6 +550,9 @@ static ota_err_t posix_resume_file(void *ctx, const ota_pal_file_t *file, uint32
     }
     if (file->size > port->max_file_size) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    if (new_image_pending(port)) {
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     if (port->rx_fd >= 0) {
         (void)close(port->rx_fd); /* reopened below, content kept */
