@@ -987,6 +987,9 @@ int main(int argc, char **argv)
          * sectors, last first (as a windowed download leaves them). */
         run_resume_sweep(&s, &s.r, BLOCK, 0);
         run_resume_sweep(&s, &s.r, 1536u, 1);
+        /* Blocks that end inside a write unit: checkpoints hold the unit a
+         * block covered in part, which the port keeps in RAM. */
+        run_resume_sweep(&s, &s.r, 1001u, 0);
         printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
                "%4lu, progress store: %5lu over %4u ops, resume: %4lu, refetched <= %u of %u "
                "allowed)  failures %lu\n",
