@@ -33,5 +33,5 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu256-00", 4),
     FLASHSIM_CONFORMANCE_PORT("flashsim-mixed-wu4-ff", 5),
     POSIX_CONFORMANCE_PORT("posix"),
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

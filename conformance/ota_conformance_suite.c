@@ -1155,6 +1155,33 @@ static void write_unaligned_resume(void **state)
     assert_true(g_port->running_is(fx->dev, img, sizeof img));
 }
 
+/* A read error while the file is verified at close: one code on every port. */
+static void close_read_error_is_file_close(void **state)
+{
+    fixture_t *fx = *state;
+    static uint8_t img[4 * 1024 + 17];
+    const uint32_t order[] = {4, 3, 2, 1, 0}; /* not in order: nothing hashed while written */
+    uint8_t sig[OTA_PAL_SIGNATURE_MAX];
+    size_t sig_len = 0;
+    ota_pal_file_t f;
+    ota_test_image_make(img, sizeof img, V(1, 1), 231);
+    sign_file(img, sizeof img, sig, &sig_len, &f);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        uint32_t off = order[i] * BLOCK;
+        uint32_t n = sizeof img - off < BLOCK ? (uint32_t)sizeof img - off : BLOCK;
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, off, img + off, n), (int32_t)n);
+    }
+    assert_non_null(g_port->fail_next_read);
+    assert_int_equal(g_port->fail_next_read(fx->dev), 0);
+    assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_ERR_FILE_CLOSE);
+    /* Closed, refused, nothing to activate; the next file goes through. */
+    assert_nothing_open(fx);
+    assert_int_equal(fx->pal.get_image_state(fx->pal.ctx), OTA_PAL_IMAGE_STATE_INVALID);
+    assert_int_equal(fx->pal.activate(fx->pal.ctx), OTA_ERR_ACTIVATE_FAILED);
+    assert_int_equal(receive_image(fx, img, sizeof img), OTA_OK);
+}
+
 static void progress_store_replaces_whole_records(void **state)
 {
     fixture_t *fx = *state;
@@ -1255,6 +1282,7 @@ int main(int argc, char **argv)
         CASE(write_unaligned_single_bytes),
         CASE(write_unaligned_odd_blocks),
         CASE(write_unaligned_resume),
+        CASE(close_read_error_is_file_close),
     };
     enum { CASE_COUNT = sizeof cases / sizeof cases[0] };
     static struct CMUnitTest tests[CASE_COUNT];

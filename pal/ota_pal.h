@@ -172,9 +172,13 @@ typedef struct ota_pal {
      * Finish the open file: verify file->signature over the whole file with the
      * signer named by file->cert_name, then close the file (also when
      * verification fails). On success the image is ready for activate.
+     * Every port does it with ota_verify_close (verify/), so every port
+     * gives the same code for the same failure.
      * @return OTA_OK; OTA_ERR_NULL_FILE_CONTEXT (nothing open);
-     *         OTA_ERR_SIGNATURE_CHECK_FAILED; OTA_ERR_BAD_SIGNER_CERT (signer
-     *         unknown or unusable); OTA_ERR_FILE_CLOSE (storage error).
+     *         OTA_ERR_SIGNATURE_CHECK_FAILED (wrong, empty or too long
+     *         signature, unknown method); OTA_ERR_BAD_SIGNER_CERT (signer
+     *         unknown or unusable); OTA_ERR_FILE_CLOSE (storage error, also
+     *         any read error while verifying).
      */
     ota_err_t (*close_file)(void *ctx, const ota_pal_file_t *file);
 
@@ -226,7 +230,8 @@ typedef struct ota_pal {
 
     /**
      * Copy len bytes at offset of the file being received (open or closed)
-     * into buf, so that verification and resume checks live in shared code.
+     * into buf. Close-time verification (ota_verify_close) reads the file
+     * through it, so it must work on the open file when close_file runs.
      * @return len on success; OTA_ERR_NULL_FILE_CONTEXT (no file);
      *         OTA_ERR_INVALID_ARG (range beyond the file); OTA_ERR_IO.
      */

@@ -5,6 +5,7 @@
 
 #include "ota_bytes.h"
 #include "ota_crc32.h"
+#include "ota_verify_close.h"
 
 #define PROGRESS_MAGIC 0x4c46544fu
 #define PROGRESS_HEADER 20u
@@ -541,6 +542,8 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
     return (int32_t)size;
 }
 
+static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
+
 static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
 {
     ota_port_flashsim_t *p = port_of(ctx);
@@ -550,62 +553,37 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
-    /* Closed whatever the verdict; only a verified file may be activated. */
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     p->invalid = 1;
     /* Units still held (a file not written whole) go to flash as they are:
      * the missing bytes read erased and the signature fails. */
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+    ota_err_t err = OTA_OK;
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS && err == OTA_OK; i++) {
         if (p->partial[i].offset != PARTIAL_FREE && partial_program(p, &p->partial[i]) != OTA_OK) {
-            partial_clear(p);
-            stop_hashing(p);
-            return OTA_ERR_FILE_CLOSE;
+            err = OTA_ERR_FILE_CLOSE;
         }
     }
-    if (p->hash.length != p->file_size) {
-        stop_hashing(p);
-    }
-    const ota_verify_signer_t *signer =
-        ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name);
-    if (signer == NULL) {
-        stop_hashing(p);
-        return OTA_ERR_BAD_SIGNER_CERT;
-    }
-    /* The bootloader checks the image again with its signer of the same key. */
-    if (ota_verify_key_id(signer->pem, signer->pem_len, &p->signer) != OTA_OK) {
-        stop_hashing(p);
-        return OTA_ERR_BAD_SIGNER_CERT;
-    }
-    if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
-        (file->signature == NULL && file->signature_len != 0u)) {
-        stop_hashing(p);
-        return OTA_ERR_SIGNATURE_CHECK_FAILED;
-    }
     /* Kept for the bootloader's record; used only once the file verified. */
-    if (file->signature_len > 0u) {
+    p->sig_len = 0;
+    if (file->signature != NULL && file->signature_len <= OTA_PAL_SIGNATURE_MAX) {
         memcpy(p->sig, file->signature, file->signature_len);
+        p->sig_len = (uint8_t)file->signature_len;
     }
-    p->sig_len = (uint8_t)file->signature_len;
-    ota_err_t err;
-    if (p->hashing) {
-        /* Every byte was hashed as written: this finishes (and wipes) the hash. */
-        p->hashing = 0;
-        err = ota_verify_hash_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                    file->signature_len, &p->hash);
-    } else {
-        err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                      file->signature_len, slot_read, p, p->file_size, p->scratch,
-                                      OTA_PORT_FLASHSIM_SCRATCH);
+    if (err == OTA_OK) {
+        /* The shared checks; the slot is read back through read_back unless
+         * every byte was hashed as it was written. The bootloader checks the
+         * image again with its signer of the same key (p->signer). */
+        const ota_verify_reader_t reader = {op_read_back, p, p->scratch, OTA_PORT_FLASHSIM_SCRATCH};
+        err = ota_verify_close(
+            file, p->file_size,
+            ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name),
+            &p->signer, p->hashing ? &p->hash : NULL, &reader);
     }
-    if (err == OTA_ERR_IO || err == OTA_ERR_POWER_LOSS) {
-        return OTA_ERR_FILE_CLOSE;
-    }
-    if (err != OTA_OK) {
-        return err;
-    }
-    p->invalid = 0;
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_CLOSED;
-    return OTA_OK;
+    p->hashing = 0; /* finished or discarded */
+    partial_clear(p);
+    /* Closed whatever the verdict; only a verified file may be activated. */
+    p->phase = (uint8_t)(err == OTA_OK ? OTA_PORT_FLASHSIM_CLOSED : OTA_PORT_FLASHSIM_IDLE);
+    p->invalid = (uint8_t)(err != OTA_OK);
+    return err;
 }
 
 static ota_err_t op_activate(void *ctx)
