@@ -131,6 +131,12 @@ static const char *met(int yes)
 static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
 {
     double worst = 2.0, worst_rtt = 0.0, worst_mbit = 0.0, speedup_100_10 = 0.0;
+    char reps_text[48];
+    if (reps > 1) {
+        snprintf(reps_text, sizeof reps_text, "Medians of %d runs each", reps);
+    } else {
+        snprintf(reps_text, sizeof reps_text, "One run each");
+    }
     printf("| RTT | link | loss | BDP | default: time (s) | of link rate | one 4 KiB block per "
            "round trip: time (s) | of link rate | default / one block |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -157,13 +163,13 @@ static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
                share[DEFAULTS] * 100.0, t[AWS_LIKE], share[AWS_LIKE] * 100.0,
                t[AWS_LIKE] / t[DEFAULTS]);
     }
-    printf("\n- %s of %d run%s each, the two configurations alternating, each download through "
+    printf("\n- %s, the two configurations alternating, each download through "
            "a fresh emulator (bench/link_emu.h): half the round trip each way, the rate in both "
            "directions, a bottleneck buffer of one bandwidth-delay product (at least 16 KiB); "
            "a full buffer holds the sender back (TCP back-pressure), it drops nothing. The lossy "
            "row delays 1 %% of the segments in each direction by one round trip, with the "
            "segments behind them (TCP's in-order delivery).\n",
-           reps > 1 ? "Medians" : "One run", reps, reps > 1 ? "s" : "");
+           reps_text);
     printf("- Time: from the agent accepting the job document to the port having verified the "
            "signature (%.2f MiB: the image and otter's header). Link rate: the emulator's rate "
            "of TCP payload; of link rate = the file at that rate / time, so MQTT's and the "
