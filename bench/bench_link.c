@@ -177,13 +177,16 @@ static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
            (double)file_bytes / MIB);
     printf("\nWhere the time goes, default agent: what it keeps in flight against the BDP "
            "(a window below the BDP lets the link idle for part of every round trip, so the "
-           "window bounds the goodput at window / BDP of the link rate), and the time beyond "
-           "the file at link rate, in seconds and in round trips.\n\n");
+           "window bounds the goodput at window / BDP of the link rate); the bytes it had in "
+           "flight on average (goodput x RTT, Little's law); and the time beyond the file at "
+           "link rate, in seconds and in round trips.\n\n");
     printf("| RTT | link | loss | BDP | default window | bound from the window | of link rate | "
-           "beyond the link's time: s | in RTTs | peak bytes on the link to the device | "
+           "mean in flight | beyond the link's time: s | in RTTs | peak bytes on the link to the "
+           "device | "
            "requests | agent's smoothed RTT (ms) | timeouts | duplicate blocks | segments "
            "lost | one-block config: timeouts |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "\n");
     for (size_t i = 0; i < N_ROWS; i++) {
         const row_t *row = &rows[i];
         cell_t *c = &cells[i][DEFAULTS];
@@ -192,11 +195,12 @@ static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
         double t = bench_quantile(c->time_s, (size_t)reps, 0.5);
         double bound = c->window_bytes / bdp < 1.0 ? c->window_bytes / bdp : 1.0;
         printf("| %.0f ms | %.0f Mbit/s | %.0f %% | %.1f KiB | %.0f KiB | %.0f %% | %.0f %% | "
-               "%.2f | %.1f | %.1f KiB | %u | %u | %u | %u | %llu | %u |\n",
+               "%.1f KiB | %.2f | %.1f | %.1f KiB | %u | %u | %u | %u | %llu | %u |\n",
                row->rtt_ms, row->mbit, row->loss * 100.0, bdp / KIB, c->window_bytes / 1024.0,
-               bound * 100.0, floor_s / t * 100.0, t - floor_s, (t - floor_s) / (row->rtt_ms / 1e3),
-               (double)c->link_peak / KIB, c->requests, c->srtt_ms, c->timeouts, c->duplicates,
-               (unsigned long long)c->lost, cells[i][AWS_LIKE].timeouts);
+               bound * 100.0, floor_s / t * 100.0, floor_s / t * bdp / KIB, t - floor_s,
+               (t - floor_s) / (row->rtt_ms / 1e3), (double)c->link_peak / KIB, c->requests,
+               c->srtt_ms, c->timeouts, c->duplicates, (unsigned long long)c->lost,
+               cells[i][AWS_LIKE].timeouts);
     }
     printf("\nheadline: over emulated links, the default agent reaches at worst %.0f %% of the "
            "link rate (RTT %.0f ms, %.0f Mbit/s); target 90 %% at every RTT and rate: %s\n",
