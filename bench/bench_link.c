@@ -116,8 +116,8 @@ static int parse_args(int argc, char **argv, unsigned *image_kib, int *reps, int
             return -1;
         }
     }
-    if (*image_kib < 16u || *image_kib > 4096u || *reps < 1 || *reps > MAX_REPS) {
-        fprintf(stderr, "bench: --image-kib takes 16 .. 4096, --reps 1 .. %d\n", MAX_REPS);
+    if (*image_kib < 16u || *image_kib > 2048u || *reps < 1 || *reps > MAX_REPS) {
+        fprintf(stderr, "bench: --image-kib takes 16 .. 2048, --reps 1 .. %d\n", MAX_REPS);
         return -1;
     }
     return 0;
