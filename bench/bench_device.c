@@ -48,6 +48,21 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 static const flashsim_variant_t nor_4mib = {{4u * 1024u * 1024u, 4096u, NULL, 0, 8, 0xff},
                                             {{0, 0}, 0, {0, 0}, {0, 0}, 0}};
 
+/* The block size and window the agent was given, with the defaults its
+ * configuration documents (0: OTA_DEFAULT_WINDOW_BLOCKS, at most 128 KiB of
+ * blocks); from the public configuration, not the agent's private fields. */
+static void configured_window(uint32_t block_size, uint32_t window, bench_device_run_t *r)
+{
+    r->block_size = block_size != 0u ? block_size : OTA_DEFAULT_BLOCK_SIZE;
+    r->window = window;
+    if (window == 0u) {
+        r->window = OTA_DEFAULT_WINDOW_BLOCKS;
+        if (r->window * r->block_size > 128u * 1024u) {
+            r->window = 128u * 1024u / r->block_size;
+        }
+    }
+}
+
 /* Drive the agent until the file is verified, the job fails, or the deadline. */
 static void run_agent(ota_mqtt_mosquitto_t *b, ota_agent_t *agent, double timeout_s,
                       const bench_device_hooks_t *hooks, bench_device_run_t *r)
@@ -105,8 +120,7 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
         ota_agent_start(agent, ota_mqtt_mosquitto_now_ms()) != OTA_OK) {
         fprintf(stderr, "bench: the agent does not start\n");
     } else {
-        r->block_size = agent->cfg.block_size;
-        r->window = agent->window;
+        configured_window(block_size, window, r);
         run_agent(b, agent, timeout_s, hooks, r);
         if (r->verified != 0.0) {
             rc = 0;
