@@ -24,8 +24,8 @@ typedef struct bench_device_run {
     double last_data;        /**< the last stream data message arrived */
     int failed;              /**< the job ended otherwise (reported on stderr) */
     uint32_t file_size;      /**< bytes downloaded: the image with its header */
-    uint32_t block_size;     /**< bytes per block the agent asked for */
-    uint32_t window;         /**< blocks in flight the agent was configured with */
+    uint32_t block_size;     /**< bytes per block, as configured (default resolved) */
+    uint32_t window;         /**< blocks in flight at most, as configured (default resolved) */
     size_t data_msg_len;     /**< largest stream data message received, bytes */
     size_t data_bytes;       /**< all stream data messages received, bytes */
     ota_agent_stats_t stats; /**< the agent's counters at the end */
