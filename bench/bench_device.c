@@ -65,24 +65,18 @@ static void configured_window(uint32_t block_size, uint32_t window, bench_device
 
 /* Drive the agent until the file is verified, the job fails, or the deadline. */
 static void run_agent(ota_mqtt_mosquitto_t *b, ota_agent_t *agent, double timeout_s,
-                      const bench_device_hooks_t *hooks, bench_device_run_t *r)
+                      bench_device_run_t *r)
 {
     double deadline = bench_now() + timeout_s;
-    if (hooks != NULL && hooks->started != NULL) {
-        hooks->started(hooks->ctx);
-    }
     while (r->verified == 0.0 && !r->failed && bench_now() < deadline) {
         ota_mqtt_mosquitto_run_once(b, 10);
-    }
-    if (hooks != NULL && hooks->ended != NULL) {
-        hooks->ended(hooks->ctx);
     }
     r->stats = *ota_agent_get_stats(agent);
 }
 
 int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *thing,
                           uint32_t block_size, uint32_t window, double timeout_s,
-                          const bench_device_hooks_t *hooks, bench_device_run_t *r)
+                          bench_device_run_t *r)
 {
     static uint8_t factory[4096];
     flashsim_device_t *dev = calloc(1, sizeof *dev);
@@ -121,7 +115,7 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
         fprintf(stderr, "bench: the agent does not start\n");
     } else {
         configured_window(block_size, window, r);
-        run_agent(b, agent, timeout_s, hooks, r);
+        run_agent(b, agent, timeout_s, r);
         if (r->verified != 0.0) {
             rc = 0;
         } else if (!r->failed) {

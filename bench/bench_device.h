@@ -31,15 +31,6 @@ typedef struct bench_device_run {
     ota_agent_stats_t stats; /**< the agent's counters at the end */
 } bench_device_run_t;
 
-/** Optional calls around the download, in the device's thread. */
-typedef struct bench_device_hooks {
-    /** The agent started (the download's measurements may begin). */
-    void (*started)(void *ctx);
-    /** The download ended, verified or not, before the agent stops. */
-    void (*ended)(void *ctx);
-    void *ctx;
-} bench_device_hooks_t;
-
 /**
  * Run one device until its download is verified, fails, or timeout_s pass.
  * @param conn       how to connect (host, port, client id, credentials);
@@ -49,12 +40,11 @@ typedef struct bench_device_hooks {
  * @param block_size bytes per block (0: the agent's default).
  * @param window     blocks in flight (0: the agent's default).
  * @param timeout_s  longest time, from the agent's start.
- * @param hooks      calls around the download, or NULL.
  * @param r          receives what the download did.
  * @return 0 verified; -1 with a message on stderr.
  */
 int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *thing,
                           uint32_t block_size, uint32_t window, double timeout_s,
-                          const bench_device_hooks_t *hooks, bench_device_run_t *r);
+                          bench_device_run_t *r);
 
 #endif /* BENCH_DEVICE_H */

@@ -96,7 +96,7 @@ static int run_one(bench_env_t *env, const row_t *row, unsigned seed, const setu
     memset(&mc, 0, sizeof mc);
     mc.host = "127.0.0.1";
     mc.port = link_emu_port(emu);
-    rc = bench_device_download(&mc, thing, s->block, s->window, run_timeout(row, bytes), NULL, r);
+    rc = bench_device_download(&mc, thing, s->block, s->window, run_timeout(row, bytes), r);
     link_emu_get_stats(emu, st);
     link_emu_stop(emu);
     return rc;
