@@ -449,6 +449,30 @@ static void test_target_refused(void **state)
     link_emu_stop(emu);
 }
 
+/* Beyond max_connections, a client is closed at once; the open ones carry on. */
+static void test_connection_limit(void **state)
+{
+    link_emu_config_t cfg;
+    link_emu_stats_t st;
+    rig_t r;
+    uint8_t b = 1;
+    int extra;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_connections = 1u;
+    rig_open(&r, &cfg);
+    extra = connect_to(link_emu_port(r.emu));
+    assert_true(read(extra, &b, 1) <= 0);
+    close(extra);
+    write_all(r.client, &b, 1);
+    read_all(r.server, &b, 1);
+    link_emu_get_stats(r.emu, &st);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(st.open, 1);
+    rig_close(&r);
+}
+
 static void test_bad_settings_are_refused(void **state)
 {
     link_emu_config_t good, cfg;
@@ -494,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_shares_keep_the_stream_whole),
         cmocka_unit_test(test_close_passes_through),
         cmocka_unit_test(test_target_refused),
+        cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_bad_settings_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
