@@ -19,7 +19,7 @@ static void on_job(void *ctx, const ota_job_t *job)
     r->file_size = job->file_size;
 }
 
-static void on_activate(void *ctx, const ota_job_t *job)
+static void on_verified(void *ctx, const ota_job_t *job)
 {
     bench_device_run_t *r = ctx;
     (void)job;
@@ -47,21 +47,6 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 /* 4 MiB of NOR flash in 4 KiB sectors, write unit 8, erased to 0xff. */
 static const flashsim_variant_t nor_4mib = {{4u * 1024u * 1024u, 4096u, NULL, 0, 8, 0xff},
                                             {{0, 0}, 0, {0, 0}, {0, 0}, 0}};
-
-/* The block size and window the agent was given, with the defaults its
- * configuration documents (0: OTA_DEFAULT_WINDOW_BLOCKS, at most 128 KiB of
- * blocks); from the public configuration, not the agent's private fields. */
-static void configured_window(uint32_t block_size, uint32_t window, bench_device_run_t *r)
-{
-    r->block_size = block_size != 0u ? block_size : OTA_DEFAULT_BLOCK_SIZE;
-    r->window = window;
-    if (window == 0u) {
-        r->window = OTA_DEFAULT_WINDOW_BLOCKS;
-        if (r->window * r->block_size > 128u * 1024u) {
-            r->window = 128u * 1024u / r->block_size;
-        }
-    }
-}
 
 /* Drive the agent until the file is verified, the job fails, or the deadline. */
 static void run_agent(ota_mqtt_mosquitto_t *b, ota_agent_t *agent, double timeout_s,
@@ -107,14 +92,18 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
     ac.app_version = V1_0_0;
     ac.pal = &pal;
     ac.mqtt = ota_mqtt_mosquitto_interface(b);
-    ac.callbacks = (ota_agent_callbacks_t){r, on_job, NULL, on_activate, on_outcome, NULL};
+    ac.callbacks.ctx = r;
+    ac.callbacks.job_received = on_job;
+    ac.callbacks.verified = on_verified;
+    ac.callbacks.outcome = on_outcome;
     ac.block_size = block_size;
     ac.window_blocks = window;
     if (ota_agent_init(agent, &ac) != OTA_OK || ota_mqtt_mosquitto_attach(b, agent) != OTA_OK ||
         ota_agent_start(agent, ota_mqtt_mosquitto_now_ms()) != OTA_OK) {
         fprintf(stderr, "bench: the agent does not start\n");
     } else {
-        configured_window(block_size, window, r);
+        r->block_size = block_size != 0u ? block_size : OTA_DEFAULT_BLOCK_SIZE;
+        r->window = ota_agent_get_stats(agent)->window_blocks;
         run_agent(b, agent, timeout_s, r);
         if (r->verified != 0.0) {
             rc = 0;

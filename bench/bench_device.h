@@ -4,9 +4,10 @@
  * The device is otter's agent over the libmosquitto binding, on the simulated
  * NOR flash port (4 MiB in 4 KiB sectors) with real ECDSA P-256 verification,
  * running version 1.0.0. It connects with the connection settings it is
- * given (a broker, or a link emulator in front of one), takes the job the
- * service offers its thing, downloads and verifies the file, and stops when
- * the port has verified the signature (before activation).
+ * given (a broker, or a link emulator in front of one, and the thing's
+ * login), takes the job the service offers its thing, downloads and verifies
+ * the file, and stops when the port has verified the signature (before
+ * activation).
  */
 #ifndef BENCH_DEVICE_H
 #define BENCH_DEVICE_H
@@ -25,7 +26,7 @@ typedef struct bench_device_run {
     int failed;              /**< the job ended otherwise (reported on stderr) */
     uint32_t file_size;      /**< bytes downloaded: the image with its header */
     uint32_t block_size;     /**< bytes per block, as configured (default resolved) */
-    uint32_t window;         /**< blocks in flight at most, as configured (default resolved) */
+    uint32_t window;         /**< blocks in flight at most (the agent's configured window) */
     size_t data_msg_len;     /**< largest stream data message received, bytes */
     size_t data_bytes;       /**< all stream data messages received, bytes */
     ota_agent_stats_t stats; /**< the agent's counters at the end */

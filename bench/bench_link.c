@@ -81,8 +81,12 @@ static int run_one(bench_env_t *env, const row_t *row, unsigned seed, const setu
 {
     link_emu_config_t lc;
     ota_mqtt_mosquitto_config_t mc;
+    ota_test_login_t login;
     link_emu_t *emu;
     int rc;
+    if (bench_env_login(env, thing, &login) != 0) {
+        return -1;
+    }
     memset(&lc, 0, sizeof lc);
     lc.target_host = "127.0.0.1";
     lc.target_port = env->broker.port;
@@ -96,6 +100,9 @@ static int run_one(bench_env_t *env, const row_t *row, unsigned seed, const setu
     memset(&mc, 0, sizeof mc);
     mc.host = "127.0.0.1";
     mc.port = link_emu_port(emu);
+    mc.client_id = login.client_id;
+    mc.username = login.username;
+    mc.password = login.password;
     rc = bench_device_download(&mc, thing, s->block, s->window, run_timeout(row, bytes), r);
     link_emu_get_stats(emu, st);
     link_emu_stop(emu);
@@ -236,7 +243,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < image_kib * KIB; i++) {
         firmware[i] = (uint8_t)((i * 2654435761u) >> 13);
     }
-    if (bench_env_start(&env, NULL) != 0) {
+    if (bench_env_start(&env) != 0) {
         free(firmware);
         return 1;
     }
