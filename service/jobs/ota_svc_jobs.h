@@ -95,8 +95,10 @@ ota_svc_jobs_t *ota_svc_jobs_create(ota_store_t *store, ota_svc_publish_fn publi
 void ota_svc_jobs_destroy(ota_svc_jobs_t *jobs);
 
 /**
- * NULL-terminated topic filters the Jobs API needs subscribed (requests only,
- * never the answers the service itself publishes).
+ * NULL-terminated topic filters the Jobs API needs subscribed: everything
+ * under a thing's jobs/, so that requests on unknown topics can be answered
+ * with InvalidTopic (the service's own answers come back through it and are
+ * skipped by ota_svc_jobs_handle()). Subscribe at QoS 1.
  * @return a static array.
  */
 const char *const *ota_svc_jobs_topics(void);
