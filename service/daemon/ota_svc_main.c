@@ -88,6 +88,8 @@ typedef struct options {
     const char *client_id;
     const char *instance;
     const char *cafile;
+    const char *certfile; /* client certificate and key (mutual TLS), from the credentials */
+    const char *keyfile;
     ota_svc_budget_config_t budget;
     const char *share_group;
     enum role role;
@@ -107,7 +109,10 @@ typedef struct credentials {
     char username[128];
     char password[256];
     char client_id[128];
+    char client_id_prefix[128];
     char cafile[4096];
+    char certfile[4096];
+    char keyfile[4096];
 } credentials_t;
 
 typedef struct daemon {
@@ -243,10 +248,10 @@ static void usage(FILE *f)
                "                       otter-service). It is fixed so that the broker keeps\n"
                "                       the session (requests sent while the service is away)\n"
                "                       and must be unique per instance\n"
-               "  --instance NAME      several instances: client id <client id>.NAME (NAME:\n"
-               "                       1..32 of A-Z a-z 0-9 _ -); without it, an instance\n"
-               "                       with another --role or a --shard is <client\n"
-               "                       id>.<role>[-shard<K>]\n"
+               "  --instance NAME      several instances: client id <client_id_prefix>NAME\n"
+               "                       (credentials; else <client id>-NAME; NAME: 1..32 of\n"
+               "                       A-Z a-z 0-9 _ -); without it, an instance with another\n"
+               "                       --role or a --shard is named <role>[-shard<K>]\n"
                "  --role all|streams|jobs\n"
                "                       all (default): Jobs API and streams; streams: only\n"
                "                       stream requests (extra instances for load); jobs: only\n"
@@ -503,18 +508,24 @@ static int load_config(options_t *o, credentials_t *c)
                   cred_port(j, "port", &c->port) < 0 ||
                   cred_port(j, "tls_port", &c->tls_port) < 0 ||
                   cred_string(j, "username", c->username, sizeof(c->username)) <= 0 ||
-                  cred_string(j, "password", c->password, sizeof(c->password)) <= 0 ||
+                  cred_string(j, "password", c->password, sizeof(c->password)) < 0 ||
                   cred_string(j, "client_id", c->client_id, sizeof(c->client_id)) < 0 ||
+                  cred_string(j, "client_id_prefix", c->client_id_prefix,
+                              sizeof(c->client_id_prefix)) < 0 ||
                   cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
+                  cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
+                  cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
+                  (c->certfile[0] != '\0') != (c->keyfile[0] != '\0') ||
+                  (c->password[0] == '\0' && c->certfile[0] == '\0') ||
                   (c->port == 0 && c->tls_port == 0);
         }
         cJSON_Delete(j);
         memset(text, 0, sizeof(text));
         if (bad) {
             fprintf(stderr,
-                    "otter-service: %s is damaged (it needs host, port, username and password as "
-                    "'otter broker init' writes them); run 'otter broker init' in a new data "
-                    "folder\n",
+                    "otter-service: %s is damaged (it needs host, port, username and a password "
+                    "or a certfile and keyfile, as 'otter broker init' writes them); run 'otter "
+                    "broker init' in a new data folder\n",
                     c->path);
             return -1;
         }
@@ -527,16 +538,23 @@ static int load_config(options_t *o, credentials_t *c)
         }
         if (o->username == NULL) {
             o->username = c->username;
-            if (o->password == NULL) {
+            if (o->password == NULL && c->password[0] != '\0') {
                 o->password = c->password;
             }
         }
-        if (o->port < 0 && o->cafile == NULL && c->port == 0 && c->tls_port > 0 &&
-            c->cafile[0] != '\0') {
-            o->cafile = c->cafile; /* only a TLS listener */
+        /* "port" with "cafile" and no "tls_port": the listener is TLS only. */
+        int tls_only = c->cafile[0] != '\0' && (c->tls_port == 0 || c->port == 0);
+        if (o->port < 0 && o->cafile == NULL && tls_only) {
+            o->cafile = c->cafile;
+        }
+        if (o->cafile != NULL && c->certfile[0] != '\0') {
+            o->certfile = c->certfile;
+            o->keyfile = c->keyfile;
         }
         if (o->port < 0) {
-            o->port = o->cafile != NULL && c->tls_port > 0 ? c->tls_port : c->port;
+            o->port = o->cafile != NULL && c->tls_port > 0 ? c->tls_port
+                      : c->port > 0                        ? c->port
+                                                           : c->tls_port;
         }
     }
     if (o->host == NULL) {
@@ -977,7 +995,8 @@ static int setup_mqtt(daemon_t *d)
         return -1;
     }
     if (d->opt.cafile != NULL) {
-        int rc = mosquitto_tls_set(d->m, d->opt.cafile, NULL, NULL, NULL, NULL);
+        int rc =
+            mosquitto_tls_set(d->m, d->opt.cafile, NULL, d->opt.certfile, d->opt.keyfile, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             log_line(LV_ERROR, "cannot use CA file %s: %s", d->opt.cafile, mosquitto_strerror(rc));
             return -1;
@@ -1156,16 +1175,27 @@ int main(int argc, char **argv)
                            : d.cred.client_id[0] != '\0' ? d.cred.client_id
                                                          : DEFAULT_CLIENT_ID;
         char inst[64] = "";
+        char prefix[160];
+        /* Instances: <client_id_prefix>NAME ("otter-service-NAME"), else <client id>-NAME. */
+        if (d.opt.client_id == NULL && d.cred.client_id_prefix[0] != '\0') {
+            snprintf(prefix, sizeof(prefix), "%s", d.cred.client_id_prefix);
+        } else {
+            snprintf(prefix, sizeof(prefix), "%s-", base);
+        }
         if (d.opt.instance != NULL) {
-            snprintf(inst, sizeof(inst), ".%s", d.opt.instance);
+            snprintf(inst, sizeof(inst), "%s", d.opt.instance);
         } else if (d.opt.role != ROLE_ALL || d.opt.shard_n > 0) {
-            snprintf(inst, sizeof(inst), ".%s", role_name(&d));
+            snprintf(inst, sizeof(inst), "%s", role_name(&d));
             if (d.opt.shard_n > 0) {
                 snprintf(inst + strlen(inst), sizeof(inst) - strlen(inst), "-shard%d",
                          d.opt.shard_k);
             }
         }
-        snprintf(d.client_id, sizeof(d.client_id), "%s%s", base, inst);
+        if (inst[0] != '\0') {
+            snprintf(d.client_id, sizeof(d.client_id), "%s%s", prefix, inst);
+        } else {
+            snprintf(d.client_id, sizeof(d.client_id), "%s", base);
+        }
     }
     g_inst = d.client_id;
 

@@ -266,6 +266,57 @@ static void test_reads_what_broker_init_wrote(void **state)
     assert_true(refusals <= 5);
 }
 
+/* A hand-written credentials file: an instance's fixed id from client_id_prefix, and the
+ * session the broker kept for it across a restart of the service. */
+static void test_instance_id_and_session(void **state)
+{
+    (void)state;
+    ota_test_broker_t b;
+    ota_test_proc_t svc;
+    char data[128], path[192];
+    assert_int_equal(ota_test_broker_start(&b, NULL), 0);
+    snprintf(data, sizeof(data), "%s/by-hand", g_dir);
+    snprintf(path, sizeof(path), "%s/broker", data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/broker/service.credentials", data);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"host\":\"127.0.0.1\",\"port\":%d,\"username\":\"otter-service\","
+            "\"password\":\"any\",\"client_id\":\"otter-service\","
+            "\"client_id_prefix\":\"otter-service-\"}\n",
+            b.port);
+    fclose(f);
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--instance", "blue", NULL};
+    for (int run = 0; run < 2; run++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+        int ready = ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 10000);
+        /* the second start finds the session the broker kept */
+        int named = ota_test_log_wait(g_log, from,
+                                      run == 0 ? "as otter-service-blue, new session"
+                                               : "as otter-service-blue, resumed session",
+                                      0);
+        assert_int_equal(ota_test_proc_stop(&svc), 0);
+        if (ready != 0 || named != 0) {
+            ota_test_broker_stop(&b);
+            fail_msg("run %d: not ready as otter-service-blue with the expected session (see %s)",
+                     run, g_log);
+        }
+    }
+    /* a damaged file is an error that names it */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"host\":\"127.0.0.1\",\"port\":\"x\"}\n", f);
+    fclose(f);
+    long from = ota_test_log_size(g_log);
+    const char *const args[] = {"--data-dir", data, NULL};
+    assert_int_equal(run(args), 1);
+    assert_int_equal(ota_test_log_wait(g_log, from, "service.credentials is damaged", 0), 0);
+    ota_test_broker_stop(&b);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -294,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_tls_cafile),
         cmocka_unit_test(test_missing_data_folder),
         cmocka_unit_test(test_reads_what_broker_init_wrote),
+        cmocka_unit_test(test_instance_id_and_session),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
