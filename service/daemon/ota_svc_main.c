@@ -762,14 +762,30 @@ static void subscribe_all(daemon_t *d)
     d->subs_total = 0;
     d->subs_refused = 0;
     d->ready = 0;
+    /* A resumed session keeps the subscriptions of the last run, which may have had another
+     * role or way of sharing: drop what this run does not use (a Jobs request delivered to an
+     * instance that does not serve them would be acknowledged and lost). */
+    if (!serves_jobs(d)) {
+        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+            mosquitto_unsubscribe(d->m, NULL, *t);
+        }
+    }
+    d->shared = serves_streams(d) && d->opt.shard_n == 0 &&
+                strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
+    if (!serves_streams(d) || d->shared) {
+        for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+            mosquitto_unsubscribe(d->m, NULL, *t);
+        }
+    }
+    if (!d->shared) {
+        unsubscribe_shared_streams(d);
+    }
     if (serves_jobs(d)) {
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             subscribe_one(d, *t, 1);
         }
     }
     if (serves_streams(d)) {
-        d->shared =
-            d->opt.shard_n == 0 && strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
         subscribe_streams(d, d->shared);
     }
 }
@@ -980,6 +996,9 @@ static int setup_mqtt(daemon_t *d)
     /* Packets are queued and written by the loop, never from within a callback:
      * a request's PUBACK leaves after its callback has committed the change. */
     mosquitto_threaded_set(d->m, true);
+    /* No window on QoS 1 answers: one held back behind the window would be lost with the
+     * process while the PUBACK of its request (never held back) already left. */
+    mosquitto_max_inflight_messages_set(d->m, 0);
     /* Answers leave at once: with Nagle's algorithm a small answer waits for
      * the broker's delayed acknowledgement of the previous one (40 ms). */
     mosquitto_int_option(d->m, MOSQ_OPT_TCP_NODELAY, 1);
