@@ -271,10 +271,14 @@ static void usage(FILE *f)
                "  --cafile F           connect with TLS, trusting the CA certificates in F\n"
                "  --max-backlog KIB    answers queued for the broker, in KiB, above which no\n"
                "                       new request is read until they are sent (default 32768)\n"
-               "  --thing-requests N   requests per second per thing (default 100; 0: no\n"
-               "                       request budget)\n"
+               "  --thing-requests N   stream requests per second per thing (default 100; 0:\n"
+               "                       no stream request budget)\n"
                "  --thing-request-burst N\n"
-               "                       requests a thing may make at once (default 1000)\n"
+               "                       stream requests a thing may make at once (default 1000)\n"
+               "  --thing-jobs-requests N\n"
+               "                       Jobs API requests per second per thing (default 10; 0:\n"
+               "                       no Jobs request budget)\n"
+               "  --thing-jobs-burst N Jobs API requests a thing may make at once (default 200)\n"
                "  --thing-kib-per-s N  stream answer KiB per second per thing (default 1024;\n"
                "                       0: no byte budget)\n"
                "  --thing-burst-kib N  stream answer KiB a thing may get at once (default\n"
@@ -351,7 +355,9 @@ static int parse_args(int argc, char **argv, options_t *o)
             }
             o->instance = v;
         } else if (strcmp(a, "--thing-requests") == 0 || strcmp(a, "--thing-request-burst") == 0 ||
-                   strcmp(a, "--thing-kib-per-s") == 0 || strcmp(a, "--thing-burst-kib") == 0) {
+                   strcmp(a, "--thing-jobs-requests") == 0 ||
+                   strcmp(a, "--thing-jobs-burst") == 0 || strcmp(a, "--thing-kib-per-s") == 0 ||
+                   strcmp(a, "--thing-burst-kib") == 0) {
             int n;
             int burst = strstr(a, "burst") != NULL;
             if (parse_int(v, burst ? 1 : 0, 4 * 1024 * 1024, &n) != 0 ||
@@ -366,6 +372,10 @@ static int parse_args(int argc, char **argv, options_t *o)
                 o->budget.requests_per_s = (uint32_t)n;
             } else if (strcmp(a, "--thing-request-burst") == 0) {
                 o->budget.request_burst = (uint32_t)n;
+            } else if (strcmp(a, "--thing-jobs-requests") == 0) {
+                o->budget.jobs_per_s = (uint32_t)n;
+            } else if (strcmp(a, "--thing-jobs-burst") == 0) {
+                o->budget.jobs_burst = (uint32_t)n;
             } else if (strcmp(a, "--thing-kib-per-s") == 0) {
                 o->budget.bytes_per_s = (uint64_t)n * 1024u;
             } else {

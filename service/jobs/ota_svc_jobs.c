@@ -1060,7 +1060,7 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
         }
         r.token = tok->valuestring;
     }
-    if (!ota_svc_budget_request(jobs->budget, r.thing, mono_ms)) {
+    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
         jobs->stats.throttled++;
         if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms))
             reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",

@@ -133,8 +133,9 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
                                  size_t len, int delivery_id, int64_t now_ms, int64_t mono_ms);
 
 /**
- * Charges each request to its thing's request budget; over it, the request
- * is refused with RequestThrottled (and changes nothing).
+ * Charges each request to its thing's Jobs API budget
+ * (ota_svc_budget_jobs_request()); over it, the request is refused with
+ * RequestThrottled (and changes nothing).
  * @param jobs   module.
  * @param budget budgets, borrowed (must outlive the module), or NULL for none.
  */

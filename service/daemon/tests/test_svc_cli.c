@@ -68,6 +68,8 @@ static void test_help(void **state)
                                         "--instance",
                                         "--thing-requests",
                                         "--thing-request-burst",
+                                        "--thing-jobs-requests",
+                                        "--thing-jobs-burst",
                                         "--thing-kib-per-s",
                                         "--thing-burst-kib",
                                         "service.credentials",

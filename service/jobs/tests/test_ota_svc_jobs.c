@@ -1212,7 +1212,7 @@ static void test_redelivered_update_applied_once(void **state)
 static void test_requests_throttled_per_thing(void **state)
 {
     fx_t *fx = *state;
-    ota_svc_budget_config_t cfg = {1, 3, 0, 0};
+    ota_svc_budget_config_t cfg = {.jobs_per_s = 1, .jobs_burst = 3};
     ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
     ota_svc_jobs_set_budget(fx->jobs, b);
     const char *things[] = {"dev0"};

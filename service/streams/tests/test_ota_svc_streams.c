@@ -1162,7 +1162,8 @@ static void test_throttle_answer_bytes(void **state)
 {
     fixture_t *fx = *state;
     /* 1 request per second sustained, burst 100; 256 KiB burst, 128 KiB per second. */
-    ota_svc_budget_config_t cfg = {1, 100, 131072, 262144};
+    ota_svc_budget_config_t cfg = {
+        .requests_per_s = 1, .request_burst = 100, .bytes_per_s = 131072, .byte_burst = 262144};
     ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
     assert_non_null(b);
     ota_svc_streams_set_budget(fx->s, b);
@@ -1205,7 +1206,8 @@ static void test_throttle_answer_bytes(void **state)
 static void test_throttle_requests_and_refusals(void **state)
 {
     fixture_t *fx = *state;
-    ota_svc_budget_config_t cfg = {10, 20, 0, 0}; /* 20 at once, 10 per second; no byte budget */
+    /* 20 at once, 10 per second; no byte budget */
+    ota_svc_budget_config_t cfg = {.requests_per_s = 10, .request_burst = 20};
     ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
     ota_svc_streams_set_budget(fx->s, b);
     size_t len;
