@@ -88,7 +88,7 @@ typedef struct options {
     const char *client_id;
     const char *instance;
     const char *cafile;
-    const char *certfile; /* client certificate and key (mutual TLS), from the credentials */
+    const char *certfile; /* client certificate and key (mutual TLS): options or credentials */
     const char *keyfile;
     ota_svc_budget_config_t budget;
     const char *share_group;
@@ -269,6 +269,9 @@ static void usage(FILE *f)
                "                       answers only things whose name hashes to K (FNV-1a\n"
                "                       modulo N); overrides --share-group\n"
                "  --cafile F           connect with TLS, trusting the CA certificates in F\n"
+               "  --certfile F, --keyfile K\n"
+               "                       with --cafile: present this client certificate and key\n"
+               "                       (mutual TLS, as 'otter broker init --tls' sets up)\n"
                "  --max-backlog KIB    answers queued for the broker, in KiB, above which no\n"
                "                       new request is read until they are sent (default 32768)\n"
                "  --thing-requests N   stream requests per second per thing (default 100; 0:\n"
@@ -383,6 +386,10 @@ static int parse_args(int argc, char **argv, options_t *o)
             }
         } else if (strcmp(a, "--cafile") == 0) {
             o->cafile = v;
+        } else if (strcmp(a, "--certfile") == 0) {
+            o->certfile = v;
+        } else if (strcmp(a, "--keyfile") == 0) {
+            o->keyfile = v;
         } else if (strcmp(a, "--share-group") == 0) {
             o->share_group = v;
         } else if (strcmp(a, "--max-backlog") == 0) {
@@ -450,6 +457,10 @@ static int parse_args(int argc, char **argv, options_t *o)
     }
     if (o->password == NULL) {
         o->password = getenv("OTTER_MQTT_PASSWORD");
+    }
+    if ((o->certfile == NULL) != (o->keyfile == NULL)) {
+        fprintf(stderr, "otter-service: --certfile and --keyfile go together, with --cafile\n");
+        return -1;
     }
     return 0;
 }
@@ -557,7 +568,7 @@ static int load_config(options_t *o, credentials_t *c)
         if (o->port < 0 && o->cafile == NULL && tls_only) {
             o->cafile = c->cafile;
         }
-        if (o->cafile != NULL && c->certfile[0] != '\0') {
+        if (o->cafile != NULL && o->certfile == NULL && c->certfile[0] != '\0') {
             o->certfile = c->certfile;
             o->keyfile = c->keyfile;
         }
@@ -572,6 +583,10 @@ static int load_config(options_t *o, credentials_t *c)
     }
     if (o->password != NULL && o->username == NULL) {
         fprintf(stderr, "otter-service: --password needs --username\n");
+        return -2;
+    }
+    if (o->certfile != NULL && o->cafile == NULL) {
+        fprintf(stderr, "otter-service: --certfile and --keyfile go together, with --cafile\n");
         return -2;
     }
     if (o->port <= 0) {

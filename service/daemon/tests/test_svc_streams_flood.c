@@ -149,7 +149,7 @@ static void *honest_main(void *arg)
     honest_t *h = arg;
     char id[32], filter[192];
     snprintf(id, sizeof(id), "dev-%d", h->index);
-    ota_test_client_t *c = ota_test_client_connect(h->fx->broker.port, id, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&h->fx->broker, id);
     if (c == NULL) {
         h->phases_done = 2;
         return NULL;
@@ -220,10 +220,14 @@ static void run_flood(const char *name, const char *const *args, uint64_t bytes_
         assert_int_equal(pthread_create(&h[i].th, NULL, honest_main, &h[i]), 0);
     }
 
-    /* The flooder: thing dev-0, its own client that only counts what it gets. */
+    /* The flooder: thing dev-0 with its own login, a client that only counts what it gets. */
     char topic[192];
-    struct mosquitto *m = mosquitto_new("dev-0", true, &fl);
+    ota_test_login_t login;
+    assert_int_equal(ota_test_thing_login(&fx.broker, "dev-0", &login), 0);
+    struct mosquitto *m = mosquitto_new(login.client_id, true, &fl);
     assert_non_null(m);
+    assert_int_equal(mosquitto_username_pw_set(m, login.username, login.password),
+                     MOSQ_ERR_SUCCESS);
     mosquitto_connect_callback_set(m, fl_on_connect);
     mosquitto_message_callback_set(m, fl_on_message);
     assert_int_equal(mosquitto_connect(m, "127.0.0.1", fx.broker.port, 30), MOSQ_ERR_SUCCESS);

@@ -6,7 +6,9 @@
  * device (PUBACK) must be applied exactly once and answered (accepted, with
  * its client token), and no update may be refused.
  *
- * The devices are libmosquitto clients with persistent sessions (their
+ * The broker runs the configuration `otter broker init` writes (persistence
+ * on); the devices log in with the logins `otter thing create` made. They
+ * are libmosquitto clients with persistent sessions (their
  * answers wait in the broker while they are away). A device whose connection
  * drops gets a new client: an update whose PUBACK it did not see is never
  * sent again, so each update reaches the broker at most once, and those the
@@ -44,8 +46,9 @@
 #define N_UPD 40
 #define ROUND_MS 20
 
-typedef struct dev {
+typedef struct device {
     char name[32];
+    ota_test_login_t login; /* its broker login, made by `otter thing create` */
     struct mosquitto *m;
     pthread_mutex_t mu;
     int connected;
@@ -61,7 +64,6 @@ typedef struct fx {
     char tmp[128];
     char data[192];
     char log[192];
-    char persist[192];
     ota_test_broker_t broker;
     ota_test_proc_t service;
     device_t dev[N_DEV];
@@ -149,8 +151,10 @@ static void dev_connect(fx_t *fx, device_t *d)
     }
     d->connected = 0;
     d->clients++;
-    d->m = mosquitto_new(d->name, false, d);
+    d->m = mosquitto_new(d->login.client_id, false, d);
     assert_non_null(d->m);
+    assert_int_equal(mosquitto_username_pw_set(d->m, d->login.username, d->login.password),
+                     MOSQ_ERR_SUCCESS);
     mosquitto_connect_callback_set(d->m, on_connect);
     mosquitto_disconnect_callback_set(d->m, on_disconnect);
     mosquitto_publish_callback_set(d->m, on_publish);
@@ -223,27 +227,29 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 static int setup(void **state)
 {
     fx_t *fx = calloc(1, sizeof *fx);
-    char extra[512];
     snprintf(fx->tmp, sizeof fx->tmp, "/tmp/otter-jobs-sessions-XXXXXX");
     assert_non_null(mkdtemp(fx->tmp));
     snprintf(fx->data, sizeof fx->data, "%s/data", fx->tmp);
     snprintf(fx->log, sizeof fx->log, "%s/service.log", fx->tmp);
-    snprintf(fx->persist, sizeof fx->persist, "%s/broker-db/", fx->tmp);
-    assert_int_equal(mkdir(fx->persist, 0700), 0);
-    /* Broker persistence: the configuration `otter broker init` writes turns it on. */
-    snprintf(extra, sizeof extra, "persistence true\npersistence_location %s", fx->persist);
-    assert_int_equal(ota_test_broker_start(&fx->broker, extra), 0);
-    ota_store_t *st;
-    assert_int_equal(ota_store_open(fx->data, &st), OTA_STORE_OK);
-    int64_t now = ota_store_now_ms();
-    const char *names[N_DEV];
+    /* The broker `otter broker init` sets up in the data folder (persistence on), and the
+     * things' logins `otter thing create` makes. */
+    assert_int_equal(mkdir(fx->data, 0700), 0);
+    assert_int_equal(ota_test_broker_start(&fx->broker, fx->data), 0);
+    const char *names[N_DEV + 1];
     for (int i = 0; i < N_DEV; i++) {
         device_t *d = &fx->dev[i];
         snprintf(d->name, sizeof d->name, "dev%02d", i);
         pthread_mutex_init(&d->mu, NULL);
         names[i] = d->name;
-        assert_int_equal(ota_store_thing_create(st, d->name, now), OTA_STORE_OK);
     }
+    names[N_DEV] = NULL;
+    assert_int_equal(ota_test_things_create(&fx->broker, names), 0);
+    for (int i = 0; i < N_DEV; i++) {
+        assert_int_equal(ota_test_thing_login(&fx->broker, names[i], &fx->dev[i].login), 0);
+    }
+    ota_store_t *st;
+    assert_int_equal(ota_store_open(fx->data, &st), OTA_STORE_OK);
+    int64_t now = ota_store_now_ms();
     ota_store_stream_file_t f = {0, "/tmp/unused.bin", 1000};
     assert_int_equal(ota_store_stream_create(st, "AFR_OTA-s", "fw", &f, 1, now), OTA_STORE_OK);
     ota_store_job_spec_t spec = {0};
@@ -254,8 +260,7 @@ static int setup(void **state)
     spec.n_things = N_DEV;
     assert_int_equal(ota_store_job_create(st, &spec, now), OTA_STORE_OK);
     ota_store_close(st);
-    assert_int_equal(ota_test_service_start(&fx->service, fx->data, fx->broker.port, NULL, fx->log),
-                     0);
+    assert_int_equal(ota_test_service_start(&fx->service, fx->data, &fx->broker, NULL, fx->log), 0);
     for (int i = 0; i < N_DEV; i++) {
         dev_connect(fx, &fx->dev[i]);
     }
@@ -399,8 +404,7 @@ static void kill_and_restart_service(fx_t *fx)
 {
     assert_true(ota_test_proc_kill(&fx->service) > 0);
     usleep(300 * 1000); /* updates keep coming meanwhile */
-    assert_int_equal(ota_test_service_start(&fx->service, fx->data, fx->broker.port, NULL, fx->log),
-                     0);
+    assert_int_equal(ota_test_service_start(&fx->service, fx->data, &fx->broker, NULL, fx->log), 0);
 }
 
 static void restart_broker(fx_t *fx)
