@@ -149,7 +149,9 @@ typedef struct daemon {
     uint64_t paused;
     int draining;
     uint32_t out_len[65536];
-    uint8_t out_state[65536]; /* 0 unknown, 1 queued, 2 sent before publish returned */
+    uint8_t out_state[65536];  /* 0 unknown, 1 queued, 2 sent before publish returned */
+    int64_t out_outbox[65536]; /* outbox id of a Jobs answer in flight, by message id */
+    int outbox_resent;         /* the outbox of the previous run was sent again */
     uint64_t jobs_messages;
     uint64_t other_messages;
     uint64_t publish_failures;
@@ -607,17 +609,17 @@ static int serves_streams(const daemon_t *d)
     return d->opt.role != ROLE_JOBS;
 }
 
-static int publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+/* Publishes; *mid receives the message id. */
+static int publish_mid(daemon_t *d, const char *topic, const void *payload, size_t len, int qos,
+                       int *mid)
 {
-    daemon_t *d = ctx;
     int rc;
     if (len > (size_t)INT_MAX) {
         return -1;
     }
-    int mid = 0;
-    rc = mosquitto_publish(d->m, &mid, topic, (int)len, payload, qos, false);
+    rc = mosquitto_publish(d->m, mid, topic, (int)len, payload, qos, false);
     if (rc == MOSQ_ERR_SUCCESS) {
-        uint16_t id = (uint16_t)mid;
+        uint16_t id = (uint16_t)*mid;
         if (d->out_state[id] == 2) {
             d->out_state[id] = 0; /* already written */
         } else {
@@ -639,12 +641,36 @@ static int publish_cb(void *ctx, const char *topic, const void *payload, size_t 
     return 0;
 }
 
+static int publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    int mid = 0;
+    return publish_mid(ctx, topic, payload, len, qos, &mid);
+}
+
+/* An answer from the Jobs module's outbox: QoS 1, and its outbox entry goes when the broker
+ * acknowledged it (libmosquitto sends it again itself after a reconnect). */
+static int durable_cb(void *ctx, const char *topic, const void *payload, size_t len,
+                      int64_t outbox_id)
+{
+    daemon_t *d = ctx;
+    int mid = 0;
+    if (publish_mid(d, topic, payload, len, 1, &mid) != 0) {
+        return -1;
+    }
+    d->out_outbox[(uint16_t)mid] = outbox_id;
+    return 0;
+}
+
 /* A message left the client (QoS 0: written; QoS 1: acknowledged). */
 static void on_publish(struct mosquitto *m, void *obj, int mid)
 {
     daemon_t *d = obj;
     uint16_t id = (uint16_t)mid;
     (void)m;
+    if (d->out_outbox[id] != 0) {
+        ota_svc_jobs_answer_delivered(d->jobs, d->out_outbox[id]);
+        d->out_outbox[id] = 0;
+    }
     if (d->out_state[id] == 1) {
         d->out_bytes -= d->out_len[id];
         d->out_count--;
@@ -847,6 +873,11 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     d->ever_connected = 1;
     if (d->jobs != NULL) {
         ota_svc_jobs_set_session(d->jobs, d->client_id, resumed);
+        if (!d->outbox_resent) {
+            /* Answers the previous run had not seen acknowledged. */
+            d->outbox_resent = 1;
+            ota_svc_jobs_resend_answers(d->jobs);
+        }
     }
     subscribe_all(d);
 }
@@ -984,6 +1015,7 @@ static int open_everything(daemon_t *d)
         }
         ota_svc_jobs_set_log(d->jobs, module_log, NULL);
         ota_svc_jobs_set_budget(d->jobs, d->budget);
+        ota_svc_jobs_set_durable(d->jobs, durable_cb, d);
     }
     if (serves_streams(d)) {
         ota_svc_streams_source_t src;
@@ -1069,10 +1101,10 @@ static void print_stats(daemon_t *d)
              " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
              " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
              " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
-             " redelivered=%" PRIu64,
+             " redelivered=%" PRIu64 " answers_resent=%" PRIu64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
-             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered);
+             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);

@@ -33,7 +33,9 @@ struct ota_svc_jobs {
     int64_t next_timed_ms;  /* when timeouts or rollout next have work */
     int64_t next_safety_ms; /* next full pass regardless of changes */
     ota_svc_budget_t *budget;
-    char *session; /* the MQTT session whose deliveries are tracked, or NULL */
+    char *session;                   /* the MQTT session whose deliveries are tracked, or NULL */
+    ota_svc_jobs_durable_fn durable; /* publishes an outbox answer, or NULL */
+    void *durable_ctx;
     ota_svc_jobs_stats_t stats;
 };
 
@@ -140,20 +142,69 @@ void ota_svc_jobs_get_stats(const ota_svc_jobs_t *jobs, ota_svc_jobs_stats_t *ou
 /* JSON helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
-static int publish_json(ota_svc_jobs_t *j, const char *topic, cJSON *obj)
+/* Publishes an object; durable: through the outbox, so that it is sent again after a crash
+ * until the broker has acknowledged it. */
+static int publish_json_as(ota_svc_jobs_t *j, const char *topic, cJSON *obj, int durable)
 {
     char *text = cJSON_PrintUnformatted(obj);
+    int64_t id = 0;
     if (!text) {
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: out of memory building the answer on %s", topic);
         return -1;
     }
-    int rc = j->publish(j->publish_ctx, topic, text, strlen(text), 1);
+    if (durable && j->durable != NULL &&
+        ota_store_outbox_add(j->store, topic, text, ota_store_now_ms(), &id) != OTA_STORE_OK) {
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(j->store));
+        id = 0;
+    }
+    int rc = id > 0 ? j->durable(j->durable_ctx, topic, text, strlen(text), id)
+                    : j->publish(j->publish_ctx, topic, text, strlen(text), 1);
     if (rc != 0)
         logf_(j, OTA_SVC_LOG_WARN, "jobs: publish on %s failed (%d)", topic, rc);
     else
         logf_(j, OTA_SVC_LOG_DEBUG, "jobs: -> %s %s", topic, text);
     cJSON_free(text);
     return rc;
+}
+
+static int publish_json(ota_svc_jobs_t *j, const char *topic, cJSON *obj)
+{
+    return publish_json_as(j, topic, obj, 0);
+}
+
+void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, void *ctx)
+{
+    jobs->durable = fn;
+    jobs->durable_ctx = ctx;
+}
+
+void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id)
+{
+    if (ota_store_outbox_remove(jobs->store, outbox_id) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+}
+
+static int resend_one(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    ota_svc_jobs_t *j = ctx;
+    j->stats.resent++;
+    j->durable(j->durable_ctx, topic, payload, strlen(payload), id);
+    return 0;
+}
+
+int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
+{
+    uint64_t before = jobs->stats.resent;
+    if (jobs->durable == NULL)
+        return 0;
+    if (ota_store_outbox_list(jobs->store, resend_one, jobs) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    if (jobs->stats.resent > before)
+        logf_(jobs, OTA_SVC_LOG_INFO,
+              "jobs: %llu answer(s) the broker had not acknowledged "
+              "sent again",
+              (unsigned long long)(jobs->stats.resent - before));
+    return (int)(jobs->stats.resent - before);
 }
 
 static void add_raw_or_null(cJSON *obj, const char *key, const char *raw)
@@ -378,7 +429,8 @@ static void answer(req_t *r, const char *suffix, cJSON *obj)
     char topic[JOBS_TOPIC_MAX + 16];
     snprintf(topic, sizeof topic, "%s/%s", r->base, suffix);
     add_common(obj, r->token, r->now_ms);
-    publish_json(r->j, topic, obj);
+    /* The answer to a QoS 1 request must survive a crash after its PUBACK left. */
+    publish_json_as(r->j, topic, obj, r->delivery_id > 0);
     cJSON_Delete(obj);
 }
 

@@ -152,12 +152,54 @@ void ota_svc_jobs_set_budget(ota_svc_jobs_t *jobs, ota_svc_budget_t *budget);
  */
 int ota_svc_jobs_set_session(ota_svc_jobs_t *jobs, const char *session, int resumed);
 
+/**
+ * Publishes an answer kept in the store's outbox (QoS 1); the caller tells
+ * the module when the broker acknowledged it (ota_svc_jobs_answer_delivered()).
+ * @param ctx       the ctx given to ota_svc_jobs_set_durable().
+ * @param topic     topic; valid during the call only.
+ * @param payload   JSON; valid during the call only.
+ * @param len       payload length.
+ * @param outbox_id the answer's outbox id.
+ * @return 0 on success, nonzero on failure (the answer stays in the outbox).
+ */
+typedef int (*ota_svc_jobs_durable_fn)(void *ctx, const char *topic, const void *payload,
+                                       size_t len, int64_t outbox_id);
+
+/**
+ * Durable answers: every answer to a QoS 1 request (delivery id > 0) is
+ * added to the store's outbox before it is published with fn, and removed
+ * when the broker acknowledged it, so that an answer whose request was
+ * acknowledged to the broker (the PUBACK leaves first) is not lost if the
+ * service dies before writing it: ota_svc_jobs_resend_answers() at the next
+ * start sends it again (devices may see an answer twice).
+ * @param jobs module.
+ * @param fn   how to publish them, or NULL to publish every answer plainly.
+ * @param ctx  passed to fn.
+ */
+void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, void *ctx);
+
+/**
+ * The broker acknowledged an outbox answer: it leaves the outbox.
+ * @param jobs      module.
+ * @param outbox_id the id given to the durable publish function.
+ */
+void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id);
+
+/**
+ * Publishes again every answer still in the outbox (call once at start, when
+ * connected).
+ * @param jobs module.
+ * @return how many were sent.
+ */
+int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs);
+
 /** Counters since creation. */
 typedef struct ota_svc_jobs_stats {
     uint64_t requests;    /**< requests handled (answers of ours not counted) */
     uint64_t redelivered; /**< updates delivered again and answered without a change */
     uint64_t throttled;   /**< requests refused with RequestThrottled */
     uint64_t skipped;     /**< our own answers and notices that came back */
+    uint64_t resent;      /**< outbox answers sent again after a restart */
 } ota_svc_jobs_stats_t;
 
 /**

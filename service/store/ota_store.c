@@ -95,15 +95,21 @@ static const char schema_v1[] =
     "CREATE INDEX exec_deadline ON executions(deadline_ms) WHERE status = 1 AND deadline_ms > 0;"
     "CREATE INDEX exec_unreleased ON executions(job, seq) WHERE released = 0;";
 
-/* Version 2: the pending-list signature last published on jobs/notify, and the
+/* Version 2: the pending-list signature last published on jobs/notify; the
  * MQTT deliveries (session, packet id) of the updates applied, so that an
- * update the broker delivers again after a restart is applied once. */
+ * update the broker delivers again after a restart is applied once; and the
+ * answers not yet acknowledged by the broker (sent again after a restart). */
 static const char schema_v2[] = "ALTER TABLE things ADD COLUMN announced_list INTEGER;"
                                 "CREATE TABLE deliveries("
                                 " session TEXT NOT NULL,"
                                 " mid INTEGER NOT NULL,"
                                 " digest INTEGER NOT NULL,"
-                                " PRIMARY KEY(session, mid)) WITHOUT ROWID;";
+                                " PRIMARY KEY(session, mid)) WITHOUT ROWID;"
+                                "CREATE TABLE outbox("
+                                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                " topic TEXT NOT NULL,"
+                                " payload TEXT NOT NULL,"
+                                " created_ms INTEGER NOT NULL);";
 
 /** Migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
@@ -2078,6 +2084,65 @@ int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t si
     sqlite3_bind_int64(st, 1, signature);
     sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
     rc = step_done(store, st, "record announced list");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload, int64_t now_ms,
+                         int64_t *id)
+{
+    if (!store || !topic || !payload || !id)
+        return store ? fail(store, OTA_STORE_INVALID, "outbox: NULL argument") : OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "INSERT INTO outbox(topic, payload, created_ms) VALUES(?, ?, ?)");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = step_done(store, st, "add to the outbox");
+    sqlite3_finalize(st);
+    if (!rc) {
+        *id = sqlite3_last_insert_rowid(store->db);
+        ok(store);
+    }
+    return rc;
+}
+
+int ota_store_outbox_remove(ota_store_t *store, int64_t id)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "DELETE FROM outbox WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_done(store, st, "remove from the outbox");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT id, topic, payload FROM outbox ORDER BY id");
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2)) != 0)
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list the outbox");
     sqlite3_finalize(st);
     if (!rc)
         ok(store);

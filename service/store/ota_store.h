@@ -679,6 +679,36 @@ int ota_store_notify_list_get(ota_store_t *store, const char *thing, int64_t *si
  */
 int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t signature);
 
+/*
+ * Outbox: answers a daemon must deliver even if it dies right after the
+ * broker received the acknowledgement of their request. A daemon adds an
+ * answer before publishing it, removes it when the broker acknowledged it,
+ * and publishes what is left when it starts again.
+ */
+
+/**
+ * Adds an answer to the outbox.
+ * @param id receives its id.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload,
+                         int64_t now_ms, int64_t *id);
+
+/**
+ * Removes a delivered answer (an unknown id is not an error).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_remove(ota_store_t *store, int64_t id);
+
+/** Callback for ota_store_outbox_list(); return nonzero to stop. */
+typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);
+
+/**
+ * Lists the outbox, oldest first.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

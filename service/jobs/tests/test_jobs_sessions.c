@@ -390,8 +390,10 @@ static void run_bursts(fx_t *fx, const char *name, void (*disrupt)(fx_t *))
     ota_store_close(st);
     printf("%s: %d devices x %d updates: %ld acknowledged by the broker, %ld sent but not "
            "acknowledged (connection lost), %ld applied and answered, %lld delivered again to "
-           "the service and answered without a change\n",
-           name, N_DEV, N_UPD, acked, unacked, answered, log_stat(fx->log, "redelivered"));
+           "the service and answered without a change, %lld answers sent again from the "
+           "service's outbox\n",
+           name, N_DEV, N_UPD, acked, unacked, answered, log_stat(fx->log, "redelivered"),
+           log_stat(fx->log, "answers_resent"));
     printf("security: %s: attacks=0 refused=0 honest_answered=%ld updates_lost=%ld\n", name,
            answered, lost + twice);
     assert_int_equal(lost, 0);

@@ -1209,6 +1209,71 @@ static void test_redelivered_update_applied_once(void **state)
                     T0 + 5);
 }
 
+/* Durable answers: kept in the outbox until the broker acknowledged them, sent again after
+ * a restart. */
+static int64_t g_durable_ids[16];
+static int g_durable_n;
+
+static int fake_durable(void *ctx, const char *topic, const void *payload, size_t len,
+                        int64_t outbox_id)
+{
+    assert_true(g_durable_n < 16);
+    g_durable_ids[g_durable_n++] = outbox_id;
+    return fake_publish(ctx, topic, payload, len, 1);
+}
+
+static int outbox_count_cb(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    (void)id;
+    (void)payload;
+    assert_non_null(strstr(topic, "/update/accepted"));
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int outbox_count(fx_t *fx)
+{
+    int n = 0;
+    assert_int_equal(ota_store_outbox_list(fx->cli, outbox_count_cb, &n), OTA_STORE_OK);
+    return n;
+}
+
+static void test_answers_survive_a_crash(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    /* a QoS 0 request is answered plainly */
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), "{\"status\":\"IN_PROGRESS\"}", 0, T0),
+                     1);
+    assert_int_equal(g_durable_n, 0);
+    /* a QoS 1 one through the outbox */
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"),
+                               "{\"status\":\"SUCCEEDED\",\"clientToken\":\"s\"}", 5, T0),
+                     1);
+    assert_int_equal(g_durable_n, 1);
+    assert_true(g_durable_ids[0] > 0);
+    assert_int_equal(outbox_count(fx), 1);
+    clear(fx);
+    /* the service dies before the broker acknowledged the answer: sent again at start */
+    stop_service(fx);
+    start_service(fx);
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_ids[1], g_durable_ids[0]);
+    cJSON *a = only(fx, UPDATE("dev0", "job-1") "/accepted");
+    assert_string_equal(str(a, "clientToken"), "s");
+    cJSON_Delete(a);
+    /* acknowledged: gone */
+    ota_svc_jobs_answer_delivered(fx->jobs, g_durable_ids[1]);
+    assert_int_equal(outbox_count(fx), 0);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 0);
+}
+
 static void test_requests_throttled_per_thing(void **state)
 {
     fx_t *fx = *state;
@@ -1272,6 +1337,7 @@ int main(void)
         T(test_jobs_notify_lists_pending),
         T(test_redelivered_update_applied_once),
         T(test_requests_throttled_per_thing),
+        T(test_answers_survive_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
