@@ -691,8 +691,8 @@ int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t si
  * @param id receives its id.
  * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
-int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload,
-                         int64_t now_ms, int64_t *id);
+int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload, int64_t now_ms,
+                         int64_t *id);
 
 /**
  * Removes a delivered answer (an unknown id is not an error).
