@@ -16,6 +16,19 @@
 
 /* Budgets forget idle things this often. */
 #define BUDGET_TICK_MS 5000
+/* Entries of the (job, file id) -> file cache (direct-mapped). */
+#define CACHE_SLOTS 256
+
+/* What never changes once a job exists: its stream and the stored file a
+ * file id names. Only the thing's permission is asked of the store per request. */
+typedef struct resolved {
+    int used;
+    int64_t file_id;
+    char job[OTA_STORE_JOB_ID_MAX + 1];
+    char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
+    char path[4096];
+    uint64_t size;
+} resolved_t;
 
 struct ota_http_files {
     ota_store_t *store;
@@ -25,6 +38,7 @@ struct ota_http_files {
     void *log_ctx;
     int64_t next_tick_ms;
     ota_http_files_stats_t stats;
+    resolved_t cache[CACHE_SLOTS];
 };
 
 ota_http_files_t *ota_http_files_create(ota_store_t *store, const ota_svc_presign_t *signer,
@@ -162,11 +176,25 @@ typedef struct target {
     uint64_t size;
 } target_t;
 
-/* The stored file `file_id` of job `job` for `thing`: 1 found, 0 not for
- * this thing (or no such job or file), -1 store failure. */
-static int find_file(ota_http_files_t *h, const char *thing, const char *job, int64_t file_id,
-                     target_t *out)
+static resolved_t *slot(ota_http_files_t *h, const char *job, int64_t file_id)
 {
+    uint32_t x = 2166136261u ^ (uint32_t)file_id;
+    for (const char *p = job; *p != '\0'; p++) {
+        x = (x ^ (uint8_t)*p) * 16777619u;
+    }
+    return &h->cache[x % CACHE_SLOTS];
+}
+
+/* The job's stream and the stored file `file_id` if it is a file of that
+ * stream: 1 found, 0 not, -1 store failure. Cached: jobs, streams and stored
+ * files never change. */
+static int resolve(ota_http_files_t *h, const char *job, int64_t file_id, resolved_t **out)
+{
+    resolved_t *r = slot(h, job, file_id);
+    if (r->used && r->file_id == file_id && strcmp(r->job, job) == 0) {
+        *out = r;
+        return 1;
+    }
     ota_store_job_t j;
     int rc = ota_store_job_get(h->store, job, &j);
     if (rc != OTA_STORE_OK) {
@@ -178,10 +206,6 @@ static int find_file(ota_http_files_t *h, const char *thing, const char *job, in
     ota_store_job_free(&j);
     if (stream_id[0] == '\0') {
         return 0;
-    }
-    int may = ota_store_thing_may_read_stream(h->store, thing, stream_id);
-    if (may <= 0) {
-        return may;
     }
     ota_store_file_t f;
     rc = ota_store_file_get(h->store, file_id, &f);
@@ -200,10 +224,35 @@ static int find_file(ota_http_files_t *h, const char *thing, const char *job, in
     }
     ota_store_stream_free(&s);
     if (found) {
-        memcpy(out->path, f.path, sizeof out->path);
-        out->size = f.size;
+        r->used = 1;
+        r->file_id = file_id;
+        snprintf(r->job, sizeof r->job, "%s", job);
+        memcpy(r->stream_id, stream_id, sizeof r->stream_id);
+        memcpy(r->path, f.path, sizeof r->path);
+        r->size = f.size;
+        *out = r;
     }
     return found;
+}
+
+/* The stored file `file_id` of job `job` for `thing`: 1 found, 0 not for
+ * this thing (or no such job or file), -1 store failure. */
+static int find_file(ota_http_files_t *h, const char *thing, const char *job, int64_t file_id,
+                     target_t *out)
+{
+    resolved_t *r = NULL;
+    int rc = resolve(h, job, file_id, &r);
+    if (rc <= 0) {
+        return rc;
+    }
+    /* Asked every time: a canceled job or a removed thing stops at once. */
+    int may = ota_store_thing_may_read_stream(h->store, thing, r->stream_id);
+    if (may <= 0) {
+        return may;
+    }
+    memcpy(out->path, r->path, sizeof out->path);
+    out->size = r->size;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- serve -- */
