@@ -51,22 +51,10 @@ static struct world {
 
 /* ------------------------------------------------------------- helpers -- */
 
-static void read_password(const char *path, char out[64])
-{
-    char *text = (char *)cli_test_read(path, NULL);
-    assert_non_null(text);
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(o, "password");
-    assert_true(cJSON_IsString(pw));
-    snprintf(out, 64, "%s", pw->valuestring);
-    cJSON_Delete(o);
-}
-
 static ota_test_client_t *device(const char *name)
 {
     char pw[64];
-    read_password(cli_test_path("data/things/%s.json", name), pw);
+    assert_int_equal(cli_test_password(cli_test_path("data/things/%s.json", name), pw), 0);
     ota_test_client_t *c = ota_test_client_connect(g.port, name, name, pw);
     assert_non_null(c);
     char filter[256];
@@ -295,7 +283,9 @@ static int setup(void **state)
         return -1;
     }
     char pw[64];
-    read_password(cli_test_path("data/broker/service.credentials"), pw);
+    if (cli_test_password(cli_test_path("data/broker/service.credentials"), pw) != 0) {
+        return -1;
+    }
     char conf[600], base[64];
     snprintf(conf, sizeof conf, "%s/broker/mosquitto.conf", cli_test_data());
     snprintf(base, sizeof base, "http://127.0.0.1:%d", g.http_port);
