@@ -351,6 +351,30 @@ static void test_cli_protocols(void **state)
     assert_non_null(strstr(g_run.out, ":1800}\",\"auth_scheme\":\"aws.s3.presigned\""));
 }
 
+/* otter-http's command line: help, usage errors (2), a folder without a store (1). */
+static void test_command_line(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_test_sh("%s --help", OTTER_HTTP_BIN), 0);
+    const char *bad[] = {"",
+                         "--data-dir",
+                         "--data-dir x --port 0",
+                         "--data-dir x --port 65536",
+                         "--data-dir x --bind",
+                         "--data-dir x --cert a",
+                         "--data-dir x --tls --cert a --key b",
+                         "--data-dir x --timeout 0",
+                         "--data-dir x --log-level loud",
+                         "--data-dir x --bogus 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cli_test_sh("%s %s", OTTER_HTTP_BIN, bad[i]), 2);
+    }
+    assert_int_equal(cli_test_sh("%s --data-dir %s", OTTER_HTTP_BIN, cli_test_path("nothing")), 1);
+    /* A port in use is a clear failure, not a hang. */
+    assert_int_equal(
+        cli_test_sh("%s --data-dir %s --port %d", OTTER_HTTP_BIN, cli_test_data(), g.http_port), 1);
+}
+
 /* Every answer carrying a document carries a URL for that thing and job. */
 static void test_documents_carry_urls(void **state)
 {
@@ -852,6 +876,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_protocols),
+        cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_documents_carry_urls),
         cmocka_unit_test(test_aws_block_sequence),
         cmocka_unit_test(test_expired_then_renewed),
