@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 static char g_dir[256];
 static char g_data[300];
 
@@ -287,18 +285,4 @@ int cli_test_wait_line(const char *path, const char *a, const char *b, int timeo
         nanosleep(&ts, NULL);
     }
     return -1;
-}
-
-int cli_test_password(const char *path, char out[64])
-{
-    char *text = (char *)cli_test_read(path, NULL);
-    cJSON *o = text != NULL ? cJSON_Parse(text) : NULL;
-    free(text);
-    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(o, "password");
-    int rc = cJSON_IsString(pw) ? 0 : -1;
-    if (rc == 0) {
-        snprintf(out, 64, "%s", pw->valuestring);
-    }
-    cJSON_Delete(o);
-    return rc;
 }

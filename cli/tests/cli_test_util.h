@@ -93,15 +93,6 @@ int cli_test_write(const char *path, const void *data, size_t len);
 unsigned char *cli_test_read(const char *path, size_t *len);
 
 /**
- * Read the "password" of a JSON credentials file (things/<name>.json,
- * broker/service.credentials).
- * @param path the file.
- * @param out  receives the password (truncated to 63 characters).
- * @return 0, or -1 when the file or the field is missing.
- */
-int cli_test_password(const char *path, char out[64]);
-
-/**
  * Run a shell command line quietly (output discarded).
  * @return its exit code, or -1.
  */
