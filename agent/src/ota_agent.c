@@ -814,8 +814,7 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
 static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
-    ota_err_t err = ota_job_parse((const char *)payload, len, a->tokens, OTA_JSON_TOKENS,
-                                  &a->scratch_job, &issue);
+    ota_err_t err = ota_job_parse((const char *)payload, len, &a->scratch_job, &issue);
     if ((err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED) &&
         a->finished_job != 0u && ota_job_mark(a->scratch_job.job_id) == a->finished_job) {
         /* A duplicate or late copy (the service may repeat an execution on
