@@ -33,7 +33,11 @@ typedef struct parse {
 #define K_OBJECT '{'
 #define K_ARRAY '['
 #define K_STRING '"'
-#define K_PRIMITIVE 'p' /* number, true, false, null, or a bare word (as jsmn took them) */
+#define K_PRIMITIVE                                                                                \
+    'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
+
+/* scan() keeps one bit per open container in a uint32_t. */
+typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
 /* Keys of each object; a value's position in slots[] is its key's index. */
 static const char *const root_keys[] = {"execution"};
