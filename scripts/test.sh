@@ -47,4 +47,10 @@ status=0
 ctest --output-on-failure -j "$jobs" || status=$?
 grep -hE '^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share' \
     Testing/Temporary/LastTest.log || true
+# Every security test prints "security: <name>: attacks=N refused=N honest_answered=N
+# updates_lost=N"; one line sums them.
+grep -hE '^security: [^:]+: attacks=' Testing/Temporary/LastTest.log |
+    awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } n++ }
+         END { printf "security: %d tests: attacks=%d refused=%d honest_answered=%d updates_lost=%d\n",
+                      n, sum["attacks"], sum["refused"], sum["honest_answered"], sum["updates_lost"] }'
 exit $status
