@@ -1,0 +1,390 @@
+/*
+ * The HTTP range client over real TCP: against nginx (Debian's, started on a
+ * free loopback port in a fresh folder) serving a 1 MiB file with ranges and
+ * keep-alive, and against a socket server of this test that closes the
+ * connection in the middle of an answer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ota_http_client.h"
+#include "ota_http_tcp.h"
+#include "ota_test_net.h"
+
+#define FILE_SIZE (1024u * 1024u)
+#define RANGE_SIZE (16u * 1024u)
+
+static uint8_t file_data[FILE_SIZE];
+static char dir[64];
+static int nginx_port;
+static ota_test_proc_t nginx;
+
+static uint32_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int start_nginx(void **state)
+{
+    char path[512], conf[4096];
+    uint32_t i, x = 12345u;
+    char *argv[] = {OTA_TEST_NGINX_PATH, "-p", dir, "-c", path, NULL};
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/otter-http-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(path, sizeof(path), "%s/www", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/www/expired", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    for (i = 0; i < FILE_SIZE; i++) {
+        x = x * 1103515245u + 12345u;
+        file_data[i] = (uint8_t)(x >> 16);
+    }
+    snprintf(path, sizeof(path), "%s/www/fw.bin", dir);
+    write_file(path, file_data, FILE_SIZE);
+    nginx_port = ota_test_free_port();
+    assert_true(nginx_port > 0);
+    /* One process, logs in the folder; the access log names each request's connection. */
+    snprintf(conf, sizeof(conf),
+             "daemon off;\nmaster_process off;\nworker_processes 1;\npid %s/nginx.pid;\n"
+             "error_log %s/error.log;\nevents { worker_connections 64; }\n"
+             "http {\n  log_format conn '$connection $connection_requests $status $http_range';\n"
+             "  access_log %s/access.log conn;\n"
+             "  client_body_temp_path %s/tmp;\n  proxy_temp_path %s/tmp;\n"
+             "  fastcgi_temp_path %s/tmp;\n  uwsgi_temp_path %s/tmp;\n  scgi_temp_path %s/tmp;\n"
+             "  keepalive_requests 10000;\n"
+             "  server {\n    listen 127.0.0.1:%d;\n    root %s/www;\n"
+             "    location /expired/ { return 403; }\n  }\n}\n",
+             dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, dir);
+    snprintf(path, sizeof(path), "%s/nginx.conf", dir);
+    write_file(path, conf, strlen(conf));
+    {
+        char log[512];
+        snprintf(log, sizeof(log), "%s/nginx.out", dir);
+        assert_int_equal(ota_test_proc_start(&nginx, "nginx", argv, log), 0);
+    }
+    assert_int_equal(ota_test_wait_port(nginx_port, 10000), 0);
+    return 0;
+}
+
+static int stop_nginx(void **state)
+{
+    char cmd[300];
+    (void)state;
+    ota_test_proc_stop(&nginx);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- a download driven like a data plane: ranges refilled as answers finish ---- */
+
+typedef struct dl {
+    ota_httpc_t c;
+    ota_http_tcp_t tcp;
+    uint8_t rx[OTA_HTTP_RX_BUFFER_SIZE];
+    uint8_t tx[OTA_HTTP_TX_BUFFER_SIZE];
+    char url[256];
+    uint8_t *got; /* FILE_SIZE bytes */
+    uint32_t bytes, next_ask, ranges, max_in_flight;
+} dl_t;
+
+static ota_err_t dl_body(void *ctx, uint32_t offset, const uint8_t *data, size_t len)
+{
+    dl_t *d = ctx;
+    assert_true(offset + len <= FILE_SIZE);
+    memcpy(d->got + offset, data, len);
+    d->bytes += (uint32_t)len;
+    return OTA_OK;
+}
+
+static void dl_range(void *ctx, uint32_t first, uint32_t last)
+{
+    dl_t *d = ctx;
+    (void)first;
+    (void)last;
+    d->ranges++;
+}
+
+static dl_t *dl_new(const char *host, int port, const char *path)
+{
+    dl_t *d = calloc(1, sizeof(*d));
+    ota_httpc_config_t cfg;
+    ota_http_url_t u;
+    assert_non_null(d);
+    d->got = calloc(1, FILE_SIZE);
+    assert_non_null(d->got);
+    snprintf(d->url, sizeof(d->url), "http://%s:%d%s", host, port, path);
+    assert_int_equal(ota_http_url_parse(d->url, strlen(d->url), &u), OTA_HTTPC_OK);
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(ota_http_tcp_init(&d->tcp, u.host, u.host_len, u.port, &cfg.transport),
+                     OTA_HTTPC_OK);
+    cfg.on_body = dl_body;
+    cfg.on_range = dl_range;
+    cfg.cb_ctx = d;
+    cfg.rx_buf = d->rx;
+    cfg.rx_size = sizeof(d->rx);
+    cfg.tx_buf = d->tx;
+    cfg.tx_size = sizeof(d->tx);
+    assert_int_equal(ota_httpc_init(&d->c, &cfg, d->url), OTA_HTTPC_OK);
+    return d;
+}
+
+static void dl_free(dl_t *d)
+{
+    ota_httpc_close(&d->c);
+    free(d->got);
+    free(d);
+}
+
+/* Keep the pipeline full with RANGE_SIZE ranges up to `end`; poll until done or a failure. */
+static ota_httpc_result_t dl_run(dl_t *d, uint32_t end)
+{
+    uint32_t deadline = now_ms() + 60000u;
+    while ((d->next_ask < end || ota_httpc_in_flight(&d->c) > 0) &&
+           (int32_t)(deadline - now_ms()) > 0) {
+        ota_httpc_result_t r;
+        while (d->next_ask < end && ota_httpc_in_flight(&d->c) < OTA_HTTP_PIPELINE_MAX) {
+            uint32_t last = d->next_ask + RANGE_SIZE - 1u;
+            if (last >= end) {
+                last = end - 1u;
+            }
+            r = ota_httpc_request(&d->c, d->next_ask, last, now_ms());
+            if (r != OTA_HTTPC_OK) {
+                return r;
+            }
+            d->next_ask = last + 1u;
+        }
+        if (ota_httpc_in_flight(&d->c) > d->max_in_flight) {
+            d->max_in_flight = ota_httpc_in_flight(&d->c);
+        }
+        r = ota_httpc_poll(&d->c, now_ms(), 0);
+        if (r != OTA_HTTPC_OK) {
+            return r;
+        }
+        usleep(200);
+    }
+    return ota_httpc_in_flight(&d->c) == 0 ? OTA_HTTPC_OK : OTA_HTTPC_TIMEOUT;
+}
+
+/* Lines of nginx's access log (each "connection requests status range"). */
+static int count_log_lines(unsigned long *first_conn, int *one_conn)
+{
+    char path[512], line[256];
+    int n = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/access.log", dir);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    *one_conn = 1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long conn = strtoul(line, NULL, 10);
+        if (n == 0) {
+            *first_conn = conn;
+        } else if (conn != *first_conn) {
+            *one_conn = 0;
+        }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void truncate_log(void)
+{
+    char path[512];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/access.log", dir);
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fclose(f);
+    }
+}
+
+/* 1 MiB in 16 KiB ranges, pipelined, one connection, every byte right. */
+static void test_pipelined_download(void **state)
+{
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin?sig=abc&exp=1");
+    unsigned long conn = 0;
+    int one_conn = 0, lines;
+    uint32_t tries;
+    (void)state;
+    truncate_log();
+    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    assert_int_equal(d->ranges, FILE_SIZE / RANGE_SIZE);
+    assert_memory_equal(d->got, file_data, FILE_SIZE);
+    assert_int_equal(ota_httpc_info(&d->c)->file_size, FILE_SIZE);
+    assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
+    assert_int_equal(ota_httpc_info(&d->c)->requests, FILE_SIZE / RANGE_SIZE);
+    assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
+    assert_int_equal(d->tcp.opens, 1);
+    /* nginx saw every request on one connection (it logs after answering: wait a little) */
+    for (tries = 0; tries < 100; tries++) {
+        lines = count_log_lines(&conn, &one_conn);
+        if (lines >= (int)(FILE_SIZE / RANGE_SIZE)) {
+            break;
+        }
+        usleep(10000);
+    }
+    assert_int_equal(lines, FILE_SIZE / RANGE_SIZE);
+    assert_true(one_conn);
+    dl_free(d);
+}
+
+/* 403 (an expired URL), then a fresh URL: the download goes on where it was. */
+static void test_expired_then_fresh_url(void **state)
+{
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin");
+    char fresh[256];
+    (void)state;
+    assert_int_equal(dl_run(d, 5u * RANGE_SIZE), OTA_HTTPC_OK);
+    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%d/expired/fw.bin?exp=1", nginx_port);
+    assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
+    assert_int_equal(dl_run(d, 6u * RANGE_SIZE), OTA_HTTPC_EXPIRED);
+    assert_int_equal(ota_httpc_info(&d->c)->last_status, 403);
+    assert_int_equal(ota_httpc_info(&d->c)->last_first, 5u * RANGE_SIZE);
+    assert_int_equal(d->bytes, 5u * RANGE_SIZE);
+    snprintf(fresh, sizeof(fresh), "http://127.0.0.1:%d/fw.bin?exp=2", nginx_port);
+    memcpy(d->url, fresh, sizeof(fresh));
+    assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
+    d->next_ask = 5u * RANGE_SIZE; /* what the bitmap still lacks */
+    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    assert_memory_equal(d->got, file_data, FILE_SIZE);
+    dl_free(d);
+}
+
+static void test_refusals(void **state)
+{
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin");
+    dl_t *missing = dl_new("127.0.0.1", nginx_port, "/nothing.bin");
+    (void)state;
+    /* a range beyond the file (the size is not known yet) */
+    assert_int_equal(ota_httpc_request(&d->c, FILE_SIZE, FILE_SIZE + 10u, now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(dl_run(d, 0), OTA_HTTPC_RANGE_REFUSED);
+    assert_int_equal(ota_httpc_info(&d->c)->last_status, 416);
+    assert_int_equal(dl_run(missing, RANGE_SIZE), OTA_HTTPC_NOT_FOUND);
+    assert_int_equal(d->bytes + missing->bytes, 0);
+    dl_free(d);
+    dl_free(missing);
+}
+
+/* ---- a server that closes in the middle of its second answer ---- */
+
+typedef struct half_server {
+    int listen_fd, port;
+} half_server_t;
+
+static void *half_server_main(void *arg)
+{
+    half_server_t *s = arg;
+    int fd = accept(s->listen_fd, NULL, NULL);
+    char req[4096];
+    size_t have = 0;
+    int answers = 0;
+    if (fd < 0) {
+        return NULL;
+    }
+    /* both pipelined requests, then the first answer whole and half of the second */
+    while (answers < 2 && have < sizeof(req) - 1) {
+        ssize_t n = recv(fd, req + have, sizeof(req) - 1 - have, 0);
+        char *p;
+        if (n <= 0) {
+            break;
+        }
+        have += (size_t)n;
+        req[have] = 0;
+        answers = 0;
+        for (p = strstr(req, "\r\n\r\n"); p != NULL; p = strstr(p + 4, "\r\n\r\n")) {
+            answers++;
+        }
+    }
+    {
+        char head[256];
+        int len = snprintf(head, sizeof(head),
+                           "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-999/%u\r\n"
+                           "Content-Length: 1000\r\n\r\n",
+                           FILE_SIZE);
+        send(fd, head, (size_t)len, MSG_NOSIGNAL);
+        send(fd, file_data, 1000, MSG_NOSIGNAL);
+        len = snprintf(head, sizeof(head),
+                       "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 1000-1999/%u\r\n"
+                       "Content-Length: 1000\r\n\r\n",
+                       FILE_SIZE);
+        send(fd, head, (size_t)len, MSG_NOSIGNAL);
+        send(fd, file_data + 1000, 400, MSG_NOSIGNAL);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void test_server_closes_mid_answer(void **state)
+{
+    half_server_t s;
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    pthread_t th;
+    dl_t *d;
+    (void)state;
+    s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s.listen_fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s.listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s.listen_fd, 1), 0);
+    assert_int_equal(getsockname(s.listen_fd, (struct sockaddr *)&a, &alen), 0);
+    s.port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&th, NULL, half_server_main, &s), 0);
+    d = dl_new("127.0.0.1", s.port, "/fw.bin");
+    assert_int_equal(ota_httpc_request(&d->c, 0, 999, now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_request(&d->c, 1000, 1999, now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(dl_run(d, 0), OTA_HTTPC_CLOSED);
+    assert_int_equal(ota_httpc_info(&d->c)->last_first, 1000);
+    assert_int_equal(d->ranges, 1);
+    assert_int_equal(d->bytes, 1400);
+    assert_memory_equal(d->got, file_data, 1400);
+    assert_int_equal(ota_httpc_in_flight(&d->c), 0);
+    assert_int_equal(d->tcp.fd, -1);
+    pthread_join(th, NULL);
+    close(s.listen_fd);
+    dl_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipelined_download),
+        cmocka_unit_test(test_expired_then_fresh_url),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_server_closes_mid_answer),
+    };
+    return cmocka_run_group_tests(tests, start_nginx, stop_nginx);
+}
