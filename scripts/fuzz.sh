@@ -10,19 +10,14 @@ flash_seconds=${1:-20}
 parser_seconds=${2:-60}
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document
-           fuzz_http_response)
+    fuzz_mqtt_packet fuzz_http_response)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
 for h in "${harnesses[@]}"; do
     case $h in
-    fuzz_stream_message | fuzz_job_document | fuzz_http_response) seconds=$parser_seconds ;;
+    fuzz_stream_message | fuzz_job_document | fuzz_mqtt_packet | fuzz_http_response) seconds=$parser_seconds ;;
     *) seconds=$flash_seconds ;;
     esac
     corpus=build/fuzz/corpus/$h
-    # A part's own harness lives in its folder (binary, seeds), the others in tests/fuzz.
-    case $h in
-    fuzz_http_response) bin=build/fuzz/http/$h seeds=http/tests/seeds ;;
-    *) bin=build/fuzz/tests/fuzz/$h seeds=tests/fuzz/seeds/$h ;;
-    esac
     mkdir -p "$corpus"
     log=build/fuzz/$h.log
     # A harness may come with a dictionary of its format's tokens.
@@ -30,8 +25,15 @@ for h in "${harnesses[@]}"; do
     if [ "$h" = fuzz_job_document ]; then
         dict=(-dict=tests/fuzz/$h.dict)
     fi
+    # The device MQTT and HTTP clients keep their harness and seeds in their own folders.
+    bin=build/fuzz/tests/fuzz/$h seeds=tests/fuzz/seeds/$h
+    if [ "$h" = fuzz_mqtt_packet ]; then
+        bin=build/fuzz/mqtt/$h seeds=mqtt/tests/seeds
+    elif [ "$h" = fuzz_http_response ]; then
+        bin=build/fuzz/http/$h seeds=http/tests/seeds
+    fi
     # The working corpus comes first: libFuzzer adds what it finds to the first folder.
-    if ! "$bin" -max_total_time="$seconds" -print_final_stats=1 \
+    if ! $bin -max_total_time="$seconds" -print_final_stats=1 \
         ${dict[@]+"${dict[@]}"} -artifact_prefix=build/fuzz/ \
         "$corpus" "$seeds" >"$log" 2>&1; then
         tail -40 "$log" >&2
