@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "ota_err.h"
+#include "ota_mqtt_client.h"
 
 /* ==== Configuration (define in OTA_CONFIG_FILE to change) ==== */
 
@@ -100,31 +101,15 @@
 /* ==== Interfaces ==== */
 
 /**
- * The byte stream (the same shape as the device MQTT client's transport).
- * send and recv are required; open and close may be NULL for a stream that
- * is always there.
+ * The byte stream: the device MQTT client's transport type (ota_mqtt_client.h),
+ * so one transport implementation (socket, TLS session, modem) serves both
+ * planes. send and recv are required; open and close may be NULL for a
+ * stream that is always there. open failing fails the request with
+ * OTA_HTTPC_TRANSPORT; send must send all bytes (blocking as long as
+ * needed); recv takes what has arrived without waiting and returns 0 when
+ * nothing has, negative when the stream is closed.
  */
-typedef struct ota_httpc_transport {
-    /** Transport state, passed back as the first argument. */
-    void *ctx;
-    /**
-     * Open the stream (e.g. connect a socket to the URL's host and port).
-     * @return OTA_OK; anything else: the request fails with OTA_HTTPC_TRANSPORT.
-     */
-    ota_err_t (*open)(void *ctx);
-    /** Close the stream; the next open starts a new one. */
-    void (*close)(void *ctx);
-    /**
-     * Send all len bytes (blocking as long as needed).
-     * @return OTA_OK; anything else closes the connection.
-     */
-    ota_err_t (*send)(void *ctx, const uint8_t *data, size_t len);
-    /**
-     * Take up to cap bytes that have arrived, without waiting.
-     * @return bytes taken (0 when none); negative: the stream is closed.
-     */
-    int32_t (*recv)(void *ctx, uint8_t *buf, size_t cap);
-} ota_httpc_transport_t;
+typedef ota_mqttc_transport_t ota_httpc_transport_t;
 
 /**
  * Where body bytes go. data holds bytes offset .. offset + len - 1 of the
