@@ -1,7 +1,8 @@
 /*
- * The HTTP range client over real TCP: against nginx (Debian's, started on a
- * free loopback port in a fresh folder) serving a 1 MiB file with ranges and
- * keep-alive, and against a socket server of this test that closes the
+ * The HTTP range client over real TCP and TLS: against nginx (Debian's,
+ * started on free loopback ports in a fresh folder, HTTPS with a CA and
+ * certificate made by openssl for the test) serving a 1 MiB file with ranges
+ * and keep-alive, and against a socket server of this test that closes the
  * connection in the middle of an answer.
  */
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 
 #include "ota_http_client.h"
 #include "ota_http_tcp.h"
+#include "ota_http_tls.h"
 #include "ota_test_net.h"
 
 #define FILE_SIZE (1024u * 1024u)
@@ -30,7 +32,7 @@
 
 static uint8_t file_data[FILE_SIZE];
 static char dir[64];
-static int nginx_port;
+static int nginx_port, nginx_tls_port;
 static ota_test_proc_t nginx;
 
 static uint32_t now_ms(void)
@@ -69,6 +71,26 @@ static int start_nginx(void **state)
     write_file(path, file_data, FILE_SIZE);
     nginx_port = ota_test_free_port();
     assert_true(nginx_port > 0);
+    do {
+        nginx_tls_port = ota_test_free_port();
+    } while (nginx_tls_port == nginx_port);
+    assert_true(nginx_tls_port > 0);
+    /* a CA, a server certificate for localhost signed by it, and a second CA that signed nothing */
+    {
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd),
+                 "(cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                 "-keyout ca.key -out ca.pem -subj /CN=otter-test-ca -days 2 && "
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                 "-keyout other-ca.key -out other-ca.pem -subj /CN=otter-other-ca -days 2 && "
+                 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+                 "-out srv.csr -subj /CN=localhost && "
+                 "printf 'subjectAltName=DNS:localhost' > san.ext && "
+                 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                 "-out srv.pem -days 2 -extfile san.ext) >/dev/null 2>&1",
+                 dir);
+        assert_int_equal(system(cmd), 0);
+    }
     /* One process, logs in the folder; the access log names each request's connection. */
     snprintf(conf, sizeof(conf),
              "daemon off;\nmaster_process off;\nworker_processes 1;\npid %s/nginx.pid;\n"
@@ -78,9 +100,10 @@ static int start_nginx(void **state)
              "  client_body_temp_path %s/tmp;\n  proxy_temp_path %s/tmp;\n"
              "  fastcgi_temp_path %s/tmp;\n  uwsgi_temp_path %s/tmp;\n  scgi_temp_path %s/tmp;\n"
              "  keepalive_requests 10000;\n"
-             "  server {\n    listen 127.0.0.1:%d;\n    root %s/www;\n"
-             "    location /expired/ { return 403; }\n  }\n}\n",
-             dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, dir);
+             "  server {\n    listen 127.0.0.1:%d;\n    listen 127.0.0.1:%d ssl;\n"
+             "    ssl_certificate %s/srv.pem;\n    ssl_certificate_key %s/srv.key;\n"
+             "    root %s/www;\n    location /expired/ { return 403; }\n  }\n}\n",
+             dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, nginx_tls_port, dir, dir, dir);
     snprintf(path, sizeof(path), "%s/nginx.conf", dir);
     write_file(path, conf, strlen(conf));
     {
@@ -89,6 +112,7 @@ static int start_nginx(void **state)
         assert_int_equal(ota_test_proc_start(&nginx, "nginx", argv, log), 0);
     }
     assert_int_equal(ota_test_wait_port(nginx_port, 10000), 0);
+    assert_int_equal(ota_test_wait_port(nginx_tls_port, 10000), 0);
     return 0;
 }
 
@@ -106,6 +130,8 @@ static int stop_nginx(void **state)
 typedef struct dl {
     ota_httpc_t c;
     ota_http_tcp_t tcp;
+    ota_http_tls_t tls;
+    int use_tls;
     uint8_t rx[OTA_HTTP_RX_BUFFER_SIZE];
     uint8_t tx[OTA_HTTP_TX_BUFFER_SIZE];
     char url[256];
@@ -130,7 +156,8 @@ static void dl_range(void *ctx, uint32_t first, uint32_t last)
     d->ranges++;
 }
 
-static dl_t *dl_new(const char *host, int port, const char *path)
+/* A download of path from host:port, over TLS trusting ca_file when it is not NULL. */
+static dl_t *dl_new(const char *host, int port, const char *path, const char *ca_file)
 {
     dl_t *d = calloc(1, sizeof(*d));
     ota_httpc_config_t cfg;
@@ -138,11 +165,19 @@ static dl_t *dl_new(const char *host, int port, const char *path)
     assert_non_null(d);
     d->got = calloc(1, FILE_SIZE);
     assert_non_null(d->got);
-    snprintf(d->url, sizeof(d->url), "http://%s:%d%s", host, port, path);
+    snprintf(d->url, sizeof(d->url), "%s://%s:%d%s", ca_file != NULL ? "https" : "http", host, port,
+             path);
     assert_int_equal(ota_http_url_parse(d->url, strlen(d->url), &u), OTA_HTTPC_OK);
     memset(&cfg, 0, sizeof(cfg));
-    assert_int_equal(ota_http_tcp_init(&d->tcp, u.host, u.host_len, u.port, &cfg.transport),
-                     OTA_HTTPC_OK);
+    d->use_tls = u.tls;
+    if (u.tls) {
+        assert_int_equal(
+            ota_http_tls_init(&d->tls, u.host, u.host_len, u.port, ca_file, &cfg.transport),
+            OTA_HTTPC_OK);
+    } else {
+        assert_int_equal(ota_http_tcp_init(&d->tcp, u.host, u.host_len, u.port, &cfg.transport),
+                         OTA_HTTPC_OK);
+    }
     cfg.on_body = dl_body;
     cfg.on_range = dl_range;
     cfg.cb_ctx = d;
@@ -157,6 +192,9 @@ static dl_t *dl_new(const char *host, int port, const char *path)
 static void dl_free(dl_t *d)
 {
     ota_httpc_close(&d->c);
+    if (d->use_tls) {
+        ota_http_tls_free(&d->tls);
+    }
     free(d->got);
     free(d);
 }
@@ -230,7 +268,7 @@ static void truncate_log(void)
 /* 1 MiB in 16 KiB ranges, pipelined, one connection, every byte right. */
 static void test_pipelined_download(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin?sig=abc&exp=1");
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin?sig=abc&exp=1", NULL);
     unsigned long conn = 0;
     int one_conn = 0, lines;
     uint32_t tries;
@@ -261,7 +299,7 @@ static void test_pipelined_download(void **state)
 /* 403 (an expired URL), then a fresh URL: the download goes on where it was. */
 static void test_expired_then_fresh_url(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin");
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
     char fresh[256];
     (void)state;
     assert_int_equal(dl_run(d, 5u * RANGE_SIZE), OTA_HTTPC_OK);
@@ -283,8 +321,8 @@ static void test_expired_then_fresh_url(void **state)
 
 static void test_refusals(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin");
-    dl_t *missing = dl_new("127.0.0.1", nginx_port, "/nothing.bin");
+    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
+    dl_t *missing = dl_new("127.0.0.1", nginx_port, "/nothing.bin", NULL);
     (void)state;
     /* a range beyond the file (the size is not known yet) */
     assert_int_equal(ota_httpc_request(&d->c, FILE_SIZE, FILE_SIZE + 10u, now_ms()), OTA_HTTPC_OK);
@@ -294,6 +332,37 @@ static void test_refusals(void **state)
     assert_int_equal(d->bytes + missing->bytes, 0);
     dl_free(d);
     dl_free(missing);
+}
+
+/* Over TLS: 1 MiB pipelined on one TLS session, every byte right. */
+static void test_tls_download(void **state)
+{
+    char ca[128];
+    dl_t *d;
+    (void)state;
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    d = dl_new("localhost", nginx_tls_port, "/fw.bin?sig=abc", ca);
+    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    assert_memory_equal(d->got, file_data, FILE_SIZE);
+    assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
+    assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
+    assert_int_equal(d->tls.handshakes, 1);
+    dl_free(d);
+}
+
+/* A server whose certificate another CA signed: no connection, nothing delivered. */
+static void test_tls_untrusted(void **state)
+{
+    char ca[128];
+    dl_t *d;
+    (void)state;
+    snprintf(ca, sizeof(ca), "%s/other-ca.pem", dir);
+    d = dl_new("localhost", nginx_tls_port, "/fw.bin", ca);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 99, now_ms()), OTA_HTTPC_TRANSPORT);
+    assert_int_equal(d->tls.handshakes, 0);
+    assert_int_equal(d->bytes, 0);
+    dl_free(d);
 }
 
 /* ---- a server that closes in the middle of its second answer ---- */
@@ -363,7 +432,7 @@ static void test_server_closes_mid_answer(void **state)
     assert_int_equal(getsockname(s.listen_fd, (struct sockaddr *)&a, &alen), 0);
     s.port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&th, NULL, half_server_main, &s), 0);
-    d = dl_new("127.0.0.1", s.port, "/fw.bin");
+    d = dl_new("127.0.0.1", s.port, "/fw.bin", NULL);
     assert_int_equal(ota_httpc_request(&d->c, 0, 999, now_ms()), OTA_HTTPC_OK);
     assert_int_equal(ota_httpc_request(&d->c, 1000, 1999, now_ms()), OTA_HTTPC_OK);
     assert_int_equal(dl_run(d, 0), OTA_HTTPC_CLOSED);
@@ -381,10 +450,9 @@ static void test_server_closes_mid_answer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipelined_download),
-        cmocka_unit_test(test_expired_then_fresh_url),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_server_closes_mid_answer),
+        cmocka_unit_test(test_pipelined_download), cmocka_unit_test(test_expired_then_fresh_url),
+        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_server_closes_mid_answer),
+        cmocka_unit_test(test_tls_download),       cmocka_unit_test(test_tls_untrusted),
     };
     return cmocka_run_group_tests(tests, start_nginx, stop_nginx);
 }
