@@ -32,8 +32,8 @@
 
 static uint8_t file_data[FILE_SIZE];
 static char dir[64];
-static int nginx_port, nginx_tls_port;
-static ota_test_proc_t nginx;
+static int nginx_port, nginx_tls_port, files_port;
+static ota_test_proc_t nginx, files;
 
 static uint32_t now_ms(void)
 {
@@ -69,11 +69,29 @@ static int start_nginx(void **state)
     }
     snprintf(path, sizeof(path), "%s/www/fw.bin", dir);
     write_file(path, file_data, FILE_SIZE);
+    /* the service's file server with the same file as stored file 1, behind nginx's HTTPS */
+    snprintf(path, sizeof(path), "%s/files", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/files/1.bin", dir);
+    write_file(path, file_data, FILE_SIZE);
+    snprintf(path, sizeof(path), "%s/url.key", dir);
+    write_file(path, "0123456789abcdef0123456789abcdef", 32);
+    files_port = ota_test_free_port();
+    assert_true(files_port > 0);
+    {
+        char port_arg[16], log[512];
+        char *fargv[] = {OTA_TEST_FILES_BIN, "serve",  "--data", dir, "--key-file", path,
+                         "--port",           port_arg, NULL};
+        snprintf(port_arg, sizeof(port_arg), "%d", files_port);
+        snprintf(log, sizeof(log), "%s/files.log", dir);
+        assert_int_equal(ota_test_proc_start(&files, "otter-files", fargv, log), 0);
+        assert_int_equal(ota_test_wait_port(files_port, 10000), 0);
+    }
     nginx_port = ota_test_free_port();
     assert_true(nginx_port > 0);
     do {
         nginx_tls_port = ota_test_free_port();
-    } while (nginx_tls_port == nginx_port);
+    } while (nginx_tls_port == nginx_port || nginx_tls_port == files_port);
     assert_true(nginx_tls_port > 0);
     /* a CA, a server certificate for localhost signed by it, and a second CA that signed nothing */
     {
@@ -102,8 +120,12 @@ static int start_nginx(void **state)
              "  keepalive_requests 10000;\n"
              "  server {\n    listen 127.0.0.1:%d;\n    listen 127.0.0.1:%d ssl;\n"
              "    ssl_certificate %s/srv.pem;\n    ssl_certificate_key %s/srv.key;\n"
-             "    root %s/www;\n    location /expired/ { return 403; }\n  }\n}\n",
-             dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, nginx_tls_port, dir, dir, dir);
+             "    root %s/www;\n    location /expired/ { return 403; }\n"
+             "    location /files/ {\n      proxy_pass http://127.0.0.1:%d;\n"
+             "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }\n"
+             "  }\n}\n",
+             dir, dir, dir, dir, dir, dir, dir, dir, nginx_port, nginx_tls_port, dir, dir, dir,
+             files_port);
     snprintf(path, sizeof(path), "%s/nginx.conf", dir);
     write_file(path, conf, strlen(conf));
     {
@@ -121,6 +143,7 @@ static int stop_nginx(void **state)
     char cmd[300];
     (void)state;
     ota_test_proc_stop(&nginx);
+    ota_test_proc_stop(&files);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -365,6 +388,44 @@ static void test_tls_untrusted(void **state)
     dl_free(d);
 }
 
+/*
+ * The service's signed URLs over HTTPS (nginx terminating TLS in front of
+ * otter-files): the download completes; the same URL with another job is refused.
+ */
+static void test_signed_url_over_https(void **state)
+{
+    char cmd[1024], url[1024], ca[128];
+    FILE *p;
+    dl_t *d;
+    char *tampered;
+    (void)state;
+    snprintf(cmd, sizeof(cmd),
+             "%s url --key-file %s/url.key --base https://localhost:%d --file 1 --thing dev-1 "
+             "--job job-1 --ttl 600",
+             OTA_TEST_FILES_BIN, dir, nginx_tls_port);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(url, sizeof(url), p));
+    assert_int_equal(pclose(p), 0);
+    url[strcspn(url, "\n")] = 0;
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    d = dl_new("localhost", nginx_tls_port, strchr(url + 8, '/'), ca);
+    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    assert_memory_equal(d->got, file_data, FILE_SIZE);
+    assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
+    /* another job's name in the same URL: 403, nothing more delivered */
+    tampered = strstr(d->url, "job=job-1");
+    assert_non_null(tampered);
+    tampered[8] = '2';
+    assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 99, now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(dl_run(d, 0), OTA_HTTPC_EXPIRED);
+    assert_int_equal(ota_httpc_info(&d->c)->last_status, 403);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    dl_free(d);
+}
+
 /* ---- a server that closes in the middle of its second answer ---- */
 
 typedef struct half_server {
@@ -450,9 +511,13 @@ static void test_server_closes_mid_answer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipelined_download), cmocka_unit_test(test_expired_then_fresh_url),
-        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_server_closes_mid_answer),
-        cmocka_unit_test(test_tls_download),       cmocka_unit_test(test_tls_untrusted),
+        cmocka_unit_test(test_pipelined_download),
+        cmocka_unit_test(test_expired_then_fresh_url),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_server_closes_mid_answer),
+        cmocka_unit_test(test_tls_download),
+        cmocka_unit_test(test_tls_untrusted),
+        cmocka_unit_test(test_signed_url_over_https),
     };
     return cmocka_run_group_tests(tests, start_nginx, stop_nginx);
 }
