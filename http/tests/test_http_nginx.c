@@ -25,6 +25,7 @@
 #include "ota_http_client.h"
 #include "ota_http_tcp.h"
 #include "ota_http_tls.h"
+#include "http_test_dl.h"
 #include "ota_test_net.h"
 
 #define FILE_SIZE (1024u * 1024u)
@@ -34,13 +35,6 @@ static uint8_t file_data[FILE_SIZE];
 static char dir[64];
 static int nginx_port, nginx_tls_port, files_port;
 static ota_test_proc_t nginx, files;
-
-static uint32_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-}
 
 static void write_file(const char *path, const void *data, size_t len)
 {
@@ -148,108 +142,12 @@ static int stop_nginx(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- a download driven like a data plane: ranges refilled as answers finish ---- */
-
-typedef struct dl {
-    ota_httpc_t c;
-    ota_http_tcp_t tcp;
-    ota_http_tls_t tls;
-    int use_tls;
-    uint8_t rx[OTA_HTTP_RX_BUFFER_SIZE];
-    uint8_t tx[OTA_HTTP_TX_BUFFER_SIZE];
-    char url[256];
-    uint8_t *got; /* FILE_SIZE bytes */
-    uint32_t bytes, next_ask, ranges, max_in_flight;
-} dl_t;
-
-static ota_err_t dl_body(void *ctx, uint32_t offset, const uint8_t *data, size_t len)
+/* A download of FILE_SIZE bytes in RANGE_SIZE ranges, over TLS trusting ca when not NULL. */
+static http_dl_t *dl_new(const char *host, int port, const char *path, const char *ca)
 {
-    dl_t *d = ctx;
-    assert_true(offset + len <= FILE_SIZE);
-    memcpy(d->got + offset, data, len);
-    d->bytes += (uint32_t)len;
-    return OTA_OK;
-}
-
-static void dl_range(void *ctx, uint32_t first, uint32_t last)
-{
-    dl_t *d = ctx;
-    (void)first;
-    (void)last;
-    d->ranges++;
-}
-
-/* A download of path from host:port, over TLS trusting ca_file when it is not NULL. */
-static dl_t *dl_new(const char *host, int port, const char *path, const char *ca_file)
-{
-    dl_t *d = calloc(1, sizeof(*d));
-    ota_httpc_config_t cfg;
-    ota_http_url_t u;
+    http_dl_t *d = http_dl_new(host, port, path, ca, FILE_SIZE, RANGE_SIZE);
     assert_non_null(d);
-    d->got = calloc(1, FILE_SIZE);
-    assert_non_null(d->got);
-    snprintf(d->url, sizeof(d->url), "%s://%s:%d%s", ca_file != NULL ? "https" : "http", host, port,
-             path);
-    assert_int_equal(ota_http_url_parse(d->url, strlen(d->url), &u), OTA_HTTPC_OK);
-    memset(&cfg, 0, sizeof(cfg));
-    d->use_tls = u.tls;
-    if (u.tls) {
-        assert_int_equal(
-            ota_http_tls_init(&d->tls, u.host, u.host_len, u.port, ca_file, &cfg.transport),
-            OTA_HTTPC_OK);
-    } else {
-        assert_int_equal(ota_http_tcp_init(&d->tcp, u.host, u.host_len, u.port, &cfg.transport),
-                         OTA_HTTPC_OK);
-    }
-    cfg.on_body = dl_body;
-    cfg.on_range = dl_range;
-    cfg.cb_ctx = d;
-    cfg.rx_buf = d->rx;
-    cfg.rx_size = sizeof(d->rx);
-    cfg.tx_buf = d->tx;
-    cfg.tx_size = sizeof(d->tx);
-    assert_int_equal(ota_httpc_init(&d->c, &cfg, d->url), OTA_HTTPC_OK);
     return d;
-}
-
-static void dl_free(dl_t *d)
-{
-    ota_httpc_close(&d->c);
-    if (d->use_tls) {
-        ota_http_tls_free(&d->tls);
-    }
-    free(d->got);
-    free(d);
-}
-
-/* Keep the pipeline full with RANGE_SIZE ranges up to `end`; poll until done or a failure. */
-static ota_httpc_result_t dl_run(dl_t *d, uint32_t end)
-{
-    uint32_t deadline = now_ms() + 60000u;
-    while ((d->next_ask < end || ota_httpc_in_flight(&d->c) > 0) &&
-           (int32_t)(deadline - now_ms()) > 0) {
-        ota_httpc_result_t r;
-        while (d->next_ask < end && ota_httpc_in_flight(&d->c) < OTA_HTTP_PIPELINE_MAX) {
-            uint32_t last = d->next_ask + RANGE_SIZE - 1u;
-            if (last >= end) {
-                last = end - 1u;
-            }
-            r = ota_httpc_request(&d->c, d->next_ask, last, now_ms());
-            if (r != OTA_HTTPC_OK) {
-                return r;
-            }
-            d->next_ask = last + 1u;
-        }
-        if (ota_httpc_in_flight(&d->c) > d->max_in_flight) {
-            d->max_in_flight = ota_httpc_in_flight(&d->c);
-        }
-        r = ota_httpc_poll(&d->c, now_ms(), 0);
-        if (r != OTA_HTTPC_OK) {
-            return r;
-        }
-        usleep(200);
-    }
-    return ota_httpc_in_flight(&d->c) == 0 ? OTA_HTTPC_OK : OTA_HTTPC_TIMEOUT;
 }
 
 /* Lines of nginx's access log (each "connection requests status range"). */
@@ -291,13 +189,13 @@ static void truncate_log(void)
 /* 1 MiB in 16 KiB ranges, pipelined, one connection, every byte right. */
 static void test_pipelined_download(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin?sig=abc&exp=1", NULL);
+    http_dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin?sig=abc&exp=1", NULL);
     unsigned long conn = 0;
     int one_conn = 0, lines;
     uint32_t tries;
     (void)state;
     truncate_log();
-    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
     assert_int_equal(d->bytes, FILE_SIZE);
     assert_int_equal(d->ranges, FILE_SIZE / RANGE_SIZE);
     assert_memory_equal(d->got, file_data, FILE_SIZE);
@@ -316,19 +214,19 @@ static void test_pipelined_download(void **state)
     }
     assert_int_equal(lines, FILE_SIZE / RANGE_SIZE);
     assert_true(one_conn);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 /* 403 (an expired URL), then a fresh URL: the download goes on where it was. */
 static void test_expired_then_fresh_url(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
+    http_dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
     char fresh[256];
     (void)state;
-    assert_int_equal(dl_run(d, 5u * RANGE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, 5u * RANGE_SIZE), OTA_HTTPC_OK);
     snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%d/expired/fw.bin?exp=1", nginx_port);
     assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
-    assert_int_equal(dl_run(d, 6u * RANGE_SIZE), OTA_HTTPC_EXPIRED);
+    assert_int_equal(http_dl_run(d, 6u * RANGE_SIZE), OTA_HTTPC_EXPIRED);
     assert_int_equal(ota_httpc_info(&d->c)->last_status, 403);
     assert_int_equal(ota_httpc_info(&d->c)->last_first, 5u * RANGE_SIZE);
     assert_int_equal(d->bytes, 5u * RANGE_SIZE);
@@ -336,56 +234,57 @@ static void test_expired_then_fresh_url(void **state)
     memcpy(d->url, fresh, sizeof(fresh));
     assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
     d->next_ask = 5u * RANGE_SIZE; /* what the bitmap still lacks */
-    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
     assert_int_equal(d->bytes, FILE_SIZE);
     assert_memory_equal(d->got, file_data, FILE_SIZE);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 static void test_refusals(void **state)
 {
-    dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
-    dl_t *missing = dl_new("127.0.0.1", nginx_port, "/nothing.bin", NULL);
+    http_dl_t *d = dl_new("127.0.0.1", nginx_port, "/fw.bin", NULL);
+    http_dl_t *missing = dl_new("127.0.0.1", nginx_port, "/nothing.bin", NULL);
     (void)state;
     /* a range beyond the file (the size is not known yet) */
-    assert_int_equal(ota_httpc_request(&d->c, FILE_SIZE, FILE_SIZE + 10u, now_ms()), OTA_HTTPC_OK);
-    assert_int_equal(dl_run(d, 0), OTA_HTTPC_RANGE_REFUSED);
+    assert_int_equal(ota_httpc_request(&d->c, FILE_SIZE, FILE_SIZE + 10u, http_dl_now_ms()),
+                     OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, 0), OTA_HTTPC_RANGE_REFUSED);
     assert_int_equal(ota_httpc_info(&d->c)->last_status, 416);
-    assert_int_equal(dl_run(missing, RANGE_SIZE), OTA_HTTPC_NOT_FOUND);
+    assert_int_equal(http_dl_run(missing, RANGE_SIZE), OTA_HTTPC_NOT_FOUND);
     assert_int_equal(d->bytes + missing->bytes, 0);
-    dl_free(d);
-    dl_free(missing);
+    http_dl_free(d);
+    http_dl_free(missing);
 }
 
 /* Over TLS: 1 MiB pipelined on one TLS session, every byte right. */
 static void test_tls_download(void **state)
 {
     char ca[128];
-    dl_t *d;
+    http_dl_t *d;
     (void)state;
     snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
     d = dl_new("localhost", nginx_tls_port, "/fw.bin?sig=abc", ca);
-    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
     assert_int_equal(d->bytes, FILE_SIZE);
     assert_memory_equal(d->got, file_data, FILE_SIZE);
     assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
     assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
     assert_int_equal(d->tls.handshakes, 1);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 /* A server whose certificate another CA signed: no connection, nothing delivered. */
 static void test_tls_untrusted(void **state)
 {
     char ca[128];
-    dl_t *d;
+    http_dl_t *d;
     (void)state;
     snprintf(ca, sizeof(ca), "%s/other-ca.pem", dir);
     d = dl_new("localhost", nginx_tls_port, "/fw.bin", ca);
-    assert_int_equal(ota_httpc_request(&d->c, 0, 99, now_ms()), OTA_HTTPC_TRANSPORT);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 99, http_dl_now_ms()), OTA_HTTPC_TRANSPORT);
     assert_int_equal(d->tls.handshakes, 0);
     assert_int_equal(d->bytes, 0);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 /*
@@ -396,7 +295,7 @@ static void test_signed_url_over_https(void **state)
 {
     char cmd[1024], url[1024], ca[128];
     FILE *p;
-    dl_t *d;
+    http_dl_t *d;
     char *tampered;
     (void)state;
     snprintf(cmd, sizeof(cmd),
@@ -410,7 +309,7 @@ static void test_signed_url_over_https(void **state)
     url[strcspn(url, "\n")] = 0;
     snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
     d = dl_new("localhost", nginx_tls_port, strchr(url + 8, '/'), ca);
-    assert_int_equal(dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
     assert_int_equal(d->bytes, FILE_SIZE);
     assert_memory_equal(d->got, file_data, FILE_SIZE);
     assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
@@ -419,11 +318,11 @@ static void test_signed_url_over_https(void **state)
     assert_non_null(tampered);
     tampered[8] = '2';
     assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
-    assert_int_equal(ota_httpc_request(&d->c, 0, 99, now_ms()), OTA_HTTPC_OK);
-    assert_int_equal(dl_run(d, 0), OTA_HTTPC_EXPIRED);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 99, http_dl_now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, 0), OTA_HTTPC_EXPIRED);
     assert_int_equal(ota_httpc_info(&d->c)->last_status, 403);
     assert_int_equal(d->bytes, FILE_SIZE);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 /* ---- a server that closes in the middle of its second answer ---- */
@@ -481,7 +380,7 @@ static void test_server_closes_mid_answer(void **state)
     struct sockaddr_in a;
     socklen_t alen = sizeof(a);
     pthread_t th;
-    dl_t *d;
+    http_dl_t *d;
     (void)state;
     s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s.listen_fd >= 0);
@@ -494,9 +393,9 @@ static void test_server_closes_mid_answer(void **state)
     s.port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&th, NULL, half_server_main, &s), 0);
     d = dl_new("127.0.0.1", s.port, "/fw.bin", NULL);
-    assert_int_equal(ota_httpc_request(&d->c, 0, 999, now_ms()), OTA_HTTPC_OK);
-    assert_int_equal(ota_httpc_request(&d->c, 1000, 1999, now_ms()), OTA_HTTPC_OK);
-    assert_int_equal(dl_run(d, 0), OTA_HTTPC_CLOSED);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 999, http_dl_now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_request(&d->c, 1000, 1999, http_dl_now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, 0), OTA_HTTPC_CLOSED);
     assert_int_equal(ota_httpc_info(&d->c)->last_first, 1000);
     assert_int_equal(d->ranges, 1);
     assert_int_equal(d->bytes, 1400);
@@ -505,7 +404,7 @@ static void test_server_closes_mid_answer(void **state)
     assert_int_equal(d->tcp.fd, -1);
     pthread_join(th, NULL);
     close(s.listen_fd);
-    dl_free(d);
+    http_dl_free(d);
 }
 
 int main(void)

@@ -22,8 +22,7 @@
 #include <unistd.h>
 
 #include "ota_files_http.h"
-#include "ota_http_client.h"
-#include "ota_http_tcp.h"
+#include "http_test_dl.h"
 #include "ota_test_net.h"
 #include "ota_url_sign.h"
 
@@ -190,91 +189,27 @@ static void test_check_tampering(void **state)
 
 /* ---- the device's range client against the server ---- */
 
-typedef struct dl {
-    uint8_t got[FILE_SIZE];
-    uint32_t bytes, ranges;
-} dl_t;
-
-static ota_err_t dl_body(void *ctx, uint32_t offset, const uint8_t *data, size_t len)
-{
-    dl_t *d = ctx;
-    assert_true(offset + len <= FILE_SIZE);
-    memcpy(d->got + offset, data, len);
-    d->bytes += (uint32_t)len;
-    return OTA_OK;
-}
-
-static void dl_range(void *ctx, uint32_t first, uint32_t last)
-{
-    (void)first;
-    (void)last;
-    ((dl_t *)ctx)->ranges++;
-}
-
-static uint32_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-}
-
 static void test_device_client_downloads(void **state)
 {
-    static dl_t d;
-    static uint8_t rx[OTA_HTTP_RX_BUFFER_SIZE], tx[OTA_HTTP_TX_BUFFER_SIZE];
-    ota_http_tcp_t tcp;
-    ota_httpc_config_t cfg;
-    ota_httpc_t c;
     char url[512];
-    uint32_t next = 0, deadline;
-    const uint32_t range = 8192;
-    ota_httpc_result_t r = OTA_HTTPC_OK;
+    http_dl_t *d;
     (void)state;
-    memset(&d, 0, sizeof(d));
     make_url(url, sizeof(url), 1, "thing-a", "job-a", NOW + 1800);
-    memset(&cfg, 0, sizeof(cfg));
-    assert_int_equal(ota_http_tcp_init(&tcp, "127.0.0.1", 9, port, &cfg.transport), OTA_HTTPC_OK);
-    cfg.on_body = dl_body;
-    cfg.on_range = dl_range;
-    cfg.cb_ctx = &d;
-    cfg.rx_buf = rx;
-    cfg.rx_size = sizeof(rx);
-    cfg.tx_buf = tx;
-    cfg.tx_size = sizeof(tx);
-    assert_int_equal(ota_httpc_init(&c, &cfg, url), OTA_HTTPC_OK);
-    deadline = now_ms() + 60000u;
-    while ((next < FILE_SIZE || ota_httpc_in_flight(&c) > 0) && r == OTA_HTTPC_OK &&
-           (int32_t)(deadline - now_ms()) > 0) {
-        while (next < FILE_SIZE && ota_httpc_in_flight(&c) < OTA_HTTP_PIPELINE_MAX) {
-            r = ota_httpc_request(&c, next, next + range - 1u, now_ms());
-            if (r != OTA_HTTPC_OK) {
-                fprintf(stderr, "request %u: %s after %u answers\n", next, ota_httpc_result_name(r),
-                        ota_httpc_info(&c)->answers);
-            }
-            assert_int_equal(r, OTA_HTTPC_OK);
-            next += range;
-        }
-        r = ota_httpc_poll(&c, now_ms(), 0);
-        usleep(200);
-    }
-    assert_string_equal(ota_httpc_result_name(r), "OTA_HTTPC_OK");
-    assert_int_equal(d.bytes, FILE_SIZE);
-    assert_int_equal(d.ranges, FILE_SIZE / range);
-    assert_memory_equal(d.got, file_data, FILE_SIZE);
-    assert_int_equal(ota_httpc_info(&c)->connects, 1);
+    d = http_dl_new("127.0.0.1", port, strchr(url + 8, '/'), NULL, FILE_SIZE, 8192);
+    assert_non_null(d);
+    assert_int_equal(http_dl_run(d, FILE_SIZE), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    assert_int_equal(d->ranges, FILE_SIZE / 8192);
+    assert_memory_equal(d->got, file_data, FILE_SIZE);
+    assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
+    assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
     /* the URL expires: the next range is refused as expired, with nothing delivered */
     clock_now = NOW + 1800;
-    assert_int_equal(ota_httpc_request(&c, 0, 99, now_ms()), OTA_HTTPC_OK);
-    deadline = now_ms() + 10000u;
-    do {
-        r = ota_httpc_poll(&c, now_ms(), 0);
-        usleep(200);
-    } while (r == OTA_HTTPC_OK && ota_httpc_in_flight(&c) > 0 &&
-             (int32_t)(deadline - now_ms()) > 0);
+    assert_int_equal(ota_httpc_request(&d->c, 0, 99, http_dl_now_ms()), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, 0), OTA_HTTPC_EXPIRED);
     clock_now = NOW;
-    assert_int_equal(r, OTA_HTTPC_EXPIRED);
-    assert_int_equal(d.bytes, FILE_SIZE);
-    ota_httpc_close(&c);
+    assert_int_equal(d->bytes, FILE_SIZE);
+    http_dl_free(d);
 }
 
 /* ---- raw requests ---- */
