@@ -108,27 +108,23 @@ static size_t put_u32(uint8_t *buf, size_t at, uint32_t v)
     return at;
 }
 
-ota_httpc_result_t ota_httpc_request(ota_httpc_t *c, uint32_t first, uint32_t last, uint32_t now_ms)
+/* Open a connection. */
+static ota_err_t open_conn(ota_httpc_t *c)
 {
-    uint8_t *b;
-    size_t n;
-    if (c == NULL || first > last || last == UINT32_MAX ||
-        (c->info.file_size != 0 && last >= c->info.file_size)) {
-        return OTA_HTTPC_INVALID_ARG;
+    if (c->cfg.transport.open != NULL && c->cfg.transport.open(c->cfg.transport.ctx) != OTA_OK) {
+        return OTA_ERR_IO;
     }
-    if (c->count >= OTA_HTTP_PIPELINE_MAX || c->closing) {
-        return OTA_HTTPC_BUSY;
-    }
-    if (!c->connected) {
-        if (c->cfg.transport.open != NULL &&
-            c->cfg.transport.open(c->cfg.transport.ctx) != OTA_OK) {
-            return fail(c, OTA_HTTPC_TRANSPORT);
-        }
-        c->connected = 1;
-        c->info.connects++;
-    }
-    b = c->cfg.tx_buf;
-    n = put(b, 0, req_get, sizeof(req_get) - 1u);
+    c->connected = 1;
+    c->conn_answers = 0;
+    c->info.connects++;
+    return OTA_OK;
+}
+
+/* Build and send the request for first..last. */
+static ota_err_t send_range(ota_httpc_t *c, uint32_t first, uint32_t last)
+{
+    uint8_t *b = c->cfg.tx_buf;
+    size_t n = put(b, 0, req_get, sizeof(req_get) - 1u);
     n = put(b, n, c->url.target, c->url.target_len);
     n = put(b, n, req_host, sizeof(req_host) - 1u);
     n = put(b, n, c->url.authority, c->url.authority_len);
@@ -137,16 +133,67 @@ ota_httpc_result_t ota_httpc_request(ota_httpc_t *c, uint32_t first, uint32_t la
     b[n++] = '-';
     n = put_u32(b, n, last);
     n = put(b, n, req_end, sizeof(req_end) - 1u);
-    if (c->cfg.transport.send(c->cfg.transport.ctx, b, n) != OTA_OK) {
+    return c->cfg.transport.send(c->cfg.transport.ctx, b, n);
+}
+
+/*
+ * A reused keep-alive connection closed before a byte of the awaited answer
+ * came (the server timed it out as the requests left): the requests were
+ * not processed, and GET may be sent again (RFC 9112 9.3.1). Once per answer.
+ */
+static int may_resend(const ota_httpc_t *c)
+{
+    return c->conn_answers > 0 && !c->resent && c->rx_len == 0 && c->resp.header_bytes == 0 &&
+           c->resp.state == OTA_HTTP_S_STATUS;
+}
+
+/* Open a new connection and send every request in flight again, in order. */
+static ota_httpc_result_t resend(ota_httpc_t *c, uint32_t now_ms)
+{
+    uint32_t i;
+    if (c->cfg.transport.close != NULL) {
+        c->cfg.transport.close(c->cfg.transport.ctx);
+    }
+    c->connected = 0;
+    c->resent = 1;
+    c->info.resends++;
+    if (open_conn(c) != OTA_OK) {
+        return fail(c, OTA_HTTPC_TRANSPORT);
+    }
+    for (i = 0; i < c->count; i++) {
+        uint32_t k = (c->head + i) % OTA_HTTP_PIPELINE_MAX;
+        if (send_range(c, c->first[k], c->last[k]) != OTA_OK) {
+            return fail(c, OTA_HTTPC_TRANSPORT);
+        }
+    }
+    c->last_rx_ms = now_ms;
+    return OTA_HTTPC_OK;
+}
+
+ota_httpc_result_t ota_httpc_request(ota_httpc_t *c, uint32_t first, uint32_t last, uint32_t now_ms)
+{
+    uint32_t tail;
+    if (c == NULL || first > last || last == UINT32_MAX ||
+        (c->info.file_size != 0 && last >= c->info.file_size)) {
+        return OTA_HTTPC_INVALID_ARG;
+    }
+    if (c->count >= OTA_HTTP_PIPELINE_MAX || c->closing) {
+        return OTA_HTTPC_BUSY;
+    }
+    if (!c->connected && open_conn(c) != OTA_OK) {
         return fail(c, OTA_HTTPC_TRANSPORT);
     }
     if (c->count == 0) {
         c->last_rx_ms = now_ms; /* the wait for an answer starts now */
     }
-    c->first[(c->head + c->count) % OTA_HTTP_PIPELINE_MAX] = first;
-    c->last[(c->head + c->count) % OTA_HTTP_PIPELINE_MAX] = last;
+    tail = (c->head + c->count) % OTA_HTTP_PIPELINE_MAX;
+    c->first[tail] = first;
+    c->last[tail] = last;
     c->count++;
     c->info.requests++;
+    if (send_range(c, first, last) != OTA_OK) {
+        return may_resend(c) ? resend(c, now_ms) : fail(c, OTA_HTTPC_TRANSPORT);
+    }
     return OTA_HTTPC_OK;
 }
 
@@ -173,6 +220,8 @@ static void answered(ota_httpc_t *c)
     c->head = (uint8_t)((c->head + 1u) % OTA_HTTP_PIPELINE_MAX);
     c->count--;
     c->info.answers++;
+    c->conn_answers++;
+    c->resent = 0;
     if ((r->flags & OTA_HTTP_F_CLOSE) != 0) {
         drop(c); /* requests sent behind it will not be answered on this connection */
     }
@@ -231,6 +280,13 @@ ota_httpc_result_t ota_httpc_poll(ota_httpc_t *c, uint32_t now_ms, uint32_t max_
         ota_httpc_result_t res;
         reads++;
         if (n < 0 || (uint32_t)n > c->cfg.rx_size - c->rx_len) {
+            if (c->count > 0 && may_resend(c)) {
+                res = resend(c, now_ms);
+                if (res != OTA_HTTPC_OK) {
+                    return res;
+                }
+                continue;
+            }
             if (c->count > 0) {
                 return fail(c, OTA_HTTPC_CLOSED);
             }

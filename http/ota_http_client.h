@@ -16,7 +16,10 @@
  *     (straight out of the receive buffer: nothing is held back beyond what
  *     one transport read brought);
  *   - Connection: close honoured (requests sent after that answer are
- *     dropped; the next request opens a new connection);
+ *     dropped; the next request opens a new connection); a reused
+ *     connection found closed before a byte of the awaited answer (the
+ *     server timed it out as requests left) is opened again and the requests
+ *     in flight are sent again, once;
  *   - every failure named (ota_httpc_result_t), the connection closed and
  *     every request in flight dropped: the caller asks again for what its
  *     bitmap still lacks.
@@ -190,6 +193,7 @@ typedef struct ota_httpc_info {
     uint32_t answers;       /**< ranges delivered whole */
     uint32_t body_bytes;    /**< body bytes delivered */
     uint32_t failures;      /**< failures reported */
+    uint32_t resends;       /**< reused connections found closed: requests sent again */
 } ota_httpc_info_t;
 
 /** One answer's parser state (private). */
@@ -211,8 +215,10 @@ typedef struct ota_httpc {
     ota_httpc_config_t cfg;
     ota_http_url_t url;
     uint8_t connected;
-    uint8_t closing;     /* the answer being read said Connection: close */
-    uint8_t head, count; /* ring of requests in flight */
+    uint8_t closing;       /* the answer being read said Connection: close */
+    uint8_t resent;        /* the requests in flight were sent again once already */
+    uint32_t conn_answers; /* answers on this connection */
+    uint8_t head, count;   /* ring of requests in flight */
     uint32_t first[OTA_HTTP_PIPELINE_MAX];
     uint32_t last[OTA_HTTP_PIPELINE_MAX];
     uint32_t rx_len;     /* bytes waiting in rx_buf */

@@ -25,9 +25,11 @@ typedef struct script {
     size_t in_len, pos;
     size_t piece;     /* bytes per recv (0: as many as fit) */
     int close_at_end; /* recv reports a closed stream once the script is read */
+    char in2[4096];   /* what the server answers on the second connection */
+    size_t in2_len;
     char sent[8192];
     size_t sent_len;
-    int opens, closes, open_fails, send_fails;
+    int opens, closes, open_fails, send_fails; /* send_fails: sends to refuse */
 } script_t;
 
 static ota_err_t s_open(void *ctx)
@@ -37,6 +39,11 @@ static ota_err_t s_open(void *ctx)
         return OTA_ERR_IO;
     }
     s->opens++;
+    if (s->opens == 2 && s->in2_len > 0) {
+        memcpy(s->in, s->in2, s->in2_len);
+        s->in_len = s->in2_len;
+        s->pos = 0;
+    }
     return OTA_OK;
 }
 
@@ -48,7 +55,8 @@ static void s_close(void *ctx)
 static ota_err_t s_send(void *ctx, const uint8_t *data, size_t len)
 {
     script_t *s = ctx;
-    if (s->send_fails || s->sent_len + len > sizeof(s->sent)) {
+    if (s->send_fails > 0 || s->sent_len + len > sizeof(s->sent)) {
+        s->send_fails--;
         return OTA_ERR_IO;
     }
     memcpy(s->sent + s->sent_len, data, len);
@@ -572,6 +580,68 @@ static void test_idle_close_is_quiet(void **state)
     assert_int_equal(ota_httpc_info(&g.c)->failures, 0);
 }
 
+/* The second connection's answers: built like the first's, then moved aside. */
+static void script_second(script_t *s, uint32_t first, uint32_t last)
+{
+    size_t keep = s->in_len;
+    add_206(s, first, last, "");
+    memcpy(s->in2, s->in + keep, s->in_len - keep);
+    s->in2_len = s->in_len - keep;
+    s->in_len = keep;
+}
+
+/* A reused connection closed by the server as the next request left: asked again once. */
+static void test_resend_after_idle_close(void **state)
+{
+    (void)state;
+    add_206(&g.s, 0, 99, "");
+    script_second(&g.s, 100, 199);
+    g.s.close_at_end = 1;
+    assert_int_equal(ota_httpc_request(&g.c, 0, 99, 0), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_poll(&g.c, 0, 1), OTA_HTTPC_OK);
+    assert_int_equal(g.k.ranges, 1);
+    assert_int_equal(ota_httpc_request(&g.c, 100, 199, 0), OTA_HTTPC_OK);
+    assert_int_equal(run(), OTA_HTTPC_OK);
+    assert_delivered(0, 199);
+    assert_int_equal(g.s.opens, 2);
+    assert_int_equal(ota_httpc_info(&g.c)->resends, 1);
+    assert_int_equal(ota_httpc_info(&g.c)->requests, 2);
+    g.s.sent[g.s.sent_len] = 0;
+    assert_non_null(strstr(strstr(g.s.sent, "bytes=100-199") + 1, "bytes=100-199"));
+}
+
+/* The send itself fails on the reused connection: sent again on a new one. */
+static void test_resend_after_send_failure(void **state)
+{
+    (void)state;
+    add_206(&g.s, 0, 99, "");
+    script_second(&g.s, 100, 199);
+    assert_int_equal(ota_httpc_request(&g.c, 0, 99, 0), OTA_HTTPC_OK);
+    assert_int_equal(run(), OTA_HTTPC_OK);
+    g.s.send_fails = 1;
+    assert_int_equal(ota_httpc_request(&g.c, 100, 199, 0), OTA_HTTPC_OK);
+    assert_int_equal(g.s.opens, 2);
+    assert_int_equal(run(), OTA_HTTPC_OK);
+    assert_delivered(0, 199);
+    assert_int_equal(ota_httpc_info(&g.c)->resends, 1);
+}
+
+/* Only once, and never on a new connection or once an answer has begun. */
+static void test_resend_once(void **state)
+{
+    (void)state;
+    add_206(&g.s, 0, 99, "");
+    g.s.close_at_end = 1; /* the second connection closes at once too */
+    assert_int_equal(ota_httpc_request(&g.c, 0, 99, 0), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_poll(&g.c, 0, 1), OTA_HTTPC_OK);
+    assert_int_equal(ota_httpc_request(&g.c, 100, 199, 0), OTA_HTTPC_OK);
+    assert_failed(run(), OTA_HTTPC_CLOSED);
+    assert_int_equal(g.s.opens, 2);
+    assert_int_equal(ota_httpc_info(&g.c)->resends, 1);
+    assert_delivered(0, 99);
+    assert_int_equal(g.k.bytes, 100);
+}
+
 static void test_header_line_over_buffer(void **state)
 {
     char line[OTA_HTTP_RX_BUFFER_SIZE + 16];
@@ -757,6 +827,9 @@ int main(void)
         cmocka_unit_test_setup(test_truncated_headers_then_close, setup),
         cmocka_unit_test_setup(test_closed_mid_body, setup),
         cmocka_unit_test_setup(test_idle_close_is_quiet, setup),
+        cmocka_unit_test_setup(test_resend_after_idle_close, setup),
+        cmocka_unit_test_setup(test_resend_after_send_failure, setup),
+        cmocka_unit_test_setup(test_resend_once, setup),
         cmocka_unit_test_setup(test_header_line_over_buffer, setup),
         cmocka_unit_test_setup(test_headers_over_total, setup),
         cmocka_unit_test_setup(test_etag_changed, setup),
