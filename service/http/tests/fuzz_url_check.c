@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ota_url_check(key, sizeof(key), "/files/1", query, 1000, &p) != OTA_URL_OK) {
         return 0;
     }
-    if (p.expires <= 1000 || ota_url_sign(key, sizeof(key), "/files/1", p.thing, p.job, p.expires,
-                                          sig) != 0 ||
+    if (p.expires <= 1000 ||
+        ota_url_sign(key, sizeof(key), "/files/1", p.thing, p.job, p.expires, sig) != 0 ||
         strstr(query, sig) == NULL) {
         abort();
     }
