@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <civetweb.h>
 
+#include "ota_svc_budget.h"
 #include "ota_url_sign.h"
 
 /** Bytes read from the file per write to the connection. */
@@ -29,7 +31,34 @@ struct ota_files_http {
     int64_t (*now)(void *ctx);
     void *now_ctx;
     uint16_t port;
+    ota_svc_budget_t *budget; /* per-thing requests and bytes, under lock */
+    pthread_mutex_t lock;
+    int has_lock;
+    int64_t last_tick_ms;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take one request (bytes 0) or `bytes` answer bytes from thing's budget: 1 allowed. */
+static int within_budget(ota_files_http_t *s, const char *thing, uint64_t bytes)
+{
+    int64_t now = mono_ms();
+    int ok;
+    pthread_mutex_lock(&s->lock);
+    if (now - s->last_tick_ms >= 5000) {
+        ota_svc_budget_tick(s->budget, now);
+        s->last_tick_ms = now;
+    }
+    ok = bytes == 0 ? ota_svc_budget_request(s->budget, thing, now)
+                    : ota_svc_budget_bytes(s->budget, thing, bytes, now);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
 
 static int64_t wall_clock(void *ctx)
 {
@@ -52,8 +81,12 @@ static void head(struct mg_connection *con, int status, uint64_t length, const c
 
 static int answer_text(struct mg_connection *con, int status, const char *text)
 {
-    const char *const pairs[] = {"Content-Type", "text/plain", status == 405 ? "Allow" : NULL,
-                                 "GET, HEAD", NULL};
+    /* 405 names the methods; 503 (throttled, as S3's "Slow Down") says when to ask again */
+    const char *const pairs[] = {"Content-Type", "text/plain",
+                                 status == 405   ? "Allow"
+                                 : status == 503 ? "Retry-After"
+                                                 : NULL,
+                                 status == 405 ? "GET, HEAD" : "1", NULL};
     head(con, status, strlen(text), pairs);
     if (strcmp(mg_get_request_info(con)->request_method, "HEAD") != 0) {
         mg_write(con, text, strlen(text));
@@ -140,6 +173,7 @@ static int serve(struct mg_connection *con, void *cbdata)
     const char *range_h, *if_range;
     char name[32], path[32], etag[80], crange[96];
     struct stat st;
+    ota_url_params_t params;
     uint64_t first = 0, last = 0, left, at;
     int fd, ranged, status;
     int64_t id;
@@ -152,7 +186,8 @@ static int serve(struct mg_connection *con, void *cbdata)
         return answer_text(con, 404, "no such file\n");
     }
     snprintf(path, sizeof(path), "/files/%" PRId64, id);
-    switch (ota_url_check(s->key, s->key_len, path, ri->query_string, s->now(s->now_ctx), NULL)) {
+    switch (
+        ota_url_check(s->key, s->key_len, path, ri->query_string, s->now(s->now_ctx), &params)) {
     case OTA_URL_OK:
         break;
     case OTA_URL_EXPIRED:
@@ -161,6 +196,9 @@ static int serve(struct mg_connection *con, void *cbdata)
         return answer_text(con, 403, "bad signature\n");
     default:
         return answer_text(con, 400, "not a signed file URL\n");
+    }
+    if (!within_budget(s, params.thing, 0)) {
+        return answer_text(con, 503, "slow down\n");
     }
     snprintf(name, sizeof(name), "%" PRId64 ".bin", id);
     fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -192,6 +230,10 @@ static int serve(struct mg_connection *con, void *cbdata)
         last = (uint64_t)st.st_size - 1u;
     }
     left = st.st_size == 0 ? 0 : last - first + 1u;
+    if (!is_head && left > 0 && !within_budget(s, params.thing, left)) {
+        close(fd);
+        return answer_text(con, 503, "slow down\n");
+    }
     status = ranged > 0 ? 206 : 200;
     snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
              (uint64_t)st.st_size);
@@ -247,6 +289,18 @@ ota_files_http_t *ota_files_http_start(const ota_files_http_config_t *cfg)
     }
     memcpy(s->key, cfg->key, cfg->key_len);
     s->key_len = cfg->key_len;
+    {
+        ota_svc_budget_config_t bc;
+        ota_svc_budget_defaults(&bc);
+        s->budget = ota_svc_budget_create(cfg->budget != NULL ? cfg->budget : &bc);
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->has_lock = 1;
+    if (s->budget == NULL) {
+        fprintf(stderr, "otter files: bad budget settings\n");
+        ota_files_http_stop(s);
+        return NULL;
+    }
     s->now = cfg->now != NULL ? cfg->now : wall_clock;
     s->now_ctx = cfg->now_ctx;
     snprintf(listen, sizeof(listen), "%s:%u", cfg->bind_addr != NULL ? cfg->bind_addr : "127.0.0.1",
@@ -298,6 +352,10 @@ void ota_files_http_stop(ota_files_http_t *s)
     }
     if (s->dir_fd >= 0) {
         close(s->dir_fd);
+    }
+    ota_svc_budget_destroy(s->budget);
+    if (s->has_lock) {
+        pthread_mutex_destroy(&s->lock);
     }
     memset(s->key, 0, sizeof(s->key));
     free(s);

@@ -18,13 +18,18 @@
  *   - other methods 405, other paths 404.
  * Connections are bounded in number (one thread each, more wait in the
  * listen queue), in request size (headers over 16 KiB are refused) and in
- * idle time.
+ * idle time. Every thing (the one its URL names) has the service's budgets
+ * of requests and answer bytes (service/budget): a request over either is
+ * answered 503 with Retry-After: 1 before the file is read, as S3's "Slow
+ * Down".
  */
 #ifndef OTA_FILES_HTTP_H
 #define OTA_FILES_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ota_svc_budget.h"
 
 /** Server configuration; strings are copied where the server keeps them. */
 typedef struct ota_files_http_config {
@@ -35,6 +40,8 @@ typedef struct ota_files_http_config {
     size_t key_len;
     unsigned max_connections; /**< served at once (0: 64) */
     unsigned idle_timeout_s;  /**< keep-alive and request time bound (0: 30) */
+    /** Per-thing budgets (NULL: ota_svc_budget_defaults(); a rate of 0 turns one off); copied. */
+    const ota_svc_budget_config_t *budget;
     /** Clock in unix seconds (NULL: time()); tests move it to expire URLs. */
     int64_t (*now)(void *ctx);
     void *now_ctx;

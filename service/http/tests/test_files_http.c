@@ -365,6 +365,49 @@ static void test_ranges(void **state)
     assert_string_equal(body_of(), "");
 }
 
+/* Per-thing budgets: a thing over its requests or bytes gets 503 with Retry-After; others not. */
+static void test_budgets(void **state)
+{
+    ota_files_http_config_t cfg;
+    ota_svc_budget_config_t budget;
+    ota_files_http_t *tight;
+    uint16_t saved = port;
+    char url[512];
+    int i;
+    (void)state;
+    memset(&budget, 0, sizeof(budget));
+    budget.requests_per_s = 1;
+    budget.request_burst = 2;
+    budget.bytes_per_s = 1;
+    budget.byte_burst = 131072;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.files_dir = files_dir;
+    cfg.key = key;
+    cfg.key_len = sizeof(key);
+    cfg.now = test_clock;
+    cfg.budget = &budget;
+    tight = ota_files_http_start(&cfg);
+    assert_non_null(tight);
+    port = ota_files_http_port(tight);
+    make_url(url, sizeof(url), 2, "thing-a", "job-a", NOW + 60);
+    for (i = 0; i < 2; i++) {
+        raw("GET", target_of(url), "Range: bytes=0-1\r\n");
+        assert_status("HTTP/1.1 206");
+    }
+    raw("GET", target_of(url), "Range: bytes=0-1\r\n");
+    assert_status("HTTP/1.1 503");
+    assert_non_null(strstr(answer, "Retry-After: 1\r\n"));
+    /* another thing has its own budget */
+    make_url(url, sizeof(url), 1, "thing-b", "job-a", NOW + 60);
+    raw("GET", target_of(url), "Range: bytes=0-131071\r\n");
+    assert_status("HTTP/1.1 206");
+    /* its bytes are spent: the next range is refused, the file not read */
+    raw("GET", target_of(url), "Range: bytes=0-99\r\n");
+    assert_status("HTTP/1.1 503");
+    port = saved;
+    ota_files_http_stop(tight);
+}
+
 /* otter-files url makes a URL the server takes; otter-files serve starts and stops. */
 static void test_program(void **state)
 {
@@ -413,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_device_client_downloads),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_program),
     };
     return cmocka_run_group_tests(tests, start, stop);
