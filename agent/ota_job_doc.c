@@ -52,9 +52,30 @@ enum { J_AFR_OTA, J_COUNT };
 static const char *const ota_keys[] = {"protocols", "streamname", "files"};
 enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
 /* The last key, "sig-", matches any key that starts with it. */
+#if OTA_HTTP_PLANE
+static const char *const file_keys[] = {
+    "filepath",        "certfile",    "filesize",         "fileid",         "fileType",
+    "update_data_url", "auth_scheme", "sig-sha256-ecdsa", "sig-sha256-rsa", "sig-"};
+enum {
+    F_PATH,
+    F_CERT,
+    F_SIZE,
+    F_ID,
+    F_TYPE,
+    F_URL,
+    F_AUTH,
+    F_SIG_ECDSA,
+    F_SIG_RSA,
+    F_SIG_OTHER,
+    F_COUNT
+};
+/** Longest "auth_scheme" accepted. */
+#define OTA_AUTH_SCHEME_MAX 32u
+#else
 static const char *const file_keys[] = {"filepath", "certfile",         "filesize",       "fileid",
                                         "fileType", "sig-sha256-ecdsa", "sig-sha256-rsa", "sig-"};
 enum { F_PATH, F_CERT, F_SIZE, F_ID, F_TYPE, F_SIG_ECDSA, F_SIG_RSA, F_SIG_OTHER, F_COUNT };
+#endif
 
 /* Values of known strings; a match at index k gives k + 1. */
 static const char *const self_test_names[] = {"ready", "active"}; /* ota_self_test_t */
@@ -468,8 +489,20 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* MQTT -> 1, HTTP -> 2, others -> 0 */
-        out->protocols |= (uint8_t)lookup(p, i, protocol_names, 2);
+        unsigned proto = lookup(p, i, protocol_names, 2);
+#if OTA_HTTP_PLANE
+        if (out->first_protocol == 0u) {
+            out->first_protocol = (uint8_t)proto;
+        }
+#endif
+        out->protocols |= (uint8_t)proto;
     }
+#if OTA_HTTP_PLANE
+    /* HTTP alone needs a URL: checked with the file. */
+    if ((out->protocols & OTA_PROTO_HTTP) != 0) {
+        return OTA_JOB_PROBLEM_NONE;
+    }
+#endif
     return (out->protocols & OTA_PROTO_MQTT) != 0 ? OTA_JOB_PROBLEM_NONE
                                                   : OTA_JOB_PROBLEM_NO_PROTOCOL;
 }
@@ -562,6 +595,36 @@ static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t 
     return pr == OTA_JOB_PROBLEM_BAD_VALUE ? OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING : pr;
 }
 
+#if OTA_HTTP_PLANE
+/* "update_data_url" and "auth_scheme" of the first file (strings or null). */
+static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
+{
+    char scheme[OTA_AUTH_SCHEME_MAX + 1];
+    ota_job_problem_t pr = OTA_JOB_PROBLEM_NONE;
+
+    p->field = file_keys[F_URL];
+    if (s[F_URL] != 0 && !is_null(p, s[F_URL])) {
+        pr = copy_string(p, s[F_URL], out->url, OTA_HTTP_URL_MAX, 0);
+        /* a space would end the request line early */
+        if (pr == OTA_JOB_PROBLEM_NONE && strchr(out->url, ' ') != NULL) {
+            out->url[0] = '\0';
+            pr = OTA_JOB_PROBLEM_BAD_VALUE;
+        }
+    }
+    if (pr == OTA_JOB_PROBLEM_NONE && s[F_AUTH] != 0 && !is_null(p, s[F_AUTH])) {
+        p->field = file_keys[F_AUTH];
+        pr = copy_string(p, s[F_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
+    }
+    if (pr == OTA_JOB_PROBLEM_NONE && (out->protocols & OTA_PROTO_MQTT) == 0 &&
+        out->url[0] == '\0') {
+        /* "HTTP" alone and no URL: nothing to fetch the file from */
+        p->field = file_keys[F_URL];
+        pr = OTA_JOB_PROBLEM_NO_PROTOCOL;
+    }
+    return pr;
+}
+#endif
+
 /* The first file of "files". */
 static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
 {
@@ -602,6 +665,11 @@ static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
             memcpy(base + ff->dst, &n, sizeof n);
         }
     }
+#if OTA_HTTP_PLANE
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = parse_url(p, s, out);
+    }
+#endif
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_signature(p, s, out);
     }
