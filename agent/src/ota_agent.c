@@ -812,15 +812,11 @@ static void ota_http_failed(ota_agent_t *a, ota_plane_poll_t why)
         h->url_wait = 0;
         a->dl.paused = 0;
     }
-    if (why == OTA_PLANE_POLL_RETRY || why == OTA_PLANE_POLL_BACK_OFF) {
-        if (++h->failures < OTA_FAILOVER_AFTER) {
-            if (why == OTA_PLANE_POLL_RETRY) {
-                ota_new_round(a, 1);
-            } else {
-                ota_download_throttled(&a->dl, a->now);
-            }
-            return;
-        }
+    if ((why == OTA_PLANE_POLL_RETRY || why == OTA_PLANE_POLL_BACK_OFF) &&
+        ++h->failures < OTA_FAILOVER_AFTER) {
+        /* wait a doubled timer, then ask again from the bitmap */
+        ota_download_throttled(&a->dl, a->now);
+        return;
     }
     if (ota_failover(a, what)) {
         return;
