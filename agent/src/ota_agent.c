@@ -179,12 +179,7 @@ static ota_err_t ota_ask_next_job(ota_agent_t *a)
 static ota_err_t ota_report(ota_agent_t *a, const char *status, const char *k0, const char *v0,
                             const char *k1, const char *v1, uint8_t qos)
 {
-    const char *kv[4];
-    kv[0] = k0;
-    kv[1] = v0;
-    kv[2] = k1;
-    kv[3] = v1;
-    return ota_jobs_report(&a->jobs, a->job.job_id, status, kv, k1 != NULL ? 2u : 1u, qos);
+    return ota_jobs_report(&a->jobs, a->job.job_id, status, k0, v0, k1, v1, qos);
 }
 
 /* The service throttled a Jobs request: the retry timer doubles; no failure. */
@@ -341,7 +336,8 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
         }
         ota_download_sent(&a->dl, &req, err == OTA_OK, retransmission, a->now);
         if (err != OTA_OK) {
-            ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0, a->plane->name);
+            ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0,
+                    OTA_PLANE_NAME(a->plane));
 #if OTA_HTTP_PLANE
             if (a->plane->poll != NULL) {
                 ota_http_failed(a, OTA_PLANE_POLL_RETRY);
@@ -357,9 +353,11 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
 /* Starts a new round of requests from the first missing block. */
 static void ota_new_round(ota_agent_t *a, int retransmission)
 {
+#if OTA_HTTP_PLANE
     if (a->plane->drop != NULL) {
         a->plane->drop(a);
     }
+#endif
     ota_download_round(&a->dl);
     ota_request_more(a, retransmission);
 }
@@ -369,20 +367,16 @@ static void ota_send_progress(ota_agent_t *a)
     char fraction[24];
     (void)ota_jobs_dec(ota_jobs_dec(fraction, a->dl.blocks_done, '/'), a->dl.block_count, '\0');
 #if OTA_HTTP_PLANE
-    /* Which plane delivered how much: bytes of new blocks, and the plane in use. */
-    char mqtt[12], http[12];
-    const char *kv[8];
-    (void)ota_jobs_dec(mqtt, a->stats.bytes_mqtt, '\0');
-    (void)ota_jobs_dec(http, a->stats.bytes_http, '\0');
-    kv[0] = "receive";
-    kv[1] = fraction;
-    kv[2] = "bytes_mqtt";
-    kv[3] = mqtt;
-    kv[4] = "bytes_http";
-    kv[5] = http;
-    kv[6] = "plane";
-    kv[7] = a->plane->name;
-    if (ota_jobs_report(&a->jobs, a->job.job_id, "IN_PROGRESS", kv, 4u, 0) != OTA_OK) {
+    /* Which plane delivered how much (bytes of new blocks), and the one in use:
+     * "planes": "mqtt=N,http=M,now=http". */
+    char planes[48], *p = planes;
+    memcpy(p, "mqtt=", 5);
+    p = ota_jobs_dec(p + 5, a->stats.bytes_mqtt, ',');
+    memcpy(p, "http=", 5);
+    p = ota_jobs_dec(p + 5, a->stats.bytes_http, ',');
+    memcpy(p, "now=", 4);
+    memcpy(p + 4, a->plane->name, 5); /* "mqtt" or "http" and its NUL */
+    if (ota_report(a, "IN_PROGRESS", "receive", fraction, "planes", planes, 0) != OTA_OK) {
 #else
     if (ota_report(a, "IN_PROGRESS", "receive", fraction, NULL, NULL, 0) != OTA_OK) {
 #endif
@@ -498,9 +492,10 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
     }
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
-    ota_log(a, OTA_LOG_INFO, "data plane", OTA_OK, 0, 0, a->plane->name);
+    ota_log(a, OTA_LOG_INFO, "data plane", OTA_OK, 0, 0, OTA_PLANE_NAME(a->plane));
     if (a->plane->open(a) != OTA_OK) {
-        ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0, a->plane->name);
+        ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0,
+                OTA_PLANE_NAME(a->plane));
 #if OTA_HTTP_PLANE
         if (a->plane->poll != NULL) {
             ota_http_failed(a, OTA_PLANE_POLL_REFUSED);

@@ -170,8 +170,8 @@ const char *ota_data_http_error(const ota_agent_t *a)
 }
 
 const ota_data_plane_t ota_data_plane_http = {
-    "http",        ota_http_open, ota_http_request, ota_http_handle,
-    ota_http_poll, ota_http_drop, ota_http_close,
+    "http",         ota_http_open, ota_http_request, ota_http_handle,
+    ota_http_close, ota_http_poll, ota_http_drop,
 };
 
 #else

@@ -98,7 +98,17 @@ static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topi
 }
 
 const ota_data_plane_t ota_data_plane_mqtt = {
-    "mqtt", ota_mqtt_open, ota_mqtt_request, ota_mqtt_handle, NULL, NULL, ota_mqtt_close,
+#if OTA_HTTP_PLANE
+    "mqtt",
+#endif
+    ota_mqtt_open,
+    ota_mqtt_request,
+    ota_mqtt_handle,
+    ota_mqtt_close,
+#if OTA_HTTP_PLANE
+    NULL,
+    NULL,
+#endif
 };
 
 const ota_data_plane_t *ota_data_plane_for(const ota_agent_t *a, const ota_data_plane_t * not )

@@ -51,8 +51,10 @@ typedef enum ota_plane_poll {
 
 /** A data plane. */
 typedef struct ota_data_plane {
+#if OTA_HTTP_PLANE
     /** Name for logs and status reports ("mqtt", "http"). */
     const char *name;
+#endif
     /** Get ready for the agent's job (subscribe, take the URL). */
     ota_err_t (*open)(ota_agent_t *a);
     /**
@@ -63,6 +65,9 @@ typedef struct ota_data_plane {
     /** Read one message (topic of topic_len bytes) into *ev. */
     void (*handle)(const ota_agent_t *a, const char *topic, size_t topic_len,
                    const uint8_t *payload, size_t len, ota_plane_event_t *ev);
+    /** Unsubscribe, close. */
+    void (*close)(ota_agent_t *a);
+#if OTA_HTTP_PLANE
     /**
      * Read the plane's own stream (NULL for planes fed by MQTT messages):
      * body bytes go to ota_agent_bytes() as they arrive.
@@ -70,9 +75,15 @@ typedef struct ota_data_plane {
     ota_plane_poll_t (*poll)(ota_agent_t *a);
     /** Drop every request in flight (a new round asks again), or NULL. */
     void (*drop)(ota_agent_t *a);
-    /** Unsubscribe, close. */
-    void (*close)(ota_agent_t *a);
+#endif
 } ota_data_plane_t;
+
+/** A plane's name for logs ("mqtt", "http"). */
+#if OTA_HTTP_PLANE
+#define OTA_PLANE_NAME(p) ((p)->name)
+#else
+#define OTA_PLANE_NAME(p) "mqtt"
+#endif
 
 /** The MQTT streams plane (AWS IoT MQTT-based file delivery, CBOR). */
 extern const ota_data_plane_t ota_data_plane_mqtt;

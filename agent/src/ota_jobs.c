@@ -129,24 +129,28 @@ ota_err_t ota_jobs_ask_next(ota_jobs_t *j)
     return OTA_OK;
 }
 
-ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
-                          const char *const *kv, size_t pairs, uint8_t qos)
+ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
+                          const char *v0, const char *k1, const char *v1, uint8_t qos)
 {
+    /* Pieces in order; odd ones are values, escaped as JSON strings. */
+    const char *parts[10];
     char *buf = (char *)j->message;
     size_t len = 0;
+    size_t count = k1 != NULL ? 10u : 6u;
     ota_err_t err;
 
-    len = ota_put(buf, sizeof j->message, len, "{\"status\":\"", 0);
-    len = ota_put(buf, sizeof j->message, len, status, 1);
-    len = ota_put(buf, sizeof j->message, len, "\",\"statusDetails\":{", 0);
-    /* Keys and values in turn; values are escaped as JSON strings. */
-    for (size_t i = 0; i < 2u * pairs; i++) {
-        len = ota_put(buf, sizeof j->message, len,
-                      (i & 1u) != 0u ? "\":\""
-                      : i == 0u      ? "\""
-                                     : "\",\"",
-                      0);
-        len = ota_put(buf, sizeof j->message, len, kv[i], (int)(i & 1u));
+    parts[0] = "{\"status\":\"";
+    parts[1] = status;
+    parts[2] = "\",\"statusDetails\":{\"";
+    parts[3] = k0;
+    parts[4] = "\":\"";
+    parts[5] = v0;
+    parts[6] = "\",\"";
+    parts[7] = k1;
+    parts[8] = "\":\"";
+    parts[9] = v1;
+    for (size_t i = 0; i < count; i++) {
+        len = ota_put(buf, sizeof j->message, len, parts[i], (int)(i & 1u));
     }
     len = ota_put(buf, sizeof j->message, len, "\"}}", 0);
     if (len >= sizeof j->message) {

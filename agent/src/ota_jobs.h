@@ -37,13 +37,13 @@ ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
 ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
 
 /**
- * Publish {"status":status,"statusDetails":{"k0":"v0",...}} with the pairs
- * of kv (key, value, key, value ..., pairs >= 1) on the job's update topic
- * with QoS qos; values are escaped as JSON strings.
+ * Publish {"status":status,"statusDetails":{"k0":"v0","k1":"v1"}} (k1 NULL:
+ * only the first entry) on the job's update topic with QoS qos; values are
+ * escaped as JSON strings.
  * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY; OTA_ERR_MQTT.
  */
-ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
-                          const char *const *kv, size_t pairs, uint8_t qos);
+ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
+                          const char *v0, const char *k1, const char *v1, uint8_t qos);
 
 /** What topic (topic_len bytes) is, for the current job_id (NULL: none). */
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
