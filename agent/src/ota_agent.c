@@ -853,15 +853,20 @@ static void ota_http_renewed(ota_agent_t *a, const ota_job_t *job)
 static void ota_poll_plane(ota_agent_t *a)
 {
     ota_plane_poll_t r;
+    if (ota_download_complete(&a->dl)) {
+        /* Finished in the last poll: the next steps (activation delay) count
+         * from this call's time, not from before the last one's port writes. */
+        ota_finish_download(a);
+        return;
+    }
     a->http.in_poll = 1;
     r = a->plane->poll(a);
     a->http.in_poll = 0;
-    if (a->state != OTA_AGENT_DOWNLOADING || a->plane->poll == NULL) {
+    if (a->state != OTA_AGENT_DOWNLOADING || a->plane->poll == NULL ||
+        ota_download_complete(&a->dl)) {
         return;
     }
-    if (ota_download_complete(&a->dl)) {
-        ota_finish_download(a);
-    } else if (r != OTA_PLANE_POLL_OK) {
+    if (r != OTA_PLANE_POLL_OK) {
         ota_http_failed(a, r);
     } else if (!a->http.url_wait) {
         ota_request_more(a, 0);

@@ -15,6 +15,13 @@
 
 #include <string.h>
 
+/*
+ * Transport reads per agent poll at most (of up to OTA_HTTP_RX_BUFFER_SIZE
+ * bytes each): bytes go to the port within the poll, and a slow port would
+ * otherwise keep one poll, and the time the agent was given, for long.
+ */
+#define OTA_HTTP_POLL_READS 8u
+
 static ota_err_t ota_http_body(void *ctx, uint32_t offset, const uint8_t *data, size_t len)
 {
     ota_agent_t *a = ctx;
@@ -143,7 +150,7 @@ static ota_plane_poll_t ota_http_poll(ota_agent_t *a)
     if (!a->http.ready) {
         return OTA_PLANE_POLL_OK;
     }
-    r = ota_httpc_poll(&a->http.c, a->now, 0);
+    r = ota_httpc_poll(&a->http.c, a->now, OTA_HTTP_POLL_READS);
     switch (r) {
     case OTA_HTTPC_OK:
     case OTA_HTTPC_CONSUMER: /* the agent stopped it: the job ended or failed */

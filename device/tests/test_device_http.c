@@ -125,7 +125,7 @@ static void test_mqtt_stalls_fails_over_to_http(void **state)
     fixture_t *f = *state;
     char status[32], details[512];
     delivered_t d;
-    slow_device(f, 100); /* one write per block over MQTT */
+    slow_device(f, 40); /* one write per block over MQTT: about 2 s */
     dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
     dfx_create_job_protocols(f, "e2e-mqtt-stall", "otter-fw-1.1.0-large", "1.1.0", "MQTT,HTTP");
