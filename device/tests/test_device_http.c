@@ -4,7 +4,8 @@
  * ports; jobs created with --protocols.
  *
  * test_device_http NAME runs one test (update_over_http, http_killed_fails_over,
- * mqtt_stalls_fails_over_to_http). OTA_TEST_KEEP=1 keeps the temporary folder.
+ * mqtt_stalls_fails_over_to_http, url_key_rotated_renews). OTA_TEST_KEEP=1 keeps the temporary
+ * folder.
  */
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,41 @@ static void test_mqtt_stalls_fails_over_to_http(void **state)
     assert_true(d.duplicates <= 16u);
 }
 
+/*
+ * The fleet's URL signing key replaced mid-download of an HTTP-only job
+ * (removed, otter-service and otter-http restarted): the device's URL gets
+ * 403, it asks for its job again and continues with the fresh URL from its
+ * bitmap, all over HTTP.
+ */
+static void test_url_key_rotated_renews(void **state)
+{
+    fixture_t *f = *state;
+    char status[32], details[512], key[160];
+    delivered_t d;
+    slow_device(f, 15);
+    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
+    dfx_create_job_protocols(f, "e2e-http-key", "otter-fw-1.1.0-large", "1.1.0", "HTTP");
+    wait_progress(f, 2);
+    snprintf(key, sizeof key, "%s/http/url-signing.key", f->dir);
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(dfx_restart_service(f, 0), 0); /* makes a new key */
+    ota_test_proc_stop(&f->http);
+    assert_int_equal(dfx_http_start(f), 0);
+    dfx_wait_job(f, "e2e-http-key", status, sizeof status, details, sizeof details, 60000);
+    dfx_report(f, "e2e_url_key_rotated_renews", "otter-fw-1.1.0-large", dfx_since_s(&f->t_job),
+               status, details);
+    assert_string_equal(status, "SUCCEEDED");
+    dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
+    assert_true(dfx_log_count(f, "fresh URL; continuing") >= 1);
+    read_delivered(f, &d);
+    assert_int_equal(d.mqtt, 0);
+    assert_int_equal(d.http, large_image_bytes());
+    assert_true(d.renewals >= 1u);
+    assert_int_equal(d.failovers, 0);
+    assert_true(d.answers - d.http <= WINDOW_BYTES);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +193,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_http_killed_fails_over, dfx_setup_http, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_mqtt_stalls_fails_over_to_http, dfx_setup_http,
                                         dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_url_key_rotated_renews, dfx_setup_http, dfx_teardown),
     };
     char filter[64];
     if (argc > 1) {
