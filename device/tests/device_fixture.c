@@ -99,7 +99,7 @@ void dfx_fw_path(char *out, size_t cap, const char *name)
 /* The service's arguments: no shared subscriptions, and --http-url with otter-http. */
 static void service_args(fixture_t *f, const char **args, char *url, size_t cap)
 {
-    snprintf(url, cap, "http://127.0.0.1:%d", f->http_port);
+    snprintf(url, cap, f->http_tls ? "https://localhost:%d" : "http://127.0.0.1:%d", f->http_port);
     args[0] = "--share-group";
     args[1] = "none";
     args[2] = f->http_port != 0 ? "--http-url" : NULL;
@@ -110,8 +110,13 @@ static void service_args(fixture_t *f, const char **args, char *url, size_t cap)
 int dfx_http_start(fixture_t *f)
 {
     char port[16];
-    char *argv[] = {
-        (char *)OTTER_TEST_HTTP_BIN, (char *)"--data-dir", f->dir, (char *)"--port", port, NULL};
+    char *argv[] = {(char *)OTTER_TEST_HTTP_BIN,
+                    (char *)"--data-dir",
+                    f->dir,
+                    (char *)"--port",
+                    port,
+                    f->http_tls ? (char *)"--tls" : NULL,
+                    NULL};
     long from = ota_test_log_size(f->http_log);
     snprintf(port, sizeof port, "%d", f->http_port);
     if (ota_test_proc_start(&f->http, "otter-http", argv, f->http_log) != 0) {
@@ -137,6 +142,7 @@ static int setup_with(void **state, const char *const *init_args, int http)
     if (f == NULL) {
         return -1;
     }
+    f->http_tls = http > 1;
     *state = f;
     snprintf(f->dir, sizeof f->dir, "/tmp/otter-device-XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
@@ -201,6 +207,12 @@ int dfx_setup(void **state)
 int dfx_setup_http(void **state)
 {
     return setup_with(state, NULL, 1);
+}
+
+int dfx_setup_https(void **state)
+{
+    static const char *const tls[] = {"--tls", NULL};
+    return setup_with(state, tls, 2);
 }
 
 int dfx_setup_tls(void **state)

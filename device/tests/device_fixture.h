@@ -36,6 +36,7 @@ typedef struct fixture {
     ota_test_proc_t svc;
     ota_test_proc_t dev;
     int http_port;        /* otter-http's port (0: the set-up runs none) */
+    int http_tls;         /* otter-http serves HTTPS (--tls) at https://localhost */
     ota_test_proc_t http; /* otter-http */
     char http_log[128];
     struct timespec t_job;
@@ -73,6 +74,13 @@ int dfx_setup_tls(void **state);
  * --http-url naming it: jobs created with --protocols carry URLs.
  */
 int dfx_setup_http(void **state);
+
+/**
+ * dfx_setup_http() on the mutual-TLS fleet (`broker init --tls`): otter-http
+ * serves HTTPS with the broker's certificate, the service's URLs are
+ * https://localhost:PORT.
+ */
+int dfx_setup_https(void **state);
 
 /** Start otter-http again (after dfx_http_stop) on the same port; 0 once it is ready. */
 int dfx_http_start(fixture_t *f);

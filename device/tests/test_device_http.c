@@ -3,7 +3,8 @@
  * otter-service with --http-url, otter-http and the CLI on free loopback
  * ports; jobs created with --protocols.
  *
- * test_device_http NAME runs one test (update_over_http, http_killed_fails_over,
+ * test_device_http NAME runs one test (update_over_http, update_over_https,
+ * http_killed_fails_over,
  * mqtt_stalls_fails_over_to_http, url_key_rotated_renews). OTA_TEST_KEEP=1 keeps the temporary
  * folder.
  */
@@ -82,6 +83,27 @@ static void test_update_over_http(void **state)
     assert_int_equal(d.http, large_image_bytes());
     assert_int_equal(d.answers, d.http);
     assert_int_equal(d.duplicates, 0);
+}
+
+/* The same over HTTPS: mbed TLS on the device, the fleet's CA, otter-http --tls. */
+static void test_update_over_https(void **state)
+{
+    fixture_t *f = *state;
+    char status[32], details[512];
+    delivered_t d;
+    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
+    dfx_create_job_protocols(f, "e2e-https", "otter-fw-1.1.0-large", "1.1.0", "HTTP,MQTT");
+    dfx_wait_job(f, "e2e-https", status, sizeof status, details, sizeof details, 60000);
+    dfx_report(f, "e2e_update_over_https", "otter-fw-1.1.0-large", dfx_since_s(&f->t_job), status,
+               details);
+    assert_string_equal(status, "SUCCEEDED");
+    dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
+    assert_true(dfx_log_count(f, "HTTP data plane: https://localhost:") >= 1);
+    assert_int_equal(dfx_log_count(f, "failing over"), 0);
+    read_delivered(f, &d);
+    assert_int_equal(d.mqtt, 0);
+    assert_int_equal(d.http, large_image_bytes());
 }
 
 /*
@@ -190,6 +212,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_update_over_http, dfx_setup_http, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_update_over_https, dfx_setup_https, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_http_killed_fails_over, dfx_setup_http, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_mqtt_stalls_fails_over_to_http, dfx_setup_http,
                                         dfx_teardown),
