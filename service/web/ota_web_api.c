@@ -731,6 +731,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     }
     free(ij.document);
     ota_job_spec_targets_free(&t);
+    snprintf(args[0], 160, "%s", job_id);
     cJSON_Delete(body);
     if (rc == OTA_JOB_SPEC_USAGE) {
         error(resp, 400, "bad_request", "%s", err);
@@ -739,7 +740,6 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     } else if (rc == -409) {
         error(resp, 409, "conflict", "%s", err);
     } else {
-        snprintf(args[0], 160, "%s", job_id);
         h_job(req, resp, store, args);
         if (resp->status == 200) {
             resp->status = 201;

@@ -161,10 +161,12 @@ static throttle_t *throttle_entry(ota_web_sessions_t *s, const char *key, int cr
 
 static int64_t wait_ms(const throttle_t *t)
 {
-    if (t->failures < OTA_WEB_THROTTLE_FREE) {
+    unsigned free_n =
+        strncmp(t->key, "addr:", 5) == 0 ? OTA_WEB_THROTTLE_FREE_ADDR : OTA_WEB_THROTTLE_FREE;
+    if (t->failures < free_n) {
         return 0;
     }
-    unsigned shift = t->failures - OTA_WEB_THROTTLE_FREE;
+    unsigned shift = t->failures - free_n;
     int64_t s = shift >= 10 ? OTA_WEB_THROTTLE_MAX_S : (int64_t)1 << shift;
     return (s > OTA_WEB_THROTTLE_MAX_S ? OTA_WEB_THROTTLE_MAX_S : s) * 1000;
 }

@@ -10,8 +10,9 @@
  * all, or on logout.
  *
  * Throttling: after OTA_WEB_THROTTLE_FREE failed logins in a row for one key
- * (an account name, a client address), each further attempt must wait
- * 2^(failures - OTA_WEB_THROTTLE_FREE) seconds after the last failure, at
+ * (an account name "user:NAME"; OTA_WEB_THROTTLE_FREE_ADDR for a client
+ * address "addr:A"), each further attempt must wait 2^(failures - free)
+ * seconds after the last failure, at
  * most OTA_WEB_THROTTLE_MAX_S; a success clears the key.
  */
 #ifndef OTA_WEB_SESSIONS_H
@@ -32,8 +33,10 @@ extern "C" {
 #define OTA_WEB_SESSION_MAX_MS (12LL * 3600 * 1000)
 /** Sessions kept at most; the least recently used goes first. */
 #define OTA_WEB_SESSIONS_MAX 1024
-/** Failed logins in a row allowed without waiting. */
+/** Failed logins in a row allowed without waiting, for an account ... */
 #define OTA_WEB_THROTTLE_FREE 5
+/** ... and for a client address (keys starting "addr:"), which many people may share. */
+#define OTA_WEB_THROTTLE_FREE_ADDR 20
 /** Longest wait between attempts, in seconds. */
 #define OTA_WEB_THROTTLE_MAX_S 900
 /** Length of a token's text (64 hex digits). */

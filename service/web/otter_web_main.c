@@ -465,6 +465,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
+/* A decoded NUL (%00) becomes a byte no page name or API field holds, so a
+ * path is never cut short. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\0') {
+            s[i] = 0x7f;
+        }
+    }
+    return n;
+}
+
 /* -------------------------------------------------------------- startup -- */
 
 static void usage(FILE *f)
@@ -619,6 +634,7 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},
