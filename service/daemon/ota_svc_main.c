@@ -53,6 +53,7 @@
 #include "ota_store.h"
 #include "ota_svc_budget.h"
 #include "ota_svc_jobs.h"
+#include "ota_svc_presign.h"
 #include "ota_svc_store_source.h"
 #include "ota_svc_streams.h"
 
@@ -97,6 +98,7 @@ typedef struct options {
     uint64_t max_backlog; /* bytes queued for the broker before requests wait */
     int shard_k;          /* with shard_n > 0: serve only things whose name hashes to shard_k */
     int shard_n;
+    const char *http_url; /* base of presigned URLs (otter-http), or NULL */
 } options_t;
 
 /* What the data folder's broker/service.credentials holds. */
@@ -125,6 +127,8 @@ typedef struct daemon {
     ota_svc_jobs_t *jobs;
     ota_svc_streams_t *streams;
     ota_svc_store_source_t *source;
+    ota_svc_presign_t *signer;
+    int warned_no_http_url;
     int connected;
     int ready;
     int subs_pending;
@@ -290,6 +294,10 @@ static void usage(FILE *f)
                "                       32768)\n"
                "                       Over a budget, a request is refused with\n"
                "                       RequestThrottled (see docs/SERVICE.md)\n"
+               "  --http-url URL       where devices reach otter-http, e.g.\n"
+               "                       https://ota.example.com:8443: HTTP jobs' documents get\n"
+               "                       a presigned URL under it, renewed on every answer\n"
+               "                       (without it their update_data_url is null)\n"
                "  --log-level L        error, warn, info (default) or debug\n"
                "  -h, --help           this text\n"
                "\n"
@@ -386,6 +394,15 @@ static int parse_args(int argc, char **argv, options_t *o)
             } else {
                 o->budget.byte_burst = (uint64_t)n * 1024u;
             }
+        } else if (strcmp(a, "--http-url") == 0) {
+            size_t n = strlen(v);
+            if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || n > 256 ||
+                strpbrk(v, "?# \"\\") != NULL || v[n - 1] == '/') {
+                fprintf(stderr, "otter-service: --http-url takes http(s)://HOST[:PORT] without "
+                                "a trailing '/', query or spaces\n");
+                return -1;
+            }
+            o->http_url = v;
         } else if (strcmp(a, "--cafile") == 0) {
             o->cafile = v;
         } else if (strcmp(a, "--certfile") == 0) {
@@ -996,6 +1013,22 @@ static void nap(int64_t ms)
 
 /* ---------------------------------------------------------------- main -- */
 
+/* Job documents as sent: presigned URLs in place of the stored placeholders. */
+static char *document_hook(void *ctx, const char *thing, const char *job_id, const char *doc,
+                           int64_t now_ms)
+{
+    daemon_t *d = ctx;
+    if (d->opt.http_url == NULL && !d->warned_no_http_url &&
+        strstr(doc, OTA_SVC_PRESIGN_PLACEHOLDER) != NULL) {
+        d->warned_no_http_url = 1;
+        log_line(LV_WARN,
+                 "job %s uses HTTP but the service has no --http-url: its devices get "
+                 "no URL (update_data_url null)",
+                 job_id);
+    }
+    return ota_svc_presign_document(d->signer, d->opt.http_url, doc, thing, job_id, now_ms / 1000);
+}
+
 static int open_everything(daemon_t *d)
 {
     d->budget = ota_svc_budget_create(&d->opt.budget);
@@ -1016,6 +1049,15 @@ static int open_everything(daemon_t *d)
         ota_svc_jobs_set_log(d->jobs, module_log, NULL);
         ota_svc_jobs_set_budget(d->jobs, d->budget);
         ota_svc_jobs_set_durable(d->jobs, durable_cb, d);
+        if (d->opt.http_url != NULL) {
+            char err[512];
+            d->signer = ota_svc_presign_open(d->opt.data_dir, err, sizeof err);
+            if (d->signer == NULL) {
+                log_line(LV_ERROR, "URL signing key: %s", err);
+                return -1;
+            }
+        }
+        ota_svc_jobs_set_document_hook(d->jobs, document_hook, d);
     }
     if (serves_streams(d)) {
         ota_svc_streams_source_t src;
@@ -1306,6 +1348,7 @@ int main(int argc, char **argv)
     ota_svc_store_source_destroy(d.source);
     ota_svc_jobs_destroy(d.jobs);
     ota_svc_budget_destroy(d.budget);
+    ota_svc_presign_close(d.signer);
     ota_store_close(d.streams_store);
     ota_store_close(d.jobs_store);
     mosquitto_lib_cleanup();

@@ -30,6 +30,8 @@ struct ota_svc_jobs {
     void *publish_ctx;
     ota_svc_log_fn log;
     void *log_ctx;
+    ota_svc_jobs_doc_fn doc_hook;
+    void *doc_ctx;
     int64_t next_timed_ms;  /* when timeouts or rollout next have work */
     int64_t next_safety_ms; /* next full pass regardless of changes */
     ota_svc_budget_t *budget;
@@ -268,13 +270,26 @@ static cJSON *summary_json(const ota_store_execution_t *e)
     return x;
 }
 
-/** The job document of a job (heap, caller frees), or NULL. */
-static char *job_document(ota_svc_jobs_t *j, const char *job_id)
+void ota_svc_jobs_set_document_hook(ota_svc_jobs_t *jobs, ota_svc_jobs_doc_fn hook, void *ctx)
+{
+    if (!jobs)
+        return;
+    jobs->doc_hook = hook;
+    jobs->doc_ctx = ctx;
+}
+
+/** The job document of a job as sent to a thing (heap, caller frees), or NULL. */
+static char *job_document(ota_svc_jobs_t *j, const char *job_id, const char *thing, int64_t now_ms)
 {
     char *doc = NULL;
     if (ota_store_job_document(j->store, job_id, &doc) != OTA_STORE_OK)
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: document of job %s: %s", job_id,
               ota_store_errmsg(j->store));
+    char *sent = doc && j->doc_hook ? j->doc_hook(j->doc_ctx, thing, job_id, doc, now_ms) : NULL;
+    if (sent) {
+        free(doc);
+        doc = sent;
+    }
     return doc;
 }
 
@@ -650,7 +665,7 @@ static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
     if (next) {
-        char *doc = job_document(j, next->job_id);
+        char *doc = job_document(j, next->job_id, thing, now_ms);
         cJSON_AddItemToObject(obj, "execution", exec_json(next, doc));
         free(doc);
     }
@@ -739,7 +754,7 @@ static void on_describe(req_t *r, const char *job_id)
     }
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
-        char *doc = include_doc ? job_document(j, e.job_id) : NULL;
+        char *doc = include_doc ? job_document(j, e.job_id, r->thing, r->now_ms) : NULL;
         cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
         free(doc);
     }
@@ -841,7 +856,7 @@ static void on_start_next(req_t *r)
     }
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
-        char *doc = job_document(j, e.job_id);
+        char *doc = job_document(j, e.job_id, r->thing, r->now_ms);
         cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
         free(doc);
     }
@@ -933,7 +948,7 @@ static void on_update(req_t *r, const char *job_id)
     if (include_state)
         cJSON_AddItemToObject(obj, "executionState", exec_state_json(&after));
     if (include_doc) {
-        char *doc = job_document(j, job_id);
+        char *doc = job_document(j, job_id, r->thing, r->now_ms);
         add_raw_or_null(obj, "jobDocument", doc);
         free(doc);
     }

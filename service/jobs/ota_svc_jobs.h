@@ -210,6 +210,27 @@ typedef struct ota_svc_jobs_stats {
 void ota_svc_jobs_get_stats(const ota_svc_jobs_t *jobs, ota_svc_jobs_stats_t *out);
 
 /**
+ * Rewrites a job document for the thing it is sent to (the HTTP data plane's
+ * presigned URLs, renewed on every answer that carries the document).
+ * @param ctx      the ctx given to ota_svc_jobs_set_document_hook().
+ * @param thing    the thing the document goes to.
+ * @param job_id   its job.
+ * @param document the stored document.
+ * @param now_ms   current wall-clock time, ms since the Unix epoch.
+ * @return heap text the module frees with free(), or NULL to send the stored document.
+ */
+typedef char *(*ota_svc_jobs_doc_fn)(void *ctx, const char *thing, const char *job_id,
+                                     const char *document, int64_t now_ms);
+
+/**
+ * Sets the document hook (none: documents are sent as stored).
+ * @param jobs module.
+ * @param hook hook, or NULL.
+ * @param ctx  passed to the hook.
+ */
+void ota_svc_jobs_set_document_hook(ota_svc_jobs_t *jobs, ota_svc_jobs_doc_fn hook, void *ctx);
+
+/**
  * Periodic work, called every ~200 ms: picks up CLI changes (new jobs,
  * cancels → notify-next), in-progress timeouts, rollout releases, abort
  * criteria.
