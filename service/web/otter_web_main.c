@@ -71,6 +71,7 @@ typedef struct event_stream {
 
 static volatile sig_atomic_t g_stop;
 static int g_log_level = LV_INFO;
+static int g_tls; /* serving HTTPS: browsers are told to stay on it */
 
 static void on_signal(int sig)
 {
@@ -129,6 +130,9 @@ static void security_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (g_tls) {
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+    }
 }
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
@@ -664,6 +668,7 @@ int main(int argc, char **argv)
         return 0;
     }
     g_log_level = o.log_level;
+    g_tls = o.tls;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -317,6 +317,35 @@ def test_logout_and_removed_account(fleet):
     check(st == 401, "and it cannot log in")
 
 
+def test_tls(fleet):
+    """HTTPS with a certificate of one's own: the session cookie is Secure."""
+    import ssl
+    from web_fleet import log_has, wait_for
+    cert, key = os.path.join(fleet.dir, "web.crt"), os.path.join(fleet.dir, "web.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    fleet.spawn("web-tls", [os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port", "0",
+                            "--cert", cert, "--key", key])
+    wait_for(lambda: log_has(fleet.log("web-tls"), "ready: https://"), 10, "otter-web --tls")
+    with open(fleet.log("web-tls")) as f:
+        base = re.search(r"ready: (https://[0-9.]+:[0-9]+)/", f.read()).group(1)
+    ctx = ssl.create_default_context(cafile=cert)
+    u = urllib.parse.urlparse(base)
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=20)
+    conn.request("POST", "/api/v1/session", json.dumps({"user": OPERATOR[0],
+                                                        "password": OPERATOR[1]}),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    cookie = r.getheader("Set-Cookie", "")
+    check(r.status == 200 and "; Secure" in cookie and "HttpOnly" in cookie,
+          "HTTPS login: %d %s" % (r.status, cookie))
+    check(r.getheader("Strict-Transport-Security", "").startswith("max-age="), "HSTS")
+    conn.close()
+
+
 def main():
     build = os.environ.get("OTTER_TEST_TMP", "/tmp")
     with Fleet(build, devices=(), spare_things=("dev-a", "dev-b")) as fleet:
@@ -325,7 +354,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
-                      test_no_secret_served, test_logout_and_removed_account):
+                      test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)
                 print("ok", t.__name__)
         except BaseException:

@@ -100,12 +100,9 @@ class Fleet:
         wait_for(lambda: log_has(self.log("broker"), "listen socket on port %d" % port), 10,
                  "Mosquitto")
         self.broker_port = port
-        with open(os.path.join(self.data, "broker/service.credentials")) as f:
-            password = json.load(f)["password"]
+        # otter-service finds the broker and its login in the data folder.
         self.spawn("service", [os.environ["OTTER_SERVICE_BIN"], "--data-dir", self.data,
-                               "--host", "127.0.0.1", "--port", str(port),
-                               "--username", "otter-service", "--share-group", "none"],
-                   env=dict(self.env, OTTER_MQTT_PASSWORD=password))
+                               "--share-group", "none"])
         wait_for(lambda: log_has(self.log("service"), "INFO ready:"), 20, "otter-service")
         self.cli("keygen", "--out", os.path.join(self.dir, "keys"))
         for t in list(devices) + list(spare_things):
