@@ -6,7 +6,8 @@ chromium-driver and python3-selenium, against a fleet of simulated devices
 An operator logs in, sees the fleet, creates a job from the signed image for
 the group and watches every device reach SUCCEEDED on the job's page (pushed
 by Server-Sent Events, the page is never reloaded), cancels another job, sees
-markup a device wrote shown as text, and logs out; a viewer sees no way to
+a job of a failing image aborted by its abort rule, sees markup a device
+wrote shown as text, and logs out; a viewer sees no way to
 change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
 """
 
@@ -24,7 +25,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 DEVICES = ("dev-1", "dev-2", "dev-3")
 MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>'
@@ -58,6 +59,14 @@ def login(drv, fleet, user, password):
 
 def row_text(drv, table, attr, key):
     return drv.find_element(By.CSS_SELECTOR, "#%s tr[%s='%s']" % (table, attr, key)).text
+
+
+def image_label(drv, version):
+    """The option of the image of this version."""
+    for o in drv.find_elements(By.CSS_SELECTOR, "#image option"):
+        if o.text.startswith(version + " "):
+            return o.text
+    raise AssertionError("no image of version " + version)
 
 
 def plant_markup(fleet):
@@ -109,6 +118,7 @@ def run(fleet, profile):
         drv.get(fleet.url + "/new-job.html")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located(
             (By.CSS_SELECTOR, "#image option")))
+        Select(drv.find_element(By.ID, "image")).select_by_visible_text(image_label(drv, "1.1.0"))
         drv.find_element(By.CSS_SELECTOR, "input[value='group:lab']").click()
         drv.find_element(By.ID, "jobId").send_keys("web-update")
         shot(drv, "04-new-job")
@@ -152,17 +162,36 @@ def run(fleet, profile):
                                                                       "seed"))
         shot(drv, "07-jobs-canceled")
 
+        # 1.2.0 fails its self-test: the abort rule stops the rollout at the first failure.
+        drv.get(fleet.url + "/new-job.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#image option")))
+        Select(drv.find_element(By.ID, "image")).select_by_visible_text(image_label(drv, "1.2.0"))
+        drv.find_element(By.CSS_SELECTOR, "input[value='group:lab']").click()
+        drv.find_element(By.ID, "jobId").send_keys("web-bad")
+        drv.find_element(By.ID, "abortFailurePercent").send_keys("1")
+        drv.find_element(By.ID, "abortMinFinished").send_keys("1")
+        drv.find_element(By.ID, "create").click()
+        WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-bad"))
+        WebDriverWait(drv, 180).until(
+            lambda d: "ABORTED" in d.find_element(By.ID, "job-status").text)
+        st = [r.get_attribute("data-status") for r in
+              drv.find_elements(By.CSS_SELECTOR, "#executions tr")]
+        assert "FAILED" in st and "SUCCEEDED" not in st, "aborted rollout: %s" % st
+        assert "abort at 1 % failed once 1 finished" in drv.find_element(By.ID, "summary").text
+        shot(drv, "08-job-aborted")
+
         drv.get(fleet.url + "/index.html")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#things tr")))
         for d in DEVICES:
             assert "1.1.0" in row_text(drv, "things", "data-thing", d), "version of " + d
-        shot(drv, "08-fleet-updated")
+        shot(drv, "09-fleet-updated")
         drv.get(fleet.url + "/thing.html?name=dev-1")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))
         assert "web-update" in drv.find_element(By.ID, "history").text
-        shot(drv, "09-thing-history")
+        shot(drv, "10-thing-history")
 
         drv.find_element(By.ID, "logout").click()
         WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
@@ -176,7 +205,7 @@ def run(fleet, profile):
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#jobs tr")))
         assert not drv.find_elements(By.CSS_SELECTOR, "button[data-cancel]")
-        shot(drv, "10-viewer-jobs")
+        shot(drv, "11-viewer-jobs")
     finally:
         drv.quit()
 
@@ -187,6 +216,7 @@ def main():
         profile = tempfile.mkdtemp(prefix="chromium-", dir=fleet.dir)
         try:
             fleet.image_job("1.1.0", "bench,evil", "seed")
+            fleet.image_job("1.2.0", "bench", "seed-bad")
             plant_markup(fleet)
             run(fleet, profile)
         except BaseException:
@@ -194,8 +224,8 @@ def main():
             raise
         finally:
             shutil.rmtree(profile, ignore_errors=True)
-    print("web_browser: login, fleet, job to SUCCEEDED on %d devices, cancel, markup as text, "
-          "logout, viewer: ok; screenshots in %s" % (len(DEVICES), SHOTS))
+    print("web_browser: login, fleet, job to SUCCEEDED on %d devices, cancel, abort, markup as "
+          "text, logout, viewer: ok; screenshots in %s" % (len(DEVICES), SHOTS))
 
 
 if __name__ == "__main__":
