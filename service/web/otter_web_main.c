@@ -23,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "ota_httpd.h"
 #include "ota_store.h"
 #include "ota_web_api.h"
 #include "ota_web_sessions.h"
@@ -30,8 +31,6 @@
 #ifndef OTTER_WEB_STATIC_DIR
 #define OTTER_WEB_STATIC_DIR "web/static"
 #endif
-
-enum level { LV_ERROR, LV_WARN, LV_INFO, LV_DEBUG };
 
 typedef struct options {
     const char *data_dir;
@@ -70,44 +69,12 @@ typedef struct event_stream {
 } event_stream_t;
 
 static volatile sig_atomic_t g_stop;
-static int g_log_level = LV_INFO;
 static int g_tls; /* serving HTTPS: browsers are told to stay on it */
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-}
-
-__attribute__((format(printf, 2, 3))) static void log_line(int level, const char *fmt, ...)
-{
-    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    char stamp[32], text[1024];
-    struct timespec ts;
-    struct tm tm;
-    if (level > g_log_level) {
-        return;
-    }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s otter-web %s %s\n", stamp, names[level], text);
-}
-
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
-{
-    char text[512];
-    (void)ctx;
-    vsnprintf(text, sizeof text, fmt, ap);
-    size_t n = strlen(text);
-    while (n > 0 && text[n - 1] == '\n') {
-        text[--n] = '\0';
-    }
-    log_line(LV_DEBUG, "microhttpd: %s", text);
 }
 
 static long long now_ms(void)
@@ -441,8 +408,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     };
     ota_web_response_t resp;
     ota_web_api_handle(&req, &resp);
-    log_line(resp.status >= 400 ? LV_INFO : LV_DEBUG, "%s %s %d %s (%s)", method, url, resp.status,
-             resp.session.user[0] ? resp.session.user : "-", client);
+    ota_httpd_log(resp.status >= 400 ? OTA_HTTPD_INFO : OTA_HTTPD_DEBUG, "%s %s %d %s (%s)", method,
+                  url, resp.status, resp.session.user[0] ? resp.session.user : "-", client);
     enum MHD_Result rc;
     if (resp.event_job[0] != '\0') {
         rc = send_stream(c, app, &resp);
@@ -467,21 +434,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(st);
         *con_cls = NULL;
     }
-}
-
-/* A decoded NUL (%00) becomes a byte no page name or API field holds, so a
- * path is never cut short. */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    (void)c;
-    size_t n = MHD_http_unescape(s);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\0') {
-            s[i] = 0x7f;
-        }
-    }
-    return n;
 }
 
 /* -------------------------------------------------------------- startup -- */
@@ -515,7 +467,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     memset(o, 0, sizeof *o);
     o->bind = "127.0.0.1";
     o->port = -1;
-    o->log_level = LV_INFO;
+    o->log_level = OTA_HTTPD_INFO;
     o->static_dir = OTTER_WEB_STATIC_DIR;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -589,45 +541,18 @@ static int parse_args(int argc, char **argv, options_t *o)
     return 0;
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    char *buf = calloc(1, 64 * 1024 + 1);
-    size_t n = buf ? fread(buf, 1, 64 * 1024, f) : 0;
-    fclose(f);
-    if (buf != NULL && n == 0) {
-        free(buf);
-        buf = NULL;
-    }
-    return buf;
-}
-
 static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cert, char *key)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;
-    if (strchr(o->bind, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)o->port);
-        if (inet_pton(AF_INET6, o->bind, &a6->sin6_addr) != 1) {
-            log_line(LV_ERROR, "bad --bind address '%s'", o->bind);
-            return NULL;
-        }
+    int v6 = 0;
+    if (ota_httpd_address(o->bind, (int)o->port, &ss, &v6) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "bad --bind address '%s'", o->bind);
+        return NULL;
+    }
+    if (v6) {
         flags |= MHD_USE_IPv6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)o->port);
-        if (inet_pton(AF_INET, o->bind, &a4->sin_addr) != 1) {
-            log_line(LV_ERROR, "bad --bind address '%s'", o->bind);
-            return NULL;
-        }
     }
     if (o->tls) {
         flags |= MHD_USE_TLS;
@@ -638,17 +563,17 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
-        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, app,
-                                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                            MHD_OPTION_EXTERNAL_LOGGER, ota_httpd_mhd_log, NULL,
                                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (d == NULL) {
-        log_line(LV_ERROR, "cannot listen on %s port %ld (in use, or a bad address%s)", o->bind,
-                 o->port, o->tls ? ", or the certificate and key do not fit" : "");
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot listen on %s port %ld (in use, or a bad address%s)",
+                      o->bind, o->port, o->tls ? ", or the certificate and key do not fit" : "");
     }
     return d;
 }
@@ -667,7 +592,7 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    g_log_level = o.log_level;
+    ota_httpd_log_setup("otter-web", o.log_level);
     g_tls = o.tls;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -680,14 +605,16 @@ int main(int argc, char **argv)
     char db[4200];
     snprintf(db, sizeof db, "%s/otter.db", o.data_dir);
     if (access(db, R_OK) != 0) {
-        log_line(LV_ERROR, "no store in %s; create one with 'otter broker init'", o.data_dir);
+        ota_httpd_log(OTA_HTTPD_ERROR, "no store in %s; create one with 'otter broker init'",
+                      o.data_dir);
         return 1;
     }
     char probe[4400];
     snprintf(probe, sizeof probe, "%s/login.html", o.static_dir);
     if (access(probe, R_OK) != 0) {
-        log_line(LV_ERROR, "no pages in %s; give --static with the repository's web/static",
-                 o.static_dir);
+        ota_httpd_log(OTA_HTTPD_ERROR,
+                      "no pages in %s; give --static with the repository's web/static",
+                      o.static_dir);
         return 1;
     }
     char *cert = NULL, *key = NULL;
@@ -699,13 +626,13 @@ int main(int argc, char **argv)
             snprintf(cpath, sizeof cpath, "%s/broker/server.crt", o.data_dir);
             snprintf(kpath, sizeof kpath, "%s/broker/server.key", o.data_dir);
         }
-        cert = read_text(cpath);
-        key = read_text(kpath);
+        cert = ota_httpd_read_text(cpath);
+        key = ota_httpd_read_text(kpath);
         if (cert == NULL || key == NULL) {
-            log_line(LV_ERROR,
-                     "cannot read %s or %s; make them with 'otter broker init --tls' or give "
-                     "--cert and --key",
-                     cpath, kpath);
+            ota_httpd_log(OTA_HTTPD_ERROR,
+                          "cannot read %s or %s; make them with 'otter broker init --tls' or give "
+                          "--cert and --key",
+                          cpath, kpath);
             free(cert);
             free(key);
             return 1;
@@ -717,9 +644,9 @@ int main(int argc, char **argv)
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         int v6 = strchr(o.bind, ':') != NULL;
-        log_line(LV_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
-                 v6 ? "[" : "", o.bind, v6 ? "]" : "", info != NULL ? info->port : (unsigned)o.port,
-                 o.data_dir);
+        ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
+                      v6 ? "[" : "", o.bind, v6 ? "]" : "",
+                      info != NULL ? info->port : (unsigned)o.port, o.data_dir);
         while (!g_stop) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
@@ -730,6 +657,6 @@ int main(int argc, char **argv)
     ota_web_sessions_free(app.sessions);
     free(cert);
     free(key);
-    log_line(LV_INFO, "stopped");
+    ota_httpd_log(OTA_HTTPD_INFO, "stopped");
     return status;
 }

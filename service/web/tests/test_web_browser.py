@@ -58,7 +58,21 @@ def login(drv, fleet, user, password):
 
 
 def row_text(drv, table, attr, key):
-    return drv.find_element(By.CSS_SELECTOR, "#%s tr[%s='%s']" % (table, attr, key)).text
+    """A row's text, read in one step (the page may redraw the table meanwhile)."""
+    return drv.execute_script("const r = document.querySelector(arguments[0]);"
+                              "return r ? r.innerText : '';",
+                              "#%s tr[%s='%s']" % (table, attr, key))
+
+
+def statuses(drv):
+    """The status of each device on the job page, read in one step."""
+    return drv.execute_script("return [...document.querySelectorAll('#executions tr')]"
+                              ".map(r => r.dataset.status);")
+
+
+def text_of(drv, element_id):
+    return drv.execute_script("const e = document.getElementById(arguments[0]);"
+                              "return e ? e.innerText : '';", element_id)
 
 
 def image_label(drv, version):
@@ -125,24 +139,21 @@ def run(fleet, profile):
         drv.find_element(By.ID, "create").click()
         WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-update"))
         drv.execute_script("window.__sameDocument = 1")
-        WebDriverWait(drv, 20).until(lambda d: len(d.find_elements(
-            By.CSS_SELECTOR, "#executions tr")) == len(DEVICES))
+        WebDriverWait(drv, 20).until(lambda d: len(statuses(d)) == len(DEVICES))
         seen_progress = False
         end = time.monotonic() + 180
         while time.monotonic() < end:
-            st = [r.get_attribute("data-status") for r in
-                  drv.find_elements(By.CSS_SELECTOR, "#executions tr")]
+            st = statuses(drv)
             if "IN_PROGRESS" in st and not seen_progress:
                 seen_progress = True
                 shot(drv, "05-job-in-progress")
             if st and all(s == "SUCCEEDED" for s in st):
                 break
             time.sleep(0.2)
-        st = [r.get_attribute("data-status") for r in
-              drv.find_elements(By.CSS_SELECTOR, "#executions tr")]
+        st = statuses(drv)
         assert st == ["SUCCEEDED"] * len(DEVICES), "every device SUCCEEDED: %s" % st
         WebDriverWait(drv, 20).until(
-            lambda d: "COMPLETED" in d.find_element(By.ID, "job-status").text)
+            lambda d: "COMPLETED" in text_of(d, "job-status"))
         assert drv.execute_script("return window.__sameDocument === 1"), \
             "the page was updated in place (events), not reloaded"
         bars = drv.find_elements(By.CSS_SELECTOR, "#executions .bar > span")
@@ -174,11 +185,10 @@ def run(fleet, profile):
         drv.find_element(By.ID, "create").click()
         WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-bad"))
         WebDriverWait(drv, 180).until(
-            lambda d: "ABORTED" in d.find_element(By.ID, "job-status").text)
-        st = [r.get_attribute("data-status") for r in
-              drv.find_elements(By.CSS_SELECTOR, "#executions tr")]
+            lambda d: "ABORTED" in text_of(d, "job-status"))
+        st = statuses(drv)
         assert "FAILED" in st and "SUCCEEDED" not in st, "aborted rollout: %s" % st
-        assert "abort at 1 % failed once 1 finished" in drv.find_element(By.ID, "summary").text
+        assert "abort at 1 % failed once 1 finished" in text_of(drv, "summary")
         shot(drv, "08-job-aborted")
 
         drv.get(fleet.url + "/index.html")
