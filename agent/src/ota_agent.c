@@ -27,6 +27,14 @@
 #include "ota_jobs.h"
 #include "ota_progress.h"
 
+/* Keeps a small helper called from many places out of line: -Os would copy
+ * it into every caller (Cortex-M4 code size, docs/AGENT.md). */
+#if defined(__GNUC__)
+#define OTA_OUT_OF_LINE __attribute__((noinline))
+#else
+#define OTA_OUT_OF_LINE
+#endif
+
 /* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
 static const char ota_throttled_code[] = "RequestThrottled";
 
@@ -89,7 +97,7 @@ static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what
 }
 #endif
 
-static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
+OTA_OUT_OF_LINE static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
 {
     if (a->state != state) {
         a->state = state;
@@ -97,7 +105,7 @@ static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
     }
 }
 
-static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
+OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 {
     a->deadline = a->now + delay;
     a->deadline_set = 1;
@@ -117,7 +125,7 @@ static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
     out[j] = '\0';
 }
 
-static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
+OTA_OUT_OF_LINE static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
 {
     file->path = a->job.has_file_path ? a->job.file_path : NULL;
     file->size = a->job.file_size;
@@ -142,11 +150,15 @@ static int ota_same_file(const ota_job_t *x, const ota_job_t *y)
            memcmp(x->signature, y->signature, x->signature_len) == 0;
 }
 
+/* SUCCEEDED, FAILED, TIMED_OUT, REJECTED, REMOVED or CANCELED (one mask test). */
+#define OTA_STATUS_BIT(s) (1u << (unsigned)(s))
 static int ota_status_terminal(ota_job_status_t s)
 {
-    return s == OTA_JOB_STATUS_SUCCEEDED || s == OTA_JOB_STATUS_FAILED ||
-           s == OTA_JOB_STATUS_TIMED_OUT || s == OTA_JOB_STATUS_REJECTED ||
-           s == OTA_JOB_STATUS_REMOVED || s == OTA_JOB_STATUS_CANCELED;
+    return ((OTA_STATUS_BIT(OTA_JOB_STATUS_SUCCEEDED) | OTA_STATUS_BIT(OTA_JOB_STATUS_FAILED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_TIMED_OUT) | OTA_STATUS_BIT(OTA_JOB_STATUS_REJECTED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_REMOVED) | OTA_STATUS_BIT(OTA_JOB_STATUS_CANCELED)) >>
+            (unsigned)s) &
+           1u;
 }
 
 /* ---- the Jobs API ---- */
