@@ -355,6 +355,14 @@ static void ota_new_round(ota_agent_t *a, int retransmission)
     ota_request_more(a, retransmission);
 }
 
+/* Carries a download on after a pause: downloading, the plane subscribed, a new round. */
+static void ota_download_again(ota_agent_t *a, int retransmission)
+{
+    ota_set_state(a, OTA_AGENT_DOWNLOADING);
+    (void)a->plane->open(&a->jobs, &a->job);
+    ota_new_round(a, retransmission);
+}
+
 static void ota_send_progress(ota_agent_t *a)
 {
     char fraction[24];
@@ -555,9 +563,7 @@ static void ota_finish_download(ota_agent_t *a)
             ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
             return;
         }
-        ota_set_state(a, OTA_AGENT_DOWNLOADING);
-        (void)a->plane->open(&a->jobs, &a->job);
-        ota_new_round(a, 0);
+        ota_download_again(a, 0);
         return;
     }
     if (err != OTA_OK) {
@@ -757,9 +763,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
                 (void)ota_job_topic_sub(a, 1);
-                ota_set_state(a, OTA_AGENT_DOWNLOADING);
-                (void)a->plane->open(&a->jobs, &a->job);
-                ota_new_round(a, 1);
+                ota_download_again(a, 1);
             }
             ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->dl.blocks_done,
                     a->dl.block_count, NULL);
@@ -920,6 +924,21 @@ static int ota_bad_agent(const ota_agent_t *agent)
     return agent == NULL || agent->cfg.pal == NULL;
 }
 
+/* States as bits, for the states a public call is allowed in. */
+#define OTA_IN(state) (1u << (unsigned)(state))
+#define OTA_IN_ANY ((1u << (unsigned)OTA_AGENT_STATE_COUNT) - 1u)
+#define OTA_IN_RUNNING (OTA_IN_ANY & ~(OTA_IN(OTA_AGENT_STOPPED) | OTA_IN(OTA_AGENT_SUSPENDED)))
+
+/* The checks a public call starts with: an initialised agent in one of the
+ * allowed states (OTA_IN bits). */
+static ota_err_t ota_call_allowed(const ota_agent_t *agent, unsigned allowed)
+{
+    if (ota_bad_agent(agent)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    return ((allowed >> (unsigned)agent->state) & 1u) != 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
+}
+
 static int ota_thing_name_ok(const char *name)
 {
     size_t n;
@@ -1009,12 +1028,9 @@ static void ota_start_waiting(ota_agent_t *agent);
 
 ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     err = ota_jobs_subscription(agent, 1);
@@ -1086,11 +1102,9 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
 
 ota_err_t ota_agent_suspend(ota_agent_t *agent)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->suspended_state = agent->state;
     /* The self-test deadline pauses too: keep what is left of it. */
@@ -1101,11 +1115,9 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
 
 ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SUSPENDED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_set_state(agent, agent->suspended_state);
@@ -1123,11 +1135,9 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     return ota_ask_next_job(agent);
@@ -1135,12 +1145,9 @@ ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY & ~OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_log(agent, OTA_LOG_INFO, "reconnected: subscribing again", OTA_OK, 0, 0, NULL);
@@ -1152,8 +1159,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)agent->plane->open(&agent->jobs, &agent->job);
-        ota_new_round(agent, 1);
+        ota_download_again(agent, 1);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
@@ -1167,12 +1173,9 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SELF_TEST) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SELF_TEST));
+    if (err != OTA_OK) {
+        return err;
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
