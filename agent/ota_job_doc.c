@@ -111,11 +111,11 @@ static size_t ws(const char *js, size_t len, size_t i)
     return i;
 }
 
-/* 1 if c ends a bare word (primitive). */
+/* 1 if c ends a bare word (primitive): whitespace, punctuation or NUL. */
 static int is_delim(char c)
 {
-    return is_space(c) || c == ',' || c == ']' || c == '}' || c == ':' || c == '"' || c == '[' ||
-           c == '{';
+    static const char delims[] = " \t\r\n,]}:\"[{";
+    return memchr(delims, c, sizeof delims) != NULL; /* the terminating NUL included */
 }
 
 /* After the string starting at js[i] ('"'), or 0 when it is malformed (no end,
@@ -137,7 +137,7 @@ static size_t string_end(const char *js, size_t len, size_t i)
                         return 0;
                     }
                 }
-            } else if (strchr("\"\\/bfnrt", js[i]) == NULL || js[i] == '\0') {
+            } else if (memchr("\"\\/bfnrt", js[i], 8) == NULL) {
                 return 0;
             }
         }
@@ -215,8 +215,8 @@ static size_t scan(const char *js, size_t len, size_t i, int *deep)
         } else if (c == '"') {
             i = string_end(js, len, i);
             want_value = 0;
-        } else if (!is_delim(c) && c != '\0') {
-            while (i < len && !is_delim(js[i]) && js[i] != '\0') {
+        } else if (!is_delim(c)) {
+            while (i < len && !is_delim(js[i])) {
                 i++;
             }
             want_value = 0;
