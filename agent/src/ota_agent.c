@@ -38,10 +38,10 @@
 /* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
 static const char ota_throttled_code[] = "RequestThrottled";
 
-static const char *const ota_state_names[OTA_AGENT_STATE_COUNT] = {
-    "stopped",   "waiting for a job", "downloading", "activating", "waiting for the self-test job",
-    "self-test", "resetting",         "suspended",
-};
+/* The states' names in ota_agent_state_t order, one after the other. */
+static const char ota_state_names[] = "stopped\0waiting for a job\0downloading\0activating\0"
+                                      "waiting for the self-test job\0self-test\0resetting\0"
+                                      "suspended";
 
 /* Kinds of FAILED reasons, in FreeRTOS's wording. */
 typedef enum ota_fail_kind {
@@ -101,7 +101,7 @@ OTA_OUT_OF_LINE static void ota_set_state(ota_agent_t *a, ota_agent_state_t stat
 {
     if (a->state != state) {
         a->state = state;
-        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_state_names[state]);
+        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_agent_state_str(state));
     }
 }
 
@@ -251,6 +251,14 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
     a->progress.loaded = 0;
     (void)ota_job_topic_sub(a, 0);
     a->deadline_set = 0;
+}
+
+/* Calls one of the application's job callbacks, if it has it, with the current job. */
+static void ota_tell(ota_agent_t *a, void (*callback)(void *ctx, const ota_job_t *job))
+{
+    if (callback != NULL) {
+        callback(a->cfg.callbacks.ctx, &a->job);
+    }
 }
 
 static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t err,
@@ -465,9 +473,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
         return;
     }
-    if (a->cfg.callbacks.job_received != NULL) {
-        a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.job_received);
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
     if (a->plane->open(&a->jobs, &a->job) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "cannot subscribe to the stream", OTA_ERR_MQTT, 0, 0, NULL);
@@ -591,9 +597,7 @@ static void ota_finish_download(ota_agent_t *a)
     /* Activation waits for the reset delay (the status goes out first) and
      * for the service to name the job again: a cancel that raced the last
      * blocks or the verification is seen before anything is activated. */
-    if (a->cfg.callbacks.verified != NULL) {
-        a->cfg.callbacks.verified(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.verified);
     a->image_ready = 1;
     a->confirm_pending = 1;
     a->confirm_tries = 0;
@@ -713,9 +717,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         (void)ota_job_topic_sub(a, 1);
         ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
-        if (a->cfg.callbacks.self_test != NULL) {
-            a->cfg.callbacks.self_test(a->cfg.callbacks.ctx, &a->job);
-        }
+        ota_tell(a, a->cfg.callbacks.self_test);
         return;
     }
     ota_reject_new_image(a, OTA_ERR_VERSION,
@@ -1267,9 +1269,7 @@ static void ota_activate(ota_agent_t *a)
     const ota_pal_t *pal = a->cfg.pal;
     ota_err_t err;
 
-    if (a->cfg.callbacks.activate != NULL) {
-        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.activate);
     a->image_ready = 0; /* the port's next image from here on */
     /* From here on a reboot into the old image means the new one did not
      * take, not that activation is still to do. */
@@ -1389,8 +1389,14 @@ ota_agent_state_t ota_agent_get_state(const ota_agent_t *agent)
 
 const char *ota_agent_state_str(ota_agent_state_t state)
 {
-    unsigned s = (unsigned)state;
-    return s < OTA_AGENT_STATE_COUNT ? ota_state_names[s] : "unknown";
+    const char *name = ota_state_names;
+    if ((unsigned)state >= OTA_AGENT_STATE_COUNT) {
+        return "unknown";
+    }
+    for (unsigned s = (unsigned)state; s != 0u; s--) {
+        name += strlen(name) + 1u;
+    }
+    return name;
 }
 
 const ota_agent_stats_t *ota_agent_get_stats(const ota_agent_t *agent)
