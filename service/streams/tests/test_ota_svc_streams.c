@@ -876,6 +876,10 @@ static void test_json_rejections(void **state)
         {"{\"c\":\"a\",\"f\":0,\"l\":4096,\"b\":7,\"n\":1}", "InvalidRequest", "a"},
         {"{\"c\":7,\"f\":0,\"l\":4096,\"n\":1}", "InvalidRequest", NULL},
         {"{\"c\":\"a\",\"f\":0,\"l\":100,\"n\":1}", "BlockSizeOutOfBounds", "a"},
+        /* 128 KiB in base64 would not fit in a 128 KiB message: the broker
+         * would drop the service's connection for an oversized packet. */
+        {"{\"c\":\"a\",\"f\":3,\"l\":131072,\"n\":1}", "BlockSizeOutOfBounds", "a"},
+        {"{\"c\":\"a\",\"f\":3,\"l\":97921,\"n\":1}", "BlockSizeOutOfBounds", "a"},
         {"{\"c\":\"a\",\"f\":0,\"l\":4096,\"o\":3,\"n\":1}", "OffsetOutOfBounds", "a"},
         {"{\"c\":\"a\",\"f\":0,\"l\":4096,\"n\":100000}", "BlockCountLimitExceeded", "a"},
         {"{\"c\":\"a\",\"f\":5,\"l\":4096,\"n\":1}", "ResourceNotFound", "a"},
@@ -898,6 +902,15 @@ static void test_json_rejections(void **state)
     check_json_rejected(fx, "BlockBitmapLimitExceeded", "a");
     free(req);
     still_serving(fx);
+
+    /* The largest JSON block is served, in one message within 128 KiB. */
+    static const char largest[] = "{\"c\":\"a\",\"f\":3,\"l\":97920,\"n\":1}";
+    handle(fx, T_GET_JSON, largest, strlen(largest));
+    assert_int_equal(fx->n_msgs, 1);
+    assert_non_null(strstr(fx->msgs[0].topic, "/data/json"));
+    assert_true(fx->msgs[0].len > 4u * 97920u / 3u);
+    assert_true(fx->msgs[0].len <= 131072u);
+    clear_msgs(fx);
 }
 
 /* ------------------------------------------------------------- describe -- */
