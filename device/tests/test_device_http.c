@@ -62,21 +62,23 @@ static void wait_progress(fixture_t *f, int lines)
     assert_true(dfx_log_count(f, "downloading: ") >= lines);
 }
 
-/* A job listing HTTP first: the whole file over HTTP, nothing over MQTT streams. */
-static void test_update_over_http(void **state)
+/*
+ * A job listing HTTP first: the whole file from url_prefix (as the console
+ * names it), nothing over MQTT streams, nothing twice.
+ */
+static void update_all_over_http(fixture_t *f, const char *job, const char *url_prefix)
 {
-    fixture_t *f = *state;
-    char status[32], details[512];
+    char status[32], details[512], test[64];
     delivered_t d;
     dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
-    dfx_create_job_protocols(f, "e2e-http", "otter-fw-1.1.0-large", "1.1.0", "HTTP,MQTT");
-    dfx_wait_job(f, "e2e-http", status, sizeof status, details, sizeof details, 60000);
-    dfx_report(f, "e2e_update_over_http", "otter-fw-1.1.0-large", dfx_since_s(&f->t_job), status,
-               details);
+    dfx_create_job_protocols(f, job, "otter-fw-1.1.0-large", "1.1.0", "HTTP,MQTT");
+    dfx_wait_job(f, job, status, sizeof status, details, sizeof details, 60000);
+    snprintf(test, sizeof test, "e2e_update_over_%s", f->http_tls ? "https" : "http");
+    dfx_report(f, test, "otter-fw-1.1.0-large", dfx_since_s(&f->t_job), status, details);
     assert_string_equal(status, "SUCCEEDED");
     dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
-    assert_true(dfx_log_count(f, "HTTP data plane: http://127.0.0.1:") >= 1);
+    assert_true(dfx_log_count(f, url_prefix) >= 1);
     assert_int_equal(dfx_log_count(f, "failing over"), 0);
     read_delivered(f, &d);
     assert_int_equal(d.mqtt, 0);
@@ -85,25 +87,15 @@ static void test_update_over_http(void **state)
     assert_int_equal(d.duplicates, 0);
 }
 
+static void test_update_over_http(void **state)
+{
+    update_all_over_http(*state, "e2e-http", "HTTP data plane: http://127.0.0.1:");
+}
+
 /* The same over HTTPS: mbed TLS on the device, the fleet's CA, otter-http --tls. */
 static void test_update_over_https(void **state)
 {
-    fixture_t *f = *state;
-    char status[32], details[512];
-    delivered_t d;
-    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
-    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
-    dfx_create_job_protocols(f, "e2e-https", "otter-fw-1.1.0-large", "1.1.0", "HTTP,MQTT");
-    dfx_wait_job(f, "e2e-https", status, sizeof status, details, sizeof details, 60000);
-    dfx_report(f, "e2e_update_over_https", "otter-fw-1.1.0-large", dfx_since_s(&f->t_job), status,
-               details);
-    assert_string_equal(status, "SUCCEEDED");
-    dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
-    assert_true(dfx_log_count(f, "HTTP data plane: https://localhost:") >= 1);
-    assert_int_equal(dfx_log_count(f, "failing over"), 0);
-    read_delivered(f, &d);
-    assert_int_equal(d.mqtt, 0);
-    assert_int_equal(d.http, large_image_bytes());
+    update_all_over_http(*state, "e2e-https", "HTTP data plane: https://localhost:");
 }
 
 /*
