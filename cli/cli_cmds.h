@@ -22,6 +22,19 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter thing show NAME`: a thing and its job executions. */
 int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv);
 
+/** `otter thing set NAME KEY=VALUE...`: thing attributes (deviceType, firmwareVersion, ...). */
+int cli_cmd_thing_set(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter thing unset NAME KEY...`: remove thing attributes. */
+int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** Prints "attributes:" and one line per attribute of a thing; CLI_EXIT_OK or an error line. */
+int cli_print_thing_attrs(struct ota_store *store, const char *thing);
+
+/** One attribute of a thing into out, or "-" when unset. */
+void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
+                    size_t cap);
+
 /** `otter job create ...`: sign/wrap the firmware, store it, stream and job. */
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv);
 

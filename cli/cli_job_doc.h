@@ -4,6 +4,13 @@
  * {"afr_ota":{"protocols":["MQTT"],"streamname":…,"files":[{"filepath":…,
  * "filesize":…,"fileid":0,"certfile":…,"fileType":…,"update_data_url":null,
  * "auth_scheme":null,"sig-sha256-ecdsa":"<base64 DER>"}]}}
+ *
+ * otter's extensions in the file entry (devices that do not know them skip
+ * unknown keys, as the FreeRTOS parser does):
+ *   "otterVersion": "X.Y.Z"         the version the file installs (firmware only)
+ *   "otterDeviceTypes": ["a", ...]  the device types the job is for (only when
+ *                                   the job names some); a device of another
+ *                                   type refuses the job before downloading
  */
 #ifndef CLI_JOB_DOC_H
 #define CLI_JOB_DOC_H
@@ -27,6 +34,10 @@ typedef struct cli_job_doc {
     const uint8_t *sig;
     /** Length of sig. */
     size_t sig_len;
+    /** "otterVersion", or NULL to leave it out. */
+    const char *version;
+    /** "otterDeviceTypes" as "a,b", or NULL to leave it out. */
+    const char *device_types;
 } cli_job_doc_t;
 
 /**

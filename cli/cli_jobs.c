@@ -22,7 +22,9 @@ static const char create_help[] =
     "image header gets one (with --version) prepended; a file that has one must\n"
     "carry that version. The image is signed (sig-sha256-ecdsa), imported, offered\n"
     "as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA job document is\n"
-    "queued for every target. Prints the job id.\n"
+    "queued for every target. Things already on --version (as they reported it)\n"
+    "are SKIPPED: counted apart, never sent the job, never a failure. The document's\n"
+    "file entry also carries otterVersion and otterDeviceTypes. Prints the job id.\n"
     "\n"
     "  --file FIRMWARE          the firmware (or data file with --file-type)\n"
     "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535)\n"
@@ -34,6 +36,10 @@ static const char create_help[] =
     "                           when there is one)\n"
     "  --cert-name NAME         certfile the device verifies with (default codesign.crt)\n"
     "  --job-id ID              1-64 of [A-Za-z0-9_-] (default: ota-<uuid>)\n"
+    "  --device-types LIST      the board types the job is for, comma separated\n"
+    "                           (1-64 of [A-Za-z0-9_.-] each); only things whose\n"
+    "                           deviceType is one of them get it, the others are\n"
+    "                           SKIPPED (see 'otter thing set --help')\n"
     "  --file-path PATH         filepath for the device (default firmware.bin)\n"
     "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
     "                           as given, without an image header)\n"
@@ -309,7 +315,7 @@ static void plan_free(struct job_plan *p)
 /** Parsed command line of job create. */
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
-        *file_type, *timeout, *rollout, *abort_pct, *abort_min;
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *device_types;
 };
 
 /* Checks the numeric options; fills the spec's limits. */
@@ -379,6 +385,12 @@ static int check_args(const struct create_args *a, struct job_plan *p)
     if (a->cert_name && (a->cert_name[0] == '\0' || strlen(a->cert_name) > 255)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --cert-name; give a name such as codesign.crt");
     }
+    if (a->device_types && !ota_store_valid_device_types(a->device_types)) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "bad --device-types '%s'; give TYPE[,TYPE...], up to 16 distinct types of "
+                        "1-64 of [A-Za-z0-9_.-]",
+                        a->device_types);
+    }
     if (a->file_path && (a->file_path[0] == '\0' || strlen(a->file_path) > 1024)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --file-path; give 1-1024 characters");
     }
@@ -402,7 +414,9 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                        .cert_name = a->cert_name ? a->cert_name : "codesign.crt",
                        .file_type = (unsigned)file_type,
                        .sig = p->sig,
-                       .sig_len = p->sig_len};
+                       .sig_len = p->sig_len,
+                       .version = file_type == 0 ? ver : NULL,
+                       .device_types = a->device_types};
     char *doc = cli_job_doc(&d);
     char *desc = cli_sprintf("otter job %s: %s version %s", p->job_id, d.file_path, ver);
     if (doc == NULL || desc == NULL) {
@@ -423,6 +437,8 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
     }
     spec->job_id = p->job_id;
     spec->document = doc;
+    spec->target_version = file_type == 0 ? ver : NULL;
+    spec->device_types = a->device_types;
     spec->stream_id = p->stream_id;
     spec->things = p->things;
     spec->n_things = p->n_things;
@@ -459,7 +475,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"timeout-minutes", 1, &a.timeout},
                               {"rollout-rate", 1, &a.rollout},
                               {"abort-failure-percent", 1, &a.abort_pct},
-                              {"abort-min-finished", 1, &a.abort_min}};
+                              {"abort-min-finished", 1, &a.abort_min},
+                              {"device-types", 1, &a.device_types}};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
@@ -574,14 +591,49 @@ static int show_exec(void *ctx, const ota_store_execution_t *e)
     return 0;
 }
 
+/* Prints what a job installs: version, device types, the device's file name,
+ * the stored image and its size (read from the job document and the stream). */
+static void print_firmware(ota_store_t *store, const ota_store_job_t *j)
+{
+    const char *path = "-";
+    double size = 0;
+    cJSON *doc = cJSON_Parse(j->document ? j->document : "");
+    const cJSON *files =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "afr_ota"), "files");
+    const cJSON *f = cJSON_GetArrayItem(files, 0);
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(f, "filepath");
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(f, "filesize");
+    if (cJSON_IsString(fp)) {
+        path = fp->valuestring;
+    }
+    if (cJSON_IsNumber(fs)) {
+        size = fs->valuedouble;
+    }
+    printf("version:    %s\ndevices:    %s\nfile:       %s (%.0f bytes)\n",
+           j->target_version[0] ? j->target_version : "-",
+           j->device_types[0] ? j->device_types : "any type", path, size);
+    ota_store_stream_t st;
+    if (j->stream_id[0] && ota_store_stream_get(store, j->stream_id, &st) == OTA_STORE_OK) {
+        for (size_t i = 0; i < st.n_files; i++) {
+            printf("firmware:   %s (file id %u, %llu bytes)\n", st.files[i].path,
+                   st.files[i].file_id, (unsigned long long)st.files[i].size);
+        }
+        ota_store_stream_free(&st);
+    }
+    cJSON_Delete(doc);
+}
+
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *arg = NULL;
     ota_store_t *store = NULL;
     int rc = cli_one_arg_with_store(
         ctx, argc, argv,
-        "usage: otter job show ID\n\nShow a job (status, settings, document) and every "
-        "target's execution:\nstatus, version number, last update (UTC), statusDetails.\n",
+        "usage: otter job show ID\n\nShow a job (status, the version and device types it is "
+        "for, the file the\ndevice receives, the stored firmware image, settings, document) "
+        "and every\ntarget's execution: status, version number, last update (UTC), "
+        "statusDetails.\nSKIPPED executions were not needed (already on the version, or "
+        "another\ndevice type); they never count as failures.\n",
         "job show needs a job ID; see 'otter job list'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
@@ -597,10 +649,11 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
     printf("job:        %s\nstatus:     %s\nstream:     %s\ncreated:    %s\ncompleted:  %s\n",
            j.job_id, ota_store_job_status_name(j.status), j.stream_id[0] ? j.stream_id : "-",
            created, done);
+    print_firmware(store, &j);
     printf("targets:    %u (succeeded %u, failed %u, timed out %u, rejected %u, in progress %u, "
-           "queued %u, canceled %u, removed %u)\n",
+           "queued %u, canceled %u, removed %u, skipped %u)\n",
            j.n_executions, j.n_succeeded, j.n_failed, j.n_timed_out, j.n_rejected, j.n_in_progress,
-           j.n_queued + j.n_unreleased, j.n_canceled, j.n_removed);
+           j.n_queued + j.n_unreleased, j.n_canceled, j.n_removed, j.n_skipped);
     if (j.in_progress_timeout_min) {
         printf("timeout:    %u minutes in progress\n", j.in_progress_timeout_min);
     }

@@ -15,7 +15,9 @@ static const char main_help[] =
     "  broker init     write the Mosquitto configuration, passwords and ACL\n"
     "  thing create    give a device an identity on the broker\n"
     "  thing list      list things\n"
-    "  thing show      a thing and its job executions\n"
+    "  thing show      a thing, its attributes and its job executions\n"
+    "  thing set       set attributes (deviceType, firmwareVersion, your own)\n"
+    "  thing unset     remove attributes\n"
     "  job create      sign and publish a firmware update job\n"
     "  job list        list jobs\n"
     "  job show        a job and the status of every device\n"
@@ -39,6 +41,7 @@ static const struct cli_command commands[] = {
     {"keygen", NULL, cli_cmd_keygen},        {"sign", NULL, cli_cmd_sign},
     {"broker", "init", cli_cmd_broker_init}, {"thing", "create", cli_cmd_thing_create},
     {"thing", "list", cli_cmd_thing_list},   {"thing", "show", cli_cmd_thing_show},
+    {"thing", "set", cli_cmd_thing_set},     {"thing", "unset", cli_cmd_thing_unset},
     {"job", "create", cli_cmd_job_create},   {"job", "list", cli_cmd_job_list},
     {"job", "show", cli_cmd_job_show},       {"job", "cancel", cli_cmd_job_cancel},
     {"watch", NULL, cli_cmd_watch},          {"stream", "describe", cli_cmd_stream_describe},

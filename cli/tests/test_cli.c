@@ -401,10 +401,11 @@ static size_t check_document(const char *job_id, const char *file_path, const ch
     assert_true(cJSON_IsArray(files));
     assert_int_equal(cJSON_GetArraySize(files), 1);
     cJSON *f = cJSON_GetArrayItem(files, 0);
-    assert_int_equal(cJSON_GetArraySize(f), 8);
-    /* The keys in AWS's order. */
-    const char *order[] = {"filepath", "filesize",        "fileid",      "certfile",
-                           "fileType", "update_data_url", "auth_scheme", "sig-sha256-ecdsa"};
+    /* The keys in AWS's order, then otter's version for a firmware file. */
+    assert_int_equal(cJSON_GetArraySize(f), file_type == 0 ? 9 : 8);
+    const char *order[] = {"filepath",    "filesize",         "fileid",
+                           "certfile",    "fileType",         "update_data_url",
+                           "auth_scheme", "sig-sha256-ecdsa", "otterVersion"};
     size_t k = 0;
     for (cJSON *it = f->child; it; it = it->next, k++) {
         assert_string_equal(it->string, order[k]);
@@ -916,7 +917,7 @@ static void test_watch_json(void **state)
     text = (char *)cli_test_read(out, NULL);
     assert_non_null(strstr(text, "A: IN_PROGRESS  receive 1/2 (50%)\n"));
     assert_non_null(strstr(text, "B: FAILED       reason \"rejected: 0x00000010\"\n"));
-    assert_non_null(strstr(text, "job w2 COMPLETED: 1 of 2 succeeded\n"));
+    assert_non_null(strstr(text, "job w2 COMPLETED: 1 of 2 succeeded, 0 skipped (not needed)\n"));
     free(text);
 
     /* A canceled job ends the watch with exit code 1. */

@@ -388,11 +388,127 @@ static void test_update_one_fails(void **state)
     run_update("e2e-fail", 0, 1);
 }
 
+/* Asks for the next job and checks there is none. */
+static void device_expect_no_job(struct device *d)
+{
+    cJSON *root = NULL;
+    snprintf(d->topic, sizeof d->topic, "$aws/things/%s/jobs/$next/get/accepted", d->name);
+    assert_true(ota_test_client_subscribe(d->c, d->topic, 1) >= 0);
+    char req[256];
+    snprintf(req, sizeof req, "$aws/things/%s/jobs/$next/get", d->name);
+    assert_int_equal(ota_test_client_publish(d->c, req, "{}", 2, 1), 0);
+    ota_test_msg_t *m = ota_test_client_expect(d->c, d->topic, 10000);
+    assert_non_null(m);
+    root = cJSON_Parse((const char *)m->payload);
+    ota_test_msg_free(m);
+    assert_non_null(root);
+    if (cJSON_GetObjectItemCaseSensitive(root, "execution") != NULL) {
+        fail_msg("%s was offered a job it does not need", d->name);
+    }
+    cJSON_Delete(root);
+}
+
+/* Targeting against the running service: a job names device types and is sent
+ * only to those; a thing already on the job's version (as it reported on an
+ * earlier job) is skipped, counted apart and never a failure. */
+static void test_targeting(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_test_run(&g_run, "thing", "set", "A", "deviceType=sim", "site=lab", NULL),
+                     0);
+    assert_int_equal(cli_test_run(&g_run, "thing", "set", "B", "deviceType=board-x", NULL), 0);
+    const char *fw = cli_test_path("app.bin");
+    uint8_t app[3000];
+    for (size_t i = 0; i < sizeof app; i++) {
+        app[i] = (uint8_t)(i * 7 + 1);
+    }
+    assert_int_equal(cli_test_write(fw, app, sizeof app), 0);
+    const char *key = cli_test_path("keys/codesign.key");
+    assert_int_equal(cli_test_run(&g_run, "job", "create", "--file", fw, "--version", "1.2.3",
+                                  "--targets", "A,B", "--key", key, "--device-types", "sim,board-y",
+                                  "--abort-failure-percent", "1", "--abort-min-finished", "1",
+                                  "--job-id", "t1", NULL),
+                     0);
+    const char *argv[] = {"watch", "t1", "--json", "--timeout", "60", NULL};
+    const char *out = cli_test_path("watch.out");
+    pid_t pid = cli_test_spawn(argv, out, cli_test_path("watch.err"));
+    assert_true(pid > 0);
+    g_watch_out = out;
+    struct device a, b;
+    device_connect(&a, "A");
+    device_connect(&b, "B");
+    device_expect_no_job(&b); /* another device type: nothing is sent */
+    /* The document names the version and the device types for the agent. */
+    cJSON *root = NULL;
+    cJSON *f = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(device_next_job(&a, &root), "jobDocument"),
+                                "afr_ota"),
+            "files"),
+        0);
+    assert_string_equal(cJSON_GetObjectItem(f, "otterVersion")->valuestring, "1.2.3");
+    const cJSON *types = cJSON_GetObjectItem(f, "otterDeviceTypes");
+    assert_int_equal(cJSON_GetArraySize(types), 2);
+    assert_string_equal(cJSON_GetArrayItem(types, 1)->valuestring, "board-y");
+    cJSON_Delete(root);
+    device_update(&a, "t1", 1);
+    assert_int_equal(cli_test_wait(pid, 20000), 0); /* a skip is not a failure */
+    char *text = (char *)cli_test_read(out, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"skipped\":1"));
+    assert_non_null(strstr(text, "\"result\":\"SUCCEEDED\""));
+    free(text);
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "t1", NULL), 0);
+    assert_non_null(strstr(g_run.out, "status:     COMPLETED"));
+    assert_non_null(strstr(g_run.out, "succeeded 1, failed 0"));
+    assert_non_null(strstr(g_run.out, "skipped 1)"));
+    assert_non_null(strstr(g_run.out, "version:    1.2.3\ndevices:    sim,board-y\n"));
+    assert_non_null(strstr(g_run.out, "device type board-x is not one of sim,board-y"));
+
+    /* A reported 1.2.3 by succeeding: the service knows what it runs. */
+    assert_int_equal(cli_test_run(&g_run, "thing", "list", NULL), 0);
+    assert_non_null(strstr(g_run.out, "sim              1.2.3"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "show", "A", NULL), 0);
+    assert_non_null(strstr(g_run.out, "firmwareVersion"));
+    assert_non_null(strstr(g_run.out, "site "));
+
+    /* The same version again: A is skipped at once, is offered nothing, and the
+     * job completes without a single download. */
+    assert_int_equal(cli_test_run(&g_run, "job", "create", "--file", fw, "--version", "1.2.3",
+                                  "--targets", "A", "--key", key, "--job-id", "t2", NULL),
+                     0);
+    device_expect_no_job(&a);
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "t2", NULL), 0);
+    assert_non_null(strstr(g_run.out, "status:     COMPLETED"));
+    assert_non_null(strstr(g_run.out, "already on 1.2.3"));
+    assert_int_equal(cli_test_run(&g_run, "watch", "t2", "--json", NULL), 0);
+
+    /* Bad input is refused with a clear line and changes nothing. */
+    assert_int_equal(cli_test_run(&g_run, "job", "create", "--file", fw, "--version", "1.2.4",
+                                  "--targets", "A", "--key", key, "--device-types", "sim,,x", NULL),
+                     2);
+    assert_non_null(strstr(g_run.err, "bad --device-types 'sim,,x'"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "set", "A", "firmwareVersion= 1.2.3", NULL), 2);
+    assert_non_null(strstr(g_run.err, "bad firmwareVersion"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "set", "nobody", "deviceType=sim", NULL), 1);
+    assert_non_null(strstr(g_run.err, "unknown thing 'nobody'"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "unset", "A", "nokey", NULL), 1);
+    assert_int_equal(cli_test_run(&g_run, "job", "list", NULL), 0);
+    size_t lines = 0;
+    for (const char *c = g_run.out; *c; c++) {
+        lines += *c == '\n';
+    }
+    assert_int_equal(lines, 3); /* the header, t1 and t2 */
+    ota_test_client_disconnect(a.c);
+    ota_test_client_disconnect(b.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_update_all_succeed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_one_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targeting, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

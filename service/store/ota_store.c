@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "ota_store.h"
+#include "ota_store_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -20,18 +21,11 @@
 #include <unistd.h>
 
 /** Schema version this build writes; migrations[] brings older ones here. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /** How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 /** Copy buffer for file imports. */
 #define STORE_COPY_CHUNK 65536
-
-struct ota_store {
-    sqlite3 *db;
-    char *data_dir;
-    char err[512];
-    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
-};
 
 /* Schema, version 1. Statuses are stored as the enum values of ota_store.h. */
 static const char schema_v1[] =
@@ -96,7 +90,7 @@ static const char schema_v1[] =
     "CREATE INDEX exec_unreleased ON executions(job, seq) WHERE released = 0;";
 
 /** Migration steps: migrations[v] turns schema version v into v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, ota_store_schema_v2};
 
 /* Execution columns, in the order read_exec() expects. */
 #define EXEC_COLS                                                                                  \
@@ -110,8 +104,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int
-fail(ota_store_t *s, int rc, const char *fmt, ...)
+int fail(ota_store_t *s, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -120,12 +113,12 @@ fail(ota_store_t *s, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int fail_db(ota_store_t *s, const char *what)
+int fail_db(ota_store_t *s, const char *what)
 {
     return fail(s, OTA_STORE_ERROR, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
-static void ok(ota_store_t *s)
+void ok(ota_store_t *s)
 {
     s->err[0] = '\0';
 }
@@ -198,7 +191,7 @@ int ota_store_valid_stream_id(const char *id)
     return name_ok(id, OTA_STORE_STREAM_ID_MAX, 0);
 }
 
-static int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
+int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
@@ -207,7 +200,7 @@ static int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
     return OTA_STORE_OK;
 }
 
-static int exec_sql(ota_store_t *s, const char *sql)
+int exec_sql(ota_store_t *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -218,7 +211,7 @@ static int exec_sql(ota_store_t *s, const char *sql)
     return OTA_STORE_OK;
 }
 
-static int begin(ota_store_t *s)
+int begin(ota_store_t *s)
 {
     return exec_sql(s, "BEGIN IMMEDIATE");
 }
@@ -232,14 +225,14 @@ static int commit(ota_store_t *s)
     return OTA_STORE_OK;
 }
 
-static void rollback(ota_store_t *s)
+void rollback(ota_store_t *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /** Ends a write transaction: commit if rc is OK, else roll back. */
-static int finish(ota_store_t *s, int rc)
+int finish(ota_store_t *s, int rc)
 {
     if (rc == OTA_STORE_OK)
         rc = commit(s);
@@ -251,7 +244,7 @@ static int finish(ota_store_t *s, int rc)
 }
 
 /** Runs a statement to completion (no rows expected). */
-static int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
+int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
 {
     int r = sqlite3_step(st);
     if (r != SQLITE_DONE && r != SQLITE_ROW)
@@ -270,15 +263,14 @@ static char *dup_text(const unsigned char *t)
     return p;
 }
 
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
 /** Runs a one-integer query; *out = 0 when there is no row. */
-static int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2,
-                     int64_t *out)
+int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, sql);
@@ -458,7 +450,7 @@ int ota_store_poll_changes(ota_store_t *store, int *changed)
 /* Things and groups                                                        */
 /* ------------------------------------------------------------------------ */
 
-static int check_thing_name(ota_store_t *s, const char *name, const char *what)
+int check_thing_name(ota_store_t *s, const char *name, const char *what)
 {
     if (!ota_store_valid_thing_name(name))
         return fail(s, OTA_STORE_INVALID, "invalid %s name '%s' (1..128 of [A-Za-z0-9:_-])", what,
@@ -992,7 +984,7 @@ int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const
     int rc = query_int(store,
                        "SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job "
                        "WHERE e.thing = ? AND j.stream = ? AND e.released = 1 "
-                       "AND e.status NOT IN (6, 7) LIMIT 1",
+                       "AND e.status NOT IN (6, 7, 8) LIMIT 1",
                        thing, stream_id, &yes);
     if (rc)
         return rc;
@@ -1034,7 +1026,7 @@ static int bump_job_things(ota_store_t *s, const char *job_id)
     return rc;
 }
 
-static int bump_thing(ota_store_t *s, const char *thing)
+int bump_thing(ota_store_t *s, const char *thing)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, "UPDATE things SET change_seq = change_seq + 1 WHERE name = ?");
@@ -1074,7 +1066,7 @@ static int end_job(ota_store_t *s, const char *job_id, int status, int64_t now_m
 
 /** Execution counts of a job, by status; unreleased QUEUED counted apart. */
 typedef struct {
-    uint32_t by_status[8];
+    uint32_t by_status[9];
     uint32_t unreleased;
     uint32_t total;
 } job_counts_t;
@@ -1093,7 +1085,7 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         int status = sqlite3_column_int(st, 0);
         uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
-        if (status < 0 || status > 7)
+        if (status < 0 || status > OTA_STORE_EXEC_SKIPPED)
             continue;
         if (!sqlite3_column_int(st, 1))
             c->unreleased += n;
@@ -1112,7 +1104,7 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
  * (inside a transaction): ABORTED when the abort criteria are met (its
  * remaining executions are canceled), COMPLETED when nothing is left to run.
  */
-static int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
+int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, "SELECT status, abort_pct, abort_min FROM jobs WHERE id = ?");
@@ -1208,6 +1200,12 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         return fail(store, OTA_STORE_INVALID, "a job needs at least one target thing or group");
     if (spec->abort_failure_percent > 100)
         return fail(store, OTA_STORE_INVALID, "abort failure percentage must be 0..100");
+    if (spec->target_version && *spec->target_version &&
+        !ota_store_valid_version(spec->target_version))
+        return fail(store, OTA_STORE_INVALID, "invalid target version (X.Y.Z)");
+    if (spec->device_types && *spec->device_types &&
+        !ota_store_valid_device_types(spec->device_types))
+        return fail(store, OTA_STORE_INVALID, "invalid device types (NAME[,NAME...])");
     if (spec->stream_id && !ota_store_valid_stream_id(spec->stream_id))
         return fail(store, OTA_STORE_INVALID, "invalid stream id");
     for (size_t i = 0; i < spec->n_things; i++)
@@ -1230,8 +1228,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     sqlite3_stmt *st;
     if (!rc && !(rc = prep(store, &st,
                            "INSERT INTO jobs(id, document, stream, status, timeout_min, "
-                           "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms) "
-                           "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"))) {
+                           "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms, "
+                           "target_version, device_types) "
+                           "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"))) {
         sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, spec->document, -1, SQLITE_STATIC);
         if (spec->stream_id)
@@ -1242,6 +1241,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         sqlite3_bind_int64(st, 7, spec->abort_min_finished);
         sqlite3_bind_int64(st, 8, now_ms);
         sqlite3_bind_int64(st, 9, now_ms);
+        sqlite3_bind_text(st, 10, spec->target_version ? spec->target_version : "", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, spec->device_types ? spec->device_types : "", -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE
                      ? fail(store, OTA_STORE_EXISTS, "job '%s' already exists", spec->job_id)
@@ -1261,6 +1263,8 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
             rc = t.rc;
     }
     sqlite3_finalize(t.ins);
+    if (!rc)
+        rc = ota_store_skip_unneeded(store, spec->job_id, NULL, now_ms);
     if (!rc && spec->rollout_per_minute == 0)
         rc = bump_job_things(store, spec->job_id);
     if (!rc && spec->rollout_per_minute > 0)
@@ -1281,11 +1285,13 @@ static void read_job_row(sqlite3_stmt *st, ota_store_job_t *j)
     j->updated_ms = sqlite3_column_int64(st, 8);
     j->completed_ms = sqlite3_column_int64(st, 9);
     j->document = dup_text(sqlite3_column_text(st, 10));
+    copy_col(j->target_version, sizeof j->target_version, st, 11);
+    copy_col(j->device_types, sizeof j->device_types, st, 12);
 }
 
 #define JOB_COLS                                                                                   \
     "id, stream, status, timeout_min, rollout_per_min, abort_pct, abort_min, created_ms, "         \
-    "updated_ms, completed_ms, document"
+    "updated_ms, completed_ms, document, target_version, device_types"
 
 static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
 {
@@ -1305,6 +1311,7 @@ static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
     j->n_rejected = c.by_status[OTA_STORE_EXEC_REJECTED];
     j->n_removed = c.by_status[OTA_STORE_EXEC_REMOVED];
     j->n_canceled = c.by_status[OTA_STORE_EXEC_CANCELED];
+    j->n_skipped = c.by_status[OTA_STORE_EXEC_SKIPPED];
     return OTA_STORE_OK;
 }
 
@@ -1420,9 +1427,10 @@ int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
 
 const char *ota_store_exec_status_name(int status)
 {
-    static const char *const names[] = {"QUEUED",    "IN_PROGRESS", "SUCCEEDED", "FAILED",
-                                        "TIMED_OUT", "REJECTED",    "REMOVED",   "CANCELED"};
-    return status >= 0 && status < 8 ? names[status] : "UNKNOWN";
+    static const char *const names[] = {"QUEUED",  "IN_PROGRESS", "SUCCEEDED",
+                                        "FAILED",  "TIMED_OUT",   "REJECTED",
+                                        "REMOVED", "CANCELED",    "SKIPPED"};
+    return status >= 0 && status < 9 ? names[status] : "UNKNOWN";
 }
 
 int ota_store_exec_status_parse(const char *name, ota_store_exec_status_t *out)
@@ -1646,6 +1654,8 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
         rc = bump_thing(s, thing);
         if (!rc)
             rc = recheck_job(s, job_id, now_ms);
+        if (!rc && upd->status == OTA_STORE_EXEC_SUCCEEDED)
+            rc = ota_store_learn_version(s, job_id, thing, now_ms);
     }
     return rc;
 }
@@ -1811,8 +1821,10 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
                        int64_t now_ms, size_t *n_released)
 {
     int64_t released = 0, elapsed = now_ms > created_ms ? now_ms - created_ms : 0;
-    int rc = query_int(s, "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1", job_id,
-                       NULL, &released);
+    int rc = query_int(s,
+                       "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1 "
+                       "AND status <> 8",
+                       job_id, NULL, &released);
     int64_t allowed = rate * (elapsed / 60000 + 1);
     if (rc || allowed <= released)
         return rc;
@@ -1841,7 +1853,7 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
             *n_released += (size_t)sqlite3_changes(s->db);
         sqlite3_finalize(st);
     }
-    return rc;
+    return rc ? rc : ota_store_skip_unneeded(s, job_id, NULL, now_ms);
 }
 
 int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_released)
@@ -1889,7 +1901,8 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
     sqlite3_stmt *st;
     if ((rc = prep(store, &st,
                    "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
-                   "WHERE e.job = j.id AND e.released = 1) FROM jobs j WHERE j.status = 0 AND "
+                   "WHERE e.job = j.id AND e.released = 1 AND e.status <> 8) FROM jobs j "
+                   "WHERE j.status = 0 AND "
                    "j.rollout_per_min > 0 AND EXISTS (SELECT 1 FROM executions e WHERE "
                    "e.job = j.id AND e.released = 0)")))
         return rc;

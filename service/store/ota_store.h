@@ -67,6 +67,22 @@ typedef enum ota_store_rc {
 #define OTA_STORE_STEP_TIMEOUT_MAX 10080
 /** Largest stream file id. */
 #define OTA_STORE_FILE_ID_MAX 255
+/** Longest thing attribute key (characters [A-Za-z0-9_]). */
+#define OTA_STORE_ATTR_KEY_MAX 64
+/** Longest thing attribute value (printable ASCII, no '"' or '\\'). */
+#define OTA_STORE_ATTR_VALUE_MAX 128
+/** Attributes a thing may have. */
+#define OTA_STORE_ATTRS_MAX 32
+/** Longest version text, "X.Y.Z" (see ota_store_valid_version()). */
+#define OTA_STORE_VERSION_MAX 15
+/** Longest device type name (characters [A-Za-z0-9_.-]). */
+#define OTA_STORE_DEVICE_TYPE_MAX 64
+/** Longest list of device types of a job ("a,b,c"). */
+#define OTA_STORE_DEVICE_TYPES_MAX 255
+/** The thing attribute holding its device type (set by the operator). */
+#define OTA_STORE_ATTR_DEVICE_TYPE "deviceType"
+/** The thing attribute holding the version it runs (learned from the device). */
+#define OTA_STORE_ATTR_FIRMWARE_VERSION "firmwareVersion"
 
 /**
  * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
@@ -232,6 +248,55 @@ typedef int (*ota_store_group_cb)(void *ctx, const char *group, size_t n_members
 int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* Thing attributes (ota_store_fleet.c)                                     */
+/* ------------------------------------------------------------------------ */
+
+/** 1 if key is a valid attribute key (1..64 of [A-Za-z0-9_]), else 0. */
+int ota_store_valid_attr_key(const char *key);
+/** 1 if value is a valid attribute value (1..128 printable ASCII, no '"' or '\\'). */
+int ota_store_valid_attr_value(const char *value);
+/** 1 if v is a version "X.Y.Z": three decimal numbers without leading zeros,
+ *  X and Y 0..255, Z 0..65535 (the image header's range), else 0. */
+int ota_store_valid_version(const char *v);
+/** 1 if name is a valid device type (1..64 of [A-Za-z0-9_.-]), else 0. */
+int ota_store_valid_device_type(const char *name);
+/** 1 if list is 1..16 distinct device types separated by single commas, at
+ *  most OTA_STORE_DEVICE_TYPES_MAX characters, else 0. */
+int ota_store_valid_device_types(const char *list);
+
+/**
+ * Sets or removes a thing's attribute. deviceType must be a valid device type
+ * and firmwareVersion a valid version. A change re-checks the thing's QUEUED
+ * executions: those it no longer needs become SKIPPED.
+ * @param value  the value, or NULL to remove the attribute.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing, or removing an
+ *         unset attribute); OTA_STORE_INVALID (bad key or value, or more than
+ *         OTA_STORE_ATTRS_MAX attributes); OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
+                             const char *value, int64_t now_ms);
+
+/**
+ * Reads one attribute of a thing.
+ * @param out receives the value (at most OTA_STORE_ATTR_VALUE_MAX + 1 bytes used).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (unset); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *key, char *out,
+                             size_t cap);
+
+/** Callback for ota_store_thing_attr_list(); return nonzero to stop. */
+typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, int64_t updated_ms);
+
+/**
+ * Lists a thing's attributes by key.
+ * @return OTA_STORE_OK (nothing listed for a thing without attributes);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
+                              void *ctx);
+
+/* ------------------------------------------------------------------------ */
 /* Files                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -354,6 +419,13 @@ typedef struct ota_store_job_spec {
     /** ... but only once at least this many executions have finished
      *  (SUCCEEDED or a failure). 0 behaves as 1. */
     uint32_t abort_min_finished;
+    /** Version the job installs ("X.Y.Z"), or NULL/"" for none. A thing whose
+     *  firmwareVersion attribute equals it is SKIPPED, never sent the job. */
+    const char *target_version;
+    /** Device types the job is for, "a,b" (ota_store_valid_device_types()), or
+     *  NULL/"" for any. A thing whose deviceType attribute is not one of them
+     *  (or is unset) is SKIPPED. */
+    const char *device_types;
 } ota_store_job_spec_t;
 
 /** A job as read back; free with ota_store_job_free(). */
@@ -369,6 +441,8 @@ typedef struct ota_store_job {
     int64_t created_ms;
     int64_t updated_ms;   /**< last status change */
     int64_t completed_ms; /**< when it left IN_PROGRESS; 0 while IN_PROGRESS */
+    char target_version[OTA_STORE_VERSION_MAX + 1];    /**< "" when none */
+    char device_types[OTA_STORE_DEVICE_TYPES_MAX + 1]; /**< "" when any */
     /* Execution counts. */
     uint32_t n_executions; /**< targets after group expansion */
     uint32_t n_unreleased; /**< QUEUED but not yet released by the rollout */
@@ -380,10 +454,13 @@ typedef struct ota_store_job {
     uint32_t n_rejected;
     uint32_t n_removed;
     uint32_t n_canceled;
+    uint32_t n_skipped; /**< not needed: already on the version, or another device type */
 } ota_store_job_t;
 
 /**
- * Creates a job and one QUEUED execution per target thing. Groups are
+ * Creates a job and one QUEUED execution per target thing (SKIPPED at once
+ * for a thing that does not need it: see target_version and device_types;
+ * such an execution is never released nor counted by the rollout). Groups are
  * expanded now, at creation: things added to a group later are not targets.
  * A thing named directly and through a group gets one execution. With a
  * rollout rate the executions are released over time by
@@ -451,6 +528,10 @@ typedef enum ota_store_exec_status {
     OTA_STORE_EXEC_REJECTED = 5,
     OTA_STORE_EXEC_REMOVED = 6,
     OTA_STORE_EXEC_CANCELED = 7,
+    /** otter's own terminal status: the thing did not need the job (it runs the
+     *  target version already, or is not of one of the job's device types).
+     *  Never a failure; devices are told REMOVED. */
+    OTA_STORE_EXEC_SKIPPED = 8,
 } ota_store_exec_status_t;
 
 /** "QUEUED", "IN_PROGRESS", … as on the wire; "UNKNOWN" otherwise. */

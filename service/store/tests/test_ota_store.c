@@ -140,7 +140,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -608,7 +608,6 @@ static void test_cancel(void **state)
     /* the next job changes: d0 moves on to j2, d2 has nothing */
     next_is(s, "d0", "j2");
     next_is(s, "d2", NULL);
-    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 0);
     assert_int_equal(ota_store_thing_may_read_stream(s, "d1", "s1"), 1); /* SUCCEEDED still may */
     assert_int_equal(upd(s, "j1", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 11), OTA_STORE_TERMINAL);
     assert_int_equal(ota_store_job_cancel(s, "j1", T0 + 12), OTA_STORE_CONFLICT);
@@ -1072,6 +1071,169 @@ static void test_null_arguments(void **state)
     assert_false(ota_store_valid_stream_id(""));
 }
 
+/* ---- targeting: thing attributes, device types, target version ---- */
+
+static void test_validators(void **state)
+{
+    (void)state;
+    assert_true(ota_store_valid_version("0.0.0"));
+    assert_true(ota_store_valid_version("255.255.65535"));
+    const char *bad_versions[] = {"",        " 1.2.3",    "1.2.3 ", "01.2.3", "1.2",   "1.2.3.4",
+                                  "256.0.0", "1.2.65536", "1..3",   "v1.2.3", "1.2.-3"};
+    for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++)
+        assert_false(ota_store_valid_version(bad_versions[i]));
+    assert_false(ota_store_valid_version(NULL));
+    assert_true(ota_store_valid_device_types("sim"));
+    assert_true(ota_store_valid_device_types("sim,nrf52840-dk,stm32_f4.v2"));
+    const char *bad_types[] = {"", ",", "a,", ",a", "a,,b", "a,a", "a b", "a/b", "\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++)
+        assert_false(ota_store_valid_device_types(bad_types[i]));
+    assert_true(ota_store_valid_attr_key("site_2"));
+    assert_false(ota_store_valid_attr_key("a-b"));
+    assert_true(ota_store_valid_attr_value("Building 7, floor 2"));
+    assert_false(ota_store_valid_attr_value("a\"b"));
+    assert_false(ota_store_valid_attr_value("a\nb"));
+}
+
+typedef struct {
+    char text[512];
+} attrs_t;
+
+static int attr_cb(void *ctx, const char *key, const char *value, int64_t updated_ms)
+{
+    attrs_t *a = ctx;
+    (void)updated_ms;
+    size_t n = strlen(a->text);
+    snprintf(a->text + n, sizeof a->text - n, "%s=%s;", key, value);
+    return 0;
+}
+
+static void test_thing_attrs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 1);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", "lab", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", "roof", T0), OTA_STORE_OK);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "site", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "roof");
+    attrs_t a = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "d0", attr_cb, &a), OTA_STORE_OK);
+    assert_string_equal(a.text, "deviceType=sim;site=roof;");
+    /* bad input changes nothing */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "a b", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", " 1.2.3", T0),
+                     OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "bad-key", "x", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "nope", "site", "x", T0), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "deviceType", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "sim");
+    /* removal; removing twice is NOT_FOUND */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", NULL, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", NULL, T0), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "site", v, sizeof v), OTA_STORE_NOT_FOUND);
+    /* bounded count */
+    char key[16];
+    for (int i = 1; i < OTA_STORE_ATTRS_MAX; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", key, "x", T0), OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "x", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "k1", "y", T0), OTA_STORE_OK);
+}
+
+static void test_targeting(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.1.0", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "board-x", T0), OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2", "d3"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 4;
+    spec.target_version = "1.1.0";
+    spec.device_types = "sim,board-y";
+    spec.abort_failure_percent = 1; /* skips are never failures */
+    spec.abort_min_finished = 1;
+    spec.rollout_per_minute = 1; /* skips take no rollout slot */
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 3);
+    assert_int_equal(j.n_queued, 1);
+    assert_int_equal(j.n_unreleased, 0);
+    assert_string_equal(j.target_version, "1.1.0");
+    assert_string_equal(j.device_types, "sim,board-y");
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    ota_store_job_free(&j);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
+    assert_string_equal(e.status_details, "{\"skipped\":\"already on 1.1.0\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
+    assert_string_equal(e.status_details,
+                        "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "j", "d3", &e), OTA_STORE_OK);
+    assert_string_equal(e.status_details,
+                        "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
+    ota_store_execution_free(&e);
+    next_is(s, "d0", NULL);
+    next_is(s, "d1", "j");
+    assert_string_equal(ota_store_exec_status_name(OTA_STORE_EXEC_SKIPPED), "SKIPPED");
+
+    /* a second job for the same version, queued while the first runs */
+    const char *d1[] = {"d1"};
+    spec.job_id = "k";
+    spec.things = d1;
+    spec.n_things = 1;
+    spec.rollout_per_minute = 0;
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "k", "d1"), OTA_STORE_EXEC_QUEUED);
+    /* d1 succeeds on j: it runs 1.1.0 now, so k is skipped, and both jobs complete */
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "d1", "firmwareVersion", v, sizeof v),
+                     OTA_STORE_OK);
+    assert_string_equal(v, "1.1.0");
+    assert_int_equal(exec_status(s, "k", "d1"), OTA_STORE_EXEC_SKIPPED);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    assert_int_equal(j.n_skipped, 1);
+    ota_store_job_free(&j);
+    next_is(s, "d1", NULL);
+
+    /* an operator's change of device type skips what no longer fits */
+    spec.job_id = "m";
+    spec.target_version = "1.2.0";
+    spec.device_types = "sim";
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "m", "d1"), OTA_STORE_EXEC_QUEUED);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "board-x", T0 + 4),
+                     OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "m", "d1"), OTA_STORE_EXEC_SKIPPED);
+
+    /* bad targeting values are refused */
+    spec.job_id = "bad";
+    spec.target_version = "1.2";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.target_version = "1.2.0";
+    spec.device_types = "sim,,x";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_job_get(s, "bad", &j), OTA_STORE_NOT_FOUND);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1096,6 +1258,9 @@ int main(void)
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
         T(test_null_arguments),
+        T(test_validators),
+        T(test_thing_attrs),
+        T(test_targeting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

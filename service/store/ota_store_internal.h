@@ -1,0 +1,74 @@
+/*
+ * otter service: the store's private parts, shared by its source files
+ * (ota_store.c: things, files, streams, jobs, executions; ota_store_fleet.c:
+ * thing attributes and version/device-type targeting). Not for users of the
+ * store: include ota_store.h.
+ */
+#ifndef OTA_STORE_INTERNAL_H
+#define OTA_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "ota_store.h"
+
+/** An open data directory. */
+struct ota_store {
+    sqlite3 *db;
+    char *data_dir;
+    char err[512];
+    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
+};
+
+/** Schema step 1 -> 2: thing attributes, jobs' target version, device types, abort reason. */
+extern const char ota_store_schema_v2[];
+
+/** Records a failure text on the handle and returns rc. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int fail(ota_store_t *s, int rc, const char *fmt, ...);
+/** OTA_STORE_ERROR with SQLite's message about what. */
+int fail_db(ota_store_t *s, const char *what);
+/** Clears the failure text. */
+void ok(ota_store_t *s);
+/** Prepares a statement (*st = NULL on failure). */
+int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql);
+/** Runs SQL text without results. */
+int exec_sql(ota_store_t *s, const char *sql);
+/** BEGIN IMMEDIATE. */
+int begin(ota_store_t *s);
+/** Rolls back an open transaction, if any. */
+void rollback(ota_store_t *s);
+/** Ends a write transaction: commit if rc is OK, else roll back. */
+int finish(ota_store_t *s, int rc);
+/** Runs a statement to completion. */
+int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what);
+/** Copies a text column (or "") into dst. */
+void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col);
+/** Runs a one-integer query with up to two text parameters; *out = 0 without a row. */
+int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out);
+/** OTA_STORE_INVALID with a text when name is not a valid thing/group name. */
+int check_thing_name(ota_store_t *s, const char *name, const char *what);
+/** Re-evaluates an IN_PROGRESS job after executions finished (inside a transaction). */
+int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms);
+/** Marks that a thing's next job may have changed. */
+int bump_thing(ota_store_t *s, const char *thing);
+
+/**
+ * Skips (status SKIPPED) the QUEUED executions that a thing does not need:
+ * the job names device types and the thing's deviceType attribute is not
+ * one of them (or is unset), or the job has a target version and the thing's
+ * firmwareVersion attribute equals it. job_id and thing filter (NULL = any).
+ * Re-evaluates the jobs concerned. Inside a transaction.
+ */
+int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms);
+
+/**
+ * After a SUCCEEDED update: the thing now runs the job's target version
+ * (when the job has one); records it as the thing's firmwareVersion and skips
+ * its other QUEUED executions for that version. Inside a transaction.
+ */
+int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms);
+
+#endif /* OTA_STORE_INTERNAL_H */
