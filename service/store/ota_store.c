@@ -1038,26 +1038,31 @@ int bump_thing(ota_store_t *s, const char *thing)
     return rc;
 }
 
-/** Ends a job with a status and cancels its non-terminal executions (inside a transaction). */
-static int end_job(ota_store_t *s, const char *job_id, int status, int64_t now_ms)
+/** Ends a job with a status and a reason, and cancels its non-terminal executions
+ *  (inside a transaction). */
+static int end_job(ota_store_t *s, const char *job_id, int status, const char *code,
+                   const char *why, int64_t now_ms)
 {
     int rc = bump_job_things(s, job_id);
     sqlite3_stmt *st;
     if (!rc && !(rc = prep(s, &st,
                            "UPDATE executions SET status = 7, version = version + 1, "
-                           "updated_ms = ?, deadline_ms = 0 WHERE job = ? AND status IN (0, 1)"))) {
+                           "released = 1, updated_ms = ?, deadline_ms = 0 "
+                           "WHERE job = ? AND status IN (0, 1)"))) {
         sqlite3_bind_int64(st, 1, now_ms);
         sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
         rc = step_done(s, st, "cancel executions");
         sqlite3_finalize(st);
     }
     if (!rc && !(rc = prep(s, &st,
-                           "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ? "
-                           "WHERE id = ?"))) {
+                           "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ?, "
+                           "reason_code = ?, reason = ? WHERE id = ?"))) {
         sqlite3_bind_int(st, 1, status);
         sqlite3_bind_int64(st, 2, now_ms);
         sqlite3_bind_int64(st, 3, now_ms);
-        sqlite3_bind_text(st, 4, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, why, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, job_id, -1, SQLITE_STATIC);
         rc = step_done(s, st, "end job");
         sqlite3_finalize(st);
     }
@@ -1087,7 +1092,7 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
         uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
         if (status < 0 || status > OTA_STORE_EXEC_SKIPPED)
             continue;
-        if (!sqlite3_column_int(st, 1))
+        if (!sqlite3_column_int(st, 1) && status == OTA_STORE_EXEC_QUEUED)
             c->unreleased += n;
         else
             c->by_status[status] += n;
@@ -1107,27 +1112,19 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
 int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
 {
     sqlite3_stmt *st;
-    int rc = prep(s, &st, "SELECT status, abort_pct, abort_min FROM jobs WHERE id = ?");
-    if (rc)
+    int64_t status = 0;
+    int rc = query_int(s, "SELECT status FROM jobs WHERE id = ?", job_id, NULL, &status);
+    if (rc || status != OTA_STORE_JOB_IN_PROGRESS)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return fail(s, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
-    }
-    int status = sqlite3_column_int(st, 0);
-    int64_t pct = sqlite3_column_int64(st, 1), min = sqlite3_column_int64(st, 2);
-    sqlite3_finalize(st);
-    if (status != OTA_STORE_JOB_IN_PROGRESS)
-        return OTA_STORE_OK;
     job_counts_t c;
     if ((rc = count_job(s, job_id, &c)))
         return rc;
-    int64_t failures = c.by_status[OTA_STORE_EXEC_FAILED] + c.by_status[OTA_STORE_EXEC_TIMED_OUT] +
-                       c.by_status[OTA_STORE_EXEC_REJECTED];
-    int64_t finished = failures + c.by_status[OTA_STORE_EXEC_SUCCEEDED];
-    if (pct > 0 && finished >= (min > 0 ? min : 1) && failures * 100 >= pct * finished)
-        return end_job(s, job_id, OTA_STORE_JOB_ABORTED, now_ms);
+    char code[33], why[257];
+    rc = ota_store_abort_check(s, job_id, c.by_status, code, sizeof code, why, sizeof why);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return end_job(s, job_id, OTA_STORE_JOB_ABORTED, code, why, now_ms);
     uint32_t open =
         c.unreleased + c.by_status[OTA_STORE_EXEC_QUEUED] + c.by_status[OTA_STORE_EXEC_IN_PROGRESS];
     if (open == 0) {
@@ -1206,6 +1203,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     if (spec->device_types && *spec->device_types &&
         !ota_store_valid_device_types(spec->device_types))
         return fail(store, OTA_STORE_INVALID, "invalid device types (NAME[,NAME...])");
+    if (ota_store_rollout_check(store, spec))
+        return OTA_STORE_INVALID;
+    int controlled = ota_store_rollout_is_controlled(&spec->rollout);
     if (spec->stream_id && !ota_store_valid_stream_id(spec->stream_id))
         return fail(store, OTA_STORE_INVALID, "invalid stream id");
     for (size_t i = 0; i < spec->n_things; i++)
@@ -1250,7 +1250,10 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
                      : fail_db(store, "create job");
         sqlite3_finalize(st);
     }
-    job_targets_t t = {store, spec->job_id, now_ms, spec->rollout_per_minute == 0, NULL, 0};
+    if (!rc)
+        rc = ota_store_rollout_save(store, spec);
+    job_targets_t t = {store,   spec->job_id, now_ms, spec->rollout_per_minute == 0 && !controlled,
+                       NULL, 0};
     if (!rc)
         rc = prep(store, &t.ins,
                   "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "
@@ -1265,9 +1268,11 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     sqlite3_finalize(t.ins);
     if (!rc)
         rc = ota_store_skip_unneeded(store, spec->job_id, NULL, now_ms);
-    if (!rc && spec->rollout_per_minute == 0)
+    if (!rc && t.released)
         rc = bump_job_things(store, spec->job_id);
-    if (!rc && spec->rollout_per_minute > 0)
+    else if (!rc && controlled)
+        rc = ota_store_release_controlled(store, spec->job_id, now_ms, NULL);
+    else if (!rc)
         rc = release_job(store, spec->job_id, spec->rollout_per_minute, now_ms, now_ms, NULL);
     return finish(store, rc);
 }
@@ -1312,7 +1317,7 @@ static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
     j->n_removed = c.by_status[OTA_STORE_EXEC_REMOVED];
     j->n_canceled = c.by_status[OTA_STORE_EXEC_CANCELED];
     j->n_skipped = c.by_status[OTA_STORE_EXEC_SKIPPED];
-    return OTA_STORE_OK;
+    return ota_store_job_extra(s, j);
 }
 
 int ota_store_job_get(ota_store_t *store, const char *job_id, ota_store_job_t *out)
@@ -1401,10 +1406,24 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx)
 
 int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
 {
+    return ota_store_job_cancel_why(store, job_id, NULL, NULL, now_ms);
+}
+
+int ota_store_job_cancel_why(ota_store_t *store, const char *job_id, const char *reason_code,
+                             const char *comment, int64_t now_ms)
+{
     if (!store)
         return OTA_STORE_INVALID;
     if (!ota_store_valid_job_id(job_id))
         return fail(store, OTA_STORE_INVALID, "invalid job id");
+    if (reason_code && (strlen(reason_code) > 32 || !ota_store_valid_attr_key(reason_code)))
+        return fail(store, OTA_STORE_INVALID, "reason code: 1..32 of [A-Za-z0-9_]");
+    size_t clen = comment ? strlen(comment) : 1;
+    for (size_t i = 0; comment && i < clen; i++)
+        if (comment[i] < 0x20 || comment[i] > 0x7e)
+            clen = 0;
+    if (clen == 0 || clen > 256)
+        return fail(store, OTA_STORE_INVALID, "comment: 1..256 printable characters");
     int rc = begin(store);
     if (rc)
         return rc;
@@ -1417,7 +1436,8 @@ int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
         rc = fail(store, OTA_STORE_CONFLICT, "job '%s' is already %s", job_id,
                   ota_store_job_status_name((int)status));
     if (!rc)
-        rc = end_job(store, job_id, OTA_STORE_JOB_CANCELED, now_ms);
+        rc = end_job(store, job_id, OTA_STORE_JOB_CANCELED, reason_code ? reason_code : "CANCELED",
+                     comment ? comment : "", now_ms);
     return finish(store, rc);
 }
 
@@ -1656,6 +1676,8 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
             rc = recheck_job(s, job_id, now_ms);
         if (!rc && upd->status == OTA_STORE_EXEC_SUCCEEDED)
             rc = ota_store_learn_version(s, job_id, thing, now_ms);
+        if (!rc) /* a phase may open */
+            rc = ota_store_release_controlled(s, job_id, now_ms, NULL);
     }
     return rc;
 }
@@ -1868,13 +1890,17 @@ int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_rele
     rows_t rows = {0};
     /* running jobs that still hold executions back: (id, -, created, rate) */
     rc = collect(store,
-                 "SELECT id, '', created_ms, rollout_per_min FROM jobs j WHERE status = 0 "
-                 "AND rollout_per_min > 0 AND created_ms <= ?1 AND EXISTS (SELECT 1 FROM "
-                 "executions e WHERE e.job = j.id AND e.released = 0)",
+                 "SELECT id, controlled, created_ms, rollout_per_min FROM jobs j WHERE "
+                 "status = 0 AND (rollout_per_min > 0 OR controlled = 1) AND created_ms <= ?1 "
+                 "AND EXISTS (SELECT 1 FROM executions e WHERE e.job = j.id AND e.released = 0 "
+                 "AND e.status = 0)",
                  now_ms, &rows);
     size_t n = 0;
     for (size_t i = 0; !rc && i < rows.n; i++) {
-        rc = release_job(store, rows.job[i], rows.num2[i], rows.num[i], now_ms, &n);
+        if (strcmp(rows.thing[i], "1") == 0) /* the "controlled" column */
+            rc = ota_store_release_controlled(store, rows.job[i], now_ms, &n);
+        else
+            rc = release_job(store, rows.job[i], rows.num2[i], rows.num[i], now_ms, &n);
     }
     rows_free(&rows);
     rc = finish(store, rc);
@@ -1897,12 +1923,15 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
         return rc;
     if (v > 0)
         *out = v;
+    /* controlled rollouts: scheduled start, window opening, next minute of the rate */
+    if ((rc = ota_store_rollout_next(store, ota_store_now_ms(), out)))
+        return rc;
     /* next release: the start of the next minute of each rolling job */
     sqlite3_stmt *st;
     if ((rc = prep(store, &st,
                    "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
                    "WHERE e.job = j.id AND e.released = 1 AND e.status <> 8) FROM jobs j "
-                   "WHERE j.status = 0 AND "
+                   "WHERE j.status = 0 AND j.controlled = 0 AND "
                    "j.rollout_per_min > 0 AND EXISTS (SELECT 1 FROM executions e WHERE "
                    "e.job = j.id AND e.released = 0)")))
         return rc;

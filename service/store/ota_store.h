@@ -400,6 +400,64 @@ typedef enum ota_store_job_status {
 /** "IN_PROGRESS", "CANCELED", "COMPLETED", "ABORTED"; "UNKNOWN" otherwise. */
 const char *ota_store_job_status_name(int status);
 
+/** Which failures an abort rule counts (AWS AbortCriteria failureType). */
+typedef enum ota_store_failure_type {
+    OTA_STORE_FAILURE_FAILED = 0,
+    OTA_STORE_FAILURE_REJECTED = 1,
+    OTA_STORE_FAILURE_TIMED_OUT = 2,
+    OTA_STORE_FAILURE_ALL = 3, /**< FAILED, REJECTED and TIMED_OUT */
+} ota_store_failure_type_t;
+
+/** "FAILED", "REJECTED", "TIMED_OUT", "ALL"; "UNKNOWN" otherwise. */
+const char *ota_store_failure_type_name(int type);
+
+/** Most abort rules of a job. */
+#define OTA_STORE_ABORT_RULES_MAX 4
+/** Most rollout phases of a job. */
+#define OTA_STORE_PHASES_MAX 8
+
+/**
+ * One abort rule (AWS AbortCriteria, action CANCEL): the job is ABORTED when
+ * at least min_executed things have executed (SUCCEEDED, FAILED, REJECTED or
+ * TIMED_OUT; SKIPPED and CANCELED do not count) and failures of this type
+ * are at least percent % of them.
+ */
+typedef struct ota_store_abort_rule {
+    ota_store_failure_type_t type;
+    uint32_t percent;      /**< 1..100 */
+    uint32_t min_executed; /**< 1..1000000 */
+} ota_store_abort_rule_t;
+
+/**
+ * How a job reaches its targets over time. All zero: every execution is
+ * released at creation. Otherwise executions are held (QUEUED, unreleased,
+ * invisible to devices) and released by ota_store_rollout_release() and
+ * whenever one of the job's executions finishes.
+ */
+typedef struct ota_store_rollout {
+    /** Release nothing before this time (ms since the epoch); 0 = at once. */
+    int64_t start_at_ms;
+    /** Daily maintenance window in UTC minutes of the day [start, end): releases
+     *  happen only inside it (end < start wraps past midnight). Both 0 = none. */
+    uint32_t window_start_min, window_end_min;
+    /** Phases (hawkBit rollout groups): phase_percent[i] is the cumulative share
+     *  of the targets (in creation order) in phases 0..i, increasing, the last
+     *  100. Phase i+1 opens when SUCCEEDED + SKIPPED executions of phase i reach
+     *  phase_success_percent % of it. n_phases = 0: one phase. */
+    uint32_t n_phases;
+    uint32_t phase_percent[OTA_STORE_PHASES_MAX];
+    uint32_t phase_success_percent; /**< 1..100 when n_phases > 0 */
+    /** Exponential rate (AWS exponentialRate): base_per_minute releases per
+     *  minute at first, multiplied by factor_x10 / 10 each time another
+     *  increase_every things were notified (or SUCCEEDED with
+     *  increase_on_succeeded), never above the job's rollout_per_minute when
+     *  that is set. base_per_minute = 0: no exponential rate. */
+    uint32_t base_per_minute;
+    uint32_t factor_x10;     /**< 11..50 (1.1 .. 5.0) */
+    uint32_t increase_every; /**< 1..1000000 */
+    int increase_on_succeeded;
+} ota_store_rollout_t;
+
 /** What ota_store_job_create() needs. Strings and arrays are copied. */
 typedef struct ota_store_job_spec {
     const char *job_id;        /**< 1..64 characters of [A-Za-z0-9_-] */
@@ -426,6 +484,11 @@ typedef struct ota_store_job_spec {
      *  NULL/"" for any. A thing whose deviceType attribute is not one of them
      *  (or is unset) is SKIPPED. */
     const char *device_types;
+    /** More abort rules (checked with abort_failure_percent, which is an ALL rule). */
+    ota_store_abort_rule_t abort_rules[OTA_STORE_ABORT_RULES_MAX];
+    size_t n_abort_rules;
+    /** Scheduled start, maintenance window, phases, exponential rate. */
+    ota_store_rollout_t rollout;
 } ota_store_job_spec_t;
 
 /** A job as read back; free with ota_store_job_free(). */
@@ -443,6 +506,15 @@ typedef struct ota_store_job {
     int64_t completed_ms; /**< when it left IN_PROGRESS; 0 while IN_PROGRESS */
     char target_version[OTA_STORE_VERSION_MAX + 1];    /**< "" when none */
     char device_types[OTA_STORE_DEVICE_TYPES_MAX + 1]; /**< "" when any */
+    ota_store_abort_rule_t abort_rules[OTA_STORE_ABORT_RULES_MAX];
+    size_t n_abort_rules;
+    ota_store_rollout_t rollout;
+    uint32_t current_phase; /**< the open phase (0-based); n_phases when all are open */
+    /** Why the job ended: "ABORT_<failure type>" (with the rule in reason),
+     *  "CANCELED" (reason: the operator's comment); "" while IN_PROGRESS or
+     *  COMPLETED. */
+    char reason_code[33];
+    char reason[257];
     /* Execution counts. */
     uint32_t n_executions; /**< targets after group expansion */
     uint32_t n_unreleased; /**< QUEUED but not yet released by the rollout */
@@ -513,6 +585,38 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx);
  *         OTA_STORE_ERROR.
  */
 int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms);
+
+/**
+ * Cancels a job as ota_store_job_cancel() does and records why.
+ * @param reason_code NULL or 1..32 of [A-Za-z0-9_] (default "CANCELED").
+ * @param comment     NULL or 1..256 printable characters (stored as reason).
+ * @return as ota_store_job_cancel(); OTA_STORE_INVALID for a bad code or comment.
+ */
+int ota_store_job_cancel_why(ota_store_t *store, const char *job_id, const char *reason_code,
+                             const char *comment, int64_t now_ms);
+
+/**
+ * Cancels one thing's execution of a job (AWS CancelJobExecution): a QUEUED
+ * one (released or not) becomes CANCELED; an IN_PROGRESS one only with
+ * force (the device may be writing flash: it learns of the cancel from
+ * notify-next and its next update is refused). The job is re-evaluated.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution);
+ *         OTA_STORE_CONFLICT (IN_PROGRESS without force);
+ *         OTA_STORE_TERMINAL (already finished); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing,
+                               int force, int64_t now_ms);
+
+/**
+ * Deletes a job, its executions, its stream (when no other job uses it) and
+ * the stream's imported files (AWS DeleteJob). A job still IN_PROGRESS is
+ * deleted only with force (its unfinished executions are canceled first, so
+ * devices are told).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (IN_PROGRESS
+ *         without force); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int64_t now_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Job executions                                                           */

@@ -21,7 +21,21 @@ const char ota_store_schema_v2[] =
     " PRIMARY KEY(thing, key));"
     "ALTER TABLE jobs ADD COLUMN target_version TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE jobs ADD COLUMN device_types TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN abort_reason TEXT NOT NULL DEFAULT '';";
+    "ALTER TABLE jobs ADD COLUMN reason_code TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN abort_rules TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN controlled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN start_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN win_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN win_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN phases TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN phase_success INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_base INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_factor INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_every INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_on_succ INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN rel_minute INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE jobs ADD COLUMN rel_count INTEGER NOT NULL DEFAULT 0;";
 
 /* ------------------------------------------------------------------------ */
 /* Checks                                                                   */

@@ -71,4 +71,25 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
  */
 int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms);
 
+/** 1 if a rollout holds executions back (start, window, phases, exponential rate). */
+int ota_store_rollout_is_controlled(const ota_store_rollout_t *r);
+/** Checks a spec's abort rules and rollout (OTA_STORE_INVALID with a text). */
+int ota_store_rollout_check(ota_store_t *s, const ota_store_job_spec_t *spec);
+/** Stores a new job's abort rules and rollout (inside the creating transaction). */
+int ota_store_rollout_save(ota_store_t *s, const ota_store_job_spec_t *spec);
+/** Releases what a controlled job's rollout allows now; adds the count to *n_released. */
+int ota_store_release_controlled(ota_store_t *s, const char *job_id, int64_t now_ms,
+                                 size_t *n_released);
+/** Lowers *out to the earliest time a controlled rollout has work. */
+int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out);
+/**
+ * Whether a job's abort rules (or a phase finished below its threshold) end
+ * it, given its counts by status: 1 with a reason code and text, 0 if not,
+ * < 0 on failure.
+ */
+int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status,
+                          char *code, size_t code_cap, char *why, size_t why_cap);
+/** Fills a job's abort rules, rollout, open phase and end reason. */
+int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j);
+
 #endif /* OTA_STORE_INTERNAL_H */
