@@ -44,8 +44,11 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter job show ID`: a job and its executions. */
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv);
 
-/** `otter job cancel ID`: cancel a job and its unfinished executions. */
+/** `otter job cancel ID [--thing T [--force]]`: cancel a job, or one thing's execution. */
 int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter job delete ID [--force]`: delete a job, its stream and its image. */
+int cli_cmd_job_delete(const cli_ctx_t *ctx, int argc, char **argv);
 
 /** `otter watch JOB_ID [--json] [--timeout S]`: live progress of a job. */
 int cli_cmd_watch(const cli_ctx_t *ctx, int argc, char **argv);

@@ -11,6 +11,7 @@
 #include "cli_cmds.h"
 #include "cli_image.h"
 #include "cli_job_doc.h"
+#include "cli_rollout.h"
 #include "ota_err.h"
 #include "ota_store.h"
 
@@ -44,7 +45,6 @@ static const char create_help[] =
     "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
     "                           as given, without an image header)\n"
     "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
-    "  --rollout-rate N         release the job to N things per minute\n"
     "  --abort-failure-percent P  abort when P% of finished executions failed ...\n"
     "  --abort-min-finished N   ... once at least N have finished\n";
 
@@ -316,6 +316,7 @@ static void plan_free(struct job_plan *p)
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
         *file_type, *timeout, *rollout, *abort_pct, *abort_min, *device_types;
+    cli_rollout_args_t ro;
 };
 
 /* Checks the numeric options; fills the spec's limits. */
@@ -476,13 +477,15 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"rollout-rate", 1, &a.rollout},
                               {"abort-failure-percent", 1, &a.abort_pct},
                               {"abort-min-finished", 1, &a.abort_min},
-                              {"device-types", 1, &a.device_types}};
+                              {"device-types", 1, &a.device_types},
+                              CLI_ROLLOUT_OPTS(a.ro)};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
     if (help) {
         fputs(create_help, stdout);
+        fputs(cli_rollout_help, stdout);
         return CLI_EXIT_OK;
     }
     struct job_plan p;
@@ -491,7 +494,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     memset(&spec, 0, sizeof spec);
     unsigned long file_type = 0;
     if ((rc = check_args(&a, &p)) != CLI_EXIT_OK ||
-        (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK) {
+        (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK ||
+        (rc = cli_rollout_parse(&a.ro, ota_store_now_ms(), &spec)) != CLI_EXIT_OK) {
         return rc;
     }
     char uuid[37];
@@ -664,45 +668,13 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
         printf("abort:      %u%% failed once %u finished\n", j.abort_failure_percent,
                j.abort_min_finished);
     }
+    cli_rollout_print(&j);
     printf("document:   %s\nexecutions:\n", j.document ? j.document : "");
     if (ota_store_execution_list(store, j.job_id, show_exec, NULL) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list executions (%s); check the data folder",
                       ota_store_errmsg(store));
     }
     ota_store_job_free(&j);
-    ota_store_close(store);
-    return rc;
-}
-
-int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv)
-{
-    const char *arg = NULL;
-    ota_store_t *store = NULL;
-    int rc = cli_one_arg_with_store(
-        ctx, argc, argv,
-        "usage: otter job cancel ID\n\nCancel a job: every execution not finished yet "
-        "becomes CANCELED and the\nservice tells those devices.\n",
-        "job cancel needs a job ID; see 'otter job list'", &arg, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
-    int src = ota_store_job_cancel(store, arg, ota_store_now_ms());
-    if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
-        rc = cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
-    } else if (src == OTA_STORE_CONFLICT) {
-        ota_store_job_t j;
-        const char *st = "finished";
-        if (ota_store_job_get(store, arg, &j) == OTA_STORE_OK) {
-            st = ota_store_job_status_name(j.status);
-        }
-        rc = cli_fail(CLI_EXIT_FAIL, "job '%s' is already %s; nothing to cancel", arg, st);
-        ota_store_job_free(&j);
-    } else if (src != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel job '%s' (%s); try again", arg,
-                      ota_store_errmsg(store));
-    } else {
-        printf("job %s canceled\n", arg);
-    }
     ota_store_close(store);
     return rc;
 }

@@ -21,7 +21,8 @@ static const char main_help[] =
     "  job create      sign and publish a firmware update job\n"
     "  job list        list jobs\n"
     "  job show        a job and the status of every device\n"
-    "  job cancel      cancel a job\n"
+    "  job cancel      cancel a job, or one thing's execution\n"
+    "  job delete      delete a finished job and its firmware\n"
     "  watch           follow a job's progress live\n"
     "  stream describe a stream's files and sizes\n"
     "\n"
@@ -38,13 +39,21 @@ struct cli_command {
 };
 
 static const struct cli_command commands[] = {
-    {"keygen", NULL, cli_cmd_keygen},        {"sign", NULL, cli_cmd_sign},
-    {"broker", "init", cli_cmd_broker_init}, {"thing", "create", cli_cmd_thing_create},
-    {"thing", "list", cli_cmd_thing_list},   {"thing", "show", cli_cmd_thing_show},
-    {"thing", "set", cli_cmd_thing_set},     {"thing", "unset", cli_cmd_thing_unset},
-    {"job", "create", cli_cmd_job_create},   {"job", "list", cli_cmd_job_list},
-    {"job", "show", cli_cmd_job_show},       {"job", "cancel", cli_cmd_job_cancel},
-    {"watch", NULL, cli_cmd_watch},          {"stream", "describe", cli_cmd_stream_describe},
+    {"keygen", NULL, cli_cmd_keygen},
+    {"sign", NULL, cli_cmd_sign},
+    {"broker", "init", cli_cmd_broker_init},
+    {"thing", "create", cli_cmd_thing_create},
+    {"thing", "list", cli_cmd_thing_list},
+    {"thing", "show", cli_cmd_thing_show},
+    {"thing", "set", cli_cmd_thing_set},
+    {"thing", "unset", cli_cmd_thing_unset},
+    {"job", "create", cli_cmd_job_create},
+    {"job", "list", cli_cmd_job_list},
+    {"job", "show", cli_cmd_job_show},
+    {"job", "cancel", cli_cmd_job_cancel},
+    {"job", "delete", cli_cmd_job_delete},
+    {"watch", NULL, cli_cmd_watch},
+    {"stream", "describe", cli_cmd_stream_describe},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -154,6 +154,9 @@ static void device_status(struct device *d, const char *job, const char *status,
     }
     ota_test_msg_free(m);
     /* Wait until the watch has shown it, so no state goes unseen. */
+    if (g_watch_out == NULL) {
+        return;
+    }
     char who[160];
     snprintf(who, sizeof who, "\"thing\":\"%s\"", d->name);
     if (cli_test_wait_line(g_watch_out, who, details, 10000) != 0) {
@@ -388,10 +391,9 @@ static void test_update_one_fails(void **state)
     run_update("e2e-fail", 0, 1);
 }
 
-/* Asks for the next job and checks there is none. */
-static void device_expect_no_job(struct device *d)
+/* Asks for the next job: its id into out, "" when there is none. */
+static void device_next_id(struct device *d, char *out, size_t cap)
 {
-    cJSON *root = NULL;
     snprintf(d->topic, sizeof d->topic, "$aws/things/%s/jobs/$next/get/accepted", d->name);
     assert_true(ota_test_client_subscribe(d->c, d->topic, 1) >= 0);
     char req[256];
@@ -399,13 +401,49 @@ static void device_expect_no_job(struct device *d)
     assert_int_equal(ota_test_client_publish(d->c, req, "{}", 2, 1), 0);
     ota_test_msg_t *m = ota_test_client_expect(d->c, d->topic, 10000);
     assert_non_null(m);
-    root = cJSON_Parse((const char *)m->payload);
+    cJSON *root = cJSON_Parse((const char *)m->payload);
     ota_test_msg_free(m);
     assert_non_null(root);
-    if (cJSON_GetObjectItemCaseSensitive(root, "execution") != NULL) {
-        fail_msg("%s was offered a job it does not need", d->name);
-    }
+    const cJSON *id = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "execution"), "jobId");
+    snprintf(out, cap, "%s", cJSON_IsString(id) ? id->valuestring : "");
     cJSON_Delete(root);
+}
+
+/* Asks for the next job and checks there is none. */
+static void device_expect_no_job(struct device *d)
+{
+    char id[80];
+    device_next_id(d, id, sizeof id);
+    if (id[0]) {
+        fail_msg("%s was offered job %s", d->name, id);
+    }
+}
+
+/* Asks for the next job until it is job_id (the service releases it on its own). */
+static void device_wait_job(struct device *d, const char *job_id, int timeout_s)
+{
+    char id[80] = "";
+    for (int i = 0; i < timeout_s * 4; i++) {
+        device_next_id(d, id, sizeof id);
+        if (strcmp(id, job_id) == 0) {
+            return;
+        }
+        usleep(250000);
+    }
+    fail_msg("%s never got job %s (last: '%s')", d->name, job_id, id);
+}
+
+/* `job show ID` until its output contains text. */
+static void wait_job_show(const char *job_id, const char *text, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 4; i++) {
+        assert_int_equal(cli_test_run(&g_run, "job", "show", job_id, NULL), 0);
+        if (strstr(g_run.out, text)) {
+            return;
+        }
+        usleep(250000);
+    }
+    fail_msg("job show %s never showed '%s':\n%s", job_id, text, g_run.out);
 }
 
 /* Targeting against the running service: a job names device types and is sent
@@ -503,12 +541,142 @@ static void test_targeting(void **state)
     ota_test_client_disconnect(b.c);
 }
 
+/* Writes app.bin and creates a job on it with extra options (NULL-terminated). */
+static void create_job(const char *job_id, const char *targets, ...)
+{
+    const char *fw = cli_test_path("app.bin");
+    uint8_t app[3000];
+    for (size_t i = 0; i < sizeof app; i++) {
+        app[i] = (uint8_t)(i * 7 + 1);
+    }
+    assert_int_equal(cli_test_write(fw, app, sizeof app), 0);
+    const char *argv[40] = {
+        "job",      "create",    "--file", fw,      "--version",
+        "1.2.3",    "--targets", targets,  "--key", cli_test_path("keys/codesign.key"),
+        "--job-id", job_id};
+    size_t n = 12;
+    va_list ap;
+    va_start(ap, targets);
+    for (const char *a = va_arg(ap, const char *); a && n < 39; a = va_arg(ap, const char *)) {
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    if (cli_test_runv(&g_run, argv) != 0) {
+        fail_msg("job create %s: %s", job_id, g_run.err);
+    }
+}
+
+/* Rollouts, abort rules, cancels and timeouts against the running service. */
+static void test_rollout_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_test_run(&g_run, "thing", "create", "C", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "thing", "create", "D", NULL), 0);
+    struct device a, b, c, d;
+    device_connect(&a, "A");
+    device_connect(&b, "B");
+    device_connect(&c, "C");
+    device_connect(&d, "D");
+    g_watch_out = NULL;
+
+    /* An in-progress timeout of one minute, left to run while the rest goes on. */
+    create_job("r-timeout", "D", "--timeout-minutes", "1", NULL);
+    device_wait_job(&d, "r-timeout", 10);
+    device_status(&d, "r-timeout", "IN_PROGRESS", "{\"receive\":\"1/12\"}");
+
+    /* Phases: a third first; the rest once it succeeded; then the abort rule
+     * FAILED >= 50% once 2 executed fires and cancels what is left. */
+    create_job("r-phase", "A,B,C", "--phases", "33,100", "--phase-success", "100", "--abort",
+               "FAILED:50:2,TIMED_OUT:10:5", NULL);
+    char id[80];
+    device_next_id(&b, id, sizeof id);
+    assert_string_equal(id, "");
+    device_next_id(&c, id, sizeof id);
+    assert_string_equal(id, "");
+    device_wait_job(&a, "r-phase", 10);
+    device_status(&a, "r-phase", "SUCCEEDED", "{\"reason\":\"accepted v1.2.3\"}");
+    device_wait_job(&b, "r-phase", 10);
+    device_wait_job(&c, "r-phase", 10);
+    device_status(&b, "r-phase", "FAILED", "{\"reason\":\"rejected: 0x00000010\"}");
+    wait_job_show("r-phase", "status:     ABORTED", 10);
+    assert_non_null(strstr(g_run.out, "reason:     ABORT_FAILED: 1 of 2 executed things FAILED "
+                                      "(50%), rule FAILED >= 50% once 2 executed"));
+    assert_non_null(strstr(g_run.out, "canceled 1"));
+    assert_null(strstr(g_run.out, "held by rollout"));
+    assert_non_null(strstr(g_run.out, "abort:      TIMED_OUT >= 10% once 5 executed"));
+    device_expect_no_job(&c);
+
+    /* Exponential rate: one thing in the first minute; a window that is closed
+     * now releases nothing; a scheduled start releases at its time. */
+    create_job("r-exp", "B,C", "--rate-base", "1", "--rate-factor", "2", NULL);
+    device_wait_job(&b, "r-exp", 10);
+    device_expect_no_job(&c);
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "r-exp", "--reason-code", "DONE_HERE",
+                                  "--comment", "enough for today", NULL),
+                     0);
+    wait_job_show("r-exp", "reason:     DONE_HERE: enough for today", 5);
+    time_t now = time(NULL);
+    int minute = (int)((now / 60) % 1440);
+    char window[16];
+    snprintf(window, sizeof window, "%02d:%02d-%02d:%02d", (minute + 120) % 1440 / 60,
+             (minute + 120) % 60, (minute + 180) % 1440 / 60, (minute + 180) % 60);
+    create_job("r-window", "B", "--window", window, NULL);
+    device_expect_no_job(&b);
+    assert_int_equal(cli_test_run(&g_run, "job", "delete", "r-window", NULL), 1);
+    assert_non_null(strstr(g_run.err, "is IN_PROGRESS; cancel it first"));
+    assert_int_equal(cli_test_run(&g_run, "job", "delete", "r-window", "--force", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "r-window", NULL), 1);
+    create_job("r-start", "C", "--start-at", "+4", NULL);
+    device_expect_no_job(&c);
+    device_wait_job(&c, "r-start", 30);
+
+    /* Per-thing cancel: a queued execution at once, an IN_PROGRESS one only with
+     * --force, after which the device's next update is refused. (A runs 1.2.3
+     * since r-phase, so a 1.2.3 job would skip it.) */
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "r-start", "--thing", "C", NULL), 0);
+    device_expect_no_job(&c);
+    create_job("r-cancel", "B,C", NULL);
+    device_wait_job(&c, "r-cancel", 10);
+    device_status(&c, "r-cancel", "IN_PROGRESS", "{\"receive\":\"1/12\"}");
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "r-cancel", "--thing", "C", NULL), 1);
+    assert_non_null(strstr(g_run.err, "add --force"));
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "r-cancel", "--thing", "B", NULL), 0);
+    device_expect_no_job(&b);
+    assert_int_equal(
+        cli_test_run(&g_run, "job", "cancel", "r-cancel", "--thing", "C", "--force", NULL), 0);
+    char topic[256], rej[300];
+    snprintf(topic, sizeof topic, "$aws/things/C/jobs/r-cancel/update");
+    snprintf(rej, sizeof rej, "%s/rejected", topic);
+    assert_true(ota_test_client_subscribe(c.c, rej, 1) >= 0);
+    const char *body = "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"2/12\"}}";
+    assert_int_equal(ota_test_client_publish(c.c, topic, body, strlen(body), 1), 0);
+    ota_test_msg_t *m = ota_test_client_expect(c.c, rej, 10000);
+    assert_non_null(m);
+    assert_non_null(strstr((const char *)m->payload, "TerminalStateReached"));
+    ota_test_msg_free(m);
+    wait_job_show("r-cancel", "status:     COMPLETED", 5);
+    assert_non_null(strstr(g_run.out, "canceled 2"));
+
+    /* The timeout fired on its own, and a finished job is deleted with its image. */
+    wait_job_show("r-timeout", "timed out 1", 150);
+    assert_non_null(strstr(g_run.out, "status:     COMPLETED"));
+    assert_int_equal(cli_test_run(&g_run, "job", "delete", "r-timeout", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "job", "list", NULL), 0);
+    assert_null(strstr(g_run.out, "r-timeout"));
+    ota_test_client_disconnect(a.c);
+    ota_test_client_disconnect(b.c);
+    ota_test_client_disconnect(c.c);
+    ota_test_client_disconnect(d.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_update_all_succeed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_one_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_targeting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1252,8 +1252,8 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     }
     if (!rc)
         rc = ota_store_rollout_save(store, spec);
-    job_targets_t t = {store,   spec->job_id, now_ms, spec->rollout_per_minute == 0 && !controlled,
-                       NULL, 0};
+    job_targets_t t = {
+        store, spec->job_id, now_ms, spec->rollout_per_minute == 0 && !controlled, NULL, 0};
     if (!rc)
         rc = prep(store, &t.ins,
                   "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "

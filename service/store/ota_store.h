@@ -605,8 +605,8 @@ int ota_store_job_cancel_why(ota_store_t *store, const char *job_id, const char 
  *         OTA_STORE_TERMINAL (already finished); OTA_STORE_INVALID;
  *         OTA_STORE_ERROR.
  */
-int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing,
-                               int force, int64_t now_ms);
+int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing, int force,
+                               int64_t now_ms);
 
 /**
  * Deletes a job, its executions, its stream (when no other job uses it) and

@@ -87,8 +87,8 @@ int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out);
  * it, given its counts by status: 1 with a reason code and text, 0 if not,
  * < 0 on failure.
  */
-int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status,
-                          char *code, size_t code_cap, char *why, size_t why_cap);
+int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status, char *code,
+                          size_t code_cap, char *why, size_t why_cap);
 /** Fills a job's abort rules, rollout, open phase and end reason. */
 int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j);
 

@@ -12,8 +12,8 @@
 #include "ota_store.h"
 #include "ota_store_internal.h"
 
-int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing,
-                               int force, int64_t now_ms)
+int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing, int force,
+                               int64_t now_ms)
 {
     if (!store)
         return OTA_STORE_INVALID;
@@ -128,8 +128,7 @@ int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int6
                   "FROM executions WHERE job = ? AND status IN (0, 1) AND released = 1)",
                   job_id, NULL, "mark things");
     if (!rc)
-        rc = run2(store, "DELETE FROM executions WHERE job = ?", job_id, NULL,
-                  "delete executions");
+        rc = run2(store, "DELETE FROM executions WHERE job = ?", job_id, NULL, "delete executions");
     if (!rc)
         rc = run2(store, "DELETE FROM jobs WHERE id = ?", job_id, NULL, "delete job");
     char **paths = NULL;

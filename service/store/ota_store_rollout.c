@@ -237,8 +237,8 @@ static uint32_t open_phase(const ota_store_rollout_t *r, const execs_t *e)
     for (uint32_t i = 0; i < r->n_phases; i++) {
         size_t end = phase_end(r, i, e->n), good = 0;
         for (size_t k = begin; k < end; k++)
-            good += e->status[k] == OTA_STORE_EXEC_SUCCEEDED ||
-                    e->status[k] == OTA_STORE_EXEC_SKIPPED;
+            good +=
+                e->status[k] == OTA_STORE_EXEC_SUCCEEDED || e->status[k] == OTA_STORE_EXEC_SKIPPED;
         if (good * 100 < (size_t)r->phase_success_percent * (end - begin))
             return i;
         begin = end;
@@ -376,8 +376,8 @@ int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out)
 /* Abort rules                                                              */
 /* ------------------------------------------------------------------------ */
 
-int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status,
-                          char *code, size_t code_cap, char *why, size_t why_cap)
+int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status, char *code,
+                          size_t code_cap, char *why, size_t why_cap)
 {
     settings_t o;
     int rc = read_settings(s, job_id, &o);
@@ -389,7 +389,7 @@ int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by
     uint32_t executed = failed + rejected + timed_out + by_status[OTA_STORE_EXEC_SUCCEEDED];
     for (size_t i = 0; i < o.n_rules; i++) {
         const ota_store_abort_rule_t *a = &o.rules[i];
-        uint32_t bad = a->type == OTA_STORE_FAILURE_FAILED     ? failed
+        uint32_t bad = a->type == OTA_STORE_FAILURE_FAILED      ? failed
                        : a->type == OTA_STORE_FAILURE_REJECTED  ? rejected
                        : a->type == OTA_STORE_FAILURE_TIMED_OUT ? timed_out
                                                                 : failed + rejected + timed_out;
@@ -400,8 +400,7 @@ int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by
             snprintf(why, why_cap,
                      "%u of %u executed things %s (%u%%), rule %s >= %u%% once %u executed", bad,
                      executed, a->type == OTA_STORE_FAILURE_ALL ? "failed" : type,
-                     (unsigned)((uint64_t)bad * 100 / executed), type, a->percent,
-                     a->min_executed);
+                     (unsigned)((uint64_t)bad * 100 / executed), type, a->percent, a->min_executed);
             return 1;
         }
     }
@@ -414,10 +413,12 @@ int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by
     uint32_t phase = open_phase(&o.r, &e);
     int stuck = 0;
     if (phase < o.r.n_phases) {
-        size_t begin = phase ? phase_end(&o.r, phase - 1, e.n) : 0, end = phase_end(&o.r, phase, e.n);
+        size_t begin = phase ? phase_end(&o.r, phase - 1, e.n) : 0,
+               end = phase_end(&o.r, phase, e.n);
         size_t good = 0, open = 0;
         for (size_t k = begin; k < end; k++) {
-            good += e.status[k] == OTA_STORE_EXEC_SUCCEEDED || e.status[k] == OTA_STORE_EXEC_SKIPPED;
+            good +=
+                e.status[k] == OTA_STORE_EXEC_SUCCEEDED || e.status[k] == OTA_STORE_EXEC_SKIPPED;
             open += !ota_store_exec_status_is_terminal(e.status[k]);
         }
         if (open == 0 && end > begin) {

@@ -1234,6 +1234,230 @@ static void test_targeting(void **state)
     assert_int_equal(ota_store_job_get(s, "bad", &j), OTA_STORE_NOT_FOUND);
 }
 
+/* ---- operator actions and rollouts ---- */
+
+static void test_execution_cancel_and_delete(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "d", 3);
+    char src[600];
+    snprintf(src, sizeof src, "%s/fw.bin", fx->dir);
+    FILE *fw = fopen(src, "wb");
+    assert_non_null(fw);
+    fputs("firmware", fw);
+    fclose(fw);
+    ota_store_file_t file;
+    assert_int_equal(ota_store_file_import(s, src, &file), OTA_STORE_OK);
+    ota_store_stream_file_t sf = {0, file.path, file.size};
+    assert_int_equal(ota_store_stream_create(s, "s1", "fw", &sf, 1, T0), OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = all;
+    spec.n_things = 3;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d0", 0, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "j", "d0"), OTA_STORE_EXEC_CANCELED);
+    next_is(s, "d0", NULL);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d0", 0, T0 + 2), OTA_STORE_TERMINAL);
+    /* in progress: only with force */
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d1", 0, T0 + 2), OTA_STORE_CONFLICT);
+    assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_IN_PROGRESS);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d1", 1, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 4), OTA_STORE_TERMINAL);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "nobody", 1, T0), OTA_STORE_NOT_FOUND);
+    /* delete: a running job only with force; the stream and its file go too */
+    assert_int_equal(ota_store_job_delete(s, "j", 0, T0 + 5), OTA_STORE_CONFLICT);
+    assert_int_equal(exec_status(s, "j", "d2"), OTA_STORE_EXEC_QUEUED);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, "s1", &st), OTA_STORE_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", st.files[0].path);
+    ota_store_stream_free(&st);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(ota_store_job_delete(s, "j", 1, T0 + 5), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_stream_get(s, "s1", &st), OTA_STORE_NOT_FOUND);
+    assert_int_equal(access(path, F_OK), -1);
+    next_is(s, "d2", NULL);
+    assert_int_equal(ota_store_job_delete(s, "j", 1, T0 + 5), OTA_STORE_NOT_FOUND);
+    /* a finished job is deleted without force; a canceled one records why */
+    spec.stream_id = NULL;
+    spec.job_id = "k";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_cancel_why(s, "k", "LOST_BOARD", "bad batch", T0 + 1),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_string_equal(j.reason_code, "LOST_BOARD");
+    assert_string_equal(j.reason, "bad batch");
+    ota_store_job_free(&j);
+    assert_int_equal(ota_store_job_delete(s, "k", 0, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_cancel_why(s, "k", "bad code!", NULL, T0), OTA_STORE_INVALID);
+}
+
+static void test_abort_rules(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 6);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4", "d5"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 6;
+    spec.n_abort_rules = 2;
+    spec.abort_rules[0] = (ota_store_abort_rule_t){OTA_STORE_FAILURE_TIMED_OUT, 50, 2};
+    spec.abort_rules[1] = (ota_store_abort_rule_t){OTA_STORE_FAILURE_REJECTED, 60, 3};
+    spec.rollout.n_phases = 2; /* d0-d2, then d3-d5 held */
+    spec.rollout.phase_percent[0] = 50;
+    spec.rollout.phase_percent[1] = 100;
+    spec.rollout.phase_success_percent = 100;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    /* FAILED is not what the rules count */
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_REJECTED, NULL, T0 + 1), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    assert_int_equal(j.n_unreleased, 3);
+    assert_int_equal(j.n_abort_rules, 2);
+    ota_store_job_free(&j);
+    /* 2 of 3 executed REJECTED = 66% >= 60% once 3 executed */
+    assert_int_equal(upd(s, "j", "d2", OTA_STORE_EXEC_REJECTED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED);
+    assert_string_equal(j.reason_code, "ABORT_REJECTED");
+    assert_string_equal(
+        j.reason, "2 of 3 executed things REJECTED (66%), rule REJECTED >= 60% once 3 executed");
+    /* the held executions are canceled, not left waiting */
+    assert_int_equal(j.n_unreleased, 0);
+    assert_int_equal(j.n_canceled, 3);
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "j", "d5"), OTA_STORE_EXEC_CANCELED);
+    /* bad rules are refused */
+    spec.job_id = "bad";
+    spec.abort_rules[0].percent = 0;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+}
+
+static int released_count(ota_store_t *s, const char *job)
+{
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, job, &j), OTA_STORE_OK);
+    int n = (int)(j.n_executions - j.n_unreleased);
+    ota_store_job_free(&j);
+    return n;
+}
+
+static void test_phases_and_rates(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 10);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "p";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 10;
+    spec.rollout.n_phases = 3; /* 1 thing, then up to 5, then all */
+    spec.rollout.phase_percent[0] = 10;
+    spec.rollout.phase_percent[1] = 50;
+    spec.rollout.phase_percent[2] = 100;
+    spec.rollout.phase_success_percent = 75;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 1);
+    size_t n = 0;
+    assert_int_equal(ota_store_rollout_release(s, T0 + 10 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0); /* time alone opens no phase */
+    assert_int_equal(upd(s, "p", "d0", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 5);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "p", &j), OTA_STORE_OK);
+    assert_int_equal(j.current_phase, 1);
+    ota_store_job_free(&j);
+    /* phase 2 (d1-d4): 3 of 4 = 75% opens phase 3 */
+    assert_int_equal(upd(s, "p", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "p", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 5);
+    assert_int_equal(upd(s, "p", "d3", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 10);
+
+    /* a phase that ends below its threshold stops the job, with the reason */
+    spec.job_id = "q";
+    spec.n_things = 2;
+    spec.rollout.n_phases = 2;
+    spec.rollout.phase_percent[0] = 50;
+    spec.rollout.phase_percent[1] = 100;
+    spec.rollout.phase_success_percent = 100;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "q", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "q", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED);
+    assert_string_equal(j.reason_code, "ABORT_PHASE");
+    assert_string_equal(j.reason, "phase 1: 0 of 1 succeeded (0%), below 100%");
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "q", "d1"), OTA_STORE_EXEC_CANCELED);
+
+    /* exponential rate: 1 per minute, doubled after every 2 notified, at most 3 */
+    memset(&spec.rollout, 0, sizeof spec.rollout);
+    spec.job_id = "e";
+    spec.n_things = 10;
+    spec.rollout_per_minute = 3;
+    spec.rollout.base_per_minute = 1;
+    spec.rollout.factor_x10 = 20;
+    spec.rollout.increase_every = 2;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 1);
+    assert_int_equal(ota_store_rollout_release(s, T0 + 30000, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 1); /* same minute */
+    assert_int_equal(ota_store_rollout_release(s, T0 + MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 2); /* rate 1 (1 notified) */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 2 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 4); /* rate 2 (2 notified) */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 3 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 7); /* rate 4, capped at 3 */
+    int64_t next = 0;
+    assert_int_equal(ota_store_next_timed_work(s, &next), OTA_STORE_OK);
+
+    /* scheduled start and maintenance window */
+    memset(&spec.rollout, 0, sizeof spec.rollout);
+    spec.rollout_per_minute = 0;
+    spec.job_id = "w";
+    spec.n_things = 2;
+    spec.rollout.start_at_ms = T0 + 5 * MIN;
+    int64_t day_ms = 1440 * MIN, midnight = (T0 + 5 * MIN) / day_ms * day_ms;
+    uint32_t start_min = (uint32_t)((T0 + 5 * MIN - midnight) / MIN);
+    spec.rollout.window_start_min = (start_min + 60) % 1440; /* opens an hour after the start */
+    spec.rollout.window_end_min = (start_min + 120) % 1440;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 0);
+    assert_int_equal(ota_store_rollout_release(s, T0 + 6 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 0); /* started, but outside the window */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 66 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 2);
+
+    /* bad rollouts are refused */
+    spec.job_id = "bad";
+    spec.rollout.window_end_min = 1440;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.rollout.window_end_min = 0;
+    spec.rollout.n_phases = 2;
+    spec.rollout.phase_percent[0] = 60;
+    spec.rollout.phase_percent[1] = 50;
+    spec.rollout.phase_success_percent = 50;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.rollout.n_phases = 0;
+    spec.rollout.base_per_minute = 1;
+    spec.rollout.factor_x10 = 60;
+    spec.rollout.increase_every = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1261,6 +1485,9 @@ int main(void)
         T(test_validators),
         T(test_thing_attrs),
         T(test_targeting),
+        T(test_execution_cancel_and_delete),
+        T(test_abort_rules),
+        T(test_phases_and_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
