@@ -12,8 +12,9 @@ static const char main_help[] =
     "\n"
     "  keygen          make a code-signing key and certificate\n"
     "  sign            sign a file (sig-sha256-ecdsa)\n"
-    "  broker init     write the Mosquitto configuration, passwords and ACL\n"
-    "  thing create    give a device an identity on the broker\n"
+    "  broker init     write the Mosquitto configuration, logins and access rules\n"
+    "  thing create    give devices an identity on the broker\n"
+    "  thing revoke    take a device's identity away (certificate, login, session)\n"
     "  thing list      list things\n"
     "  thing show      a thing, its attributes and its job executions\n"
     "  thing set       set attributes (deviceType, firmwareVersion, your own)\n"
@@ -43,6 +44,7 @@ static const struct cli_command commands[] = {
     {"sign", NULL, cli_cmd_sign},
     {"broker", "init", cli_cmd_broker_init},
     {"thing", "create", cli_cmd_thing_create},
+    {"thing", "revoke", cli_cmd_thing_revoke},
     {"thing", "list", cli_cmd_thing_list},
     {"thing", "show", cli_cmd_thing_show},
     {"thing", "set", cli_cmd_thing_set},

@@ -60,6 +60,8 @@ typedef struct options {
     const char *password;
     const char *client_id;
     const char *cafile;
+    const char *certfile;
+    const char *keyfile;
     const char *share_group;
     enum role role;
     int log_level;
@@ -205,6 +207,9 @@ static void usage(FILE *f)
                "                       answers only things whose name hashes to K (FNV-1a\n"
                "                       modulo N); overrides --share-group\n"
                "  --cafile F           connect with TLS, trusting the CA certificates in F\n"
+               "  --certfile F, --keyfile K\n"
+               "                       with --cafile: present this client certificate and key\n"
+               "                       (mutual TLS, as 'otter broker init --tls' sets up)\n"
                "  --max-backlog KIB    answers queued for the broker, in KiB, above which no\n"
                "                       new request is read until they are sent (default 32768)\n"
                "  --log-level L        error, warn, info (default) or debug\n"
@@ -267,6 +272,10 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->client_id = v;
         } else if (strcmp(a, "--cafile") == 0) {
             o->cafile = v;
+        } else if (strcmp(a, "--certfile") == 0) {
+            o->certfile = v;
+        } else if (strcmp(a, "--keyfile") == 0) {
+            o->keyfile = v;
         } else if (strcmp(a, "--share-group") == 0) {
             o->share_group = v;
         } else if (strcmp(a, "--max-backlog") == 0) {
@@ -334,6 +343,11 @@ static int parse_args(int argc, char **argv, options_t *o)
     }
     if (o->password != NULL && o->username == NULL) {
         fprintf(stderr, "otter-service: --password needs --username\n");
+        return -1;
+    }
+    if ((o->certfile == NULL) != (o->keyfile == NULL) ||
+        (o->certfile != NULL && o->cafile == NULL)) {
+        fprintf(stderr, "otter-service: --certfile and --keyfile go together, with --cafile\n");
         return -1;
     }
     if (o->port < 0) {
@@ -733,7 +747,8 @@ static int setup_mqtt(daemon_t *d)
         return -1;
     }
     if (d->opt.cafile != NULL) {
-        int rc = mosquitto_tls_set(d->m, d->opt.cafile, NULL, NULL, NULL, NULL);
+        int rc =
+            mosquitto_tls_set(d->m, d->opt.cafile, NULL, d->opt.certfile, d->opt.keyfile, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             log_line(LV_ERROR, "cannot use CA file %s: %s", d->opt.cafile, mosquitto_strerror(rc));
             return -1;

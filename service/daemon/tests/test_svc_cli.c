@@ -51,7 +51,7 @@ static void test_help(void **state)
     static const char *const flags[] = {"--data-dir", "--host",      "--port",      "--username",
                                         "--password", "--client-id", "--role",      "--share-group",
                                         "--shard",    "--cafile",    "--log-level", "--max-backlog",
-                                        NULL};
+                                        "--certfile", "--keyfile",   NULL};
     for (size_t i = 0; flags[i] != NULL; i++) {
         if (ota_test_log_wait(g_log, 0, flags[i], 0) != 0) {
             fail_msg("--help does not mention %s", flags[i]);
@@ -93,36 +93,27 @@ static void test_sigterm_without_broker(void **state)
     assert_int_equal(ota_test_log_wait(g_log, 0, "INFO stopped", 1000), 0);
 }
 
-/* --cafile: the service connects over TLS to a broker whose certificate that CA signed. */
+/* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
+ * `otter broker init --tls` sets up, with the certificate it issued for the service. */
 static void test_tls_cafile(void **state)
 {
     (void)state;
-    char cmd[2048];
-    char extra[512];
-    char ca[128];
     char data[96];
+    char port[16];
     ota_test_broker_t b;
     ota_test_proc_t p;
+    ota_test_login_t login;
 
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-             "-nodes -days 2 -subj /CN=otter-test-ca -keyout ca.key -out ca.crt && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-subj /CN=127.0.0.1 -keyout server.key -out server.csr && "
-             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
-             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-             "-days 2 -extfile san.ext -out server.crt && chmod 644 *.key",
-             g_dir);
-    if (system(cmd) != 0) {
-        fail_msg("cannot make test certificates with openssl");
-    }
-    /* These lines apply to the generated listener: it becomes TLS-only. */
-    snprintf(extra, sizeof(extra), "certfile %s/server.crt\nkeyfile %s/server.key", g_dir, g_dir);
-    assert_int_equal(ota_test_broker_start(&b, extra), 0);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", g_dir);
+    /* The mutual-TLS broker `otter broker init --tls` sets up, and its service login. */
+    static const char *const init_tls[] = {"--tls", NULL};
+    assert_int_equal(ota_test_broker_start_with(&b, NULL, init_tls), 0);
+    assert_int_equal(ota_test_service_login(&b, &login), 0);
+    assert_string_equal(login.password, "");
     snprintf(data, sizeof(data), "%s/data", g_dir);
-    const char *tls[] = {"--cafile", ca, "--client-id", "tls", NULL};
-    int rc = ota_test_service_start(&p, data, b.port, tls, g_log);
+    snprintf(port, sizeof(port), "%d", b.port);
+    /* The test support passes --cafile, --certfile and --keyfile from service.credentials. */
+    static const char *const id[] = {"--client-id", "otter-service-tls", NULL};
+    int rc = ota_test_service_start(&p, data, &b, id, g_log);
     if (rc != 0) {
         ota_test_proc_kill(&p);
         ota_test_broker_stop(&b);
@@ -130,14 +121,23 @@ static void test_tls_cafile(void **state)
     }
     assert_int_equal(ota_test_proc_stop(&p), 0);
 
-    /* Without TLS the same port gives nothing. */
-    long from = ota_test_log_size(g_log);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", b.port);
+    /* Without TLS, or with TLS but no client certificate, the same port gives nothing. */
     char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
-    assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
-    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
-    assert_int_equal(ota_test_proc_stop(&p), 0);
+    char *no_cert[] = {(char *)OTA_TEST_SERVICE_BIN,
+                       "--data-dir",
+                       data,
+                       "--port",
+                       port,
+                       "--cafile",
+                       login.cafile,
+                       NULL};
+    char **refused[] = {plain, no_cert};
+    for (size_t i = 0; i < 2; i++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(ota_test_proc_start(&p, "otter-service", refused[i], g_log), 0);
+        assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
+        assert_int_equal(ota_test_proc_stop(&p), 0);
+    }
     ota_test_broker_stop(&b);
 }
 

@@ -50,13 +50,12 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 
 static void start_service(fx_t *fx)
 {
-    assert_int_equal(ota_test_service_start(&fx->service, fx->data, fx->broker.port, NULL, fx->log),
-                     0);
+    assert_int_equal(ota_test_service_start(&fx->service, fx->data, &fx->broker, NULL, fx->log), 0);
 }
 
 static ota_test_client_t *device(fx_t *fx, const char *thing)
 {
-    ota_test_client_t *c = ota_test_client_connect(fx->broker.port, thing, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&fx->broker, thing);
     assert_non_null(c);
     /* what our agent subscribes to (spec section 1) */
     static const char *const suffixes[] = {"notify-next", "$next/get/accepted",
