@@ -38,6 +38,21 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing);
 void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
                     size_t cap);
 
+/** `otter group create NAME [--query Q]`: a static or dynamic group. */
+int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group list`. */
+int cli_cmd_group_list(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group show NAME`: a group and its members now. */
+int cli_cmd_group_show(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group delete NAME`. */
+int cli_cmd_group_delete(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group add GROUP THING...`: static membership. */
+int cli_cmd_group_add(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group remove GROUP THING...`. */
+int cli_cmd_group_remove(const cli_ctx_t *ctx, int argc, char **argv);
+/** Prints "groups:" and the groups a thing is in now; CLI_EXIT_OK or an error line. */
+int cli_print_thing_groups(struct ota_store *store, const char *thing);
+
 /** `otter job create ...`: sign/wrap the firmware, store it, stream and job. */
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv);
 

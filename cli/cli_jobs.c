@@ -30,6 +30,10 @@ static const char create_help[] =
     "  --file FIRMWARE          the firmware (or data file with --file-type)\n"
     "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535)\n"
     "  --targets LIST           thing names and group:NAME, comma separated\n"
+    "  --continuous             things that join a target group later get the job,\n"
+    "                           those that leave lose a QUEUED execution (REMOVED);\n"
+    "                           the job runs until canceled (AWS targetSelection\n"
+    "                           CONTINUOUS)\n"
     "  --key KEY.pem            sign with this P-256 key\n"
     "  --signature SIG.der      or use this DER signature over the final image\n"
     "  --cert CERT.pem          check the signature with this certificate (default:\n"
@@ -133,16 +137,21 @@ static int count_member(void *ctx, const ota_store_thing_t *t)
     return 1;
 }
 
-/* Checks that every group target has members. */
-static int check_groups(ota_store_t *store, const struct job_plan *p)
+/* Checks that every group target exists and, unless the job is continuous, has members. */
+static int check_groups(ota_store_t *store, const struct job_plan *p, int continuous)
 {
     for (size_t i = 0; i < p->n_groups; i++) {
         size_t n = 0;
-        if (ota_store_group_members(store, p->groups[i], count_member, &n) != OTA_STORE_OK ||
-            n == 0) {
+        if (ota_store_group_members(store, p->groups[i], count_member, &n) != OTA_STORE_OK) {
             return cli_fail(CLI_EXIT_FAIL,
-                            "unknown or empty group '%s' in --targets; add things with 'otter "
-                            "thing create NAME --group %s'",
+                            "unknown group '%s' in --targets; create it with 'otter group "
+                            "create %s'",
+                            p->groups[i], p->groups[i]);
+        }
+        if (n == 0 && !continuous) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "group '%s' in --targets has no members; add things ('otter group "
+                            "add %s THING') or make the job --continuous",
                             p->groups[i], p->groups[i]);
         }
     }
@@ -315,7 +324,7 @@ static void plan_free(struct job_plan *p)
 /** Parsed command line of job create. */
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
-        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *device_types;
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *device_types, *continuous;
     cli_rollout_args_t ro;
 };
 
@@ -478,6 +487,7 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"abort-failure-percent", 1, &a.abort_pct},
                               {"abort-min-finished", 1, &a.abort_min},
                               {"device-types", 1, &a.device_types},
+                              {"continuous", 0, &a.continuous},
                               CLI_ROLLOUT_OPTS(a.ro)};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
@@ -528,7 +538,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
         rc = plan_targets(store, a.targets, &p);
     }
     if (rc == CLI_EXIT_OK) {
-        rc = check_groups(store, &p);
+        spec.continuous = a.continuous != NULL;
+        rc = check_groups(store, &p, spec.continuous);
     }
     if (rc == CLI_EXIT_OK) {
         rc = publish(ctx, store, &p, &a, file_type, &spec);
@@ -667,6 +678,9 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (j.abort_failure_percent) {
         printf("abort:      %u%% failed once %u finished\n", j.abort_failure_percent,
                j.abort_min_finished);
+    }
+    if (j.continuous) {
+        printf("selection:  continuous (new members of its groups get it)\n");
     }
     cli_rollout_print(&j);
     printf("document:   %s\nexecutions:\n", j.document ? j.document : "");

@@ -432,7 +432,8 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (cli_data_path(ctx, path, sizeof path, "things/%s.json", t.name) == 0 && cli_exists(path)) {
         printf("credentials: %s\n", path);
     }
-    if ((rc = cli_print_thing_attrs(store, t.name)) != CLI_EXIT_OK) {
+    if ((rc = cli_print_thing_groups(store, t.name)) != CLI_EXIT_OK ||
+        (rc = cli_print_thing_attrs(store, t.name)) != CLI_EXIT_OK) {
         ota_store_close(store);
         return rc;
     }

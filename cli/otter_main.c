@@ -19,6 +19,12 @@ static const char main_help[] =
     "  thing show      a thing, its attributes and its job executions\n"
     "  thing set       set attributes (deviceType, firmwareVersion, your own)\n"
     "  thing unset     remove attributes\n"
+    "  group create    a static group, or a dynamic one (--query on attributes)\n"
+    "  group list      list groups\n"
+    "  group show      a group and its members\n"
+    "  group add       add things to a static group\n"
+    "  group remove    remove things from a static group\n"
+    "  group delete    delete a group\n"
     "  job create      sign and publish a firmware update job\n"
     "  job list        list jobs\n"
     "  job show        a job and the status of every device\n"
@@ -49,6 +55,12 @@ static const struct cli_command commands[] = {
     {"thing", "show", cli_cmd_thing_show},
     {"thing", "set", cli_cmd_thing_set},
     {"thing", "unset", cli_cmd_thing_unset},
+    {"group", "create", cli_cmd_group_create},
+    {"group", "list", cli_cmd_group_list},
+    {"group", "show", cli_cmd_group_show},
+    {"group", "add", cli_cmd_group_add},
+    {"group", "remove", cli_cmd_group_remove},
+    {"group", "delete", cli_cmd_group_delete},
     {"job", "create", cli_cmd_job_create},
     {"job", "list", cli_cmd_job_list},
     {"job", "show", cli_cmd_job_show},

@@ -604,7 +604,8 @@ static void test_rollout_rules(void **state)
 
     /* Exponential rate: one thing in the first minute; a window that is closed
      * now releases nothing; a scheduled start releases at its time. */
-    create_job("r-exp", "B,C", "--rate-base", "1", "--rate-factor", "2", NULL);
+    create_job("r-exp", "B,C", "--rate-base", "1", "--rate-factor", "2", "--rate-increase-every",
+               "5", NULL);
     device_wait_job(&b, "r-exp", 10);
     device_expect_no_job(&c);
     assert_int_equal(cli_test_run(&g_run, "job", "cancel", "r-exp", "--reason-code", "DONE_HERE",
@@ -665,6 +666,64 @@ static void test_rollout_rules(void **state)
     ota_test_client_disconnect(d.c);
 }
 
+/* Groups against the running service: static and dynamic groups, several per
+ * thing, and a continuous job that reaches things joining later. */
+static void test_groups_continuous(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_test_run(&g_run, "thing", "create", "C", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "group", "create", "lab", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "group", "add", "lab", "A", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "group", "create", "sims", "--query",
+                                  "deviceType=sim,site!=roof", NULL),
+                     0);
+    assert_int_equal(cli_test_run(&g_run, "group", "create", "bad", "--query", "v<1.2", NULL), 2);
+    assert_int_equal(cli_test_run(&g_run, "group", "add", "sims", "B", NULL), 1);
+    assert_non_null(strstr(g_run.err, "is dynamic"));
+    struct device a, b, c;
+    device_connect(&a, "A");
+    device_connect(&b, "B");
+    device_connect(&c, "C");
+    g_watch_out = NULL;
+    create_job("g1", "group:lab,group:sims", "--continuous", NULL);
+    device_wait_job(&a, "g1", 10);
+    device_expect_no_job(&b);
+    device_expect_no_job(&c);
+    /* joining the static group, or coming to match the query, brings the job */
+    assert_int_equal(cli_test_run(&g_run, "group", "add", "lab", "B", NULL), 0);
+    device_wait_job(&b, "g1", 10);
+    assert_int_equal(cli_test_run(&g_run, "thing", "set", "C", "deviceType=sim", NULL), 0);
+    device_wait_job(&c, "g1", 10);
+    /* leaving takes a QUEUED execution away */
+    assert_int_equal(cli_test_run(&g_run, "group", "remove", "lab", "B", NULL), 0);
+    device_expect_no_job(&b);
+    /* a continuous job stays open when everything it has finished */
+    device_status(&a, "g1", "SUCCEEDED", "{\"reason\":\"accepted v1.2.3\"}");
+    device_status(&c, "g1", "SUCCEEDED", "{\"reason\":\"accepted v1.2.3\"}");
+    wait_job_show("g1", "succeeded 2", 5);
+    assert_non_null(strstr(g_run.out, "status:     IN_PROGRESS"));
+    assert_non_null(strstr(g_run.out, "removed 1"));
+    assert_non_null(strstr(g_run.out, "selection:  continuous"));
+    /* several groups per thing, shown both ways */
+    assert_int_equal(cli_test_run(&g_run, "group", "add", "lab", "C", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "thing", "show", "C", NULL), 0);
+    assert_non_null(strstr(g_run.out, "groups:      lab sims\n"));
+    assert_int_equal(cli_test_run(&g_run, "group", "list", NULL), 0);
+    assert_non_null(strstr(g_run.out, "lab                              static         2  -"));
+    assert_non_null(strstr(g_run.out, "sims                             dynamic        1  "
+                                      "deviceType=sim,site!=roof"));
+    assert_int_equal(cli_test_run(&g_run, "group", "show", "sims", NULL), 0);
+    assert_non_null(strstr(g_run.out, "  C "));
+    assert_int_equal(cli_test_run(&g_run, "group", "delete", "lab", NULL), 1);
+    assert_non_null(strstr(g_run.err, "cancel that job first"));
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "g1", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "group", "delete", "lab", NULL), 0);
+    assert_int_equal(cli_test_run(&g_run, "group", "show", "lab", NULL), 1);
+    ota_test_client_disconnect(a.c);
+    ota_test_client_disconnect(b.c);
+    ota_test_client_disconnect(c.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_one_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_targeting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_groups_continuous, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

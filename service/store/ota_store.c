@@ -508,8 +508,8 @@ int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t 
 }
 
 /** Lists (name, created_ms) rows of a query with up to one text parameter. */
-static int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb,
-                       void *ctx, size_t *n)
+int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb, void *ctx,
+                size_t *n)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, sql);
@@ -572,91 +572,6 @@ int ota_store_thing_delete(ota_store_t *store, const char *name)
         }
     }
     return finish(store, rc);
-}
-
-int ota_store_group_add(ota_store_t *store, const char *group, const char *thing)
-{
-    if (!store)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc || (rc = check_thing_name(store, thing, "thing")))
-        return rc;
-    sqlite3_stmt *st;
-    if ((rc = prep(store, &st, "INSERT INTO group_members(grp, thing) VALUES(?, ?)")))
-        return rc;
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    int ext = sqlite3_extended_errcode(store->db);
-    if (r == SQLITE_DONE)
-        ok(store);
-    else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        rc = fail(store, OTA_STORE_EXISTS, "thing '%s' is already in group '%s'", thing, group);
-    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
-    else
-        rc = fail_db(store, "add to group");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing)
-{
-    if (!store)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc || (rc = check_thing_name(store, thing, "thing")))
-        return rc;
-    sqlite3_stmt *st;
-    if ((rc = prep(store, &st, "DELETE FROM group_members WHERE grp = ? AND thing = ?")))
-        return rc;
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-    rc = step_done(store, st, "remove from group");
-    sqlite3_finalize(st);
-    if (!rc && sqlite3_changes(store->db) == 0)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' is not in group '%s'", thing, group);
-    if (!rc)
-        ok(store);
-    return rc;
-}
-
-int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb, void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc)
-        return rc;
-    size_t n;
-    rc = list_things(store,
-                     "SELECT t.name, t.created_ms FROM group_members g JOIN things t ON "
-                     "t.name = g.thing WHERE g.grp = ? ORDER BY t.name",
-                     group, cb, ctx, &n);
-    if (!rc && n == 0)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "group '%s' not found (no members)", group);
-    return rc;
-}
-
-int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
-    int rc = prep(store, &st, "SELECT grp, COUNT(*) FROM group_members GROUP BY grp ORDER BY grp");
-    if (rc)
-        return rc;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_int64(st, 1)))
-            break;
-    }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail_db(store, "list groups");
-    sqlite3_finalize(st);
-    if (!rc)
-        ok(store);
-    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1127,7 +1042,10 @@ int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
         return end_job(s, job_id, OTA_STORE_JOB_ABORTED, code, why, now_ms);
     uint32_t open =
         c.unreleased + c.by_status[OTA_STORE_EXEC_QUEUED] + c.by_status[OTA_STORE_EXEC_IN_PROGRESS];
-    if (open == 0) {
+    int64_t continuous = 0; /* a continuous job waits for new group members */
+    if ((rc = query_int(s, "SELECT continuous FROM jobs WHERE id = ?", job_id, NULL, &continuous)))
+        return rc;
+    if (open == 0 && !continuous) {
         if (!(rc = prep(s, &st,
                         "UPDATE jobs SET status = 2, updated_ms = ?, completed_ms = ? "
                         "WHERE id = ?"))) {
@@ -1252,6 +1170,8 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     }
     if (!rc)
         rc = ota_store_rollout_save(store, spec);
+    if (!rc)
+        rc = ota_store_job_targets_save(store, spec);
     job_targets_t t = {
         store, spec->job_id, now_ms, spec->rollout_per_minute == 0 && !controlled, NULL, 0};
     if (!rc)

@@ -213,39 +213,98 @@ int ota_store_thing_list(ota_store_t *store, ota_store_thing_cb cb, void *ctx);
  */
 int ota_store_thing_delete(ota_store_t *store, const char *name);
 
+/* Groups (ota_store_groups.c). A static group lists its members; a dynamic
+ * group is a query on thing attributes and its members are the things that
+ * match it now. A thing may be in any number of groups. */
+
+/** Longest dynamic group query. */
+#define OTA_STORE_QUERY_MAX 512
+/** Most terms of a dynamic group query. */
+#define OTA_STORE_QUERY_TERMS_MAX 8
+
+/** A group as read back. */
+typedef struct ota_store_group {
+    char name[OTA_STORE_GROUP_NAME_MAX + 1];
+    char query[OTA_STORE_QUERY_MAX + 1]; /**< "" for a static group */
+    int64_t created_ms;
+    size_t n_members; /**< members now (a dynamic group's: the things matching) */
+} ota_store_group_t;
+
 /**
- * Adds a thing to a group. A group exists as long as it has members; the
- * first member creates it.
+ * Checks a dynamic group query: 1..8 terms separated by commas, each
+ * KEY OP VALUE with KEY an attribute key, OP one of = != < <= > >=, VALUE an
+ * attribute value without commas; the ordering operators need a version
+ * X.Y.Z as VALUE and compare versions. A thing without the attribute
+ * matches only a != term. Example: "deviceType=sim,firmwareVersion<1.2.0".
+ * @return 1 if valid, else 0.
+ */
+int ota_store_valid_query(const char *query);
+
+/**
+ * Creates a group.
+ * @param query NULL or "" for a static group, else a dynamic group's query.
+ * @return OTA_STORE_OK; OTA_STORE_EXISTS; OTA_STORE_INVALID (bad name or
+ *         query); OTA_STORE_ERROR.
+ */
+int ota_store_group_create(ota_store_t *store, const char *name, const char *query, int64_t now_ms);
+
+/**
+ * Reads a group with its member count.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_get(ota_store_t *store, const char *name, ota_store_group_t *out);
+
+/**
+ * Deletes a group (its memberships; the things stay).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (an
+ *         IN_PROGRESS job targets it: cancel or finish that job first);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_delete(ota_store_t *store, const char *name);
+
+/**
+ * Adds a thing to a static group, creating the group if it does not exist.
+ * IN_PROGRESS continuous jobs that target the group give the thing an
+ * execution.
  * @param group 1..128 characters of [A-Za-z0-9:_-].
  * @param thing an existing thing.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_EXISTS
- *         (already a member); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ *         (already a member); OTA_STORE_INVALID (bad name, or the group is
+ *         dynamic); OTA_STORE_ERROR.
  */
 int ota_store_group_add(ota_store_t *store, const char *group, const char *thing);
 
 /**
- * Removes a thing from a group.
- * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (not a member); OTA_STORE_INVALID;
- *         OTA_STORE_ERROR.
+ * Removes a thing from a static group. Its QUEUED executions of continuous
+ * jobs that no longer target it become REMOVED.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (not a member); OTA_STORE_INVALID
+ *         (bad name, or the group is dynamic); OTA_STORE_ERROR.
  */
 int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing);
 
 /**
- * Lists the members of a group, by thing name.
- * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such group, i.e. no
- *         members); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ * Lists the members of a group, by thing name (a dynamic group: the things
+ * that match its query now).
+ * @return OTA_STORE_OK (also for a group without members); OTA_STORE_NOT_FOUND
+ *         (no such group); OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
 int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb,
                             void *ctx);
 
 /** Callback for ota_store_group_list(); return nonzero to stop. */
-typedef int (*ota_store_group_cb)(void *ctx, const char *group, size_t n_members);
+typedef int (*ota_store_group_cb)(void *ctx, const ota_store_group_t *group);
 
 /**
- * Lists every group (by name) with its member count.
+ * Lists every group by name, with member counts.
  * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
  */
 int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx);
+
+/**
+ * Lists the groups a thing is in now (static and dynamic), by name.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_groups(ota_store_t *store, const char *thing, ota_store_group_cb cb, void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Thing attributes (ota_store_fleet.c)                                     */
@@ -489,6 +548,10 @@ typedef struct ota_store_job_spec {
     size_t n_abort_rules;
     /** Scheduled start, maintenance window, phases, exponential rate. */
     ota_store_rollout_t rollout;
+    /** Continuous job (AWS targetSelection CONTINUOUS): things that join a target
+     *  group later get an execution, things that leave lose a QUEUED one
+     *  (REMOVED); the job stays IN_PROGRESS until canceled. */
+    int continuous;
 } ota_store_job_spec_t;
 
 /** A job as read back; free with ota_store_job_free(). */
@@ -510,6 +573,7 @@ typedef struct ota_store_job {
     size_t n_abort_rules;
     ota_store_rollout_t rollout;
     uint32_t current_phase; /**< the open phase (0-based); n_phases when all are open */
+    int continuous;         /**< targetSelection CONTINUOUS */
     /** Why the job ended: "ABORT_<failure type>" (with the rule in reason),
      *  "CANCELED" (reason: the operator's comment); "" while IN_PROGRESS or
      *  COMPLETED. */

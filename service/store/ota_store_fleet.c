@@ -35,7 +35,19 @@ const char ota_store_schema_v2[] =
     "ALTER TABLE jobs ADD COLUMN exp_every INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN exp_on_succ INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN rel_minute INTEGER NOT NULL DEFAULT -1;"
-    "ALTER TABLE jobs ADD COLUMN rel_count INTEGER NOT NULL DEFAULT 0;";
+    "ALTER TABLE jobs ADD COLUMN rel_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN continuous INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE groups("
+    " name TEXT PRIMARY KEY,"
+    " query TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL);"
+    "INSERT INTO groups(name, created_ms) SELECT DISTINCT grp, 0 FROM group_members;"
+    "CREATE TABLE job_targets("
+    " job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL," /* 0 thing, 1 group */
+    " name TEXT NOT NULL,"
+    " PRIMARY KEY(job, kind, name));"
+    "CREATE INDEX job_targets_name ON job_targets(kind, name);";
 
 /* ------------------------------------------------------------------------ */
 /* Checks                                                                   */
@@ -278,6 +290,8 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
                           key);
         }
     }
+    if (!rc) /* dynamic groups follow attributes */
+        rc = ota_store_continuous_sync(store, thing, now_ms);
     if (!rc)
         rc = ota_store_skip_unneeded(store, NULL, thing, now_ms);
     return finish(store, rc);

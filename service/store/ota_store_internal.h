@@ -89,6 +89,18 @@ int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out);
  */
 int ota_store_abort_check(ota_store_t *s, const char *job_id, const uint32_t *by_status, char *code,
                           size_t code_cap, char *why, size_t why_cap);
+/** Lists (name, created_ms) rows of a query with up to one text parameter; *n counts them. */
+int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb, void *ctx,
+                size_t *n);
+/** Records a new job's targets (things, groups) and whether it is continuous. */
+int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec);
+/**
+ * Brings a thing's executions of IN_PROGRESS continuous jobs in line with its
+ * group memberships: a new member gets an execution, a thing no longer
+ * targeted loses its QUEUED one (REMOVED). Inside a transaction.
+ */
+int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms);
+
 /** Fills a job's abort rules, rollout, open phase and end reason. */
 int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j);
 

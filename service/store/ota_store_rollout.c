@@ -444,6 +444,11 @@ int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j)
     j->rollout = o.r;
     snprintf(j->reason_code, sizeof j->reason_code, "%s", o.reason_code);
     snprintf(j->reason, sizeof j->reason, "%s", o.reason);
+    int64_t continuous = 0;
+    if ((rc = query_int(s, "SELECT continuous FROM jobs WHERE id = ?", j->job_id, NULL,
+                        &continuous)))
+        return rc;
+    j->continuous = continuous != 0;
     j->current_phase = 0;
     if (o.r.n_phases > 0) {
         execs_t e;

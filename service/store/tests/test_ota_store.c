@@ -218,11 +218,11 @@ static void test_things(void **state)
     assert_int_equal(ota_store_thing_get(s, "dev:1_x-Y", &t), OTA_STORE_NOT_FOUND);
 }
 
-static int group_cb(void *ctx, const char *group, size_t n)
+static int group_cb(void *ctx, const ota_store_group_t *g)
 {
     char *out = ctx;
-    char one[64];
-    snprintf(one, sizeof one, "%s=%zu;", group, n);
+    char one[160];
+    snprintf(one, sizeof one, "%s=%zu;", g->name, g->n_members);
     strcat(out, one);
     return 0;
 }
@@ -253,9 +253,18 @@ static void test_groups(void **state)
     assert_int_equal(ota_store_group_members(s, "nogroup", names_cb, out), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_group_remove(s, "lab", "d1"), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_group_remove(s, "lab", "d2"), OTA_STORE_OK);
-    /* deleting a thing removes its memberships; the last member's group disappears */
+    /* deleting a thing removes its memberships; the group stays, empty */
     assert_int_equal(ota_store_thing_delete(s, "d1"), OTA_STORE_OK);
-    assert_int_equal(ota_store_group_members(s, "field", names_cb, out), OTA_STORE_NOT_FOUND);
+    out[0] = '\0';
+    assert_int_equal(ota_store_group_members(s, "field", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "");
+    /* several groups per thing */
+    assert_int_equal(ota_store_group_add(s, "field", "d0"), OTA_STORE_OK);
+    out[0] = '\0';
+    assert_int_equal(ota_store_thing_groups(s, "d0", group_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "field=1;lab=1;");
+    assert_int_equal(ota_store_group_delete(s, "field"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_delete(s, "field"), OTA_STORE_NOT_FOUND);
 }
 
 /* ---- files and streams ---- */
@@ -1458,6 +1467,77 @@ static void test_phases_and_rates(void **state)
     assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
 }
 
+/* ---- dynamic groups and continuous jobs ---- */
+
+static void test_dynamic_groups_and_continuous_jobs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_true(ota_store_valid_query("deviceType=sim,firmwareVersion<1.2.0"));
+    assert_true(ota_store_valid_query("site!=roof"));
+    const char *bad[] = {"",      "deviceType", "=sim",    "a=b,",
+                         "v<1.2", "a==b",       "a=\"b\"", "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(ota_store_valid_query(bad[i]));
+    assert_int_equal(
+        ota_store_group_create(s, "old-sims", "deviceType=sim,firmwareVersion<1.2.0", T0),
+        OTA_STORE_OK);
+    assert_int_equal(ota_store_group_create(s, "old-sims", NULL, T0), OTA_STORE_EXISTS);
+    assert_int_equal(ota_store_group_create(s, "x", "v<1.2", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_group_add(s, "old-sims", "d0"), OTA_STORE_INVALID); /* dynamic */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.1.9", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "firmwareVersion", "1.10.0", T0),
+                     OTA_STORE_OK); /* versions compare as numbers: 1.10.0 > 1.2.0 */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "sim", T0), OTA_STORE_OK);
+    char out[256] = "";
+    assert_int_equal(ota_store_group_members(s, "old-sims", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "d0;"); /* d2 has no version: it matches no version term */
+
+    /* continuous job on the dynamic group and a static one */
+    assert_int_equal(ota_store_group_add(s, "lab", "d3"), OTA_STORE_OK);
+    const char *groups[] = {"old-sims", "lab"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "c";
+    spec.document = DOC;
+    spec.groups = groups;
+    spec.n_groups = 2;
+    spec.continuous = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    next_is(s, "d0", "c");
+    next_is(s, "d3", "c");
+    /* a thing that comes to match the query gets the job; one that joins the
+     * static group too */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "firmwareVersion", "1.0.0", T0 + 1),
+                     OTA_STORE_OK);
+    next_is(s, "d2", "c");
+    assert_int_equal(ota_store_group_add(s, "lab", "d1"), OTA_STORE_OK);
+    next_is(s, "d1", "c");
+    /* leaving every target group removes a QUEUED execution */
+    assert_int_equal(ota_store_group_remove(s, "lab", "d1"), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "c", "d1"), OTA_STORE_EXEC_REMOVED);
+    next_is(s, "d1", NULL);
+    /* a continuous job stays IN_PROGRESS when every execution finished */
+    assert_int_equal(upd(s, "c", "d0", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "c", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "c", "d3", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "c", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    assert_true(j.continuous);
+    ota_store_job_free(&j);
+    /* a targeted group cannot be deleted while the job runs */
+    assert_int_equal(ota_store_group_delete(s, "lab"), OTA_STORE_CONFLICT);
+    assert_int_equal(ota_store_job_cancel(s, "c", T0 + 3), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_delete(s, "lab"), OTA_STORE_OK);
+    ota_store_group_t g;
+    assert_int_equal(ota_store_group_get(s, "old-sims", &g), OTA_STORE_OK);
+    assert_string_equal(g.query, "deviceType=sim,firmwareVersion<1.2.0");
+    assert_int_equal(g.n_members, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1488,6 +1568,7 @@ int main(void)
         T(test_execution_cancel_and_delete),
         T(test_abort_rules),
         T(test_phases_and_rates),
+        T(test_dynamic_groups_and_continuous_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
