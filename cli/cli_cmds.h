@@ -34,6 +34,9 @@ int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv);
 /** Prints "attributes:" and one line per attribute of a thing; CLI_EXIT_OK or an error line. */
 int cli_print_thing_attrs(struct ota_store *store, const char *thing);
 
+/** One line of `thing list` (the header when thing is NULL). */
+void cli_print_thing_row(struct ota_store *store, const char *thing);
+
 /** One attribute of a thing into out, or "-" when unset. */
 void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
                     size_t cap);

@@ -52,16 +52,18 @@ static cJSON *role_object(const char *name, cJSON *acls)
     return r;
 }
 
-/* The role of one thing: its own jobs and streams topics, nothing else. */
+/* The role of one thing: its own jobs, streams and shadow topics, nothing else. */
 static cJSON *thing_role(const char *thing)
 {
-    char role[160], jobs[200], streams[200];
+    char role[160], jobs[200], streams[200], shadow[200];
     snprintf(role, sizeof role, "thing:%s", thing);
     snprintf(jobs, sizeof jobs, "$aws/things/%s/jobs/#", thing);
     snprintf(streams, sizeof streams, "$aws/things/%s/streams/#", thing);
+    snprintf(shadow, sizeof shadow, "$aws/things/%s/shadow/#", thing);
     cJSON *acls = cJSON_CreateArray();
     add_rw(acls, jobs);
     add_rw(acls, streams);
+    add_rw(acls, shadow);
     return role_object(role, acls);
 }
 
@@ -142,6 +144,9 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw)
     acls = cJSON_CreateArray();
     add_rw(acls, "$aws/things/#");
     add_acl(acls, "subscribePattern", "$share/+/$aws/things/#");
+    /* presence: the broker's connection notices */
+    add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
+    add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
     cJSON *def = cJSON_AddObjectToObject(root, "defaultACLAccess");
     cJSON_AddBoolToObject(def, "publishClientSend", 0);

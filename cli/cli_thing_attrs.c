@@ -161,3 +161,30 @@ void cli_thing_attr(struct ota_store *store, const char *thing, const char *key,
         snprintf(out, cap, "-");
     }
 }
+
+void cli_print_thing_row(struct ota_store *store, const char *thing)
+{
+    if (thing == NULL) {
+        printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", "THING", "DEVICE TYPE", "FIRMWARE", "SLOT",
+               "IMAGE", "STATE", "LAST SEEN (UTC)");
+        return;
+    }
+    char type[OTA_STORE_ATTR_VALUE_MAX + 1], version[OTA_STORE_ATTR_VALUE_MAX + 1],
+        slot[OTA_STORE_ATTR_VALUE_MAX + 1], image[OTA_STORE_ATTR_VALUE_MAX + 1],
+        connected[OTA_STORE_ATTR_VALUE_MAX + 1], seen[OTA_STORE_ATTR_VALUE_MAX + 1], when[24];
+    cli_thing_attr(store, thing, OTA_STORE_ATTR_DEVICE_TYPE, type, sizeof type);
+    if (strcmp(type, "-") == 0) {
+        cli_thing_attr(store, thing, "reportedDeviceType", type, sizeof type);
+    }
+    cli_thing_attr(store, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, sizeof version);
+    cli_thing_attr(store, thing, "slot", slot, sizeof slot);
+    cli_thing_attr(store, thing, "imageState", image, sizeof image);
+    cli_thing_attr(store, thing, "connected", connected, sizeof connected);
+    cli_thing_attr(store, thing, "lastSeen", seen, sizeof seen);
+    cli_format_time(strcmp(seen, "-") == 0 ? 0 : strtoll(seen, NULL, 10), when);
+    printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", thing, type, version, slot, image,
+           strcmp(connected, "true") == 0    ? "online"
+           : strcmp(connected, "false") == 0 ? "offline"
+                                             : "-",
+           when);
+}

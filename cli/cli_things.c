@@ -347,11 +347,7 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 /* Prints one row of `thing list`. */
 static int list_row(void *ctx, const ota_store_thing_t *t)
 {
-    char when[24], type[OTA_STORE_ATTR_VALUE_MAX + 1], version[OTA_STORE_ATTR_VALUE_MAX + 1];
-    cli_format_time(t->created_ms, when);
-    cli_thing_attr(ctx, t->name, OTA_STORE_ATTR_DEVICE_TYPE, type, sizeof type);
-    cli_thing_attr(ctx, t->name, OTA_STORE_ATTR_FIRMWARE_VERSION, version, sizeof version);
-    printf("%-32s %-16s %-10s %s\n", t->name, type, version, when);
+    cli_print_thing_row(ctx, t->name);
     return 0;
 }
 
@@ -365,9 +361,10 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
         return rc;
     }
     if (help) {
-        fputs("usage: otter thing list\n\nList every thing with its device type, the firmware "
-              "version it runs\n(as last reported; '-' when unknown) and its creation time "
-              "(UTC).\n",
+        fputs("usage: otter thing list\n\nList every thing with its device type (as set, else as "
+              "the device reports\nit), the firmware version it runs, its slot and image state, "
+              "whether it is\nconnected to the broker now and when it was last seen (UTC); '-' "
+              "when unknown.\n",
               stdout);
         return CLI_EXIT_OK;
     }
@@ -375,7 +372,7 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
-    printf("%-32s %-16s %-10s %s\n", "THING", "DEVICE TYPE", "FIRMWARE", "CREATED (UTC)");
+    cli_print_thing_row(NULL, NULL);
     if (ota_store_thing_list(store, list_row, store) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list things (%s); check the data folder",
                       ota_store_errmsg(store));

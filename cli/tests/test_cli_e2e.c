@@ -724,6 +724,104 @@ static void test_groups_continuous(void **state)
     ota_test_client_disconnect(c.c);
 }
 
+/* Publishes a reported document; returns the answer's topic suffix ("accepted",
+ * "rejected") and copies its payload into out. */
+static const char *shadow_update(struct device *d, const char *body, size_t len, char *out,
+                                 size_t cap)
+{
+    char topic[200], answers[220];
+    snprintf(topic, sizeof topic, "$aws/things/%s/shadow/update", d->name);
+    snprintf(answers, sizeof answers, "%s/+", topic);
+    assert_true(ota_test_client_subscribe(d->c, answers, 1) >= 0);
+    assert_int_equal(ota_test_client_publish(d->c, topic, body, len, 1), 0);
+    ota_test_msg_t *m = ota_test_client_expect(d->c, answers, 10000);
+    assert_non_null(m);
+    snprintf(out, cap, "%s", (const char *)m->payload);
+    static char kind[16];
+    snprintf(kind, sizeof kind, "%s", strrchr(m->topic, '/') + 1);
+    ota_test_msg_free(m);
+    return kind;
+}
+
+/* `thing list` until the line of a thing contains text. */
+static void wait_thing_list(const char *thing, const char *text, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 4; i++) {
+        assert_int_equal(cli_test_run(&g_run, "thing", "list", NULL), 0);
+        const char *line = strstr(g_run.out, thing);
+        const char *end = line ? strchr(line + 1, '\n') : NULL;
+        const char *hit = line ? strstr(line, text) : NULL;
+        if (hit && end && hit < end) {
+            return;
+        }
+        usleep(250000);
+    }
+    fail_msg("thing list never showed '%s' for %s:\n%s", text, thing, g_run.out);
+}
+
+/* Inventory against the running broker and service: presence from the
+ * broker's notices, the reported state checked and bounded, and targeting
+ * that uses what the device reported. */
+static void test_inventory(void **state)
+{
+    (void)state;
+    struct device a;
+    device_connect(&a, "A");
+    wait_thing_list("\nA ", "online", 10);
+    char ans[600];
+    const char *good = "{\"state\":{\"reported\":{\"firmwareVersion\":\"1.2.3\","
+                       "\"deviceType\":\"sim\",\"slot\":\"B\",\"imageState\":\"accepted\"}},"
+                       "\"clientToken\":\"t1\"}";
+    assert_string_equal(shadow_update(&a, good, strlen(good), ans, sizeof ans), "accepted");
+    assert_non_null(strstr(ans, "\"firmwareVersion\":\"1.2.3\""));
+    assert_non_null(strstr(ans, "\"clientToken\":\"t1\""));
+    wait_thing_list("\nA ", "sim              1.2.3      B    accepted   online", 5);
+
+    /* hostile reports are refused and change nothing */
+    const char *bad[] = {
+        "{\"state\":{\"reported\":{\"firmwareVersion\":\" 9.9.9\"}}}",
+        "{\"state\":{\"reported\":{\"firmwareVersion\":\"9.9.9\",\"evil\":1}}}",
+        "{\"state\":{\"reported\":{\"slot\":{\"nested\":\"x\"}}}}",
+        "{\"state\":{\"reported\":{\"firmwareVersion\":\"9.9.9\",\"firmwareVersion\":"
+        "\"9.9.8\"}}}",
+        "{\"state\":{\"desired\":{\"firmwareVersion\":\"9.9.9\"}}}",
+        "{\"state\":{\"reported\":{\"imageState\":\"a\\u0000b\"}}}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (strcmp(shadow_update(&a, bad[i], strlen(bad[i]), ans, sizeof ans), "rejected") != 0) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+        assert_non_null(strstr(ans, "\"code\":400"));
+    }
+    char big[3000];
+    memset(big, ' ', sizeof big);
+    memcpy(big, good, strlen(good));
+    assert_string_equal(shadow_update(&a, big, sizeof big, ans, sizeof ans), "rejected");
+    assert_non_null(strstr(ans, "\"code\":413"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "show", "A", NULL), 0);
+    assert_null(strstr(g_run.out, "9.9."));
+    /* at most 10 reports a minute */
+    int throttled = 0;
+    for (int i = 0; i < 12; i++) {
+        throttled +=
+            strcmp(shadow_update(&a, good, strlen(good), ans, sizeof ans), "rejected") == 0 &&
+            strstr(ans, "\"code\":429") != NULL;
+    }
+    assert_true(throttled >= 2);
+
+    /* what A reported decides its targeting: a job for 1.2.3 skips it */
+    create_job("inv", "A,B", NULL);
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "inv", NULL), 0);
+    assert_non_null(strstr(g_run.out, "already on 1.2.3"));
+    device_expect_no_job(&a);
+
+    /* offline once it leaves; a thing never seen stays unknown */
+    ota_test_client_disconnect(a.c);
+    wait_thing_list("\nA ", "offline", 10);
+    wait_thing_list("\nB ", "-        -", 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -732,6 +830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_targeting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_continuous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include <mosquitto.h>
 
 #include "ota_store.h"
+#include "ota_svc_inventory.h"
 #include "ota_svc_jobs.h"
 #include "ota_svc_store_source.h"
 #include "ota_svc_streams.h"
@@ -77,6 +78,7 @@ typedef struct daemon {
     ota_store_t *jobs_store;
     ota_store_t *streams_store;
     ota_svc_jobs_t *jobs;
+    ota_svc_inventory_t *inventory; /* with the Jobs API: shadow reports, presence */
     ota_svc_streams_t *streams;
     ota_svc_store_source_t *source;
     int connected;
@@ -472,6 +474,9 @@ static void announce_ready(daemon_t *d)
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             filters++;
         }
+        for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
+            filters++;
+        }
     }
     if (serves_streams(d)) {
         for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
@@ -551,6 +556,9 @@ static void subscribe_all(daemon_t *d)
     if (serves_jobs(d)) {
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             subscribe_one(d, *t, 1);
+        }
+        for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
+            subscribe_one(d, *t, 0);
         }
     }
     if (serves_streams(d)) {
@@ -655,6 +663,10 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
         d->jobs_messages++;
         return;
     }
+    if (d->inventory != NULL &&
+        ota_svc_inventory_handle(d->inventory, msg->topic, msg->payload, len, wall_ms()) == 1) {
+        return;
+    }
     if (d->streams != NULL && !in_my_shard(d, msg->topic)) {
         d->shard_skipped++;
         return;
@@ -696,7 +708,8 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         d->jobs = ota_svc_jobs_create(d->jobs_store, publish_cb, d);
-        if (d->jobs == NULL) {
+        d->inventory = ota_svc_inventory_create(d->jobs_store, publish_cb, d);
+        if (d->jobs == NULL || d->inventory == NULL) {
             log_line(LV_ERROR, "cannot start the Jobs API");
             return -1;
         }
@@ -931,6 +944,7 @@ int main(int argc, char **argv)
     ota_svc_streams_destroy(d.streams);
     ota_svc_store_source_destroy(d.source);
     ota_svc_jobs_destroy(d.jobs);
+    ota_svc_inventory_destroy(d.inventory);
     ota_store_close(d.streams_store);
     ota_store_close(d.jobs_store);
     mosquitto_lib_cleanup();
