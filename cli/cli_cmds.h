@@ -56,6 +56,15 @@ int cli_cmd_group_remove(const cli_ctx_t *ctx, int argc, char **argv);
 /** Prints "groups:" and the groups a thing is in now; CLI_EXIT_OK or an error line. */
 int cli_print_thing_groups(struct ota_store *store, const char *thing);
 
+/** `otter thing disable NAME`: the broker refuses it and ends its session. */
+int cli_cmd_thing_disable(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing enable NAME`. */
+int cli_cmd_thing_enable(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing rotate NAME`: new credentials, the old ones refused. */
+int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing delete NAME [--force]`: login, certificate, files and record. */
+int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv);
+
 /** `otter job create ...`: sign/wrap the firmware, store it, stream and job. */
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv);
 

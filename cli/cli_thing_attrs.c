@@ -180,11 +180,16 @@ void cli_print_thing_row(struct ota_store *store, const char *thing)
     cli_thing_attr(store, thing, "slot", slot, sizeof slot);
     cli_thing_attr(store, thing, "imageState", image, sizeof image);
     cli_thing_attr(store, thing, "connected", connected, sizeof connected);
+    char disabled[OTA_STORE_ATTR_VALUE_MAX + 1];
+    cli_thing_attr(store, thing, "disabled", disabled, sizeof disabled);
+    if (strcmp(disabled, "true") == 0) {
+        snprintf(connected, sizeof connected, "disabled");
+    }
     cli_thing_attr(store, thing, "lastSeen", seen, sizeof seen);
     cli_format_time(strcmp(seen, "-") == 0 ? 0 : strtoll(seen, NULL, 10), when);
     printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", thing, type, version, slot, image,
            strcmp(connected, "true") == 0    ? "online"
            : strcmp(connected, "false") == 0 ? "offline"
-                                             : "-",
+                                             : connected,
            when);
 }

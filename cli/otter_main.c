@@ -15,6 +15,10 @@ static const char main_help[] =
     "  broker init     write the Mosquitto configuration, logins and access rules\n"
     "  thing create    give devices an identity on the broker\n"
     "  thing revoke    take a device's identity away (certificate, login, session)\n"
+    "  thing disable   cut a device off (login refused, session ended); enable undoes it\n"
+    "  thing enable    accept a disabled device again\n"
+    "  thing rotate    new credentials for a device, the old ones refused\n"
+    "  thing delete    forget a device (login, certificate, files, record)\n"
     "  thing list      list things\n"
     "  thing show      a thing, its attributes and its job executions\n"
     "  thing set       set attributes (deviceType, firmwareVersion, your own)\n"
@@ -53,6 +57,10 @@ static const struct cli_command commands[] = {
     {"thing", "revoke", cli_cmd_thing_revoke},
     {"thing", "list", cli_cmd_thing_list},
     {"thing", "show", cli_cmd_thing_show},
+    {"thing", "disable", cli_cmd_thing_disable},
+    {"thing", "enable", cli_cmd_thing_enable},
+    {"thing", "rotate", cli_cmd_thing_rotate},
+    {"thing", "delete", cli_cmd_thing_delete},
     {"thing", "set", cli_cmd_thing_set},
     {"thing", "unset", cli_cmd_thing_unset},
     {"group", "create", cli_cmd_group_create},

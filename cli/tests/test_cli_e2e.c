@@ -822,6 +822,70 @@ static void test_inventory(void **state)
     wait_thing_list("\nB ", "-        -", 1);
 }
 
+/* Waits until a client has been disconnected by the broker. */
+static void wait_disconnected(ota_test_client_t *c, const char *who)
+{
+    for (int i = 0; i < 100 && ota_test_client_connected(c); i++) {
+        usleep(100000);
+    }
+    if (ota_test_client_connected(c)) {
+        fail_msg("the broker did not end the session of %s", who);
+    }
+}
+
+/* Device lifecycle against the running broker: disable, enable, rotate, delete. */
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    char old_pw[64], pw[64];
+    read_password(cli_test_path("data/things/A.json"), old_pw);
+    ota_test_client_t *a = ota_test_client_connect(g.port, "A", "A", old_pw);
+    assert_non_null(a);
+
+    /* disable: the session ends and the login is refused; enable undoes it */
+    assert_int_equal(cli_test_run(&g_run, "thing", "disable", "A", NULL), 0);
+    wait_disconnected(a, "A (disabled)");
+    ota_test_client_disconnect(a);
+    assert_null(ota_test_client_connect(g.port, "A", "A", old_pw));
+    assert_int_equal(cli_test_run(&g_run, "thing", "list", NULL), 0);
+    assert_non_null(strstr(g_run.out, "disabled"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "enable", "A", NULL), 0);
+    a = ota_test_client_connect(g.port, "A", "A", old_pw);
+    assert_non_null(a);
+
+    /* rotate: new password in the file; the old one refused, its session ended */
+    assert_int_equal(cli_test_run(&g_run, "thing", "rotate", "A", NULL), 0);
+    wait_disconnected(a, "A (rotated)");
+    ota_test_client_disconnect(a);
+    read_password(cli_test_path("data/things/A.json"), pw);
+    assert_string_not_equal(pw, old_pw);
+    assert_non_null(strstr(g_run.out, pw));
+    assert_null(ota_test_client_connect(g.port, "A", "A", old_pw));
+    a = ota_test_client_connect(g.port, "A", "A", pw);
+    assert_non_null(a);
+
+    /* delete: refused with unfinished work unless --force; then gone everywhere */
+    create_job("life", "A", NULL);
+    assert_int_equal(cli_test_run(&g_run, "thing", "delete", "A", NULL), 1);
+    assert_non_null(strstr(g_run.err, "add --force"));
+    assert_true(ota_test_client_connected(a));
+    assert_int_equal(cli_test_run(&g_run, "thing", "delete", "A", "--force", NULL), 0);
+    wait_disconnected(a, "A (deleted)");
+    ota_test_client_disconnect(a);
+    assert_null(ota_test_client_connect(g.port, "A", "A", pw));
+    assert_int_equal(cli_test_run(&g_run, "thing", "show", "A", NULL), 1);
+    assert_int_equal(access(cli_test_path("data/things/A.json"), F_OK), -1);
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "life", NULL), 0);
+    assert_non_null(strstr(g_run.out, "status:     COMPLETED"));
+    assert_int_equal(cli_test_run(&g_run, "thing", "disable", "A", NULL), 1);
+    assert_non_null(strstr(g_run.err, "unknown thing 'A'"));
+    /* B was never touched */
+    read_password(cli_test_path("data/things/B.json"), pw);
+    ota_test_client_t *b = ota_test_client_connect(g.port, "B", "B", pw);
+    assert_non_null(b);
+    ota_test_client_disconnect(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -831,6 +895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollout_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_continuous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
