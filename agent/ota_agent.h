@@ -289,7 +289,6 @@ typedef struct ota_agent {
     ota_progress_t progress;
     ota_jobs_t jobs;
     char detail[96];
-    ota_job_token_t tokens[OTA_JSON_TOKENS];
     ota_job_t scratch_job;
 } ota_agent_t;
 

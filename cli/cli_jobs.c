@@ -11,9 +11,11 @@
 #include "cli_cmds.h"
 #include "cli_image.h"
 #include "cli_job_doc.h"
+#include "cli_job_protocols.h"
 #include "cli_rollout.h"
 #include "ota_err.h"
 #include "ota_store.h"
+#include "ota_svc_presign.h"
 
 static const char create_help[] =
     "usage: otter job create --file FIRMWARE --version X.Y.Z --targets T[,T...]\n"
@@ -48,6 +50,11 @@ static const char create_help[] =
     "  --file-path PATH         filepath for the device (default firmware.bin)\n"
     "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
     "                           as given, without an image header)\n"
+    "  --protocols LIST         data planes in order of preference: MQTT (default),\n"
+    "                           HTTP, HTTP,MQTT or MQTT,HTTP; with HTTP the service\n"
+    "                           gives each device a presigned URL (otter-http)\n"
+    "  --url-expiry S           lifetime of a presigned URL, 60-3600 s (default 1800);\n"
+    "                           renewed whenever the device asks for its job again\n"
     "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
     "  --abort-failure-percent P  abort when P% of finished executions failed ...\n"
     "  --abort-min-finished N   ... once at least N have finished\n";
@@ -324,7 +331,9 @@ static void plan_free(struct job_plan *p)
 /** Parsed command line of job create. */
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
-        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *device_types, *continuous;
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry,
+        *device_types, *continuous;
+    cli_job_protocols_t planes;
     cli_rollout_args_t ro;
 };
 
@@ -418,6 +427,12 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
     }
     char ver[16];
     cli_version_format(p->version, ver);
+    char url[64];
+    if (a->planes.http &&
+        ota_svc_presign_placeholder(file.id, a->planes.expiry_s, url, sizeof url)) {
+        unlink(file.path);
+        return cli_fail(CLI_EXIT_FAIL, "cannot name the stored file for HTTP; try again");
+    }
     cli_job_doc_t d = {.stream_id = p->stream_id,
                        .file_path = a->file_path ? a->file_path : "firmware.bin",
                        .file_size = p->image_len,
@@ -425,6 +440,9 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                        .file_type = (unsigned)file_type,
                        .sig = p->sig,
                        .sig_len = p->sig_len,
+                       .protocols = a->planes.names,
+                       .n_protocols = a->planes.n,
+                       .data_url = a->planes.http ? url : NULL,
                        .version = file_type == 0 ? ver : NULL,
                        .device_types = a->device_types};
     char *doc = cli_job_doc(&d);
@@ -486,6 +504,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"rollout-rate", 1, &a.rollout},
                               {"abort-failure-percent", 1, &a.abort_pct},
                               {"abort-min-finished", 1, &a.abort_min},
+                              {"protocols", 1, &a.protocols},
+                              {"url-expiry", 1, &a.url_expiry},
                               {"device-types", 1, &a.device_types},
                               {"continuous", 0, &a.continuous},
                               CLI_ROLLOUT_OPTS(a.ro)};
@@ -505,6 +525,7 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     unsigned long file_type = 0;
     if ((rc = check_args(&a, &p)) != CLI_EXIT_OK ||
         (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK ||
+        (rc = cli_job_protocols_parse(a.protocols, a.url_expiry, &a.planes)) != CLI_EXIT_OK ||
         (rc = cli_rollout_parse(&a.ro, ota_store_now_ms(), &spec)) != CLI_EXIT_OK) {
         return rc;
     }

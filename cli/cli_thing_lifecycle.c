@@ -220,13 +220,14 @@ static const char delete_help[] =
     "memberships, attributes and finished executions are removed. A thing with an\n"
     "unfinished execution is refused unless --force, which cancels them first.\n";
 
-/* Counts, or cancels (delete --force), a thing's unfinished executions. */
+/* The jobs in which a thing has an unfinished execution (canceled by delete --force
+ * once the listing is over). */
+#define UNFINISHED_MAX 256
 struct unfinished {
     ota_store_t *store;
     const char *thing;
-    int cancel;
     size_t n;
-    int failed;
+    char jobs[UNFINISHED_MAX][OTA_STORE_JOB_ID_MAX + 1];
 };
 
 static int unfinished_one(void *vctx, const ota_store_job_t *job)
@@ -234,12 +235,8 @@ static int unfinished_one(void *vctx, const ota_store_job_t *job)
     struct unfinished *u = vctx;
     ota_store_execution_t e;
     if (ota_store_execution_get(u->store, job->job_id, u->thing, &e) == OTA_STORE_OK &&
-        !ota_store_exec_status_is_terminal(e.status)) {
-        u->n++;
-        if (u->cancel) {
-            u->failed |= ota_store_execution_cancel(u->store, job->job_id, u->thing, 1,
-                                                    ota_store_now_ms()) != OTA_STORE_OK;
-        }
+        !ota_store_exec_status_is_terminal(e.status) && u->n < UNFINISHED_MAX) {
+        snprintf(u->jobs[u->n++], sizeof u->jobs[0], "%s", job->job_id);
     }
     ota_store_execution_free(&e);
     return 0;
@@ -275,7 +272,10 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
         rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
     }
     /* Refuse before anything changes: unfinished work needs --force. */
-    struct unfinished u = {store, name, 0, 0, 0};
+    static struct unfinished u;
+    memset(&u, 0, sizeof u);
+    u.store = store;
+    u.thing = name;
     if (rc == CLI_EXIT_OK && ota_store_job_list(store, unfinished_one, &u) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot read the jobs (%s); check the data folder",
                       ota_store_errmsg(store));
@@ -296,11 +296,12 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc == CLI_EXIT_OK) {
         rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
     }
-    u.cancel = 1;
-    if (rc == CLI_EXIT_OK && u.n > 0 &&
-        (ota_store_job_list(store, unfinished_one, &u) != OTA_STORE_OK || u.failed)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel the executions of '%s' (%s); try again", name,
-                      ota_store_errmsg(store));
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < u.n; i++) {
+        int src = ota_store_execution_cancel(store, u.jobs[i], name, 1, ota_store_now_ms());
+        if (src != OTA_STORE_OK && src != OTA_STORE_TERMINAL) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel the execution of job '%s' (%s); try again",
+                          u.jobs[i], ota_store_errmsg(store));
+        }
     }
     int src = rc == CLI_EXIT_OK ? ota_store_thing_delete(store, name) : OTA_STORE_OK;
     if (rc == CLI_EXIT_OK && src != OTA_STORE_OK) {

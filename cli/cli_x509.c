@@ -197,7 +197,7 @@ int cli_x509_make_cert(const cli_x509_cert_t *c, char *out, size_t cap)
 static int write_utc_time(unsigned char **p, unsigned char *start, time_t t)
 {
     struct tm tm;
-    char text[16];
+    char text[64]; /* 13 used; room for what the format could print for any int */
     gmtime_r(&t, &tm);
     snprintf(text, sizeof text, "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);

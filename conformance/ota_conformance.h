@@ -44,6 +44,13 @@ typedef struct ota_conformance_port {
     int (*running_is)(void *dev, const uint8_t *img, uint32_t len);
     /** Release everything setup made. */
     void (*teardown)(void *dev);
+    /**
+     * Make the storage's next read of the file being received fail with an
+     * I/O error (an uncorrectable ECC error, a failing disk); 0 on success.
+     * The suite checks that verification at close then fails with
+     * OTA_ERR_FILE_CLOSE on every port.
+     */
+    int (*fail_next_read)(void *dev);
 } ota_conformance_port_t;
 
 /** The registered ports; the list ends with an entry whose name is NULL. */

@@ -41,5 +41,5 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT("flashsim-mps2-an386", 6),
     POSIX_CONFORMANCE_PORT("posix"),
     BOARD_CONFORMANCE_PORT("mps2-an386-flash", &board_conf_host_backing),
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -11,12 +11,14 @@ int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32
 int flashsim_conformance_reboot(void *dev, ota_pal_t *pal);
 int flashsim_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
 void flashsim_conformance_teardown(void *dev);
+int flashsim_conformance_fail_next_read(void *dev);
 
 /** The flash port, named name, on the simulated flash geometry flashsim_variants[i]. */
 #define FLASHSIM_CONFORMANCE_PORT(name, i)                                                         \
     {                                                                                              \
         name, &flashsim_variants[i], flashsim_conformance_setup, flashsim_conformance_reboot,      \
-            flashsim_conformance_running_is, flashsim_conformance_teardown                         \
+            flashsim_conformance_running_is, flashsim_conformance_teardown,                        \
+            flashsim_conformance_fail_next_read                                                    \
     }
 
 /* The posix port's device functions (files in a temporary directory). */
@@ -25,12 +27,14 @@ int posix_conformance_setup(const void *param, const uint8_t *factory, uint32_t 
 int posix_conformance_reboot(void *dev, ota_pal_t *pal);
 int posix_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
 void posix_conformance_teardown(void *dev);
+int posix_conformance_fail_next_read(void *dev);
 
 /** The posix port, named name. */
 #define POSIX_CONFORMANCE_PORT(name)                                                               \
     {                                                                                              \
         name, NULL, posix_conformance_setup, posix_conformance_reboot,                             \
-            posix_conformance_running_is, posix_conformance_teardown                               \
+            posix_conformance_running_is, posix_conformance_teardown,                              \
+            posix_conformance_fail_next_read                                                       \
     }
 
 /** The flash geometries every flash port is tested on. */

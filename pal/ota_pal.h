@@ -92,9 +92,11 @@ typedef struct ota_pal {
     uint32_t max_file_size;
 
     /**
-     * Block offsets passed to write_block are multiples of this (a power of two,
-     * at most 256 for every otter port); only the last block of a file may end
-     * unaligned.
+     * The storage's write granule (a power of two, at most 256 for every
+     * otter port). write_block takes any offset and size; blocks whose offset
+     * and size are multiples of this (or that end the file) are written
+     * straight to storage, others may be held in part in the port's RAM (see
+     * write_block), so a caller picks a block size that is a multiple of it.
      */
     uint32_t block_align;
 
@@ -104,9 +106,14 @@ typedef struct ota_pal {
     /**
      * Open the destination for a new file of file->size bytes, discarding
      * whatever an earlier transfer left (an open transfer is aborted first).
+     * While a new image is activated or runs pending commit, nothing is
+     * received: its fallback (the image it replaces) must survive until it
+     * is accepted, rejected or reverted, so create_file and resume_file
+     * refuse with OTA_ERR_RX_FILE_CREATE_FAILED and change nothing.
      * @return OTA_OK; OTA_ERR_INVALID_ARG (file NULL or size 0);
      *         OTA_ERR_RX_FILE_TOO_LARGE (size > max_file_size);
-     *         OTA_ERR_RX_FILE_CREATE_FAILED (storage error).
+     *         OTA_ERR_RX_FILE_CREATE_FAILED (a new image is pending, or a
+     *         storage error).
      */
     ota_err_t (*create_file)(void *ctx, const ota_pal_file_t *file);
 
@@ -128,30 +135,40 @@ typedef struct ota_pal {
      * that trusts blocks the erase half took; the signature catches it).
      * A port that cannot tell which file its storage holds (a flash slot)
      * trusts the caller: resume only a transfer the checkpoint identifies as
-     * the same file (job, stream, size, signature).
-     * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, size 0, block_size not a
-     *         multiple of block_align, block_count not ceil(size / block_size));
+     * the same file (job, stream, size, signature). Every port answers
+     * OTA_ERR_NOT_FOUND when nothing of a file is stored where it would be
+     * (a new device; a flash slot erased over the file's range), and file
+     * ports also when the interrupted file has another size or was closed,
+     * aborted or activated. On any error nothing is open.
+     * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, size 0, block_size 0,
+     *         block_count not ceil(size / block_size));
      *         OTA_ERR_RX_FILE_TOO_LARGE; OTA_ERR_NOT_FOUND (no interrupted file of
      *         that size here: create instead); OTA_ERR_RX_FILE_CREATE_FAILED
-     *         (the destination is in use, e.g. by an image under test);
-     *         OTA_ERR_IO.
+     *         (a new image is pending, as for create_file); OTA_ERR_IO.
      */
     ota_err_t (*resume_file)(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
                              uint8_t *done, uint32_t block_count);
 
     /**
-     * Write size bytes at byte offset of the open file. Blocks arrive in any
+     * Write size bytes at byte offset of the open file: any offset, any size
+     * (a single byte, an odd size at an odd offset). Blocks arrive in any
      * order, each at most once per transfer. Writing the same bytes to a place
      * again is harmless; different bytes to a written place are refused by
      * flash ports (OTA_ERR_FLASH_RULE) and overwrite on file ports. A refused
      * or invalid write changes nothing; after OTA_ERR_IO the block's range is
      * unspecified (part may be written): treat the transfer as interrupted,
      * i.e. abort and create again, or resume_file after a reset.
+     * Storage that programs whole units (flash) holds a unit a block covers
+     * only in part in RAM until it is complete; progress_save stores such
+     * bytes with the record, so they count as written. A port holds a few
+     * such units: blocks in order or in reverse order need at most two, and a
+     * write needing more (unaligned blocks in random order) is refused with
+     * OTA_ERR_OUT_OF_MEMORY.
      * @return size (every byte written) on success; OTA_ERR_NULL_FILE_CONTEXT
      *         (no open file); OTA_ERR_INVALID_ARG (data NULL, size 0, range
-     *         beyond the file, offset not a multiple of block_align);
-     *         OTA_ERR_FLASH_RULE (different bytes already written there);
-     *         OTA_ERR_IO.
+     *         beyond the file); OTA_ERR_FLASH_RULE (different bytes already
+     *         written there); OTA_ERR_OUT_OF_MEMORY (too many partly written
+     *         units); OTA_ERR_IO.
      */
     int32_t (*write_block)(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size);
 
@@ -159,9 +176,13 @@ typedef struct ota_pal {
      * Finish the open file: verify file->signature over the whole file with the
      * signer named by file->cert_name, then close the file (also when
      * verification fails). On success the image is ready for activate.
+     * Every port does it with ota_verify_close (verify/), so every port
+     * gives the same code for the same failure.
      * @return OTA_OK; OTA_ERR_NULL_FILE_CONTEXT (nothing open);
-     *         OTA_ERR_SIGNATURE_CHECK_FAILED; OTA_ERR_BAD_SIGNER_CERT (signer
-     *         unknown or unusable); OTA_ERR_FILE_CLOSE (storage error).
+     *         OTA_ERR_SIGNATURE_CHECK_FAILED (wrong, empty or too long
+     *         signature, unknown method); OTA_ERR_BAD_SIGNER_CERT (signer
+     *         unknown or unusable); OTA_ERR_FILE_CLOSE (storage error, also
+     *         any read error while verifying).
      */
     ota_err_t (*close_file)(void *ctx, const ota_pal_file_t *file);
 
@@ -213,7 +234,8 @@ typedef struct ota_pal {
 
     /**
      * Copy len bytes at offset of the file being received (open or closed)
-     * into buf, so that verification and resume checks live in shared code.
+     * into buf. Close-time verification (ota_verify_close) reads the file
+     * through it, so it must work on the open file when close_file runs.
      * @return len on success; OTA_ERR_NULL_FILE_CONTEXT (no file);
      *         OTA_ERR_INVALID_ARG (range beyond the file); OTA_ERR_IO.
      */

@@ -45,7 +45,7 @@ step "tests (ctest)"
 cd build/gcc
 status=0
 ctest --output-on-failure -j "$jobs" || status=$?
-grep -hE '^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share' \
+grep -hE '^conformance:|^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share|^cancel sweep:|^config sizes:|^scanner vs cJSON:' \
     Testing/Temporary/LastTest.log || true
 # Every security test prints "security: <name>: attacks=N refused=N honest_answered=N
 # updates_lost=N"; one line sums them.

@@ -2,13 +2,20 @@
  * otter: the agent's state machine and public calls.
  *
  * Flow (ota-wire-protocol.md): start -> subscribe, $next/get -> a job
- * document -> create (or resume) the file -> windowed block requests ->
- * close (the port verifies) -> "self_test":"ready" -> activate, reset ->
- * the new image starts pending commit -> its job comes back with
- * "self_test" -> version check -> "self_test":"active" -> the application's
- * verdict -> SUCCEEDED (commit) or FAILED (reject, reset, revert).
- * Every terminal outcome is reported with a reason, including documents the
- * agent cannot use.
+ * document -> the data plane for its protocols -> create (or resume) the
+ * file -> requests the download module plans -> blocks to the port ->
+ * checkpoints -> close (the port verifies) -> "self_test":"ready" and the job
+ * asked for once more -> the service names it: activate, reset (any sign of
+ * a cancel instead: the image is discarded) -> the new image starts pending
+ * commit -> its job comes back with "self_test" -> version check ->
+ * "self_test":"active" -> the application's verdict -> SUCCEEDED (commit) or
+ * FAILED (reject, reset, revert). Every terminal outcome is reported with a
+ * reason, including documents the agent cannot use; a canceled job ends as
+ * CANCELED on the device and is not reported (the service ended it).
+ *
+ * The modules it drives: ota_download (bitmap, window, retry timer),
+ * ota_jobs (topics, status reports), ota_progress (the checkpoint record),
+ * ota_data_plane (moving blocks), ota_job_doc (parsing jobs messages).
  */
 #include <stddef.h>
 #include <string.h>
@@ -814,8 +821,7 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
 static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
-    ota_err_t err = ota_job_parse((const char *)payload, len, a->tokens, OTA_JSON_TOKENS,
-                                  &a->scratch_job, &issue);
+    ota_err_t err = ota_job_parse((const char *)payload, len, &a->scratch_job, &issue);
     if ((err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED) &&
         a->finished_job != 0u && ota_job_mark(a->scratch_job.job_id) == a->finished_job) {
         /* A duplicate or late copy (the service may repeat an execution on

@@ -869,7 +869,9 @@ static void test_lifecycle(void **state)
     assert_int_equal(cli_test_run(&g_run, "thing", "delete", "A", NULL), 1);
     assert_non_null(strstr(g_run.err, "add --force"));
     assert_true(ota_test_client_connected(a));
-    assert_int_equal(cli_test_run(&g_run, "thing", "delete", "A", "--force", NULL), 0);
+    if (cli_test_run(&g_run, "thing", "delete", "A", "--force", NULL) != 0) {
+        fail_msg("thing delete --force: %s", g_run.err);
+    }
     wait_disconnected(a, "A (deleted)");
     ota_test_client_disconnect(a);
     assert_null(ota_test_client_connect(g.port, "A", "A", pw));

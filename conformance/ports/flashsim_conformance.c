@@ -39,3 +39,12 @@ void flashsim_conformance_teardown(void *dev)
     flashsim_device_destroy(dev);
     free(dev);
 }
+
+int flashsim_conformance_fail_next_read(void *dev)
+{
+    flashsim_device_t *d = dev;
+    ota_flashsim_fault_t fault = {OTA_FLASHSIM_FAULT_READ_ERROR, ota_flashsim_read_count(&d->sim),
+                                  OTA_FLASHSIM_TEAR_OLD, 0};
+    ota_flashsim_set_fault(&d->sim, &fault);
+    return 0;
+}

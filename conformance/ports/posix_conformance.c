@@ -1,5 +1,6 @@
 /* otter: the posix port's entry in the conformance suite (files in a temporary directory). */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,4 +97,22 @@ void posix_conformance_teardown(void *dev)
     }
     (void)rmdir(d->root);
     free(d);
+}
+
+int posix_conformance_fail_next_read(void *dev)
+{
+    posix_device_t *d = dev;
+    char path[96];
+    /* The port reads the file through its descriptor: put one there that is
+     * open for writing only, so that every read of it fails until it is closed. */
+    snprintf(path, sizeof path, "%s/receive.tmp", d->root);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || d->port.rx_fd < 0 || dup2(fd, d->port.rx_fd) < 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    close(fd);
+    return 0;
 }

@@ -5,9 +5,15 @@
 
 #include "ota_bytes.h"
 #include "ota_crc32.h"
+#include "ota_verify_close.h"
 
-#define PROGRESS_MAGIC 0x5250544fu
-#define PROGRESS_HEADER 16u
+#define PROGRESS_MAGIC 0x4c46544fu
+#define PROGRESS_HEADER 20u
+/* Bytes before the CRC in a progress record's header. */
+#define PROGRESS_HEADER_CRC 16u
+
+/* A free partial-unit buffer. */
+#define PARTIAL_FREE UINT32_MAX
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -90,6 +96,62 @@ static void stop_hashing(ota_port_flashsim_t *p)
     }
 }
 
+/* ---- write units held in RAM until complete ------------------------------------ */
+
+static void partial_clear(ota_port_flashsim_t *p)
+{
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+        p->partial[i].offset = PARTIAL_FREE;
+    }
+}
+
+/* The buffer holding the unit at file offset off, or NULL. */
+static ota_port_flashsim_partial_t *partial_find(ota_port_flashsim_t *p, uint32_t off)
+{
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+        if (p->partial[i].offset == off) {
+            return &p->partial[i];
+        }
+    }
+    return NULL;
+}
+
+static uint32_t partial_free_count(const ota_port_flashsim_t *p)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+        n += p->partial[i].offset == PARTIAL_FREE ? 1u : 0u;
+    }
+    return n;
+}
+
+static int have_get(const ota_port_flashsim_partial_t *u, uint32_t i)
+{
+    return (int)(((uint32_t)u->have[i / 8u] >> (i % 8u)) & 1u);
+}
+
+/* Bytes of a stored partial unit: offset, presence bits, data. */
+static uint32_t partial_entry_size(uint32_t unit)
+{
+    return 4u + (unit + 7u) / 8u + unit;
+}
+
+/* Program a held unit, bytes not present as erased, and free its buffer. */
+static ota_err_t partial_program(ota_port_flashsim_t *p, ota_port_flashsim_partial_t *u)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t unit = f->write_unit;
+    memset(p->scratch, f->erased_value, unit);
+    for (uint32_t i = 0; i < unit; i++) {
+        if (have_get(u, i)) {
+            p->scratch[i] = u->data[i];
+        }
+    }
+    uint32_t off = u->offset;
+    u->offset = PARTIAL_FREE;
+    return f->program(f->ctx, p->cfg.layout.slot_addr[p->target_slot] + off, p->scratch, unit);
+}
+
 static ota_err_t op_abort(void *ctx)
 {
     ota_port_flashsim_t *p = port_of(ctx);
@@ -103,6 +165,7 @@ static ota_err_t op_abort(void *ctx)
         p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     }
     stop_hashing(p);
+    partial_clear(p);
     return OTA_OK;
 }
 
@@ -176,6 +239,8 @@ static ota_err_t range_erased(ota_port_flashsim_t *p, uint32_t addr, uint32_t le
     return OTA_OK;
 }
 
+static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, const uint8_t *done);
+
 /*
  * Resume: keep the blocks marked done; a sector where a block that is not
  * done has any programmed byte (an interrupted write) is erased, and every
@@ -187,7 +252,6 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
 {
     ota_port_flashsim_t *p = port_of(ctx);
     if (p == NULL || file == NULL || done == NULL || file->size == 0u || block_size == 0u ||
-        block_size % flash_of(p)->write_unit != 0u ||
         block_count != (file->size - 1u) / block_size + 1u) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -197,6 +261,14 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
     }
     const ota_flash_t *f = flash_of(p);
     uint32_t base = p->cfg.layout.slot_addr[p->target_slot];
+    /* Nothing of a file is stored where it would be: no interrupted file. */
+    int blank;
+    if (range_erased(p, base, file->size, &blank) != OTA_OK) {
+        return OTA_ERR_IO;
+    }
+    if (blank) {
+        return OTA_ERR_NOT_FOUND;
+    }
     /* Bits are cleared as sectors are erased, but dirtiness is judged on the
      * bits as they were on entry: a done block that straddles into the next
      * sector holds its right bytes there. Only the block straddling from the
@@ -241,6 +313,10 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
         at = hi;
     }
     p->file_size = file->size;
+    if (partial_restore(p, block_size, done) != OTA_OK) {
+        partial_clear(p);
+        return OTA_ERR_IO;
+    }
     p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
     return OTA_OK;
 }
@@ -331,6 +407,68 @@ static void hash_written(ota_port_flashsim_t *p, uint32_t offset, uint32_t size)
     }
 }
 
+/* A write unit a block covers only in part: file offset of the unit and the
+ * block's bytes in it, [from, to). */
+typedef struct unit_part {
+    uint32_t unit_off;
+    uint32_t from;
+    uint32_t to;
+} unit_part_t;
+
+/*
+ * Check (program = 0) or apply (program = 1) a block's bytes in a unit it
+ * covers only in part. A programmed unit must already hold them (the same
+ * bytes again are harmless); otherwise they join the unit's buffer, and a unit
+ * whose every byte of the file is present is programmed. *fresh counts the
+ * buffers the check finds it needs.
+ */
+static ota_err_t write_part(ota_port_flashsim_t *p, const unit_part_t *part, const uint8_t *bytes,
+                            int program, uint32_t *fresh)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t unit = f->write_unit;
+    uint32_t addr = p->cfg.layout.slot_addr[p->target_slot] + part->unit_off;
+    ota_port_flashsim_partial_t *u = partial_find(p, part->unit_off);
+    ota_err_t err = f->read(f->ctx, addr, p->cmp, unit);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (u == NULL && !is_erased(p->cmp, unit, f->erased_value)) {
+        return memcmp(p->cmp + (part->from - part->unit_off), bytes, part->to - part->from) == 0
+                   ? OTA_OK
+                   : OTA_ERR_FLASH_RULE;
+    }
+    if (u != NULL) {
+        for (uint32_t at = part->from; at < part->to; at++) {
+            uint32_t i = at - part->unit_off;
+            if (have_get(u, i) && u->data[i] != bytes[at - part->from]) {
+                return OTA_ERR_FLASH_RULE;
+            }
+        }
+    }
+    if (!program) {
+        *fresh += u == NULL ? 1u : 0u;
+        return OTA_OK;
+    }
+    if (u == NULL) {
+        u = partial_find(p, PARTIAL_FREE); /* the check made sure there is one */
+        u->offset = part->unit_off;
+        memset(u->have, 0, sizeof u->have);
+    }
+    for (uint32_t at = part->from; at < part->to; at++) {
+        uint32_t i = at - part->unit_off;
+        u->data[i] = bytes[at - part->from];
+        u->have[i / 8u] = (uint8_t)(u->have[i / 8u] | (1u << (i % 8u)));
+    }
+    uint32_t needed = p->file_size - part->unit_off < unit ? p->file_size - part->unit_off : unit;
+    for (uint32_t i = 0; i < needed; i++) {
+        if (!have_get(u, i)) {
+            return OTA_OK; /* held until the rest arrives */
+        }
+    }
+    return partial_program(p, u);
+}
+
 static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
 {
     ota_port_flashsim_t *p = port_of(ctx);
@@ -340,31 +478,71 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
     if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
-    uint32_t unit = flash_of(p)->write_unit;
-    if (data == NULL || size == 0u || offset >= p->file_size || size > p->file_size - offset ||
-        offset % unit != 0u || ((offset + size) % unit != 0u && offset + size != p->file_size)) {
+    if (data == NULL || size == 0u || offset >= p->file_size || size > p->file_size - offset) {
         return OTA_ERR_INVALID_ARG;
     }
-    /* Two passes: check every unit first (all or nothing), then program. */
+    uint32_t unit = flash_of(p)->write_unit;
+    uint32_t end = offset + size;
+    /* Whole units go straight to flash: [lo, hi). The file's last unit is
+     * whole when the block reaches the end of the file. */
+    uint32_t lo = round_up(offset, unit) < end ? round_up(offset, unit) : end;
+    uint32_t hi = end == p->file_size ? end : end / unit * unit;
+    hi = hi > lo ? hi : lo;
+    /* The units covered in part: at the block's start and at its end. */
+    unit_part_t parts[2];
+    uint32_t nparts = 0;
+    if (offset < lo) {
+        parts[nparts++] = (unit_part_t){offset / unit * unit, offset, lo};
+    }
+    if (hi < end && (nparts == 0u || parts[0].unit_off != hi / unit * unit)) {
+        parts[nparts++] = (unit_part_t){hi / unit * unit, hi, end};
+    }
+    /* Two passes: check everything first (all or nothing), then program. */
     for (int program = 0; program <= 1; program++) {
-        for (uint32_t done = 0; done < size; done += OTA_PORT_FLASHSIM_SCRATCH) {
-            uint32_t len = size - done;
-            if (len > OTA_PORT_FLASHSIM_SCRATCH) {
-                len = OTA_PORT_FLASHSIM_SCRATCH;
+        uint32_t fresh = 0;
+        ota_err_t err = OTA_OK;
+        /* A held unit the whole units now cover: its bytes must agree, and
+         * programming the whole unit frees it. */
+        for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS && err == OTA_OK; i++) {
+            ota_port_flashsim_partial_t *u = &p->partial[i];
+            if (u->offset == PARTIAL_FREE || u->offset < lo || u->offset >= hi) {
+                continue;
             }
-            ota_err_t err =
-                write_chunk(p, offset + done, data + done, len, round_up(len, unit), program);
-            if (err != OTA_OK) {
-                stop_hashing(p); /* some units may be programmed */
-                return err == OTA_ERR_FLASH_RULE ? OTA_ERR_FLASH_RULE : OTA_ERR_IO;
+            for (uint32_t k = 0; k < unit && u->offset + k < hi; k++) {
+                if (have_get(u, k) && u->data[k] != data[u->offset + k - offset]) {
+                    err = OTA_ERR_FLASH_RULE;
+                }
+            }
+            if (program) {
+                u->offset = PARTIAL_FREE;
             }
         }
+        for (uint32_t done = lo; done < hi && err == OTA_OK; done += OTA_PORT_FLASHSIM_SCRATCH) {
+            uint32_t len =
+                hi - done < OTA_PORT_FLASHSIM_SCRATCH ? hi - done : OTA_PORT_FLASHSIM_SCRATCH;
+            err = write_chunk(p, done, data + (done - offset), len, round_up(len, unit), program);
+        }
+        for (uint32_t k = 0; k < nparts && err == OTA_OK; k++) {
+            err = write_part(p, &parts[k], data + (parts[k].from - offset), program, &fresh);
+        }
+        if (err == OTA_OK && !program && fresh > partial_free_count(p)) {
+            return OTA_ERR_OUT_OF_MEMORY; /* nothing changed */
+        }
+        if (err != OTA_OK) {
+            stop_hashing(p); /* some units may be programmed */
+            return err == OTA_ERR_FLASH_RULE ? OTA_ERR_FLASH_RULE : OTA_ERR_IO;
+        }
     }
-    if (p->hashing) {
+    if (nparts > 0u) {
+        /* Bytes held in RAM are not on flash yet: close reads the slot back. */
+        stop_hashing(p);
+    } else if (p->hashing) {
         hash_written(p, offset, size);
     }
     return (int32_t)size;
 }
+
+static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
 
 static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
 {
@@ -375,50 +553,37 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
-    /* Closed whatever the verdict; only a verified file may be activated. */
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
     p->invalid = 1;
-    if (p->hash.length != p->file_size) {
-        stop_hashing(p);
+    /* Units still held (a file not written whole) go to flash as they are:
+     * the missing bytes read erased and the signature fails. */
+    ota_err_t err = OTA_OK;
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS && err == OTA_OK; i++) {
+        if (p->partial[i].offset != PARTIAL_FREE && partial_program(p, &p->partial[i]) != OTA_OK) {
+            err = OTA_ERR_FILE_CLOSE;
+        }
     }
-    const ota_verify_signer_t *signer =
-        ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name);
-    if (signer == NULL) {
-        stop_hashing(p);
-        return OTA_ERR_BAD_SIGNER_CERT;
+    /* Kept for the bootloader's record; used only once the file verified. */
+    p->sig_len = 0;
+    if (file->signature != NULL && file->signature_len <= OTA_PAL_SIGNATURE_MAX) {
+        memcpy(p->sig, file->signature, file->signature_len);
+        p->sig_len = (uint8_t)file->signature_len;
     }
-    /* The bootloader checks the image again with its signer of the same key. */
-    if (ota_verify_key_id(signer->pem, signer->pem_len, &p->signer) != OTA_OK) {
-        stop_hashing(p);
-        return OTA_ERR_BAD_SIGNER_CERT;
+    if (err == OTA_OK) {
+        /* The shared checks; the slot is read back through read_back unless
+         * every byte was hashed as it was written. The bootloader checks the
+         * image again with its signer of the same key (p->signer). */
+        const ota_verify_reader_t reader = {op_read_back, p, p->scratch, OTA_PORT_FLASHSIM_SCRATCH};
+        err = ota_verify_close(
+            file, p->file_size,
+            ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name),
+            &p->signer, p->hashing ? &p->hash : NULL, &reader);
     }
-    if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
-        (file->signature == NULL && file->signature_len != 0u)) {
-        stop_hashing(p);
-        return OTA_ERR_SIGNATURE_CHECK_FAILED;
-    }
-    ota_err_t err;
-    if (p->hashing) {
-        /* Every byte was hashed as written: this finishes (and wipes) the hash. */
-        p->hashing = 0;
-        err = ota_verify_hash_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                    file->signature_len, &p->hash);
-    } else {
-        err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                      file->signature_len, slot_read, p, p->file_size, p->scratch,
-                                      OTA_PORT_FLASHSIM_SCRATCH);
-    }
-    if (err == OTA_ERR_IO || err == OTA_ERR_POWER_LOSS) {
-        return OTA_ERR_FILE_CLOSE;
-    }
-    if (err != OTA_OK) {
-        return err;
-    }
-    memcpy(p->sig, file->signature, file->signature_len);
-    p->sig_len = (uint8_t)file->signature_len;
-    p->invalid = 0;
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_CLOSED;
-    return OTA_OK;
+    p->hashing = 0; /* finished or discarded */
+    partial_clear(p);
+    /* Closed whatever the verdict; only a verified file may be activated. */
+    p->phase = (uint8_t)(err == OTA_OK ? OTA_PORT_FLASHSIM_CLOSED : OTA_PORT_FLASHSIM_IDLE);
+    p->invalid = (uint8_t)(err != OTA_OK);
+    return err;
 }
 
 static ota_err_t op_activate(void *ctx)
@@ -537,12 +702,13 @@ static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t l
 
 /* Scan result for one bank. */
 typedef struct bank_scan {
-    int has;          /* a legal record was found */
-    uint32_t seq;     /* newest legal record's sequence number */
-    uint32_t rec_off; /* its offset in the bank */
-    uint32_t rec_len; /* its payload length */
-    uint32_t end;     /* first byte after the last legal record */
-    int clean;        /* everything after end is erased (appendable) */
+    int has;            /* a legal record was found */
+    uint32_t seq;       /* newest legal record's sequence number */
+    uint32_t rec_off;   /* its offset in the bank */
+    uint32_t rec_len;   /* its payload length */
+    uint32_t rec_units; /* partly written units stored with it */
+    uint32_t end;       /* first byte after the last legal record */
+    int clean;          /* everything after end is erased (appendable) */
 } bank_scan_t;
 
 static int seq_newer(uint32_t a, uint32_t b)
@@ -550,12 +716,21 @@ static int seq_newer(uint32_t a, uint32_t b)
     return (int32_t)(a - b) > 0;
 }
 
-/* CRC of a record: header fields then payload, read from flash in chunks. */
+/* The largest caller record: a bank less a header and every held unit. */
+static uint32_t progress_capacity(const ota_port_flashsim_config_t *cfg)
+{
+    uint32_t extra = PROGRESS_HEADER +
+                     OTA_PORT_FLASHSIM_PARTIAL_UNITS * partial_entry_size(cfg->flash.write_unit);
+    return cfg->layout.progress_size > extra ? cfg->layout.progress_size - extra : 0u;
+}
+
+/* CRC of a record: header fields, then len bytes after the header, read
+ * from flash in chunks. */
 static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr, uint32_t len,
                             uint32_t *crc)
 {
     const ota_flash_t *f = flash_of(p);
-    uint32_t c = ota_crc32(0, hdr, 12);
+    uint32_t c = ota_crc32(0, hdr, PROGRESS_HEADER_CRC);
     for (uint32_t done = 0; done < len;) {
         uint32_t n =
             len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : len - done;
@@ -575,6 +750,7 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
     const ota_flash_t *f = flash_of(p);
     uint32_t base = p->cfg.layout.progress_addr[bank];
     uint32_t size = p->cfg.layout.progress_size;
+    uint32_t entry = partial_entry_size(f->write_unit);
     uint8_t hdr[PROGRESS_HEADER];
     memset(s, 0, sizeof *s);
     uint32_t off = 0;
@@ -587,16 +763,19 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
             break;
         }
         uint32_t len = ota_get_le32(hdr + 8);
+        uint32_t units = ota_get_le16(hdr + 12);
         uint32_t crc;
-        if (ota_get_le32(hdr) != PROGRESS_MAGIC || len > size - PROGRESS_HEADER - off) {
+        if (ota_get_le32(hdr) != PROGRESS_MAGIC || ota_get_le16(hdr + 14) != 0u ||
+            units > OTA_PORT_FLASHSIM_PARTIAL_UNITS || len > size - PROGRESS_HEADER - off ||
+            units * entry > size - PROGRESS_HEADER - off - len) {
             s->end = off;
             return OTA_OK; /* torn or foreign bytes: not appendable */
         }
-        err = record_crc(p, base + off, hdr, len, &crc);
+        err = record_crc(p, base + off, hdr, len + units * entry, &crc);
         if (err != OTA_OK) {
             return err;
         }
-        if (crc != ota_get_le32(hdr + 12)) {
+        if (crc != ota_get_le32(hdr + PROGRESS_HEADER_CRC)) {
             s->end = off;
             return OTA_OK;
         }
@@ -604,7 +783,8 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
         s->seq = ota_get_le32(hdr + 4);
         s->rec_off = off;
         s->rec_len = len;
-        off += round_up(PROGRESS_HEADER + len, f->write_unit);
+        s->rec_units = units;
+        off += round_up(PROGRESS_HEADER + len + units * entry, f->write_unit);
     }
     s->end = off;
     /* The rest of the bank must be erased to append there. */
@@ -630,12 +810,32 @@ static ota_err_t newest(ota_port_flashsim_t *p, bank_scan_t scan[2], uint32_t *b
     return OTA_OK;
 }
 
-/* Program header + payload at addr, unit by unit through the scratch buffer. */
+/* The held units stored with a record, in buffer order. */
+typedef struct held_units {
+    const ota_port_flashsim_partial_t *unit[OTA_PORT_FLASHSIM_PARTIAL_UNITS];
+    uint32_t count;
+} held_units_t;
+
+/* Byte i of the units section: each unit's offset, presence bits, data. */
+static uint8_t held_byte(const held_units_t *h, uint32_t unit, uint32_t i)
+{
+    uint32_t entry = partial_entry_size(unit);
+    const ota_port_flashsim_partial_t *u = h->unit[i / entry];
+    uint32_t at = i % entry;
+    uint32_t mask = (unit + 7u) / 8u;
+    if (at < 4u) {
+        return (uint8_t)(u->offset >> (8u * at));
+    }
+    return at < 4u + mask ? u->have[at - 4u] : u->data[at - 4u - mask];
+}
+
+/* Program header, payload and held units at addr, through the scratch buffer. */
 static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr,
-                                const uint8_t *payload, uint32_t len)
+                                const uint8_t *payload, uint32_t len, const held_units_t *h)
 {
     const ota_flash_t *f = flash_of(p);
-    uint32_t total = round_up(PROGRESS_HEADER + len, f->write_unit);
+    uint32_t body = PROGRESS_HEADER + len + h->count * partial_entry_size(f->write_unit);
+    uint32_t total = round_up(body, f->write_unit);
     for (uint32_t done = 0; done < total;) {
         uint32_t n =
             total - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : total - done;
@@ -646,6 +846,8 @@ static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uin
                 p->scratch[i] = hdr[at];
             } else if (at < PROGRESS_HEADER + len) {
                 p->scratch[i] = payload[at - PROGRESS_HEADER];
+            } else if (at < body) {
+                p->scratch[i] = held_byte(h, f->write_unit, at - PROGRESS_HEADER - len);
             }
         }
         ota_err_t err = f->program(f->ctx, addr + done, p->scratch, n);
@@ -657,18 +859,27 @@ static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uin
     return OTA_OK;
 }
 
-/* Appends a record to the progress log. The log's state comes from the last
- * append of this boot when there was one (this port is the log's only writer
- * while it runs), else from a scan of both banks. */
+/* Appends a record to the progress log, with the units the open file holds
+ * in RAM. The log's state comes from the last append of this boot when there
+ * was one (this port is the log's only writer while it runs), else from a
+ * scan of both banks. */
 static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, uint32_t len)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t size = p->cfg.layout.progress_size;
-    uint32_t need = round_up(PROGRESS_HEADER + len, f->write_unit);
+    uint32_t entry = partial_entry_size(f->write_unit);
     uint32_t bank, seq, at;
     uint8_t hdr[PROGRESS_HEADER];
+    held_units_t held;
     ota_err_t err;
 
+    held.count = 0;
+    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+        if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_OPEN && p->partial[i].offset != PARTIAL_FREE) {
+            held.unit[held.count++] = &p->partial[i];
+        }
+    }
+    uint32_t need = round_up(PROGRESS_HEADER + len + held.count * entry, f->write_unit);
     if (p->log_known) {
         bank = p->log_bank;
         seq = p->log_seq + 1u;
@@ -687,7 +898,14 @@ static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, 
     ota_put_le32(hdr, PROGRESS_MAGIC);
     ota_put_le32(hdr + 4, seq);
     ota_put_le32(hdr + 8, len);
-    ota_put_le32(hdr + 12, ota_crc32(ota_crc32(0, hdr, 12), record, len));
+    ota_put_le16(hdr + 12, (uint16_t)held.count);
+    ota_put_le16(hdr + 14, 0);
+    uint32_t crc = ota_crc32(ota_crc32(0, hdr, PROGRESS_HEADER_CRC), record, len);
+    for (uint32_t k = 0; k < held.count * entry; k++) {
+        uint8_t b = held_byte(&held, f->write_unit, k);
+        crc = ota_crc32(crc, &b, 1);
+    }
+    ota_put_le32(hdr + PROGRESS_HEADER_CRC, crc);
 
     if (bank >= 2u || at + need > size) {
         /* Start the other bank: never erase the one that holds the newest record. */
@@ -698,7 +916,7 @@ static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, 
             return err;
         }
     }
-    err = program_record(p, p->cfg.layout.progress_addr[bank] + at, hdr, record, len);
+    err = program_record(p, p->cfg.layout.progress_addr[bank] + at, hdr, record, len, &held);
     if (err == OTA_OK) {
         p->log_known = 1;
         p->log_bank = (uint8_t)bank;
@@ -708,11 +926,69 @@ static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, 
     return err;
 }
 
+/*
+ * Take back the units the newest progress record holds for the file being
+ * resumed: the bytes of blocks the caller's checkpoint counts as written that
+ * were still in RAM when it was saved. A unit flash already holds (a later
+ * block completed it) stays on flash; a unit with bytes of a block that is no
+ * longer done (resume erased its sector) is dropped, as the block is written
+ * again.
+ */
+static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, const uint8_t *done)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t unit = f->write_unit;
+    uint32_t entry = partial_entry_size(unit);
+    uint32_t mask = (unit + 7u) / 8u;
+    bank_scan_t scan[2];
+    uint32_t bank;
+    partial_clear(p);
+    if (p->cfg.layout.progress_size == 0u) {
+        return OTA_OK;
+    }
+    ota_err_t err = newest(p, scan, &bank);
+    if (err != OTA_OK || bank == 2u) {
+        return err;
+    }
+    uint32_t addr = p->cfg.layout.progress_addr[bank] + scan[bank].rec_off + PROGRESS_HEADER +
+                    scan[bank].rec_len;
+    for (uint32_t k = 0; k < scan[bank].rec_units; k++, addr += entry) {
+        ota_port_flashsim_partial_t *u = &p->partial[k];
+        uint8_t off[4];
+        int erased;
+        err = f->read(f->ctx, addr, off, 4);
+        if (err == OTA_OK) {
+            u->offset = ota_get_le32(off);
+            err = f->read(f->ctx, addr + 4u, u->have, mask);
+        }
+        if (err == OTA_OK) {
+            err = f->read(f->ctx, addr + 4u + mask, u->data, unit);
+        }
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (u->offset % unit != 0u || u->offset >= p->file_size) {
+            u->offset = PARTIAL_FREE; /* not this file's */
+            continue;
+        }
+        err = range_erased(p, p->cfg.layout.slot_addr[p->target_slot] + u->offset, unit, &erased);
+        if (err != OTA_OK) {
+            return err;
+        }
+        for (uint32_t i = 0; i < unit && erased; i++) {
+            erased = !have_get(u, i) || bit_get(done, (u->offset + i) / block_size);
+        }
+        if (!erased) {
+            u->offset = PARTIAL_FREE;
+        }
+    }
+    return OTA_OK;
+}
+
 static ota_err_t op_progress_save(void *ctx, const uint8_t *record, uint32_t len)
 {
     ota_port_flashsim_t *p = port_of(ctx);
-    if (p == NULL || record == NULL || len == 0u || p->cfg.layout.progress_size == 0u ||
-        len > p->cfg.layout.progress_size - PROGRESS_HEADER) {
+    if (p == NULL || record == NULL || len == 0u || len > progress_capacity(&p->cfg)) {
         return OTA_ERR_INVALID_ARG;
     }
     return progress_append(p, record, len) == OTA_OK ? OTA_OK : OTA_ERR_IO;
@@ -785,7 +1061,7 @@ ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flash
                                  const ota_boot_result_t *boot, ota_pal_t *pal)
 {
     if (port == NULL || cfg == NULL || boot == NULL || pal == NULL || boot->slot > 1u ||
-        cfg->flash.write_unit == 0u || cfg->flash.write_unit > OTA_PORT_FLASHSIM_SCRATCH ||
+        cfg->flash.write_unit == 0u || cfg->flash.write_unit > OTA_PORT_FLASHSIM_MAX_UNIT ||
         ota_boot_layout_check(&cfg->flash, &cfg->layout) != OTA_OK) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -798,14 +1074,14 @@ ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flash
     }
     port->running_slot = boot->slot;
     port->running_pending = boot->pending;
+    partial_clear(port);
 
     memset(pal, 0, sizeof *pal);
     pal->ctx = port;
     pal->max_file_size = cfg->layout.slot_size;
+    /* Any block works; blocks aligned to the write unit are never held in RAM. */
     pal->block_align = cfg->flash.write_unit;
-    pal->progress_capacity = cfg->layout.progress_size > PROGRESS_HEADER
-                                 ? cfg->layout.progress_size - PROGRESS_HEADER
-                                 : 0u;
+    pal->progress_capacity = progress_capacity(cfg);
     pal->create_file = op_create_file;
     pal->resume_file = op_resume_file;
     pal->write_block = op_write_block;

@@ -7,15 +7,28 @@
  * slot that is not active, the bootloader's record says which slot boots, and
  * the download-progress store is a small log in two flash banks.
  *
+ * Blocks may start and end anywhere. Flash programs whole write units, once
+ * each, so a write unit that a block covers only in part is held in RAM (one
+ * of OTA_PORT_FLASHSIM_PARTIAL_UNITS buffers) until the neighbouring block
+ * completes it, or the file ends there, and is programmed then. A progress
+ * save stores the units still held next to the caller's record, so a
+ * checkpoint never trusts bytes that are only in RAM; resume_file takes them
+ * back.
+ *
  * Progress log format (per bank, records back to back from the bank start,
  * each padded to the write unit):
  *
  *   offset size field
- *   0      4    magic "OTPR" (0x5250544f)
+ *   0      4    magic "OTFL" (0x4c46544f)
  *   4      4    sequence number (newest wins, serial arithmetic)
- *   8      4    payload length (0 = the store was cleared)
- *   12     4    CRC-32 of bytes 0 .. 11 and of the payload
- *   16     n    payload
+ *   8      4    payload length n (0 = the store was cleared)
+ *   12     2    k, partly written units held with the record (0 .. OTA_PORT_FLASHSIM_PARTIAL_UNITS)
+ *   14     2    reserved (0)
+ *   16     4    CRC-32 of bytes 0 .. 15, the payload and the units
+ *   20     n    payload (the caller's record)
+ *   20+n   k*e  units, each e = 4 + m + w bytes: its offset in the file (4),
+ *               which of its bytes are present (m = ceil(w / 8), bit i of
+ *               byte i / 8 for byte i), its bytes (w = the write unit)
  *
  * A save appends to the bank holding the newest record; when it does not fit
  * (or the bank holds a torn record) the other bank is erased and the record
@@ -37,6 +50,44 @@
 
 /** Size of the port's scratch buffer (one flash page). */
 #define OTA_PORT_FLASHSIM_SCRATCH 256u
+
+/**
+ * Largest write unit the port works with, in bytes; it sizes the buffers of
+ * OTA_PORT_FLASHSIM_PARTIAL_UNITS (a board whose flash programs 8 bytes at a
+ * time sets 8 and saves about 500 bytes of RAM).
+ * Possible values: 1 .. 256, a power of two. Default value: 256.
+ */
+#ifndef OTA_PORT_FLASHSIM_MAX_UNIT
+#define OTA_PORT_FLASHSIM_MAX_UNIT 256u
+#endif
+#if OTA_PORT_FLASHSIM_MAX_UNIT < 1 || OTA_PORT_FLASHSIM_MAX_UNIT > 256 ||                          \
+    (OTA_PORT_FLASHSIM_MAX_UNIT & (OTA_PORT_FLASHSIM_MAX_UNIT - 1)) != 0
+#error "OTA_PORT_FLASHSIM_MAX_UNIT must be a power of two, 1 .. 256"
+#endif
+
+/**
+ * Write units a file may have partly written at one time (each costs
+ * 4 + OTA_PORT_FLASHSIM_MAX_UNIT * 9 / 8 bytes of the port's RAM). Blocks written in
+ * order, in reverse order, or whose edges are multiples of the write unit
+ * need at most 2; blocks with unaligned edges in any other order may need
+ * more, and a write that would is refused with OTA_ERR_OUT_OF_MEMORY.
+ * Possible values: 2 .. 64. Default value: 2.
+ */
+#ifndef OTA_PORT_FLASHSIM_PARTIAL_UNITS
+#define OTA_PORT_FLASHSIM_PARTIAL_UNITS 2u
+#endif
+#if OTA_PORT_FLASHSIM_PARTIAL_UNITS < 2 || OTA_PORT_FLASHSIM_PARTIAL_UNITS > 64
+#error "OTA_PORT_FLASHSIM_PARTIAL_UNITS must be 2 .. 64"
+#endif
+
+/** A write unit of the open file that blocks have covered only in part (private). */
+typedef struct ota_port_flashsim_partial {
+    /** Offset of the unit in the file; UINT32_MAX when the buffer is free. */
+    uint32_t offset;
+    /** Bit i set: data[i] holds the file's byte offset + i. */
+    uint8_t have[(OTA_PORT_FLASHSIM_MAX_UNIT + 7u) / 8u];
+    uint8_t data[OTA_PORT_FLASHSIM_MAX_UNIT];
+} ota_port_flashsim_partial_t;
 
 /** Configuration of a flash port instance. */
 typedef struct ota_port_flashsim_config {
@@ -93,6 +144,8 @@ typedef struct ota_port_flashsim {
     uint32_t log_end;
     uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
+    /** Write units of the open file held until they are complete. */
+    ota_port_flashsim_partial_t partial[OTA_PORT_FLASHSIM_PARTIAL_UNITS];
 } ota_port_flashsim_t;
 
 /**
@@ -101,7 +154,8 @@ typedef struct ota_port_flashsim {
  * @param cfg   configuration (copied).
  * @param boot  the bootloader's decision for this boot (ota_boot_decide).
  * @param pal   filled with the port's operations.
- * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, bad layout, write unit > 256).
+ * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, bad layout, write unit >
+ *         OTA_PORT_FLASHSIM_MAX_UNIT).
  */
 ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flashsim_config_t *cfg,
                                  const ota_boot_result_t *boot, ota_pal_t *pal);

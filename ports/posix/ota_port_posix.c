@@ -23,6 +23,7 @@
 
 #include "ota_bytes.h"
 #include "ota_crc32.h"
+#include "ota_verify_close.h"
 
 /* File names inside root_dir. */
 #define NAME_CURRENT "current.bin"
@@ -378,19 +379,6 @@ static int rx_discard(ota_port_posix_t *port)
     return remove_file(port, NAME_RECEIVE);
 }
 
-/* ota_verify_read_fn over receive.tmp. */
-static int32_t rx_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
-{
-    const ota_port_posix_t *port = ctx;
-    if (len > (uint32_t)INT32_MAX) {
-        return (int32_t)OTA_ERR_INVALID_ARG;
-    }
-    if (read_all(port->rx_fd, buf, len, offset) != 0) {
-        return (int32_t)OTA_ERR_IO;
-    }
-    return (int32_t)len;
-}
-
 /* A signer name is a plain file name: not empty, no '/', no "..", and short
  * enough for a path. */
 static int cert_name_ok(const char *name)
@@ -448,24 +436,16 @@ static ota_err_t load_signer(ota_port_posix_t *port, const char *cert_name, size
     return err;
 }
 
-/* Check file's signature over receive.tmp. */
+static int32_t posix_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
+
+/* Check file's signature over receive.tmp, read back through read_back. */
 static ota_err_t check_signature(ota_port_posix_t *port, const ota_pal_file_t *file)
 {
-    size_t pem_len = 0;
-    ota_err_t err = load_signer(port, file->cert_name, &pem_len);
-    if (err != OTA_OK) {
-        return err;
-    }
-    if (file->sig_method != OTA_SIG_SHA256_ECDSA || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
-        (file->signature == NULL && file->signature_len > 0)) {
-        return OTA_ERR_SIGNATURE_CHECK_FAILED;
-    }
-    err = ota_verify_sha256_ecdsa(port->pem, pem_len, file->signature, file->signature_len, rx_read,
-                                  port, port->rx_size, port->chunk, (uint32_t)sizeof port->chunk);
-    if (err == OTA_OK || err == OTA_ERR_SIGNATURE_CHECK_FAILED || err == OTA_ERR_BAD_SIGNER_CERT) {
-        return err;
-    }
-    return OTA_ERR_FILE_CLOSE;
+    ota_verify_signer_t signer = {NULL, port->pem, 0};
+    const ota_verify_reader_t reader = {posix_read_back, port, port->chunk,
+                                        (uint32_t)sizeof port->chunk};
+    int found = load_signer(port, file->cert_name, &signer.pem_len) == OTA_OK;
+    return ota_verify_close(file, port->rx_size, found ? &signer : NULL, NULL, NULL, &reader);
 }
 
 /* ---------------------------------------------------------------------------
@@ -483,6 +463,14 @@ static ota_err_t port_of(void *ctx, ota_port_posix_t **port)
     return (*port)->root_fd >= 0 ? OTA_OK : OTA_ERR_UNINITIALIZED;
 }
 
+/* A new image is activated or under test: until it is decided (accepted,
+ * rejected, or reverted by the next boot), no new file is received, so that
+ * the one decision in flight is never mixed with another update. */
+static int new_image_pending(const ota_port_posix_t *port)
+{
+    return port->phase == PHASE_ACTIVATED || port->phase == PHASE_TESTING;
+}
+
 static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
 {
     ota_port_posix_t *port;
@@ -495,6 +483,9 @@ static ota_err_t posix_create_file(void *ctx, const ota_pal_file_t *file)
     }
     if (file->size > port->max_file_size) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    if (new_image_pending(port)) {
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     if (rx_discard(port) != 0) {
         return OTA_ERR_RX_FILE_CREATE_FAILED;
@@ -539,6 +530,9 @@ static ota_err_t posix_resume_file(void *ctx, const ota_pal_file_t *file, uint32
     }
     if (file->size > port->max_file_size) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
+    }
+    if (new_image_pending(port)) {
+        return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     if (port->rx_fd >= 0) {
         (void)close(port->rx_fd); /* reopened below, content kept */

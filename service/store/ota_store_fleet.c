@@ -11,8 +11,8 @@
 #include "ota_store.h"
 #include "ota_store_internal.h"
 
-/* Schema step 1 -> 2. */
-const char ota_store_schema_v2[] =
+/* Schema step 2 -> 3. */
+const char ota_store_schema_v3[] =
     "CREATE TABLE thing_attrs("
     " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
     " key TEXT NOT NULL,"

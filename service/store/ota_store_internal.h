@@ -20,8 +20,8 @@ struct ota_store {
     int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
 };
 
-/** Schema step 1 -> 2: thing attributes, jobs' target version, device types, abort reason. */
-extern const char ota_store_schema_v2[];
+/** Schema step 2 -> 3: thing attributes, jobs' target version, device types, abort reason. */
+extern const char ota_store_schema_v3[];
 
 /** Records a failure text on the handle and returns rc. */
 #if defined(__GNUC__)

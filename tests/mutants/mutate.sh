@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Writes SRC with one sed edit to OUT; fails if the edit changes nothing.
-# Usage: mutate.sh NAME SED_EXPRESSION SRC OUT
+# Writes SRC with sed edits to OUT; fails if the edits change nothing.
+# Usage: mutate.sh NAME SRC OUT SED_EXPRESSION...
 set -euo pipefail
-name=$1 expr=$2 src=$3 out=$4
+name=$1 src=$2 out=$3
+shift 3
+args=()
+for expr in "$@"; do
+    args+=(-e "$expr")
+done
 mkdir -p "$(dirname "$out")"
-sed -e "$expr" "$src" > "$out"
+sed "${args[@]}" "$src" > "$out"
 if cmp -s "$src" "$out"; then
     echo "error: mutant $name no longer applies to $src; update tests/mutants/CMakeLists.txt" >&2
     rm -f "$out"

@@ -589,12 +589,14 @@ static void test_activate_refused_while_testing(void **state)
     uint8_t sig[OTA_TEST_SIG_MAX];
     ota_pal_file_t file;
     make_file(&file, f->old_img, OLD_LEN, sig);
-    assert_int_equal(receive(f, &file, f->old_img), OTA_OK);
-    /* The untested image must not become the fallback. */
+    /* The untested image must not become the fallback: nothing is received
+     * while it is under test, and nothing is activated over it. */
+    assert_int_equal(f->pal.create_file(f->pal.ctx, &file), OTA_ERR_RX_FILE_CREATE_FAILED);
     assert_int_equal(f->pal.activate(f->pal.ctx), OTA_ERR_ACTIVATE_FAILED);
     assert_file_is(rp(f, "previous.bin"), f->old_img, OLD_LEN);
-    /* After the commit it can be activated. */
+    /* After the commit a new file is received and activated. */
     assert_int_equal(f->pal.set_image_state(f->pal.ctx, OTA_IMAGE_STATE_ACCEPTED), OTA_OK);
+    assert_int_equal(receive(f, &file, f->old_img), OTA_OK);
     assert_int_equal(f->pal.activate(f->pal.ctx), OTA_OK);
     boot(f);
     assert_file_is(rp(f, "current.bin"), f->old_img, OLD_LEN);
@@ -944,9 +946,11 @@ static void test_resume_reopens_only_a_matching_file(void **state)
         assert_int_equal(f->pal.write_block(f->pal.ctx, off, f->new_img + off, 1000), 1000);
     }
     assert_int_equal(f->pal.close_file(f->pal.ctx, &file), OTA_OK);
-    /* Activated: the file is gone from the receive place, nothing to resume. */
+    /* Activated: nothing is received until the new image is decided. */
     assert_int_equal(f->pal.activate(f->pal.ctx), OTA_OK);
-    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5), OTA_ERR_NOT_FOUND);
+    assert_int_equal(f->pal.resume_file(f->pal.ctx, &file, 1000, done, 5),
+                     OTA_ERR_RX_FILE_CREATE_FAILED);
+    assert_int_equal(f->pal.create_file(f->pal.ctx, &file), OTA_ERR_RX_FILE_CREATE_FAILED);
 }
 
 /* ------------------------------------------------------------------------- */

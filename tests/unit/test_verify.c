@@ -25,6 +25,7 @@
 
 #include "ota_test_sign.h"
 #include "ota_verify.h"
+#include "ota_verify_close.h"
 
 #define KEYS OTA_TEST_KEYS_DIR "/"
 #define PEM_CAP 8192u
@@ -927,6 +928,147 @@ static void test_key_id(void **state)
     assert_int_equal(ota_verify_key_id(crt, crt_len, NULL), OTA_ERR_INVALID_ARG);
 }
 
+/* ---- close-time verification (ota_verify_close) ------------------------------ */
+
+static ota_pal_file_t close_file_desc(const uint8_t *sig, size_t sig_len)
+{
+    ota_pal_file_t f;
+    memset(&f, 0, sizeof f);
+    f.size = (uint32_t)fx.blocks_len;
+    f.cert_name = "codesign-test.crt";
+    f.sig_method = OTA_SIG_SHA256_ECDSA;
+    f.signature = sig;
+    f.signature_len = sig_len;
+    return f;
+}
+
+/* ota_verify_close over blocks.bin read back through mem_read; read number
+ * fail_read returns ret (0 = none). */
+static ota_err_t close_reading(const ota_pal_file_t *file, const ota_verify_signer_t *signer,
+                               unsigned fail_read, int32_t ret, mem_file_t *f)
+{
+    uint8_t chunk[512];
+    const ota_verify_reader_t reader = {mem_read, f, chunk, sizeof chunk};
+    memset(f, 0, sizeof(*f));
+    f->data = fx.blocks;
+    f->size = (uint32_t)fx.blocks_len;
+    f->chunk_len = sizeof chunk;
+    f->fail_read = fail_read;
+    f->fail_ret = ret;
+    return ota_verify_close(file, (uint32_t)fx.blocks_len, signer, NULL, NULL, &reader);
+}
+
+static void test_close_maps_every_read_error_to_file_close(void **state)
+{
+    const int32_t errors[] = {OTA_ERR_IO,
+                              OTA_ERR_POWER_LOSS,
+                              OTA_ERR_INVALID_ARG,
+                              OTA_ERR_FLASH_RULE,
+                              OTA_ERR_NULL_FILE_CONTEXT,
+                              0,
+                              511,
+                              513};
+    ota_verify_signer_t signer = {"codesign-test.crt", fx.cert.bytes, fx.cert.len};
+    ota_pal_file_t file = close_file_desc(fx.sig, fx.sig_len);
+    mem_file_t f;
+    (void)state;
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        expect(OTA_ERR_FILE_CLOSE, close_reading(&file, &signer, 2u, errors[i], &f), "read error");
+    }
+    /* Even with a signature that would not verify: the file is read first. */
+    file = close_file_desc(fx.bad_sig, fx.bad_sig_len);
+    expect(OTA_ERR_FILE_CLOSE, close_reading(&file, &signer, 1u, OTA_ERR_IO, &f), "bad sig");
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &signer, 0u, 0, &f), "bad sig");
+    file = close_file_desc(fx.sig, fx.sig_len);
+    expect(OTA_OK, close_reading(&file, &signer, 0u, 0, &f), "good");
+}
+
+static void test_close_checks_in_order(void **state)
+{
+    ota_verify_signer_t signer = {"codesign-test.crt", fx.cert.bytes, fx.cert.len};
+    ota_verify_signer_t rsa = {"rsa", fx.rsa_cert.bytes, fx.rsa_cert.len};
+    uint8_t long_sig[OTA_PAL_SIGNATURE_MAX + 1u];
+    ota_pal_file_t file = close_file_desc(fx.sig, fx.sig_len);
+    mem_file_t f;
+    uint32_t id = 0;
+    uint32_t want = 1;
+    (void)state;
+    /* The signer first: no read is made. */
+    expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, NULL, 1u, OTA_ERR_IO, &f), "no signer");
+    assert_int_equal(f.reads, 0);
+    file.sig_method = (ota_sig_method_t)0x55;
+    expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, NULL, 0u, 0, &f), "no signer, bad method");
+    /* Then the method and the signature, before any read. */
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &signer, 1u, OTA_ERR_IO, &f),
+           "unknown method");
+    assert_int_equal(f.reads, 0);
+    memset(long_sig, 0x30, sizeof long_sig);
+    file = close_file_desc(long_sig, sizeof long_sig);
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &signer, 1u, OTA_ERR_IO, &f),
+           "signature too long");
+    file = close_file_desc(NULL, 3);
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &signer, 0u, 0, &f),
+           "NULL signature");
+    file = close_file_desc(NULL, 0);
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &signer, 0u, 0, &f),
+           "empty signature");
+    /* A key id is reported for the signer that verified. */
+    uint8_t chunk[64];
+    const ota_verify_reader_t reader = {mem_read, &f, chunk, sizeof chunk};
+    memset(&f, 0, sizeof f);
+    f.data = fx.blocks;
+    f.size = (uint32_t)fx.blocks_len;
+    f.chunk_len = sizeof chunk;
+    file = close_file_desc(fx.sig, fx.sig_len);
+    expect(OTA_OK, ota_verify_close(&file, (uint32_t)fx.blocks_len, &signer, &id, NULL, &reader),
+           "key id");
+    assert_int_equal(ota_verify_key_id(fx.cert.bytes, fx.cert.len, &want), OTA_OK);
+    assert_int_equal(id, want);
+    expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, &rsa, 0u, 0, &f), "not a P-256 signer");
+    expect(OTA_ERR_INVALID_ARG, ota_verify_close(NULL, 1, &signer, NULL, NULL, &reader),
+           "NULL file");
+    expect(OTA_ERR_INVALID_ARG, ota_verify_close(&file, 1, &signer, NULL, NULL, NULL), "no reader");
+}
+
+static void test_close_uses_a_whole_hash_and_reads_back_otherwise(void **state)
+{
+    ota_verify_signer_t signer = {"codesign-test.crt", fx.cert.bytes, fx.cert.len};
+    ota_pal_file_t file = close_file_desc(fx.sig, fx.sig_len);
+    ota_verify_hash_t hash;
+    mem_file_t f;
+    uint8_t chunk[256];
+    const ota_verify_reader_t reader = {mem_read, &f, chunk, sizeof chunk};
+    (void)state;
+    /* The whole file hashed: no reader needed, nothing read. */
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, (uint32_t)fx.blocks_len);
+    expect(OTA_OK, ota_verify_close(&file, (uint32_t)fx.blocks_len, &signer, NULL, &hash, NULL),
+           "hashed");
+    /* A hash of part of the file is discarded and the file read back. */
+    memset(&f, 0, sizeof f);
+    f.data = fx.blocks;
+    f.size = (uint32_t)fx.blocks_len;
+    f.chunk_len = sizeof chunk;
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, 100);
+    expect(OTA_OK, ota_verify_close(&file, (uint32_t)fx.blocks_len, &signer, NULL, &hash, &reader),
+           "partly hashed");
+    assert_true(f.reads > 0u);
+    /* Same verdicts both ways for a bad signature. */
+    file = close_file_desc(fx.bad_sig, fx.bad_sig_len);
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, (uint32_t)fx.blocks_len);
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+           ota_verify_close(&file, (uint32_t)fx.blocks_len, &signer, NULL, &hash, NULL),
+           "hashed, bad signature");
+    /* A partial hash and no reader: refused, and the hash is released. */
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, 10);
+    expect(OTA_ERR_INVALID_ARG,
+           ota_verify_close(&file, (uint32_t)fx.blocks_len, &signer, NULL, &hash, NULL),
+           "partial hash, no reader");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -952,6 +1094,9 @@ int main(void)
         cmocka_unit_test(test_find_signer),
         cmocka_unit_test(test_find_signer_then_verify),
         cmocka_unit_test(test_key_id),
+        cmocka_unit_test(test_close_maps_every_read_error_to_file_close),
+        cmocka_unit_test(test_close_checks_in_order),
+        cmocka_unit_test(test_close_uses_a_whole_hash_and_reads_back_otherwise),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

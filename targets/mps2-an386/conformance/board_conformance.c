@@ -14,6 +14,8 @@ typedef struct board_conf_dev {
     uint8_t *mem;
     board_flash_t drv;
     ota_port_flashsim_config_t cfg;
+    ota_flash_t driver; /* the driver itself; cfg.flash passes through to it */
+    int fail_next_read; /* a planted read fault, for the next read only */
     ota_port_flashsim_t port;
     ota_boot_result_t boot;
     ota_verify_signer_t signer;
@@ -21,14 +23,52 @@ typedef struct board_conf_dev {
     uint8_t scratch[256];
 } board_conf_dev_t;
 
+/* The port sees the driver through these, so that a test can plant a read
+ * fault (the driver itself has no fault hooks). */
+static ota_err_t pass_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    board_conf_dev_t *d = ctx;
+    if (d->fail_next_read) {
+        d->fail_next_read = 0;
+        return OTA_ERR_IO;
+    }
+    return d->driver.read(d->driver.ctx, addr, buf, len);
+}
+
+static ota_err_t pass_program(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+{
+    board_conf_dev_t *d = ctx;
+    return d->driver.program(d->driver.ctx, addr, buf, len);
+}
+
+static ota_err_t pass_erase(void *ctx, uint32_t addr, uint32_t len)
+{
+    board_conf_dev_t *d = ctx;
+    return d->driver.erase(d->driver.ctx, addr, len);
+}
+
+static ota_err_t pass_sector_info(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size)
+{
+    board_conf_dev_t *d = ctx;
+    return d->driver.sector_info(d->driver.ctx, addr, start, size);
+}
+
 /* Starts the driver over the region, writing through to the backing store. */
 static int start_driver(board_conf_dev_t *d)
 {
     const board_conf_backing_t *b = d->backing;
-    return board_flash_init(&d->drv, d->mem, BOARD_FLASH_SIZE, BOARD_SECTOR_SIZE, BOARD_WRITE_UNIT,
-                            BOARD_ERASED, b->persist, b->ctx, &d->cfg.flash) == OTA_OK
-               ? 0
-               : -1;
+    if (board_flash_init(&d->drv, d->mem, BOARD_FLASH_SIZE, BOARD_SECTOR_SIZE, BOARD_WRITE_UNIT,
+                         BOARD_ERASED, b->persist, b->ctx, &d->driver) != OTA_OK) {
+        return -1;
+    }
+    d->fail_next_read = 0;
+    d->cfg.flash = d->driver;
+    d->cfg.flash.ctx = d;
+    d->cfg.flash.read = pass_read;
+    d->cfg.flash.program = pass_program;
+    d->cfg.flash.erase = pass_erase;
+    d->cfg.flash.sector_info = pass_sector_info;
+    return 0;
 }
 
 /* The bootloader's decision from the flash, then the port. */
@@ -119,6 +159,13 @@ int board_conformance_running_is(void *dev, const uint8_t *img, uint32_t len)
 void board_conformance_teardown(void *dev)
 {
     free(dev);
+}
+
+int board_conformance_fail_next_read(void *dev)
+{
+    board_conf_dev_t *d = dev;
+    d->fail_next_read = 1;
+    return 0;
 }
 
 /* ---- the host's backing store ---- */

@@ -71,7 +71,7 @@ static const board_conf_backing_t target_backing = {NULL, target_memory, target_
 
 const ota_conformance_port_t ota_conformance_ports[] = {
     BOARD_CONFORMANCE_PORT("mps2-an386", &target_backing),
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 void *_sbrk(ptrdiff_t incr);
