@@ -198,6 +198,20 @@ static int find_named(const cJSON *array, const char *key, const char *value)
     return -1;
 }
 
+/* Writes the edited tree back when rc is CLI_EXIT_OK (atomic replace, 0600); frees it. */
+static int save_file_json(const char *path, cJSON *root, int rc)
+{
+    char *text = rc == CLI_EXIT_OK ? print_json(root) : NULL;
+    cJSON_Delete(root);
+    if (rc == CLI_EXIT_OK &&
+        (text == NULL || cli_replace_file(path, text, strlen(text), 0600) != 0)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
+                      strerror(errno));
+    }
+    free(text);
+    return rc;
+}
+
 /* Adds (add = 1) or removes (add = 0) things in the file. */
 static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n, int add)
 {
@@ -238,15 +252,7 @@ static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, siz
             rc = cli_fail(CLI_EXIT_FAIL, "cannot hash a password; try again");
         }
     }
-    char *text = rc == CLI_EXIT_OK ? print_json(root) : NULL;
-    cJSON_Delete(root);
-    if (rc == CLI_EXIT_OK &&
-        (text == NULL || cli_replace_file(path, text, strlen(text), 0600) != 0)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
-                      strerror(errno));
-    }
-    free(text);
-    return rc;
+    return save_file_json(path, root, rc);
 }
 
 /* ------------------------------------------------- the running broker -- */
@@ -591,15 +597,7 @@ static int change_file(const cli_ctx_t *ctx, const char *name, cli_dynsec_change
             rc = cli_fail(CLI_EXIT_FAIL, "cannot hash a password; try again");
         }
     }
-    char *text = rc == CLI_EXIT_OK ? print_json(root) : NULL;
-    cJSON_Delete(root);
-    if (rc == CLI_EXIT_OK &&
-        (text == NULL || cli_replace_file(path, text, strlen(text), 0600) != 0)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
-                      strerror(errno));
-    }
-    free(text);
-    return rc;
+    return save_file_json(path, root, rc);
 }
 
 /* The live commands of a change; a new password or certificate also ends the

@@ -25,18 +25,13 @@ static const char create_help[] =
 int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *query, *pos[1];
-    size_t n_pos;
-    int help;
     const cli_opt_t opts[] = {{"query", 1, &query}};
-    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &n_pos, &help);
+    int rc = cli_parse_one(argc, argv, opts, 1, create_help,
+                           "group create needs a NAME; see 'otter group create --help'", &pos[0]);
     if (rc != CLI_EXIT_OK) {
-        return rc;
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    if (help) {
-        fputs(create_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1 || !ota_store_valid_thing_name(pos[0])) {
+    if (!ota_store_valid_thing_name(pos[0])) {
         return cli_fail(CLI_EXIT_USAGE, "group create needs a NAME of 1-128 [A-Za-z0-9:_-]; see "
                                         "'otter group create --help'");
     }
@@ -75,18 +70,13 @@ static int list_row(void *ctx, const ota_store_group_t *g)
 
 int cli_cmd_group_list(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t n_pos;
-    int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, 0, &n_pos, &help);
+    const char *none;
+    int rc = cli_parse_one(argc, argv, NULL, 0,
+                           "usage: otter group list\n\nList every group: kind (static or "
+                           "dynamic), members now, query.\n",
+                           NULL, &none);
     if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs("usage: otter group list\n\nList every group: kind (static or dynamic), members "
-              "now, query.\n",
-              stdout);
-        return CLI_EXIT_OK;
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     ota_store_t *store = NULL;
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {

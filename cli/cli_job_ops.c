@@ -51,22 +51,14 @@ static int cancel_failed(ota_store_t *store, int src, const char *job, const cha
 int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *thing, *force, *code, *comment, *pos[1];
-    size_t n_pos;
-    int help;
     const cli_opt_t opts[] = {{"thing", 1, &thing},
                               {"force", 0, &force},
                               {"reason-code", 1, &code},
                               {"comment", 1, &comment}};
-    int rc = cli_parse(argc, argv, opts, 4, pos, 1, &n_pos, &help);
+    int rc = cli_parse_one(argc, argv, opts, 4, cancel_help,
+                           "job cancel needs a job ID; see 'otter job list'", &pos[0]);
     if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs(cancel_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "job cancel needs a job ID; see 'otter job list'");
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     if (force && !thing) {
         return cli_fail(CLI_EXIT_USAGE, "--force goes with --thing NAME; a whole job is canceled "
@@ -108,19 +100,11 @@ static const char delete_help[] =
 int cli_cmd_job_delete(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *force, *pos[1];
-    size_t n_pos;
-    int help;
     const cli_opt_t opts[] = {{"force", 0, &force}};
-    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &n_pos, &help);
+    int rc = cli_parse_one(argc, argv, opts, 1, delete_help,
+                           "job delete needs a job ID; see 'otter job list'", &pos[0]);
     if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs(delete_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "job delete needs a job ID; see 'otter job list'");
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     ota_store_t *store = NULL;
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {

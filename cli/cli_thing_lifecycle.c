@@ -244,22 +244,13 @@ static int unfinished_one(void *vctx, const ota_store_job_t *job)
 
 int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *force, *pos[1];
-    size_t n_pos;
-    int help;
+    const char *force, *name;
     const cli_opt_t opts[] = {{"force", 0, &force}};
-    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &n_pos, &help);
+    int rc = cli_parse_one(argc, argv, opts, 1, delete_help,
+                           "thing delete needs a NAME; see 'otter thing list'", &name);
     if (rc != CLI_EXIT_OK) {
-        return rc;
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    if (help) {
-        fputs(delete_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "thing delete needs a NAME; see 'otter thing list'");
-    }
-    const char *name = pos[0];
     ota_store_t *store = NULL;
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;

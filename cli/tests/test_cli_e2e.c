@@ -309,6 +309,15 @@ static void device_update(struct device *d, const char *job_id, int succeed)
     cJSON_Delete(root);
 }
 
+/* Starts `otter watch` writing to out; devices' reports wait for its lines. */
+static pid_t start_watch(const char *const *argv, const char *out)
+{
+    pid_t pid = cli_test_spawn(argv, out, cli_test_path("watch.err"));
+    assert_true(pid > 0);
+    g_watch_out = out;
+    return pid;
+}
+
 /* Runs the whole update for A and B while `otter watch --json` follows it. */
 static void run_update(const char *job_id, int b_succeeds, int want_exit)
 {
@@ -324,9 +333,7 @@ static void run_update(const char *job_id, int b_succeeds, int want_exit)
                      0);
     const char *argv[] = {"watch", job_id, "--json", "--timeout", "60", NULL};
     const char *out = cli_test_path("watch.out");
-    pid_t pid = cli_test_spawn(argv, out, cli_test_path("watch.err"));
-    assert_true(pid > 0);
-    g_watch_out = out;
+    pid_t pid = start_watch(argv, out);
     struct device a, b;
     device_connect(&a, "A");
     device_connect(&b, "B");
@@ -464,9 +471,7 @@ static void test_targeting(void **state)
                      0);
     const char *argv[] = {"watch", "t1", "--json", "--timeout", "60", NULL};
     const char *out = cli_test_path("watch.out");
-    pid_t pid = cli_test_spawn(argv, out, cli_test_path("watch.err"));
-    assert_true(pid > 0);
-    g_watch_out = out;
+    pid_t pid = start_watch(argv, out);
     struct device a, b;
     device_connect(&a, "A");
     device_connect(&b, "B");
