@@ -198,6 +198,17 @@ static int find_named(const cJSON *array, const char *key, const char *value)
     return -1;
 }
 
+/* The path (path[CLI_PATH_MAX]) and parsed tree of the data folder's dynsec.json;
+ * NULL after printing the error line. */
+static cJSON *open_file_json(const cli_ctx_t *ctx, char *path)
+{
+    if (cli_data_path(ctx, path, CLI_PATH_MAX, "broker/dynsec.json") != 0) {
+        cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
+        return NULL;
+    }
+    return read_file_json(path);
+}
+
 /* Writes the edited tree back when rc is CLI_EXIT_OK (atomic replace, 0600); frees it. */
 static int save_file_json(const char *path, cJSON *root, int rc)
 {
@@ -216,10 +227,7 @@ static int save_file_json(const char *path, cJSON *root, int rc)
 static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n, int add)
 {
     char path[CLI_PATH_MAX];
-    if (cli_data_path(ctx, path, sizeof path, "broker/dynsec.json") != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
-    }
-    cJSON *root = read_file_json(path);
+    cJSON *root = open_file_json(ctx, path);
     if (root == NULL) {
         return CLI_EXIT_FAIL;
     }
@@ -573,10 +581,7 @@ static int change_file(const cli_ctx_t *ctx, const char *name, cli_dynsec_change
                        const char *password)
 {
     char path[CLI_PATH_MAX];
-    if (cli_data_path(ctx, path, sizeof path, "broker/dynsec.json") != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
-    }
-    cJSON *root = read_file_json(path);
+    cJSON *root = open_file_json(ctx, path);
     if (root == NULL) {
         return CLI_EXIT_FAIL;
     }
