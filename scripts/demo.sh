@@ -271,13 +271,9 @@ done
 note "mosquitto (pid $broker_pid) on 127.0.0.1:$port: logins that bind each device to its own client id and topics"
 
 step "starting otter-service"
-OTTER_MQTT_PASSWORD=$(sed -n 's/.*"password":[[:space:]]*"\([^"]*\)".*/\1/p' \
-    "$OTTER_DATA_DIR/broker/service.credentials")
-export OTTER_MQTT_PASSWORD
-"$otter_service" --data-dir "$OTTER_DATA_DIR" --host 127.0.0.1 --port "$port" \
-    --username otter-service --share-group none >>"$logs/service.log" 2>&1 &
+# It finds the broker and its login in the data folder ('otter broker init' wrote them).
+"$otter_service" --data-dir "$OTTER_DATA_DIR" --share-group none >>"$logs/service.log" 2>&1 &
 service_pid=$!
-unset OTTER_MQTT_PASSWORD
 wait_for_text "$logs/service.log" 0 "INFO ready:" 10 "$service_pid" ||
     fail "otter-service did not get ready; see $logs/service.log"
 note "otter-service (pid $service_pid) serves the Jobs and streams APIs through the broker"
