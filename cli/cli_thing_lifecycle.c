@@ -62,12 +62,59 @@ static void mark_disabled(const cli_ctx_t *ctx, const char *name, int disabled)
     }
 }
 
+/* Paths of a thing's credentials file, certificate and key, and the broker folder. */
+struct thing_files {
+    char path[CLI_PATH_MAX], cert[CLI_PATH_MAX], key[CLI_PATH_MAX], dir[CLI_PATH_MAX];
+};
+
+static int thing_files(const cli_ctx_t *ctx, const char *name, struct thing_files *f)
+{
+    if (cli_data_path(ctx, f->path, sizeof f->path, "things/%s.json", name) != 0 ||
+        cli_data_path(ctx, f->cert, sizeof f->cert, "things/%s.crt", name) != 0 ||
+        cli_data_path(ctx, f->key, sizeof f->key, "things/%s.key", name) != 0 ||
+        cli_data_path(ctx, f->dir, sizeof f->dir, "broker") != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Revokes a thing's certificate and, with a running broker, waits until it is refused. */
+static int revoke_current(const cli_ctx_t *ctx, const char *name, const struct thing_files *f,
+                          long pid)
+{
+    if (cli_broker_revoke_cert(ctx, f->cert) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate '%s'; check '%s/ca.key'",
+                        f->cert, f->dir);
+    }
+    if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_login(ctx, name, 1) != 0)) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "the running broker still accepts the certificate of '%s'; restart it "
+                        "and try again",
+                        name);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Issues a new key and certificate for a thing in place of the (revoked) old ones. */
+static int issue_new(const char *name, const struct thing_files *f)
+{
+    unlink(f->cert);
+    unlink(f->key);
+    if (cli_broker_issue_cert(f->dir, name, f->cert, f->key) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot issue a certificate for '%s'; check '%s/ca.key'",
+                        name, f->dir);
+    }
+    return CLI_EXIT_OK;
+}
+
 static const char disable_help[] =
     "usage: otter thing disable NAME\n"
     "\n"
     "Cut a device off without forgetting it (a lost or suspect board): the broker\n"
     "refuses its logins and ends its live session at once; 'otter thing enable'\n"
-    "lets it back. Its record, credentials and job history stay.\n";
+    "lets it back. Its record, credentials and job history stay. With a --tls\n"
+    "broker (certificate logins) its certificate is revoked, and 'otter thing\n"
+    "enable' issues a new one to give to the device.\n";
 
 static const char enable_help[] = "usage: otter thing enable NAME\n"
                                   "\n"
@@ -83,17 +130,30 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    rc = cli_dynsec_change_thing(ctx, name, disable ? CLI_DYNSEC_DISABLE : CLI_DYNSEC_ENABLE, NULL);
+    long pid = cli_broker_running(ctx);
+    struct thing_files f;
+    int tls = broker.cafile[0] != '\0';
+    if (tls && (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+        /* the plugin does not check certificate logins: the certificate goes */
+        rc = disable ? revoke_current(ctx, name, &f, pid) : issue_new(name, &f);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_change_thing(ctx, name, disable ? CLI_DYNSEC_DISABLE : CLI_DYNSEC_ENABLE,
+                                     NULL);
+    }
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    long pid = cli_broker_running(ctx);
     if (pid > 0 && wait_login(ctx, name, disable) != 0) {
         return cli_fail(CLI_EXIT_FAIL, "the running broker still %s '%s'; check its log",
                         disable ? "accepts" : "refuses", name);
     }
     mark_disabled(ctx, name, disable);
     printf("thing:       %s %s\n", name, disable ? "disabled" : "enabled");
+    if (tls) {
+        printf("certificate: %s (%s)\n", f.cert,
+               disable ? "revoked" : "new: give it and the key to the device");
+    }
     printf("broker:      %s\n", pid <= 0  ? "not running (reads it at start)"
                                 : disable ? "running; it refuses the login and ended the session"
                                           : "running; it accepts the login");
@@ -154,30 +214,18 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    char path[CLI_PATH_MAX], cert[CLI_PATH_MAX], key[CLI_PATH_MAX], dir[CLI_PATH_MAX];
-    if (cli_data_path(ctx, path, sizeof path, "things/%s.json", name) != 0 ||
-        cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
-        cli_data_path(ctx, key, sizeof key, "things/%s.key", name) != 0 ||
-        cli_data_path(ctx, dir, sizeof dir, "broker") != 0) {
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    struct thing_files f;
+    if ((rc = thing_files(ctx, name, &f)) != CLI_EXIT_OK) {
+        return rc;
     }
+    const char *path = f.path;
     long pid = cli_broker_running(ctx);
     char password[33] = "";
     if (broker.cafile[0] != '\0') {
         /* The old certificate is refused before the new one exists. */
-        if (cli_broker_revoke_cert(ctx, cert) != 0) {
-            return cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate '%s'; check '%s/ca.key'",
-                            cert, dir);
-        }
-        if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_login(ctx, name, 1) != 0)) {
-            return cli_fail(CLI_EXIT_FAIL,
-                            "the running broker still accepts the old certificate of '%s'; "
-                            "restart it and run 'otter thing rotate %s' again",
-                            name, name);
-        }
-        if (cli_broker_issue_cert(dir, name, cert, key) != 0) {
-            return cli_fail(CLI_EXIT_FAIL, "cannot issue a certificate for '%s'; check '%s/ca.key'",
-                            name, dir);
+        if ((rc = revoke_current(ctx, name, &f, pid)) != CLI_EXIT_OK ||
+            (rc = issue_new(name, &f)) != CLI_EXIT_OK) {
+            return rc;
         }
         rc = cli_dynsec_change_thing(ctx, name, CLI_DYNSEC_PASSWORD, NULL);
     } else {
@@ -203,7 +251,7 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
         if (password[0]) {
             printf("password:    %s\n", password);
         } else {
-            printf("certificate: %s (the old one is revoked)\nkey:         %s\n", cert, key);
+            printf("certificate: %s (the old one is revoked)\nkey:         %s\n", f.cert, f.key);
         }
         printf("broker:      %s\n", pid > 0 ? "running; old credentials refused, sessions ended"
                                             : "not running (reads them at start)");
