@@ -25,6 +25,46 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter thing show NAME`: a thing and its job executions. */
 int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv);
 
+/** `otter thing set NAME KEY=VALUE...`: thing attributes (deviceType, firmwareVersion, ...). */
+int cli_cmd_thing_set(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter thing unset NAME KEY...`: remove thing attributes. */
+int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** Prints "attributes:" and one line per attribute of a thing; CLI_EXIT_OK or an error line. */
+int cli_print_thing_attrs(struct ota_store *store, const char *thing);
+
+/** One line of `thing list` (the header when thing is NULL). */
+void cli_print_thing_row(struct ota_store *store, const char *thing);
+
+/** One attribute of a thing into out, or "-" when unset. */
+void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
+                    size_t cap);
+
+/** `otter group create NAME [--query Q]`: a static or dynamic group. */
+int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group list`. */
+int cli_cmd_group_list(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group show NAME`: a group and its members now. */
+int cli_cmd_group_show(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group delete NAME`. */
+int cli_cmd_group_delete(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group add GROUP THING...`: static membership. */
+int cli_cmd_group_add(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter group remove GROUP THING...`. */
+int cli_cmd_group_remove(const cli_ctx_t *ctx, int argc, char **argv);
+/** Prints "groups:" and the groups a thing is in now; CLI_EXIT_OK or an error line. */
+int cli_print_thing_groups(struct ota_store *store, const char *thing);
+
+/** `otter thing disable NAME`: the broker refuses it and ends its session. */
+int cli_cmd_thing_disable(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing enable NAME`. */
+int cli_cmd_thing_enable(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing rotate NAME`: new credentials, the old ones refused. */
+int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv);
+/** `otter thing delete NAME [--force]`: login, certificate, files and record. */
+int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv);
+
 /** `otter job create ...`: sign/wrap the firmware, store it, stream and job. */
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv);
 
@@ -34,8 +74,11 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter job show ID`: a job and its executions. */
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv);
 
-/** `otter job cancel ID`: cancel a job and its unfinished executions. */
+/** `otter job cancel ID [--thing T [--force]]`: cancel a job, or one thing's execution. */
 int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter job delete ID [--force]`: delete a job, its stream and its image. */
+int cli_cmd_job_delete(const cli_ctx_t *ctx, int argc, char **argv);
 
 /** `otter watch JOB_ID [--json] [--timeout S]`: live progress of a job. */
 int cli_cmd_watch(const cli_ctx_t *ctx, int argc, char **argv);

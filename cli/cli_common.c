@@ -449,3 +449,24 @@ int cli_one_arg_with_store(const cli_ctx_t *ctx, int argc, char **argv, const ch
     *arg = pos[0];
     return cli_store_open(ctx, store);
 }
+
+int cli_parse_one(int argc, char **argv, const cli_opt_t *opts, size_t n_opts, const char *help,
+                  const char *missing, const char **arg)
+{
+    const char *pos[1] = {NULL};
+    size_t n_pos = 0;
+    int want_help = 0;
+    int rc = cli_parse(argc, argv, opts, n_opts, pos, missing ? 1 : 0, &n_pos, &want_help);
+    *arg = pos[0];
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (want_help) {
+        fputs(help, stdout);
+        return CLI_DONE;
+    }
+    if (missing != NULL && n_pos != 1) {
+        return cli_fail(CLI_EXIT_USAGE, "%s", missing);
+    }
+    return CLI_EXIT_OK;
+}

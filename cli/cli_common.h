@@ -157,6 +157,15 @@ int cli_store_open(const cli_ctx_t *ctx, struct ota_store **out);
 #define CLI_DONE (-1)
 
 /**
+ * Parse a command that takes options and exactly one positional argument
+ * (or none, when missing is NULL); prints help or the error line.
+ * @param arg receives the argument (NULL when missing is NULL).
+ * @return CLI_EXIT_OK, CLI_DONE after printing help, or CLI_EXIT_USAGE.
+ */
+int cli_parse_one(int argc, char **argv, const cli_opt_t *opts, size_t n_opts, const char *help,
+                  const char *missing, const char **arg);
+
+/**
  * The start of a command that takes exactly one argument and no options and
  * reads the store: --help prints usage and gives CLI_DONE; a missing or
  * extra argument prints the error line missing (exit 2); then the store is

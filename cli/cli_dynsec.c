@@ -52,16 +52,18 @@ static cJSON *role_object(const char *name, cJSON *acls)
     return r;
 }
 
-/* The role of one thing: its own jobs and streams topics, nothing else. */
+/* The role of one thing: its own jobs, streams and shadow topics, nothing else. */
 static cJSON *thing_role(const char *thing)
 {
-    char role[160], jobs[200], streams[200];
+    char role[160], jobs[200], streams[200], shadow[200];
     snprintf(role, sizeof role, "thing:%s", thing);
     snprintf(jobs, sizeof jobs, "$aws/things/%s/jobs/#", thing);
     snprintf(streams, sizeof streams, "$aws/things/%s/streams/#", thing);
+    snprintf(shadow, sizeof shadow, "$aws/things/%s/shadow/#", thing);
     cJSON *acls = cJSON_CreateArray();
     add_rw(acls, jobs);
     add_rw(acls, streams);
+    add_rw(acls, shadow);
     return role_object(role, acls);
 }
 
@@ -142,6 +144,9 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw)
     acls = cJSON_CreateArray();
     add_rw(acls, "$aws/things/#");
     add_acl(acls, "subscribePattern", "$share/+/$aws/things/#");
+    /* presence: the broker's connection notices */
+    add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
+    add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
     cJSON *def = cJSON_AddObjectToObject(root, "defaultACLAccess");
     cJSON_AddBoolToObject(def, "publishClientSend", 0);
@@ -193,14 +198,36 @@ static int find_named(const cJSON *array, const char *key, const char *value)
     return -1;
 }
 
+/* The path (path[CLI_PATH_MAX]) and parsed tree of the data folder's dynsec.json;
+ * NULL after printing the error line. */
+static cJSON *open_file_json(const cli_ctx_t *ctx, char *path)
+{
+    if (cli_data_path(ctx, path, CLI_PATH_MAX, "broker/dynsec.json") != 0) {
+        cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
+        return NULL;
+    }
+    return read_file_json(path);
+}
+
+/* Writes the edited tree back when rc is CLI_EXIT_OK (atomic replace, 0600); frees it. */
+static int save_file_json(const char *path, cJSON *root, int rc)
+{
+    char *text = rc == CLI_EXIT_OK ? print_json(root) : NULL;
+    cJSON_Delete(root);
+    if (rc == CLI_EXIT_OK &&
+        (text == NULL || cli_replace_file(path, text, strlen(text), 0600) != 0)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
+                      strerror(errno));
+    }
+    free(text);
+    return rc;
+}
+
 /* Adds (add = 1) or removes (add = 0) things in the file. */
 static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n, int add)
 {
     char path[CLI_PATH_MAX];
-    if (cli_data_path(ctx, path, sizeof path, "broker/dynsec.json") != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
-    }
-    cJSON *root = read_file_json(path);
+    cJSON *root = open_file_json(ctx, path);
     if (root == NULL) {
         return CLI_EXIT_FAIL;
     }
@@ -233,15 +260,7 @@ static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, siz
             rc = cli_fail(CLI_EXIT_FAIL, "cannot hash a password; try again");
         }
     }
-    char *text = rc == CLI_EXIT_OK ? print_json(root) : NULL;
-    cJSON_Delete(root);
-    if (rc == CLI_EXIT_OK &&
-        (text == NULL || cli_replace_file(path, text, strlen(text), 0600) != 0)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
-                      strerror(errno));
-    }
-    free(text);
-    return rc;
+    return save_file_json(path, root, rc);
 }
 
 /* ------------------------------------------------- the running broker -- */
@@ -553,4 +572,81 @@ int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *thi
                              int live)
 {
     return live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0);
+}
+
+/* ------------------------------------------- disable, enable, password -- */
+
+/* Changes one thing's client object in the file. */
+static int change_file(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
+                       const char *password)
+{
+    char path[CLI_PATH_MAX];
+    cJSON *root = open_file_json(ctx, path);
+    if (root == NULL) {
+        return CLI_EXIT_FAIL;
+    }
+    cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
+    int ci = find_named(clients, "username", name);
+    cJSON *c = ci >= 0 ? cJSON_GetArrayItem(clients, ci) : NULL;
+    int rc = c == NULL
+                 ? cli_fail(CLI_EXIT_FAIL, "'%s' has no broker login; see 'otter thing list'", name)
+                 : CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK && what != CLI_DYNSEC_PASSWORD) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "disabled");
+        cJSON_AddBoolToObject(c, "disabled", what == CLI_DYNSEC_DISABLE);
+    } else if (rc == CLI_EXIT_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "password");
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "salt");
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "iterations");
+        if (password != NULL && add_password_hash(c, password) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot hash a password; try again");
+        }
+    }
+    return save_file_json(path, root, rc);
+}
+
+/* The live commands of a change; a new password or certificate also ends the
+ * sessions opened with the old one (disable, then enable again). */
+static cJSON *change_commands(const char *name, cli_dynsec_change_t what, const char *password)
+{
+    cJSON *cmds = cJSON_CreateArray();
+    if (what == CLI_DYNSEC_PASSWORD && password != NULL) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "username", name);
+        cJSON_AddStringToObject(c, "password", password);
+        cJSON_AddItemToArray(cmds, command("setClientPassword", c));
+    }
+    if (what != CLI_DYNSEC_ENABLE) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "username", name);
+        cJSON_AddItemToArray(cmds, command("disableClient", c));
+    }
+    if (what != CLI_DYNSEC_DISABLE) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "username", name);
+        cJSON_AddItemToArray(cmds, command("enableClient", c));
+    }
+    return cmds;
+}
+
+int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
+                            const char *password)
+{
+    if (cli_broker_running(ctx) <= 0) {
+        return change_file(ctx, name, what, password);
+    }
+    struct live l;
+    memset(&l, 0, sizeof l);
+    int rc = live_connect(ctx, &l);
+    cJSON *resp = NULL;
+    if (rc == CLI_EXIT_OK) {
+        rc = live_exchange(&l, change_commands(name, what, password), &resp);
+    }
+    const char *err = rc == CLI_EXIT_OK ? response_error(resp, 0) : NULL;
+    if (rc == CLI_EXIT_OK && err != NULL) {
+        rc = cli_fail(CLI_EXIT_FAIL, "the broker refused the change for '%s' (%s)", name, err);
+    }
+    cJSON_Delete(resp);
+    live_close(&l);
+    return rc;
 }

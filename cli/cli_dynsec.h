@@ -78,4 +78,20 @@ int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *thi
  */
 int cli_dynsec_login_refused(const cli_ctx_t *ctx, const char *rel);
 
+/** A change of one thing's login. */
+typedef enum cli_dynsec_change {
+    CLI_DYNSEC_DISABLE,  /**< refuse its logins; end its sessions */
+    CLI_DYNSEC_ENABLE,   /**< accept its logins again */
+    CLI_DYNSEC_PASSWORD, /**< a new password (NULL: none, certificate logins); end its sessions */
+} cli_dynsec_change_t;
+
+/**
+ * Change a thing's login: through the running broker (the plugin ends the
+ * thing's live sessions when it is disabled or its password changes), else
+ * in the file. Prints the error line on failure.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
+                            const char *password);
+
 #endif /* CLI_DYNSEC_H */

@@ -2,6 +2,7 @@
 #include "cli_job_doc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -37,6 +38,19 @@ char *cli_job_doc(const cli_job_doc_t *d)
         cJSON_AddNullToObject(f, "auth_scheme");
     }
     cJSON *sig = cJSON_AddStringToObject(f, "sig-sha256-ecdsa", sig64 ? sig64 : "");
+    if (d->version != NULL) {
+        cJSON_AddStringToObject(f, "otterVersion", d->version);
+    }
+    if (d->device_types != NULL) {
+        cJSON *types = cJSON_AddArrayToObject(f, "otterDeviceTypes");
+        for (const char *t = d->device_types; types != NULL && *t;) {
+            size_t n = strcspn(t, ",");
+            char *one = cli_sprintf("%.*s", (int)n, t);
+            cJSON_AddItemToArray(types, cJSON_CreateString(one ? one : ""));
+            free(one);
+            t += n + (t[n] == ',');
+        }
+    }
     char *text = (sig64 && sig && protocols && files) ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     free(sig64);

@@ -5,6 +5,12 @@
  * "filesize":…,"fileid":0,"certfile":…,"fileType":…,"update_data_url":null,
  * "auth_scheme":null,"sig-sha256-ecdsa":"<base64 DER>"}]}}
  *
+ * otter's extensions in the file entry (devices that do not know them skip
+ * unknown keys, as the FreeRTOS parser does):
+ *   "otterVersion": "X.Y.Z"         the version the file installs (firmware only)
+ *   "otterDeviceTypes": ["a", ...]  the device types the job is for (only when
+ *                                   the job names some); a device of another
+ *                                   type refuses the job before downloading
  * With HTTP among the protocols, update_data_url holds the placeholder the
  * service replaces with a presigned URL per thing (see ota_svc_presign.h)
  * and auth_scheme is "aws.s3.presigned".
@@ -37,6 +43,10 @@ typedef struct cli_job_doc {
     size_t n_protocols;
     /** update_data_url placeholder, or NULL for null (MQTT only). */
     const char *data_url;
+    /** "otterVersion", or NULL to leave it out. */
+    const char *version;
+    /** "otterDeviceTypes" as "a,b", or NULL to leave it out. */
+    const char *device_types;
 } cli_job_doc_t;
 
 /**

@@ -12,6 +12,7 @@
 #include "cli_image.h"
 #include "cli_job_doc.h"
 #include "cli_job_protocols.h"
+#include "cli_rollout.h"
 #include "ota_err.h"
 #include "ota_job_spec.h"
 #include "ota_store.h"
@@ -25,11 +26,17 @@ static const char create_help[] =
     "image header gets one (with --version) prepended; a file that has one must\n"
     "carry that version. The image is signed (sig-sha256-ecdsa), imported, offered\n"
     "as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA job document is\n"
-    "queued for every target. Prints the job id.\n"
+    "queued for every target. Things already on --version (as they reported it)\n"
+    "are SKIPPED: counted apart, never sent the job, never a failure. The document's\n"
+    "file entry also carries otterVersion and otterDeviceTypes. Prints the job id.\n"
     "\n"
     "  --file FIRMWARE          the firmware (or data file with --file-type)\n"
     "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535)\n"
     "  --targets LIST           thing names and group:NAME, comma separated\n"
+    "  --continuous             things that join a target group later get the job,\n"
+    "                           those that leave lose a QUEUED execution (REMOVED);\n"
+    "                           the job runs until canceled (AWS targetSelection\n"
+    "                           CONTINUOUS)\n"
     "  --key KEY.pem            sign with this P-256 key\n"
     "  --signature SIG.der      or use this DER signature over the final image\n"
     "  --cert CERT.pem          check the signature with this certificate (default:\n"
@@ -37,6 +44,10 @@ static const char create_help[] =
     "                           when there is one)\n"
     "  --cert-name NAME         certfile the device verifies with (default codesign.crt)\n"
     "  --job-id ID              1-64 of [A-Za-z0-9_-] (default: ota-<uuid>)\n"
+    "  --device-types LIST      the board types the job is for, comma separated\n"
+    "                           (1-64 of [A-Za-z0-9_.-] each); only things whose\n"
+    "                           deviceType is one of them get it, the others are\n"
+    "                           SKIPPED (see 'otter thing set --help')\n"
     "  --file-path PATH         filepath for the device (default firmware.bin)\n"
     "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
     "                           as given, without an image header)\n"
@@ -46,7 +57,6 @@ static const char create_help[] =
     "  --url-expiry S           lifetime of a presigned URL, 60-3600 s (default 1800);\n"
     "                           renewed whenever the device asks for its job again\n"
     "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
-    "  --rollout-rate N         release the job to N things per minute\n"
     "  --abort-failure-percent P  abort when P% of finished executions failed ...\n"
     "  --abort-min-finished N   ... once at least N have finished\n";
 
@@ -85,11 +95,13 @@ static const ota_job_spec_names_t cli_names = {.targets = "--targets",
                                                .abort_pct = "--abort-failure-percent",
                                                .abort_min = "--abort-min-finished"};
 
-/* Splits --targets into things and groups and checks each exists (groups with members). */
-static int plan_targets(ota_store_t *store, const char *list, struct job_plan *p)
+/* Splits --targets into things and groups and checks each exists (groups with members,
+ * unless the job is continuous). */
+static int plan_targets(ota_store_t *store, const char *list, int continuous, struct job_plan *p)
 {
     char err[512];
-    int rc = ota_job_spec_targets(store, &cli_names, list, &p->targets, err, sizeof err);
+    int rc =
+        ota_job_spec_targets_for(store, &cli_names, list, continuous, &p->targets, err, sizeof err);
     return rc == OTA_JOB_SPEC_OK ? CLI_EXIT_OK : cli_fail(rc, "%s", err);
 }
 
@@ -257,8 +269,10 @@ static void plan_free(struct job_plan *p)
 /** Parsed command line of job create. */
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
-        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry;
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry,
+        *device_types, *continuous;
     cli_job_protocols_t planes;
+    cli_rollout_args_t ro;
 };
 
 /* Checks the numeric options; fills the spec's limits. */
@@ -302,6 +316,12 @@ static int check_args(const struct create_args *a, struct job_plan *p)
     if (a->cert_name && (a->cert_name[0] == '\0' || strlen(a->cert_name) > 255)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --cert-name; give a name such as codesign.crt");
     }
+    if (a->device_types && !ota_store_valid_device_types(a->device_types)) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "bad --device-types '%s'; give TYPE[,TYPE...], up to 16 distinct types of "
+                        "1-64 of [A-Za-z0-9_.-]",
+                        a->device_types);
+    }
     if (a->file_path && (a->file_path[0] == '\0' || strlen(a->file_path) > 1024)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --file-path; give 1-1024 characters");
     }
@@ -334,7 +354,9 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                        .sig_len = p->sig_len,
                        .protocols = a->planes.names,
                        .n_protocols = a->planes.n,
-                       .data_url = a->planes.http ? url : NULL};
+                       .data_url = a->planes.http ? url : NULL,
+                       .version = file_type == 0 ? ver : NULL,
+                       .device_types = a->device_types};
     char *doc = cli_job_doc(&d);
     char *desc = cli_sprintf("otter job %s: %s version %s", p->job_id, d.file_path, ver);
     if (doc == NULL || desc == NULL) {
@@ -355,6 +377,8 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
     }
     spec->job_id = p->job_id;
     spec->document = doc;
+    spec->target_version = file_type == 0 ? ver : NULL;
+    spec->device_types = a->device_types;
     spec->stream_id = p->stream_id;
     spec->things = p->targets.things;
     spec->n_things = p->targets.n_things;
@@ -393,13 +417,17 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"abort-failure-percent", 1, &a.abort_pct},
                               {"abort-min-finished", 1, &a.abort_min},
                               {"protocols", 1, &a.protocols},
-                              {"url-expiry", 1, &a.url_expiry}};
+                              {"url-expiry", 1, &a.url_expiry},
+                              {"device-types", 1, &a.device_types},
+                              {"continuous", 0, &a.continuous},
+                              CLI_ROLLOUT_OPTS(a.ro)};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
     if (help) {
         fputs(create_help, stdout);
+        fputs(cli_rollout_help, stdout);
         return CLI_EXIT_OK;
     }
     struct job_plan p;
@@ -409,7 +437,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     unsigned long file_type = 0;
     if ((rc = check_args(&a, &p)) != CLI_EXIT_OK ||
         (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK ||
-        (rc = cli_job_protocols_parse(a.protocols, a.url_expiry, &a.planes)) != CLI_EXIT_OK) {
+        (rc = cli_job_protocols_parse(a.protocols, a.url_expiry, &a.planes)) != CLI_EXIT_OK ||
+        (rc = cli_rollout_parse(&a.ro, ota_store_now_ms(), &spec)) != CLI_EXIT_OK) {
         return rc;
     }
     char uuid[37];
@@ -439,7 +468,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
         rc = cli_fail(CLI_EXIT_FAIL, "job id '%s' is taken; choose another --job-id", p.job_id);
     }
     if (rc == CLI_EXIT_OK) {
-        rc = plan_targets(store, a.targets, &p);
+        spec.continuous = a.continuous != NULL;
+        rc = plan_targets(store, a.targets, spec.continuous, &p);
     }
     if (rc == CLI_EXIT_OK) {
         rc = publish(ctx, store, &p, &a, file_type, &spec);
@@ -506,14 +536,49 @@ static int show_exec(void *ctx, const ota_store_execution_t *e)
     return 0;
 }
 
+/* Prints what a job installs: version, device types, the device's file name,
+ * the stored image and its size (read from the job document and the stream). */
+static void print_firmware(ota_store_t *store, const ota_store_job_t *j)
+{
+    const char *path = "-";
+    double size = 0;
+    cJSON *doc = cJSON_Parse(j->document ? j->document : "");
+    const cJSON *files =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "afr_ota"), "files");
+    const cJSON *f = cJSON_GetArrayItem(files, 0);
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(f, "filepath");
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(f, "filesize");
+    if (cJSON_IsString(fp)) {
+        path = fp->valuestring;
+    }
+    if (cJSON_IsNumber(fs)) {
+        size = fs->valuedouble;
+    }
+    printf("version:    %s\ndevices:    %s\nfile:       %s (%.0f bytes)\n",
+           j->target_version[0] ? j->target_version : "-",
+           j->device_types[0] ? j->device_types : "any type", path, size);
+    ota_store_stream_t st;
+    if (j->stream_id[0] && ota_store_stream_get(store, j->stream_id, &st) == OTA_STORE_OK) {
+        for (size_t i = 0; i < st.n_files; i++) {
+            printf("firmware:   %s (file id %u, %llu bytes)\n", st.files[i].path,
+                   st.files[i].file_id, (unsigned long long)st.files[i].size);
+        }
+        ota_store_stream_free(&st);
+    }
+    cJSON_Delete(doc);
+}
+
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *arg = NULL;
     ota_store_t *store = NULL;
     int rc = cli_one_arg_with_store(
         ctx, argc, argv,
-        "usage: otter job show ID\n\nShow a job (status, settings, document) and every "
-        "target's execution:\nstatus, version number, last update (UTC), statusDetails.\n",
+        "usage: otter job show ID\n\nShow a job (status, the version and device types it is "
+        "for, the file the\ndevice receives, the stored firmware image, settings, document) "
+        "and every\ntarget's execution: status, version number, last update (UTC), "
+        "statusDetails.\nSKIPPED executions were not needed (already on the version, or "
+        "another\ndevice type); they never count as failures.\n",
         "job show needs a job ID; see 'otter job list'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
@@ -529,10 +594,11 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
     printf("job:        %s\nstatus:     %s\nstream:     %s\ncreated:    %s\ncompleted:  %s\n",
            j.job_id, ota_store_job_status_name(j.status), j.stream_id[0] ? j.stream_id : "-",
            created, done);
+    print_firmware(store, &j);
     printf("targets:    %u (succeeded %u, failed %u, timed out %u, rejected %u, in progress %u, "
-           "queued %u, canceled %u, removed %u)\n",
+           "queued %u, canceled %u, removed %u, skipped %u)\n",
            j.n_executions, j.n_succeeded, j.n_failed, j.n_timed_out, j.n_rejected, j.n_in_progress,
-           j.n_queued + j.n_unreleased, j.n_canceled, j.n_removed);
+           j.n_queued + j.n_unreleased, j.n_canceled, j.n_removed, j.n_skipped);
     if (j.in_progress_timeout_min) {
         printf("timeout:    %u minutes in progress\n", j.in_progress_timeout_min);
     }
@@ -543,45 +609,16 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
         printf("abort:      %u%% failed once %u finished\n", j.abort_failure_percent,
                j.abort_min_finished);
     }
+    if (j.continuous) {
+        printf("selection:  continuous (new members of its groups get it)\n");
+    }
+    cli_rollout_print(&j);
     printf("document:   %s\nexecutions:\n", j.document ? j.document : "");
     if (ota_store_execution_list(store, j.job_id, show_exec, NULL) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list executions (%s); check the data folder",
                       ota_store_errmsg(store));
     }
     ota_store_job_free(&j);
-    ota_store_close(store);
-    return rc;
-}
-
-int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv)
-{
-    const char *arg = NULL;
-    ota_store_t *store = NULL;
-    int rc = cli_one_arg_with_store(
-        ctx, argc, argv,
-        "usage: otter job cancel ID\n\nCancel a job: every execution not finished yet "
-        "becomes CANCELED and the\nservice tells those devices.\n",
-        "job cancel needs a job ID; see 'otter job list'", &arg, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
-    int src = ota_store_job_cancel(store, arg, ota_store_now_ms());
-    if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
-        rc = cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
-    } else if (src == OTA_STORE_CONFLICT) {
-        ota_store_job_t j;
-        const char *st = "finished";
-        if (ota_store_job_get(store, arg, &j) == OTA_STORE_OK) {
-            st = ota_store_job_status_name(j.status);
-        }
-        rc = cli_fail(CLI_EXIT_FAIL, "job '%s' is already %s; nothing to cancel", arg, st);
-        ota_store_job_free(&j);
-    } else if (src != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel job '%s' (%s); try again", arg,
-                      ota_store_errmsg(store));
-    } else {
-        printf("job %s canceled\n", arg);
-    }
     ota_store_close(store);
     return rc;
 }

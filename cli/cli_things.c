@@ -347,10 +347,7 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 /* Prints one row of `thing list`. */
 static int list_row(void *ctx, const ota_store_thing_t *t)
 {
-    (void)ctx;
-    char when[24];
-    cli_format_time(t->created_ms, when);
-    printf("%-32s %s\n", t->name, when);
+    cli_print_thing_row(ctx, t->name);
     return 0;
 }
 
@@ -364,7 +361,10 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
         return rc;
     }
     if (help) {
-        fputs("usage: otter thing list\n\nList every thing with its creation time (UTC).\n",
+        fputs("usage: otter thing list\n\nList every thing with its device type (as set, else as "
+              "the device reports\nit), the firmware version it runs, its slot and image state, "
+              "whether it is\nconnected to the broker now and when it was last seen (UTC); '-' "
+              "when unknown.\n",
               stdout);
         return CLI_EXIT_OK;
     }
@@ -372,8 +372,8 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
-    printf("%-32s %s\n", "THING", "CREATED (UTC)");
-    if (ota_store_thing_list(store, list_row, NULL) != OTA_STORE_OK) {
+    cli_print_thing_row(NULL, NULL);
+    if (ota_store_thing_list(store, list_row, store) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list things (%s); check the data folder",
                       ota_store_errmsg(store));
     }
@@ -411,8 +411,9 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     ota_store_t *store = NULL;
     int rc = cli_one_arg_with_store(
         ctx, argc, argv,
-        "usage: otter thing show NAME\n\nShow a thing, its credentials file and every job "
-        "execution it has\n(status, version number, last update, statusDetails).\n",
+        "usage: otter thing show NAME\n\nShow a thing, its credentials file, its attributes "
+        "(deviceType,\nfirmwareVersion, ...; see 'otter thing set --help') and every job "
+        "execution it\nhas (status, version number, last update, statusDetails).\n",
         "thing show needs a NAME; see 'otter thing show --help'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
@@ -427,6 +428,11 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     printf("thing:       %s\ncreated:     %s UTC\n", t.name, when);
     if (cli_data_path(ctx, path, sizeof path, "things/%s.json", t.name) == 0 && cli_exists(path)) {
         printf("credentials: %s\n", path);
+    }
+    if ((rc = cli_print_thing_groups(store, t.name)) != CLI_EXIT_OK ||
+        (rc = cli_print_thing_attrs(store, t.name)) != CLI_EXIT_OK) {
+        ota_store_close(store);
+        return rc;
     }
     printf("executions:\n");
     struct show_ctx s = {store, t.name, 0};

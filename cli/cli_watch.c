@@ -217,11 +217,12 @@ static void render(watch_mode_t mode, const char *job_id, struct rows *rs, size_
 /* Prints the final summary; returns the exit code. */
 static int finish(watch_mode_t mode, const ota_store_job_t *j, const struct rows *rs)
 {
-    size_t ok = 0;
+    size_t ok = 0, skipped = 0;
     for (size_t i = 0; i < rs->n; i++) {
         ok += rs->v[i].status == OTA_STORE_EXEC_SUCCEEDED;
+        skipped += rs->v[i].status == OTA_STORE_EXEC_SKIPPED;
     }
-    int all_ok = rs->n > 0 && ok == rs->n;
+    int all_ok = rs->n > 0 && ok + skipped == rs->n;
     const char *st = ota_store_job_status_name(j->status);
     if (j->status == OTA_STORE_JOB_IN_PROGRESS) {
         st = "COMPLETED";
@@ -232,6 +233,7 @@ static int finish(watch_mode_t mode, const ota_store_job_t *j, const struct rows
         cJSON_AddStringToObject(o, "jobStatus", st);
         cJSON_AddNumberToObject(o, "targets", (double)rs->n);
         cJSON_AddNumberToObject(o, "succeeded", (double)ok);
+        cJSON_AddNumberToObject(o, "skipped", (double)skipped);
         cJSON_AddStringToObject(o, "result", all_ok ? "SUCCEEDED" : "FAILED");
         char *s = cJSON_PrintUnformatted(o);
         if (s) {
@@ -240,7 +242,8 @@ static int finish(watch_mode_t mode, const ota_store_job_t *j, const struct rows
         cJSON_free(s);
         cJSON_Delete(o);
     } else {
-        printf("job %s %s: %zu of %zu succeeded\n", j->job_id, st, ok, rs->n);
+        printf("job %s %s: %zu of %zu succeeded, %zu skipped (not needed)\n", j->job_id, st, ok,
+               rs->n, skipped);
     }
     fflush(stdout);
     return all_ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
@@ -272,7 +275,8 @@ static const char watch_help[] =
     "receive n/N), self-test state and final reason. On a terminal, progress bars\n"
     "redrawn in place; otherwise one line per change. Ends when every execution\n"
     "has finished or the job is canceled or aborted.\n"
-    "Exit code 0 when every device SUCCEEDED, 1 otherwise.\n"
+    "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"
+    "version, or not of the job's device types), 1 otherwise.\n"
     "\n"
     "  --json       one JSON object per change, then a summary object\n"
     "  --timeout S  give up after S seconds (exit code 1)\n";

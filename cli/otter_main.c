@@ -15,12 +15,25 @@ static const char main_help[] =
     "  broker init     write the Mosquitto configuration, logins and access rules\n"
     "  thing create    give devices an identity on the broker\n"
     "  thing revoke    take a device's identity away (certificate, login, session)\n"
+    "  thing disable   cut a device off (login refused, session ended); enable undoes it\n"
+    "  thing enable    accept a disabled device again\n"
+    "  thing rotate    new credentials for a device, the old ones refused\n"
+    "  thing delete    forget a device (login, certificate, files, record)\n"
     "  thing list      list things\n"
-    "  thing show      a thing and its job executions\n"
+    "  thing show      a thing, its attributes and its job executions\n"
+    "  thing set       set attributes (deviceType, firmwareVersion, your own)\n"
+    "  thing unset     remove attributes\n"
+    "  group create    a static group, or a dynamic one (--query on attributes)\n"
+    "  group list      list groups\n"
+    "  group show      a group and its members\n"
+    "  group add       add things to a static group\n"
+    "  group remove    remove things from a static group\n"
+    "  group delete    delete a group\n"
     "  job create      sign and publish a firmware update job\n"
     "  job list        list jobs\n"
     "  job show        a job and the status of every device\n"
-    "  job cancel      cancel a job\n"
+    "  job cancel      cancel a job, or one thing's execution\n"
+    "  job delete      delete a finished job and its firmware\n"
     "  watch           follow a job's progress live\n"
     "  stream describe a stream's files and sizes\n"
     "  user add        a web console account (viewer or operator)\n"
@@ -47,10 +60,23 @@ static const struct cli_command commands[] = {
     {"thing", "revoke", cli_cmd_thing_revoke},
     {"thing", "list", cli_cmd_thing_list},
     {"thing", "show", cli_cmd_thing_show},
+    {"thing", "disable", cli_cmd_thing_disable},
+    {"thing", "enable", cli_cmd_thing_enable},
+    {"thing", "rotate", cli_cmd_thing_rotate},
+    {"thing", "delete", cli_cmd_thing_delete},
+    {"thing", "set", cli_cmd_thing_set},
+    {"thing", "unset", cli_cmd_thing_unset},
+    {"group", "create", cli_cmd_group_create},
+    {"group", "list", cli_cmd_group_list},
+    {"group", "show", cli_cmd_group_show},
+    {"group", "add", cli_cmd_group_add},
+    {"group", "remove", cli_cmd_group_remove},
+    {"group", "delete", cli_cmd_group_delete},
     {"job", "create", cli_cmd_job_create},
     {"job", "list", cli_cmd_job_list},
     {"job", "show", cli_cmd_job_show},
     {"job", "cancel", cli_cmd_job_cancel},
+    {"job", "delete", cli_cmd_job_delete},
     {"watch", NULL, cli_cmd_watch},
     {"stream", "describe", cli_cmd_stream_describe},
     {"user", "add", cli_cmd_user_add},

@@ -401,10 +401,11 @@ static size_t check_document(const char *job_id, const char *file_path, const ch
     assert_true(cJSON_IsArray(files));
     assert_int_equal(cJSON_GetArraySize(files), 1);
     cJSON *f = cJSON_GetArrayItem(files, 0);
-    assert_int_equal(cJSON_GetArraySize(f), 8);
-    /* The keys in AWS's order. */
-    const char *order[] = {"filepath", "filesize",        "fileid",      "certfile",
-                           "fileType", "update_data_url", "auth_scheme", "sig-sha256-ecdsa"};
+    /* The keys in AWS's order, then otter's version for a firmware file. */
+    assert_int_equal(cJSON_GetArraySize(f), file_type == 0 ? 9 : 8);
+    const char *order[] = {"filepath",    "filesize",         "fileid",
+                           "certfile",    "fileType",         "update_data_url",
+                           "auth_scheme", "sig-sha256-ecdsa", "otterVersion"};
     size_t k = 0;
     for (cJSON *it = f->child; it; it = it->next, k++) {
         assert_string_equal(it->string, order[k]);
@@ -688,7 +689,14 @@ static void test_help(void **state)
                              {"thing", "show", "--help"},      {"job", "create", "--help"},
                              {"job", "list", "--help"},        {"job", "show", "--help"},
                              {"job", "cancel", "--help"},      {"watch", "--help", NULL},
-                             {"stream", "describe", "--help"}, {"job", "--help", NULL}};
+                             {"stream", "describe", "--help"}, {"job", "--help", NULL},
+                             {"job", "delete", "--help"},      {"thing", "set", "--help"},
+                             {"thing", "unset", "--help"},     {"thing", "disable", "--help"},
+                             {"thing", "enable", "--help"},    {"thing", "rotate", "--help"},
+                             {"thing", "delete", "--help"},    {"group", "create", "--help"},
+                             {"group", "list", "--help"},      {"group", "show", "--help"},
+                             {"group", "add", "--help"},       {"group", "remove", "--help"},
+                             {"group", "delete", "--help"},    {"group", "--help", NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         assert_ok(cli_test_runv(R, cmds[i]));
         assert_memory_equal(R->out, "usage: otter", 12);
@@ -962,6 +970,62 @@ static int has_json_line(const char *text, const char *thing, const char *field,
 }
 
 /* watch --json follows executions updated through the store. */
+/* The dynsec entry of a login, from the broker's file (the broker is not running). */
+static cJSON *dynsec_client(cJSON **root, const char *name)
+{
+    char *text = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    assert_non_null(text);
+    *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(*root, "clients"))
+    {
+        if (strcmp(cJSON_GetObjectItem(c, "username")->valuestring, name) == 0) {
+            return (cJSON *)c;
+        }
+    }
+    return NULL;
+}
+
+/* disable, enable, rotate and delete on a broker that is not running: its file. */
+static void test_lifecycle_offline(void **state)
+{
+    (void)state;
+    make_world();
+    cJSON *root;
+    assert_ok(cli_test_run(R, "thing", "disable", "A", NULL));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(dynsec_client(&root, "A"), "disabled")));
+    cJSON_Delete(root);
+    assert_ok(cli_test_run(R, "thing", "list", NULL));
+    assert_non_null(strstr(R->out, "disabled"));
+    assert_ok(cli_test_run(R, "thing", "enable", "A", NULL));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(dynsec_client(&root, "A"), "disabled")));
+    cJSON_Delete(root);
+    char old_hash[200];
+    snprintf(old_hash, sizeof old_hash, "%s",
+             cJSON_GetObjectItem(dynsec_client(&root, "A"), "password")->valuestring);
+    cJSON_Delete(root);
+    char *before = (char *)cli_test_read(cli_test_path("data/things/A.json"), NULL);
+    assert_ok(cli_test_run(R, "thing", "rotate", "A", NULL));
+    char *after = (char *)cli_test_read(cli_test_path("data/things/A.json"), NULL);
+    assert_string_not_equal(before, after);
+    cJSON *t = cJSON_Parse(after);
+    assert_non_null(strstr(R->out, cJSON_GetObjectItem(t, "password")->valuestring));
+    cJSON_Delete(t);
+    free(before);
+    free(after);
+    assert_string_not_equal(cJSON_GetObjectItem(dynsec_client(&root, "A"), "password")->valuestring,
+                            old_hash);
+    cJSON_Delete(root);
+    assert_ok(cli_test_run(R, "thing", "delete", "A", NULL));
+    assert_null(dynsec_client(&root, "A"));
+    cJSON_Delete(root);
+    assert_int_equal(access(cli_test_path("data/things/A.json"), F_OK), -1);
+    assert_int_equal(cli_test_run(R, "thing", "rotate", "A", NULL), 1);
+    assert_non_null(strstr(R->err, "unknown thing 'A'"));
+    assert_int_equal(cli_test_run(R, "thing", "delete", NULL), 2);
+}
+
 static void test_watch_json(void **state)
 {
     (void)state;
@@ -1028,7 +1092,7 @@ static void test_watch_json(void **state)
     text = (char *)cli_test_read(out, NULL);
     assert_non_null(strstr(text, "A: IN_PROGRESS  receive 1/2 (50%)\n"));
     assert_non_null(strstr(text, "B: FAILED       reason \"rejected: 0x00000010\"\n"));
-    assert_non_null(strstr(text, "job w2 COMPLETED: 1 of 2 succeeded\n"));
+    assert_non_null(strstr(text, "job w2 COMPLETED: 1 of 2 succeeded, 0 skipped (not needed)\n"));
     free(text);
 
     /* A canceled job ends the watch with exit code 1. */
@@ -1064,6 +1128,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_offline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,7 @@
 
 #include "ota_store.h"
 #include "ota_svc_budget.h"
+#include "ota_svc_inventory.h"
 #include "ota_svc_jobs.h"
 #include "ota_svc_presign.h"
 #include "ota_svc_store_source.h"
@@ -125,6 +126,7 @@ typedef struct daemon {
     ota_store_t *jobs_store;
     ota_store_t *streams_store;
     ota_svc_jobs_t *jobs;
+    ota_svc_inventory_t *inventory; /* with the Jobs API: shadow reports, presence */
     ota_svc_streams_t *streams;
     ota_svc_store_source_t *source;
     ota_svc_presign_t *signer;
@@ -754,6 +756,9 @@ static void announce_ready(daemon_t *d)
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             filters++;
         }
+        for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
+            filters++;
+        }
     }
     if (serves_streams(d)) {
         for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
@@ -851,6 +856,9 @@ static void subscribe_all(daemon_t *d)
     if (serves_jobs(d)) {
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             subscribe_one(d, *t, 1);
+        }
+        for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
+            subscribe_one(d, *t, 0);
         }
     }
     if (serves_streams(d)) {
@@ -980,6 +988,10 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
         d->jobs_messages++;
         return;
     }
+    if (d->inventory != NULL &&
+        ota_svc_inventory_handle(d->inventory, msg->topic, msg->payload, len, wall_ms()) == 1) {
+        return;
+    }
     if (d->streams != NULL && !in_my_shard(d, msg->topic)) {
         d->shard_skipped++;
         return;
@@ -1042,7 +1054,8 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         d->jobs = ota_svc_jobs_create(d->jobs_store, publish_cb, d);
-        if (d->jobs == NULL) {
+        d->inventory = ota_svc_inventory_create(d->jobs_store, publish_cb, d);
+        if (d->jobs == NULL || d->inventory == NULL) {
             log_line(LV_ERROR, "cannot start the Jobs API");
             return -1;
         }
@@ -1347,6 +1360,7 @@ int main(int argc, char **argv)
     ota_svc_streams_destroy(d.streams);
     ota_svc_store_source_destroy(d.source);
     ota_svc_jobs_destroy(d.jobs);
+    ota_svc_inventory_destroy(d.inventory);
     ota_svc_budget_destroy(d.budget);
     ota_svc_presign_close(d.signer);
     ota_store_close(d.streams_store);

@@ -225,13 +225,21 @@ static void add_common(cJSON *obj, const char *token, int64_t now_ms)
     cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
 }
 
+/** The status a device is told: AWS names only (a SKIPPED execution was taken
+ *  off the thing's list, which AWS calls REMOVED). */
+static const char *wire_status(ota_store_exec_status_t status)
+{
+    return ota_store_exec_status_name(
+        (int)(status == OTA_STORE_EXEC_SKIPPED ? OTA_STORE_EXEC_REMOVED : status));
+}
+
 /** Builds an AWS JobExecution object; document is the raw job document or NULL to omit. */
 static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
 {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "jobId", e->job_id);
     cJSON_AddStringToObject(x, "thingName", e->thing);
-    cJSON_AddStringToObject(x, "status", ota_store_exec_status_name((int)e->status));
+    cJSON_AddStringToObject(x, "status", wire_status(e->status));
     if (e->status_details)
         cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
     cJSON_AddNumberToObject(x, "queuedAt", (double)(e->queued_at_ms / 1000));
@@ -249,7 +257,7 @@ static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
 static cJSON *exec_state_json(const ota_store_execution_t *e)
 {
     cJSON *x = cJSON_CreateObject();
-    cJSON_AddStringToObject(x, "status", ota_store_exec_status_name((int)e->status));
+    cJSON_AddStringToObject(x, "status", wire_status(e->status));
     if (e->status_details)
         cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
     cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);

@@ -92,6 +92,13 @@ static int count_member(void *ctx, const ota_store_thing_t *t)
 int ota_job_spec_targets(ota_store_t *store, const ota_job_spec_names_t *names, const char *list,
                          ota_job_spec_targets_t *p, char *err, size_t cap)
 {
+    return ota_job_spec_targets_for(store, names, list, 0, p, err, cap);
+}
+
+int ota_job_spec_targets_for(ota_store_t *store, const ota_job_spec_names_t *names,
+                             const char *list, int continuous, ota_job_spec_targets_t *p, char *err,
+                             size_t cap)
+{
     memset(p, 0, sizeof *p);
     if (list == NULL) {
         list = "";
@@ -136,11 +143,15 @@ int ota_job_spec_targets(ota_store_t *store, const ota_job_spec_names_t *names, 
     }
     for (size_t i = 0; i < p->n_groups; i++) {
         size_t members = 0;
-        if (ota_store_group_members(store, p->groups[i], count_member, &members) != OTA_STORE_OK ||
-            members == 0) {
+        if (ota_store_group_members(store, p->groups[i], count_member, &members) != OTA_STORE_OK) {
             return refuse(OTA_JOB_SPEC_FAIL, err, cap,
-                          "unknown or empty group '%s' in %s; add things with 'otter thing create "
-                          "NAME --group %s'",
+                          "unknown group '%s' in %s; create it with 'otter group create %s'",
+                          p->groups[i], names->targets, p->groups[i]);
+        }
+        if (members == 0 && !continuous) {
+            return refuse(OTA_JOB_SPEC_FAIL, err, cap,
+                          "group '%s' in %s has no members; add things ('otter group add %s "
+                          "THING') or make the job continuous",
                           p->groups[i], names->targets, p->groups[i]);
         }
     }

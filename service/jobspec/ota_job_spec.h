@@ -77,6 +77,14 @@ int ota_job_spec_check_limits(const ota_job_spec_names_t *names, const ota_job_s
 int ota_job_spec_targets(ota_store_t *store, const ota_job_spec_names_t *names, const char *list,
                          ota_job_spec_targets_t *out, char *err, size_t cap);
 
+/**
+ * As ota_job_spec_targets(); with continuous set, a group without members is
+ * accepted (a continuous job reaches the things that join it later).
+ */
+int ota_job_spec_targets_for(ota_store_t *store, const ota_job_spec_names_t *names,
+                             const char *list, int continuous, ota_job_spec_targets_t *p, char *err,
+                             size_t cap);
+
 /** Releases what ota_job_spec_targets() allocated; zeroes *t. */
 void ota_job_spec_targets_free(ota_job_spec_targets_t *t);
 

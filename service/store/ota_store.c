@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "ota_store.h"
+#include "ota_store_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -20,18 +21,11 @@
 #include <unistd.h>
 
 /** Schema version this build writes; migrations[] brings older ones here. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /** How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 /** Copy buffer for file imports. */
 #define STORE_COPY_CHUNK 65536
-
-struct ota_store {
-    sqlite3 *db;
-    char *data_dir;
-    char err[512];
-    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
-};
 
 /* Schema, version 1. Statuses are stored as the enum values of ota_store.h. */
 static const char schema_v1[] =
@@ -112,7 +106,8 @@ static const char schema_v2[] = "ALTER TABLE things ADD COLUMN announced_list IN
                                 " created_ms INTEGER NOT NULL);";
 
 /** Migration steps: migrations[v] turns schema version v into v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2,
+                                                             ota_store_schema_v3};
 
 /* Execution columns, in the order read_exec() expects. */
 #define EXEC_COLS                                                                                  \
@@ -126,8 +121,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int
-fail(ota_store_t *s, int rc, const char *fmt, ...)
+int fail(ota_store_t *s, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -136,12 +130,12 @@ fail(ota_store_t *s, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int fail_db(ota_store_t *s, const char *what)
+int fail_db(ota_store_t *s, const char *what)
 {
     return fail(s, OTA_STORE_ERROR, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
-static void ok(ota_store_t *s)
+void ok(ota_store_t *s)
 {
     s->err[0] = '\0';
 }
@@ -216,7 +210,7 @@ int ota_store_valid_stream_id(const char *id)
     return name_ok(id, OTA_STORE_STREAM_ID_MAX, 0);
 }
 
-static int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
+int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
@@ -225,7 +219,7 @@ static int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
     return OTA_STORE_OK;
 }
 
-static int exec_sql(ota_store_t *s, const char *sql)
+int exec_sql(ota_store_t *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -236,7 +230,7 @@ static int exec_sql(ota_store_t *s, const char *sql)
     return OTA_STORE_OK;
 }
 
-static int begin(ota_store_t *s)
+int begin(ota_store_t *s)
 {
     return exec_sql(s, "BEGIN IMMEDIATE");
 }
@@ -250,14 +244,14 @@ static int commit(ota_store_t *s)
     return OTA_STORE_OK;
 }
 
-static void rollback(ota_store_t *s)
+void rollback(ota_store_t *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /** Ends a write transaction: commit if rc is OK, else roll back. */
-static int finish(ota_store_t *s, int rc)
+int finish(ota_store_t *s, int rc)
 {
     if (rc == OTA_STORE_OK)
         rc = commit(s);
@@ -269,7 +263,7 @@ static int finish(ota_store_t *s, int rc)
 }
 
 /** Runs a statement to completion (no rows expected). */
-static int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
+int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
 {
     int r = sqlite3_step(st);
     if (r != SQLITE_DONE && r != SQLITE_ROW)
@@ -288,15 +282,14 @@ static char *dup_text(const unsigned char *t)
     return p;
 }
 
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
 /** Runs a one-integer query; *out = 0 when there is no row. */
-static int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2,
-                     int64_t *out)
+int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, sql);
@@ -476,7 +469,7 @@ int ota_store_poll_changes(ota_store_t *store, int *changed)
 /* Things and groups                                                        */
 /* ------------------------------------------------------------------------ */
 
-static int check_thing_name(ota_store_t *s, const char *name, const char *what)
+int check_thing_name(ota_store_t *s, const char *name, const char *what)
 {
     if (!ota_store_valid_thing_name(name))
         return fail(s, OTA_STORE_INVALID, "invalid %s name '%s' (1..128 of [A-Za-z0-9:_-])", what,
@@ -534,8 +527,8 @@ int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t 
 }
 
 /** Lists (name, created_ms) rows of a query with up to one text parameter. */
-static int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb,
-                       void *ctx, size_t *n)
+int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb, void *ctx,
+                size_t *n)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, sql);
@@ -598,91 +591,6 @@ int ota_store_thing_delete(ota_store_t *store, const char *name)
         }
     }
     return finish(store, rc);
-}
-
-int ota_store_group_add(ota_store_t *store, const char *group, const char *thing)
-{
-    if (!store)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc || (rc = check_thing_name(store, thing, "thing")))
-        return rc;
-    sqlite3_stmt *st;
-    if ((rc = prep(store, &st, "INSERT INTO group_members(grp, thing) VALUES(?, ?)")))
-        return rc;
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    int ext = sqlite3_extended_errcode(store->db);
-    if (r == SQLITE_DONE)
-        ok(store);
-    else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        rc = fail(store, OTA_STORE_EXISTS, "thing '%s' is already in group '%s'", thing, group);
-    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
-    else
-        rc = fail_db(store, "add to group");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing)
-{
-    if (!store)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc || (rc = check_thing_name(store, thing, "thing")))
-        return rc;
-    sqlite3_stmt *st;
-    if ((rc = prep(store, &st, "DELETE FROM group_members WHERE grp = ? AND thing = ?")))
-        return rc;
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-    rc = step_done(store, st, "remove from group");
-    sqlite3_finalize(st);
-    if (!rc && sqlite3_changes(store->db) == 0)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' is not in group '%s'", thing, group);
-    if (!rc)
-        ok(store);
-    return rc;
-}
-
-int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb, void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    int rc = check_thing_name(store, group, "group");
-    if (rc)
-        return rc;
-    size_t n;
-    rc = list_things(store,
-                     "SELECT t.name, t.created_ms FROM group_members g JOIN things t ON "
-                     "t.name = g.thing WHERE g.grp = ? ORDER BY t.name",
-                     group, cb, ctx, &n);
-    if (!rc && n == 0)
-        rc = fail(store, OTA_STORE_NOT_FOUND, "group '%s' not found (no members)", group);
-    return rc;
-}
-
-int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
-    int rc = prep(store, &st, "SELECT grp, COUNT(*) FROM group_members GROUP BY grp ORDER BY grp");
-    if (rc)
-        return rc;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_int64(st, 1)))
-            break;
-    }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail_db(store, "list groups");
-    sqlite3_finalize(st);
-    if (!rc)
-        ok(store);
-    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1010,7 +918,7 @@ int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const
     int rc = query_int(store,
                        "SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job "
                        "WHERE e.thing = ? AND j.stream = ? AND e.released = 1 "
-                       "AND e.status NOT IN (6, 7) LIMIT 1",
+                       "AND e.status NOT IN (6, 7, 8) LIMIT 1",
                        thing, stream_id, &yes);
     if (rc)
         return rc;
@@ -1052,7 +960,7 @@ static int bump_job_things(ota_store_t *s, const char *job_id)
     return rc;
 }
 
-static int bump_thing(ota_store_t *s, const char *thing)
+int bump_thing(ota_store_t *s, const char *thing)
 {
     sqlite3_stmt *st;
     int rc = prep(s, &st, "UPDATE things SET change_seq = change_seq + 1 WHERE name = ?");
@@ -1064,26 +972,31 @@ static int bump_thing(ota_store_t *s, const char *thing)
     return rc;
 }
 
-/** Ends a job with a status and cancels its non-terminal executions (inside a transaction). */
-static int end_job(ota_store_t *s, const char *job_id, int status, int64_t now_ms)
+/** Ends a job with a status and a reason, and cancels its non-terminal executions
+ *  (inside a transaction). */
+static int end_job(ota_store_t *s, const char *job_id, int status, const char *code,
+                   const char *why, int64_t now_ms)
 {
     int rc = bump_job_things(s, job_id);
     sqlite3_stmt *st;
     if (!rc && !(rc = prep(s, &st,
                            "UPDATE executions SET status = 7, version = version + 1, "
-                           "updated_ms = ?, deadline_ms = 0 WHERE job = ? AND status IN (0, 1)"))) {
+                           "released = 1, updated_ms = ?, deadline_ms = 0 "
+                           "WHERE job = ? AND status IN (0, 1)"))) {
         sqlite3_bind_int64(st, 1, now_ms);
         sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
         rc = step_done(s, st, "cancel executions");
         sqlite3_finalize(st);
     }
     if (!rc && !(rc = prep(s, &st,
-                           "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ? "
-                           "WHERE id = ?"))) {
+                           "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ?, "
+                           "reason_code = ?, reason = ? WHERE id = ?"))) {
         sqlite3_bind_int(st, 1, status);
         sqlite3_bind_int64(st, 2, now_ms);
         sqlite3_bind_int64(st, 3, now_ms);
-        sqlite3_bind_text(st, 4, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, why, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, job_id, -1, SQLITE_STATIC);
         rc = step_done(s, st, "end job");
         sqlite3_finalize(st);
     }
@@ -1092,7 +1005,7 @@ static int end_job(ota_store_t *s, const char *job_id, int status, int64_t now_m
 
 /** Execution counts of a job, by status; unreleased QUEUED counted apart. */
 typedef struct {
-    uint32_t by_status[8];
+    uint32_t by_status[9];
     uint32_t unreleased;
     uint32_t total;
 } job_counts_t;
@@ -1111,9 +1024,9 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         int status = sqlite3_column_int(st, 0);
         uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
-        if (status < 0 || status > 7)
+        if (status < 0 || status > OTA_STORE_EXEC_SKIPPED)
             continue;
-        if (!sqlite3_column_int(st, 1))
+        if (!sqlite3_column_int(st, 1) && status == OTA_STORE_EXEC_QUEUED)
             c->unreleased += n;
         else
             c->by_status[status] += n;
@@ -1130,33 +1043,28 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
  * (inside a transaction): ABORTED when the abort criteria are met (its
  * remaining executions are canceled), COMPLETED when nothing is left to run.
  */
-static int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
+int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
 {
     sqlite3_stmt *st;
-    int rc = prep(s, &st, "SELECT status, abort_pct, abort_min FROM jobs WHERE id = ?");
-    if (rc)
+    int64_t status = 0;
+    int rc = query_int(s, "SELECT status FROM jobs WHERE id = ?", job_id, NULL, &status);
+    if (rc || status != OTA_STORE_JOB_IN_PROGRESS)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return fail(s, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
-    }
-    int status = sqlite3_column_int(st, 0);
-    int64_t pct = sqlite3_column_int64(st, 1), min = sqlite3_column_int64(st, 2);
-    sqlite3_finalize(st);
-    if (status != OTA_STORE_JOB_IN_PROGRESS)
-        return OTA_STORE_OK;
     job_counts_t c;
     if ((rc = count_job(s, job_id, &c)))
         return rc;
-    int64_t failures = c.by_status[OTA_STORE_EXEC_FAILED] + c.by_status[OTA_STORE_EXEC_TIMED_OUT] +
-                       c.by_status[OTA_STORE_EXEC_REJECTED];
-    int64_t finished = failures + c.by_status[OTA_STORE_EXEC_SUCCEEDED];
-    if (pct > 0 && finished >= (min > 0 ? min : 1) && failures * 100 >= pct * finished)
-        return end_job(s, job_id, OTA_STORE_JOB_ABORTED, now_ms);
+    char code[33], why[257];
+    rc = ota_store_abort_check(s, job_id, c.by_status, code, sizeof code, why, sizeof why);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return end_job(s, job_id, OTA_STORE_JOB_ABORTED, code, why, now_ms);
     uint32_t open =
         c.unreleased + c.by_status[OTA_STORE_EXEC_QUEUED] + c.by_status[OTA_STORE_EXEC_IN_PROGRESS];
-    if (open == 0) {
+    int64_t continuous = 0; /* a continuous job waits for new group members */
+    if ((rc = query_int(s, "SELECT continuous FROM jobs WHERE id = ?", job_id, NULL, &continuous)))
+        return rc;
+    if (open == 0 && !continuous) {
         if (!(rc = prep(s, &st,
                         "UPDATE jobs SET status = 2, updated_ms = ?, completed_ms = ? "
                         "WHERE id = ?"))) {
@@ -1226,6 +1134,15 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         return fail(store, OTA_STORE_INVALID, "a job needs at least one target thing or group");
     if (spec->abort_failure_percent > 100)
         return fail(store, OTA_STORE_INVALID, "abort failure percentage must be 0..100");
+    if (spec->target_version && *spec->target_version &&
+        !ota_store_valid_version(spec->target_version))
+        return fail(store, OTA_STORE_INVALID, "invalid target version (X.Y.Z)");
+    if (spec->device_types && *spec->device_types &&
+        !ota_store_valid_device_types(spec->device_types))
+        return fail(store, OTA_STORE_INVALID, "invalid device types (NAME[,NAME...])");
+    if (ota_store_rollout_check(store, spec))
+        return OTA_STORE_INVALID;
+    int controlled = ota_store_rollout_is_controlled(&spec->rollout);
     if (spec->stream_id && !ota_store_valid_stream_id(spec->stream_id))
         return fail(store, OTA_STORE_INVALID, "invalid stream id");
     for (size_t i = 0; i < spec->n_things; i++)
@@ -1248,8 +1165,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     sqlite3_stmt *st;
     if (!rc && !(rc = prep(store, &st,
                            "INSERT INTO jobs(id, document, stream, status, timeout_min, "
-                           "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms) "
-                           "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"))) {
+                           "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms, "
+                           "target_version, device_types) "
+                           "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"))) {
         sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, spec->document, -1, SQLITE_STATIC);
         if (spec->stream_id)
@@ -1260,13 +1178,21 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         sqlite3_bind_int64(st, 7, spec->abort_min_finished);
         sqlite3_bind_int64(st, 8, now_ms);
         sqlite3_bind_int64(st, 9, now_ms);
+        sqlite3_bind_text(st, 10, spec->target_version ? spec->target_version : "", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, spec->device_types ? spec->device_types : "", -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE
                      ? fail(store, OTA_STORE_EXISTS, "job '%s' already exists", spec->job_id)
                      : fail_db(store, "create job");
         sqlite3_finalize(st);
     }
-    job_targets_t t = {store, spec->job_id, now_ms, spec->rollout_per_minute == 0, NULL, 0};
+    if (!rc)
+        rc = ota_store_rollout_save(store, spec);
+    if (!rc)
+        rc = ota_store_job_targets_save(store, spec);
+    job_targets_t t = {
+        store, spec->job_id, now_ms, spec->rollout_per_minute == 0 && !controlled, NULL, 0};
     if (!rc)
         rc = prep(store, &t.ins,
                   "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "
@@ -1279,9 +1205,13 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
             rc = t.rc;
     }
     sqlite3_finalize(t.ins);
-    if (!rc && spec->rollout_per_minute == 0)
+    if (!rc)
+        rc = ota_store_skip_unneeded(store, spec->job_id, NULL, now_ms);
+    if (!rc && t.released)
         rc = bump_job_things(store, spec->job_id);
-    if (!rc && spec->rollout_per_minute > 0)
+    else if (!rc && controlled)
+        rc = ota_store_release_controlled(store, spec->job_id, now_ms, NULL);
+    else if (!rc)
         rc = release_job(store, spec->job_id, spec->rollout_per_minute, now_ms, now_ms, NULL);
     return finish(store, rc);
 }
@@ -1299,11 +1229,13 @@ static void read_job_row(sqlite3_stmt *st, ota_store_job_t *j)
     j->updated_ms = sqlite3_column_int64(st, 8);
     j->completed_ms = sqlite3_column_int64(st, 9);
     j->document = dup_text(sqlite3_column_text(st, 10));
+    copy_col(j->target_version, sizeof j->target_version, st, 11);
+    copy_col(j->device_types, sizeof j->device_types, st, 12);
 }
 
 #define JOB_COLS                                                                                   \
     "id, stream, status, timeout_min, rollout_per_min, abort_pct, abort_min, created_ms, "         \
-    "updated_ms, completed_ms, document"
+    "updated_ms, completed_ms, document, target_version, device_types"
 
 static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
 {
@@ -1323,7 +1255,8 @@ static int fill_job_counts(ota_store_t *s, ota_store_job_t *j)
     j->n_rejected = c.by_status[OTA_STORE_EXEC_REJECTED];
     j->n_removed = c.by_status[OTA_STORE_EXEC_REMOVED];
     j->n_canceled = c.by_status[OTA_STORE_EXEC_CANCELED];
-    return OTA_STORE_OK;
+    j->n_skipped = c.by_status[OTA_STORE_EXEC_SKIPPED];
+    return ota_store_job_extra(s, j);
 }
 
 int ota_store_job_get(ota_store_t *store, const char *job_id, ota_store_job_t *out)
@@ -1412,10 +1345,24 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx)
 
 int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
 {
+    return ota_store_job_cancel_why(store, job_id, NULL, NULL, now_ms);
+}
+
+int ota_store_job_cancel_why(ota_store_t *store, const char *job_id, const char *reason_code,
+                             const char *comment, int64_t now_ms)
+{
     if (!store)
         return OTA_STORE_INVALID;
     if (!ota_store_valid_job_id(job_id))
         return fail(store, OTA_STORE_INVALID, "invalid job id");
+    if (reason_code && (strlen(reason_code) > 32 || !ota_store_valid_attr_key(reason_code)))
+        return fail(store, OTA_STORE_INVALID, "reason code: 1..32 of [A-Za-z0-9_]");
+    size_t clen = comment ? strlen(comment) : 1;
+    for (size_t i = 0; comment && i < clen; i++)
+        if (comment[i] < 0x20 || comment[i] > 0x7e)
+            clen = 0;
+    if (clen == 0 || clen > 256)
+        return fail(store, OTA_STORE_INVALID, "comment: 1..256 printable characters");
     int rc = begin(store);
     if (rc)
         return rc;
@@ -1428,7 +1375,8 @@ int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
         rc = fail(store, OTA_STORE_CONFLICT, "job '%s' is already %s", job_id,
                   ota_store_job_status_name((int)status));
     if (!rc)
-        rc = end_job(store, job_id, OTA_STORE_JOB_CANCELED, now_ms);
+        rc = end_job(store, job_id, OTA_STORE_JOB_CANCELED, reason_code ? reason_code : "CANCELED",
+                     comment ? comment : "", now_ms);
     return finish(store, rc);
 }
 
@@ -1438,9 +1386,10 @@ int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms)
 
 const char *ota_store_exec_status_name(int status)
 {
-    static const char *const names[] = {"QUEUED",    "IN_PROGRESS", "SUCCEEDED", "FAILED",
-                                        "TIMED_OUT", "REJECTED",    "REMOVED",   "CANCELED"};
-    return status >= 0 && status < 8 ? names[status] : "UNKNOWN";
+    static const char *const names[] = {"QUEUED",  "IN_PROGRESS", "SUCCEEDED",
+                                        "FAILED",  "TIMED_OUT",   "REJECTED",
+                                        "REMOVED", "CANCELED",    "SKIPPED"};
+    return status >= 0 && status < 9 ? names[status] : "UNKNOWN";
 }
 
 int ota_store_exec_status_parse(const char *name, ota_store_exec_status_t *out)
@@ -1664,8 +1613,13 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
      * possibly its next job (notify-next). */
     if (!rc && upd->status != cur->status)
         rc = bump_thing(s, thing);
-    if (!rc && ota_store_exec_status_is_terminal((int)upd->status))
+    if (!rc && ota_store_exec_status_is_terminal((int)upd->status)) {
         rc = recheck_job(s, job_id, now_ms);
+        if (!rc && upd->status == OTA_STORE_EXEC_SUCCEEDED)
+            rc = ota_store_learn_version(s, job_id, thing, now_ms);
+        if (!rc) /* a phase may open */
+            rc = ota_store_release_controlled(s, job_id, now_ms, NULL);
+    }
     return rc;
 }
 
@@ -1875,8 +1829,10 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
                        int64_t now_ms, size_t *n_released)
 {
     int64_t released = 0, elapsed = now_ms > created_ms ? now_ms - created_ms : 0;
-    int rc = query_int(s, "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1", job_id,
-                       NULL, &released);
+    int rc = query_int(s,
+                       "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1 "
+                       "AND status <> 8",
+                       job_id, NULL, &released);
     int64_t allowed = rate * (elapsed / 60000 + 1);
     if (rc || allowed <= released)
         return rc;
@@ -1905,7 +1861,7 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
             *n_released += (size_t)sqlite3_changes(s->db);
         sqlite3_finalize(st);
     }
-    return rc;
+    return rc ? rc : ota_store_skip_unneeded(s, job_id, NULL, now_ms);
 }
 
 int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_released)
@@ -1920,13 +1876,17 @@ int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_rele
     rows_t rows = {0};
     /* running jobs that still hold executions back: (id, -, created, rate) */
     rc = collect(store,
-                 "SELECT id, '', created_ms, rollout_per_min FROM jobs j WHERE status = 0 "
-                 "AND rollout_per_min > 0 AND created_ms <= ?1 AND EXISTS (SELECT 1 FROM "
-                 "executions e WHERE e.job = j.id AND e.released = 0)",
+                 "SELECT id, controlled, created_ms, rollout_per_min FROM jobs j WHERE "
+                 "status = 0 AND (rollout_per_min > 0 OR controlled = 1) AND created_ms <= ?1 "
+                 "AND EXISTS (SELECT 1 FROM executions e WHERE e.job = j.id AND e.released = 0 "
+                 "AND e.status = 0)",
                  now_ms, &rows);
     size_t n = 0;
     for (size_t i = 0; !rc && i < rows.n; i++) {
-        rc = release_job(store, rows.job[i], rows.num2[i], rows.num[i], now_ms, &n);
+        if (strcmp(rows.thing[i], "1") == 0) /* the "controlled" column */
+            rc = ota_store_release_controlled(store, rows.job[i], now_ms, &n);
+        else
+            rc = release_job(store, rows.job[i], rows.num2[i], rows.num[i], now_ms, &n);
     }
     rows_free(&rows);
     rc = finish(store, rc);
@@ -1949,11 +1909,15 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
         return rc;
     if (v > 0)
         *out = v;
+    /* controlled rollouts: scheduled start, window opening, next minute of the rate */
+    if ((rc = ota_store_rollout_next(store, ota_store_now_ms(), out)))
+        return rc;
     /* next release: the start of the next minute of each rolling job */
     sqlite3_stmt *st;
     if ((rc = prep(store, &st,
                    "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
-                   "WHERE e.job = j.id AND e.released = 1) FROM jobs j WHERE j.status = 0 AND "
+                   "WHERE e.job = j.id AND e.released = 1 AND e.status <> 8) FROM jobs j "
+                   "WHERE j.status = 0 AND j.controlled = 0 AND "
                    "j.rollout_per_min > 0 AND EXISTS (SELECT 1 FROM executions e WHERE "
                    "e.job = j.id AND e.released = 0)")))
         return rc;

@@ -68,6 +68,22 @@ typedef enum ota_store_rc {
 #define OTA_STORE_STEP_TIMEOUT_MAX 10080
 /** Largest stream file id. */
 #define OTA_STORE_FILE_ID_MAX 255
+/** Longest thing attribute key (characters [A-Za-z0-9_]). */
+#define OTA_STORE_ATTR_KEY_MAX 64
+/** Longest thing attribute value (printable ASCII, no '"' or '\\'). */
+#define OTA_STORE_ATTR_VALUE_MAX 128
+/** Attributes a thing may have. */
+#define OTA_STORE_ATTRS_MAX 32
+/** Longest version text, "X.Y.Z" (see ota_store_valid_version()). */
+#define OTA_STORE_VERSION_MAX 15
+/** Longest device type name (characters [A-Za-z0-9_.-]). */
+#define OTA_STORE_DEVICE_TYPE_MAX 64
+/** Longest list of device types of a job ("a,b,c"). */
+#define OTA_STORE_DEVICE_TYPES_MAX 255
+/** The thing attribute holding its device type (set by the operator). */
+#define OTA_STORE_ATTR_DEVICE_TYPE "deviceType"
+/** The thing attribute holding the version it runs (learned from the device). */
+#define OTA_STORE_ATTR_FIRMWARE_VERSION "firmwareVersion"
 
 /**
  * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
@@ -198,39 +214,147 @@ int ota_store_thing_list(ota_store_t *store, ota_store_thing_cb cb, void *ctx);
  */
 int ota_store_thing_delete(ota_store_t *store, const char *name);
 
+/* Groups (ota_store_groups.c). A static group lists its members; a dynamic
+ * group is a query on thing attributes and its members are the things that
+ * match it now. A thing may be in any number of groups. */
+
+/** Longest dynamic group query. */
+#define OTA_STORE_QUERY_MAX 512
+/** Most terms of a dynamic group query. */
+#define OTA_STORE_QUERY_TERMS_MAX 8
+
+/** A group as read back. */
+typedef struct ota_store_group {
+    char name[OTA_STORE_GROUP_NAME_MAX + 1];
+    char query[OTA_STORE_QUERY_MAX + 1]; /**< "" for a static group */
+    int64_t created_ms;
+    size_t n_members; /**< members now (a dynamic group's: the things matching) */
+} ota_store_group_t;
+
 /**
- * Adds a thing to a group. A group exists as long as it has members; the
- * first member creates it.
+ * Checks a dynamic group query: 1..8 terms separated by commas, each
+ * KEY OP VALUE with KEY an attribute key, OP one of = != < <= > >=, VALUE an
+ * attribute value without commas; the ordering operators need a version
+ * X.Y.Z as VALUE and compare versions. A thing without the attribute
+ * matches only a != term. Example: "deviceType=sim,firmwareVersion<1.2.0".
+ * @return 1 if valid, else 0.
+ */
+int ota_store_valid_query(const char *query);
+
+/**
+ * Creates a group.
+ * @param query NULL or "" for a static group, else a dynamic group's query.
+ * @return OTA_STORE_OK; OTA_STORE_EXISTS; OTA_STORE_INVALID (bad name or
+ *         query); OTA_STORE_ERROR.
+ */
+int ota_store_group_create(ota_store_t *store, const char *name, const char *query, int64_t now_ms);
+
+/**
+ * Reads a group with its member count.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_get(ota_store_t *store, const char *name, ota_store_group_t *out);
+
+/**
+ * Deletes a group (its memberships; the things stay).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (an
+ *         IN_PROGRESS job targets it: cancel or finish that job first);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_delete(ota_store_t *store, const char *name);
+
+/**
+ * Adds a thing to a static group, creating the group if it does not exist.
+ * IN_PROGRESS continuous jobs that target the group give the thing an
+ * execution.
  * @param group 1..128 characters of [A-Za-z0-9:_-].
  * @param thing an existing thing.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_EXISTS
- *         (already a member); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ *         (already a member); OTA_STORE_INVALID (bad name, or the group is
+ *         dynamic); OTA_STORE_ERROR.
  */
 int ota_store_group_add(ota_store_t *store, const char *group, const char *thing);
 
 /**
- * Removes a thing from a group.
- * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (not a member); OTA_STORE_INVALID;
- *         OTA_STORE_ERROR.
+ * Removes a thing from a static group. Its QUEUED executions of continuous
+ * jobs that no longer target it become REMOVED.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (not a member); OTA_STORE_INVALID
+ *         (bad name, or the group is dynamic); OTA_STORE_ERROR.
  */
 int ota_store_group_remove(ota_store_t *store, const char *group, const char *thing);
 
 /**
- * Lists the members of a group, by thing name.
- * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such group, i.e. no
- *         members); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ * Lists the members of a group, by thing name (a dynamic group: the things
+ * that match its query now).
+ * @return OTA_STORE_OK (also for a group without members); OTA_STORE_NOT_FOUND
+ *         (no such group); OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
 int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb,
                             void *ctx);
 
 /** Callback for ota_store_group_list(); return nonzero to stop. */
-typedef int (*ota_store_group_cb)(void *ctx, const char *group, size_t n_members);
+typedef int (*ota_store_group_cb)(void *ctx, const ota_store_group_t *group);
 
 /**
- * Lists every group (by name) with its member count.
+ * Lists every group by name, with member counts.
  * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
  */
 int ota_store_group_list(ota_store_t *store, ota_store_group_cb cb, void *ctx);
+
+/**
+ * Lists the groups a thing is in now (static and dynamic), by name.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_groups(ota_store_t *store, const char *thing, ota_store_group_cb cb, void *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Thing attributes (ota_store_fleet.c)                                     */
+/* ------------------------------------------------------------------------ */
+
+/** 1 if key is a valid attribute key (1..64 of [A-Za-z0-9_]), else 0. */
+int ota_store_valid_attr_key(const char *key);
+/** 1 if value is a valid attribute value (1..128 printable ASCII, no '"' or '\\'). */
+int ota_store_valid_attr_value(const char *value);
+/** 1 if v is a version "X.Y.Z": three decimal numbers without leading zeros,
+ *  X and Y 0..255, Z 0..65535 (the image header's range), else 0. */
+int ota_store_valid_version(const char *v);
+/** 1 if name is a valid device type (1..64 of [A-Za-z0-9_.-]), else 0. */
+int ota_store_valid_device_type(const char *name);
+/** 1 if list is 1..16 distinct device types separated by single commas, at
+ *  most OTA_STORE_DEVICE_TYPES_MAX characters, else 0. */
+int ota_store_valid_device_types(const char *list);
+
+/**
+ * Sets or removes a thing's attribute. deviceType must be a valid device type
+ * and firmwareVersion a valid version. A change re-checks the thing's QUEUED
+ * executions: those it no longer needs become SKIPPED.
+ * @param value  the value, or NULL to remove the attribute.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing, or removing an
+ *         unset attribute); OTA_STORE_INVALID (bad key or value, or more than
+ *         OTA_STORE_ATTRS_MAX attributes); OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
+                             const char *value, int64_t now_ms);
+
+/**
+ * Reads one attribute of a thing.
+ * @param out receives the value (at most OTA_STORE_ATTR_VALUE_MAX + 1 bytes used).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (unset); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *key, char *out,
+                             size_t cap);
+
+/** Callback for ota_store_thing_attr_list(); return nonzero to stop. */
+typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, int64_t updated_ms);
+
+/**
+ * Lists a thing's attributes by key.
+ * @return OTA_STORE_OK (nothing listed for a thing without attributes);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
+                              void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Files                                                                    */
@@ -336,6 +460,64 @@ typedef enum ota_store_job_status {
 /** "IN_PROGRESS", "CANCELED", "COMPLETED", "ABORTED"; "UNKNOWN" otherwise. */
 const char *ota_store_job_status_name(int status);
 
+/** Which failures an abort rule counts (AWS AbortCriteria failureType). */
+typedef enum ota_store_failure_type {
+    OTA_STORE_FAILURE_FAILED = 0,
+    OTA_STORE_FAILURE_REJECTED = 1,
+    OTA_STORE_FAILURE_TIMED_OUT = 2,
+    OTA_STORE_FAILURE_ALL = 3, /**< FAILED, REJECTED and TIMED_OUT */
+} ota_store_failure_type_t;
+
+/** "FAILED", "REJECTED", "TIMED_OUT", "ALL"; "UNKNOWN" otherwise. */
+const char *ota_store_failure_type_name(int type);
+
+/** Most abort rules of a job. */
+#define OTA_STORE_ABORT_RULES_MAX 4
+/** Most rollout phases of a job. */
+#define OTA_STORE_PHASES_MAX 8
+
+/**
+ * One abort rule (AWS AbortCriteria, action CANCEL): the job is ABORTED when
+ * at least min_executed things have executed (SUCCEEDED, FAILED, REJECTED or
+ * TIMED_OUT; SKIPPED and CANCELED do not count) and failures of this type
+ * are at least percent % of them.
+ */
+typedef struct ota_store_abort_rule {
+    ota_store_failure_type_t type;
+    uint32_t percent;      /**< 1..100 */
+    uint32_t min_executed; /**< 1..1000000 */
+} ota_store_abort_rule_t;
+
+/**
+ * How a job reaches its targets over time. All zero: every execution is
+ * released at creation. Otherwise executions are held (QUEUED, unreleased,
+ * invisible to devices) and released by ota_store_rollout_release() and
+ * whenever one of the job's executions finishes.
+ */
+typedef struct ota_store_rollout {
+    /** Release nothing before this time (ms since the epoch); 0 = at once. */
+    int64_t start_at_ms;
+    /** Daily maintenance window in UTC minutes of the day [start, end): releases
+     *  happen only inside it (end < start wraps past midnight). Both 0 = none. */
+    uint32_t window_start_min, window_end_min;
+    /** Phases (hawkBit rollout groups): phase_percent[i] is the cumulative share
+     *  of the targets (in creation order) in phases 0..i, increasing, the last
+     *  100. Phase i+1 opens when SUCCEEDED + SKIPPED executions of phase i reach
+     *  phase_success_percent % of it. n_phases = 0: one phase. */
+    uint32_t n_phases;
+    uint32_t phase_percent[OTA_STORE_PHASES_MAX];
+    uint32_t phase_success_percent; /**< 1..100 when n_phases > 0 */
+    /** Exponential rate (AWS exponentialRate): base_per_minute releases per
+     *  minute at first, multiplied by factor_x10 / 10 each time another
+     *  increase_every things were notified (or SUCCEEDED with
+     *  increase_on_succeeded), never above the job's rollout_per_minute when
+     *  that is set. base_per_minute = 0: no exponential rate. */
+    uint32_t base_per_minute;
+    uint32_t factor_x10;     /**< 11..50 (1.1 .. 5.0) */
+    uint32_t increase_every; /**< 1..1000000 */
+    int increase_on_succeeded;
+} ota_store_rollout_t;
+
 /** What ota_store_job_create() needs. Strings and arrays are copied. */
 typedef struct ota_store_job_spec {
     const char *job_id;        /**< 1..64 characters of [A-Za-z0-9_-] */
@@ -355,6 +537,22 @@ typedef struct ota_store_job_spec {
     /** ... but only once at least this many executions have finished
      *  (SUCCEEDED or a failure). 0 behaves as 1. */
     uint32_t abort_min_finished;
+    /** Version the job installs ("X.Y.Z"), or NULL/"" for none. A thing whose
+     *  firmwareVersion attribute equals it is SKIPPED, never sent the job. */
+    const char *target_version;
+    /** Device types the job is for, "a,b" (ota_store_valid_device_types()), or
+     *  NULL/"" for any. A thing whose deviceType attribute is not one of them
+     *  (or is unset) is SKIPPED. */
+    const char *device_types;
+    /** More abort rules (checked with abort_failure_percent, which is an ALL rule). */
+    ota_store_abort_rule_t abort_rules[OTA_STORE_ABORT_RULES_MAX];
+    size_t n_abort_rules;
+    /** Scheduled start, maintenance window, phases, exponential rate. */
+    ota_store_rollout_t rollout;
+    /** Continuous job (AWS targetSelection CONTINUOUS): things that join a target
+     *  group later get an execution, things that leave lose a QUEUED one
+     *  (REMOVED); the job stays IN_PROGRESS until canceled. */
+    int continuous;
 } ota_store_job_spec_t;
 
 /** A job as read back; free with ota_store_job_free(). */
@@ -370,6 +568,18 @@ typedef struct ota_store_job {
     int64_t created_ms;
     int64_t updated_ms;   /**< last status change */
     int64_t completed_ms; /**< when it left IN_PROGRESS; 0 while IN_PROGRESS */
+    char target_version[OTA_STORE_VERSION_MAX + 1];    /**< "" when none */
+    char device_types[OTA_STORE_DEVICE_TYPES_MAX + 1]; /**< "" when any */
+    ota_store_abort_rule_t abort_rules[OTA_STORE_ABORT_RULES_MAX];
+    size_t n_abort_rules;
+    ota_store_rollout_t rollout;
+    uint32_t current_phase; /**< the open phase (0-based); n_phases when all are open */
+    int continuous;         /**< targetSelection CONTINUOUS */
+    /** Why the job ended: "ABORT_<failure type>" (with the rule in reason),
+     *  "CANCELED" (reason: the operator's comment); "" while IN_PROGRESS or
+     *  COMPLETED. */
+    char reason_code[33];
+    char reason[257];
     /* Execution counts. */
     uint32_t n_executions; /**< targets after group expansion */
     uint32_t n_unreleased; /**< QUEUED but not yet released by the rollout */
@@ -381,10 +591,13 @@ typedef struct ota_store_job {
     uint32_t n_rejected;
     uint32_t n_removed;
     uint32_t n_canceled;
+    uint32_t n_skipped; /**< not needed: already on the version, or another device type */
 } ota_store_job_t;
 
 /**
- * Creates a job and one QUEUED execution per target thing. Groups are
+ * Creates a job and one QUEUED execution per target thing (SKIPPED at once
+ * for a thing that does not need it: see target_version and device_types;
+ * such an execution is never released nor counted by the rollout). Groups are
  * expanded now, at creation: things added to a group later are not targets.
  * A thing named directly and through a group gets one execution. With a
  * rollout rate the executions are released over time by
@@ -438,6 +651,38 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx);
  */
 int ota_store_job_cancel(ota_store_t *store, const char *job_id, int64_t now_ms);
 
+/**
+ * Cancels a job as ota_store_job_cancel() does and records why.
+ * @param reason_code NULL or 1..32 of [A-Za-z0-9_] (default "CANCELED").
+ * @param comment     NULL or 1..256 printable characters (stored as reason).
+ * @return as ota_store_job_cancel(); OTA_STORE_INVALID for a bad code or comment.
+ */
+int ota_store_job_cancel_why(ota_store_t *store, const char *job_id, const char *reason_code,
+                             const char *comment, int64_t now_ms);
+
+/**
+ * Cancels one thing's execution of a job (AWS CancelJobExecution): a QUEUED
+ * one (released or not) becomes CANCELED; an IN_PROGRESS one only with
+ * force (the device may be writing flash: it learns of the cancel from
+ * notify-next and its next update is refused). The job is re-evaluated.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution);
+ *         OTA_STORE_CONFLICT (IN_PROGRESS without force);
+ *         OTA_STORE_TERMINAL (already finished); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing, int force,
+                               int64_t now_ms);
+
+/**
+ * Deletes a job, its executions, its stream (when no other job uses it) and
+ * the stream's imported files (AWS DeleteJob). A job still IN_PROGRESS is
+ * deleted only with force (its unfinished executions are canceled first, so
+ * devices are told).
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND; OTA_STORE_CONFLICT (IN_PROGRESS
+ *         without force); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int64_t now_ms);
+
 /* ------------------------------------------------------------------------ */
 /* Job executions                                                           */
 /* ------------------------------------------------------------------------ */
@@ -452,6 +697,10 @@ typedef enum ota_store_exec_status {
     OTA_STORE_EXEC_REJECTED = 5,
     OTA_STORE_EXEC_REMOVED = 6,
     OTA_STORE_EXEC_CANCELED = 7,
+    /** otter's own terminal status: the thing did not need the job (it runs the
+     *  target version already, or is not of one of the job's device types).
+     *  Never a failure; devices are told REMOVED. */
+    OTA_STORE_EXEC_SKIPPED = 8,
 } ota_store_exec_status_t;
 
 /** "QUEUED", "IN_PROGRESS", … as on the wire; "UNKNOWN" otherwise. */

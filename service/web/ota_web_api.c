@@ -247,14 +247,14 @@ static int add_member(void *ctx, const ota_store_thing_t *t)
     return 0;
 }
 
-static int add_group(void *ctx, const char *group, size_t n)
+static int add_group(void *ctx, const ota_store_group_t *group)
 {
     group_map_t *m = ctx;
     cJSON *g = cJSON_CreateObject();
-    cJSON_AddStringToObject(g, "name", group);
-    cJSON_AddNumberToObject(g, "size", (double)n);
+    cJSON_AddStringToObject(g, "name", group->name);
+    cJSON_AddNumberToObject(g, "size", (double)group->n_members);
     cJSON *members = cJSON_AddArrayToObject(g, "members");
-    if (ota_store_group_members(m->store, group, add_member, members) != OTA_STORE_OK) {
+    if (ota_store_group_members(m->store, group->name, add_member, members) != OTA_STORE_OK) {
         cJSON_Delete(g);
         return 1;
     }

@@ -141,7 +141,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 3);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -219,11 +219,11 @@ static void test_things(void **state)
     assert_int_equal(ota_store_thing_get(s, "dev:1_x-Y", &t), OTA_STORE_NOT_FOUND);
 }
 
-static int group_cb(void *ctx, const char *group, size_t n)
+static int group_cb(void *ctx, const ota_store_group_t *g)
 {
     char *out = ctx;
-    char one[64];
-    snprintf(one, sizeof one, "%s=%zu;", group, n);
+    char one[160];
+    snprintf(one, sizeof one, "%s=%zu;", g->name, g->n_members);
     strcat(out, one);
     return 0;
 }
@@ -254,9 +254,18 @@ static void test_groups(void **state)
     assert_int_equal(ota_store_group_members(s, "nogroup", names_cb, out), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_group_remove(s, "lab", "d1"), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_group_remove(s, "lab", "d2"), OTA_STORE_OK);
-    /* deleting a thing removes its memberships; the last member's group disappears */
+    /* deleting a thing removes its memberships; the group stays, empty */
     assert_int_equal(ota_store_thing_delete(s, "d1"), OTA_STORE_OK);
-    assert_int_equal(ota_store_group_members(s, "field", names_cb, out), OTA_STORE_NOT_FOUND);
+    out[0] = '\0';
+    assert_int_equal(ota_store_group_members(s, "field", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "");
+    /* several groups per thing */
+    assert_int_equal(ota_store_group_add(s, "field", "d0"), OTA_STORE_OK);
+    out[0] = '\0';
+    assert_int_equal(ota_store_thing_groups(s, "d0", group_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "field=1;lab=1;");
+    assert_int_equal(ota_store_group_delete(s, "field"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_delete(s, "field"), OTA_STORE_NOT_FOUND);
 }
 
 /* ---- files and streams ---- */
@@ -624,7 +633,6 @@ static void test_cancel(void **state)
     /* the next job changes: d0 moves on to j2, d2 has nothing */
     next_is(s, "d0", "j2");
     next_is(s, "d2", NULL);
-    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 0);
     assert_int_equal(ota_store_thing_may_read_stream(s, "d1", "s1"), 1); /* SUCCEEDED still may */
     assert_int_equal(upd(s, "j1", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 11), OTA_STORE_TERMINAL);
     assert_int_equal(ota_store_job_cancel(s, "j1", T0 + 12), OTA_STORE_CONFLICT);
@@ -1091,6 +1099,464 @@ static void test_null_arguments(void **state)
     assert_false(ota_store_valid_stream_id(""));
 }
 
+/* ---- targeting: thing attributes, device types, target version ---- */
+
+static void test_validators(void **state)
+{
+    (void)state;
+    assert_true(ota_store_valid_version("0.0.0"));
+    assert_true(ota_store_valid_version("255.255.65535"));
+    const char *bad_versions[] = {"",        " 1.2.3",    "1.2.3 ", "01.2.3", "1.2",   "1.2.3.4",
+                                  "256.0.0", "1.2.65536", "1..3",   "v1.2.3", "1.2.-3"};
+    for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++)
+        assert_false(ota_store_valid_version(bad_versions[i]));
+    assert_false(ota_store_valid_version(NULL));
+    assert_true(ota_store_valid_device_types("sim"));
+    assert_true(ota_store_valid_device_types("sim,nrf52840-dk,stm32_f4.v2"));
+    const char *bad_types[] = {"", ",", "a,", ",a", "a,,b", "a,a", "a b", "a/b", "\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++)
+        assert_false(ota_store_valid_device_types(bad_types[i]));
+    assert_true(ota_store_valid_attr_key("site_2"));
+    assert_false(ota_store_valid_attr_key("a-b"));
+    assert_true(ota_store_valid_attr_value("Building 7, floor 2"));
+    assert_false(ota_store_valid_attr_value("a\"b"));
+    assert_false(ota_store_valid_attr_value("a\nb"));
+}
+
+typedef struct {
+    char text[512];
+} attrs_t;
+
+static int attr_cb(void *ctx, const char *key, const char *value, int64_t updated_ms)
+{
+    attrs_t *a = ctx;
+    (void)updated_ms;
+    size_t n = strlen(a->text);
+    snprintf(a->text + n, sizeof a->text - n, "%s=%s;", key, value);
+    return 0;
+}
+
+static void test_thing_attrs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 1);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", "lab", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", "roof", T0), OTA_STORE_OK);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "site", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "roof");
+    attrs_t a = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "d0", attr_cb, &a), OTA_STORE_OK);
+    assert_string_equal(a.text, "deviceType=sim;site=roof;");
+    /* bad input changes nothing */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "a b", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", " 1.2.3", T0),
+                     OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "bad-key", "x", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "nope", "site", "x", T0), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "deviceType", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "sim");
+    /* removal; removing twice is NOT_FOUND */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", NULL, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "site", NULL, T0), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "site", v, sizeof v), OTA_STORE_NOT_FOUND);
+    /* bounded count */
+    char key[16];
+    for (int i = 1; i < OTA_STORE_ATTRS_MAX; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", key, "x", T0), OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "x", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "k1", "y", T0), OTA_STORE_OK);
+}
+
+static void test_targeting(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.1.0", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "board-x", T0), OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2", "d3"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 4;
+    spec.target_version = "1.1.0";
+    spec.device_types = "sim,board-y";
+    spec.abort_failure_percent = 1; /* skips are never failures */
+    spec.abort_min_finished = 1;
+    spec.rollout_per_minute = 1; /* skips take no rollout slot */
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 3);
+    assert_int_equal(j.n_queued, 1);
+    assert_int_equal(j.n_unreleased, 0);
+    assert_string_equal(j.target_version, "1.1.0");
+    assert_string_equal(j.device_types, "sim,board-y");
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    ota_store_job_free(&j);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
+    assert_string_equal(e.status_details, "{\"skipped\":\"already on 1.1.0\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
+    assert_string_equal(e.status_details,
+                        "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "j", "d3", &e), OTA_STORE_OK);
+    assert_string_equal(e.status_details,
+                        "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
+    ota_store_execution_free(&e);
+    next_is(s, "d0", NULL);
+    next_is(s, "d1", "j");
+    assert_string_equal(ota_store_exec_status_name(OTA_STORE_EXEC_SKIPPED), "SKIPPED");
+
+    /* a second job for the same version, queued while the first runs */
+    const char *d1[] = {"d1"};
+    spec.job_id = "k";
+    spec.things = d1;
+    spec.n_things = 1;
+    spec.rollout_per_minute = 0;
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "k", "d1"), OTA_STORE_EXEC_QUEUED);
+    /* d1 succeeds on j: it runs 1.1.0 now, so k is skipped, and both jobs complete */
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "d1", "firmwareVersion", v, sizeof v),
+                     OTA_STORE_OK);
+    assert_string_equal(v, "1.1.0");
+    assert_int_equal(exec_status(s, "k", "d1"), OTA_STORE_EXEC_SKIPPED);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    ota_store_job_free(&j);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_COMPLETED);
+    assert_int_equal(j.n_skipped, 1);
+    ota_store_job_free(&j);
+    next_is(s, "d1", NULL);
+
+    /* an operator's change of device type skips what no longer fits */
+    spec.job_id = "m";
+    spec.target_version = "1.2.0";
+    spec.device_types = "sim";
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "m", "d1"), OTA_STORE_EXEC_QUEUED);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "board-x", T0 + 4),
+                     OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "m", "d1"), OTA_STORE_EXEC_SKIPPED);
+
+    /* bad targeting values are refused */
+    spec.job_id = "bad";
+    spec.target_version = "1.2";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.target_version = "1.2.0";
+    spec.device_types = "sim,,x";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_job_get(s, "bad", &j), OTA_STORE_NOT_FOUND);
+}
+
+/* ---- operator actions and rollouts ---- */
+
+static void test_execution_cancel_and_delete(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "d", 3);
+    char src[600];
+    snprintf(src, sizeof src, "%s/fw.bin", fx->dir);
+    FILE *fw = fopen(src, "wb");
+    assert_non_null(fw);
+    fputs("firmware", fw);
+    fclose(fw);
+    ota_store_file_t file;
+    assert_int_equal(ota_store_file_import(s, src, &file), OTA_STORE_OK);
+    ota_store_stream_file_t sf = {0, file.path, file.size};
+    assert_int_equal(ota_store_stream_create(s, "s1", "fw", &sf, 1, T0), OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.stream_id = "s1";
+    spec.things = all;
+    spec.n_things = 3;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_IN_PROGRESS, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d0", 0, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "j", "d0"), OTA_STORE_EXEC_CANCELED);
+    next_is(s, "d0", NULL);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d0", 0, T0 + 2), OTA_STORE_TERMINAL);
+    /* in progress: only with force */
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d1", 0, T0 + 2), OTA_STORE_CONFLICT);
+    assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_IN_PROGRESS);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "d1", 1, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 4), OTA_STORE_TERMINAL);
+    assert_int_equal(ota_store_execution_cancel(s, "j", "nobody", 1, T0), OTA_STORE_NOT_FOUND);
+    /* delete: a running job only with force; the stream and its file go too */
+    assert_int_equal(ota_store_job_delete(s, "j", 0, T0 + 5), OTA_STORE_CONFLICT);
+    assert_int_equal(exec_status(s, "j", "d2"), OTA_STORE_EXEC_QUEUED);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, "s1", &st), OTA_STORE_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", st.files[0].path);
+    ota_store_stream_free(&st);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(ota_store_job_delete(s, "j", 1, T0 + 5), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_stream_get(s, "s1", &st), OTA_STORE_NOT_FOUND);
+    assert_int_equal(access(path, F_OK), -1);
+    next_is(s, "d2", NULL);
+    assert_int_equal(ota_store_job_delete(s, "j", 1, T0 + 5), OTA_STORE_NOT_FOUND);
+    /* a finished job is deleted without force; a canceled one records why */
+    spec.stream_id = NULL;
+    spec.job_id = "k";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_cancel_why(s, "k", "LOST_BOARD", "bad batch", T0 + 1),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_string_equal(j.reason_code, "LOST_BOARD");
+    assert_string_equal(j.reason, "bad batch");
+    ota_store_job_free(&j);
+    assert_int_equal(ota_store_job_delete(s, "k", 0, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_cancel_why(s, "k", "bad code!", NULL, T0), OTA_STORE_INVALID);
+}
+
+static void test_abort_rules(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 6);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4", "d5"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 6;
+    spec.n_abort_rules = 2;
+    spec.abort_rules[0] = (ota_store_abort_rule_t){OTA_STORE_FAILURE_TIMED_OUT, 50, 2};
+    spec.abort_rules[1] = (ota_store_abort_rule_t){OTA_STORE_FAILURE_REJECTED, 60, 3};
+    spec.rollout.n_phases = 2; /* d0-d2, then d3-d5 held */
+    spec.rollout.phase_percent[0] = 50;
+    spec.rollout.phase_percent[1] = 100;
+    spec.rollout.phase_success_percent = 100;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    /* FAILED is not what the rules count */
+    assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(upd(s, "j", "d1", OTA_STORE_EXEC_REJECTED, NULL, T0 + 1), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    assert_int_equal(j.n_unreleased, 3);
+    assert_int_equal(j.n_abort_rules, 2);
+    ota_store_job_free(&j);
+    /* 2 of 3 executed REJECTED = 66% >= 60% once 3 executed */
+    assert_int_equal(upd(s, "j", "d2", OTA_STORE_EXEC_REJECTED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED);
+    assert_string_equal(j.reason_code, "ABORT_REJECTED");
+    assert_string_equal(
+        j.reason, "2 of 3 executed things REJECTED (66%), rule REJECTED >= 60% once 3 executed");
+    /* the held executions are canceled, not left waiting */
+    assert_int_equal(j.n_unreleased, 0);
+    assert_int_equal(j.n_canceled, 3);
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "j", "d5"), OTA_STORE_EXEC_CANCELED);
+    /* bad rules are refused */
+    spec.job_id = "bad";
+    spec.abort_rules[0].percent = 0;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+}
+
+static int released_count(ota_store_t *s, const char *job)
+{
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, job, &j), OTA_STORE_OK);
+    int n = (int)(j.n_executions - j.n_unreleased);
+    ota_store_job_free(&j);
+    return n;
+}
+
+static void test_phases_and_rates(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 10);
+    const char *all[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "p";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 10;
+    spec.rollout.n_phases = 3; /* 1 thing, then up to 5, then all */
+    spec.rollout.phase_percent[0] = 10;
+    spec.rollout.phase_percent[1] = 50;
+    spec.rollout.phase_percent[2] = 100;
+    spec.rollout.phase_success_percent = 75;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 1);
+    size_t n = 0;
+    assert_int_equal(ota_store_rollout_release(s, T0 + 10 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0); /* time alone opens no phase */
+    assert_int_equal(upd(s, "p", "d0", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 5);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "p", &j), OTA_STORE_OK);
+    assert_int_equal(j.current_phase, 1);
+    ota_store_job_free(&j);
+    /* phase 2 (d1-d4): 3 of 4 = 75% opens phase 3 */
+    assert_int_equal(upd(s, "p", "d1", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "p", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 5);
+    assert_int_equal(upd(s, "p", "d3", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 3), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "p"), 10);
+
+    /* a phase that ends below its threshold stops the job, with the reason */
+    spec.job_id = "q";
+    spec.n_things = 2;
+    spec.rollout.n_phases = 2;
+    spec.rollout.phase_percent[0] = 50;
+    spec.rollout.phase_percent[1] = 100;
+    spec.rollout.phase_success_percent = 100;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(upd(s, "q", "d0", OTA_STORE_EXEC_FAILED, NULL, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "q", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_ABORTED);
+    assert_string_equal(j.reason_code, "ABORT_PHASE");
+    assert_string_equal(j.reason, "phase 1: 0 of 1 succeeded (0%), below 100%");
+    ota_store_job_free(&j);
+    assert_int_equal(exec_status(s, "q", "d1"), OTA_STORE_EXEC_CANCELED);
+
+    /* exponential rate: 1 per minute, doubled after every 2 notified, at most 3 */
+    memset(&spec.rollout, 0, sizeof spec.rollout);
+    spec.job_id = "e";
+    spec.n_things = 10;
+    spec.rollout_per_minute = 3;
+    spec.rollout.base_per_minute = 1;
+    spec.rollout.factor_x10 = 20;
+    spec.rollout.increase_every = 2;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 1);
+    assert_int_equal(ota_store_rollout_release(s, T0 + 30000, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 1); /* same minute */
+    assert_int_equal(ota_store_rollout_release(s, T0 + MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 2); /* rate 1 (1 notified) */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 2 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 4); /* rate 2 (2 notified) */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 3 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "e"), 7); /* rate 4, capped at 3 */
+    int64_t next = 0;
+    assert_int_equal(ota_store_next_timed_work(s, &next), OTA_STORE_OK);
+
+    /* scheduled start and maintenance window */
+    memset(&spec.rollout, 0, sizeof spec.rollout);
+    spec.rollout_per_minute = 0;
+    spec.job_id = "w";
+    spec.n_things = 2;
+    spec.rollout.start_at_ms = T0 + 5 * MIN;
+    int64_t day_ms = 1440 * MIN, midnight = (T0 + 5 * MIN) / day_ms * day_ms;
+    uint32_t start_min = (uint32_t)((T0 + 5 * MIN - midnight) / MIN);
+    spec.rollout.window_start_min = (start_min + 60) % 1440; /* opens an hour after the start */
+    spec.rollout.window_end_min = (start_min + 120) % 1440;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 0);
+    assert_int_equal(ota_store_rollout_release(s, T0 + 6 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 0); /* started, but outside the window */
+    assert_int_equal(ota_store_rollout_release(s, T0 + 66 * MIN, &n), OTA_STORE_OK);
+    assert_int_equal(released_count(s, "w"), 2);
+
+    /* bad rollouts are refused */
+    spec.job_id = "bad";
+    spec.rollout.window_end_min = 1440;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.rollout.window_end_min = 0;
+    spec.rollout.n_phases = 2;
+    spec.rollout.phase_percent[0] = 60;
+    spec.rollout.phase_percent[1] = 50;
+    spec.rollout.phase_success_percent = 50;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+    spec.rollout.n_phases = 0;
+    spec.rollout.base_per_minute = 1;
+    spec.rollout.factor_x10 = 60;
+    spec.rollout.increase_every = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
+}
+
+/* ---- dynamic groups and continuous jobs ---- */
+
+static void test_dynamic_groups_and_continuous_jobs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_true(ota_store_valid_query("deviceType=sim,firmwareVersion<1.2.0"));
+    assert_true(ota_store_valid_query("site!=roof"));
+    const char *bad[] = {"",      "deviceType", "=sim",    "a=b,",
+                         "v<1.2", "a==b",       "a=\"b\"", "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(ota_store_valid_query(bad[i]));
+    assert_int_equal(
+        ota_store_group_create(s, "old-sims", "deviceType=sim,firmwareVersion<1.2.0", T0),
+        OTA_STORE_OK);
+    assert_int_equal(ota_store_group_create(s, "old-sims", NULL, T0), OTA_STORE_EXISTS);
+    assert_int_equal(ota_store_group_create(s, "x", "v<1.2", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_group_add(s, "old-sims", "d0"), OTA_STORE_INVALID); /* dynamic */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.1.9", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "firmwareVersion", "1.10.0", T0),
+                     OTA_STORE_OK); /* versions compare as numbers: 1.10.0 > 1.2.0 */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "sim", T0), OTA_STORE_OK);
+    char out[256] = "";
+    assert_int_equal(ota_store_group_members(s, "old-sims", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "d0;"); /* d2 has no version: it matches no version term */
+
+    /* continuous job on the dynamic group and a static one */
+    assert_int_equal(ota_store_group_add(s, "lab", "d3"), OTA_STORE_OK);
+    const char *groups[] = {"old-sims", "lab"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "c";
+    spec.document = DOC;
+    spec.groups = groups;
+    spec.n_groups = 2;
+    spec.continuous = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    next_is(s, "d0", "c");
+    next_is(s, "d3", "c");
+    /* a thing that comes to match the query gets the job; one that joins the
+     * static group too */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "firmwareVersion", "1.0.0", T0 + 1),
+                     OTA_STORE_OK);
+    next_is(s, "d2", "c");
+    assert_int_equal(ota_store_group_add(s, "lab", "d1"), OTA_STORE_OK);
+    next_is(s, "d1", "c");
+    /* leaving every target group removes a QUEUED execution */
+    assert_int_equal(ota_store_group_remove(s, "lab", "d1"), OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "c", "d1"), OTA_STORE_EXEC_REMOVED);
+    next_is(s, "d1", NULL);
+    /* a continuous job stays IN_PROGRESS when every execution finished */
+    assert_int_equal(upd(s, "c", "d0", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "c", "d2", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(upd(s, "c", "d3", OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 2), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "c", &j), OTA_STORE_OK);
+    assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
+    assert_true(j.continuous);
+    ota_store_job_free(&j);
+    /* a targeted group cannot be deleted while the job runs */
+    assert_int_equal(ota_store_group_delete(s, "lab"), OTA_STORE_CONFLICT);
+    assert_int_equal(ota_store_job_cancel(s, "c", T0 + 3), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_delete(s, "lab"), OTA_STORE_OK);
+    ota_store_group_t g;
+    assert_int_equal(ota_store_group_get(s, "old-sims", &g), OTA_STORE_OK);
+    assert_string_equal(g.query, "deviceType=sim,firmwareVersion<1.2.0");
+    assert_int_equal(g.n_members, 2);
+}
+
 /* A delivery applied once is not applied again; another digest or a forgotten session is. */
 static void test_deliveries_applied_once(void **state)
 {
@@ -1179,6 +1645,13 @@ int main(void)
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
         T(test_null_arguments),
+        T(test_validators),
+        T(test_thing_attrs),
+        T(test_targeting),
+        T(test_execution_cancel_and_delete),
+        T(test_abort_rules),
+        T(test_phases_and_rates),
+        T(test_dynamic_groups_and_continuous_jobs),
         T(test_deliveries_applied_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,365 @@
+/* otter CLI: a thing's life cycle: disable, enable, rotate its credentials, delete. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli_broker.h"
+#include "cli_cmds.h"
+#include "cli_dynsec.h"
+#include "ota_store.h"
+
+/* Waits (up to 5 s) until the broker refuses (want_refused = 1) or accepts the
+ * credentials file of a thing. */
+static int wait_login(const cli_ctx_t *ctx, const char *name, int want_refused)
+{
+    char rel[CLI_PATH_MAX];
+    snprintf(rel, sizeof rel, "things/%s.json", name);
+    for (int i = 0; i < 100; i++) {
+        if (cli_dynsec_login_refused(ctx, rel) == want_refused) {
+            return 0;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* The thing must exist; fills the broker's login (cafile set: certificates). */
+static int known_thing(const cli_ctx_t *ctx, int argc, char **argv, const char *help,
+                       const char *verb, const char **name, cli_login_t *broker)
+{
+    ota_store_t *store = NULL;
+    char missing[96];
+    snprintf(missing, sizeof missing, "thing %s needs a NAME; see 'otter thing %s --help'", verb,
+             verb);
+    int rc = cli_one_arg_with_store(ctx, argc, argv, help, missing, name, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    ota_store_thing_t t;
+    int known = ota_store_thing_get(store, *name, &t) == OTA_STORE_OK;
+    ota_store_close(store);
+    if (!known) {
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
+    }
+    return cli_broker_login(ctx, "broker/service.credentials", broker);
+}
+
+/* Records (or clears) the "disabled" attribute shown by thing list. */
+static void mark_disabled(const cli_ctx_t *ctx, const char *name, int disabled)
+{
+    ota_store_t *store = NULL;
+    if (cli_store_open(ctx, &store) == CLI_EXIT_OK) {
+        (void)ota_store_thing_attr_set(store, name, "disabled", disabled ? "true" : NULL,
+                                       ota_store_now_ms());
+        ota_store_close(store);
+    }
+}
+
+/* Paths of a thing's credentials file, certificate and key, and the broker folder. */
+struct thing_files {
+    char path[CLI_PATH_MAX], cert[CLI_PATH_MAX], key[CLI_PATH_MAX], dir[CLI_PATH_MAX];
+};
+
+static int thing_files(const cli_ctx_t *ctx, const char *name, struct thing_files *f)
+{
+    if (cli_data_path(ctx, f->path, sizeof f->path, "things/%s.json", name) != 0 ||
+        cli_data_path(ctx, f->cert, sizeof f->cert, "things/%s.crt", name) != 0 ||
+        cli_data_path(ctx, f->key, sizeof f->key, "things/%s.key", name) != 0 ||
+        cli_data_path(ctx, f->dir, sizeof f->dir, "broker") != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Revokes a thing's certificate and, with a running broker, waits until it is refused. */
+static int revoke_current(const cli_ctx_t *ctx, const char *name, const struct thing_files *f,
+                          long pid)
+{
+    if (cli_broker_revoke_cert(ctx, f->cert) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate '%s'; check '%s/ca.key'",
+                        f->cert, f->dir);
+    }
+    if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_login(ctx, name, 1) != 0)) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "the running broker still accepts the certificate of '%s'; restart it "
+                        "and try again",
+                        name);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Issues a new key and certificate for a thing in place of the (revoked) old ones. */
+static int issue_new(const char *name, const struct thing_files *f)
+{
+    unlink(f->cert);
+    unlink(f->key);
+    if (cli_broker_issue_cert(f->dir, name, f->cert, f->key) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot issue a certificate for '%s'; check '%s/ca.key'",
+                        name, f->dir);
+    }
+    return CLI_EXIT_OK;
+}
+
+static const char disable_help[] =
+    "usage: otter thing disable NAME\n"
+    "\n"
+    "Cut a device off without forgetting it (a lost or suspect board): the broker\n"
+    "refuses its logins and ends its live session at once; 'otter thing enable'\n"
+    "lets it back. Its record, credentials and job history stay. With a --tls\n"
+    "broker (certificate logins) its certificate is revoked, and 'otter thing\n"
+    "enable' issues a new one to give to the device.\n";
+
+static const char enable_help[] = "usage: otter thing enable NAME\n"
+                                  "\n"
+                                  "Accept a disabled device's logins again.\n";
+
+/* thing disable / thing enable. */
+static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int disable)
+{
+    const char *name = NULL;
+    cli_login_t broker;
+    int rc = known_thing(ctx, argc, argv, disable ? disable_help : enable_help,
+                         disable ? "disable" : "enable", &name, &broker);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    long pid = cli_broker_running(ctx);
+    struct thing_files f;
+    int tls = broker.cafile[0] != '\0';
+    if (tls && (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+        /* the plugin does not check certificate logins: the certificate goes */
+        rc = disable ? revoke_current(ctx, name, &f, pid) : issue_new(name, &f);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_change_thing(ctx, name, disable ? CLI_DYNSEC_DISABLE : CLI_DYNSEC_ENABLE,
+                                     NULL);
+    }
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (pid > 0 && wait_login(ctx, name, disable) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "the running broker still %s '%s'; check its log",
+                        disable ? "accepts" : "refuses", name);
+    }
+    mark_disabled(ctx, name, disable);
+    printf("thing:       %s %s\n", name, disable ? "disabled" : "enabled");
+    if (tls) {
+        printf("certificate: %s (%s)\n", f.cert,
+               disable ? "revoked" : "new: give it and the key to the device");
+    }
+    printf("broker:      %s\n", pid <= 0  ? "not running (reads it at start)"
+                                : disable ? "running; it refuses the login and ended the session"
+                                          : "running; it accepts the login");
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_thing_disable(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    return disable_or_enable(ctx, argc, argv, 1);
+}
+
+int cli_cmd_thing_enable(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    return disable_or_enable(ctx, argc, argv, 0);
+}
+
+static const char rotate_help[] =
+    "usage: otter thing rotate NAME\n"
+    "\n"
+    "Give a device new credentials: a new password (or, with --tls brokers, a new\n"
+    "key and certificate, the old certificate revoked), written to\n"
+    "DATA_DIR/things/NAME.json (and .crt/.key). The old credentials are refused at\n"
+    "once and sessions opened with them are ended; give the new file to the device.\n";
+
+/* Replaces the password in the thing's credentials file. */
+static int rewrite_password(const char *path, const char *password)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cli_read_file(path, &buf, &len) != 0) {
+        return -1;
+    }
+    cJSON *o = cJSON_Parse((const char *)buf);
+    free(buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "password");
+    cJSON_AddStringToObject(o, "password", password);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    char *t = s ? cli_sprintf("%s\n", s) : NULL;
+    cJSON_free(s);
+    int rc = t && cli_replace_file(path, t, strlen(t), 0600) == 0 ? 0 : -1;
+    if (t) {
+        memset(t, 0, strlen(t));
+    }
+    free(t);
+    return rc;
+}
+
+int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *name = NULL;
+    cli_login_t broker;
+    int rc = known_thing(ctx, argc, argv, rotate_help, "rotate", &name, &broker);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    struct thing_files f;
+    if ((rc = thing_files(ctx, name, &f)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    const char *path = f.path;
+    long pid = cli_broker_running(ctx);
+    char password[33] = "";
+    if (broker.cafile[0] != '\0') {
+        /* The old certificate is refused before the new one exists. */
+        if ((rc = revoke_current(ctx, name, &f, pid)) != CLI_EXIT_OK ||
+            (rc = issue_new(name, &f)) != CLI_EXIT_OK) {
+            return rc;
+        }
+        rc = cli_dynsec_change_thing(ctx, name, CLI_DYNSEC_PASSWORD, NULL);
+    } else {
+        if (cli_broker_random_password(password) != 0) {
+            return cli_fail(CLI_EXIT_FAIL, "cannot make a password; try again");
+        }
+        rc = cli_dynsec_change_thing(ctx, name, CLI_DYNSEC_PASSWORD, password);
+        if (rc == CLI_EXIT_OK && rewrite_password(path, password) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "the broker has the new password but '%s' could not be written (%s); "
+                          "run 'otter thing rotate %s' again",
+                          path, strerror(errno), name);
+        }
+    }
+    if (rc == CLI_EXIT_OK && pid > 0 && wait_login(ctx, name, 0) != 0) {
+        rc = cli_fail(CLI_EXIT_FAIL,
+                      "the running broker refuses the new credentials of '%s'; "
+                      "check its log",
+                      name);
+    }
+    if (rc == CLI_EXIT_OK) {
+        printf("thing:       %s\ncredentials: %s\n", name, path);
+        if (password[0]) {
+            printf("password:    %s\n", password);
+        } else {
+            printf("certificate: %s (the old one is revoked)\nkey:         %s\n", f.cert, f.key);
+        }
+        printf("broker:      %s\n", pid > 0 ? "running; old credentials refused, sessions ended"
+                                            : "not running (reads them at start)");
+    }
+    memset(password, 0, sizeof password);
+    return rc;
+}
+
+static const char delete_help[] =
+    "usage: otter thing delete NAME [--force]\n"
+    "\n"
+    "Forget a device: its broker login is deleted (its live session ends at once),\n"
+    "with --tls brokers its certificate is revoked, its credentials files, group\n"
+    "memberships, attributes and finished executions are removed. A thing with an\n"
+    "unfinished execution is refused unless --force, which cancels them first.\n";
+
+/* The jobs in which a thing has an unfinished execution (canceled by delete --force
+ * once the listing is over). */
+#define UNFINISHED_MAX 256
+struct unfinished {
+    ota_store_t *store;
+    const char *thing;
+    size_t n;
+    char jobs[UNFINISHED_MAX][OTA_STORE_JOB_ID_MAX + 1];
+};
+
+static int unfinished_one(void *vctx, const ota_store_job_t *job)
+{
+    struct unfinished *u = vctx;
+    ota_store_execution_t e;
+    if (ota_store_execution_get(u->store, job->job_id, u->thing, &e) == OTA_STORE_OK &&
+        !ota_store_exec_status_is_terminal(e.status) && u->n < UNFINISHED_MAX) {
+        snprintf(u->jobs[u->n++], sizeof u->jobs[0], "%s", job->job_id);
+    }
+    ota_store_execution_free(&e);
+    return 0;
+}
+
+int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *force, *name;
+    const cli_opt_t opts[] = {{"force", 0, &force}};
+    int rc = cli_parse_one(argc, argv, opts, 1, delete_help,
+                           "thing delete needs a NAME; see 'otter thing list'", &name);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    ota_store_t *store = NULL;
+    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    ota_store_thing_t t;
+    cli_login_t broker;
+    if (ota_store_thing_get(store, name, &t) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
+    } else {
+        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
+    }
+    /* Refuse before anything changes: unfinished work needs --force. */
+    static struct unfinished u;
+    memset(&u, 0, sizeof u);
+    u.store = store;
+    u.thing = name;
+    if (rc == CLI_EXIT_OK && ota_store_job_list(store, unfinished_one, &u) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot read the jobs (%s); check the data folder",
+                      ota_store_errmsg(store));
+    }
+    if (rc == CLI_EXIT_OK && u.n > 0 && !force) {
+        rc = cli_fail(CLI_EXIT_FAIL,
+                      "thing '%s' has unfinished job executions; cancel them or add --force", name);
+    }
+    char cert[CLI_PATH_MAX];
+    long pid = cli_broker_running(ctx);
+    if (rc == CLI_EXIT_OK && broker.cafile[0] != '\0' &&
+        (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
+         cli_broker_revoke_cert(ctx, cert) != 0 || (pid > 0 && kill((pid_t)pid, SIGHUP) != 0))) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate of '%s'; check '%s/broker'",
+                      name, ctx->data_dir);
+    }
+    cli_dynsec_thing_t ds = {name, NULL};
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
+    }
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < u.n; i++) {
+        int src = ota_store_execution_cancel(store, u.jobs[i], name, 1, ota_store_now_ms());
+        if (src != OTA_STORE_OK && src != OTA_STORE_TERMINAL) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel the execution of job '%s' (%s); try again",
+                          u.jobs[i], ota_store_errmsg(store));
+        }
+    }
+    int src = rc == CLI_EXIT_OK ? ota_store_thing_delete(store, name) : OTA_STORE_OK;
+    if (rc == CLI_EXIT_OK && src != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot delete '%s' from the store (%s); try again", name,
+                      ota_store_errmsg(store));
+    }
+    ota_store_close(store);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    static const char *const ext[] = {"json", "crt", "key"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[CLI_PATH_MAX];
+        if (cli_data_path(ctx, path, sizeof path, "things/%s.%s", name, ext[i]) == 0) {
+            unlink(path);
+        }
+    }
+    printf("thing:       %s deleted\nbroker:      %s\n", name,
+           pid > 0 ? "running; its login is deleted and its session ended"
+                   : "not running; its login is deleted");
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,305 @@
+/* otter service: device-reported state and presence. See ota_svc_inventory.h. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "ota_svc_inventory.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_svc_json.h"
+
+#define TOKEN_MAX 64
+#define TOPIC_MAX 256
+#define RATE_SLOTS 4096 /* rate windows kept; a thing beyond them shares a slot */
+#define STATE_MAX 32
+
+/** One thing's rate window (by hash slot; a collision only shares a budget). */
+typedef struct {
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t window_ms;
+    uint32_t count;
+} rate_t;
+
+struct ota_svc_inventory {
+    ota_store_t *store;
+    ota_svc_publish_fn publish;
+    void *publish_ctx;
+    rate_t *rates; /* RATE_SLOTS entries */
+};
+
+static const char *const topics[] = {"$aws/things/+/shadow/update", "$SYS/broker/log/N", NULL};
+
+const char *const *ota_svc_inventory_topics(void)
+{
+    return topics;
+}
+
+ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publish_fn publish,
+                                              void *publish_ctx)
+{
+    if (!store || !publish)
+        return NULL;
+    ota_svc_inventory_t *inv = calloc(1, sizeof *inv);
+    if (inv)
+        inv->rates = calloc(RATE_SLOTS, sizeof *inv->rates);
+    if (!inv || !inv->rates) {
+        free(inv);
+        return NULL;
+    }
+    inv->store = store;
+    inv->publish = publish;
+    inv->publish_ctx = publish_ctx;
+    return inv;
+}
+
+void ota_svc_inventory_destroy(ota_svc_inventory_t *inv)
+{
+    if (inv)
+        free(inv->rates);
+    free(inv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void answer(ota_svc_inventory_t *inv, const char *thing, const char *kind, cJSON *body,
+                   const char *token, int64_t now_ms)
+{
+    char topic[TOPIC_MAX];
+    snprintf(topic, sizeof topic, "$aws/things/%s/shadow/update/%s", thing, kind);
+    if (token)
+        cJSON_AddStringToObject(body, "clientToken", token);
+    cJSON_AddNumberToObject(body, "timestamp", (double)(now_ms / 1000));
+    char *text = cJSON_PrintUnformatted(body);
+    if (text)
+        inv->publish(inv->publish_ctx, topic, text, strlen(text), 0);
+    cJSON_free(text);
+    cJSON_Delete(body);
+}
+
+static void reject(ota_svc_inventory_t *inv, const char *thing, int code, const char *msg,
+                   const char *token, int64_t now_ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "code", code);
+    cJSON_AddStringToObject(o, "message", msg);
+    answer(inv, thing, "rejected", o, token, now_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reported state                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* 1 if s is 1..STATE_MAX of [A-Za-z0-9_.-]. */
+static int state_word(const char *s)
+{
+    return ota_store_valid_device_type(s) && strlen(s) <= STATE_MAX;
+}
+
+/* The thing's rate window: 1 if another update is allowed now. */
+static int rate_ok(ota_svc_inventory_t *inv, const char *thing, int64_t now_ms)
+{
+    uint32_t h = 2166136261u;
+    for (const char *c = thing; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    rate_t *r = &inv->rates[h % RATE_SLOTS];
+    if (strcmp(r->thing, thing) != 0 || now_ms - r->window_ms >= 60000 || now_ms < r->window_ms) {
+        snprintf(r->thing, sizeof r->thing, "%s", thing);
+        r->window_ms = now_ms;
+        r->count = 0;
+    }
+    return ++r->count <= OTA_SVC_INVENTORY_MAX_PER_MINUTE;
+}
+
+/** A reported key, the attribute it is stored as, and its check. */
+typedef struct {
+    const char *key, *attr;
+    int (*ok)(const char *value);
+} field_t;
+
+static const field_t fields[] = {
+    {"firmwareVersion", OTA_STORE_ATTR_FIRMWARE_VERSION, ota_store_valid_version},
+    {"deviceType", "reportedDeviceType", ota_store_valid_device_type},
+    {"slot", "slot", state_word},
+    {"imageState", "imageState", state_word},
+};
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+
+/* Checks the reported object; fills values[i] per field (NULL when absent) and connected. */
+static const char *check_reported(const cJSON *rep, const char *values[N_FIELDS], int *connected)
+{
+    if (!cJSON_IsObject(rep))
+        return "state.reported must be an object";
+    *connected = -1;
+    for (const cJSON *it = rep->child; it; it = it->next) {
+        size_t i = 0;
+        while (i < N_FIELDS && strcmp(it->string, fields[i].key) != 0)
+            i++;
+        if (i < N_FIELDS) {
+            if (!cJSON_IsString(it) || !fields[i].ok(it->valuestring))
+                return i == 0 ? "firmwareVersion must be X.Y.Z"
+                              : "deviceType, slot and imageState must be 1-32 of [A-Za-z0-9_.-]";
+            values[i] = it->valuestring;
+        } else if (strcmp(it->string, "connected") == 0 && cJSON_IsBool(it)) {
+            *connected = cJSON_IsTrue(it);
+        } else {
+            return "unknown key or type in state.reported (firmwareVersion, deviceType, slot, "
+                   "imageState, connected)";
+        }
+    }
+    return NULL;
+}
+
+static void handle_update(ota_svc_inventory_t *inv, const char *thing, const char *payload,
+                          size_t len, int64_t now_ms)
+{
+    char why[160];
+    if (len > OTA_SVC_INVENTORY_MAX_PAYLOAD) {
+        reject(inv, thing, 413, "payload too large", NULL, now_ms);
+        return;
+    }
+    if (ota_svc_json_check_text(payload, len, why, sizeof why) != 0) {
+        reject(inv, thing, 400, why, NULL, now_ms);
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "clientToken");
+    const char *token = cJSON_IsString(tok) && strlen(tok->valuestring) <= TOKEN_MAX &&
+                                ota_svc_utf8_valid(tok->valuestring, strlen(tok->valuestring), 0)
+                            ? tok->valuestring
+                            : NULL;
+    const char *err = NULL;
+    const char *values[N_FIELDS] = {0};
+    int connected = -1;
+    if (!cJSON_IsObject(root) || ota_svc_json_check_keys(root, why, sizeof why) != 0) {
+        err = cJSON_IsObject(root) ? why : "not a JSON object";
+    } else {
+        for (const cJSON *it = root->child; it && !err; it = it->next)
+            if (strcmp(it->string, "state") != 0 && strcmp(it->string, "clientToken") != 0 &&
+                strcmp(it->string, "version") != 0)
+                err = "unknown key (state, clientToken, version)";
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(root, "state");
+        if (!err && (!cJSON_IsObject(state) || cJSON_GetArraySize(state) != 1))
+            err = "state must be an object with reported only";
+        if (!err)
+            err = check_reported(cJSON_GetObjectItemCaseSensitive(state, "reported"), values,
+                                 &connected);
+    }
+    if (err) {
+        reject(inv, thing, 400, err, token, now_ms);
+        cJSON_Delete(root);
+        return;
+    }
+    if (!rate_ok(inv, thing, now_ms)) {
+        reject(inv, thing, 429, "too many updates; at most 10 a minute", token, now_ms);
+        cJSON_Delete(root);
+        return;
+    }
+    int rc = OTA_STORE_OK;
+    char seen[24];
+    snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
+    for (size_t i = 0; rc == OTA_STORE_OK && i < N_FIELDS; i++)
+        if (values[i])
+            rc = ota_store_thing_attr_set(inv->store, thing, fields[i].attr, values[i], now_ms);
+    if (rc == OTA_STORE_OK && connected >= 0)
+        rc = ota_store_thing_attr_set(inv->store, thing, "connected", connected ? "true" : "false",
+                                      now_ms);
+    if (rc == OTA_STORE_OK)
+        rc = ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
+    if (rc != OTA_STORE_OK) {
+        reject(inv, thing, rc == OTA_STORE_NOT_FOUND ? 404 : 500, ota_store_errmsg(inv->store),
+               token, now_ms);
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *rep = cJSON_AddObjectToObject(cJSON_AddObjectToObject(o, "state"), "reported");
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (values[i])
+            cJSON_AddStringToObject(rep, fields[i].key, values[i]);
+    if (connected >= 0)
+        cJSON_AddBoolToObject(rep, "connected", connected);
+    answer(inv, thing, "accepted", o, token, now_ms);
+    cJSON_Delete(root);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Presence from the broker's notices                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Copies the word of text up to stop into out if it is a thing name. */
+static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THING_NAME_MAX + 1])
+{
+    size_t n = (size_t)(stop - text);
+    if (stop < text || n == 0 || n > OTA_STORE_THING_NAME_MAX)
+        return 0;
+    memcpy(out, text, n);
+    out[n] = '\0';
+    return ota_store_valid_thing_name(out);
+}
+
+static void handle_log(ota_svc_inventory_t *inv, const char *payload, size_t len, int64_t now_ms)
+{
+    char line[512], thing[OTA_STORE_THING_NAME_MAX + 1], user[OTA_STORE_THING_NAME_MAX + 8];
+    if (len >= sizeof line)
+        return;
+    memcpy(line, payload, len);
+    line[len] = '\0';
+    const char *msg = strstr(line, ": ");
+    if (!msg)
+        return;
+    msg += 2;
+    const char *as = strstr(msg, " as "), *paren = as ? strstr(as, " (") : NULL;
+    int online;
+    if (strncmp(msg, "New client connected from ", 26) == 0 && paren &&
+        thing_word(as + 4, paren, thing)) {
+        /* the login must be the thing itself: u'<thing>' */
+        snprintf(user, sizeof user, "u'%s')", thing);
+        if (!strstr(paren, user))
+            return;
+        online = 1;
+    } else if (strncmp(msg, "Client ", 7) == 0 &&
+               thing_word(msg + 7, strchr(msg + 7, ' '), thing)) {
+        const char *rest = msg + 7 + strlen(thing);
+        if (strstr(rest, "not authorised") || strstr(rest, "already connected"))
+            return; /* someone else's failed login, or a reconnect */
+        online = 0;
+    } else if (strncmp(msg, "Socket error on client ", 23) == 0 &&
+               thing_word(msg + 23, strchr(msg + 23, ','), thing)) {
+        online = 0;
+    } else {
+        return;
+    }
+    ota_store_thing_t t;
+    if (ota_store_thing_get(inv->store, thing, &t) != OTA_STORE_OK)
+        return; /* not a thing (the service, the CLI, a stranger) */
+    char seen[24];
+    snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
+    (void)ota_store_thing_attr_set(inv->store, thing, "connected", online ? "true" : "false",
+                                   now_ms);
+    (void)ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
+}
+
+int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const void *payload,
+                             size_t len, int64_t now_ms)
+{
+    if (!inv || !topic)
+        return 0;
+    if (strcmp(topic, "$SYS/broker/log/N") == 0) {
+        handle_log(inv, payload, len, now_ms);
+        return 1;
+    }
+    const char *prefix = "$aws/things/", *suffix = "/shadow/update";
+    size_t plen = strlen(prefix), slen = strlen(suffix), tlen = strlen(topic);
+    if (tlen <= plen + slen || strncmp(topic, prefix, plen) != 0 ||
+        strcmp(topic + tlen - slen, suffix) != 0)
+        return 0;
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    if (!thing_word(topic + plen, topic + tlen - slen, thing))
+        return 1; /* not a thing's topic: nothing to answer on */
+    handle_update(inv, thing, (const char *)payload, len, now_ms);
+    return 1;
+}

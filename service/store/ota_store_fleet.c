@@ -1,0 +1,352 @@
+/*
+ * otter service: thing attributes and the targeting rules built on them
+ * (device types, "already on the target version"). See ota_store.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_store.h"
+#include "ota_store_internal.h"
+
+/* Schema step 2 -> 3. */
+const char ota_store_schema_v3[] =
+    "CREATE TABLE thing_attrs("
+    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(thing, key));"
+    "ALTER TABLE jobs ADD COLUMN target_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN device_types TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN reason_code TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN abort_rules TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN controlled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN start_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN win_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN win_end INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN phases TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN phase_success INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_base INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_factor INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_every INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN exp_on_succ INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN rel_minute INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE jobs ADD COLUMN rel_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN continuous INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE groups("
+    " name TEXT PRIMARY KEY,"
+    " query TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL);"
+    "INSERT INTO groups(name, created_ms) SELECT DISTINCT grp, 0 FROM group_members;"
+    "CREATE TABLE job_targets("
+    " job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL," /* 0 thing, 1 group */
+    " name TEXT NOT NULL,"
+    " PRIMARY KEY(job, kind, name));"
+    "CREATE INDEX job_targets_name ON job_targets(kind, name);";
+
+/* ------------------------------------------------------------------------ */
+/* Checks                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int chars_ok(const char *s, size_t max, const char *extra)
+{
+    if (!s || !*s || strlen(s) > max)
+        return 0;
+    for (const char *c = s; *c; c++) {
+        int alnum =
+            (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        if (!alnum && !strchr(extra, *c))
+            return 0;
+    }
+    return 1;
+}
+
+int ota_store_valid_attr_key(const char *key)
+{
+    return chars_ok(key, OTA_STORE_ATTR_KEY_MAX, "_");
+}
+
+int ota_store_valid_attr_value(const char *value)
+{
+    if (!value || !*value || strlen(value) > OTA_STORE_ATTR_VALUE_MAX)
+        return 0;
+    for (const char *c = value; *c; c++)
+        if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+            return 0;
+    return 1;
+}
+
+int ota_store_valid_device_type(const char *name)
+{
+    return chars_ok(name, OTA_STORE_DEVICE_TYPE_MAX, "_.-");
+}
+
+/* One decimal number without a leading zero, at most max; advances *p. */
+static int number_ok(const char **p, unsigned long max)
+{
+    const char *c = *p;
+    unsigned long v = 0;
+    if (*c < '0' || *c > '9' || (c[0] == '0' && c[1] >= '0' && c[1] <= '9'))
+        return 0;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        v = v * 10 + (unsigned long)(*c - '0');
+        if (v > max)
+            return 0;
+    }
+    *p = c;
+    return 1;
+}
+
+int ota_store_valid_version(const char *v)
+{
+    if (!v || strlen(v) > OTA_STORE_VERSION_MAX)
+        return 0;
+    return number_ok(&v, 255) && *v++ == '.' && number_ok(&v, 255) && *v++ == '.' &&
+           number_ok(&v, 65535) && *v == '\0';
+}
+
+int ota_store_valid_device_types(const char *list)
+{
+    if (!list || !*list || strlen(list) > OTA_STORE_DEVICE_TYPES_MAX)
+        return 0;
+    char copy[OTA_STORE_DEVICE_TYPES_MAX + 1];
+    const char *names[16];
+    size_t n = 0;
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *start = copy;;) {
+        char *comma = strchr(start, ',');
+        if (comma)
+            *comma = '\0';
+        if (!ota_store_valid_device_type(start) || n == 16)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(names[i], start) == 0)
+                return 0;
+        names[n++] = start;
+        if (!comma)
+            return 1;
+        start = comma + 1;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Skipping what a thing does not need                                      */
+/* ------------------------------------------------------------------------ */
+
+/* statusDetails of a skip for execution e (NULL when e is needed), as SQL over
+ * jobs j. Attribute values are checked on the way in (no '"' or '\'), so the
+ * text is valid JSON. */
+#define SKIP_VERDICT                                                                               \
+    "(SELECT CASE WHEN j.device_types <> '' AND NOT EXISTS (SELECT 1 FROM thing_attrs a "          \
+    "WHERE a.thing = e.thing AND a.key = 'deviceType' AND "                                        \
+    "instr(',' || j.device_types || ',', ',' || a.value || ',') > 0) "                             \
+    "THEN '{\"skipped\":\"device type ' || COALESCE((SELECT a.value FROM thing_attrs a "           \
+    "WHERE a.thing = e.thing AND a.key = 'deviceType'), 'unknown') || "                            \
+    "' is not one of ' || j.device_types || '\"}' "                                                \
+    "WHEN j.target_version <> '' AND EXISTS (SELECT 1 FROM thing_attrs a WHERE "                   \
+    "a.thing = e.thing AND a.key = 'firmwareVersion' AND a.value = j.target_version) "             \
+    "THEN '{\"skipped\":\"already on ' || j.target_version || '\"}' END "                          \
+    "FROM jobs j WHERE j.id = e.job)"
+
+int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st,
+                  "UPDATE executions AS e SET status = 8, released = 1, version = version + 1, "
+                  "updated_ms = ?3, deadline_ms = 0, details = " SKIP_VERDICT " "
+                  "WHERE e.status = 0 AND (?1 IS NULL OR e.job = ?1) "
+                  "AND (?2 IS NULL OR e.thing = ?2) AND " SKIP_VERDICT " IS NOT NULL "
+                  "RETURNING job, thing");
+    if (rc)
+        return rc;
+    if (job_id)
+        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    if (thing)
+        sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    /* Collect what changed before writing more (RETURNING rows come first). */
+    size_t n = 0, cap = 0;
+    char(*rows)[2][OTA_STORE_THING_NAME_MAX + 1] = NULL;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            void *p = realloc(rows, ncap * sizeof *rows);
+            if (!p) {
+                rc = fail(s, OTA_STORE_ERROR, "out of memory");
+                break;
+            }
+            rows = p;
+            cap = ncap;
+        }
+        copy_col(rows[n][0], sizeof rows[n][0], st, 0);
+        copy_col(rows[n][1], sizeof rows[n][1], st, 1);
+        n++;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = fail_db(s, "skip executions");
+    sqlite3_finalize(st);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = bump_thing(s, rows[i][1]);
+        if (!rc && (i == 0 || strcmp(rows[i][0], rows[i - 1][0]) != 0))
+            rc = recheck_job(s, rows[i][0], now_ms);
+    }
+    /* a job seen again later in the list is rechecked twice: harmless */
+    free(rows);
+    return rc;
+}
+
+/* Sets an attribute inside a transaction. */
+static int put_attr(ota_store_t *s, const char *thing, const char *key, const char *value,
+                    int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st,
+                  "INSERT INTO thing_attrs(thing, key, value, updated_ms) VALUES(?, ?, ?, ?) "
+                  "ON CONFLICT(thing, key) DO UPDATE SET value = excluded.value, "
+                  "updated_ms = excluded.updated_ms");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    rc = step_done(s, st, "set attribute");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, &st, "SELECT target_version FROM jobs WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    char version[OTA_STORE_VERSION_MAX + 1] = "";
+    if (sqlite3_step(st) == SQLITE_ROW)
+        copy_col(version, sizeof version, st, 0);
+    sqlite3_finalize(st);
+    if (!ota_store_valid_version(version))
+        return OTA_STORE_OK; /* a job without a version says nothing about the thing */
+    rc = put_attr(s, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, now_ms);
+    return rc ? rc : ota_store_skip_unneeded(s, NULL, thing, now_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attributes                                                               */
+/* ------------------------------------------------------------------------ */
+
+int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
+                             const char *value, int64_t now_ms)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, thing, "thing");
+    if (rc)
+        return rc;
+    if (!ota_store_valid_attr_key(key))
+        return fail(store, OTA_STORE_INVALID, "invalid attribute key (1..%d of [A-Za-z0-9_])",
+                    OTA_STORE_ATTR_KEY_MAX);
+    if (value && !ota_store_valid_attr_value(value))
+        return fail(store, OTA_STORE_INVALID,
+                    "invalid value of '%s' (1..%d printable characters, no '\"' or '\\')", key,
+                    OTA_STORE_ATTR_VALUE_MAX);
+    if (value && strcmp(key, OTA_STORE_ATTR_DEVICE_TYPE) == 0 &&
+        !ota_store_valid_device_type(value))
+        return fail(store, OTA_STORE_INVALID, "invalid device type '%s' (1..%d of [A-Za-z0-9_.-])",
+                    value, OTA_STORE_DEVICE_TYPE_MAX);
+    if (value && strcmp(key, OTA_STORE_ATTR_FIRMWARE_VERSION) == 0 &&
+        !ota_store_valid_version(value))
+        return fail(store, OTA_STORE_INVALID, "invalid version '%s' (X.Y.Z)", value);
+    if ((rc = begin(store)))
+        return rc;
+    int64_t n = 0;
+    rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n);
+    if (!rc && !n)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    if (!rc && value) {
+        rc = query_int(store, "SELECT COUNT(*) FROM thing_attrs WHERE thing = ?1 AND key <> ?2",
+                       thing, key, &n);
+        if (!rc && n >= OTA_STORE_ATTRS_MAX)
+            rc = fail(store, OTA_STORE_INVALID, "thing '%s' has %d attributes already", thing,
+                      OTA_STORE_ATTRS_MAX);
+        if (!rc)
+            rc = put_attr(store, thing, key, value, now_ms);
+    } else if (!rc) {
+        sqlite3_stmt *st;
+        if (!(rc = prep(store, &st, "DELETE FROM thing_attrs WHERE thing = ? AND key = ?"))) {
+            sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+            rc = step_done(store, st, "remove attribute");
+            sqlite3_finalize(st);
+            if (!rc && sqlite3_changes(store->db) == 0)
+                rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' has no attribute '%s'", thing,
+                          key);
+        }
+    }
+    if (!rc) /* dynamic groups follow attributes */
+        rc = ota_store_continuous_sync(store, thing, now_ms);
+    if (!rc)
+        rc = ota_store_skip_unneeded(store, NULL, thing, now_ms);
+    return finish(store, rc);
+}
+
+int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *key, char *out,
+                             size_t cap)
+{
+    if (!store || !out || cap == 0)
+        return OTA_STORE_INVALID;
+    *out = '\0';
+    if (!ota_store_valid_thing_name(thing) || !ota_store_valid_attr_key(key))
+        return fail(store, OTA_STORE_INVALID, "invalid thing name or attribute key");
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT value FROM thing_attrs WHERE thing = ? AND key = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        copy_col(out, cap, st, 0);
+        ok(store);
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' has no attribute '%s'", thing, key);
+    } else {
+        rc = fail_db(store, "get attribute");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
+                              void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, thing, "thing");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = prep(store, &st,
+                   "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? ORDER BY key")))
+        return rc;
+    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list attributes");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
