@@ -12,7 +12,8 @@
  * - oversized packets: a publish above the broker's packet limit ends only
  *   the sender's connection;
  * - revocation: `otter thing revoke` ends the device's live session and its
- *   login is refused from then on.
+ *   login is refused from then on;
+ * - invalid requests: a flood of them is charged to the device's Jobs budget.
  *
  * Each test prints one line
  *   security: <name>: attacks=N refused=N honest_answered=N updates_lost=N
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -200,6 +202,72 @@ static void test_revoke(void **state)
     assert_int_equal(honest, ROUNDS);
 }
 
+/* Milliseconds of a monotonic clock. */
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until no answer has come for a second (at most 20 s); how many matched filter. */
+static size_t settled_count(ota_test_client_t *c, const char *filter)
+{
+    size_t n = ota_test_client_pending(c, filter), before;
+    for (int i = 0; i < 20; i++) {
+        struct timespec ts = {1, 0};
+        before = n;
+        nanosleep(&ts, NULL);
+        n = ota_test_client_pending(c, filter);
+        if (n == before) {
+            break;
+        }
+    }
+    return n;
+}
+
+/*
+ * Invalid Jobs API requests (a clientToken that is a number) at QoS 1 cost the
+ * service an answer written to its outbox, a log line and a publish each: they
+ * are charged to the thing's Jobs budget like valid ones, so a flood of them is
+ * answered at most burst + rate x time times, and the other device is served.
+ */
+static void test_invalid_request_flood(void **state)
+{
+    (void)state;
+    enum { FLOOD = 1000, BURST = 200, RATE = 10, REFUSALS = 10 };
+    static const char bad[] = "{\"clientToken\":7}";
+    static const char topic[] = "$aws/things/attacker/jobs/$next/get";
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    ota_test_client_t *c = attacker(NULL);
+    assert_non_null(victim);
+    assert_non_null(c);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/attacker/jobs/$next/get/+", 1), 1);
+    int attacks = 0, honest = 0;
+    int64_t t0 = mono_now_ms();
+    for (int i = 0; i < FLOOD; i++) {
+        attacks += ota_test_client_publish(c, topic, bad, strlen(bad), 1) == 0;
+        if (i % (FLOOD / ROUNDS) == FLOOD / ROUNDS - 1) {
+            honest += sec_honest_request(victim, "victim", i);
+        }
+    }
+    int64_t seconds = (mono_now_ms() - t0) / 1000 + 1;
+    size_t answered = settled_count(c, "$aws/things/attacker/jobs/$next/get/+");
+    long bound = BURST + (RATE + REFUSALS) * (seconds + 1);
+    fprintf(stderr, "%d invalid requests in %lld s, %zu answered (at most %ld)\n", attacks,
+            (long long)seconds, answered, bound);
+    ota_test_client_disconnect(c);
+    ota_test_client_disconnect(victim);
+    /* Every request was refused (InvalidRequest or RequestThrottled), and those over the
+     * budget cost nothing but the budget check. */
+    sec_report("invalid_request_flood", attacks, attacks, honest);
+    assert_int_equal(attacks, FLOOD);
+    assert_int_equal(honest, ROUNDS);
+    assert_true((long)answered <= bound);
+    assert_true(sec_count_in_file(g.service_log, "rejected: InvalidRequest") <= bound);
+    assert_int_equal(sec_count_in_file(g.service_log, "connected to "), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retained_notice, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_packet, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_revoke, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_request_flood, setup, sec_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

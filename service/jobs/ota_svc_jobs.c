@@ -1094,6 +1094,18 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
 
     char token[JOBS_CLIENT_TOKEN_MAX + 1];
     char why[160];
+    /* The budget is charged before anything else is looked at: an invalid request costs an
+     * answer (a store write at QoS 1) and a log line too, so it must not be free. */
+    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
+        jobs->stats.throttled++;
+        if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms)) {
+            if (salvage_token(r.payload, r.len, token, sizeof token))
+                r.token = token;
+            reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",
+                   NULL);
+        }
+        return 1;
+    }
     if (r.len == 0) {
         r.json = cJSON_CreateObject(); /* an empty request is an empty object */
     } else {
@@ -1127,12 +1139,7 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
         }
         r.token = tok->valuestring;
     }
-    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
-        jobs->stats.throttled++;
-        if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms))
-            reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",
-                   NULL);
-    } else if (op == OP_UNKNOWN) {
+    if (op == OP_UNKNOWN) {
         reject(&r, "InvalidTopic", "no Jobs API request is sent to this topic", NULL);
     } else if (bad) {
         reject(&r, "InvalidTopic", "invalid thing name or job id in the topic", NULL);
