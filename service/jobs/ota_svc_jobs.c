@@ -1110,7 +1110,7 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
         r.json = cJSON_CreateObject(); /* an empty request is an empty object */
     } else {
         int text_ok = ota_svc_json_check_text(r.payload, r.len, why, sizeof why) == 0;
-        r.json = text_ok ? cJSON_ParseWithLength(r.payload, r.len) : NULL;
+        r.json = text_ok ? ota_svc_json_parse(r.payload, r.len) : NULL;
         if (!r.json) {
             if (salvage_token(r.payload, r.len, token, sizeof token))
                 r.token = token;
