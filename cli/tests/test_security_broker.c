@@ -13,7 +13,9 @@
  *   the sender's connection;
  * - revocation: `otter thing revoke` ends the device's live session and its
  *   login is refused from then on;
- * - invalid requests: a flood of them is charged to the device's Jobs budget.
+ * - invalid requests: a flood of them is charged to the device's Jobs budget;
+ * - echo: nothing a device sends comes back to it, so it cannot make the
+ *   broker buffer its own messages.
  *
  * Each test prints one line
  *   security: <name>: attacks=N refused=N honest_answered=N updates_lost=N
@@ -268,6 +270,58 @@ static void test_invalid_request_flood(void **state)
     assert_int_equal(sec_count_in_file(g.service_log, "connected to "), 1);
 }
 
+/*
+ * A device that subscribes to its own topics and publishes on them gets its
+ * own messages back; if it never reads them the broker buffers them for it
+ * (QoS 0 packets count only against max_queued_messages, not
+ * max_queued_bytes: 3000 of 130 kB made the broker grow by 600 MB). A device
+ * receives only the service's answers and may not send on them, so nothing it
+ * sends comes back to it.
+ */
+static void test_no_echo(void **state)
+{
+    (void)state;
+    static const char *const topics[] = {
+        "$aws/things/attacker/jobs/j1/update",          "$aws/things/attacker/jobs/junk",
+        "$aws/things/attacker/jobs/j1/update/accepted", "$aws/things/attacker/jobs/notify-next",
+        "$aws/things/attacker/jobs/$next/get",          "$aws/things/attacker/streams/s/get/cbor",
+        "$aws/things/attacker/streams/s/data/cbor",     "$aws/things/attacker/jobs/a/b/c/rejected",
+    };
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    ota_test_client_t *c = attacker(NULL);
+    assert_non_null(victim);
+    assert_non_null(c);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/attacker/jobs/#", 0), 0);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/attacker/streams/#", 0), 0);
+    int attacks = 0, honest = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+            attacks += ota_test_client_publish(c, topics[i], "{}", 2, 0) == 0;
+        }
+        honest += sec_honest_request(victim, "victim", round);
+    }
+    /* Only the service's answers may come (InvalidTopic, InvalidRequest...): nothing the
+     * attacker sent itself. */
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    int echoed = 0;
+    for (ota_test_msg_t *m; (m = ota_test_client_expect(c, NULL, 100)) != NULL;) {
+        for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+            if (strcmp(m->topic, topics[i]) == 0) {
+                fprintf(stderr, "echoed: %s\n", m->topic);
+                echoed++;
+            }
+        }
+        ota_test_msg_free(m);
+    }
+    ota_test_client_disconnect(c);
+    ota_test_client_disconnect(victim);
+    sec_report("no_echo", attacks, attacks - echoed, honest);
+    assert_int_equal(attacks, ROUNDS * (int)(sizeof topics / sizeof topics[0]));
+    assert_int_equal(echoed, 0);
+    assert_int_equal(honest, ROUNDS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_packet, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_revoke, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_request_flood, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_no_echo, setup, sec_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
