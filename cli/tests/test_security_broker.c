@@ -74,8 +74,12 @@ static void test_client_id_takeover(void **state)
     snprintf(guessed[0], sizeof guessed[0], "otter-service-%s-%ld", host, (long)g.service.pid + 1);
     snprintf(guessed[1], sizeof guessed[1], "otter-service-%s-1", host);
     /* Every client id that belongs to someone else. */
-    const char *ids[] = {g.service_id, "otter-service", "otter-service-0", guessed[0],
-                         guessed[1],   "otter-admin",   "victim"};
+    const char *ids[] = {g.service_id, "otter-service", "otter-service-0", guessed[0], guessed[1],
+                         "otter-admin", "victim",
+                         /* the same ids with other casing or spaces: the binding is exact */
+                         "Victim", "victim ", " victim", "Otter-Service", "otter-service ",
+                         /* its own name in other casing */
+                         "Attacker"};
     const size_t n_ids = sizeof ids / sizeof ids[0];
     int attacks = 0, refused = 0, honest = 0;
     for (int round = 0; round < ROUNDS; round++) {
