@@ -32,6 +32,9 @@
 #include "ota_job_doc.h"
 #include "ota_mqtt.h"
 #include "ota_pal.h"
+#if OTA_HTTP_PLANE
+#include "ota_http_client.h"
+#endif
 
 /**
  * Version of the otter agent library (not of the firmware it updates):
@@ -149,6 +152,28 @@ typedef struct ota_agent_callbacks {
     void (*verified)(void *ctx, const ota_job_t *job);
 } ota_agent_callbacks_t;
 
+#if OTA_HTTP_PLANE
+/**
+ * The HTTP data plane's byte stream, given by the integrator (OTA_HTTP_PLANE
+ * builds): a TCP socket, a TLS session, a modem's data mode.
+ */
+typedef struct ota_agent_http {
+    /** Passed back as the first argument of target. */
+    void *ctx;
+    /**
+     * Point the byte stream at url's host and port, over TLS when url->tls.
+     * Called with the stream closed whenever the agent takes a URL from a job
+     * document; url's pieces point into the agent and stay valid until the
+     * next call. NULL: the stream always goes to the same place.
+     * @return OTA_OK; anything else: this URL cannot be used (the download
+     *         goes on over MQTT if the job lists it).
+     */
+    ota_err_t (*target)(void *ctx, const ota_http_url_t *url);
+    /** The stream (the device MQTT client's transport type); send and recv required. */
+    ota_httpc_transport_t transport;
+} ota_agent_http_t;
+#endif
+
 /** Runtime configuration; zero means default for every number. */
 typedef struct ota_agent_config {
     /** Thing name (1 .. OTA_THING_NAME_MAX bytes, no '/', '+', '#'); must outlive the agent. */
@@ -184,6 +209,10 @@ typedef struct ota_agent_config {
     uint32_t checkpoint_every_blocks;
     /** Delay before a reset or activation, ms (0 = default). */
     uint32_t reset_delay_ms;
+#if OTA_HTTP_PLANE
+    /** The HTTP plane's stream (copied); without send and recv, jobs go over MQTT only. */
+    ota_agent_http_t http;
+#endif
 } ota_agent_config_t;
 
 /** Counters, for logs and benchmarks. */
@@ -199,6 +228,13 @@ typedef struct ota_agent_stats {
     uint32_t throttled;        /**< requests the service refused with RequestThrottled */
     uint32_t rto_ms;           /**< the retry timer now, ms */
     uint32_t window_blocks;    /**< blocks in flight at most (the configured window) */
+#if OTA_HTTP_PLANE
+    uint32_t bytes_mqtt;   /**< bytes of new blocks the MQTT plane delivered (this job) */
+    uint32_t bytes_http;   /**< bytes of new blocks the HTTP plane delivered (this job) */
+    uint32_t http_bytes;   /**< body bytes HTTP answers carried, also dropped ones (this job) */
+    uint32_t failovers;    /**< switches from one plane to the other (this job) */
+    uint32_t url_renewals; /**< fresh URLs taken after a 403 (this job) */
+#endif
 } ota_agent_stats_t;
 
 /*
@@ -250,6 +286,22 @@ typedef struct ota_jobs {
 
 struct ota_data_plane;
 
+#if OTA_HTTP_PLANE
+/** The HTTP data plane (agent/src/ota_data_http.c): the range client and its buffers. */
+typedef struct ota_http_plane {
+    ota_httpc_t c;
+    uint8_t rx[OTA_HTTP_RX_BUFFER_SIZE];
+    uint8_t tx[OTA_HTTP_TX_BUFFER_SIZE];
+    uint8_t ready;       /* c holds the job's URL */
+    uint8_t url_wait;    /* a 403: the job document was asked for again */
+    uint8_t fresh;       /* no body byte since the URL was taken */
+    uint8_t failures;    /* failures in a row without a new block */
+    uint8_t in_poll;     /* the client is delivering: the agent asks for more after it */
+    uint32_t part_block; /* the block written in part (part_len bytes of it) */
+    uint32_t part_len;
+} ota_http_plane_t;
+#endif
+
 /**
  * The agent. Its fields are private (visible only so callers can allocate
  * it); use the functions below.
@@ -288,6 +340,10 @@ typedef struct ota_agent {
     ota_download_t dl;
     ota_progress_t progress;
     ota_jobs_t jobs;
+#if OTA_HTTP_PLANE
+    ota_http_plane_t http;
+    uint8_t switches; /* plane switches since the last new block */
+#endif
     char detail[96];
     ota_job_t scratch_job;
 } ota_agent_t;

@@ -13,6 +13,11 @@
  * ota_job_t. Nothing is allocated, nothing is kept between calls, and no
  * token array is needed: values are found by their place in the text.
  *
+ * OTA_HTTP_PLANE builds also read "protocols" in order (the first listed is
+ * preferred) and the file's "update_data_url" (at most OTA_HTTP_URL_MAX
+ * bytes, no control characters) and check "auth_scheme" (a string of at
+ * most 32 bytes, or null); other builds ignore both keys.
+ *
  * Tolerance (at least that of the FreeRTOS agent): numbers as JSON numbers or
  * quoted strings, decimal or "0x" hex; null for filepath, certfile,
  * update_data_url and auth_scheme; unknown keys anywhere; keys in any order;
@@ -58,7 +63,7 @@
 /** Data planes named in "protocols" (bit mask in ota_job_t.protocols). */
 typedef enum ota_job_protocol {
     OTA_PROTO_MQTT = 1, /**< "MQTT": file blocks over MQTT streams */
-    OTA_PROTO_HTTP = 2, /**< "HTTP": presigned URL (recorded; not used by the agent yet) */
+    OTA_PROTO_HTTP = 2, /**< "HTTP": range requests to update_data_url (OTA_HTTP_PLANE builds) */
 } ota_job_protocol_t;
 
 /** Job execution status ("execution.status"). */
@@ -107,6 +112,12 @@ typedef struct ota_job {
     /* "execution.jobDocument.afr_ota". */
     /** OTA_PROTO_* bits from "protocols". */
     uint8_t protocols;
+#if OTA_HTTP_PLANE
+    /** The OTA_PROTO_* listed first in "protocols" (the preferred plane). */
+    uint8_t first_protocol;
+    /** "files[0].update_data_url", NUL-terminated ("" when absent or null). */
+    char url[OTA_HTTP_URL_MAX + 1];
+#endif
     /** 1 if "filepath" was a string, 0 if absent or null. */
     uint8_t has_file_path;
     /** 1 if "certfile" was a string, 0 if absent or null. */
@@ -194,7 +205,9 @@ typedef struct ota_job_issue {
  *         with OTA_SIG_RSA, but another "sig-" key), SIG_METHOD_DISABLED
  *         (only "sig-sha256-rsa", in a build without OTA_SIG_RSA; field
  *         "sig-sha256-rsa")
- *         and NO_PROTOCOL ("protocols" without "MQTT").
+ *         and NO_PROTOCOL ("protocols" without "MQTT", or, in
+ *         OTA_HTTP_PLANE builds, without "MQTT" and without "HTTP" with an
+ *         "update_data_url"; field "protocols" or "update_data_url").
  *         OTA_ERR_OUT_OF_MEMORY: objects and arrays nested deeper than
  *         OTA_JOB_MAX_DEPTH (issue: TOO_DEEP).
  *         OTA_ERR_INVALID_ARG: json or out NULL, or len above INT_MAX.

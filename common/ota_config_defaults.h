@@ -122,6 +122,39 @@
 #endif
 
 /**
+ * The HTTP data plane. 1: a job whose "protocols" list "HTTP" and whose file
+ * carries "update_data_url" is fetched with HTTP/1.1 range requests (the
+ * device range client of http/, over a byte stream the integrator gives in
+ * ota_agent_config_t http), with failover to MQTT streams and back from the
+ * same block bitmap; the agent then links ota_http_client. 0: MQTT streams
+ * only, and the agent's code and RAM do not grow. Possible values: 0, 1.
+ * Default: 0.
+ */
+#ifndef OTA_HTTP_PLANE
+#define OTA_HTTP_PLANE 0
+#endif
+
+/**
+ * Longest "update_data_url" accepted, in bytes (OTA_HTTP_PLANE builds); a
+ * longer one is refused ("field too long"), never cut. otter's presigned
+ * URLs take about 120 bytes plus the base, thing name and job id; S3's with a
+ * session token about 1,600. Possible values: 32 .. 4096. Default: 512.
+ */
+#ifndef OTA_HTTP_URL_MAX
+#define OTA_HTTP_URL_MAX 512u
+#endif
+
+/**
+ * Failures in a row without a new block after which the HTTP plane hands the
+ * download to MQTT (when the job lists it), and request timeouts in a row
+ * after which the MQTT plane hands it to HTTP. Possible values: 1 .. 100.
+ * Default: 3.
+ */
+#ifndef OTA_FAILOVER_AFTER
+#define OTA_FAILOVER_AFTER 3u
+#endif
+
+/**
  * Longest thing name, in bytes (AWS allows 128). Sizes the topic buffer.
  * Possible values: 1 .. 128. Default: 128.
  */
@@ -255,6 +288,15 @@
 #endif
 
 /* ==== Invalid configurations fail the build ==== */
+#if (OTA_HTTP_PLANE != 0) && (OTA_HTTP_PLANE != 1)
+#error "OTA_HTTP_PLANE must be 0 or 1"
+#endif
+#if OTA_HTTP_URL_MAX < 32 || OTA_HTTP_URL_MAX > 4096
+#error "OTA_HTTP_URL_MAX must be in 32 .. 4096"
+#endif
+#if OTA_FAILOVER_AFTER < 1 || OTA_FAILOVER_AFTER > 100
+#error "OTA_FAILOVER_AFTER must be in 1 .. 100"
+#endif
 #if (OTA_SIG_RSA != 0) && (OTA_SIG_RSA != 1)
 #error "OTA_SIG_RSA must be 0 or 1"
 #endif

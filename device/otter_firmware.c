@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 
 #include "ota_agent.h"
+#include "ota_http_tls.h"
 #include "ota_image_header.h"
 #include "ota_mqtt_mosquitto.h"
 #include "otter_device_common.h"
@@ -90,6 +91,11 @@ typedef struct device {
 
     ota_mqtt_mosquitto_t b;
     int mqtt_up;
+    /* The HTTP data plane's stream: TCP, or TLS (mbed TLS, the fleet's CA) for https URLs. */
+    ota_http_tcp_t http_tcp;
+    ota_http_tls_t http_tls;
+    int http_tls_ready;
+    ota_httpc_transport_t http_io;
     ota_agent_t agent;
     ota_agent_config_t agent_cfg;
     int started;
@@ -135,6 +141,57 @@ static void console(const device_t *d, const char *level, const char *fmt, ...)
     printf("[%9.3f] %s v%s %s %s\n", otter_dev_uptime_s(), d->thing[0] ? d->thing : "-", d->version,
            level, text);
     fflush(stdout);
+}
+
+/* ---- the HTTP data plane's byte stream ---- */
+
+/* Points the stream at a job URL's host: TCP, or TLS trusting the broker's CA. */
+static ota_err_t http_target(void *ctx, const ota_http_url_t *url)
+{
+    device_t *d = ctx;
+    ota_httpc_result_t r;
+    if (d->http_tls_ready) {
+        ota_http_tls_free(&d->http_tls);
+        d->http_tls_ready = 0;
+    }
+    if (url->tls && d->cafile[0] == '\0') {
+        console(d, "WARN", "https URL but no CA to check the server with: not using HTTP");
+        return OTA_ERR_UNSUPPORTED;
+    }
+    r = url->tls
+            ? ota_http_tls_init(&d->http_tls, url->host, url->host_len, url->port, d->cafile,
+                                &d->http_io)
+            : ota_http_tcp_init(&d->http_tcp, url->host, url->host_len, url->port, &d->http_io);
+    d->http_tls_ready = url->tls && r == OTA_HTTPC_OK;
+    console(d, "INFO", "HTTP data plane: %s://%.*s:%u", url->tls ? "https" : "http",
+            (int)url->host_len, url->host, (unsigned)url->port);
+    return r == OTA_HTTPC_OK ? OTA_OK : OTA_ERR_INVALID_ARG;
+}
+
+static ota_err_t http_open(void *ctx)
+{
+    device_t *d = ctx;
+    return d->http_io.open != NULL ? d->http_io.open(d->http_io.ctx) : OTA_ERR_UNINITIALIZED;
+}
+
+static void http_close(void *ctx)
+{
+    device_t *d = ctx;
+    if (d->http_io.close != NULL) {
+        d->http_io.close(d->http_io.ctx);
+    }
+}
+
+static ota_err_t http_send(void *ctx, const uint8_t *data, size_t len)
+{
+    device_t *d = ctx;
+    return d->http_io.send != NULL ? d->http_io.send(d->http_io.ctx, data, len) : OTA_ERR_IO;
+}
+
+static int32_t http_recv(void *ctx, uint8_t *buf, size_t cap)
+{
+    device_t *d = ctx;
+    return d->http_io.recv != NULL ? d->http_io.recv(d->http_io.ctx, buf, cap) : -1;
 }
 
 static const char *level_name(ota_log_level_t level)
@@ -260,6 +317,20 @@ static void cb_outcome(void *ctx, const ota_agent_outcome_t *o)
                 otter_dev_slot_name(d->boot.slot));
         write_status(d, "committed");
     }
+}
+
+/* The file is verified: which data plane delivered how much. */
+static void cb_verified(void *ctx, const ota_job_t *job)
+{
+    device_t *d = ctx;
+    const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
+    (void)job;
+    console(d, "INFO",
+            "delivered: mqtt=%u http=%u bytes of blocks; http answers %u bytes; duplicate blocks "
+            "%u; failovers %u; fresh URLs %u",
+            (unsigned)st->bytes_mqtt, (unsigned)st->bytes_http, (unsigned)st->http_bytes,
+            (unsigned)(st->blocks_duplicate - d->job_base.blocks_duplicate),
+            (unsigned)st->failovers, (unsigned)st->url_renewals);
 }
 
 static void binding_log(void *ctx, ota_log_level_t level, const char *text)
@@ -602,6 +673,14 @@ int main(int argc, char **argv)
     d->agent_cfg.callbacks.self_test = cb_self_test;
     d->agent_cfg.callbacks.activate = cb_activate;
     d->agent_cfg.callbacks.outcome = cb_outcome;
+    d->agent_cfg.callbacks.verified = cb_verified;
+    d->agent_cfg.http.ctx = d;
+    d->agent_cfg.http.target = http_target;
+    d->agent_cfg.http.transport.ctx = d;
+    d->agent_cfg.http.transport.open = http_open;
+    d->agent_cfg.http.transport.close = http_close;
+    d->agent_cfg.http.transport.send = http_send;
+    d->agent_cfg.http.transport.recv = http_recv;
     ota_err_t e = ota_agent_init(&d->agent, &d->agent_cfg);
     if (e == OTA_OK) {
         e = ota_mqtt_mosquitto_attach(&d->b, &d->agent);
@@ -625,7 +704,13 @@ int main(int argc, char **argv)
                 console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
             }
         }
-        (void)ota_mqtt_mosquitto_run_once(&d->b, OTA_MQTT_MOSQUITTO_POLL_MS);
+        /* While downloading, the agent reads the HTTP plane's stream in its
+         * poll: poll often then (the MQTT messages still come in run_once). */
+        int fast = ota_agent_get_state(&d->agent) == OTA_AGENT_DOWNLOADING;
+        (void)ota_mqtt_mosquitto_run_once(&d->b, fast ? 5u : OTA_MQTT_MOSQUITTO_POLL_MS);
+        if (fast) {
+            (void)ota_agent_poll(&d->agent, ota_mqtt_mosquitto_now_ms());
+        }
         if (d->self_test_requested) {
             run_self_test(d);
         }
@@ -638,6 +723,9 @@ int main(int argc, char **argv)
     }
     (void)ota_mqtt_mosquitto_flush(&d->b, 1000);
     ota_mqtt_mosquitto_cleanup(&d->b);
+    if (d->http_tls_ready) {
+        ota_http_tls_free(&d->http_tls);
+    }
     ota_flashsim_close(&d->sim);
     console(d, "INFO", "powered off");
     return OTTER_FW_EXIT_POWER_OFF;

@@ -10,11 +10,11 @@ flash_seconds=${1:-20}
 parser_seconds=${2:-60}
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document
-    fuzz_mqtt_packet)
+    fuzz_mqtt_packet fuzz_http_response)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
 for h in "${harnesses[@]}"; do
     case $h in
-    fuzz_stream_message | fuzz_job_document | fuzz_mqtt_packet) seconds=$parser_seconds ;;
+    fuzz_stream_message | fuzz_job_document | fuzz_mqtt_packet | fuzz_http_response) seconds=$parser_seconds ;;
     *) seconds=$flash_seconds ;;
     esac
     corpus=build/fuzz/corpus/$h
@@ -25,10 +25,12 @@ for h in "${harnesses[@]}"; do
     if [ "$h" = fuzz_job_document ]; then
         dict=(-dict=tests/fuzz/$h.dict)
     fi
-    # The device MQTT client keeps its harness and seeds in its own folder.
+    # The device MQTT and HTTP clients keep their harness and seeds in their folders.
     bin=build/fuzz/tests/fuzz/$h seeds=tests/fuzz/seeds/$h
     if [ "$h" = fuzz_mqtt_packet ]; then
         bin=build/fuzz/mqtt/$h seeds=mqtt/tests/seeds
+    elif [ "$h" = fuzz_http_response ]; then
+        bin=build/fuzz/http/$h seeds=http/tests/seeds
     fi
     # The working corpus comes first: libFuzzer adds what it finds to the first folder.
     if ! $bin -max_total_time="$seconds" -print_final_stats=1 \

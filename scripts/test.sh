@@ -51,6 +51,6 @@ grep -hE '^conformance:|^power-loss sweep:|^power_sweep |^mutant |^agent resume 
 # updates_lost=N"; one line sums them.
 grep -hE '^security: [^:]+: attacks=' Testing/Temporary/LastTest.log |
     awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } n++ }
-         END { printf "security: %d tests: attacks=%d refused=%d honest_answered=%d updates_lost=%d\n",
-                      n, sum["attacks"], sum["refused"], sum["honest_answered"], sum["updates_lost"] }'
+         END { printf "security: %d tests: attacks=%d refused=%d served within the attacker'"'"'s budget=%d honest_answered=%d updates_lost=%d\n",
+                      n, sum["attacks"], sum["refused"], sum["within_budget"], sum["honest_answered"], sum["updates_lost"] }'
 exit $status

@@ -27,13 +27,21 @@
 #include "ota_jobs.h"
 #include "ota_progress.h"
 
+/* Keeps a small helper called from many places out of line: -Os would copy
+ * it into every caller (Cortex-M4 code size, docs/AGENT.md). */
+#if defined(__GNUC__)
+#define OTA_OUT_OF_LINE __attribute__((noinline))
+#else
+#define OTA_OUT_OF_LINE
+#endif
+
 /* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
 static const char ota_throttled_code[] = "RequestThrottled";
 
-static const char *const ota_state_names[OTA_AGENT_STATE_COUNT] = {
-    "stopped",   "waiting for a job", "downloading", "activating", "waiting for the self-test job",
-    "self-test", "resetting",         "suspended",
-};
+/* The states' names in ota_agent_state_t order, one after the other. */
+static const char ota_state_names[] = "stopped\0waiting for a job\0downloading\0activating\0"
+                                      "waiting for the self-test job\0self-test\0resetting\0"
+                                      "suspended";
 
 /* Kinds of FAILED reasons, in FreeRTOS's wording. */
 typedef enum ota_fail_kind {
@@ -89,15 +97,15 @@ static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what
 }
 #endif
 
-static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
+OTA_OUT_OF_LINE static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
 {
     if (a->state != state) {
         a->state = state;
-        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_state_names[state]);
+        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_agent_state_str(state));
     }
 }
 
-static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
+OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 {
     a->deadline = a->now + delay;
     a->deadline_set = 1;
@@ -117,7 +125,7 @@ static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
     out[j] = '\0';
 }
 
-static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
+OTA_OUT_OF_LINE static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
 {
     file->path = a->job.has_file_path ? a->job.file_path : NULL;
     file->size = a->job.file_size;
@@ -142,11 +150,15 @@ static int ota_same_file(const ota_job_t *x, const ota_job_t *y)
            memcmp(x->signature, y->signature, x->signature_len) == 0;
 }
 
+/* SUCCEEDED, FAILED, TIMED_OUT, REJECTED, REMOVED or CANCELED (one mask test). */
+#define OTA_STATUS_BIT(s) (1u << (unsigned)(s))
 static int ota_status_terminal(ota_job_status_t s)
 {
-    return s == OTA_JOB_STATUS_SUCCEEDED || s == OTA_JOB_STATUS_FAILED ||
-           s == OTA_JOB_STATUS_TIMED_OUT || s == OTA_JOB_STATUS_REJECTED ||
-           s == OTA_JOB_STATUS_REMOVED || s == OTA_JOB_STATUS_CANCELED;
+    return ((OTA_STATUS_BIT(OTA_JOB_STATUS_SUCCEEDED) | OTA_STATUS_BIT(OTA_JOB_STATUS_FAILED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_TIMED_OUT) | OTA_STATUS_BIT(OTA_JOB_STATUS_REJECTED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_REMOVED) | OTA_STATUS_BIT(OTA_JOB_STATUS_CANCELED)) >>
+            (unsigned)s) &
+           1u;
 }
 
 /* ---- the Jobs API ---- */
@@ -213,7 +225,7 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
 {
     const ota_pal_t *pal = a->cfg.pal;
     if (ota_downloading(a)) {
-        a->plane->close(&a->jobs, &a->job);
+        a->plane->close(a);
     }
     if (a->image_ready) {
         /* Verified but not activated: the port discards it. */
@@ -239,6 +251,14 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
     a->progress.loaded = 0;
     (void)ota_job_topic_sub(a, 0);
     a->deadline_set = 0;
+}
+
+/* Calls one of the application's job callbacks, if it has it, with the current job. */
+static void ota_tell(ota_agent_t *a, void (*callback)(void *ctx, const ota_job_t *job))
+{
+    if (callback != NULL) {
+        callback(a->cfg.callbacks.ctx, &a->job);
+    }
 }
 
 static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t err,
@@ -320,15 +340,29 @@ static void ota_abandon_job(ota_agent_t *a, const char *why)
 
 /* ---- downloading ---- */
 
+#if OTA_HTTP_PLANE
+static void ota_http_failed(ota_agent_t *a, ota_plane_poll_t why);
+static int ota_failover(ota_agent_t *a, const char *why);
+#endif
+
 /* Sends the requests the download module plans, through the job's plane. */
 static void ota_request_more(ota_agent_t *a, int retransmission)
 {
     ota_block_request_t req;
     for (int first = 1; ota_download_plan(&a->dl, &req, first); first = 0) {
-        ota_err_t err = a->plane->request(&a->jobs, &a->job, a->dl.block_size, &req);
+        ota_err_t err = a->plane->request(a, &req);
+        if (err == OTA_ERR_WRONG_STATE) {
+            return; /* the plane's pipeline is full: planned again when a range is done */
+        }
         ota_download_sent(&a->dl, &req, err == OTA_OK, retransmission, a->now);
         if (err != OTA_OK) {
-            ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0, NULL);
+            ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0,
+                    OTA_PLANE_NAME(a->plane));
+#if OTA_HTTP_PLANE
+            if (a->plane->poll != NULL) {
+                ota_http_failed(a, OTA_PLANE_POLL_RETRY);
+            }
+#endif
             return;
         }
         ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, req.next, req.count,
@@ -339,15 +373,41 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
 /* Starts a new round of requests from the first missing block. */
 static void ota_new_round(ota_agent_t *a, int retransmission)
 {
+#if OTA_HTTP_PLANE
+    if (a->plane->drop != NULL) {
+        a->plane->drop(a);
+    }
+#endif
     ota_download_round(&a->dl);
     ota_request_more(a, retransmission);
+}
+
+/* Carries a download on after a pause: downloading, the plane subscribed, a new round. */
+static void ota_download_again(ota_agent_t *a, int retransmission)
+{
+    ota_set_state(a, OTA_AGENT_DOWNLOADING);
+    (void)a->plane->open(a);
+    ota_new_round(a, retransmission);
 }
 
 static void ota_send_progress(ota_agent_t *a)
 {
     char fraction[24];
     (void)ota_jobs_dec(ota_jobs_dec(fraction, a->dl.blocks_done, '/'), a->dl.block_count, '\0');
+#if OTA_HTTP_PLANE
+    /* Which plane delivered how much (bytes of new blocks), and the one in use:
+     * "planes": "mqtt=N,http=M,now=http". */
+    char planes[48], *p = planes;
+    memcpy(p, "mqtt=", 5);
+    p = ota_jobs_dec(p + 5, a->stats.bytes_mqtt, ',');
+    memcpy(p, "http=", 5);
+    p = ota_jobs_dec(p + 5, a->stats.bytes_http, ',');
+    memcpy(p, "now=", 4);
+    memcpy(p + 4, a->plane->name, 5); /* "mqtt" or "http" and its NUL */
+    if (ota_report(a, "IN_PROGRESS", "receive", fraction, "planes", planes, 0) != OTA_OK) {
+#else
     if (ota_report(a, "IN_PROGRESS", "receive", fraction, NULL, NULL, 0) != OTA_OK) {
+#endif
         ota_log(a, OTA_LOG_WARN, "progress update not sent", OTA_ERR_MQTT, 0, 0, NULL);
     }
     a->since_status = 0;
@@ -418,7 +478,18 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->resumed = 0;
     a->restarted = 0;
     a->activating = 0;
-    a->plane = ota_data_plane_for(job->protocols);
+#if OTA_HTTP_PLANE
+    a->stats.bytes_mqtt = 0;
+    a->stats.bytes_http = 0;
+    a->stats.http_bytes = 0;
+    a->stats.failovers = 0;
+    a->stats.url_renewals = 0;
+    a->switches = 0;
+    a->http.url_wait = 0;
+    a->http.failures = 0;
+    a->http.part_len = 0;
+#endif
+    a->plane = ota_data_plane_for(a, NULL);
     count = ota_block_count(job->file_size, a->cfg.block_size);
     ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, count, job->stream);
     if (a->plane == NULL) {
@@ -445,12 +516,18 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
         return;
     }
-    if (a->cfg.callbacks.job_received != NULL) {
-        a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.job_received);
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
-    if (a->plane->open(&a->jobs, &a->job) != OTA_OK) {
-        ota_log(a, OTA_LOG_WARN, "cannot subscribe to the stream", OTA_ERR_MQTT, 0, 0, NULL);
+    ota_log(a, OTA_LOG_INFO, "data plane", OTA_OK, 0, 0, OTA_PLANE_NAME(a->plane));
+    if (a->plane->open(a) != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0,
+                OTA_PLANE_NAME(a->plane));
+#if OTA_HTTP_PLANE
+        if (a->plane->poll != NULL) {
+            ota_http_failed(a, OTA_PLANE_POLL_REFUSED);
+            return;
+        }
+#endif
     }
     a->since_checkpoint = 0;
     a->since_status = a->cfg.status_every_blocks; /* report the first block */
@@ -468,14 +545,61 @@ static void ota_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
     ota_log(a, OTA_LOG_WARN, what, err, 0, 0, NULL);
 }
 
+/* Writes bytes at..at + len - 1 of block index (all of them new to the port). */
+static int ota_write(ota_agent_t *a, uint32_t index, uint32_t at, const uint8_t *data, uint32_t len)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    int32_t written = pal->write_block(pal->ctx, index * a->dl.block_size + at, data, len);
+    if (written != (int32_t)len) {
+        ota_err_t err = written < 0 ? (ota_err_t)written : OTA_ERR_IO;
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, index, "the port cannot write a block");
+        return 0;
+    }
+    return 1;
+}
+
+/* Block index is written whole: account, checkpoint, report, go on. */
+static void ota_block_done(ota_agent_t *a, uint32_t index)
+{
+#if OTA_HTTP_PLANE
+    uint32_t len = ota_download_block_len(&a->dl, index);
+    if (a->plane->poll != NULL) {
+        a->stats.bytes_http += len;
+    } else {
+        a->stats.bytes_mqtt += len;
+    }
+    a->switches = 0;
+    a->http.failures = 0;
+    if (a->http.part_block == index) {
+        a->http.part_len = 0;
+    }
+#endif
+    ota_download_written(&a->dl, index, a->now);
+    if (++a->since_checkpoint >= a->cfg.checkpoint_every_blocks) {
+        ota_checkpoint(a);
+    }
+    if (++a->since_status >= a->cfg.status_every_blocks) {
+        ota_send_progress(a);
+    }
+#if OTA_HTTP_PLANE
+    if (a->http.in_poll) {
+        return; /* the client is mid-answer: the agent goes on after its poll */
+    }
+#endif
+    if (ota_download_complete(&a->dl)) {
+        ota_finish_download(a);
+    } else {
+        ota_request_more(a, 0);
+    }
+}
+
 /* A block from the data plane: check, write to the port, account, checkpoint. */
 static void ota_on_block(ota_agent_t *a, const ota_plane_event_t *ev)
 {
-    const ota_pal_t *pal = a->cfg.pal;
     ota_block_check_t check = ev->file_id == a->job.file_id
                                   ? ota_download_check(&a->dl, ev->index, ev->len)
                                   : OTA_BLOCK_BAD;
-    int32_t written;
+    uint32_t skip = 0;
 
     if (check == OTA_BLOCK_BAD) {
         ota_bad_message(a, "block of another file, beyond the file or of the wrong length",
@@ -485,25 +609,57 @@ static void ota_on_block(ota_agent_t *a, const ota_plane_event_t *ev)
     if (check == OTA_BLOCK_DUPLICATE) {
         return;
     }
-    written = pal->write_block(pal->ctx, ev->index * a->dl.block_size, ev->data, (uint32_t)ev->len);
-    if (written != (int32_t)ev->len) {
-        ota_err_t err = written < 0 ? (ota_err_t)written : OTA_ERR_IO;
-        ota_fail_job(a, OTA_FAIL_TRANSFER, err, ev->index, "the port cannot write a block");
-        return;
+#if OTA_HTTP_PLANE
+    /* The HTTP plane wrote its first bytes already: the port gets each byte once. */
+    if (a->http.part_len != 0u && a->http.part_block == ev->index) {
+        skip = a->http.part_len;
     }
-    ota_download_written(&a->dl, ev->index, a->now);
-    if (++a->since_checkpoint >= a->cfg.checkpoint_every_blocks) {
-        ota_checkpoint(a);
-    }
-    if (++a->since_status >= a->cfg.status_every_blocks) {
-        ota_send_progress(a);
-    }
-    if (ota_download_complete(&a->dl)) {
-        ota_finish_download(a);
-    } else {
-        ota_request_more(a, 0);
+#endif
+    if (ota_write(a, ev->index, skip, ev->data + skip, (uint32_t)ev->len - skip)) {
+        ota_block_done(a, ev->index);
     }
 }
+
+#if OTA_HTTP_PLANE
+ota_err_t ota_agent_bytes(ota_agent_t *a, uint32_t offset, const uint8_t *data, size_t len)
+{
+    ota_http_plane_t *h = &a->http;
+    while (len > 0u) {
+        uint32_t k = offset / a->dl.block_size;
+        uint32_t at = offset - k * a->dl.block_size;
+        uint32_t blen = k < a->dl.block_count ? ota_download_block_len(&a->dl, k) : 0u;
+        uint32_t n = blen - at < len ? blen - at : (uint32_t)len;
+        uint32_t have = h->part_len != 0u && h->part_block == k ? h->part_len : 0u;
+
+        if (a->state != OTA_AGENT_DOWNLOADING || a->plane != &ota_data_plane_http) {
+            return OTA_ERR_WRONG_STATE; /* the job ended, or failed over */
+        }
+        if (blen == 0u) {
+            return OTA_ERR_BAD_MESSAGE; /* the client checked the range: cannot happen */
+        }
+        if ((((unsigned)a->dl.done[k / 8u] >> (k % 8u)) & 1u) == 0u) {
+            if (at > have) {
+                /* The block's start went missing: write nothing of it now. */
+            } else if (at + n > have) {
+                if (!ota_write(a, k, have, data + (have - at), at + n - have)) {
+                    return OTA_ERR_IO;
+                }
+                h->part_block = k;
+                h->part_len = at + n;
+                if (at + n == blen) {
+                    ota_block_done(a, k);
+                }
+            }
+        } else if (at == 0u) {
+            a->stats.blocks_duplicate++;
+        }
+        offset += n;
+        data += n;
+        len -= n;
+    }
+    return OTA_OK;
+}
+#endif
 
 /* Reports "self_test": stage ("ready", "active") with this image's version. */
 static void ota_report_self_test(ota_agent_t *a, const char *stage)
@@ -521,7 +677,7 @@ static void ota_finish_download(ota_agent_t *a)
     ota_pal_file_t file;
     ota_err_t err;
 
-    a->plane->close(&a->jobs, &a->job);
+    a->plane->close(a);
     a->dl.deadline_set = 0;
     if (a->since_checkpoint != 0u) {
         ota_checkpoint(a);
@@ -543,9 +699,7 @@ static void ota_finish_download(ota_agent_t *a)
             ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
             return;
         }
-        ota_set_state(a, OTA_AGENT_DOWNLOADING);
-        (void)a->plane->open(&a->jobs, &a->job);
-        ota_new_round(a, 0);
+        ota_download_again(a, 0);
         return;
     }
     if (err != OTA_OK) {
@@ -573,9 +727,7 @@ static void ota_finish_download(ota_agent_t *a)
     /* Activation waits for the reset delay (the status goes out first) and
      * for the service to name the job again: a cancel that raced the last
      * blocks or the verification is seen before anything is activated. */
-    if (a->cfg.callbacks.verified != NULL) {
-        a->cfg.callbacks.verified(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.verified);
     a->image_ready = 1;
     a->confirm_pending = 1;
     a->confirm_tries = 0;
@@ -593,6 +745,13 @@ static void ota_on_refused(ota_agent_t *a, const char *code, size_t code_len)
     if (a->refusal_pending) {
         return;
     }
+#if OTA_HTTP_PLANE
+    /* Throttled or refused on MQTT: the job's HTTP URL may still serve. */
+    ota_copy_safe(a->detail, 48, code, code_len);
+    if (ota_failover(a, a->detail)) {
+        return;
+    }
+#endif
     if (code_len == sizeof ota_throttled_code - 1u &&
         memcmp(code, ota_throttled_code, code_len) == 0) {
         ota_download_throttled(&a->dl, a->now);
@@ -612,6 +771,130 @@ static void ota_on_refused(ota_agent_t *a, const char *code, size_t code_len)
         ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
     }
 }
+
+#if OTA_HTTP_PLANE
+/*
+ * Continue the download on the other plane the job lists, from the same
+ * bitmap. Refused when there is none, or when both planes were tried since
+ * the last new block. @return 1 if switched.
+ */
+static int ota_failover(ota_agent_t *a, const char *why)
+{
+    const ota_data_plane_t *other = ota_data_plane_for(a, a->plane);
+    if (other == NULL || a->switches >= 2u) {
+        return 0;
+    }
+    ota_log(a, OTA_LOG_WARN, "data plane failing over", OTA_OK, a->dl.blocks_done,
+            a->dl.block_count, why);
+    a->plane->close(a);
+    a->plane = other;
+    a->switches++;
+    a->stats.failovers++;
+    a->http.url_wait = 0;
+    a->http.failures = 0;
+    a->dl.paused = 0;
+    a->dl.throttled = 0;
+    a->refusal_pending = 0;
+    a->deadline_set = 0;
+    ota_log(a, OTA_LOG_INFO, "data plane", OTA_OK, a->dl.blocks_done, a->dl.block_count,
+            other->name);
+    if (other->open(a) != OTA_OK) {
+        if (other->poll != NULL) {
+            ota_http_failed(a, OTA_PLANE_POLL_REFUSED);
+            return 1;
+        }
+        ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0, other->name);
+    }
+    ota_new_round(a, 1);
+    return 1;
+}
+
+/* The HTTP plane failed (why): ask again, back off, renew the URL or fail over. */
+static void ota_http_failed(ota_agent_t *a, ota_plane_poll_t why)
+{
+    ota_http_plane_t *h = &a->http;
+    const char *what = ota_data_http_error(a);
+
+    ota_log(a, OTA_LOG_WARN, "HTTP plane failure", OTA_ERR_SERVICE_REJECTED, h->c.info.last_status,
+            h->c.info.last_first, what);
+    if (why == OTA_PLANE_POLL_EXPIRED && !h->fresh) {
+        /* 403: the URL expired; the job document brings a fresh one. */
+        h->url_wait = 1;
+        a->dl.paused = 1;
+        a->deadline_set = 1;
+        a->deadline = a->now + a->dl.rto;
+        if (ota_ask_next_job(a) == OTA_OK) {
+            return;
+        }
+        h->url_wait = 0;
+        a->dl.paused = 0;
+    }
+    if ((why == OTA_PLANE_POLL_RETRY || why == OTA_PLANE_POLL_BACK_OFF) &&
+        ++h->failures < OTA_FAILOVER_AFTER) {
+        /* wait a doubled timer, then ask again from the bitmap */
+        ota_download_throttled(&a->dl, a->now);
+        return;
+    }
+    if (ota_failover(a, what)) {
+        return;
+    }
+    if ((why == OTA_PLANE_POLL_RETRY || why == OTA_PLANE_POLL_BACK_OFF) &&
+        h->failures <= a->cfg.max_timeouts) {
+        /* No other plane: wait and ask again, as for a timeout. */
+        ota_download_throttled(&a->dl, a->now);
+        return;
+    }
+    memcpy(a->detail, "HTTP: ", 6);
+    ota_copy_safe(a->detail + 6, 48, what, strlen(what));
+    ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, h->c.info.last_status, a->detail);
+}
+
+/* The job document came again while a fresh URL was awaited. */
+static void ota_http_renewed(ota_agent_t *a, const ota_job_t *job)
+{
+    a->http.url_wait = 0;
+    a->dl.paused = 0;
+    a->deadline_set = 0;
+    if (job->url[0] == '\0' || strcmp(job->url, a->job.url) == 0) {
+        ota_http_failed(a, OTA_PLANE_POLL_REFUSED); /* no fresh URL */
+        return;
+    }
+    memcpy(a->job.url, job->url, sizeof a->job.url);
+    a->stats.url_renewals++;
+    if (ota_data_plane_http.open(a) != OTA_OK) {
+        ota_http_failed(a, OTA_PLANE_POLL_REFUSED);
+        return;
+    }
+    a->http.fresh = 1;
+    ota_log(a, OTA_LOG_INFO, "fresh URL; continuing", OTA_OK, a->dl.blocks_done, a->dl.block_count,
+            NULL);
+    ota_new_round(a, 1);
+}
+
+/* The HTTP plane's stream: read, then go on from what arrived. */
+static void ota_poll_plane(ota_agent_t *a)
+{
+    ota_plane_poll_t r;
+    if (ota_download_complete(&a->dl)) {
+        /* Finished in the last poll: the next steps (activation delay) count
+         * from this call's time, not from before the last one's port writes. */
+        ota_finish_download(a);
+        return;
+    }
+    a->http.in_poll = 1;
+    r = a->plane->poll(a);
+    a->http.in_poll = 0;
+    if (a->state != OTA_AGENT_DOWNLOADING || a->plane->poll == NULL ||
+        ota_download_complete(&a->dl)) {
+        return;
+    }
+    if (r != OTA_PLANE_POLL_OK) {
+        ota_http_failed(a, r);
+    } else if (!a->http.url_wait) {
+        ota_request_more(a, 0);
+    }
+}
+#endif
 
 /* ---- self-test ---- */
 
@@ -695,9 +978,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         (void)ota_job_topic_sub(a, 1);
         ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
-        if (a->cfg.callbacks.self_test != NULL) {
-            a->cfg.callbacks.self_test(a->cfg.callbacks.ctx, &a->job);
-        }
+        ota_tell(a, a->cfg.callbacks.self_test);
         return;
     }
     ota_reject_new_image(a, OTA_ERR_VERSION,
@@ -736,6 +1017,12 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
         return;
     }
     if (a->have_job) {
+#if OTA_HTTP_PLANE
+        if (ota_same_file(&a->job, job) && a->http.url_wait && a->state == OTA_AGENT_DOWNLOADING) {
+            ota_http_renewed(a, job);
+            return;
+        }
+#endif
         if (ota_same_file(&a->job, job) && a->refusal_pending) {
             /* Still our job, yet the service refused its blocks. */
             ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
@@ -745,9 +1032,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
                 (void)ota_job_topic_sub(a, 1);
-                ota_set_state(a, OTA_AGENT_DOWNLOADING);
-                (void)a->plane->open(&a->jobs, &a->job);
-                ota_new_round(a, 1);
+                ota_download_again(a, 1);
             }
             ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->dl.blocks_done,
                     a->dl.block_count, NULL);
@@ -908,6 +1193,21 @@ static int ota_bad_agent(const ota_agent_t *agent)
     return agent == NULL || agent->cfg.pal == NULL;
 }
 
+/* States as bits, for the states a public call is allowed in. */
+#define OTA_IN(state) (1u << (unsigned)(state))
+#define OTA_IN_ANY ((1u << (unsigned)OTA_AGENT_STATE_COUNT) - 1u)
+#define OTA_IN_RUNNING (OTA_IN_ANY & ~(OTA_IN(OTA_AGENT_STOPPED) | OTA_IN(OTA_AGENT_SUSPENDED)))
+
+/* The checks a public call starts with: an initialised agent in one of the
+ * allowed states (OTA_IN bits). */
+static ota_err_t ota_call_allowed(const ota_agent_t *agent, unsigned allowed)
+{
+    if (ota_bad_agent(agent)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    return ((allowed >> (unsigned)agent->state) & 1u) != 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
+}
+
 static int ota_thing_name_ok(const char *name)
 {
     size_t n;
@@ -997,12 +1297,9 @@ static void ota_start_waiting(ota_agent_t *agent);
 
 ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     err = ota_jobs_subscription(agent, 1);
@@ -1058,7 +1355,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
         return OTA_OK;
     }
     if (ota_downloading(agent)) {
-        agent->plane->close(&agent->jobs, &agent->job);
+        agent->plane->close(agent);
         if (agent->since_checkpoint != 0u) {
             ota_checkpoint(agent);
         }
@@ -1074,11 +1371,9 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
 
 ota_err_t ota_agent_suspend(ota_agent_t *agent)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->suspended_state = agent->state;
     /* The self-test deadline pauses too: keep what is left of it. */
@@ -1089,11 +1384,9 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
 
 ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SUSPENDED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_set_state(agent, agent->suspended_state);
@@ -1111,11 +1404,9 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     return ota_ask_next_job(agent);
@@ -1123,12 +1414,9 @@ ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY & ~OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_log(agent, OTA_LOG_INFO, "reconnected: subscribing again", OTA_OK, 0, 0, NULL);
@@ -1140,12 +1428,11 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)agent->plane->open(&agent->jobs, &agent->job);
-        ota_new_round(agent, 1);
+        ota_download_again(agent, 1);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
-            (void)agent->plane->open(&agent->jobs, &agent->job);
+            (void)agent->plane->open(agent);
         }
         return OTA_OK;
     }
@@ -1155,12 +1442,9 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SELF_TEST) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SELF_TEST));
+    if (err != OTA_OK) {
+        return err;
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
@@ -1210,7 +1494,7 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
     /* Stream data first: while downloading, nearly every message is a block. */
     if (agent->state == OTA_AGENT_DOWNLOADING) {
         ota_plane_event_t ev;
-        agent->plane->handle(&agent->jobs, &agent->job, topic, topic_len, payload, len, &ev);
+        agent->plane->handle(agent, topic, topic_len, payload, len, &ev);
         if (ev.kind == OTA_PLANE_BLOCK) {
             ota_on_block(agent, &ev);
         } else if (ev.kind == OTA_PLANE_REFUSED) {
@@ -1252,9 +1536,7 @@ static void ota_activate(ota_agent_t *a)
     const ota_pal_t *pal = a->cfg.pal;
     ota_err_t err;
 
-    if (a->cfg.callbacks.activate != NULL) {
-        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.activate);
     a->image_ready = 0; /* the port's next image from here on */
     /* From here on a reboot into the old image means the new one did not
      * take, not that activation is still to do. */
@@ -1299,6 +1581,23 @@ static void ota_poll_activating(ota_agent_t *a)
 /* Timer work of a download: a refusal's check, retries, giving up. */
 static void ota_poll_downloading(ota_agent_t *a)
 {
+#if OTA_HTTP_PLANE
+    if (a->http.url_wait) {
+        if (a->deadline_set && ota_time_reached(a->now, a->deadline)) {
+            a->http.url_wait = 0;
+            a->dl.paused = 0;
+            a->deadline_set = 0;
+            ota_http_failed(a, OTA_PLANE_POLL_REFUSED); /* no fresh URL came */
+        }
+        return;
+    }
+    if (a->plane->poll != NULL) {
+        ota_poll_plane(a);
+        if (a->state != OTA_AGENT_DOWNLOADING || a->http.url_wait) {
+            return;
+        }
+    }
+#endif
     if (a->refusal_pending) {
         if (a->deadline_set && ota_time_reached(a->now, a->deadline)) {
             ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
@@ -1309,6 +1608,11 @@ static void ota_poll_downloading(ota_agent_t *a)
     case OTA_DOWNLOAD_RETRY:
         ota_log(a, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
                 a->dl.blocks_done, a->dl.rto, NULL);
+#if OTA_HTTP_PLANE
+        if (a->dl.timeouts_in_row >= OTA_FAILOVER_AFTER && ota_failover(a, "timeouts")) {
+            break;
+        }
+#endif
         ota_new_round(a, 1);
         break;
     case OTA_DOWNLOAD_RESUME:
@@ -1317,6 +1621,11 @@ static void ota_poll_downloading(ota_agent_t *a)
         ota_new_round(a, 1);
         break;
     case OTA_DOWNLOAD_GIVE_UP:
+#if OTA_HTTP_PLANE
+        if (ota_failover(a, "timeouts")) {
+            break;
+        }
+#endif
         ota_fail_job(a, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, a->dl.timeouts_in_row - 1u,
                      "the stream service stopped answering");
         break;
@@ -1374,8 +1683,14 @@ ota_agent_state_t ota_agent_get_state(const ota_agent_t *agent)
 
 const char *ota_agent_state_str(ota_agent_state_t state)
 {
-    unsigned s = (unsigned)state;
-    return s < OTA_AGENT_STATE_COUNT ? ota_state_names[s] : "unknown";
+    const char *name = ota_state_names;
+    if ((unsigned)state >= OTA_AGENT_STATE_COUNT) {
+        return "unknown";
+    }
+    for (unsigned s = (unsigned)state; s != 0u; s--) {
+        name += strlen(name) + 1u;
+    }
+    return name;
 }
 
 const ota_agent_stats_t *ota_agent_get_stats(const ota_agent_t *agent)

@@ -20,39 +20,36 @@ static const char *const ota_mqtt_suffixes[] = {"/data/cbor", "/rejected/cbor"};
 static ota_err_t ota_mqtt_subscription(ota_jobs_t *j, const ota_job_t *job, int subscribe)
 {
     for (size_t i = 0; i < 2u; i++) {
-        ota_err_t err = ota_jobs_topic(j, "streams/", job->stream, ota_mqtt_suffixes[i]);
+        ota_err_t err =
+            ota_jobs_follow(j, "streams/", job->stream, ota_mqtt_suffixes[i], subscribe, 0);
         if (err != OTA_OK) {
             return err;
-        }
-        if (!subscribe) {
-            (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
-        } else if (j->mqtt.subscribe(j->mqtt.ctx, j->topic, 0) != OTA_OK) {
-            return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;
 }
 
-static ota_err_t ota_mqtt_open(ota_jobs_t *j, const ota_job_t *job)
+static ota_err_t ota_mqtt_open(ota_agent_t *a)
 {
-    return ota_mqtt_subscription(j, job, 1);
+    return ota_mqtt_subscription(&a->jobs, &a->job, 1);
 }
 
-static void ota_mqtt_close(ota_jobs_t *j, const ota_job_t *job)
+static void ota_mqtt_close(ota_agent_t *a)
 {
-    (void)ota_mqtt_subscription(j, job, 0);
+    (void)ota_mqtt_subscription(&a->jobs, &a->job, 0);
 }
 
-static ota_err_t ota_mqtt_request(ota_jobs_t *j, const ota_job_t *job, uint32_t block_size,
-                                  const ota_block_request_t *r)
+static ota_err_t ota_mqtt_request(ota_agent_t *a, const ota_block_request_t *r)
 {
+    ota_jobs_t *j = &a->jobs;
+    const ota_job_t *job = &a->job;
     ota_cbor_get_stream_t req;
     size_t len = 0;
     ota_err_t err;
 
     req.client_token = ota_mqtt_client_token;
     req.file_id = job->file_id;
-    req.block_size = block_size;
+    req.block_size = a->dl.block_size;
     req.block_offset = r->offset;
     req.num_blocks = r->count;
     req.bitmap = r->bitmap;
@@ -66,10 +63,11 @@ static ota_err_t ota_mqtt_request(ota_jobs_t *j, const ota_job_t *job, uint32_t 
     return err != OTA_OK ? err : ota_jobs_publish(j, len, 0);
 }
 
-static void ota_mqtt_handle(const ota_jobs_t *j, const ota_job_t *job, const char *topic,
-                            size_t topic_len, const uint8_t *payload, size_t len,
-                            ota_plane_event_t *ev)
+static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topic_len,
+                            const uint8_t *payload, size_t len, ota_plane_event_t *ev)
 {
+    const ota_jobs_t *j = &a->jobs;
+    const ota_job_t *job = &a->job;
     memset(ev, 0, sizeof *ev);
     if (ota_jobs_topic_is(j, topic, topic_len, "streams/", job->stream, ota_mqtt_suffixes[0])) {
         ota_cbor_data_block_t block;
@@ -96,14 +94,39 @@ static void ota_mqtt_handle(const ota_jobs_t *j, const ota_job_t *job, const cha
 }
 
 const ota_data_plane_t ota_data_plane_mqtt = {
+#if OTA_HTTP_PLANE
+    "mqtt",
+#endif
     ota_mqtt_open,
     ota_mqtt_request,
     ota_mqtt_handle,
     ota_mqtt_close,
+#if OTA_HTTP_PLANE
+    NULL,
+    NULL,
+#endif
 };
 
-const ota_data_plane_t *ota_data_plane_for(uint8_t protocols)
+const ota_data_plane_t *ota_data_plane_for(const ota_agent_t *a, const ota_data_plane_t * not )
 {
-    /* An HTTP plane (OTA_PROTO_HTTP, ranges from update_data_url) goes here. */
-    return (protocols & OTA_PROTO_MQTT) != 0u ? &ota_data_plane_mqtt : NULL;
+    const ota_data_plane_t *mqtt =
+        (a->job.protocols & OTA_PROTO_MQTT) != 0u ? &ota_data_plane_mqtt : NULL;
+#if OTA_HTTP_PLANE
+    const ota_data_plane_t *http =
+        (a->job.protocols & OTA_PROTO_HTTP) != 0u && a->job.url[0] != '\0' &&
+                a->cfg.http.transport.send != NULL && a->cfg.http.transport.recv != NULL
+            ? &ota_data_plane_http
+            : NULL;
+    if (a->job.first_protocol == OTA_PROTO_HTTP && http != NULL && http != not ) {
+        return http;
+    }
+    if (mqtt == NULL || mqtt == not ) {
+        return http != not ? http : NULL;
+    }
+#else
+    if (mqtt == not ) {
+        return NULL;
+    }
+#endif
+    return mqtt;
 }

@@ -96,16 +96,53 @@ void dfx_fw_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", OTTER_TEST_FW_DIR, name);
 }
 
-/* dfx_setup() with extra `otter broker init` arguments. */
-static int setup_with(void **state, const char *const *init_args)
+/* The service's arguments: no shared subscriptions, and --http-url with otter-http. */
+static void service_args(fixture_t *f, const char **args, char *url, size_t cap)
+{
+    snprintf(url, cap, f->http_tls ? "https://localhost:%d" : "http://127.0.0.1:%d", f->http_port);
+    args[0] = "--share-group";
+    args[1] = "none";
+    args[2] = f->http_port != 0 ? "--http-url" : NULL;
+    args[3] = url;
+    args[4] = NULL;
+}
+
+int dfx_http_start(fixture_t *f)
+{
+    char port[16];
+    char *argv[] = {(char *)OTTER_TEST_HTTP_BIN,
+                    (char *)"--data-dir",
+                    f->dir,
+                    (char *)"--port",
+                    port,
+                    f->http_tls ? (char *)"--tls" : NULL,
+                    NULL};
+    long from = ota_test_log_size(f->http_log);
+    snprintf(port, sizeof port, "%d", f->http_port);
+    if (ota_test_proc_start(&f->http, "otter-http", argv, f->http_log) != 0) {
+        return -1;
+    }
+    return ota_test_log_wait(f->http_log, from, "INFO ready:", 10000);
+}
+
+void dfx_http_kill(fixture_t *f)
+{
+    if (f->http.pid != 0) {
+        (void)ota_test_proc_kill(&f->http);
+    }
+}
+
+/* dfx_setup() with extra `otter broker init` arguments, and otter-http when http. */
+static int setup_with(void **state, const char *const *init_args, int http)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    char keys[128];
-    const char *svc_args[] = {"--share-group", "none", NULL};
+    char keys[128], url[64];
+    const char *svc_args[5];
     FILE *fp;
     if (f == NULL) {
         return -1;
     }
+    f->http_tls = http > 1;
     *state = f;
     snprintf(f->dir, sizeof f->dir, "/tmp/otter-device-XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
@@ -133,8 +170,17 @@ static int setup_with(void **state, const char *const *init_args)
             return -1;
         }
     }
+    if (http) {
+        f->http_port = ota_test_free_port();
+        snprintf(f->http_log, sizeof f->http_log, "%s/http.log", f->dir);
+    }
+    service_args(f, svc_args, url, sizeof url);
     if (ota_test_service_start(&f->svc, f->dir, &f->broker, svc_args, f->svc_log) != 0) {
         fprintf(stderr, "otter-service did not get ready; see %s\n", f->svc_log);
+        return -1;
+    }
+    if (http && dfx_http_start(f) != 0) {
+        fprintf(stderr, "otter-http did not get ready; see %s\n", f->http_log);
         return -1;
     }
     fp = fopen(f->config, "w");
@@ -155,13 +201,24 @@ static int setup_with(void **state, const char *const *init_args)
 
 int dfx_setup(void **state)
 {
-    return setup_with(state, NULL);
+    return setup_with(state, NULL, 0);
+}
+
+int dfx_setup_http(void **state)
+{
+    return setup_with(state, NULL, 1);
+}
+
+int dfx_setup_https(void **state)
+{
+    static const char *const tls[] = {"--tls", NULL};
+    return setup_with(state, tls, 2);
 }
 
 int dfx_setup_tls(void **state)
 {
     static const char *const tls[] = {"--tls", NULL};
-    return setup_with(state, tls);
+    return setup_with(state, tls, 0);
 }
 
 int dfx_teardown(void **state)
@@ -178,6 +235,9 @@ int dfx_teardown(void **state)
     }
     if (f->svc.pid != 0) {
         ota_test_proc_stop(&f->svc);
+    }
+    if (f->http.pid != 0) {
+        ota_test_proc_stop(&f->http);
     }
     if (f->broker_up) {
         ota_test_broker_stop(&f->broker);
@@ -272,10 +332,29 @@ void dfx_expect_running(fixture_t *f, const char *version, const char *slot, con
 
 void dfx_create_job(fixture_t *f, const char *job_id, const char *fw_name, const char *version)
 {
+    dfx_create_job_protocols(f, job_id, fw_name, version, NULL);
+}
+
+void dfx_create_job_protocols(fixture_t *f, const char *job_id, const char *fw_name,
+                              const char *version, const char *protocols)
+{
     char fw[256];
     dfx_fw_path(fw, sizeof fw, fw_name);
-    const char *args[] = {"job", "create", "--file", fw,         "--version", version, "--targets",
-                          THING, "--key",  f->key,   "--job-id", job_id,      NULL};
+    const char *args[] = {"job",
+                          "create",
+                          "--file",
+                          fw,
+                          "--version",
+                          version,
+                          "--targets",
+                          THING,
+                          "--key",
+                          f->key,
+                          "--job-id",
+                          job_id,
+                          protocols != NULL ? "--protocols" : NULL,
+                          protocols,
+                          NULL};
     clock_gettime(CLOCK_MONOTONIC, &f->t_job);
     if (dfx_run_cli(f->cli_log, args) != 0) {
         dfx_dump_log(f->cli_log);
@@ -464,7 +543,9 @@ int dfx_write_config(const char *path, const char *thing_file, int broker_port,
 
 int dfx_restart_service(fixture_t *f, int hard)
 {
-    const char *svc_args[] = {"--share-group", "none", NULL};
+    const char *svc_args[5];
+    char url[64];
+    service_args(f, svc_args, url, sizeof url);
     if (f->svc.pid != 0) {
         if (hard) {
             (void)ota_test_proc_kill(&f->svc);

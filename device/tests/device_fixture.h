@@ -35,6 +35,10 @@ typedef struct fixture {
     int broker_up;
     ota_test_proc_t svc;
     ota_test_proc_t dev;
+    int http_port;        /* otter-http's port (0: the set-up runs none) */
+    int http_tls;         /* otter-http serves HTTPS (--tls) at https://localhost */
+    ota_test_proc_t http; /* otter-http */
+    char http_log[128];
     struct timespec t_job;
 } fixture_t;
 
@@ -64,6 +68,29 @@ int dfx_setup(void **state);
 
 /** dfx_setup() with `otter broker init --tls`: the device logs in with its certificate. */
 int dfx_setup_tls(void **state);
+
+/**
+ * dfx_setup() plus otter-http on a free port, and otter-service with
+ * --http-url naming it: jobs created with --protocols carry URLs.
+ */
+int dfx_setup_http(void **state);
+
+/**
+ * dfx_setup_http() on the mutual-TLS fleet (`broker init --tls`): otter-http
+ * serves HTTPS with the broker's certificate, the service's URLs are
+ * https://localhost:PORT.
+ */
+int dfx_setup_https(void **state);
+
+/** Start otter-http again (after dfx_http_stop) on the same port; 0 once it is ready. */
+int dfx_http_start(fixture_t *f);
+
+/** Kill otter-http (SIGKILL, as a crash). */
+void dfx_http_kill(fixture_t *f);
+
+/** dfx_create_job() with --protocols (e.g. "HTTP,MQTT"). */
+void dfx_create_job_protocols(fixture_t *f, const char *job_id, const char *fw_name,
+                              const char *version, const char *protocols);
 
 /* cmocka teardown: stops everything started, removes the folder. */
 int dfx_teardown(void **state);

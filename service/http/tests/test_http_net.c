@@ -25,6 +25,7 @@
 
 #include "cli_test_util.h"
 #include "http_test_client.h"
+#include "http_test_dl.h"
 #include "ota_test_net.h"
 
 /** Block size of the AWS agent's requests. */
@@ -706,6 +707,89 @@ static void test_pipelined(void **state)
     http_close(&c);
 }
 
+/* ---------------------------------------------- the device range client -- */
+
+/* The device's range client (http/) on a URL of a document, over TCP or (ca given) TLS. */
+static http_dl_t *device_download(const char *url, int port, const char *ca, uint32_t range)
+{
+    http_dl_t *d = http_dl_new(ca != NULL ? "localhost" : "127.0.0.1", port, http_target(url), ca,
+                               (uint32_t)g.len_a, range);
+    assert_non_null(d);
+    return d;
+}
+
+/*
+ * The device client keeps OTA_HTTP_PIPELINE_MAX ranges in flight on one
+ * keep-alive connection to otter-http: every answer arrives on it (one
+ * connection opened, nothing sent again), every byte equal.
+ */
+static void test_device_client_pipelined(void **state)
+{
+    (void)state;
+    const uint32_t range = 16384;
+    http_dl_t *d = device_download(g.url_a, g.http_port, NULL, range);
+    assert_int_equal(http_dl_run(d, (uint32_t)g.len_a), OTA_HTTPC_OK);
+    const ota_httpc_info_t *in = ota_httpc_info(&d->c);
+    uint32_t ranges = ((uint32_t)g.len_a + range - 1) / range;
+    assert_int_equal(d->bytes, g.len_a);
+    assert_memory_equal(d->got, g.file_a, g.len_a);
+    assert_int_equal(d->ranges, ranges);
+    assert_int_equal(in->requests, ranges);
+    assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
+    assert_int_equal(in->connects, 1);
+    assert_int_equal(d->tcp.opens, 1);
+    assert_int_equal(in->resends, 0);
+    assert_int_equal(in->file_size, g.len_a);
+    http_dl_free(d);
+}
+
+/* The same over HTTPS (mbed TLS, the fleet's CA): one TLS session for every range. */
+static void test_device_client_tls(void **state)
+{
+    (void)state;
+    http_dl_t *d =
+        device_download(g.url_a, g.https_port, cli_test_path("data/broker/ca.crt"), 16384);
+    assert_int_equal(http_dl_run(d, (uint32_t)g.len_a), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, g.len_a);
+    assert_memory_equal(d->got, g.file_a, g.len_a);
+    assert_int_equal(d->max_in_flight, OTA_HTTP_PIPELINE_MAX);
+    assert_int_equal(ota_httpc_info(&d->c)->connects, 1);
+    assert_int_equal(d->tls.handshakes, 1);
+    http_dl_free(d);
+}
+
+/*
+ * An expired URL in the middle of a pipelined download: OTA_HTTPC_EXPIRED
+ * (403), nothing delivered past what had arrived; the fresh URL of a new
+ * document continues from the first byte still missing.
+ */
+static void test_device_client_expired(void **state)
+{
+    (void)state;
+    const uint32_t range = 8192, half = 16 * 8192;
+    char path[64], expired[1024], url[1200], fresh[1024];
+    snprintf(path, sizeof path, "/files/%ld", g.id_a);
+    sign_target(path, "A", "jA", (long long)time(NULL) - 1, expired, sizeof expired);
+    http_dl_t *d = device_download(g.url_a, g.http_port, NULL, range);
+    assert_int_equal(http_dl_run(d, half), OTA_HTTPC_OK);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g.http_port, expired);
+    memcpy(d->url, url, strlen(url) + 1);
+    assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
+    assert_int_equal(http_dl_run(d, (uint32_t)g.len_a), OTA_HTTPC_EXPIRED);
+    assert_int_equal(ota_httpc_info(&d->c)->last_status, 403);
+    assert_int_equal(ota_httpc_info(&d->c)->last_first, half);
+    assert_int_equal(d->bytes, half);
+    assert_int_equal(ota_httpc_in_flight(&d->c), 0);
+    fetch_url(g.dev_a, "A", "jA", fresh);
+    memcpy(d->url, fresh, strlen(fresh) + 1);
+    assert_int_equal(ota_httpc_set_url(&d->c, d->url), OTA_HTTPC_OK);
+    d->next_ask = half; /* what the bitmap still lacks */
+    assert_int_equal(http_dl_run(d, (uint32_t)g.len_a), OTA_HTTPC_OK);
+    assert_int_equal(d->bytes, g.len_a);
+    assert_memory_equal(d->got, g.file_a, g.len_a);
+    http_dl_free(d);
+}
+
 static size_t curl_sink(char *p, size_t size, size_t n, void *ctx)
 {
     FILE *f = ctx;
@@ -874,6 +958,9 @@ int main(void)
         cmocka_unit_test(test_path_traversal),
         cmocka_unit_test(test_other_things_files),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_device_client_pipelined),
+        cmocka_unit_test(test_device_client_tls),
+        cmocka_unit_test(test_device_client_expired),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_killed_mid_download),
         cmocka_unit_test(test_budget),
