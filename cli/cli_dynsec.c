@@ -25,14 +25,15 @@
 static const char control_topic[] = "$CONTROL/dynamic-security/v1";
 static const char response_topic[] = "$CONTROL/dynamic-security/v1/response";
 
-/* Adds an ACL entry {acltype, topic, allow: true} to the array acls. */
-static void add_acl(cJSON *acls, const char *type, const char *topic)
+/* Adds an ACL entry {acltype, topic, allow: true} to the array acls; returns it. */
+static cJSON *add_acl(cJSON *acls, const char *type, const char *topic)
 {
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "acltype", type);
     cJSON_AddStringToObject(a, "topic", topic);
     cJSON_AddBoolToObject(a, "allow", 1);
     cJSON_AddItemToArray(acls, a);
+    return a;
 }
 
 /* Adds send, receive and subscribe rights on a topic filter. */
@@ -52,18 +53,54 @@ static cJSON *role_object(const char *name, cJSON *acls)
     return r;
 }
 
-/* The role of one thing: its own jobs, streams and shadow topics, nothing else. */
+/*
+ * The topics of the service's answers and notices to a thing, below
+ * $aws/things/<thing>/: a thing may receive only these and may not send on
+ * them, so no topic is both, and a thing never receives what it sent itself.
+ * Otherwise a device that subscribes to its own topics and never reads makes
+ * the broker buffer its own publishes for it, up to max_queued_messages of
+ * them (QoS 0 packets are not counted in max_queued_bytes).
+ */
+static const char *const answer_topics[] = {
+    "jobs/notify",
+    "jobs/notify-next",
+    "jobs/+/accepted", /* get, start-next, an unknown topic's InvalidTopic */
+    "jobs/+/rejected",
+    "jobs/+/+/accepted", /* $next/get, <job>/get, <job>/update */
+    "jobs/+/+/rejected",
+    "jobs/+/+/+/accepted",
+    "jobs/+/+/+/rejected",
+    "streams/+/data/+",
+    "streams/+/description/+",
+    "streams/+/rejected/+",
+    "shadow/update/accepted",
+    "shadow/update/rejected",
+    NULL,
+};
+
+/* The role of one thing: its own jobs, streams and shadow topics, nothing else; it sends
+ * requests and receives answers (see answer_topics). */
 static cJSON *thing_role(const char *thing)
 {
-    char role[160], jobs[200], streams[200], shadow[200];
+    char role[160], jobs[200], streams[200], shadow[200], topic[300];
     snprintf(role, sizeof role, "thing:%s", thing);
     snprintf(jobs, sizeof jobs, "$aws/things/%s/jobs/#", thing);
     snprintf(streams, sizeof streams, "$aws/things/%s/streams/#", thing);
     snprintf(shadow, sizeof shadow, "$aws/things/%s/shadow/#", thing);
     cJSON *acls = cJSON_CreateArray();
-    add_rw(acls, jobs);
-    add_rw(acls, streams);
-    add_rw(acls, shadow);
+    for (const char *const *t = answer_topics; *t != NULL; t++) {
+        snprintf(topic, sizeof topic, "$aws/things/%s/%s", thing, *t);
+        cJSON *deny = add_acl(acls, "publishClientSend", topic);
+        cJSON_ReplaceItemInObjectCaseSensitive(deny, "allow", cJSON_CreateBool(0));
+        cJSON_AddNumberToObject(deny, "priority", 1); /* before the allow of jobs/# */
+        add_acl(acls, "publishClientReceive", topic);
+    }
+    add_acl(acls, "publishClientSend", jobs);
+    add_acl(acls, "subscribePattern", jobs);
+    add_acl(acls, "publishClientSend", streams);
+    add_acl(acls, "subscribePattern", streams);
+    add_acl(acls, "publishClientSend", shadow);
+    add_acl(acls, "subscribePattern", shadow);
     return role_object(role, acls);
 }
 

@@ -370,16 +370,16 @@ static void connect_and_subscribe(client_fx_t *f, const char *filter)
 static void test_publish_subscribe(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, T "down/device-1");
+    connect_and_subscribe(f, T "down/get/accepted");
     ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
     assert_int_equal(ota_test_client_subscribe(peer, T "up/#", 1), 1);
 
     /* Down: QoS 0 and QoS 1, in order. */
-    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "zero", 4, 0), 0);
-    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "one", 3, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/get/accepted", "zero", 4, 0), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/get/accepted", "one", 3, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 2, 5000), 0);
-    assert_string_equal(f->msgs[0].topic, T "down/device-1");
+    assert_string_equal(f->msgs[0].topic, T "down/get/accepted");
     assert_int_equal(f->msgs[0].len, 4);
     assert_memory_equal(f->msgs[0].payload, "zero", 4);
     assert_int_equal(f->msgs[1].len, 3);
@@ -401,13 +401,13 @@ static void test_publish_subscribe(void **state)
     ota_test_msg_free(m);
 
     /* Unsubscribed: a message to the old topic is not delivered, the marker is. */
-    assert_int_equal(ota_mqttc_subscribe(&f->c, T "marker", 0), OTA_OK);
-    assert_int_equal(ota_mqttc_unsubscribe(&f->c, T "down/device-1"), OTA_OK);
+    assert_int_equal(ota_mqttc_subscribe(&f->c, T "marker/accepted", 0), OTA_OK);
+    assert_int_equal(ota_mqttc_unsubscribe(&f->c, T "down/get/accepted"), OTA_OK);
     run_until_acked(f);
-    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "gone", 4, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, T "marker", "m", 1, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/get/accepted", "gone", 4, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "marker/accepted", "m", 1, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 3, 5000), 0);
-    assert_string_equal(f->msgs[2].topic, T "marker");
+    assert_string_equal(f->msgs[2].topic, T "marker/accepted");
     assert_int_equal(ota_mqttc_get_stats(&f->c)->received, 3);
     /* Not connected any more: publishing is refused. */
     assert_int_equal(ota_mqttc_disconnect(&f->c), OTA_OK);
@@ -418,18 +418,18 @@ static void test_publish_subscribe(void **state)
 static void test_large_and_oversized(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, T "big");
+    connect_and_subscribe(f, T "big/accepted");
     ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    size_t fits = RX_SIZE - 16u - (sizeof T "big" - 3u), over = RX_SIZE + 1000u;
+    size_t fits = RX_SIZE - 16u - (sizeof T "big/accepted" - 3u), over = RX_SIZE + 1000u;
     uint8_t *data = malloc(over);
     assert_non_null(data);
     for (size_t i = 0; i < over; i++) {
         data[i] = (uint8_t)(i ^ (i >> 8));
     }
-    assert_int_equal(ota_test_client_publish(peer, T "big", data, fits, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, T "big", data, over, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, T "big", "after", 5, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big/accepted", data, fits, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big/accepted", data, over, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big/accepted", "after", 5, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 2, 10000), 0);
     assert_int_equal(f->msgs[0].len, fits);
     assert_memory_equal(f->msgs[0].payload, data, fits);
@@ -467,7 +467,7 @@ static void test_keep_alive(void **state)
 static void test_reconnect(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, T "cmd");
+    connect_and_subscribe(f, T "cmd/accepted");
     assert_int_equal(ota_test_broker_restart(&f->broker), 0);
     /* The loss is seen, the client connects again and subscribes again. */
     assert_int_equal(run_until(f, &f->connects, 2, 15000), 0);
@@ -475,7 +475,7 @@ static void test_reconnect(void **state)
     run_until_acked(f);
     ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    assert_int_equal(ota_test_client_publish(peer, T "cmd", "again", 5, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "cmd/accepted", "again", 5, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 1, 5000), 0);
     assert_memory_equal(f->msgs[0].payload, "again", 5);
     assert_true(f->sock.opens >= 2);

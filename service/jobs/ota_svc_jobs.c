@@ -1102,11 +1102,23 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
 
     char token[JOBS_CLIENT_TOKEN_MAX + 1];
     char why[160];
+    /* The budget is charged before anything else is looked at: an invalid request costs an
+     * answer (a store write at QoS 1) and a log line too, so it must not be free. */
+    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
+        jobs->stats.throttled++;
+        if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms)) {
+            if (salvage_token(r.payload, r.len, token, sizeof token))
+                r.token = token;
+            reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",
+                   NULL);
+        }
+        return 1;
+    }
     if (r.len == 0) {
         r.json = cJSON_CreateObject(); /* an empty request is an empty object */
     } else {
         int text_ok = ota_svc_json_check_text(r.payload, r.len, why, sizeof why) == 0;
-        r.json = text_ok ? cJSON_ParseWithLength(r.payload, r.len) : NULL;
+        r.json = text_ok ? ota_svc_json_parse(r.payload, r.len) : NULL;
         if (!r.json) {
             if (salvage_token(r.payload, r.len, token, sizeof token))
                 r.token = token;
@@ -1135,12 +1147,7 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
         }
         r.token = tok->valuestring;
     }
-    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
-        jobs->stats.throttled++;
-        if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms))
-            reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",
-                   NULL);
-    } else if (op == OP_UNKNOWN) {
+    if (op == OP_UNKNOWN) {
         reject(&r, "InvalidTopic", "no Jobs API request is sent to this topic", NULL);
     } else if (bad) {
         reject(&r, "InvalidTopic", "invalid thing name or job id in the topic", NULL);

@@ -193,3 +193,20 @@ int ota_svc_json_check_keys(const cJSON *item, char *msg, size_t cap)
     }
     return 0;
 }
+
+cJSON *ota_svc_json_parse(const char *text, size_t len)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root == NULL || end == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (size_t i = (size_t)(end - text); i < len; i++) {
+        if (!strchr(" \t\r\n", text[i]) || text[i] == '\0') {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    return root;
+}

@@ -42,6 +42,17 @@ int ota_svc_json_check_text(const char *text, size_t len, char *msg, size_t cap)
 int ota_svc_json_check_keys(const cJSON *item, char *msg, size_t cap);
 
 /**
+ * Parses JSON text that must hold one value and nothing after it but
+ * whitespace (cJSON alone stops at the end of the first value and ignores the
+ * rest, so `{"status":"SUCCEEDED"} x` would pass).
+ * @param text JSON text; need not be NUL-terminated.
+ * @param len  its length in bytes.
+ * @return the parsed tree (free with cJSON_Delete), or NULL when the text is
+ *         not exactly one JSON value.
+ */
+cJSON *ota_svc_json_parse(const char *text, size_t len);
+
+/**
  * Whether bytes are valid UTF-8 (no overlong forms, no surrogates, nothing
  * above U+10FFFF).
  * @param s         the bytes.

@@ -796,7 +796,7 @@ static void decode_json(request_t *r, const uint8_t *payload, size_t len)
         r->fail = C_INVALID_JSON;
         return;
     }
-    root = cJSON_ParseWithLength((const char *)payload, len);
+    root = ota_svc_json_parse((const char *)payload, len);
     if (root == NULL) {
         req_fail(r, C_INVALID_JSON, "payload is not valid JSON");
         return;

@@ -196,33 +196,33 @@ static void test_broker_round_trip(void **state)
     assert_non_null(sub);
     assert_non_null(pub);
     assert_true(ota_test_client_connected(sub));
-    assert_int_equal(ota_test_client_subscribe(sub, T1 "a/+/c", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(sub, T1 "a/+/rejected", 1), 1);
     assert_int_equal(ota_test_client_subscribe(sub, T1 "x/#", 0), 0);
 
     static const uint8_t bin[] = {0x00, 0xff, 0x10, 0x00};
-    assert_int_equal(ota_test_client_publish(pub, T1 "a/b/c", bin, sizeof(bin), 1), 0);
-    assert_int_equal(ota_test_client_publish(pub, T1 "x/y", "hello", 5, 0), 0);
-    assert_int_equal(ota_test_client_publish(pub, T1 "a/z/c", "", 0, 2), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "a/b/rejected", bin, sizeof(bin), 1), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "x/y/accepted", "hello", 5, 0), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "a/z/rejected", "", 0, 2), 0);
     assert_int_equal(ota_test_client_publish(pub, T1 "not/subscribed", "n", 1, 1), 0);
 
     /* x/y arrives even though a/... came first: expect takes by filter. */
     ota_test_msg_t *m = ota_test_client_expect(sub, T1 "x/#", 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, T1 "x/y");
+    assert_string_equal(m->topic, T1 "x/y/accepted");
     assert_int_equal(m->len, 5);
     assert_memory_equal(m->payload, "hello", 5);
     ota_test_msg_free(m);
 
-    m = ota_test_client_expect(sub, T1 "a/+/c", 5000);
+    m = ota_test_client_expect(sub, T1 "a/+/rejected", 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, T1 "a/b/c");
+    assert_string_equal(m->topic, T1 "a/b/rejected");
     assert_int_equal(m->len, sizeof(bin));
     assert_memory_equal(m->payload, bin, sizeof(bin));
     ota_test_msg_free(m);
 
     m = ota_test_client_expect(sub, NULL, 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, T1 "a/z/c");
+    assert_string_equal(m->topic, T1 "a/z/rejected");
     assert_int_equal(m->len, 0);
     ota_test_msg_free(m);
 
@@ -232,7 +232,7 @@ static void test_broker_round_trip(void **state)
     /* Several queued, counted, taken in order. */
     for (int i = 0; i < 5; i++) {
         char t[64];
-        snprintf(t, sizeof(t), T1 "x/%d", i);
+        snprintf(t, sizeof(t), T1 "x/%d/accepted", i);
         assert_int_equal(ota_test_client_publish(pub, t, t, strlen(t), 1), 0);
     }
     for (int i = 0; i < 100 && ota_test_client_pending(sub, T1 "x/#") < 5; i++) {
@@ -242,7 +242,7 @@ static void test_broker_round_trip(void **state)
     assert_int_equal(ota_test_client_pending(sub, T1 "a/#"), 0);
     for (int i = 0; i < 5; i++) {
         char t[64];
-        snprintf(t, sizeof(t), T1 "x/%d", i);
+        snprintf(t, sizeof(t), T1 "x/%d/accepted", i);
         m = ota_test_client_expect(sub, T1 "x/#", 1000);
         assert_non_null(m);
         assert_string_equal(m->topic, t);
@@ -259,9 +259,9 @@ static void test_broker_round_trip(void **state)
     }
     assert_true(ota_test_client_connected(sub));
     assert_true(ota_test_client_connected(pub));
-    assert_int_equal(ota_test_client_subscribe(sub, T1 "after/restart", 1), 1);
-    assert_int_equal(ota_test_client_publish(pub, T1 "after/restart", "r", 1, 1), 0);
-    m = ota_test_client_expect(sub, T1 "after/restart", 5000);
+    assert_int_equal(ota_test_client_subscribe(sub, T1 "after/restart/accepted", 1), 1);
+    assert_int_equal(ota_test_client_publish(pub, T1 "after/restart/accepted", "r", 1, 1), 0);
+    m = ota_test_client_expect(sub, T1 "after/restart/accepted", 5000);
     assert_non_null(m);
     ota_test_msg_free(m);
 
@@ -298,14 +298,22 @@ static void test_broker_shipped_config(void **state)
 
     ota_test_client_t *c = ota_test_thing_connect(&b, "t1");
     assert_non_null(c);
-    assert_int_equal(ota_test_client_subscribe(c, T1 "x", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(c, T1 "x/#", 1), 1);
     /* Another thing's topics: the subscription is refused (0x80), a publish dropped. */
     assert_int_equal(ota_test_client_subscribe(c, "$aws/things/t2/jobs/x", 1), -1);
     assert_int_equal(ota_test_client_publish(c, "$aws/things/t2/jobs/x", "f", 1, 1), 0);
+    /* Its own requests go to the service, not back to it; answers come. */
     assert_int_equal(ota_test_client_publish(c, T1 "x", "a", 1, 1), 0);
+    ota_test_login_t sl;
+    assert_int_equal(ota_test_service_login(&b, &sl), 0);
+    ota_test_client_t *svc =
+        ota_test_client_connect(b.port, "otter-service-test", sl.username, sl.password);
+    assert_non_null(svc);
+    assert_int_equal(ota_test_client_publish(svc, T1 "x/accepted", "b", 1, 1), 0);
+    ota_test_client_disconnect(svc);
     ota_test_msg_t *m = ota_test_client_expect(c, NULL, 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, T1 "x");
+    assert_string_equal(m->topic, T1 "x/accepted");
     ota_test_msg_free(m);
     assert_null(ota_test_client_expect(c, NULL, 200));
     /* An invalid filter is refused before it is sent. */

@@ -242,7 +242,7 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 {
     fixture_t *f = ctx;
     check_thread();
-    if (strcmp(topic, PREFIX "jobs/app/seq") == 0) {
+    if (strcmp(topic, PREFIX "jobs/app/seq/accepted") == 0) {
         char text[16];
         unsigned v;
         snprintf(text, sizeof text, "%.*s", (int)(len < 15u ? len : 15u), (const char *)payload);
@@ -605,12 +605,12 @@ static void test_download(void **state)
     start_binding_and_agent(f);
 
     /* Order: 200 QoS 1 messages on an application topic on the same connection. */
-    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq", 1), OTA_OK);
+    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq/accepted", 1), OTA_OK);
     sleep_ms(100); /* SUBACK (the interface does not wait for it) */
     for (unsigned i = 0; i < 200u; i++) {
         snprintf(n, sizeof n, "%u", i);
-        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "jobs/app/seq", n, strlen(n), 1),
-                         0);
+        assert_int_equal(
+            ota_test_client_publish(f->svc, PREFIX "jobs/app/seq/accepted", n, strlen(n), 1), 0);
     }
     assert_true(run_until(f, done_seq, 10000));
     assert_int_equal(f->seq_bad, 0);
@@ -860,12 +860,12 @@ static void test_queue(void **state)
     f->cfg.pal = &f->pal;
     f->cfg.mqtt = f->iface;
     assert_int_equal(ota_agent_init(&f->agent, &f->cfg), OTA_OK);
-    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq", 1), OTA_OK);
+    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq/accepted", 1), OTA_OK);
     sleep_ms(100);
     for (unsigned i = 0; i < 50u; i++) {
         snprintf(n, sizeof n, "%u", i);
-        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "jobs/app/seq", n, strlen(n), 1),
-                         0);
+        assert_int_equal(
+            ota_test_client_publish(f->svc, PREFIX "jobs/app/seq/accepted", n, strlen(n), 1), 0);
     }
     t0 = ms_now();
     do {

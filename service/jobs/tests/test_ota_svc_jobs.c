@@ -1038,6 +1038,9 @@ static void test_bad_input_refused_and_changes_nothing(void **state)
         {"{\"status\":\"SUCCEEDED\",\"status\":\"IN_PROGRESS\"}", NULL},
         {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"r\":\"1\",\"r\":\"2\"}}", NULL},
         {"{\"status\":\"IN_PROGRESS\",\"clientToken\":\"a\",\"clientToken\":\"b\"}", NULL},
+        /* something after the object: garbage, a second object (cJSON stops at the first) */
+        {"{\"status\":\"SUCCEEDED\",\"clientToken\":\"g\"} x", "g"},
+        {"{\"status\":\"FAILED\",\"clientToken\":\"o\"}{\"status\":\"IN_PROGRESS\"}", "o"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         assert_int_equal(handle(fx, UPDATE("dev0", "job-1"), cases[k].payload, T0 + 1000), 1);

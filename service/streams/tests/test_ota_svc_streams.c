@@ -1140,9 +1140,13 @@ static void test_json_hygiene(void **state)
     check_json_rejected(fx, "InvalidJson", NULL);
     handle(fx, T_GET_JSON, lone, strlen(lone));
     check_json_rejected(fx, "InvalidJson", NULL);
+    /* something after the object (cJSON alone stops at the end of the first value) */
+    static const char tail[] = "{\"f\":0,\"l\":1024,\"o\":0,\"n\":1} x";
+    handle(fx, T_GET_JSON, tail, strlen(tail));
+    check_json_rejected(fx, "InvalidJson", NULL);
     /* with the CBOR cases above: a duplicate l, two broken UTF-8 tokens, a NUL in a token;
      * the same map without the duplicate was served */
-    printf("security: streams_bad_input: attacks=8 refused=8 honest_answered=1 updates_lost=0\n");
+    printf("security: streams_bad_input: attacks=9 refused=9 honest_answered=1 updates_lost=0\n");
 }
 
 static void test_describe_json(void **state)
