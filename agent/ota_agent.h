@@ -23,10 +23,11 @@
 #ifndef OTA_AGENT_H
 #define OTA_AGENT_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_config_defaults.h"
 #include "ota_err.h"
 #include "ota_job_doc.h"
 #include "ota_mqtt.h"
@@ -37,6 +38,14 @@
 
 /** Largest progress record: header, bitmap, CRC. */
 #define OTA_PROGRESS_RECORD_MAX (OTA_PROGRESS_HEADER_SIZE + OTA_MAX_FILE_BLOCKS / 8u + 4u)
+
+/**
+ * Longest topic the agent builds: "$aws/things/" + thing + "/jobs/" + job id +
+ * "/update/accepted", or "/streams/" + stream + "/rejected/cbor", and a NUL.
+ */
+#define OTA_TOPIC_MAX                                                                              \
+    (OTA_THING_NAME_MAX + 48u +                                                                    \
+     (OTA_JOB_ID_MAX > OTA_STREAM_NAME_MAX ? OTA_JOB_ID_MAX : OTA_STREAM_NAME_MAX))
 
 /** States of the agent. */
 typedef enum ota_agent_state {
@@ -216,7 +225,7 @@ typedef struct ota_agent {
     uint8_t record[OTA_PROGRESS_RECORD_MAX];
     uint8_t have_checkpoint; /* record holds a loaded checkpoint not yet matched */
     uint8_t message[OTA_MESSAGE_BUFFER_SIZE];
-    char topic[OTA_THING_NAME_MAX + OTA_JOB_ID_MAX + 48u];
+    char topic[OTA_TOPIC_MAX];
     char detail[96];
     ota_job_token_t tokens[OTA_JSON_TOKENS];
     ota_job_t scratch_job;

@@ -4,6 +4,8 @@
 #ifndef OTA_AGENT_INTERNAL_H
 #define OTA_AGENT_INTERNAL_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

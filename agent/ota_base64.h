@@ -9,6 +9,8 @@
 #ifndef OTA_BASE64_H
 #define OTA_BASE64_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

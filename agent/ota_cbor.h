@@ -32,6 +32,8 @@
 #ifndef OTA_CBOR_H
 #define OTA_CBOR_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -40,9 +40,9 @@ enum { J_AFR_OTA, J_COUNT };
 static const char *const ota_keys[] = {"protocols", "streamname", "files"};
 enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
 /* The last key, "sig-", matches any key that starts with it. */
-static const char *const file_keys[] = {"filepath", "certfile",         "filesize", "fileid",
-                                        "fileType", "sig-sha256-ecdsa", "sig-"};
-enum { F_PATH, F_CERT, F_SIZE, F_ID, F_TYPE, F_SIG_ECDSA, F_SIG_OTHER, F_COUNT };
+static const char *const file_keys[] = {"filepath", "certfile",         "filesize",       "fileid",
+                                        "fileType", "sig-sha256-ecdsa", "sig-sha256-rsa", "sig-"};
+enum { F_PATH, F_CERT, F_SIZE, F_ID, F_TYPE, F_SIG_ECDSA, F_SIG_RSA, F_SIG_OTHER, F_COUNT };
 
 /* Values of known strings; a match at index k gives k + 1. */
 static const char *const self_test_names[] = {"ready", "active"}; /* ota_self_test_t */
@@ -63,6 +63,7 @@ static const char *const problem_names[OTA_JOB_PROBLEM_COUNT] = {
     "bad signature encoding",
     "unknown signature method",
     "no supported protocol",
+    "signature method not enabled",
 };
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
@@ -361,16 +362,26 @@ static ota_job_problem_t parse_signature(parse_t *p, const int *s, ota_job_t *ou
     char text[OTA_JOB_SIG_B64_MAX + 1];
     ota_job_problem_t pr;
 
-    p->field = file_keys[F_SIG_ECDSA];
-    if (s[F_SIG_ECDSA] == 0) {
+    int key = F_SIG_ECDSA;
+
+    /* ECDSA when the document has it; RSA only when built in (OTA_SIG_RSA). */
+    if (s[F_SIG_ECDSA] == 0 && s[F_SIG_RSA] != 0) {
+        key = F_SIG_RSA;
+        if (!OTA_SIG_RSA) {
+            p->field = file_keys[F_SIG_RSA];
+            return OTA_JOB_PROBLEM_SIG_METHOD_DISABLED;
+        }
+    }
+    p->field = file_keys[key];
+    if (s[key] == 0) {
         if (s[F_SIG_OTHER] != 0) {
             p->field = NULL;
             return OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD;
         }
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    out->sig_method = OTA_SIG_SHA256_ECDSA;
-    pr = copy_string(p, s[F_SIG_ECDSA], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
+    out->sig_method = key == F_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+    pr = copy_string(p, s[key], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
                            &out->signature_len) != OTA_OK ||
@@ -549,6 +560,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_token_t *tokens, s
                 if (pr == OTA_JOB_PROBLEM_NONE) {
                     err = OTA_OK;
                 } else if (pr == OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD ||
+                           pr == OTA_JOB_PROBLEM_SIG_METHOD_DISABLED ||
                            pr == OTA_JOB_PROBLEM_NO_PROTOCOL) {
                     err = OTA_ERR_UNSUPPORTED;
                 }

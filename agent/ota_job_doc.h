@@ -32,36 +32,13 @@
 #ifndef OTA_JOB_DOC_H
 #define OTA_JOB_DOC_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ota_err.h"
 #include "ota_pal.h"
-
-/** Longest job id accepted, in bytes (AWS ids are at most 64; the FreeRTOS agent takes 72). */
-#ifndef OTA_JOB_ID_MAX
-#define OTA_JOB_ID_MAX 72
-#endif
-
-/** Longest stream name accepted, in bytes (AWS: "AFR_OTA-" + UUID, 44). */
-#ifndef OTA_STREAM_NAME_MAX
-#define OTA_STREAM_NAME_MAX 64
-#endif
-
-/** Longest "filepath" accepted, in bytes. */
-#ifndef OTA_FILE_PATH_MAX
-#define OTA_FILE_PATH_MAX 64
-#endif
-
-/** Longest "certfile" accepted, in bytes. */
-#ifndef OTA_CERT_NAME_MAX
-#define OTA_CERT_NAME_MAX 48
-#endif
-
-#if OTA_JOB_ID_MAX < 1 || OTA_STREAM_NAME_MAX < 1 || OTA_FILE_PATH_MAX < 1 || OTA_CERT_NAME_MAX < 1
-#error                                                                                             \
-    "otter: OTA_JOB_ID_MAX, OTA_STREAM_NAME_MAX, OTA_FILE_PATH_MAX, OTA_CERT_NAME_MAX must be >= 1"
-#endif
 
 /**
  * Longest base64 signature text accepted, in characters, after CR/LF are
@@ -158,9 +135,10 @@ typedef struct ota_job {
     uint32_t file_id;
     /** "files[0].fileType", 0..255 (0 if absent). */
     uint32_t file_type;
-    /** Signature method, from the key name ("sig-sha256-ecdsa"). */
+    /** Signature method, from the key name: "sig-sha256-ecdsa", or "sig-sha256-rsa"
+     *  (OTA_SIG_RSA builds only; ECDSA is preferred when a document has both). */
     ota_sig_method_t sig_method;
-    /** The decoded signature (DER). */
+    /** The decoded signature (ECDSA: DER; RSA: the 256 or 384 signature bytes). */
     uint8_t signature[OTA_PAL_SIGNATURE_MAX];
     /** Bytes in signature, 1..OTA_PAL_SIGNATURE_MAX. */
     size_t signature_len;
@@ -179,10 +157,11 @@ typedef enum ota_job_problem {
     OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING, /**< the signature is not base64, or empty */
     OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD,     /**< only signature methods the device lacks */
     OTA_JOB_PROBLEM_NO_PROTOCOL,            /**< "protocols" has no data plane the device uses */
+    OTA_JOB_PROBLEM_SIG_METHOD_DISABLED,    /**< "sig-sha256-rsa" in a build without OTA_SIG_RSA */
 } ota_job_problem_t;
 
 /** Number of ota_job_problem_t values. */
-#define OTA_JOB_PROBLEM_COUNT 11
+#define OTA_JOB_PROBLEM_COUNT 12
 
 /** What ota_job_parse() found wrong, for the FAILED status report. */
 typedef struct ota_job_issue {
@@ -227,7 +206,10 @@ typedef struct ota_job_issue {
  *         FIELD_TOO_LONG, BAD_SIGNATURE_ENCODING). The agent reports FAILED
  *         for the job.
  *         OTA_ERR_UNSUPPORTED: like OTA_ERR_BAD_JOB_DOC, for
- *         UNKNOWN_SIG_METHOD (no "sig-sha256-ecdsa" but another "sig-" key)
+ *         UNKNOWN_SIG_METHOD (no "sig-sha256-ecdsa", nor "sig-sha256-rsa"
+ *         with OTA_SIG_RSA, but another "sig-" key), SIG_METHOD_DISABLED
+ *         (only "sig-sha256-rsa", in a build without OTA_SIG_RSA; field
+ *         "sig-sha256-rsa")
  *         and NO_PROTOCOL ("protocols" without "MQTT").
  *         OTA_ERR_OUT_OF_MEMORY: the message has more than token_count
  *         tokens (issue: TOO_MANY_TOKENS).

@@ -11,6 +11,8 @@
 #ifndef OTA_MQTT_H
 #define OTA_MQTT_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

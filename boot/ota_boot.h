@@ -22,6 +22,8 @@
 #ifndef OTA_BOOT_H
 #define OTA_BOOT_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -39,6 +39,8 @@
 #ifndef OTA_BOOT_RECORD_H
 #define OTA_BOOT_RECORD_H
 
+#include "ota_config_defaults.h"
+
 #include <stdint.h>
 
 #include "ota_err.h"
@@ -52,13 +54,8 @@
 #define OTA_BOOT_RECORD_FORMAT 1u
 /** Longest signature a record holds. */
 #define OTA_BOOT_SIG_MAX 72u
-/** Reads of a record copy before it counts as unreadable (transient errors pass). */
-#ifndef OTA_BOOT_READ_ATTEMPTS
-#define OTA_BOOT_READ_ATTEMPTS 3u
-#endif
-#if OTA_BOOT_READ_ATTEMPTS < 1
-#error "OTA_BOOT_READ_ATTEMPTS must be at least 1"
-#endif
+/* OTA_BOOT_READ_ATTEMPTS, reads of a record copy before it counts as unreadable,
+ * comes from ota_config_defaults.h. */
 
 /** Largest boot-attempt budget. */
 #define OTA_BOOT_MAX_ATTEMPTS 15u

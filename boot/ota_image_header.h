@@ -19,6 +19,8 @@
 #ifndef OTA_IMAGE_HEADER_H
 #define OTA_IMAGE_HEADER_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -2,6 +2,8 @@
 #ifndef OTA_BYTES_H
 #define OTA_BYTES_H
 
+#include "ota_config_defaults.h"
+
 #include <stdint.h>
 
 /** Store v at p as 2 little-endian bytes. */

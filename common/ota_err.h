@@ -9,6 +9,8 @@
 #ifndef OTA_ERR_H
 #define OTA_ERR_H
 
+#include "ota_config_defaults.h"
+
 #include <stdint.h>
 
 /** Every result of a device-side otter call. 0 = success, < 0 = failure. */

@@ -6,6 +6,9 @@
  */
 #include "ota_conformance_ports.h"
 
+#include "board_conformance.h"
+#include "board_layout.h"
+
 #define KIB 1024u
 
 /* STM32F4-like non-uniform sectors: 4 x 16 KiB, 1 x 64 KiB, 3 x 128 KiB. */
@@ -23,6 +26,9 @@ const flashsim_variant_t flashsim_variants[] = {
     {{512 * KIB, 0, stm32f4_like, sizeof stm32f4_like / sizeof stm32f4_like[0], 4, 0xff},
      /* records in two 16 KiB sectors, progress in the other two, slots in 128 KiB sectors */
      {{128 * KIB, 256 * KIB}, 128 * KIB, {0, 16 * KIB}, {32 * KIB, 48 * KIB}, 16 * KIB}},
+    /* The mps2-an386 board's flash and layout (targets/mps2-an386/board_layout.h). */
+    {{BOARD_FLASH_SIZE, BOARD_SECTOR_SIZE, NULL, 0, BOARD_WRITE_UNIT, BOARD_ERASED},
+     BOARD_BOOT_LAYOUT},
 };
 
 const ota_conformance_port_t ota_conformance_ports[] = {
@@ -32,6 +38,8 @@ const ota_conformance_port_t ota_conformance_ports[] = {
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu8-ff", 3),
     FLASHSIM_CONFORMANCE_PORT("flashsim-128k-wu256-00", 4),
     FLASHSIM_CONFORMANCE_PORT("flashsim-mixed-wu4-ff", 5),
+    FLASHSIM_CONFORMANCE_PORT("flashsim-mps2-an386", 6),
     POSIX_CONFORMANCE_PORT("posix"),
+    BOARD_CONFORMANCE_PORT("mps2-an386-flash", &board_conf_host_backing),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -19,6 +19,8 @@
 #ifndef OTA_FLASH_H
 #define OTA_FLASH_H
 
+#include "ota_config_defaults.h"
+
 #include <stdint.h>
 
 #include "ota_err.h"

@@ -23,6 +23,8 @@
 #ifndef OTA_PAL_H
 #define OTA_PAL_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,12 +49,14 @@ typedef enum ota_pal_image_state {
     OTA_PAL_IMAGE_STATE_INVALID = 3,        /**< the last received/new image was refused */
 } ota_pal_image_state_t;
 
-/** Maximum DER signature length the port layer carries (ECDSA P-256: 70..72). */
-#define OTA_PAL_SIGNATURE_MAX 72u
+/* OTA_PAL_SIGNATURE_MAX, the longest signature the port layer carries (72 for
+ * ECDSA P-256, 384 with OTA_SIG_RSA), comes from ota_config_defaults.h. */
 
 /** Code-signing methods (job document key "sig-<hash>-<alg>"). */
 typedef enum ota_sig_method {
     OTA_SIG_SHA256_ECDSA = 0, /**< "sig-sha256-ecdsa": ECDSA P-256, SHA-256, DER */
+    OTA_SIG_SHA256_RSA = 1,   /**< "sig-sha256-rsa": RSA-2048/3072 PKCS#1 v1.5, SHA-256
+                                   (only with OTA_SIG_RSA) */
 } ota_sig_method_t;
 
 /**

@@ -3,7 +3,8 @@
 # passwords and ACL, otter-service, and a simulated device that is updated
 # from 1.0.0 to 1.1.0 (the self-test passes, the image is committed), then
 # offered 1.2.0, whose self-test fails: the device reverts to 1.1.0 and the
-# job ends FAILED with the reason.
+# job ends FAILED with the reason. With --board the device is otter's
+# firmware on an emulated Cortex-M4 board (QEMU's mps2-an386, docs/BOARD.md).
 #
 #   scripts/demo.sh                  install what is missing, build into
 #                                    build/demo, run the demo
@@ -13,6 +14,9 @@
 #                                    may be given more than once
 #   scripts/demo.sh --dir DIR        keep the logs and state in DIR (new or
 #                                    empty) instead of a fresh folder in /tmp
+#   scripts/demo.sh --board          the device is the emulated board: its
+#                                    bootloader and application images run
+#                                    under qemu-system-arm
 #
 # Exit code 0 only if both updates ended as described. Every process it
 # starts is stopped at the end, on Ctrl-C and on any failure.
@@ -22,11 +26,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 thing=dev1
 
 usage() {
-    sed -n '2,17s/^# \{0,1\}//p' "$0"
+    sed -n '2,22s/^# \{0,1\}//p' "$0"
 }
 
 bin_dirs=()
 run_dir=""
+board=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --bin-dir)
@@ -38,6 +43,10 @@ while [ $# -gt 0 ]; do
         [ $# -ge 2 ] || { echo "demo: --dir needs a folder" >&2; exit 2; }
         run_dir=$2
         shift 2
+        ;;
+    --board)
+        board=1
+        shift
         ;;
     -h | --help)
         usage
@@ -145,7 +154,7 @@ printf '%sotter demo%s: logs and state in %s\n' "$bold" "$off" "$run_dir"
 find_bin() {
     local name=$1 d sub
     for d in "${bin_dirs[@]}"; do
-        for sub in "" cli service/daemon device; do
+        for sub in "" cli service/daemon device targets/mps2-an386/host targets/mps2-an386/host/firmware; do
             if [ -x "$d/$sub/$name" ] && [ -f "$d/$sub/$name" ]; then
                 echo "$d/$sub/$name"
                 return 0
@@ -159,12 +168,17 @@ if [ ${#bin_dirs[@]} -eq 0 ]; then
     step "checking the Debian packages (scripts/deps.sh installs the missing ones)"
     "$root/scripts/deps.sh"
     build=$root/build/demo
-    step "building otter, otter-service, otter-device and the firmware images (log: logs/build.log)"
+    targets=(otter otter-service otter-device otter-firmware)
+    what="otter-device and the firmware images"
+    if [ "$board" = 1 ]; then
+        targets=(otter otter-service otter-board-flash board_firmware)
+        what="the board's flash tool and its firmware (Cortex-M4, mbed TLS from Debian's source)"
+    fi
+    step "building otter, otter-service, $what (log: logs/build.log)"
     t_build=$(now_us)
     if ! {
         cmake -S "$root" -B "$build" -DOTA_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-            cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
-                --target otter otter-service otter-device otter-firmware
+            cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}"
     } >"$logs/build.log" 2>&1; then
         echo "---- last lines of $logs/build.log ----" >&2
         tail -n 25 "$logs/build.log" >&2
@@ -176,10 +190,28 @@ fi
 
 otter=$(find_bin otter)
 otter_service=$(find_bin otter-service)
-otter_device=$(find_bin otter-device)
-fw_dir=$(dirname "$(find_bin otter-fw-1.0.0)")
-for v in 1.1.0 1.2.0; do
-    [ -x "$fw_dir/otter-fw-$v" ] || fail "cannot find otter-fw-$v next to otter-fw-1.0.0 in $fw_dir"
+# The image of a version: a firmware executable, or the board's application.
+fw_image() {
+    if [ "$board" = 1 ]; then
+        case "$1" in
+        1.2.0) echo "$fw_dir/otter-app-1.2.0-selftest-fails.bin" ;;
+        *) echo "$fw_dir/otter-app-$1.bin" ;;
+        esac
+    else
+        echo "$fw_dir/otter-fw-$1"
+    fi
+}
+if [ "$board" = 1 ]; then
+    board_flash=$(find_bin otter-board-flash)
+    fw_dir=$(dirname "$board_flash")/firmware
+    qemu=$(command -v qemu-system-arm) || fail "qemu-system-arm is not installed; run scripts/deps.sh"
+    [ -f "$fw_dir/otter-boot.elf" ] || fail "cannot find the board's firmware in $fw_dir"
+else
+    otter_device=$(find_bin otter-device)
+    fw_dir=$(dirname "$(find_bin otter-fw-1.0.0)")
+fi
+for v in 1.0.0 1.1.0 1.2.0; do
+    [ -f "$(fw_image $v)" ] || fail "cannot find $(fw_image $v)"
 done
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] ||
     fail "mosquitto is not installed; run scripts/deps.sh"
@@ -272,6 +304,12 @@ EOF
 
 # The device console lines worth showing, from a byte offset, shortened.
 show_console() {
+    if [ "$board" = 1 ]; then
+        tail -c +"$(($1 + 1))" "$dev_log" |
+            grep -E 'boot: slot|otter-app .* booted|job accepted|file verified|activated; resetting|self-test: |SUCCEEDED|FAILED|new image committed|agent started|\] stack: |board: ' |
+            sed -E -e 's/ job [A-Za-z0-9_-]+$//' -e 's/^/    /' | cut -c 1-150
+        return
+    fi
     tail -c +"$(($1 + 1))" "$dev_log" |
         grep -E 'device (factory|boot):|firmware (reset|crashed)|job accepted|downloading: |file verified|activated; resetting|self-test: |rejected|SUCCEEDED|FAILED|committed in slot|agent started' |
         sed -E -e "s/ $thing v([0-9.]+) INFO / v\\1  /" -e "s/ $thing v([0-9.]+) (WARN|ERROR) / v\\1  \\2 /" \
@@ -281,8 +319,43 @@ show_console() {
         cut -c 1-150
 }
 
-# key=value from the firmware's status file.
-status_value() { sed -n "s/^$1=//p" "$status_file" 2>/dev/null | head -n 1; }
+# key=value from the firmware's status file; the board's from its console:
+# the last boot's version, slot and state, committed once it says so.
+status_value() {
+    if [ "$board" = 1 ]; then
+        awk -v key="$1" '
+            match($0, /otter-app [0-9.]+ booted from slot [AB] /) {
+                split(substr($0, RSTART, RLENGTH), w, " ")
+                v = w[2]; s = w[6]; img = ($0 ~ /pending commit/) ? "pending" : "committed"
+            }
+            /new image committed/ { img = "committed" }
+            END { print (key == "version") ? v : (key == "slot") ? s : img }' "$dev_log" 2>/dev/null
+        return
+    fi
+    sed -n "s/^$1=//p" "$status_file" 2>/dev/null | head -n 1
+}
+
+# The board's power supply: QEMU again after every reset (status 0), until
+# it ends otherwise or this is stopped (then QEMU is killed: power off).
+board_power() {
+    local qpid="" rc
+    trap '[ -z "$qpid" ] || kill -KILL "$qpid" 2>/dev/null; exit 0' TERM INT
+    while :; do
+        "$qemu" -M mps2-an386 -nographic -monitor none -no-reboot \
+            -semihosting-config "enable=on,target=native,arg=otter,arg=$flash" \
+            -kernel "$fw_dir/otter-boot.elf" \
+            -chardev "socket,id=mq,host=127.0.0.1,port=$port,server=off,nodelay=on" \
+            -serial chardev:mq </dev/null >>"$dev_log" 2>&1 &
+        qpid=$!
+        rc=0
+        wait "$qpid" || rc=$?
+        qpid=""
+        if [ "$rc" -ne 0 ]; then
+            echo "board: QEMU ended with status $rc" >>"$dev_log"
+            exit "$rc"
+        fi
+    done
+}
 
 # Waits until the status file names version, slot and image state.
 wait_running() {
@@ -298,16 +371,31 @@ wait_running() {
     return 1
 }
 
-step "booting the device on 1.0.0 (flash in $thing.flash, console in logs/device.log)"
-"$otter_device" --flash "$flash" --factory "$fw_dir/otter-fw-1.0.0" --factory-version 1.0.0 \
-    --config "$run_dir/$thing.conf" >>"$dev_log" 2>&1 &
-device_pid=$!
-wait_for_text "$dev_log" 0 "INFO agent started" 10 "$device_pid" || {
+if [ "$board" = 1 ]; then
+    step "making the board's flash ($thing.flash: 1.0.0 in slot A, the thing's identity) and powering it on"
+    "$board_flash" --out "$flash" --factory "$(fw_image 1.0.0)" --version 1.0.0 \
+        --thing "$OTTER_DATA_DIR/things/$thing.json" --cert "$run_dir/keys/codesign.crt" \
+        >>"$cli_log" 2>&1 || fail "otter-board-flash failed; see $cli_log"
+    board_power &
+    device_pid=$!
+    started="agent started"
+else
+    step "booting the device on 1.0.0 (flash in $thing.flash, console in logs/device.log)"
+    "$otter_device" --flash "$flash" --factory "$fw_dir/otter-fw-1.0.0" --factory-version 1.0.0 \
+        --config "$run_dir/$thing.conf" >>"$dev_log" 2>&1 &
+    device_pid=$!
+    started="INFO agent started"
+fi
+wait_for_text "$dev_log" 0 "$started" 10 "$device_pid" || {
     tail -n 20 "$dev_log" >&2
     fail "the device did not start its agent; see $dev_log"
 }
 wait_running 1.0.0 A committed || fail "the device does not report 1.0.0 in slot A; see $dev_log"
-note "otter-device (pid $device_pid) runs the bootloader, then the firmware of the slot it selects:"
+if [ "$board" = 1 ]; then
+    note "qemu-system-arm (mps2-an386, Cortex-M4) runs otter-boot.elf, which copies the selected slot's image and jumps to it; UART0 is the MQTT connection:"
+else
+    note "otter-device (pid $device_pid) runs the bootloader, then the firmware of the slot it selects:"
+fi
 show_console 0
 note "${green}running 1.0.0 from slot A (committed)${off}"
 
@@ -354,10 +442,10 @@ follow_watch() {
 update() {
     local version=$1 job=$2 expect=$3 run_version=$4 run_slot=$5 run_image=$6
     local from t0 watch_rc line st details why detail accepted
-    step "signing otter-fw-$version as $version and creating job $job for $thing"
+    step "signing $(basename "$(fw_image "$version")") as $version and creating job $job for $thing"
     from=$(file_size "$dev_log")
     t0=$(now_us)
-    cli job create --file "$fw_dir/otter-fw-$version" --version "$version" --targets "$thing" \
+    cli job create --file "$(fw_image "$version")" --version "$version" --targets "$thing" \
         --key "$run_dir/keys/codesign.key" --job-id "$job" || fail "otter job create failed; see $cli_log"
 
     step "the device downloads, verifies, activates and self-tests it (otter watch $job)"
@@ -409,14 +497,18 @@ update() {
     fi
 }
 
+trial_line="otter-fw 1.1.0 booted from slot B (pending commit)"
+revert_line="boot: slot B, version 1.1.0, committed (new image reverted)"
+if [ "$board" = 1 ]; then
+    trial_line="otter-app 1.1.0 booted from slot B (pending commit)"
+    revert_line="otter-app 1.1.0 booted from slot B (committed)"
+fi
 update 1.1.0 update-1 SUCCEEDED 1.1.0 B committed
-grep -qF "otter-fw 1.1.0 booted from slot B (pending commit)" "$dev_log" ||
-    fail "the console does not show 1.1.0 booting as a trial; see $dev_log"
+grep -qF "$trial_line" "$dev_log" || fail "the console does not show 1.1.0 booting as a trial; see $dev_log"
 
 update 1.2.0 update-2 FAILED 1.1.0 B committed
 grep -qF "self-test: failed" "$dev_log" || fail "the console does not show 1.2.0's self-test failing"
-grep -qF "boot: slot B, version 1.1.0, committed (new image reverted)" "$dev_log" ||
-    fail "the console does not show the revert to 1.1.0; see $dev_log"
+grep -qF "$revert_line" "$dev_log" || fail "the console does not show the revert to 1.1.0; see $dev_log"
 
 # ----------------------------------------------------------------- summary --
 

@@ -8,7 +8,7 @@ packages=(
     libcmocka-dev libmbedtls-dev zlib1g-dev openssl libclang-rt-dev
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
     mosquitto mosquitto-clients libmosquitto-dev libjsmn-dev libcjson-dev libcbor-dev
-    libsqlite3-dev sqlite3 valgrind
+    libsqlite3-dev sqlite3 valgrind qemu-system-arm
 )
 
 missing=()

@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 flash_seconds=${1:-20}
 parser_seconds=${2:-60}
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document)
+harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document
+    fuzz_mqtt_packet)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
 for h in "${harnesses[@]}"; do
     case $h in
-    fuzz_stream_message | fuzz_job_document) seconds=$parser_seconds ;;
+    fuzz_stream_message | fuzz_job_document | fuzz_mqtt_packet) seconds=$parser_seconds ;;
     *) seconds=$flash_seconds ;;
     esac
     corpus=build/fuzz/corpus/$h
@@ -24,12 +25,17 @@ for h in "${harnesses[@]}"; do
     if [ "$h" = fuzz_job_document ]; then
         dict=(-dict=tests/fuzz/$h.dict)
     fi
+    # The device MQTT client keeps its harness and seeds in its own folder.
+    bin=build/fuzz/tests/fuzz/$h seeds=tests/fuzz/seeds/$h
+    if [ "$h" = fuzz_mqtt_packet ]; then
+        bin=build/fuzz/mqtt/$h seeds=mqtt/tests/seeds
+    fi
     # The working corpus comes first: libFuzzer adds what it finds to the first folder.
-    if ! build/fuzz/tests/fuzz/$h -max_total_time="$seconds" -print_final_stats=1 \
+    if ! $bin -max_total_time="$seconds" -print_final_stats=1 \
         ${dict[@]+"${dict[@]}"} -artifact_prefix=build/fuzz/ \
-        "$corpus" "tests/fuzz/seeds/$h" >"$log" 2>&1; then
+        "$corpus" "$seeds" >"$log" 2>&1; then
         tail -40 "$log" >&2
-        echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with build/fuzz/tests/fuzz/$h FILE" >&2
+        echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with $bin FILE" >&2
         exit 1
     fi
     runs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')

@@ -14,6 +14,8 @@
 #ifndef OTA_VERIFY_H
 #define OTA_VERIFY_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,21 +23,8 @@
 
 #include "ota_err.h"
 
-/**
- * Largest signer PEM accepted by ota_verify_sha256_ecdsa(), in bytes, counting
- * the NUL terminator that mbed TLS's PEM parser needs. The PEM is copied into a
- * stack buffer of this size (mbed TLS parses PEM only from a NUL-terminated
- * buffer and the caller's PEM need not be one), so this is also the function's
- * stack cost beyond mbed TLS's own. A P-256 certificate is typically 600-900
- * bytes of PEM.
- * Possible values: 128 or more. Default value: 4096.
- */
-#ifndef OTA_VERIFY_MAX_PEM_LEN
-#define OTA_VERIFY_MAX_PEM_LEN 4096u
-#endif
-#if OTA_VERIFY_MAX_PEM_LEN < 128
-#error "OTA_VERIFY_MAX_PEM_LEN must be at least 128"
-#endif
+/* OTA_VERIFY_MAX_PEM_LEN, the largest signer PEM accepted (with its NUL), comes
+ * from ota_config_defaults.h. */
 
 /**
  * Reads len bytes at offset of the file being verified into buf.

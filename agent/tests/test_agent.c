@@ -516,8 +516,15 @@ static void test_bad_documents_are_reported(void **state)
                        "filesize", "rejected: 0x000000f9");
     check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
                                  "\"files\":[{\"filesize\":10,\"filepath\":\"f\",\"fileid\":0,"
-                                 "\"sig-sha256-rsa\":\"AAECAwQFBgc=\"}]}}}",
-                       "job document:", "rejected: 0x000000fa");
+                                 "\"sig-sha1-rsa\":\"AAECAwQFBgc=\"}]}}}",
+                       "job document: unknown signature method", "rejected: 0x000000fa");
+    if (!OTA_SIG_RSA) {
+        check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\","
+                                     "\"files\":[{\"filesize\":10,\"filepath\":\"f\",\"fileid\":0,"
+                                     "\"sig-sha256-rsa\":\"AAECAwQFBgc=\"}]}}}",
+                           "job document: signature method not enabled (sig-sha256-rsa)",
+                           "rejected: 0x000000fa");
+    }
     check_bad_document(EXEC_HEAD "{\"afr_ota\":{\"protocols\":[\"HTTP\"],\"streamname\":\"s\","
                                  "\"files\":[{\"filesize\":10," FILE_OK "}]}}}",
                        "job document:", "rejected: 0x000000fa");

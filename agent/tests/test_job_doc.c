@@ -571,9 +571,23 @@ static void test_signature_methods(void **state)
     check_sig(&job);
     expect_problem(file_with("sig-sha256-ecdsa", NULL), OTA_ERR_BAD_JOB_DOC,
                    OTA_JOB_PROBLEM_MISSING_FIELD, "sig-sha256-ecdsa");
+    assert_int_equal(job.sig_method, OTA_SIG_SHA256_ECDSA);
+    /* RSA alone: used with OTA_SIG_RSA, refused with its own problem without. */
     with_file("\"filesize\":1,\"fileid\":0,\"sig-sha256-rsa\":\"AAAA\"");
-    expect_problem(doc_buf, OTA_ERR_UNSUPPORTED, OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD, NULL);
-    with_file("\"filesize\":1,\"fileid\":0,\"sig-sha1-rsa\":\"AAAA\",\"sig-sha256-rsa\":\"AAAA\"");
+    if (OTA_SIG_RSA) {
+        expect_ok(doc_buf, &job);
+        assert_int_equal(job.sig_method, OTA_SIG_SHA256_RSA);
+        assert_int_equal(job.signature_len, 3);
+    } else {
+        expect_problem(doc_buf, OTA_ERR_UNSUPPORTED, OTA_JOB_PROBLEM_SIG_METHOD_DISABLED,
+                       "sig-sha256-rsa");
+    }
+    with_file("\"filesize\":1,\"fileid\":0,\"sig-sha256-rsa\":\"!!\"");
+    if (OTA_SIG_RSA) {
+        expect_problem(doc_buf, OTA_ERR_BAD_JOB_DOC, OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING,
+                       "sig-sha256-rsa");
+    }
+    with_file("\"filesize\":1,\"fileid\":0,\"sig-sha1-rsa\":\"AAAA\"");
     expect_problem(doc_buf, OTA_ERR_UNSUPPORTED, OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD, NULL);
     with_file("\"filesize\":1,\"fileid\":0,\"sig-sha384-ecdsa\":\"AAAA\"");
     expect_problem(doc_buf, OTA_ERR_UNSUPPORTED, OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD, NULL);
@@ -832,11 +846,15 @@ static void fill(char *buf, size_t n, char c)
     buf[n] = '\0';
 }
 
+/* Base64 characters of the longest signature (a multiple of 3 bytes: no padding). */
+#define SIG_CHARS ((int)OTA_JOB_SIG_B64_MAX)
+typedef char sig_max_is_a_multiple_of_3[OTA_PAL_SIGNATURE_MAX % 3u == 0u ? 1 : -1];
+
 static void test_boundary_lengths(void **state)
 {
-    char s[300];
-    char v[320];
-    char msg[1024];
+    char s[OTA_JOB_SIG_B64_MAX + 300];
+    char v[OTA_JOB_SIG_B64_MAX + 320];
+    char msg[OTA_JOB_SIG_B64_MAX + 1024];
     ota_job_t job;
 
     (void)state;
@@ -890,33 +908,34 @@ static void test_boundary_lengths(void **state)
     expect_problem(file_with("certfile", v), OTA_ERR_BAD_JOB_DOC, OTA_JOB_PROBLEM_FIELD_TOO_LONG,
                    "certfile");
 
-    /* signature: 72 bytes (96 characters) fit, 73 bytes (100 characters) do not */
-    fill(s, 96, 'A');
+    /* signature: OTA_PAL_SIGNATURE_MAX bytes (72: 96 characters) fit, 3 more (100
+     * characters) do not. */
+    fill(s, SIG_CHARS, 'A');
     snprintf(v, sizeof(v), "\"%s\"", s);
     expect_ok(file_with("sig-sha256-ecdsa", v), &job);
-    assert_int_equal(job.signature_len, 72);
+    assert_int_equal(job.signature_len, OTA_PAL_SIGNATURE_MAX);
     /* ... also when wrapped, since line breaks do not count. */
-    snprintf(v, sizeof(v), "\"%.48s\\r\\n%.48s\r\n\"", s, s);
+    snprintf(v, sizeof(v), "\"%.*s\\r\\n%.*s\r\n\"", SIG_CHARS / 2, s, SIG_CHARS / 2, s);
     expect_ok(file_with("sig-sha256-ecdsa", v), &job);
-    assert_int_equal(job.signature_len, 72);
-    fill(s, 100, 'A');
+    assert_int_equal(job.signature_len, OTA_PAL_SIGNATURE_MAX);
+    fill(s, SIG_CHARS + 4, 'A');
     snprintf(v, sizeof(v), "\"%s\"", s);
     expect_problem(file_with("sig-sha256-ecdsa", v), OTA_ERR_BAD_JOB_DOC,
                    OTA_JOB_PROBLEM_FIELD_TOO_LONG, "sig-sha256-ecdsa");
-    fill(s, 97, 'A');
+    fill(s, SIG_CHARS + 1, 'A');
     snprintf(v, sizeof(v), "\"%s\"", s);
     expect_problem(file_with("sig-sha256-ecdsa", v), OTA_ERR_BAD_JOB_DOC,
                    OTA_JOB_PROBLEM_FIELD_TOO_LONG, "sig-sha256-ecdsa");
-    /* 70 bytes = 96 characters with padding: fits. */
-    fill(s, 94, 'A');
-    s[93] = 'B'; /* non-zero bits under the padding */
+    /* Two bytes less (70) = as many characters with padding: fits. */
+    fill(s, SIG_CHARS - 2, 'A');
+    s[SIG_CHARS - 3] = 'B'; /* non-zero bits under the padding */
     snprintf(v, sizeof(v), "\"%s==\"", s);
     expect_problem(file_with("sig-sha256-ecdsa", v), OTA_ERR_BAD_JOB_DOC,
                    OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING, "sig-sha256-ecdsa");
-    s[93] = 'Q';
+    s[SIG_CHARS - 3] = 'Q';
     snprintf(v, sizeof(v), "\"%s==\"", s);
     expect_ok(file_with("sig-sha256-ecdsa", v), &job);
-    assert_int_equal(job.signature_len, 70);
+    assert_int_equal(job.signature_len, OTA_PAL_SIGNATURE_MAX - 2);
 }
 
 /* ---- truncation, tokens, arguments ------------------------------------- */
@@ -1400,7 +1419,7 @@ static cJSON *random_message(expect_t *want)
     size_t en = 0;
     size_t n;
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
-    unsigned char sig_text[200];
+    unsigned char sig_text[OTA_JOB_SIG_B64_MAX + 8];
     size_t sig_text_len = 0;
     char text[400];
     size_t i;
@@ -1575,7 +1594,7 @@ static cJSON *random_message(expect_t *want)
                              0);
             {
                 /* Sometimes with line breaks (cJSON writes them as \r \n). */
-                char wrapped[300];
+                char wrapped[3 * OTA_JOB_SIG_B64_MAX];
                 size_t w = 0;
 
                 for (i = 0; i < sig_text_len; i++) {
@@ -1656,8 +1675,12 @@ static cJSON *random_message(expect_t *want)
         want->problem = OTA_JOB_PROBLEM_MISSING_FIELD;
         break;
     case FAULT_RSA:
-        want->err = OTA_ERR_UNSUPPORTED;
-        want->problem = OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD;
+        /* Usable only in a build with RSA signatures. */
+        want->job.sig_method = OTA_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+        if (!OTA_SIG_RSA) {
+            want->err = OTA_ERR_UNSUPPORTED;
+            want->problem = OTA_JOB_PROBLEM_SIG_METHOD_DISABLED;
+        }
         break;
     case FAULT_HTTP_ONLY:
         want->err = OTA_ERR_UNSUPPORTED;
@@ -1716,7 +1739,7 @@ static void test_random_documents_against_cjson(void **state)
                  got.has_cert_name == want.job.has_cert_name &&
                  strcmp(got.cert_name, want.job.cert_name) == 0 &&
                  got.file_size == want.job.file_size && got.file_id == want.job.file_id &&
-                 got.file_type == want.job.file_type && got.sig_method == OTA_SIG_SHA256_ECDSA &&
+                 got.file_type == want.job.file_type && got.sig_method == want.job.sig_method &&
                  got.signature_len == want.job.signature_len &&
                  memcmp(got.signature, want.job.signature, got.signature_len) == 0;
         }

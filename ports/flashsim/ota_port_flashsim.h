@@ -38,6 +38,8 @@
 #ifndef OTA_PORT_FLASHSIM_H
 #define OTA_PORT_FLASHSIM_H
 
+#include "ota_config_defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

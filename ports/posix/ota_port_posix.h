@@ -62,54 +62,17 @@
 #ifndef OTA_PORT_POSIX_H
 #define OTA_PORT_POSIX_H
 
+#include "ota_config_defaults.h"
+
 #include <stdint.h>
 
 #include "ota_err.h"
 #include "ota_pal.h"
 #include "ota_verify.h"
 
-/**
- * Size of the buffers holding cert_dir and default_cert (with their NUL), and
- * of the path built from them at close time. Longer paths are refused.
- * Possible values: 64 or more. Default value: 256.
- */
-#ifndef OTA_PORT_POSIX_PATH_MAX
-#define OTA_PORT_POSIX_PATH_MAX 256u
-#endif
-#if OTA_PORT_POSIX_PATH_MAX < 64
-#error "OTA_PORT_POSIX_PATH_MAX must be at least 64"
-#endif
-
-/**
- * Largest progress record (ota_pal_t.progress_capacity), in bytes.
- * Possible values: 1 .. 1048576. Default value: 16384.
- */
-#ifndef OTA_PORT_POSIX_PROGRESS_CAPACITY
-#define OTA_PORT_POSIX_PROGRESS_CAPACITY 16384u
-#endif
-#if OTA_PORT_POSIX_PROGRESS_CAPACITY < 1 || OTA_PORT_POSIX_PROGRESS_CAPACITY > 1048576
-#error "OTA_PORT_POSIX_PROGRESS_CAPACITY must be 1 .. 1048576"
-#endif
-
-/**
- * Size of the buffer the received file is read through while its signature
- * is checked (part of ota_port_posix_t).
- * Possible values: 64 or more. Default value: 4096.
- */
-#ifndef OTA_PORT_POSIX_CHUNK
-#define OTA_PORT_POSIX_CHUNK 4096u
-#endif
-#if OTA_PORT_POSIX_CHUNK < 64
-#error "OTA_PORT_POSIX_CHUNK must be at least 64"
-#endif
-
-/**
- * max_file_size used when the configuration gives 0, in bytes.
- * Possible values: 1 .. 4294967295. Default value: 67108864 (64 MiB).
- */
-#ifndef OTA_PORT_POSIX_DEFAULT_MAX_FILE_SIZE
-#define OTA_PORT_POSIX_DEFAULT_MAX_FILE_SIZE 67108864u
-#endif
+/* Its knobs (OTA_PORT_POSIX_PATH_MAX, OTA_PORT_POSIX_PROGRESS_CAPACITY,
+ * OTA_PORT_POSIX_CHUNK, OTA_PORT_POSIX_DEFAULT_MAX_FILE_SIZE) come from
+ * ota_config_defaults.h. */
 
 /** Configuration of ota_port_posix_init(); only read during the call. */
 typedef struct ota_port_posix_config {

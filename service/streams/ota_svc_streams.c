@@ -16,6 +16,9 @@
 #include <cbor.h>
 #include <cjson/cJSON.h>
 
+#include "ota_svc_budget.h"
+#include "ota_svc_json.h"
+
 /* Largest request payload decoded (a bitmap just over the limit still fits). */
 #define REQUEST_MAX 65536u
 #define JSON_REQUEST_MAX 131072u
@@ -27,7 +30,7 @@
 #define SUMMARY_FORGET_MS 60000
 #define ACTIVITY_BUCKETS 1024u
 
-typedef enum op { OP_NONE, OP_GET_CBOR, OP_GET_JSON, OP_DESCRIBE_CBOR } op_t;
+typedef enum op { OP_NONE, OP_GET_CBOR, OP_GET_JSON, OP_DESCRIBE_CBOR, OP_DESCRIBE_JSON } op_t;
 
 typedef enum code {
     C_OK = 0,
@@ -42,6 +45,7 @@ typedef enum code {
     C_NOT_FOUND,
     C_VERSION,
     C_INTERNAL,
+    C_THROTTLED,
 } code_t;
 
 static const char *const code_names[] = {
@@ -57,6 +61,7 @@ static const char *const code_names[] = {
     [C_NOT_FOUND] = "ResourceNotFound",
     [C_VERSION] = "VersionMismatch",
     [C_INTERNAL] = "InternalError",
+    [C_THROTTLED] = "RequestThrottled",
 };
 
 /* A decoded GetStream or DescribeStream request. */
@@ -86,8 +91,31 @@ typedef struct activity {
     int pending;
 } activity_t;
 
+/* A GetStream request waiting for its thing's turn. */
+typedef struct pending {
+    struct pending *next;
+    int json;
+    char stream[OTA_SVC_STREAMS_NAME_MAX + 1];
+    request_t r; /* r.b points at bits */
+    uint8_t bits[];
+} pending_t;
+
+/* A thing's queue of GetStream requests; in the turn ring while not empty. */
+typedef struct thing_queue {
+    struct thing_queue *hnext; /* hash chain */
+    struct thing_queue *rnext; /* turn ring: things with requests waiting, served in order */
+    pending_t *head, *tail;
+    unsigned n;
+    char thing[];
+} thing_queue_t;
+
 struct ota_svc_streams {
     ota_svc_streams_source_t source;
+    ota_svc_budget_t *budget;
+    int deferred; /* queued requests wait for ota_svc_streams_serve() */
+    thing_queue_t *queues[ACTIVITY_BUCKETS];
+    thing_queue_t *turn_head, *turn_tail;
+    size_t queued;
     ota_svc_streams_publish_fn publish;
     void *publish_ctx;
     ota_svc_streams_log_fn log;
@@ -104,6 +132,7 @@ static const char *const topics[] = {
     "$aws/things/+/streams/+/get/cbor",
     "$aws/things/+/streams/+/get/json",
     "$aws/things/+/streams/+/describe/cbor",
+    "$aws/things/+/streams/+/describe/json",
     NULL,
 };
 
@@ -288,6 +317,19 @@ void ota_svc_streams_destroy(ota_svc_streams_t *streams)
             a = next;
         }
     }
+    for (size_t h = 0; h < ACTIVITY_BUCKETS; h++) {
+        thing_queue_t *q = streams->queues[h];
+        while (q != NULL) {
+            thing_queue_t *qnext = q->hnext;
+            while (q->head != NULL) {
+                pending_t *p = q->head;
+                q->head = p->next;
+                free(p);
+            }
+            free(q);
+            q = qnext;
+        }
+    }
     free(streams->out);
     free(streams->jout);
     free(streams->bitmap);
@@ -346,6 +388,9 @@ static op_t parse_topic(const char *topic, char *thing, char *stream, int *bad_n
     }
     if (strcmp(p, "describe/cbor") == 0) {
         return OP_DESCRIBE_CBOR;
+    }
+    if (strcmp(p, "describe/json") == 0) {
+        return OP_DESCRIBE_JSON;
     }
     return OP_NONE;
 }
@@ -493,6 +538,10 @@ static int rd_string(rd_t *d, unsigned major, uint64_t arg, int indef, request_t
         if (arg > (uint64_t)(d->end - d->p)) {
             return -1;
         }
+        /* Text must be UTF-8 (RFC 8949 3.1), each chunk on its own. */
+        if (major == 3 && !ota_svc_utf8_valid(d->p, (size_t)arg, 1)) {
+            return -1;
+        }
         if (sink != NULL) {
             sink(r, d->p, (size_t)arg);
         }
@@ -504,7 +553,8 @@ static int rd_string(rd_t *d, unsigned major, uint64_t arg, int indef, request_t
         uint64_t carg;
         int cindef;
         if (rd_head(d, &cmajor, &carg, &cindef) != 0 || cmajor != major || cindef ||
-            carg > (uint64_t)(d->end - d->p)) {
+            carg > (uint64_t)(d->end - d->p) ||
+            (major == 3 && !ota_svc_utf8_valid(d->p, (size_t)carg, 1))) {
             return -1;
         }
         if (sink != NULL) {
@@ -597,6 +647,11 @@ static int rd_value(rd_t *d, request_t *r, char key)
                 return 0;
             }
             r->c[r->c_len] = '\0';
+            if (memchr(r->c, 0, r->c_len) != NULL) {
+                r->c_len = 0;
+                req_fail(r, C_INVALID_REQUEST, "c must not contain NUL");
+                return 0;
+            }
             r->has_c = 1;
             return 0;
         }
@@ -647,6 +702,8 @@ static void decode_cbor(request_t *r, const uint8_t *payload, size_t len)
     uint64_t arg;
     int indef;
     int bad = 0;
+    unsigned seen = 0; /* keys read so far, one bit per letter */
+    char dup = 0;
 
     if (len > REQUEST_MAX) {
         req_fail(r, C_INVALID_REQUEST, "request larger than %u bytes", REQUEST_MAX);
@@ -662,13 +719,26 @@ static void decode_cbor(request_t *r, const uint8_t *payload, size_t len)
             d.p++;
             break;
         }
-        bad = rd_key(&d, &key) != 0 || rd_value(&d, r, key) != 0;
+        bad = rd_key(&d, &key) != 0;
+        if (!bad && key >= 'a' && key <= 'z') {
+            unsigned bit = 1u << (key - 'a');
+            if ((seen & bit) != 0 && dup == 0) {
+                dup = key;
+            }
+            seen |= bit;
+        }
+        bad = bad || rd_value(&d, r, key) != 0;
     }
     if (bad || d.p != d.end) {
         /* Malformed anywhere outweighs any other problem found on the way. */
         r->fail = C_OK;
         r->has_c = 0;
         req_fail(r, C_INVALID_CBOR, "payload is not one well-formed CBOR map");
+    } else if (dup != 0) {
+        /* Which of two values counts is ambiguous: refuse, and echo neither token. */
+        r->fail = C_OK;
+        r->has_c = 0;
+        req_fail(r, C_INVALID_CBOR, "key '%c' appears twice in the map", dup);
     }
 }
 
@@ -722,6 +792,10 @@ static void decode_json(request_t *r, const uint8_t *payload, size_t len)
         req_fail(r, C_INVALID_REQUEST, "request larger than %u bytes", JSON_REQUEST_MAX);
         return;
     }
+    if (ota_svc_json_check_text((const char *)payload, len, r->msg, sizeof(r->msg)) != 0) {
+        r->fail = C_INVALID_JSON;
+        return;
+    }
     root = cJSON_ParseWithLength((const char *)payload, len);
     if (root == NULL) {
         req_fail(r, C_INVALID_JSON, "payload is not valid JSON");
@@ -729,6 +803,11 @@ static void decode_json(request_t *r, const uint8_t *payload, size_t len)
     }
     if (!cJSON_IsObject(root)) {
         req_fail(r, C_INVALID_JSON, "payload is not a JSON object");
+        cJSON_Delete(root);
+        return;
+    }
+    if (ota_svc_json_check_keys(root, r->msg, sizeof(r->msg)) != 0) {
+        r->fail = C_INVALID_JSON;
         cJSON_Delete(root);
         return;
     }
@@ -799,6 +878,7 @@ typedef struct ctx {
     char topic[OTA_SVC_STREAMS_NAME_MAX * 2 + 64];
     int json;
     const char *op_name;
+    int64_t now_ms;
 } ctx_t;
 
 static int publish_to(ota_svc_streams_t *s, ctx_t *x, const char *suffix, const void *payload,
@@ -857,6 +937,12 @@ static size_t encode_rejection_cbor(uint8_t *buf, size_t cap, const request_t *r
 
 static void reject(ota_svc_streams_t *s, ctx_t *x, const request_t *r, code_t code, activity_t *a)
 {
+    if (code == C_THROTTLED) {
+        s->stats.throttled++;
+        if (!ota_svc_budget_may_refuse(s->budget, x->thing, x->now_ms)) {
+            return; /* refusals of a flood are themselves budgeted */
+        }
+    }
     const char *name = code_names[code];
 
     s->stats.rejected++;
@@ -1004,6 +1090,65 @@ static int send_block(ota_svc_streams_t *s, ctx_t *x, const request_t *r, serve_
     return 0;
 }
 
+/*
+ * Calls visit(ctx, idx) for every block a GetStream asks for, in answer order
+ * (bitmap bits, or n blocks from o), stopping at the file's end or when visit
+ * returns nonzero. Returns visit's last nonzero result, or 0.
+ */
+static int walk_blocks(const request_t *r, uint64_t nblocks, int (*visit)(void *, uint64_t),
+                       void *ctx)
+{
+    int rc = 0;
+    if (r->has_b) {
+        for (uint64_t k = 0; rc == 0 && k < (uint64_t)r->b_len * 8u; k++) {
+            if ((r->b[k / 8] >> (k % 8) & 1u) == 0) {
+                continue;
+            }
+            if (r->o + k >= nblocks) {
+                break; /* blocks beyond the file are ignored */
+            }
+            rc = visit(ctx, r->o + k);
+        }
+    } else {
+        for (uint64_t idx = r->o; rc == 0 && idx < nblocks; idx++) {
+            rc = visit(ctx, idx);
+        }
+    }
+    return rc;
+}
+
+/* Payload bytes of what a request will be answered with (the caps of send_block). */
+typedef struct plan {
+    const request_t *r;
+    uint64_t nblocks, size, msgs, bytes;
+} plan_t;
+
+static int plan_visit(void *ctx, uint64_t idx)
+{
+    plan_t *p = ctx;
+    uint64_t blen = idx == p->nblocks - 1 ? p->size - idx * p->r->l : p->r->l;
+    uint64_t max_msgs = p->r->has_n ? p->r->n : UINT64_MAX;
+    if (p->msgs >= max_msgs || p->bytes + blen > OTA_SVC_STREAMS_MAX_PAYLOAD) {
+        return 1;
+    }
+    p->msgs++;
+    p->bytes += blen;
+    return 0;
+}
+
+typedef struct send_ctx {
+    ota_svc_streams_t *s;
+    ctx_t *x;
+    const request_t *r;
+    serve_t *v;
+} send_ctx_t;
+
+static int send_visit(void *ctx, uint64_t idx)
+{
+    send_ctx_t *c = ctx;
+    return send_block(c->s, c->x, c->r, c->v, idx);
+}
+
 static void token_json(const request_t *r, char *out, size_t cap)
 {
     out[0] = '\0';
@@ -1043,6 +1188,17 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
         reject(s, x, r, C_OFFSET, a);
         return;
     }
+    {
+        /* The answer's bytes are paid for before anything is read or sent. */
+        plan_t plan = {r, v.nblocks, v.file->size, 0, 0};
+        walk_blocks(r, v.nblocks, plan_visit, &plan);
+        if (!ota_svc_budget_bytes(s->budget, x->thing, plan.bytes, x->now_ms)) {
+            req_fail(r, C_THROTTLED, "answer byte budget exhausted: %" PRIu64 " bytes asked",
+                     plan.bytes);
+            reject(s, x, r, C_THROTTLED, a);
+            return;
+        }
+    }
     v.fd = open(v.file->path, O_RDONLY | O_CLOEXEC);
     if (v.fd < 0) {
         logf_(s, 0, "streams: stream %s file %" PRIu64 ": cannot open %s: %s", x->stream, r->f,
@@ -1055,21 +1211,11 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
     if (x->json) {
         token_json(r, v.token_json, sizeof(v.token_json));
     }
-    if (r->has_b) {
-        for (uint64_t k = 0; rc == 0 && k < (uint64_t)r->b_len * 8u; k++) {
-            uint64_t idx;
-            if ((r->b[k / 8] >> (k % 8) & 1u) == 0) {
-                continue;
-            }
-            idx = r->o + k;
-            if (idx >= v.nblocks) {
-                break; /* blocks beyond the file are ignored */
-            }
-            rc = send_block(s, x, r, &v, idx);
-        }
-    } else {
-        for (uint64_t idx = r->o; rc == 0 && idx < v.nblocks; idx++) {
-            rc = send_block(s, x, r, &v, idx);
+    {
+        send_ctx_t sc = {s, x, r, &v};
+        rc = walk_blocks(r, v.nblocks, send_visit, &sc);
+        if (rc > 0) {
+            rc = 0; /* a cap was reached */
         }
     }
     close(v.fd);
@@ -1148,17 +1294,208 @@ static void answer_describe(ota_svc_streams_t *s, ctx_t *x, const request_t *r,
     free(buf);
 }
 
+static void answer_describe_json(ota_svc_streams_t *s, ctx_t *x, const request_t *r,
+                                 const ota_svc_stream_t *stream)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *files = cJSON_CreateArray();
+    char *text = NULL;
+    if (o != NULL && files != NULL) {
+        if (r->has_c) {
+            cJSON_AddStringToObject(o, "c", r->c);
+        }
+        cJSON_AddNumberToObject(o, "s", stream->version > 0 ? (double)stream->version : 0.0);
+        cJSON_AddStringToObject(o, "d", stream->description != NULL ? stream->description : "");
+        for (size_t i = 0; i < stream->n_files; i++) {
+            cJSON *f = cJSON_CreateObject();
+            if (f != NULL) {
+                cJSON_AddNumberToObject(f, "f", stream->files[i].file_id);
+                cJSON_AddNumberToObject(f, "z", (double)stream->files[i].size);
+                cJSON_AddItemToArray(files, f);
+            }
+        }
+        cJSON_AddItemToObject(o, "r", files);
+        files = NULL;
+        text = cJSON_PrintUnformatted(o);
+    }
+    if (text != NULL) {
+        publish_to(s, x, "description/json", text, strlen(text));
+        logf_(s, 2, "streams: thing %s stream %s: described (%zu files, version %" PRId64 ")",
+              x->thing, x->stream, stream->n_files, stream->version);
+    } else {
+        logf_(s, 0, "streams: stream %s: cannot encode the description", x->stream);
+    }
+    cJSON_free(text);
+    cJSON_Delete(files);
+    cJSON_Delete(o);
+}
+
+/* Looks the stream up, checks permission and version, and answers. */
+static void answer(ota_svc_streams_t *s, ctx_t *x, request_t *r, op_t op, activity_t *a)
+{
+    ota_svc_stream_t stream;
+    int rc;
+
+    memset(&stream, 0, sizeof(stream));
+    rc = s->source.get(s->source.ctx, x->stream, &stream);
+    if (rc <= 0) {
+        code_t code = rc == 0 ? C_NOT_FOUND : C_INTERNAL;
+        req_fail(r, code, rc == 0 ? "no stream %s" : "cannot look up stream %s", x->stream);
+        reject(s, x, r, code, a);
+        return;
+    }
+    rc = s->source.may_read(s->source.ctx, x->thing, x->stream);
+    if (rc <= 0) {
+        code_t code = rc == 0 ? C_UNAUTHORIZED : C_INTERNAL;
+        req_fail(r, code,
+                 rc == 0 ? "thing %s may not read stream %s"
+                         : "cannot check whether thing %s may read stream %s",
+                 x->thing, x->stream);
+        reject(s, x, r, code, a);
+    } else if (op == OP_DESCRIBE_CBOR) {
+        answer_describe(s, x, r, &stream);
+    } else if (op == OP_DESCRIBE_JSON) {
+        answer_describe_json(s, x, r, &stream);
+    } else if (r->has_s && (stream.version < 0 || r->s != (uint64_t)stream.version)) {
+        req_fail(r, C_VERSION, "stream version is %" PRId64 ", not %" PRIu64, stream.version, r->s);
+        reject(s, x, r, C_VERSION, a);
+    } else {
+        answer_get(s, x, r, &stream, a);
+    }
+    if (s->source.release != NULL) {
+        s->source.release(s->source.ctx, &stream);
+    }
+}
+
+/* ------------------------------------------------------ turns (fairness) -- */
+
+static thing_queue_t **queue_slot(ota_svc_streams_t *s, const char *thing)
+{
+    thing_queue_t **pp = &s->queues[hash2(thing, "")];
+    while (*pp != NULL && strcmp((*pp)->thing, thing) != 0) {
+        pp = &(*pp)->hnext;
+    }
+    return pp;
+}
+
+/* Queues a valid GetStream for its thing's turn; 0 queued, -1 the thing's queue is full. */
+static int enqueue(ota_svc_streams_t *s, const ctx_t *x, const request_t *r)
+{
+    thing_queue_t **slot = queue_slot(s, x->thing);
+    thing_queue_t *q = *slot;
+    size_t blen = r->has_b ? r->b_len : 0;
+    pending_t *p;
+
+    if ((q != NULL && q->n >= OTA_SVC_STREAMS_QUEUE_PER_THING) ||
+        s->queued >= OTA_SVC_STREAMS_QUEUE_TOTAL) {
+        return -1;
+    }
+    p = malloc(sizeof(*p) + blen);
+    if (p == NULL) {
+        return -1;
+    }
+    if (q == NULL) {
+        size_t n = strlen(x->thing);
+        q = calloc(1, sizeof(*q) + n + 1);
+        if (q == NULL) {
+            free(p);
+            return -1;
+        }
+        memcpy(q->thing, x->thing, n + 1);
+        *slot = q;
+    }
+    p->next = NULL;
+    p->json = x->json;
+    snprintf(p->stream, sizeof(p->stream), "%s", x->stream);
+    p->r = *r;
+    memcpy(p->bits, r->b, blen);
+    p->r.b = p->bits;
+    if (q->tail != NULL) {
+        q->tail->next = p;
+    } else {
+        q->head = p;
+        /* First request waiting: the thing joins the end of the turn ring. */
+        q->rnext = NULL;
+        if (s->turn_tail != NULL) {
+            s->turn_tail->rnext = q;
+        } else {
+            s->turn_head = q;
+        }
+        s->turn_tail = q;
+    }
+    q->tail = p;
+    q->n++;
+    s->queued++;
+    return 0;
+}
+
+size_t ota_svc_streams_pending(const ota_svc_streams_t *streams)
+{
+    return streams->queued;
+}
+
+int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms)
+{
+    ota_svc_streams_t *s = streams;
+    thing_queue_t *q = s->turn_head;
+    pending_t *p;
+    ctx_t x;
+
+    if (q == NULL) {
+        return 0;
+    }
+    /* One request of the thing whose turn it is; it goes to the end of the ring. */
+    p = q->head;
+    q->head = p->next;
+    q->n--;
+    s->queued--;
+    s->turn_head = q->rnext;
+    if (s->turn_head == NULL) {
+        s->turn_tail = NULL;
+    }
+    q->rnext = NULL;
+    snprintf(x.thing, sizeof(x.thing), "%s", q->thing);
+    if (q->head != NULL) {
+        if (s->turn_tail != NULL) {
+            s->turn_tail->rnext = q;
+        } else {
+            s->turn_head = q;
+        }
+        s->turn_tail = q;
+    } else {
+        q->tail = NULL;
+        *queue_slot(s, q->thing) = q->hnext;
+        free(q);
+    }
+    snprintf(x.stream, sizeof(x.stream), "%s", p->stream);
+    x.json = p->json;
+    x.op_name = x.json ? "get/json" : "get/cbor";
+    x.now_ms = now_ms;
+    answer(s, &x, &p->r, OP_GET_CBOR, activity_get(s, x.thing, x.stream, now_ms));
+    free(p);
+    return 1;
+}
+
+void ota_svc_streams_set_budget(ota_svc_streams_t *streams, ota_svc_budget_t *budget)
+{
+    streams->budget = budget;
+}
+
+void ota_svc_streams_set_deferred(ota_svc_streams_t *streams, int deferred)
+{
+    streams->deferred = deferred;
+}
+
 int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const void *payload,
                            size_t len, int64_t now_ms)
 {
     ota_svc_streams_t *s = streams;
     ctx_t x;
     request_t r;
-    ota_svc_stream_t stream;
     activity_t *a = NULL;
     int bad_name;
-    int rc;
     op_t op = parse_topic(topic, x.thing, x.stream, &bad_name);
+    int describe = op == OP_DESCRIBE_CBOR || op == OP_DESCRIBE_JSON;
 
     if (op == OP_NONE) {
         return 0;
@@ -1169,12 +1506,20 @@ int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const 
     }
     memset(&r, 0, sizeof(r));
     r.b = s->bitmap;
-    x.json = op == OP_GET_JSON;
-    x.op_name = op == OP_GET_CBOR ? "get/cbor" : op == OP_GET_JSON ? "get/json" : "describe/cbor";
-    if (op == OP_DESCRIBE_CBOR) {
+    x.json = op == OP_GET_JSON || op == OP_DESCRIBE_JSON;
+    x.now_ms = now_ms;
+    x.op_name = op == OP_GET_CBOR        ? "get/cbor"
+                : op == OP_GET_JSON      ? "get/json"
+                : op == OP_DESCRIBE_CBOR ? "describe/cbor"
+                                         : "describe/json";
+    if (describe) {
         s->stats.describes++;
         if (len > 0) { /* an empty describe request is taken as {} */
-            decode_cbor(&r, payload, len);
+            if (x.json) {
+                decode_json(&r, payload, len);
+            } else {
+                decode_cbor(&r, payload, len);
+            }
         }
     } else {
         s->stats.requests++;
@@ -1189,37 +1534,25 @@ int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const 
         }
         check_get(&r);
     }
+    if (!ota_svc_budget_request(s->budget, x.thing, now_ms)) {
+        r.fail = C_OK;
+        req_fail(&r, C_THROTTLED, "request budget of thing %s exhausted", x.thing);
+    }
     if (r.fail != C_OK) {
         reject(s, &x, &r, r.fail, a);
         return 1;
     }
-
-    memset(&stream, 0, sizeof(stream));
-    rc = s->source.get(s->source.ctx, x.stream, &stream);
-    if (rc <= 0) {
-        code_t code = rc == 0 ? C_NOT_FOUND : C_INTERNAL;
-        req_fail(&r, code, rc == 0 ? "no stream %s" : "cannot look up stream %s", x.stream);
-        reject(s, &x, &r, code, a);
+    if (describe) {
+        answer(s, &x, &r, op, a);
         return 1;
     }
-    rc = s->source.may_read(s->source.ctx, x.thing, x.stream);
-    if (rc <= 0) {
-        code_t code = rc == 0 ? C_UNAUTHORIZED : C_INTERNAL;
-        req_fail(&r, code,
-                 rc == 0 ? "thing %s may not read stream %s"
-                         : "cannot check whether thing %s may read stream %s",
-                 x.thing, x.stream);
-        reject(s, &x, &r, code, a);
-    } else if (op == OP_DESCRIBE_CBOR) {
-        answer_describe(s, &x, &r, &stream);
-    } else if (r.has_s && (stream.version < 0 || r.s != (uint64_t)stream.version)) {
-        req_fail(&r, C_VERSION, "stream version is %" PRId64 ", not %" PRIu64, stream.version, r.s);
-        reject(s, &x, &r, C_VERSION, a);
-    } else {
-        answer_get(s, &x, &r, &stream, a);
+    if (enqueue(s, &x, &r) != 0) {
+        req_fail(&r, C_THROTTLED, "%u requests of thing %s already wait",
+                 OTA_SVC_STREAMS_QUEUE_PER_THING, x.thing);
+        reject(s, &x, &r, C_THROTTLED, a);
+        return 1;
     }
-    if (s->source.release != NULL) {
-        s->source.release(s->source.ctx, &stream);
+    while (!s->deferred && ota_svc_streams_serve(s, now_ms)) {
     }
     return 1;
 }

@@ -6,6 +6,7 @@
  *   $aws/things/<thing>/streams/<stream>/get/cbor       -> data/cbor     | rejected/cbor
  *   $aws/things/<thing>/streams/<stream>/get/json       -> data/json     | rejected/json
  *   $aws/things/<thing>/streams/<stream>/describe/cbor  -> description/cbor | rejected/cbor
+ *   $aws/things/<thing>/streams/<stream>/describe/json  -> description/json | rejected/json
  *
  * GetStream keys: c (token, text <= 64 bytes), s (stream version), f (file id),
  * l (block size 256..131072), o (block offset, default 0), n (block count),
@@ -17,9 +18,15 @@
  * the last block of a file is short (size - last * block size).
  *
  * Refusals {o: code, m: message, c?: token}, checked in this order:
- *   InvalidCbor / InvalidJson   payload cannot be decoded, or is not a map/object
+ *   InvalidCbor / InvalidJson   payload cannot be decoded, or is not a map/object,
+ *                               text that is not UTF-8, a key given twice (no
+ *                               token is echoed then), "\u0000" in JSON
  *   InvalidRequest              a key is missing or has the wrong type, n = 0,
- *                               token longer than 64 bytes, bad hex bitmap
+ *                               token longer than 64 bytes or holding NUL, bad
+ *                               hex bitmap
+ *   RequestThrottled            the thing's request budget is exhausted, or
+ *                               OTA_SVC_STREAMS_QUEUE_PER_THING of its
+ *                               requests already wait for their turn
  *   BlockSizeOutOfBounds        l outside 256..131072
  *   BlockBitmapLimitExceeded    b has 12288 bytes or more
  *   BlockCountLimitExceeded     n above OTA_SVC_STREAMS_MAX_BLOCKS (98304)
@@ -28,8 +35,16 @@
  *   VersionMismatch             s given and different from the stream's version
  *   ResourceNotFound            unknown file id in the stream
  *   OffsetOutOfBounds           o at or beyond the file's block count
+ *   RequestThrottled            the answer's block payload bytes exceed what is
+ *                               left of the thing's answer byte budget
  *   InternalError               lookup failure, unreadable file
  *
+ * Fairness: valid GetStream requests wait in one queue per thing; each call
+ * of ota_svc_streams_serve() answers one request of the thing whose turn it
+ * is and moves that thing to the end of the ring, so a thing with many
+ * requests waiting delays another thing's answer by at most one request
+ * (<= 128 KiB) per waiting thing. Without ota_svc_streams_set_deferred(), a
+ * request is answered within ota_svc_streams_handle().
  * Files are read with pread() into one buffer of the largest block, so memory
  * stays bounded whatever the file size. Stream lookup and authorization come
  * from an ota_svc_streams_source_t, called once per request (never per block).
@@ -41,6 +56,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ota_svc_budget.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +77,10 @@ extern "C" {
 #define OTA_SVC_STREAMS_TOKEN_MAX 64u
 /** Longest thing name or stream id accepted in a topic. */
 #define OTA_SVC_STREAMS_NAME_MAX 128u
+/** GetStream requests of one thing waiting for their turn, at most (more: RequestThrottled). */
+#define OTA_SVC_STREAMS_QUEUE_PER_THING 16u
+/** GetStream requests waiting in all, at most. */
+#define OTA_SVC_STREAMS_QUEUE_TOTAL 65536u
 
 /**
  * Publishes one MQTT message; the same signature as the Jobs module's
@@ -129,6 +150,7 @@ typedef struct ota_svc_streams_stats {
     uint64_t blocks;    /**< data messages published */
     uint64_t bytes;     /**< block payload bytes published */
     uint64_t rejected;  /**< refusals published */
+    uint64_t throttled; /**< requests refused with RequestThrottled (sent or not) */
 } ota_svc_streams_stats_t;
 
 /** The streams module. Opaque. */
@@ -157,6 +179,38 @@ void ota_svc_streams_destroy(ota_svc_streams_t *streams);
  * @return a static array.
  */
 const char *const *ota_svc_streams_topics(void);
+
+/**
+ * Charges requests and answer bytes to per-thing budgets (see
+ * ota_svc_budget.h); without budgets nothing is throttled.
+ * @param streams module.
+ * @param budget  budgets, borrowed (must outlive the module), or NULL.
+ */
+void ota_svc_streams_set_budget(ota_svc_streams_t *streams, ota_svc_budget_t *budget);
+
+/**
+ * Deferred mode: valid GetStream requests wait in their thing's queue until
+ * ota_svc_streams_serve() answers them, one per call, thing by thing.
+ * @param streams  module.
+ * @param deferred 1 to defer; 0 (the default) to answer within handle().
+ */
+void ota_svc_streams_set_deferred(ota_svc_streams_t *streams, int deferred);
+
+/**
+ * Answers one waiting GetStream request: the oldest of the thing whose turn
+ * it is.
+ * @param streams module.
+ * @param now_ms  current time in ms (the clock of handle()).
+ * @return 1 if a request was answered or refused; 0 if none was waiting.
+ */
+int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms);
+
+/**
+ * GetStream requests waiting for their turn.
+ * @param streams module.
+ * @return the count.
+ */
+size_t ota_svc_streams_pending(const ota_svc_streams_t *streams);
 
 /**
  * Handles one message.

@@ -343,7 +343,8 @@ static void test_topics(void **state)
     assert_string_equal(t[0], "$aws/things/+/streams/+/get/cbor");
     assert_string_equal(t[1], "$aws/things/+/streams/+/get/json");
     assert_string_equal(t[2], "$aws/things/+/streams/+/describe/cbor");
-    assert_null(t[3]);
+    assert_string_equal(t[3], "$aws/things/+/streams/+/describe/json");
+    assert_null(t[4]);
     /* Not ours: nothing published. */
     assert_int_equal(ota_svc_streams_handle(fx->s, "$aws/things/dev-1/jobs/$next/get", "{}", 2, 0),
                      0);
@@ -1043,6 +1044,232 @@ static void test_create_arguments(void **state)
     ota_svc_streams_destroy(NULL);
 }
 
+/* ------------------------------------------------------- input hygiene -- */
+
+/* A definite CBOR map built from raw pairs (each pair: key text, value bytes). */
+static size_t raw_map(uint8_t *out, size_t npairs, const char *const *keys,
+                      const uint8_t *const *vals, const size_t *vlens)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)(0xa0 | npairs);
+    for (size_t k = 0; k < npairs; k++) {
+        out[n++] = (uint8_t)(0x60 | strlen(keys[k]));
+        memcpy(out + n, keys[k], strlen(keys[k]));
+        n += strlen(keys[k]);
+        memcpy(out + n, vals[k], vlens[k]);
+        n += vlens[k];
+    }
+    return n;
+}
+
+static void test_cbor_duplicate_keys_refused(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t buf[64];
+    /* {"c":"t1","f":0,"l":1024 (twice: 256 then 1024),"o":0,"n":1} */
+    static const uint8_t c_t1[] = {0x62, 't', '1'}, zero[] = {0x00}, one[] = {0x01},
+                         l256[] = {0x19, 0x01, 0x00}, l1024[] = {0x19, 0x04, 0x00};
+    const char *keys[] = {"c", "f", "l", "l", "o", "n"};
+    const uint8_t *vals[] = {c_t1, zero, l256, l1024, zero, one};
+    size_t vl[] = {3, 1, 3, 3, 1, 1};
+    size_t n = raw_map(buf, 6, keys, vals, vl);
+    handle(fx, T_GET, buf, n);
+    check_rejected(fx, T_REJ, "InvalidCbor", NULL); /* no block, no token echoed */
+    /* the same map without the second l is served */
+    const char *keys1[] = {"c", "f", "l", "o", "n"};
+    const uint8_t *vals1[] = {c_t1, zero, l1024, zero, one};
+    size_t vl1[] = {3, 1, 3, 1, 1};
+    n = raw_map(buf, 5, keys1, vals1, vl1);
+    handle(fx, T_GET, buf, n);
+    assert_int_equal(fx->n_msgs, 1);
+    check_block(fx, 0, fx->small, 10000, 1024, 0, 0);
+    clear_msgs(fx);
+}
+
+static void test_cbor_token_utf8_and_nul(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t buf[64];
+    static const uint8_t zero[] = {0x00}, one[] = {0x01}, l1024[] = {0x19, 0x04, 0x00};
+    static const uint8_t bad_utf8[] = {0x63, 'a', 0xc3, 0x28}; /* "a" + broken 2-byte sequence */
+    static const uint8_t overlong[] = {0x62, 0xc0, 0xaf};      /* overlong "/" */
+    static const uint8_t with_nul[] = {0x63, 'a', 0x00, 'b'};
+    const char *keys[] = {"c", "f", "l", "o", "n"};
+    const uint8_t *vals[] = {bad_utf8, zero, l1024, zero, one};
+    size_t vl[] = {4, 1, 3, 1, 1};
+    size_t n = raw_map(buf, 5, keys, vals, vl);
+    handle(fx, T_GET, buf, n);
+    check_rejected(fx, T_REJ, "InvalidCbor", NULL);
+    vals[0] = overlong;
+    vl[0] = 3;
+    n = raw_map(buf, 5, keys, vals, vl);
+    handle(fx, T_GET, buf, n);
+    check_rejected(fx, T_REJ, "InvalidCbor", NULL);
+    vals[0] = with_nul;
+    vl[0] = 4;
+    n = raw_map(buf, 5, keys, vals, vl);
+    handle(fx, T_GET, buf, n);
+    check_rejected(fx, T_REJ, "InvalidRequest", NULL);
+}
+
+static void test_json_hygiene(void **state)
+{
+    fixture_t *fx = *state;
+    static const char dup[] = "{\"f\":0,\"l\":256,\"l\":1024,\"o\":0,\"n\":1}";
+    static const char nul[] = "{\"c\":\"a\\u0000b\",\"f\":0,\"l\":1024,\"o\":0,\"n\":1}";
+    static const char bad[] = "{\"c\":\"a\xff\",\"f\":0,\"l\":1024,\"o\":0,\"n\":1}";
+    static const char lone[] = "{\"c\":\"\\ud800\",\"f\":0,\"l\":1024,\"o\":0,\"n\":1}";
+    handle(fx, T_GET_JSON, dup, strlen(dup));
+    check_json_rejected(fx, "InvalidJson", NULL);
+    handle(fx, T_GET_JSON, nul, strlen(nul));
+    check_json_rejected(fx, "InvalidJson", NULL);
+    handle(fx, T_GET_JSON, bad, strlen(bad));
+    check_json_rejected(fx, "InvalidJson", NULL);
+    handle(fx, T_GET_JSON, lone, strlen(lone));
+    check_json_rejected(fx, "InvalidJson", NULL);
+}
+
+static void test_describe_json(void **state)
+{
+    fixture_t *fx = *state;
+    handle(fx, "$aws/things/dev-1/streams/AFR_OTA-s1/describe/json", "{\"c\":\"d1\"}", 10);
+    assert_int_equal(fx->n_msgs, 1);
+    assert_string_equal(fx->msgs[0].topic, "$aws/things/dev-1/streams/AFR_OTA-s1/description/json");
+    cJSON *o = cJSON_Parse((const char *)fx->msgs[0].payload);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "c")->valuestring, "d1");
+    assert_int_equal(cJSON_GetObjectItem(o, "s")->valueint, 1);
+    assert_string_equal(cJSON_GetObjectItem(o, "d")->valuestring, "firmware 1.1.0");
+    cJSON *r = cJSON_GetObjectItem(o, "r");
+    assert_int_equal(cJSON_GetArraySize(r), 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(r, 1), "f")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(r, 1), "z")->valueint, 1 << 20);
+    cJSON_Delete(o);
+    clear_msgs(fx);
+    /* an unknown stream is refused on rejected/json */
+    handle(fx, "$aws/things/dev-1/streams/nope/describe/json", "{}", 2);
+    assert_int_equal(fx->n_msgs, 1);
+    assert_string_equal(fx->msgs[0].topic, "$aws/things/dev-1/streams/nope/rejected/json");
+    clear_msgs(fx);
+}
+
+/* ---------------------------------------------------- budgets, turns -- */
+
+static void test_throttle_answer_bytes(void **state)
+{
+    fixture_t *fx = *state;
+    /* 1 request per second sustained, burst 100; 256 KiB burst, 128 KiB per second. */
+    ota_svc_budget_config_t cfg = {1, 100, 131072, 262144};
+    ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
+    assert_non_null(b);
+    ota_svc_streams_set_budget(fx->s, b);
+    /* A small request for 128 KiB (27 bytes from the AWS agent) costs 128 KiB of answer
+     * bytes: two are served, the third is refused although few requests were made. */
+    size_t len, slen;
+    unsigned char *p = req_cbor("rdy", 3, 131072, 0, NULL, 0, 1, &len);
+    unsigned char *small = req_cbor("s", 3, 1024, 0, NULL, 0, 1, &slen);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, p, len, 1000), 1);
+        assert_int_equal(fx->n_msgs, 1);
+        check_block(fx, 0, fx->big, 1u << 20, 131072, 3, 0);
+        clear_msgs(fx);
+    }
+    assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, p, len, 1000), 1);
+    check_rejected(fx, T_REJ, "RequestThrottled", "rdy");
+    /* nothing is left for a small request either */
+    assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, small, slen, 1000), 1);
+    check_rejected(fx, T_REJ, "RequestThrottled", "s");
+    /* one second later 128 KiB more may be sent, and not more */
+    assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, p, len, 2000), 1);
+    assert_int_equal(fx->n_msgs, 1);
+    check_block(fx, 0, fx->big, 1u << 20, 131072, 3, 0);
+    clear_msgs(fx);
+    assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, small, slen, 2000), 1);
+    check_rejected(fx, T_REJ, "RequestThrottled", "s");
+    free(p);
+    free(small);
+    ota_svc_streams_stats_t st;
+    ota_svc_streams_get_stats(fx->s, &st);
+    assert_int_equal(st.throttled, 3);
+    ota_svc_budget_stats_t bs;
+    ota_svc_budget_get_stats(b, &bs);
+    assert_int_equal(bs.bytes_throttled, 3);
+    assert_int_equal(bs.request_throttled, 0);
+    ota_svc_streams_set_budget(fx->s, NULL);
+    ota_svc_budget_destroy(b);
+}
+
+static void test_throttle_requests_and_refusals(void **state)
+{
+    fixture_t *fx = *state;
+    ota_svc_budget_config_t cfg = {10, 20, 0, 0}; /* 20 at once, 10 per second; no byte budget */
+    ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
+    ota_svc_streams_set_budget(fx->s, b);
+    size_t len;
+    unsigned char *p = req_cbor("t", 0, 1024, 0, NULL, 0, 1, &len);
+    size_t blocks = 0, refused = 0;
+    for (int k = 0; k < 200; k++) {
+        assert_int_equal(ota_svc_streams_handle(fx->s, T_GET, p, len, 5000), 1);
+    }
+    for (size_t k = 0; k < fx->n_msgs; k++) {
+        blocks += strcmp(fx->msgs[k].topic, T_DATA) == 0;
+        refused += strcmp(fx->msgs[k].topic, T_REJ) == 0;
+    }
+    assert_int_equal(blocks, 20);
+    /* refusals of a flood are budgeted too: 10 per second */
+    assert_int_equal(refused, OTA_SVC_BUDGET_REFUSALS_PER_S);
+    clear_msgs(fx);
+    /* another thing is not affected */
+    assert_int_equal(ota_svc_streams_handle(fx->s, "$aws/things/dev-2/streams/AFR_OTA-s1/get/cbor",
+                                            p, len, 5000),
+                     1);
+    assert_int_equal(fx->n_msgs, 1);
+    assert_string_equal(fx->msgs[0].topic, "$aws/things/dev-2/streams/AFR_OTA-s1/data/cbor");
+    clear_msgs(fx);
+    free(p);
+    ota_svc_streams_set_budget(fx->s, NULL);
+    ota_svc_budget_destroy(b);
+}
+
+static void test_turns_are_fair(void **state)
+{
+    fixture_t *fx = *state;
+    ota_svc_streams_set_deferred(fx->s, 1);
+    size_t len;
+    unsigned char *p = req_cbor("t", 3, 131072, 0, NULL, 0, 1, &len);
+    /* dev-1 floods: 16 wait, the 17th and later are refused at once */
+    for (int k = 0; k < 20; k++) {
+        handle(fx, T_GET, p, len);
+    }
+    assert_int_equal(ota_svc_streams_pending(fx->s), OTA_SVC_STREAMS_QUEUE_PER_THING);
+    assert_int_equal(fx->n_msgs, 4);
+    for (size_t k = 0; k < 4; k++) {
+        assert_string_equal(fx->msgs[k].topic, T_REJ);
+    }
+    clear_msgs(fx);
+    /* then an honest device asks once: it is answered second, not after the flood */
+    unsigned char *h = req_cbor("h", 0, 1024, 0, NULL, 0, 1, &len);
+    assert_int_equal(ota_svc_streams_handle(fx->s, "$aws/things/dev-2/streams/AFR_OTA-s1/get/cbor",
+                                            h, len, 1000),
+                     1);
+    assert_int_equal(fx->n_msgs, 0);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    assert_int_equal(fx->n_msgs, 2);
+    assert_string_equal(fx->msgs[0].topic, T_DATA);
+    assert_string_equal(fx->msgs[1].topic, "$aws/things/dev-2/streams/AFR_OTA-s1/data/cbor");
+    clear_msgs(fx);
+    while (ota_svc_streams_serve(fx->s, 1000)) {
+    }
+    assert_int_equal(fx->n_msgs, OTA_SVC_STREAMS_QUEUE_PER_THING - 1);
+    assert_int_equal(ota_svc_streams_pending(fx->s), 0);
+    clear_msgs(fx);
+    /* requests still waiting when the module is destroyed are freed (ASan checks) */
+    handle(fx, T_GET, p, len);
+    free(p);
+    free(h);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1060,6 +1287,13 @@ int main(void)
         T(test_version),
         T(test_indefinite_encodings),
         T(test_json_variant),
+        T(test_cbor_duplicate_keys_refused),
+        T(test_cbor_token_utf8_and_nul),
+        T(test_json_hygiene),
+        T(test_describe_json),
+        T(test_throttle_answer_bytes),
+        T(test_throttle_requests_and_refusals),
+        T(test_turns_are_fair),
         T(test_json_rejections),
         T(test_describe),
         T(test_random_payloads),

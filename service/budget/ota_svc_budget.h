@@ -1,0 +1,122 @@
+/*
+ * otter service: per-thing budgets (token buckets) of requests and of answer
+ * bytes.
+ *
+ * Every thing has two buckets: requests (each Jobs or streams request takes
+ * one token) and answer bytes (a GetStream answer takes the block payload
+ * bytes it would send, before anything is sent). A bucket holds at most its
+ * burst and refills at its rate; a request that finds too few tokens is
+ * refused with RequestThrottled and takes nothing from the byte bucket. A
+ * third, small bucket limits how many throttling refusals a thing receives
+ * per second, so refusing a flood cannot itself become one.
+ *
+ * Entries of things idle long enough to have refilled completely are
+ * forgotten by ota_svc_budget_tick(), so memory follows the active things.
+ *
+ * Threading: one thread at a time. Time comes in as now_ms (monotonic ms).
+ */
+#ifndef OTA_SVC_BUDGET_H
+#define OTA_SVC_BUDGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default sustained requests per second per thing (AWS IoT's publish limit per connection). */
+#define OTA_SVC_BUDGET_REQUESTS_PER_S 100u
+/** Default request burst: a whole 24 MiB download of the agent's default window (768 requests)
+ *  with room for re-requests. */
+#define OTA_SVC_BUDGET_REQUEST_BURST 1000u
+/** Default sustained answer bytes per second per thing. */
+#define OTA_SVC_BUDGET_BYTES_PER_S (1024u * 1024u)
+/** Default answer byte burst: the largest stream file (24 MiB on AWS) plus re-requests. */
+#define OTA_SVC_BUDGET_BYTE_BURST (32u * 1024u * 1024u)
+/** Throttling refusals sent per thing per second at most (the rest are dropped, counted). */
+#define OTA_SVC_BUDGET_REFUSALS_PER_S 10u
+
+/** Budget settings; a rate of 0 turns that budget off. */
+typedef struct ota_svc_budget_config {
+    uint32_t requests_per_s; /**< sustained requests per second */
+    uint32_t request_burst;  /**< requests allowed at once (bucket size, >= 1) */
+    uint64_t bytes_per_s;    /**< sustained answer bytes per second */
+    uint64_t byte_burst;     /**< answer bytes allowed at once (>= 131072) */
+} ota_svc_budget_config_t;
+
+/** Counters since creation. */
+typedef struct ota_svc_budget_stats {
+    uint64_t request_throttled; /**< requests refused by the request budget */
+    uint64_t bytes_throttled;   /**< requests refused by the byte budget */
+    uint64_t refusals_dropped;  /**< throttling refusals not sent (refusal budget) */
+    uint64_t things;            /**< things with an entry now */
+} ota_svc_budget_stats_t;
+
+/** The budgets of every thing. Opaque. */
+typedef struct ota_svc_budget ota_svc_budget_t;
+
+/**
+ * Fills a configuration with the defaults above.
+ * @param cfg receives the defaults.
+ */
+void ota_svc_budget_defaults(ota_svc_budget_config_t *cfg);
+
+/**
+ * Creates the budgets.
+ * @param cfg settings; copied.
+ * @return the budgets, or NULL (bad settings or out of memory).
+ */
+ota_svc_budget_t *ota_svc_budget_create(const ota_svc_budget_config_t *cfg);
+
+/**
+ * Frees the budgets.
+ * @param b budgets, or NULL (no-op).
+ */
+void ota_svc_budget_destroy(ota_svc_budget_t *b);
+
+/**
+ * Takes one request token of a thing.
+ * @param b      budgets (NULL: always allowed).
+ * @param thing  thing name, NUL-terminated.
+ * @param now_ms monotonic time in ms.
+ * @return 1 allowed (token taken); 0 throttled.
+ */
+int ota_svc_budget_request(ota_svc_budget_t *b, const char *thing, int64_t now_ms);
+
+/**
+ * Takes `bytes` answer-byte tokens of a thing, all or nothing.
+ * @param b      budgets (NULL: always allowed).
+ * @param thing  thing name.
+ * @param bytes  answer bytes the request would produce.
+ * @param now_ms monotonic time in ms.
+ * @return 1 allowed (tokens taken); 0 throttled (nothing taken).
+ */
+int ota_svc_budget_bytes(ota_svc_budget_t *b, const char *thing, uint64_t bytes, int64_t now_ms);
+
+/**
+ * Whether a throttling refusal may be sent to a thing now (takes a token of
+ * its refusal bucket: OTA_SVC_BUDGET_REFUSALS_PER_S per second).
+ * @return 1 send it; 0 drop it (counted in refusals_dropped).
+ */
+int ota_svc_budget_may_refuse(ota_svc_budget_t *b, const char *thing, int64_t now_ms);
+
+/**
+ * Forgets things whose buckets are full again (call every few seconds).
+ * @param b      budgets (NULL: no-op).
+ * @param now_ms monotonic time in ms.
+ */
+void ota_svc_budget_tick(ota_svc_budget_t *b, int64_t now_ms);
+
+/**
+ * Reads the counters.
+ * @param b   budgets (NULL: zeros).
+ * @param out receives them.
+ */
+void ota_svc_budget_get_stats(const ota_svc_budget_t *b, ota_svc_budget_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTA_SVC_BUDGET_H */
