@@ -472,7 +472,7 @@ static const char *check_progress(sweep_t *s)
      * would change it); which slot it thinks runs does not matter here. */
     ota_boot_result_t boot;
     memset(&boot, 0, sizeof boot);
-    if (ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
+    if (ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
         return "port does not start";
     }
     int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
@@ -707,7 +707,7 @@ static void run_progress_sweep(sweep_t *s)
     for (uint32_t k = 0; k <= SAVES; k++) {
         /* The port's RAM before step k (it remembers where the log ends), so
          * that every replay below makes exactly the operations of step k. */
-        ota_port_flashsim_t port_before = s->dev.port;
+        ota_port_flash_t port_before = s->dev.port;
         ota_flashsim_power_on(&s->dev.sim);
         memcpy(before_mem, s->dev.mem, size);
         /* How many operations does this step take? */
@@ -733,7 +733,7 @@ static void run_progress_sweep(sweep_t *s)
                    s->name, k);
             break;
         }
-        ota_port_flashsim_t port_after = s->dev.port;
+        ota_port_flash_t port_after = s->dev.port;
         for (uint32_t op = 0; op < ops_at[k]; op++) {
             cut_t cuts[7];
             size_t n = cuts_for(1, cuts);
@@ -750,7 +750,7 @@ static void run_progress_sweep(sweep_t *s)
                 ota_boot_result_t boot;
                 memset(&boot, 0, sizeof boot);
                 ota_pal_t fresh;
-                (void)ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
+                (void)ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
                 int32_t n_got = fresh.progress_load(fresh.ctx, got, sizeof got);
                 int is_old = k == 0u ? n_got == OTA_ERR_NOT_FOUND
                                      : (n_got == (int32_t)(len - (k - 1u)) && got[0] == k &&
