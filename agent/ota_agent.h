@@ -33,11 +33,25 @@
 #include "ota_mqtt.h"
 #include "ota_pal.h"
 
-/** Bytes before the block bitmap in a progress record (see ota_agent_progress.c). */
-#define OTA_PROGRESS_HEADER_SIZE 20u
+/**
+ * Version of the otter agent library (not of the firmware it updates):
+ * major << 24 | minor << 16 | patch, the agent's own version format, and as
+ * text. The second generation (confirmation before activation, one
+ * configuration for every device library) is 2.0.0.
+ */
+#define OTA_VERSION_MAJOR 2
+#define OTA_VERSION_MINOR 0
+#define OTA_VERSION_PATCH 0
+#define OTA_VERSION                                                                                \
+    (((uint32_t)OTA_VERSION_MAJOR << 24) | ((uint32_t)OTA_VERSION_MINOR << 16) |                   \
+     (uint32_t)OTA_VERSION_PATCH)
+#define OTA_VERSION_STRING "2.0.0"
 
-/** Largest progress record: header, bitmap, CRC. */
-#define OTA_PROGRESS_RECORD_MAX (OTA_PROGRESS_HEADER_SIZE + OTA_MAX_FILE_BLOCKS / 8u + 4u)
+/**
+ * Largest progress record: a 24-byte header, the block bitmap and a CRC (the
+ * layout is agent/src/ota_progress.c's alone).
+ */
+#define OTA_PROGRESS_RECORD_MAX (24u + OTA_MAX_FILE_BLOCKS / 8u + 4u)
 
 /**
  * Longest topic the agent builds: "$aws/things/" + thing + "/jobs/" + job id +
@@ -117,12 +131,22 @@ typedef struct ota_agent_callbacks {
      * timeout.
      */
     void (*self_test)(void *ctx, const ota_job_t *job);
-    /** The file is verified; the port activates it (and resets) next. */
+    /**
+     * The file is verified and the service still names the job: the port
+     * activates it (and resets) right after this call.
+     */
     void (*activate)(void *ctx, const ota_job_t *job);
     /** A job ended on this device (also for documents that could not be used). */
     void (*outcome)(void *ctx, const ota_agent_outcome_t *outcome);
     /** Every state change and every error, for the log (serial console). */
     void (*log)(void *ctx, const ota_agent_event_t *event);
+    /**
+     * The file is verified (the port closed it with a good signature);
+     * activation follows once the service names the job again, unless the
+     * job turns out to be canceled (then outcome reports CANCELED and
+     * activate is never called).
+     */
+    void (*verified)(void *ctx, const ota_job_t *job);
 } ota_agent_callbacks_t;
 
 /** Runtime configuration; zero means default for every number. */
@@ -172,7 +196,59 @@ typedef struct ota_agent_stats {
     uint32_t checkpoints;      /**< progress records saved */
     uint32_t rtt_ms;           /**< smoothed round trip, ms (0 until measured) */
     uint32_t bad_messages;     /**< messages that could not be decoded */
+    uint32_t throttled;        /**< requests the service refused with RequestThrottled */
+    uint32_t rto_ms;           /**< the retry timer now, ms */
+    uint32_t window_blocks;    /**< blocks in flight at most (the configured window) */
 } ota_agent_stats_t;
+
+/*
+ * The agent's parts. Their fields are private (visible only so callers can
+ * allocate the agent); each belongs to one module under agent/src/.
+ */
+
+/** The progress record (agent/src/ota_progress.c): header, block bitmap, CRC. */
+typedef struct ota_progress {
+    uint8_t bytes[OTA_PROGRESS_RECORD_MAX];
+    uint8_t loaded; /* bytes hold a checked record loaded from the port */
+} ota_progress_t;
+
+/** The download of one file (agent/src/ota_download.c): bitmap, window, retry timer. */
+typedef struct ota_download {
+    uint8_t *done; /* the block bitmap: bit k of byte k / 8 = block k written */
+    ota_agent_stats_t *stats;
+    const ota_agent_config_t *cfg;
+    uint32_t file_size;
+    uint32_t block_size;
+    uint32_t block_count;
+    uint32_t blocks_done;
+    uint32_t window;
+    uint32_t cursor;   /* blocks below it were requested in this round */
+    uint32_t inflight; /* requested in this round, not yet received */
+    uint32_t deadline; /* of the retry timer */
+    uint32_t request_sent;
+    uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
+    uint32_t rtt_hi;
+    uint32_t rto;
+    uint32_t srtt;   /* smoothed round trip x 8 */
+    uint32_t rttvar; /* round-trip variation x 4 */
+    uint32_t timeouts_in_row;
+    uint8_t deadline_set;
+    uint8_t rtt_pending;    /* the last request may be timed (Karn) */
+    uint8_t request_failed; /* the last request could not be sent */
+    uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
+    uint8_t answered;       /* a block arrived since the last timer check */
+    uint8_t paused;         /* no requests (a refusal is being checked) */
+} ota_download_t;
+
+/** The Jobs API and topics over the MQTT interface (agent/src/ota_jobs.c). */
+typedef struct ota_jobs {
+    const char *thing_name;
+    ota_mqtt_t mqtt;
+    char topic[OTA_TOPIC_MAX];
+    uint8_t message[OTA_MESSAGE_BUFFER_SIZE];
+} ota_jobs_t;
+
+struct ota_data_plane;
 
 /**
  * The agent. Its fields are private (visible only so callers can allocate
@@ -183,51 +259,36 @@ typedef struct ota_agent {
     ota_agent_state_t state;
     ota_agent_state_t suspended_state;
     ota_agent_stats_t stats;
+    uint32_t now;
 
     /* The current job and its file. */
     ota_job_t job;
+    const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
     uint8_t have_job;
-    uint8_t file_open;      /* the port holds the job's file open */
-    uint8_t resumed;        /* the transfer continued a checkpoint */
-    uint8_t restarted;      /* a resumed file failed verification and started over */
-    uint8_t old_version_ok; /* old_version is known */
-    uint32_t old_version;   /* version that performed the download */
-    uint32_t block_size;
-    uint32_t window;
-    uint32_t block_count;
-    uint32_t blocks_done;
-    uint32_t cursor;   /* blocks below it were requested in this round */
-    uint32_t inflight; /* requested in this round, not yet received */
+    uint8_t file_open;       /* the port holds the job's file open */
+    uint8_t image_ready;     /* the port holds the job's closed, verified image */
+    uint8_t resumed;         /* the transfer continued a checkpoint */
+    uint8_t restarted;       /* a resumed file failed verification and started over */
+    uint8_t refusal_pending; /* a stream refusal waits for the job's confirmation */
+    uint8_t confirm_pending; /* verified: activation waits for the service to name the job */
+    uint8_t activating;      /* checkpoints say activation was attempted */
+    uint8_t old_version_ok;  /* old_version is known */
+    uint8_t jobs_retry;      /* $next/get was throttled: ask again at jobs_retry_at */
+    uint8_t deadline_set;
+    uint32_t old_version; /* version that performed the download */
     uint32_t since_checkpoint;
     uint32_t since_status;
-
-    /* Timers (ms, wrapping). */
-    uint32_t now;
-    uint32_t deadline; /* request timeout, reset or self-test deadline */
-    uint8_t deadline_set;
-    uint8_t rtt_pending;     /* the last request may be timed (Karn) */
-    uint8_t request_failed;  /* the MQTT client could not send the last request */
-    uint8_t refusal_pending; /* a stream refusal waits for the job's confirmation */
-    uint32_t request_sent;
-    uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
-    uint32_t rtt_hi;
-    uint32_t rto;
-    uint32_t srtt;   /* smoothed round trip x 8 */
-    uint32_t rttvar; /* round-trip variation x 4 */
-    uint32_t timeouts_in_row;
+    uint32_t deadline; /* of the step under way: confirmation, activation, reset */
+    uint32_t jobs_retry_at;
     uint32_t self_test_deadline;
-    uint8_t reset_activates; /* the pending reset activates the new image */
-    uint8_t activating;      /* checkpoints say activation was attempted */
+    uint32_t self_test_left; /* of the self-test deadline, while suspended */
     uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */
+    uint32_t confirm_tries;  /* unanswered confirmations before activation */
 
-    /* Buffers. The block bitmap (bit k of byte k / 8: block k written) lives
-     * inside the progress record, so a checkpoint needs no copy. */
-    uint8_t record[OTA_PROGRESS_RECORD_MAX];
-    uint8_t have_checkpoint; /* record holds a loaded checkpoint not yet matched */
-    uint8_t message[OTA_MESSAGE_BUFFER_SIZE];
-    char topic[OTA_TOPIC_MAX];
+    ota_download_t dl;
+    ota_progress_t progress;
+    ota_jobs_t jobs;
     char detail[96];
-    ota_job_token_t tokens[OTA_JSON_TOKENS];
     ota_job_t scratch_job;
 } ota_agent_t;
 

@@ -1,4 +1,12 @@
-/* otter: jobs messages and OTA job documents (JSON, tokenised by jsmn). */
+/*
+ * otter: jobs messages and OTA job documents.
+ *
+ * JSON without tokens: the whole message is first checked to be one
+ * well-formed JSON object (scan()), then values are found by their offset in
+ * the text, by walking the objects on the way to them. Nothing is stored but
+ * a few offsets per object; the text is scanned a few times, which costs far
+ * less than a token array.
+ */
 #include "ota_job_doc.h"
 
 #include <limits.h>
@@ -7,25 +15,29 @@
 
 #include "ota_base64.h"
 
-/* jsmn's functions become static here, so the library exports none of them. */
-#define JSMN_STATIC
-#include <jsmn.h>
-
-/* The public token type must have the size of jsmn's (both hold ints, so they
- * share their alignment too). */
-typedef char ota_job_token_matches_jsmn[sizeof(ota_job_token_t) == sizeof(jsmntok_t) ? 1 : -1];
-
 /* Flags of copy_string(). */
 #define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
 #define COPY_SIG 2u   /* drop CR and LF (raw or escaped): base64 text */
 
-/* The parse: the message, its tokens and the field a problem concerns. */
+/* The parse: the message and the field a problem concerns. A value is named
+ * by the offset of its first character; 0 means absent (the root object is
+ * never a member's value). */
 typedef struct parse {
     const char *js;
-    const jsmntok_t *t;
-    int n;
+    size_t len;
     const char *field;
 } parse_t;
+
+/* Kinds of values, by their first character. */
+#define K_ABSENT 0
+#define K_OBJECT '{'
+#define K_ARRAY '['
+#define K_STRING '"'
+#define K_PRIMITIVE                                                                                \
+    'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
+
+/* scan() keeps one bit per open container in a uint32_t. */
+typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
 /* Keys of each object; a value's position in slots[] is its key's index. */
 static const char *const root_keys[] = {"execution"};
@@ -54,7 +66,7 @@ static const char *const status_names[] = {"QUEUED",    "IN_PROGRESS", "SUCCEEDE
 static const char *const problem_names[OTA_JOB_PROBLEM_COUNT] = {
     "no problem",
     "bad JSON",
-    "too many JSON tokens",
+    "JSON nested too deeply",
     "not an OTA job",
     "missing field",
     "bad value",
@@ -74,52 +86,208 @@ const char *ota_job_problem_str(ota_job_problem_t problem)
     return problem_names[problem];
 }
 
-static size_t tok_len(const jsmntok_t *t)
+static int is_space(char c)
 {
-    return (size_t)(t->end - t->start);
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* 1 if the text of token i is text (with prefix: starts with text). */
-static int tok_is(const parse_t *p, int i, const char *text, int prefix)
+static size_t ws(const char *js, size_t len, size_t i)
 {
-    const jsmntok_t *t = &p->t[i];
-    size_t n = strlen(text);
-
-    return (prefix ? tok_len(t) >= n : tok_len(t) == n) && memcmp(p->js + t->start, text, n) == 0;
-}
-
-/* Index of the token after token i and everything inside it. */
-static int skip(const parse_t *p, int i)
-{
-    int pending = 1;
-
-    while (pending > 0 && i < p->n) {
-        pending += p->t[i].size - 1;
+    while (i < len && is_space(js[i])) {
         i++;
     }
     return i;
 }
 
+/* 1 if c ends a bare word (primitive). */
+static int is_delim(char c)
+{
+    return is_space(c) || c == ',' || c == ']' || c == '}' || c == ':' || c == '"' || c == '[' ||
+           c == '{';
+}
+
+/* After the string starting at js[i] ('"'), or 0 when it is malformed (no end,
+ * a bad escape). Raw control characters are kept: base64 may hold CR/LF. */
+static size_t string_end(const char *js, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (js[i] == '"') {
+            return i + 1;
+        }
+        if (js[i] == '\\') {
+            if (++i >= len) {
+                return 0;
+            }
+            if (js[i] == 'u') {
+                for (int h = 0; h < 4; h++) {
+                    char c = ++i < len ? (char)(js[i] | 0x20) : 0;
+                    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                        return 0;
+                    }
+                }
+            } else if (strchr("\"\\/bfnrt", js[i]) == NULL || js[i] == '\0') {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
 /*
- * Finds the values of count keys in object obj: slots[k] is the token index of
+ * After a key ("...") and its colon at js[i], or 0. With lenient, a missing
+ * colon is passed over (as the FreeRTOS agent's tokenizer does): members()
+ * refuses it in the objects the parser reads, so a job whose document has one
+ * can still be answered FAILED.
+ */
+static size_t key_end(const char *js, size_t len, size_t i, int lenient)
+{
+    if (i >= len || js[i] != '"' || (i = string_end(js, len, i)) == 0) {
+        return 0;
+    }
+    i = ws(js, len, i);
+    if (i < len && js[i] == ':') {
+        return i + 1;
+    }
+    return lenient ? i : 0;
+}
+
+/*
+ * Checks the JSON value at js[i] (after whitespace) and returns the offset
+ * after it, or 0 when it is malformed; *deep is set when it nests deeper than
+ * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
+ */
+static size_t scan(const char *js, size_t len, size_t i, int *deep)
+{
+    uint32_t stack = 0;
+    unsigned depth = 0;
+    int want_value = 1;
+
+    for (;;) {
+        char c;
+        i = ws(js, len, i);
+        if (!want_value && depth == 0) {
+            return i;
+        }
+        if (i >= len) {
+            return 0;
+        }
+        c = js[i];
+        if (!want_value) {
+            /* After a value inside a container: a comma or its end. */
+            if (c == ',') {
+                i = (stack & 1u) ? key_end(js, len, ws(js, len, i + 1), 1) : i + 1;
+                want_value = 1;
+            } else if (c == ((stack & 1u) ? '}' : ']')) {
+                i++;
+                depth--;
+                stack >>= 1;
+            } else {
+                return 0;
+            }
+        } else if (c == '{' || c == '[') {
+            if (depth == OTA_JOB_MAX_DEPTH) {
+                *deep = 1;
+                return 0;
+            }
+            depth++;
+            stack = (stack << 1) | (c == '{' ? 1u : 0u);
+            i = ws(js, len, i + 1);
+            if (i < len && js[i] == (c == '{' ? '}' : ']')) {
+                i++;
+                depth--;
+                stack >>= 1;
+                want_value = 0;
+            } else if (c == '{') {
+                i = key_end(js, len, i, 1);
+            }
+        } else if (c == '"') {
+            i = string_end(js, len, i);
+            want_value = 0;
+        } else if (!is_delim(c) && c != '\0') {
+            while (i < len && !is_delim(js[i]) && js[i] != '\0') {
+                i++;
+            }
+            want_value = 0;
+        } else {
+            return 0;
+        }
+        if (i == 0) {
+            return 0;
+        }
+    }
+}
+
+/* The kind of value i. */
+static int kind(const parse_t *p, size_t i)
+{
+    char c = i == 0 ? 0 : p->js[i];
+    return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
+}
+
+/* After value i (the message is well-formed). */
+static size_t skip(const parse_t *p, size_t i)
+{
+    int deep = 0;
+    return scan(p->js, p->len, i, &deep);
+}
+
+/* The text of string or primitive i: *n bytes at the returned pointer. */
+static const char *text(const parse_t *p, size_t i, size_t *n)
+{
+    size_t end = skip(p, i);
+    while (end > i && is_space(p->js[end - 1])) {
+        end--;
+    }
+    if (kind(p, i) == K_STRING) {
+        *n = end - i - 2u;
+        return p->js + i + 1;
+    }
+    *n = end - i;
+    return p->js + i;
+}
+
+/* 1 if the text of value i is text (with prefix: starts with text). */
+static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
+{
+    size_t n;
+    const char *s = text(p, i, &n);
+    size_t tn = strlen(t);
+
+    return (prefix ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
+}
+
+/* The first element of array i, or 0 when it is empty. */
+static size_t first_element(const parse_t *p, size_t i)
+{
+    i = ws(p->js, p->len, i + 1);
+    return p->js[i] == ']' ? 0 : i;
+}
+
+/* The element after element i of an array, or 0 after the last. */
+static size_t next_element(const parse_t *p, size_t i)
+{
+    i = ws(p->js, p->len, skip(p, i));
+    return p->js[i] == ',' ? ws(p->js, p->len, i + 1) : 0;
+}
+
+/*
+ * Finds the values of count keys in object obj: slots[k] is the offset of
  * keys[k]'s value, 0 when absent. With prefix, the last key matches every key
  * that starts with it (and may repeat). Unknown keys are skipped.
  */
-static ota_job_problem_t members(parse_t *p, int obj, const char *const *keys, int count,
-                                 int prefix, int *slots)
+static ota_job_problem_t members(parse_t *p, size_t obj, const char *const *keys, int count,
+                                 int prefix, size_t *slots)
 {
-    int i = obj + 1;
-    int left;
+    size_t i = ws(p->js, p->len, obj + 1);
 
     memset(slots, 0, (size_t)count * sizeof(*slots));
-    for (left = p->t[obj].size; left > 0; left--) {
-        int k;
-
-        /* jsmn tolerates a key without a value, or several: refuse both here. */
-        if (i + 1 >= p->n || p->t[i].type != JSMN_STRING || p->t[i].size != 1) {
-            return OTA_JOB_PROBLEM_BAD_JSON;
+    while (p->js[i] == '"') {
+        size_t value = key_end(p->js, p->len, i, 0);
+        if (value == 0) {
+            return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
-        for (k = 0; k < count; k++) {
+        value = ws(p->js, p->len, value);
+        for (int k = 0; k < count; k++) {
             int last = prefix && k == count - 1;
 
             if (tok_is(p, i, keys[k], last)) {
@@ -127,33 +295,35 @@ static ota_job_problem_t members(parse_t *p, int obj, const char *const *keys, i
                     p->field = keys[k];
                     return OTA_JOB_PROBLEM_BAD_VALUE;
                 }
-                slots[k] = i + 1;
+                slots[k] = value;
                 break;
             }
         }
-        i = skip(p, i + 1);
+        i = ws(p->js, p->len, skip(p, value));
+        if (p->js[i] == ',') {
+            i = ws(p->js, p->len, i + 1);
+        }
     }
     return OTA_JOB_PROBLEM_NONE;
 }
 
-/* 1 if token i (0: absent) has this type; a string or primitive must have no
- * children (jsmn gives some to malformed input such as ["a":1]). */
-static int is_type(const parse_t *p, int i, jsmntype_t type)
+/* 1 if value i (0: absent) is of kind k. */
+static int is_type(const parse_t *p, size_t i, int k)
 {
-    return i != 0 && p->t[i].type == type && (type <= JSMN_ARRAY || p->t[i].size == 0);
+    return i != 0 && kind(p, i) == k;
 }
 
-static int is_null(const parse_t *p, int i)
+static int is_null(const parse_t *p, size_t i)
 {
-    return is_type(p, i, JSMN_PRIMITIVE) && tok_is(p, i, "null", 0);
+    return is_type(p, i, K_PRIMITIVE) && tok_is(p, i, "null", 0);
 }
 
-/* 1 + the index of the name that string token i (0: absent) equals, or 0. */
-static unsigned lookup(const parse_t *p, int i, const char *const *names, unsigned count)
+/* 1 + the index of the name that string i (0: absent) equals, or 0. */
+static unsigned lookup(const parse_t *p, size_t i, const char *const *names, unsigned count)
 {
     unsigned k;
 
-    if (is_type(p, i, JSMN_STRING)) {
+    if (is_type(p, i, K_STRING)) {
         for (k = 0; k < count; k++) {
             if (tok_is(p, i, names[k], 0)) {
                 return k + 1;
@@ -199,12 +369,16 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
 }
 
 /* A number, as a JSON number or a string, <= max. */
-static int get_u32(const parse_t *p, int i, uint32_t max, uint32_t *out)
+static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 {
-    const jsmntok_t *t = &p->t[i];
+    size_t n;
+    const char *t;
 
-    return (t->type == JSMN_PRIMITIVE || t->type == JSMN_STRING) && t->size == 0 &&
-           parse_u32(p->js + t->start, tok_len(t), max, out);
+    if (!is_type(p, i, K_PRIMITIVE) && !is_type(p, i, K_STRING)) {
+        return 0;
+    }
+    t = text(p, i, &n);
+    return parse_u32(t, n, max, out);
 }
 
 /*
@@ -212,20 +386,21 @@ static int get_u32(const parse_t *p, int i, uint32_t max, uint32_t *out)
  * escapes \" \\ \/ (and, with COPY_SIG, dropping CR/LF and \r \n). dst is
  * NUL-terminated also on failure.
  */
-static ota_job_problem_t copy_string(const parse_t *p, int i, char *dst, size_t max, unsigned flags)
+static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size_t max,
+                                     unsigned flags)
 {
-    const jsmntok_t *t = &p->t[i];
-    const char *s = p->js + t->start;
-    const char *end = p->js + t->end;
+    size_t len = 0;
+    const char *s = is_type(p, i, K_STRING) ? text(p, i, &len) : p->js;
+    const char *end = s + len;
     size_t n = 0;
     ota_job_problem_t pr =
-        is_type(p, i, JSMN_STRING) ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
+        is_type(p, i, K_STRING) ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
 
     while (pr == OTA_JOB_PROBLEM_NONE && s < end) {
         char c = *s++;
 
         if (c == '\\') {
-            /* jsmn guarantees a character after a backslash inside a string. */
+            /* scan() checked: a character follows a backslash inside a string. */
             c = *s++;
             if (c == 'n' || c == 'r') {
                 c = '\n';
@@ -250,12 +425,12 @@ static ota_job_problem_t copy_string(const parse_t *p, int i, char *dst, size_t 
 }
 
 /* statusDetails: values this device wrote; anything unexpected counts as absent. */
-static void parse_details(parse_t *p, int obj, ota_job_t *out)
+static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
 {
-    int s[D_COUNT];
-    int i;
+    size_t s[D_COUNT];
+    size_t i;
 
-    if (!is_type(p, obj, JSMN_OBJECT) ||
+    if (!is_type(p, obj, K_OBJECT) ||
         members(p, obj, detail_keys, D_COUNT, 0, s) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
@@ -263,9 +438,9 @@ static void parse_details(parse_t *p, int obj, ota_job_t *out)
     i = s[D_UPDATED_BY];
     out->has_updated_by = (uint8_t)(i != 0 && get_u32(p, i, UINT32_MAX, &out->updated_by));
     i = s[D_RECEIVE];
-    if (is_type(p, i, JSMN_STRING)) {
-        const char *v = p->js + p->t[i].start;
-        size_t n = tok_len(&p->t[i]);
+    if (is_type(p, i, K_STRING)) {
+        size_t n;
+        const char *v = text(p, i, &n);
         const char *slash = memchr(v, '/', n);
 
         if (slash != NULL) {
@@ -279,21 +454,17 @@ static void parse_details(parse_t *p, int obj, ota_job_t *out)
 }
 
 /* "protocols": an array of strings (or one string). */
-static ota_job_problem_t parse_protocols(parse_t *p, int i, ota_job_t *out)
+static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 {
-    int count = 1;
-    int k;
+    int array;
 
     p->field = ota_keys[O_PROTOCOLS];
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    if (is_type(p, i, JSMN_ARRAY)) {
-        count = p->t[i].size;
-        i++;
-    }
-    for (k = 0; k < count; k++, i++) {
-        if (i >= p->n || !is_type(p, i, JSMN_STRING)) {
+    array = is_type(p, i, K_ARRAY);
+    for (i = array ? first_element(p, i) : i; i != 0; i = array ? next_element(p, i) : 0) {
+        if (!is_type(p, i, K_STRING)) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* MQTT -> 1, HTTP -> 2, others -> 0 */
@@ -307,21 +478,21 @@ static ota_job_problem_t parse_protocols(parse_t *p, int i, ota_job_t *out)
  * Value i of key: a problem missing when absent (0), BAD_VALUE when it is not
  * an object, else its members as members() finds them.
  */
-static ota_job_problem_t object(parse_t *p, int i, const char *key, ota_job_problem_t missing,
-                                const char *const *keys, int count, int prefix, int *slots)
+static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_problem_t missing,
+                                const char *const *keys, int count, int prefix, size_t *slots)
 {
     p->field = key;
     if (i == 0) {
         return missing;
     }
-    if (!is_type(p, i, JSMN_OBJECT)) {
+    if (!is_type(p, i, K_OBJECT)) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
     return members(p, i, keys, count, prefix, slots);
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-static ota_job_problem_t topic_string(parse_t *p, int i, const char *key, char *dst, size_t max)
+static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key, char *dst, size_t max)
 {
     ota_job_problem_t pr;
 
@@ -357,7 +528,7 @@ static const struct file_field {
 
 typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
-static ota_job_problem_t parse_signature(parse_t *p, const int *s, ota_job_t *out)
+static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t *out)
 {
     char text[OTA_JOB_SIG_B64_MAX + 1];
     ota_job_problem_t pr;
@@ -392,9 +563,9 @@ static ota_job_problem_t parse_signature(parse_t *p, const int *s, ota_job_t *ou
 }
 
 /* The first file of "files". */
-static ota_job_problem_t parse_file(parse_t *p, int i, ota_job_t *out)
+static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
 {
-    int s[F_COUNT];
+    size_t s[F_COUNT];
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
 
@@ -402,14 +573,15 @@ static ota_job_problem_t parse_file(parse_t *p, int i, ota_job_t *out)
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    if (!is_type(p, i, JSMN_ARRAY) || p->t[i].size == 0) {
+    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    pr = object(p, i + 1, ota_keys[O_FILES], OTA_JOB_PROBLEM_NONE, file_keys, F_COUNT, 1, s);
+    pr = object(p, first_element(p, i), ota_keys[O_FILES], OTA_JOB_PROBLEM_NONE, file_keys, F_COUNT,
+                1, s);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
-        int v = s[ff->key];
+        size_t v = s[ff->key];
         uint32_t n;
 
         p->field = file_keys[ff->key];
@@ -437,9 +609,9 @@ static ota_job_problem_t parse_file(parse_t *p, int i, ota_job_t *out)
 }
 
 /* jobDocument.afr_ota. */
-static ota_job_problem_t parse_document(parse_t *p, int doc, ota_job_t *out)
+static ota_job_problem_t parse_document(parse_t *p, size_t doc, ota_job_t *out)
 {
-    int s[O_COUNT];
+    size_t s[O_COUNT];
     ota_job_problem_t pr;
 
     pr = object(p, doc, exec_keys[E_DOCUMENT], OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys, J_COUNT, 0,
@@ -461,7 +633,7 @@ static ota_job_problem_t parse_document(parse_t *p, int doc, ota_job_t *out)
 }
 
 /* The execution up to its job document; a problem here leaves no job to report to. */
-static ota_job_problem_t parse_job_id(parse_t *p, int exec, int *s, ota_job_t *out)
+static ota_job_problem_t parse_job_id(parse_t *p, size_t exec, size_t *s, ota_job_t *out)
 {
     ota_job_problem_t pr = object(p, exec, root_keys[R_EXECUTION], OTA_JOB_PROBLEM_BAD_VALUE,
                                   exec_keys, E_COUNT, 0, s);
@@ -473,9 +645,9 @@ static ota_job_problem_t parse_job_id(parse_t *p, int exec, int *s, ota_job_t *o
 }
 
 /* Everything of a message whose job id is known. */
-static ota_job_problem_t parse_job(parse_t *p, const int *s, ota_job_t *out)
+static ota_job_problem_t parse_job(parse_t *p, const size_t *s, ota_job_t *out)
 {
-    int i = s[E_STATUS];
+    size_t i = s[E_STATUS];
 
     if (i != 0) {
         p->field = exec_keys[E_STATUS];
@@ -491,63 +663,42 @@ static ota_job_problem_t parse_job(parse_t *p, const int *s, ota_job_t *out)
     return parse_document(p, s[E_DOCUMENT], out);
 }
 
-/* 1 if js[from, to) is JSON whitespace only. */
-static int blank(const char *js, size_t from, size_t to)
+/* Checks that the message is one JSON object and nothing else. */
+static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 {
-    for (; from < to; from++) {
-        char c = js[from];
+    int deep = 0;
+    size_t start = ws(json, len, 0);
+    size_t end;
 
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Splits the message into tokens; problem NONE and p->n tokens on success. */
-static ota_job_problem_t tokenise(parse_t *p, const char *json, size_t len, jsmntok_t *t,
-                                  size_t token_count)
-{
-    jsmn_parser parser;
-    int r;
-
-    jsmn_init(&parser);
-    r = jsmn_parse(&parser, json, len, t,
-                   token_count > UINT_MAX ? UINT_MAX : (unsigned)token_count);
-    if (r == JSMN_ERROR_NOMEM) {
-        return OTA_JOB_PROBLEM_TOO_MANY_TOKENS;
-    }
     p->js = json;
-    p->t = t;
-    p->n = r;
-    /* One object and nothing else (jsmn stops at a NUL byte and skips stray
-     * commas and colons between values). */
-    if (r < 1 || t[0].type != JSMN_OBJECT || skip(p, 0) != r ||
-        !blank(json, 0, (size_t)t[0].start) || !blank(json, (size_t)t[0].end, len)) {
+    p->len = len;
+    if (memchr(json, 0, len) != NULL || start >= len || json[start] != '{') {
         return OTA_JOB_PROBLEM_BAD_JSON;
     }
-    return OTA_JOB_PROBLEM_NONE;
+    end = scan(json, len, start, &deep);
+    if (deep) {
+        return OTA_JOB_PROBLEM_TOO_DEEP;
+    }
+    return end == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
 }
 
-ota_err_t ota_job_parse(const char *json, size_t len, ota_job_token_t *tokens, size_t token_count,
-                        ota_job_t *out, ota_job_issue_t *issue)
+ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
 {
     parse_t p;
-    int s[E_COUNT];
+    size_t s[E_COUNT];
     ota_job_problem_t pr;
     ota_err_t err = OTA_ERR_BAD_MESSAGE;
 
-    if (json == NULL || tokens == NULL || out == NULL || token_count == 0 ||
-        len > (size_t)INT_MAX) {
+    if (json == NULL || out == NULL || len > (size_t)INT_MAX) {
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
     p.field = NULL;
-    pr = tokenise(&p, json, len, (jsmntok_t *)(void *)tokens, token_count);
-    if (pr == OTA_JOB_PROBLEM_TOO_MANY_TOKENS) {
+    pr = check_json(&p, json, len);
+    if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
     } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, 0, root_keys, R_COUNT, 0, s);
+        pr = members(&p, ws(json, len, 0), root_keys, R_COUNT, 0, s);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         if (s[R_EXECUTION] == 0 || is_null(&p, s[R_EXECUTION])) {

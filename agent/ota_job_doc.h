@@ -10,17 +10,19 @@
  * Either may lack "execution" (nothing pending). ota_job_parse() reads the
  * execution (job id, status, version, the statusDetails this device wrote)
  * and the first file of its "afr_ota" job document into a caller-owned
- * ota_job_t. Nothing is allocated and nothing is kept between calls: the
- * JSON tokens live in a caller-owned array.
+ * ota_job_t. Nothing is allocated, nothing is kept between calls, and no
+ * token array is needed: values are found by their place in the text.
  *
  * Tolerance (at least that of the FreeRTOS agent): numbers as JSON numbers or
  * quoted strings, decimal or "0x" hex; null for filepath, certfile,
  * update_data_url and auth_scheme; unknown keys anywhere; keys in any order;
  * CR/LF (raw or as the JSON escapes \n, \r) inside the base64 signature.
  *
- * JSON: jsmn's tokenizer is lenient (it takes, for instance, a key without a
- * value); every object this parser reads is checked for well-formed
- * key/value pairs, and values it skips (unknown keys) are only tokenised.
+ * JSON: the whole message must be one well-formed JSON object (objects,
+ * arrays, strings with valid escapes), nested at most OTA_JOB_MAX_DEPTH deep.
+ * Like the FreeRTOS agent's tokenizer, a bare word stands for a number
+ * (0x1f is taken as hex; true, false, null as themselves), and raw control
+ * characters inside strings are kept (CR/LF in base64).
  *
  * Strictness: numbers out of uint32 range or with anything but digits are
  * refused; strings that do not fit their buffer are refused, never
@@ -47,25 +49,11 @@
 #define OTA_JOB_SIG_B64_MAX (((OTA_PAL_SIGNATURE_MAX + 2u) / 3u) * 4u)
 
 /**
- * One JSON token of the parser. Opaque: callers only allocate arrays of
- * them (stack, static or inside their own structs) and pass them in.
+ * Deepest nesting of objects and arrays a message may have (a full execution
+ * nests 7 deep: the message, execution, jobDocument, afr_ota, files, a file,
+ * attr). Deeper messages are refused (OTA_JOB_PROBLEM_TOO_DEEP).
  */
-typedef struct ota_job_token {
-    int ota_opaque[4];
-} ota_job_token_t;
-
-/** Size of one token in bytes (16 where int has 32 bits). */
-#define OTA_JOB_TOKEN_SIZE (sizeof(ota_job_token_t))
-
-/**
- * Recommended token count (1536 bytes of tokens). A full execution message
- * takes 78: a $next/get/accepted answer with clientToken, timestamp, every
- * execution field AWS sends, 10 statusDetails keys, and an afr_ota document
- * with two protocols and one file of 9 keys (attr holding 2 numbers).
- */
-#ifndef OTA_JOB_TOKENS_DEFAULT
-#define OTA_JOB_TOKENS_DEFAULT 96
-#endif
+#define OTA_JOB_MAX_DEPTH 16u
 
 /** Data planes named in "protocols" (bit mask in ota_job_t.protocols). */
 typedef enum ota_job_protocol {
@@ -147,13 +135,13 @@ typedef struct ota_job {
 /** Why a message or job document cannot be used; each has a short text. */
 typedef enum ota_job_problem {
     OTA_JOB_PROBLEM_NONE = 0,
-    OTA_JOB_PROBLEM_BAD_JSON,        /**< not well-formed JSON */
-    OTA_JOB_PROBLEM_TOO_MANY_TOKENS, /**< more JSON tokens than the caller's array */
-    OTA_JOB_PROBLEM_NO_AFR_OTA,      /**< the job document has no "afr_ota": not an OTA job */
-    OTA_JOB_PROBLEM_MISSING_FIELD,   /**< a required key is absent */
-    OTA_JOB_PROBLEM_BAD_VALUE,       /**< wrong type, out of range, bad escape, duplicate key */
-    OTA_JOB_PROBLEM_ZERO_SIZE,       /**< "filesize" is 0 */
-    OTA_JOB_PROBLEM_FIELD_TOO_LONG,  /**< a string does not fit its buffer */
+    OTA_JOB_PROBLEM_BAD_JSON,       /**< not well-formed JSON */
+    OTA_JOB_PROBLEM_TOO_DEEP,       /**< objects and arrays nested deeper than OTA_JOB_MAX_DEPTH */
+    OTA_JOB_PROBLEM_NO_AFR_OTA,     /**< the job document has no "afr_ota": not an OTA job */
+    OTA_JOB_PROBLEM_MISSING_FIELD,  /**< a required key is absent */
+    OTA_JOB_PROBLEM_BAD_VALUE,      /**< wrong type, out of range, bad escape, duplicate key */
+    OTA_JOB_PROBLEM_ZERO_SIZE,      /**< "filesize" is 0 */
+    OTA_JOB_PROBLEM_FIELD_TOO_LONG, /**< a string does not fit its buffer */
     OTA_JOB_PROBLEM_BAD_SIGNATURE_ENCODING, /**< the signature is not base64, or empty */
     OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD,     /**< only signature methods the device lacks */
     OTA_JOB_PROBLEM_NO_PROTOCOL,            /**< "protocols" has no data plane the device uses */
@@ -183,10 +171,6 @@ typedef struct ota_job_issue {
  * @param json        the message payload; need not be NUL-terminated (a NUL
  *                    byte inside len is refused); borrowed for the call.
  * @param len         payload length in bytes.
- * @param tokens      caller-owned scratch array of token_count tokens;
- *                    contents are undefined afterwards.
- * @param token_count number of tokens in the array (OTA_JOB_TOKENS_DEFAULT
- *                    suits the messages AWS sends).
  * @param out         caller-owned result; zeroed, then filled as described
  *                    per return code. Its strings are NUL-terminated after
  *                    every return but OTA_ERR_INVALID_ARG.
@@ -211,13 +195,11 @@ typedef struct ota_job_issue {
  *         (only "sig-sha256-rsa", in a build without OTA_SIG_RSA; field
  *         "sig-sha256-rsa")
  *         and NO_PROTOCOL ("protocols" without "MQTT").
- *         OTA_ERR_OUT_OF_MEMORY: the message has more than token_count
- *         tokens (issue: TOO_MANY_TOKENS).
- *         OTA_ERR_INVALID_ARG: json, tokens or out NULL, token_count 0, or
- *         len above INT_MAX.
+ *         OTA_ERR_OUT_OF_MEMORY: objects and arrays nested deeper than
+ *         OTA_JOB_MAX_DEPTH (issue: TOO_DEEP).
+ *         OTA_ERR_INVALID_ARG: json or out NULL, or len above INT_MAX.
  */
-ota_err_t ota_job_parse(const char *json, size_t len, ota_job_token_t *tokens, size_t token_count,
-                        ota_job_t *out, ota_job_issue_t *issue);
+ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue);
 
 /**
  * Short text of a problem, e.g. "missing field", for status reports.

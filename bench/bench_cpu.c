@@ -421,7 +421,7 @@ static bench_run_t *run_new(const uint8_t *image, const uint8_t *sig, size_t sig
     cfg.mqtt.unsubscribe = bench_unsubscribe;
     cfg.mqtt.publish = bench_publish;
     cfg.callbacks.ctx = run;
-    cfg.callbacks.activate = bench_on_activate;
+    cfg.callbacks.verified = bench_on_activate;
     cfg.callbacks.outcome = bench_on_outcome;
     cfg.block_size = block_size;
     if (ota_agent_init(&run->agent, &cfg) != OTA_OK) {
@@ -613,8 +613,9 @@ static int run_agent(const uint8_t *image, uint32_t block_size)
                "%u checkpoints, %u status updates, flash %u erases and %u programs; "
                "verified (ECDSA P-256, SHA-256), activating; mbed TLS %s\n",
                (unsigned)BENCH_IMAGE_SIZE, (unsigned)run->block_count, (unsigned)block_size,
-               (unsigned)run->agent.window, (unsigned)st->requests, (unsigned)st->checkpoints,
-               (unsigned)run->statuses, (unsigned)(run->dev.sim.erase_ops - erases),
+               (unsigned)run->agent.stats.window_blocks, (unsigned)st->requests,
+               (unsigned)st->checkpoints, (unsigned)run->statuses,
+               (unsigned)(run->dev.sim.erase_ops - erases),
                (unsigned)(run->dev.sim.program_ops - programs), MBEDTLS_VERSION_STRING);
     }
     run_free(run);

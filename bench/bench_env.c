@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ota_store.h"
-
 double bench_now(void)
 {
     struct timespec ts;
@@ -57,7 +55,7 @@ static void raise_open_files(void)
     }
 }
 
-int bench_env_start(bench_env_t *env, const char *broker_extra)
+int bench_env_start(bench_env_t *env)
 {
     memset(env, 0, sizeof *env);
     snprintf(env->dir, sizeof env->dir, "/tmp/otter-bench-XXXXXX");
@@ -67,7 +65,8 @@ int bench_env_start(bench_env_t *env, const char *broker_extra)
     }
     env->keep = getenv("BENCH_KEEP") != NULL;
     raise_open_files();
-    if (ota_test_broker_start(&env->broker, broker_extra) != 0) {
+    /* The broker `otter broker init` sets up in the data folder, as users run it. */
+    if (ota_test_broker_start(&env->broker, env->dir) != 0) {
         fprintf(stderr, "bench: Mosquitto did not start (is it installed? scripts/deps.sh)\n");
         bench_env_stop(env);
         return -1;
@@ -78,25 +77,40 @@ int bench_env_start(bench_env_t *env, const char *broker_extra)
 
 int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const char *group)
 {
-    ota_store_t *store = NULL;
-    char name[128];
-    int rc = 0;
-    if (ota_store_open(env->dir, &store) != 0) {
-        fprintf(stderr, "bench: cannot open the store in %s\n", env->dir);
+    const char **args = calloc((size_t)n + 5, sizeof *args);
+    char(*names)[64] = calloc(n, sizeof *names);
+    char log[400];
+    size_t k = 0;
+    int rc = -1;
+    if (args != NULL && names != NULL) {
+        args[k++] = "thing";
+        args[k++] = "create";
+        if (group != NULL) {
+            args[k++] = "--group";
+            args[k++] = group;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            snprintf(names[i], sizeof names[i], "%s%u", prefix, i);
+            args[k++] = names[i];
+        }
+        snprintf(log, sizeof log, "%s/cli.log", env->dir);
+        rc = ota_test_otter(env->dir, args, log) == 0 ? 0 : -1;
+        if (rc != 0) {
+            fprintf(stderr, "bench: otter thing create failed; see %s\n", log);
+        }
+    }
+    free(args);
+    free(names);
+    return rc;
+}
+
+int bench_env_login(const bench_env_t *env, const char *thing, ota_test_login_t *out)
+{
+    if (ota_test_thing_login(&env->broker, thing, out) != 0) {
+        fprintf(stderr, "bench: no login for %s\n", thing);
         return -1;
     }
-    for (unsigned i = 0; i < n && rc == 0; i++) {
-        snprintf(name, sizeof name, "%s%u", prefix, i);
-        rc = ota_store_thing_create(store, name, ota_store_now_ms());
-        if (rc == 0 && group != NULL) {
-            rc = ota_store_group_add(store, group, name);
-        }
-        if (rc != 0) {
-            fprintf(stderr, "bench: cannot create thing %s\n", name);
-        }
-    }
-    ota_store_close(store);
-    return rc == 0 ? 0 : -1;
+    return 0;
 }
 
 int bench_env_start_services(bench_env_t *env, int n)
@@ -114,7 +128,7 @@ int bench_env_start_services(bench_env_t *env, int n)
     for (int i = 0; i < n; i++) {
         const char *const *args = n == 1 ? one : i == 0 ? first : second;
         snprintf(log, sizeof log, "%s/service%d.log", env->dir, i);
-        if (ota_test_service_start(&env->service[i], env->dir, env->broker.port, args, log) != 0) {
+        if (ota_test_service_start(&env->service[i], env->dir, &env->broker, args, log) != 0) {
             fprintf(stderr, "bench: otter-service did not get ready; see %s\n", log);
             env->keep = 1;
             if (env->service[i].pid != 0) {

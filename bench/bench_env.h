@@ -1,9 +1,10 @@
 /*
  * otter benchmarks: the service side of a measurement, on this machine.
  *
- * A benchmark starts a Mosquitto broker on a free loopback port (anonymous,
- * no ACL: the measurements are of transfer, not of authentication), creates
- * things in a fresh otter data folder, starts one or two otter-service
+ * A benchmark starts a Mosquitto broker on a free loopback port with exactly
+ * the configuration `otter broker init` writes (logins, access rules,
+ * TCP_NODELAY, persistence), creates things and their logins with
+ * `otter thing create` in a fresh otter data folder, starts one or two otter-service
  * instances, and creates jobs with the otter CLI, signed with the test
  * signer the simulated devices trust (test-keys/codesign-test.*). Everything
  * it starts is stopped by bench_env_stop(), and also when the benchmark dies.
@@ -35,18 +36,18 @@ typedef struct bench_env {
 } bench_env_t;
 
 /**
- * Make the data folder and start the broker on 127.0.0.1 on a free port.
- * Raises the open-file limit first (a fleet holds a socket per device, and
- * the broker inherits the limit).
+ * Make the data folder, `otter broker init` in it on a free port, and start
+ * the broker on 127.0.0.1 with that configuration. Raises the open-file limit
+ * first (a fleet holds a socket per device, and the broker inherits the limit).
  * @param env          receives the environment.
- * @param broker_extra extra lines for mosquitto.conf, or NULL.
  * @return 0; -1 with a message on stderr (nothing left running).
  */
-int bench_env_start(bench_env_t *env, const char *broker_extra);
+int bench_env_start(bench_env_t *env);
 
 /**
- * Create things PREFIX0 .. PREFIX(n-1) in the store, members of group, in one
- * transaction (no broker credentials: the benchmark broker is anonymous).
+ * Create things PREFIX0 .. PREFIX(n-1), members of group, with their broker
+ * logins: one `otter thing create --group G NAME...` (the running broker takes
+ * the logins at once).
  * @param env    a started environment, before the services start.
  * @param prefix thing name prefix.
  * @param n      how many.
@@ -54,6 +55,13 @@ int bench_env_start(bench_env_t *env, const char *broker_extra);
  * @return 0; -1 with a message on stderr.
  */
 int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const char *group);
+
+/**
+ * The broker login of a thing (its credentials file; made with
+ * `otter thing create` when missing).
+ * @return 0; -1 with a message on stderr.
+ */
+int bench_env_login(const bench_env_t *env, const char *thing, ota_test_login_t *out);
 
 /**
  * Start n service instances (1: one instance with every role; 2: both

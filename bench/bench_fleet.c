@@ -106,6 +106,7 @@ typedef struct fleet fleet_t;
 typedef struct device {
     fleet_t *fleet;
     char name[32];
+    char password[64]; /* its broker login's, from `otter thing create` */
     phase_t phase;
     struct mosquitto *m;
     int connected_once; /* this boot's client has connected before (reconnect) */
@@ -137,6 +138,7 @@ struct fleet {
     device_t **dev;
     unsigned n;
     int port;
+    const bench_env_t *env;
     unsigned connecting; /* devices in PH_CONNECTING */
     unsigned *queue;     /* devices in PH_QUEUED, a ring of n entries */
     unsigned q_head;
@@ -382,7 +384,7 @@ static int device_boot(fleet_t *f, unsigned index)
     ac.callbacks.ctx = d;
     ac.callbacks.job_received = on_job;
     ac.callbacks.self_test = on_self_test;
-    ac.callbacks.activate = on_activate;
+    ac.callbacks.verified = on_activate;
     ac.callbacks.outcome = on_outcome;
     err = ota_agent_init(&d->agent, &ac);
     if (err != OTA_OK) {
@@ -395,7 +397,8 @@ static int device_boot(fleet_t *f, unsigned index)
     if (d->m == NULL ||
         mosquitto_int_option(d->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311) !=
             MOSQ_ERR_SUCCESS ||
-        mosquitto_int_option(d->m, MOSQ_OPT_TCP_NODELAY, 1) != MOSQ_ERR_SUCCESS) {
+        mosquitto_int_option(d->m, MOSQ_OPT_TCP_NODELAY, 1) != MOSQ_ERR_SUCCESS ||
+        mosquitto_username_pw_set(d->m, d->name, d->password) != MOSQ_ERR_SUCCESS) {
         finish(d, -1, "cannot make an MQTT client");
         set_phase(d, PH_UNREACHABLE);
         return -1;
@@ -441,6 +444,11 @@ static int device_make(fleet_t *f, unsigned index)
     }
     d->fleet = f;
     snprintf(d->name, sizeof d->name, PREFIX "%u", index);
+    ota_test_login_t login;
+    if (bench_env_login(f->env, d->name, &login) != 0) {
+        return -1;
+    }
+    snprintf(d->password, sizeof d->password, "%s", login.password);
     if (flashsim_device_create(&d->flash, &device_flash, f->factory, FACTORY_LEN) != 0) {
         fprintf(stderr, "bench: cannot make the simulated flash of %s\n", d->name);
         return -1;
@@ -631,11 +639,12 @@ static void fleet_free(fleet_t *f)
     memset(f, 0, sizeof *f);
 }
 
-static int fleet_make(fleet_t *f, unsigned n, int port)
+static int fleet_make(fleet_t *f, unsigned n, const bench_env_t *env)
 {
     memset(f, 0, sizeof *f);
     f->n = n;
-    f->port = port;
+    f->port = env->broker.port;
+    f->env = env;
     f->dev = calloc(n, sizeof *f->dev);
     f->queue = calloc(n, sizeof *f->queue);
     f->pfd = calloc(n, sizeof *f->pfd);
@@ -959,7 +968,7 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
     memset(&f, 0, sizeof f);
     r->devices = n;
     r->instances = instances;
-    if (bench_env_start(&env, getenv("BENCH_BROKER_EXTRA")) != 0) {
+    if (bench_env_start(&env) != 0) {
         return -1;
     }
     if (bench_env_add_things(&env, PREFIX, n, GROUP) != 0 ||
@@ -967,7 +976,7 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
         goto out;
     }
     setup = bench_now();
-    if (fleet_make(&f, n, env.broker.port) != 0 || fleet_setup(&f) != 0) {
+    if (fleet_make(&f, n, &env) != 0 || fleet_setup(&f) != 0) {
         goto out;
     }
     fprintf(stderr, "bench: %u devices online and idle after %.1f s\n", n, bench_now() - setup);

@@ -83,11 +83,12 @@ static void on_subscribed(struct mosquitto *m, void *ctx, int mid, int n, const 
     pthread_mutex_unlock(&c->lock);
 }
 
-static struct mosquitto *limit_client(int port, const char *id, void *ctx)
+static struct mosquitto *limit_client(int port, const ota_test_login_t *login, void *ctx)
 {
-    struct mosquitto *m = mosquitto_new(id, true, ctx);
+    struct mosquitto *m = mosquitto_new(login->client_id, true, ctx);
     /* As the service and the device's binding: no Nagle delay. */
     if (m == NULL || mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1) != MOSQ_ERR_SUCCESS ||
+        mosquitto_username_pw_set(m, login->username, login->password) != MOSQ_ERR_SUCCESS ||
         mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
         mosquitto_loop_start(m) != MOSQ_ERR_SUCCESS) {
         if (m != NULL) {
@@ -104,9 +105,12 @@ static struct mosquitto *limit_client(int port, const char *id, void *ctx)
  * *delivered receives the share of the messages that arrived (QoS 0 may drop
  * under overload).
  */
-static double broker_limit(int port, pid_t broker, size_t total, size_t msg_len, double *delivered,
+static double broker_limit(const bench_env_t *env, size_t total, size_t msg_len, double *delivered,
                            double cpu[2])
 {
+    int port = env->broker.port;
+    pid_t broker = env->broker.proc.pid;
+    ota_test_login_t device, service;
     static const char topic[] = "$aws/things/bench-limit/streams/AFR_OTA-bench/data/cbor";
     counter_t c;
     struct mosquitto *sub, *pub;
@@ -118,8 +122,14 @@ static double broker_limit(int port, pid_t broker, size_t total, size_t msg_len,
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.cond, NULL);
     c.want = n;
-    sub = limit_client(port, "bench-limit-sub", &c);
-    pub = limit_client(port, "bench-limit-pub", NULL);
+    /* A thing receives what the service publishes on its topic, with their logins. */
+    sub = pub = NULL;
+    if (bench_env_login(env, "bench-limit", &device) == 0 &&
+        ota_test_service_login(&env->broker, &service) == 0) {
+        snprintf(service.client_id, sizeof service.client_id, "otter-service-bench-limit");
+        sub = limit_client(port, &device, &c);
+        pub = limit_client(port, &service, NULL);
+    }
     if (payload == NULL || sub == NULL || pub == NULL) {
         fprintf(stderr, "bench: cannot connect the limit clients\n");
         goto out;
@@ -259,7 +269,13 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
     memset(&mc, 0, sizeof mc);
     mc.host = "127.0.0.1";
     mc.port = env->broker.port;
-    mc.client_id = thing;
+    ota_test_login_t login;
+    if (bench_env_login(env, thing, &login) != 0) {
+        goto out;
+    }
+    mc.client_id = login.client_id;
+    mc.username = login.username;
+    mc.password = login.password;
     mc.on_message = cb_message;
     mc.ctx = r;
     if (ota_mqtt_mosquitto_init(b, &mc) != OTA_OK) {
@@ -273,7 +289,7 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
     ac.mqtt = ota_mqtt_mosquitto_interface(b);
     ac.callbacks.ctx = r;
     ac.callbacks.job_received = cb_job;
-    ac.callbacks.activate = cb_activate;
+    ac.callbacks.verified = cb_activate;
     ac.callbacks.outcome = cb_outcome;
 
     ac.block_size = block;
@@ -283,7 +299,7 @@ static int download(bench_env_t *env, const char *thing, uint32_t block, uint32_
         fprintf(stderr, "bench: the agent does not start\n");
         goto cleanup;
     }
-    r->window = agent->window;
+    r->window = ota_agent_get_stats(agent)->window_blocks;
     r->cpu[0] = -bench_env_cpu_seconds(env->broker.proc.pid);
     r->cpu[1] = -bench_env_cpu_seconds(env->service[0].pid);
     r->cpu[2] = -bench_env_cpu_seconds(getpid());
@@ -486,7 +502,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < image_kib * KIB; i++) {
         firmware[i] = (uint8_t)((i * 2654435761u) >> 13);
     }
-    if (bench_env_start(&env, NULL) != 0) {
+    if (bench_env_start(&env) != 0) {
         free(firmware);
         return 1;
     }
@@ -532,8 +548,8 @@ int main(int argc, char **argv)
                            c->ota_s[k] * 1e3, r.stats.requests);
                     continue;
                 }
-                c->limit_s[k] = broker_limit(env.broker.port, env.broker.proc.pid, r.data_bytes,
-                                             r.data_msg_len, &delivered, limit_cpu);
+                c->limit_s[k] =
+                    broker_limit(&env, r.data_bytes, r.data_msg_len, &delivered, limit_cpu);
                 c->cpu[3][k] = limit_cpu[0];
                 c->cpu[4][k] = limit_cpu[1];
                 if (c->limit_s[k] <= 0.0) {

@@ -121,10 +121,12 @@ object_rows() {
     [ "$n" -eq 1 ] || row "$part" "**subtotal**" "$st" "$sd" "$sb"
 }
 
+# The agent's sources, from its file list (common's files are counted with their parts).
 agent_objs=()
-for f in ota_agent ota_agent_status ota_agent_progress ota_data_mqtt ota_cbor ota_job_doc ota_base64; do
-    agent_objs+=("agent/$f.c" "agent/CMakeFiles/ota_agent.dir/$f.c.obj")
-done
+while read -r kind path; do
+    [ "$kind" = src ] && [[ $path == agent/* ]] || continue
+    agent_objs+=("$path" "agent/CMakeFiles/ota_agent.dir/${path#agent/}.obj")
+done <"$root/agent/otter_agent_files.txt"
 boot_objs=()
 for f in ota_boot ota_boot_record ota_image_header; do
     boot_objs+=("boot/$f.c" "boot/CMakeFiles/ota_boot.dir/$f.c.obj")

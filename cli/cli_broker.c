@@ -1,4 +1,4 @@
-/* otter CLI: `broker init`, password entries and broker reloads. */
+/* otter CLI: `broker init`, the logins it writes, and whether the broker runs. */
 #include "cli_broker.h"
 
 #include <dirent.h>
@@ -11,43 +11,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <mbedtls/md.h>
-#include <mbedtls/pkcs5.h>
 
+#include "cli_dynsec.h"
 #include "cli_x509.h"
-
-/* Mosquitto 2's PBKDF2-SHA512 parameters (hash type 7). */
-#define PW_SALT_LEN 12
-#define PW_HASH_LEN 64
-#define PW_ITERATIONS 101
-
-char *cli_broker_password_entry(const char *user, const char *password)
-{
-    uint8_t salt[PW_SALT_LEN], hash[PW_HASH_LEN];
-    if (cli_random(salt, sizeof salt) != 0) {
-        return NULL;
-    }
-    mbedtls_md_context_t md;
-    mbedtls_md_init(&md);
-    int rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA512), 1);
-    if (rc == 0) {
-        rc = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, strlen(password), salt,
-                                       sizeof salt, PW_ITERATIONS, sizeof hash, hash);
-    }
-    mbedtls_md_free(&md);
-    if (rc != 0) {
-        return NULL;
-    }
-    char *salt64 = cli_base64(salt, sizeof salt);
-    char *hash64 = cli_base64(hash, sizeof hash);
-    char *line = NULL;
-    if (salt64 && hash64) {
-        line = cli_sprintf("%s:$7$%d$%s$%s\n", user, PW_ITERATIONS, salt64, hash64);
-    }
-    free(salt64);
-    free(hash64);
-    return line;
-}
 
 int cli_broker_random_password(char out[33])
 {
@@ -67,7 +33,6 @@ int cli_broker_random_password(char out[33])
     return 0;
 }
 
-/* Text of the ACL file; every user name in it is fixed. */
 /* "<dir>/<name>" into out; -1 (with an error line) when it does not fit. */
 static int join_path(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -79,108 +44,238 @@ static int join_path(char *out, size_t cap, const char *dir, const char *name)
     return 0;
 }
 
-static const char acl_text[] =
-    "# otter broker ACL, written by 'otter broker init'.\n"
-    "#\n"
-    "# Devices log in with their thing name as username (%u below) and may only\n"
-    "# publish and receive under their own jobs and streams topics. A subscription\n"
-    "# to anything else is accepted by the broker but delivers nothing: every\n"
-    "# message is checked against the receiver's read access.\n"
-    "pattern readwrite $aws/things/%u/jobs/#\n"
-    "pattern readwrite $aws/things/%u/streams/#\n"
-    "\n"
-    "# The service answers for every thing, also through shared subscriptions\n"
-    "# ($share/<group>/...) when several service instances share the load.\n"
-    "user " CLI_SERVICE_USER "\n"
-    "topic readwrite $aws/things/#\n"
-    "topic readwrite $share/+/$aws/things/#\n";
+/* Whether an address means "every interface". */
+static int is_wildcard(const char *addr)
+{
+    return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+}
 
-/* Writes the Mosquitto configuration text for the final folder `dir`. */
-static char *config_text(const char *dir, unsigned port, unsigned tls_port)
+/* The Mosquitto configuration text for the final folder `dir`. */
+static char *config_text(const char *dir, const cli_broker_setup_t *s)
 {
     char *tls = NULL;
-    if (tls_port) {
-        tls = cli_sprintf("\n# TLS listener: server certificate for 127.0.0.1 and localhost,\n"
-                          "# issued by the CA in ca.crt (give that to clients).\n"
-                          "listener %u 127.0.0.1\n"
-                          "cafile %s/ca.crt\n"
-                          "certfile %s/server.crt\n"
-                          "keyfile %s/server.key\n"
-                          "tls_version tlsv1.2\n",
-                          tls_port, dir, dir, dir);
+    if (s->tls) {
+        tls =
+            cli_sprintf("# Mutual TLS only (no plain listener): the server certificate names %s;\n"
+                        "# every client presents a certificate issued by the CA in ca.crt\n"
+                        "# ('otter thing create' issues one per thing) and its common name is\n"
+                        "# its username and its client id; revoked ones are in crl.pem\n"
+                        "# ('otter thing revoke').\n"
+                        "cafile %s/ca.crt\n"
+                        "certfile %s/server.crt\n"
+                        "keyfile %s/server.key\n"
+                        "crlfile %s/crl.pem\n"
+                        "require_certificate true\n"
+                        "use_identity_as_username true\n"
+                        "use_username_as_clientid true\n"
+                        "tls_version tlsv1.2\n",
+                        s->host, dir, dir, dir, dir);
         if (tls == NULL) {
             return NULL;
         }
     }
-    char *text = cli_sprintf("# otter broker configuration, written by 'otter broker init'.\n"
-                             "# Run: mosquitto -c %s/mosquitto.conf\n"
-                             "per_listener_settings false\n"
-                             "allow_anonymous false\n"
-                             "password_file %s/passwd\n"
-                             "acl_file %s/acl\n"
-                             "pid_file %s/mosquitto.pid\n"
-                             "persistence false\n"
-                             "%s"
-                             "\n"
-                             "listener %u 127.0.0.1\n"
-                             "%s",
-                             dir, dir, dir, dir,
-                             geteuid() == 0 ? "# Started as root: keep root so the 0600 files stay "
-                                              "readable.\nuser root\n"
-                                            : "",
-                             port, tls ? tls : "");
+    char *text = cli_sprintf(
+        "# otter broker configuration, written by 'otter broker init'.\n"
+        "# Run: mosquitto -c %s/mosquitto.conf\n"
+        "per_listener_settings false\n"
+        "allow_anonymous false\n"
+        "\n"
+        "# Logins and access rules: Mosquitto's dynamic-security plugin. Each thing\n"
+        "# may connect only with its own name as client id and use only its own\n"
+        "# $aws/things/<thing>/jobs and streams topics; 'otter thing create' adds them.\n"
+        "plugin %s\n"
+        "plugin_opt_config_file %s/dynsec.json\n"
+        "pid_file %s/mosquitto.pid\n"
+        "\n"
+        "# Sessions and queued messages survive a restart of the broker (the\n"
+        "# service keeps a persistent session).\n"
+        "persistence true\n"
+        "persistence_location %s/\n"
+        "autosave_interval 60\n"
+        "\n"
+        "# Small messages leave at once instead of waiting for a delayed ACK.\n"
+        "set_tcp_nodelay true\n"
+        "# AWS IoT's 128 KiB payload limit plus 4 KiB for the topic and headers: a\n"
+        "# client sending a bigger packet is disconnected.\n"
+        "max_packet_size %u\n"
+        "# No retained messages: a device could otherwise leave a forged message on\n"
+        "# its own topics for its next connection. A retained publish disconnects.\n"
+        "retain_available false\n"
+        "%s"
+        "\n"
+        "listener %u %s\n"
+        "%s",
+        dir, CLI_DYNSEC_PLUGIN, dir, dir, dir, CLI_BROKER_MAX_PACKET,
+        geteuid() == 0 ? "# Written by root: the broker keeps running as root, since the files\n"
+                         "# here are private to root (mode 0600) and Mosquitto would otherwise\n"
+                         "# switch to user 'mosquitto' and fail to read them. Run 'otter broker\n"
+                         "# init' as the user that runs the broker to avoid this.\n"
+                         "user root\n"
+                       : "",
+        s->port, s->bind, tls ? tls : "");
     free(tls);
     return text;
 }
-
-/* Writes the CA, the server key and certificate into tmp (final paths in dir). */
-static int write_tls_files(const char *tmp)
+/* Reads a PEM file under dir into a new heap string. */
+static char *read_pem(const char *dir, const char *name)
 {
-    mbedtls_pk_context ca_key, srv_key;
+    char p[CLI_PATH_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (join_path(p, sizeof p, dir, name) != 0 || cli_read_file(p, &buf, &len) != 0) {
+        return NULL;
+    }
+    return (char *)buf;
+}
+
+/* Loads the CA's key from ca_dir/ca.key. */
+static int load_ca_key(const char *ca_dir, mbedtls_pk_context *key)
+{
+    char *pem = read_pem(ca_dir, "ca.key");
+    int rc = pem == NULL
+                 ? -1
+                 : mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+    free(pem);
+    return rc;
+}
+
+/* The CA's subject: the issuer of everything it signs. */
+static const char ca_dn[] = "CN=otter broker CA,O=otter";
+
+/* Issues a key and a certificate (kind, names) from the CA in ca_dir. */
+static int issue(const char *ca_dir, const char *cn, cli_x509_kind_t kind, const char *const *names,
+                 const char *cert_path, const char *key_path)
+{
+    mbedtls_pk_context ca_key, key;
     mbedtls_pk_init(&ca_key);
-    mbedtls_pk_init(&srv_key);
-    char ca_pem[4096], srv_pem[4096], ca_key_pem[1024], srv_key_pem[1024];
-    const char *ca_dn = "CN=otter broker CA,O=otter";
+    mbedtls_pk_init(&key);
+    char pem[4096], key_pem[1024];
+    char *subject = cli_sprintf("CN=%s,O=otter", cn);
+    int rc = subject == NULL ? -1 : load_ca_key(ca_dir, &ca_key);
+    if (rc == 0) {
+        rc = cli_x509_make_key(&key);
+    }
+    if (rc == 0) {
+        cli_x509_cert_t c = {subject, &key, ca_dn, &ca_key, 10, kind, names};
+        rc = cli_x509_make_cert(&c, pem, sizeof pem);
+    }
+    if (rc == 0) {
+        rc = mbedtls_pk_write_key_pem(&key, (unsigned char *)key_pem, sizeof key_pem);
+    }
+    mbedtls_pk_free(&ca_key);
+    mbedtls_pk_free(&key);
+    free(subject);
+    if (rc == 0 && cli_write_new_file(key_path, key_pem, strlen(key_pem), 0600) != 0) {
+        rc = -1;
+    }
+    if (rc == 0 && cli_write_new_file(cert_path, pem, strlen(pem), 0644) != 0) {
+        unlink(key_path);
+        rc = -1;
+    }
+    memset(key_pem, 0, sizeof key_pem);
+    return rc == 0 ? 0 : -1;
+}
+
+int cli_broker_issue_cert(const char *ca_dir, const char *name, const char *cert_path,
+                          const char *key_path)
+{
+    return issue(ca_dir, name, CLI_X509_CLIENT, NULL, cert_path, key_path);
+}
+
+/* Writes a CRL signed by the CA in ca_dir: the current one plus revoke (may be NULL). */
+static int write_crl(const char *ca_dir, const char *current, const char *revoke, const char *path)
+{
+    mbedtls_pk_context ca_key;
+    mbedtls_pk_init(&ca_key);
+    char *ca_pem = read_pem(ca_dir, "ca.crt");
+    size_t cap = 1u << 20;
+    char *out = malloc(cap);
+    int rc = (ca_pem == NULL || out == NULL) ? -1 : load_ca_key(ca_dir, &ca_key);
+    if (rc == 0) {
+        rc = cli_x509_make_crl(ca_pem, &ca_key, current, revoke, out, cap);
+    }
+    if (rc == 0 && cli_replace_file(path, out, strlen(out), 0644) != 0) {
+        rc = -1;
+    }
+    mbedtls_pk_free(&ca_key);
+    free(ca_pem);
+    free(out);
+    return rc == 0 ? 0 : -1;
+}
+
+int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path)
+{
+    char dir[CLI_PATH_MAX], crl[CLI_PATH_MAX];
+    if (cli_data_path(ctx, dir, sizeof dir, "broker") != 0 ||
+        join_path(crl, sizeof crl, dir, "crl.pem") != 0) {
+        return -1;
+    }
+    uint8_t *cert = NULL, *current = NULL;
+    size_t len;
+    int rc = -1;
+    if (cli_read_file(cert_path, &cert, &len) == 0 && cli_read_file(crl, &current, &len) == 0) {
+        rc = cli_x509_is_revoked((const char *)current, (const char *)cert) == 1
+                 ? 0
+                 : write_crl(dir, (const char *)current, (const char *)cert, crl);
+    }
+    free(cert);
+    free(current);
+    return rc;
+}
+
+/* Writes the CA, the server's, the service's and the CLI's keys and
+ * certificates, and an empty CRL, into tmp. */
+static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
+{
+    mbedtls_pk_context ca_key;
+    mbedtls_pk_init(&ca_key);
+    char ca_pem[4096], ca_key_pem[1024];
     int rc = cli_x509_make_key(&ca_key);
     if (rc == 0) {
-        rc = cli_x509_make_key(&srv_key);
-    }
-    if (rc == 0) {
-        cli_x509_cert_t ca = {ca_dn, &ca_key, ca_dn, &ca_key, 10, CLI_X509_CA};
+        cli_x509_cert_t ca = {ca_dn, &ca_key, ca_dn, &ca_key, 10, CLI_X509_CA, NULL};
         rc = cli_x509_make_cert(&ca, ca_pem, sizeof ca_pem);
-    }
-    if (rc == 0) {
-        cli_x509_cert_t srv = {"CN=localhost,O=otter", &srv_key, ca_dn, &ca_key, 10,
-                               CLI_X509_SERVER};
-        rc = cli_x509_make_cert(&srv, srv_pem, sizeof srv_pem);
     }
     if (rc == 0) {
         rc = mbedtls_pk_write_key_pem(&ca_key, (unsigned char *)ca_key_pem, sizeof ca_key_pem);
     }
-    if (rc == 0) {
-        rc = mbedtls_pk_write_key_pem(&srv_key, (unsigned char *)srv_key_pem, sizeof srv_key_pem);
-    }
     mbedtls_pk_free(&ca_key);
-    mbedtls_pk_free(&srv_key);
-    if (rc != 0) {
-        return rc;
+    char p[CLI_PATH_MAX], k[CLI_PATH_MAX];
+    if (rc != 0 || join_path(p, sizeof p, tmp, "ca.crt") != 0 ||
+        cli_write_new_file(p, ca_pem, strlen(ca_pem), 0644) != 0 ||
+        join_path(k, sizeof k, tmp, "ca.key") != 0 ||
+        cli_write_new_file(k, ca_key_pem, strlen(ca_key_pem), 0600) != 0) {
+        memset(ca_key_pem, 0, sizeof ca_key_pem);
+        return -1;
     }
-    char p[CLI_PATH_MAX];
-    struct {
-        const char *name;
-        const char *text;
-        unsigned mode;
-    } files[] = {{"ca.crt", ca_pem, 0644},
-                 {"ca.key", ca_key_pem, 0600},
-                 {"server.crt", srv_pem, 0644},
-                 {"server.key", srv_key_pem, 0600}};
-    for (size_t i = 0; i < 4; i++) {
-        if (join_path(p, sizeof p, tmp, files[i].name) != 0 ||
-            cli_write_new_file(p, files[i].text, strlen(files[i].text), files[i].mode) != 0) {
+    memset(ca_key_pem, 0, sizeof ca_key_pem);
+    /* The server is reached by --host, by the bound address and on the machine itself. */
+    const char *names[5];
+    size_t n = 0;
+    names[n++] = s->host;
+    if (!is_wildcard(s->bind) && strcmp(s->bind, s->host) != 0) {
+        names[n++] = s->bind;
+    }
+    if (strcmp(s->host, "127.0.0.1") != 0 && strcmp(s->bind, "127.0.0.1") != 0) {
+        names[n++] = "127.0.0.1";
+    }
+    if (strcmp(s->host, "localhost") != 0) {
+        names[n++] = "localhost";
+    }
+    names[n] = NULL;
+    static const struct {
+        const char *cn, *crt, *key;
+        cli_x509_kind_t kind;
+    } certs[] = {{"otter broker", "server.crt", "server.key", CLI_X509_SERVER},
+                 {CLI_SERVICE_USER, "service.crt", "service.key", CLI_X509_CLIENT},
+                 {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT}};
+    for (size_t i = 0; i < 3; i++) {
+        if (join_path(p, sizeof p, tmp, certs[i].crt) != 0 ||
+            join_path(k, sizeof k, tmp, certs[i].key) != 0 ||
+            issue(tmp, certs[i].cn, certs[i].kind, names, p, k) != 0) {
             return -1;
         }
     }
-    return 0;
+    return join_path(p, sizeof p, tmp, "crl.pem") == 0 ? write_crl(tmp, NULL, NULL, p) : -1;
 }
 
 /* Removes the regular files of a folder and the folder (best effort). */
@@ -201,105 +296,147 @@ static void remove_folder(const char *dir)
     rmdir(dir);
 }
 
-/* Credentials JSON for a login on this broker. */
-static char *credentials_json(const char *user, const char *password, unsigned port,
-                              unsigned tls_port, const char *cafile)
+char *cli_broker_login_json(const char *host, unsigned port, const char *user, const char *password,
+                            const char *prefix, const char *cafile, const char *certfile,
+                            const char *keyfile)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "host", "127.0.0.1");
+    cJSON_AddStringToObject(o, "host", host);
     cJSON_AddNumberToObject(o, "port", port);
     cJSON_AddStringToObject(o, "username", user);
-    cJSON_AddStringToObject(o, "password", password);
+    if (password != NULL) {
+        cJSON_AddStringToObject(o, "password", password);
+    }
     cJSON_AddStringToObject(o, "client_id", user);
-    if (tls_port) {
-        cJSON_AddNumberToObject(o, "tls_port", tls_port);
+    if (prefix != NULL) {
+        cJSON_AddStringToObject(o, "client_id_prefix", prefix);
+    }
+    if (cafile != NULL) {
         cJSON_AddStringToObject(o, "cafile", cafile);
+        cJSON_AddStringToObject(o, "certfile", certfile);
+        cJSON_AddStringToObject(o, "keyfile", keyfile);
     }
-    char *s = cJSON_Print(o);
+    char *p = cJSON_Print(o);
     cJSON_Delete(o);
-    if (s == NULL) {
-        return NULL;
-    }
-    char *t = cli_sprintf("%s\n", s);
-    cJSON_free(s);
+    char *t = p ? cli_sprintf("%s\n", p) : NULL;
+    cJSON_free(p);
     return t;
 }
 
-/* Writes every broker file into tmp; dir is where they will live. */
-static int write_broker_files(const char *tmp, const char *dir, unsigned port, unsigned tls_port)
+/* The login file of the service or the CLI (name: "service", "admin"). */
+static char *own_login(const cli_broker_setup_t *s, const char *dir, const char *user,
+                       const char *name, const char *password, const char *prefix)
 {
-    char p[CLI_PATH_MAX], password[33], cafile[CLI_PATH_MAX];
-    if (join_path(cafile, sizeof cafile, dir, "ca.crt") != 0 ||
-        cli_broker_random_password(password) != 0) {
+    char *ca = cli_sprintf("%s/ca.crt", dir);
+    char *crt = cli_sprintf("%s/%s.crt", dir, name);
+    char *key = cli_sprintf("%s/%s.key", dir, name);
+    char *t = (ca && crt && key)
+                  ? cli_broker_login_json(s->host, s->port, user, s->tls ? NULL : password, prefix,
+                                          s->tls ? ca : NULL, crt, key)
+                  : NULL;
+    free(ca);
+    free(crt);
+    free(key);
+    return t;
+}
+
+/* Writes one text file into tmp. */
+static int write_one(const char *tmp, const char *name, const char *text, unsigned mode)
+{
+    char p[CLI_PATH_MAX];
+    if (text == NULL || join_path(p, sizeof p, tmp, name) != 0) {
         return -1;
     }
-    char *conf = config_text(dir, port, tls_port);
-    char *entry = cli_broker_password_entry(CLI_SERVICE_USER, password);
-    char *creds = credentials_json(CLI_SERVICE_USER, password, port, tls_port, cafile);
-    int rc = (conf && entry && creds) ? 0 : -1;
-    if (rc == 0) {
-        rc = join_path(p, sizeof p, tmp, "mosquitto.conf");
+    return cli_write_new_file(p, text, strlen(text), mode);
+}
+
+/* Writes every broker file into tmp; dir is where they will live. */
+static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s)
+{
+    char service_pw[33], admin_pw[33];
+    if (cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0) {
+        return -1;
     }
+    char *conf = config_text(dir, s);
+    char *dynsec = cli_dynsec_initial(s->tls ? NULL : admin_pw, s->tls ? NULL : service_pw);
+    char *service =
+        own_login(s, dir, CLI_SERVICE_USER, "service", service_pw, CLI_SERVICE_USER "-");
+    char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", admin_pw, NULL);
+    int rc = write_one(tmp, "mosquitto.conf", conf, 0644);
     if (rc == 0) {
-        rc = cli_write_new_file(p, conf, strlen(conf), 0644);
-    }
-    if (rc == 0) {
-        rc = join_path(p, sizeof p, tmp, "passwd");
-    }
-    if (rc == 0) {
-        rc = cli_write_new_file(p, entry, strlen(entry), 0600);
-    }
-    if (rc == 0) {
-        rc = join_path(p, sizeof p, tmp, "acl");
-    }
-    if (rc == 0) {
-        rc = cli_write_new_file(p, acl_text, strlen(acl_text), 0600);
+        rc = write_one(tmp, "dynsec.json", dynsec, 0600);
     }
     if (rc == 0) {
-        rc = join_path(p, sizeof p, tmp, "service.credentials");
+        rc = write_one(tmp, "service.credentials", service, 0600);
     }
     if (rc == 0) {
-        rc = cli_write_new_file(p, creds, strlen(creds), 0600);
+        rc = write_one(tmp, "admin.credentials", admin, 0600);
     }
-    if (rc == 0 && tls_port) {
-        rc = write_tls_files(tmp);
+    if (rc == 0 && s->tls) {
+        rc = write_tls_files(tmp, s);
     }
-    memset(password, 0, sizeof password);
+    memset(service_pw, 0, sizeof service_pw);
+    memset(admin_pw, 0, sizeof admin_pw);
     free(conf);
-    free(entry);
-    free(creds);
+    free(dynsec);
+    free(service);
+    free(admin);
     return rc;
 }
 
 static const char broker_help[] =
-    "usage: otter broker init --port N [--tls [--tls-port M]]\n"
+    "usage: otter broker init --port N [--bind ADDRESS] [--host NAME] [--tls]\n"
     "\n"
     "Write a Mosquitto configuration under DATA_DIR/broker/: a listener on\n"
-    "127.0.0.1:N, no anonymous clients, a password file, an ACL that keeps every\n"
-    "device to its own $aws/things/<thing>/jobs and streams topics, and the\n"
-    "service's login in service.credentials (mode 0600).\n"
+    "ADDRESS:N, no anonymous clients, logins and access rules in Mosquitto's\n"
+    "dynamic-security plugin (each device may connect only as its own thing name\n"
+    "and use only its own $aws/things/<thing>/jobs and streams topics),\n"
+    "persistence in DATA_DIR/broker/, TCP_NODELAY, a 128 KiB + 4 KiB packet limit,\n"
+    "no retained messages, and the service's login in service.credentials\n"
+    "(mode 0600). The data folder is created if it does not exist.\n"
     "Then run: mosquitto -c DATA_DIR/broker/mosquitto.conf\n"
     "\n"
-    "  --port N      plain MQTT listener port\n"
-    "  --tls         also make a CA and a server certificate for 127.0.0.1 and\n"
-    "                localhost, and a TLS listener (clients use broker/ca.crt)\n"
-    "  --tls-port M  TLS listener port (default: N + 1)\n";
+    "  --port N          MQTT listener port\n"
+    "  --bind ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
+    "  --host NAME       name or address devices and the service connect to (written\n"
+    "                    to their credentials; default: ADDRESS, needed with 0.0.0.0)\n"
+    "  --tls             mutual TLS only, as AWS IoT devices use it: make a CA, a\n"
+    "                    server certificate for NAME, ADDRESS, 127.0.0.1 and localhost,\n"
+    "                    and client certificates for the service and the CLI; the\n"
+    "                    listener on N requires a client certificate from that CA\n"
+    "                    (things get one from 'thing create'), takes the identity\n"
+    "                    from it and refuses revoked ones (broker/crl.pem); no plain\n"
+    "                    listener\n";
 
-int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
+/* Checks a --bind or --host value: letters, digits, '.', '-', ':' only. */
+static int valid_address(const char *a)
 {
-    const char *port_s = NULL, *tls = NULL, *tls_port_s = NULL, *pos[1];
+    size_t n = strlen(a);
+    if (n == 0 || n > 253) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Parses broker init's options into s; prints the error line. */
+static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
+{
+    const char *port_s = NULL, *tls = NULL, *pos[1];
     size_t n_pos;
-    int help;
-    const cli_opt_t opts[] = {{"port", 1, &port_s}, {"tls", 0, &tls}, {"tls-port", 1, &tls_port_s}};
-    int rc = cli_parse(argc, argv, opts, 3, pos, 0, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
+    const cli_opt_t opts[] = {
+        {"port", 1, &port_s}, {"tls", 0, &tls}, {"bind", 1, &s->bind}, {"host", 1, &s->host}};
+    int rc = cli_parse(argc, argv, opts, 4, pos, 0, &n_pos, help);
+    if (rc != CLI_EXIT_OK || *help) {
         return rc;
     }
-    if (help) {
-        fputs(broker_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    unsigned long port = 0, tls_port = 0;
+    unsigned long port = 0;
     if (port_s == NULL) {
         return cli_fail(CLI_EXIT_USAGE,
                         "broker init needs --port N; see 'otter broker init --help'");
@@ -307,20 +444,43 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
     if (cli_parse_uint(port_s, 1, 65535, &port) != 0) {
         return cli_fail(CLI_EXIT_USAGE, "bad port '%s'; give a number from 1 to 65535", port_s);
     }
-    if (tls_port_s != NULL && tls == NULL) {
-        return cli_fail(CLI_EXIT_USAGE, "--tls-port needs --tls; add --tls");
+    if (s->bind == NULL) {
+        s->bind = "127.0.0.1";
     }
-    if (tls != NULL) {
-        if (tls_port_s == NULL) {
-            tls_port = port + 1;
-        } else if (cli_parse_uint(tls_port_s, 1, 65535, &tls_port) != 0) {
-            return cli_fail(CLI_EXIT_USAGE, "bad TLS port '%s'; give a number from 1 to 65535",
-                            tls_port_s);
-        }
-        if (tls_port == port || tls_port > 65535) {
-            return cli_fail(CLI_EXIT_USAGE, "TLS port %lu is not usable; give another --tls-port",
-                            tls_port);
-        }
+    if (!valid_address(s->bind)) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --bind address '%s'; give an IP address like 0.0.0.0",
+                        s->bind);
+    }
+    if (s->host == NULL && is_wildcard(s->bind)) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "--bind %s listens everywhere; add --host NAME, the name or address "
+                        "devices use to reach this machine",
+                        s->bind);
+    }
+    if (s->host == NULL) {
+        s->host = s->bind;
+    }
+    if (!valid_address(s->host)) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --host '%s'; give a host name or an IP address",
+                        s->host);
+    }
+    s->port = (unsigned)port;
+    s->tls = tls != NULL;
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_broker_setup_t s;
+    memset(&s, 0, sizeof s);
+    int help;
+    int rc = parse_setup(argc, argv, &s, &help);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (help) {
+        fputs(broker_help, stdout);
+        return CLI_EXIT_OK;
     }
     if (cli_mkdirs(ctx->data_dir) != 0) {
         return cli_fail(CLI_EXIT_FAIL, "cannot create data folder '%s' (%s); check --data-dir",
@@ -349,7 +509,7 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
         return cli_fail(CLI_EXIT_FAIL, "cannot create a folder in '%s' (%s); check permissions",
                         abs, strerror(errno));
     }
-    if (write_broker_files(tmp, dir, (unsigned)port, (unsigned)tls_port) != 0) {
+    if (write_broker_files(tmp, dir, &s) != 0) {
         int e = errno;
         remove_folder(tmp);
         return cli_fail(CLI_EXIT_FAIL, "cannot write the broker files (%s); check '%s'",
@@ -362,20 +522,32 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
                         dir, strerror(e));
     }
     printf("broker config: %s/mosquitto.conf\n", dir);
-    printf("listener:      127.0.0.1:%lu\n", port);
-    if (tls_port) {
-        printf("TLS listener:  127.0.0.1:%lu (CA: %s/ca.crt)\n", tls_port, dir);
+    printf("listener:      %s:%u%s (devices connect to %s:%u)\n", s.bind, s.port,
+           s.tls ? ", mutual TLS" : "", s.host, s.port);
+    if (s.tls) {
+        printf("CA:            %s/ca.crt (revoked: %s/crl.pem)\n", dir, dir);
     }
     printf("service login: %s/service.credentials\n", dir);
     printf("start it with: mosquitto -c %s/mosquitto.conf\n", dir);
     return CLI_EXIT_OK;
 }
 
-int cli_broker_info(const cli_ctx_t *ctx, cli_broker_info_t *out)
+/* Copies a JSON string member into out; 0, or -1 when absent or too long. */
+static int json_copy(const cJSON *o, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap) {
+        return -1;
+    }
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+int cli_broker_login(const cli_ctx_t *ctx, const char *rel, cli_login_t *out)
 {
     char p[CLI_PATH_MAX];
     memset(out, 0, sizeof *out);
-    if (cli_data_path(ctx, p, sizeof p, "broker/service.credentials") != 0) {
+    if (cli_data_path(ctx, p, sizeof p, "%s", rel) != 0) {
         return cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
     }
     uint8_t *buf = NULL;
@@ -387,110 +559,27 @@ int cli_broker_info(const cli_ctx_t *ctx, cli_broker_info_t *out)
     }
     cJSON *o = cJSON_Parse((const char *)buf);
     free(buf);
-    const cJSON *host = cJSON_GetObjectItemCaseSensitive(o, "host");
     const cJSON *port = cJSON_GetObjectItemCaseSensitive(o, "port");
-    const cJSON *tls_port = cJSON_GetObjectItemCaseSensitive(o, "tls_port");
-    const cJSON *cafile = cJSON_GetObjectItemCaseSensitive(o, "cafile");
-    int ok = cJSON_IsString(host) && cJSON_IsNumber(port) &&
-             strlen(host->valuestring) < sizeof out->host;
+    int ok = cJSON_IsNumber(port) && json_copy(o, "host", out->host, sizeof out->host) == 0 &&
+             json_copy(o, "username", out->username, sizeof out->username) == 0 &&
+             json_copy(o, "client_id", out->client_id, sizeof out->client_id) == 0;
     if (ok) {
-        snprintf(out->host, sizeof out->host, "%s", host->valuestring);
         out->port = (unsigned)port->valueint;
-        if (cJSON_IsNumber(tls_port) && cJSON_IsString(cafile)) {
-            out->tls_port = (unsigned)tls_port->valueint;
-            snprintf(out->cafile, sizeof out->cafile, "%s", cafile->valuestring);
+        (void)json_copy(o, "password", out->password, sizeof out->password);
+        if (json_copy(o, "cafile", out->cafile, sizeof out->cafile) == 0) {
+            ok = json_copy(o, "certfile", out->certfile, sizeof out->certfile) == 0 &&
+                 json_copy(o, "keyfile", out->keyfile, sizeof out->keyfile) == 0;
         }
     }
     cJSON_Delete(o);
     if (!ok) {
         return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is damaged; run 'otter broker init' again in a new "
-                        "data folder",
-                        p);
+                        "'%s' is damaged; run 'otter broker init' again in a new data folder", p);
     }
     return CLI_EXIT_OK;
 }
 
-/* Whether a password-file text has a line for user. */
-static int has_user(const char *text, const char *user)
-{
-    size_t ul = strlen(user);
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, user, ul) == 0 && l[ul] == ':') {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int cli_broker_add_user(const cli_ctx_t *ctx, const char *user, const char *password)
-{
-    char p[CLI_PATH_MAX];
-    if (cli_data_path(ctx, p, sizeof p, "broker/passwd") != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "data folder path too long; use a shorter --data-dir");
-    }
-    uint8_t *old = NULL;
-    size_t len = 0;
-    if (cli_read_file(p, &old, &len) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot read '%s' (%s); run 'otter broker init' first", p,
-                        strerror(errno));
-    }
-    if (has_user((const char *)old, user)) {
-        free(old);
-        return cli_fail(CLI_EXIT_FAIL, "'%s' already has broker credentials; choose another name",
-                        user);
-    }
-    char *entry = cli_broker_password_entry(user, password);
-    char *text = entry ? cli_sprintf("%s%s%s", (const char *)old,
-                                     (len > 0 && old[len - 1] != '\n') ? "\n" : "", entry)
-                       : NULL;
-    free(old);
-    free(entry);
-    if (text == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot make a password entry; try again");
-    }
-    int rc = cli_replace_file(p, text, strlen(text), 0600);
-    free(text);
-    if (rc != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", p,
-                        strerror(errno));
-    }
-    return CLI_EXIT_OK;
-}
-
-int cli_broker_remove_user(const cli_ctx_t *ctx, const char *user)
-{
-    char p[CLI_PATH_MAX];
-    if (cli_data_path(ctx, p, sizeof p, "broker/passwd") != 0) {
-        return -1;
-    }
-    uint8_t *old = NULL;
-    size_t len = 0;
-    if (cli_read_file(p, &old, &len) != 0) {
-        return -1;
-    }
-    char *out = malloc(len + 1);
-    if (out == NULL) {
-        free(old);
-        return -1;
-    }
-    size_t n = 0, ul = strlen(user);
-    for (char *l = (char *)old; *l;) {
-        char *nl = strchr(l, '\n');
-        size_t ll = nl ? (size_t)(nl - l) + 1 : strlen(l);
-        if (!(strncmp(l, user, ul) == 0 && l[ul] == ':')) {
-            memcpy(out + n, l, ll);
-            n += ll;
-        }
-        l += ll;
-    }
-    int rc = cli_replace_file(p, out, n, 0600);
-    free(out);
-    free(old);
-    return rc;
-}
-
-int cli_broker_reload(const cli_ctx_t *ctx)
+long cli_broker_running(const cli_ctx_t *ctx)
 {
     char p[CLI_PATH_MAX];
     if (cli_data_path(ctx, p, sizeof p, "broker/mosquitto.pid") != 0) {
@@ -515,8 +604,5 @@ int cli_broker_reload(const cli_ctx_t *ctx)
     }
     got = fscanf(f, "%63s", comm);
     fclose(f);
-    if (got != 1 || strcmp(comm, "mosquitto") != 0) {
-        return 0;
-    }
-    return kill((pid_t)pid, SIGHUP) == 0 ? 1 : 0;
+    return (got == 1 && strcmp(comm, "mosquitto") == 0) ? pid : 0;
 }

@@ -1,13 +1,17 @@
 /*
- * otter CLI: the Mosquitto broker's configuration, passwords and ACL.
+ * otter CLI: the Mosquitto broker's configuration and the logins on it.
  *
  * Layout under <data_dir>/broker/:
- *   mosquitto.conf       listener(s) on 127.0.0.1, no anonymous clients
- *   passwd               Mosquitto 2 password file (PBKDF2-SHA512 entries)
- *   acl                  devices: own jobs/streams topics; the service: all
+ *   mosquitto.conf       listener on --bind (127.0.0.1), no anonymous clients,
+ *                        the dynamic-security plugin, persistence here,
+ *                        TCP_NODELAY, a packet limit, no retained messages
+ *   dynsec.json          logins and roles (cli_dynsec.h), mode 0600
  *   service.credentials  the service's MQTT login (JSON, mode 0600)
+ *   admin.credentials    the CLI's own login, to change a running broker
  *   mosquitto.pid        written by Mosquitto while it runs
- *   ca.crt, ca.key, server.crt, server.key   with --tls
+ *   mosquitto.db         Mosquitto's persistence file
+ *   with --tls: ca.crt, ca.key (the fleet CA), server.crt/.key,
+ *   service.crt/.key, admin.crt/.key (client certificates), crl.pem
  */
 #ifndef CLI_BROKER_H
 #define CLI_BROKER_H
@@ -19,31 +23,48 @@
 /** MQTT username of the service (reserved: no thing may take it). */
 #define CLI_SERVICE_USER "otter-service"
 
-/** Where and how to reach the broker, read from service.credentials. */
-typedef struct cli_broker_info {
-    /** Host of the plain listener ("127.0.0.1"). */
-    char host[64];
-    /** Port of the plain listener. */
+/** Largest MQTT packet the broker takes: AWS IoT's 128 KiB payload + 4 KiB. */
+#define CLI_BROKER_MAX_PACKET (128u * 1024u + 4096u)
+
+/** What `broker init` was asked for. */
+typedef struct cli_broker_setup {
+    /** Address the listener binds ("127.0.0.1", "0.0.0.0" ...). */
+    const char *bind;
+    /** Name or address clients connect to (written to their credentials). */
+    const char *host;
+    /** Listener port. */
     unsigned port;
-    /** Port of the TLS listener, 0 without --tls. */
-    unsigned tls_port;
-    /** Absolute path of the CA certificate, "" without --tls. */
+    /** 1: the listener is mutual TLS only (--tls). */
+    int tls;
+} cli_broker_setup_t;
+
+/** A login on the broker, as a credentials file holds it. */
+typedef struct cli_login {
+    /** Host to connect to. */
+    char host[256];
+    /** Port of the listener. */
+    unsigned port;
+    /** MQTT username. */
+    char username[160];
+    /** MQTT password ("" when there is none). */
+    char password[64];
+    /** MQTT client id. */
+    char client_id[160];
+    /** Absolute path of the CA certificate, "" without TLS. */
     char cafile[CLI_PATH_MAX];
-} cli_broker_info_t;
+    /** Absolute path of the client certificate, "" without TLS. */
+    char certfile[CLI_PATH_MAX];
+    /** Absolute path of the client key, "" without TLS. */
+    char keyfile[CLI_PATH_MAX];
+} cli_login_t;
 
 /**
- * Read the broker's address from <data_dir>/broker/service.credentials.
+ * Read a credentials file under the data folder (e.g.
+ * "broker/service.credentials", "things/dev1.json").
  * Prints the error line on failure.
- * @return CLI_EXIT_OK or CLI_EXIT_FAIL (broker not initialised, unreadable).
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL (broker not initialised, damaged).
  */
-int cli_broker_info(const cli_ctx_t *ctx, cli_broker_info_t *out);
-
-/**
- * Format a Mosquitto 2 password-file line "user:$7$101$<salt>$<hash>\n"
- * (PBKDF2-HMAC-SHA512, 101 iterations, 12-byte random salt).
- * @return a heap string (caller frees), or NULL on failure.
- */
-char *cli_broker_password_entry(const char *user, const char *password);
+int cli_broker_login(const cli_ctx_t *ctx, const char *rel, cli_login_t *out);
 
 /**
  * Make a random password: 32 characters of [A-Za-z0-9].
@@ -53,23 +74,37 @@ char *cli_broker_password_entry(const char *user, const char *password);
 int cli_broker_random_password(char out[33]);
 
 /**
- * Add a user to the password file (atomic replace).
- * Prints the error line on failure.
- * @return CLI_EXIT_OK; CLI_EXIT_FAIL (user exists, I/O error).
+ * A credentials file's JSON text (see docs/SERVICE.md): host, port, username,
+ * password (when not NULL), client_id (= username), client_id_prefix (when not
+ * NULL), and with TLS (cafile not NULL) cafile, certfile, keyfile.
+ * @return a heap string (caller frees), or NULL when out of memory.
  */
-int cli_broker_add_user(const cli_ctx_t *ctx, const char *user, const char *password);
+char *cli_broker_login_json(const char *host, unsigned port, const char *user, const char *password,
+                            const char *prefix, const char *cafile, const char *certfile,
+                            const char *keyfile);
 
 /**
- * Remove a user from the password file (to undo cli_broker_add_user()).
- * @return 0, or -1 on I/O error.
+ * Issue a client certificate with common name `name` from the fleet CA in
+ * ca_dir (ca.crt, ca.key): a new P-256 key (key_path, mode 0600) and the
+ * certificate (cert_path), valid 10 years, extended key usage clientAuth.
+ * Neither file may exist.
+ * @return 0, or -1 (nothing left behind).
  */
-int cli_broker_remove_user(const cli_ctx_t *ctx, const char *user);
+int cli_broker_issue_cert(const char *ca_dir, const char *name, const char *cert_path,
+                          const char *key_path);
 
 /**
- * Ask a running broker to reload its password and ACL files: SIGHUP to the
- * pid in <data_dir>/broker/mosquitto.pid, if that process exists.
- * @return 1 when signalled, 0 when no broker runs.
+ * Add a certificate to the broker's revocation list (broker/crl.pem, signed
+ * by the CA again). A running broker rereads it on SIGHUP.
+ * @return 0 (also when it was listed already), or -1.
  */
-int cli_broker_reload(const cli_ctx_t *ctx);
+int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path);
+
+/**
+ * Whether the broker of this data folder runs: the pid in
+ * <data_dir>/broker/mosquitto.pid names a live Mosquitto process.
+ * @return its pid, or 0.
+ */
+long cli_broker_running(const cli_ctx_t *ctx);
 
 #endif /* CLI_BROKER_H */

@@ -10,11 +10,14 @@
 #include "cli_common.h"
 #include "cli_keys.h"
 
-/** `otter broker init --port N [--tls] [--tls-port M]`: broker configuration. */
+/** `otter broker init --port N [--bind A] [--host H] [--tls]`: broker configuration. */
 int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv);
 
 /** `otter thing create NAME`: credentials, password entry, store record. */
 int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter thing revoke NAME`: revoke its certificate, delete its login, end its session. */
+int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv);
 
 /** `otter thing list`: every thing. */
 int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv);

@@ -372,16 +372,43 @@ int cli_parse_uint(const char *text, unsigned long min, unsigned long max, unsig
     return 0;
 }
 
+int cli_data_dir_check(const cli_ctx_t *ctx)
+{
+    struct stat st;
+    char store[CLI_PATH_MAX], broker[CLI_PATH_MAX];
+    if (stat(ctx->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "data folder '%s' does not exist; create it with 'otter --data-dir %s "
+                        "broker init --port N', or check --data-dir and $OTTER_DATA_DIR",
+                        ctx->data_dir, ctx->data_dir);
+    }
+    if (cli_data_path(ctx, store, sizeof store, "otter.db") != 0 ||
+        cli_data_path(ctx, broker, sizeof broker, "broker/mosquitto.conf") != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    if (!cli_exists(store) && !cli_exists(broker)) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' is not an otter data folder (no otter.db, no broker/); set it up "
+                        "with 'otter --data-dir %s broker init --port N', or check --data-dir",
+                        ctx->data_dir, ctx->data_dir);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_store_open(const cli_ctx_t *ctx, struct ota_store **out)
 {
     *out = NULL;
+    int rc = cli_data_dir_check(ctx);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
     /* An absolute folder: stored file paths must not depend on the working folder. */
     char abs[PATH_MAX];
-    if (cli_mkdirs(ctx->data_dir) != 0 || realpath(ctx->data_dir, abs) == NULL) {
+    if (realpath(ctx->data_dir, abs) == NULL) {
         return cli_fail(CLI_EXIT_FAIL, "cannot use data folder '%s' (%s); check --data-dir",
                         ctx->data_dir, strerror(errno));
     }
-    int rc = ota_store_open(abs, out);
+    rc = ota_store_open(abs, out);
     if (rc != OTA_STORE_OK) {
         return cli_fail(CLI_EXIT_FAIL, "cannot open the store in '%s' (%s); check --data-dir",
                         ctx->data_dir, ota_store_rc_name(rc));

@@ -137,7 +137,16 @@ int cli_parse_uint(const char *text, unsigned long min, unsigned long max, unsig
 struct ota_store;
 
 /**
- * Open the store in the data folder (created when missing).
+ * Check that the data folder exists and is otter's (it holds otter.db or
+ * broker/mosquitto.conf); nothing is created. Prints the error line, which
+ * names the folder and `otter broker init`, the command that sets one up.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_data_dir_check(const cli_ctx_t *ctx);
+
+/**
+ * Open the store in the data folder (the file is created when missing, the
+ * folder never: see cli_data_dir_check()).
  * Prints the error line on failure.
  * @param out receives the handle; close it with ota_store_close().
  * @return CLI_EXIT_OK or CLI_EXIT_FAIL.

@@ -11,8 +11,10 @@
 #include "cli_cmds.h"
 #include "cli_image.h"
 #include "cli_job_doc.h"
+#include "cli_job_protocols.h"
 #include "ota_err.h"
 #include "ota_store.h"
+#include "ota_svc_presign.h"
 
 static const char create_help[] =
     "usage: otter job create --file FIRMWARE --version X.Y.Z --targets T[,T...]\n"
@@ -37,6 +39,11 @@ static const char create_help[] =
     "  --file-path PATH         filepath for the device (default firmware.bin)\n"
     "  --file-type N            0-255 (default 0 = firmware; other types are sent\n"
     "                           as given, without an image header)\n"
+    "  --protocols LIST         data planes in order of preference: MQTT (default),\n"
+    "                           HTTP, HTTP,MQTT or MQTT,HTTP; with HTTP the service\n"
+    "                           gives each device a presigned URL (otter-http)\n"
+    "  --url-expiry S           lifetime of a presigned URL, 60-3600 s (default 1800);\n"
+    "                           renewed whenever the device asks for its job again\n"
     "  --timeout-minutes N      an execution may stay IN_PROGRESS N minutes\n"
     "  --rollout-rate N         release the job to N things per minute\n"
     "  --abort-failure-percent P  abort when P% of finished executions failed ...\n"
@@ -309,7 +316,8 @@ static void plan_free(struct job_plan *p)
 /** Parsed command line of job create. */
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
-        *file_type, *timeout, *rollout, *abort_pct, *abort_min;
+        *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry;
+    cli_job_protocols_t planes;
 };
 
 /* Checks the numeric options; fills the spec's limits. */
@@ -396,13 +404,22 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
     }
     char ver[16];
     cli_version_format(p->version, ver);
+    char url[64];
+    if (a->planes.http &&
+        ota_svc_presign_placeholder(file.id, a->planes.expiry_s, url, sizeof url)) {
+        unlink(file.path);
+        return cli_fail(CLI_EXIT_FAIL, "cannot name the stored file for HTTP; try again");
+    }
     cli_job_doc_t d = {.stream_id = p->stream_id,
                        .file_path = a->file_path ? a->file_path : "firmware.bin",
                        .file_size = p->image_len,
                        .cert_name = a->cert_name ? a->cert_name : "codesign.crt",
                        .file_type = (unsigned)file_type,
                        .sig = p->sig,
-                       .sig_len = p->sig_len};
+                       .sig_len = p->sig_len,
+                       .protocols = a->planes.names,
+                       .n_protocols = a->planes.n,
+                       .data_url = a->planes.http ? url : NULL};
     char *doc = cli_job_doc(&d);
     char *desc = cli_sprintf("otter job %s: %s version %s", p->job_id, d.file_path, ver);
     if (doc == NULL || desc == NULL) {
@@ -459,7 +476,9 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"timeout-minutes", 1, &a.timeout},
                               {"rollout-rate", 1, &a.rollout},
                               {"abort-failure-percent", 1, &a.abort_pct},
-                              {"abort-min-finished", 1, &a.abort_min}};
+                              {"abort-min-finished", 1, &a.abort_min},
+                              {"protocols", 1, &a.protocols},
+                              {"url-expiry", 1, &a.url_expiry}};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
@@ -474,7 +493,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     memset(&spec, 0, sizeof spec);
     unsigned long file_type = 0;
     if ((rc = check_args(&a, &p)) != CLI_EXIT_OK ||
-        (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK) {
+        (rc = check_numbers(&a, &spec, &file_type)) != CLI_EXIT_OK ||
+        (rc = cli_job_protocols_parse(a.protocols, a.url_expiry, &a.planes)) != CLI_EXIT_OK) {
         return rc;
     }
     char uuid[37];

@@ -1,5 +1,8 @@
 /* otter CLI: things (devices): create with broker credentials, list, show. */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,21 +12,35 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
+#include "cli_dynsec.h"
 #include "ota_store.h"
 
+/** What `thing create` makes for one thing. */
+struct new_thing {
+    char password[33]; /* "" with certificates */
+    char path[CLI_PATH_MAX];
+    char cert[CLI_PATH_MAX];
+    char key[CLI_PATH_MAX];
+    int file_written;
+    int cert_written;
+};
+
 /* The credentials file of a thing, as its device reads it. */
-static char *thing_json(const char *name, const char *password, const cli_broker_info_t *b)
+static char *thing_json(const char *name, const struct new_thing *nt, const cli_login_t *b)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "thing", name);
     cJSON_AddStringToObject(o, "host", b->host);
     cJSON_AddNumberToObject(o, "port", b->port);
     cJSON_AddStringToObject(o, "username", name);
-    cJSON_AddStringToObject(o, "password", password);
+    if (b->cafile[0] == '\0') {
+        cJSON_AddStringToObject(o, "password", nt->password);
+    }
     cJSON_AddStringToObject(o, "client_id", name);
-    if (b->tls_port) {
-        cJSON_AddNumberToObject(o, "tls_port", b->tls_port);
+    if (b->cafile[0] != '\0') {
         cJSON_AddStringToObject(o, "cafile", b->cafile);
+        cJSON_AddStringToObject(o, "certfile", nt->cert);
+        cJSON_AddStringToObject(o, "keyfile", nt->key);
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
@@ -33,119 +50,298 @@ static char *thing_json(const char *name, const char *password, const cli_broker
 }
 
 static const char create_help[] =
-    "usage: otter thing create NAME [--group G]\n"
+    "usage: otter thing create NAME... [--group G]\n"
     "\n"
-    "Give a device an identity: a random MQTT password for username NAME, its\n"
-    "password-file entry (the ACL already limits NAME to $aws/things/NAME/jobs/#\n"
-    "and $aws/things/NAME/streams/#), and DATA_DIR/things/NAME.json (mode 0600)\n"
-    "with host, port, username and password. A running broker is told to reload.\n"
+    "Give devices an identity: for each NAME a broker login with a random\n"
+    "password that may connect only with client id NAME and use only\n"
+    "$aws/things/NAME/jobs/# and $aws/things/NAME/streams/#, and\n"
+    "DATA_DIR/things/NAME.json (mode 0600) with host, port, username, password\n"
+    "and client id. A running broker takes the logins at once; a stopped one\n"
+    "reads them when it starts. All names are created, or none.\n"
     "\n"
-    "  NAME       1-128 characters of letters, digits, '-', '_', ':'\n"
-    "  --group G  also add the thing to group G (jobs can target group:G)\n";
+    "  NAME       1-128 characters of letters, digits, '-', '_', ':'; not\n"
+    "             starting with 'otter-service' and not 'otter-admin'\n"
+    "  --group G  also add the things to group G (jobs can target group:G)\n";
 
-int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
+/* Checks one new thing name; prints the error line. */
+static int check_name(const char *name)
 {
-    const char *group = NULL, *pos[1];
-    size_t n_pos;
-    int help;
-    const cli_opt_t opts[] = {{"group", 1, &group}};
-    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    if (help) {
-        fputs(create_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "thing create needs a NAME; see 'otter thing create --help'");
-    }
-    const char *name = pos[0];
     if (!ota_store_valid_thing_name(name) || !cli_valid_name(name)) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad thing name '%s'; use 1-128 letters, digits, '-', '_' or ':'", name);
     }
-    if (strcmp(name, CLI_SERVICE_USER) == 0) {
-        return cli_fail(CLI_EXIT_USAGE, "'%s' is the service's login; choose another name", name);
-    }
-    if (group != NULL && !ota_store_valid_thing_name(group)) {
+    if (strncmp(name, CLI_SERVICE_USER, strlen(CLI_SERVICE_USER)) == 0 ||
+        strcmp(name, CLI_ADMIN_USER) == 0) {
         return cli_fail(CLI_EXIT_USAGE,
-                        "bad group name '%s'; use 1-128 letters, digits, '-', '_' or ':'", group);
+                        "'%s' is reserved for the service's and the CLI's logins; choose a name "
+                        "not starting with '" CLI_SERVICE_USER "'",
+                        name);
     }
-    cli_broker_info_t broker;
-    rc = cli_broker_info(ctx, &broker);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
+    return CLI_EXIT_OK;
+}
+
+/* Undoes the thing files written so far. */
+static void remove_thing_files(struct new_thing *nt, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (nt[i].file_written) {
+            unlink(nt[i].path);
+        }
+        if (nt[i].cert_written) {
+            unlink(nt[i].cert);
+            unlink(nt[i].key);
+        }
     }
-    ota_store_t *store = NULL;
-    rc = cli_store_open(ctx, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_thing_t t;
-    char dir[CLI_PATH_MAX], path[CLI_PATH_MAX];
-    if (ota_store_thing_get(store, name, &t) == OTA_STORE_OK) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "thing '%s' already exists; choose another name", name);
-    }
-    if (cli_data_path(ctx, dir, sizeof dir, "things") != 0 ||
-        cli_data_path(ctx, path, sizeof path, "things/%s.json", name) != 0) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
-    }
-    if (cli_exists(path)) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another name",
-                        path);
-    }
-    char password[33];
-    char *json = NULL;
-    if (cli_broker_random_password(password) != 0 ||
-        (json = thing_json(name, password, &broker)) == NULL) {
-        ota_store_close(store);
-        return cli_fail(CLI_EXIT_FAIL, "cannot make credentials; try again");
-    }
-    rc = cli_broker_add_user(ctx, name, password);
-    if (rc == CLI_EXIT_OK &&
-        (cli_mkdirs(dir) != 0 || cli_write_new_file(path, json, strlen(json), 0600) != 0)) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", path,
-                      strerror(errno));
-        cli_broker_remove_user(ctx, name);
-    }
-    if (rc == CLI_EXIT_OK) {
-        int src = ota_store_thing_create(store, name, ota_store_now_ms());
+}
+
+/* Records the things (and their group) in the store; all or none. */
+static int record_things(ota_store_t *store, const char *const *names, size_t n, const char *group)
+{
+    int src = OTA_STORE_OK;
+    int64_t now = ota_store_now_ms();
+    size_t done = 0;
+    for (; done < n && src == OTA_STORE_OK; done++) {
+        src = ota_store_thing_create(store, names[done], now);
         if (src == OTA_STORE_OK && group != NULL) {
-            src = ota_store_group_add(store, group, name);
+            src = ota_store_group_add(store, group, names[done]);
             if (src != OTA_STORE_OK) {
-                ota_store_thing_delete(store, name);
+                ota_store_thing_delete(store, names[done]);
             }
         }
         if (src != OTA_STORE_OK) {
-            rc = cli_fail(CLI_EXIT_FAIL, "cannot record thing '%s' (%s); try again", name,
-                          ota_store_errmsg(store));
-            unlink(path);
-            cli_broker_remove_user(ctx, name);
+            break;
         }
     }
-    ota_store_close(store);
-    if (rc == CLI_EXIT_OK) {
-        int reloaded = cli_broker_reload(ctx);
-        printf("thing:       %s\n", name);
-        printf("host:        %s\nport:        %u\n", broker.host, broker.port);
-        if (broker.tls_port) {
-            printf("tls port:    %u\ncafile:      %s\n", broker.tls_port, broker.cafile);
+    for (size_t i = 0; src != OTA_STORE_OK && i < done; i++) {
+        ota_store_thing_delete(store, names[i]);
+    }
+    return src;
+}
+
+int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *group = NULL;
+    size_t n = 0;
+    int help;
+    const cli_opt_t opts[] = {{"group", 1, &group}};
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    if (names == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    int rc = cli_parse(argc, argv, opts, 1, names, (size_t)argc, &n, &help);
+    if (rc == CLI_EXIT_OK && help) {
+        fputs(create_help, stdout);
+        free(names);
+        return CLI_EXIT_OK;
+    }
+    if (rc == CLI_EXIT_OK && n == 0) {
+        rc = cli_fail(CLI_EXIT_USAGE, "thing create needs a NAME; see 'otter thing create --help'");
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        rc = check_name(names[i]);
+        for (size_t k = 0; k < i && rc == CLI_EXIT_OK; k++) {
+            if (strcmp(names[k], names[i]) == 0) {
+                rc = cli_fail(CLI_EXIT_USAGE, "'%s' is given twice; give each name once", names[i]);
+            }
         }
-        printf("username:    %s\npassword:    %s\n", name, password);
-        printf("credentials: %s\n", path);
+    }
+    if (rc == CLI_EXIT_OK && group != NULL && !ota_store_valid_thing_name(group)) {
+        rc = cli_fail(CLI_EXIT_USAGE,
+                      "bad group name '%s'; use 1-128 letters, digits, '-', '_' or ':'", group);
+    }
+    cli_login_t broker;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
+    }
+    ota_store_t *store = NULL;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_store_open(ctx, &store);
+    }
+    int tls = rc == CLI_EXIT_OK && broker.cafile[0] != '\0';
+    /* Absolute paths in the things' files: devices run from anywhere. */
+    char abs[PATH_MAX];
+    if (rc == CLI_EXIT_OK && realpath(ctx->data_dir, abs) == NULL) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot resolve '%s' (%s); check --data-dir", ctx->data_dir,
+                      strerror(errno));
+    }
+    char broker_dir[CLI_PATH_MAX];
+    if (rc == CLI_EXIT_OK && cli_data_path(ctx, broker_dir, sizeof broker_dir, "broker") != 0) {
+        rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    struct new_thing *nt = rc == CLI_EXIT_OK ? calloc(n, sizeof *nt) : NULL;
+    cli_dynsec_thing_t *ds = rc == CLI_EXIT_OK ? calloc(n, sizeof *ds) : NULL;
+    if (rc == CLI_EXIT_OK && (nt == NULL || ds == NULL)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        ota_store_thing_t t;
+        if (ota_store_thing_get(store, names[i], &t) == OTA_STORE_OK) {
+            rc =
+                cli_fail(CLI_EXIT_FAIL, "thing '%s' already exists; choose another name", names[i]);
+        } else if (cli_data_path(ctx, nt[i].path, sizeof nt[i].path, "things/%s.json", names[i]) !=
+                   0) {
+            rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+        } else if (snprintf(nt[i].cert, sizeof nt[i].cert, "%s/things/%s.crt", abs, names[i]) >=
+                       (int)sizeof nt[i].cert ||
+                   snprintf(nt[i].key, sizeof nt[i].key, "%s/things/%s.key", abs, names[i]) >=
+                       (int)sizeof nt[i].key) {
+            rc = cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+        } else if (cli_exists(nt[i].path) || cli_exists(nt[i].cert) || cli_exists(nt[i].key)) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "'%s' (or its .crt or .key) already exists; remove it or choose another "
+                          "name",
+                          nt[i].path);
+        } else if (!tls && cli_broker_random_password(nt[i].password) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot make a password; try again");
+        }
+        if (ds != NULL) {
+            ds[i].name = names[i];
+            ds[i].password = tls ? NULL : nt[i].password;
+        }
+    }
+    char dir[CLI_PATH_MAX];
+    if (rc == CLI_EXIT_OK &&
+        (cli_data_path(ctx, dir, sizeof dir, "things") != 0 || cli_mkdirs(dir) != 0)) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot create '%s/things' (%s); check permissions",
+                      ctx->data_dir, strerror(errno));
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK && tls; i++) {
+        if (cli_broker_issue_cert(broker_dir, names[i], nt[i].cert, nt[i].key) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot issue a certificate for '%s'; check '%s/ca.key'",
+                          names[i], broker_dir);
+        } else {
+            nt[i].cert_written = 1;
+        }
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        char *json = thing_json(names[i], &nt[i], &broker);
+        if (json == NULL || cli_write_new_file(nt[i].path, json, strlen(json), 0600) != 0) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", nt[i].path,
+                          strerror(errno));
+        } else {
+            nt[i].file_written = 1;
+        }
+        free(json);
+    }
+    int live = 0;
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_add_things(ctx, ds, n, &live);
+    }
+    if (rc == CLI_EXIT_OK) {
+        int src = record_things(store, names, n, group);
+        if (src != OTA_STORE_OK) {
+            rc = cli_fail(CLI_EXIT_FAIL, "cannot record the things (%s); try again",
+                          ota_store_errmsg(store));
+            (void)cli_dynsec_remove_things(ctx, ds, n, live);
+        }
+    }
+    if (rc != CLI_EXIT_OK && nt != NULL) {
+        remove_thing_files(nt, n);
+    }
+    for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        printf("thing:       %s\n", names[i]);
+        printf("host:        %s\nport:        %u\n", broker.host, broker.port);
+        if (tls) {
+            printf("cafile:      %s\ncertificate: %s\nkey:         %s\n", broker.cafile, nt[i].cert,
+                   nt[i].key);
+        } else {
+            printf("password:    %s\n", nt[i].password);
+        }
+        printf("username:    %s\nclient id:   %s\n", names[i], names[i]);
+        printf("credentials: %s\n", nt[i].path);
         if (group) {
             printf("group:       %s\n", group);
         }
-        printf("broker:      %s\n", reloaded ? "reloaded" : "not running (reads it at start)");
     }
-    memset(password, 0, sizeof password);
-    free(json);
+    if (rc == CLI_EXIT_OK) {
+        printf("broker:      %s\n",
+               live ? "running; it took the logins" : "not running (reads them at start)");
+    }
+    if (nt != NULL) {
+        memset(nt, 0, n * sizeof *nt);
+    }
+    free(nt);
+    free(ds);
+    free(names);
+    if (store != NULL) {
+        ota_store_close(store);
+    }
     return rc;
+}
+
+static const char revoke_help[] =
+    "usage: otter thing revoke NAME\n"
+    "\n"
+    "Take a device's identity away (a stolen or retired device): with --tls\n"
+    "brokers its certificate is added to DATA_DIR/broker/crl.pem and a running\n"
+    "broker rereads it; its broker login is deleted, which ends a live session\n"
+    "at once. Its record and job history stay.\n";
+
+/* Waits until the broker refuses the thing's certificate (the CRL is reloaded). */
+static int wait_refused(const cli_ctx_t *ctx, const char *name)
+{
+    char rel[CLI_PATH_MAX];
+    snprintf(rel, sizeof rel, "things/%s.json", name);
+    for (int i = 0; i < 100; i++) {
+        if (cli_dynsec_login_refused(ctx, rel) == 1) {
+            return 0;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *name = NULL;
+    ota_store_t *store = NULL;
+    int rc = cli_one_arg_with_store(ctx, argc, argv, revoke_help,
+                                    "thing revoke needs a NAME; see 'otter thing revoke --help'",
+                                    &name, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    ota_store_thing_t t;
+    int known = ota_store_thing_get(store, name, &t) == OTA_STORE_OK;
+    ota_store_close(store);
+    if (!known) {
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
+    }
+    cli_login_t broker;
+    if ((rc = cli_broker_login(ctx, "broker/service.credentials", &broker)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    long pid = cli_broker_running(ctx);
+    char cert[CLI_PATH_MAX];
+    if (broker.cafile[0] != '\0') {
+        if (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
+            cli_broker_revoke_cert(ctx, cert) != 0) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "cannot add the certificate of '%s' to the revocation list; check "
+                            "'%s' and '%s/broker/ca.key'",
+                            name, cert, ctx->data_dir);
+        }
+        /* The CRL must be in force before the session ends, or the device is back at once. */
+        if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_refused(ctx, name) != 0)) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "the running broker still accepts the certificate of '%s'; restart "
+                            "it, then run 'otter thing revoke %s' again",
+                            name, name);
+        }
+    }
+    cli_dynsec_thing_t ds = {name, NULL};
+    rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    printf("thing:       %s revoked\n", name);
+    if (broker.cafile[0] != '\0') {
+        printf("certificate: %s listed in %s/broker/crl.pem\n", cert, ctx->data_dir);
+    }
+    printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
+                                        : "not running; its login is deleted");
+    return CLI_EXIT_OK;
 }
 
 /* Prints one row of `thing list`. */

@@ -12,8 +12,9 @@ static const char main_help[] =
     "\n"
     "  keygen          make a code-signing key and certificate\n"
     "  sign            sign a file (sig-sha256-ecdsa)\n"
-    "  broker init     write the Mosquitto configuration, passwords and ACL\n"
-    "  thing create    give a device an identity on the broker\n"
+    "  broker init     write the Mosquitto configuration, logins and access rules\n"
+    "  thing create    give devices an identity on the broker\n"
+    "  thing revoke    take a device's identity away (certificate, login, session)\n"
     "  thing list      list things\n"
     "  thing show      a thing and its job executions\n"
     "  job create      sign and publish a firmware update job\n"
@@ -36,12 +37,19 @@ struct cli_command {
 };
 
 static const struct cli_command commands[] = {
-    {"keygen", NULL, cli_cmd_keygen},        {"sign", NULL, cli_cmd_sign},
-    {"broker", "init", cli_cmd_broker_init}, {"thing", "create", cli_cmd_thing_create},
-    {"thing", "list", cli_cmd_thing_list},   {"thing", "show", cli_cmd_thing_show},
-    {"job", "create", cli_cmd_job_create},   {"job", "list", cli_cmd_job_list},
-    {"job", "show", cli_cmd_job_show},       {"job", "cancel", cli_cmd_job_cancel},
-    {"watch", NULL, cli_cmd_watch},          {"stream", "describe", cli_cmd_stream_describe},
+    {"keygen", NULL, cli_cmd_keygen},
+    {"sign", NULL, cli_cmd_sign},
+    {"broker", "init", cli_cmd_broker_init},
+    {"thing", "create", cli_cmd_thing_create},
+    {"thing", "revoke", cli_cmd_thing_revoke},
+    {"thing", "list", cli_cmd_thing_list},
+    {"thing", "show", cli_cmd_thing_show},
+    {"job", "create", cli_cmd_job_create},
+    {"job", "list", cli_cmd_job_list},
+    {"job", "show", cli_cmd_job_show},
+    {"job", "cancel", cli_cmd_job_cancel},
+    {"watch", NULL, cli_cmd_watch},
+    {"stream", "describe", cli_cmd_stream_describe},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -114,15 +114,6 @@
 #endif
 
 /**
- * jsmn tokens for one jobs message (notify-next or $next/get/accepted with a
- * full execution: job document and ten statusDetails keys). Each token takes
- * OTA_JOB_TOKEN_SIZE bytes of RAM. Possible values: 32 .. 1024. Default: 96.
- */
-#ifndef OTA_JSON_TOKENS
-#define OTA_JSON_TOKENS 96u
-#endif
-
-/**
  * Bytes of the buffer the agent builds outgoing payloads in (status updates,
  * block requests). Possible values: 256 .. 4096. Default: 384.
  */
@@ -312,9 +303,6 @@
 #endif
 #if (OTA_DEFAULT_WINDOW_BLOCKS < 1u) || (OTA_DEFAULT_WINDOW_BLOCKS > 255u)
 #error "OTA_DEFAULT_WINDOW_BLOCKS must be in 1 .. 255"
-#endif
-#if (OTA_JSON_TOKENS < 32u) || (OTA_JSON_TOKENS > 1024u)
-#error "OTA_JSON_TOKENS must be in 32 .. 1024"
 #endif
 #if (OTA_MESSAGE_BUFFER_SIZE < 256u) || (OTA_MESSAGE_BUFFER_SIZE > 4096u)
 #error "OTA_MESSAGE_BUFFER_SIZE must be in 256 .. 4096"

@@ -1321,7 +1321,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "no conformance port named %s\n", only != NULL ? only : "(any)");
         return 2;
     }
-    printf("conformance: %zu cases on %d port%s, %d failed\n", count, ran, ran == 1 ? "" : "s",
-           failed);
+    printf("conformance: %lu cases on %d port%s, %d failed\n", (unsigned long)count, ran,
+           ran == 1 ? "" : "s", failed);
     return failed != 0;
 }

@@ -72,6 +72,9 @@ typedef struct device {
     char username[OTA_THING_NAME_MAX + 1];
     char password[256];
     char client_id[OTA_THING_NAME_MAX + 1];
+    char cafile[OTTER_DEV_PATH_MAX]; /* mutual TLS: the broker's CA, "" for passwords */
+    char certfile[OTTER_DEV_PATH_MAX];
+    char keyfile[OTTER_DEV_PATH_MAX];
     char flash_path[OTTER_DEV_PATH_MAX];
     char boot_path[OTTER_DEV_PATH_MAX];
     char status_path[OTTER_DEV_PATH_MAX];
@@ -304,10 +307,18 @@ static int load_thing(device_t *d)
     }
     o = cJSON_Parse(text);
     port = cJSON_GetObjectItemCaseSensitive(o, "port");
+    /* A password, or (mutual TLS) the CA, the thing's certificate and its key. */
+    int tls = o != NULL && json_str(o, "cafile", d->cafile, sizeof d->cafile) == 0;
     ok = o != NULL && json_str(o, "thing", d->thing, sizeof d->thing) == 0 &&
          json_str(o, "host", d->host, sizeof d->host) == 0 &&
          json_str(o, "username", d->username, sizeof d->username) == 0 &&
-         json_str(o, "password", d->password, sizeof d->password) == 0 && cJSON_IsNumber(port);
+         (tls ? json_str(o, "certfile", d->certfile, sizeof d->certfile) == 0 &&
+                    json_str(o, "keyfile", d->keyfile, sizeof d->keyfile) == 0
+              : json_str(o, "password", d->password, sizeof d->password) == 0) &&
+         cJSON_IsNumber(port);
+    if (!tls) {
+        d->cafile[0] = '\0';
+    }
     if (ok) {
         d->port = port->valueint;
         if (json_str(o, "client_id", d->client_id, sizeof d->client_id) != 0) {
@@ -316,7 +327,9 @@ static int load_thing(device_t *d)
     }
     cJSON_Delete(o);
     if (!ok) {
-        console(d, "ERROR", "thing file %s lacks thing, host, port, username or password",
+        console(d, "ERROR",
+                "thing file %s lacks thing, host, port, username, or password (or certfile and "
+                "keyfile beside cafile)",
                 d->cfg.thing_file);
         return -1;
     }
@@ -400,8 +413,15 @@ static int connect_broker(device_t *d)
     mc.host = d->host;
     mc.port = d->port;
     mc.client_id = d->client_id;
-    mc.username = d->username;
-    mc.password = d->password;
+    if (d->cafile[0] != '\0') {
+        /* Mutual TLS: the broker takes the identity from the certificate. */
+        mc.ca_file = d->cafile;
+        mc.cert_file = d->certfile;
+        mc.key_file = d->keyfile;
+    } else {
+        mc.username = d->username;
+        mc.password = d->password;
+    }
     mc.keepalive_s = 30;
     mc.connect_timeout_ms = 3000;
     mc.log = binding_log;

@@ -268,7 +268,7 @@ for attempt in 1 2 3 4 5; do
     echo "---- attempt $attempt on port $p failed ----" >>"$logs/broker.log"
 done
 [ -n "$port" ] || fail "Mosquitto did not start; see $logs/broker.log"
-note "mosquitto (pid $broker_pid) on 127.0.0.1:$port: passwords, and an ACL that keeps each device to its own topics"
+note "mosquitto (pid $broker_pid) on 127.0.0.1:$port: logins that bind each device to its own client id and topics"
 
 step "starting otter-service"
 OTTER_MQTT_PASSWORD=$(sed -n 's/.*"password":[[:space:]]*"\([^"]*\)".*/\1/p' \

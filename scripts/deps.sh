@@ -9,6 +9,7 @@ packages=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
     mosquitto mosquitto-clients libmosquitto-dev libjsmn-dev libcjson-dev libcbor-dev
     libsqlite3-dev sqlite3 valgrind qemu-system-arm
+    libmicrohttpd-dev libcurl4-openssl-dev
 )
 
 missing=()

@@ -30,8 +30,9 @@ cmake -S . -B build/cortex-m4 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.
     -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
 cmake --build build/cortex-m4 -j "$jobs" -- --no-print-directory >/dev/null
 scripts/size-table.sh build/cortex-m4
+scripts/check-size-budget.sh build/cortex-m4
 cmake --build build/cortex-m4 --target ota_agent_logging -- --no-print-directory >/dev/null
-arm-none-eabi-size -t build/cortex-m4/agent/CMakeFiles/ota_agent_logging.dir/*.obj | tail -1 |
+arm-none-eabi-size -t build/cortex-m4/agent/libota_agent_logging.a | tail -1 |
     awk '{printf "agent with logging compiled in (OTA_LOG_LEVEL=3): %d bytes of code\n", $1}'
 
 step "exported symbols carry the ota_ prefix"
@@ -44,6 +45,12 @@ step "tests (ctest)"
 cd build/gcc
 status=0
 ctest --output-on-failure -j "$jobs" || status=$?
-grep -hE '^conformance:|^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share' \
+grep -hE '^conformance:|^power-loss sweep:|^power_sweep |^mutant |^agent resume sweep:|^streams load|^streams share|^cancel sweep:|^config sizes:|^scanner vs cJSON:' \
     Testing/Temporary/LastTest.log || true
+# Every security test prints "security: <name>: attacks=N refused=N honest_answered=N
+# updates_lost=N"; one line sums them.
+grep -hE '^security: [^:]+: attacks=' Testing/Temporary/LastTest.log |
+    awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } n++ }
+         END { printf "security: %d tests: attacks=%d refused=%d honest_answered=%d updates_lost=%d\n",
+                      n, sum["attacks"], sum["refused"], sum["honest_answered"], sum["updates_lost"] }'
 exit $status

@@ -88,9 +88,14 @@ static ota_err_t h_publish(void *ctx, const char *topic, const uint8_t *payload,
     if (h->publish_fail) {
         return OTA_ERR_MQTT;
     }
+    if (h->cancel_on_confirm && tl > 14u && strcmp(topic + tl - 14u, "jobs/$next/get") == 0 &&
+        ota_agent_get_state(&h->agent) == OTA_AGENT_ACTIVATING) {
+        h->cancel_on_confirm = 0;
+        h_cancel(h, h->cancel_notify);
+    }
     if (tl > 9u && strcmp(topic + tl - 9u, "/get/cbor") == 0 &&
         h->published_requests < sizeof h->done_at_request / sizeof h->done_at_request[0]) {
-        h->done_at_request[h->published_requests++] = h->agent.blocks_done;
+        h->done_at_request[h->published_requests++] = h->agent.dl.blocks_done;
     }
     push(h->to_service, &h->n_to_service, topic, payload, len, qos, h->now);
     return OTA_OK;
@@ -119,6 +124,13 @@ static void h_cb_activate(void *ctx, const ota_job_t *job)
     h->activate_calls++;
 }
 
+static void h_cb_verified(void *ctx, const ota_job_t *job)
+{
+    harness_t *h = ctx;
+    (void)job;
+    h->verified_calls++;
+}
+
 static void h_cb_outcome(void *ctx, const ota_agent_outcome_t *o)
 {
     harness_t *h = ctx;
@@ -137,6 +149,9 @@ static void h_cb_log(void *ctx, const ota_agent_event_t *ev)
     harness_t *h = ctx;
     if (ev->level == OTA_LOG_ERROR) {
         h->log_errors++;
+    }
+    if (strcmp(ev->what, "found an interrupted download") == 0) {
+        h->interrupted_logs++;
     }
     if (h->verbose || getenv("OTA_TEST_VERBOSE") != NULL) {
         fprintf(stderr, "[%6u ms] %d %s %s (%s) %u %u %s\n", (unsigned)h->now, (int)ev->level,
@@ -158,6 +173,7 @@ static void h_init_agent(harness_t *h, const ota_pal_t *pal, uint32_t app_versio
     h->cfg.callbacks.job_received = h_cb_job;
     h->cfg.callbacks.self_test = h_cb_self_test;
     h->cfg.callbacks.activate = h_cb_activate;
+    h->cfg.callbacks.verified = h_cb_verified;
     h->cfg.callbacks.outcome = h_cb_outcome;
     h->cfg.callbacks.log = h_cb_log;
     if (ota_agent_init(&h->agent, &h->cfg) != OTA_OK) {
@@ -262,6 +278,19 @@ static void to_agent(harness_t *h, const char *rest, const void *payload, size_t
     char topic[H_TOPIC_MAX];
     H_FMT(topic, sizeof topic, PREFIX "%s", rest);
     push(h->to_agent, &h->n_to_agent, topic, payload, len, 0, h->now + delay);
+}
+
+static void jobs_message(harness_t *h, char *out, size_t cap, int with_token);
+
+void h_cancel(harness_t *h, int notify)
+{
+    char msg[64];
+    h->execution[0] = '\0';
+    h->job_over = 1;
+    if (notify) {
+        jobs_message(h, msg, sizeof msg, 0);
+        to_agent(h, "jobs/notify-next", msg, strlen(msg), h->policy.delay_ms);
+    }
 }
 
 static void jobs_message(harness_t *h, char *out, size_t cap, int with_token)
@@ -408,13 +437,19 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
     if (map_get(req, "c") == NULL) {
         fatal("request without a client token");
     }
-    if (h->policy.reject_code != NULL) {
+    if (h->requests - 1u < sizeof h->request_at / sizeof h->request_at[0]) {
+        h->request_at[h->requests - 1u] = h->now;
+    }
+    if (h->policy.reject_code != NULL || h->requests <= h->policy.throttle_first) {
         char rest[H_TOPIC_MAX];
         cbor_item_t *rej = cbor_new_definite_map(3);
         unsigned char *buf = NULL;
         size_t buf_size = 0;
         size_t len;
-        add_pair(rej, "o", cbor_build_string(h->policy.reject_code));
+        add_pair(rej, "o",
+                 cbor_build_string(h->requests <= h->policy.throttle_first
+                                       ? "RequestThrottled"
+                                       : h->policy.reject_code));
         add_pair(rej, "m", cbor_build_string("refused by the test"));
         add_pair(rej, "c", cbor_build_string("otter"));
         len = cbor_serialize_alloc(rej, &buf, &buf_size);
@@ -467,8 +502,16 @@ void h_serve(harness_t *h)
         }
         if (strcmp(rest, "jobs/$next/get") == 0) {
             char msg[4300];
+            if (h->next_gets < sizeof h->next_get_at / sizeof h->next_get_at[0]) {
+                h->next_get_at[h->next_gets] = h->now;
+            }
             h->next_gets++;
-            if (!h->policy.jobs_silent) {
+            if (h->next_gets <= h->policy.throttle_jobs_first) {
+                static const char refusal[] = "{\"code\":\"RequestThrottled\",\"message\":\"over "
+                                              "budget\",\"clientToken\":\"otter\"}";
+                to_agent(h, "jobs/$next/get/rejected", refusal, sizeof refusal - 1u,
+                         h->policy.delay_ms);
+            } else if (!h->policy.jobs_silent) {
                 jobs_message(h, msg, sizeof msg, 1);
                 to_agent(h, "jobs/$next/get/accepted", msg, strlen(msg), h->policy.delay_ms);
             }
@@ -480,6 +523,13 @@ void h_serve(harness_t *h)
             H_FMT(h->status[h->nstatus], sizeof h->status[0], "%s", (const char *)m->payload);
             h->status_qos[h->nstatus] = m->qos;
             h->nstatus++;
+            if (h->job_over) {
+                static const char refusal[] = "{\"code\":\"TerminalStateReached\",\"message\":"
+                                              "\"the job is canceled\"}";
+                char reply[H_TOPIC_MAX];
+                H_FMT(reply, sizeof reply, "%s/rejected", rest);
+                to_agent(h, reply, refusal, sizeof refusal - 1u, h->policy.delay_ms);
+            }
         } else if (sscanf(rest, "streams/%127[^/]/get/cbor", stream) == 1 &&
                    strcmp(rest + strlen(rest) - 9, "/get/cbor") == 0) {
             serve_stream_request(h, stream, m);

@@ -34,14 +34,16 @@ typedef struct h_msg {
 
 /** How the scripted stream service misbehaves. */
 typedef struct h_policy {
-    uint32_t delay_ms;       /* latency of every answer */
-    uint32_t drop_every;     /* drop every n-th block message (0 = none) */
-    uint32_t drop_first;     /* drop the first n block messages */
-    int duplicate;           /* send every block twice */
-    int reverse;             /* answer a request's blocks in reverse order */
-    int silent;              /* answer no stream request at all */
-    const char *reject_code; /* refuse every stream request with this code */
-    int jobs_silent;         /* answer no $next/get */
+    uint32_t delay_ms;            /* latency of every answer */
+    uint32_t drop_every;          /* drop every n-th block message (0 = none) */
+    uint32_t drop_first;          /* drop the first n block messages */
+    int duplicate;                /* send every block twice */
+    int reverse;                  /* answer a request's blocks in reverse order */
+    int silent;                   /* answer no stream request at all */
+    const char *reject_code;      /* refuse every stream request with this code */
+    int jobs_silent;              /* answer no $next/get */
+    uint32_t throttle_first;      /* refuse the first n stream requests with RequestThrottled */
+    uint32_t throttle_jobs_first; /* refuse the first n $next/get with RequestThrottled */
 } h_policy_t;
 
 /** The harness. Allocate with h_new (it is large). */
@@ -71,6 +73,11 @@ typedef struct harness {
     uint32_t blocks_requested;      /* blocks asked for in total */
     uint32_t max_request_bytes;     /* most bytes asked for by one request */
     uint32_t next_gets;             /* $next/get requests seen */
+    uint32_t next_get_at[64];       /* times of the first $next/get requests */
+    uint32_t request_at[64];        /* times of the first GetStream requests */
+    int job_over;                   /* the job ended: its updates are refused */
+    int cancel_on_confirm;          /* cancel when the agent asks for its job before activating */
+    int cancel_notify;              /* ... and publish notify-next about it */
     uint32_t done_at_request[1024]; /* blocks the agent had when it sent request n */
     uint32_t published_requests;
     uint16_t requested_count[8192]; /* times each block was asked for */
@@ -88,8 +95,10 @@ typedef struct harness {
     char outcome_detail[128];
     int self_test_calls;
     int activate_calls;
+    int verified_calls;
     int job_received_calls;
     int log_errors;
+    int interrupted_logs; /* "found an interrupted download" events */
     int verbose;
 } harness_t;
 
@@ -116,6 +125,13 @@ void h_set_job(harness_t *h, const char *job_id, const char *stream, const uint8
 
 /** Set the execution text verbatim (for malformed documents); "" = none. */
 void h_set_execution(harness_t *h, const char *execution_json);
+
+/**
+ * The service cancels the job: $next/get names no job from now on, updates of
+ * the job are refused (TerminalStateReached), and, with notify, notify-next
+ * without an execution is published, behind the messages already in flight.
+ */
+void h_cancel(harness_t *h, int notify);
 
 /** Deliver notify-next with the current execution to the agent now. */
 void h_notify_next(harness_t *h);

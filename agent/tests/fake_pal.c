@@ -87,6 +87,12 @@ static int32_t f_write(void *ctx, uint32_t offset, const uint8_t *data, uint32_t
         f->written[offset + i] = 1;
     }
     memcpy(f->data + offset, data, size);
+    if (f->clock != NULL) {
+        *f->clock += f->write_ms;
+    }
+    if (f->hook != NULL) {
+        f->hook(f->hook_ctx, "write", f->writes);
+    }
     return (int32_t)size;
 }
 
@@ -99,6 +105,9 @@ static ota_err_t f_close(void *ctx, const ota_pal_file_t *file)
     }
     f->closes++;
     f->open = 0;
+    if (f->hook != NULL) {
+        f->hook(f->hook_ctx, "close", f->closes);
+    }
     if (f->fail_close != OTA_OK) {
         return f->fail_close;
     }
@@ -124,6 +133,9 @@ static ota_err_t f_activate(void *ctx)
 {
     fake_pal_t *f = ctx;
     f->activates++;
+    if (f->hook != NULL) {
+        f->hook(f->hook_ctx, "activate", f->activates);
+    }
     if (f->fail_activate != OTA_OK) {
         return f->fail_activate;
     }

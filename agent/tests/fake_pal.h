@@ -37,6 +37,13 @@ typedef struct fake_pal {
     ota_err_t fail_activate;
     ota_err_t fail_accept;
     int corrupt_on_resume; /* resume keeps a wrong byte in a kept block */
+    /* A slow port: every write advances *clock (the test's time) by write_ms. */
+    uint32_t write_ms;
+    uint32_t *clock;
+    /* Called after every write ("write", writes so far), at close ("close") and at
+     * activate ("activate"), for tests that act at a given step. */
+    void (*hook)(void *ctx, const char *op, int count);
+    void *hook_ctx;
 } fake_pal_t;
 
 /** Initialise (no file, VALID image, no progress) and fill in the pal struct. */

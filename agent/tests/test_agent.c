@@ -90,7 +90,7 @@ static fixture_t *download_partly(uint32_t blocks, uint32_t until)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < until) {
+    while (fx->h->agent.dl.blocks_done < until) {
         h_run(fx->h, 10, 10, NULL);
     }
     return fx;
@@ -151,10 +151,10 @@ static void test_init_validates_arguments(void **state)
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
     c.block_size = 131072;
     assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* window clamps to 1 */
-    assert_int_equal(agent->window, 1);
+    assert_int_equal(agent->stats.window_blocks, 1);
     c.window_blocks = 2;
     assert_int_equal(ota_agent_init(agent, &c), OTA_OK); /* two requests of 128 KiB */
-    assert_int_equal(agent->window, 2);
+    assert_int_equal(agent->stats.window_blocks, 2);
     c = h->cfg;
     c.window_blocks = 256;
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
@@ -261,13 +261,16 @@ static void test_full_update_exact_payloads(void **state)
                         "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"ready\","
                         "\"updatedBy\":\"0x01000000\"}}");
     assert_int_equal(fx->h->status_qos[fx->h->nstatus - 1u], 1);
-    assert_int_equal(fx->h->activate_calls, 1);
+    assert_int_equal(fx->h->activate_calls, 0);
+    assert_int_equal(fx->h->verified_calls, 1);
     /* The complete checkpoint stays until the new image is committed or rejected. */
     assert_int_not_equal(fx->pal.progress_len, -1);
     assert_int_equal(fx->pal.activates, 0);
-    /* The reset delay lets the status go out first. */
+    /* The reset delay lets the status go out first, and the service names the job again. */
+    h_run(fx->h, 0, 10, NULL);
     fx->h->now += 600;
     assert_int_equal(ota_agent_poll(&fx->h->agent, fx->h->now), OTA_OK);
+    assert_int_equal(fx->h->activate_calls, 1);
     assert_int_equal(fx->pal.activates, 1);
     assert_int_equal(fx->pal.resets, 1);
     assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_TESTING);
@@ -384,7 +387,7 @@ static void test_no_self_test_job_resets(void **state)
     (void)state;
     fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
     h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_execution(fx->h, ""); /* the service names no job */
+    fx->h->policy.jobs_silent = 1; /* the service does not answer */
     start(fx);
     h_run(fx->h, 15000, 100, NULL);
     assert_int_equal(fx->pal.resets, 0);
@@ -769,7 +772,7 @@ static void test_timer_follows_round_trip(void **state)
     assert_true(file_matches(fx));
     /* Round trips are about 300 ms: the timer settles near it, not at 2 s. */
     assert_true(fx->h->agent.stats.rtt_ms >= 250u && fx->h->agent.stats.rtt_ms <= 400u);
-    assert_true(fx->h->agent.rto >= 300u && fx->h->agent.rto < 1500u);
+    assert_true(fx->h->agent.dl.rto >= 300u && fx->h->agent.dl.rto < 1500u);
     assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
     fixture_free(fx);
 }
@@ -1098,7 +1101,7 @@ static void test_suspend_resume(void **state)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < 10u) {
+    while (fx->h->agent.dl.blocks_done < 10u) {
         h_run(fx->h, 10, 10, NULL);
     }
     assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
@@ -1164,10 +1167,10 @@ static void test_resume_after_reboot(void **state)
     fx->h->policy.delay_ms = 30;
     set_job(fx, "job-1");
     start(fx);
-    while (fx->h->agent.blocks_done < 30u) {
+    while (fx->h->agent.dl.blocks_done < 30u) {
         h_run(fx->h, 10, 10, NULL);
     }
-    done = fx->h->agent.blocks_done;
+    done = fx->h->agent.dl.blocks_done;
     /* Power cut: fresh RAM; the port's storage and progress record remain. */
     fx->pal.open = 0;
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
@@ -1325,7 +1328,7 @@ static void test_round_trip_of_an_abandoned_job_is_not_timed(void **state)
     assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
     assert_true(file_matches(fx));
     assert_true(fx->h->agent.stats.rtt_ms <= 100u);
-    assert_true(fx->h->agent.rto < 2000u);
+    assert_true(fx->h->agent.dl.rto < 2000u);
     fixture_free(fx);
 }
 
@@ -1381,6 +1384,324 @@ static void test_unusable_document_keeps_the_self_test_deadline(void **state)
     assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
     assert_int_equal(fx->pal.resets, 1);
     fixture_free(fx);
+}
+
+/* ---- a cancel always wins ---- */
+
+/* Where the cancel is injected into a scripted update of CANCEL_BLOCKS blocks. */
+enum {
+    AT_CLOSE = 1000, /* during verification (inside the port's close) */
+    AT_CONFIRM,      /* between close and activation (the confirmation round trip) */
+    AT_ACTIVATING,   /* during activation, before the reset (the reset delay) */
+};
+#define CANCEL_BLOCKS 8u
+
+typedef struct cancel_case {
+    fixture_t *fx;
+    int at;     /* 1 .. CANCEL_BLOCKS: after that block's write; or AT_* */
+    int notify; /* the service's notice reaches the device */
+    int done;
+} cancel_case_t;
+
+static void cancel_hook(void *ctx, const char *op, int count)
+{
+    cancel_case_t *c = ctx;
+    if (c->done) {
+        return;
+    }
+    if ((strcmp(op, "write") == 0 && count == c->at) ||
+        (strcmp(op, "close") == 0 && c->at == AT_CLOSE)) {
+        c->done = 1;
+        h_cancel(c->fx->h, c->notify);
+    }
+}
+
+static int stop_confirmed(const harness_t *h)
+{
+    return h->outcomes > 0 ||
+           (ota_agent_get_state(&h->agent) == OTA_AGENT_ACTIVATING && !h->agent.confirm_pending);
+}
+
+/* Runs one scripted update with a cancel at c->at; returns the fixture. */
+static void run_cancel_case(cancel_case_t *c, uint32_t write_ms)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    char where[96];
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    cfg.window_blocks = 4;
+    fx = fixture_new(CANCEL_BLOCKS * 1024u - 100u, &cfg);
+    c->fx = fx;
+    c->done = 0;
+    fx->h->policy.delay_ms = 30;
+    fx->pal.write_ms = write_ms;
+    fx->pal.clock = &fx->h->now;
+    fx->pal.hook = cancel_hook;
+    fx->pal.hook_ctx = c;
+    fx->h->cancel_on_confirm = c->at == AT_CONFIRM;
+    fx->h->cancel_notify = c->notify;
+    snprintf(where, sizeof where, "cancel at %d, notice %s, %u ms per block", c->at,
+             c->notify ? "delivered" : "lost", (unsigned)write_ms);
+    set_job(fx, "job-1");
+    start(fx);
+    if (c->at == AT_ACTIVATING) {
+        if (!h_run(fx->h, 60000, 10, stop_confirmed) || fx->h->outcomes != 0) {
+            fail_msg("%s: not confirmed", where);
+        }
+        c->done = 1;
+        h_cancel(fx->h, c->notify);
+    }
+    h_run(fx->h, 60000, 10, h_stop_outcome);
+    h_run(fx->h, 2000, 10, NULL);
+    if (c->at == AT_CONFIRM) {
+        c->done = fx->h->job_over;
+    }
+    if (c->at == AT_ACTIVATING && !c->notify) {
+        /* Nothing told the device in time: it activated. The new image asks for
+         * its job, finds none, and reverts at once, never committing. */
+        if (fx->pal.activates != 1 || fx->h->outcomes != 0) {
+            fail_msg("%s: expected the activation to go ahead", where);
+        }
+        boot_new_image(fx, V1_1_0);
+        h_cancel(fx->h, 0);
+        h_run(fx->h, 1000, 10, NULL);
+        assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+        assert_int_equal(fx->pal.image_state, OTA_PAL_IMAGE_STATE_INVALID);
+        assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
+        h_run(fx->h, 1000, 10, NULL);
+        assert_int_equal(fx->pal.resets, 2);
+        fixture_free(fx);
+        return;
+    }
+    if (!c->done || fx->h->outcomes != 1 || fx->h->outcome.status != OTA_OUTCOME_CANCELED ||
+        fx->pal.activates != 0 || fx->pal.resets != 0 || fx->h->activate_calls != 0 ||
+        fx->pal.open || fx->pal.closed_ok || fx->pal.progress_len != -1 ||
+        ota_agent_get_state(&fx->h->agent) != OTA_AGENT_WAITING_JOB ||
+        h_subscribed(fx->h, "jobs/job-1/update/rejected") ||
+        h_subscribed(fx->h, "streams/" STREAM "/data/cbor")) {
+        fail_msg("%s: injected %d, outcomes %d (status %d), activates %d, resets %d, open %d, "
+                 "closed_ok %d, progress %d, state %s",
+                 where, c->done, fx->h->outcomes, (int)fx->h->outcome.status, fx->pal.activates,
+                 fx->pal.resets, fx->pal.open, fx->pal.closed_ok, (int)fx->pal.progress_len,
+                 ota_agent_state_str(ota_agent_get_state(&fx->h->agent)));
+    }
+    assert_string_equal(fx->h->outcome.job_id, "job-1");
+    assert_string_not_equal(fx->h->outcome.reason, "");
+    for (size_t i = 0; i < fx->h->nstatus; i++) {
+        assert_null(strstr(fx->h->status[i], "FAILED")); /* a cancel is no failure */
+    }
+    fixture_free(fx);
+}
+
+static void cancel_at_every_step(uint32_t write_ms)
+{
+    static const int extra[] = {AT_CLOSE, AT_CONFIRM, AT_ACTIVATING};
+    int cases = 0;
+    for (int notify = 1; notify >= 0; notify--) {
+        for (int k = 1; k <= (int)CANCEL_BLOCKS + 3; k++) {
+            cancel_case_t c;
+            memset(&c, 0, sizeof c);
+            c.at = k <= (int)CANCEL_BLOCKS ? k : extra[k - (int)CANCEL_BLOCKS - 1];
+            c.notify = notify;
+            run_cancel_case(&c, write_ms);
+            cases++;
+        }
+    }
+    printf("cancel sweep: %d injection points x notice delivered/lost, %u ms per block: the "
+           "canceled image never committed\n",
+           cases / 2, (unsigned)write_ms);
+}
+
+static void test_cancel_at_every_step(void **state)
+{
+    (void)state;
+    cancel_at_every_step(0);
+}
+
+static void test_cancel_at_every_step_slow_port(void **state)
+{
+    (void)state;
+    cancel_at_every_step(200);
+}
+
+/* A late cancel of a verified image: the confirmation says the job is gone. */
+static void test_activation_waits_for_the_service(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->h->policy.jobs_silent = 1;
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "QUEUED", NULL);
+    start(fx);
+    h_serve(fx->h);
+    h_notify_next(fx->h); /* the document arrives by notify-next */
+    assert_true(h_run(fx->h, 10000, 10, h_stop_activating));
+    h_run(fx->h, 3000, 10, NULL); /* no confirmation: no activation */
+    assert_int_equal(fx->pal.activates, 0);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_true(fx->h->next_gets >= 3); /* asked again, backing off */
+    fx->h->policy.jobs_silent = 0;
+    h_run(fx->h, 20000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    fixture_free(fx);
+}
+
+/* ---- retry timer and throttling ---- */
+
+static void test_slow_port_is_no_lost_request(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(48u * 1024u, &cfg);
+    fx->h->policy.delay_ms = 5;
+    fx->pal.write_ms = 200; /* each block takes 200 ms to write */
+    fx->pal.clock = &fx->h->now;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 120000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_duplicate, 0);
+    for (uint32_t i = 0; i < 48u; i++) {
+        assert_int_equal(fx->h->requested_count[i], 1); /* each block asked for once */
+    }
+    fixture_free(fx);
+}
+
+static void test_stream_throttling_backs_off(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_timeouts = 2; /* more refusals than that: still no failure */
+    fx = fixture_new(10000, &cfg);
+    fx->h->policy.throttle_first = 4;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 200000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->h->outcomes, 0);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->throttled, 4);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    /* The retry timer doubles at every refusal: 4, 8, 16 s, then its 30 s bound. */
+    assert_true(fx->h->request_at[1] - fx->h->request_at[0] >= 4000u);
+    assert_true(fx->h->request_at[2] - fx->h->request_at[1] >= 8000u);
+    assert_true(fx->h->request_at[3] - fx->h->request_at[2] >= 16000u);
+    assert_true(fx->h->request_at[4] - fx->h->request_at[3] >= 30000u);
+    for (size_t i = 0; i < fx->h->nstatus; i++) {
+        assert_null(strstr(fx->h->status[i], "FAILED"));
+    }
+    fixture_free(fx);
+}
+
+static void test_jobs_throttling_backs_off(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->h->policy.throttle_jobs_first = 2;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->throttled, 2);
+    assert_true(fx->h->next_get_at[1] - fx->h->next_get_at[0] >= 4000u);
+    assert_true(fx->h->next_get_at[2] - fx->h->next_get_at[1] >= 8000u);
+    /* A throttled status update is no sign that the job is over. */
+    h_deliver(fx->h, "jobs/job-1/update/rejected",
+              "{\"code\":\"RequestThrottled\",\"message\":\"over budget\"}", 50);
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->throttled, 3);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_int_equal(fx->h->outcomes, 0);
+    fixture_free(fx);
+}
+
+static void test_suspend_pauses_the_self_test_deadline(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    boot_new_image(fx, V1_1_0);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_suspend(&fx->h->agent), OTA_OK);
+    h_run(fx->h, 30000, 100, NULL); /* longer than the 16 s deadline */
+    assert_int_equal(ota_agent_resume(&fx->h->agent, fx->h->now), OTA_OK);
+    h_run(fx->h, 1000, 100, NULL);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_SELF_TEST);
+    assert_int_equal(fx->pal.resets, 0);
+    h_run(fx->h, 20000, 100, NULL); /* the rest of the deadline still runs */
+    assert_int_equal(fx->pal.last_state, OTA_IMAGE_STATE_REJECTED);
+    fixture_free(fx);
+}
+
+static void test_new_image_finds_no_interrupted_download(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_not_equal(fx->pal.progress_len, -1); /* the record stays until the commit */
+    boot_new_image(fx, V1_1_0);
+    assert_int_equal(fx->h->interrupted_logs, 0);
+    /* An old image that finds the same record after a cut does say so. */
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_VALID;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    start(fx);
+    assert_int_equal(fx->h->interrupted_logs, 1);
+    fixture_free(fx);
+}
+
+static void test_stop_during_activation_then_start_activates(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    assert_int_equal(ota_agent_stop(&fx->h->agent), OTA_OK);
+    h_run(fx->h, 1000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 0);
+    start(fx);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_equal(fx->pal.closes, 1); /* no second download or verification */
+    assert_int_equal(fx->pal.creates, 1);
+    fixture_free(fx);
+}
+
+static void test_reset_during_self_test_keeps_updated_by(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    download_to_activation(fx);
+    h_run(fx->h, 2000, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    /* The new image booted, reported "active", and was reset during its test:
+     * the job now says "active" with the new image's version. */
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"active\",\"updatedBy\":\"0x01010000\"}");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    assert_string_equal(h_last_status(fx->h),
+                        "{\"status\":\"SUCCEEDED\",\"statusDetails\":{\"reason\":\"accepted  "
+                        "v1.1.0\",\"updatedBy\":\"  v1.0.0\"}}");
+    fixture_free(fx);
+}
+
+static void test_agent_version_macro(void **state)
+{
+    char text[16];
+    (void)state;
+    snprintf(text, sizeof text, "%d.%d.%d", OTA_VERSION_MAJOR, OTA_VERSION_MINOR,
+             OTA_VERSION_PATCH);
+    assert_string_equal(text, OTA_VERSION_STRING);
+    assert_int_equal(OTA_VERSION >> 24, OTA_VERSION_MAJOR);
+    assert_int_equal((OTA_VERSION >> 16) & 0xffu, OTA_VERSION_MINOR);
 }
 
 int main(void)
@@ -1439,6 +1760,17 @@ int main(void)
         cmocka_unit_test(test_stop_start_listens_for_refusals_again),
         cmocka_unit_test(test_reconnect_while_suspended_resubscribes_stream),
         cmocka_unit_test(test_unusable_document_keeps_the_self_test_deadline),
+        cmocka_unit_test(test_cancel_at_every_step),
+        cmocka_unit_test(test_cancel_at_every_step_slow_port),
+        cmocka_unit_test(test_activation_waits_for_the_service),
+        cmocka_unit_test(test_slow_port_is_no_lost_request),
+        cmocka_unit_test(test_stream_throttling_backs_off),
+        cmocka_unit_test(test_jobs_throttling_backs_off),
+        cmocka_unit_test(test_suspend_pauses_the_self_test_deadline),
+        cmocka_unit_test(test_new_image_finds_no_interrupted_download),
+        cmocka_unit_test(test_stop_during_activation_then_start_activates),
+        cmocka_unit_test(test_reset_during_self_test_keeps_updated_by),
+        cmocka_unit_test(test_agent_version_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

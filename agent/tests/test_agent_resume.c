@@ -19,6 +19,7 @@
 #include "agent_harness.h"
 #include "flashsim_device.h"
 #include "ota_image_header.h"
+#include "ota_progress.h"
 #include "ota_test_image.h"
 
 #define KIB 1024u
@@ -145,7 +146,7 @@ static result_t scenario(const geometry_t *g, ota_flashsim_fault_kind_t kind, ui
         goto out; /* the download finished first (the op belongs to a later phase) */
     }
     r.fired = 1;
-    memcpy(had, &h->agent.record[OTA_PROGRESS_HEADER_SIZE], sizeof had);
+    memcpy(had, ota_progress_bitmap(&h->agent.progress), sizeof had);
 
     /* Power returns: boot with fresh RAM, the service still has the job in progress. */
     ota_flashsim_power_on(&dev->sim);

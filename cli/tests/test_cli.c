@@ -613,11 +613,19 @@ static void test_bad_inputs(void **state)
         {1, {"thing", "create", "A", NULL}},
         {2, {"thing", "create", "bad/name", NULL}},
         {2, {"thing", "create", "otter-service", NULL}},
+        {2, {"thing", "create", "otter-service-host-1", NULL}},
+        {2, {"thing", "create", "otter-admin", NULL}},
+        {2, {"thing", "create", "new1", "new1", NULL}},
+        {2, {"thing", "create", "new2", "bad/name", NULL}},
+        {1, {"thing", "create", "new3", "A", NULL}},
         {2, {"thing", "create", NULL}},
         {1, {"broker", "init", "--port", "1884", NULL}},
         {2, {"broker", "init", "--port", "70000", NULL}},
         {2, {"broker", "init", NULL}},
         {2, {"broker", "init", "--port", "1884", "--tls-port", "1885", NULL}},
+        {2, {"broker", "init", "--port", "1884", "--bind", "0.0.0.0", NULL}},
+        {2, {"broker", "init", "--port", "1884", "--bind", "1.2.3.4;x", NULL}},
+        {2, {"broker", "init", "--port", "1884", "--host", "a b", NULL}},
     };
 #undef JC
     size_t jobs0, streams0, files0;
@@ -644,14 +652,18 @@ static void test_bad_inputs(void **state)
     assert_int_equal(jobs, jobs0);
     assert_int_equal(streams, streams0);
     assert_int_equal(files, files0);
-    /* No thing, no credentials and no password entry came from the failures. */
-    assert_int_not_equal(access(cli_test_path("data/things/otter-service.json"), F_OK), 0);
-    size_t pw_len = 0;
-    char *pw = (char *)cli_test_read(cli_test_path("data/broker/passwd"), &pw_len);
-    assert_null(strstr(pw, "bad"));
-    assert_int_equal(strstr(pw, "\nA:") != NULL, 1);
-    assert_null(strstr(strstr(pw, "\nA:") + 1, "\nA:"));
-    free(pw);
+    /* No thing, no credentials and no broker login came from the failures. */
+    const char *refused[] = {"otter-service", "new1", "new2", "new3"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_not_equal(access(cli_test_path("data/things/%s.json", refused[i]), F_OK), 0);
+    }
+    char *ds = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    assert_non_null(ds);
+    assert_null(strstr(ds, "bad"));
+    assert_null(strstr(ds, "new"));
+    assert_non_null(strstr(ds, "\"username\":\t\"A\""));
+    assert_null(strstr(strstr(ds, "\"username\":\t\"A\"") + 1, "\"username\":\t\"A\""));
+    free(ds);
     /* Before broker init, thing create says what to do. */
     cli_test_end();
     assert_int_equal(cli_test_begin(), 0);
@@ -686,7 +698,7 @@ static void test_help(void **state)
     }
 }
 
-/* broker init writes the config, password file, ACL and credentials. */
+/* broker init writes the config, the logins and roles, and credentials. */
 static void test_broker_init_files(void **state)
 {
     (void)state;
@@ -695,10 +707,17 @@ static void test_broker_init_files(void **state)
     assert_non_null(conf);
     const char *lines[] = {"\nallow_anonymous false\n",
                            "\nlistener 18998 127.0.0.1\n",
-                           "\nlistener 18999 127.0.0.1\n",
-                           "\npersistence false\n",
-                           "\npassword_file /",
-                           "\nacl_file /",
+                           "\nrequire_certificate true\n",
+                           "\nuse_identity_as_username true\n",
+                           "\nuse_username_as_clientid true\n",
+                           "\ncrlfile /",
+                           "\npersistence true\n",
+                           "\npersistence_location /",
+                           "\nset_tcp_nodelay true\n",
+                           "\nmax_packet_size 135168\n",
+                           "\nretain_available false\n",
+                           "\nplugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n",
+                           "\nplugin_opt_config_file /",
                            "\npid_file /",
                            "\ncafile /",
                            "\ncertfile /",
@@ -708,18 +727,23 @@ static void test_broker_init_files(void **state)
             fail_msg("mosquitto.conf lacks %s", lines[i]);
         }
     }
+    assert_null(strstr(conf, "password_file"));
+    assert_null(strstr(conf, "acl_file"));
     free(conf);
-    char *acl = (char *)cli_test_read(cli_test_path("data/broker/acl"), NULL);
-    assert_non_null(strstr(acl, "\npattern readwrite $aws/things/%u/jobs/#\n"));
-    assert_non_null(strstr(acl, "\npattern readwrite $aws/things/%u/streams/#\n"));
-    assert_non_null(strstr(acl, "\nuser otter-service\ntopic readwrite $aws/things/#\n"));
-    free(acl);
-    char *pw = (char *)cli_test_read(cli_test_path("data/broker/passwd"), NULL);
-    assert_memory_equal(pw, "otter-service:$7$101$", 21);
-    free(pw);
+    char *ds = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    cJSON *d = cJSON_Parse(ds);
+    free(ds);
+    assert_non_null(d);
+    const cJSON *def = cJSON_GetObjectItem(d, "defaultACLAccess");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(def, "publishClientSend")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(def, "publishClientReceive")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(def, "subscribe")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "clients")), 2);
+    cJSON_Delete(d);
     struct stat st;
-    const char *secret[] = {"passwd", "acl", "service.credentials", "ca.key", "server.key"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *secret[] = {"dynsec.json", "service.credentials", "admin.credentials", "ca.key",
+                            "server.key",  "service.key",         "admin.key"};
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
         assert_int_equal(stat(cli_test_path("data/broker/%s", secret[i]), &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
@@ -728,14 +752,30 @@ static void test_broker_init_files(void **state)
     free(creds);
     assert_non_null(c);
     assert_string_equal(cJSON_GetObjectItem(c, "username")->valuestring, "otter-service");
-    assert_int_equal(strlen(cJSON_GetObjectItem(c, "password")->valuestring), 32);
+    assert_null(cJSON_GetObjectItem(c, "password")); /* the certificate is the login */
     assert_int_equal(cJSON_GetObjectItem(c, "port")->valueint, 18998);
-    assert_int_equal(cJSON_GetObjectItem(c, "tls_port")->valueint, 18999);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "certfile")->valuestring, "service.crt"));
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "keyfile")->valuestring, "service.key"));
+    assert_string_equal(cJSON_GetObjectItem(c, "client_id_prefix")->valuestring, "otter-service-");
     cJSON_Delete(c);
-    /* The server certificate chains to the CA and names 127.0.0.1 and localhost. */
-    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' '%s'", OTA_OPENSSL,
-                                 cli_test_path("data/broker/ca.crt"),
-                                 cli_test_path("data/broker/server.crt")),
+    /* Every certificate chains to the CA; the server's names 127.0.0.1 and localhost,
+     * the clients' are for clientAuth with their login as common name. */
+    const char *certs[] = {"server", "service", "admin"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -purpose %s '%s'", OTA_OPENSSL,
+                                     cli_test_path("data/broker/ca.crt"),
+                                     i == 0 ? "sslserver" : "sslclient",
+                                     cli_test_path("data/broker/%s.crt", certs[i])),
+                         0);
+    }
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -subject | grep -q 'CN = otter-service'",
+                    OTA_OPENSSL, cli_test_path("data/broker/service.crt")),
+        0);
+    /* An empty revocation list, signed by the CA. */
+    assert_int_equal(cli_test_sh("'%s' crl -in '%s' -CAfile '%s' -noout 2>&1 | grep -q 'verify OK'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/crl.pem"),
+                                 cli_test_path("data/broker/ca.crt")),
                      0);
     assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'IP "
                                  "Address:127.0.0.1'",
@@ -746,6 +786,77 @@ static void test_broker_init_files(void **state)
                      0);
     /* No temporary folder is left. */
     assert_int_equal(cli_test_sh("ls -A '%s' | grep -q broker-", cli_test_data()), 1);
+}
+
+/* A data folder that does not exist, or is not otter's, is named with the
+ * command that sets one up; no command creates anything there. */
+static void test_data_dir_missing(void **state)
+{
+    (void)state;
+    const char *missing = cli_test_path("no-such-folder");
+    const char *plain = cli_test_path("plain-folder");
+    assert_int_equal(mkdir(plain, 0700), 0);
+    const char *cmds[][4] = {{"job", "list", NULL},    {"thing", "list", NULL},
+                             {"thing", "show", "A"},   {"job", "show", "j1"},
+                             {"thing", "create", "A"}, {"stream", "describe", "AFR_OTA-x"},
+                             {"job", "cancel", "j1"},  {"watch", "j1", NULL}};
+    const char *dirs[] = {missing, plain};
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            const char *argv[8] = {"--data-dir", dirs[d], cmds[i][0], cmds[i][1], cmds[i][2], NULL};
+            int code = cli_test_runv(R, argv);
+            if (code != 1 || !cli_test_one_error_line(R) || strstr(R->err, dirs[d]) == NULL ||
+                strstr(R->err, "broker init") == NULL) {
+                fail_msg("%s %s in %s: exit %d, stderr [%s]", cmds[i][0], cmds[i][1], dirs[d], code,
+                         R->err);
+            }
+        }
+    }
+    /* Nothing was created: not the folder, not a store. */
+    assert_int_not_equal(access(missing, F_OK), 0);
+    assert_int_equal(cli_test_sh("ls -A '%s' | grep -q .", plain), 1);
+    /* broker init is the command that creates one. */
+    assert_ok(cli_test_run(R, "--data-dir", missing, "broker", "init", "--port", "18998", NULL));
+    assert_ok(cli_test_run(R, "--data-dir", missing, "job", "list", NULL));
+}
+
+/* --bind picks the listener's address, --host the name clients are given. */
+static void test_broker_init_bind_host(void **state)
+{
+    (void)state;
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--bind", "0.0.0.0", "--host",
+                           "otter.lan", "--tls", NULL));
+    assert_non_null(strstr(R->out, "devices connect to otter.lan:18998"));
+    char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
+    assert_non_null(strstr(conf, "\nlistener 18998 0.0.0.0\n"));
+    assert_null(strstr(conf, "127.0.0.1"));
+    free(conf);
+    assert_ok(cli_test_run(R, "thing", "create", "lan1", NULL));
+    const char *files[] = {"data/broker/service.credentials", "data/things/lan1.json"};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = (char *)cli_test_read(cli_test_path("%s", files[i]), NULL);
+        cJSON *o = cJSON_Parse(text);
+        free(text);
+        assert_string_equal(cJSON_GetObjectItem(o, "host")->valuestring, "otter.lan");
+        assert_int_equal(cJSON_GetObjectItem(o, "port")->valueint, 18998);
+        cJSON_Delete(o);
+    }
+    /* The server certificate names the host clients are told, and the thing's
+     * certificate is issued by the same CA for its name. */
+    const char *server = cli_test_path("data/broker/server.crt");
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'DNS:otter.lan'",
+                                 OTA_OPENSSL, server),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -verify_hostname otter.lan '%s'",
+                                 OTA_OPENSSL, cli_test_path("data/broker/ca.crt"), server),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' verify -CAfile '%s' -purpose sslclient '%s'", OTA_OPENSSL,
+                                 cli_test_path("data/broker/ca.crt"),
+                                 cli_test_path("data/things/lan1.crt")),
+                     0);
+    assert_int_equal(cli_test_sh("'%s' x509 -in '%s' -noout -subject | grep -q 'CN = lan1'",
+                                 OTA_OPENSSL, cli_test_path("data/things/lan1.crt")),
+                     0);
 }
 
 /* thing create/list/show, job show and job cancel. */
@@ -948,6 +1059,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
     };

@@ -34,8 +34,8 @@ static cli_run_t g_run;
 /** The broker, the service and the logins. */
 struct world {
     int port;
-    ota_test_proc_t broker, service;
-    char service_pw[64];
+    ota_test_broker_t broker;
+    ota_test_proc_t service;
 };
 
 static struct world g;
@@ -72,22 +72,17 @@ static int setup(void **state)
         fprintf(stderr, "setup: %s\n", g_run.err);
         return -1;
     }
-    read_password(cli_test_path("data/broker/service.credentials"), g.service_pw);
-    char conf[600];
-    snprintf(conf, sizeof conf, "%s/broker/mosquitto.conf", cli_test_data());
-    char *argv[] = {(char *)OTA_MOSQUITTO, (char *)"-c", conf, NULL};
-    if (ota_test_proc_start(&g.broker, "mosquitto", argv, cli_test_path("mosquitto.log")) != 0 ||
-        ota_test_wait_port(g.port, 5000) != 0) {
-        ota_test_proc_stop(&g.broker);
+    /* Mosquitto on what broker init wrote (things created before it started). */
+    if (ota_test_broker_start(&g.broker, cli_test_data()) != 0 || g.broker.port != g.port) {
+        ota_test_broker_stop(&g.broker);
         return -1;
     }
     /* Plain subscriptions: Mosquitto 2.0 delivers no $aws message to $share ones. */
-    const char *extra[] = {"--username",    "otter-service", "--password", g.service_pw,
-                           "--share-group", "none",          NULL};
-    if (ota_test_service_start(&g.service, cli_test_data(), g.port, extra,
+    const char *extra[] = {"--share-group", "none", NULL};
+    if (ota_test_service_start(&g.service, cli_test_data(), &g.broker, extra,
                                cli_test_path("service.log")) != 0) {
         ota_test_proc_stop(&g.service);
-        ota_test_proc_stop(&g.broker);
+        ota_test_broker_stop(&g.broker);
         return -1;
     }
     return 0;
@@ -97,7 +92,7 @@ static int teardown(void **state)
 {
     (void)state;
     ota_test_proc_stop(&g.service);
-    ota_test_proc_stop(&g.broker);
+    ota_test_broker_stop(&g.broker);
     cli_test_end();
     return 0;
 }

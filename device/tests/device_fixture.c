@@ -96,11 +96,12 @@ void dfx_fw_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", OTTER_TEST_FW_DIR, name);
 }
 
-int dfx_setup(void **state)
+/* dfx_setup() with extra `otter broker init` arguments. */
+static int setup_with(void **state, const char *const *init_args)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    char keys[128], path[160], extra[512], svc_pw[128];
-    const char *svc_args[] = {"--username", "otter-service", "--share-group", "none", NULL};
+    char keys[128];
+    const char *svc_args[] = {"--share-group", "none", NULL};
     FILE *fp;
     if (f == NULL) {
         return -1;
@@ -119,29 +120,20 @@ int dfx_setup(void **state)
     snprintf(keys, sizeof keys, "%s/keys", f->dir);
     snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
     setenv("OTTER_DATA_DIR", f->dir, 1);
+    /* The broker `otter broker init` sets up in the data folder, then the thing. */
+    if (ota_test_broker_start_with(&f->broker, f->dir, init_args) != 0) {
+        return -1;
+    }
+    f->broker_up = 1;
     {
-        const char *a1[] = {"broker", "init", "--port", "1883", NULL};
         const char *a2[] = {"keygen", "--out", keys, NULL};
         const char *a3[] = {"thing", "create", THING, NULL};
-        if (dfx_run_cli(f->cli_log, a1) != 0 || dfx_run_cli(f->cli_log, a2) != 0 ||
-            dfx_run_cli(f->cli_log, a3) != 0) {
+        if (dfx_run_cli(f->cli_log, a2) != 0 || dfx_run_cli(f->cli_log, a3) != 0) {
             fprintf(stderr, "otter CLI setup failed; see %s\n", f->cli_log);
             return -1;
         }
     }
-    snprintf(extra, sizeof extra,
-             "allow_anonymous false\npassword_file %s/broker/passwd\nacl_file %s/broker/acl\n",
-             f->dir, f->dir);
-    if (ota_test_broker_start(&f->broker, extra) != 0) {
-        return -1;
-    }
-    f->broker_up = 1;
-    snprintf(path, sizeof path, "%s/broker/service.credentials", f->dir);
-    if (dfx_json_string(path, "password", svc_pw, sizeof svc_pw) != 0) {
-        return -1;
-    }
-    setenv("OTTER_MQTT_PASSWORD", svc_pw, 1);
-    if (ota_test_service_start(&f->svc, f->dir, f->broker.port, svc_args, f->svc_log) != 0) {
+    if (ota_test_service_start(&f->svc, f->dir, &f->broker, svc_args, f->svc_log) != 0) {
         fprintf(stderr, "otter-service did not get ready; see %s\n", f->svc_log);
         return -1;
     }
@@ -159,6 +151,17 @@ int dfx_setup(void **state)
             f->broker.port, SELF_TEST_TIMEOUT_MS);
     fclose(fp);
     return 0;
+}
+
+int dfx_setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+int dfx_setup_tls(void **state)
+{
+    static const char *const tls[] = {"--tls", NULL};
+    return setup_with(state, tls);
 }
 
 int dfx_teardown(void **state)
@@ -461,7 +464,7 @@ int dfx_write_config(const char *path, const char *thing_file, int broker_port,
 
 int dfx_restart_service(fixture_t *f, int hard)
 {
-    const char *svc_args[] = {"--username", "otter-service", "--share-group", "none", NULL};
+    const char *svc_args[] = {"--share-group", "none", NULL};
     if (f->svc.pid != 0) {
         if (hard) {
             (void)ota_test_proc_kill(&f->svc);
@@ -469,7 +472,7 @@ int dfx_restart_service(fixture_t *f, int hard)
             (void)ota_test_proc_stop(&f->svc);
         }
     }
-    return ota_test_service_start(&f->svc, f->dir, f->broker.port, svc_args, f->svc_log);
+    return ota_test_service_start(&f->svc, f->dir, &f->broker, svc_args, f->svc_log);
 }
 
 int dfx_count_from(const char *path, long from, const char *needle)

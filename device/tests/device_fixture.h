@@ -62,6 +62,9 @@ void dfx_fw_path(char *out, size_t cap, const char *name);
 /* cmocka setup: data folder, CLI set-up, broker, service, device configuration. */
 int dfx_setup(void **state);
 
+/** dfx_setup() with `otter broker init --tls`: the device logs in with its certificate. */
+int dfx_setup_tls(void **state);
+
 /* cmocka teardown: stops everything started, removes the folder. */
 int dfx_teardown(void **state);
 

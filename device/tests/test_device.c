@@ -41,6 +41,21 @@ static void test_update_succeeds(void **state)
     assert_int_equal(dfx_log_count(f, "otter-fw 1.1.0 booted from slot B (committed)"), 1);
 }
 
+/* The same update with mutual TLS: the device presents the certificate `otter
+ * thing create` issued, the broker takes its identity from it. */
+static void test_update_over_tls(void **state)
+{
+    fixture_t *f = *state;
+    char status[32], details[512];
+    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
+    dfx_create_job(f, "e2e-tls", "otter-fw-1.1.0", "1.1.0");
+    dfx_wait_job(f, "e2e-tls", status, sizeof status, details, sizeof details, 30000);
+    dfx_report(f, "e2e_update_over_tls", "otter-fw-1.1.0", dfx_since_s(&f->t_job), status, details);
+    assert_string_equal(status, "SUCCEEDED");
+    dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
+}
+
 static void test_self_test_fails_reverts(void **state)
 {
     fixture_t *f = *state;
@@ -117,6 +132,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_update_succeeds, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_update_over_tls, dfx_setup_tls, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_self_test_fails_reverts, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_at_start_reverts, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_cannot_connect_reverts, dfx_setup, dfx_teardown),

@@ -224,7 +224,14 @@ typedef struct client_fx {
     int connects;
     int disconnects;
     const char *resubscribe; /* subscribed again on every connect */
+    ota_test_login_t dev;    /* device-1's login from `otter thing create` */
+    ota_test_login_t ka;     /* device-ka's */
+    ota_test_login_t svc;    /* the service's, for the peer on the other side */
 } client_fx_t;
+
+/* Topics of device-1: the broker `otter broker init` sets up lets a thing use
+ * only its own $aws/things/<name>/jobs and streams topics. */
+#define T "$aws/things/device-1/jobs/"
 
 static void on_message(void *ctx, const char *topic, size_t topic_len, const uint8_t *payload,
                        size_t len)
@@ -282,25 +289,33 @@ static void fx_client_init(client_fx_t *f, const char *id, const char *user, con
     assert_int_equal(ota_mqttc_init(&f->c, &cfg), OTA_OK);
 }
 
-static int fx_setup_with(void **state, const char *extra)
+static int fx_setup(void **state)
 {
+    static const char *const things[] = {"device-1", "device-ka", "thing-7", NULL};
     client_fx_t *f = calloc(1, sizeof *f);
     if (f == NULL) {
         return -1;
     }
     f->rx = malloc(RX_SIZE);
-    if (f->rx == NULL || ota_test_broker_start(&f->broker, extra) != 0) {
+    if (f->rx == NULL || ota_test_broker_start(&f->broker, NULL) != 0) {
         free(f->rx);
         free(f);
         return -1;
     }
     *state = f;
+    if (ota_test_things_create(&f->broker, things) != 0 ||
+        ota_test_thing_login(&f->broker, "device-1", &f->dev) != 0 ||
+        ota_test_thing_login(&f->broker, "device-ka", &f->ka) != 0 ||
+        ota_test_service_login(&f->broker, &f->svc) != 0) {
+        return -1;
+    }
     return 0;
 }
 
-static int fx_setup(void **state)
+/* The other side: a client with the service's login, which may use every thing's topics. */
+static ota_test_client_t *peer_connect(client_fx_t *f)
 {
-    return fx_setup_with(state, NULL);
+    return ota_test_login_connect(f->broker.port, &f->svc, "otter-service-peer");
 }
 
 static int fx_teardown(void **state)
@@ -344,7 +359,7 @@ static void run_until_acked(client_fx_t *f)
 
 static void connect_and_subscribe(client_fx_t *f, const char *filter)
 {
-    fx_client_init(f, "device-1", NULL, NULL, 30);
+    fx_client_init(f, "device-1", f->dev.username, f->dev.password, 30);
     f->resubscribe = filter;
     assert_int_equal(ota_mqttc_connect(&f->c, mqtt_socket_now_ms()), OTA_OK);
     assert_int_equal(run_until(f, &f->connects, 1, 5000), 0);
@@ -355,66 +370,66 @@ static void connect_and_subscribe(client_fx_t *f, const char *filter)
 static void test_publish_subscribe(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, "down/device-1");
-    ota_test_client_t *peer = ota_test_client_connect(f->broker.port, "peer", NULL, NULL);
+    connect_and_subscribe(f, T "down/device-1");
+    ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    assert_int_equal(ota_test_client_subscribe(peer, "up/#", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(peer, T "up/#", 1), 1);
 
     /* Down: QoS 0 and QoS 1, in order. */
-    assert_int_equal(ota_test_client_publish(peer, "down/device-1", "zero", 4, 0), 0);
-    assert_int_equal(ota_test_client_publish(peer, "down/device-1", "one", 3, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "zero", 4, 0), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "one", 3, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 2, 5000), 0);
-    assert_string_equal(f->msgs[0].topic, "down/device-1");
+    assert_string_equal(f->msgs[0].topic, T "down/device-1");
     assert_int_equal(f->msgs[0].len, 4);
     assert_memory_equal(f->msgs[0].payload, "zero", 4);
     assert_int_equal(f->msgs[1].len, 3);
     assert_memory_equal(f->msgs[1].payload, "one", 3);
 
     /* Up: QoS 1 is acknowledged, QoS 0 and an empty payload arrive too. */
-    assert_int_equal(ota_mqttc_publish(&f->c, "up/a", (const uint8_t *)"hello", 5, 1), OTA_OK);
+    assert_int_equal(ota_mqttc_publish(&f->c, T "up/a", (const uint8_t *)"hello", 5, 1), OTA_OK);
     assert_int_equal(ota_mqttc_pending(&f->c), 1);
-    assert_int_equal(ota_mqttc_publish(&f->c, "up/b", NULL, 0, 0), OTA_OK);
+    assert_int_equal(ota_mqttc_publish(&f->c, T "up/b", NULL, 0, 0), OTA_OK);
     run_until_acked(f);
-    ota_test_msg_t *m = ota_test_client_expect(peer, "up/a", 5000);
+    ota_test_msg_t *m = ota_test_client_expect(peer, T "up/a", 5000);
     assert_non_null(m);
     assert_int_equal(m->len, 5);
     assert_memory_equal(m->payload, "hello", 5);
     ota_test_msg_free(m);
-    m = ota_test_client_expect(peer, "up/b", 5000);
+    m = ota_test_client_expect(peer, T "up/b", 5000);
     assert_non_null(m);
     assert_int_equal(m->len, 0);
     ota_test_msg_free(m);
 
     /* Unsubscribed: a message to the old topic is not delivered, the marker is. */
-    assert_int_equal(ota_mqttc_subscribe(&f->c, "marker", 0), OTA_OK);
-    assert_int_equal(ota_mqttc_unsubscribe(&f->c, "down/device-1"), OTA_OK);
+    assert_int_equal(ota_mqttc_subscribe(&f->c, T "marker", 0), OTA_OK);
+    assert_int_equal(ota_mqttc_unsubscribe(&f->c, T "down/device-1"), OTA_OK);
     run_until_acked(f);
-    assert_int_equal(ota_test_client_publish(peer, "down/device-1", "gone", 4, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, "marker", "m", 1, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "down/device-1", "gone", 4, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "marker", "m", 1, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 3, 5000), 0);
-    assert_string_equal(f->msgs[2].topic, "marker");
+    assert_string_equal(f->msgs[2].topic, T "marker");
     assert_int_equal(ota_mqttc_get_stats(&f->c)->received, 3);
     /* Not connected any more: publishing is refused. */
     assert_int_equal(ota_mqttc_disconnect(&f->c), OTA_OK);
-    assert_int_equal(ota_mqttc_publish(&f->c, "up/a", (const uint8_t *)"x", 1, 0), OTA_ERR_MQTT);
+    assert_int_equal(ota_mqttc_publish(&f->c, T "up/a", (const uint8_t *)"x", 1, 0), OTA_ERR_MQTT);
     ota_test_client_disconnect(peer);
 }
 
 static void test_large_and_oversized(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, "big");
-    ota_test_client_t *peer = ota_test_client_connect(f->broker.port, "peer", NULL, NULL);
+    connect_and_subscribe(f, T "big");
+    ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    size_t fits = RX_SIZE - 16u, over = RX_SIZE + 1000u;
+    size_t fits = RX_SIZE - 16u - (sizeof T "big" - 3u), over = RX_SIZE + 1000u;
     uint8_t *data = malloc(over);
     assert_non_null(data);
     for (size_t i = 0; i < over; i++) {
         data[i] = (uint8_t)(i ^ (i >> 8));
     }
-    assert_int_equal(ota_test_client_publish(peer, "big", data, fits, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, "big", data, over, 1), 0);
-    assert_int_equal(ota_test_client_publish(peer, "big", "after", 5, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big", data, fits, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big", data, over, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "big", "after", 5, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 2, 10000), 0);
     assert_int_equal(f->msgs[0].len, fits);
     assert_memory_equal(f->msgs[0].payload, data, fits);
@@ -422,10 +437,10 @@ static void test_large_and_oversized(void **state)
     assert_int_equal(ota_mqttc_get_stats(&f->c)->dropped, 1);
     assert_int_equal(f->disconnects, 0);
     /* A payload far larger than the transmit buffer is sent from where it lies. */
-    assert_int_equal(ota_test_client_subscribe(peer, "up", 1), 1);
-    assert_int_equal(ota_mqttc_publish(&f->c, "up", data, over, 1), OTA_OK);
+    assert_int_equal(ota_test_client_subscribe(peer, T "up", 1), 1);
+    assert_int_equal(ota_mqttc_publish(&f->c, T "up", data, over, 1), OTA_OK);
     run_until_acked(f);
-    ota_test_msg_t *m = ota_test_client_expect(peer, "up", 5000);
+    ota_test_msg_t *m = ota_test_client_expect(peer, T "up", 5000);
     assert_non_null(m);
     assert_int_equal(m->len, over);
     assert_memory_equal(m->payload, data, over);
@@ -437,7 +452,7 @@ static void test_large_and_oversized(void **state)
 static void test_keep_alive(void **state)
 {
     client_fx_t *f = *state;
-    fx_client_init(f, "device-ka", NULL, NULL, 1);
+    fx_client_init(f, "device-ka", f->ka.username, f->ka.password, 1);
     assert_int_equal(ota_mqttc_connect(&f->c, mqtt_socket_now_ms()), OTA_OK);
     assert_int_equal(run_until(f, &f->connects, 1, 5000), 0);
     /* Idle for 4 s with a 1 s keep-alive: pings keep the connection (the
@@ -452,47 +467,19 @@ static void test_keep_alive(void **state)
 static void test_reconnect(void **state)
 {
     client_fx_t *f = *state;
-    connect_and_subscribe(f, "cmd");
+    connect_and_subscribe(f, T "cmd");
     assert_int_equal(ota_test_broker_restart(&f->broker), 0);
     /* The loss is seen, the client connects again and subscribes again. */
     assert_int_equal(run_until(f, &f->connects, 2, 15000), 0);
     assert_true(f->disconnects >= 1);
     run_until_acked(f);
-    ota_test_client_t *peer = ota_test_client_connect(f->broker.port, "peer", NULL, NULL);
+    ota_test_client_t *peer = peer_connect(f);
     assert_non_null(peer);
-    assert_int_equal(ota_test_client_publish(peer, "cmd", "again", 5, 1), 0);
+    assert_int_equal(ota_test_client_publish(peer, T "cmd", "again", 5, 1), 0);
     assert_int_equal(run_until(f, &f->nmsgs, 1, 5000), 0);
     assert_memory_equal(f->msgs[0].payload, "again", 5);
     assert_true(f->sock.opens >= 2);
     ota_test_client_disconnect(peer);
-}
-
-static char g_passwd_dir[64];
-
-static int fx_setup_passwords(void **state)
-{
-    char cmd[256], extra[256];
-    snprintf(g_passwd_dir, sizeof g_passwd_dir, "/tmp/otter-mqttc-XXXXXX");
-    if (mkdtemp(g_passwd_dir) == NULL) {
-        return -1;
-    }
-    snprintf(cmd, sizeof cmd, "mosquitto_passwd -c -b %s/passwd thing-7 s3cret >/dev/null 2>&1",
-             g_passwd_dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    snprintf(extra, sizeof extra, "allow_anonymous false\npassword_file %s/passwd\n", g_passwd_dir);
-    return fx_setup_with(state, extra);
-}
-
-static int fx_teardown_passwords(void **state)
-{
-    char path[128];
-    fx_teardown(state);
-    snprintf(path, sizeof path, "%s/passwd", g_passwd_dir);
-    unlink(path);
-    rmdir(g_passwd_dir);
-    return 0;
 }
 
 static void test_credentials(void **state)
@@ -506,8 +493,10 @@ static void test_credentials(void **state)
     assert_int_equal(f->connects, 0);
     assert_int_equal(ota_mqttc_get_state(&f->c), OTA_MQTTC_WAITING);
     ota_mqttc_disconnect(&f->c);
-    /* The right one connects. */
-    fx_client_init(f, "thing-7", "thing-7", "s3cret", 30);
+    /* The right one (from `otter thing create`) connects. */
+    ota_test_login_t login;
+    assert_int_equal(ota_test_thing_login(&f->broker, "thing-7", &login), 0);
+    fx_client_init(f, "thing-7", "thing-7", login.password, 30);
     assert_int_equal(ota_mqttc_connect(&f->c, mqtt_socket_now_ms()), OTA_OK);
     assert_int_equal(run_until(f, &f->connects, 1, 5000), 0);
     assert_int_equal(ota_mqttc_get_stats(&f->c)->last_connack, 0);
@@ -552,8 +541,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_large_and_oversized, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_credentials, fx_setup_passwords,
-                                        fx_teardown_passwords),
+        cmocka_unit_test_setup_teardown(test_credentials, fx_setup, fx_teardown),
     };
     if (argc > 1 && strcmp(argv[1], "codec") == 0) {
         return cmocka_run_group_tests_name("mqtt_codec", codec, NULL, NULL);

@@ -17,7 +17,7 @@ typedef struct bucket {
 
 typedef struct entry {
     struct entry *next;
-    bucket_t req, bytes, refusals;
+    bucket_t req, jobs, bytes, refusals;
     char thing[];
 } entry_t;
 
@@ -33,11 +33,14 @@ void ota_svc_budget_defaults(ota_svc_budget_config_t *cfg)
     cfg->request_burst = OTA_SVC_BUDGET_REQUEST_BURST;
     cfg->bytes_per_s = OTA_SVC_BUDGET_BYTES_PER_S;
     cfg->byte_burst = OTA_SVC_BUDGET_BYTE_BURST;
+    cfg->jobs_per_s = OTA_SVC_BUDGET_JOBS_PER_S;
+    cfg->jobs_burst = OTA_SVC_BUDGET_JOBS_BURST;
 }
 
 ota_svc_budget_t *ota_svc_budget_create(const ota_svc_budget_config_t *cfg)
 {
     if (cfg == NULL || (cfg->requests_per_s > 0 && cfg->request_burst < 1) ||
+        (cfg->jobs_per_s > 0 && cfg->jobs_burst < 1) ||
         (cfg->bytes_per_s > 0 && cfg->byte_burst < 131072u) ||
         cfg->byte_burst > (uint64_t)INT64_MAX / 2000u ||
         cfg->bytes_per_s > (uint64_t)INT64_MAX / 2000u) {
@@ -115,6 +118,7 @@ static entry_t *find(ota_svc_budget_t *b, const char *thing, int64_t now_ms)
     }
     memcpy(e->thing, thing, n + 1);
     fill(&e->req, b->cfg.request_burst, now_ms);
+    fill(&e->jobs, b->cfg.jobs_burst, now_ms);
     fill(&e->bytes, (int64_t)b->cfg.byte_burst, now_ms);
     fill(&e->refusals, OTA_SVC_BUDGET_REFUSALS_PER_S, now_ms);
     e->next = b->table[h];
@@ -147,6 +151,22 @@ int ota_svc_budget_request(ota_svc_budget_t *b, const char *thing, int64_t now_m
         return 1;
     }
     b->stats.request_throttled++;
+    return 0;
+}
+
+int ota_svc_budget_jobs_request(ota_svc_budget_t *b, const char *thing, int64_t now_ms)
+{
+    if (b == NULL || b->cfg.jobs_per_s == 0) {
+        return 1;
+    }
+    entry_t *e = find(b, thing, now_ms);
+    if (e == NULL) {
+        return 1;
+    }
+    if (take(&e->jobs, b->cfg.jobs_per_s, b->cfg.jobs_burst, 1, now_ms)) {
+        return 1;
+    }
+    b->stats.jobs_throttled++;
     return 0;
 }
 
@@ -203,6 +223,7 @@ void ota_svc_budget_tick(ota_svc_budget_t *b, int64_t now_ms)
         while (*pp != NULL) {
             entry_t *e = *pp;
             if (full(&e->req, b->cfg.requests_per_s, b->cfg.request_burst, now_ms) &&
+                full(&e->jobs, b->cfg.jobs_per_s, b->cfg.jobs_burst, now_ms) &&
                 full(&e->bytes, (int64_t)b->cfg.bytes_per_s, (int64_t)b->cfg.byte_burst, now_ms) &&
                 full(&e->refusals, OTA_SVC_BUDGET_REFUSALS_PER_S, OTA_SVC_BUDGET_REFUSALS_PER_S,
                      now_ms)) {

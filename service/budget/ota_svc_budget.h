@@ -2,9 +2,11 @@
  * otter service: per-thing budgets (token buckets) of requests and of answer
  * bytes.
  *
- * Every thing has two buckets: requests (each Jobs or streams request takes
- * one token) and answer bytes (a GetStream answer takes the block payload
- * bytes it would send, before anything is sent). A bucket holds at most its
+ * Every thing has three buckets: stream requests (each GetStream or
+ * DescribeStream takes one token), Jobs API requests (each takes one token;
+ * each is a store transaction, so this budget is smaller) and answer bytes (a
+ * GetStream answer takes the block payload bytes it would send, before
+ * anything is sent). A bucket holds at most its
  * burst and refills at its rate; a request that finds too few tokens is
  * refused with RequestThrottled and takes nothing from the byte bucket. A
  * third, small bucket limits how many throttling refusals a thing receives
@@ -25,11 +27,17 @@
 extern "C" {
 #endif
 
-/** Default sustained requests per second per thing (AWS IoT's publish limit per connection). */
+/** Default sustained stream requests per second per thing (AWS IoT's publish limit per
+ *  connection). */
 #define OTA_SVC_BUDGET_REQUESTS_PER_S 100u
 /** Default request burst: a whole 24 MiB download of the agent's default window (768 requests)
  *  with room for re-requests. */
 #define OTA_SVC_BUDGET_REQUEST_BURST 1000u
+/** Default sustained Jobs API requests per second per thing. */
+#define OTA_SVC_BUDGET_JOBS_PER_S 10u
+/** Default Jobs API burst: a download's progress reports (one per 64 blocks: 96 for 24 MiB)
+ *  and the rest of an update, twice over. */
+#define OTA_SVC_BUDGET_JOBS_BURST 200u
 /** Default sustained answer bytes per second per thing. */
 #define OTA_SVC_BUDGET_BYTES_PER_S (1024u * 1024u)
 /** Default answer byte burst: the largest stream file (24 MiB on AWS) plus re-requests. */
@@ -39,15 +47,18 @@ extern "C" {
 
 /** Budget settings; a rate of 0 turns that budget off. */
 typedef struct ota_svc_budget_config {
-    uint32_t requests_per_s; /**< sustained requests per second */
-    uint32_t request_burst;  /**< requests allowed at once (bucket size, >= 1) */
+    uint32_t requests_per_s; /**< sustained stream requests per second */
+    uint32_t request_burst;  /**< stream requests allowed at once (bucket size, >= 1) */
     uint64_t bytes_per_s;    /**< sustained answer bytes per second */
     uint64_t byte_burst;     /**< answer bytes allowed at once (>= 131072) */
+    uint32_t jobs_per_s;     /**< sustained Jobs API requests per second */
+    uint32_t jobs_burst;     /**< Jobs API requests allowed at once (>= 1) */
 } ota_svc_budget_config_t;
 
 /** Counters since creation. */
 typedef struct ota_svc_budget_stats {
-    uint64_t request_throttled; /**< requests refused by the request budget */
+    uint64_t request_throttled; /**< stream requests refused by the request budget */
+    uint64_t jobs_throttled;    /**< Jobs API requests refused by the Jobs budget */
     uint64_t bytes_throttled;   /**< requests refused by the byte budget */
     uint64_t refusals_dropped;  /**< throttling refusals not sent (refusal budget) */
     uint64_t things;            /**< things with an entry now */
@@ -83,6 +94,15 @@ void ota_svc_budget_destroy(ota_svc_budget_t *b);
  * @return 1 allowed (token taken); 0 throttled.
  */
 int ota_svc_budget_request(ota_svc_budget_t *b, const char *thing, int64_t now_ms);
+
+/**
+ * Takes one Jobs API request token of a thing.
+ * @param b      budgets (NULL: always allowed).
+ * @param thing  thing name, NUL-terminated.
+ * @param now_ms monotonic time in ms.
+ * @return 1 allowed (token taken); 0 throttled.
+ */
+int ota_svc_budget_jobs_request(ota_svc_budget_t *b, const char *thing, int64_t now_ms);
 
 /**
  * Takes `bytes` answer-byte tokens of a thing, all or nothing.

@@ -14,9 +14,27 @@
  * message at each connect checks that the broker delivers shared
  * subscriptions on $aws topics, and the service falls back to plain
  * subscriptions when it does not (--shard K/N then splits the load).
+ *
+ * Valid stream requests wait in one queue per thing and are answered one
+ * per thing in turn while less than SERVE_LOW_WATER bytes of answers wait
+ * for the broker, so a thing asking for much delays another thing's answer
+ * by at most one request. Per-thing budgets refuse what is over them.
+ *
+ * The session is persistent (a fixed client id, clean session off, the Jobs
+ * API at QoS 1): requests published while the service is away wait in the
+ * broker. libmosquitto is told it is threaded so that it only queues the
+ * PUBACK of a request and writes it after the message callback returned: a
+ * request is acknowledged to the broker only after its change is committed,
+ * and a crash before that makes the broker deliver it again, which the store
+ * recognises (same session, packet id and digest) and applies once.
+ *
+ * Configuration comes from the data folder: broker/service.credentials
+ * (written by `otter broker init`) gives host, port, user, password and the
+ * client id; command-line options override it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -25,13 +43,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
 
 #include "ota_store.h"
+#include "ota_svc_budget.h"
 #include "ota_svc_jobs.h"
+#include "ota_svc_presign.h"
 #include "ota_svc_store_source.h"
 #include "ota_svc_streams.h"
 
@@ -43,6 +65,12 @@ _Static_assert(__builtin_types_compatible_p(ota_svc_publish_fn, ota_svc_streams_
 #define KEEPALIVE_S 30
 #define RECONNECT_MIN_MS 500
 #define RECONNECT_MAX_MS 5000
+/* A refused login backs off further: nothing changes until someone fixes it. */
+#define REFUSED_MAX_MS 60000
+/* Stream answers are produced while fewer bytes than this wait for the broker. */
+#define SERVE_LOW_WATER (512u * 1024u)
+/* Default client id (and, with --instance NAME, its prefix) without credentials. */
+#define DEFAULT_CLIENT_ID "otter-service"
 #define STREAM_CACHE_TTL_MS 5000
 #define PROBE_WAIT_MS 1500
 /* Outgoing bytes queued in the client above which no request is read until
@@ -59,30 +87,57 @@ typedef struct options {
     const char *username;
     const char *password;
     const char *client_id;
+    const char *instance;
     const char *cafile;
+    const char *certfile; /* client certificate and key (mutual TLS): options or credentials */
+    const char *keyfile;
+    ota_svc_budget_config_t budget;
     const char *share_group;
     enum role role;
     int log_level;
     uint64_t max_backlog; /* bytes queued for the broker before requests wait */
     int shard_k;          /* with shard_n > 0: serve only things whose name hashes to shard_k */
     int shard_n;
+    const char *http_url; /* base of presigned URLs (otter-http), or NULL */
 } options_t;
+
+/* What the data folder's broker/service.credentials holds. */
+typedef struct credentials {
+    char path[4096];
+    int present;
+    char host[256];
+    int port;
+    int tls_port;
+    char username[128];
+    char password[256];
+    char client_id[128];
+    char client_id_prefix[128];
+    char cafile[4096];
+    char certfile[4096];
+    char keyfile[4096];
+} credentials_t;
 
 typedef struct daemon {
     options_t opt;
-    char client_id[128];
+    credentials_t cred;
+    char client_id[160];
     struct mosquitto *m;
     ota_store_t *jobs_store;
     ota_store_t *streams_store;
     ota_svc_jobs_t *jobs;
     ota_svc_streams_t *streams;
     ota_svc_store_source_t *source;
+    ota_svc_presign_t *signer;
+    int warned_no_http_url;
     int connected;
     int ready;
     int subs_pending;
     int subs_total;
     int subs_refused;
     int ever_connected;
+    int refused;        /* the last connection attempt was refused by the broker */
+    int64_t backoff_ms; /* wait before the next connection attempt */
+    ota_svc_budget_t *budget;
     int shared;     /* stream requests subscribed through $share on this connection */
     int probing;    /* waiting for the shared-subscription probe */
     int probe_seen; /* the probe came back */
@@ -98,7 +153,9 @@ typedef struct daemon {
     uint64_t paused;
     int draining;
     uint32_t out_len[65536];
-    uint8_t out_state[65536]; /* 0 unknown, 1 queued, 2 sent before publish returned */
+    uint8_t out_state[65536];  /* 0 unknown, 1 queued, 2 sent before publish returned */
+    int64_t out_outbox[65536]; /* outbox id of a Jobs answer in flight, by message id */
+    int outbox_resent;         /* the outbox of the previous run was sent again */
     uint64_t jobs_messages;
     uint64_t other_messages;
     uint64_t publish_failures;
@@ -178,16 +235,29 @@ static void usage(FILE *f)
                "Serves AWS IoT Jobs and MQTT streams (file blocks) to devices through an MQTT\n"
                "broker, from the data directory the otter CLI writes.\n"
                "\n"
+               "The broker's address, the login and the client id come from\n"
+               "DIR/broker/service.credentials, written by 'otter broker init'; the options\n"
+               "below override what it says.\n"
+               "\n"
                "Options:\n"
-               "  --data-dir DIR       data directory (otter.db and files/); required\n"
-               "  --host HOST          broker host (default 127.0.0.1)\n"
-               "  --port N             broker port (default 1883, or 8883 with --cafile)\n"
-               "  --username U         MQTT username\n"
+               "  --data-dir DIR       data directory (otter.db, files/, broker/); default\n"
+               "                       $OTTER_DATA_DIR; it must exist\n"
+               "  --host HOST          broker host (default: credentials, else 127.0.0.1)\n"
+               "  --port N             broker port (default: credentials, else 1883, or 8883\n"
+               "                       with --cafile)\n"
+               "  --username U         MQTT username (default: credentials)\n"
                "  --password P         MQTT password (or the OTTER_MQTT_PASSWORD environment\n"
-               "                       variable, which keeps it out of the process list)\n"
+               "                       variable, which keeps it out of the process list;\n"
+               "                       default: credentials)\n"
                "  --client-id ID       MQTT client id, also the instance name in log lines\n"
-               "                       (default otter-service-<host name>-<pid>); must be\n"
-               "                       unique per instance\n"
+               "                       (default: the credentials' client_id, else\n"
+               "                       otter-service). It is fixed so that the broker keeps\n"
+               "                       the session (requests sent while the service is away)\n"
+               "                       and must be unique per instance\n"
+               "  --instance NAME      several instances: client id <client_id_prefix>NAME\n"
+               "                       (credentials; else <client id>-NAME; NAME: 1..32 of\n"
+               "                       A-Z a-z 0-9 _ -); without it, an instance with another\n"
+               "                       --role or a --shard is named <role>[-shard<K>]\n"
                "  --role all|streams|jobs\n"
                "                       all (default): Jobs API and streams; streams: only\n"
                "                       stream requests (extra instances for load); jobs: only\n"
@@ -205,8 +275,29 @@ static void usage(FILE *f)
                "                       answers only things whose name hashes to K (FNV-1a\n"
                "                       modulo N); overrides --share-group\n"
                "  --cafile F           connect with TLS, trusting the CA certificates in F\n"
+               "  --certfile F, --keyfile K\n"
+               "                       with --cafile: present this client certificate and key\n"
+               "                       (mutual TLS, as 'otter broker init --tls' sets up)\n"
                "  --max-backlog KIB    answers queued for the broker, in KiB, above which no\n"
                "                       new request is read until they are sent (default 32768)\n"
+               "  --thing-requests N   stream requests per second per thing (default 100; 0:\n"
+               "                       no stream request budget)\n"
+               "  --thing-request-burst N\n"
+               "                       stream requests a thing may make at once (default 1000)\n"
+               "  --thing-jobs-requests N\n"
+               "                       Jobs API requests per second per thing (default 10; 0:\n"
+               "                       no Jobs request budget)\n"
+               "  --thing-jobs-burst N Jobs API requests a thing may make at once (default 200)\n"
+               "  --thing-kib-per-s N  stream answer KiB per second per thing (default 1024;\n"
+               "                       0: no byte budget)\n"
+               "  --thing-burst-kib N  stream answer KiB a thing may get at once (default\n"
+               "                       32768)\n"
+               "                       Over a budget, a request is refused with\n"
+               "                       RequestThrottled (see docs/SERVICE.md)\n"
+               "  --http-url URL       where devices reach otter-http, e.g.\n"
+               "                       https://ota.example.com:8443: HTTP jobs' documents get\n"
+               "                       a presigned URL under it, renewed on every answer\n"
+               "                       (without it their update_data_url is null)\n"
                "  --log-level L        error, warn, info (default) or debug\n"
                "  -h, --help           this text\n"
                "\n"
@@ -238,6 +329,8 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->share_group = "otter-streams";
     o->log_level = LV_INFO;
     o->max_backlog = OUT_HIGH_WATER;
+    o->host = NULL;
+    ota_svc_budget_defaults(&o->budget);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -265,8 +358,57 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->password = v;
         } else if (strcmp(a, "--client-id") == 0) {
             o->client_id = v;
+        } else if (strcmp(a, "--instance") == 0) {
+            size_t n = strlen(v);
+            if (n == 0 || n > 32 ||
+                strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789_-") != n) {
+                fprintf(stderr, "otter-service: --instance takes 1..32 of A-Z a-z 0-9 _ -\n");
+                return -1;
+            }
+            o->instance = v;
+        } else if (strcmp(a, "--thing-requests") == 0 || strcmp(a, "--thing-request-burst") == 0 ||
+                   strcmp(a, "--thing-jobs-requests") == 0 ||
+                   strcmp(a, "--thing-jobs-burst") == 0 || strcmp(a, "--thing-kib-per-s") == 0 ||
+                   strcmp(a, "--thing-burst-kib") == 0) {
+            int n;
+            int burst = strstr(a, "burst") != NULL;
+            if (parse_int(v, burst ? 1 : 0, 4 * 1024 * 1024, &n) != 0 ||
+                (strcmp(a, "--thing-burst-kib") == 0 && n < 128)) {
+                fprintf(stderr,
+                        "otter-service: %s takes a number, 0..4194304 (bursts: at least 1; "
+                        "--thing-burst-kib at least 128)\n",
+                        a);
+                return -1;
+            }
+            if (strcmp(a, "--thing-requests") == 0) {
+                o->budget.requests_per_s = (uint32_t)n;
+            } else if (strcmp(a, "--thing-request-burst") == 0) {
+                o->budget.request_burst = (uint32_t)n;
+            } else if (strcmp(a, "--thing-jobs-requests") == 0) {
+                o->budget.jobs_per_s = (uint32_t)n;
+            } else if (strcmp(a, "--thing-jobs-burst") == 0) {
+                o->budget.jobs_burst = (uint32_t)n;
+            } else if (strcmp(a, "--thing-kib-per-s") == 0) {
+                o->budget.bytes_per_s = (uint64_t)n * 1024u;
+            } else {
+                o->budget.byte_burst = (uint64_t)n * 1024u;
+            }
+        } else if (strcmp(a, "--http-url") == 0) {
+            size_t n = strlen(v);
+            if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || n > 256 ||
+                strpbrk(v, "?# \"\\") != NULL || v[n - 1] == '/') {
+                fprintf(stderr, "otter-service: --http-url takes http(s)://HOST[:PORT] without "
+                                "a trailing '/', query or spaces\n");
+                return -1;
+            }
+            o->http_url = v;
         } else if (strcmp(a, "--cafile") == 0) {
             o->cafile = v;
+        } else if (strcmp(a, "--certfile") == 0) {
+            o->certfile = v;
+        } else if (strcmp(a, "--keyfile") == 0) {
+            o->keyfile = v;
         } else if (strcmp(a, "--share-group") == 0) {
             o->share_group = v;
         } else if (strcmp(a, "--max-backlog") == 0) {
@@ -322,6 +464,9 @@ static int parse_args(int argc, char **argv, options_t *o)
         }
     }
     if (o->data_dir == NULL) {
+        o->data_dir = getenv("OTTER_DATA_DIR");
+    }
+    if (o->data_dir == NULL || o->data_dir[0] == '\0') {
         fprintf(stderr, "otter-service: --data-dir is required (see --help)\n");
         return -1;
     }
@@ -332,11 +477,138 @@ static int parse_args(int argc, char **argv, options_t *o)
     if (o->password == NULL) {
         o->password = getenv("OTTER_MQTT_PASSWORD");
     }
-    if (o->password != NULL && o->username == NULL) {
-        fprintf(stderr, "otter-service: --password needs --username\n");
+    if ((o->certfile == NULL) != (o->keyfile == NULL)) {
+        fprintf(stderr, "otter-service: --certfile and --keyfile go together, with --cafile\n");
         return -1;
     }
-    if (o->port < 0) {
+    return 0;
+}
+
+/* Copies a string member of the credentials; 0 absent, 1 copied, -1 wrong type or too long. */
+static int cred_string(const cJSON *o, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL) {
+        return 0;
+    }
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap || v->valuestring[0] == '\0') {
+        return -1;
+    }
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 1;
+}
+
+static int cred_port(const cJSON *o, const char *key, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL) {
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 65535 ||
+        v->valuedouble != (double)(int)v->valuedouble) {
+        return -1;
+    }
+    *out = (int)v->valuedouble;
+    return 1;
+}
+
+/*
+ * Checks the data folder and reads broker/service.credentials when it is
+ * there (a folder without a broker, e.g. a broker set up by hand, needs the
+ * options instead). Nothing is created. 0 on success; -1 (a bad folder or
+ * file) or -2 (a usage error) with a message.
+ */
+static int load_config(options_t *o, credentials_t *c)
+{
+    struct stat sb;
+    char text[8192];
+    memset(c, 0, sizeof(*c));
+    if (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr,
+                "otter-service: data folder '%s' %s; create it with 'otter --data-dir %s broker "
+                "init --port PORT' (or give the right --data-dir)\n",
+                o->data_dir, stat(o->data_dir, &sb) != 0 ? "does not exist" : "is not a folder",
+                o->data_dir);
+        return -1;
+    }
+    snprintf(c->path, sizeof(c->path), "%s/broker/service.credentials", o->data_dir);
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) {
+        fprintf(stderr, "otter-service: cannot read %s (%s); check its owner and mode\n", c->path,
+                strerror(errno));
+        return -1;
+    }
+    if (fd >= 0) {
+        ssize_t n = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        cJSON *j = n > 0 ? cJSON_ParseWithLength(text, (size_t)n) : NULL;
+        int bad = j == NULL || !cJSON_IsObject(j);
+        if (!bad) {
+            bad = cred_string(j, "host", c->host, sizeof(c->host)) < 0 ||
+                  cred_port(j, "port", &c->port) < 0 ||
+                  cred_port(j, "tls_port", &c->tls_port) < 0 ||
+                  cred_string(j, "username", c->username, sizeof(c->username)) <= 0 ||
+                  cred_string(j, "password", c->password, sizeof(c->password)) < 0 ||
+                  cred_string(j, "client_id", c->client_id, sizeof(c->client_id)) < 0 ||
+                  cred_string(j, "client_id_prefix", c->client_id_prefix,
+                              sizeof(c->client_id_prefix)) < 0 ||
+                  cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
+                  cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
+                  cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
+                  (c->certfile[0] != '\0') != (c->keyfile[0] != '\0') ||
+                  (c->password[0] == '\0' && c->certfile[0] == '\0') ||
+                  (c->port == 0 && c->tls_port == 0);
+        }
+        cJSON_Delete(j);
+        memset(text, 0, sizeof(text));
+        if (bad) {
+            fprintf(stderr,
+                    "otter-service: %s is damaged (it needs host, port, username and a password "
+                    "or a certfile and keyfile, as 'otter broker init' writes them); run 'otter "
+                    "broker init' in a new data folder\n",
+                    c->path);
+            return -1;
+        }
+        c->present = 1;
+    }
+    /* The command line wins, then the environment's password, then the file. */
+    if (c->present) {
+        if (o->host == NULL && c->host[0] != '\0') {
+            o->host = c->host;
+        }
+        if (o->username == NULL) {
+            o->username = c->username;
+            if (o->password == NULL && c->password[0] != '\0') {
+                o->password = c->password;
+            }
+        }
+        /* "port" with "cafile" and no "tls_port": the listener is TLS only. */
+        int tls_only = c->cafile[0] != '\0' && (c->tls_port == 0 || c->port == 0);
+        if (o->port < 0 && o->cafile == NULL && tls_only) {
+            o->cafile = c->cafile;
+        }
+        if (o->cafile != NULL && o->certfile == NULL && c->certfile[0] != '\0') {
+            o->certfile = c->certfile;
+            o->keyfile = c->keyfile;
+        }
+        if (o->port < 0) {
+            o->port = o->cafile != NULL && c->tls_port > 0 ? c->tls_port
+                      : c->port > 0                        ? c->port
+                                                           : c->tls_port;
+        }
+    }
+    if (o->host == NULL) {
+        o->host = "127.0.0.1";
+    }
+    if (o->password != NULL && o->username == NULL) {
+        fprintf(stderr, "otter-service: --password needs --username\n");
+        return -2;
+    }
+    if (o->certfile != NULL && o->cafile == NULL) {
+        fprintf(stderr, "otter-service: --certfile and --keyfile go together, with --cafile\n");
+        return -2;
+    }
+    if (o->port <= 0) {
         o->port = o->cafile != NULL ? 8883 : 1883;
     }
     return 0;
@@ -354,17 +626,17 @@ static int serves_streams(const daemon_t *d)
     return d->opt.role != ROLE_JOBS;
 }
 
-static int publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+/* Publishes; *mid receives the message id. */
+static int publish_mid(daemon_t *d, const char *topic, const void *payload, size_t len, int qos,
+                       int *mid)
 {
-    daemon_t *d = ctx;
     int rc;
     if (len > (size_t)INT_MAX) {
         return -1;
     }
-    int mid = 0;
-    rc = mosquitto_publish(d->m, &mid, topic, (int)len, payload, qos, false);
+    rc = mosquitto_publish(d->m, mid, topic, (int)len, payload, qos, false);
     if (rc == MOSQ_ERR_SUCCESS) {
-        uint16_t id = (uint16_t)mid;
+        uint16_t id = (uint16_t)*mid;
         if (d->out_state[id] == 2) {
             d->out_state[id] = 0; /* already written */
         } else {
@@ -386,12 +658,36 @@ static int publish_cb(void *ctx, const char *topic, const void *payload, size_t 
     return 0;
 }
 
+static int publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    int mid = 0;
+    return publish_mid(ctx, topic, payload, len, qos, &mid);
+}
+
+/* An answer from the Jobs module's outbox: QoS 1, and its outbox entry goes when the broker
+ * acknowledged it (libmosquitto sends it again itself after a reconnect). */
+static int durable_cb(void *ctx, const char *topic, const void *payload, size_t len,
+                      int64_t outbox_id)
+{
+    daemon_t *d = ctx;
+    int mid = 0;
+    if (publish_mid(d, topic, payload, len, 1, &mid) != 0) {
+        return -1;
+    }
+    d->out_outbox[(uint16_t)mid] = outbox_id;
+    return 0;
+}
+
 /* A message left the client (QoS 0: written; QoS 1: acknowledged). */
 static void on_publish(struct mosquitto *m, void *obj, int mid)
 {
     daemon_t *d = obj;
     uint16_t id = (uint16_t)mid;
     (void)m;
+    if (d->out_outbox[id] != 0) {
+        ota_svc_jobs_answer_delivered(d->jobs, d->out_outbox[id]);
+        d->out_outbox[id] = 0;
+    }
     if (d->out_state[id] == 1) {
         d->out_bytes -= d->out_len[id];
         d->out_count--;
@@ -534,31 +830,72 @@ static void subscribe_all(daemon_t *d)
     d->subs_total = 0;
     d->subs_refused = 0;
     d->ready = 0;
+    /* A resumed session keeps the subscriptions of the last run, which may have had another
+     * role or way of sharing: drop what this run does not use (a Jobs request delivered to an
+     * instance that does not serve them would be acknowledged and lost). */
+    if (!serves_jobs(d)) {
+        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+            mosquitto_unsubscribe(d->m, NULL, *t);
+        }
+    }
+    d->shared = serves_streams(d) && d->opt.shard_n == 0 &&
+                strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
+    if (!serves_streams(d) || d->shared) {
+        for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+            mosquitto_unsubscribe(d->m, NULL, *t);
+        }
+    }
+    if (!d->shared) {
+        unsubscribe_shared_streams(d);
+    }
     if (serves_jobs(d)) {
         for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
             subscribe_one(d, *t, 1);
         }
     }
     if (serves_streams(d)) {
-        d->shared =
-            d->opt.shard_n == 0 && strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
         subscribe_streams(d, d->shared);
     }
 }
 
-static void on_connect(struct mosquitto *m, void *obj, int rc)
+static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
 {
     daemon_t *d = obj;
+    int resumed = (flags & 1) != 0; /* CONNACK "session present" */
     (void)m;
     if (rc != 0) {
-        log_line(LV_ERROR, "broker %s:%d refused the connection: %s", d->opt.host, d->opt.port,
-                 mosquitto_connack_string(rc));
+        d->refused = 1;
+        if (rc == 4 || rc == 5) {
+            /* 4: bad user name or password; 5: not authorised. */
+            log_line(LV_ERROR,
+                     "broker %s:%d refused the login of user '%s' (%s): check the username and "
+                     "password in %s (written by 'otter broker init'), that the broker runs with "
+                     "%s/broker/mosquitto.conf and has read its password file since; retrying "
+                     "in %.1f s",
+                     d->opt.host, d->opt.port, d->opt.username ? d->opt.username : "(none)",
+                     mosquitto_connack_string(rc),
+                     d->cred.present ? d->cred.path : "--username/--password", d->opt.data_dir,
+                     (double)d->backoff_ms / 1000.0);
+        } else {
+            log_line(LV_ERROR, "broker %s:%d refused the connection: %s", d->opt.host, d->opt.port,
+                     mosquitto_connack_string(rc));
+        }
         return;
     }
+    d->refused = 0;
+    d->backoff_ms = RECONNECT_MIN_MS;
     d->connected = 1;
-    log_line(LV_INFO, "connected to %s:%d as %s%s", d->opt.host, d->opt.port, d->client_id,
-             d->ever_connected ? " (reconnected)" : "");
+    log_line(LV_INFO, "connected to %s:%d as %s%s, %s session", d->opt.host, d->opt.port,
+             d->client_id, d->ever_connected ? " (reconnected)" : "", resumed ? "resumed" : "new");
     d->ever_connected = 1;
+    if (d->jobs != NULL) {
+        ota_svc_jobs_set_session(d->jobs, d->client_id, resumed);
+        if (!d->outbox_resent) {
+            /* Answers the previous run had not seen acknowledged. */
+            d->outbox_resent = 1;
+            ota_svc_jobs_resend_answers(d->jobs);
+        }
+    }
     subscribe_all(d);
 }
 
@@ -636,8 +973,10 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
         d->probe_seen = 1;
         return;
     }
+    /* QoS 1: its PUBACK leaves after this returns (see the top of this file). */
     if (d->jobs != NULL &&
-        ota_svc_jobs_handle(d->jobs, msg->topic, msg->payload, len, wall_ms()) == 1) {
+        ota_svc_jobs_handle_delivery(d->jobs, msg->topic, msg->payload, len,
+                                     msg->qos > 0 ? msg->mid : 0, wall_ms(), mono_ms()) == 1) {
         d->jobs_messages++;
         return;
     }
@@ -674,8 +1013,29 @@ static void nap(int64_t ms)
 
 /* ---------------------------------------------------------------- main -- */
 
+/* Job documents as sent: presigned URLs in place of the stored placeholders. */
+static char *document_hook(void *ctx, const char *thing, const char *job_id, const char *doc,
+                           int64_t now_ms)
+{
+    daemon_t *d = ctx;
+    if (d->opt.http_url == NULL && !d->warned_no_http_url &&
+        strstr(doc, OTA_SVC_PRESIGN_PLACEHOLDER) != NULL) {
+        d->warned_no_http_url = 1;
+        log_line(LV_WARN,
+                 "job %s uses HTTP but the service has no --http-url: its devices get "
+                 "no URL (update_data_url null)",
+                 job_id);
+    }
+    return ota_svc_presign_document(d->signer, d->opt.http_url, doc, thing, job_id, now_ms / 1000);
+}
+
 static int open_everything(daemon_t *d)
 {
+    d->budget = ota_svc_budget_create(&d->opt.budget);
+    if (d->budget == NULL) {
+        log_line(LV_ERROR, "cannot create the per-thing budgets");
+        return -1;
+    }
     if (serves_jobs(d)) {
         if (ota_store_open(d->opt.data_dir, &d->jobs_store) != OTA_STORE_OK) {
             log_line(LV_ERROR, "cannot open the data directory %s", d->opt.data_dir);
@@ -687,6 +1047,17 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         ota_svc_jobs_set_log(d->jobs, module_log, NULL);
+        ota_svc_jobs_set_budget(d->jobs, d->budget);
+        ota_svc_jobs_set_durable(d->jobs, durable_cb, d);
+        if (d->opt.http_url != NULL) {
+            char err[512];
+            d->signer = ota_svc_presign_open(d->opt.data_dir, err, sizeof err);
+            if (d->signer == NULL) {
+                log_line(LV_ERROR, "URL signing key: %s", err);
+                return -1;
+            }
+        }
+        ota_svc_jobs_set_document_hook(d->jobs, document_hook, d);
     }
     if (serves_streams(d)) {
         ota_svc_streams_source_t src;
@@ -706,22 +1077,31 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         ota_svc_streams_set_log(d->streams, module_log, NULL);
+        ota_svc_streams_set_budget(d->streams, d->budget);
+        ota_svc_streams_set_deferred(d->streams, 1);
     }
     return 0;
 }
 
 static int setup_mqtt(daemon_t *d)
 {
-    d->m = mosquitto_new(d->client_id, true, d);
+    /* A persistent session: clean session off, a fixed client id. */
+    d->m = mosquitto_new(d->client_id, false, d);
     if (d->m == NULL) {
         log_line(LV_ERROR, "cannot create the MQTT client");
         return -1;
     }
     mosquitto_int_option(d->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Packets are queued and written by the loop, never from within a callback:
+     * a request's PUBACK leaves after its callback has committed the change. */
+    mosquitto_threaded_set(d->m, true);
+    /* No window on QoS 1 answers: one held back behind the window would be lost with the
+     * process while the PUBACK of its request (never held back) already left. */
+    mosquitto_max_inflight_messages_set(d->m, 0);
     /* Answers leave at once: with Nagle's algorithm a small answer waits for
      * the broker's delayed acknowledgement of the previous one (40 ms). */
     mosquitto_int_option(d->m, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_connect_callback_set(d->m, on_connect);
+    mosquitto_connect_with_flags_callback_set(d->m, on_connect);
     mosquitto_disconnect_callback_set(d->m, on_disconnect);
     mosquitto_subscribe_callback_set(d->m, on_subscribe);
     mosquitto_publish_callback_set(d->m, on_publish);
@@ -733,7 +1113,8 @@ static int setup_mqtt(daemon_t *d)
         return -1;
     }
     if (d->opt.cafile != NULL) {
-        int rc = mosquitto_tls_set(d->m, d->opt.cafile, NULL, NULL, NULL, NULL);
+        int rc =
+            mosquitto_tls_set(d->m, d->opt.cafile, NULL, d->opt.certfile, d->opt.keyfile, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             log_line(LV_ERROR, "cannot use CA file %s: %s", d->opt.cafile, mosquitto_strerror(rc));
             return -1;
@@ -745,18 +1126,27 @@ static int setup_mqtt(daemon_t *d)
 static void print_stats(daemon_t *d)
 {
     ota_svc_streams_stats_t st;
+    ota_svc_jobs_stats_t js;
+    ota_svc_budget_stats_t bs;
     memset(&st, 0, sizeof(st));
+    memset(&js, 0, sizeof(js));
     if (d->streams != NULL) {
         ota_svc_streams_get_stats(d->streams, &st);
     }
+    if (d->jobs != NULL) {
+        ota_svc_jobs_get_stats(d->jobs, &js);
+    }
+    ota_svc_budget_get_stats(d->budget, &bs);
     log_line(LV_INFO,
              "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
              " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
              " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
-             " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64,
+             " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
+             " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
+             " redelivered=%" PRIu64 " answers_resent=%" PRIu64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
-             d->paused);
+             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);
@@ -792,7 +1182,8 @@ static int drain(daemon_t *d)
 static void run(daemon_t *d)
 {
     int64_t last_tick = 0;
-    int64_t backoff = RECONNECT_MIN_MS;
+    int64_t last_budget_tick = 0;
+    d->backoff_ms = RECONNECT_MIN_MS;
     int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
 
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -818,17 +1209,25 @@ static void run(daemon_t *d)
         if (rc == MOSQ_ERR_SUCCESS && full) {
             rc = drain(d);
         } else if (rc == MOSQ_ERR_SUCCESS) {
-            rc = mosquitto_loop(d->m, TICK_MS / 2, 1);
-            if (rc == MOSQ_ERR_SUCCESS) {
-                backoff = RECONNECT_MIN_MS;
+            /* No wait while stream requests wait for their turn and answers may be made. */
+            int busy = d->streams != NULL && d->ready && ota_svc_streams_pending(d->streams) > 0 &&
+                       d->out_bytes < SERVE_LOW_WATER;
+            rc = mosquitto_loop(d->m, busy ? 0 : TICK_MS / 2, 1);
+        }
+        if (rc == MOSQ_ERR_SUCCESS && d->streams != NULL && d->ready) {
+            /* Turns: one request per thing, while the broker keeps up. */
+            int64_t t = mono_ms();
+            while (d->out_bytes < SERVE_LOW_WATER && ota_svc_streams_serve(d->streams, t)) {
             }
         }
         if (rc != MOSQ_ERR_SUCCESS && !g_stop) {
+            int64_t cap = d->refused ? REFUSED_MAX_MS : RECONNECT_MAX_MS;
             if (d->connected) {
                 on_disconnect(d->m, d, rc);
             }
-            nap(backoff);
-            backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+            nap(d->backoff_ms);
+            /* Reset only by an accepted connection (on_connect), not by a TCP connect. */
+            d->backoff_ms = d->backoff_ms * 2 > cap ? cap : d->backoff_ms * 2;
             if (g_stop) {
                 break;
             }
@@ -853,6 +1252,10 @@ static void run(daemon_t *d)
             if (d->streams != NULL) {
                 ota_svc_streams_tick(d->streams, now);
             }
+            if (now - last_budget_tick >= 5000) {
+                last_budget_tick = now;
+                ota_svc_budget_tick(d->budget, now);
+            }
         }
     }
     if (d->connected) {
@@ -873,18 +1276,44 @@ int main(int argc, char **argv)
 {
     static daemon_t d;
     struct sigaction sa;
-    char host[64] = "host";
     int status = 0;
 
     if (parse_args(argc, argv, &d.opt) != 0) {
         return 2;
     }
+    status = load_config(&d.opt, &d.cred);
+    if (status != 0) {
+        return status == -2 ? 2 : 1;
+    }
     g_log_level = d.opt.log_level;
-    if (d.opt.client_id != NULL) {
-        snprintf(d.client_id, sizeof(d.client_id), "%s", d.opt.client_id);
-    } else {
-        gethostname(host, sizeof(host) - 1);
-        snprintf(d.client_id, sizeof(d.client_id), "otter-service-%s-%ld", host, (long)getpid());
+    /* Fixed, so that the broker keeps the session across restarts; instances of
+     * another role or shard get their own by default. */
+    {
+        const char *base = d.opt.client_id != NULL       ? d.opt.client_id
+                           : d.cred.client_id[0] != '\0' ? d.cred.client_id
+                                                         : DEFAULT_CLIENT_ID;
+        char inst[64] = "";
+        char prefix[160];
+        /* Instances: <client_id_prefix>NAME ("otter-service-NAME"), else <client id>-NAME. */
+        if (d.opt.client_id == NULL && d.cred.client_id_prefix[0] != '\0') {
+            snprintf(prefix, sizeof(prefix), "%s", d.cred.client_id_prefix);
+        } else {
+            snprintf(prefix, sizeof(prefix), "%s-", base);
+        }
+        if (d.opt.instance != NULL) {
+            snprintf(inst, sizeof(inst), "%s", d.opt.instance);
+        } else if (d.opt.role != ROLE_ALL || d.opt.shard_n > 0) {
+            snprintf(inst, sizeof(inst), "%s", role_name(&d));
+            if (d.opt.shard_n > 0) {
+                snprintf(inst + strlen(inst), sizeof(inst) - strlen(inst), "-shard%d",
+                         d.opt.shard_k);
+            }
+        }
+        if (inst[0] != '\0') {
+            snprintf(d.client_id, sizeof(d.client_id), "%s%s", prefix, inst);
+        } else {
+            snprintf(d.client_id, sizeof(d.client_id), "%s", base);
+        }
     }
     g_inst = d.client_id;
 
@@ -896,8 +1325,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     mosquitto_lib_init();
-    log_line(LV_INFO, "starting: data %s, broker %s:%d%s, role %s", d.opt.data_dir, d.opt.host,
-             d.opt.port, d.opt.cafile != NULL ? " (TLS)" : "",
+    log_line(LV_INFO, "starting: data %s, broker %s:%d%s as user %s%s, role %s", d.opt.data_dir,
+             d.opt.host, d.opt.port, d.opt.cafile != NULL ? " (TLS)" : "",
+             d.opt.username != NULL ? d.opt.username : "(anonymous)",
+             d.cred.present ? " (from broker/service.credentials)" : "",
              d.opt.role == ROLE_ALL       ? "all"
              : d.opt.role == ROLE_STREAMS ? "streams"
                                           : "jobs");
@@ -916,6 +1347,8 @@ int main(int argc, char **argv)
     ota_svc_streams_destroy(d.streams);
     ota_svc_store_source_destroy(d.source);
     ota_svc_jobs_destroy(d.jobs);
+    ota_svc_budget_destroy(d.budget);
+    ota_svc_presign_close(d.signer);
     ota_store_close(d.streams_store);
     ota_store_close(d.jobs_store);
     mosquitto_lib_cleanup();

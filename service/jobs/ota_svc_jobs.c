@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+
+#include "ota_svc_json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +30,22 @@ struct ota_svc_jobs {
     void *publish_ctx;
     ota_svc_log_fn log;
     void *log_ctx;
+    ota_svc_jobs_doc_fn doc_hook;
+    void *doc_ctx;
     int64_t next_timed_ms;  /* when timeouts or rollout next have work */
     int64_t next_safety_ms; /* next full pass regardless of changes */
+    ota_svc_budget_t *budget;
+    char *session;                   /* the MQTT session whose deliveries are tracked, or NULL */
+    ota_svc_jobs_durable_fn durable; /* publishes an outbox answer, or NULL */
+    void *durable_ctx;
+    ota_svc_jobs_stats_t stats;
 };
 
+/* Everything under a thing's jobs/: requests on unknown topics are answered
+ * with InvalidTopic; the service's own answers that come back are skipped. */
 static const char *const jobs_topics[] = {
-    "$aws/things/+/jobs/get",      "$aws/things/+/jobs/start-next",
-    "$aws/things/+/jobs/+/get", /* $next/get and <job>/get */
-    "$aws/things/+/jobs/+/update", NULL,
+    "$aws/things/+/jobs/#",
+    NULL,
 };
 
 const char *const *ota_svc_jobs_topics(void)
@@ -100,27 +110,103 @@ ota_svc_jobs_t *ota_svc_jobs_create(ota_store_t *store, ota_svc_publish_fn publi
 
 void ota_svc_jobs_destroy(ota_svc_jobs_t *jobs)
 {
+    if (jobs)
+        free(jobs->session);
     free(jobs);
+}
+
+void ota_svc_jobs_set_budget(ota_svc_jobs_t *jobs, ota_svc_budget_t *budget)
+{
+    jobs->budget = budget;
+}
+
+int ota_svc_jobs_set_session(ota_svc_jobs_t *jobs, const char *session, int resumed)
+{
+    char *copy = session ? strdup(session) : NULL;
+    if (session && !copy)
+        return -1;
+    free(jobs->session);
+    jobs->session = copy;
+    if (session && !resumed && ota_store_deliveries_forget(jobs->store, session) != OTA_STORE_OK) {
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: forgetting the deliveries of %s: %s", session,
+              ota_store_errmsg(jobs->store));
+        return -1;
+    }
+    return 0;
+}
+
+void ota_svc_jobs_get_stats(const ota_svc_jobs_t *jobs, ota_svc_jobs_stats_t *out)
+{
+    *out = jobs->stats;
 }
 
 /* ------------------------------------------------------------------------ */
 /* JSON helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
-static int publish_json(ota_svc_jobs_t *j, const char *topic, cJSON *obj)
+/* Publishes an object; durable: through the outbox, so that it is sent again after a crash
+ * until the broker has acknowledged it. */
+static int publish_json_as(ota_svc_jobs_t *j, const char *topic, cJSON *obj, int durable)
 {
     char *text = cJSON_PrintUnformatted(obj);
+    int64_t id = 0;
     if (!text) {
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: out of memory building the answer on %s", topic);
         return -1;
     }
-    int rc = j->publish(j->publish_ctx, topic, text, strlen(text), 1);
+    if (durable && j->durable != NULL &&
+        ota_store_outbox_add(j->store, topic, text, ota_store_now_ms(), &id) != OTA_STORE_OK) {
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(j->store));
+        id = 0;
+    }
+    int rc = id > 0 ? j->durable(j->durable_ctx, topic, text, strlen(text), id)
+                    : j->publish(j->publish_ctx, topic, text, strlen(text), 1);
     if (rc != 0)
         logf_(j, OTA_SVC_LOG_WARN, "jobs: publish on %s failed (%d)", topic, rc);
     else
         logf_(j, OTA_SVC_LOG_DEBUG, "jobs: -> %s %s", topic, text);
     cJSON_free(text);
     return rc;
+}
+
+static int publish_json(ota_svc_jobs_t *j, const char *topic, cJSON *obj)
+{
+    return publish_json_as(j, topic, obj, 0);
+}
+
+void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, void *ctx)
+{
+    jobs->durable = fn;
+    jobs->durable_ctx = ctx;
+}
+
+void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id)
+{
+    if (ota_store_outbox_remove(jobs->store, outbox_id) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+}
+
+static int resend_one(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    ota_svc_jobs_t *j = ctx;
+    j->stats.resent++;
+    j->durable(j->durable_ctx, topic, payload, strlen(payload), id);
+    return 0;
+}
+
+int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
+{
+    uint64_t before = jobs->stats.resent;
+    if (jobs->durable == NULL)
+        return 0;
+    if (ota_store_outbox_list(jobs->store, resend_one, jobs) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    if (jobs->stats.resent > before)
+        logf_(jobs, OTA_SVC_LOG_INFO,
+              "jobs: %llu answer(s) the broker had not acknowledged "
+              "sent again",
+              (unsigned long long)(jobs->stats.resent - before));
+    return (int)(jobs->stats.resent - before);
 }
 
 static void add_raw_or_null(cJSON *obj, const char *key, const char *raw)
@@ -184,13 +270,26 @@ static cJSON *summary_json(const ota_store_execution_t *e)
     return x;
 }
 
-/** The job document of a job (heap, caller frees), or NULL. */
-static char *job_document(ota_svc_jobs_t *j, const char *job_id)
+void ota_svc_jobs_set_document_hook(ota_svc_jobs_t *jobs, ota_svc_jobs_doc_fn hook, void *ctx)
+{
+    if (!jobs)
+        return;
+    jobs->doc_hook = hook;
+    jobs->doc_ctx = ctx;
+}
+
+/** The job document of a job as sent to a thing (heap, caller frees), or NULL. */
+static char *job_document(ota_svc_jobs_t *j, const char *job_id, const char *thing, int64_t now_ms)
 {
     char *doc = NULL;
     if (ota_store_job_document(j->store, job_id, &doc) != OTA_STORE_OK)
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: document of job %s: %s", job_id,
               ota_store_errmsg(j->store));
+    char *sent = doc && j->doc_hook ? j->doc_hook(j->doc_ctx, thing, job_id, doc, now_ms) : NULL;
+    if (sent) {
+        free(doc);
+        doc = sent;
+    }
     return doc;
 }
 
@@ -303,7 +402,8 @@ static int salvage_token(const char *p, size_t n, char *out, size_t cap)
         size_t s = k + 1, e = s;
         while (e < n && p[e] != '"' && p[e] != '\\' && (unsigned char)p[e] >= 0x20)
             e++;
-        if (e >= n || p[e] != '"' || e - s > JOBS_CLIENT_TOKEN_MAX || e - s >= cap)
+        if (e >= n || p[e] != '"' || e - s > JOBS_CLIENT_TOKEN_MAX || e - s >= cap ||
+            !ota_svc_utf8_valid(p + s, e - s, 0))
             return 0;
         memcpy(out, p + s, e - s);
         out[e - s] = '\0';
@@ -335,6 +435,8 @@ typedef struct {
     cJSON *json; /* request object */
     const char *token;
     int64_t now_ms;
+    int delivery_id;         /* MQTT packet id, 0 for QoS 0 */
+    int64_t delivery_digest; /* of topic and payload */
 } req_t;
 
 static void answer(req_t *r, const char *suffix, cJSON *obj)
@@ -342,7 +444,8 @@ static void answer(req_t *r, const char *suffix, cJSON *obj)
     char topic[JOBS_TOPIC_MAX + 16];
     snprintf(topic, sizeof topic, "%s/%s", r->base, suffix);
     add_common(obj, r->token, r->now_ms);
-    publish_json(r->j, topic, obj);
+    /* The answer to a QoS 1 request must survive a crash after its PUBACK left. */
+    publish_json_as(r->j, topic, obj, r->delivery_id > 0);
     cJSON_Delete(obj);
 }
 
@@ -468,8 +571,90 @@ static int take_step_timeout(req_t *r, int64_t *out)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Notify-next                                                              */
+/* Notify-next and jobs/notify                                              */
 /* ------------------------------------------------------------------------ */
+
+/** A thing's pending executions as JobExecutionSummary arrays, and their signature. */
+typedef struct {
+    cJSON *in_progress;
+    cJSON *queued;
+    uint64_t signature; /* FNV-1a over "jobId/status/" of each, in order */
+} pending_ctx_t;
+
+static uint64_t fnv_text(uint64_t h, const char *text)
+{
+    for (; *text; text++)
+        h = (h ^ (uint8_t)*text) * 1099511628211u;
+    return (h ^ '/') * 1099511628211u;
+}
+
+static int add_pending(void *ctx, const ota_store_execution_t *e)
+{
+    pending_ctx_t *c = ctx;
+    cJSON_AddItemToArray(e->status == OTA_STORE_EXEC_IN_PROGRESS ? c->in_progress : c->queued,
+                         summary_json(e));
+    c->signature =
+        fnv_text(fnv_text(c->signature, e->job_id), ota_store_exec_status_name((int)e->status));
+    return 0;
+}
+
+/** Lists a thing's pending executions (the caller deletes both arrays on success). */
+static int list_pending(ota_svc_jobs_t *j, const char *thing, pending_ctx_t *c)
+{
+    c->in_progress = cJSON_CreateArray();
+    c->queued = cJSON_CreateArray();
+    c->signature = 14695981039346656037u;
+    int rc = ota_store_execution_list_pending(j->store, thing, add_pending, c);
+    if (rc != OTA_STORE_OK) {
+        cJSON_Delete(c->in_progress);
+        cJSON_Delete(c->queued);
+    }
+    return rc;
+}
+
+/**
+ * Publishes jobs/notify (the pending list, as AWS IoT does when it changes) if
+ * the list differs from the one last published. 0 done or nothing to do, -1
+ * to retry later.
+ */
+static int publish_list_if_changed(ota_svc_jobs_t *j, const char *thing, int64_t now_ms)
+{
+    pending_ctx_t c;
+    int64_t last = 0;
+    int known = 0;
+    if (ota_store_notify_list_get(j->store, thing, &last, &known) != OTA_STORE_OK ||
+        list_pending(j, thing, &c) != OTA_STORE_OK) {
+        logf_(j, OTA_SVC_LOG_ERROR, "jobs: pending jobs of %s: %s", thing,
+              ota_store_errmsg(j->store));
+        return -1;
+    }
+    int rc = 0;
+    if (!known || (uint64_t)last != c.signature) {
+        char topic[JOBS_TOPIC_MAX];
+        snprintf(topic, sizeof topic, "$aws/things/%s/jobs/notify", thing);
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
+        cJSON *jobs = cJSON_AddObjectToObject(obj, "jobs");
+        /* As AWS IoT: a status without executions is left out. */
+        if (cJSON_GetArraySize(c.in_progress) > 0) {
+            cJSON_AddItemToObject(jobs, "IN_PROGRESS", c.in_progress);
+            c.in_progress = NULL;
+        }
+        if (cJSON_GetArraySize(c.queued) > 0) {
+            cJSON_AddItemToObject(jobs, "QUEUED", c.queued);
+            c.queued = NULL;
+        }
+        rc = publish_json(j, topic, obj);
+        cJSON_Delete(obj);
+        if (rc == 0 &&
+            ota_store_notify_list_done(j->store, thing, (int64_t)c.signature) != OTA_STORE_OK)
+            logf_(j, OTA_SVC_LOG_ERROR, "jobs: recording jobs/notify of %s: %s", thing,
+                  ota_store_errmsg(j->store));
+    }
+    cJSON_Delete(c.in_progress);
+    cJSON_Delete(c.queued);
+    return rc == 0 ? 0 : -1;
+}
 
 /** Publishes notify-next for a thing: its next execution, or none. */
 static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_execution_t *next,
@@ -480,7 +665,7 @@ static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
     if (next) {
-        char *doc = job_document(j, next->job_id);
+        char *doc = job_document(j, next->job_id, thing, now_ms);
         cJSON_AddItemToObject(obj, "execution", exec_json(next, doc));
         free(doc);
     }
@@ -515,6 +700,10 @@ static int notify_one(void *ctx, const char *thing, int64_t seq, const char *las
     }
     if (sent)
         logf_(j, OTA_SVC_LOG_INFO, "jobs: notify-next %s: %s", thing, job[0] ? job : "(none)");
+    if (publish_list_if_changed(j, thing, c->now_ms) != 0) {
+        ota_store_execution_free(&next);
+        return 0; /* stays pending; retried on a later pass */
+    }
     if (ota_store_notify_done(j->store, thing, seq, job) != OTA_STORE_OK)
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: recording notify-next of %s: %s", thing,
               ota_store_errmsg(j->store));
@@ -565,7 +754,7 @@ static void on_describe(req_t *r, const char *job_id)
     }
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
-        char *doc = include_doc ? job_document(j, e.job_id) : NULL;
+        char *doc = include_doc ? job_document(j, e.job_id, r->thing, r->now_ms) : NULL;
         cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
         free(doc);
     }
@@ -579,27 +768,12 @@ static void on_describe(req_t *r, const char *job_id)
     ota_store_execution_free(&e);
 }
 
-typedef struct {
-    cJSON *in_progress;
-    cJSON *queued;
-} pending_ctx_t;
-
-static int add_pending(void *ctx, const ota_store_execution_t *e)
-{
-    pending_ctx_t *c = ctx;
-    cJSON_AddItemToArray(e->status == OTA_STORE_EXEC_IN_PROGRESS ? c->in_progress : c->queued,
-                         summary_json(e));
-    return 0;
-}
-
 /** get (GetPendingJobExecutions). */
 static void on_get_pending(req_t *r)
 {
-    pending_ctx_t c = {cJSON_CreateArray(), cJSON_CreateArray()};
-    int rc = ota_store_execution_list_pending(r->j->store, r->thing, add_pending, &c);
+    pending_ctx_t c;
+    int rc = list_pending(r->j, r->thing, &c);
     if (rc != OTA_STORE_OK) {
-        cJSON_Delete(c.in_progress);
-        cJSON_Delete(c.queued);
         reject_store(r, rc);
         return;
     }
@@ -653,7 +827,13 @@ static void on_start_next(req_t *r)
     ota_store_execution_t e;
     int rc = ota_store_execution_next(j->store, r->thing, &e);
     if (rc == OTA_STORE_OK && e.status == OTA_STORE_EXEC_QUEUED) {
-        ota_store_exec_update_t upd = {OTA_STORE_EXEC_IN_PROGRESS, details, e.version_number, step};
+        ota_store_exec_update_t upd = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                       .status_details = details,
+                                       .expected_version = e.version_number,
+                                       .step_timeout_min = step,
+                                       .delivery_session = j->session,
+                                       .delivery_id = r->delivery_id,
+                                       .delivery_digest = r->delivery_digest};
         char job_id[OTA_STORE_JOB_ID_MAX + 1];
         memcpy(job_id, e.job_id, sizeof job_id);
         ota_store_execution_free(&e);
@@ -661,6 +841,12 @@ static void on_start_next(req_t *r)
         if (rc == OTA_STORE_OK)
             logf_(j, OTA_SVC_LOG_INFO, "jobs: %s job %s: QUEUED -> IN_PROGRESS (start-next)",
                   r->thing, job_id);
+        if (rc == OTA_STORE_DUPLICATE) {
+            j->stats.redelivered++;
+            rc = OTA_STORE_OK;
+        }
+        if (rc == OTA_STORE_OK)
+            notify_changes(j, r->now_ms);
     }
     free(details);
     if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND) {
@@ -670,7 +856,7 @@ static void on_start_next(req_t *r)
     }
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
-        char *doc = job_document(j, e.job_id);
+        char *doc = job_document(j, e.job_id, r->thing, r->now_ms);
         cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
         free(doc);
     }
@@ -710,8 +896,10 @@ static void on_update(req_t *r, const char *job_id)
         reject(r, "InvalidRequest", "stepTimeoutInMinutes must be -1 or 1..10080", NULL);
         return;
     }
-    int64_t exec_no = 0; /* one execution per job and thing: only checked for syntax */
-    if (opt_int(r->json, "executionNumber", &exec_no, &present) || (present && exec_no < 1)) {
+    int64_t exec_no = 0;
+    int exec_no_given = 0;
+    if (opt_int(r->json, "executionNumber", &exec_no, &exec_no_given) ||
+        (exec_no_given && exec_no < 1)) {
         reject(r, "InvalidRequest", "executionNumber must be a positive integer", NULL);
         return;
     }
@@ -722,10 +910,28 @@ static void on_update(req_t *r, const char *job_id)
         return;
     }
     upd.status_details = details;
+    upd.delivery_session = j->session;
+    upd.delivery_id = r->delivery_id;
+    upd.delivery_digest = r->delivery_digest;
     ota_store_execution_t before, after;
     int had = ota_store_execution_get(j->store, job_id, r->thing, &before) == OTA_STORE_OK;
+    if (had && exec_no_given && exec_no != before.execution_number) {
+        /* AWS: the execution number names an execution; another one does not exist. */
+        free(details);
+        ota_store_execution_free(&before);
+        reject(r, "ResourceNotFound", "no execution with this executionNumber for this thing",
+               NULL);
+        return;
+    }
     int rc = ota_store_execution_update(j->store, job_id, r->thing, &upd, r->now_ms, &after);
     free(details);
+    if (rc == OTA_STORE_DUPLICATE) {
+        /* The broker delivered it again after a restart: applied once, answered again. */
+        j->stats.redelivered++;
+        logf_(j, OTA_SVC_LOG_INFO, "jobs: %s job %s: update delivered again, answered again",
+              r->thing, job_id);
+        rc = OTA_STORE_OK;
+    }
     if (rc != OTA_STORE_OK) {
         reject_update(r, rc, rc == OTA_STORE_NOT_FOUND ? NULL : &after);
         ota_store_execution_free(&before);
@@ -742,7 +948,7 @@ static void on_update(req_t *r, const char *job_id)
     if (include_state)
         cJSON_AddItemToObject(obj, "executionState", exec_state_json(&after));
     if (include_doc) {
-        char *doc = job_document(j, job_id);
+        char *doc = job_document(j, job_id, r->thing, r->now_ms);
         add_raw_or_null(obj, "jobDocument", doc);
         free(doc);
     }
@@ -757,8 +963,9 @@ static void on_update(req_t *r, const char *job_id)
                   job_id, ota_store_job_status_name((int)job.status), job.n_succeeded,
                   job.n_failed + job.n_rejected, job.n_timed_out, job.n_canceled);
         ota_store_job_free(&job);
-        notify_changes(j, r->now_ms);
     }
+    if (!had || before.status != after.status)
+        notify_changes(j, r->now_ms); /* notify-next, jobs/notify */
     ota_store_execution_free(&before);
     ota_store_execution_free(&after);
 }
@@ -767,12 +974,22 @@ static void on_update(req_t *r, const char *job_id)
 /* Dispatch                                                                 */
 /* ------------------------------------------------------------------------ */
 
-enum { OP_NONE, OP_GET_PENDING, OP_START_NEXT, OP_DESCRIBE, OP_UPDATE };
+enum { OP_NONE, OP_ANSWER, OP_UNKNOWN, OP_GET_PENDING, OP_START_NEXT, OP_DESCRIBE, OP_UPDATE };
+
+/** Whether the topic after "jobs/" is one the service publishes (an answer or a notice). */
+static int is_answer_topic(const char *rest)
+{
+    const char *last = strrchr(rest, '/');
+    last = last ? last + 1 : rest;
+    return strcmp(last, "accepted") == 0 || strcmp(last, "rejected") == 0 ||
+           strcmp(rest, "notify") == 0 || strcmp(rest, "notify-next") == 0;
+}
 
 /**
  * Splits "$aws/things/<thing>/jobs/<rest>". Returns the operation, with the
  * thing and job (for describe/update) copied out; *bad is set when the topic
- * is a request but its thing name or job id is not valid.
+ * is a request but its thing name or job id is not valid. OP_ANSWER: a topic
+ * the service publishes on; OP_UNKNOWN: no Jobs API request is sent there.
  */
 static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *job, size_t job_cap,
                        int *bad)
@@ -789,7 +1006,9 @@ static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *j
     const char *rest = slash + 6;
     int op = OP_NONE;
     const char *jend = NULL;
-    if (strcmp(rest, "get") == 0) {
+    if (is_answer_topic(rest)) {
+        return OP_ANSWER;
+    } else if (strcmp(rest, "get") == 0) {
         op = OP_GET_PENDING;
     } else if (strcmp(rest, "start-next") == 0) {
         op = OP_START_NEXT;
@@ -800,7 +1019,7 @@ static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *j
             op = OP_UPDATE;
     }
     if (op == OP_NONE)
-        return OP_NONE;
+        op = OP_UNKNOWN;
     if (tlen == 0 || tlen >= thing_cap) {
         *bad = 1;
         snprintf(thing, thing_cap, "%.*s", (int)(thing_cap - 1), t);
@@ -829,6 +1048,24 @@ static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *j
 int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *payload, size_t len,
                         int64_t now_ms)
 {
+    return ota_svc_jobs_handle_delivery(jobs, topic, payload, len, 0, now_ms, 0);
+}
+
+/** FNV-1a 64 of topic and payload: what makes a delivery the same one again. */
+static int64_t delivery_digest(const char *topic, const char *payload, size_t len)
+{
+    uint64_t h = 14695981039346656037u;
+    for (const char *t = topic; *t; t++)
+        h = (h ^ (uint8_t)*t) * 1099511628211u;
+    h = h * 1099511628211u; /* the NUL between them */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)payload[i]) * 1099511628211u;
+    return (int64_t)h;
+}
+
+int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const void *payload,
+                                 size_t len, int delivery_id, int64_t now_ms, int64_t mono_ms)
+{
     if (!jobs || !topic)
         return 0;
     req_t r;
@@ -838,6 +1075,10 @@ int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *pay
     int op = parse_topic(topic, r.thing, sizeof r.thing, job, sizeof job, &bad);
     if (op == OP_NONE)
         return 0;
+    if (op == OP_ANSWER) {
+        jobs->stats.skipped++; /* our own answers come back through jobs/# */
+        return 1;
+    }
     if (strlen(topic) >= sizeof r.base)
         return 1; /* cannot even build the answer topic; the thing name limit keeps us below */
     r.j = jobs;
@@ -845,18 +1086,30 @@ int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *pay
     r.payload = payload ? payload : "";
     r.len = payload ? len : 0;
     r.now_ms = now_ms;
+    r.delivery_id = delivery_id;
+    r.delivery_digest = delivery_digest(topic, r.payload, r.len);
+    jobs->stats.requests++;
     logf_(jobs, OTA_SVC_LOG_DEBUG, "jobs: <- %s %.*s", topic, (int)(r.len > 300 ? 300 : r.len),
           r.payload);
 
     char token[JOBS_CLIENT_TOKEN_MAX + 1];
+    char why[160];
     if (r.len == 0) {
         r.json = cJSON_CreateObject(); /* an empty request is an empty object */
     } else {
-        r.json = cJSON_ParseWithLength(r.payload, r.len);
+        int text_ok = ota_svc_json_check_text(r.payload, r.len, why, sizeof why) == 0;
+        r.json = text_ok ? cJSON_ParseWithLength(r.payload, r.len) : NULL;
         if (!r.json) {
             if (salvage_token(r.payload, r.len, token, sizeof token))
                 r.token = token;
-            reject(&r, "InvalidJson", "the payload is not valid JSON", NULL);
+            if (text_ok)
+                snprintf(why, sizeof why, "the payload is not valid JSON");
+            reject(&r, "InvalidJson", why, NULL);
+            return 1;
+        }
+        if (ota_svc_json_check_keys(r.json, why, sizeof why) != 0) {
+            reject(&r, "InvalidJson", why, NULL); /* which clientToken counts is unclear */
+            cJSON_Delete(r.json);
             return 1;
         }
     }
@@ -874,7 +1127,14 @@ int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *pay
         }
         r.token = tok->valuestring;
     }
-    if (bad) {
+    if (!ota_svc_budget_jobs_request(jobs->budget, r.thing, mono_ms)) {
+        jobs->stats.throttled++;
+        if (ota_svc_budget_may_refuse(jobs->budget, r.thing, mono_ms))
+            reject(&r, "RequestThrottled", "request budget of this thing exhausted; retry later",
+                   NULL);
+    } else if (op == OP_UNKNOWN) {
+        reject(&r, "InvalidTopic", "no Jobs API request is sent to this topic", NULL);
+    } else if (bad) {
         reject(&r, "InvalidTopic", "invalid thing name or job id in the topic", NULL);
     } else {
         switch (op) {

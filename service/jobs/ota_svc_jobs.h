@@ -1,8 +1,8 @@
 /*
  * otter service: the AWS IoT Jobs device API over MQTT, on top of the store.
  *
- * Topics handled, for every thing (see the wire protocol spec, sections 1, 2
- * and 5, and the AWS IoT Jobs device MQTT API):
+ * Topics handled, for every thing (see the wire protocol spec, sections 1, 2,
+ * 5 and 8, and the AWS IoT Jobs device MQTT API):
  *
  *   $aws/things/<thing>/jobs/get            -> get/accepted | get/rejected
  *   $aws/things/<thing>/jobs/start-next     -> start-next/accepted | /rejected
@@ -14,8 +14,14 @@
  *                                              and the same execution on notify-next
  *   $aws/things/<thing>/jobs/<job>/get      -> <job>/get/accepted | /rejected
  *   $aws/things/<thing>/jobs/<job>/update   -> <job>/update/accepted | /rejected
+ *   any other request under $aws/things/<thing>/jobs/ -> <topic>/rejected with
+ *                                              InvalidTopic (the service's own
+ *                                              answers and notices are skipped)
  *
- * and publishes $aws/things/<thing>/jobs/notify-next whenever a thing's next
+ * and publishes $aws/things/<thing>/jobs/notify (the pending executions,
+ * {"timestamp", "jobs": {"IN_PROGRESS": [...], "QUEUED": [...]}}, a status
+ * without executions left out) whenever that list changes, and
+ * $aws/things/<thing>/jobs/notify-next whenever a thing's next
  * pending job changes: a job created or released by its rollout, an execution
  * finished, a job canceled or aborted, an execution timed out. The state that
  * decides what to announce lives in the store, so a restarted service
@@ -26,7 +32,18 @@
  * "executionState" for VersionMismatch and InvalidStateTransition) with the
  * AWS codes InvalidTopic, InvalidJson, InvalidRequest,
  * InvalidStateTransition, ResourceNotFound, VersionMismatch, InternalError,
- * TerminalStateReached.
+ * TerminalStateReached, RequestThrottled.
+ *
+ * Input hygiene: a payload that is not strict JSON (invalid UTF-8, "\u0000",
+ * lone surrogate escapes, a key twice in one object) is refused with
+ * InvalidJson before anything is read from it; an update whose
+ * executionNumber is not the execution's is ResourceNotFound. A refused
+ * request changes nothing.
+ *
+ * Redeliveries: with ota_svc_jobs_set_session(), every update and start-next
+ * records its MQTT delivery (session, packet id, digest of topic and payload)
+ * with the change it made, so the same delivery coming again after a restart
+ * of the service or the broker is answered as accepted and applied once.
  *
  * Threading: the module is used from one thread at a time. Time comes in only
  * through the now_ms parameters: milliseconds since the Unix epoch (answers'
@@ -39,6 +56,7 @@
 #include <stdint.h>
 
 #include "ota_store.h"
+#include "ota_svc_budget.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,8 +95,10 @@ ota_svc_jobs_t *ota_svc_jobs_create(ota_store_t *store, ota_svc_publish_fn publi
 void ota_svc_jobs_destroy(ota_svc_jobs_t *jobs);
 
 /**
- * NULL-terminated topic filters the Jobs API needs subscribed (requests only,
- * never the answers the service itself publishes).
+ * NULL-terminated topic filters the Jobs API needs subscribed: everything
+ * under a thing's jobs/, so that requests on unknown topics can be answered
+ * with InvalidTopic (the service's own answers come back through it and are
+ * skipped by ota_svc_jobs_handle()). Subscribe at QoS 1.
  * @return a static array.
  */
 const char *const *ota_svc_jobs_topics(void);
@@ -96,6 +116,119 @@ const char *const *ota_svc_jobs_topics(void);
  */
 int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *payload, size_t len,
                         int64_t now_ms);
+
+/**
+ * Handles one message as ota_svc_jobs_handle(), knowing its MQTT delivery.
+ * @param jobs        module.
+ * @param topic       the message's topic, NUL-terminated.
+ * @param payload     the message's payload; need not be NUL-terminated.
+ * @param len         payload length.
+ * @param delivery_id the MQTT packet id (1..65535) of a QoS 1 message, 0 for QoS 0.
+ * @param now_ms      current wall-clock time, ms since the Unix epoch.
+ * @param mono_ms     monotonic time in ms, for the budgets.
+ * @return 1 if the topic is under a thing's jobs/ (answered, refused or an
+ *         answer of ours skipped), 0 if not.
+ */
+int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const void *payload,
+                                 size_t len, int delivery_id, int64_t now_ms, int64_t mono_ms);
+
+/**
+ * Charges each request to its thing's Jobs API budget
+ * (ota_svc_budget_jobs_request()); over it, the request is refused with
+ * RequestThrottled (and changes nothing).
+ * @param jobs   module.
+ * @param budget budgets, borrowed (must outlive the module), or NULL for none.
+ */
+void ota_svc_jobs_set_budget(ota_svc_jobs_t *jobs, ota_svc_budget_t *budget);
+
+/**
+ * Sets the MQTT session whose deliveries are tracked (see above). Call it at
+ * every connection: resumed = 0 (the broker started a new session) forgets the
+ * session's recorded deliveries, since their packet ids will be reused.
+ * @param jobs     module.
+ * @param session  the service's client id (copied), or NULL to stop tracking.
+ * @param resumed  1 if the broker kept the session (CONNACK session present).
+ * @return 0, or -1 (out of memory, store failure; logged).
+ */
+int ota_svc_jobs_set_session(ota_svc_jobs_t *jobs, const char *session, int resumed);
+
+/**
+ * Publishes an answer kept in the store's outbox (QoS 1); the caller tells
+ * the module when the broker acknowledged it (ota_svc_jobs_answer_delivered()).
+ * @param ctx       the ctx given to ota_svc_jobs_set_durable().
+ * @param topic     topic; valid during the call only.
+ * @param payload   JSON; valid during the call only.
+ * @param len       payload length.
+ * @param outbox_id the answer's outbox id.
+ * @return 0 on success, nonzero on failure (the answer stays in the outbox).
+ */
+typedef int (*ota_svc_jobs_durable_fn)(void *ctx, const char *topic, const void *payload,
+                                       size_t len, int64_t outbox_id);
+
+/**
+ * Durable answers: every answer to a QoS 1 request (delivery id > 0) is
+ * added to the store's outbox before it is published with fn, and removed
+ * when the broker acknowledged it, so that an answer whose request was
+ * acknowledged to the broker (the PUBACK leaves first) is not lost if the
+ * service dies before writing it: ota_svc_jobs_resend_answers() at the next
+ * start sends it again (devices may see an answer twice).
+ * @param jobs module.
+ * @param fn   how to publish them, or NULL to publish every answer plainly.
+ * @param ctx  passed to fn.
+ */
+void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, void *ctx);
+
+/**
+ * The broker acknowledged an outbox answer: it leaves the outbox.
+ * @param jobs      module.
+ * @param outbox_id the id given to the durable publish function.
+ */
+void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id);
+
+/**
+ * Publishes again every answer still in the outbox (call once at start, when
+ * connected).
+ * @param jobs module.
+ * @return how many were sent.
+ */
+int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs);
+
+/** Counters since creation. */
+typedef struct ota_svc_jobs_stats {
+    uint64_t requests;    /**< requests handled (answers of ours not counted) */
+    uint64_t redelivered; /**< updates delivered again and answered without a change */
+    uint64_t throttled;   /**< requests refused with RequestThrottled */
+    uint64_t skipped;     /**< our own answers and notices that came back */
+    uint64_t resent;      /**< outbox answers sent again after a restart */
+} ota_svc_jobs_stats_t;
+
+/**
+ * Reads the counters.
+ * @param jobs module.
+ * @param out  receives them.
+ */
+void ota_svc_jobs_get_stats(const ota_svc_jobs_t *jobs, ota_svc_jobs_stats_t *out);
+
+/**
+ * Rewrites a job document for the thing it is sent to (the HTTP data plane's
+ * presigned URLs, renewed on every answer that carries the document).
+ * @param ctx      the ctx given to ota_svc_jobs_set_document_hook().
+ * @param thing    the thing the document goes to.
+ * @param job_id   its job.
+ * @param document the stored document.
+ * @param now_ms   current wall-clock time, ms since the Unix epoch.
+ * @return heap text the module frees with free(), or NULL to send the stored document.
+ */
+typedef char *(*ota_svc_jobs_doc_fn)(void *ctx, const char *thing, const char *job_id,
+                                     const char *document, int64_t now_ms);
+
+/**
+ * Sets the document hook (none: documents are sent as stored).
+ * @param jobs module.
+ * @param hook hook, or NULL.
+ * @param ctx  passed to the hook.
+ */
+void ota_svc_jobs_set_document_hook(ota_svc_jobs_t *jobs, ota_svc_jobs_doc_fn hook, void *ctx);
 
 /**
  * Periodic work, called every ~200 ms: picks up CLI changes (new jobs,

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 /** Schema version this build writes; migrations[] brings older ones here. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /** How long a writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 /** Copy buffer for file imports. */
@@ -95,8 +95,24 @@ static const char schema_v1[] =
     "CREATE INDEX exec_deadline ON executions(deadline_ms) WHERE status = 1 AND deadline_ms > 0;"
     "CREATE INDEX exec_unreleased ON executions(job, seq) WHERE released = 0;";
 
+/* Version 2: the pending-list signature last published on jobs/notify; the
+ * MQTT deliveries (session, packet id) of the updates applied, so that an
+ * update the broker delivers again after a restart is applied once; and the
+ * answers not yet acknowledged by the broker (sent again after a restart). */
+static const char schema_v2[] = "ALTER TABLE things ADD COLUMN announced_list INTEGER;"
+                                "CREATE TABLE deliveries("
+                                " session TEXT NOT NULL,"
+                                " mid INTEGER NOT NULL,"
+                                " digest INTEGER NOT NULL,"
+                                " PRIMARY KEY(session, mid)) WITHOUT ROWID;"
+                                "CREATE TABLE outbox("
+                                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                " topic TEXT NOT NULL,"
+                                " payload TEXT NOT NULL,"
+                                " created_ms INTEGER NOT NULL);";
+
 /** Migration steps: migrations[v] turns schema version v into v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* Execution columns, in the order read_exec() expects. */
 #define EXEC_COLS                                                                                  \
@@ -151,6 +167,8 @@ const char *ota_store_rc_name(int rc)
         return "OTA_STORE_TERMINAL";
     case OTA_STORE_BAD_TRANSITION:
         return "OTA_STORE_BAD_TRANSITION";
+    case OTA_STORE_DUPLICATE:
+        return "OTA_STORE_DUPLICATE";
     default:
         return "OTA_STORE_UNKNOWN";
     }
@@ -1642,11 +1660,46 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
     sqlite3_bind_text(st, 7, thing, -1, SQLITE_STATIC);
     rc = step_done(s, st, "update execution");
     sqlite3_finalize(st);
-    if (!rc && ota_store_exec_status_is_terminal((int)upd->status)) {
+    /* A status change changes the thing's pending list (jobs/notify), a terminal one
+     * possibly its next job (notify-next). */
+    if (!rc && upd->status != cur->status)
         rc = bump_thing(s, thing);
-        if (!rc)
-            rc = recheck_job(s, job_id, now_ms);
-    }
+    if (!rc && ota_store_exec_status_is_terminal((int)upd->status))
+        rc = recheck_job(s, job_id, now_ms);
+    return rc;
+}
+
+/** Whether (session, packet id) last carried a request with this digest (1), or not (0). */
+static int delivery_seen(ota_store_t *s, const ota_store_exec_update_t *upd, int *seen)
+{
+    sqlite3_stmt *st;
+    *seen = 0;
+    int rc = prep(s, &st, "SELECT digest FROM deliveries WHERE session = ? AND mid = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, upd->delivery_session, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, upd->delivery_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *seen = sqlite3_column_int64(st, 0) == upd->delivery_digest;
+    else if (r != SQLITE_DONE)
+        rc = fail_db(s, "read delivery");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int delivery_record(ota_store_t *s, const ota_store_exec_update_t *upd)
+{
+    sqlite3_stmt *st;
+    int rc =
+        prep(s, &st, "INSERT OR REPLACE INTO deliveries(session, mid, digest) VALUES(?, ?, ?)");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, upd->delivery_session, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, upd->delivery_id);
+    sqlite3_bind_int64(st, 3, upd->delivery_digest);
+    rc = step_done(s, st, "record delivery");
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -1671,18 +1724,29 @@ int ota_store_execution_update(ota_store_t *store, const char *job_id, const cha
                     OTA_STORE_STEP_TIMEOUT_MAX);
     if (upd->expected_version < 0)
         return fail(store, OTA_STORE_INVALID, "expected version must be >= 0");
+    int tracked = upd->delivery_session != NULL && upd->delivery_id > 0;
+    if (tracked && (upd->delivery_id > 65535 || upd->delivery_session[0] == '\0'))
+        return fail(store, OTA_STORE_INVALID, "delivery id must be 1..65535 with a session");
     int rc = begin(store);
     if (rc)
         return rc;
     ota_store_execution_t cur;
     memset(&cur, 0, sizeof cur);
-    rc = apply_update(store, job_id, thing, upd, now_ms, &cur);
+    int seen = 0;
+    if (tracked)
+        rc = delivery_seen(store, upd, &seen);
+    if (!rc && seen)
+        rc = fail(store, OTA_STORE_DUPLICATE, "this delivery was applied already");
+    if (!rc)
+        rc = apply_update(store, job_id, thing, upd, now_ms, &cur);
+    if (!rc && tracked)
+        rc = delivery_record(store, upd);
     if (rc == OTA_STORE_OK) {
         rc = finish(store, rc);
     } else {
         rollback(store); /* keeps the refusal's message */
     }
-    if (after && rc == OTA_STORE_OK) {
+    if (after && (rc == OTA_STORE_OK || rc == OTA_STORE_DUPLICATE)) {
         if (get_exec(store, "SELECT " EXEC_COLS " FROM executions e WHERE job = ? AND thing = ?",
                      job_id, thing, after) != OTA_STORE_OK)
             rc = fail(store, OTA_STORE_ERROR, "cannot read back the execution");
@@ -1965,4 +2029,122 @@ int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_
     }
     ok(store);
     return OTA_STORE_OK;
+}
+
+int ota_store_deliveries_forget(ota_store_t *store, const char *session)
+{
+    if (!store || !session)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "DELETE FROM deliveries WHERE session = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    rc = step_done(store, st, "forget deliveries");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_notify_list_get(ota_store_t *store, const char *thing, int64_t *signature, int *known)
+{
+    *signature = 0;
+    *known = 0;
+    if (!store || !ota_store_valid_thing_name(thing))
+        return store ? fail(store, OTA_STORE_INVALID, "invalid thing name") : OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT announced_list FROM things WHERE name = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *known = sqlite3_column_type(st, 0) != SQLITE_NULL;
+        *signature = sqlite3_column_int64(st, 0);
+    } else if (r == SQLITE_DONE) {
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    } else {
+        rc = fail_db(store, "read announced list");
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t signature)
+{
+    if (!store || !ota_store_valid_thing_name(thing))
+        return store ? fail(store, OTA_STORE_INVALID, "invalid thing name") : OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "UPDATE things SET announced_list = ? WHERE name = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, signature);
+    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    rc = step_done(store, st, "record announced list");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload, int64_t now_ms,
+                         int64_t *id)
+{
+    if (!store || !topic || !payload || !id)
+        return store ? fail(store, OTA_STORE_INVALID, "outbox: NULL argument") : OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "INSERT INTO outbox(topic, payload, created_ms) VALUES(?, ?, ?)");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = step_done(store, st, "add to the outbox");
+    sqlite3_finalize(st);
+    if (!rc) {
+        *id = sqlite3_last_insert_rowid(store->db);
+        ok(store);
+    }
+    return rc;
+}
+
+int ota_store_outbox_remove(ota_store_t *store, int64_t id)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "DELETE FROM outbox WHERE id = ?");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_done(store, st, "remove from the outbox");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    sqlite3_stmt *st;
+    int rc = prep(store, &st, "SELECT id, topic, payload FROM outbox ORDER BY id");
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2)) != 0)
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail_db(store, "list the outbox");
+    sqlite3_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
 }

@@ -53,6 +53,7 @@ typedef enum ota_store_rc {
     OTA_STORE_VERSION_MISMATCH = -6, /**< execution update: expectedVersion differs */
     OTA_STORE_TERMINAL = -7,         /**< execution update: the execution is already terminal */
     OTA_STORE_BAD_TRANSITION = -8,   /**< execution update: status change not allowed */
+    OTA_STORE_DUPLICATE = -9,        /**< execution update: this delivery was applied already */
 } ota_store_rc_t;
 
 /** Longest thing name (characters [A-Za-z0-9:_-]). */
@@ -537,6 +538,15 @@ typedef struct ota_store_exec_update {
      *  clears a step deadline; 0 leaves the deadline alone. Only for
      *  IN_PROGRESS. Other values are OTA_STORE_INVALID. */
     int64_t step_timeout_min;
+    /** The MQTT delivery that carried the request, so that a redelivery (the
+     *  broker sends an unacknowledged message again, with the same packet id,
+     *  after the service restarts) is applied once: the session (the service's
+     *  client id) or NULL for no tracking ... */
+    const char *delivery_session;
+    /** ... the packet id 1..65535 (0: QoS 0, never redelivered: no tracking) ... */
+    int delivery_id;
+    /** ... and a digest of the topic and payload. */
+    int64_t delivery_digest;
 } ota_store_exec_update_t;
 
 /**
@@ -555,7 +565,13 @@ typedef struct ota_store_exec_update {
  *               OTA_STORE_BAD_TRANSITION (the current state, unchanged), for
  *               rejections that carry the execution state. Release it with
  *               ota_store_execution_free().
- * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution, or not yet
+ * With a delivery (session and packet id), the update is applied only if
+ * that packet id of that session did not last carry the same digest; the
+ * delivery is recorded in the same transaction as the update.
+ *
+ * @return OTA_STORE_OK; OTA_STORE_DUPLICATE (the same delivery was applied
+ *         before: nothing changed, *after holds the current state);
+ *         OTA_STORE_NOT_FOUND (no such execution, or not yet
  *         released); OTA_STORE_VERSION_MISMATCH; OTA_STORE_TERMINAL (already
  *         terminal); OTA_STORE_BAD_TRANSITION (e.g. IN_PROGRESS -> REJECTED);
  *         OTA_STORE_INVALID (status not settable by a device, bad arguments);
@@ -636,6 +652,62 @@ int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *c
  */
 int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_seq,
                           const char *announced_job_id);
+
+/**
+ * Forgets the deliveries recorded for a session: call it when the broker
+ * starts a new session for the service (nothing of the old one can come
+ * again), so that reused packet ids are never taken for redeliveries.
+ * @param session the service's client id.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_deliveries_forget(ota_store_t *store, const char *session);
+
+/**
+ * The signature of the pending-execution list last published on a thing's
+ * jobs/notify topic.
+ * @param signature receives it (0 when none was published).
+ * @param known     receives 1 if one was published, else 0.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID;
+ *         OTA_STORE_ERROR.
+ */
+int ota_store_notify_list_get(ota_store_t *store, const char *thing, int64_t *signature,
+                              int *known);
+
+/**
+ * Records the signature of the pending list just published on jobs/notify.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t signature);
+
+/*
+ * Outbox: answers a daemon must deliver even if it dies right after the
+ * broker received the acknowledgement of their request. A daemon adds an
+ * answer before publishing it, removes it when the broker acknowledged it,
+ * and publishes what is left when it starts again.
+ */
+
+/**
+ * Adds an answer to the outbox.
+ * @param id receives its id.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payload, int64_t now_ms,
+                         int64_t *id);
+
+/**
+ * Removes a delivered answer (an unknown id is not an error).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_remove(ota_store_t *store, int64_t id);
+
+/** Callback for ota_store_outbox_list(); return nonzero to stop. */
+typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);
+
+/**
+ * Lists the outbox, oldest first.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx);
 
 #ifdef __cplusplus
 }

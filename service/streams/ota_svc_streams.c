@@ -847,8 +847,9 @@ static void decode_json(request_t *r, const uint8_t *payload, size_t len)
 }
 
 /* Checks that need no stream: presence, types, bounds. */
-static void check_get(request_t *r)
+static void check_get(request_t *r, int json)
 {
+    uint64_t block_max = json ? OTA_SVC_STREAMS_JSON_BLOCK_MAX : OTA_SVC_STREAMS_BLOCK_MAX;
     if (r->fail != C_OK) {
         return;
     }
@@ -858,9 +859,10 @@ static void check_get(request_t *r)
         req_fail(r, C_INVALID_REQUEST, "n (block count) is required without b (bitmap)");
     } else if (r->has_n && r->n == 0) {
         req_fail(r, C_INVALID_REQUEST, "n must be at least 1");
-    } else if (r->l < OTA_SVC_STREAMS_BLOCK_MIN || r->l > OTA_SVC_STREAMS_BLOCK_MAX) {
-        req_fail(r, C_BLOCK_SIZE, "block size %" PRIu64 " outside %u..%u", r->l,
-                 OTA_SVC_STREAMS_BLOCK_MIN, OTA_SVC_STREAMS_BLOCK_MAX);
+    } else if (r->l < OTA_SVC_STREAMS_BLOCK_MIN || r->l > block_max) {
+        req_fail(r, C_BLOCK_SIZE, "block size %" PRIu64 " outside %u..%" PRIu64 "%s", r->l,
+                 OTA_SVC_STREAMS_BLOCK_MIN, block_max,
+                 json ? " (a JSON answer must fit in 128 KiB)" : "");
     } else if (r->has_b && r->b_len >= OTA_SVC_STREAMS_BITMAP_LIMIT) {
         req_fail(r, C_BITMAP, "bitmap of %zu bytes; it must be shorter than %u", r->b_len,
                  OTA_SVC_STREAMS_BITMAP_LIMIT);
@@ -1532,7 +1534,7 @@ int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const 
         } else {
             decode_cbor(&r, payload, len);
         }
-        check_get(&r);
+        check_get(&r, x.json);
     }
     if (!ota_svc_budget_request(s->budget, x.thing, now_ms)) {
         r.fail = C_OK;

@@ -67,6 +67,13 @@ extern "C" {
 #define OTA_SVC_STREAMS_BLOCK_MIN 256u
 /** Largest block size a request may ask for. */
 #define OTA_SVC_STREAMS_BLOCK_MAX 131072u
+/**
+ * Largest block size a get/json request may ask for: its answer carries the
+ * block in base64 (4 characters per 3 bytes) with up to 512 bytes of keys and
+ * token, and must stay within the 128 KiB message limit (AWS IoT's, and the
+ * broker's max_packet_size less its headroom for the topic).
+ */
+#define OTA_SVC_STREAMS_JSON_BLOCK_MAX 97920u
 /** Most block payload bytes sent for one request. */
 #define OTA_SVC_STREAMS_MAX_PAYLOAD 131072u
 /** A bitmap must be shorter than this many bytes. */

@@ -40,7 +40,6 @@ const ota_probe_entry_t OTA_PROBE_NAME[] = {
     OTA_PROBE_ENTRY(ota_agent_stats_t),
     OTA_PROBE_ENTRY(ota_job_t),
     OTA_PROBE_ENTRY(ota_job_issue_t),
-    OTA_PROBE_ENTRY(ota_job_token_t),
     OTA_PROBE_ENTRY(ota_mqtt_t),
     OTA_PROBE_ENTRY(ota_cbor_get_stream_t),
     OTA_PROBE_ENTRY(ota_cbor_data_block_t),

@@ -18,7 +18,6 @@
 
 /* The agent's buffers. */
 #define OTA_MAX_FILE_BLOCKS 8192u
-#define OTA_JSON_TOKENS 160u
 #define OTA_MESSAGE_BUFFER_SIZE 600u
 #define OTA_THING_NAME_MAX 40u
 

@@ -57,7 +57,6 @@ static void test_the_configuration_took_effect(void **state)
     assert_int_equal(sizeof job.file_path, 200 + 1);
     assert_int_equal(sizeof job.cert_name, 90 + 1);
     assert_int_equal(OTA_MAX_FILE_BLOCKS, 8192);
-    assert_int_equal(OTA_JSON_TOKENS, 160);
     assert_int_equal(OTA_MESSAGE_BUFFER_SIZE, 600);
     assert_int_equal(OTA_THING_NAME_MAX, 40);
     assert_int_equal(OTA_BOOT_READ_ATTEMPTS, 5);

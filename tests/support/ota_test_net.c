@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
 
 #ifndef OTA_TEST_MOSQUITTO_PATH
@@ -29,6 +30,9 @@
 #endif
 #ifndef OTA_TEST_SERVICE_PATH
 #define OTA_TEST_SERVICE_PATH "otter-service"
+#endif
+#ifndef OTA_TEST_OTTER_PATH
+#define OTA_TEST_OTTER_PATH "otter"
 #endif
 
 /* ---------------------------------------------------------------- time -- */
@@ -451,7 +455,7 @@ static int broker_launch(ota_test_broker_t *b)
     char *argv[4];
     long from;
 
-    snprintf(conf, sizeof(conf), "%s/mosquitto.conf", b->dir);
+    snprintf(conf, sizeof(conf), "%s/broker/mosquitto.conf", b->dir);
     snprintf(log, sizeof(log), "%s/mosquitto.log", b->dir);
     argv[0] = (char *)OTA_TEST_MOSQUITTO_PATH;
     argv[1] = (char *)"-c";
@@ -472,39 +476,153 @@ static int broker_launch(ota_test_broker_t *b)
     return 0;
 }
 
-static int broker_write_config(const ota_test_broker_t *b, const char *extra_config)
+int ota_test_otter(const char *data_dir, const char *const *args, const char *log_path)
 {
-    char conf[600];
-    FILE *f;
-    int anon = extra_config == NULL || strstr(extra_config, "allow_anonymous") == NULL;
+    size_t n = 0, count = 0;
+    char **argv;
+    ota_test_proc_t p;
+    int status = -1;
 
-    snprintf(conf, sizeof(conf), "%s/mosquitto.conf", b->dir);
-    f = fopen(conf, "w");
-    if (f == NULL) {
+    while (args[count] != NULL) {
+        count++;
+    }
+    argv = calloc(count + 4, sizeof(*argv));
+    if (argv == NULL) {
         return -1;
     }
-    fprintf(f,
-            "# generated for one test\n"
-            "listener %d 127.0.0.1\n"
-            "persistence false\n"
-            "set_tcp_nodelay true\n"
-            "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-            "connection_messages true\n"
-            "log_timestamp true\n",
-            b->port);
-    if (anon) {
-        fprintf(f, "allow_anonymous true\n");
+    argv[n++] = (char *)OTA_TEST_OTTER_PATH;
+    argv[n++] = (char *)"--data-dir";
+    argv[n++] = (char *)data_dir;
+    for (size_t i = 0; i < count; i++) {
+        argv[n++] = (char *)args[i];
     }
-    if (geteuid() == 0) {
-        /* Started as root, mosquitto would switch to user "mosquitto" and could not
-         * read the test's files (ACL, passwords) in private temporary folders. */
-        fprintf(f, "user root\n");
+    argv[n] = NULL;
+    if (ota_test_proc_start(&p, "otter", argv, log_path) != 0) {
+        free(argv);
+        return -1;
     }
-    if (extra_config != NULL) {
-        fprintf(f, "%s\n", extra_config);
+    free(argv);
+    for (int64_t end = now_ms() + 120000; ota_test_proc_running(&p, &status);) {
+        if (now_ms() > end) {
+            fprintf(stderr, "ota_test_otter: otter %s did not end in 120 s\n", args[0]);
+            ota_test_proc_kill(&p);
+            return -1;
+        }
+        sleep_ms(5);
     }
-    return fclose(f) == 0 ? 0 : -1;
+    return status;
+}
+
+/* Reads a whole small file into a new NUL-terminated buffer. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long len;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = malloc((size_t)len + 1);
+    if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf != NULL) {
+        buf[len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Copies a string member of a JSON object; "" when absent. */
+static void json_member(const cJSON *o, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    snprintf(out, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+int ota_test_login_read(const char *path, ota_test_login_t *out)
+{
+    char *text = read_text(path);
+    cJSON *o = text != NULL ? cJSON_Parse(text) : NULL;
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(o, "port");
+
+    memset(out, 0, sizeof(*out));
+    free(text);
+    if (o == NULL) {
+        fprintf(stderr, "ota_test_login_read: cannot read %s\n", path);
+        return -1;
+    }
+    json_member(o, "username", out->username, sizeof(out->username));
+    json_member(o, "password", out->password, sizeof(out->password));
+    json_member(o, "client_id", out->client_id, sizeof(out->client_id));
+    json_member(o, "cafile", out->cafile, sizeof(out->cafile));
+    json_member(o, "certfile", out->certfile, sizeof(out->certfile));
+    json_member(o, "keyfile", out->keyfile, sizeof(out->keyfile));
+    out->port = cJSON_IsNumber(port) ? port->valueint : 0;
+    cJSON_Delete(o);
+    return out->username[0] != '\0' && out->port > 0 ? 0 : -1;
+}
+
+int ota_test_things_create(const ota_test_broker_t *b, const char *const *names)
+{
+    size_t n = 0;
+    char log[600];
+    const char **args;
+    int rc;
+
+    while (names[n] != NULL) {
+        n++;
+    }
+    args = calloc(n + 3, sizeof(*args));
+    if (args == NULL) {
+        return -1;
+    }
+    args[0] = "thing";
+    args[1] = "create";
+    memcpy(args + 2, names, n * sizeof(*args));
+    snprintf(log, sizeof(log), "%s/otter-cli.log", b->dir);
+    rc = ota_test_otter(b->dir, args, log);
+    free(args);
+    if (rc != 0) {
+        fprintf(stderr, "ota_test_things_create: otter thing create failed (see %s)\n", log);
+        return -1;
+    }
+    return 0;
+}
+
+int ota_test_thing_login(const ota_test_broker_t *b, const char *thing, ota_test_login_t *out)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/things/%s.json", b->dir, thing);
+    if (access(path, F_OK) != 0) {
+        const char *names[] = {thing, NULL};
+        if (ota_test_things_create(b, names) != 0) {
+            return -1;
+        }
+    }
+    return ota_test_login_read(path, out);
+}
+
+int ota_test_service_login(const ota_test_broker_t *b, ota_test_login_t *out)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/broker/service.credentials", b->dir);
+    return ota_test_login_read(path, out);
+}
+
+ota_test_client_t *ota_test_thing_connect(const ota_test_broker_t *b, const char *thing)
+{
+    ota_test_login_t l;
+    if (ota_test_thing_login(b, thing, &l) != 0) {
+        return NULL;
+    }
+    return ota_test_login_connect(b->port, &l, NULL);
 }
 
 /*
@@ -559,32 +677,84 @@ static void write_owner(const char *dir)
     }
 }
 
-int ota_test_broker_start(ota_test_broker_t *b, const char *extra_config)
+/* `otter broker init` on a free port, then Mosquitto on what it wrote. */
+static int broker_init_and_launch(ota_test_broker_t *b, const char *const *init_args)
 {
+    char port[16], log[600], broker_dir[600];
+    const char *args[32];
+    size_t n = 0;
+
+    snprintf(log, sizeof(log), "%s/otter-cli.log", b->dir);
+    snprintf(broker_dir, sizeof(broker_dir), "%s/broker", b->dir);
+    b->port = ota_test_free_port();
+    snprintf(port, sizeof(port), "%d", b->port);
+    args[n++] = "broker";
+    args[n++] = "init";
+    args[n++] = "--port";
+    args[n++] = port;
+    for (size_t i = 0; init_args != NULL && init_args[i] != NULL; i++) {
+        if (n + 1 >= sizeof(args) / sizeof(args[0])) {
+            return -1;
+        }
+        args[n++] = init_args[i];
+    }
+    args[n] = NULL;
+    if (b->port <= 0 || ota_test_otter(b->dir, args, log) != 0) {
+        fprintf(stderr, "ota_test_broker: otter broker init failed (see %s)\n", log);
+        return -1;
+    }
+    if (broker_launch(b) == 0) {
+        return 0;
+    }
+    /* Most likely another process took the port: the next try makes it again. */
+    remove_tree(broker_dir);
+    return -1;
+}
+
+int ota_test_broker_start_with(ota_test_broker_t *b, const char *data_dir,
+                               const char *const *init_args)
+{
+    char creds[700];
+    ota_test_login_t l;
+
     memset(b, 0, sizeof(*b));
     pthread_once(&g_cleanup_once, install_cleanup);
-    remove_stale_broker_dirs();
-    for (int attempt = 0; attempt < 3; attempt++) {
+    if (data_dir == NULL) {
+        remove_stale_broker_dirs();
         snprintf(b->dir, sizeof(b->dir), "/tmp/otter-broker-XXXXXX");
         if (mkdtemp(b->dir) == NULL) {
             b->dir[0] = '\0';
             return -1;
         }
+        b->own_dir = 1;
         register_dir(b->dir);
         write_owner(b->dir);
-        b->port = ota_test_free_port();
-        if (b->port > 0 && broker_write_config(b, extra_config) == 0 && broker_launch(b) == 0) {
-            return 0;
-        }
-        /* Most likely another process took the port: try a new one. */
-        if (getenv("OTA_TEST_KEEP") == NULL) {
-            remove_tree(b->dir);
-        }
-        unregister_dir(b->dir);
+    } else {
+        snprintf(b->dir, sizeof(b->dir), "%s", data_dir);
     }
-    b->dir[0] = '\0';
-    b->port = 0;
+    snprintf(creds, sizeof(creds), "%s/broker/service.credentials", b->dir);
+    if (access(creds, F_OK) == 0) {
+        /* Set up already: its own port. */
+        if (ota_test_login_read(creds, &l) == 0) {
+            b->port = l.port;
+            if (broker_launch(b) == 0) {
+                return 0;
+            }
+        }
+    } else {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            if (broker_init_and_launch(b, init_args) == 0) {
+                return 0;
+            }
+        }
+    }
+    ota_test_broker_stop(b);
     return -1;
+}
+
+int ota_test_broker_start(ota_test_broker_t *b, const char *data_dir)
+{
+    return ota_test_broker_start_with(b, data_dir, NULL);
 }
 
 int ota_test_broker_restart(ota_test_broker_t *b)
@@ -609,26 +779,31 @@ void ota_test_broker_stop(ota_test_broker_t *b)
     if (b->proc.pid > 0) {
         ota_test_proc_stop(&b->proc);
     }
-    if (b->dir[0] != '\0') {
+    if (b->own_dir && b->dir[0] != '\0') {
         if (getenv("OTA_TEST_KEEP") == NULL) {
             remove_tree(b->dir);
         }
         unregister_dir(b->dir);
-        b->dir[0] = '\0';
     }
+    b->dir[0] = '\0';
+    b->own_dir = 0;
 }
 
 /* ------------------------------------------------------------- service -- */
 
-int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, int broker_port,
+int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, const ota_test_broker_t *b,
                            const char *const *extra_args, const char *log_path)
 {
     char port[16];
     char *argv[64];
     size_t n = 0;
     long from = log_path != NULL ? ota_test_log_size(log_path) : 0;
+    ota_test_login_t login;
 
-    snprintf(port, sizeof(port), "%d", broker_port);
+    if (ota_test_service_login(b, &login) != 0) {
+        return -1;
+    }
+    snprintf(port, sizeof(port), "%d", b->port);
     argv[n++] = (char *)OTA_TEST_SERVICE_PATH;
     argv[n++] = (char *)"--data-dir";
     argv[n++] = (char *)data_dir;
@@ -636,6 +811,19 @@ int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, int broker_
     argv[n++] = (char *)"127.0.0.1";
     argv[n++] = (char *)"--port";
     argv[n++] = port;
+    if (login.cafile[0] != '\0') {
+        argv[n++] = (char *)"--cafile";
+        argv[n++] = login.cafile;
+        argv[n++] = (char *)"--certfile";
+        argv[n++] = login.certfile;
+        argv[n++] = (char *)"--keyfile";
+        argv[n++] = login.keyfile;
+    } else {
+        argv[n++] = (char *)"--username";
+        argv[n++] = login.username;
+        argv[n++] = (char *)"--password";
+        argv[n++] = login.password;
+    }
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
         if (n + 1 >= sizeof(argv) / sizeof(argv[0])) {
             return -1;
@@ -809,8 +997,11 @@ static void client_free(ota_test_client_t *c)
     free(c);
 }
 
-ota_test_client_t *ota_test_client_connect(int port, const char *client_id, const char *username,
-                                           const char *password)
+/* Connects a client: a password login, or TLS when cafile is not NULL. */
+static ota_test_client_t *client_connect(const char *host, int port, const char *client_id,
+                                         const char *username, const char *password,
+                                         const char *cafile, const char *certfile,
+                                         const char *keyfile)
 {
     static int counter;
     char gen_id[64];
@@ -852,7 +1043,9 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
     mosquitto_message_callback_set(c->m, cb_message);
     mosquitto_reconnect_delay_set(c->m, 1, 2, false);
     if ((username != NULL && mosquitto_username_pw_set(c->m, username, password) != 0) ||
-        mosquitto_connect(c->m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
+        (cafile != NULL &&
+         mosquitto_tls_set(c->m, cafile, NULL, certfile, keyfile, NULL) != MOSQ_ERR_SUCCESS) ||
+        mosquitto_connect(c->m, host, port, 60) != MOSQ_ERR_SUCCESS ||
         mosquitto_loop_start(c->m) != MOSQ_ERR_SUCCESS) {
         mosquitto_destroy(c->m);
         client_free(c);
@@ -872,6 +1065,30 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
         return NULL;
     }
     return c;
+}
+
+ota_test_client_t *ota_test_client_connect(int port, const char *client_id, const char *username,
+                                           const char *password)
+{
+    return client_connect("127.0.0.1", port, client_id, username, password, NULL, NULL, NULL);
+}
+
+ota_test_client_t *ota_test_client_connect_tls(const char *host, int port, const char *client_id,
+                                               const char *cafile, const char *certfile,
+                                               const char *keyfile)
+{
+    return client_connect(host, port, client_id, NULL, NULL, cafile, certfile, keyfile);
+}
+
+ota_test_client_t *ota_test_login_connect(int port, const ota_test_login_t *l,
+                                          const char *client_id)
+{
+    const char *id = client_id != NULL ? client_id : l->client_id;
+    if (l->cafile[0] != '\0') {
+        return ota_test_client_connect_tls("127.0.0.1", port, id, l->cafile, l->certfile,
+                                           l->keyfile);
+    }
+    return ota_test_client_connect(port, id, l->username, l->password);
 }
 
 int ota_test_client_subscribe(ota_test_client_t *c, const char *filter, int qos)
@@ -903,12 +1120,18 @@ int ota_test_client_subscribe(ota_test_client_t *c, const char *filter, int qos)
 int ota_test_client_publish(ota_test_client_t *c, const char *topic, const void *payload,
                             size_t len, int qos)
 {
+    return ota_test_client_publish_retained(c, topic, payload, len, qos, 0);
+}
+
+int ota_test_client_publish_retained(ota_test_client_t *c, const char *topic, const void *payload,
+                                     size_t len, int qos, int retain)
+{
     int mid = -1;
     int done = 0;
     int64_t deadline = now_ms() + 5000;
 
-    if (len > INT32_MAX ||
-        mosquitto_publish(c->m, &mid, topic, (int)len, payload, qos, false) != MOSQ_ERR_SUCCESS) {
+    if (len > INT32_MAX || mosquitto_publish(c->m, &mid, topic, (int)len, payload, qos,
+                                             retain != 0) != MOSQ_ERR_SUCCESS) {
         return -1;
     }
     if (qos == 0) {

@@ -4,8 +4,11 @@
  * - free ports and waiting for a listener;
  * - child processes that never outlive the test (PR_SET_PDEATHSIG, plus an
  *   exit/abort/SIGINT/SIGTERM handler that kills every started process);
- * - a Mosquitto broker in a fresh temporary folder, on a free port;
- * - the otter service (otter-service) for a test;
+ * - a Mosquitto broker with exactly the configuration `otter broker init`
+ *   writes (the test chooses only a free port and the data folder), and the
+ *   logins `otter thing create` makes;
+ * - the otter service (otter-service) for a test, logged in with the
+ *   service login `otter broker init` wrote;
  * - a scripted MQTT client (libmosquitto, its own network thread) whose calls
  *   are synchronous: connect waits for CONNACK, subscribe for SUBACK, QoS > 0
  *   publish for PUBACK/PUBCOMP, and received messages are queued until the
@@ -13,7 +16,8 @@
  *
  * Compile definitions (set by CMake):
  *   OTA_TEST_MOSQUITTO_PATH  the broker binary (default "/usr/sbin/mosquitto");
- *   OTA_TEST_SERVICE_PATH    the otter-service binary of this build.
+ *   OTA_TEST_SERVICE_PATH    the otter-service binary of this build;
+ *   OTA_TEST_OTTER_PATH      the otter CLI of this build.
  *
  * Thread safety: process and broker calls are meant for the test's main
  * thread (PR_SET_PDEATHSIG fires when the forking thread ends). A client may
@@ -96,50 +100,106 @@ int ota_test_proc_running(ota_test_proc_t *p, int *status);
 typedef struct ota_test_broker {
     int port;             /**< listening port on 127.0.0.1 */
     ota_test_proc_t proc; /**< the broker process */
-    char dir[512];        /**< its temporary folder (config, log) */
+    char dir[512];        /**< its otter data folder (broker/, things/, mosquitto.log) */
+    int own_dir;          /**< dir is a temporary folder made (and removed) here */
 } ota_test_broker_t;
 
-/**
- * Start Mosquitto on 127.0.0.1 on a free port, in a fresh temporary folder that
- * holds its config (mosquitto.conf) and log (mosquitto.log).
- *
- * The generated config has one listener, no persistence, and
- * `allow_anonymous true` unless extra_config has its own allow_anonymous line.
- *
- * @param b            receives the broker.
- * @param extra_config lines appended to the config (e.g. password_file and
- *                     acl_file lines), or NULL.
- * @return 0 once the port accepts connections; -1 on failure (nothing left running).
- */
-int ota_test_broker_start(ota_test_broker_t *b, const char *extra_config);
+/** A login on the broker, from a credentials file `otter` wrote. */
+typedef struct ota_test_login {
+    char username[160];  /**< MQTT username */
+    char password[64];   /**< MQTT password */
+    char client_id[160]; /**< the client id the broker lets this login use */
+    int port;            /**< the broker's port */
+    char cafile[600];    /**< with mutual TLS: the CA certificate, else "" */
+    char certfile[600];  /**< with mutual TLS: the client certificate, else "" */
+    char keyfile[600];   /**< with mutual TLS: the client key, else "" */
+} ota_test_login_t;
 
 /**
- * Stop the broker and start it again on the same port with the same config.
+ * Run the otter CLI of this build: `otter --data-dir DATA_DIR args...`, and
+ * wait for it (at most 120 s).
+ * @param data_dir the data folder.
+ * @param args     NULL-terminated arguments (the command first).
+ * @param log_path where its output goes (appended), or NULL.
+ * @return its exit status; -1 when it could not run or took too long.
+ */
+int ota_test_otter(const char *data_dir, const char *const *args, const char *log_path);
+
+/**
+ * Start Mosquitto with the configuration `otter broker init` wrote in a data
+ * folder. When DATA_DIR/broker/ does not exist yet, `otter broker init
+ * --port P` (P free now) writes it first, with init_args added; otherwise the
+ * broker set up there starts on its own port. Its log is DATA_DIR/mosquitto.log,
+ * the CLI's output DATA_DIR/otter-cli.log.
+ *
+ * @param b         receives the broker.
+ * @param data_dir  the otter data folder, or NULL for a new temporary one
+ *                  (removed by ota_test_broker_stop()).
+ * @param init_args NULL-terminated extra `broker init` arguments, or NULL.
+ * @return 0 once the port accepts connections; -1 on failure (nothing left running).
+ */
+int ota_test_broker_start_with(ota_test_broker_t *b, const char *data_dir,
+                               const char *const *init_args);
+
+/** ota_test_broker_start_with() without extra `broker init` arguments. */
+int ota_test_broker_start(ota_test_broker_t *b, const char *data_dir);
+
+/**
+ * Stop the broker and start it again with the same configuration and port.
  * @param b a started broker.
  * @return 0 once the port accepts connections again; -1 on failure.
  */
 int ota_test_broker_restart(ota_test_broker_t *b);
 
 /**
- * Stop the broker and remove its temporary folder. Safe to call twice.
+ * Stop the broker and remove its folder if it made it. Safe to call twice.
  * @param b the broker.
  */
 void ota_test_broker_stop(ota_test_broker_t *b);
 
 /**
+ * `otter thing create NAME...` in the broker's data folder (works whether the
+ * broker runs or not).
+ * @param names NULL-terminated thing names.
+ * @return 0; -1 when the CLI failed (see DATA_DIR/otter-cli.log).
+ */
+int ota_test_things_create(const ota_test_broker_t *b, const char *const *names);
+
+/**
+ * Read a credentials file (a thing's JSON file or service.credentials).
+ * @return 0; -1 when unreadable or incomplete.
+ */
+int ota_test_login_read(const char *path, ota_test_login_t *out);
+
+/**
+ * The login of a thing: DATA_DIR/things/THING.json, made with
+ * `otter thing create THING` first when it does not exist.
+ * @return 0; -1 on failure.
+ */
+int ota_test_thing_login(const ota_test_broker_t *b, const char *thing, ota_test_login_t *out);
+
+/**
+ * The service's login (DATA_DIR/broker/service.credentials).
+ * @return 0; -1 on failure.
+ */
+int ota_test_service_login(const ota_test_broker_t *b, ota_test_login_t *out);
+
+/**
  * Start otter-service for a test:
- * `otter-service --data-dir DATA_DIR --port BROKER_PORT [extra_args...]`
- * (host 127.0.0.1), and wait at most 10 s for its OTA_TEST_SERVICE_READY line.
+ * `otter-service --data-dir DATA_DIR --host 127.0.0.1 --port PORT
+ *  --username U --password P [extra_args...]` with the broker's port and
+ * service login (with mutual TLS `--cafile --certfile --keyfile` instead of
+ * the password), and wait at most 10 s for its OTA_TEST_SERVICE_READY line.
  *
  * @param p           receives the process.
  * @param data_dir    the service's data folder.
- * @param broker_port the broker's port.
+ * @param b           the broker.
  * @param extra_args  NULL-terminated extra arguments, or NULL.
  * @param log_path    log file for its output (appended), or NULL.
  * @return 0 when ready; 1 when running but not ready within 10 s (or log_path
  *         is NULL so readiness cannot be seen); -1 when it could not start or exited.
  */
-int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, int broker_port,
+int ota_test_service_start(ota_test_proc_t *p, const char *data_dir, const ota_test_broker_t *b,
                            const char *const *extra_args, const char *log_path);
 
 /**
@@ -182,6 +242,30 @@ ota_test_client_t *ota_test_client_connect(int port, const char *client_id, cons
                                            const char *password);
 
 /**
+ * Connect as a thing with its own login (made first when missing, see
+ * ota_test_thing_login()), like ota_test_client_connect().
+ * @return the client, or NULL.
+ */
+ota_test_client_t *ota_test_thing_connect(const ota_test_broker_t *b, const char *thing);
+
+/**
+ * ota_test_client_connect() over TLS: trust cafile, present certfile/keyfile
+ * (both NULL: no client certificate). host is "127.0.0.1" or a name.
+ * @return the client, or NULL when refused, unreachable or timed out.
+ */
+ota_test_client_t *ota_test_client_connect_tls(const char *host, int port, const char *client_id,
+                                               const char *cafile, const char *certfile,
+                                               const char *keyfile);
+
+/**
+ * Connect with a login (its certificate when it has one), with client id
+ * client_id (NULL: the login's own).
+ * @return the client, or NULL.
+ */
+ota_test_client_t *ota_test_login_connect(int port, const ota_test_login_t *l,
+                                          const char *client_id);
+
+/**
  * Subscribe and wait at most 5 s for SUBACK.
  * @param c      the client.
  * @param filter topic filter.
@@ -201,6 +285,13 @@ int ota_test_client_subscribe(ota_test_client_t *c, const char *filter, int qos)
  */
 int ota_test_client_publish(ota_test_client_t *c, const char *topic, const void *payload,
                             size_t len, int qos);
+
+/**
+ * ota_test_client_publish() with the retain flag set when retain is nonzero.
+ * @return 0 on success; -1 on error or timeout.
+ */
+int ota_test_client_publish_retained(ota_test_client_t *c, const char *topic, const void *payload,
+                                     size_t len, int qos, int retain);
 
 /**
  * Take the oldest queued message whose topic matches filter, waiting at most

@@ -176,46 +176,53 @@ static void test_proc_cleanup_on_quick_exit(void **state)
     check_cleanup(DIE_UNDERSCORE_EXIT);
 }
 
+/* Topics of thing t1, the only ones its login may use. */
+#define T1 "$aws/things/t1/jobs/"
+
 static void test_broker_round_trip(void **state)
 {
     (void)state;
     ota_test_broker_t b;
+    ota_test_login_t svc;
     assert_int_equal(ota_test_broker_start(&b, NULL), 0);
     assert_true(b.port > 0);
     assert_true(b.proc.pid > 0);
 
-    ota_test_client_t *sub = ota_test_client_connect(b.port, "sub", NULL, NULL);
-    ota_test_client_t *pub = ota_test_client_connect(b.port, NULL, NULL, NULL);
+    /* A thing subscribes to its own topics; the service publishes to them. */
+    ota_test_client_t *sub = ota_test_thing_connect(&b, "t1");
+    assert_int_equal(ota_test_service_login(&b, &svc), 0);
+    ota_test_client_t *pub =
+        ota_test_client_connect(b.port, "otter-service-test", svc.username, svc.password);
     assert_non_null(sub);
     assert_non_null(pub);
     assert_true(ota_test_client_connected(sub));
-    assert_int_equal(ota_test_client_subscribe(sub, "a/+/c", 1), 1);
-    assert_int_equal(ota_test_client_subscribe(sub, "x/#", 0), 0);
+    assert_int_equal(ota_test_client_subscribe(sub, T1 "a/+/c", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(sub, T1 "x/#", 0), 0);
 
     static const uint8_t bin[] = {0x00, 0xff, 0x10, 0x00};
-    assert_int_equal(ota_test_client_publish(pub, "a/b/c", bin, sizeof(bin), 1), 0);
-    assert_int_equal(ota_test_client_publish(pub, "x/y", "hello", 5, 0), 0);
-    assert_int_equal(ota_test_client_publish(pub, "a/z/c", "", 0, 2), 0);
-    assert_int_equal(ota_test_client_publish(pub, "not/subscribed", "n", 1, 1), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "a/b/c", bin, sizeof(bin), 1), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "x/y", "hello", 5, 0), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "a/z/c", "", 0, 2), 0);
+    assert_int_equal(ota_test_client_publish(pub, T1 "not/subscribed", "n", 1, 1), 0);
 
     /* x/y arrives even though a/... came first: expect takes by filter. */
-    ota_test_msg_t *m = ota_test_client_expect(sub, "x/#", 5000);
+    ota_test_msg_t *m = ota_test_client_expect(sub, T1 "x/#", 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, "x/y");
+    assert_string_equal(m->topic, T1 "x/y");
     assert_int_equal(m->len, 5);
     assert_memory_equal(m->payload, "hello", 5);
     ota_test_msg_free(m);
 
-    m = ota_test_client_expect(sub, "a/+/c", 5000);
+    m = ota_test_client_expect(sub, T1 "a/+/c", 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, "a/b/c");
+    assert_string_equal(m->topic, T1 "a/b/c");
     assert_int_equal(m->len, sizeof(bin));
     assert_memory_equal(m->payload, bin, sizeof(bin));
     ota_test_msg_free(m);
 
     m = ota_test_client_expect(sub, NULL, 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, "a/z/c");
+    assert_string_equal(m->topic, T1 "a/z/c");
     assert_int_equal(m->len, 0);
     ota_test_msg_free(m);
 
@@ -224,25 +231,25 @@ static void test_broker_round_trip(void **state)
 
     /* Several queued, counted, taken in order. */
     for (int i = 0; i < 5; i++) {
-        char t[16];
-        snprintf(t, sizeof(t), "x/%d", i);
+        char t[64];
+        snprintf(t, sizeof(t), T1 "x/%d", i);
         assert_int_equal(ota_test_client_publish(pub, t, t, strlen(t), 1), 0);
     }
-    for (int i = 0; i < 100 && ota_test_client_pending(sub, "x/#") < 5; i++) {
+    for (int i = 0; i < 100 && ota_test_client_pending(sub, T1 "x/#") < 5; i++) {
         usleep(10000);
     }
-    assert_int_equal(ota_test_client_pending(sub, "x/#"), 5);
-    assert_int_equal(ota_test_client_pending(sub, "a/#"), 0);
+    assert_int_equal(ota_test_client_pending(sub, T1 "x/#"), 5);
+    assert_int_equal(ota_test_client_pending(sub, T1 "a/#"), 0);
     for (int i = 0; i < 5; i++) {
-        char t[16];
-        snprintf(t, sizeof(t), "x/%d", i);
-        m = ota_test_client_expect(sub, "x/#", 1000);
+        char t[64];
+        snprintf(t, sizeof(t), T1 "x/%d", i);
+        m = ota_test_client_expect(sub, T1 "x/#", 1000);
         assert_non_null(m);
         assert_string_equal(m->topic, t);
         ota_test_msg_free(m);
     }
 
-    /* Restart: clients reconnect by themselves and resubscribe (clean session). */
+    /* Restart: clients reconnect by themselves (clean session). */
     int port = b.port;
     assert_int_equal(ota_test_broker_restart(&b), 0);
     assert_int_equal(b.port, port);
@@ -252,9 +259,9 @@ static void test_broker_round_trip(void **state)
     }
     assert_true(ota_test_client_connected(sub));
     assert_true(ota_test_client_connected(pub));
-    assert_int_equal(ota_test_client_subscribe(sub, "after/restart", 1), 1);
-    assert_int_equal(ota_test_client_publish(pub, "after/restart", "r", 1, 1), 0);
-    m = ota_test_client_expect(sub, "after/restart", 5000);
+    assert_int_equal(ota_test_client_subscribe(sub, T1 "after/restart", 1), 1);
+    assert_int_equal(ota_test_client_publish(pub, T1 "after/restart", "r", 1, 1), 0);
+    m = ota_test_client_expect(sub, T1 "after/restart", 5000);
     assert_non_null(m);
     ota_test_msg_free(m);
 
@@ -270,48 +277,54 @@ static void test_broker_round_trip(void **state)
     ota_test_broker_stop(&b); /* twice is harmless */
 }
 
-static void test_broker_extra_config(void **state)
+/* The broker is the one `otter broker init` sets up: logins only, own topics only. */
+static void test_broker_shipped_config(void **state)
 {
     (void)state;
     ota_test_broker_t b;
-    char acl[600];
+    char data[] = "/tmp/otter-test-data-XXXXXX";
+    assert_non_null(mkdtemp(data));
+    assert_int_equal(ota_test_broker_start(&b, data), 0);
+    char conf[600];
+    snprintf(conf, sizeof(conf), "%s/broker/mosquitto.conf", data);
+    assert_int_equal(access(conf, F_OK), 0);
 
-    /* An ACL file written into a folder of our own, referenced by extra config. */
-    char dir[] = "/tmp/otter-test-acl-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    snprintf(acl, sizeof(acl), "%s/acl", dir);
-    FILE *f = fopen(acl, "w");
-    assert_non_null(f);
-    fprintf(f, "topic readwrite allowed/#\n");
-    fclose(f);
-    char extra[700];
-    snprintf(extra, sizeof(extra), "acl_file %s", acl);
-    assert_int_equal(ota_test_broker_start(&b, extra), 0);
+    /* No anonymous access, no unknown login, no wrong password. */
+    assert_null(ota_test_client_connect(b.port, NULL, NULL, NULL));
+    assert_null(ota_test_client_connect(b.port, NULL, "nobody", "wrong"));
+    ota_test_login_t l;
+    assert_int_equal(ota_test_thing_login(&b, "t1", &l), 0);
+    assert_null(ota_test_client_connect(b.port, l.client_id, l.username, "wrong"));
 
-    ota_test_client_t *c = ota_test_client_connect(b.port, NULL, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&b, "t1");
     assert_non_null(c);
-    assert_int_equal(ota_test_client_subscribe(c, "allowed/x", 1), 1);
-    /* Mosquitto 2.0 grants a subscription it will never deliver to (no 0x80 on 3.1.1). */
-    assert_true(ota_test_client_subscribe(c, "forbidden/x", 1) >= 0);
-    assert_int_equal(ota_test_client_publish(c, "forbidden/x", "f", 1, 1), 0);
-    assert_int_equal(ota_test_client_publish(c, "allowed/x", "a", 1, 1), 0);
+    assert_int_equal(ota_test_client_subscribe(c, T1 "x", 1), 1);
+    /* Another thing's topics: the subscription is refused (0x80), a publish dropped. */
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/t2/jobs/x", 1), -1);
+    assert_int_equal(ota_test_client_publish(c, "$aws/things/t2/jobs/x", "f", 1, 1), 0);
+    assert_int_equal(ota_test_client_publish(c, T1 "x", "a", 1, 1), 0);
     ota_test_msg_t *m = ota_test_client_expect(c, NULL, 5000);
     assert_non_null(m);
-    assert_string_equal(m->topic, "allowed/x");
+    assert_string_equal(m->topic, T1 "x");
     ota_test_msg_free(m);
     assert_null(ota_test_client_expect(c, NULL, 200));
     /* An invalid filter is refused before it is sent. */
     assert_int_equal(ota_test_client_subscribe(c, "bad/#/filter", 0), -1);
     ota_test_client_disconnect(c);
-    ota_test_broker_stop(&b);
 
-    /* No anonymous access: a client without credentials is refused. */
-    assert_int_equal(ota_test_broker_start(&b, "allow_anonymous false"), 0);
-    assert_null(ota_test_client_connect(b.port, NULL, NULL, NULL));
-    assert_null(ota_test_client_connect(b.port, NULL, "nobody", "wrong"));
+    /* A data folder set up already starts again on its own port; it stays. */
+    int port = b.port;
     ota_test_broker_stop(&b);
-    unlink(acl);
-    rmdir(dir);
+    assert_int_equal(ota_test_broker_start(&b, data), 0);
+    assert_int_equal(b.port, port);
+    c = ota_test_thing_connect(&b, "t1");
+    assert_non_null(c);
+    ota_test_client_disconnect(c);
+    ota_test_broker_stop(&b);
+    assert_int_equal(access(conf, F_OK), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* A folder left by a test that was killed is removed by the next broker start. */
@@ -347,7 +360,7 @@ static void test_client_disconnect_while_broker_down(void **state)
     (void)state;
     ota_test_broker_t b;
     assert_int_equal(ota_test_broker_start(&b, NULL), 0);
-    ota_test_client_t *c = ota_test_client_connect(b.port, NULL, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&b, "t1");
     assert_non_null(c);
     ota_test_proc_kill(&b.proc);
     for (int i = 0; i < 200 && ota_test_client_connected(c); i++) {
@@ -370,7 +383,7 @@ int main(void)
         cmocka_unit_test(test_proc_cleanup_on_sigkill),
         cmocka_unit_test(test_proc_cleanup_on_quick_exit),
         cmocka_unit_test(test_broker_round_trip),
-        cmocka_unit_test(test_broker_extra_config),
+        cmocka_unit_test(test_broker_shipped_config),
         cmocka_unit_test(test_stale_broker_dir_removed),
         cmocka_unit_test(test_client_disconnect_while_broker_down),
     };

@@ -47,6 +47,8 @@
 typedef struct fixture {
     ota_test_broker_t broker;
     int broker_up;
+    ota_test_login_t dev;     /* the thing's login from `otter thing create` */
+    ota_test_login_t service; /* the service's login from `otter broker init` */
     ota_test_client_t *svc;
     fake_pal_t *fake;
     ota_pal_t pal; /* forwards to fake, checking the thread */
@@ -240,7 +242,7 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 {
     fixture_t *f = ctx;
     check_thread();
-    if (strcmp(topic, PREFIX "app/seq") == 0) {
+    if (strcmp(topic, PREFIX "jobs/app/seq") == 0) {
         char text[16];
         unsigned v;
         snprintf(text, sizeof text, "%.*s", (int)(len < 15u ? len : 15u), (const char *)payload);
@@ -260,7 +262,7 @@ static int svc_connect(fixture_t *f)
         PREFIX "jobs/+/update",
         PREFIX "streams/+/get/cbor",
     };
-    f->svc = ota_test_client_connect(f->broker.port, "svc", NULL, NULL);
+    f->svc = ota_test_login_connect(f->broker.port, &f->service, "otter-service-svc");
     if (f->svc == NULL) {
         return -1;
     }
@@ -446,7 +448,16 @@ static ota_mqtt_mosquitto_config_t conn_config(fixture_t *f)
     memset(&c, 0, sizeof c);
     c.host = "127.0.0.1";
     c.port = f->broker.port;
-    c.client_id = THING;
+    c.client_id = f->dev.client_id;
+    if (f->dev.cafile[0] != '\0') {
+        /* Mutual TLS: the certificate `otter thing create` issued is the login. */
+        c.ca_file = f->dev.cafile;
+        c.cert_file = f->dev.certfile;
+        c.key_file = f->dev.keyfile;
+    } else {
+        c.username = f->dev.username;
+        c.password = f->dev.password;
+    }
     c.keepalive_s = 10;
     c.reconnect_min_s = 1;
     c.reconnect_max_s = 2;
@@ -480,7 +491,10 @@ static int setup(void **state)
     make_pal(f);
     svc_set_job(f);
     f->lowest_after_restart = UINT32_MAX;
-    if (ota_test_broker_start(&f->broker, NULL) != 0) {
+    if (ota_test_broker_start(&f->broker, NULL) != 0 ||
+        ota_test_thing_login(&f->broker, THING, &f->dev) != 0 ||
+        ota_test_service_login(&f->broker, &f->service) != 0) {
+        ota_test_broker_stop(&f->broker);
         free(f->fake);
         free(f->file);
         free(f);
@@ -591,11 +605,12 @@ static void test_download(void **state)
     start_binding_and_agent(f);
 
     /* Order: 200 QoS 1 messages on an application topic on the same connection. */
-    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "app/seq", 1), OTA_OK);
+    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq", 1), OTA_OK);
     sleep_ms(100); /* SUBACK (the interface does not wait for it) */
     for (unsigned i = 0; i < 200u; i++) {
         snprintf(n, sizeof n, "%u", i);
-        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "app/seq", n, strlen(n), 1), 0);
+        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "jobs/app/seq", n, strlen(n), 1),
+                         0);
     }
     assert_true(run_until(f, done_seq, 10000));
     assert_int_equal(f->seq_bad, 0);
@@ -628,6 +643,34 @@ static void test_download(void **state)
             (unsigned)FILE_SIZE, (unsigned)BLOCKS, (unsigned)BLOCK, (unsigned)(t1 - t0),
             (double)FILE_SIZE / 1024.0 / ((double)(t1 - t0 + 1u) / 1000.0), (unsigned)f->requests,
             (unsigned)ota_agent_get_stats(&f->agent)->rtt_ms, (unsigned)(t2 - t1));
+}
+
+/* ---- 1b. the same over mutual TLS (`otter broker init --tls`) ---- */
+
+static void test_tls(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const tls[] = {"--tls", NULL};
+    ota_test_broker_t other;
+    ota_test_login_t own;
+
+    ota_test_broker_stop(&f->broker);
+    f->broker_up = 0;
+    assert_int_equal(ota_test_broker_start_with(&f->broker, NULL, tls), 0);
+    f->broker_up = 1;
+    assert_int_equal(ota_test_service_login(&f->broker, &f->service), 0);
+    assert_int_equal(ota_test_thing_login(&f->broker, THING, &own), 0);
+    /* A certificate for the same name from another fleet's CA is refused. */
+    assert_int_equal(ota_test_broker_start_with(&other, NULL, tls), 0);
+    assert_int_equal(ota_test_thing_login(&other, THING, &f->dev), 0);
+    snprintf(f->dev.cafile, sizeof f->dev.cafile, "%s", own.cafile);
+    ota_mqtt_mosquitto_config_t c = conn_config(f);
+    c.connect_timeout_ms = 1000;
+    assert_int_not_equal(ota_mqtt_mosquitto_init(&f->b, &c), OTA_OK); /* no CONNACK, ever */
+    ota_test_broker_stop(&other);
+    /* Its own certificate: the whole download test passes over TLS. */
+    f->dev = own;
+    test_download(state);
 }
 
 /* ---- 2. broker restart in the middle of the download ---- */
@@ -711,7 +754,8 @@ static void test_flush(void **state)
 
     c.reconnect_min_s = 2;
     c.reconnect_max_s = 2;
-    sub = ota_test_client_connect(f->broker.port, "watcher", NULL, NULL);
+    sub = ota_test_client_connect(f->broker.port, "otter-service-watcher", f->service.username,
+                                  f->service.password);
     assert_non_null(sub);
     assert_int_equal(ota_test_client_subscribe(sub, topic, 1), 1);
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &c), OTA_OK);
@@ -764,7 +808,8 @@ static void test_flush(void **state)
     assert_int_equal(mq.subscribe(mq.ctx, topic, 1), OTA_ERR_MQTT);
     assert_int_equal(ota_mqtt_mosquitto_flush(&f->b, 100), OTA_ERR_TIMEOUT);
     assert_int_equal(ota_test_broker_restart(&f->broker), 0);
-    sub = ota_test_client_connect(f->broker.port, "watcher", NULL, NULL);
+    sub = ota_test_client_connect(f->broker.port, "otter-service-watcher", f->service.username,
+                                  f->service.password);
     assert_non_null(sub);
     assert_int_equal(ota_test_client_subscribe(sub, topic, 1), 1);
     t0 = ms_now();
@@ -815,11 +860,12 @@ static void test_queue(void **state)
     f->cfg.pal = &f->pal;
     f->cfg.mqtt = f->iface;
     assert_int_equal(ota_agent_init(&f->agent, &f->cfg), OTA_OK);
-    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "app/seq", 1), OTA_OK);
+    assert_int_equal(f->iface.subscribe(f->iface.ctx, PREFIX "jobs/app/seq", 1), OTA_OK);
     sleep_ms(100);
     for (unsigned i = 0; i < 50u; i++) {
         snprintf(n, sizeof n, "%u", i);
-        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "app/seq", n, strlen(n), 1), 0);
+        assert_int_equal(ota_test_client_publish(f->svc, PREFIX "jobs/app/seq", n, strlen(n), 1),
+                         0);
     }
     t0 = ms_now();
     do {
@@ -885,6 +931,7 @@ static void test_args(void **state)
     bad.keepalive_s = 4;
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
     bad = c;
+    bad.username = NULL;
     bad.password = "secret";
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
     bad = c;
@@ -1023,30 +1070,6 @@ static int run_cli(const char *log, const char *const *args)
     return status;
 }
 
-/* The value of "key":"value" in a small JSON file, into out. */
-static int json_string(const char *path, const char *key, char *out, size_t cap)
-{
-    char buf[2048], pat[64];
-    FILE *fp = fopen(path, "r");
-    size_t n;
-    const char *v, *end;
-    if (fp == NULL) {
-        return -1;
-    }
-    n = fread(buf, 1, sizeof buf - 1u, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    v = strstr(buf, pat);
-    if (v == NULL || (v = strchr(v + strlen(pat), '"')) == NULL ||
-        (end = strchr(v + 1, '"')) == NULL || (size_t)(end - v - 1) >= cap) {
-        return -1;
-    }
-    memcpy(out, v + 1, (size_t)(end - v - 1));
-    out[end - v - 1] = '\0';
-    return 0;
-}
-
 /* The service signs with ECDSA; the in-memory port only checks the bytes
  * (against the service's own copy, below), so its close accepts them. */
 static ota_err_t p_close_unsigned(void *ctx, const ota_pal_file_t *file)
@@ -1072,10 +1095,10 @@ static void test_service(void **state)
 {
     fixture_t *f = *state;
     char dir[] = "/tmp/otter-mosq-XXXXXX";
-    char path[600], log[600], extra[1400], svc_pw[128], dev_pw[128], image[600];
+    char path[600], log[600], image[600];
     char keys[600], key[600];
-    const char *svc_args[] = {"--username", "otter-service", "--share-group", "none", NULL};
-    ota_mqtt_mosquitto_config_t c = conn_config(f);
+    const char *svc_args[] = {"--share-group", "none", NULL};
+    ota_mqtt_mosquitto_config_t c;
     ota_test_proc_t svc;
     uint8_t *app, *expect;
     FILE *fp;
@@ -1090,11 +1113,14 @@ static void test_service(void **state)
     setenv("OTTER_DATA_DIR", dir, 1);
     snprintf(keys, sizeof keys, "%s/keys", dir);
     snprintf(key, sizeof key, "%s/keys/codesign.key", dir);
+    /* The broker `otter broker init` sets up in this data folder. */
+    ota_test_broker_stop(&f->broker);
+    f->broker_up = 0;
+    assert_int_equal(ota_test_broker_start(&f->broker, dir), 0);
+    f->broker_up = 1;
     {
-        const char *a1[] = {"broker", "init", "--port", "1883", NULL};
         const char *a2[] = {"keygen", "--out", keys, NULL};
         const char *a3[] = {"thing", "create", THING, NULL};
-        assert_int_equal(run_cli(log, a1), 0);
         assert_int_equal(run_cli(log, a2), 0);
         assert_int_equal(run_cli(log, a3), 0);
     }
@@ -1114,22 +1140,12 @@ static void test_service(void **state)
         assert_int_equal(run_cli(log, a4), 0);
     }
 
-    /* The broker with otter's passwords and ACL. */
-    ota_test_broker_stop(&f->broker);
-    f->broker_up = 0;
-    snprintf(extra, sizeof extra,
-             "allow_anonymous false\npassword_file %s/broker/passwd\nacl_file %s/broker/acl\n", dir,
-             dir);
-    assert_int_equal(ota_test_broker_start(&f->broker, extra), 0);
-    f->broker_up = 1;
-    snprintf(path, sizeof path, "%s/broker/service.credentials", dir);
-    assert_int_equal(json_string(path, "password", svc_pw, sizeof svc_pw), 0);
-    snprintf(path, sizeof path, "%s/things/" THING ".json", dir);
-    assert_int_equal(json_string(path, "password", dev_pw, sizeof dev_pw), 0);
-    setenv("OTTER_MQTT_PASSWORD", svc_pw, 1);
+    /* The service and the thing with the logins `otter` made (live, on the running broker). */
+    assert_int_equal(ota_test_thing_login(&f->broker, THING, &f->dev), 0);
+    c = conn_config(f);
     snprintf(path, sizeof path, "%s/service.log", dir);
     memset(&svc, 0, sizeof svc);
-    if (ota_test_service_start(&svc, dir, f->broker.port, svc_args, path) != 0) {
+    if (ota_test_service_start(&svc, dir, &f->broker, svc_args, path) != 0) {
         if (svc.pid != 0) {
             ota_test_proc_stop(&svc);
         }
@@ -1141,7 +1157,7 @@ static void test_service(void **state)
     c.username = THING;
     c.password = "wrong";
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &c), OTA_ERR_MQTT); /* CONNACK refused */
-    c.password = dev_pw;
+    c.password = f->dev.password;
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &c), OTA_OK);
     f->b_up = 1;
     f->iface = ota_mqtt_mosquitto_interface(&f->b);
@@ -1202,6 +1218,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_download, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue, setup, teardown),

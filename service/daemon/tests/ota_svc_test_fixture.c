@@ -131,7 +131,21 @@ int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things)
         fprintf(stderr, "fixture: cannot start mosquitto\n");
         return -1;
     }
-    return 0;
+    /* The things' broker logins, made by `otter thing create` in one call. */
+    const char **logins = calloc((size_t)n_things + 2, sizeof(*logins));
+    char(*names)[32] = calloc((size_t)n_things, sizeof(*names));
+    int rc = logins != NULL && names != NULL ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n_things; i++) {
+        snprintf(names[i], sizeof(names[i]), "dev-%d", i);
+        logins[i] = names[i];
+    }
+    if (rc == 0) {
+        logins[n_things] = "intruder";
+        rc = ota_test_things_create(&fx->broker, logins);
+    }
+    free(logins);
+    free(names);
+    return rc;
 }
 
 int svc_fx_start_service(svc_fx_t *fx, const char *const *extra_args)
@@ -152,8 +166,8 @@ int svc_fx_start_service(svc_fx_t *fx, const char *const *extra_args)
     }
     args[n] = NULL;
     snprintf(fx->svc_log[idx], sizeof(fx->svc_log[idx]), "%s/service-%d.log", fx->dir, idx);
-    if (ota_test_service_start(&fx->svc[idx], fx->data_dir, fx->broker.port, args,
-                               fx->svc_log[idx]) != 0) {
+    if (ota_test_service_start(&fx->svc[idx], fx->data_dir, &fx->broker, args, fx->svc_log[idx]) !=
+        0) {
         fprintf(stderr, "fixture: otter-service %d did not become ready\n", idx);
         fx->n_svc++;
         svc_fx_dump_log(fx, idx);
@@ -643,7 +657,8 @@ int svc_fleet_run(const svc_fx_t *fx, int n_devices, int threads, uint32_t block
     start = now_ms();
     for (int i = 0; i < n_devices; i++) {
         device_t *d = &devs[i];
-        char id[64];
+        char name[32];
+        ota_test_login_t login;
         d->fx = fx;
         d->index = i;
         d->nblocks = nblocks;
@@ -656,12 +671,17 @@ int svc_fleet_run(const svc_fx_t *fx, int n_devices, int threads, uint32_t block
                  fx->stream_id);
         snprintf(d->rejected_topic, sizeof(d->rejected_topic),
                  "$aws/things/dev-%d/streams/%s/rejected/cbor", i, fx->stream_id);
-        snprintf(id, sizeof(id), "fleet-dev-%d-%ld", i, (long)getpid());
-        d->m = mosquitto_new(id, true, d);
+        /* Each device logs in as its thing, with the login `otter thing create` made. */
+        snprintf(name, sizeof(name), "dev-%d", i);
+        if (ota_test_thing_login(&fx->broker, name, &login) != 0) {
+            login.client_id[0] = '\0';
+        }
+        d->m = mosquitto_new(login.client_id, true, d);
         mosquitto_connect_callback_set(d->m, fleet_on_connect);
         mosquitto_subscribe_callback_set(d->m, fleet_on_subscribe);
         mosquitto_message_callback_set(d->m, fleet_on_message);
-        if (mosquitto_connect(d->m, "127.0.0.1", fx->broker.port, 60) != MOSQ_ERR_SUCCESS) {
+        if (mosquitto_username_pw_set(d->m, login.username, login.password) != MOSQ_ERR_SUCCESS ||
+            mosquitto_connect(d->m, "127.0.0.1", fx->broker.port, 60) != MOSQ_ERR_SUCCESS) {
             dev_fail(d, "cannot connect");
         }
     }

@@ -1,7 +1,10 @@
 /*
  * otter-service's command line: --help documents every flag, bad arguments
  * exit 2, and a service that cannot reach its broker keeps retrying and still
- * stops cleanly (exit 0) on SIGTERM.
+ * stops cleanly (exit 0) on SIGTERM. Its configuration: a missing data folder
+ * is an error that names it and the command that makes it (and nothing is
+ * created); the broker's address and the login come from the folder `otter
+ * broker init` wrote; a refused login says what to check and backs off.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -14,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ota_test_net.h"
 
 static char g_dir[64];
 static char g_log[128];
+static char g_data[96]; /* an existing, empty data folder */
 
 static int run(const char *const *args)
 {
@@ -48,9 +53,28 @@ static void test_help(void **state)
     (void)state;
     static const char *const args[] = {"--help", NULL};
     assert_int_equal(run(args), 0);
-    static const char *const flags[] = {"--data-dir", "--host",      "--port",      "--username",
-                                        "--password", "--client-id", "--role",      "--share-group",
-                                        "--shard",    "--cafile",    "--log-level", "--max-backlog",
+    static const char *const flags[] = {"--data-dir",
+                                        "--host",
+                                        "--port",
+                                        "--username",
+                                        "--password",
+                                        "--client-id",
+                                        "--role",
+                                        "--share-group",
+                                        "--shard",
+                                        "--cafile",
+                                        "--log-level",
+                                        "--max-backlog",
+                                        "--instance",
+                                        "--thing-requests",
+                                        "--thing-request-burst",
+                                        "--thing-jobs-requests",
+                                        "--thing-jobs-burst",
+                                        "--thing-kib-per-s",
+                                        "--thing-burst-kib",
+                                        "--certfile",
+                                        "--keyfile",
+                                        "service.credentials",
                                         NULL};
     for (size_t i = 0; flags[i] != NULL; i++) {
         if (ota_test_log_wait(g_log, 0, flags[i], 0) != 0) {
@@ -62,16 +86,21 @@ static void test_help(void **state)
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    static const char *const cases[][6] = {
+    const char *d = g_data;
+    const char *const cases[][6] = {
         {"--port", "1883", NULL},
-        {"--data-dir", "/tmp/x", "--port", "0", NULL},
-        {"--data-dir", "/tmp/x", "--role", "bogus", NULL},
-        {"--data-dir", "/tmp/x", "--shard", "2/2", NULL},
-        {"--data-dir", "/tmp/x", "--share-group", "a/b", NULL},
-        {"--data-dir", "/tmp/x", "--password", "p", NULL},
-        {"--data-dir", "/tmp/x", "--frobnicate", "1", NULL},
+        {"--data-dir", d, "--port", "0", NULL},
+        {"--data-dir", d, "--role", "bogus", NULL},
+        {"--data-dir", d, "--shard", "2/2", NULL},
+        {"--data-dir", d, "--share-group", "a/b", NULL},
+        {"--data-dir", d, "--password", "p", NULL},
+        {"--data-dir", d, "--frobnicate", "1", NULL},
+        {"--data-dir", d, "--instance", "a.b", NULL},
+        {"--data-dir", d, "--thing-burst-kib", "64", NULL},
+        {"--data-dir", d, "--thing-request-burst", "0", NULL},
         {"--data-dir", NULL},
     };
+    unsetenv("OTTER_DATA_DIR");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run(cases[i]), 2);
     }
@@ -80,49 +109,38 @@ static void test_bad_arguments(void **state)
 static void test_sigterm_without_broker(void **state)
 {
     (void)state;
-    char data[96];
     char port[16];
     ota_test_proc_t p;
-    snprintf(data, sizeof(data), "%s/data", g_dir);
     snprintf(port, sizeof(port), "%d", ota_test_free_port());
     /* Nothing listens on the port: the service retries until told to stop. */
-    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", g_data, "--port", port, NULL};
     assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
     assert_int_equal(ota_test_log_wait(g_log, 0, "retrying", 5000), 0);
     assert_int_equal(ota_test_proc_stop(&p), 0);
     assert_int_equal(ota_test_log_wait(g_log, 0, "INFO stopped", 1000), 0);
 }
 
-/* --cafile: the service connects over TLS to a broker whose certificate that CA signed. */
+/* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
+ * `otter broker init --tls` sets up, with the certificate it issued for the service. */
 static void test_tls_cafile(void **state)
 {
     (void)state;
-    char cmd[2048];
-    char extra[512];
-    char ca[128];
     char data[96];
+    char port[16];
     ota_test_broker_t b;
     ota_test_proc_t p;
+    ota_test_login_t login;
 
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-             "-nodes -days 2 -subj /CN=otter-test-ca -keyout ca.key -out ca.crt && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-subj /CN=127.0.0.1 -keyout server.key -out server.csr && "
-             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
-             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-             "-days 2 -extfile san.ext -out server.crt && chmod 644 *.key",
-             g_dir);
-    if (system(cmd) != 0) {
-        fail_msg("cannot make test certificates with openssl");
-    }
-    /* These lines apply to the generated listener: it becomes TLS-only. */
-    snprintf(extra, sizeof(extra), "certfile %s/server.crt\nkeyfile %s/server.key", g_dir, g_dir);
-    assert_int_equal(ota_test_broker_start(&b, extra), 0);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", g_dir);
+    /* The mutual-TLS broker `otter broker init --tls` sets up, and its service login. */
+    static const char *const init_tls[] = {"--tls", NULL};
+    assert_int_equal(ota_test_broker_start_with(&b, NULL, init_tls), 0);
+    assert_int_equal(ota_test_service_login(&b, &login), 0);
+    assert_string_equal(login.password, "");
     snprintf(data, sizeof(data), "%s/data", g_dir);
-    const char *tls[] = {"--cafile", ca, "--client-id", "tls", NULL};
-    int rc = ota_test_service_start(&p, data, b.port, tls, g_log);
+    snprintf(port, sizeof(port), "%d", b.port);
+    /* The test support passes --cafile, --certfile and --keyfile from service.credentials. */
+    static const char *const id[] = {"--client-id", "otter-service-tls", NULL};
+    int rc = ota_test_service_start(&p, data, &b, id, g_log);
     if (rc != 0) {
         ota_test_proc_kill(&p);
         ota_test_broker_stop(&b);
@@ -130,14 +148,167 @@ static void test_tls_cafile(void **state)
     }
     assert_int_equal(ota_test_proc_stop(&p), 0);
 
-    /* Without TLS the same port gives nothing. */
-    long from = ota_test_log_size(g_log);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", b.port);
+    /* Without TLS, or with TLS but no client certificate, the same port gives nothing. */
     char *plain[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
-    assert_int_equal(ota_test_proc_start(&p, "otter-service", plain, g_log), 0);
-    assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
-    assert_int_equal(ota_test_proc_stop(&p), 0);
+    char *no_cert[] = {(char *)OTA_TEST_SERVICE_BIN,
+                       "--data-dir",
+                       data,
+                       "--port",
+                       port,
+                       "--cafile",
+                       login.cafile,
+                       NULL};
+    char **refused[] = {plain, no_cert};
+    for (size_t i = 0; i < 2; i++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(ota_test_proc_start(&p, "otter-service", refused[i], g_log), 0);
+        assert_int_equal(ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 1500), -1);
+        assert_int_equal(ota_test_proc_stop(&p), 0);
+    }
+    ota_test_broker_stop(&b);
+}
+
+/* ---------------------------------------------------------- configuration -- */
+
+/* A data folder that does not exist: exit 1, a message naming it and the
+ * command that makes it, and nothing created. */
+static void test_missing_data_folder(void **state)
+{
+    (void)state;
+    char missing[128];
+    struct stat sb;
+    snprintf(missing, sizeof(missing), "%s/no-such-folder", g_dir);
+    long from = ota_test_log_size(g_log);
+    const char *const args[] = {"--data-dir", missing, NULL};
+    assert_int_equal(run(args), 1);
+    char needle[256];
+    snprintf(needle, sizeof(needle), "data folder '%s' does not exist", missing);
+    assert_int_equal(ota_test_log_wait(g_log, from, needle, 0), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, "broker init", 0), 0);
+    assert_int_equal(stat(missing, &sb), -1); /* nothing created */
+    /* the same through the environment */
+    setenv("OTTER_DATA_DIR", missing, 1);
+    const char *const none[] = {NULL};
+    assert_int_equal(run(none), 1);
+    unsetenv("OTTER_DATA_DIR");
+    assert_int_equal(stat(missing, &sb), -1);
+}
+
+/* `otter --data-dir D broker init --port P` and Mosquitto on the file it wrote. */
+static void broker_init(const char *data, int port, ota_test_proc_t *broker, const char *log)
+{
+    char cmd[512];
+    char conf[256];
+    snprintf(cmd, sizeof(cmd), "'%s' --data-dir '%s' broker init --port %d > /dev/null",
+             OTA_TEST_OTTER_BIN, data, port);
+    assert_int_equal(system(cmd), 0);
+    snprintf(conf, sizeof(conf), "%s/broker/mosquitto.conf", data);
+    char *argv[] = {(char *)OTA_TEST_MOSQUITTO, "-c", conf, NULL};
+    assert_int_equal(ota_test_proc_start(broker, "mosquitto", argv, log), 0);
+    assert_int_equal(ota_test_wait_port(port, 5000), 0);
+}
+
+/* Count of lines holding needle in a file, from byte offset `from`. */
+static int count_lines(const char *path, long from, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+    if (f == NULL) {
+        return 0;
+    }
+    fseek(f, from, SEEK_SET);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        n += strstr(line, needle) != NULL;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_reads_what_broker_init_wrote(void **state)
+{
+    (void)state;
+    char data[128], blog[128], cred[192];
+    ota_test_proc_t broker, svc;
+    int port = ota_test_free_port();
+    snprintf(data, sizeof(data), "%s/initialised", g_dir);
+    snprintf(blog, sizeof(blog), "%s/broker.log", g_dir);
+    broker_init(data, port, &broker, blog);
+
+    /* Only the data folder: host, port, user, password and client id come from it. */
+    long from = ota_test_log_size(g_log);
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, NULL};
+    assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+    if (ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 10000) != 0) {
+        ota_test_proc_kill(&svc);
+        ota_test_proc_stop(&broker);
+        fail_msg("otter-service did not connect with the credentials of broker init (see %s)",
+                 g_log);
+    }
+    assert_int_equal(ota_test_log_wait(g_log, from, "as user otter-service", 0), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, "as otter-service, new session", 0), 0);
+    assert_int_equal(ota_test_proc_stop(&svc), 0);
+
+    /* A wrong password: the refusal names the file and the user, and the retries back
+     * off (0.5, 1, 2, 4 s ...) instead of coming twice a second. */
+    snprintf(cred, sizeof(cred), "%s/broker/service.credentials", data);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "sed -i 's/\"password\":[^,]*/\"password\": \"wrong\"/' '%s'", cred);
+    assert_int_equal(system(cmd), 0);
+    from = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+    char needle[384];
+    snprintf(needle, sizeof(needle), "refused the login of user 'otter-service'");
+    assert_int_equal(ota_test_log_wait(g_log, from, needle, 5000), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, cred, 0), 0);
+    usleep(7000 * 1000);
+    int refusals = count_lines(g_log, from, needle);
+    assert_int_equal(ota_test_proc_stop(&svc), 0);
+    ota_test_proc_stop(&broker);
+    printf("refused logins logged in 7 s: %d (twice a second would be 14)\n", refusals);
+    assert_true(refusals >= 2);
+    assert_true(refusals <= 5);
+}
+
+/* The credentials `otter broker init` wrote: an instance's fixed id from client_id_prefix,
+ * the session the broker kept for it across a restart of the service, and a damaged file. */
+static void test_instance_id_and_session(void **state)
+{
+    (void)state;
+    ota_test_broker_t b;
+    ota_test_proc_t svc;
+    char data[128], path[192];
+    snprintf(data, sizeof(data), "%s/instances", g_dir);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(ota_test_broker_start(&b, data), 0);
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--instance", "blue", NULL};
+    for (int round = 0; round < 2; round++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+        int ready = ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 10000);
+        /* the second start finds the session the broker kept */
+        int named = ota_test_log_wait(g_log, from,
+                                      round == 0 ? "as otter-service-blue, new session"
+                                                 : "as otter-service-blue, resumed session",
+                                      0);
+        assert_int_equal(ota_test_proc_stop(&svc), 0);
+        if (ready != 0 || named != 0) {
+            ota_test_broker_stop(&b);
+            fail_msg("start %d: not ready as otter-service-blue with the expected session (see "
+                     "%s)",
+                     round, g_log);
+        }
+    }
+    /* a damaged file is an error that names it */
+    snprintf(path, sizeof(path), "%s/broker/service.credentials", data);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"host\":\"127.0.0.1\",\"port\":\"x\"}\n", f);
+    fclose(f);
+    long from = ota_test_log_size(g_log);
+    const char *const args[] = {"--data-dir", data, NULL};
+    assert_int_equal(run(args), 1);
+    assert_int_equal(ota_test_log_wait(g_log, from, "service.credentials is damaged", 0), 0);
     ota_test_broker_stop(&b);
 }
 
@@ -147,6 +318,8 @@ static int setup(void **state)
     snprintf(g_dir, sizeof(g_dir), "/tmp/otter-svc-cli-XXXXXX");
     assert_non_null(mkdtemp(g_dir));
     snprintf(g_log, sizeof(g_log), "%s/out.log", g_dir);
+    snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
+    assert_int_equal(mkdir(g_data, 0755), 0);
     return 0;
 }
 
@@ -165,6 +338,9 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_sigterm_without_broker),
         cmocka_unit_test(test_tls_cafile),
+        cmocka_unit_test(test_missing_data_folder),
+        cmocka_unit_test(test_reads_what_broker_init_wrote),
+        cmocka_unit_test(test_instance_id_and_session),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,7 +50,7 @@ static void subscribe_answers(ota_test_client_t *c, const char *thing)
 
 static ota_test_client_t *device(const char *thing)
 {
-    ota_test_client_t *c = ota_test_client_connect(g_fx.broker.port, thing, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&g_fx.broker, thing);
     assert_non_null(c);
     subscribe_answers(c, thing);
     return c;

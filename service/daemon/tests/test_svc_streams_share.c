@@ -33,9 +33,12 @@
 #define WINDOW 8u
 
 /* Whether the broker delivers a $share subscription on a $aws topic. */
-static int broker_shares_aws_topics(int port)
+static int broker_shares_aws_topics(const ota_test_broker_t *b)
 {
-    ota_test_client_t *c = ota_test_client_connect(port, NULL, NULL, NULL);
+    ota_test_login_t l;
+    ota_test_client_t *c = ota_test_service_login(b, &l) == 0
+                               ? ota_test_client_connect(b->port, NULL, l.username, l.password)
+                               : NULL;
     int ok = 0;
     if (c == NULL) {
         return 0;
@@ -91,7 +94,7 @@ static void test_shared_subscription(void **state)
     (void)state;
     ota_test_broker_t b;
     assert_int_equal(ota_test_broker_start(&b, NULL), 0);
-    int shares = broker_shares_aws_topics(b.port);
+    int shares = broker_shares_aws_topics(&b);
     ota_test_broker_stop(&b);
     if (!shares) {
         svc_fx_t fx;

@@ -50,13 +50,12 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 
 static void start_service(fx_t *fx)
 {
-    assert_int_equal(ota_test_service_start(&fx->service, fx->data, fx->broker.port, NULL, fx->log),
-                     0);
+    assert_int_equal(ota_test_service_start(&fx->service, fx->data, &fx->broker, NULL, fx->log), 0);
 }
 
 static ota_test_client_t *device(fx_t *fx, const char *thing)
 {
-    ota_test_client_t *c = ota_test_client_connect(fx->broker.port, thing, NULL, NULL);
+    ota_test_client_t *c = ota_test_thing_connect(&fx->broker, thing);
     assert_non_null(c);
     /* what our agent subscribes to (spec section 1) */
     static const char *const suffixes[] = {"notify-next", "$next/get/accepted",
@@ -284,10 +283,62 @@ static void test_device_flow_with_restart_and_cancel(void **state)
     cJSON_Delete(r);
 }
 
+/* Through the broker: jobs/notify, InvalidTopic for an unknown request, bad input refused. */
+static void test_notices_and_refusals_over_the_broker(void **state)
+{
+    fx_t *fx = *state;
+    ota_test_client_t *d0 = fx->dev[0];
+    assert_int_equal(ota_test_client_subscribe(d0, "$aws/things/dev0/jobs/notify", 1), 1);
+    /* everything under jobs/, to see that no answer of the service is answered */
+    assert_int_equal(ota_test_client_subscribe(d0, "$aws/things/dev0/jobs/#", 1), 1);
+    const char *dev0[] = {"dev0"};
+    create_job(fx, "job-9", dev0, 1);
+    cJSON *n = expect(d0, "$aws/things/dev0/jobs/notify");
+    cJSON *q = item(item(n, "jobs"), "QUEUED");
+    assert_int_equal(cJSON_GetArraySize(q), 1);
+    assert_string_equal(item(cJSON_GetArrayItem(q, 0), "jobId")->valuestring, "job-9");
+    cJSON_Delete(n);
+
+    publish(d0, "$aws/things/dev0/jobs/job-9/delete", "{\"clientToken\":\"del\"}");
+    cJSON *r = expect(d0, "$aws/things/dev0/jobs/job-9/delete/rejected");
+    assert_string_equal(item(r, "code")->valuestring, "InvalidTopic");
+    assert_string_equal(item(r, "clientToken")->valuestring, "del");
+    cJSON_Delete(r);
+
+    publish(d0, T_UPD("dev0", "job-9"),
+            "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"\xff\"}}");
+    r = expect(d0, T_UPD("dev0", "job-9") "/rejected");
+    assert_string_equal(item(r, "code")->valuestring, "InvalidJson");
+    cJSON_Delete(r);
+    publish(d0, T_UPD("dev0", "job-9"), "{\"status\":\"SUCCEEDED\",\"executionNumber\":7}");
+    r = expect(d0, T_UPD("dev0", "job-9") "/rejected");
+    assert_string_equal(item(r, "code")->valuestring, "ResourceNotFound");
+    cJSON_Delete(r);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-9", "dev0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_QUEUED); /* nothing changed */
+    assert_int_equal(e.version_number, 1);
+    ota_store_execution_free(&e);
+
+    publish(d0, T_UPD("dev0", "job-9"), "{\"status\":\"IN_PROGRESS\"}");
+    cJSON_Delete(expect(d0, T_UPD("dev0", "job-9") "/accepted"));
+    n = expect(d0, "$aws/things/dev0/jobs/notify");
+    assert_int_equal(cJSON_GetArraySize(item(item(n, "jobs"), "IN_PROGRESS")), 1);
+    cJSON_Delete(n);
+    /* the service never answers its own answers, which come back to it through jobs/# */
+    ota_test_msg_free(ota_test_client_expect(d0, "nothing/waits/here", 500)); /* 0.5 s */
+    /* (the subscription works: the device's own requests came back through it) */
+    assert_true(ota_test_client_pending(d0, "$aws/things/dev0/jobs/+/update") > 0);
+    assert_int_equal(ota_test_client_pending(d0, "$aws/things/dev0/jobs/+/+/+/rejected"), 0);
+    assert_int_equal(ota_test_client_pending(d0, "$aws/things/dev0/jobs/notify/rejected"), 0);
+    assert_int_equal(ota_test_client_pending(d0, "$aws/things/dev0/jobs/notify-next/rejected"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_flow_with_restart_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notices_and_refusals_over_the_broker, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

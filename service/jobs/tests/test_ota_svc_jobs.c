@@ -40,6 +40,8 @@ typedef struct {
     ota_svc_jobs_t *jobs;
     msg_t msgs[MAX_MSGS];
     int n;
+    msg_t lists[MAX_MSGS]; /* jobs/notify, kept apart from the answers */
+    int n_lists;
     int fail_publish;
     char log[8192];
 } fx_t;
@@ -49,8 +51,10 @@ static int fake_publish(void *ctx, const char *topic, const void *payload, size_
     fx_t *fx = ctx;
     if (fx->fail_publish)
         return -1;
-    assert_true(fx->n < MAX_MSGS);
-    msg_t *m = &fx->msgs[fx->n++];
+    size_t tl = strlen(topic);
+    int list = tl > 12 && strcmp(topic + tl - 12, "/jobs/notify") == 0;
+    assert_true((list ? fx->n_lists : fx->n) < MAX_MSGS);
+    msg_t *m = list ? &fx->lists[fx->n_lists++] : &fx->msgs[fx->n++];
     m->topic = strdup(topic);
     m->payload = malloc(len + 1);
     memcpy(m->payload, payload, len);
@@ -75,6 +79,15 @@ static void clear(fx_t *fx)
         free(fx->msgs[i].payload);
     }
     fx->n = 0;
+}
+
+static void clear_lists(fx_t *fx)
+{
+    for (int i = 0; i < fx->n_lists; i++) {
+        free(fx->lists[i].topic);
+        free(fx->lists[i].payload);
+    }
+    fx->n_lists = 0;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -125,6 +138,7 @@ static int teardown(void **state)
 {
     fx_t *fx = *state;
     clear(fx);
+    clear_lists(fx);
     stop_service(fx);
     ota_store_close(fx->cli);
     nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -247,16 +261,17 @@ static void test_topics_and_foreign_messages(void **state)
     const char *const *t = ota_svc_jobs_topics();
     int n = 0;
     for (; t[n]; n++)
-        assert_null(strstr(t[n], "accepted")); /* never the service's own answers */
-    assert_int_equal(n, 4);
-    assert_string_equal(t[0], "$aws/things/+/jobs/get");
-    /* not ours: stream topics, our own answers, notify-next, other prefixes */
+        ;
+    assert_int_equal(n, 1);
+    assert_string_equal(t[0], "$aws/things/+/jobs/#"); /* unknown requests get InvalidTopic */
+    /* not ours: stream topics, other prefixes */
     assert_int_equal(handle(fx, "$aws/things/dev0/streams/s/get/cbor", "", T0), 0);
-    assert_int_equal(handle(fx, NOTIFY("dev0"), "{}", T0), 0);
-    assert_int_equal(handle(fx, NEXTGET("dev0") "/accepted", "{}", T0), 0);
-    assert_int_equal(handle(fx, UPDATE("dev0", "j") "/rejected", "{}", T0), 0);
-    assert_int_equal(handle(fx, "$aws/things/dev0/jobs/j/other", "{}", T0), 0);
     assert_int_equal(handle(fx, "$aws/things/dev0/shadow/get", "{}", T0), 0);
+    /* our own answers and notices coming back: skipped, never answered */
+    assert_int_equal(handle(fx, NOTIFY("dev0"), "{}", T0), 1);
+    assert_int_equal(handle(fx, "$aws/things/dev0/jobs/notify", "{}", T0), 1);
+    assert_int_equal(handle(fx, NEXTGET("dev0") "/accepted", "{}", T0), 1);
+    assert_int_equal(handle(fx, UPDATE("dev0", "j") "/rejected", "{}", T0), 1);
     assert_int_equal(handle(fx, "hello/world", "{}", T0), 0);
     assert_int_equal(fx->n, 0);
 }
@@ -976,6 +991,324 @@ static void test_null_and_log_hook(void **state)
     ota_svc_jobs_log_stderr(NULL, OTA_SVC_LOG_INFO, "log hook check");
 }
 
+/* ---- input hygiene, unknown topics, jobs/notify, redeliveries, budgets ---- */
+
+/** The execution as stored: version and details (to show a refusal changed nothing). */
+static void stored(fx_t *fx, const char *job, const char *thing, int64_t *version, char *details,
+                   size_t cap)
+{
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(fx->cli, job, thing, &e), OTA_STORE_OK);
+    *version = e.version_number;
+    snprintf(details, cap, "%s", e.status_details ? e.status_details : "(none)");
+    ota_store_execution_free(&e);
+}
+
+static void test_bad_input_refused_and_changes_nothing(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    assert_int_equal(handle(fx, UPDATE("dev0", "job-1"),
+                            "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/3\"}}",
+                            T0),
+                     1);
+    clear(fx);
+    int64_t v0, v;
+    char d0[256], d[256];
+    stored(fx, "job-1", "dev0", &v0, d0, sizeof d0);
+    const char *R = UPDATE("dev0", "job-1") "/rejected";
+    struct {
+        const char *payload;
+        const char *token; /* echoed token, or NULL */
+    } cases[] = {
+        /* invalid UTF-8 in statusDetails (a value, a key), and in a clientToken */
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"\xc3\x28\"},"
+         "\"clientToken\":\"t1\"}",
+         "t1"},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"\xed\xa0\x80\":\"x\"}}", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":\"bad\xff\"}", NULL},
+        /* NUL: escaped, and raw */
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1\\u0000/3\"}}", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":\"a\\u0000b\"}", NULL},
+        /* a lone surrogate escape would become invalid UTF-8 */
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"r\":\"\\udc00\"}}", NULL},
+        /* duplicate keys: status twice, a statusDetails key twice, clientToken twice */
+        {"{\"status\":\"SUCCEEDED\",\"status\":\"IN_PROGRESS\"}", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"r\":\"1\",\"r\":\"2\"}}", NULL},
+        {"{\"status\":\"IN_PROGRESS\",\"clientToken\":\"a\",\"clientToken\":\"b\"}", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        assert_int_equal(handle(fx, UPDATE("dev0", "job-1"), cases[k].payload, T0 + 1000), 1);
+        expect_rejected(fx, R, "InvalidJson", cases[k].token, T0 + 1000);
+        /* the answer itself is valid UTF-8 JSON */
+        cJSON *answer = cJSON_Parse(fx->msgs[0].payload);
+        assert_non_null(answer);
+        cJSON_Delete(answer);
+        clear(fx);
+        stored(fx, "job-1", "dev0", &v, d, sizeof d);
+        assert_int_equal(v, v0);
+        assert_string_equal(d, d0);
+    }
+    /* a raw NUL byte inside the payload */
+    static const char raw_nul[] = "{\"status\":\"IN_PROGRESS\",\"clientToken\":\"a\0b\"}";
+    assert_int_equal(
+        ota_svc_jobs_handle(fx->jobs, UPDATE("dev0", "job-1"), raw_nul, sizeof raw_nul - 1, T0), 1);
+    expect_rejected(fx, R, "InvalidJson", NULL, T0);
+    clear(fx);
+    /* the wrong executionNumber names no execution (AWS: ResourceNotFound) */
+    assert_int_equal(
+        handle(fx, UPDATE("dev0", "job-1"),
+               "{\"status\":\"SUCCEEDED\",\"executionNumber\":2,\"clientToken\":\"e\"}", T0),
+        1);
+    expect_rejected(fx, R, "ResourceNotFound", "e", T0);
+    clear(fx);
+    stored(fx, "job-1", "dev0", &v, d, sizeof d);
+    assert_int_equal(v, v0);
+    /* the right one is accepted */
+    assert_int_equal(handle(fx, UPDATE("dev0", "job-1"),
+                            "{\"status\":\"IN_PROGRESS\",\"executionNumber\":1,"
+                            "\"statusDetails\":{\"receive\":\"2/3\"}}",
+                            T0),
+                     1);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    stored(fx, "job-1", "dev0", &v, d, sizeof d);
+    assert_int_equal(v, v0 + 1);
+    int attacks = (int)(sizeof cases / sizeof cases[0]) + 2;
+    printf("security: jobs_bad_input: attacks=%d refused=%d honest_answered=1 updates_lost=0\n",
+           attacks, attacks);
+}
+
+static void test_unknown_topics_answered(void **state)
+{
+    fx_t *fx = *state;
+    const char *topics[] = {"$aws/things/dev0/jobs/job-1/delete", "$aws/things/dev0/jobs/foo",
+                            "$aws/things/dev0/jobs/job-1/update/now",
+                            "$aws/things/dev0/jobs/start-next/x"};
+    for (size_t k = 0; k < sizeof topics / sizeof topics[0]; k++) {
+        char rej[256];
+        snprintf(rej, sizeof rej, "%s/rejected", topics[k]);
+        assert_int_equal(handle(fx, topics[k], "{\"clientToken\":\"u\"}", T0), 1);
+        expect_rejected(fx, rej, "InvalidTopic", "u", T0);
+        clear(fx);
+    }
+}
+
+/** The pending list in the last jobs/notify: "IN_PROGRESS:a,QUEUED:b,c" style. */
+static void last_list(fx_t *fx, char *out, size_t cap)
+{
+    assert_true(fx->n_lists > 0);
+    cJSON *o = cJSON_Parse(fx->lists[fx->n_lists - 1].payload);
+    assert_non_null(o);
+    assert_string_equal(fx->lists[fx->n_lists - 1].topic, "$aws/things/dev0/jobs/notify");
+    assert_true(cJSON_IsNumber(obj(o, "timestamp")));
+    cJSON *jobs = obj(o, "jobs");
+    assert_true(cJSON_IsObject(jobs));
+    out[0] = '\0';
+    for (cJSON *st = jobs->child; st; st = st->next) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s:", n ? "," : "", st->string);
+        for (cJSON *e = st->child; e; e = e->next) {
+            n = strlen(out);
+            snprintf(out + n, cap - n, "%s%s", e == st->child ? "" : "+", str(e, "jobId"));
+            assert_true(cJSON_IsNumber(obj(e, "versionNumber")));
+            assert_true(cJSON_IsNumber(obj(e, "executionNumber")));
+            assert_true(cJSON_IsNumber(obj(e, "queuedAt")));
+            assert_true(cJSON_IsNumber(obj(e, "lastUpdatedAt")));
+        }
+    }
+    cJSON_Delete(o);
+}
+
+static void test_jobs_notify_lists_pending(void **state)
+{
+    fx_t *fx = *state;
+    char list[256];
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    assert_int_equal(fx->n_lists, 1);
+    last_list(fx, list, sizeof list);
+    assert_string_equal(list, "QUEUED:job-1");
+    create_job(fx, "job-2", things, 1, (opts_t){0}, T0 + 10);
+    ota_svc_jobs_tick(fx->jobs, T0 + 1000);
+    assert_int_equal(fx->n_lists, 2);
+    last_list(fx, list, sizeof list);
+    assert_string_equal(list, "QUEUED:job-1+job-2");
+    /* started: the list changes */
+    handle(fx, UPDATE("dev0", "job-1"), "{\"status\":\"IN_PROGRESS\"}", T0 + 2000);
+    assert_int_equal(fx->n_lists, 3);
+    last_list(fx, list, sizeof list);
+    assert_string_equal(list, "IN_PROGRESS:job-1,QUEUED:job-2");
+    /* progress: same list, nothing published */
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"2/3\"}}", T0 + 3000);
+    ota_svc_jobs_tick(fx->jobs, T0 + 9000);
+    assert_int_equal(fx->n_lists, 3);
+    handle(fx, UPDATE("dev0", "job-1"), "{\"status\":\"SUCCEEDED\"}", T0 + 10000);
+    assert_int_equal(fx->n_lists, 4);
+    last_list(fx, list, sizeof list);
+    assert_string_equal(list, "QUEUED:job-2");
+    assert_int_equal(ota_store_job_cancel(fx->cli, "job-2", T0 + 11000), OTA_STORE_OK);
+    ota_svc_jobs_tick(fx->jobs, T0 + 11000);
+    assert_int_equal(fx->n_lists, 5);
+    last_list(fx, list, sizeof list);
+    assert_string_equal(list, ""); /* "jobs":{} */
+    /* a restarted service does not repeat what was published */
+    stop_service(fx);
+    start_service(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 20000);
+    assert_int_equal(fx->n_lists, 5);
+}
+
+static int handle_id(fx_t *fx, const char *topic, const char *payload, int id, int64_t now)
+{
+    return ota_svc_jobs_handle_delivery(fx->jobs, topic, payload, strlen(payload), id, now, now);
+}
+
+static void test_redelivered_update_applied_once(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    assert_int_equal(ota_svc_jobs_set_session(fx->jobs, "otter-service", 0), 0);
+    clear(fx);
+    const char *up1 = "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"step\":\"1\"},"
+                      "\"clientToken\":\"u1\",\"includeJobExecutionState\":true}";
+    const char *up2 = "{\"status\":\"SUCCEEDED\",\"clientToken\":\"u2\"}";
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), up1, 11, T0 + 1), 1);
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), up2, 12, T0 + 2), 1);
+    assert_int_equal(count_on(fx, UPDATE("dev0", "job-1") "/accepted"), 2);
+    clear(fx);
+    /* the service restarts before the broker saw its acknowledgements: both come again */
+    stop_service(fx);
+    start_service(fx);
+    assert_int_equal(ota_svc_jobs_set_session(fx->jobs, "otter-service", 1), 0);
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), up1, 11, T0 + 3), 1);
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), up2, 12, T0 + 4), 1);
+    /* answered as accepted again (no InvalidStateTransition), applied once */
+    assert_int_equal(count_on(fx, UPDATE("dev0", "job-1") "/accepted"), 2);
+    assert_int_equal(count_on(fx, UPDATE("dev0", "job-1") "/rejected"), 0);
+    int64_t v;
+    char d[256];
+    stored(fx, "job-1", "dev0", &v, d, sizeof d);
+    assert_int_equal(v, 3);
+    ota_svc_jobs_stats_t st;
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_int_equal(st.redelivered, 2);
+    ota_store_job_t job;
+    assert_int_equal(ota_store_job_get(fx->cli, "job-1", &job), OTA_STORE_OK);
+    assert_int_equal(job.n_succeeded, 1);
+    ota_store_job_free(&job);
+    clear(fx);
+    /* the same bytes with another packet id are a new request: refused as usual */
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), up2, 13, T0 + 5), 1);
+    expect_rejected(fx, UPDATE("dev0", "job-1") "/rejected", "InvalidStateTransition", "u2",
+                    T0 + 5);
+}
+
+/* Durable answers: kept in the outbox until the broker acknowledged them, sent again after
+ * a restart. */
+static int64_t g_durable_ids[16];
+static int g_durable_n;
+
+static int fake_durable(void *ctx, const char *topic, const void *payload, size_t len,
+                        int64_t outbox_id)
+{
+    assert_true(g_durable_n < 16);
+    g_durable_ids[g_durable_n++] = outbox_id;
+    return fake_publish(ctx, topic, payload, len, 1);
+}
+
+static int outbox_count_cb(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    (void)id;
+    (void)payload;
+    assert_non_null(strstr(topic, "/update/accepted"));
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int outbox_count(fx_t *fx)
+{
+    int n = 0;
+    assert_int_equal(ota_store_outbox_list(fx->cli, outbox_count_cb, &n), OTA_STORE_OK);
+    return n;
+}
+
+static void test_answers_survive_a_crash(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    /* a QoS 0 request is answered plainly */
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"), "{\"status\":\"IN_PROGRESS\"}", 0, T0),
+                     1);
+    assert_int_equal(g_durable_n, 0);
+    /* a QoS 1 one through the outbox */
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"),
+                               "{\"status\":\"SUCCEEDED\",\"clientToken\":\"s\"}", 5, T0),
+                     1);
+    assert_int_equal(g_durable_n, 1);
+    assert_true(g_durable_ids[0] > 0);
+    assert_int_equal(outbox_count(fx), 1);
+    clear(fx);
+    /* the service dies before the broker acknowledged the answer: sent again at start */
+    stop_service(fx);
+    start_service(fx);
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_ids[1], g_durable_ids[0]);
+    cJSON *a = only(fx, UPDATE("dev0", "job-1") "/accepted");
+    assert_string_equal(str(a, "clientToken"), "s");
+    cJSON_Delete(a);
+    /* acknowledged: gone */
+    ota_svc_jobs_answer_delivered(fx->jobs, g_durable_ids[1]);
+    assert_int_equal(outbox_count(fx), 0);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 0);
+}
+
+static void test_requests_throttled_per_thing(void **state)
+{
+    fx_t *fx = *state;
+    ota_svc_budget_config_t cfg = {.jobs_per_s = 1, .jobs_burst = 3};
+    ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
+    ota_svc_jobs_set_budget(fx->jobs, b);
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    clear(fx);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(handle_id(fx, NEXTGET("dev0"), "{\"clientToken\":\"n\"}", 0, T0), 1);
+    assert_int_equal(count_on(fx, NEXTGET("dev0") "/accepted"), 3);
+    clear(fx);
+    assert_int_equal(handle_id(fx, UPDATE("dev0", "job-1"),
+                               "{\"status\":\"SUCCEEDED\",\"clientToken\":\"x\"}", 0, T0),
+                     1);
+    expect_rejected(fx, UPDATE("dev0", "job-1") "/rejected", "RequestThrottled", "x", T0);
+    clear(fx);
+    int64_t v;
+    char d[256];
+    stored(fx, "job-1", "dev0", &v, d, sizeof d);
+    assert_int_equal(v, 1); /* a throttled update changes nothing */
+    /* another thing is served */
+    assert_int_equal(handle_id(fx, NEXTGET("dev1"), "{}", 0, T0), 1);
+    assert_int_equal(count_on(fx, NEXTGET("dev1") "/accepted"), 1);
+    clear(fx);
+    /* a second later the thing may ask again */
+    assert_int_equal(
+        handle_id(fx, UPDATE("dev0", "job-1"), "{\"status\":\"SUCCEEDED\"}", 0, T0 + 1000), 1);
+    assert_int_equal(count_on(fx, UPDATE("dev0", "job-1") "/accepted"), 1);
+    ota_svc_jobs_set_budget(fx->jobs, NULL);
+    ota_svc_budget_destroy(b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -999,6 +1332,12 @@ int main(void)
         T(test_restart_mid_job),
         T(test_failed_publish_is_retried),
         T(test_null_and_log_hook),
+        T(test_bad_input_refused_and_changes_nothing),
+        T(test_unknown_topics_answered),
+        T(test_jobs_notify_lists_pending),
+        T(test_redelivered_update_applied_once),
+        T(test_requests_throttled_per_thing),
+        T(test_answers_survive_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

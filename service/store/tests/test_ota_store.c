@@ -100,7 +100,8 @@ static int mk_job(ota_store_t *s, const char *id, const char *const *things, siz
 static int upd(ota_store_t *s, const char *job, const char *thing, ota_store_exec_status_t st,
                const char *details, int64_t now)
 {
-    ota_store_exec_update_t u = {st, details, 0, 0};
+    ota_store_exec_update_t u = {
+        .status = st, .status_details = details, .expected_version = 0, .step_timeout_min = 0};
     return ota_store_execution_update(s, job, thing, &u, now, NULL);
 }
 
@@ -140,7 +141,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -500,7 +501,10 @@ static void test_update_rules(void **state)
     const char *det1 = "{ \"receive\" : \"1/3\" }";
     const char *det2 = "{\"self_test\":\"ready\",\"updatedBy\":\"0x00090002\"}";
     ota_store_execution_t after;
-    ota_store_exec_update_t u = {OTA_STORE_EXEC_IN_PROGRESS, det1, 1, 0};
+    ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                 .status_details = det1,
+                                 .expected_version = 1,
+                                 .step_timeout_min = 0};
     assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 10, &after), OTA_STORE_OK);
     assert_int_equal(after.version_number, 2);
     assert_string_equal(after.status_details, det1);
@@ -526,16 +530,28 @@ static void test_update_rules(void **state)
     assert_int_equal(after.version_number, 4);
     ota_store_execution_free(&after);
     /* a started execution cannot become REJECTED */
-    u = (ota_store_exec_update_t){OTA_STORE_EXEC_REJECTED, NULL, 0, 0};
+    u = (ota_store_exec_update_t){.status = OTA_STORE_EXEC_REJECTED,
+                                  .status_details = NULL,
+                                  .expected_version = 0,
+                                  .step_timeout_min = 0};
     assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 50, &after),
                      OTA_STORE_BAD_TRANSITION);
     assert_int_equal(after.status, OTA_STORE_EXEC_IN_PROGRESS);
     ota_store_execution_free(&after);
-    u = (ota_store_exec_update_t){OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, 10081};
+    u = (ota_store_exec_update_t){.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                  .status_details = NULL,
+                                  .expected_version = 0,
+                                  .step_timeout_min = 10081};
     assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0, NULL), OTA_STORE_INVALID);
-    u = (ota_store_exec_update_t){OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, -2};
+    u = (ota_store_exec_update_t){.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                  .status_details = NULL,
+                                  .expected_version = 0,
+                                  .step_timeout_min = -2};
     assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0, NULL), OTA_STORE_INVALID);
-    u = (ota_store_exec_update_t){OTA_STORE_EXEC_REJECTED, NULL, 0, 0};
+    u = (ota_store_exec_update_t){.status = OTA_STORE_EXEC_REJECTED,
+                                  .status_details = NULL,
+                                  .expected_version = 0,
+                                  .step_timeout_min = 0};
     /* statuses a device cannot set */
     assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_QUEUED, NULL, T0), OTA_STORE_INVALID);
     assert_int_equal(upd(s, "j", "d0", OTA_STORE_EXEC_TIMED_OUT, NULL, T0), OTA_STORE_INVALID);
@@ -662,7 +678,10 @@ static void test_timeouts(void **state)
     assert_int_equal(e.deadline_ms, T0 + 10 * MIN);
     ota_store_execution_free(&e);
     /* a step timeout shortens the deadline but never extends past the job's */
-    ota_store_exec_update_t u = {OTA_STORE_EXEC_IN_PROGRESS, NULL, 0, 2};
+    ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                 .status_details = NULL,
+                                 .expected_version = 0,
+                                 .step_timeout_min = 2};
     assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0 + MIN, &e), OTA_STORE_OK);
     assert_int_equal(e.deadline_ms, T0 + 3 * MIN);
     ota_store_execution_free(&e);
@@ -1072,6 +1091,70 @@ static void test_null_arguments(void **state)
     assert_false(ota_store_valid_stream_id(""));
 }
 
+/* A delivery applied once is not applied again; another digest or a forgotten session is. */
+static void test_deliveries_applied_once(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "d", 1);
+    const char *one[] = {"d0"};
+    assert_int_equal(mk_job(s, "j", one, 1, 0, T0), OTA_STORE_OK);
+    ota_store_execution_t after;
+    ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                 .status_details = "{\"step\":\"1\"}",
+                                 .delivery_session = "svc",
+                                 .delivery_id = 7,
+                                 .delivery_digest = 1234};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 1, &after), OTA_STORE_OK);
+    assert_int_equal(after.version_number, 2);
+    ota_store_execution_free(&after);
+    /* the broker delivers it again (same session, packet id, digest): nothing changes */
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 2, &after),
+                     OTA_STORE_DUPLICATE);
+    assert_int_equal(after.version_number, 2);
+    assert_string_equal(after.status_details, "{\"step\":\"1\"}");
+    ota_store_execution_free(&after);
+    /* kept across a restart of the service */
+    reopen(fx);
+    s = fx->s;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 3, &after),
+                     OTA_STORE_DUPLICATE);
+    ota_store_execution_free(&after);
+    /* a new message reusing the packet id has another digest: applied */
+    u.delivery_digest = 99;
+    u.status_details = "{\"step\":\"2\"}";
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 4, &after), OTA_STORE_OK);
+    assert_int_equal(after.version_number, 3);
+    ota_store_execution_free(&after);
+    /* a terminal update delivered twice is answered as applied, not as a bad transition */
+    u.status = OTA_STORE_EXEC_SUCCEEDED;
+    u.delivery_id = 8;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 5, &after), OTA_STORE_OK);
+    ota_store_execution_free(&after);
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 6, &after),
+                     OTA_STORE_DUPLICATE);
+    assert_int_equal(after.status, OTA_STORE_EXEC_SUCCEEDED);
+    assert_int_equal(after.version_number, 4);
+    ota_store_execution_free(&after);
+    /* a new broker session: the old packet ids mean nothing any more */
+    assert_int_equal(ota_store_deliveries_forget(s, "svc"), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 7, &after),
+                     OTA_STORE_TERMINAL);
+    ota_store_execution_free(&after);
+    u.delivery_id = 70000;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 8, NULL), OTA_STORE_INVALID);
+    /* the jobs/notify signature */
+    int64_t sig;
+    int known;
+    assert_int_equal(ota_store_notify_list_get(s, "d0", &sig, &known), OTA_STORE_OK);
+    assert_int_equal(known, 0);
+    assert_int_equal(ota_store_notify_list_done(s, "d0", -5), OTA_STORE_OK);
+    assert_int_equal(ota_store_notify_list_get(s, "d0", &sig, &known), OTA_STORE_OK);
+    assert_int_equal(known, 1);
+    assert_int_equal(sig, -5);
+    assert_int_equal(ota_store_notify_list_get(s, "nobody", &sig, &known), OTA_STORE_NOT_FOUND);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1096,6 +1179,7 @@ int main(void)
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
         T(test_null_arguments),
+        T(test_deliveries_applied_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

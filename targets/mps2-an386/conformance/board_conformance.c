@@ -13,11 +13,9 @@ typedef struct board_conf_dev {
     const board_conf_backing_t *backing;
     uint8_t *mem;
     board_flash_t drv;
-    /* The driver as board_flash_init made it; cfg.flash passes every call to
-     * it, except a read armed to fail (board_conformance_fail_next_read). */
-    ota_flash_t real;
-    uint8_t fail_read;
     ota_port_flash_config_t cfg;
+    ota_flash_t driver; /* the driver itself; cfg.flash passes through to it */
+    int fail_next_read; /* a planted read fault, for the next read only */
     ota_port_flash_t port;
     ota_boot_result_t boot;
     ota_verify_signer_t signer;
@@ -25,32 +23,34 @@ typedef struct board_conf_dev {
     uint8_t scratch[256];
 } board_conf_dev_t;
 
-static ota_err_t dev_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+/* The port sees the driver through these, so that a test can plant a read
+ * fault (the driver itself has no fault hooks). */
+static ota_err_t pass_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 {
     board_conf_dev_t *d = ctx;
-    if (d->fail_read) {
-        d->fail_read = 0;
+    if (d->fail_next_read) {
+        d->fail_next_read = 0;
         return OTA_ERR_IO;
     }
-    return d->real.read(d->real.ctx, addr, buf, len);
+    return d->driver.read(d->driver.ctx, addr, buf, len);
 }
 
-static ota_err_t dev_program(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+static ota_err_t pass_program(void *ctx, uint32_t addr, const void *buf, uint32_t len)
 {
     board_conf_dev_t *d = ctx;
-    return d->real.program(d->real.ctx, addr, buf, len);
+    return d->driver.program(d->driver.ctx, addr, buf, len);
 }
 
-static ota_err_t dev_erase(void *ctx, uint32_t addr, uint32_t len)
+static ota_err_t pass_erase(void *ctx, uint32_t addr, uint32_t len)
 {
     board_conf_dev_t *d = ctx;
-    return d->real.erase(d->real.ctx, addr, len);
+    return d->driver.erase(d->driver.ctx, addr, len);
 }
 
-static ota_err_t dev_sector_info(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size)
+static ota_err_t pass_sector_info(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size)
 {
     board_conf_dev_t *d = ctx;
-    return d->real.sector_info(d->real.ctx, addr, start, size);
+    return d->driver.sector_info(d->driver.ctx, addr, start, size);
 }
 
 /* Starts the driver over the region, writing through to the backing store. */
@@ -58,23 +58,16 @@ static int start_driver(board_conf_dev_t *d)
 {
     const board_conf_backing_t *b = d->backing;
     if (board_flash_init(&d->drv, d->mem, BOARD_FLASH_SIZE, BOARD_SECTOR_SIZE, BOARD_WRITE_UNIT,
-                         BOARD_ERASED, b->persist, b->ctx, &d->real) != OTA_OK) {
+                         BOARD_ERASED, b->persist, b->ctx, &d->driver) != OTA_OK) {
         return -1;
     }
-    d->fail_read = 0;
-    d->cfg.flash = d->real;
+    d->fail_next_read = 0;
+    d->cfg.flash = d->driver;
     d->cfg.flash.ctx = d;
-    d->cfg.flash.read = dev_read;
-    d->cfg.flash.program = dev_program;
-    d->cfg.flash.erase = dev_erase;
-    d->cfg.flash.sector_info = dev_sector_info;
-    return 0;
-}
-
-int board_conformance_fail_next_read(void *dev)
-{
-    board_conf_dev_t *d = dev;
-    d->fail_read = 1;
+    d->cfg.flash.read = pass_read;
+    d->cfg.flash.program = pass_program;
+    d->cfg.flash.erase = pass_erase;
+    d->cfg.flash.sector_info = pass_sector_info;
     return 0;
 }
 
@@ -166,6 +159,13 @@ int board_conformance_running_is(void *dev, const uint8_t *img, uint32_t len)
 void board_conformance_teardown(void *dev)
 {
     free(dev);
+}
+
+int board_conformance_fail_next_read(void *dev)
+{
+    board_conf_dev_t *d = dev;
+    d->fail_next_read = 1;
+    return 0;
 }
 
 /* ---- the host's backing store ---- */

@@ -38,6 +38,7 @@ int board_conformance_setup(const void *param, const uint8_t *factory, uint32_t 
 int board_conformance_reboot(void *dev, ota_pal_t *pal);
 int board_conformance_running_is(void *dev, const uint8_t *img, uint32_t len);
 void board_conformance_teardown(void *dev);
+/** Makes the next flash read of the device fail once with OTA_ERR_IO. */
 int board_conformance_fail_next_read(void *dev);
 
 /** The board's port, named name, on the backing store *backing. */

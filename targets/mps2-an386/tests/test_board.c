@@ -1,7 +1,7 @@
 /*
  * otter on the emulated Cortex-M board, end to end: a real Mosquitto with
- * otter's configuration (`otter broker init`, per-thing passwords and ACL),
- * otter-service, a thing made with `otter thing create`, and the board's
+ * otter's configuration (`otter broker init`: each thing bound to its own client id
+ * and topics), otter-service, a thing made with `otter thing create`, and the board's
  * firmware running under qemu-system-arm (mps2-an386), its UART0 connected
  * to the broker, its flash in a file made by otter-board-flash.
  *

@@ -2,26 +2,33 @@
  * otter: the agent's state machine and public calls.
  *
  * Flow (ota-wire-protocol.md): start -> subscribe, $next/get -> a job
- * document -> create (or resume) the file -> windowed block requests ->
- * close (the port verifies) -> "self_test":"ready" -> activate, reset ->
- * the new image starts pending commit -> its job comes back with
- * "self_test" -> version check -> "self_test":"active" -> the application's
- * verdict -> SUCCEEDED (commit) or FAILED (reject, reset, revert).
- * Every terminal outcome is reported with a reason, including documents the
- * agent cannot use.
+ * document -> the data plane for its protocols -> create (or resume) the
+ * file -> requests the download module plans -> blocks to the port ->
+ * checkpoints -> close (the port verifies) -> "self_test":"ready" and the job
+ * asked for once more -> the service names it: activate, reset (any sign of
+ * a cancel instead: the image is discarded) -> the new image starts pending
+ * commit -> its job comes back with "self_test" -> version check ->
+ * "self_test":"active" -> the application's verdict -> SUCCEEDED (commit) or
+ * FAILED (reject, reset, revert). Every terminal outcome is reported with a
+ * reason, including documents the agent cannot use; a canceled job ends as
+ * CANCELED on the device and is not reported (the service ended it).
+ *
+ * The modules it drives: ota_download (bitmap, window, retry timer),
+ * ota_jobs (topics, status reports), ota_progress (the checkpoint record),
+ * ota_data_plane (moving blocks), ota_job_doc (parsing jobs messages).
  */
 #include <stddef.h>
 #include <string.h>
 
-#include "ota_agent_internal.h"
-#include "ota_bytes.h"
+#include "ota_agent.h"
 #include "ota_crc32.h"
+#include "ota_data_plane.h"
+#include "ota_download.h"
+#include "ota_jobs.h"
+#include "ota_progress.h"
 
-/* The one data plane so far; HTTP would be chosen here by "protocols". */
-#define OTA_DATA_PLANE (&ota_data_plane_mqtt)
-
-/* Largest payload one block request may ask for (AWS's bound). */
-#define OTA_REQUEST_BYTES_MAX 131072u
+/* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
+static const char ota_throttled_code[] = "RequestThrottled";
 
 static const char *const ota_state_names[OTA_AGENT_STATE_COUNT] = {
     "stopped",   "waiting for a job", "downloading", "activating", "waiting for the self-test job",
@@ -142,49 +149,25 @@ static int ota_status_terminal(ota_job_status_t s)
            s == OTA_JOB_STATUS_REMOVED || s == OTA_JOB_STATUS_CANCELED;
 }
 
-/* ---- MQTT requests ---- */
+/* ---- the Jobs API ---- */
 
-static const char *const ota_jobs_topics[] = {
-    "jobs/notify-next",
-    "jobs/$next/get/accepted",
-    "jobs/$next/get/rejected",
-};
-
-/* Subscribes to (or, with subscribe 0, unsubscribes from) the jobs topics. */
 static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
 {
-    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
-        if (ota_agent_topic(a, ota_jobs_topics[i], "", "") != OTA_OK) {
-            return OTA_ERR_MQTT;
-        }
-        if (!subscribe) {
-            (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
-        } else if (a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) != OTA_OK) {
-            ota_log(a, OTA_LOG_ERROR, "subscribe failed", OTA_ERR_MQTT, 0, 0, ota_jobs_topics[i]);
-            return OTA_ERR_MQTT;
-        }
+    ota_err_t err = ota_jobs_subscribe(&a->jobs, NULL, subscribe);
+    if (err != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "subscribe failed", OTA_ERR_MQTT, 0, 0, NULL);
     }
-    return OTA_OK;
+    return err;
 }
 
 static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
 {
-    if (ota_agent_topic(a, "jobs/", a->job.job_id, "/update/rejected") != OTA_OK) {
-        return OTA_ERR_OUT_OF_MEMORY;
-    }
-    if (!subscribe) {
-        (void)a->cfg.mqtt.unsubscribe(a->cfg.mqtt.ctx, a->topic);
-        return OTA_OK;
-    }
-    return a->cfg.mqtt.subscribe(a->cfg.mqtt.ctx, a->topic, 1) == OTA_OK ? OTA_OK : OTA_ERR_MQTT;
+    return ota_jobs_subscribe(&a->jobs, a->job.job_id, subscribe);
 }
 
 static ota_err_t ota_ask_next_job(ota_agent_t *a)
 {
-    static const char payload[] = "{\"clientToken\":\"otter\"}";
-    if (ota_agent_topic(a, "jobs/$next/get", "", "") != OTA_OK ||
-        a->cfg.mqtt.publish(a->cfg.mqtt.ctx, a->topic, (const uint8_t *)payload,
-                            sizeof payload - 1u, 1) != OTA_OK) {
+    if (ota_jobs_ask_next(&a->jobs) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot ask for the next job", OTA_ERR_MQTT, 0, 0, NULL);
         return OTA_ERR_MQTT;
     }
@@ -192,19 +175,30 @@ static ota_err_t ota_ask_next_job(ota_agent_t *a)
     return OTA_OK;
 }
 
+/* Reports status with up to two statusDetails entries on the current job. */
+static ota_err_t ota_report(ota_agent_t *a, const char *status, const char *k0, const char *v0,
+                            const char *k1, const char *v1, uint8_t qos)
+{
+    return ota_jobs_report(&a->jobs, a->job.job_id, status, k0, v0, k1, v1, qos);
+}
+
+/* The service throttled a Jobs request: the retry timer doubles; no failure. */
+static void ota_back_off(ota_agent_t *a)
+{
+    a->stats.throttled++;
+    ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK,
+            ota_download_back_off(&a->dl), 0, NULL);
+}
+
 /* ---- ending a job ---- */
 
 /* Clears the port's progress record, if it keeps one, and forgets the loaded checkpoint. */
 static void ota_clear_progress(ota_agent_t *a)
 {
-    const ota_pal_t *pal = a->cfg.pal;
-    if (pal->progress_clear != NULL) {
-        ota_err_t err = pal->progress_clear(pal->ctx);
-        if (err != OTA_OK) {
-            ota_log(a, OTA_LOG_WARN, "cannot clear the progress record", err, 0, 0, NULL);
-        }
+    ota_err_t err = ota_progress_clear(&a->progress, a->cfg.pal);
+    if (err != OTA_OK) {
+        ota_log(a, OTA_LOG_WARN, "cannot clear the progress record", err, 0, 0, NULL);
     }
-    a->have_checkpoint = 0;
 }
 
 /* 1 while a download runs or is suspended: the data plane is open. */
@@ -219,7 +213,16 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
 {
     const ota_pal_t *pal = a->cfg.pal;
     if (ota_downloading(a)) {
-        OTA_DATA_PLANE->close(a);
+        a->plane->close(&a->jobs, &a->job);
+    }
+    if (a->image_ready) {
+        /* Verified but not activated: the port discards it. */
+        ota_err_t err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_ABORTED);
+        if (err != OTA_OK) {
+            ota_log(a, OTA_LOG_ERROR, "port cannot discard the image", err, 0, 0, NULL);
+        }
+        a->image_ready = 0;
+        a->file_open = 1; /* and releases it, as an open file */
     }
     if (a->file_open) {
         ota_err_t err = pal->abort(pal->ctx);
@@ -228,10 +231,12 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
         }
         a->file_open = 0;
     }
+    a->confirm_pending = 0;
+    a->dl.paused = 0;
     if (discard_progress) {
         ota_clear_progress(a);
     }
-    a->have_checkpoint = 0;
+    a->progress.loaded = 0;
     (void)ota_job_topic_sub(a, 0);
     a->deadline_set = 0;
 }
@@ -280,13 +285,13 @@ static void ota_report_failed(ota_agent_t *a, char *reason, ota_fail_kind_t kind
     strcpy(reason, kind == OTA_FAIL_REJECTED  ? "rejected: "
                    : kind == OTA_FAIL_ABORTED ? "aborted: "
                                               : "");
-    p = ota_agent_hex32(reason + strlen(reason), ota_err_pal_code(err));
+    p = ota_jobs_hex32(reason + strlen(reason), ota_err_pal_code(err));
     if (kind == OTA_FAIL_TRANSFER) {
         *p++ = ':';
         *p++ = ' ';
-        (void)ota_agent_hex32(p, sub);
+        (void)ota_jobs_hex32(p, sub);
     }
-    if (ota_agent_publish_status(a, "FAILED", "reason", reason, "detail", detail, 1) != OTA_OK) {
+    if (ota_report(a, "FAILED", "reason", reason, "detail", detail, 1) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot report the failure", OTA_ERR_MQTT, 0, 0, NULL);
     }
 }
@@ -309,95 +314,40 @@ static void ota_abandon_job(ota_agent_t *a, const char *why)
 {
     ota_log(a, OTA_LOG_WARN, "job canceled by the service", OTA_ERR_CANCELED, 0, 0, why);
     ota_release_job(a, 1);
-    ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "", why);
+    ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "canceled", why);
     ota_forget_job(a);
 }
 
 /* ---- downloading ---- */
 
-static void ota_update_rto(ota_agent_t *a, uint32_t sample)
-{
-    uint32_t rto;
-    if (a->srtt == 0u) {
-        a->srtt = sample * 8u;
-        a->rttvar = sample * 2u;
-    } else {
-        uint32_t mean = a->srtt / 8u;
-        uint32_t delta = sample > mean ? sample - mean : mean - sample;
-        a->rttvar = a->rttvar - a->rttvar / 4u + delta;
-        a->srtt = a->srtt - a->srtt / 8u + sample;
-    }
-    if (a->srtt < 8u) {
-        a->srtt = 8u;
-    }
-    rto = a->srtt / 8u + a->rttvar;
-    if (rto < a->cfg.rto_min_ms) {
-        rto = a->cfg.rto_min_ms;
-    }
-    if (rto > a->cfg.rto_max_ms) {
-        rto = a->cfg.rto_max_ms;
-    }
-    a->rto = rto;
-    a->stats.rtt_ms = a->srtt / 8u;
-}
-
-/* Tops the window up once half of it has arrived (pipelining), in requests
- * of at most OTA_REQUEST_BYTES_MAX each. */
+/* Sends the requests the download module plans, through the job's plane. */
 static void ota_request_more(ota_agent_t *a, int retransmission)
 {
-    if (a->inflight > a->window / 2u) {
-        return;
-    }
-    while (a->inflight < a->window && a->cursor < a->block_count && !a->refusal_pending) {
-        uint32_t want = a->window - a->inflight;
-        uint32_t next = a->cursor;
-        uint32_t asked = 0;
-        ota_err_t err;
-
-        if (want > OTA_REQUEST_BYTES_MAX / a->block_size) {
-            want = OTA_REQUEST_BYTES_MAX / a->block_size;
-        }
-        err = OTA_DATA_PLANE->request(a, a->cursor, want, &next, &asked);
+    ota_block_request_t req;
+    for (int first = 1; ota_download_plan(&a->dl, &req, first); first = 0) {
+        ota_err_t err = a->plane->request(&a->jobs, &a->job, a->dl.block_size, &req);
+        ota_download_sent(&a->dl, &req, err == OTA_OK, retransmission, a->now);
         if (err != OTA_OK) {
-            /* The timer retries; a link that stays down ends in a timeout. */
-            ota_log(a, OTA_LOG_WARN, "block request not sent", err, a->cursor, 0, NULL);
-            a->request_failed = 1;
-            ota_set_deadline(a, a->rto);
+            ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0, NULL);
             return;
         }
-        if (asked == 0u) {
-            a->cursor = next;
-            return;
-        }
-        ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, next, asked, NULL);
-        a->request_failed = 0;
-        a->stats.requests++;
-        if (!a->rtt_pending && !retransmission) {
-            a->rtt_pending = 1;
-            a->request_sent = a->now;
-            a->rtt_lo = a->cursor;
-            a->rtt_hi = next;
-        }
-        a->cursor = next;
-        a->inflight += asked;
-        ota_set_deadline(a, a->rto);
+        ota_log(a, OTA_LOG_DEBUG, "requested blocks (up to, count)", OTA_OK, req.next, req.count,
+                NULL);
     }
 }
 
 /* Starts a new round of requests from the first missing block. */
 static void ota_new_round(ota_agent_t *a, int retransmission)
 {
-    a->cursor = 0;
-    a->inflight = 0;
-    a->rtt_pending = 0; /* blocks of an earlier round or job are not timed */
+    ota_download_round(&a->dl);
     ota_request_more(a, retransmission);
 }
 
 static void ota_send_progress(ota_agent_t *a)
 {
     char fraction[24];
-    (void)ota_agent_dec(ota_agent_dec(fraction, a->blocks_done, '/'), a->block_count, '\0');
-    if (ota_agent_publish_status(a, "IN_PROGRESS", "receive", fraction, NULL, NULL, 0) != OTA_OK) {
+    (void)ota_jobs_dec(ota_jobs_dec(fraction, a->dl.blocks_done, '/'), a->dl.block_count, '\0');
+    if (ota_report(a, "IN_PROGRESS", "receive", fraction, NULL, NULL, 0) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "progress update not sent", OTA_ERR_MQTT, 0, 0, NULL);
     }
     a->since_status = 0;
@@ -405,9 +355,12 @@ static void ota_send_progress(ota_agent_t *a)
 
 static void ota_checkpoint(ota_agent_t *a)
 {
-    ota_err_t err = ota_agent_progress_save(a);
-    if (err != OTA_OK) {
-        ota_log(a, OTA_LOG_WARN, "checkpoint not saved", err, a->blocks_done, 0, NULL);
+    ota_err_t err = ota_progress_save(&a->progress, a->cfg.pal, &a->job, a->dl.block_size,
+                                      a->dl.block_count, a->activating, a->cfg.app_version);
+    if (err == OTA_OK) {
+        a->stats.checkpoints++;
+    } else {
+        ota_log(a, OTA_LOG_WARN, "checkpoint not saved", err, a->dl.blocks_done, 0, NULL);
     }
     a->since_checkpoint = 0;
 }
@@ -416,36 +369,35 @@ static void ota_checkpoint(ota_agent_t *a)
 static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
 {
     const ota_pal_t *pal = a->cfg.pal;
-    uint8_t *bitmap = OTA_AGENT_BITMAP(a);
+    uint8_t *bitmap = ota_progress_bitmap(&a->progress);
+    uint32_t block_size = a->cfg.block_size;
+    uint32_t count = ota_block_count(a->job.file_size, block_size);
     ota_pal_file_t file;
     ota_err_t err;
 
     ota_file_desc(a, &file);
     a->resumed = 0;
-    a->blocks_done = 0;
     if (allow_resume && pal->resume_file != NULL &&
-        ota_agent_progress_matches(a, &a->job, a->block_size, a->block_count)) {
-        err = pal->resume_file(pal->ctx, &file, a->block_size, bitmap, a->block_count);
+        ota_progress_matches(&a->progress, &a->job, block_size, count)) {
+        err = pal->resume_file(pal->ctx, &file, block_size, bitmap, count);
         if (err == OTA_OK) {
-            for (uint32_t k = 0; k < a->block_count; k++) {
-                a->blocks_done += (uint32_t)ota_bit_get(bitmap, k);
-            }
             a->resumed = 1;
-            a->stats.blocks_resumed += a->blocks_done;
-            ota_log(a, OTA_LOG_INFO, "download resumed", OTA_OK, a->blocks_done, a->block_count,
-                    NULL);
         } else {
             ota_log(a, OTA_LOG_WARN, "cannot resume; starting over", err, 0, 0, NULL);
-            a->blocks_done = 0;
         }
     }
-    a->have_checkpoint = 0;
+    a->progress.loaded = 0;
     if (!a->resumed) {
-        memset(bitmap, 0, OTA_BITMAP_BYTES(a->block_count));
+        memset(bitmap, 0, (count + 7u) / 8u);
         err = pal->create_file(pal->ctx, &file);
         if (err != OTA_OK) {
             return err;
         }
+    }
+    ota_download_begin(&a->dl, bitmap, a->job.file_size, block_size);
+    if (a->resumed) {
+        a->stats.blocks_resumed += a->dl.blocks_done;
+        ota_log(a, OTA_LOG_INFO, "download resumed", OTA_OK, a->dl.blocks_done, count, NULL);
     }
     a->file_open = 1;
     /* The record now names this transfer, replacing any stale one. */
@@ -458,6 +410,7 @@ static void ota_finish_download(ota_agent_t *a);
 static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
 {
     const ota_pal_t *pal = a->cfg.pal;
+    uint32_t count;
     ota_err_t err;
 
     a->job = *job;
@@ -465,15 +418,20 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->resumed = 0;
     a->restarted = 0;
     a->activating = 0;
-    a->block_size = a->cfg.block_size;
-    a->block_count = ota_block_count(job->file_size, a->block_size);
-    ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, a->block_count, job->stream);
+    a->plane = ota_data_plane_for(job->protocols);
+    count = ota_block_count(job->file_size, a->cfg.block_size);
+    ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, count, job->stream);
+    if (a->plane == NULL) {
+        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_UNSUPPORTED, 0,
+                     "no data plane for the job's protocols");
+        return;
+    }
     if (job->file_size > pal->max_file_size) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
                      "file larger than the image slot");
         return;
     }
-    if (a->block_count > OTA_MAX_FILE_BLOCKS) {
+    if (count > OTA_MAX_FILE_BLOCKS) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
                      "file has more blocks than the agent tracks (OTA_MAX_FILE_BLOCKS)");
         return;
@@ -491,69 +449,56 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
     }
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
-    if (OTA_DATA_PLANE->open(a) != OTA_OK) {
+    if (a->plane->open(&a->jobs, &a->job) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "cannot subscribe to the stream", OTA_ERR_MQTT, 0, 0, NULL);
     }
-    a->timeouts_in_row = 0;
     a->since_checkpoint = 0;
     a->since_status = a->cfg.status_every_blocks; /* report the first block */
-    if (a->blocks_done == a->block_count) {
+    if (ota_download_complete(&a->dl)) {
         ota_finish_download(a);
         return;
     }
     ota_new_round(a, 0);
 }
 
-void ota_agent_block(ota_agent_t *a, uint32_t file_id, uint32_t index, const uint8_t *data,
-                     size_t len)
+/* Notes a message that could not be decoded. */
+static void ota_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
+{
+    a->stats.bad_messages++;
+    ota_log(a, OTA_LOG_WARN, what, err, 0, 0, NULL);
+}
+
+/* A block from the data plane: check, write to the port, account, checkpoint. */
+static void ota_on_block(ota_agent_t *a, const ota_plane_event_t *ev)
 {
     const ota_pal_t *pal = a->cfg.pal;
-    uint8_t *bitmap = OTA_AGENT_BITMAP(a);
-    uint32_t expected;
+    ota_block_check_t check = ev->file_id == a->job.file_id
+                                  ? ota_download_check(&a->dl, ev->index, ev->len)
+                                  : OTA_BLOCK_BAD;
     int32_t written;
 
-    if (a->state != OTA_AGENT_DOWNLOADING) {
+    if (check == OTA_BLOCK_BAD) {
+        ota_bad_message(a, "block of another file, beyond the file or of the wrong length",
+                        OTA_ERR_BAD_MESSAGE);
         return;
     }
-    if (file_id != a->job.file_id || index >= a->block_count) {
-        ota_agent_bad_message(a, "block of another file or beyond the file", OTA_ERR_BAD_MESSAGE);
+    if (check == OTA_BLOCK_DUPLICATE) {
         return;
     }
-    expected =
-        index + 1u == a->block_count ? a->job.file_size - index * a->block_size : a->block_size;
-    if (len != expected) {
-        ota_agent_bad_message(a, "block of the wrong length", OTA_ERR_BAD_MESSAGE);
-        return;
-    }
-    if (ota_bit_get(bitmap, index)) {
-        a->stats.blocks_duplicate++;
-        return;
-    }
-    written = pal->write_block(pal->ctx, index * a->block_size, data, expected);
-    if (written != (int32_t)expected) {
+    written = pal->write_block(pal->ctx, ev->index * a->dl.block_size, ev->data, (uint32_t)ev->len);
+    if (written != (int32_t)ev->len) {
         ota_err_t err = written < 0 ? (ota_err_t)written : OTA_ERR_IO;
-        ota_fail_job(a, OTA_FAIL_TRANSFER, err, index, "the port cannot write a block");
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, ev->index, "the port cannot write a block");
         return;
     }
-    ota_bit_set(bitmap, index);
-    a->blocks_done++;
-    a->stats.blocks_received++;
-    if (index < a->cursor && a->inflight > 0u) {
-        a->inflight--;
-    }
-    a->timeouts_in_row = 0;
-    if (a->rtt_pending && index >= a->rtt_lo && index < a->rtt_hi) {
-        a->rtt_pending = 0;
-        ota_update_rto(a, a->now - a->request_sent);
-    }
-    ota_set_deadline(a, a->rto);
+    ota_download_written(&a->dl, ev->index, a->now);
     if (++a->since_checkpoint >= a->cfg.checkpoint_every_blocks) {
         ota_checkpoint(a);
     }
     if (++a->since_status >= a->cfg.status_every_blocks) {
         ota_send_progress(a);
     }
-    if (a->blocks_done == a->block_count) {
+    if (ota_download_complete(&a->dl)) {
         ota_finish_download(a);
     } else {
         ota_request_more(a, 0);
@@ -564,9 +509,8 @@ void ota_agent_block(ota_agent_t *a, uint32_t file_id, uint32_t index, const uin
 static void ota_report_self_test(ota_agent_t *a, const char *stage)
 {
     char version[11];
-    (void)ota_agent_hex32(version, a->cfg.app_version);
-    if (ota_agent_publish_status(a, "IN_PROGRESS", "self_test", stage, "updatedBy", version, 1) !=
-        OTA_OK) {
+    (void)ota_jobs_hex32(version, a->cfg.app_version);
+    if (ota_report(a, "IN_PROGRESS", "self_test", stage, "updatedBy", version, 1) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot report self_test", OTA_ERR_MQTT, 0, 0, stage);
     }
 }
@@ -577,8 +521,8 @@ static void ota_finish_download(ota_agent_t *a)
     ota_pal_file_t file;
     ota_err_t err;
 
-    OTA_DATA_PLANE->close(a);
-    a->deadline_set = 0;
+    a->plane->close(&a->jobs, &a->job);
+    a->dl.deadline_set = 0;
     if (a->since_checkpoint != 0u) {
         ota_checkpoint(a);
     }
@@ -600,7 +544,7 @@ static void ota_finish_download(ota_agent_t *a)
             return;
         }
         ota_set_state(a, OTA_AGENT_DOWNLOADING);
-        (void)OTA_DATA_PLANE->open(a);
+        (void)a->plane->open(&a->jobs, &a->job);
         ota_new_round(a, 0);
         return;
     }
@@ -617,8 +561,7 @@ static void ota_finish_download(ota_agent_t *a)
     ota_log(a, OTA_LOG_INFO, "file verified", OTA_OK, a->job.file_size, 0, NULL);
     if (a->job.file_type != 0u) {
         /* A data file: no activation, no self-test. */
-        if (ota_agent_publish_status(a, "SUCCEEDED", "reason", "accepted", NULL, NULL, 1) !=
-            OTA_OK) {
+        if (ota_report(a, "SUCCEEDED", "reason", "accepted", NULL, NULL, 1) != OTA_OK) {
             ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
         ota_release_job(a, 1);
@@ -627,19 +570,34 @@ static void ota_finish_download(ota_agent_t *a)
         (void)ota_ask_next_job(a);
         return;
     }
-    ota_report_self_test(a, "ready");
-    if (a->cfg.callbacks.activate != NULL) {
-        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
+    /* Activation waits for the reset delay (the status goes out first) and
+     * for the service to name the job again: a cancel that raced the last
+     * blocks or the verification is seen before anything is activated. */
+    if (a->cfg.callbacks.verified != NULL) {
+        a->cfg.callbacks.verified(a->cfg.callbacks.ctx, &a->job);
     }
-    a->reset_activates = 1;
+    a->image_ready = 1;
+    a->confirm_pending = 1;
+    a->confirm_tries = 0;
     ota_set_state(a, OTA_AGENT_ACTIVATING);
+    ota_report_self_test(a, "ready");
     ota_set_deadline(a, a->cfg.reset_delay_ms);
+    (void)ota_ask_next_job(a);
 }
 
-void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
+/* The data plane's service refused a request: throttled -> back off; otherwise
+ * fail the job with its code, once the service says the job is still ours. */
+static void ota_on_refused(ota_agent_t *a, const char *code, size_t code_len)
 {
     static const char prefix[] = "stream request refused: ";
-    if (a->state != OTA_AGENT_DOWNLOADING || a->refusal_pending) {
+    if (a->refusal_pending) {
+        return;
+    }
+    if (code_len == sizeof ota_throttled_code - 1u &&
+        memcmp(code, ota_throttled_code, code_len) == 0) {
+        ota_download_throttled(&a->dl, a->now);
+        ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK, a->dl.rto, 0,
+                NULL);
         return;
     }
     memcpy(a->detail, prefix, sizeof prefix - 1u);
@@ -648,23 +606,17 @@ void ota_agent_data_refused(ota_agent_t *a, const char *code, size_t code_len)
      * failure, ask whether the job is still ours (the answer decides:
      * gone -> canceled; still there -> FAILED with the service's reason). */
     a->refusal_pending = 1;
-    ota_set_deadline(a, a->rto);
+    a->dl.paused = 1;
+    ota_set_deadline(a, a->dl.rto);
     if (ota_ask_next_job(a) != OTA_OK) {
         ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
     }
-}
-
-void ota_agent_bad_message(ota_agent_t *a, const char *what, ota_err_t err)
-{
-    a->stats.bad_messages++;
-    ota_log(a, OTA_LOG_WARN, what, err, 0, 0, NULL);
 }
 
 /* ---- self-test ---- */
 
 static void ota_schedule_reset(ota_agent_t *a)
 {
-    a->reset_activates = 0;
     ota_set_state(a, OTA_AGENT_RESETTING);
     ota_set_deadline(a, a->cfg.reset_delay_ms);
 }
@@ -703,8 +655,8 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
     }
     if (!pending) {
         uint32_t count = ota_block_count(job->file_size, a->cfg.block_size);
-        if (ota_agent_progress_matches(a, job, a->cfg.block_size, count) &&
-            !ota_agent_progress_activating(a)) {
+        if (ota_progress_matches(&a->progress, job, a->cfg.block_size, count) &&
+            !ota_progress_activating(&a->progress)) {
             /* Verified, "ready" reported, but power failed before activation:
              * finish the transfer from the checkpoint and activate. */
             ota_log(a, OTA_LOG_INFO, "activation was interrupted; finishing it", OTA_OK, 0, 0,
@@ -734,6 +686,12 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         (job->self_test == OTA_SELF_TEST_ACTIVE && a->cfg.app_version == job->updated_by)) {
         a->old_version_ok = job->self_test == OTA_SELF_TEST_READY;
         a->old_version = job->updated_by;
+        if (!a->old_version_ok) {
+            /* A reset during the self-test: "active" carries this image's
+             * version; the checkpoint still names the one that downloaded. */
+            a->old_version_ok =
+                (uint8_t)ota_progress_downloaded_by(&a->progress, job, &a->old_version);
+        }
         (void)ota_job_topic_sub(a, 1);
         ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
@@ -788,11 +746,11 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
                 /* Stopped or reconnected earlier: carry on. */
                 (void)ota_job_topic_sub(a, 1);
                 ota_set_state(a, OTA_AGENT_DOWNLOADING);
-                (void)OTA_DATA_PLANE->open(a);
+                (void)a->plane->open(&a->jobs, &a->job);
                 ota_new_round(a, 1);
             }
-            ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->blocks_done,
-                    a->block_count, NULL);
+            ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->dl.blocks_done,
+                    a->dl.block_count, NULL);
             return;
         }
         ota_abandon_job(a, "another job is now the next one");
@@ -832,16 +790,47 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
     ota_fail_job(a, OTA_FAIL_REJECTED, err, (uint32_t)issue->problem, a->detail);
 }
 
+/* A jobs message while the verified image waits for activation: the job
+ * named again confirms it; anything else says it is over (canceled, removed,
+ * timed out, replaced), and the image is discarded. */
+static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
+{
+    const ota_job_t *job = &a->scratch_job;
+    int named = err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED;
+    int ours = named && strcmp(job->job_id, a->job.job_id) == 0;
+
+    if (ours && !ota_status_terminal(job->status)) {
+        if (a->confirm_pending) {
+            a->confirm_pending = 0;
+            ota_log(a, OTA_LOG_INFO, "the service confirmed the job", OTA_OK, 0, 0, NULL);
+        }
+        return;
+    }
+    if (!named && err != OTA_ERR_NOT_FOUND) {
+        ota_bad_message(a, "unusable jobs message", err);
+        return;
+    }
+    ota_abandon_job(a, ours                       ? "the service ended the job"
+                       : err == OTA_ERR_NOT_FOUND ? "the service names no job any more"
+                                                  : "another job is now the next one");
+    if (!ours && err != OTA_ERR_NOT_FOUND) {
+        (void)ota_ask_next_job(a); /* start the next job with a fresh answer */
+    }
+}
+
 static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
-    ota_err_t err = ota_job_parse((const char *)payload, len, a->tokens, OTA_JSON_TOKENS,
-                                  &a->scratch_job, &issue);
+    ota_err_t err = ota_job_parse((const char *)payload, len, &a->scratch_job, &issue);
     if ((err == OTA_OK || err == OTA_ERR_BAD_JOB_DOC || err == OTA_ERR_UNSUPPORTED) &&
         a->finished_job != 0u && ota_job_mark(a->scratch_job.job_id) == a->finished_job) {
         /* A duplicate or late copy (the service may repeat an execution on
          * notify-next) of the job this boot already reported. */
         ota_log(a, OTA_LOG_DEBUG, "job already reported here", OTA_OK, 0, 0, a->scratch_job.job_id);
+        return;
+    }
+    if (a->state == OTA_AGENT_ACTIVATING) {
+        ota_check_before_activation(a, err);
         return;
     }
     switch (err) {
@@ -851,6 +840,9 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
     case OTA_ERR_NOT_FOUND:
         if (a->have_job && (a->state == OTA_AGENT_DOWNLOADING || a->file_open)) {
             ota_abandon_job(a, "the service names no job any more");
+        } else if (a->state == OTA_AGENT_WAITING_SELF_TEST) {
+            /* The job that brought the new image is over: revert now. */
+            ota_reject_new_image(a, OTA_ERR_CANCELED, "the service names no job for the new image");
         } else {
             ota_log(a, OTA_LOG_INFO, "no job pending", OTA_OK, 0, 0, NULL);
         }
@@ -871,7 +863,7 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
         }
         break;
     default:
-        ota_agent_bad_message(a, "unusable jobs message", err);
+        ota_bad_message(a, "unusable jobs message", err);
         break;
     }
 }
@@ -879,21 +871,33 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
 /* A refusal of one of the job's status updates. */
 static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
-    /* Codes as JSON strings, so a message text that names one does not count. */
-    static const char *const over[] = {"\"TerminalStateReached\"", "\"InvalidStateTransition\"",
-                                       "\"ResourceNotFound\""};
+    static const char *const over[] = {"TerminalStateReached", "InvalidStateTransition",
+                                       "ResourceNotFound"};
+    if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
+        ota_back_off(a);
+        return;
+    }
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
-        size_t n = strlen(over[i]);
-        for (size_t p = 0; p + n <= len; p++) {
-            if (memcmp(payload + p, over[i], n) == 0) {
-                if (a->state == OTA_AGENT_DOWNLOADING || a->file_open) {
-                    ota_abandon_job(a, "the service refused an update: the job is over");
-                }
-                return;
+        if (ota_jobs_refusal_is(payload, len, over[i])) {
+            if (a->state == OTA_AGENT_DOWNLOADING || a->file_open || a->image_ready) {
+                ota_abandon_job(a, "the service refused an update: the job is over");
             }
+            return;
         }
     }
     ota_log(a, OTA_LOG_WARN, "status update refused", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
+}
+
+/* A refusal of $next/get: throttled -> ask again after a doubled timer. */
+static void ota_on_next_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
+{
+    if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
+        ota_back_off(a);
+        a->jobs_retry = 1;
+        a->jobs_retry_at = a->now + a->dl.rto;
+        return;
+    }
+    ota_log(a, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
 }
 
 /* ---- public calls ---- */
@@ -983,15 +987,16 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
 
     memset(agent, 0, sizeof *agent);
     agent->cfg = c;
-    agent->window = c.window_blocks;
-    agent->rto = c.rto_initial_ms;
     agent->state = OTA_AGENT_STOPPED;
+    ota_jobs_init(&agent->jobs, c.thing_name, &c.mqtt);
+    ota_download_init(&agent->dl, &agent->cfg, &agent->stats);
     return OTA_OK;
 }
 
+static void ota_start_waiting(ota_agent_t *agent);
+
 ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
-    const ota_pal_t *pal;
     ota_err_t err;
     if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
@@ -999,22 +1004,22 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     if (agent->state != OTA_AGENT_STOPPED) {
         return OTA_ERR_WRONG_STATE;
     }
-    pal = agent->cfg.pal;
     agent->now = now_ms;
     err = ota_jobs_subscription(agent, 1);
     if (err != OTA_OK) {
         (void)ota_jobs_subscription(agent, 0);
         return err;
     }
-    if (!agent->file_open && ota_agent_progress_load(agent) == OTA_OK) {
-        ota_log(agent, OTA_LOG_INFO, "found an interrupted download", OTA_OK, 0,
-                ota_get_le32(agent->record + 16), NULL);
-    }
-    if (pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
-        agent->self_test_deadline = now_ms + agent->cfg.self_test_timeout_ms;
-        ota_set_state(agent, OTA_AGENT_WAITING_SELF_TEST);
+    if (agent->have_job && agent->image_ready) {
+        /* Stopped while the verified image waited for activation: confirm
+         * the job again and carry on. */
+        ota_set_state(agent, OTA_AGENT_ACTIVATING);
+        (void)ota_job_topic_sub(agent, 1);
+        agent->confirm_pending = 1;
+        agent->confirm_tries = 0;
+        ota_set_deadline(agent, agent->cfg.reset_delay_ms);
     } else {
-        ota_set_state(agent, OTA_AGENT_WAITING_JOB);
+        ota_start_waiting(agent);
     }
     err = ota_ask_next_job(agent);
     if (err != OTA_OK) {
@@ -1022,6 +1027,26 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
         ota_set_state(agent, OTA_AGENT_STOPPED);
     }
     return err;
+}
+
+/* Start without a verified image in hand: note an interrupted download, and
+ * wait for a job (or, on a new image, for its self-test job). */
+static void ota_start_waiting(ota_agent_t *agent)
+{
+    const ota_pal_t *pal = agent->cfg.pal;
+    if (!agent->file_open && ota_progress_load(&agent->progress, pal) == OTA_OK &&
+        pal->get_image_state(pal->ctx) != OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        /* A new image under test finds the record of its own, completed
+         * download: nothing was interrupted. */
+        ota_log(agent, OTA_LOG_INFO, "found an interrupted download", OTA_OK, 0,
+                ota_progress_block_count(&agent->progress), NULL);
+    }
+    if (pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
+        agent->self_test_deadline = agent->now + agent->cfg.self_test_timeout_ms;
+        ota_set_state(agent, OTA_AGENT_WAITING_SELF_TEST);
+    } else {
+        ota_set_state(agent, OTA_AGENT_WAITING_JOB);
+    }
 }
 
 ota_err_t ota_agent_stop(ota_agent_t *agent)
@@ -1033,7 +1058,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
         return OTA_OK;
     }
     if (ota_downloading(agent)) {
-        OTA_DATA_PLANE->close(agent);
+        agent->plane->close(&agent->jobs, &agent->job);
         if (agent->since_checkpoint != 0u) {
             ota_checkpoint(agent);
         }
@@ -1056,6 +1081,8 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
         return OTA_ERR_WRONG_STATE;
     }
     agent->suspended_state = agent->state;
+    /* The self-test deadline pauses too: keep what is left of it. */
+    agent->self_test_left = agent->self_test_deadline - agent->now;
     ota_set_state(agent, OTA_AGENT_SUSPENDED);
     return OTA_OK;
 }
@@ -1070,6 +1097,9 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
     }
     agent->now = now_ms;
     ota_set_state(agent, agent->suspended_state);
+    if (agent->state == OTA_AGENT_WAITING_SELF_TEST || agent->state == OTA_AGENT_SELF_TEST) {
+        agent->self_test_deadline = now_ms + agent->self_test_left;
+    }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
         ota_new_round(agent, 1);
     } else if (agent->deadline_set) {
@@ -1110,12 +1140,12 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)OTA_DATA_PLANE->open(agent);
+        (void)agent->plane->open(&agent->jobs, &agent->job);
         ota_new_round(agent, 1);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
-            (void)OTA_DATA_PLANE->open(agent);
+            (void)agent->plane->open(&agent->jobs, &agent->job);
         }
         return OTA_OK;
     }
@@ -1148,14 +1178,13 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
         char reason[32];
         char updated_by[24];
         memcpy(reason, "accepted  ", 10);
-        ota_agent_version_str(reason + 10, agent->cfg.app_version);
+        ota_jobs_version_str(reason + 10, agent->cfg.app_version);
         memcpy(updated_by, "  ", 2);
-        ota_agent_version_str(updated_by + 2, agent->old_version);
+        ota_jobs_version_str(updated_by + 2, agent->old_version);
         ota_log(agent, OTA_LOG_INFO, "new image committed", OTA_OK, agent->cfg.app_version, 0,
                 NULL);
-        if (ota_agent_publish_status(agent, "SUCCEEDED", "reason", reason,
-                                     agent->old_version_ok ? "updatedBy" : NULL, updated_by,
-                                     1) != OTA_OK) {
+        if (ota_report(agent, "SUCCEEDED", "reason", reason,
+                       agent->old_version_ok ? "updatedBy" : NULL, updated_by, 1) != OTA_OK) {
             ota_log(agent, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
         (void)ota_job_topic_sub(agent, 0);
@@ -1179,21 +1208,121 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
         payload = (const uint8_t *)"";
     }
     /* Stream data first: while downloading, nearly every message is a block. */
-    if (agent->state == OTA_AGENT_DOWNLOADING &&
-        OTA_DATA_PLANE->handle(agent, topic, topic_len, payload, len)) {
-        return OTA_OK;
+    if (agent->state == OTA_AGENT_DOWNLOADING) {
+        ota_plane_event_t ev;
+        agent->plane->handle(&agent->jobs, &agent->job, topic, topic_len, payload, len, &ev);
+        if (ev.kind == OTA_PLANE_BLOCK) {
+            ota_on_block(agent, &ev);
+        } else if (ev.kind == OTA_PLANE_REFUSED) {
+            ota_on_refused(agent, ev.code, ev.code_len);
+        } else if (ev.kind == OTA_PLANE_BAD) {
+            ota_bad_message(agent, "undecodable block message", OTA_ERR_BAD_MESSAGE);
+        }
+        if (ev.kind != OTA_PLANE_NOT_MINE) {
+            return OTA_OK;
+        }
     }
-    if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[0], "", "") ||
-        ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[1], "", "")) {
+    switch (ota_jobs_classify(&agent->jobs, agent->have_job ? agent->job.job_id : NULL, topic,
+                              topic_len)) {
+    case OTA_JOBS_TOPIC_NEXT:
         ota_on_jobs_message(agent, payload, len);
-    } else if (ota_agent_topic_is(agent, topic, topic_len, ota_jobs_topics[2], "", "")) {
-        ota_log(agent, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0,
-                0, NULL);
-    } else if (agent->have_job && ota_agent_topic_is(agent, topic, topic_len, "jobs/",
-                                                     agent->job.job_id, "/update/rejected")) {
+        break;
+    case OTA_JOBS_TOPIC_NEXT_REJECTED:
+        ota_on_next_rejected(agent, payload, len);
+        break;
+    case OTA_JOBS_TOPIC_UPDATE_REJECTED:
         ota_on_update_rejected(agent, payload, len);
+        break;
+    default:
+        break;
     }
     return OTA_OK;
+}
+
+/* ---- activation ---- */
+
+/*
+ * The named step between a verified file and the new image: mark the
+ * checkpoint "activation attempted", put the image under test, activate it and
+ * reset. Runs only once the service named the job again and the reset delay
+ * (which lets "self_test: ready" go out) passed.
+ */
+static void ota_activate(ota_agent_t *a)
+{
+    const ota_pal_t *pal = a->cfg.pal;
+    ota_err_t err;
+
+    if (a->cfg.callbacks.activate != NULL) {
+        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
+    }
+    a->image_ready = 0; /* the port's next image from here on */
+    /* From here on a reboot into the old image means the new one did not
+     * take, not that activation is still to do. */
+    a->activating = 1;
+    ota_checkpoint(a);
+    err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING);
+    if (err == OTA_OK) {
+        err = pal->activate(pal->ctx);
+    }
+    a->deadline_set = 0;
+    if (err != OTA_OK) {
+        (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, 0, "the port cannot activate the image");
+        return;
+    }
+    ota_log(a, OTA_LOG_INFO, "activated; resetting", OTA_OK, 0, 0, NULL);
+    ota_set_state(a, OTA_AGENT_RESETTING);
+    (void)pal->reset(pal->ctx);
+}
+
+/* Timer work of the activating state: confirmation retries, then activation. */
+static void ota_poll_activating(ota_agent_t *a)
+{
+    if (!a->deadline_set || !ota_time_reached(a->now, a->deadline)) {
+        return;
+    }
+    if (!a->confirm_pending) {
+        ota_activate(a);
+        return;
+    }
+    /* No answer yet: ask again, and give up after as many tries as a download. */
+    a->stats.timeouts++;
+    if (++a->confirm_tries > a->cfg.max_timeouts) {
+        ota_fail_job(a, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, a->confirm_tries - 1u,
+                     "the service did not confirm the job before activation");
+        return;
+    }
+    ota_set_deadline(a, ota_download_back_off(&a->dl));
+    (void)ota_ask_next_job(a);
+}
+
+/* Timer work of a download: a refusal's check, retries, giving up. */
+static void ota_poll_downloading(ota_agent_t *a)
+{
+    if (a->refusal_pending) {
+        if (a->deadline_set && ota_time_reached(a->now, a->deadline)) {
+            ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
+        }
+        return;
+    }
+    switch (ota_download_timer(&a->dl, a->now)) {
+    case OTA_DOWNLOAD_RETRY:
+        ota_log(a, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
+                a->dl.blocks_done, a->dl.rto, NULL);
+        ota_new_round(a, 1);
+        break;
+    case OTA_DOWNLOAD_RESUME:
+        ota_log(a, OTA_LOG_INFO, "throttling wait over; asking again", OTA_OK, a->dl.blocks_done,
+                a->dl.rto, NULL);
+        ota_new_round(a, 1);
+        break;
+    case OTA_DOWNLOAD_GIVE_UP:
+        ota_fail_job(a, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, a->dl.timeouts_in_row - 1u,
+                     "the stream service stopped answering");
+        break;
+    default:
+        break;
+    }
 }
 
 ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
@@ -1204,29 +1333,14 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
+    if (agent->jobs_retry && agent->state != OTA_AGENT_STOPPED &&
+        agent->state != OTA_AGENT_SUSPENDED && ota_time_reached(now_ms, agent->jobs_retry_at)) {
+        agent->jobs_retry = 0;
+        (void)ota_ask_next_job(agent);
+    }
     switch (agent->state) {
     case OTA_AGENT_DOWNLOADING:
-        if (agent->refusal_pending) {
-            if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
-                ota_fail_job(agent, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, agent->detail);
-            }
-            break;
-        }
-        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
-            agent->stats.timeouts++;
-            /* A request the MQTT client could not send says the link is
-             * down, not that the service is silent: wait for it to return. */
-            if (!agent->request_failed && ++agent->timeouts_in_row > agent->cfg.max_timeouts) {
-                ota_fail_job(agent, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, agent->timeouts_in_row - 1u,
-                             "the stream service stopped answering");
-                break;
-            }
-            agent->rto =
-                agent->rto * 2u > agent->cfg.rto_max_ms ? agent->cfg.rto_max_ms : agent->rto * 2u;
-            ota_log(agent, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
-                    agent->blocks_done, agent->rto, NULL);
-            ota_new_round(agent, 1);
-        }
+        ota_poll_downloading(agent);
         break;
     case OTA_AGENT_WAITING_SELF_TEST:
     case OTA_AGENT_SELF_TEST:
@@ -1238,28 +1352,7 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         }
         break;
     case OTA_AGENT_ACTIVATING:
-        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
-            ota_err_t err;
-            /* From here on a reboot into the old image means the new one
-             * did not take, not that activation is still to do. */
-            agent->activating = 1;
-            ota_checkpoint(agent);
-            err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_TESTING);
-            if (err == OTA_OK) {
-                err = pal->activate(pal->ctx);
-            }
-            if (err != OTA_OK) {
-                agent->deadline_set = 0;
-                (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
-                ota_fail_job(agent, OTA_FAIL_TRANSFER, err, 0,
-                             "the port cannot activate the image");
-                break;
-            }
-            ota_log(agent, OTA_LOG_INFO, "activated; resetting", OTA_OK, 0, 0, NULL);
-            agent->deadline_set = 0;
-            ota_set_state(agent, OTA_AGENT_RESETTING);
-            (void)pal->reset(pal->ctx);
-        }
+        ota_poll_activating(agent);
         break;
     case OTA_AGENT_RESETTING:
         if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {

@@ -1,0 +1,109 @@
+/*
+ * otter: the MQTT streams data plane (AWS IoT MQTT-based file delivery).
+ *
+ * Requests go to $aws/things/<thing>/streams/<stream>/get/cbor as a CBOR map
+ * with a block bitmap; blocks come back one per message on .../data/cbor and
+ * refusals on .../rejected/cbor, which the agent subscribes to so that it
+ * fails (or backs off, when throttled) at once with the service's reason.
+ */
+#include <string.h>
+
+#include "ota_cbor.h"
+#include "ota_data_plane.h"
+
+/* Client token of block requests; echoed by the service. */
+static const char ota_mqtt_client_token[] = "otter";
+
+static const char *const ota_mqtt_suffixes[] = {"/data/cbor", "/rejected/cbor"};
+
+/* Subscribes to (or, with subscribe 0, unsubscribes from) the stream's topics. */
+static ota_err_t ota_mqtt_subscription(ota_jobs_t *j, const ota_job_t *job, int subscribe)
+{
+    for (size_t i = 0; i < 2u; i++) {
+        ota_err_t err = ota_jobs_topic(j, "streams/", job->stream, ota_mqtt_suffixes[i]);
+        if (err != OTA_OK) {
+            return err;
+        }
+        if (!subscribe) {
+            (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
+        } else if (j->mqtt.subscribe(j->mqtt.ctx, j->topic, 0) != OTA_OK) {
+            return OTA_ERR_MQTT;
+        }
+    }
+    return OTA_OK;
+}
+
+static ota_err_t ota_mqtt_open(ota_jobs_t *j, const ota_job_t *job)
+{
+    return ota_mqtt_subscription(j, job, 1);
+}
+
+static void ota_mqtt_close(ota_jobs_t *j, const ota_job_t *job)
+{
+    (void)ota_mqtt_subscription(j, job, 0);
+}
+
+static ota_err_t ota_mqtt_request(ota_jobs_t *j, const ota_job_t *job, uint32_t block_size,
+                                  const ota_block_request_t *r)
+{
+    ota_cbor_get_stream_t req;
+    size_t len = 0;
+    ota_err_t err;
+
+    req.client_token = ota_mqtt_client_token;
+    req.file_id = job->file_id;
+    req.block_size = block_size;
+    req.block_offset = r->offset;
+    req.num_blocks = r->count;
+    req.bitmap = r->bitmap;
+    req.bitmap_len = r->bitmap_len;
+    req.has_stream_version = 0;
+    req.stream_version = 0;
+    err = ota_cbor_encode_get_stream(&req, j->message, sizeof j->message, &len);
+    if (err == OTA_OK) {
+        err = ota_jobs_topic(j, "streams/", job->stream, "/get/cbor");
+    }
+    return err != OTA_OK ? err : ota_jobs_publish(j, len, 0);
+}
+
+static void ota_mqtt_handle(const ota_jobs_t *j, const ota_job_t *job, const char *topic,
+                            size_t topic_len, const uint8_t *payload, size_t len,
+                            ota_plane_event_t *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    if (ota_jobs_topic_is(j, topic, topic_len, "streams/", job->stream, ota_mqtt_suffixes[0])) {
+        ota_cbor_data_block_t block;
+        ev->kind = OTA_PLANE_BAD;
+        if (ota_cbor_decode_data_block(payload, len, &block) == OTA_OK) {
+            ev->kind = OTA_PLANE_BLOCK;
+            ev->file_id = block.file_id;
+            ev->index = block.block_index;
+            ev->data = block.payload;
+            ev->len = block.payload_len;
+        }
+    } else if (ota_jobs_topic_is(j, topic, topic_len, "streams/", job->stream,
+                                 ota_mqtt_suffixes[1])) {
+        ota_cbor_rejected_t rej;
+        ev->kind = OTA_PLANE_REFUSED;
+        /* A refusal we cannot read is still a refusal. */
+        ev->code = "undecodable";
+        ev->code_len = 11u;
+        if (ota_cbor_decode_rejected(payload, len, &rej) == OTA_OK) {
+            ev->code = rej.code;
+            ev->code_len = rej.code_len;
+        }
+    }
+}
+
+const ota_data_plane_t ota_data_plane_mqtt = {
+    ota_mqtt_open,
+    ota_mqtt_request,
+    ota_mqtt_handle,
+    ota_mqtt_close,
+};
+
+const ota_data_plane_t *ota_data_plane_for(uint8_t protocols)
+{
+    /* An HTTP plane (OTA_PROTO_HTTP, ranges from update_data_url) goes here. */
+    return (protocols & OTA_PROTO_MQTT) != 0u ? &ota_data_plane_mqtt : NULL;
+}

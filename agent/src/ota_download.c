@@ -1,0 +1,232 @@
+/*
+ * otter: the download of one file (see ota_download.h).
+ */
+#include "ota_download.h"
+
+#include <string.h>
+
+static int ota_reached(uint32_t now, uint32_t deadline)
+{
+    return (uint32_t)(now - deadline) < 0x80000000u;
+}
+
+static int ota_bit(const uint8_t *bitmap, uint32_t k)
+{
+    return (int)(((uint32_t)bitmap[k / 8u] >> (k % 8u)) & 1u);
+}
+
+static void ota_bit_set(uint8_t *bitmap, uint32_t k)
+{
+    bitmap[k / 8u] = (uint8_t)(bitmap[k / 8u] | (1u << (k % 8u)));
+}
+
+static void ota_arm(ota_download_t *d, uint32_t now)
+{
+    d->deadline = now + d->rto;
+    d->deadline_set = 1;
+}
+
+void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats)
+{
+    memset(d, 0, sizeof *d);
+    d->cfg = cfg;
+    d->stats = stats;
+    d->window = cfg->window_blocks;
+    d->rto = cfg->rto_initial_ms;
+    stats->rto_ms = d->rto;
+    stats->window_blocks = d->window;
+}
+
+void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, uint32_t block_size)
+{
+    d->done = done;
+    d->file_size = file_size;
+    d->block_size = block_size;
+    d->block_count = file_size / block_size + (file_size % block_size != 0u ? 1u : 0u);
+    d->blocks_done = 0;
+    for (uint32_t k = 0; k < d->block_count; k++) {
+        d->blocks_done += (uint32_t)ota_bit(done, k);
+    }
+    d->timeouts_in_row = 0;
+    d->throttled = 0;
+    d->answered = 0;
+    d->paused = 0;
+    d->deadline_set = 0;
+}
+
+uint32_t ota_download_block_len(const ota_download_t *d, uint32_t index)
+{
+    return index + 1u == d->block_count ? d->file_size - index * d->block_size : d->block_size;
+}
+
+int ota_download_complete(const ota_download_t *d)
+{
+    return d->blocks_done == d->block_count;
+}
+
+void ota_download_round(ota_download_t *d)
+{
+    d->cursor = 0;
+    d->inflight = 0;
+    d->rtt_pending = 0; /* blocks of an earlier round or job are not timed */
+}
+
+int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
+{
+    uint32_t want = d->window - d->inflight;
+    uint32_t k = d->cursor;
+    uint32_t end = 0;
+
+    /* Top the window up once half of it has arrived (pipelining). */
+    if ((first && d->inflight > d->window / 2u) || d->throttled || d->paused) {
+        return 0;
+    }
+    for (;;) {
+        if (d->inflight >= d->window || d->cursor >= d->block_count) {
+            return 0;
+        }
+        if (want > OTA_REQUEST_BYTES_MAX / d->block_size) {
+            want = OTA_REQUEST_BYTES_MAX / d->block_size;
+        }
+        memset(req, 0, sizeof *req);
+        for (k = d->cursor; k < d->block_count && req->count < want; k++) {
+            if (ota_bit(d->done, k)) {
+                continue;
+            }
+            if (req->count == 0u) {
+                req->offset = k;
+            } else if (k - req->offset >= OTA_REQUEST_BITMAP_MAX * 8u) {
+                break;
+            }
+            ota_bit_set(req->bitmap, k - req->offset);
+            req->count++;
+            end = k + 1u;
+        }
+        req->next = k;
+        if (req->count != 0u) {
+            req->bitmap_len = (end - req->offset + 7u) / 8u;
+            return 1;
+        }
+        d->cursor = k; /* nothing missing from the cursor on */
+    }
+}
+
+void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent,
+                       int retransmission, uint32_t now)
+{
+    if (!sent) {
+        /* The timer retries; a link that stays down ends in a timeout. */
+        d->request_failed = 1;
+        ota_arm(d, now);
+        return;
+    }
+    d->request_failed = 0;
+    d->stats->requests++;
+    if (!d->rtt_pending && !retransmission) {
+        d->rtt_pending = 1;
+        d->request_sent = now;
+        d->rtt_lo = d->cursor;
+        d->rtt_hi = req->next;
+    }
+    d->cursor = req->next;
+    d->inflight += req->count;
+    ota_arm(d, now);
+}
+
+ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len)
+{
+    if (index >= d->block_count || len != ota_download_block_len(d, index)) {
+        return OTA_BLOCK_BAD;
+    }
+    if (ota_bit(d->done, index)) {
+        d->stats->blocks_duplicate++;
+        return OTA_BLOCK_DUPLICATE;
+    }
+    return OTA_BLOCK_NEW;
+}
+
+static void ota_update_rto(ota_download_t *d, uint32_t sample)
+{
+    uint32_t rto;
+    if (d->srtt == 0u) {
+        d->srtt = sample * 8u;
+        d->rttvar = sample * 2u;
+    } else {
+        uint32_t mean = d->srtt / 8u;
+        uint32_t delta = sample > mean ? sample - mean : mean - sample;
+        d->rttvar = d->rttvar - d->rttvar / 4u + delta;
+        d->srtt = d->srtt - d->srtt / 8u + sample;
+    }
+    if (d->srtt < 8u) {
+        d->srtt = 8u;
+    }
+    rto = d->srtt / 8u + d->rttvar;
+    if (rto < d->cfg->rto_min_ms) {
+        rto = d->cfg->rto_min_ms;
+    }
+    if (rto > d->cfg->rto_max_ms) {
+        rto = d->cfg->rto_max_ms;
+    }
+    d->rto = rto;
+    d->stats->rto_ms = rto;
+    d->stats->rtt_ms = d->srtt / 8u;
+}
+
+void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now)
+{
+    ota_bit_set(d->done, index);
+    d->answered = 1;
+    d->blocks_done++;
+    d->stats->blocks_received++;
+    if (index < d->cursor && d->inflight > 0u) {
+        d->inflight--;
+    }
+    d->timeouts_in_row = 0;
+    if (d->rtt_pending && index >= d->rtt_lo && index < d->rtt_hi) {
+        d->rtt_pending = 0;
+        ota_update_rto(d, now - d->request_sent);
+    }
+    ota_arm(d, now);
+}
+
+uint32_t ota_download_back_off(ota_download_t *d)
+{
+    d->rto = d->rto * 2u > d->cfg->rto_max_ms ? d->cfg->rto_max_ms : d->rto * 2u;
+    d->stats->rto_ms = d->rto;
+    return d->rto;
+}
+
+void ota_download_throttled(ota_download_t *d, uint32_t now)
+{
+    d->stats->throttled++;
+    (void)ota_download_back_off(d);
+    d->throttled = 1;
+    d->rtt_pending = 0;
+    ota_arm(d, now);
+}
+
+ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
+{
+    if (d->answered && !d->throttled) {
+        /* Blocks still arrive: the time spent handling them (a slow port's
+         * writes) is no lost request. Count from now. */
+        d->answered = 0;
+        ota_arm(d, now);
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (!d->deadline_set || !ota_reached(now, d->deadline)) {
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (d->throttled) {
+        d->throttled = 0; /* a refusal over budget is no timeout */
+        return OTA_DOWNLOAD_RESUME;
+    }
+    d->stats->timeouts++;
+    /* A request the MQTT client could not send says the link is down, not
+     * that the service is silent: wait for it to return. */
+    if (!d->request_failed && ++d->timeouts_in_row > d->cfg->max_timeouts) {
+        return OTA_DOWNLOAD_GIVE_UP;
+    }
+    (void)ota_download_back_off(d);
+    return OTA_DOWNLOAD_RETRY;
+}

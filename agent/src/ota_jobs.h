@@ -1,0 +1,78 @@
+/*
+ * otter: the agent's side of the AWS IoT Jobs API (private to the agent):
+ * topics, subscriptions, $next/get, status reports, and which answer an
+ * incoming topic is. Status payloads follow the FreeRTOS agent byte for byte
+ * ({"status":"IN_PROGRESS","statusDetails":{"receive":"1/3"}}), because
+ * devices and AWS tooling read them back; the agent only adds a "detail" key.
+ */
+#ifndef OTA_JOBS_H
+#define OTA_JOBS_H
+
+#include "ota_config_defaults.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_agent.h"
+
+/** What an incoming topic is. */
+typedef enum ota_jobs_topic {
+    OTA_JOBS_TOPIC_OTHER = 0,       /**< not a Jobs API topic of this agent */
+    OTA_JOBS_TOPIC_NEXT,            /**< notify-next or $next/get/accepted: names the next job */
+    OTA_JOBS_TOPIC_NEXT_REJECTED,   /**< $next/get/rejected */
+    OTA_JOBS_TOPIC_UPDATE_REJECTED, /**< the current job's update/rejected */
+} ota_jobs_topic_t;
+
+/** Prepare the Jobs link of a thing over an MQTT interface (both copied or borrowed). */
+void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt);
+
+/**
+ * Subscribe to (on 1) or unsubscribe from (on 0) notify-next and the answers to
+ * $next/get; with job_id, that job's update/rejected instead.
+ * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed); OTA_ERR_OUT_OF_MEMORY.
+ */
+ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
+
+/** Ask for the next job ($next/get). @return OTA_OK; OTA_ERR_MQTT. */
+ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
+
+/**
+ * Publish {"status":status,"statusDetails":{"k0":"v0","k1":"v1"}} (k1 NULL:
+ * only the first entry) on the job's update topic with QoS qos; values are
+ * escaped as JSON strings.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY; OTA_ERR_MQTT.
+ */
+ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
+                          const char *v0, const char *k1, const char *v1, uint8_t qos);
+
+/** What topic (topic_len bytes) is, for the current job_id (NULL: none). */
+ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
+                                   size_t topic_len);
+
+/** 1 if a Jobs API refusal carries code as a JSON string. */
+int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code);
+
+/**
+ * Build "$aws/things/<thing>/" + a + b + c into j->topic.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
+ */
+ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c);
+
+/** 1 if topic (topic_len bytes) is "$aws/things/<thing>/" + a + b + c (nothing is built). */
+int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *a,
+                      const char *b, const char *c);
+
+/** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
+ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
+
+/** Write "0x" + 8 lowercase hex digits of v and a NUL (11 bytes); returns the NUL's place. */
+char *ota_jobs_hex32(char *out, uint32_t v);
+
+/** Write v in decimal, then sep (unless NUL) and a NUL (at most 12 bytes); returns the NUL's place.
+ */
+char *ota_jobs_dec(char *out, uint32_t v, char sep);
+
+/** Write "v<major>.<minor>.<build>" of a version and a NUL (at most 16 bytes). */
+void ota_jobs_version_str(char *out, uint32_t version);
+
+#endif /* OTA_JOBS_H */

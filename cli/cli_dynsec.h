@@ -1,0 +1,81 @@
+/*
+ * otter CLI: logins and access rules of the broker, kept by Mosquitto's
+ * dynamic-security plugin in <data_dir>/broker/dynsec.json.
+ *
+ * Every login is a dynsec client:
+ *   otter-admin    the CLI itself; client id bound to "otter-admin"; may only
+ *                  use $CONTROL/dynamic-security (to add things to a running
+ *                  broker).
+ *   otter-service  every service instance; any client id starting with
+ *                  "otter-service" (no thing may have such a name); reads and
+ *                  writes $aws/things/#.
+ *   <thing>        one per device; its client id is bound to its name (the
+ *                  broker refuses a CONNECT with any other id) and its own
+ *                  role "thing:<name>" allows only $aws/things/<name>/jobs/#
+ *                  and $aws/things/<name>/streams/# (Mosquitto 2.0.11's
+ *                  dynsec has no %u or %c patterns, so each thing has a role).
+ *
+ * While the broker runs it owns the file (it rewrites it after every change
+ * and does not reread it), so a thing is then added through its
+ * $CONTROL/dynamic-security/v1 topic; when it does not run, the file is
+ * edited (atomic replace).
+ */
+#ifndef CLI_DYNSEC_H
+#define CLI_DYNSEC_H
+
+#include <stddef.h>
+
+#include "cli_common.h"
+
+/** The plugin as Debian's mosquitto package installs it. */
+#define CLI_DYNSEC_PLUGIN "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
+/** Username and bound client id of the CLI's administration login. */
+#define CLI_ADMIN_USER "otter-admin"
+
+/** One thing to add: its name and, with passwords, its password. */
+typedef struct cli_dynsec_thing {
+    /** Thing name: username, client id and the topics it may use. */
+    const char *name;
+    /** Its password; NULL when it logs in with a certificate only. */
+    const char *password;
+} cli_dynsec_thing_t;
+
+/**
+ * The initial dynsec.json text: the admin and service logins and roles, no
+ * thing, every access denied by default.
+ * @param admin_pw   the admin's password, or NULL (certificate logins).
+ * @param service_pw the service's password, or NULL (certificate logins).
+ * @return a heap string (caller frees), or NULL on failure.
+ */
+char *cli_dynsec_initial(const char *admin_pw, const char *service_pw);
+
+/**
+ * Add things: through the running broker (its pid file names a live
+ * Mosquitto), else in the file. All or none are added.
+ * Prints the error line on failure.
+ * @param live receives 1 when the running broker took them, 0 for the file.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_dynsec_add_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
+                          int *live);
+
+/**
+ * Remove things' logins: through the running broker when live (the plugin
+ * then ends their sessions at once), else in the file. Also the undo of
+ * cli_dynsec_add_things(), with what it returned in *live.
+ * Prints the error line on failure.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
+                             int live);
+
+/**
+ * Try to log in with a credentials file under the data folder (e.g.
+ * "things/dev1.json") and disconnect at once.
+ * @return 1 when the broker refused it (or cannot be reached), 0 when it
+ *         accepted it, -1 when the file cannot be read.
+ */
+int cli_dynsec_login_refused(const cli_ctx_t *ctx, const char *rel);
+
+#endif /* CLI_DYNSEC_H */

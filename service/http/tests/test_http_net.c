@@ -1,0 +1,885 @@
+/*
+ * otter-http end to end: `otter broker init --tls`, `thing create` and
+ * `job create --protocols HTTP,MQTT` set up a real Mosquitto, otter-service
+ * (--http-url) and otter-http on free ports of 127.0.0.1; scripted devices
+ * ask for their job over MQTT and fetch the file by the presigned URL in the
+ * document, as the AWS agent does and worse.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <mbedtls/md.h>
+
+#include "cli_test_util.h"
+#include "http_test_client.h"
+#include "ota_test_net.h"
+
+/** Block size of the AWS agent's requests. */
+#define BLOCK 4096u
+#define SIZE_A 300001u
+#define SIZE_B 10000u
+#define SIZE_BIG (8u * 1024u * 1024u)
+#define WAIT_MS 10000
+
+static cli_run_t g_run;
+
+/** The broker, the service, the HTTP servers and what the jobs are. */
+static struct world {
+    int http_port, https_port;
+    ota_test_broker_t broker;
+    ota_test_proc_t service, http, https;
+    char http_log[600];
+    ota_test_client_t *dev_a, *dev_b;
+    char url_a[1024];   /* A's URL of job jA */
+    char url_big[1024]; /* A's URL of job jBig */
+    char url_b[1024];   /* B's URL of job jB */
+    uint8_t *file_a, *file_big;
+    size_t len_a, len_big;
+    long id_a, id_b, id_big;
+} g;
+
+/* ------------------------------------------------------------- helpers -- */
+
+static ota_test_client_t *device(const char *name)
+{
+    ota_test_client_t *c = ota_test_thing_connect(&g.broker, name);
+    assert_non_null(c);
+    char filter[256];
+    snprintf(filter, sizeof filter, "$aws/things/%s/jobs/#", name);
+    assert_true(ota_test_client_subscribe(c, filter, 1) >= 0);
+    return c;
+}
+
+/* Asks `$aws/things/<thing>/jobs/<what>/get` and returns the answer's execution (root in *root). */
+static cJSON *ask_job(ota_test_client_t *c, const char *thing, const char *what, cJSON **root)
+{
+    char topic[256], accepted[300];
+    snprintf(topic, sizeof topic, "$aws/things/%s/jobs/%s/get", thing, what);
+    snprintf(accepted, sizeof accepted, "%s/accepted", topic);
+    const char *req = "{\"clientToken\":\"http-test\"}";
+    assert_int_equal(ota_test_client_publish(c, topic, req, strlen(req), 1), 0);
+    ota_test_msg_t *m = ota_test_client_expect(c, accepted, WAIT_MS);
+    assert_non_null(m);
+    *root = cJSON_Parse((const char *)m->payload);
+    ota_test_msg_free(m);
+    assert_non_null(*root);
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(*root, "execution");
+    assert_true(cJSON_IsObject(e));
+    return e;
+}
+
+/* files[0] of an execution's job document. */
+static cJSON *doc_file(cJSON *exec)
+{
+    cJSON *ota = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(exec, "jobDocument"), "afr_ota");
+    cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ota, "files"), 0);
+    assert_non_null(f);
+    return f;
+}
+
+/* The job's URL for a thing, asked the way the AWS agent asks ($next or <job>). */
+static void fetch_url(ota_test_client_t *c, const char *thing, const char *what, char *out)
+{
+    cJSON *root;
+    cJSON *e = ask_job(c, thing, what, &root);
+    cJSON *u = cJSON_GetObjectItemCaseSensitive(doc_file(e), "update_data_url");
+    assert_true(cJSON_IsString(u));
+    snprintf(out, 1024, "%s", u->valuestring);
+    cJSON_Delete(root);
+}
+
+/* A query value of a URL ("" when absent). */
+static void query_value(const char *url, const char *key, char *out, size_t cap)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "%s=", key);
+    const char *q = strchr(url, '?');
+    out[0] = '\0';
+    for (const char *p = q; p != NULL; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, pat, strlen(pat)) == 0) {
+            const char *v = p + 1 + strlen(pat);
+            size_t n = strcspn(v, "&");
+            snprintf(out, cap, "%.*s", (int)n, v);
+            return;
+        }
+    }
+}
+
+/* Signs like the service does, with the data folder's key (the test's own HMAC). */
+static void sign_target(const char *path, const char *thing, const char *job, long long expires,
+                        char *out, size_t cap)
+{
+    size_t klen = 0;
+    unsigned char *key = cli_test_read(cli_test_path("data/http/url-signing.key"), &klen);
+    assert_non_null(key);
+    assert_int_equal(klen, 32);
+    char text[512];
+    int n = snprintf(text, sizeof text, "OTTER-HMAC-SHA256\n%s\n%s\n%s\n%lld", path, thing, job,
+                     expires);
+    uint8_t m[32];
+    assert_int_equal(mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, klen,
+                                     (const unsigned char *)text, (size_t)n, m),
+                     0);
+    free(key);
+    char hex[65];
+    for (int i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", m[i]);
+    }
+    snprintf(out, cap, "%s?thing=%s&job=%s&expires=%lld&signature=%s", path, thing, job, expires,
+             hex);
+}
+
+/* One request on a connection of its own. */
+static void get_once(int port, const char *method, const char *target, const char *extra,
+                     http_resp_t *r)
+{
+    http_conn_t c;
+    assert_int_equal(http_connect(&c, port, 0), 0);
+    char *req = http_request(method, target, extra);
+    assert_int_equal(http_send(&c, req), 0);
+    free(req);
+    assert_int_equal(http_read(&c, r, strcmp(method, "HEAD") == 0, SIZE_MAX, WAIT_MS), 0);
+    http_close(&c);
+}
+
+/* One range on an open connection; checks 206, Content-Range and the bytes. */
+static void get_range(http_conn_t *c, const char *target, const uint8_t *file, size_t size,
+                      size_t first, size_t last)
+{
+    char extra[128];
+    snprintf(extra, sizeof extra, "Range: bytes=%zu-%zu\r\n", first, last);
+    char *req = http_request("GET", target, extra);
+    assert_int_equal(http_send(c, req), 0);
+    free(req);
+    http_resp_t r;
+    assert_int_equal(http_read(c, &r, 0, SIZE_MAX, WAIT_MS), 0);
+    assert_int_equal(r.status, 206);
+    char cr[96], want[96];
+    assert_int_equal(http_header(&r, "Content-Range", cr, sizeof cr), 0);
+    snprintf(want, sizeof want, "bytes %zu-%zu/%zu", first, last, size);
+    assert_string_equal(cr, want);
+    assert_int_equal(r.body_len, last - first + 1);
+    assert_memory_equal(r.body, file + first, r.body_len);
+    http_resp_free(&r);
+}
+
+/* The stored file with this id. */
+static uint8_t *stored_file(long id, size_t *len)
+{
+    uint8_t *b = cli_test_read(cli_test_path("data/files/%ld.bin", id), len);
+    assert_non_null(b);
+    return b;
+}
+
+static long url_file_id(const char *url)
+{
+    const char *p = strstr(url, "/files/");
+    assert_non_null(p);
+    return atol(p + 7);
+}
+
+static void make_file(const char *name, size_t size)
+{
+    uint8_t *b = malloc(size);
+    assert_non_null(b);
+    for (size_t i = 0; i < size; i++) {
+        b[i] = (uint8_t)(i * 2654435761u >> 13);
+    }
+    assert_int_equal(cli_test_write(cli_test_path("%s", name), b, size), 0);
+    free(b);
+}
+
+/* Starts otter-http on a port and waits for its ready line. */
+static int start_http(ota_test_proc_t *p, int port, int tls, const char *log)
+{
+    char portbuf[16];
+    snprintf(portbuf, sizeof portbuf, "%d", port);
+    char *argv[] = {(char *)OTTER_HTTP_BIN,
+                    (char *)"--data-dir",
+                    (char *)cli_test_data(),
+                    (char *)"--port",
+                    portbuf,
+                    tls ? (char *)"--tls" : NULL,
+                    NULL};
+    long from = ota_test_log_size(log);
+    if (ota_test_proc_start(p, "otter-http", argv, log) != 0) {
+        return -1;
+    }
+    return ota_test_log_wait(log, from, "INFO ready:", WAIT_MS);
+}
+
+/* --------------------------------------------------------------- setup -- */
+
+static int create_job(const char *file, const char *targets, const char *id, const char *protocols)
+{
+    const char *argv[] = {"job",
+                          "create",
+                          "--file",
+                          cli_test_path("%s", file),
+                          "--version",
+                          "1.2.3",
+                          "--targets",
+                          targets,
+                          "--key",
+                          NULL,
+                          "--job-id",
+                          id,
+                          protocols ? "--protocols" : NULL,
+                          protocols,
+                          NULL};
+    char key[600];
+    snprintf(key, sizeof key, "%s", cli_test_path("keys/codesign.key"));
+    argv[3] = strdup(argv[3]);
+    argv[9] = key;
+    int rc = cli_test_runv(&g_run, argv);
+    free((void *)argv[3]);
+    if (rc != 0) {
+        fprintf(stderr, "job create %s: %s\n", id, g_run.err);
+    }
+    return rc;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&g, 0, sizeof g);
+    if (cli_test_begin() != 0) {
+        return -1;
+    }
+    g.http_port = ota_test_free_port();
+    g.https_port = ota_test_free_port();
+    make_file("a.bin", SIZE_A);
+    make_file("b.bin", SIZE_B);
+    make_file("big.bin", SIZE_BIG);
+    /* The fleet with mutual TLS: one CA for the broker, the devices and otter-http. */
+    const char *init[] = {"--tls", NULL};
+    if (mkdir(cli_test_data(), 0700) != 0 ||
+        ota_test_broker_start_with(&g.broker, cli_test_data(), init) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "A", NULL) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "B", NULL) != 0 ||
+        cli_test_run(&g_run, "keygen", "--out", cli_test_path("keys"), NULL) != 0 ||
+        create_job("a.bin", "A", "jA", "HTTP,MQTT") != 0 ||
+        create_job("b.bin", "B", "jB", "HTTP") != 0 ||
+        create_job("big.bin", "A", "jBig", "http") != 0 ||
+        create_job("b.bin", "B", "jM", NULL) != 0) {
+        fprintf(stderr, "setup: %s\n", g_run.err);
+        return -1;
+    }
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", g.http_port);
+    /* Plain subscriptions: Mosquitto 2.0 delivers no $aws message to $share ones. */
+    const char *extra[] = {"--share-group", "none", "--http-url", base, NULL};
+    snprintf(g.http_log, sizeof g.http_log, "%s", cli_test_path("http.log"));
+    if (ota_test_service_start(&g.service, cli_test_data(), &g.broker, extra,
+                               cli_test_path("service.log")) != 0 ||
+        start_http(&g.http, g.http_port, 0, g.http_log) != 0 ||
+        start_http(&g.https, g.https_port, 1, cli_test_path("https.log")) != 0) {
+        fprintf(stderr, "setup: a server did not start (logs in %s)\n", cli_test_dir());
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ota_test_client_disconnect(g.dev_a);
+    ota_test_client_disconnect(g.dev_b);
+    ota_test_proc_stop(&g.https);
+    ota_test_proc_stop(&g.http);
+    ota_test_proc_stop(&g.service);
+    ota_test_broker_stop(&g.broker);
+    free(g.file_a);
+    free(g.file_big);
+    cli_test_end();
+    return 0;
+}
+
+/* --------------------------------------------------------------- tests -- */
+
+/* CLI: bad --protocols and --url-expiry are usage errors that create nothing. */
+static void test_cli_protocols(void **state)
+{
+    (void)state;
+    const char *bad[][4] = {{"--protocols", "FTP", NULL, NULL},
+                            {"--protocols", "HTTP,HTTP", NULL, NULL},
+                            {"--protocols", "HTTP,MQTT,HTTP", NULL, NULL},
+                            {"--protocols", ",", NULL, NULL},
+                            {"--protocols", "HTTP", "--url-expiry", "59"},
+                            {"--protocols", "HTTP", "--url-expiry", "3601"},
+                            {"--protocols", "MQTT", "--url-expiry", "600"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char key[600], file[600];
+        snprintf(key, sizeof key, "%s", cli_test_path("keys/codesign.key"));
+        snprintf(file, sizeof file, "%s", cli_test_path("b.bin"));
+        const char *argv[] = {"job",       "create",  "--file",  file,      "--version", "1.0.0",
+                              "--targets", "B",       "--key",   key,       "--job-id",  "bad",
+                              bad[i][0],   bad[i][1], bad[i][2], bad[i][3], NULL};
+        assert_int_equal(cli_test_runv(&g_run, argv), 2);
+        assert_true(cli_test_one_error_line(&g_run));
+    }
+    assert_int_not_equal(cli_test_run(&g_run, "job", "show", "bad", NULL), 0);
+    /* The stored document keeps the placeholder, never a URL. */
+    assert_int_equal(cli_test_run(&g_run, "job", "show", "jA", NULL), 0);
+    assert_non_null(strstr(g_run.out, "\"protocols\":[\"HTTP\",\"MQTT\"]"));
+    assert_non_null(strstr(g_run.out, "\"update_data_url\":\"${otter:presigned-url:/files/"));
+    assert_non_null(strstr(g_run.out, ":1800}\",\"auth_scheme\":\"aws.s3.presigned\""));
+}
+
+/* otter-http's command line: help, usage errors (2), a folder without a store (1). */
+static void test_command_line(void **state)
+{
+    (void)state;
+    assert_int_equal(cli_test_sh("%s --help", OTTER_HTTP_BIN), 0);
+    const char *bad[] = {"",
+                         "--data-dir",
+                         "--data-dir x --port 0",
+                         "--data-dir x --port 65536",
+                         "--data-dir x --bind",
+                         "--data-dir x --cert a",
+                         "--data-dir x --tls --cert a --key b",
+                         "--data-dir x --timeout 0",
+                         "--data-dir x --log-level loud",
+                         "--data-dir x --bogus 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cli_test_sh("%s %s", OTTER_HTTP_BIN, bad[i]), 2);
+    }
+    assert_int_equal(cli_test_sh("%s --data-dir %s", OTTER_HTTP_BIN, cli_test_path("nothing")), 1);
+    /* A port in use is a clear failure, not a hang. */
+    assert_int_equal(
+        cli_test_sh("%s --data-dir %s --port %d", OTTER_HTTP_BIN, cli_test_data(), g.http_port), 1);
+}
+
+/* Every answer carrying a document carries a URL for that thing and job. */
+static void test_documents_carry_urls(void **state)
+{
+    (void)state;
+    g.dev_a = device("A");
+    g.dev_b = device("B");
+    cJSON *root;
+    long long now = (long long)time(NULL);
+    cJSON *e = ask_job(g.dev_a, "A", "$next", &root);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "jobId")->valuestring, "jA");
+    cJSON *ota = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(e, "jobDocument"), "afr_ota");
+    cJSON *protos = cJSON_GetObjectItemCaseSensitive(ota, "protocols");
+    assert_int_equal(cJSON_GetArraySize(protos), 2);
+    assert_string_equal(cJSON_GetArrayItem(protos, 0)->valuestring, "HTTP");
+    assert_string_equal(cJSON_GetArrayItem(protos, 1)->valuestring, "MQTT");
+    cJSON *f = doc_file(e);
+    const char *url = cJSON_GetObjectItemCaseSensitive(f, "update_data_url")->valuestring;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "http://127.0.0.1:%d/files/", g.http_port);
+    assert_memory_equal(url, prefix, strlen(prefix));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(f, "auth_scheme")->valuestring,
+                        "aws.s3.presigned");
+    snprintf(g.url_a, sizeof g.url_a, "%s", url);
+    cJSON_Delete(root);
+    char v[80];
+    query_value(g.url_a, "thing", v, sizeof v);
+    assert_string_equal(v, "A");
+    query_value(g.url_a, "job", v, sizeof v);
+    assert_string_equal(v, "jA");
+    query_value(g.url_a, "expires", v, sizeof v);
+    assert_true(atoll(v) >= now + 1800 && atoll(v) <= (long long)time(NULL) + 1800);
+    /* The service repeats the execution on notify-next: with a URL too. */
+    ota_test_msg_t *m = ota_test_client_expect(g.dev_a, "$aws/things/A/jobs/notify-next", WAIT_MS);
+    assert_non_null(m);
+    assert_non_null(strstr((const char *)m->payload, prefix));
+    assert_non_null(strstr((const char *)m->payload, "thing=A&job=jA&expires="));
+    ota_test_msg_free(m);
+    /* start-next (the execution becomes IN_PROGRESS): its document has a URL too. */
+    const char *sn = "{\"clientToken\":\"sn\"}";
+    assert_int_equal(
+        ota_test_client_publish(g.dev_a, "$aws/things/A/jobs/start-next", sn, strlen(sn), 1), 0);
+    m = ota_test_client_expect(g.dev_a, "$aws/things/A/jobs/start-next/accepted", WAIT_MS);
+    assert_non_null(m);
+    assert_non_null(strstr((const char *)m->payload, "\"status\":\"IN_PROGRESS\""));
+    assert_non_null(strstr((const char *)m->payload, "thing=A&job=jA&expires="));
+    ota_test_msg_free(m);
+    /* <job>/get: the other job of A. */
+    fetch_url(g.dev_a, "A", "jBig", g.url_big);
+    assert_non_null(strstr(g.url_big, "thing=A&job=jBig&expires="));
+    fetch_url(g.dev_b, "B", "jB", g.url_b);
+    assert_non_null(strstr(g.url_b, "thing=B&job=jB&expires="));
+    /* An MQTT-only job: no URL. */
+    e = ask_job(g.dev_b, "B", "jM", &root);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(doc_file(e), "update_data_url")));
+    cJSON_Delete(root);
+    g.id_a = url_file_id(g.url_a);
+    g.id_big = url_file_id(g.url_big);
+    g.id_b = url_file_id(g.url_b);
+    g.file_a = stored_file(g.id_a, &g.len_a);
+    g.file_big = stored_file(g.id_big, &g.len_big);
+    assert_int_equal(g.len_a, SIZE_A + 32); /* the image header */
+}
+
+/* The AWS agent: one request per 4 KiB block, in order, each answered before the next. */
+static void test_aws_block_sequence(void **state)
+{
+    (void)state;
+    http_conn_t c;
+    assert_int_equal(http_connect(&c, g.http_port, 0), 0);
+    size_t n = 0;
+    for (size_t off = 0; off < g.len_a; off += BLOCK, n++) {
+        size_t last = off + BLOCK - 1 < g.len_a ? off + BLOCK - 1 : g.len_a - 1;
+        get_range(&c, http_target(g.url_a), g.file_a, g.len_a, off, last);
+    }
+    http_close(&c);
+    assert_int_equal(n, (g.len_a + BLOCK - 1) / BLOCK);
+}
+
+/* 403 on an expired URL; a fresh document from $next/get; the download continues. */
+static void test_expired_then_renewed(void **state)
+{
+    (void)state;
+    http_conn_t c;
+    assert_int_equal(http_connect(&c, g.http_port, 0), 0);
+    size_t half = (g.len_a / BLOCK / 2) * BLOCK, off = 0;
+    for (; off < half; off += BLOCK) {
+        get_range(&c, http_target(g.url_a), g.file_a, g.len_a, off, off + BLOCK - 1);
+    }
+    /* The same URL one second past its expiry, signed with the fleet's key. */
+    char path[64], expired[1024];
+    snprintf(path, sizeof path, "/files/%ld", g.id_a);
+    sign_target(path, "A", "jA", (long long)time(NULL) - 1, expired, sizeof expired);
+    char extra[64];
+    snprintf(extra, sizeof extra, "Range: bytes=%zu-%zu\r\n", off, off + BLOCK - 1);
+    char *req = http_request("GET", expired, extra);
+    assert_int_equal(http_send(&c, req), 0);
+    free(req);
+    http_resp_t r;
+    assert_int_equal(http_read(&c, &r, 0, SIZE_MAX, WAIT_MS), 0);
+    assert_int_equal(r.status, 403);
+    assert_non_null(memmem(r.body, r.body_len, "expired", 7));
+    http_resp_free(&r);
+    /* Ask again, as the AWS agent does on 403: a renewed URL, later or equal expiry. */
+    char old_exp[32], new_exp[32], renewed[1024];
+    query_value(g.url_a, "expires", old_exp, sizeof old_exp);
+    fetch_url(g.dev_a, "A", "$next", renewed);
+    query_value(renewed, "expires", new_exp, sizeof new_exp);
+    assert_true(atoll(new_exp) >= atoll(old_exp));
+    assert_true(atoll(new_exp) >= (long long)time(NULL) + 1800 - 2);
+    ota_test_msg_free(ota_test_client_expect(g.dev_a, "$aws/things/A/jobs/notify-next", WAIT_MS));
+    /* Continue where it was, on the same connection. */
+    for (; off < g.len_a; off += BLOCK) {
+        size_t last = off + BLOCK - 1 < g.len_a ? off + BLOCK - 1 : g.len_a - 1;
+        get_range(&c, http_target(renewed), g.file_a, g.len_a, off, last);
+    }
+    http_close(&c);
+}
+
+/* Ranges at and beyond the end, suffixes, several ranges, HEAD, ETag and If-Range. */
+static void test_ranges(void **state)
+{
+    (void)state;
+    const char *t = http_target(g.url_a);
+    http_resp_t r;
+    char v[128], want[128], etag[96];
+    struct {
+        const char *range;
+        int status;
+    } bad[] = {
+        {"bytes=300033-", 416}, {"bytes=300033-300033", 416}, {"bytes=999999999-", 416},
+        {"bytes=0-1,4-5", 416}, {"bytes=5-4", 416},           {"bytes=-0", 416},
+        {"bytes=abc", 416},     {"items=0-1", 416},           {"bytes=18446744073709551616-", 416}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "Range: %s\r\n", bad[i].range);
+        get_once(g.http_port, "GET", t, extra, &r);
+        assert_int_equal(r.status, bad[i].status);
+        assert_int_equal(http_header(&r, "Content-Range", v, sizeof v), 0);
+        snprintf(want, sizeof want, "bytes */%zu", g.len_a);
+        assert_string_equal(v, want);
+        http_resp_free(&r);
+    }
+    /* An end past the file is cut to the file (RFC 9110): the last byte. */
+    char past[64];
+    snprintf(past, sizeof past, "Range: bytes=%zu-%zu\r\n", g.len_a - 1, g.len_a + 100000);
+    get_once(g.http_port, "GET", t, past, &r);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.body_len, 1);
+    assert_int_equal(r.body[0], g.file_a[g.len_a - 1]);
+    http_resp_free(&r);
+    /* Suffix: the last 10 bytes. */
+    get_once(g.http_port, "GET", t, "Range: bytes=-10\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.body_len, 10);
+    assert_memory_equal(r.body, g.file_a + g.len_a - 10, 10);
+    http_resp_free(&r);
+    /* HEAD: size, ETag, Accept-Ranges and no body. */
+    get_once(g.http_port, "HEAD", t, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.content_length, (long long)g.len_a);
+    assert_int_equal(r.body_len, 0);
+    assert_int_equal(http_header(&r, "Accept-Ranges", v, sizeof v), 0);
+    assert_string_equal(v, "bytes");
+    assert_int_equal(http_header(&r, "ETag", etag, sizeof etag), 0);
+    http_resp_free(&r);
+    /* If-Range with the ETag: the range; with another: the whole file. */
+    char extra[256];
+    snprintf(extra, sizeof extra, "Range: bytes=100-199\r\nIf-Range: %s\r\n", etag);
+    get_once(g.http_port, "GET", t, extra, &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, g.file_a + 100, 100);
+    http_resp_free(&r);
+    get_once(g.http_port, "GET", t, "Range: bytes=100-199\r\nIf-Range: \"otter-0-1\"\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, g.len_a);
+    assert_memory_equal(r.body, g.file_a, g.len_a);
+    http_resp_free(&r);
+}
+
+/* Every field of the URL is covered by the signature; only GET and HEAD. */
+static void test_tampered(void **state)
+{
+    (void)state;
+    char path[64], exp[32], sig[80], t[1024];
+    snprintf(path, sizeof path, "/files/%ld", g.id_a);
+    query_value(g.url_a, "expires", exp, sizeof exp);
+    query_value(g.url_a, "signature", sig, sizeof sig);
+    char flipped[80];
+    snprintf(flipped, sizeof flipped, "%s", sig);
+    flipped[17] = flipped[17] == 'a' ? 'b' : 'a';
+    const char *forms[][5] = {{path, "B", "jA", exp, sig},          {path, "A", "jB", exp, sig},
+                              {path, "A", "jA", "9999999999", sig}, {path, "A", "jA", exp, flipped},
+                              {"/files/999", "A", "jA", exp, sig},  {path, "A", "jA", exp, ""},
+                              {path, "A", "jA", "", sig},           {path, "", "jA", exp, sig}};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        snprintf(t, sizeof t, "%s?thing=%s&job=%s&expires=%s&signature=%s", forms[i][0],
+                 forms[i][1], forms[i][2], forms[i][3], forms[i][4]);
+        http_resp_t r;
+        get_once(g.http_port, "GET", t, NULL, &r);
+        assert_int_equal(r.status, 403);
+        assert_non_null(memmem(r.body, r.body_len, "signature", 9));
+        http_resp_free(&r);
+    }
+    http_resp_t r;
+    get_once(g.http_port, "GET", path, NULL, &r); /* no query at all */
+    assert_int_equal(r.status, 403);
+    http_resp_free(&r);
+    const char *methods[] = {"POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        get_once(g.http_port, methods[i], http_target(g.url_a), "Content-Length: 0\r\n", &r);
+        assert_int_equal(r.status, 405);
+        char allow[64];
+        assert_int_equal(http_header(&r, "Allow", allow, sizeof allow), 0);
+        assert_string_equal(allow, "GET, HEAD");
+        http_resp_free(&r);
+    }
+}
+
+/* Nothing of the URL reaches the file system: traversal attempts get nothing. */
+static void test_path_traversal(void **state)
+{
+    (void)state;
+    const char *q = strchr(g.url_a, '?');
+    const char *paths[] = {"/files/../otter.db",
+                           "/files/%2e%2e/otter.db",
+                           "/files/..%2fotter.db",
+                           "/files/1/../../otter.db",
+                           "/files/./1",
+                           "/files/01",
+                           "/files/1%00",
+                           "/files/1%00/../2",
+                           "/otter.db",
+                           "/files/",
+                           "/files",
+                           "/../../../../etc/passwd",
+                           "/files/../http/url-signing.key"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char t[1200];
+        snprintf(t, sizeof t, "%s%s", paths[i], q);
+        http_resp_t r;
+        get_once(g.http_port, "GET", t, NULL, &r);
+        if (r.status != 403 && r.status != 404) {
+            print_error("%s: %d\n", paths[i], r.status);
+        }
+        assert_true(r.status == 403 || r.status == 404);
+        assert_true(r.body_len < 100);
+        assert_null(memmem(r.body, r.body_len, "SQLite", 6));
+        http_resp_free(&r);
+    }
+    /* A NUL in a query value does not cut it short. */
+    char nul[1200];
+    snprintf(nul, sizeof nul, "%s", http_target(g.url_a));
+    char *thing = strstr(nul, "thing=A&");
+    assert_non_null(thing);
+    memmove(thing + 11, thing + 7, strlen(thing + 7) + 1);
+    memcpy(thing + 7, "%00B", 4); /* thing=A%00B: not A */
+    http_resp_t rn;
+    get_once(g.http_port, "GET", nul, NULL, &rn);
+    assert_int_equal(rn.status, 403);
+    http_resp_free(&rn);
+    /* Even correctly signed, a path that is not /files/<id> is refused. */
+    char t[1024];
+    sign_target("/files/../otter.db", "A", "jA", (long long)time(NULL) + 600, t, sizeof t);
+    http_resp_t r;
+    get_once(g.http_port, "GET", t, NULL, &r);
+    assert_int_equal(r.status, 403);
+    http_resp_free(&r);
+    /* A signed id that is no file of the job: 404. */
+    sign_target("/files/999999", "A", "jA", (long long)time(NULL) + 600, t, sizeof t);
+    get_once(g.http_port, "GET", t, NULL, &r);
+    assert_int_equal(r.status, 404);
+    http_resp_free(&r);
+}
+
+/* Another thing's file: 404, even with a valid signature; a canceled job too. */
+static void test_other_things_files(void **state)
+{
+    (void)state;
+    char pb[64], pa[64], t[1024];
+    long long exp = (long long)time(NULL) + 600;
+    snprintf(pb, sizeof pb, "/files/%ld", g.id_b);
+    snprintf(pa, sizeof pa, "/files/%ld", g.id_a);
+    const char *forms[][3] = {{pb, "A", "jB"},  /* B's job and file, for A */
+                              {pb, "A", "jA"},  /* B's file under A's job */
+                              {pa, "B", "jA"},  /* A's job and file, for B */
+                              {pa, "B", "jM"}}; /* A's file under B's other job */
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        sign_target(forms[i][0], forms[i][1], forms[i][2], exp, t, sizeof t);
+        http_resp_t r;
+        get_once(g.http_port, "GET", t, "Range: bytes=0-9\r\n", &r);
+        assert_int_equal(r.status, 404);
+        http_resp_free(&r);
+    }
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(g.url_b), "Range: bytes=0-9\r\n", &r);
+    assert_int_equal(r.status, 206);
+    http_resp_free(&r);
+    assert_int_equal(cli_test_run(&g_run, "job", "cancel", "jB", NULL), 0);
+    get_once(g.http_port, "GET", http_target(g.url_b), "Range: bytes=0-9\r\n", &r);
+    assert_int_equal(r.status, 404);
+    http_resp_free(&r);
+}
+
+/* Several requests sent at once on one keep-alive connection: answers in order. */
+static void test_pipelined(void **state)
+{
+    (void)state;
+    const char *t = http_target(g.url_a);
+    size_t firsts[] = {0, 4096, 8192, 12288, 65536, 100000, 200000, 299000};
+    size_t n = sizeof firsts / sizeof firsts[0];
+    char *all = NULL;
+    size_t all_len = 0;
+    FILE *f = open_memstream(&all, &all_len);
+    for (size_t i = 0; i < n; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "Range: bytes=%zu-%zu\r\n", firsts[i], firsts[i] + 999);
+        char *req = http_request(i == 3 ? "HEAD" : "GET", t, extra);
+        fputs(req, f);
+        free(req);
+    }
+    fclose(f);
+    http_conn_t c;
+    assert_int_equal(http_connect(&c, g.http_port, 0), 0);
+    assert_int_equal(http_send(&c, all), 0);
+    free(all);
+    for (size_t i = 0; i < n; i++) {
+        http_resp_t r;
+        assert_int_equal(http_read(&c, &r, i == 3, SIZE_MAX, WAIT_MS), 0);
+        assert_int_equal(r.status, 206);
+        assert_int_equal(r.content_length, 1000);
+        if (i != 3) {
+            assert_int_equal(r.body_len, 1000);
+            assert_memory_equal(r.body, g.file_a + firsts[i], 1000);
+        }
+        http_resp_free(&r);
+    }
+    /* The connection stays open for more. */
+    get_range(&c, t, g.file_a, g.len_a, 1, 2);
+    http_close(&c);
+}
+
+static size_t curl_sink(char *p, size_t size, size_t n, void *ctx)
+{
+    FILE *f = ctx;
+    return fwrite(p, size, n, f);
+}
+
+/* HTTPS with the server certificate and CA `broker init --tls` made. */
+static void test_https(void **state)
+{
+    (void)state;
+    char url[1200];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", g.https_port, http_target(g.url_a));
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&body, &len);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, cli_test_path("data/broker/ca.crt"));
+    curl_easy_setopt(c, CURLOPT_RANGE, "4096-8191");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    fclose(f);
+    assert_int_equal(status, 206);
+    assert_int_equal(len, 4096);
+    assert_memory_equal(body, g.file_a + 4096, 4096);
+    free(body);
+    /* Without the fleet's CA the certificate is not trusted. */
+    curl_easy_setopt(c, CURLOPT_CAINFO, "/dev/null");
+    curl_easy_setopt(c, CURLOPT_CAPATH, "/nonexistent");
+    f = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    assert_int_not_equal(curl_easy_perform(c), CURLE_OK);
+    fclose(f);
+    curl_easy_cleanup(c);
+}
+
+/* The server killed mid-download: the device sees a short body; a restarted
+ * server continues from the byte it got to (Range + If-Range). */
+static void test_killed_mid_download(void **state)
+{
+    (void)state;
+    ota_test_proc_t p;
+    int port = ota_test_free_port();
+    const char *log = cli_test_path("http-killed.log");
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s", log);
+    assert_int_equal(start_http(&p, port, 0, logp), 0);
+    http_conn_t c;
+    /* A small receive window keeps most of the 8 MiB in the server: what the
+     * kernel still sends after the kill is at most its send buffer (4 MiB at
+     * most with Debian's net.ipv4.tcp_wmem), so the body ends short. */
+    assert_int_equal(http_connect(&c, port, 4096), 0);
+    char *req = http_request("GET", http_target(g.url_big), NULL);
+    assert_int_equal(http_send(&c, req), 0);
+    free(req);
+    http_resp_t r;
+    assert_int_equal(http_read(&c, &r, 0, 65536, WAIT_MS), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.content_length, (long long)g.len_big);
+    assert_int_equal(r.body_len, 65536);
+    char etag[96];
+    assert_int_equal(http_header(&r, "ETag", etag, sizeof etag), 0);
+    assert_int_equal(ota_test_proc_kill(&p), 128 + 9);
+    http_read_rest(&c, &r, WAIT_MS);
+    http_close(&c);
+    assert_true(r.truncated);
+    assert_true(r.body_len < g.len_big);
+    assert_memory_equal(r.body, g.file_big, r.body_len);
+    size_t got = r.body_len;
+    uint8_t *have = r.body;
+    /* Restarted: the rest, from where it stopped. */
+    assert_int_equal(start_http(&p, port, 0, logp), 0);
+    char extra[256];
+    snprintf(extra, sizeof extra, "Range: bytes=%zu-\r\nIf-Range: %s\r\n", got, etag);
+    http_resp_t rest;
+    get_once(port, "GET", http_target(g.url_big), extra, &rest);
+    assert_int_equal(rest.status, 206);
+    assert_int_equal(got + rest.body_len, g.len_big);
+    assert_memory_equal(rest.body, g.file_big + got, rest.body_len);
+    http_resp_free(&rest);
+    free(have);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+}
+
+/* The thing's request budget: a flood is answered 429 with Retry-After, and
+ * after a pause the thing is served again. */
+static void test_budget(void **state)
+{
+    (void)state;
+    const char *t = http_target(g.url_big);
+    char *req = http_request("HEAD", t, NULL);
+    http_conn_t c;
+    assert_int_equal(http_connect(&c, g.http_port, 0), 0);
+    size_t served = 0, throttled = 0, batch = 100, total = 4000;
+    int retry_after_ok = 1;
+    for (size_t sent = 0; sent < total; sent += batch) {
+        for (size_t i = 0; i < batch; i++) {
+            assert_int_equal(http_send(&c, req), 0);
+        }
+        for (size_t i = 0; i < batch; i++) {
+            http_resp_t r;
+            assert_int_equal(http_read(&c, &r, 1, 0, WAIT_MS), 0);
+            if (r.status == 200) {
+                served++;
+            } else {
+                assert_int_equal(r.status, 429);
+                char v[16];
+                retry_after_ok &=
+                    http_header(&r, "Retry-After", v, sizeof v) == 0 && strcmp(v, "1") == 0;
+                throttled++;
+            }
+            http_resp_free(&r);
+        }
+    }
+    free(req);
+    http_close(&c);
+    print_message("budget: %zu of %zu HEAD requests served, %zu throttled\n", served, total,
+                  throttled);
+    assert_int_equal(served + throttled, total);
+    assert_true(throttled > 0);
+    assert_true(retry_after_ok);
+    assert_true(served >= 500); /* the burst (1000) less what A used before */
+    sleep(2);                   /* 100 requests per second refill */
+    http_resp_t r;
+    get_once(g.http_port, "HEAD", t, NULL, &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+}
+
+/* Stopping logs the counters of what was refused. */
+static void test_stats_on_stop(void **state)
+{
+    (void)state;
+    long from = ota_test_log_size(g.http_log);
+    (void)from;
+    assert_int_equal(ota_test_proc_stop(&g.http), 0);
+    char *text = (char *)cli_test_read(g.http_log, NULL);
+    assert_non_null(text);
+    const char *s = strstr(text, "stats: requests=");
+    assert_non_null(s);
+    assert_null(strstr(s, "bad_signature=0 "));
+    assert_null(strstr(s, "expired=0 "));
+    assert_null(strstr(s, "not_found=0 "));
+    assert_null(strstr(s, "bad_range=0 "));
+    assert_null(strstr(s, "bad_method=0 "));
+    assert_null(strstr(s, "throttled=0 "));
+    assert_non_null(strstr(s, "failed=0"));
+    free(text);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_protocols),
+        cmocka_unit_test(test_command_line),
+        cmocka_unit_test(test_documents_carry_urls),
+        cmocka_unit_test(test_aws_block_sequence),
+        cmocka_unit_test(test_expired_then_renewed),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_tampered),
+        cmocka_unit_test(test_path_traversal),
+        cmocka_unit_test(test_other_things_files),
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_https),
+        cmocka_unit_test(test_killed_mid_download),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_stats_on_stop),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
