@@ -39,51 +39,63 @@ typedef struct parse {
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
-/* Keys of each object; a value's position in slots[] is its key's index. */
-static const char *const root_keys[] = {"execution"};
+/*
+ * Lists of names: each NUL-terminated, one after the other (no table of
+ * pointers); nth() finds one by its index.
+ *
+ * Keys of each object; a value's position in slots[] is its key's index.
+ */
+static const char root_keys[] = "execution";
 enum { R_EXECUTION, R_COUNT };
-static const char *const exec_keys[] = {"jobId", "status", "versionNumber", "statusDetails",
-                                        "jobDocument"};
+static const char exec_keys[] = "jobId\0status\0versionNumber\0statusDetails\0jobDocument";
 enum { E_JOB_ID, E_STATUS, E_VERSION, E_DETAILS, E_DOCUMENT, E_COUNT };
-static const char *const detail_keys[] = {"self_test", "updatedBy", "receive"};
+static const char detail_keys[] = "self_test\0updatedBy\0receive";
 enum { D_SELF_TEST, D_UPDATED_BY, D_RECEIVE, D_COUNT };
-static const char *const doc_keys[] = {"afr_ota"};
+static const char doc_keys[] = "afr_ota";
 enum { J_AFR_OTA, J_COUNT };
-static const char *const ota_keys[] = {"protocols", "streamname", "files"};
+static const char ota_keys[] = "protocols\0streamname\0files";
 enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
 /* The last key, "sig-", matches any key that starts with it. */
-static const char *const file_keys[] = {"filepath", "certfile",         "filesize",       "fileid",
-                                        "fileType", "sig-sha256-ecdsa", "sig-sha256-rsa", "sig-"};
+static const char file_keys[] =
+    "filepath\0certfile\0filesize\0fileid\0fileType\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
 enum { F_PATH, F_CERT, F_SIZE, F_ID, F_TYPE, F_SIG_ECDSA, F_SIG_RSA, F_SIG_OTHER, F_COUNT };
 
 /* Values of known strings; a match at index k gives k + 1. */
-static const char *const self_test_names[] = {"ready", "active"}; /* ota_self_test_t */
-static const char *const protocol_names[] = {"MQTT", "HTTP"};     /* OTA_PROTO_* bits */
+static const char self_test_names[] = "ready\0active"; /* ota_self_test_t */
+static const char protocol_names[] = "MQTT\0HTTP";     /* OTA_PROTO_* bits */
 /* Status texts in ota_job_status_t order, from OTA_JOB_STATUS_QUEUED. */
-static const char *const status_names[] = {"QUEUED",    "IN_PROGRESS", "SUCCEEDED", "FAILED",
-                                           "TIMED_OUT", "REJECTED",    "REMOVED",   "CANCELED"};
+static const char status_names[] =
+    "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0REMOVED\0CANCELED";
 
-static const char *const problem_names[OTA_JOB_PROBLEM_COUNT] = {
-    "no problem",
-    "bad JSON",
-    "JSON nested too deeply",
-    "not an OTA job",
-    "missing field",
-    "bad value",
-    "zero file size",
-    "field too long",
-    "bad signature encoding",
-    "unknown signature method",
-    "no supported protocol",
-    "signature method not enabled",
-};
+/* In ota_job_problem_t order. */
+static const char problem_names[] = "no problem\0"
+                                    "bad JSON\0"
+                                    "JSON nested too deeply\0"
+                                    "not an OTA job\0"
+                                    "missing field\0"
+                                    "bad value\0"
+                                    "zero file size\0"
+                                    "field too long\0"
+                                    "bad signature encoding\0"
+                                    "unknown signature method\0"
+                                    "no supported protocol\0"
+                                    "signature method not enabled";
+
+/* Name k of a list. */
+static const char *nth(const char *list, unsigned k)
+{
+    while (k-- != 0u) {
+        list += strlen(list) + 1u;
+    }
+    return list;
+}
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
 {
     if ((unsigned)problem >= OTA_JOB_PROBLEM_COUNT) {
         return "unknown problem";
     }
-    return problem_names[problem];
+    return nth(problem_names, (unsigned)problem);
 }
 
 static int is_space(char c)
@@ -99,11 +111,11 @@ static size_t ws(const char *js, size_t len, size_t i)
     return i;
 }
 
-/* 1 if c ends a bare word (primitive). */
+/* 1 if c ends a bare word (primitive): whitespace, punctuation or NUL. */
 static int is_delim(char c)
 {
-    return is_space(c) || c == ',' || c == ']' || c == '}' || c == ':' || c == '"' || c == '[' ||
-           c == '{';
+    static const char delims[] = " \t\r\n,]}:\"[{";
+    return memchr(delims, c, sizeof delims) != NULL; /* the terminating NUL included */
 }
 
 /* After the string starting at js[i] ('"'), or 0 when it is malformed (no end,
@@ -125,7 +137,7 @@ static size_t string_end(const char *js, size_t len, size_t i)
                         return 0;
                     }
                 }
-            } else if (strchr("\"\\/bfnrt", js[i]) == NULL || js[i] == '\0') {
+            } else if (memchr("\"\\/bfnrt", js[i], 8) == NULL) {
                 return 0;
             }
         }
@@ -203,8 +215,8 @@ static size_t scan(const char *js, size_t len, size_t i, int *deep)
         } else if (c == '"') {
             i = string_end(js, len, i);
             want_value = 0;
-        } else if (!is_delim(c) && c != '\0') {
-            while (i < len && !is_delim(js[i]) && js[i] != '\0') {
+        } else if (!is_delim(c)) {
+            while (i < len && !is_delim(js[i])) {
                 i++;
             }
             want_value = 0;
@@ -275,8 +287,8 @@ static size_t next_element(const parse_t *p, size_t i)
  * keys[k]'s value, 0 when absent. With prefix, the last key matches every key
  * that starts with it (and may repeat). Unknown keys are skipped.
  */
-static ota_job_problem_t members(parse_t *p, size_t obj, const char *const *keys, int count,
-                                 int prefix, size_t *slots)
+static ota_job_problem_t members(parse_t *p, size_t obj, const char *keys, int count, int prefix,
+                                 size_t *slots)
 {
     size_t i = ws(p->js, p->len, obj + 1);
 
@@ -287,12 +299,14 @@ static ota_job_problem_t members(parse_t *p, size_t obj, const char *const *keys
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p->js, p->len, value);
-        for (int k = 0; k < count; k++) {
+        const char *key = keys;
+
+        for (int k = 0; k < count; k++, key += strlen(key) + 1u) {
             int last = prefix && k == count - 1;
 
-            if (tok_is(p, i, keys[k], last)) {
+            if (tok_is(p, i, key, last)) {
                 if (slots[k] != 0 && !last) {
-                    p->field = keys[k];
+                    p->field = key;
                     return OTA_JOB_PROBLEM_BAD_VALUE;
                 }
                 slots[k] = value;
@@ -319,13 +333,13 @@ static int is_null(const parse_t *p, size_t i)
 }
 
 /* 1 + the index of the name that string i (0: absent) equals, or 0. */
-static unsigned lookup(const parse_t *p, size_t i, const char *const *names, unsigned count)
+static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
 {
     unsigned k;
 
     if (is_type(p, i, K_STRING)) {
-        for (k = 0; k < count; k++) {
-            if (tok_is(p, i, names[k], 0)) {
+        for (k = 0; k < count; k++, names += strlen(names) + 1u) {
+            if (tok_is(p, i, names, 0)) {
                 return k + 1;
             }
         }
@@ -458,7 +472,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 {
     int array;
 
-    p->field = ota_keys[O_PROTOCOLS];
+    p->field = ota_keys;
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
@@ -479,7 +493,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
  * an object, else its members as members() finds them.
  */
 static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_problem_t missing,
-                                const char *const *keys, int count, int prefix, size_t *slots)
+                                const char *keys, int count, int prefix, size_t *slots)
 {
     p->field = key;
     if (i == 0) {
@@ -511,7 +525,7 @@ static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key, cha
 
 /* The fields of a file in check order (the signature follows them). */
 static const struct file_field {
-    uint8_t key;  /* index in file_keys[] */
+    uint8_t key;  /* index in file_keys */
     uint8_t kind; /* FF_* */
     uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
     uint16_t dst; /* offset in ota_job_t */
@@ -539,11 +553,11 @@ static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t 
     if (s[F_SIG_ECDSA] == 0 && s[F_SIG_RSA] != 0) {
         key = F_SIG_RSA;
         if (!OTA_SIG_RSA) {
-            p->field = file_keys[F_SIG_RSA];
+            p->field = nth(file_keys, F_SIG_RSA);
             return OTA_JOB_PROBLEM_SIG_METHOD_DISABLED;
         }
     }
-    p->field = file_keys[key];
+    p->field = nth(file_keys, (unsigned)key);
     if (s[key] == 0) {
         if (s[F_SIG_OTHER] != 0) {
             p->field = NULL;
@@ -569,22 +583,22 @@ static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
 
-    p->field = ota_keys[O_FILES];
+    p->field = nth(ota_keys, O_FILES);
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    pr = object(p, first_element(p, i), ota_keys[O_FILES], OTA_JOB_PROBLEM_NONE, file_keys, F_COUNT,
-                1, s);
+    pr = object(p, first_element(p, i), nth(ota_keys, O_FILES), OTA_JOB_PROBLEM_NONE, file_keys,
+                F_COUNT, 1, s);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
         size_t v = s[ff->key];
         uint32_t n;
 
-        p->field = file_keys[ff->key];
+        p->field = nth(file_keys, ff->key);
         if (ff->kind == FF_STRING) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
@@ -614,17 +628,17 @@ static ota_job_problem_t parse_document(parse_t *p, size_t doc, ota_job_t *out)
     size_t s[O_COUNT];
     ota_job_problem_t pr;
 
-    pr = object(p, doc, exec_keys[E_DOCUMENT], OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys, J_COUNT, 0,
-                s);
+    pr = object(p, doc, nth(exec_keys, E_DOCUMENT), OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys,
+                J_COUNT, 0, s);
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = object(p, s[J_AFR_OTA], doc_keys[J_AFR_OTA], OTA_JOB_PROBLEM_NO_AFR_OTA, ota_keys,
-                    O_COUNT, 0, s);
+        pr = object(p, s[J_AFR_OTA], doc_keys, OTA_JOB_PROBLEM_NO_AFR_OTA, ota_keys, O_COUNT, 0, s);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_protocols(p, s[O_PROTOCOLS], out);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = topic_string(p, s[O_STREAM], ota_keys[O_STREAM], out->stream, OTA_STREAM_NAME_MAX);
+        pr =
+            topic_string(p, s[O_STREAM], nth(ota_keys, O_STREAM), out->stream, OTA_STREAM_NAME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_file(p, s[O_FILES], out);
@@ -635,11 +649,11 @@ static ota_job_problem_t parse_document(parse_t *p, size_t doc, ota_job_t *out)
 /* The execution up to its job document; a problem here leaves no job to report to. */
 static ota_job_problem_t parse_job_id(parse_t *p, size_t exec, size_t *s, ota_job_t *out)
 {
-    ota_job_problem_t pr = object(p, exec, root_keys[R_EXECUTION], OTA_JOB_PROBLEM_BAD_VALUE,
-                                  exec_keys, E_COUNT, 0, s);
+    ota_job_problem_t pr =
+        object(p, exec, root_keys, OTA_JOB_PROBLEM_BAD_VALUE, exec_keys, E_COUNT, 0, s);
 
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = topic_string(p, s[E_JOB_ID], exec_keys[E_JOB_ID], out->job_id, OTA_JOB_ID_MAX);
+        pr = topic_string(p, s[E_JOB_ID], exec_keys, out->job_id, OTA_JOB_ID_MAX);
     }
     return pr;
 }
@@ -650,7 +664,7 @@ static ota_job_problem_t parse_job(parse_t *p, const size_t *s, ota_job_t *out)
     size_t i = s[E_STATUS];
 
     if (i != 0) {
-        p->field = exec_keys[E_STATUS];
+        p->field = nth(exec_keys, E_STATUS);
         out->status = (ota_job_status_t)lookup(p, i, status_names, 8);
         if (out->status == OTA_JOB_STATUS_NONE) {
             return OTA_JOB_PROBLEM_BAD_VALUE;

@@ -43,4 +43,13 @@ int cli_cmd_watch(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter stream describe STREAM_ID`: a stream's version, description, files. */
 int cli_cmd_stream_describe(const cli_ctx_t *ctx, int argc, char **argv);
 
+/** `otter user add NAME --role viewer|operator`: a web console account. */
+int cli_cmd_user_add(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter user list`: the web console's accounts. */
+int cli_cmd_user_list(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter user remove NAME`: remove a web console account. */
+int cli_cmd_user_remove(const cli_ctx_t *ctx, int argc, char **argv);
+
 #endif /* CLI_CMDS_H */

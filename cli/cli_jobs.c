@@ -13,6 +13,7 @@
 #include "cli_job_doc.h"
 #include "cli_job_protocols.h"
 #include "ota_err.h"
+#include "ota_job_spec.h"
 #include "ota_store.h"
 #include "ota_svc_presign.h"
 
@@ -59,11 +60,7 @@ struct job_plan {
     uint8_t sig[CLI_SIG_MAX];
     size_t sig_len;
     char stream_id[64];
-    const char **things;
-    size_t n_things;
-    const char **groups;
-    size_t n_groups;
-    char *targets_copy;
+    ota_job_spec_targets_t targets;
 };
 
 /* Makes a random UUID version 4 text (36 characters). */
@@ -81,73 +78,19 @@ static int uuid_v4(char out[37])
     return 0;
 }
 
-/* Splits --targets into things and groups and checks each exists. */
+/* The CLI's names for the fields the job rules talk about. */
+static const ota_job_spec_names_t cli_names = {.targets = "--targets",
+                                               .timeout = "--timeout-minutes",
+                                               .rollout = "--rollout-rate",
+                                               .abort_pct = "--abort-failure-percent",
+                                               .abort_min = "--abort-min-finished"};
+
+/* Splits --targets into things and groups and checks each exists (groups with members). */
 static int plan_targets(ota_store_t *store, const char *list, struct job_plan *p)
 {
-    p->targets_copy = strdup(list);
-    size_t n = 1;
-    for (const char *c = list; *c; c++) {
-        n += *c == ',';
-    }
-    p->things = calloc(n, sizeof(char *));
-    p->groups = calloc(n, sizeof(char *));
-    if (p->targets_copy == NULL || p->things == NULL || p->groups == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
-    }
-    char *save = NULL;
-    for (char *t = strtok_r(p->targets_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strncmp(t, "group:", 6) == 0) {
-            const char *g = t + 6;
-            if (!ota_store_valid_thing_name(g)) {
-                return cli_fail(CLI_EXIT_USAGE,
-                                "bad group name '%s' in --targets; use "
-                                "group:NAME",
-                                g);
-            }
-            p->groups[p->n_groups++] = g;
-            continue;
-        }
-        if (!ota_store_valid_thing_name(t)) {
-            return cli_fail(CLI_EXIT_USAGE,
-                            "bad thing name '%s' in --targets; give NAME[,NAME|group:G...]", t);
-        }
-        ota_store_thing_t thing;
-        if (ota_store_thing_get(store, t, &thing) != OTA_STORE_OK) {
-            return cli_fail(CLI_EXIT_FAIL,
-                            "unknown thing '%s' in --targets; create it with 'otter thing "
-                            "create %s'",
-                            t, t);
-        }
-        p->things[p->n_things++] = t;
-    }
-    if (p->n_things + p->n_groups == 0) {
-        return cli_fail(CLI_EXIT_USAGE, "--targets names no thing; give NAME[,NAME|group:G...]");
-    }
-    return CLI_EXIT_OK;
-}
-
-/* Counts group members (stops at the first). */
-static int count_member(void *ctx, const ota_store_thing_t *t)
-{
-    (void)t;
-    (*(size_t *)ctx)++;
-    return 1;
-}
-
-/* Checks that every group target has members. */
-static int check_groups(ota_store_t *store, const struct job_plan *p)
-{
-    for (size_t i = 0; i < p->n_groups; i++) {
-        size_t n = 0;
-        if (ota_store_group_members(store, p->groups[i], count_member, &n) != OTA_STORE_OK ||
-            n == 0) {
-            return cli_fail(CLI_EXIT_FAIL,
-                            "unknown or empty group '%s' in --targets; add things with 'otter "
-                            "thing create NAME --group %s'",
-                            p->groups[i], p->groups[i]);
-        }
-    }
-    return CLI_EXIT_OK;
+    char err[512];
+    int rc = ota_job_spec_targets(store, &cli_names, list, &p->targets, err, sizeof err);
+    return rc == OTA_JOB_SPEC_OK ? CLI_EXIT_OK : cli_fail(rc, "%s", err);
 }
 
 /* Reads a whole file or prints the error line. */
@@ -308,9 +251,7 @@ static int import_image(const cli_ctx_t *ctx, ota_store_t *store, const struct j
 static void plan_free(struct job_plan *p)
 {
     free(p->image);
-    free(p->things);
-    free(p->groups);
-    free(p->targets_copy);
+    ota_job_spec_targets_free(&p->targets);
 }
 
 /** Parsed command line of job create. */
@@ -324,43 +265,17 @@ struct create_args {
 static int check_numbers(const struct create_args *a, ota_store_job_spec_t *spec,
                          unsigned long *file_type)
 {
-    unsigned long v;
     *file_type = 0;
     if (a->file_type && cli_parse_uint(a->file_type, 0, 255, file_type) != 0) {
         return cli_fail(CLI_EXIT_USAGE, "bad --file-type '%s'; give 0-255", a->file_type);
     }
-    if (a->timeout) {
-        if (cli_parse_uint(a->timeout, 1, 10080, &v) != 0) {
-            return cli_fail(CLI_EXIT_USAGE, "bad --timeout-minutes '%s'; give 1-10080", a->timeout);
-        }
-        spec->in_progress_timeout_min = (uint32_t)v;
-    }
-    if (a->rollout) {
-        if (cli_parse_uint(a->rollout, 1, 1000000, &v) != 0) {
-            return cli_fail(CLI_EXIT_USAGE,
-                            "bad --rollout-rate '%s'; give things per minute, "
-                            "1-1000000",
-                            a->rollout);
-        }
-        spec->rollout_per_minute = (uint32_t)v;
-    }
-    if ((a->abort_pct == NULL) != (a->abort_min == NULL)) {
-        return cli_fail(CLI_EXIT_USAGE, "--abort-failure-percent and --abort-min-finished go "
-                                        "together; give both");
-    }
-    if (a->abort_pct) {
-        if (cli_parse_uint(a->abort_pct, 1, 100, &v) != 0) {
-            return cli_fail(CLI_EXIT_USAGE, "bad --abort-failure-percent '%s'; give 1-100",
-                            a->abort_pct);
-        }
-        spec->abort_failure_percent = (uint32_t)v;
-        if (cli_parse_uint(a->abort_min, 1, 1000000, &v) != 0) {
-            return cli_fail(CLI_EXIT_USAGE, "bad --abort-min-finished '%s'; give 1-1000000",
-                            a->abort_min);
-        }
-        spec->abort_min_finished = (uint32_t)v;
-    }
-    return CLI_EXIT_OK;
+    const ota_job_spec_limits_t lim = {.timeout = a->timeout,
+                                       .rollout = a->rollout,
+                                       .abort_pct = a->abort_pct,
+                                       .abort_min = a->abort_min};
+    char err[256];
+    int rc = ota_job_spec_check_limits(&cli_names, &lim, spec, err, sizeof err);
+    return rc == OTA_JOB_SPEC_OK ? CLI_EXIT_OK : cli_fail(rc, "%s", err);
 }
 
 /* Checks the command line that needs no store. */
@@ -380,9 +295,9 @@ static int check_args(const struct create_args *a, struct job_plan *p)
                         "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                         a->version);
     }
-    if (a->job_id && !ota_store_valid_job_id(a->job_id)) {
-        return cli_fail(CLI_EXIT_USAGE, "bad job id '%s'; use 1-64 letters, digits, '-' or '_'",
-                        a->job_id);
+    char err[160];
+    if (a->job_id && ota_job_spec_check_id(a->job_id, err, sizeof err) != OTA_JOB_SPEC_OK) {
+        return cli_fail(CLI_EXIT_USAGE, "%s", err);
     }
     if (a->cert_name && (a->cert_name[0] == '\0' || strlen(a->cert_name) > 255)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --cert-name; give a name such as codesign.crt");
@@ -441,10 +356,10 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
     spec->job_id = p->job_id;
     spec->document = doc;
     spec->stream_id = p->stream_id;
-    spec->things = p->things;
-    spec->n_things = p->n_things;
-    spec->groups = p->groups;
-    spec->n_groups = p->n_groups;
+    spec->things = p->targets.things;
+    spec->n_things = p->targets.n_things;
+    spec->groups = p->targets.groups;
+    spec->n_groups = p->targets.n_groups;
     src = ota_store_job_create(store, spec, now);
     free(doc);
     if (src == OTA_STORE_EXISTS) {
@@ -525,9 +440,6 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     }
     if (rc == CLI_EXIT_OK) {
         rc = plan_targets(store, a.targets, &p);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = check_groups(store, &p);
     }
     if (rc == CLI_EXIT_OK) {
         rc = publish(ctx, store, &p, &a, file_type, &spec);

@@ -23,6 +23,9 @@ static const char main_help[] =
     "  job cancel      cancel a job\n"
     "  watch           follow a job's progress live\n"
     "  stream describe a stream's files and sizes\n"
+    "  user add        a web console account (viewer or operator)\n"
+    "  user list       list web console accounts\n"
+    "  user remove     remove a web console account\n"
     "\n"
     "  --data-dir DIR  where otter keeps its state (default: $OTTER_DATA_DIR,\n"
     "                  else ./otter-data)\n"
@@ -50,6 +53,9 @@ static const struct cli_command commands[] = {
     {"job", "cancel", cli_cmd_job_cancel},
     {"watch", NULL, cli_cmd_watch},
     {"stream", "describe", cli_cmd_stream_describe},
+    {"user", "add", cli_cmd_user_add},
+    {"user", "list", cli_cmd_user_list},
+    {"user", "remove", cli_cmd_user_remove},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -17,6 +17,10 @@
 #   scripts/demo.sh --board          the device is the emulated board: its
 #                                    bootloader and application images run
 #                                    under qemu-system-arm
+#   scripts/demo.sh --web            also start the web console (otter-web) with
+#                                    an operator account, print its address and
+#                                    password; on a terminal it stays up after
+#                                    the updates until Enter is pressed
 #
 # Exit code 0 only if both updates ended as described. Every process it
 # starts is stopped at the end, on Ctrl-C and on any failure.
@@ -26,12 +30,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 thing=dev1
 
 usage() {
-    sed -n '2,22s/^# \{0,1\}//p' "$0"
+    sed -n '2,26s/^# \{0,1\}//p' "$0"
 }
 
 bin_dirs=()
 run_dir=""
 board=0
+web=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --bin-dir)
@@ -46,6 +51,10 @@ while [ $# -gt 0 ]; do
         ;;
     --board)
         board=1
+        shift
+        ;;
+    --web)
+        web=1
         shift
         ;;
     -h | --help)
@@ -97,7 +106,7 @@ dev_log=$logs/device.log
 
 # --------------------------------------------------------------- cleanup --
 
-broker_pid="" service_pid="" device_pid="" watch_pid=""
+broker_pid="" service_pid="" device_pid="" watch_pid="" web_pid=""
 t_start=$(now_us)
 
 # Whether a process started here still runs (a zombie does not).
@@ -124,6 +133,8 @@ stop_pid() {
 stop_all() {
     stop_pid "$watch_pid"
     watch_pid=""
+    stop_pid "$web_pid"
+    web_pid=""
     stop_pid "$device_pid"
     device_pid=""
     stop_pid "$service_pid"
@@ -154,7 +165,7 @@ printf '%sotter demo%s: logs and state in %s\n' "$bold" "$off" "$run_dir"
 find_bin() {
     local name=$1 d sub
     for d in "${bin_dirs[@]}"; do
-        for sub in "" cli service/daemon device targets/mps2-an386/host targets/mps2-an386/host/firmware; do
+        for sub in "" cli service/daemon service/web device targets/mps2-an386/host targets/mps2-an386/host/firmware; do
             if [ -x "$d/$sub/$name" ] && [ -f "$d/$sub/$name" ]; then
                 echo "$d/$sub/$name"
                 return 0
@@ -174,6 +185,7 @@ if [ ${#bin_dirs[@]} -eq 0 ]; then
         targets=(otter otter-service otter-board-flash board_firmware)
         what="the board's flash tool and its firmware (Cortex-M4, mbed TLS from Debian's source)"
     fi
+    [ "$web" = 0 ] || targets+=(otter-web)
     step "building otter, otter-service, $what (log: logs/build.log)"
     t_build=$(now_us)
     if ! {
@@ -190,6 +202,7 @@ fi
 
 otter=$(find_bin otter)
 otter_service=$(find_bin otter-service)
+[ "$web" = 0 ] || otter_web=$(find_bin otter-web)
 # The image of a version: a firmware executable, or the board's application.
 fw_image() {
     if [ "$board" = 1 ]; then
@@ -271,13 +284,9 @@ done
 note "mosquitto (pid $broker_pid) on 127.0.0.1:$port: logins that bind each device to its own client id and topics"
 
 step "starting otter-service"
-OTTER_MQTT_PASSWORD=$(sed -n 's/.*"password":[[:space:]]*"\([^"]*\)".*/\1/p' \
-    "$OTTER_DATA_DIR/broker/service.credentials")
-export OTTER_MQTT_PASSWORD
-"$otter_service" --data-dir "$OTTER_DATA_DIR" --host 127.0.0.1 --port "$port" \
-    --username otter-service --share-group none >>"$logs/service.log" 2>&1 &
+# It finds the broker and its login in the data folder ('otter broker init' wrote them).
+"$otter_service" --data-dir "$OTTER_DATA_DIR" --share-group none >>"$logs/service.log" 2>&1 &
 service_pid=$!
-unset OTTER_MQTT_PASSWORD
 wait_for_text "$logs/service.log" 0 "INFO ready:" 10 "$service_pid" ||
     fail "otter-service did not get ready; see $logs/service.log"
 note "otter-service (pid $service_pid) serves the Jobs and streams APIs through the broker"
@@ -286,6 +295,21 @@ step "creating thing $thing and a code-signing key"
 cli thing create "$thing" || fail "otter thing create failed; see $cli_log"
 cli keygen --out "$run_dir/keys" || fail "otter keygen failed; see $cli_log"
 note "$thing: MQTT login in data/things/$thing.json; keys/codesign.key signs, keys/codesign.crt is on the device"
+
+if [ "$web" = 1 ]; then
+    step "starting the web console (otter-web) with an operator account"
+    web_password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
+    printf '%s\n' "$web_password" | cli user add admin --role operator ||
+        fail "otter user add failed; see $cli_log"
+    "$otter_web" --data-dir "$OTTER_DATA_DIR" --port 0 --static "$root/web/static" \
+        >>"$logs/web.log" 2>&1 &
+    web_pid=$!
+    wait_for_text "$logs/web.log" 0 "INFO ready:" 10 "$web_pid" ||
+        fail "otter-web did not get ready; see $logs/web.log"
+    web_url=$(sed -n 's/.*INFO ready: \(http[^ ]*\) .*/\1/p' "$logs/web.log" | head -n 1)
+    note "otter-web (pid $web_pid): web console at ${bold}${web_url}${off}"
+    note "log in as admin, password $web_password (docs/WEB.md)"
+fi
 
 # ------------------------------------------------------------------ device --
 
@@ -512,6 +536,10 @@ grep -qF "$revert_line" "$dev_log" || fail "the console does not show the revert
 
 # ----------------------------------------------------------------- summary --
 
+if [ "$web" = 1 ] && [ -t 0 ]; then
+    step "the web console stays up at $web_url (user admin, password $web_password)"
+    read -r -p "    press Enter to stop everything " _ || true
+fi
 step "powering the device off and stopping otter-service and Mosquitto"
 stop_all
 demo_s=$(secs_since "$t_demo")

@@ -27,13 +27,21 @@
 #include "ota_jobs.h"
 #include "ota_progress.h"
 
+/* Keeps a small helper called from many places out of line: -Os would copy
+ * it into every caller (Cortex-M4 code size, docs/AGENT.md). */
+#if defined(__GNUC__)
+#define OTA_OUT_OF_LINE __attribute__((noinline))
+#else
+#define OTA_OUT_OF_LINE
+#endif
+
 /* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
 static const char ota_throttled_code[] = "RequestThrottled";
 
-static const char *const ota_state_names[OTA_AGENT_STATE_COUNT] = {
-    "stopped",   "waiting for a job", "downloading", "activating", "waiting for the self-test job",
-    "self-test", "resetting",         "suspended",
-};
+/* The states' names in ota_agent_state_t order, one after the other. */
+static const char ota_state_names[] = "stopped\0waiting for a job\0downloading\0activating\0"
+                                      "waiting for the self-test job\0self-test\0resetting\0"
+                                      "suspended";
 
 /* Kinds of FAILED reasons, in FreeRTOS's wording. */
 typedef enum ota_fail_kind {
@@ -89,15 +97,15 @@ static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what
 }
 #endif
 
-static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
+OTA_OUT_OF_LINE static void ota_set_state(ota_agent_t *a, ota_agent_state_t state)
 {
     if (a->state != state) {
         a->state = state;
-        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_state_names[state]);
+        ota_log(a, OTA_LOG_INFO, "state", OTA_OK, (uint32_t)state, 0, ota_agent_state_str(state));
     }
 }
 
-static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
+OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 {
     a->deadline = a->now + delay;
     a->deadline_set = 1;
@@ -117,7 +125,7 @@ static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
     out[j] = '\0';
 }
 
-static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
+OTA_OUT_OF_LINE static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *file)
 {
     file->path = a->job.has_file_path ? a->job.file_path : NULL;
     file->size = a->job.file_size;
@@ -142,11 +150,15 @@ static int ota_same_file(const ota_job_t *x, const ota_job_t *y)
            memcmp(x->signature, y->signature, x->signature_len) == 0;
 }
 
+/* SUCCEEDED, FAILED, TIMED_OUT, REJECTED, REMOVED or CANCELED (one mask test). */
+#define OTA_STATUS_BIT(s) (1u << (unsigned)(s))
 static int ota_status_terminal(ota_job_status_t s)
 {
-    return s == OTA_JOB_STATUS_SUCCEEDED || s == OTA_JOB_STATUS_FAILED ||
-           s == OTA_JOB_STATUS_TIMED_OUT || s == OTA_JOB_STATUS_REJECTED ||
-           s == OTA_JOB_STATUS_REMOVED || s == OTA_JOB_STATUS_CANCELED;
+    return ((OTA_STATUS_BIT(OTA_JOB_STATUS_SUCCEEDED) | OTA_STATUS_BIT(OTA_JOB_STATUS_FAILED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_TIMED_OUT) | OTA_STATUS_BIT(OTA_JOB_STATUS_REJECTED) |
+             OTA_STATUS_BIT(OTA_JOB_STATUS_REMOVED) | OTA_STATUS_BIT(OTA_JOB_STATUS_CANCELED)) >>
+            (unsigned)s) &
+           1u;
 }
 
 /* ---- the Jobs API ---- */
@@ -239,6 +251,14 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
     a->progress.loaded = 0;
     (void)ota_job_topic_sub(a, 0);
     a->deadline_set = 0;
+}
+
+/* Calls one of the application's job callbacks, if it has it, with the current job. */
+static void ota_tell(ota_agent_t *a, void (*callback)(void *ctx, const ota_job_t *job))
+{
+    if (callback != NULL) {
+        callback(a->cfg.callbacks.ctx, &a->job);
+    }
 }
 
 static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t err,
@@ -343,6 +363,14 @@ static void ota_new_round(ota_agent_t *a, int retransmission)
     ota_request_more(a, retransmission);
 }
 
+/* Carries a download on after a pause: downloading, the plane subscribed, a new round. */
+static void ota_download_again(ota_agent_t *a, int retransmission)
+{
+    ota_set_state(a, OTA_AGENT_DOWNLOADING);
+    (void)a->plane->open(&a->jobs, &a->job);
+    ota_new_round(a, retransmission);
+}
+
 static void ota_send_progress(ota_agent_t *a)
 {
     char fraction[24];
@@ -445,9 +473,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
         return;
     }
-    if (a->cfg.callbacks.job_received != NULL) {
-        a->cfg.callbacks.job_received(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.job_received);
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
     if (a->plane->open(&a->jobs, &a->job) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "cannot subscribe to the stream", OTA_ERR_MQTT, 0, 0, NULL);
@@ -543,9 +569,7 @@ static void ota_finish_download(ota_agent_t *a)
             ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
             return;
         }
-        ota_set_state(a, OTA_AGENT_DOWNLOADING);
-        (void)a->plane->open(&a->jobs, &a->job);
-        ota_new_round(a, 0);
+        ota_download_again(a, 0);
         return;
     }
     if (err != OTA_OK) {
@@ -573,9 +597,7 @@ static void ota_finish_download(ota_agent_t *a)
     /* Activation waits for the reset delay (the status goes out first) and
      * for the service to name the job again: a cancel that raced the last
      * blocks or the verification is seen before anything is activated. */
-    if (a->cfg.callbacks.verified != NULL) {
-        a->cfg.callbacks.verified(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.verified);
     a->image_ready = 1;
     a->confirm_pending = 1;
     a->confirm_tries = 0;
@@ -695,9 +717,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         (void)ota_job_topic_sub(a, 1);
         ota_report_self_test(a, "active");
         ota_set_state(a, OTA_AGENT_SELF_TEST);
-        if (a->cfg.callbacks.self_test != NULL) {
-            a->cfg.callbacks.self_test(a->cfg.callbacks.ctx, &a->job);
-        }
+        ota_tell(a, a->cfg.callbacks.self_test);
         return;
     }
     ota_reject_new_image(a, OTA_ERR_VERSION,
@@ -745,9 +765,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
                 (void)ota_job_topic_sub(a, 1);
-                ota_set_state(a, OTA_AGENT_DOWNLOADING);
-                (void)a->plane->open(&a->jobs, &a->job);
-                ota_new_round(a, 1);
+                ota_download_again(a, 1);
             }
             ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->dl.blocks_done,
                     a->dl.block_count, NULL);
@@ -908,6 +926,21 @@ static int ota_bad_agent(const ota_agent_t *agent)
     return agent == NULL || agent->cfg.pal == NULL;
 }
 
+/* States as bits, for the states a public call is allowed in. */
+#define OTA_IN(state) (1u << (unsigned)(state))
+#define OTA_IN_ANY ((1u << (unsigned)OTA_AGENT_STATE_COUNT) - 1u)
+#define OTA_IN_RUNNING (OTA_IN_ANY & ~(OTA_IN(OTA_AGENT_STOPPED) | OTA_IN(OTA_AGENT_SUSPENDED)))
+
+/* The checks a public call starts with: an initialised agent in one of the
+ * allowed states (OTA_IN bits). */
+static ota_err_t ota_call_allowed(const ota_agent_t *agent, unsigned allowed)
+{
+    if (ota_bad_agent(agent)) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    return ((allowed >> (unsigned)agent->state) & 1u) != 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
+}
+
 static int ota_thing_name_ok(const char *name)
 {
     size_t n;
@@ -997,12 +1030,9 @@ static void ota_start_waiting(ota_agent_t *agent);
 
 ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     err = ota_jobs_subscription(agent, 1);
@@ -1074,11 +1104,9 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
 
 ota_err_t ota_agent_suspend(ota_agent_t *agent)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->suspended_state = agent->state;
     /* The self-test deadline pauses too: keep what is left of it. */
@@ -1089,11 +1117,9 @@ ota_err_t ota_agent_suspend(ota_agent_t *agent)
 
 ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SUSPENDED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_set_state(agent, agent->suspended_state);
@@ -1111,11 +1137,9 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     return ota_ask_next_job(agent);
@@ -1123,12 +1147,9 @@ ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY & ~OTA_IN(OTA_AGENT_STOPPED));
+    if (err != OTA_OK) {
+        return err;
     }
     agent->now = now_ms;
     ota_log(agent, OTA_LOG_INFO, "reconnected: subscribing again", OTA_OK, 0, 0, NULL);
@@ -1140,8 +1161,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        (void)agent->plane->open(&agent->jobs, &agent->job);
-        ota_new_round(agent, 1);
+        ota_download_again(agent, 1);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
@@ -1155,12 +1175,9 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    ota_err_t err;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state != OTA_AGENT_SELF_TEST) {
-        return OTA_ERR_WRONG_STATE;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SELF_TEST));
+    if (err != OTA_OK) {
+        return err;
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
@@ -1252,9 +1269,7 @@ static void ota_activate(ota_agent_t *a)
     const ota_pal_t *pal = a->cfg.pal;
     ota_err_t err;
 
-    if (a->cfg.callbacks.activate != NULL) {
-        a->cfg.callbacks.activate(a->cfg.callbacks.ctx, &a->job);
-    }
+    ota_tell(a, a->cfg.callbacks.activate);
     a->image_ready = 0; /* the port's next image from here on */
     /* From here on a reboot into the old image means the new one did not
      * take, not that activation is still to do. */
@@ -1374,8 +1389,14 @@ ota_agent_state_t ota_agent_get_state(const ota_agent_t *agent)
 
 const char *ota_agent_state_str(ota_agent_state_t state)
 {
-    unsigned s = (unsigned)state;
-    return s < OTA_AGENT_STATE_COUNT ? ota_state_names[s] : "unknown";
+    const char *name = ota_state_names;
+    if ((unsigned)state >= OTA_AGENT_STATE_COUNT) {
+        return "unknown";
+    }
+    for (unsigned s = (unsigned)state; s != 0u; s--) {
+        name += strlen(name) + 1u;
+    }
+    return name;
 }
 
 const ota_agent_stats_t *ota_agent_get_stats(const ota_agent_t *agent)

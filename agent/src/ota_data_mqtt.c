@@ -20,14 +20,10 @@ static const char *const ota_mqtt_suffixes[] = {"/data/cbor", "/rejected/cbor"};
 static ota_err_t ota_mqtt_subscription(ota_jobs_t *j, const ota_job_t *job, int subscribe)
 {
     for (size_t i = 0; i < 2u; i++) {
-        ota_err_t err = ota_jobs_topic(j, "streams/", job->stream, ota_mqtt_suffixes[i]);
+        ota_err_t err =
+            ota_jobs_follow(j, "streams/", job->stream, ota_mqtt_suffixes[i], subscribe, 0);
         if (err != OTA_OK) {
             return err;
-        }
-        if (!subscribe) {
-            (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
-        } else if (j->mqtt.subscribe(j->mqtt.ctx, j->topic, 0) != OTA_OK) {
-            return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;

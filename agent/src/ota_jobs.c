@@ -100,19 +100,29 @@ ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos)
                                                                                   : OTA_ERR_MQTT;
 }
 
+ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c, int on,
+                          uint8_t qos)
+{
+    ota_err_t err = ota_jobs_topic(j, a, b, c);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (!on) {
+        (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
+        return OTA_OK;
+    }
+    return j->mqtt.subscribe(j->mqtt.ctx, j->topic, qos) == OTA_OK ? OTA_OK : OTA_ERR_MQTT;
+}
+
 ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
 {
     size_t count = job_id != NULL ? 1u : sizeof ota_jobs_topics / sizeof ota_jobs_topics[0];
     for (size_t i = 0; i < count; i++) {
-        ota_err_t err = job_id != NULL ? ota_jobs_topic(j, "jobs/", job_id, "/update/rejected")
-                                       : ota_jobs_topic(j, ota_jobs_topics[i], "", "");
+        ota_err_t err = job_id != NULL
+                            ? ota_jobs_follow(j, "jobs/", job_id, "/update/rejected", on, 1)
+                            : ota_jobs_follow(j, ota_jobs_topics[i], "", "", on, 1);
         if (err != OTA_OK) {
             return err;
-        }
-        if (!on) {
-            (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
-        } else if (j->mqtt.subscribe(j->mqtt.ctx, j->topic, 1) != OTA_OK) {
-            return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;

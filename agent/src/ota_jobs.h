@@ -62,6 +62,14 @@ ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char
 int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *a,
                       const char *b, const char *c);
 
+/**
+ * Subscribe to (on 1, at qos) or unsubscribe from (on 0) the topic
+ * "$aws/things/<thing>/" + a + b + c; an unsubscribe that fails is ignored.
+ * @return OTA_OK; OTA_ERR_MQTT (the subscribe failed); OTA_ERR_OUT_OF_MEMORY.
+ */
+ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c, int on,
+                          uint8_t qos);
+
 /** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
 ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
 

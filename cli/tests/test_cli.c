@@ -716,6 +716,7 @@ static void test_broker_init_files(void **state)
                            "\nset_tcp_nodelay true\n",
                            "\nmax_packet_size 135168\n",
                            "\nretain_available false\n",
+                           "\nmax_queued_messages 100000\n",
                            "\nplugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n",
                            "\nplugin_opt_config_file /",
                            "\npid_file /",

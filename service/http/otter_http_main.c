@@ -22,12 +22,11 @@
 
 #include <microhttpd.h>
 
+#include "ota_httpd.h"
 #include "ota_http_files.h"
 #include "ota_store.h"
 #include "ota_svc_budget.h"
 #include "ota_svc_presign.h"
-
-enum level { LV_ERROR, LV_WARN, LV_INFO, LV_DEBUG };
 
 typedef struct options {
     const char *data_dir;
@@ -42,7 +41,6 @@ typedef struct options {
 } options_t;
 
 static volatile sig_atomic_t g_stop;
-static int g_log_level = LV_INFO;
 
 static void on_signal(int sig)
 {
@@ -50,45 +48,10 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-__attribute__((format(printf, 2, 3))) static void log_line(int level, const char *fmt, ...)
-{
-    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    char stamp[32], text[1024];
-    struct timespec ts;
-    struct tm tm;
-    if (level > g_log_level) {
-        return;
-    }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s otter-http %s %s\n", stamp,
-            names[level < 0   ? 0
-                  : level > 3 ? 3
-                              : level],
-            text);
-}
-
 static void module_log(void *ctx, int level, const char *line)
 {
     (void)ctx;
-    log_line(level, "%s", line);
-}
-
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
-{
-    char text[512];
-    (void)ctx;
-    vsnprintf(text, sizeof text, fmt, ap);
-    size_t n = strlen(text);
-    while (n > 0 && text[n - 1] == '\n') {
-        text[--n] = '\0';
-    }
-    log_line(LV_DEBUG, "microhttpd: %s", text);
+    ota_httpd_log(level, "%s", line);
 }
 
 static int64_t mono_ms(void)
@@ -145,7 +108,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     memset(o, 0, sizeof *o);
     o->bind = "127.0.0.1";
     o->port = -1;
-    o->log_level = LV_INFO;
+    o->log_level = OTA_HTTPD_INFO;
     o->max_connections = 1000;
     o->timeout_s = 60;
     for (int i = 1; i < argc; i++) {
@@ -265,74 +228,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return rc;
 }
 
-/* Percent-decoding of paths and query values: a decoded NUL ("%00") would cut
- * the C string short and hide what follows, so it becomes 0x7f, which no
- * valid path, thing name, job id, number or signature holds. */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    (void)c;
-    size_t n = MHD_http_unescape(s);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\0') {
-            s[i] = 0x7f;
-        }
-    }
-    return n;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int ch;
-    while ((ch = fgetc(f)) != EOF && len < 1024 * 1024) {
-        if (len + 2 > cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        buf[len++] = (char)ch;
-    }
-    fclose(f);
-    if (buf != NULL) {
-        buf[len] = '\0';
-    }
-    return buf;
-}
-
 /* Starts libmicrohttpd on the configured address; NULL with a logged reason. */
 static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cert, char *key)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (strchr(o->bind, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)o->port);
-        if (inet_pton(AF_INET6, o->bind, &a6->sin6_addr) != 1) {
-            log_line(LV_ERROR, "bad --bind address '%s'", o->bind);
-            return NULL;
-        }
+    int v6 = 0;
+    if (ota_httpd_address(o->bind, (int)o->port, &ss, &v6) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "bad --bind address '%s'", o->bind);
+        return NULL;
+    }
+    if (v6) {
         flags |= MHD_USE_IPv6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)o->port);
-        if (inet_pton(AF_INET, o->bind, &a4->sin_addr) != 1) {
-            log_line(LV_ERROR, "bad --bind address '%s'", o->bind);
-            return NULL;
-        }
     }
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) {
         flags |= MHD_USE_EPOLL;
@@ -346,17 +253,17 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)o->timeout_s, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, app,
-                                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                            MHD_OPTION_EXTERNAL_LOGGER, ota_httpd_mhd_log, NULL,
                                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (d == NULL) {
-        log_line(LV_ERROR, "cannot listen on %s port %d (in use, or a bad address%s)", o->bind,
-                 o->port, o->tls ? ", or the certificate and key do not fit" : "");
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot listen on %s port %d (in use, or a bad address%s)",
+                      o->bind, o->port, o->tls ? ", or the certificate and key do not fit" : "");
     }
     return d;
 }
@@ -367,7 +274,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o) != 0) {
         return 2;
     }
-    g_log_level = o.log_level;
+    ota_httpd_log_setup("otter-http", o.log_level);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -390,10 +297,10 @@ int main(int argc, char **argv)
     char db[4200];
     snprintf(db, sizeof db, "%s/otter.db", o.data_dir);
     if (access(db, R_OK) != 0) {
-        log_line(LV_ERROR,
-                 "no store in %s; create one with 'otter broker init' or 'otter thing "
-                 "create'",
-                 o.data_dir);
+        ota_httpd_log(OTA_HTTPD_ERROR,
+                      "no store in %s; create one with 'otter broker init' or 'otter thing "
+                      "create'",
+                      o.data_dir);
         return 1;
     }
     if (o.tls) {
@@ -404,29 +311,29 @@ int main(int argc, char **argv)
             snprintf(cpath, sizeof cpath, "%s/broker/server.crt", o.data_dir);
             snprintf(kpath, sizeof kpath, "%s/broker/server.key", o.data_dir);
         }
-        cert = read_text(cpath);
-        key = read_text(kpath);
+        cert = ota_httpd_read_text(cpath);
+        key = ota_httpd_read_text(kpath);
         if (cert == NULL || key == NULL) {
-            log_line(LV_ERROR,
-                     "cannot read %s or %s; make them with 'otter broker init --tls' "
-                     "or give --cert and --key",
-                     cpath, kpath);
+            ota_httpd_log(OTA_HTTPD_ERROR,
+                          "cannot read %s or %s; make them with 'otter broker init --tls' "
+                          "or give --cert and --key",
+                          cpath, kpath);
             goto out;
         }
     }
     if (ota_store_open(o.data_dir, &store) != OTA_STORE_OK) {
-        log_line(LV_ERROR, "cannot open the store in %s", o.data_dir);
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
         goto out;
     }
     signer = ota_svc_presign_open(o.data_dir, err, sizeof err);
     if (signer == NULL) {
-        log_line(LV_ERROR, "URL signing key: %s", err);
+        ota_httpd_log(OTA_HTTPD_ERROR, "URL signing key: %s", err);
         goto out;
     }
     budget = ota_svc_budget_create(&bc);
     app.files = ota_http_files_create(store, signer, budget);
     if (budget == NULL || app.files == NULL) {
-        log_line(LV_ERROR, "out of memory");
+        ota_httpd_log(OTA_HTTPD_ERROR, "out of memory");
         goto out;
     }
     ota_http_files_set_log(app.files, module_log, NULL);
@@ -435,9 +342,10 @@ int main(int argc, char **argv)
         goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_line(LV_INFO, "ready: %s://%s%s%s:%u/files/ (data %s)", o.tls ? "https" : "http",
-             strchr(o.bind, ':') ? "[" : "", o.bind, strchr(o.bind, ':') ? "]" : "",
-             info != NULL ? info->port : (unsigned)o.port, o.data_dir);
+    ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/files/ (data %s)",
+                  o.tls ? "https" : "http", strchr(o.bind, ':') ? "[" : "", o.bind,
+                  strchr(o.bind, ':') ? "]" : "", info != NULL ? info->port : (unsigned)o.port,
+                  o.data_dir);
     while (!g_stop) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
@@ -446,12 +354,13 @@ int main(int argc, char **argv)
     d = NULL;
     ota_http_files_stats_t st;
     ota_http_files_get_stats(app.files, &st);
-    log_line(LV_INFO,
-             "stats: requests=%" PRIu64 " served=%" PRIu64 " bytes=%" PRIu64
-             " bad_signature=%" PRIu64 " expired=%" PRIu64 " not_found=%" PRIu64
-             " bad_range=%" PRIu64 " bad_method=%" PRIu64 " throttled=%" PRIu64 " failed=%" PRIu64,
-             st.requests, st.served, st.bytes, st.bad_signature, st.expired, st.not_found,
-             st.bad_range, st.bad_method, st.throttled, st.failed);
+    ota_httpd_log(OTA_HTTPD_INFO,
+                  "stats: requests=%" PRIu64 " served=%" PRIu64 " bytes=%" PRIu64
+                  " bad_signature=%" PRIu64 " expired=%" PRIu64 " not_found=%" PRIu64
+                  " bad_range=%" PRIu64 " bad_method=%" PRIu64 " throttled=%" PRIu64
+                  " failed=%" PRIu64,
+                  st.requests, st.served, st.bytes, st.bad_signature, st.expired, st.not_found,
+                  st.bad_range, st.bad_method, st.throttled, st.failed);
     status = 0;
 out:
     if (d != NULL) {
@@ -463,6 +372,6 @@ out:
     ota_store_close(store);
     free(cert);
     free(key);
-    log_line(LV_INFO, "stopped");
+    ota_httpd_log(OTA_HTTPD_INFO, "stopped");
     return status;
 }

@@ -4,13 +4,20 @@
 # that its summary names 1.1.0 SUCCEEDED and 1.2.0 FAILED with a reason, and
 # that the broker, the service and the device it started are gone.
 #
-#   tests/demo/check_demo.sh BIN_DIR...   (the folders of otter, otter-service,
-#                                          otter-device and the otter-fw-* images)
+#   tests/demo/check_demo.sh [--web] BIN_DIR...   (the folders of otter,
+#                     otter-service, otter-device and the otter-fw-* images, and
+#                     with --web of otter-web: the demo also starts the console)
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 BIN_DIR..." >&2; exit 2; }
 args=()
+web=0
+if [ "${1:-}" = --web ]; then
+    web=1
+    args+=(--web)
+    shift
+fi
 for d in "$@"; do
     args+=(--bin-dir "$d")
 done
@@ -42,7 +49,13 @@ fw_pid=$(sed -n 's/^pid=\([0-9]*\)$/\1/p' "$work/run/dev1.flash.status" 2>/dev/n
 if [ -n "$fw_pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$fw_pid/cmdline" | grep -q 'firmware-[AB] '; then
     problems+=("the firmware (pid $fw_pid) still runs")
 fi
-[ "$(grep -c '(pid [0-9]*)' "$out")" -eq 3 ] || problems+=("expected the pids of the broker, service and device")
+[ "$(grep -c '(pid [0-9]*)' "$out")" -eq $((3 + web)) ] ||
+    problems+=("expected the pids of the broker, service, device (and otter-web with --web)")
+if [ "$web" = 1 ]; then
+    grep -qE 'web console at http://127\.0\.0\.1:[0-9]+/$' "$out" || problems+=("no web console address")
+    grep -qE 'log in as admin, password [A-Za-z0-9]{8,}' "$out" || problems+=("no console password")
+    [ -s "$work/run/logs/web.log" ] || problems+=("no logs/web.log")
+fi
 for f in broker.log service.log device.log cli.log; do
     [ -s "$work/run/logs/$f" ] || problems+=("no logs/$f")
 done

@@ -312,6 +312,31 @@ static void test_instance_id_and_session(void **state)
     ota_test_broker_stop(&b);
 }
 
+/* `otter broker init --tls`: the credentials name a mutual-TLS listener, the CA and the
+ * service's certificate; the data folder alone is enough. */
+static void test_reads_tls_credentials(void **state)
+{
+    (void)state;
+    ota_test_broker_t b;
+    ota_test_proc_t svc;
+    char data[128];
+    static const char *const init_tls[] = {"--tls", NULL};
+    snprintf(data, sizeof(data), "%s/tls-folder", g_dir);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(ota_test_broker_start_with(&b, data, init_tls), 0);
+    long from = ota_test_log_size(g_log);
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, NULL};
+    assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+    int ready = ota_test_log_wait(g_log, from, OTA_TEST_SERVICE_READY, 10000);
+    int tls = ota_test_log_wait(g_log, from, "(TLS) as user otter-service", 0);
+    assert_int_equal(ota_test_proc_stop(&svc), 0);
+    ota_test_broker_stop(&b);
+    if (ready != 0 || tls != 0) {
+        fail_msg("otter-service did not connect with the TLS credentials of broker init (see %s)",
+                 g_log);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -341,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_missing_data_folder),
         cmocka_unit_test(test_reads_what_broker_init_wrote),
         cmocka_unit_test(test_instance_id_and_session),
+        cmocka_unit_test(test_reads_tls_credentials),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

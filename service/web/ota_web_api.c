@@ -1,0 +1,947 @@
+/* otter web console: the HTTP API /api/v1 (see ota_web_api.h, docs/openapi.yaml). */
+#include "ota_web_api.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "ota_job_spec.h"
+#include "ota_store.h"
+
+/** A handler: fills resp from the request, the path's {} segments and an open store. */
+typedef void (*handler_fn)(const ota_web_request_t *req, ota_web_response_t *resp,
+                           ota_store_t *store, char args[][160]);
+
+typedef struct route_entry {
+    ota_web_route_t route;
+    handler_fn fn;
+    int needs_store;
+} route_entry_t;
+
+/* The API's names for the fields the job rules talk about. */
+static const ota_job_spec_names_t api_names = {.targets = "targets",
+                                               .timeout = "timeoutMinutes",
+                                               .rollout = "rolloutRate",
+                                               .abort_pct = "abortFailurePercent",
+                                               .abort_min = "abortMinFinished"};
+
+/* ------------------------------------------------------------- answers -- */
+
+char *ota_web_error_json(const char *code, const char *message)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "code", code);
+    cJSON_AddStringToObject(o, "message", message);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+__attribute__((format(printf, 4, 5))) static void error(ota_web_response_t *resp, int status,
+                                                        const char *code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    free(resp->body);
+    resp->status = status;
+    resp->body = ota_web_error_json(code, msg);
+}
+
+/* Answers with a JSON value (consumed). */
+static void answer(ota_web_response_t *resp, int status, cJSON *value)
+{
+    free(resp->body);
+    resp->body = value ? cJSON_PrintUnformatted(value) : NULL;
+    cJSON_Delete(value);
+    if (resp->body == NULL) {
+        error(resp, 500, "internal", "out of memory; try again");
+        return;
+    }
+    resp->status = status;
+}
+
+static void store_error(ota_web_response_t *resp, ota_store_t *store, const char *what)
+{
+    error(resp, 500, "internal", "cannot %s (%s); check otter-web's data folder", what,
+          ota_store_errmsg(store));
+}
+
+void ota_web_response_free(ota_web_response_t *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+}
+
+/* A time in ms as a JSON number, or null for 0. */
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    if (ms > 0) {
+        cJSON_AddNumberToObject(o, key, (double)ms);
+    } else {
+        cJSON_AddNullToObject(o, key);
+    }
+}
+
+/* statusDetails as an object (a device wrote them: sent as data, never markup). */
+static void add_details(cJSON *o, const char *details)
+{
+    cJSON *d = details ? cJSON_Parse(details) : NULL;
+    if (d == NULL) {
+        d = cJSON_CreateObject();
+    }
+    cJSON_AddItemToObject(o, "statusDetails", d);
+}
+
+/* ---------------------------------------------------------------- images -- */
+
+/* The version an image carries, from its stream's description ("... version X.Y.Z"). */
+static void image_version(const char *description, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *v = description ? strstr(description, " version ") : NULL;
+    if (v == NULL) {
+        return;
+    }
+    v += 9;
+    size_t n = strspn(v, "0123456789.");
+    if (n > 0 && n < cap) {
+        memcpy(out, v, n);
+        out[n] = '\0';
+    }
+}
+
+/* The version of a stream's image ("" when unknown). */
+static void stream_version(ota_store_t *store, const char *stream_id, char *out, size_t cap)
+{
+    out[0] = '\0';
+    ota_store_stream_t s;
+    if (stream_id[0] != '\0' && ota_store_stream_get(store, stream_id, &s) == OTA_STORE_OK) {
+        image_version(s.description, out, cap);
+        ota_store_stream_free(&s);
+    }
+}
+
+typedef struct image_jobs {
+    const char *stream_id;
+    char first_job[OTA_STORE_JOB_ID_MAX + 1];
+    char *document; /* the first job's document (heap) */
+    unsigned n;
+} image_jobs_t;
+
+static int count_image_job(void *ctx, const ota_store_job_t *j)
+{
+    image_jobs_t *c = ctx;
+    if (strcmp(j->stream_id, c->stream_id) == 0) {
+        if (c->n++ == 0) {
+            snprintf(c->first_job, sizeof c->first_job, "%s", j->job_id);
+            c->document = j->document ? strdup(j->document) : NULL;
+        }
+    }
+    return 0;
+}
+
+static int image_row(void *ctx, const ota_store_stream_t *s)
+{
+    void **c = ctx;
+    cJSON *arr = c[0];
+    ota_store_t *store = c[1];
+    image_jobs_t jobs = {.stream_id = s->stream_id};
+    if (ota_store_job_list(store, count_image_job, &jobs) != OTA_STORE_OK) {
+        return 1;
+    }
+    free(jobs.document);
+    cJSON *o = cJSON_CreateObject();
+    char ver[32];
+    image_version(s->description, ver, sizeof ver);
+    cJSON_AddStringToObject(o, "imageId", s->stream_id);
+    cJSON_AddStringToObject(o, "version", ver);
+    cJSON_AddStringToObject(o, "description", s->description);
+    cJSON_AddNumberToObject(o, "size", s->n_files ? (double)s->files[0].size : 0);
+    add_time(o, "createdAt", s->created_ms);
+    cJSON_AddNumberToObject(o, "jobs", jobs.n);
+    /* An image can start a new job when a job holds its signed document. */
+    cJSON_AddBoolToObject(o, "signed", jobs.n > 0);
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+static void h_images(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                     char args[][160])
+{
+    (void)req;
+    (void)args;
+    cJSON *arr = cJSON_CreateArray();
+    void *c[2] = {arr, store};
+    if (ota_store_stream_list(store, image_row, c) != OTA_STORE_OK) {
+        cJSON_Delete(arr);
+        store_error(resp, store, "list images");
+        return;
+    }
+    answer(resp, 200, arr);
+}
+
+/* ---------------------------------------------------------------- things -- */
+
+/** Jobs by id with their stream (for a thing's history and version). */
+typedef struct job_ref {
+    char job_id[OTA_STORE_JOB_ID_MAX + 1];
+    char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
+    char version[32];
+} job_ref_t;
+
+typedef struct job_refs {
+    job_ref_t *v;
+    size_t n, cap;
+} job_refs_t;
+
+static int collect_job(void *ctx, const ota_store_job_t *j)
+{
+    job_refs_t *r = ctx;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        job_ref_t *g = realloc(r->v, cap * sizeof *g);
+        if (g == NULL) {
+            return 1;
+        }
+        r->v = g;
+        r->cap = cap;
+    }
+    job_ref_t *x = &r->v[r->n++];
+    snprintf(x->job_id, sizeof x->job_id, "%s", j->job_id);
+    snprintf(x->stream_id, sizeof x->stream_id, "%s", j->stream_id);
+    x->version[0] = '\0';
+    return 0;
+}
+
+static int load_jobs(ota_store_t *store, job_refs_t *r)
+{
+    memset(r, 0, sizeof *r);
+    if (ota_store_job_list(store, collect_job, r) != OTA_STORE_OK) {
+        free(r->v);
+        memset(r, 0, sizeof *r);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        stream_version(store, r->v[i].stream_id, r->v[i].version, sizeof r->v[i].version);
+    }
+    return 0;
+}
+
+/** Groups with their members, for the groups of a thing. */
+typedef struct group_map {
+    cJSON *groups; /* array of {"name", "members": [...]} */
+    ota_store_t *store;
+} group_map_t;
+
+static int add_member(void *ctx, const ota_store_thing_t *t)
+{
+    cJSON_AddItemToArray(ctx, cJSON_CreateString(t->name));
+    return 0;
+}
+
+static int add_group(void *ctx, const char *group, size_t n)
+{
+    group_map_t *m = ctx;
+    cJSON *g = cJSON_CreateObject();
+    cJSON_AddStringToObject(g, "name", group);
+    cJSON_AddNumberToObject(g, "size", (double)n);
+    cJSON *members = cJSON_AddArrayToObject(g, "members");
+    if (ota_store_group_members(m->store, group, add_member, members) != OTA_STORE_OK) {
+        cJSON_Delete(g);
+        return 1;
+    }
+    cJSON_AddItemToArray(m->groups, g);
+    return 0;
+}
+
+static cJSON *load_groups(ota_store_t *store)
+{
+    group_map_t m = {.groups = cJSON_CreateArray(), .store = store};
+    if (ota_store_group_list(store, add_group, &m) != OTA_STORE_OK) {
+        cJSON_Delete(m.groups);
+        return NULL;
+    }
+    return m.groups;
+}
+
+static cJSON *groups_of(const cJSON *groups, const char *thing)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *g;
+    cJSON_ArrayForEach(g, groups)
+    {
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(g, "members"))
+        {
+            if (strcmp(m->valuestring, thing) == 0) {
+                cJSON_AddItemToArray(
+                    out,
+                    cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(g, "name")->valuestring));
+            }
+        }
+    }
+    return out;
+}
+
+static cJSON *execution_json(const ota_store_execution_t *e, const char *version)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "jobId", e->job_id);
+    cJSON_AddStringToObject(x, "thing", e->thing);
+    cJSON_AddStringToObject(x, "status", ota_store_exec_status_name(e->status));
+    cJSON_AddBoolToObject(x, "released", e->released);
+    add_details(x, e->status_details);
+    cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
+    add_time(x, "queuedAt", e->queued_at_ms);
+    add_time(x, "startedAt", e->started_at_ms);
+    add_time(x, "lastUpdatedAt", e->last_updated_at_ms);
+    if (version != NULL) {
+        cJSON_AddStringToObject(x, "version", version);
+    }
+    return x;
+}
+
+/*
+ * A thing as JSON: name, creation, groups, version (the image of its last
+ * SUCCEEDED job), last report, current job; with history, every execution.
+ */
+static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const job_refs_t *jobs,
+                         const cJSON *groups, int history)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", t->name);
+    add_time(o, "createdAt", t->created_ms);
+    cJSON_AddItemToObject(o, "groups", groups_of(groups, t->name));
+    cJSON *hist = history ? cJSON_CreateArray() : NULL;
+    int64_t last_report = 0, best_ok = 0;
+    const char *version = NULL;
+    for (size_t i = 0; i < jobs->n; i++) {
+        ota_store_execution_t e;
+        if (ota_store_execution_get(store, jobs->v[i].job_id, t->name, &e) != OTA_STORE_OK) {
+            continue;
+        }
+        if (e.started_at_ms > 0 || ota_store_exec_status_is_terminal(e.status)) {
+            if (e.status != OTA_STORE_EXEC_CANCELED && e.last_updated_at_ms > last_report) {
+                last_report = e.last_updated_at_ms;
+            }
+        }
+        if (e.status == OTA_STORE_EXEC_SUCCEEDED && e.last_updated_at_ms >= best_ok &&
+            jobs->v[i].version[0] != '\0') {
+            best_ok = e.last_updated_at_ms;
+            version = jobs->v[i].version;
+        }
+        if (hist != NULL) {
+            cJSON_AddItemToArray(hist, execution_json(&e, jobs->v[i].version));
+        }
+        ota_store_execution_free(&e);
+    }
+    if (version != NULL) {
+        cJSON_AddStringToObject(o, "version", version);
+    } else {
+        cJSON_AddNullToObject(o, "version");
+    }
+    add_time(o, "lastReportAt", last_report);
+    ota_store_execution_t next;
+    if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
+        cJSON *cur = cJSON_CreateObject();
+        cJSON_AddStringToObject(cur, "jobId", next.job_id);
+        cJSON_AddStringToObject(cur, "status", ota_store_exec_status_name(next.status));
+        add_details(cur, next.status_details);
+        cJSON_AddItemToObject(o, "currentJob", cur);
+        ota_store_execution_free(&next);
+    } else {
+        cJSON_AddNullToObject(o, "currentJob");
+    }
+    if (hist != NULL) {
+        cJSON_AddItemToObject(o, "history", hist);
+    }
+    return o;
+}
+
+typedef struct thing_list_ctx {
+    ota_store_t *store;
+    const job_refs_t *jobs;
+    const cJSON *groups;
+    cJSON *out;
+} thing_list_ctx_t;
+
+static int thing_row(void *ctx, const ota_store_thing_t *t)
+{
+    thing_list_ctx_t *c = ctx;
+    cJSON_AddItemToArray(c->out, thing_json(c->store, t, c->jobs, c->groups, 0));
+    return 0;
+}
+
+static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                     char args[][160])
+{
+    (void)req;
+    (void)args;
+    job_refs_t jobs;
+    cJSON *groups = NULL;
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+        free(jobs.v);
+        store_error(resp, store, "list things");
+        return;
+    }
+    thing_list_ctx_t c = {store, &jobs, groups, cJSON_CreateArray()};
+    int rc = ota_store_thing_list(store, thing_row, &c);
+    free(jobs.v);
+    cJSON_Delete(groups);
+    if (rc != OTA_STORE_OK) {
+        cJSON_Delete(c.out);
+        store_error(resp, store, "list things");
+        return;
+    }
+    answer(resp, 200, c.out);
+}
+
+static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                    char args[][160])
+{
+    (void)req;
+    ota_store_thing_t t;
+    if (!ota_store_valid_thing_name(args[0]) ||
+        ota_store_thing_get(store, args[0], &t) != OTA_STORE_OK) {
+        error(resp, 404, "not_found", "unknown thing '%.140s'; see GET /api/v1/things", args[0]);
+        return;
+    }
+    job_refs_t jobs;
+    cJSON *groups = NULL;
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+        free(jobs.v);
+        store_error(resp, store, "read the thing");
+        return;
+    }
+    cJSON *o = thing_json(store, &t, &jobs, groups, 1);
+    free(jobs.v);
+    cJSON_Delete(groups);
+    answer(resp, 200, o);
+}
+
+static void h_groups(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                     char args[][160])
+{
+    (void)req;
+    (void)args;
+    cJSON *groups = load_groups(store);
+    if (groups == NULL) {
+        store_error(resp, store, "list groups");
+        return;
+    }
+    answer(resp, 200, groups);
+}
+
+/* ------------------------------------------------------------------ jobs -- */
+
+static cJSON *job_json(ota_store_t *store, const ota_store_job_t *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "jobId", j->job_id);
+    cJSON_AddStringToObject(o, "status", ota_store_job_status_name(j->status));
+    cJSON_AddStringToObject(o, "imageId", j->stream_id);
+    char ver[32];
+    stream_version(store, j->stream_id, ver, sizeof ver);
+    cJSON_AddStringToObject(o, "version", ver);
+    add_time(o, "createdAt", j->created_ms);
+    add_time(o, "completedAt", j->completed_ms);
+    cJSON_AddNumberToObject(o, "timeoutMinutes", j->in_progress_timeout_min);
+    cJSON_AddNumberToObject(o, "rolloutRate", j->rollout_per_minute);
+    cJSON_AddNumberToObject(o, "abortFailurePercent", j->abort_failure_percent);
+    cJSON_AddNumberToObject(o, "abortMinFinished", j->abort_min_finished);
+    cJSON *c = cJSON_AddObjectToObject(o, "counts");
+    cJSON_AddNumberToObject(c, "targets", j->n_executions);
+    cJSON_AddNumberToObject(c, "held", j->n_unreleased);
+    cJSON_AddNumberToObject(c, "queued", j->n_queued);
+    cJSON_AddNumberToObject(c, "inProgress", j->n_in_progress);
+    cJSON_AddNumberToObject(c, "succeeded", j->n_succeeded);
+    cJSON_AddNumberToObject(c, "failed", j->n_failed);
+    cJSON_AddNumberToObject(c, "timedOut", j->n_timed_out);
+    cJSON_AddNumberToObject(c, "rejected", j->n_rejected);
+    cJSON_AddNumberToObject(c, "removed", j->n_removed);
+    cJSON_AddNumberToObject(c, "canceled", j->n_canceled);
+    return o;
+}
+
+static int job_row(void *ctx, const ota_store_job_t *j)
+{
+    void **c = ctx;
+    cJSON_AddItemToArray(c[0], job_json(c[1], j));
+    return 0;
+}
+
+static void h_jobs(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                   char args[][160])
+{
+    (void)req;
+    (void)args;
+    cJSON *arr = cJSON_CreateArray();
+    void *c[2] = {arr, store};
+    if (ota_store_job_list(store, job_row, c) != OTA_STORE_OK) {
+        cJSON_Delete(arr);
+        store_error(resp, store, "list jobs");
+        return;
+    }
+    answer(resp, 200, arr);
+}
+
+static int exec_row(void *ctx, const ota_store_execution_t *e)
+{
+    cJSON_AddItemToArray(ctx, execution_json(e, NULL));
+    return 0;
+}
+
+/* A job with its executions, or NULL (*found says whether the job exists). */
+static cJSON *job_detail(ota_store_t *store, const char *job_id, int *found, int *done)
+{
+    ota_store_job_t j;
+    *found = 0;
+    if (!ota_store_valid_job_id(job_id) || ota_store_job_get(store, job_id, &j) != OTA_STORE_OK) {
+        return NULL;
+    }
+    *found = 1;
+    cJSON *o = job_json(store, &j);
+    cJSON *doc = j.document ? cJSON_Parse(j.document) : NULL;
+    cJSON_AddItemToObject(o, "document", doc ? doc : cJSON_CreateNull());
+    cJSON *execs = cJSON_AddArrayToObject(o, "executions");
+    if (done != NULL) {
+        *done = j.status != OTA_STORE_JOB_IN_PROGRESS;
+    }
+    ota_store_job_free(&j);
+    if (ota_store_execution_list(store, job_id, exec_row, execs) != OTA_STORE_OK) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void h_job(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                  char args[][160])
+{
+    (void)req;
+    int found;
+    cJSON *o = job_detail(store, args[0], &found, NULL);
+    if (o == NULL && !found) {
+        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
+    } else if (o == NULL) {
+        store_error(resp, store, "read the job");
+    } else {
+        answer(resp, 200, o);
+    }
+}
+
+char *ota_web_job_event(ota_store_t *store, const char *job_id, int *done)
+{
+    int found;
+    *done = 0;
+    cJSON *o = job_detail(store, job_id, &found, done);
+    if (o == NULL) {
+        *done = 1;
+        return NULL;
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static void h_job_events(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                         char args[][160])
+{
+    (void)req;
+    ota_store_job_t j;
+    if (!ota_store_valid_job_id(args[0]) || ota_store_job_get(store, args[0], &j) != OTA_STORE_OK) {
+        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
+        return;
+    }
+    ota_store_job_free(&j);
+    resp->status = 200;
+    snprintf(resp->event_job, sizeof resp->event_job, "%s", args[0]);
+}
+
+static void h_job_cancel(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                         char args[][160])
+{
+    const char *id = args[0];
+    int src = ota_store_job_cancel(store, id, req->now_ms);
+    if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
+        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", id);
+    } else if (src == OTA_STORE_CONFLICT) {
+        ota_store_job_t j;
+        const char *st = "finished";
+        int got = ota_store_job_get(store, id, &j) == OTA_STORE_OK;
+        if (got) {
+            st = ota_store_job_status_name(j.status);
+        }
+        error(resp, 409, "conflict", "job '%s' is already %s; nothing to cancel", id, st);
+        if (got) {
+            ota_store_job_free(&j);
+        }
+    } else if (src != OTA_STORE_OK) {
+        store_error(resp, store, "cancel the job");
+    } else {
+        h_job(req, resp, store, args);
+    }
+}
+
+/* A number or a decimal string field as text (NULL when absent); -1 on a bad type. */
+static int field_text(const cJSON *body, const char *name, char *buf, size_t cap, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v)) {
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        *out = v->valuestring;
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble >= 0 && v->valuedouble <= 4294967295.0 &&
+            v->valuedouble == (double)(unsigned long)v->valuedouble) {
+            snprintf(buf, cap, "%lu", (unsigned long)v->valuedouble);
+        } else {
+            snprintf(buf, cap, "%.6g", v->valuedouble);
+        }
+        *out = buf;
+        return 0;
+    }
+    return -1;
+}
+
+static void random_job_id(char out[48])
+{
+    unsigned char u[16];
+    if (ota_web_random(u, sizeof u) != 0) {
+        out[0] = '\0';
+        return;
+    }
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    snprintf(out, 48, "ota-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
+}
+
+static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                         char args[][160])
+{
+    static const char *const known[] = {"jobId",           "image",       "targets",
+                                        "timeoutMinutes",  "rolloutRate", "abortFailurePercent",
+                                        "abortMinFinished"};
+    cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        error(resp, 400, "bad_request", "the body is not a JSON object; see docs/openapi.yaml");
+        return;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, body)
+    {
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(known[k], f->string) != 0) {
+            k++;
+        }
+        if (k == sizeof known / sizeof known[0]) {
+            error(resp, 400, "bad_request", "unknown field '%.60s'; see docs/openapi.yaml",
+                  f->string);
+            cJSON_Delete(body);
+            return;
+        }
+    }
+    char b[4][32];
+    ota_job_spec_limits_t lim;
+    const char *image = NULL, *targets = NULL, *job_id = NULL;
+    const cJSON *img = cJSON_GetObjectItemCaseSensitive(body, "image");
+    const cJSON *tg = cJSON_GetObjectItemCaseSensitive(body, "targets");
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(body, "jobId");
+    image = cJSON_IsString(img) ? img->valuestring : NULL;
+    targets = cJSON_IsString(tg) ? tg->valuestring : NULL;
+    job_id = cJSON_IsString(jid) ? jid->valuestring : NULL;
+    if (image == NULL || targets == NULL || (jid != NULL && job_id == NULL)) {
+        error(resp, 400, "bad_request",
+              "job create needs image and targets (strings); see GET /api/v1/images");
+        cJSON_Delete(body);
+        return;
+    }
+    if (field_text(body, "timeoutMinutes", b[0], sizeof b[0], &lim.timeout) ||
+        field_text(body, "rolloutRate", b[1], sizeof b[1], &lim.rollout) ||
+        field_text(body, "abortFailurePercent", b[2], sizeof b[2], &lim.abort_pct) ||
+        field_text(body, "abortMinFinished", b[3], sizeof b[3], &lim.abort_min)) {
+        error(resp, 400, "bad_request", "limits are whole numbers; see docs/openapi.yaml");
+        cJSON_Delete(body);
+        return;
+    }
+    char err[512], idbuf[48];
+    ota_store_job_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    ota_job_spec_targets_t t;
+    memset(&t, 0, sizeof t);
+    int rc = OTA_JOB_SPEC_OK;
+    if (job_id != NULL) {
+        rc = ota_job_spec_check_id(job_id, err, sizeof err);
+    } else {
+        random_job_id(idbuf);
+        job_id = idbuf;
+    }
+    if (rc == OTA_JOB_SPEC_OK) {
+        rc = ota_job_spec_check_limits(&api_names, &lim, &spec, err, sizeof err);
+    }
+    image_jobs_t ij = {.stream_id = image};
+    ota_store_job_t existing;
+    if (rc == OTA_JOB_SPEC_OK && ota_store_job_get(store, job_id, &existing) == OTA_STORE_OK) {
+        ota_store_job_free(&existing);
+        snprintf(err, sizeof err, "job id '%s' is taken; choose another jobId", job_id);
+        rc = -409;
+    }
+    if (rc == OTA_JOB_SPEC_OK) {
+        rc = ota_job_spec_targets(store, &api_names, targets, &t, err, sizeof err);
+    }
+    if (rc == OTA_JOB_SPEC_OK &&
+        (!ota_store_valid_stream_id(image) ||
+         ota_store_job_list(store, count_image_job, &ij) != OTA_STORE_OK || ij.document == NULL)) {
+        snprintf(err, sizeof err, "unknown image '%.140s'; choose one of GET /api/v1/images",
+                 image);
+        rc = -404;
+    }
+    if (rc == OTA_JOB_SPEC_OK) {
+        spec.job_id = job_id;
+        spec.document = ij.document;
+        spec.stream_id = image;
+        spec.things = t.things;
+        spec.n_things = t.n_things;
+        spec.groups = t.groups;
+        spec.n_groups = t.n_groups;
+        int src = ota_store_job_create(store, &spec, req->now_ms);
+        if (src == OTA_STORE_EXISTS) {
+            snprintf(err, sizeof err, "job id '%s' is taken; choose another jobId", job_id);
+            rc = -409;
+        } else if (src != OTA_STORE_OK) {
+            snprintf(err, sizeof err, "cannot create job '%s' (%s); check the targets", job_id,
+                     ota_store_errmsg(store));
+            rc = -409;
+        }
+    }
+    free(ij.document);
+    ota_job_spec_targets_free(&t);
+    snprintf(args[0], 160, "%s", job_id);
+    cJSON_Delete(body);
+    if (rc == OTA_JOB_SPEC_USAGE) {
+        error(resp, 400, "bad_request", "%s", err);
+    } else if (rc == OTA_JOB_SPEC_FAIL || rc == -404) {
+        error(resp, rc == -404 ? 404 : 422, rc == -404 ? "not_found" : "unprocessable", "%s", err);
+    } else if (rc == -409) {
+        error(resp, 409, "conflict", "%s", err);
+    } else {
+        h_job(req, resp, store, args);
+        if (resp->status == 200) {
+            resp->status = 201;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- session -- */
+
+static void session_answer(ota_web_response_t *resp, int status, const ota_web_session_t *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", s->user);
+    cJSON_AddStringToObject(o, "role", ota_web_role_name(s->role));
+    cJSON_AddStringToObject(o, "csrfToken", s->csrf);
+    answer(resp, status, o);
+}
+
+static void h_session(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                      char args[][160])
+{
+    (void)req;
+    (void)store;
+    (void)args;
+    session_answer(resp, 200, &resp->session);
+}
+
+static void h_logout(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                     char args[][160])
+{
+    (void)store;
+    (void)args;
+    ota_web_session_end(req->sessions, resp->session.token);
+    snprintf(resp->set_cookie, sizeof resp->set_cookie,
+             "otter_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+             req->tls ? "; Secure" : "");
+    answer(resp, 200, cJSON_CreateObject());
+}
+
+static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                    char args[][160])
+{
+    (void)store;
+    (void)args;
+    cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(body, "user");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "password");
+    if (!cJSON_IsString(u) || !cJSON_IsString(p) || !ota_web_user_valid_name(u->valuestring)) {
+        cJSON_Delete(body);
+        error(resp, 400, "bad_request",
+              "login needs {\"user\": NAME, \"password\": TEXT}; ask an administrator for an "
+              "account ('otter user add')");
+        return;
+    }
+    char user_key[96], ip_key[96];
+    snprintf(user_key, sizeof user_key, "user:%s", u->valuestring);
+    snprintf(ip_key, sizeof ip_key, "addr:%.80s", req->client ? req->client : "");
+    unsigned wait_u = 0, wait_a = 0;
+    int allow_u = ota_web_throttle_allow(req->sessions, user_key, req->now_ms, &wait_u);
+    int allow_a = ota_web_throttle_allow(req->sessions, ip_key, req->now_ms, &wait_a);
+    if (!allow_u || !allow_a) {
+        cJSON_Delete(body);
+        resp->retry_after_s = wait_u > wait_a ? wait_u : wait_a;
+        error(resp, 429, "throttled",
+              "too many failed logins; wait %u seconds and try again, or ask an administrator",
+              resp->retry_after_s);
+        return;
+    }
+    ota_web_role_t role = OTA_WEB_ROLE_NONE;
+    if (!ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role)) {
+        ota_web_throttle_failed(req->sessions, user_key, req->now_ms);
+        ota_web_throttle_failed(req->sessions, ip_key, req->now_ms);
+        cJSON_Delete(body);
+        error(resp, 401, "bad_login", "wrong user name or password; try again");
+        return;
+    }
+    ota_web_throttle_clear(req->sessions, user_key);
+    ota_web_throttle_clear(req->sessions, ip_key);
+    ota_web_session_t s;
+    if (ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s) != 0) {
+        cJSON_Delete(body);
+        error(resp, 500, "internal", "no randomness for a session; try again");
+        return;
+    }
+    cJSON_Delete(body);
+    snprintf(resp->set_cookie, sizeof resp->set_cookie,
+             "otter_session=%s; Path=/; HttpOnly; SameSite=Strict%s", s.token,
+             req->tls ? "; Secure" : "");
+    session_answer(resp, 200, &s);
+}
+
+/* --------------------------------------------------------------- routes -- */
+
+static const route_entry_t routes[] = {
+    {{"POST", "/api/v1/session", OTA_WEB_ROLE_NONE}, h_login, 0},
+    {{"GET", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_session, 0},
+    {{"DELETE", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_logout, 0},
+    {{"GET", "/api/v1/things", OTA_WEB_ROLE_VIEWER}, h_things, 1},
+    {{"GET", "/api/v1/things/{}", OTA_WEB_ROLE_VIEWER}, h_thing, 1},
+    {{"GET", "/api/v1/groups", OTA_WEB_ROLE_VIEWER}, h_groups, 1},
+    {{"GET", "/api/v1/images", OTA_WEB_ROLE_VIEWER}, h_images, 1},
+    {{"GET", "/api/v1/jobs", OTA_WEB_ROLE_VIEWER}, h_jobs, 1},
+    {{"POST", "/api/v1/jobs", OTA_WEB_ROLE_OPERATOR}, h_job_create, 1},
+    {{"GET", "/api/v1/jobs/{}", OTA_WEB_ROLE_VIEWER}, h_job, 1},
+    {{"GET", "/api/v1/jobs/{}/events", OTA_WEB_ROLE_VIEWER}, h_job_events, 1},
+    {{"POST", "/api/v1/jobs/{}/cancel", OTA_WEB_ROLE_OPERATOR}, h_job_cancel, 1},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+const ota_web_route_t *ota_web_api_routes(size_t *n)
+{
+    static ota_web_route_t table[N_ROUTES];
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        table[i] = routes[i].route;
+    }
+    *n = N_ROUTES;
+    return table;
+}
+
+/* Matches a path against a pattern; fills the {} segments (at most 2). */
+static int match(const char *pattern, const char *path, char args[][160])
+{
+    int n_args = 0;
+    while (*pattern && *path) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            size_t len = strcspn(path, "/");
+            if (len == 0 || len >= 160 || n_args >= 2) {
+                return 0;
+            }
+            memcpy(args[n_args], path, len);
+            args[n_args++][len] = '\0';
+            path += len;
+            pattern += 2;
+            continue;
+        }
+        if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    if (req->cookie != NULL) {
+        if (ota_web_session_find(req->sessions, req->cookie, req->now_ms, &resp->session) == 0 &&
+            ota_web_user_role(req->data_dir, resp->session.user) != resp->session.role) {
+            ota_web_session_end(req->sessions, resp->session.token);
+            memset(&resp->session, 0, sizeof resp->session);
+        }
+    }
+    char args[2][160];
+    const route_entry_t *path_hit = NULL, *hit = NULL;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (match(routes[i].route.pattern, req->path, args)) {
+            path_hit = &routes[i];
+            if (strcmp(routes[i].route.method, req->method) == 0) {
+                hit = &routes[i];
+                break;
+            }
+        }
+    }
+    ota_web_role_t role = resp->session.role;
+    int open = hit != NULL && hit->route.role == OTA_WEB_ROLE_NONE;
+    if (role == OTA_WEB_ROLE_NONE && !open) {
+        error(resp, 401, "unauthenticated", "log in first: POST /api/v1/session");
+        return;
+    }
+    if (path_hit == NULL) {
+        error(resp, 404, "not_found", "no such API path; see docs/openapi.yaml");
+        return;
+    }
+    if (hit == NULL) {
+        error(resp, 405, "method_not_allowed", "%s is not allowed here; see docs/openapi.yaml",
+              req->method);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0) {
+        if (req->content_type == NULL ||
+            strncasecmp(req->content_type, "application/json", 16) != 0) {
+            error(resp, 415, "unsupported_media_type",
+                  "send the body as application/json (also an empty object)");
+            return;
+        }
+        if (!open && (req->csrf == NULL || strlen(req->csrf) != OTA_WEB_TOKEN_LEN ||
+                      !ota_web_equal(req->csrf, resp->session.csrf, OTA_WEB_TOKEN_LEN))) {
+            error(resp, 403, "csrf",
+                  "missing or wrong X-CSRF-Token; send the csrfToken of GET /api/v1/session");
+            return;
+        }
+    }
+    if (role < hit->route.role) {
+        error(resp, 403, "forbidden", "the %s role may not do this; ask an operator",
+              ota_web_role_name(role));
+        return;
+    }
+    ota_store_t *store = NULL;
+    if (hit->needs_store && ota_store_open(req->data_dir, &store) != OTA_STORE_OK) {
+        error(resp, 500, "internal", "cannot open the store; check otter-web's --data-dir");
+        return;
+    }
+    hit->fn(req, resp, store, args);
+    ota_store_close(store);
+}

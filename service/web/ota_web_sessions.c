@@ -1,0 +1,210 @@
+/* otter web console: login sessions and throttling (see ota_web_sessions.h). */
+#include "ota_web_sessions.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THROTTLE_KEYS 4096
+#define THROTTLE_KEY_MAX 96
+/** A key with no failure for this long is forgotten. */
+#define THROTTLE_FORGET_MS (3600LL * 1000)
+
+typedef struct throttle {
+    char key[THROTTLE_KEY_MAX + 1];
+    unsigned failures;
+    int64_t last_ms;
+} throttle_t;
+
+struct ota_web_sessions {
+    pthread_mutex_t lock;
+    ota_web_session_t sessions[OTA_WEB_SESSIONS_MAX];
+    throttle_t throttle[THROTTLE_KEYS];
+};
+
+ota_web_sessions_t *ota_web_sessions_new(void)
+{
+    ota_web_sessions_t *s = calloc(1, sizeof *s);
+    if (s != NULL) {
+        pthread_mutex_init(&s->lock, NULL);
+    }
+    return s;
+}
+
+void ota_web_sessions_free(ota_web_sessions_t *s)
+{
+    if (s != NULL) {
+        pthread_mutex_destroy(&s->lock);
+        memset(s->sessions, 0, sizeof s->sessions);
+        free(s);
+    }
+}
+
+static int token(char out[OTA_WEB_TOKEN_LEN + 1])
+{
+    unsigned char b[OTA_WEB_TOKEN_LEN / 2];
+    if (ota_web_random(b, sizeof b) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof b; i++) {
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    }
+    return 0;
+}
+
+static int expired(const ota_web_session_t *x, int64_t now_ms)
+{
+    return x->token[0] == '\0' || now_ms - x->last_ms > OTA_WEB_SESSION_IDLE_MS ||
+           now_ms - x->created_ms > OTA_WEB_SESSION_MAX_MS;
+}
+
+int ota_web_session_start(ota_web_sessions_t *s, const char *user, ota_web_role_t role,
+                          int64_t now_ms, ota_web_session_t *out)
+{
+    ota_web_session_t n;
+    memset(&n, 0, sizeof n);
+    if (token(n.token) != 0 || token(n.csrf) != 0) {
+        return -1;
+    }
+    snprintf(n.user, sizeof n.user, "%s", user);
+    n.role = role;
+    n.created_ms = n.last_ms = now_ms;
+    pthread_mutex_lock(&s->lock);
+    size_t slot = 0;
+    for (size_t i = 0; i < OTA_WEB_SESSIONS_MAX; i++) {
+        if (expired(&s->sessions[i], now_ms)) {
+            slot = i;
+            break;
+        }
+        if (s->sessions[i].last_ms < s->sessions[slot].last_ms) {
+            slot = i;
+        }
+    }
+    s->sessions[slot] = n;
+    pthread_mutex_unlock(&s->lock);
+    *out = n;
+    return 0;
+}
+
+/* The live session with this token, or NULL; the lock is held. */
+static ota_web_session_t *lookup(ota_web_sessions_t *s, const char *tok, int64_t now_ms)
+{
+    if (tok == NULL || strlen(tok) != OTA_WEB_TOKEN_LEN) {
+        return NULL;
+    }
+    ota_web_session_t *found = NULL;
+    for (size_t i = 0; i < OTA_WEB_SESSIONS_MAX; i++) {
+        ota_web_session_t *x = &s->sessions[i];
+        if (x->token[0] != '\0' && ota_web_equal(x->token, tok, OTA_WEB_TOKEN_LEN)) {
+            found = x;
+        }
+    }
+    if (found != NULL && expired(found, now_ms)) {
+        memset(found, 0, sizeof *found);
+        found = NULL;
+    }
+    return found;
+}
+
+int ota_web_session_find(ota_web_sessions_t *s, const char *tok, int64_t now_ms,
+                         ota_web_session_t *out)
+{
+    pthread_mutex_lock(&s->lock);
+    ota_web_session_t *x = lookup(s, tok, now_ms);
+    if (x != NULL) {
+        x->last_ms = now_ms;
+        *out = *x;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return x != NULL ? 0 : -1;
+}
+
+int ota_web_session_alive(ota_web_sessions_t *s, const char *tok, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    int alive = lookup(s, tok, now_ms) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return alive;
+}
+
+void ota_web_session_end(ota_web_sessions_t *s, const char *tok)
+{
+    pthread_mutex_lock(&s->lock);
+    ota_web_session_t *x = lookup(s, tok, 0);
+    if (x != NULL) {
+        memset(x, 0, sizeof *x);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The entry of a key (creating it, or reusing the stalest), the lock held. */
+static throttle_t *throttle_entry(ota_web_sessions_t *s, const char *key, int create)
+{
+    throttle_t *stalest = &s->throttle[0];
+    for (size_t i = 0; i < THROTTLE_KEYS; i++) {
+        throttle_t *t = &s->throttle[i];
+        if (t->key[0] != '\0' && strncmp(t->key, key, THROTTLE_KEY_MAX) == 0) {
+            return t;
+        }
+        if (t->last_ms < stalest->last_ms) {
+            stalest = t;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    memset(stalest, 0, sizeof *stalest);
+    snprintf(stalest->key, sizeof stalest->key, "%s", key);
+    return stalest;
+}
+
+static int64_t wait_ms(const throttle_t *t)
+{
+    unsigned free_n =
+        strncmp(t->key, "addr:", 5) == 0 ? OTA_WEB_THROTTLE_FREE_ADDR : OTA_WEB_THROTTLE_FREE;
+    if (t->failures < free_n) {
+        return 0;
+    }
+    unsigned shift = t->failures - free_n;
+    int64_t s = shift >= 10 ? OTA_WEB_THROTTLE_MAX_S : (int64_t)1 << shift;
+    return (s > OTA_WEB_THROTTLE_MAX_S ? OTA_WEB_THROTTLE_MAX_S : s) * 1000;
+}
+
+int ota_web_throttle_allow(ota_web_sessions_t *s, const char *key, int64_t now_ms,
+                           unsigned *retry_s)
+{
+    pthread_mutex_lock(&s->lock);
+    throttle_t *t = throttle_entry(s, key, 0);
+    int allow = 1;
+    if (t != NULL && now_ms - t->last_ms > THROTTLE_FORGET_MS) {
+        memset(t, 0, sizeof *t);
+    } else if (t != NULL) {
+        int64_t left = t->last_ms + wait_ms(t) - now_ms;
+        if (left > 0) {
+            allow = 0;
+            *retry_s = (unsigned)((left + 999) / 1000);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return allow;
+}
+
+void ota_web_throttle_failed(ota_web_sessions_t *s, const char *key, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    throttle_t *t = throttle_entry(s, key, 1);
+    t->failures++;
+    t->last_ms = now_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key)
+{
+    pthread_mutex_lock(&s->lock);
+    throttle_t *t = throttle_entry(s, key, 0);
+    if (t != NULL) {
+        memset(t, 0, sizeof *t);
+    }
+    pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,108 @@
+/*
+ * otter web console: login sessions and login throttling, in memory (a
+ * restart of otter-web logs everyone out). Thread-safe: otter-web answers
+ * each connection in its own thread.
+ *
+ * A session is named by a 256-bit random token (the cookie) and carries a
+ * second random token for CSRF protection, which the pages send back in a
+ * header on every state-changing request. Sessions end after
+ * OTA_WEB_SESSION_IDLE_MS without a request, after OTA_WEB_SESSION_MAX_MS in
+ * all, or on logout.
+ *
+ * Throttling: after OTA_WEB_THROTTLE_FREE failed logins in a row for one key
+ * (an account name "user:NAME"; OTA_WEB_THROTTLE_FREE_ADDR for a client
+ * address "addr:A"), each further attempt must wait 2^(failures - free)
+ * seconds after the last failure, at
+ * most OTA_WEB_THROTTLE_MAX_S; a success clears the key.
+ */
+#ifndef OTA_WEB_SESSIONS_H
+#define OTA_WEB_SESSIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota_web_users.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A session ends after this long without a request (30 minutes). */
+#define OTA_WEB_SESSION_IDLE_MS (30LL * 60 * 1000)
+/** A session ends this long after login (12 hours). */
+#define OTA_WEB_SESSION_MAX_MS (12LL * 3600 * 1000)
+/** Sessions kept at most; the least recently used goes first. */
+#define OTA_WEB_SESSIONS_MAX 1024
+/** Failed logins in a row allowed without waiting, for an account ... */
+#define OTA_WEB_THROTTLE_FREE 5
+/** ... and for a client address (keys starting "addr:"), which many people may share. */
+#define OTA_WEB_THROTTLE_FREE_ADDR 20
+/** Longest wait between attempts, in seconds. */
+#define OTA_WEB_THROTTLE_MAX_S 900
+/** Length of a token's text (64 hex digits). */
+#define OTA_WEB_TOKEN_LEN 64
+
+/** A session's contents (a copy; the table keeps its own). */
+typedef struct ota_web_session {
+    char token[OTA_WEB_TOKEN_LEN + 1];
+    char csrf[OTA_WEB_TOKEN_LEN + 1];
+    char user[OTA_WEB_USER_NAME_MAX + 1];
+    ota_web_role_t role;
+    int64_t created_ms;
+    int64_t last_ms;
+} ota_web_session_t;
+
+/** The session and throttling tables. Opaque. */
+typedef struct ota_web_sessions ota_web_sessions_t;
+
+/** Makes empty tables. @return the tables, or NULL when out of memory. */
+ota_web_sessions_t *ota_web_sessions_new(void);
+
+/** Frees the tables (NULL is a no-op). */
+void ota_web_sessions_free(ota_web_sessions_t *s);
+
+/**
+ * Starts a session for an account that just logged in.
+ * @param out receives the new session (its token and CSRF token).
+ * @return 0, or -1 when no randomness is available.
+ */
+int ota_web_session_start(ota_web_sessions_t *s, const char *user, ota_web_role_t role,
+                          int64_t now_ms, ota_web_session_t *out);
+
+/**
+ * Finds a live session by its token (constant-time comparison) and marks it
+ * used at now_ms.
+ * @return 0 and *out, or -1 (unknown, expired or malformed token).
+ */
+int ota_web_session_find(ota_web_sessions_t *s, const char *token, int64_t now_ms,
+                         ota_web_session_t *out);
+
+/**
+ * Whether a session still lives, without marking it used (for long-lived
+ * event streams, which must end at logout).
+ * @return 1 or 0.
+ */
+int ota_web_session_alive(ota_web_sessions_t *s, const char *token, int64_t now_ms);
+
+/** Ends a session (unknown tokens are ignored). */
+void ota_web_session_end(ota_web_sessions_t *s, const char *token);
+
+/**
+ * Whether a login attempt for this key may go ahead now.
+ * @param retry_s receives the seconds to wait when it may not.
+ * @return 1 = go ahead, 0 = wait.
+ */
+int ota_web_throttle_allow(ota_web_sessions_t *s, const char *key, int64_t now_ms,
+                           unsigned *retry_s);
+
+/** Records a failed login for this key. */
+void ota_web_throttle_failed(ota_web_sessions_t *s, const char *key, int64_t now_ms);
+
+/** Clears this key after a successful login. */
+void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OTA_WEB_SESSIONS_H */

@@ -1,0 +1,662 @@
+/*
+ * otter-web: the web console daemon. Serves the console's pages (plain
+ * HTML, CSS and JavaScript from a folder of the repository) and the HTTP API
+ * /api/v1 (ota_web_api.h) to operators, over HTTP or HTTPS, with
+ * libmicrohttpd. Apart from otter-http, which faces devices (docs/WEB.md).
+ *
+ * libmicrohttpd runs a thread per connection, so that a job's event stream
+ * (Server-Sent Events) may wait for changes in its own thread; each request
+ * opens its own store handle. The main thread waits for SIGTERM or SIGINT.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "ota_httpd.h"
+#include "ota_store.h"
+#include "ota_web_api.h"
+#include "ota_web_sessions.h"
+
+#ifndef OTTER_WEB_STATIC_DIR
+#define OTTER_WEB_STATIC_DIR "web/static"
+#endif
+
+typedef struct options {
+    const char *data_dir;
+    const char *bind;
+    long port;
+    int tls;
+    const char *cert;
+    const char *key;
+    const char *static_dir;
+    int log_level;
+    int routes;
+} options_t;
+
+typedef struct app {
+    const options_t *o;
+    ota_web_sessions_t *sessions;
+} app_t;
+
+/** What a connection accumulates between libmicrohttpd's calls. */
+typedef struct conn_state {
+    char *body;
+    size_t len;
+    int too_large;
+} conn_state_t;
+
+/** A job's event stream. */
+typedef struct event_stream {
+    const app_t *app;
+    char job[80];
+    char token[OTA_WEB_TOKEN_LEN + 1];
+    ota_store_t *store;
+    char *pending;
+    size_t off, len;
+    int first, finished;
+    long long last_send_ms;
+} event_stream_t;
+
+static volatile sig_atomic_t g_stop;
+static int g_tls; /* serving HTTPS: browsers are told to stay on it */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ----------------------------------------------------------- answering -- */
+
+/* Headers every answer carries: no framing, no sniffing, scripts only from here. */
+static void security_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; style-src 'self'; img-src "
+                            "'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+                            "base-uri 'none'; form-action 'self'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (g_tls) {
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+    }
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+                                 char *body, size_t len, const char *cookie, unsigned retry_after,
+                                 const char *location)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    security_headers(r);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (cookie != NULL && cookie[0] != '\0') {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    }
+    if (retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (location != NULL) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    }
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *message)
+{
+    char *body = ota_web_error_json(code, message);
+    enum MHD_Result rc =
+        send_text(c, status, "application/json", body, body ? strlen(body) : 0, NULL, 0, NULL);
+    free(body);
+    return rc;
+}
+
+/* ------------------------------------------------------- event streams -- */
+
+static void stream_free(void *cls)
+{
+    event_stream_t *s = cls;
+    ota_store_close(s->store);
+    free(s->pending);
+    free(s);
+}
+
+/* Next bytes of a job's event stream; waits in this connection's thread. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    event_stream_t *s = cls;
+    (void)pos;
+    for (;;) {
+        if (s->pending != NULL) {
+            size_t n = s->len - s->off < max ? s->len - s->off : max;
+            memcpy(buf, s->pending + s->off, n);
+            s->off += n;
+            if (s->off == s->len) {
+                free(s->pending);
+                s->pending = NULL;
+            }
+            return (ssize_t)n;
+        }
+        long long now = now_ms();
+        if (s->finished || g_stop || !ota_web_session_alive(s->app->sessions, s->token, now)) {
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        int changed = 0;
+        if (ota_store_poll_changes(s->store, &changed) != OTA_STORE_OK) {
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (changed || s->first) {
+            int done = 0;
+            char *json = ota_web_job_event(s->store, s->job, &done);
+            s->first = 0;
+            if (json == NULL) {
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            }
+            size_t n = strlen(json) + 16;
+            s->pending = malloc(n);
+            if (s->pending == NULL) {
+                free(json);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            s->len = (size_t)snprintf(s->pending, n, "data: %s\n\n", json);
+            s->off = 0;
+            free(json);
+            s->finished = done;
+            s->last_send_ms = now;
+            continue;
+        }
+        if (now - s->last_send_ms >= 15000) {
+            s->pending = strdup(": keep-alive\n\n");
+            s->len = s->pending ? strlen(s->pending) : 0;
+            s->off = 0;
+            s->last_send_ms = now;
+            continue;
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *c, const app_t *app,
+                                   const ota_web_response_t *resp)
+{
+    event_stream_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return send_error(c, 500, "internal", "out of memory; try again");
+    }
+    s->app = app;
+    s->first = 1;
+    snprintf(s->job, sizeof s->job, "%s", resp->event_job);
+    snprintf(s->token, sizeof s->token, "%s", resp->session.token);
+    if (ota_store_open(app->o->data_dir, &s->store) != OTA_STORE_OK) {
+        free(s);
+        return send_error(c, 500, "internal", "cannot open the store; check --data-dir");
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
+    if (r == NULL) {
+        stream_free(s);
+        return MHD_NO;
+    }
+    security_headers(r);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    enum MHD_Result rc = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- pages -- */
+
+/* Pages anybody may load: the login page and what it needs. */
+static int public_file(const char *name)
+{
+    return strcmp(name, "login.html") == 0 || strcmp(name, "app.css") == 0 ||
+           strcmp(name, "app.js") == 0 || strcmp(name, "login.js") == 0;
+}
+
+/* The content type of a page file, or NULL for a name that is not one. */
+static const char *page_type(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n ||
+        name[0] == '.' || strstr(name, "..") != NULL) {
+        return NULL;
+    }
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL) {
+        return NULL;
+    }
+    if (strcmp(dot, ".html") == 0) {
+        return "text/html; charset=utf-8";
+    }
+    if (strcmp(dot, ".css") == 0) {
+        return "text/css; charset=utf-8";
+    }
+    if (strcmp(dot, ".js") == 0) {
+        return "text/javascript; charset=utf-8";
+    }
+    if (strcmp(dot, ".png") == 0) {
+        return "image/png";
+    }
+    return NULL;
+}
+
+static enum MHD_Result send_page(struct MHD_Connection *c, const app_t *app, const char *url,
+                                 const char *method)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return send_error(c, 405, "method_not_allowed", "pages are read with GET");
+    }
+    const char *name = strcmp(url, "/") == 0 ? "index.html" : url + 1;
+    const char *type = page_type(name);
+    if (type == NULL) {
+        return send_error(c, 404, "not_found", "no such page; start at /");
+    }
+    if (!public_file(name)) {
+        const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "otter_session");
+        ota_web_session_t s;
+        if (cookie == NULL || ota_web_session_find(app->sessions, cookie, now_ms(), &s) != 0) {
+            return send_text(c, 303, "text/plain; charset=utf-8", (char *)"log in first\n", 13,
+                             NULL, 0, "/login.html");
+        }
+    }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", app->o->static_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return send_error(c, 404, "not_found", "no such page; start at /");
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        if (sz >= 0 && sz <= 4 * 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)sz + 1);
+            if (buf != NULL) {
+                len = fread(buf, 1, (size_t)sz, f);
+            }
+        }
+    }
+    fclose(f);
+    if (buf == NULL) {
+        return send_error(c, 500, "internal", "cannot read the page; check --static");
+    }
+    enum MHD_Result rc = send_text(c, 200, type, buf, len, NULL, 0, NULL);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------- requests -- */
+
+static void client_address(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "?");
+    if (ci == NULL || ci->client_addr == NULL) {
+        return;
+    }
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+    }
+}
+
+/* A state-changing request from another site's page is refused (with SameSite cookies
+ * and the CSRF token this is a third wall). */
+static int foreign_origin(struct MHD_Connection *c, int tls)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (origin == NULL) {
+        return 0;
+    }
+    char want[600];
+    snprintf(want, sizeof want, "%s://%s", tls ? "https" : "http", host ? host : "");
+    return strcmp(origin, want) != 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    const app_t *app = cls;
+    (void)version;
+    conn_state_t *st = *con_cls;
+    if (st == NULL) {
+        st = calloc(1, sizeof *st);
+        if (st == NULL) {
+            return MHD_NO;
+        }
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!st->too_large && st->len + *upload_size <= OTA_WEB_BODY_MAX) {
+            char *nb = realloc(st->body, st->len + *upload_size + 1);
+            if (nb == NULL) {
+                st->too_large = 1;
+            } else {
+                st->body = nb;
+                memcpy(st->body + st->len, upload, *upload_size);
+                st->len += *upload_size;
+                st->body[st->len] = '\0';
+            }
+        } else {
+            st->too_large = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strncmp(url, "/api/", 5) != 0) {
+        return send_page(c, app, url, method);
+    }
+    if (st->too_large) {
+        return send_error(c, 413, "too_large", "the request body is over 64 KiB; send less");
+    }
+    if (strcmp(method, "GET") != 0 && foreign_origin(c, app->o->tls)) {
+        return send_error(c, 403, "csrf",
+                          "cross-site request refused; use the console's own pages");
+    }
+    char client[64];
+    client_address(c, client, sizeof client);
+    ota_web_request_t req = {
+        .method = method,
+        .path = url,
+        .body = st->body,
+        .body_len = st->len,
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+        .csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
+        .cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "otter_session"),
+        .client = client,
+        .tls = app->o->tls,
+        .data_dir = app->o->data_dir,
+        .sessions = app->sessions,
+        .now_ms = now_ms(),
+    };
+    ota_web_response_t resp;
+    ota_web_api_handle(&req, &resp);
+    ota_httpd_log(resp.status >= 400 ? OTA_HTTPD_INFO : OTA_HTTPD_DEBUG, "%s %s %d %s (%s)", method,
+                  url, resp.status, resp.session.user[0] ? resp.session.user : "-", client);
+    enum MHD_Result rc;
+    if (resp.event_job[0] != '\0') {
+        rc = send_stream(c, app, &resp);
+    } else {
+        rc =
+            send_text(c, (unsigned)resp.status, "application/json", resp.body,
+                      resp.body ? strlen(resp.body) : 0, resp.set_cookie, resp.retry_after_s, NULL);
+    }
+    ota_web_response_free(&resp);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)c;
+    (void)code;
+    conn_state_t *st = *con_cls;
+    if (st != NULL) {
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+/* -------------------------------------------------------------- startup -- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: otter-web --data-dir DIR [options]\n"
+            "\n"
+            "The web console: the fleet, jobs and their live progress in a browser, and the\n"
+            "HTTP API /api/v1 (docs/openapi.yaml), for the accounts 'otter user add' makes.\n"
+            "\n"
+            "Options:\n"
+            "  --data-dir DIR    data folder (otter.db, web/users); required\n"
+            "  --bind ADDR       IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+            "  --port N          port (default 8090, or 8444 with --tls; 0 = any free one)\n"
+            "  --tls             HTTPS with DIR/broker/server.crt and server.key\n"
+            "  --cert F --key F  HTTPS with this PEM certificate chain and key instead\n"
+            "  --static DIR      the pages' folder (default %s)\n"
+            "  --log-level L     error, warn, info (default) or debug\n"
+            "  --routes          print the API's routes (method, path, role) and exit\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Prints \"ready: <url>\" when it listens. SIGTERM or SIGINT: stop; exit 0.\n"
+            "Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
+            OTTER_WEB_STATIC_DIR);
+}
+
+static int parse_args(int argc, char **argv, options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->bind = "127.0.0.1";
+    o->port = -1;
+    o->log_level = OTA_HTTPD_INFO;
+    o->static_dir = OTTER_WEB_STATIC_DIR;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--tls") == 0) {
+            o->tls = 1;
+        } else if (strcmp(a, "--routes") == 0) {
+            o->routes = 1;
+        } else if (v == NULL) {
+            fprintf(stderr,
+                    "otter-web: error: unknown option or missing value '%s'; see "
+                    "otter-web --help\n",
+                    a);
+            return -1;
+        } else if (strcmp(a, "--data-dir") == 0) {
+            o->data_dir = argv[++i];
+        } else if (strcmp(a, "--bind") == 0) {
+            o->bind = argv[++i];
+        } else if (strcmp(a, "--cert") == 0) {
+            o->cert = argv[++i];
+        } else if (strcmp(a, "--key") == 0) {
+            o->key = argv[++i];
+        } else if (strcmp(a, "--static") == 0) {
+            o->static_dir = argv[++i];
+        } else if (strcmp(a, "--port") == 0) {
+            char *end;
+            errno = 0;
+            o->port = strtol(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i] || o->port < 0 || o->port > 65535) {
+                fprintf(stderr, "otter-web: error: bad --port '%s'; give 0-65535\n", argv[i]);
+                return -1;
+            }
+        } else if (strcmp(a, "--log-level") == 0) {
+            static const char *const names[] = {"error", "warn", "info", "debug"};
+            o->log_level = -1;
+            for (int k = 0; k < 4; k++) {
+                if (strcmp(v, names[k]) == 0) {
+                    o->log_level = k;
+                }
+            }
+            i++;
+            if (o->log_level < 0) {
+                fprintf(stderr,
+                        "otter-web: error: bad --log-level '%s'; give error, warn, info "
+                        "or debug\n",
+                        v);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "otter-web: error: unknown option '%s'; see otter-web --help\n", a);
+            return -1;
+        }
+    }
+    if ((o->cert == NULL) != (o->key == NULL)) {
+        fprintf(stderr, "otter-web: error: --cert and --key go together; give both\n");
+        return -1;
+    }
+    if (o->cert != NULL) {
+        o->tls = 1;
+    }
+    if (o->data_dir == NULL && !o->routes) {
+        fprintf(stderr, "otter-web: error: --data-dir is required; see otter-web --help\n");
+        return -1;
+    }
+    if (o->port < 0) {
+        o->port = o->tls ? 8444 : 8090;
+    }
+    return 0;
+}
+
+static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cert, char *key)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    int v6 = 0;
+    if (ota_httpd_address(o->bind, (int)o->port, &ss, &v6) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "bad --bind address '%s'", o->bind);
+        return NULL;
+    }
+    if (v6) {
+        flags |= MHD_USE_IPv6;
+    }
+    if (o->tls) {
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, 128, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
+        {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, app,
+                                            MHD_OPTION_EXTERNAL_LOGGER, ota_httpd_mhd_log, NULL,
+                                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (d == NULL) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot listen on %s port %ld (in use, or a bad address%s)",
+                      o->bind, o->port, o->tls ? ", or the certificate and key do not fit" : "");
+    }
+    return d;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    if (parse_args(argc, argv, &o) != 0) {
+        return 2;
+    }
+    if (o.routes) {
+        size_t n;
+        const ota_web_route_t *r = ota_web_api_routes(&n);
+        for (size_t i = 0; i < n; i++) {
+            printf("%s %s %s\n", r[i].method, r[i].pattern, ota_web_role_name(r[i].role));
+        }
+        return 0;
+    }
+    ota_httpd_log_setup("otter-web", o.log_level);
+    g_tls = o.tls;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char db[4200];
+    snprintf(db, sizeof db, "%s/otter.db", o.data_dir);
+    if (access(db, R_OK) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "no store in %s; create one with 'otter broker init'",
+                      o.data_dir);
+        return 1;
+    }
+    char probe[4400];
+    snprintf(probe, sizeof probe, "%s/login.html", o.static_dir);
+    if (access(probe, R_OK) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR,
+                      "no pages in %s; give --static with the repository's web/static",
+                      o.static_dir);
+        return 1;
+    }
+    char *cert = NULL, *key = NULL;
+    if (o.tls) {
+        char cpath[4200], kpath[4200];
+        snprintf(cpath, sizeof cpath, "%s", o.cert ? o.cert : "");
+        snprintf(kpath, sizeof kpath, "%s", o.key ? o.key : "");
+        if (o.cert == NULL) {
+            snprintf(cpath, sizeof cpath, "%s/broker/server.crt", o.data_dir);
+            snprintf(kpath, sizeof kpath, "%s/broker/server.key", o.data_dir);
+        }
+        cert = ota_httpd_read_text(cpath);
+        key = ota_httpd_read_text(kpath);
+        if (cert == NULL || key == NULL) {
+            ota_httpd_log(OTA_HTTPD_ERROR,
+                          "cannot read %s or %s; make them with 'otter broker init --tls' or give "
+                          "--cert and --key",
+                          cpath, kpath);
+            free(cert);
+            free(key);
+            return 1;
+        }
+    }
+    app_t app = {.o = &o, .sessions = ota_web_sessions_new()};
+    int status = 1;
+    struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
+    if (d != NULL) {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        int v6 = strchr(o.bind, ':') != NULL;
+        ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
+                      v6 ? "[" : "", o.bind, v6 ? "]" : "",
+                      info != NULL ? info->port : (unsigned)o.port, o.data_dir);
+        while (!g_stop) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(d);
+        status = 0;
+    }
+    ota_web_sessions_free(app.sessions);
+    free(cert);
+    free(key);
+    ota_httpd_log(OTA_HTTPD_INFO, "stopped");
+    return status;
+}

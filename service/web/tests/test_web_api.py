@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""otter-web's API against a real store, broker and service (python3 stdlib only).
+
+Walks every route of otter-web's own route table (otter-web --routes) without a
+session and with a forged one, checks the table against docs/openapi.yaml,
+and checks login, cookies, throttling, CSRF, roles, the CLI's validation
+texts, job create/cancel, the event stream, logout, removed accounts, pages
+and that no private key is ever served.
+"""
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from web_fleet import OPERATOR, VIEWER, Client, Fleet  # noqa: E402
+
+ROOT = os.environ.get("OTTER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../../.."))
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        raise AssertionError(what)
+
+
+def routes():
+    out = subprocess.run([os.environ["OTTER_WEB_BIN"], "--routes"], capture_output=True,
+                         text=True, check=True).stdout
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def openapi_routes():
+    """(METHOD, path with {} for parameters) from docs/openapi.yaml."""
+    got, path = [], None
+    with open(os.path.join(ROOT, "docs/openapi.yaml")) as f:
+        in_paths = False
+        for line in f:
+            if line.startswith("paths:"):
+                in_paths = True
+                continue
+            if not in_paths:
+                continue
+            m = re.match(r"^  (/\S+):\s*$", line)
+            if m:
+                path = re.sub(r"\{[^}]+\}", "{}", m.group(1))
+                continue
+            m = re.match(r"^    (get|post|put|delete|patch):", line)
+            if m and path:
+                got.append((m.group(1).upper(), path))
+    return got
+
+
+def test_route_table(fleet):
+    table = routes()
+    check(len(table) >= 10, "the route table lists the API")
+    documented = set(openapi_routes())
+    served = {(m, p) for m, p, _ in table}
+    check(served == documented, "route table and docs/openapi.yaml differ: %s" %
+          (served ^ documented))
+    anon = Client(fleet.url)
+    forged = Client(fleet.url)
+    forged.jar.set_cookie(__import__("http.cookiejar").cookiejar.Cookie(
+        0, "otter_session", "ab" * 32, None, False, "127.0.0.1", False, False, "/", True,
+        False, None, False, None, None, {}))
+    open_routes = 0
+    for method, pattern, role in table:
+        for arg in ("dev-a", "no-such-thing"):
+            path = pattern.replace("{}", arg)
+            for c in (anon, forged):
+                st, j, _ = c.json(method, path, {"user": "x", "password": "y"}
+                                  if role == "none" else {})
+                if role == "none":
+                    check(st in (400, 401), "%s %s answers a bad login with %d" %
+                          (method, path, st))
+                    open_routes += 1
+                else:
+                    check(st == 401 and j["code"] == "unauthenticated",
+                          "%s %s without a session: %d" % (method, path, st))
+    check(open_routes > 0 and all(r != "none" for m, p, r in table if p != "/api/v1/session"),
+          "only login is open")
+    # Paths not in the table tell nothing either.
+    for path in ("/api/v1/nothing", "/api/v2/things", "/api/v1/things/a/b"):
+        st, j, _ = anon.json("GET", path)
+        check(st == 401, "GET %s without a session: %d" % (path, st))
+
+
+def test_pages(fleet):
+    anon = Client(fleet.url)
+    for page in ("/", "/index.html", "/jobs.html", "/job.html", "/thing.html", "/new-job.html"):
+        st, h, _ = anon.request("GET", page)
+        check(st == 303 and h.get("Location") == "/login.html", "%s without a session: %d" %
+              (page, st))
+    for page in ("/login.html", "/app.js", "/app.css", "/login.js"):
+        st, h, b = anon.request("GET", page)
+        check(st == 200, "%s is public" % page)
+        check("default-src 'self'" in h.get("Content-Security-Policy", ""), "CSP on " + page)
+        check(h.get("X-Frame-Options") == "DENY", "no framing")
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    for path in ("/keys/codesign.key", "/codesign.key", "/..%2fkeys%2fcodesign.key",
+                 "/%2e%2e/keys/codesign.key", "/../data/otter.db", "/web/users", "/users",
+                 "/data/broker/server.key", "/.htaccess", "/app.js%00.html"):
+        st, _, b = op.request("GET", path)
+        check(st in (400, 404), "%s is not served (%d)" % (path, st))
+        check(b"PRIVATE KEY" not in b and b"pbkdf2" not in b, "nothing secret in " + path)
+
+
+def test_login_cookies_throttling(fleet):
+    c = Client(fleet.url)
+    st, j, _ = c.json("POST", "/api/v1/session", {"user": OPERATOR[0], "password": "wrong-pass-9"})
+    check(st == 401 and j["code"] == "bad_login", "a wrong password is refused")
+    st, _, b = c.request("POST", "/api/v1/session", raw=json.dumps(
+        {"user": OPERATOR[0], "password": OPERATOR[1]}).encode(),
+        headers={"Content-Type": "text/plain"})
+    check(st == 415, "login needs application/json (no cross-site form posts): %d" % st)
+    st, j, h = c.login(*OPERATOR)
+    check(st == 200 and j["role"] == "operator" and len(j["csrfToken"]) == 64, "login")
+    cookie = h.get("Set-Cookie", "")
+    check("HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie,
+          "session cookie flags: " + cookie)
+    check("Secure" not in cookie, "no Secure flag over plain HTTP")
+    # Five wrong passwords for one account: the next attempt waits, even with the right one.
+    t = Client(fleet.url)
+    for _ in range(5):
+        st, j, _ = t.json("POST", "/api/v1/session", {"user": VIEWER[0], "password": "nope-nope-1"})
+        check(st == 401, "wrong password refused")
+    st, j, h = t.json("POST", "/api/v1/session", {"user": VIEWER[0], "password": VIEWER[1]})
+    check(st == 429 and j["code"] == "throttled" and int(h["Retry-After"]) >= 1,
+          "login throttled after 5 failures: %d" % st)
+    check("wait" in j["message"], "the message says what to do")
+    time.sleep(int(h["Retry-After"]) + 0.2)
+    st, j, _ = t.login(*VIEWER)
+    check(st == 200, "after the wait the right password logs in: %d" % st)
+
+
+def test_csrf_and_roles(fleet):
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    body = {"image": "x", "targets": "dev-a"}
+    st, j, _ = op.json("POST", "/api/v1/jobs", body, csrf=False)
+    check(st == 403 and j["code"] == "csrf", "no CSRF token: %d" % st)
+    st, j, _ = op.json("POST", "/api/v1/jobs", body, headers={"X-CSRF-Token": "0" * 64})
+    check(st == 403 and j["code"] == "csrf", "wrong CSRF token")
+    st, j, _ = op.json("POST", "/api/v1/jobs", body, headers={"Origin": "http://evil.example"})
+    check(st == 403 and j["code"] == "csrf", "another site's origin")
+    st, j, _ = op.json("DELETE", "/api/v1/session", csrf=False)
+    check(st == 403, "logout needs the token too")
+    st, _, _ = op.json("GET", "/api/v1/things")
+    check(st == 200, "still logged in")
+    other = Client(fleet.url)
+    other.login(*OPERATOR)
+    st, j, _ = op.json("POST", "/api/v1/jobs", body, headers={"X-CSRF-Token": other.csrf})
+    check(st == 403, "another session's token does not fit")
+    v = Client(fleet.url)
+    v.login(*VIEWER)
+    for path in ("/api/v1/things", "/api/v1/things/dev-a", "/api/v1/jobs", "/api/v1/images",
+                 "/api/v1/groups", "/api/v1/session"):
+        st, _, _ = v.json("GET", path)
+        check(st == 200, "viewer reads " + path)
+    st, j, _ = v.json("POST", "/api/v1/jobs", body)
+    check(st == 403 and j["code"] == "forbidden" and "viewer" in j["message"],
+          "a viewer may not create jobs")
+    st, j, _ = v.json("POST", "/api/v1/jobs/seed/cancel")
+    check(st == 403 and j["code"] == "forbidden", "a viewer may not cancel")
+
+
+def cli_error(fleet, *args):
+    r = fleet.cli(*args, check=False)
+    check(r.returncode != 0, "otter %s fails" % " ".join(args))
+    return r.stderr.strip().replace("otter: error: ", "")
+
+
+def test_validation_as_cli(fleet):
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    images = op.json("GET", "/api/v1/images")[1]
+    check(len(images) == 1 and images[0]["signed"] and images[0]["version"] == "1.1.0",
+          "the image the CLI signed: %s" % images)
+    image = images[0]["imageId"]
+    fw = os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0")
+    key = os.path.join(fleet.dir, "keys/codesign.key")
+    base = ["job", "create", "--file", fw, "--version", "1.1.0", "--key", key]
+    cases = [
+        ({"targets": "nosuch"}, ["--targets", "nosuch"], 422),
+        ({"targets": "bad name"}, ["--targets", "bad name"], 400),
+        ({"targets": "group:empty"}, ["--targets", "group:empty"], 422),
+        ({"targets": ","}, ["--targets", ","], 400),
+        ({"targets": "dev-a", "rolloutRate": "0"}, ["--targets", "dev-a", "--rollout-rate", "0"],
+         400),
+        ({"targets": "dev-a", "timeoutMinutes": 99999},
+         ["--targets", "dev-a", "--timeout-minutes", "99999"], 400),
+        ({"targets": "dev-a", "abortFailurePercent": 10},
+         ["--targets", "dev-a", "--abort-failure-percent", "10"], 400),
+        ({"targets": "dev-a", "abortFailurePercent": 101, "abortMinFinished": 1},
+         ["--targets", "dev-a", "--abort-failure-percent", "101", "--abort-min-finished", "1"],
+         400),
+        ({"targets": "dev-a", "jobId": "bad id!"}, ["--targets", "dev-a", "--job-id", "bad id!"],
+         400),
+    ]
+    names = {"--targets": "targets", "--rollout-rate": "rolloutRate",
+             "--timeout-minutes": "timeoutMinutes", "--abort-failure-percent":
+             "abortFailurePercent", "--abort-min-finished": "abortMinFinished"}
+    for body, cli_args, status in cases:
+        st, j, _ = op.json("POST", "/api/v1/jobs", dict(body, image=image))
+        want = cli_error(fleet, *(base + cli_args))
+        for a, b in names.items():
+            want = want.replace(a, b)
+        check(st == status, "%s: status %d, want %d" % (body, st, status))
+        check(j["message"] == want, "same text as the CLI:\n  api: %s\n  cli: %s" %
+              (j["message"], want))
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": "AFR_OTA-none", "targets": "dev-a"})
+    check(st == 404 and "images" in j["message"], "unknown image")
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "dev-a", "x": 1})
+    check(st == 400 and "unknown field 'x'" in j["message"], "unknown field")
+    st, j, _ = op.json("POST", "/api/v1/jobs", raw=b"{not json")
+    check(st == 400, "malformed JSON")
+    st, j, _ = op.json("POST", "/api/v1/jobs", raw=b"[" * 70000)
+    check(st == 413 and j["code"] == "too_large", "body over 64 KiB: %d" % st)
+    check(len(op.json("GET", "/api/v1/jobs")[1]) == 1, "no refused request created a job")
+
+
+def read_event(resp):
+    """The next data: event of an event stream (skips comments)."""
+    while True:
+        line = resp.readline()
+        if not line:
+            return None
+        line = line.decode().rstrip("\n")
+        if line.startswith("data: "):
+            resp.readline()
+            return json.loads(line[6:])
+
+
+def test_jobs_and_events(fleet):
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    image = op.json("GET", "/api/v1/images")[1][0]["imageId"]
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "dev-a,group:lab",
+                                               "jobId": "web-1", "rolloutRate": 100})
+    check(st == 201 and j["jobId"] == "web-1" and j["counts"]["targets"] == 2,
+          "job created: %d %s" % (st, j))
+    check(j["rolloutRate"] == 100 and j["version"] == "1.1.0", "settings and version")
+    check(j["document"]["afr_ota"]["streamname"] == image, "the image's document")
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "dev-a",
+                                               "jobId": "web-1"})
+    check(st == 409 and "taken" in j["message"], "job id taken")
+    thing = op.json("GET", "/api/v1/things/dev-a")[1]
+    check(thing["currentJob"]["jobId"] in ("seed", "web-1") and
+          {h["jobId"] for h in thing["history"]} == {"seed", "web-1"}, "thing history")
+    # The event stream: the job now, then the change when it is canceled.
+    u = urllib.parse.urlparse(fleet.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    cookie = "otter_session=" + next(c.value for c in op.jar if c.name == "otter_session")
+    conn.request("GET", "/api/v1/jobs/web-1/events", headers={"Cookie": cookie})
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream",
+          "event stream")
+    ev = read_event(resp)
+    check(ev["jobId"] == "web-1" and ev["status"] == "IN_PROGRESS", "first event: the job")
+    st, j, _ = op.json("POST", "/api/v1/jobs/web-1/cancel")
+    check(st == 200 and j["status"] == "CANCELED", "canceled")
+    ev = read_event(resp)
+    check(ev is not None and ev["status"] == "CANCELED" and
+          all(e["status"] == "CANCELED" for e in ev["executions"]), "pushed: canceled")
+    check(read_event(resp) is None, "the stream ends with the job")
+    conn.close()
+    st, j, _ = op.json("POST", "/api/v1/jobs/web-1/cancel")
+    want = cli_error(fleet, "job", "cancel", "web-1")
+    check(st == 409 and j["message"] == want, "cancel twice: %s / %s" % (j["message"], want))
+    st, j, _ = op.json("GET", "/api/v1/jobs/nope")
+    check(st == 404 and j["message"] == cli_error(fleet, "job", "show", "nope"), "unknown job")
+    st, j, _ = op.json("GET", "/api/v1/things/nope")
+    check(st == 404 and j["code"] == "not_found", "unknown thing")
+
+
+def test_no_secret_served(fleet):
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    for method, pattern, _ in routes():
+        if method != "GET" or pattern.endswith("/events"):
+            continue
+        for arg in ("dev-a", "seed"):
+            st, _, b = op.request("GET", pattern.replace("{}", arg))
+            check(b"PRIVATE KEY" not in b and b"pbkdf2" not in b and b"password" not in b,
+                  "no secret in " + pattern)
+
+
+def test_logout_and_removed_account(fleet):
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    u = urllib.parse.urlparse(fleet.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    cookie = "otter_session=" + next(c.value for c in op.jar if c.name == "otter_session")
+    conn.request("GET", "/api/v1/jobs/seed/events", headers={"Cookie": cookie})
+    resp = conn.getresponse()
+    check(read_event(resp)["jobId"] == "seed", "stream open")
+    st, j, h = op.json("DELETE", "/api/v1/session")
+    check(st == 200 and "Max-Age=0" in h.get("Set-Cookie", ""), "logged out")
+    check(read_event(resp) is None, "logout ends the session's event streams")
+    conn.close()
+    st, _, _ = op.json("GET", "/api/v1/things")
+    check(st == 401, "the old session is gone")
+    v = Client(fleet.url)
+    v.login(*VIEWER)
+    fleet.cli("user", "remove", VIEWER[0])
+    st, j, _ = v.json("GET", "/api/v1/things")
+    check(st == 401, "a removed account's session ends: %d" % st)
+    st, _, _ = v.login(*VIEWER)
+    check(st == 401, "and it cannot log in")
+
+
+def test_tls(fleet):
+    """HTTPS with a certificate of one's own: the session cookie is Secure."""
+    import ssl
+    from web_fleet import log_has, wait_for
+    cert, key = os.path.join(fleet.dir, "web.crt"), os.path.join(fleet.dir, "web.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    fleet.spawn("web-tls", [os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port", "0",
+                            "--cert", cert, "--key", key])
+    wait_for(lambda: log_has(fleet.log("web-tls"), "ready: https://"), 10, "otter-web --tls")
+    with open(fleet.log("web-tls")) as f:
+        base = re.search(r"ready: (https://[0-9.]+:[0-9]+)/", f.read()).group(1)
+    ctx = ssl.create_default_context(cafile=cert)
+    u = urllib.parse.urlparse(base)
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=20)
+    conn.request("POST", "/api/v1/session", json.dumps({"user": OPERATOR[0],
+                                                        "password": OPERATOR[1]}),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    cookie = r.getheader("Set-Cookie", "")
+    check(r.status == 200 and "; Secure" in cookie and "HttpOnly" in cookie,
+          "HTTPS login: %d %s" % (r.status, cookie))
+    check(r.getheader("Strict-Transport-Security", "").startswith("max-age="), "HSTS")
+    conn.close()
+
+
+def main():
+    build = os.environ.get("OTTER_TEST_TMP", "/tmp")
+    with Fleet(build, devices=(), spare_things=("dev-a", "dev-b")) as fleet:
+        try:
+            fleet.cli("thing", "create", "dev-c", "--group", "lab")
+            fleet.image_job("1.1.0", "dev-a", "seed")
+            for t in (test_route_table, test_pages, test_login_cookies_throttling,
+                      test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
+                      test_no_secret_served, test_tls, test_logout_and_removed_account):
+                t(fleet)
+                print("ok", t.__name__)
+        except BaseException:
+            fleet.dump_logs()
+            raise
+    print("web_api: %d checks passed" % checks)
+
+
+if __name__ == "__main__":
+    main()

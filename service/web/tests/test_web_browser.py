@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""The web console in a real browser: Debian's headless Chromium driven by
+chromium-driver and python3-selenium, against a fleet of simulated devices
+(Mosquitto, otter-service, otter-device x3, otter-web).
+
+An operator logs in, sees the fleet, creates a job from the signed image for
+the group and watches every device reach SUCCEEDED on the job's page (pushed
+by Server-Sent Events, the page is never reloaded), cancels another job, sees
+a job of a failing image aborted by its abort rule, sees markup a device
+wrote shown as text, and logs out; a viewer sees no way to
+change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from web_fleet import OPERATOR, VIEWER, Client, Fleet, wait_for  # noqa: E402
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+DEVICES = ("dev-1", "dev-2", "dev-3")
+MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>'
+SHOTS = os.environ.get("OTTER_SCREENSHOT_DIR", "screenshots")
+
+
+def browser(profile):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--disable-dev-shm-usage", "--window-size=1280,900",
+              "--user-data-dir=" + profile):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def shot(drv, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    drv.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+
+def login(drv, fleet, user, password):
+    drv.get(fleet.url + "/login.html")
+    drv.find_element(By.ID, "user").send_keys(user)
+    drv.find_element(By.ID, "password").send_keys(password)
+    drv.find_element(By.ID, "login").click()
+    WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                 "#things tr")))
+
+
+def row_text(drv, table, attr, key):
+    """A row's text, read in one step (the page may redraw the table meanwhile)."""
+    return drv.execute_script("const r = document.querySelector(arguments[0]);"
+                              "return r ? r.innerText : '';",
+                              "#%s tr[%s='%s']" % (table, attr, key))
+
+
+def statuses(drv):
+    """The status of each device on the job page, read in one step."""
+    return drv.execute_script("return [...document.querySelectorAll('#executions tr')]"
+                              ".map(r => r.dataset.status);")
+
+
+def text_of(drv, element_id):
+    return drv.execute_script("const e = document.getElementById(arguments[0]);"
+                              "return e ? e.innerText : '';", element_id)
+
+
+def image_label(drv, version):
+    """The option of the image of this version."""
+    for o in drv.find_elements(By.CSS_SELECTOR, "#image option"):
+        if o.text.startswith(version + " "):
+            return o.text
+    raise AssertionError("no image of version " + version)
+
+
+def plant_markup(fleet):
+    """The device 'evil' reports markup in its statusDetails, through the broker."""
+    import json
+    with open(os.path.join(fleet.data, "things/evil.json")) as f:
+        cred = json.load(f)
+    payload = json.dumps({"status": "IN_PROGRESS", "statusDetails": {"note": MARKUP}})
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(fleet.broker_port), "-u",
+                    cred["username"], "-P", cred["password"], "-i", cred["client_id"], "-q", "1",
+                    "-t", "$aws/things/evil/jobs/seed/update", "-m", payload], check=True,
+                   timeout=20)
+    c = Client(fleet.url)
+    c.login(*VIEWER)
+    wait_for(lambda: (c.json("GET", "/api/v1/things/evil")[1]["currentJob"] or {})
+             .get("statusDetails", {}).get("note") == MARKUP, 20, "the planted details")
+
+
+def no_markup_ran(drv):
+    assert drv.execute_script("return window.__xss === undefined"), "planted script ran"
+    assert not drv.find_elements(By.CSS_SELECTOR, "main img, main script"), \
+        "planted markup became elements"
+    assert not drv.find_elements(By.XPATH, "//main//b[text()='bold']"), "planted <b> became bold"
+
+
+def run(fleet, profile):
+    drv = browser(profile)
+    try:
+        drv.get(fleet.url + "/index.html")
+        WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
+        shot(drv, "01-login")
+        login(drv, fleet, *OPERATOR)
+        rows = drv.find_elements(By.CSS_SELECTOR, "#things tr")
+        assert len(rows) == len(DEVICES) + 2, "the fleet: %d rows" % len(rows)
+        for d in DEVICES:
+            assert "lab" in row_text(drv, "things", "data-thing", d), "group of " + d
+        evil = row_text(drv, "things", "data-thing", "evil")
+        assert MARKUP in evil, "the device's text shows as text: " + evil
+        no_markup_ran(drv)
+        shot(drv, "02-fleet")
+        drv.get(fleet.url + "/thing.html?name=evil")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                     "#history tr")))
+        assert MARKUP in drv.find_element(By.ID, "history").text
+        no_markup_ran(drv)
+        shot(drv, "03-thing-markup-as-text")
+
+        # A job for the group, from the signed image.
+        drv.get(fleet.url + "/new-job.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#image option")))
+        Select(drv.find_element(By.ID, "image")).select_by_visible_text(image_label(drv, "1.1.0"))
+        drv.find_element(By.CSS_SELECTOR, "input[value='group:lab']").click()
+        drv.find_element(By.ID, "jobId").send_keys("web-update")
+        shot(drv, "04-new-job")
+        drv.find_element(By.ID, "create").click()
+        WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-update"))
+        drv.execute_script("window.__sameDocument = 1")
+        WebDriverWait(drv, 20).until(lambda d: len(statuses(d)) == len(DEVICES))
+        seen_progress = False
+        end = time.monotonic() + 180
+        while time.monotonic() < end:
+            st = statuses(drv)
+            if "IN_PROGRESS" in st and not seen_progress:
+                seen_progress = True
+                shot(drv, "05-job-in-progress")
+            if st and all(s == "SUCCEEDED" for s in st):
+                break
+            time.sleep(0.2)
+        st = statuses(drv)
+        assert st == ["SUCCEEDED"] * len(DEVICES), "every device SUCCEEDED: %s" % st
+        WebDriverWait(drv, 20).until(
+            lambda d: "COMPLETED" in text_of(d, "job-status"))
+        assert drv.execute_script("return window.__sameDocument === 1"), \
+            "the page was updated in place (events), not reloaded"
+        bars = drv.find_elements(By.CSS_SELECTOR, "#executions .bar > span")
+        assert all(b.value_of_css_property("width") != "0px" for b in bars), "full bars"
+        shot(drv, "06-job-succeeded")
+
+        # Cancel the other job from the jobs page.
+        drv.get(fleet.url + "/jobs.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "button[data-cancel='seed']")))
+        assert not drv.find_elements(By.CSS_SELECTOR, "button[data-cancel='web-update']"), \
+            "a finished job has no cancel button"
+        drv.find_element(By.CSS_SELECTOR, "button[data-cancel='seed']").click()
+        WebDriverWait(drv, 10).until(EC.alert_is_present())
+        drv.switch_to.alert.accept()
+        WebDriverWait(drv, 20).until(lambda d: "CANCELED" in row_text(d, "jobs", "data-job",
+                                                                      "seed"))
+        shot(drv, "07-jobs-canceled")
+
+        # 1.2.0 fails its self-test: the abort rule stops the rollout at the first failure.
+        drv.get(fleet.url + "/new-job.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#image option")))
+        Select(drv.find_element(By.ID, "image")).select_by_visible_text(image_label(drv, "1.2.0"))
+        drv.find_element(By.CSS_SELECTOR, "input[value='group:lab']").click()
+        drv.find_element(By.ID, "jobId").send_keys("web-bad")
+        drv.find_element(By.ID, "abortFailurePercent").send_keys("1")
+        drv.find_element(By.ID, "abortMinFinished").send_keys("1")
+        drv.find_element(By.ID, "create").click()
+        WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-bad"))
+        WebDriverWait(drv, 180).until(
+            lambda d: "ABORTED" in text_of(d, "job-status"))
+        st = statuses(drv)
+        assert "FAILED" in st and "SUCCEEDED" not in st, "aborted rollout: %s" % st
+        assert "abort at 1 % failed once 1 finished" in text_of(drv, "summary")
+        shot(drv, "08-job-aborted")
+
+        drv.get(fleet.url + "/index.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                     "#things tr")))
+        for d in DEVICES:
+            assert "1.1.0" in row_text(drv, "things", "data-thing", d), "version of " + d
+        shot(drv, "09-fleet-updated")
+        drv.get(fleet.url + "/thing.html?name=dev-1")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                     "#history tr")))
+        assert "web-update" in drv.find_element(By.ID, "history").text
+        shot(drv, "10-thing-history")
+
+        drv.find_element(By.ID, "logout").click()
+        WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
+        drv.get(fleet.url + "/jobs.html")
+        WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
+
+        # A viewer: no way to create or cancel.
+        login(drv, fleet, *VIEWER)
+        assert not drv.find_elements(By.ID, "nav-new-job"), "no New job link for a viewer"
+        drv.get(fleet.url + "/jobs.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                     "#jobs tr")))
+        assert not drv.find_elements(By.CSS_SELECTOR, "button[data-cancel]")
+        shot(drv, "11-viewer-jobs")
+    finally:
+        drv.quit()
+
+
+def main():
+    root = os.environ.get("OTTER_TEST_TMP", "/tmp")
+    with Fleet(root, devices=DEVICES, spare_things=("bench", "evil")) as fleet:
+        profile = tempfile.mkdtemp(prefix="chromium-", dir=fleet.dir)
+        try:
+            fleet.image_job("1.1.0", "bench,evil", "seed")
+            fleet.image_job("1.2.0", "bench", "seed-bad")
+            plant_markup(fleet)
+            run(fleet, profile)
+        except BaseException:
+            fleet.dump_logs()
+            raise
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+    print("web_browser: login, fleet, job to SUCCEEDED on %d devices, cancel, abort, markup as "
+          "text, logout, viewer: ok; screenshots in %s" % (len(DEVICES), SHOTS))
+
+
+if __name__ == "__main__":
+    main()

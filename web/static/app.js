@@ -1,0 +1,282 @@
+// otter web console: what every page shares, and each page's own part.
+// Everything a device or a user wrote reaches the page through textContent
+// (never innerHTML), so it shows as text.
+"use strict";
+
+const otter = { session: null };
+
+// Makes an element: el("td", {class: "x"}, "text", childNode, ...).
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function when(ms) {
+  if (!ms) return "—";
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+function ago(ms) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 90) return s + " s ago";
+  if (s < 5400) return Math.round(s / 60) + " min ago";
+  if (s < 129600) return Math.round(s / 3600) + " h ago";
+  return Math.round(s / 86400) + " days ago";
+}
+
+function status(text) {
+  return el("span", { class: "status " + text, text: text });
+}
+
+// statusDetails as "key: value" lines (text only).
+function details(d) {
+  const lines = Object.entries(d || {}).map(([k, v]) => k + ": " + String(v));
+  return el("span", { class: "details", text: lines.join("\n") });
+}
+
+// The share of an execution done: receive "k/n" while downloading, all once finished.
+function progress(e) {
+  if (e.status === "SUCCEEDED") return 100;
+  const r = e.statusDetails && e.statusDetails.receive;
+  const m = typeof r === "string" ? /^(\d+)\/(\d+)$/.exec(r) : null;
+  if (m && Number(m[2]) > 0) return Math.min(100, Math.round((100 * Number(m[1])) / Number(m[2])));
+  if (e.statusDetails && e.statusDetails.self_test) return 100;
+  return 0;
+}
+
+function bar(e) {
+  const p = progress(e);
+  const b = el("span", { class: "bar " + e.status, title: p + " %", "data-thing": e.thing || "" },
+    el("span"));
+  b.firstChild.style.width = p + "%";
+  return b;
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (otter.session) headers["X-CSRF-Token"] = otter.session.csrfToken;
+  }
+  const r = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: method === "GET" ? undefined : JSON.stringify(body || {}),
+  });
+  if (r.status === 401) {
+    location.href = "/login.html";
+    throw new Error("log in first");
+  }
+  const data = await r.json().catch(() => ({ code: "internal", message: "bad answer; try again" }));
+  if (!r.ok) throw new Error(data.message || "request failed");
+  return data;
+}
+
+function operator() {
+  return otter.session && otter.session.role === "operator";
+}
+
+function param(name) {
+  return new URLSearchParams(location.search).get(name) || "";
+}
+
+function showError(e) {
+  const p = document.getElementById("error");
+  if (p) p.textContent = e.message;
+}
+
+function header(page) {
+  const nav = el("nav", {},
+    el("a", { href: "/index.html", class: page === "fleet" ? "current" : "", text: "Fleet" }),
+    el("a", { href: "/jobs.html", class: page === "jobs" ? "current" : "", text: "Jobs" }),
+    operator() ? el("a", { href: "/new-job.html", class: page === "new-job" ? "current" : "",
+      id: "nav-new-job", text: "New job" }) : null);
+  const out = el("button", { id: "logout", class: "plain", type: "button", text: "Log out" });
+  out.addEventListener("click", async () => {
+    try { await api("DELETE", "/api/v1/session"); } finally { location.href = "/login.html"; }
+  });
+  const who = el("span", { class: "who", id: "who",
+    text: otter.session.user + " (" + otter.session.role + ")" }, out);
+  document.body.prepend(el("header", {}, el("span", { class: "brand", text: "otter" }), nav, who));
+}
+
+// ---------------------------------------------------------------- pages --
+
+async function pageFleet() {
+  const things = await api("GET", "/api/v1/things");
+  const body = document.getElementById("things");
+  body.replaceChildren();
+  for (const t of things) {
+    const cur = t.currentJob;
+    body.append(el("tr", { "data-thing": t.name },
+      el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(t.name), text: t.name })),
+      el("td", { text: t.version || "—" }),
+      el("td", { text: t.deviceType || "—" }),
+      el("td", { text: t.groups.join(", ") || "—" }),
+      el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
+      el("td", {}, cur ? el("a", { href: "/job.html?id=" + encodeURIComponent(cur.jobId), text: cur.jobId }) : "—",
+        cur ? " " : null, cur ? status(cur.status) : null, cur ? " " : null,
+        cur ? details(cur.statusDetails) : null)));
+  }
+  document.getElementById("count").textContent = things.length + " things";
+}
+
+async function pageThing() {
+  const t = await api("GET", "/api/v1/things/" + encodeURIComponent(param("name")));
+  document.getElementById("name").textContent = t.name;
+  document.getElementById("summary").replaceChildren(
+    el("p", {}, "Version: ", el("b", { text: t.version || "unknown" }), " · groups: ",
+      t.groups.join(", ") || "none", " · created ", when(t.createdAt), " · last report ",
+      ago(t.lastReportAt)));
+  const body = document.getElementById("history");
+  body.replaceChildren();
+  const hist = t.history.slice().sort((a, b) => (b.queuedAt || 0) - (a.queuedAt || 0));
+  for (const e of hist) {
+    body.append(el("tr", {},
+      el("td", {}, el("a", { href: "/job.html?id=" + encodeURIComponent(e.jobId), text: e.jobId })),
+      el("td", { text: e.version || "—" }),
+      el("td", {}, status(e.released ? e.status : "HELD")),
+      el("td", {}, details(e.statusDetails)),
+      el("td", { text: when(e.queuedAt) }),
+      el("td", { text: when(e.lastUpdatedAt) })));
+  }
+}
+
+function countsLine(c) {
+  return el("span", { class: "counts" },
+    el("span", { text: "targets " + c.targets }), el("span", { text: "succeeded " + c.succeeded }),
+    el("span", { text: "failed " + (c.failed + c.timedOut + c.rejected) }),
+    el("span", { text: "in progress " + c.inProgress }),
+    el("span", { text: "queued " + (c.queued + c.held) }), el("span", { text: "canceled " + c.canceled }));
+}
+
+function cancelButton(jobId, after) {
+  const b = el("button", { class: "danger", type: "button", "data-cancel": jobId, text: "Cancel" });
+  b.addEventListener("click", async () => {
+    if (!confirm("Cancel job " + jobId + "? Devices not finished stop.")) return;
+    try { await api("POST", "/api/v1/jobs/" + encodeURIComponent(jobId) + "/cancel"); after(); }
+    catch (e) { showError(e); }
+  });
+  return b;
+}
+
+async function pageJobs() {
+  const jobs = await api("GET", "/api/v1/jobs");
+  const body = document.getElementById("jobs");
+  body.replaceChildren();
+  for (const j of jobs.slice().reverse()) {
+    body.append(el("tr", { "data-job": j.jobId },
+      el("td", {}, el("a", { href: "/job.html?id=" + encodeURIComponent(j.jobId), text: j.jobId })),
+      el("td", {}, status(j.status)),
+      el("td", { text: j.version || "—" }),
+      el("td", {}, countsLine(j.counts)),
+      el("td", { text: when(j.createdAt) }),
+      el("td", {}, operator() && j.status === "IN_PROGRESS" ? cancelButton(j.jobId, pageJobs) : null)));
+  }
+}
+
+function renderJob(j) {
+  document.getElementById("title").textContent = "Job " + j.jobId;
+  const rules = [];
+  if (j.rolloutRate) rules.push("rollout " + j.rolloutRate + " things per minute");
+  if (j.abortFailurePercent) rules.push("abort at " + j.abortFailurePercent + " % failed once " +
+    j.abortMinFinished + " finished");
+  if (j.timeoutMinutes) rules.push("timeout " + j.timeoutMinutes + " min in progress");
+  const actions = document.getElementById("actions");
+  actions.replaceChildren(operator() && j.status === "IN_PROGRESS" ?
+    cancelButton(j.jobId, () => {}) : "");
+  document.getElementById("summary").replaceChildren(
+    el("p", {}, el("span", { id: "job-status" }, status(j.status)), " image ", j.imageId,
+      " version ", el("b", { text: j.version || "?" }), " · created ", when(j.createdAt),
+      j.completedAt ? " · ended " + when(j.completedAt) : ""),
+    el("p", {}, countsLine(j.counts)),
+    el("p", { class: "muted", text: rules.join(" · ") || "all targets at once, no abort rule" }));
+  const body = document.getElementById("executions");
+  body.replaceChildren();
+  for (const e of j.executions) {
+    body.append(el("tr", { "data-thing": e.thing, "data-status": e.status },
+      el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(e.thing), text: e.thing })),
+      el("td", {}, status(e.released ? e.status : "HELD")),
+      el("td", {}, bar(e), " ", progress(e) + " %"),
+      el("td", {}, details(e.statusDetails)),
+      el("td", { text: when(e.lastUpdatedAt) })));
+  }
+}
+
+function pageJob() {
+  const id = param("id");
+  const live = document.getElementById("live");
+  // The server pushes the job each time it changes (Server-Sent Events).
+  const es = new EventSource("/api/v1/jobs/" + encodeURIComponent(id) + "/events");
+  es.onopen = () => { live.textContent = "● live"; };
+  es.onmessage = (m) => {
+    const j = JSON.parse(m.data);
+    renderJob(j);
+    if (j.status !== "IN_PROGRESS") {
+      es.close();
+      live.textContent = "ended";
+    }
+  };
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) live.textContent = "";
+  };
+}
+
+async function pageNewJob() {
+  if (!operator()) {
+    document.getElementById("new-job").replaceChildren(
+      el("p", { text: "Creating jobs needs the operator role." }));
+    return;
+  }
+  const [images, things, groups] = await Promise.all([
+    api("GET", "/api/v1/images"), api("GET", "/api/v1/things"), api("GET", "/api/v1/groups")]);
+  const sel = document.getElementById("image");
+  for (const i of images.filter((x) => x.signed)) {
+    sel.append(el("option", { value: i.imageId,
+      text: (i.version || "?") + " — " + i.imageId + " (" + i.size + " bytes)" }));
+  }
+  const box = document.getElementById("target-list");
+  for (const g of groups) {
+    box.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: "group:" + g.name }),
+      " group " + g.name + " (" + g.size + ")"));
+  }
+  for (const t of things) {
+    box.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: t.name }), " " + t.name));
+  }
+  document.getElementById("new-job").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const targets = [...box.querySelectorAll("input:checked")].map((c) => c.value).join(",");
+    const body = { image: sel.value, targets };
+    for (const k of ["jobId", "rolloutRate", "timeoutMinutes", "abortFailurePercent", "abortMinFinished"]) {
+      const v = document.getElementById(k).value.trim();
+      if (v !== "") body[k] = v;
+    }
+    try {
+      const j = await api("POST", "/api/v1/jobs", body);
+      location.href = "/job.html?id=" + encodeURIComponent(j.jobId);
+    } catch (e) { showError(e); }
+  });
+}
+
+const pages = { fleet: pageFleet, thing: pageThing, jobs: pageJobs, job: pageJob, "new-job": pageNewJob };
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const page = document.body.dataset.page;
+  if (!page) return;
+  try {
+    otter.session = await api("GET", "/api/v1/session");
+    header(page);
+    await pages[page]();
+  } catch (e) {
+    showError(e);
+  }
+});
