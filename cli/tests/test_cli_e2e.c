@@ -787,8 +787,8 @@ static void test_inventory(void **state)
         "{\"state\":{\"reported\":{\"firmwareVersion\":\" 9.9.9\"}}}",
         "{\"state\":{\"reported\":{\"firmwareVersion\":\"9.9.9\",\"evil\":1}}}",
         "{\"state\":{\"reported\":{\"slot\":{\"nested\":\"x\"}}}}",
-        "{\"state\":{\"reported\":{\"firmwareVersion\":\"9.9.9\",\"firmwareVersion\":"
-        "\"9.9.8\"}}}",
+        ("{\"state\":{\"reported\":{\"firmwareVersion\":\"9.9.9\",\"firmwareVersion\":"
+         "\"9.9.8\"}}}"), /* one literal, split */
         "{\"state\":{\"desired\":{\"firmwareVersion\":\"9.9.9\"}}}",
         "{\"state\":{\"reported\":{\"imageState\":\"a\\u0000b\"}}}",
         "not json",
