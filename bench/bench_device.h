@@ -44,6 +44,16 @@ typedef struct bench_device_run {
  * @param r          receives what the download did.
  * @return 0 verified; -1 with a message on stderr.
  */
+#if OTA_HTTP_PLANE
+/**
+ * Where the device's HTTP data plane connects (built with ota_agent_http):
+ * to this loopback port instead of the job's URL's (a link emulator in front
+ * of otter-http); 0, the default, connects to the URL's host and port.
+ * @param port the port, or 0.
+ */
+void bench_device_http_via(int port);
+#endif
+
 int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *thing,
                           uint32_t block_size, uint32_t window, double timeout_s,
                           bench_device_run_t *r);
