@@ -7,7 +7,9 @@
  * given (a broker, or a link emulator in front of one, and the thing's
  * login), takes the job the service offers its thing, downloads and verifies
  * the file, and stops when the port has verified the signature (before
- * activation).
+ * activation). Built with ota_agent_http (library ota_bench_device_http), it
+ * also has the HTTP data plane over TCP, and reads its stream whenever the
+ * socket is readable.
  */
 #ifndef BENCH_DEVICE_H
 #define BENCH_DEVICE_H

@@ -272,3 +272,34 @@ void bench_env_stop(bench_env_t *env)
         env->dir[0] = '\0';
     }
 }
+
+int bench_parse_args(int argc, char **argv, const char *prog, unsigned *image_kib, int *reps,
+                     int max_reps, int *quick)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--image-kib") == 0 && i + 1 < argc) {
+            *image_kib = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            *reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--quick") == 0) {
+            *quick = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--image-kib N] [--reps R] [--quick]\n", prog);
+            return -1;
+        }
+    }
+    if (*image_kib < 16u || *image_kib > 2048u || *reps < 1 || *reps > max_reps) {
+        fprintf(stderr, "bench: --image-kib takes 16 .. 2048, --reps 1 .. %d\n", max_reps);
+        return -1;
+    }
+    return 0;
+}
+
+uint8_t *bench_firmware(size_t len)
+{
+    uint8_t *firmware = malloc(len);
+    for (size_t i = 0; firmware != NULL && i < len; i++) {
+        firmware[i] = (uint8_t)((i * 2654435761u) >> 13);
+    }
+    return firmware;
+}

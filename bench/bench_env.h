@@ -116,6 +116,21 @@ double bench_env_cpu_seconds(pid_t pid);
  */
 void bench_env_stop(bench_env_t *env);
 
+/**
+ * The options of the one-device benchmarks: --image-kib N (16 .. 2048),
+ * --reps R (1 .. max_reps), --quick. Values not given are left as they are.
+ * @param prog the program's name, for the usage message.
+ * @return 0; -1 with the usage on stderr.
+ */
+int bench_parse_args(int argc, char **argv, const char *prog, unsigned *image_kib, int *reps,
+                     int max_reps, int *quick);
+
+/**
+ * A firmware of len bytes in a fixed pattern (the same in every benchmark).
+ * @return the bytes (free() them); NULL when out of memory.
+ */
+uint8_t *bench_firmware(size_t len);
+
 /** Monotonic time, seconds. */
 double bench_now(void);
 
