@@ -12,6 +12,61 @@
 
 #define V1_0_0 0x01000000u
 
+#if OTA_HTTP_PLANE
+#include <poll.h>
+
+#include "ota_http_tcp.h"
+
+/* The HTTP data plane's byte stream: TCP to the URL's host, or to the port given. */
+static ota_http_tcp_t http_tcp;
+static ota_httpc_transport_t http_io; /* the stream http_target made */
+static int http_via_port;
+static int http_targeted; /* http_tcp holds a stream of this download */
+
+void bench_device_http_via(int port)
+{
+    http_via_port = port;
+}
+
+static ota_err_t http_target(void *ctx, const ota_http_url_t *url)
+{
+    ota_httpc_result_t r =
+        http_via_port != 0
+            ? ota_http_tcp_init(&http_tcp, "127.0.0.1", 9, (uint16_t)http_via_port, &http_io)
+            : ota_http_tcp_init(&http_tcp, url->host, url->host_len, url->port, &http_io);
+    (void)ctx;
+    http_targeted = r == OTA_HTTPC_OK;
+    return r == OTA_HTTPC_OK ? OTA_OK : OTA_ERR_INVALID_ARG;
+}
+
+/* The agent's stream, forwarding to the one http_target made. */
+static ota_err_t http_open(void *ctx)
+{
+    (void)ctx;
+    return http_io.open != NULL ? http_io.open(http_io.ctx) : OTA_ERR_UNINITIALIZED;
+}
+
+static void http_close(void *ctx)
+{
+    (void)ctx;
+    if (http_io.close != NULL) {
+        http_io.close(http_io.ctx);
+    }
+}
+
+static ota_err_t http_send(void *ctx, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    return http_io.send != NULL ? http_io.send(http_io.ctx, data, len) : OTA_ERR_IO;
+}
+
+static int32_t http_recv(void *ctx, uint8_t *buf, size_t cap)
+{
+    (void)ctx;
+    return http_io.recv != NULL ? http_io.recv(http_io.ctx, buf, cap) : -1;
+}
+#endif
+
 static void on_job(void *ctx, const ota_job_t *job)
 {
     bench_device_run_t *r = ctx;
@@ -48,13 +103,31 @@ static void on_message(void *ctx, const char *topic, const uint8_t *payload, siz
 static const flashsim_variant_t nor_4mib = {{4u * 1024u * 1024u, 4096u, NULL, 0, 8, 0xff},
                                             {{0, 0}, 0, {0, 0}, {0, 0}, 0}};
 
+/* One turn of the device's loop: MQTT messages, and the HTTP plane's stream
+ * read in ota_agent_poll() as soon as its socket is readable (docs/AGENT.md). */
+static void turn(ota_mqtt_mosquitto_t *b, ota_agent_t *agent)
+{
+#if OTA_HTTP_PLANE
+    if (http_targeted && http_tcp.fd >= 0 && ota_agent_get_state(agent) == OTA_AGENT_DOWNLOADING) {
+        struct pollfd p = {http_tcp.fd, POLLIN, 0};
+        (void)poll(&p, 1, 5);
+        (void)ota_agent_poll(agent, ota_mqtt_mosquitto_now_ms());
+        ota_mqtt_mosquitto_run_once(b, 0);
+        return;
+    }
+#else
+    (void)agent;
+#endif
+    ota_mqtt_mosquitto_run_once(b, 10);
+}
+
 /* Drive the agent until the file is verified, the job fails, or the deadline. */
 static void run_agent(ota_mqtt_mosquitto_t *b, ota_agent_t *agent, double timeout_s,
                       bench_device_run_t *r)
 {
     double deadline = bench_now() + timeout_s;
     while (r->verified == 0.0 && !r->failed && bench_now() < deadline) {
-        ota_mqtt_mosquitto_run_once(b, 10);
+        turn(b, agent);
     }
     r->stats = *ota_agent_get_stats(agent);
 }
@@ -73,6 +146,9 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
     int rc = -1;
 
     memset(r, 0, sizeof *r);
+#if OTA_HTTP_PLANE
+    http_targeted = 0;
+#endif
     ota_test_image_make(factory, sizeof factory, V1_0_0, 1u);
     if (dev == NULL || b == NULL || agent == NULL ||
         flashsim_device_create(dev, &nor_4mib, factory, sizeof factory) != 0 ||
@@ -96,6 +172,13 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
     ac.callbacks.job_received = on_job;
     ac.callbacks.verified = on_verified;
     ac.callbacks.outcome = on_outcome;
+#if OTA_HTTP_PLANE
+    ac.http.target = http_target;
+    ac.http.transport.open = http_open;
+    ac.http.transport.close = http_close;
+    ac.http.transport.send = http_send;
+    ac.http.transport.recv = http_recv;
+#endif
     ac.block_size = block_size;
     ac.window_blocks = window;
     if (ota_agent_init(agent, &ac) != OTA_OK || ota_mqtt_mosquitto_attach(b, agent) != OTA_OK ||

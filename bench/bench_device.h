@@ -7,7 +7,9 @@
  * given (a broker, or a link emulator in front of one, and the thing's
  * login), takes the job the service offers its thing, downloads and verifies
  * the file, and stops when the port has verified the signature (before
- * activation).
+ * activation). Built with ota_agent_http (library ota_bench_device_http), it
+ * also has the HTTP data plane over TCP, and reads its stream whenever the
+ * socket is readable.
  */
 #ifndef BENCH_DEVICE_H
 #define BENCH_DEVICE_H
@@ -44,6 +46,16 @@ typedef struct bench_device_run {
  * @param r          receives what the download did.
  * @return 0 verified; -1 with a message on stderr.
  */
+#if OTA_HTTP_PLANE
+/**
+ * Where the device's HTTP data plane connects (built with ota_agent_http):
+ * to this loopback port instead of the job's URL's (a link emulator in front
+ * of otter-http); 0, the default, connects to the URL's host and port.
+ * @param port the port, or 0.
+ */
+void bench_device_http_via(int port);
+#endif
+
 int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *thing,
                           uint32_t block_size, uint32_t window, double timeout_s,
                           bench_device_run_t *r);

@@ -113,16 +113,37 @@ int bench_env_login(const bench_env_t *env, const char *thing, ota_test_login_t 
     return 0;
 }
 
+int bench_env_start_http(bench_env_t *env)
+{
+    char port[16], log[400];
+    char *argv[] = {(char *)BENCH_OTTER_HTTP, "--data-dir", env->dir, "--port", port, NULL};
+    long from;
+    env->http_port = ota_test_free_port();
+    snprintf(port, sizeof port, "%d", env->http_port);
+    snprintf(log, sizeof log, "%s/http.log", env->dir);
+    from = ota_test_log_size(log);
+    if (ota_test_proc_start(&env->http, "otter-http", argv, log) != 0 ||
+        ota_test_log_wait(log, from, "INFO ready:", 10000) != 0) {
+        fprintf(stderr, "bench: otter-http did not get ready; see %s\n", log);
+        env->keep = 1;
+        return -1;
+    }
+    return 0;
+}
+
 int bench_env_start_services(bench_env_t *env, int n)
 {
     /* With two instances, the first serves jobs and half of the streams, the
      * second the other half of the streams. */
-    static const char *const one[] = {"--share-group", "none", NULL};
+    char url[64];
+    const char *const one[] = {"--share-group", "none", env->http_port != 0 ? "--http-url" : NULL,
+                               url, NULL};
     static const char *const first[] = {"--share-group", "none", "--shard", "0/2", NULL};
     static const char *const second[] = {"--role", "streams", "--share-group", "none", "--shard",
                                          "1/2",    NULL};
     char log[400];
-    if (n < 1 || n > BENCH_ENV_MAX_SERVICES) {
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", env->http_port);
+    if (n < 1 || n > BENCH_ENV_MAX_SERVICES || (env->http_port != 0 && n != 1)) {
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -172,6 +193,8 @@ int bench_env_create_job(bench_env_t *env, const char *job_id, const char *targe
                     (char *)BENCH_ENV_CERT_NAME,
                     "--job-id",
                     (char *)job_id,
+                    env->protocols != NULL ? "--protocols" : NULL,
+                    (char *)env->protocols,
                     NULL};
     if (ota_test_proc_start(&p, "otter", argv, log) != 0) {
         fprintf(stderr, "bench: cannot run %s\n", BENCH_OTTER_CLI);
@@ -228,6 +251,10 @@ void bench_env_stop(bench_env_t *env)
         }
     }
     env->services = 0;
+    if (env->http.pid != 0) {
+        ota_test_proc_stop(&env->http);
+    }
+    env->http_port = 0;
     if (env->broker_up) {
         ota_test_broker_stop(&env->broker);
         env->broker_up = 0;
@@ -244,4 +271,35 @@ void bench_env_stop(bench_env_t *env)
         }
         env->dir[0] = '\0';
     }
+}
+
+int bench_parse_args(int argc, char **argv, const char *prog, unsigned *image_kib, int *reps,
+                     int max_reps, int *quick)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--image-kib") == 0 && i + 1 < argc) {
+            *image_kib = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            *reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--quick") == 0) {
+            *quick = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--image-kib N] [--reps R] [--quick]\n", prog);
+            return -1;
+        }
+    }
+    if (*image_kib < 16u || *image_kib > 2048u || *reps < 1 || *reps > max_reps) {
+        fprintf(stderr, "bench: --image-kib takes 16 .. 2048, --reps 1 .. %d\n", max_reps);
+        return -1;
+    }
+    return 0;
+}
+
+uint8_t *bench_firmware(size_t len)
+{
+    uint8_t *firmware = malloc(len);
+    for (size_t i = 0; firmware != NULL && i < len; i++) {
+        firmware[i] = (uint8_t)((i * 2654435761u) >> 13);
+    }
+    return firmware;
 }

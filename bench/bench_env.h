@@ -30,9 +30,12 @@ typedef struct bench_env {
     ota_test_broker_t broker;
     int broker_up;
     ota_test_proc_t service[BENCH_ENV_MAX_SERVICES];
-    int services;       /**< instances running */
-    int keep;           /**< keep the folder at stop (BENCH_KEEP set) */
-    unsigned job_count; /**< jobs created so far (names the firmware files) */
+    int services;          /**< instances running */
+    ota_test_proc_t http;  /**< otter-http (bench_env_start_http), pid 0 when not running */
+    int http_port;         /**< its port on 127.0.0.1 (0: none) */
+    const char *protocols; /**< otter job create --protocols (NULL: the CLI's default) */
+    int keep;              /**< keep the folder at stop (BENCH_KEEP set) */
+    unsigned job_count;    /**< jobs created so far (names the firmware files) */
 } bench_env_t;
 
 /**
@@ -62,6 +65,15 @@ int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const
  * @return 0; -1 with a message on stderr.
  */
 int bench_env_login(const bench_env_t *env, const char *thing, ota_test_login_t *out);
+
+/**
+ * Start otter-http on a free loopback port, serving the data folder's files;
+ * the service instances started after it give its URL (--http-url), so jobs
+ * created with env->protocols listing HTTP carry presigned URLs.
+ * @param env a started environment, before the services start.
+ * @return 0 once it is ready; -1 with a message on stderr.
+ */
+int bench_env_start_http(bench_env_t *env);
 
 /**
  * Start n service instances (1: one instance with every role; 2: both
@@ -103,6 +115,21 @@ double bench_env_cpu_seconds(pid_t pid);
  * @param env the environment.
  */
 void bench_env_stop(bench_env_t *env);
+
+/**
+ * The options of the one-device benchmarks: --image-kib N (16 .. 2048),
+ * --reps R (1 .. max_reps), --quick. Values not given are left as they are.
+ * @param prog the program's name, for the usage message.
+ * @return 0; -1 with the usage on stderr.
+ */
+int bench_parse_args(int argc, char **argv, const char *prog, unsigned *image_kib, int *reps,
+                     int max_reps, int *quick);
+
+/**
+ * A firmware of len bytes in a fixed pattern (the same in every benchmark).
+ * @return the bytes (free() them); NULL when out of memory.
+ */
+uint8_t *bench_firmware(size_t len);
 
 /** Monotonic time, seconds. */
 double bench_now(void);

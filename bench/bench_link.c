@@ -109,27 +109,6 @@ static int run_one(bench_env_t *env, const row_t *row, unsigned seed, const setu
     return rc;
 }
 
-static int parse_args(int argc, char **argv, unsigned *image_kib, int *reps, int *quick)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--image-kib") == 0 && i + 1 < argc) {
-            *image_kib = (unsigned)strtoul(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
-            *reps = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--quick") == 0) {
-            *quick = 1;
-        } else {
-            fprintf(stderr, "usage: bench_link [--image-kib N] [--reps R] [--quick]\n");
-            return -1;
-        }
-    }
-    if (*image_kib < 16u || *image_kib > 2048u || *reps < 1 || *reps > MAX_REPS) {
-        fprintf(stderr, "bench: --image-kib takes 16 .. 2048, --reps 1 .. %d\n", MAX_REPS);
-        return -1;
-    }
-    return 0;
-}
-
 static const char *met(int yes)
 {
     return yes ? "met" : "missed";
@@ -273,7 +252,7 @@ int main(int argc, char **argv)
     unsigned runs = 0;
     char thing[64], job[64];
 
-    if (parse_args(argc, argv, &image_kib, &reps, &quick) != 0) {
+    if (bench_parse_args(argc, argv, "bench_link", &image_kib, &reps, MAX_REPS, &quick) != 0) {
         return 2;
     }
     if (quick) {
@@ -281,12 +260,9 @@ int main(int argc, char **argv)
         reps = 1;
         n_rows = 1;
     }
-    firmware = malloc(image_kib * KIB);
+    firmware = bench_firmware(image_kib * KIB);
     if (firmware == NULL) {
         return 1;
-    }
-    for (size_t i = 0; i < image_kib * KIB; i++) {
-        firmware[i] = (uint8_t)((i * 2654435761u) >> 13);
     }
     if (bench_env_start(&env) != 0) {
         free(firmware);

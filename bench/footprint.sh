@@ -127,6 +127,16 @@ while read -r kind path; do
     [ "$kind" = src ] && [[ $path == agent/* ]] || continue
     agent_objs+=("$path" "agent/CMakeFiles/ota_agent.dir/${path#agent/}.obj")
 done <"$root/agent/otter_agent_files.txt"
+# The agent with the HTTP data plane (OTA_HTTP_PLANE 1, ota_agent_http), and its range client.
+agent_http_objs=()
+while read -r kind path; do
+    [ "$kind" = src ] && [[ $path == agent/* ]] || continue
+    agent_http_objs+=("$path" "agent/CMakeFiles/ota_agent_http.dir/${path#agent/}.obj")
+done <"$root/agent/otter_agent_files.txt"
+http_objs=()
+for f in ota_http_url ota_http_response ota_http_client; do
+    http_objs+=("http/$f.c" "http/CMakeFiles/ota_http_client.dir/$f.c.obj")
+done
 boot_objs=()
 for f in ota_boot ota_boot_record ota_image_header; do
     boot_objs+=("boot/$f.c" "boot/CMakeFiles/ota_boot.dir/$f.c.obj")
@@ -314,7 +324,7 @@ ram_size() {
 gcc_version=$(arm-none-eabi-gcc --version | head -n 1)
 newlib_version=$(dpkg-query -W -f='${Version}' libnewlib-arm-none-eabi 2>/dev/null || echo unknown)
 cflags=$(sed -n 's/^set(CMAKE_C_FLAGS_INIT "\(.*\)")$/\1/p' "$toolchain")
-pem_max=$(sed -n 's/^#define OTA_VERIFY_MAX_PEM_LEN \([0-9]*\)u*$/\1/p' "$root/verify/ota_verify.h")
+pem_max=$(sed -n 's/^#define OTA_VERIFY_MAX_PEM_LEN \([0-9]*\)u*$/\1/p' "$root/common/ota_config_defaults.h")
 
 # A note under a table: one bullet, wrapped.
 note() {
@@ -331,6 +341,8 @@ echo "### Code and static data per file (bytes, object files before linking)"
 echo
 table_head
 object_rows "agent" "${agent_objs[@]}"
+object_rows "agent with the HTTP plane" "${agent_http_objs[@]}"
+object_rows "HTTP range client" "${http_objs[@]}"
 object_rows "bootloader" "${boot_objs[@]}"
 object_rows "verification without mbed TLS" \
     "verify/ota_verify.c" "verify/CMakeFiles/ota_verify.dir/ota_verify.c.obj"
@@ -340,6 +352,22 @@ note "Code is .text + .rodata (arm-none-eabi-size's text) of each object file, c
     "-ffunction-sections -fdata-sections; a link with --gc-sections keeps only what is called" \
     "(below). The agent also calls into common/: ota_crc32.c (counted under the bootloader) and" \
     "ota_err_pal_code in ota_err.c ($(num "$err_t") bytes as an object)."
+sum_text() { # the code of the objects of "source object" pairs
+    local sum=0 t
+    while [ $# -gt 0 ]; do
+        read -r t _ < <(obj_size "$2")
+        sum=$((sum + t))
+        shift 2
+    done
+    echo "$sum"
+}
+mqtt_only=$(sum_text "${agent_objs[@]}")
+with_http=$(sum_text "${agent_http_objs[@]}")
+http_client=$(sum_text "${http_objs[@]}")
+note "The HTTP data plane (docs/AGENT.md): the same agent sources built with OTA_HTTP_PLANE 1" \
+    "(ota_agent_http) are $(num "$with_http") bytes, $(num $((with_http - mqtt_only))) more than" \
+    "the agent without it, plus the HTTP range client (ota_http_client, $(num "$http_client")" \
+    "bytes)."
 echo
 echo "### Verification with mbed TLS, as a device links it (bytes kept by --gc-sections)"
 echo

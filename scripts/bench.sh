@@ -11,20 +11,22 @@
 #   4. instructions per KiB on the device, valgrind callgrind (bench/cpu.sh)
 #   5. one 1 MiB update over emulated links (RTT x rate, a lossy row), otter's
 #      defaults beside one 4 KiB block per round trip (bench_link, link_emu)
+#   6. one 1 MiB update over the HTTP data plane beside MQTT streams, on loopback
+#      and over emulated links (bench_http)
 #
-# Usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5]
+# Usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6]
 # With --only, the other sections come from their last run in build/bench/report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/docs/BENCHMARKS.md"
-only="1,2,3,4,5"
+only="1,2,3,4,5,6"
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$(realpath -m "${2:?--out takes a file}"); shift 2 ;;
     --only) only=${2:?--only takes a list such as 1,3}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5]" >&2; exit 2 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6]" >&2; exit 2 ;;
     esac
 done
 wants() { [[ ",$only," == *",$1,"* ]]; }
@@ -63,6 +65,8 @@ wants 4 && run 4 bench/cpu.sh build/bench
 # the link emulator's thread runs real-time, so the links keep their shape on
 # a busy machine, but the device, broker and service share the cores.
 wants 5 && run 5 build/bench/bench/bench_link
+# 6: medians of 3 runs per plane and row, the planes alternating.
+wants 6 && run 6 build/bench/bench/bench_http
 
 step "report: $out"
 cpu=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name: *//p' | head -1)
@@ -89,10 +93,10 @@ mbed=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo unknown)
     echo
     echo "## Headlines"
     echo
-    for n in 1 2 3 4 5; do
+    for n in 1 2 3 4 5 6; do
         [ -f "$sections/$n.md" ] && sed -n 's/^headline: /- /p' "$sections/$n.md"
     done
-    for n in 1 2 3 4 5; do
+    for n in 1 2 3 4 5 6; do
         if [ -f "$sections/$n.md" ]; then
             echo
             grep -v '^headline: ' "$sections/$n.md"
