@@ -309,6 +309,40 @@ static cJSON *execution_json(const ota_store_execution_t *e, const char *version
     return x;
 }
 
+/* An inventory attribute as a JSON string, or null when the thing never reported it. */
+static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const char *thing,
+                     const char *key, const char *fallback_key)
+{
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(store, thing, key, v, sizeof v) == OTA_STORE_OK ||
+        (fallback_key != NULL &&
+         ota_store_thing_attr_get(store, thing, fallback_key, v, sizeof v) == OTA_STORE_OK)) {
+        cJSON_AddStringToObject(o, json_key, v);
+    } else {
+        cJSON_AddNullToObject(o, json_key);
+    }
+}
+
+/*
+ * What the inventory knows: deviceType (the operator's, else the reported one),
+ * firmwareVersion (reported), online (the broker's presence), lastSeen.
+ */
+static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
+{
+    add_attr(store, o, "deviceType", thing, "deviceType", "reportedDeviceType");
+    add_attr(store, o, "firmwareVersion", thing, "firmwareVersion", NULL);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    cJSON_AddBoolToObject(o, "online",
+                          ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) ==
+                                  OTA_STORE_OK &&
+                              strcmp(v, "true") == 0);
+    long long seen = 0;
+    if (ota_store_thing_attr_get(store, thing, "lastSeen", v, sizeof v) == OTA_STORE_OK) {
+        seen = strtoll(v, NULL, 10);
+    }
+    add_time(o, "lastSeen", seen);
+}
+
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
@@ -349,6 +383,7 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
         cJSON_AddNullToObject(o, "version");
     }
     add_time(o, "lastReportAt", last_report);
+    add_inventory(store, o, t->name);
     ota_store_execution_t next;
     if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
         cJSON *cur = cJSON_CreateObject();
@@ -442,6 +477,55 @@ static void h_groups(const ota_web_request_t *req, ota_web_response_t *resp, ota
 
 /* ------------------------------------------------------------------ jobs -- */
 
+/* A job's rollout (phases, the open one, exponential rate, window, start), abort rules and
+ * why it ended. */
+static void add_rollout(cJSON *o, const ota_store_job_t *j)
+{
+    const ota_store_rollout_t *r = &j->rollout;
+    cJSON *ro = cJSON_AddObjectToObject(o, "rollout");
+    cJSON *phases = cJSON_AddArrayToObject(ro, "phases");
+    for (uint32_t i = 0; i < r->n_phases && i < OTA_STORE_PHASES_MAX; i++) {
+        cJSON_AddItemToArray(phases, cJSON_CreateNumber(r->phase_percent[i]));
+    }
+    cJSON_AddNumberToObject(ro, "phaseSuccessPercent", r->phase_success_percent);
+    cJSON_AddNumberToObject(ro, "currentPhase", j->current_phase);
+    add_time(ro, "startAt", r->start_at_ms);
+    if (r->window_start_min != 0 || r->window_end_min != 0) {
+        cJSON *w = cJSON_AddObjectToObject(ro, "window");
+        cJSON_AddNumberToObject(w, "startMinute", r->window_start_min);
+        cJSON_AddNumberToObject(w, "endMinute", r->window_end_min);
+    } else {
+        cJSON_AddNullToObject(ro, "window");
+    }
+    if (r->base_per_minute > 0) {
+        cJSON *x = cJSON_AddObjectToObject(ro, "exponentialRate");
+        cJSON_AddNumberToObject(x, "basePerMinute", r->base_per_minute);
+        cJSON_AddNumberToObject(x, "factor", r->factor_x10 / 10.0);
+        cJSON_AddNumberToObject(x, "increaseEvery", r->increase_every);
+        cJSON_AddBoolToObject(x, "onSucceeded", r->increase_on_succeeded);
+    } else {
+        cJSON_AddNullToObject(ro, "exponentialRate");
+    }
+    cJSON *rules = cJSON_AddArrayToObject(o, "abortRules");
+    for (size_t i = 0; i < j->n_abort_rules && i < OTA_STORE_ABORT_RULES_MAX; i++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "failureType",
+                                ota_store_failure_type_name(j->abort_rules[i].type));
+        cJSON_AddNumberToObject(a, "percent", j->abort_rules[i].percent);
+        cJSON_AddNumberToObject(a, "minExecuted", j->abort_rules[i].min_executed);
+        cJSON_AddItemToArray(rules, a);
+    }
+    cJSON_AddStringToObject(o, "targetVersion", j->target_version);
+    cJSON_AddStringToObject(o, "deviceTypes", j->device_types);
+    if (j->reason_code[0] != '\0') {
+        cJSON_AddStringToObject(o, "reasonCode", j->reason_code);
+        cJSON_AddStringToObject(o, "reason", j->reason);
+    } else {
+        cJSON_AddNullToObject(o, "reasonCode");
+        cJSON_AddNullToObject(o, "reason");
+    }
+}
+
 static cJSON *job_json(ota_store_t *store, const ota_store_job_t *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -468,6 +552,8 @@ static cJSON *job_json(ota_store_t *store, const ota_store_job_t *j)
     cJSON_AddNumberToObject(c, "rejected", j->n_rejected);
     cJSON_AddNumberToObject(c, "removed", j->n_removed);
     cJSON_AddNumberToObject(c, "canceled", j->n_canceled);
+    cJSON_AddNumberToObject(c, "skipped", j->n_skipped);
+    add_rollout(o, j);
     return o;
 }
 

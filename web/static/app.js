@@ -119,9 +119,13 @@ async function pageFleet() {
     const cur = t.currentJob;
     body.append(el("tr", { "data-thing": t.name },
       el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(t.name), text: t.name })),
-      el("td", { text: t.version || "—" }),
+      el("td", { text: t.firmwareVersion || t.version || "—",
+        title: t.firmwareVersion ? "reported by the device" : "from its last succeeded job" }),
       el("td", { text: t.deviceType || "—" }),
       el("td", { text: t.groups.join(", ") || "—" }),
+      el("td", { class: "presence", "data-online": t.online ? "yes" : "no",
+        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen"),
+        title: when(t.lastSeen) }),
       el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
       el("td", {}, cur ? el("a", { href: "/job.html?id=" + encodeURIComponent(cur.jobId), text: cur.jobId }) : "—",
         cur ? " " : null, cur ? status(cur.status) : null, cur ? " " : null,
@@ -156,7 +160,8 @@ function countsLine(c) {
     el("span", { text: "targets " + c.targets }), el("span", { text: "succeeded " + c.succeeded }),
     el("span", { text: "failed " + (c.failed + c.timedOut + c.rejected) }),
     el("span", { text: "in progress " + c.inProgress }),
-    el("span", { text: "queued " + (c.queued + c.held) }), el("span", { text: "canceled " + c.canceled }));
+    el("span", { text: "queued " + (c.queued + c.held) }), el("span", { text: "canceled " + c.canceled }),
+    el("span", { text: "skipped " + c.skipped }));
 }
 
 function cancelButton(jobId, after) {
@@ -184,6 +189,19 @@ async function pageJobs() {
   }
 }
 
+// The rollout's phases: cumulative shares of the targets, the open one marked.
+function phasesLine(r) {
+  if (!r.phases.length) return "";
+  const p = el("p", { id: "phases", class: "phases" }, "Phases (next opens at " +
+    r.phaseSuccessPercent + " % succeeded): ");
+  r.phases.forEach((pct, i) => {
+    const state = i < r.currentPhase ? "done" : i === r.currentPhase ? "open" : "waiting";
+    p.append(el("span", { class: "phase " + state, "data-phase": String(i),
+      text: "#" + (i + 1) + " to " + pct + " % (" + state + ")" }), " ");
+  });
+  return p;
+}
+
 function renderJob(j) {
   document.getElementById("title").textContent = "Job " + j.jobId;
   const rules = [];
@@ -191,6 +209,15 @@ function renderJob(j) {
   if (j.abortFailurePercent) rules.push("abort at " + j.abortFailurePercent + " % failed once " +
     j.abortMinFinished + " finished");
   if (j.timeoutMinutes) rules.push("timeout " + j.timeoutMinutes + " min in progress");
+  for (const a of j.abortRules) rules.push("abort at " + a.percent + " % " + a.failureType +
+    " once " + a.minExecuted + " executed");
+  const r = j.rollout;
+  if (r.exponentialRate) rules.push("rate " + r.exponentialRate.basePerMinute + "/min ×" +
+    r.exponentialRate.factor + " every " + r.exponentialRate.increaseEvery +
+    (r.exponentialRate.onSucceeded ? " succeeded" : " notified"));
+  if (r.startAt) rules.push("starts " + when(r.startAt));
+  if (j.targetVersion) rules.push("skips things on " + j.targetVersion);
+  if (j.deviceTypes) rules.push("for " + j.deviceTypes);
   const actions = document.getElementById("actions");
   actions.replaceChildren(operator() && j.status === "IN_PROGRESS" ?
     cancelButton(j.jobId, () => {}) : "");
@@ -199,7 +226,9 @@ function renderJob(j) {
       " version ", el("b", { text: j.version || "?" }), " · created ", when(j.createdAt),
       j.completedAt ? " · ended " + when(j.completedAt) : ""),
     el("p", {}, countsLine(j.counts)),
-    el("p", { class: "muted", text: rules.join(" · ") || "all targets at once, no abort rule" }));
+    el("p", { class: "muted", text: rules.join(" · ") || "all targets at once, no abort rule" }),
+    phasesLine(r), j.reasonCode ? el("p", { id: "job-reason", class: "reason" }, "Ended: ",
+      el("b", { text: j.reasonCode }), j.reason ? " — " : "", j.reason || "") : "");
   const body = document.getElementById("executions");
   body.replaceChildren();
   for (const e of j.executions) {

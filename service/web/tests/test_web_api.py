@@ -281,6 +281,42 @@ def test_jobs_and_events(fleet):
     check(st == 404 and j["code"] == "not_found", "unknown thing")
 
 
+def test_fleet_operations(fleet):
+    """What the inventory and the rollouts add: device type, firmware version, presence,
+    phases, abort rules, why a job ended, SKIPPED counted apart."""
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    t = op.json("GET", "/api/v1/things/dev-b")[1]
+    check(t["deviceType"] is None and t["firmwareVersion"] is None and t["online"] is False and
+          t["lastSeen"] is None, "nothing reported yet: %s" % t)
+    fleet.cli("thing", "set", "dev-b", "deviceType=sim-board", "firmwareVersion=1.1.0")
+    row = next(x for x in op.json("GET", "/api/v1/things")[1] if x["name"] == "dev-b")
+    check(row["deviceType"] == "sim-board" and row["firmwareVersion"] == "1.1.0" and
+          row["online"] is False, "the fleet list reads the inventory: %s" % row)
+    fw = os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0")
+    fleet.cli("job", "create", "--file", fw, "--version", "1.1.0", "--targets",
+              "dev-a,dev-b,dev-c", "--key", os.path.join(fleet.dir, "keys/codesign.key"),
+              "--job-id", "phased", "--phases", "50,100", "--phase-success", "90",
+              "--abort", "FAILED:20:2,TIMED_OUT:50:4")
+    j = op.json("GET", "/api/v1/jobs/phased")[1]
+    check(j["rollout"]["phases"] == [50, 100] and j["rollout"]["phaseSuccessPercent"] == 90 and
+          j["rollout"]["currentPhase"] == 0, "phases and the open one: %s" % j["rollout"])
+    check(j["abortRules"] == [{"failureType": "FAILED", "percent": 20, "minExecuted": 2},
+                              {"failureType": "TIMED_OUT", "percent": 50, "minExecuted": 4}],
+          "abort rules: %s" % j["abortRules"])
+    check(j["counts"]["skipped"] == 1 and j["targetVersion"] == "1.1.0" and
+          next(e for e in j["executions"] if e["thing"] == "dev-b")["status"] == "SKIPPED",
+          "dev-b already runs 1.1.0: SKIPPED, counted apart: %s" % j["counts"])
+    check(j["reasonCode"] is None and j["reason"] is None, "no reason while in progress")
+    fleet.cli("job", "cancel", "phased", "--reason-code", "BAD_BATCH", "--comment",
+              "batteries <low>")
+    j = op.json("GET", "/api/v1/jobs")[1]
+    j = next(x for x in j if x["jobId"] == "phased")
+    check(j["status"] == "CANCELED" and j["reasonCode"] == "BAD_BATCH" and
+          j["reason"] == "batteries <low>", "why the job ended: %s %s" % (j["reasonCode"],
+                                                                         j["reason"]))
+
+
 def test_no_secret_served(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -354,6 +390,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
+                      test_fleet_operations,
                       test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)
                 print("ok", t.__name__)

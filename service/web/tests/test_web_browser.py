@@ -117,6 +117,9 @@ def run(fleet, profile):
         assert len(rows) == len(DEVICES) + 2, "the fleet: %d rows" % len(rows)
         for d in DEVICES:
             assert "lab" in row_text(drv, "things", "data-thing", d), "group of " + d
+        # Presence from the broker, through the service's inventory.
+        WebDriverWait(drv, 30).until(lambda d: (d.refresh() or True) and all(
+            "online" in row_text(d, "things", "data-thing", x) for x in DEVICES))
         evil = row_text(drv, "things", "data-thing", "evil")
         assert MARKUP in evil, "the device's text shows as text: " + evil
         no_markup_ran(drv)
@@ -189,6 +192,7 @@ def run(fleet, profile):
         st = statuses(drv)
         assert "FAILED" in st and "SUCCEEDED" not in st, "aborted rollout: %s" % st
         assert "abort at 1 % failed once 1 finished" in text_of(drv, "summary")
+        WebDriverWait(drv, 20).until(lambda d: "ABORT_" in text_of(d, "job-reason"))
         shot(drv, "08-job-aborted")
 
         drv.get(fleet.url + "/index.html")
