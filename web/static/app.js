@@ -68,9 +68,11 @@ async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     if (otter.session) headers["X-CSRF-Token"] = otter.session.csrfToken;
   }
+  const raw = body instanceof Blob;
+  if (raw) headers["Content-Type"] = "application/octet-stream";
   const r = await fetch(path, {
     method, headers, credentials: "same-origin",
-    body: method === "GET" ? undefined : JSON.stringify(body || {}),
+    body: method === "GET" ? undefined : raw ? body : JSON.stringify(body || {}),
   });
   if (r.status === 401) {
     location.href = "/login.html";
@@ -289,7 +291,15 @@ async function pageNewJob() {
       const v = document.getElementById(k).value.trim();
       if (v !== "") body[k] = v;
     }
+    const file = document.getElementById("firmware").files[0];
     try {
+      if (file) {
+        // The server stores the file, then signs it with its own key into the job.
+        const up = await api("POST", "/api/v1/uploads", file);
+        delete body.image;
+        body.upload = up.uploadId;
+        body.version = document.getElementById("version").value.trim();
+      }
       const j = await api("POST", "/api/v1/jobs", body);
       location.href = "/job.html?id=" + encodeURIComponent(j.jobId);
     } catch (e) { showError(e); }

@@ -8,10 +8,12 @@ texts, job create/cancel, the event stream, logout, removed accounts, pages
 and that no private key is ever served.
 """
 
+import base64
 import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -317,6 +319,89 @@ def test_fleet_operations(fleet):
                                                                          j["reason"]))
 
 
+def upload(client, data, **kw):
+    return client.json("POST", "/api/v1/uploads", raw=data,
+                       headers=dict({"Content-Type": "application/octet-stream"},
+                                    **kw.pop("headers", {})), **kw)
+
+
+def uploads_left(fleet):
+    d = os.path.join(fleet.data, "web/uploads")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def test_upload_and_sign(fleet):
+    """Firmware uploaded raw, signed with the key otter-web holds, published as a job."""
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    v = Client(fleet.url)
+    v.login(*VIEWER)
+    with open(os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0"), "rb") as f:
+        fw = f.read()
+    st, j, _ = upload(v, fw)
+    check(st == 403 and j["code"] == "forbidden", "a viewer may not upload: %d" % st)
+    st, j, _ = upload(op, fw, csrf=False)
+    check(st == 403 and j["code"] == "csrf", "an upload needs the CSRF token")
+    st, j, _ = op.json("POST", "/api/v1/uploads", raw=fw)
+    check(st == 415, "an upload is application/octet-stream")
+    check(uploads_left(fleet) == [], "nothing stored for refused uploads")
+    st, j, _ = upload(op, b"\0" * (16 * 1024 * 1024 + 1))
+    check(st == 413 and j["code"] == "too_large" and "16 MiB" in j["message"],
+          "an upload over 16 MiB: %d" % st)
+    check(uploads_left(fleet) == [], "the oversize upload is not kept")
+    st, j, _ = upload(op, fw)
+    check(st == 201 and j["size"] == len(fw) and re.fullmatch(r"[0-9a-f]{32}", j["uploadId"]),
+          "uploaded: %d %s" % (st, j))
+    up = j["uploadId"]
+    check(uploads_left(fleet) == [up + ".bin"], "streamed to the data folder")
+    mode = os.stat(os.path.join(fleet.data, "web/uploads", up + ".bin")).st_mode & 0o777
+    check(mode == 0o600, "the upload is the server's alone: %o" % mode)
+    body = {"upload": up, "version": "1.1.0", "targets": "dev-a,group:lab",
+            "jobId": "signed-1", "rolloutRate": 50}
+    st, j, _ = op.json("POST", "/api/v1/jobs", body)
+    check(st == 503 and j["code"] == "signing_unavailable" and "--signing-key" in j["message"]
+          and "web/codesign.key" in j["message"], "no key, no signing: %d %s" % (st, j))
+    key = os.path.join(fleet.data, "web/codesign.key")
+    shutil.copy(os.path.join(fleet.dir, "keys/codesign.key"), key)
+    shutil.copy(os.path.join(fleet.dir, "keys/codesign.crt"), os.path.join(fleet.data, "web"))
+    os.chmod(key, 0o644)
+    st, j, _ = op.json("POST", "/api/v1/jobs", body)
+    check(st == 503 and "chmod 600" in j["message"], "a key others can read is not used")
+    os.chmod(key, 0o600)
+    st, j, _ = v.json("POST", "/api/v1/jobs", body)
+    check(st == 403, "a viewer may not sign")
+    st, j, _ = op.json("POST", "/api/v1/jobs", dict(body, version="1.1"))
+    check(st == 400 and "bad version '1.1'" in j["message"], "bad version: %s" % j)
+    st, j, _ = op.json("POST", "/api/v1/jobs", body)
+    check(st == 201 and j["jobId"] == "signed-1" and j["version"] == "1.1.0" and
+          j["counts"]["targets"] == 2 and j["rolloutRate"] == 50, "signed job: %d %s" % (st, j))
+    f0 = j["document"]["afr_ota"]["files"][0]
+    check(f0["certfile"] == "codesign.crt" and f0["otterVersion"] == "1.1.0", "the document")
+    # The signature verifies with the certificate over the stored image (as a device checks).
+    shown = fleet.cli("job", "show", "signed-1").stdout
+    stored = re.search(r"firmware:\s+(\S+) \(file id", shown).group(1)
+    with open(stored, "rb") as f:
+        image = f.read()
+    check(f0["filesize"] == len(image) and image.endswith(fw), "the image: header + the upload")
+    sig = os.path.join(fleet.dir, "signed-1.sig")
+    pub = os.path.join(fleet.dir, "codesign.pub")
+    with open(sig, "wb") as f:
+        f.write(base64.b64decode(f0["sig-sha256-ecdsa"]))
+    subprocess.run(["openssl", "x509", "-in", os.path.join(fleet.dir, "keys/codesign.crt"),
+                    "-pubkey", "-noout", "-out", pub], check=True)
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, stored],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "Verified OK" in r.stdout, "signature verifies: %s" % r.stdout)
+    check(uploads_left(fleet) == [], "the upload is removed once published")
+    st, j, _ = op.json("POST", "/api/v1/jobs", dict(body, jobId="signed-2"))
+    check(st == 404 and "POST /api/v1/uploads" in j["message"], "an upload signs one job")
+    images = op.json("GET", "/api/v1/images")[1]
+    check(any(i["version"] == "1.1.0" and i["signed"] and i["imageId"] ==
+              j2["imageId"] for i in images for j2 in [op.json("GET", "/api/v1/jobs/signed-1")[1]]),
+          "the signed upload is an image the next job can reuse")
+    op.json("POST", "/api/v1/jobs/signed-1/cancel")
+
+
 def test_no_secret_served(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -390,7 +475,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
-                      test_fleet_operations,
+                      test_fleet_operations, test_upload_and_sign,
                       test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)
                 print("ok", t.__name__)
