@@ -534,7 +534,7 @@ static int check_download(bench_run_t *run)
                 ota_agent_state_str(ota_agent_get_state(&run->agent)));
         ok = 0;
     }
-    if (run->dev.port.phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED || run->dev.port.invalid) {
+    if (run->dev.port.phase != (uint8_t)OTA_PORT_FLASH_CLOSED || run->dev.port.invalid) {
         fprintf(stderr, "bench_cpu: the port did not close the file as verified\n");
         ok = 0;
     }

@@ -19,7 +19,7 @@
 #   floor: bench_cpu_measured_floor, memcpy + SHA-256 of the same bytes.
 # Each callgrind file is split by the source file of every function:
 #   agent            agent/ and the benchmark's MQTT stand-in (bench/)
-#   port + flash sim ports/flashsim/, flashsim/, boot/
+#   port + flash sim ports/flash/, flashsim/, boot/
 #   SHA-256          mbedtls_sha256* and the hashing loop of verify/
 #   signature check  the rest of verify/ and mbed TLS: certificate parsing,
 #                    key id, ECDSA P-256 verify (a fixed cost per image)
@@ -233,7 +233,7 @@ echo "  bench_cpu_measured_download(): the pre-encoded CBOR block messages hande
 echo "  until the port has verified the file (SHA-256 of each block as written, read back from flash; ECDSA P-256) and the agent activates."
 echo "  Default window, a checkpoint after every block, flash of 4 KiB sectors with write unit 8."
 echo "- Agent = agent/ (parse, bookkeeping, requests, status, checkpoint records) and the benchmark's MQTT stand-in;"
-echo "  port + flash sim = ports/flashsim/, flashsim/, boot/ (block writes, progress log, read-back for the hash);"
+echo "  port + flash sim = ports/flash/, flashsim/, boot/ (block writes, progress log, read-back for the hash);"
 echo "  SHA-256 = mbedtls_sha256* over the file; signature check = certificate parsing (twice), key id and the"
 echo "  ECDSA verify, a fixed cost per image (in instructions, included in Total). memcpy, memset, memcmp and CRC-32"
 echo "  count for their caller. Floor = memcpy of each block into a 1 MiB buffer + mbedtls_sha256_update() on it."

@@ -412,7 +412,7 @@ ram_row() { printf '| %s | %s | %s |\n' "$1" "$(num "$2")" "$3"; }
 bc=$(ram_size ota_bench_boot_config) bl=$(ram_size ota_bench_boot_layout)
 br=$(ram_size ota_bench_boot_result)
 ram_row "\`ota_agent_t\`" "$(ram_size ota_bench_agent)" "all of the agent's RAM, allocated by the caller"
-ram_row "\`ota_port_flashsim_t\`" "$(ram_size ota_bench_port)" "the flash port instance beside it"
+ram_row "\`ota_port_flash_t\`" "$(ram_size ota_bench_port)" "the flash port instance beside it"
 ram_row "\`ota_boot_config_t\` + \`ota_boot_layout_t\` + \`ota_boot_result_t\`" \
     "$((bc + bl + br))" "the bootloader's caller ($bc + $bl + $br), plus a scratch buffer of at least 32 bytes"
 IFS=$'\t' read -r _ as ap <<<"$agent_stack"

@@ -203,7 +203,7 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out)
     }
     ota_boot_record_t next = rec;
     ota_err_t verdict = rec.attempts_left > 0u ? check_trial(cfg, &rec) : OTA_ERR_WRONG_STATE;
-    if (verdict == OTA_ERR_IO || verdict == OTA_ERR_POWER_LOSS) {
+    if (verdict == OTA_ERR_IO) {
         /* The flash failed, not the image: change nothing, run the old image. */
         boot_active(&rec, out);
         return verdict;

@@ -110,9 +110,6 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
         ota_err_t err = OTA_ERR_IO;
         for (uint32_t attempt = 0; attempt < OTA_BOOT_READ_ATTEMPTS && err != OTA_OK; attempt++) {
             err = flash->read(flash->ctx, copy_addr[i], raw, OTA_BOOT_RECORD_SIZE);
-            if (err == OTA_ERR_POWER_LOSS) {
-                return err;
-            }
         }
         if (err != OTA_OK) {
             read_err = err;

@@ -109,7 +109,7 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec);
  * @return OTA_OK; OTA_ERR_NOT_FOUND (no legal copy and at least one erased:
  *         a new device, or its first write was cut); OTA_ERR_CORRUPT (no legal
  *         copy, none erased); a read error when no copy is legal, none is
- *         erased and one could not be read; OTA_ERR_POWER_LOSS.
+ *         erased and one could not be read.
  */
 ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                ota_boot_record_t *rec, uint8_t *which);

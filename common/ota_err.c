@@ -26,7 +26,7 @@ static const char *const ota_err_names[] = {
     "OTA_ERR_NOT_FOUND",
     "OTA_ERR_CORRUPT",
     "OTA_ERR_WRONG_STATE",
-    "OTA_ERR_POWER_LOSS",
+    "OTA_ERR_RESERVED",
     "OTA_ERR_ROLLBACK",
     "OTA_ERR_BAD_IMAGE",
     "OTA_ERR_BAD_JOB_DOC",

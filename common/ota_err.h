@@ -39,7 +39,7 @@ typedef enum ota_err {
     OTA_ERR_NOT_FOUND = -19,   /**< nothing stored (e.g. no progress record) */
     OTA_ERR_CORRUPT = -20,     /**< stored data failed its integrity check */
     OTA_ERR_WRONG_STATE = -21, /**< the call is not allowed in the current state */
-    OTA_ERR_POWER_LOSS = -22,  /**< simulated power loss: the device is off */
+    OTA_ERR_RESERVED = -22,    /**< reserved: no function returns it (keeps later codes stable) */
     OTA_ERR_ROLLBACK = -23,    /**< image version below the anti-rollback minimum */
     OTA_ERR_BAD_IMAGE = -24,   /**< image header missing or malformed */
     /* Agent and protocol failures. */

@@ -110,6 +110,13 @@ typedef struct sweep {
 
 static tracer_t *g_tracer;
 
+/* `power_sweep GEOMETRY SCENARIO` runs one scenario: the key a FAIL line
+ * prints (e.g. accept/12/torn-mix, accept/12/torn-mix/3/after,
+ * progress/2/5/before, resume/1001/24/after). NULL runs every scenario. */
+static const char *g_only;
+/* How this program was started, for the rerun command of a FAIL line. */
+static const char *g_argv0;
+
 /* Set when a failed boot named a trial image (checked after every scenario). */
 static int g_unsafe_boot;
 
@@ -423,19 +430,41 @@ static void arm(sweep_t *s, uint32_t op, const cut_t *c, uint32_t seed)
     ota_flashsim_set_fault(&s->dev.sim, &f);
 }
 
+/* Is the scenario key wanted? A prefix of the wanted key is too when
+ * prefix_ok (a scenario whose recovery holds the wanted one). */
+static int wanted(const char *key, int prefix_ok)
+{
+    size_t n = strlen(key);
+    return g_only == NULL || strcmp(g_only, key) == 0 ||
+           (prefix_ok && strncmp(g_only, key, n) == 0 && g_only[n] == '/');
+}
+
+/* One FAIL line: what failed and the command that reruns exactly it. */
+static void report(sweep_t *s, const char *what, const char *key, const char *why)
+{
+    s->failures++;
+    if (s->failures <= 20u) {
+        printf("FAIL power_sweep %s %s: %s; rerun with: %s %s %s\n", s->name, what, why, g_argv0,
+               s->name, key);
+    }
+}
+
 static void fail(sweep_t *s, int plan, uint32_t op, const cut_t *c, long op2, const cut_t *c2,
                  const char *why)
 {
+    char what[160];
+    char key[96];
     g_unsafe_boot = 0;
-    s->failures++;
-    if (s->failures <= 20u) {
-        printf("FAIL power_sweep %s plan=%s op=%u cut=%s", s->name, plan_name[plan], op,
-               cut_name(c));
-        if (op2 >= 0) {
-            printf(" recovery-op=%ld recovery-cut=%s", op2, cut_name(c2));
-        }
-        printf(": %s\n", why);
+    if (op2 >= 0) {
+        snprintf(what, sizeof what, "plan=%s op=%u cut=%s recovery-op=%ld recovery-cut=%s",
+                 plan_name[plan], op, cut_name(c), op2, cut_name(c2));
+        snprintf(key, sizeof key, "%s/%u/%s/%ld/%s", plan_name[plan], op, cut_name(c), op2,
+                 cut_name(c2));
+    } else {
+        snprintf(what, sizeof what, "plan=%s op=%u cut=%s", plan_name[plan], op, cut_name(c));
+        snprintf(key, sizeof key, "%s/%u/%s", plan_name[plan], op, cut_name(c));
     }
+    report(s, what, key, why);
 }
 
 /*
@@ -472,7 +501,7 @@ static const char *check_progress(sweep_t *s)
      * would change it); which slot it thinks runs does not matter here. */
     ota_boot_result_t boot;
     memset(&boot, 0, sizeof boot);
-    if (ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
+    if (ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
         return "port does not start";
     }
     int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
@@ -511,6 +540,12 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
         cut_t cuts[7];
         size_t n = cuts_for(1, cuts);
         for (size_t k = 0; k < n; k++) {
+            char key[96];
+            snprintf(key, sizeof key, "%s/%u/%s/%u/%s", plan_name[plan], op, cut_name(c), j,
+                     cut_name(&cuts[k]));
+            if (!wanted(key, 0)) {
+                continue;
+            }
             memcpy(s->dev.mem, s->cut_mem, size);
             s->progress = progress;
             arm(s, j, &cuts[k], seed * 31u + j);
@@ -557,8 +592,12 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
     s->dev.cfg.flash = t->inner;
     t->on = 0;
     if (r != RAN_TO_END) {
-        cut_t none = {OTA_FLASHSIM_FAULT_NONE, OTA_FLASHSIM_TEAR_OLD};
-        fail(s, plan, 0, &none, -1, NULL, reason);
+        /* The update fails without any fault: every scenario of the plan
+         * starts with this run, so the plan's name reruns it. */
+        char what[64];
+        snprintf(what, sizeof what, "plan=%s without a fault", plan_name[plan]);
+        g_unsafe_boot = 0;
+        report(s, what, plan_name[plan], reason);
         return;
     }
     *ops_total += t->count;
@@ -573,6 +612,11 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
         const rec_state_t *before = op == 0u ? &initial : &t->after[op - 1u];
         for (size_t k = 0; k < n; k++) {
             uint32_t seed = op * 7u + (uint32_t)k + 1u;
+            char key[96];
+            snprintf(key, sizeof key, "%s/%u/%s", plan_name[plan], op, cut_name(&cuts[k]));
+            if (!wanted(key, t->is_meta[op])) {
+                continue;
+            }
             memcpy(s->dev.mem, s->factory_mem, size);
             arm(s, op, &cuts[k], seed);
             s->scenarios++;
@@ -630,7 +674,9 @@ static void run_read_faults(sweep_t *s, int plan)
     cut_t after = {OTA_FLASHSIM_FAULT_CUT_AFTER, OTA_FLASHSIM_TEAR_OLD};
 
     for (uint32_t op = 0; op < t->count; op++) {
-        if (!t->is_meta[op]) {
+        char key[96];
+        snprintf(key, sizeof key, "%s/%u/%s", plan_name[plan], op, cut_name(&after));
+        if (!t->is_meta[op] || !wanted(key, 1)) {
             continue;
         }
         /* The state right after this operation. */
@@ -644,6 +690,11 @@ static void run_read_faults(sweep_t *s, int plan)
         uint32_t reads = ota_flashsim_read_count(&s->dev.sim);
         ota_boot_result_t clean = s->dev.boot;
         for (uint32_t r = 0; r < reads; r++) {
+            char read_key[128];
+            snprintf(read_key, sizeof read_key, "%s/%u/%s", key, r, cut_name(&read_err));
+            if (!wanted(read_key, 0)) {
+                continue;
+            }
             memcpy(s->dev.mem, s->cut_mem, size);
             s->progress = progress;
             arm(s, r, &read_err, 1);
@@ -687,7 +738,7 @@ static void run_progress_sweep(sweep_t *s)
     static uint8_t rec[64 * 1024];
     static uint8_t got[64 * 1024];
     static uint8_t *before_mem;
-    uint32_t ops_at[SAVES + 2];
+    uint32_t ops_at[SAVES + 2] = {0};
 
     memcpy(s->dev.mem, s->factory_mem, size);
     ota_flashsim_power_on(&s->dev.sim);
@@ -707,7 +758,7 @@ static void run_progress_sweep(sweep_t *s)
     for (uint32_t k = 0; k <= SAVES; k++) {
         /* The port's RAM before step k (it remembers where the log ends), so
          * that every replay below makes exactly the operations of step k. */
-        ota_port_flashsim_t port_before = s->dev.port;
+        ota_port_flash_t port_before = s->dev.port;
         ota_flashsim_power_on(&s->dev.sim);
         memcpy(before_mem, s->dev.mem, size);
         /* How many operations does this step take? */
@@ -733,11 +784,16 @@ static void run_progress_sweep(sweep_t *s)
                    s->name, k);
             break;
         }
-        ota_port_flashsim_t port_after = s->dev.port;
+        ota_port_flash_t port_after = s->dev.port;
         for (uint32_t op = 0; op < ops_at[k]; op++) {
             cut_t cuts[7];
             size_t n = cuts_for(1, cuts);
             for (size_t c = 0; c < n; c++) {
+                char key[96];
+                snprintf(key, sizeof key, "progress/%u/%u/%s", k, op, cut_name(&cuts[c]));
+                if (!wanted(key, 0)) {
+                    continue;
+                }
                 memcpy(s->dev.mem, before_mem, size);
                 s->dev.port = port_before;
                 arm(s, op, &cuts[c], op * 13u + (uint32_t)c + 1u);
@@ -750,7 +806,7 @@ static void run_progress_sweep(sweep_t *s)
                 ota_boot_result_t boot;
                 memset(&boot, 0, sizeof boot);
                 ota_pal_t fresh;
-                (void)ota_port_flashsim_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
+                (void)ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
                 int32_t n_got = fresh.progress_load(fresh.ctx, got, sizeof got);
                 int is_old = k == 0u ? n_got == OTA_ERR_NOT_FOUND
                                      : (n_got == (int32_t)(len - (k - 1u)) && got[0] == k &&
@@ -767,11 +823,10 @@ static void run_progress_sweep(sweep_t *s)
                     why = "progress store does not take a new record after the cut";
                 }
                 if (why != NULL) {
-                    s->failures++;
-                    if (s->failures <= 20u) {
-                        printf("FAIL power_sweep %s progress step=%u op=%u cut=%s: %s\n", s->name,
-                               k, op, cut_name(&cuts[c]), why);
-                    }
+                    char what[96];
+                    snprintf(what, sizeof what, "progress step=%u op=%u cut=%s", k, op,
+                             cut_name(&cuts[c]));
+                    report(s, what, key, why);
                 }
             }
         }
@@ -865,6 +920,11 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
         for (size_t c = 0; c < n; c++) {
             const char *why = NULL;
             uint8_t done[8] = {0};
+            char key[96];
+            snprintf(key, sizeof key, "resume/%u/%u/%s", block, op, cut_name(&cuts[c]));
+            if (!wanted(key, 0)) {
+                continue;
+            }
             memcpy(s->dev.mem, s->factory_mem, size);
             ota_flashsim_power_on(&s->dev.sim);
             if (boot_device(&s->dev, &pal) != OTA_OK) {
@@ -920,11 +980,10 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
                 }
             }
             if (why != NULL) {
-                s->failures++;
-                if (s->failures <= 20u) {
-                    printf("FAIL power_sweep %s resume block=%u op=%u cut=%s: %s\n", s->name, block,
-                           op, cut_name(&cuts[c]), why);
-                }
+                char what[96];
+                snprintf(what, sizeof what, "resume block=%u op=%u cut=%s", block, op,
+                         cut_name(&cuts[c]));
+                report(s, what, key, why);
             }
         }
     }
@@ -951,7 +1010,10 @@ int main(int argc, char **argv)
     unsigned long resume_cuts = 0;
     unsigned long ops_total = 0;
     unsigned geometries = 0;
+    /* power_sweep [GEOMETRY [SCENARIO]] */
     const char *only = argc > 1 ? argv[1] : NULL;
+    g_only = argc > 2 ? argv[2] : NULL;
+    g_argv0 = argv[0];
 
     /* Every registered flash port entry is one geometry. */
     for (const ota_conformance_port_t *port = ota_conformance_ports; port->name != NULL; port++) {
@@ -1010,6 +1072,10 @@ int main(int argc, char **argv)
     }
     if (geometries == 0u) {
         fprintf(stderr, "power_sweep: no geometry named %s\n", only);
+        return 2;
+    }
+    if (g_only != NULL && scenarios == 0u && failures == 0u) {
+        fprintf(stderr, "power_sweep: no scenario %s on %s\n", g_only, only);
         return 2;
     }
     printf("power-loss sweep: %u geometries, %lu operations in the lifecycles, %lu scenarios "

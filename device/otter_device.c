@@ -71,7 +71,7 @@ typedef struct launcher {
     ota_verify_signer_t signer;
     ota_flashsim_t sim;
     uint8_t mem[OTTER_DEV_FLASH_SIZE];
-    ota_port_flashsim_config_t port_cfg;
+    ota_port_flash_config_t port_cfg;
 } launcher_t;
 
 static launcher_t g_l;
@@ -214,8 +214,8 @@ static int prepare_boot(launcher_t *l, char *exe, size_t exe_cap, ota_boot_resul
     }
     memset(boot, 0, sizeof *boot);
     boot->slot = OTA_BOOT_NO_SLOT;
-    err = ota_port_flashsim_boot_config(&l->port_cfg, &l->port_cfg.flash, scratch, sizeof scratch,
-                                        &bc);
+    err =
+        ota_port_flash_boot_config(&l->port_cfg, &l->port_cfg.flash, scratch, sizeof scratch, &bc);
     if (err == OTA_OK) {
         err = ota_boot_decide(&bc, boot);
     }

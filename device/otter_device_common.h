@@ -20,7 +20,7 @@
 
 #include "ota_boot.h"
 #include "ota_flashsim.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 #include "ota_verify.h"
 
 /** Flash geometry of the simulated device. */

@@ -85,8 +85,8 @@ typedef struct device {
     ota_flashsim_t sim;
     uint8_t mem[OTTER_DEV_FLASH_SIZE];
     ota_boot_result_t boot;
-    ota_port_flashsim_config_t port_cfg;
-    ota_port_flashsim_t port_state;
+    ota_port_flash_config_t port_cfg;
+    ota_port_flash_t port_state;
     ota_pal_t pal;
 
     ota_mqtt_mosquitto_t b;
@@ -448,7 +448,7 @@ static int open_flash_and_port(device_t *d)
     d->port_cfg.max_attempts = OTTER_DEV_MAX_ATTEMPTS;
     d->port_cfg.reset_fn = on_reset;
     d->port_cfg.reset_ctx = d;
-    err = ota_port_flashsim_init(&d->port_state, &d->port_cfg, &d->boot, &d->pal);
+    err = ota_port_flash_init(&d->port_state, &d->port_cfg, &d->boot, &d->pal);
     if (err == OTA_OK && d->cfg.block_delay_ms != 0u) {
         /* A slow link: every block waits before it is written. */
         g_port_write_block = d->pal.write_block;

@@ -45,16 +45,14 @@ typedef struct ota_flash {
     /**
      * Program len bytes from buf at addr (both multiples of write_unit; the
      * target must be erased).
-     * @return OTA_OK, OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE, OTA_ERR_IO,
-     *         OTA_ERR_POWER_LOSS.
+     * @return OTA_OK, OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE, OTA_ERR_IO.
      */
     ota_err_t (*program)(void *ctx, uint32_t addr, const void *buf, uint32_t len);
 
     /**
      * Erase the whole sectors covering [addr, addr + len); both ends must be
      * sector boundaries.
-     * @return OTA_OK, OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE, OTA_ERR_IO,
-     *         OTA_ERR_POWER_LOSS.
+     * @return OTA_OK, OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE, OTA_ERR_IO.
      */
     ota_err_t (*erase)(void *ctx, uint32_t addr, uint32_t len);
 

@@ -230,7 +230,7 @@ static ota_err_t sim_program(ota_flashsim_t *sim, uint32_t addr, const uint8_t *
         return OTA_ERR_INVALID_ARG;
     }
     if (!sim->powered) {
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     }
     if ((src == NULL && len > 0u) || !in_range(sim, addr, len)) {
         return OTA_ERR_INVALID_ARG;
@@ -248,7 +248,7 @@ static ota_err_t sim_program(ota_flashsim_t *sim, uint32_t addr, const uint8_t *
     switch (kind) {
     case OTA_FLASHSIM_FAULT_CUT_BEFORE:
         sim->powered = 0;
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     case OTA_FLASHSIM_FAULT_ERROR:
         return OTA_ERR_IO;
     case OTA_FLASHSIM_FAULT_TORN:
@@ -256,7 +256,7 @@ static ota_err_t sim_program(ota_flashsim_t *sim, uint32_t addr, const uint8_t *
         torn_program(sim, addr, src, len);
         (void)file_sync(sim, addr, len, 0, 0);
         sim->powered = 0;
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     default:
         sim->program_ops++;
         memcpy(sim->mem + addr, src, len);
@@ -307,7 +307,7 @@ static ota_err_t sim_erase(ota_flashsim_t *sim, uint32_t addr, uint32_t len)
         return OTA_ERR_INVALID_ARG;
     }
     if (!sim->powered) {
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     }
     if (!in_range(sim, addr, len)) {
         return OTA_ERR_INVALID_ARG;
@@ -323,7 +323,7 @@ static ota_err_t sim_erase(ota_flashsim_t *sim, uint32_t addr, uint32_t len)
     switch (kind) {
     case OTA_FLASHSIM_FAULT_CUT_BEFORE:
         sim->powered = 0;
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     case OTA_FLASHSIM_FAULT_ERROR:
         return OTA_ERR_IO;
     case OTA_FLASHSIM_FAULT_TORN:
@@ -331,7 +331,7 @@ static ota_err_t sim_erase(ota_flashsim_t *sim, uint32_t addr, uint32_t len)
         torn_erase(sim, first, count);
         (void)file_sync(sim, addr, len, first, count);
         sim->powered = 0;
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     default:
         sim->erase_ops++;
         memset(sim->mem + addr, sim->geo.erased_value, len);
@@ -354,7 +354,7 @@ static ota_err_t sim_read(ota_flashsim_t *sim, uint32_t addr, uint8_t *dst, uint
         return OTA_ERR_INVALID_ARG;
     }
     if (!sim->powered) {
-        return OTA_ERR_POWER_LOSS;
+        return OTA_ERR_IO; /* the power is off */
     }
     if ((dst == NULL && len > 0u) || !in_range(sim, addr, len)) {
         return OTA_ERR_INVALID_ARG;

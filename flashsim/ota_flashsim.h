@@ -15,13 +15,15 @@
  * - Storage: caller-owned memory, optionally written through to a file so
  *   that a simulated device can reboot across processes.
  *
- * After a power cut every erase/program/read returns OTA_ERR_POWER_LOSS until
- * ota_flashsim_power_on(); the content survives (that is the point).
+ * After a power cut every erase/program/read fails with OTA_ERR_IO (what a
+ * flash controller losing its supply would do to the code still running)
+ * until ota_flashsim_power_on(); the content survives (that is the point).
+ * A test tells a cut from an I/O error with ota_flashsim_is_powered().
  *
  * What counts as an operation: an erase or program call that is accepted, i.e.
  * the power is on, the arguments are valid and no flash rule is broken. A call
- * rejected with OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE or OTA_ERR_POWER_LOSS
- * (power already off) is not an operation and does not advance the op counter;
+ * rejected with OTA_ERR_INVALID_ARG, OTA_ERR_FLASH_RULE or OTA_ERR_IO with
+ * the power already off is not an operation and does not advance the op counter;
  * nor is a program of zero bytes. An operation hit by a fault is still an
  * operation: CUT_BEFORE and ERROR advance the op counter although they change
  * nothing. erase_ops / program_ops count only the operations that reached the
@@ -37,7 +39,7 @@
  *     it are erased, sectors after it keep their content, and in sector t
  *     either a random-length prefix (shorter than the sector) or a random
  *     subset of the bytes is erased, the other bytes keep their old content.
- * Both return OTA_ERR_POWER_LOSS with the power off; the partial result is
+ * Both return OTA_ERR_IO with the power off; the partial result is
  * written through to the backing file first.
  *
  * Backing file layout (all integers little-endian u32): a header of
@@ -93,9 +95,9 @@ typedef enum ota_flashsim_tear {
 /** Kind of fault armed at one operation. */
 typedef enum ota_flashsim_fault_kind {
     OTA_FLASHSIM_FAULT_NONE = 0,
-    OTA_FLASHSIM_FAULT_CUT_BEFORE, /**< op N does nothing, returns OTA_ERR_POWER_LOSS, power off */
+    OTA_FLASHSIM_FAULT_CUT_BEFORE, /**< op N does nothing, returns OTA_ERR_IO, power off */
     OTA_FLASHSIM_FAULT_CUT_AFTER,  /**< op N completes and returns OTA_OK, then power is off */
-    OTA_FLASHSIM_FAULT_TORN,       /**< op N is torn, returns OTA_ERR_POWER_LOSS, power off */
+    OTA_FLASHSIM_FAULT_TORN,       /**< op N is torn, returns OTA_ERR_IO, power off */
     OTA_FLASHSIM_FAULT_ERROR,      /**< op N returns OTA_ERR_IO, changes nothing, power stays on */
     /** Read N (reads are numbered apart from operations, from 0 since power on)
      * returns OTA_ERR_IO, as a read with an uncorrectable ECC error would. */
@@ -187,7 +189,7 @@ void ota_flashsim_close(ota_flashsim_t *sim);
  * The ota_flash_t driver for this simulated flash: ctx is sim, size, write
  * unit and erased value come from the geometry; read, program, erase and
  * sector_info call into the sim with the rules and faults described above.
- * read returns OTA_ERR_POWER_LOSS while the power is off; sector_info works
+ * read returns OTA_ERR_IO while the power is off; sector_info works
  * regardless of power. sim must outlive the driver.
  */
 ota_flash_t ota_flashsim_driver(ota_flashsim_t *sim);

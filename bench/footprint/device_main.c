@@ -17,7 +17,7 @@
 
 #include "ota_agent.h"
 #include "ota_boot.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 
 /* Where a device would keep the signer's PEM and where a message arrives. */
 #define BENCH_SIGNER_ADDR 0x08004000u
@@ -92,9 +92,9 @@ static ota_err_t mqtt_publish(void *ctx, const char *topic, const uint8_t *paylo
 void ota_bench_device_entry(void)
 {
     static ota_agent_t agent;
-    static ota_port_flashsim_t port;
-    static ota_port_flashsim_config_t port_cfg;
-    static uint8_t boot_scratch[OTA_PORT_FLASHSIM_SCRATCH];
+    static ota_port_flash_t port;
+    static ota_port_flash_config_t port_cfg;
+    static uint8_t boot_scratch[OTA_PORT_FLASH_SCRATCH];
     const ota_verify_signer_t signers[1] = {
         {"codesign.crt", (const uint8_t *)BENCH_SIGNER_ADDR, BENCH_SIGNER_LEN}};
     const ota_flash_t flash = {NULL,       BENCH_FLASH_SIZE, 8u,          0xffu,
@@ -113,8 +113,8 @@ void ota_bench_device_entry(void)
     port_cfg.signers = signers;
     port_cfg.signer_count = 1u;
     if (ota_boot_layout_uniform(&flash, &port_cfg.layout) != OTA_OK ||
-        ota_port_flashsim_boot_config(&port_cfg, &flash, boot_scratch, sizeof boot_scratch,
-                                      &boot_cfg) != OTA_OK ||
+        ota_port_flash_boot_config(&port_cfg, &flash, boot_scratch, sizeof boot_scratch,
+                                   &boot_cfg) != OTA_OK ||
         ota_boot_decide(&boot_cfg, &boot) != OTA_OK) {
         for (;;) {
         }
@@ -128,7 +128,7 @@ void ota_bench_device_entry(void)
     agent_cfg.mqtt.subscribe = mqtt_subscribe;
     agent_cfg.mqtt.unsubscribe = mqtt_unsubscribe;
     agent_cfg.mqtt.publish = mqtt_publish;
-    if (ota_port_flashsim_init(&port, &port_cfg, &boot, &pal) != OTA_OK ||
+    if (ota_port_flash_init(&port, &port_cfg, &boot, &pal) != OTA_OK ||
         ota_agent_init(&agent, &agent_cfg) != OTA_OK || ota_agent_start(&agent, now) != OTA_OK) {
         for (;;) {
         }

@@ -6,13 +6,13 @@
  */
 #include "ota_agent.h"
 #include "ota_boot.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 
 /** The agent: all of its RAM (docs/AGENT.md). */
 ota_agent_t ota_bench_agent;
 
 /** The flash port instance an application keeps beside the agent. */
-ota_port_flashsim_t ota_bench_port;
+ota_port_flash_t ota_bench_port;
 
 /** The bootloader's configuration, flash layout and decision. */
 ota_boot_config_t ota_bench_boot_config;

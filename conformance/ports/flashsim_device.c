@@ -67,8 +67,8 @@ ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
     dev->boot.slot = OTA_BOOT_NO_SLOT;
     memset(dev->boot_scratch, 0xa5, sizeof dev->boot_scratch);
     memset(pal, 0, sizeof *pal);
-    ota_err_t err = ota_port_flashsim_boot_config(&dev->cfg, &dev->cfg.flash, dev->boot_scratch,
-                                                  sizeof dev->boot_scratch, &boot_cfg);
+    ota_err_t err = ota_port_flash_boot_config(&dev->cfg, &dev->cfg.flash, dev->boot_scratch,
+                                               sizeof dev->boot_scratch, &boot_cfg);
     if (err == OTA_OK) {
         err = ota_boot_decide(&boot_cfg, &dev->boot);
     }
@@ -76,7 +76,7 @@ ota_err_t flashsim_device_boot(flashsim_device_t *dev, ota_pal_t *pal)
         return err; /* nothing may run */
     }
     /* A decision that failed but names a slot still boots it (the old image). */
-    ota_err_t port_err = ota_port_flashsim_init(&dev->port, &dev->cfg, &dev->boot, pal);
+    ota_err_t port_err = ota_port_flash_init(&dev->port, &dev->cfg, &dev->boot, pal);
     return err != OTA_OK ? err : port_err;
 }
 

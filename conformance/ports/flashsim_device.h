@@ -12,7 +12,7 @@
 #include "ota_boot.h"
 #include "ota_flashsim.h"
 #include "ota_pal.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 
 /** A flash geometry, and optionally an explicit layout for non-uniform flash. */
 typedef struct flashsim_variant {
@@ -25,11 +25,11 @@ typedef struct flashsim_variant {
 typedef struct flashsim_device {
     ota_flashsim_t sim;
     uint8_t *mem;
-    ota_port_flashsim_config_t cfg;
+    ota_port_flash_config_t cfg;
     ota_verify_signer_t signer;
     uint8_t pem[4096];
     /* RAM of the running boot: rebuilt from scratch by flashsim_device_boot. */
-    ota_port_flashsim_t port;
+    ota_port_flash_t port;
     ota_boot_result_t boot;
     uint8_t boot_scratch[256];
 } flashsim_device_t;

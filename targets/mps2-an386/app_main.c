@@ -20,7 +20,7 @@
 #include "board_storage.h"
 #include "ota_agent.h"
 #include "ota_mqtt_client.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 
 #ifndef BOARD_APP_SELF_TEST_FAILS
 #define BOARD_APP_SELF_TEST_FAILS 0
@@ -41,7 +41,7 @@
 
 typedef struct app {
     board_storage_t storage;
-    ota_port_flashsim_t port;
+    ota_port_flash_t port;
     ota_pal_t pal;
     ota_boot_result_t boot;
     ota_mqttc_t mqtt;
@@ -184,7 +184,7 @@ static int start(app_t *a)
     signer.name = p->cert_name;
     signer.pem = p->pem;
     signer.pem_len = p->pem_len;
-    ota_port_flashsim_config_t pc;
+    ota_port_flash_config_t pc;
     ota_boot_layout_t layout = BOARD_BOOT_LAYOUT;
     memset(&pc, 0, sizeof pc);
     pc.flash = a->storage.flash;
@@ -193,7 +193,7 @@ static int start(app_t *a)
     pc.signer_count = 1;
     pc.reset_fn = app_reset;
     pc.reset_ctx = a;
-    if ((err = ota_port_flashsim_init(&a->port, &pc, &a->boot, &a->pal)) != OTA_OK) {
+    if ((err = ota_port_flash_init(&a->port, &pc, &a->boot, &a->pal)) != OTA_OK) {
         board_log("app: flash port: %s", ota_err_str(err));
         return 1;
     }

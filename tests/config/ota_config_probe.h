@@ -21,7 +21,7 @@
 #include "ota_job_doc.h"
 #include "ota_mqtt.h"
 #include "ota_pal.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 #include "ota_port_posix.h"
 #include "ota_verify.h"
 
@@ -54,8 +54,8 @@ const ota_probe_entry_t OTA_PROBE_NAME[] = {
     OTA_PROBE_ENTRY(ota_image_header_t),
     OTA_PROBE_ENTRY(ota_verify_hash_t),
     OTA_PROBE_ENTRY(ota_verify_signer_t),
-    OTA_PROBE_ENTRY(ota_port_flashsim_config_t),
-    OTA_PROBE_ENTRY(ota_port_flashsim_t),
+    OTA_PROBE_ENTRY(ota_port_flash_config_t),
+    OTA_PROBE_ENTRY(ota_port_flash_t),
     OTA_PROBE_ENTRY(ota_port_posix_config_t),
     OTA_PROBE_ENTRY(ota_port_posix_t),
     {NULL, 0},

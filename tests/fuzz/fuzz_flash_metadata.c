@@ -22,7 +22,7 @@
 #include "ota_crc32.h"
 #include "ota_flashsim.h"
 #include "ota_image_header.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 #include "ota_test_sign.h"
 #include "ota_verify.h"
 
@@ -97,10 +97,10 @@ static void plant_record(uint8_t *dst, const uint8_t *src, size_t n, uint8_t fla
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t mem[FLASH_SIZE];
-    static ota_port_flashsim_t port;
+    static ota_port_flash_t port;
     ota_flashsim_t sim;
     ota_flashsim_geometry_t geo = {FLASH_SIZE, SECTOR, NULL, 0, 1, 0xff};
-    ota_port_flashsim_config_t cfg;
+    ota_port_flash_config_t cfg;
     ota_verify_signer_t signer = {"codesign.crt", g_pem, g_pem_len};
     uint8_t scratch[256];
     ota_boot_config_t boot_cfg;
@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* The boot decision. */
-    if (ota_port_flashsim_boot_config(&cfg, &cfg.flash, scratch, sizeof scratch, &boot_cfg) !=
+    if (ota_port_flash_boot_config(&cfg, &cfg.flash, scratch, sizeof scratch, &boot_cfg) !=
         OTA_OK) {
         abort();
     }
@@ -172,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The progress store on whatever the banks hold. */
     uint8_t rec[64];
     uint8_t got[64];
-    if (ota_port_flashsim_init(&port, &cfg, &result, &pal) != OTA_OK) {
+    if (ota_port_flash_init(&port, &cfg, &result, &pal) != OTA_OK) {
         abort();
     }
     int32_t n = pal.progress_load(pal.ctx, got, sizeof got);

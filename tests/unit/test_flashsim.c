@@ -455,7 +455,7 @@ static void small_init(small_t *s, uint32_t wu, uint8_t erased)
     fill_programmed(s->data, sizeof s->data, erased, 99);
 }
 
-/* While the power is off everything returns OTA_ERR_POWER_LOSS and nothing changes. */
+/* While the power is off everything returns OTA_ERR_IO and nothing changes. */
 static void expect_dead(small_t *s)
 {
     uint8_t snap[FS_SIZE];
@@ -463,10 +463,10 @@ static void expect_dead(small_t *s)
     uint32_t ops = ota_flashsim_op_count(&s->sim);
     memcpy(snap, s->mem, sizeof snap);
     assert_int_equal(ota_flashsim_is_powered(&s->sim), 0);
-    assert_int_equal(s->f.read(s->f.ctx, 0, back, 4), OTA_ERR_POWER_LOSS);
-    assert_int_equal(s->f.program(s->f.ctx, 3 * KB, s->data, 4), OTA_ERR_POWER_LOSS);
-    assert_int_equal(s->f.erase(s->f.ctx, 0, FS_SECTOR), OTA_ERR_POWER_LOSS);
-    assert_int_equal(s->f.program(s->f.ctx, 1, s->data, 3), OTA_ERR_POWER_LOSS);
+    assert_int_equal(s->f.read(s->f.ctx, 0, back, 4), OTA_ERR_IO);
+    assert_int_equal(s->f.program(s->f.ctx, 3 * KB, s->data, 4), OTA_ERR_IO);
+    assert_int_equal(s->f.erase(s->f.ctx, 0, FS_SECTOR), OTA_ERR_IO);
+    assert_int_equal(s->f.program(s->f.ctx, 1, s->data, 3), OTA_ERR_IO);
     assert_memory_equal(s->mem, snap, sizeof snap);
     assert_int_equal(ota_flashsim_op_count(&s->sim), ops);
     /* Geometry stays known without power. */
@@ -482,10 +482,10 @@ static void test_fault_cut_before(void **state)
     small_t s;
     small_init(&s, FS_WU, 0xff);
     arm(&s.sim, OTA_FLASHSIM_FAULT_CUT_BEFORE, 2, OTA_FLASHSIM_TEAR_OLD, 0);
-    assert_int_equal(s.f.program(s.f.ctx, 0, s.data, 8), OTA_OK);              /* op 0 */
-    assert_int_equal(s.f.program(s.f.ctx, 1, s.data, 8), OTA_ERR_FLASH_RULE);  /* not an op */
-    assert_int_equal(s.f.program(s.f.ctx, 8, s.data, 8), OTA_OK);              /* op 1 */
-    assert_int_equal(s.f.program(s.f.ctx, 16, s.data, 8), OTA_ERR_POWER_LOSS); /* op 2 */
+    assert_int_equal(s.f.program(s.f.ctx, 0, s.data, 8), OTA_OK);             /* op 0 */
+    assert_int_equal(s.f.program(s.f.ctx, 1, s.data, 8), OTA_ERR_FLASH_RULE); /* not an op */
+    assert_int_equal(s.f.program(s.f.ctx, 8, s.data, 8), OTA_OK);             /* op 1 */
+    assert_int_equal(s.f.program(s.f.ctx, 16, s.data, 8), OTA_ERR_IO);        /* op 2 */
     assert_int_equal(ota_flashsim_op_count(&s.sim), 3);
     assert_true(all_equal(s.mem + 16, FS_SIZE - 16, 0xff));
     assert_memory_equal(s.mem, s.data, 8);
@@ -503,7 +503,7 @@ static void test_fault_cut_before(void **state)
 
     /* A cut before an erase changes nothing either. */
     arm(&s.sim, OTA_FLASHSIM_FAULT_CUT_BEFORE, 3, OTA_FLASHSIM_TEAR_OLD, 0);
-    assert_int_equal(s.f.erase(s.f.ctx, 0, FS_SECTOR), OTA_ERR_POWER_LOSS);
+    assert_int_equal(s.f.erase(s.f.ctx, 0, FS_SECTOR), OTA_ERR_IO);
     assert_memory_equal(s.mem, s.data, 8);
     assert_int_equal(ota_flashsim_sector_erases(&s.sim, 0), 0);
     assert_int_equal(ota_flashsim_erase_ops(&s.sim), 0);
@@ -629,7 +629,7 @@ static void torn_program_once(uint32_t wu, uint8_t erased, ota_flashsim_tear_t t
     memset(old, erased, sizeof old);
     assert_int_equal(s.f.program(s.f.ctx, 0, s.data, wu), OTA_OK); /* op 0 */
     arm(&s.sim, OTA_FLASHSIM_FAULT_TORN, 1, tear, seed);
-    assert_int_equal(s.f.program(s.f.ctx, addr, s.data, units * wu), OTA_ERR_POWER_LOSS);
+    assert_int_equal(s.f.program(s.f.ctx, addr, s.data, units * wu), OTA_ERR_IO);
     assert_int_equal(ota_flashsim_program_ops(&s.sim), 2);
     expect_dead(&s);
 
@@ -746,7 +746,7 @@ static void test_torn_program_random(void **state)
     small_t s;
     small_init(&s, 256, 0xff);
     arm(&s.sim, OTA_FLASHSIM_FAULT_TORN, 0, OTA_FLASHSIM_TEAR_RANDOM, 0);
-    assert_int_equal(s.f.program(s.f.ctx, 0, s.data, 256), OTA_ERR_POWER_LOSS);
+    assert_int_equal(s.f.program(s.f.ctx, 0, s.data, 256), OTA_ERR_IO);
     assert_false(all_equal(s.mem, 256, s.mem[0]));
     assert_true(all_equal(s.mem + 256, FS_SIZE - 256, 0xff));
 }
@@ -783,7 +783,7 @@ static void torn_erase_once(uint8_t erased, uint32_t seed, uint32_t *partial, ui
     fill_programmed(old, FS_SIZE, erased, seed + 5u);
     assert_int_equal(s.f.program(s.f.ctx, 0, old, FS_SIZE), OTA_OK); /* op 0 */
     arm(&s.sim, OTA_FLASHSIM_FAULT_TORN, 1, OTA_FLASHSIM_TEAR_OLD, seed);
-    assert_int_equal(s.f.erase(s.f.ctx, FS_SECTOR, 3 * FS_SECTOR), OTA_ERR_POWER_LOSS);
+    assert_int_equal(s.f.erase(s.f.ctx, FS_SECTOR, 3 * FS_SECTOR), OTA_ERR_IO);
     expect_dead(&s);
     assert_int_equal(ota_flashsim_erase_ops(&s.sim), 1);
     assert_memory_equal(s.mem, old, FS_SECTOR); /* sector 0 untouched */
@@ -925,7 +925,7 @@ static void test_file_roundtrip(void **state)
 
     /* A torn program reaches the file too. */
     arm(sim, OTA_FLASHSIM_FAULT_TORN, ota_flashsim_op_count(sim), OTA_FLASHSIM_TEAR_RANDOM, 3);
-    assert_int_equal(f.program(f.ctx, 200 * KB, data, sizeof data), OTA_ERR_POWER_LOSS);
+    assert_int_equal(f.program(f.ctx, 200 * KB, data, sizeof data), OTA_ERR_IO);
     ota_flashsim_close(sim);
     ota_flashsim_close(sim); /* twice is fine */
 

@@ -6,17 +6,17 @@
 
 #include "board_layout.h"
 #include "ota_boot.h"
-#include "ota_port_flashsim.h"
+#include "ota_port_flash.h"
 #include "ota_test_sign.h"
 
 typedef struct board_conf_dev {
     const board_conf_backing_t *backing;
     uint8_t *mem;
     board_flash_t drv;
-    ota_port_flashsim_config_t cfg;
+    ota_port_flash_config_t cfg;
     ota_flash_t driver; /* the driver itself; cfg.flash passes through to it */
     int fail_next_read; /* a planted read fault, for the next read only */
-    ota_port_flashsim_t port;
+    ota_port_flash_t port;
     ota_boot_result_t boot;
     ota_verify_signer_t signer;
     uint8_t pem[2048];
@@ -79,15 +79,15 @@ static int boot(board_conf_dev_t *d, ota_pal_t *pal)
     memset(&d->boot, 0, sizeof d->boot);
     d->boot.slot = OTA_BOOT_NO_SLOT;
     memset(pal, 0, sizeof *pal);
-    ota_err_t err = ota_port_flashsim_boot_config(&d->cfg, &d->cfg.flash, d->scratch,
-                                                  sizeof d->scratch, &boot_cfg);
+    ota_err_t err = ota_port_flash_boot_config(&d->cfg, &d->cfg.flash, d->scratch,
+                                               sizeof d->scratch, &boot_cfg);
     if (err == OTA_OK) {
         err = ota_boot_decide(&boot_cfg, &d->boot);
     }
     if (err != OTA_OK && d->boot.slot == OTA_BOOT_NO_SLOT) {
         return -1;
     }
-    ota_err_t port_err = ota_port_flashsim_init(&d->port, &d->cfg, &d->boot, pal);
+    ota_err_t port_err = ota_port_flash_init(&d->port, &d->cfg, &d->boot, pal);
     return err == OTA_OK && port_err == OTA_OK ? 0 : -1;
 }
 

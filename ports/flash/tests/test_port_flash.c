@@ -99,7 +99,7 @@ static void other_order_reads_the_slot_back(void **state)
     order[5] = 6; /* blocks 5 and 6 swapped */
     order[6] = 5;
     assert_int_equal(write_and_close(fx, fx->image, order, BLOCKS, &reads), OTA_OK);
-    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASH_SCRATCH);
 }
 
 static void flipped_byte_fails_both_ways(void **state)
@@ -192,7 +192,7 @@ static void read_error_while_hashing_falls_back(void **state)
     uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
     assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
     reads = ota_flashsim_read_count(&fx->dev.sim) - before;
-    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASH_SCRATCH);
 }
 
 /* A resumed file was not hashed from its start: close reads it back. */
@@ -221,7 +221,7 @@ static void resumed_file_is_read_back(void **state)
     uint32_t before = ota_flashsim_read_count(&fx->dev.sim);
     assert_int_equal(fx->pal.close_file(fx->pal.ctx, &f), OTA_OK);
     reads = ota_flashsim_read_count(&fx->dev.sim) - before;
-    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASHSIM_SCRATCH);
+    assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASH_SCRATCH);
 }
 
 int main(void)

@@ -9,7 +9,7 @@
  *
  * Blocks may start and end anywhere. Flash programs whole write units, once
  * each, so a write unit that a block covers only in part is held in RAM (one
- * of OTA_PORT_FLASHSIM_PARTIAL_UNITS buffers) until the neighbouring block
+ * of OTA_PORT_FLASH_PARTIAL_UNITS buffers) until the neighbouring block
  * completes it, or the file ends there, and is programmed then. A progress
  * save stores the units still held next to the caller's record, so a
  * checkpoint never trusts bytes that are only in RAM; resume_file takes them
@@ -22,7 +22,7 @@
  *   0      4    magic "OTFL" (0x4c46544f)
  *   4      4    sequence number (newest wins, serial arithmetic)
  *   8      4    payload length n (0 = the store was cleared)
- *   12     2    k, partly written units held with the record (0 .. OTA_PORT_FLASHSIM_PARTIAL_UNITS)
+ *   12     2    k, partly written units held with the record (0 .. OTA_PORT_FLASH_PARTIAL_UNITS)
  *   14     2    reserved (0)
  *   16     4    CRC-32 of bytes 0 .. 15, the payload and the units
  *   20     n    payload (the caller's record)
@@ -35,8 +35,8 @@
  * written at its start. The bank with the newest record is never erased, so a
  * cut at any moment leaves the old or the new record.
  */
-#ifndef OTA_PORT_FLASHSIM_H
-#define OTA_PORT_FLASHSIM_H
+#ifndef OTA_PORT_FLASH_H
+#define OTA_PORT_FLASH_H
 
 #include "ota_config_defaults.h"
 
@@ -49,48 +49,48 @@
 #include "ota_verify.h"
 
 /** Size of the port's scratch buffer (one flash page). */
-#define OTA_PORT_FLASHSIM_SCRATCH 256u
+#define OTA_PORT_FLASH_SCRATCH 256u
 
 /**
  * Largest write unit the port works with, in bytes; it sizes the buffers of
- * OTA_PORT_FLASHSIM_PARTIAL_UNITS (a board whose flash programs 8 bytes at a
+ * OTA_PORT_FLASH_PARTIAL_UNITS (a board whose flash programs 8 bytes at a
  * time sets 8 and saves about 500 bytes of RAM).
  * Possible values: 1 .. 256, a power of two. Default value: 256.
  */
-#ifndef OTA_PORT_FLASHSIM_MAX_UNIT
-#define OTA_PORT_FLASHSIM_MAX_UNIT 256u
+#ifndef OTA_PORT_FLASH_MAX_UNIT
+#define OTA_PORT_FLASH_MAX_UNIT 256u
 #endif
-#if OTA_PORT_FLASHSIM_MAX_UNIT < 1 || OTA_PORT_FLASHSIM_MAX_UNIT > 256 ||                          \
-    (OTA_PORT_FLASHSIM_MAX_UNIT & (OTA_PORT_FLASHSIM_MAX_UNIT - 1)) != 0
-#error "OTA_PORT_FLASHSIM_MAX_UNIT must be a power of two, 1 .. 256"
+#if OTA_PORT_FLASH_MAX_UNIT < 1 || OTA_PORT_FLASH_MAX_UNIT > 256 ||                                \
+    (OTA_PORT_FLASH_MAX_UNIT & (OTA_PORT_FLASH_MAX_UNIT - 1)) != 0
+#error "OTA_PORT_FLASH_MAX_UNIT must be a power of two, 1 .. 256"
 #endif
 
 /**
  * Write units a file may have partly written at one time (each costs
- * 4 + OTA_PORT_FLASHSIM_MAX_UNIT * 9 / 8 bytes of the port's RAM). Blocks written in
+ * 4 + OTA_PORT_FLASH_MAX_UNIT * 9 / 8 bytes of the port's RAM). Blocks written in
  * order, in reverse order, or whose edges are multiples of the write unit
  * need at most 2; blocks with unaligned edges in any other order may need
  * more, and a write that would is refused with OTA_ERR_OUT_OF_MEMORY.
  * Possible values: 2 .. 64. Default value: 2.
  */
-#ifndef OTA_PORT_FLASHSIM_PARTIAL_UNITS
-#define OTA_PORT_FLASHSIM_PARTIAL_UNITS 2u
+#ifndef OTA_PORT_FLASH_PARTIAL_UNITS
+#define OTA_PORT_FLASH_PARTIAL_UNITS 2u
 #endif
-#if OTA_PORT_FLASHSIM_PARTIAL_UNITS < 2 || OTA_PORT_FLASHSIM_PARTIAL_UNITS > 64
-#error "OTA_PORT_FLASHSIM_PARTIAL_UNITS must be 2 .. 64"
+#if OTA_PORT_FLASH_PARTIAL_UNITS < 2 || OTA_PORT_FLASH_PARTIAL_UNITS > 64
+#error "OTA_PORT_FLASH_PARTIAL_UNITS must be 2 .. 64"
 #endif
 
 /** A write unit of the open file that blocks have covered only in part (private). */
-typedef struct ota_port_flashsim_partial {
+typedef struct ota_port_flash_partial {
     /** Offset of the unit in the file; UINT32_MAX when the buffer is free. */
     uint32_t offset;
     /** Bit i set: data[i] holds the file's byte offset + i. */
-    uint8_t have[(OTA_PORT_FLASHSIM_MAX_UNIT + 7u) / 8u];
-    uint8_t data[OTA_PORT_FLASHSIM_MAX_UNIT];
-} ota_port_flashsim_partial_t;
+    uint8_t have[(OTA_PORT_FLASH_MAX_UNIT + 7u) / 8u];
+    uint8_t data[OTA_PORT_FLASH_MAX_UNIT];
+} ota_port_flash_partial_t;
 
 /** Configuration of a flash port instance. */
-typedef struct ota_port_flashsim_config {
+typedef struct ota_port_flash_config {
     /** Flash driver; the port keeps a copy of the struct. */
     ota_flash_t flash;
     /** Where slots, records and progress banks are. */
@@ -107,19 +107,19 @@ typedef struct ota_port_flashsim_config {
     void (*reset_fn)(void *reset_ctx);
     /** Passed to reset_fn. */
     void *reset_ctx;
-} ota_port_flashsim_config_t;
+} ota_port_flash_config_t;
 
 /** Transfer phases (private). */
-typedef enum ota_port_flashsim_phase {
-    OTA_PORT_FLASHSIM_IDLE = 0,
-    OTA_PORT_FLASHSIM_OPEN,
-    OTA_PORT_FLASHSIM_CLOSED,
-    OTA_PORT_FLASHSIM_ACTIVATED,
-} ota_port_flashsim_phase_t;
+typedef enum ota_port_flash_phase {
+    OTA_PORT_FLASH_IDLE = 0,
+    OTA_PORT_FLASH_OPEN,
+    OTA_PORT_FLASH_CLOSED,
+    OTA_PORT_FLASH_ACTIVATED,
+} ota_port_flash_phase_t;
 
 /** A flash port instance. Fields are private; allocate it statically. */
-typedef struct ota_port_flashsim {
-    ota_port_flashsim_config_t cfg;
+typedef struct ota_port_flash {
+    ota_port_flash_config_t cfg;
     ota_boot_config_t boot_cfg;
     /** Slot the bootloader started at this boot, and whether it is on trial. */
     uint8_t running_slot;
@@ -142,11 +142,11 @@ typedef struct ota_port_flashsim {
     uint8_t log_bank;
     uint32_t log_seq;
     uint32_t log_end;
-    uint8_t scratch[OTA_PORT_FLASHSIM_SCRATCH];
-    uint8_t cmp[OTA_PORT_FLASHSIM_SCRATCH];
+    uint8_t scratch[OTA_PORT_FLASH_SCRATCH];
+    uint8_t cmp[OTA_PORT_FLASH_SCRATCH];
     /** Write units of the open file held until they are complete. */
-    ota_port_flashsim_partial_t partial[OTA_PORT_FLASHSIM_PARTIAL_UNITS];
-} ota_port_flashsim_t;
+    ota_port_flash_partial_t partial[OTA_PORT_FLASH_PARTIAL_UNITS];
+} ota_port_flash_t;
 
 /**
  * Start the port after a boot.
@@ -155,20 +155,20 @@ typedef struct ota_port_flashsim {
  * @param boot  the bootloader's decision for this boot (ota_boot_decide).
  * @param pal   filled with the port's operations.
  * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, bad layout, write unit >
- *         OTA_PORT_FLASHSIM_MAX_UNIT).
+ *         OTA_PORT_FLASH_MAX_UNIT).
  */
-ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flashsim_config_t *cfg,
-                                 const ota_boot_result_t *boot, ota_pal_t *pal);
+ota_err_t ota_port_flash_init(ota_port_flash_t *port, const ota_port_flash_config_t *cfg,
+                              const ota_boot_result_t *boot, ota_pal_t *pal);
 
 /**
  * The bootloader configuration matching a port configuration (same flash,
  * layout, budget and signers), for running
- * ota_boot_decide before ota_port_flashsim_init.
+ * ota_boot_decide before ota_port_flash_init.
  * @param scratch buffer for the bootloader's reads (>= 32 bytes).
  * @return OTA_OK or OTA_ERR_INVALID_ARG.
  */
-ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
-                                        const ota_flash_t *flash, uint8_t *scratch,
-                                        uint32_t scratch_len, ota_boot_config_t *boot_cfg);
+ota_err_t ota_port_flash_boot_config(const ota_port_flash_config_t *cfg, const ota_flash_t *flash,
+                                     uint8_t *scratch, uint32_t scratch_len,
+                                     ota_boot_config_t *boot_cfg);
 
-#endif /* OTA_PORT_FLASHSIM_H */
+#endif /* OTA_PORT_FLASH_H */

@@ -1,5 +1,5 @@
-/* otter: the flash reference port (see ota_port_flashsim.h). */
-#include "ota_port_flashsim.h"
+/* otter: the flash reference port (see ota_port_flash.h). */
+#include "ota_port_flash.h"
 
 #include <string.h>
 
@@ -17,12 +17,12 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static ota_port_flashsim_t *port_of(void *ctx)
+static ota_port_flash_t *port_of(void *ctx)
 {
-    return (ota_port_flashsim_t *)ctx;
+    return (ota_port_flash_t *)ctx;
 }
 
-static const ota_flash_t *flash_of(const ota_port_flashsim_t *p)
+static const ota_flash_t *flash_of(const ota_port_flash_t *p)
 {
     return &p->cfg.flash;
 }
@@ -33,7 +33,7 @@ static uint32_t round_up(uint32_t v, uint32_t unit)
 }
 
 /* Is the record on flash a trial that is running now? */
-static int trial_running(const ota_port_flashsim_t *p, ota_boot_record_t *rec)
+static int trial_running(const ota_port_flash_t *p, ota_boot_record_t *rec)
 {
     return ota_boot_state(&p->boot_cfg, rec) == OTA_OK &&
            rec->state == (uint8_t)OTA_BOOT_STATE_TRIAL && rec->trial_booted && p->running_pending &&
@@ -79,7 +79,7 @@ static int is_erased(const uint8_t *buf, uint32_t len, uint8_t erased)
 
 static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     const ota_flash_t *f = flash_of(p);
     ota_err_t err = f->read(f->ctx, p->cfg.layout.slot_addr[p->target_slot] + offset, buf, len);
     return err == OTA_OK ? (int32_t)len : (int32_t)err;
@@ -88,7 +88,7 @@ static int32_t slot_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 /* ---- the eight operations ------------------------------------------------- */
 
 /* Stop hashing the file as it is written: close reads the slot back instead. */
-static void stop_hashing(ota_port_flashsim_t *p)
+static void stop_hashing(ota_port_flash_t *p)
 {
     if (p->hashing) {
         ota_verify_hash_discard(&p->hash);
@@ -98,17 +98,17 @@ static void stop_hashing(ota_port_flashsim_t *p)
 
 /* ---- write units held in RAM until complete ------------------------------------ */
 
-static void partial_clear(ota_port_flashsim_t *p)
+static void partial_clear(ota_port_flash_t *p)
 {
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+    for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS; i++) {
         p->partial[i].offset = PARTIAL_FREE;
     }
 }
 
 /* The buffer holding the unit at file offset off, or NULL. */
-static ota_port_flashsim_partial_t *partial_find(ota_port_flashsim_t *p, uint32_t off)
+static ota_port_flash_partial_t *partial_find(ota_port_flash_t *p, uint32_t off)
 {
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+    for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS; i++) {
         if (p->partial[i].offset == off) {
             return &p->partial[i];
         }
@@ -116,16 +116,16 @@ static ota_port_flashsim_partial_t *partial_find(ota_port_flashsim_t *p, uint32_
     return NULL;
 }
 
-static uint32_t partial_free_count(const ota_port_flashsim_t *p)
+static uint32_t partial_free_count(const ota_port_flash_t *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
+    for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS; i++) {
         n += p->partial[i].offset == PARTIAL_FREE ? 1u : 0u;
     }
     return n;
 }
 
-static int have_get(const ota_port_flashsim_partial_t *u, uint32_t i)
+static int have_get(const ota_port_flash_partial_t *u, uint32_t i)
 {
     return (int)(((uint32_t)u->have[i / 8u] >> (i % 8u)) & 1u);
 }
@@ -137,7 +137,7 @@ static uint32_t partial_entry_size(uint32_t unit)
 }
 
 /* Program a held unit, bytes not present as erased, and free its buffer. */
-static ota_err_t partial_program(ota_port_flashsim_t *p, ota_port_flashsim_partial_t *u)
+static ota_err_t partial_program(ota_port_flash_t *p, ota_port_flash_partial_t *u)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t unit = f->write_unit;
@@ -154,15 +154,14 @@ static ota_err_t partial_program(ota_port_flashsim_t *p, ota_port_flashsim_parti
 
 static ota_err_t op_abort(void *ctx)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
     /* The inactive slot's bytes are left as they are: nothing boots them
      * without a trial record, and the next create erases them. */
-    if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_OPEN ||
-        p->phase == (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
-        p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
+    if (p->phase == (uint8_t)OTA_PORT_FLASH_OPEN || p->phase == (uint8_t)OTA_PORT_FLASH_CLOSED) {
+        p->phase = (uint8_t)OTA_PORT_FLASH_IDLE;
     }
     stop_hashing(p);
     partial_clear(p);
@@ -170,7 +169,7 @@ static ota_err_t op_abort(void *ctx)
 }
 
 /* Choose the slot a new or resumed file goes to; checks shared by create and resume. */
-static ota_err_t open_target(ota_port_flashsim_t *p, const ota_pal_file_t *file)
+static ota_err_t open_target(ota_port_flash_t *p, const ota_pal_file_t *file)
 {
     ota_boot_record_t rec;
     if (file->size > p->cfg.layout.slot_size) {
@@ -195,7 +194,7 @@ static ota_err_t open_target(ota_port_flashsim_t *p, const ota_pal_file_t *file)
 
 static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL || file == NULL || file->size == 0u) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -207,7 +206,7 @@ static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
         return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
     p->file_size = file->size;
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
+    p->phase = (uint8_t)OTA_PORT_FLASH_OPEN;
     ota_verify_hash_start(&p->hash);
     p->hashing = 1;
     return OTA_OK;
@@ -219,13 +218,12 @@ static int bit_get(const uint8_t *map, uint32_t k)
 }
 
 /* Is [addr, addr + len) erased? */
-static ota_err_t range_erased(ota_port_flashsim_t *p, uint32_t addr, uint32_t len, int *erased)
+static ota_err_t range_erased(ota_port_flash_t *p, uint32_t addr, uint32_t len, int *erased)
 {
     const ota_flash_t *f = flash_of(p);
     *erased = 1;
     for (uint32_t done = 0; done < len;) {
-        uint32_t n =
-            len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : len - done;
+        uint32_t n = len - done > OTA_PORT_FLASH_SCRATCH ? OTA_PORT_FLASH_SCRATCH : len - done;
         ota_err_t err = f->read(f->ctx, addr + done, p->scratch, n);
         if (err != OTA_OK) {
             return err;
@@ -239,7 +237,7 @@ static ota_err_t range_erased(ota_port_flashsim_t *p, uint32_t addr, uint32_t le
     return OTA_OK;
 }
 
-static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, const uint8_t *done);
+static ota_err_t partial_restore(ota_port_flash_t *p, uint32_t block_size, const uint8_t *done);
 
 /*
  * Resume: keep the blocks marked done; a sector where a block that is not
@@ -250,7 +248,7 @@ static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, co
 static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t block_size,
                                 uint8_t *done, uint32_t block_count)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL || file == NULL || done == NULL || file->size == 0u || block_size == 0u ||
         block_count != (file->size - 1u) / block_size + 1u) {
         return OTA_ERR_INVALID_ARG;
@@ -317,7 +315,7 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
         partial_clear(p);
         return OTA_ERR_IO;
     }
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_OPEN;
+    p->phase = (uint8_t)OTA_PORT_FLASH_OPEN;
     return OTA_OK;
 }
 
@@ -327,8 +325,8 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
  * harmless); a unit holding anything else than the erased value refuses the
  * whole write before anything is programmed.
  */
-static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t *data,
-                             uint32_t len, uint32_t padded, int program)
+static ota_err_t write_chunk(ota_port_flash_t *p, uint32_t off, const uint8_t *data, uint32_t len,
+                             uint32_t padded, int program)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t addr = p->cfg.layout.slot_addr[p->target_slot] + off;
@@ -387,15 +385,14 @@ static ota_err_t write_chunk(ota_port_flashsim_t *p, uint32_t off, const uint8_t
  * written again, since it may have programmed bytes still erased in the first
  * write (padding) that the hash does not hold.
  */
-static void hash_written(ota_port_flashsim_t *p, uint32_t offset, uint32_t size)
+static void hash_written(ota_port_flash_t *p, uint32_t offset, uint32_t size)
 {
     if (offset != p->hash.length) {
         stop_hashing(p);
         return;
     }
-    for (uint32_t done = 0; done < size; done += OTA_PORT_FLASHSIM_SCRATCH) {
-        uint32_t n =
-            size - done < OTA_PORT_FLASHSIM_SCRATCH ? size - done : OTA_PORT_FLASHSIM_SCRATCH;
+    for (uint32_t done = 0; done < size; done += OTA_PORT_FLASH_SCRATCH) {
+        uint32_t n = size - done < OTA_PORT_FLASH_SCRATCH ? size - done : OTA_PORT_FLASH_SCRATCH;
         if (slot_read(p, offset + done, p->scratch, n) != (int32_t)n) {
             stop_hashing(p);
             return;
@@ -422,13 +419,13 @@ typedef struct unit_part {
  * whose every byte of the file is present is programmed. *fresh counts the
  * buffers the check finds it needs.
  */
-static ota_err_t write_part(ota_port_flashsim_t *p, const unit_part_t *part, const uint8_t *bytes,
+static ota_err_t write_part(ota_port_flash_t *p, const unit_part_t *part, const uint8_t *bytes,
                             int program, uint32_t *fresh)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t unit = f->write_unit;
     uint32_t addr = p->cfg.layout.slot_addr[p->target_slot] + part->unit_off;
-    ota_port_flashsim_partial_t *u = partial_find(p, part->unit_off);
+    ota_port_flash_partial_t *u = partial_find(p, part->unit_off);
     ota_err_t err = f->read(f->ctx, addr, p->cmp, unit);
     if (err != OTA_OK) {
         return err;
@@ -471,11 +468,11 @@ static ota_err_t write_part(ota_port_flashsim_t *p, const unit_part_t *part, con
 
 static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, uint32_t size)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
+    if (p->phase != (uint8_t)OTA_PORT_FLASH_OPEN) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
     if (data == NULL || size == 0u || offset >= p->file_size || size > p->file_size - offset) {
@@ -503,8 +500,8 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
         ota_err_t err = OTA_OK;
         /* A held unit the whole units now cover: its bytes must agree, and
          * programming the whole unit frees it. */
-        for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS && err == OTA_OK; i++) {
-            ota_port_flashsim_partial_t *u = &p->partial[i];
+        for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS && err == OTA_OK; i++) {
+            ota_port_flash_partial_t *u = &p->partial[i];
             if (u->offset == PARTIAL_FREE || u->offset < lo || u->offset >= hi) {
                 continue;
             }
@@ -517,9 +514,8 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
                 u->offset = PARTIAL_FREE;
             }
         }
-        for (uint32_t done = lo; done < hi && err == OTA_OK; done += OTA_PORT_FLASHSIM_SCRATCH) {
-            uint32_t len =
-                hi - done < OTA_PORT_FLASHSIM_SCRATCH ? hi - done : OTA_PORT_FLASHSIM_SCRATCH;
+        for (uint32_t done = lo; done < hi && err == OTA_OK; done += OTA_PORT_FLASH_SCRATCH) {
+            uint32_t len = hi - done < OTA_PORT_FLASH_SCRATCH ? hi - done : OTA_PORT_FLASH_SCRATCH;
             err = write_chunk(p, done, data + (done - offset), len, round_up(len, unit), program);
         }
         for (uint32_t k = 0; k < nparts && err == OTA_OK; k++) {
@@ -546,18 +542,18 @@ static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t l
 
 static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL || file == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN) {
+    if (p->phase != (uint8_t)OTA_PORT_FLASH_OPEN) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
     p->invalid = 1;
     /* Units still held (a file not written whole) go to flash as they are:
      * the missing bytes read erased and the signature fails. */
     ota_err_t err = OTA_OK;
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS && err == OTA_OK; i++) {
+    for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS && err == OTA_OK; i++) {
         if (p->partial[i].offset != PARTIAL_FREE && partial_program(p, &p->partial[i]) != OTA_OK) {
             err = OTA_ERR_FILE_CLOSE;
         }
@@ -572,7 +568,7 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
         /* The shared checks; the slot is read back through read_back unless
          * every byte was hashed as it was written. The bootloader checks the
          * image again with its signer of the same key (p->signer). */
-        const ota_verify_reader_t reader = {op_read_back, p, p->scratch, OTA_PORT_FLASHSIM_SCRATCH};
+        const ota_verify_reader_t reader = {op_read_back, p, p->scratch, OTA_PORT_FLASH_SCRATCH};
         err = ota_verify_close(
             file, p->file_size,
             ota_verify_find_signer(p->cfg.signers, p->cfg.signer_count, file->cert_name),
@@ -581,18 +577,18 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     p->hashing = 0; /* finished or discarded */
     partial_clear(p);
     /* Closed whatever the verdict; only a verified file may be activated. */
-    p->phase = (uint8_t)(err == OTA_OK ? OTA_PORT_FLASHSIM_CLOSED : OTA_PORT_FLASHSIM_IDLE);
+    p->phase = (uint8_t)(err == OTA_OK ? OTA_PORT_FLASH_CLOSED : OTA_PORT_FLASH_IDLE);
     p->invalid = (uint8_t)(err != OTA_OK);
     return err;
 }
 
 static ota_err_t op_activate(void *ctx)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
+    if (p->phase != (uint8_t)OTA_PORT_FLASH_CLOSED) {
         return OTA_ERR_ACTIVATE_FAILED;
     }
     ota_err_t err = ota_boot_request_trial(&p->boot_cfg, p->target_slot, p->file_size, p->sig,
@@ -603,13 +599,13 @@ static ota_err_t op_activate(void *ctx)
     if (err != OTA_OK) {
         return OTA_ERR_ACTIVATE_FAILED;
     }
-    p->phase = (uint8_t)OTA_PORT_FLASHSIM_ACTIVATED;
+    p->phase = (uint8_t)OTA_PORT_FLASH_ACTIVATED;
     return OTA_OK;
 }
 
 static ota_err_t op_reset(void *ctx)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -621,7 +617,7 @@ static ota_err_t op_reset(void *ctx)
 
 /* Refuse whatever new image there is: the open/closed file, an activated but
  * not yet booted trial, or the trial that is running. */
-static ota_err_t refuse_new_image(ota_port_flashsim_t *p)
+static ota_err_t refuse_new_image(ota_port_flash_t *p)
 {
     ota_boot_record_t rec;
     (void)op_abort(p);
@@ -636,15 +632,15 @@ static ota_err_t refuse_new_image(ota_port_flashsim_t *p)
     /* A refused image that runs is no longer pending: it is reverted at the
      * next reset, and nothing may commit it. */
     p->running_pending = 0;
-    if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_ACTIVATED) {
-        p->phase = (uint8_t)OTA_PORT_FLASHSIM_IDLE;
+    if (p->phase == (uint8_t)OTA_PORT_FLASH_ACTIVATED) {
+        p->phase = (uint8_t)OTA_PORT_FLASH_IDLE;
     }
     return err;
 }
 
 static ota_err_t op_set_image_state(void *ctx, ota_image_state_t state)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     ota_boot_record_t rec;
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
@@ -670,7 +666,7 @@ static ota_err_t op_set_image_state(void *ctx, ota_image_state_t state)
 
 static ota_pal_image_state_t op_get_image_state(void *ctx)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     ota_boot_record_t rec;
     if (p == NULL || p->invalid) {
         return OTA_PAL_IMAGE_STATE_INVALID;
@@ -683,12 +679,11 @@ static ota_pal_image_state_t op_get_image_state(void *ctx)
 
 static int32_t op_read_back(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL || buf == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (p->phase != (uint8_t)OTA_PORT_FLASHSIM_OPEN &&
-        p->phase != (uint8_t)OTA_PORT_FLASHSIM_CLOSED) {
+    if (p->phase != (uint8_t)OTA_PORT_FLASH_OPEN && p->phase != (uint8_t)OTA_PORT_FLASH_CLOSED) {
         return OTA_ERR_NULL_FILE_CONTEXT;
     }
     if (offset > p->file_size || len > p->file_size - offset) {
@@ -717,23 +712,22 @@ static int seq_newer(uint32_t a, uint32_t b)
 }
 
 /* The largest caller record: a bank less a header and every held unit. */
-static uint32_t progress_capacity(const ota_port_flashsim_config_t *cfg)
+static uint32_t progress_capacity(const ota_port_flash_config_t *cfg)
 {
-    uint32_t extra = PROGRESS_HEADER +
-                     OTA_PORT_FLASHSIM_PARTIAL_UNITS * partial_entry_size(cfg->flash.write_unit);
+    uint32_t extra =
+        PROGRESS_HEADER + OTA_PORT_FLASH_PARTIAL_UNITS * partial_entry_size(cfg->flash.write_unit);
     return cfg->layout.progress_size > extra ? cfg->layout.progress_size - extra : 0u;
 }
 
 /* CRC of a record: header fields, then len bytes after the header, read
  * from flash in chunks. */
-static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr, uint32_t len,
+static ota_err_t record_crc(ota_port_flash_t *p, uint32_t addr, const uint8_t *hdr, uint32_t len,
                             uint32_t *crc)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t c = ota_crc32(0, hdr, PROGRESS_HEADER_CRC);
     for (uint32_t done = 0; done < len;) {
-        uint32_t n =
-            len - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : len - done;
+        uint32_t n = len - done > OTA_PORT_FLASH_SCRATCH ? OTA_PORT_FLASH_SCRATCH : len - done;
         ota_err_t err = f->read(f->ctx, addr + PROGRESS_HEADER + done, p->scratch, n);
         if (err != OTA_OK) {
             return err;
@@ -745,7 +739,7 @@ static ota_err_t record_crc(ota_port_flashsim_t *p, uint32_t addr, const uint8_t
     return OTA_OK;
 }
 
-static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s)
+static ota_err_t scan_bank(ota_port_flash_t *p, uint32_t bank, bank_scan_t *s)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t base = p->cfg.layout.progress_addr[bank];
@@ -766,7 +760,7 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
         uint32_t units = ota_get_le16(hdr + 12);
         uint32_t crc;
         if (ota_get_le32(hdr) != PROGRESS_MAGIC || ota_get_le16(hdr + 14) != 0u ||
-            units > OTA_PORT_FLASHSIM_PARTIAL_UNITS || len > size - PROGRESS_HEADER - off ||
+            units > OTA_PORT_FLASH_PARTIAL_UNITS || len > size - PROGRESS_HEADER - off ||
             units * entry > size - PROGRESS_HEADER - off - len) {
             s->end = off;
             return OTA_OK; /* torn or foreign bytes: not appendable */
@@ -792,7 +786,7 @@ static ota_err_t scan_bank(ota_port_flashsim_t *p, uint32_t bank, bank_scan_t *s
 }
 
 /* Find the bank with the newest legal record; *bank = 2 if there is none. */
-static ota_err_t newest(ota_port_flashsim_t *p, bank_scan_t scan[2], uint32_t *bank)
+static ota_err_t newest(ota_port_flash_t *p, bank_scan_t scan[2], uint32_t *bank)
 {
     for (uint32_t b = 0; b < 2u; b++) {
         ota_err_t err = scan_bank(p, b, &scan[b]);
@@ -812,7 +806,7 @@ static ota_err_t newest(ota_port_flashsim_t *p, bank_scan_t scan[2], uint32_t *b
 
 /* The held units stored with a record, in buffer order. */
 typedef struct held_units {
-    const ota_port_flashsim_partial_t *unit[OTA_PORT_FLASHSIM_PARTIAL_UNITS];
+    const ota_port_flash_partial_t *unit[OTA_PORT_FLASH_PARTIAL_UNITS];
     uint32_t count;
 } held_units_t;
 
@@ -820,7 +814,7 @@ typedef struct held_units {
 static uint8_t held_byte(const held_units_t *h, uint32_t unit, uint32_t i)
 {
     uint32_t entry = partial_entry_size(unit);
-    const ota_port_flashsim_partial_t *u = h->unit[i / entry];
+    const ota_port_flash_partial_t *u = h->unit[i / entry];
     uint32_t at = i % entry;
     uint32_t mask = (unit + 7u) / 8u;
     if (at < 4u) {
@@ -830,15 +824,14 @@ static uint8_t held_byte(const held_units_t *h, uint32_t unit, uint32_t i)
 }
 
 /* Program header, payload and held units at addr, through the scratch buffer. */
-static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uint8_t *hdr,
+static ota_err_t program_record(ota_port_flash_t *p, uint32_t addr, const uint8_t *hdr,
                                 const uint8_t *payload, uint32_t len, const held_units_t *h)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t body = PROGRESS_HEADER + len + h->count * partial_entry_size(f->write_unit);
     uint32_t total = round_up(body, f->write_unit);
     for (uint32_t done = 0; done < total;) {
-        uint32_t n =
-            total - done > OTA_PORT_FLASHSIM_SCRATCH ? OTA_PORT_FLASHSIM_SCRATCH : total - done;
+        uint32_t n = total - done > OTA_PORT_FLASH_SCRATCH ? OTA_PORT_FLASH_SCRATCH : total - done;
         memset(p->scratch, f->erased_value, n);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t at = done + i;
@@ -863,7 +856,7 @@ static ota_err_t program_record(ota_port_flashsim_t *p, uint32_t addr, const uin
  * in RAM. The log's state comes from the last append of this boot when there
  * was one (this port is the log's only writer while it runs), else from a
  * scan of both banks. */
-static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, uint32_t len)
+static ota_err_t progress_append(ota_port_flash_t *p, const uint8_t *record, uint32_t len)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t size = p->cfg.layout.progress_size;
@@ -874,8 +867,8 @@ static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, 
     ota_err_t err;
 
     held.count = 0;
-    for (uint32_t i = 0; i < OTA_PORT_FLASHSIM_PARTIAL_UNITS; i++) {
-        if (p->phase == (uint8_t)OTA_PORT_FLASHSIM_OPEN && p->partial[i].offset != PARTIAL_FREE) {
+    for (uint32_t i = 0; i < OTA_PORT_FLASH_PARTIAL_UNITS; i++) {
+        if (p->phase == (uint8_t)OTA_PORT_FLASH_OPEN && p->partial[i].offset != PARTIAL_FREE) {
             held.unit[held.count++] = &p->partial[i];
         }
     }
@@ -934,7 +927,7 @@ static ota_err_t progress_append(ota_port_flashsim_t *p, const uint8_t *record, 
  * longer done (resume erased its sector) is dropped, as the block is written
  * again.
  */
-static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, const uint8_t *done)
+static ota_err_t partial_restore(ota_port_flash_t *p, uint32_t block_size, const uint8_t *done)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t unit = f->write_unit;
@@ -953,7 +946,7 @@ static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, co
     uint32_t addr = p->cfg.layout.progress_addr[bank] + scan[bank].rec_off + PROGRESS_HEADER +
                     scan[bank].rec_len;
     for (uint32_t k = 0; k < scan[bank].rec_units; k++, addr += entry) {
-        ota_port_flashsim_partial_t *u = &p->partial[k];
+        ota_port_flash_partial_t *u = &p->partial[k];
         uint8_t off[4];
         int erased;
         err = f->read(f->ctx, addr, off, 4);
@@ -987,7 +980,7 @@ static ota_err_t partial_restore(ota_port_flashsim_t *p, uint32_t block_size, co
 
 static ota_err_t op_progress_save(void *ctx, const uint8_t *record, uint32_t len)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     if (p == NULL || record == NULL || len == 0u || len > progress_capacity(&p->cfg)) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -996,7 +989,7 @@ static ota_err_t op_progress_save(void *ctx, const uint8_t *record, uint32_t len
 
 static int32_t op_progress_load(void *ctx, uint8_t *buf, uint32_t cap)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     bank_scan_t scan[2];
     uint32_t bank;
     if (p == NULL || buf == NULL) {
@@ -1024,7 +1017,7 @@ static int32_t op_progress_load(void *ctx, uint8_t *buf, uint32_t cap)
 
 static ota_err_t op_progress_clear(void *ctx)
 {
-    ota_port_flashsim_t *p = port_of(ctx);
+    ota_port_flash_t *p = port_of(ctx);
     static const uint8_t none = 0;
     if (p == NULL) {
         return OTA_ERR_INVALID_ARG;
@@ -1038,9 +1031,9 @@ static ota_err_t op_progress_clear(void *ctx)
 
 /* ---- set-up ----------------------------------------------------------------- */
 
-ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
-                                        const ota_flash_t *flash, uint8_t *scratch,
-                                        uint32_t scratch_len, ota_boot_config_t *boot_cfg)
+ota_err_t ota_port_flash_boot_config(const ota_port_flash_config_t *cfg, const ota_flash_t *flash,
+                                     uint8_t *scratch, uint32_t scratch_len,
+                                     ota_boot_config_t *boot_cfg)
 {
     if (cfg == NULL || flash == NULL || scratch == NULL || boot_cfg == NULL ||
         cfg->signers == NULL || cfg->signer_count == 0u) {
@@ -1057,18 +1050,18 @@ ota_err_t ota_port_flashsim_boot_config(const ota_port_flashsim_config_t *cfg,
     return OTA_OK;
 }
 
-ota_err_t ota_port_flashsim_init(ota_port_flashsim_t *port, const ota_port_flashsim_config_t *cfg,
-                                 const ota_boot_result_t *boot, ota_pal_t *pal)
+ota_err_t ota_port_flash_init(ota_port_flash_t *port, const ota_port_flash_config_t *cfg,
+                              const ota_boot_result_t *boot, ota_pal_t *pal)
 {
     if (port == NULL || cfg == NULL || boot == NULL || pal == NULL || boot->slot > 1u ||
-        cfg->flash.write_unit == 0u || cfg->flash.write_unit > OTA_PORT_FLASHSIM_MAX_UNIT ||
+        cfg->flash.write_unit == 0u || cfg->flash.write_unit > OTA_PORT_FLASH_MAX_UNIT ||
         ota_boot_layout_check(&cfg->flash, &cfg->layout) != OTA_OK) {
         return OTA_ERR_INVALID_ARG;
     }
     memset(port, 0, sizeof *port);
     port->cfg = *cfg;
-    ota_err_t err = ota_port_flashsim_boot_config(&port->cfg, &port->cfg.flash, port->scratch,
-                                                  OTA_PORT_FLASHSIM_SCRATCH, &port->boot_cfg);
+    ota_err_t err = ota_port_flash_boot_config(&port->cfg, &port->cfg.flash, port->scratch,
+                                               OTA_PORT_FLASH_SCRATCH, &port->boot_cfg);
     if (err != OTA_OK) {
         return err;
     }
