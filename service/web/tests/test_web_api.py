@@ -367,6 +367,11 @@ def test_upload_and_sign(fleet):
     os.chmod(key, 0o644)
     st, j, _ = op.json("POST", "/api/v1/jobs", body)
     check(st == 503 and "chmod 600" in j["message"], "a key others can read is not used")
+    for k, want in ((key, "chmod 600"), (key + ".none", "cannot read --signing-key")):
+        r = subprocess.run([os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port", "0",
+                            "--signing-key", k], capture_output=True, text=True, timeout=20)
+        check(r.returncode == 1 and want in r.stdout + r.stderr,
+              "otter-web refuses to start with %s: %d %s" % (k, r.returncode, r.stderr))
     os.chmod(key, 0o600)
     st, j, _ = v.json("POST", "/api/v1/jobs", body)
     check(st == 403, "a viewer may not sign")
