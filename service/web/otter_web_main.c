@@ -501,10 +501,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *upload_size = 0;
             return MHD_YES;
         }
-        enum MHD_Result r = send_text(c, (unsigned)st->refusal.status, "application/json",
-                                      st->refusal.body,
-                                      st->refusal.body ? strlen(st->refusal.body) : 0, NULL, 0,
-                                      NULL);
+        enum MHD_Result r =
+            send_text(c, (unsigned)st->refusal.status, "application/json", st->refusal.body,
+                      st->refusal.body ? strlen(st->refusal.body) : 0, NULL, 0, NULL);
         return r;
     }
     if (st->upload > 0 && *upload_size > 0) {
