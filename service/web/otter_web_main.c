@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -708,6 +709,28 @@ static int parse_args(int argc, char **argv, options_t *o)
     return 0;
 }
 
+/* Uploads cut off by a stop (<id>.part) are of no use: removed at start. */
+static void drop_partial_uploads(const char *data_dir)
+{
+    char dir[4200], path[4500];
+    if (ota_web_upload_dir(data_dir, dir, sizeof dir) != 0) {
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
 /* The code-signing key: given and missing, or readable by others, is fatal; the default
  * one missing only turns signing off (said on the log). */
 static int check_signing_key(options_t *o)
@@ -814,6 +837,7 @@ int main(int argc, char **argv)
     if (check_signing_key(&o) != 0) {
         return 1;
     }
+    drop_partial_uploads(o.data_dir);
     char probe[4400];
     snprintf(probe, sizeof probe, "%s/login.html", o.static_dir);
     if (access(probe, R_OK) != 0) {

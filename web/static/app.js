@@ -140,9 +140,12 @@ async function pageThing() {
   const t = await api("GET", "/api/v1/things/" + encodeURIComponent(param("name")));
   document.getElementById("name").textContent = t.name;
   document.getElementById("summary").replaceChildren(
-    el("p", {}, "Version: ", el("b", { text: t.version || "unknown" }), " · groups: ",
-      t.groups.join(", ") || "none", " · created ", when(t.createdAt), " · last report ",
-      ago(t.lastReportAt)));
+    el("p", {}, "Version: ", el("b", { text: t.firmwareVersion || t.version || "unknown" }),
+      " · device type ", t.deviceType || "unknown", " · ",
+      el("span", { id: "presence", class: "presence", "data-online": t.online ? "yes" : "no",
+        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen") }),
+      " · groups: ", t.groups.join(", ") || "none", " · created ", when(t.createdAt),
+      " · last report ", ago(t.lastReportAt)));
   const body = document.getElementById("history");
   body.replaceChildren();
   const hist = t.history.slice().sort((a, b) => (b.queuedAt || 0) - (a.queuedAt || 0));

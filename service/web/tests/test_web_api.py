@@ -452,9 +452,15 @@ def test_tls(fleet):
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
                     "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
+    # An upload cut off by a stop is removed when otter-web starts.
+    os.makedirs(os.path.join(fleet.data, "web/uploads"), exist_ok=True)
+    part = os.path.join(fleet.data, "web/uploads", "0" * 32 + ".part")
+    with open(part, "wb") as f:
+        f.write(b"half")
     fleet.spawn("web-tls", [os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port", "0",
                             "--cert", cert, "--key", key])
     wait_for(lambda: log_has(fleet.log("web-tls"), "ready: https://"), 10, "otter-web --tls")
+    check(not os.path.exists(part), "a partial upload is removed at start")
     with open(fleet.log("web-tls")) as f:
         base = re.search(r"ready: (https://[0-9.]+:[0-9]+)/", f.read()).group(1)
     ctx = ssl.create_default_context(cafile=cert)

@@ -205,6 +205,7 @@ def run(fleet, profile):
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))
         assert "web-update" in drv.find_element(By.ID, "history").text
+        assert text_of(drv, "presence") == "online", "dev-1 online on its page"
         shot(drv, "10-thing-history")
 
         # Firmware uploaded from the browser, signed with the key otter-web holds.
