@@ -9,8 +9,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli_cmds.h"
-#include "cli_image.h"
-#include "cli_job_doc.h"
+#include "ota_publish_image.h"
+#include "ota_publish_job.h"
 #include "cli_job_protocols.h"
 #include "cli_rollout.h"
 #include "ota_err.h"
@@ -210,53 +210,32 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
         return CLI_EXIT_OK;
     }
     uint32_t found = 0;
-    cli_image_result_t r =
-        cli_image_prepare(data, len, p->version, &p->image, &p->image_len, &found);
+    ota_publish_image_result_t r =
+        ota_publish_image_prepare(data, len, p->version, &p->image, &p->image_len, &found);
     free(data);
     char want[16], got[16];
     switch (r) {
-    case CLI_IMAGE_WRAPPED:
-    case CLI_IMAGE_AS_IS:
+    case OTA_PUBLISH_IMAGE_WRAPPED:
+    case OTA_PUBLISH_IMAGE_AS_IS:
         return CLI_EXIT_OK;
-    case CLI_IMAGE_VERSION_MISMATCH:
-        cli_version_format(p->version, want);
-        cli_version_format(found, got);
+    case OTA_PUBLISH_IMAGE_VERSION_MISMATCH:
+        ota_publish_version_format(p->version, want);
+        ota_publish_version_format(found, got);
         return cli_fail(CLI_EXIT_FAIL,
                         "'%s' has an image header for version %s, not %s; give --version %s", file,
                         got, want, got);
-    case CLI_IMAGE_BAD_HEADER:
+    case OTA_PUBLISH_IMAGE_BAD_HEADER:
         return cli_fail(CLI_EXIT_FAIL,
                         "'%s' starts with a damaged image header; rebuild the image or give "
                         "the raw firmware",
                         file);
-    case CLI_IMAGE_BAD_SIZE:
+    case OTA_PUBLISH_IMAGE_BAD_SIZE:
     default:
         return cli_fail(CLI_EXIT_FAIL,
                         "'%s' is too large or memory ran out; give a smaller "
                         "file",
                         file);
     }
-}
-
-/* Writes the image to a temporary file and imports it; removes the temporary. */
-static int import_image(const cli_ctx_t *ctx, ota_store_t *store, const struct job_plan *p,
-                        ota_store_file_t *file)
-{
-    char tmp[CLI_PATH_MAX];
-    if (cli_data_path(ctx, tmp, sizeof tmp, ".import-%s.bin", p->stream_id) != 0 ||
-        cli_write_new_file(tmp, p->image, p->image_len, 0600) != 0) {
-        return cli_fail(CLI_EXIT_FAIL,
-                        "cannot write a temporary file in '%s' (%s); check space "
-                        "and permissions",
-                        ctx->data_dir, strerror(errno));
-    }
-    int src = ota_store_file_import(store, tmp, file);
-    unlink(tmp);
-    if (src != OTA_STORE_OK) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot import the image (%s); check the data folder",
-                        ota_store_errmsg(store));
-    }
-    return CLI_EXIT_OK;
 }
 
 /* Frees what a plan holds. */
@@ -304,7 +283,7 @@ static int check_args(const struct create_args *a, struct job_plan *p)
         return cli_fail(CLI_EXIT_USAGE, "job create needs exactly one of --key and --signature; "
                                         "see 'otter job create --help'");
     }
-    if (cli_version_parse(a->version, &p->version) != 0) {
+    if (ota_publish_version_parse(a->version, &p->version) != 0) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                         a->version);
@@ -332,68 +311,30 @@ static int check_args(const struct create_args *a, struct job_plan *p)
 static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                    const struct create_args *a, unsigned long file_type, ota_store_job_spec_t *spec)
 {
-    ota_store_file_t file;
-    int rc = import_image(ctx, store, p, &file);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    char ver[16];
-    cli_version_format(p->version, ver);
-    char url[64];
-    if (a->planes.http &&
-        ota_svc_presign_placeholder(file.id, a->planes.expiry_s, url, sizeof url)) {
-        unlink(file.path);
-        return cli_fail(CLI_EXIT_FAIL, "cannot name the stored file for HTTP; try again");
-    }
-    cli_job_doc_t d = {.stream_id = p->stream_id,
-                       .file_path = a->file_path ? a->file_path : "firmware.bin",
-                       .file_size = p->image_len,
-                       .cert_name = a->cert_name ? a->cert_name : "codesign.crt",
-                       .file_type = (unsigned)file_type,
-                       .sig = p->sig,
-                       .sig_len = p->sig_len,
-                       .protocols = a->planes.names,
-                       .n_protocols = a->planes.n,
-                       .data_url = a->planes.http ? url : NULL,
-                       .version = file_type == 0 ? ver : NULL,
-                       .device_types = a->device_types};
-    char *doc = cli_job_doc(&d);
-    char *desc = cli_sprintf("otter job %s: %s version %s", p->job_id, d.file_path, ver);
-    if (doc == NULL || desc == NULL) {
-        free(doc);
-        free(desc);
-        unlink(file.path);
-        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
-    }
-    ota_store_stream_file_t sf = {.file_id = 0, .path = file.path, .size = file.size};
-    int64_t now = ota_store_now_ms();
-    int src = ota_store_stream_create(store, p->stream_id, desc, &sf, 1, now);
-    free(desc);
-    if (src != OTA_STORE_OK) {
-        free(doc);
-        unlink(file.path);
-        return cli_fail(CLI_EXIT_FAIL, "cannot create stream %s (%s); try again", p->stream_id,
-                        ota_store_errmsg(store));
-    }
-    spec->job_id = p->job_id;
-    spec->document = doc;
-    spec->target_version = file_type == 0 ? ver : NULL;
-    spec->device_types = a->device_types;
-    spec->stream_id = p->stream_id;
+    const ota_publish_job_t pj = {.tmp_dir = ctx->data_dir,
+                                  .stream_id = p->stream_id,
+                                  .job_id = p->job_id,
+                                  .image = p->image,
+                                  .image_len = p->image_len,
+                                  .sig = p->sig,
+                                  .sig_len = p->sig_len,
+                                  .version = p->version,
+                                  .file_type = (unsigned)file_type,
+                                  .file_path = a->file_path,
+                                  .cert_name = a->cert_name,
+                                  .device_types = a->device_types,
+                                  .protocols = a->planes.names,
+                                  .n_protocols = a->planes.n,
+                                  .http = a->planes.http,
+                                  .url_expiry_s = (uint32_t)a->planes.expiry_s};
     spec->things = p->targets.things;
     spec->n_things = p->targets.n_things;
     spec->groups = p->targets.groups;
     spec->n_groups = p->targets.n_groups;
-    src = ota_store_job_create(store, spec, now);
-    free(doc);
-    if (src == OTA_STORE_EXISTS) {
-        return cli_fail(CLI_EXIT_FAIL, "job id '%s' is taken; choose another --job-id", p->job_id);
-    }
-    if (src != OTA_STORE_OK) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot create job '%s' (%s); check the targets", p->job_id,
-                        ota_store_errmsg(store));
-    }
-    return CLI_EXIT_OK;
+    char err[1400];
+    return ota_publish_job(store, &pj, spec, "--job-id", err, sizeof err) == 0
+               ? CLI_EXIT_OK
+               : cli_fail(CLI_EXIT_FAIL, "%s", err);
 }
 
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)

@@ -16,6 +16,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "cli_x509.h"
+#include "ota_publish_sign.h"
 #include "ota_verify.h"
 
 static const char keygen_help[] =
@@ -118,76 +119,18 @@ int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv)
 int cli_sign_data(const char *key_path, const uint8_t *data, size_t len, uint8_t *sig,
                   size_t *sig_len, char **pub_pem)
 {
-    if (access(key_path, R_OK) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot read key '%s' (%s); check --key", key_path,
-                        strerror(errno));
+    char err[600];
+    if (ota_publish_sign(key_path, "--key", data, len, sig, sig_len, pub_pem, err, sizeof err) !=
+        0) {
+        return cli_fail(CLI_EXIT_FAIL, "%s", err);
     }
-    mbedtls_pk_context key;
-    mbedtls_pk_init(&key);
-    int rc = mbedtls_pk_parse_keyfile(&key, key_path, NULL);
-    if (rc != 0 || mbedtls_pk_get_type(&key) != MBEDTLS_PK_ECKEY ||
-        mbedtls_pk_ec(key)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
-        mbedtls_pk_free(&key);
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is not a P-256 private key in PEM; make one with 'otter keygen'",
-                        key_path);
-    }
-    uint8_t hash[32];
-    unsigned char der[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
-    size_t der_len = 0;
-    rc = mbedtls_sha256_ret(data, len, hash, 0);
-    if (rc == 0) {
-        rc = mbedtls_pk_sign(&key, MBEDTLS_MD_SHA256, hash, sizeof hash, der, &der_len, cli_rng,
-                             NULL);
-    }
-    if (rc == 0 && der_len > CLI_SIG_MAX) {
-        rc = -1;
-    }
-    if (rc == 0 && pub_pem != NULL) {
-        char buf[512];
-        rc = mbedtls_pk_write_pubkey_pem(&key, (unsigned char *)buf, sizeof buf);
-        if (rc == 0) {
-            *pub_pem = strdup(buf);
-            rc = *pub_pem == NULL ? -1 : 0;
-        }
-    }
-    mbedtls_pk_free(&key);
-    if (rc != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "signing with '%s' failed (mbed TLS -0x%04x); check the key",
-                        key_path, (unsigned)-rc);
-    }
-    memcpy(sig, der, der_len);
-    *sig_len = der_len;
     return CLI_EXIT_OK;
-}
-
-/* Reader over a memory buffer for ota_verify. */
-struct mem_reader {
-    const uint8_t *data;
-    size_t len;
-};
-
-/* Copies len bytes at offset from the buffer. */
-static int32_t mem_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
-{
-    const struct mem_reader *r = ctx;
-    if ((size_t)offset + len > r->len) {
-        return OTA_ERR_IO;
-    }
-    memcpy(buf, r->data + offset, len);
-    return (int32_t)len;
 }
 
 int cli_verify_data(const char *signer_pem, const uint8_t *data, size_t len, const uint8_t *sig,
                     size_t sig_len)
 {
-    if (len > UINT32_MAX) {
-        return OTA_ERR_RX_FILE_TOO_LARGE;
-    }
-    struct mem_reader r = {data, len};
-    uint8_t chunk[4096];
-    return ota_verify_sha256_ecdsa((const uint8_t *)signer_pem, strlen(signer_pem), sig, sig_len,
-                                   mem_read, &r, (uint32_t)len, chunk, sizeof chunk);
+    return ota_publish_verify(signer_pem, data, len, sig, sig_len);
 }
 
 static const char sign_help[] =

@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 #include "cli_common.h"
+#include "ota_publish_sign.h"
 
 /** Largest DER ECDSA P-256 signature. */
-#define CLI_SIG_MAX 72u
+#define CLI_SIG_MAX OTA_PUBLISH_SIG_MAX
 
 /**
  * `otter keygen --out DIR [--name codesign] [--cn NAME]`: writes DIR/NAME.key

@@ -10,7 +10,13 @@
 
 #include <cjson/cJSON.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "ota_job_spec.h"
+#include "ota_publish_image.h"
+#include "ota_publish_job.h"
+#include "ota_publish_sign.h"
 #include "ota_store.h"
 
 /** A handler: fills resp from the request, the path's {} segments and an open store. */
@@ -21,6 +27,7 @@ typedef struct route_entry {
     ota_web_route_t route;
     handler_fn fn;
     int needs_store;
+    int raw; /**< the body is application/octet-stream (an upload), not JSON */
 } route_entry_t;
 
 /* The API's names for the fields the job rules talk about. */
@@ -309,6 +316,40 @@ static cJSON *execution_json(const ota_store_execution_t *e, const char *version
     return x;
 }
 
+/* An inventory attribute as a JSON string, or null when the thing never reported it. */
+static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const char *thing,
+                     const char *key, const char *fallback_key)
+{
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(store, thing, key, v, sizeof v) == OTA_STORE_OK ||
+        (fallback_key != NULL &&
+         ota_store_thing_attr_get(store, thing, fallback_key, v, sizeof v) == OTA_STORE_OK)) {
+        cJSON_AddStringToObject(o, json_key, v);
+    } else {
+        cJSON_AddNullToObject(o, json_key);
+    }
+}
+
+/*
+ * What the inventory knows: deviceType (the operator's, else the reported one),
+ * firmwareVersion (reported), online (the broker's presence), lastSeen.
+ */
+static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
+{
+    add_attr(store, o, "deviceType", thing, "deviceType", "reportedDeviceType");
+    add_attr(store, o, "firmwareVersion", thing, "firmwareVersion", NULL);
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    cJSON_AddBoolToObject(o, "online",
+                          ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) ==
+                                  OTA_STORE_OK &&
+                              strcmp(v, "true") == 0);
+    long long seen = 0;
+    if (ota_store_thing_attr_get(store, thing, "lastSeen", v, sizeof v) == OTA_STORE_OK) {
+        seen = strtoll(v, NULL, 10);
+    }
+    add_time(o, "lastSeen", seen);
+}
+
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
@@ -349,6 +390,7 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
         cJSON_AddNullToObject(o, "version");
     }
     add_time(o, "lastReportAt", last_report);
+    add_inventory(store, o, t->name);
     ota_store_execution_t next;
     if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
         cJSON *cur = cJSON_CreateObject();
@@ -442,6 +484,55 @@ static void h_groups(const ota_web_request_t *req, ota_web_response_t *resp, ota
 
 /* ------------------------------------------------------------------ jobs -- */
 
+/* A job's rollout (phases, the open one, exponential rate, window, start), abort rules and
+ * why it ended. */
+static void add_rollout(cJSON *o, const ota_store_job_t *j)
+{
+    const ota_store_rollout_t *r = &j->rollout;
+    cJSON *ro = cJSON_AddObjectToObject(o, "rollout");
+    cJSON *phases = cJSON_AddArrayToObject(ro, "phases");
+    for (uint32_t i = 0; i < r->n_phases && i < OTA_STORE_PHASES_MAX; i++) {
+        cJSON_AddItemToArray(phases, cJSON_CreateNumber(r->phase_percent[i]));
+    }
+    cJSON_AddNumberToObject(ro, "phaseSuccessPercent", r->phase_success_percent);
+    cJSON_AddNumberToObject(ro, "currentPhase", j->current_phase);
+    add_time(ro, "startAt", r->start_at_ms);
+    if (r->window_start_min != 0 || r->window_end_min != 0) {
+        cJSON *w = cJSON_AddObjectToObject(ro, "window");
+        cJSON_AddNumberToObject(w, "startMinute", r->window_start_min);
+        cJSON_AddNumberToObject(w, "endMinute", r->window_end_min);
+    } else {
+        cJSON_AddNullToObject(ro, "window");
+    }
+    if (r->base_per_minute > 0) {
+        cJSON *x = cJSON_AddObjectToObject(ro, "exponentialRate");
+        cJSON_AddNumberToObject(x, "basePerMinute", r->base_per_minute);
+        cJSON_AddNumberToObject(x, "factor", r->factor_x10 / 10.0);
+        cJSON_AddNumberToObject(x, "increaseEvery", r->increase_every);
+        cJSON_AddBoolToObject(x, "onSucceeded", r->increase_on_succeeded);
+    } else {
+        cJSON_AddNullToObject(ro, "exponentialRate");
+    }
+    cJSON *rules = cJSON_AddArrayToObject(o, "abortRules");
+    for (size_t i = 0; i < j->n_abort_rules && i < OTA_STORE_ABORT_RULES_MAX; i++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "failureType",
+                                ota_store_failure_type_name(j->abort_rules[i].type));
+        cJSON_AddNumberToObject(a, "percent", j->abort_rules[i].percent);
+        cJSON_AddNumberToObject(a, "minExecuted", j->abort_rules[i].min_executed);
+        cJSON_AddItemToArray(rules, a);
+    }
+    cJSON_AddStringToObject(o, "targetVersion", j->target_version);
+    cJSON_AddStringToObject(o, "deviceTypes", j->device_types);
+    if (j->reason_code[0] != '\0') {
+        cJSON_AddStringToObject(o, "reasonCode", j->reason_code);
+        cJSON_AddStringToObject(o, "reason", j->reason);
+    } else {
+        cJSON_AddNullToObject(o, "reasonCode");
+        cJSON_AddNullToObject(o, "reason");
+    }
+}
+
 static cJSON *job_json(ota_store_t *store, const ota_store_job_t *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -468,6 +559,8 @@ static cJSON *job_json(ota_store_t *store, const ota_store_job_t *j)
     cJSON_AddNumberToObject(c, "rejected", j->n_rejected);
     cJSON_AddNumberToObject(c, "removed", j->n_removed);
     cJSON_AddNumberToObject(c, "canceled", j->n_canceled);
+    cJSON_AddNumberToObject(c, "skipped", j->n_skipped);
+    add_rollout(o, j);
     return o;
 }
 
@@ -630,12 +723,194 @@ static void random_job_id(char out[48])
              u[14], u[15]);
 }
 
+int ota_web_upload_dir(const char *data_dir, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/web/uploads", data_dir);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static void h_upload(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
+                     char args[][160])
+{
+    (void)store;
+    (void)args;
+    if (req->upload_id == NULL) {
+        error(resp, 400, "bad_request", "send the firmware file as the body; at most %d MiB",
+              OTA_WEB_UPLOAD_MAX / (1024 * 1024));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "uploadId", req->upload_id);
+    cJSON_AddNumberToObject(o, "size", (double)req->upload_size);
+    answer(resp, 201, o);
+}
+
+/* Whether the key file is there, a regular file, readable by otter-web alone. */
+static int signing_key_ready(const char *path, char *err, size_t cap)
+{
+    struct stat st;
+    if (path == NULL || stat(path, &st) != 0) {
+        snprintf(err, cap,
+                 "signing is off: no code-signing key at '%s'; make one with 'otter keygen --out "
+                 "DIR', copy codesign.key and codesign.crt there (mode 0600) or start otter-web "
+                 "with --signing-key FILE",
+                 path ? path : "");
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        snprintf(err, cap,
+                 "signing is off: the code-signing key '%s' is readable by others; chmod 600 it",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads an upload (at most OTA_WEB_UPLOAD_MAX bytes) into memory. */
+static int read_upload(const char *data_dir, const char *id, uint8_t **out, size_t *len)
+{
+    char dir[3000], path[3100];
+    if (strlen(id) != OTA_WEB_UPLOAD_ID_LEN || strspn(id, "0123456789abcdef") != strlen(id) ||
+        ota_web_upload_dir(data_dir, dir, sizeof dir) != 0) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.bin", dir, id);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return -1;
+    }
+    uint8_t *buf = malloc(OTA_WEB_UPLOAD_MAX + 1);
+    size_t n = buf ? fread(buf, 1, OTA_WEB_UPLOAD_MAX + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL || n > OTA_WEB_UPLOAD_MAX) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* The certificate beside the key (codesign.crt), as text, or NULL. */
+static char *signing_cert(const char *key_path)
+{
+    char path[3100];
+    const char *slash = strrchr(key_path, '/');
+    int dl = slash ? (int)(slash - key_path) : 1;
+    snprintf(path, sizeof path, "%.*s/codesign.crt", dl, slash ? key_path : ".");
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *pem = calloc(1, 16385);
+    if (pem != NULL) {
+        size_t n = fread(pem, 1, 16384, f);
+        pem[n] = '\0';
+    }
+    fclose(f);
+    return pem;
+}
+
+/*
+ * Signs an upload with the server's key and publishes the job, as `otter job create
+ * --file F --version V --key K` does (the same library). Returns OTA_JOB_SPEC_OK or a
+ * negative HTTP status with the text in err.
+ */
+static int publish_upload(const ota_web_request_t *req, ota_store_t *store, const char *upload,
+                          const char *version, const char *job_id, ota_store_job_spec_t *spec,
+                          char *err, size_t cap)
+{
+    uint32_t ver;
+    if (ota_publish_version_parse(version, &ver) != 0) {
+        snprintf(err, cap, "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
+                 version);
+        return -400;
+    }
+    uint8_t *data = NULL, *image = NULL;
+    size_t len = 0, image_len = 0;
+    if (read_upload(req->data_dir, upload, &data, &len) != 0) {
+        snprintf(err, cap, "unknown upload '%.40s'; send the firmware to POST /api/v1/uploads",
+                 upload);
+        return -404;
+    }
+    uint32_t found = 0;
+    int r = len == 0 ? OTA_PUBLISH_IMAGE_BAD_SIZE
+                     : ota_publish_image_prepare(data, len, ver, &image, &image_len, &found);
+    free(data);
+    if (r == OTA_PUBLISH_IMAGE_VERSION_MISMATCH) {
+        char got[16];
+        ota_publish_version_format(found, got);
+        snprintf(err, cap, "the file has an image header for version %s, not %s; give version %s",
+                 got, version, got);
+        return -422;
+    }
+    if (r != OTA_PUBLISH_IMAGE_WRAPPED && r != OTA_PUBLISH_IMAGE_AS_IS) {
+        snprintf(err, cap,
+                 "the file is empty, too large or has a damaged image header; upload "
+                 "the raw firmware");
+        return -422;
+    }
+    uint8_t sig[OTA_PUBLISH_SIG_MAX];
+    size_t sig_len = 0;
+    char *pub = NULL;
+    int rc = ota_publish_sign(req->signing_key, "--signing-key", image, image_len, sig, &sig_len,
+                              &pub, err, cap);
+    char *cert = rc == 0 ? signing_cert(req->signing_key) : NULL;
+    if (rc == 0 &&
+        (ota_publish_verify(pub, image, image_len, sig, sig_len) != 0 ||
+         (cert != NULL && ota_publish_verify(cert, image, image_len, sig, sig_len) != 0))) {
+        snprintf(err, cap,
+                 "the new signature does not verify with codesign.crt beside the key; "
+                 "put the key's own certificate there");
+        rc = -1;
+    }
+    free(pub);
+    free(cert);
+    if (rc != 0) {
+        free(image);
+        return -500;
+    }
+    char stream_id[64], u[48];
+    random_job_id(u);
+    if (u[0] == '\0') {
+        free(image);
+        snprintf(err, cap, "no randomness available; try again");
+        return -500;
+    }
+    snprintf(stream_id, sizeof stream_id, "AFR_OTA-%s", u + 4);
+    const ota_publish_job_t pj = {.tmp_dir = req->data_dir,
+                                  .stream_id = stream_id,
+                                  .job_id = job_id,
+                                  .image = image,
+                                  .image_len = image_len,
+                                  .sig = sig,
+                                  .sig_len = sig_len,
+                                  .version = ver};
+    rc = ota_publish_job(store, &pj, spec, "jobId", err, cap);
+    free(image);
+    if (rc == 0) {
+        char dir[3000], path[3100];
+        if (ota_web_upload_dir(req->data_dir, dir, sizeof dir) == 0) {
+            snprintf(path, sizeof path, "%s/%s.bin", dir, upload);
+            unlink(path);
+        }
+        return OTA_JOB_SPEC_OK;
+    }
+    return rc == OTA_PUBLISH_TAKEN ? -409 : -500;
+}
+
 static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
                          char args[][160])
 {
-    static const char *const known[] = {"jobId",           "image",       "targets",
-                                        "timeoutMinutes",  "rolloutRate", "abortFailurePercent",
-                                        "abortMinFinished"};
+    static const char *const known[] = {"jobId",
+                                        "image",
+                                        "targets",
+                                        "timeoutMinutes",
+                                        "rolloutRate",
+                                        "abortFailurePercent",
+                                        "abortMinFinished",
+                                        "upload",
+                                        "version"};
     cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
@@ -662,12 +937,24 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(body, "image");
     const cJSON *tg = cJSON_GetObjectItemCaseSensitive(body, "targets");
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(body, "jobId");
+    const cJSON *up = cJSON_GetObjectItemCaseSensitive(body, "upload");
+    const cJSON *vv = cJSON_GetObjectItemCaseSensitive(body, "version");
     image = cJSON_IsString(img) ? img->valuestring : NULL;
     targets = cJSON_IsString(tg) ? tg->valuestring : NULL;
     job_id = cJSON_IsString(jid) ? jid->valuestring : NULL;
-    if (image == NULL || targets == NULL || (jid != NULL && job_id == NULL)) {
+    const char *upload = cJSON_IsString(up) ? up->valuestring : NULL;
+    const char *version = cJSON_IsString(vv) ? vv->valuestring : NULL;
+    if ((image == NULL) == (upload == NULL) || targets == NULL || (jid != NULL && job_id == NULL) ||
+        (upload != NULL) != (version != NULL)) {
         error(resp, 400, "bad_request",
-              "job create needs image and targets (strings); see GET /api/v1/images");
+              "job create needs targets and either image, or upload and version (strings); see "
+              "GET /api/v1/images and POST /api/v1/uploads");
+        cJSON_Delete(body);
+        return;
+    }
+    char kerr[700];
+    if (upload != NULL && signing_key_ready(req->signing_key, kerr, sizeof kerr) != 0) {
+        error(resp, 503, "signing_unavailable", "%s", kerr);
         cJSON_Delete(body);
         return;
     }
@@ -704,6 +991,16 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     if (rc == OTA_JOB_SPEC_OK) {
         rc = ota_job_spec_targets(store, &api_names, targets, &t, err, sizeof err);
     }
+    if (rc == OTA_JOB_SPEC_OK && upload != NULL) {
+        spec.things = t.things;
+        spec.n_things = t.n_things;
+        spec.groups = t.groups;
+        spec.n_groups = t.n_groups;
+        rc = publish_upload(req, store, upload, version, job_id, &spec, err, sizeof err);
+        if (rc == OTA_JOB_SPEC_OK) {
+            rc = 1000; /* created */
+        }
+    }
     if (rc == OTA_JOB_SPEC_OK &&
         (!ota_store_valid_stream_id(image) ||
          ota_store_job_list(store, count_image_job, &ij) != OTA_STORE_OK || ij.document == NULL)) {
@@ -739,6 +1036,12 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         error(resp, rc == -404 ? 404 : 422, rc == -404 ? "not_found" : "unprocessable", "%s", err);
     } else if (rc == -409) {
         error(resp, 409, "conflict", "%s", err);
+    } else if (rc == -400 || rc == -422 || rc == -500) {
+        error(resp, -rc,
+              rc == -400   ? "bad_request"
+              : rc == -422 ? "unprocessable"
+                           : "internal",
+              "%s", err);
     } else {
         h_job(req, resp, store, args);
         if (resp->status == 200) {
@@ -834,18 +1137,19 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
 /* --------------------------------------------------------------- routes -- */
 
 static const route_entry_t routes[] = {
-    {{"POST", "/api/v1/session", OTA_WEB_ROLE_NONE}, h_login, 0},
-    {{"GET", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_session, 0},
-    {{"DELETE", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_logout, 0},
-    {{"GET", "/api/v1/things", OTA_WEB_ROLE_VIEWER}, h_things, 1},
-    {{"GET", "/api/v1/things/{}", OTA_WEB_ROLE_VIEWER}, h_thing, 1},
-    {{"GET", "/api/v1/groups", OTA_WEB_ROLE_VIEWER}, h_groups, 1},
-    {{"GET", "/api/v1/images", OTA_WEB_ROLE_VIEWER}, h_images, 1},
-    {{"GET", "/api/v1/jobs", OTA_WEB_ROLE_VIEWER}, h_jobs, 1},
-    {{"POST", "/api/v1/jobs", OTA_WEB_ROLE_OPERATOR}, h_job_create, 1},
-    {{"GET", "/api/v1/jobs/{}", OTA_WEB_ROLE_VIEWER}, h_job, 1},
-    {{"GET", "/api/v1/jobs/{}/events", OTA_WEB_ROLE_VIEWER}, h_job_events, 1},
-    {{"POST", "/api/v1/jobs/{}/cancel", OTA_WEB_ROLE_OPERATOR}, h_job_cancel, 1},
+    {{"POST", "/api/v1/session", OTA_WEB_ROLE_NONE}, h_login, 0, 0},
+    {{"GET", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_session, 0, 0},
+    {{"DELETE", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_logout, 0, 0},
+    {{"GET", "/api/v1/things", OTA_WEB_ROLE_VIEWER}, h_things, 1, 0},
+    {{"GET", "/api/v1/things/{}", OTA_WEB_ROLE_VIEWER}, h_thing, 1, 0},
+    {{"GET", "/api/v1/groups", OTA_WEB_ROLE_VIEWER}, h_groups, 1, 0},
+    {{"GET", "/api/v1/images", OTA_WEB_ROLE_VIEWER}, h_images, 1, 0},
+    {{"GET", "/api/v1/jobs", OTA_WEB_ROLE_VIEWER}, h_jobs, 1, 0},
+    {{"POST", "/api/v1/jobs", OTA_WEB_ROLE_OPERATOR}, h_job_create, 1, 0},
+    {{"POST", "/api/v1/uploads", OTA_WEB_ROLE_OPERATOR}, h_upload, 0, 1},
+    {{"GET", "/api/v1/jobs/{}", OTA_WEB_ROLE_VIEWER}, h_job, 1, 0},
+    {{"GET", "/api/v1/jobs/{}/events", OTA_WEB_ROLE_VIEWER}, h_job_events, 1, 0},
+    {{"POST", "/api/v1/jobs/{}/cancel", OTA_WEB_ROLE_OPERATOR}, h_job_cancel, 1, 0},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -882,7 +1186,9 @@ static int match(const char *pattern, const char *path, char args[][160])
     return *pattern == '\0' && *path == '\0';
 }
 
-void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
+/* The checks before the body; the route hit and its arguments when admitted. */
+static const route_entry_t *admit(const ota_web_request_t *req, ota_web_response_t *resp,
+                                  char args[][160])
 {
     memset(resp, 0, sizeof *resp);
     if (req->cookie != NULL) {
@@ -892,7 +1198,6 @@ void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
             memset(&resp->session, 0, sizeof resp->session);
         }
     }
-    char args[2][160];
     const route_entry_t *path_hit = NULL, *hit = NULL;
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (match(routes[i].route.pattern, req->path, args)) {
@@ -907,34 +1212,51 @@ void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
     int open = hit != NULL && hit->route.role == OTA_WEB_ROLE_NONE;
     if (role == OTA_WEB_ROLE_NONE && !open) {
         error(resp, 401, "unauthenticated", "log in first: POST /api/v1/session");
-        return;
+        return NULL;
     }
     if (path_hit == NULL) {
         error(resp, 404, "not_found", "no such API path; see docs/openapi.yaml");
-        return;
+        return NULL;
     }
     if (hit == NULL) {
         error(resp, 405, "method_not_allowed", "%s is not allowed here; see docs/openapi.yaml",
               req->method);
-        return;
+        return NULL;
     }
     if (strcmp(req->method, "GET") != 0) {
-        if (req->content_type == NULL ||
-            strncasecmp(req->content_type, "application/json", 16) != 0) {
+        const char *want = hit->raw ? "application/octet-stream" : "application/json";
+        if (req->content_type == NULL || strncasecmp(req->content_type, want, strlen(want)) != 0) {
             error(resp, 415, "unsupported_media_type",
-                  "send the body as application/json (also an empty object)");
-            return;
+                  hit->raw ? "send the firmware as application/octet-stream"
+                           : "send the body as application/json (also an empty object)");
+            return NULL;
         }
         if (!open && (req->csrf == NULL || strlen(req->csrf) != OTA_WEB_TOKEN_LEN ||
                       !ota_web_equal(req->csrf, resp->session.csrf, OTA_WEB_TOKEN_LEN))) {
             error(resp, 403, "csrf",
                   "missing or wrong X-CSRF-Token; send the csrfToken of GET /api/v1/session");
-            return;
+            return NULL;
         }
     }
     if (role < hit->route.role) {
         error(resp, 403, "forbidden", "the %s role may not do this; ask an operator",
               ota_web_role_name(role));
+        return NULL;
+    }
+    return hit;
+}
+
+int ota_web_api_admit(const ota_web_request_t *req, ota_web_response_t *resp)
+{
+    char args[2][160];
+    return admit(req, resp, args) != NULL;
+}
+
+void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
+{
+    char args[2][160];
+    const route_entry_t *hit = admit(req, resp, args);
+    if (hit == NULL) {
         return;
     }
     ota_store_t *store = NULL;

@@ -23,6 +23,10 @@ extern "C" {
 
 /** Largest request body accepted (bytes). */
 #define OTA_WEB_BODY_MAX (64 * 1024)
+/** Largest firmware upload (POST /api/v1/uploads), streamed to disk. */
+#define OTA_WEB_UPLOAD_MAX (16 * 1024 * 1024)
+/** An upload's id: 32 hex digits. */
+#define OTA_WEB_UPLOAD_ID_LEN 32
 
 /** One request, as otter-web received it. */
 typedef struct ota_web_request {
@@ -36,6 +40,13 @@ typedef struct ota_web_request {
     const char *client;       /**< client address text (throttling key) */
     int tls;                  /**< 1 when served over HTTPS (Secure cookies) */
     const char *data_dir;
+    /** The code-signing key (PEM) for uploaded firmware; its certificate is beside it as
+     *  codesign.crt. Never served. */
+    const char *signing_key;
+    /** POST /api/v1/uploads: the stored upload's id (otter-web streamed the body to
+     *  DATA/web/uploads/<id>.bin) and size, or NULL. */
+    const char *upload_id;
+    long long upload_size;
     ota_web_sessions_t *sessions;
     long long now_ms;
 } ota_web_request_t;
@@ -69,6 +80,16 @@ const ota_web_route_t *ota_web_api_routes(size_t *n);
  * Answers one request under /api/. Never fails: every problem is an answer.
  */
 void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp);
+
+/**
+ * The checks every request passes before its body is read (session, route, media type,
+ * CSRF token, role): lets otter-web refuse an upload before storing a byte of it.
+ * @return 1 when admitted; 0 with the refusal in resp (free with ota_web_response_free()).
+ */
+int ota_web_api_admit(const ota_web_request_t *req, ota_web_response_t *resp);
+
+/** The folder of uploads in the data folder, into out. @return 0, or -1 if too long. */
+int ota_web_upload_dir(const char *data_dir, char *out, size_t cap);
 
 /** Releases the response's body. */
 void ota_web_response_free(ota_web_response_t *resp);

@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +30,7 @@
 #include "ota_store.h"
 #include "ota_web_api.h"
 #include "ota_web_sessions.h"
+#include "ota_web_users.h"
 
 #ifndef OTTER_WEB_STATIC_DIR
 #define OTTER_WEB_STATIC_DIR "web/static"
@@ -40,6 +44,8 @@ typedef struct options {
     const char *cert;
     const char *key;
     const char *static_dir;
+    const char *signing_key; /* --signing-key, or NULL for DIR/web/codesign.key */
+    char signing_key_buf[4200];
     int log_level;
     int routes;
 } options_t;
@@ -54,6 +60,13 @@ typedef struct conn_state {
     char *body;
     size_t len;
     int too_large;
+    /* An upload (POST /api/v1/uploads): streamed to DIR/web/uploads/<id>.part. */
+    int upload; /* 1: admitted and streaming; -1: refused (refusal below) */
+    int fd;     /* the .part file, or -1 */
+    char id[OTA_WEB_UPLOAD_ID_LEN + 1];
+    char part[4300];
+    long long up_len;
+    ota_web_response_t refusal;
 } conn_state_t;
 
 /** A job's event stream. */
@@ -348,6 +361,122 @@ static int foreign_origin(struct MHD_Connection *c, int tls)
     return strcmp(origin, want) != 0;
 }
 
+/* The request as the API sees it (client receives the address text). */
+static void fill_request(struct MHD_Connection *c, const app_t *app, const char *method,
+                         const char *url, const conn_state_t *st, char client[64],
+                         ota_web_request_t *req)
+{
+    client_address(c, client, 64);
+    ota_web_request_t r = {
+        .method = method,
+        .path = url,
+        .body = st->body,
+        .body_len = st->len,
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+        .csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
+        .cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "otter_session"),
+        .client = client,
+        .tls = app->o->tls,
+        .data_dir = app->o->data_dir,
+        .signing_key = app->o->signing_key,
+        .sessions = app->sessions,
+        .now_ms = now_ms(),
+    };
+    *req = r;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Removes a partial upload. */
+static void drop_upload(conn_state_t *st)
+{
+    if (st->fd >= 0) {
+        close(st->fd);
+        st->fd = -1;
+        unlink(st->part);
+    }
+}
+
+/* The upload is whole: <id>.part becomes <id>.bin. */
+static int finish_upload(conn_state_t *st)
+{
+    if (st->upload < 0 || st->fd < 0) {
+        return -1;
+    }
+    char done[4300];
+    snprintf(done, sizeof done, "%.*s.bin", (int)(strlen(st->part) - 5), st->part);
+    int rc = fsync(st->fd) == 0 ? 0 : -1;
+    if (close(st->fd) != 0) {
+        rc = -1;
+    }
+    st->fd = -1;
+    if (rc != 0 || rename(st->part, done) != 0) {
+        unlink(st->part);
+        return -1;
+    }
+    return 0;
+}
+
+/* Admits an upload before its body (session, CSRF, origin, role) and opens its file. */
+static void start_upload(struct MHD_Connection *c, const app_t *app, const char *method,
+                         const char *url, conn_state_t *st)
+{
+    char client[64];
+    ota_web_request_t req;
+    fill_request(c, app, method, url, st, client, &req);
+    st->upload = -1;
+    if (foreign_origin(c, app->o->tls)) {
+        st->refusal.status = 403;
+        st->refusal.body =
+            ota_web_error_json("csrf", "cross-site request refused; use the console's own pages");
+        return;
+    }
+    if (!ota_web_api_admit(&req, &st->refusal)) {
+        ota_httpd_log(OTA_HTTPD_INFO, "%s %s %d %s (%s)", method, url, st->refusal.status,
+                      st->refusal.session.user[0] ? st->refusal.session.user : "-", client);
+        return;
+    }
+    ota_web_response_free(&st->refusal);
+    unsigned char r[OTA_WEB_UPLOAD_ID_LEN / 2];
+    char dir[4200];
+    if (ota_web_random(r, sizeof r) != 0 ||
+        ota_web_upload_dir(app->o->data_dir, dir, sizeof dir) != 0) {
+        st->refusal.status = 500;
+        st->refusal.body = ota_web_error_json("internal", "cannot name the upload; try again");
+        return;
+    }
+    for (size_t i = 0; i < sizeof r; i++) {
+        snprintf(st->id + 2 * i, 3, "%02x", r[i]);
+    }
+    char web[4200];
+    snprintf(web, sizeof web, "%s/web", app->o->data_dir);
+    (void)mkdir(web, 0700);
+    (void)mkdir(dir, 0700);
+    snprintf(st->part, sizeof st->part, "%s/%s.part", dir, st->id);
+    st->fd = open(st->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (st->fd < 0) {
+        st->refusal.status = 500;
+        st->refusal.body = ota_web_error_json(
+            "internal", "cannot store the upload; check otter-web's data folder");
+        return;
+    }
+    st->upload = 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -360,7 +489,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (st == NULL) {
             return MHD_NO;
         }
+        st->fd = -1;
         *con_cls = st;
+        if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/uploads") == 0) {
+            start_upload(c, app, method, url, st);
+        }
+        return MHD_YES;
+    }
+    if (st->upload < 0) {
+        /* Refused before its body: read and drop it, then answer the refusal. */
+        if (*upload_size > 0) {
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        enum MHD_Result r =
+            send_text(c, (unsigned)st->refusal.status, "application/json", st->refusal.body,
+                      st->refusal.body ? strlen(st->refusal.body) : 0, NULL, 0, NULL);
+        return r;
+    }
+    if (st->upload > 0 && *upload_size > 0) {
+        if (!st->too_large && st->up_len + (long long)*upload_size <= OTA_WEB_UPLOAD_MAX) {
+            if (write_all(st->fd, upload, *upload_size) != 0) {
+                st->too_large = 2;
+            }
+            st->up_len += (long long)*upload_size;
+        } else if (!st->too_large) {
+            st->too_large = 1;
+        }
+        if (st->too_large) {
+            drop_upload(st);
+        }
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -383,6 +542,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strncmp(url, "/api/", 5) != 0) {
         return send_page(c, app, url, method);
     }
+    if (st->too_large && st->upload > 0) {
+        return st->too_large == 2
+                   ? send_error(c, 500, "internal",
+                                "cannot store the upload; check space in otter-web's data folder")
+                   : send_error(c, 413, "too_large",
+                                "the firmware is over 16 MiB; upload a smaller file");
+    }
     if (st->too_large) {
         return send_error(c, 413, "too_large", "the request body is over 64 KiB; send less");
     }
@@ -391,22 +557,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                           "cross-site request refused; use the console's own pages");
     }
     char client[64];
-    client_address(c, client, sizeof client);
-    ota_web_request_t req = {
-        .method = method,
-        .path = url,
-        .body = st->body,
-        .body_len = st->len,
-        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
-        .csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
-        .cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "otter_session"),
-        .client = client,
-        .tls = app->o->tls,
-        .data_dir = app->o->data_dir,
-        .sessions = app->sessions,
-        .now_ms = now_ms(),
-    };
+    ota_web_request_t req;
+    fill_request(c, app, method, url, st, client, &req);
     ota_web_response_t resp;
+    if (st->upload != 0) {
+        if (finish_upload(st) != 0) {
+            return send_error(c, 500, "internal",
+                              "cannot store the upload; check space in otter-web's data folder");
+        }
+        req.upload_id = st->id;
+        req.upload_size = st->up_len;
+    }
     ota_web_api_handle(&req, &resp);
     ota_httpd_log(resp.status >= 400 ? OTA_HTTPD_INFO : OTA_HTTPD_DEBUG, "%s %s %d %s (%s)", method,
                   url, resp.status, resp.session.user[0] ? resp.session.user : "-", client);
@@ -430,6 +591,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)code;
     conn_state_t *st = *con_cls;
     if (st != NULL) {
+        drop_upload(st);
+        ota_web_response_free(&st->refusal);
         free(st->body);
         free(st);
         *con_cls = NULL;
@@ -453,6 +616,9 @@ static void usage(FILE *f)
             "  --tls             HTTPS with DIR/broker/server.crt and server.key\n"
             "  --cert F --key F  HTTPS with this PEM certificate chain and key instead\n"
             "  --static DIR      the pages' folder (default %s)\n"
+            "  --signing-key F   code-signing key (P-256 PEM, mode 0600, codesign.crt beside\n"
+            "                    it) for firmware uploaded in the console (default\n"
+            "                    DIR/web/codesign.key; without it, uploads cannot be signed)\n"
             "  --log-level L     error, warn, info (default) or debug\n"
             "  --routes          print the API's routes (method, path, role) and exit\n"
             "  -h, --help        this text\n"
@@ -495,6 +661,8 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->key = argv[++i];
         } else if (strcmp(a, "--static") == 0) {
             o->static_dir = argv[++i];
+        } else if (strcmp(a, "--signing-key") == 0) {
+            o->signing_key = argv[++i];
         } else if (strcmp(a, "--port") == 0) {
             char *end;
             errno = 0;
@@ -538,6 +706,63 @@ static int parse_args(int argc, char **argv, options_t *o)
     if (o->port < 0) {
         o->port = o->tls ? 8444 : 8090;
     }
+    return 0;
+}
+
+/* Uploads cut off by a stop (<id>.part) are of no use: removed at start. */
+static void drop_partial_uploads(const char *data_dir)
+{
+    char dir[4200], path[4500];
+    if (ota_web_upload_dir(data_dir, dir, sizeof dir) != 0) {
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* The code-signing key: given and missing, or readable by others, is fatal; the default
+ * one missing only turns signing off (said on the log). */
+static int check_signing_key(options_t *o)
+{
+    int given = o->signing_key != NULL;
+    if (!given) {
+        snprintf(o->signing_key_buf, sizeof o->signing_key_buf, "%s/web/codesign.key", o->data_dir);
+        o->signing_key = o->signing_key_buf;
+    }
+    struct stat ks;
+    if (stat(o->signing_key, &ks) != 0) {
+        if (given) {
+            ota_httpd_log(OTA_HTTPD_ERROR,
+                          "cannot read --signing-key %s (%s); make one with 'otter keygen --out "
+                          "DIR' (codesign.crt stays beside it)",
+                          o->signing_key, strerror(errno));
+            return -1;
+        }
+        ota_httpd_log(OTA_HTTPD_INFO,
+                      "signing: off (no code-signing key at %s; uploaded firmware cannot be "
+                      "signed; see docs/WEB.md)",
+                      o->signing_key);
+        return 0;
+    }
+    if (!S_ISREG(ks.st_mode) || (ks.st_mode & 077) != 0) {
+        ota_httpd_log(OTA_HTTPD_ERROR,
+                      "the code-signing key %s is not a file readable by its owner alone; chmod "
+                      "600 it",
+                      o->signing_key);
+        return -1;
+    }
+    ota_httpd_log(OTA_HTTPD_INFO, "signing: on with %s", o->signing_key);
     return 0;
 }
 
@@ -609,6 +834,10 @@ int main(int argc, char **argv)
                       o.data_dir);
         return 1;
     }
+    if (check_signing_key(&o) != 0) {
+        return 1;
+    }
+    drop_partial_uploads(o.data_dir);
     char probe[4400];
     snprintf(probe, sizeof probe, "%s/login.html", o.static_dir);
     if (access(probe, R_OK) != 0) {

@@ -68,9 +68,11 @@ async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     if (otter.session) headers["X-CSRF-Token"] = otter.session.csrfToken;
   }
+  const raw = body instanceof Blob;
+  if (raw) headers["Content-Type"] = "application/octet-stream";
   const r = await fetch(path, {
     method, headers, credentials: "same-origin",
-    body: method === "GET" ? undefined : JSON.stringify(body || {}),
+    body: method === "GET" ? undefined : raw ? body : JSON.stringify(body || {}),
   });
   if (r.status === 401) {
     location.href = "/login.html";
@@ -119,9 +121,13 @@ async function pageFleet() {
     const cur = t.currentJob;
     body.append(el("tr", { "data-thing": t.name },
       el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(t.name), text: t.name })),
-      el("td", { text: t.version || "—" }),
+      el("td", { text: t.firmwareVersion || t.version || "—",
+        title: t.firmwareVersion ? "reported by the device" : "from its last succeeded job" }),
       el("td", { text: t.deviceType || "—" }),
       el("td", { text: t.groups.join(", ") || "—" }),
+      el("td", { class: "presence", "data-online": t.online ? "yes" : "no",
+        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen"),
+        title: when(t.lastSeen) }),
       el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
       el("td", {}, cur ? el("a", { href: "/job.html?id=" + encodeURIComponent(cur.jobId), text: cur.jobId }) : "—",
         cur ? " " : null, cur ? status(cur.status) : null, cur ? " " : null,
@@ -134,9 +140,12 @@ async function pageThing() {
   const t = await api("GET", "/api/v1/things/" + encodeURIComponent(param("name")));
   document.getElementById("name").textContent = t.name;
   document.getElementById("summary").replaceChildren(
-    el("p", {}, "Version: ", el("b", { text: t.version || "unknown" }), " · groups: ",
-      t.groups.join(", ") || "none", " · created ", when(t.createdAt), " · last report ",
-      ago(t.lastReportAt)));
+    el("p", {}, "Version: ", el("b", { text: t.firmwareVersion || t.version || "unknown" }),
+      " · device type ", t.deviceType || "unknown", " · ",
+      el("span", { id: "presence", class: "presence", "data-online": t.online ? "yes" : "no",
+        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen") }),
+      " · groups: ", t.groups.join(", ") || "none", " · created ", when(t.createdAt),
+      " · last report ", ago(t.lastReportAt)));
   const body = document.getElementById("history");
   body.replaceChildren();
   const hist = t.history.slice().sort((a, b) => (b.queuedAt || 0) - (a.queuedAt || 0));
@@ -156,7 +165,8 @@ function countsLine(c) {
     el("span", { text: "targets " + c.targets }), el("span", { text: "succeeded " + c.succeeded }),
     el("span", { text: "failed " + (c.failed + c.timedOut + c.rejected) }),
     el("span", { text: "in progress " + c.inProgress }),
-    el("span", { text: "queued " + (c.queued + c.held) }), el("span", { text: "canceled " + c.canceled }));
+    el("span", { text: "queued " + (c.queued + c.held) }), el("span", { text: "canceled " + c.canceled }),
+    el("span", { text: "skipped " + c.skipped }));
 }
 
 function cancelButton(jobId, after) {
@@ -184,6 +194,19 @@ async function pageJobs() {
   }
 }
 
+// The rollout's phases: cumulative shares of the targets, the open one marked.
+function phasesLine(r) {
+  if (!r.phases.length) return "";
+  const p = el("p", { id: "phases", class: "phases" }, "Phases (next opens at " +
+    r.phaseSuccessPercent + " % succeeded): ");
+  r.phases.forEach((pct, i) => {
+    const state = i < r.currentPhase ? "done" : i === r.currentPhase ? "open" : "waiting";
+    p.append(el("span", { class: "phase " + state, "data-phase": String(i),
+      text: "#" + (i + 1) + " to " + pct + " % (" + state + ")" }), " ");
+  });
+  return p;
+}
+
 function renderJob(j) {
   document.getElementById("title").textContent = "Job " + j.jobId;
   const rules = [];
@@ -191,6 +214,15 @@ function renderJob(j) {
   if (j.abortFailurePercent) rules.push("abort at " + j.abortFailurePercent + " % failed once " +
     j.abortMinFinished + " finished");
   if (j.timeoutMinutes) rules.push("timeout " + j.timeoutMinutes + " min in progress");
+  for (const a of j.abortRules) rules.push("abort at " + a.percent + " % " + a.failureType +
+    " once " + a.minExecuted + " executed");
+  const r = j.rollout;
+  if (r.exponentialRate) rules.push("rate " + r.exponentialRate.basePerMinute + "/min ×" +
+    r.exponentialRate.factor + " every " + r.exponentialRate.increaseEvery +
+    (r.exponentialRate.onSucceeded ? " succeeded" : " notified"));
+  if (r.startAt) rules.push("starts " + when(r.startAt));
+  if (j.targetVersion) rules.push("skips things on " + j.targetVersion);
+  if (j.deviceTypes) rules.push("for " + j.deviceTypes);
   const actions = document.getElementById("actions");
   actions.replaceChildren(operator() && j.status === "IN_PROGRESS" ?
     cancelButton(j.jobId, () => {}) : "");
@@ -199,7 +231,9 @@ function renderJob(j) {
       " version ", el("b", { text: j.version || "?" }), " · created ", when(j.createdAt),
       j.completedAt ? " · ended " + when(j.completedAt) : ""),
     el("p", {}, countsLine(j.counts)),
-    el("p", { class: "muted", text: rules.join(" · ") || "all targets at once, no abort rule" }));
+    el("p", { class: "muted", text: rules.join(" · ") || "all targets at once, no abort rule" }),
+    phasesLine(r), j.reasonCode ? el("p", { id: "job-reason", class: "reason" }, "Ended: ",
+      el("b", { text: j.reasonCode }), j.reason ? " — " : "", j.reason || "") : "");
   const body = document.getElementById("executions");
   body.replaceChildren();
   for (const e of j.executions) {
@@ -260,7 +294,15 @@ async function pageNewJob() {
       const v = document.getElementById(k).value.trim();
       if (v !== "") body[k] = v;
     }
+    const file = document.getElementById("firmware").files[0];
     try {
+      if (file) {
+        // The server stores the file, then signs it with its own key into the job.
+        const up = await api("POST", "/api/v1/uploads", file);
+        delete body.image;
+        body.upload = up.uploadId;
+        body.version = document.getElementById("version").value.trim();
+      }
       const j = await api("POST", "/api/v1/jobs", body);
       location.href = "/job.html?id=" + encodeURIComponent(j.jobId);
     } catch (e) { showError(e); }

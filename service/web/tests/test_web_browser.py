@@ -117,6 +117,9 @@ def run(fleet, profile):
         assert len(rows) == len(DEVICES) + 2, "the fleet: %d rows" % len(rows)
         for d in DEVICES:
             assert "lab" in row_text(drv, "things", "data-thing", d), "group of " + d
+        # Presence from the broker, through the service's inventory.
+        WebDriverWait(drv, 30).until(lambda d: (d.refresh() or True) and all(
+            "online" in row_text(d, "things", "data-thing", x) for x in DEVICES))
         evil = row_text(drv, "things", "data-thing", "evil")
         assert MARKUP in evil, "the device's text shows as text: " + evil
         no_markup_ran(drv)
@@ -189,6 +192,7 @@ def run(fleet, profile):
         st = statuses(drv)
         assert "FAILED" in st and "SUCCEEDED" not in st, "aborted rollout: %s" % st
         assert "abort at 1 % failed once 1 finished" in text_of(drv, "summary")
+        WebDriverWait(drv, 20).until(lambda d: "ABORT_" in text_of(d, "job-reason"))
         shot(drv, "08-job-aborted")
 
         drv.get(fleet.url + "/index.html")
@@ -201,7 +205,24 @@ def run(fleet, profile):
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))
         assert "web-update" in drv.find_element(By.ID, "history").text
+        assert text_of(drv, "presence") == "online", "dev-1 online on its page"
         shot(drv, "10-thing-history")
+
+        # Firmware uploaded from the browser, signed with the key otter-web holds.
+        drv.get(fleet.url + "/new-job.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "input[value='bench']")))
+        drv.find_element(By.ID, "firmware").send_keys(
+            os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.2.0"))
+        drv.find_element(By.ID, "version").send_keys("1.2.0")
+        drv.find_element(By.CSS_SELECTOR, "input[value='bench']").click()
+        drv.find_element(By.ID, "jobId").send_keys("web-signed")
+        shot(drv, "10b-new-job-upload")
+        drv.find_element(By.ID, "create").click()
+        WebDriverWait(drv, 30).until(EC.url_contains("/job.html?id=web-signed"))
+        WebDriverWait(drv, 20).until(lambda d: "1.2.0" in text_of(d, "summary") and
+                                     statuses(d) == ["QUEUED"])
+        shot(drv, "10c-job-signed-upload")
 
         drv.find_element(By.ID, "logout").click()
         WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
@@ -224,6 +245,10 @@ def main():
     root = os.environ.get("OTTER_TEST_TMP", "/tmp")
     with Fleet(root, devices=DEVICES, spare_things=("bench", "evil")) as fleet:
         profile = tempfile.mkdtemp(prefix="chromium-", dir=fleet.dir)
+        # The console's code-signing key, where otter-web looks by default (docs/WEB.md).
+        for name in ("codesign.key", "codesign.crt"):
+            shutil.copy(os.path.join(fleet.dir, "keys", name), os.path.join(fleet.data, "web"))
+        os.chmod(os.path.join(fleet.data, "web/codesign.key"), 0o600)
         try:
             fleet.image_job("1.1.0", "bench,evil", "seed")
             fleet.image_job("1.2.0", "bench", "seed-bad")

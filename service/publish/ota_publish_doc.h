@@ -1,5 +1,5 @@
 /*
- * otter CLI: the OTA job document, built exactly as AWS builds it.
+ * otter (CLI job create and web console): the OTA job document, built exactly as AWS builds it.
  *
  * {"afr_ota":{"protocols":["MQTT"],"streamname":…,"files":[{"filepath":…,
  * "filesize":…,"fileid":0,"certfile":…,"fileType":…,"update_data_url":null,
@@ -15,14 +15,14 @@
  * service replaces with a presigned URL per thing (see ota_svc_presign.h)
  * and auth_scheme is "aws.s3.presigned".
  */
-#ifndef CLI_JOB_DOC_H
-#define CLI_JOB_DOC_H
+#ifndef OTA_PUBLISH_DOC_H
+#define OTA_PUBLISH_DOC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 /** What goes into a job document (one file, file id 0). */
-typedef struct cli_job_doc {
+typedef struct ota_publish_doc {
     /** Stream id, "AFR_OTA-<uuid>". */
     const char *stream_id;
     /** filepath for the device. */
@@ -47,12 +47,12 @@ typedef struct cli_job_doc {
     const char *version;
     /** "otterDeviceTypes" as "a,b", or NULL to leave it out. */
     const char *device_types;
-} cli_job_doc_t;
+} ota_publish_doc_t;
 
 /**
  * Build the job document as compact JSON text.
  * @return heap text (caller frees), or NULL when out of memory.
  */
-char *cli_job_doc(const cli_job_doc_t *d);
+char *ota_publish_doc(const ota_publish_doc_t *d);
 
-#endif /* CLI_JOB_DOC_H */
+#endif /* OTA_PUBLISH_DOC_H */

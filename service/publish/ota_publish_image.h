@@ -1,8 +1,8 @@
 /*
- * otter CLI: firmware versions and otter's 32-byte image header.
+ * otter (CLI job create and web console): firmware versions and otter's 32-byte image header.
  */
-#ifndef CLI_IMAGE_H
-#define CLI_IMAGE_H
+#ifndef OTA_PUBLISH_IMAGE_H
+#define OTA_PUBLISH_IMAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,26 +12,26 @@
  * no leading '+', no spaces) into major << 24 | minor << 16 | build.
  * @return 0, or -1 when the text is malformed or out of range.
  */
-int cli_version_parse(const char *text, uint32_t *version);
+int ota_publish_version_parse(const char *text, uint32_t *version);
 
 /**
  * Format a version number as "X.Y.Z" into out (at least 16 bytes).
  */
-void cli_version_format(uint32_t version, char out[16]);
+void ota_publish_version_format(uint32_t version, char out[16]);
 
-/** Outcome of cli_image_prepare(). */
-typedef enum cli_image_result {
+/** Outcome of ota_publish_image_prepare(). */
+typedef enum ota_publish_image_result {
     /** The file had no header: a header was prepended. */
-    CLI_IMAGE_WRAPPED = 0,
+    OTA_PUBLISH_IMAGE_WRAPPED = 0,
     /** The file already starts with a valid header of the requested version. */
-    CLI_IMAGE_AS_IS = 1,
+    OTA_PUBLISH_IMAGE_AS_IS = 1,
     /** The file has a valid header with another version (*found_version). */
-    CLI_IMAGE_VERSION_MISMATCH = -1,
+    OTA_PUBLISH_IMAGE_VERSION_MISMATCH = -1,
     /** The file starts with the magic but its header is damaged. */
-    CLI_IMAGE_BAD_HEADER = -2,
+    OTA_PUBLISH_IMAGE_BAD_HEADER = -2,
     /** Empty file, too large, or out of memory. */
-    CLI_IMAGE_BAD_SIZE = -3,
-} cli_image_result_t;
+    OTA_PUBLISH_IMAGE_BAD_SIZE = -3,
+} ota_publish_image_result_t;
 
 /**
  * Make the firmware image to publish from a file's bytes.
@@ -44,9 +44,10 @@ typedef enum cli_image_result {
  * @param version          the version the job announces.
  * @param out, out_len     receive the image (heap, caller frees) on success.
  * @param found_version    receives the header's version on a mismatch.
- * @return a cli_image_result_t.
+ * @return a ota_publish_image_result_t.
  */
-cli_image_result_t cli_image_prepare(const uint8_t *data, size_t len, uint32_t version,
-                                     uint8_t **out, size_t *out_len, uint32_t *found_version);
+ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t len,
+                                                     uint32_t version, uint8_t **out,
+                                                     size_t *out_len, uint32_t *found_version);
 
-#endif /* CLI_IMAGE_H */
+#endif /* OTA_PUBLISH_IMAGE_H */

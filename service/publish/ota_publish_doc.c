@@ -1,17 +1,30 @@
-/* otter CLI: OTA job documents with cJSON. */
-#include "cli_job_doc.h"
+/* otter: OTA job documents with cJSON (the CLI's job create and the web console). */
+#include "ota_publish_doc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "cli_common.h"
+#include <mbedtls/base64.h>
 #include "ota_svc_presign.h"
 
-char *cli_job_doc(const cli_job_doc_t *d)
+/* Base64 text of data (heap), or NULL. */
+static char *base64(const uint8_t *data, size_t len)
 {
-    char *sig64 = cli_base64(d->sig, d->sig_len);
+    size_t cap = 4 * ((len + 2) / 3) + 1, olen = 0;
+    char *out = malloc(cap);
+    if (out != NULL && mbedtls_base64_encode((unsigned char *)out, cap, &olen, data, len) != 0) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+char *ota_publish_doc(const ota_publish_doc_t *d)
+{
+    char *sig64 = base64(d->sig, d->sig_len);
     cJSON *root = cJSON_CreateObject();
     cJSON *ota = cJSON_AddObjectToObject(root, "afr_ota");
     cJSON *protocols = cJSON_AddArrayToObject(ota, "protocols");
@@ -45,9 +58,9 @@ char *cli_job_doc(const cli_job_doc_t *d)
         cJSON *types = cJSON_AddArrayToObject(f, "otterDeviceTypes");
         for (const char *t = d->device_types; types != NULL && *t;) {
             size_t n = strcspn(t, ",");
-            char *one = cli_sprintf("%.*s", (int)n, t);
-            cJSON_AddItemToArray(types, cJSON_CreateString(one ? one : ""));
-            free(one);
+            char one[72];
+            snprintf(one, sizeof one, "%.*s", (int)(n < 71 ? n : 71), t);
+            cJSON_AddItemToArray(types, cJSON_CreateString(one));
             t += n + (t[n] == ',');
         }
     }
@@ -58,7 +71,7 @@ char *cli_job_doc(const cli_job_doc_t *d)
         return NULL;
     }
     /* Hand back memory the caller frees with free(). */
-    char *out = cli_sprintf("%s", text);
+    char *out = strdup(text);
     cJSON_free(text);
     return out;
 }
