@@ -296,18 +296,21 @@ static int dir_write(dir_t *d, double now, link_emu_dir_stats_t *st)
     return 0;
 }
 
-/* Read while the link takes more. Returns -1 when the sender is gone. */
-static int dir_read(link_emu_t *emu, dir_t *d, const link_t *l, double now,
-                    link_emu_dir_stats_t *st)
+/* Read while the link takes more; each segment is stamped with the time it is
+ * read. Returns -1 when the sender is gone. */
+static int dir_read(link_emu_t *emu, dir_t *d, const link_t *l, link_emu_dir_stats_t *st)
 {
     while (dir_can_read(d, l)) {
         uint8_t *slot = d->data + (d->tail % d->slots) * d->seg_bytes;
         ssize_t n = recv(d->src, slot, d->seg_bytes, MSG_DONTWAIT);
         if (n > 0) {
-            dir_push(emu, d, l, (size_t)n, now, st);
+            /* Stamped when read: the loop's time may be older than the bytes, which
+             * would let them leave early. */
+            dir_push(emu, d, l, (size_t)n, link_emu_now(), st);
         } else if (n == 0) {
             /* The FIN travels the link too, behind the last segment. */
-            double start = now > d->last_dep ? now : d->last_dep;
+            double at = link_emu_now();
+            double start = at > d->last_dep ? at : d->last_dep;
             d->eof = 1;
             d->fin_due = start + l->delay_s;
             if (d->fin_due < d->last_due) {
@@ -329,7 +332,7 @@ static int dir_pump(link_emu_t *emu, dir_t *d, const link_t *l, double now,
                     link_emu_dir_stats_t *st)
 {
     dir_departures(d, now);
-    if (dir_write(d, now, st) != 0 || dir_read(emu, d, l, now, st) != 0) {
+    if (dir_write(d, now, st) != 0 || dir_read(emu, d, l, st) != 0) {
         return -1;
     }
     dir_departures(d, now);
