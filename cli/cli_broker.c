@@ -50,8 +50,43 @@ static int is_wildcard(const char *addr)
     return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
 }
 
+/*
+ * The bridge from the broker to itself (--shared-streams): Mosquitto 2.0.11
+ * accepts $share/... on $aws topics but never delivers to it, so the bridge
+ * republishes every stream request under an ordinary topic, where shared
+ * subscriptions work.
+ */
+static char *bridge_text(const cli_broker_setup_t *s, const char *password)
+{
+    return cli_sprintf(
+        "\n"
+        "# Shared stream requests ('otter broker init --shared-streams'). Mosquitto 2.0\n"
+        "# accepts a $share/... subscription on a $aws topic but never delivers to it.\n"
+        "# This bridge connects the broker to itself as " CLI_BRIDGE_USER " (a login that\n"
+        "# may only read the things' stream requests) and republishes each request\n"
+        "# under the ordinary topic " CLI_SHARE_PREFIX "$aws/things/...; the service instances\n"
+        "# subscribe to that as $share/otter-streams/" CLI_SHARE_PREFIX
+        "$aws/things/+/streams/..., so\n"
+        "# the broker hands each request to one of them (service.credentials:\n"
+        "# share_prefix). Devices may not use " CLI_SHARE_PREFIX " topics. This file holds the\n"
+        "# bridge's password: keep it private (mode 0600).\n"
+        "connection otter-shared-streams\n"
+        "address %s:%u\n"
+        "remote_clientid " CLI_BRIDGE_USER "\n"
+        "remote_username " CLI_BRIDGE_USER "\n"
+        "remote_password %s\n"
+        "bridge_protocol_version mqttv311\n"
+        "try_private false\n"
+        "cleansession true\n"
+        "notifications false\n"
+        "restart_timeout 1 10\n"
+        "topic things/+/streams/+/get/+ in 0 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
+        "topic things/+/streams/+/describe/+ in 0 " CLI_SHARE_PREFIX "$aws/ $aws/\n",
+        is_wildcard(s->bind) ? "127.0.0.1" : s->bind, s->port, password);
+}
+
 /* The Mosquitto configuration text for the final folder `dir`. */
-static char *config_text(const char *dir, const cli_broker_setup_t *s)
+static char *config_text(const char *dir, const cli_broker_setup_t *s, const char *bridge)
 {
     char *tls = NULL;
     if (s->tls) {
@@ -113,7 +148,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s)
         "%s"
         "\n"
         "listener %u %s\n"
-        "%s",
+        "%s%s",
         dir, CLI_DYNSEC_PLUGIN, dir, dir, dir, CLI_BROKER_MAX_PACKET,
         geteuid() == 0 ? "# Written by root: the broker keeps running as root, since the files\n"
                          "# here are private to root (mode 0600) and Mosquitto would otherwise\n"
@@ -121,7 +156,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s)
                          "# init' as the user that runs the broker to avoid this.\n"
                          "user root\n"
                        : "",
-        s->port, s->bind, tls ? tls : "");
+        s->port, s->bind, tls ? tls : "", bridge ? bridge : "");
     free(tls);
     return text;
 }
@@ -349,6 +384,23 @@ static char *own_login(const cli_broker_setup_t *s, const char *dir, const char 
     return t;
 }
 
+/* A JSON object text with one more string member, as a new heap string (NULL on failure). */
+static char *json_with_string(const char *text, const char *key, const char *value)
+{
+    cJSON *o = cJSON_Parse(text);
+    char *p = NULL, *t = NULL;
+    if (cJSON_IsObject(o) && cJSON_AddStringToObject(o, key, value) != NULL) {
+        p = cJSON_Print(o);
+    }
+    cJSON_Delete(o);
+    t = p ? cli_sprintf("%s\n", p) : NULL;
+    if (p != NULL) {
+        memset(p, 0, strlen(p));
+    }
+    cJSON_free(p);
+    return t;
+}
+
 /* Writes one text file into tmp. */
 static int write_one(const char *tmp, const char *name, const char *text, unsigned mode)
 {
@@ -362,16 +414,28 @@ static int write_one(const char *tmp, const char *name, const char *text, unsign
 /* Writes every broker file into tmp; dir is where they will live. */
 static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s)
 {
-    char service_pw[33], admin_pw[33];
-    if (cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0) {
+    char service_pw[33], admin_pw[33], bridge_pw[33];
+    if (cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0 ||
+        cli_broker_random_password(bridge_pw) != 0) {
         return -1;
     }
-    char *conf = config_text(dir, s);
-    char *dynsec = cli_dynsec_initial(s->tls ? NULL : admin_pw, s->tls ? NULL : service_pw);
+    char *bridge = s->shared_streams ? bridge_text(s, bridge_pw) : NULL;
+    char *conf = config_text(dir, s, bridge);
+    char *dynsec = cli_dynsec_initial(s->tls ? NULL : admin_pw, s->tls ? NULL : service_pw,
+                                      s->shared_streams ? bridge_pw : NULL);
     char *service =
         own_login(s, dir, CLI_SERVICE_USER, "service", service_pw, CLI_SERVICE_USER "-");
     char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", admin_pw, NULL);
-    int rc = write_one(tmp, "mosquitto.conf", conf, 0644);
+    if (service != NULL && s->shared_streams) {
+        /* The service's instances take the bridged stream requests under this prefix. */
+        char *t = json_with_string(service, "share_prefix", CLI_SHARE_PREFIX);
+        free(service);
+        service = t;
+    }
+    /* With the bridge's password in it, the configuration is private too. */
+    int rc = (s->shared_streams && bridge == NULL)
+                 ? -1
+                 : write_one(tmp, "mosquitto.conf", conf, s->shared_streams ? 0600 : 0644);
     if (rc == 0) {
         rc = write_one(tmp, "dynsec.json", dynsec, 0600);
     }
@@ -386,6 +450,14 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
     }
     memset(service_pw, 0, sizeof service_pw);
     memset(admin_pw, 0, sizeof admin_pw);
+    memset(bridge_pw, 0, sizeof bridge_pw);
+    if (bridge != NULL) {
+        memset(bridge, 0, strlen(bridge));
+        free(bridge);
+    }
+    if (conf != NULL) {
+        memset(conf, 0, strlen(conf));
+    }
     free(conf);
     free(dynsec);
     free(service);
@@ -394,7 +466,8 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
 }
 
 static const char broker_help[] =
-    "usage: otter broker init --port N [--bind ADDRESS] [--host NAME] [--tls]\n"
+    "usage: otter broker init --port N [--bind ADDRESS] [--host NAME]\n"
+    "                         [--tls | --shared-streams]\n"
     "\n"
     "Write a Mosquitto configuration under DATA_DIR/broker/: a listener on\n"
     "ADDRESS:N, no anonymous clients, logins and access rules in Mosquitto's\n"
@@ -415,7 +488,14 @@ static const char broker_help[] =
     "                    listener on N requires a client certificate from that CA\n"
     "                    (things get one from 'thing create'), takes the identity\n"
     "                    from it and refuses revoked ones (broker/crl.pem); no plain\n"
-    "                    listener\n";
+    "                    listener\n"
+    "  --shared-streams  several service instances share the stream requests: a\n"
+    "                    bridge from the broker to itself republishes them under\n"
+    "                    " CLI_SHARE_PREFIX "$aws/things/..., where Mosquitto 2.0 delivers\n"
+    "                    shared subscriptions ($share/otter-streams/...); its login\n"
+    "                    " CLI_BRIDGE_USER " may only read stream requests, and\n"
+    "                    mosquitto.conf (which holds its password) is mode 0600.\n"
+    "                    Plain listener only (not with --tls)\n";
 
 /* Checks a --bind or --host value: letters, digits, '.', '-', ':' only. */
 static int valid_address(const char *a)
@@ -437,11 +517,14 @@ static int valid_address(const char *a)
 /* Parses broker init's options into s; prints the error line. */
 static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
 {
-    const char *port_s = NULL, *tls = NULL, *pos[1];
+    const char *port_s = NULL, *tls = NULL, *shared = NULL, *pos[1];
     size_t n_pos;
-    const cli_opt_t opts[] = {
-        {"port", 1, &port_s}, {"tls", 0, &tls}, {"bind", 1, &s->bind}, {"host", 1, &s->host}};
-    int rc = cli_parse(argc, argv, opts, 4, pos, 0, &n_pos, help);
+    const cli_opt_t opts[] = {{"port", 1, &port_s},
+                              {"tls", 0, &tls},
+                              {"bind", 1, &s->bind},
+                              {"host", 1, &s->host},
+                              {"shared-streams", 0, &shared}};
+    int rc = cli_parse(argc, argv, opts, 5, pos, 0, &n_pos, help);
     if (rc != CLI_EXIT_OK || *help) {
         return rc;
     }
@@ -475,6 +558,13 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
     }
     s->port = (unsigned)port;
     s->tls = tls != NULL;
+    s->shared_streams = shared != NULL;
+    if (s->tls && s->shared_streams) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "--shared-streams needs the plain listener (its bridge does not log in "
+                        "with a certificate yet); leave out --tls, or split the stream load "
+                        "with 'otter-service --shard K/N'");
+    }
     return CLI_EXIT_OK;
 }
 
@@ -537,6 +627,11 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
         printf("CA:            %s/ca.crt (revoked: %s/crl.pem)\n", dir, dir);
     }
     printf("service login: %s/service.credentials\n", dir);
+    if (s.shared_streams) {
+        printf("shared streams: a bridge to itself republishes stream requests under %s; "
+               "start more instances with 'otter-service --role streams --instance NAME'\n",
+               CLI_SHARE_PREFIX "$aws/things/");
+    }
     printf("start it with: mosquitto -c %s/mosquitto.conf\n", dir);
     return CLI_EXIT_OK;
 }

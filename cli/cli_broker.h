@@ -36,6 +36,8 @@ typedef struct cli_broker_setup {
     unsigned port;
     /** 1: the listener is mutual TLS only (--tls). */
     int tls;
+    /** 1: a bridge from the broker to itself makes stream requests shareable (--shared-streams). */
+    int shared_streams;
 } cli_broker_setup_t;
 
 /** A login on the broker, as a credentials file holds it. */

@@ -148,6 +148,10 @@ static int add_password_hash(cJSON *client, const char *password)
     return rc == 0 ? 0 : -1;
 }
 
+/* The stream request topics the broker's bridge carries (--shared-streams). */
+static const char *const bridged[] = {"$aws/things/+/streams/+/get/+",
+                                      "$aws/things/+/streams/+/describe/+"};
+
 /* Prints a JSON tree with a final newline into a heap string. */
 static char *print_json(cJSON *o)
 {
@@ -157,7 +161,7 @@ static char *print_json(cJSON *o)
     return t;
 }
 
-char *cli_dynsec_initial(const char *admin_pw, const char *service_pw)
+char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const char *bridge_pw)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *clients = cJSON_AddArrayToObject(root, "clients");
@@ -172,6 +176,11 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw)
     if (service_pw != NULL) {
         rc |= add_password_hash(service, service_pw);
     }
+    if (bridge_pw != NULL) {
+        cJSON *bridge = client_object(CLI_BRIDGE_USER, CLI_BRIDGE_USER, CLI_BRIDGE_USER);
+        cJSON_AddItemToArray(clients, bridge);
+        rc |= add_password_hash(bridge, bridge_pw);
+    }
     cJSON_AddArrayToObject(root, "groups");
     cJSON *roles = cJSON_AddArrayToObject(root, "roles");
     cJSON *acls = cJSON_CreateArray();
@@ -181,10 +190,22 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw)
     acls = cJSON_CreateArray();
     add_rw(acls, "$aws/things/#");
     add_acl(acls, "subscribePattern", "$share/+/$aws/things/#");
+    /* stream requests the broker's bridge republishes under the share prefix */
+    add_acl(acls, "subscribePattern", "$share/+/" CLI_SHARE_PREFIX "$aws/things/#");
+    add_acl(acls, "publishClientReceive", CLI_SHARE_PREFIX "$aws/things/#");
     /* presence: the broker's connection notices */
     add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
     add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
+    if (bridge_pw != NULL) {
+        /* The bridge only reads the things' stream requests (it republishes them locally). */
+        acls = cJSON_CreateArray();
+        for (size_t i = 0; i < sizeof bridged / sizeof bridged[0]; i++) {
+            add_acl(acls, "subscribePattern", bridged[i]);
+            add_acl(acls, "publishClientReceive", bridged[i]);
+        }
+        cJSON_AddItemToArray(roles, role_object(CLI_BRIDGE_USER, acls));
+    }
     cJSON *def = cJSON_AddObjectToObject(root, "defaultACLAccess");
     cJSON_AddBoolToObject(def, "publishClientSend", 0);
     cJSON_AddBoolToObject(def, "publishClientReceive", 0);

@@ -8,7 +8,12 @@
  *                  broker).
  *   otter-service  every service instance; any client id starting with
  *                  "otter-service" (no thing may have such a name); reads and
- *                  writes $aws/things/#.
+ *                  writes $aws/things/#, reads otter/$aws/things/# (the
+ *                  bridged stream requests) also through $share/+/....
+ *   otter-service-bridge  with --shared-streams only: the broker's bridge to
+ *                  itself; client id bound to its name; may only read the
+ *                  things' stream requests ($aws/things/+/streams/+/get/+
+ *                  and .../describe/+).
  *   <thing>        one per device; its client id is bound to its name (the
  *                  broker refuses a CONNECT with any other id) and its own
  *                  role "thing:<name>" allows only $aws/things/<name>/jobs/#
@@ -33,6 +38,12 @@
 /** Username and bound client id of the CLI's administration login. */
 #define CLI_ADMIN_USER "otter-admin"
 
+/** Username and bound client id of the broker's bridge to itself (--shared-streams). */
+#define CLI_BRIDGE_USER "otter-service-bridge"
+
+/** The ordinary topic prefix under which that bridge republishes stream requests. */
+#define CLI_SHARE_PREFIX "otter/"
+
 /** One thing to add: its name and, with passwords, its password. */
 typedef struct cli_dynsec_thing {
     /** Thing name: username, client id and the topics it may use. */
@@ -46,9 +57,11 @@ typedef struct cli_dynsec_thing {
  * thing, every access denied by default.
  * @param admin_pw   the admin's password, or NULL (certificate logins).
  * @param service_pw the service's password, or NULL (certificate logins).
+ * @param bridge_pw  the password of the broker's bridge to itself
+ *                   (CLI_BRIDGE_USER, --shared-streams), or NULL for no bridge.
  * @return a heap string (caller frees), or NULL on failure.
  */
-char *cli_dynsec_initial(const char *admin_pw, const char *service_pw);
+char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const char *bridge_pw);
 
 /**
  * Add things: through the running broker (its pid file names a live

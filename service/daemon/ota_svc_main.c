@@ -13,7 +13,11 @@
  * Stream requests are subscribed through a shared subscription; a probe
  * message at each connect checks that the broker delivers shared
  * subscriptions on $aws topics, and the service falls back to plain
- * subscriptions when it does not (--shard K/N then splits the load).
+ * subscriptions when it does not (--shard K/N then splits the load). With a
+ * share prefix (`otter broker init --shared-streams`), the broker bridges
+ * every stream request to itself under an ordinary topic,
+ * <prefix>$aws/things/..., where shared subscriptions work on Mosquitto 2.0;
+ * the probe then goes through that bridge.
  *
  * Valid stream requests wait in one queue per thing and are answered one
  * per thing in turn while less than SERVE_LOW_WATER bytes of answers wait
@@ -70,6 +74,10 @@ _Static_assert(__builtin_types_compatible_p(ota_svc_publish_fn, ota_svc_streams_
 #define REFUSED_MAX_MS 60000
 /* Stream answers are produced while fewer bytes than this wait for the broker. */
 #define SERVE_LOW_WATER (512u * 1024u)
+/* The thing name of the shared-subscription probe: reserved (no thing may be named
+ * otter-service...), so no device's stream requests are ever taken for it. */
+#define PROBE_THING "otter-service-probe"
+
 /* Default client id (and, with --instance NAME, its prefix) without credentials. */
 #define DEFAULT_CLIENT_ID "otter-service"
 #define STREAM_CACHE_TTL_MS 5000
@@ -94,6 +102,8 @@ typedef struct options {
     const char *keyfile;
     ota_svc_budget_config_t budget;
     const char *share_group;
+    const char *share_prefix; /* stream requests arrive as <prefix>$aws/...; NULL: plain */
+    int stats_interval_s;     /* log the stats line every N s (0: only at the end) */
     enum role role;
     int log_level;
     uint64_t max_backlog; /* bytes queued for the broker before requests wait */
@@ -113,6 +123,7 @@ typedef struct credentials {
     char password[256];
     char client_id[128];
     char client_id_prefix[128];
+    char share_prefix[64];
     char cafile[4096];
     char certfile[4096];
     char keyfile[4096];
@@ -144,8 +155,9 @@ typedef struct daemon {
     int probing;    /* waiting for the shared-subscription probe */
     int probe_seen; /* the probe came back */
     int64_t probe_deadline;
-    char probe_topic[192];
-    char probe_filter[256];
+    char probe_pub[192];   /* where the probe is published */
+    char probe_topic[256]; /* where it arrives (through the bridge with a share prefix) */
+    char probe_filter[320];
     int share_broken; /* the probe failed once: subscribe plainly from then on */
     uint64_t shard_skipped;
     /* Outgoing backlog: bytes published and not yet written, by message id. */
@@ -272,6 +284,13 @@ static void usage(FILE *f)
                "                       subscriptions on $aws topics (Mosquitto 2.0) is detected\n"
                "                       at connect time: the service then subscribes plainly\n"
                "                       and logs a warning.\n"
+               "  --share-prefix P     stream requests arrive bridged under P ($share/GROUP/\n"
+               "                       P$aws/things/...): the broker's bridge to itself that\n"
+               "                       'otter broker init --shared-streams' writes, so that\n"
+               "                       Mosquitto 2.0 delivers shared subscriptions (default:\n"
+               "                       share_prefix of the credentials; none: off)\n"
+               "  --stats-interval S   log the \"stats:\" line every S seconds too (default 0:\n"
+               "                       only when stopping)\n"
                "  --shard K/N          split the stream load without shared subscriptions: N\n"
                "                       instances each subscribe plainly and instance K (0..N-1)\n"
                "                       answers only things whose name hashes to K (FNV-1a\n"
@@ -320,6 +339,19 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     }
     *out = (int)v;
     return 0;
+}
+
+/* A share prefix: "none", or an ordinary topic level path ending in '/'. 0 when valid. */
+static int valid_share_prefix(const char *p)
+{
+    size_t n = strlen(p);
+    if (strcmp(p, "none") == 0) {
+        return 0;
+    }
+    return n == 0 || n > 48 || p[0] == '$' || p[0] == '/' || p[n - 1] != '/' ||
+                   strpbrk(p, "+#") != NULL
+               ? -1
+               : 0;
 }
 
 static int parse_args(int argc, char **argv, options_t *o)
@@ -413,6 +445,13 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->keyfile = v;
         } else if (strcmp(a, "--share-group") == 0) {
             o->share_group = v;
+        } else if (strcmp(a, "--share-prefix") == 0) {
+            o->share_prefix = v;
+        } else if (strcmp(a, "--stats-interval") == 0) {
+            if (parse_int(v, 0, 86400, &o->stats_interval_s) != 0) {
+                fprintf(stderr, "otter-service: --stats-interval takes seconds, 0..86400\n");
+                return -1;
+            }
         } else if (strcmp(a, "--max-backlog") == 0) {
             int kib;
             if (parse_int(v, 64, 4 * 1024 * 1024, &kib) != 0) {
@@ -474,6 +513,11 @@ static int parse_args(int argc, char **argv, options_t *o)
     }
     if (o->share_group[0] == '\0' || strpbrk(o->share_group, "/+#") != NULL) {
         fprintf(stderr, "otter-service: a share group name cannot be empty or hold / + #\n");
+        return -1;
+    }
+    if (o->share_prefix != NULL && valid_share_prefix(o->share_prefix) != 0) {
+        fprintf(stderr, "otter-service: --share-prefix takes 1..48 characters ending in '/', "
+                        "without + # or a leading $ (or \"none\")\n");
         return -1;
     }
     if (o->password == NULL) {
@@ -554,6 +598,8 @@ static int load_config(options_t *o, credentials_t *c)
                   cred_string(j, "client_id", c->client_id, sizeof(c->client_id)) < 0 ||
                   cred_string(j, "client_id_prefix", c->client_id_prefix,
                               sizeof(c->client_id_prefix)) < 0 ||
+                  cred_string(j, "share_prefix", c->share_prefix, sizeof(c->share_prefix)) < 0 ||
+                  (c->share_prefix[0] != '\0' && valid_share_prefix(c->share_prefix) != 0) ||
                   cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
                   cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
                   cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
@@ -598,6 +644,12 @@ static int load_config(options_t *o, credentials_t *c)
                       : c->port > 0                        ? c->port
                                                            : c->tls_port;
         }
+        if (o->share_prefix == NULL && c->share_prefix[0] != '\0') {
+            o->share_prefix = c->share_prefix;
+        }
+    }
+    if (o->share_prefix != NULL && strcmp(o->share_prefix, "none") == 0) {
+        o->share_prefix = NULL;
     }
     if (o->host == NULL) {
         o->host = "127.0.0.1";
@@ -719,13 +771,20 @@ static void subscribe_one(daemon_t *d, const char *filter, int qos)
     log_line(LV_DEBUG, "subscribing to %s (QoS %d)", filter, qos);
 }
 
+/* The shared filter of a stream request topic: $share/<group>/[<prefix>]<topic>. */
+static void shared_filter(const daemon_t *d, const char *topic, char *out, size_t cap)
+{
+    snprintf(out, cap, "$share/%s/%s%s", d->opt.share_group,
+             d->opt.share_prefix != NULL ? d->opt.share_prefix : "", topic);
+}
+
 /* Stream request filters, shared ($share/<group>/...) or plain. */
 static void subscribe_streams(daemon_t *d, int shared)
 {
     for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
         char filter[256];
         if (shared) {
-            snprintf(filter, sizeof(filter), "$share/%s/%s", d->opt.share_group, *t);
+            shared_filter(d, *t, filter, sizeof(filter));
         } else {
             snprintf(filter, sizeof(filter), "%s", *t);
         }
@@ -737,7 +796,7 @@ static void unsubscribe_shared_streams(daemon_t *d)
 {
     for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
         char filter[256];
-        snprintf(filter, sizeof(filter), "$share/%s/%s", d->opt.share_group, *t);
+        shared_filter(d, *t, filter, sizeof(filter));
         mosquitto_unsubscribe(d->m, NULL, filter);
     }
 }
@@ -769,7 +828,9 @@ static void announce_ready(daemon_t *d)
         if (d->opt.shard_n > 0) {
             snprintf(how, sizeof(how), ", streams shard %d of %d", d->opt.shard_k, d->opt.shard_n);
         } else if (d->shared) {
-            snprintf(how, sizeof(how), ", streams shared in group %s", d->opt.share_group);
+            snprintf(how, sizeof(how), ", streams shared in group %s%s%s", d->opt.share_group,
+                     d->opt.share_prefix != NULL ? " under " : "",
+                     d->opt.share_prefix != NULL ? d->opt.share_prefix : "");
         } else if (d->share_broken) {
             snprintf(how, sizeof(how), ", streams subscribed plainly: no working $share");
         } else {
@@ -783,6 +844,8 @@ static void announce_ready(daemon_t *d)
  * Some brokers accept a shared subscription on a $aws/... filter but never
  * deliver to it (Mosquitto 2.0 files such subscriptions under the wrong root).
  * Check once per connection with a probe message on a $aws topic of our own.
+ * With a share prefix the probe is a stream request topic of a reserved thing,
+ * and must come back through the broker's bridge under the prefix.
  */
 static void start_probe(daemon_t *d)
 {
@@ -792,8 +855,15 @@ static void start_probe(daemon_t *d)
         id[j++] = strchr("+#/", *p) != NULL ? '_' : *p;
     }
     id[j] = '\0';
-    snprintf(d->probe_topic, sizeof(d->probe_topic), "$aws/things/otter-probe/streams/%s/probe",
-             id);
+    if (d->opt.share_prefix != NULL) {
+        snprintf(d->probe_pub, sizeof(d->probe_pub),
+                 "$aws/things/" PROBE_THING "/streams/%s/get/probe", id);
+        snprintf(d->probe_topic, sizeof(d->probe_topic), "%s%s", d->opt.share_prefix, d->probe_pub);
+    } else {
+        snprintf(d->probe_pub, sizeof(d->probe_pub), "$aws/things/" PROBE_THING "/streams/%s/probe",
+                 id);
+        snprintf(d->probe_topic, sizeof(d->probe_topic), "%s", d->probe_pub);
+    }
     snprintf(d->probe_filter, sizeof(d->probe_filter), "$share/%s-probe/%s", d->opt.share_group,
              d->probe_topic);
     d->probing = 1;
@@ -816,10 +886,20 @@ static void check_probe(daemon_t *d)
     } else if (mono_ms() >= d->probe_deadline) {
         d->probing = 0;
         mosquitto_unsubscribe(d->m, NULL, d->probe_filter);
-        log_line(LV_WARN,
-                 "the broker does not deliver shared subscriptions on $aws topics (a known "
-                 "Mosquitto 2.0 limitation): stream requests are subscribed plainly, so every "
-                 "instance receives every request; split the load with --shard K/N");
+        if (d->opt.share_prefix != NULL) {
+            log_line(LV_WARN,
+                     "no stream request came back under %s: the broker runs without the bridge "
+                     "'otter broker init --shared-streams' writes (or an older configuration); "
+                     "stream requests are subscribed plainly, so every instance receives every "
+                     "request",
+                     d->opt.share_prefix);
+        } else {
+            log_line(LV_WARN,
+                     "the broker does not deliver shared subscriptions on $aws topics (a known "
+                     "Mosquitto 2.0 limitation): stream requests are subscribed plainly, so "
+                     "every instance receives every request; split the load with --shard K/N, "
+                     "or set the broker up with 'otter broker init --shared-streams'");
+        }
         unsubscribe_shared_streams(d);
         d->shared = 0;
         d->share_broken = 1;
@@ -944,7 +1024,7 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count,
     }
     if (d->probing) {
         /* The probe filter is in place: send the probe. */
-        if (publish_cb(d, d->probe_topic, "probe", 5, 0) != 0) {
+        if (publish_cb(d, d->probe_pub, "probe", 5, 0) != 0) {
             d->probe_deadline = 0;
         }
         return;
@@ -976,28 +1056,42 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 {
     daemon_t *d = obj;
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    const char *topic = msg->topic;
+    static const char probe_prefix[] = "$aws/things/" PROBE_THING "/";
     (void)m;
-    if (d->probing && strcmp(msg->topic, d->probe_topic) == 0) {
+    if (d->probing && strcmp(topic, d->probe_topic) == 0) {
         d->probe_seen = 1;
         return;
     }
+    if (d->opt.share_prefix != NULL &&
+        strncmp(topic, d->opt.share_prefix, strlen(d->opt.share_prefix)) == 0) {
+        /* A stream request through the broker's bridge: its own topic follows the prefix. */
+        topic += strlen(d->opt.share_prefix);
+        if (strncmp(topic, "$aws/things/", 12) != 0 || d->streams == NULL) {
+            d->other_messages++;
+            return;
+        }
+    }
+    if (strncmp(topic, probe_prefix, sizeof(probe_prefix) - 1) == 0) {
+        return; /* another instance's probe */
+    }
     /* QoS 1: its PUBACK leaves after this returns (see the top of this file). */
-    if (d->jobs != NULL &&
+    if (d->jobs != NULL && topic == msg->topic &&
         ota_svc_jobs_handle_delivery(d->jobs, msg->topic, msg->payload, len,
                                      msg->qos > 0 ? msg->mid : 0, wall_ms(), mono_ms()) == 1) {
         d->jobs_messages++;
         return;
     }
-    if (d->inventory != NULL &&
+    if (d->inventory != NULL && topic == msg->topic &&
         ota_svc_inventory_handle(d->inventory, msg->topic, msg->payload, len, wall_ms()) == 1) {
         return;
     }
-    if (d->streams != NULL && !in_my_shard(d, msg->topic)) {
+    if (d->streams != NULL && !in_my_shard(d, topic)) {
         d->shard_skipped++;
         return;
     }
     if (d->streams != NULL &&
-        ota_svc_streams_handle(d->streams, msg->topic, msg->payload, len, mono_ms()) == 1) {
+        ota_svc_streams_handle(d->streams, topic, msg->payload, len, mono_ms()) == 1) {
         return;
     }
     d->other_messages++;
@@ -1098,8 +1192,10 @@ static int open_everything(daemon_t *d)
 
 static int setup_mqtt(daemon_t *d)
 {
-    /* A persistent session: clean session off, a fixed client id. */
-    d->m = mosquitto_new(d->client_id, false, d);
+    /* A persistent session: clean session off, a fixed client id. An instance that only
+     * serves streams (QoS 0, nothing to keep) takes a clean session, so that the broker
+     * drops its shared subscriptions when it dies instead of sending it requests. */
+    d->m = mosquitto_new(d->client_id, d->opt.role == ROLE_STREAMS, d);
     if (d->m == NULL) {
         log_line(LV_ERROR, "cannot create the MQTT client");
         return -1;
@@ -1196,6 +1292,7 @@ static void run(daemon_t *d)
 {
     int64_t last_tick = 0;
     int64_t last_budget_tick = 0;
+    int64_t last_stats = mono_ms();
     d->backoff_ms = RECONNECT_MIN_MS;
     int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
 
@@ -1268,6 +1365,11 @@ static void run(daemon_t *d)
             if (now - last_budget_tick >= 5000) {
                 last_budget_tick = now;
                 ota_svc_budget_tick(d->budget, now);
+            }
+            if (d->opt.stats_interval_s > 0 &&
+                now - last_stats >= (int64_t)d->opt.stats_interval_s * 1000) {
+                last_stats = now;
+                print_stats(d);
             }
         }
     }

@@ -1,0 +1,331 @@
+/*
+ * Scale-out end to end: several otter-service instances share one fleet's
+ * stream requests, and one of them dies in the middle of the downloads.
+ *
+ * The broker is what `otter broker init --shared-streams` writes (Mosquitto
+ * with a bridge to itself that republishes stream requests under
+ * otter/$aws/things/..., where shared subscriptions work), the things are
+ * what `otter thing create` makes. Three instances share one data folder:
+ * one in role all (Jobs API and streams) and two in role streams; all three
+ * take stream requests from $share/otter-streams/otter/$aws/things/....
+ * FLEET simulated devices run real firmware and get one job for the large
+ * 1.1.0 image; while they download it, one streams instance is killed with
+ * SIGKILL. Every device must end SUCCEEDED on 1.1.0, each instance must have
+ * served a part of the requests (the split is printed), and the surviving
+ * instances must have served requests after the kill.
+ *
+ * The same set-up checks that devices cannot use the bridged topics: a
+ * thing may neither subscribe to otter/# nor publish a request there for
+ * another thing (the forged request reaches no instance).
+ *
+ * OTA_TEST_KEEP=1 keeps the temporary folder.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device_fixture.h"
+
+#define FW_LARGE "otter-fw-1.1.0-large"
+#define FLEET 30
+#define INSTANCES 3
+#define KILLED 1 /* the instance killed mid-download (role streams) */
+#define JOB_ID "e2e-scale"
+
+typedef struct scale {
+    fixture_t *f;
+    ota_test_proc_t svc[INSTANCES]; /* [0] role all, [1] and [2] role streams */
+    char svc_log[INSTANCES][160];
+    ota_test_proc_t fleet[FLEET];
+} scale_t;
+
+static scale_t g_scale;
+
+/* The stream requests an instance had served by its last stats line; -1 when none. */
+static long served_in(const char *log)
+{
+    char tail[512];
+    if (dfx_last_after(log, 0, "stats: stream_requests=", tail, sizeof tail) != 0) {
+        return -1;
+    }
+    const char *p = strstr(tail, "stream_served=");
+    return p != NULL ? strtol(p + strlen("stream_served="), NULL, 10) : -1;
+}
+
+static int start_instance(scale_t *s, int i)
+{
+    static const char *const roles[INSTANCES][6] = {
+        {"--stats-interval", "1", NULL},
+        {"--stats-interval", "1", "--role", "streams", "--instance", "s1"},
+        {"--stats-interval", "1", "--role", "streams", "--instance", "s2"},
+    };
+    const char *args[8] = {0};
+    for (int k = 0; k < 6 && roles[i][k] != NULL; k++) {
+        args[k] = roles[i][k];
+    }
+    snprintf(s->svc_log[i], sizeof s->svc_log[i], "%s/service-%d.log", s->f->dir, i);
+    if (ota_test_service_start(&s->svc[i], s->f->dir, &s->f->broker, args, s->svc_log[i]) != 0) {
+        fprintf(stderr, "otter-service %d did not get ready; see %s\n", i, s->svc_log[i]);
+        return -1;
+    }
+    /* Ready means the probe came back through the bridge: the requests are shared. */
+    if (ota_test_log_wait(s->svc_log[i], 0, "streams shared in group otter-streams under otter/",
+                          1000) != 0) {
+        dfx_dump_log(s->svc_log[i]);
+        fprintf(stderr, "otter-service %d does not share the stream requests\n", i);
+        return -1;
+    }
+    return 0;
+}
+
+static int scale_setup(void **state)
+{
+    static const char *const init_args[] = {"--shared-streams", NULL};
+    scale_t *s = &g_scale;
+    fixture_t *f = calloc(1, sizeof *f);
+    char keys[128];
+    memset(s, 0, sizeof *s);
+    if (f == NULL) {
+        return -1;
+    }
+    s->f = f;
+    *state = s;
+    snprintf(f->dir, sizeof f->dir, "/tmp/otter-scale-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        return -1;
+    }
+    snprintf(f->cli_log, sizeof f->cli_log, "%s/cli.log", f->dir);
+    snprintf(f->dev_log, sizeof f->dev_log, "%s/device.log", f->dir);
+    snprintf(keys, sizeof keys, "%s/keys", f->dir);
+    snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
+    setenv("OTTER_DATA_DIR", f->dir, 1);
+    if (ota_test_broker_start_with(&f->broker, f->dir, init_args) != 0) {
+        return -1;
+    }
+    f->broker_up = 1;
+    const char *keygen[] = {"keygen", "--out", keys, NULL};
+    if (dfx_run_cli(f->cli_log, keygen) != 0) {
+        fprintf(stderr, "otter keygen failed; see %s\n", f->cli_log);
+        return -1;
+    }
+    for (int i = 0; i < INSTANCES; i++) {
+        if (start_instance(s, i) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int scale_teardown(void **state)
+{
+    scale_t *s = *state;
+    dfx_stop_all(s->fleet, FLEET);
+    dfx_stop_all(s->svc, INSTANCES);
+    return dfx_teardown((void **)&s->f);
+}
+
+/* Counts of one `otter job show`. 0 or -1. */
+static int job_counts(fixture_t *f, int *succeeded, int *failed, int *seen)
+{
+    static char buf[1 << 16];
+    char out[160];
+    const char *args[] = {"job", "show", JOB_ID, NULL};
+    *succeeded = *failed = *seen = 0;
+    snprintf(out, sizeof out, "%s/job-show.txt", f->dir);
+    unlink(out);
+    if (dfx_run_cli(out, args) != 0 || dfx_read_text(out, buf, sizeof buf) != 0) {
+        return -1;
+    }
+    for (const char *l = strstr(buf, "\n  unit"); l != NULL; l = strstr(l + 1, "\n  unit")) {
+        char thing[64], st[64];
+        if (sscanf(l, " %63s %63s", thing, st) == 2) {
+            (*seen)++;
+            *succeeded += strcmp(st, "SUCCEEDED") == 0;
+            *failed += strcmp(st, "FAILED") == 0;
+        }
+    }
+    return 0;
+}
+
+/* A thing cannot subscribe to the bridged topics, nor forge a request there for another. */
+static void check_bridged_topics_closed(scale_t *s)
+{
+    fixture_t *f = s->f;
+    ota_test_client_t *c = ota_test_thing_connect(&f->broker, "unit00");
+    long before = 0, after = 0;
+    char forged[160];
+    assert_non_null(c);
+    assert_int_not_equal(ota_test_client_subscribe(c, "otter/#", 0), 0);
+    assert_int_not_equal(ota_test_client_subscribe(c, "$share/x/otter/$aws/things/#", 0), 0);
+    for (int i = 0; i < INSTANCES; i++) {
+        before += (long)dfx_count_from(s->svc_log[i], 0, "unit01");
+    }
+    snprintf(forged, sizeof forged, "otter/$aws/things/unit01/streams/x/describe/json");
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ota_test_client_publish(c, forged, "{}", 2, 0), 0);
+    }
+    /* Its own describe request, through the bridge, is answered (the path works). */
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/unit00/streams/+/rejected/json", 0),
+                     0);
+    assert_int_equal(
+        ota_test_client_publish(c, "$aws/things/unit00/streams/x/describe/json", "{}", 2, 0), 0);
+    ota_test_msg_t *m = ota_test_client_expect(c, NULL, 5000);
+    assert_non_null(m);
+    ota_test_msg_free(m);
+    for (int i = 0; i < INSTANCES; i++) {
+        after += (long)dfx_count_from(s->svc_log[i], 0, "unit01");
+    }
+    ota_test_client_disconnect(c);
+    /* No instance logged anything about unit01: the forged requests reached none. */
+    assert_int_equal(after, before);
+}
+
+static void test_scale_out_streams(void **state)
+{
+    scale_t *s = *state;
+    fixture_t *f = s->f;
+    static char targets[FLEET * 8];
+    const char *create[16];
+    static char names[FLEET][16];
+    char fw[256], path[160], conf[160], log[160], thing_file[64];
+    long at_kill[INSTANCES], final[INSTANCES];
+    int succeeded = 0, failed = 0, seen = 0;
+    double t_kill = -1.0, secs;
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    targets[0] = '\0';
+    for (int i = 0; i < FLEET; i++) {
+        snprintf(names[i], sizeof names[i], "unit%02d", i);
+        snprintf(targets + strlen(targets), sizeof targets - strlen(targets), "%s%s",
+                 i > 0 ? "," : "", names[i]);
+    }
+    /* `thing create` with 10 names at a time (the CLI runner passes up to 30 arguments). */
+    for (int i = 0; i < FLEET; i += 10) {
+        int n = 0;
+        create[n++] = "thing";
+        create[n++] = "create";
+        for (int k = i; k < i + 10 && k < FLEET; k++) {
+            create[n++] = names[k];
+        }
+        create[n] = NULL;
+        assert_int_equal(dfx_run_cli(f->cli_log, create), 0);
+    }
+    check_bridged_topics_closed(s);
+    for (int i = 0; i < FLEET; i++) {
+        snprintf(conf, sizeof conf, "%s/%s.conf", f->dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s.flash", f->dir, names[i]);
+        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        snprintf(thing_file, sizeof thing_file, "things/%s.json", names[i]);
+        assert_int_equal(dfx_write_config(conf, thing_file, f->broker.port, 16000), 0);
+        assert_int_equal(
+            dfx_start_device_group(&s->fleet[i], path, conf, log, "otter-fw-1.0.0", "1.0.0", 0), 0);
+    }
+    for (int i = 0; i < FLEET; i++) {
+        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        if (ota_test_log_wait(log, 0, "INFO agent started", 30000) != 0) {
+            dfx_dump_log(log);
+            fail_msg("%s did not start its agent", names[i]);
+        }
+    }
+    fprintf(stderr, "e2e_scale_out_streams: %d devices up in %.2f s\n", FLEET, dfx_since_s(&t0));
+
+    dfx_fw_path(fw, sizeof fw, FW_LARGE);
+    {
+        const char *args[] = {"job",      "create",    "--file", fw,      "--version",
+                              "1.1.0",    "--targets", targets,  "--key", f->key,
+                              "--job-id", JOB_ID,      NULL};
+        clock_gettime(CLOCK_MONOTONIC, &f->t_job);
+        if (dfx_run_cli(f->cli_log, args) != 0) {
+            dfx_dump_log(f->cli_log);
+            fail_msg("otter job create failed");
+        }
+    }
+    /* Mid-download: as soon as the instance to kill has served a few requests. */
+    for (;;) {
+        long served = served_in(s->svc_log[KILLED]);
+        if (served >= 3) {
+            break;
+        }
+        if (dfx_since_s(&f->t_job) > 30.0) {
+            dfx_dump_log(s->svc_log[KILLED]);
+            fail_msg("instance %d served no stream request within 30 s", KILLED);
+        }
+        dfx_sleep_ms(50);
+    }
+    assert_int_equal(job_counts(f, &succeeded, &failed, &seen), 0);
+    for (int i = 0; i < INSTANCES; i++) {
+        at_kill[i] = served_in(s->svc_log[i]);
+    }
+    ota_test_proc_kill(&s->svc[KILLED]);
+    t_kill = dfx_since_s(&f->t_job);
+    fprintf(stderr,
+            "e2e_scale_out_streams: instance %d killed (SIGKILL) at %.2f s, %d of %d devices "
+            "SUCCEEDED then\n",
+            KILLED, t_kill, succeeded, FLEET);
+    assert_true(succeeded < FLEET);
+
+    for (;;) {
+        if (job_counts(f, &succeeded, &failed, &seen) == 0 && seen == FLEET &&
+            succeeded + failed == FLEET) {
+            break;
+        }
+        if (dfx_since_s(&f->t_job) > 90.0) {
+            fail_msg("the job did not finish: %d SUCCEEDED, %d FAILED of %d", succeeded, failed,
+                     FLEET);
+        }
+        dfx_sleep_ms(250);
+    }
+    secs = dfx_since_s(&f->t_job);
+    /* The survivors' final stats lines, then the split. */
+    for (int i = 0; i < INSTANCES; i++) {
+        if (i != KILLED) {
+            long from = ota_test_log_size(s->svc_log[i]);
+            ota_test_proc_stop(&s->svc[i]);
+            assert_int_equal(dfx_count_from(s->svc_log[i], from, "stats: stream_requests="), 1);
+        }
+        final[i] = served_in(s->svc_log[i]);
+    }
+    fprintf(stderr,
+            "e2e_scale_out_streams: %d SUCCEEDED, %d FAILED in %.2f s; stream requests served: "
+            "all %ld, streams-s1 %ld (killed at %.2f s; its last stats line), streams-s2 %ld; "
+            "after the kill: all +%ld, streams-s2 +%ld\n",
+            succeeded, failed, secs, final[0], final[1], t_kill, final[2], final[0] - at_kill[0],
+            final[2] - at_kill[2]);
+    assert_int_equal(succeeded, FLEET);
+    for (int i = 0; i < INSTANCES; i++) {
+        assert_true(final[i] > 0);
+    }
+    /* The downloads went on after the kill, on the surviving instances. */
+    assert_true(final[0] - at_kill[0] + final[2] - at_kill[2] > 0);
+    for (int i = 0; i < FLEET; i++) {
+        char st[512];
+        snprintf(path, sizeof path, "%s/%s.flash.status", f->dir, names[i]);
+        for (int t = 0; t < 10000; t += 50) {
+            if (dfx_read_text(path, st, sizeof st) == 0 && strstr(st, "version=1.1.0\n") != NULL &&
+                strstr(st, "image=committed\n") != NULL) {
+                break;
+            }
+            dfx_sleep_ms(50);
+        }
+        if (strstr(st, "version=1.1.0\n") == NULL || strstr(st, "image=committed\n") == NULL) {
+            snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+            dfx_dump_log(log);
+            fail_msg("%s: the status file says %s", names[i], st);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_scale_out_streams, scale_setup, scale_teardown),
+    };
+    if (access(OTTER_TEST_CLI_BIN, X_OK) != 0 || access(OTTER_TEST_DEVICE_BIN, X_OK) != 0) {
+        fprintf(stderr, "build the otter, otter-service, otter-device and otter-fw-* targets\n");
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
