@@ -132,19 +132,10 @@ void dfx_http_kill(fixture_t *f)
     }
 }
 
-/* dfx_setup() with extra `otter broker init` arguments, and otter-http when http. */
-static int setup_with(void **state, const char *const *init_args, int http)
+int dfx_setup_broker(fixture_t *f, const char *dir_template, const char *const *init_args)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-    char keys[128], url[64];
-    const char *svc_args[5];
-    FILE *fp;
-    if (f == NULL) {
-        return -1;
-    }
-    f->http_tls = http > 1;
-    *state = f;
-    snprintf(f->dir, sizeof f->dir, "/tmp/otter-device-XXXXXX");
+    char keys[128];
+    snprintf(f->dir, sizeof f->dir, "%s", dir_template);
     if (mkdtemp(f->dir) == NULL) {
         return -1;
     }
@@ -157,15 +148,37 @@ static int setup_with(void **state, const char *const *init_args, int http)
     snprintf(keys, sizeof keys, "%s/keys", f->dir);
     snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
     setenv("OTTER_DATA_DIR", f->dir, 1);
-    /* The broker `otter broker init` sets up in the data folder, then the thing. */
+    /* The broker `otter broker init` sets up in the data folder, then the signing key. */
     if (ota_test_broker_start_with(&f->broker, f->dir, init_args) != 0) {
         return -1;
     }
     f->broker_up = 1;
+    const char *keygen[] = {"keygen", "--out", keys, NULL};
+    if (dfx_run_cli(f->cli_log, keygen) != 0) {
+        fprintf(stderr, "otter keygen failed; see %s\n", f->cli_log);
+        return -1;
+    }
+    return 0;
+}
+
+/* dfx_setup() with extra `otter broker init` arguments, and otter-http when http. */
+static int setup_with(void **state, const char *const *init_args, int http)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char url[64];
+    const char *svc_args[5];
+    FILE *fp;
+    if (f == NULL) {
+        return -1;
+    }
+    f->http_tls = http > 1;
+    *state = f;
+    if (dfx_setup_broker(f, "/tmp/otter-device-XXXXXX", init_args) != 0) {
+        return -1;
+    }
     {
-        const char *a2[] = {"keygen", "--out", keys, NULL};
         const char *a3[] = {"thing", "create", THING, NULL};
-        if (dfx_run_cli(f->cli_log, a2) != 0 || dfx_run_cli(f->cli_log, a3) != 0) {
+        if (dfx_run_cli(f->cli_log, a3) != 0) {
             fprintf(stderr, "otter CLI setup failed; see %s\n", f->cli_log);
             return -1;
         }
@@ -610,6 +623,23 @@ int dfx_last_after(const char *path, long from, const char *prefix, char *out, s
     memcpy(out, last, n);
     out[n] = '\0';
     return 0;
+}
+
+void dfx_expect_committed(const fixture_t *f, const char *thing, const char *version)
+{
+    char path[160], want[64], st[512] = "", log[160];
+    snprintf(path, sizeof path, "%s/%s.flash.status", f->dir, thing);
+    snprintf(want, sizeof want, "version=%s\n", version);
+    for (int t = 0; t < 10000; t += 50) {
+        if (dfx_read_text(path, st, sizeof st) == 0 && strstr(st, want) != NULL &&
+            strstr(st, "image=committed\n") != NULL) {
+            return;
+        }
+        dfx_sleep_ms(50);
+    }
+    snprintf(log, sizeof log, "%s/%s.log", f->dir, thing);
+    dfx_dump_log(log);
+    fail_msg("%s: the status file says %s", thing, st);
 }
 
 int dfx_stored_file(const fixture_t *f, char *out, size_t cap)

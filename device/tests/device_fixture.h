@@ -63,6 +63,11 @@ long dfx_file_size(const char *path);
 /* Path of a built firmware executable. */
 void dfx_fw_path(char *out, size_t cap, const char *name);
 
+/* A new data folder from dir_template (mkdtemp), the fixture's paths in it, the broker
+ * `otter broker init` (with init_args, or NULL) sets up there, started, and a signing key
+ * (`otter keygen`); no thing and no service. 0 or -1. */
+int dfx_setup_broker(fixture_t *f, const char *dir_template, const char *const *init_args);
+
 /* cmocka setup: data folder, CLI set-up, broker, service, device configuration. */
 int dfx_setup(void **state);
 
@@ -160,6 +165,10 @@ int dfx_count_from(const char *path, long from, const char *needle);
 /* The text after the last occurrence of prefix in a file from byte offset
  * from, up to the end of its line, in out; 0 or -1 when absent. */
 int dfx_last_after(const char *path, long from, const char *prefix, char *out, size_t cap);
+
+/* Wait (at most 10 s) until DIR/<thing>.flash.status says version and a committed image;
+ * else show the thing's console (DIR/<thing>.log) and fail. */
+void dfx_expect_committed(const fixture_t *f, const char *thing, const char *version);
 
 /* Path of the single file the service stores in DIR/files (the image a job
  * streams). 0 or -1. */

@@ -486,20 +486,8 @@ static void test_rollout_50_devices(void **state)
     assert_true(t_batch1 < 55.0);
     assert_true(t_release >= 55.0);
     for (int i = 0; i < FLEET; i++) {
-        char st[512];
-        snprintf(path, sizeof path, "%s/unit%02d.flash.status", f->dir, i);
-        for (int t = 0; t < 10000; t += 50) {
-            if (dfx_read_text(path, st, sizeof st) == 0 && strstr(st, "version=1.1.0\n") != NULL &&
-                strstr(st, "image=committed\n") != NULL) {
-                break;
-            }
-            dfx_sleep_ms(50);
-        }
-        if (strstr(st, "version=1.1.0\n") == NULL || strstr(st, "image=committed\n") == NULL) {
-            snprintf(log, sizeof log, "%s/unit%02d.log", f->dir, i);
-            dfx_dump_log(log);
-            fail_msg("unit%02d: the status file says %s", i, st);
-        }
+        snprintf(name, sizeof name, "unit%02d", i);
+        dfx_expect_committed(f, name, "1.1.0");
     }
 }
 

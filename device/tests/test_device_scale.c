@@ -85,29 +85,13 @@ static int scale_setup(void **state)
     static const char *const init_args[] = {"--shared-streams", NULL};
     scale_t *s = &g_scale;
     fixture_t *f = calloc(1, sizeof *f);
-    char keys[128];
     memset(s, 0, sizeof *s);
     if (f == NULL) {
         return -1;
     }
     s->f = f;
     *state = s;
-    snprintf(f->dir, sizeof f->dir, "/tmp/otter-scale-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        return -1;
-    }
-    snprintf(f->cli_log, sizeof f->cli_log, "%s/cli.log", f->dir);
-    snprintf(f->dev_log, sizeof f->dev_log, "%s/device.log", f->dir);
-    snprintf(keys, sizeof keys, "%s/keys", f->dir);
-    snprintf(f->key, sizeof f->key, "%s/keys/codesign.key", f->dir);
-    setenv("OTTER_DATA_DIR", f->dir, 1);
-    if (ota_test_broker_start_with(&f->broker, f->dir, init_args) != 0) {
-        return -1;
-    }
-    f->broker_up = 1;
-    const char *keygen[] = {"keygen", "--out", keys, NULL};
-    if (dfx_run_cli(f->cli_log, keygen) != 0) {
-        fprintf(stderr, "otter keygen failed; see %s\n", f->cli_log);
+    if (dfx_setup_broker(f, "/tmp/otter-scale-XXXXXX", init_args) != 0) {
         return -1;
     }
     for (int i = 0; i < INSTANCES; i++) {
@@ -305,20 +289,7 @@ static void test_scale_out_streams(void **state)
     /* The downloads went on after the kill, on the surviving instances. */
     assert_true(final[0] - at_kill[0] + final[2] - at_kill[2] > 0);
     for (int i = 0; i < FLEET; i++) {
-        char st[512];
-        snprintf(path, sizeof path, "%s/%s.flash.status", f->dir, names[i]);
-        for (int t = 0; t < 10000; t += 50) {
-            if (dfx_read_text(path, st, sizeof st) == 0 && strstr(st, "version=1.1.0\n") != NULL &&
-                strstr(st, "image=committed\n") != NULL) {
-                break;
-            }
-            dfx_sleep_ms(50);
-        }
-        if (strstr(st, "version=1.1.0\n") == NULL || strstr(st, "image=committed\n") == NULL) {
-            snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
-            dfx_dump_log(log);
-            fail_msg("%s: the status file says %s", names[i], st);
-        }
+        dfx_expect_committed(f, names[i], "1.1.0");
     }
 }
 
