@@ -29,7 +29,7 @@
 #include "device_fixture.h"
 
 #define FW_LARGE "otter-fw-1.1.0-large"
-#define FLEET 30
+#define FLEET 24
 #define INSTANCES 3
 #define KILLED 1 /* the instance killed mid-download (role streams) */
 #define JOB_ID "e2e-scale"
