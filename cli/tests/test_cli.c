@@ -829,6 +829,81 @@ static void test_data_dir_missing(void **state)
     assert_ok(cli_test_run(R, "--data-dir", missing, "job", "list", NULL));
 }
 
+/* --shared-streams: the bridge to itself, its login and role, a private configuration, and
+ * the service's share prefix; refused with --tls, leaving nothing behind. */
+static void test_broker_init_shared_streams(void **state)
+{
+    (void)state;
+    int code =
+        cli_test_run(R, "broker", "init", "--port", "18998", "--tls", "--shared-streams", NULL);
+    assert_int_equal(code, 2);
+    assert_true(cli_test_one_error_line(R));
+    assert_non_null(strstr(R->err, "--shared-streams"));
+    assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
+
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--bind", "0.0.0.0", "--host",
+                           "otter.lan", "--shared-streams", NULL));
+    char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
+    assert_non_null(conf);
+    const char *lines[] = {"\nconnection otter-shared-streams\n",
+                           "\naddress 127.0.0.1:18998\n",
+                           "\nremote_clientid otter-service-bridge\n",
+                           "\nremote_username otter-service-bridge\n",
+                           "\ncleansession true\n",
+                           "\ntopic things/+/streams/+/get/+ in 0 otter/$aws/ $aws/\n",
+                           "\ntopic things/+/streams/+/describe/+ in 0 otter/$aws/ $aws/\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        if (strstr(conf, lines[i]) == NULL) {
+            fail_msg("mosquitto.conf lacks %s", lines[i]);
+        }
+    }
+    const char *pw = strstr(conf, "\nremote_password ");
+    assert_non_null(pw);
+    assert_int_equal(strcspn(pw + 17, "\n"), 32);
+    free(conf);
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/broker/mosquitto.conf"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *text = (char *)cli_test_read(cli_test_path("data/broker/service.credentials"), NULL);
+    cJSON *c = cJSON_Parse(text);
+    free(text);
+    assert_string_equal(cJSON_GetObjectItem(c, "share_prefix")->valuestring, "otter/");
+    cJSON_Delete(c);
+    /* The bridge's login: bound to its id, reading only stream requests. */
+    text = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    cJSON *d = cJSON_Parse(text);
+    free(text);
+    const cJSON *client = NULL, *role = NULL, *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "clients"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "username")->valuestring, "otter-service-bridge") == 0) {
+            client = e;
+        }
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "roles"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "rolename")->valuestring, "otter-service-bridge") == 0) {
+            role = e;
+        }
+    }
+    assert_non_null(client);
+    assert_string_equal(cJSON_GetObjectItem(client, "clientid")->valuestring,
+                        "otter-service-bridge");
+    assert_non_null(role);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(role, "acls"))
+    {
+        const char *type = cJSON_GetObjectItem(e, "acltype")->valuestring;
+        const char *topic = cJSON_GetObjectItem(e, "topic")->valuestring;
+        assert_true(strcmp(type, "subscribePattern") == 0 ||
+                    strcmp(type, "publishClientReceive") == 0);
+        assert_true(strcmp(topic, "$aws/things/+/streams/+/get/+") == 0 ||
+                    strcmp(topic, "$aws/things/+/streams/+/describe/+") == 0);
+    }
+    cJSON_Delete(d);
+    /* The bridge's name is reserved like the service's. */
+    assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-bridge", NULL), 2);
+}
+
 /* --bind picks the listener's address, --host the name clients are given. */
 static void test_broker_init_bind_host(void **state)
 {
@@ -1125,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
