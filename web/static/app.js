@@ -223,7 +223,7 @@ async function pageGroups() {
     }
     box.append(el("section", { class: "group", "data-group": g.name },
       el("h2", {}, el("span", { text: g.name }), " ",
-        el("span", { class: "muted", text: g.kind + " · " + g.size + " members" })),
+        el("span", { class: "muted", text: g.kind + " · " + g.size + (g.size === 1 ? " member" : " members") })),
       g.query ? el("p", {}, "Query: ", el("code", { class: "query", text: g.query })) : null,
       g.members.length ? members : el("p", { class: "muted", text: "no members" }),
       add,
