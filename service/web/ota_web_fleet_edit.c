@@ -152,38 +152,35 @@ static int member_path(ota_web_response_t *resp, ota_store_t *store, char args[]
     return 1;
 }
 
+/* Adds (add) or removes a member of a static group; answers with the group. */
+static void member_change(ota_web_response_t *resp, ota_store_t *store, char args[][160], int add)
+{
+    if (!member_path(resp, store, args)) {
+        return;
+    }
+    int src = add ? ota_store_group_add(store, args[0], args[1])
+                  : ota_store_group_remove(store, args[0], args[1]);
+    if (!add && src == OTA_STORE_NOT_FOUND) {
+        ota_web_error(resp, 404, "not_found", "thing '%s' is not in group '%s'", args[1], args[0]);
+    } else if (src != OTA_STORE_OK && !(add && src == OTA_STORE_EXISTS)) {
+        ota_web_store_error(resp, store, add ? "add the member" : "remove the member");
+    } else {
+        answer_group(resp, store, args[0], 200); /* a member already: as asked */
+    }
+}
+
 void ota_web_h_member_put(const ota_web_request_t *req, ota_web_response_t *resp,
                           ota_store_t *store, char args[][160])
 {
     (void)req;
-    if (!member_path(resp, store, args)) {
-        return;
-    }
-    int src = ota_store_group_add(store, args[0], args[1]);
-    if (src != OTA_STORE_OK && src != OTA_STORE_EXISTS) { /* already a member: as asked */
-        ota_web_store_error(resp, store, "add the member");
-        return;
-    }
-    answer_group(resp, store, args[0], 200);
+    member_change(resp, store, args, 1);
 }
 
 void ota_web_h_member_delete(const ota_web_request_t *req, ota_web_response_t *resp,
                              ota_store_t *store, char args[][160])
 {
     (void)req;
-    if (!member_path(resp, store, args)) {
-        return;
-    }
-    int src = ota_store_group_remove(store, args[0], args[1]);
-    if (src == OTA_STORE_NOT_FOUND) {
-        ota_web_error(resp, 404, "not_found", "thing '%s' is not in group '%s'", args[1], args[0]);
-        return;
-    }
-    if (src != OTA_STORE_OK) {
-        ota_web_store_error(resp, store, "remove the member");
-        return;
-    }
-    answer_group(resp, store, args[0], 200);
+    member_change(resp, store, args, 0);
 }
 
 /* ----------------------------------------------------------- attributes -- */

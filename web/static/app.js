@@ -172,6 +172,24 @@ function actionButton(text, attrs, ask, call, after) {
   return b;
 }
 
+// An operator's form (hidden from viewers), wired once: on submit, call(); then its
+// inputs named in clear are emptied and the page redrawn; errors are shown, inputs kept.
+function operatorForm(id, clear, call, after) {
+  const form = document.getElementById(id);
+  if (!operator() || form.dataset.ready) return;
+  form.hidden = false;
+  form.dataset.ready = "1";
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await call();
+      for (const c of clear) document.getElementById(c).value = "";
+      showError({ message: "" });
+      await after();
+    } catch (e) { showError(e); }
+  });
+}
+
 function renderAttributes(thing, attrs) {
   const body = document.getElementById("attributes");
   const path = "/api/v1/things/" + encodeURIComponent(thing) + "/attributes/";
@@ -182,21 +200,9 @@ function renderAttributes(thing, attrs) {
       el("td", {}, operator() ? actionButton("Remove", { class: "plain", "data-unset": k }, null,
         () => api("DELETE", path + encodeURIComponent(k)), pageThing) : null)));
   }
-  const form = document.getElementById("set-attribute");
-  if (!operator() || form.dataset.ready) return;
-  form.hidden = false;
-  form.dataset.ready = "1";
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const key = document.getElementById("attr-key").value.trim();
-    try {
-      await api("PUT", path + encodeURIComponent(key),
-        { value: document.getElementById("attr-value").value });
-      document.getElementById("attr-value").value = "";
-      showError({ message: "" });
-      await pageThing();
-    } catch (e) { showError(e); }
-  });
+  operatorForm("set-attribute", ["attr-value"], () => api("PUT",
+    path + encodeURIComponent(document.getElementById("attr-key").value.trim()),
+    { value: document.getElementById("attr-value").value }), pageThing);
 }
 
 async function pageGroups() {
@@ -231,22 +237,9 @@ async function pageGroups() {
         "Delete group " + g.name + "? The things stay.", () => api("DELETE", path), pageGroups) : null));
   }
   document.getElementById("count").textContent = groups.length + " groups";
-  const form = document.getElementById("new-group");
-  if (!operator() || form.dataset.ready) return;
-  form.hidden = false;
-  form.dataset.ready = "1";
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const query = document.getElementById("group-query").value.trim();
-    try {
-      await api("POST", "/api/v1/groups", { name: document.getElementById("group-name").value.trim(),
-        query: query || null });
-      document.getElementById("group-name").value = "";
-      document.getElementById("group-query").value = "";
-      showError({ message: "" });
-      await pageGroups();
-    } catch (e) { showError(e); }
-  });
+  operatorForm("new-group", ["group-name", "group-query"], () => api("POST", "/api/v1/groups", {
+    name: document.getElementById("group-name").value.trim(),
+    query: document.getElementById("group-query").value.trim() || null }), pageGroups);
 }
 
 function countsLine(c) {

@@ -122,6 +122,7 @@ def edit_groups_and_attributes(drv, fleet):
     drv.get(fleet.url + "/groups.html")
     WebDriverWait(drv, 20).until(EC.presence_of_element_located(
         (By.CSS_SELECTOR, "section[data-group='lab']")))
+    WebDriverWait(drv, 20).until(EC.visibility_of_element_located((By.ID, "group-name")))
     drv.find_element(By.ID, "group-name").send_keys("field")
     drv.find_element(By.ID, "create-group").click()
     WebDriverWait(drv, 20).until(EC.presence_of_element_located(
@@ -147,7 +148,7 @@ def edit_groups_and_attributes(drv, fleet):
     shot(drv, "10d-groups")
 
     drv.get(fleet.url + "/thing.html?name=dev-2")
-    WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.ID, "attr-key")))
+    WebDriverWait(drv, 20).until(EC.visibility_of_element_located((By.ID, "attr-key")))
     for key, value in (("site", "lab9"), ("note", ATTR_MARKUP)):
         drv.find_element(By.ID, "attr-key").clear()
         drv.find_element(By.ID, "attr-key").send_keys(key)
