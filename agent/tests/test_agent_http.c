@@ -18,7 +18,7 @@
 
 #include "agent_harness.h"
 #include "fake_pal.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 #define V1_0_0 0x01000000u
 #define STREAM "AFR_OTA-5f0c2a44-1d2e-4c4b-9e1a-000000000002"
