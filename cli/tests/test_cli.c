@@ -706,6 +706,16 @@ static void test_help(void **state)
     }
 }
 
+/* Fails naming the first of n lines the broker configuration text lacks. */
+static void expect_conf_lines(const char *conf, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(conf, lines[i]) == NULL) {
+            fail_msg("mosquitto.conf lacks %s", lines[i]);
+        }
+    }
+}
+
 /* broker init writes the config, the logins and roles, and credentials. */
 static void test_broker_init_files(void **state)
 {
@@ -731,11 +741,7 @@ static void test_broker_init_files(void **state)
                            "\ncafile /",
                            "\ncertfile /",
                            "\nkeyfile /"};
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        if (strstr(conf, lines[i]) == NULL) {
-            fail_msg("mosquitto.conf lacks %s", lines[i]);
-        }
-    }
+    expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
     assert_null(strstr(conf, "password_file"));
     assert_null(strstr(conf, "acl_file"));
     free(conf);
@@ -852,11 +858,7 @@ static void test_broker_init_shared_streams(void **state)
                            "\ncleansession true\n",
                            "\ntopic things/+/streams/+/get/+ in 0 otter/$aws/ $aws/\n",
                            "\ntopic things/+/streams/+/describe/+ in 0 otter/$aws/ $aws/\n"};
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        if (strstr(conf, lines[i]) == NULL) {
-            fail_msg("mosquitto.conf lacks %s", lines[i]);
-        }
-    }
+    expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
     const char *pw = strstr(conf, "\nremote_password ");
     assert_non_null(pw);
     assert_int_equal(strcspn(pw + 17, "\n"), 32);
