@@ -43,6 +43,11 @@ static const char ota_state_names[] = "stopped\0waiting for a job\0downloading\0
                                       "waiting for the self-test job\0self-test\0resetting\0"
                                       "suspended";
 
+/* What waits for jobs_retry_at (bits of jobs_retry). */
+#define OTA_RETRY_NEXT 1u   /* $next/get was throttled: ask again */
+#define OTA_RETRY_REPORT 2u /* a status update was throttled: send it again */
+#define OTA_RETRY_LINGER 4u /* a final update went out: its refusal may still come until then */
+
 /* Kinds of FAILED reasons, in FreeRTOS's wording. */
 typedef enum ota_fail_kind {
     OTA_FAIL_REJECTED, /* "rejected: 0x%08x" */
@@ -174,7 +179,33 @@ static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
 
 static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
 {
-    return ota_jobs_subscribe(&a->jobs, a->job.job_id, subscribe);
+    ota_err_t err = ota_jobs_subscribe(&a->jobs, a->job.job_id, subscribe);
+    a->job_sub = (uint8_t)(subscribe && err == OTA_OK);
+    return err;
+}
+
+/* Makes job the current one; the update/rejected subscription of another
+ * job kept for its final update goes, and so does any resend for it. */
+static void ota_take_job(ota_agent_t *a, const ota_job_t *job)
+{
+    if (strcmp(a->job.job_id, job->job_id) != 0) {
+        if (a->job_sub) {
+            (void)ota_job_topic_sub(a, 0);
+        }
+        a->jobs_retry &= (uint8_t) ~(OTA_RETRY_REPORT | OTA_RETRY_LINGER);
+    }
+    a->job = *job;
+    a->have_job = 1;
+}
+
+/* Sets bits of jobs_retry, due after the retry timer: a throttling back-off
+ * (the timer has just doubled), or the time a final update's refusal takes. */
+OTA_OUT_OF_LINE static void ota_retry_later(ota_agent_t *a, unsigned bits)
+{
+    if (bits != OTA_RETRY_LINGER || a->jobs_retry == 0u) {
+        a->jobs_retry_at = a->now + a->dl.rto;
+    }
+    a->jobs_retry |= (uint8_t)bits;
 }
 
 static ota_err_t ota_ask_next_job(ota_agent_t *a)
@@ -191,6 +222,11 @@ static ota_err_t ota_ask_next_job(ota_agent_t *a)
 static ota_err_t ota_report(ota_agent_t *a, const char *status, const char *k0, const char *v0,
                             const char *k1, const char *v1, uint8_t qos)
 {
+    if (status[0] != 'I') {
+        /* SUCCEEDED or FAILED: the job's update/rejected stays subscribed for a
+         * while, so that a throttled final update is seen and sent again. */
+        ota_retry_later(a, OTA_RETRY_LINGER);
+    }
     return ota_jobs_report(&a->jobs, a->job.job_id, status, k0, v0, k1, v1, qos);
 }
 
@@ -249,7 +285,9 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
         ota_clear_progress(a);
     }
     a->progress.loaded = 0;
-    (void)ota_job_topic_sub(a, 0);
+    if ((a->jobs_retry & OTA_RETRY_LINGER) == 0u) {
+        (void)ota_job_topic_sub(a, 0);
+    }
     a->deadline_set = 0;
 }
 
@@ -473,8 +511,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     uint32_t count;
     ota_err_t err;
 
-    a->job = *job;
-    a->have_job = 1;
+    ota_take_job(a, job);
     a->resumed = 0;
     a->restarted = 0;
     a->activating = 0;
@@ -921,7 +958,6 @@ static void ota_reject_new_image(ota_agent_t *a, ota_err_t err, const char *deta
     }
     ota_clear_progress(a);
     if (a->have_job) {
-        (void)ota_job_topic_sub(a, 0);
         ota_outcome(a, OTA_OUTCOME_FAILED, err, reason, detail);
     }
     ota_schedule_reset(a);
@@ -948,8 +984,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
             return;
         }
     }
-    a->job = *job;
-    a->have_job = 1;
+    ota_take_job(a, job);
     if (!pending) {
         /* The old image runs: the new one never started, crashed, or was reverted. */
         const char *detail = "the new image did not start or was reverted; the old one runs";
@@ -1061,8 +1096,7 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
             ota_release_job(a, 1);
         }
     }
-    a->job = *job;
-    a->have_job = 1;
+    ota_take_job(a, job);
     /* "job document: <problem> (<field>)": the problem texts and field names
      * are the parser's short static strings, so this fits a->detail. */
     strcpy(a->detail, "job document: ");
@@ -1160,6 +1194,7 @@ static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_
                                        "ResourceNotFound"};
     if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
         ota_back_off(a);
+        ota_retry_later(a, OTA_RETRY_REPORT);
         return;
     }
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
@@ -1178,8 +1213,7 @@ static void ota_on_next_rejected(ota_agent_t *a, const uint8_t *payload, size_t 
 {
     if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
         ota_back_off(a);
-        a->jobs_retry = 1;
-        a->jobs_retry_at = a->now + a->dl.rto;
+        ota_retry_later(a, OTA_RETRY_NEXT);
         return;
     }
     ota_log(a, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
@@ -1360,7 +1394,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
             ota_checkpoint(agent);
         }
     }
-    if (agent->have_job) {
+    if (agent->job_sub) {
         (void)ota_job_topic_sub(agent, 0);
     }
     (void)ota_jobs_subscription(agent, 0);
@@ -1424,7 +1458,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
     if (err != OTA_OK) {
         return err;
     }
-    if (agent->have_job) {
+    if (agent->have_job || agent->job_sub) {
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
@@ -1471,7 +1505,6 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
                        agent->old_version_ok ? "updatedBy" : NULL, updated_by, 1) != OTA_OK) {
             ota_log(agent, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
         }
-        (void)ota_job_topic_sub(agent, 0);
         ota_outcome(agent, OTA_OUTCOME_SUCCEEDED, OTA_OK, reason, "");
     }
     ota_forget_job(agent);
@@ -1506,7 +1539,8 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
             return OTA_OK;
         }
     }
-    switch (ota_jobs_classify(&agent->jobs, agent->have_job ? agent->job.job_id : NULL, topic,
+    switch (ota_jobs_classify(&agent->jobs,
+                              agent->have_job || agent->job_sub ? agent->job.job_id : NULL, topic,
                               topic_len)) {
     case OTA_JOBS_TOPIC_NEXT:
         ota_on_jobs_message(agent, payload, len);
@@ -1634,6 +1668,29 @@ static void ota_poll_downloading(ota_agent_t *a)
     }
 }
 
+/* The Jobs requests that wait for jobs_retry_at. */
+static void ota_retry_due(ota_agent_t *a)
+{
+    unsigned r = a->jobs_retry;
+    a->jobs_retry = 0;
+    if ((r & OTA_RETRY_REPORT) != 0u) {
+        ota_log(a, OTA_LOG_INFO, "sending the throttled status update again", OTA_OK, 0, 0, NULL);
+        if (a->state == OTA_AGENT_DOWNLOADING && a->jobs.report_len == 0u) {
+            ota_send_progress(a); /* block requests reused its buffer: the progress now */
+        } else if (ota_jobs_report_again(&a->jobs, a->job.job_id, 1) != OTA_OK) {
+            ota_log(a, OTA_LOG_WARN, "status update not sent", OTA_ERR_MQTT, 0, 0, NULL);
+        }
+        if (!a->have_job) {
+            ota_retry_later(a, OTA_RETRY_LINGER);
+        }
+    } else if ((r & OTA_RETRY_LINGER) != 0u && !a->have_job && a->job_sub) {
+        (void)ota_job_topic_sub(a, 0);
+    }
+    if ((r & OTA_RETRY_NEXT) != 0u) {
+        (void)ota_ask_next_job(a);
+    }
+}
+
 ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
 {
     const ota_pal_t *pal;
@@ -1644,8 +1701,7 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     agent->now = now_ms;
     if (agent->jobs_retry && agent->state != OTA_AGENT_STOPPED &&
         agent->state != OTA_AGENT_SUSPENDED && ota_time_reached(now_ms, agent->jobs_retry_at)) {
-        agent->jobs_retry = 0;
-        (void)ota_ask_next_job(agent);
+        ota_retry_due(agent);
     }
     switch (agent->state) {
     case OTA_AGENT_DOWNLOADING:

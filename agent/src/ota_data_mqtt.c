@@ -56,6 +56,7 @@ static ota_err_t ota_mqtt_request(ota_agent_t *a, const ota_block_request_t *r)
     req.bitmap_len = r->bitmap_len;
     req.has_stream_version = 0;
     req.stream_version = 0;
+    j->report_len = 0; /* the message no longer holds the last status update */
     err = ota_cbor_encode_get_stream(&req, j->message, sizeof j->message, &len);
     if (err == OTA_OK) {
         err = ota_jobs_topic(j, "streams/", job->stream, "/get/cbor");

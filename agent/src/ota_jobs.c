@@ -147,7 +147,6 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
     char *buf = (char *)j->message;
     size_t len = 0;
     size_t count = k1 != NULL ? 10u : 6u;
-    ota_err_t err;
 
     parts[0] = "{\"status\":\"";
     parts[1] = status;
@@ -163,11 +162,19 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
         len = ota_put(buf, sizeof j->message, len, parts[i], (int)(i & 1u));
     }
     len = ota_put(buf, sizeof j->message, len, "\"}}", 0);
+    j->report_len = 0;
     if (len >= sizeof j->message) {
         return OTA_ERR_OUT_OF_MEMORY;
     }
-    err = ota_jobs_topic(j, "jobs/", job_id, "/update");
-    return err != OTA_OK ? err : ota_jobs_publish(j, len, qos);
+    j->report_len = (uint16_t)len;
+    return ota_jobs_report_again(j, job_id, qos);
+}
+
+ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
+{
+    ota_err_t err =
+        j->report_len != 0u ? ota_jobs_topic(j, "jobs/", job_id, "/update") : OTA_ERR_NOT_FOUND;
+    return err != OTA_OK ? err : ota_jobs_publish(j, j->report_len, qos);
 }
 
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,

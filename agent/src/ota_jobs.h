@@ -45,6 +45,14 @@ ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
 ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
                           const char *v0, const char *k1, const char *v1, uint8_t qos);
 
+/**
+ * Publish the last status update again (its bytes are kept in j->message
+ * until something else is built there) on job_id's update topic.
+ * @return OTA_OK; OTA_ERR_NOT_FOUND (the message was reused); OTA_ERR_OUT_OF_MEMORY;
+ * OTA_ERR_MQTT.
+ */
+ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos);
+
 /** What topic (topic_len bytes) is, for the current job_id (NULL: none). */
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
                                    size_t topic_len);

@@ -522,8 +522,21 @@ void h_serve(harness_t *h)
             }
             H_FMT(h->status[h->nstatus], sizeof h->status[0], "%s", (const char *)m->payload);
             h->status_qos[h->nstatus] = m->qos;
+            h->status_at[h->nstatus] = h->now;
             h->nstatus++;
-            if (h->job_over) {
+            if (strstr((const char *)m->payload, "\"status\":\"IN_PROGRESS\"") == NULL &&
+                h->finals_refused < h->policy.throttle_final_first) {
+                /* Over budget: refused, and the refusal reaches the agent only if
+                 * it still listens (as a broker delivers). */
+                static const char refusal[] = "{\"code\":\"RequestThrottled\",\"message\":"
+                                              "\"over budget\"}";
+                char reply[H_TOPIC_MAX];
+                H_FMT(reply, sizeof reply, "%s/rejected", rest);
+                h->finals_refused++;
+                if (h_subscribed(h, reply)) {
+                    to_agent(h, reply, refusal, sizeof refusal - 1u, h->policy.delay_ms);
+                }
+            } else if (h->job_over) {
                 static const char refusal[] = "{\"code\":\"TerminalStateReached\",\"message\":"
                                               "\"the job is canceled\"}";
                 char reply[H_TOPIC_MAX];

@@ -34,16 +34,17 @@ typedef struct h_msg {
 
 /** How the scripted stream service misbehaves. */
 typedef struct h_policy {
-    uint32_t delay_ms;            /* latency of every answer */
-    uint32_t drop_every;          /* drop every n-th block message (0 = none) */
-    uint32_t drop_first;          /* drop the first n block messages */
-    int duplicate;                /* send every block twice */
-    int reverse;                  /* answer a request's blocks in reverse order */
-    int silent;                   /* answer no stream request at all */
-    const char *reject_code;      /* refuse every stream request with this code */
-    int jobs_silent;              /* answer no $next/get */
-    uint32_t throttle_first;      /* refuse the first n stream requests with RequestThrottled */
-    uint32_t throttle_jobs_first; /* refuse the first n $next/get with RequestThrottled */
+    uint32_t delay_ms;             /* latency of every answer */
+    uint32_t drop_every;           /* drop every n-th block message (0 = none) */
+    uint32_t drop_first;           /* drop the first n block messages */
+    int duplicate;                 /* send every block twice */
+    int reverse;                   /* answer a request's blocks in reverse order */
+    int silent;                    /* answer no stream request at all */
+    const char *reject_code;       /* refuse every stream request with this code */
+    int jobs_silent;               /* answer no $next/get */
+    uint32_t throttle_first;       /* refuse the first n stream requests with RequestThrottled */
+    uint32_t throttle_jobs_first;  /* refuse the first n $next/get with RequestThrottled */
+    uint32_t throttle_final_first; /* refuse the first n SUCCEEDED/FAILED updates likewise */
 } h_policy_t;
 
 /** The harness. Allocate with h_new (it is large). */
@@ -87,7 +88,9 @@ typedef struct harness {
     /* What the agent reported. */
     char status[H_MAX_STATUS][512]; /* payloads of update messages, in order */
     uint8_t status_qos[H_MAX_STATUS];
+    uint32_t status_at[H_MAX_STATUS]; /* when each arrived */
     size_t nstatus;
+    uint32_t finals_refused; /* final updates refused with RequestThrottled */
     int outcomes;
     ota_agent_outcome_t outcome;
     char outcome_job[80];

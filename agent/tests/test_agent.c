@@ -300,6 +300,10 @@ static void test_full_update_exact_payloads(void **state)
     assert_int_equal(fx->h->outcomes, 1);
     assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_SUCCEEDED);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    /* The job's update/rejected stays for one retry timer (a throttled final
+     * update would be sent again), then goes. */
+    assert_true(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+    h_run(fx->h, 2100, 10, NULL);
     assert_false(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
     fixture_free(fx);
 }
@@ -500,6 +504,8 @@ static void check_bad_document(const char *execution, const char *detail, const 
     assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_FAILED);
     assert_int_equal(fx->pal.creates, 0);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    h_run(fx->h, 2100, 10, NULL); /* the retry timer a throttled FAILED would need */
+    assert_int_equal(fx->h->nstatus, 1);
     assert_false(h_subscribed(fx->h, "jobs/job-9/update/rejected"));
     fixture_free(fx);
 }
@@ -1619,6 +1625,59 @@ static void test_jobs_throttling_backs_off(void **state)
     fixture_free(fx);
 }
 
+/* Sends a final update the service throttles `refused` times; checks that the
+ * agent sends it again after each back-off, unchanged, then lets go of the
+ * job's update/rejected. */
+static void check_final_update_sent_again(fixture_t *fx, uint32_t refused, const char *final)
+{
+    size_t first = 0;
+    size_t n = 0;
+    fx->h->policy.throttle_final_first = refused;
+    assert_true(h_run(fx->h, 200000, 10, NULL) == 0);
+    assert_int_equal(fx->h->finals_refused, refused);
+    for (size_t i = 0; i < fx->h->nstatus; i++) {
+        if (strstr(fx->h->status[i], final) != NULL) {
+            if (n == 0u) {
+                first = i;
+            }
+            /* each copy is the first one, byte for byte, after a doubled timer */
+            assert_string_equal(fx->h->status[i], fx->h->status[first]);
+            if (n != 0u) {
+                assert_true(fx->h->status_at[i] - fx->h->status_at[i - 1u] >= 2000u << n);
+            }
+            n++;
+        }
+    }
+    assert_int_equal(n, refused + 1u); /* the last copy went through */
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->throttled, refused);
+    assert_int_equal(fx->h->outcomes, 1);
+    assert_false(h_subscribed(fx->h, "jobs/job-1/update/rejected"));
+}
+
+static void test_throttled_failure_report_is_sent_again(void **state)
+{
+    fixture_t *fx = fixture_new(10000, NULL);
+    (void)state;
+    fx->h->policy.reject_code = "ResourceNotFound";
+    set_job(fx, "job-1");
+    start(fx);
+    check_final_update_sent_again(fx, 3, "\"status\":\"FAILED\"");
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fixture_free(fx);
+}
+
+static void test_throttled_success_report_is_sent_again(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    boot_new_image(fx, V1_1_0);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 1, fx->h->now), OTA_OK);
+    check_final_update_sent_again(fx, 2, "\"status\":\"SUCCEEDED\"");
+    assert_int_equal(fx->pal.image_state, OTA_PAL_IMAGE_STATE_VALID);
+    fixture_free(fx);
+}
+
 static void test_suspend_pauses_the_self_test_deadline(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
@@ -1766,6 +1825,8 @@ int main(void)
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),
+        cmocka_unit_test(test_throttled_failure_report_is_sent_again),
+        cmocka_unit_test(test_throttled_success_report_is_sent_again),
         cmocka_unit_test(test_suspend_pauses_the_self_test_deadline),
         cmocka_unit_test(test_new_image_finds_no_interrupted_download),
         cmocka_unit_test(test_stop_during_activation_then_start_activates),

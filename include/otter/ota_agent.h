@@ -282,6 +282,7 @@ typedef struct ota_jobs {
     ota_mqtt_t mqtt;
     char topic[OTA_TOPIC_MAX];
     uint8_t message[OTA_MESSAGE_BUFFER_SIZE];
+    uint16_t report_len; /* message holds the last status update, of this length (0: not) */
 } ota_jobs_t;
 
 struct ota_data_plane;
@@ -325,7 +326,8 @@ typedef struct ota_agent {
     uint8_t confirm_pending; /* verified: activation waits for the service to name the job */
     uint8_t activating;      /* checkpoints say activation was attempted */
     uint8_t old_version_ok;  /* old_version is known */
-    uint8_t jobs_retry;      /* $next/get was throttled: ask again at jobs_retry_at */
+    uint8_t jobs_retry;      /* OTA_RETRY_* bits (agent/src/ota_agent.c), due at jobs_retry_at */
+    uint8_t job_sub;         /* subscribed to the job's update/rejected */
     uint8_t deadline_set;
     uint32_t old_version; /* version that performed the download */
     uint32_t since_checkpoint;
