@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,94 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/** Schema version this build writes; migrations[] brings older ones here. */
-#define STORE_SCHEMA_VERSION 3
-/** How long a writer waits for another process's transaction. */
-#define STORE_BUSY_TIMEOUT_MS 10000
 /** Copy buffer for file imports. */
 #define STORE_COPY_CHUNK 65536
-
-/* Schema, version 1. Statuses are stored as the enum values of ota_store.h. */
-static const char schema_v1[] =
-    "CREATE TABLE things("
-    " name TEXT PRIMARY KEY,"
-    " created_ms INTEGER NOT NULL,"
-    " change_seq INTEGER NOT NULL DEFAULT 0,"   /* bumped when the next job may change */
-    " handled_seq INTEGER NOT NULL DEFAULT 0,"  /* last change_seq a daemon handled */
-    " announced_job TEXT NOT NULL DEFAULT '');" /* job id last sent on notify-next */
-    "CREATE INDEX things_pending ON things(name) WHERE change_seq <> handled_seq;"
-    "CREATE TABLE group_members("
-    " grp TEXT NOT NULL,"
-    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
-    " PRIMARY KEY(grp, thing));"
-    "CREATE INDEX group_members_thing ON group_members(thing);"
-    "CREATE TABLE files("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " path TEXT NOT NULL,"
-    " size INTEGER NOT NULL,"
-    " created_ms INTEGER NOT NULL);"
-    "CREATE TABLE streams("
-    " id TEXT PRIMARY KEY,"
-    " version INTEGER NOT NULL,"
-    " description TEXT NOT NULL,"
-    " created_ms INTEGER NOT NULL);"
-    "CREATE TABLE stream_files("
-    " stream TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,"
-    " file_id INTEGER NOT NULL CHECK(file_id BETWEEN 0 AND 255),"
-    " path TEXT NOT NULL,"
-    " size INTEGER NOT NULL CHECK(size > 0),"
-    " PRIMARY KEY(stream, file_id));"
-    "CREATE TABLE jobs("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " id TEXT NOT NULL UNIQUE,"
-    " document TEXT NOT NULL,"
-    " stream TEXT REFERENCES streams(id),"
-    " status INTEGER NOT NULL,"
-    " timeout_min INTEGER NOT NULL,"
-    " rollout_per_min INTEGER NOT NULL,"
-    " abort_pct INTEGER NOT NULL,"
-    " abort_min INTEGER NOT NULL,"
-    " created_ms INTEGER NOT NULL,"
-    " updated_ms INTEGER NOT NULL,"
-    " completed_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX jobs_stream ON jobs(stream);"
-    "CREATE TABLE executions("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
-    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
-    " status INTEGER NOT NULL,"
-    " details TEXT,"
-    " version INTEGER NOT NULL,"
-    " exec_number INTEGER NOT NULL,"
-    " queued_ms INTEGER NOT NULL,"
-    " started_ms INTEGER NOT NULL DEFAULT 0,"
-    " updated_ms INTEGER NOT NULL,"
-    " deadline_ms INTEGER NOT NULL DEFAULT 0,"
-    " released INTEGER NOT NULL,"
-    " UNIQUE(job, thing));"
-    "CREATE INDEX exec_thing ON executions(thing, status);"
-    "CREATE INDEX exec_deadline ON executions(deadline_ms) WHERE status = 1 AND deadline_ms > 0;"
-    "CREATE INDEX exec_unreleased ON executions(job, seq) WHERE released = 0;";
-
-/* Version 2: the pending-list signature last published on jobs/notify; the
- * MQTT deliveries (session, packet id) of the updates applied, so that an
- * update the broker delivers again after a restart is applied once; and the
- * answers not yet acknowledged by the broker (sent again after a restart). */
-static const char schema_v2[] = "ALTER TABLE things ADD COLUMN announced_list INTEGER;"
-                                "CREATE TABLE deliveries("
-                                " session TEXT NOT NULL,"
-                                " mid INTEGER NOT NULL,"
-                                " digest INTEGER NOT NULL,"
-                                " PRIMARY KEY(session, mid)) WITHOUT ROWID;"
-                                "CREATE TABLE outbox("
-                                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                                " topic TEXT NOT NULL,"
-                                " payload TEXT NOT NULL,"
-                                " created_ms INTEGER NOT NULL);";
-
-/** Migration steps: migrations[v] turns schema version v into v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2,
-                                                             ota_store_schema_v3};
 
 /* Execution columns, in the order read_exec() expects. */
 #define EXEC_COLS                                                                                  \
@@ -132,7 +45,7 @@ int fail(ota_store_t *s, int rc, const char *fmt, ...)
 
 int fail_db(ota_store_t *s, const char *what)
 {
-    return fail(s, OTA_STORE_ERROR, "%s: %s", what, sqlite3_errmsg(s->db));
+    return fail(s, OTA_STORE_ERROR, "%s: %s", what, ota_db_errmsg(s->db));
 }
 
 void ok(ota_store_t *s)
@@ -210,9 +123,9 @@ int ota_store_valid_stream_id(const char *id)
     return name_ok(id, OTA_STORE_STREAM_ID_MAX, 0);
 }
 
-int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
+int prep(ota_store_t *s, ota_db_stmt_t **st, const char *sql)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (ota_db_prepare(s->db, sql, st) != 0) {
         *st = NULL;
         return fail_db(s, "prepare");
     }
@@ -221,33 +134,28 @@ int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql)
 
 int exec_sql(ota_store_t *s, const char *sql)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fail(s, OTA_STORE_ERROR, "%s: %s", sql, msg ? msg : "?");
-        sqlite3_free(msg);
-        return OTA_STORE_ERROR;
-    }
+    if (ota_db_exec(s->db, sql) != 0)
+        return fail(s, OTA_STORE_ERROR, "%s: %s", sql, ota_db_errmsg(s->db));
     return OTA_STORE_OK;
 }
 
 int begin(ota_store_t *s)
 {
-    return exec_sql(s, "BEGIN IMMEDIATE");
+    if (ota_db_begin(s->db) != 0)
+        return fail_db(s, "begin");
+    return OTA_STORE_OK;
 }
 
 static int commit(ota_store_t *s)
 {
-    if (exec_sql(s, "COMMIT") != OTA_STORE_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return OTA_STORE_ERROR;
-    }
+    if (ota_db_commit(s->db) != 0)
+        return fail_db(s, "commit");
     return OTA_STORE_OK;
 }
 
 void rollback(ota_store_t *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    ota_db_rollback(s->db);
 }
 
 /** Ends a write transaction: commit if rc is OK, else roll back. */
@@ -263,206 +171,51 @@ int finish(ota_store_t *s, int rc)
 }
 
 /** Runs a statement to completion (no rows expected). */
-int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what)
+int step_done(ota_store_t *s, ota_db_stmt_t *st, const char *what)
 {
-    int r = sqlite3_step(st);
-    if (r != SQLITE_DONE && r != SQLITE_ROW)
+    int r = ota_db_step(st);
+    if (r != OTA_DB_DONE && r != OTA_DB_ROW)
         return fail_db(s, what);
     return OTA_STORE_OK;
 }
 
-static char *dup_text(const unsigned char *t)
+static char *dup_text(const char *t)
 {
     if (t == NULL)
         return NULL;
-    size_t n = strlen((const char *)t);
+    size_t n = strlen(t);
     char *p = malloc(n + 1);
     if (p)
         memcpy(p, t, n + 1);
     return p;
 }
 
-void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+void copy_col(char *dst, size_t cap, ota_db_stmt_t *st, int col)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+    const char *t = ota_db_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? t : "");
 }
 
 /** Runs a one-integer query; *out = 0 when there is no row. */
 int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
     if (arg1)
-        sqlite3_bind_text(st, 1, arg1, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 1, arg1);
     if (arg2)
-        sqlite3_bind_text(st, 2, arg2, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    else if (r == SQLITE_DONE)
+        ota_db_bind_text(st, 2, arg2);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW)
+        *out = ota_db_column_int64(st, 0);
+    else if (r == OTA_DB_DONE)
         *out = 0;
     else
         rc = fail_db(s, "query");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Opening                                                                  */
-/* ------------------------------------------------------------------------ */
-
-static int mkdir_p(const char *path)
-{
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
-}
-
-/**
- * Switches the database to WAL. Changing the journal mode takes an exclusive
- * lock that SQLite's busy handler does not always wait for (several processes
- * opening a new database at once), so a busy answer is retried here.
- */
-static int set_wal(ota_store_t *s)
-{
-    for (int waited_ms = 0;; waited_ms += 10) {
-        sqlite3_stmt *st;
-        int rc = prep(s, &st, "PRAGMA journal_mode=WAL");
-        if (rc)
-            return rc;
-        int r = sqlite3_step(st);
-        int wal = r == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-        sqlite3_finalize(st);
-        if (wal)
-            return OTA_STORE_OK;
-        int code = sqlite3_errcode(s->db);
-        if ((r == SQLITE_ROW || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) ||
-            waited_ms >= STORE_BUSY_TIMEOUT_MS)
-            return fail(s, OTA_STORE_ERROR, "cannot switch to WAL: %s", sqlite3_errmsg(s->db));
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static int migrate(ota_store_t *s)
-{
-    int rc = begin(s);
-    if (rc)
-        return rc;
-    rc = exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
-    int64_t v = 0;
-    if (!rc)
-        rc = query_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, NULL, &v);
-    if (!rc && v > STORE_SCHEMA_VERSION)
-        rc =
-            fail(s, OTA_STORE_INVALID, "database schema version %lld is newer than this build's %d",
-                 (long long)v, STORE_SCHEMA_VERSION);
-    for (; !rc && v < STORE_SCHEMA_VERSION; v++)
-        rc = exec_sql(s, migrations[v]);
-    if (!rc) {
-        char sql[96];
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES(%d)",
-                 STORE_SCHEMA_VERSION);
-        rc = exec_sql(s, sql);
-    }
-    return finish(s, rc);
-}
-
-int ota_store_open(const char *data_dir, ota_store_t **out)
-{
-    if (out)
-        *out = NULL;
-    if (data_dir == NULL || out == NULL || data_dir[0] == '\0')
-        return OTA_STORE_INVALID;
-    size_t dlen = strlen(data_dir);
-    char *files = malloc(dlen + 8);
-    char *dbpath = malloc(dlen + 12);
-    ota_store_t *s = calloc(1, sizeof *s);
-    if (!files || !dbpath || !s || !(s->data_dir = malloc(dlen + 1))) {
-        free(files);
-        free(dbpath);
-        free(s);
-        return OTA_STORE_ERROR;
-    }
-    memcpy(s->data_dir, data_dir, dlen + 1);
-    s->data_version = -1;
-    snprintf(files, dlen + 8, "%s/files", data_dir);
-    snprintf(dbpath, dlen + 12, "%s/otter.db", data_dir);
-    int rc = OTA_STORE_OK;
-    if (mkdir_p(data_dir) != 0 || mkdir_p(files) != 0) {
-        fprintf(stderr, "otter store: cannot create %s: %s\n", files, strerror(errno));
-        rc = OTA_STORE_ERROR;
-    } else if (sqlite3_open_v2(dbpath, &s->db,
-                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                               NULL) != SQLITE_OK) {
-        fprintf(stderr, "otter store: cannot open %s: %s\n", dbpath,
-                s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        rc = OTA_STORE_ERROR;
-    } else {
-        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
-        rc = exec_sql(s, "PRAGMA foreign_keys=ON");
-        if (!rc)
-            rc = set_wal(s);
-        if (!rc)
-            rc = exec_sql(s, "PRAGMA synchronous=NORMAL");
-        if (!rc)
-            rc = migrate(s);
-        if (rc)
-            fprintf(stderr, "otter store: %s: %s\n", dbpath, s->err);
-    }
-    free(files);
-    free(dbpath);
-    if (rc) {
-        ota_store_close(s);
-        return rc;
-    }
-    ok(s);
-    *out = s;
-    return OTA_STORE_OK;
-}
-
-void ota_store_close(ota_store_t *store)
-{
-    if (store == NULL)
-        return;
-    sqlite3_close_v2(store->db);
-    free(store->data_dir);
-    free(store);
-}
-
-const char *ota_store_data_dir(const ota_store_t *store)
-{
-    return store ? store->data_dir : NULL;
-}
-
-int ota_store_schema_version(ota_store_t *store, int *version)
-{
-    if (!store || !version)
-        return OTA_STORE_INVALID;
-    int64_t v = 0;
-    int rc = query_int(store, "SELECT MAX(version) FROM schema_version", NULL, NULL, &v);
-    *version = (int)v;
-    if (!rc)
-        ok(store);
-    return rc;
-}
-
-int ota_store_poll_changes(ota_store_t *store, int *changed)
-{
-    if (!store || !changed)
-        return OTA_STORE_INVALID;
-    int64_t v = 0;
-    int rc = query_int(store, "PRAGMA data_version", NULL, NULL, &v);
-    if (rc)
-        return rc;
-    *changed = store->data_version != v;
-    store->data_version = v;
-    ok(store);
-    return OTA_STORE_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -484,19 +237,19 @@ int ota_store_thing_create(ota_store_t *store, const char *name, int64_t now_ms)
     int rc = check_thing_name(store, name, "thing");
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(store, &st, "INSERT INTO things(name, created_ms) VALUES(?, ?)")))
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE)
+    ota_db_bind_text(st, 1, name);
+    ota_db_bind_int64(st, 2, now_ms);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_DONE)
         ok(store);
-    else if (sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+    else if (ota_db_errcode(store->db) == OTA_DB_E_UNIQUE)
         rc = fail(store, OTA_STORE_EXISTS, "thing '%s' already exists", name);
     else
         rc = fail_db(store, "create thing");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -508,21 +261,21 @@ int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t 
     int rc = check_thing_name(store, name, "thing");
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(store, &st, "SELECT name, created_ms FROM things WHERE name = ?")))
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    ota_db_bind_text(st, 1, name);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
         copy_col(out->name, sizeof out->name, st, 0);
-        out->created_ms = sqlite3_column_int64(st, 1);
+        out->created_ms = ota_db_column_int64(st, 1);
         ok(store);
-    } else if (r == SQLITE_DONE) {
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", name);
     } else {
         rc = fail_db(store, "get thing");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -530,25 +283,25 @@ int ota_store_thing_get(ota_store_t *store, const char *name, ota_store_thing_t 
 int list_things(ota_store_t *s, const char *sql, const char *arg, ota_store_thing_cb cb, void *ctx,
                 size_t *n)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
     if (arg)
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 1, arg);
     *n = 0;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         ota_store_thing_t t;
         copy_col(t.name, sizeof t.name, st, 0);
-        t.created_ms = sqlite3_column_int64(st, 1);
+        t.created_ms = ota_db_column_int64(st, 1);
         (*n)++;
         if (cb(ctx, &t))
             break;
     }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
+    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(s, "list things");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(s);
     return rc;
@@ -583,11 +336,11 @@ int ota_store_thing_delete(ota_store_t *store, const char *name)
                   "thing '%s' has %lld pending execution(s); cancel those jobs first", name,
                   (long long)active);
     if (!rc) {
-        sqlite3_stmt *st;
+        ota_db_stmt_t *st;
         if (!(rc = prep(store, &st, "DELETE FROM things WHERE name = ?"))) {
-            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            ota_db_bind_text(st, 1, name);
             rc = step_done(store, st, "delete thing");
-            sqlite3_finalize(st);
+            ota_db_finalize(st);
         }
     }
     return finish(store, rc);
@@ -671,26 +424,26 @@ int ota_store_file_import(ota_store_t *store, const char *src_path, ota_store_fi
         return fail(store, OTA_STORE_ERROR, "copying '%s' failed: %s", src_path, strerror(errno));
     }
     int rc = begin(store);
-    sqlite3_stmt *st = NULL;
+    ota_db_stmt_t *st = NULL;
     if (!rc &&
         !(rc = prep(store, &st, "INSERT INTO files(path, size, created_ms) VALUES('', ?, ?)"))) {
-        sqlite3_bind_int64(st, 1, size);
-        sqlite3_bind_int64(st, 2, ota_store_now_ms());
+        ota_db_bind_int64(st, 1, size);
+        ota_db_bind_int64(st, 2, ota_store_now_ms());
         rc = step_done(store, st, "import file");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc) {
-        out->id = sqlite3_last_insert_rowid(store->db);
+        out->id = ota_db_last_insert_id(store->db);
         out->size = (uint64_t)size;
         int n = snprintf(out->path, sizeof out->path, "%s/%lld.bin", dir, (long long)out->id);
         if (n < 0 || (size_t)n >= sizeof out->path)
             rc = fail(store, OTA_STORE_INVALID, "data directory path too long");
     }
     if (!rc && !(rc = prep(store, &st, "UPDATE files SET path = ? WHERE id = ?"))) {
-        sqlite3_bind_text(st, 1, out->path, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, out->id);
+        ota_db_bind_text(st, 1, out->path);
+        ota_db_bind_int64(st, 2, out->id);
         rc = step_done(store, st, "import file");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc && rename(tmp, out->path) != 0)
         rc =
@@ -714,23 +467,23 @@ int ota_store_file_get(ota_store_t *store, int64_t id, ota_store_file_t *out)
     if (!store || !out)
         return OTA_STORE_INVALID;
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT id, path, size FROM files WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
+    ota_db_bind_int64(st, 1, id);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
+        out->id = ota_db_column_int64(st, 0);
         copy_col(out->path, sizeof out->path, st, 1);
-        out->size = (uint64_t)sqlite3_column_int64(st, 2);
+        out->size = (uint64_t)ota_db_column_int64(st, 2);
         ok(store);
-    } else if (r == SQLITE_DONE) {
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "file %lld not found", (long long)id);
     } else {
         rc = fail_db(store, "get file");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -759,31 +512,31 @@ int ota_store_stream_create(ota_store_t *store, const char *stream_id, const cha
     int rc = begin(store);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if (!(rc = prep(
               store, &st,
               "INSERT INTO streams(id, version, description, created_ms) VALUES(?, 1, ?, ?)"))) {
-        sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, description ? description : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now_ms);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+        ota_db_bind_text(st, 1, stream_id);
+        ota_db_bind_text(st, 2, description ? description : "");
+        ota_db_bind_int64(st, 3, now_ms);
+        if (ota_db_step(st) != OTA_DB_DONE)
+            rc = ota_db_errcode(store->db) == OTA_DB_E_UNIQUE
                      ? fail(store, OTA_STORE_EXISTS, "stream '%s' already exists", stream_id)
                      : fail_db(store, "create stream");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc && !(rc = prep(store, &st,
                            "INSERT INTO stream_files(stream, file_id, path, size) "
                            "VALUES(?, ?, ?, ?)"))) {
         for (size_t i = 0; i < n_files && !rc; i++) {
-            sqlite3_reset(st);
-            sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 2, (int)files[i].file_id);
-            sqlite3_bind_text(st, 3, files[i].path, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 4, (int64_t)files[i].size);
+            ota_db_reset(st);
+            ota_db_bind_text(st, 1, stream_id);
+            ota_db_bind_int64(st, 2, (int)files[i].file_id);
+            ota_db_bind_text(st, 3, files[i].path);
+            ota_db_bind_int64(st, 4, (int64_t)files[i].size);
             rc = step_done(store, st, "add stream file");
         }
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     return finish(store, rc);
 }
@@ -800,52 +553,54 @@ void ota_store_stream_free(ota_store_stream_t *stream)
 /** Reads a stream's files into one allocation (array followed by the paths). */
 static int read_stream_files(ota_store_t *s, ota_store_stream_t *out)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "SELECT file_id, path, size FROM stream_files WHERE stream = ? ORDER BY file_id");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, out->stream_id, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, out->stream_id);
     size_t n = 0, bytes = 0;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         n++;
-        bytes += (size_t)sqlite3_column_bytes(st, 1) + 1;
+        const char *p = ota_db_column_text(st, 1);
+        bytes += (p ? strlen(p) : 0) + 1;
     }
-    if (r != SQLITE_DONE) {
-        sqlite3_finalize(st);
+    if (r != OTA_DB_DONE) {
+        ota_db_finalize(st);
         return fail_db(s, "read stream files");
     }
-    sqlite3_reset(st);
+    ota_db_reset(st);
     out->files = calloc(1, n * sizeof *out->files + bytes + 1);
     if (!out->files) {
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
         return fail(s, OTA_STORE_ERROR, "out of memory");
     }
     char *paths = (char *)(out->files + n);
     size_t i = 0;
-    while (i < n && sqlite3_step(st) == SQLITE_ROW) {
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        memcpy(paths, sqlite3_column_text(st, 1), len);
+    while (i < n && ota_db_step(st) == OTA_DB_ROW) {
+        const char *p = ota_db_column_text(st, 1);
+        size_t len = p ? strlen(p) : 0;
+        memcpy(paths, p ? p : "", len);
         paths[len] = '\0';
-        out->files[i].file_id = (uint32_t)sqlite3_column_int(st, 0);
+        out->files[i].file_id = (uint32_t)ota_db_column_int64(st, 0);
         out->files[i].path = paths;
-        out->files[i].size = (uint64_t)sqlite3_column_int64(st, 2);
+        out->files[i].size = (uint64_t)ota_db_column_int64(st, 2);
         paths += len + 1;
         i++;
     }
     out->n_files = i;
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return OTA_STORE_OK;
 }
 
-static int read_stream_row(ota_store_t *s, sqlite3_stmt *st, ota_store_stream_t *out)
+static int read_stream_row(ota_store_t *s, ota_db_stmt_t *st, ota_store_stream_t *out)
 {
     memset(out, 0, sizeof *out);
     copy_col(out->stream_id, sizeof out->stream_id, st, 0);
-    out->version = sqlite3_column_int64(st, 1);
-    out->description = dup_text(sqlite3_column_text(st, 2));
-    out->created_ms = sqlite3_column_int64(st, 3);
+    out->version = ota_db_column_int64(st, 1);
+    out->description = dup_text(ota_db_column_text(st, 2));
+    out->created_ms = ota_db_column_int64(st, 3);
     if (!out->description)
         return fail(s, OTA_STORE_ERROR, "out of memory");
     int rc = read_stream_files(s, out);
@@ -861,20 +616,20 @@ int ota_store_stream_get(ota_store_t *store, const char *stream_id, ota_store_st
     memset(out, 0, sizeof *out);
     if (!ota_store_valid_stream_id(stream_id))
         return fail(store, OTA_STORE_INVALID, "invalid stream id");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc =
         prep(store, &st, "SELECT id, version, description, created_ms FROM streams WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, stream_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    ota_db_bind_text(st, 1, stream_id);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW)
         rc = read_stream_row(store, st, out);
-    else if (r == SQLITE_DONE)
+    else if (r == OTA_DB_DONE)
         rc = fail(store, OTA_STORE_NOT_FOUND, "stream '%s' not found", stream_id);
     else
         rc = fail_db(store, "get stream");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -884,13 +639,13 @@ int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx)
 {
     if (!store || !cb)
         return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc =
         prep(store, &st, "SELECT id, version, description, created_ms FROM streams ORDER BY id");
     if (rc)
         return rc;
     int r;
-    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && (r = ota_db_step(st)) == OTA_DB_ROW) {
         ota_store_stream_t one;
         rc = read_stream_row(store, st, &one);
         if (rc)
@@ -900,9 +655,9 @@ int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx)
         if (stop)
             break;
     }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+    if (!rc && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list streams");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -947,28 +702,28 @@ void ota_store_job_free(ota_store_job_t *job)
 /** Marks, for every thing with a non-terminal execution of a job, that its next job may change. */
 static int bump_job_things(ota_store_t *s, const char *job_id)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "UPDATE things SET change_seq = change_seq + 1 WHERE name IN "
                   "(SELECT thing FROM executions WHERE job = ? AND status IN (0, 1) "
                   "AND released = 1)");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, job_id);
     rc = step_done(s, st, "mark things");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
 int bump_thing(ota_store_t *s, const char *thing)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "UPDATE things SET change_seq = change_seq + 1 WHERE name = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, thing);
     rc = step_done(s, st, "mark thing");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -978,27 +733,27 @@ static int end_job(ota_store_t *s, const char *job_id, int status, const char *c
                    const char *why, int64_t now_ms)
 {
     int rc = bump_job_things(s, job_id);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if (!rc && !(rc = prep(s, &st,
                            "UPDATE executions SET status = 7, version = version + 1, "
                            "released = 1, updated_ms = ?, deadline_ms = 0 "
                            "WHERE job = ? AND status IN (0, 1)"))) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
+        ota_db_bind_int64(st, 1, now_ms);
+        ota_db_bind_text(st, 2, job_id);
         rc = step_done(s, st, "cancel executions");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc && !(rc = prep(s, &st,
                            "UPDATE jobs SET status = ?, updated_ms = ?, completed_ms = ?, "
                            "reason_code = ?, reason = ? WHERE id = ?"))) {
-        sqlite3_bind_int(st, 1, status);
-        sqlite3_bind_int64(st, 2, now_ms);
-        sqlite3_bind_int64(st, 3, now_ms);
-        sqlite3_bind_text(st, 4, code, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, why, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, job_id, -1, SQLITE_STATIC);
+        ota_db_bind_int64(st, 1, status);
+        ota_db_bind_int64(st, 2, now_ms);
+        ota_db_bind_int64(st, 3, now_ms);
+        ota_db_bind_text(st, 4, code);
+        ota_db_bind_text(st, 5, why);
+        ota_db_bind_text(st, 6, job_id);
         rc = step_done(s, st, "end job");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     return rc;
 }
@@ -1013,28 +768,28 @@ typedef struct {
 static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
 {
     memset(c, 0, sizeof *c);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "SELECT status, released, COUNT(*) FROM executions WHERE job = ? "
                   "GROUP BY status, released");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, job_id);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        int status = sqlite3_column_int(st, 0);
-        uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        int status = ota_db_column_int64(st, 0);
+        uint32_t n = (uint32_t)ota_db_column_int64(st, 2);
         if (status < 0 || status > OTA_STORE_EXEC_SKIPPED)
             continue;
-        if (!sqlite3_column_int(st, 1) && status == OTA_STORE_EXEC_QUEUED)
+        if (!ota_db_column_int64(st, 1) && status == OTA_STORE_EXEC_QUEUED)
             c->unreleased += n;
         else
             c->by_status[status] += n;
         c->total += n;
     }
-    if (r != SQLITE_DONE)
+    if (r != OTA_DB_DONE)
         rc = fail_db(s, "count executions");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -1045,7 +800,7 @@ static int count_job(ota_store_t *s, const char *job_id, job_counts_t *c)
  */
 int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int64_t status = 0;
     int rc = query_int(s, "SELECT status FROM jobs WHERE id = ?", job_id, NULL, &status);
     if (rc || status != OTA_STORE_JOB_IN_PROGRESS)
@@ -1068,11 +823,11 @@ int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
         if (!(rc = prep(s, &st,
                         "UPDATE jobs SET status = 2, updated_ms = ?, completed_ms = ? "
                         "WHERE id = ?"))) {
-            sqlite3_bind_int64(st, 1, now_ms);
-            sqlite3_bind_int64(st, 2, now_ms);
-            sqlite3_bind_text(st, 3, job_id, -1, SQLITE_STATIC);
+            ota_db_bind_int64(st, 1, now_ms);
+            ota_db_bind_int64(st, 2, now_ms);
+            ota_db_bind_text(st, 3, job_id);
             rc = step_done(s, st, "complete job");
-            sqlite3_finalize(st);
+            ota_db_finalize(st);
         }
     }
     return rc;
@@ -1087,25 +842,22 @@ typedef struct {
     const char *job_id;
     int64_t now_ms;
     int released;
-    sqlite3_stmt *ins;
+    ota_db_stmt_t *ins;
     int rc;
 } job_targets_t;
 
 static int add_target(job_targets_t *t, const char *thing)
 {
-    sqlite3_reset(t->ins);
-    sqlite3_bind_text(t->ins, 1, t->job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(t->ins, 2, thing, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(t->ins, 3, t->now_ms);
-    sqlite3_bind_int64(t->ins, 4, t->now_ms);
-    sqlite3_bind_int(t->ins, 5, t->released);
-    int r = sqlite3_step(t->ins);
-    if (r == SQLITE_DONE)
+    ota_db_reset(t->ins);
+    ota_db_bind_text(t->ins, 1, t->job_id);
+    ota_db_bind_text(t->ins, 2, thing);
+    ota_db_bind_int64(t->ins, 3, t->now_ms);
+    ota_db_bind_int64(t->ins, 4, t->now_ms);
+    ota_db_bind_int64(t->ins, 5, t->released);
+    int r = ota_db_step(t->ins);
+    if (r == OTA_DB_DONE)
         return OTA_STORE_OK;
-    int ext = sqlite3_extended_errcode(t->s->db);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE)
-        return OTA_STORE_OK; /* named twice (directly and through a group): one execution */
-    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+    if (ota_db_errcode(t->s->db) == OTA_DB_E_FOREIGN)
         return fail(t->s, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     return fail_db(t->s, "add execution");
 }
@@ -1162,30 +914,29 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         if (!rc && !n)
             rc = fail(store, OTA_STORE_NOT_FOUND, "stream '%s' not found", spec->stream_id);
     }
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if (!rc && !(rc = prep(store, &st,
                            "INSERT INTO jobs(id, document, stream, status, timeout_min, "
                            "rollout_per_min, abort_pct, abort_min, created_ms, updated_ms, "
                            "target_version, device_types) "
                            "VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"))) {
-        sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, spec->document, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 1, spec->job_id);
+        ota_db_bind_text(st, 2, spec->document);
         if (spec->stream_id)
-            sqlite3_bind_text(st, 3, spec->stream_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, spec->in_progress_timeout_min);
-        sqlite3_bind_int64(st, 5, spec->rollout_per_minute);
-        sqlite3_bind_int64(st, 6, spec->abort_failure_percent);
-        sqlite3_bind_int64(st, 7, spec->abort_min_finished);
-        sqlite3_bind_int64(st, 8, now_ms);
-        sqlite3_bind_int64(st, 9, now_ms);
-        sqlite3_bind_text(st, 10, spec->target_version ? spec->target_version : "", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 11, spec->device_types ? spec->device_types : "", -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE
+            ota_db_bind_text(st, 3, spec->stream_id);
+        ota_db_bind_int64(st, 4, spec->in_progress_timeout_min);
+        ota_db_bind_int64(st, 5, spec->rollout_per_minute);
+        ota_db_bind_int64(st, 6, spec->abort_failure_percent);
+        ota_db_bind_int64(st, 7, spec->abort_min_finished);
+        ota_db_bind_int64(st, 8, now_ms);
+        ota_db_bind_int64(st, 9, now_ms);
+        ota_db_bind_text(st, 10, spec->target_version ? spec->target_version : "");
+        ota_db_bind_text(st, 11, spec->device_types ? spec->device_types : "");
+        if (ota_db_step(st) != OTA_DB_DONE)
+            rc = ota_db_errcode(store->db) == OTA_DB_E_UNIQUE
                      ? fail(store, OTA_STORE_EXISTS, "job '%s' already exists", spec->job_id)
                      : fail_db(store, "create job");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc)
         rc = ota_store_rollout_save(store, spec);
@@ -1196,7 +947,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     if (!rc)
         rc = prep(store, &t.ins,
                   "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "
-                  "updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?)");
+                  "updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?) "
+                  /* named twice (directly and through a group): one execution */
+                  "ON CONFLICT(job, thing) DO NOTHING");
     for (size_t i = 0; !rc && i < spec->n_things; i++)
         rc = add_target(&t, spec->things[i]);
     for (size_t i = 0; !rc && i < spec->n_groups; i++) {
@@ -1204,7 +957,7 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
         if (!rc)
             rc = t.rc;
     }
-    sqlite3_finalize(t.ins);
+    ota_db_finalize(t.ins);
     if (!rc)
         rc = ota_store_skip_unneeded(store, spec->job_id, NULL, now_ms);
     if (!rc && t.released)
@@ -1216,19 +969,19 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     return finish(store, rc);
 }
 
-static void read_job_row(sqlite3_stmt *st, ota_store_job_t *j)
+static void read_job_row(ota_db_stmt_t *st, ota_store_job_t *j)
 {
     copy_col(j->job_id, sizeof j->job_id, st, 0);
     copy_col(j->stream_id, sizeof j->stream_id, st, 1);
-    j->status = (ota_store_job_status_t)sqlite3_column_int(st, 2);
-    j->in_progress_timeout_min = (uint32_t)sqlite3_column_int64(st, 3);
-    j->rollout_per_minute = (uint32_t)sqlite3_column_int64(st, 4);
-    j->abort_failure_percent = (uint32_t)sqlite3_column_int64(st, 5);
-    j->abort_min_finished = (uint32_t)sqlite3_column_int64(st, 6);
-    j->created_ms = sqlite3_column_int64(st, 7);
-    j->updated_ms = sqlite3_column_int64(st, 8);
-    j->completed_ms = sqlite3_column_int64(st, 9);
-    j->document = dup_text(sqlite3_column_text(st, 10));
+    j->status = (ota_store_job_status_t)ota_db_column_int64(st, 2);
+    j->in_progress_timeout_min = (uint32_t)ota_db_column_int64(st, 3);
+    j->rollout_per_minute = (uint32_t)ota_db_column_int64(st, 4);
+    j->abort_failure_percent = (uint32_t)ota_db_column_int64(st, 5);
+    j->abort_min_finished = (uint32_t)ota_db_column_int64(st, 6);
+    j->created_ms = ota_db_column_int64(st, 7);
+    j->updated_ms = ota_db_column_int64(st, 8);
+    j->completed_ms = ota_db_column_int64(st, 9);
+    j->document = dup_text(ota_db_column_text(st, 10));
     copy_col(j->target_version, sizeof j->target_version, st, 11);
     copy_col(j->device_types, sizeof j->device_types, st, 12);
 }
@@ -1266,21 +1019,21 @@ int ota_store_job_get(ota_store_t *store, const char *job_id, ota_store_job_t *o
     memset(out, 0, sizeof *out);
     if (!ota_store_valid_job_id(job_id))
         return fail(store, OTA_STORE_INVALID, "invalid job id");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT " JOB_COLS " FROM jobs WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    ota_db_bind_text(st, 1, job_id);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
         read_job_row(st, out);
         rc = fill_job_counts(store, out);
-    } else if (r == SQLITE_DONE) {
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
     } else {
         rc = fail_db(store, "get job");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (rc)
         ota_store_job_free(out);
     else
@@ -1295,22 +1048,22 @@ int ota_store_job_document(ota_store_t *store, const char *job_id, char **docume
     *document = NULL;
     if (!ota_store_valid_job_id(job_id))
         return fail(store, OTA_STORE_INVALID, "invalid job id");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT document FROM jobs WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *document = dup_text(sqlite3_column_text(st, 0));
+    ota_db_bind_text(st, 1, job_id);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
+        *document = dup_text(ota_db_column_text(st, 0));
         if (!*document)
             rc = fail(store, OTA_STORE_ERROR, "out of memory");
-    } else if (r == SQLITE_DONE) {
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
     } else {
         rc = fail_db(store, "get job document");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -1320,12 +1073,12 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx)
 {
     if (!store || !cb)
         return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT " JOB_COLS " FROM jobs ORDER BY seq");
     if (rc)
         return rc;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         ota_store_job_t j;
         memset(&j, 0, sizeof j);
         read_job_row(st, &j);
@@ -1335,9 +1088,9 @@ int ota_store_job_list(ota_store_t *store, ota_store_job_cb cb, void *ctx)
         if (stop)
             break;
     }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+    if (!rc && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list jobs");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -1419,24 +1172,24 @@ void ota_store_execution_free(ota_store_execution_t *exec)
 }
 
 /** Reads an execution row selected with EXEC_COLS; 0 or OTA_STORE_ERROR (out of memory). */
-static int read_exec(ota_store_t *s, sqlite3_stmt *st, ota_store_execution_t *e)
+static int read_exec(ota_store_t *s, ota_db_stmt_t *st, ota_store_execution_t *e)
 {
     memset(e, 0, sizeof *e);
     copy_col(e->job_id, sizeof e->job_id, st, 0);
     copy_col(e->thing, sizeof e->thing, st, 1);
-    e->status = (ota_store_exec_status_t)sqlite3_column_int(st, 2);
-    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-        e->status_details = dup_text(sqlite3_column_text(st, 3));
+    e->status = (ota_store_exec_status_t)ota_db_column_int64(st, 2);
+    if (!ota_db_column_is_null(st, 3)) {
+        e->status_details = dup_text(ota_db_column_text(st, 3));
         if (!e->status_details)
             return fail(s, OTA_STORE_ERROR, "out of memory");
     }
-    e->version_number = sqlite3_column_int64(st, 4);
-    e->execution_number = sqlite3_column_int64(st, 5);
-    e->queued_at_ms = sqlite3_column_int64(st, 6);
-    e->started_at_ms = sqlite3_column_int64(st, 7);
-    e->last_updated_at_ms = sqlite3_column_int64(st, 8);
-    e->deadline_ms = sqlite3_column_int64(st, 9);
-    e->released = sqlite3_column_int(st, 10);
+    e->version_number = ota_db_column_int64(st, 4);
+    e->execution_number = ota_db_column_int64(st, 5);
+    e->queued_at_ms = ota_db_column_int64(st, 6);
+    e->started_at_ms = ota_db_column_int64(st, 7);
+    e->last_updated_at_ms = ota_db_column_int64(st, 8);
+    e->deadline_ms = ota_db_column_int64(st, 9);
+    e->released = ota_db_column_int64(st, 10);
     return OTA_STORE_OK;
 }
 
@@ -1444,21 +1197,21 @@ static int read_exec(ota_store_t *s, sqlite3_stmt *st, ota_store_execution_t *e)
 static int get_exec(ota_store_t *s, const char *sql, const char *a1, const char *a2,
                     ota_store_execution_t *out)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, a1);
     if (a2)
-        sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+        ota_db_bind_text(st, 2, a2);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW)
         rc = read_exec(s, st, out);
-    else if (r == SQLITE_DONE)
+    else if (r == OTA_DB_DONE)
         rc = OTA_STORE_NOT_FOUND;
     else
         rc = fail_db(s, "get execution");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -1482,13 +1235,13 @@ int ota_store_execution_get(ota_store_t *store, const char *job_id, const char *
 static int list_execs(ota_store_t *s, const char *sql, const char *arg, ota_store_execution_cb cb,
                       void *ctx)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, arg);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         ota_store_execution_t e;
         if ((rc = read_exec(s, st, &e)))
             break;
@@ -1497,9 +1250,9 @@ static int list_execs(ota_store_t *s, const char *sql, const char *arg, ota_stor
         if (stop)
             break;
     }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+    if (!rc && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(s, "list executions");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(s);
     return rc;
@@ -1593,22 +1346,22 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
             deadline = job_deadline;
         }
     }
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(s, &st,
                    "UPDATE executions SET status = ?, details = COALESCE(?, details), "
                    "version = version + 1, updated_ms = ?, started_ms = ?, deadline_ms = ? "
                    "WHERE job = ? AND thing = ?")))
         return rc;
-    sqlite3_bind_int(st, 1, (int)upd->status);
+    ota_db_bind_int64(st, 1, (int)upd->status);
     if (upd->status_details)
-        sqlite3_bind_text(st, 2, upd->status_details, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
-    sqlite3_bind_int64(st, 4, started);
-    sqlite3_bind_int64(st, 5, deadline);
-    sqlite3_bind_text(st, 6, job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, thing, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 2, upd->status_details);
+    ota_db_bind_int64(st, 3, now_ms);
+    ota_db_bind_int64(st, 4, started);
+    ota_db_bind_int64(st, 5, deadline);
+    ota_db_bind_text(st, 6, job_id);
+    ota_db_bind_text(st, 7, thing);
     rc = step_done(s, st, "update execution");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     /* A status change changes the thing's pending list (jobs/notify), a terminal one
      * possibly its next job (notify-next). */
     if (!rc && upd->status != cur->status)
@@ -1626,34 +1379,34 @@ static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
 /** Whether (session, packet id) last carried a request with this digest (1), or not (0). */
 static int delivery_seen(ota_store_t *s, const ota_store_exec_update_t *upd, int *seen)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     *seen = 0;
     int rc = prep(s, &st, "SELECT digest FROM deliveries WHERE session = ? AND mid = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, upd->delivery_session, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, upd->delivery_id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *seen = sqlite3_column_int64(st, 0) == upd->delivery_digest;
-    else if (r != SQLITE_DONE)
+    ota_db_bind_text(st, 1, upd->delivery_session);
+    ota_db_bind_int64(st, 2, upd->delivery_id);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW)
+        *seen = ota_db_column_int64(st, 0) == upd->delivery_digest;
+    else if (r != OTA_DB_DONE)
         rc = fail_db(s, "read delivery");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
 static int delivery_record(ota_store_t *s, const ota_store_exec_update_t *upd)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc =
         prep(s, &st, "INSERT OR REPLACE INTO deliveries(session, mid, digest) VALUES(?, ?, ?)");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, upd->delivery_session, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, upd->delivery_id);
-    sqlite3_bind_int64(st, 3, upd->delivery_digest);
+    ota_db_bind_text(st, 1, upd->delivery_session);
+    ota_db_bind_int64(st, 2, upd->delivery_id);
+    ota_db_bind_int64(st, 3, upd->delivery_digest);
     rc = step_done(s, st, "record delivery");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -1766,24 +1519,24 @@ static void rows_free(rows_t *r)
 /** Collects rows of (text, text, int, int) from a query with at most one int parameter. */
 static int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
-    if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, arg);
+    if (strchr(sql, '?'))
+        ota_db_bind_int64(st, 1, arg);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (rows_push(out, (const char *)sqlite3_column_text(st, 0),
-                      (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-                      sqlite3_column_int64(st, 3))) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        if (rows_push(out, ota_db_column_text(st, 0),
+                      ota_db_column_text(st, 1), ota_db_column_int64(st, 2),
+                      ota_db_column_int64(st, 3))) {
             rc = fail(s, OTA_STORE_ERROR, "out of memory");
             break;
         }
     }
-    if (!rc && r != SQLITE_DONE)
+    if (!rc && r != OTA_DB_DONE)
         rc = fail_db(s, "collect");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -1801,22 +1554,22 @@ int ota_store_expire_timeouts(ota_store_t *store, int64_t now_ms, size_t *n_time
                  "SELECT job, thing, seq, 0 FROM executions WHERE status = 1 AND deadline_ms > 0 "
                  "AND deadline_ms <= ?",
                  now_ms, &rows);
-    sqlite3_stmt *st = NULL;
+    ota_db_stmt_t *st = NULL;
     if (!rc && rows.n)
         rc = prep(store, &st,
                   "UPDATE executions SET status = 4, version = version + 1, updated_ms = ?, "
                   "deadline_ms = 0 WHERE seq = ? AND status = 1");
     for (size_t i = 0; !rc && i < rows.n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_int64(st, 2, rows.num[i]);
+        ota_db_reset(st);
+        ota_db_bind_int64(st, 1, now_ms);
+        ota_db_bind_int64(st, 2, rows.num[i]);
         rc = step_done(store, st, "time out execution");
         if (!rc)
             rc = bump_thing(store, rows.thing[i]);
         if (!rc)
             rc = recheck_job(store, rows.job[i], now_ms);
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     size_t n = rows.n;
     rows_free(&rows);
     rc = finish(store, rc);
@@ -1839,7 +1592,7 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
     const char *pick = "(SELECT seq FROM executions WHERE job = ?1 AND released = 0 "
                        "ORDER BY seq LIMIT ?2)";
     char sql[512];
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     snprintf(sql, sizeof sql,
              "UPDATE things SET change_seq = change_seq + 1 WHERE name IN "
              "(SELECT thing FROM executions WHERE seq IN %s)",
@@ -1852,14 +1605,14 @@ static int release_job(ota_store_t *s, const char *job_id, int64_t rate, int64_t
                      pick);
         if ((rc = prep(s, &st, sql)))
             break;
-        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, allowed - released);
+        ota_db_bind_text(st, 1, job_id);
+        ota_db_bind_int64(st, 2, allowed - released);
         if (pass == 1)
-            sqlite3_bind_int64(st, 3, now_ms);
+            ota_db_bind_int64(st, 3, now_ms);
         rc = step_done(s, st, "release executions");
         if (!rc && pass == 1 && n_released)
-            *n_released += (size_t)sqlite3_changes(s->db);
-        sqlite3_finalize(st);
+            *n_released += (size_t)ota_db_changes(s->db);
+        ota_db_finalize(st);
     }
     return rc ? rc : ota_store_skip_unneeded(s, job_id, NULL, now_ms);
 }
@@ -1913,7 +1666,7 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
     if ((rc = ota_store_rollout_next(store, ota_store_now_ms(), out)))
         return rc;
     /* next release: the start of the next minute of each rolling job */
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
                    "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
                    "WHERE e.job = j.id AND e.released = 1 AND e.status <> 8) FROM jobs j "
@@ -1922,18 +1675,18 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
                    "e.job = j.id AND e.released = 0)")))
         return rc;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t created = sqlite3_column_int64(st, 0), rate = sqlite3_column_int64(st, 1);
-        int64_t released = sqlite3_column_int64(st, 2);
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        int64_t created = ota_db_column_int64(st, 0), rate = ota_db_column_int64(st, 1);
+        int64_t released = ota_db_column_int64(st, 2);
         /* minute k allows rate * (k + 1): the next release is at minute released / rate */
         int64_t k = rate > 0 ? released / rate : 0;
         int64_t t = created + k * 60000;
         if (t < *out)
             *out = t;
     }
-    if (r != SQLITE_DONE)
+    if (r != OTA_DB_DONE)
         rc = fail_db(store, "next timed work");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -1968,7 +1721,7 @@ int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_
         return OTA_STORE_INVALID;
     if (!ota_store_valid_thing_name(thing))
         return fail(store, OTA_STORE_INVALID, "invalid thing name");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st,
                   change_seq >= 0
                       ? "UPDATE things SET announced_job = ?1, handled_seq = ?3 WHERE name = ?2 "
@@ -1976,15 +1729,15 @@ int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_
                       : "UPDATE things SET announced_job = ?1 WHERE name = ?2");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, announced_job_id ? announced_job_id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, announced_job_id ? announced_job_id : "");
+    ota_db_bind_text(st, 2, thing);
     if (change_seq >= 0)
-        sqlite3_bind_int64(st, 3, change_seq);
+        ota_db_bind_int64(st, 3, change_seq);
     rc = step_done(store, st, "record notification");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (rc)
         return rc;
-    if (sqlite3_changes(store->db) == 0) {
+    if (ota_db_changes(store->db) == 0) {
         int64_t n = 0;
         if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n)))
             return rc;
@@ -1999,13 +1752,13 @@ int ota_store_deliveries_forget(ota_store_t *store, const char *session)
 {
     if (!store || !session)
         return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "DELETE FROM deliveries WHERE session = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, session);
     rc = step_done(store, st, "forget deliveries");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -2017,21 +1770,21 @@ int ota_store_notify_list_get(ota_store_t *store, const char *thing, int64_t *si
     *known = 0;
     if (!store || !ota_store_valid_thing_name(thing))
         return store ? fail(store, OTA_STORE_INVALID, "invalid thing name") : OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT announced_list FROM things WHERE name = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *known = sqlite3_column_type(st, 0) != SQLITE_NULL;
-        *signature = sqlite3_column_int64(st, 0);
-    } else if (r == SQLITE_DONE) {
+    ota_db_bind_text(st, 1, thing);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
+        *known = !ota_db_column_is_null(st, 0);
+        *signature = ota_db_column_int64(st, 0);
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     } else {
         rc = fail_db(store, "read announced list");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -2041,14 +1794,14 @@ int ota_store_notify_list_done(ota_store_t *store, const char *thing, int64_t si
 {
     if (!store || !ota_store_valid_thing_name(thing))
         return store ? fail(store, OTA_STORE_INVALID, "invalid thing name") : OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "UPDATE things SET announced_list = ? WHERE name = ?");
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, signature);
-    sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
+    ota_db_bind_int64(st, 1, signature);
+    ota_db_bind_text(st, 2, thing);
     rc = step_done(store, st, "record announced list");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -2059,17 +1812,17 @@ int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payl
 {
     if (!store || !topic || !payload || !id)
         return store ? fail(store, OTA_STORE_INVALID, "outbox: NULL argument") : OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "INSERT INTO outbox(topic, payload, created_ms) VALUES(?, ?, ?)");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
+    ota_db_bind_text(st, 1, topic);
+    ota_db_bind_text(st, 2, payload);
+    ota_db_bind_int64(st, 3, now_ms);
     rc = step_done(store, st, "add to the outbox");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc) {
-        *id = sqlite3_last_insert_rowid(store->db);
+        *id = ota_db_last_insert_id(store->db);
         ok(store);
     }
     return rc;
@@ -2079,13 +1832,13 @@ int ota_store_outbox_remove(ota_store_t *store, int64_t id)
 {
     if (!store)
         return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "DELETE FROM outbox WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    ota_db_bind_int64(st, 1, id);
     rc = step_done(store, st, "remove from the outbox");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;
@@ -2095,19 +1848,19 @@ int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
 {
     if (!store || !cb)
         return OTA_STORE_INVALID;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT id, topic, payload FROM outbox ORDER BY id");
     if (rc)
         return rc;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-               (const char *)sqlite3_column_text(st, 2)) != 0)
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        if (cb(ctx, ota_db_column_int64(st, 0), ota_db_column_text(st, 1),
+               ota_db_column_text(st, 2)) != 0)
             break;
     }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
+    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list the outbox");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;

@@ -7,21 +7,18 @@
 #ifndef OTA_STORE_INTERNAL_H
 #define OTA_STORE_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
+#include "ota_db.h"
 #include "ota_store.h"
 
 /** An open data directory. */
 struct ota_store {
-    sqlite3 *db;
+    ota_db_t *db;
     char *data_dir;
     char err[512];
-    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
+    int64_t data_version; /* last ota_db_data_version() seen; -1 before the first poll */
 };
-
-/** Schema step 2 -> 3: thing attributes, jobs' target version, device types, abort reason. */
-extern const char ota_store_schema_v3[];
 
 /** Records a failure text on the handle and returns rc. */
 #if defined(__GNUC__)
@@ -33,7 +30,7 @@ int fail_db(ota_store_t *s, const char *what);
 /** Clears the failure text. */
 void ok(ota_store_t *s);
 /** Prepares a statement (*st = NULL on failure). */
-int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql);
+int prep(ota_store_t *s, ota_db_stmt_t **st, const char *sql);
 /** Runs SQL text without results. */
 int exec_sql(ota_store_t *s, const char *sql);
 /** BEGIN IMMEDIATE. */
@@ -43,9 +40,9 @@ void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */
 int finish(ota_store_t *s, int rc);
 /** Runs a statement to completion. */
-int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what);
+int step_done(ota_store_t *s, ota_db_stmt_t *st, const char *what);
 /** Copies a text column (or "") into dst. */
-void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col);
+void copy_col(char *dst, size_t cap, ota_db_stmt_t *st, int col);
 /** Runs a one-integer query with up to two text parameters; *out = 0 without a row. */
 int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out);
 /** OTA_STORE_INVALID with a text when name is not a valid thing/group name. */
