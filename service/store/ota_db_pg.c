@@ -2,7 +2,7 @@
  * otter service: the database adapter's PostgreSQL driver (libpq). See ota_db.h.
  *
  * Statements are sent with PQexecParams: `?` and `?N` become `$N`, text is
- * sent as type text, integers as int8, NULL untyped (PostgreSQL infers it).
+ * sent as type text, integers as int8, NULL as a text NULL.
  * Results are read whole, so a statement's rows stay readable while the
  * same handle runs others.
  *
@@ -214,6 +214,8 @@ static int pg_prepare(ota_db_t *db, const char *sql, ota_db_stmt_t **out)
     while (isspace((unsigned char)*p))
         p++;
     s->is_write = strncasecmp(p, "SELECT", 6) != 0;
+    for (int i = 0; i < PG_MAX_PARAMS; i++)
+        s->types[i] = PG_TEXTOID; /* unbound parameters are text NULLs */
     s->base.db = db;
     *out = &s->base;
     return 0;
@@ -228,7 +230,7 @@ static void set_param(ota_db_stmt_t *st, int i, char *v, unsigned int type)
     }
     free(s->values[i - 1]);
     s->values[i - 1] = v;
-    s->types[i - 1] = v ? type : 0;
+    s->types[i - 1] = type; /* NULL as text: the store's NULL parameters are text filters */
     if (i > s->nparams)
         s->nparams = i;
 }
@@ -423,5 +425,6 @@ int ota_db_open_pg(const char *conninfo, ota_db_t **out, char *err, size_t err_c
         return -1;
     }
     p->own_writes = 0;
+    *out = &p->base;
     return 0;
 }

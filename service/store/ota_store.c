@@ -1399,7 +1399,9 @@ static int delivery_record(ota_store_t *s, const ota_store_exec_update_t *upd)
 {
     ota_db_stmt_t *st;
     int rc =
-        prep(s, &st, "INSERT OR REPLACE INTO deliveries(session, mid, digest) VALUES(?, ?, ?)");
+        prep(s, &st,
+             "INSERT INTO deliveries(session, mid, digest) VALUES(?, ?, ?) "
+             "ON CONFLICT(session, mid) DO UPDATE SET digest = excluded.digest");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, upd->delivery_session);

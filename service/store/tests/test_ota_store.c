@@ -2,6 +2,10 @@
  * Unit tests of the store: every public function, constraints, rollout
  * visibility, cancel, timeouts, abort criteria, notify bookkeeping, reopen and
  * several handles / processes on one data directory.
+ *
+ * Run without arguments on SQLite; with --postgresql the same tests run on a
+ * throwaway PostgreSQL server started once for the binary (its database is
+ * emptied before every test).
  */
 #define _XOPEN_SOURCE 700
 
@@ -22,9 +26,20 @@
 #include <unistd.h>
 
 #include "ota_store.h"
+#include "ota_test_pg.h"
 
 #define T0 1700000000000LL /* a fixed "now" in ms */
 #define MIN 60000LL
+
+/* The PostgreSQL server with --postgresql; NULL location means SQLite. */
+static ota_test_pg_t g_pg;
+static const char *g_location;
+
+/* Opens the store of a data folder on the back-end under test. */
+static int open_store(const char *dir, ota_store_t **out)
+{
+    return ota_store_open_at(dir, g_location, out);
+}
 
 typedef struct {
     char dir[256];
@@ -45,7 +60,9 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof fx->dir, "/tmp/otter-store-test-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     strcat(fx->dir, "/data"); /* not yet existing: open must create it */
-    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+    if (g_location) /* the first test makes the schema, the others start from empty tables */
+        assert_int_equal(ota_test_pg_empty(&g_pg), 0);
+    assert_int_equal(open_store(fx->dir, &fx->s), OTA_STORE_OK);
     *state = fx;
     return 0;
 }
@@ -65,7 +82,7 @@ static void reopen(fx_t *fx)
 {
     ota_store_close(fx->s);
     fx->s = NULL;
-    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+    assert_int_equal(open_store(fx->dir, &fx->s), OTA_STORE_OK);
 }
 
 static void mk_things(ota_store_t *s, const char *prefix, int n)
@@ -135,7 +152,8 @@ static void test_open_layout_and_schema(void **state)
     char p[400];
     struct stat sb;
     snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(stat(p, &sb), g_location ? -1 : 0); /* PostgreSQL: no SQLite file */
+    assert_int_equal(ota_store_is_postgresql(fx->s), g_location != NULL);
     snprintf(p, sizeof p, "%s/files", fx->dir);
     assert_int_equal(stat(p, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
@@ -156,15 +174,21 @@ static void test_open_refuses_newer_schema(void **state)
     fx_t *fx = *state;
     char p[400];
     snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    if (g_location) {
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 99"), 0);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
     ota_store_t *s2 = (ota_store_t *)1;
-    assert_int_equal(ota_store_open(fx->dir, &s2), OTA_STORE_INVALID);
+    assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
+    if (g_location) /* the next tests use this database */
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 3"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -964,7 +988,7 @@ static void test_two_handles(void **state)
 {
     fx_t *fx = *state;
     ota_store_t *b;
-    assert_int_equal(ota_store_open(fx->dir, &b), OTA_STORE_OK);
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
     int changed;
     assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
     assert_int_equal(changed, 1); /* first call */
@@ -1000,7 +1024,7 @@ static void test_concurrent_processes(void **state)
         assert_true(pids[p] >= 0);
         if (pids[p] == 0) {
             ota_store_t *c;
-            if (ota_store_open(fx->dir, &c) != OTA_STORE_OK)
+            if (open_store(fx->dir, &c) != OTA_STORE_OK)
                 _exit(2);
             for (int i = 0; i < PER; i++) {
                 char name[32];
@@ -1048,13 +1072,18 @@ static void test_concurrent_first_open(void **state)
     for (int round = 0; round < 5; round++) {
         char dir[400];
         snprintf(dir, sizeof dir, "%s/fresh%d", fx->dir, round);
+        if (g_location) { /* a fresh, empty database too */
+            ota_store_close(fx->s);
+            fx->s = NULL;
+            assert_int_equal(ota_test_pg_reset(&g_pg), 0);
+        }
         pid_t pids[PROCS];
         for (int p = 0; p < PROCS; p++) {
             pids[p] = fork();
             assert_true(pids[p] >= 0);
             if (pids[p] == 0) {
                 ota_store_t *c;
-                if (ota_store_open(dir, &c) != OTA_STORE_OK)
+                if (open_store(dir, &c) != OTA_STORE_OK)
                     _exit(2);
                 char name[16];
                 snprintf(name, sizeof name, "t%d", p);
@@ -1072,7 +1101,7 @@ static void test_concurrent_first_open(void **state)
             assert_int_equal(WEXITSTATUS(status), 0);
         }
         ota_store_t *c;
-        assert_int_equal(ota_store_open(dir, &c), OTA_STORE_OK);
+        assert_int_equal(open_store(dir, &c), OTA_STORE_OK);
         int n = 0;
         assert_int_equal(ota_store_thing_list(c, count_cb, &n), OTA_STORE_OK);
         assert_int_equal(n, PROCS);
@@ -1621,8 +1650,13 @@ static void test_deliveries_applied_once(void **state)
     assert_int_equal(ota_store_notify_list_get(s, "nobody", &sig, &known), OTA_STORE_NOT_FOUND);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--postgresql") == 0) {
+        if (ota_test_pg_start(&g_pg) != 0)
+            return 1;
+        g_location = g_pg.url;
+    }
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_layout_and_schema),
@@ -1654,5 +1688,9 @@ int main(void)
         T(test_dynamic_groups_and_continuous_jobs),
         T(test_deliveries_applied_once),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
+                            : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
+    if (g_location)
+        ota_test_pg_stop(&g_pg);
+    return failed;
 }
