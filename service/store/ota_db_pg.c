@@ -137,9 +137,8 @@ static int pg_commit(ota_db_t *db)
     }
     PGresult *res = PQexec(p->c, "COMMIT");
     /* COMMIT of a failed transaction answers "ROLLBACK" */
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0
-                 ? 0
-                 : -1;
+    int rc =
+        PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : -1;
     if (rc)
         pg_fail_res(db, res, "commit");
     PQclear(res);
@@ -256,8 +255,8 @@ static int pg_run_stmt(pg_stmt_t *s)
         return OTA_DB_ERROR;
     if (s->is_write)
         p->tx_wrote = 1;
-    s->res = PQexecParams(p->c, s->sql, s->nparams, s->types, (const char *const *)s->values,
-                          NULL, NULL, 0);
+    s->res = PQexecParams(p->c, s->sql, s->nparams, s->types, (const char *const *)s->values, NULL,
+                          NULL, 0);
     ExecStatusType t = PQresultStatus(s->res);
     if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
         pg_fail_res(&p->base, s->res, NULL);
@@ -308,8 +307,8 @@ static void pg_finalize(ota_db_stmt_t *st)
 
 static int has_cell(pg_stmt_t *s, int i)
 {
-    return s->res && s->row >= 0 && s->row < PQntuples(s->res) && i >= 0 &&
-           i < PQnfields(s->res) && !PQgetisnull(s->res, s->row, i);
+    return s->res && s->row >= 0 && s->row < PQntuples(s->res) && i >= 0 && i < PQnfields(s->res) &&
+           !PQgetisnull(s->res, s->row, i);
 }
 
 static const char *pg_col_text(ota_db_stmt_t *st, int i)

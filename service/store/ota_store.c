@@ -1398,10 +1398,9 @@ static int delivery_seen(ota_store_t *s, const ota_store_exec_update_t *upd, int
 static int delivery_record(ota_store_t *s, const ota_store_exec_update_t *upd)
 {
     ota_db_stmt_t *st;
-    int rc =
-        prep(s, &st,
-             "INSERT INTO deliveries(session, mid, digest) VALUES(?, ?, ?) "
-             "ON CONFLICT(session, mid) DO UPDATE SET digest = excluded.digest");
+    int rc = prep(s, &st,
+                  "INSERT INTO deliveries(session, mid, digest) VALUES(?, ?, ?) "
+                  "ON CONFLICT(session, mid) DO UPDATE SET digest = excluded.digest");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, upd->delivery_session);
@@ -1529,9 +1528,8 @@ static int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out)
         ota_db_bind_int64(st, 1, arg);
     int r;
     while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (rows_push(out, ota_db_column_text(st, 0),
-                      ota_db_column_text(st, 1), ota_db_column_int64(st, 2),
-                      ota_db_column_int64(st, 3))) {
+        if (rows_push(out, ota_db_column_text(st, 0), ota_db_column_text(st, 1),
+                      ota_db_column_int64(st, 2), ota_db_column_int64(st, 3))) {
             rc = fail(s, OTA_STORE_ERROR, "out of memory");
             break;
         }

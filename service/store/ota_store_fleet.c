@@ -301,8 +301,8 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     ota_db_bind_text(st, 1, thing);
     int r;
     while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (cb(ctx, ota_db_column_text(st, 0),
-               ota_db_column_text(st, 1), ota_db_column_int64(st, 2)))
+        if (cb(ctx, ota_db_column_text(st, 0), ota_db_column_text(st, 1),
+               ota_db_column_int64(st, 2)))
             break;
     }
     if (r != OTA_DB_ROW && r != OTA_DB_DONE)

@@ -391,8 +391,8 @@ int ota_store_thing_groups(ota_store_t *store, const char *thing, ota_store_grou
 int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec)
 {
     ota_db_stmt_t *st;
-    int rc = prep(s, &st,
-                  "INSERT INTO job_targets(job, kind, name) VALUES(?, ?, ?) ON CONFLICT DO NOTHING");
+    int rc = prep(
+        s, &st, "INSERT INTO job_targets(job, kind, name) VALUES(?, ?, ?) ON CONFLICT DO NOTHING");
     for (size_t i = 0; !rc && i < spec->n_things + spec->n_groups; i++) {
         int group = i >= spec->n_things;
         ota_db_reset(st);

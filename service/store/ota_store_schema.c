@@ -328,8 +328,8 @@ static int mkdir_p(const char *path)
 
 int ota_store_location_is_postgresql(const char *location)
 {
-    return location &&
-           (strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0);
+    return location && (strncmp(location, "postgresql://", 13) == 0 ||
+                        strncmp(location, "postgres://", 11) == 0);
 }
 
 int ota_store_open(const char *data_dir, ota_store_t **out)
@@ -345,8 +345,10 @@ int ota_store_open_at(const char *data_dir, const char *location, ota_store_t **
     if (data_dir == NULL || out == NULL || data_dir[0] == '\0')
         return OTA_STORE_INVALID;
     if (location && !ota_store_location_is_postgresql(location)) {
-        fprintf(stderr, "otter store: unknown store '%.40s'; give postgresql://... or nothing "
-                        "(SQLite in the data folder)\n", location);
+        fprintf(stderr,
+                "otter store: unknown store '%.40s'; give postgresql://... or nothing "
+                "(SQLite in the data folder)\n",
+                location);
         return OTA_STORE_INVALID;
     }
     size_t dlen = strlen(data_dir);

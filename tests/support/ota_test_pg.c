@@ -181,18 +181,9 @@ int ota_test_pg_start(ota_test_pg_t *pg)
     }
     char pwopt[320];
     snprintf(pwopt, sizeof pwopt, "--pwfile=%s", pwfile);
-    char *initdb[] = {OTA_TEST_PG_BIN "/initdb",
-                      "-D",
-                      data,
-                      "-U",
-                      "otter",
-                      pwopt,
-                      "--auth=scram-sha-256",
-                      "--locale=C.UTF-8",
-                      "-E",
-                      "UTF8",
-                      "-N",
-                      NULL};
+    char *initdb[] = {
+        OTA_TEST_PG_BIN "/initdb", "-D", data,   "-U", "otter", pwopt, "--auth=scram-sha-256",
+        "--locale=C.UTF-8",        "-E", "UTF8", "-N", NULL};
     if (run(initdb, ctllog) != 0) {
         fprintf(stderr, "otter test pg: initdb failed; see %s\n", ctllog);
         ota_test_pg_stop(pg);
@@ -207,8 +198,18 @@ int ota_test_pg_start(ota_test_pg_t *pg)
                  "-k %s -c listen_addresses=127.0.0.1 -p %d -c fsync=off -c synchronous_commit=off "
                  "-c full_page_writes=off",
                  pg->dir, pg->port);
-        char *start[] = {OTA_TEST_PG_BIN "/pg_ctl", "start", "-w", "-t", "30", "-D", data,
-                         "-l", log, "-o", opts, NULL};
+        char *start[] = {OTA_TEST_PG_BIN "/pg_ctl",
+                         "start",
+                         "-w",
+                         "-t",
+                         "30",
+                         "-D",
+                         data,
+                         "-l",
+                         log,
+                         "-o",
+                         opts,
+                         NULL};
         if (run(start, ctllog) == 0) {
             snprintf(pg->url, sizeof pg->url, "postgresql://otter:%s@127.0.0.1:%d/postgres",
                      password, pg->port);
@@ -247,12 +248,13 @@ int ota_test_pg_reset(const ota_test_pg_t *pg)
 int ota_test_pg_empty(const ota_test_pg_t *pg)
 {
     return ota_test_pg_exec(
-        pg, "SET client_min_messages = warning;"
-            "DO $$DECLARE t TEXT; BEGIN"
-            " SELECT string_agg(quote_ident(tablename), ', ') INTO t FROM pg_tables"
-            " WHERE schemaname = 'public' AND tablename NOT IN ('schema_version', 'otter_changes');"
-            " IF t IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t || ' RESTART IDENTITY CASCADE'; END IF;"
-            " END$$");
+        pg,
+        "SET client_min_messages = warning;"
+        "DO $$DECLARE t TEXT; BEGIN"
+        " SELECT string_agg(quote_ident(tablename), ', ') INTO t FROM pg_tables"
+        " WHERE schemaname = 'public' AND tablename NOT IN ('schema_version', 'otter_changes');"
+        " IF t IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t || ' RESTART IDENTITY CASCADE'; END IF;"
+        " END$$");
 }
 
 void ota_test_pg_stop(ota_test_pg_t *pg)
