@@ -22,6 +22,10 @@
 /** Copy buffer for file imports. */
 #define STORE_COPY_CHUNK 65536
 
+#define STR_(x) #x
+/** A number macro as a string literal. */
+#define STR(x) STR_(x)
+
 /* Execution columns, in the order read_exec() expects. */
 #define EXEC_COLS                                                                                  \
     "e.job, e.thing, e.status, e.details, e.version, e.exec_number, e.queued_ms, e.started_ms, "   \
@@ -1517,6 +1521,22 @@ static void rows_free(rows_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/** Sorts idx[0..n) by the rows' thing names (merge sort; tmp holds n entries). */
+static void sort_idx(const rows_t *r, size_t *idx, size_t *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2;
+    sort_idx(r, idx, tmp, h);
+    sort_idx(r, idx + h, tmp, n - h);
+    size_t a = 0, b = h, k = 0;
+    while (a < h || b < n)
+        tmp[k++] = b >= n || (a < h && strcmp(r->thing[idx[a]], r->thing[idx[b]]) <= 0)
+                       ? idx[a++]
+                       : idx[b++];
+    memcpy(idx, tmp, n * sizeof *idx);
+}
+
 /** Collects rows of (text, text, int, int) from a query with at most one int parameter. */
 static int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out)
 {
@@ -1700,14 +1720,30 @@ int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *c
 {
     if (!store || !cb)
         return OTA_STORE_INVALID;
+    int64_t now = ota_store_now_ms();
     rows_t rows = {0};
-    int rc = collect(store,
-                     "SELECT announced_job, name, change_seq, 0 FROM things "
-                     "WHERE change_seq <> handled_seq ORDER BY name",
-                     0, &rows);
-    for (size_t i = 0; !rc && i < rows.n; i++)
+    /* claim in one write transaction: another handle's claim is seen, or waits for this one */
+    int rc = begin(store);
+    if (!rc)
+        rc = collect(store,
+                     "UPDATE things SET notify_lease_ms = ?1 + " STR(OTA_STORE_NOTIFY_LEASE_MS)
+                     " WHERE change_seq <> handled_seq AND notify_lease_ms <= ?1 "
+                     "RETURNING announced_job, name, change_seq, 0",
+                     now, &rows);
+    rc = finish(store, rc);
+    size_t *idx = rows.n ? malloc(2 * rows.n * sizeof *idx) : NULL;
+    if (!rc && rows.n && !idx)
+        rc = fail(store, OTA_STORE_ERROR, "out of memory");
+    for (size_t i = 0; idx && i < rows.n; i++)
+        idx[i] = i;
+    if (idx)
+        sort_idx(&rows, idx, idx + rows.n, rows.n);
+    for (size_t k = 0; !rc && k < rows.n; k++) {
+        size_t i = idx[k];
         if (cb(ctx, rows.thing[i], rows.num[i], rows.job[i]))
             break;
+    }
+    free(idx);
     rows_free(&rows);
     if (!rc)
         ok(store);
@@ -1724,8 +1760,8 @@ int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_
     ota_db_stmt_t *st;
     int rc = prep(store, &st,
                   change_seq >= 0
-                      ? "UPDATE things SET announced_job = ?1, handled_seq = ?3 WHERE name = ?2 "
-                        "AND handled_seq < ?3"
+                      ? "UPDATE things SET announced_job = ?1, handled_seq = ?3, notify_lease_ms = 0 "
+                        "WHERE name = ?2 AND handled_seq < ?3"
                       : "UPDATE things SET announced_job = ?1 WHERE name = ?2");
     if (rc)
         return rc;

@@ -905,14 +905,24 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out);
  * announced. Everything is in the database, so a restarted daemon picks up
  * exactly where the previous one stopped; duplicates after a crash are
  * harmless to devices.
+ *
+ * Several daemons on one store: listing a thing claims it for
+ * OTA_STORE_NOTIFY_LEASE_MS (in a write transaction, so two daemons never
+ * list the same thing at once); ota_store_notify_done() ends the claim. A
+ * daemon that dies holding claims delays those things' notifications by at
+ * most the lease; nothing is lost.
  */
+
+/** How long a listed thing is claimed by the daemon that listed it. */
+#define OTA_STORE_NOTIFY_LEASE_MS 10000
 
 /** Callback for ota_store_notify_pending(). */
 typedef int (*ota_store_notify_cb)(void *ctx, const char *thing, int64_t change_seq,
                                    const char *last_announced_job_id);
 
 /**
- * Lists things whose next job may have changed since last handled.
+ * Lists things whose next job may have changed since last handled and that
+ * no other handle has claimed, and claims them.
  * @param cb receives the thing, its current change counter (give it back to
  *           ota_store_notify_done()) and the job id last announced on
  *           notify-next ("" = none announced, or "no execution" announced).

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 
 /** Schema version this build writes; the migration lists bring older ones here. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /** How long an SQLite writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 
@@ -140,9 +140,13 @@ static const char schema_v3[] =
     " PRIMARY KEY(job, kind, name));"
     "CREATE INDEX job_targets_name ON job_targets(kind, name);";
 
+/* SQLite, step 3 -> 4: notify-next claims (a thing's claim ends at this time). */
+static const char schema_v4[] =
+    "ALTER TABLE things ADD COLUMN notify_lease_ms INTEGER NOT NULL DEFAULT 0;";
+
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2,
-                                                                    schema_v3};
+                                                                    schema_v3, schema_v4};
 
 /*
  * PostgreSQL, version 3 in one step: the tables of the SQLite schema with
@@ -268,7 +272,11 @@ typedef struct {
     const char *sql;
 } step_t;
 
-static const step_t pg_migrations[] = {{0, 3, pg_schema_v3}};
+/* PostgreSQL, step 3 -> 4: as SQLite's. */
+static const char pg_schema_v4[] =
+    "ALTER TABLE things ADD COLUMN notify_lease_ms BIGINT NOT NULL DEFAULT 0;";
+
+static const step_t pg_migrations[] = {{0, 3, pg_schema_v3}, {3, 4, pg_schema_v4}};
 
 /* ------------------------------------------------------------------------ */
 /* Migrating                                                                */

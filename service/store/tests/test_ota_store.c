@@ -159,7 +159,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, 4);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -188,7 +188,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
     if (g_location) /* the next tests use this database */
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 3"), 0);
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 4"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -1109,6 +1109,135 @@ static void test_concurrent_first_open(void **state)
     }
 }
 
+/* ---- several service instances on one store ---- */
+
+static int claim_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    (void)seq;
+    (void)last;
+    FILE *out = ctx;
+    fprintf(out, "n %s\n", thing);
+    return 0;
+}
+
+static int count_claims_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    (void)thing;
+    (void)seq;
+    (void)last;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int done_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    return ota_store_notify_done(ctx, thing, seq, last) != OTA_STORE_OK;
+}
+
+/*
+ * Three processes, each with its own handle, run the periodic sweeps
+ * (timeouts, rollout releases) for the same minutes at once, then list the
+ * things to notify: every execution times out once, every held-back
+ * execution is released once, and every thing is claimed by one process.
+ */
+static void test_sweeps_once_across_processes(void **state)
+{
+    fx_t *fx = *state;
+    enum { PROCS = 3, N = 40, RATE = 4, MINUTES = 12 };
+    const char *names[N];
+    char buf[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "w%02d", i);
+        names[i] = buf[i];
+        assert_int_equal(ota_store_thing_create(fx->s, names[i], T0), OTA_STORE_OK);
+    }
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "t";
+    spec.document = DOC;
+    spec.things = names;
+    spec.n_things = N;
+    spec.in_progress_timeout_min = 1;
+    assert_int_equal(ota_store_job_create(fx->s, &spec, T0), OTA_STORE_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(upd(fx->s, "t", names[i], OTA_STORE_EXEC_IN_PROGRESS, NULL, T0),
+                         OTA_STORE_OK);
+    assert_int_equal(mk_job(fx->s, "r", names, N, RATE, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_notify_pending(fx->s, done_cb, fx->s), OTA_STORE_OK);
+    int fds[PROCS][2];
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        assert_int_equal(pipe(fds[p]), 0);
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            close(fds[p][0]);
+            FILE *out = fdopen(fds[p][1], "w");
+            ota_store_t *c;
+            if (!out || open_store(fx->dir, &c) != OTA_STORE_OK)
+                _exit(2);
+            size_t timed = 0, released = 0;
+            for (int m = 1; m <= MINUTES; m++) {
+                size_t a = 0, b = 0;
+                if (ota_store_expire_timeouts(c, T0 + m * MIN, &a) != OTA_STORE_OK ||
+                    ota_store_rollout_release(c, T0 + m * MIN, &b) != OTA_STORE_OK) {
+                    fprintf(stderr, "process %d: %s\n", p, ota_store_errmsg(c));
+                    _exit(1);
+                }
+                timed += a;
+                released += b;
+            }
+            fprintf(out, "t %zu\nr %zu\n", timed, released);
+            if (ota_store_notify_pending(c, claim_cb, out) != OTA_STORE_OK)
+                _exit(1);
+            ota_store_close(c);
+            fclose(out);
+            _exit(0);
+        }
+        close(fds[p][1]);
+    }
+    size_t timed = 0, released = 0;
+    int claimed[N] = {0};
+    for (int p = 0; p < PROCS; p++) {
+        FILE *in = fdopen(fds[p][0], "r");
+        assert_non_null(in);
+        char line[64];
+        while (fgets(line, sizeof line, in)) {
+            size_t v;
+            int w;
+            if (sscanf(line, "t %zu", &v) == 1)
+                timed += v;
+            else if (sscanf(line, "r %zu", &v) == 1)
+                released += v;
+            else if (sscanf(line, "n w%d", &w) == 1 && w >= 0 && w < N)
+                claimed[w]++;
+        }
+        fclose(in);
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(timed, N);
+    assert_int_equal(released, N - RATE);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(claimed[i], 1); /* each thing timed out: notified by one process */
+        ota_store_execution_t e;
+        assert_int_equal(ota_store_execution_get(fx->s, "t", names[i], &e), OTA_STORE_OK);
+        assert_int_equal(e.status, OTA_STORE_EXEC_TIMED_OUT);
+        assert_int_equal(e.version_number, 3); /* queued, IN_PROGRESS, one timeout */
+        ota_store_execution_free(&e);
+    }
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->s, "r", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_unreleased, 0);
+    ota_store_job_free(&j);
+    /* the processes ended without marking them done (as if killed): their claims hold for the
+     * lease, so no other instance sends these notifications meanwhile */
+    int n = 0;
+    assert_int_equal(ota_store_notify_pending(fx->s, count_claims_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+}
+
 static void test_null_arguments(void **state)
 {
     ota_store_t *s = ((fx_t *)*state)->s;
@@ -1678,6 +1807,7 @@ int main(int argc, char **argv)
         T(test_two_handles),
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
+        T(test_sweeps_once_across_processes),
         T(test_null_arguments),
         T(test_validators),
         T(test_thing_attrs),
