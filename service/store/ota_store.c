@@ -351,147 +351,6 @@ int ota_store_thing_delete(ota_store_t *store, const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Files                                                                    */
-/* ------------------------------------------------------------------------ */
-
-/** Copies src into the open descriptor dst with a fixed buffer; returns bytes or -1. */
-static int64_t copy_fd(int src, int dst)
-{
-    char *buf = malloc(STORE_COPY_CHUNK);
-    if (!buf)
-        return -1;
-    int64_t total = 0;
-    for (;;) {
-        ssize_t n = read(src, buf, STORE_COPY_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            total = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(dst, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                free(buf);
-                return -1;
-            }
-            off += w;
-        }
-        total += n;
-    }
-    free(buf);
-    return total;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-int ota_store_file_import(ota_store_t *store, const char *src_path, ota_store_file_t *out)
-{
-    if (!store || !src_path || !out)
-        return OTA_STORE_INVALID;
-    memset(out, 0, sizeof *out);
-    struct stat sb;
-    if (stat(src_path, &sb) != 0)
-        return fail(store, errno == ENOENT ? OTA_STORE_NOT_FOUND : OTA_STORE_ERROR,
-                    "cannot read '%s': %s", src_path, strerror(errno));
-    if (!S_ISREG(sb.st_mode) || sb.st_size == 0)
-        return fail(store, OTA_STORE_INVALID, "'%s' is not a non-empty regular file", src_path);
-    char dir[4096], tmp[4096 + 32];
-    snprintf(dir, sizeof dir, "%s/files", store->data_dir);
-    snprintf(tmp, sizeof tmp, "%s/.import-XXXXXX", dir);
-    int src = open(src_path, O_RDONLY);
-    if (src < 0)
-        return fail(store, OTA_STORE_ERROR, "cannot open '%s': %s", src_path, strerror(errno));
-    int dst = mkstemp(tmp);
-    if (dst < 0) {
-        close(src);
-        return fail(store, OTA_STORE_ERROR, "cannot create a file in '%s': %s", dir,
-                    strerror(errno));
-    }
-    int64_t size = copy_fd(src, dst);
-    int bad = size <= 0 || fsync(dst) != 0;
-    bad |= close(dst) != 0;
-    close(src);
-    if (bad) {
-        unlink(tmp);
-        return fail(store, OTA_STORE_ERROR, "copying '%s' failed: %s", src_path, strerror(errno));
-    }
-    int rc = begin(store);
-    ota_db_stmt_t *st = NULL;
-    if (!rc &&
-        !(rc = prep(store, &st, "INSERT INTO files(path, size, created_ms) VALUES('', ?, ?)"))) {
-        ota_db_bind_int64(st, 1, size);
-        ota_db_bind_int64(st, 2, ota_store_now_ms());
-        rc = step_done(store, st, "import file");
-        ota_db_finalize(st);
-    }
-    if (!rc) {
-        out->id = ota_db_last_insert_id(store->db);
-        out->size = (uint64_t)size;
-        int n = snprintf(out->path, sizeof out->path, "%s/%lld.bin", dir, (long long)out->id);
-        if (n < 0 || (size_t)n >= sizeof out->path)
-            rc = fail(store, OTA_STORE_INVALID, "data directory path too long");
-    }
-    if (!rc && !(rc = prep(store, &st, "UPDATE files SET path = ? WHERE id = ?"))) {
-        ota_db_bind_text(st, 1, out->path);
-        ota_db_bind_int64(st, 2, out->id);
-        rc = step_done(store, st, "import file");
-        ota_db_finalize(st);
-    }
-    if (!rc && rename(tmp, out->path) != 0)
-        rc =
-            fail(store, OTA_STORE_ERROR, "cannot rename into '%s': %s", out->path, strerror(errno));
-    if (!rc) {
-        fsync_dir(dir);
-        rc = finish(store, rc);
-        if (rc)
-            unlink(out->path);
-    } else {
-        finish(store, rc);
-        unlink(tmp);
-    }
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
-}
-
-int ota_store_file_get(ota_store_t *store, int64_t id, ota_store_file_t *out)
-{
-    if (!store || !out)
-        return OTA_STORE_INVALID;
-    memset(out, 0, sizeof *out);
-    ota_db_stmt_t *st;
-    int rc = prep(store, &st, "SELECT id, path, size FROM files WHERE id = ?");
-    if (rc)
-        return rc;
-    ota_db_bind_int64(st, 1, id);
-    int r = ota_db_step(st);
-    if (r == OTA_DB_ROW) {
-        out->id = ota_db_column_int64(st, 0);
-        copy_col(out->path, sizeof out->path, st, 1);
-        out->size = (uint64_t)ota_db_column_int64(st, 2);
-        ok(store);
-    } else if (r == OTA_DB_DONE) {
-        rc = fail(store, OTA_STORE_NOT_FOUND, "file %lld not found", (long long)id);
-    } else {
-        rc = fail_db(store, "get file");
-    }
-    ota_db_finalize(st);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Streams                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -558,17 +417,21 @@ void ota_store_stream_free(ota_store_stream_t *stream)
 static int read_stream_files(ota_store_t *s, ota_store_stream_t *out)
 {
     ota_db_stmt_t *st;
+    /* an imported file also has its id: with PostgreSQL it is served from this machine's copy */
     int rc = prep(s, &st,
-                  "SELECT file_id, path, size FROM stream_files WHERE stream = ? ORDER BY file_id");
+                  "SELECT sf.file_id, sf.path, sf.size, (SELECT MAX(f.id) FROM files f WHERE "
+                  "f.path = sf.path AND f.size = sf.size) FROM stream_files sf WHERE sf.stream = ? "
+                  "ORDER BY sf.file_id");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, out->stream_id);
+    int pg = ota_store_is_postgresql(s);
     size_t n = 0, bytes = 0;
     int r;
     while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         n++;
         const char *p = ota_db_column_text(st, 1);
-        bytes += (p ? strlen(p) : 0) + 1;
+        bytes += (p ? strlen(p) : 0) + 1 + (pg ? strlen(s->data_dir) + 48 : 0);
     }
     if (r != OTA_DB_DONE) {
         ota_db_finalize(st);
@@ -582,8 +445,16 @@ static int read_stream_files(ota_store_t *s, ota_store_stream_t *out)
     }
     char *paths = (char *)(out->files + n);
     size_t i = 0;
+    char local[4096];
     while (i < n && ota_db_step(st) == OTA_DB_ROW) {
         const char *p = ota_db_column_text(st, 1);
+        if (pg && !ota_db_column_is_null(st, 3)) {
+            if ((rc = ota_store_file_local(s, ota_db_column_int64(st, 3),
+                                           (uint64_t)ota_db_column_int64(st, 2), local,
+                                           sizeof local)))
+                break;
+            p = local;
+        }
         size_t len = p ? strlen(p) : 0;
         memcpy(paths, p ? p : "", len);
         paths[len] = '\0';
@@ -595,7 +466,12 @@ static int read_stream_files(ota_store_t *s, ota_store_stream_t *out)
     }
     out->n_files = i;
     ota_db_finalize(st);
-    return OTA_STORE_OK;
+    if (rc) {
+        free(out->files);
+        out->files = NULL;
+        out->n_files = 0;
+    }
+    return rc;
 }
 
 static int read_stream_row(ota_store_t *s, ota_db_stmt_t *st, ota_store_stream_t *out)
@@ -1531,9 +1407,8 @@ static void sort_idx(const rows_t *r, size_t *idx, size_t *tmp, size_t n)
     sort_idx(r, idx + h, tmp, n - h);
     size_t a = 0, b = h, k = 0;
     while (a < h || b < n)
-        tmp[k++] = b >= n || (a < h && strcmp(r->thing[idx[a]], r->thing[idx[b]]) <= 0)
-                       ? idx[a++]
-                       : idx[b++];
+        tmp[k++] = b >= n || (a < h && strcmp(r->thing[idx[a]], r->thing[idx[b]]) <= 0) ? idx[a++]
+                                                                                        : idx[b++];
     memcpy(idx, tmp, n * sizeof *idx);
 }
 
@@ -1726,9 +1601,10 @@ int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *c
     int rc = begin(store);
     if (!rc)
         rc = collect(store,
-                     "UPDATE things SET notify_lease_ms = ?1 + " STR(OTA_STORE_NOTIFY_LEASE_MS)
-                     " WHERE change_seq <> handled_seq AND notify_lease_ms <= ?1 "
-                     "RETURNING announced_job, name, change_seq, 0",
+                     "UPDATE things SET notify_lease_ms = ?1 + " STR(
+                         OTA_STORE_NOTIFY_LEASE_MS) " WHERE change_seq <> handled_seq AND "
+                                                    "notify_lease_ms <= ?1 "
+                                                    "RETURNING announced_job, name, change_seq, 0",
                      now, &rows);
     rc = finish(store, rc);
     size_t *idx = rows.n ? malloc(2 * rows.n * sizeof *idx) : NULL;
@@ -1758,11 +1634,12 @@ int ota_store_notify_done(ota_store_t *store, const char *thing, int64_t change_
     if (!ota_store_valid_thing_name(thing))
         return fail(store, OTA_STORE_INVALID, "invalid thing name");
     ota_db_stmt_t *st;
-    int rc = prep(store, &st,
-                  change_seq >= 0
-                      ? "UPDATE things SET announced_job = ?1, handled_seq = ?3, notify_lease_ms = 0 "
-                        "WHERE name = ?2 AND handled_seq < ?3"
-                      : "UPDATE things SET announced_job = ?1 WHERE name = ?2");
+    int rc =
+        prep(store, &st,
+             change_seq >= 0
+                 ? "UPDATE things SET announced_job = ?1, handled_seq = ?3, notify_lease_ms = 0 "
+                   "WHERE name = ?2 AND handled_seq < ?3"
+                 : "UPDATE things SET announced_job = ?1 WHERE name = ?2");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, announced_job_id ? announced_job_id : "");

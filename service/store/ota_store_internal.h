@@ -98,6 +98,12 @@ int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec)
  */
 int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms);
 
+/**
+ * PostgreSQL: the path of this machine's copy of file id in path, written
+ * from the database's chunks when it is missing or has another size.
+ */
+int ota_store_file_local(ota_store_t *s, int64_t id, uint64_t size, char *path, size_t cap);
+
 /** Fills a job's abort rules, rollout, open phase and end reason. */
 int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j);
 

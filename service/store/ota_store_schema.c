@@ -145,8 +145,8 @@ static const char schema_v4[] =
     "ALTER TABLE things ADD COLUMN notify_lease_ms INTEGER NOT NULL DEFAULT 0;";
 
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
-static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2,
-                                                                    schema_v3, schema_v4};
+static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                                    schema_v4};
 
 /*
  * PostgreSQL, version 3 in one step: the tables of the SQLite schema with

@@ -343,6 +343,90 @@ static int stream_cb(void *ctx, const ota_store_stream_t *st)
     return 0;
 }
 
+/* Reads a whole file into a new buffer; its size in *len. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+/*
+ * An instance on another machine (another data folder, the same database)
+ * serves a file it did not import: with PostgreSQL the bytes are in the
+ * database and its own copy is written on first use, and written again when
+ * missing or damaged. With SQLite each data folder is a store of its own.
+ */
+static void test_file_from_another_instance(void **state)
+{
+    fx_t *fx = *state;
+    char src[300], other[300];
+    snprintf(src, sizeof src, "%s/../fw.bin", fx->dir);
+    snprintf(other, sizeof other, "%s/../other", fx->dir);
+    size_t len = 600001; /* three database chunks, the last one short */
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 13 + (i >> 11));
+    FILE *f = fopen(src, "wb");
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    ota_store_file_t a;
+    assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
+    ota_store_stream_file_t sf = {0, a.path, a.size};
+    assert_int_equal(ota_store_stream_create(fx->s, "s1", "fw", &sf, 1, T0), OTA_STORE_OK);
+    ota_store_t *b;
+    assert_int_equal(open_store(other, &b), OTA_STORE_OK);
+    ota_store_file_t g;
+    if (!g_location) {
+        assert_int_equal(ota_store_file_get(b, a.id, &g), OTA_STORE_NOT_FOUND);
+        ota_store_close(b);
+        free(data);
+        return;
+    }
+    char want[400];
+    snprintf(want, sizeof want, "%s/files/%lld.bin", other, (long long)a.id);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1)
+            assert_int_equal(unlink(want), 0); /* lost: written again */
+        if (round == 2)
+            assert_int_equal(truncate(want, 1000), 0); /* cut short: written again */
+        assert_int_equal(ota_store_file_get(b, a.id, &g), OTA_STORE_OK);
+        assert_string_equal(g.path, want);
+        assert_int_equal(g.size, len);
+        size_t got = 0;
+        unsigned char *back = slurp(g.path, &got);
+        assert_non_null(back);
+        assert_int_equal(got, len);
+        assert_memory_equal(back, data, len);
+        free(back);
+    }
+    /* the stream's file, as the streams module sees it there */
+    assert_int_equal(unlink(want), 0);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(b, "s1", &st), OTA_STORE_OK);
+    assert_int_equal(st.n_files, 1);
+    assert_string_equal(st.files[0].path, want);
+    size_t got = 0;
+    unsigned char *back = slurp(want, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(back, data, len);
+    free(back);
+    ota_store_stream_free(&st);
+    /* the importing instance keeps using its own copy */
+    assert_int_equal(ota_store_stream_get(fx->s, "s1", &st), OTA_STORE_OK);
+    assert_string_equal(st.files[0].path, a.path);
+    ota_store_stream_free(&st);
+    ota_store_close(b);
+    free(data);
+}
+
 static void test_streams(void **state)
 {
     ota_store_t *s = ((fx_t *)*state)->s;
@@ -1781,11 +1865,15 @@ static void test_deliveries_applied_once(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--postgresql") == 0) {
+    int arg = 1;
+    if (argc > arg && strcmp(argv[arg], "--postgresql") == 0) {
         if (ota_test_pg_start(&g_pg) != 0)
             return 1;
         g_location = g_pg.url;
+        arg++;
     }
+    if (argc > arg) /* a test name pattern: run only those */
+        cmocka_set_test_filter(argv[arg]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_layout_and_schema),
@@ -1793,6 +1881,7 @@ int main(int argc, char **argv)
         T(test_things),
         T(test_groups),
         T(test_file_import),
+        T(test_file_from_another_instance),
         T(test_streams),
         T(test_job_create_constraints),
         T(test_executions_and_next_order),
