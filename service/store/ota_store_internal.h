@@ -1,8 +1,7 @@
 /*
  * otter service: the store's private parts, shared by its source files
- * (ota_store.c: things, files, streams, jobs, executions; ota_store_fleet.c:
- * thing attributes and version/device-type targeting). Not for users of the
- * store: include ota_store.h.
+ * (one per concern, listed in ota_store.c). Not for users of the store:
+ * include ota_store.h.
  */
 #ifndef OTA_STORE_INTERNAL_H
 #define OTA_STORE_INTERNAL_H
@@ -11,6 +10,35 @@
 
 #include "ota_db.h"
 #include "ota_store.h"
+
+#define STR_(x) #x
+/** A number macro as a string literal. */
+#define STR(x) STR_(x)
+
+/* Execution columns, in the order read_exec() expects. */
+#define EXEC_COLS                                                                                  \
+    "e.job, e.thing, e.status, e.details, e.version, e.exec_number, e.queued_ms, e.started_ms, "   \
+    "e.updated_ms, e.deadline_ms, e.released"
+
+/** Collected (job, thing) pairs, so that no statement is open while writing. */
+typedef struct {
+    char (*job)[OTA_STORE_JOB_ID_MAX + 1];
+    char (*thing)[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t *num;
+    int64_t *num2;
+    size_t n, cap;
+} rows_t;
+
+/** Adds a row; 0 or -1 (out of memory). */
+int rows_push(rows_t *r, const char *job, const char *thing, int64_t num, int64_t num2);
+/** Frees the rows. */
+void rows_free(rows_t *r);
+/** Sorts idx[0..n) by the rows' thing names (tmp holds n entries). */
+void sort_idx(const rows_t *r, size_t *idx, size_t *tmp, size_t n);
+/** Collects rows of (text, text, int, int) from a query with at most one int parameter. */
+int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out);
+/** A heap copy of a text (NULL for NULL or out of memory). */
+char *dup_text(const char *t);
 
 /** An open data directory. */
 struct ota_store {
@@ -68,6 +96,12 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
  */
 int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms);
 
+/**
+ * Releases what a job's rollout rate (executions per minute since
+ * created_ms) allows at now_ms; adds the count to *n_released (may be NULL).
+ */
+int ota_store_release_rate(ota_store_t *s, const char *job_id, int64_t rate, int64_t created_ms,
+                           int64_t now_ms, size_t *n_released);
 /** 1 if a rollout holds executions back (start, window, phases, exponential rate). */
 int ota_store_rollout_is_controlled(const ota_store_rollout_t *r);
 /** Checks a spec's abort rules and rollout (OTA_STORE_INVALID with a text). */

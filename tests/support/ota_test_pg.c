@@ -110,6 +110,11 @@ static void watchdog(int rfd, const char *dir)
 
 int ota_test_pg_start(ota_test_pg_t *pg)
 {
+    return ota_test_pg_start_with(pg, 0);
+}
+
+int ota_test_pg_start_with(ota_test_pg_t *pg, int durable)
+{
     memset(pg, 0, sizeof *pg);
     pg->keepalive = -1;
     snprintf(pg->dir, sizeof pg->dir, "/tmp/otter-pg-XXXXXX");
@@ -194,10 +199,9 @@ int ota_test_pg_start(ota_test_pg_t *pg)
         pg->port = free_port();
         char opts[600];
         /* a throwaway cluster: durability buys nothing, and its fsyncs would cost seconds */
-        snprintf(opts, sizeof opts,
-                 "-k %s -c listen_addresses=127.0.0.1 -p %d -c fsync=off -c synchronous_commit=off "
-                 "-c full_page_writes=off",
-                 pg->dir, pg->port);
+        snprintf(opts, sizeof opts, "-k %s -c listen_addresses=127.0.0.1 -p %d%s", pg->dir,
+                 pg->port,
+                 durable ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         char *start[] = {OTA_TEST_PG_BIN "/pg_ctl",
                          "start",
                          "-w",

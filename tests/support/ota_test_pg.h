@@ -34,6 +34,12 @@ typedef struct ota_test_pg {
 int ota_test_pg_start(ota_test_pg_t *pg);
 
 /**
+ * As ota_test_pg_start(); durable 0 turns fsync off (what the tests use: a
+ * throwaway cluster), 1 keeps PostgreSQL's defaults (for measurements).
+ */
+int ota_test_pg_start_with(ota_test_pg_t *pg, int durable);
+
+/**
  * Empties the database: drops and recreates the public schema, so that the
  * next store opened on pg->url starts from nothing.
  * @param pg a started server.
