@@ -107,15 +107,16 @@ static int pg_begin(ota_db_t *db)
 {
     pg_t *p = PG(db);
     pg_revive(p);
-    if (pg_run(db, "BEGIN") != 0)
-        return -1;
-    p->in_tx = 1;
-    p->tx_wrote = 0;
-    if (pg_run(db, "SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")") != 0) {
-        pg_run(db, "ROLLBACK");
+    /* one round trip: BEGIN and the writers' lock */
+    int rc = pg_run(db, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")");
+    if (PQtransactionStatus(p->c) != PQTRANS_IDLE)
+        p->in_tx = 1;
+    if (rc != 0) {
+        PQclear(PQexec(p->c, "ROLLBACK"));
         p->in_tx = 0;
         return -1;
     }
+    p->tx_wrote = 0;
     return 0;
 }
 
@@ -131,17 +132,18 @@ static void pg_rollback(ota_db_t *db)
 static int pg_commit(ota_db_t *db)
 {
     pg_t *p = PG(db);
-    if (p->tx_wrote && pg_run(db, "UPDATE otter_changes SET n = n + 1") != 0) {
-        pg_rollback(db);
-        return -1;
-    }
-    PGresult *res = PQexec(p->c, "COMMIT");
-    /* COMMIT of a failed transaction answers "ROLLBACK" */
+    /* one round trip: the change counter (when something was written) and COMMIT; after a
+     * failed statement the server runs none of what follows, and COMMIT of a failed
+     * transaction answers "ROLLBACK" */
+    PGresult *res =
+        PQexec(p->c, p->tx_wrote ? "UPDATE otter_changes SET n = n + 1; COMMIT" : "COMMIT");
     int rc =
         PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : -1;
     if (rc)
         pg_fail_res(db, res, "commit");
     PQclear(res);
+    if (rc && PQtransactionStatus(p->c) != PQTRANS_IDLE)
+        PQclear(PQexec(p->c, "ROLLBACK"));
     p->in_tx = 0;
     if (!rc && p->tx_wrote)
         p->own_writes++;

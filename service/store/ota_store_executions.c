@@ -151,7 +151,8 @@ int ota_store_execution_list(ota_store_t *store, const char *job_id, ota_store_e
 
 /* A thing's pending executions in AWS order. */
 #define PENDING_SQL                                                                                \
-    "SELECT " EXEC_COLS " FROM executions e WHERE thing = ? AND status IN (0, 1) "                 \
+    "SELECT " EXEC_COLS " FROM executions e WHERE thing = ? AND status IN (" EX_QUEUED             \
+    ", " EX_IN_PROGRESS ") "                                                                       \
     "AND released = 1 ORDER BY status DESC, queued_ms, seq"
 
 int ota_store_execution_list_pending(ota_store_t *store, const char *thing,

@@ -119,9 +119,10 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
 {
     ota_db_stmt_t *st;
     int rc = prep(s, &st,
-                  "UPDATE executions AS e SET status = 8, released = 1, version = version + 1, "
+                  "UPDATE executions AS e SET status = " EX_SKIPPED
+                  ", released = 1, version = version + 1, "
                   "updated_ms = ?3, deadline_ms = 0, details = " SKIP_VERDICT " "
-                  "WHERE e.status = 0 AND (?1 IS NULL OR e.job = ?1) "
+                  "WHERE e.status = " EX_QUEUED " AND (?1 IS NULL OR e.job = ?1) "
                   "AND (?2 IS NULL OR e.thing = ?2) AND " SKIP_VERDICT " IS NOT NULL "
                   "RETURNING job, thing");
     if (rc)

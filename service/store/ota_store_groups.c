@@ -205,7 +205,7 @@ int ota_store_group_delete(ota_store_t *store, const char *name)
     if (!rc)
         rc = query_int(store,
                        "SELECT COUNT(*) FROM job_targets t JOIN jobs j ON j.id = t.job WHERE "
-                       "t.kind = 1 AND t.name = ? AND j.status = 0",
+                       "t.kind = 1 AND t.name = ? AND j.status = " JOB_IN_PROGRESS "",
                        name, NULL, &busy);
     if (!rc && busy)
         rc = fail(store, OTA_STORE_CONFLICT, "an IN_PROGRESS job targets group '%s'", name);
@@ -446,7 +446,7 @@ int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
     int rc = prep(s, &st,
                   "SELECT j.id, j.controlled, j.rollout_per_min, (SELECT e.status FROM "
                   "executions e WHERE e.job = j.id AND e.thing = ?1) FROM jobs j "
-                  "WHERE j.status = 0 AND j.continuous = 1 ORDER BY j.seq");
+                  "WHERE j.status = " JOB_IN_PROGRESS " AND j.continuous = 1 ORDER BY j.seq");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, thing);
@@ -474,7 +474,8 @@ int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
         } else if (want && jobs[i].status < 0) {
             if (!(rc = prep(s, &st,
                             "INSERT INTO executions(job, thing, status, version, exec_number, "
-                            "queued_ms, updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?)"))) {
+                            "queued_ms, updated_ms, released) VALUES(?, ?, " EX_QUEUED
+                            ", 1, 1, ?, ?, ?)"))) {
                 ota_db_bind_text(st, 1, jobs[i].id);
                 ota_db_bind_text(st, 2, thing);
                 ota_db_bind_int64(st, 3, now_ms);
@@ -491,7 +492,8 @@ int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
                 rc = ota_store_release_controlled(s, jobs[i].id, now_ms, NULL);
         } else if (!want && jobs[i].status == OTA_STORE_EXEC_QUEUED) {
             if (!(rc = prep(s, &st,
-                            "UPDATE executions SET status = 6, released = 1, version = version "
+                            "UPDATE executions SET status = " EX_REMOVED
+                            ", released = 1, version = version "
                             "+ 1, updated_ms = ?3 WHERE job = ?1 AND thing = ?2"))) {
                 ota_db_bind_text(st, 1, jobs[i].id);
                 ota_db_bind_text(st, 2, thing);

@@ -20,6 +20,39 @@
     "e.job, e.thing, e.status, e.details, e.version, e.exec_number, e.queued_ms, e.started_ms, "   \
     "e.updated_ms, e.deadline_ms, e.released"
 
+/*
+ * Statuses as SQL literals: SQL text names them ("status = " EX_QUEUED)
+ * instead of repeating their numbers; each is checked against its enum in
+ * ota_store.h. (The schema's DDL keeps its numbers: it is versioned text.)
+ */
+#define EX_QUEUED_N 0
+#define EX_IN_PROGRESS_N 1
+#define EX_SUCCEEDED_N 2
+#define EX_TIMED_OUT_N 4
+#define EX_REMOVED_N 6
+#define EX_CANCELED_N 7
+#define EX_SKIPPED_N 8
+#define JOB_IN_PROGRESS_N 0
+#define JOB_COMPLETED_N 2
+#define EX_QUEUED STR(EX_QUEUED_N)
+#define EX_IN_PROGRESS STR(EX_IN_PROGRESS_N)
+#define EX_SUCCEEDED STR(EX_SUCCEEDED_N)
+#define EX_TIMED_OUT STR(EX_TIMED_OUT_N)
+#define EX_REMOVED STR(EX_REMOVED_N)
+#define EX_CANCELED STR(EX_CANCELED_N)
+#define EX_SKIPPED STR(EX_SKIPPED_N)
+#define JOB_IN_PROGRESS STR(JOB_IN_PROGRESS_N)
+#define JOB_COMPLETED STR(JOB_COMPLETED_N)
+_Static_assert(OTA_STORE_EXEC_QUEUED == EX_QUEUED_N, "EX_QUEUED");
+_Static_assert(OTA_STORE_EXEC_IN_PROGRESS == EX_IN_PROGRESS_N, "EX_IN_PROGRESS");
+_Static_assert(OTA_STORE_EXEC_SUCCEEDED == EX_SUCCEEDED_N, "EX_SUCCEEDED");
+_Static_assert(OTA_STORE_EXEC_TIMED_OUT == EX_TIMED_OUT_N, "EX_TIMED_OUT");
+_Static_assert(OTA_STORE_EXEC_REMOVED == EX_REMOVED_N, "EX_REMOVED");
+_Static_assert(OTA_STORE_EXEC_CANCELED == EX_CANCELED_N, "EX_CANCELED");
+_Static_assert(OTA_STORE_EXEC_SKIPPED == EX_SKIPPED_N, "EX_SKIPPED");
+_Static_assert(OTA_STORE_JOB_IN_PROGRESS == JOB_IN_PROGRESS_N, "JOB_IN_PROGRESS");
+_Static_assert(OTA_STORE_JOB_COMPLETED == JOB_COMPLETED_N, "JOB_COMPLETED");
+
 /** Collected (job, thing) pairs, so that no statement is open while writing. */
 typedef struct {
     char (*job)[OTA_STORE_JOB_ID_MAX + 1];

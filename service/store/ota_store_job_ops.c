@@ -37,7 +37,8 @@ int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const cha
         rc = fail(store, OTA_STORE_CONFLICT, "the execution is IN_PROGRESS");
     ota_db_stmt_t *st;
     if (!rc && !(rc = prep(store, &st,
-                           "UPDATE executions SET status = 7, released = 1, version = version + 1, "
+                           "UPDATE executions SET status = " EX_CANCELED
+                           ", released = 1, version = version + 1, "
                            "updated_ms = ?3, deadline_ms = 0 WHERE job = ?1 AND thing = ?2"))) {
         ota_db_bind_text(st, 1, job_id);
         ota_db_bind_text(st, 2, thing);
@@ -125,7 +126,8 @@ int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int6
     if (!rc)
         rc = run2(store,
                   "UPDATE things SET change_seq = change_seq + 1 WHERE name IN (SELECT thing "
-                  "FROM executions WHERE job = ? AND status IN (0, 1) AND released = 1)",
+                  "FROM executions WHERE job = ? AND status IN (" EX_QUEUED ", " EX_IN_PROGRESS
+                  ") AND released = 1)",
                   job_id, NULL, "mark things");
     if (!rc)
         rc = run2(store, "DELETE FROM executions WHERE job = ?", job_id, NULL, "delete executions");

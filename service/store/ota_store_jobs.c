@@ -31,7 +31,8 @@ static int bump_job_things(ota_store_t *s, const char *job_id)
     ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "UPDATE things SET change_seq = change_seq + 1 WHERE name IN "
-                  "(SELECT thing FROM executions WHERE job = ? AND status IN (0, 1) "
+                  "(SELECT thing FROM executions WHERE job = ? AND status IN (" EX_QUEUED
+                  ", " EX_IN_PROGRESS ") "
                   "AND released = 1)");
     if (rc)
         return rc;
@@ -61,9 +62,9 @@ static int end_job(ota_store_t *s, const char *job_id, int status, const char *c
     int rc = bump_job_things(s, job_id);
     ota_db_stmt_t *st;
     if (!rc && !(rc = prep(s, &st,
-                           "UPDATE executions SET status = 7, version = version + 1, "
+                           "UPDATE executions SET status = " EX_CANCELED ", version = version + 1, "
                            "released = 1, updated_ms = ?, deadline_ms = 0 "
-                           "WHERE job = ? AND status IN (0, 1)"))) {
+                           "WHERE job = ? AND status IN (" EX_QUEUED ", " EX_IN_PROGRESS ")"))) {
         ota_db_bind_int64(st, 1, now_ms);
         ota_db_bind_text(st, 2, job_id);
         rc = step_done(s, st, "cancel executions");
@@ -147,7 +148,8 @@ int recheck_job(ota_store_t *s, const char *job_id, int64_t now_ms)
         return rc;
     if (open == 0 && !continuous) {
         if (!(rc = prep(s, &st,
-                        "UPDATE jobs SET status = 2, updated_ms = ?, completed_ms = ? "
+                        "UPDATE jobs SET status = " JOB_COMPLETED
+                        ", updated_ms = ?, completed_ms = ? "
                         "WHERE id = ?"))) {
             ota_db_bind_int64(st, 1, now_ms);
             ota_db_bind_int64(st, 2, now_ms);
@@ -270,7 +272,7 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     if (!rc)
         rc = prep(store, &t.ins,
                   "INSERT INTO executions(job, thing, status, version, exec_number, queued_ms, "
-                  "updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?) "
+                  "updated_ms, released) VALUES(?, ?, " EX_QUEUED ", 1, 1, ?, ?, ?) "
                   /* named twice (directly and through a group): one execution */
                   "ON CONFLICT(job, thing) DO NOTHING");
     for (size_t i = 0; !rc && i < spec->n_things; i++)

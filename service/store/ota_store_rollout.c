@@ -265,9 +265,9 @@ static int64_t current_rate(ota_store_t *s, const char *job_id, const settings_t
     int64_t done = 0;
     query_int(s,
               o->r.increase_on_succeeded
-                  ? "SELECT COUNT(*) FROM executions WHERE job = ? AND status = 2"
+                  ? "SELECT COUNT(*) FROM executions WHERE job = ? AND status = " EX_SUCCEEDED
                   : "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1 "
-                    "AND status NOT IN (7, 8)",
+                    "AND status NOT IN (" EX_CANCELED ", " EX_SKIPPED ")",
               job_id, NULL, &done);
     double rate = o->r.base_per_minute;
     for (int64_t k = done / o->r.increase_every; k > 0 && rate < 1e7; k--)
@@ -336,9 +336,10 @@ int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out)
 {
     ota_db_stmt_t *st;
     int rc = prep(s, &st,
-                  "SELECT id FROM jobs j WHERE status = 0 AND controlled = 1 AND EXISTS "
+                  "SELECT id FROM jobs j WHERE status = " JOB_IN_PROGRESS
+                  " AND controlled = 1 AND EXISTS "
                   "(SELECT 1 FROM executions e WHERE e.job = j.id AND e.released = 0 "
-                  "AND e.status = 0)");
+                  "AND e.status = " EX_QUEUED ")");
     if (rc)
         return rc;
     char ids[64][OTA_STORE_JOB_ID_MAX + 1];

@@ -22,14 +22,16 @@ int ota_store_expire_timeouts(ota_store_t *store, int64_t now_ms, size_t *n_time
         return rc;
     rows_t rows = {0};
     rc = collect(store,
-                 "SELECT job, thing, seq, 0 FROM executions WHERE status = 1 AND deadline_ms > 0 "
+                 "SELECT job, thing, seq, 0 FROM executions WHERE status = " EX_IN_PROGRESS
+                 " AND deadline_ms > 0 "
                  "AND deadline_ms <= ?",
                  now_ms, &rows);
     ota_db_stmt_t *st = NULL;
     if (!rc && rows.n)
         rc = prep(store, &st,
-                  "UPDATE executions SET status = 4, version = version + 1, updated_ms = ?, "
-                  "deadline_ms = 0 WHERE seq = ? AND status = 1");
+                  "UPDATE executions SET status = " EX_TIMED_OUT
+                  ", version = version + 1, updated_ms = ?, "
+                  "deadline_ms = 0 WHERE seq = ? AND status = " EX_IN_PROGRESS);
     for (size_t i = 0; !rc && i < rows.n; i++) {
         ota_db_reset(st);
         ota_db_bind_int64(st, 1, now_ms);
@@ -55,7 +57,7 @@ int ota_store_release_rate(ota_store_t *s, const char *job_id, int64_t rate, int
     int64_t released = 0, elapsed = now_ms > created_ms ? now_ms - created_ms : 0;
     int rc = query_int(s,
                        "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1 "
-                       "AND status <> 8",
+                       "AND status <> " EX_SKIPPED,
                        job_id, NULL, &released);
     int64_t allowed = rate * (elapsed / 60000 + 1);
     if (rc || allowed <= released)
@@ -101,9 +103,10 @@ int ota_store_rollout_release(ota_store_t *store, int64_t now_ms, size_t *n_rele
     /* running jobs that still hold executions back: (id, -, created, rate) */
     rc = collect(store,
                  "SELECT id, controlled, created_ms, rollout_per_min FROM jobs j WHERE "
-                 "status = 0 AND (rollout_per_min > 0 OR controlled = 1) AND created_ms <= ?1 "
+                 "status = " JOB_IN_PROGRESS
+                 " AND (rollout_per_min > 0 OR controlled = 1) AND created_ms <= ?1 "
                  "AND EXISTS (SELECT 1 FROM executions e WHERE e.job = j.id AND e.released = 0 "
-                 "AND e.status = 0)",
+                 "AND e.status = " EX_QUEUED ")",
                  now_ms, &rows);
     size_t n = 0;
     for (size_t i = 0; !rc && i < rows.n; i++) {
@@ -125,10 +128,11 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
         return OTA_STORE_INVALID;
     *out = INT64_MAX;
     int64_t v = 0;
-    int rc = query_int(store,
-                       "SELECT COALESCE(MIN(deadline_ms), 0) FROM executions WHERE status = 1 "
-                       "AND deadline_ms > 0",
-                       NULL, NULL, &v);
+    int rc = query_int(
+        store,
+        "SELECT COALESCE(MIN(deadline_ms), 0) FROM executions WHERE status = " EX_IN_PROGRESS " "
+        "AND deadline_ms > 0",
+        NULL, NULL, &v);
     if (rc)
         return rc;
     if (v > 0)
@@ -140,8 +144,9 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out)
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
                    "SELECT j.created_ms, j.rollout_per_min, (SELECT COUNT(*) FROM executions e "
-                   "WHERE e.job = j.id AND e.released = 1 AND e.status <> 8) FROM jobs j "
-                   "WHERE j.status = 0 AND j.controlled = 0 AND "
+                   "WHERE e.job = j.id AND e.released = 1 AND e.status <> " EX_SKIPPED
+                   ") FROM jobs j "
+                   "WHERE j.status = " JOB_IN_PROGRESS " AND j.controlled = 0 AND "
                    "j.rollout_per_min > 0 AND EXISTS (SELECT 1 FROM executions e WHERE "
                    "e.job = j.id AND e.released = 0)")))
         return rc;

@@ -117,7 +117,8 @@ int ota_store_thing_delete(ota_store_t *store, const char *name)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", name);
     if (!rc)
         rc = query_int(store,
-                       "SELECT COUNT(*) FROM executions e WHERE thing = ? AND status IN (0, 1)",
+                       "SELECT COUNT(*) FROM executions e WHERE thing = ? AND status IN (" EX_QUEUED
+                       ", " EX_IN_PROGRESS ")",
                        name, NULL, &active);
     if (!rc && active)
         rc = fail(store, OTA_STORE_CONFLICT,
