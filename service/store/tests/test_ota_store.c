@@ -294,18 +294,28 @@ static void test_groups(void **state)
 
 /* ---- files and streams ---- */
 
+/* Writes len patterned bytes (seed: the pattern's factor) to path; returns them. */
+static unsigned char *make_file(const char *path, size_t len, unsigned seed)
+{
+    unsigned char *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * seed + (i >> 9));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    return data;
+}
+
 static void test_file_import(void **state)
 {
     fx_t *fx = *state;
     char src[300];
     snprintf(src, sizeof src, "%s/../src.bin", fx->dir);
     size_t len = 300000; /* several copy chunks */
-    unsigned char *data = malloc(len);
-    for (size_t i = 0; i < len; i++)
-        data[i] = (unsigned char)(i * 7 + (i >> 9));
-    FILE *f = fopen(src, "wb");
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    unsigned char *data = make_file(src, len, 7);
+    FILE *f;
     ota_store_file_t a, b;
     assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
     assert_int_equal(ota_store_file_import(fx->s, src, &b), OTA_STORE_OK);
@@ -371,12 +381,7 @@ static void test_file_from_another_instance(void **state)
     snprintf(src, sizeof src, "%s/../fw.bin", fx->dir);
     snprintf(other, sizeof other, "%s/../other", fx->dir);
     size_t len = 600001; /* three database chunks, the last one short */
-    unsigned char *data = malloc(len);
-    for (size_t i = 0; i < len; i++)
-        data[i] = (unsigned char)(i * 13 + (i >> 11));
-    FILE *f = fopen(src, "wb");
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    unsigned char *data = make_file(src, len, 13);
     ota_store_file_t a;
     assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
     ota_store_stream_file_t sf = {0, a.path, a.size};
