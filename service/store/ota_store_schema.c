@@ -353,10 +353,9 @@ int ota_store_open_at(const char *data_dir, const char *location, ota_store_t **
     if (data_dir == NULL || out == NULL || data_dir[0] == '\0')
         return OTA_STORE_INVALID;
     if (location && !ota_store_location_is_postgresql(location)) {
-        fprintf(stderr,
-                "otter store: unknown store '%.40s'; give postgresql://... or nothing "
-                "(SQLite in the data folder)\n",
-                location);
+        /* not echoed: it may hold a password */
+        fprintf(stderr, "otter store: unknown store location; give postgresql://... or nothing "
+                        "(SQLite in the data folder)\n");
         return OTA_STORE_INVALID;
     }
     size_t dlen = strlen(data_dir);

@@ -164,6 +164,14 @@ static void test_open_layout_and_schema(void **state)
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
     assert_null(none);
+    /* a location that is not PostgreSQL, and a server that does not answer */
+    assert_int_equal(ota_store_open_at(fx->dir, "mysql://u:p@h/db", &none), OTA_STORE_INVALID);
+    assert_null(none);
+    assert_int_equal(ota_store_open_at(fx->dir, "postgresql://nobody@127.0.0.1:1/none", &none),
+                     OTA_STORE_ERROR);
+    assert_null(none);
+    assert_true(ota_store_location_is_postgresql("postgres://h/db"));
+    assert_false(ota_store_location_is_postgresql("postgresql:/h"));
     assert_string_equal(ota_store_rc_name(OTA_STORE_CONFLICT), "OTA_STORE_CONFLICT");
     assert_string_equal(ota_store_rc_name(42), "OTA_STORE_UNKNOWN");
     assert_true(ota_store_now_ms() > T0);
