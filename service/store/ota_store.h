@@ -906,11 +906,12 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out);
  * exactly where the previous one stopped; duplicates after a crash are
  * harmless to devices.
  *
- * Several daemons on one store: listing a thing claims it for
- * OTA_STORE_NOTIFY_LEASE_MS (in a write transaction, so two daemons never
- * list the same thing at once); ota_store_notify_done() ends the claim. A
- * daemon that dies holding claims delays those things' notifications by at
- * most the lease; nothing is lost.
+ * Several daemons on one store: listing a thing claims it for the listing
+ * handle for OTA_STORE_NOTIFY_LEASE_MS (in a write transaction, so two
+ * daemons never list the same thing at once; the same handle lists it again
+ * on its next call, so a failed publish is retried at once);
+ * ota_store_notify_done() ends the claim. A daemon that dies holding claims
+ * delays those things' notifications by at most the lease; nothing is lost.
  */
 
 /** How long a listed thing is claimed by the daemon that listed it. */

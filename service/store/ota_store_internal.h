@@ -79,6 +79,7 @@ struct ota_store {
     char *data_dir;
     char err[512];
     int64_t data_version; /* last ota_db_data_version() seen; -1 before the first poll */
+    int64_t claim_id;     /* owner id of this handle's notify-next claims */
 };
 
 /** Records a failure text on the handle and returns rc. */

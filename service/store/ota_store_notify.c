@@ -11,6 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/** Claims the pending things no other handle holds (this handle's own claims included). */
+static int collect_claims(ota_store_t *s, int64_t now, rows_t *rows)
+{
+    ota_db_stmt_t *st;
+    int rc = prep(
+        s, &st,
+        "UPDATE things SET notify_lease_ms = ?1 + " STR(
+            OTA_STORE_NOTIFY_LEASE_MS) ", notify_owner = ?2 WHERE change_seq <> handled_seq AND "
+                                       "(notify_lease_ms <= ?1 OR notify_owner = ?2) "
+                                       "RETURNING announced_job, name, change_seq");
+    if (rc)
+        return rc;
+    ota_db_bind_int64(st, 1, now);
+    ota_db_bind_int64(st, 2, s->claim_id);
+    int r;
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        if (rows_push(rows, ota_db_column_text(st, 0), ota_db_column_text(st, 1),
+                      ota_db_column_int64(st, 2), 0)) {
+            rc = fail(s, OTA_STORE_ERROR, "out of memory");
+            break;
+        }
+    }
+    if (!rc && r != OTA_DB_DONE)
+        rc = fail_db(s, "claim things to notify");
+    ota_db_finalize(st);
+    return rc;
+}
+
 int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *ctx)
 {
     if (!store || !cb)
@@ -20,12 +48,7 @@ int ota_store_notify_pending(ota_store_t *store, ota_store_notify_cb cb, void *c
     /* claim in one write transaction: another handle's claim is seen, or waits for this one */
     int rc = begin(store);
     if (!rc)
-        rc = collect(store,
-                     "UPDATE things SET notify_lease_ms = ?1 + " STR(
-                         OTA_STORE_NOTIFY_LEASE_MS) " WHERE change_seq <> handled_seq AND "
-                                                    "notify_lease_ms <= ?1 "
-                                                    "RETURNING announced_job, name, change_seq, 0",
-                     now, &rows);
+        rc = collect_claims(store, now, &rows);
     rc = finish(store, rc);
     size_t *idx = rows.n ? malloc(2 * rows.n * sizeof *idx) : NULL;
     if (!rc && rows.n && !idx)

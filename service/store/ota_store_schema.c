@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /** Schema version this build writes; the migration lists bring older ones here. */
 #define STORE_SCHEMA_VERSION 4
@@ -142,7 +143,8 @@ static const char schema_v3[] =
 
 /* SQLite, step 3 -> 4: notify-next claims (a thing's claim ends at this time). */
 static const char schema_v4[] =
-    "ALTER TABLE things ADD COLUMN notify_lease_ms INTEGER NOT NULL DEFAULT 0;";
+    "ALTER TABLE things ADD COLUMN notify_lease_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE things ADD COLUMN notify_owner INTEGER NOT NULL DEFAULT 0;";
 
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
@@ -274,7 +276,8 @@ typedef struct {
 
 /* PostgreSQL, step 3 -> 4: as SQLite's. */
 static const char pg_schema_v4[] =
-    "ALTER TABLE things ADD COLUMN notify_lease_ms BIGINT NOT NULL DEFAULT 0;";
+    "ALTER TABLE things ADD COLUMN notify_lease_ms BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE things ADD COLUMN notify_owner BIGINT NOT NULL DEFAULT 0;";
 
 static const step_t pg_migrations[] = {{0, 3, pg_schema_v3}, {3, 4, pg_schema_v4}};
 
@@ -334,6 +337,19 @@ static int mkdir_p(const char *path)
     return -1;
 }
 
+/** A handle's notify-next claim id: random, never 0 (no claim). */
+static int64_t claim_id(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t)ota_store_now_ms() * 2654435761u ^ (uint64_t)getpid();
+    if (f)
+        fclose(f);
+    v &= INT64_MAX;
+    return v ? (int64_t)v : 1;
+}
+
 int ota_store_location_is_postgresql(const char *location)
 {
     return location && (strncmp(location, "postgresql://", 13) == 0 ||
@@ -370,6 +386,7 @@ int ota_store_open_at(const char *data_dir, const char *location, ota_store_t **
     }
     memcpy(s->data_dir, data_dir, dlen + 1);
     s->data_version = -1;
+    s->claim_id = claim_id();
     snprintf(files, dlen + 8, "%s/files", data_dir);
     snprintf(dbpath, dlen + 12, "%s/otter.db", data_dir);
     char err[600];
