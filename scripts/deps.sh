@@ -10,6 +10,7 @@ packages=(
     mosquitto mosquitto-clients libmosquitto-dev libjsmn-dev libcjson-dev libcbor-dev
     libsqlite3-dev sqlite3 valgrind qemu-system-arm
     libmicrohttpd-dev libcurl4-openssl-dev
+    postgresql-15 libpq-dev
     chromium chromium-driver python3-selenium
 )
 

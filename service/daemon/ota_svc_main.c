@@ -91,6 +91,7 @@ enum level { LV_ERROR, LV_WARN, LV_INFO, LV_DEBUG };
 
 typedef struct options {
     const char *data_dir;
+    const char *store; /* NULL: SQLite in data_dir; else a postgresql:// URL */
     const char *host;
     int port;
     const char *username;
@@ -256,6 +257,10 @@ static void usage(FILE *f)
                "Options:\n"
                "  --data-dir DIR       data directory (otter.db, files/, broker/); default\n"
                "                       $OTTER_DATA_DIR; it must exist\n"
+               "  --store URL          the store's database: postgresql://[user@]host[:port]/db\n"
+               "                       (password: PGPASSWORD or ~/.pgpass rather than the URL,\n"
+               "                       which others can see in the process list); default\n"
+               "                       $OTTER_STORE, else SQLite in DIR/otter.db\n"
                "  --host HOST          broker host (default: credentials, else 127.0.0.1)\n"
                "  --port N             broker port (default: credentials, else 1883, or 8883\n"
                "                       with --cafile)\n"
@@ -379,6 +384,8 @@ static int parse_args(int argc, char **argv, options_t *o)
         i++;
         if (strcmp(a, "--data-dir") == 0) {
             o->data_dir = v;
+        } else if (strcmp(a, "--store") == 0) {
+            o->store = v;
         } else if (strcmp(a, "--host") == 0) {
             o->host = v;
         } else if (strcmp(a, "--port") == 0) {
@@ -509,6 +516,17 @@ static int parse_args(int argc, char **argv, options_t *o)
     }
     if (o->data_dir == NULL || o->data_dir[0] == '\0') {
         fprintf(stderr, "otter-service: --data-dir is required (see --help)\n");
+        return -1;
+    }
+    if (o->store == NULL || o->store[0] == '\0') {
+        o->store = getenv("OTTER_STORE");
+        if (o->store != NULL && o->store[0] == '\0')
+            o->store = NULL;
+    }
+    if (o->store != NULL && !ota_store_location_is_postgresql(o->store)) {
+        fprintf(stderr,
+                "otter-service: --store takes a postgresql:// URL (or nothing for SQLite in the "
+                "data folder)\n");
         return -1;
     }
     if (o->share_group[0] == '\0' || strpbrk(o->share_group, "/+#") != NULL) {
@@ -1143,8 +1161,8 @@ static int open_everything(daemon_t *d)
         return -1;
     }
     if (serves_jobs(d)) {
-        if (ota_store_open(d->opt.data_dir, &d->jobs_store) != OTA_STORE_OK) {
-            log_line(LV_ERROR, "cannot open the data directory %s", d->opt.data_dir);
+        if (ota_store_open_at(d->opt.data_dir, d->opt.store, &d->jobs_store) != OTA_STORE_OK) {
+            log_line(LV_ERROR, "cannot open the store of %s", d->opt.data_dir);
             return -1;
         }
         d->jobs = ota_svc_jobs_create(d->jobs_store, publish_cb, d);
@@ -1169,8 +1187,8 @@ static int open_everything(daemon_t *d)
     if (serves_streams(d)) {
         ota_svc_streams_source_t src;
         /* A handle of its own: its change polling must not race the Jobs module's. */
-        if (ota_store_open(d->opt.data_dir, &d->streams_store) != OTA_STORE_OK) {
-            log_line(LV_ERROR, "cannot open the data directory %s", d->opt.data_dir);
+        if (ota_store_open_at(d->opt.data_dir, d->opt.store, &d->streams_store) != OTA_STORE_OK) {
+            log_line(LV_ERROR, "cannot open the store of %s", d->opt.data_dir);
             return -1;
         }
         d->source = ota_svc_store_source_create(d->streams_store, STREAM_CACHE_TTL_MS);
@@ -1440,8 +1458,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     mosquitto_lib_init();
-    log_line(LV_INFO, "starting: data %s, broker %s:%d%s as user %s%s, role %s", d.opt.data_dir,
-             d.opt.host, d.opt.port, d.opt.cafile != NULL ? " (TLS)" : "",
+    log_line(LV_INFO, "starting: data %s, store %s, broker %s:%d%s as user %s%s, role %s",
+             d.opt.data_dir, d.opt.store != NULL ? "PostgreSQL" : "SQLite", d.opt.host, d.opt.port,
+             d.opt.cafile != NULL ? " (TLS)" : "",
              d.opt.username != NULL ? d.opt.username : "(anonymous)",
              d.cred.present ? " (from broker/service.credentials)" : "",
              d.opt.role == ROLE_ALL       ? "all"

@@ -113,8 +113,10 @@ int64_t ota_store_now_ms(void);
 
 /**
  * Opens (creating when missing) a data directory: the directory itself,
- * data_dir/otter.db and data_dir/files/. Sets WAL journaling, a busy timeout
- * of several seconds and foreign keys, and creates or migrates the schema.
+ * data_dir/files/ and the database, and creates or migrates the schema.
+ * The database is data_dir/otter.db (SQLite: WAL journaling, a busy timeout
+ * of several seconds, foreign keys), or the PostgreSQL database named by the
+ * environment variable OTTER_STORE when it is set (see ota_store_open_at()).
  * Safe to call from several processes at once.
  *
  * @param data_dir path of the data directory; copied.
@@ -127,6 +129,35 @@ int64_t ota_store_now_ms(void);
  *         reason is written to stderr ("otter store: <path>: <reason>").
  */
 int ota_store_open(const char *data_dir, ota_store_t **out);
+
+/**
+ * Opens a store on a given database.
+ *
+ * @param data_dir data directory (created when missing): the SQLite database
+ *                 when location is NULL, and files/, where imported files
+ *                 are kept (with PostgreSQL: a cache of the files' bytes,
+ *                 which are in the database, filled on first use).
+ * @param location NULL for SQLite in data_dir, or a PostgreSQL URL
+ *                 (`postgresql://user@host:port/db?...` or `postgres://`);
+ *                 anything else is refused with OTA_STORE_INVALID.
+ * @param out      receives the handle (NULL on failure).
+ * @return as ota_store_open().
+ */
+int ota_store_open_at(const char *data_dir, const char *location, ota_store_t **out);
+
+/**
+ * Whether a store location names PostgreSQL.
+ * @param location a `--store` value, or NULL.
+ * @return 1 for `postgresql://...` and `postgres://...`, else 0.
+ */
+int ota_store_location_is_postgresql(const char *location);
+
+/**
+ * Whether a handle works on PostgreSQL.
+ * @param store open store, or NULL (0).
+ * @return 1 for PostgreSQL, 0 for SQLite.
+ */
+int ota_store_is_postgresql(const ota_store_t *store);
 
 /**
  * Closes a handle and frees it.
@@ -149,7 +180,8 @@ const char *ota_store_data_dir(const ota_store_t *store);
 int ota_store_schema_version(ota_store_t *store, int *version);
 
 /**
- * Cheap "did another connection write?" check (SQLite PRAGMA data_version).
+ * Cheap "did another connection write?" check (SQLite: PRAGMA data_version;
+ * PostgreSQL: a counter every write transaction increments).
  * The first call on a handle reports a change. Writes made through this same
  * handle are not reported (the caller knows about them).
  *
@@ -873,14 +905,25 @@ int ota_store_next_timed_work(ota_store_t *store, int64_t *out);
  * announced. Everything is in the database, so a restarted daemon picks up
  * exactly where the previous one stopped; duplicates after a crash are
  * harmless to devices.
+ *
+ * Several daemons on one store: listing a thing claims it for the listing
+ * handle for OTA_STORE_NOTIFY_LEASE_MS (in a write transaction, so two
+ * daemons never list the same thing at once; the same handle lists it again
+ * on its next call, so a failed publish is retried at once);
+ * ota_store_notify_done() ends the claim. A daemon that dies holding claims
+ * delays those things' notifications by at most the lease; nothing is lost.
  */
+
+/** How long a listed thing is claimed by the daemon that listed it. */
+#define OTA_STORE_NOTIFY_LEASE_MS 10000
 
 /** Callback for ota_store_notify_pending(). */
 typedef int (*ota_store_notify_cb)(void *ctx, const char *thing, int64_t change_seq,
                                    const char *last_announced_job_id);
 
 /**
- * Lists things whose next job may have changed since last handled.
+ * Lists things whose next job may have changed since last handled and that
+ * no other handle has claimed, and claims them.
  * @param cb receives the thing, its current change counter (give it back to
  *           ota_store_notify_done()) and the job id last announced on
  *           notify-next ("" = none announced, or "no execution" announced).

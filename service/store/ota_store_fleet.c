@@ -11,44 +11,6 @@
 #include "ota_store.h"
 #include "ota_store_internal.h"
 
-/* Schema step 2 -> 3. */
-const char ota_store_schema_v3[] =
-    "CREATE TABLE thing_attrs("
-    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"
-    " key TEXT NOT NULL,"
-    " value TEXT NOT NULL,"
-    " updated_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(thing, key));"
-    "ALTER TABLE jobs ADD COLUMN target_version TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN device_types TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN reason_code TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN abort_rules TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN controlled INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN start_ms INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN win_start INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN win_end INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN phases TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE jobs ADD COLUMN phase_success INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN exp_base INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN exp_factor INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN exp_every INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN exp_on_succ INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN rel_minute INTEGER NOT NULL DEFAULT -1;"
-    "ALTER TABLE jobs ADD COLUMN rel_count INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN continuous INTEGER NOT NULL DEFAULT 0;"
-    "CREATE TABLE groups("
-    " name TEXT PRIMARY KEY,"
-    " query TEXT NOT NULL DEFAULT '',"
-    " created_ms INTEGER NOT NULL);"
-    "INSERT INTO groups(name, created_ms) SELECT DISTINCT grp, 0 FROM group_members;"
-    "CREATE TABLE job_targets("
-    " job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
-    " kind INTEGER NOT NULL," /* 0 thing, 1 group */
-    " name TEXT NOT NULL,"
-    " PRIMARY KEY(job, kind, name));"
-    "CREATE INDEX job_targets_name ON job_targets(kind, name);";
-
 /* ------------------------------------------------------------------------ */
 /* Checks                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -155,25 +117,26 @@ int ota_store_valid_device_types(const char *list)
 
 int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
-                  "UPDATE executions AS e SET status = 8, released = 1, version = version + 1, "
+                  "UPDATE executions AS e SET status = " EX_SKIPPED
+                  ", released = 1, version = version + 1, "
                   "updated_ms = ?3, deadline_ms = 0, details = " SKIP_VERDICT " "
-                  "WHERE e.status = 0 AND (?1 IS NULL OR e.job = ?1) "
+                  "WHERE e.status = " EX_QUEUED " AND (?1 IS NULL OR e.job = ?1) "
                   "AND (?2 IS NULL OR e.thing = ?2) AND " SKIP_VERDICT " IS NOT NULL "
                   "RETURNING job, thing");
     if (rc)
         return rc;
     if (job_id)
-        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 1, job_id);
     if (thing)
-        sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
+        ota_db_bind_text(st, 2, thing);
+    ota_db_bind_int64(st, 3, now_ms);
     /* Collect what changed before writing more (RETURNING rows come first). */
     size_t n = 0, cap = 0;
     char(*rows)[2][OTA_STORE_THING_NAME_MAX + 1] = NULL;
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             void *p = realloc(rows, ncap * sizeof *rows);
@@ -188,9 +151,9 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
         copy_col(rows[n][1], sizeof rows[n][1], st, 1);
         n++;
     }
-    if (!rc && r != SQLITE_DONE)
+    if (!rc && r != OTA_DB_DONE)
         rc = fail_db(s, "skip executions");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     for (size_t i = 0; !rc && i < n; i++) {
         rc = bump_thing(s, rows[i][1]);
         if (!rc && (i == 0 || strcmp(rows[i][0], rows[i - 1][0]) != 0))
@@ -205,33 +168,33 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
 static int put_attr(ota_store_t *s, const char *thing, const char *key, const char *value,
                     int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "INSERT INTO thing_attrs(thing, key, value, updated_ms) VALUES(?, ?, ?, ?) "
                   "ON CONFLICT(thing, key) DO UPDATE SET value = excluded.value, "
                   "updated_ms = excluded.updated_ms");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms);
+    ota_db_bind_text(st, 1, thing);
+    ota_db_bind_text(st, 2, key);
+    ota_db_bind_text(st, 3, value);
+    ota_db_bind_int64(st, 4, now_ms);
     rc = step_done(s, st, "set attribute");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
 int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "SELECT target_version FROM jobs WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, job_id);
     char version[OTA_STORE_VERSION_MAX + 1] = "";
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (ota_db_step(st) == OTA_DB_ROW)
         copy_col(version, sizeof version, st, 0);
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!ota_store_valid_version(version))
         return OTA_STORE_OK; /* a job without a version says nothing about the thing */
     rc = put_attr(s, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, now_ms);
@@ -279,13 +242,13 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
         if (!rc)
             rc = put_attr(store, thing, key, value, now_ms);
     } else if (!rc) {
-        sqlite3_stmt *st;
+        ota_db_stmt_t *st;
         if (!(rc = prep(store, &st, "DELETE FROM thing_attrs WHERE thing = ? AND key = ?"))) {
-            sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+            ota_db_bind_text(st, 1, thing);
+            ota_db_bind_text(st, 2, key);
             rc = step_done(store, st, "remove attribute");
-            sqlite3_finalize(st);
-            if (!rc && sqlite3_changes(store->db) == 0)
+            ota_db_finalize(st);
+            if (!rc && ota_db_changes(store->db) == 0)
                 rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' has no attribute '%s'", thing,
                           key);
         }
@@ -305,22 +268,22 @@ int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *
     *out = '\0';
     if (!ota_store_valid_thing_name(thing) || !ota_store_valid_attr_key(key))
         return fail(store, OTA_STORE_INVALID, "invalid thing name or attribute key");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT value FROM thing_attrs WHERE thing = ? AND key = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    ota_db_bind_text(st, 1, thing);
+    ota_db_bind_text(st, 2, key);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_ROW) {
         copy_col(out, cap, st, 0);
         ok(store);
-    } else if (r == SQLITE_DONE) {
+    } else if (r == OTA_DB_DONE) {
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' has no attribute '%s'", thing, key);
     } else {
         rc = fail_db(store, "get attribute");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -332,20 +295,20 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
                    "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? ORDER BY key")))
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, thing);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
-               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        if (cb(ctx, ota_db_column_text(st, 0), ota_db_column_text(st, 1),
+               ota_db_column_int64(st, 2)))
             break;
     }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
+    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list attributes");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc)
         ok(store);
     return rc;

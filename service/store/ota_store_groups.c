@@ -108,19 +108,19 @@ static int thing_matches(ota_store_t *s, const char *thing, const term_t *terms,
 static int group_query(ota_store_t *s, const char *name, char query[OTA_STORE_QUERY_MAX + 1],
                        int64_t *created_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "SELECT query, created_ms FROM groups WHERE name = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    ota_db_bind_text(st, 1, name);
+    if (ota_db_step(st) == OTA_DB_ROW) {
         copy_col(query, OTA_STORE_QUERY_MAX + 1, st, 0);
         if (created_ms)
-            *created_ms = sqlite3_column_int64(st, 1);
+            *created_ms = ota_db_column_int64(st, 1);
     } else {
         rc = fail(s, OTA_STORE_NOT_FOUND, "group '%s' not found", name);
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -155,20 +155,20 @@ int ota_store_group_create(ota_store_t *store, const char *name, const char *que
         return rc;
     if (query && *query && !ota_store_valid_query(query))
         return fail(store, OTA_STORE_INVALID, "invalid query '%s'", query);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(store, &st, "INSERT INTO groups(name, query, created_ms) VALUES(?, ?, ?)")))
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, query ? query : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE)
+    ota_db_bind_text(st, 1, name);
+    ota_db_bind_text(st, 2, query ? query : "");
+    ota_db_bind_int64(st, 3, now_ms);
+    int r = ota_db_step(st);
+    if (r == OTA_DB_DONE)
         ok(store);
-    else if (sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+    else if (ota_db_errcode(store->db) == OTA_DB_E_UNIQUE)
         rc = fail(store, OTA_STORE_EXISTS, "group '%s' already exists", name);
     else
         rc = fail_db(store, "create group");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -205,19 +205,19 @@ int ota_store_group_delete(ota_store_t *store, const char *name)
     if (!rc)
         rc = query_int(store,
                        "SELECT COUNT(*) FROM job_targets t JOIN jobs j ON j.id = t.job WHERE "
-                       "t.kind = 1 AND t.name = ? AND j.status = 0",
+                       "t.kind = 1 AND t.name = ? AND j.status = " JOB_IN_PROGRESS "",
                        name, NULL, &busy);
     if (!rc && busy)
         rc = fail(store, OTA_STORE_CONFLICT, "an IN_PROGRESS job targets group '%s'", name);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     for (int i = 0; !rc && i < 2; i++) {
         if ((rc = prep(store, &st,
                        i ? "DELETE FROM groups WHERE name = ?"
                          : "DELETE FROM group_members WHERE grp = ?")))
             break;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 1, name);
         rc = step_done(store, st, "delete group");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     return finish(store, rc);
 }
@@ -238,25 +238,25 @@ static int change_member(ota_store_t *store, const char *group, const char *thin
     if (!rc && query[0])
         rc = fail(store, OTA_STORE_INVALID,
                   "group '%s' is dynamic: its members are the things matching '%s'", group, query);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if (!rc && !(rc = prep(store, &st,
                            add ? "INSERT INTO group_members(grp, thing) VALUES(?, ?)"
                                : "DELETE FROM group_members WHERE grp = ? AND thing = ?"))) {
-        sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        int ext = sqlite3_extended_errcode(store->db);
-        if (r == SQLITE_DONE && !add && sqlite3_changes(store->db) == 0)
+        ota_db_bind_text(st, 1, group);
+        ota_db_bind_text(st, 2, thing);
+        int r = ota_db_step(st);
+        int ext = ota_db_errcode(store->db);
+        if (r == OTA_DB_DONE && !add && ota_db_changes(store->db) == 0)
             rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' is not in group '%s'", thing, group);
-        else if (r == SQLITE_DONE)
+        else if (r == OTA_DB_DONE)
             rc = OTA_STORE_OK;
-        else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        else if (ext == OTA_DB_E_UNIQUE)
             rc = fail(store, OTA_STORE_EXISTS, "thing '%s' is already in group '%s'", thing, group);
-        else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        else if (ext == OTA_DB_E_FOREIGN)
             rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
         else
             rc = fail_db(store, "change group");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc)
         rc = ota_store_continuous_sync(store, thing, ota_store_now_ms());
@@ -330,9 +330,9 @@ static int group_names(ota_store_t *s, char (**names)[OTA_STORE_GROUP_NAME_MAX +
 {
     *names = NULL;
     *n = 0;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "SELECT name FROM groups ORDER BY name");
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    while (!rc && ota_db_step(st) == OTA_DB_ROW) {
         void *p = realloc(*names, (*n + 1) * sizeof **names);
         if (!p) {
             rc = fail(s, OTA_STORE_ERROR, "out of memory");
@@ -341,7 +341,7 @@ static int group_names(ota_store_t *s, char (**names)[OTA_STORE_GROUP_NAME_MAX +
         *names = p;
         copy_col((*names)[(*n)++], sizeof **names, st, 0);
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -390,23 +390,23 @@ int ota_store_thing_groups(ota_store_t *store, const char *thing, ota_store_grou
 
 int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec)
 {
-    sqlite3_stmt *st;
-    int rc = prep(s, &st, "INSERT OR IGNORE INTO job_targets(job, kind, name) VALUES(?, ?, ?)");
+    ota_db_stmt_t *st;
+    int rc = prep(
+        s, &st, "INSERT INTO job_targets(job, kind, name) VALUES(?, ?, ?) ON CONFLICT DO NOTHING");
     for (size_t i = 0; !rc && i < spec->n_things + spec->n_groups; i++) {
         int group = i >= spec->n_things;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, group);
-        sqlite3_bind_text(st, 3, group ? spec->groups[i - spec->n_things] : spec->things[i], -1,
-                          SQLITE_STATIC);
+        ota_db_reset(st);
+        ota_db_bind_text(st, 1, spec->job_id);
+        ota_db_bind_int64(st, 2, group);
+        ota_db_bind_text(st, 3, group ? spec->groups[i - spec->n_things] : spec->things[i]);
         rc = step_done(s, st, "record target");
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     if (!rc && spec->continuous) {
         if (!(rc = prep(s, &st, "UPDATE jobs SET continuous = 1 WHERE id = ?"))) {
-            sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
+            ota_db_bind_text(st, 1, spec->job_id);
             rc = step_done(s, st, "mark continuous");
-            sqlite3_finalize(st);
+            ota_db_finalize(st);
         }
     }
     return rc;
@@ -415,22 +415,22 @@ int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec)
 /* Whether a continuous job targets a thing now (directly or through a group). */
 static int job_targets_thing(ota_store_t *s, const char *job_id, const char *thing)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "SELECT kind, name FROM job_targets WHERE job = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, job_id);
     char groups[16][OTA_STORE_GROUP_NAME_MAX + 1];
     size_t n = 0;
     int direct = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        if (sqlite3_column_int(st, 0) == 0)
+    while (ota_db_step(st) == OTA_DB_ROW) {
+        const char *name = ota_db_column_text(st, 1);
+        if (ota_db_column_int64(st, 0) == 0)
             direct |= strcmp(name, thing) == 0;
         else if (n < 16)
             snprintf(groups[n++], sizeof groups[0], "%s", name);
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     for (size_t i = 0; !direct && i < n; i++) {
         int in = in_group(s, groups[i], thing);
         if (in < 0)
@@ -442,31 +442,31 @@ static int job_targets_thing(ota_store_t *s, const char *job_id, const char *thi
 
 int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "SELECT j.id, j.controlled, j.rollout_per_min, (SELECT e.status FROM "
                   "executions e WHERE e.job = j.id AND e.thing = ?1) FROM jobs j "
-                  "WHERE j.status = 0 AND j.continuous = 1 ORDER BY j.seq");
+                  "WHERE j.status = " JOB_IN_PROGRESS " AND j.continuous = 1 ORDER BY j.seq");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, thing, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, thing);
     typedef struct {
         char id[OTA_STORE_JOB_ID_MAX + 1];
         int held, status;
     } cj_t;
     cj_t *jobs = NULL;
     size_t n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (ota_db_step(st) == OTA_DB_ROW) {
         cj_t *p = realloc(jobs, (n + 1) * sizeof *jobs);
         if (!p)
             break;
         jobs = p;
         copy_col(jobs[n].id, sizeof jobs[n].id, st, 0);
-        jobs[n].held = sqlite3_column_int(st, 1) || sqlite3_column_int64(st, 2) > 0;
-        jobs[n].status = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+        jobs[n].held = ota_db_column_int64(st, 1) || ota_db_column_int64(st, 2) > 0;
+        jobs[n].status = ota_db_column_is_null(st, 3) ? -1 : ota_db_column_int64(st, 3);
         n++;
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     for (size_t i = 0; !rc && i < n; i++) {
         int want = job_targets_thing(s, jobs[i].id, thing);
         if (want < 0) {
@@ -474,14 +474,15 @@ int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
         } else if (want && jobs[i].status < 0) {
             if (!(rc = prep(s, &st,
                             "INSERT INTO executions(job, thing, status, version, exec_number, "
-                            "queued_ms, updated_ms, released) VALUES(?, ?, 0, 1, 1, ?, ?, ?)"))) {
-                sqlite3_bind_text(st, 1, jobs[i].id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, now_ms);
-                sqlite3_bind_int64(st, 4, now_ms);
-                sqlite3_bind_int(st, 5, !jobs[i].held);
+                            "queued_ms, updated_ms, released) VALUES(?, ?, " EX_QUEUED
+                            ", 1, 1, ?, ?, ?)"))) {
+                ota_db_bind_text(st, 1, jobs[i].id);
+                ota_db_bind_text(st, 2, thing);
+                ota_db_bind_int64(st, 3, now_ms);
+                ota_db_bind_int64(st, 4, now_ms);
+                ota_db_bind_int64(st, 5, !jobs[i].held);
                 rc = step_done(s, st, "add execution");
-                sqlite3_finalize(st);
+                ota_db_finalize(st);
             }
             if (!rc && !jobs[i].held)
                 rc = bump_thing(s, thing);
@@ -491,13 +492,14 @@ int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms)
                 rc = ota_store_release_controlled(s, jobs[i].id, now_ms, NULL);
         } else if (!want && jobs[i].status == OTA_STORE_EXEC_QUEUED) {
             if (!(rc = prep(s, &st,
-                            "UPDATE executions SET status = 6, released = 1, version = version "
+                            "UPDATE executions SET status = " EX_REMOVED
+                            ", released = 1, version = version "
                             "+ 1, updated_ms = ?3 WHERE job = ?1 AND thing = ?2"))) {
-                sqlite3_bind_text(st, 1, jobs[i].id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, now_ms);
+                ota_db_bind_text(st, 1, jobs[i].id);
+                ota_db_bind_text(st, 2, thing);
+                ota_db_bind_int64(st, 3, now_ms);
                 rc = step_done(s, st, "remove execution");
-                sqlite3_finalize(st);
+                ota_db_finalize(st);
             }
             if (!rc)
                 rc = bump_thing(s, thing);

@@ -1,27 +1,86 @@
 /*
  * otter service: the store's private parts, shared by its source files
- * (ota_store.c: things, files, streams, jobs, executions; ota_store_fleet.c:
- * thing attributes and version/device-type targeting). Not for users of the
- * store: include ota_store.h.
+ * (one per concern, listed in ota_store.c). Not for users of the store:
+ * include ota_store.h.
  */
 #ifndef OTA_STORE_INTERNAL_H
 #define OTA_STORE_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
+#include "ota_db.h"
 #include "ota_store.h"
+
+#define STR_(x) #x
+/** A number macro as a string literal. */
+#define STR(x) STR_(x)
+
+/* Execution columns, in the order read_exec() expects. */
+#define EXEC_COLS                                                                                  \
+    "e.job, e.thing, e.status, e.details, e.version, e.exec_number, e.queued_ms, e.started_ms, "   \
+    "e.updated_ms, e.deadline_ms, e.released"
+
+/*
+ * Statuses as SQL literals: SQL text names them ("status = " EX_QUEUED)
+ * instead of repeating their numbers; each is checked against its enum in
+ * ota_store.h. (The schema's DDL keeps its numbers: it is versioned text.)
+ */
+#define EX_QUEUED_N 0
+#define EX_IN_PROGRESS_N 1
+#define EX_SUCCEEDED_N 2
+#define EX_TIMED_OUT_N 4
+#define EX_REMOVED_N 6
+#define EX_CANCELED_N 7
+#define EX_SKIPPED_N 8
+#define JOB_IN_PROGRESS_N 0
+#define JOB_COMPLETED_N 2
+#define EX_QUEUED STR(EX_QUEUED_N)
+#define EX_IN_PROGRESS STR(EX_IN_PROGRESS_N)
+#define EX_SUCCEEDED STR(EX_SUCCEEDED_N)
+#define EX_TIMED_OUT STR(EX_TIMED_OUT_N)
+#define EX_REMOVED STR(EX_REMOVED_N)
+#define EX_CANCELED STR(EX_CANCELED_N)
+#define EX_SKIPPED STR(EX_SKIPPED_N)
+#define JOB_IN_PROGRESS STR(JOB_IN_PROGRESS_N)
+#define JOB_COMPLETED STR(JOB_COMPLETED_N)
+_Static_assert(OTA_STORE_EXEC_QUEUED == EX_QUEUED_N, "EX_QUEUED");
+_Static_assert(OTA_STORE_EXEC_IN_PROGRESS == EX_IN_PROGRESS_N, "EX_IN_PROGRESS");
+_Static_assert(OTA_STORE_EXEC_SUCCEEDED == EX_SUCCEEDED_N, "EX_SUCCEEDED");
+_Static_assert(OTA_STORE_EXEC_TIMED_OUT == EX_TIMED_OUT_N, "EX_TIMED_OUT");
+_Static_assert(OTA_STORE_EXEC_REMOVED == EX_REMOVED_N, "EX_REMOVED");
+_Static_assert(OTA_STORE_EXEC_CANCELED == EX_CANCELED_N, "EX_CANCELED");
+_Static_assert(OTA_STORE_EXEC_SKIPPED == EX_SKIPPED_N, "EX_SKIPPED");
+_Static_assert(OTA_STORE_JOB_IN_PROGRESS == JOB_IN_PROGRESS_N, "JOB_IN_PROGRESS");
+_Static_assert(OTA_STORE_JOB_COMPLETED == JOB_COMPLETED_N, "JOB_COMPLETED");
+
+/** Collected (job, thing) pairs, so that no statement is open while writing. */
+typedef struct {
+    char (*job)[OTA_STORE_JOB_ID_MAX + 1];
+    char (*thing)[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t *num;
+    int64_t *num2;
+    size_t n, cap;
+} rows_t;
+
+/** Adds a row; 0 or -1 (out of memory). */
+int rows_push(rows_t *r, const char *job, const char *thing, int64_t num, int64_t num2);
+/** Frees the rows. */
+void rows_free(rows_t *r);
+/** Sorts idx[0..n) by the rows' thing names (tmp holds n entries). */
+void sort_idx(const rows_t *r, size_t *idx, size_t *tmp, size_t n);
+/** Collects rows of (text, text, int, int) from a query with at most one int parameter. */
+int collect(ota_store_t *s, const char *sql, int64_t arg, rows_t *out);
+/** A heap copy of a text (NULL for NULL or out of memory). */
+char *dup_text(const char *t);
 
 /** An open data directory. */
 struct ota_store {
-    sqlite3 *db;
+    ota_db_t *db;
     char *data_dir;
     char err[512];
-    int64_t data_version; /* last PRAGMA data_version seen; -1 before the first poll */
+    int64_t data_version; /* last ota_db_data_version() seen; -1 before the first poll */
+    int64_t claim_id;     /* owner id of this handle's notify-next claims */
 };
-
-/** Schema step 2 -> 3: thing attributes, jobs' target version, device types, abort reason. */
-extern const char ota_store_schema_v3[];
 
 /** Records a failure text on the handle and returns rc. */
 #if defined(__GNUC__)
@@ -33,7 +92,7 @@ int fail_db(ota_store_t *s, const char *what);
 /** Clears the failure text. */
 void ok(ota_store_t *s);
 /** Prepares a statement (*st = NULL on failure). */
-int prep(ota_store_t *s, sqlite3_stmt **st, const char *sql);
+int prep(ota_store_t *s, ota_db_stmt_t **st, const char *sql);
 /** Runs SQL text without results. */
 int exec_sql(ota_store_t *s, const char *sql);
 /** BEGIN IMMEDIATE. */
@@ -43,9 +102,9 @@ void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */
 int finish(ota_store_t *s, int rc);
 /** Runs a statement to completion. */
-int step_done(ota_store_t *s, sqlite3_stmt *st, const char *what);
+int step_done(ota_store_t *s, ota_db_stmt_t *st, const char *what);
 /** Copies a text column (or "") into dst. */
-void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col);
+void copy_col(char *dst, size_t cap, ota_db_stmt_t *st, int col);
 /** Runs a one-integer query with up to two text parameters; *out = 0 without a row. */
 int query_int(ota_store_t *s, const char *sql, const char *arg1, const char *arg2, int64_t *out);
 /** OTA_STORE_INVALID with a text when name is not a valid thing/group name. */
@@ -71,6 +130,12 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
  */
 int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms);
 
+/**
+ * Releases what a job's rollout rate (executions per minute since
+ * created_ms) allows at now_ms; adds the count to *n_released (may be NULL).
+ */
+int ota_store_release_rate(ota_store_t *s, const char *job_id, int64_t rate, int64_t created_ms,
+                           int64_t now_ms, size_t *n_released);
 /** 1 if a rollout holds executions back (start, window, phases, exponential rate). */
 int ota_store_rollout_is_controlled(const ota_store_rollout_t *r);
 /** Checks a spec's abort rules and rollout (OTA_STORE_INVALID with a text). */
@@ -100,6 +165,12 @@ int ota_store_job_targets_save(ota_store_t *s, const ota_store_job_spec_t *spec)
  * targeted loses its QUEUED one (REMOVED). Inside a transaction.
  */
 int ota_store_continuous_sync(ota_store_t *s, const char *thing, int64_t now_ms);
+
+/**
+ * PostgreSQL: the path of this machine's copy of file id in path, written
+ * from the database's chunks when it is missing or has another size.
+ */
+int ota_store_file_local(ota_store_t *s, int64_t id, uint64_t size, char *path, size_t cap);
 
 /** Fills a job's abort rules, rollout, open phase and end reason. */
 int ota_store_job_extra(ota_store_t *s, ota_store_job_t *j);

@@ -35,15 +35,16 @@ int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const cha
                   ota_store_exec_status_name((int)status));
     if (!rc && status == OTA_STORE_EXEC_IN_PROGRESS && !force)
         rc = fail(store, OTA_STORE_CONFLICT, "the execution is IN_PROGRESS");
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if (!rc && !(rc = prep(store, &st,
-                           "UPDATE executions SET status = 7, released = 1, version = version + 1, "
+                           "UPDATE executions SET status = " EX_CANCELED
+                           ", released = 1, version = version + 1, "
                            "updated_ms = ?3, deadline_ms = 0 WHERE job = ?1 AND thing = ?2"))) {
-        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, thing, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now_ms);
+        ota_db_bind_text(st, 1, job_id);
+        ota_db_bind_text(st, 2, thing);
+        ota_db_bind_int64(st, 3, now_ms);
         rc = step_done(store, st, "cancel execution");
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc)
         rc = bump_thing(store, thing);
@@ -63,13 +64,13 @@ static int stream_paths(ota_store_t *s, const char *job_id, const char *stream, 
                        job_id, &others);
     if (rc || others)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(s, &st, "SELECT path FROM stream_files WHERE stream = ?")))
         return rc;
-    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    ota_db_bind_text(st, 1, stream);
+    while (!rc && ota_db_step(st) == OTA_DB_ROW) {
         char **p = realloc(*paths, (*n + 1) * sizeof **paths);
-        char *path = p ? strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+        char *path = p ? strdup(ota_db_column_text(st, 0)) : NULL;
         if (p)
             *paths = p;
         if (!path)
@@ -77,22 +78,22 @@ static int stream_paths(ota_store_t *s, const char *job_id, const char *stream, 
         else
             (*paths)[(*n)++] = path;
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
 /* Runs one statement with one or two text parameters. */
 static int run2(ota_store_t *s, const char *sql, const char *a, const char *b, const char *what)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, sql);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    ota_db_bind_text(st, 1, a);
     if (b)
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+        ota_db_bind_text(st, 2, b);
     rc = step_done(s, st, what);
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -106,16 +107,16 @@ int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int6
     int rc = begin(store);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int status = -1;
     char stream[OTA_STORE_STREAM_ID_MAX + 1] = "";
     if (!(rc = prep(store, &st, "SELECT status, COALESCE(stream, '') FROM jobs WHERE id = ?"))) {
-        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            status = sqlite3_column_int(st, 0);
+        ota_db_bind_text(st, 1, job_id);
+        if (ota_db_step(st) == OTA_DB_ROW) {
+            status = ota_db_column_int64(st, 0);
             copy_col(stream, sizeof stream, st, 1);
         }
-        sqlite3_finalize(st);
+        ota_db_finalize(st);
     }
     if (!rc && status < 0)
         rc = fail(store, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
@@ -125,7 +126,8 @@ int ota_store_job_delete(ota_store_t *store, const char *job_id, int force, int6
     if (!rc)
         rc = run2(store,
                   "UPDATE things SET change_seq = change_seq + 1 WHERE name IN (SELECT thing "
-                  "FROM executions WHERE job = ? AND status IN (0, 1) AND released = 1)",
+                  "FROM executions WHERE job = ? AND status IN (" EX_QUEUED ", " EX_IN_PROGRESS
+                  ") AND released = 1)",
                   job_id, NULL, "mark things");
     if (!rc)
         rc = run2(store, "DELETE FROM executions WHERE job = ?", job_id, NULL, "delete executions");

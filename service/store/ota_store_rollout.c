@@ -81,7 +81,7 @@ int ota_store_rollout_save(ota_store_t *s, const ota_store_job_spec_t *spec)
     for (uint32_t i = 0; i < r->n_phases; i++)
         n += (size_t)snprintf(phases + n, sizeof phases - n, "%s%u", i ? "," : "",
                               r->phase_percent[i]);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
                   "UPDATE jobs SET abort_rules = ?2, controlled = ?3, start_ms = ?4, "
                   "win_start = ?5, win_end = ?6, phases = ?7, phase_success = ?8, "
@@ -89,20 +89,20 @@ int ota_store_rollout_save(ota_store_t *s, const ota_store_job_spec_t *spec)
                   "WHERE id = ?1");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, spec->job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rules, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 3, ota_store_rollout_is_controlled(r));
-    sqlite3_bind_int64(st, 4, r->start_at_ms);
-    sqlite3_bind_int64(st, 5, r->window_start_min);
-    sqlite3_bind_int64(st, 6, r->window_end_min);
-    sqlite3_bind_text(st, 7, phases, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 8, r->phase_success_percent);
-    sqlite3_bind_int64(st, 9, r->base_per_minute);
-    sqlite3_bind_int64(st, 10, r->factor_x10);
-    sqlite3_bind_int64(st, 11, r->increase_every);
-    sqlite3_bind_int(st, 12, r->increase_on_succeeded != 0);
+    ota_db_bind_text(st, 1, spec->job_id);
+    ota_db_bind_text(st, 2, rules);
+    ota_db_bind_int64(st, 3, ota_store_rollout_is_controlled(r));
+    ota_db_bind_int64(st, 4, r->start_at_ms);
+    ota_db_bind_int64(st, 5, r->window_start_min);
+    ota_db_bind_int64(st, 6, r->window_end_min);
+    ota_db_bind_text(st, 7, phases);
+    ota_db_bind_int64(st, 8, r->phase_success_percent);
+    ota_db_bind_int64(st, 9, r->base_per_minute);
+    ota_db_bind_int64(st, 10, r->factor_x10);
+    ota_db_bind_int64(st, 11, r->increase_every);
+    ota_db_bind_int64(st, 12, r->increase_on_succeeded != 0);
     rc = step_done(s, st, "save rollout");
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return rc;
 }
 
@@ -126,22 +126,22 @@ typedef struct {
 static int read_settings(ota_store_t *s, const char *job_id, settings_t *o)
 {
     memset(o, 0, sizeof *o);
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st, "SELECT " SETTINGS_COLS " FROM jobs WHERE id = ?");
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+    ota_db_bind_text(st, 1, job_id);
+    if (ota_db_step(st) != OTA_DB_ROW) {
+        ota_db_finalize(st);
         return fail(s, OTA_STORE_NOT_FOUND, "job '%s' not found", job_id);
     }
-    o->status = sqlite3_column_int(st, 0);
-    o->controlled = sqlite3_column_int(st, 1);
-    o->created_ms = sqlite3_column_int64(st, 2);
-    o->rate = sqlite3_column_int64(st, 3);
-    o->rel_minute = sqlite3_column_int64(st, 4);
-    o->rel_count = sqlite3_column_int64(st, 5);
-    const char *rules = (const char *)sqlite3_column_text(st, 6);
+    o->status = ota_db_column_int64(st, 0);
+    o->controlled = ota_db_column_int64(st, 1);
+    o->created_ms = ota_db_column_int64(st, 2);
+    o->rate = ota_db_column_int64(st, 3);
+    o->rel_minute = ota_db_column_int64(st, 4);
+    o->rel_count = ota_db_column_int64(st, 5);
+    const char *rules = ota_db_column_text(st, 6);
     for (const char *p = rules; p && *p && o->n_rules < OTA_STORE_ABORT_RULES_MAX;) {
         int type = 0;
         unsigned pct = 0, min = 0;
@@ -152,26 +152,26 @@ static int read_settings(ota_store_t *s, const char *job_id, settings_t *o)
         p += used;
         p += *p == ';';
     }
-    o->r.start_at_ms = sqlite3_column_int64(st, 7);
-    o->r.window_start_min = (uint32_t)sqlite3_column_int64(st, 8);
-    o->r.window_end_min = (uint32_t)sqlite3_column_int64(st, 9);
-    const char *phases = (const char *)sqlite3_column_text(st, 10);
+    o->r.start_at_ms = ota_db_column_int64(st, 7);
+    o->r.window_start_min = (uint32_t)ota_db_column_int64(st, 8);
+    o->r.window_end_min = (uint32_t)ota_db_column_int64(st, 9);
+    const char *phases = ota_db_column_text(st, 10);
     for (const char *p = phases; p && *p && o->r.n_phases < OTA_STORE_PHASES_MAX;) {
         o->r.phase_percent[o->r.n_phases++] = (uint32_t)strtoul(p, (char **)&p, 10);
         p += *p == ',';
     }
-    o->r.phase_success_percent = (uint32_t)sqlite3_column_int64(st, 11);
-    o->r.base_per_minute = (uint32_t)sqlite3_column_int64(st, 12);
-    o->r.factor_x10 = (uint32_t)sqlite3_column_int64(st, 13);
-    o->r.increase_every = (uint32_t)sqlite3_column_int64(st, 14);
-    o->r.increase_on_succeeded = sqlite3_column_int(st, 15);
+    o->r.phase_success_percent = (uint32_t)ota_db_column_int64(st, 11);
+    o->r.base_per_minute = (uint32_t)ota_db_column_int64(st, 12);
+    o->r.factor_x10 = (uint32_t)ota_db_column_int64(st, 13);
+    o->r.increase_every = (uint32_t)ota_db_column_int64(st, 14);
+    o->r.increase_on_succeeded = ota_db_column_int64(st, 15);
     copy_col(o->reason_code, sizeof o->reason_code, st, 16);
     copy_col(o->reason, sizeof o->reason, st, 17);
-    int64_t pct = sqlite3_column_int64(st, 18), min = sqlite3_column_int64(st, 19);
+    int64_t pct = ota_db_column_int64(st, 18), min = ota_db_column_int64(st, 19);
     if (pct > 0) /* the original single criterion: ALL failures */
         o->rules[o->n_rules++] = (ota_store_abort_rule_t){OTA_STORE_FAILURE_ALL, (uint32_t)pct,
                                                           (uint32_t)(min > 0 ? min : 1)};
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return OTA_STORE_OK;
 }
 
@@ -205,20 +205,20 @@ static int read_execs(ota_store_t *s, const char *job_id, execs_t *e)
         execs_free(e);
         return fail(s, OTA_STORE_ERROR, "out of memory");
     }
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     if ((rc = prep(s, &st,
                    "SELECT seq, status, released FROM executions WHERE job = ? ORDER BY seq"))) {
         execs_free(e);
         return rc;
     }
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    while (e->n < (size_t)n && sqlite3_step(st) == SQLITE_ROW) {
-        e->seq[e->n] = sqlite3_column_int64(st, 0);
-        e->status[e->n] = sqlite3_column_int(st, 1);
-        e->released[e->n] = sqlite3_column_int(st, 2);
+    ota_db_bind_text(st, 1, job_id);
+    while (e->n < (size_t)n && ota_db_step(st) == OTA_DB_ROW) {
+        e->seq[e->n] = ota_db_column_int64(st, 0);
+        e->status[e->n] = ota_db_column_int64(st, 1);
+        e->released[e->n] = ota_db_column_int64(st, 2);
         e->n++;
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     return OTA_STORE_OK;
 }
 
@@ -265,9 +265,9 @@ static int64_t current_rate(ota_store_t *s, const char *job_id, const settings_t
     int64_t done = 0;
     query_int(s,
               o->r.increase_on_succeeded
-                  ? "SELECT COUNT(*) FROM executions WHERE job = ? AND status = 2"
+                  ? "SELECT COUNT(*) FROM executions WHERE job = ? AND status = " EX_SUCCEEDED
                   : "SELECT COUNT(*) FROM executions WHERE job = ? AND released = 1 "
-                    "AND status NOT IN (7, 8)",
+                    "AND status NOT IN (" EX_CANCELED ", " EX_SKIPPED ")",
               job_id, NULL, &done);
     double rate = o->r.base_per_minute;
     for (int64_t k = done / o->r.increase_every; k > 0 && rate < 1e7; k--)
@@ -296,7 +296,7 @@ int ota_store_release_controlled(ota_store_t *s, const char *job_id, int64_t now
     int64_t used = minute == o.rel_minute ? o.rel_count : 0;
     int64_t rate = current_rate(s, job_id, &o);
     int64_t budget = rate < 0 ? INT64_MAX : rate - used;
-    sqlite3_stmt *st = NULL;
+    ota_db_stmt_t *st = NULL;
     size_t n = 0;
     if (budget > 0)
         rc = prep(s, &st,
@@ -305,26 +305,26 @@ int ota_store_release_controlled(ota_store_t *s, const char *job_id, int64_t now
     for (size_t k = 0; !rc && st && k < limit && (int64_t)n < budget; k++) {
         if (e.released[k] || e.status[k] != OTA_STORE_EXEC_QUEUED)
             continue;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, e.seq[k]);
-        sqlite3_bind_int64(st, 2, now_ms);
+        ota_db_reset(st);
+        ota_db_bind_int64(st, 1, e.seq[k]);
+        ota_db_bind_int64(st, 2, now_ms);
         char thing[OTA_STORE_THING_NAME_MAX + 1] = "";
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (ota_db_step(st) == OTA_DB_ROW)
             copy_col(thing, sizeof thing, st, 0);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        while (ota_db_step(st) == OTA_DB_ROW) {
         }
         rc = thing[0] ? bump_thing(s, thing) : fail_db(s, "release execution");
         n++;
     }
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     execs_free(&e);
     if (!rc && n > 0 && rate >= 0) {
         if (!(rc = prep(s, &st, "UPDATE jobs SET rel_minute = ?2, rel_count = ?3 WHERE id = ?1"))) {
-            sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, minute);
-            sqlite3_bind_int64(st, 3, used + (int64_t)n);
+            ota_db_bind_text(st, 1, job_id);
+            ota_db_bind_int64(st, 2, minute);
+            ota_db_bind_int64(st, 3, used + (int64_t)n);
             rc = step_done(s, st, "record release");
-            sqlite3_finalize(st);
+            ota_db_finalize(st);
         }
     }
     if (!rc && n_released)
@@ -334,19 +334,20 @@ int ota_store_release_controlled(ota_store_t *s, const char *job_id, int64_t now
 
 int ota_store_rollout_next(ota_store_t *s, int64_t now_ms, int64_t *out)
 {
-    sqlite3_stmt *st;
+    ota_db_stmt_t *st;
     int rc = prep(s, &st,
-                  "SELECT id FROM jobs j WHERE status = 0 AND controlled = 1 AND EXISTS "
+                  "SELECT id FROM jobs j WHERE status = " JOB_IN_PROGRESS
+                  " AND controlled = 1 AND EXISTS "
                   "(SELECT 1 FROM executions e WHERE e.job = j.id AND e.released = 0 "
-                  "AND e.status = 0)");
+                  "AND e.status = " EX_QUEUED ")");
     if (rc)
         return rc;
     char ids[64][OTA_STORE_JOB_ID_MAX + 1];
     size_t n = 0;
-    while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+    while (n < 64 && ota_db_step(st) == OTA_DB_ROW)
         copy_col(ids[n++], sizeof ids[0], st, 0);
     int more = n == 64;
-    sqlite3_finalize(st);
+    ota_db_finalize(st);
     for (size_t i = 0; !rc && i < n; i++) {
         settings_t o;
         if ((rc = read_settings(s, ids[i], &o)))

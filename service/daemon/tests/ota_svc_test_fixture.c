@@ -39,7 +39,7 @@ static int write_all(const char *path, const uint8_t *data, size_t len)
     return fclose(f) == 0 && n == len ? 0 : -1;
 }
 
-static int populate(svc_fx_t *fx, const char *file_path)
+static int populate(svc_fx_t *fx, const char *file_path, const char *store)
 {
     ota_store_t *st = NULL;
     ota_store_file_t file;
@@ -48,7 +48,7 @@ static int populate(svc_fx_t *fx, const char *file_path)
     char doc[1024];
     int rc;
 
-    if (ota_store_open(fx->data_dir, &st) != OTA_STORE_OK) {
+    if (ota_store_open_at(fx->data_dir, store, &st) != OTA_STORE_OK) {
         fprintf(stderr, "fixture: cannot open the store in %s\n", fx->data_dir);
         return -1;
     }
@@ -106,6 +106,11 @@ fail:
 
 int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things)
 {
+    return svc_fx_setup_store(fx, file_size, n_things, NULL);
+}
+
+int svc_fx_setup_store(svc_fx_t *fx, size_t file_size, int n_things, const char *store)
+{
     char file_path[256];
     uint32_t x = 0x5eed1234u ^ (uint32_t)file_size;
 
@@ -124,7 +129,7 @@ int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things)
         x = x * 1664525u + 1013904223u;
         fx->file[i] = (uint8_t)(x >> 24);
     }
-    if (write_all(file_path, fx->file, file_size) != 0 || populate(fx, file_path) != 0) {
+    if (write_all(file_path, fx->file, file_size) != 0 || populate(fx, file_path, store) != 0) {
         return -1;
     }
     if (ota_test_broker_start(&fx->broker, NULL) != 0) {

@@ -41,6 +41,12 @@ typedef struct svc_fx {
 int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things);
 
 /**
+ * As svc_fx_setup(), with the store in a given database.
+ * @param store NULL (SQLite in the data folder) or a postgresql:// URL.
+ */
+int svc_fx_setup_store(svc_fx_t *fx, size_t file_size, int n_things, const char *store);
+
+/**
  * Starts one otter-service instance (log: <dir>/service-<index>.log).
  * @param fx         the fixture.
  * @param extra_args NULL-terminated extra arguments (e.g. --role streams), or NULL.

@@ -2,6 +2,10 @@
  * Unit tests of the store: every public function, constraints, rollout
  * visibility, cancel, timeouts, abort criteria, notify bookkeeping, reopen and
  * several handles / processes on one data directory.
+ *
+ * Run without arguments on SQLite; with --postgresql the same tests run on a
+ * throwaway PostgreSQL server started once for the binary (its database is
+ * emptied before every test).
  */
 #define _XOPEN_SOURCE 700
 
@@ -22,9 +26,20 @@
 #include <unistd.h>
 
 #include "ota_store.h"
+#include "ota_test_pg.h"
 
 #define T0 1700000000000LL /* a fixed "now" in ms */
 #define MIN 60000LL
+
+/* The PostgreSQL server with --postgresql; NULL location means SQLite. */
+static ota_test_pg_t g_pg;
+static const char *g_location;
+
+/* Opens the store of a data folder on the back-end under test. */
+static int open_store(const char *dir, ota_store_t **out)
+{
+    return ota_store_open_at(dir, g_location, out);
+}
 
 typedef struct {
     char dir[256];
@@ -45,7 +60,9 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof fx->dir, "/tmp/otter-store-test-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     strcat(fx->dir, "/data"); /* not yet existing: open must create it */
-    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+    if (g_location) /* the first test makes the schema, the others start from empty tables */
+        assert_int_equal(ota_test_pg_empty(&g_pg), 0);
+    assert_int_equal(open_store(fx->dir, &fx->s), OTA_STORE_OK);
     *state = fx;
     return 0;
 }
@@ -65,7 +82,7 @@ static void reopen(fx_t *fx)
 {
     ota_store_close(fx->s);
     fx->s = NULL;
-    assert_int_equal(ota_store_open(fx->dir, &fx->s), OTA_STORE_OK);
+    assert_int_equal(open_store(fx->dir, &fx->s), OTA_STORE_OK);
 }
 
 static void mk_things(ota_store_t *s, const char *prefix, int n)
@@ -135,17 +152,26 @@ static void test_open_layout_and_schema(void **state)
     char p[400];
     struct stat sb;
     snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(stat(p, &sb), g_location ? -1 : 0); /* PostgreSQL: no SQLite file */
+    assert_int_equal(ota_store_is_postgresql(fx->s), g_location != NULL);
     snprintf(p, sizeof p, "%s/files", fx->dir);
     assert_int_equal(stat(p, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, 4);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
     assert_null(none);
+    /* a location that is not PostgreSQL, and a server that does not answer */
+    assert_int_equal(ota_store_open_at(fx->dir, "mysql://u:p@h/db", &none), OTA_STORE_INVALID);
+    assert_null(none);
+    assert_int_equal(ota_store_open_at(fx->dir, "postgresql://nobody@127.0.0.1:1/none", &none),
+                     OTA_STORE_ERROR);
+    assert_null(none);
+    assert_true(ota_store_location_is_postgresql("postgres://h/db"));
+    assert_false(ota_store_location_is_postgresql("postgresql:/h"));
     assert_string_equal(ota_store_rc_name(OTA_STORE_CONFLICT), "OTA_STORE_CONFLICT");
     assert_string_equal(ota_store_rc_name(42), "OTA_STORE_UNKNOWN");
     assert_true(ota_store_now_ms() > T0);
@@ -156,15 +182,21 @@ static void test_open_refuses_newer_schema(void **state)
     fx_t *fx = *state;
     char p[400];
     snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    if (g_location) {
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 99"), 0);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
     ota_store_t *s2 = (ota_store_t *)1;
-    assert_int_equal(ota_store_open(fx->dir, &s2), OTA_STORE_INVALID);
+    assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
+    if (g_location) /* the next tests use this database */
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 4"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -270,18 +302,28 @@ static void test_groups(void **state)
 
 /* ---- files and streams ---- */
 
+/* Writes len patterned bytes (seed: the pattern's factor) to path; returns them. */
+static unsigned char *make_file(const char *path, size_t len, unsigned seed)
+{
+    unsigned char *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * seed + (i >> 9));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    return data;
+}
+
 static void test_file_import(void **state)
 {
     fx_t *fx = *state;
     char src[300];
     snprintf(src, sizeof src, "%s/../src.bin", fx->dir);
     size_t len = 300000; /* several copy chunks */
-    unsigned char *data = malloc(len);
-    for (size_t i = 0; i < len; i++)
-        data[i] = (unsigned char)(i * 7 + (i >> 9));
-    FILE *f = fopen(src, "wb");
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    unsigned char *data = make_file(src, len, 7);
+    FILE *f;
     ota_store_file_t a, b;
     assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
     assert_int_equal(ota_store_file_import(fx->s, src, &b), OTA_STORE_OK);
@@ -317,6 +359,85 @@ static int stream_cb(void *ctx, const ota_store_stream_t *st)
     strcat(ctx, st->stream_id);
     strcat(ctx, ";");
     return 0;
+}
+
+/* Reads a whole file into a new buffer; its size in *len. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+/*
+ * An instance on another machine (another data folder, the same database)
+ * serves a file it did not import: with PostgreSQL the bytes are in the
+ * database and its own copy is written on first use, and written again when
+ * missing or damaged. With SQLite each data folder is a store of its own.
+ */
+static void test_file_from_another_instance(void **state)
+{
+    fx_t *fx = *state;
+    char src[300], other[300];
+    snprintf(src, sizeof src, "%s/../fw.bin", fx->dir);
+    snprintf(other, sizeof other, "%s/../other", fx->dir);
+    size_t len = 600001; /* three database chunks, the last one short */
+    unsigned char *data = make_file(src, len, 13);
+    ota_store_file_t a;
+    assert_int_equal(ota_store_file_import(fx->s, src, &a), OTA_STORE_OK);
+    ota_store_stream_file_t sf = {0, a.path, a.size};
+    assert_int_equal(ota_store_stream_create(fx->s, "s1", "fw", &sf, 1, T0), OTA_STORE_OK);
+    ota_store_t *b;
+    assert_int_equal(open_store(other, &b), OTA_STORE_OK);
+    ota_store_file_t g;
+    if (!g_location) {
+        assert_int_equal(ota_store_file_get(b, a.id, &g), OTA_STORE_NOT_FOUND);
+        ota_store_close(b);
+        free(data);
+        return;
+    }
+    char want[400];
+    snprintf(want, sizeof want, "%s/files/%lld.bin", other, (long long)a.id);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1)
+            assert_int_equal(unlink(want), 0); /* lost: written again */
+        if (round == 2)
+            assert_int_equal(truncate(want, 1000), 0); /* cut short: written again */
+        assert_int_equal(ota_store_file_get(b, a.id, &g), OTA_STORE_OK);
+        assert_string_equal(g.path, want);
+        assert_int_equal(g.size, len);
+        size_t got = 0;
+        unsigned char *back = slurp(g.path, &got);
+        assert_non_null(back);
+        assert_int_equal(got, len);
+        assert_memory_equal(back, data, len);
+        free(back);
+    }
+    /* the stream's file, as the streams module sees it there */
+    assert_int_equal(unlink(want), 0);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(b, "s1", &st), OTA_STORE_OK);
+    assert_int_equal(st.n_files, 1);
+    assert_string_equal(st.files[0].path, want);
+    size_t got = 0;
+    unsigned char *back = slurp(want, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(back, data, len);
+    free(back);
+    ota_store_stream_free(&st);
+    /* the importing instance keeps using its own copy */
+    assert_int_equal(ota_store_stream_get(fx->s, "s1", &st), OTA_STORE_OK);
+    assert_string_equal(st.files[0].path, a.path);
+    ota_store_stream_free(&st);
+    ota_store_close(b);
+    free(data);
 }
 
 static void test_streams(void **state)
@@ -964,7 +1085,7 @@ static void test_two_handles(void **state)
 {
     fx_t *fx = *state;
     ota_store_t *b;
-    assert_int_equal(ota_store_open(fx->dir, &b), OTA_STORE_OK);
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
     int changed;
     assert_int_equal(ota_store_poll_changes(fx->s, &changed), OTA_STORE_OK);
     assert_int_equal(changed, 1); /* first call */
@@ -1000,7 +1121,7 @@ static void test_concurrent_processes(void **state)
         assert_true(pids[p] >= 0);
         if (pids[p] == 0) {
             ota_store_t *c;
-            if (ota_store_open(fx->dir, &c) != OTA_STORE_OK)
+            if (open_store(fx->dir, &c) != OTA_STORE_OK)
                 _exit(2);
             for (int i = 0; i < PER; i++) {
                 char name[32];
@@ -1048,13 +1169,18 @@ static void test_concurrent_first_open(void **state)
     for (int round = 0; round < 5; round++) {
         char dir[400];
         snprintf(dir, sizeof dir, "%s/fresh%d", fx->dir, round);
+        if (g_location) { /* a fresh, empty database too */
+            ota_store_close(fx->s);
+            fx->s = NULL;
+            assert_int_equal(ota_test_pg_reset(&g_pg), 0);
+        }
         pid_t pids[PROCS];
         for (int p = 0; p < PROCS; p++) {
             pids[p] = fork();
             assert_true(pids[p] >= 0);
             if (pids[p] == 0) {
                 ota_store_t *c;
-                if (ota_store_open(dir, &c) != OTA_STORE_OK)
+                if (open_store(dir, &c) != OTA_STORE_OK)
                     _exit(2);
                 char name[16];
                 snprintf(name, sizeof name, "t%d", p);
@@ -1072,12 +1198,141 @@ static void test_concurrent_first_open(void **state)
             assert_int_equal(WEXITSTATUS(status), 0);
         }
         ota_store_t *c;
-        assert_int_equal(ota_store_open(dir, &c), OTA_STORE_OK);
+        assert_int_equal(open_store(dir, &c), OTA_STORE_OK);
         int n = 0;
         assert_int_equal(ota_store_thing_list(c, count_cb, &n), OTA_STORE_OK);
         assert_int_equal(n, PROCS);
         ota_store_close(c);
     }
+}
+
+/* ---- several service instances on one store ---- */
+
+static int claim_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    (void)seq;
+    (void)last;
+    FILE *out = ctx;
+    fprintf(out, "n %s\n", thing);
+    return 0;
+}
+
+static int count_claims_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    (void)thing;
+    (void)seq;
+    (void)last;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int done_cb(void *ctx, const char *thing, int64_t seq, const char *last)
+{
+    return ota_store_notify_done(ctx, thing, seq, last) != OTA_STORE_OK;
+}
+
+/*
+ * Three processes, each with its own handle, run the periodic sweeps
+ * (timeouts, rollout releases) for the same minutes at once, then list the
+ * things to notify: every execution times out once, every held-back
+ * execution is released once, and every thing is claimed by one process.
+ */
+static void test_sweeps_once_across_processes(void **state)
+{
+    fx_t *fx = *state;
+    enum { PROCS = 3, N = 40, RATE = 4, MINUTES = 12 };
+    const char *names[N];
+    char buf[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "w%02d", i);
+        names[i] = buf[i];
+        assert_int_equal(ota_store_thing_create(fx->s, names[i], T0), OTA_STORE_OK);
+    }
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "t";
+    spec.document = DOC;
+    spec.things = names;
+    spec.n_things = N;
+    spec.in_progress_timeout_min = 1;
+    assert_int_equal(ota_store_job_create(fx->s, &spec, T0), OTA_STORE_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(upd(fx->s, "t", names[i], OTA_STORE_EXEC_IN_PROGRESS, NULL, T0),
+                         OTA_STORE_OK);
+    assert_int_equal(mk_job(fx->s, "r", names, N, RATE, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_notify_pending(fx->s, done_cb, fx->s), OTA_STORE_OK);
+    int fds[PROCS][2];
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        assert_int_equal(pipe(fds[p]), 0);
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            close(fds[p][0]);
+            FILE *out = fdopen(fds[p][1], "w");
+            ota_store_t *c;
+            if (!out || open_store(fx->dir, &c) != OTA_STORE_OK)
+                _exit(2);
+            size_t timed = 0, released = 0;
+            for (int m = 1; m <= MINUTES; m++) {
+                size_t a = 0, b = 0;
+                if (ota_store_expire_timeouts(c, T0 + m * MIN, &a) != OTA_STORE_OK ||
+                    ota_store_rollout_release(c, T0 + m * MIN, &b) != OTA_STORE_OK) {
+                    fprintf(stderr, "process %d: %s\n", p, ota_store_errmsg(c));
+                    _exit(1);
+                }
+                timed += a;
+                released += b;
+            }
+            fprintf(out, "t %zu\nr %zu\n", timed, released);
+            if (ota_store_notify_pending(c, claim_cb, out) != OTA_STORE_OK)
+                _exit(1);
+            ota_store_close(c);
+            fclose(out);
+            _exit(0);
+        }
+        close(fds[p][1]);
+    }
+    size_t timed = 0, released = 0;
+    int claimed[N] = {0};
+    for (int p = 0; p < PROCS; p++) {
+        FILE *in = fdopen(fds[p][0], "r");
+        assert_non_null(in);
+        char line[64];
+        while (fgets(line, sizeof line, in)) {
+            size_t v;
+            int w;
+            if (sscanf(line, "t %zu", &v) == 1)
+                timed += v;
+            else if (sscanf(line, "r %zu", &v) == 1)
+                released += v;
+            else if (sscanf(line, "n w%d", &w) == 1 && w >= 0 && w < N)
+                claimed[w]++;
+        }
+        fclose(in);
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(timed, N);
+    assert_int_equal(released, N - RATE);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(claimed[i], 1); /* each thing timed out: notified by one process */
+        ota_store_execution_t e;
+        assert_int_equal(ota_store_execution_get(fx->s, "t", names[i], &e), OTA_STORE_OK);
+        assert_int_equal(e.status, OTA_STORE_EXEC_TIMED_OUT);
+        assert_int_equal(e.version_number, 3); /* queued, IN_PROGRESS, one timeout */
+        ota_store_execution_free(&e);
+    }
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(fx->s, "r", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_unreleased, 0);
+    ota_store_job_free(&j);
+    /* the processes ended without marking them done (as if killed): their claims hold for the
+     * lease, so no other instance sends these notifications meanwhile */
+    int n = 0;
+    assert_int_equal(ota_store_notify_pending(fx->s, count_claims_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
 }
 
 static void test_null_arguments(void **state)
@@ -1621,8 +1876,17 @@ static void test_deliveries_applied_once(void **state)
     assert_int_equal(ota_store_notify_list_get(s, "nobody", &sig, &known), OTA_STORE_NOT_FOUND);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int arg = 1;
+    if (argc > arg && strcmp(argv[arg], "--postgresql") == 0) {
+        if (ota_test_pg_start(&g_pg) != 0)
+            return 1;
+        g_location = g_pg.url;
+        arg++;
+    }
+    if (argc > arg) /* a test name pattern: run only those */
+        cmocka_set_test_filter(argv[arg]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_layout_and_schema),
@@ -1630,6 +1894,7 @@ int main(void)
         T(test_things),
         T(test_groups),
         T(test_file_import),
+        T(test_file_from_another_instance),
         T(test_streams),
         T(test_job_create_constraints),
         T(test_executions_and_next_order),
@@ -1644,6 +1909,7 @@ int main(void)
         T(test_two_handles),
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
+        T(test_sweeps_once_across_processes),
         T(test_null_arguments),
         T(test_validators),
         T(test_thing_attrs),
@@ -1654,5 +1920,9 @@ int main(void)
         T(test_dynamic_groups_and_continuous_jobs),
         T(test_deliveries_applied_once),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
+                            : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
+    if (g_location)
+        ota_test_pg_stop(&g_pg);
+    return failed;
 }
