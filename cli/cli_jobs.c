@@ -219,8 +219,8 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
     case OTA_PUBLISH_IMAGE_AS_IS:
         return CLI_EXIT_OK;
     case OTA_PUBLISH_IMAGE_VERSION_MISMATCH:
-        ota_publish_version_format(p->version, want);
-        ota_publish_version_format(found, got);
+        ota_version_format(p->version, want);
+        ota_version_format(found, got);
         return cli_fail(CLI_EXIT_FAIL,
                         "'%s' has an image header for version %s, not %s; give --version %s", file,
                         got, want, got);
@@ -283,7 +283,7 @@ static int check_args(const struct create_args *a, struct job_plan *p)
         return cli_fail(CLI_EXIT_USAGE, "job create needs exactly one of --key and --signature; "
                                         "see 'otter job create --help'");
     }
-    if (ota_publish_version_parse(a->version, &p->version) != 0) {
+    if (ota_version_parse(a->version, &p->version) != 0) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                         a->version);

@@ -233,24 +233,6 @@ int otter_dev_handover_read(const char *path, ota_boot_result_t *boot)
     return 0;
 }
 
-void otter_dev_version_str(uint32_t version, char *out, size_t cap)
-{
-    snprintf(out, cap, "%u.%u.%u", (unsigned)(version >> 24), (unsigned)((version >> 16) & 0xffu),
-             (unsigned)(version & 0xffffu));
-}
-
-int otter_dev_version_parse(const char *s, uint32_t *version)
-{
-    unsigned major, minor, build;
-    char tail;
-    if (sscanf(s, "%u.%u.%u%c", &major, &minor, &build, &tail) != 3 || major > 255u ||
-        minor > 255u || build > 65535u) {
-        return -1;
-    }
-    *version = ota_version_make((uint8_t)major, (uint8_t)minor, (uint16_t)build);
-    return 0;
-}
-
 const char *otter_dev_slot_name(uint8_t slot)
 {
     return slot == 0u ? "A" : slot == 1u ? "B" : "-";

@@ -582,7 +582,7 @@ int main(int argc, char **argv)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     FW_KEEP_PADDING();
-    otter_dev_version_str(FW_VERSION, d->version, sizeof d->version);
+    ota_version_format(FW_VERSION, d->version);
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = v == NULL;
@@ -638,7 +638,7 @@ int main(int argc, char **argv)
 #endif
     if (d->boot.version != FW_VERSION) {
         char hv[24];
-        otter_dev_version_str(d->boot.version, hv, sizeof hv);
+        ota_version_format(d->boot.version, hv);
         console(d, "WARN", "the image header says version %s", hv);
     }
 

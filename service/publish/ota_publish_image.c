@@ -8,45 +8,6 @@
 
 #include "ota_image_header.h"
 
-/* Parses one decimal component up to a terminator; advances *p. */
-static int parse_part(const char **p, char term, unsigned long max, unsigned long *out)
-{
-    const char *s = *p;
-    unsigned long v = 0;
-    size_t digits = 0;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > max || ++digits > 5) {
-            return -1;
-        }
-        s++;
-    }
-    if (digits == 0 || *s != term) {
-        return -1;
-    }
-    *out = v;
-    *p = term ? s + 1 : s;
-    return 0;
-}
-
-int ota_publish_version_parse(const char *text, uint32_t *version)
-{
-    unsigned long major, minor, build;
-    const char *p = text;
-    if (text == NULL || parse_part(&p, '.', 255, &major) != 0 ||
-        parse_part(&p, '.', 255, &minor) != 0 || parse_part(&p, '\0', 65535, &build) != 0) {
-        return -1;
-    }
-    *version = ota_version_make((uint8_t)major, (uint8_t)minor, (uint16_t)build);
-    return 0;
-}
-
-void ota_publish_version_format(uint32_t version, char out[16])
-{
-    snprintf(out, 16, "%u.%u.%u", (unsigned)(version >> 24), (unsigned)((version >> 16) & 0xffu),
-             (unsigned)(version & 0xffffu));
-}
-
 ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t len,
                                                      uint32_t version, uint8_t **out,
                                                      size_t *out_len, uint32_t *found_version)

@@ -7,17 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/**
- * Parse "X.Y.Z" (major 0-255, minor 0-255, build 0-65535, decimal, no sign,
- * no leading '+', no spaces) into major << 24 | minor << 16 | build.
- * @return 0, or -1 when the text is malformed or out of range.
- */
-int ota_publish_version_parse(const char *text, uint32_t *version);
-
-/**
- * Format a version number as "X.Y.Z" into out (at least 16 bytes).
- */
-void ota_publish_version_format(uint32_t version, char out[16]);
+#include "ota_version.h"
 
 /** Outcome of ota_publish_image_prepare(). */
 typedef enum ota_publish_image_result {
