@@ -12,6 +12,11 @@ static const char main_help[] =
     "\n"
     "  keygen          make a code-signing key and certificate\n"
     "  sign            sign a file (sig-sha256-ecdsa)\n"
+    "  image create    wrap firmware in otter's image header (version, security\n"
+    "                  counter, device type)\n"
+    "  image sign      a detached signature over an image\n"
+    "  image verify    check an image and its signature as a device does\n"
+    "  image show      an image's header and SHA-256\n"
     "  broker init     write the Mosquitto configuration, logins and access rules\n"
     "  thing create    give devices an identity on the broker\n"
     "  thing revoke    take a device's identity away (certificate, login, session)\n"
@@ -55,6 +60,10 @@ struct cli_command {
 static const struct cli_command commands[] = {
     {"keygen", NULL, cli_cmd_keygen},
     {"sign", NULL, cli_cmd_sign},
+    {"image", "create", cli_cmd_image_create},
+    {"image", "sign", cli_cmd_image_sign},
+    {"image", "verify", cli_cmd_image_verify},
+    {"image", "show", cli_cmd_image_show},
     {"broker", "init", cli_cmd_broker_init},
     {"thing", "create", cli_cmd_thing_create},
     {"thing", "revoke", cli_cmd_thing_revoke},

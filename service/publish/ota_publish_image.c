@@ -2,7 +2,6 @@
  */
 #include "ota_publish_image.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,18 +34,33 @@ ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t
         *out_len = len;
         return OTA_PUBLISH_IMAGE_AS_IS;
     }
+    ota_image_header_t hdr = {.version = version};
+    return ota_publish_image_wrap(data, len, &hdr, out, out_len) == 0 ? OTA_PUBLISH_IMAGE_WRAPPED
+                                                                      : OTA_PUBLISH_IMAGE_BAD_SIZE;
+}
+
+int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_header_t *fields,
+                           uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len == 0 || len > UINT32_MAX - OTA_IMAGE_HEADER_SIZE) {
+        return -1;
+    }
     size_t total = len + OTA_IMAGE_HEADER_SIZE;
     uint8_t *img = malloc(total);
     if (img == NULL) {
-        return OTA_PUBLISH_IMAGE_BAD_SIZE;
+        return -1;
     }
-    ota_image_header_t hdr = {.version = version, .image_size = (uint32_t)total, .flags = 0};
+    ota_image_header_t hdr = *fields;
+    hdr.image_size = (uint32_t)total;
+    hdr.flags = 0;
     if (ota_image_header_encode(&hdr, img) != OTA_OK) {
         free(img);
-        return OTA_PUBLISH_IMAGE_BAD_HEADER;
+        return -1;
     }
     memcpy(img + OTA_IMAGE_HEADER_SIZE, data, len);
     *out = img;
     *out_len = total;
-    return OTA_PUBLISH_IMAGE_WRAPPED;
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota_image_header.h"
 #include "ota_version.h"
 
 /** Outcome of ota_publish_image_prepare(). */
@@ -39,5 +40,14 @@ typedef enum ota_publish_image_result {
 ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t len,
                                                      uint32_t version, uint8_t **out,
                                                      size_t *out_len, uint32_t *found_version);
+
+/**
+ * Prepend a header to firmware: version, security counter and device type tag
+ * from fields, image size = header + len (fields' size and flags are ignored).
+ * @param out, out_len receive the image (heap, caller frees).
+ * @return 0, or -1 (empty, too large, out of memory).
+ */
+int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_header_t *fields,
+                           uint8_t **out, size_t *out_len);
 
 #endif /* OTA_PUBLISH_IMAGE_H */
