@@ -73,7 +73,7 @@ typedef struct ota_boot_config {
     uint8_t *scratch;
     /** Size of scratch (>= OTA_IMAGE_HEADER_SIZE). */
     uint32_t scratch_len;
-    /** This device's type tag (ota_image_device_type_tag), or 0 to accept
+    /** This device's type tag (ota_device_type_tag), or 0 to accept
      * images of any type; an image tagged for another type never boots. */
     uint32_t device_type_tag;
 } ota_boot_config_t;

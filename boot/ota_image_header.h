@@ -16,7 +16,7 @@
  *   16     4    flags (0; reserved)
  *   20     2    format 2: security counter (anti-rollback); format 1: reserved
  *   22     2    reserved (0)
- *   24     4    format 2: device type tag (ota_image_device_type_tag; 0 = any
+ *   24     4    format 2: device type tag (ota_device_type_tag; 0 = any
  *               type); format 1: reserved
  *   28     4    CRC-32 of bytes 0 .. 27
  *
@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ota_device_type.h"
 #include "ota_err.h"
 #include "ota_version.h"
 
@@ -45,8 +46,6 @@
 #define OTA_IMAGE_HEADER_FORMAT 1u
 /** Header format of images with a security counter or a device type. */
 #define OTA_IMAGE_HEADER_FORMAT_2 2u
-/** Longest device type name (as the service's deviceType attribute). */
-#define OTA_IMAGE_DEVICE_TYPE_MAX 64u
 
 /** A decoded image header. */
 typedef struct ota_image_header {
@@ -59,7 +58,7 @@ typedef struct ota_image_header {
     /** Security counter: the bootloader refuses an image whose counter is
      * below the minimum it stores (0 in format 1). */
     uint16_t security_counter;
-    /** Device type tag, 0 for any type (0 in format 1). */
+    /** Device type tag (ota_device_type_tag), 0 for any type (0 in format 1). */
     uint32_t device_type_tag;
     /** Header format, set by decode (1 or 2); encode picks it itself. */
     uint16_t format;
@@ -81,14 +80,5 @@ ota_err_t ota_image_header_decode(const uint8_t *buf, size_t len, ota_image_head
  * @return OTA_OK or OTA_ERR_INVALID_ARG.
  */
 ota_err_t ota_image_header_encode(const ota_image_header_t *hdr, uint8_t *out);
-
-/**
- * The tag of a device type name: CRC-32 of its bytes, never 0.
- * @param name 1-OTA_IMAGE_DEVICE_TYPE_MAX of [A-Za-z0-9_.-], len bytes.
- * @param tag  receives the tag.
- * @return OTA_OK, or OTA_ERR_INVALID_ARG (NULL, empty, too long, or another
- *         character).
- */
-ota_err_t ota_image_device_type_tag(const char *name, size_t len, uint32_t *tag);
 
 #endif /* OTA_IMAGE_HEADER_H */

@@ -15,7 +15,7 @@
 
 int cli_image_type_tag(const char *type, uint32_t *tag)
 {
-    if (type == NULL || ota_image_device_type_tag(type, strlen(type), tag) != OTA_OK) {
+    if (type == NULL || ota_device_type_tag(type, strlen(type), tag) != OTA_OK) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad --device-type '%s'; give 1-64 of [A-Za-z0-9_.-] (the thing's "
                         "deviceType)",

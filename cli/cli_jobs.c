@@ -205,7 +205,7 @@ static int types_match_tag(const char *types, uint32_t tag)
         const char *comma = strchr(t, ',');
         size_t n = comma ? (size_t)(comma - t) : strlen(t);
         uint32_t mine = 0;
-        if (ota_image_device_type_tag(t, n, &mine) == OTA_OK && mine == tag) {
+        if (ota_device_type_tag(t, n, &mine) == OTA_OK && mine == tag) {
             return 1;
         }
         t = comma ? comma + 1 : NULL;

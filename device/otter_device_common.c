@@ -1,6 +1,8 @@
 /* otter simulated device: shared configuration, hand-over and helpers. */
 #include "otter_device_common.h"
 
+#include "ota_device_type.h"
+
 #include "ota_image_header.h"
 
 #include <ctype.h>
@@ -172,6 +174,12 @@ int otter_dev_config_load(const char *path, otter_dev_config_t *cfg, char *err, 
             bad = parse_u32(value, &cfg->reset_delay_ms);
         } else if (strcmp(key, "status_every_blocks") == 0) {
             bad = parse_u32(value, &cfg->status_every_blocks);
+        } else if (strcmp(key, "device_type") == 0) {
+            uint32_t tag;
+            bad = ota_device_type_tag(value, strlen(value), &tag) != OTA_OK;
+            if (!bad) {
+                snprintf(cfg->device_type, sizeof cfg->device_type, "%s", value);
+            }
         } else if (strcmp(key, "block_delay_ms") == 0) {
             bad = parse_u32(value, &cfg->block_delay_ms) != 0 || cfg->block_delay_ms > 10000u;
         } else {

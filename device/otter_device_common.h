@@ -61,6 +61,7 @@ typedef struct otter_dev_config {
     uint32_t reset_delay_ms;                /**< 0 = the agent's default */
     uint32_t status_every_blocks; /**< progress report interval; 0 = the agent's default */
     uint32_t block_delay_ms;      /**< wait before writing each block (a slow link); 0 = none */
+    char device_type[65];         /**< the board's type (deviceType); "" = none */
 } otter_dev_config_t;
 
 /** The flash geometry above. */

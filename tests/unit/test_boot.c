@@ -380,8 +380,8 @@ static void image_for_another_device_type_never_boots(void **state)
 {
     bench_t *b = *state;
     uint32_t mine = 0, other = 0;
-    assert_int_equal(ota_image_device_type_tag("board-a", 7, &mine), OTA_OK);
-    assert_int_equal(ota_image_device_type_tag("board-b", 7, &other), OTA_OK);
+    assert_int_equal(ota_device_type_tag("board-a", 7, &mine), OTA_OK);
+    assert_int_equal(ota_device_type_tag("board-b", 7, &other), OTA_OK);
     b->cfg.device_type_tag = mine;
     uint8_t sig[80];
     size_t sig_len = 0;

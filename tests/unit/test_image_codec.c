@@ -146,7 +146,7 @@ static void header_format_2_round_trip_and_refusals(void **state)
 {
     (void)state;
     uint32_t tag = 0;
-    assert_int_equal(ota_image_device_type_tag("sim-a", 5, &tag), OTA_OK);
+    assert_int_equal(ota_device_type_tag("sim-a", 5, &tag), OTA_OK);
     assert_int_equal(tag, ota_crc32(0, (const uint8_t *)"sim-a", 5));
     ota_image_header_t in = {.version = ota_version_make(3, 0, 1),
                              .image_size = 4096,
@@ -179,15 +179,15 @@ static void header_format_2_round_trip_and_refusals(void **state)
     ota_put_le32(raw + 28, ota_crc32(0, raw, 28));
     assert_int_equal(ota_image_header_decode(raw, sizeof raw, &out), OTA_ERR_BAD_IMAGE);
     /* Device type names as the service allows them, nothing else. */
-    char long_name[OTA_IMAGE_DEVICE_TYPE_MAX + 1];
+    char long_name[OTA_DEVICE_TYPE_MAX + 1];
     memset(long_name, 'a', sizeof long_name);
-    assert_int_equal(ota_image_device_type_tag(long_name, OTA_IMAGE_DEVICE_TYPE_MAX, &tag), OTA_OK);
-    assert_int_equal(ota_image_device_type_tag(long_name, sizeof long_name, &tag),
+    assert_int_equal(ota_device_type_tag(long_name, OTA_DEVICE_TYPE_MAX, &tag), OTA_OK);
+    assert_int_equal(ota_device_type_tag(long_name, sizeof long_name, &tag),
                      OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_image_device_type_tag("", 0, &tag), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_image_device_type_tag("a b", 3, &tag), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_image_device_type_tag("a,b", 3, &tag), OTA_ERR_INVALID_ARG);
-    assert_int_equal(ota_image_device_type_tag("A_b.9-z", 7, &tag), OTA_OK);
+    assert_int_equal(ota_device_type_tag("", 0, &tag), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_device_type_tag("a b", 3, &tag), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_device_type_tag("a,b", 3, &tag), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_device_type_tag("A_b.9-z", 7, &tag), OTA_OK);
     assert_true(tag != 0u);
 }
 
