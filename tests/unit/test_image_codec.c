@@ -182,8 +182,7 @@ static void header_format_2_round_trip_and_refusals(void **state)
     char long_name[OTA_DEVICE_TYPE_MAX + 1];
     memset(long_name, 'a', sizeof long_name);
     assert_int_equal(ota_device_type_tag(long_name, OTA_DEVICE_TYPE_MAX, &tag), OTA_OK);
-    assert_int_equal(ota_device_type_tag(long_name, sizeof long_name, &tag),
-                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_device_type_tag(long_name, sizeof long_name, &tag), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_device_type_tag("", 0, &tag), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_device_type_tag("a b", 3, &tag), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_device_type_tag("a,b", 3, &tag), OTA_ERR_INVALID_ARG);
