@@ -25,6 +25,8 @@
 typedef struct cli_ctx {
     /** The data folder (--data-dir, $OTTER_DATA_DIR or ./otter-data). */
     const char *data_dir;
+    /** 1 when a list or show command was given --json (taken off its arguments). */
+    int json;
 } cli_ctx_t;
 
 /** A subcommand's entry point: argv[0] is the subcommand's own name. */

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli_cmds.h"
+#include "cli_json.h"
 #include "cli_image.h"
 #include "ota_publish_appdesc.h"
 #include "ota_publish_image.h"
@@ -525,6 +526,11 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
+    if (ctx->json) {
+        rc = cli_json_job_list(store);
+        ota_store_close(store);
+        return rc;
+    }
     printf("%-40s %-12s %7s %9s %6s %8s %s\n", "JOB", "STATUS", "TARGETS", "SUCCEEDED", "FAILED",
            "PENDING", "CREATED (UTC)");
     if (ota_store_job_list(store, list_row, NULL) != OTA_STORE_OK) {
@@ -541,10 +547,8 @@ static int show_exec(void *ctx, const ota_store_execution_t *e)
     (void)ctx;
     char when[24];
     cli_format_time(e->last_updated_at_ms, when);
-    const char *status = ota_store_exec_status_name(e->status);
-    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing,
-           e->released ? status : "QUEUED (held by rollout)", (long long)e->version_number, when,
-           e->status_details ? e->status_details : "{}");
+    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing, cli_exec_status_text(e->status, e->released),
+           (long long)e->version_number, when, e->status_details ? e->status_details : "{}");
     return 0;
 }
 
@@ -599,6 +603,12 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (ota_store_job_get(store, arg, &j) != OTA_STORE_OK) {
         ota_store_close(store);
         return cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
+    }
+    if (ctx->json) {
+        rc = cli_json_job_show(store, &j);
+        ota_store_job_free(&j);
+        ota_store_close(store);
+        return rc;
     }
     char created[24], done[24];
     cli_format_time(j.created_ms, created);
