@@ -631,33 +631,6 @@ static void test_untrusted_signer_rejected(void **state)
 
 /* ---- 4b. inventory at boot; a job for another device type ---- */
 
-/* Waits until `otter thing show THING` prints a line with both texts. */
-static void wait_thing_shows(fixture_t *f, const char *a, const char *b, int timeout_ms)
-{
-    static char buf[1 << 16];
-    char log[200];
-    dir_path(f, log, sizeof log, "thing-show.log");
-    const char *args[] = {"thing", "show", THING, NULL};
-    for (int t = 0; t < timeout_ms; t += 200) {
-        (void)unlink(log);
-        if (dfx_run_cli(log, args) == 0 && dfx_read_text(log, buf, sizeof buf) == 0) {
-            for (char *line = buf; line != NULL && *line != '\0';) {
-                char *end = strchr(line, '\n');
-                if (end != NULL) {
-                    *end = '\0';
-                }
-                if (strstr(line, a) != NULL && strstr(line, b) != NULL) {
-                    return;
-                }
-                line = end != NULL ? end + 1 : NULL;
-            }
-        }
-        dfx_sleep_ms(200);
-    }
-    dfx_dump_log(log);
-    fail_msg("'otter thing show %s' did not show %s %s within %d ms", THING, a, b, timeout_ms);
-}
-
 static void test_other_device_type_refused(void **state)
 {
     fixture_t *f = *state;
@@ -670,9 +643,9 @@ static void test_other_device_type_refused(void **state)
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
     wait_console(f, 0, "inventory reported", 5000);
     /* The service keeps what the device reported at boot. */
-    wait_thing_shows(f, "reportedDeviceType", "sim-a", 10000);
-    wait_thing_shows(f, "firmwareVersion", "1.0.0", 10000);
-    wait_thing_shows(f, "imageState", "committed", 10000);
+    dfx_wait_thing_shows(f, "reportedDeviceType", "sim-a", 10000);
+    dfx_wait_thing_shows(f, "firmwareVersion", "1.0.0", 10000);
+    dfx_wait_thing_shows(f, "imageState", "committed", 10000);
     /* The operator's record says sim-b, so the service sends it a sim-b job:
      * the agent refuses it before downloading anything. */
     {
