@@ -28,8 +28,8 @@ static const char create_help[] =
     "Publish a signed firmware update. A file that does not start with otter's\n"
     "image header gets one (with --version) prepended. A finished image (from\n"
     "'otter image create') is published as it is: its version is the job's (a\n"
-    "--version must match it), and one made for a device type needs that type in\n"
-    "--device-types. With --raw the file is delivered exactly as given, for devices\n"
+    "--version must match it), and one made for a device type needs exactly that\n"
+    "type as --device-types. With --raw the file is delivered exactly as given, for devices\n"
     "with their own bootloader; the version and types are in the job document.\n"
     "Firmware with an ESP-IDF application descriptor must state the job's version.\n"
     "\n"
@@ -198,35 +198,35 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     return rc;
 }
 
-/* Is the image's device type tag one of the job's device types? */
-static int types_match_tag(const char *types, uint32_t tag)
+/* Is every one of the job's device types the image's (by its tag)? */
+static int types_all_tag(const char *types, uint32_t tag)
 {
     const char *t = types;
     while (t != NULL && *t != '\0') {
         const char *comma = strchr(t, ',');
         size_t n = comma ? (size_t)(comma - t) : strlen(t);
         uint32_t mine = 0;
-        if (ota_device_type_tag(t, n, &mine) == OTA_OK && mine == tag) {
-            return 1;
+        if (ota_device_type_tag(t, n, &mine) != OTA_OK || mine != tag) {
+            return 0;
         }
         t = comma ? comma + 1 : NULL;
     }
-    return 0;
+    return 1;
 }
 
-/* Checks a finished image against the job: device type, application version. */
+/* Checks a finished image's device type against the job's: an image made for
+ * one type goes only to things of that type. */
 static int check_finished_image(const struct job_plan *p, const char *file, const char *types)
 {
     ota_image_header_t hdr;
     if (ota_image_header_decode(p->image, p->image_len, &hdr) != OTA_OK) {
         return cli_fail(CLI_EXIT_FAIL, "'%s' has a damaged image header; make it again", file);
     }
-    if (hdr.device_type_tag != 0 &&
-        (types == NULL || !types_match_tag(types, hdr.device_type_tag))) {
+    if (hdr.device_type_tag != 0 && (types == NULL || !types_all_tag(types, hdr.device_type_tag))) {
         return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is made for a device type %s; give --device-types with the "
-                        "type given to 'otter image create --device-type'",
-                        file, types ? "not among --device-types" : "and the job names none");
+                        "'%s' is made for one device type, %s; give --device-types with just "
+                        "the type given to 'otter image create --device-type'",
+                        file, types ? "not all of --device-types" : "and the job names none");
     }
     return CLI_EXIT_OK;
 }

@@ -23,30 +23,8 @@
 static cli_run_t g_run;
 #define R (&g_run)
 
-static int setup(void **state)
-{
-    (void)state;
-    return cli_test_begin();
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cli_test_end();
-    return 0;
-}
-
-/* Runs otter; asserts the exit code (and one error line on failure). */
-static void expect(int code, int want)
-{
-    if (code != want) {
-        fprintf(stderr, "exit %d, wanted %d; stderr: %s\n", code, want, R->err);
-    }
-    assert_int_equal(code, want);
-    if (want != 0) {
-        assert_true(cli_test_one_error_line(R));
-    }
-}
+/* Asserts a run's exit code (and one error line on a failure). */
+#define expect(code, want) assert_true(cli_test_exit_is(R, (code), (want)))
 
 /* The run's stdout as one JSON document (never NULL). */
 static cJSON *out_json(void)
@@ -220,9 +198,10 @@ static void test_watch_words(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_json_lists_and_shows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_version_and_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_words, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_lists_and_shows, cli_test_setup,
+                                        cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_version_and_help, cli_test_setup, cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_words, cli_test_setup, cli_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
