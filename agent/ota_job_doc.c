@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ota_base64.h"
+#include "otter/ota_device_type.h"
 
 /* Flags of copy_string(). */
 #define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
@@ -57,8 +58,9 @@ static const char ota_keys[] = "protocols\0streamname\0files";
 enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
 /* The last key, "sig-", matches any key that starts with it. */
 #if OTA_HTTP_PLANE
-static const char file_keys[] = "filepath\0certfile\0filesize\0fileid\0fileType\0update_data_url\0"
-                                "auth_scheme\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+static const char file_keys[] =
+    "filepath\0certfile\0filesize\0fileid\0fileType\0update_data_url\0"
+    "auth_scheme\0otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
 enum {
     F_PATH,
     F_CERT,
@@ -67,6 +69,7 @@ enum {
     F_TYPE,
     F_URL,
     F_AUTH,
+    F_DEVICE_TYPES,
     F_SIG_ECDSA,
     F_SIG_RSA,
     F_SIG_OTHER,
@@ -75,9 +78,20 @@ enum {
 /** Longest "auth_scheme" accepted. */
 #define OTA_AUTH_SCHEME_MAX 32u
 #else
-static const char file_keys[] =
-    "filepath\0certfile\0filesize\0fileid\0fileType\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
-enum { F_PATH, F_CERT, F_SIZE, F_ID, F_TYPE, F_SIG_ECDSA, F_SIG_RSA, F_SIG_OTHER, F_COUNT };
+static const char file_keys[] = "filepath\0certfile\0filesize\0fileid\0fileType\0otterDeviceTypes\0"
+                                "sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+enum {
+    F_PATH,
+    F_CERT,
+    F_SIZE,
+    F_ID,
+    F_TYPE,
+    F_DEVICE_TYPES,
+    F_SIG_ECDSA,
+    F_SIG_RSA,
+    F_SIG_OTHER,
+    F_COUNT
+};
 #endif
 
 /* Values of known strings; a match at index k gives k + 1. */
@@ -638,6 +652,33 @@ static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
 }
 #endif
 
+/* "otterDeviceTypes": absent or null (any type), or an array of 1 to
+ * OTA_JOB_DEVICE_TYPES_MAX type names, kept as their tags. */
+static ota_job_problem_t parse_device_types(parse_t *p, size_t i, ota_job_t *out)
+{
+    p->field = nth(file_keys, F_DEVICE_TYPES);
+    if (i == 0 || is_null(p, i)) {
+        return OTA_JOB_PROBLEM_NONE;
+    }
+    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
+        return OTA_JOB_PROBLEM_BAD_VALUE;
+    }
+    for (i = first_element(p, i); i != 0; i = next_element(p, i)) {
+        size_t n;
+        const char *name;
+        if (!is_type(p, i, K_STRING) || out->n_device_types == OTA_JOB_DEVICE_TYPES_MAX) {
+            return OTA_JOB_PROBLEM_BAD_VALUE;
+        }
+        /* The name's characters need no escapes: its raw text is the name. */
+        name = text(p, i, &n);
+        if (ota_device_type_tag(name, n, &out->device_type_tags[out->n_device_types]) != OTA_OK) {
+            return OTA_JOB_PROBLEM_BAD_VALUE;
+        }
+        out->n_device_types++;
+    }
+    return OTA_JOB_PROBLEM_NONE;
+}
+
 /* The first file of "files". */
 static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
 {
@@ -677,6 +718,9 @@ static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
         } else {
             memcpy(base + ff->dst, &n, sizeof n);
         }
+    }
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = parse_device_types(p, s[F_DEVICE_TYPES], out);
     }
 #if OTA_HTTP_PLANE
     if (pr == OTA_JOB_PROBLEM_NONE) {

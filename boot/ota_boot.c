@@ -41,6 +41,24 @@ static ota_err_t slot_header(const ota_boot_config_t *cfg, uint8_t slot, ota_ima
     return ota_image_header_decode(cfg->scratch, OTA_IMAGE_HEADER_SIZE, hdr);
 }
 
+/* Anti-rollback and device type: may this header's image run here?
+ * An image with a security counter is held to the stored minimum counter
+ * only (its version may go down); one without is held to the version floor
+ * too, and to a minimum counter of 0. */
+static ota_err_t header_allowed(const ota_boot_config_t *cfg, const ota_boot_record_t *rec,
+                                const ota_image_header_t *hdr)
+{
+    if (hdr->security_counter < rec->min_counter ||
+        (hdr->security_counter == 0u && hdr->version < rec->min_version)) {
+        return OTA_ERR_ROLLBACK;
+    }
+    if (cfg->device_type_tag != 0u && hdr->device_type_tag != 0u &&
+        hdr->device_type_tag != cfg->device_type_tag) {
+        return OTA_ERR_BAD_IMAGE;
+    }
+    return OTA_OK;
+}
+
 /* The signer whose key has this id, or NULL. */
 static const ota_verify_signer_t *find_signer(const ota_boot_config_t *cfg, uint32_t key_id)
 {
@@ -66,8 +84,9 @@ static ota_err_t check_trial(const ota_boot_config_t *cfg, const ota_boot_record
         rec->trial_size > cfg->layout->slot_size) {
         return OTA_ERR_BAD_IMAGE;
     }
-    if (hdr.version < rec->min_version) {
-        return OTA_ERR_ROLLBACK;
+    err = header_allowed(cfg, rec, &hdr);
+    if (err != OTA_OK) {
+        return err;
     }
     const ota_verify_signer_t *signer = find_signer(cfg, rec->signer);
     if (signer == NULL) {
@@ -258,8 +277,9 @@ ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uin
     if (hdr.image_size != size) {
         return OTA_ERR_BAD_IMAGE;
     }
-    if (hdr.version < rec.min_version) {
-        return OTA_ERR_ROLLBACK;
+    err = header_allowed(cfg, &rec, &hdr);
+    if (err != OTA_OK) {
+        return err;
     }
     rec.state = (uint8_t)OTA_BOOT_STATE_TRIAL;
     rec.trial_slot = slot;
@@ -296,6 +316,14 @@ ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg)
     }
     if (!rec.trial_booted) {
         return OTA_ERR_WRONG_STATE; /* never checked and started by the bootloader */
+    }
+    ota_image_header_t hdr;
+    err = slot_header(cfg, rec.trial_slot, &hdr);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (hdr.security_counter > rec.min_counter) {
+        rec.min_counter = hdr.security_counter;
     }
     rec.state = (uint8_t)OTA_BOOT_STATE_CONFIRMED;
     rec.active_slot = rec.trial_slot;

@@ -23,7 +23,8 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     }
     memset(out, 0, OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out, OTA_BOOT_RECORD_MAGIC);
-    ota_put_le16(out + 4, (uint16_t)OTA_BOOT_RECORD_FORMAT);
+    ota_put_le16(out + 4, (uint16_t)(rec->min_counter != 0u ? OTA_BOOT_RECORD_FORMAT_2
+                                                            : OTA_BOOT_RECORD_FORMAT));
     ota_put_le16(out + 6, (uint16_t)OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out + 8, rec->seq);
     out[12] = rec->state;
@@ -36,6 +37,7 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     ota_put_le32(out + 28, rec->trial_size);
     out[32] = rec->sig_len;
     out[33] = rec->trial_booted;
+    ota_put_le16(out + 34, rec->min_counter);
     ota_put_le32(out + 36, rec->signer);
     memcpy(out + 40, rec->sig, rec->sig_len);
     ota_put_le32(out + 112, ota_crc32(0, out, 112));
@@ -47,8 +49,9 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     if (in == NULL || rec == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
+    uint16_t format = ota_get_le16(in + 4);
     if (ota_get_le32(in) != OTA_BOOT_RECORD_MAGIC ||
-        ota_get_le16(in + 4) != OTA_BOOT_RECORD_FORMAT ||
+        (format != OTA_BOOT_RECORD_FORMAT && format != OTA_BOOT_RECORD_FORMAT_2) ||
         ota_get_le16(in + 6) != OTA_BOOT_RECORD_SIZE ||
         ota_get_le32(in + 112) != ota_crc32(0, in, 112)) {
         return OTA_ERR_CORRUPT;
@@ -66,7 +69,11 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     rec->sig_len = in[32];
     rec->trial_booted = in[33];
     rec->signer = ota_get_le32(in + 36);
-    if (!record_fields_legal(rec)) {
+    if (format == OTA_BOOT_RECORD_FORMAT_2) {
+        rec->min_counter = ota_get_le16(in + 34);
+    }
+    if (!record_fields_legal(rec) ||
+        (format == OTA_BOOT_RECORD_FORMAT_2) != (rec->min_counter != 0u)) {
         return OTA_ERR_CORRUPT;
     }
     memcpy(rec->sig, in + 40, rec->sig_len);

@@ -10,6 +10,18 @@
 #include "cli_common.h"
 #include "cli_keys.h"
 
+/** `otter image create --version V --out IMAGE FIRMWARE`: wrap firmware in an image. */
+int cli_cmd_image_create(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter image sign --key KEY IMAGE`: a detached signature over an image. */
+int cli_cmd_image_sign(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter image verify --cert CERT --signature SIG IMAGE`: check as a device does. */
+int cli_cmd_image_verify(const cli_ctx_t *ctx, int argc, char **argv);
+
+/** `otter image show IMAGE`: an image's header and digest. */
+int cli_cmd_image_show(const cli_ctx_t *ctx, int argc, char **argv);
+
 /** `otter broker init --port N [--bind A] [--host H] [--tls]`: broker configuration. */
 int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv);
 

@@ -123,10 +123,28 @@ int cli_data_path(const cli_ctx_t *ctx, char *out, size_t cap, const char *fmt, 
     return 0;
 }
 
+int cli_read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+    if (cli_read_file(path, buf, len) == 0) {
+        return CLI_EXIT_OK;
+    }
+    if (errno == EISDIR) {
+        return cli_fail(CLI_EXIT_FAIL, "%s '%s' is a directory; give a file", what, path);
+    }
+    return cli_fail(CLI_EXIT_FAIL, "cannot read %s '%s' (%s); check the path", what, path,
+                    strerror(errno));
+}
+
 int cli_read_file(const char *path, uint8_t **buf, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errno = EISDIR;
         return -1;
     }
     size_t cap = 4096, n = 0;

@@ -25,6 +25,8 @@
 typedef struct cli_ctx {
     /** The data folder (--data-dir, $OTTER_DATA_DIR or ./otter-data). */
     const char *data_dir;
+    /** 1 when a list or show command was given --json (taken off its arguments). */
+    int json;
 } cli_ctx_t;
 
 /** A subcommand's entry point: argv[0] is the subcommand's own name. */
@@ -76,6 +78,13 @@ int cli_data_path(const cli_ctx_t *ctx, char *out, size_t cap, const char *fmt, 
  * @return 0, or -1 with errno set.
  */
 int cli_read_file(const char *path, uint8_t **buf, size_t *len);
+
+/**
+ * cli_read_file, or the error line: "<what> 'PATH' is a directory" or
+ * "cannot read <what> 'PATH' (reason)".
+ * @return CLI_EXIT_OK, or CLI_EXIT_FAIL after printing the error.
+ */
+int cli_read_input(const char *what, const char *path, uint8_t **buf, size_t *len);
 
 /**
  * Write a new file with the given mode; fails if it exists (O_EXCL).

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli_cmds.h"
+#include "cli_json.h"
 #include "ota_store.h"
 
 #define GROUP_ARGS_MAX 64
@@ -82,6 +83,11 @@ int cli_cmd_group_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
+    if (ctx->json) {
+        rc = cli_json_group_list(store);
+        ota_store_close(store);
+        return rc;
+    }
     printf("%-32s %-8s %7s  %s\n", "GROUP", "KIND", "MEMBERS", "QUERY");
     if (ota_store_group_list(store, list_row, NULL) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list groups (%s); check the data folder",
@@ -117,6 +123,11 @@ int cli_cmd_group_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (ota_store_group_get(store, arg, &g) != OTA_STORE_OK) {
         ota_store_close(store);
         return cli_fail(CLI_EXIT_FAIL, "unknown group '%s'; see 'otter group list'", arg);
+    }
+    if (ctx->json) {
+        rc = cli_json_group_show(store, &g);
+        ota_store_close(store);
+        return rc;
     }
     char when[24];
     cli_format_time(g.created_ms, when);

@@ -9,6 +9,9 @@
 #include <cjson/cJSON.h>
 
 #include "cli_cmds.h"
+#include "cli_json.h"
+#include "cli_image.h"
+#include "ota_publish_appdesc.h"
 #include "ota_publish_image.h"
 #include "ota_publish_job.h"
 #include "cli_job_protocols.h"
@@ -19,19 +22,31 @@
 #include "ota_svc_presign.h"
 
 static const char create_help[] =
-    "usage: otter job create --file FIRMWARE --version X.Y.Z --targets T[,T...]\n"
+    "usage: otter job create --file FIRMWARE|IMAGE [--version X.Y.Z] --targets T[,T...]\n"
     "                        (--key KEY.pem | --signature SIG.der) [options]\n"
     "\n"
     "Publish a signed firmware update. A file that does not start with otter's\n"
-    "image header gets one (with --version) prepended; a file that has one must\n"
-    "carry that version. The image is signed (sig-sha256-ecdsa), imported, offered\n"
-    "as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA job document is\n"
-    "queued for every target. Things already on --version (as they reported it)\n"
-    "are SKIPPED: counted apart, never sent the job, never a failure. The document's\n"
-    "file entry also carries otterVersion and otterDeviceTypes. Prints the job id.\n"
+    "image header gets one (with --version) prepended. A finished image (from\n"
+    "'otter image create') is published as it is: its version is the job's (a\n"
+    "--version must match it), and one made for a device type needs exactly that\n"
+    "type as --device-types. With --raw the file is delivered exactly as given, for devices\n"
+    "with their own bootloader; the version and types are in the job document.\n"
+    "Firmware with an ESP-IDF application descriptor must state the job's version.\n"
     "\n"
-    "  --file FIRMWARE          the firmware (or data file with --file-type)\n"
-    "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535)\n"
+    "The image is signed with --key, or --signature is a detached signature over\n"
+    "it (from 'otter image sign', openssl or an HSM). The signature is checked with\n"
+    "--cert or the certificate beside the key or signature; a --signature that\n"
+    "nothing can check is refused unless --unchecked-signature. The image is\n"
+    "imported, offered as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA\n"
+    "job document is queued for every target. Things already on the version (as\n"
+    "they reported it) are SKIPPED: counted apart, never sent the job, never a\n"
+    "failure. The document's file entry also carries otterVersion and\n"
+    "otterDeviceTypes. Prints the job id.\n"
+    "\n"
+    "  --file FILE              the firmware, a finished image, or a data file with\n"
+    "                           --file-type\n"
+    "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535); taken from\n"
+    "                           the header of a finished image when not given\n"
     "  --targets LIST           thing names and group:NAME, comma separated\n"
     "  --continuous             things that join a target group later get the job,\n"
     "                           those that leave lose a QUEUED execution (REMOVED);\n"
@@ -42,6 +57,10 @@ static const char create_help[] =
     "  --cert CERT.pem          check the signature with this certificate (default:\n"
     "                           the --cert-name file beside the key or signature,\n"
     "                           when there is one)\n"
+    "  --unchecked-signature    publish a --signature without a certificate to\n"
+    "                           check it with (devices may refuse it)\n"
+    "  --raw                    deliver FILE exactly as given: no otter header\n"
+    "                           (devices with their own bootloader, e.g. ESP-IDF)\n"
     "  --cert-name NAME         certfile the device verifies with (default codesign.crt)\n"
     "  --job-id ID              1-64 of [A-Za-z0-9_-] (default: ota-<uuid>)\n"
     "  --device-types LIST      the board types the job is for, comma separated\n"
@@ -65,6 +84,7 @@ struct job_plan {
     const char *job_id;
     char job_id_buf[48];
     uint32_t version;
+    int version_given;
     uint8_t *image;
     size_t image_len;
     uint8_t sig[CLI_SIG_MAX];
@@ -105,16 +125,6 @@ static int plan_targets(ota_store_t *store, const char *list, int continuous, st
     return rc == OTA_JOB_SPEC_OK ? CLI_EXIT_OK : cli_fail(rc, "%s", err);
 }
 
-/* Reads a whole file or prints the error line. */
-static int read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
-{
-    if (cli_read_file(path, buf, len) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot read %s '%s' (%s); check the path", what, path,
-                        strerror(errno));
-    }
-    return CLI_EXIT_OK;
-}
-
 /* The certificate beside a key or signature file, if there is one. */
 static char *sibling_cert(const char *file, const char *cert_name)
 {
@@ -132,9 +142,10 @@ static char *sibling_cert(const char *file, const char *cert_name)
     return p;
 }
 
-/* Signs the image or loads the given signature, then checks it. */
+/* Signs the image or loads the given signature, then checks it. A signature
+ * nobody can check here is refused unless the operator says so. */
 static int plan_signature(struct job_plan *p, const char *key, const char *sig_path,
-                          const char *cert, const char *cert_name)
+                          const char *cert, const char *cert_name, int unchecked)
 {
     char *pub = NULL;
     int rc;
@@ -151,14 +162,14 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     } else {
         uint8_t *der = NULL;
         size_t len = 0;
-        if ((rc = read_input("signature", sig_path, &der, &len)) != CLI_EXIT_OK) {
+        if ((rc = cli_read_input("signature", sig_path, &der, &len)) != CLI_EXIT_OK) {
             return rc;
         }
         if (len < 8 || len > CLI_SIG_MAX || der[0] != 0x30) {
             free(der);
             return cli_fail(CLI_EXIT_FAIL,
-                            "'%s' is not a DER ECDSA P-256 signature; make one with 'otter sign "
-                            "--out'",
+                            "'%s' is not a DER ECDSA P-256 signature; make one with 'otter image "
+                            "sign --out'",
                             sig_path);
         }
         memcpy(p->sig, der, len);
@@ -167,36 +178,66 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     }
     char *cert_path = cert ? strdup(cert) : sibling_cert(key ? key : sig_path, cert_name);
     if (cert_path == NULL) {
-        return CLI_EXIT_OK; /* no certificate at hand to check against */
+        if (key != NULL || unchecked) {
+            return CLI_EXIT_OK; /* checked with the key's own public key, or told not to */
+        }
+        return cli_fail(CLI_EXIT_FAIL,
+                        "no certificate to check '%s' with (none given, no %s beside it); give "
+                        "--cert CERT.pem, or --unchecked-signature to publish it unchecked",
+                        sig_path, cert_name);
     }
     uint8_t *pem = NULL;
     size_t pem_len = 0;
-    rc = read_input("certificate", cert_path, &pem, &pem_len);
+    rc = cli_read_input("certificate", cert_path, &pem, &pem_len);
     if (rc == CLI_EXIT_OK) {
-        int v = cli_verify_data((const char *)pem, p->image, p->image_len, p->sig, p->sig_len);
-        if (v == OTA_ERR_BAD_SIGNER_CERT) {
-            rc = cli_fail(CLI_EXIT_FAIL,
-                          "'%s' is not a P-256 certificate in PEM; give the codesign.crt "
-                          "that 'otter keygen' made",
-                          cert_path);
-        } else if (v != 0) {
-            rc = cli_fail(CLI_EXIT_FAIL,
-                          "the signature does not verify with '%s' (%s); sign the final image "
-                          "(with its header) with the matching key",
-                          cert_path, ota_err_str((ota_err_t)v));
-        }
+        rc = cli_check_signature(cert_path, (const char *)pem, p->image, p->image_len, p->sig,
+                                 p->sig_len);
     }
     free(pem);
     free(cert_path);
     return rc;
 }
 
+/* Is every one of the job's device types the image's (by its tag)? */
+static int types_all_tag(const char *types, uint32_t tag)
+{
+    const char *t = types;
+    while (t != NULL && *t != '\0') {
+        const char *comma = strchr(t, ',');
+        size_t n = comma ? (size_t)(comma - t) : strlen(t);
+        uint32_t mine = 0;
+        if (ota_device_type_tag(t, n, &mine) != OTA_OK || mine != tag) {
+            return 0;
+        }
+        t = comma ? comma + 1 : NULL;
+    }
+    return 1;
+}
+
+/* Checks a finished image's device type against the job's: an image made for
+ * one type goes only to things of that type. */
+static int check_finished_image(const struct job_plan *p, const char *file, const char *types)
+{
+    ota_image_header_t hdr;
+    if (ota_image_header_decode(p->image, p->image_len, &hdr) != OTA_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "'%s' has a damaged image header; make it again", file);
+    }
+    if (hdr.device_type_tag != 0 && (types == NULL || !types_all_tag(types, hdr.device_type_tag))) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' is made for one device type, %s; give --device-types with just "
+                        "the type given to 'otter image create --device-type'",
+                        file, types ? "not all of --device-types" : "and the job names none");
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Loads the firmware and makes the image to publish. */
-static int plan_image(struct job_plan *p, const char *file, unsigned long file_type)
+static int plan_image(struct job_plan *p, const char *file, unsigned long file_type, int raw,
+                      const char *types)
 {
     uint8_t *data = NULL;
     size_t len = 0;
-    int rc = read_input("firmware", file, &data, &len);
+    int rc = cli_read_input("firmware", file, &data, &len);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
@@ -204,7 +245,35 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
         free(data);
         return cli_fail(CLI_EXIT_FAIL, "'%s' is empty; give the firmware file", file);
     }
-    if (file_type != 0) {
+    int is_image = len >= 4 && memcmp(data, "OTIM", 4) == 0 && file_type == 0 && !raw;
+    ota_image_header_t hdr;
+    if (is_image && !p->version_given) {
+        if (ota_image_header_decode(data, len, &hdr) != OTA_OK) {
+            free(data);
+            return cli_fail(CLI_EXIT_FAIL,
+                            "'%s' starts with a damaged image header; make it "
+                            "again with 'otter image create'",
+                            file);
+        }
+        p->version = hdr.version;
+    } else if (!p->version_given) {
+        free(data);
+        return cli_fail(CLI_EXIT_USAGE,
+                        "'%s' has no image header to take the version from; give --version X.Y.Z",
+                        file);
+    }
+    char err[300];
+    char *name = cli_sprintf("'%s'", file);
+    size_t skip = is_image ? OTA_IMAGE_HEADER_SIZE : 0;
+    if (file_type == 0 && len > skip &&
+        ota_publish_appdesc_check(data + skip, len - skip, p->version, name ? name : file, err,
+                                  sizeof err) != 0) {
+        free(name);
+        free(data);
+        return cli_fail(CLI_EXIT_FAIL, "%s", err);
+    }
+    free(name);
+    if (file_type != 0 || raw) {
         p->image = data;
         p->image_len = len;
         return CLI_EXIT_OK;
@@ -216,11 +285,12 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
     char want[16], got[16];
     switch (r) {
     case OTA_PUBLISH_IMAGE_WRAPPED:
-    case OTA_PUBLISH_IMAGE_AS_IS:
         return CLI_EXIT_OK;
+    case OTA_PUBLISH_IMAGE_AS_IS:
+        return check_finished_image(p, file, types);
     case OTA_PUBLISH_IMAGE_VERSION_MISMATCH:
-        ota_publish_version_format(p->version, want);
-        ota_publish_version_format(found, got);
+        ota_version_format(p->version, want);
+        ota_version_format(found, got);
         return cli_fail(CLI_EXIT_FAIL,
                         "'%s' has an image header for version %s, not %s; give --version %s", file,
                         got, want, got);
@@ -249,7 +319,7 @@ static void plan_free(struct job_plan *p)
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
         *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry,
-        *device_types, *continuous;
+        *device_types, *continuous, *unchecked, *raw;
     cli_job_protocols_t planes;
     cli_rollout_args_t ro;
 };
@@ -274,16 +344,16 @@ static int check_numbers(const struct create_args *a, ota_store_job_spec_t *spec
 /* Checks the command line that needs no store. */
 static int check_args(const struct create_args *a, struct job_plan *p)
 {
-    if (a->file == NULL || a->version == NULL || a->targets == NULL) {
+    if (a->file == NULL || a->targets == NULL) {
         return cli_fail(CLI_EXIT_USAGE,
-                        "job create needs --file, --version and --targets; see 'otter job "
-                        "create --help'");
+                        "job create needs --file and --targets; see 'otter job create --help'");
     }
     if ((a->key == NULL) == (a->signature == NULL)) {
         return cli_fail(CLI_EXIT_USAGE, "job create needs exactly one of --key and --signature; "
                                         "see 'otter job create --help'");
     }
-    if (ota_publish_version_parse(a->version, &p->version) != 0) {
+    p->version_given = a->version != NULL;
+    if (a->version != NULL && ota_version_parse(a->version, &p->version) != 0) {
         return cli_fail(CLI_EXIT_USAGE,
                         "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                         a->version);
@@ -361,6 +431,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"url-expiry", 1, &a.url_expiry},
                               {"device-types", 1, &a.device_types},
                               {"continuous", 0, &a.continuous},
+                              {"unchecked-signature", 0, &a.unchecked},
+                              {"raw", 0, &a.raw},
                               CLI_ROLLOUT_OPTS(a.ro)};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
@@ -394,10 +466,10 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
         p.job_id = a.job_id;
     }
     /* Everything that needs no store first: the image and its signature. */
-    rc = plan_image(&p, a.file, file_type);
+    rc = plan_image(&p, a.file, file_type, a.raw != NULL, a.device_types);
     if (rc == CLI_EXIT_OK) {
         rc = plan_signature(&p, a.key, a.signature, a.cert,
-                            a.cert_name ? a.cert_name : "codesign.crt");
+                            a.cert_name ? a.cert_name : "codesign.crt", a.unchecked != NULL);
     }
     ota_store_t *store = NULL;
     if (rc == CLI_EXIT_OK) {
@@ -454,6 +526,11 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
+    if (ctx->json) {
+        rc = cli_json_job_list(store);
+        ota_store_close(store);
+        return rc;
+    }
     printf("%-40s %-12s %7s %9s %6s %8s %s\n", "JOB", "STATUS", "TARGETS", "SUCCEEDED", "FAILED",
            "PENDING", "CREATED (UTC)");
     if (ota_store_job_list(store, list_row, NULL) != OTA_STORE_OK) {
@@ -470,10 +547,8 @@ static int show_exec(void *ctx, const ota_store_execution_t *e)
     (void)ctx;
     char when[24];
     cli_format_time(e->last_updated_at_ms, when);
-    const char *status = ota_store_exec_status_name(e->status);
-    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing,
-           e->released ? status : "QUEUED (held by rollout)", (long long)e->version_number, when,
-           e->status_details ? e->status_details : "{}");
+    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing, cli_exec_status_text(e->status, e->released),
+           (long long)e->version_number, when, e->status_details ? e->status_details : "{}");
     return 0;
 }
 
@@ -528,6 +603,12 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (ota_store_job_get(store, arg, &j) != OTA_STORE_OK) {
         ota_store_close(store);
         return cli_fail(CLI_EXIT_FAIL, "unknown job '%s'; see 'otter job list'", arg);
+    }
+    if (ctx->json) {
+        rc = cli_json_job_show(store, &j);
+        ota_store_job_free(&j);
+        ota_store_close(store);
+        return rc;
     }
     char created[24], done[24];
     cli_format_time(j.created_ms, created);

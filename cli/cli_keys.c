@@ -15,6 +15,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include "cli_image.h"
 #include "cli_x509.h"
 #include "ota_publish_sign.h"
 #include "otter/ota_verify.h"
@@ -181,18 +182,5 @@ int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    if (out != NULL) {
-        if (cli_write_new_file(out, sig, sig_len, 0644) != 0) {
-            return cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check --out", out,
-                            strerror(errno));
-        }
-        return CLI_EXIT_OK;
-    }
-    char *b64 = cli_base64(sig, sig_len);
-    if (b64 == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
-    }
-    printf("%s\n", b64);
-    free(b64);
-    return CLI_EXIT_OK;
+    return cli_put_signature(out, sig, sig_len);
 }

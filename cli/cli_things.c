@@ -12,6 +12,7 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
+#include "cli_json.h"
 #include "cli_dynsec.h"
 #include "ota_store.h"
 
@@ -373,6 +374,11 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
         return rc;
     }
+    if (ctx->json) {
+        rc = cli_json_thing_list(store);
+        ota_store_close(store);
+        return rc;
+    }
     cli_print_thing_row(NULL, NULL);
     if (ota_store_thing_list(store, list_row, store) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list things (%s); check the data folder",
@@ -399,7 +405,7 @@ static int show_job(void *vctx, const ota_store_job_t *job)
     }
     char when[24];
     cli_format_time(e.last_updated_at_ms, when);
-    printf("  %-24s %-12s v%-3lld %s  %s\n", e.job_id, ota_store_exec_status_name(e.status),
+    printf("  %-24s %-12s v%-3lld %s  %s\n", e.job_id, cli_exec_status_text(e.status, e.released),
            (long long)e.version_number, when, e.status_details ? e.status_details : "{}");
     ota_store_execution_free(&e);
     s->n++;
@@ -423,6 +429,11 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (ota_store_thing_get(store, arg, &t) != OTA_STORE_OK) {
         ota_store_close(store);
         return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", arg);
+    }
+    if (ctx->json) {
+        rc = cli_json_thing_show(store, &t);
+        ota_store_close(store);
+        return rc;
     }
     char when[24], path[CLI_PATH_MAX];
     cli_format_time(t.created_ms, when);

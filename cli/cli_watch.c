@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli_cmds.h"
+#include "cli_json.h"
 #include "ota_store.h"
 
 /** Poll period in milliseconds. */
@@ -83,7 +84,8 @@ static int take_exec(void *ctx, const ota_store_execution_t *e)
 /** Progress facts from statusDetails. */
 struct progress {
     long received, total; /* -1 when unknown */
-    const char *self_test, *reason;
+    const char *self_test, *detail;
+    char reason[256]; /* "" when none; cli_reason_text */
     cJSON *details;
 };
 
@@ -104,13 +106,17 @@ static void progress_of(const struct row *r, struct progress *p)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(p->details, "self_test");
     p->self_test = cJSON_IsString(st) ? st->valuestring : NULL;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(p->details, "reason");
-    p->reason = cJSON_IsString(rs) ? rs->valuestring : NULL;
+    if (cJSON_IsString(rs)) {
+        cli_reason_text(rs->valuestring, p->reason, sizeof p->reason);
+    }
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(p->details, "detail");
+    p->detail = cJSON_IsString(dt) ? dt->valuestring : NULL;
 }
 
 /* Status name as watch shows it. */
 static const char *status_text(const struct row *r)
 {
-    return r->released ? ota_store_exec_status_name(r->status) : "WAITING";
+    return cli_exec_status_text((ota_store_exec_status_t)r->status, r->released);
 }
 
 /* One JSON object for a changed row. */
@@ -120,6 +126,7 @@ static void print_json_row(const char *job_id, const struct row *r, const struct
     cJSON_AddStringToObject(o, "job", job_id);
     cJSON_AddStringToObject(o, "thing", r->thing);
     cJSON_AddStringToObject(o, "status", ota_store_exec_status_name(r->status));
+    cJSON_AddStringToObject(o, "state", status_text(r));
     cJSON_AddBoolToObject(o, "released", r->released);
     cJSON_AddNumberToObject(o, "versionNumber", (double)r->version);
     if (p->total > 0) {
@@ -129,8 +136,11 @@ static void print_json_row(const char *job_id, const struct row *r, const struct
     if (p->self_test) {
         cJSON_AddStringToObject(o, "self_test", p->self_test);
     }
-    if (p->reason) {
+    if (p->reason[0]) {
         cJSON_AddStringToObject(o, "reason", p->reason);
+    }
+    if (p->detail) {
+        cJSON_AddStringToObject(o, "detail", p->detail);
     }
     cJSON *d = p->details ? cJSON_Duplicate(p->details, 1) : cJSON_CreateObject();
     cJSON_AddItemToObject(o, "statusDetails", d);
@@ -166,8 +176,11 @@ static void describe(const struct row *r, const struct progress *p, int bar, cha
     if (p->self_test && n >= 0 && (size_t)n < cap) {
         n += snprintf(out + n, cap - (size_t)n, " self_test %s", p->self_test);
     }
-    if (p->reason && n >= 0 && (size_t)n < cap) {
-        snprintf(out + n, cap - (size_t)n, " reason \"%s\"", p->reason);
+    if (p->reason[0] && n >= 0 && (size_t)n < cap) {
+        n += snprintf(out + n, cap - (size_t)n, " reason \"%s\"", p->reason);
+    }
+    if (p->detail && n >= 0 && (size_t)n < cap) {
+        snprintf(out + n, cap - (size_t)n, " detail \"%s\"", p->detail);
     }
     size_t len = strlen(out);
     while (len > 0 && out[len - 1] == ' ') {
@@ -272,7 +285,10 @@ static const char watch_help[] =
     "usage: otter watch JOB_ID [--json] [--timeout S]\n"
     "\n"
     "Follow a job live: per device its status, download progress (statusDetails\n"
-    "receive n/N), self-test state and final reason. On a terminal, progress bars\n"
+    "receive n/N), self-test state, final reason (spaces collapsed, a code named:\n"
+    "\"rejected: 0x000000e3 (signature check failed)\") and the device's own failure\n"
+    "text (detail). Executions the rollout holds back read \"QUEUED (held by\n"
+    "rollout)\", as in 'otter job show'. On a terminal, progress bars\n"
     "redrawn in place; otherwise one line per change. Ends when every execution\n"
     "has finished or the job is canceled or aborted.\n"
     "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"

@@ -38,6 +38,7 @@ static const char *const ota_err_names[] = {
     "OTA_ERR_CANCELED",
     "OTA_ERR_SELF_TEST_FAILED",
     "OTA_ERR_VERSION",
+    "OTA_ERR_WRONG_DEVICE_TYPE",
 };
 
 /* The build fails when a code is added without its name. */

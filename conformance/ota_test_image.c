@@ -16,7 +16,7 @@ void ota_test_image_make(uint8_t *buf, uint32_t len, uint32_t version, uint32_t 
         buf[i] = (uint8_t)x;
     }
     if (len >= OTA_IMAGE_HEADER_SIZE) {
-        ota_image_header_t hdr = {version, len, 0};
+        ota_image_header_t hdr = {.version = version, .image_size = len};
         (void)ota_image_header_encode(&hdr, buf);
     }
 }

@@ -162,7 +162,7 @@ static int make_flash(launcher_t *l)
         unlink(tmp);
         return -1;
     }
-    otter_dev_version_str(l->factory_version, ver, sizeof ver);
+    ota_version_format(l->factory_version, ver);
     say("factory: %s programmed into slot A as version %s (%u bytes with the header); "
         "flash %u KiB, slots of %u KiB",
         l->factory_path, ver, (unsigned)total, OTTER_DEV_FLASH_SIZE / 1024u,
@@ -234,7 +234,7 @@ static int prepare_boot(launcher_t *l, char *exe, size_t exe_cap, ota_boot_resul
         return -1;
     }
     ota_flashsim_close(&l->sim);
-    otter_dev_version_str(boot->version, ver, sizeof ver);
+    ota_version_format(boot->version, ver);
     if (boot->pending) {
         unsigned left = boot->record.attempts_left;
         say("boot: slot %s, version %s, trial (attempt %u of %u), %u bytes",
@@ -327,7 +327,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--log-dir") == 0) {
             l->log_dir = v;
         } else if (strcmp(argv[i], "--factory-version") == 0) {
-            if (otter_dev_version_parse(v, &l->factory_version) != 0) {
+            if (ota_version_parse(v, &l->factory_version) != 0) {
                 fprintf(stderr, "otter-device: bad --factory-version '%s' (want X.Y.Z)\n", v);
                 return OTTER_DEV_EXIT_USAGE;
             }

@@ -1,6 +1,8 @@
 /* otter simulated device: shared configuration, hand-over and helpers. */
 #include "otter_device_common.h"
 
+#include "otter/ota_device_type.h"
+
 #include "otter/ota_image_header.h"
 
 #include <ctype.h>
@@ -172,6 +174,12 @@ int otter_dev_config_load(const char *path, otter_dev_config_t *cfg, char *err, 
             bad = parse_u32(value, &cfg->reset_delay_ms);
         } else if (strcmp(key, "status_every_blocks") == 0) {
             bad = parse_u32(value, &cfg->status_every_blocks);
+        } else if (strcmp(key, "device_type") == 0) {
+            uint32_t tag;
+            bad = ota_device_type_tag(value, strlen(value), &tag) != OTA_OK;
+            if (!bad) {
+                snprintf(cfg->device_type, sizeof cfg->device_type, "%s", value);
+            }
         } else if (strcmp(key, "block_delay_ms") == 0) {
             bad = parse_u32(value, &cfg->block_delay_ms) != 0 || cfg->block_delay_ms > 10000u;
         } else {
@@ -230,24 +238,6 @@ int otter_dev_handover_read(const char *path, ota_boot_result_t *boot)
         return -1;
     }
     *boot = h.boot;
-    return 0;
-}
-
-void otter_dev_version_str(uint32_t version, char *out, size_t cap)
-{
-    snprintf(out, cap, "%u.%u.%u", (unsigned)(version >> 24), (unsigned)((version >> 16) & 0xffu),
-             (unsigned)(version & 0xffffu));
-}
-
-int otter_dev_version_parse(const char *s, uint32_t *version)
-{
-    unsigned major, minor, build;
-    char tail;
-    if (sscanf(s, "%u.%u.%u%c", &major, &minor, &build, &tail) != 3 || major > 255u ||
-        minor > 255u || build > 65535u) {
-        return -1;
-    }
-    *version = ota_version_make((uint8_t)major, (uint8_t)minor, (uint16_t)build);
     return 0;
 }
 

@@ -61,6 +61,7 @@ typedef struct otter_dev_config {
     uint32_t reset_delay_ms;                /**< 0 = the agent's default */
     uint32_t status_every_blocks; /**< progress report interval; 0 = the agent's default */
     uint32_t block_delay_ms;      /**< wait before writing each block (a slow link); 0 = none */
+    char device_type[65];         /**< the board's type (deviceType); "" = none */
 } otter_dev_config_t;
 
 /** The flash geometry above. */
@@ -90,12 +91,6 @@ int otter_dev_handover_write(const char *path, const ota_boot_result_t *boot);
 
 /** Read the boot decision. @return 0; -1 (missing, wrong size or magic). */
 int otter_dev_handover_read(const char *path, ota_boot_result_t *boot);
-
-/** "1.2.3" for a version number, into out. */
-void otter_dev_version_str(uint32_t version, char *out, size_t cap);
-
-/** Parse "MAJOR.MINOR.BUILD". @return 0; -1 when malformed. */
-int otter_dev_version_parse(const char *s, uint32_t *version);
 
 /** "A" or "B" for slot 0 or 1. */
 const char *otter_dev_slot_name(uint8_t slot);

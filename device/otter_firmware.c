@@ -561,6 +561,31 @@ static void run_self_test(device_t *d)
     }
 }
 
+/* Tells the service what runs here, the way an AWS IoT device does: its
+ * Device Shadow's reported document (see docs/FLEET.md, inventory). */
+static void report_inventory(device_t *d)
+{
+    char topic[160], payload[400], type[96] = "";
+    if (d->cfg.device_type[0] != '\0') {
+        snprintf(type, sizeof type, "\"deviceType\":\"%s\",", d->cfg.device_type);
+    }
+    snprintf(topic, sizeof topic, "$aws/things/%s/shadow/update", d->thing);
+    int n = snprintf(payload, sizeof payload,
+                     "{\"state\":{\"reported\":{\"firmwareVersion\":\"%s\",%s\"slot\":\"%s\","
+                     "\"imageState\":\"%s\",\"connected\":true}},\"clientToken\":\"boot\"}",
+                     d->version, type, otter_dev_slot_name(d->boot.slot),
+                     d->boot.pending ? "pending" : "committed");
+    ota_err_t e = n > 0 && (size_t)n < sizeof payload
+                      ? d->agent_cfg.mqtt.publish(d->agent_cfg.mqtt.ctx, topic,
+                                                  (const uint8_t *)payload, (size_t)n, 1)
+                      : OTA_ERR_INVALID_ARG;
+    if (e == OTA_OK) {
+        console(d, "INFO", "inventory reported: %s", payload);
+    } else {
+        console(d, "WARN", "cannot report the inventory: %s", ota_err_str(e));
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: otter-fw --config FILE --flash FILE [--boot FILE] [--status FILE]\n"
@@ -582,7 +607,7 @@ int main(int argc, char **argv)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     FW_KEEP_PADDING();
-    otter_dev_version_str(FW_VERSION, d->version, sizeof d->version);
+    ota_version_format(FW_VERSION, d->version);
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = v == NULL;
@@ -638,7 +663,7 @@ int main(int argc, char **argv)
 #endif
     if (d->boot.version != FW_VERSION) {
         char hv[24];
-        otter_dev_version_str(d->boot.version, hv, sizeof hv);
+        ota_version_format(d->boot.version, hv);
         console(d, "WARN", "the image header says version %s", hv);
     }
 
@@ -661,6 +686,7 @@ int main(int argc, char **argv)
     memset(&d->agent_cfg, 0, sizeof d->agent_cfg);
     d->agent_cfg.thing_name = d->thing;
     d->agent_cfg.app_version = FW_VERSION;
+    d->agent_cfg.device_type = d->cfg.device_type[0] != '\0' ? d->cfg.device_type : NULL;
     d->agent_cfg.pal = &d->pal;
     d->agent_cfg.mqtt = ota_mqtt_mosquitto_interface(&d->b);
     d->agent_cfg.block_size = FW_BLOCK_SIZE;
@@ -700,6 +726,7 @@ int main(int argc, char **argv)
             if (e == OTA_OK) {
                 d->started = 1;
                 console(d, "INFO", "agent started");
+                report_inventory(d);
             } else {
                 console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
             }

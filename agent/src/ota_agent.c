@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "otter/ota_agent.h"
+#include "otter/ota_device_type.h"
 #include "otter/ota_crc32.h"
 #include "ota_data_plane.h"
 #include "ota_download.h"
@@ -505,6 +506,20 @@ static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
 
 static void ota_finish_download(ota_agent_t *a);
 
+/* Does the job name this device's type, or no types at all? */
+static int ota_job_for_this_type(const ota_agent_t *a, const ota_job_t *job)
+{
+    if (a->device_type_tag == 0u || job->n_device_types == 0u) {
+        return 1;
+    }
+    for (uint8_t i = 0; i < job->n_device_types; i++) {
+        if (job->device_type_tags[i] == a->device_type_tag) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
 {
     const ota_pal_t *pal = a->cfg.pal;
@@ -529,6 +544,11 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->plane = ota_data_plane_for(a, NULL);
     count = ota_block_count(job->file_size, a->cfg.block_size);
     ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, count, job->stream);
+    if (!ota_job_for_this_type(a, job)) {
+        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_WRONG_DEVICE_TYPE, 0,
+                     "the job is for other device types");
+        return;
+    }
     if (a->plane == NULL) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_UNSUPPORTED, 0,
                      "no data plane for the job's protocols");
@@ -1319,8 +1339,16 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
         return OTA_ERR_INVALID_ARG;
     }
 
+    uint32_t tag = 0;
+    if (c.device_type != NULL &&
+        ota_device_type_tag(c.device_type, strlen(c.device_type), &tag) != OTA_OK) {
+        return OTA_ERR_INVALID_ARG;
+    }
+
     memset(agent, 0, sizeof *agent);
     agent->cfg = c;
+    agent->cfg.device_type = NULL; /* the caller's string need not outlive init */
+    agent->device_type_tag = tag;
     agent->state = OTA_AGENT_STOPPED;
     ota_jobs_init(&agent->jobs, c.thing_name, &c.mqtt);
     ota_download_init(&agent->dl, &agent->cfg, &agent->stats);

@@ -557,6 +557,68 @@ static void test_file_too_large_is_reported(void **state)
     fixture_free(fx);
 }
 
+/* Puts "otterDeviceTypes": types into the current job's file entry. */
+static void add_device_types(fixture_t *fx, const char *types)
+{
+    char *sig = strstr(fx->h->execution, "\"sig-sha256-ecdsa\"");
+    char tail[sizeof fx->h->execution];
+    assert_non_null(sig);
+    snprintf(tail, sizeof tail, "%s", sig);
+    snprintf(sig, sizeof fx->h->execution - (size_t)(sig - fx->h->execution),
+             "\"otterDeviceTypes\":%s,%s", types, tail);
+}
+
+static void test_other_device_type_refused_before_download(void **state)
+{
+    ota_agent_config_t cfg;
+    char reason[40];
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.device_type = "sim-a";
+    fixture_t *fx = fixture_new(5000, &cfg);
+    set_job(fx, "job-1");
+    add_device_types(fx, "[\"sim-b\",\"esp32\"]");
+    start(fx);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_outcome));
+    snprintf(reason, sizeof reason, "rejected: 0x%08x",
+             (unsigned)ota_err_pal_code(OTA_ERR_WRONG_DEVICE_TYPE));
+    assert_non_null(strstr(h_last_status(fx->h), "\"FAILED\""));
+    assert_non_null(strstr(h_last_status(fx->h), reason));
+    assert_non_null(strstr(h_last_status(fx->h), "the job is for other device types"));
+    assert_int_equal(fx->h->outcome.status, OTA_OUTCOME_FAILED);
+    assert_int_equal(fx->pal.creates, 0);             /* no file */
+    assert_int_equal(fx->h->agent.stats.requests, 0); /* no block asked for */
+    fixture_free(fx);
+
+    /* Its own type among them: the update runs. */
+    fx = fixture_new(5000, &cfg);
+    set_job(fx, "job-1");
+    add_device_types(fx, "[\"sim-b\",\"sim-a\"]");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+
+    /* A device without a configured type takes any job. */
+    fx = fixture_new(5000, NULL);
+    set_job(fx, "job-1");
+    add_device_types(fx, "[\"sim-b\"]");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+
+    /* A type that is no device type name is a configuration error. */
+    static ota_agent_t agent;
+    ota_agent_config_t other = fx->h->agent.cfg;
+    other.device_type = "sim-a";
+    assert_int_equal(ota_agent_init(&agent, &other), OTA_OK);
+    assert_int_not_equal(agent.device_type_tag, 0);
+    other.device_type = "sim a";
+    assert_int_equal(ota_agent_init(&agent, &other), OTA_ERR_INVALID_ARG);
+    other.device_type = "";
+    assert_int_equal(ota_agent_init(&agent, &other), OTA_ERR_INVALID_ARG);
+    fixture_free(fx);
+}
+
 static void test_unreadable_message_is_ignored(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
@@ -1782,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_reboot_after_activation_into_old_image_fails),
         cmocka_unit_test(test_bad_documents_are_reported),
         cmocka_unit_test(test_file_too_large_is_reported),
+        cmocka_unit_test(test_other_device_type_refused_before_download),
         cmocka_unit_test(test_unreadable_message_is_ignored),
         cmocka_unit_test(test_pipelined_window),
         cmocka_unit_test(test_window_above_request_limit_is_split),

@@ -20,6 +20,7 @@
 #include <mbedtls/base64.h>
 
 #include "ota_base64.h"
+#include "otter/ota_device_type.h"
 #include "otter/ota_job_doc.h"
 
 /* A real DER signature (ECDSA P-256, 71 bytes) in base64. */
@@ -820,6 +821,56 @@ static void test_bad_file_fields(void **state)
 }
 
 /* The order of checks does not depend on the order of keys. */
+/* "otterDeviceTypes": names kept as tags; bad lists are refused. */
+static void test_device_types(void **state)
+{
+    ota_job_t job;
+    uint32_t a = 0, b = 0;
+    (void)state;
+    assert_int_equal(ota_device_type_tag("sim-a", 5, &a), OTA_OK);
+    assert_int_equal(ota_device_type_tag("esp32.c3_x", 10, &b), OTA_OK);
+    expect_ok(file_with("otterDeviceTypes", "[\"sim-a\", \"esp32.c3_x\"]"), &job);
+    assert_int_equal(job.n_device_types, 2);
+    assert_int_equal(job.device_type_tags[0], a);
+    assert_int_equal(job.device_type_tags[1], b);
+    expect_ok(file_with("otterDeviceTypes", "null"), &job);
+    assert_int_equal(job.n_device_types, 0);
+    expect_ok(file_with("fileType", "0"), &job);
+    assert_int_equal(job.n_device_types, 0);
+    /* Exactly 16 names fit. */
+    char list[1024] = "[";
+    for (int i = 0; i < 17; i++) {
+        char one[16];
+        snprintf(one, sizeof one, "%s\"t%d\"", i ? "," : "", i);
+        strcat(list, one);
+        if (i == 15) {
+            char sixteen[1024];
+            snprintf(sixteen, sizeof sixteen, "%s]", list);
+            expect_ok(file_with("otterDeviceTypes", sixteen), &job);
+            assert_int_equal(job.n_device_types, 16);
+        }
+    }
+    strcat(list, "]");
+    const char *const bad[] = {
+        "[]",
+        "\"sim-a\"",
+        "[1]",
+        "[\"\"]",
+        "[\"a b\"]",
+        "[\"a\\/b\"]",
+        "[\"a,b\"]",
+        "[\"sim-a\",null]",
+        "{\"a\":1}",
+        "[[\"a\"]]",
+        "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]",
+        list,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_problem(file_with("otterDeviceTypes", bad[i]), OTA_ERR_BAD_JOB_DOC,
+                       OTA_JOB_PROBLEM_BAD_VALUE, "otterDeviceTypes");
+    }
+}
+
 static void test_problem_precedence(void **state)
 {
     (void)state;
@@ -1935,6 +1986,7 @@ int main(void)
         cmocka_unit_test(test_bad_job_document),
         cmocka_unit_test(test_bad_file_fields),
         cmocka_unit_test(test_problem_precedence),
+        cmocka_unit_test(test_device_types),
         cmocka_unit_test(test_boundary_lengths),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_nesting_depth),

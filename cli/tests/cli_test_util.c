@@ -179,6 +179,28 @@ int cli_test_run(cli_run_t *r, ...)
     return cli_test_runv(r, argv);
 }
 
+int cli_test_setup(void **state)
+{
+    (void)state;
+    return cli_test_begin();
+}
+
+int cli_test_teardown(void **state)
+{
+    (void)state;
+    cli_test_end();
+    return 0;
+}
+
+int cli_test_exit_is(const cli_run_t *r, int code, int want)
+{
+    if (code != want) {
+        fprintf(stderr, "exit %d, wanted %d; stderr: %s\n", code, want, r->err);
+        return 0;
+    }
+    return want == 0 || cli_test_one_error_line(r);
+}
+
 int cli_test_one_error_line(const cli_run_t *r)
 {
     const char *e = r->err;

@@ -74,6 +74,16 @@ int cli_test_wait(pid_t pid, int timeout_ms);
  */
 int cli_test_one_error_line(const cli_run_t *r);
 
+/** cmocka setup and teardown around cli_test_begin() and cli_test_end(). */
+int cli_test_setup(void **state);
+int cli_test_teardown(void **state);
+
+/**
+ * Whether a run ended with exit code want and, when want is not 0, with one
+ * error line on stderr; prints what it saw when not.
+ */
+int cli_test_exit_is(const cli_run_t *r, int code, int want);
+
 /**
  * Wait until a line of a file holds both texts (b may be NULL).
  * @return 0 when found; -1 after timeout_ms.

@@ -377,6 +377,33 @@ void dfx_create_job_protocols(fixture_t *f, const char *job_id, const char *fw_n
 
 /* Poll `otter job show` until the thing's execution is terminal; status and
  * statusDetails out. */
+/* Waits until `otter thing show THING` prints a line with both texts. */
+void dfx_wait_thing_shows(fixture_t *f, const char *a, const char *b, int timeout_ms)
+{
+    static char buf[1 << 16];
+    char log[200];
+    snprintf(log, sizeof log, "%s/thing-show.log", f->dir);
+    const char *args[] = {"thing", "show", THING, NULL};
+    for (int t = 0; t < timeout_ms; t += 200) {
+        (void)unlink(log);
+        if (dfx_run_cli(log, args) == 0 && dfx_read_text(log, buf, sizeof buf) == 0) {
+            for (char *line = buf; line != NULL && *line != '\0';) {
+                char *end = strchr(line, '\n');
+                if (end != NULL) {
+                    *end = '\0';
+                }
+                if (strstr(line, a) != NULL && strstr(line, b) != NULL) {
+                    return;
+                }
+                line = end != NULL ? end + 1 : NULL;
+            }
+        }
+        dfx_sleep_ms(200);
+    }
+    dfx_dump_log(log);
+    fail_msg("'otter thing show %s' did not show %s %s within %d ms", THING, a, b, timeout_ms);
+}
+
 void dfx_wait_job(fixture_t *f, const char *job_id, char *status, size_t status_cap, char *details,
                   size_t details_cap, int timeout_ms)
 {
@@ -393,8 +420,8 @@ void dfx_wait_job(fixture_t *f, const char *job_id, char *status, size_t status_
                 size_t n;
                 if (sscanf(line + 3 + strlen(THING), "%31s", st) == 1 &&
                     (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
-                     strcmp(st, "REJECTED") == 0 || strcmp(st, "TIMED_OUT") == 0 ||
-                     strcmp(st, "CANCELED") == 0)) {
+                     strcmp(st, "SKIPPED") == 0 || strcmp(st, "REJECTED") == 0 ||
+                     strcmp(st, "TIMED_OUT") == 0 || strcmp(st, "CANCELED") == 0)) {
                     snprintf(status, status_cap, "%s", st);
                     brace = strchr(line, '{');
                     n = brace != NULL ? strcspn(brace, "\n") : 0u;

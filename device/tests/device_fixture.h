@@ -116,8 +116,11 @@ void dfx_expect_running(fixture_t *f, const char *version, const char *slot, con
 /* Create a job for the thing with the CLI. */
 void dfx_create_job(fixture_t *f, const char *job_id, const char *fw_name, const char *version);
 
-/* Poll `otter job show` until the thing's execution is terminal; status and
- * statusDetails out. */
+/* Wait until `otter thing show THING` prints a line holding both texts; fail after timeout_ms. */
+void dfx_wait_thing_shows(fixture_t *f, const char *a, const char *b, int timeout_ms);
+
+/* Poll `otter job show` until the thing's execution is terminal (SKIPPED
+ * included); status and statusDetails out. */
 void dfx_wait_job(fixture_t *f, const char *job_id, char *status, size_t status_cap, char *details,
                   size_t details_cap, int timeout_ms);
 

@@ -118,6 +118,16 @@ static void test_same_version_rejected(void **state)
     fixture_t *f = *state;
     char status[32], details[512];
     dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    /* The device reported 1.0.0 at boot: the service skips a 1.0.0 job for it. */
+    dfx_wait_thing_shows(f, "firmwareVersion", "1.0.0", 10000);
+    dfx_create_job(f, "e2e-skip", "otter-fw-1.0.0", "1.0.0");
+    dfx_wait_job(f, "e2e-skip", status, sizeof status, details, sizeof details, 30000);
+    assert_string_equal(status, "SKIPPED");
+    /* Without that record the job reaches the device, whose agent refuses it. */
+    {
+        const char *args[] = {"thing", "unset", THING, "firmwareVersion", NULL};
+        assert_int_equal(dfx_run_cli(f->cli_log, args), 0);
+    }
     dfx_create_job(f, "e2e-same", "otter-fw-1.0.0", "1.0.0");
     dfx_wait_job(f, "e2e-same", status, sizeof status, details, sizeof details, 30000);
     dfx_report(f, "e2e_same_version_rejected", "otter-fw-1.0.0", dfx_since_s(&f->t_job), status,

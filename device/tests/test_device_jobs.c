@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "device_fixture.h"
+#include "otter/ota_err.h"
 #include "ota_store.h"
 
 /* ---- the loopback MQTT relay ---- */
@@ -448,14 +449,16 @@ static void cancel_job(fixture_t *f, const char *job_id)
     run_cli_ok(f, args, "otter job cancel");
 }
 
-/* A job made with the CLI from extra options (a signature or another key). */
+/* A job made with the CLI from extra options (a signature or another key, and
+ * a flag or NULL). */
 static void create_job_with(fixture_t *f, const char *job_id, const char *fw_name,
-                            const char *version, const char *opt, const char *value)
+                            const char *version, const char *opt, const char *value,
+                            const char *flag)
 {
     char fw[256];
     dfx_fw_path(fw, sizeof fw, fw_name);
     const char *args[] = {"job", "create", "--file", fw,         "--version", version, "--targets",
-                          THING, opt,      value,    "--job-id", job_id,      NULL};
+                          THING, opt,      value,    "--job-id", job_id,      flag,    NULL};
     clock_gettime(CLOCK_MONOTONIC, &f->t_job);
     run_cli_ok(f, args, "otter job create");
 }
@@ -593,7 +596,8 @@ static void test_unsigned_image_rejected(void **state)
     }
     dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
-    create_job_with(f, "e2e-unsigned", "otter-fw-1.1.0", "1.1.0", "--signature", sig);
+    create_job_with(f, "e2e-unsigned", "otter-fw-1.1.0", "1.1.0", "--signature", sig,
+                    "--unchecked-signature");
     expect_job(f, "e2e-unsigned", "FAILED", "0x000000e3", details, sizeof details, 30000);
     dfx_report(f, "e2e_unsigned_image_rejected", "otter-fw-1.1.0", dfx_since_s(&f->t_job), "FAILED",
                details);
@@ -616,12 +620,56 @@ static void test_untrusted_signer_rejected(void **state)
     }
     dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
-    create_job_with(f, "e2e-untrusted", "otter-fw-1.1.0", "1.1.0", "--key", key2);
+    create_job_with(f, "e2e-untrusted", "otter-fw-1.1.0", "1.1.0", "--key", key2, NULL);
     expect_job(f, "e2e-untrusted", "FAILED", "0x000000e3", details, sizeof details, 30000);
     dfx_report(f, "e2e_untrusted_signer_rejected", "otter-fw-1.1.0", dfx_since_s(&f->t_job),
                "FAILED", details);
     dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
     assert_int_equal(dfx_log_count(f, "device boot:"), 1);
+    assert_int_equal(dfx_log_count(f, "activating the new image"), 0);
+}
+
+/* ---- 4b. inventory at boot; a job for another device type ---- */
+
+static void test_other_device_type_refused(void **state)
+{
+    fixture_t *f = *state;
+    char details[512], reason[40];
+    FILE *fp = fopen(f->config, "a");
+    assert_non_null(fp);
+    fprintf(fp, "device_type = sim-a\n");
+    assert_int_equal(fclose(fp), 0);
+    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
+    wait_console(f, 0, "inventory reported", 5000);
+    /* The service keeps what the device reported at boot. */
+    dfx_wait_thing_shows(f, "reportedDeviceType", "sim-a", 10000);
+    dfx_wait_thing_shows(f, "firmwareVersion", "1.0.0", 10000);
+    dfx_wait_thing_shows(f, "imageState", "committed", 10000);
+    /* The operator's record says sim-b, so the service sends it a sim-b job:
+     * the agent refuses it before downloading anything. */
+    {
+        const char *args[] = {"thing", "set", THING, "deviceType=sim-b", NULL};
+        run_cli_ok(f, args, "otter thing set");
+    }
+    {
+        char fw[256];
+        dfx_fw_path(fw, sizeof fw, "otter-fw-1.1.0");
+        const char *args[] = {
+            "job", "create", "--file", fw,         "--version",      "1.1.0",          "--targets",
+            THING, "--key",  f->key,   "--job-id", "e2e-other-type", "--device-types", "sim-b",
+            NULL};
+        clock_gettime(CLOCK_MONOTONIC, &f->t_job);
+        run_cli_ok(f, args, "otter job create");
+    }
+    snprintf(reason, sizeof reason, "rejected: 0x%08x",
+             (unsigned)ota_err_pal_code(OTA_ERR_WRONG_DEVICE_TYPE));
+    expect_job(f, "e2e-other-type", "FAILED", reason, details, sizeof details, 30000);
+    assert_non_null(strstr(details, "the job is for other device types"));
+    dfx_report(f, "e2e_other_device_type_refused", "otter-fw-1.1.0", dfx_since_s(&f->t_job),
+               "FAILED", details);
+    dfx_expect_running(f, "1.0.0", "A", "committed", 5000);
+    assert_int_equal(dfx_log_count(f, "download stats:"), 0);
     assert_int_equal(dfx_log_count(f, "activating the new image"), 0);
 }
 
@@ -888,6 +936,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_unsigned_image_rejected, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_signer_rejected, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_algorithm_rejected, dfx_setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_other_device_type_refused, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_during_download_resumes, relay_setup,
                                         relay_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_then_cancel, relay_setup, relay_teardown),

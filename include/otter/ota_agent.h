@@ -180,6 +180,14 @@ typedef struct ota_agent_config {
     const char *thing_name;
     /** Version of the running firmware: major << 24 | minor << 16 | build. */
     uint32_t app_version;
+    /**
+     * This device's type (the service's deviceType: 1-64 of [A-Za-z0-9_.-]),
+     * or NULL. With a type, a job whose document names device types
+     * ("otterDeviceTypes") but not this one is refused before anything is
+     * downloaded: FAILED, "rejected: " and OTA_ERR_WRONG_DEVICE_TYPE's code.
+     * Need not outlive ota_agent_init().
+     */
+    const char *device_type;
     /** The port; must outlive the agent. */
     const ota_pal_t *pal;
     /** The MQTT interface (copied). */
@@ -329,7 +337,8 @@ typedef struct ota_agent {
     uint8_t jobs_retry;      /* OTA_RETRY_* bits (agent/src/ota_agent.c), due at jobs_retry_at */
     uint8_t job_sub;         /* subscribed to the job's update/rejected */
     uint8_t deadline_set;
-    uint32_t old_version; /* version that performed the download */
+    uint32_t old_version;     /* version that performed the download */
+    uint32_t device_type_tag; /* ota_device_type_tag of cfg.device_type, 0 when none */
     uint32_t since_checkpoint;
     uint32_t since_status;
     uint32_t deadline; /* of the step under way: confirmation, activation, reset */

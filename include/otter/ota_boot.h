@@ -14,8 +14,12 @@
  *
  * The running application (through its port) requests a trial after a verified
  * download, and confirms or rejects it. Confirming makes the trial slot the
- * active one and raises the minimum version (anti-rollback) to its version;
- * the minimum never rises otherwise, and an image below it never boots.
+ * active one and raises the minimum version (anti-rollback) to its version
+ * and the minimum security counter to its counter; the minimums never rise
+ * otherwise. An image whose security counter is below the minimum counter
+ * never boots; one without a counter (0) also never boots below the minimum
+ * version, while one with a counter may carry a lower version (a deliberate
+ * downgrade the signer allowed by keeping the counter).
  *
  * Nothing here keeps state between calls: every boot starts from the flash.
  */
@@ -69,6 +73,9 @@ typedef struct ota_boot_config {
     uint8_t *scratch;
     /** Size of scratch (>= OTA_IMAGE_HEADER_SIZE). */
     uint32_t scratch_len;
+    /** This device's type tag (ota_device_type_tag), or 0 to accept
+     * images of any type; an image tagged for another type never boots. */
+    uint32_t device_type_tag;
 } ota_boot_config_t;
 
 /** The outcome of one boot decision. */
@@ -127,17 +134,19 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
  *                id, and reverts if it has none.
  * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_WRONG_STATE (a trial is already
  *         pending); OTA_ERR_BAD_IMAGE (header missing or size mismatch);
- *         OTA_ERR_ROLLBACK (version below the minimum); a flash error.
+ *         OTA_ERR_BAD_IMAGE also for an image tagged for another device type;
+ *         OTA_ERR_ROLLBACK (security counter below the minimum, or no counter
+ *         and version below the minimum); a flash error.
  */
 ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uint32_t size,
                                  const uint8_t *sig, size_t sig_len, uint32_t signer);
 
 /**
  * Commit the image on trial: it becomes the active image and the minimum
- * version rises to its version. Only an image the bootloader has started
+ * version and security counter rise to its own. Only an image the bootloader has started
  * (checked and booted) can be committed.
- * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial, or not booted yet); a flash
- *         error.
+ * @return OTA_OK; OTA_ERR_WRONG_STATE (no trial, or not booted yet);
+ *         OTA_ERR_BAD_IMAGE (its header no longer decodes); a flash error.
  */
 ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg);
 

@@ -7,11 +7,11 @@
  * A reader takes the valid copy with the higher sequence number, so a power
  * cut at any point of a change leaves either the old or the new state.
  *
- * Encoding, format 1, little endian (OTA_BOOT_RECORD_SIZE = 116 bytes):
+ * Encoding, format 1 or 2, little endian (OTA_BOOT_RECORD_SIZE = 116 bytes):
  *
  *   offset size field
  *   0      4    magic "OTBR" (0x5242544f)
- *   4      2    format version (1)
+ *   4      2    format version (1 or 2)
  *   6      2    encoded size (116)
  *   8      4    sequence number (serial arithmetic: newer = (int32_t)(a - b) > 0)
  *   12     1    state (ota_boot_state_t)
@@ -24,12 +24,19 @@
  *   28     4    size of the trial image in bytes
  *   32     1    length of the trial image's signature (0 .. 72)
  *   33     1    trial booted: 1 once the bootloader has started the trial image
- *   34     2    reserved (0)
+ *   34     2    format 2: minimum security counter (anti-rollback);
+ *               format 1: reserved (0), the minimum is 0
  *   36     4    signer: key id (ota_verify_key_id) of the trial image's signer
  *   40     72   trial image signature (DER), zero padded
  *   112    4    CRC-32 of bytes 0 .. 111
  *
  * A record is legal only if every field is in range and the CRC matches.
+ *
+ * Compatibility: a record whose minimum security counter is 0 is written as
+ * format 1, byte for byte what earlier code writes and reads. Once an image
+ * with a security counter is confirmed the record is format 2, which code that
+ * knows only format 1 refuses as corrupt: it can then neither boot nor
+ * request a trial, rather than write a record that forgets the minimum.
  *
  * A new device has both record sectors erased; production must erase them.
  * Reading tells three situations apart: a legal copy (the newest wins), no
@@ -50,8 +57,10 @@
 #define OTA_BOOT_RECORD_SIZE 116u
 /** Magic number: the bytes "OTBR". */
 #define OTA_BOOT_RECORD_MAGIC 0x5242544fu
-/** Record format this code writes and reads. */
+/** Record format of a state without a minimum security counter. */
 #define OTA_BOOT_RECORD_FORMAT 1u
+/** Record format of a state with a minimum security counter. */
+#define OTA_BOOT_RECORD_FORMAT_2 2u
 /** Longest signature a record holds. */
 #define OTA_BOOT_SIG_MAX 72u
 /* OTA_BOOT_READ_ATTEMPTS, reads of a record copy before it counts as unreadable,
@@ -76,6 +85,8 @@ typedef struct ota_boot_record {
     uint8_t trial_slot;
     uint8_t attempts_left;
     uint32_t min_version;
+    /** Lowest security counter an image may carry (anti-rollback). */
+    uint16_t min_counter;
     uint32_t active_version;
     uint32_t trial_version;
     uint32_t trial_size;

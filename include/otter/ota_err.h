@@ -43,19 +43,20 @@ typedef enum ota_err {
     OTA_ERR_ROLLBACK = -23,    /**< image version below the anti-rollback minimum */
     OTA_ERR_BAD_IMAGE = -24,   /**< image header missing or malformed */
     /* Agent and protocol failures. */
-    OTA_ERR_BAD_JOB_DOC = -25,      /**< a job document the agent cannot use */
-    OTA_ERR_UNSUPPORTED = -26,      /**< unknown signature method or no usable data plane */
-    OTA_ERR_BAD_MESSAGE = -27,      /**< a malformed MQTT message (JSON or CBOR) */
-    OTA_ERR_TIMEOUT = -28,          /**< requests went unanswered too often */
-    OTA_ERR_SERVICE_REJECTED = -29, /**< the service refused a request */
-    OTA_ERR_MQTT = -30,             /**< the MQTT interface failed to publish or subscribe */
-    OTA_ERR_CANCELED = -31,         /**< the job was canceled or removed by the service */
-    OTA_ERR_SELF_TEST_FAILED = -32, /**< the new image failed its self-test */
-    OTA_ERR_VERSION = -33,          /**< the new image is not newer than the old one */
+    OTA_ERR_BAD_JOB_DOC = -25,       /**< a job document the agent cannot use */
+    OTA_ERR_UNSUPPORTED = -26,       /**< unknown signature method or no usable data plane */
+    OTA_ERR_BAD_MESSAGE = -27,       /**< a malformed MQTT message (JSON or CBOR) */
+    OTA_ERR_TIMEOUT = -28,           /**< requests went unanswered too often */
+    OTA_ERR_SERVICE_REJECTED = -29,  /**< the service refused a request */
+    OTA_ERR_MQTT = -30,              /**< the MQTT interface failed to publish or subscribe */
+    OTA_ERR_CANCELED = -31,          /**< the job was canceled or removed by the service */
+    OTA_ERR_SELF_TEST_FAILED = -32,  /**< the new image failed its self-test */
+    OTA_ERR_VERSION = -33,           /**< the new image is not newer than the old one */
+    OTA_ERR_WRONG_DEVICE_TYPE = -34, /**< the job or image is for other device types */
 } ota_err_t;
 
 /** Lowest (most negative) code defined above; for range checks in tests. */
-#define OTA_ERR_MIN_CODE (-33)
+#define OTA_ERR_MIN_CODE (-34)
 
 /**
  * Name of an error code, e.g. "OTA_ERR_SIGNATURE_CHECK_FAILED".

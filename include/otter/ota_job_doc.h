@@ -66,6 +66,9 @@ typedef enum ota_job_protocol {
     OTA_PROTO_HTTP = 2, /**< "HTTP": range requests to update_data_url (OTA_HTTP_PLANE builds) */
 } ota_job_protocol_t;
 
+/** Most device types a job document may name ("otterDeviceTypes"). */
+#define OTA_JOB_DEVICE_TYPES_MAX 16u
+
 /** Job execution status ("execution.status"). */
 typedef enum ota_job_status {
     OTA_JOB_STATUS_NONE = 0, /**< no "status" in the message */
@@ -134,6 +137,11 @@ typedef struct ota_job {
     uint32_t file_id;
     /** "files[0].fileType", 0..255 (0 if absent). */
     uint32_t file_type;
+    /** Entries in device_type_tags; 0 when "otterDeviceTypes" is absent or
+     *  null (the job names no types: any device may take it). */
+    uint8_t n_device_types;
+    /** Tags (ota_device_type_tag) of the names in "files[0].otterDeviceTypes". */
+    uint32_t device_type_tags[OTA_JOB_DEVICE_TYPES_MAX];
     /** Signature method, from the key name: "sig-sha256-ecdsa", or "sig-sha256-rsa"
      *  (OTA_SIG_RSA builds only; ECDSA is preferred when a document has both). */
     ota_sig_method_t sig_method;
@@ -176,8 +184,9 @@ typedef struct ota_job_issue {
  * Checks happen in a fixed order, independent of key order, and the first
  * failing check is reported: the message's JSON; "execution"; "jobId";
  * "status"; then "jobDocument"; "afr_ota"; "protocols"; "streamname"; "files"; and of the
- * first file "filepath", "filesize", "fileid", "certfile", "fileType" and
- * the signature. "versionNumber" and "statusDetails" never fail a message.
+ * first file "filepath", "filesize", "fileid", "certfile", "fileType",
+ * "otterDeviceTypes" (an array of 1-16 names of 1-64 [A-Za-z0-9_.-], or null)
+ * and the signature. "versionNumber" and "statusDetails" never fail a message.
  *
  * @param json        the message payload; need not be NUL-terminated (a NUL
  *                    byte inside len is refused); borrowed for the call.

@@ -113,6 +113,14 @@ int ota_job_spec_targets_for(ota_store_t *store, const ota_job_spec_names_t *nam
     if (p->copy == NULL || p->things == NULL || p->groups == NULL) {
         return refuse(OTA_JOB_SPEC_FAIL, err, cap, "out of memory; try again");
     }
+    /* An empty entry (a leading, trailing or doubled comma) is a typo, not a list. */
+    size_t len = strlen(list);
+    if (len > 0 && (list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,") != NULL)) {
+        return refuse(OTA_JOB_SPEC_USAGE, err, cap,
+                      "%s has an empty entry ('%.140s'); give NAME[,NAME|group:G...] without "
+                      "a leading, trailing or doubled comma",
+                      names->targets, list);
+    }
     char *save = NULL;
     for (char *t = strtok_r(p->copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (strncmp(t, "group:", 6) == 0) {

@@ -2,50 +2,10 @@
  */
 #include "ota_publish_image.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "otter/ota_image_header.h"
-
-/* Parses one decimal component up to a terminator; advances *p. */
-static int parse_part(const char **p, char term, unsigned long max, unsigned long *out)
-{
-    const char *s = *p;
-    unsigned long v = 0;
-    size_t digits = 0;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > max || ++digits > 5) {
-            return -1;
-        }
-        s++;
-    }
-    if (digits == 0 || *s != term) {
-        return -1;
-    }
-    *out = v;
-    *p = term ? s + 1 : s;
-    return 0;
-}
-
-int ota_publish_version_parse(const char *text, uint32_t *version)
-{
-    unsigned long major, minor, build;
-    const char *p = text;
-    if (text == NULL || parse_part(&p, '.', 255, &major) != 0 ||
-        parse_part(&p, '.', 255, &minor) != 0 || parse_part(&p, '\0', 65535, &build) != 0) {
-        return -1;
-    }
-    *version = ota_version_make((uint8_t)major, (uint8_t)minor, (uint16_t)build);
-    return 0;
-}
-
-void ota_publish_version_format(uint32_t version, char out[16])
-{
-    snprintf(out, 16, "%u.%u.%u", (unsigned)(version >> 24), (unsigned)((version >> 16) & 0xffu),
-             (unsigned)(version & 0xffffu));
-}
 
 ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t len,
                                                      uint32_t version, uint8_t **out,
@@ -74,18 +34,33 @@ ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t
         *out_len = len;
         return OTA_PUBLISH_IMAGE_AS_IS;
     }
+    ota_image_header_t hdr = {.version = version};
+    return ota_publish_image_wrap(data, len, &hdr, out, out_len) == 0 ? OTA_PUBLISH_IMAGE_WRAPPED
+                                                                      : OTA_PUBLISH_IMAGE_BAD_SIZE;
+}
+
+int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_header_t *fields,
+                           uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len == 0 || len > UINT32_MAX - OTA_IMAGE_HEADER_SIZE) {
+        return -1;
+    }
     size_t total = len + OTA_IMAGE_HEADER_SIZE;
     uint8_t *img = malloc(total);
     if (img == NULL) {
-        return OTA_PUBLISH_IMAGE_BAD_SIZE;
+        return -1;
     }
-    ota_image_header_t hdr = {.version = version, .image_size = (uint32_t)total, .flags = 0};
+    ota_image_header_t hdr = *fields;
+    hdr.image_size = (uint32_t)total;
+    hdr.flags = 0;
     if (ota_image_header_encode(&hdr, img) != OTA_OK) {
         free(img);
-        return OTA_PUBLISH_IMAGE_BAD_HEADER;
+        return -1;
     }
     memcpy(img + OTA_IMAGE_HEADER_SIZE, data, len);
     *out = img;
     *out_len = total;
-    return OTA_PUBLISH_IMAGE_WRAPPED;
+    return 0;
 }

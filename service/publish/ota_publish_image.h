@@ -7,17 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/**
- * Parse "X.Y.Z" (major 0-255, minor 0-255, build 0-65535, decimal, no sign,
- * no leading '+', no spaces) into major << 24 | minor << 16 | build.
- * @return 0, or -1 when the text is malformed or out of range.
- */
-int ota_publish_version_parse(const char *text, uint32_t *version);
-
-/**
- * Format a version number as "X.Y.Z" into out (at least 16 bytes).
- */
-void ota_publish_version_format(uint32_t version, char out[16]);
+#include "otter/ota_image_header.h"
+#include "otter/ota_version.h"
 
 /** Outcome of ota_publish_image_prepare(). */
 typedef enum ota_publish_image_result {
@@ -49,5 +40,14 @@ typedef enum ota_publish_image_result {
 ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t len,
                                                      uint32_t version, uint8_t **out,
                                                      size_t *out_len, uint32_t *found_version);
+
+/**
+ * Prepend a header to firmware: version, security counter and device type tag
+ * from fields, image size = header + len (fields' size and flags are ignored).
+ * @param out, out_len receive the image (heap, caller frees).
+ * @return 0, or -1 (empty, too large, out of memory).
+ */
+int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_header_t *fields,
+                           uint8_t **out, size_t *out_len);
 
 #endif /* OTA_PUBLISH_IMAGE_H */

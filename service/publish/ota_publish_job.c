@@ -74,7 +74,7 @@ int ota_publish_job(ota_store_t *store, const ota_publish_job_t *p, ota_store_jo
         return -1;
     }
     char ver[16];
-    ota_publish_version_format(p->version, ver);
+    ota_version_format(p->version, ver);
     char url[64];
     if (p->http && ota_svc_presign_placeholder(file.id, p->url_expiry_s, url, sizeof url)) {
         unlink(file.path);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ota_store.h"
+#include "otter/ota_version.h"
 #include "ota_store_internal.h"
 
 /* ------------------------------------------------------------------------ */
@@ -48,28 +49,10 @@ int ota_store_valid_device_type(const char *name)
     return chars_ok(name, OTA_STORE_DEVICE_TYPE_MAX, "_.-");
 }
 
-/* One decimal number without a leading zero, at most max; advances *p. */
-static int number_ok(const char **p, unsigned long max)
-{
-    const char *c = *p;
-    unsigned long v = 0;
-    if (*c < '0' || *c > '9' || (c[0] == '0' && c[1] >= '0' && c[1] <= '9'))
-        return 0;
-    for (; *c >= '0' && *c <= '9'; c++) {
-        v = v * 10 + (unsigned long)(*c - '0');
-        if (v > max)
-            return 0;
-    }
-    *p = c;
-    return 1;
-}
-
 int ota_store_valid_version(const char *v)
 {
-    if (!v || strlen(v) > OTA_STORE_VERSION_MAX)
-        return 0;
-    return number_ok(&v, 255) && *v++ == '.' && number_ok(&v, 255) && *v++ == '.' &&
-           number_ok(&v, 65535) && *v == '\0';
+    uint32_t version;
+    return ota_version_parse(v, &version) == 0;
 }
 
 int ota_store_valid_device_types(const char *list)

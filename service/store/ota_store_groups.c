@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ota_store.h"
+#include "otter/ota_version.h"
 #include "ota_store_internal.h"
 
 /* ------------------------------------------------------------------------ */
@@ -73,9 +74,9 @@ int ota_store_valid_query(const char *query)
 /* X.Y.Z -> one comparable number (valid versions only). */
 static long long version_key(const char *v)
 {
-    unsigned long a = 0, b = 0, c = 0;
-    sscanf(v, "%lu.%lu.%lu", &a, &b, &c);
-    return (long long)((a << 24) | (b << 16) | c);
+    uint32_t version = 0;
+    (void)ota_version_parse(v, &version);
+    return (long long)version;
 }
 
 static int term_matches(const term_t *t, const char *have)

@@ -840,7 +840,7 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
                           char *err, size_t cap)
 {
     uint32_t ver;
-    if (ota_publish_version_parse(version, &ver) != 0) {
+    if (ota_version_parse(version, &ver) != 0) {
         snprintf(err, cap, "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                  version);
         return -400;
@@ -858,7 +858,7 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
     free(data);
     if (r == OTA_PUBLISH_IMAGE_VERSION_MISMATCH) {
         char got[16];
-        ota_publish_version_format(found, got);
+        ota_version_format(found, got);
         snprintf(err, cap, "the file has an image header for version %s, not %s; give version %s",
                  got, version, got);
         return -422;

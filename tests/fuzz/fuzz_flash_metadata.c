@@ -51,7 +51,7 @@ static int32_t read_slot(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
 
 static void make_image(uint8_t *buf, uint32_t version, uint8_t fill)
 {
-    ota_image_header_t hdr = {version, IMG_LEN, 0};
+    ota_image_header_t hdr = {.version = version, .image_size = IMG_LEN};
     memset(buf, fill, IMG_LEN);
     if (ota_image_header_encode(&hdr, buf) != OTA_OK) {
         abort();

@@ -1,8 +1,9 @@
 /*
  * libFuzzer harness: the image header decoder. Any bytes either decode to a
  * header that encodes back to the same 32 bytes, or are refused as a bad
- * image; with the first byte odd the magic, size, format and CRC are fixed up
- * so that the checks behind them are reached too.
+ * image; with the first byte odd the magic, size, format (1, or 2 when its
+ * second bit is set too) and CRC are fixed up so that the checks behind them
+ * are reached too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,8 +28,11 @@ static void check(const uint8_t *raw, size_t len)
         ota_image_header_encode(&hdr, enc) != OTA_OK) {
         abort();
     }
-    /* Reserved bytes are covered by the CRC but not kept: compare the rest. */
-    if (memcmp(enc, raw, 20) != 0) {
+    /* Format 1's reserved bytes are covered by the CRC but not kept: compare
+     * the rest. Format 2 keeps every byte. */
+    if (memcmp(enc, raw, hdr.format == OTA_IMAGE_HEADER_FORMAT_2 ? 32 : 20) != 0 ||
+        (hdr.format == OTA_IMAGE_HEADER_FORMAT &&
+         (hdr.security_counter != 0u || hdr.device_type_tag != 0u))) {
         abort();
     }
 }
@@ -41,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(raw, data, sizeof raw);
         ota_put_le32(raw, OTA_IMAGE_MAGIC);
         ota_put_le16(raw + 4, OTA_IMAGE_HEADER_SIZE);
-        ota_put_le16(raw + 6, OTA_IMAGE_HEADER_FORMAT);
+        ota_put_le16(raw + 6, (data[0] & 2u) ? OTA_IMAGE_HEADER_FORMAT_2 : OTA_IMAGE_HEADER_FORMAT);
         ota_put_le32(raw + 28, ota_crc32(0, raw, 28));
         check(raw, sizeof raw);
     }

@@ -9,6 +9,8 @@
 
 #include "otter/ota_boot.h"
 #include "otter/ota_boot_record.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 #include "ota_flashsim.h"
 #include "otter/ota_image_header.h"
 #include "ota_test_sign.h"
@@ -37,7 +39,7 @@ typedef struct bench {
 static void make_image(uint8_t *buf, uint32_t len, uint32_t version, uint8_t fill)
 {
     memset(buf, fill, len);
-    ota_image_header_t hdr = {version, len, 0};
+    ota_image_header_t hdr = {.version = version, .image_size = len};
     assert_int_equal(ota_image_header_encode(&hdr, buf), OTA_OK);
 }
 
@@ -110,7 +112,7 @@ static void image_header_round_trip_and_corruption(void **state)
 {
     (void)state;
     uint8_t raw[OTA_IMAGE_HEADER_SIZE];
-    ota_image_header_t in = {V(2, 7) | 513u, 123456u, 0};
+    ota_image_header_t in = {.version = V(2, 7) | 513u, .image_size = 123456u};
     ota_image_header_t out;
     assert_int_equal(ota_image_header_encode(&in, raw), OTA_OK);
     assert_int_equal(ota_image_header_decode(raw, sizeof raw, &out), OTA_OK);
@@ -122,7 +124,7 @@ static void image_header_round_trip_and_corruption(void **state)
         assert_int_equal(ota_image_header_decode(raw, sizeof raw, &out), OTA_ERR_BAD_IMAGE);
         raw[bit / 8u] ^= (uint8_t)(1u << (bit % 8u));
     }
-    ota_image_header_t tiny = {1, 10, 0};
+    ota_image_header_t tiny = {.version = 1, .image_size = 10};
     assert_int_equal(ota_image_header_encode(&tiny, raw), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_image_header_decode(NULL, 32, &out), OTA_ERR_INVALID_ARG);
 }
@@ -305,6 +307,124 @@ static void confirm_raises_minimum_version_and_swaps_active(void **state)
     assert_int_equal(r.slot, 1);
     assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
     assert_int_equal(r.record.min_version, V(1, 2));
+}
+
+/* Writes a signed image with a counter and a type tag into slot; returns its signature. */
+static void put_counted(bench_t *b, uint8_t slot, uint32_t version, uint16_t counter, uint32_t tag,
+                        uint8_t sig[80], size_t *sig_len)
+{
+    static uint8_t img[3000];
+    memset(img, 0x5a, sizeof img);
+    ota_image_header_t hdr = {.version = version,
+                              .image_size = sizeof img,
+                              .security_counter = counter,
+                              .device_type_tag = tag};
+    assert_int_equal(ota_image_header_encode(&hdr, img), OTA_OK);
+    assert_int_equal(ota_test_sign_sha256_ecdsa(OTA_TEST_KEYS_DIR "/codesign-test.key", img,
+                                                sizeof img, sig, 80, sig_len),
+                     0);
+    program_slot(b, slot, img, sizeof img);
+}
+
+static void security_counter_is_the_floor_once_confirmed(void **state)
+{
+    bench_t *b = *state;
+    uint8_t sig[80];
+    size_t sig_len = 0;
+    /* Version 1.5 with counter 2 replaces the factory 1.0 and is confirmed. */
+    put_counted(b, 1, V(1, 5), 2, 0, sig, &sig_len);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 3000, sig, sig_len, b->id_good), OTA_OK);
+    assert_int_equal(boot(b).pending, 1);
+    assert_int_equal(ota_boot_confirm(&b->cfg), OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.record.min_counter, 2);
+    assert_int_equal(r.record.min_version, V(1, 5));
+    uint8_t raw[OTA_BOOT_RECORD_SIZE];
+    assert_int_equal(ota_boot_record_encode(&r.record, raw), OTA_OK);
+    assert_int_equal(raw[4], OTA_BOOT_RECORD_FORMAT_2);
+    /* A higher version with a lower counter is a rollback ... */
+    put_counted(b, 0, V(9, 0), 1, 0, sig, &sig_len);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, 3000, sig, sig_len, b->id_good),
+                     OTA_ERR_ROLLBACK);
+    /* ... so is an image without a counter, whatever its version ... */
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[2], b->sig[2], b->sig_len[2], b->id_good),
+        OTA_ERR_BAD_IMAGE); /* slot 0 holds the 3000-byte image */
+    program_slot(b, 0, b->img[2], sizeof b->img[2]);
+    assert_int_equal(
+        ota_boot_request_trial(&b->cfg, 0, sizeof b->img[2], b->sig[2], b->sig_len[2], b->id_good),
+        OTA_ERR_ROLLBACK);
+    /* ... and a forged record asking for it boots the active image. */
+    ota_boot_record_t forged = r.record;
+    forged.state = OTA_BOOT_STATE_TRIAL;
+    forged.trial_slot = 0;
+    forged.attempts_left = 3;
+    forged.trial_version = V(1, 2);
+    forged.trial_size = sizeof b->img[2];
+    forged.sig_len = (uint8_t)b->sig_len[2];
+    memcpy(forged.sig, b->sig[2], b->sig_len[2]);
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &forged), OTA_OK);
+    r = boot(b);
+    assert_int_equal(r.slot, 1);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+    assert_int_equal(r.record.min_counter, 2);
+    /* The same counter allows a lower version: the signer kept the floor. */
+    put_counted(b, 0, V(1, 1), 2, 0, sig, &sig_len);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 0, 3000, sig, sig_len, b->id_good), OTA_OK);
+    r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.pending, 1);
+}
+
+static void image_for_another_device_type_never_boots(void **state)
+{
+    bench_t *b = *state;
+    uint32_t mine = 0, other = 0;
+    assert_int_equal(ota_device_type_tag("board-a", 7, &mine), OTA_OK);
+    assert_int_equal(ota_device_type_tag("board-b", 7, &other), OTA_OK);
+    b->cfg.device_type_tag = mine;
+    uint8_t sig[80];
+    size_t sig_len = 0;
+    put_counted(b, 1, V(2, 0), 0, other, sig, &sig_len);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 3000, sig, sig_len, b->id_good),
+                     OTA_ERR_BAD_IMAGE);
+    put_counted(b, 1, V(2, 0), 0, mine, sig, &sig_len);
+    assert_int_equal(ota_boot_request_trial(&b->cfg, 1, 3000, sig, sig_len, b->id_good), OTA_OK);
+    /* Swapped for another type's image after the request: the boot check refuses it. */
+    put_counted(b, 1, V(2, 0), 0, other, sig, &sig_len);
+    ota_boot_record_t rec;
+    assert_int_equal(ota_boot_state(&b->cfg, &rec), OTA_OK);
+    memcpy(rec.sig, sig, sig_len);
+    rec.sig_len = (uint8_t)sig_len;
+    assert_int_equal(ota_boot_record_store(&b->flash, b->layout.record_addr, &rec), OTA_OK);
+    ota_boot_result_t r = boot(b);
+    assert_int_equal(r.slot, 0);
+    assert_int_equal(r.record.state, OTA_BOOT_STATE_REVERTED);
+}
+
+static void record_format_follows_the_counter(void **state)
+{
+    (void)state;
+    ota_boot_record_t rec, back;
+    memset(&rec, 0, sizeof rec);
+    uint8_t raw[OTA_BOOT_RECORD_SIZE];
+    assert_int_equal(ota_boot_record_encode(&rec, raw), OTA_OK);
+    assert_int_equal(raw[4], OTA_BOOT_RECORD_FORMAT); /* what earlier code reads */
+    rec.min_counter = 300;
+    assert_int_equal(ota_boot_record_encode(&rec, raw), OTA_OK);
+    assert_int_equal(raw[4], OTA_BOOT_RECORD_FORMAT_2);
+    assert_int_equal(ota_boot_record_decode(raw, &back), OTA_OK);
+    assert_int_equal(back.min_counter, 300);
+    /* Format 2 without a counter, or format 1 with one, is not a record this code writes. */
+    raw[4] = OTA_BOOT_RECORD_FORMAT;
+    ota_put_le32(raw + 112, ota_crc32(0, raw, 112));
+    assert_int_equal(ota_boot_record_decode(raw, &back), OTA_OK);
+    assert_int_equal(back.min_counter, 0); /* format 1: reserved bytes, no counter */
+    rec.min_counter = 0;
+    assert_int_equal(ota_boot_record_encode(&rec, raw), OTA_OK);
+    raw[4] = OTA_BOOT_RECORD_FORMAT_2;
+    ota_put_le32(raw + 112, ota_crc32(0, raw, 112));
+    assert_int_equal(ota_boot_record_decode(raw, &back), OTA_ERR_CORRUPT);
 }
 
 static void reject_keeps_minimum_version(void **state)
@@ -609,6 +729,9 @@ int main(void)
         T(trial_budget_then_revert),
         T(confirm_raises_minimum_version_and_swaps_active),
         T(reject_keeps_minimum_version),
+        T(security_counter_is_the_floor_once_confirmed),
+        T(image_for_another_device_type_never_boots),
+        cmocka_unit_test(record_format_follows_the_counter),
         T(trial_with_bad_signature_never_boots),
         T(trial_corrupted_after_request_never_boots),
         T(request_checks_arguments_and_header),

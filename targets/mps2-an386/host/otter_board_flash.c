@@ -47,17 +47,6 @@ static uint8_t *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static int parse_version(const char *text, uint32_t *v)
-{
-    unsigned a, b, c;
-    char end;
-    if (sscanf(text, "%u.%u.%u%c", &a, &b, &c, &end) != 3 || a > 255u || b > 255u || c > 65535u) {
-        return -1;
-    }
-    *v = (a << 24) | (b << 16) | c;
-    return 0;
-}
-
 static const char *json_str(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -88,7 +77,7 @@ int main(int argc, char **argv)
         return 2;
     }
     uint32_t v;
-    if (parse_version(version, &v) != 0) {
+    if (ota_version_parse(version, &v) != 0) {
         return fail("bad --version (want X.Y.Z)", version);
     }
     size_t app_len = 0, pem_len = 0, thing_len = 0;
@@ -113,7 +102,8 @@ int main(int argc, char **argv)
         goto out;
     }
     memset(flash, BOARD_ERASED, BOARD_FLASH_SIZE);
-    ota_image_header_t hdr = {v, (uint32_t)(app_len + OTA_IMAGE_HEADER_SIZE), 0};
+    ota_image_header_t hdr = {.version = v,
+                              .image_size = (uint32_t)(app_len + OTA_IMAGE_HEADER_SIZE)};
     if (ota_image_header_encode(&hdr, flash + BOARD_SLOT_A) != OTA_OK) {
         fail("cannot encode the image header", NULL);
         goto out;

@@ -1,0 +1,46 @@
+/*
+ * otter CLI: the --json form of the list and show commands, and the words
+ * every command uses for an execution's state and a device's reason.
+ *
+ * Each function prints one JSON document (cJSON, unformatted) and a newline
+ * on stdout, or the error line. Times are UTC "YYYY-MM-DDTHH:MM:SSZ", or null.
+ */
+#ifndef CLI_JSON_H
+#define CLI_JSON_H
+
+#include <stddef.h>
+
+#include "ota_store.h"
+
+/**
+ * An execution's state as people read it: its status, or
+ * "QUEUED (held by rollout)" while the rollout holds it back.
+ */
+const char *cli_exec_status_text(ota_store_exec_status_t status, int released);
+
+/**
+ * A device's reason made readable: runs of spaces become one ("accepted
+ * v1.1.0"), and a FreeRTOS-style "rejected: 0x000000e3" gets the name of the
+ * code ("rejected: 0x000000e3 (signature check failed)").
+ */
+void cli_reason_text(const char *reason, char *out, size_t cap);
+
+/** `job list --json`: an array of jobs. @return an exit code. */
+int cli_json_job_list(ota_store_t *store);
+
+/** `job show --json`: the job, its document and executions. @return an exit code. */
+int cli_json_job_show(ota_store_t *store, const ota_store_job_t *job);
+
+/** `thing list --json`: an array of things with their inventory. @return an exit code. */
+int cli_json_thing_list(ota_store_t *store);
+
+/** `thing show --json`: a thing, groups, attributes, executions. @return an exit code. */
+int cli_json_thing_show(ota_store_t *store, const ota_store_thing_t *thing);
+
+/** `group list --json`: an array of groups. @return an exit code. */
+int cli_json_group_list(ota_store_t *store);
+
+/** `group show --json`: a group and its members. @return an exit code. */
+int cli_json_group_show(ota_store_t *store, const ota_store_group_t *group);
+
+#endif /* CLI_JSON_H */

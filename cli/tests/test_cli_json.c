@@ -1,0 +1,207 @@
+/*
+ * otter CLI tests: the CLI in scripts. --json on the list and show commands
+ * (parsed back with cJSON), --version, help, the refusal of empty --targets
+ * entries, and watch's words for people (reasons normalised, the device's
+ * detail, the rollout's held executions named as job show names them).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli_test_util.h"
+#include "otter/ota_err.h"
+#include "ota_store.h"
+
+static cli_run_t g_run;
+#define R (&g_run)
+
+/* Asserts a run's exit code (and one error line on a failure). */
+#define expect(code, want) assert_true(cli_test_exit_is(R, (code), (want)))
+
+/* The run's stdout as one JSON document (never NULL). */
+static cJSON *out_json(void)
+{
+    cJSON *j = cJSON_Parse(R->out);
+    if (j == NULL) {
+        fail_msg("not JSON: %s", R->out);
+    }
+    return j;
+}
+
+static void test_json_lists_and_shows(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "broker", "init", "--port", "18996", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "B", "--group", "lab", NULL), 0);
+    expect(cli_test_run(R, "thing", "set", "A", "deviceType=sim-a", NULL), 0);
+    expect(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL), 0);
+    uint8_t fw[700];
+    memset(fw, 0x42, sizeof fw);
+    assert_int_equal(cli_test_write(cli_test_path("fw.bin"), fw, sizeof fw), 0);
+    expect(cli_test_run(R, "job", "create", "--file", cli_test_path("fw.bin"), "--version", "1.2.3",
+                        "--targets", "A,group:lab", "--key", cli_test_path("keys/codesign.key"),
+                        "--job-id", "j1", "--rollout-rate", "1", NULL),
+           0);
+
+    expect(cli_test_run(R, "job", "list", "--json", NULL), 0);
+    cJSON *j = out_json();
+    assert_int_equal(cJSON_GetArraySize(j), 1);
+    const cJSON *job = cJSON_GetArrayItem(j, 0);
+    assert_string_equal(cJSON_GetObjectItem(job, "jobId")->valuestring, "j1");
+    assert_string_equal(cJSON_GetObjectItem(job, "version")->valuestring, "1.2.3");
+    assert_int_equal(cJSON_GetObjectItem(job, "targets")->valueint, 2);
+    cJSON_Delete(j);
+
+    expect(cli_test_run(R, "job", "show", "j1", "--json", NULL), 0);
+    j = out_json();
+    const cJSON *doc = cJSON_GetObjectItem(j, "document");
+    assert_non_null(cJSON_GetObjectItem(doc, "afr_ota"));
+    const cJSON *ex = cJSON_GetObjectItem(j, "executions");
+    assert_int_equal(cJSON_GetArraySize(ex), 2);
+    /* One thing a minute: one released, one held; words as in job show's text. */
+    int held = 0;
+    for (int i = 0; i < 2; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ex, i);
+        if (cJSON_IsFalse(cJSON_GetObjectItem(e, "released"))) {
+            held++;
+            assert_string_equal(cJSON_GetObjectItem(e, "state")->valuestring,
+                                "QUEUED (held by rollout)");
+        }
+    }
+    assert_int_equal(held, 1);
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "job", "show", "j1", NULL), 0);
+    assert_non_null(strstr(R->out, "QUEUED (held by rollout)"));
+
+    expect(cli_test_run(R, "thing", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "deviceType")->valuestring,
+                        "sim-a");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 1), "deviceType")));
+    cJSON_Delete(j);
+
+    expect(cli_test_run(R, "thing", "show", "--json", "B", NULL), 0);
+    j = out_json();
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "groups"), 0)->valuestring,
+                        "lab");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "executions"), 0), "jobId")
+            ->valuestring,
+        "j1");
+    cJSON_Delete(j);
+
+    expect(cli_test_run(R, "group", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "group")->valuestring, "lab");
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "group", "show", "lab", "--json", NULL), 0);
+    j = out_json();
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "things"), 0), "thing")
+            ->valuestring,
+        "B");
+    cJSON_Delete(j);
+
+    /* --json where there is no JSON form; help names --json where there is. */
+    expect(cli_test_run(R, "thing", "create", "C", "--json", NULL), 2);
+    expect(cli_test_run(R, "job", "list", "--help", NULL), 0);
+    assert_non_null(strstr(R->out, "--json"));
+    /* Errors stay one line on stderr, nothing on stdout. */
+    expect(cli_test_run(R, "job", "show", "nope", "--json", NULL), 1);
+    assert_string_equal(R->out, "");
+
+    /* Empty --targets entries are typos. */
+    const char *bad[] = {"A,", ",A", "A,,B", ","};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect(cli_test_run(R, "job", "create", "--file", cli_test_path("fw.bin"), "--version",
+                            "1.2.4", "--targets", bad[i], "--key",
+                            cli_test_path("keys/codesign.key"), NULL),
+               2);
+        assert_non_null(strstr(R->err, "empty entry"));
+    }
+}
+
+static void test_version_and_help(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "--version", NULL), 0);
+    assert_memory_equal(R->out, "otter ", 6);
+    assert_non_null(strstr(R->out, "image header formats 1-2"));
+    expect(cli_test_run(R, "help", NULL), 0);
+    char *main_help = strdup(R->out);
+    expect(cli_test_run(R, "--help", NULL), 0);
+    assert_string_equal(R->out, main_help);
+    free(main_help);
+    expect(cli_test_run(R, "help", "job", "create", NULL), 0);
+    char *a = strdup(R->out);
+    expect(cli_test_run(R, "job", "create", "--help", NULL), 0);
+    assert_string_equal(R->out, a);
+    free(a);
+    expect(cli_test_run(R, "help", "image", NULL), 0);
+    assert_non_null(strstr(R->out, "create sign verify show"));
+    expect(cli_test_run(R, "help", "nothing", NULL), 2);
+}
+
+static void test_watch_words(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "broker", "init", "--port", "18995", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "B", NULL), 0);
+    expect(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL), 0);
+    uint8_t fw[700];
+    memset(fw, 0x43, sizeof fw);
+    assert_int_equal(cli_test_write(cli_test_path("fw.bin"), fw, sizeof fw), 0);
+    expect(cli_test_run(R, "job", "create", "--file", cli_test_path("fw.bin"), "--version", "1.1.0",
+                        "--targets", "A,B", "--key", cli_test_path("keys/codesign.key"), "--job-id",
+                        "w", NULL),
+           0);
+    ota_store_t *s = NULL;
+    assert_int_equal(ota_store_open(cli_test_data(), &s), OTA_STORE_OK);
+    char reason[64];
+    snprintf(reason, sizeof reason, "{\"reason\":\"rejected: 0x%08x\",\"detail\":\"bad sig\"}",
+             (unsigned)ota_err_pal_code(OTA_ERR_SIGNATURE_CHECK_FAILED));
+    ota_store_exec_update_t ok = {.status = OTA_STORE_EXEC_SUCCEEDED,
+                                  .status_details = "{\"reason\":\"accepted  v1.1.0\"}"};
+    ota_store_exec_update_t failed = {.status = OTA_STORE_EXEC_FAILED, .status_details = reason};
+    assert_int_equal(ota_store_execution_update(s, "w", "A", &ok, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_update(s, "w", "B", &failed, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    ota_store_close(s);
+    assert_int_equal(cli_test_run(R, "watch", "w", "--timeout", "10", NULL), 1); /* one failed */
+    assert_non_null(strstr(R->out, "A: SUCCEEDED    reason \"accepted v1.1.0\"\n"));
+    assert_non_null(strstr(R->out, "B: FAILED       reason \"rejected: 0x000000e3 (signature "
+                                   "check failed)\" detail \"bad sig\"\n"));
+    expect(cli_test_run(R, "job", "show", "w", "--json", NULL), 0);
+    cJSON *j = out_json();
+    const cJSON *ex = cJSON_GetObjectItem(j, "executions");
+    int seen = 0;
+    for (int i = 0; i < cJSON_GetArraySize(ex); i++) {
+        const cJSON *r = cJSON_GetObjectItem(cJSON_GetArrayItem(ex, i), "reason");
+        seen += cJSON_IsString(r) && strcmp(r->valuestring, "accepted v1.1.0") == 0;
+    }
+    assert_int_equal(seen, 1);
+    cJSON_Delete(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_json_lists_and_shows, cli_test_setup,
+                                        cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_version_and_help, cli_test_setup, cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_words, cli_test_setup, cli_test_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
