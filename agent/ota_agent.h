@@ -274,6 +274,7 @@ typedef struct ota_download {
     uint32_t rtt_base;   /* the shortest round trip of this file, ms + 1 (0: none yet) */
     uint32_t rtt_last;   /* the round trip before, ms + 1 (0: none yet) */
     uint32_t adapted_at; /* when the window last changed */
+    uint32_t checked_at; /* the timer's last check */
     uint8_t adaptive;    /* the window follows the round trip (configured 0) */
     uint8_t startup;     /* no queue seen yet: the window doubles per round trip */
     uint8_t deadline_set;
@@ -281,6 +282,7 @@ typedef struct ota_download {
     uint8_t request_failed; /* the last request could not be sent */
     uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
     uint8_t answered;       /* a block arrived since the last timer check */
+    uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
     uint8_t paused;         /* no requests (a refusal is being checked) */
 } ota_download_t;
 

@@ -270,10 +270,22 @@ void ota_download_throttled(ota_download_t *d, uint32_t now)
 
 ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
 {
+    uint32_t gap = now - d->checked_at;
+    d->checked_at = now;
     if (d->answered && !d->throttled) {
         /* Blocks still arrive: the time spent handling them (a slow port's
          * writes) is no lost request. Count from now. */
         d->answered = 0;
+        d->deaf = 0;
+        ota_arm(d, now);
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (gap > d->rto && !d->deaf && !d->throttled && d->deadline_set &&
+        ota_reached(now, d->deadline)) {
+        /* The agent was not called for longer than the timeout (the device
+         * was busy): what arrived meanwhile waits unread in the MQTT client.
+         * Put the expiry off once, by a timeout from now. */
+        d->deaf = 1;
         ota_arm(d, now);
         return OTA_DOWNLOAD_WAIT;
     }

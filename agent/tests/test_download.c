@@ -203,6 +203,20 @@ static void test_fixed_window_stays(void **state)
     assert_int_equal(fx.l.requests, 256);
 }
 
+/* The agent polled every 10 ms with nothing arriving: the first timer result other than WAIT. */
+static ota_download_timer_t silence(fixture_t *fx)
+{
+    for (int i = 0; i < 100000; i++) {
+        ota_download_timer_t t;
+        fx->l.now_us += 10000u;
+        t = ota_download_timer(&fx->d, now_ms(&fx->l));
+        if (t != OTA_DOWNLOAD_WAIT) {
+            return t;
+        }
+    }
+    return OTA_DOWNLOAD_WAIT;
+}
+
 /* A timeout halves an adaptive window (not below its floor); a fixed one keeps it. */
 static void test_timeout_halves_adaptive_window(void **state)
 {
@@ -213,20 +227,50 @@ static void test_timeout_halves_adaptive_window(void **state)
     assert_false(run(&fx, 250000u));
     assert_int_equal(fx.d.window, 64);
     /* The link goes silent: the timer expires. */
-    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l) + 1u), OTA_DOWNLOAD_WAIT);
-    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l) + 60000u), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
     assert_int_equal(fx.d.window, 32);
     assert_int_equal(fx.stats.window_blocks, 32);
     for (int i = 0; i < 8; i++) { /* repeated timeouts end at the floor */
-        (void)ota_download_timer(&fx.d, now_ms(&fx.l) + 120000u * (uint32_t)(i + 1));
+        assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+        fx.d.deadline = now_ms(&fx.l) + fx.d.rto; /* as the retry's request arms it */
     }
     assert_int_equal(fx.d.window, 4);
 
     setup(&fx, 16, 0, MAX_BLOCKS, BLOCK);
     fx.l.rtt_us = 100000u;
     assert_false(run(&fx, 250000u));
-    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l) + 60000u), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
     assert_int_equal(fx.d.window, 16);
+}
+
+/*
+ * The agent was not called for longer than the timeout (the device was busy):
+ * the expiry is put off once, so blocks waiting unread are no timeout; if
+ * none come, the next expiry counts.
+ */
+static void test_busy_device_is_no_timeout(void **state)
+{
+    static fixture_t fx;
+    uint32_t k;
+    (void)state;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
+    fx.l.rtt_us = 100000u;
+    assert_false(run(&fx, 250000u));
+    /* Busy for 3 s: the deadline passed unseen. */
+    fx.l.now_us += 3000000u;
+    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_WAIT);
+    /* What waited arrives: no timeout. */
+    k = fx.l.index[fx.l.head % RING];
+    fx.l.head++;
+    ota_download_written(&fx.d, k, now_ms(&fx.l));
+    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_WAIT);
+    assert_int_equal(fx.stats.timeouts, 0);
+    /* Busy again, and nothing waited: put off once, then a timeout. */
+    fx.l.now_us += 3000000u;
+    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_WAIT);
+    fx.l.now_us += 3000000u;
+    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(fx.stats.timeouts, 1);
 }
 
 /* A new file starts from the first window again. */
@@ -253,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_window_shrinks_when_round_trip_inflates),
         cmocka_unit_test(test_fixed_window_stays),
         cmocka_unit_test(test_timeout_halves_adaptive_window),
+        cmocka_unit_test(test_busy_device_is_no_timeout),
         cmocka_unit_test(test_new_file_restarts_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
