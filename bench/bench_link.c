@@ -256,22 +256,24 @@ static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
                    "for part of every round trip (%.2f s in all); %.1f KiB in flight on average.",
                    c->peak_bytes / KIB, c->peak_bytes / bdp * 100.0, bdp / KIB, idle,
                    share * bdp / KIB);
-        } else if (share >= 0.9 * floor_share(row, file_bytes)) {
-            printf("The ceiling is %.0f %%: the first round trip alone idles the link %.2f s. "
-                   "The window reached %u KiB (the BDP is %.0f KiB) after %u round trips of "
-                   "doubling from %u KiB; the link idled %.2f s, %.1f round trips, in all.",
-                   floor_share(row, file_bytes) * 100.0, row->rtt_ms / 1e3, c->peak_bytes / KIB,
-                   bdp / KIB, doublings(c->window_bytes, c->peak_bytes), c->window_bytes / KIB,
-                   idle, idle / (row->rtt_ms / 1e3));
         } else {
-            printf("The window covers the BDP; the link idled %.2f s, %.1f round trips, and "
-                   "carried %.1f %% more bytes than the file.",
-                   idle, idle / (row->rtt_ms / 1e3),
+            double lost = (double)c->lost / reps;
+            double floor_s = (double)file_bytes * 8.0 / (row->mbit * 1e6);
+            double ceiling = floor_s / (floor_s + (1.0 + lost) * row->rtt_ms / 1e3);
+            printf("The largest window, %u KiB, covers the BDP (%.0f KiB). The ceiling is %.0f %%: "
+                   "the first round trip",
+                   c->peak_bytes / KIB, bdp / KIB, ceiling * 100.0);
+            if (lost > 0.0) {
+                printf(" and the %.0f lost segments (each holds the stream one round trip)", lost);
+            }
+            printf(" idle the link %.2f s; the agent reached %.0f %% of it. The window doubled %u "
+                   "times from %u KiB, a round trip each, before it covered the BDP; the link "
+                   "idled %.2f s, %.1f round trips, in all, and carried %.1f %% more bytes than "
+                   "the file (MQTT and stream framing).",
+                   (1.0 + lost) * row->rtt_ms / 1e3, share / ceiling * 100.0,
+                   doublings(c->window_bytes, (uint32_t)bdp), c->window_bytes / KIB, idle,
+                   idle / (row->rtt_ms / 1e3),
                    ((double)c->down_bytes / (double)file_bytes - 1.0) * 100.0);
-        }
-        if (c->lost > 0u) {
-            printf(" %llu segments were lost; each holds the stream one round trip.",
-                   (unsigned long long)c->lost);
         }
         printf("\n");
     }

@@ -50,7 +50,9 @@ static uint32_t now_ms(const link_t *l)
     return (uint32_t)(l->now_us / 1000u);
 }
 
-static void setup(fixture_t *fx, uint32_t window, int adaptive, uint32_t blocks, uint32_t block)
+/* A download of blocks x block bytes, its first window, over a link of rtt_us and block_us. */
+static void setup(fixture_t *fx, uint32_t window, int adaptive, uint32_t blocks, uint32_t block,
+                  uint64_t rtt_us, uint64_t block_us)
 {
     memset(fx, 0, sizeof *fx);
     fx->cfg.block_size = block;
@@ -62,6 +64,8 @@ static void setup(fixture_t *fx, uint32_t window, int adaptive, uint32_t blocks,
     ota_download_init(&fx->d, &fx->cfg, &fx->stats, adaptive);
     ota_download_begin(&fx->d, fx->done, blocks * block, block);
     fx->l.window_peak = fx->d.window;
+    fx->l.rtt_us = rtt_us;
+    fx->l.block_us = block_us;
 }
 
 /* Sends what the module plans now: each block leaves the bottleneck in turn. */
@@ -119,8 +123,7 @@ static void test_window_grows_while_round_trip_holds(void **state)
 {
     static fixture_t fx;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 100000u, 0);
     /* Three round trips: 16 -> 32 -> 64 -> 128 (at most one change per round trip). */
     assert_false(run(&fx, 3u * 100000u + 50000u));
     assert_int_equal(fx.d.window, 128);
@@ -137,8 +140,7 @@ static void test_window_bounded_by_bytes_and_request_cap(void **state)
 {
     static fixture_t fx;
     (void)state;
-    setup(&fx, 8, 1, 512, 16384u);
-    fx.l.rtt_us = 50000u;
+    setup(&fx, 8, 1, 512, 16384u, 50000u, 0);
     assert_true(run(&fx, UINT64_MAX));
     assert_int_equal(fx.l.window_peak, WINDOW_MAX(16384u));
     assert_int_equal(fx.l.largest_request, OTA_REQUEST_BYTES_MAX);
@@ -154,9 +156,7 @@ static void test_window_settles_at_the_link(void **state)
     static fixture_t fx;
     uint64_t busy_before, at;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
-    fx.l.block_us = 3277u; /* 4 KiB at 10 Mbit/s */
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 100000u, 3277u); /* 4 KiB at 10 Mbit/s */
     assert_false(run(&fx, 3000000u));
     assert_true(fx.l.window_drops >= 1u);
     assert_true(fx.l.window_peak < 255u);
@@ -175,8 +175,7 @@ static void test_window_shrinks_when_round_trip_inflates(void **state)
     static fixture_t fx;
     uint32_t grown, drops;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 40000u;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 40000u, 0);
     assert_false(run(&fx, 400000u));
     grown = fx.d.window;
     assert_true(grown >= 128u);
@@ -194,9 +193,7 @@ static void test_fixed_window_stays(void **state)
 {
     static fixture_t fx;
     (void)state;
-    setup(&fx, 1, 0, 256, BLOCK);
-    fx.l.rtt_us = 20000u;
-    fx.l.block_us = 30000u;
+    setup(&fx, 1, 0, 256, BLOCK, 20000u, 30000u);
     assert_true(run(&fx, UINT64_MAX));
     assert_int_equal(fx.l.window_peak, 1);
     assert_int_equal(fx.d.window, 1);
@@ -222,8 +219,7 @@ static void test_timeout_halves_adaptive_window(void **state)
 {
     static fixture_t fx;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 100000u, 0);
     assert_false(run(&fx, 250000u));
     assert_int_equal(fx.d.window, 64);
     /* The link goes silent: the timer expires. */
@@ -236,8 +232,7 @@ static void test_timeout_halves_adaptive_window(void **state)
     }
     assert_int_equal(fx.d.window, 4);
 
-    setup(&fx, 16, 0, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
+    setup(&fx, 16, 0, MAX_BLOCKS, BLOCK, 100000u, 0);
     assert_false(run(&fx, 250000u));
     assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
     assert_int_equal(fx.d.window, 16);
@@ -253,8 +248,7 @@ static void test_busy_device_is_no_timeout(void **state)
     static fixture_t fx;
     uint32_t k;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 100000u, 0);
     assert_false(run(&fx, 250000u));
     /* Busy for 3 s: the deadline passed unseen. */
     fx.l.now_us += 3000000u;
@@ -278,8 +272,7 @@ static void test_new_file_restarts_window(void **state)
 {
     static fixture_t fx;
     (void)state;
-    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK);
-    fx.l.rtt_us = 100000u;
+    setup(&fx, 16, 1, MAX_BLOCKS, BLOCK, 100000u, 0);
     assert_false(run(&fx, 350000u));
     assert_true(fx.d.window > 16u);
     memset(fx.done, 0, sizeof fx.done);
