@@ -266,8 +266,8 @@ static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes)
             if (lost > 0.0) {
                 printf(" and the %.0f lost segments (each holds the stream one round trip)", lost);
             }
-            printf(" idle the link %.2f s; the agent reached %.0f %% of it. The window doubled %u "
-                   "times from %u KiB, a round trip each, before it covered the BDP; the link "
+            printf(" leave the link idle %.2f s; the agent reached %.0f %% of it. The window "
+                   "took %u doublings from %u KiB, a round trip each, to cover the BDP; the link "
                    "idled %.2f s, %.1f round trips, in all, and carried %.1f %% more bytes than "
                    "the file (MQTT and stream framing).",
                    (1.0 + lost) * row->rtt_ms / 1e3, share / ceiling * 100.0,

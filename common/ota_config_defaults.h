@@ -119,10 +119,10 @@
  * the agent lets the network hold for it. It costs the agent no RAM (blocks
  * are written as they arrive), but data in flight waits in the broker's queue
  * for the device and in the device's TCP receive window. A link needs about
- * twice its bandwidth-delay product (rate x round trip) for full speed, since
- * the next half of the window is asked for once half has arrived: 1 MiB
- * covers 10 Mbit/s at a 400 ms round trip. Possible values: 4096 .. 16777216.
- * Default: 1048576.
+ * its bandwidth-delay product (rate x round trip) plus one request (128 KiB)
+ * for full speed, since the next part of the window is asked for once half
+ * of it, or 128 KiB, has arrived: 1 MiB covers 10 Mbit/s at a 700 ms round
+ * trip. Possible values: 4096 .. 16777216. Default: 1048576.
  */
 #ifndef OTA_WINDOW_MAX_BYTES
 #define OTA_WINDOW_MAX_BYTES 1048576u

@@ -103,9 +103,14 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
     uint32_t want = d->window - d->inflight;
     uint32_t k = d->cursor;
     uint32_t end = 0;
+    uint32_t top_up = d->window - d->window / 2u;
 
-    /* Top the window up once half of it has arrived (pipelining). */
-    if ((first && d->inflight > d->window / 2u) || d->throttled || d->paused) {
+    /* Top the window up once half of it, or one full request, has arrived
+     * (pipelining: a large window never drains to half before it is topped up). */
+    if (top_up > OTA_REQUEST_BYTES_MAX / d->block_size) {
+        top_up = OTA_REQUEST_BYTES_MAX / d->block_size;
+    }
+    if ((first && d->inflight + top_up > d->window) || d->throttled || d->paused) {
         return 0;
     }
     for (;;) {

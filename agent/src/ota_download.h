@@ -6,7 +6,8 @@
  * on what it returns, whatever the data plane (MQTT streams, HTTP ranges).
  *
  * Windowed and pipelined: up to the window's blocks are in flight, and the
- * next request leaves when half of them have arrived. The window is fixed, or
+ * next request leaves when half of them (or 128 KiB of them, if less) have
+ * arrived. The window is fixed, or
  * adapts to the link by the round trip (delay-based, as TCP Vegas): it grows
  * while the round trip holds and shrinks when it grows. The retry timer
  * follows the measured round trip (RFC 6298 with Karn's rule), doubles on
@@ -80,7 +81,8 @@ void ota_download_round(ota_download_t *d);
  * The next request to send now, if any: 1 and *req filled (at most the
  * window, at most 128 KiB, one bitmap's span), 0 when none should leave yet.
  * Call with first 1, then (after ota_download_sent) with first 0 until it
- * returns 0: a burst starts only once half of the window has arrived.
+ * returns 0: a burst starts only once half of the window, or 128 KiB, has
+ * arrived.
  */
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first);
 
