@@ -39,10 +39,10 @@
 #include <string.h>
 
 #include "flashsim_device.h"
-#include "ota_boot_record.h"
+#include "otter/ota_boot_record.h"
 #include "ota_conformance.h"
 #include "ota_conformance_ports.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_image.h"
 
 #define MAX_OPS 2048u
