@@ -127,7 +127,10 @@ static void run_agent(ota_mqtt_mosquitto_t *b, ota_agent_t *agent, double timeou
 {
     double deadline = bench_now() + timeout_s;
     while (r->verified == 0.0 && !r->failed && bench_now() < deadline) {
+        uint32_t w;
         turn(b, agent);
+        w = ota_agent_get_stats(agent)->window_blocks;
+        r->window_peak = w > r->window_peak ? w : r->window_peak;
     }
     r->stats = *ota_agent_get_stats(agent);
 }

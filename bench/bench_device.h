@@ -28,7 +28,8 @@ typedef struct bench_device_run {
     int failed;              /**< the job ended otherwise (reported on stderr) */
     uint32_t file_size;      /**< bytes downloaded: the image with its header */
     uint32_t block_size;     /**< bytes per block, as configured (default resolved) */
-    uint32_t window;         /**< blocks in flight at most (the agent's configured window) */
+    uint32_t window;         /**< blocks in flight at most at the start (the agent's window) */
+    uint32_t window_peak;    /**< the largest window seen between turns of the device's loop */
     size_t data_msg_len;     /**< largest stream data message received, bytes */
     size_t data_bytes;       /**< all stream data messages received, bytes */
     ota_agent_stats_t stats; /**< the agent's counters at the end */

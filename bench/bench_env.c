@@ -75,25 +75,30 @@ int bench_env_start(bench_env_t *env)
     return 0;
 }
 
+/* Things per `otter thing create`: a call stays well within the test helpers' 120 s on a loaded
+ * machine. */
+#define THINGS_PER_CALL 200u
+
 int bench_env_add_things(bench_env_t *env, const char *prefix, unsigned n, const char *group)
 {
-    const char **args = calloc((size_t)n + 5, sizeof *args);
-    char(*names)[64] = calloc(n, sizeof *names);
+    const char **args = calloc((size_t)THINGS_PER_CALL + 5, sizeof *args);
+    char(*names)[64] = calloc(THINGS_PER_CALL, sizeof *names);
     char log[400];
-    size_t k = 0;
-    int rc = -1;
-    if (args != NULL && names != NULL) {
+    int rc = args != NULL && names != NULL ? 0 : -1;
+    snprintf(log, sizeof log, "%s/cli.log", env->dir);
+    for (unsigned first = 0; rc == 0 && first < n; first += THINGS_PER_CALL) {
+        size_t k = 0;
         args[k++] = "thing";
         args[k++] = "create";
         if (group != NULL) {
             args[k++] = "--group";
             args[k++] = group;
         }
-        for (unsigned i = 0; i < n; i++) {
-            snprintf(names[i], sizeof names[i], "%s%u", prefix, i);
-            args[k++] = names[i];
+        for (unsigned i = first; i < n && i - first < THINGS_PER_CALL; i++) {
+            snprintf(names[i - first], sizeof names[i - first], "%s%u", prefix, i);
+            args[k++] = names[i - first];
         }
-        snprintf(log, sizeof log, "%s/cli.log", env->dir);
+        args[k] = NULL;
         rc = ota_test_otter(env->dir, args, log) == 0 ? 0 : -1;
         if (rc != 0) {
             fprintf(stderr, "bench: otter thing create failed; see %s\n", log);

@@ -720,6 +720,7 @@ typedef struct result {
     unsigned long long svc_blocks;
     unsigned long long svc_paused;
     unsigned long long svc_other_shard; /* requests an instance skipped as another's */
+    unsigned long long svc_merged;      /* requests naming only blocks already waiting */
     unsigned long long svc_backlog_peak;
     int svc_stats; /* stats lines found */
 } result_t;
@@ -776,7 +777,7 @@ static void read_service_stats(const bench_env_t *env, result_t *r)
     char path[400], line[1024];
     for (int i = 0; i < BENCH_ENV_MAX_SERVICES; i++) {
         FILE *fp;
-        unsigned long long req = 0, blocks = 0, paused = 0, peak = 0, other = 0;
+        unsigned long long req = 0, blocks = 0, paused = 0, peak = 0, other = 0, merged = 0;
         int found = 0;
         snprintf(path, sizeof path, "%s/service%d.log", env->dir, i);
         fp = fopen(path, "r");
@@ -798,6 +799,8 @@ static void read_service_stats(const bench_env_t *env, result_t *r)
             found = found && q != NULL && sscanf(q, " backlog_peak=%llu", &peak) == 1;
             q = strstr(p, " paused=");
             found = found && q != NULL && sscanf(q, " paused=%llu", &paused) == 1;
+            q = strstr(p, " stream_merged=");
+            found = found && q != NULL && sscanf(q, " stream_merged=%llu", &merged) == 1;
         }
         fclose(fp);
         if (found) {
@@ -805,6 +808,7 @@ static void read_service_stats(const bench_env_t *env, result_t *r)
             r->svc_requests += req;
             r->svc_blocks += blocks;
             r->svc_paused += paused;
+            r->svc_merged += merged;
             r->svc_other_shard += other;
             if (peak > r->svc_backlog_peak) {
                 r->svc_backlog_peak = peak;
@@ -1091,9 +1095,11 @@ static void print_config_note(const result_t *r)
         } else {
             printf("; the service answered %llu stream requests", r->svc_requests);
         }
-        printf(", sent %.3f blocks per block needed; answers waiting for the broker peaked at "
-               "%.1f MiB, reading paused %llu times",
-               (double)r->svc_blocks / needed, (double)r->svc_backlog_peak / MIB, r->svc_paused);
+        printf(", dropped %llu that named only blocks still waiting to be sent, sent %.3f blocks "
+               "per block needed; answers waiting for the broker peaked at %.1f MiB, reading "
+               "paused %llu times",
+               r->svc_merged, (double)r->svc_blocks / needed, (double)r->svc_backlog_peak / MIB,
+               r->svc_paused);
     }
     printf("; the devices' thread spent %.2f s in the port's signature checks and %.2f s in the "
            "bootloader's",

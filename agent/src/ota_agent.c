@@ -1351,7 +1351,7 @@ ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
     agent->device_type_tag = tag;
     agent->state = OTA_AGENT_STOPPED;
     ota_jobs_init(&agent->jobs, c.thing_name, &c.mqtt);
-    ota_download_init(&agent->dl, &agent->cfg, &agent->stats);
+    ota_download_init(&agent->dl, &agent->cfg, &agent->stats, config->window_blocks == 0u);
     return OTA_OK;
 }
 

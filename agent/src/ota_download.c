@@ -20,17 +20,38 @@ static void ota_bit_set(uint8_t *bitmap, uint32_t k)
     bitmap[k / 8u] = (uint8_t)(bitmap[k / 8u] | (1u << (k % 8u)));
 }
 
+/* Milliseconds a round trip may exceed the shortest one by, beyond a
+ * quarter of it, before the window takes it for a queue (the clock's and the
+ * schedulers' jitter). */
+#define OTA_RTT_SLACK_MS 8u
+
 static void ota_arm(ota_download_t *d, uint32_t now)
 {
     d->deadline = now + d->rto;
     d->deadline_set = 1;
 }
 
-void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats)
+/* The window becomes w blocks at now: at least 4 (or the first window if
+ * smaller), so a request keeps carrying several blocks; at most
+ * OTA_WINDOW_MAX_BYTES of blocks and 255. */
+static void ota_set_window(ota_download_t *d, uint32_t w, uint32_t now)
+{
+    uint32_t max = OTA_WINDOW_MAX_BYTES / d->block_size;
+    uint32_t min = d->cfg->window_blocks < 4u ? d->cfg->window_blocks : 4u;
+    max = max > 255u ? 255u : max;
+    w = w > max ? max : w;
+    d->window = w > min ? w : min;
+    d->stats->window_blocks = d->window;
+    d->adapted_at = now;
+}
+
+void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats,
+                       int adaptive)
 {
     memset(d, 0, sizeof *d);
     d->cfg = cfg;
     d->stats = stats;
+    d->adaptive = (uint8_t)(adaptive != 0);
     d->window = cfg->window_blocks;
     d->rto = cfg->rto_initial_ms;
     stats->rto_ms = d->rto;
@@ -52,6 +73,12 @@ void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, ui
     d->answered = 0;
     d->paused = 0;
     d->deadline_set = 0;
+    /* A new file may come over another link: the window starts again. */
+    d->window = d->cfg->window_blocks;
+    d->stats->window_blocks = d->window;
+    d->rtt_base = 0;
+    d->rtt_last = 0;
+    d->startup = 1;
 }
 
 uint32_t ota_download_block_len(const ota_download_t *d, uint32_t index)
@@ -76,9 +103,14 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
     uint32_t want = d->window - d->inflight;
     uint32_t k = d->cursor;
     uint32_t end = 0;
+    uint32_t top_up = d->window - d->window / 2u;
 
-    /* Top the window up once half of it has arrived (pipelining). */
-    if ((first && d->inflight > d->window / 2u) || d->throttled || d->paused) {
+    /* Top the window up once half of it, or one full request, has arrived
+     * (pipelining: a large window never drains to half before it is topped up). */
+    if (top_up > OTA_REQUEST_BYTES_MAX / d->block_size) {
+        top_up = OTA_REQUEST_BYTES_MAX / d->block_size;
+    }
+    if ((first && d->inflight + top_up > d->window) || d->throttled || d->paused) {
         return 0;
     }
     for (;;) {
@@ -172,6 +204,41 @@ static void ota_update_rto(ota_download_t *d, uint32_t sample)
     d->stats->rtt_ms = d->srtt / 8u;
 }
 
+/*
+ * The delay-based window (docs/AGENT.md): a round trip of sample ms, of a
+ * request sent at sent, against the shortest of the file. Only a request
+ * sent after the last change tells of it. Within a quarter of the shortest
+ * (and the slack), no queue builds: the window doubles until the first queue,
+ * then grows by an eighth. Beyond, it shrinks in the ratio of the shortest
+ * round trip to this one, to what the link holds without a queue. After the
+ * first queue the shorter of this round trip and the one before decides, so
+ * one late segment changes nothing.
+ */
+static void ota_adapt(ota_download_t *d, uint32_t sample, uint32_t sent, uint32_t now)
+{
+    uint32_t rtt, limit, w = d->window;
+    sample = (sample > 0xFFFFFFu ? 0xFFFFFFu : sample) + 1u; /* w x limit fits 32 bits */
+    if (d->rtt_base == 0u) {
+        d->adapted_at = sent; /* the first round trip decides */
+    }
+    if (d->rtt_base == 0u || sample < d->rtt_base) {
+        d->rtt_base = sample;
+    }
+    rtt = !d->startup && d->rtt_last != 0u && d->rtt_last < sample ? d->rtt_last : sample;
+    d->rtt_last = sample;
+    if (!d->adaptive || !ota_reached(sent, d->adapted_at)) {
+        return;
+    }
+    limit = d->rtt_base + d->rtt_base / 4u + OTA_RTT_SLACK_MS;
+    if (rtt <= limit) {
+        w = d->startup ? 2u * w : w + w / 8u + 1u;
+    } else {
+        d->startup = 0;
+        w = w * d->rtt_base / rtt;
+    }
+    ota_set_window(d, w, now);
+}
+
 void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now)
 {
     ota_bit_set(d->done, index);
@@ -185,6 +252,7 @@ void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now)
     if (d->rtt_pending && index >= d->rtt_lo && index < d->rtt_hi) {
         d->rtt_pending = 0;
         ota_update_rto(d, now - d->request_sent);
+        ota_adapt(d, now - d->request_sent, d->request_sent, now);
     }
     ota_arm(d, now);
 }
@@ -207,10 +275,22 @@ void ota_download_throttled(ota_download_t *d, uint32_t now)
 
 ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
 {
+    uint32_t gap = now - d->checked_at;
+    d->checked_at = now;
     if (d->answered && !d->throttled) {
         /* Blocks still arrive: the time spent handling them (a slow port's
          * writes) is no lost request. Count from now. */
         d->answered = 0;
+        d->deaf = 0;
+        ota_arm(d, now);
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (gap > d->rto && !d->deaf && !d->throttled && d->deadline_set &&
+        ota_reached(now, d->deadline)) {
+        /* The agent was not called for longer than the timeout (the device
+         * was busy): what arrived meanwhile waits unread in the MQTT client.
+         * Put the expiry off once, by a timeout from now. */
+        d->deaf = 1;
         ota_arm(d, now);
         return OTA_DOWNLOAD_WAIT;
     }
@@ -228,5 +308,10 @@ ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
         return OTA_DOWNLOAD_GIVE_UP;
     }
     (void)ota_download_back_off(d);
+    if (d->adaptive) {
+        /* A lost request or an overloaded service: half the window. */
+        d->startup = 0;
+        ota_set_window(d, d->window / 2u, now);
+    }
     return OTA_DOWNLOAD_RETRY;
 }

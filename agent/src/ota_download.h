@@ -6,9 +6,12 @@
  * on what it returns, whatever the data plane (MQTT streams, HTTP ranges).
  *
  * Windowed and pipelined: up to the window's blocks are in flight, and the
- * next request leaves when half of them have arrived. The retry timer follows
- * the measured round trip (RFC 6298 with Karn's rule), doubles on each
- * timeout, and does not run out while blocks still arrive.
+ * next request leaves when half of them (or 128 KiB of them, if less) have
+ * arrived. The window is fixed, or
+ * adapts to the link by the round trip (delay-based, as TCP Vegas): it grows
+ * while the round trip holds and shrinks when it grows. The retry timer
+ * follows the measured round trip (RFC 6298 with Karn's rule), doubles on
+ * each timeout, and does not run out while blocks still arrive.
  */
 #ifndef OTA_DOWNLOAD_H
 #define OTA_DOWNLOAD_H
@@ -50,8 +53,13 @@ typedef enum ota_download_timer {
     OTA_DOWNLOAD_GIVE_UP,  /**< too many timeouts in a row without a new block */
 } ota_download_timer_t;
 
-/** Prepare (at agent init): counters go to stats, bounds come from cfg (both borrowed). */
-void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats);
+/**
+ * Prepare (at agent init): counters go to stats, bounds come from cfg (both
+ * borrowed). The window starts at cfg->window_blocks; with adaptive nonzero
+ * it then follows the round trip, up to OTA_WINDOW_MAX_BYTES of blocks.
+ */
+void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats,
+                       int adaptive);
 
 /**
  * A new file of file_size bytes in blocks of block_size; done is its bitmap
@@ -73,7 +81,8 @@ void ota_download_round(ota_download_t *d);
  * The next request to send now, if any: 1 and *req filled (at most the
  * window, at most 128 KiB, one bitmap's span), 0 when none should leave yet.
  * Call with first 1, then (after ota_download_sent) with first 0 until it
- * returns 0: a burst starts only once half of the window has arrived.
+ * returns 0: a burst starts only once half of the window, or 128 KiB, has
+ * arrived.
  */
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first);
 
@@ -84,13 +93,13 @@ void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int se
 /** What block index of len bytes is. */
 ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len);
 
-/** Block index (checked NEW) was written at now. */
+/** Block index (checked NEW) was written at now (a round trip may change the window). */
 void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now);
 
 /** The service throttled a request at now: wait a doubled timer, then ask again. */
 void ota_download_throttled(ota_download_t *d, uint32_t now);
 
-/** Timer work at now (call from the agent's poll). */
+/** Timer work at now (call from the agent's poll); a timeout halves an adaptive window. */
 ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now);
 
 /** Double the retry timer, up to its bound; returns it. */

@@ -197,9 +197,12 @@ typedef struct ota_agent_config {
     /** Block size, bytes (0 = OTA_DEFAULT_BLOCK_SIZE). */
     uint32_t block_size;
     /**
-     * Blocks in flight, 1 .. 255 (0 = OTA_DEFAULT_WINDOW_BLOCKS, at most
-     * 128 KiB of blocks). A window of more than 128 KiB is asked for in
-     * several requests, since one request carries at most 128 KiB.
+     * Blocks in flight, 1 .. 255: a fixed window. 0: a window that adapts to
+     * the link (docs/AGENT.md): it starts at OTA_DEFAULT_WINDOW_BLOCKS (at
+     * most 128 KiB of blocks), grows while the round trip holds and shrinks
+     * when it grows, up to OTA_WINDOW_MAX_BYTES of blocks (at most 255). A
+     * window of more than 128 KiB is asked for in several requests, since one
+     * request carries at most 128 KiB.
      */
     uint32_t window_blocks;
     /** Request timeout before the first measured round trip, ms (0 = default). */
@@ -235,7 +238,7 @@ typedef struct ota_agent_stats {
     uint32_t bad_messages;     /**< messages that could not be decoded */
     uint32_t throttled;        /**< requests the service refused with RequestThrottled */
     uint32_t rto_ms;           /**< the retry timer now, ms */
-    uint32_t window_blocks;    /**< blocks in flight at most (the configured window) */
+    uint32_t window_blocks;    /**< blocks in flight at most, now (the window) */
 #if OTA_HTTP_PLANE
     uint32_t bytes_mqtt;   /**< bytes of new blocks the MQTT plane delivered (this job) */
     uint32_t bytes_http;   /**< bytes of new blocks the HTTP plane delivered (this job) */
@@ -265,7 +268,7 @@ typedef struct ota_download {
     uint32_t block_size;
     uint32_t block_count;
     uint32_t blocks_done;
-    uint32_t window;
+    uint32_t window;   /* blocks in flight at most, now */
     uint32_t cursor;   /* blocks below it were requested in this round */
     uint32_t inflight; /* requested in this round, not yet received */
     uint32_t deadline; /* of the retry timer */
@@ -276,11 +279,18 @@ typedef struct ota_download {
     uint32_t srtt;   /* smoothed round trip x 8 */
     uint32_t rttvar; /* round-trip variation x 4 */
     uint32_t timeouts_in_row;
+    uint32_t rtt_base;   /* the shortest round trip of this file, ms + 1 (0: none yet) */
+    uint32_t rtt_last;   /* the round trip before, ms + 1 (0: none yet) */
+    uint32_t adapted_at; /* when the window last changed */
+    uint32_t checked_at; /* the timer's last check */
+    uint8_t adaptive;    /* the window follows the round trip (configured 0) */
+    uint8_t startup;     /* no queue seen yet: the window doubles per round trip */
     uint8_t deadline_set;
     uint8_t rtt_pending;    /* the last request may be timed (Karn) */
     uint8_t request_failed; /* the last request could not be sent */
     uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
     uint8_t answered;       /* a block arrived since the last timer check */
+    uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
     uint8_t paused;         /* no requests (a refusal is being checked) */
 } ota_download_t;
 

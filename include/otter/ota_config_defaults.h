@@ -102,15 +102,30 @@
 #endif
 
 /**
- * Blocks in flight at once (the request window) when the runtime
- * configuration leaves it 0. A new request leaves as soon as half of a window
- * has arrived, so the link never idles for a round trip. Possible values:
- * 1 .. 255; the default is lowered to 128 KiB of blocks when the block size
- * makes it larger (a runtime window may be larger: it is then asked for in
- * several requests of at most 128 KiB each). Default: 16.
+ * Blocks in flight at once (the request window) at the start of a download
+ * when the runtime configuration leaves the window 0; the window then adapts
+ * to the link, up to OTA_WINDOW_MAX_BYTES. A new request leaves as soon as
+ * half of a window has arrived, so the link never idles for a round trip.
+ * Possible values: 1 .. 255; the default is lowered to 128 KiB of blocks when
+ * the block size makes it larger (a runtime window may be larger: it is then
+ * asked for in several requests of at most 128 KiB each). Default: 16.
  */
 #ifndef OTA_DEFAULT_WINDOW_BLOCKS
 #define OTA_DEFAULT_WINDOW_BLOCKS 16u
+#endif
+
+/**
+ * Largest adaptive window, in bytes of blocks (at most 255 blocks): the most
+ * the agent lets the network hold for it. It costs the agent no RAM (blocks
+ * are written as they arrive), but data in flight waits in the broker's queue
+ * for the device and in the device's TCP receive window. A link needs about
+ * its bandwidth-delay product (rate x round trip) plus one request (128 KiB)
+ * for full speed, since the next part of the window is asked for once half
+ * of it, or 128 KiB, has arrived: 1 MiB covers 10 Mbit/s at a 700 ms round
+ * trip. Possible values: 4096 .. 16777216. Default: 1048576.
+ */
+#ifndef OTA_WINDOW_MAX_BYTES
+#define OTA_WINDOW_MAX_BYTES 1048576u
 #endif
 
 /**
@@ -345,6 +360,9 @@
 #endif
 #if (OTA_DEFAULT_WINDOW_BLOCKS < 1u) || (OTA_DEFAULT_WINDOW_BLOCKS > 255u)
 #error "OTA_DEFAULT_WINDOW_BLOCKS must be in 1 .. 255"
+#endif
+#if (OTA_WINDOW_MAX_BYTES < 4096u) || (OTA_WINDOW_MAX_BYTES > 16777216u)
+#error "OTA_WINDOW_MAX_BYTES must be in 4096 .. 16777216"
 #endif
 #if (OTA_MESSAGE_BUFFER_SIZE < 256u) || (OTA_MESSAGE_BUFFER_SIZE > 4096u)
 #error "OTA_MESSAGE_BUFFER_SIZE must be in 256 .. 4096"

@@ -1270,10 +1270,11 @@ static void print_stats(daemon_t *d)
              " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
              " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
              " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
-             " redelivered=%" PRIu64 " answers_resent=%" PRIu64,
+             " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
-             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent);
+             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
+             st.merged);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);

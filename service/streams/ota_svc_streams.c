@@ -1380,14 +1380,56 @@ static thing_queue_t **queue_slot(ota_svc_streams_t *s, const char *thing)
     return pp;
 }
 
-/* Queues a valid GetStream for its thing's turn; 0 queued, -1 the thing's queue is full. */
-static int enqueue(ota_svc_streams_t *s, const ctx_t *x, const request_t *r)
+/*
+ * Clears from r's bitmap the blocks that an earlier request of the thing,
+ * still waiting for its turn, will send: a device whose requests waited
+ * longer than its retry timer asks again for blocks already on their way.
+ * Only requests for the same stream, file, block size, version and format
+ * count, each for the blocks its caps (n, 128 KiB) let it send. 1 when
+ * nothing is left of r.
+ */
+static int trim_waiting(const thing_queue_t *q, const ctx_t *x, request_t *r)
+{
+    unsigned left = 0;
+    for (const pending_t *p = q->head; p != NULL; p = p->next) {
+        const request_t *e = &p->r;
+        uint64_t cap = OTA_SVC_STREAMS_MAX_PAYLOAD / e->l, sent = 0;
+        if (!e->has_b || p->json != x->json || strcmp(p->stream, x->stream) != 0 || e->f != r->f ||
+            e->l != r->l || e->has_s != r->has_s || e->s != r->s) {
+            continue;
+        }
+        cap = e->has_n && e->n < cap ? e->n : cap;
+        for (uint64_t k = 0; k < (uint64_t)e->b_len * 8u && sent < cap; k++) {
+            uint64_t j = e->o + k - r->o;
+            if ((e->b[k / 8] >> (k % 8) & 1u) == 0) {
+                continue;
+            }
+            sent++;
+            if (e->o + k >= r->o && j < (uint64_t)r->b_len * 8u) {
+                r->b[j / 8] = (uint8_t)(r->b[j / 8] & ~(1u << (j % 8)));
+            }
+        }
+    }
+    for (size_t i = 0; i < r->b_len; i++) {
+        left |= r->b[i];
+    }
+    return left == 0u;
+}
+
+/*
+ * Queues a valid GetStream for its thing's turn; 0 queued, 1 nothing left
+ * to queue (every block it names is on its way), -1 the thing's queue is full.
+ */
+static int enqueue(ota_svc_streams_t *s, const ctx_t *x, request_t *r)
 {
     thing_queue_t **slot = queue_slot(s, x->thing);
     thing_queue_t *q = *slot;
     size_t blen = r->has_b ? r->b_len : 0;
     pending_t *p;
 
+    if (q != NULL && r->has_b && trim_waiting(q, x, r)) {
+        return 1;
+    }
     if ((q != NULL && q->n >= OTA_SVC_STREAMS_QUEUE_PER_THING) ||
         s->queued >= OTA_SVC_STREAMS_QUEUE_TOTAL) {
         return -1;
@@ -1495,7 +1537,7 @@ int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const 
     ctx_t x;
     request_t r;
     activity_t *a = NULL;
-    int bad_name;
+    int bad_name, rc;
     op_t op = parse_topic(topic, x.thing, x.stream, &bad_name);
     int describe = op == OP_DESCRIBE_CBOR || op == OP_DESCRIBE_JSON;
 
@@ -1548,10 +1590,15 @@ int ota_svc_streams_handle(ota_svc_streams_t *streams, const char *topic, const 
         answer(s, &x, &r, op, a);
         return 1;
     }
-    if (enqueue(s, &x, &r) != 0) {
+    rc = enqueue(s, &x, &r);
+    if (rc < 0) {
         req_fail(&r, C_THROTTLED, "%u requests of thing %s already wait",
                  OTA_SVC_STREAMS_QUEUE_PER_THING, x.thing);
         reject(s, &x, &r, C_THROTTLED, a);
+        return 1;
+    }
+    if (rc > 0) {
+        s->stats.merged++;
         return 1;
     }
     while (!s->deferred && ota_svc_streams_serve(s, now_ms)) {

@@ -43,8 +43,12 @@
  * of ota_svc_streams_serve() answers one request of the thing whose turn it
  * is and moves that thing to the end of the ring, so a thing with many
  * requests waiting delays another thing's answer by at most one request
- * (<= 128 KiB) per waiting thing. Without ota_svc_streams_set_deferred(), a
- * request is answered within ota_svc_streams_handle().
+ * (<= 128 KiB) per waiting thing. A request loses the blocks that an earlier
+ * request of its thing, still waiting, will send (a device that timed out
+ * asks again for what is on its way): each block is sent once; a request
+ * with nothing left is dropped (counted as merged). Without
+ * ota_svc_streams_set_deferred(), a request is answered within
+ * ota_svc_streams_handle().
  * Files are read with pread() into one buffer of the largest block, so memory
  * stays bounded whatever the file size. Stream lookup and authorization come
  * from an ota_svc_streams_source_t, called once per request (never per block).
@@ -158,6 +162,7 @@ typedef struct ota_svc_streams_stats {
     uint64_t bytes;     /**< block payload bytes published */
     uint64_t rejected;  /**< refusals published */
     uint64_t throttled; /**< requests refused with RequestThrottled (sent or not) */
+    uint64_t merged;    /**< requests not queued: every block they named was already queued */
 } ota_svc_streams_stats_t;
 
 /** The streams module. Opaque. */

@@ -1253,6 +1253,45 @@ static void test_throttle_requests_and_refusals(void **state)
     ota_svc_budget_destroy(b);
 }
 
+/*
+ * A device whose requests wait longer than its retry timer asks again: the
+ * blocks an earlier waiting request will send are taken out of the new one,
+ * so each block is sent once; a request with nothing left is dropped.
+ */
+static void test_waiting_blocks_are_sent_once(void **state)
+{
+    fixture_t *fx = *state;
+    ota_svc_streams_stats_t st;
+    size_t len;
+    uint8_t first[2] = {0xff, 0x00}; /* blocks 300 .. 307 */
+    uint8_t again[2] = {0xff, 0x0f}; /* blocks 300 .. 311: 308 .. 311 are new */
+    uint8_t other[1] = {0x01};       /* block 300 in blocks of 2048: another request */
+    unsigned char *p1 = req_cbor(NULL, 3, 1024, 300, first, 2, 8, &len);
+    ota_svc_streams_set_deferred(fx->s, 1);
+    handle(fx, T_GET, p1, len);
+    handle(fx, T_GET, p1, len); /* the same again: nothing left */
+    assert_int_equal(ota_svc_streams_pending(fx->s), 1);
+    free(p1);
+    p1 = req_cbor(NULL, 3, 1024, 300, again, 2, 12, &len);
+    handle(fx, T_GET, p1, len);
+    free(p1);
+    p1 = req_cbor(NULL, 3, 2048, 300, other, 1, 1, &len);
+    handle(fx, T_GET, p1, len);
+    free(p1);
+    assert_int_equal(ota_svc_streams_pending(fx->s), 3);
+    while (ota_svc_streams_serve(fx->s, 1000)) {
+    }
+    assert_int_equal(fx->n_msgs, 13);
+    for (size_t k = 0; k < 12; k++) {
+        check_block(fx, k, fx->big, 1u << 20, 1024, 3, 300 + k);
+    }
+    check_block(fx, 12, fx->big, 1u << 20, 2048, 3, 300);
+    ota_svc_streams_get_stats(fx->s, &st);
+    assert_int_equal(st.merged, 1);
+    assert_int_equal(st.blocks, 13);
+    clear_msgs(fx);
+}
+
 static void test_turns_are_fair(void **state)
 {
     fixture_t *fx = *state;
@@ -1316,6 +1355,7 @@ int main(void)
         T(test_throttle_answer_bytes),
         T(test_throttle_requests_and_refusals),
         T(test_turns_are_fair),
+        T(test_waiting_blocks_are_sent_once),
         T(test_json_rejections),
         T(test_describe),
         T(test_random_payloads),
