@@ -6,6 +6,12 @@
 #include "ota_bytes.h"
 #include "ota_crc32.h"
 
+/* Where the signature length is kept: one byte at 32 (format 1), or two at 34
+ * (format 2, OTA_SIG_RSA). */
+#define SIG_LEN_AT (OTA_SIG_RSA ? 34u : 32u)
+/* Offset of the CRC, after the signature. */
+#define CRC_AT (OTA_BOOT_RECORD_SIZE - 4u)
+
 /* Largest write unit the flash interface allows; records are padded to it. */
 #define OTA_BOOT_UNIT_MAX 256u
 
@@ -34,11 +40,15 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     ota_put_le32(out + 20, rec->active_version);
     ota_put_le32(out + 24, rec->trial_version);
     ota_put_le32(out + 28, rec->trial_size);
-    out[32] = rec->sig_len;
+    if (OTA_SIG_RSA) {
+        ota_put_le16(out + SIG_LEN_AT, rec->sig_len);
+    } else {
+        out[SIG_LEN_AT] = (uint8_t)rec->sig_len;
+    }
     out[33] = rec->trial_booted;
     ota_put_le32(out + 36, rec->signer);
     memcpy(out + 40, rec->sig, rec->sig_len);
-    ota_put_le32(out + 112, ota_crc32(0, out, 112));
+    ota_put_le32(out + CRC_AT, ota_crc32(0, out, CRC_AT));
     return OTA_OK;
 }
 
@@ -50,7 +60,8 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     if (ota_get_le32(in) != OTA_BOOT_RECORD_MAGIC ||
         ota_get_le16(in + 4) != OTA_BOOT_RECORD_FORMAT ||
         ota_get_le16(in + 6) != OTA_BOOT_RECORD_SIZE ||
-        ota_get_le32(in + 112) != ota_crc32(0, in, 112)) {
+        ota_get_le32(in + CRC_AT) != ota_crc32(0, in, CRC_AT) ||
+        (OTA_SIG_RSA && in[32] != 0u)) {
         return OTA_ERR_CORRUPT;
     }
     memset(rec, 0, sizeof *rec);
@@ -63,7 +74,7 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     rec->active_version = ota_get_le32(in + 20);
     rec->trial_version = ota_get_le32(in + 24);
     rec->trial_size = ota_get_le32(in + 28);
-    rec->sig_len = in[32];
+    rec->sig_len = OTA_SIG_RSA ? ota_get_le16(in + SIG_LEN_AT) : in[SIG_LEN_AT];
     rec->trial_booted = in[33];
     rec->signer = ota_get_le32(in + 36);
     if (!record_fields_legal(rec)) {

@@ -7,7 +7,8 @@
  * A reader takes the valid copy with the higher sequence number, so a power
  * cut at any point of a change leaves either the old or the new state.
  *
- * Encoding, format 1, little endian (OTA_BOOT_RECORD_SIZE = 116 bytes):
+ * Encoding, little endian. Format 1 (OTA_BOOT_RECORD_SIZE = 116 bytes), in
+ * builds without OTA_SIG_RSA:
  *
  *   offset size field
  *   0      4    magic "OTBR" (0x5242544f)
@@ -29,6 +30,17 @@
  *   40     72   trial image signature (DER), zero padded
  *   112    4    CRC-32 of bytes 0 .. 111
  *
+ * Format 2 (OTA_BOOT_RECORD_SIZE = 428 bytes), in builds with OTA_SIG_RSA,
+ * whose signatures take up to 384 bytes (RSA-3072): the same fields at the
+ * same offsets, except
+ *   32     1    reserved (0)
+ *   34     2    length of the trial image's signature (0 .. 384)
+ *   40     384  trial image signature (ECDSA DER or RSA), zero padded
+ *   424    4    CRC-32 of bytes 0 .. 423
+ * The method is not stored: it is the one of the signer's key (key id). The
+ * bootloader and the application are built with the same OTA_SIG_RSA; a
+ * record of the other format is not legal.
+ *
  * A record is legal only if every field is in range and the CRC matches.
  *
  * A new device has both record sectors erased; production must erase them.
@@ -46,14 +58,14 @@
 #include "ota_err.h"
 #include "ota_flash.h"
 
-/** Encoded size of a record in bytes. */
-#define OTA_BOOT_RECORD_SIZE 116u
+/** Longest signature a record holds: 72 (DER ECDSA P-256), 384 with OTA_SIG_RSA. */
+#define OTA_BOOT_SIG_MAX (OTA_SIG_RSA ? 384u : 72u)
+/** Encoded size of a record in bytes: 116, or 428 with OTA_SIG_RSA. */
+#define OTA_BOOT_RECORD_SIZE (44u + OTA_BOOT_SIG_MAX)
 /** Magic number: the bytes "OTBR". */
 #define OTA_BOOT_RECORD_MAGIC 0x5242544fu
-/** Record format this code writes and reads. */
-#define OTA_BOOT_RECORD_FORMAT 1u
-/** Longest signature a record holds. */
-#define OTA_BOOT_SIG_MAX 72u
+/** Record format this code writes and reads: 1, or 2 with OTA_SIG_RSA. */
+#define OTA_BOOT_RECORD_FORMAT (OTA_SIG_RSA ? 2u : 1u)
 /* OTA_BOOT_READ_ATTEMPTS, reads of a record copy before it counts as unreadable,
  * comes from ota_config_defaults.h. */
 
@@ -79,7 +91,7 @@ typedef struct ota_boot_record {
     uint32_t active_version;
     uint32_t trial_version;
     uint32_t trial_size;
-    uint8_t sig_len;
+    uint16_t sig_len;
     uint8_t trial_booted;
     uint32_t signer;
     uint8_t sig[OTA_BOOT_SIG_MAX];
