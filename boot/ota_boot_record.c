@@ -60,8 +60,7 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     if (ota_get_le32(in) != OTA_BOOT_RECORD_MAGIC ||
         ota_get_le16(in + 4) != OTA_BOOT_RECORD_FORMAT ||
         ota_get_le16(in + 6) != OTA_BOOT_RECORD_SIZE ||
-        ota_get_le32(in + CRC_AT) != ota_crc32(0, in, CRC_AT) ||
-        (OTA_SIG_RSA && in[32] != 0u)) {
+        ota_get_le32(in + CRC_AT) != ota_crc32(0, in, CRC_AT) || (OTA_SIG_RSA && in[32] != 0u)) {
         return OTA_ERR_CORRUPT;
     }
     memset(rec, 0, sizeof *rec);

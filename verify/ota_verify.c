@@ -234,8 +234,7 @@ ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, 
 
 ota_err_t ota_verify_sha256(const uint8_t *signer_pem, size_t signer_len, ota_sig_method_t method,
                             const uint8_t *sig, size_t sig_len, ota_verify_read_fn read,
-                            void *read_ctx, uint32_t file_size, uint8_t *chunk,
-                            uint32_t chunk_len)
+                            void *read_ctx, uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
 {
     ota_verify_key_t k;
     uint8_t digest[OTA_SHA256_LEN];
@@ -335,8 +334,8 @@ static ota_err_t key_id_bytes(const ota_verify_key_t *k, unsigned char *out, siz
     if (k->method == OTA_SIG_SHA256_RSA) {
         const mbedtls_rsa_context *rsa = mbedtls_pk_rsa(*k->key);
         *len = mbedtls_rsa_get_len(rsa);
-        if (*len > cap || mbedtls_rsa_export_raw(rsa, out, *len, NULL, 0u, NULL, 0u, NULL, 0u,
-                                                 NULL, 0u) != 0) {
+        if (*len > cap ||
+            mbedtls_rsa_export_raw(rsa, out, *len, NULL, 0u, NULL, 0u, NULL, 0u, NULL, 0u) != 0) {
             return OTA_ERR_BAD_SIGNER_CERT;
         }
         return OTA_OK;

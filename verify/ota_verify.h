@@ -81,8 +81,7 @@ ota_err_t ota_verify_signer_method(const uint8_t *signer_pem, size_t signer_len,
  */
 ota_err_t ota_verify_sha256(const uint8_t *signer_pem, size_t signer_len, ota_sig_method_t method,
                             const uint8_t *sig, size_t sig_len, ota_verify_read_fn read,
-                            void *read_ctx, uint32_t file_size, uint8_t *chunk,
-                            uint32_t chunk_len);
+                            void *read_ctx, uint32_t file_size, uint8_t *chunk, uint32_t chunk_len);
 
 /**
  * Verify a sig-sha256-ecdsa signature: ota_verify_sha256() with

@@ -1070,8 +1070,9 @@ static void rsa_case_make(rsa_case_t *c, unsigned bits)
     if (bits == 0u) {
         snprintf(key, sizeof key, "%s", KEYS "rsa-test.key");
     } else {
-        snprintf(cmd, sizeof cmd, "'%s' genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:%u -out '%s'",
-                 OTA_OPENSSL, bits, key);
+        snprintf(cmd, sizeof cmd,
+                 "'%s' genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:%u -out '%s'", OTA_OPENSSL,
+                 bits, key);
         assert_int_equal(run(cmd), 0);
     }
     snprintf(cmd, sizeof cmd,
@@ -1160,13 +1161,16 @@ static void check_rsa_case(const rsa_case_t *c, size_t want_len, const char *wha
            verify_rsa(&c->crt, sig, 0u, fx.blocks, OTA_SIG_SHA256_RSA), "empty");
     /* The method must be the key's: an RSA key verifies no ECDSA, a P-256 key no RSA. */
     expect(OTA_ERR_BAD_SIGNER_CERT,
-           verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_ECDSA), "RSA key, ECDSA");
+           verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_ECDSA),
+           "RSA key, ECDSA");
     expect(OTA_ERR_BAD_SIGNER_CERT,
            verify_rsa_hashed(&c->crt, c->sig, c->sig_len, OTA_SIG_SHA256_ECDSA), "hashed, ECDSA");
     expect(OTA_ERR_BAD_SIGNER_CERT,
-           verify_rsa(&fx.cert, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA), "P-256 key, RSA");
+           verify_rsa(&fx.cert, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA),
+           "P-256 key, RSA");
     expect(OTA_ERR_BAD_SIGNER_CERT,
-           verify_rsa(&fx.cert, fx.sig, fx.sig_len, fx.blocks, OTA_SIG_SHA256_RSA), "ECDSA sig, RSA");
+           verify_rsa(&fx.cert, fx.sig, fx.sig_len, fx.blocks, OTA_SIG_SHA256_RSA),
+           "ECDSA sig, RSA");
     expect(OTA_ERR_INVALID_ARG,
            verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, (ota_sig_method_t)7), "method 7");
 }
@@ -1212,8 +1216,8 @@ static void test_rsa_other_sizes_refused(void **state)
         expect(OTA_ERR_BAD_SIGNER_CERT,
                verify_rsa(&c.crt, c.sig, c.sig_len, fx.blocks, OTA_SIG_SHA256_RSA), "verify");
     }
-    expect(OTA_ERR_BAD_SIGNER_CERT, ota_verify_signer_method(fx.p384_pub.bytes, fx.p384_pub.len, &m),
-           "P-384");
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           ota_verify_signer_method(fx.p384_pub.bytes, fx.p384_pub.len, &m), "P-384");
     assert_int_equal(ota_verify_signer_method(fx.cert.bytes, fx.cert.len, &m), OTA_OK);
     assert_int_equal(m, OTA_SIG_SHA256_ECDSA);
     expect(OTA_ERR_INVALID_ARG, ota_verify_signer_method(NULL, 1u, &m), "NULL");
