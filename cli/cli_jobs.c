@@ -24,7 +24,8 @@ static const char create_help[] =
     "\n"
     "Publish a signed firmware update. A file that does not start with otter's\n"
     "image header gets one (with --version) prepended; a file that has one must\n"
-    "carry that version. The image is signed (sig-sha256-ecdsa), imported, offered\n"
+    "carry that version. The image is signed (sig-sha256-ecdsa with a P-256 key,\n"
+    "sig-sha256-rsa with an RSA one, as AWS names them), imported, offered\n"
     "as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA job document is\n"
     "queued for every target. Things already on --version (as they reported it)\n"
     "are SKIPPED: counted apart, never sent the job, never a failure. The document's\n"
@@ -37,8 +38,9 @@ static const char create_help[] =
     "                           those that leave lose a QUEUED execution (REMOVED);\n"
     "                           the job runs until canceled (AWS targetSelection\n"
     "                           CONTINUOUS)\n"
-    "  --key KEY.pem            sign with this P-256 key\n"
-    "  --signature SIG.der      or use this DER signature over the final image\n"
+    "  --key KEY.pem            sign with this P-256, RSA-2048 or RSA-3072 key\n"
+    "  --signature SIG.der      or use this signature over the final image (DER\n"
+    "                           ECDSA, or RSA as 'otter sign --out' writes it)\n"
     "  --cert CERT.pem          check the signature with this certificate (default:\n"
     "                           the --cert-name file beside the key or signature,\n"
     "                           when there is one)\n"
@@ -69,6 +71,7 @@ struct job_plan {
     size_t image_len;
     uint8_t sig[CLI_SIG_MAX];
     size_t sig_len;
+    ota_sig_method_t sig_method;
     char stream_id[64];
     ota_job_spec_targets_t targets;
 };
@@ -143,7 +146,9 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
         if (rc != CLI_EXIT_OK) {
             return rc;
         }
-        if (cli_verify_data(pub, p->image, p->image_len, p->sig, p->sig_len) != 0) {
+        /* The key decides the method, and so the document's signature key. */
+        if (ota_publish_signer_method(pub, &p->sig_method) != 0 ||
+            cli_verify_data(pub, p->image, p->image_len, p->sig, p->sig_len) != 0) {
             free(pub);
             return cli_fail(CLI_EXIT_FAIL, "the new signature does not verify; check the key");
         }
@@ -154,13 +159,16 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
         if ((rc = read_input("signature", sig_path, &der, &len)) != CLI_EXIT_OK) {
             return rc;
         }
-        if (len < 8 || len > CLI_SIG_MAX || der[0] != 0x30) {
+        /* DER ECDSA P-256 (at most 72 bytes), or RSA-2048/3072 (256 or 384). */
+        int rsa = len == 256 || len == 384;
+        if (!rsa && (len < 8 || len > 72 || der[0] != 0x30)) {
             free(der);
             return cli_fail(CLI_EXIT_FAIL,
-                            "'%s' is not a DER ECDSA P-256 signature; make one with 'otter sign "
-                            "--out'",
+                            "'%s' is not a DER ECDSA P-256 signature nor an RSA-2048/3072 one; "
+                            "make one with 'otter sign --out'",
                             sig_path);
         }
+        p->sig_method = rsa ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
         memcpy(p->sig, der, len);
         p->sig_len = len;
         free(der);
@@ -173,11 +181,16 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     size_t pem_len = 0;
     rc = read_input("certificate", cert_path, &pem, &pem_len);
     if (rc == CLI_EXIT_OK) {
+        ota_sig_method_t cert_method = p->sig_method;
         int v = cli_verify_data((const char *)pem, p->image, p->image_len, p->sig, p->sig_len);
-        if (v == OTA_ERR_BAD_SIGNER_CERT) {
+        if (v == OTA_ERR_BAD_SIGNER_CERT ||
+            (v == 0 && ota_publish_signer_method((const char *)pem, &cert_method) != 0)) {
             rc = cli_fail(CLI_EXIT_FAIL,
-                          "'%s' is not a P-256 certificate in PEM; give the codesign.crt "
-                          "that 'otter keygen' made",
+                          "'%s' is not a P-256, RSA-2048 or RSA-3072 certificate in PEM; give "
+                          "the codesign.crt that 'otter keygen' made",
+                          cert_path);
+        } else if (v == 0 && cert_method != p->sig_method) {
+            rc = cli_fail(CLI_EXIT_FAIL, "the signature's method is not the one of '%s'; check it",
                           cert_path);
         } else if (v != 0) {
             rc = cli_fail(CLI_EXIT_FAIL,
@@ -318,6 +331,7 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                                   .image_len = p->image_len,
                                   .sig = p->sig,
                                   .sig_len = p->sig_len,
+                                  .sig_method = p->sig_method,
                                   .version = p->version,
                                   .file_type = (unsigned)file_type,
                                   .file_path = a->file_path,

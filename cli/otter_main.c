@@ -11,7 +11,7 @@ static const char main_help[] =
     "Over-the-air firmware updates: keys, signing, broker, things and jobs.\n"
     "\n"
     "  keygen          make a code-signing key and certificate\n"
-    "  sign            sign a file (sig-sha256-ecdsa)\n"
+    "  sign            sign a file (sig-sha256-ecdsa or sig-sha256-rsa)\n"
     "  broker init     write the Mosquitto configuration, logins and access rules\n"
     "  thing create    give devices an identity on the broker\n"
     "  thing revoke    take a device's identity away (certificate, login, session)\n"
