@@ -163,7 +163,12 @@ static int setup_with(void **state, const char *const *init_args, int http)
     }
     f->broker_up = 1;
     {
+#ifdef OTTER_TEST_KEY_TYPE
+        /* A device built with another signature method: a key of its type. */
+        const char *a2[] = {"keygen", "--out", keys, "--type", OTTER_TEST_KEY_TYPE, NULL};
+#else
         const char *a2[] = {"keygen", "--out", keys, NULL};
+#endif
         const char *a3[] = {"thing", "create", THING, NULL};
         if (dfx_run_cli(f->cli_log, a2) != 0 || dfx_run_cli(f->cli_log, a3) != 0) {
             fprintf(stderr, "otter CLI setup failed; see %s\n", f->cli_log);
