@@ -14,6 +14,11 @@
 
 /* Largest write unit the flash interface allows; records are padded to it. */
 #define OTA_BOOT_UNIT_MAX 256u
+/* Largest padded record: one unit when a record fits in one (format 1), else
+ * up to a unit less one byte more than the record (format 2). */
+#define OTA_BOOT_PADDED_MAX                                                                        \
+    (OTA_BOOT_RECORD_SIZE <= OTA_BOOT_UNIT_MAX ? OTA_BOOT_UNIT_MAX                                 \
+                                               : OTA_BOOT_RECORD_SIZE + OTA_BOOT_UNIT_MAX - 1u)
 
 static int record_fields_legal(const ota_boot_record_t *rec)
 {
@@ -150,8 +155,7 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
 ota_err_t ota_boot_record_store(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                 ota_boot_record_t *rec)
 {
-    uint8_t
-        raw[OTA_BOOT_UNIT_MAX > OTA_BOOT_RECORD_SIZE ? OTA_BOOT_UNIT_MAX : OTA_BOOT_RECORD_SIZE];
+    uint8_t raw[OTA_BOOT_PADDED_MAX];
     ota_boot_record_t current;
     uint8_t which = 1;
     uint32_t start;
