@@ -284,6 +284,28 @@ static void test_keygen_sign_refusals(void **state)
     assert_fails(cli_test_run(R, "keygen", "--out", keys, "--name", "a/b", NULL), 2);
 }
 
+/* Reads the stored image of a job: its stream's file 0. */
+static unsigned char *job_image(const char *job_id, size_t *len, char *stream_out)
+{
+    ota_store_t *s = open_store();
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, job_id, &j), OTA_STORE_OK);
+    ota_store_stream_t st;
+    assert_int_equal(ota_store_stream_get(s, j.stream_id, &st), OTA_STORE_OK);
+    assert_int_equal(st.n_files, 1);
+    assert_int_equal(st.files[0].file_id, 0);
+    unsigned char *img = cli_test_read(st.files[0].path, len);
+    assert_non_null(img);
+    assert_int_equal(*len, st.files[0].size);
+    if (stream_out) {
+        strcpy(stream_out, j.stream_id);
+    }
+    ota_store_stream_free(&st);
+    ota_store_job_free(&j);
+    ota_store_close(s);
+    return img;
+}
+
 /* RSA keys: keygen --type makes them, sign and job create sign with them
  * (sig-sha256-rsa in the document, as AWS writes it); openssl is the oracle. */
 static void test_rsa_keys(void **state)
@@ -352,28 +374,6 @@ static void test_rsa_keys(void **state)
     assert_int_equal(ota_store_job_get(s, "rsa3", &j), OTA_STORE_NOT_FOUND);
     ota_store_close(s);
     free(img);
-}
-
-/* Reads the stored image of a job: its stream's file 0. */
-static unsigned char *job_image(const char *job_id, size_t *len, char *stream_out)
-{
-    ota_store_t *s = open_store();
-    ota_store_job_t j;
-    assert_int_equal(ota_store_job_get(s, job_id, &j), OTA_STORE_OK);
-    ota_store_stream_t st;
-    assert_int_equal(ota_store_stream_get(s, j.stream_id, &st), OTA_STORE_OK);
-    assert_int_equal(st.n_files, 1);
-    assert_int_equal(st.files[0].file_id, 0);
-    unsigned char *img = cli_test_read(st.files[0].path, len);
-    assert_non_null(img);
-    assert_int_equal(*len, st.files[0].size);
-    if (stream_out) {
-        strcpy(stream_out, j.stream_id);
-    }
-    ota_store_stream_free(&st);
-    ota_store_job_free(&j);
-    ota_store_close(s);
-    return img;
 }
 
 /* Raw firmware is wrapped with a header; a wrapped image must match --version. */
