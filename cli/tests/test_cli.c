@@ -726,7 +726,7 @@ static void test_bad_inputs(void **state)
                                   "--targets", "A", "--key", k, "--cert", f, NULL),
                      1);
     assert_true(cli_test_one_error_line(R));
-    assert_non_null(strstr(R->err, "is not a P-256 certificate"));
+    assert_non_null(strstr(R->err, "is not a P-256, RSA-2048 or RSA-3072 certificate"));
     size_t jobs, streams, files;
     count_store(&jobs, &streams, &files);
     assert_int_equal(jobs, jobs0);
