@@ -92,9 +92,15 @@ static ota_err_t check_trial(const ota_boot_config_t *cfg, const ota_boot_record
     if (signer == NULL) {
         return OTA_ERR_BAD_SIGNER_CERT;
     }
+    /* The signer's key decides the method; RSA only in builds with OTA_SIG_RSA. */
+    ota_sig_method_t method;
+    if (ota_verify_signer_method(signer->pem, signer->pem_len, &method) != OTA_OK ||
+        (method == OTA_SIG_SHA256_RSA && !OTA_SIG_RSA)) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
     slot_reader_t reader = {cfg->flash, cfg->layout->slot_addr[rec->trial_slot]};
-    return ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, rec->sig, rec->sig_len, slot_read,
-                                   &reader, rec->trial_size, cfg->scratch, cfg->scratch_len);
+    return ota_verify_sha256(signer->pem, signer->pem_len, method, rec->sig, rec->sig_len,
+                             slot_read, &reader, rec->trial_size, cfg->scratch, cfg->scratch_len);
 }
 
 ota_err_t ota_boot_layout_check(const ota_flash_t *flash, const ota_boot_layout_t *layout)
@@ -290,7 +296,7 @@ ota_err_t ota_boot_request_trial(const ota_boot_config_t *cfg, uint8_t slot, uin
     rec.signer = signer;
     memset(rec.sig, 0, sizeof rec.sig);
     memcpy(rec.sig, sig, sig_len);
-    rec.sig_len = (uint8_t)sig_len;
+    rec.sig_len = (uint16_t)sig_len;
     return ota_boot_record_store(cfg->flash, cfg->layout->record_addr, &rec);
 }
 

@@ -6,8 +6,22 @@
 #include "otter/ota_bytes.h"
 #include "otter/ota_crc32.h"
 
+/* Where the signature length is kept: one byte at 32 (formats 1 and 2), or two
+ * at 34 (format 3, OTA_SIG_RSA). */
+#define SIG_LEN_AT (OTA_SIG_RSA ? 34u : 32u)
+/* Where the minimum security counter is kept: at 34 (format 2), or after the
+ * signature (format 3, OTA_SIG_RSA). */
+#define COUNTER_AT (OTA_SIG_RSA ? 424u : 34u)
+/* Offset of the CRC, after the signature. */
+#define CRC_AT (OTA_BOOT_RECORD_SIZE - 4u)
+
 /* Largest write unit the flash interface allows; records are padded to it. */
 #define OTA_BOOT_UNIT_MAX 256u
+/* Largest padded record: one unit when a record fits in one (format 1), else
+ * up to a unit less one byte more than the record (format 2). */
+#define OTA_BOOT_PADDED_MAX                                                                        \
+    (OTA_BOOT_RECORD_SIZE <= OTA_BOOT_UNIT_MAX ? OTA_BOOT_UNIT_MAX                                 \
+                                               : OTA_BOOT_RECORD_SIZE + OTA_BOOT_UNIT_MAX - 1u)
 
 static int record_fields_legal(const ota_boot_record_t *rec)
 {
@@ -23,8 +37,9 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     }
     memset(out, 0, OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out, OTA_BOOT_RECORD_MAGIC);
-    ota_put_le16(out + 4, (uint16_t)(rec->min_counter != 0u ? OTA_BOOT_RECORD_FORMAT_2
-                                                            : OTA_BOOT_RECORD_FORMAT));
+    ota_put_le16(out + 4, (uint16_t)(!OTA_SIG_RSA && rec->min_counter != 0u
+                                         ? OTA_BOOT_RECORD_FORMAT_2
+                                         : OTA_BOOT_RECORD_FORMAT));
     ota_put_le16(out + 6, (uint16_t)OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out + 8, rec->seq);
     out[12] = rec->state;
@@ -35,12 +50,16 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     ota_put_le32(out + 20, rec->active_version);
     ota_put_le32(out + 24, rec->trial_version);
     ota_put_le32(out + 28, rec->trial_size);
-    out[32] = rec->sig_len;
+    if (OTA_SIG_RSA) {
+        ota_put_le16(out + SIG_LEN_AT, rec->sig_len);
+    } else {
+        out[SIG_LEN_AT] = (uint8_t)rec->sig_len;
+    }
     out[33] = rec->trial_booted;
-    ota_put_le16(out + 34, rec->min_counter);
+    ota_put_le16(out + COUNTER_AT, rec->min_counter);
     ota_put_le32(out + 36, rec->signer);
     memcpy(out + 40, rec->sig, rec->sig_len);
-    ota_put_le32(out + 112, ota_crc32(0, out, 112));
+    ota_put_le32(out + CRC_AT, ota_crc32(0, out, CRC_AT));
     return OTA_OK;
 }
 
@@ -51,9 +70,10 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     }
     uint16_t format = ota_get_le16(in + 4);
     if (ota_get_le32(in) != OTA_BOOT_RECORD_MAGIC ||
-        (format != OTA_BOOT_RECORD_FORMAT && format != OTA_BOOT_RECORD_FORMAT_2) ||
+        (format != OTA_BOOT_RECORD_FORMAT && (OTA_SIG_RSA || format != OTA_BOOT_RECORD_FORMAT_2)) ||
         ota_get_le16(in + 6) != OTA_BOOT_RECORD_SIZE ||
-        ota_get_le32(in + 112) != ota_crc32(0, in, 112)) {
+        ota_get_le32(in + CRC_AT) != ota_crc32(0, in, CRC_AT) ||
+        (OTA_SIG_RSA && (in[32] != 0u || in[426] != 0u || in[427] != 0u))) {
         return OTA_ERR_CORRUPT;
     }
     memset(rec, 0, sizeof *rec);
@@ -66,14 +86,14 @@ ota_err_t ota_boot_record_decode(const uint8_t *in, ota_boot_record_t *rec)
     rec->active_version = ota_get_le32(in + 20);
     rec->trial_version = ota_get_le32(in + 24);
     rec->trial_size = ota_get_le32(in + 28);
-    rec->sig_len = in[32];
+    rec->sig_len = OTA_SIG_RSA ? ota_get_le16(in + SIG_LEN_AT) : in[SIG_LEN_AT];
     rec->trial_booted = in[33];
     rec->signer = ota_get_le32(in + 36);
-    if (format == OTA_BOOT_RECORD_FORMAT_2) {
-        rec->min_counter = ota_get_le16(in + 34);
+    if (OTA_SIG_RSA || format == OTA_BOOT_RECORD_FORMAT_2) {
+        rec->min_counter = ota_get_le16(in + COUNTER_AT);
     }
     if (!record_fields_legal(rec) ||
-        (format == OTA_BOOT_RECORD_FORMAT_2) != (rec->min_counter != 0u)) {
+        (!OTA_SIG_RSA && (format == OTA_BOOT_RECORD_FORMAT_2) != (rec->min_counter != 0u))) {
         return OTA_ERR_CORRUPT;
     }
     memcpy(rec->sig, in + 40, rec->sig_len);
@@ -147,8 +167,7 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
 ota_err_t ota_boot_record_store(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                 ota_boot_record_t *rec)
 {
-    uint8_t
-        raw[OTA_BOOT_UNIT_MAX > OTA_BOOT_RECORD_SIZE ? OTA_BOOT_UNIT_MAX : OTA_BOOT_RECORD_SIZE];
+    uint8_t raw[OTA_BOOT_PADDED_MAX];
     ota_boot_record_t current;
     uint8_t which = 1;
     uint32_t start;

@@ -8,6 +8,7 @@
 #include <mbedtls/sha256.h>
 
 #include "cli_cmds.h"
+#include "ota_publish_sign.h"
 #include "cli_image.h"
 #include "otter/ota_err.h"
 #include "ota_publish_appdesc.h"
@@ -232,7 +233,7 @@ int cli_cmd_image_verify(const cli_ctx_t *ctx, int argc, char **argv)
     if ((rc = cli_image_load(pos[0], &img, &len, &hdr)) == CLI_EXIT_OK &&
         (rc = cli_read_input("signature", sig_path, &sig, &sig_len)) == CLI_EXIT_OK &&
         (rc = cli_read_input("certificate", cert, &pem, &pem_len)) == CLI_EXIT_OK) {
-        rc = cli_check_signature(cert, (const char *)pem, img, len, sig, sig_len);
+        rc = cli_check_signature(cert, (const char *)pem, img, len, sig, sig_len, NULL);
     }
     if (rc == CLI_EXIT_OK) {
         char v[OTA_VERSION_TEXT_MAX];
@@ -358,13 +359,19 @@ int cli_put_signature(const char *out, const uint8_t *sig, size_t sig_len)
 }
 
 int cli_check_signature(const char *cert_path, const char *pem, const uint8_t *data, size_t len,
-                        const uint8_t *sig, size_t sig_len)
+                        const uint8_t *sig, size_t sig_len, const ota_sig_method_t *method)
 {
     int v = cli_verify_data(pem, data, len, sig, sig_len);
-    if (v == OTA_ERR_BAD_SIGNER_CERT) {
+    ota_sig_method_t cert_method = method != NULL ? *method : OTA_SIG_SHA256_ECDSA;
+    if (v == OTA_ERR_BAD_SIGNER_CERT ||
+        (v == 0 && method != NULL && ota_publish_signer_method(pem, &cert_method) != 0)) {
         return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is not a P-256 certificate in PEM; give the codesign.crt that "
-                        "'otter keygen' made",
+                        "'%s' is not a P-256, RSA-2048 or RSA-3072 certificate in PEM; give the "
+                        "codesign.crt that 'otter keygen' made",
+                        cert_path);
+    }
+    if (v == 0 && method != NULL && cert_method != *method) {
+        return cli_fail(CLI_EXIT_FAIL, "the signature's method is not the one of '%s'; check it",
                         cert_path);
     }
     if (v != 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "otter/ota_image_header.h"
+#include "otter/ota_pal.h"
 
 /**
  * The tag of a --device-type value, or the usage error line.
@@ -31,10 +32,11 @@ int cli_put_signature(const char *out, const uint8_t *sig, size_t sig_len);
 
 /**
  * Check a signature over data with a certificate (PEM text read from
- * cert_path), printing the error line when it does not verify.
+ * cert_path), printing the error line when it does not verify. With method
+ * not NULL, the certificate's key must also be of that method.
  * @return CLI_EXIT_OK, or CLI_EXIT_FAIL after printing the error.
  */
 int cli_check_signature(const char *cert_path, const char *pem, const uint8_t *data, size_t len,
-                        const uint8_t *sig, size_t sig_len);
+                        const uint8_t *sig, size_t sig_len, const ota_sig_method_t *method);
 
 #endif /* CLI_IMAGE_H */

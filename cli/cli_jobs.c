@@ -33,7 +33,9 @@ static const char create_help[] =
     "with their own bootloader; the version and types are in the job document.\n"
     "Firmware with an ESP-IDF application descriptor must state the job's version.\n"
     "\n"
-    "The image is signed with --key, or --signature is a detached signature over\n"
+    "The image is signed with --key (sig-sha256-ecdsa with a P-256 key,\n"
+    "sig-sha256-rsa with an RSA one, as AWS names them), or --signature is a\n"
+    "detached signature over\n"
     "it (from 'otter image sign', openssl or an HSM). The signature is checked with\n"
     "--cert or the certificate beside the key or signature; a --signature that\n"
     "nothing can check is refused unless --unchecked-signature. The image is\n"
@@ -52,8 +54,9 @@ static const char create_help[] =
     "                           those that leave lose a QUEUED execution (REMOVED);\n"
     "                           the job runs until canceled (AWS targetSelection\n"
     "                           CONTINUOUS)\n"
-    "  --key KEY.pem            sign with this P-256 key\n"
-    "  --signature SIG.der      or use this DER signature over the final image\n"
+    "  --key KEY.pem            sign with this P-256, RSA-2048 or RSA-3072 key\n"
+    "  --signature SIG.der      or use this signature over the final image (DER\n"
+    "                           ECDSA, or RSA as 'otter sign --out' writes it)\n"
     "  --cert CERT.pem          check the signature with this certificate (default:\n"
     "                           the --cert-name file beside the key or signature,\n"
     "                           when there is one)\n"
@@ -89,6 +92,7 @@ struct job_plan {
     size_t image_len;
     uint8_t sig[CLI_SIG_MAX];
     size_t sig_len;
+    ota_sig_method_t sig_method;
     char stream_id[64];
     ota_job_spec_targets_t targets;
 };
@@ -154,7 +158,9 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
         if (rc != CLI_EXIT_OK) {
             return rc;
         }
-        if (cli_verify_data(pub, p->image, p->image_len, p->sig, p->sig_len) != 0) {
+        /* The key decides the method, and so the document's signature key. */
+        if (ota_publish_signer_method(pub, &p->sig_method) != 0 ||
+            cli_verify_data(pub, p->image, p->image_len, p->sig, p->sig_len) != 0) {
             free(pub);
             return cli_fail(CLI_EXIT_FAIL, "the new signature does not verify; check the key");
         }
@@ -165,13 +171,16 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
         if ((rc = cli_read_input("signature", sig_path, &der, &len)) != CLI_EXIT_OK) {
             return rc;
         }
-        if (len < 8 || len > CLI_SIG_MAX || der[0] != 0x30) {
+        /* DER ECDSA P-256 (at most 72 bytes), or RSA-2048/3072 (256 or 384). */
+        int rsa = len == 256 || len == 384;
+        if (!rsa && (len < 8 || len > 72 || der[0] != 0x30)) {
             free(der);
             return cli_fail(CLI_EXIT_FAIL,
-                            "'%s' is not a DER ECDSA P-256 signature; make one with 'otter image "
+                            "'%s' is not a DER ECDSA P-256 signature nor an RSA-2048/3072 one; make one with 'otter image "
                             "sign --out'",
                             sig_path);
         }
+        p->sig_method = rsa ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
         memcpy(p->sig, der, len);
         p->sig_len = len;
         free(der);
@@ -191,7 +200,7 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     rc = cli_read_input("certificate", cert_path, &pem, &pem_len);
     if (rc == CLI_EXIT_OK) {
         rc = cli_check_signature(cert_path, (const char *)pem, p->image, p->image_len, p->sig,
-                                 p->sig_len);
+                                 p->sig_len, &p->sig_method);
     }
     free(pem);
     free(cert_path);
@@ -388,6 +397,7 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
                                   .image_len = p->image_len,
                                   .sig = p->sig,
                                   .sig_len = p->sig_len,
+                                  .sig_method = p->sig_method,
                                   .version = p->version,
                                   .file_type = (unsigned)file_type,
                                   .file_path = a->file_path,

@@ -12,6 +12,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
@@ -21,25 +22,39 @@
 #include "otter/ota_verify.h"
 
 static const char keygen_help[] =
-    "usage: otter keygen --out DIR [--name codesign] [--cn NAME]\n"
+    "usage: otter keygen --out DIR [--name codesign] [--cn NAME] [--type TYPE]\n"
     "\n"
-    "Make an ECDSA P-256 code-signing key and a self-signed certificate for it:\n"
+    "Make a code-signing key and a self-signed certificate for it:\n"
     "  DIR/NAME.key  private key, PEM, mode 0600 (keep it secret)\n"
     "  DIR/NAME.crt  X.509 certificate, PEM, codeSigning, valid 10 years\n"
     "Existing files are never overwritten.\n"
     "\n"
     "  --out DIR   folder for the two files (created if missing)\n"
     "  --name N    base name of the files (default: codesign)\n"
-    "  --cn NAME   certificate common name (default: otter code signing)\n";
+    "  --cn NAME   certificate common name (default: otter code signing)\n"
+    "  --type T    ecdsa-p256 (default): jobs signed sig-sha256-ecdsa;\n"
+    "              rsa-2048 or rsa-3072: sig-sha256-rsa (PKCS#1 v1.5), for\n"
+    "              devices built with OTA_SIG_RSA\n";
+
+/* Makes a key of a --type; bits 0 is ECDSA P-256. */
+static int make_key(mbedtls_pk_context *key, unsigned bits)
+{
+    if (bits == 0) {
+        return cli_x509_make_key(key);
+    }
+    int rc = mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA));
+    return rc != 0 ? rc : mbedtls_rsa_gen_key(mbedtls_pk_rsa(*key), cli_rng, NULL, bits, 65537);
+}
 
 int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv)
 {
     (void)ctx;
-    const char *out = NULL, *name = NULL, *cn = NULL, *pos[1];
+    const char *out = NULL, *name = NULL, *cn = NULL, *type = NULL, *pos[1];
     size_t n_pos;
     int help;
-    const cli_opt_t opts[] = {{"out", 1, &out}, {"name", 1, &name}, {"cn", 1, &cn}};
-    int rc = cli_parse(argc, argv, opts, 3, pos, 0, &n_pos, &help);
+    const cli_opt_t opts[] = {
+        {"out", 1, &out}, {"name", 1, &name}, {"cn", 1, &cn}, {"type", 1, &type}};
+    int rc = cli_parse(argc, argv, opts, 4, pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
@@ -49,6 +64,15 @@ int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv)
     }
     if (out == NULL) {
         return cli_fail(CLI_EXIT_USAGE, "keygen needs --out DIR; see 'otter keygen --help'");
+    }
+    unsigned bits = 0;
+    if (type != NULL && strcmp(type, "rsa-2048") == 0) {
+        bits = 2048;
+    } else if (type != NULL && strcmp(type, "rsa-3072") == 0) {
+        bits = 3072;
+    } else if (type != NULL && strcmp(type, "ecdsa-p256") != 0) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "unknown key type '%s'; use ecdsa-p256, rsa-2048 or rsa-3072", type);
     }
     if (name == NULL) {
         name = "codesign";
@@ -79,12 +103,12 @@ int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv)
                         strerror(errno));
     }
 
-    char key_pem[1024], crt_pem[4096];
+    char key_pem[4096], crt_pem[4096];
     char subject[128];
     snprintf(subject, sizeof subject, "CN=%s,O=otter", cn);
     mbedtls_pk_context key;
     mbedtls_pk_init(&key);
-    rc = cli_x509_make_key(&key);
+    rc = make_key(&key, bits);
     if (rc == 0) {
         rc = mbedtls_pk_write_key_pem(&key, (unsigned char *)key_pem, sizeof key_pem);
     }
@@ -137,11 +161,12 @@ int cli_verify_data(const char *signer_pem, const uint8_t *data, size_t len, con
 static const char sign_help[] =
     "usage: otter sign --key KEY.pem FILE [--out SIG.der]\n"
     "\n"
-    "Sign FILE as sig-sha256-ecdsa: ECDSA P-256 over the SHA-256 of the whole file,\n"
-    "DER SEQUENCE{r,s}, the way the devices verify it.\n"
+    "Sign the SHA-256 of the whole FILE the way the devices verify it, by the\n"
+    "key's type: a P-256 key signs sig-sha256-ecdsa (DER SEQUENCE{r,s}), an\n"
+    "RSA-2048/3072 key sig-sha256-rsa (PKCS#1 v1.5, as long as the modulus).\n"
     "\n"
-    "  --key KEY.pem  P-256 private key (from 'otter keygen')\n"
-    "  --out SIG.der  write the DER signature there (must not exist);\n"
+    "  --key KEY.pem  private key (from 'otter keygen')\n"
+    "  --out SIG.der  write the signature there (must not exist);\n"
     "                 without it the signature is printed in base64\n";
 
 int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv)

@@ -1,8 +1,9 @@
 /*
- * otter CLI: code-signing keys and signatures (sig-sha256-ecdsa).
+ * otter CLI: code-signing keys and signatures (sig-sha256-ecdsa, sig-sha256-rsa).
  *
- * ECDSA P-256 over the SHA-256 of a whole file, DER SEQUENCE{r,s}: what the
- * devices verify with ota_verify and what AWS code signing produces.
+ * ECDSA P-256 over the SHA-256 of a whole file, DER SEQUENCE{r,s}, or RSA-2048/
+ * 3072 PKCS#1 v1.5 over it: what the devices verify with ota_verify and what
+ * AWS code signing produces.
  */
 #ifndef CLI_KEYS_H
 #define CLI_KEYS_H
@@ -13,13 +14,14 @@
 #include "cli_common.h"
 #include "ota_publish_sign.h"
 
-/** Largest DER ECDSA P-256 signature. */
+/** Largest signature (RSA-3072). */
 #define CLI_SIG_MAX OTA_PUBLISH_SIG_MAX
 
 /**
- * `otter keygen --out DIR [--name codesign] [--cn NAME]`: writes DIR/NAME.key
- * (P-256 private key, PEM, mode 0600) and DIR/NAME.crt (self-signed X.509,
- * codeSigning extended key usage, 10 years). Refuses to overwrite.
+ * `otter keygen --out DIR [--name codesign] [--cn NAME] [--type T]`: writes
+ * DIR/NAME.key (P-256, or RSA-2048/3072 with --type, private key, PEM, mode
+ * 0600) and DIR/NAME.crt (self-signed X.509, codeSigning extended key usage,
+ * 10 years). Refuses to overwrite.
  * @return an exit code (CLI_EXIT_*).
  */
 int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv);
@@ -32,10 +34,10 @@ int cli_cmd_keygen(const cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv);
 
 /**
- * Sign data with a P-256 private key file.
+ * Sign data with a P-256 or RSA-2048/3072 private key file.
  * Prints the error line itself on failure.
  * @param key_path PEM private key (SEC1 or PKCS#8).
- * @param sig      receives the DER signature (CLI_SIG_MAX bytes).
+ * @param sig      receives the signature (CLI_SIG_MAX bytes).
  * @param sig_len  receives its length.
  * @param pub_pem  when not NULL, receives the key's public key as PEM
  *                 (heap, caller frees) for verification.
@@ -45,7 +47,8 @@ int cli_sign_data(const char *key_path, const uint8_t *data, size_t len, uint8_t
                   size_t *sig_len, char **pub_pem);
 
 /**
- * Verify a sig-sha256-ecdsa signature over data with otter's device verifier.
+ * Verify a signature over data with otter's device verifier, by the method
+ * of the signer's key.
  * @param signer_pem certificate or public key PEM (NUL-terminated).
  * @return 0 when it verifies; otherwise the negative ota_err_t.
  */

@@ -14,7 +14,7 @@ static const char main_help[] =
     "Over-the-air firmware updates: keys, signing, broker, things and jobs.\n"
     "\n"
     "  keygen          make a code-signing key and certificate\n"
-    "  sign            sign a file (sig-sha256-ecdsa)\n"
+    "  sign            sign a file (sig-sha256-ecdsa or sig-sha256-rsa)\n"
     "  image create    wrap firmware in otter's image header (version, security\n"
     "                  counter, device type)\n"
     "  image sign      a detached signature over an image\n"

@@ -1,5 +1,6 @@
 /*
- * otter: code-signature verification (ECDSA P-256 over SHA-256, DER).
+ * otter: code-signature verification (SHA-256 with ECDSA P-256, DER, or with
+ * RSA-2048 .. RSA-3072 PKCS#1 v1.5 where RSA is built in).
  *
  * Our code allocates nothing: the PEM copy and the hash live on the stack and
  * the file is read through the caller's chunk buffer. mbed TLS's certificate
@@ -16,6 +17,23 @@
 #include "mbedtls/sha256.h"
 #include "mbedtls/version.h"
 #include "mbedtls/x509_crt.h"
+
+/* RSA code: in device builds that accept RSA signatures, and in the host
+ * tools' build (OTA_VERIFY_HOST_TOOLS, set by verify/CMakeLists.txt), which
+ * sign and check both methods. ECDSA-only device builds carry none of it. */
+#if OTA_SIG_RSA || defined(OTA_VERIFY_HOST_TOOLS)
+#define OTA_VERIFY_RSA 1
+#if !defined(MBEDTLS_RSA_C) || !defined(MBEDTLS_PKCS1_V15)
+#error "RSA signatures need MBEDTLS_RSA_C and MBEDTLS_PKCS1_V15 in the mbed TLS configuration"
+#endif
+#include "mbedtls/rsa.h"
+#else
+#define OTA_VERIFY_RSA 0
+#endif
+
+/** Smallest and largest RSA key accepted, in bits (AWS signs with 2048 and 3072). */
+#define OTA_RSA_MIN_BITS 2048u
+#define OTA_RSA_MAX_BITS 3072u
 
 /* mbed TLS 3 renamed the SHA-256 "_ret" functions to the plain names. */
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -42,6 +60,8 @@ typedef struct ota_verify_key {
     mbedtls_pk_context pk;
     /* Points at crt.pk or pk once parsing succeeded; NULL before. */
     mbedtls_pk_context *key;
+    /* The method the key verifies, once parsing succeeded. */
+    ota_sig_method_t method;
 } ota_verify_key_t;
 
 static void key_init(ota_verify_key_t *k)
@@ -68,6 +88,27 @@ static int key_is_p256(const mbedtls_pk_context *pk)
     }
     ec = mbedtls_pk_ec(*pk);
     return ec != NULL && ec->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+}
+
+/* The method pk verifies; 0 when it verifies none (another curve or type, an
+ * RSA key out of 2048 .. 3072 bits, RSA not built in). */
+static int key_method(const mbedtls_pk_context *pk, ota_sig_method_t *method)
+{
+    if (key_is_p256(pk)) {
+        *method = OTA_SIG_SHA256_ECDSA;
+        return 1;
+    }
+#if OTA_VERIFY_RSA
+    if (mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA) {
+        size_t bits = mbedtls_pk_get_bitlen(pk);
+        /* PKCS#1 v1.5 is the padding a parsed key starts with. */
+        if (bits >= OTA_RSA_MIN_BITS && bits <= OTA_RSA_MAX_BITS) {
+            *method = OTA_SIG_SHA256_RSA;
+            return 1;
+        }
+    }
+#endif
+    return 0;
 }
 
 /*
@@ -97,7 +138,24 @@ static ota_err_t key_parse(ota_verify_key_t *k, const uint8_t *pem, size_t pem_l
     } else {
         return OTA_ERR_BAD_SIGNER_CERT;
     }
-    return key_is_p256(k->key) ? OTA_OK : OTA_ERR_BAD_SIGNER_CERT;
+    return key_method(k->key, &k->method) ? OTA_OK : OTA_ERR_BAD_SIGNER_CERT;
+}
+
+/* Parse the signer into k (initialised) and check it verifies method. */
+static ota_err_t key_parse_for(ota_verify_key_t *k, const uint8_t *pem, size_t pem_len,
+                               ota_sig_method_t method)
+{
+    ota_err_t err = key_parse(k, pem, pem_len);
+    if (err == OTA_OK && k->method != method) {
+        err = OTA_ERR_BAD_SIGNER_CERT; /* an RSA key for ECDSA, or the other way round */
+    }
+    return err;
+}
+
+/* A method this code knows. */
+static int method_known(ota_sig_method_t method)
+{
+    return method == OTA_SIG_SHA256_ECDSA || method == OTA_SIG_SHA256_RSA;
 }
 
 /*
@@ -148,21 +206,47 @@ static ota_err_t check_digest(ota_verify_key_t *k, const uint8_t *sig, size_t si
     return OTA_OK;
 }
 
+ota_err_t ota_verify_signer_method(const uint8_t *signer_pem, size_t signer_len,
+                                   ota_sig_method_t *method)
+{
+    ota_verify_key_t k;
+    ota_err_t err;
+
+    if (signer_pem == NULL || method == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    key_init(&k);
+    err = key_parse(&k, signer_pem, signer_len);
+    if (err == OTA_OK) {
+        *method = k.method;
+    }
+    key_free(&k);
+    return err;
+}
+
 ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                   size_t sig_len, ota_verify_read_fn read, void *read_ctx,
                                   uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
+{
+    return ota_verify_sha256(signer_pem, signer_len, OTA_SIG_SHA256_ECDSA, sig, sig_len, read,
+                             read_ctx, file_size, chunk, chunk_len);
+}
+
+ota_err_t ota_verify_sha256(const uint8_t *signer_pem, size_t signer_len, ota_sig_method_t method,
+                            const uint8_t *sig, size_t sig_len, ota_verify_read_fn read,
+                            void *read_ctx, uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
 {
     ota_verify_key_t k;
     uint8_t digest[OTA_SHA256_LEN];
     ota_err_t err;
 
     if (signer_pem == NULL || (sig == NULL && sig_len != 0u) || read == NULL || chunk == NULL ||
-        chunk_len == 0u) {
+        chunk_len == 0u || !method_known(method)) {
         return OTA_ERR_INVALID_ARG;
     }
 
     key_init(&k);
-    err = key_parse(&k, signer_pem, signer_len);
+    err = key_parse_for(&k, signer_pem, signer_len, method);
     if (err == OTA_OK && sig_len == 0u) {
         err = OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
@@ -209,6 +293,13 @@ void ota_verify_hash_discard(ota_verify_hash_t *hash)
 ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                 size_t sig_len, ota_verify_hash_t *hash)
 {
+    return ota_verify_hash_check(signer_pem, signer_len, OTA_SIG_SHA256_ECDSA, sig, sig_len, hash);
+}
+
+ota_err_t ota_verify_hash_check(const uint8_t *signer_pem, size_t signer_len,
+                                ota_sig_method_t method, const uint8_t *sig, size_t sig_len,
+                                ota_verify_hash_t *hash)
+{
     ota_verify_key_t k;
     uint8_t digest[OTA_SHA256_LEN];
     ota_err_t err;
@@ -220,11 +311,11 @@ ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, co
         hash->failed = 1;
     }
     mbedtls_sha256_free(&hash->sha);
-    if (signer_pem == NULL || (sig == NULL && sig_len != 0u)) {
+    if (signer_pem == NULL || (sig == NULL && sig_len != 0u) || !method_known(method)) {
         return OTA_ERR_INVALID_ARG;
     }
     key_init(&k);
-    err = key_parse(&k, signer_pem, signer_len);
+    err = key_parse_for(&k, signer_pem, signer_len, method);
     if (err == OTA_OK && (sig_len == 0u || hash->failed)) {
         err = OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
@@ -235,10 +326,34 @@ ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, co
     return err;
 }
 
+/* The bytes a key id hashes: the P-256 point (uncompressed) or the RSA modulus. */
+static ota_err_t key_id_bytes(const ota_verify_key_t *k, unsigned char *out, size_t cap,
+                              size_t *len)
+{
+#if OTA_VERIFY_RSA
+    if (k->method == OTA_SIG_SHA256_RSA) {
+        const mbedtls_rsa_context *rsa = mbedtls_pk_rsa(*k->key);
+        *len = mbedtls_rsa_get_len(rsa);
+        if (*len > cap ||
+            mbedtls_rsa_export_raw(rsa, out, *len, NULL, 0u, NULL, 0u, NULL, 0u, NULL, 0u) != 0) {
+            return OTA_ERR_BAD_SIGNER_CERT;
+        }
+        return OTA_OK;
+    }
+#endif
+    const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*k->key);
+    if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, len, out,
+                                       cap) != 0 ||
+        *len != 65u) {
+        return OTA_ERR_BAD_SIGNER_CERT;
+    }
+    return OTA_OK;
+}
+
 ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32_t *id)
 {
     ota_verify_key_t k;
-    unsigned char point[65];
+    unsigned char bytes[OTA_VERIFY_RSA ? OTA_RSA_MAX_BITS / 8u : 65u];
     unsigned char digest[32];
     size_t len = 0;
 
@@ -248,15 +363,14 @@ ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32
     key_init(&k);
     ota_err_t err = key_parse(&k, signer_pem, signer_len);
     if (err == OTA_OK) {
-        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*k.key);
-        if (mbedtls_ecp_point_write_binary(&ec->grp, &ec->Q, MBEDTLS_ECP_PF_UNCOMPRESSED, &len,
-                                           point, sizeof point) != 0 ||
-            len != sizeof point || OTA_SHA256(point, len, digest, 0) != 0) {
-            err = OTA_ERR_BAD_SIGNER_CERT;
-        } else {
-            *id = ((uint32_t)digest[0] << 24) | ((uint32_t)digest[1] << 16) |
-                  ((uint32_t)digest[2] << 8) | (uint32_t)digest[3];
-        }
+        err = key_id_bytes(&k, bytes, sizeof bytes, &len);
+    }
+    if (err == OTA_OK && OTA_SHA256(bytes, len, digest, 0) != 0) {
+        err = OTA_ERR_BAD_SIGNER_CERT;
+    }
+    if (err == OTA_OK) {
+        *id = ((uint32_t)digest[0] << 24) | ((uint32_t)digest[1] << 16) |
+              ((uint32_t)digest[2] << 8) | (uint32_t)digest[3];
     }
     key_free(&k);
     return err;

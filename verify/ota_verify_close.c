@@ -1,11 +1,18 @@
 /* otter: close-time verification shared by every port (see ota_verify_close.h). */
 #include "otter/ota_verify_close.h"
 
+/* The methods this build accepts: ECDSA, and RSA with OTA_SIG_RSA. */
+static int method_enabled(ota_sig_method_t method)
+{
+    return method == OTA_SIG_SHA256_ECDSA || (OTA_SIG_RSA && method == OTA_SIG_SHA256_RSA);
+}
+
 ota_err_t ota_verify_close(const ota_pal_file_t *file, uint32_t size,
                            const ota_verify_signer_t *signer, uint32_t *key_id,
                            ota_verify_hash_t *hash, const ota_verify_reader_t *reader)
 {
     ota_err_t err;
+    ota_sig_method_t key_method = OTA_SIG_SHA256_ECDSA;
     int hashed = hash != NULL && hash->length == size && !hash->failed;
 
     if (hash != NULL && !hashed) {
@@ -21,21 +28,25 @@ ota_err_t ota_verify_close(const ota_pal_file_t *file, uint32_t size,
     }
     if (signer == NULL || signer->pem == NULL) {
         err = OTA_ERR_BAD_SIGNER_CERT;
+    } else if (ota_verify_signer_method(signer->pem, signer->pem_len, &key_method) != OTA_OK ||
+               (key_method == OTA_SIG_SHA256_RSA && !OTA_SIG_RSA)) {
+        err = OTA_ERR_BAD_SIGNER_CERT; /* unusable, or an RSA key in an ECDSA-only build */
     } else if (key_id != NULL &&
                ota_verify_key_id(signer->pem, signer->pem_len, key_id) != OTA_OK) {
         err = OTA_ERR_BAD_SIGNER_CERT;
-    } else if (file->sig_method != OTA_SIG_SHA256_ECDSA ||
-               file->signature_len > OTA_PAL_SIGNATURE_MAX ||
+    } else if (!method_enabled(file->sig_method) || file->signature_len > OTA_PAL_SIGNATURE_MAX ||
                (file->signature == NULL && file->signature_len != 0u)) {
         err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    } else if (file->sig_method != key_method) {
+        err = OTA_ERR_BAD_SIGNER_CERT; /* the job's method is not the signer's */
     } else if (hashed) {
-        err = ota_verify_hash_ecdsa(signer->pem, signer->pem_len, file->signature,
+        err = ota_verify_hash_check(signer->pem, signer->pem_len, key_method, file->signature,
                                     file->signature_len, hash);
         hash = NULL; /* finished */
     } else {
-        err = ota_verify_sha256_ecdsa(signer->pem, signer->pem_len, file->signature,
-                                      file->signature_len, reader->read_back, reader->ctx, size,
-                                      reader->chunk, reader->chunk_len);
+        err = ota_verify_sha256(signer->pem, signer->pem_len, key_method, file->signature,
+                                file->signature_len, reader->read_back, reader->ctx, size,
+                                reader->chunk, reader->chunk_len);
     }
     if (hash != NULL) {
         ota_verify_hash_discard(hash);

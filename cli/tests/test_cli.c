@@ -263,7 +263,16 @@ static void test_keygen_sign_refusals(void **state)
     const char *fw = make_firmware("fw.bin", 100);
     assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("nokey.pem"), fw, NULL), 1);
     assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("k/codesign.crt"), fw, NULL), 1);
-    assert_fails(cli_test_run(R, "sign", "--key", OTA_TEST_KEYS_DIR "/rsa-test.key", fw, NULL), 1);
+    /* An RSA key below 2048 bits (made by openssl here) signs nothing. */
+    assert_int_equal(cli_test_sh("'%s' genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "
+                                 "'%s' 2>/dev/null",
+                                 OTA_OPENSSL, cli_test_path("rsa1024.key")),
+                     0);
+    assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("rsa1024.key"), fw, NULL), 1);
+    assert_non_null(strstr(R->err, "is not a P-256, RSA-2048 or RSA-3072 private key"));
+    assert_fails(
+        cli_test_run(R, "keygen", "--out", keys, "--name", "r", "--type", "rsa-1024", NULL), 2);
+    assert_int_not_equal(access(cli_test_path("k/r.key"), F_OK), 0);
     assert_fails(cli_test_run(R, "sign", "--key", cli_test_path("k/moved.key"),
                               cli_test_path("missing.bin"), NULL),
                  1);
@@ -295,6 +304,76 @@ static unsigned char *job_image(const char *job_id, size_t *len, char *stream_ou
     ota_store_job_free(&j);
     ota_store_close(s);
     return img;
+}
+
+/* RSA keys: keygen --type makes them, sign and job create sign with them
+ * (sig-sha256-rsa in the document, as AWS writes it); openssl is the oracle. */
+static void test_rsa_keys(void **state)
+{
+    (void)state;
+    make_world();
+    const char *key = cli_test_path("rk/codesign.key"), *crt = cli_test_path("rk/codesign.crt");
+    assert_ok(cli_test_run(R, "keygen", "--out", cli_test_path("rk"), "--type", "rsa-2048", NULL));
+    assert_int_equal(
+        cli_test_sh("'%s' x509 -in '%s' -noout -text | grep -q 'Public-Key: (2048 bit)'",
+                    OTA_OPENSSL, crt),
+        0);
+    const char *fw = make_firmware("fw.bin", 5000);
+    assert_ok(cli_test_run(R, "sign", "--key", key, fw, "--out", cli_test_path("fw.sig"), NULL));
+    size_t sig_len = 0;
+    unsigned char *sig = cli_test_read(cli_test_path("fw.sig"), &sig_len);
+    assert_int_equal(sig_len, 256);
+    free(sig);
+    assert_int_equal(openssl_verify(crt, fw, cli_test_path("fw.sig")), 0);
+    /* The committed RSA test key signs too. */
+    assert_ok(cli_test_run(R, "sign", "--key", OTA_TEST_KEYS_DIR "/rsa-test.key", fw, "--out",
+                           cli_test_path("t.sig"), NULL));
+    assert_int_equal(openssl_verify(OTA_TEST_KEYS_DIR "/rsa-test.crt", fw, cli_test_path("t.sig")),
+                     0);
+
+    /* job create: the method from the key, checked against the certificate beside it. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.1.0", "--targets", "A",
+                           "--key", key, "--job-id", "rsa1", NULL));
+    size_t len = 0;
+    unsigned char *img = job_image("rsa1", &len, NULL);
+    ota_store_t *s = open_store();
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "rsa1", &j), OTA_STORE_OK);
+    cJSON *doc = cJSON_Parse(j.document);
+    cJSON *f = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "afr_ota"), "files"),
+        0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(f, "sig-sha256-ecdsa"));
+    cJSON *b64 = cJSON_GetObjectItemCaseSensitive(f, "sig-sha256-rsa");
+    assert_true(cJSON_IsString(b64));
+    uint8_t dsig[512];
+    size_t dlen = 0;
+    assert_int_equal(mbedtls_base64_decode(dsig, sizeof dsig, &dlen,
+                                           (const unsigned char *)b64->valuestring,
+                                           strlen(b64->valuestring)),
+                     0);
+    assert_int_equal(dlen, 256);
+    assert_int_equal(cli_test_write(cli_test_path("doc.sig"), dsig, dlen), 0);
+    assert_int_equal(cli_test_write(cli_test_path("doc.img"), img, len), 0);
+    assert_int_equal(openssl_verify(crt, cli_test_path("doc.img"), cli_test_path("doc.sig")), 0);
+    cJSON_Delete(doc);
+    ota_store_job_free(&j);
+    ota_store_close(s);
+
+    /* --signature: an RSA signature file, checked against the RSA certificate;
+     * against a P-256 certificate it is refused and nothing is created. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", cli_test_path("doc.img"), "--version",
+                           "1.1.0", "--targets", "A", "--signature", cli_test_path("doc.sig"),
+                           "--cert", crt, "--job-id", "rsa2", NULL));
+    assert_fails(cli_test_run(R, "job", "create", "--file", cli_test_path("doc.img"), "--version",
+                              "1.1.0", "--targets", "A", "--signature", cli_test_path("doc.sig"),
+                              "--cert", cli_test_path("keys/codesign.crt"), "--job-id", "rsa3",
+                              NULL),
+                 1);
+    s = open_store();
+    assert_int_equal(ota_store_job_get(s, "rsa3", &j), OTA_STORE_NOT_FOUND);
+    ota_store_close(s);
+    free(img);
 }
 
 /* Raw firmware is wrapped with a header; a wrapped image must match --version. */
@@ -647,7 +726,7 @@ static void test_bad_inputs(void **state)
                                   "--targets", "A", "--key", k, "--cert", f, NULL),
                      1);
     assert_true(cli_test_one_error_line(R));
-    assert_non_null(strstr(R->err, "is not a P-256 certificate"));
+    assert_non_null(strstr(R->err, "is not a P-256, RSA-2048 or RSA-3072 certificate"));
     size_t jobs, streams, files;
     count_store(&jobs, &streams, &files);
     assert_int_equal(jobs, jobs0);
@@ -1196,6 +1275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_keygen_sign_oracles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keygen_sign_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rsa_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_wrapping_and_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_document, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),

@@ -153,7 +153,12 @@ int dfx_setup_broker(fixture_t *f, const char *dir_template, const char *const *
         return -1;
     }
     f->broker_up = 1;
+#ifdef OTTER_TEST_KEY_TYPE
+    /* A device built with another signature method: a key of its type. */
+    const char *keygen[] = {"keygen", "--out", keys, "--type", OTTER_TEST_KEY_TYPE, NULL};
+#else
     const char *keygen[] = {"keygen", "--out", keys, NULL};
+#endif
     if (dfx_run_cli(f->cli_log, keygen) != 0) {
         fprintf(stderr, "otter keygen failed; see %s\n", f->cli_log);
         return -1;

@@ -128,7 +128,8 @@ ota_err_t ota_boot_decide(const ota_boot_config_t *cfg, ota_boot_result_t *out);
 /**
  * Put a new image on trial for the next boot.
  * @param slot    the slot holding it; must not be the active slot.
- * @param sig     its DER signature (sig_len <= OTA_BOOT_SIG_MAX).
+ * @param sig     its signature (sig_len <= OTA_BOOT_SIG_MAX): ECDSA DER, or
+ *                RSA (OTA_SIG_RSA builds); the method is the signer key's.
  * @param signer  key id (ota_verify_key_id) of the signer that verified it;
  *                the bootloader checks the image with its own signer of that
  *                id, and reverts if it has none.

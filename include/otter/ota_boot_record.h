@@ -7,7 +7,8 @@
  * A reader takes the valid copy with the higher sequence number, so a power
  * cut at any point of a change leaves either the old or the new state.
  *
- * Encoding, format 1 or 2, little endian (OTA_BOOT_RECORD_SIZE = 116 bytes):
+ * Encoding, little endian. Formats 1 and 2 (OTA_BOOT_RECORD_SIZE = 116 bytes),
+ * in builds without OTA_SIG_RSA:
  *
  *   offset size field
  *   0      4    magic "OTBR" (0x5242544f)
@@ -29,6 +30,19 @@
  *   36     4    signer: key id (ota_verify_key_id) of the trial image's signer
  *   40     72   trial image signature (DER), zero padded
  *   112    4    CRC-32 of bytes 0 .. 111
+ *
+ * Format 3 (OTA_BOOT_RECORD_SIZE = 432 bytes), in builds with OTA_SIG_RSA,
+ * whose signatures take up to 384 bytes (RSA-3072): the same fields at the
+ * same offsets, except
+ *   32     1    reserved (0)
+ *   34     2    length of the trial image's signature (0 .. 384)
+ *   40     384  trial image signature (ECDSA DER or RSA), zero padded
+ *   424    2    minimum security counter (always present in format 3)
+ *   426    2    reserved (0)
+ *   428    4    CRC-32 of bytes 0 .. 427
+ * The method is not stored: it is the one of the signer's key (key id). The
+ * bootloader and the application are built with the same OTA_SIG_RSA; a
+ * record of the other format is not legal.
  *
  * A record is legal only if every field is in range and the CRC matches.
  *
@@ -53,16 +67,17 @@
 #include "otter/ota_err.h"
 #include "otter/ota_flash.h"
 
-/** Encoded size of a record in bytes. */
-#define OTA_BOOT_RECORD_SIZE 116u
+/** Longest signature a record holds: 72 (DER ECDSA P-256), 384 with OTA_SIG_RSA. */
+#define OTA_BOOT_SIG_MAX (OTA_SIG_RSA ? 384u : 72u)
+/** Encoded size of a record in bytes: 116, or 432 with OTA_SIG_RSA. */
+#define OTA_BOOT_RECORD_SIZE (OTA_SIG_RSA ? 432u : 116u)
 /** Magic number: the bytes "OTBR". */
 #define OTA_BOOT_RECORD_MAGIC 0x5242544fu
-/** Record format of a state without a minimum security counter. */
-#define OTA_BOOT_RECORD_FORMAT 1u
-/** Record format of a state with a minimum security counter. */
+/** Record format of a state without a minimum security counter: 1, or 3 with
+ * OTA_SIG_RSA (whose records always carry the counter). */
+#define OTA_BOOT_RECORD_FORMAT (OTA_SIG_RSA ? 3u : 1u)
+/** Record format of a state with a minimum security counter (without OTA_SIG_RSA). */
 #define OTA_BOOT_RECORD_FORMAT_2 2u
-/** Longest signature a record holds. */
-#define OTA_BOOT_SIG_MAX 72u
 /* OTA_BOOT_READ_ATTEMPTS, reads of a record copy before it counts as unreadable,
  * comes from ota_config_defaults.h. */
 
@@ -90,7 +105,7 @@ typedef struct ota_boot_record {
     uint32_t active_version;
     uint32_t trial_version;
     uint32_t trial_size;
-    uint8_t sig_len;
+    uint16_t sig_len;
     uint8_t trial_booted;
     uint32_t signer;
     uint8_t sig[OTA_BOOT_SIG_MAX];

@@ -129,7 +129,7 @@ typedef struct ota_port_flash {
     uint8_t target_slot;
     uint32_t file_size;
     uint8_t sig[OTA_PAL_SIGNATURE_MAX];
-    uint8_t sig_len;
+    uint16_t sig_len;
     uint32_t signer;
     /** The progress log as this boot last wrote it (valid when log_known):
      *  newest record's bank and sequence number, and the offset in that bank

@@ -33,15 +33,21 @@ typedef struct ota_verify_reader {
  * Verify the file a port is closing.
  *
  * Checks, in this order; the first failure is returned:
- *   1. the signer: none by file->cert_name (signer NULL), or a PEM without a
- *      usable key -> OTA_ERR_BAD_SIGNER_CERT;
- *   2. the method and the signature: an unknown file->sig_method, a
- *      signature longer than OTA_PAL_SIGNATURE_MAX, a NULL signature of
- *      nonzero length, or an empty one -> OTA_ERR_SIGNATURE_CHECK_FAILED;
- *   3. the file's bytes: hash (when it covers exactly size bytes and did not
+ *   1. the signer: none by file->cert_name (signer NULL), a PEM without a
+ *      usable key, or an RSA key in a build without OTA_SIG_RSA ->
+ *      OTA_ERR_BAD_SIGNER_CERT;
+ *   2. the method and the signature: a file->sig_method this build does not
+ *      accept (RSA needs OTA_SIG_RSA), a signature longer than
+ *      OTA_PAL_SIGNATURE_MAX, or a NULL signature of nonzero length ->
+ *      OTA_ERR_SIGNATURE_CHECK_FAILED;
+ *   3. the method against the key: file->sig_method is not the method of the
+ *      signer's key (an RSA signature named for a P-256 signer, or the other
+ *      way round) -> OTA_ERR_BAD_SIGNER_CERT; then an empty signature ->
+ *      OTA_ERR_SIGNATURE_CHECK_FAILED (nothing is read);
+ *   4. the file's bytes: hash (when it covers exactly size bytes and did not
  *      fail) or, otherwise, size bytes read back through reader; any read
  *      error, whatever its code, -> OTA_ERR_FILE_CLOSE;
- *   4. the signature over the digest -> OTA_ERR_SIGNATURE_CHECK_FAILED.
+ *   5. the signature over the digest -> OTA_ERR_SIGNATURE_CHECK_FAILED.
  *
  * @param file    the close_file argument (method, signature); its size field
  *                is not used.

@@ -562,7 +562,7 @@ static ota_err_t op_close_file(void *ctx, const ota_pal_file_t *file)
     p->sig_len = 0;
     if (file->signature != NULL && file->signature_len <= OTA_PAL_SIGNATURE_MAX) {
         memcpy(p->sig, file->signature, file->signature_len);
-        p->sig_len = (uint8_t)file->signature_len;
+        p->sig_len = (uint16_t)file->signature_len;
     }
     if (err == OTA_OK) {
         /* The shared checks; the slot is read back through read_back unless

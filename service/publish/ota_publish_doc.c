@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include <mbedtls/base64.h>
+#include "ota_publish_sign.h"
 #include "ota_svc_presign.h"
 
 /* Base64 text of data (heap), or NULL. */
@@ -50,7 +51,7 @@ char *ota_publish_doc(const ota_publish_doc_t *d)
         cJSON_AddNullToObject(f, "update_data_url");
         cJSON_AddNullToObject(f, "auth_scheme");
     }
-    cJSON *sig = cJSON_AddStringToObject(f, "sig-sha256-ecdsa", sig64 ? sig64 : "");
+    cJSON *sig = cJSON_AddStringToObject(f, ota_publish_sig_key(d->sig_method), sig64 ? sig64 : "");
     if (d->version != NULL) {
         cJSON_AddStringToObject(f, "otterVersion", d->version);
     }

@@ -4,6 +4,7 @@
  * {"afr_ota":{"protocols":["MQTT"],"streamname":…,"files":[{"filepath":…,
  * "filesize":…,"fileid":0,"certfile":…,"fileType":…,"update_data_url":null,
  * "auth_scheme":null,"sig-sha256-ecdsa":"<base64 DER>"}]}}
+ * (or "sig-sha256-rsa":"<base64>" for an RSA signature, as AWS writes it)
  *
  * otter's extensions in the file entry (devices that do not know them skip
  * unknown keys, as the FreeRTOS parser does):
@@ -21,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "otter/ota_pal.h"
+
 /** What goes into a job document (one file, file id 0). */
 typedef struct ota_publish_doc {
     /** Stream id, "AFR_OTA-<uuid>". */
@@ -33,10 +36,12 @@ typedef struct ota_publish_doc {
     const char *cert_name;
     /** fileType, 0-255. */
     unsigned file_type;
-    /** DER signature and its length. */
+    /** The signature (ECDSA: DER; RSA: as long as the modulus). */
     const uint8_t *sig;
     /** Length of sig. */
     size_t sig_len;
+    /** Its method, which names the document's key (0: ECDSA). */
+    ota_sig_method_t sig_method;
     /** Data planes in order of preference ("MQTT", "HTTP"); none: MQTT alone. */
     const char *const *protocols;
     /** Entries in protocols. */

@@ -88,6 +88,7 @@ int ota_publish_job(ota_store_t *store, const ota_publish_job_t *p, ota_store_jo
                            .file_type = p->file_type,
                            .sig = p->sig,
                            .sig_len = p->sig_len,
+                           .sig_method = p->sig_method,
                            .protocols = p->protocols,
                            .n_protocols = p->n_protocols,
                            .data_url = p->http ? url : NULL,

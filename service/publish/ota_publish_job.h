@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "otter/ota_pal.h"
 #include "ota_store.h"
 
 /** A signed image and how devices get it. */
@@ -20,8 +21,9 @@ typedef struct ota_publish_job {
     const char *job_id;
     const uint8_t *image; /**< the image as published (with its header for firmware) */
     size_t image_len;
-    const uint8_t *sig; /**< DER signature over image */
+    const uint8_t *sig; /**< signature over image (ECDSA: DER) */
     size_t sig_len;
+    ota_sig_method_t sig_method;  /**< its method (0: sig-sha256-ecdsa) */
     uint32_t version;             /**< the version it installs (firmware, file_type 0) */
     unsigned file_type;           /**< 0 = firmware */
     const char *file_path;        /**< the device's file name; NULL: firmware.bin */

@@ -1,4 +1,4 @@
-/* otter: sig-sha256-ecdsa signing and verification (see ota_publish_sign.h). */
+/* otter: sig-sha256-ecdsa and sig-sha256-rsa signing and verification (see ota_publish_sign.h). */
 #include "ota_publish_sign.h"
 
 #include <errno.h>
@@ -26,10 +26,16 @@ int ota_publish_sign(const char *key_path, const char *key_flag, const uint8_t *
     mbedtls_pk_context key;
     mbedtls_pk_init(&key);
     int rc = mbedtls_pk_parse_keyfile(&key, key_path, NULL);
-    if (rc != 0 || mbedtls_pk_get_type(&key) != MBEDTLS_PK_ECKEY ||
-        mbedtls_pk_ec(key)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+    int ec = rc == 0 && mbedtls_pk_get_type(&key) == MBEDTLS_PK_ECKEY &&
+             mbedtls_pk_ec(key)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+    size_t bits = rc == 0 ? mbedtls_pk_get_bitlen(&key) : 0;
+    int rsa =
+        rc == 0 && mbedtls_pk_get_type(&key) == MBEDTLS_PK_RSA && bits >= 2048 && bits <= 3072;
+    if (!ec && !rsa) {
         mbedtls_pk_free(&key);
-        snprintf(err, cap, "'%s' is not a P-256 private key in PEM; make one with 'otter keygen'",
+        snprintf(err, cap,
+                 "'%s' is not a P-256, RSA-2048 or RSA-3072 private key in PEM; make one with "
+                 "'otter keygen'",
                  key_path);
         return -1;
     }
@@ -53,7 +59,7 @@ int ota_publish_sign(const char *key_path, const char *key_flag, const uint8_t *
         rc = -1;
     }
     if (rc == 0 && pub_pem != NULL) {
-        char buf[512];
+        char buf[1024];
         rc = mbedtls_pk_write_pubkey_pem(&key, (unsigned char *)buf, sizeof buf);
         if (rc == 0) {
             *pub_pem = strdup(buf);
@@ -90,14 +96,29 @@ static int32_t mem_read(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
     return (int32_t)len;
 }
 
+int ota_publish_signer_method(const char *signer_pem, ota_sig_method_t *method)
+{
+    return ota_verify_signer_method((const uint8_t *)signer_pem, strlen(signer_pem), method);
+}
+
+const char *ota_publish_sig_key(ota_sig_method_t method)
+{
+    return method == OTA_SIG_SHA256_RSA ? "sig-sha256-rsa" : "sig-sha256-ecdsa";
+}
+
 int ota_publish_verify(const char *signer_pem, const uint8_t *data, size_t len, const uint8_t *sig,
                        size_t sig_len)
 {
     if (len > UINT32_MAX) {
         return OTA_ERR_RX_FILE_TOO_LARGE;
     }
+    ota_sig_method_t method;
+    int rc = ota_publish_signer_method(signer_pem, &method);
+    if (rc != 0) {
+        return rc;
+    }
     struct mem_reader r = {data, len};
     uint8_t chunk[4096];
-    return ota_verify_sha256_ecdsa((const uint8_t *)signer_pem, strlen(signer_pem), sig, sig_len,
-                                   mem_read, &r, (uint32_t)len, chunk, sizeof chunk);
+    return ota_verify_sha256((const uint8_t *)signer_pem, strlen(signer_pem), method, sig, sig_len,
+                             mem_read, &r, (uint32_t)len, chunk, sizeof chunk);
 }

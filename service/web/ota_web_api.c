@@ -875,8 +875,10 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
     int rc = ota_publish_sign(req->signing_key, "--signing-key", image, image_len, sig, &sig_len,
                               &pub, err, cap);
     char *cert = rc == 0 ? signing_cert(req->signing_key) : NULL;
+    ota_sig_method_t method = OTA_SIG_SHA256_ECDSA;
     if (rc == 0 &&
-        (ota_publish_verify(pub, image, image_len, sig, sig_len) != 0 ||
+        (ota_publish_signer_method(pub, &method) != 0 ||
+         ota_publish_verify(pub, image, image_len, sig, sig_len) != 0 ||
          (cert != NULL && ota_publish_verify(cert, image, image_len, sig, sig_len) != 0))) {
         snprintf(err, cap,
                  "the new signature does not verify with codesign.crt beside the key; "
@@ -904,6 +906,7 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
                                   .image_len = image_len,
                                   .sig = sig,
                                   .sig_len = sig_len,
+                                  .sig_method = method,
                                   .version = ver};
     rc = ota_publish_job(store, &pj, spec, "jobId", err, cap);
     free(image);

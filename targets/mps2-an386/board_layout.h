@@ -42,7 +42,7 @@
 #define BOARD_EXEC_BASE 0x00200000u
 #define BOARD_EXEC_SIZE BOARD_SLOT_SIZE
 
-#define BOARD_HANDOFF_ADDR 0x203fff00u
+#define BOARD_HANDOFF_ADDR 0x203ffc00u
 
 /** Fills an ota_boot_layout_t (from ota_boot.h) with the layout above. */
 #define BOARD_BOOT_LAYOUT                                                                          \

@@ -8,8 +8,9 @@
 
 #define FLASH_MEM ((uint8_t *)(uintptr_t)BOARD_FLASH_BASE)
 
-/* The handoff must fit the 256 bytes kept out of the RAM region. */
-typedef char handoff_fits[sizeof(board_handoff_t) <= 256u ? 1 : -1];
+/* The handoff must fit the 1 KiB kept out of the RAM region (its boot record
+ * holds a 384-byte signature with OTA_SIG_RSA). */
+typedef char handoff_fits[sizeof(board_handoff_t) <= 1024u ? 1 : -1];
 
 static ota_err_t persist(void *ctx, uint32_t addr, const uint8_t *data, uint32_t len)
 {

@@ -35,6 +35,13 @@ void board_mbedtls_exit(int status);
 #define MBEDTLS_PLATFORM_STD_FREE board_no_free
 #define MBEDTLS_PLATFORM_EXIT_MACRO board_mbedtls_exit
 #endif
+/* RSA code signatures (OTA_SIG_RSA=1 builds only): RSA-2048/3072 PKCS#1
+ * v1.5 verification over the bignum module ECDSA already uses. ECDSA-only
+ * builds carry no RSA code. */
+#if defined(OTA_SIG_RSA) && OTA_SIG_RSA
+#define MBEDTLS_RSA_C
+#define MBEDTLS_PKCS1_V15
+#endif
 /* Then the verification set of the footprint benchmark, so the board links
  * the mbed TLS the size table measures; it ends with mbed TLS's check of the
  * whole configuration. */

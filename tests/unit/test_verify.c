@@ -1,5 +1,5 @@
 /*
- * Unit tests of verify/: sig-sha256-ecdsa verification.
+ * Unit tests of verify/: sig-sha256-ecdsa and sig-sha256-rsa verification.
  *
  * openssl is the oracle: the committed signatures in test-keys/ were made by
  * `openssl dgst -sha256 -sign` (tools/gen-test-keys.sh), and signatures made
@@ -922,7 +922,14 @@ static void test_key_id(void **state)
     assert_int_equal(a, b); /* certificate and bare key of one key */
     assert_int_equal(ota_verify_key_id(other, other_len, &c), OTA_OK);
     assert_int_not_equal(a, c);
-    assert_int_equal(ota_verify_key_id(rsa, rsa_len, &d), OTA_ERR_BAD_SIGNER_CERT);
+    /* An RSA key has an id of its own (its modulus), the same for its
+     * certificate and its public key. */
+    assert_int_equal(ota_verify_key_id(rsa, rsa_len, &d), OTA_OK);
+    assert_int_not_equal(a, d);
+    assert_int_equal(ota_verify_key_id(fx.rsa_pub.bytes, fx.rsa_pub.len, &c), OTA_OK);
+    assert_int_equal(c, d);
+    assert_int_equal(ota_verify_key_id(fx.p384_pub.bytes, fx.p384_pub.len, &d),
+                     OTA_ERR_BAD_SIGNER_CERT);
     assert_int_equal(ota_verify_key_id((const uint8_t *)"garbage", 7, &d), OTA_ERR_BAD_SIGNER_CERT);
     assert_int_equal(ota_verify_key_id(NULL, 10, &d), OTA_ERR_INVALID_ARG);
     assert_int_equal(ota_verify_key_id(crt, crt_len, NULL), OTA_ERR_INVALID_ARG);
@@ -1024,10 +1031,254 @@ static void test_close_checks_in_order(void **state)
            "key id");
     assert_int_equal(ota_verify_key_id(fx.cert.bytes, fx.cert.len, &want), OTA_OK);
     assert_int_equal(id, want);
+    /* An RSA signer for an ECDSA signature: refused whether RSA is built in
+     * (the method is not the key's) or not (no RSA signer at all). */
     expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, &rsa, 0u, 0, &f), "not a P-256 signer");
+    assert_int_equal(f.reads, 0);
     expect(OTA_ERR_INVALID_ARG, ota_verify_close(NULL, 1, &signer, NULL, NULL, &reader),
            "NULL file");
     expect(OTA_ERR_INVALID_ARG, ota_verify_close(&file, 1, &signer, NULL, NULL, NULL), "no reader");
+}
+
+/* ---- sig-sha256-rsa: RSA-2048 (test-keys/) and RSA-3072 (made here) ------- */
+
+/* An RSA signer made with openssl at run time, and openssl's signature over blocks.bin. */
+typedef struct rsa_case {
+    char dir[64];
+    blob_t crt, pub;
+    uint8_t sig[512];
+    size_t sig_len;
+} rsa_case_t;
+
+static void rsa_path(const rsa_case_t *c, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", c->dir, name);
+}
+
+/* Make an RSA key of bits (0: use test-keys/rsa-test.key), its certificate and
+ * public key, and sign blocks.bin with openssl; the oracle is openssl. */
+static void rsa_case_make(rsa_case_t *c, unsigned bits)
+{
+    char key[128], crt[128], pub[128], sig[128], cmd[1024];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "/tmp/otter-test-rsa-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    rsa_path(c, "key.pem", key, sizeof key);
+    rsa_path(c, "crt.pem", crt, sizeof crt);
+    rsa_path(c, "pub.pem", pub, sizeof pub);
+    rsa_path(c, "blocks.sig", sig, sizeof sig);
+    if (bits == 0u) {
+        snprintf(key, sizeof key, "%s", KEYS "rsa-test.key");
+    } else {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:%u -out '%s'", OTA_OPENSSL,
+                 bits, key);
+        assert_int_equal(run(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd,
+             "'%s' req -new -x509 -key '%s' -subj '/CN=otter rsa test' -days 2 -out '%s'",
+             OTA_OPENSSL, key, crt);
+    assert_int_equal(run(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' pkey -in '%s' -pubout -out '%s'", OTA_OPENSSL, key, pub);
+    assert_int_equal(run(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' dgst -sha256 -sign '%s' -out '%s' '%s'", OTA_OPENSSL, key, sig,
+             KEYS "blocks.bin");
+    assert_int_equal(run(cmd), 0);
+    assert_int_equal(ota_test_read_file(crt, c->crt.bytes, PEM_CAP, &c->crt.len), 0);
+    assert_int_equal(ota_test_read_file(pub, c->pub.bytes, PEM_CAP, &c->pub.len), 0);
+    assert_int_equal(ota_test_read_file(sig, c->sig, sizeof c->sig, &c->sig_len), 0);
+    if (bits != 0u) {
+        unlink(key);
+    }
+    unlink(crt);
+    unlink(pub);
+    unlink(sig);
+    rmdir(c->dir);
+}
+
+/* ota_verify_sha256 over blocks.bin with method RSA. */
+static ota_err_t verify_rsa(const blob_t *signer, const uint8_t *sig, size_t sig_len,
+                            const uint8_t *data, ota_sig_method_t method)
+{
+    mem_file_t f;
+    uint8_t chunk[300];
+    memset(&f, 0, sizeof f);
+    f.data = data;
+    f.size = (uint32_t)fx.blocks_len;
+    f.chunk_len = sizeof chunk;
+    return ota_verify_sha256(signer->bytes, signer->len, method, sig, sig_len, mem_read, &f,
+                             (uint32_t)fx.blocks_len, chunk, sizeof chunk);
+}
+
+/* The same through a hash made piece by piece. */
+static ota_err_t verify_rsa_hashed(const blob_t *signer, const uint8_t *sig, size_t sig_len,
+                                   ota_sig_method_t method)
+{
+    ota_verify_hash_t hash;
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, 1000u);
+    ota_verify_hash_update(&hash, fx.blocks + 1000u, (uint32_t)fx.blocks_len - 1000u);
+    return ota_verify_hash_check(signer->bytes, signer->len, method, sig, sig_len, &hash);
+}
+
+static void check_rsa_case(const rsa_case_t *c, size_t want_len, const char *what)
+{
+    static uint8_t tampered[DATA_CAP];
+    uint8_t sig[520];
+    ota_sig_method_t m = OTA_SIG_SHA256_ECDSA;
+
+    print_message("%s: %zu-byte signature\n", what, c->sig_len);
+    assert_int_equal(c->sig_len, want_len);
+    assert_int_equal(ota_verify_signer_method(c->crt.bytes, c->crt.len, &m), OTA_OK);
+    assert_int_equal(m, OTA_SIG_SHA256_RSA);
+    expect(OTA_OK, verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA), what);
+    expect(OTA_OK, verify_rsa(&c->pub, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA), what);
+    expect(OTA_OK, verify_rsa_hashed(&c->crt, c->sig, c->sig_len, OTA_SIG_SHA256_RSA), what);
+
+    /* One flipped bit anywhere in the signature, first, middle and last byte. */
+    const size_t at[] = {0u, c->sig_len / 2u, c->sig_len - 1u};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        memcpy(sig, c->sig, c->sig_len);
+        sig[at[i]] ^= 0x01u;
+        expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+               verify_rsa(&c->crt, sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA), "flipped bit");
+        expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+               verify_rsa_hashed(&c->crt, sig, c->sig_len, OTA_SIG_SHA256_RSA), "flipped, hashed");
+    }
+    /* The file changed by one byte. */
+    memcpy(tampered, fx.blocks, fx.blocks_len);
+    tampered[fx.blocks_len - 7u] ^= 0x80u;
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+           verify_rsa(&c->crt, c->sig, c->sig_len, tampered, OTA_SIG_SHA256_RSA), "tampered file");
+    /* Short, long and empty signatures. */
+    memcpy(sig, c->sig, c->sig_len);
+    sig[c->sig_len] = 0u;
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+           verify_rsa(&c->crt, sig, c->sig_len - 1u, fx.blocks, OTA_SIG_SHA256_RSA), "short");
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+           verify_rsa(&c->crt, sig, c->sig_len + 1u, fx.blocks, OTA_SIG_SHA256_RSA), "long");
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED,
+           verify_rsa(&c->crt, sig, 0u, fx.blocks, OTA_SIG_SHA256_RSA), "empty");
+    /* The method must be the key's: an RSA key verifies no ECDSA, a P-256 key no RSA. */
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_ECDSA),
+           "RSA key, ECDSA");
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           verify_rsa_hashed(&c->crt, c->sig, c->sig_len, OTA_SIG_SHA256_ECDSA), "hashed, ECDSA");
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           verify_rsa(&fx.cert, c->sig, c->sig_len, fx.blocks, OTA_SIG_SHA256_RSA),
+           "P-256 key, RSA");
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           verify_rsa(&fx.cert, fx.sig, fx.sig_len, fx.blocks, OTA_SIG_SHA256_RSA),
+           "ECDSA sig, RSA");
+    expect(OTA_ERR_INVALID_ARG,
+           verify_rsa(&c->crt, c->sig, c->sig_len, fx.blocks, (ota_sig_method_t)7), "method 7");
+}
+
+static void test_rsa_2048(void **state)
+{
+    static rsa_case_t c;
+    (void)state;
+    rsa_case_make(&c, 0u); /* test-keys/rsa-test.key */
+    check_rsa_case(&c, 256u, "RSA-2048");
+    /* Signed at run time by the test signer (mbed TLS) too. */
+    uint8_t sig[512];
+    size_t sig_len = 0;
+    assert_int_equal(ota_test_sign_sha256_ecdsa(KEYS "rsa-test.key", fx.blocks, fx.blocks_len, sig,
+                                                sizeof sig, &sig_len),
+                     0);
+    assert_int_equal(sig_len, 256u);
+    expect(OTA_OK, verify_rsa(&fx.rsa_cert, sig, sig_len, fx.blocks, OTA_SIG_SHA256_RSA),
+           "mbed TLS signature");
+}
+
+/* One RSA-3072 signer for the tests that need one (key generation is slow). */
+static const rsa_case_t *rsa_3072(void)
+{
+    static rsa_case_t c;
+    static int made;
+    if (!made) {
+        rsa_case_make(&c, 3072u);
+        made = 1;
+    }
+    return &c;
+}
+
+static void test_rsa_3072(void **state)
+{
+    (void)state;
+    check_rsa_case(rsa_3072(), 384u, "RSA-3072");
+}
+
+static void test_rsa_other_sizes_refused(void **state)
+{
+    static rsa_case_t c;
+    const unsigned sizes[] = {1024u, 2040u, 3080u};
+    ota_sig_method_t m;
+    uint32_t id;
+    (void)state;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        rsa_case_make(&c, sizes[i]);
+        print_message("RSA-%u refused\n", sizes[i]);
+        expect(OTA_ERR_BAD_SIGNER_CERT, ota_verify_signer_method(c.crt.bytes, c.crt.len, &m),
+               "method");
+        expect(OTA_ERR_BAD_SIGNER_CERT, ota_verify_key_id(c.pub.bytes, c.pub.len, &id), "key id");
+        expect(OTA_ERR_BAD_SIGNER_CERT,
+               verify_rsa(&c.crt, c.sig, c.sig_len, fx.blocks, OTA_SIG_SHA256_RSA), "verify");
+    }
+    expect(OTA_ERR_BAD_SIGNER_CERT,
+           ota_verify_signer_method(fx.p384_pub.bytes, fx.p384_pub.len, &m), "P-384");
+    assert_int_equal(ota_verify_signer_method(fx.cert.bytes, fx.cert.len, &m), OTA_OK);
+    assert_int_equal(m, OTA_SIG_SHA256_ECDSA);
+    expect(OTA_ERR_INVALID_ARG, ota_verify_signer_method(NULL, 1u, &m), "NULL");
+    expect(OTA_ERR_INVALID_ARG, ota_verify_signer_method(fx.cert.bytes, fx.cert.len, NULL), "NULL");
+}
+
+/* Close-time verification of an RSA-signed file: accepted only in builds with
+ * OTA_SIG_RSA, and only with the method that matches the signer's key. */
+static void test_close_rsa(void **state)
+{
+    const rsa_case_t *c = rsa_3072();
+    ota_verify_signer_t rsa = {"rsa.crt", NULL, 0u};
+    ota_verify_signer_t ec = {"codesign-test.crt", fx.cert.bytes, fx.cert.len};
+    ota_pal_file_t file;
+    ota_verify_hash_t hash;
+    mem_file_t f;
+    uint8_t sig[512];
+    uint32_t id = 0, want = 1;
+    (void)state;
+    rsa.pem = c->crt.bytes;
+    rsa.pem_len = c->crt.len;
+    file = close_file_desc(c->sig, c->sig_len);
+    file.sig_method = OTA_SIG_SHA256_RSA;
+    if (!OTA_SIG_RSA) {
+        /* ECDSA-only: no RSA signer, no RSA method; nothing is read. */
+        expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, &rsa, 0u, 0, &f), "RSA signer");
+        assert_int_equal(f.reads, 0);
+        expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &ec, 0u, 0, &f), "RSA method");
+        assert_int_equal(f.reads, 0);
+        return;
+    }
+    expect(OTA_OK, close_reading(&file, &rsa, 0u, 0, &f), "RSA-3072 file");
+    ota_verify_hash_start(&hash);
+    ota_verify_hash_update(&hash, fx.blocks, (uint32_t)fx.blocks_len);
+    expect(OTA_OK, ota_verify_close(&file, (uint32_t)fx.blocks_len, &rsa, &id, &hash, NULL),
+           "RSA-3072 hashed");
+    assert_int_equal(ota_verify_key_id(c->pub.bytes, c->pub.len, &want), OTA_OK);
+    assert_int_equal(id, want);
+    /* A tampered signature, and a read error. */
+    memcpy(sig, c->sig, c->sig_len);
+    sig[10] ^= 0x04u;
+    file.signature = sig;
+    expect(OTA_ERR_SIGNATURE_CHECK_FAILED, close_reading(&file, &rsa, 0u, 0, &f), "tampered");
+    expect(OTA_ERR_FILE_CLOSE, close_reading(&file, &rsa, 2u, OTA_ERR_IO, &f), "read error");
+    /* The method against the key, before anything is read. */
+    file.signature = c->sig;
+    expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, &ec, 0u, 0, &f), "RSA job, P-256 signer");
+    assert_int_equal(f.reads, 0);
+    file = close_file_desc(fx.sig, fx.sig_len);
+    expect(OTA_ERR_BAD_SIGNER_CERT, close_reading(&file, &rsa, 0u, 0, &f), "ECDSA job, RSA signer");
+    assert_int_equal(f.reads, 0);
 }
 
 static void test_close_uses_a_whole_hash_and_reads_back_otherwise(void **state)
@@ -1097,6 +1348,10 @@ int main(void)
         cmocka_unit_test(test_close_maps_every_read_error_to_file_close),
         cmocka_unit_test(test_close_checks_in_order),
         cmocka_unit_test(test_close_uses_a_whole_hash_and_reads_back_otherwise),
+        cmocka_unit_test(test_rsa_2048),
+        cmocka_unit_test(test_rsa_3072),
+        cmocka_unit_test(test_rsa_other_sizes_refused),
+        cmocka_unit_test(test_close_rsa),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -405,6 +405,27 @@ def test_upload_and_sign(fleet):
               j2["imageId"] for i in images for j2 in [op.json("GET", "/api/v1/jobs/signed-1")[1]]),
           "the signed upload is an image the next job can reuse")
     op.json("POST", "/api/v1/jobs/signed-1/cancel")
+    # An RSA key in its place: the document names sig-sha256-rsa, as AWS writes it.
+    fleet.cli("keygen", "--out", os.path.join(fleet.dir, "rsa"), "--type", "rsa-2048")
+    shutil.copy(os.path.join(fleet.dir, "rsa/codesign.key"), key)
+    shutil.copy(os.path.join(fleet.dir, "rsa/codesign.crt"), os.path.join(fleet.data, "web"))
+    os.chmod(key, 0o600)
+    st, j, _ = upload(op, fw)
+    st, j, _ = op.json("POST", "/api/v1/jobs", dict(body, upload=j["uploadId"], jobId="signed-rsa"))
+    check(st == 201, "RSA-signed job: %d %s" % (st, j))
+    f0 = j["document"]["afr_ota"]["files"][0]
+    check("sig-sha256-ecdsa" not in f0 and len(base64.b64decode(f0["sig-sha256-rsa"])) == 256,
+          "the RSA document: %s" % sorted(f0))
+    with open(sig, "wb") as f:
+        f.write(base64.b64decode(f0["sig-sha256-rsa"]))
+    subprocess.run(["openssl", "x509", "-in", os.path.join(fleet.dir, "rsa/codesign.crt"),
+                    "-pubkey", "-noout", "-out", pub], check=True)
+    shown = fleet.cli("job", "show", "signed-rsa").stdout
+    stored = re.search(r"firmware:\s+(\S+) \(file id", shown).group(1)
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, stored],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "Verified OK" in r.stdout, "RSA signature verifies: %s" % r.stdout)
+    op.json("POST", "/api/v1/jobs/signed-rsa/cancel")
 
 
 def test_groups_and_attributes(fleet):
