@@ -8,11 +8,10 @@
  * state() description, and which operations touch metadata from the trace:
  * the sectors where the state changed and those the progress store wrote.
  *
- * For every device (a port on one flash geometry) and two update plans (accept; reject then revert),
- * a fault-free run of the whole lifecycle is traced operation by operation:
- * create, every block write and progress checkpoint, close, activate, first
- * boot, confirm (or reject, reset and revert). Then, for every flash operation
- * of that run, a fresh device is cut:
+ * For every device (a port on one flash geometry) and two update plans (accept; reject then
+ * revert), a fault-free run of the whole lifecycle is traced operation by operation: create, every
+ * block write and progress checkpoint, close, activate, first boot, confirm (or reject, reset and
+ * revert). Then, for every flash operation of that run, a fresh device is cut:
  *   - before the operation, after it, and (programs) torn with the unit left
  *     old / new / mixed / random, (erases) torn half-erased;
  *   - or the operation fails with an I/O error (power stays on): the failure
@@ -371,9 +370,7 @@ static int recover_and_update(sweep_t *s, int plan, char *reason, size_t reason_
     read_rec(s, &st);
     int had_record = st.len > 0u;
     STEP(s, boot_device(s, &pal) == OTA_OK, "recovery boot failed");
-    STEP(s,
-         running_is(s, s->factory, FACTORY_LEN) ||
-             running_is(s, s->b.bytes, s->b.len),
+    STEP(s, running_is(s, s->factory, FACTORY_LEN) || running_is(s, s->b.bytes, s->b.len),
          "neither the old nor the new image runs");
     read_rec(s, &st);
     STEP(s, st.len > 0u || !had_record, "no legal stored state after recovery");
@@ -705,9 +702,11 @@ typedef struct observed {
 
 static void observe(sweep_t *s, const ota_pal_t *pal, observed_t *o)
 {
-    o->image = running_is(s, s->factory, FACTORY_LEN) ? 1 : running_is(s, s->b.bytes, s->b.len) ? 2 : 0;
-    o->image_state = pal->get_image_state != NULL ? pal->get_image_state(pal->ctx)
-                                                  : (ota_pal_image_state_t)0;
+    o->image = running_is(s, s->factory, FACTORY_LEN) ? 1
+               : running_is(s, s->b.bytes, s->b.len)  ? 2
+                                                      : 0;
+    o->image_state =
+        pal->get_image_state != NULL ? pal->get_image_state(pal->ctx) : (ota_pal_image_state_t)0;
     read_rec(s, &o->stored);
 }
 
@@ -809,8 +808,7 @@ static ota_err_t progress_step(const ota_pal_t *pal, uint8_t *rec, uint32_t len,
  * operation count after each step goes to ends[]. Stops at a failed step.
  * @return the number of steps that succeeded.
  */
-static uint32_t progress_run(sweep_t *s, uint8_t *rec, uint32_t len, uint32_t last,
-                             uint32_t *ends)
+static uint32_t progress_run(sweep_t *s, uint8_t *rec, uint32_t len, uint32_t last, uint32_t *ends)
 {
     ota_pal_t pal;
     memcpy(s->mem, s->factory_mem, s->size);
@@ -861,7 +859,8 @@ static void run_progress_sweep(sweep_t *s)
     }
     if (done_again != done || memcmp(ends, again, sizeof ends) != 0 ||
         memcmp(s->mem, s->cut_mem, s->size) != 0) {
-        report(s, "progress replay", "progress", "the progress steps do not replay the same operations");
+        report(s, "progress replay", "progress",
+               "the progress steps do not replay the same operations");
         return;
     }
     /* The boot's own operations come before step 0. */
@@ -1056,8 +1055,7 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
                     why = "more than one erase sector's worth of blocks fetched again";
                 } else if (pal.close_file(pal.ctx, &file) != OTA_OK) {
                     why = "the resumed image does not verify";
-                } else if (pal.activate(pal.ctx) != OTA_OK ||
-                           boot_device(s, &pal) != OTA_OK ||
+                } else if (pal.activate(pal.ctx) != OTA_OK || boot_device(s, &pal) != OTA_OK ||
                            !running_is(s, img->bytes, img->len)) {
                     why = "the resumed image does not boot";
                 }
