@@ -9,12 +9,12 @@
 #ifndef OTA_BASE64_H
 #define OTA_BASE64_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** Number of bytes that n base64 characters (CR/LF excluded) decode to at most. */
 #define OTA_BASE64_DECODED_MAX(n) (((n) / 4u) * 3u)

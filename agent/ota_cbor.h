@@ -32,12 +32,12 @@
 #ifndef OTA_CBOR_H
 #define OTA_CBOR_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** Longest client token in bytes (spec 4.1). */
 #define OTA_CBOR_TOKEN_MAX 64u

@@ -7,7 +7,7 @@
  * a few offsets per object; the text is scanned a few times, which costs far
  * less than a token array.
  */
-#include "ota_job_doc.h"
+#include "otter/ota_job_doc.h"
 
 #include <limits.h>
 #include <stddef.h>

@@ -51,7 +51,7 @@
 #include <mbedtls/version.h>
 
 #include "flashsim_device.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_conformance.h"
 #include "ota_test_image.h"
 #include "ota_test_util.h"

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_mqtt_mosquitto.h"
 
 /** What one download did. Times are bench_now() seconds (0: did not happen). */

@@ -59,7 +59,7 @@
 
 #include "bench_env.h"
 #include "flashsim_device.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_store.h"
 #include "ota_test_image.h"
 

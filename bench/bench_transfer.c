@@ -29,7 +29,7 @@
 
 #include "bench_env.h"
 #include "flashsim_device.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_mqtt_mosquitto.h"
 #include "ota_test_image.h"
 

@@ -324,7 +324,7 @@ ram_size() {
 gcc_version=$(arm-none-eabi-gcc --version | head -n 1)
 newlib_version=$(dpkg-query -W -f='${Version}' libnewlib-arm-none-eabi 2>/dev/null || echo unknown)
 cflags=$(sed -n 's/^set(CMAKE_C_FLAGS_INIT "\(.*\)")$/\1/p' "$toolchain")
-pem_max=$(sed -n 's/^#define OTA_VERIFY_MAX_PEM_LEN \([0-9]*\)u*$/\1/p' "$root/common/ota_config_defaults.h")
+pem_max=$(sed -n 's/^#define OTA_VERIFY_MAX_PEM_LEN \([0-9]*\)u*$/\1/p' "$root/include/otter/ota_config_defaults.h")
 
 # A note under a table: one bullet, wrapped.
 note() {

@@ -1,10 +1,10 @@
 /* otter: bootloader logic for two image slots (see ota_boot.h). */
-#include "ota_boot.h"
+#include "otter/ota_boot.h"
 
 #include <string.h>
 
-#include "ota_image_header.h"
-#include "ota_verify.h"
+#include "otter/ota_image_header.h"
+#include "otter/ota_verify.h"
 
 /* Reader over one slot, for signature verification. */
 typedef struct slot_reader {

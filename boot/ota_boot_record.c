@@ -1,10 +1,10 @@
 /* otter: the bootloader's power-safe state record (see ota_boot_record.h). */
-#include "ota_boot_record.h"
+#include "otter/ota_boot_record.h"
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 /* Largest write unit the flash interface allows; records are padded to it. */
 #define OTA_BOOT_UNIT_MAX 256u

@@ -1,10 +1,10 @@
 /* otter: image header encode/decode. */
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 ota_err_t ota_image_header_decode(const uint8_t *buf, size_t len, ota_image_header_t *out)
 {

@@ -13,7 +13,7 @@
 #include "ota_publish_job.h"
 #include "cli_job_protocols.h"
 #include "cli_rollout.h"
-#include "ota_err.h"
+#include "otter/ota_err.h"
 #include "ota_job_spec.h"
 #include "ota_store.h"
 #include "ota_svc_presign.h"

@@ -17,7 +17,7 @@
 
 #include "cli_x509.h"
 #include "ota_publish_sign.h"
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 static const char keygen_help[] =
     "usage: otter keygen --out DIR [--name codesign] [--cn NAME]\n"

@@ -1,5 +1,5 @@
 /* otter: CRC-32 with a 16-entry table (64 bytes of ROM instead of 1 KiB). */
-#include "ota_crc32.h"
+#include "otter/ota_crc32.h"
 
 static const uint32_t ota_crc32_nibble[16] = {
     0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,

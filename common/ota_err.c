@@ -1,5 +1,5 @@
 /* otter: names and FreeRTOS codes of the error type. */
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 #include <stddef.h>
 

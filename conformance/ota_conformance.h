@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "ota_pal.h"
+#include "otter/ota_pal.h"
 
 /** Name under which every port must know the trusted test signer. */
 #define OTA_CONFORMANCE_CERT "codesign-test.crt"

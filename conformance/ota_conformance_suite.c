@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "ota_conformance.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_image.h"
 #include "ota_test_sign.h"
 

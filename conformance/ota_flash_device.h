@@ -19,9 +19,9 @@
 #include <stdint.h>
 
 #include "ota_conformance.h"
-#include "ota_flash.h"
+#include "otter/ota_flash.h"
 #include "ota_flashsim.h"
-#include "ota_pal.h"
+#include "otter/ota_pal.h"
 
 /** Largest description of a device's stored state (see state). */
 #define OTA_FLASH_DEVICE_STATE_MAX 512u

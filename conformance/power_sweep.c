@@ -47,7 +47,7 @@
 
 #include "ota_conformance.h"
 #include "ota_flash_device.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_image.h"
 
 #define MAX_OPS 2048u

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "otter_device_common.h"
 
 /* The committed image crashing this many times in a row stops the device. */

@@ -1,7 +1,7 @@
 /* otter simulated device: shared configuration, hand-over and helpers. */
 #include "otter_device_common.h"
 
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 
 #include <ctype.h>
 #include <errno.h>

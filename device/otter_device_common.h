@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_boot.h"
+#include "otter/ota_boot.h"
 #include "ota_flashsim.h"
-#include "ota_port_flash.h"
-#include "ota_verify.h"
+#include "otter/ota_port_flash.h"
+#include "otter/ota_verify.h"
 
 /** Flash geometry of the simulated device. */
 #define OTTER_DEV_FLASH_SIZE (512u * 1024u)

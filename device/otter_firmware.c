@@ -29,9 +29,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_http_tls.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_mqtt_mosquitto.h"
 #include "otter_device_common.h"
 

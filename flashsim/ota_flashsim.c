@@ -4,8 +4,8 @@
 #include <limits.h>
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 static ota_err_t file_sync(const ota_flashsim_t *sim, uint32_t addr, uint32_t len, uint32_t first,
                            uint32_t count);

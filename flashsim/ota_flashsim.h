@@ -54,8 +54,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ota_err.h"
-#include "ota_flash.h"
+#include "otter/ota_err.h"
+#include "otter/ota_flash.h"
 
 /** Most sectors a simulated flash may have. */
 #define OTA_FLASHSIM_MAX_SECTORS 1024u

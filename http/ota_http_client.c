@@ -1,7 +1,7 @@
 /*
  * otter: the HTTP/1.1 range client (see ota_http_client.h).
  */
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
 #ifndef OTA_HTTP_RESPONSE_H
 #define OTA_HTTP_RESPONSE_H
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 /** What the answer must match. */
 typedef struct ota_http_want {

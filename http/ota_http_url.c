@@ -1,7 +1,7 @@
 /*
  * otter: splitting an http:// or https:// URL for the range client.
  */
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* otter: a small MQTT 3.1.1 client for devices (see ota_mqtt_client.h). */
-#include "ota_mqtt_client.h"
+#include "otter/ota_mqtt_client.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* otter: the MQTT 3.1.1 packet codec of the device client (see ota_mqtt_packet.h). */
-#include "ota_mqtt_packet.h"
+#include "otter/ota_mqtt_packet.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * and key parsers allocate through its platform layer; every mbed TLS object
  * is initialised on entry and freed on every exit path.
  */
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* otter: close-time verification shared by every port (see ota_verify_close.h). */
-#include "ota_verify_close.h"
+#include "otter/ota_verify_close.h"
 
 ota_err_t ota_verify_close(const ota_pal_file_t *file, uint32_t size,
                            const ota_verify_signer_t *signer, uint32_t *key_id,

@@ -70,9 +70,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_agent.h"
-#include "ota_err.h"
-#include "ota_mqtt.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_err.h"
+#include "otter/ota_mqtt.h"
 
 /** Interval of ota_agent_poll() calls made by the delivering thread, ms. */
 #define OTA_MQTT_MOSQUITTO_POLL_MS 100u

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "ota_agent.h"
-#include "ota_crc32.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_crc32.h"
 #include "ota_data_plane.h"
 #include "ota_download.h"
 #include "ota_jobs.h"

@@ -13,7 +13,7 @@
 #ifndef OTA_DATA_PLANE_H
 #define OTA_DATA_PLANE_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>

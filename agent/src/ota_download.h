@@ -13,12 +13,12 @@
 #ifndef OTA_DOWNLOAD_H
 #define OTA_DOWNLOAD_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 /** Largest payload one request may ask for (AWS's bound), bytes. */
 #define OTA_REQUEST_BYTES_MAX 131072u

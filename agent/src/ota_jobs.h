@@ -8,12 +8,12 @@
 #ifndef OTA_JOBS_H
 #define OTA_JOBS_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 /** What an incoming topic is. */
 typedef enum ota_jobs_topic {

@@ -23,8 +23,8 @@
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 #define OTA_PROGRESS_VERSION 2u
 #define OTA_PROGRESS_HEADER 24u

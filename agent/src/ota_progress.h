@@ -10,11 +10,11 @@
 #ifndef OTA_PROGRESS_H
 #define OTA_PROGRESS_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 /** The bitmap inside the record: bit k of byte k / 8 = block k written. */
 uint8_t *ota_progress_bitmap(ota_progress_t *p);

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 #define H_THING "dev-1"
 #define H_TOPIC_MAX 256

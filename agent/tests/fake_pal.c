@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 void fake_pal_sign(const uint8_t *data, uint32_t len, uint8_t sig[8])
 {

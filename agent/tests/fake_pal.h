@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_pal.h"
+#include "otter/ota_pal.h"
 
 #define FAKE_PAL_MAX (1u << 20)
 

@@ -14,7 +14,7 @@
 
 #include "agent_harness.h"
 #include "fake_pal.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 #define V1_0_0 0x01000000u
 #define V1_1_0 0x01010000u

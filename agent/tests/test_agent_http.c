@@ -18,7 +18,7 @@
 
 #include "agent_harness.h"
 #include "fake_pal.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 #define V1_0_0 0x01000000u
 #define STREAM "AFR_OTA-5f0c2a44-1d2e-4c4b-9e1a-000000000002"
@@ -434,6 +434,48 @@ static void test_cut_mid_range(void **state)
     fixture_free(fx);
 }
 
+/*
+ * A range cut in the middle of block 60, then a reboot before the block is asked again. What
+ * the plane remembers of a block written in part is one block's count in RAM (part_block,
+ * part_len): the reboot forgets it, the checkpoint never named the block, so the port's
+ * resume makes it writable again and the resumed download writes it from its first byte.
+ * Nothing is written twice over bytes the port kept, nothing before the block is fetched
+ * again, and the file verifies.
+ */
+static void test_reboot_mid_block(void **state)
+{
+    fixture_t *fx = fixture_new();
+    (void)state;
+    set_job(fx, "\"HTTP\"", "1");
+    fx->peer.cut_after = 60u * BLOCK + 333u;
+    start(fx);
+    for (int i = 0; i < 20000 && (fx->peer.cut_after != 0u || fx->peer.connected); i++) {
+        h_run(fx->h, 1, 1, NULL);
+    }
+    assert_int_equal(fx->peer.cut_after, 0);
+    assert_int_equal(fx->h->agent.dl.blocks_done, 60);
+    assert_int_equal(fx->h->agent.http.part_block, 60);
+    assert_int_equal(fx->h->agent.http.part_len, 333);
+    for (uint32_t i = 0; i < BLOCK; i++) {
+        assert_int_equal(fx->pal.written[60u * BLOCK + i], i < 333u);
+    }
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    assert_int_equal(fx->h->agent.http.part_len, 0);
+    set_job(fx, "\"HTTP\"", "1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.resumes, 1);
+    assert_int_equal(fx->pal.rewrites, 0);
+    assert_int_equal(stats(fx)->blocks_resumed, 60);
+    assert_int_equal(fx->peer.served[60], 2);
+    for (uint32_t b = 0; b < 60u; b++) {
+        assert_int_equal(fx->peer.served[b], 1);
+    }
+    assert_int_equal(stats(fx)->bytes_http, FILE_SIZE - 60u * BLOCK);
+    fixture_free(fx);
+}
+
 /* Malformed answers: a clear error, nothing written from them, the download goes on. */
 static void test_malformed_answers(void **state)
 {
@@ -550,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_server_errors_fail_over),
         cmocka_unit_test(test_mqtt_throttled_fails_over),
         cmocka_unit_test(test_cut_mid_range),
+        cmocka_unit_test(test_reboot_mid_block),
         cmocka_unit_test(test_malformed_answers),
         cmocka_unit_test(test_http_only_down_fails),
         cmocka_unit_test(test_resume_on_other_plane),

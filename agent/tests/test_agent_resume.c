@@ -18,7 +18,7 @@
 
 #include "agent_harness.h"
 #include "flashsim_device.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_progress.h"
 #include "ota_test_image.h"
 

@@ -20,7 +20,7 @@
 #include <mbedtls/base64.h>
 
 #include "ota_base64.h"
-#include "ota_job_doc.h"
+#include "otter/ota_job_doc.h"
 
 /* A real DER signature (ECDSA P-256, 71 bytes) in base64. */
 #define SIG_B64                                                                                    \

@@ -15,9 +15,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ota_agent.h"
-#include "ota_boot.h"
-#include "ota_port_flash.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_port_flash.h"
 
 /* Where a device would keep the signer's PEM and where a message arrives. */
 #define BENCH_SIGNER_ADDR 0x08004000u

@@ -4,9 +4,9 @@
  * Cortex-M4 with the default configuration, never linked; the benchmark reads
  * each object's size with arm-none-eabi-nm -S.
  */
-#include "ota_agent.h"
-#include "ota_boot.h"
-#include "ota_port_flash.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_port_flash.h"
 
 /** The agent: all of its RAM (docs/AGENT.md). */
 ota_agent_t ota_bench_agent;

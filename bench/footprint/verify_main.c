@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 /* Where a device would keep the signer's PEM, a signature and the image. */
 #define BENCH_SIGNER_ADDR 0x08004000u

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ota_boot.h"
-#include "ota_boot_record.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_boot_record.h"
 #include "ota_flashsim.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_sign.h"
 
 #define SECTOR 4096u

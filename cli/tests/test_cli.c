@@ -19,9 +19,9 @@
 #include <mbedtls/base64.h>
 
 #include "cli_test_util.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_store.h"
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 static cli_run_t g_run;
 #define R (&g_run)

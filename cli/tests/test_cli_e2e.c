@@ -22,9 +22,9 @@
 #include <mbedtls/base64.h>
 
 #include "cli_test_util.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_net.h"
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 #include "ota_test_util.h"
 
 /** Block size the devices ask for. */

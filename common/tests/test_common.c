@@ -8,8 +8,8 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "ota_crc32.h"
-#include "ota_err.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_err.h"
 
 static void test_err_names_are_distinct(void **state)
 {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "ota_conformance_ports.h"
-#include "ota_port_posix.h"
+#include "otter/ota_port_posix.h"
 
 typedef struct posix_device {
     char root[64];

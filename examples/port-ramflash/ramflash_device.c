@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_boot_record.h"
+#include "otter/ota_boot_record.h"
 #include "ota_flash_device.h"
 #include "ota_test_sign.h"
 #include "ramflash_port.h"

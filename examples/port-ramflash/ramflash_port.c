@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
-#include "ota_verify_close.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_verify_close.h"
 
 enum { IDLE = 0, OPEN = 1, CLOSED = 2, ACTIVATED = 3 };
 

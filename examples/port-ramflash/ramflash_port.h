@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_boot.h"
-#include "ota_flash.h"
-#include "ota_pal.h"
-#include "ota_verify.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_flash.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_verify.h"
 
 /** Bytes read from flash at a time. */
 #define RAMFLASH_CHUNK 256u

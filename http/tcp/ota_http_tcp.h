@@ -6,7 +6,7 @@
 #ifndef OTA_HTTP_TCP_H
 #define OTA_HTTP_TCP_H
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 /** Longest host name kept. */
 #define OTA_HTTP_TCP_HOST_MAX 253u

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 static const uint32_t range_first[3] = {0, 10, 41};
 static const uint32_t range_last[3] = {9, 40, 41};

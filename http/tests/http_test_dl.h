@@ -7,7 +7,7 @@
 #ifndef HTTP_TEST_DL_H
 #define HTTP_TEST_DL_H
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 #include "ota_http_tcp.h"
 #include "ota_http_tls.h"
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 
 #define FILE_SIZE 5000u
 

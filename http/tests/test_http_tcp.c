@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 #include "http_test_dl.h"
 
 #define FILE_SIZE (1024u * 1024u)

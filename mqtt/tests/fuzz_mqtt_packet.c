@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_mqtt_client.h"
-#include "ota_mqtt_packet.h"
+#include "otter/ota_mqtt_client.h"
+#include "otter/ota_mqtt_packet.h"
 
 #define BODY_CAP 96u
 

@@ -5,7 +5,7 @@
 #ifndef MQTT_SOCKET_H
 #define MQTT_SOCKET_H
 
-#include "ota_mqtt_client.h"
+#include "otter/ota_mqtt_client.h"
 
 /** A socket transport; port is set by the test, fd is -1 while closed. */
 typedef struct mqtt_socket {

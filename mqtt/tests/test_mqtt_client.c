@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "mqtt_socket.h"
-#include "ota_mqtt_client.h"
-#include "ota_mqtt_packet.h"
+#include "otter/ota_mqtt_client.h"
+#include "otter/ota_mqtt_packet.h"
 #include "ota_test_net.h"
 
 #define RX_SIZE (70u * 1024u)

@@ -1,11 +1,11 @@
 /* otter: the flash reference port (see ota_port_flash.h). */
-#include "ota_port_flash.h"
+#include "otter/ota_port_flash.h"
 
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
-#include "ota_verify_close.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_verify_close.h"
 
 #define PROGRESS_MAGIC 0x4c46544fu
 #define PROGRESS_HEADER 20u

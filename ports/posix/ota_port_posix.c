@@ -11,7 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
 
-#include "ota_port_posix.h"
+#include "otter/ota_port_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
-#include "ota_verify_close.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_verify_close.h"
 
 /* File names inside root_dir. */
 #define NAME_CURRENT "current.bin"

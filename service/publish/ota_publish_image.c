@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 
 /* Parses one decimal component up to a terminator; advances *p. */
 static int parse_part(const char **p, char term, unsigned long max, unsigned long *out)

@@ -13,7 +13,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 int ota_publish_sign(const char *key_path, const char *key_flag, const uint8_t *data, size_t len,
                      uint8_t *sig, size_t *sig_len, char **pub_pem, char *err, size_t cap)

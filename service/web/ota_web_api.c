@@ -18,14 +18,11 @@
 #include "ota_publish_job.h"
 #include "ota_publish_sign.h"
 #include "ota_store.h"
-
-/** A handler: fills resp from the request, the path's {} segments and an open store. */
-typedef void (*handler_fn)(const ota_web_request_t *req, ota_web_response_t *resp,
-                           ota_store_t *store, char args[][160]);
+#include "ota_web_api_internal.h"
 
 typedef struct route_entry {
     ota_web_route_t route;
-    handler_fn fn;
+    ota_web_handler_fn fn;
     int needs_store;
     int raw; /**< the body is application/octet-stream (an upload), not JSON */
 } route_entry_t;
@@ -49,8 +46,7 @@ char *ota_web_error_json(const char *code, const char *message)
     return text;
 }
 
-__attribute__((format(printf, 4, 5))) static void error(ota_web_response_t *resp, int status,
-                                                        const char *code, const char *fmt, ...)
+void ota_web_error(ota_web_response_t *resp, int status, const char *code, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -62,29 +58,55 @@ __attribute__((format(printf, 4, 5))) static void error(ota_web_response_t *resp
     resp->body = ota_web_error_json(code, msg);
 }
 
-/* Answers with a JSON value (consumed). */
-static void answer(ota_web_response_t *resp, int status, cJSON *value)
+void ota_web_answer(ota_web_response_t *resp, int status, cJSON *value)
 {
     free(resp->body);
     resp->body = value ? cJSON_PrintUnformatted(value) : NULL;
     cJSON_Delete(value);
     if (resp->body == NULL) {
-        error(resp, 500, "internal", "out of memory; try again");
+        ota_web_error(resp, 500, "internal", "out of memory; try again");
         return;
     }
     resp->status = status;
 }
 
-static void store_error(ota_web_response_t *resp, ota_store_t *store, const char *what)
+void ota_web_store_error(ota_web_response_t *resp, ota_store_t *store, const char *what)
 {
-    error(resp, 500, "internal", "cannot %s (%s); check otter-web's data folder", what,
-          ota_store_errmsg(store));
+    ota_web_error(resp, 500, "internal", "cannot %s (%s); check otter-web's data folder", what,
+                  ota_store_errmsg(store));
 }
 
 void ota_web_response_free(ota_web_response_t *resp)
 {
     free(resp->body);
     resp->body = NULL;
+}
+
+cJSON *ota_web_body_object(const ota_web_request_t *req, ota_web_response_t *resp,
+                           const char *const *known, size_t n)
+{
+    cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        ota_web_error(resp, 400, "bad_request",
+                      "the body is not a JSON object; see docs/openapi.yaml");
+        return NULL;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, body)
+    {
+        size_t k = 0;
+        while (k < n && strcmp(known[k], f->string) != 0) {
+            k++;
+        }
+        if (k == n) {
+            ota_web_error(resp, 400, "bad_request", "unknown field '%.60s'; see docs/openapi.yaml",
+                          f->string);
+            cJSON_Delete(body);
+            return NULL;
+        }
+    }
+    return body;
 }
 
 /* A time in ms as a JSON number, or null for 0. */
@@ -189,10 +211,10 @@ static void h_images(const ota_web_request_t *req, ota_web_response_t *resp, ota
     void *c[2] = {arr, store};
     if (ota_store_stream_list(store, image_row, c) != OTA_STORE_OK) {
         cJSON_Delete(arr);
-        store_error(resp, store, "list images");
+        ota_web_store_error(resp, store, "list images");
         return;
     }
-    answer(resp, 200, arr);
+    ota_web_answer(resp, 200, arr);
 }
 
 /* ---------------------------------------------------------------- things -- */
@@ -248,21 +270,11 @@ typedef struct group_map {
     ota_store_t *store;
 } group_map_t;
 
-static int add_member(void *ctx, const ota_store_thing_t *t)
-{
-    cJSON_AddItemToArray(ctx, cJSON_CreateString(t->name));
-    return 0;
-}
-
 static int add_group(void *ctx, const ota_store_group_t *group)
 {
     group_map_t *m = ctx;
-    cJSON *g = cJSON_CreateObject();
-    cJSON_AddStringToObject(g, "name", group->name);
-    cJSON_AddNumberToObject(g, "size", (double)group->n_members);
-    cJSON *members = cJSON_AddArrayToObject(g, "members");
-    if (ota_store_group_members(m->store, group->name, add_member, members) != OTA_STORE_OK) {
-        cJSON_Delete(g);
+    cJSON *g = ota_web_group_json(m->store, group);
+    if (g == NULL) {
         return 1;
     }
     cJSON_AddItemToArray(m->groups, g);
@@ -431,7 +443,7 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
     cJSON *groups = NULL;
     if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
         free(jobs.v);
-        store_error(resp, store, "list things");
+        ota_web_store_error(resp, store, "list things");
         return;
     }
     thing_list_ctx_t c = {store, &jobs, groups, cJSON_CreateArray()};
@@ -440,10 +452,10 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
         cJSON_Delete(c.out);
-        store_error(resp, store, "list things");
+        ota_web_store_error(resp, store, "list things");
         return;
     }
-    answer(resp, 200, c.out);
+    ota_web_answer(resp, 200, c.out);
 }
 
 static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
@@ -453,20 +465,26 @@ static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     ota_store_thing_t t;
     if (!ota_store_valid_thing_name(args[0]) ||
         ota_store_thing_get(store, args[0], &t) != OTA_STORE_OK) {
-        error(resp, 404, "not_found", "unknown thing '%.140s'; see GET /api/v1/things", args[0]);
+        ota_web_error(resp, 404, "not_found", "unknown thing '%.140s'; see GET /api/v1/things",
+                      args[0]);
         return;
     }
     job_refs_t jobs;
     cJSON *groups = NULL;
     if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
         free(jobs.v);
-        store_error(resp, store, "read the thing");
+        ota_web_store_error(resp, store, "read the thing");
         return;
     }
     cJSON *o = thing_json(store, &t, &jobs, groups, 1);
     free(jobs.v);
     cJSON_Delete(groups);
-    answer(resp, 200, o);
+    if (ota_web_add_attributes(store, o, t.name) != 0) {
+        cJSON_Delete(o);
+        ota_web_store_error(resp, store, "read the thing's attributes");
+        return;
+    }
+    ota_web_answer(resp, 200, o);
 }
 
 static void h_groups(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
@@ -476,10 +494,10 @@ static void h_groups(const ota_web_request_t *req, ota_web_response_t *resp, ota
     (void)args;
     cJSON *groups = load_groups(store);
     if (groups == NULL) {
-        store_error(resp, store, "list groups");
+        ota_web_store_error(resp, store, "list groups");
         return;
     }
-    answer(resp, 200, groups);
+    ota_web_answer(resp, 200, groups);
 }
 
 /* ------------------------------------------------------------------ jobs -- */
@@ -580,10 +598,10 @@ static void h_jobs(const ota_web_request_t *req, ota_web_response_t *resp, ota_s
     void *c[2] = {arr, store};
     if (ota_store_job_list(store, job_row, c) != OTA_STORE_OK) {
         cJSON_Delete(arr);
-        store_error(resp, store, "list jobs");
+        ota_web_store_error(resp, store, "list jobs");
         return;
     }
-    answer(resp, 200, arr);
+    ota_web_answer(resp, 200, arr);
 }
 
 static int exec_row(void *ctx, const ota_store_execution_t *e)
@@ -623,11 +641,11 @@ static void h_job(const ota_web_request_t *req, ota_web_response_t *resp, ota_st
     int found;
     cJSON *o = job_detail(store, args[0], &found, NULL);
     if (o == NULL && !found) {
-        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
+        ota_web_error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
     } else if (o == NULL) {
-        store_error(resp, store, "read the job");
+        ota_web_store_error(resp, store, "read the job");
     } else {
-        answer(resp, 200, o);
+        ota_web_answer(resp, 200, o);
     }
 }
 
@@ -651,7 +669,7 @@ static void h_job_events(const ota_web_request_t *req, ota_web_response_t *resp,
     (void)req;
     ota_store_job_t j;
     if (!ota_store_valid_job_id(args[0]) || ota_store_job_get(store, args[0], &j) != OTA_STORE_OK) {
-        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
+        ota_web_error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", args[0]);
         return;
     }
     ota_store_job_free(&j);
@@ -665,7 +683,7 @@ static void h_job_cancel(const ota_web_request_t *req, ota_web_response_t *resp,
     const char *id = args[0];
     int src = ota_store_job_cancel(store, id, req->now_ms);
     if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
-        error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", id);
+        ota_web_error(resp, 404, "not_found", "unknown job '%.80s'; see 'otter job list'", id);
     } else if (src == OTA_STORE_CONFLICT) {
         ota_store_job_t j;
         const char *st = "finished";
@@ -673,12 +691,12 @@ static void h_job_cancel(const ota_web_request_t *req, ota_web_response_t *resp,
         if (got) {
             st = ota_store_job_status_name(j.status);
         }
-        error(resp, 409, "conflict", "job '%s' is already %s; nothing to cancel", id, st);
+        ota_web_error(resp, 409, "conflict", "job '%s' is already %s; nothing to cancel", id, st);
         if (got) {
             ota_store_job_free(&j);
         }
     } else if (src != OTA_STORE_OK) {
-        store_error(resp, store, "cancel the job");
+        ota_web_store_error(resp, store, "cancel the job");
     } else {
         h_job(req, resp, store, args);
     }
@@ -735,14 +753,15 @@ static void h_upload(const ota_web_request_t *req, ota_web_response_t *resp, ota
     (void)store;
     (void)args;
     if (req->upload_id == NULL) {
-        error(resp, 400, "bad_request", "send the firmware file as the body; at most %d MiB",
-              OTA_WEB_UPLOAD_MAX / (1024 * 1024));
+        ota_web_error(resp, 400, "bad_request",
+                      "send the firmware file as the body; at most %d MiB",
+                      OTA_WEB_UPLOAD_MAX / (1024 * 1024));
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "uploadId", req->upload_id);
     cJSON_AddNumberToObject(o, "size", (double)req->upload_size);
-    answer(resp, 201, o);
+    ota_web_answer(resp, 201, o);
 }
 
 /* Whether the key file is there, a regular file, readable by otter-web alone. */
@@ -911,25 +930,9 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
                                         "abortMinFinished",
                                         "upload",
                                         "version"};
-    cJSON *body = req->body ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        error(resp, 400, "bad_request", "the body is not a JSON object; see docs/openapi.yaml");
+    cJSON *body = ota_web_body_object(req, resp, known, sizeof known / sizeof known[0]);
+    if (body == NULL) {
         return;
-    }
-    const cJSON *f;
-    cJSON_ArrayForEach(f, body)
-    {
-        size_t k = 0;
-        while (k < sizeof known / sizeof known[0] && strcmp(known[k], f->string) != 0) {
-            k++;
-        }
-        if (k == sizeof known / sizeof known[0]) {
-            error(resp, 400, "bad_request", "unknown field '%.60s'; see docs/openapi.yaml",
-                  f->string);
-            cJSON_Delete(body);
-            return;
-        }
     }
     char b[4][32];
     ota_job_spec_limits_t lim;
@@ -946,15 +949,16 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     const char *version = cJSON_IsString(vv) ? vv->valuestring : NULL;
     if ((image == NULL) == (upload == NULL) || targets == NULL || (jid != NULL && job_id == NULL) ||
         (upload != NULL) != (version != NULL)) {
-        error(resp, 400, "bad_request",
-              "job create needs targets and either image, or upload and version (strings); see "
-              "GET /api/v1/images and POST /api/v1/uploads");
+        ota_web_error(
+            resp, 400, "bad_request",
+            "job create needs targets and either image, or upload and version (strings); see "
+            "GET /api/v1/images and POST /api/v1/uploads");
         cJSON_Delete(body);
         return;
     }
     char kerr[700];
     if (upload != NULL && signing_key_ready(req->signing_key, kerr, sizeof kerr) != 0) {
-        error(resp, 503, "signing_unavailable", "%s", kerr);
+        ota_web_error(resp, 503, "signing_unavailable", "%s", kerr);
         cJSON_Delete(body);
         return;
     }
@@ -962,7 +966,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         field_text(body, "rolloutRate", b[1], sizeof b[1], &lim.rollout) ||
         field_text(body, "abortFailurePercent", b[2], sizeof b[2], &lim.abort_pct) ||
         field_text(body, "abortMinFinished", b[3], sizeof b[3], &lim.abort_min)) {
-        error(resp, 400, "bad_request", "limits are whole numbers; see docs/openapi.yaml");
+        ota_web_error(resp, 400, "bad_request", "limits are whole numbers; see docs/openapi.yaml");
         cJSON_Delete(body);
         return;
     }
@@ -1031,17 +1035,18 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     snprintf(args[0], 160, "%s", job_id);
     cJSON_Delete(body);
     if (rc == OTA_JOB_SPEC_USAGE) {
-        error(resp, 400, "bad_request", "%s", err);
+        ota_web_error(resp, 400, "bad_request", "%s", err);
     } else if (rc == OTA_JOB_SPEC_FAIL || rc == -404) {
-        error(resp, rc == -404 ? 404 : 422, rc == -404 ? "not_found" : "unprocessable", "%s", err);
+        ota_web_error(resp, rc == -404 ? 404 : 422, rc == -404 ? "not_found" : "unprocessable",
+                      "%s", err);
     } else if (rc == -409) {
-        error(resp, 409, "conflict", "%s", err);
+        ota_web_error(resp, 409, "conflict", "%s", err);
     } else if (rc == -400 || rc == -422 || rc == -500) {
-        error(resp, -rc,
-              rc == -400   ? "bad_request"
-              : rc == -422 ? "unprocessable"
-                           : "internal",
-              "%s", err);
+        ota_web_error(resp, -rc,
+                      rc == -400   ? "bad_request"
+                      : rc == -422 ? "unprocessable"
+                                   : "internal",
+                      "%s", err);
     } else {
         h_job(req, resp, store, args);
         if (resp->status == 200) {
@@ -1058,7 +1063,7 @@ static void session_answer(ota_web_response_t *resp, int status, const ota_web_s
     cJSON_AddStringToObject(o, "user", s->user);
     cJSON_AddStringToObject(o, "role", ota_web_role_name(s->role));
     cJSON_AddStringToObject(o, "csrfToken", s->csrf);
-    answer(resp, status, o);
+    ota_web_answer(resp, status, o);
 }
 
 static void h_session(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
@@ -1079,7 +1084,7 @@ static void h_logout(const ota_web_request_t *req, ota_web_response_t *resp, ota
     snprintf(resp->set_cookie, sizeof resp->set_cookie,
              "otter_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
              req->tls ? "; Secure" : "");
-    answer(resp, 200, cJSON_CreateObject());
+    ota_web_answer(resp, 200, cJSON_CreateObject());
 }
 
 static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
@@ -1092,9 +1097,10 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "password");
     if (!cJSON_IsString(u) || !cJSON_IsString(p) || !ota_web_user_valid_name(u->valuestring)) {
         cJSON_Delete(body);
-        error(resp, 400, "bad_request",
-              "login needs {\"user\": NAME, \"password\": TEXT}; ask an administrator for an "
-              "account ('otter user add')");
+        ota_web_error(
+            resp, 400, "bad_request",
+            "login needs {\"user\": NAME, \"password\": TEXT}; ask an administrator for an "
+            "account ('otter user add')");
         return;
     }
     char user_key[96], ip_key[96];
@@ -1106,17 +1112,20 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     if (!allow_u || !allow_a) {
         cJSON_Delete(body);
         resp->retry_after_s = wait_u > wait_a ? wait_u : wait_a;
-        error(resp, 429, "throttled",
-              "too many failed logins; wait %u seconds and try again, or ask an administrator",
-              resp->retry_after_s);
+        ota_web_error(
+            resp, 429, "throttled",
+            "too many failed logins; wait %u seconds and try again, or ask an administrator",
+            resp->retry_after_s);
         return;
     }
     ota_web_role_t role = OTA_WEB_ROLE_NONE;
     if (!ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role)) {
-        ota_web_throttle_failed(req->sessions, user_key, req->now_ms);
-        ota_web_throttle_failed(req->sessions, ip_key, req->now_ms);
+        /* The wait counts from the failure's answer, not from the request's start. */
+        long long failed_at = req->clock_ms != NULL ? req->clock_ms() : req->now_ms;
+        ota_web_throttle_failed(req->sessions, user_key, failed_at);
+        ota_web_throttle_failed(req->sessions, ip_key, failed_at);
         cJSON_Delete(body);
-        error(resp, 401, "bad_login", "wrong user name or password; try again");
+        ota_web_error(resp, 401, "bad_login", "wrong user name or password; try again");
         return;
     }
     ota_web_throttle_clear(req->sessions, user_key);
@@ -1124,7 +1133,7 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     ota_web_session_t s;
     if (ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s) != 0) {
         cJSON_Delete(body);
-        error(resp, 500, "internal", "no randomness for a session; try again");
+        ota_web_error(resp, 500, "internal", "no randomness for a session; try again");
         return;
     }
     cJSON_Delete(body);
@@ -1142,7 +1151,20 @@ static const route_entry_t routes[] = {
     {{"DELETE", "/api/v1/session", OTA_WEB_ROLE_VIEWER}, h_logout, 0, 0},
     {{"GET", "/api/v1/things", OTA_WEB_ROLE_VIEWER}, h_things, 1, 0},
     {{"GET", "/api/v1/things/{}", OTA_WEB_ROLE_VIEWER}, h_thing, 1, 0},
+    {{"PUT", "/api/v1/things/{}/attributes/{}", OTA_WEB_ROLE_OPERATOR}, ota_web_h_attr_put, 1, 0},
+    {{"DELETE", "/api/v1/things/{}/attributes/{}", OTA_WEB_ROLE_OPERATOR},
+     ota_web_h_attr_delete,
+     1,
+     0},
     {{"GET", "/api/v1/groups", OTA_WEB_ROLE_VIEWER}, h_groups, 1, 0},
+    {{"POST", "/api/v1/groups", OTA_WEB_ROLE_OPERATOR}, ota_web_h_group_create, 1, 0},
+    {{"GET", "/api/v1/groups/{}", OTA_WEB_ROLE_VIEWER}, ota_web_h_group, 1, 0},
+    {{"DELETE", "/api/v1/groups/{}", OTA_WEB_ROLE_OPERATOR}, ota_web_h_group_delete, 1, 0},
+    {{"PUT", "/api/v1/groups/{}/members/{}", OTA_WEB_ROLE_OPERATOR}, ota_web_h_member_put, 1, 0},
+    {{"DELETE", "/api/v1/groups/{}/members/{}", OTA_WEB_ROLE_OPERATOR},
+     ota_web_h_member_delete,
+     1,
+     0},
     {{"GET", "/api/v1/images", OTA_WEB_ROLE_VIEWER}, h_images, 1, 0},
     {{"GET", "/api/v1/jobs", OTA_WEB_ROLE_VIEWER}, h_jobs, 1, 0},
     {{"POST", "/api/v1/jobs", OTA_WEB_ROLE_OPERATOR}, h_job_create, 1, 0},
@@ -1211,36 +1233,37 @@ static const route_entry_t *admit(const ota_web_request_t *req, ota_web_response
     ota_web_role_t role = resp->session.role;
     int open = hit != NULL && hit->route.role == OTA_WEB_ROLE_NONE;
     if (role == OTA_WEB_ROLE_NONE && !open) {
-        error(resp, 401, "unauthenticated", "log in first: POST /api/v1/session");
+        ota_web_error(resp, 401, "unauthenticated", "log in first: POST /api/v1/session");
         return NULL;
     }
     if (path_hit == NULL) {
-        error(resp, 404, "not_found", "no such API path; see docs/openapi.yaml");
+        ota_web_error(resp, 404, "not_found", "no such API path; see docs/openapi.yaml");
         return NULL;
     }
     if (hit == NULL) {
-        error(resp, 405, "method_not_allowed", "%s is not allowed here; see docs/openapi.yaml",
-              req->method);
+        ota_web_error(resp, 405, "method_not_allowed",
+                      "%s is not allowed here; see docs/openapi.yaml", req->method);
         return NULL;
     }
     if (strcmp(req->method, "GET") != 0) {
         const char *want = hit->raw ? "application/octet-stream" : "application/json";
         if (req->content_type == NULL || strncasecmp(req->content_type, want, strlen(want)) != 0) {
-            error(resp, 415, "unsupported_media_type",
-                  hit->raw ? "send the firmware as application/octet-stream"
-                           : "send the body as application/json (also an empty object)");
+            ota_web_error(resp, 415, "unsupported_media_type",
+                          hit->raw ? "send the firmware as application/octet-stream"
+                                   : "send the body as application/json (also an empty object)");
             return NULL;
         }
         if (!open && (req->csrf == NULL || strlen(req->csrf) != OTA_WEB_TOKEN_LEN ||
                       !ota_web_equal(req->csrf, resp->session.csrf, OTA_WEB_TOKEN_LEN))) {
-            error(resp, 403, "csrf",
-                  "missing or wrong X-CSRF-Token; send the csrfToken of GET /api/v1/session");
+            ota_web_error(
+                resp, 403, "csrf",
+                "missing or wrong X-CSRF-Token; send the csrfToken of GET /api/v1/session");
             return NULL;
         }
     }
     if (role < hit->route.role) {
-        error(resp, 403, "forbidden", "the %s role may not do this; ask an operator",
-              ota_web_role_name(role));
+        ota_web_error(resp, 403, "forbidden", "the %s role may not do this; ask an operator",
+                      ota_web_role_name(role));
         return NULL;
     }
     return hit;
@@ -1261,7 +1284,7 @@ void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
     }
     ota_store_t *store = NULL;
     if (hit->needs_store && ota_store_open(req->data_dir, &store) != OTA_STORE_OK) {
-        error(resp, 500, "internal", "cannot open the store; check otter-web's --data-dir");
+        ota_web_error(resp, 500, "internal", "cannot open the store; check otter-web's --data-dir");
         return;
     }
     hit->fn(req, resp, store, args);

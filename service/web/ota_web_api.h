@@ -5,8 +5,9 @@
  *
  * Every route but login (POST /api/v1/session) needs a session; every
  * request that changes something (any method but GET) needs the session's
- * CSRF token in the X-CSRF-Token header; creating and canceling jobs needs
- * the operator role. Errors are JSON {"code": "...", "message": "<what went
+ * CSRF token in the X-CSRF-Token header; creating and canceling jobs,
+ * uploading firmware and editing groups and thing attributes need the
+ * operator role. Errors are JSON {"code": "...", "message": "<what went
  * wrong>; <what to do>"}.
  */
 #ifndef OTA_WEB_API_H
@@ -25,6 +26,12 @@ extern "C" {
 #define OTA_WEB_BODY_MAX (64 * 1024)
 /** Largest firmware upload (POST /api/v1/uploads), streamed to disk. */
 #define OTA_WEB_UPLOAD_MAX (16 * 1024 * 1024)
+/** Uploads stored at once (waiting to become a job, or arriving) at most. */
+#define OTA_WEB_UPLOADS_MAX 8
+/** Bytes all stored uploads (waiting and arriving) hold at most. */
+#define OTA_WEB_UPLOADS_BYTES_MAX (64LL * 1024 * 1024)
+/** An upload no job was made of within this many seconds is removed. */
+#define OTA_WEB_UPLOAD_TTL_S 3600
 /** An upload's id: 32 hex digits. */
 #define OTA_WEB_UPLOAD_ID_LEN 32
 
@@ -49,6 +56,9 @@ typedef struct ota_web_request {
     long long upload_size;
     ota_web_sessions_t *sessions;
     long long now_ms;
+    /** The clock now_ms came from, read again after slow work (a password check takes
+     *  long enough for a throttling wait to pass), or NULL to keep now_ms. */
+    long long (*clock_ms)(void);
 } ota_web_request_t;
 
 /** The answer. Free with ota_web_response_free(). */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "ota_httpd.h"
 #include "ota_store.h"
@@ -53,6 +54,10 @@ typedef struct options {
 typedef struct app {
     const options_t *o;
     ota_web_sessions_t *sessions;
+    /* Uploads arriving now and the bytes set aside for them (OTA_WEB_UPLOADS_*). */
+    pthread_mutex_t up_lock;
+    int up_active;
+    long long up_reserved;
 } app_t;
 
 /** What a connection accumulates between libmicrohttpd's calls. */
@@ -66,6 +71,8 @@ typedef struct conn_state {
     char id[OTA_WEB_UPLOAD_ID_LEN + 1];
     char part[4300];
     long long up_len;
+    long long up_room; /* bytes this upload may store (set aside in app_t) */
+    app_t *app;        /* set while the upload holds its room */
     ota_web_response_t refusal;
 } conn_state_t;
 
@@ -381,6 +388,7 @@ static void fill_request(struct MHD_Connection *c, const app_t *app, const char 
         .signing_key = app->o->signing_key,
         .sessions = app->sessions,
         .now_ms = now_ms(),
+        .clock_ms = now_ms,
     };
     *req = r;
 }
@@ -431,9 +439,78 @@ static int finish_upload(conn_state_t *st)
     return 0;
 }
 
+/*
+ * Sets room aside for one more upload, or refuses it (507 in *refusal): at most
+ * OTA_WEB_UPLOADS_MAX stored or arriving, OTA_WEB_UPLOADS_BYTES_MAX bytes in all.
+ * Uploads no job was made of within OTA_WEB_UPLOAD_TTL_S are removed first.
+ */
+static int reserve_upload(app_t *app, const char *dir, long long *room, ota_web_response_t *refusal)
+{
+    char path[4500], msg[300];
+    int count = 0;
+    long long bytes = 0;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&app->up_lock);
+    DIR *d = opendir(dir);
+    const struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        struct stat sb;
+        if (n <= 4 || strcmp(e->d_name + n - 4, ".bin") != 0) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) != 0) {
+            continue;
+        }
+        if (now - sb.st_mtime > OTA_WEB_UPLOAD_TTL_S) {
+            unlink(path);
+            continue;
+        }
+        count++;
+        bytes += (long long)sb.st_size;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    count += app->up_active;
+    bytes += app->up_reserved;
+    if (count >= OTA_WEB_UPLOADS_MAX || bytes >= OTA_WEB_UPLOADS_BYTES_MAX) {
+        pthread_mutex_unlock(&app->up_lock);
+        snprintf(msg, sizeof msg,
+                 "%d uploads holding %lld MiB wait to become jobs (at most %d and %lld MiB); "
+                 "create jobs from them, or wait: an upload unused for %d minutes is removed",
+                 count, bytes / (1024 * 1024), OTA_WEB_UPLOADS_MAX,
+                 OTA_WEB_UPLOADS_BYTES_MAX / (1024 * 1024), OTA_WEB_UPLOAD_TTL_S / 60);
+        refusal->status = 507;
+        refusal->body = ota_web_error_json("storage_full", msg);
+        return -1;
+    }
+    *room = OTA_WEB_UPLOADS_BYTES_MAX - bytes;
+    if (*room > OTA_WEB_UPLOAD_MAX) {
+        *room = OTA_WEB_UPLOAD_MAX;
+    }
+    app->up_active++;
+    app->up_reserved += *room;
+    pthread_mutex_unlock(&app->up_lock);
+    return 0;
+}
+
+/* Gives an upload's room back (once). */
+static void release_upload(conn_state_t *st)
+{
+    if (st->app != NULL) {
+        pthread_mutex_lock(&st->app->up_lock);
+        st->app->up_active--;
+        st->app->up_reserved -= st->up_room;
+        pthread_mutex_unlock(&st->app->up_lock);
+        st->app = NULL;
+    }
+}
+
 /* Admits an upload before its body (session, CSRF, origin, role) and opens its file. */
-static void start_upload(struct MHD_Connection *c, const app_t *app, const char *method,
-                         const char *url, conn_state_t *st)
+static void start_upload(struct MHD_Connection *c, app_t *app, const char *method, const char *url,
+                         conn_state_t *st)
 {
     char client[64];
     ota_web_request_t req;
@@ -466,6 +543,10 @@ static void start_upload(struct MHD_Connection *c, const app_t *app, const char 
     snprintf(web, sizeof web, "%s/web", app->o->data_dir);
     (void)mkdir(web, 0700);
     (void)mkdir(dir, 0700);
+    if (reserve_upload(app, dir, &st->up_room, &st->refusal) != 0) {
+        return;
+    }
+    st->app = app;
     snprintf(st->part, sizeof st->part, "%s/%s.part", dir, st->id);
     st->fd = open(st->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (st->fd < 0) {
@@ -481,7 +562,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    const app_t *app = cls;
+    app_t *app = cls;
     (void)version;
     conn_state_t *st = *con_cls;
     if (st == NULL) {
@@ -508,7 +589,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return r;
     }
     if (st->upload > 0 && *upload_size > 0) {
-        if (!st->too_large && st->up_len + (long long)*upload_size <= OTA_WEB_UPLOAD_MAX) {
+        if (!st->too_large && st->up_len + (long long)*upload_size <= st->up_room) {
             if (write_all(st->fd, upload, *upload_size) != 0) {
                 st->too_large = 2;
             }
@@ -543,11 +624,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_page(c, app, url, method);
     }
     if (st->too_large && st->upload > 0) {
-        return st->too_large == 2
-                   ? send_error(c, 500, "internal",
-                                "cannot store the upload; check space in otter-web's data folder")
-                   : send_error(c, 413, "too_large",
-                                "the firmware is over 16 MiB; upload a smaller file");
+        char msg[300];
+        if (st->too_large == 2) {
+            return send_error(c, 500, "internal",
+                              "cannot store the upload; check space in otter-web's data folder");
+        }
+        if (st->up_room < OTA_WEB_UPLOAD_MAX) {
+            snprintf(msg, sizeof msg,
+                     "the uploads waiting to become jobs leave room for %lld bytes; create "
+                     "jobs from them, or upload a smaller file",
+                     st->up_room);
+            return send_error(c, 507, "storage_full", msg);
+        }
+        return send_error(c, 413, "too_large",
+                          "the firmware is over 16 MiB; upload a smaller file");
     }
     if (st->too_large) {
         return send_error(c, 413, "too_large", "the request body is over 64 KiB; send less");
@@ -592,6 +682,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn_state_t *st = *con_cls;
     if (st != NULL) {
         drop_upload(st);
+        release_upload(st);
         ota_web_response_free(&st->refusal);
         free(st->body);
         free(st);
@@ -868,6 +959,7 @@ int main(int argc, char **argv)
         }
     }
     app_t app = {.o = &o, .sessions = ota_web_sessions_new()};
+    pthread_mutex_init(&app.up_lock, NULL);
     int status = 1;
     struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {

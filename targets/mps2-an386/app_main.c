@@ -18,9 +18,9 @@
 #include "board_heap.h"
 #include "board_layout.h"
 #include "board_storage.h"
-#include "ota_agent.h"
-#include "ota_mqtt_client.h"
-#include "ota_port_flash.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_mqtt_client.h"
+#include "otter/ota_port_flash.h"
 
 #ifndef BOARD_APP_SELF_TEST_FAILS
 #define BOARD_APP_SELF_TEST_FAILS 0

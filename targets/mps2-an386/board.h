@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "ota_mqtt_client.h"
+#include "otter/ota_mqtt_client.h"
 
 /** The core clock of the MPS2 FPGA images (and of QEMU's model), Hz. */
 #define BOARD_CPU_HZ 25000000u

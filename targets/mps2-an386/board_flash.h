@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "ota_flash.h"
+#include "otter/ota_flash.h"
 
 /** Writes bytes that changed at addr to the backing store. */
 typedef ota_err_t (*board_flash_persist_fn)(void *ctx, uint32_t addr, const uint8_t *data,

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 #define BOARD_PROVISION_MAGIC 0x5650544fu
 /** Longest thing name, username, password or certificate name. */

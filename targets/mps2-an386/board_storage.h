@@ -11,8 +11,8 @@
 
 #include "board_flash.h"
 #include "board_provision.h"
-#include "ota_boot.h"
-#include "ota_flash.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_flash.h"
 
 /** What the bootloader leaves for the application at BOARD_HANDOFF_ADDR. */
 typedef struct board_handoff {

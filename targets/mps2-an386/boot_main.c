@@ -14,8 +14,8 @@
 #include "board_heap.h"
 #include "board_layout.h"
 #include "board_storage.h"
-#include "ota_image_header.h"
-#include "ota_verify.h"
+#include "otter/ota_image_header.h"
+#include "otter/ota_verify.h"
 #include "semihost.h"
 
 #define SCB_VTOR (*(volatile uint32_t *)(uintptr_t)0xe000ed08u)

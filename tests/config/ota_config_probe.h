@@ -9,21 +9,21 @@
  * tables of all units: two units that disagree about a struct's size would
  * corrupt memory when they pass it between them.
  */
-#include "ota_agent.h"
-#include "ota_boot.h"
-#include "ota_boot_record.h"
+#include "otter/ota_agent.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_boot_record.h"
 #include "ota_cbor.h"
 #include "ota_config_probe_entry.h"
-#include "ota_crc32.h"
-#include "ota_err.h"
-#include "ota_flash.h"
-#include "ota_image_header.h"
-#include "ota_job_doc.h"
-#include "ota_mqtt.h"
-#include "ota_pal.h"
-#include "ota_port_flash.h"
-#include "ota_port_posix.h"
-#include "ota_verify.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_err.h"
+#include "otter/ota_flash.h"
+#include "otter/ota_image_header.h"
+#include "otter/ota_job_doc.h"
+#include "otter/ota_mqtt.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_port_flash.h"
+#include "otter/ota_port_posix.h"
+#include "otter/ota_verify.h"
 
 #define OTA_PROBE_ENTRY(type)                                                                      \
     {                                                                                              \

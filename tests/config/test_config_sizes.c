@@ -14,7 +14,7 @@
 #include "ota_config_probe_entry.h"
 #include "ota_config_probe_list.h"
 
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 
 #define units ota_probe_units
 #define UNIT_COUNT (sizeof units / sizeof units[0])

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_boot_record.h"
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_boot_record.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 
 static void check(const uint8_t *raw)
 {

@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_boot.h"
-#include "ota_bytes.h"
-#include "ota_crc32.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
 #include "ota_flashsim.h"
-#include "ota_image_header.h"
-#include "ota_port_flash.h"
+#include "otter/ota_image_header.h"
+#include "otter/ota_port_flash.h"
 #include "ota_test_sign.h"
-#include "ota_verify.h"
+#include "otter/ota_verify.h"
 
 #define SECTOR 4096u
 #define FLASH_SIZE (16u * SECTOR)

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
-#include "ota_image_header.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_image_header.h"
 
 static void check(const uint8_t *raw, size_t len)
 {

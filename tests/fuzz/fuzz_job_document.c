@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_job_doc.h"
+#include "otter/ota_job_doc.h"
 
 static void check_strings(const ota_job_t *job)
 {

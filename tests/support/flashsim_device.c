@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ota_boot_record.h"
+#include "otter/ota_boot_record.h"
 #include "ota_conformance.h"
 #include "ota_test_sign.h"
 

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_boot.h"
+#include "otter/ota_boot.h"
 #include "ota_flashsim.h"
-#include "ota_pal.h"
-#include "ota_port_flash.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_port_flash.h"
 
 /** A flash geometry, and optionally an explicit layout for non-uniform flash. */
 typedef struct flashsim_variant {

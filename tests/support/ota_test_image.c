@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 #include "ota_test_sign.h"
 
 void ota_test_image_make(uint8_t *buf, uint32_t len, uint32_t version, uint32_t seed)

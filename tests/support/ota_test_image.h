@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_pal.h"
+#include "otter/ota_pal.h"
 
 /**
  * Fill buf[0..len) with a test image: when len >= 32 an image header with

@@ -24,8 +24,8 @@
 #include "mbedtls/base64.h"
 
 #include "ota_test_sign.h"
-#include "ota_verify.h"
-#include "ota_verify_close.h"
+#include "otter/ota_verify.h"
+#include "otter/ota_verify_close.h"
 
 #define KEYS OTA_TEST_KEYS_DIR "/"
 #define PEM_CAP 8192u

@@ -100,6 +100,7 @@ function header(page) {
   const nav = el("nav", {},
     el("a", { href: "/index.html", class: page === "fleet" ? "current" : "", text: "Fleet" }),
     el("a", { href: "/jobs.html", class: page === "jobs" ? "current" : "", text: "Jobs" }),
+    el("a", { href: "/groups.html", class: page === "groups" ? "current" : "", text: "Groups" }),
     operator() ? el("a", { href: "/new-job.html", class: page === "new-job" ? "current" : "",
       id: "nav-new-job", text: "New job" }) : null);
   const out = el("button", { id: "logout", class: "plain", type: "button", text: "Log out" });
@@ -146,6 +147,7 @@ async function pageThing() {
         text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen") }),
       " · groups: ", t.groups.join(", ") || "none", " · created ", when(t.createdAt),
       " · last report ", ago(t.lastReportAt)));
+  renderAttributes(t.name, t.attributes);
   const body = document.getElementById("history");
   body.replaceChildren();
   const hist = t.history.slice().sort((a, b) => (b.queuedAt || 0) - (a.queuedAt || 0));
@@ -158,6 +160,86 @@ async function pageThing() {
       el("td", { text: when(e.queuedAt) }),
       el("td", { text: when(e.lastUpdatedAt) })));
   }
+}
+
+// A button that runs an API call, then redraws the page (errors shown, nothing lost).
+function actionButton(text, attrs, ask, call, after) {
+  const b = el("button", Object.assign({ type: "button", text }, attrs));
+  b.addEventListener("click", async () => {
+    if (ask && !confirm(ask)) return;
+    try { await call(); showError({ message: "" }); await after(); } catch (e) { showError(e); }
+  });
+  return b;
+}
+
+// An operator's form (hidden from viewers), wired once: on submit, call(); then its
+// inputs named in clear are emptied and the page redrawn; errors are shown, inputs kept.
+function operatorForm(id, clear, call, after) {
+  const form = document.getElementById(id);
+  if (!operator() || form.dataset.ready) return;
+  form.hidden = false;
+  form.dataset.ready = "1";
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await call();
+      for (const c of clear) document.getElementById(c).value = "";
+      showError({ message: "" });
+      await after();
+    } catch (e) { showError(e); }
+  });
+}
+
+function renderAttributes(thing, attrs) {
+  const body = document.getElementById("attributes");
+  const path = "/api/v1/things/" + encodeURIComponent(thing) + "/attributes/";
+  body.replaceChildren();
+  for (const [k, v] of Object.entries(attrs || {}).sort()) {
+    body.append(el("tr", { "data-key": k },
+      el("td", { text: k }), el("td", { class: "value", text: v }),
+      el("td", {}, operator() ? actionButton("Remove", { class: "plain", "data-unset": k }, null,
+        () => api("DELETE", path + encodeURIComponent(k)), pageThing) : null)));
+  }
+  operatorForm("set-attribute", ["attr-value"], () => api("PUT",
+    path + encodeURIComponent(document.getElementById("attr-key").value.trim()),
+    { value: document.getElementById("attr-value").value }), pageThing);
+}
+
+async function pageGroups() {
+  const [groups, things] = await Promise.all([api("GET", "/api/v1/groups"), api("GET", "/api/v1/things")]);
+  const box = document.getElementById("groups");
+  box.replaceChildren();
+  for (const g of groups) {
+    const path = "/api/v1/groups/" + encodeURIComponent(g.name);
+    const members = el("ul", { class: "members" });
+    for (const m of g.members) {
+      members.append(el("li", { "data-member": m },
+        el("a", { href: "/thing.html?name=" + encodeURIComponent(m), text: m }),
+        operator() && g.kind === "static" ? actionButton("Remove", { class: "plain", "data-remove": m },
+          null, () => api("DELETE", path + "/members/" + encodeURIComponent(m)), pageGroups) : null));
+    }
+    let add = null;
+    if (operator() && g.kind === "static") {
+      const sel = el("select", { "data-add-select": g.name });
+      for (const t of things.filter((x) => !g.members.includes(x.name))) {
+        sel.append(el("option", { value: t.name, text: t.name }));
+      }
+      add = el("div", { class: "inline" }, sel, actionButton("Add", { "data-add": g.name }, null,
+        () => api("PUT", path + "/members/" + encodeURIComponent(sel.value)), pageGroups));
+    }
+    box.append(el("section", { class: "group", "data-group": g.name },
+      el("h2", {}, el("span", { text: g.name }), " ",
+        el("span", { class: "muted", text: g.kind + " · " + g.size + (g.size === 1 ? " member" : " members") })),
+      g.query ? el("p", {}, "Query: ", el("code", { class: "query", text: g.query })) : null,
+      g.members.length ? members : el("p", { class: "muted", text: "no members" }),
+      add,
+      operator() ? actionButton("Delete group", { class: "danger", "data-delete": g.name },
+        "Delete group " + g.name + "? The things stay.", () => api("DELETE", path), pageGroups) : null));
+  }
+  document.getElementById("count").textContent = groups.length + " groups";
+  operatorForm("new-group", ["group-name", "group-query"], () => api("POST", "/api/v1/groups", {
+    name: document.getElementById("group-name").value.trim(),
+    query: document.getElementById("group-query").value.trim() || null }), pageGroups);
 }
 
 function countsLine(c) {
@@ -309,7 +391,8 @@ async function pageNewJob() {
   });
 }
 
-const pages = { fleet: pageFleet, thing: pageThing, jobs: pageJobs, job: pageJob, "new-job": pageNewJob };
+const pages = { fleet: pageFleet, thing: pageThing, jobs: pageJobs, job: pageJob, "new-job": pageNewJob,
+  groups: pageGroups };
 
 document.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;

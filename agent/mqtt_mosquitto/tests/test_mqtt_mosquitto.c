@@ -31,7 +31,7 @@
 
 #include "agent_harness.h"
 #include "fake_pal.h"
-#include "ota_agent.h"
+#include "otter/ota_agent.h"
 #include "ota_mqtt_mosquitto.h"
 #include "ota_test_net.h"
 #include "ota_test_util.h"

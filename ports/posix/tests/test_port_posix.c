@@ -24,9 +24,9 @@
 
 #include <cmocka.h>
 
-#include "ota_bytes.h"
-#include "ota_crc32.h"
-#include "ota_port_posix.h"
+#include "otter/ota_bytes.h"
+#include "otter/ota_crc32.h"
+#include "otter/ota_port_posix.h"
 #include "ota_test_sign.h"
 
 #define CERT_NAME "codesign-test.crt"

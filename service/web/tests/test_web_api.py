@@ -407,6 +407,151 @@ def test_upload_and_sign(fleet):
     op.json("POST", "/api/v1/jobs/signed-1/cancel")
 
 
+def test_groups_and_attributes(fleet):
+    """Groups and thing attributes edited through the API: roles, CSRF, the store's rules
+    (the CLI's), dynamic groups following attributes, markup kept as data."""
+    v = Client(fleet.url)
+    v.login(*VIEWER)
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    edits = [("POST", "/api/v1/groups", {"name": "field"}),
+             ("DELETE", "/api/v1/groups/lab", None),
+             ("PUT", "/api/v1/groups/lab/members/dev-b", None),
+             ("DELETE", "/api/v1/groups/lab/members/dev-c", None),
+             ("PUT", "/api/v1/things/dev-b/attributes/site", {"value": "x"}),
+             ("DELETE", "/api/v1/things/dev-b/attributes/site", None)]
+    for method, path, body in edits:
+        st, j, _ = v.json(method, path, body)
+        check(st == 403 and j["code"] == "forbidden", "a viewer may not %s %s: %d" %
+              (method, path, st))
+        st, j, _ = op.json(method, path, body, csrf=False)
+        check(st == 403 and j["code"] == "csrf", "%s %s needs the CSRF token: %d" %
+              (method, path, st))
+        st, j, _ = op.json(method, path, body, headers={"Origin": "http://evil.example"})
+        check(st == 403 and j["code"] == "csrf", "%s %s from another site: %d" % (method, path, st))
+    check(v.json("GET", "/api/v1/groups/lab")[1]["members"] == ["dev-c"], "nothing changed")
+
+    # Static groups.
+    st, j, _ = op.json("POST", "/api/v1/groups", {"name": "field"})
+    check(st == 201 and j == {"name": "field", "kind": "static", "query": "", "size": 0,
+                              "createdAt": j["createdAt"], "members": []}, "created: %s" % j)
+    st, j, _ = op.json("POST", "/api/v1/groups", {"name": "field"})
+    check(st == 409 and "exists" in j["message"], "a name taken: %d" % st)
+    for body in ({"name": "bad name"}, {"name": "<b>x</b>"}, {}, {"name": 7},
+                 {"name": "q", "query": "site"}, {"name": "q", "query": "a<b"},
+                 {"name": "q", "query": 5}, {"name": "q", "extra": 1}):
+        st, j, _ = op.json("POST", "/api/v1/groups", body)
+        check(st == 400 and j["code"] == "bad_request", "refused %s: %d %s" % (body, st, j))
+    check(op.json("GET", "/api/v1/groups/q")[0] == 404, "no refused request made a group")
+    st, j, _ = op.json("PUT", "/api/v1/groups/field/members/dev-a")
+    check(st == 200 and j["members"] == ["dev-a"] and j["size"] == 1, "member added: %s" % j)
+    st, j, _ = op.json("PUT", "/api/v1/groups/field/members/dev-a")
+    check(st == 200 and j["members"] == ["dev-a"], "adding twice is as asked")
+    st, j, _ = op.json("PUT", "/api/v1/groups/field/members/nosuch")
+    check(st == 404 and "unknown thing" in j["message"], "unknown thing: %d" % st)
+    st, j, _ = op.json("PUT", "/api/v1/groups/nosuch/members/dev-a")
+    check(st == 404 and "unknown group" in j["message"], "unknown group: %d" % st)
+    check("dev-a" in fleet.cli("group", "show", "field").stdout, "the CLI sees the same store")
+    check("field" in op.json("GET", "/api/v1/things/dev-a")[1]["groups"], "the thing's groups")
+
+    # Attributes, and a dynamic group that follows them.
+    st, j, _ = op.json("POST", "/api/v1/groups", {"name": "sims",
+                                                  "query": "site=lab2,firmwareVersion<2.0.0"})
+    check(st == 201 and j["kind"] == "dynamic" and j["members"] == [], "dynamic: %s" % j)
+    st, j, _ = op.json("PUT", "/api/v1/groups/sims/members/dev-a")
+    check(st == 409 and "dynamic" in j["message"] and "attributes" in j["message"],
+          "no members by hand in a dynamic group: %d %s" % (st, j))
+    st, j, _ = op.json("PUT", "/api/v1/things/dev-b/attributes/site", {"value": "lab2"})
+    check(st == 200 and j["attributes"]["site"] == "lab2", "attribute set: %s" % j)
+    check(op.json("GET", "/api/v1/groups/sims")[1]["members"] == ["dev-b"],
+          "the dynamic group follows the attribute")
+    check("site" in fleet.cli("thing", "show", "dev-b").stdout, "the CLI shows it")
+    bad = [("deviceType", "bad type!", "device type"), ("firmwareVersion", "1.2", "version"),
+           ("note", 'say "hi"', "value"), ("note", "", "value"), ("note", "x" * 129, "value"),
+           ("bad-key", "x", "key")]
+    for key, value, word in bad:
+        st, j, _ = op.json("PUT", "/api/v1/things/dev-b/attributes/" + key, {"value": value})
+        check(st == 400 and word in j["message"], "%s=%r refused: %d %s" % (key, value, st, j))
+    for body in ({}, {"value": 3}, {"value": "x", "other": 1}):
+        st, j, _ = op.json("PUT", "/api/v1/things/dev-b/attributes/note", body)
+        check(st == 400, "body %s refused: %d" % (body, st))
+    st, j, _ = op.json("PUT", "/api/v1/things/nosuch/attributes/site", {"value": "x"})
+    check(st == 404 and "unknown thing" in j["message"], "attribute of an unknown thing")
+    markup = "<img src=x onerror=alert(1)><script>alert(2)</script>"  # no '"' in a value
+    st, _, b = op.request("PUT", "/api/v1/things/dev-b/attributes/note", {"value": markup})
+    check(st == 200, "markup is a value like any other")
+    st, h, b = op.request("GET", "/api/v1/things/dev-b")
+    check(h.get("Content-Type", "").startswith("application/json") and
+          h.get("X-Content-Type-Options") == "nosniff", "the API answers JSON, not sniffed")
+    check(json.loads(b)["attributes"]["note"] == markup and b"<script>" in b,
+          "the value comes back as data, unchanged")
+    st, j, _ = op.json("DELETE", "/api/v1/things/dev-b/attributes/site")
+    check(st == 200 and "site" not in j["attributes"], "attribute removed")
+    st, j, _ = op.json("DELETE", "/api/v1/things/dev-b/attributes/site")
+    check(st == 404 and "no attribute" in j["message"], "removing it again: %d" % st)
+    check(op.json("GET", "/api/v1/groups/sims")[1]["members"] == [], "the dynamic group follows")
+
+    # Deleting: refused while an IN_PROGRESS job targets the group, then done.
+    image = op.json("GET", "/api/v1/images")[1][0]["imageId"]
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "group:field",
+                                               "jobId": "for-field"})
+    check(st == 201, "a job for the group: %d %s" % (st, j))
+    st, j, _ = op.json("DELETE", "/api/v1/groups/field")
+    check(st == 409 and "cancel that job first" in j["message"], "delete refused: %d %s" % (st, j))
+    op.json("POST", "/api/v1/jobs/for-field/cancel")
+    st, j, _ = op.json("DELETE", "/api/v1/groups/field/members/dev-a")
+    check(st == 200 and j["members"] == [], "member removed")
+    st, j, _ = op.json("DELETE", "/api/v1/groups/field/members/dev-a")
+    check(st == 404 and "not in group" in j["message"], "removing it again: %d" % st)
+    for name in ("field", "sims"):
+        st, _, _ = op.json("DELETE", "/api/v1/groups/" + name)
+        check(st == 200, "group %s deleted" % name)
+        check(op.json("GET", "/api/v1/groups/" + name)[0] == 404, "and gone")
+    st, j, _ = op.json("DELETE", "/api/v1/groups/field")
+    check(st == 404, "deleting an unknown group")
+    check("dev-a" in fleet.cli("thing", "list").stdout, "the things stay")
+
+
+def test_upload_bounds(fleet):
+    """A user cannot fill the disk: at most 8 uploads waiting, 64 MiB in all, an hour each."""
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    d = os.path.join(fleet.data, "web/uploads")
+    check(uploads_left(fleet) == [], "no upload waiting")
+    ids = []
+    for i in range(8):
+        st, j, _ = upload(op, b"fw-%d" % i * 100)
+        check(st == 201, "upload %d stored: %d" % (i, st))
+        ids.append(j["uploadId"])
+    st, j, _ = upload(op, b"one too many")
+    check(st == 507 and j["code"] == "storage_full" and "8 uploads" in j["message"] and
+          "create jobs" in j["message"], "the ninth waits: %d %s" % (st, j))
+    check(len(uploads_left(fleet)) == 8, "nothing stored for the refused one")
+    # An upload unused for over an hour is removed to make room.
+    old = os.path.join(d, ids[0] + ".bin")
+    os.utime(old, (time.time() - 3700, time.time() - 3700))
+    st, j, _ = upload(op, b"fresh")
+    check(st == 201 and not os.path.exists(old), "an hour-old upload made room: %d" % st)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    # The bytes: three uploads waiting hold 60 MiB (sparse files), 4 MiB are left.
+    for i in range(3):
+        with open(os.path.join(d, "%032x.bin" % (i + 1)), "wb") as f:
+            f.truncate(20 * 1024 * 1024)
+    st, j, _ = upload(op, b"\0" * (5 * 1024 * 1024))
+    check(st == 507 and j["code"] == "storage_full" and "4194304 bytes" in j["message"],
+          "over the room left: %d %s" % (st, j))
+    check(len(uploads_left(fleet)) == 3, "the refused upload is not kept")
+    st, j, _ = upload(op, b"\0" * (3 * 1024 * 1024))
+    check(st == 201, "what fits is stored: %d" % st)
+    for i in range(3):
+        os.unlink(os.path.join(d, "%032x.bin" % (i + 1)))
+    st, j, _ = upload(op, b"\0" * 1024)
+    check(st == 201, "room again once uploads are gone: %d" % st)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+
+
 def test_no_secret_served(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -486,7 +631,8 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
-                      test_fleet_operations, test_upload_and_sign,
+                      test_fleet_operations, test_upload_and_sign, test_upload_bounds,
+                      test_groups_and_attributes,
                       test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)
                 print("ok", t.__name__)

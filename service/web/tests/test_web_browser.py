@@ -7,7 +7,8 @@ An operator logs in, sees the fleet, creates a job from the signed image for
 the group and watches every device reach SUCCEEDED on the job's page (pushed
 by Server-Sent Events, the page is never reloaded), cancels another job, sees
 a job of a failing image aborted by its abort rule, sees markup a device
-wrote shown as text, and logs out; a viewer sees no way to
+wrote shown as text, edits groups (static and dynamic, members) and a thing's
+attributes (markup shown as text), and logs out; a viewer sees no way to
 change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
 """
 
@@ -29,6 +30,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 DEVICES = ("dev-1", "dev-2", "dev-3")
 MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>'
+# Attribute values hold no '"'.
+ATTR_MARKUP = "<img src=x onerror=window.__xss=3><script>window.__xss=4</script><b>bold</b>"
 SHOTS = os.environ.get("OTTER_SCREENSHOT_DIR", "screenshots")
 
 
@@ -104,6 +107,69 @@ def no_markup_ran(drv):
     assert not drv.find_elements(By.CSS_SELECTOR, "main img, main script"), \
         "planted markup became elements"
     assert not drv.find_elements(By.XPATH, "//main//b[text()='bold']"), "planted <b> became bold"
+
+
+def group_members(drv, name):
+    return drv.execute_script(
+        "return [...document.querySelectorAll(\"section[data-group='\" + arguments[0] + "
+        "\"'] li\")].map(l => l.dataset.member);", name)
+
+
+def edit_groups_and_attributes(drv, fleet):
+    """An operator makes a static group, adds and removes a member, makes a dynamic group,
+    sets attributes on a thing's page (one holding markup, shown as text), sees the dynamic
+    group follow, and deletes the static group; the store says the same."""
+    drv.get(fleet.url + "/groups.html")
+    WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "section[data-group='lab']")))
+    WebDriverWait(drv, 20).until(EC.visibility_of_element_located((By.ID, "group-name")))
+    drv.find_element(By.ID, "group-name").send_keys("field")
+    drv.find_element(By.ID, "create-group").click()
+    WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "select[data-add-select='field']")))
+    Select(drv.find_element(By.CSS_SELECTOR, "select[data-add-select='field']")) \
+        .select_by_value("dev-1")
+    drv.find_element(By.CSS_SELECTOR, "button[data-add='field']").click()
+    WebDriverWait(drv, 20).until(lambda d: group_members(d, "field") == ["dev-1"])
+    drv.find_element(By.ID, "group-name").send_keys("sims")
+    drv.find_element(By.ID, "group-query").send_keys("site=lab9")
+    drv.find_element(By.ID, "create-group").click()
+    WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "section[data-group='sims'] code.query")))
+    assert group_members(drv, "sims") == [], "nobody matches yet"
+    assert not drv.find_elements(By.CSS_SELECTOR, "button[data-add='sims']"), \
+        "a dynamic group has no members by hand"
+    # A bad query: the server's message, nothing made.
+    drv.find_element(By.ID, "group-name").send_keys("bad")
+    drv.find_element(By.ID, "group-query").send_keys("site")
+    drv.find_element(By.ID, "create-group").click()
+    WebDriverWait(drv, 20).until(lambda d: "bad query" in text_of(d, "error"))
+    assert not drv.find_elements(By.CSS_SELECTOR, "section[data-group='bad']")
+    shot(drv, "10d-groups")
+
+    drv.get(fleet.url + "/thing.html?name=dev-2")
+    WebDriverWait(drv, 20).until(EC.visibility_of_element_located((By.ID, "attr-key")))
+    for key, value in (("site", "lab9"), ("note", ATTR_MARKUP)):
+        drv.find_element(By.ID, "attr-key").clear()
+        drv.find_element(By.ID, "attr-key").send_keys(key)
+        drv.find_element(By.ID, "attr-value").send_keys(value)
+        drv.find_element(By.ID, "attr-set").click()
+        WebDriverWait(drv, 20).until(lambda d: value in row_text(d, "attributes", "data-key", key))
+    no_markup_ran(drv)
+    shot(drv, "10e-thing-attributes")
+    drv.get(fleet.url + "/groups.html")
+    WebDriverWait(drv, 20).until(lambda d: group_members(d, "sims") == ["dev-2"])
+    drv.find_element(By.CSS_SELECTOR, "section[data-group='field'] button[data-remove='dev-1']") \
+        .click()
+    WebDriverWait(drv, 20).until(lambda d: group_members(d, "field") == [])
+    drv.find_element(By.CSS_SELECTOR, "button[data-delete='field']").click()
+    WebDriverWait(drv, 10).until(EC.alert_is_present())
+    drv.switch_to.alert.accept()
+    WebDriverWait(drv, 20).until(lambda d: not d.find_elements(
+        By.CSS_SELECTOR, "section[data-group='field']"))
+    out = fleet.cli("group", "list").stdout
+    assert "sims" in out and "field" not in out, "the store has the edits: " + out
+    assert "lab9" in fleet.cli("thing", "show", "dev-2").stdout
 
 
 def run(fleet, profile):
@@ -208,6 +274,9 @@ def run(fleet, profile):
         assert text_of(drv, "presence") == "online", "dev-1 online on its page"
         shot(drv, "10-thing-history")
 
+        # Groups and attributes edited on their pages.
+        edit_groups_and_attributes(drv, fleet)
+
         # Firmware uploaded from the browser, signed with the key otter-web holds.
         drv.get(fleet.url + "/new-job.html")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located(
@@ -237,6 +306,17 @@ def run(fleet, profile):
                                                                      "#jobs tr")))
         assert not drv.find_elements(By.CSS_SELECTOR, "button[data-cancel]")
         shot(drv, "11-viewer-jobs")
+        drv.get(fleet.url + "/groups.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "section[data-group='sims']")))
+        assert not drv.find_element(By.ID, "new-group").is_displayed(), "no group form"
+        assert not drv.find_elements(By.CSS_SELECTOR, "#groups button"), "no group buttons"
+        drv.get(fleet.url + "/thing.html?name=dev-2")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "#attributes tr[data-key='site']")))
+        assert not drv.find_element(By.ID, "set-attribute").is_displayed(), "no attribute form"
+        assert not drv.find_elements(By.CSS_SELECTOR, "#attributes button"), "no remove buttons"
+        shot(drv, "12-viewer-thing")
     finally:
         drv.quit()
 

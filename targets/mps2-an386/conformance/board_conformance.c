@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "board_layout.h"
-#include "ota_boot.h"
-#include "ota_port_flash.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_port_flash.h"
 #include "ota_test_sign.h"
 
 typedef struct board_conf_dev {

@@ -18,7 +18,7 @@
 
 #include "board_layout.h"
 #include "board_provision.h"
-#include "ota_image_header.h"
+#include "otter/ota_image_header.h"
 
 static int fail(const char *what, const char *detail)
 {

@@ -23,17 +23,17 @@
 #ifndef OTA_AGENT_H
 #define OTA_AGENT_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_job_doc.h"
-#include "ota_mqtt.h"
-#include "ota_pal.h"
+#include "otter/ota_err.h"
+#include "otter/ota_job_doc.h"
+#include "otter/ota_mqtt.h"
+#include "otter/ota_pal.h"
 #if OTA_HTTP_PLANE
-#include "ota_http_client.h"
+#include "otter/ota_http_client.h"
 #endif
 
 /**

@@ -9,7 +9,7 @@
 #ifndef OTA_ERR_H
 #define OTA_ERR_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 

@@ -2,7 +2,7 @@
 #ifndef OTA_CRC32_H
 #define OTA_CRC32_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>

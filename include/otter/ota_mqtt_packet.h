@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** Packet types (the high nibble of the first byte). */
 enum {

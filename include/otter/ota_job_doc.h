@@ -39,13 +39,13 @@
 #ifndef OTA_JOB_DOC_H
 #define OTA_JOB_DOC_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_pal.h"
+#include "otter/ota_err.h"
+#include "otter/ota_pal.h"
 
 /**
  * Longest base64 signature text accepted, in characters, after CR/LF are

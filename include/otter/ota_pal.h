@@ -23,12 +23,12 @@
 #ifndef OTA_PAL_H
 #define OTA_PAL_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** Image states the agent asks a port to enter (FreeRTOS OtaImageState_t). */
 typedef enum ota_image_state {

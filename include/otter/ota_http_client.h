@@ -30,13 +30,13 @@
 #ifndef OTA_HTTP_CLIENT_H
 #define OTA_HTTP_CLIENT_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_mqtt_client.h"
+#include "otter/ota_err.h"
+#include "otter/ota_mqtt_client.h"
 
 /* ==== Configuration (define in OTA_CONFIG_FILE to change) ==== */
 

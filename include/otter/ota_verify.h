@@ -14,14 +14,14 @@
 #ifndef OTA_VERIFY_H
 #define OTA_VERIFY_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mbedtls/sha256.h"
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /* OTA_VERIFY_MAX_PEM_LEN, the largest signer PEM accepted (with its NUL), comes
  * from ota_config_defaults.h. */

@@ -33,9 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_mqtt.h"
-#include "ota_mqtt_packet.h"
+#include "otter/ota_err.h"
+#include "otter/ota_mqtt.h"
+#include "otter/ota_mqtt_packet.h"
 
 /** Outstanding acknowledgements (PUBACK, SUBACK, UNSUBACK) at most. */
 #ifndef OTA_MQTTC_INFLIGHT_MAX

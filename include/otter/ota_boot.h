@@ -22,15 +22,15 @@
 #ifndef OTA_BOOT_H
 #define OTA_BOOT_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_boot_record.h"
-#include "ota_err.h"
-#include "ota_flash.h"
-#include "ota_verify.h"
+#include "otter/ota_boot_record.h"
+#include "otter/ota_err.h"
+#include "otter/ota_flash.h"
+#include "otter/ota_verify.h"
 
 /** Slot value of a decision that names no slot: nothing may be booted. */
 #define OTA_BOOT_NO_SLOT 0xffu

@@ -62,13 +62,13 @@
 #ifndef OTA_PORT_POSIX_H
 #define OTA_PORT_POSIX_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_pal.h"
-#include "ota_verify.h"
+#include "otter/ota_err.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_verify.h"
 
 /* Its knobs (OTA_PORT_POSIX_PATH_MAX, OTA_PORT_POSIX_PROGRESS_CAPACITY,
  * OTA_PORT_POSIX_CHUNK, OTA_PORT_POSIX_DEFAULT_MAX_FILE_SIZE) come from

@@ -19,11 +19,11 @@
 #ifndef OTA_FLASH_H
 #define OTA_FLASH_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** A flash device as seen by otter. All fields are set by the driver. */
 typedef struct ota_flash {

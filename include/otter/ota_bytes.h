@@ -2,7 +2,7 @@
 #ifndef OTA_BYTES_H
 #define OTA_BYTES_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 

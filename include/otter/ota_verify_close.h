@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_pal.h"
-#include "ota_verify.h"
+#include "otter/ota_err.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_verify.h"
 
 /** How close-time verification reads the file back: the port's read_back. */
 typedef struct ota_verify_reader {

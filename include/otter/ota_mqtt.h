@@ -11,12 +11,12 @@
 #ifndef OTA_MQTT_H
 #define OTA_MQTT_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** MQTT operations plus the context they receive. */
 typedef struct ota_mqtt {

@@ -39,12 +39,12 @@
 #ifndef OTA_BOOT_RECORD_H
 #define OTA_BOOT_RECORD_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
 
-#include "ota_err.h"
-#include "ota_flash.h"
+#include "otter/ota_err.h"
+#include "otter/ota_flash.h"
 
 /** Encoded size of a record in bytes. */
 #define OTA_BOOT_RECORD_SIZE 116u

@@ -19,12 +19,12 @@
 #ifndef OTA_IMAGE_HEADER_H
 #define OTA_IMAGE_HEADER_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_err.h"
+#include "otter/ota_err.h"
 
 /** Size of the encoded header in bytes. */
 #define OTA_IMAGE_HEADER_SIZE 32u

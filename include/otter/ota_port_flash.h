@@ -38,15 +38,15 @@
 #ifndef OTA_PORT_FLASH_H
 #define OTA_PORT_FLASH_H
 
-#include "ota_config_defaults.h"
+#include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_boot.h"
-#include "ota_flash.h"
-#include "ota_pal.h"
-#include "ota_verify.h"
+#include "otter/ota_boot.h"
+#include "otter/ota_flash.h"
+#include "otter/ota_pal.h"
+#include "otter/ota_verify.h"
 
 /** Size of the port's scratch buffer (one flash page). */
 #define OTA_PORT_FLASH_SCRATCH 256u
