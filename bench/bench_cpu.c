@@ -54,6 +54,7 @@
 #include "otter/ota_agent.h"
 #include "ota_conformance.h"
 #include "ota_test_image.h"
+#include "ota_test_util.h"
 
 /* mbed TLS 3 renamed the SHA-256 "_ret" functions to the plain names. */
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -451,22 +452,9 @@ static bench_run_t *run_new(const uint8_t *image, const uint8_t *sig, size_t sig
 
 /* ---- checking the outcome --------------------------------------------------------- */
 
-static cbor_item_t *map_get(cbor_item_t *map, const char *key)
-{
-    struct cbor_pair *p = cbor_map_handle(map);
-    size_t n = strlen(key);
-    for (size_t i = 0; i < cbor_map_size(map); i++) {
-        if (cbor_isa_string(p[i].key) && cbor_string_length(p[i].key) == n &&
-            memcmp(cbor_string_handle(p[i].key), key, n) == 0) {
-            return p[i].value;
-        }
-    }
-    return NULL;
-}
-
 static int map_uint(cbor_item_t *map, const char *key, uint32_t *out)
 {
-    cbor_item_t *v = map_get(map, key);
+    cbor_item_t *v = ota_test_map_get(map, key);
     if (v == NULL || !cbor_isa_uint(v) || cbor_get_int(v) > UINT32_MAX) {
         return -1;
     }
@@ -492,7 +480,7 @@ static int requested_at(const bench_run_t *run, uint32_t *first)
         int ok = req != NULL && res.error.code == CBOR_ERR_NONE && cbor_isa_map(req) &&
                  map_uint(req, "o", &offset) == 0 && map_uint(req, "n", &wanted) == 0 &&
                  map_uint(req, "l", &l) == 0 && l == run->block_size;
-        bitmap = ok ? map_get(req, "b") : NULL;
+        bitmap = ok ? ota_test_map_get(req, "b") : NULL;
         if (bitmap == NULL || !cbor_isa_bytestring(bitmap)) {
             if (req != NULL) {
                 cbor_decref(&req);

@@ -37,9 +37,9 @@ ota_err_t ota_boot_record_encode(const ota_boot_record_t *rec, uint8_t *out)
     }
     memset(out, 0, OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out, OTA_BOOT_RECORD_MAGIC);
-    ota_put_le16(out + 4, (uint16_t)(!OTA_SIG_RSA && rec->min_counter != 0u
-                                         ? OTA_BOOT_RECORD_FORMAT_2
-                                         : OTA_BOOT_RECORD_FORMAT));
+    ota_put_le16(out + 4,
+                 (uint16_t)(!OTA_SIG_RSA && rec->min_counter != 0u ? OTA_BOOT_RECORD_FORMAT_2
+                                                                   : OTA_BOOT_RECORD_FORMAT));
     ota_put_le16(out + 6, (uint16_t)OTA_BOOT_RECORD_SIZE);
     ota_put_le32(out + 8, rec->seq);
     out[12] = rec->state;

@@ -176,7 +176,8 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
         if (!rsa && (len < 8 || len > 72 || der[0] != 0x30)) {
             free(der);
             return cli_fail(CLI_EXIT_FAIL,
-                            "'%s' is not a DER ECDSA P-256 signature nor an RSA-2048/3072 one; make one with 'otter image "
+                            "'%s' is not a DER ECDSA P-256 signature nor an RSA-2048/3072 one; "
+                            "make one with 'otter image "
                             "sign --out'",
                             sig_path);
         }

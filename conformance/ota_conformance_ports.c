@@ -17,7 +17,7 @@ static const uint32_t stm32f4_like[] = {16 * KIB, 16 * KIB,  16 * KIB,  16 * KIB
 
 /* Sectors of 4 KiB, 128 KiB and a 16/64/128 KiB mix; write units of 1, 4, 8 and 256 bytes;
  * erased 0xFF and 0x00. */
-const flashsim_variant_t flashsim_variants[] = {
+const flashsim_variant_t flashsim_variants[FLASH_PORT_GEOMETRIES] = {
     {{256 * KIB, 4 * KIB, NULL, 0, 1, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
     {{256 * KIB, 4 * KIB, NULL, 0, 8, 0x00}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},
     {{256 * KIB, 4 * KIB, NULL, 0, 256, 0xff}, {{0, 0}, 0, {0, 0}, {0, 0}, 0}},

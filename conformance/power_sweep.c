@@ -1,28 +1,35 @@
 /*
- * otter: the power-loss sweep of the flash port and bootloader.
+ * otter: the power-loss sweep of every port whose storage is reached through
+ * ota_flash_t (every entry of ota_conformance_ports[] made with
+ * OTA_FLASH_DEVICE_CONFORMANCE_PORT, whatever its metadata layout).
  *
- * For every flash geometry and two update plans (accept; reject then revert),
- * a fault-free run of the whole lifecycle is traced operation by operation:
- * create, every block write and progress checkpoint, close, activate, first
- * boot, confirm (or reject, reset and revert). Then, for every flash operation
- * of that run, a fresh device is cut:
+ * The sweep owns the simulated flash the device runs on and gives the device
+ * a driver over it; it knows the device's metadata only through the device's
+ * state() description, and which operations touch metadata from the trace:
+ * the sectors where the state changed and those the progress store wrote.
+ *
+ * For every device (a port on one flash geometry) and two update plans (accept; reject then
+ * revert), a fault-free run of the whole lifecycle is traced operation by operation: create, every
+ * block write and progress checkpoint, close, activate, first boot, confirm (or reject, reset and
+ * revert). Then, for every flash operation of that run, a fresh device is cut:
  *   - before the operation, after it, and (programs) torn with the unit left
  *     old / new / mixed / random, (erases) torn half-erased;
  *   - or the operation fails with an I/O error (power stays on): the failure
  *     must be reported by the step, and the device is then reset;
  *   - and for every cut of a metadata operation, the recovery boot is cut
  *     again at each of its operations in the same ways (depth 2).
- * After each cut the device boots with fresh RAM and must show:
- *   - a boot record that decodes to a legal state equal to the state just
- *     before or just after the interrupted operation (exactly that one for
- *     clean cuts before/after);
- *   - a progress record equal to the one before or after the interrupted save;
- *   - exactly the old image or exactly the verified new image running, the
- *     one the record calls for;
+ * After each cut the device must show:
+ *   - a stored state (state()) equal to the state just before or just after
+ *     the interrupted operation (exactly that one for clean cuts before/after);
+ *   - after a boot with fresh RAM, a progress record equal to the one before
+ *     or after the interrupted save;
+ *   - exactly the old image or exactly the verified new image running;
+ *   - a boot that fails runs the committed image or nothing, never a trial;
  *   - and another full update (to a third image) that succeeds.
- * Two more families: a read error at every read of the boot decision in every
- * state the lifecycle passes through (the decision falls back to the old image
- * or names no slot, never starts an unverified one), and the progress store on
+ * Two more families: a read error at every read of the boot step in every
+ * state the lifecycle passes through (the boot falls back to the old image or
+ * runs nothing, never an unverified one, and a boot that succeeds decides as
+ * without the error), and the progress store on
  * its own, with records large enough to change bank every few saves, cut at
  * every operation (the store holds the old or the new record, whole, and takes
  * the next one). And resume: a download cut at any operation resumes from its
@@ -31,17 +38,15 @@
  * The counts are printed; any failure prints a line that names the scenario,
  * and the program exits non-zero.
  *
- * Usage: power_sweep [GEOMETRY]   (default: every geometry)
+ * Usage: power_sweep [DEVICE [SCENARIO]]   (default: every device, every scenario)
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "flashsim_device.h"
-#include "otter/ota_boot_record.h"
 #include "ota_conformance.h"
-#include "ota_conformance_ports.h"
+#include "ota_flash_device.h"
 #include "otter/ota_image_header.h"
 #include "ota_test_image.h"
 
@@ -54,11 +59,14 @@
 enum plan { PLAN_ACCEPT = 0, PLAN_REJECT = 1 };
 static const char *const plan_name[] = {"accept", "reject"};
 
-/* Boot-record state as seen from flash: found or not, and the record. */
+/* The device's stored state as it describes it (0 bytes: none). */
 typedef struct rec_state {
-    int found;
-    ota_boot_record_t rec;
+    uint32_t len;
+    uint8_t bytes[OTA_FLASH_DEVICE_STATE_MAX];
 } rec_state_t;
+
+/* Sectors that hold metadata, found by the trace. */
+#define MAX_META_SECTORS 64u
 
 /* Signed test image. */
 typedef struct image {
@@ -68,15 +76,19 @@ typedef struct image {
     size_t sig_len;
 } image_t;
 
-/* Wraps the flash driver to record the boot record after every operation. */
+/* The driver the device is given: the simulated flash, recording the stored
+ * state after every operation while on. */
 typedef struct tracer {
     ota_flash_t inner;
-    flashsim_device_t *dev;
+    struct sweep *s;
     int on;
+    int in_progress_call; /* a progress save or clear is running */
     uint32_t count;
     rec_state_t after[MAX_OPS];
+    uint32_t sector[MAX_OPS];
     uint8_t is_meta[MAX_OPS];
     uint8_t is_program[MAX_OPS];
+    uint8_t is_progress[MAX_OPS];
 } tracer_t;
 
 /* Progress checkpoints of the lifecycle: -1 = none stored, k = checkpoint k. */
@@ -87,8 +99,14 @@ typedef struct progress_track {
 
 typedef struct sweep {
     const char *name;
-    const flashsim_variant_t *variant;
-    flashsim_device_t dev;
+    const ota_flash_device_t *device;
+    ota_flashsim_t sim;
+    uint8_t *mem;
+    size_t size;
+    ota_flash_t flash; /* the driver the device was given: through the tracer */
+    void *dev;
+    int b_accepted;       /* the new image B was accepted (it may run as committed) */
+    int failed_boot_runs; /* the last boot failed but started an image */
     uint8_t *factory_mem;
     uint8_t *cut_mem;
     uint8_t factory[FACTORY_LEN];
@@ -108,8 +126,6 @@ typedef struct sweep {
     uint32_t resume_bound;
 } sweep_t;
 
-static tracer_t *g_tracer;
-
 /* `power_sweep GEOMETRY SCENARIO` runs one scenario: the key a FAIL line
  * prints (e.g. accept/12/torn-mix, accept/12/torn-mix/3/after,
  * progress/2/5/before, resume/1001/24/after). NULL runs every scenario. */
@@ -120,63 +136,50 @@ static const char *g_argv0;
 /* Set when a failed boot named a trial image (checked after every scenario). */
 static int g_unsafe_boot;
 
+static int powered(struct sweep *s);
+
 /*
- * Boot the device. A failed decision may name only the committed image (or no
- * slot at all); a failure that still starts a trial image is recorded.
+ * Boot the device with fresh RAM. A boot that fails but starts an image is
+ * noted: which image it started is checked once the power is back
+ * (check_failed_boot), as the power may be off now.
  */
-static ota_err_t boot_device(flashsim_device_t *dev, ota_pal_t *pal)
+static ota_err_t boot_device(sweep_t *s, ota_pal_t *pal)
 {
-    ota_err_t err = flashsim_device_boot(dev, pal);
-    const ota_boot_result_t *b = &dev->boot;
-    if (err != OTA_OK && b->slot != OTA_BOOT_NO_SLOT &&
-        (b->pending || b->slot != b->record.active_slot)) {
-        g_unsafe_boot = 1;
-    }
+    ota_err_t err = s->device->boot(s->dev, pal);
+    s->failed_boot_runs = err != OTA_OK && pal->ctx != NULL;
     return err;
 }
 
-static void read_rec(const ota_flash_t *flash, const ota_boot_layout_t *layout, rec_state_t *st)
+static int running_is(sweep_t *s, const uint8_t *img, uint32_t len)
+{
+    return s->device->running_is(s->dev, img, len);
+}
+
+/* A boot that failed may have started only a committed image: the factory
+ * image, or B once it was accepted. Call with the power on, before the next boot. */
+static void check_failed_boot(sweep_t *s)
+{
+    if (s->failed_boot_runs && !running_is(s, s->factory, (uint32_t)sizeof s->factory) &&
+        !(s->b_accepted && running_is(s, s->b.bytes, s->b.len))) {
+        g_unsafe_boot = 1;
+    }
+    s->failed_boot_runs = 0;
+}
+
+static void read_rec(sweep_t *s, rec_state_t *st)
 {
     memset(st, 0, sizeof *st);
-    st->found = ota_boot_record_load(flash, layout->record_addr, &st->rec, NULL) == OTA_OK;
+    st->len = s->device->state(s->dev, st->bytes, (uint32_t)sizeof st->bytes);
+    if (st->len > sizeof st->bytes) {
+        fprintf(stderr, "power_sweep: %s describes its state in more than %u bytes\n", s->name,
+                (unsigned)sizeof st->bytes);
+        exit(2);
+    }
 }
 
 static int rec_equal(const rec_state_t *a, const rec_state_t *b)
 {
-    if (a->found != b->found) {
-        return 0;
-    }
-    if (!a->found) {
-        return 1;
-    }
-    const ota_boot_record_t *x = &a->rec;
-    const ota_boot_record_t *y = &b->rec;
-    return x->seq == y->seq && x->state == y->state && x->active_slot == y->active_slot &&
-           x->trial_slot == y->trial_slot && x->attempts_left == y->attempts_left &&
-           x->min_version == y->min_version && x->active_version == y->active_version &&
-           x->trial_version == y->trial_version && x->trial_size == y->trial_size &&
-           x->sig_len == y->sig_len && memcmp(x->sig, y->sig, x->sig_len) == 0;
-}
-
-static int in_region(uint32_t addr, uint32_t start, uint32_t len)
-{
-    return addr >= start && addr - start < len;
-}
-
-static int is_meta_addr(const ota_boot_layout_t *l, const ota_flash_t *f, uint32_t addr)
-{
-    for (uint32_t i = 0; i < 2u; i++) {
-        uint32_t start;
-        uint32_t size;
-        if (f->sector_info(f->ctx, l->record_addr[i], &start, &size) == OTA_OK &&
-            in_region(addr, start, size)) {
-            return 1;
-        }
-        if (in_region(addr, l->progress_addr[i], l->progress_size)) {
-            return 1;
-        }
-    }
-    return 0;
+    return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
 }
 
 static void trace_op(tracer_t *t, uint32_t addr, int program)
@@ -184,47 +187,81 @@ static void trace_op(tracer_t *t, uint32_t addr, int program)
     if (!t->on) {
         return;
     }
-    uint32_t idx = ota_flashsim_op_count(&t->dev->sim) - 1u;
+    uint32_t idx = ota_flashsim_op_count(&t->s->sim) - 1u;
     if (idx >= MAX_OPS) {
         fprintf(stderr, "power_sweep: more than %u operations in one lifecycle\n", MAX_OPS);
         exit(2);
     }
-    read_rec(&t->inner, &t->dev->cfg.layout, &t->after[idx]);
-    t->is_meta[idx] = (uint8_t)is_meta_addr(&t->dev->cfg.layout, &t->inner, addr);
+    uint32_t size;
+    t->on = 0; /* the state is read through this driver */
+    read_rec(t->s, &t->after[idx]);
+    t->on = 1;
+    if (t->inner.sector_info(t->inner.ctx, addr, &t->sector[idx], &size) != OTA_OK) {
+        exit(2);
+    }
     t->is_program[idx] = (uint8_t)program;
+    t->is_progress[idx] = (uint8_t)t->in_progress_call;
     t->count = idx + 1u;
+}
+
+/*
+ * After the reference run: an operation touches metadata when its sector is
+ * one where the stored state changed, or one the progress store wrote.
+ */
+static void mark_meta(tracer_t *t, const rec_state_t *initial)
+{
+    uint32_t meta[MAX_META_SECTORS];
+    uint32_t n = 0;
+    for (uint32_t op = 0; op < t->count; op++) {
+        const rec_state_t *before = op == 0u ? initial : &t->after[op - 1u];
+        if (!rec_equal(before, &t->after[op]) || t->is_progress[op]) {
+            uint32_t k = 0;
+            while (k < n && meta[k] != t->sector[op]) {
+                k++;
+            }
+            if (k == n && n < MAX_META_SECTORS) {
+                meta[n++] = t->sector[op];
+            }
+        }
+    }
+    for (uint32_t op = 0; op < t->count; op++) {
+        t->is_meta[op] = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            t->is_meta[op] = (uint8_t)(t->is_meta[op] | (meta[k] == t->sector[op]));
+        }
+    }
 }
 
 static ota_err_t tr_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 {
-    (void)ctx;
-    return g_tracer->inner.read(g_tracer->inner.ctx, addr, buf, len);
+    tracer_t *t = ctx;
+    return t->inner.read(t->inner.ctx, addr, buf, len);
 }
 
 static ota_err_t tr_program(void *ctx, uint32_t addr, const void *buf, uint32_t len)
 {
-    (void)ctx;
-    ota_err_t err = g_tracer->inner.program(g_tracer->inner.ctx, addr, buf, len);
+    tracer_t *t = ctx;
+    ota_err_t err = t->inner.program(t->inner.ctx, addr, buf, len);
     if (err == OTA_OK) {
-        trace_op(g_tracer, addr, 1);
+        trace_op(t, addr, 1);
     }
     return err;
 }
 
 static ota_err_t tr_erase(void *ctx, uint32_t addr, uint32_t len)
 {
-    (void)ctx;
-    ota_err_t err = g_tracer->inner.erase(g_tracer->inner.ctx, addr, len);
+    tracer_t *t = ctx;
+    ota_err_t err = t->inner.erase(t->inner.ctx, addr, len);
     if (err == OTA_OK) {
-        trace_op(g_tracer, addr, 0);
+        trace_op(t, addr, 0);
     }
     return err;
 }
 
 static ota_err_t tr_sector_info(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size)
 {
-    (void)ctx;
-    return g_tracer->inner.sector_info(g_tracer->inner.ctx, addr, start, size);
+    tracer_t *t = ctx;
+    return t->inner.sector_info(t->inner.ctx, addr, start, size);
 }
 
 /* ---- the lifecycle --------------------------------------------------------------- */
@@ -233,7 +270,7 @@ enum outcome { RAN_TO_END = 0, POWER_CUT = 1, BROKE = 2 };
 
 static int powered(sweep_t *s)
 {
-    return ota_flashsim_is_powered(&s->dev.sim);
+    return ota_flashsim_is_powered(&s->sim);
 }
 
 /* A step's result: fine, cut (stop quietly), or a real failure. */
@@ -253,7 +290,9 @@ static int save_checkpoint(sweep_t *s, ota_pal_t *pal, int k)
     uint8_t rec[12] = {'c', 'k', 'p', 't'};
     rec[4] = (uint8_t)k;
     s->progress.after = k;
+    s->tracer.in_progress_call = 1;
     int ok = pal->progress_save(pal->ctx, rec, sizeof rec) == OTA_OK;
+    s->tracer.in_progress_call = 0;
     if (ok) {
         s->progress.before = k;
     }
@@ -263,7 +302,9 @@ static int save_checkpoint(sweep_t *s, ota_pal_t *pal, int k)
 static int clear_checkpoint(sweep_t *s, ota_pal_t *pal)
 {
     s->progress.after = -1;
+    s->tracer.in_progress_call = 1;
     int ok = pal->progress_clear(pal->ctx) == OTA_OK;
+    s->tracer.in_progress_call = 0;
     if (ok) {
         s->progress.before = -1;
     }
@@ -294,80 +335,74 @@ static int lifecycle(sweep_t *s, int plan, char *reason, size_t reason_len)
 {
     ota_pal_t pal;
     s->progress.before = s->progress.after = -1;
-    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "first boot failed");
-    STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "factory not running");
+    STEP(s, boot_device(s, &pal) == OTA_OK, "first boot failed");
+    STEP(s, running_is(s, s->factory, FACTORY_LEN), "factory not running");
     int r = download(s, &pal, &s->b, reason, reason_len);
     if (r != RAN_TO_END) {
         return r;
     }
-    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot of new image failed");
+    STEP(s, boot_device(s, &pal) == OTA_OK, "boot of new image failed");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "not pending");
     if (plan == PLAN_ACCEPT) {
+        s->b_accepted = 1;
         STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept failed");
     } else {
         STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK, "reject failed");
-        STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after reject failed");
-        STEP(s, flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN), "no revert");
+        STEP(s, boot_device(s, &pal) == OTA_OK, "boot after reject failed");
+        STEP(s, running_is(s, s->factory, FACTORY_LEN), "no revert");
     }
     return RAN_TO_END;
 }
 
 /* ---- checks after a cut ---------------------------------------------------------- */
 
-/* The image the record calls for: B on trial, else the active slot's. */
-static const uint8_t *expected_image(sweep_t *s, const rec_state_t *st, uint32_t *len)
-{
-    int b = st->found && ((st->rec.state == OTA_BOOT_STATE_TRIAL && st->rec.attempts_left > 0u)
-                              ? 1
-                              : st->rec.active_slot == 1u);
-    *len = b ? s->b.len : FACTORY_LEN;
-    return b ? s->b.bytes : s->factory;
-}
-
 /* Boot, check the image the record calls for, settle it, and update to C. */
 static int recover_and_update(sweep_t *s, int plan, char *reason, size_t reason_len)
 {
     ota_pal_t pal;
     rec_state_t st;
-    uint32_t len;
     uint8_t buf[16];
+    check_failed_boot(s);
     if (g_unsafe_boot) {
-        snprintf(reason, reason_len, "a failed boot started a trial image");
+        snprintf(reason, reason_len, "a failed boot started an image that is not committed");
         return BROKE;
     }
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
-    int had_record = st.found;
-    const uint8_t *want = expected_image(s, &st, &len);
-    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "recovery boot failed");
-    STEP(s, flashsim_device_running_is(&s->dev, want, len),
-         "the image the record calls for does not run");
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &st);
-    STEP(s, st.found || !had_record, "no legal boot record after recovery");
-    /* The progress store holds nothing or a whole checkpoint. */
+    read_rec(s, &st);
+    int had_record = st.len > 0u;
+    STEP(s, boot_device(s, &pal) == OTA_OK, "recovery boot failed");
+    STEP(s, running_is(s, s->factory, FACTORY_LEN) || running_is(s, s->b.bytes, s->b.len),
+         "neither the old nor the new image runs");
+    read_rec(s, &st);
+    STEP(s, st.len > 0u || !had_record, "no legal stored state after recovery");
+    /* The progress store holds the checkpoint before or after the cut, whole. */
     int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
     STEP(s, got == OTA_ERR_NOT_FOUND || (got == 12 && memcmp(buf, "ckpt", 4) == 0),
-         "progress store holds garbage");
+         "progress record torn or foreign");
+    int k = got == OTA_ERR_NOT_FOUND ? -1 : buf[4];
+    STEP(s, k == s->progress.before || k == s->progress.after,
+         "progress record is neither the old nor the new checkpoint");
     if (pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
-        STEP(s, flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len), "pending but not B");
+        STEP(s, running_is(s, s->b.bytes, s->b.len), "pending but not B");
         if (plan == PLAN_ACCEPT) {
+            s->b_accepted = 1;
             STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK,
                  "accept after recovery failed");
         } else {
             STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_REJECTED) == OTA_OK,
                  "reject after recovery failed");
-            STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after reject failed");
+            STEP(s, boot_device(s, &pal) == OTA_OK, "boot after reject failed");
         }
     }
     int r = download(s, &pal, &s->c, reason, reason_len);
     if (r != RAN_TO_END) {
         return r;
     }
-    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot of C failed");
+    STEP(s, boot_device(s, &pal) == OTA_OK, "boot of C failed");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT, "C not pending");
-    STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not running");
+    STEP(s, running_is(s, s->c.bytes, s->c.len), "C not running");
     STEP(s, pal.set_image_state(pal.ctx, OTA_IMAGE_STATE_ACCEPTED) == OTA_OK, "accept C failed");
-    STEP(s, boot_device(&s->dev, &pal) == OTA_OK, "boot after C failed");
-    STEP(s, flashsim_device_running_is(&s->dev, s->c.bytes, s->c.len), "C not kept");
+    STEP(s, boot_device(s, &pal) == OTA_OK, "boot after C failed");
+    STEP(s, running_is(s, s->c.bytes, s->c.len), "C not kept");
     STEP(s, pal.get_image_state(pal.ctx) == OTA_PAL_IMAGE_STATE_VALID, "C not valid");
     return RAN_TO_END;
 }
@@ -426,8 +461,10 @@ static void arm(sweep_t *s, uint32_t op, const cut_t *c, uint32_t seed)
 {
     ota_flashsim_fault_t f = {c->kind, op, c->tear, seed};
     g_unsafe_boot = 0;
-    ota_flashsim_power_on(&s->dev.sim);
-    ota_flashsim_set_fault(&s->dev.sim, &f);
+    s->b_accepted = 0;
+    s->failed_boot_runs = 0;
+    ota_flashsim_power_on(&s->sim);
+    ota_flashsim_set_fault(&s->sim, &f);
 }
 
 /* Is the scenario key wanted? A prefix of the wanted key is too when
@@ -476,7 +513,7 @@ static const char *check_record(sweep_t *s, const rec_state_t *before, const rec
                                 const cut_t *c, int exact)
 {
     rec_state_t now;
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &now);
+    read_rec(s, &now);
     int is_before = rec_equal(&now, before);
     int is_after = rec_equal(&now, after);
     if (exact &&
@@ -493,48 +530,22 @@ static const char *check_record(sweep_t *s, const rec_state_t *before, const rec
     return NULL;
 }
 
-static const char *check_progress(sweep_t *s)
-{
-    ota_pal_t pal;
-    uint8_t buf[16];
-    /* Read through a port started on the cut flash without booting (booting
-     * would change it); which slot it thinks runs does not matter here. */
-    ota_boot_result_t boot;
-    memset(&boot, 0, sizeof boot);
-    if (ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &pal) != OTA_OK) {
-        return "port does not start";
-    }
-    int32_t got = pal.progress_load(pal.ctx, buf, sizeof buf);
-    int k;
-    if (got == OTA_ERR_NOT_FOUND) {
-        k = -1;
-    } else if (got == 12 && memcmp(buf, "ckpt", 4) == 0) {
-        k = buf[4];
-    } else {
-        return "progress record torn or foreign";
-    }
-    if (k != s->progress.before && k != s->progress.after) {
-        return "progress record is neither the old nor the new checkpoint";
-    }
-    return NULL;
-}
-
 static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32_t seed)
 {
     char reason[128];
     rec_state_t before;
     rec_state_t after;
-    size_t size = s->variant->geo.size;
+    size_t size = s->size;
     ota_pal_t pal;
-    memcpy(s->cut_mem, s->dev.mem, size);
+    memcpy(s->cut_mem, s->mem, size);
     progress_track_t progress = s->progress;
 
     /* How many operations does the recovery boot make, and what does it leave? */
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &before);
-    ota_flashsim_power_on(&s->dev.sim);
-    (void)boot_device(&s->dev, &pal);
-    uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &after);
+    read_rec(s, &before);
+    ota_flashsim_power_on(&s->sim);
+    (void)boot_device(s, &pal);
+    uint32_t ops = ota_flashsim_op_count(&s->sim);
+    read_rec(s, &after);
 
     for (uint32_t j = 0; j < ops; j++) {
         cut_t cuts[7];
@@ -546,17 +557,17 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
             if (!wanted(key, 0)) {
                 continue;
             }
-            memcpy(s->dev.mem, s->cut_mem, size);
+            memcpy(s->mem, s->cut_mem, size);
             s->progress = progress;
             arm(s, j, &cuts[k], seed * 31u + j);
-            (void)boot_device(&s->dev, &pal);
+            (void)boot_device(s, &pal);
             s->scenarios++;
             s->depth2++;
             if (powered(s)) {
                 fail(s, plan, op, c, (long)j, &cuts[k], "recovery cut never happened");
                 continue;
             }
-            ota_flashsim_power_on(&s->dev.sim);
+            ota_flashsim_power_on(&s->sim);
             /* before/after span the whole recovery boot: either is legal. */
             const char *why = check_record(s, &before, &after, &cuts[k], 0);
             if (why != NULL) {
@@ -573,23 +584,16 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
 static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
 {
     char reason[128];
-    size_t size = s->variant->geo.size;
+    size_t size = s->size;
     tracer_t *t = &s->tracer;
 
     /* The fault-free reference run, traced. */
-    memcpy(s->dev.mem, s->factory_mem, size);
-    ota_flashsim_power_on(&s->dev.sim);
-    memset(t, 0, sizeof *t);
-    t->inner = s->dev.cfg.flash;
-    t->dev = &s->dev;
+    memcpy(s->mem, s->factory_mem, size);
+    ota_flashsim_power_on(&s->sim);
+    t->count = 0;
     t->on = 1;
-    g_tracer = t;
-    s->dev.cfg.flash.read = tr_read;
-    s->dev.cfg.flash.program = tr_program;
-    s->dev.cfg.flash.erase = tr_erase;
-    s->dev.cfg.flash.sector_info = tr_sector_info;
+    s->b_accepted = 0;
     int r = lifecycle(s, plan, reason, sizeof reason);
-    s->dev.cfg.flash = t->inner;
     t->on = 0;
     if (r != RAN_TO_END) {
         /* The update fails without any fault: every scenario of the plan
@@ -603,8 +607,9 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
     *ops_total += t->count;
 
     rec_state_t initial;
-    memcpy(s->dev.mem, s->factory_mem, size);
-    read_rec(&s->dev.cfg.flash, &s->dev.cfg.layout, &initial);
+    memcpy(s->mem, s->factory_mem, size);
+    read_rec(s, &initial);
+    mark_meta(t, &initial);
 
     for (uint32_t op = 0; op < t->count; op++) {
         cut_t cuts[7];
@@ -617,7 +622,7 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
             if (!wanted(key, t->is_meta[op])) {
                 continue;
             }
-            memcpy(s->dev.mem, s->factory_mem, size);
+            memcpy(s->mem, s->factory_mem, size);
             arm(s, op, &cuts[k], seed);
             s->scenarios++;
             r = lifecycle(s, plan, reason, sizeof reason);
@@ -636,11 +641,8 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
                      r == BROKE ? reason : "the cut never happened");
                 continue;
             }
-            ota_flashsim_power_on(&s->dev.sim);
+            ota_flashsim_power_on(&s->sim);
             const char *why = check_record(s, before, &t->after[op], &cuts[k], 1);
-            if (why == NULL) {
-                why = check_progress(s);
-            }
             if (why != NULL) {
                 fail(s, plan, op, &cuts[k], -1, NULL, why);
                 continue;
@@ -648,7 +650,7 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
             if (t->is_meta[op]) {
                 progress_track_t progress = s->progress;
                 run_depth2(s, plan, op, &cuts[k], seed);
-                memcpy(s->dev.mem, s->cut_mem, size);
+                memcpy(s->mem, s->cut_mem, size);
                 s->progress = progress;
             }
             if (recover_and_update(s, plan, reason, sizeof reason) != RAN_TO_END) {
@@ -656,6 +658,30 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
             }
         }
     }
+}
+
+/* What a boot led to: which image runs (0 neither, 1 the factory image, 2 B),
+ * its state, and the stored state after the boot. */
+typedef struct observed {
+    int image;
+    ota_pal_image_state_t image_state;
+    rec_state_t stored;
+} observed_t;
+
+static void observe(sweep_t *s, const ota_pal_t *pal, observed_t *o)
+{
+    o->image = running_is(s, s->factory, FACTORY_LEN) ? 1
+               : running_is(s, s->b.bytes, s->b.len)  ? 2
+                                                      : 0;
+    o->image_state =
+        pal->get_image_state != NULL ? pal->get_image_state(pal->ctx) : (ota_pal_image_state_t)0;
+    read_rec(s, &o->stored);
+}
+
+static int observed_equal(const observed_t *a, const observed_t *b)
+{
+    return a->image == b->image && a->image_state == b->image_state &&
+           rec_equal(&a->stored, &b->stored);
 }
 
 /*
@@ -667,7 +693,7 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
 static void run_read_faults(sweep_t *s, int plan)
 {
     char reason[128];
-    size_t size = s->variant->geo.size;
+    size_t size = s->size;
     const tracer_t *t = &s->tracer;
     ota_pal_t pal;
     cut_t read_err = {OTA_FLASHSIM_FAULT_READ_ERROR, OTA_FLASHSIM_TEAR_OLD};
@@ -680,37 +706,39 @@ static void run_read_faults(sweep_t *s, int plan)
             continue;
         }
         /* The state right after this operation. */
-        memcpy(s->dev.mem, s->factory_mem, size);
+        memcpy(s->mem, s->factory_mem, size);
         arm(s, op, &after, 1);
         (void)lifecycle(s, plan, reason, sizeof reason);
-        ota_flashsim_power_on(&s->dev.sim);
-        memcpy(s->cut_mem, s->dev.mem, size);
+        ota_flashsim_power_on(&s->sim);
+        memcpy(s->cut_mem, s->mem, size);
         progress_track_t progress = s->progress;
-        (void)boot_device(&s->dev, &pal);
-        uint32_t reads = ota_flashsim_read_count(&s->dev.sim);
-        ota_boot_result_t clean = s->dev.boot;
+        int b_accepted = s->b_accepted;
+        observed_t clean;
+        int clean_ok = boot_device(s, &pal) == OTA_OK;
+        uint32_t reads = ota_flashsim_read_count(&s->sim);
+        observe(s, &pal, &clean);
         for (uint32_t r = 0; r < reads; r++) {
             char read_key[128];
             snprintf(read_key, sizeof read_key, "%s/%u/%s", key, r, cut_name(&read_err));
             if (!wanted(read_key, 0)) {
                 continue;
             }
-            memcpy(s->dev.mem, s->cut_mem, size);
+            memcpy(s->mem, s->cut_mem, size);
             s->progress = progress;
             arm(s, r, &read_err, 1);
+            s->b_accepted = b_accepted;
             s->scenarios++;
             s->read_faults++;
-            ota_err_t err = boot_device(&s->dev, &pal);
+            ota_err_t err = boot_device(s, &pal);
+            observed_t seen;
+            observe(s, &pal, &seen);
+            check_failed_boot(s);
             const char *why = NULL;
             if (g_unsafe_boot) {
-                why = "a failed boot started a trial image";
-            } else if (err == OTA_OK &&
-                       !flashsim_device_running_is(&s->dev, s->factory, FACTORY_LEN) &&
-                       !flashsim_device_running_is(&s->dev, s->b.bytes, s->b.len)) {
+                why = "a failed boot started an image that is not committed";
+            } else if (err == OTA_OK && seen.image == 0) {
                 why = "the running image is neither the old nor the new one";
-            } else if (err == OTA_OK &&
-                       (s->dev.boot.slot != clean.slot || s->dev.boot.pending != clean.pending ||
-                        s->dev.boot.record.seq != clean.record.seq)) {
+            } else if (err == OTA_OK && (!clean_ok || !observed_equal(&seen, &clean))) {
                 /* A one-off read error is either retried away or reported: it
                  * never turns into another decision (an older state, a revert). */
                 why = "a read error silently changed the boot decision";
@@ -730,62 +758,89 @@ static void run_read_faults(sweep_t *s, int plan)
  * torn). After each cut the store holds the record before or the record after
  * the interrupted save, whole, and a new save still works.
  */
+enum { PROGRESS_SAVES = 7 };
+
+/* Step k of the progress family: save record k (0 .. PROGRESS_SAVES-1), or clear. */
+static ota_err_t progress_step(const ota_pal_t *pal, uint8_t *rec, uint32_t len, uint32_t k)
+{
+    if (k < PROGRESS_SAVES) {
+        memset(rec, (int)(k + 1u), len);
+        return pal->progress_save(pal->ctx, rec, len - k);
+    }
+    return pal->progress_clear(pal->ctx);
+}
+
+/*
+ * Boot the factory state and make steps 0 .. last in that one boot (the port
+ * keeps its RAM between them, as it remembers where its store ends); the
+ * operation count after each step goes to ends[]. Stops at a failed step.
+ * @return the number of steps that succeeded.
+ */
+static uint32_t progress_run(sweep_t *s, uint8_t *rec, uint32_t len, uint32_t last, uint32_t *ends)
+{
+    ota_pal_t pal;
+    memcpy(s->mem, s->factory_mem, s->size);
+    if (boot_device(s, &pal) != OTA_OK) {
+        return 0;
+    }
+    for (uint32_t k = 0; k <= last; k++) {
+        if (progress_step(&pal, rec, len, k) != OTA_OK) {
+            return k;
+        }
+        if (ends != NULL) {
+            ends[k] = ota_flashsim_op_count(&s->sim);
+        }
+    }
+    return last + 1u;
+}
+
 static void run_progress_sweep(sweep_t *s)
 {
-    enum { SAVES = 7 };
-    size_t size = s->variant->geo.size;
-    ota_pal_t pal;
     static uint8_t rec[64 * 1024];
     static uint8_t got[64 * 1024];
-    static uint8_t *before_mem;
-    uint32_t ops_at[SAVES + 2] = {0};
+    uint32_t ends[PROGRESS_SAVES + 1] = {0};
+    uint32_t again[PROGRESS_SAVES + 1] = {0};
+    ota_pal_t pal;
 
-    memcpy(s->dev.mem, s->factory_mem, size);
-    ota_flashsim_power_on(&s->dev.sim);
-    if (boot_device(&s->dev, &pal) != OTA_OK) {
-        s->failures++;
+    memcpy(s->mem, s->factory_mem, s->size);
+    ota_flashsim_power_on(&s->sim);
+    if (boot_device(s, &pal) != OTA_OK) {
+        report(s, "progress", "progress", "the device does not boot");
         return;
     }
     uint32_t len = pal.progress_capacity / 3u;
     if (len > sizeof rec) {
         len = sizeof rec;
     }
-    before_mem = malloc(size);
-    if (before_mem == NULL) {
-        exit(2);
+    /* The reference: every step succeeds, and a second run makes the same
+     * operations and leaves the same flash (the cuts below replay it). */
+    ota_flashsim_power_on(&s->sim);
+    uint32_t done = progress_run(s, rec, len, PROGRESS_SAVES, ends);
+    memcpy(s->cut_mem, s->mem, s->size);
+    ota_flashsim_power_on(&s->sim);
+    uint32_t done_again = progress_run(s, rec, len, PROGRESS_SAVES, again);
+    if (done != PROGRESS_SAVES + 1u) {
+        char key[32];
+        snprintf(key, sizeof key, "progress/%u", done);
+        report(s, "progress without a fault", key, "a progress step fails without a fault");
+        return;
     }
-    /* Step k (0 .. SAVES-1) saves record k; step SAVES clears. */
-    for (uint32_t k = 0; k <= SAVES; k++) {
-        /* The port's RAM before step k (it remembers where the log ends), so
-         * that every replay below makes exactly the operations of step k. */
-        ota_port_flash_t port_before = s->dev.port;
-        ota_flashsim_power_on(&s->dev.sim);
-        memcpy(before_mem, s->dev.mem, size);
-        /* How many operations does this step take? */
-        memset(rec, (int)(k + 1u), len);
-        ota_err_t err =
-            k < SAVES ? pal.progress_save(pal.ctx, rec, len - k) : pal.progress_clear(pal.ctx);
-        ops_at[k] = ota_flashsim_op_count(&s->dev.sim);
-        if (err != OTA_OK) {
-            s->failures++;
-            printf("FAIL power_sweep %s progress step %u fails without a fault\n", s->name, k);
-            break;
-        }
-        memcpy(s->cut_mem, s->dev.mem, size); /* the state after step k */
-        /* A replay without a cut must repeat step k exactly. */
-        memcpy(s->dev.mem, before_mem, size);
-        s->dev.port = port_before;
-        ota_flashsim_power_on(&s->dev.sim);
-        (void)(k < SAVES ? pal.progress_save(pal.ctx, rec, len - k) : pal.progress_clear(pal.ctx));
-        if (ota_flashsim_op_count(&s->dev.sim) != ops_at[k] ||
-            memcmp(s->dev.mem, s->cut_mem, size) != 0) {
-            s->failures++;
-            printf("FAIL power_sweep %s progress step %u does not replay the same operations\n",
-                   s->name, k);
-            break;
-        }
-        ota_port_flash_t port_after = s->dev.port;
-        for (uint32_t op = 0; op < ops_at[k]; op++) {
+    if (done_again != done || memcmp(ends, again, sizeof ends) != 0 ||
+        memcmp(s->mem, s->cut_mem, s->size) != 0) {
+        report(s, "progress replay", "progress",
+               "the progress steps do not replay the same operations");
+        return;
+    }
+    /* The boot's own operations come before step 0. */
+    memcpy(s->mem, s->factory_mem, s->size);
+    ota_flashsim_power_on(&s->sim);
+    (void)boot_device(s, &pal);
+    uint32_t boot_ops = ota_flashsim_op_count(&s->sim);
+    s->progress_ops = 0;
+    for (uint32_t k = 0; k <= PROGRESS_SAVES; k++) {
+        uint32_t start = k == 0u ? boot_ops : ends[k - 1u];
+        s->progress_ops += ends[k] - start;
+        for (uint32_t op = 0; op < ends[k] - start; op++) {
             cut_t cuts[7];
             size_t n = cuts_for(1, cuts);
             for (size_t c = 0; c < n; c++) {
@@ -794,33 +849,32 @@ static void run_progress_sweep(sweep_t *s)
                 if (!wanted(key, 0)) {
                     continue;
                 }
-                memcpy(s->dev.mem, before_mem, size);
-                s->dev.port = port_before;
-                arm(s, op, &cuts[c], op * 13u + (uint32_t)c + 1u);
+                arm(s, start + op, &cuts[c], op * 13u + (uint32_t)c + 1u);
                 s->scenarios++;
                 s->progress_cuts++;
-                (void)(k < SAVES ? pal.progress_save(pal.ctx, rec, len - k)
-                                 : pal.progress_clear(pal.ctx));
-                ota_flashsim_power_on(&s->dev.sim);
-                /* A fresh port reads what the store holds now. */
-                ota_boot_result_t boot;
-                memset(&boot, 0, sizeof boot);
-                ota_pal_t fresh;
-                (void)ota_port_flash_init(&s->dev.port, &s->dev.cfg, &boot, &fresh);
-                int32_t n_got = fresh.progress_load(fresh.ctx, got, sizeof got);
-                int is_old = k == 0u ? n_got == OTA_ERR_NOT_FOUND
-                                     : (n_got == (int32_t)(len - (k - 1u)) && got[0] == k &&
-                                        got[n_got - 1] == k);
-                int is_new = k < SAVES ? (n_got == (int32_t)(len - k) && got[0] == k + 1u &&
-                                          got[n_got - 1] == k + 1u)
-                                       : n_got == OTA_ERR_NOT_FOUND;
+                (void)progress_run(s, rec, len, k, NULL);
+                ota_flashsim_power_on(&s->sim);
+                /* The device booted afresh reads what the store holds now. */
                 const char *why = NULL;
-                if (!is_old && !is_new) {
-                    why = "progress store holds neither the old nor the new record";
-                } else if (fresh.progress_save(fresh.ctx, (const uint8_t *)"next", 4) != OTA_OK ||
-                           fresh.progress_load(fresh.ctx, got, sizeof got) != 4 ||
-                           memcmp(got, "next", 4) != 0) {
-                    why = "progress store does not take a new record after the cut";
+                ota_pal_t fresh;
+                if (boot_device(s, &fresh) != OTA_OK) {
+                    why = "the device does not boot after the cut";
+                } else {
+                    int32_t n_got = fresh.progress_load(fresh.ctx, got, sizeof got);
+                    int is_old = k == 0u ? n_got == OTA_ERR_NOT_FOUND
+                                         : (n_got == (int32_t)(len - (k - 1u)) && got[0] == k &&
+                                            got[n_got - 1] == k);
+                    int is_new = k < PROGRESS_SAVES ? (n_got == (int32_t)(len - k) &&
+                                                       got[0] == k + 1u && got[n_got - 1] == k + 1u)
+                                                    : n_got == OTA_ERR_NOT_FOUND;
+                    if (!is_old && !is_new) {
+                        why = "progress store holds neither the old nor the new record";
+                    } else if (fresh.progress_save(fresh.ctx, (const uint8_t *)"next", 4) !=
+                                   OTA_OK ||
+                               fresh.progress_load(fresh.ctx, got, sizeof got) != 4 ||
+                               memcmp(got, "next", 4) != 0) {
+                        why = "progress store does not take a new record after the cut";
+                    }
                 }
                 if (why != NULL) {
                     char what[96];
@@ -830,19 +884,7 @@ static void run_progress_sweep(sweep_t *s)
                 }
             }
         }
-        /* Continue from the state after step k in the same boot: the port
-         * keeps its RAM, so later steps append where it remembers the log
-         * ends (across bank switches too), and their cuts are swept that way. */
-        memcpy(s->dev.mem, s->cut_mem, size);
-        s->dev.port = port_after;
-        ota_flashsim_power_on(&s->dev.sim);
     }
-    uint32_t total = 0;
-    for (uint32_t k = 0; k <= SAVES; k++) {
-        total += ops_at[k];
-    }
-    s->progress_ops = total;
-    free(before_mem);
 }
 
 /* Download img with a checkpoint (the done bitmap) after every block, in
@@ -883,36 +925,44 @@ static void download_with_checkpoints(sweep_t *s, ota_pal_t *pal, const image_t 
  */
 static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int reverse)
 {
-    size_t size = s->variant->geo.size;
+    size_t size = s->size;
     ota_pal_t pal;
     const uint32_t blocks = (img->len - 1u) / block + 1u;
-    const ota_flash_t *f = &s->dev.cfg.flash;
-    uint32_t base = s->dev.cfg.layout.slot_addr[1];
+    const ota_flash_t *f = &s->tracer.inner;
     /* The bound: the most blocks one sector of the image holds (whole or in
-     * part), plus the block whose checkpoint a cut may have lost. */
+     * part), plus the block whose checkpoint a cut may have lost. Where the
+     * port keeps the image is its own business: every sector boundary of the
+     * flash is tried as the slot's start. */
     uint32_t bound = 0;
-    for (uint32_t at = 0; at < img->len;) {
-        uint32_t start;
-        uint32_t len;
-        if (f->sector_info(f->ctx, base + at, &start, &len) != OTA_OK) {
+    for (uint32_t base = 0; base + img->len <= f->size;) {
+        uint32_t base_len;
+        if (f->sector_info(f->ctx, base, &base, &base_len) != OTA_OK) {
             exit(2);
         }
-        uint32_t hi = start - base + len < img->len ? start - base + len : img->len;
-        uint32_t touching = (hi - 1u) / block - (start - base) / block + 1u;
-        bound = touching > bound ? touching : bound;
-        at = hi;
+        for (uint32_t at = 0; at < img->len;) {
+            uint32_t start;
+            uint32_t len;
+            if (f->sector_info(f->ctx, base + at, &start, &len) != OTA_OK) {
+                exit(2);
+            }
+            uint32_t hi = start - base + len < img->len ? start - base + len : img->len;
+            uint32_t touching = (hi - 1u) / block - (start - base) / block + 1u;
+            bound = touching > bound ? touching : bound;
+            at = hi;
+        }
+        base += base_len;
     }
     bound += 1u;
 
     /* The reference download: how many operations? */
-    memcpy(s->dev.mem, s->factory_mem, size);
-    ota_flashsim_power_on(&s->dev.sim);
+    memcpy(s->mem, s->factory_mem, size);
+    ota_flashsim_power_on(&s->sim);
     uint32_t written = 0;
-    if (boot_device(&s->dev, &pal) != OTA_OK) {
+    if (boot_device(s, &pal) != OTA_OK) {
         exit(2);
     }
     download_with_checkpoints(s, &pal, img, block, reverse, &written);
-    uint32_t ops = ota_flashsim_op_count(&s->dev.sim);
+    uint32_t ops = ota_flashsim_op_count(&s->sim);
 
     for (uint32_t op = 0; op < ops; op++) {
         cut_t cuts[7];
@@ -925,19 +975,19 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
             if (!wanted(key, 0)) {
                 continue;
             }
-            memcpy(s->dev.mem, s->factory_mem, size);
-            ota_flashsim_power_on(&s->dev.sim);
-            if (boot_device(&s->dev, &pal) != OTA_OK) {
+            memcpy(s->mem, s->factory_mem, size);
+            ota_flashsim_power_on(&s->sim);
+            if (boot_device(s, &pal) != OTA_OK) {
                 exit(2);
             }
             arm(s, op, &cuts[c], op * 17u + (uint32_t)c + 1u);
             download_with_checkpoints(s, &pal, img, block, reverse, &written);
             s->scenarios++;
             s->resume_cuts++;
-            ota_flashsim_power_on(&s->dev.sim);
+            ota_flashsim_power_on(&s->sim);
             ota_pal_file_t file =
                 ota_test_image_file(img->len, img->sig, img->sig_len, OTA_CONFORMANCE_CERT);
-            if (boot_device(&s->dev, &pal) != OTA_OK) {
+            if (boot_device(s, &pal) != OTA_OK) {
                 why = "boot after the cut failed";
             } else {
                 int32_t got = pal.progress_load(pal.ctx, done, sizeof done);
@@ -973,9 +1023,8 @@ static void run_resume_sweep(sweep_t *s, const image_t *img, uint32_t block, int
                     why = "more than one erase sector's worth of blocks fetched again";
                 } else if (pal.close_file(pal.ctx, &file) != OTA_OK) {
                     why = "the resumed image does not verify";
-                } else if (pal.activate(pal.ctx) != OTA_OK ||
-                           boot_device(&s->dev, &pal) != OTA_OK ||
-                           !flashsim_device_running_is(&s->dev, img->bytes, img->len)) {
+                } else if (pal.activate(pal.ctx) != OTA_OK || boot_device(s, &pal) != OTA_OK ||
+                           !running_is(s, img->bytes, img->len)) {
                     why = "the resumed image does not boot";
                 }
             }
@@ -1010,35 +1059,48 @@ int main(int argc, char **argv)
     unsigned long resume_cuts = 0;
     unsigned long ops_total = 0;
     unsigned geometries = 0;
-    /* power_sweep [GEOMETRY [SCENARIO]] */
+    /* power_sweep [DEVICE [SCENARIO]] */
     const char *only = argc > 1 ? argv[1] : NULL;
     g_only = argc > 2 ? argv[2] : NULL;
     g_argv0 = argv[0];
 
-    /* Every registered flash port entry is one geometry. */
+    /* Every registered device on flash: a port on one geometry. */
     for (const ota_conformance_port_t *port = ota_conformance_ports; port->name != NULL; port++) {
-        const flashsim_variant_t *v = port->param;
-        if (port->setup != flashsim_conformance_setup ||
+        const ota_flash_device_t *d = port->param;
+        if (port->setup != ota_flash_device_setup ||
             (only != NULL && strcmp(only, port->name) != 0)) {
             continue;
         }
         memset(&s, 0, sizeof s);
         s.name = port->name;
-        s.variant = v;
+        s.device = d;
+        s.size = d->geometry->size;
+        s.mem = malloc(s.size);
+        s.factory_mem = malloc(s.size);
+        s.cut_mem = malloc(s.size);
+        if (s.mem == NULL || s.factory_mem == NULL || s.cut_mem == NULL ||
+            ota_flashsim_init(&s.sim, d->geometry, s.mem, s.size) != OTA_OK) {
+            fprintf(stderr, "power_sweep: cannot make the flash of %s\n", port->name);
+            return 2;
+        }
+        /* The device's driver: the simulated flash through the tracer. */
+        s.tracer.inner = ota_flashsim_driver(&s.sim);
+        s.tracer.s = &s;
+        s.flash = s.tracer.inner;
+        s.flash.ctx = &s.tracer;
+        s.flash.read = tr_read;
+        s.flash.program = tr_program;
+        s.flash.erase = tr_erase;
+        s.flash.sector_info = tr_sector_info;
         ota_test_image_make(s.factory, FACTORY_LEN, ota_version_make(1, 0, 0), 1);
         if (make_image(&s.b, IMAGE_LEN, ota_version_make(1, 1, 0), 2) != 0 ||
             make_image(&s.c, IMAGE_LEN - 555u, ota_version_make(1, 2, 0), 3) != 0 ||
             make_image(&s.r, RESUME_LEN, ota_version_make(1, 3, 0), 4) != 0 ||
-            flashsim_device_create(&s.dev, v, s.factory, FACTORY_LEN) != 0) {
+            d->create(d->param, &s.flash, s.factory, FACTORY_LEN, &s.dev) != 0) {
             fprintf(stderr, "power_sweep: cannot set up %s\n", port->name);
             return 2;
         }
-        s.factory_mem = malloc(v->geo.size);
-        s.cut_mem = malloc(v->geo.size);
-        if (s.factory_mem == NULL || s.cut_mem == NULL) {
-            return 2;
-        }
-        memcpy(s.factory_mem, s.dev.mem, v->geo.size);
+        memcpy(s.factory_mem, s.mem, s.size);
         unsigned long ops_before = ops_total;
         for (int plan = PLAN_ACCEPT; plan <= PLAN_REJECT; plan++) {
             run_plan(&s, plan, &ops_total);
@@ -1066,19 +1128,20 @@ int main(int argc, char **argv)
         progress_cuts += s.progress_cuts;
         resume_cuts += s.resume_cuts;
         geometries++;
+        d->destroy(s.dev);
+        free(s.mem);
         free(s.factory_mem);
         free(s.cut_mem);
-        flashsim_device_destroy(&s.dev);
     }
     if (geometries == 0u) {
-        fprintf(stderr, "power_sweep: no geometry named %s\n", only);
+        fprintf(stderr, "power_sweep: no device on flash named %s\n", only);
         return 2;
     }
     if (g_only != NULL && scenarios == 0u && failures == 0u) {
         fprintf(stderr, "power_sweep: no scenario %s on %s\n", g_only, only);
         return 2;
     }
-    printf("power-loss sweep: %u geometries, %lu operations in the lifecycles, %lu scenarios "
+    printf("power-loss sweep: %u devices, %lu operations in the lifecycles, %lu scenarios "
            "(%lu with a second cut during recovery, %lu read errors at boot, %lu progress-store "
            "cuts, %lu cuts during downloads then resumed), %lu failures\n",
            geometries, ops_total, scenarios, depth2, read_faults, progress_cuts, resume_cuts,

@@ -1,5 +1,6 @@
 /* otter: the scripted broker and stream service for agent tests. */
 #include "agent_harness.h"
+#include "ota_test_util.h"
 
 #include <cbor.h>
 #include <mbedtls/base64.h>
@@ -339,18 +340,6 @@ static uint64_t map_uint(cbor_item_t *map, const char *key, int *found)
     return 0;
 }
 
-static cbor_item_t *map_get(cbor_item_t *map, const char *key)
-{
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; i < cbor_map_size(map); i++) {
-        if (cbor_isa_string(p[i].key) && cbor_string_length(p[i].key) == strlen(key) &&
-            memcmp(cbor_string_handle(p[i].key), key, strlen(key)) == 0) {
-            return p[i].value;
-        }
-    }
-    return NULL;
-}
-
 static void add_pair(cbor_item_t *map, const char *key, cbor_item_t *value)
 {
     struct cbor_pair pair;
@@ -429,12 +418,12 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
     if (!found || n == 0u) {
         fatal("request without n");
     }
-    bitmap = map_get(req, "b");
+    bitmap = ota_test_map_get(req, "b");
     if (bitmap == NULL || !cbor_isa_bytestring(bitmap) || cbor_bytestring_length(bitmap) == 0u ||
         cbor_bytestring_length(bitmap) >= 12288u) {
         fatal("request without a valid bitmap");
     }
-    if (map_get(req, "c") == NULL) {
+    if (ota_test_map_get(req, "c") == NULL) {
         fatal("request without a client token");
     }
     if (h->requests - 1u < sizeof h->request_at / sizeof h->request_at[0]) {

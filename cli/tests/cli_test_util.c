@@ -1,5 +1,6 @@
 /* otter CLI tests: running processes and reading and writing files. */
 #include "cli_test_util.h"
+#include "ota_test_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,20 +28,10 @@ int cli_test_begin(void)
     return 0;
 }
 
-/* Removes one entry during the tree walk. */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void cli_test_end(void)
 {
     if (g_dir[0] != '\0') {
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        ota_test_rm_tree(g_dir);
         g_dir[0] = '\0';
     }
 }

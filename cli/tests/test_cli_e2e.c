@@ -25,6 +25,7 @@
 #include "otter/ota_image_header.h"
 #include "ota_test_net.h"
 #include "otter/ota_verify.h"
+#include "ota_test_util.h"
 
 /** Block size the devices ask for. */
 #define BLOCK 256u
@@ -166,19 +167,6 @@ static void map_put(cbor_item_t *map, const char *key, cbor_item_t *value)
                                                      .value = cbor_move(value)}));
 }
 
-/* Finds a text key in a CBOR map. */
-static cbor_item_t *map_get(cbor_item_t *map, const char *key)
-{
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; i < cbor_map_size(map); i++) {
-        if (cbor_isa_string(p[i].key) && cbor_string_length(p[i].key) == strlen(key) &&
-            memcmp(cbor_string_handle(p[i].key), key, strlen(key)) == 0) {
-            return p[i].value;
-        }
-    }
-    return NULL;
-}
-
 /* Downloads file 0 of a stream: every block in one request, any order. */
 static uint8_t *device_download(struct device *d, const char *stream, size_t size)
 {
@@ -219,7 +207,8 @@ static uint8_t *device_download(struct device *d, const char *stream, size_t siz
         cbor_item_t *msg = cbor_load(m->payload, m->len, &res);
         assert_non_null(msg);
         assert_true(cbor_isa_map(msg));
-        cbor_item_t *i = map_get(msg, "i"), *p = map_get(msg, "p"), *f = map_get(msg, "f");
+        cbor_item_t *i = ota_test_map_get(msg, "i"), *p = ota_test_map_get(msg, "p"),
+                    *f = ota_test_map_get(msg, "f");
         assert_non_null(i);
         assert_non_null(p);
         assert_non_null(f);

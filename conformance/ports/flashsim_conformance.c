@@ -1,22 +1,17 @@
-/* otter: the flash port's entry in the conformance suite (one per geometry). */
+/* otter: the flash port as a test device on a flash driver (one entry per geometry). */
 #include <stdlib.h>
 
 #include "flashsim_device.h"
 #include "ota_conformance_ports.h"
 
-int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32_t len, void **dev,
-                               ota_pal_t *pal)
+static int flash_port_create(const void *param, const ota_flash_t *flash, const uint8_t *factory,
+                             uint32_t len, void **dev)
 {
-    flashsim_device_t *d = malloc(sizeof *d);
+    flashsim_device_t *d = calloc(1, sizeof *d);
     if (d == NULL) {
         return -1;
     }
-    if (flashsim_device_create(d, param, factory, len) != 0) {
-        free(d);
-        return -1;
-    }
-    if (flashsim_device_boot(d, pal) != OTA_OK) {
-        flashsim_device_destroy(d);
+    if (flashsim_device_attach(d, param, flash, factory, len) != 0) {
         free(d);
         return -1;
     }
@@ -24,27 +19,33 @@ int flashsim_conformance_setup(const void *param, const uint8_t *factory, uint32
     return 0;
 }
 
-int flashsim_conformance_reboot(void *dev, ota_pal_t *pal)
+static ota_err_t flash_port_boot(void *dev, ota_pal_t *pal)
 {
-    return flashsim_device_boot(dev, pal) == OTA_OK ? 0 : -1;
+    return flashsim_device_boot(dev, pal);
 }
 
-int flashsim_conformance_running_is(void *dev, const uint8_t *img, uint32_t len)
+static int flash_port_running_is(void *dev, const uint8_t *img, uint32_t len)
 {
     return flashsim_device_running_is(dev, img, len);
 }
 
-void flashsim_conformance_teardown(void *dev)
+static uint32_t flash_port_state(void *dev, uint8_t *buf, uint32_t cap)
 {
-    flashsim_device_destroy(dev);
+    return flashsim_device_state(dev, buf, cap);
+}
+
+static void flash_port_destroy(void *dev)
+{
     free(dev);
 }
 
-int flashsim_conformance_fail_next_read(void *dev)
-{
-    flashsim_device_t *d = dev;
-    ota_flashsim_fault_t fault = {OTA_FLASHSIM_FAULT_READ_ERROR, ota_flashsim_read_count(&d->sim),
-                                  OTA_FLASHSIM_TEAR_OLD, 0};
-    ota_flashsim_set_fault(&d->sim, &fault);
-    return 0;
-}
+#define FLASH_PORT_DEVICE(i)                                                                       \
+    {                                                                                              \
+        &flashsim_variants[i].geo, &flashsim_variants[i], flash_port_create, flash_port_boot,      \
+            flash_port_running_is, flash_port_state, flash_port_destroy                            \
+    }
+
+const ota_flash_device_t flash_port_devices[FLASH_PORT_GEOMETRIES] = {
+    FLASH_PORT_DEVICE(0), FLASH_PORT_DEVICE(1), FLASH_PORT_DEVICE(2), FLASH_PORT_DEVICE(3),
+    FLASH_PORT_DEVICE(4), FLASH_PORT_DEVICE(5), FLASH_PORT_DEVICE(6),
+};

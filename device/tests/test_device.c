@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "device_fixture.h"
+#include "ota_test_util.h"
 
 static void test_update_succeeds(void **state)
 {
@@ -148,14 +149,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cannot_connect_reverts, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_same_version_rejected, dfx_setup, dfx_teardown),
     };
-    char filter[64];
     if (access(OTTER_TEST_CLI_BIN, X_OK) != 0 || access(OTTER_TEST_DEVICE_BIN, X_OK) != 0) {
         fprintf(stderr, "build the otter, otter-service, otter-device and otter-fw-* targets\n");
         return 1;
     }
-    if (argc > 1) {
-        snprintf(filter, sizeof filter, "test_%s", argv[1]);
-        cmocka_set_test_filter(filter);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ota_test_main(tests, argc, argv);
 }

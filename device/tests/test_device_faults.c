@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "device_fixture.h"
+#include "ota_test_util.h"
 
 #define FW_LARGE "otter-fw-1.1.0-large"
 #define LINK_BYTES_PER_S (128u * 1024u)
@@ -501,14 +502,9 @@ int main(int argc, char **argv)
                                         faults_teardown),
         cmocka_unit_test_setup_teardown(test_rollout_50_devices, faults_setup, faults_teardown),
     };
-    char filter[64];
     if (access(OTTER_TEST_CLI_BIN, X_OK) != 0 || access(OTTER_TEST_DEVICE_BIN, X_OK) != 0) {
         fprintf(stderr, "build the otter, otter-service, otter-device and otter-fw-* targets\n");
         return 1;
     }
-    if (argc > 1) {
-        snprintf(filter, sizeof filter, "test_%s", argv[1]);
-        cmocka_set_test_filter(filter);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ota_test_main(tests, argc, argv);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "device_fixture.h"
+#include "ota_test_util.h"
 
 #define WINDOW_BYTES (16u * 4096u)
 
@@ -210,10 +211,5 @@ int main(int argc, char **argv)
                                         dfx_teardown),
         cmocka_unit_test_setup_teardown(test_url_key_rotated_renews, dfx_setup_http, dfx_teardown),
     };
-    char filter[64];
-    if (argc > 1) {
-        snprintf(filter, sizeof filter, "test_%s", argv[1]);
-        cmocka_set_test_filter(filter);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ota_test_main(tests, argc, argv);
 }

@@ -36,6 +36,7 @@
 #include "device_fixture.h"
 #include "otter/ota_err.h"
 #include "ota_store.h"
+#include "ota_test_util.h"
 
 /* ---- the loopback MQTT relay ---- */
 
@@ -943,18 +944,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_two_jobs_first_canceled, relay_setup, relay_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_then_new_update, relay_setup, relay_teardown),
     };
-    char filter[64];
     if (access(OTTER_TEST_CLI_BIN, X_OK) != 0 || access(OTTER_TEST_DEVICE_BIN, X_OK) != 0) {
         fprintf(stderr, "build the otter, otter-service, otter-device and otter-fw-* targets\n");
         return 1;
     }
-    if (argc > 1) {
-        int n = snprintf(filter, sizeof filter, "test_%s", argv[1]);
-        if (n < 0 || (size_t)n >= sizeof filter) {
-            fprintf(stderr, "unknown test %s\n", argv[1]);
-            return 2;
-        }
-        cmocka_set_test_filter(filter);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ota_test_main(tests, argc, argv);
 }

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "ota_test_net.h"
+#include "ota_test_util.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -121,22 +122,6 @@ static void kill_all_children(void)
     }
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    if (dir[0] != '\0') {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-}
-
 static void cleanup_at_exit(void)
 {
     kill_all_children();
@@ -149,7 +134,7 @@ static void cleanup_at_exit(void)
     }
     if (getenv("OTA_TEST_KEEP") == NULL) {
         for (size_t i = 0; i < MAX_DIRS; i++) {
-            remove_tree(g_dirs[i]);
+            ota_test_rm_tree(g_dirs[i]);
             g_dirs[i][0] = '\0';
         }
     }
@@ -656,7 +641,7 @@ static void remove_stale_broker_dirs(void)
         fclose(f);
         if (owner > 0 && kill((pid_t)owner, 0) != 0 && errno == ESRCH) {
             snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
-            remove_tree(path);
+            ota_test_rm_tree(path);
         }
     }
     closedir(tmp);
@@ -707,7 +692,7 @@ static int broker_init_and_launch(ota_test_broker_t *b, const char *const *init_
         return 0;
     }
     /* Most likely another process took the port: the next try makes it again. */
-    remove_tree(broker_dir);
+    ota_test_rm_tree(broker_dir);
     return -1;
 }
 
@@ -781,7 +766,7 @@ void ota_test_broker_stop(ota_test_broker_t *b)
     }
     if (b->own_dir && b->dir[0] != '\0') {
         if (getenv("OTA_TEST_KEEP") == NULL) {
-            remove_tree(b->dir);
+            ota_test_rm_tree(b->dir);
         }
         unregister_dir(b->dir);
     }

@@ -34,6 +34,7 @@
 #include "otter/ota_agent.h"
 #include "ota_mqtt_mosquitto.h"
 #include "ota_test_net.h"
+#include "ota_test_util.h"
 
 #define THING "dev-mosq"
 #define PREFIX "$aws/things/" THING "/"
@@ -288,21 +289,9 @@ static void svc_set_job(fixture_t *f)
              (unsigned)FILE_SIZE, b64);
 }
 
-static cbor_item_t *map_get(cbor_item_t *map, const char *key)
-{
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; i < cbor_map_size(map); i++) {
-        if (cbor_isa_string(p[i].key) && cbor_string_length(p[i].key) == strlen(key) &&
-            memcmp(cbor_string_handle(p[i].key), key, strlen(key)) == 0) {
-            return p[i].value;
-        }
-    }
-    return NULL;
-}
-
 static uint32_t map_u32(cbor_item_t *map, const char *key)
 {
-    cbor_item_t *v = map_get(map, key);
+    cbor_item_t *v = ota_test_map_get(map, key);
     assert_non_null(v);
     assert_true(cbor_isa_uint(v));
     return (uint32_t)cbor_get_int(v);
@@ -355,8 +344,8 @@ static void svc_stream_request(fixture_t *f, const ota_test_msg_t *m)
     block_size = map_u32(req, "l");
     offset = map_u32(req, "o");
     count = map_u32(req, "n");
-    bitmap = map_get(req, "b");
-    token = map_get(req, "c");
+    bitmap = ota_test_map_get(req, "b");
+    token = ota_test_map_get(req, "c");
     assert_non_null(bitmap);
     assert_true(cbor_isa_bytestring(bitmap));
     assert_non_null(token);
@@ -1227,10 +1216,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_service, setup, teardown),
 #endif
     };
-    char filter[64];
-    if (argc > 1) {
-        snprintf(filter, sizeof filter, "test_%s", argv[1]);
-        cmocka_set_test_filter(filter);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ota_test_main(tests, argc, argv);
 }

@@ -19,6 +19,7 @@
 #include <mosquitto.h>
 
 #include "ota_store.h"
+#include "ota_test_util.h"
 
 static int64_t now_ms(void)
 {
@@ -187,15 +188,6 @@ int svc_fx_stop_service(svc_fx_t *fx, int index)
     return ota_test_proc_stop(&fx->svc[index]);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void svc_fx_teardown(svc_fx_t *fx)
 {
     for (int i = 0; i < fx->n_svc; i++) {
@@ -206,7 +198,7 @@ void svc_fx_teardown(svc_fx_t *fx)
     ota_test_broker_stop(&fx->broker);
     if (fx->dir[0] != '\0') {
         if (getenv("OTA_TEST_KEEP") == NULL) {
-            nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            ota_test_rm_tree(fx->dir);
         } else {
             fprintf(stderr, "fixture: kept %s\n", fx->dir);
         }

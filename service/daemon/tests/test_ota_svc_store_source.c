@@ -18,6 +18,7 @@
 
 #include "ota_store.h"
 #include "ota_svc_store_source.h"
+#include "ota_test_util.h"
 
 typedef struct fx {
     char dir[64];
@@ -63,21 +64,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static int teardown(void **state)
 {
     fx_t *fx = *state;
     ota_store_close(fx->reader);
     ota_store_close(fx->writer);
-    nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    ota_test_rm_tree(fx->dir);
     free(fx);
     return 0;
 }

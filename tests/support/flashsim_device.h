@@ -43,6 +43,22 @@ int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *var
                            const uint8_t *factory, uint32_t len);
 
 /**
+ * Make a device in dev (zeroed by the caller) on flash, a driver the caller
+ * owns (erased), with
+ * factory[0..len) programmed in slot 0. Does not boot it; flashsim_device_destroy
+ * frees nothing of it.
+ * @return 0 on success.
+ */
+int flashsim_device_attach(flashsim_device_t *dev, const flashsim_variant_t *variant,
+                           const ota_flash_t *flash, const uint8_t *factory, uint32_t len);
+
+/**
+ * The boot record the flash holds now, encoded (OTA_BOOT_RECORD_SIZE bytes), or
+ * 0 bytes when there is no legal one.
+ */
+uint32_t flashsim_device_state(flashsim_device_t *dev, uint8_t *buf, uint32_t cap);
+
+/**
  * Boot: wipe the boot's RAM, run the bootloader, start the port, fill *pal.
  * A decision that fails but names a slot (the old image) still starts it, as
  * a bootloader would; dev->boot holds the decision.

@@ -4,37 +4,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otter/ota_boot_record.h"
 #include "ota_conformance.h"
 #include "ota_test_sign.h"
 
 int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *variant,
                            const uint8_t *factory, uint32_t len)
 {
-    size_t pem_len = 0;
     memset(dev, 0, sizeof *dev);
     dev->mem = malloc(variant->geo.size);
     if (dev->mem == NULL ||
-        ota_flashsim_init(&dev->sim, &variant->geo, dev->mem, variant->geo.size) != OTA_OK ||
-        ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", dev->pem, sizeof dev->pem,
-                           &pem_len) != 0) {
+        ota_flashsim_init(&dev->sim, &variant->geo, dev->mem, variant->geo.size) != OTA_OK) {
         flashsim_device_destroy(dev);
+        return -1;
+    }
+    ota_flash_t flash = ota_flashsim_driver(&dev->sim);
+    if (flashsim_device_attach(dev, variant, &flash, factory, len) != 0) {
+        flashsim_device_destroy(dev);
+        return -1;
+    }
+    ota_flashsim_power_on(&dev->sim); /* op numbering starts after the factory */
+    return 0;
+}
+
+int flashsim_device_attach(flashsim_device_t *dev, const flashsim_variant_t *variant,
+                           const ota_flash_t *flash, const uint8_t *factory, uint32_t len)
+{
+    size_t pem_len = 0;
+    if (ota_test_read_file(OTA_TEST_KEYS_DIR "/codesign-test.crt", dev->pem, sizeof dev->pem,
+                           &pem_len) != 0) {
         return -1;
     }
     dev->signer.name = OTA_CONFORMANCE_CERT;
     dev->signer.pem = dev->pem;
     dev->signer.pem_len = pem_len;
-    dev->cfg.flash = ota_flashsim_driver(&dev->sim);
+    dev->cfg.flash = *flash;
     dev->cfg.signers = &dev->signer;
     dev->cfg.signer_count = 1;
     if (variant->layout.slot_size != 0u) {
         dev->cfg.layout = variant->layout;
     } else if (ota_boot_layout_uniform(&dev->cfg.flash, &dev->cfg.layout) != OTA_OK) {
-        flashsim_device_destroy(dev);
         return -1;
     }
     if (ota_boot_layout_check(&dev->cfg.flash, &dev->cfg.layout) != OTA_OK ||
         len > dev->cfg.layout.slot_size) {
-        flashsim_device_destroy(dev);
         return -1;
     }
     /* The factory image, programmed the way a production line would. */
@@ -42,7 +55,6 @@ int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *var
     uint32_t unit = f->write_unit;
     uint32_t whole = len / unit * unit;
     if (whole > 0u && f->program(f->ctx, dev->cfg.layout.slot_addr[0], factory, whole) != OTA_OK) {
-        flashsim_device_destroy(dev);
         return -1;
     }
     if (whole < len) {
@@ -50,11 +62,9 @@ int flashsim_device_create(flashsim_device_t *dev, const flashsim_variant_t *var
         memset(tail, f->erased_value, sizeof tail);
         memcpy(tail, factory + whole, len - whole);
         if (f->program(f->ctx, dev->cfg.layout.slot_addr[0] + whole, tail, unit) != OTA_OK) {
-            flashsim_device_destroy(dev);
             return -1;
         }
     }
-    ota_flashsim_power_on(&dev->sim); /* op numbering starts after the factory */
     return 0;
 }
 
@@ -84,10 +94,10 @@ int flashsim_device_running_is(flashsim_device_t *dev, const uint8_t *img, uint3
 {
     uint8_t buf[256];
     const ota_flash_t *f = &dev->cfg.flash;
-    uint32_t base = dev->cfg.layout.slot_addr[dev->boot.slot];
     if (dev->boot.slot > 1u || len > dev->cfg.layout.slot_size) {
         return 0;
     }
+    uint32_t base = dev->cfg.layout.slot_addr[dev->boot.slot];
     for (uint32_t off = 0; off < len; off += sizeof buf) {
         uint32_t n = len - off < sizeof buf ? len - off : (uint32_t)sizeof buf;
         if (f->read(f->ctx, base + off, buf, n) != OTA_OK || memcmp(buf, img + off, n) != 0) {
@@ -95,6 +105,17 @@ int flashsim_device_running_is(flashsim_device_t *dev, const uint8_t *img, uint3
         }
     }
     return 1;
+}
+
+uint32_t flashsim_device_state(flashsim_device_t *dev, uint8_t *buf, uint32_t cap)
+{
+    ota_boot_record_t rec;
+    if (cap < OTA_BOOT_RECORD_SIZE ||
+        ota_boot_record_load(&dev->cfg.flash, dev->cfg.layout.record_addr, &rec, NULL) != OTA_OK ||
+        ota_boot_record_encode(&rec, buf) != OTA_OK) {
+        return 0;
+    }
+    return OTA_BOOT_RECORD_SIZE;
 }
 
 void flashsim_device_destroy(flashsim_device_t *dev)
