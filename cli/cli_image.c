@@ -150,43 +150,30 @@ static const char sign_help[] =
     "usage: otter image sign --key KEY.pem [--out SIG.der] IMAGE\n"
     "\n"
     "Sign an image made by 'otter image create' as the devices verify it\n"
-    "(sig-sha256-ecdsa over the whole image, header included). The signature is\n"
+    "(the SHA-256 of the whole image, header included: sig-sha256-ecdsa with a\n"
+    "P-256 key, sig-sha256-rsa with an RSA one). The signature is\n"
     "detached: publish it with 'otter job create --file IMAGE --signature SIG.der'.\n"
     "A key kept offline or in an HSM signs the same bytes: e.g.\n"
     "  openssl dgst -sha256 -sign KEY.pem -out SIG.der IMAGE\n"
     "('otter image show' prints the SHA-256 an HSM signs).\n"
     "\n"
-    "  --key KEY.pem  P-256 private key (from 'otter keygen')\n"
+    "  --key KEY.pem  private key, P-256 or RSA-2048/3072 (from 'otter keygen')\n"
     "  --out SIG.der  write the DER signature there (must not exist); without it\n"
     "                 the signature is printed in base64\n";
 
 int cli_cmd_image_sign(const cli_ctx_t *ctx, int argc, char **argv)
 {
     (void)ctx;
-    const char *key = NULL, *out = NULL, *pos[1];
-    size_t n_pos;
-    int help;
-    const cli_opt_t opts[] = {{"key", 1, &key}, {"out", 1, &out}};
-    int rc = cli_parse(argc, argv, opts, 2, pos, 1, &n_pos, &help);
-    if (rc != CLI_EXIT_OK) {
+    const char *key, *out, *file = NULL;
+    int help = 0;
+    int rc = cli_sign_args(argc, argv, "image sign", sign_help, &key, &out, &file, &help);
+    if (rc != CLI_EXIT_OK || help) {
         return rc;
-    }
-    if (help) {
-        fputs(sign_help, stdout);
-        return CLI_EXIT_OK;
-    }
-    if (key == NULL || n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "image sign needs --key and the IMAGE; see 'otter image sign --help'");
-    }
-    if (out != NULL && cli_exists(out)) {
-        return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another --out",
-                        out);
     }
     uint8_t *img = NULL;
     size_t len = 0;
     ota_image_header_t hdr;
-    if ((rc = cli_image_load(pos[0], &img, &len, &hdr)) != CLI_EXIT_OK) {
+    if ((rc = cli_image_load(file, &img, &len, &hdr)) != CLI_EXIT_OK) {
         return rc;
     }
     uint8_t sig[CLI_SIG_MAX];

@@ -169,35 +169,50 @@ static const char sign_help[] =
     "  --out SIG.der  write the signature there (must not exist);\n"
     "                 without it the signature is printed in base64\n";
 
-int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv)
+int cli_sign_args(int argc, char **argv, const char *cmd, const char *usage, const char **key,
+                  const char **out, const char **file, int *help)
 {
-    (void)ctx;
-    const char *key = NULL, *out = NULL, *pos[1];
+    const char *pos[1];
     size_t n_pos;
-    int help;
-    const cli_opt_t opts[] = {{"key", 1, &key}, {"out", 1, &out}};
-    int rc = cli_parse(argc, argv, opts, 2, pos, 1, &n_pos, &help);
+    const cli_opt_t opts[] = {{"key", 1, key}, {"out", 1, out}};
+    *key = NULL;
+    *out = NULL;
+    int rc = cli_parse(argc, argv, opts, 2, pos, 1, &n_pos, help);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    if (help) {
-        fputs(sign_help, stdout);
+    if (*help) {
+        fputs(usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (key == NULL) {
-        return cli_fail(CLI_EXIT_USAGE, "sign needs --key KEY.pem; see 'otter sign --help'");
+    if (*key == NULL) {
+        return cli_fail(CLI_EXIT_USAGE, "%s needs --key KEY.pem; see 'otter %s --help'", cmd, cmd);
     }
     if (n_pos != 1) {
-        return cli_fail(CLI_EXIT_USAGE, "sign needs the FILE to sign; see 'otter sign --help'");
+        return cli_fail(CLI_EXIT_USAGE, "%s needs the file to sign; see 'otter %s --help'", cmd,
+                        cmd);
     }
-    if (out != NULL && cli_exists(out)) {
+    if (*out != NULL && cli_exists(*out)) {
         return cli_fail(CLI_EXIT_FAIL, "'%s' already exists; remove it or choose another --out",
-                        out);
+                        *out);
+    }
+    *file = pos[0];
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_sign(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    const char *key, *out, *file = NULL;
+    int help = 0;
+    int rc = cli_sign_args(argc, argv, "sign", sign_help, &key, &out, &file, &help);
+    if (rc != CLI_EXIT_OK || help) {
+        return rc;
     }
     uint8_t *data = NULL;
     size_t len = 0;
-    if (cli_read_file(pos[0], &data, &len) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot read '%s' (%s); check the file name", pos[0],
+    if (cli_read_file(file, &data, &len) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read '%s' (%s); check the file name", file,
                         strerror(errno));
     }
     uint8_t sig[CLI_SIG_MAX];

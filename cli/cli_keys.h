@@ -47,6 +47,17 @@ int cli_sign_data(const char *key_path, const uint8_t *data, size_t len, uint8_t
                   size_t *sig_len, char **pub_pem);
 
 /**
+ * The arguments of a signing command ('otter sign', 'otter image sign'):
+ * --key KEY.pem, optional --out SIG.der (which must not exist) and one file.
+ * Prints help (and returns CLI_EXIT_OK with *help set) or the error line.
+ * @param cmd   the command's words for error lines, e.g. "image sign".
+ * @param usage the command's help text.
+ * @return CLI_EXIT_OK, CLI_EXIT_USAGE or CLI_EXIT_FAIL.
+ */
+int cli_sign_args(int argc, char **argv, const char *cmd, const char *usage, const char **key,
+                  const char **out, const char **file, int *help);
+
+/**
  * Verify a signature over data with otter's device verifier, by the method
  * of the signer's key.
  * @param signer_pem certificate or public key PEM (NUL-terminated).

@@ -208,6 +208,12 @@ static void test_scale_out_streams(void **state)
         snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
         snprintf(thing_file, sizeof thing_file, "things/%s.json", names[i]);
         assert_int_equal(dfx_write_config(conf, thing_file, f->broker.port, 16000), 0);
+        /* A slow link (50 ms a block, as the demo's): each download lasts about 3 s
+         * whatever the machine's speed, so the kill lands in the middle of it. */
+        FILE *fp = fopen(conf, "a");
+        assert_non_null(fp);
+        fputs("block_delay_ms = 50\n", fp);
+        assert_int_equal(fclose(fp), 0);
         assert_int_equal(
             dfx_start_device_group(&s->fleet[i], path, conf, log, "otter-fw-1.0.0", "1.0.0", 0), 0);
     }

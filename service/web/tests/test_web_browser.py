@@ -261,11 +261,19 @@ def run(fleet, profile):
         WebDriverWait(drv, 20).until(lambda d: "ABORT_" in text_of(d, "job-reason"))
         shot(drv, "08-job-aborted")
 
-        drv.get(fleet.url + "/index.html")
-        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
-                                                                     "#things tr")))
+        # The fleet shows what each device reports: 1.2.0 while it runs on trial,
+        # 1.1.0 again once the bootloader has reverted it (a moment after the abort).
+        deadline = time.monotonic() + 30
+        while True:
+            drv.get(fleet.url + "/index.html")
+            WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                         "#things tr")))
+            versions = {d: row_text(drv, "things", "data-thing", d) for d in DEVICES}
+            if all("1.1.0" in v for v in versions.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         for d in DEVICES:
-            assert "1.1.0" in row_text(drv, "things", "data-thing", d), "version of " + d
+            assert "1.1.0" in versions[d], "version of %s: %s" % (d, versions[d])
         shot(drv, "09-fleet-updated")
         drv.get(fleet.url + "/thing.html?name=dev-1")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
