@@ -41,12 +41,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1307,6 +1310,30 @@ static int drain(daemon_t *d)
     return mosquitto_loop_misc(d->m);
 }
 
+/*
+ * Writes the answers just made in one go: the socket is corked while
+ * libmosquitto writes its queue (one write per message), so the kernel sends
+ * full segments and the broker wakes once per answer instead of once per
+ * block. What the socket cannot take now stays queued for the loop.
+ */
+static int push_answers(daemon_t *d)
+{
+    int fd = mosquitto_socket(d->m);
+    int rc;
+    if (fd < 0 || !mosquitto_want_write(d->m)) {
+        return MOSQ_ERR_SUCCESS;
+    }
+#ifdef TCP_CORK
+    int on = 1, off = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+#endif
+    rc = mosquitto_loop_write(d->m, 1);
+#ifdef TCP_CORK
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+#endif
+    return rc;
+}
+
 static void run(daemon_t *d)
 {
     int64_t last_tick = 0;
@@ -1346,7 +1373,12 @@ static void run(daemon_t *d)
         if (rc == MOSQ_ERR_SUCCESS && d->streams != NULL && d->ready) {
             /* Turns: one request per thing, while the broker keeps up. */
             int64_t t = mono_ms();
+            int served = 0;
             while (d->out_bytes < SERVE_LOW_WATER && ota_svc_streams_serve(d->streams, t)) {
+                served = 1;
+            }
+            if (served) {
+                rc = push_answers(d);
             }
         }
         if (rc != MOSQ_ERR_SUCCESS && !g_stop) {
