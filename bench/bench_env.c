@@ -55,10 +55,9 @@ static void raise_open_files(void)
     }
 }
 
-int bench_env_start_federated(bench_env_t *env)
+/* A fresh env with its temporary folder; 0 or -1. */
+static int env_begin(bench_env_t *env)
 {
-    char member[32], dir2[300];
-    const char *init_args[] = {"--shared-streams", "--federate", member, NULL};
     memset(env, 0, sizeof *env);
     snprintf(env->dir, sizeof env->dir, "/tmp/otter-bench-XXXXXX");
     if (mkdtemp(env->dir) == NULL) {
@@ -66,8 +65,18 @@ int bench_env_start_federated(bench_env_t *env)
         return -1;
     }
     env->keep = getenv("BENCH_KEEP") != NULL;
-    env->federated = 1;
     raise_open_files();
+    return 0;
+}
+
+int bench_env_start_federated(bench_env_t *env)
+{
+    char member[32], dir2[300];
+    const char *init_args[] = {"--shared-streams", "--federate", member, NULL};
+    if (env_begin(env) != 0) {
+        return -1;
+    }
+    env->federated = 1;
     snprintf(member, sizeof member, "127.0.0.1:%d", ota_test_free_port());
     snprintf(dir2, sizeof dir2, "%s/federation/2", env->dir);
     if (ota_test_broker_start_with(&env->broker, env->dir, init_args) != 0) {
@@ -86,14 +95,9 @@ int bench_env_start_federated(bench_env_t *env)
 
 int bench_env_start(bench_env_t *env)
 {
-    memset(env, 0, sizeof *env);
-    snprintf(env->dir, sizeof env->dir, "/tmp/otter-bench-XXXXXX");
-    if (mkdtemp(env->dir) == NULL) {
-        perror("bench: mkdtemp");
+    if (env_begin(env) != 0) {
         return -1;
     }
-    env->keep = getenv("BENCH_KEEP") != NULL;
-    raise_open_files();
     /* The broker `otter broker init` sets up in the data folder, as users run it. */
     if (ota_test_broker_start(&env->broker, env->dir) != 0) {
         fprintf(stderr, "bench: Mosquitto did not start (is it installed? scripts/deps.sh)\n");

@@ -1128,12 +1128,15 @@ static void print_table(const result_t *res, int count, unsigned image_kib)
         printf("## 7. A fleet on a federation of two brokers: one job, %u KiB image, N devices, "
                "1 to 3 service instances\n\n",
                image_kib);
-        printf("headline: fleet on a federation of two Mosquitto brokers on this machine's %ld "
-               "cores: %.1f MiB/s with %d instance%s (%u devices)\n",
-               sysconf(_SC_NPROCESSORS_ONLN), count > 0 ? res[count - 1].mib_per_s : 0.0,
-               count > 0 ? res[count - 1].instances : 0,
-               count > 0 && res[count - 1].instances > 1 ? "s" : "",
-               count > 0 ? res[count - 1].devices : 0u);
+        printf("headline: fleet on a federation of two Mosquitto brokers, all on this machine's "
+               "%ld cores:",
+               sysconf(_SC_NPROCESSORS_ONLN));
+        for (int i = 0; i < count; i++) {
+            printf("%s %.1f MiB/s with %d instance%s (%u devices)", i > 0 ? ";" : "",
+                   res[i].mib_per_s, res[i].instances, res[i].instances > 1 ? "s" : "",
+                   res[i].devices);
+        }
+        printf("\n");
     } else {
         printf("## 2. A fleet: one job, %u KiB image, N devices\n\n", image_kib);
     }

@@ -13,7 +13,7 @@
 #      defaults beside one 4 KiB block per round trip (bench_link, link_emu)
 #   6. one 1 MiB update over the HTTP data plane beside MQTT streams, on loopback
 #      and over emulated links (bench_http)
-#   7. a fleet of 500 devices on a federation of two brokers, one, two and three
+#   7. a fleet of 100 devices on a federation of two brokers, one, two and three
 #      service instances (bench_fleet --federate)
 #
 # Usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6,7]
@@ -70,7 +70,7 @@ wants 5 && run 5 build/bench/bench/bench_link
 # 6: medians of 3 runs per plane and row, the planes alternating.
 wants 6 && run 6 build/bench/bench/bench_http
 # 7: the federation (two brokers, both here) with 1, 2 and 3 instances, beside 2's one broker.
-wants 7 && run 7 build/bench/bench/bench_fleet --federate --devices 500 --instances 1,2,3
+wants 7 && run 7 build/bench/bench/bench_fleet --federate --devices 100 --instances 1,2,3
 
 step "report: $out"
 cpu=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name: *//p' | head -1)

@@ -168,6 +168,14 @@ static int job_counts(fixture_t *f, int *succeeded, int *failed, int *seen)
     return 0;
 }
 
+/* unit01 asks for a stream that does not exist; the answer within timeout_ms, or NULL. */
+static ota_test_msg_t *ask_unit01(ota_test_client_t *c, const char *answers, int timeout_ms)
+{
+    assert_int_equal(
+        ota_test_client_publish(c, "$aws/things/unit01/streams/x/describe/json", "{}", 2, 0), 0);
+    return ota_test_client_expect(c, answers, timeout_ms);
+}
+
 /* A thing cannot subscribe to the bridged topics, nor forge a request there for another. */
 static void check_bridged_topics_closed(scale_t *s)
 {
@@ -194,10 +202,7 @@ static void check_bridged_topics_closed(scale_t *s)
         fail_msg("a stream request forged under otter/ reached a service instance");
     }
     /* The same request on unit01's own topic goes through the bridge and is answered. */
-    assert_int_equal(
-        ota_test_client_publish(victim, "$aws/things/unit01/streams/x/describe/json", "{}", 2, 0),
-        0);
-    m = ota_test_client_expect(victim, answers, 5000);
+    m = ask_unit01(victim, answers, 5000);
     assert_non_null(m);
     ota_test_msg_free(m);
     assert_true(ota_test_client_connected(attacker));
@@ -217,10 +222,7 @@ static void check_bridged_topics_closed(scale_t *s)
     assert_true(ota_test_client_subscribe(victim, answers, 0) >= 0);
     m = NULL;
     for (int i = 0; i < 20 && m == NULL; i++) {
-        assert_int_equal(ota_test_client_publish(
-                             victim, "$aws/things/unit01/streams/x/describe/json", "{}", 2, 0),
-                         0);
-        m = ota_test_client_expect(victim, answers, 1000);
+        m = ask_unit01(victim, answers, 1000);
     }
     if (m == NULL) {
         fail_msg("a request on broker 2 got no answer through the hub's bridge in 20 s");
@@ -231,10 +233,7 @@ static void check_bridged_topics_closed(scale_t *s)
     while ((m = ota_test_client_expect(victim, answers, 100)) != NULL) {
         ota_test_msg_free(m);
     }
-    assert_int_equal(
-        ota_test_client_publish(victim, "$aws/things/unit01/streams/x/describe/json", "{}", 2, 0),
-        0);
-    m = ota_test_client_expect(victim, answers, 5000);
+    m = ask_unit01(victim, answers, 5000);
     assert_non_null(m);
     ota_test_msg_free(m);
     m = ota_test_client_expect(victim, answers, 1000);
