@@ -429,7 +429,7 @@ static int live_connect(const cli_ctx_t *ctx, struct live *l)
     int rc = live_open(l, &login);
     if (rc != MOSQ_ERR_SUCCESS) {
         return cli_fail(CLI_EXIT_FAIL,
-                        "the broker runs but does not take the CLI's login at %s:%u (%s); check "
+                        "the broker at %s:%u does not take the CLI's login (%s); check "
                         "that it runs with %s/broker/mosquitto.conf",
                         login.host, login.port,
                         l->connack > 0 ? mosquitto_connack_string(l->connack)

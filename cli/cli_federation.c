@@ -167,15 +167,18 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
                 ctx->data_dir, ctx->data_dir);
         return rc;
     }
+    /* Absolute paths: the folders are copied to the same path on the other machines. */
+    char abs[PATH_MAX];
+    const char *top = realpath(ctx->data_dir, abs) != NULL ? abs : ctx->data_dir;
     printf("federation:    %u brokers; broker 1 (the hub) %s:%u: %s/broker/mosquitto.conf\n",
-           (unsigned)n + 1u, s->host, s->port, ctx->data_dir);
+           (unsigned)n + 1u, s->host, s->port, top);
     for (size_t i = 0; i < n; i++) {
-        printf("broker %u:      %s:%u: %s/broker/mosquitto.conf (copy %s to the same path on "
-               "that machine)\n",
-               (unsigned)i + 2u, m[i].host, m[i].port, dirs[i], dirs[i]);
+        printf(
+            "broker %u:      %s:%u: %s/federation/%u/broker/mosquitto.conf (copy %s/federation/%u "
+            "to the same path on that machine)\n",
+            (unsigned)i + 2u, m[i].host, m[i].port, top, (unsigned)i + 2u, top, (unsigned)i + 2u);
     }
-    printf("service login: %s/broker/service.credentials (connect the service to the hub)\n",
-           ctx->data_dir);
+    printf("service login: %s/broker/service.credentials (connect the service to the hub)\n", top);
     if (s->shared_streams) {
         printf("shared streams: on the hub; start more instances with 'otter-service --role "
                "streams --instance NAME'\n");
