@@ -199,6 +199,7 @@ static void cb_connect(struct mosquitto *m, void *obj, int rc)
     }
     if (rc == 0) {
         b->stats.connected = 1;
+        b->down = 0;
         b->stats.connects++;
         if (b->stats.connects > 1u) {
             queue_event(b, ITEM_CONNECTED, rc);
@@ -217,6 +218,8 @@ static void cb_disconnect(struct mosquitto *m, void *obj, int rc)
     if (b->stats.connected) {
         b->stats.disconnects++;
         queue_event(b, ITEM_DISCONNECTED, rc);
+        b->down = 1;
+        b->down_since = ota_mqtt_mosquitto_now_ms();
     }
     b->stats.connected = 0;
     b->disconnect_gen++;
@@ -467,6 +470,19 @@ static int config_ok(const ota_mqtt_mosquitto_config_t *c)
         c->reconnect_min_s > c->reconnect_max_s) {
         return 0;
     }
+    if (c->failover_count >= OTA_MQTT_MOSQUITTO_MAX_BROKERS ||
+        (c->failover_count != 0u && c->failover == NULL) ||
+        strlen(c->host) >= sizeof((ota_mqtt_mosquitto_t *)0)->hosts[0]) {
+        return 0;
+    }
+    for (size_t i = 0; i < c->failover_count; i++) {
+        const ota_mqtt_mosquitto_broker_t *f = &c->failover[i];
+        if (f->host == NULL || f->host[0] == '\0' ||
+            strlen(f->host) >= sizeof((ota_mqtt_mosquitto_t *)0)->hosts[0] || f->port < 1 ||
+            f->port > 65535) {
+            return 0;
+        }
+    }
     return 1;
 }
 
@@ -546,6 +562,18 @@ ota_err_t ota_mqtt_mosquitto_init(ota_mqtt_mosquitto_t *b, const ota_mqtt_mosqui
         return OTA_ERR_INVALID_ARG;
     }
     b->cfg = *cfg;
+    /* The brokers to fail over between: copies, tried in order. */
+    snprintf(b->hosts[0], sizeof b->hosts[0], "%s", cfg->host);
+    b->ports[0] = cfg->port;
+    for (size_t i = 0; i < cfg->failover_count; i++) {
+        snprintf(b->hosts[i + 1u], sizeof b->hosts[0], "%s", cfg->failover[i].host);
+        b->ports[i + 1u] = cfg->failover[i].port;
+    }
+    b->nbrokers = cfg->failover_count + 1u;
+    b->cfg.failover = NULL;
+    if (b->cfg.failover_after_ms == 0u) {
+        b->cfg.failover_after_ms = OTA_MQTT_MOSQUITTO_FAILOVER_MS;
+    }
     /* The strings are libmosquitto's copies from here on. */
     b->cfg.host = NULL;
     b->cfg.client_id = NULL;
@@ -715,6 +743,41 @@ static void deliver(ota_mqtt_mosquitto_t *b, item_t *it)
     }
 }
 
+/* Moves to the next broker when the connection has been down for
+ * failover_after_ms: stops the network thread (it leaves its reconnect wait at
+ * once), points the connection at the next broker and starts it again. */
+static void failover_if_due(ota_mqtt_mosquitto_t *b)
+{
+    uint32_t now = ota_mqtt_mosquitto_now_ms();
+    pthread_mutex_lock(&b->lock);
+    int due = b->nbrokers > 1u && b->down && now - b->down_since >= b->cfg.failover_after_ms;
+    pthread_mutex_unlock(&b->lock);
+    if (!due || !b->loop_ready) {
+        return;
+    }
+    size_t from = b->current;
+    b->current = (b->current + 1u) % b->nbrokers;
+    say(b, OTA_LOG_WARN, "broker %s:%d down for %u ms; trying %s:%d", b->hosts[from],
+        b->ports[from], (unsigned)(now - b->down_since), b->hosts[b->current],
+        b->ports[b->current]);
+    (void)mosquitto_disconnect(b->mosq);
+    (void)mosquitto_loop_stop(b->mosq, false);
+    b->loop_ready = 0;
+    pthread_mutex_lock(&b->lock);
+    b->down = 1; /* still down: the next one gets the same time */
+    b->down_since = ota_mqtt_mosquitto_now_ms();
+    pthread_mutex_unlock(&b->lock);
+    /* A refused or unreachable broker is retried by the network thread until
+     * this moves on again. */
+    (void)mosquitto_connect_async(b->mosq, b->hosts[b->current], b->ports[b->current],
+                                  b->cfg.keepalive_s);
+    if (mosquitto_loop_start(b->mosq) == MOSQ_ERR_SUCCESS) {
+        b->loop_ready = 1;
+    } else {
+        say(b, OTA_LOG_ERROR, "cannot restart the MQTT network thread");
+    }
+}
+
 ota_err_t ota_mqtt_mosquitto_run_once(ota_mqtt_mosquitto_t *b, uint32_t timeout_ms)
 {
     uint32_t now, wait, budget, drops;
@@ -777,6 +840,7 @@ ota_err_t ota_mqtt_mosquitto_run_once(ota_mqtt_mosquitto_t *b, uint32_t timeout_
         poll_if_due(b, 0);
     }
     poll_if_due(b, 0);
+    failover_if_due(b);
     return OTA_OK;
 }
 

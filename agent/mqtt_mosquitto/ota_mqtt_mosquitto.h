@@ -24,7 +24,12 @@
  * message is queued, the blocks after it are queued too.
  *
  * Connection loss is handled by libmosquitto's automatic reconnect, with the
- * delays of the configuration (mosquitto_reconnect_delay_set()). The socket
+ * delays of the configuration (mosquitto_reconnect_delay_set()). With further
+ * brokers in the configuration (failover, for a federation of brokers that
+ * relay each other's things' topics), a connection that stays down for
+ * failover_after_ms moves on to the next broker of the list, round the list,
+ * from the delivering thread; the agent then subscribes again as after any
+ * reconnect and resumes its download. The socket
  * has Nagle's algorithm off (MOSQ_OPT_TCP_NODELAY): block requests are small
  * and would otherwise wait for the previous segment's acknowledgement.
  *
@@ -92,6 +97,20 @@
 /** Default bound of the incoming queue, in payload bytes. */
 #define OTA_MQTT_MOSQUITTO_QUEUE_BYTES (4u * 1024u * 1024u)
 
+/** Most brokers the binding fails over between, the first one included. */
+#define OTA_MQTT_MOSQUITTO_MAX_BROKERS 8u
+
+/** Default time a connection may stay down before the next broker is tried, ms. */
+#define OTA_MQTT_MOSQUITTO_FAILOVER_MS 3000u
+
+/** Another broker to fail over to. */
+typedef struct ota_mqtt_mosquitto_broker {
+    /** Host name or address. */
+    const char *host;
+    /** Port, 1 .. 65535. */
+    int port;
+} ota_mqtt_mosquitto_broker_t;
+
 /** How to connect; strings are copied by libmosquitto or used during init only. */
 typedef struct ota_mqtt_mosquitto_config {
     /** Broker host name or address (required). */
@@ -114,6 +133,17 @@ typedef struct ota_mqtt_mosquitto_config {
     /** First and largest delay between reconnect attempts, seconds (0 = 1 and 30). */
     unsigned reconnect_min_s;
     unsigned reconnect_max_s;
+    /**
+     * Further brokers, tried in this order after host:port when the connection
+     * stays down (NULL for none); at most OTA_MQTT_MOSQUITTO_MAX_BROKERS - 1.
+     * They take the same login (and TLS files) as host:port.
+     */
+    const ota_mqtt_mosquitto_broker_t *failover;
+    /** Entries in failover. */
+    size_t failover_count;
+    /** How long the connection may stay down before the next broker is tried, ms
+     *  (0 = OTA_MQTT_MOSQUITTO_FAILOVER_MS); only with failover. */
+    uint32_t failover_after_ms;
     /** How long init waits for the broker's CONNACK, ms (0 = 10000). */
     uint32_t connect_timeout_ms;
     /** Bound of the incoming queue in messages (0 = OTA_MQTT_MOSQUITTO_QUEUE_MSGS). */
@@ -202,8 +232,14 @@ typedef struct ota_mqtt_mosquitto {
     int parked;              /* run_once waits: the network thread may hand over blocks */
     int direct_busy;         /* the network thread is in the agent */
     pthread_t direct_thread; /* which thread that is (valid while direct_busy) */
+    uint32_t down_since;     /* when the connection went down (valid while down) */
+    int down;                /* the connection went down and has not come back */
 
     /* Used by the delivering thread only. */
+    char hosts[OTA_MQTT_MOSQUITTO_MAX_BROKERS][256]; /* host:port, then the failover list */
+    int ports[OTA_MQTT_MOSQUITTO_MAX_BROKERS];
+    size_t nbrokers;
+    size_t current; /* the broker connected to or being tried */
     uint32_t last_poll;
     int polled;
 } ota_mqtt_mosquitto_t;
@@ -223,7 +259,8 @@ uint32_t ota_mqtt_mosquitto_now_ms(void);
  *            (libmosquitto copies them), on_message/log/ctx are kept.
  * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, no host, port out of range,
  *         keepalive below 5, password without username, key without
- *         certificate or certificate without CA, reconnect delays inverted);
+ *         certificate or certificate without CA, reconnect delays inverted,
+ *         too many or bad failover brokers);
  *         OTA_ERR_OUT_OF_MEMORY; OTA_ERR_MQTT (libmosquitto refused the
  *         settings, the TLS files, or the broker refused the connection);
  *         OTA_ERR_TIMEOUT (no CONNACK within connect_timeout_ms). On any

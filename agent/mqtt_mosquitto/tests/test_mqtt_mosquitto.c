@@ -947,6 +947,25 @@ static void test_args(void **state)
     bad.reconnect_min_s = 5;
     bad.reconnect_max_s = 2;
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
+    /* Failover brokers: a count without a list, too many, an empty host, a bad port. */
+    ota_mqtt_mosquitto_broker_t more[OTA_MQTT_MOSQUITTO_MAX_BROKERS];
+    for (size_t i = 0; i < OTA_MQTT_MOSQUITTO_MAX_BROKERS; i++) {
+        more[i].host = "127.0.0.1";
+        more[i].port = c.port;
+    }
+    bad = c;
+    bad.failover_count = 1;
+    assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
+    bad.failover = more;
+    bad.failover_count = OTA_MQTT_MOSQUITTO_MAX_BROKERS;
+    assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
+    bad.failover_count = 2;
+    more[1].host = "";
+    assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
+    more[1].host = "127.0.0.1";
+    more[1].port = 70000;
+    assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_INVALID_ARG);
+    assert_int_equal(thread_count(), base);
     bad = c;
     bad.ca_file = "/nonexistent/ca.pem";
     assert_int_equal(ota_mqtt_mosquitto_init(&f->b, &bad), OTA_ERR_MQTT);
