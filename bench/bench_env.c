@@ -55,7 +55,8 @@ static void raise_open_files(void)
     }
 }
 
-int bench_env_start(bench_env_t *env)
+/* A fresh env with its temporary folder; 0 or -1. */
+static int env_begin(bench_env_t *env)
 {
     memset(env, 0, sizeof *env);
     snprintf(env->dir, sizeof env->dir, "/tmp/otter-bench-XXXXXX");
@@ -65,6 +66,38 @@ int bench_env_start(bench_env_t *env)
     }
     env->keep = getenv("BENCH_KEEP") != NULL;
     raise_open_files();
+    return 0;
+}
+
+int bench_env_start_federated(bench_env_t *env)
+{
+    char member[32], dir2[300];
+    const char *init_args[] = {"--shared-streams", "--federate", member, NULL};
+    if (env_begin(env) != 0) {
+        return -1;
+    }
+    env->federated = 1;
+    snprintf(member, sizeof member, "127.0.0.1:%d", ota_test_free_port());
+    snprintf(dir2, sizeof dir2, "%s/federation/2", env->dir);
+    if (ota_test_broker_start_with(&env->broker, env->dir, init_args) != 0) {
+        fprintf(stderr, "bench: the hub did not start (is Mosquitto installed? scripts/deps.sh)\n");
+        bench_env_stop(env);
+        return -1;
+    }
+    env->broker_up = 1;
+    if (ota_test_broker_start_with(&env->broker2, dir2, NULL) != 0) {
+        fprintf(stderr, "bench: broker 2 did not start; see %s/mosquitto.log\n", dir2);
+        bench_env_stop(env);
+        return -1;
+    }
+    return 0;
+}
+
+int bench_env_start(bench_env_t *env)
+{
+    if (env_begin(env) != 0) {
+        return -1;
+    }
     /* The broker `otter broker init` sets up in the data folder, as users run it. */
     if (ota_test_broker_start(&env->broker, env->dir) != 0) {
         fprintf(stderr, "bench: Mosquitto did not start (is it installed? scripts/deps.sh)\n");
@@ -146,13 +179,22 @@ int bench_env_start_services(bench_env_t *env, int n)
     static const char *const first[] = {"--share-group", "none", "--shard", "0/2", NULL};
     static const char *const second[] = {"--role", "streams", "--share-group", "none", "--shard",
                                          "1/2",    NULL};
+    /* On a federation the instances share the stream requests through the hub's bridge to
+     * itself: the first in role all, the others in role streams. */
+    static const char *const fed_first[] = {NULL};
+    static const char *const fed_more[2][5] = {{"--role", "streams", "--instance", "s1", NULL},
+                                               {"--role", "streams", "--instance", "s2", NULL}};
     char log[400];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", env->http_port);
-    if (n < 1 || n > BENCH_ENV_MAX_SERVICES || (env->http_port != 0 && n != 1)) {
+    if (n < 1 || n > BENCH_ENV_MAX_SERVICES || (env->http_port != 0 && n != 1) ||
+        (!env->federated && n > 2)) {
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        const char *const *args = n == 1 ? one : i == 0 ? first : second;
+        const char *const *args = env->federated ? (i == 0 ? fed_first : fed_more[i - 1])
+                                  : n == 1       ? one
+                                  : i == 0       ? first
+                                                 : second;
         snprintf(log, sizeof log, "%s/service%d.log", env->dir, i);
         if (ota_test_service_start(&env->service[i], env->dir, &env->broker, args, log) != 0) {
             fprintf(stderr, "bench: otter-service did not get ready; see %s\n", log);
@@ -260,6 +302,7 @@ void bench_env_stop(bench_env_t *env)
         ota_test_proc_stop(&env->http);
     }
     env->http_port = 0;
+    ota_test_broker_stop(&env->broker2);
     if (env->broker_up) {
         ota_test_broker_stop(&env->broker);
         env->broker_up = 0;

@@ -19,7 +19,7 @@
 #include "ota_test_net.h"
 
 /** Most service instances one environment runs. */
-#define BENCH_ENV_MAX_SERVICES 2
+#define BENCH_ENV_MAX_SERVICES 3
 
 /** Certificate name the job documents give and the simulated devices trust. */
 #define BENCH_ENV_CERT_NAME "codesign-test.crt"
@@ -29,6 +29,8 @@ typedef struct bench_env {
     char dir[256]; /**< temporary folder: the service's data, logs, firmware */
     ota_test_broker_t broker;
     int broker_up;
+    ota_test_broker_t broker2; /**< broker 2 of a federation (bench_env_start_federated) */
+    int federated;             /**< 1: the hub and broker 2, the services sharing streams */
     ota_test_proc_t service[BENCH_ENV_MAX_SERVICES];
     int services;          /**< instances running */
     ota_test_proc_t http;  /**< otter-http (bench_env_start_http), pid 0 when not running */
@@ -46,6 +48,16 @@ typedef struct bench_env {
  * @return 0; -1 with a message on stderr (nothing left running).
  */
 int bench_env_start(bench_env_t *env);
+
+/**
+ * Like bench_env_start(), with a federation of two brokers as `otter broker
+ * init --shared-streams --federate 127.0.0.1:P` writes them: the hub (env->broker,
+ * where the services connect) and broker 2 (env->broker2). Things' files spread
+ * them over both; services then share the stream requests (role all, then role
+ * streams).
+ * @return 0, or -1 (nothing left running).
+ */
+int bench_env_start_federated(bench_env_t *env);
 
 /**
  * Create things PREFIX0 .. PREFIX(n-1), members of group, with their broker

@@ -2,6 +2,7 @@
  * otter benchmark 2: a fleet. One job, one image, many devices.
  *
  *   bench_fleet [--devices 100,500,1000] [--image-kib 256] [--instances 1,2] [--quick]
+ *               [--federate]
  *
  * For every device count N and every number of service instances (1, then 2),
  * a fresh environment (bench_env.h: Mosquitto on loopback, things fleet-0 ..
@@ -41,6 +42,10 @@
  * The run fails (exit status 1) when a device ends FAILED or CANCELED, when
  * not every device finishes within the deadline (300 s; 60 s with --quick),
  * or when the store does not record every execution SUCCEEDED afterwards.
+ *
+ * --federate (benchmark 7): the same on a federation of two brokers (bench_env_start_federated),
+ * the devices spread over both by their thing files, the instances (up to 3) sharing the stream
+ * requests through the hub.
  *
  * --quick: 10 devices and a 32 KiB image (a smoke test: it asserts that every
  * device SUCCEEDED, not any speed). BENCH_KEEP=1 keeps each run's folder (the
@@ -107,6 +112,7 @@ typedef struct device {
     fleet_t *fleet;
     char name[32];
     char password[64]; /* its broker login's, from `otter thing create` */
+    int port;          /* its broker's port, from the same file */
     phase_t phase;
     struct mosquitto *m;
     int connected_once; /* this boot's client has connected before (reconnect) */
@@ -449,6 +455,7 @@ static int device_make(fleet_t *f, unsigned index)
         return -1;
     }
     snprintf(d->password, sizeof d->password, "%s", login.password);
+    d->port = login.port; /* its thing file's broker (on a federation: one of two) */
     if (flashsim_device_create(&d->flash, &device_flash, f->factory, FACTORY_LEN) != 0) {
         fprintf(stderr, "bench: cannot make the simulated flash of %s\n", d->name);
         return -1;
@@ -485,7 +492,7 @@ static void admit_connects(fleet_t *f)
         d->connack = 0;
         d->link_lost = 0;
         rc = d->connected_once ? mosquitto_reconnect(d->m)
-                               : mosquitto_connect(d->m, "127.0.0.1", f->port, KEEPALIVE_S);
+                               : mosquitto_connect(d->m, "127.0.0.1", d->port, KEEPALIVE_S);
         if (rc != MOSQ_ERR_SUCCESS) {
             snprintf(text, sizeof text, "cannot connect: %s",
                      rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -960,6 +967,9 @@ out:
     return rc;
 }
 
+/* 1: the runs use a federation of two brokers (--federate). */
+static int g_federate;
+
 static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t len,
                       double deadline_s, result_t *r)
 {
@@ -972,7 +982,7 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
     memset(&f, 0, sizeof f);
     r->devices = n;
     r->instances = instances;
-    if (bench_env_start(&env) != 0) {
+    if ((g_federate ? bench_env_start_federated(&env) : bench_env_start(&env)) != 0) {
         return -1;
     }
     if (bench_env_add_things(&env, PREFIX, n, GROUP) != 0 ||
@@ -987,7 +997,8 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
 
     t0 = bench_now();
     svc0 = services_cpu(&env);
-    brk0 = bench_env_cpu_seconds(env.broker.proc.pid);
+    brk0 = bench_env_cpu_seconds(env.broker.proc.pid) +
+           (env.federated ? bench_env_cpu_seconds(env.broker2.proc.pid) : 0.0);
     cpu0 = self_cpu_seconds();
     machine0 = machine_cpu_seconds();
     f.max_stall = 0.0;
@@ -1006,7 +1017,8 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
         goto out;
     }
     r->service_cpu = services_cpu(&env) - svc0;
-    r->broker_cpu = bench_env_cpu_seconds(env.broker.proc.pid) - brk0;
+    r->broker_cpu = bench_env_cpu_seconds(env.broker.proc.pid) +
+                    (env.federated ? bench_env_cpu_seconds(env.broker2.proc.pid) : 0.0) - brk0;
     r->devices_cpu = self_cpu_seconds() - cpu0;
 
     r->other_cpu =
@@ -1074,7 +1086,7 @@ static int parse_list(const char *s, unsigned *out, int *count, unsigned lo, uns
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_fleet [--devices 100,500,1000] [--image-kib 256] "
-                    "[--instances 1,2] [--quick]\n");
+                    "[--instances 1,2] [--quick] [--federate (then --instances 1,2,3)]\n");
 }
 
 static void print_config_note(const result_t *r)
@@ -1112,7 +1124,22 @@ static void print_config_note(const result_t *r)
 
 static void print_table(const result_t *res, int count, unsigned image_kib)
 {
-    printf("## 2. A fleet: one job, %u KiB image, N devices\n\n", image_kib);
+    if (g_federate) {
+        printf("## 7. A fleet on a federation of two brokers: one job, %u KiB image, N devices, "
+               "1 to 3 service instances\n\n",
+               image_kib);
+        printf("headline: fleet on a federation of two Mosquitto brokers, all on this machine's "
+               "%ld cores:",
+               sysconf(_SC_NPROCESSORS_ONLN));
+        for (int i = 0; i < count; i++) {
+            printf("%s %.1f MiB/s with %d instance%s (%u devices)", i > 0 ? ";" : "",
+                   res[i].mib_per_s, res[i].instances, res[i].instances > 1 ? "s" : "",
+                   res[i].devices);
+        }
+        printf("\n");
+    } else {
+        printf("## 2. A fleet: one job, %u KiB image, N devices\n\n", image_kib);
+    }
     printf("Method: N simulated devices (agent, simulated NOR flash with the otter bootloader, "
            "ECDSA P-256 verification; one libmosquitto client each, all driven by one thread) "
            "wait for a job; at t0 `otter job create --targets group:fleet` starts one job, and a "
@@ -1128,10 +1155,10 @@ static void print_table(const result_t *res, int count, unsigned image_kib)
                r->p50, r->p99, r->timeouts);
     }
     printf("\n");
-    printf("- The machine has %ld cores, shared by the broker, the service instance(s) and all "
-           "the devices (this process, one thread): the numbers are those of one small host, "
+    printf("- The machine has %ld cores, shared by the broker(s), the service instance(s) and "
+           "all the devices (this process, one thread): the numbers are those of one small host, "
            "not of the service alone. CPU seconds run from t0 to the last completion; service "
-           "CPU is the sum over the instances.\n",
+           "CPU is the sum over the instances, broker CPU over the brokers.\n",
            sysconf(_SC_NPROCESSORS_ONLN));
     if (count > 0) {
         printf("- Image as served: %u bytes (%u KiB of firmware and otter's 32-byte header); "
@@ -1140,8 +1167,20 @@ static void print_table(const result_t *res, int count, unsigned image_kib)
                "0.5 s.\n",
                res[0].image_bytes, image_kib);
     }
-    printf("- Two instances split the stream requests by thing (`--shard K/2`); the first one "
-           "also serves the Jobs API.\n");
+    if (g_federate) {
+        printf("- Two brokers as `otter broker init --shared-streams --federate` writes them, both "
+               "on this machine: the hub (the service instances connect to it; a bridge to "
+               "itself makes the stream requests shareable) and broker 2 (bridged to the hub). "
+               "`thing create` spreads the devices over both by name; every message of broker 2's "
+               "devices crosses the bridge. The instances share the stream requests "
+               "(`$share/otter-streams`): the first in role all (it also serves the Jobs API), "
+               "the others in role streams. All of it, the devices included, shares the same "
+               "cores, so more instances can only show what the split costs or gains on one "
+               "machine, not what more machines would give.\n");
+    } else {
+        printf("- Two instances split the stream requests by thing (`--shard K/2`); the first "
+               "one also serves the Jobs API.\n");
+    }
     for (int i = 0; i < count; i++) {
         print_config_note(&res[i]);
     }
@@ -1188,8 +1227,16 @@ int main(int argc, char **argv)
             image_kib = (unsigned)v;
         } else if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
+        } else if (strcmp(argv[i], "--federate") == 0) {
+            g_federate = 1;
         } else {
             usage();
+            return 2;
+        }
+    }
+    for (int j = 0; j < n_instances && !g_federate; j++) {
+        if (instances[j] > 2u) {
+            fprintf(stderr, "bench: 3 instances need --federate (2 at most split by --shard)\n");
             return 2;
         }
     }

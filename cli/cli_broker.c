@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli_dynsec.h"
+#include "cli_federation.h"
 #include "cli_x509.h"
 
 int cli_broker_random_password(char out[33])
@@ -411,31 +412,35 @@ static int write_one(const char *tmp, const char *name, const char *text, unsign
     return cli_write_new_file(p, text, strlen(text), mode);
 }
 
-/* Writes every broker file into tmp; dir is where they will live. */
-static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s)
+/* Writes every broker file into tmp; dir is where they will live; extra is more
+ * configuration (a federation's bridges) or NULL. */
+static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s,
+                              const cli_broker_secrets_t *pw, const char *extra)
 {
-    char service_pw[33], admin_pw[33], bridge_pw[33];
-    if (cli_broker_random_password(service_pw) != 0 || cli_broker_random_password(admin_pw) != 0 ||
-        cli_broker_random_password(bridge_pw) != 0) {
-        return -1;
+    char *bridge = s->shared_streams ? bridge_text(s, pw->bridge) : NULL;
+    char *more = cli_sprintf("%s%s", bridge ? bridge : "", extra ? extra : "");
+    char *conf = more ? config_text(dir, s, more) : NULL;
+    char *dynsec = cli_dynsec_initial(s->tls ? NULL : pw->admin, s->tls ? NULL : pw->service,
+                                      s->shared_streams ? pw->bridge : NULL);
+    if (dynsec != NULL && pw->federation[0] != '\0') {
+        char *t = cli_dynsec_with_federation(dynsec, pw->federation);
+        free(dynsec);
+        dynsec = t;
     }
-    char *bridge = s->shared_streams ? bridge_text(s, bridge_pw) : NULL;
-    char *conf = config_text(dir, s, bridge);
-    char *dynsec = cli_dynsec_initial(s->tls ? NULL : admin_pw, s->tls ? NULL : service_pw,
-                                      s->shared_streams ? bridge_pw : NULL);
     char *service =
-        own_login(s, dir, CLI_SERVICE_USER, "service", service_pw, CLI_SERVICE_USER "-");
-    char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", admin_pw, NULL);
+        own_login(s, dir, CLI_SERVICE_USER, "service", pw->service, CLI_SERVICE_USER "-");
+    char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", pw->admin, NULL);
     if (service != NULL && s->shared_streams) {
         /* The service's instances take the bridged stream requests under this prefix. */
         char *t = json_with_string(service, "share_prefix", CLI_SHARE_PREFIX);
         free(service);
         service = t;
     }
-    /* With the bridge's password in it, the configuration is private too. */
-    int rc = (s->shared_streams && bridge == NULL)
+    /* With a bridge's password in it, the configuration is private too. */
+    int secret = s->shared_streams || (extra != NULL && extra[0] != '\0');
+    int rc = ((s->shared_streams && bridge == NULL) || more == NULL)
                  ? -1
-                 : write_one(tmp, "mosquitto.conf", conf, s->shared_streams ? 0600 : 0644);
+                 : write_one(tmp, "mosquitto.conf", conf, secret ? 0600 : 0644);
     if (rc == 0) {
         rc = write_one(tmp, "dynsec.json", dynsec, 0600);
     }
@@ -448,12 +453,13 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
     if (rc == 0 && s->tls) {
         rc = write_tls_files(tmp, s);
     }
-    memset(service_pw, 0, sizeof service_pw);
-    memset(admin_pw, 0, sizeof admin_pw);
-    memset(bridge_pw, 0, sizeof bridge_pw);
     if (bridge != NULL) {
         memset(bridge, 0, strlen(bridge));
         free(bridge);
+    }
+    if (more != NULL) {
+        memset(more, 0, strlen(more));
+        free(more);
     }
     if (conf != NULL) {
         memset(conf, 0, strlen(conf));
@@ -465,9 +471,65 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
     return rc;
 }
 
+int cli_broker_secrets_make(cli_broker_secrets_t *pw, int federation)
+{
+    memset(pw, 0, sizeof *pw);
+    if (cli_broker_random_password(pw->service) != 0 ||
+        cli_broker_random_password(pw->admin) != 0 || cli_broker_random_password(pw->bridge) != 0 ||
+        (federation && cli_broker_random_password(pw->federation) != 0)) {
+        return -1;
+    }
+    return 0;
+}
+
+int cli_broker_make(const char *data_dir, const cli_broker_setup_t *s,
+                    const cli_broker_secrets_t *pw, const char *extra)
+{
+    if (cli_mkdirs(data_dir) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot create data folder '%s' (%s); check --data-dir",
+                        data_dir, strerror(errno));
+    }
+    char abs[PATH_MAX];
+    if (realpath(data_dir, abs) == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot resolve '%s' (%s); check --data-dir", data_dir,
+                        strerror(errno));
+    }
+    char dir[CLI_PATH_MAX], tmp[CLI_PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/broker", abs) >= (int)sizeof dir - 32 ||
+        snprintf(tmp, sizeof tmp, "%s/.broker-XXXXXX", abs) >= (int)sizeof tmp - 32) {
+        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    char conf[CLI_PATH_MAX];
+    if (snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir) >= (int)sizeof conf) {
+        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    }
+    if (cli_exists(conf)) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "the broker is already set up in '%s'; remove that folder to start over",
+                        dir);
+    }
+    if (mkdtemp(tmp) == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot create a folder in '%s' (%s); check permissions",
+                        abs, strerror(errno));
+    }
+    if (write_broker_files(tmp, dir, s, pw, extra) != 0) {
+        int e = errno;
+        remove_folder(tmp);
+        return cli_fail(CLI_EXIT_FAIL, "cannot write the broker files (%s); check '%s'",
+                        strerror(e), abs);
+    }
+    if (rename(tmp, dir) != 0) {
+        int e = errno;
+        remove_folder(tmp);
+        return cli_fail(CLI_EXIT_FAIL, "cannot create '%s' (%s); remove it if it is in the way",
+                        dir, strerror(e));
+    }
+    return CLI_EXIT_OK;
+}
+
 static const char broker_help[] =
     "usage: otter broker init --port N [--bind ADDRESS] [--host NAME]\n"
-    "                         [--tls | --shared-streams]\n"
+    "                         [--tls | --shared-streams] [--federate HOST:PORT,...]\n"
     "\n"
     "Write a Mosquitto configuration under DATA_DIR/broker/: a listener on\n"
     "ADDRESS:N, no anonymous clients, logins and access rules in Mosquitto's\n"
@@ -495,10 +557,19 @@ static const char broker_help[] =
     "                    shared subscriptions ($share/otter-streams/...); its login\n"
     "                    " CLI_BRIDGE_USER " may only read stream requests, and\n"
     "                    mosquitto.conf (which holds its password) is mode 0600.\n"
-    "                    Plain listener only (not with --tls)\n";
+    "                    Plain listener only (not with --tls)\n"
+    "  --federate HOST:PORT,...  a federation: this broker (ADDRESS:N, the hub)\n"
+    "                    and one more broker per HOST:PORT (1 to " CLI_FEDERATION_MAX_S "), each\n"
+    "                    written to DATA_DIR/federation/K/broker/ (K = 2, 3, ...) to be\n"
+    "                    copied to the same path on its machine; all have the same\n"
+    "                    logins and rules, and the hub bridges the things' jobs,\n"
+    "                    streams and shadow topics to and from every other one.\n"
+    "                    'thing create' and the other thing commands then change every\n"
+    "                    broker of the federation, which must be running. Plain\n"
+    "                    listener only (not with --tls); see docs/SCALING.md\n";
 
 /* Checks a --bind or --host value: letters, digits, '.', '-', ':' only. */
-static int valid_address(const char *a)
+int cli_broker_valid_address(const char *a)
 {
     size_t n = strlen(a);
     if (n == 0 || n > 253) {
@@ -519,12 +590,10 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
 {
     const char *port_s = NULL, *tls = NULL, *shared = NULL, *pos[1];
     size_t n_pos;
-    const cli_opt_t opts[] = {{"port", 1, &port_s},
-                              {"tls", 0, &tls},
-                              {"bind", 1, &s->bind},
-                              {"host", 1, &s->host},
-                              {"shared-streams", 0, &shared}};
-    int rc = cli_parse(argc, argv, opts, 5, pos, 0, &n_pos, help);
+    const cli_opt_t opts[] = {{"port", 1, &port_s},           {"tls", 0, &tls},
+                              {"bind", 1, &s->bind},          {"host", 1, &s->host},
+                              {"shared-streams", 0, &shared}, {"federate", 1, &s->federate}};
+    int rc = cli_parse(argc, argv, opts, 6, pos, 0, &n_pos, help);
     if (rc != CLI_EXIT_OK || *help) {
         return rc;
     }
@@ -539,7 +608,7 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
     if (s->bind == NULL) {
         s->bind = "127.0.0.1";
     }
-    if (!valid_address(s->bind)) {
+    if (!cli_broker_valid_address(s->bind)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --bind address '%s'; give an IP address like 0.0.0.0",
                         s->bind);
     }
@@ -552,7 +621,7 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
     if (s->host == NULL) {
         s->host = s->bind;
     }
-    if (!valid_address(s->host)) {
+    if (!cli_broker_valid_address(s->host)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --host '%s'; give a host name or an IP address",
                         s->host);
     }
@@ -564,6 +633,11 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
                         "--shared-streams needs the plain listener (its bridge does not log in "
                         "with a certificate yet); leave out --tls, or split the stream load "
                         "with 'otter-service --shard K/N'");
+    }
+    if (s->tls && s->federate != NULL) {
+        return cli_fail(CLI_EXIT_USAGE,
+                        "--federate needs the plain listener (the bridges between the brokers do "
+                        "not log in with certificates yet); leave out --tls");
     }
     return CLI_EXIT_OK;
 }
@@ -581,44 +655,22 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
         fputs(broker_help, stdout);
         return CLI_EXIT_OK;
     }
-    if (cli_mkdirs(ctx->data_dir) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot create data folder '%s' (%s); check --data-dir",
-                        ctx->data_dir, strerror(errno));
+    if (s.federate != NULL) {
+        return cli_federation_init(ctx, &s);
     }
-    char abs[PATH_MAX];
-    if (realpath(ctx->data_dir, abs) == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot resolve '%s' (%s); check --data-dir", ctx->data_dir,
-                        strerror(errno));
+    cli_broker_secrets_t pw;
+    if (cli_broker_secrets_make(&pw, 0) != 0) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot make passwords (no randomness); try again");
     }
-    char dir[CLI_PATH_MAX], tmp[CLI_PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s/broker", abs) >= (int)sizeof dir - 32 ||
-        snprintf(tmp, sizeof tmp, "%s/.broker-XXXXXX", abs) >= (int)sizeof tmp - 32) {
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
+    rc = cli_broker_make(ctx->data_dir, &s, &pw, NULL);
+    memset(&pw, 0, sizeof pw);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
-    char conf[CLI_PATH_MAX];
-    if (snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir) >= (int)sizeof conf) {
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
-    }
-    if (cli_exists(conf)) {
-        return cli_fail(CLI_EXIT_FAIL,
-                        "the broker is already set up in '%s'; remove that folder to start over",
-                        dir);
-    }
-    if (mkdtemp(tmp) == NULL) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot create a folder in '%s' (%s); check permissions",
-                        abs, strerror(errno));
-    }
-    if (write_broker_files(tmp, dir, &s) != 0) {
-        int e = errno;
-        remove_folder(tmp);
-        return cli_fail(CLI_EXIT_FAIL, "cannot write the broker files (%s); check '%s'",
-                        strerror(e), abs);
-    }
-    if (rename(tmp, dir) != 0) {
-        int e = errno;
-        remove_folder(tmp);
-        return cli_fail(CLI_EXIT_FAIL, "cannot create '%s' (%s); remove it if it is in the way",
-                        dir, strerror(e));
+    char abs[PATH_MAX], dir[CLI_PATH_MAX];
+    if (realpath(ctx->data_dir, abs) == NULL ||
+        snprintf(dir, sizeof dir, "%s/broker", abs) >= (int)sizeof dir) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot resolve '%s'; check --data-dir", ctx->data_dir);
     }
     printf("broker config: %s/mosquitto.conf\n", dir);
     printf("listener:      %s:%u%s (devices connect to %s:%u)\n", s.bind, s.port,

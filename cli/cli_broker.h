@@ -38,7 +38,38 @@ typedef struct cli_broker_setup {
     int tls;
     /** 1: a bridge from the broker to itself makes stream requests shareable (--shared-streams). */
     int shared_streams;
+    /** The other brokers of a federation, "HOST:PORT,..." (--federate), or NULL. */
+    const char *federate;
 } cli_broker_setup_t;
+
+/** The passwords broker init writes (every broker of a federation has the same). */
+typedef struct cli_broker_secrets {
+    /** The service's login (otter-service). */
+    char service[33];
+    /** The CLI's login (otter-admin). */
+    char admin[33];
+    /** The bridge from a broker to itself (--shared-streams). */
+    char bridge[33];
+    /** The bridges between the brokers of a federation; "" for none. */
+    char federation[33];
+} cli_broker_secrets_t;
+
+/**
+ * Make random passwords for broker init.
+ * @param federation 1: also the federation's bridge password.
+ * @return 0, or -1 when no randomness is available.
+ */
+int cli_broker_secrets_make(cli_broker_secrets_t *pw, int federation);
+
+/**
+ * Write one broker's folder, data_dir/broker/ (created atomically; it must not
+ * exist): mosquitto.conf for setup s (with extra configuration text appended,
+ * or NULL), dynsec.json, service.credentials and admin.credentials with the
+ * passwords pw. Prints the error line on failure.
+ * @return CLI_EXIT_OK, CLI_EXIT_USAGE or CLI_EXIT_FAIL.
+ */
+int cli_broker_make(const char *data_dir, const cli_broker_setup_t *s,
+                    const cli_broker_secrets_t *pw, const char *extra);
 
 /** A login on the broker, as a credentials file holds it. */
 typedef struct cli_login {
@@ -108,5 +139,12 @@ int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path);
  * @return its pid, or 0.
  */
 long cli_broker_running(const cli_ctx_t *ctx);
+
+/**
+ * Whether a --bind or --host value is acceptable: 1 to 253 letters, digits,
+ * '.', '-' and ':'.
+ * @return 1 or 0.
+ */
+int cli_broker_valid_address(const char *a);
 
 #endif /* CLI_BROKER_H */

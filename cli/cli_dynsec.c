@@ -13,6 +13,7 @@
 #include <mosquitto.h>
 
 #include "cli_broker.h"
+#include "cli_federation.h"
 
 /* The plugin's password hashing: PBKDF2-HMAC-SHA512, 12-byte salt, 64-byte hash. */
 #define PW_SALT_LEN 12
@@ -428,7 +429,7 @@ static int live_connect(const cli_ctx_t *ctx, struct live *l)
     int rc = live_open(l, &login);
     if (rc != MOSQ_ERR_SUCCESS) {
         return cli_fail(CLI_EXIT_FAIL,
-                        "the broker runs but does not take the CLI's login at %s:%u (%s); check "
+                        "the broker at %s:%u does not take the CLI's login (%s); check "
                         "that it runs with %s/broker/mosquitto.conf",
                         login.host, login.port,
                         l->connack > 0 ? mosquitto_connack_string(l->connack)
@@ -624,17 +625,57 @@ static int edit_live(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, siz
     return rc;
 }
 
+/* Tells which broker of a federation was not changed, after the error line. */
+static int member_failed(const cli_federation_member_t *m, const char *what)
+{
+    fprintf(stderr,
+            "otter: the federation's broker in '%s' %s; every broker of the federation must run "
+            "for thing changes: start it and run the command again\n",
+            m->data_dir, what);
+    return CLI_EXIT_FAIL;
+}
+
 int cli_dynsec_add_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
                           int *live)
 {
+    cli_federation_member_t m[CLI_FEDERATION_MAX];
+    size_t nm = cli_federation_members(ctx, m, CLI_FEDERATION_MAX);
     *live = cli_broker_running(ctx) > 0;
-    return *live ? edit_live(ctx, things, n, 1) : edit_file(ctx, things, n, 1);
+    int rc = *live ? edit_live(ctx, things, n, 1) : edit_file(ctx, things, n, 1);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    /* The other brokers of a federation may run on other machines: they are
+     * always changed through their running broker, all of them or none. */
+    size_t done = 0;
+    for (; rc == CLI_EXIT_OK && done < nm; done++) {
+        if (edit_live(&m[done].ctx, things, n, 1) != CLI_EXIT_OK) {
+            rc = member_failed(&m[done], "did not take the new logins; none was added");
+            break;
+        }
+    }
+    if (rc != CLI_EXIT_OK) {
+        for (size_t i = 0; i < done; i++) {
+            (void)edit_live(&m[i].ctx, things, n, 0);
+        }
+        (void)(*live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0));
+    }
+    return rc;
 }
 
 int cli_dynsec_remove_things(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, size_t n,
                              int live)
 {
-    return live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0);
+    cli_federation_member_t m[CLI_FEDERATION_MAX];
+    size_t nm = cli_federation_members(ctx, m, CLI_FEDERATION_MAX);
+    int rc = live ? edit_live(ctx, things, n, 0) : edit_file(ctx, things, n, 0);
+    /* Every broker that can be reached loses the logins, even when one cannot. */
+    for (size_t i = 0; i < nm; i++) {
+        if (edit_live(&m[i].ctx, things, n, 0) != CLI_EXIT_OK) {
+            rc = member_failed(&m[i], "still has the logins");
+        }
+    }
+    return rc;
 }
 
 /* ------------------------------------------- disable, enable, password -- */
@@ -692,12 +733,10 @@ static cJSON *change_commands(const char *name, cli_dynsec_change_t what, const 
     return cmds;
 }
 
-int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
-                            const char *password)
+/* Changes a thing's login through ctx's running broker. */
+static int change_live(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
+                       const char *password)
 {
-    if (cli_broker_running(ctx) <= 0) {
-        return change_file(ctx, name, what, password);
-    }
     struct live l;
     memset(&l, 0, sizeof l);
     int rc = live_connect(ctx, &l);
@@ -712,4 +751,39 @@ int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_c
     cJSON_Delete(resp);
     live_close(&l);
     return rc;
+}
+
+int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
+                            const char *password)
+{
+    int rc = cli_broker_running(ctx) <= 0 ? change_file(ctx, name, what, password)
+                                          : change_live(ctx, name, what, password);
+    cli_federation_member_t m[CLI_FEDERATION_MAX];
+    size_t nm = rc == CLI_EXIT_OK ? cli_federation_members(ctx, m, CLI_FEDERATION_MAX) : 0;
+    /* A disabled thing is cut off on every broker that can be reached, even when one cannot. */
+    for (size_t i = 0; i < nm; i++) {
+        if (change_live(&m[i].ctx, name, what, password) != CLI_EXIT_OK) {
+            rc = member_failed(&m[i], "was not changed");
+        }
+    }
+    return rc;
+}
+
+char *cli_dynsec_with_federation(const char *text, const char *password)
+{
+    cJSON *root = cJSON_Parse(text);
+    cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
+    cJSON *roles = cJSON_GetObjectItemCaseSensitive(root, "roles");
+    char *out = NULL;
+    if (cJSON_IsArray(clients) && cJSON_IsArray(roles)) {
+        cJSON *c = client_object(CLI_FEDERATION_USER, CLI_FEDERATION_USER, CLI_FEDERATION_USER);
+        cJSON_AddItemToArray(clients, c);
+        /* The bridges relay every thing's topics, in both directions. */
+        cJSON *acls = cJSON_CreateArray();
+        add_rw(acls, "$aws/things/#");
+        cJSON_AddItemToArray(roles, role_object(CLI_FEDERATION_USER, acls));
+        out = add_password_hash(c, password) == 0 ? print_json(root) : NULL;
+    }
+    cJSON_Delete(root);
+    return out;
 }

@@ -20,6 +20,14 @@
  *                  and $aws/things/<name>/streams/# (Mosquitto 2.0.11's
  *                  dynsec has no %u or %c patterns, so each thing has a role).
  *
+ *   otter-service-federation  in a federation only: the hub's bridges to the
+ *                  other brokers; client id bound to its name; relays
+ *                  $aws/things/# both ways.
+ *
+ * In a federation (cli_federation.h) every change is made on every broker:
+ * this data folder's as below, the others always through their running
+ * broker.
+ *
  * While the broker runs it owns the file (it rewrites it after every change
  * and does not reread it), so a thing is then added through its
  * $CONTROL/dynamic-security/v1 topic; when it does not run, the file is
@@ -106,5 +114,13 @@ typedef enum cli_dynsec_change {
  */
 int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_change_t what,
                             const char *password);
+
+/**
+ * A dynsec.json text with the login of a federation's bridges added
+ * (CLI_FEDERATION_USER, client id bound to its name, may send, receive and
+ * subscribe on $aws/things/#).
+ * @return a heap string (caller frees), or NULL on failure.
+ */
+char *cli_dynsec_with_federation(const char *text, const char *password);
 
 #endif /* CLI_DYNSEC_H */

@@ -14,6 +14,7 @@
 #include "cli_cmds.h"
 #include "cli_json.h"
 #include "cli_dynsec.h"
+#include "cli_federation.h"
 #include "ota_store.h"
 
 /** What `thing create` makes for one thing. */
@@ -27,12 +28,30 @@ struct new_thing {
 };
 
 /* The credentials file of a thing, as its device reads it. */
-static char *thing_json(const char *name, const struct new_thing *nt, const cli_login_t *b)
+/* A thing's file; in a federation (fed: its n brokers) it connects first to
+ * one picked by its name, so that things spread over the brokers, and lists
+ * them all, from that one on, to fail over to. */
+static char *thing_json(const char *name, const struct new_thing *nt, const cli_login_t *b,
+                        const cli_federation_addr_t *fed, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
+    uint32_t h = 2166136261u; /* FNV-1a of the name */
+    for (const char *c = name; *c != '\0'; c++) {
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    }
+    size_t first = n > 1 ? h % n : 0;
     cJSON_AddStringToObject(o, "thing", name);
-    cJSON_AddStringToObject(o, "host", b->host);
-    cJSON_AddNumberToObject(o, "port", b->port);
+    cJSON_AddStringToObject(o, "host", n > 1 ? fed[first].host : b->host);
+    cJSON_AddNumberToObject(o, "port", n > 1 ? fed[first].port : b->port);
+    if (n > 1) {
+        cJSON *list = cJSON_AddArrayToObject(o, "brokers");
+        for (size_t i = 0; i < n; i++) {
+            const cli_federation_addr_t *a = &fed[(first + i) % n];
+            char item[300];
+            snprintf(item, sizeof item, "%s:%u", a->host, a->port);
+            cJSON_AddItemToArray(list, cJSON_CreateString(item));
+        }
+    }
     cJSON_AddStringToObject(o, "username", name);
     if (b->cafile[0] == '\0') {
         cJSON_AddStringToObject(o, "password", nt->password);
@@ -215,8 +234,13 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
             nt[i].cert_written = 1;
         }
     }
+    cli_federation_addr_t fed[CLI_FEDERATION_MAX];
+    size_t nfed = rc == CLI_EXIT_OK ? cli_federation_addresses(ctx, fed, CLI_FEDERATION_MAX) : 1;
+    if (nfed == 0) {
+        rc = CLI_EXIT_FAIL;
+    }
     for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
-        char *json = thing_json(names[i], &nt[i], &broker);
+        char *json = thing_json(names[i], &nt[i], &broker, fed, nfed);
         if (json == NULL || cli_write_new_file(nt[i].path, json, strlen(json), 0600) != 0) {
             rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s' (%s); check permissions", nt[i].path,
                           strerror(errno));

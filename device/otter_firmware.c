@@ -70,6 +70,10 @@ typedef struct device {
     char thing[OTA_THING_NAME_MAX + 1];
     char host[256];
     int port;
+    /* Further brokers of a federation (thing file "brokers": "HOST:PORT" after the first). */
+    char alt_host[OTA_MQTT_MOSQUITTO_MAX_BROKERS - 1][256];
+    int alt_port[OTA_MQTT_MOSQUITTO_MAX_BROKERS - 1];
+    size_t alt_count;
     char username[OTA_THING_NAME_MAX + 1];
     char password[256];
     char client_id[OTA_THING_NAME_MAX + 1];
@@ -366,6 +370,45 @@ static int json_str(const cJSON *o, const char *key, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* The thing file's "brokers" (["HOST:PORT", ...], the first being host and
+ * port): the others become the failover list. Bad entries are refused. */
+static int load_brokers(device_t *d, const cJSON *o)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "brokers");
+    const cJSON *e;
+    d->alt_count = 0;
+    if (list == NULL) {
+        return 0;
+    }
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > (int)OTA_MQTT_MOSQUITTO_MAX_BROKERS) {
+        return -1;
+    }
+    cJSON_ArrayForEach(e, list)
+    {
+        char item[256], *colon;
+        long port;
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= sizeof item ||
+            snprintf(item, sizeof item, "%s", e->valuestring) < 0 ||
+            (colon = strrchr(item, ':')) == NULL || colon == item) {
+            return -1;
+        }
+        *colon = '\0';
+        port = strtol(colon + 1, NULL, 10);
+        if (port < 1 || port > 65535) {
+            return -1;
+        }
+        if (strcmp(item, d->host) == 0 && port == d->port) {
+            continue; /* the first one */
+        }
+        if (d->alt_count == OTA_MQTT_MOSQUITTO_MAX_BROKERS - 1u) {
+            return -1;
+        }
+        snprintf(d->alt_host[d->alt_count], sizeof d->alt_host[0], "%s", item);
+        d->alt_port[d->alt_count++] = (int)port;
+    }
+    return 0;
+}
+
 static int load_thing(device_t *d)
 {
     char text[4096];
@@ -395,6 +438,12 @@ static int load_thing(device_t *d)
         if (json_str(o, "client_id", d->client_id, sizeof d->client_id) != 0) {
             snprintf(d->client_id, sizeof d->client_id, "%s", d->thing);
         }
+    }
+    if (ok && load_brokers(d, o) != 0) {
+        console(d, "ERROR", "thing file %s: bad \"brokers\" (give up to %u \"HOST:PORT\" strings)",
+                d->cfg.thing_file, (unsigned)OTA_MQTT_MOSQUITTO_MAX_BROKERS);
+        cJSON_Delete(o);
+        return -1;
     }
     cJSON_Delete(o);
     if (!ok) {
@@ -478,11 +527,18 @@ static uint32_t self_test_timeout(const device_t *d)
 static int connect_broker(device_t *d)
 {
     ota_mqtt_mosquitto_config_t mc;
+    ota_mqtt_mosquitto_broker_t alt[OTA_MQTT_MOSQUITTO_MAX_BROKERS - 1];
     uint64_t t0 = otter_dev_mono_ms();
     unsigned tries = 0;
     memset(&mc, 0, sizeof mc);
     mc.host = d->host;
     mc.port = d->port;
+    for (size_t i = 0; i < d->alt_count; i++) {
+        alt[i].host = d->alt_host[i];
+        alt[i].port = d->alt_port[i];
+    }
+    mc.failover = alt;
+    mc.failover_count = d->alt_count;
     mc.client_id = d->client_id;
     if (d->cafile[0] != '\0') {
         /* Mutual TLS: the broker takes the identity from the certificate. */
@@ -502,11 +558,19 @@ static int connect_broker(device_t *d)
         tries++;
         if (err == OTA_OK) {
             d->mqtt_up = 1;
-            console(d, "INFO", "connected to %s:%d as %s", d->host, d->port, d->username);
+            console(d, "INFO", "connected to %s:%d as %s", mc.host, mc.port, d->username);
             return 0;
         }
-        console(d, "ERROR", "cannot connect to %s:%d as %s (attempt %u): %s", d->host, d->port,
+        console(d, "ERROR", "cannot connect to %s:%d as %s (attempt %u): %s", mc.host, mc.port,
                 d->username, tries, ota_err_str(err));
+        if (d->alt_count != 0u) {
+            /* The next broker of the list first next time, the one tried last. */
+            size_t k = (tries - 1u) % d->alt_count;
+            ota_mqtt_mosquitto_broker_t first = {mc.host, mc.port};
+            mc.host = alt[k].host;
+            mc.port = alt[k].port;
+            alt[k] = first;
+        }
         if (d->boot.pending && otter_dev_mono_ms() - t0 >= self_test_timeout(d)) {
             console(d, "ERROR",
                     "new image found no broker within the self-test time (%u ms): rejecting it",

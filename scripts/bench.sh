@@ -13,20 +13,22 @@
 #      defaults beside one 4 KiB block per round trip (bench_link, link_emu)
 #   6. one 1 MiB update over the HTTP data plane beside MQTT streams, on loopback
 #      and over emulated links (bench_http)
+#   7. a fleet of 100 devices on a federation of two brokers, one, two and three
+#      service instances (bench_fleet --federate)
 #
-# Usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6]
+# Usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6,7]
 # With --only, the other sections come from their last run in build/bench/report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/docs/BENCHMARKS.md"
-only="1,2,3,4,5,6"
+only="1,2,3,4,5,6,7"
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$(realpath -m "${2:?--out takes a file}"); shift 2 ;;
     --only) only=${2:?--only takes a list such as 1,3}; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6]" >&2; exit 2 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: scripts/bench.sh [--out FILE] [--only 1,2,3,4,5,6,7]" >&2; exit 2 ;;
     esac
 done
 wants() { [[ ",$only," == *",$1,"* ]]; }
@@ -67,6 +69,8 @@ wants 4 && run 4 bench/cpu.sh build/bench
 wants 5 && run 5 build/bench/bench/bench_link
 # 6: medians of 3 runs per plane and row, the planes alternating.
 wants 6 && run 6 build/bench/bench/bench_http
+# 7: the federation (two brokers, both here) with 1, 2 and 3 instances, beside 2's one broker.
+wants 7 && run 7 build/bench/bench/bench_fleet --federate --devices 100 --instances 1,2,3
 
 step "report: $out"
 cpu=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name: *//p' | head -1)
@@ -93,10 +97,10 @@ mbed=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo unknown)
     echo
     echo "## Headlines"
     echo
-    for n in 1 2 3 4 5 6; do
+    for n in 1 2 3 4 5 6 7; do
         [ -f "$sections/$n.md" ] && sed -n 's/^headline: /- /p' "$sections/$n.md"
     done
-    for n in 1 2 3 4 5 6; do
+    for n in 1 2 3 4 5 6 7; do
         if [ -f "$sections/$n.md" ]; then
             echo
             grep -v '^headline: ' "$sections/$n.md"

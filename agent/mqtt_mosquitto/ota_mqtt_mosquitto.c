@@ -2,10 +2,13 @@
  * otter: the OTA agent over libmosquitto (see ota_mqtt_mosquitto.h).
  *
  * Two threads touch a binding: libmosquitto's network thread runs the
- * callbacks below (cb_*), which only take the lock, queue or count, and
- * signal; the delivering thread runs run_once, which takes queue items out
- * under the lock and calls the agent with the lock released, so that the
- * agent may publish (and flush) from within its calls.
+ * callbacks below (cb_*), which take the lock, queue or count, and signal;
+ * the delivering thread runs run_once, which takes queue items out under the
+ * lock and calls the agent with the lock released, so that the agent may
+ * publish (and flush) from within its calls. While run_once waits (parked),
+ * the network thread hands stream data blocks to the agent itself, with the
+ * lock released and direct_busy set; run_once does not leave its wait before
+ * direct_busy is clear, so the agent never runs in both threads at once.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -172,6 +175,18 @@ static void early_add(ota_mqtt_mosquitto_t *b, int mid)
     b->early[b->nearly++] = mid;
 }
 
+/* ---- handing a message to the agent (either thread, never both at once) ---- */
+
+static void deliver_message(ota_mqtt_mosquitto_t *b, const char *topic, size_t topic_len,
+                            const void *payload, size_t len)
+{
+    if (b->cfg.on_message != NULL) {
+        b->cfg.on_message(b->cfg.ctx, topic, payload, len);
+    }
+    (void)ota_agent_handle_message(b->agent, topic, topic_len, payload, len,
+                                   ota_mqtt_mosquitto_now_ms());
+}
+
 /* ---- libmosquitto callbacks (network thread) ---- */
 
 static void cb_connect(struct mosquitto *m, void *obj, int rc)
@@ -184,6 +199,7 @@ static void cb_connect(struct mosquitto *m, void *obj, int rc)
     }
     if (rc == 0) {
         b->stats.connected = 1;
+        b->down = 0;
         b->stats.connects++;
         if (b->stats.connects > 1u) {
             queue_event(b, ITEM_CONNECTED, rc);
@@ -202,6 +218,8 @@ static void cb_disconnect(struct mosquitto *m, void *obj, int rc)
     if (b->stats.connected) {
         b->stats.disconnects++;
         queue_event(b, ITEM_DISCONNECTED, rc);
+        b->down = 1;
+        b->down_since = ota_mqtt_mosquitto_now_ms();
     }
     b->stats.connected = 0;
     b->disconnect_gen++;
@@ -241,6 +259,20 @@ static void cb_publish(struct mosquitto *m, void *obj, int mid)
     pthread_mutex_unlock(&b->lock);
 }
 
+/* Whether a topic ends with suffix. */
+static int ends_with(const char *topic, size_t topic_len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return topic_len >= n && memcmp(topic + topic_len - n, suffix, n) == 0;
+}
+
+/* A stream data block: $aws/things/<thing>/streams/<stream>/data/{cbor,json}. */
+static int is_stream_data(const char *topic, size_t topic_len)
+{
+    return strstr(topic, "/streams/") != NULL &&
+           (ends_with(topic, topic_len, "/data/cbor") || ends_with(topic, topic_len, "/data/json"));
+}
+
 static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
     ota_mqtt_mosquitto_t *b = obj;
@@ -252,6 +284,22 @@ static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 
     pthread_mutex_lock(&b->lock);
     b->stats.received++;
+    if (b->parked && b->head == NULL && is_stream_data(msg->topic, topic_len)) {
+        /* The delivering thread waits inside run_once and nothing is queued
+         * before this message: hand it to the agent here, without a copy or
+         * a wake-up. run_once does not go on before this call returned. */
+        b->direct_busy = 1;
+        b->direct_thread = pthread_self();
+        pthread_mutex_unlock(&b->lock);
+        deliver_message(b, msg->topic, topic_len, msg->payload, len);
+        pthread_mutex_lock(&b->lock);
+        b->direct_busy = 0;
+        b->stats.delivered++;
+        b->stats.delivered_direct++;
+        pthread_cond_broadcast(&b->queue_cond);
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
     fits = b->stats.queued < b->cfg.queue_max_msgs && len <= b->cfg.queue_max_bytes &&
            b->queue_bytes <= b->cfg.queue_max_bytes - len;
     pthread_mutex_unlock(&b->lock);
@@ -422,6 +470,19 @@ static int config_ok(const ota_mqtt_mosquitto_config_t *c)
         c->reconnect_min_s > c->reconnect_max_s) {
         return 0;
     }
+    if (c->failover_count >= OTA_MQTT_MOSQUITTO_MAX_BROKERS ||
+        (c->failover_count != 0u && c->failover == NULL) ||
+        strlen(c->host) >= sizeof((ota_mqtt_mosquitto_t *)0)->hosts[0]) {
+        return 0;
+    }
+    for (size_t i = 0; i < c->failover_count; i++) {
+        const ota_mqtt_mosquitto_broker_t *f = &c->failover[i];
+        if (f->host == NULL || f->host[0] == '\0' ||
+            strlen(f->host) >= sizeof((ota_mqtt_mosquitto_t *)0)->hosts[0] || f->port < 1 ||
+            f->port > 65535) {
+            return 0;
+        }
+    }
     return 1;
 }
 
@@ -501,6 +562,18 @@ ota_err_t ota_mqtt_mosquitto_init(ota_mqtt_mosquitto_t *b, const ota_mqtt_mosqui
         return OTA_ERR_INVALID_ARG;
     }
     b->cfg = *cfg;
+    /* The brokers to fail over between: copies, tried in order. */
+    snprintf(b->hosts[0], sizeof b->hosts[0], "%s", cfg->host);
+    b->ports[0] = cfg->port;
+    for (size_t i = 0; i < cfg->failover_count; i++) {
+        snprintf(b->hosts[i + 1u], sizeof b->hosts[0], "%s", cfg->failover[i].host);
+        b->ports[i + 1u] = cfg->failover[i].port;
+    }
+    b->nbrokers = cfg->failover_count + 1u;
+    b->cfg.failover = NULL;
+    if (b->cfg.failover_after_ms == 0u) {
+        b->cfg.failover_after_ms = OTA_MQTT_MOSQUITTO_FAILOVER_MS;
+    }
     /* The strings are libmosquitto's copies from here on. */
     b->cfg.host = NULL;
     b->cfg.client_id = NULL;
@@ -646,11 +719,7 @@ static void deliver(ota_mqtt_mosquitto_t *b, item_t *it)
     ota_err_t err;
     switch (it->kind) {
     case ITEM_MESSAGE:
-        if (b->cfg.on_message != NULL) {
-            b->cfg.on_message(b->cfg.ctx, it->data, it->payload, it->len);
-        }
-        (void)ota_agent_handle_message(b->agent, it->data, it->topic_len, it->payload, it->len,
-                                       now);
+        deliver_message(b, it->data, it->topic_len, it->payload, it->len);
         pthread_mutex_lock(&b->lock);
         b->stats.delivered++;
         pthread_mutex_unlock(&b->lock);
@@ -671,6 +740,41 @@ static void deliver(ota_mqtt_mosquitto_t *b, item_t *it)
     case ITEM_DISCONNECTED:
         say(b, OTA_LOG_WARN, "MQTT connection lost (%s); reconnecting", mosquitto_strerror(it->rc));
         break;
+    }
+}
+
+/* Moves to the next broker when the connection has been down for
+ * failover_after_ms: stops the network thread (it leaves its reconnect wait at
+ * once), points the connection at the next broker and starts it again. */
+static void failover_if_due(ota_mqtt_mosquitto_t *b)
+{
+    uint32_t now = ota_mqtt_mosquitto_now_ms();
+    pthread_mutex_lock(&b->lock);
+    int due = b->nbrokers > 1u && b->down && now - b->down_since >= b->cfg.failover_after_ms;
+    pthread_mutex_unlock(&b->lock);
+    if (!due || !b->loop_ready) {
+        return;
+    }
+    size_t from = b->current;
+    b->current = (b->current + 1u) % b->nbrokers;
+    say(b, OTA_LOG_WARN, "broker %s:%d down for %u ms; trying %s:%d", b->hosts[from],
+        b->ports[from], (unsigned)(now - b->down_since), b->hosts[b->current],
+        b->ports[b->current]);
+    (void)mosquitto_disconnect(b->mosq);
+    (void)mosquitto_loop_stop(b->mosq, false);
+    b->loop_ready = 0;
+    pthread_mutex_lock(&b->lock);
+    b->down = 1; /* still down: the next one gets the same time */
+    b->down_since = ota_mqtt_mosquitto_now_ms();
+    pthread_mutex_unlock(&b->lock);
+    /* A refused or unreachable broker is retried by the network thread until
+     * this moves on again. */
+    (void)mosquitto_connect_async(b->mosq, b->hosts[b->current], b->ports[b->current],
+                                  b->cfg.keepalive_s);
+    if (mosquitto_loop_start(b->mosq) == MOSQ_ERR_SUCCESS) {
+        b->loop_ready = 1;
+    } else {
+        say(b, OTA_LOG_ERROR, "cannot restart the MQTT network thread");
     }
 }
 
@@ -700,10 +804,17 @@ ota_err_t ota_mqtt_mosquitto_run_once(ota_mqtt_mosquitto_t *b, uint32_t timeout_
     pthread_mutex_lock(&b->lock);
     if (b->head == NULL && b->drops_unreported == 0u && wait > 0u) {
         struct timespec until = deadline_in(wait);
+        /* Parked: meanwhile the network thread may hand stream data to the agent itself. */
+        b->parked = 1;
         while (b->head == NULL && b->drops_unreported == 0u) {
             if (pthread_cond_timedwait(&b->queue_cond, &b->lock, &until) == ETIMEDOUT) {
                 break;
             }
+        }
+        b->parked = 0;
+        /* No new hand-off starts now; wait for the one under way. */
+        while (b->direct_busy) {
+            pthread_cond_wait(&b->queue_cond, &b->lock);
         }
     }
     /* Deliver what is queued now, not what arrives meanwhile, so that the
@@ -729,6 +840,7 @@ ota_err_t ota_mqtt_mosquitto_run_once(ota_mqtt_mosquitto_t *b, uint32_t timeout_
         poll_if_due(b, 0);
     }
     poll_if_due(b, 0);
+    failover_if_due(b);
     return OTA_OK;
 }
 
@@ -771,6 +883,13 @@ ota_err_t ota_mqtt_mosquitto_flush(ota_mqtt_mosquitto_t *b, uint32_t timeout_ms)
     }
     until = deadline_in(timeout_ms);
     pthread_mutex_lock(&b->lock);
+    if (b->direct_busy && pthread_equal(pthread_self(), b->direct_thread)) {
+        /* Called by the agent within a hand-off in the network thread, which
+         * is the thread that would see the publishes leave: cannot wait. */
+        result = b->npending == 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
+        pthread_mutex_unlock(&b->lock);
+        return result;
+    }
     upto = b->pub_seq;
     while (!timed_out && outstanding(b, upto)) {
         timed_out = pthread_cond_timedwait(&b->pub_cond, &b->lock, &until) == ETIMEDOUT;

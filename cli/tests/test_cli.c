@@ -985,6 +985,83 @@ static void test_broker_init_shared_streams(void **state)
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-bridge", NULL), 2);
 }
 
+/* --federate: bad lists and --tls refused leaving nothing behind; the hub's bridges, broker
+ * 2's folder with the same logins, no bridge of its own; things spread over both with a
+ * brokers list (both brokers stopped: the hub's file is edited, broker 2 must run, so the
+ * create fails and takes nothing). */
+static void test_broker_init_federate(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:18997,",
+                                      "a b:1883",  ":1883",       "127.0.0.1:18998"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int code = cli_test_run(R, "broker", "init", "--port", "18998", "--federate", bad[i], NULL);
+        assert_int_equal(code, 2);
+        assert_true(cli_test_one_error_line(R));
+        assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
+        assert_int_not_equal(access(cli_test_path("data/federation"), F_OK), 0);
+    }
+    assert_int_equal(cli_test_run(R, "broker", "init", "--port", "18998", "--tls", "--federate",
+                                  "127.0.0.1:18997", NULL),
+                     2);
+    assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
+
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--federate", "127.0.0.1:18997",
+                           NULL));
+    char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
+    assert_non_null(conf);
+    const char *lines[] = {"\nconnection otter-federation-2\n",
+                           "\naddress 127.0.0.1:18997\n",
+                           "\nlocal_clientid otter-service-federation-2\n",
+                           "\nremote_username otter-service-federation\n",
+                           "\ntry_private true\n",
+                           "\ntopic things/+/jobs/# both 1 $aws/ $aws/\n",
+                           "\ntopic things/+/streams/# both 0 $aws/ $aws/\n",
+                           "\ntopic things/+/shadow/# both 1 $aws/ $aws/\n"};
+    expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
+    free(conf);
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/broker/mosquitto.conf"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    conf = (char *)cli_test_read(cli_test_path("data/federation/2/broker/mosquitto.conf"), NULL);
+    assert_non_null(conf);
+    assert_non_null(strstr(conf, "\nlistener 18997 127.0.0.1\n"));
+    assert_null(strstr(conf, "\nconnection "));
+    free(conf);
+    /* The same logins on both, the bridges' one among them. */
+    char *d1 = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    char *d2 = (char *)cli_test_read(cli_test_path("data/federation/2/broker/dynsec.json"), NULL);
+    cJSON *j1 = cJSON_Parse(d1), *j2 = cJSON_Parse(d2);
+    free(d1);
+    free(d2);
+    assert_non_null(j1);
+    assert_non_null(j2);
+    /* The same roles; the same clients but for the salts and hashes of their passwords. */
+    assert_true(
+        cJSON_Compare(cJSON_GetObjectItem(j1, "roles"), cJSON_GetObjectItem(j2, "roles"), 1));
+    const cJSON *c1 = cJSON_GetObjectItem(j1, "clients"), *c2 = cJSON_GetObjectItem(j2, "clients");
+    assert_int_equal(cJSON_GetArraySize(c1), 3); /* admin, service, federation */
+    assert_int_equal(cJSON_GetArraySize(c2), cJSON_GetArraySize(c1));
+    for (int i = 0; i < cJSON_GetArraySize(c1); i++) {
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(c1, i), "username")->valuestring,
+            cJSON_GetObjectItem(cJSON_GetArrayItem(c2, i), "username")->valuestring);
+    }
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, 2), "clientid")->valuestring,
+                        "otter-service-federation");
+    cJSON_Delete(j1);
+    cJSON_Delete(j2);
+    /* Broker 2 does not run: nothing is created, on neither broker nor in the files. */
+    assert_int_equal(cli_test_run(R, "thing", "create", "dev1", NULL), 1);
+    assert_non_null(strstr(R->err, "federation/2"));
+    assert_int_not_equal(access(cli_test_path("data/things/dev1.json"), F_OK), 0);
+    d1 = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    assert_null(strstr(d1, "\"dev1\""));
+    free(d1);
+    /* The bridges' name is reserved like the service's. */
+    assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-federation", NULL), 2);
+}
+
 /* --bind picks the listener's address, --host the name clients are given. */
 static void test_broker_init_bind_host(void **state)
 {
@@ -1283,6 +1360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_init_federate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
