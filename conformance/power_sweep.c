@@ -38,7 +38,11 @@
  * The counts are printed; any failure prints a line that names the scenario,
  * and the program exits non-zero.
  *
- * Usage: power_sweep [DEVICE [SCENARIO]]   (default: every device, every scenario)
+ * Usage: power_sweep [--first-failure[=FAMILY]] [DEVICE [SCENARIO]]
+ *   (default: every device, every scenario; --first-failure stops at the first
+ *   failure, after its FAIL line and the summary, as a check of a planted bug needs;
+ *   FAMILY, one of lifecycle, progress, resume/1024, resume/1536, resume/1001, is run
+ *   first, then the others)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +119,7 @@ typedef struct sweep {
     image_t r; /* the download the resume family cuts */
     tracer_t tracer;
     progress_track_t progress;
+    unsigned long ops; /* operations in the traced lifecycles */
     unsigned long scenarios;
     unsigned long failures;
     unsigned long depth2;
@@ -132,11 +137,28 @@ typedef struct sweep {
 static const char *g_only;
 /* How this program was started, for the rerun command of a FAIL line. */
 static const char *g_argv0;
+/* --first-failure: exit at the first failure. */
+static int g_first_failure;
+
+/* The families of scenarios, in the order they run by default, named as the
+ * keys of their scenarios begin: the lifecycle (both plans, with the read
+ * errors at boot), the progress store, and the resumed downloads of each block size. */
+enum family {
+    FAMILY_LIFECYCLE,
+    FAMILY_PROGRESS,
+    FAMILY_RESUME_1024,
+    FAMILY_RESUME_1536,
+    FAMILY_RESUME_1001,
+    FAMILIES
+};
+static const char *const family_name[FAMILIES] = {"lifecycle", "progress", "resume/1024",
+                                                  "resume/1536", "resume/1001"};
 
 /* Set when a failed boot named a trial image (checked after every scenario). */
 static int g_unsafe_boot;
 
 static int powered(struct sweep *s);
+static void stop_at_failure(const struct sweep *s);
 
 /*
  * Boot the device with fresh RAM. A boot that fails but starts an image is
@@ -484,6 +506,9 @@ static void report(sweep_t *s, const char *what, const char *key, const char *wh
         printf("FAIL power_sweep %s %s: %s; rerun with: %s %s %s\n", s->name, what, why, g_argv0,
                s->name, key);
     }
+    if (g_first_failure) {
+        stop_at_failure(s);
+    }
 }
 
 static void fail(sweep_t *s, int plan, uint32_t op, const cut_t *c, long op2, const cut_t *c2,
@@ -581,7 +606,7 @@ static void run_depth2(sweep_t *s, int plan, uint32_t op, const cut_t *c, uint32
     }
 }
 
-static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
+static void run_plan(sweep_t *s, int plan)
 {
     char reason[128];
     size_t size = s->size;
@@ -604,7 +629,7 @@ static void run_plan(sweep_t *s, int plan, unsigned long *ops_total)
         report(s, what, plan_name[plan], reason);
         return;
     }
-    *ops_total += t->count;
+    s->ops += t->count;
 
     rec_state_t initial;
     memcpy(s->mem, s->factory_mem, size);
@@ -1048,21 +1073,110 @@ static int make_image(image_t *img, uint32_t len, uint32_t version, uint32_t see
     return ota_test_image_sign(img->bytes, len, img->sig, &img->sig_len);
 }
 
+/* The counts of every device swept so far. */
+static struct totals {
+    unsigned geometries;
+    unsigned long ops;
+    unsigned long scenarios;
+    unsigned long failures;
+    unsigned long depth2;
+    unsigned long read_faults;
+    unsigned long progress_cuts;
+    unsigned long resume_cuts;
+} g_total;
+
+/* One device's counts line; adds them to the totals. */
+static void device_done(const sweep_t *s)
+{
+    printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
+           "%4lu, progress store: %5lu over %4u ops, resume: %4lu, refetched <= %u of %u "
+           "allowed)  failures %lu\n",
+           s->name, s->ops, s->scenarios, s->depth2, s->read_faults, s->progress_cuts,
+           s->progress_ops, s->resume_cuts, s->resume_max_refetch, s->resume_bound, s->failures);
+    g_total.geometries++;
+    g_total.ops += s->ops;
+    g_total.scenarios += s->scenarios;
+    g_total.failures += s->failures;
+    g_total.depth2 += s->depth2;
+    g_total.read_faults += s->read_faults;
+    g_total.progress_cuts += s->progress_cuts;
+    g_total.resume_cuts += s->resume_cuts;
+}
+
+static void print_summary(const char *stopped)
+{
+    printf("power-loss sweep: %u devices, %lu operations in the lifecycles, %lu scenarios "
+           "(%lu with a second cut during recovery, %lu read errors at boot, %lu progress-store "
+           "cuts, %lu cuts during downloads then resumed), %lu failures%s\n",
+           g_total.geometries, g_total.ops, g_total.scenarios, g_total.depth2, g_total.read_faults,
+           g_total.progress_cuts, g_total.resume_cuts, g_total.failures, stopped);
+    fflush(stdout);
+}
+
+static void stop_at_failure(const sweep_t *s)
+{
+    device_done(s);
+    print_summary(" (stopped at the first failure)");
+    exit(1);
+}
+
+static void run_family(sweep_t *s, int family)
+{
+    switch (family) {
+    case FAMILY_LIFECYCLE:
+        for (int plan = PLAN_ACCEPT; plan <= PLAN_REJECT; plan++) {
+            run_plan(s, plan);
+            run_read_faults(s, plan);
+        }
+        break;
+    case FAMILY_PROGRESS:
+        run_progress_sweep(s);
+        break;
+    case FAMILY_RESUME_1024:
+        /* Blocks that divide the sector, in order. */
+        run_resume_sweep(s, &s->r, BLOCK, 0);
+        break;
+    case FAMILY_RESUME_1536:
+        /* Blocks that straddle sectors, last first (as a windowed download leaves them). */
+        run_resume_sweep(s, &s->r, 1536u, 1);
+        break;
+    default:
+        /* Blocks that end inside a write unit: checkpoints hold the unit a
+         * block covered in part, which the port keeps in RAM. */
+        run_resume_sweep(s, &s->r, 1001u, 0);
+        break;
+    }
+}
+
 int main(int argc, char **argv)
 {
     static sweep_t s;
-    unsigned long scenarios = 0;
-    unsigned long failures = 0;
-    unsigned long depth2 = 0;
-    unsigned long read_faults = 0;
-    unsigned long progress_cuts = 0;
-    unsigned long resume_cuts = 0;
-    unsigned long ops_total = 0;
-    unsigned geometries = 0;
-    /* power_sweep [DEVICE [SCENARIO]] */
+    int first = FAMILY_LIFECYCLE;
+    /* power_sweep [--first-failure[=FAMILY]] [DEVICE [SCENARIO]] */
+    g_argv0 = argv[0];
+    if (argc > 1 && strncmp(argv[1], "--first-failure", 15) == 0) {
+        const char *f = argv[1] + 15;
+        g_first_failure = 1;
+        if (*f == '=') {
+            first = FAMILIES;
+            for (int k = 0; k < FAMILIES; k++) {
+                first = strcmp(f + 1, family_name[k]) == 0 ? k : first;
+            }
+        } else if (*f != '\0') {
+            first = FAMILIES;
+        }
+        if (first == FAMILIES) {
+            fprintf(stderr,
+                    "power_sweep: %s: use --first-failure or --first-failure=FAMILY "
+                    "(lifecycle, progress, resume/1024, resume/1536, resume/1001)\n",
+                    argv[1]);
+            return 2;
+        }
+        argc--;
+        argv++;
+    }
     const char *only = argc > 1 ? argv[1] : NULL;
     g_only = argc > 2 ? argv[2] : NULL;
-    g_argv0 = argv[0];
 
     /* Every registered device on flash: a port on one geometry. */
     for (const ota_conformance_port_t *port = ota_conformance_ports; port->name != NULL; port++) {
@@ -1101,50 +1215,27 @@ int main(int argc, char **argv)
             return 2;
         }
         memcpy(s.factory_mem, s.mem, s.size);
-        unsigned long ops_before = ops_total;
-        for (int plan = PLAN_ACCEPT; plan <= PLAN_REJECT; plan++) {
-            run_plan(&s, plan, &ops_total);
-            run_read_faults(&s, plan);
+        /* Every family; the one named by --first-failure=FAMILY first. */
+        run_family(&s, first);
+        for (int family = 0; family < FAMILIES; family++) {
+            if (family != first) {
+                run_family(&s, family);
+            }
         }
-        run_progress_sweep(&s);
-        /* Blocks that divide the sector, in order; and blocks that straddle
-         * sectors, last first (as a windowed download leaves them). */
-        run_resume_sweep(&s, &s.r, BLOCK, 0);
-        run_resume_sweep(&s, &s.r, 1536u, 1);
-        /* Blocks that end inside a write unit: checkpoints hold the unit a
-         * block covered in part, which the port keeps in RAM. */
-        run_resume_sweep(&s, &s.r, 1001u, 0);
-        printf("power_sweep %-23s lifecycle ops %4lu  scenarios %6lu (depth 2: %5lu, read errors: "
-               "%4lu, progress store: %5lu over %4u ops, resume: %4lu, refetched <= %u of %u "
-               "allowed)  failures %lu\n",
-               port->name, ops_total - ops_before, s.scenarios, s.depth2, s.read_faults,
-               s.progress_cuts, s.progress_ops, s.resume_cuts, s.resume_max_refetch, s.resume_bound,
-               s.failures);
-        fflush(stdout);
-        scenarios += s.scenarios;
-        failures += s.failures;
-        depth2 += s.depth2;
-        read_faults += s.read_faults;
-        progress_cuts += s.progress_cuts;
-        resume_cuts += s.resume_cuts;
-        geometries++;
+        device_done(&s);
         d->destroy(s.dev);
         free(s.mem);
         free(s.factory_mem);
         free(s.cut_mem);
     }
-    if (geometries == 0u) {
+    if (g_total.geometries == 0u) {
         fprintf(stderr, "power_sweep: no device on flash named %s\n", only);
         return 2;
     }
-    if (g_only != NULL && scenarios == 0u && failures == 0u) {
+    if (g_only != NULL && g_total.scenarios == 0u && g_total.failures == 0u) {
         fprintf(stderr, "power_sweep: no scenario %s on %s\n", g_only, only);
         return 2;
     }
-    printf("power-loss sweep: %u devices, %lu operations in the lifecycles, %lu scenarios "
-           "(%lu with a second cut during recovery, %lu read errors at boot, %lu progress-store "
-           "cuts, %lu cuts during downloads then resumed), %lu failures\n",
-           geometries, ops_total, scenarios, depth2, read_faults, progress_cuts, resume_cuts,
-           failures);
-    return failures == 0u ? 0 : 1;
+    print_summary("");
+    return g_total.failures == 0u ? 0 : 1;
 }

@@ -12,7 +12,9 @@ cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DOTA_FUZZ=ON -DCMAKE_BUILD_TY
 harnesses=(fuzz_boot_record fuzz_image_header fuzz_flash_metadata fuzz_stream_message fuzz_job_document
     fuzz_mqtt_packet fuzz_http_response)
 cmake --build build/fuzz -j "$(nproc 2>/dev/null || echo 2)" --target "${harnesses[@]}" -- --no-print-directory >/dev/null
-for h in "${harnesses[@]}"; do
+# Runs one harness for its time; its result line goes to build/fuzz/$h.result.
+fuzz_one() {
+    local h=$1 seconds corpus log bin seeds runs cov
     case $h in
     fuzz_stream_message | fuzz_job_document | fuzz_mqtt_packet | fuzz_http_response) seconds=$parser_seconds ;;
     *) seconds=$flash_seconds ;;
@@ -20,8 +22,9 @@ for h in "${harnesses[@]}"; do
     corpus=build/fuzz/corpus/$h
     mkdir -p "$corpus"
     log=build/fuzz/$h.log
+    rm -f "build/fuzz/$h.result"
     # A harness may come with a dictionary of its format's tokens.
-    dict=()
+    local dict=()
     if [ "$h" = fuzz_job_document ]; then
         dict=(-dict=tests/fuzz/$h.dict)
     fi
@@ -36,11 +39,47 @@ for h in "${harnesses[@]}"; do
     if ! $bin -max_total_time="$seconds" -print_final_stats=1 \
         ${dict[@]+"${dict[@]}"} -artifact_prefix=build/fuzz/ \
         "$corpus" "$seeds" >"$log" 2>&1; then
-        tail -40 "$log" >&2
-        echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with $bin FILE" >&2
-        exit 1
+        {
+            tail -40 "$log"
+            echo "error: $h found a failing input: build/fuzz/crash-* (log: $log); rerun it with $bin FILE"
+        } >"build/fuzz/$h.failed"
+        return 1
     fi
     runs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
     cov=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | sed -E 's/.*cov: ([0-9]+).*/\1/' | tail -1 || true)
-    echo "fuzz: $h ran $runs inputs in ${seconds}s (coverage $cov edges), no failure"
+    echo "fuzz: $h ran $runs inputs in ${seconds}s (coverage $cov edges), no failure" >"build/fuzz/$h.result"
+}
+
+# The harnesses run side by side, one per core, the longest first: each gets
+# its time on a core of its own, and the step takes about half as long on two.
+jobs=$(nproc 2>/dev/null || echo 2)
+order=(fuzz_stream_message fuzz_job_document fuzz_mqtt_packet fuzz_http_response
+    fuzz_boot_record fuzz_image_header fuzz_flash_metadata)
+if [ "${#order[@]}" -ne "${#harnesses[@]}" ]; then
+    echo "error: scripts/fuzz.sh: the run order does not name every harness" >&2
+    exit 1
+fi
+rm -f build/fuzz/*.failed
+running=0
+for h in "${order[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    fuzz_one "$h" &
+    running=$((running + 1))
 done
+wait || true
+status=0
+for h in "${harnesses[@]}"; do
+    if [ -f "build/fuzz/$h.failed" ]; then
+        cat "build/fuzz/$h.failed" >&2
+        status=1
+    elif [ -f "build/fuzz/$h.result" ]; then
+        cat "build/fuzz/$h.result"
+    else
+        echo "error: $h did not run" >&2
+        status=1
+    fi
+done
+exit $status

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs a power-loss sweep built with a planted bug and succeeds only if the
 # sweep catches it: exit status 1 with at least one FAIL line (a crash or a
-# set-up error does not count as caught).
-# Usage: expect-caught.sh NAME SWEEP_BINARY GEOMETRY
+# set-up error does not count as caught). The sweep stops at its first failure:
+# one is enough to catch the bug. FAMILY, the family of scenarios expected to
+# catch it (lifecycle, progress, resume/1024, resume/1536, resume/1001), runs first; the others run after it.
+# Usage: expect-caught.sh NAME SWEEP_BINARY GEOMETRY FAMILY
 set -uo pipefail
-name=$1 sweep=$2 geometry=$3
-out=$("$sweep" "$geometry" 2>&1)
+name=$1 sweep=$2 geometry=$3 family=$4
+out=$("$sweep" --first-failure="$family" "$geometry" 2>&1)
 status=$?
 fails=$(printf '%s\n' "$out" | grep -c '^FAIL ' || true)
 summary=$(printf '%s\n' "$out" | grep '^power-loss sweep:' || true)
