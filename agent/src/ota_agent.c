@@ -1629,6 +1629,14 @@ static void ota_poll_activating(ota_agent_t *a)
         ota_activate(a);
         return;
     }
+    if (a->confirm_pending == 1u && a->dl.rto > a->cfg.reset_delay_ms) {
+        /* The reset delay is over, not the service's round trip: a busy service (a fleet
+         * finishing at once) answers within the retry timer, and asking again before that
+         * only adds to its queue. Wait out the timer once before counting a timeout. */
+        a->confirm_pending = 2u;
+        ota_set_deadline(a, a->dl.rto - a->cfg.reset_delay_ms);
+        return;
+    }
     /* No answer yet: ask again, and give up after as many tries as a download. */
     a->stats.timeouts++;
     if (++a->confirm_tries > a->cfg.max_timeouts) {
