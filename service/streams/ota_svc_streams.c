@@ -1268,10 +1268,12 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
             a->top_block = v.top;
         }
     }
-    logf_(s, 3,
-          "streams: thing %s stream %s: %s file %" PRIu64 " l=%" PRIu64 " o=%" PRIu64 ": %" PRIu64
-          " blocks, %" PRIu64 " bytes",
-          x->thing, x->stream, x->op_name, r->f, r->l, r->o, v.sent, v.bytes);
+    if (!r->more) { /* one line per request, at its last turn */
+        logf_(s, 3,
+              "streams: thing %s stream %s: %s file %" PRIu64 " l=%" PRIu64 " o=%" PRIu64
+              ": %" PRIu64 " blocks, %" PRIu64 " bytes",
+              x->thing, x->stream, x->op_name, r->f, r->l, r->o, r->done_msgs, r->done_bytes);
+    }
     if (rc < 0) {
         logf_(s, 0, "streams: thing %s stream %s file %" PRIu64 ": read or publish failed",
               x->thing, x->stream, r->f);
