@@ -20,8 +20,9 @@
 #define PW_HASH_LEN 64
 #define PW_ITERATIONS 101
 
-/* How long the CLI waits for the running broker at each step. */
-#define LIVE_TIMEOUT_MS 10000
+/* How long the CLI waits for the running broker at each step (a batch of things is
+ * LIVE_BATCH x 2 saves of the plugin's whole file). */
+#define LIVE_TIMEOUT_MS 30000
 
 static const char control_topic[] = "$CONTROL/dynamic-security/v1";
 static const char response_topic[] = "$CONTROL/dynamic-security/v1/response";
@@ -79,29 +80,40 @@ static const char *const answer_topics[] = {
     NULL,
 };
 
-/* The role of one thing: its own jobs, streams and shadow topics, nothing else; it sends
- * requests and receives answers (see answer_topics). */
-static cJSON *thing_role(const char *thing)
+/*
+ * The rules every thing shares (role CLI_THINGS_ROLE, checked before a thing's own role): no
+ * thing may send on any thing's answer topics, and a thing may receive those only. Which
+ * thing's answers it receives is bounded by its own role, which lets it subscribe to its own
+ * topics only. Shared, so that a thing's own role is 6 rules instead of 32: the plugin
+ * rewrites its whole file after every change, so adding n things to a running broker costs
+ * about n^2 times what one thing takes in the file.
+ */
+static cJSON *things_role(void)
 {
-    char role[160], jobs[200], streams[200], shadow[200], topic[300];
-    snprintf(role, sizeof role, "thing:%s", thing);
-    snprintf(jobs, sizeof jobs, "$aws/things/%s/jobs/#", thing);
-    snprintf(streams, sizeof streams, "$aws/things/%s/streams/#", thing);
-    snprintf(shadow, sizeof shadow, "$aws/things/%s/shadow/#", thing);
+    char topic[300];
     cJSON *acls = cJSON_CreateArray();
     for (const char *const *t = answer_topics; *t != NULL; t++) {
-        snprintf(topic, sizeof topic, "$aws/things/%s/%s", thing, *t);
+        snprintf(topic, sizeof topic, "$aws/things/+/%s", *t);
         cJSON *deny = add_acl(acls, "publishClientSend", topic);
         cJSON_ReplaceItemInObjectCaseSensitive(deny, "allow", cJSON_CreateBool(0));
-        cJSON_AddNumberToObject(deny, "priority", 1); /* before the allow of jobs/# */
         add_acl(acls, "publishClientReceive", topic);
     }
-    add_acl(acls, "publishClientSend", jobs);
-    add_acl(acls, "subscribePattern", jobs);
-    add_acl(acls, "publishClientSend", streams);
-    add_acl(acls, "subscribePattern", streams);
-    add_acl(acls, "publishClientSend", shadow);
-    add_acl(acls, "subscribePattern", shadow);
+    return role_object(CLI_THINGS_ROLE, acls);
+}
+
+/* The role of one thing: sending on and subscribing to its own jobs, streams and shadow topics,
+ * nothing else (what it may receive and not send comes from things_role). */
+static cJSON *thing_role(const char *thing)
+{
+    static const char *const own[] = {"jobs/#", "streams/#", "shadow/#"};
+    char role[160], topic[300];
+    snprintf(role, sizeof role, "thing:%s", thing);
+    cJSON *acls = cJSON_CreateArray();
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        snprintf(topic, sizeof topic, "$aws/things/%s/%s", thing, own[i]);
+        add_acl(acls, "publishClientSend", topic);
+        add_acl(acls, "subscribePattern", topic);
+    }
     return role_object(role, acls);
 }
 
@@ -117,6 +129,19 @@ static cJSON *client_object(const char *user, const char *client_id, const char 
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "rolename", role);
     cJSON_AddItemToArray(roles, r);
+    return c;
+}
+
+/* The client object of a thing: its own role, and the shared rules checked first. */
+static cJSON *thing_client(const char *thing)
+{
+    char role[160];
+    snprintf(role, sizeof role, "thing:%s", thing);
+    cJSON *c = client_object(thing, thing, role);
+    cJSON *shared = cJSON_CreateObject();
+    cJSON_AddStringToObject(shared, "rolename", CLI_THINGS_ROLE);
+    cJSON_AddNumberToObject(shared, "priority", 1);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(c, "roles"), shared);
     return c;
 }
 
@@ -198,6 +223,7 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const cha
     add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
     add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
+    cJSON_AddItemToArray(roles, things_role());
     if (bridge_pw != NULL) {
         /* The bridge only reads the things' stream requests (it republishes them locally). */
         acls = cJSON_CreateArray();
@@ -293,6 +319,10 @@ static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, siz
     cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
     cJSON *roles = cJSON_GetObjectItemCaseSensitive(root, "roles");
     int rc = CLI_EXIT_OK;
+    if (add && find_named(roles, "rolename", CLI_THINGS_ROLE) < 0) {
+        /* A file written before the shared rules existed. */
+        cJSON_AddItemToArray(roles, things_role());
+    }
     for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {
         char role[160];
         snprintf(role, sizeof role, "thing:%s", things[i].name);
@@ -312,7 +342,7 @@ static int edit_file(const cli_ctx_t *ctx, const cli_dynsec_thing_t *things, siz
                           things[i].name);
             break;
         }
-        cJSON *c = client_object(things[i].name, things[i].name, role);
+        cJSON *c = thing_client(things[i].name);
         cJSON_AddItemToArray(clients, c);
         cJSON_AddItemToArray(roles, thing_role(things[i].name));
         if (things[i].password != NULL && add_password_hash(c, things[i].password) != 0) {
@@ -531,10 +561,12 @@ static cJSON *remove_commands(const cli_dynsec_thing_t *things, size_t n)
 }
 
 /*
- * Things per control message, so that one stays well under the broker's packet
- * limit (135,168 bytes): a thing's role has about 32 access rules of up to
- * about 200 bytes each with a 128-character name, so at most about 6.5 KiB a
- * thing, and 16 things about 104 KiB.
+ * Things per control message: the plugin saves its whole file after each
+ * command, so a batch takes 2 x LIVE_BATCH saves, which must stay well within
+ * LIVE_TIMEOUT_MS with thousands of things in the file on a loaded machine. A
+ * thing's commands (6 access rules of up to about 200 bytes each with a
+ * 128-character name, and its client) take under 2 KiB, far under the
+ * broker's packet limit.
  */
 #define LIVE_BATCH 16
 
@@ -543,10 +575,8 @@ static cJSON *create_commands(const cli_dynsec_thing_t *things, size_t n)
 {
     cJSON *cmds = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
-        char role[160];
-        snprintf(role, sizeof role, "thing:%s", things[i].name);
         cJSON_AddItemToArray(cmds, command("createRole", thing_role(things[i].name)));
-        cJSON *c = client_object(things[i].name, things[i].name, role);
+        cJSON *c = thing_client(things[i].name);
         if (things[i].password != NULL) {
             cJSON_AddStringToObject(c, "password", things[i].password);
         }
@@ -563,6 +593,13 @@ static int add_live(struct live *l, const cli_dynsec_thing_t *things, size_t n)
     const char *err = NULL;
     cJSON *resp = NULL;
     int rc = made == NULL ? cli_fail(CLI_EXIT_FAIL, "out of memory; try again") : CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK) {
+        /* The shared rules, missing from a broker set up before they existed (refused as a
+         * duplicate otherwise; a client naming a missing role is refused below). */
+        cJSON *shared = cJSON_CreateArray();
+        cJSON_AddItemToArray(shared, command("createRole", things_role()));
+        rc = live_exchange(l, shared, &resp);
+    }
     for (size_t first = 0; rc == CLI_EXIT_OK && err == NULL && first < n; first += LIVE_BATCH) {
         size_t k = n - first < LIVE_BATCH ? n - first : LIVE_BATCH;
         cJSON_Delete(resp);

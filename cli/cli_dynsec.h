@@ -16,9 +16,13 @@
  *                  and .../describe/+).
  *   <thing>        one per device; its client id is bound to its name (the
  *                  broker refuses a CONNECT with any other id) and its own
- *                  role "thing:<name>" allows only $aws/things/<name>/jobs/#
- *                  and $aws/things/<name>/streams/# (Mosquitto 2.0.11's
- *                  dynsec has no %u or %c patterns, so each thing has a role).
+ *                  role "thing:<name>" allows sending on and subscribing to
+ *                  only $aws/things/<name>/jobs/#, .../streams/# and
+ *                  .../shadow/# (Mosquitto 2.0.11's dynsec has no %u or %c
+ *                  patterns, so each thing has a role); the role
+ *                  CLI_THINGS_ROLE, which every thing shares and which is
+ *                  checked first, denies sending on any thing's answer topics
+ *                  and allows receiving those only.
  *
  *   otter-service-federation  in a federation only: the hub's bridges to the
  *                  other brokers; client id bound to its name; relays
@@ -48,6 +52,9 @@
 
 /** Username and bound client id of the broker's bridge to itself (--shared-streams). */
 #define CLI_BRIDGE_USER "otter-service-bridge"
+
+/** The role every thing shares (its rules on the answer topics). */
+#define CLI_THINGS_ROLE "things"
 
 /** The ordinary topic prefix under which that bridge republishes stream requests. */
 #define CLI_SHARE_PREFIX "otter/"

@@ -1132,6 +1132,9 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
 
     if (ours && !ota_status_terminal(job->status)) {
         if (a->confirm_pending) {
+            if (a->confirm_pending == 2u) {
+                ota_set_deadline(a, 0); /* the reset delay is over: activate now */
+            }
             a->confirm_pending = 0;
             ota_log(a, OTA_LOG_INFO, "the service confirmed the job", OTA_OK, 0, 0, NULL);
         }
@@ -1619,6 +1622,14 @@ static void ota_poll_activating(ota_agent_t *a)
     }
     if (!a->confirm_pending) {
         ota_activate(a);
+        return;
+    }
+    if (a->confirm_pending == 1u) {
+        /* The reset delay is over, not the service's round trip: a busy service (a fleet
+         * finishing at once) answers within the retry timer, and asking again before that
+         * only adds to its queue. Wait one retry timer more before counting a timeout. */
+        a->confirm_pending = 2u;
+        ota_set_deadline(a, a->dl.rto);
         return;
     }
     /* No answer yet: ask again, and give up after as many tries as a download. */

@@ -1615,6 +1615,27 @@ static void test_activation_waits_for_the_service(void **state)
     fixture_free(fx);
 }
 
+/* A confirmation answered later than the reset delay but within the retry timer (a busy
+ * service): no timeout, asked once, activated as soon as it arrives. */
+static void test_slow_confirmation_is_no_timeout(void **state)
+{
+    fixture_t *fx = fixture_new(8192, NULL);
+    uint32_t gets;
+    (void)state;
+    fx->h->policy.delay_ms = 900; /* every answer: the retry timer grows past 900 ms */
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 30000, 10, h_stop_activating));
+    assert_true(ota_agent_get_stats(&fx->h->agent)->rto_ms > 900u + fx->h->cfg.reset_delay_ms);
+    gets = fx->h->next_gets;
+    /* The answer comes 900 ms after the ask: activated at once, not at the timer's end. */
+    h_run(fx->h, 1200, 10, NULL);
+    assert_int_equal(fx->pal.activates, 1);
+    assert_int_equal(fx->h->next_gets, gets); /* not asked again */
+    assert_int_equal(ota_agent_get_stats(&fx->h->agent)->timeouts, 0);
+    fixture_free(fx);
+}
+
 /* ---- retry timer and throttling ---- */
 
 static void test_slow_port_is_no_lost_request(void **state)
@@ -1885,6 +1906,7 @@ int main(void)
         cmocka_unit_test(test_cancel_at_every_step),
         cmocka_unit_test(test_cancel_at_every_step_slow_port),
         cmocka_unit_test(test_activation_waits_for_the_service),
+        cmocka_unit_test(test_slow_confirmation_is_no_timeout),
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),

@@ -882,6 +882,107 @@ static void test_broker_init_files(void **state)
     assert_int_equal(cli_test_sh("ls -A '%s' | grep -q broker-", cli_test_data()), 1);
 }
 
+/* The role named `name` in a dynsec tree, or NULL. */
+static const cJSON *find_role(const cJSON *d, const char *name)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "roles"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "rolename")->valuestring, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static cJSON *read_dynsec(void)
+{
+    char *ds = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    cJSON *d = cJSON_Parse(ds);
+    free(ds);
+    assert_non_null(d);
+    return d;
+}
+
+/*
+ * A thing's own role allows sending on and subscribing to its own jobs, streams and shadow
+ * topics (6 rules); the rules on the answer topics are in the shared role "things", which
+ * its login lists with a higher priority, so that it is checked first; a file without that
+ * role (written before it existed) gets it with the next thing.
+ */
+static void test_thing_roles(void **state)
+{
+    (void)state;
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", NULL));
+    assert_ok(cli_test_run(R, "thing", "create", "A", NULL));
+    cJSON *d = read_dynsec();
+    const cJSON *shared = find_role(d, "things"), *own = find_role(d, "thing:A"), *e;
+    assert_non_null(shared);
+    assert_non_null(own);
+    int denies = 0, receives = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(shared, "acls"))
+    {
+        const char *type = cJSON_GetObjectItem(e, "acltype")->valuestring;
+        assert_true(strncmp(cJSON_GetObjectItem(e, "topic")->valuestring, "$aws/things/+/", 14) ==
+                    0);
+        if (strcmp(type, "publishClientSend") == 0) {
+            assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e, "allow")));
+            denies++;
+        } else {
+            assert_string_equal(type, "publishClientReceive");
+            assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "allow")));
+            receives++;
+        }
+    }
+    assert_int_equal(denies, 13);
+    assert_int_equal(receives, 13);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(own, "acls")), 6);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(own, "acls"))
+    {
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "allow")));
+        assert_true(strncmp(cJSON_GetObjectItem(e, "topic")->valuestring, "$aws/things/A/", 14) ==
+                    0);
+    }
+    const cJSON *client = NULL;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "clients"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "username")->valuestring, "A") == 0) {
+            client = e;
+        }
+    }
+    assert_non_null(client);
+    const cJSON *roles = cJSON_GetObjectItem(client, "roles");
+    assert_int_equal(cJSON_GetArraySize(roles), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(roles, 0), "rolename")->valuestring,
+                        "thing:A");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(roles, 1), "rolename")->valuestring,
+                        "things");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(roles, 1), "priority")->valueint, 1);
+    /* An older file, without the shared role: the next thing brings it back. */
+    while (find_role(d, "things") != NULL) {
+        cJSON *r = cJSON_GetObjectItem(d, "roles");
+        for (int i = 0; i < cJSON_GetArraySize(r); i++) {
+            if (strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(r, i), "rolename")->valuestring,
+                       "things") == 0) {
+                cJSON_DeleteItemFromArray(r, i);
+                break;
+            }
+        }
+    }
+    char *text = cJSON_Print(d);
+    cJSON_Delete(d);
+    FILE *f = fopen(cli_test_path("data/broker/dynsec.json"), "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    cJSON_free(text);
+    assert_ok(cli_test_run(R, "thing", "create", "B", NULL));
+    d = read_dynsec();
+    assert_non_null(find_role(d, "things"));
+    assert_non_null(find_role(d, "thing:B"));
+    cJSON_Delete(d);
+}
+
 /* A data folder that does not exist, or is not otter's, is named with the
  * command that sets one up; no command creates anything there. */
 static void test_data_dir_missing(void **state)
@@ -1358,6 +1459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thing_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_federate, setup, teardown),

@@ -22,10 +22,11 @@
  * <prefix>$aws/things/..., where shared subscriptions work on Mosquitto 2.0;
  * the probe then goes through that bridge.
  *
- * Valid stream requests wait in one queue per thing and are answered one
- * per thing in turn while less than SERVE_LOW_WATER bytes of answers wait
- * for the broker, so a thing asking for much delays another thing's answer
- * by at most one request. Per-thing budgets refuse what is over them.
+ * Valid stream requests wait in one queue per thing and are answered in
+ * turns of at most 16 KiB of blocks, one thing after the other, while less
+ * than SERVE_LOW_WATER bytes of answers wait for the broker, so a thing
+ * asking for much delays another thing's next block by at most one turn.
+ * Per-thing budgets refuse what is over them.
  *
  * The session is persistent (a fixed client id, clean session off, the Jobs
  * API at QoS 1): requests published while the service is away wait in the

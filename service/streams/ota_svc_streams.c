@@ -75,6 +75,11 @@ typedef struct request {
     uint8_t *b;    /* the module's bitmap buffer */
     char msg[160]; /* refusal message */
     code_t fail;   /* first problem found while decoding */
+    /* An answer sent in turns: what earlier turns sent (the bits of blocks sent are cleared,
+     * and o of a request without bitmap moves on), and whether its bytes are paid for. */
+    uint64_t done_msgs, done_bytes;
+    int paid;
+    int more; /* the turn ended before the answer did */
 } request_t;
 
 /* Per thing and stream activity, for summary log lines. */
@@ -1019,21 +1024,24 @@ static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
     return 0;
 }
 
-/* State of one GetStream answer. */
+/* State of one GetStream answer (one turn of it). */
 typedef struct serve {
     int fd;
     const ota_svc_stream_file_t *file;
     uint64_t nblocks;
     uint64_t max_msgs;
-    uint64_t sent;
-    uint64_t bytes;
+    uint64_t sent;       /* blocks of the answer sent, earlier turns included */
+    uint64_t bytes;      /* ... and their payload bytes */
+    uint64_t turn_bytes; /* payload bytes sent in this turn */
+    uint64_t stop;       /* the block the turn ended at */
     uint64_t top;
     char token_json[2 * OTA_SVC_STREAMS_TOKEN_MAX * 6 + 8]; /* "c":"…", escaped */
     int failed;
 } serve_t;
 
-/* Sends block idx; returns 0 to go on, 1 when a cap is reached, -1 on failure. */
-static int send_block(ota_svc_streams_t *s, ctx_t *x, const request_t *r, serve_t *v, uint64_t idx)
+/* Sends block idx; returns 0 to go on, 1 when a cap of the request is reached, 2 when the
+ * turn is over (idx is still to be sent), -1 on failure. */
+static int send_block(ota_svc_streams_t *s, ctx_t *x, request_t *r, serve_t *v, uint64_t idx)
 {
     uint64_t blen = idx == v->nblocks - 1 ? v->file->size - idx * r->l : r->l;
     size_t pos = 0;
@@ -1042,6 +1050,10 @@ static int send_block(ota_svc_streams_t *s, ctx_t *x, const request_t *r, serve_
 
     if (v->sent >= v->max_msgs || v->bytes + blen > OTA_SVC_STREAMS_MAX_PAYLOAD) {
         return 1;
+    }
+    if (v->turn_bytes > 0 && v->turn_bytes + blen > OTA_SVC_STREAMS_TURN_BYTES) {
+        v->stop = idx;
+        return 2;
     }
     if (x->json) {
         int head;
@@ -1086,6 +1098,11 @@ static int send_block(ota_svc_streams_t *s, ctx_t *x, const request_t *r, serve_
     }
     v->sent++;
     v->bytes += blen;
+    v->turn_bytes += blen;
+    if (r->has_b) {
+        uint64_t k = idx - r->o; /* sent: no longer asked for */
+        r->b[k / 8] = (uint8_t)(r->b[k / 8] & ~(1u << (k % 8)));
+    }
     if (idx + 1 > v->top) {
         v->top = idx + 1;
     }
@@ -1141,7 +1158,7 @@ static int plan_visit(void *ctx, uint64_t idx)
 typedef struct send_ctx {
     ota_svc_streams_t *s;
     ctx_t *x;
-    const request_t *r;
+    request_t *r;
     serve_t *v;
 } send_ctx_t;
 
@@ -1190,7 +1207,7 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
         reject(s, x, r, C_OFFSET, a);
         return;
     }
-    {
+    if (!r->paid) {
         /* The answer's bytes are paid for before anything is read or sent. */
         plan_t plan = {r, v.nblocks, v.file->size, 0, 0};
         walk_blocks(r, v.nblocks, plan_visit, &plan);
@@ -1200,6 +1217,7 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
             reject(s, x, r, C_THROTTLED, a);
             return;
         }
+        r->paid = 1;
     }
     v.fd = open(v.file->path, O_RDONLY | O_CLOEXEC);
     if (v.fd < 0) {
@@ -1210,22 +1228,33 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
         return;
     }
     v.max_msgs = r->has_n ? r->n : UINT64_MAX;
+    v.sent = r->done_msgs;
+    v.bytes = r->done_bytes;
     if (x->json) {
         token_json(r, v.token_json, sizeof(v.token_json));
     }
     {
         send_ctx_t sc = {s, x, r, &v};
         rc = walk_blocks(r, v.nblocks, send_visit, &sc);
+        r->more = rc == 2;
+        if (r->more && !r->has_b) {
+            r->o = v.stop; /* the blocks before it are sent */
+        }
         if (rc > 0) {
-            rc = 0; /* a cap was reached */
+            rc = 0; /* a cap was reached, or the turn is over */
         }
     }
     close(v.fd);
-    s->stats.blocks += v.sent;
-    s->stats.bytes += v.bytes;
-    if (v.sent > 0) {
+    s->stats.blocks += v.sent - r->done_msgs;
+    s->stats.bytes += v.bytes - r->done_bytes;
+    if (v.sent > 0 && r->done_msgs == 0) {
         s->stats.served++;
     }
+    /* This turn's blocks, for the log and the activity. */
+    v.sent -= r->done_msgs;
+    v.bytes -= r->done_bytes;
+    r->done_msgs += v.sent;
+    r->done_bytes += v.bytes;
     if (a != NULL) {
         if (a->block_size != r->l || a->file_id != r->f) {
             a->top_block = 0;
@@ -1239,10 +1268,12 @@ static void answer_get(ota_svc_streams_t *s, ctx_t *x, request_t *r, const ota_s
             a->top_block = v.top;
         }
     }
-    logf_(s, 3,
-          "streams: thing %s stream %s: %s file %" PRIu64 " l=%" PRIu64 " o=%" PRIu64 ": %" PRIu64
-          " blocks, %" PRIu64 " bytes",
-          x->thing, x->stream, x->op_name, r->f, r->l, r->o, v.sent, v.bytes);
+    if (!r->more) { /* one line per request, at its last turn */
+        logf_(s, 3,
+              "streams: thing %s stream %s: %s file %" PRIu64 " l=%" PRIu64 " o=%" PRIu64
+              ": %" PRIu64 " blocks, %" PRIu64 " bytes",
+              x->thing, x->stream, x->op_name, r->f, r->l, r->o, r->done_msgs, r->done_bytes);
+    }
     if (rc < 0) {
         logf_(s, 0, "streams: thing %s stream %s file %" PRIu64 ": read or publish failed",
               x->thing, x->stream, r->f);
@@ -1385,20 +1416,20 @@ static thing_queue_t **queue_slot(ota_svc_streams_t *s, const char *thing)
  * still waiting for its turn, will send: a device whose requests waited
  * longer than its retry timer asks again for blocks already on their way.
  * Only requests for the same stream, file, block size, version and format
- * count, each for the blocks its caps (n, 128 KiB) let it send. 1 when
- * nothing is left of r.
+ * count, each for the blocks its caps (n, 128 KiB, less what its earlier
+ * turns sent) let it send. 1 when nothing is left of r.
  */
 static int trim_waiting(const thing_queue_t *q, const ctx_t *x, request_t *r)
 {
     unsigned left = 0;
     for (const pending_t *p = q->head; p != NULL; p = p->next) {
         const request_t *e = &p->r;
-        uint64_t cap = OTA_SVC_STREAMS_MAX_PAYLOAD / e->l, sent = 0;
+        uint64_t cap = (OTA_SVC_STREAMS_MAX_PAYLOAD - e->done_bytes) / e->l, sent = 0;
         if (!e->has_b || p->json != x->json || strcmp(p->stream, x->stream) != 0 || e->f != r->f ||
             e->l != r->l || e->has_s != r->has_s || e->s != r->s) {
             continue;
         }
-        cap = e->has_n && e->n < cap ? e->n : cap;
+        cap = e->has_n && e->n - e->done_msgs < cap ? e->n - e->done_msgs : cap;
         for (uint64_t k = 0; k < (uint64_t)e->b_len * 8u && sent < cap; k++) {
             uint64_t j = e->o + k - r->o;
             if ((e->b[k / 8] >> (k % 8) & 1u) == 0) {
@@ -1488,17 +1519,26 @@ int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms)
     if (q == NULL) {
         return 0;
     }
-    /* One request of the thing whose turn it is; it goes to the end of the ring. */
+    /* One turn (OTA_SVC_STREAMS_TURN_BYTES) of the oldest request of the thing whose turn it
+     * is; the thing goes to the end of the ring. */
     p = q->head;
-    q->head = p->next;
-    q->n--;
-    s->queued--;
     s->turn_head = q->rnext;
     if (s->turn_head == NULL) {
         s->turn_tail = NULL;
     }
     q->rnext = NULL;
     snprintf(x.thing, sizeof(x.thing), "%s", q->thing);
+    snprintf(x.stream, sizeof(x.stream), "%s", p->stream);
+    x.json = p->json;
+    x.op_name = x.json ? "get/json" : "get/cbor";
+    x.now_ms = now_ms;
+    answer(s, &x, &p->r, OP_GET_CBOR, activity_get(s, x.thing, x.stream, now_ms));
+    if (!p->r.more) {
+        q->head = p->next;
+        q->n--;
+        s->queued--;
+        free(p);
+    }
     if (q->head != NULL) {
         if (s->turn_tail != NULL) {
             s->turn_tail->rnext = q;
@@ -1511,12 +1551,6 @@ int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms)
         *queue_slot(s, q->thing) = q->hnext;
         free(q);
     }
-    snprintf(x.stream, sizeof(x.stream), "%s", p->stream);
-    x.json = p->json;
-    x.op_name = x.json ? "get/json" : "get/cbor";
-    x.now_ms = now_ms;
-    answer(s, &x, &p->r, OP_GET_CBOR, activity_get(s, x.thing, x.stream, now_ms));
-    free(p);
     return 1;
 }
 

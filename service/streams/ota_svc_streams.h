@@ -40,13 +40,19 @@
  *   InternalError               lookup failure, unreadable file
  *
  * Fairness: valid GetStream requests wait in one queue per thing; each call
- * of ota_svc_streams_serve() answers one request of the thing whose turn it
- * is and moves that thing to the end of the ring, so a thing with many
- * requests waiting delays another thing's answer by at most one request
- * (<= 128 KiB) per waiting thing. A request loses the blocks that an earlier
- * request of its thing, still waiting, will send (a device that timed out
- * asks again for what is on its way): each block is sent once; a request
- * with nothing left is dropped (counted as merged). Without
+ * of ota_svc_streams_serve() sends one turn, OTA_SVC_STREAMS_TURN_BYTES of
+ * blocks (at least one block), of the oldest request of the thing whose turn
+ * it is and moves that thing to the end of the ring; the rest of the request
+ * waits for the thing's next turn. So a thing's next block waits for at most
+ * one turn per waiting thing, whatever the others asked for: with a
+ * thousand devices downloading at once, each receives blocks every few
+ * hundred milliseconds instead of waiting for a thousand whole requests
+ * before its first block (which would outlast a device's retry timer). A
+ * request loses the blocks that an earlier request of its thing, still
+ * waiting or partly sent, will send (a device that timed out asks again for
+ * what is on its way): each block is sent once; a request with nothing left
+ * is dropped (counted as merged). Its answer bytes are charged once, at its
+ * first turn. Without
  * ota_svc_streams_set_deferred(), a request is answered within
  * ota_svc_streams_handle().
  * Files are read with pread() into one buffer of the largest block, so memory
@@ -78,6 +84,8 @@ extern "C" {
  * broker's max_packet_size less its headroom for the topic).
  */
 #define OTA_SVC_STREAMS_JSON_BLOCK_MAX 97920u
+/** Block payload bytes a thing's turn sends at most (at least one block). */
+#define OTA_SVC_STREAMS_TURN_BYTES 16384u
 /** Most block payload bytes sent for one request. */
 #define OTA_SVC_STREAMS_MAX_PAYLOAD 131072u
 /** A bitmap must be shorter than this many bytes. */
@@ -209,16 +217,17 @@ void ota_svc_streams_set_budget(ota_svc_streams_t *streams, ota_svc_budget_t *bu
 void ota_svc_streams_set_deferred(ota_svc_streams_t *streams, int deferred);
 
 /**
- * Answers one waiting GetStream request: the oldest of the thing whose turn
- * it is.
+ * Sends one turn of a waiting GetStream request: of the oldest of the thing
+ * whose turn it is, at most OTA_SVC_STREAMS_TURN_BYTES of blocks (at least
+ * one); what is left of it waits for the thing's next turn.
  * @param streams module.
  * @param now_ms  current time in ms (the clock of handle()).
- * @return 1 if a request was answered or refused; 0 if none was waiting.
+ * @return 1 if a turn was served (blocks sent, or a refusal); 0 if no request was waiting.
  */
 int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms);
 
 /**
- * GetStream requests waiting for their turn.
+ * GetStream requests waiting for their turn (partly sent ones included).
  * @param streams module.
  * @return the count.
  */

@@ -1292,6 +1292,85 @@ static void test_waiting_blocks_are_sent_once(void **state)
     clear_msgs(fx);
 }
 
+static const char *T_GET2 = "$aws/things/dev-2/streams/AFR_OTA-s1/get/cbor";
+static const char *T_DATA2 = "$aws/things/dev-2/streams/AFR_OTA-s1/data/cbor";
+
+/* Checks that messages [from, from + count) are blocks first.. on topic, and no more. */
+static void check_turn(fixture_t *fx, size_t from, size_t count, const char *topic, uint64_t first)
+{
+    assert_int_equal(fx->n_msgs, from + count);
+    for (size_t k = 0; k < count; k++) {
+        rec_msg_t m = fx->msgs[from + k];
+        block_t blk;
+        assert_string_equal(m.topic, topic);
+        m.topic = (char *)T_DATA; /* decode_block checks dev-1's topic */
+        decode_block(&m, &blk);
+        assert_int_equal(blk.f, 3);
+        assert_int_equal(blk.i, first + k);
+        assert_int_equal(blk.plen, 1024);
+        assert_memory_equal(blk.p, fx->big + (first + k) * 1024u, 1024);
+        cbor_decref(&blk.root);
+    }
+}
+
+/*
+ * Requests are answered in turns of OTA_SVC_STREAMS_TURN_BYTES: a thing's
+ * large request does not hold another thing's blocks back; a partly sent
+ * request keeps its place, its bytes are charged once, and a request again
+ * for what it has still to send is dropped.
+ */
+static void test_turns_split_requests(void **state)
+{
+    fixture_t *fx = *state;
+    ota_svc_streams_stats_t st;
+    /* the byte budget holds one 128 KiB answer and refills 1 byte a second */
+    ota_svc_budget_config_t cfg = {
+        .requests_per_s = 100, .request_burst = 100, .bytes_per_s = 1, .byte_burst = 131072};
+    ota_svc_budget_t *b = ota_svc_budget_create(&cfg);
+    uint8_t all[16], half[2] = {0xff, 0xff};
+    size_t len;
+    unsigned char *p;
+    const size_t turn = OTA_SVC_STREAMS_TURN_BYTES / 1024u;
+    assert_non_null(b);
+    assert_int_equal(turn, 16);
+    memset(all, 0xff, sizeof all);
+    ota_svc_streams_set_budget(fx->s, b);
+    ota_svc_streams_set_deferred(fx->s, 1);
+    get(fx, NULL, 3, 1024, 0, all, sizeof all, 128);   /* dev-1: 128 blocks, 8 turns */
+    p = req_cbor(NULL, 3, 1024, 0, NULL, 0, 20, &len); /* dev-2: 20 blocks, no bitmap */
+    assert_int_equal(ota_svc_streams_handle(fx->s, T_GET2, p, len, 1000), 1);
+    free(p);
+    assert_int_equal(fx->n_msgs, 0);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    check_turn(fx, 0, turn, T_DATA, 0);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    check_turn(fx, turn, turn, T_DATA2, 0);
+    /* dev-1 asks again for blocks 16 .. 31, still to be sent: dropped */
+    get(fx, NULL, 3, 1024, 16, half, sizeof half, 16);
+    assert_int_equal(ota_svc_streams_pending(fx->s), 2);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    check_turn(fx, 2 * turn, turn, T_DATA, turn);
+    assert_int_equal(ota_svc_streams_serve(fx->s, 1000), 1);
+    check_turn(fx, 3 * turn, 4, T_DATA2, turn); /* the rest of dev-2's request */
+    assert_int_equal(ota_svc_streams_pending(fx->s), 1);
+    clear_msgs(fx);
+    /* dev-1 alone now: the rest of its request, paid for at its first turn */
+    for (size_t k = 2; k < 8; k++) {
+        assert_int_equal(ota_svc_streams_serve(fx->s, 1000 + (int64_t)k), 1);
+        check_turn(fx, (k - 2) * turn, turn, T_DATA, k * turn);
+    }
+    assert_int_equal(ota_svc_streams_serve(fx->s, 2000), 0);
+    assert_int_equal(ota_svc_streams_pending(fx->s), 0);
+    ota_svc_streams_get_stats(fx->s, &st);
+    assert_int_equal(st.served, 2);
+    assert_int_equal(st.blocks, 148);
+    assert_int_equal(st.merged, 1);
+    assert_int_equal(st.rejected, 0);
+    clear_msgs(fx);
+    ota_svc_streams_set_budget(fx->s, NULL);
+    ota_svc_budget_destroy(b);
+}
+
 static void test_turns_are_fair(void **state)
 {
     fixture_t *fx = *state;
@@ -1355,6 +1434,7 @@ int main(void)
         T(test_throttle_answer_bytes),
         T(test_throttle_requests_and_refusals),
         T(test_turns_are_fair),
+        T(test_turns_split_requests),
         T(test_waiting_blocks_are_sent_once),
         T(test_json_rejections),
         T(test_describe),
