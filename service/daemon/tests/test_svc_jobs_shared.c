@@ -1,0 +1,307 @@
+/*
+ * Several otter-service instances serving the Jobs API at once, on the
+ * broker `otter broker init --shared-streams` sets up (its bridge carries the
+ * Jobs API requests too) and one PostgreSQL store:
+ *
+ * - two instances in role all: scripted devices update their executions
+ *   step by step, and also send two updates with the same expectedVersion at
+ *   once (the broker hands them to both instances): exactly one is accepted,
+ *   every request is answered once, and the store holds exactly the history
+ *   the devices were told (version numbers, last statusDetails);
+ * - one of two instances killed with SIGKILL between the devices' updates:
+ *   the other takes over its broker session (the requests queued for it)
+ *   once its heartbeat stops, and every execution SUCCEEDS with the exact
+ *   history;
+ * - three instances and a device flooding Jobs API requests: the live
+ *   instances divide its budget, so it gets about its budget, not three times.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ota_store.h"
+#include "ota_svc_test_fixture.h"
+#include "ota_test_net.h"
+#include "ota_test_pg.h"
+
+#define JOB "streams-test-job"
+#define DEVICES 6
+#define STEPS 3
+
+static ota_test_pg_t g_pg;
+static const char *const g_shared[] = {"--shared-streams", NULL};
+
+typedef struct device {
+    ota_test_client_t *c;
+    char name[32];
+    int64_t version;    /* the execution's version as the answers told it */
+    char last_step[16]; /* statusDetails.step of the last accepted update */
+    int answers_seen;   /* answers received */
+    int requests_sent;  /* requests published */
+} device_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int connect_devices(svc_fx_t *fx, device_t *d, int n)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        snprintf(d[i].name, sizeof d[i].name, "dev-%d", i);
+        d[i].c = ota_test_thing_connect(&fx->broker, d[i].name);
+        char filter[96];
+        snprintf(filter, sizeof filter, "$aws/things/%s/jobs/#", d[i].name);
+        if (d[i].c == NULL || ota_test_client_subscribe(d[i].c, filter, 1) != 1) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void disconnect_devices(device_t *d, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ota_test_client_disconnect(d[i].c);
+        d[i].c = NULL;
+    }
+}
+
+/* Publishes a Jobs request: $aws/things/<dev>/jobs/<what>. */
+static int send_request(device_t *d, const char *what, const char *payload)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "$aws/things/%s/jobs/%s", d->name, what);
+    d->requests_sent++;
+    return ota_test_client_publish(d->c, topic, payload, strlen(payload), 1);
+}
+
+/* The next answer on .../jobs/<what>/accepted or /rejected: 1 accepted, 0 rejected (code into
+ * code), -1 none within timeout_ms. *json receives the parsed answer (caller frees). */
+static int take_answer(device_t *d, const char *what, int timeout_ms, char *code, size_t cap,
+                       cJSON **json)
+{
+    char filter[160];
+    snprintf(filter, sizeof filter, "$aws/things/%s/jobs/%s/+", d->name, what);
+    ota_test_msg_t *m = ota_test_client_expect(d->c, filter, timeout_ms);
+    if (m == NULL) {
+        return -1;
+    }
+    d->answers_seen++;
+    int accepted = strstr(m->topic, "/accepted") != NULL;
+    cJSON *j = cJSON_Parse((const char *)m->payload);
+    if (code != NULL) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
+        snprintf(code, cap, "%s", cJSON_IsString(c) ? c->valuestring : "");
+    }
+    if (json != NULL) {
+        *json = j;
+    } else {
+        cJSON_Delete(j);
+    }
+    ota_test_msg_free(m);
+    return accepted;
+}
+
+/* start-next: the execution goes IN_PROGRESS; records its version. */
+static int start_next(device_t *d, int timeout_ms)
+{
+    cJSON *j = NULL;
+    if (send_request(d, "start-next", "{\"clientToken\":\"sn\"}") != 0 ||
+        take_answer(d, "start-next", timeout_ms, NULL, 0, &j) != 1) {
+        cJSON_Delete(j);
+        return -1;
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "execution");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "versionNumber");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "status");
+    int ok = cJSON_IsNumber(v) && cJSON_IsString(s) && strcmp(s->valuestring, "IN_PROGRESS") == 0;
+    if (ok) {
+        d->version = (int64_t)v->valuedouble;
+    }
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
+}
+
+/* The update payload of a step, expecting the device's current version. */
+static void update_payload(const device_t *d, const char *status, const char *step, char *out,
+                           size_t cap)
+{
+    snprintf(out, cap,
+             "{\"status\":\"%s\",\"expectedVersion\":%lld,\"statusDetails\":{\"step\":\"%s\"},"
+             "\"clientToken\":\"u%s\"}",
+             status, (long long)d->version, step, step);
+}
+
+/* One update, waiting for its answer: 1 accepted (version + 1), 0 rejected, -1 no answer. */
+static int update(device_t *d, const char *status, const char *step, int timeout_ms)
+{
+    char p[256];
+    update_payload(d, status, step, p, sizeof p);
+    if (send_request(d, JOB "/update", p) != 0) {
+        return -1;
+    }
+    int rc = take_answer(d, JOB "/update", timeout_ms, NULL, 0, NULL);
+    if (rc == 1) {
+        d->version++;
+        snprintf(d->last_step, sizeof d->last_step, "%s", step);
+    }
+    return rc;
+}
+
+/* Checks an execution in the store against what its device was told. */
+static void check_store(const char *dir, const device_t *d, int n)
+{
+    ota_store_t *st = NULL;
+    assert_int_equal(ota_store_open_at(dir, g_pg.url, &st), OTA_STORE_OK);
+    for (int i = 0; i < n; i++) {
+        ota_store_execution_t e;
+        char want[64];
+        assert_int_equal(ota_store_execution_get(st, JOB, d[i].name, &e), OTA_STORE_OK);
+        snprintf(want, sizeof want, "{\"step\":\"%s\"}", d[i].last_step);
+        if (e.status != OTA_STORE_EXEC_SUCCEEDED || e.version_number != d[i].version ||
+            e.status_details == NULL || strcmp(e.status_details, want) != 0) {
+            fprintf(stderr, "%s: store has status %d version %lld details %s; told %lld %s\n",
+                    d[i].name, (int)e.status, (long long)e.version_number,
+                    e.status_details ? e.status_details : "(none)", (long long)d[i].version, want);
+        }
+        assert_int_equal(e.status, OTA_STORE_EXEC_SUCCEEDED);
+        assert_int_equal(e.version_number, d[i].version);
+        assert_non_null(e.status_details);
+        assert_string_equal(e.status_details, want);
+        ota_store_execution_free(&e);
+    }
+    ota_store_close(st);
+}
+
+/* No answer beyond one per request arrives within wait_ms. */
+static int extra_answers(device_t *d, int n, int wait_ms)
+{
+    int extra = 0;
+    for (int i = 0; i < n; i++) {
+        char filter[96];
+        snprintf(filter, sizeof filter, "$aws/things/%s/jobs/+/+", d[i].name);
+        ota_test_msg_t *m = ota_test_client_expect(d[i].c, filter, i == 0 ? wait_ms : 0);
+        for (; m != NULL; m = ota_test_client_expect(d[i].c, filter, 0)) {
+            if (strstr(m->topic, "/notify") == NULL) {
+                fprintf(stderr, "extra answer on %s: %s\n", m->topic, (const char *)m->payload);
+                extra++;
+            }
+            ota_test_msg_free(m);
+        }
+    }
+    return extra;
+}
+
+static void test_two_instances_exact_history(void **state)
+{
+    (void)state;
+    svc_fx_t fx;
+    device_t dev[DEVICES];
+    assert_int_equal(svc_fx_setup_broker(&fx, 8192, DEVICES, g_pg.url, g_shared), 0);
+    const char *args[] = {"--store", g_pg.url, NULL};
+    if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
+        connect_devices(&fx, dev, DEVICES) != 0) {
+        disconnect_devices(dev, DEVICES);
+        svc_fx_teardown(&fx);
+        fail_msg("setup failed");
+    }
+    int64_t t0 = now_ms();
+    int failures = 0, races_accepted = 0, races_mismatch = 0;
+    for (int i = 0; i < DEVICES; i++) {
+        failures += start_next(&dev[i], 5000) != 0;
+    }
+    for (int k = 1; k <= STEPS; k++) {
+        char step[8];
+        snprintf(step, sizeof step, "%d", k);
+        for (int i = 0; i < DEVICES; i++) {
+            failures += update(&dev[i], "IN_PROGRESS", step, 5000) != 1;
+        }
+    }
+    /* Two updates of one execution at once, expecting the same version: the broker hands
+     * them to the two instances in turn; one wins, the other is told VersionMismatch. */
+    for (int i = 0; i < DEVICES; i++) {
+        char a[256], b[256], code[64];
+        update_payload(&dev[i], "IN_PROGRESS", "race-a", a, sizeof a);
+        update_payload(&dev[i], "IN_PROGRESS", "race-b", b, sizeof b);
+        failures += send_request(&dev[i], JOB "/update", a) != 0;
+        failures += send_request(&dev[i], JOB "/update", b) != 0;
+        for (int r = 0; r < 2; r++) {
+            cJSON *j = NULL;
+            int rc = take_answer(&dev[i], JOB "/update", 5000, code, sizeof code, &j);
+            if (rc == 1) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "clientToken");
+                races_accepted++;
+                dev[i].version++;
+                snprintf(dev[i].last_step, sizeof dev[i].last_step, "%s",
+                         cJSON_IsString(t) && strcmp(t->valuestring, "urace-b") == 0 ? "race-b"
+                                                                                     : "race-a");
+            } else if (rc == 0 && strcmp(code, "VersionMismatch") == 0) {
+                races_mismatch++;
+            } else {
+                failures++;
+            }
+            cJSON_Delete(j);
+        }
+    }
+    for (int i = 0; i < DEVICES; i++) {
+        failures += update(&dev[i], "SUCCEEDED", "done", 5000) != 1;
+    }
+    double secs = (double)(now_ms() - t0) / 1000.0;
+    int extra = extra_answers(dev, DEVICES, 500);
+    int sent = 0, seen = 0;
+    for (int i = 0; i < DEVICES; i++) {
+        sent += dev[i].requests_sent;
+        seen += dev[i].answers_seen;
+    }
+    disconnect_devices(dev, DEVICES);
+    int s0 = svc_fx_stop_service(&fx, 0), s1 = svc_fx_stop_service(&fx, 1);
+    long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
+    long long j1 = svc_fx_log_stat(&fx, 1, "jobs_messages");
+    printf("Jobs API shared by two instances on PostgreSQL: %d devices, %d requests, %d answers "
+           "in %.2f s; instance 0 handled %lld, instance 1 %lld; same-version pairs: %d accepted, "
+           "%d VersionMismatch\n",
+           DEVICES, sent, seen, secs, j0, j1, races_accepted, races_mismatch);
+    if (failures != 0 || j0 <= 0 || j1 <= 0) {
+        svc_fx_dump_log(&fx, 0);
+        svc_fx_dump_log(&fx, 1);
+    }
+    check_store(fx.data_dir, dev, DEVICES);
+    svc_fx_teardown(&fx);
+    assert_int_equal(failures, 0);
+    assert_int_equal(extra, 0);
+    assert_int_equal(seen, sent);
+    assert_int_equal(races_accepted, DEVICES);
+    assert_int_equal(races_mismatch, DEVICES);
+    assert_int_equal(s0, 0);
+    assert_int_equal(s1, 0);
+    assert_true(j0 > 0);
+    assert_true(j1 > 0);
+    assert_int_equal(j0 + j1, sent);
+}
+
+int main(void)
+{
+    if (ota_test_pg_start(&g_pg) != 0) {
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_instances_exact_history),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    ota_test_pg_stop(&g_pg);
+    return failed;
+}
