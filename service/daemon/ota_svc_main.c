@@ -170,7 +170,13 @@ typedef struct daemon {
     int jobs_shared;  /* Jobs API requests subscribed through $share on this connection */
     int named;        /* a share prefix: this instance is named in the store (heartbeats) */
     int64_t last_beat;
-    int jobs_live;    /* live instances serving the Jobs API, at the last heartbeat */
+    int jobs_live; /* live instances serving the Jobs API, at the last heartbeat */
+    /* The session of a stopped instance being drained (its client id), or none. */
+    struct mosquitto *takeover;
+    char takeover_id[160];
+    int64_t takeover_quiet; /* drained when nothing came until then */
+    int64_t takeover_end;   /* given up then at the latest */
+    uint64_t takeover_messages;
     int streams_live; /* live instances serving streams, at the last heartbeat */
     uint64_t shard_skipped;
     /* Outgoing backlog: bytes published and not yet written, by message id. */
@@ -1372,6 +1378,125 @@ static void print_stats(daemon_t *d)
 }
 
 /*
+ * Taking over a stopped instance's session. The broker hands a share group's requests in turn
+ * to every member, connected or not, and keeps the QoS 1 ones of a member that is gone in its
+ * persistent session. When an instance serving the Jobs API stops beating, one live instance
+ * claims it in the store, connects with its client id (resuming its session), answers what the
+ * broker kept for it under its session name (so a request it had committed but not
+ * acknowledged is recognised as delivered again), and unsubscribes its shared filters, so that
+ * the broker stops handing it requests. The instance, when it comes back, subscribes again.
+ */
+#define TAKEOVER_QUIET_MS 1000
+#define TAKEOVER_MAX_MS 30000
+
+static void takeover_end(daemon_t *d, const char *why)
+{
+    if (d->takeover == NULL) {
+        return;
+    }
+    mosquitto_disconnect(d->takeover);
+    for (int i = 0; i < 10 && mosquitto_loop(d->takeover, 10, 1) == MOSQ_ERR_SUCCESS; i++) {
+    }
+    mosquitto_destroy(d->takeover);
+    d->takeover = NULL;
+    log_line(LV_INFO, "session of stopped instance %s: %" PRIu64 " request(s) answered; %s",
+             d->takeover_id, d->takeover_messages, why);
+}
+
+static void takeover_on_connect(struct mosquitto *m, void *obj, int rc, int flags)
+{
+    daemon_t *d = obj;
+    if (rc != 0 || (flags & 1) == 0) {
+        /* no session kept for it: nothing waits */
+        d->takeover_end = 0;
+        return;
+    }
+    /* What the broker kept arrives first; from now on it hands that instance nothing. */
+    for (const char *const *t = bridged_jobs_topics; *t != NULL; t++) {
+        char filter[256];
+        snprintf(filter, sizeof(filter), "$share/" JOBS_SHARE_GROUP "/%s%s", d->opt.share_prefix,
+                 *t);
+        mosquitto_unsubscribe(m, NULL, filter);
+    }
+    for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+        char filter[256];
+        shared_filter(d, *t, filter, sizeof(filter));
+        mosquitto_unsubscribe(m, NULL, filter);
+    }
+    d->takeover_quiet = mono_ms() + TAKEOVER_QUIET_MS;
+}
+
+static void takeover_on_disconnect(struct mosquitto *m, void *obj, int rc)
+{
+    daemon_t *d = obj;
+    (void)m;
+    (void)rc;
+    d->takeover_end = 0; /* e.g. the instance came back and took its session: done */
+}
+
+static void takeover_on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    daemon_t *d = obj;
+    const char *topic = msg->topic;
+    size_t n = strlen(d->opt.share_prefix);
+    (void)m;
+    d->takeover_quiet = mono_ms() + TAKEOVER_QUIET_MS;
+    if (strncmp(topic, d->opt.share_prefix, n) == 0) {
+        topic += n;
+    }
+    /* Under the stopped instance's session name: its deliveries are recognised. */
+    ota_svc_jobs_set_session(d->jobs, d->takeover_id, 1);
+    if (ota_svc_jobs_handle_delivery(d->jobs, topic, msg->payload,
+                                     msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                                     msg->qos > 0 ? msg->mid : 0, wall_ms(), mono_ms()) == 1) {
+        d->takeover_messages++;
+    }
+    ota_svc_jobs_set_session(d->jobs, d->client_id, 1);
+}
+
+static void takeover_start(daemon_t *d, const char *id)
+{
+    struct mosquitto *m = mosquitto_new(id, false, d);
+    if (m == NULL) {
+        return;
+    }
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_threaded_set(m, true); /* PUBACK after the change is committed */
+    mosquitto_connect_with_flags_callback_set(m, takeover_on_connect);
+    mosquitto_disconnect_callback_set(m, takeover_on_disconnect);
+    mosquitto_message_callback_set(m, takeover_on_message);
+    if ((d->opt.username != NULL &&
+         mosquitto_username_pw_set(m, d->opt.username, d->opt.password) != MOSQ_ERR_SUCCESS) ||
+        (d->opt.cafile != NULL && mosquitto_tls_set(m, d->opt.cafile, NULL, d->opt.certfile,
+                                                    d->opt.keyfile, NULL) != MOSQ_ERR_SUCCESS) ||
+        mosquitto_connect(m, d->opt.host, d->opt.port, KEEPALIVE_S) != MOSQ_ERR_SUCCESS) {
+        log_line(LV_WARN, "cannot connect as stopped instance %s", id);
+        mosquitto_destroy(m);
+        return;
+    }
+    d->takeover = m;
+    snprintf(d->takeover_id, sizeof(d->takeover_id), "%s", id);
+    d->takeover_messages = 0;
+    d->takeover_quiet = 0;
+    d->takeover_end = mono_ms() + TAKEOVER_MAX_MS;
+    log_line(LV_INFO, "instance %s stopped beating: taking over its session", id);
+}
+
+/* Called from the loop: the takeover's network work and its end. */
+static void takeover_poll(daemon_t *d)
+{
+    int64_t now = mono_ms();
+    if (d->takeover == NULL) {
+        return;
+    }
+    if (mosquitto_loop(d->takeover, 0, 1) != MOSQ_ERR_SUCCESS || now >= d->takeover_end) {
+        takeover_end(d, "its session ended or the time was up");
+    } else if (d->takeover_quiet != 0 && now >= d->takeover_quiet) {
+        takeover_end(d, "drained");
+    }
+}
+
+/*
  * Instances that share requests (a share prefix) record a heartbeat in the store: the live
  * ones divide the per-thing budgets, and the outbox of one that stopped is taken over.
  */
@@ -1400,6 +1525,12 @@ static void heartbeat(daemon_t *d, int64_t now)
     ota_svc_budget_set_shares(d->budget, d->shared ? (unsigned)streams : 1u,
                               d->jobs_shared ? (unsigned)jobs : 1u);
     if (d->jobs != NULL) {
+        char stopped[OTA_STORE_INSTANCE_MAX + 1];
+        if (d->jobs_shared && d->takeover == NULL &&
+            ota_store_instance_claim_stopped(s, wall_ms(), LIVE_MS, stopped, sizeof(stopped)) ==
+                1) {
+            takeover_start(d, stopped);
+        }
         ota_svc_jobs_adopt_answers(d->jobs, wall_ms(), LIVE_MS);
     }
 }
@@ -1487,6 +1618,7 @@ static void run(daemon_t *d)
         check_probe(d);
         now = mono_ms();
         heartbeat(d, now);
+        takeover_poll(d);
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             /* Jobs work publishes: only while the broker can take it. */
@@ -1510,6 +1642,7 @@ static void run(daemon_t *d)
             }
         }
     }
+    takeover_end(d, "stopping");
     if (d->connected) {
         /* Send what is queued, then DISCONNECT. */
         mosquitto_disconnect(d->m);

@@ -1034,6 +1034,17 @@ int ota_store_instance_beat(ota_store_t *store, int serves_jobs, int serves_stre
                             int64_t live_ms, int *jobs_live, int *streams_live);
 
 /**
+ * Claims one stopped instance that served the Jobs API (heartbeat before
+ * now_ms - live_ms, not this one) and removes it from the record, in one
+ * write transaction: of several instances asking at once, one gets it. The
+ * claimer then drains what the broker kept for the stopped instance's session.
+ * @param name receives the stopped instance's name (cap >= OTA_STORE_INSTANCE_MAX + 1).
+ * @return 1 claimed; 0 none stopped; < 0 an OTA_STORE_* error.
+ */
+int ota_store_instance_claim_stopped(ota_store_t *store, int64_t now_ms, int64_t live_ms,
+                                     char *name, size_t cap);
+
+/**
  * Removes this handle's instance from the live ones (a clean stop).
  * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
  */

@@ -100,6 +100,38 @@ int ota_store_instance_beat(ota_store_t *store, int serves_jobs, int serves_stre
     return rc;
 }
 
+int ota_store_instance_claim_stopped(ota_store_t *store, int64_t now_ms, int64_t live_ms,
+                                     char *name, size_t cap)
+{
+    if (!store || !name || cap < OTA_STORE_INSTANCE_MAX + 1)
+        return OTA_STORE_INVALID;
+    name[0] = '\0';
+    ota_db_stmt_t *st;
+    int rc = begin(store);
+    if (!rc)
+        rc = prep(store, &st,
+                  "DELETE FROM instances WHERE name = (SELECT name FROM instances WHERE "
+                  "serves_jobs = 1 AND beat_ms < ?1 AND name <> ?2 ORDER BY beat_ms LIMIT 1) "
+                  "RETURNING name");
+    if (!rc) {
+        ota_db_bind_int64(st, 1, now_ms - live_ms);
+        ota_db_bind_text(st, 2, store->instance);
+        int r = ota_db_step(st);
+        if (r == OTA_DB_ROW)
+            copy_col(name, cap, st, 0);
+        else if (r != OTA_DB_DONE)
+            rc = fail_db(store, "claim a stopped instance");
+        ota_db_finalize(st);
+    }
+    rc = finish(store, rc);
+    if (rc) {
+        name[0] = '\0';
+        return rc;
+    }
+    ok(store);
+    return name[0] != '\0';
+}
+
 int ota_store_instance_leave(ota_store_t *store)
 {
     if (!store)

@@ -47,6 +47,7 @@ typedef struct device {
     int64_t version;    /* the execution's version as the answers told it */
     char last_step[16]; /* statusDetails.step of the last accepted update */
     int answers_seen;   /* answers received */
+    int duplicates;     /* answers to a request already answered (token seen before) */
     int requests_sent;  /* requests published */
 } device_t;
 
@@ -89,20 +90,33 @@ static int send_request(device_t *d, const char *what, const char *payload)
     return ota_test_client_publish(d->c, topic, payload, strlen(payload), 1);
 }
 
-/* The next answer on .../jobs/<what>/accepted or /rejected: 1 accepted, 0 rejected (code into
- * code), -1 none within timeout_ms. *json receives the parsed answer (caller frees). */
-static int take_answer(device_t *d, const char *what, int timeout_ms, char *code, size_t cap,
-                       cJSON **json)
+/* The next answer on .../jobs/<what>/accepted or /rejected whose clientToken is token (NULL:
+ * any; an answer with another token, to a request answered before, is counted as a duplicate):
+ * 1 accepted, 0 rejected (code into code), -1 none within timeout_ms. *json receives the
+ * parsed answer (caller frees). */
+static int take_answer(device_t *d, const char *what, const char *token, int timeout_ms, char *code,
+                       size_t cap, cJSON **json)
 {
     char filter[160];
+    ota_test_msg_t *m;
+    cJSON *j;
     snprintf(filter, sizeof filter, "$aws/things/%s/jobs/%s/+", d->name, what);
-    ota_test_msg_t *m = ota_test_client_expect(d->c, filter, timeout_ms);
-    if (m == NULL) {
-        return -1;
+    for (;;) {
+        m = ota_test_client_expect(d->c, filter, timeout_ms);
+        if (m == NULL) {
+            return -1;
+        }
+        j = cJSON_Parse((const char *)m->payload);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "clientToken");
+        if (token == NULL || (cJSON_IsString(t) && strcmp(t->valuestring, token) == 0)) {
+            break;
+        }
+        d->duplicates++;
+        cJSON_Delete(j);
+        ota_test_msg_free(m);
     }
     d->answers_seen++;
     int accepted = strstr(m->topic, "/accepted") != NULL;
-    cJSON *j = cJSON_Parse((const char *)m->payload);
     if (code != NULL) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
         snprintf(code, cap, "%s", cJSON_IsString(c) ? c->valuestring : "");
@@ -121,7 +135,7 @@ static int start_next(device_t *d, int timeout_ms)
 {
     cJSON *j = NULL;
     if (send_request(d, "start-next", "{\"clientToken\":\"sn\"}") != 0 ||
-        take_answer(d, "start-next", timeout_ms, NULL, 0, &j) != 1) {
+        take_answer(d, "start-next", "sn", timeout_ms, NULL, 0, &j) != 1) {
         cJSON_Delete(j);
         return -1;
     }
@@ -146,20 +160,31 @@ static void update_payload(const device_t *d, const char *status, const char *st
              status, (long long)d->version, step, step);
 }
 
-/* One update, waiting for its answer: 1 accepted (version + 1), 0 rejected, -1 no answer. */
-static int update(device_t *d, const char *status, const char *step, int timeout_ms)
+/* Sends one update of a step. */
+static int send_update(device_t *d, const char *status, const char *step)
 {
     char p[256];
     update_payload(d, status, step, p, sizeof p);
-    if (send_request(d, JOB "/update", p) != 0) {
-        return -1;
-    }
-    int rc = take_answer(d, JOB "/update", timeout_ms, NULL, 0, NULL);
+    return send_request(d, JOB "/update", p);
+}
+
+/* The answer to the update of a step: 1 accepted (version + 1), 0 rejected, -1 none. */
+static int update_answer(device_t *d, const char *step, int timeout_ms)
+{
+    char token[24];
+    snprintf(token, sizeof token, "u%s", step);
+    int rc = take_answer(d, JOB "/update", token, timeout_ms, NULL, 0, NULL);
     if (rc == 1) {
         d->version++;
         snprintf(d->last_step, sizeof d->last_step, "%s", step);
     }
     return rc;
+}
+
+/* One update, waiting for its answer. */
+static int update(device_t *d, const char *status, const char *step, int timeout_ms)
+{
+    return send_update(d, status, step) != 0 ? -1 : update_answer(d, step, timeout_ms);
 }
 
 /* Checks an execution in the store against what its device was told. */
@@ -241,7 +266,7 @@ static void test_two_instances_exact_history(void **state)
         failures += send_request(&dev[i], JOB "/update", b) != 0;
         for (int r = 0; r < 2; r++) {
             cJSON *j = NULL;
-            int rc = take_answer(&dev[i], JOB "/update", 5000, code, sizeof code, &j);
+            int rc = take_answer(&dev[i], JOB "/update", NULL, 5000, code, sizeof code, &j);
             if (rc == 1) {
                 const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "clientToken");
                 races_accepted++;
@@ -293,6 +318,70 @@ static void test_two_instances_exact_history(void **state)
     assert_int_equal(j0 + j1, sent);
 }
 
+/* Runs the devices' steps: start-next, STEPS updates, SUCCEEDED; kill_after_step >= 0 kills
+ * instance 1 with SIGKILL right after that step's updates left, before their answers. */
+static int run_updates(svc_fx_t *fx, device_t *dev, int n, int kill_after_step, int timeout_ms)
+{
+    int failures = 0;
+    for (int i = 0; i < n; i++) {
+        failures += start_next(&dev[i], timeout_ms) != 0;
+    }
+    for (int k = 1; k <= STEPS + 1; k++) {
+        char step[8];
+        snprintf(step, sizeof step, "%d", k);
+        for (int i = 0; i < n; i++) {
+            failures += send_update(&dev[i], k <= STEPS ? "IN_PROGRESS" : "SUCCEEDED", step) != 0;
+        }
+        if (k == kill_after_step) {
+            ota_test_proc_kill(&fx->svc[1]);
+        }
+        for (int i = 0; i < n; i++) {
+            failures += update_answer(&dev[i], step, timeout_ms) != 1;
+        }
+    }
+    return failures;
+}
+
+static void test_instance_killed_mid_update(void **state)
+{
+    (void)state;
+    svc_fx_t fx;
+    device_t dev[DEVICES];
+    assert_int_equal(ota_test_pg_reset(&g_pg), 0);
+    assert_int_equal(svc_fx_setup_broker(&fx, 8192, DEVICES, g_pg.url, g_shared), 0);
+    const char *args[] = {"--store", g_pg.url, NULL};
+    if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
+        connect_devices(&fx, dev, DEVICES) != 0) {
+        disconnect_devices(dev, DEVICES);
+        svc_fx_teardown(&fx);
+        fail_msg("setup failed");
+    }
+    int64_t t0 = now_ms();
+    int failures = run_updates(&fx, dev, DEVICES, 2, 20000);
+    double secs = (double)(now_ms() - t0) / 1000.0;
+    int dups = 0;
+    for (int i = 0; i < DEVICES; i++) {
+        dups += dev[i].duplicates;
+    }
+    disconnect_devices(dev, DEVICES);
+    int s0 = svc_fx_stop_service(&fx, 0);
+    long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
+    printf("Jobs API, instance 1 of 2 killed (SIGKILL) mid-update: %d devices SUCCEEDED with %d "
+           "failures in %.2f s; answers seen twice: %d\n",
+           DEVICES, failures, secs, dups);
+    if (failures != 0) {
+        svc_fx_dump_log(&fx, 0);
+        svc_fx_dump_log(&fx, 1);
+    }
+    int took_over = ota_test_log_wait(fx.svc_log[0], 0, "taking over its session", 0) == 0;
+    check_store(fx.data_dir, dev, DEVICES);
+    svc_fx_teardown(&fx);
+    assert_int_equal(failures, 0);
+    assert_int_equal(s0, 0);
+    assert_true(j0 > 0);
+    assert_true(took_over);
+}
+
 int main(void)
 {
     if (ota_test_pg_start(&g_pg) != 0) {
@@ -300,6 +389,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_instances_exact_history),
+        cmocka_unit_test(test_instance_killed_mid_update),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ota_test_pg_stop(&g_pg);
