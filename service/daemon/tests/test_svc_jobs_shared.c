@@ -1,19 +1,12 @@
 /*
  * Several otter-service instances serving the Jobs API at once, on the
  * broker `otter broker init --shared-streams` sets up (its bridge carries the
- * Jobs API requests too) and one PostgreSQL store:
- *
- * - two instances in role all: scripted devices update their executions
- *   step by step, and also send two updates with the same expectedVersion at
- *   once (the broker hands them to both instances): exactly one is accepted,
- *   every request is answered once, and the store holds exactly the history
- *   the devices were told (version numbers, last statusDetails);
- * - one of two instances killed with SIGKILL between the devices' updates:
- *   the other takes over its broker session (the requests queued for it)
- *   once its heartbeat stops, and every execution SUCCEEDS with the exact
- *   history;
- * - three instances and a device flooding Jobs API requests: the live
- *   instances divide its budget, so it gets about its budget, not three times.
+ * Jobs API requests too) and one PostgreSQL store; see
+ * test_jobs_shared_by_instances() for the phases: two instances answering
+ * one device's requests (same-version pairs: one accepted, one
+ * VersionMismatch), one of them killed with SIGKILL mid-update (its session
+ * and outbox taken over), the store's history exact, and a device flooding
+ * three instances getting about its budget.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -36,7 +29,6 @@
 
 #define JOB "streams-test-job"
 #define DEVICES 6
-#define STEPS 3
 
 static ota_test_pg_t g_pg;
 static const char *const g_shared[] = {"--shared-streams", NULL};
@@ -181,12 +173,6 @@ static int update_answer(device_t *d, const char *step, int timeout_ms)
     return rc;
 }
 
-/* One update, waiting for its answer. */
-static int update(device_t *d, const char *status, const char *step, int timeout_ms)
-{
-    return send_update(d, status, step) != 0 ? -1 : update_answer(d, step, timeout_ms);
-}
-
 /* Checks an execution in the store against what its device was told. */
 static void check_store(const char *dir, const device_t *d, int n)
 {
@@ -231,34 +217,12 @@ static int extra_answers(device_t *d, int n, int wait_ms)
     return extra;
 }
 
-static void test_two_instances_exact_history(void **state)
+/* Same-version pairs: two updates of one execution at once, expecting the same version; the
+ * broker hands them to two instances in turn; one wins, the other is told VersionMismatch. */
+static int race_pairs(device_t *dev, int n, int *accepted, int *mismatch)
 {
-    (void)state;
-    svc_fx_t fx;
-    device_t dev[DEVICES];
-    assert_int_equal(svc_fx_setup_broker(&fx, 8192, DEVICES, g_pg.url, g_shared), 0);
-    const char *args[] = {"--store", g_pg.url, NULL};
-    if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
-        connect_devices(&fx, dev, DEVICES) != 0) {
-        disconnect_devices(dev, DEVICES);
-        svc_fx_teardown(&fx);
-        fail_msg("setup failed");
-    }
-    int64_t t0 = now_ms();
-    int failures = 0, races_accepted = 0, races_mismatch = 0;
-    for (int i = 0; i < DEVICES; i++) {
-        failures += start_next(&dev[i], 5000) != 0;
-    }
-    for (int k = 1; k <= STEPS; k++) {
-        char step[8];
-        snprintf(step, sizeof step, "%d", k);
-        for (int i = 0; i < DEVICES; i++) {
-            failures += update(&dev[i], "IN_PROGRESS", step, 5000) != 1;
-        }
-    }
-    /* Two updates of one execution at once, expecting the same version: the broker hands
-     * them to the two instances in turn; one wins, the other is told VersionMismatch. */
-    for (int i = 0; i < DEVICES; i++) {
+    int failures = 0;
+    for (int i = 0; i < n; i++) {
         char a[256], b[256], code[64];
         update_payload(&dev[i], "IN_PROGRESS", "race-a", a, sizeof a);
         update_payload(&dev[i], "IN_PROGRESS", "race-b", b, sizeof b);
@@ -269,70 +233,36 @@ static void test_two_instances_exact_history(void **state)
             int rc = take_answer(&dev[i], JOB "/update", NULL, 5000, code, sizeof code, &j);
             if (rc == 1) {
                 const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "clientToken");
-                races_accepted++;
+                (*accepted)++;
                 dev[i].version++;
                 snprintf(dev[i].last_step, sizeof dev[i].last_step, "%s",
                          cJSON_IsString(t) && strcmp(t->valuestring, "urace-b") == 0 ? "race-b"
                                                                                      : "race-a");
             } else if (rc == 0 && strcmp(code, "VersionMismatch") == 0) {
-                races_mismatch++;
+                (*mismatch)++;
             } else {
                 failures++;
             }
             cJSON_Delete(j);
         }
     }
-    for (int i = 0; i < DEVICES; i++) {
-        failures += update(&dev[i], "SUCCEEDED", "done", 5000) != 1;
-    }
-    double secs = (double)(now_ms() - t0) / 1000.0;
-    int extra = extra_answers(dev, DEVICES, 500);
-    int sent = 0, seen = 0;
-    for (int i = 0; i < DEVICES; i++) {
-        sent += dev[i].requests_sent;
-        seen += dev[i].answers_seen;
-    }
-    disconnect_devices(dev, DEVICES);
-    int s0 = svc_fx_stop_service(&fx, 0), s1 = svc_fx_stop_service(&fx, 1);
-    long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
-    long long j1 = svc_fx_log_stat(&fx, 1, "jobs_messages");
-    printf("Jobs API shared by two instances on PostgreSQL: %d devices, %d requests, %d answers "
-           "in %.2f s; instance 0 handled %lld, instance 1 %lld; same-version pairs: %d accepted, "
-           "%d VersionMismatch\n",
-           DEVICES, sent, seen, secs, j0, j1, races_accepted, races_mismatch);
-    if (failures != 0 || j0 <= 0 || j1 <= 0) {
-        svc_fx_dump_log(&fx, 0);
-        svc_fx_dump_log(&fx, 1);
-    }
-    check_store(fx.data_dir, dev, DEVICES);
-    svc_fx_teardown(&fx);
-    assert_int_equal(failures, 0);
-    assert_int_equal(extra, 0);
-    assert_int_equal(seen, sent);
-    assert_int_equal(races_accepted, DEVICES);
-    assert_int_equal(races_mismatch, DEVICES);
-    assert_int_equal(s0, 0);
-    assert_int_equal(s1, 0);
-    assert_true(j0 > 0);
-    assert_true(j1 > 0);
-    assert_int_equal(j0 + j1, sent);
+    return failures;
 }
 
-/* Runs the devices' steps: start-next, STEPS updates, SUCCEEDED; kill_after_step >= 0 kills
+/* Updates of steps first..last (the last one SUCCEEDED when final); kill_after >= first kills
  * instance 1 with SIGKILL right after that step's updates left, before their answers. */
-static int run_updates(svc_fx_t *fx, device_t *dev, int n, int kill_after_step, int timeout_ms)
+static int run_steps(svc_fx_t *fx, device_t *dev, int n, int first, int last, int final,
+                     int kill_after, int timeout_ms)
 {
     int failures = 0;
-    for (int i = 0; i < n; i++) {
-        failures += start_next(&dev[i], timeout_ms) != 0;
-    }
-    for (int k = 1; k <= STEPS + 1; k++) {
+    for (int k = first; k <= last; k++) {
         char step[8];
         snprintf(step, sizeof step, "%d", k);
         for (int i = 0; i < n; i++) {
-            failures += send_update(&dev[i], k <= STEPS ? "IN_PROGRESS" : "SUCCEEDED", step) != 0;
+            failures +=
+                send_update(&dev[i], final && k == last ? "SUCCEEDED" : "IN_PROGRESS", step) != 0;
         }
-        if (k == kill_after_step) {
+        if (k == kill_after) {
             ota_test_proc_kill(&fx->svc[1]);
         }
         for (int i = 0; i < n; i++) {
@@ -342,44 +272,128 @@ static int run_updates(svc_fx_t *fx, device_t *dev, int n, int kill_after_step, 
     return failures;
 }
 
-static void test_instance_killed_mid_update(void **state)
+/* A device floods Jobs API requests (FLOOD jobs/get) against the live instances; returns how
+ * many were accepted and how long the instances answered (s). */
+#define FLOOD 600
+static int flood(device_t *d, double *answering, int *refusals)
+{
+    int64_t t0 = now_ms(), last = t0;
+    int accepted = 0;
+    char filter[96];
+    for (int k = 0; k < FLOOD; k++) {
+        if (send_request(d, "get", "{\"clientToken\":\"f\"}") != 0) {
+            return -1;
+        }
+    }
+    snprintf(filter, sizeof filter, "$aws/things/%s/jobs/get/+", d->name);
+    for (ota_test_msg_t *m = ota_test_client_expect(d->c, filter, 2000); m != NULL;
+         m = ota_test_client_expect(d->c, filter, 500)) {
+        accepted += strstr(m->topic, "/accepted") != NULL;
+        *refusals += strstr((const char *)m->payload, "RequestThrottled") != NULL;
+        last = now_ms();
+        ota_test_msg_free(m);
+    }
+    *answering = (double)(last - t0) / 1000.0;
+    return accepted;
+}
+
+/*
+ * One setup, three phases:
+ * 1. two instances in role all: start-next and two steps for every device, then a
+ *    same-version pair each; every request answered once, both instances serve;
+ * 2. instance 1 killed with SIGKILL right after step 3 left: the other takes over its session
+ *    and its outbox; steps 3 and 4 (SUCCEEDED) are answered; the store holds exactly the
+ *    history the devices were told;
+ * 3. two more instances (three live): a device floods Jobs API requests and gets about its
+ *    budget (defaults: 200 at once, 10 a second), not three times it.
+ */
+static void test_jobs_shared_by_instances(void **state)
 {
     (void)state;
     svc_fx_t fx;
     device_t dev[DEVICES];
-    assert_int_equal(ota_test_pg_reset(&g_pg), 0);
     assert_int_equal(svc_fx_setup_broker(&fx, 8192, DEVICES, g_pg.url, g_shared), 0);
-    const char *args[] = {"--store", g_pg.url, NULL};
+    const char *args[] = {"--store", g_pg.url, "--stats-interval", "1", NULL};
     if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
         connect_devices(&fx, dev, DEVICES) != 0) {
         disconnect_devices(dev, DEVICES);
         svc_fx_teardown(&fx);
         fail_msg("setup failed");
     }
+    /* 1 */
     int64_t t0 = now_ms();
-    int failures = run_updates(&fx, dev, DEVICES, 2, 20000);
+    int failures = 0, races_accepted = 0, races_mismatch = 0;
+    for (int i = 0; i < DEVICES; i++) {
+        failures += start_next(&dev[i], 5000) != 0;
+    }
+    failures += run_steps(&fx, dev, DEVICES, 1, 2, 0, 0, 5000);
+    failures += race_pairs(dev, DEVICES, &races_accepted, &races_mismatch);
     double secs = (double)(now_ms() - t0) / 1000.0;
+    int extra = extra_answers(dev, DEVICES, 300);
+    int sent = 0, seen = 0;
+    for (int i = 0; i < DEVICES; i++) {
+        sent += dev[i].requests_sent;
+        seen += dev[i].answers_seen;
+    }
+    long long j1 = svc_fx_log_stat(&fx, 1, "jobs_messages");
+    printf("phase 1, two instances: %d devices, %d requests, %d answers in %.2f s; instance 1 "
+           "handled %lld by its last stats line; same-version pairs: %d accepted, %d "
+           "VersionMismatch\n",
+           DEVICES, sent, seen, secs, j1, races_accepted, races_mismatch);
+    /* 2 */
+    t0 = now_ms();
+    int kill_failures = run_steps(&fx, dev, DEVICES, 3, 4, 1, 3, 20000);
+    secs = (double)(now_ms() - t0) / 1000.0;
     int dups = 0;
     for (int i = 0; i < DEVICES; i++) {
         dups += dev[i].duplicates;
     }
-    disconnect_devices(dev, DEVICES);
-    int s0 = svc_fx_stop_service(&fx, 0);
-    long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
-    printf("Jobs API, instance 1 of 2 killed (SIGKILL) mid-update: %d devices SUCCEEDED with %d "
-           "failures in %.2f s; answers seen twice: %d\n",
-           DEVICES, failures, secs, dups);
-    if (failures != 0) {
-        svc_fx_dump_log(&fx, 0);
-        svc_fx_dump_log(&fx, 1);
-    }
     int took_over = ota_test_log_wait(fx.svc_log[0], 0, "taking over its session", 0) == 0;
+    printf("phase 2, instance 1 killed (SIGKILL) after step 3 left: %d failures, steps 3-4 "
+           "answered in %.2f s, answers seen twice: %d, session taken over: %s\n",
+           kill_failures, secs, dups, took_over ? "yes" : "no");
     check_store(fx.data_dir, dev, DEVICES);
+    /* 3 */
+    int up = svc_fx_start_service(&fx, args) == 2 && svc_fx_start_service(&fx, args) == 3;
+    for (int i = 0; up && i < 4; i += i == 0 ? 2 : 1) {
+        up = ota_test_log_wait(fx.svc_log[i], 0, "live instances: 3 serving the Jobs API", 8000) ==
+             0;
+    }
+    double answering = 0;
+    int refusals = 0;
+    int accepted = up ? flood(&dev[0], &answering, &refusals) : -1;
+    /* the budget over the answering time, as each instance rounds its share up */
+    double bound = 3 * 67 + 3 * 4 * answering;
+    disconnect_devices(dev, DEVICES);
+    long long jt[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        if (i != 1) {
+            svc_fx_stop_service(&fx, i);
+            jt[i] = svc_fx_log_stat(&fx, i, "jobs_throttled");
+        }
+    }
+    printf("phase 3, a Jobs API flood against 3 instances: %d requests, answered within %.2f s: "
+           "%d accepted (bound %.0f; one instance alone allows 200 at once + 10/s), %d refusals "
+           "seen; throttled per instance %lld %lld %lld\n",
+           FLOOD, answering, accepted, bound, refusals, jt[0], jt[2], jt[3]);
+    if (failures != 0 || kill_failures != 0 || !took_over || j1 <= 0 || !up) {
+        for (int i = 0; i < fx.n_svc; i++) {
+            svc_fx_dump_log(&fx, i);
+        }
+    }
     svc_fx_teardown(&fx);
     assert_int_equal(failures, 0);
-    assert_int_equal(s0, 0);
-    assert_true(j0 > 0);
+    assert_int_equal(extra, 0);
+    assert_int_equal(seen, sent);
+    assert_int_equal(races_accepted, DEVICES);
+    assert_int_equal(races_mismatch, DEVICES);
+    assert_true(j1 > 0);
+    assert_int_equal(kill_failures, 0);
     assert_true(took_over);
+    assert_true(up);
+    assert_true(accepted >= 150);
+    assert_true(accepted <= (int)bound);
+    assert_true(jt[0] > 0 && jt[2] > 0 && jt[3] > 0); /* each instance refused its share */
 }
 
 int main(void)
@@ -388,8 +402,7 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_two_instances_exact_history),
-        cmocka_unit_test(test_instance_killed_mid_update),
+        cmocka_unit_test(test_jobs_shared_by_instances),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ota_test_pg_stop(&g_pg);
