@@ -396,6 +396,72 @@ static void test_jobs_shared_by_instances(void **state)
     assert_true(jt[0] > 0 && jt[2] > 0 && jt[3] > 0); /* each instance refused its share */
 }
 
+/* --tls with --shared-streams: the bridge logs in on the TLS listener with its own
+ * certificate, two instances (the service's certificate, client ids of their own) share the
+ * Jobs API and stream requests through it. */
+static void test_tls_bridge(void **state)
+{
+    (void)state;
+    svc_fx_t fx;
+    device_t dev[2];
+    const char *const init[] = {"--tls", "--shared-streams", NULL};
+    assert_int_equal(ota_test_pg_reset(&g_pg), 0);
+    assert_int_equal(svc_fx_setup_broker(&fx, 8192, 2, g_pg.url, init), 0);
+    const char *args[] = {"--store", g_pg.url, NULL};
+    if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
+        connect_devices(&fx, dev, 2) != 0) {
+        disconnect_devices(dev, 2);
+        svc_fx_teardown(&fx);
+        fail_msg("setup failed");
+    }
+    /* the Jobs probe came back through the bridge: both share the Jobs API */
+    int shared = 0;
+    for (int i = 0; i < 2; i++) {
+        shared +=
+            ota_test_log_wait(fx.svc_log[i], 0, "Jobs API shared in group otter-jobs", 0) == 0;
+    }
+    int failures = 0;
+    for (int i = 0; i < 2; i++) {
+        failures += start_next(&dev[i], 5000) != 0;
+    }
+    /* a stream request through the bridge is answered too */
+    char topic[160], data[160];
+    size_t len = 0;
+    uint8_t *req = svc_cbor_get("s", 0, 4096, 0, NULL, 0, 1, &len);
+    snprintf(topic, sizeof topic, "$aws/things/%s/streams/%s/get/cbor", dev[0].name, fx.stream_id);
+    snprintf(data, sizeof data, "$aws/things/%s/streams/%s/data/cbor", dev[0].name, fx.stream_id);
+    ota_test_client_subscribe(dev[0].c, data, 0);
+    failures += ota_test_client_publish(dev[0].c, topic, req, len, 1) != 0;
+    free(req);
+    ota_test_msg_t *m = ota_test_client_expect(dev[0].c, data, 5000);
+    svc_block_t blk;
+    int block_ok = m != NULL && svc_decode_block(m->payload, m->len, &blk) == 0 && blk.i == 0 &&
+                   blk.plen == 4096 && memcmp(blk.p, fx.file, 4096) == 0;
+    ota_test_msg_free(m);
+    for (int i = 0; i < 2; i++) {
+        failures += run_steps(&fx, &dev[i], 1, 1, 1, 1, 0, 5000);
+    }
+    disconnect_devices(dev, 2);
+    int s0 = svc_fx_stop_service(&fx, 0), s1 = svc_fx_stop_service(&fx, 1);
+    long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
+    long long j1 = svc_fx_log_stat(&fx, 1, "jobs_messages");
+    printf("TLS bridge: %d of 2 instances share the Jobs API; Jobs requests handled %lld and "
+           "%lld; a block through the bridge: %s\n",
+           shared, j0, j1, block_ok ? "yes" : "no");
+    if (failures != 0 || shared != 2 || !block_ok) {
+        svc_fx_dump_log(&fx, 0);
+        svc_fx_dump_log(&fx, 1);
+    }
+    svc_fx_teardown(&fx);
+    assert_int_equal(shared, 2);
+    assert_int_equal(failures, 0);
+    assert_true(block_ok);
+    assert_int_equal(s0, 0);
+    assert_int_equal(s1, 0);
+    assert_int_equal(j0 + j1, 4);
+    assert_true(j0 > 0 && j1 > 0);
+}
+
 int main(void)
 {
     if (ota_test_pg_start(&g_pg) != 0) {
@@ -403,6 +469,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_shared_by_instances),
+        cmocka_unit_test(test_tls_bridge),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ota_test_pg_stop(&g_pg);
