@@ -112,27 +112,21 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
 {
     char *tls = NULL;
     if (s->tls) {
-        tls = cli_sprintf(
-            "# Mutual TLS only (no plain listener): the server certificate names %s;\n"
-            "# every client presents a certificate issued by the CA in ca.crt\n"
-            "# ('otter thing create' issues one per thing) and its common name is\n"
-            "# its username%s; revoked ones are in crl.pem\n"
-            "# ('otter thing revoke').\n"
-            "cafile %s/ca.crt\n"
-            "certfile %s/server.crt\n"
-            "keyfile %s/server.key\n"
-            "crlfile %s/crl.pem\n"
-            "require_certificate true\n"
-            "use_identity_as_username true\n"
-            "%s"
-            "tls_version tlsv1.2\n",
-            s->host,
-            s->shared_streams
-                ? ".\n# Several service instances share the service's certificate, each with\n"
-                  "# a client id of its own (otter-service-NAME); every other login may use\n"
-                  "# only its own name as client id (dynsec.json binds them)"
-                : " and its client id",
-            dir, dir, dir, dir, s->shared_streams ? "" : "use_username_as_clientid true\n");
+        tls =
+            cli_sprintf("# Mutual TLS only (no plain listener): the server certificate names %s;\n"
+                        "# every client presents a certificate issued by the CA in ca.crt\n"
+                        "# ('otter thing create' issues one per thing) and its common name is\n"
+                        "# its username and its client id; revoked ones are in crl.pem\n"
+                        "# ('otter thing revoke').\n"
+                        "cafile %s/ca.crt\n"
+                        "certfile %s/server.crt\n"
+                        "keyfile %s/server.key\n"
+                        "crlfile %s/crl.pem\n"
+                        "require_certificate true\n"
+                        "use_identity_as_username true\n"
+                        "use_username_as_clientid true\n"
+                        "tls_version tlsv1.2\n",
+                        s->host, dir, dir, dir, dir);
         if (tls == NULL) {
             return NULL;
         }

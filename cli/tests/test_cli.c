@@ -1011,8 +1011,8 @@ static void test_broker_init_shared_streams_tls(void **state)
                            "\ntopic things/+/jobs/+/update in 1 otter/$aws/ $aws/\n"};
     expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
     assert_null(strstr(conf, "remote_password"));
-    /* instances share the service's certificate with client ids of their own */
-    assert_null(strstr(conf, "use_username_as_clientid"));
+    /* the certificate's name stays the client id (the bridge's too) */
+    assert_non_null(strstr(conf, "\nuse_username_as_clientid true\n"));
     free(conf);
     struct stat st;
     assert_int_equal(stat(cli_test_path("data/broker/bridge.key"), &st), 0);

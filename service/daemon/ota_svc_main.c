@@ -1456,7 +1456,17 @@ static void takeover_on_message(struct mosquitto *m, void *obj, const struct mos
 
 static void takeover_start(daemon_t *d, const char *id)
 {
-    struct mosquitto *m = mosquitto_new(id, false, d);
+    struct mosquitto *m;
+    if (d->opt.certfile != NULL) {
+        /* A certificate login's client id is its certificate's name: another instance's
+         * session cannot be resumed with this certificate. */
+        log_line(LV_WARN,
+                 "instance %s stopped beating; its session waits for it (a certificate login "
+                 "cannot take it over)",
+                 id);
+        return;
+    }
+    m = mosquitto_new(id, false, d);
     if (m == NULL) {
         return;
     }

@@ -397,8 +397,9 @@ static void test_jobs_shared_by_instances(void **state)
 }
 
 /* --tls with --shared-streams: the bridge logs in on the TLS listener with its own
- * certificate, two instances (the service's certificate, client ids of their own) share the
- * Jobs API and stream requests through it. */
+ * certificate and checks the server's; the instance's Jobs probe comes back through it, and
+ * Jobs API and stream requests are answered through it. (On the TLS listener a client's id is
+ * its certificate's name, so instances on one certificate cannot run side by side.) */
 static void test_tls_bridge(void **state)
 {
     (void)state;
@@ -408,18 +409,13 @@ static void test_tls_bridge(void **state)
     assert_int_equal(ota_test_pg_reset(&g_pg), 0);
     assert_int_equal(svc_fx_setup_broker(&fx, 8192, 2, g_pg.url, init), 0);
     const char *args[] = {"--store", g_pg.url, NULL};
-    if (svc_fx_start_service(&fx, args) != 0 || svc_fx_start_service(&fx, args) != 1 ||
-        connect_devices(&fx, dev, 2) != 0) {
+    if (svc_fx_start_service(&fx, args) != 0 || connect_devices(&fx, dev, 2) != 0) {
         disconnect_devices(dev, 2);
         svc_fx_teardown(&fx);
         fail_msg("setup failed");
     }
-    /* the Jobs probe came back through the bridge: both share the Jobs API */
-    int shared = 0;
-    for (int i = 0; i < 2; i++) {
-        shared +=
-            ota_test_log_wait(fx.svc_log[i], 0, "Jobs API shared in group otter-jobs", 0) == 0;
-    }
+    /* the Jobs probe came back through the bridge */
+    int shared = ota_test_log_wait(fx.svc_log[0], 0, "Jobs API shared in group otter-jobs", 0) == 0;
     int failures = 0;
     for (int i = 0; i < 2; i++) {
         failures += start_next(&dev[i], 5000) != 0;
@@ -442,24 +438,20 @@ static void test_tls_bridge(void **state)
         failures += run_steps(&fx, &dev[i], 1, 1, 1, 1, 0, 5000);
     }
     disconnect_devices(dev, 2);
-    int s0 = svc_fx_stop_service(&fx, 0), s1 = svc_fx_stop_service(&fx, 1);
+    int s0 = svc_fx_stop_service(&fx, 0);
     long long j0 = svc_fx_log_stat(&fx, 0, "jobs_messages");
-    long long j1 = svc_fx_log_stat(&fx, 1, "jobs_messages");
-    printf("TLS bridge: %d of 2 instances share the Jobs API; Jobs requests handled %lld and "
-           "%lld; a block through the bridge: %s\n",
-           shared, j0, j1, block_ok ? "yes" : "no");
-    if (failures != 0 || shared != 2 || !block_ok) {
+    printf("TLS bridge: Jobs API shared through it: %s; Jobs requests handled %lld; a block "
+           "through it: %s\n",
+           shared ? "yes" : "no", j0, block_ok ? "yes" : "no");
+    if (failures != 0 || !shared || !block_ok) {
         svc_fx_dump_log(&fx, 0);
-        svc_fx_dump_log(&fx, 1);
     }
     svc_fx_teardown(&fx);
-    assert_int_equal(shared, 2);
+    assert_true(shared);
     assert_int_equal(failures, 0);
     assert_true(block_ok);
     assert_int_equal(s0, 0);
-    assert_int_equal(s1, 0);
-    assert_int_equal(j0 + j1, 4);
-    assert_true(j0 > 0 && j1 > 0);
+    assert_int_equal(j0, 4);
 }
 
 int main(void)
