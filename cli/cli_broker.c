@@ -54,36 +54,58 @@ static int is_wildcard(const char *addr)
 /*
  * The bridge from the broker to itself (--shared-streams): Mosquitto 2.0.11
  * accepts $share/... on $aws topics but never delivers to it, so the bridge
- * republishes every stream request under an ordinary topic, where shared
- * subscriptions work.
+ * republishes every stream and Jobs API request under an ordinary topic,
+ * where shared subscriptions work. With --tls it logs in with a certificate
+ * of its own on the TLS listener (the only one), checking the server's.
  */
-static char *bridge_text(const cli_broker_setup_t *s, const char *password)
+static char *bridge_text(const char *dir, const cli_broker_setup_t *s, const char *password)
 {
-    return cli_sprintf(
+    char *login =
+        s->tls ? cli_sprintf("bridge_cafile %s/ca.crt\n"
+                             "bridge_certfile %s/bridge.crt\n"
+                             "bridge_keyfile %s/bridge.key\n"
+                             "bridge_tls_version tlsv1.2\n"
+                             "bridge_insecure false\n",
+                             dir, dir, dir)
+               : cli_sprintf("remote_username " CLI_BRIDGE_USER "\nremote_password %s\n", password);
+    if (login == NULL) {
+        return NULL;
+    }
+    char *text = cli_sprintf(
         "\n"
-        "# Shared stream requests ('otter broker init --shared-streams'). Mosquitto 2.0\n"
+        "# Shared requests ('otter broker init --shared-streams'). Mosquitto 2.0\n"
         "# accepts a $share/... subscription on a $aws topic but never delivers to it.\n"
         "# This bridge connects the broker to itself as " CLI_BRIDGE_USER " (a login that\n"
-        "# may only read the things' stream requests) and republishes each request\n"
-        "# under the ordinary topic " CLI_SHARE_PREFIX "$aws/things/...; the service instances\n"
-        "# subscribe to that as $share/otter-streams/" CLI_SHARE_PREFIX
-        "$aws/things/+/streams/..., so\n"
+        "# may only read the things' stream and Jobs API requests) and republishes each\n"
+        "# request under the ordinary topic " CLI_SHARE_PREFIX "$aws/things/...; the service\n"
+        "# instances subscribe to that as $share/otter-streams/" CLI_SHARE_PREFIX "$aws/things/+/\n"
+        "# streams/... and $share/otter-jobs/" CLI_SHARE_PREFIX "$aws/things/+/jobs/..., so\n"
         "# the broker hands each request to one of them (service.credentials:\n"
-        "# share_prefix). Devices may not use " CLI_SHARE_PREFIX " topics. This file holds the\n"
-        "# bridge's password: keep it private (mode 0600).\n"
+        "# share_prefix, share_jobs). Devices may not use " CLI_SHARE_PREFIX " topics. Its\n"
+        "# session persists, so that Jobs API requests (QoS 1) that arrive while it\n"
+        "# reconnects after a restart wait for it.%s\n"
         "connection otter-shared-streams\n"
         "address %s:%u\n"
         "remote_clientid " CLI_BRIDGE_USER "\n"
-        "remote_username " CLI_BRIDGE_USER "\n"
-        "remote_password %s\n"
+        "%s"
         "bridge_protocol_version mqttv311\n"
         "try_private false\n"
-        "cleansession true\n"
+        "cleansession false\n"
         "notifications false\n"
         "restart_timeout 1 10\n"
         "topic things/+/streams/+/get/+ in 0 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
-        "topic things/+/streams/+/describe/+ in 0 " CLI_SHARE_PREFIX "$aws/ $aws/\n",
-        is_wildcard(s->bind) ? "127.0.0.1" : s->bind, s->port, password);
+        "topic things/+/streams/+/describe/+ in 0 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
+        "topic things/+/jobs/get in 1 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
+        "topic things/+/jobs/start-next in 1 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
+        "topic things/+/jobs/+/get in 1 " CLI_SHARE_PREFIX "$aws/ $aws/\n"
+        "topic things/+/jobs/+/update in 1 " CLI_SHARE_PREFIX "$aws/ $aws/\n",
+        s->tls ? "\n# It logs in on the TLS listener with its own certificate (bridge.crt, CN\n"
+                 "# " CLI_BRIDGE_USER ") and checks the server's against ca.crt."
+               : " This file holds the bridge's\n# password: keep it private (mode 0600).",
+        is_wildcard(s->bind) ? "127.0.0.1" : s->bind, s->port, login);
+    memset(login, 0, strlen(login));
+    free(login);
+    return text;
 }
 
 /* The Mosquitto configuration text for the final folder `dir`. */
@@ -312,8 +334,10 @@ static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
         cli_x509_kind_t kind;
     } certs[] = {{"otter broker", "server.crt", "server.key", CLI_X509_SERVER},
                  {CLI_SERVICE_USER, "service.crt", "service.key", CLI_X509_CLIENT},
-                 {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT}};
-    for (size_t i = 0; i < 3; i++) {
+                 {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT},
+                 {CLI_BRIDGE_USER, "bridge.crt", "bridge.key", CLI_X509_CLIENT}};
+    /* the bridge's certificate only with the bridge (--shared-streams) */
+    for (size_t i = 0; i < (s->shared_streams ? 4u : 3u); i++) {
         if (join_path(p, sizeof p, tmp, certs[i].crt) != 0 ||
             join_path(k, sizeof k, tmp, certs[i].key) != 0 ||
             issue(tmp, certs[i].cn, certs[i].kind, names, p, k) != 0) {
@@ -385,12 +409,14 @@ static char *own_login(const cli_broker_setup_t *s, const char *dir, const char 
     return t;
 }
 
-/* A JSON object text with one more string member, as a new heap string (NULL on failure). */
-static char *json_with_string(const char *text, const char *key, const char *value)
+/* A JSON object text with one more member (a string, else a boolean), as a new heap string
+ * (NULL on failure). */
+static char *json_with(const char *text, const char *key, const char *value, int flag)
 {
     cJSON *o = cJSON_Parse(text);
     char *p = NULL, *t = NULL;
-    if (cJSON_IsObject(o) && cJSON_AddStringToObject(o, key, value) != NULL) {
+    if (cJSON_IsObject(o) && (value != NULL ? cJSON_AddStringToObject(o, key, value)
+                                            : cJSON_AddBoolToObject(o, key, flag)) != NULL) {
         p = cJSON_Print(o);
     }
     cJSON_Delete(o);
@@ -417,11 +443,11 @@ static int write_one(const char *tmp, const char *name, const char *text, unsign
 static int write_broker_files(const char *tmp, const char *dir, const cli_broker_setup_t *s,
                               const cli_broker_secrets_t *pw, const char *extra)
 {
-    char *bridge = s->shared_streams ? bridge_text(s, pw->bridge) : NULL;
+    char *bridge = s->shared_streams ? bridge_text(dir, s, pw->bridge) : NULL;
     char *more = cli_sprintf("%s%s", bridge ? bridge : "", extra ? extra : "");
     char *conf = more ? config_text(dir, s, more) : NULL;
     char *dynsec = cli_dynsec_initial(s->tls ? NULL : pw->admin, s->tls ? NULL : pw->service,
-                                      s->shared_streams ? pw->bridge : NULL);
+                                      s->shared_streams, s->tls ? NULL : pw->bridge);
     if (dynsec != NULL && pw->federation[0] != '\0') {
         char *t = cli_dynsec_with_federation(dynsec, pw->federation);
         free(dynsec);
@@ -431,10 +457,12 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
         own_login(s, dir, CLI_SERVICE_USER, "service", pw->service, CLI_SERVICE_USER "-");
     char *admin = own_login(s, dir, CLI_ADMIN_USER, "admin", pw->admin, NULL);
     if (service != NULL && s->shared_streams) {
-        /* The service's instances take the bridged stream requests under this prefix. */
-        char *t = json_with_string(service, "share_prefix", CLI_SHARE_PREFIX);
+        /* The service's instances take the bridged requests under this prefix, the Jobs API's
+         * too. */
+        char *t = json_with(service, "share_prefix", CLI_SHARE_PREFIX, 0);
         free(service);
-        service = t;
+        service = t != NULL ? json_with(t, "share_jobs", NULL, 1) : NULL;
+        free(t);
     }
     /* With a bridge's password in it, the configuration is private too. */
     int secret = s->shared_streams || (extra != NULL && extra[0] != '\0');
@@ -529,7 +557,7 @@ int cli_broker_make(const char *data_dir, const cli_broker_setup_t *s,
 
 static const char broker_help[] =
     "usage: otter broker init --port N [--bind ADDRESS] [--host NAME]\n"
-    "                         [--tls | --shared-streams] [--federate HOST:PORT,...]\n"
+    "                         [--tls] [--shared-streams] [--federate HOST:PORT,...]\n"
     "\n"
     "Write a Mosquitto configuration under DATA_DIR/broker/: a listener on\n"
     "ADDRESS:N, no anonymous clients, logins and access rules in Mosquitto's\n"
@@ -551,13 +579,14 @@ static const char broker_help[] =
     "                    (things get one from 'thing create'), takes the identity\n"
     "                    from it and refuses revoked ones (broker/crl.pem); no plain\n"
     "                    listener\n"
-    "  --shared-streams  several service instances share the stream requests: a\n"
-    "                    bridge from the broker to itself republishes them under\n"
-    "                    " CLI_SHARE_PREFIX "$aws/things/..., where Mosquitto 2.0 delivers\n"
-    "                    shared subscriptions ($share/otter-streams/...); its login\n"
-    "                    " CLI_BRIDGE_USER " may only read stream requests, and\n"
-    "                    mosquitto.conf (which holds its password) is mode 0600.\n"
-    "                    Plain listener only (not with --tls)\n"
+    "  --shared-streams  several service instances share the stream and Jobs API\n"
+    "                    requests: a bridge from the broker to itself republishes\n"
+    "                    them under " CLI_SHARE_PREFIX "$aws/things/..., where Mosquitto 2.0\n"
+    "                    delivers shared subscriptions ($share/otter-streams/...,\n"
+    "                    $share/otter-jobs/...); its login " CLI_BRIDGE_USER "\n"
+    "                    may only read those requests; mosquitto.conf (which holds\n"
+    "                    its password) is mode 0600. With --tls the bridge logs in\n"
+    "                    on the TLS listener with its own certificate (bridge.crt)\n"
     "  --federate HOST:PORT,...  a federation: this broker (ADDRESS:N, the hub)\n"
     "                    and one more broker per HOST:PORT (1 to " CLI_FEDERATION_MAX_S "), each\n"
     "                    written to DATA_DIR/federation/K/broker/ (K = 2, 3, ...) to be\n"
@@ -628,12 +657,6 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
     s->port = (unsigned)port;
     s->tls = tls != NULL;
     s->shared_streams = shared != NULL;
-    if (s->tls && s->shared_streams) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "--shared-streams needs the plain listener (its bridge does not log in "
-                        "with a certificate yet); leave out --tls, or split the stream load "
-                        "with 'otter-service --shard K/N'");
-    }
     if (s->tls && s->federate != NULL) {
         return cli_fail(CLI_EXIT_USAGE,
                         "--federate needs the plain listener (the bridges between the brokers do "
@@ -680,8 +703,9 @@ int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv)
     }
     printf("service login: %s/service.credentials\n", dir);
     if (s.shared_streams) {
-        printf("shared streams: a bridge to itself republishes stream requests under %s; "
-               "start more instances with 'otter-service --role streams --instance NAME'\n",
+        printf("shared requests: a bridge to itself republishes stream and Jobs API requests "
+               "under %s; start more instances with 'otter-service --instance NAME' (any "
+               "--role)\n",
                CLI_SHARE_PREFIX "$aws/things/");
     }
     printf("start it with: mosquitto -c %s/mosquitto.conf\n", dir);

@@ -174,9 +174,11 @@ static int add_password_hash(cJSON *client, const char *password)
     return rc == 0 ? 0 : -1;
 }
 
-/* The stream request topics the broker's bridge carries (--shared-streams). */
-static const char *const bridged[] = {"$aws/things/+/streams/+/get/+",
-                                      "$aws/things/+/streams/+/describe/+"};
+/* The request topics the broker's bridge carries (--shared-streams): streams and Jobs API. */
+static const char *const bridged[] = {
+    "$aws/things/+/streams/+/get/+", "$aws/things/+/streams/+/describe/+",
+    "$aws/things/+/jobs/get",        "$aws/things/+/jobs/start-next",
+    "$aws/things/+/jobs/+/get",      "$aws/things/+/jobs/+/update"};
 
 /* Prints a JSON tree with a final newline into a heap string. */
 static char *print_json(cJSON *o)
@@ -187,7 +189,8 @@ static char *print_json(cJSON *o)
     return t;
 }
 
-char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const char *bridge_pw)
+char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, int bridge,
+                         const char *bridge_pw)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *clients = cJSON_AddArrayToObject(root, "clients");
@@ -202,10 +205,12 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const cha
     if (service_pw != NULL) {
         rc |= add_password_hash(service, service_pw);
     }
-    if (bridge_pw != NULL) {
-        cJSON *bridge = client_object(CLI_BRIDGE_USER, CLI_BRIDGE_USER, CLI_BRIDGE_USER);
-        cJSON_AddItemToArray(clients, bridge);
-        rc |= add_password_hash(bridge, bridge_pw);
+    if (bridge) {
+        cJSON *login = client_object(CLI_BRIDGE_USER, CLI_BRIDGE_USER, CLI_BRIDGE_USER);
+        cJSON_AddItemToArray(clients, login);
+        if (bridge_pw != NULL) {
+            rc |= add_password_hash(login, bridge_pw);
+        }
     }
     cJSON_AddArrayToObject(root, "groups");
     cJSON *roles = cJSON_AddArrayToObject(root, "roles");
@@ -224,8 +229,8 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const cha
     add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
     cJSON_AddItemToArray(roles, things_role());
-    if (bridge_pw != NULL) {
-        /* The bridge only reads the things' stream requests (it republishes them locally). */
+    if (bridge) {
+        /* The bridge only reads the things' requests (it republishes them locally). */
         acls = cJSON_CreateArray();
         for (size_t i = 0; i < sizeof bridged / sizeof bridged[0]; i++) {
             add_acl(acls, "subscribePattern", bridged[i]);

@@ -72,11 +72,13 @@ typedef struct cli_dynsec_thing {
  * thing, every access denied by default.
  * @param admin_pw   the admin's password, or NULL (certificate logins).
  * @param service_pw the service's password, or NULL (certificate logins).
- * @param bridge_pw  the password of the broker's bridge to itself
- *                   (CLI_BRIDGE_USER, --shared-streams), or NULL for no bridge.
+ * @param bridge     1: the broker has a bridge to itself (CLI_BRIDGE_USER,
+ *                   --shared-streams) that reads the things' requests.
+ * @param bridge_pw  the bridge's password, or NULL (certificate login).
  * @return a heap string (caller frees), or NULL on failure.
  */
-char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, const char *bridge_pw);
+char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, int bridge,
+                         const char *bridge_pw);
 
 /**
  * Add things: through the running broker (its pid file names a live

@@ -1015,18 +1015,11 @@ static void test_data_dir_missing(void **state)
     assert_ok(cli_test_run(R, "--data-dir", missing, "job", "list", NULL));
 }
 
-/* --shared-streams: the bridge to itself, its login and role, a private configuration, and
- * the service's share prefix; refused with --tls, leaving nothing behind. */
+/* --shared-streams: the bridge to itself (stream and Jobs API requests), its login and role, a
+ * private configuration, and the service's share prefix. */
 static void test_broker_init_shared_streams(void **state)
 {
     (void)state;
-    int code =
-        cli_test_run(R, "broker", "init", "--port", "18998", "--tls", "--shared-streams", NULL);
-    assert_int_equal(code, 2);
-    assert_true(cli_test_one_error_line(R));
-    assert_non_null(strstr(R->err, "--shared-streams"));
-    assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
-
     assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--bind", "0.0.0.0", "--host",
                            "otter.lan", "--shared-streams", NULL));
     char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
@@ -1035,9 +1028,13 @@ static void test_broker_init_shared_streams(void **state)
                            "\naddress 127.0.0.1:18998\n",
                            "\nremote_clientid otter-service-bridge\n",
                            "\nremote_username otter-service-bridge\n",
-                           "\ncleansession true\n",
+                           "\ncleansession false\n",
                            "\ntopic things/+/streams/+/get/+ in 0 otter/$aws/ $aws/\n",
-                           "\ntopic things/+/streams/+/describe/+ in 0 otter/$aws/ $aws/\n"};
+                           "\ntopic things/+/streams/+/describe/+ in 0 otter/$aws/ $aws/\n",
+                           "\ntopic things/+/jobs/get in 1 otter/$aws/ $aws/\n",
+                           "\ntopic things/+/jobs/start-next in 1 otter/$aws/ $aws/\n",
+                           "\ntopic things/+/jobs/+/get in 1 otter/$aws/ $aws/\n",
+                           "\ntopic things/+/jobs/+/update in 1 otter/$aws/ $aws/\n"};
     expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
     const char *pw = strstr(conf, "\nremote_password ");
     assert_non_null(pw);
@@ -1050,8 +1047,9 @@ static void test_broker_init_shared_streams(void **state)
     cJSON *c = cJSON_Parse(text);
     free(text);
     assert_string_equal(cJSON_GetObjectItem(c, "share_prefix")->valuestring, "otter/");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(c, "share_jobs")));
     cJSON_Delete(c);
-    /* The bridge's login: bound to its id, reading only stream requests. */
+    /* The bridge's login: bound to its id, reading only the things' requests. */
     text = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
     cJSON *d = cJSON_Parse(text);
     free(text);
@@ -1079,7 +1077,11 @@ static void test_broker_init_shared_streams(void **state)
         assert_true(strcmp(type, "subscribePattern") == 0 ||
                     strcmp(type, "publishClientReceive") == 0);
         assert_true(strcmp(topic, "$aws/things/+/streams/+/get/+") == 0 ||
-                    strcmp(topic, "$aws/things/+/streams/+/describe/+") == 0);
+                    strcmp(topic, "$aws/things/+/streams/+/describe/+") == 0 ||
+                    strcmp(topic, "$aws/things/+/jobs/get") == 0 ||
+                    strcmp(topic, "$aws/things/+/jobs/start-next") == 0 ||
+                    strcmp(topic, "$aws/things/+/jobs/+/get") == 0 ||
+                    strcmp(topic, "$aws/things/+/jobs/+/update") == 0);
     }
     cJSON_Delete(d);
     /* The bridge's name is reserved like the service's. */
@@ -1161,6 +1163,40 @@ static void test_broker_init_federate(void **state)
     free(d1);
     /* The bridges' name is reserved like the service's. */
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-federation", NULL), 2);
+/* --shared-streams with --tls: the bridge logs in with a certificate of its own on the TLS
+ * listener and checks the server's; no password anywhere. */
+static void test_broker_init_shared_streams_tls(void **state)
+{
+    (void)state;
+    assert_ok(
+        cli_test_run(R, "broker", "init", "--port", "18998", "--tls", "--shared-streams", NULL));
+    char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
+    assert_non_null(conf);
+    char ca[600], crt[600], key[600];
+    snprintf(ca, sizeof ca, "\nbridge_cafile %s\n", cli_test_path("data/broker/ca.crt"));
+    snprintf(crt, sizeof crt, "\nbridge_certfile %s\n", cli_test_path("data/broker/bridge.crt"));
+    snprintf(key, sizeof key, "\nbridge_keyfile %s\n", cli_test_path("data/broker/bridge.key"));
+    const char *lines[] = {"\nconnection otter-shared-streams\n",
+                           "\naddress 127.0.0.1:18998\n",
+                           "\nremote_clientid otter-service-bridge\n",
+                           ca,
+                           crt,
+                           key,
+                           "\nbridge_insecure false\n",
+                           "\nrequire_certificate true\n",
+                           "\ntopic things/+/jobs/+/update in 1 otter/$aws/ $aws/\n"};
+    expect_conf_lines(conf, lines, sizeof lines / sizeof lines[0]);
+    assert_null(strstr(conf, "remote_password"));
+    /* the certificate's name stays the client id (the bridge's too) */
+    assert_non_null(strstr(conf, "\nuse_username_as_clientid true\n"));
+    free(conf);
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/broker/bridge.key"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(cli_test_path("data/broker/bridge.crt"), &st), 0);
+    char *text = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    assert_non_null(strstr(text, "\"otter-service-bridge\""));
+    free(text);
 }
 
 /* --bind picks the listener's address, --host the name clients are given. */
@@ -1463,6 +1499,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_init_bind_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_federate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_init_shared_streams_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),

@@ -22,7 +22,8 @@ typedef struct entry {
 } entry_t;
 
 struct ota_svc_budget {
-    ota_svc_budget_config_t cfg;
+    ota_svc_budget_config_t base; /* as configured */
+    ota_svc_budget_config_t cfg;  /* this instance's share of it */
     ota_svc_budget_stats_t stats;
     entry_t *table[BUCKETS];
 };
@@ -48,9 +49,32 @@ ota_svc_budget_t *ota_svc_budget_create(const ota_svc_budget_config_t *cfg)
     }
     ota_svc_budget_t *b = calloc(1, sizeof(*b));
     if (b != NULL) {
+        b->base = *cfg;
         b->cfg = *cfg;
     }
     return b;
+}
+
+/* x / n rounded up, at least min (rates and bursts of a shared budget). */
+static uint64_t share_of(uint64_t x, unsigned n, uint64_t min)
+{
+    uint64_t v = (x + n - 1) / n;
+    return x == 0 ? 0 : v < min ? min : v;
+}
+
+void ota_svc_budget_set_shares(ota_svc_budget_t *b, unsigned stream_share, unsigned jobs_share)
+{
+    unsigned s = stream_share > 1 ? stream_share : 1;
+    unsigned j = jobs_share > 1 ? jobs_share : 1;
+    if (b == NULL) {
+        return;
+    }
+    b->cfg.requests_per_s = (uint32_t)share_of(b->base.requests_per_s, s, 1);
+    b->cfg.request_burst = (uint32_t)share_of(b->base.request_burst, s, 1);
+    b->cfg.bytes_per_s = share_of(b->base.bytes_per_s, s, 1);
+    b->cfg.byte_burst = share_of(b->base.byte_burst, s, 131072u);
+    b->cfg.jobs_per_s = (uint32_t)share_of(b->base.jobs_per_s, j, 1);
+    b->cfg.jobs_burst = (uint32_t)share_of(b->base.jobs_burst, j, 1);
 }
 
 void ota_svc_budget_destroy(ota_svc_budget_t *b)
@@ -84,6 +108,14 @@ static void fill(bucket_t *k, int64_t burst, int64_t now_ms)
     k->at_ms = now_ms;
 }
 
+/* Drops tokens above a burst that became smaller (a budget shared by more instances). */
+static void cap_at(bucket_t *k, int64_t burst)
+{
+    if (k->milli > burst * 1000) {
+        k->milli = burst * 1000;
+    }
+}
+
 /* Refills a bucket of `burst` tokens at `rate` per second. */
 static void refill(bucket_t *k, int64_t rate, int64_t burst, int64_t now_ms)
 {
@@ -98,9 +130,7 @@ static void refill(bucket_t *k, int64_t rate, int64_t burst, int64_t now_ms)
         return;
     }
     k->milli += dt * rate;
-    if (k->milli > burst * 1000) {
-        k->milli = burst * 1000;
-    }
+    cap_at(k, burst);
 }
 
 static entry_t *find(ota_svc_budget_t *b, const char *thing, int64_t now_ms)
@@ -131,6 +161,7 @@ static entry_t *find(ota_svc_budget_t *b, const char *thing, int64_t now_ms)
 static int take(bucket_t *k, int64_t rate, int64_t burst, int64_t n, int64_t now_ms)
 {
     refill(k, rate, burst, now_ms);
+    cap_at(k, burst);
     if (k->milli < n * 1000) {
         return 0;
     }

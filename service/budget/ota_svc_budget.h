@@ -129,6 +129,19 @@ int ota_svc_budget_may_refuse(ota_svc_budget_t *b, const char *thing, int64_t no
 void ota_svc_budget_tick(ota_svc_budget_t *b, int64_t now_ms);
 
 /**
+ * Shares the budgets with other instances: from now on this instance grants
+ * each thing 1/stream_share of the stream request and byte budgets and
+ * 1/jobs_share of the Jobs budget (rates and bursts; a burst never below 1
+ * request, nor below 128 KiB of bytes), so that instances that receive a
+ * thing's requests in turn grant it about its whole budget together. Tokens a
+ * thing holds above a smaller burst are dropped.
+ * @param b            budgets (NULL: no-op).
+ * @param stream_share instances sharing the stream requests (0 or 1: none).
+ * @param jobs_share   instances sharing the Jobs API requests (0 or 1: none).
+ */
+void ota_svc_budget_set_shares(ota_svc_budget_t *b, unsigned stream_share, unsigned jobs_share);
+
+/**
  * Reads the counters.
  * @param b   budgets (NULL: zeros).
  * @param out receives them.

@@ -89,6 +89,12 @@ _Static_assert(__builtin_types_compatible_p(ota_svc_publish_fn, ota_svc_streams_
 #define DEFAULT_CLIENT_ID "otter-service"
 #define STREAM_CACHE_TTL_MS 5000
 #define PROBE_WAIT_MS 1500
+/* Instances that share requests record a heartbeat in the store this often; one silent for
+ * LIVE_MS no longer counts (budgets are divided by the live ones; its outbox is taken over). */
+#define HEARTBEAT_MS 2000
+#define LIVE_MS 6000
+/* The share group of the Jobs API requests bridged under the share prefix. */
+#define JOBS_SHARE_GROUP "otter-jobs"
 /* Outgoing bytes queued in the client above which no request is read until
  * the broker has taken them (TCP then holds the devices' requests back). */
 #define OUT_HIGH_WATER (32u * 1024u * 1024u)
@@ -132,6 +138,7 @@ typedef struct credentials {
     char client_id[128];
     char client_id_prefix[128];
     char share_prefix[64];
+    int share_jobs; /* the broker's bridge also carries the Jobs API requests */
     char cafile[4096];
     char certfile[4096];
     char keyfile[4096];
@@ -167,6 +174,17 @@ typedef struct daemon {
     char probe_topic[256]; /* where it arrives (through the bridge with a share prefix) */
     char probe_filter[320];
     int share_broken; /* the probe failed once: subscribe plainly from then on */
+    int jobs_shared;  /* Jobs API requests subscribed through $share on this connection */
+    int named;        /* a share prefix: this instance is named in the store (heartbeats) */
+    int64_t last_beat;
+    int jobs_live; /* live instances serving the Jobs API, at the last heartbeat */
+    /* The session of a stopped instance being drained (its client id), or none. */
+    struct mosquitto *takeover;
+    char takeover_id[160];
+    int64_t takeover_quiet; /* drained when nothing came until then */
+    int64_t takeover_end;   /* given up then at the latest */
+    uint64_t takeover_messages;
+    int streams_live; /* live instances serving streams, at the last heartbeat */
     uint64_t shard_skipped;
     /* Outgoing backlog: bytes published and not yet written, by message id. */
     uint64_t out_bytes;
@@ -576,6 +594,19 @@ static int cred_string(const cJSON *o, const char *key, char *out, size_t cap)
     return 1;
 }
 
+static int cred_bool(const cJSON *o, const char *key, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL) {
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) {
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 1;
+}
+
 static int cred_port(const cJSON *o, const char *key, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -631,6 +662,7 @@ static int load_config(options_t *o, credentials_t *c)
                   cred_string(j, "client_id_prefix", c->client_id_prefix,
                               sizeof(c->client_id_prefix)) < 0 ||
                   cred_string(j, "share_prefix", c->share_prefix, sizeof(c->share_prefix)) < 0 ||
+                  cred_bool(j, "share_jobs", &c->share_jobs) < 0 ||
                   (c->share_prefix[0] != '\0' && valid_share_prefix(c->share_prefix) != 0) ||
                   cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
                   cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
@@ -930,6 +962,35 @@ static void unsubscribe_shared_streams(daemon_t *d)
     }
 }
 
+/* The Jobs API request topics the broker's bridge carries ('otter broker init --shared-streams').
+ */
+static const char *const bridged_jobs_topics[] = {
+    "$aws/things/+/jobs/get", "$aws/things/+/jobs/start-next", "$aws/things/+/jobs/+/get",
+    "$aws/things/+/jobs/+/update", NULL};
+
+/* Jobs API request filters at QoS 1: shared 1 ($share/otter-jobs/<prefix>...), plain 0, or
+ * none -1; the others go (a resumed session keeps the last run's). */
+static void subscribe_jobs(daemon_t *d, int shared)
+{
+    for (const char *const *t = bridged_jobs_topics; *t != NULL; t++) {
+        char filter[256];
+        snprintf(filter, sizeof(filter), "$share/" JOBS_SHARE_GROUP "/%s%s",
+                 d->opt.share_prefix != NULL ? d->opt.share_prefix : "", *t);
+        if (shared == 1) {
+            subscribe_one(d, filter, 1);
+        } else if (d->opt.share_prefix != NULL) {
+            mosquitto_unsubscribe(d->m, NULL, filter);
+        }
+    }
+    for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+        if (shared == 0) {
+            subscribe_one(d, *t, 1);
+        } else {
+            mosquitto_unsubscribe(d->m, NULL, *t);
+        }
+    }
+}
+
 static const char *role_name(const daemon_t *d)
 {
     return d->opt.role == ROLE_ALL ? "all" : d->opt.role == ROLE_STREAMS ? "streams" : "jobs";
@@ -937,11 +998,12 @@ static const char *role_name(const daemon_t *d)
 
 static void announce_ready(daemon_t *d)
 {
-    char how[160] = "";
+    char how[256] = "";
     int filters = 0;
     d->ready = 1;
     if (serves_jobs(d)) {
-        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
+        for (const char *const *t = d->jobs_shared ? bridged_jobs_topics : ota_svc_jobs_topics();
+             *t != NULL; t++) {
             filters++;
         }
         for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
@@ -966,6 +1028,10 @@ static void announce_ready(daemon_t *d)
             snprintf(how, sizeof(how), ", streams subscribed plainly");
         }
     }
+    if (serves_jobs(d) && d->jobs_shared) {
+        snprintf(how + strlen(how), sizeof(how) - strlen(how),
+                 ", Jobs API shared in group " JOBS_SHARE_GROUP " under %s", d->opt.share_prefix);
+    }
     log_line(LV_INFO, "ready: subscribed to %d filters (role %s%s)", filters, role_name(d), how);
 }
 
@@ -984,7 +1050,11 @@ static void start_probe(daemon_t *d)
         id[j++] = strchr("+#/", *p) != NULL ? '_' : *p;
     }
     id[j] = '\0';
-    if (d->opt.share_prefix != NULL) {
+    if (d->opt.share_prefix != NULL && d->jobs_shared) {
+        /* a Jobs API request topic: the bridge carries those too */
+        snprintf(d->probe_pub, sizeof(d->probe_pub), "$aws/things/" PROBE_THING "/jobs/%s/get", id);
+        snprintf(d->probe_topic, sizeof(d->probe_topic), "%s%s", d->opt.share_prefix, d->probe_pub);
+    } else if (d->opt.share_prefix != NULL) {
         snprintf(d->probe_pub, sizeof(d->probe_pub),
                  "$aws/things/" PROBE_THING "/streams/%s/get/probe", id);
         snprintf(d->probe_topic, sizeof(d->probe_topic), "%s%s", d->opt.share_prefix, d->probe_pub);
@@ -1017,11 +1087,12 @@ static void check_probe(daemon_t *d)
         mosquitto_unsubscribe(d->m, NULL, d->probe_filter);
         if (d->opt.share_prefix != NULL) {
             log_line(LV_WARN,
-                     "no stream request came back under %s: the broker runs without the bridge "
+                     "no %s request came back under %s: the broker runs without the bridge "
                      "'otter broker init --shared-streams' writes (or an older configuration); "
-                     "stream requests are subscribed plainly, so every instance receives every "
-                     "request",
-                     d->opt.share_prefix);
+                     "requests are subscribed plainly, so every instance receives every "
+                     "request%s",
+                     d->jobs_shared ? "Jobs API" : "stream", d->opt.share_prefix,
+                     d->jobs_shared ? " (run one instance serving the Jobs API)" : "");
         } else {
             log_line(LV_WARN,
                      "the broker does not deliver shared subscriptions on $aws topics (a known "
@@ -1029,10 +1100,16 @@ static void check_probe(daemon_t *d)
                      "every instance receives every request; split the load with --shard K/N, "
                      "or set the broker up with 'otter broker init --shared-streams'");
         }
-        unsubscribe_shared_streams(d);
-        d->shared = 0;
         d->share_broken = 1;
-        subscribe_streams(d, 0);
+        if (d->shared) {
+            unsubscribe_shared_streams(d);
+            d->shared = 0;
+            subscribe_streams(d, 0);
+        }
+        if (d->jobs_shared) {
+            d->jobs_shared = 0;
+            subscribe_jobs(d, 0);
+        }
     }
 }
 
@@ -1047,10 +1124,10 @@ static void subscribe_all(daemon_t *d)
     /* A resumed session keeps the subscriptions of the last run, which may have had another
      * role or way of sharing: drop what this run does not use (a Jobs request delivered to an
      * instance that does not serve them would be acknowledged and lost). */
+    d->jobs_shared =
+        serves_jobs(d) && d->opt.share_prefix != NULL && d->cred.share_jobs && !d->share_broken;
     if (!serves_jobs(d)) {
-        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
-            mosquitto_unsubscribe(d->m, NULL, *t);
-        }
+        subscribe_jobs(d, -1);
     }
     d->shared = serves_streams(d) && d->opt.shard_n == 0 &&
                 strcmp(d->opt.share_group, "none") != 0 && !d->share_broken;
@@ -1063,9 +1140,7 @@ static void subscribe_all(daemon_t *d)
         unsubscribe_shared_streams(d);
     }
     if (serves_jobs(d)) {
-        for (const char *const *t = ota_svc_jobs_topics(); *t != NULL; t++) {
-            subscribe_one(d, *t, 1);
-        }
+        subscribe_jobs(d, d->jobs_shared);
         for (const char *const *t = ota_svc_inventory_topics(); *t != NULL; t++) {
             subscribe_one(d, *t, 0);
         }
@@ -1159,7 +1234,7 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count,
         }
         return;
     }
-    if (d->shared && serves_streams(d) && !d->ready && !d->probe_seen) {
+    if (((d->shared && serves_streams(d)) || d->jobs_shared) && !d->ready && !d->probe_seen) {
         start_probe(d);
         return;
     }
@@ -1195,9 +1270,9 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     }
     if (d->opt.share_prefix != NULL &&
         strncmp(topic, d->opt.share_prefix, strlen(d->opt.share_prefix)) == 0) {
-        /* A stream request through the broker's bridge: its own topic follows the prefix. */
+        /* A request through the broker's bridge: its own topic follows the prefix. */
         topic += strlen(d->opt.share_prefix);
-        if (strncmp(topic, "$aws/things/", 12) != 0 || d->streams == NULL) {
+        if (strncmp(topic, "$aws/things/", 12) != 0 || (d->streams == NULL && d->jobs == NULL)) {
             d->other_messages++;
             return;
         }
@@ -1206,9 +1281,9 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
         return; /* another instance's probe */
     }
     /* QoS 1: its PUBACK leaves after this returns (see the top of this file). */
-    if (d->jobs != NULL && topic == msg->topic &&
-        ota_svc_jobs_handle_delivery(d->jobs, msg->topic, msg->payload, len,
-                                     msg->qos > 0 ? msg->mid : 0, wall_ms(), mono_ms()) == 1) {
+    if (d->jobs != NULL &&
+        ota_svc_jobs_handle_delivery(d->jobs, topic, msg->payload, len, msg->qos > 0 ? msg->mid : 0,
+                                     wall_ms(), mono_ms()) == 1) {
         d->jobs_messages++;
         return;
     }
@@ -1265,6 +1340,21 @@ static char *document_hook(void *ctx, const char *thing, const char *job_id, con
     return ota_svc_presign_document(d->signer, d->opt.http_url, doc, thing, job_id, now_ms / 1000);
 }
 
+/* With a share prefix, instances share requests: each names itself in the store (its client
+ * id) for heartbeats and as the owner of its outbox entries. */
+static int name_instance(daemon_t *d, ota_store_t *s)
+{
+    if (d->opt.share_prefix == NULL || s == NULL) {
+        return 0;
+    }
+    d->named = 1;
+    if (ota_store_set_instance(s, d->client_id) != OTA_STORE_OK) {
+        log_line(LV_ERROR, "instance name %s: %s", d->client_id, ota_store_errmsg(s));
+        return -1;
+    }
+    return 0;
+}
+
 static int open_everything(daemon_t *d)
 {
     d->budget = ota_svc_budget_create(&d->opt.budget);
@@ -1317,7 +1407,7 @@ static int open_everything(daemon_t *d)
         ota_svc_streams_set_budget(d->streams, d->budget);
         ota_svc_streams_set_deferred(d->streams, 1);
     }
-    return 0;
+    return name_instance(d, d->jobs_store) != 0 || name_instance(d, d->streams_store) != 0 ? -1 : 0;
 }
 
 static int setup_mqtt(daemon_t *d)
@@ -1397,6 +1487,174 @@ static void print_stats(daemon_t *d)
                  " cache flushes",
                  cs.stream_lookups, cs.stream_queries, cs.auth_lookups, cs.auth_queries,
                  cs.invalidations);
+    }
+}
+
+/*
+ * Taking over a stopped instance's session. The broker hands a share group's requests in turn
+ * to every member, connected or not, and keeps the QoS 1 ones of a member that is gone in its
+ * persistent session. When an instance serving the Jobs API stops beating, one live instance
+ * claims it in the store, connects with its client id (resuming its session), answers what the
+ * broker kept for it under its session name (so a request it had committed but not
+ * acknowledged is recognised as delivered again), and unsubscribes its shared filters, so that
+ * the broker stops handing it requests. The instance, when it comes back, subscribes again.
+ */
+#define TAKEOVER_QUIET_MS 1000
+#define TAKEOVER_MAX_MS 30000
+
+static void takeover_end(daemon_t *d, const char *why)
+{
+    if (d->takeover == NULL) {
+        return;
+    }
+    mosquitto_disconnect(d->takeover);
+    for (int i = 0; i < 10 && mosquitto_loop(d->takeover, 10, 1) == MOSQ_ERR_SUCCESS; i++) {
+    }
+    mosquitto_destroy(d->takeover);
+    d->takeover = NULL;
+    log_line(LV_INFO, "session of stopped instance %s: %" PRIu64 " request(s) answered; %s",
+             d->takeover_id, d->takeover_messages, why);
+}
+
+static void takeover_on_connect(struct mosquitto *m, void *obj, int rc, int flags)
+{
+    daemon_t *d = obj;
+    if (rc != 0 || (flags & 1) == 0) {
+        /* no session kept for it: nothing waits */
+        d->takeover_end = 0;
+        return;
+    }
+    /* What the broker kept arrives first; from now on it hands that instance nothing. */
+    for (const char *const *t = bridged_jobs_topics; *t != NULL; t++) {
+        char filter[256];
+        snprintf(filter, sizeof(filter), "$share/" JOBS_SHARE_GROUP "/%s%s", d->opt.share_prefix,
+                 *t);
+        mosquitto_unsubscribe(m, NULL, filter);
+    }
+    for (const char *const *t = ota_svc_streams_topics(); *t != NULL; t++) {
+        char filter[256];
+        shared_filter(d, *t, filter, sizeof(filter));
+        mosquitto_unsubscribe(m, NULL, filter);
+    }
+    d->takeover_quiet = mono_ms() + TAKEOVER_QUIET_MS;
+}
+
+static void takeover_on_disconnect(struct mosquitto *m, void *obj, int rc)
+{
+    daemon_t *d = obj;
+    (void)m;
+    (void)rc;
+    d->takeover_end = 0; /* e.g. the instance came back and took its session: done */
+}
+
+static void takeover_on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    daemon_t *d = obj;
+    const char *topic = msg->topic;
+    size_t n = strlen(d->opt.share_prefix);
+    (void)m;
+    d->takeover_quiet = mono_ms() + TAKEOVER_QUIET_MS;
+    if (strncmp(topic, d->opt.share_prefix, n) == 0) {
+        topic += n;
+    }
+    /* Under the stopped instance's session name: its deliveries are recognised. */
+    ota_svc_jobs_set_session(d->jobs, d->takeover_id, 1);
+    if (ota_svc_jobs_handle_delivery(d->jobs, topic, msg->payload,
+                                     msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                                     msg->qos > 0 ? msg->mid : 0, wall_ms(), mono_ms()) == 1) {
+        d->takeover_messages++;
+    }
+    ota_svc_jobs_set_session(d->jobs, d->client_id, 1);
+}
+
+static void takeover_start(daemon_t *d, const char *id)
+{
+    struct mosquitto *m;
+    if (d->opt.certfile != NULL) {
+        /* A certificate login's client id is its certificate's name: another instance's
+         * session cannot be resumed with this certificate. */
+        log_line(LV_WARN,
+                 "instance %s stopped beating; its session waits for it (a certificate login "
+                 "cannot take it over)",
+                 id);
+        return;
+    }
+    m = mosquitto_new(id, false, d);
+    if (m == NULL) {
+        return;
+    }
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_threaded_set(m, true); /* PUBACK after the change is committed */
+    mosquitto_connect_with_flags_callback_set(m, takeover_on_connect);
+    mosquitto_disconnect_callback_set(m, takeover_on_disconnect);
+    mosquitto_message_callback_set(m, takeover_on_message);
+    if ((d->opt.username != NULL &&
+         mosquitto_username_pw_set(m, d->opt.username, d->opt.password) != MOSQ_ERR_SUCCESS) ||
+        (d->opt.cafile != NULL && mosquitto_tls_set(m, d->opt.cafile, NULL, d->opt.certfile,
+                                                    d->opt.keyfile, NULL) != MOSQ_ERR_SUCCESS) ||
+        mosquitto_connect(m, d->opt.host, d->opt.port, KEEPALIVE_S) != MOSQ_ERR_SUCCESS) {
+        log_line(LV_WARN, "cannot connect as stopped instance %s", id);
+        mosquitto_destroy(m);
+        return;
+    }
+    d->takeover = m;
+    snprintf(d->takeover_id, sizeof(d->takeover_id), "%s", id);
+    d->takeover_messages = 0;
+    d->takeover_quiet = 0;
+    d->takeover_end = mono_ms() + TAKEOVER_MAX_MS;
+    log_line(LV_INFO, "instance %s stopped beating: taking over its session", id);
+}
+
+/* Called from the loop: the takeover's network work and its end. */
+static void takeover_poll(daemon_t *d)
+{
+    int64_t now = mono_ms();
+    if (d->takeover == NULL) {
+        return;
+    }
+    if (mosquitto_loop(d->takeover, 0, 1) != MOSQ_ERR_SUCCESS || now >= d->takeover_end) {
+        takeover_end(d, "its session ended or the time was up");
+    } else if (d->takeover_quiet != 0 && now >= d->takeover_quiet) {
+        takeover_end(d, "drained");
+    }
+}
+
+/*
+ * Instances that share requests (a share prefix) record a heartbeat in the store: the live
+ * ones divide the per-thing budgets, and the outbox of one that stopped is taken over.
+ */
+static void heartbeat(daemon_t *d, int64_t now)
+{
+    ota_store_t *s = d->jobs_store != NULL ? d->jobs_store : d->streams_store;
+    int jobs = 0, streams = 0;
+    if (!d->named || !d->ready || now - d->last_beat < HEARTBEAT_MS) {
+        return;
+    }
+    d->last_beat = now;
+    if (ota_store_instance_beat(s, serves_jobs(d), serves_streams(d), wall_ms(), LIVE_MS, &jobs,
+                                &streams) != OTA_STORE_OK) {
+        log_line(LV_WARN, "heartbeat: %s", ota_store_errmsg(s));
+        return;
+    }
+    if (jobs != d->jobs_live || streams != d->streams_live) {
+        log_line(LV_INFO,
+                 "live instances: %d serving the Jobs API, %d serving streams; per-thing "
+                 "budgets: 1/%d of the streams', 1/%d of the Jobs API's",
+                 jobs, streams, d->shared && streams > 1 ? streams : 1,
+                 d->jobs_shared && jobs > 1 ? jobs : 1);
+        d->jobs_live = jobs;
+        d->streams_live = streams;
+    }
+    ota_svc_budget_set_shares(d->budget, d->shared ? (unsigned)streams : 1u,
+                              d->jobs_shared ? (unsigned)jobs : 1u);
+    if (d->jobs != NULL) {
+        char stopped[OTA_STORE_INSTANCE_MAX + 1];
+        if (d->jobs_shared && d->takeover == NULL &&
+            ota_store_instance_claim_stopped(s, wall_ms(), LIVE_MS, stopped, sizeof(stopped)) ==
+                1) {
+            takeover_start(d, stopped);
+        }
+        ota_svc_jobs_adopt_answers(d->jobs, wall_ms(), LIVE_MS);
     }
 }
 
@@ -1533,6 +1791,8 @@ static void run(daemon_t *d)
         }
         check_probe(d);
         now = mono_ms();
+        heartbeat(d, now);
+        takeover_poll(d);
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             /* Jobs work publishes: only while the broker can take it. */
@@ -1556,6 +1816,7 @@ static void run(daemon_t *d)
             }
         }
     }
+    takeover_end(d, "stopping");
     if (d->connected) {
         /* Send what is queued, then DISCONNECT. Raw answers go first; if they
          * cannot, no DISCONNECT follows half a packet: the connection just closes. */
@@ -1644,6 +1905,9 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         run(&d);
+        if (d.named) {
+            ota_store_instance_leave(d.jobs_store != NULL ? d.jobs_store : d.streams_store);
+        }
         if (d.streams != NULL) {
             ota_svc_streams_flush_log(d.streams);
         }

@@ -209,6 +209,21 @@ int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
     return (int)(jobs->stats.resent - before);
 }
 
+int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t live_ms)
+{
+    uint64_t before = jobs->stats.resent;
+    if (jobs->durable == NULL)
+        return 0;
+    if (ota_store_outbox_adopt(jobs->store, now_ms, live_ms, resend_one, jobs, NULL) !=
+        OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    if (jobs->stats.resent > before)
+        logf_(jobs, OTA_SVC_LOG_INFO,
+              "jobs: %llu answer(s) of a stopped instance taken over and sent",
+              (unsigned long long)(jobs->stats.resent - before));
+    return (int)(jobs->stats.resent - before);
+}
+
 static void add_raw_or_null(cJSON *obj, const char *key, const char *raw)
 {
     if (raw)

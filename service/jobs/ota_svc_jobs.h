@@ -193,6 +193,16 @@ void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id);
  */
 int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs);
 
+/**
+ * Sends the answers that instances which stopped beating (no heartbeat in the
+ * store since now_ms - live_ms) left in the outbox, after making them this
+ * instance's (ota_store_outbox_adopt()): another instance killed between a
+ * request's commit and its answer loses no answer. Needs the store handle's
+ * instance name (ota_store_set_instance()).
+ * @return the number of answers sent.
+ */
+int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t live_ms);
+
 /** Counters since creation. */
 typedef struct ota_svc_jobs_stats {
     uint64_t requests;    /**< requests handled (answers of ours not counted) */

@@ -6,8 +6,9 @@
  * (attributes, targeting), ota_store_files.c, ota_store_streams.c,
  * ota_store_jobs.c, ota_store_job_ops.c (cancel, delete),
  * ota_store_executions.c (the execution state machine), ota_store_rollout.c
- * (rollout rules and phases), ota_store_sweeps.c (timeouts and releases)
- * and ota_store_notify.c (notify-next claims, deliveries, outbox).
+ * (rollout rules and phases), ota_store_sweeps.c (timeouts and releases),
+ * ota_store_notify.c (notify-next claims, deliveries, outbox) and ota_store_instances.c
+ * (live service instances, the outbox of stopped ones).
  */
 #define _POSIX_C_SOURCE 200809L
 

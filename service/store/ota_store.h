@@ -996,10 +996,70 @@ int ota_store_outbox_remove(ota_store_t *store, int64_t id);
 typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);
 
 /**
- * Lists the outbox, oldest first.
+ * Lists this handle's instance's outbox entries (ota_store_set_instance()),
+ * oldest first, after taking over the entries that have no owner (written
+ * before instances were named, or by a handle without a name).
  * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
 int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx);
+
+/*
+ * Service instances: each instance that shares requests with others records
+ * a heartbeat; the instances whose heartbeat is recent are live. The count
+ * of live instances divides the per-thing budgets, and an instance that
+ * stopped beating leaves its outbox entries to the others.
+ */
+
+/** Longest instance name (an MQTT client id). */
+#define OTA_STORE_INSTANCE_MAX 128
+
+/**
+ * Names the instance this handle works for: the owner of the outbox entries
+ * it adds, and the name its heartbeats record.
+ * @param name 1..OTA_STORE_INSTANCE_MAX characters, or "" for none.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (too long, NULL).
+ */
+int ota_store_set_instance(ota_store_t *store, const char *name);
+
+/**
+ * Records a heartbeat of this handle's instance (ota_store_set_instance())
+ * at now_ms, forgets instances silent for more than an hour, and counts the
+ * live instances (heartbeat at or after now_ms - live_ms, this one included)
+ * that serve the Jobs API and that serve streams. One write transaction.
+ * @param jobs_live    receives the live instances serving the Jobs API (may be NULL).
+ * @param streams_live receives the live instances serving streams (may be NULL).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (no instance name); OTA_STORE_ERROR.
+ */
+int ota_store_instance_beat(ota_store_t *store, int serves_jobs, int serves_streams, int64_t now_ms,
+                            int64_t live_ms, int *jobs_live, int *streams_live);
+
+/**
+ * Claims one stopped instance that served the Jobs API (heartbeat before
+ * now_ms - live_ms, not this one) and removes it from the record, in one
+ * write transaction: of several instances asking at once, one gets it. The
+ * claimer then drains what the broker kept for the stopped instance's session.
+ * @param name receives the stopped instance's name (cap >= OTA_STORE_INSTANCE_MAX + 1).
+ * @return 1 claimed; 0 none stopped; < 0 an OTA_STORE_* error.
+ */
+int ota_store_instance_claim_stopped(ota_store_t *store, int64_t now_ms, int64_t live_ms,
+                                     char *name, size_t cap);
+
+/**
+ * Removes this handle's instance from the live ones (a clean stop).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_instance_leave(ota_store_t *store);
+
+/**
+ * Takes over the outbox entries of instances that are not live (no
+ * heartbeat at or after now_ms - live_ms) and calls cb for each, oldest
+ * first, after the write transaction that made them this instance's
+ * committed: two instances never take the same entry.
+ * @param n receives how many were taken (may be NULL).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (no instance name); OTA_STORE_ERROR.
+ */
+int ota_store_outbox_adopt(ota_store_t *store, int64_t now_ms, int64_t live_ms,
+                           ota_store_outbox_cb cb, void *ctx, size_t *n);
 
 #ifdef __cplusplus
 }

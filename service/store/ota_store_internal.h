@@ -80,6 +80,7 @@ struct ota_store {
     char err[512];
     int64_t data_version; /* last ota_db_data_version() seen; -1 before the first poll */
     int64_t claim_id;     /* owner id of this handle's notify-next claims */
+    char instance[OTA_STORE_INSTANCE_MAX + 1]; /* this instance's name (outbox owner); "" unset */
 };
 
 /** Records a failure text on the handle and returns rc. */

@@ -169,12 +169,14 @@ int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payl
     if (!store || !topic || !payload || !id)
         return store ? fail(store, OTA_STORE_INVALID, "outbox: NULL argument") : OTA_STORE_INVALID;
     ota_db_stmt_t *st;
-    int rc = prep(store, &st, "INSERT INTO outbox(topic, payload, created_ms) VALUES(?, ?, ?)");
+    int rc = prep(store, &st,
+                  "INSERT INTO outbox(topic, payload, created_ms, owner) VALUES(?, ?, ?, ?)");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, topic);
     ota_db_bind_text(st, 2, payload);
     ota_db_bind_int64(st, 3, now_ms);
+    ota_db_bind_text(st, 4, store->instance);
     rc = step_done(store, st, "add to the outbox");
     ota_db_finalize(st);
     if (!rc) {
@@ -205,9 +207,20 @@ int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
     if (!store || !cb)
         return OTA_STORE_INVALID;
     ota_db_stmt_t *st;
-    int rc = prep(store, &st, "SELECT id, topic, payload FROM outbox ORDER BY id");
+    int rc = 0;
+    if (store->instance[0] != '\0') {
+        rc = prep(store, &st, "UPDATE outbox SET owner = ? WHERE owner = ''");
+        if (rc)
+            return rc;
+        ota_db_bind_text(st, 1, store->instance);
+        rc = step_done(store, st, "take over the outbox");
+        ota_db_finalize(st);
+    }
+    if (!rc)
+        rc = prep(store, &st, "SELECT id, topic, payload FROM outbox WHERE owner = ? ORDER BY id");
     if (rc)
         return rc;
+    ota_db_bind_text(st, 1, store->instance);
     int r;
     while ((r = ota_db_step(st)) == OTA_DB_ROW) {
         if (cb(ctx, ota_db_column_int64(st, 0), ota_db_column_text(st, 1),

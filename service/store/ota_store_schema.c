@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 /** Schema version this build writes; the migration lists bring older ones here. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /** How long an SQLite writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 
@@ -146,9 +146,17 @@ static const char schema_v4[] =
     "ALTER TABLE things ADD COLUMN notify_lease_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE things ADD COLUMN notify_owner INTEGER NOT NULL DEFAULT 0;";
 
+/* SQLite, step 4 -> 5: the live service instances, and which instance owns an outbox entry. */
+static const char schema_v5[] = "CREATE TABLE instances("
+                                " name TEXT PRIMARY KEY,"
+                                " serves_jobs INTEGER NOT NULL,"
+                                " serves_streams INTEGER NOT NULL,"
+                                " beat_ms INTEGER NOT NULL);"
+                                "ALTER TABLE outbox ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
+
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                                    schema_v4};
+                                                                    schema_v4, schema_v5};
 
 /*
  * PostgreSQL, version 3 in one step: the tables of the SQLite schema with
@@ -279,7 +287,16 @@ static const char pg_schema_v4[] =
     "ALTER TABLE things ADD COLUMN notify_lease_ms BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE things ADD COLUMN notify_owner BIGINT NOT NULL DEFAULT 0;";
 
-static const step_t pg_migrations[] = {{0, 3, pg_schema_v3}, {3, 4, pg_schema_v4}};
+/* PostgreSQL, step 4 -> 5: as SQLite's. */
+static const char pg_schema_v5[] = "CREATE TABLE instances("
+                                   " name TEXT PRIMARY KEY,"
+                                   " serves_jobs BIGINT NOT NULL,"
+                                   " serves_streams BIGINT NOT NULL,"
+                                   " beat_ms BIGINT NOT NULL);"
+                                   "ALTER TABLE outbox ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
+
+static const step_t pg_migrations[] = {
+    {0, 3, pg_schema_v3}, {3, 4, pg_schema_v4}, {4, 5, pg_schema_v5}};
 
 /* ------------------------------------------------------------------------ */
 /* Migrating                                                                */

@@ -112,6 +112,12 @@ int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things)
 
 int svc_fx_setup_store(svc_fx_t *fx, size_t file_size, int n_things, const char *store)
 {
+    return svc_fx_setup_broker(fx, file_size, n_things, store, NULL);
+}
+
+int svc_fx_setup_broker(svc_fx_t *fx, size_t file_size, int n_things, const char *store,
+                        const char *const *init_args)
+{
     char file_path[256];
     uint32_t x = 0x5eed1234u ^ (uint32_t)file_size;
 
@@ -133,7 +139,11 @@ int svc_fx_setup_store(svc_fx_t *fx, size_t file_size, int n_things, const char 
     if (write_all(file_path, fx->file, file_size) != 0 || populate(fx, file_path, store) != 0) {
         return -1;
     }
-    if (ota_test_broker_start(&fx->broker, NULL) != 0) {
+    /* With init_args the broker is set up in the service's data folder, whose
+     * broker/service.credentials the instances read. */
+    if ((init_args == NULL
+             ? ota_test_broker_start(&fx->broker, NULL)
+             : ota_test_broker_start_with(&fx->broker, fx->data_dir, init_args)) != 0) {
         fprintf(stderr, "fixture: cannot start mosquitto\n");
         return -1;
     }

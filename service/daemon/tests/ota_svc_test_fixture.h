@@ -47,6 +47,16 @@ int svc_fx_setup(svc_fx_t *fx, size_t file_size, int n_things);
 int svc_fx_setup_store(svc_fx_t *fx, size_t file_size, int n_things, const char *store);
 
 /**
+ * As svc_fx_setup_store(), with the broker set up by `otter broker init
+ * init_args...` in the service's data folder (so that the instances read its
+ * broker/service.credentials, e.g. the share prefix of --shared-streams).
+ * @param init_args NULL-terminated `broker init` arguments, or NULL (a broker
+ *                  in a folder of its own, as svc_fx_setup_store()).
+ */
+int svc_fx_setup_broker(svc_fx_t *fx, size_t file_size, int n_things, const char *store,
+                        const char *const *init_args);
+
+/**
  * Starts one otter-service instance (log: <dir>/service-<index>.log).
  * @param fx         the fixture.
  * @param extra_args NULL-terminated extra arguments (e.g. --role streams), or NULL.

@@ -159,7 +159,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 4);
+    assert_int_equal(v, 5);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -196,7 +196,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
     if (g_location) /* the next tests use this database */
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 4"), 0);
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 5"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -1876,6 +1876,83 @@ static void test_deliveries_applied_once(void **state)
     assert_int_equal(ota_store_notify_list_get(s, "nobody", &sig, &known), OTA_STORE_NOT_FOUND);
 }
 
+static int count_outbox(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    (void)id;
+    (void)payload;
+    assert_string_equal(topic, "t/a");
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Live instances (heartbeats), the outbox of one that stopped, and claiming a stopped one:
+ * through two handles as two instances. */
+static void test_instances_and_outbox(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *b;
+    int jobs = -1, streams = -1, n = 0;
+    char name[OTA_STORE_INSTANCE_MAX + 1];
+    size_t adopted = 9;
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
+    /* without a name: no heartbeat, and the outbox is the unnamed one */
+    assert_int_equal(ota_store_instance_beat(b, 1, 1, T0, 6000, &jobs, &streams),
+                     OTA_STORE_INVALID);
+    char long_name[OTA_STORE_INSTANCE_MAX + 2];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(ota_store_set_instance(b, long_name), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_set_instance(fx->s, "inst-a"), OTA_STORE_OK);
+    assert_int_equal(ota_store_set_instance(b, "inst-b"), OTA_STORE_OK);
+    assert_int_equal(ota_store_instance_beat(fx->s, 1, 1, T0, 6000, &jobs, &streams), OTA_STORE_OK);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(ota_store_instance_beat(b, 1, 0, T0 + 100, 6000, &jobs, &streams),
+                     OTA_STORE_OK);
+    assert_int_equal(jobs, 2);
+    assert_int_equal(streams, 1);
+    /* an answer in a's outbox is a's alone */
+    int64_t id;
+    assert_int_equal(ota_store_outbox_add(fx->s, "t/a", "{}", T0, &id), OTA_STORE_OK);
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_outbox_list(fx->s, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    /* while a beats, nobody takes its outbox nor claims it */
+    n = 0;
+    assert_int_equal(ota_store_outbox_adopt(b, T0 + 1000, 6000, count_outbox, &n, &adopted),
+                     OTA_STORE_OK);
+    assert_int_equal(adopted, 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_instance_claim_stopped(b, T0 + 1000, 6000, name, sizeof name), 0);
+    /* a stops beating: b beats on, takes a's outbox once, and claims a once */
+    assert_int_equal(ota_store_instance_beat(b, 1, 0, T0 + 10000, 6000, &jobs, &streams),
+                     OTA_STORE_OK);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(streams, 0);
+    assert_int_equal(ota_store_outbox_adopt(b, T0 + 10000, 6000, count_outbox, &n, &adopted),
+                     OTA_STORE_OK);
+    assert_int_equal(adopted, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_outbox_adopt(b, T0 + 10000, 6000, count_outbox, &n, &adopted),
+                     OTA_STORE_OK);
+    assert_int_equal(adopted, 0);
+    n = 0;
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1); /* now b's */
+    assert_int_equal(ota_store_instance_claim_stopped(b, T0 + 10000, 6000, name, sizeof name), 1);
+    assert_string_equal(name, "inst-a");
+    assert_int_equal(ota_store_instance_claim_stopped(fx->s, T0 + 10000, 6000, name, sizeof name),
+                     0);
+    assert_int_equal(ota_store_instance_claim_stopped(b, T0 + 10000, 6000, name, sizeof name), 0);
+    /* a clean stop leaves the live ones at once */
+    assert_int_equal(ota_store_instance_leave(b), OTA_STORE_OK);
+    assert_int_equal(ota_store_instance_beat(fx->s, 1, 1, T0 + 10000, 6000, &jobs, &streams),
+                     OTA_STORE_OK);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(streams, 1);
+    ota_store_close(b);
+}
+
 int main(int argc, char **argv)
 {
     int arg = 1;
@@ -1919,6 +1996,7 @@ int main(int argc, char **argv)
         T(test_phases_and_rates),
         T(test_dynamic_groups_and_continuous_jobs),
         T(test_deliveries_applied_once),
+        T(test_instances_and_outbox),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
