@@ -6,7 +6,7 @@
  * the service (`otter job show`) and the version that runs (the firmware's
  * status file and console).
  *
- * test_device NAME runs one test (update_succeeds, self_test_fails_reverts,
+ * test_device NAME runs one test (update_succeeds, watch_shows_progress, self_test_fails_reverts,
  * crash_at_start_reverts, cannot_connect_reverts, same_version_rejected).
  * OTA_TEST_KEEP=1 keeps the temporary folder (logs, flash file).
  */
@@ -54,6 +54,42 @@ static void test_update_over_tls(void **state)
     dfx_wait_job(f, "e2e-tls", status, sizeof status, details, sizeof details, 30000);
     dfx_report(f, "e2e_update_over_tls", "otter-fw-1.1.0", dfx_since_s(&f->t_job), status, details);
     assert_string_equal(status, "SUCCEEDED");
+    dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
+}
+
+/* At the device's default progress interval, `otter watch` shows the download
+ * between its first and last block (17 blocks; the link slowed to 50 ms a
+ * block as in the demo, so that the download lasts long enough to watch). */
+static void test_watch_shows_progress(void **state)
+{
+    fixture_t *f = *state;
+    char log[160], text[16384];
+    FILE *fp = fopen(f->config, "a");
+    assert_non_null(fp);
+    fputs("block_delay_ms = 50\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    snprintf(log, sizeof log, "%s/watch.log", f->dir);
+    dfx_start_device(f, "otter-fw-1.0.0", "1.0.0");
+    dfx_create_job(f, "e2e-watch", "otter-fw-1.1.0", "1.1.0");
+    const char *args[] = {"watch", "e2e-watch", "--json", "--timeout", "14", NULL};
+    assert_int_equal(dfx_run_cli(log, args), 0);
+    assert_int_equal(dfx_read_text(log, text, sizeof text), 0);
+    long last = 0, total = 0;
+    int between = 0;
+    for (const char *p = strstr(text, "\"received\":"); p != NULL;
+         p = strstr(p + 1, "\"received\":")) {
+        long n = 0, t = 0;
+        assert_int_equal(sscanf(p, "\"received\":%ld,\"total\":%ld", &n, &t), 2);
+        assert_true(n >= last); /* never backwards */
+        between += n > 1 && n < t;
+        last = n;
+        total = t;
+    }
+    if (between < 2) {
+        fail_msg("watch showed %d progress lines between the first and the last block of %ld:\n%s",
+                 between, total, text);
+    }
+    assert_non_null(strstr(text, "\"status\":\"SUCCEEDED\""));
     dfx_expect_running(f, "1.1.0", "B", "committed", 5000);
 }
 
@@ -144,6 +180,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_update_succeeds, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_update_over_tls, dfx_setup_tls, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_shows_progress, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_self_test_fails_reverts, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_at_start_reverts, dfx_setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_cannot_connect_reverts, dfx_setup, dfx_teardown),
