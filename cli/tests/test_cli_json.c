@@ -214,6 +214,57 @@ static void test_json_everywhere(void **state)
     assert_true(checked >= 7); /* thing, group, job list and show; image show; stream; user */
 }
 
+/* An operator's fleet at once: more things in one 'group add' and 'group
+ * remove' than a command line used to take (64), listed back in JSON. */
+static void test_fleet_at_once(void **state)
+{
+    (void)state;
+    enum { N = 65 };
+    static char names[N][16];
+    const char *argv[N + 4];
+    expect(cli_test_run(R, "broker", "init", "--port", "18993", NULL), 0);
+    argv[0] = "thing";
+    argv[1] = "create";
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "dev%03d", i + 1);
+        argv[2 + i] = names[i];
+    }
+    argv[2 + N] = NULL;
+    expect(cli_test_runv(R, argv), 0);
+    argv[0] = "group";
+    argv[1] = "add";
+    argv[2] = "lab";
+    for (int i = 0; i < N; i++) {
+        argv[3 + i] = names[i];
+    }
+    argv[3 + N] = NULL;
+    expect(cli_test_runv(R, argv), 0);
+    expect(cli_test_run(R, "group", "show", "lab", "--json", NULL), 0);
+    cJSON *j = out_json();
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "things")), N);
+    assert_int_equal(cJSON_GetObjectItem(j, "members")->valueint, N);
+    cJSON_Delete(j);
+    /* One unknown name among them: refused, nothing changed. */
+    argv[1] = "remove";
+    argv[3 + N / 2] = "nosuch";
+    expect(cli_test_runv(R, argv), 1);
+    assert_non_null(strstr(R->err, "unknown thing 'nosuch'"));
+    argv[3 + N / 2] = names[N / 2];
+    expect(cli_test_run(R, "group", "show", "lab", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetObjectItem(j, "members")->valueint, N);
+    cJSON_Delete(j);
+    expect(cli_test_runv(R, argv), 0);
+    expect(cli_test_run(R, "group", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "members")->valueint, 0);
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "thing", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetArraySize(j), N);
+    cJSON_Delete(j);
+}
+
 static void test_version_and_help(void **state)
 {
     (void)state;
@@ -284,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_lists_and_shows, cli_test_setup,
                                         cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_json_everywhere, cli_test_setup, cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_at_once, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_version_and_help, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_watch_words, cli_test_setup, cli_test_teardown),
     };
