@@ -1,12 +1,11 @@
 /* otter CLI: thing groups (create, list, show, delete, add, remove). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_cmds.h"
 #include "cli_json.h"
 #include "ota_store.h"
-
-#define GROUP_ARGS_MAX 64
 
 static const char create_help[] =
     "usage: otter group create NAME [--query QUERY]\n"
@@ -168,13 +167,14 @@ int cli_cmd_group_delete(const cli_ctx_t *ctx, int argc, char **argv)
     return rc;
 }
 
-/* group add / group remove: every name checked before the first change. */
-static int add_or_remove(const cli_ctx_t *ctx, int argc, char **argv, int add)
+/* group add / group remove of the names in pos: every name checked before the
+ * first change. */
+static int add_or_remove_names(const cli_ctx_t *ctx, int argc, char **argv, int add,
+                               const char **pos)
 {
-    const char *pos[GROUP_ARGS_MAX + 1];
     size_t n_pos;
     int help;
-    int rc = cli_parse(argc, argv, NULL, 0, pos, GROUP_ARGS_MAX + 1, &n_pos, &help);
+    int rc = cli_parse(argc, argv, NULL, 0, pos, (size_t)argc, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
@@ -223,6 +223,18 @@ static int add_or_remove(const cli_ctx_t *ctx, int argc, char **argv, int add)
         }
     }
     ota_store_close(store);
+    return rc;
+}
+
+/* group add / group remove: any number of things (a fleet's worth at once). */
+static int add_or_remove(const cli_ctx_t *ctx, int argc, char **argv, int add)
+{
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (pos == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
+    }
+    int rc = add_or_remove_names(ctx, argc, argv, add, pos);
+    free(pos);
     return rc;
 }
 

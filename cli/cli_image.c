@@ -129,8 +129,8 @@ int cli_cmd_image_create(const cli_ctx_t *ctx, int argc, char **argv)
     } else if (fw_len >= 4 && memcmp(fw, "OTIM", 4) == 0) {
         rc = cli_fail(CLI_EXIT_FAIL,
                       "'%s' is already an otter image; give the firmware it was made from", pos[0]);
-    } else if (ota_publish_appdesc_check(fw, fw_len, fields.version, name ? name : pos[0], err,
-                                         sizeof err) != 0) {
+    } else if (ota_publish_appdesc_check(fw, fw_len, fields.version, name ? name : pos[0],
+                                         "--version", err, sizeof err) != 0) {
         rc = cli_fail(CLI_EXIT_FAIL, "%s", err);
     } else if (ota_publish_image_wrap(fw, fw_len, &fields, &img, &img_len) != 0) {
         rc = cli_fail(CLI_EXIT_FAIL, "'%s' is too large or memory ran out; give a smaller file",

@@ -11,8 +11,7 @@
 #include "cli_cmds.h"
 #include "cli_json.h"
 #include "cli_image.h"
-#include "ota_publish_appdesc.h"
-#include "ota_publish_image.h"
+#include "ota_publish_firmware.h"
 #include "ota_publish_job.h"
 #include "cli_job_protocols.h"
 #include "cli_rollout.h"
@@ -208,114 +207,36 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
     return rc;
 }
 
-/* Is every one of the job's device types the image's (by its tag)? */
-static int types_all_tag(const char *types, uint32_t tag)
-{
-    const char *t = types;
-    while (t != NULL && *t != '\0') {
-        const char *comma = strchr(t, ',');
-        size_t n = comma ? (size_t)(comma - t) : strlen(t);
-        uint32_t mine = 0;
-        if (ota_device_type_tag(t, n, &mine) != OTA_OK || mine != tag) {
-            return 0;
-        }
-        t = comma ? comma + 1 : NULL;
-    }
-    return 1;
-}
-
-/* Checks a finished image's device type against the job's: an image made for
- * one type goes only to things of that type. */
-static int check_finished_image(const struct job_plan *p, const char *file, const char *types)
-{
-    ota_image_header_t hdr;
-    if (ota_image_header_decode(p->image, p->image_len, &hdr) != OTA_OK) {
-        return cli_fail(CLI_EXIT_FAIL, "'%s' has a damaged image header; make it again", file);
-    }
-    if (hdr.device_type_tag != 0 && (types == NULL || !types_all_tag(types, hdr.device_type_tag))) {
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is made for one device type, %s; give --device-types with just "
-                        "the type given to 'otter image create --device-type'",
-                        file, types ? "not all of --device-types" : "and the job names none");
-    }
-    return CLI_EXIT_OK;
-}
-
-/* Loads the firmware and makes the image to publish. */
+/* Loads the firmware and makes the image to publish (the checks are the web
+ * console's too: ota_publish_firmware). */
 static int plan_image(struct job_plan *p, const char *file, unsigned long file_type, int raw,
                       const char *types)
 {
+    static const ota_publish_names_t names = {"--version", "--device-types"};
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = cli_read_input("firmware", file, &data, &len);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
-    if (len == 0) {
-        free(data);
-        return cli_fail(CLI_EXIT_FAIL, "'%s' is empty; give the firmware file", file);
-    }
-    int is_image = len >= 4 && memcmp(data, "OTIM", 4) == 0 && file_type == 0 && !raw;
-    ota_image_header_t hdr;
-    if (is_image && !p->version_given) {
-        if (ota_image_header_decode(data, len, &hdr) != OTA_OK) {
-            free(data);
-            return cli_fail(CLI_EXIT_FAIL,
-                            "'%s' starts with a damaged image header; make it "
-                            "again with 'otter image create'",
-                            file);
-        }
-        p->version = hdr.version;
-    } else if (!p->version_given) {
-        free(data);
-        return cli_fail(CLI_EXIT_USAGE,
-                        "'%s' has no image header to take the version from; give --version X.Y.Z",
-                        file);
-    }
-    char err[300];
     char *name = cli_sprintf("'%s'", file);
-    size_t skip = is_image ? OTA_IMAGE_HEADER_SIZE : 0;
-    if (file_type == 0 && len > skip &&
-        ota_publish_appdesc_check(data + skip, len - skip, p->version, name ? name : file, err,
-                                  sizeof err) != 0) {
-        free(name);
-        free(data);
-        return cli_fail(CLI_EXIT_FAIL, "%s", err);
-    }
+    const ota_publish_firmware_t fw = {.data = data,
+                                       .len = len,
+                                       .name = name ? name : file,
+                                       .version_given = p->version_given,
+                                       .version = p->version,
+                                       .file_type = (unsigned)file_type,
+                                       .raw = raw,
+                                       .device_types = types};
+    char err[400];
+    rc = ota_publish_firmware_image(&names, &fw, &p->version, &p->image, &p->image_len, err,
+                                    sizeof err);
     free(name);
-    if (file_type != 0 || raw) {
-        p->image = data;
-        p->image_len = len;
-        return CLI_EXIT_OK;
-    }
-    uint32_t found = 0;
-    ota_publish_image_result_t r =
-        ota_publish_image_prepare(data, len, p->version, &p->image, &p->image_len, &found);
     free(data);
-    char want[16], got[16];
-    switch (r) {
-    case OTA_PUBLISH_IMAGE_WRAPPED:
+    if (rc == 0) {
         return CLI_EXIT_OK;
-    case OTA_PUBLISH_IMAGE_AS_IS:
-        return check_finished_image(p, file, types);
-    case OTA_PUBLISH_IMAGE_VERSION_MISMATCH:
-        ota_version_format(p->version, want);
-        ota_version_format(found, got);
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' has an image header for version %s, not %s; give --version %s", file,
-                        got, want, got);
-    case OTA_PUBLISH_IMAGE_BAD_HEADER:
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' starts with a damaged image header; rebuild the image or give "
-                        "the raw firmware",
-                        file);
-    case OTA_PUBLISH_IMAGE_BAD_SIZE:
-    default:
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' is too large or memory ran out; give a smaller "
-                        "file",
-                        file);
     }
+    return cli_fail(rc == OTA_PUBLISH_FIRMWARE_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL, "%s", err);
 }
 
 /* Frees what a plan holds. */

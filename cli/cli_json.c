@@ -323,3 +323,21 @@ int cli_json_group_show(ota_store_t *store, const ota_store_group_t *g)
                  : store_fail(store, "members");
     return emit(o, rc);
 }
+
+int cli_json_stream_describe(const ota_store_stream_t *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "streamId", s->stream_id);
+    cJSON_AddNumberToObject(o, "version", (double)s->version);
+    cJSON_AddStringToObject(o, "description", s->description);
+    cJSON_AddItemToObject(o, "createdAt", json_time(s->created_ms));
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    for (size_t i = 0; i < s->n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddNumberToObject(f, "fileId", s->files[i].file_id);
+        cJSON_AddNumberToObject(f, "size", (double)s->files[i].size);
+        cJSON_AddStringToObject(f, "path", s->files[i].path);
+        cJSON_AddItemToArray(files, f);
+    }
+    return emit(o, CLI_EXIT_OK);
+}

@@ -43,4 +43,7 @@ int cli_json_group_list(ota_store_t *store);
 /** `group show --json`: a group and its members. @return an exit code. */
 int cli_json_group_show(ota_store_t *store, const ota_store_group_t *group);
 
+/** `stream describe --json`: the stream and its files. @return an exit code. */
+int cli_json_stream_describe(const ota_store_stream_t *stream);
+
 #endif /* CLI_JSON_H */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cli_cmds.h"
+#include "cli_json.h"
 #include "ota_store.h"
 
 int cli_cmd_stream_describe(const cli_ctx_t *ctx, int argc, char **argv)
@@ -23,6 +24,12 @@ int cli_cmd_stream_describe(const cli_ctx_t *ctx, int argc, char **argv)
                         "unknown stream '%s'; 'otter job show ID' names a job's "
                         "stream",
                         arg);
+    }
+    if (ctx->json) {
+        rc = cli_json_stream_describe(&s);
+        ota_store_stream_free(&s);
+        ota_store_close(store);
+        return rc;
     }
     char when[24];
     cli_format_time(s.created_ms, when);

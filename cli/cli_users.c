@@ -4,6 +4,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli_cmds.h"
 #include "ota_web_users.h"
 
@@ -95,6 +97,35 @@ static int print_user(void *ctx, const char *name, ota_web_role_t role)
     return 0;
 }
 
+/* Adds an account to the --json array. */
+static int add_user(void *ctx, const char *name, ota_web_role_t role)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(ctx, o) || !cJSON_AddStringToObject(o, "user", name) ||
+        !cJSON_AddStringToObject(o, "role", ota_web_role_name(role))) {
+        return -1;
+    }
+    return 0;
+}
+
+/* `user list --json`: an array of {user, role}. */
+static int json_user_list(const cli_ctx_t *ctx)
+{
+    cJSON *users = cJSON_CreateArray();
+    char *text = NULL;
+    if (users != NULL && ota_web_user_list(ctx->data_dir, add_user, users) == 0) {
+        text = cJSON_PrintUnformatted(users);
+    }
+    cJSON_Delete(users);
+    if (text == NULL) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read %s/web/users; check the data folder",
+                        ctx->data_dir);
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_user_list(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *pos[1];
@@ -111,6 +142,9 @@ int cli_cmd_user_list(const cli_ctx_t *ctx, int argc, char **argv)
     }
     if ((rc = cli_data_dir_check(ctx)) != CLI_EXIT_OK) {
         return rc;
+    }
+    if (ctx->json) {
+        return json_user_list(ctx);
     }
     printf("%-32s %s\n", "USER", "ROLE");
     if (ota_web_user_list(ctx->data_dir, print_user, NULL) != 0) {

@@ -94,9 +94,9 @@ static const struct cli_command commands[] = {
     {"job", "cancel", cli_cmd_job_cancel, 0},
     {"job", "delete", cli_cmd_job_delete, 0},
     {"watch", NULL, cli_cmd_watch, 0},
-    {"stream", "describe", cli_cmd_stream_describe, 0},
+    {"stream", "describe", cli_cmd_stream_describe, 1},
     {"user", "add", cli_cmd_user_add, 0},
-    {"user", "list", cli_cmd_user_list, 0},
+    {"user", "list", cli_cmd_user_list, 1},
     {"user", "remove", cli_cmd_user_remove, 0},
 };
 

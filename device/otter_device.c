@@ -97,7 +97,19 @@ static int open_flash(launcher_t *l, const char *path)
     return 0;
 }
 
-/* Program the factory image into slot A of a new flash file. */
+/* The tag of the device's type (device_type in its configuration), 0 without one. */
+static uint32_t type_tag(const launcher_t *l)
+{
+    uint32_t tag = 0;
+    const char *t = l->cfg.device_type;
+    if (t[0] != '\0' && ota_device_type_tag(t, strlen(t), &tag) != OTA_OK) {
+        tag = 0; /* the configuration loader refused such a name already */
+    }
+    return tag;
+}
+
+/* Program the factory image into slot A of a new flash file (made for the
+ * device's type when its configuration names one). */
 static int make_flash(launcher_t *l)
 {
     char tmp[OTTER_DEV_PATH_MAX + 16];
@@ -131,6 +143,8 @@ static int make_flash(launcher_t *l)
     hdr.version = l->factory_version;
     hdr.image_size = total;
     hdr.flags = 0;
+    hdr.security_counter = 0;
+    hdr.device_type_tag = type_tag(l);
     (void)ota_image_header_encode(&hdr, img);
     unlink(tmp);
     if (open_flash(l, tmp) != 0) {
@@ -217,6 +231,7 @@ static int prepare_boot(launcher_t *l, char *exe, size_t exe_cap, ota_boot_resul
     err =
         ota_port_flash_boot_config(&l->port_cfg, &l->port_cfg.flash, scratch, sizeof scratch, &bc);
     if (err == OTA_OK) {
+        bc.device_type_tag = type_tag(l); /* images of other types never boot */
         err = ota_boot_decide(&bc, boot);
     }
     if (boot->slot > 1u) {

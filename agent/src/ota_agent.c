@@ -628,7 +628,9 @@ static void ota_block_done(ota_agent_t *a, uint32_t index)
     if (++a->since_checkpoint >= a->cfg.checkpoint_every_blocks) {
         ota_checkpoint(a);
     }
-    if (++a->since_status >= a->cfg.status_every_blocks) {
+    /* Progress at least every eighth of the file, at most status_every_blocks apart. */
+    if (++a->since_status >= a->cfg.status_every_blocks ||
+        a->since_status > a->dl.block_count >> 3) {
         ota_send_progress(a);
     }
 #if OTA_HTTP_PLANE

@@ -920,11 +920,37 @@ static void test_large_blocks_and_many_blocks(void **state)
     assert_true(h_run(fx->h, 600000, 10, h_stop_activating));
     assert_true(file_matches(fx));
     assert_int_equal(ota_agent_get_stats(&fx->h->agent)->blocks_received, 1133);
-    /* Progress went out for the first block and every 64 after. */
+    /* Progress went out for the first block and every 64 after (not every
+     * 1133/8 + 1: the configured interval is the longest). */
     assert_string_equal(fx->h->status[0],
                         "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/1133\"}}");
     assert_true(h_has_status(
         fx->h, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"65/1133\"}}"));
+    assert_false(h_has_status(
+        fx->h, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"64/1133\"}}"));
+    fixture_free(fx);
+}
+
+/* At the default interval a small file still shows its progress: the first
+ * block, then every 17/8 + 1 = 3 blocks, then the last. */
+static void test_progress_small_file_default_interval(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    char want[96];
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 256;
+    fx = fixture_new(16 * 256 + 100, &cfg);
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 600000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    for (unsigned n = 1; n <= 17; n++) {
+        snprintf(want, sizeof want,
+                 "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"%u/17\"}}", n);
+        assert_int_equal(h_has_status(fx->h, want), n % 3 == 1 || n == 17);
+    }
     fixture_free(fx);
 }
 
@@ -1878,6 +1904,7 @@ int main(void)
         cmocka_unit_test(test_stream_rejection_fails_at_once),
         cmocka_unit_test(test_refusal_of_a_canceled_job_is_a_cancel),
         cmocka_unit_test(test_refusal_without_answer_fails),
+        cmocka_unit_test(test_progress_small_file_default_interval),
         cmocka_unit_test(test_large_blocks_and_many_blocks),
         cmocka_unit_test(test_data_file_skips_activation),
         cmocka_unit_test(test_port_failures_are_reported),

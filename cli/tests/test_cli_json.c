@@ -1,6 +1,7 @@
 /*
  * otter CLI tests: the CLI in scripts. --json on the list and show commands
- * (parsed back with cJSON), --version, help, the refusal of empty --targets
+ * (parsed back with cJSON), every list/show/describe command of 'otter help'
+ * naming --json, --version, help, the refusal of empty --targets
  * entries, and watch's words for people (reasons normalised, the device's
  * detail, the rollout's held executions named as job show names them).
  */
@@ -131,6 +132,145 @@ static void test_json_lists_and_shows(void **state)
     }
 }
 
+/* A code-signing key and a job of 700 bytes of fill for targets. */
+static void make_job(const char *version, const char *targets, const char *job_id, int fill)
+{
+    expect(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL), 0);
+    uint8_t fw[700];
+    memset(fw, fill, sizeof fw);
+    assert_int_equal(cli_test_write(cli_test_path("fw.bin"), fw, sizeof fw), 0);
+    expect(cli_test_run(R, "job", "create", "--file", cli_test_path("fw.bin"), "--version", version,
+                        "--targets", targets, "--key", cli_test_path("keys/codesign.key"),
+                        "--job-id", job_id, NULL),
+           0);
+}
+
+/* stream describe and user list in JSON; every list, show and describe command
+ * named by 'otter help' says it takes --json. */
+static void test_json_everywhere(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "broker", "init", "--port", "18994", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
+    make_job("1.0.1", "A", "s1", 0x44);
+    expect(cli_test_run(R, "job", "show", "s1", "--json", NULL), 0);
+    cJSON *j = out_json();
+    char *stream = strdup(cJSON_GetObjectItem(j, "stream")->valuestring);
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "stream", "describe", "--json", stream, NULL), 0);
+    j = out_json();
+    assert_string_equal(cJSON_GetObjectItem(j, "streamId")->valuestring, stream);
+    assert_int_equal(cJSON_GetObjectItem(j, "version")->valueint, 1);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "createdAt")));
+    const cJSON *files = cJSON_GetObjectItem(j, "files");
+    assert_int_equal(cJSON_GetArraySize(files), 1);
+    const cJSON *f = cJSON_GetArrayItem(files, 0);
+    assert_int_equal(cJSON_GetObjectItem(f, "fileId")->valueint, 0);
+    assert_true(cJSON_GetObjectItem(f, "size")->valueint > 700); /* with its header */
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(f, "path")));
+    cJSON_Delete(j);
+    free(stream);
+    expect(cli_test_run(R, "stream", "describe", "nope", "--json", NULL), 1);
+    assert_string_equal(R->out, "");
+
+    /* No accounts yet: an empty array; then two accounts in the order added. */
+    expect(cli_test_run(R, "user", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_true(cJSON_IsArray(j));
+    assert_int_equal(cJSON_GetArraySize(j), 0);
+    cJSON_Delete(j);
+    const char *add[][2] = {{"ann", "operator"}, {"bob", "viewer"}};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cli_test_sh("printf 'a long enough password\\n' | %s --data-dir %s user "
+                                     "add %s --role %s",
+                                     OTTER_BIN, cli_test_data(), add[i][0], add[i][1]),
+                         0);
+    }
+    expect(cli_test_run(R, "user", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *u = cJSON_GetArrayItem(j, i);
+        assert_string_equal(cJSON_GetObjectItem(u, "user")->valuestring, add[i][0]);
+        assert_string_equal(cJSON_GetObjectItem(u, "role")->valuestring, add[i][1]);
+    }
+    cJSON_Delete(j);
+
+    /* Every list, show and describe command of the main help takes --json. */
+    expect(cli_test_run(R, "help", NULL), 0);
+    char *help = strdup(R->out);
+    int checked = 0;
+    for (char *line = strtok(help, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char group[32], verb[32];
+        if (sscanf(line, "  %31[a-z] %31[a-z]", group, verb) != 2 ||
+            (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 &&
+             strcmp(verb, "describe") != 0)) {
+            continue;
+        }
+        cli_run_t *r = malloc(sizeof *r);
+        assert_non_null(r);
+        assert_int_equal(cli_test_run(r, group, verb, "--help", NULL), 0);
+        if (strstr(r->out, "--json") == NULL) {
+            fail_msg("'otter %s %s --help' does not name --json", group, verb);
+        }
+        free(r);
+        checked++;
+    }
+    free(help);
+    assert_true(checked >= 7); /* thing, group, job list and show; image show; stream; user */
+}
+
+/* An operator's fleet at once: more things in one 'group add' and 'group
+ * remove' than a command line used to take (64), listed back in JSON. */
+static void test_fleet_at_once(void **state)
+{
+    (void)state;
+    enum { N = 65 };
+    static char names[N][16];
+    const char *argv[N + 4];
+    expect(cli_test_run(R, "broker", "init", "--port", "18993", NULL), 0);
+    argv[0] = "thing";
+    argv[1] = "create";
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "dev%03d", i + 1);
+        argv[2 + i] = names[i];
+    }
+    argv[2 + N] = NULL;
+    expect(cli_test_runv(R, argv), 0);
+    argv[0] = "group";
+    argv[1] = "add";
+    argv[2] = "lab";
+    for (int i = 0; i < N; i++) {
+        argv[3 + i] = names[i];
+    }
+    argv[3 + N] = NULL;
+    expect(cli_test_runv(R, argv), 0);
+    expect(cli_test_run(R, "group", "show", "lab", "--json", NULL), 0);
+    cJSON *j = out_json();
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "things")), N);
+    assert_int_equal(cJSON_GetObjectItem(j, "members")->valueint, N);
+    cJSON_Delete(j);
+    /* One unknown name among them: refused, nothing changed. */
+    argv[1] = "remove";
+    argv[3 + N / 2] = "nosuch";
+    expect(cli_test_runv(R, argv), 1);
+    assert_non_null(strstr(R->err, "unknown thing 'nosuch'"));
+    argv[3 + N / 2] = names[N / 2];
+    expect(cli_test_run(R, "group", "show", "lab", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetObjectItem(j, "members")->valueint, N);
+    cJSON_Delete(j);
+    expect(cli_test_runv(R, argv), 0);
+    expect(cli_test_run(R, "group", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "members")->valueint, 0);
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "thing", "list", "--json", NULL), 0);
+    j = out_json();
+    assert_int_equal(cJSON_GetArraySize(j), N);
+    cJSON_Delete(j);
+}
+
 static void test_version_and_help(void **state)
 {
     (void)state;
@@ -158,14 +298,7 @@ static void test_watch_words(void **state)
     expect(cli_test_run(R, "broker", "init", "--port", "18995", NULL), 0);
     expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
     expect(cli_test_run(R, "thing", "create", "B", NULL), 0);
-    expect(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL), 0);
-    uint8_t fw[700];
-    memset(fw, 0x43, sizeof fw);
-    assert_int_equal(cli_test_write(cli_test_path("fw.bin"), fw, sizeof fw), 0);
-    expect(cli_test_run(R, "job", "create", "--file", cli_test_path("fw.bin"), "--version", "1.1.0",
-                        "--targets", "A,B", "--key", cli_test_path("keys/codesign.key"), "--job-id",
-                        "w", NULL),
-           0);
+    make_job("1.1.0", "A,B", "w", 0x43);
     ota_store_t *s = NULL;
     assert_int_equal(ota_store_open(cli_test_data(), &s), OTA_STORE_OK);
     char reason[64];
@@ -200,6 +333,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_json_lists_and_shows, cli_test_setup,
                                         cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_json_everywhere, cli_test_setup, cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_at_once, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_version_and_help, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_watch_words, cli_test_setup, cli_test_teardown),
     };

@@ -214,7 +214,10 @@ typedef struct ota_agent_config {
     uint32_t max_timeouts;
     /** Self-test deadline after a new image starts, ms (0 = default). */
     uint32_t self_test_timeout_ms;
-    /** Blocks between progress status updates (0 = default). */
+    /**
+     * Most blocks between progress status updates (0 = default); a download
+     * also reports its first block and, of N blocks, at least every N/8 + 1.
+     */
     uint32_t status_every_blocks;
     /** Blocks between progress checkpoints (0 = default). */
     uint32_t checkpoint_every_blocks;

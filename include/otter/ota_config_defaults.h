@@ -210,7 +210,12 @@
 #define OTA_DEFAULT_SELF_TEST_TIMEOUT_MS 16000u
 #endif
 
-/** Blocks between "receive" progress status updates (first block always). Default: 64. */
+/**
+ * Most blocks between "receive" progress status updates. The first block is
+ * always reported, and a download of N blocks reports at least every N/8 + 1
+ * blocks (17 blocks: blocks 1, 4, 7, ..., 16 and the last), so progress shows
+ * for small files too. Default: 64.
+ */
 #ifndef OTA_DEFAULT_STATUS_EVERY_BLOCKS
 #define OTA_DEFAULT_STATUS_EVERY_BLOCKS 64u
 #endif

@@ -34,7 +34,7 @@ int ota_publish_appdesc_version(const uint8_t *data, size_t len,
 }
 
 int ota_publish_appdesc_check(const uint8_t *data, size_t len, uint32_t version, const char *name,
-                              char *err, size_t cap)
+                              const char *version_flag, char *err, size_t cap)
 {
     char text[OTA_PUBLISH_APPDESC_VERSION_MAX];
     if (!ota_publish_appdesc_version(data, len, text)) {
@@ -54,8 +54,8 @@ int ota_publish_appdesc_check(const uint8_t *data, size_t len, uint32_t version,
     if (found != version) {
         snprintf(err, cap,
                  "%s carries application version '%s' (ESP-IDF descriptor), not %s; give "
-                 "--version %s or rebuild it",
-                 name, text, want, v);
+                 "%s %s or rebuild it",
+                 name, text, want, version_flag, v);
         return -1;
     }
     return 0;

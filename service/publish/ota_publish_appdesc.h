@@ -29,10 +29,11 @@ int ota_publish_appdesc_version(const uint8_t *data, size_t len,
  * Check that firmware carrying a descriptor states this version ("X.Y.Z",
  * or "vX.Y.Z"). Firmware without a descriptor passes.
  * @param name how to call the file in the error ("'fw.bin'").
+ * @param version_flag how the caller names the version in advice ("--version").
  * @param err  receives "<what is wrong>; <what to do>" on a mismatch.
  * @return 0, or -1 with the text in err.
  */
 int ota_publish_appdesc_check(const uint8_t *data, size_t len, uint32_t version, const char *name,
-                              char *err, size_t cap);
+                              const char *version_flag, char *err, size_t cap);
 
 #endif /* OTA_PUBLISH_APPDESC_H */

@@ -14,11 +14,12 @@
 #include <unistd.h>
 
 #include "ota_job_spec.h"
-#include "ota_publish_image.h"
+#include "ota_publish_firmware.h"
 #include "ota_publish_job.h"
 #include "ota_publish_sign.h"
 #include "ota_store.h"
 #include "ota_web_api_internal.h"
+#include "otter/ota_version.h"
 
 typedef struct route_entry {
     ota_web_route_t route;
@@ -836,8 +837,8 @@ static char *signing_cert(const char *key_path)
  * negative HTTP status with the text in err.
  */
 static int publish_upload(const ota_web_request_t *req, ota_store_t *store, const char *upload,
-                          const char *version, const char *job_id, ota_store_job_spec_t *spec,
-                          char *err, size_t cap)
+                          const char *version, const char *device_types, const char *job_id,
+                          ota_store_job_spec_t *spec, char *err, size_t cap)
 {
     uint32_t ver;
     if (ota_version_parse(version, &ver) != 0) {
@@ -852,21 +853,18 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
                  upload);
         return -404;
     }
-    uint32_t found = 0;
-    int r = len == 0 ? OTA_PUBLISH_IMAGE_BAD_SIZE
-                     : ota_publish_image_prepare(data, len, ver, &image, &image_len, &found);
+    /* The checks of `otter job create --file`: versions in an image header or an
+     * ESP-IDF application descriptor, a finished image's device type. */
+    static const ota_publish_names_t names = {"version", "deviceTypes"};
+    const ota_publish_firmware_t fw = {.data = data,
+                                       .len = len,
+                                       .name = "the upload",
+                                       .version_given = 1,
+                                       .version = ver,
+                                       .device_types = device_types};
+    int r = ota_publish_firmware_image(&names, &fw, &ver, &image, &image_len, err, cap);
     free(data);
-    if (r == OTA_PUBLISH_IMAGE_VERSION_MISMATCH) {
-        char got[16];
-        ota_version_format(found, got);
-        snprintf(err, cap, "the file has an image header for version %s, not %s; give version %s",
-                 got, version, got);
-        return -422;
-    }
-    if (r != OTA_PUBLISH_IMAGE_WRAPPED && r != OTA_PUBLISH_IMAGE_AS_IS) {
-        snprintf(err, cap,
-                 "the file is empty, too large or has a damaged image header; upload "
-                 "the raw firmware");
+    if (r != 0) {
         return -422;
     }
     uint8_t sig[OTA_PUBLISH_SIG_MAX];
@@ -907,7 +905,8 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
                                   .sig = sig,
                                   .sig_len = sig_len,
                                   .sig_method = method,
-                                  .version = ver};
+                                  .version = ver,
+                                  .device_types = device_types};
     rc = ota_publish_job(store, &pj, spec, "jobId", err, cap);
     free(image);
     if (rc == 0) {
@@ -932,7 +931,8 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
                                         "abortFailurePercent",
                                         "abortMinFinished",
                                         "upload",
-                                        "version"};
+                                        "version",
+                                        "deviceTypes"};
     cJSON *body = ota_web_body_object(req, resp, known, sizeof known / sizeof known[0]);
     if (body == NULL) {
         return;
@@ -945,21 +945,31 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(body, "jobId");
     const cJSON *up = cJSON_GetObjectItemCaseSensitive(body, "upload");
     const cJSON *vv = cJSON_GetObjectItemCaseSensitive(body, "version");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(body, "deviceTypes");
     image = cJSON_IsString(img) ? img->valuestring : NULL;
     targets = cJSON_IsString(tg) ? tg->valuestring : NULL;
     job_id = cJSON_IsString(jid) ? jid->valuestring : NULL;
     const char *upload = cJSON_IsString(up) ? up->valuestring : NULL;
     const char *version = cJSON_IsString(vv) ? vv->valuestring : NULL;
+    const char *device_types = cJSON_IsString(dt) ? dt->valuestring : NULL;
     if ((image == NULL) == (upload == NULL) || targets == NULL || (jid != NULL && job_id == NULL) ||
-        (upload != NULL) != (version != NULL)) {
+        (upload != NULL) != (version != NULL) || (dt != NULL && upload == NULL)) {
         ota_web_error(
             resp, 400, "bad_request",
-            "job create needs targets and either image, or upload and version (strings); see "
-            "GET /api/v1/images and POST /api/v1/uploads");
+            "job create needs targets and either image, or upload and version (strings, with "
+            "deviceTypes if the upload is for some types only); see GET /api/v1/images and POST "
+            "/api/v1/uploads");
         cJSON_Delete(body);
         return;
     }
     char kerr[700];
+    if (dt != NULL && (device_types == NULL || !ota_store_valid_device_types(device_types))) {
+        ota_web_error(resp, 400, "bad_request",
+                      "bad deviceTypes; give \"TYPE[,TYPE...]\", up to 16 distinct types of 1-64 "
+                      "of [A-Za-z0-9_.-]");
+        cJSON_Delete(body);
+        return;
+    }
     if (upload != NULL && signing_key_ready(req->signing_key, kerr, sizeof kerr) != 0) {
         ota_web_error(resp, 503, "signing_unavailable", "%s", kerr);
         cJSON_Delete(body);
@@ -1003,7 +1013,8 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         spec.n_things = t.n_things;
         spec.groups = t.groups;
         spec.n_groups = t.n_groups;
-        rc = publish_upload(req, store, upload, version, job_id, &spec, err, sizeof err);
+        rc = publish_upload(req, store, upload, version, device_types, job_id, &spec, err,
+                            sizeof err);
         if (rc == OTA_JOB_SPEC_OK) {
             rc = 1000; /* created */
         }

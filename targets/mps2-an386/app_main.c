@@ -222,6 +222,7 @@ static int start(app_t *a)
     memset(&ac, 0, sizeof ac);
     ac.thing_name = p->thing;
     ac.app_version = APP_VERSION;
+    ac.device_type = BOARD_DEVICE_TYPE;
     ac.pal = &a->pal;
     ac.mqtt = ota_mqttc_interface(&a->mqtt);
     ac.callbacks.ctx = a;

@@ -23,6 +23,11 @@
 #ifndef BOARD_LAYOUT_H
 #define BOARD_LAYOUT_H
 
+/* The board's device type (a thing's deviceType): the factory image's header
+ * carries its tag, the bootloader boots only images of this type (or of any
+ * type), and the agent refuses jobs for other types. */
+#define BOARD_DEVICE_TYPE "mps2-an386"
+
 #define BOARD_FLASH_BASE 0x00100000u
 #define BOARD_FLASH_SIZE 0x00080000u
 #define BOARD_SECTOR_SIZE 0x1000u

@@ -56,6 +56,8 @@ int main(void)
     cfg.signer_count = 1;
     cfg.scratch = g_scratch;
     cfg.scratch_len = sizeof g_scratch;
+    (void)ota_device_type_tag(BOARD_DEVICE_TYPE, sizeof BOARD_DEVICE_TYPE - 1u,
+                              &cfg.device_type_tag);
     board_handoff_t *h = board_handoff();
     memset(h, 0, sizeof *h);
     err = ota_boot_decide(&cfg, &h->result);

@@ -384,6 +384,8 @@ async function pageNewJob() {
         delete body.image;
         body.upload = up.uploadId;
         body.version = document.getElementById("version").value.trim();
+        const types = document.getElementById("deviceTypes").value.trim();
+        if (types !== "") body.deviceTypes = types;
       }
       const j = await api("POST", "/api/v1/jobs", body);
       location.href = "/job.html?id=" + encodeURIComponent(j.jobId);

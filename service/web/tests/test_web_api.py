@@ -428,6 +428,79 @@ def test_upload_and_sign(fleet):
     op.json("POST", "/api/v1/jobs/signed-rsa/cancel")
 
 
+def esp_app(text):
+    """An ESP-IDF application image whose descriptor states version text."""
+    b = bytearray(b"\x11" * 1024)
+    b[0] = 0xE9
+    b[32:36] = bytes([0x32, 0x54, 0xCD, 0xAB])
+    b[48:80] = text.encode().ljust(32, b"\0")
+    return bytes(b)
+
+
+def test_upload_checks_as_cli(fleet):
+    """An upload gets the checks of 'otter job create --file' (the same code): the version in
+    an ESP-IDF descriptor or an image header, a finished image's device type, deviceTypes."""
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    fw_img = os.path.join(fleet.dir, "typed.img")
+    with open(os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0"), "rb") as f:
+        fw = f.read()
+    with open(os.path.join(fleet.dir, "fw.bin"), "wb") as f:
+        f.write(fw)
+    fleet.cli("image", "create", os.path.join(fleet.dir, "fw.bin"), "--version", "1.3.0",
+              "--device-type", "board-x", "--out", fw_img)
+    with open(fw_img, "rb") as f:
+        typed = f.read()
+    base = {"version": "1.3.0", "targets": "dev-a"}
+
+    def job(data, **kw):
+        st, j, _ = upload(op, data)
+        check(st == 201, "uploaded: %d %s" % (st, j))
+        return op.json("POST", "/api/v1/jobs", dict(base, upload=j["uploadId"], **kw))
+
+    cases = (
+        # (file, extra fields, status, words of the message)
+        (esp_app("v1.2.0"), {}, 422,
+         "application version 'v1.2.0' (ESP-IDF descriptor), not 1.3.0; give version 1.2.0"),
+        (typed, {"version": "1.3.1"}, 422, "image header for version 1.3.0, not 1.3.1; "
+                                           "give version 1.3.0"),
+        (typed, {}, 422, "made for one device type, and the job names none; give deviceTypes"),
+        (typed, {"deviceTypes": "board-x,board-y"}, 422, "not all of the job's device types"),
+        (b"OTIM" + b"\0" * 60, {}, 422, "damaged image header"),
+    )
+    for data, extra, want, words in cases:
+        before = len(uploads_left(fleet))
+        st, j, _ = job(data, **extra)
+        check(st == want and words in j["message"], "refused upload %s: %d %s" % (extra, st, j))
+        check(len(uploads_left(fleet)) == before + 1, "a refused upload is kept for another try")
+        for name in uploads_left(fleet):  # at most 8 may wait
+            os.unlink(os.path.join(fleet.data, "web/uploads", name))
+    # The CLI says the same of the same file.
+    r = fleet.cli("job", "create", "--file", fw_img, "--targets", "dev-a", "--key",
+                  os.path.join(fleet.dir, "keys/codesign.key"), check=False)
+    check(r.returncode == 1 and "made for one device type" in r.stderr, "the CLI: %s" % r.stderr)
+    for extra, words in (({"deviceTypes": "bad type"}, "bad deviceTypes"),
+                         ({"deviceTypes": ""}, "bad deviceTypes"),
+                         ({"deviceTypes": 7}, "bad deviceTypes")):
+        st, j, _ = job(typed, **extra)
+        check(st == 400 and words in j["message"], "%s: %d %s" % (extra, st, j))
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": "AFR_OTA-x", "targets": "dev-a",
+                                                "deviceTypes": "board-x"})
+    check(st == 400 and "deviceTypes" in j["message"], "deviceTypes goes with an upload: %s" % j)
+    # The right version and type: published, the type in the document and the targeting.
+    st, j, _ = job(typed, deviceTypes="board-x", jobId="typed-1")
+    check(st == 201 and j["deviceTypes"] == "board-x", "typed job: %d %s" % (st, j))
+    f0 = j["document"]["afr_ota"]["files"][0]
+    check(f0["otterDeviceTypes"] == ["board-x"] and f0["otterVersion"] == "1.3.0",
+          "the document names the type: %s" % f0)
+    st, j, _ = job(esp_app("1.3.0"), jobId="esp-1")
+    check(st == 201, "a descriptor stating the version: %d %s" % (st, j))
+    for jid in ("typed-1", "esp-1"):
+        op.json("POST", "/api/v1/jobs/%s/cancel" % jid)
+    for name in uploads_left(fleet):
+        os.unlink(os.path.join(fleet.data, "web/uploads", name))
+
+
 def test_groups_and_attributes(fleet):
     """Groups and thing attributes edited through the API: roles, CSRF, the store's rules
     (the CLI's), dynamic groups following attributes, markup kept as data."""
@@ -652,7 +725,8 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
-                      test_fleet_operations, test_upload_and_sign, test_upload_bounds,
+                      test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
+                      test_upload_bounds,
                       test_groups_and_attributes,
                       test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)

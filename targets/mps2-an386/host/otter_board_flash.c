@@ -1,9 +1,10 @@
 /*
  * otter on mps2-an386: the production line. Makes a new flash file for the
  * emulated board: every byte erased, the factory application in slot A with
- * otter's image header (no boot record yet, so the bootloader starts from the
- * factory state), and the provisioning sector with the thing's identity
- * (from `otter thing create`'s thing file) and the code-signing certificate.
+ * otter's image header, tagged with the board's device type BOARD_DEVICE_TYPE
+ * (no boot record yet, so the bootloader starts from the factory state), and the provisioning
+ * sector with the thing's identity (from `otter thing create`'s thing file) and the code-signing
+ * certificate.
  *
  *   otter-board-flash --out FILE --factory APP.bin --version X.Y.Z
  *                     --thing THING.json --cert CERT.pem [--cert-name NAME]
@@ -104,6 +105,9 @@ int main(int argc, char **argv)
     memset(flash, BOARD_ERASED, BOARD_FLASH_SIZE);
     ota_image_header_t hdr = {.version = v,
                               .image_size = (uint32_t)(app_len + OTA_IMAGE_HEADER_SIZE)};
+    /* Made for this board: its bootloader boots only images of its type. */
+    (void)ota_device_type_tag(BOARD_DEVICE_TYPE, sizeof BOARD_DEVICE_TYPE - 1u,
+                              &hdr.device_type_tag);
     if (ota_image_header_encode(&hdr, flash + BOARD_SLOT_A) != OTA_OK) {
         fail("cannot encode the image header", NULL);
         goto out;
@@ -128,8 +132,8 @@ int main(int argc, char **argv)
         fail("cannot write", out);
         goto out;
     }
-    printf("flash %s: factory %s %s in slot A (%zu bytes), thing %s\n", out, factory, version,
-           app_len, name);
+    printf("flash %s: factory %s %s for %s in slot A (%zu bytes), thing %s\n", out, factory,
+           version, BOARD_DEVICE_TYPE, app_len, name);
     rc = 0;
 out:
     cJSON_Delete(json);

@@ -9,7 +9,10 @@
  * (-no-reboot) exits with status 0 and the test starts it again; killing QEMU
  * is a power cut. Every process is stopped by PID, also on failure.
  *
- *   board_update_then_revert   1.0.0 -> 1.1.0 SUCCEEDED (new image in slot B,
+ *   board_update_then_revert   1.0.0 -> 1.1.0 made for another board type
+ *                              (--raw): FAILED, the bootloader refuses its
+ *                              trial; 1.1.0 made for mps2-an386 with
+ *                              --device-types: SUCCEEDED (new image in slot B,
  *                              self-test, commit); then 1.2.0, whose
  *                              self-test fails -> FAILED with its reason, the
  *                              bootloader reverts to 1.1.0
@@ -34,6 +37,7 @@
 
 #include "board_layout.h"
 #include "device_fixture.h"
+#include "otter/ota_image_header.h"
 
 #define WAIT_MS 40000
 #define BLOCK 4096u
@@ -114,9 +118,38 @@ static void board_manufacture(fixture_t *f)
         dfx_dump_log(f->cli_log);
         fail_msg("otter-board-flash failed (%d)", status);
     }
+    /* The factory image in slot A is made for the board's type. */
+    uint8_t head[OTA_IMAGE_HEADER_SIZE];
+    ota_image_header_t hdr;
+    uint32_t tag = 0;
+    FILE *fp = fopen(f->flash, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, BOARD_SLOT_A, SEEK_SET), 0);
+    assert_int_equal(fread(head, 1, sizeof head, fp), sizeof head);
+    fclose(fp);
+    assert_int_equal(ota_image_header_decode(head, sizeof head, &hdr), OTA_OK);
+    assert_int_equal(ota_device_type_tag(BOARD_DEVICE_TYPE, strlen(BOARD_DEVICE_TYPE), &tag),
+                     OTA_OK);
+    assert_int_equal(hdr.device_type_tag, tag);
     board_power_on(f);
     board_run_until(f, 0, "agent started", WAIT_MS);
     assert_int_equal(dfx_count_from(f->dev_log, 0, "otter-app 1.0.0 booted from slot A"), 1);
+}
+
+/* Makes an image of a board application for a device type (otter image
+ * create --device-type); its path in out. */
+static void board_image(fixture_t *f, const char *app, const char *version, const char *type,
+                        char *out, size_t cap)
+{
+    char fw[256];
+    snprintf(fw, sizeof fw, "%s/%s.bin", BOARD_FW_DIR, app);
+    snprintf(out, cap, "%s/%s-%s.img", f->dir, app, type);
+    const char *args[] = {"image",         "create", fw,      "--version", version,
+                          "--device-type", type,     "--out", out,         NULL};
+    if (dfx_run_cli(f->cli_log, args) != 0) {
+        dfx_dump_log(f->cli_log);
+        fail_msg("otter image create failed");
+    }
 }
 
 static void board_job(fixture_t *f, const char *job_id, const char *image, const char *version)
@@ -204,10 +237,29 @@ static void board_report(fixture_t *f, const char *test)
 static void test_update_then_revert(void **state)
 {
     fixture_t *f = *state;
-    char details[512];
+    char details[512], img[256];
     board_manufacture(f);
 
-    board_job(f, "board-1", "otter-app-1.1.0", "1.1.0");
+    /* 1.1.0 made for another board, delivered byte for byte (--raw passes
+     * the CLI, the service and the agent): the bootloader refuses its trial. */
+    board_image(f, "otter-app-1.1.0", "1.1.0", "other-board", img, sizeof img);
+    const char *raw[] = {"job",       "create", "--file", img,    "--raw",    "--version", "1.1.0",
+                         "--targets", THING,    "--key",  f->key, "--job-id", "board-0",   NULL};
+    clock_gettime(CLOCK_MONOTONIC, &f->t_job);
+    assert_int_equal(dfx_run_cli(f->cli_log, raw), 0);
+    board_wait_job(f, "board-0", "FAILED", details, sizeof details);
+    assert_int_equal(dfx_count_from(f->dev_log, 0, "otter-app 1.1.0 booted"), 0);
+
+    /* 1.1.0 made for this board, to a thing known as of its type. */
+    board_image(f, "otter-app-1.1.0", "1.1.0", BOARD_DEVICE_TYPE, img, sizeof img);
+    const char *set[] = {"thing", "set", THING, "deviceType=" BOARD_DEVICE_TYPE, NULL};
+    assert_int_equal(dfx_run_cli(f->cli_log, set), 0);
+    const char *typed[] = {"job",       "create", "--file",         img,
+                           "--targets", THING,    "--device-types", BOARD_DEVICE_TYPE,
+                           "--key",     f->key,   "--job-id",       "board-1",
+                           NULL};
+    clock_gettime(CLOCK_MONOTONIC, &f->t_job);
+    assert_int_equal(dfx_run_cli(f->cli_log, typed), 0);
     board_wait_job(f, "board-1", "SUCCEEDED", details, sizeof details);
     assert_non_null(strstr(details, "accepted"));
     assert_int_equal(dfx_count_from(f->dev_log, 0, "otter-app 1.1.0 booted from slot B (pending"),
