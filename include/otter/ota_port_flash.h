@@ -142,6 +142,10 @@ typedef struct ota_port_flash {
     uint8_t log_bank;
     uint32_t log_seq;
     uint32_t log_end;
+    /** File offset from which the slot is erased as the create left it:
+     *  nothing was programmed there since (UINT32_MAX: not known, as after a
+     *  resume). Whole units there are programmed without reading them first. */
+    uint32_t fresh_from;
     uint8_t scratch[OTA_PORT_FLASH_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASH_SCRATCH];
     /** Write units of the open file held until they are complete. */
