@@ -13,7 +13,10 @@
  * completes it, or the file ends there, and is programmed then. A progress
  * save stores the units still held next to the caller's record, so a
  * checkpoint never trusts bytes that are only in RAM; resume_file takes them
- * back.
+ * back. A write checks every unit before programming any (the same bytes
+ * again are harmless, others refused): by reading it, except where nothing
+ * was programmed since create_file erased the slot (each block of a download
+ * in order), which is programmed in one operation without reading first.
  *
  * Progress log format (per bank, records back to back from the bank start,
  * each padded to the write unit):
