@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ota_base64.h"
+#include "ota_out_of_line.h"
 #include "otter/ota_device_type.h"
 
 /* Flags of copy_string(). */
@@ -132,7 +133,7 @@ const char *ota_job_problem_str(ota_job_problem_t problem)
     return nth(problem_names, (unsigned)problem);
 }
 
-static int is_space(char c)
+OTA_OUT_OF_LINE static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -271,7 +272,7 @@ static int kind(const parse_t *p, size_t i)
 }
 
 /* After value i (the message is well-formed). */
-static size_t skip(const parse_t *p, size_t i)
+OTA_OUT_OF_LINE static size_t skip(const parse_t *p, size_t i)
 {
     int deep = 0;
     return scan(p->js, p->len, i, &deep);
@@ -552,7 +553,8 @@ static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_p
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key, char *dst, size_t max)
+OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key,
+                                                      char *dst, size_t max)
 {
     ota_job_problem_t pr;
 

@@ -2,10 +2,13 @@
  * otter: the OTA agent over libmosquitto (see ota_mqtt_mosquitto.h).
  *
  * Two threads touch a binding: libmosquitto's network thread runs the
- * callbacks below (cb_*), which only take the lock, queue or count, and
- * signal; the delivering thread runs run_once, which takes queue items out
- * under the lock and calls the agent with the lock released, so that the
- * agent may publish (and flush) from within its calls.
+ * callbacks below (cb_*), which take the lock, queue or count, and signal;
+ * the delivering thread runs run_once, which takes queue items out under the
+ * lock and calls the agent with the lock released, so that the agent may
+ * publish (and flush) from within its calls. While run_once waits (parked),
+ * the network thread hands stream data blocks to the agent itself, with the
+ * lock released and direct_busy set; run_once does not leave its wait before
+ * direct_busy is clear, so the agent never runs in both threads at once.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -172,6 +175,18 @@ static void early_add(ota_mqtt_mosquitto_t *b, int mid)
     b->early[b->nearly++] = mid;
 }
 
+/* ---- handing a message to the agent (either thread, never both at once) ---- */
+
+static void deliver_message(ota_mqtt_mosquitto_t *b, const char *topic, size_t topic_len,
+                            const void *payload, size_t len)
+{
+    if (b->cfg.on_message != NULL) {
+        b->cfg.on_message(b->cfg.ctx, topic, payload, len);
+    }
+    (void)ota_agent_handle_message(b->agent, topic, topic_len, payload, len,
+                                   ota_mqtt_mosquitto_now_ms());
+}
+
 /* ---- libmosquitto callbacks (network thread) ---- */
 
 static void cb_connect(struct mosquitto *m, void *obj, int rc)
@@ -241,6 +256,20 @@ static void cb_publish(struct mosquitto *m, void *obj, int mid)
     pthread_mutex_unlock(&b->lock);
 }
 
+/* Whether a topic ends with suffix. */
+static int ends_with(const char *topic, size_t topic_len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return topic_len >= n && memcmp(topic + topic_len - n, suffix, n) == 0;
+}
+
+/* A stream data block: $aws/things/<thing>/streams/<stream>/data/{cbor,json}. */
+static int is_stream_data(const char *topic, size_t topic_len)
+{
+    return strstr(topic, "/streams/") != NULL &&
+           (ends_with(topic, topic_len, "/data/cbor") || ends_with(topic, topic_len, "/data/json"));
+}
+
 static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
     ota_mqtt_mosquitto_t *b = obj;
@@ -252,6 +281,22 @@ static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 
     pthread_mutex_lock(&b->lock);
     b->stats.received++;
+    if (b->parked && b->head == NULL && is_stream_data(msg->topic, topic_len)) {
+        /* The delivering thread waits inside run_once and nothing is queued
+         * before this message: hand it to the agent here, without a copy or
+         * a wake-up. run_once does not go on before this call returned. */
+        b->direct_busy = 1;
+        b->direct_thread = pthread_self();
+        pthread_mutex_unlock(&b->lock);
+        deliver_message(b, msg->topic, topic_len, msg->payload, len);
+        pthread_mutex_lock(&b->lock);
+        b->direct_busy = 0;
+        b->stats.delivered++;
+        b->stats.delivered_direct++;
+        pthread_cond_broadcast(&b->queue_cond);
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
     fits = b->stats.queued < b->cfg.queue_max_msgs && len <= b->cfg.queue_max_bytes &&
            b->queue_bytes <= b->cfg.queue_max_bytes - len;
     pthread_mutex_unlock(&b->lock);
@@ -646,11 +691,7 @@ static void deliver(ota_mqtt_mosquitto_t *b, item_t *it)
     ota_err_t err;
     switch (it->kind) {
     case ITEM_MESSAGE:
-        if (b->cfg.on_message != NULL) {
-            b->cfg.on_message(b->cfg.ctx, it->data, it->payload, it->len);
-        }
-        (void)ota_agent_handle_message(b->agent, it->data, it->topic_len, it->payload, it->len,
-                                       now);
+        deliver_message(b, it->data, it->topic_len, it->payload, it->len);
         pthread_mutex_lock(&b->lock);
         b->stats.delivered++;
         pthread_mutex_unlock(&b->lock);
@@ -700,10 +741,17 @@ ota_err_t ota_mqtt_mosquitto_run_once(ota_mqtt_mosquitto_t *b, uint32_t timeout_
     pthread_mutex_lock(&b->lock);
     if (b->head == NULL && b->drops_unreported == 0u && wait > 0u) {
         struct timespec until = deadline_in(wait);
+        /* Parked: meanwhile the network thread may hand stream data to the agent itself. */
+        b->parked = 1;
         while (b->head == NULL && b->drops_unreported == 0u) {
             if (pthread_cond_timedwait(&b->queue_cond, &b->lock, &until) == ETIMEDOUT) {
                 break;
             }
+        }
+        b->parked = 0;
+        /* No new hand-off starts now; wait for the one under way. */
+        while (b->direct_busy) {
+            pthread_cond_wait(&b->queue_cond, &b->lock);
         }
     }
     /* Deliver what is queued now, not what arrives meanwhile, so that the
@@ -771,6 +819,13 @@ ota_err_t ota_mqtt_mosquitto_flush(ota_mqtt_mosquitto_t *b, uint32_t timeout_ms)
     }
     until = deadline_in(timeout_ms);
     pthread_mutex_lock(&b->lock);
+    if (b->direct_busy && pthread_equal(pthread_self(), b->direct_thread)) {
+        /* Called by the agent within a hand-off in the network thread, which
+         * is the thread that would see the publishes leave: cannot wait. */
+        result = b->npending == 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
+        pthread_mutex_unlock(&b->lock);
+        return result;
+    }
     upto = b->pub_seq;
     while (!timed_out && outstanding(b, upto)) {
         timed_out = pthread_cond_timedwait(&b->pub_cond, &b->lock, &until) == ETIMEDOUT;

@@ -3,16 +3,25 @@
  *
  * The binding owns one MQTT connection (struct mosquitto, MQTT 3.1.1, clean
  * session, optional TLS) and feeds one ota_agent_t. libmosquitto runs its own
- * network thread (mosquitto_loop_start); that thread never calls the agent. It
- * only copies every incoming message into a bounded queue (messages that do
- * not fit are dropped and counted) and queues connection events. The
- * caller's thread -- the one that calls ota_mqtt_mosquitto_run_once() or
- * ota_mqtt_mosquitto_run() -- takes them out in arrival order and hands them
- * to the agent, calls ota_agent_poll() every OTA_MQTT_MOSQUITTO_POLL_MS with
- * a monotonic millisecond clock, and calls ota_agent_reconnected() after
- * every reconnect (the agent subscribes again through that call, since a
- * clean session loses the subscriptions). So the agent, its port and its
- * callbacks only ever run in that one thread, as the agent requires.
+ * network thread (mosquitto_loop_start). That thread copies incoming messages
+ * into a bounded queue (messages that do not fit are dropped and counted) and
+ * queues connection events. The caller's thread -- the one that calls
+ * ota_mqtt_mosquitto_run_once() or ota_mqtt_mosquitto_run() -- takes them out
+ * in arrival order and hands them to the agent, calls ota_agent_poll() every
+ * OTA_MQTT_MOSQUITTO_POLL_MS with a monotonic millisecond clock, and calls
+ * ota_agent_reconnected() after every reconnect (the agent subscribes again
+ * through that call, since a clean session loses the subscriptions).
+ *
+ * One exception saves a copy and a thread wake-up per block: while run_once
+ * waits for messages and nothing is queued, the network thread hands a stream
+ * data block ($aws/things/<thing>/streams/<stream>/data/cbor or /json) to the
+ * agent itself, and run_once does not return (nor call the agent) before that
+ * hand-off is over. So the agent, its port and its callbacks run in one
+ * thread at a time, and only within run_once (or run): code that calls the
+ * agent outside run_once, in the delivering thread, needs no lock, as before.
+ * Everything else (job documents, refusals, other topics, reconnects) reaches
+ * the agent in the delivering thread, and arrival order is kept: once a
+ * message is queued, the blocks after it are queued too.
  *
  * Connection loss is handled by libmosquitto's automatic reconnect, with the
  * delays of the configuration (mosquitto_reconnect_delay_set()). The socket
@@ -112,10 +121,11 @@ typedef struct ota_mqtt_mosquitto_config {
     /** Bound of the incoming queue in payload bytes (0 = OTA_MQTT_MOSQUITTO_QUEUE_BYTES). */
     size_t queue_max_bytes;
     /**
-     * Optional: called in the delivering thread for every incoming message,
-     * in order, just before the agent gets it (for the application's own
-     * topics on the same connection). topic is NUL-terminated; both buffers
-     * are borrowed for the call. May be NULL.
+     * Optional: called for every incoming message, in order, just before the
+     * agent gets it and in the same thread (for the application's own topics
+     * on the same connection; see above for when that is the network thread).
+     * topic is NUL-terminated; both buffers are borrowed for the call. May be
+     * NULL.
      */
     void (*on_message)(void *ctx, const char *topic, const uint8_t *payload, size_t len);
     /**
@@ -129,20 +139,21 @@ typedef struct ota_mqtt_mosquitto_config {
 
 /** Counters since init, for logs and tests. */
 typedef struct ota_mqtt_mosquitto_stats {
-    uint32_t received;       /**< messages that arrived from the broker */
-    uint32_t delivered;      /**< messages handed to the agent */
-    uint32_t dropped;        /**< messages dropped because the queue was full */
-    uint32_t queued;         /**< messages waiting in the queue now */
-    uint32_t queue_peak;     /**< most messages ever waiting at once */
-    uint32_t connects;       /**< successful CONNACKs, the first connection included */
-    uint32_t disconnects;    /**< connection losses and disconnects */
-    uint32_t reconnects;     /**< ota_agent_reconnected() calls made */
-    uint32_t published;      /**< publishes accepted by libmosquitto */
-    uint32_t publish_done;   /**< publishes sent (QoS 0) or acknowledged (QoS 1) */
-    uint32_t publish_lost;   /**< QoS 0 publishes discarded by a connection loss */
-    uint32_t request_errors; /**< publish, subscribe or unsubscribe calls that failed */
-    uint32_t polls;          /**< ota_agent_poll() calls made */
-    int connected;           /**< 1 while the connection is up */
+    uint32_t received;         /**< messages that arrived from the broker */
+    uint32_t delivered;        /**< messages handed to the agent */
+    uint32_t delivered_direct; /**< of those, handed over in the network thread */
+    uint32_t dropped;          /**< messages dropped because the queue was full */
+    uint32_t queued;           /**< messages waiting in the queue now */
+    uint32_t queue_peak;       /**< most messages ever waiting at once */
+    uint32_t connects;         /**< successful CONNACKs, the first connection included */
+    uint32_t disconnects;      /**< connection losses and disconnects */
+    uint32_t reconnects;       /**< ota_agent_reconnected() calls made */
+    uint32_t published;        /**< publishes accepted by libmosquitto */
+    uint32_t publish_done;     /**< publishes sent (QoS 0) or acknowledged (QoS 1) */
+    uint32_t publish_lost;     /**< QoS 0 publishes discarded by a connection loss */
+    uint32_t request_errors;   /**< publish, subscribe or unsubscribe calls that failed */
+    uint32_t polls;            /**< ota_agent_poll() calls made */
+    int connected;             /**< 1 while the connection is up */
 } ota_mqtt_mosquitto_stats_t;
 
 /** One queued incoming message or connection event (private). */
@@ -187,6 +198,10 @@ typedef struct ota_mqtt_mosquitto {
     size_t nearly;
     size_t early_cap;
     uint64_t pub_seq;
+
+    int parked;              /* run_once waits: the network thread may hand over blocks */
+    int direct_busy;         /* the network thread is in the agent */
+    pthread_t direct_thread; /* which thread that is (valid while direct_busy) */
 
     /* Used by the delivering thread only. */
     uint32_t last_poll;
@@ -250,7 +265,9 @@ ota_err_t ota_mqtt_mosquitto_attach(ota_mqtt_mosquitto_t *b, ota_agent_t *agent)
  * every message queued at that moment to the agent in arrival order, call
  * ota_agent_reconnected() for a reconnect (after the messages that arrived
  * before it), and call ota_agent_poll() when OTA_MQTT_MOSQUITTO_POLL_MS
- * have passed since the last poll. The agent's callbacks and port run inside
+ * have passed since the last poll. While it waits, stream data blocks may
+ * reach the agent in the network thread (see above); the call returns only
+ * once such a hand-off is over. The agent's callbacks and port run inside
  * this call; they may call ota_mqtt_mosquitto_flush().
  * @param b          an initialised binding with an agent attached.
  * @param timeout_ms longest wait, ms (0: do not wait).
@@ -279,11 +296,16 @@ ota_err_t ota_mqtt_mosquitto_run(ota_mqtt_mosquitto_t *b, const atomic_int *stop
  * that a connection loss discarded count as done (they will never go out);
  * QoS 1 publishes are resent after a reconnect and waited for. Does not
  * deliver messages to the agent, so it may be called from the agent's
- * callbacks and port (e.g. before a reset).
+ * callbacks and port (e.g. before a reset). Called by the agent while it
+ * handles a stream data block in the network thread (see above), it cannot
+ * wait: it returns OTA_OK if nothing is outstanding, OTA_ERR_WRONG_STATE
+ * otherwise. (The agent resets and activates from ota_agent_poll() or a job
+ * document, which come in the delivering thread.)
  * @param b          an initialised binding.
  * @param timeout_ms longest wait, ms.
  * @return OTA_OK; OTA_ERR_INVALID_ARG; OTA_ERR_TIMEOUT (some are still
- *         outstanding, e.g. the broker is unreachable).
+ *         outstanding, e.g. the broker is unreachable); OTA_ERR_WRONG_STATE
+ *         (called within a hand-off in the network thread, some outstanding).
  * Thread: any thread but libmosquitto's (do not call it from on_message/log).
  */
 ota_err_t ota_mqtt_mosquitto_flush(ota_mqtt_mosquitto_t *b, uint32_t timeout_ms);

@@ -26,15 +26,8 @@
 #include "ota_data_plane.h"
 #include "ota_download.h"
 #include "ota_jobs.h"
+#include "ota_out_of_line.h"
 #include "ota_progress.h"
-
-/* Keeps a small helper called from many places out of line: -Os would copy
- * it into every caller (Cortex-M4 code size, docs/AGENT.md). */
-#if defined(__GNUC__)
-#define OTA_OUT_OF_LINE __attribute__((noinline))
-#else
-#define OTA_OUT_OF_LINE
-#endif
 
 /* The refusal code of a request over the service's budget (ota-wire-protocol.md 8). */
 static const char ota_throttled_code[] = "RequestThrottled";
@@ -118,7 +111,7 @@ OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 }
 
 /* Copies up to cap-1 bytes of s (length n), keeping only [A-Za-z0-9 _.:-]. */
-static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
+OTA_OUT_OF_LINE static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
 {
     size_t j = 0;
     for (size_t i = 0; i < n && j + 1u < cap; i++) {
@@ -143,7 +136,7 @@ OTA_OUT_OF_LINE static void ota_file_desc(const ota_agent_t *a, ota_pal_file_t *
 }
 
 /* ceil(size / block_size) without wrapping for sizes near 4 GiB. */
-static uint32_t ota_block_count(uint32_t size, uint32_t block_size)
+OTA_OUT_OF_LINE static uint32_t ota_block_count(uint32_t size, uint32_t block_size)
 {
     return size / block_size + (size % block_size != 0u ? 1u : 0u);
 }
@@ -169,7 +162,7 @@ static int ota_status_terminal(ota_job_status_t s)
 
 /* ---- the Jobs API ---- */
 
-static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
+OTA_OUT_OF_LINE static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
 {
     ota_err_t err = ota_jobs_subscribe(&a->jobs, NULL, subscribe);
     if (err != OTA_OK) {
@@ -316,7 +309,7 @@ static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t e
 }
 
 /* A short fingerprint of a job id (never 0). */
-static uint32_t ota_job_mark(const char *job_id)
+OTA_OUT_OF_LINE static uint32_t ota_job_mark(const char *job_id)
 {
     return ota_crc32(0, job_id, strlen(job_id)) | 1u;
 }
@@ -551,17 +544,17 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     }
     if (a->plane == NULL) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_UNSUPPORTED, 0,
-                     "no data plane for the job's protocols");
+                     "no data plane for the protocols");
         return;
     }
     if (job->file_size > pal->max_file_size) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
-                     "file larger than the image slot");
+                     "file too large for the slot");
         return;
     }
     if (count > OTA_MAX_FILE_BLOCKS) {
         ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
-                     "file has more blocks than the agent tracks (OTA_MAX_FILE_BLOCKS)");
+                     "too many blocks (OTA_MAX_FILE_BLOCKS)");
         return;
     }
     if (ota_job_topic_sub(a, 1) != OTA_OK) {
@@ -609,7 +602,7 @@ static int ota_write(ota_agent_t *a, uint32_t index, uint32_t at, const uint8_t 
     int32_t written = pal->write_block(pal->ctx, index * a->dl.block_size + at, data, len);
     if (written != (int32_t)len) {
         ota_err_t err = written < 0 ? (ota_err_t)written : OTA_ERR_IO;
-        ota_fail_job(a, OTA_FAIL_TRANSFER, err, index, "the port cannot write a block");
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, index, "the port cannot write");
         return 0;
     }
     return 1;
@@ -763,8 +756,8 @@ static void ota_finish_download(ota_agent_t *a)
         (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
         ota_fail_job(a, OTA_FAIL_TRANSFER, err, 0,
                      err == OTA_ERR_SIGNATURE_CHECK_FAILED ? "signature check failed"
-                     : err == OTA_ERR_BAD_SIGNER_CERT ? "signer certificate unknown or unusable"
-                                                      : "the port cannot close the file");
+                     : err == OTA_ERR_BAD_SIGNER_CERT      ? "signer certificate unusable"
+                                                           : "the port cannot close the file");
         return;
     }
     /* The complete checkpoint stays until the new image is committed or
@@ -1007,7 +1000,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
     ota_take_job(a, job);
     if (!pending) {
         /* The old image runs: the new one never started, crashed, or was reverted. */
-        const char *detail = "the new image did not start or was reverted; the old one runs";
+        const char *detail = "new image did not run; old one runs";
         ota_log(a, OTA_LOG_ERROR, "update did not take", OTA_ERR_VERSION, a->cfg.app_version,
                 job->updated_by, detail);
         ota_report_failed(a, reason, OTA_FAIL_REJECTED, OTA_ERR_VERSION, 0, detail);
@@ -1017,7 +1010,7 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         return;
     }
     if (!job->has_updated_by) {
-        ota_reject_new_image(a, OTA_ERR_VERSION, "the job does not say which version updated");
+        ota_reject_new_image(a, OTA_ERR_VERSION, "no updatedBy in the job");
         return;
     }
     if (a->cfg.app_version > job->updated_by ||
@@ -1037,9 +1030,8 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         return;
     }
     ota_reject_new_image(a, OTA_ERR_VERSION,
-                         a->cfg.app_version == job->updated_by
-                             ? "the new image has the same version as the old one"
-                             : "the new image is older than the old one (downgrade)");
+                         a->cfg.app_version == job->updated_by ? "new image has the same version"
+                                                               : "new image is older (downgrade)");
 }
 
 /* ---- jobs messages ---- */
@@ -1066,7 +1058,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
     if (job->self_test != OTA_SELF_TEST_NONE || a->state == OTA_AGENT_WAITING_SELF_TEST ||
         a->state == OTA_AGENT_SELF_TEST) {
         if (a->have_job && a->state == OTA_AGENT_DOWNLOADING) {
-            ota_abandon_job(a, "another job is now the next one");
+            ota_abandon_job(a, "another job is next");
         }
         ota_on_self_test_job(a, job);
         return;
@@ -1093,7 +1085,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
                     a->dl.block_count, NULL);
             return;
         }
-        ota_abandon_job(a, "another job is now the next one");
+        ota_abandon_job(a, "another job is next");
     }
     ota_start_job(a, job);
 }
@@ -1111,7 +1103,7 @@ static void ota_on_unusable_job(ota_agent_t *a, ota_err_t err, const ota_job_iss
     }
     if (a->have_job) {
         if (strcmp(job->job_id, a->job.job_id) != 0) {
-            ota_abandon_job(a, "another job is now the next one");
+            ota_abandon_job(a, "another job is next");
         } else {
             ota_release_job(a, 1);
         }
@@ -1150,14 +1142,14 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
         return;
     }
     ota_abandon_job(a, ours                       ? "the service ended the job"
-                       : err == OTA_ERR_NOT_FOUND ? "the service names no job any more"
-                                                  : "another job is now the next one");
+                       : err == OTA_ERR_NOT_FOUND ? "the service names no job"
+                                                  : "another job is next");
     if (!ours && err != OTA_ERR_NOT_FOUND) {
         (void)ota_ask_next_job(a); /* start the next job with a fresh answer */
     }
 }
 
-static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
+OTA_OUT_OF_LINE static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
     ota_err_t err = ota_job_parse((const char *)payload, len, &a->scratch_job, &issue);
@@ -1178,10 +1170,10 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
         break;
     case OTA_ERR_NOT_FOUND:
         if (a->have_job && (a->state == OTA_AGENT_DOWNLOADING || a->file_open)) {
-            ota_abandon_job(a, "the service names no job any more");
+            ota_abandon_job(a, "the service names no job");
         } else if (a->state == OTA_AGENT_WAITING_SELF_TEST) {
             /* The job that brought the new image is over: revert now. */
-            ota_reject_new_image(a, OTA_ERR_CANCELED, "the service names no job for the new image");
+            ota_reject_new_image(a, OTA_ERR_CANCELED, "no job for the new image");
         } else {
             ota_log(a, OTA_LOG_INFO, "no job pending", OTA_OK, 0, 0, NULL);
         }
@@ -1210,17 +1202,17 @@ static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t l
 /* A refusal of one of the job's status updates. */
 static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
-    static const char *const over[] = {"TerminalStateReached", "InvalidStateTransition",
-                                       "ResourceNotFound"};
+    /* The codes that say the job is over, one after the other. */
+    static const char over[] = "TerminalStateReached\0InvalidStateTransition\0ResourceNotFound";
     if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
         ota_back_off(a);
         ota_retry_later(a, OTA_RETRY_REPORT);
         return;
     }
-    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
-        if (ota_jobs_refusal_is(payload, len, over[i])) {
+    for (const char *code = over; code < over + sizeof over; code += strlen(code) + 1u) {
+        if (ota_jobs_refusal_is(payload, len, code)) {
             if (a->state == OTA_AGENT_DOWNLOADING || a->file_open || a->image_ready) {
-                ota_abandon_job(a, "the service refused an update: the job is over");
+                ota_abandon_job(a, "update refused: the job is over");
             }
             return;
         }
@@ -1516,7 +1508,7 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
     }
     err = pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_ACCEPTED);
     if (err != OTA_OK) {
-        ota_reject_new_image(agent, OTA_ERR_COMMIT_FAILED, "the port cannot commit the new image");
+        ota_reject_new_image(agent, OTA_ERR_COMMIT_FAILED, "the port cannot commit");
         return OTA_ERR_COMMIT_FAILED;
     }
     ota_clear_progress(agent);
@@ -1611,7 +1603,7 @@ static void ota_activate(ota_agent_t *a)
     a->deadline_set = 0;
     if (err != OTA_OK) {
         (void)pal->set_image_state(pal->ctx, OTA_IMAGE_STATE_REJECTED);
-        ota_fail_job(a, OTA_FAIL_TRANSFER, err, 0, "the port cannot activate the image");
+        ota_fail_job(a, OTA_FAIL_TRANSFER, err, 0, "the port cannot activate");
         return;
     }
     ota_log(a, OTA_LOG_INFO, "activated; resetting", OTA_OK, 0, 0, NULL);
@@ -1633,7 +1625,7 @@ static void ota_poll_activating(ota_agent_t *a)
     a->stats.timeouts++;
     if (++a->confirm_tries > a->cfg.max_timeouts) {
         ota_fail_job(a, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, a->confirm_tries - 1u,
-                     "the service did not confirm the job before activation");
+                     "job not confirmed before activation");
         return;
     }
     ota_set_deadline(a, ota_download_back_off(&a->dl));
@@ -1689,7 +1681,7 @@ static void ota_poll_downloading(ota_agent_t *a)
         }
 #endif
         ota_fail_job(a, OTA_FAIL_ABORTED, OTA_ERR_TIMEOUT, a->dl.timeouts_in_row - 1u,
-                     "the stream service stopped answering");
+                     "stream service stopped answering");
         break;
     default:
         break;
@@ -1740,7 +1732,7 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         if (ota_time_reached(now_ms, agent->self_test_deadline)) {
             ota_reject_new_image(agent, OTA_ERR_SELF_TEST_FAILED,
                                  agent->state == OTA_AGENT_SELF_TEST
-                                     ? "the self-test gave no verdict in time"
+                                     ? "self-test gave no verdict in time"
                                      : "no self-test job arrived in time");
         }
         break;

@@ -2,6 +2,7 @@
  * otter: the download of one file (see ota_download.h).
  */
 #include "ota_download.h"
+#include "ota_out_of_line.h"
 
 #include <string.h>
 
@@ -34,7 +35,7 @@ static void ota_arm(ota_download_t *d, uint32_t now)
 /* The window becomes w blocks at now: at least 4 (or the first window if
  * smaller), so a request keeps carrying several blocks; at most
  * OTA_WINDOW_MAX_BYTES of blocks and 255. */
-static void ota_set_window(ota_download_t *d, uint32_t w, uint32_t now)
+OTA_OUT_OF_LINE static void ota_set_window(ota_download_t *d, uint32_t w, uint32_t now)
 {
     uint32_t max = OTA_WINDOW_MAX_BYTES / d->block_size;
     uint32_t min = d->cfg->window_blocks < 4u ? d->cfg->window_blocks : 4u;

@@ -261,7 +261,16 @@ typedef struct ota_progress {
 
 /** The download of one file (agent/src/ota_download.c): bitmap, window, retry timer. */
 typedef struct ota_download {
-    uint8_t *done; /* the block bitmap: bit k of byte k / 8 = block k written */
+    uint8_t adaptive; /* the window follows the round trip (configured 0) */
+    uint8_t startup;  /* no queue seen yet: the window doubles per round trip */
+    uint8_t deadline_set;
+    uint8_t rtt_pending;    /* the last request may be timed (Karn) */
+    uint8_t request_failed; /* the last request could not be sent */
+    uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
+    uint8_t answered;       /* a block arrived since the last timer check */
+    uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
+    uint8_t paused;         /* no requests (a refusal is being checked) */
+    uint8_t *done;          /* the block bitmap: bit k of byte k / 8 = block k written */
     ota_agent_stats_t *stats;
     const ota_agent_config_t *cfg;
     uint32_t file_size;
@@ -283,24 +292,15 @@ typedef struct ota_download {
     uint32_t rtt_last;   /* the round trip before, ms + 1 (0: none yet) */
     uint32_t adapted_at; /* when the window last changed */
     uint32_t checked_at; /* the timer's last check */
-    uint8_t adaptive;    /* the window follows the round trip (configured 0) */
-    uint8_t startup;     /* no queue seen yet: the window doubles per round trip */
-    uint8_t deadline_set;
-    uint8_t rtt_pending;    /* the last request may be timed (Karn) */
-    uint8_t request_failed; /* the last request could not be sent */
-    uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
-    uint8_t answered;       /* a block arrived since the last timer check */
-    uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
-    uint8_t paused;         /* no requests (a refusal is being checked) */
 } ota_download_t;
 
 /** The Jobs API and topics over the MQTT interface (agent/src/ota_jobs.c). */
 typedef struct ota_jobs {
     const char *thing_name;
     ota_mqtt_t mqtt;
+    uint16_t report_len; /* message holds the last status update, of this length (0: not) */
     char topic[OTA_TOPIC_MAX];
     uint8_t message[OTA_MESSAGE_BUFFER_SIZE];
-    uint16_t report_len; /* message holds the last status update, of this length (0: not) */
 } ota_jobs_t;
 
 struct ota_data_plane;
@@ -326,15 +326,10 @@ typedef struct ota_http_plane {
  * it); use the functions below.
  */
 typedef struct ota_agent {
-    ota_agent_config_t cfg;
+    /* The fields the state machine uses most come first, where Thumb's
+     * short loads and stores reach (bytes: 32, words: 128; code size). */
     ota_agent_state_t state;
     ota_agent_state_t suspended_state;
-    ota_agent_stats_t stats;
-    uint32_t now;
-
-    /* The current job and its file. */
-    ota_job_t job;
-    const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
     uint8_t have_job;
     uint8_t file_open;       /* the port holds the job's file open */
     uint8_t image_ready;     /* the port holds the job's closed, verified image */
@@ -347,8 +342,10 @@ typedef struct ota_agent {
     uint8_t jobs_retry;      /* OTA_RETRY_* bits (agent/src/ota_agent.c), due at jobs_retry_at */
     uint8_t job_sub;         /* subscribed to the job's update/rejected */
     uint8_t deadline_set;
-    uint32_t old_version;     /* version that performed the download */
-    uint32_t device_type_tag; /* ota_device_type_tag of cfg.device_type, 0 when none */
+    uint32_t now;
+    const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
+    uint32_t old_version;               /* version that performed the download */
+    uint32_t device_type_tag;           /* ota_device_type_tag of cfg.device_type, 0 when none */
     uint32_t since_checkpoint;
     uint32_t since_status;
     uint32_t deadline; /* of the step under way: confirmation, activation, reset */
@@ -357,7 +354,11 @@ typedef struct ota_agent {
     uint32_t self_test_left; /* of the self-test deadline, while suspended */
     uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */
     uint32_t confirm_tries;  /* unanswered confirmations before activation */
+    ota_agent_stats_t stats;
+    ota_agent_config_t cfg;
 
+    /* The current job and its file. */
+    ota_job_t job;
     ota_download_t dl;
     ota_progress_t progress;
     ota_jobs_t jobs;

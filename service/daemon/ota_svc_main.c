@@ -6,9 +6,12 @@
  * module, and runs their periodic work every 200 ms. Every callback therefore
  * runs on the loop's thread, one at a time.
  *
- * Stream answers are queued in the MQTT client; when more than --max-backlog
- * bytes wait for the broker, the loop only writes (reads no request) until
- * they are sent, so memory stays bounded and TCP holds the devices back.
+ * Stream answers of one turn go out in one write: over plain TCP, as PUBLISH
+ * packets built in one buffer (raw) when libmosquitto has nothing queued;
+ * otherwise queued in the MQTT client and written with the socket corked.
+ * When more than --max-backlog bytes wait for the broker, the loop only
+ * writes (reads no request) until they are sent, so memory stays bounded and
+ * TCP holds the devices back.
  *
  * Stream requests are subscribed through a shared subscription; a probe
  * message at each connect checks that the broker delivers shared
@@ -41,12 +44,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +177,13 @@ typedef struct daemon {
     uint8_t out_state[65536];  /* 0 unknown, 1 queued, 2 sent before publish returned */
     int64_t out_outbox[65536]; /* outbox id of a Jobs answer in flight, by message id */
     int outbox_resent;         /* the outbox of the previous run was sent again */
+    /* Stream answers of one turn as MQTT PUBLISH packets, written with one send() (plain
+     * TCP only): while raw_off < raw_len, libmosquitto must not write (its packets would
+     * land inside ours), so the loop finishes these bytes first. */
+    int raw_collect; /* the streams module's publishes go into raw */
+    uint8_t *raw;
+    size_t raw_len, raw_off, raw_cap;
+    uint64_t raw_writes; /* send() calls that wrote answers */
     uint64_t jobs_messages;
     uint64_t other_messages;
     uint64_t publish_failures;
@@ -750,6 +763,103 @@ static int durable_cb(void *ctx, const char *topic, const void *payload, size_t 
     return 0;
 }
 
+/* Answer bytes waiting for the broker: queued in libmosquitto or in raw. */
+static uint64_t backlog(const daemon_t *d)
+{
+    return d->out_bytes + (uint64_t)(d->raw_len - d->raw_off);
+}
+
+/* Appends one QoS 0 PUBLISH packet (MQTT 3.1.1) to raw; 0 on success. */
+static int raw_append(daemon_t *d, const char *topic, const void *payload, size_t len)
+{
+    size_t topic_len = strlen(topic);
+    size_t rem = 2u + topic_len + len;
+    uint8_t head[5];
+    size_t h = 0;
+
+    if (topic_len > 65535u || rem > 268435455u) {
+        return -1;
+    }
+    head[h++] = 0x30; /* PUBLISH, QoS 0, no retain */
+    do {
+        uint8_t byte = (uint8_t)(rem % 128u);
+        rem /= 128u;
+        head[h++] = (uint8_t)(byte | (rem > 0u ? 0x80u : 0u));
+    } while (rem > 0u);
+    rem = 2u + topic_len + len;
+    if (d->raw_cap - d->raw_len < h + rem) {
+        size_t cap = d->raw_cap != 0u ? d->raw_cap : 256u * 1024u;
+        while (cap - d->raw_len < h + rem) {
+            cap *= 2u;
+        }
+        uint8_t *grown = realloc(d->raw, cap);
+        if (grown == NULL) {
+            return -1;
+        }
+        d->raw = grown;
+        d->raw_cap = cap;
+    }
+    memcpy(d->raw + d->raw_len, head, h);
+    d->raw_len += h;
+    d->raw[d->raw_len++] = (uint8_t)(topic_len >> 8);
+    d->raw[d->raw_len++] = (uint8_t)(topic_len & 0xffu);
+    memcpy(d->raw + d->raw_len, topic, topic_len);
+    d->raw_len += topic_len;
+    if (len > 0u) {
+        memcpy(d->raw + d->raw_len, payload, len);
+        d->raw_len += len;
+    }
+    if (backlog(d) > d->out_peak) {
+        d->out_peak = backlog(d);
+    }
+    return 0;
+}
+
+/* The streams module's publish: into raw during a turn that collects, else as any other. */
+static int stream_publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    daemon_t *d = ctx;
+    if (d->raw_collect && qos == 0) {
+        return raw_append(d, topic, payload, len);
+    }
+    return publish_cb(ctx, topic, payload, len, qos);
+}
+
+/* Forgets raw answers (a lost connection drops them, as libmosquitto's QoS 0 queue). */
+static void raw_reset(daemon_t *d)
+{
+    d->raw_len = 0;
+    d->raw_off = 0;
+}
+
+/* Writes what the socket takes of raw now; a MOSQ_ERR_* code. */
+static int raw_write(daemon_t *d)
+{
+    int fd = mosquitto_socket(d->m);
+    if (fd < 0) {
+        raw_reset(d);
+        return MOSQ_ERR_NO_CONN;
+    }
+    while (d->raw_off < d->raw_len) {
+        ssize_t n =
+            send(fd, d->raw + d->raw_off, d->raw_len - d->raw_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return MOSQ_ERR_SUCCESS; /* the rest when the socket has room */
+        }
+        if (n <= 0) {
+            raw_reset(d);
+            return MOSQ_ERR_CONN_LOST;
+        }
+        d->raw_writes++;
+        d->raw_off += (size_t)n;
+    }
+    raw_reset(d);
+    return MOSQ_ERR_SUCCESS;
+}
+
 /* A message left the client (QoS 0: written; QoS 1: acknowledged). */
 static void on_publish(struct mosquitto *m, void *obj, int mid)
 {
@@ -1021,6 +1131,7 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
     d->ready = 0;
     d->draining = 0;
     reset_backlog(d);
+    raw_reset(d);
 }
 
 static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count, const int *granted)
@@ -1196,7 +1307,7 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         ota_svc_store_source_bind(d->source, &src);
-        d->streams = ota_svc_streams_create(&src, publish_cb, d);
+        d->streams = ota_svc_streams_create(&src, stream_publish_cb, d);
         if (d->streams == NULL) {
             log_line(LV_ERROR, "cannot start the streams API");
             return -1;
@@ -1270,11 +1381,12 @@ static void print_stats(daemon_t *d)
              " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
              " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
              " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
-             " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64,
+             " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
+             " answer_writes=%" PRIu64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
              d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
-             st.merged);
+             st.merged, d->raw_writes);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);
@@ -1287,7 +1399,8 @@ static void print_stats(daemon_t *d)
     }
 }
 
-/* Writes queued messages without reading new requests (backlog above the high water). */
+/* Writes queued messages without reading new requests (backlog above the high water,
+ * or raw answers not yet written, which go first). */
 static int drain(daemon_t *d)
 {
     struct pollfd pfd;
@@ -1296,15 +1409,66 @@ static int drain(daemon_t *d)
     pfd.events = POLLOUT;
     pfd.revents = 0;
     if (pfd.fd < 0) {
+        raw_reset(d);
         return MOSQ_ERR_NO_CONN;
     }
     if (poll(&pfd, 1, TICK_MS / 2) > 0) {
-        rc = mosquitto_loop_write(d->m, 1);
+        rc = d->raw_off < d->raw_len ? raw_write(d) : mosquitto_loop_write(d->m, 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             return rc;
         }
     }
     return mosquitto_loop_misc(d->m);
+}
+
+/*
+ * Writes the answers just made in one go. Over plain TCP with nothing else
+ * queued, a turn's answers were collected as PUBLISH packets in raw and go
+ * out with one send(). Otherwise (TLS, or libmosquitto had packets queued)
+ * they were queued in libmosquitto, and the socket is corked while it writes
+ * them (one write per message), so the kernel still sends full segments and
+ * the broker wakes once per turn instead of once per block. What the socket
+ * cannot take now waits for the loop.
+ */
+static int push_answers(daemon_t *d)
+{
+    int fd = mosquitto_socket(d->m);
+    int rc;
+    if (d->raw_off < d->raw_len) {
+        return raw_write(d);
+    }
+    if (fd < 0 || !mosquitto_want_write(d->m)) {
+        return MOSQ_ERR_SUCCESS;
+    }
+#ifdef TCP_CORK
+    int on = 1, off = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+#endif
+    rc = mosquitto_loop_write(d->m, 1);
+#ifdef TCP_CORK
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+#endif
+    return rc;
+}
+
+/* Whether more answers wait for the broker than --max-backlog allows: then no
+ * request is read until they are written. Counts and logs the pauses. */
+static int check_backlog(daemon_t *d)
+{
+    /* Message ids wrap at 65536: the count is capped below that. */
+    int full = backlog(d) > d->opt.max_backlog || d->out_count > 50000u;
+    if (full != d->draining) {
+        d->draining = full;
+        d->paused += full ? 1u : 0u;
+        if (full) {
+            log_line(LV_DEBUG, "%" PRIu64 " bytes wait for the broker: no requests read until sent",
+                     backlog(d));
+        } else {
+            log_line(LV_DEBUG, "backlog down to %" PRIu64 " bytes: reading requests again",
+                     backlog(d));
+        }
+    }
+    return full;
 }
 
 static void run(daemon_t *d)
@@ -1321,32 +1485,31 @@ static void run(daemon_t *d)
     }
     while (!g_stop) {
         int64_t now;
-        /* Message ids wrap at 65536: the count is capped below that. */
-        int full = d->out_bytes > d->opt.max_backlog || d->out_count > 50000u;
-        if (full != d->draining) {
-            d->draining = full;
-            d->paused += full ? 1u : 0u;
-            if (full) {
-                log_line(LV_DEBUG,
-                         "%" PRIu64 " bytes wait for the broker: no requests read until sent",
-                         d->out_bytes);
-            } else {
-                log_line(LV_DEBUG, "backlog down to %" PRIu64 " bytes: reading requests again",
-                         d->out_bytes);
-            }
-        }
-        if (rc == MOSQ_ERR_SUCCESS && full) {
+        int full = check_backlog(d);
+        if (rc == MOSQ_ERR_SUCCESS && (full || d->raw_off < d->raw_len)) {
             rc = drain(d);
         } else if (rc == MOSQ_ERR_SUCCESS) {
             /* No wait while stream requests wait for their turn and answers may be made. */
             int busy = d->streams != NULL && d->ready && ota_svc_streams_pending(d->streams) > 0 &&
-                       d->out_bytes < SERVE_LOW_WATER;
+                       backlog(d) < SERVE_LOW_WATER;
             rc = mosquitto_loop(d->m, busy ? 0 : TICK_MS / 2, 1);
         }
         if (rc == MOSQ_ERR_SUCCESS && d->streams != NULL && d->ready) {
-            /* Turns: one request per thing, while the broker keeps up. */
+            /* Turns: one request per thing, while the broker keeps up. The answers are
+             * collected in raw when nothing else waits to be written on plain TCP. */
             int64_t t = mono_ms();
-            while (d->out_bytes < SERVE_LOW_WATER && ota_svc_streams_serve(d->streams, t)) {
+            int served = 0;
+            d->raw_collect = d->opt.cafile == NULL && d->raw_off == d->raw_len &&
+                             !mosquitto_want_write(d->m) && mosquitto_socket(d->m) >= 0;
+            while (backlog(d) < SERVE_LOW_WATER && ota_svc_streams_serve(d->streams, t)) {
+                served = 1;
+            }
+            d->raw_collect = 0;
+            if (served) {
+                /* Answers made faster than written also pause reading (until the
+                 * next turn of the loop finds them written). */
+                (void)check_backlog(d);
+                rc = push_answers(d);
             }
         }
         if (rc != MOSQ_ERR_SUCCESS && !g_stop) {
@@ -1393,13 +1556,22 @@ static void run(daemon_t *d)
         }
     }
     if (d->connected) {
-        /* Send what is queued, then DISCONNECT. */
-        mosquitto_disconnect(d->m);
-        for (int i = 0; i < 50; i++) {
-            if (mosquitto_loop(d->m, 20, 1) != MOSQ_ERR_SUCCESS) {
+        /* Send what is queued, then DISCONNECT. Raw answers go first; if they
+         * cannot, no DISCONNECT follows half a packet: the connection just closes. */
+        for (int i = 0; i < 10 && d->raw_off < d->raw_len; i++) {
+            if (drain(d) != MOSQ_ERR_SUCCESS) {
                 break;
             }
         }
+        if (d->raw_off == d->raw_len) {
+            mosquitto_disconnect(d->m);
+            for (int i = 0; i < 50; i++) {
+                if (mosquitto_loop(d->m, 20, 1) != MOSQ_ERR_SUCCESS) {
+                    break;
+                }
+            }
+        }
+        raw_reset(d);
         if (d->connected) {
             on_disconnect(d->m, d, 0);
         }
@@ -1479,6 +1651,7 @@ int main(int argc, char **argv)
     if (d.m != NULL) {
         mosquitto_destroy(d.m);
     }
+    free(d.raw);
     ota_svc_streams_destroy(d.streams);
     ota_svc_store_source_destroy(d.source);
     ota_svc_jobs_destroy(d.jobs);
