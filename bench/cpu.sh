@@ -97,7 +97,7 @@ cg_split() {
         }
         if (fl ~ /\/agent\//) return "agent"
         if (fl ~ /\/bench\//) return "bench"
-        if (fl ~ /\/ports\/flashsim\// || fl ~ /\/flashsim\// || fl ~ /\/boot\// ||
+        if (fl ~ /\/ports\/flash\// || fl ~ /\/flashsim\// || fl ~ /\/boot\// ||
             fl ~ /\/conformance\//) return "port"
         if (fl ~ /\/verify\//) {
             return (fn == "ota_verify_sha256_ecdsa" || fn == "hash_file") ? "sha" : "sig"

@@ -116,12 +116,10 @@ static int in_range(const ota_flashsim_t *sim, uint32_t addr, uint32_t len)
 
 static int all_erased(const ota_flashsim_t *sim, uint32_t addr, uint32_t len)
 {
-    for (uint32_t i = 0; i < len; i++) {
-        if (sim->mem[addr + i] != sim->geo.erased_value) {
-            return 0;
-        }
-    }
-    return 1;
+    /* Every byte equals the erased value iff the first does and each equals
+     * the next one: a single memcmp of the range against itself shifted. */
+    const uint8_t *m = sim->mem + addr;
+    return len == 0u || (m[0] == sim->geo.erased_value && memcmp(m, m + 1, len - 1u) == 0);
 }
 
 ota_err_t ota_flashsim_init(ota_flashsim_t *sim, const ota_flashsim_geometry_t *geo, uint8_t *mem,

@@ -13,7 +13,10 @@
  * completes it, or the file ends there, and is programmed then. A progress
  * save stores the units still held next to the caller's record, so a
  * checkpoint never trusts bytes that are only in RAM; resume_file takes them
- * back.
+ * back. A write checks every unit before programming any (the same bytes
+ * again are harmless, others refused): by reading it, except where nothing
+ * was programmed since create_file erased the slot (each block of a download
+ * in order), which is programmed in one operation without reading first.
  *
  * Progress log format (per bank, records back to back from the bank start,
  * each padded to the write unit):
@@ -142,6 +145,10 @@ typedef struct ota_port_flash {
     uint8_t log_bank;
     uint32_t log_seq;
     uint32_t log_end;
+    /** File offset from which the slot is erased as the create left it:
+     *  nothing was programmed there since (UINT32_MAX: not known, as after a
+     *  resume). Whole units there are programmed without reading them first. */
+    uint32_t fresh_from;
     uint8_t scratch[OTA_PORT_FLASH_SCRATCH];
     uint8_t cmp[OTA_PORT_FLASH_SCRATCH];
     /** Write units of the open file held until they are complete. */

@@ -96,6 +96,17 @@ static void stop_hashing(ota_port_flash_t *p)
     }
 }
 
+/* Program len bytes at file offset off of the target slot. The slot is no
+ * longer known erased from off on, also if the program fails part way. */
+static ota_err_t slot_program(ota_port_flash_t *p, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+    const ota_flash_t *f = flash_of(p);
+    if (off + len > p->fresh_from) {
+        p->fresh_from = off + len;
+    }
+    return f->program(f->ctx, p->cfg.layout.slot_addr[p->target_slot] + off, buf, len);
+}
+
 /* ---- write units held in RAM until complete ------------------------------------ */
 
 static void partial_clear(ota_port_flash_t *p)
@@ -149,7 +160,7 @@ static ota_err_t partial_program(ota_port_flash_t *p, ota_port_flash_partial_t *
     }
     uint32_t off = u->offset;
     u->offset = PARTIAL_FREE;
-    return f->program(f->ctx, p->cfg.layout.slot_addr[p->target_slot] + off, p->scratch, unit);
+    return slot_program(p, off, p->scratch, unit);
 }
 
 static ota_err_t op_abort(void *ctx)
@@ -165,6 +176,7 @@ static ota_err_t op_abort(void *ctx)
     }
     stop_hashing(p);
     partial_clear(p);
+    p->fresh_from = UINT32_MAX;
     return OTA_OK;
 }
 
@@ -205,6 +217,7 @@ static ota_err_t op_create_file(void *ctx, const ota_pal_file_t *file)
     if (erase_range(flash_of(p), p->cfg.layout.slot_addr[p->target_slot], file->size) != OTA_OK) {
         return OTA_ERR_RX_FILE_CREATE_FAILED;
     }
+    p->fresh_from = 0; /* all of it erased just now */
     p->file_size = file->size;
     p->phase = (uint8_t)OTA_PORT_FLASH_OPEN;
     ota_verify_hash_start(&p->hash);
@@ -320,13 +333,34 @@ static ota_err_t op_resume_file(void *ctx, const ota_pal_file_t *file, uint32_t 
 }
 
 /*
+ * Program len bytes at slot offset off, known to be erased, straight from
+ * data; a last unit the file ends in goes through the scratch buffer, padded
+ * with the erased value.
+ */
+static ota_err_t program_erased(ota_port_flash_t *p, uint32_t off, const uint8_t *data,
+                                uint32_t len)
+{
+    const ota_flash_t *f = flash_of(p);
+    uint32_t unit = f->write_unit;
+    uint32_t whole = len / unit * unit;
+    ota_err_t err = whole > 0u ? slot_program(p, off, data, whole) : OTA_OK;
+    if (err != OTA_OK || whole == len) {
+        return err;
+    }
+    memset(p->scratch, f->erased_value, unit);
+    memcpy(p->scratch, data + whole, len - whole);
+    return slot_program(p, off + whole, p->scratch, unit);
+}
+
+/*
  * Program one chunk (at most one scratch buffer) at slot offset off. Units that
  * already hold exactly the new bytes are skipped (a repeated block is
  * harmless); a unit holding anything else than the erased value refuses the
- * whole write before anything is programmed.
+ * whole write before anything is programmed. *erased is cleared when the
+ * chunk is not all erased.
  */
 static ota_err_t write_chunk(ota_port_flash_t *p, uint32_t off, const uint8_t *data, uint32_t len,
-                             uint32_t padded, int program)
+                             uint32_t padded, int program, int *erased)
 {
     const ota_flash_t *f = flash_of(p);
     uint32_t addr = p->cfg.layout.slot_addr[p->target_slot] + off;
@@ -337,16 +371,9 @@ static ota_err_t write_chunk(ota_port_flash_t *p, uint32_t off, const uint8_t *d
     }
     if (is_erased(p->cmp, padded, f->erased_value)) {
         /* The usual case, a block written once: program it all at once. */
-        if (!program) {
-            return OTA_OK;
-        }
-        if (len == padded) {
-            return f->program(f->ctx, addr, data, len);
-        }
-        memset(p->scratch, f->erased_value, padded);
-        memcpy(p->scratch, data, len);
-        return f->program(f->ctx, addr, p->scratch, padded);
+        return program ? program_erased(p, off, data, len) : OTA_OK;
     }
+    *erased = 0;
     memset(p->scratch, f->erased_value, padded);
     memcpy(p->scratch, data, len);
     /* Program maximal runs of units that need it, one flash operation each. */
@@ -368,7 +395,7 @@ static ota_err_t write_chunk(ota_port_flash_t *p, uint32_t off, const uint8_t *d
             continue;
         }
         if (run_len > 0u && program) {
-            err = f->program(f->ctx, addr + run, p->scratch + run, run_len);
+            err = slot_program(p, off + run, p->scratch + run, run_len);
             if (err != OTA_OK) {
                 return err;
             }
@@ -494,7 +521,14 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
     if (hi < end && (nparts == 0u || parts[0].unit_off != hi / unit * unit)) {
         parts[nparts++] = (unit_part_t){hi / unit * unit, hi, end};
     }
-    /* Two passes: check everything first (all or nothing), then program. */
+    /* Two passes: check everything first (all or nothing), then program.
+     * Whole units found erased (a block written once, the usual case) are
+     * programmed in one operation. Those from fresh_from on are erased
+     * without reading them: nothing was programmed there since the create
+     * erased them. Anything before (a block again, one after a resume or
+     * after a later block) is read and compared. */
+    int erased = 1;
+    int known_erased = lo >= p->fresh_from;
     for (int program = 0; program <= 1; program++) {
         uint32_t fresh = 0;
         ota_err_t err = OTA_OK;
@@ -514,9 +548,17 @@ static int32_t op_write_block(void *ctx, uint32_t offset, const uint8_t *data, u
                 u->offset = PARTIAL_FREE;
             }
         }
-        for (uint32_t done = lo; done < hi && err == OTA_OK; done += OTA_PORT_FLASH_SCRATCH) {
+        /* The whole units chunk by chunk: read and checked (first pass), or
+         * programmed where the check found them not all erased. */
+        int by_chunk = program ? !erased : !known_erased;
+        if (err == OTA_OK && program && erased && hi > lo) {
+            err = program_erased(p, lo, data + (lo - offset), hi - lo);
+        }
+        for (uint32_t done = lo; done < hi && err == OTA_OK && by_chunk;
+             done += OTA_PORT_FLASH_SCRATCH) {
             uint32_t len = hi - done < OTA_PORT_FLASH_SCRATCH ? hi - done : OTA_PORT_FLASH_SCRATCH;
-            err = write_chunk(p, done, data + (done - offset), len, round_up(len, unit), program);
+            err = write_chunk(p, done, data + (done - offset), len, round_up(len, unit), program,
+                              &erased);
         }
         for (uint32_t k = 0; k < nparts && err == OTA_OK; k++) {
             err = write_part(p, &parts[k], data + (parts[k].from - offset), program, &fresh);
@@ -833,15 +875,22 @@ static ota_err_t program_record(ota_port_flash_t *p, uint32_t addr, const uint8_
     for (uint32_t done = 0; done < total;) {
         uint32_t n = total - done > OTA_PORT_FLASH_SCRATCH ? OTA_PORT_FLASH_SCRATCH : total - done;
         memset(p->scratch, f->erased_value, n);
-        for (uint32_t i = 0; i < n; i++) {
+        /* Header and payload are copied whole, the held units byte by byte. */
+        for (uint32_t i = 0; i < n;) {
             uint32_t at = done + i;
+            uint32_t run = 1;
             if (at < PROGRESS_HEADER) {
-                p->scratch[i] = hdr[at];
+                run = PROGRESS_HEADER - at < n - i ? PROGRESS_HEADER - at : n - i;
+                memcpy(p->scratch + i, hdr + at, run);
             } else if (at < PROGRESS_HEADER + len) {
-                p->scratch[i] = payload[at - PROGRESS_HEADER];
+                run = PROGRESS_HEADER + len - at < n - i ? PROGRESS_HEADER + len - at : n - i;
+                memcpy(p->scratch + i, payload + (at - PROGRESS_HEADER), run);
             } else if (at < body) {
                 p->scratch[i] = held_byte(h, f->write_unit, at - PROGRESS_HEADER - len);
+            } else {
+                break; /* padding: erased */
             }
+            i += run;
         }
         ota_err_t err = f->program(f->ctx, addr + done, p->scratch, n);
         if (err != OTA_OK) {
@@ -1068,6 +1117,7 @@ ota_err_t ota_port_flash_init(ota_port_flash_t *port, const ota_port_flash_confi
     port->running_slot = boot->slot;
     port->running_pending = boot->pending;
     partial_clear(port);
+    port->fresh_from = UINT32_MAX;
 
     memset(pal, 0, sizeof *pal);
     pal->ctx = port;

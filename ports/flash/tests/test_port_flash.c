@@ -5,6 +5,8 @@
  * block by block), so closing it reads nothing more of the slot; any other
  * order, a block written again, a read error while hashing, or a resumed
  * file is verified by reading the slot back. Both give the same verdicts.
+ * A block written once after the create is programmed without reading the
+ * slot first; a block anywhere else is read and compared before programming.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,6 +226,54 @@ static void resumed_file_is_read_back(void **state)
     assert_true(reads >= IMAGE_LEN / OTA_PORT_FLASH_SCRATCH);
 }
 
+/* A block written once after the create goes to flash in one program
+ * operation, and the only reads are the read-back for the hash: nothing was
+ * programmed there since the create erased it. */
+static void fresh_block_is_programmed_at_once(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    for (uint32_t k = 0; k < 3u; k++) {
+        uint32_t p0 = ota_flashsim_program_ops(&fx->dev.sim);
+        uint32_t r0 = ota_flashsim_read_count(&fx->dev.sim);
+        assert_int_equal(fx->pal.write_block(fx->pal.ctx, k * BLOCK, fx->image + k * BLOCK, BLOCK),
+                         (int32_t)BLOCK);
+        assert_int_equal(ota_flashsim_program_ops(&fx->dev.sim) - p0, 1);
+        assert_int_equal(ota_flashsim_read_count(&fx->dev.sim) - r0,
+                         BLOCK / OTA_PORT_FLASH_SCRATCH);
+    }
+}
+
+/* A block behind one written later is read and compared before anything is
+ * programmed: bytes another hand programmed there are refused by the port
+ * itself (the flash never sees a program over them), and nothing changes. */
+static void block_behind_a_later_one_is_checked(void **state)
+{
+    fixture_t *fx = *state;
+    ota_pal_file_t f = ota_test_image_file(IMAGE_LEN, fx->sig, fx->sig_len, OTA_CONFORMANCE_CERT);
+    ota_flash_t flash = ota_flashsim_driver(&fx->dev.sim);
+    uint32_t slot;
+    static const uint8_t stray[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_int_equal(fx->pal.create_file(fx->pal.ctx, &f), OTA_OK);
+    slot = fx->dev.cfg.layout.slot_addr[fx->dev.port.target_slot];
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 5u * BLOCK, fx->image + 5u * BLOCK, BLOCK),
+                     (int32_t)BLOCK);
+    assert_int_equal(flash.program(flash.ctx, slot + 2u * BLOCK + 64u, stray, sizeof stray),
+                     OTA_OK);
+    uint32_t p0 = ota_flashsim_program_ops(&fx->dev.sim);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 2u * BLOCK, fx->image + 2u * BLOCK, BLOCK),
+                     OTA_ERR_FLASH_RULE);
+    assert_int_equal(ota_flashsim_program_ops(&fx->dev.sim), p0);
+    assert_int_equal(ota_flashsim_violations(&fx->dev.sim), 0);
+    /* The same block again where flash is still erased is fine. */
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 3u * BLOCK, fx->image + 3u * BLOCK, BLOCK),
+                     (int32_t)BLOCK);
+    assert_int_equal(fx->pal.write_block(fx->pal.ctx, 3u * BLOCK, fx->image + 3u * BLOCK, BLOCK),
+                     (int32_t)BLOCK);
+    assert_int_equal(ota_flashsim_violations(&fx->dev.sim), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +284,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rewritten_block_is_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(read_error_while_hashing_falls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(resumed_file_is_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(fresh_block_is_programmed_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(block_behind_a_later_one_is_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
