@@ -1163,6 +1163,8 @@ static void test_broker_init_federate(void **state)
     free(d1);
     /* The bridges' name is reserved like the service's. */
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-federation", NULL), 2);
+}
+
 /* --shared-streams with --tls: the bridge logs in with a certificate of its own on the TLS
  * listener and checks the server's; no password anywhere. */
 static void test_broker_init_shared_streams_tls(void **state)
