@@ -90,6 +90,15 @@ int bench_env_start_federated(bench_env_t *env)
         bench_env_stop(env);
         return -1;
     }
+    /* The hub's bridge to broker 2 may have tried before broker 2 listened; it tries again
+     * within seconds. Requests of broker 2's devices sent before it connects reach nobody. */
+    char log2[400];
+    snprintf(log2, sizeof log2, "%s/mosquitto.log", dir2);
+    if (ota_test_log_wait(log2, 0, "New bridge connected", 15000) != 0) {
+        fprintf(stderr, "bench: the hub's bridge did not reach broker 2; see %s\n", log2);
+        bench_env_stop(env);
+        return -1;
+    }
     return 0;
 }
 

@@ -123,6 +123,14 @@ static int scale_setup(void **state)
         fprintf(stderr, "broker 2 of the federation did not start; see %s/mosquitto.log\n", dir2);
         return -1;
     }
+    /* The hub's bridge may have tried before broker 2 listened: wait for it, or the requests
+     * of broker 2's devices sent before it connects reach nobody. */
+    char log2[700];
+    snprintf(log2, sizeof log2, "%s/mosquitto.log", dir2);
+    if (ota_test_log_wait(log2, 0, "New bridge connected", 15000) != 0) {
+        fprintf(stderr, "the hub's bridge did not reach broker 2; see %s\n", log2);
+        return -1;
+    }
     for (int i = 0; i < INSTANCES; i++) {
         if (start_instance(s, i) != 0) {
             return -1;
