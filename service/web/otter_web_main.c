@@ -419,7 +419,7 @@ static void drop_upload(conn_state_t *st)
     }
 }
 
-/* The upload is whole: <id>.part becomes <id>.bin. */
+/* The upload is whole: <id>.part becomes <id>.bin, and its reservation is given back. */
 static int finish_upload(conn_state_t *st)
 {
     if (st->upload < 0 || st->fd < 0) {
@@ -432,7 +432,24 @@ static int finish_upload(conn_state_t *st)
         rc = -1;
     }
     st->fd = -1;
-    if (rc != 0 || rename(st->part, done) != 0) {
+    if (rc != 0) {
+        unlink(st->part);
+        return -1;
+    }
+    /* The stored file and the reservation it replaces change places under one lock, so
+     * an upload that follows this answer never sees both (nor neither). */
+    app_t *app = st->app;
+    if (app != NULL) {
+        pthread_mutex_lock(&app->up_lock);
+    }
+    rc = rename(st->part, done);
+    if (app != NULL) {
+        app->up_active--;
+        app->up_reserved -= st->up_room;
+        st->app = NULL;
+        pthread_mutex_unlock(&app->up_lock);
+    }
+    if (rc != 0) {
         unlink(st->part);
         return -1;
     }
