@@ -86,6 +86,9 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter job show ID`: a job and its executions. */
 int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv);
 
+/** `otter job history ID THING [--json]`: every change of one execution. */
+int cli_cmd_job_history(const cli_ctx_t *ctx, int argc, char **argv);
+
 /** `otter job cancel ID [--thing T [--force]]`: cancel a job, or one thing's execution. */
 int cli_cmd_job_cancel(const cli_ctx_t *ctx, int argc, char **argv);
 

@@ -431,6 +431,7 @@ int cli_store_open(const cli_ctx_t *ctx, struct ota_store **out)
         return cli_fail(CLI_EXIT_FAIL, "cannot open the store in '%s' (%s); check --data-dir",
                         ctx->data_dir, ota_store_rc_name(rc));
     }
+    (void)ota_store_set_recorder(*out, "otter-cli"); /* names it in execution histories */
     return CLI_EXIT_OK;
 }
 

@@ -130,6 +130,19 @@ int cli_json_job_list(ota_store_t *store)
     return emit(a, rc);
 }
 
+/* statusDetails as JSON, and its reason in words when it has one. */
+static void add_details(cJSON *o, const char *details)
+{
+    cJSON *d = json_text(details);
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(d, "reason");
+    if (cJSON_IsString(reason)) {
+        char text[256];
+        cli_reason_text(reason->valuestring, text, sizeof text);
+        cJSON_AddStringToObject(o, "reason", text);
+    }
+    cJSON_AddItemToObject(o, "statusDetails", d);
+}
+
 /* One execution as JSON. */
 static cJSON *execution(const ota_store_execution_t *e, int with_job)
 {
@@ -140,14 +153,7 @@ static cJSON *execution(const ota_store_execution_t *e, int with_job)
     cJSON_AddBoolToObject(o, "released", e->released);
     cJSON_AddNumberToObject(o, "versionNumber", (double)e->version_number);
     cJSON_AddItemToObject(o, "lastUpdatedAt", json_time(e->last_updated_at_ms));
-    cJSON *d = json_text(e->status_details);
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(d, "reason");
-    if (cJSON_IsString(reason)) {
-        char text[256];
-        cli_reason_text(reason->valuestring, text, sizeof text);
-        cJSON_AddStringToObject(o, "reason", text);
-    }
-    cJSON_AddItemToObject(o, "statusDetails", d);
+    add_details(o, e->status_details);
     return o;
 }
 
@@ -185,6 +191,32 @@ int cli_json_job_show(ota_store_t *store, const ota_store_job_t *j)
     int rc = ota_store_execution_list(store, j->job_id, add_exec, ex) == OTA_STORE_OK
                  ? CLI_EXIT_OK
                  : store_fail(store, "executions");
+    return emit(o, rc);
+}
+
+/* One change of an execution as JSON. */
+static int add_event(void *ctx, const ota_store_exec_event_t *ev)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", ota_store_exec_status_name(ev->status));
+    cJSON_AddNumberToObject(o, "versionNumber", (double)ev->version_number);
+    cJSON_AddItemToObject(o, "at", json_time(ev->at_ms));
+    cJSON_AddNumberToObject(o, "atMs", (double)ev->at_ms);
+    cJSON_AddStringToObject(o, "recordedBy", ev->recorder);
+    add_details(o, ev->status_details);
+    cJSON_AddItemToArray(ctx, o);
+    return 0;
+}
+
+int cli_json_job_history(ota_store_t *store, const char *job_id, const char *thing)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "jobId", job_id);
+    cJSON_AddStringToObject(o, "thing", thing);
+    cJSON *a = cJSON_AddArrayToObject(o, "history");
+    int rc = ota_store_execution_history(store, job_id, thing, add_event, a) == OTA_STORE_OK
+                 ? CLI_EXIT_OK
+                 : store_fail(store, "the history");
     return emit(o, rc);
 }
 

@@ -31,6 +31,9 @@ int cli_json_job_list(ota_store_t *store);
 /** `job show --json`: the job, its document and executions. @return an exit code. */
 int cli_json_job_show(ota_store_t *store, const ota_store_job_t *job);
 
+/** `job history --json`: one execution's changes, oldest first. @return an exit code. */
+int cli_json_job_history(ota_store_t *store, const char *job_id, const char *thing);
+
 /** `thing list --json`: an array of things with their inventory. @return an exit code. */
 int cli_json_thing_list(ota_store_t *store);
 

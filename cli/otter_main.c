@@ -40,6 +40,7 @@ static const char main_help[] =
     "  job create      sign and publish a firmware update job\n"
     "  job list        list jobs\n"
     "  job show        a job and the status of every device\n"
+    "  job history     every change of one device's execution of a job\n"
     "  job cancel      cancel a job, or one thing's execution\n"
     "  job delete      delete a finished job and its firmware\n"
     "  watch           follow a job's progress live\n"
@@ -91,6 +92,7 @@ static const struct cli_command commands[] = {
     {"job", "create", cli_cmd_job_create, 0},
     {"job", "list", cli_cmd_job_list, 1},
     {"job", "show", cli_cmd_job_show, 1},
+    {"job", "history", cli_cmd_job_history, 1},
     {"job", "cancel", cli_cmd_job_cancel, 0},
     {"job", "delete", cli_cmd_job_delete, 0},
     {"watch", NULL, cli_cmd_watch, 0},

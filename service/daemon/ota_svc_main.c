@@ -1367,6 +1367,8 @@ static int open_everything(daemon_t *d)
             log_line(LV_ERROR, "cannot open the store of %s", d->opt.data_dir);
             return -1;
         }
+        /* execution histories name this instance (a client id they cannot hold: none) */
+        (void)ota_store_set_recorder(d->jobs_store, d->client_id);
         d->jobs = ota_svc_jobs_create(d->jobs_store, publish_cb, d);
         d->inventory = ota_svc_inventory_create(d->jobs_store, publish_cb, d);
         if (d->jobs == NULL || d->inventory == NULL) {
@@ -1393,6 +1395,7 @@ static int open_everything(daemon_t *d)
             log_line(LV_ERROR, "cannot open the store of %s", d->opt.data_dir);
             return -1;
         }
+        (void)ota_store_set_recorder(d->streams_store, d->client_id);
         d->source = ota_svc_store_source_create(d->streams_store, STREAM_CACHE_TTL_MS);
         if (d->source == NULL) {
             return -1;

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int ota_db_set_error(ota_db_t *db, int code, const char *fmt, ...)
 {
@@ -128,4 +129,18 @@ int64_t ota_db_last_insert_id(ota_db_t *db)
 int ota_db_data_version(ota_db_t *db, int64_t *out)
 {
     return db->ops->data_version(db, out);
+}
+
+int ota_db_set_label(ota_db_t *db, const char *label)
+{
+    size_t n = label ? strlen(label) : 0;
+    if (!label || n > OTA_DB_LABEL_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = label[i];
+        if (c < '!' || c > '~' || c == '\'' || c == '\\')
+            return -1;
+    }
+    memcpy(db->label, label, n + 1);
+    return 0;
 }

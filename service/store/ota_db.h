@@ -31,6 +31,9 @@ typedef struct ota_db_stmt ota_db_stmt_t;
 /** The back-end of a handle. */
 typedef enum { OTA_DB_SQLITE = 1, OTA_DB_POSTGRESQL = 2 } ota_db_kind_t;
 
+/** Longest writer label (ota_db_set_label()). */
+#define OTA_DB_LABEL_MAX 128
+
 /** ota_db_step() results. */
 enum {
     OTA_DB_ERROR = -1, /**< failed; ota_db_errmsg(), ota_db_errcode() */
@@ -150,5 +153,15 @@ int64_t ota_db_last_insert_id(ota_db_t *db);
  * @return 0 or -1.
  */
 int ota_db_data_version(ota_db_t *db, int64_t *out);
+
+/**
+ * Names who writes through this handle: the schema's triggers record it with
+ * what they record (SQL function otter_writer() on SQLite, the transaction's
+ * setting otter.writer on PostgreSQL, set by every ota_db_begin()).
+ * @param label printable ASCII without spaces, quotes or backslashes, at most
+ *              OTA_DB_LABEL_MAX characters; "" for none.
+ * @return 0, or -1 (the label is refused and the old one kept).
+ */
+int ota_db_set_label(ota_db_t *db, const char *label);
 
 #endif /* OTA_DB_H */

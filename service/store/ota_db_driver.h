@@ -35,6 +35,7 @@ struct ota_db {
     const ota_db_ops_t *ops;
     int errcode;
     char err[512];
+    char label[OTA_DB_LABEL_MAX + 1]; /* who writes through this handle (ota_db_set_label()) */
 };
 
 /** The part every driver's statement starts with. */

@@ -107,8 +107,14 @@ static int pg_begin(ota_db_t *db)
 {
     pg_t *p = PG(db);
     pg_revive(p);
-    /* one round trip: BEGIN and the writers' lock */
-    int rc = pg_run(db, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")");
+    /* one round trip: BEGIN, the writers' lock and the writer's label for the triggers (its
+     * characters are checked by ota_db_set_label(): nothing to quote) */
+    char sql[160 + OTA_DB_LABEL_MAX];
+    snprintf(sql, sizeof sql,
+             "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY "), "
+             "set_config('otter.writer', '%s', true)",
+             db->label);
+    int rc = pg_run(db, sql);
     if (PQtransactionStatus(p->c) != PQTRANS_IDLE)
         p->in_tx = 1;
     if (rc != 0) {

@@ -216,6 +216,15 @@ static int set_wal(lite_t *l)
     }
 }
 
+/** SQL function otter_writer(): the handle's label (ota_db_set_label()), for the triggers. */
+static void lite_writer(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    const ota_db_t *db = sqlite3_user_data(ctx);
+    sqlite3_result_text(ctx, db->label, -1, SQLITE_TRANSIENT);
+}
+
 int ota_db_open_sqlite(const char *path, int busy_ms, ota_db_t **out, char *err, size_t err_cap)
 {
     *out = NULL;
@@ -235,7 +244,9 @@ int ota_db_open_sqlite(const char *path, int busy_ms, ota_db_t **out, char *err,
         return -1;
     }
     sqlite3_busy_timeout(l->db, busy_ms);
-    if (lite_exec(&l->base, "PRAGMA foreign_keys=ON") || set_wal(l) ||
+    if (sqlite3_create_function(l->db, "otter_writer", 0, SQLITE_UTF8, &l->base, lite_writer, NULL,
+                                NULL) != SQLITE_OK ||
+        lite_exec(&l->base, "PRAGMA foreign_keys=ON") || set_wal(l) ||
         lite_exec(&l->base, "PRAGMA synchronous=NORMAL")) {
         snprintf(err, err_cap, "%s: %s", path, l->base.err);
         lite_close(&l->base);

@@ -786,6 +786,33 @@ int ota_store_execution_get(ota_store_t *store, const char *job_id, const char *
 int ota_store_execution_list(ota_store_t *store, const char *job_id, ota_store_execution_cb cb,
                              void *ctx);
 
+/** One entry of an execution's history: its state right after one change. */
+typedef struct ota_store_exec_event {
+    ota_store_exec_status_t status;
+    /** statusDetails JSON object text as it stood after the change, or NULL (valid during the
+     *  callback only) */
+    const char *status_details;
+    int64_t version_number; /**< the execution's version after the change */
+    int64_t at_ms;          /**< when (the execution's lastUpdatedAt) */
+    /** who recorded it: the service instance's name (its MQTT client id), the program's
+     *  name (e.g. "otter-cli"), or "" (valid during the callback only) */
+    const char *recorder;
+} ota_store_exec_event_t;
+
+/** Callback for ota_store_execution_history(); return nonzero to stop. */
+typedef int (*ota_store_exec_event_cb)(void *ctx, const ota_store_exec_event_t *ev);
+
+/**
+ * Lists an execution's history, oldest first: its creation (QUEUED, version
+ * 1) and every committed change of its status or version (a device's
+ * accepted update, progress reports included; a timeout, a cancel, a skip, a
+ * removal), each once, recorded in the transaction that made it.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution);
+ *         OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_execution_history(ota_store_t *store, const char *job_id, const char *thing,
+                                ota_store_exec_event_cb cb, void *ctx);
+
 /**
  * Lists a thing's pending executions in AWS order: IN_PROGRESS first, then
  * released QUEUED, each oldest first (queuedAt, then creation order).
@@ -1020,6 +1047,15 @@ int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
  * @return OTA_STORE_OK; OTA_STORE_INVALID (too long, NULL).
  */
 int ota_store_set_instance(ota_store_t *store, const char *name);
+
+/**
+ * Names who writes through this handle, as execution histories record it
+ * (ota_store_execution_history()); ota_store_set_instance() sets it too.
+ * @param name printable ASCII without spaces, quotes or backslashes, at most
+ *             OTA_STORE_INSTANCE_MAX characters; "" for none.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (the name is refused, the old one kept).
+ */
+int ota_store_set_recorder(ota_store_t *store, const char *name);
 
 /**
  * Records a heartbeat of this handle's instance (ota_store_set_instance())

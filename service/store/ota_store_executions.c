@@ -149,6 +149,49 @@ int ota_store_execution_list(ota_store_t *store, const char *job_id, ota_store_e
                       job_id, cb, ctx);
 }
 
+int ota_store_execution_history(ota_store_t *store, const char *job_id, const char *thing,
+                                ota_store_exec_event_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    if (!ota_store_valid_job_id(job_id) || !ota_store_valid_thing_name(thing))
+        return fail(store, OTA_STORE_INVALID, "invalid job id or thing name");
+    int64_t n = 0;
+    int rc = query_int(store, "SELECT COUNT(*) FROM executions WHERE job = ? AND thing = ?", job_id,
+                       thing, &n);
+    if (rc)
+        return rc;
+    if (!n)
+        return fail(store, OTA_STORE_NOT_FOUND, "no execution of job '%s' for thing '%s'", job_id,
+                    thing);
+    ota_db_stmt_t *st;
+    if ((rc = prep(store, &st,
+                   "SELECT status, details, version, at_ms, recorder FROM exec_history "
+                   "WHERE job = ? AND thing = ? ORDER BY id")))
+        return rc;
+    ota_db_bind_text(st, 1, job_id);
+    ota_db_bind_text(st, 2, thing);
+    int r;
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        ota_store_exec_event_t ev;
+        ev.status = (ota_store_exec_status_t)ota_db_column_int64(st, 0);
+        ev.status_details = ota_db_column_is_null(st, 1) ? NULL : ota_db_column_text(st, 1);
+        ev.version_number = ota_db_column_int64(st, 2);
+        ev.at_ms = ota_db_column_int64(st, 3);
+        ev.recorder = ota_db_column_text(st, 4);
+        if (!ev.recorder)
+            ev.recorder = "";
+        if (cb(ctx, &ev))
+            break;
+    }
+    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
+        rc = fail_db(store, "read execution history");
+    ota_db_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
 /* A thing's pending executions in AWS order. */
 #define PENDING_SQL                                                                                \
     "SELECT " EXEC_COLS " FROM executions e WHERE thing = ? AND status IN (" EX_QUEUED             \

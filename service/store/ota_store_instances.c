@@ -22,6 +22,20 @@ int ota_store_set_instance(ota_store_t *store, const char *name)
         return fail(store, OTA_STORE_INVALID, "instance name missing or longer than %d",
                     OTA_STORE_INSTANCE_MAX);
     memcpy(store->instance, name, strlen(name) + 1);
+    /* a name the history cannot record leaves the recorder as it was */
+    (void)ota_db_set_label(store->db, name);
+    ok(store);
+    return OTA_STORE_OK;
+}
+
+int ota_store_set_recorder(ota_store_t *store, const char *name)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (!name || ota_db_set_label(store->db, name) != 0)
+        return fail(store, OTA_STORE_INVALID,
+                    "recorder name missing, longer than %d or with spaces, quotes or backslashes",
+                    OTA_STORE_INSTANCE_MAX);
     ok(store);
     return OTA_STORE_OK;
 }

@@ -1301,6 +1301,9 @@ void ota_web_api_handle(const ota_web_request_t *req, ota_web_response_t *resp)
         ota_web_error(resp, 500, "internal", "cannot open the store; check otter-web's --data-dir");
         return;
     }
+    if (store != NULL) {
+        (void)ota_store_set_recorder(store, "otter-web"); /* names it in execution histories */
+    }
     hit->fn(req, resp, store, args);
     ota_store_close(store);
 }

@@ -159,7 +159,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 5);
+    assert_int_equal(v, 6);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -196,7 +196,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
     if (g_location) /* the next tests use this database */
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 5"), 0);
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 6"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -1953,6 +1953,143 @@ static void test_instances_and_outbox(void **state)
     ota_store_close(b);
 }
 
+/* ---- execution history ---- */
+
+typedef struct {
+    char text[1024];
+    int n;
+} hist_t;
+
+static int hist_cb(void *ctx, const ota_store_exec_event_t *ev)
+{
+    hist_t *h = ctx;
+    size_t len = strlen(h->text);
+    snprintf(h->text + len, sizeof h->text - len, "%s%s v%lld @%lld by %s%s%s", h->n ? "; " : "",
+             ota_store_exec_status_name((int)ev->status), (long long)ev->version_number,
+             (long long)(ev->at_ms - T0), ev->recorder, ev->status_details ? " " : "",
+             ev->status_details ? ev->status_details : "");
+    h->n++;
+    return 0;
+}
+
+static int hist_stop_cb(void *ctx, const ota_store_exec_event_t *ev)
+{
+    (void)ev;
+    (*(int *)ctx)++;
+    return 1;
+}
+
+static const char *history(ota_store_t *s, const char *job, const char *thing, hist_t *h)
+{
+    memset(h, 0, sizeof *h);
+    assert_int_equal(ota_store_execution_history(s, job, thing, hist_cb, h), OTA_STORE_OK);
+    return h->text;
+}
+
+static void test_execution_history(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s, *cli = NULL;
+    hist_t h;
+    assert_int_equal(open_store(fx->dir, &cli), OTA_STORE_OK);
+    assert_int_equal(ota_store_set_instance(s, "otter-service-a"), OTA_STORE_OK);
+    assert_int_equal(ota_store_set_recorder(cli, "otter-cli"), OTA_STORE_OK);
+    /* names the history cannot hold are refused and change nothing */
+    assert_int_equal(ota_store_set_recorder(cli, "a b"), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_set_recorder(cli, "x'); DROP TABLE jobs; --"), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_set_recorder(cli, NULL), OTA_STORE_INVALID);
+    mk_things(cli, "d", 3);
+    const char *all[] = {"d0", "d1", "d2"};
+    assert_int_equal(mk_job(cli, "j", all, 3, 0, T0), OTA_STORE_OK);
+    assert_string_equal(history(s, "j", "d0", &h), "QUEUED v1 @0 by otter-cli");
+    /* accepted updates, a progress report among them, each recorded once */
+    ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                 .status_details = "{\"step\":\"1\"}",
+                                 .expected_version = 1,
+                                 .delivery_session = "svc",
+                                 .delivery_id = 7,
+                                 .delivery_digest = 1};
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 10, NULL), OTA_STORE_OK);
+    /* delivered again: no second record; an update expecting an old version: none either */
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 11, NULL),
+                     OTA_STORE_DUPLICATE);
+    u.delivery_id = 8;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 12, NULL),
+                     OTA_STORE_VERSION_MISMATCH);
+    u.expected_version = 2;
+    u.status_details = "{\"step\":\"2\"}";
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 20, NULL), OTA_STORE_OK);
+    u.status = OTA_STORE_EXEC_SUCCEEDED;
+    u.expected_version = 0;
+    u.status_details = NULL; /* kept from the last update */
+    u.delivery_id = 9;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 30, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 31, NULL),
+                     OTA_STORE_DUPLICATE);
+    u.delivery_id = 10;
+    assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + 32, NULL),
+                     OTA_STORE_TERMINAL);
+    assert_string_equal(history(cli, "j", "d0", &h),
+                        "QUEUED v1 @0 by otter-cli; "
+                        "IN_PROGRESS v2 @10 by otter-service-a {\"step\":\"1\"}; "
+                        "IN_PROGRESS v3 @20 by otter-service-a {\"step\":\"2\"}; "
+                        "SUCCEEDED v4 @30 by otter-service-a {\"step\":\"2\"}");
+    /* a timeout (a sweep) and a cancel by the operator are recorded too */
+    u = (ota_store_exec_update_t){.status = OTA_STORE_EXEC_IN_PROGRESS, .step_timeout_min = 1};
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0 + 40, NULL), OTA_STORE_OK);
+    size_t n = 0;
+    assert_int_equal(ota_store_expire_timeouts(s, T0 + 40 + 60001, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_job_cancel(cli, "j", T0 + 70000), OTA_STORE_OK);
+    assert_string_equal(history(s, "j", "d1", &h), "QUEUED v1 @0 by otter-cli; "
+                                                   "IN_PROGRESS v2 @40 by otter-service-a; "
+                                                   "TIMED_OUT v3 @60041 by otter-service-a");
+    assert_string_equal(history(s, "j", "d2", &h),
+                        "QUEUED v1 @0 by otter-cli; CANCELED v2 @70000 by otter-cli");
+    /* a callback that stops early, unknown executions, bad names */
+    int calls = 0;
+    assert_int_equal(ota_store_execution_history(s, "j", "d0", hist_stop_cb, &calls), OTA_STORE_OK);
+    assert_int_equal(calls, 1);
+    assert_int_equal(ota_store_execution_history(s, "j", "nobody", hist_cb, &h),
+                     OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_execution_history(s, "nojob", "d0", hist_cb, &h),
+                     OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_execution_history(s, "j", "bad name", hist_cb, &h),
+                     OTA_STORE_INVALID);
+    assert_int_equal(ota_store_execution_history(s, "j", "d0", NULL, &h), OTA_STORE_INVALID);
+    ota_store_close(cli);
+    /* a database of schema 5 (no history) gets one: each execution's current state */
+    const char *drop =
+        g_location ? "DROP TABLE exec_history; DROP FUNCTION otter_exec_history() CASCADE; "
+                     "UPDATE schema_version SET version = 5"
+                   : "DROP TRIGGER exec_history_created; DROP TRIGGER exec_history_changed; "
+                     "DROP TABLE exec_history; UPDATE schema_version SET version = 5";
+    ota_store_close(fx->s);
+    fx->s = NULL;
+    if (g_location) {
+        assert_int_equal(ota_test_pg_exec(&g_pg, drop), 0);
+    } else {
+        char p[400];
+        sqlite3 *db;
+        snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, drop, 0, 0, 0), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    reopen(fx);
+    s = fx->s;
+    int v = 0;
+    assert_int_equal(ota_store_schema_version(s, &v), OTA_STORE_OK);
+    assert_int_equal(v, 6);
+    assert_string_equal(history(s, "j", "d0", &h), "SUCCEEDED v4 @30 by schema-6 {\"step\":\"2\"}");
+    assert_string_equal(history(s, "j", "d2", &h), "CANCELED v2 @70000 by schema-6");
+    /* and records from then on */
+    assert_int_equal(ota_store_thing_delete(s, "d2"), OTA_STORE_OK);
+    assert_int_equal(ota_store_execution_history(s, "j", "d2", hist_cb, &h), OTA_STORE_NOT_FOUND);
+    assert_int_equal(mk_job(s, "k", all, 1, 0, T0 + 80000), OTA_STORE_OK);
+    assert_string_equal(history(s, "k", "d0", &h), "QUEUED v1 @80000 by ");
+}
+
 int main(int argc, char **argv)
 {
     int arg = 1;
@@ -1997,6 +2134,7 @@ int main(int argc, char **argv)
         T(test_dynamic_groups_and_continuous_jobs),
         T(test_deliveries_applied_once),
         T(test_instances_and_outbox),
+        T(test_execution_history),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
