@@ -110,6 +110,15 @@ typedef struct device {
     uint32_t job_resumed;       /* blocks of this file kept from before a reset */
     uint64_t shown_at;
     ota_agent_state_t last_state;
+    /* The retry watch (watch_retries()): the agent's counters last seen, when the last new
+     * block arrived, whether the broker was lost since the last retry, what this file saw. */
+    uint32_t seen_blocks, seen_timeouts;
+    uint64_t block_at; /* or the reconnect, whichever came last */
+    int lost_broker, was_down;
+    int plane_http; /* the job's data plane is HTTP (the agent reads it in its poll) */
+    int retry_open; /* a retry was sent and no new block has arrived since */
+    uint32_t retries, retries_unanswered;
+    uint64_t longest_silence;
 } device_t;
 
 static device_t g_dev;
@@ -240,6 +249,9 @@ static void cb_log(void *ctx, const ota_agent_event_t *ev)
         console(d, "INFO", "state: %s", ev->detail);
         return;
     }
+    if (strcmp(ev->what, "data plane") == 0) {
+        d->plane_http = strcmp(ev->detail, "http") == 0;
+    }
     if (strcmp(ev->what, "job accepted") == 0) {
         d->job_resumed = 0;
         console(d, "INFO", "job accepted: %s, %u bytes in %u blocks (stream %s)", ev->job_id,
@@ -277,6 +289,11 @@ static void cb_log(void *ctx, const ota_agent_event_t *ev)
                     (unsigned)(st->blocks_received - b->blocks_received), (unsigned)d->job_resumed,
                     (unsigned)(st->blocks_duplicate - b->blocks_duplicate),
                     (unsigned)(st->requests - b->requests), (unsigned)(st->timeouts - b->timeouts));
+            console(d, "INFO",
+                    "retry watch: %u retries, %u unanswered within one retry interval; longest "
+                    "silence with the broker up %llu ms",
+                    (unsigned)d->retries, (unsigned)d->retries_unanswered,
+                    (unsigned long long)d->longest_silence);
         }
     }
 }
@@ -292,6 +309,15 @@ static void cb_job_received(void *ctx, const ota_job_t *job)
     d->total_blocks = (job->file_size + FW_BLOCK_SIZE - 1u) / FW_BLOCK_SIZE;
     d->shown_blocks = 0;
     d->shown_at = 0;
+    if (st != NULL) {
+        d->seen_blocks = st->blocks_received;
+        d->seen_timeouts = st->timeouts;
+    }
+    d->block_at = otter_dev_mono_ms();
+    d->lost_broker = d->was_down = 0;
+    d->retry_open = 0;
+    d->retries = d->retries_unanswered = 0;
+    d->longest_silence = 0;
 }
 
 static void cb_self_test(void *ctx, const ota_job_t *job)
@@ -589,6 +615,52 @@ static int connect_broker(device_t *d)
     return -1;
 }
 
+/*
+ * The retry watch. A retry is a block request the agent sends because its
+ * retry timer expired with no new block (its stats count each as a timeout).
+ * A retry is unanswered when the timer expires again before any new block
+ * arrived while the device stayed connected: a request then went without an
+ * answer for more than one retry interval after the retry asked again. Each
+ * retry is logged with the silence before it and the retry interval now; the
+ * file's totals go with its download stats. Expiries with the broker lost
+ * meanwhile are the broker's failover, not the service's: not counted; the
+ * round the agent sends on reconnecting counts as a retry (silence from then).
+ */
+static void watch_retries(device_t *d, const ota_agent_stats_t *st, uint64_t now)
+{
+    if (!ota_mqtt_mosquitto_connected(&d->b)) {
+        d->lost_broker = d->was_down = 1;
+    } else if (d->was_down) {
+        /* Back on a broker: the agent asked again at once; that round is a retry too. */
+        d->was_down = d->lost_broker = 0;
+        d->retry_open = 1;
+        d->block_at = now;
+    }
+    if (st->blocks_received != d->seen_blocks) {
+        d->seen_blocks = st->blocks_received;
+        d->block_at = now;
+        d->retry_open = 0;
+    }
+    if (st->timeouts == d->seen_timeouts) {
+        return;
+    }
+    d->seen_timeouts = st->timeouts;
+    uint64_t silence = d->block_at != 0u ? now - d->block_at : 0u;
+    int unanswered = d->retry_open && !d->lost_broker;
+    d->retries++;
+    d->retries_unanswered += (uint32_t)unanswered;
+    if (!d->lost_broker && silence > d->longest_silence) {
+        d->longest_silence = silence;
+    }
+    console(d, unanswered ? "WARN" : "INFO",
+            "retry %u: no new block for %llu ms%s; retry interval now %u ms%s",
+            (unsigned)d->retries, (unsigned long long)silence,
+            d->lost_broker ? " (broker lost meanwhile)" : "", (unsigned)st->rto_ms,
+            unanswered ? "; the retry before went unanswered" : "");
+    d->retry_open = 1;
+    d->lost_broker = d->was_down;
+}
+
 static void show_progress(device_t *d)
 {
     const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
@@ -600,6 +672,7 @@ static void show_progress(device_t *d)
     }
     done = st->blocks_received - d->job_base.blocks_received + d->job_resumed;
     now = otter_dev_mono_ms();
+    watch_retries(d, st, now);
     if (done != d->shown_blocks && (done == d->total_blocks || now - d->shown_at >= 500u)) {
         console(d, "INFO", "downloading: %u/%u blocks", (unsigned)done, (unsigned)d->total_blocks);
         d->shown_blocks = done;
@@ -795,9 +868,11 @@ int main(int argc, char **argv)
                 console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
             }
         }
-        /* While downloading, the agent reads the HTTP plane's stream in its
-         * poll: poll often then (the MQTT messages still come in run_once). */
-        int fast = ota_agent_get_state(&d->agent) == OTA_AGENT_DOWNLOADING;
+        /* While downloading over HTTP, the agent reads the plane's stream in
+         * its poll: poll often then (the MQTT messages still come in run_once,
+         * which polls the agent every OTA_MQTT_MOSQUITTO_POLL_MS: enough for
+         * the MQTT plane, and a fleet of simulated devices stays cheap). */
+        int fast = d->plane_http && ota_agent_get_state(&d->agent) == OTA_AGENT_DOWNLOADING;
         (void)ota_mqtt_mosquitto_run_once(&d->b, fast ? 5u : OTA_MQTT_MOSQUITTO_POLL_MS);
         if (fast) {
             (void)ota_agent_poll(&d->agent, ota_mqtt_mosquitto_now_ms());

@@ -121,6 +121,31 @@ static void test_json_lists_and_shows(void **state)
     expect(cli_test_run(R, "job", "show", "nope", "--json", NULL), 1);
     assert_string_equal(R->out, "");
 
+    /* An execution's history: its creation and the cancel, each once, by the CLI. */
+    expect(cli_test_run(R, "job", "cancel", "j1", "--thing", "A", NULL), 0);
+    expect(cli_test_run(R, "job", "history", "j1", "A", "--json", NULL), 0);
+    j = out_json();
+    assert_string_equal(cJSON_GetObjectItem(j, "thing")->valuestring, "A");
+    const cJSON *h = cJSON_GetObjectItem(j, "history");
+    assert_int_equal(cJSON_GetArraySize(h), 2);
+    const char *want[] = {"QUEUED", "CANCELED"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *e = cJSON_GetArrayItem(h, i);
+        assert_string_equal(cJSON_GetObjectItem(e, "status")->valuestring, want[i]);
+        assert_int_equal(cJSON_GetObjectItem(e, "versionNumber")->valueint, i + 1);
+        assert_string_equal(cJSON_GetObjectItem(e, "recordedBy")->valuestring, "otter-cli");
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "at")));
+        assert_true(cJSON_GetObjectItem(e, "atMs")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    expect(cli_test_run(R, "job", "history", "j1", "A", NULL), 0);
+    assert_non_null(strstr(R->out, "CANCELED    v2   otter-cli"));
+    expect(cli_test_run(R, "job", "history", "j1", "nope", NULL), 1);
+    assert_string_equal(R->out, "");
+    expect(cli_test_run(R, "job", "history", "j1", NULL), 2);
+    expect(cli_test_run(R, "job", "history", "j1", "A", "B", NULL), 2);
+    expect(cli_test_run(R, "job", "history", "j1", "bad name", NULL), 2);
+
     /* Empty --targets entries are typos. */
     const char *bad[] = {"A,", ",A", "A,,B", ","};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

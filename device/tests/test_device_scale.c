@@ -13,13 +13,18 @@
  * throwaway PostgreSQL server (OTTER_STORE, as an operator sets it). Three
  * instances connect to the hub: one in role all (Jobs API and streams) and
  * two in role streams; all three take stream requests from
- * $share/otter-streams/otter/$aws/things/.... FLEET simulated devices run real
- * firmware and get one job for the large 1.1.0 image; while they download
+ * $share/otter-streams/otter/$aws/things/.... FLEET (100) simulated devices run
+ * real firmware and get one job for the large 1.1.0 image; while they download
  * it, one streams instance and broker 2 are killed with SIGKILL. Every device
  * must end SUCCEEDED on 1.1.0, the devices of broker 2 must have moved to the
  * hub, each instance must have served a part of the requests (the split is
  * printed), and the surviving instances must have served requests after the
- * kill. The longest stall of a download and the request timeouts are printed.
+ * kill, every execution's history must be exact (QUEUED, IN_PROGRESS updates,
+ * one SUCCEEDED, versions one apart, each recorded by a service instance; also
+ * read through `otter job history`), and the block requests the devices sent
+ * must have reached an instance but for at most one per device. The longest
+ * stall of a download, the request timeouts and the devices' retry watch
+ * (retries unanswered within one retry interval, docs/SCALING.md) are printed.
  *
  * The same set-up checks that devices cannot use the bridged topics: a
  * thing may neither subscribe to otter/# nor publish a request there for
@@ -34,12 +39,13 @@
 #include <unistd.h>
 
 #include "device_fixture.h"
+#include "ota_store.h"
 #include "ota_test_pg.h"
 
 #define FW_LARGE "otter-fw-1.1.0-large"
 /* Devices: OTTER_SCALE_FLEET (up to SCALE_MAX), else SCALE_DEFAULT. */
 #define SCALE_MAX 100
-#define SCALE_DEFAULT 40
+#define SCALE_DEFAULT 100
 #define FLEET g_fleet
 #define INSTANCES 3
 #define KILLED 1 /* the instance killed mid-download (role streams) */
@@ -294,6 +300,112 @@ static double longest_stall(const char *log, long *timeouts)
     return worst;
 }
 
+/* One execution's history, checked as it goes (history_cb). */
+typedef struct {
+    int n;             /* entries seen */
+    int64_t version;   /* the last entry's version */
+    int terminal;      /* terminal entries seen */
+    int in_progress;   /* IN_PROGRESS entries */
+    int by_instance;   /* entries recorded by a service instance */
+    char problem[160]; /* the first thing wrong, "" when none */
+} history_t;
+
+static int history_cb(void *ctx, const ota_store_exec_event_t *ev)
+{
+    history_t *h = ctx;
+    const char *st = ota_store_exec_status_name((int)ev->status);
+    if (h->problem[0] == '\0') {
+        if (h->n == 0 && (ev->status != OTA_STORE_EXEC_QUEUED || ev->version_number != 1 ||
+                          strcmp(ev->recorder, "otter-cli") != 0)) {
+            snprintf(h->problem, sizeof h->problem, "starts with %s v%lld by '%s'", st,
+                     (long long)ev->version_number, ev->recorder);
+        } else if (h->n > 0 && ev->version_number != h->version + 1) {
+            snprintf(h->problem, sizeof h->problem, "v%lld follows v%lld",
+                     (long long)ev->version_number, (long long)h->version);
+        } else if (h->terminal) {
+            snprintf(h->problem, sizeof h->problem, "%s after the terminal status", st);
+        } else if (h->n > 0 && ev->status != OTA_STORE_EXEC_IN_PROGRESS &&
+                   ev->status != OTA_STORE_EXEC_SUCCEEDED) {
+            snprintf(h->problem, sizeof h->problem, "%s v%lld", st, (long long)ev->version_number);
+        } else if (h->n > 0 && strncmp(ev->recorder, "otter-service", 13) != 0) {
+            snprintf(h->problem, sizeof h->problem, "%s v%lld recorded by '%s'", st,
+                     (long long)ev->version_number, ev->recorder);
+        }
+    }
+    h->n++;
+    h->version = ev->version_number;
+    h->terminal += ota_store_exec_status_is_terminal((int)ev->status);
+    h->in_progress += ev->status == OTA_STORE_EXEC_IN_PROGRESS;
+    h->by_instance += strncmp(ev->recorder, "otter-service", 13) == 0;
+    return 0;
+}
+
+/*
+ * Every execution's history is exact: QUEUED v1 (by the CLI that created the
+ * job), then IN_PROGRESS updates, then one SUCCEEDED, versions one apart (no
+ * change lost, none recorded twice), each recorded by a service instance,
+ * and the last entry is the execution as it stands. Returns the entries in all.
+ */
+static long check_histories(scale_t *s, char names[][16])
+{
+    ota_store_t *store = NULL;
+    long entries = 0;
+    assert_int_equal(ota_store_open(s->f->dir, &store), OTA_STORE_OK);
+    for (int i = 0; i < FLEET; i++) {
+        history_t h;
+        ota_store_execution_t e;
+        memset(&h, 0, sizeof h);
+        assert_int_equal(ota_store_execution_history(store, JOB_ID, names[i], history_cb, &h),
+                         OTA_STORE_OK);
+        assert_int_equal(ota_store_execution_get(store, JOB_ID, names[i], &e), OTA_STORE_OK);
+        if (h.problem[0] == '\0' &&
+            (h.terminal != 1 || h.in_progress < 1 || h.version != e.version_number ||
+             e.status != OTA_STORE_EXEC_SUCCEEDED)) {
+            snprintf(h.problem, sizeof h.problem,
+                     "%d terminal, %d IN_PROGRESS entries, last v%lld, execution %s v%lld",
+                     h.terminal, h.in_progress, (long long)h.version,
+                     ota_store_exec_status_name((int)e.status), (long long)e.version_number);
+        }
+        ota_store_execution_free(&e);
+        if (h.problem[0] != '\0') {
+            ota_store_close(store);
+            fail_msg("%s: execution history: %s", names[i], h.problem);
+        }
+        entries += h.n;
+    }
+    ota_store_close(store);
+    /* What an operator sees: the same history through the CLI, as text and as JSON. */
+    char out[160];
+    static char buf[1 << 16];
+    const char *text[] = {"job", "history", JOB_ID, names[0], NULL};
+    const char *json[] = {"job", "history", JOB_ID, names[0], "--json", NULL};
+    snprintf(out, sizeof out, "%s/job-history.txt", s->f->dir);
+    unlink(out);
+    assert_int_equal(dfx_run_cli(out, text), 0);
+    assert_int_equal(dfx_read_text(out, buf, sizeof buf), 0);
+    assert_non_null(strstr(buf, "QUEUED      v1   otter-cli"));
+    assert_non_null(strstr(buf, "SUCCEEDED"));
+    unlink(out);
+    assert_int_equal(dfx_run_cli(out, json), 0);
+    assert_int_equal(dfx_read_text(out, buf, sizeof buf), 0);
+    assert_non_null(strstr(buf, "\"history\":[{\"status\":\"QUEUED\",\"versionNumber\":1"));
+    assert_non_null(strstr(buf, "\"recordedBy\":\"otter-service"));
+    return entries;
+}
+
+/* A device's retry watch ("retry watch: R retries, U unanswered ..."); 0, or -1 when absent. */
+static int retry_watch(const char *log, long *retries, long *unanswered, long *silence_ms)
+{
+    char tail[256];
+    if (dfx_last_after(log, 0, "retry watch: ", tail, sizeof tail) != 0 ||
+        sscanf(tail, "%ld retries, %ld unanswered", retries, unanswered) != 2) {
+        return -1;
+    }
+    const char *p = strstr(tail, "broker up ");
+    *silence_ms = p != NULL ? strtol(p + strlen("broker up "), NULL, 10) : -1;
+    return 0;
+}
+
 static void test_scale_out_streams(void **state)
 {
     scale_t *s = *state;
@@ -332,16 +444,17 @@ static void test_scale_out_streams(void **state)
         snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
         snprintf(thing_file, sizeof thing_file, "things/%s.json", names[i]);
         /* The brokers come from the thing file (its first one, then the other).
-         * A slow link (50 ms a block, as the demo's): each download lasts about
-         * 3 s whatever the machine's speed, so the kills land in the middle.
-         * The self-test waits up to 60 s for its job document (the default is
-         * 16 s): on a shared 2-core machine the one Jobs instance answers a
+         * No slow link: a hundred devices downloading at once keep the service
+         * busy for several seconds, so the kills land in the middle; a link
+         * slowed in the device (block_delay_ms) only adds queueing of its own
+         * that the retry watch would count. The self-test waits up to 60 s for its job document
+         * (the default is 16 s): on a shared 2-core machine the one Jobs instance answers a
          * rebooted fleet's requests late, which is not what this test is about. */
         FILE *fp = fopen(conf, "w");
         assert_non_null(fp);
         fprintf(fp,
                 "thing_file = %s\ncodesign_cert = keys/codesign.crt\n"
-                "self_test_timeout_ms = 60000\nreset_delay_ms = 200\nblock_delay_ms = 50\n",
+                "self_test_timeout_ms = 60000\nreset_delay_ms = 200\n",
                 thing_file);
         assert_int_equal(fclose(fp), 0);
         assert_int_equal(
@@ -404,7 +517,7 @@ static void test_scale_out_streams(void **state)
             succeeded + failed == FLEET) {
             break;
         }
-        if (dfx_since_s(&f->t_job) > 150.0) {
+        if (dfx_since_s(&f->t_job) > 240.0) {
             fail_msg("the job did not finish: %d SUCCEEDED, %d FAILED of %d", succeeded, failed,
                      FLEET);
         }
@@ -452,9 +565,58 @@ static void test_scale_out_streams(void **state)
             "download %.2f s; request timeouts %ld in all, at most %ld on one device\n",
             moved, stall_max, timeouts_sum, timeouts_max);
     assert_true(moved > 0);
+    /* The retry bound (docs/SCALING.md, "The retry bound"): a request lost with the instance
+     * or the broker is asked again after one retry interval, and that retry should be
+     * answered before the interval runs out again. Measured and printed; not asserted: on a
+     * loaded 2-core machine answers come later than the agent's adaptive interval (200 ms at
+     * least) also without any kill, so the figure says how loaded the path was. */
+    long retries = 0, unanswered = 0, silence_max = 0;
+    int unanswered_devices = 0;
+    for (int i = 0; i < FLEET; i++) {
+        long r, u, sil;
+        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        if (retry_watch(log, &r, &u, &sil) != 0) {
+            dfx_dump_log(log);
+            fail_msg("%s logged no retry watch", names[i]);
+        }
+        retries += r;
+        unanswered += u;
+        unanswered_devices += u > 0;
+        silence_max = sil > silence_max ? sil : silence_max;
+    }
+    fprintf(stderr,
+            "e2e_scale_out_streams: retries %ld, unanswered within one retry interval %ld (on %d "
+            "devices); longest silence with the broker up %.2f s\n",
+            retries, unanswered, unanswered_devices, (double)silence_max / 1000.0);
     for (int i = 0; i < FLEET; i++) {
         dfx_expect_committed(f, names[i], "1.1.0");
     }
+    long entries = check_histories(s, names);
+    fprintf(stderr,
+            "e2e_scale_out_streams: %d execution histories exact (%ld entries; QUEUED, "
+            "IN_PROGRESS.., one SUCCEEDED)\n",
+            FLEET, entries);
+    /* Requests lost on the way: what the devices sent against what reached an instance (the
+     * killed one's count is its last stats line, up to a second old). A request is lost with
+     * the killed instance or broker only while it is in flight at the kill: at most one window
+     * per device; a path that drops requests (a dead share-group member still handed some)
+     * loses far more. */
+    long sent = 0, reached = final[0] + final[1] + final[2];
+    for (int i = 0; i < FLEET; i++) {
+        char tail[256];
+        long n_req = 0;
+        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        if (dfx_last_after(log, 0, "download stats: ", tail, sizeof tail) == 0) {
+            const char *p = strstr(tail, " duplicates, ");
+            n_req = p != NULL ? strtol(p + strlen(" duplicates, "), NULL, 10) : 0;
+        }
+        sent += n_req;
+    }
+    fprintf(
+        stderr,
+        "e2e_scale_out_streams: block requests sent %ld, served by an instance %ld (lost %ld)\n",
+        sent, reached, sent - reached);
+    assert_true(sent > 0 && sent - reached <= FLEET);
 }
 
 int main(void)
