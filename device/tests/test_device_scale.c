@@ -340,6 +340,32 @@ static int history_cb(void *ctx, const ota_store_exec_event_t *ev)
     return 0;
 }
 
+static int print_event(void *ctx, const ota_store_exec_event_t *ev)
+{
+    fprintf(stderr, "  %s: %s v%lld at %lld by %s %s\n", (const char *)ctx,
+            ota_store_exec_status_name((int)ev->status), (long long)ev->version_number,
+            (long long)ev->at_ms, ev->recorder, ev->status_details ? ev->status_details : "{}");
+    return 0;
+}
+
+/* Prints the history of every execution that did not end SUCCEEDED (what went wrong). */
+static void print_unsucceeded(scale_t *s, char names[][16])
+{
+    ota_store_t *store = NULL;
+    if (ota_store_open(s->f->dir, &store) != OTA_STORE_OK) {
+        return;
+    }
+    for (int i = 0; i < FLEET; i++) {
+        ota_store_execution_t e;
+        if (ota_store_execution_get(store, JOB_ID, names[i], &e) == OTA_STORE_OK &&
+            e.status != OTA_STORE_EXEC_SUCCEEDED) {
+            (void)ota_store_execution_history(store, JOB_ID, names[i], print_event, names[i]);
+        }
+        ota_store_execution_free(&e);
+    }
+    ota_store_close(store);
+}
+
 /*
  * Every execution's history is exact: QUEUED v1 (by the CLI that created the
  * job), then IN_PROGRESS updates, then one SUCCEEDED, versions one apart (no
@@ -518,6 +544,7 @@ static void test_scale_out_streams(void **state)
             break;
         }
         if (dfx_since_s(&f->t_job) > 240.0) {
+            print_unsucceeded(s, names);
             fail_msg("the job did not finish: %d SUCCEEDED, %d FAILED of %d", succeeded, failed,
                      FLEET);
         }
@@ -539,6 +566,9 @@ static void test_scale_out_streams(void **state)
             "after the kill: all +%ld, streams-s2 +%ld\n",
             succeeded, failed, secs, final[0], final[1], t_kill, final[2], final[0] - at_kill[0],
             final[2] - at_kill[2]);
+    if (succeeded != FLEET) {
+        print_unsucceeded(s, names);
+    }
     assert_int_equal(succeeded, FLEET);
     for (int i = 0; i < INSTANCES; i++) {
         assert_true(final[i] > 0);
