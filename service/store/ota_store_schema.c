@@ -154,6 +154,18 @@ static const char schema_v5[] = "CREATE TABLE instances("
                                 " beat_ms INTEGER NOT NULL);"
                                 "ALTER TABLE outbox ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
 
+/* Schema 6 on both back-ends: the history's indexes, its first rows (each execution as it
+ * stands) and the insert of a trigger (the recorder follows, per back-end). */
+#define HISTORY_INDEXES_AND_SEED                                                                   \
+    "CREATE INDEX exec_history_exec ON exec_history(job, thing, id);"                              \
+    "CREATE INDEX exec_history_thing ON exec_history(thing);"                                      \
+    "INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"              \
+    " SELECT job, thing, status, details, version, updated_ms, 'schema-6' FROM executions"         \
+    " ORDER BY seq;"
+#define HISTORY_INSERT_NEW                                                                         \
+    " INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"             \
+    " VALUES(NEW.job, NEW.thing, NEW.status, NEW.details, NEW.version, NEW.updated_ms,"
+
 /*
  * SQLite, step 5 -> 6: every execution's history. A trigger records each
  * execution as it is created and each change of its status or version (an
@@ -171,20 +183,11 @@ static const char schema_v6[] =
     " details TEXT,"
     " version INTEGER NOT NULL,"
     " at_ms INTEGER NOT NULL,"
-    " recorder TEXT NOT NULL);"
-    "CREATE INDEX exec_history_exec ON exec_history(job, thing, id);"
-    "CREATE INDEX exec_history_thing ON exec_history(thing);"
-    "INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
-    " SELECT job, thing, status, details, version, updated_ms, 'schema-6' FROM executions"
-    " ORDER BY seq;"
-    "CREATE TRIGGER exec_history_created AFTER INSERT ON executions BEGIN"
-    " INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
-    " VALUES(NEW.job, NEW.thing, NEW.status, NEW.details, NEW.version, NEW.updated_ms,"
+    " recorder TEXT NOT NULL);" HISTORY_INDEXES_AND_SEED
+    "CREATE TRIGGER exec_history_created AFTER INSERT ON executions BEGIN" HISTORY_INSERT_NEW
     " otter_writer()); END;"
     "CREATE TRIGGER exec_history_changed AFTER UPDATE OF status, version ON executions"
-    " WHEN NEW.status <> OLD.status OR NEW.version <> OLD.version BEGIN"
-    " INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
-    " VALUES(NEW.job, NEW.thing, NEW.status, NEW.details, NEW.version, NEW.updated_ms,"
+    " WHEN NEW.status <> OLD.status OR NEW.version <> OLD.version BEGIN" HISTORY_INSERT_NEW
     " otter_writer()); END;";
 
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
@@ -338,17 +341,10 @@ static const char pg_schema_v6[] =
     " details TEXT,"
     " version BIGINT NOT NULL,"
     " at_ms BIGINT NOT NULL,"
-    " recorder TEXT NOT NULL);"
-    "CREATE INDEX exec_history_exec ON exec_history(job, thing, id);"
-    "CREATE INDEX exec_history_thing ON exec_history(thing);"
-    "INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
-    " SELECT job, thing, status, details, version, updated_ms, 'schema-6' FROM executions"
-    " ORDER BY seq;"
+    " recorder TEXT NOT NULL);" HISTORY_INDEXES_AND_SEED
     "CREATE FUNCTION otter_exec_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-    " IF TG_OP = 'INSERT' OR NEW.status <> OLD.status OR NEW.version <> OLD.version THEN"
-    " INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
-    " VALUES(NEW.job, NEW.thing, NEW.status, NEW.details, NEW.version, NEW.updated_ms,"
-    " COALESCE(current_setting('otter.writer', true), ''));"
+    " IF TG_OP = 'INSERT' OR NEW.status <> OLD.status OR NEW.version <> OLD.version "
+    "THEN" HISTORY_INSERT_NEW " COALESCE(current_setting('otter.writer', true), ''));"
     " END IF; RETURN NULL; END $$;"
     "CREATE TRIGGER exec_history AFTER INSERT OR UPDATE OF status, version ON executions"
     " FOR EACH ROW EXECUTE FUNCTION otter_exec_history();";
