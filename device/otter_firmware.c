@@ -115,7 +115,6 @@ typedef struct device {
     uint32_t seen_blocks, seen_timeouts;
     uint64_t block_at; /* or the reconnect, whichever came last */
     int lost_broker, was_down;
-    int plane_http; /* the job's data plane is HTTP (the agent reads it in its poll) */
     int retry_open; /* a retry was sent and no new block has arrived since */
     uint32_t retries, retries_unanswered;
     uint64_t longest_silence;
@@ -248,9 +247,6 @@ static void cb_log(void *ctx, const ota_agent_event_t *ev)
     if (strcmp(ev->what, "state") == 0) {
         console(d, "INFO", "state: %s", ev->detail);
         return;
-    }
-    if (strcmp(ev->what, "data plane") == 0) {
-        d->plane_http = strcmp(ev->detail, "http") == 0;
     }
     if (strcmp(ev->what, "job accepted") == 0) {
         d->job_resumed = 0;
@@ -868,11 +864,9 @@ int main(int argc, char **argv)
                 console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
             }
         }
-        /* While downloading over HTTP, the agent reads the plane's stream in
-         * its poll: poll often then (the MQTT messages still come in run_once,
-         * which polls the agent every OTA_MQTT_MOSQUITTO_POLL_MS: enough for
-         * the MQTT plane, and a fleet of simulated devices stays cheap). */
-        int fast = d->plane_http && ota_agent_get_state(&d->agent) == OTA_AGENT_DOWNLOADING;
+        /* While downloading, the agent reads the HTTP plane's stream in its
+         * poll: poll often then (the MQTT messages still come in run_once). */
+        int fast = ota_agent_get_state(&d->agent) == OTA_AGENT_DOWNLOADING;
         (void)ota_mqtt_mosquitto_run_once(&d->b, fast ? 5u : OTA_MQTT_MOSQUITTO_POLL_MS);
         if (fast) {
             (void)ota_agent_poll(&d->agent, ota_mqtt_mosquitto_now_ms());
