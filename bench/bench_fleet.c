@@ -2,16 +2,20 @@
  * otter benchmark 2: a fleet. One job, one image, many devices.
  *
  *   bench_fleet [--devices 100,500,1000] [--image-kib 256] [--instances 1,2] [--quick]
- *               [--federate]
+ *               [--federate] [--loops N]
  *
  * For every device count N and every number of service instances (1, then 2),
  * a fresh environment (bench_env.h: Mosquitto on loopback, things fleet-0 ..
  * fleet-(N-1) in group "fleet", the service instances) and N simulated
  * devices in this process. Each device is the agent on the simulated NOR
  * flash port (the otter bootloader, real ECDSA P-256 verification) with a
- * libmosquitto client of its own; one thread drives them all through one
- * poll() loop over the clients' sockets, with libmosquitto's non-threaded
- * calls (loop_read, loop_write, loop_misc).
+ * libmosquitto client of its own. The devices are split into --loops slices
+ * (by default one per core of the machine); a thread per slice drives its
+ * devices through one poll() loop over their clients' sockets, with
+ * libmosquitto's non-threaded calls (loop_read, loop_write, loop_misc). A
+ * device is only ever touched by its loop's thread, so a device's busy turn
+ * (a signature check, a boot) delays the devices of its own slice only, and the
+ * devices can use every core, as a fleet of real devices each has its own CPU.
  *
  * The devices connect (at most CONNECT_INFLIGHT waiting for CONNACK at a time,
  * so the broker's listen backlog never overflows), start their agents and are
@@ -32,11 +36,13 @@
  *   - the agents' request timeouts and duplicate blocks (signs of congestion).
  * A note line per configuration says where the time went: the median phases
  * (t0 to the job document, download and verification, activation to the
- * report), the time the devices' thread spent in signature checks (which
- * real devices would each do on their own CPU), its longest busy turn, the
- * services' counters from their "stats:" lines, lost connections, the
- * broker's log lines about dropped messages and the CPU other processes on
- * the machine used meanwhile. The result is a Markdown section on stdout;
+ * report), the time the devices' loops spent in signature checks (which
+ * real devices would each do on their own CPU), the longest busy turn of a
+ * loop, the timeouts that came while bytes of an answer waited unread in the
+ * device's socket (the loop was late, not the service), the services'
+ * counters from their "stats:" lines, lost connections, the broker's log
+ * lines about dropped messages and the CPU other processes on the machine
+ * used meanwhile. The result is a Markdown section on stdout;
  * progress goes to stderr.
  *
  * The run fails (exit status 1) when a device ends FAILED or CANCELED, when
@@ -909,8 +915,8 @@ typedef struct result {
     double notice_p50;               /* t0 to the job document */
     double download_p50;             /* job document to verified file */
     double finish_p50;               /* verified file to SUCCEEDED: activation, reboot, self-test */
-    double max_stall;                /* longest busy turn of the devices' loop */
-    double port_check_s;             /* the devices' thread in the port's signature checks */
+    double max_stall;                /* longest busy turn of a devices' loop */
+    double port_check_s;             /* the devices' loops in the port's signature checks */
     double boot_check_s;             /* ... and in the bootloader at the reboots */
     double other_cpu;                /* CPU seconds of every other process on the machine */
     unsigned broker_drops;           /* broker log lines about dropped messages */
@@ -1244,6 +1250,12 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
             "bench: %u devices, %d service instance%s: all SUCCEEDED, last after %.1f s "
             "(%u reboots, %u lost connections)\n",
             n, instances, instances > 1 ? "s" : "", r->last, reboots, r->link_losses);
+    fprintf(stderr,
+            "bench: %u timeouts (%u with bytes unread in the device's socket), %u duplicate "
+            "blocks, service CPU %.4f s per MiB, devices CPU %.1f s, p50 %.2f s, p99 %.2f s, "
+            "longest busy turn %.0f ms, other processes %.1f CPU s\n",
+            r->timeouts, r->timeouts_unread, r->duplicates, r->service_cpu_per_mib, r->devices_cpu,
+            r->p50, r->p99, r->max_stall * 1e3, r->other_cpu);
     if (stored != 0) {
         goto out;
     }
