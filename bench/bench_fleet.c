@@ -1225,6 +1225,14 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
     if (finished < n || succeeded < n) {
         fleet_stop(&f);
         report_failure(&f, deadline_s);
+        fleet_loop_stats(&f, &r->max_stall, &r->port_check_s, &r->boot_check_s, &r->link_losses,
+                         &r->timeouts_unread, 0);
+        if (summarise(&f, t0, r) == 0) {
+            fprintf(stderr,
+                    "bench: %u timeouts (%u with bytes unread in the device's socket), %u "
+                    "duplicate blocks; longest busy turn %.0f ms\n",
+                    r->timeouts, r->timeouts_unread, r->duplicates, r->max_stall * 1e3);
+        }
         goto out;
     }
     r->service_cpu = services_cpu(&env) - svc0;
