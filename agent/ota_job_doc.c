@@ -21,13 +21,70 @@
 #define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
 #define COPY_SIG 2u   /* drop CR and LF (raw or escaped): base64 text */
 
-/* The parse: the message and the field a problem concerns. A value is named
- * by the offset of its first character; 0 means absent (the root object is
- * never a member's value). */
+/*
+ * Lists of names: each NUL-terminated, one after the other (no table of
+ * pointers); nth() finds one by its index.
+ *
+ * The keys of the objects read, one list: each object's keys follow each
+ * other (members() takes the first and the count). The last key, "sig-",
+ * matches any key that starts with it.
+ */
+#if OTA_HTTP_PLANE
+#define HTTP_KEYS "update_data_url\0auth_scheme\0"
+#else
+#define HTTP_KEYS
+#endif
+static const char keys[] = "execution\0"
+                           "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
+                           "self_test\0updatedBy\0receive\0"
+                           "afr_ota\0"
+                           "protocols\0streamname\0files\0"
+                           "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
+                           "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+enum {
+    K_EXECUTION, /* the message's */
+    K_JOB_ID,    /* the execution's */
+    K_STATUS,
+    K_VERSION,
+    K_DETAILS,
+    K_DOCUMENT,
+    K_SELF_TEST, /* statusDetails' */
+    K_UPDATED_BY,
+    K_RECEIVE,
+    K_AFR_OTA,   /* jobDocument's */
+    K_PROTOCOLS, /* afr_ota's */
+    K_STREAM,
+    K_FILES,
+    K_PATH, /* a file's */
+    K_CERT,
+    K_SIZE,
+    K_ID,
+    K_TYPE,
+#if OTA_HTTP_PLANE
+    K_URL,
+    K_AUTH,
+#endif
+    K_DEVICE_TYPES,
+    K_SIG_ECDSA,
+    K_SIG_RSA,
+    K_SIG_OTHER,
+    K_COUNT,
+    K_NONE = 255 /* no field */
+};
+#if OTA_HTTP_PLANE
+/** Longest "auth_scheme" accepted. */
+#define OTA_AUTH_SCHEME_MAX 32u
+#endif
+
+/* The parse: the message, the field a problem concerns (an index in keys[],
+ * or K_NONE) and the values of the known keys: slots[k] is the offset of the
+ * first character of keys[k]'s value, 0 when absent (the root object is never
+ * a member's value). */
 typedef struct parse {
     const char *js;
     size_t len;
-    const char *field;
+    size_t slots[K_COUNT];
+    unsigned field;
 } parse_t;
 
 /* Kinds of values, by their first character. */
@@ -40,60 +97,6 @@ typedef struct parse {
 
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
-
-/*
- * Lists of names: each NUL-terminated, one after the other (no table of
- * pointers); nth() finds one by its index.
- *
- * Keys of each object; a value's position in slots[] is its key's index.
- */
-static const char root_keys[] = "execution";
-enum { R_EXECUTION, R_COUNT };
-static const char exec_keys[] = "jobId\0status\0versionNumber\0statusDetails\0jobDocument";
-enum { E_JOB_ID, E_STATUS, E_VERSION, E_DETAILS, E_DOCUMENT, E_COUNT };
-static const char detail_keys[] = "self_test\0updatedBy\0receive";
-enum { D_SELF_TEST, D_UPDATED_BY, D_RECEIVE, D_COUNT };
-static const char doc_keys[] = "afr_ota";
-enum { J_AFR_OTA, J_COUNT };
-static const char ota_keys[] = "protocols\0streamname\0files";
-enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
-/* The last key, "sig-", matches any key that starts with it. */
-#if OTA_HTTP_PLANE
-static const char file_keys[] =
-    "filepath\0certfile\0filesize\0fileid\0fileType\0update_data_url\0"
-    "auth_scheme\0otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
-enum {
-    F_PATH,
-    F_CERT,
-    F_SIZE,
-    F_ID,
-    F_TYPE,
-    F_URL,
-    F_AUTH,
-    F_DEVICE_TYPES,
-    F_SIG_ECDSA,
-    F_SIG_RSA,
-    F_SIG_OTHER,
-    F_COUNT
-};
-/** Longest "auth_scheme" accepted. */
-#define OTA_AUTH_SCHEME_MAX 32u
-#else
-static const char file_keys[] = "filepath\0certfile\0filesize\0fileid\0fileType\0otterDeviceTypes\0"
-                                "sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
-enum {
-    F_PATH,
-    F_CERT,
-    F_SIZE,
-    F_ID,
-    F_TYPE,
-    F_DEVICE_TYPES,
-    F_SIG_ECDSA,
-    F_SIG_RSA,
-    F_SIG_OTHER,
-    F_COUNT
-};
-#endif
 
 /* Values of known strings; a match at index k gives k + 1. */
 static const char self_test_names[] = "ready\0active"; /* ota_self_test_t */
@@ -318,33 +321,33 @@ static size_t next_element(const parse_t *p, size_t i)
 }
 
 /*
- * Finds the values of count keys in object obj: slots[k] is the offset of
- * keys[k]'s value, 0 when absent. With prefix, the last key matches every key
- * that starts with it (and may repeat). Unknown keys are skipped.
+ * Finds the values of the count keys from keys[first] in object obj:
+ * p->slots[k] is the offset of keys[k]'s value, 0 when absent. The last key,
+ * "sig-", matches every key that starts with it (and may repeat). Unknown
+ * keys are skipped.
  */
-static ota_job_problem_t members(parse_t *p, size_t obj, const char *keys, int count, int prefix,
-                                 size_t *slots)
+static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigned count)
 {
     size_t i = ws(p->js, p->len, obj + 1);
 
-    memset(slots, 0, (size_t)count * sizeof(*slots));
+    memset(&p->slots[first], 0, count * sizeof p->slots[0]);
     while (p->js[i] == '"') {
         size_t value = key_end(p->js, p->len, i, 0);
         if (value == 0) {
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p->js, p->len, value);
-        const char *key = keys;
+        const char *key = nth(keys, first);
 
-        for (int k = 0; k < count; k++, key += strlen(key) + 1u) {
-            int last = prefix && k == count - 1;
+        for (unsigned k = first; k < first + count; k++, key += strlen(key) + 1u) {
+            int last = k == K_SIG_OTHER;
 
             if (tok_is(p, i, key, last)) {
-                if (slots[k] != 0 && !last) {
-                    p->field = key;
+                if (p->slots[k] != 0 && !last) {
+                    p->field = k;
                     return OTA_JOB_PROBLEM_BAD_VALUE;
                 }
-                slots[k] = value;
+                p->slots[k] = value;
                 break;
             }
         }
@@ -476,17 +479,16 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
 /* statusDetails: values this device wrote; anything unexpected counts as absent. */
 static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
 {
-    size_t s[D_COUNT];
     size_t i;
 
     if (!is_type(p, obj, K_OBJECT) ||
-        members(p, obj, detail_keys, D_COUNT, 0, s) != OTA_JOB_PROBLEM_NONE) {
+        members(p, obj, K_SELF_TEST, K_AFR_OTA - K_SELF_TEST) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
-    out->self_test = (uint8_t)lookup(p, s[D_SELF_TEST], self_test_names, 2);
-    i = s[D_UPDATED_BY];
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    i = p->slots[K_UPDATED_BY];
     out->has_updated_by = (uint8_t)(i != 0 && get_u32(p, i, UINT32_MAX, &out->updated_by));
-    i = s[D_RECEIVE];
+    i = p->slots[K_RECEIVE];
     if (is_type(p, i, K_STRING)) {
         size_t n;
         const char *v = text(p, i, &n);
@@ -507,7 +509,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 {
     int array;
 
-    p->field = ota_keys;
+    p->field = K_PROTOCOLS;
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
@@ -536,12 +538,15 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 }
 
 /*
- * Value i of key: a problem missing when absent (0), BAD_VALUE when it is not
- * an object, else its members as members() finds them.
+ * The value of key (0: absent): a problem missing when absent, BAD_VALUE when
+ * it is not an object, else its members from keys[first] as members() finds
+ * them (up to the next object's keys, at last).
  */
-static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_problem_t missing,
-                                const char *keys, int count, int prefix, size_t *slots)
+static ota_job_problem_t object(parse_t *p, unsigned key, ota_job_problem_t missing, unsigned first,
+                                unsigned last)
 {
+    size_t i = p->slots[key];
+
     p->field = key;
     if (i == 0) {
         return missing;
@@ -549,14 +554,15 @@ static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_p
     if (!is_type(p, i, K_OBJECT)) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    return members(p, i, keys, count, prefix, slots);
+    return members(p, i, first, last - first);
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key,
-                                                      char *dst, size_t max)
+OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst,
+                                                      size_t max)
 {
     ota_job_problem_t pr;
+    size_t i = p->slots[key];
 
     p->field = key;
     if (i == 0) {
@@ -573,47 +579,47 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, size_t i, cons
 
 /* The fields of a file in check order (the signature follows them). */
 static const struct file_field {
-    uint8_t key;  /* index in file_keys */
+    uint8_t key;  /* index in keys */
     uint8_t kind; /* FF_* */
     uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
     uint16_t dst; /* offset in ota_job_t */
     uint16_t aux; /* see FF_* */
 } file_fields[] = {
-    {F_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
+    {K_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
      offsetof(ota_job_t, has_file_path)},
-    {F_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
-    {F_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
-    {F_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
+    {K_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
+    {K_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
+    {K_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
      offsetof(ota_job_t, has_cert_name)},
-    {F_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
+    {K_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
 };
 
 typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
-static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
 {
     char text[OTA_JOB_SIG_B64_MAX + 1];
     ota_job_problem_t pr;
-
-    int key = F_SIG_ECDSA;
+    const size_t *s = p->slots;
+    unsigned key = K_SIG_ECDSA;
 
     /* ECDSA when the document has it; RSA only when built in (OTA_SIG_RSA). */
-    if (s[F_SIG_ECDSA] == 0 && s[F_SIG_RSA] != 0) {
-        key = F_SIG_RSA;
+    if (s[K_SIG_ECDSA] == 0 && s[K_SIG_RSA] != 0) {
+        key = K_SIG_RSA;
         if (!OTA_SIG_RSA) {
-            p->field = nth(file_keys, F_SIG_RSA);
+            p->field = K_SIG_RSA;
             return OTA_JOB_PROBLEM_SIG_METHOD_DISABLED;
         }
     }
-    p->field = nth(file_keys, (unsigned)key);
+    p->field = key;
     if (s[key] == 0) {
-        if (s[F_SIG_OTHER] != 0) {
-            p->field = NULL;
+        if (s[K_SIG_OTHER] != 0) {
+            p->field = K_NONE;
             return OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD;
         }
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    out->sig_method = key == F_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+    out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
     pr = copy_string(p, s[key], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
@@ -626,28 +632,29 @@ static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t 
 
 #if OTA_HTTP_PLANE
 /* "update_data_url" and "auth_scheme" of the first file (strings or null). */
-static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 {
     char scheme[OTA_AUTH_SCHEME_MAX + 1];
     ota_job_problem_t pr = OTA_JOB_PROBLEM_NONE;
+    const size_t *s = p->slots;
 
-    p->field = nth(file_keys, F_URL);
-    if (s[F_URL] != 0 && !is_null(p, s[F_URL])) {
-        pr = copy_string(p, s[F_URL], out->url, OTA_HTTP_URL_MAX, 0);
+    p->field = K_URL;
+    if (s[K_URL] != 0 && !is_null(p, s[K_URL])) {
+        pr = copy_string(p, s[K_URL], out->url, OTA_HTTP_URL_MAX, 0);
         /* a space would end the request line early */
         if (pr == OTA_JOB_PROBLEM_NONE && strchr(out->url, ' ') != NULL) {
             out->url[0] = '\0';
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    if (pr == OTA_JOB_PROBLEM_NONE && s[F_AUTH] != 0 && !is_null(p, s[F_AUTH])) {
-        p->field = nth(file_keys, F_AUTH);
-        pr = copy_string(p, s[F_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
+    if (pr == OTA_JOB_PROBLEM_NONE && s[K_AUTH] != 0 && !is_null(p, s[K_AUTH])) {
+        p->field = K_AUTH;
+        pr = copy_string(p, s[K_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
     }
     if (pr == OTA_JOB_PROBLEM_NONE && (out->protocols & OTA_PROTO_MQTT) == 0 &&
         out->url[0] == '\0') {
         /* "HTTP" alone and no URL: nothing to fetch the file from */
-        p->field = nth(file_keys, F_URL);
+        p->field = K_URL;
         pr = OTA_JOB_PROBLEM_NO_PROTOCOL;
     }
     return pr;
@@ -656,9 +663,11 @@ static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
 
 /* "otterDeviceTypes": absent or null (any type), or an array of 1 to
  * OTA_JOB_DEVICE_TYPES_MAX type names, kept as their tags. */
-static ota_job_problem_t parse_device_types(parse_t *p, size_t i, ota_job_t *out)
+static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 {
-    p->field = nth(file_keys, F_DEVICE_TYPES);
+    size_t i = p->slots[K_DEVICE_TYPES];
+
+    p->field = K_DEVICE_TYPES;
     if (i == 0 || is_null(p, i)) {
         return OTA_JOB_PROBLEM_NONE;
     }
@@ -682,28 +691,29 @@ static ota_job_problem_t parse_device_types(parse_t *p, size_t i, ota_job_t *out
 }
 
 /* The first file of "files". */
-static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
+OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
 {
-    size_t s[F_COUNT];
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
+    size_t i = p->slots[K_FILES];
 
-    p->field = nth(ota_keys, O_FILES);
+    p->field = K_FILES;
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    pr = object(p, first_element(p, i), nth(ota_keys, O_FILES), OTA_JOB_PROBLEM_NONE, file_keys,
-                F_COUNT, 1, s);
+    /* The file object's value takes the place of the "files" array's. */
+    p->slots[K_FILES] = first_element(p, i);
+    pr = object(p, K_FILES, OTA_JOB_PROBLEM_NONE, K_PATH, K_COUNT);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
-        size_t v = s[ff->key];
+        size_t v = p->slots[ff->key];
         uint32_t n;
 
-        p->field = nth(file_keys, ff->key);
+        p->field = ff->key;
         if (ff->kind == FF_STRING) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
@@ -722,72 +732,57 @@ static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
         }
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_device_types(p, s[F_DEVICE_TYPES], out);
+        pr = parse_device_types(p, out);
     }
 #if OTA_HTTP_PLANE
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_url(p, s, out);
+        pr = parse_url(p, out);
     }
 #endif
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_signature(p, s, out);
+        pr = parse_signature(p, out);
     }
     return pr;
 }
 
 /* jobDocument.afr_ota. */
-static ota_job_problem_t parse_document(parse_t *p, size_t doc, ota_job_t *out)
+static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 {
-    size_t s[O_COUNT];
     ota_job_problem_t pr;
 
-    pr = object(p, doc, nth(exec_keys, E_DOCUMENT), OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys,
-                J_COUNT, 0, s);
+    pr = object(p, K_DOCUMENT, OTA_JOB_PROBLEM_MISSING_FIELD, K_AFR_OTA, K_PROTOCOLS);
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = object(p, s[J_AFR_OTA], doc_keys, OTA_JOB_PROBLEM_NO_AFR_OTA, ota_keys, O_COUNT, 0, s);
+        pr = object(p, K_AFR_OTA, OTA_JOB_PROBLEM_NO_AFR_OTA, K_PROTOCOLS, K_PATH);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_protocols(p, s[O_PROTOCOLS], out);
+        pr = parse_protocols(p, p->slots[K_PROTOCOLS], out);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr =
-            topic_string(p, s[O_STREAM], nth(ota_keys, O_STREAM), out->stream, OTA_STREAM_NAME_MAX);
+        pr = topic_string(p, K_STREAM, out->stream, OTA_STREAM_NAME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_file(p, s[O_FILES], out);
-    }
-    return pr;
-}
-
-/* The execution up to its job document; a problem here leaves no job to report to. */
-static ota_job_problem_t parse_job_id(parse_t *p, size_t exec, size_t *s, ota_job_t *out)
-{
-    ota_job_problem_t pr =
-        object(p, exec, root_keys, OTA_JOB_PROBLEM_BAD_VALUE, exec_keys, E_COUNT, 0, s);
-
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = topic_string(p, s[E_JOB_ID], exec_keys, out->job_id, OTA_JOB_ID_MAX);
+        pr = parse_file(p, out);
     }
     return pr;
 }
 
 /* Everything of a message whose job id is known. */
-static ota_job_problem_t parse_job(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
-    size_t i = s[E_STATUS];
+    size_t i = p->slots[K_STATUS];
 
     if (i != 0) {
-        p->field = nth(exec_keys, E_STATUS);
+        p->field = K_STATUS;
         out->status = (ota_job_status_t)lookup(p, i, status_names, 8);
         if (out->status == OTA_JOB_STATUS_NONE) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    if (s[E_VERSION] != 0) {
-        (void)get_u32(p, s[E_VERSION], UINT32_MAX, &out->version_number);
+    if (p->slots[K_VERSION] != 0) {
+        (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
     }
-    parse_details(p, s[E_DETAILS], out);
-    return parse_document(p, s[E_DOCUMENT], out);
+    parse_details(p, p->slots[K_DETAILS], out);
+    return parse_document(p, out);
 }
 
 /* Checks that the message is one JSON object and nothing else. */
@@ -812,7 +807,6 @@ static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
 {
     parse_t p;
-    size_t s[E_COUNT];
     ota_job_problem_t pr;
     ota_err_t err = OTA_ERR_BAD_MESSAGE;
 
@@ -820,20 +814,24 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
-    p.field = NULL;
+    p.field = K_NONE;
     pr = check_json(&p, json, len);
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
     } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, ws(json, len, 0), root_keys, R_COUNT, 0, s);
+        pr = members(&p, ws(json, len, 0), K_EXECUTION, 1);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        if (s[R_EXECUTION] == 0 || is_null(&p, s[R_EXECUTION])) {
+        if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
             err = OTA_ERR_NOT_FOUND;
         } else {
-            pr = parse_job_id(&p, s[R_EXECUTION], s, out);
+            /* The execution up to its job id; a problem here leaves no job to report to. */
+            pr = object(&p, K_EXECUTION, OTA_JOB_PROBLEM_BAD_VALUE, K_JOB_ID, K_SELF_TEST);
             if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = parse_job(&p, s, out);
+                pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
+            }
+            if (pr == OTA_JOB_PROBLEM_NONE) {
+                pr = parse_job(&p, out);
                 err = OTA_ERR_BAD_JOB_DOC;
                 if (pr == OTA_JOB_PROBLEM_NONE) {
                     err = OTA_OK;
@@ -847,7 +845,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     }
     if (issue != NULL) {
         issue->problem = pr;
-        issue->field = pr == OTA_JOB_PROBLEM_NONE ? NULL : p.field;
+        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(keys, p.field);
     }
     return err;
 }
