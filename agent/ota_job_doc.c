@@ -95,6 +95,9 @@ typedef struct parse {
 #define K_PRIMITIVE                                                                                \
     'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
 
+/* What scan() returns for a value nested too deeply (messages are shorter than INT_MAX). */
+#define TOO_DEEP SIZE_MAX
+
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
@@ -141,8 +144,11 @@ OTA_OUT_OF_LINE static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static size_t ws(const char *js, size_t len, size_t i)
+static size_t ws(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
+
     while (i < len && is_space(js[i])) {
         i++;
     }
@@ -158,8 +164,11 @@ static int is_delim(char c)
 
 /* After the string starting at js[i] ('"'), or 0 when it is malformed (no end,
  * a bad escape). Raw control characters are kept: base64 may hold CR/LF. */
-static size_t string_end(const char *js, size_t len, size_t i)
+static size_t string_end(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
+
     for (i++; i < len; i++) {
         if (js[i] == '"') {
             return i + 1;
@@ -189,12 +198,15 @@ static size_t string_end(const char *js, size_t len, size_t i)
  * refuses it in the objects the parser reads, so a job whose document has one
  * can still be answered FAILED.
  */
-static size_t key_end(const char *js, size_t len, size_t i, int lenient)
+static size_t key_end(const parse_t *p, size_t i, int lenient)
 {
-    if (i >= len || js[i] != '"' || (i = string_end(js, len, i)) == 0) {
+    const char *js = p->js;
+    size_t len = p->len;
+
+    if (i >= len || js[i] != '"' || (i = string_end(p, i)) == 0) {
         return 0;
     }
-    i = ws(js, len, i);
+    i = ws(p, i);
     if (i < len && js[i] == ':') {
         return i + 1;
     }
@@ -203,18 +215,20 @@ static size_t key_end(const char *js, size_t len, size_t i, int lenient)
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
- * after it, or 0 when it is malformed; *deep is set when it nests deeper than
+ * after it, or 0 when it is malformed, or TOO_DEEP when it nests deeper than
  * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
  */
-static size_t scan(const char *js, size_t len, size_t i, int *deep)
+static size_t scan(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
     uint32_t stack = 0;
     unsigned depth = 0;
     int want_value = 1;
 
     for (;;) {
         char c;
-        i = ws(js, len, i);
+        i = ws(p, i);
         if (!want_value && depth == 0) {
             return i;
         }
@@ -225,7 +239,7 @@ static size_t scan(const char *js, size_t len, size_t i, int *deep)
         if (!want_value) {
             /* After a value inside a container: a comma or its end. */
             if (c == ',') {
-                i = (stack & 1u) ? key_end(js, len, ws(js, len, i + 1), 1) : i + 1;
+                i = (stack & 1u) ? key_end(p, ws(p, i + 1), 1) : i + 1;
                 want_value = 1;
             } else if (c == ((stack & 1u) ? '}' : ']')) {
                 i++;
@@ -236,22 +250,21 @@ static size_t scan(const char *js, size_t len, size_t i, int *deep)
             }
         } else if (c == '{' || c == '[') {
             if (depth == OTA_JOB_MAX_DEPTH) {
-                *deep = 1;
-                return 0;
+                return TOO_DEEP;
             }
             depth++;
             stack = (stack << 1) | (c == '{' ? 1u : 0u);
-            i = ws(js, len, i + 1);
+            i = ws(p, i + 1);
             if (i < len && js[i] == (c == '{' ? '}' : ']')) {
                 i++;
                 depth--;
                 stack >>= 1;
                 want_value = 0;
             } else if (c == '{') {
-                i = key_end(js, len, i, 1);
+                i = key_end(p, i, 1);
             }
         } else if (c == '"') {
-            i = string_end(js, len, i);
+            i = string_end(p, i);
             want_value = 0;
         } else if (!is_delim(c)) {
             while (i < len && !is_delim(js[i])) {
@@ -274,17 +287,10 @@ static int kind(const parse_t *p, size_t i)
     return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
 }
 
-/* After value i (the message is well-formed). */
-OTA_OUT_OF_LINE static size_t skip(const parse_t *p, size_t i)
-{
-    int deep = 0;
-    return scan(p->js, p->len, i, &deep);
-}
-
 /* The text of string or primitive i: *n bytes at the returned pointer. */
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
-    size_t end = skip(p, i);
+    size_t end = scan(p, i);
     while (end > i && is_space(p->js[end - 1])) {
         end--;
     }
@@ -309,15 +315,15 @@ static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
 /* The first element of array i, or 0 when it is empty. */
 static size_t first_element(const parse_t *p, size_t i)
 {
-    i = ws(p->js, p->len, i + 1);
+    i = ws(p, i + 1);
     return p->js[i] == ']' ? 0 : i;
 }
 
 /* The element after element i of an array, or 0 after the last. */
 static size_t next_element(const parse_t *p, size_t i)
 {
-    i = ws(p->js, p->len, skip(p, i));
-    return p->js[i] == ',' ? ws(p->js, p->len, i + 1) : 0;
+    i = ws(p, scan(p, i));
+    return p->js[i] == ',' ? ws(p, i + 1) : 0;
 }
 
 /*
@@ -328,15 +334,15 @@ static size_t next_element(const parse_t *p, size_t i)
  */
 static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigned count)
 {
-    size_t i = ws(p->js, p->len, obj + 1);
+    size_t i = ws(p, obj + 1);
 
     memset(&p->slots[first], 0, count * sizeof p->slots[0]);
     while (p->js[i] == '"') {
-        size_t value = key_end(p->js, p->len, i, 0);
+        size_t value = key_end(p, i, 0);
         if (value == 0) {
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
-        value = ws(p->js, p->len, value);
+        value = ws(p, value);
         const char *key = nth(keys, first);
 
         for (unsigned k = first; k < first + count; k++, key += strlen(key) + 1u) {
@@ -351,9 +357,9 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
                 break;
             }
         }
-        i = ws(p->js, p->len, skip(p, value));
+        i = ws(p, scan(p, value));
         if (p->js[i] == ',') {
-            i = ws(p->js, p->len, i + 1);
+            i = ws(p, i + 1);
         }
     }
     return OTA_JOB_PROBLEM_NONE;
@@ -788,17 +794,17 @@ static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 /* Checks that the message is one JSON object and nothing else. */
 static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 {
-    int deep = 0;
-    size_t start = ws(json, len, 0);
+    size_t start;
     size_t end;
 
     p->js = json;
     p->len = len;
+    start = ws(p, 0);
     if (memchr(json, 0, len) != NULL || start >= len || json[start] != '{') {
         return OTA_JOB_PROBLEM_BAD_JSON;
     }
-    end = scan(json, len, start, &deep);
-    if (deep) {
+    end = scan(p, start);
+    if (end == TOO_DEEP) {
         return OTA_JOB_PROBLEM_TOO_DEEP;
     }
     return end == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
@@ -819,7 +825,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
     } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, ws(json, len, 0), K_EXECUTION, 1);
+        pr = members(&p, ws(&p, 0), K_EXECUTION, 1);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
