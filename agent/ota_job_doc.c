@@ -287,6 +287,12 @@ static int kind(const parse_t *p, size_t i)
     return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
 }
 
+/* 1 if value i (0: absent) is of kind k. */
+static int is_type(const parse_t *p, size_t i, int k)
+{
+    return kind(p, i) == k;
+}
+
 /* The text of string or primitive i: *n bytes at the returned pointer. */
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
@@ -294,7 +300,7 @@ static const char *text(const parse_t *p, size_t i, size_t *n)
     while (end > i && is_space(p->js[end - 1])) {
         end--;
     }
-    if (kind(p, i) == K_STRING) {
+    if (p->js[i] == '"') {
         *n = end - i - 2u;
         return p->js + i + 1;
     }
@@ -312,9 +318,12 @@ static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
     return (prefix ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
 }
 
-/* The first element of array i, or 0 when it is empty. */
+/* The first element of array i, or 0 when it is empty or value i is no array. */
 static size_t first_element(const parse_t *p, size_t i)
 {
+    if (!is_type(p, i, K_ARRAY)) {
+        return 0;
+    }
     i = ws(p, i + 1);
     return p->js[i] == ']' ? 0 : i;
 }
@@ -363,12 +372,6 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
         }
     }
     return OTA_JOB_PROBLEM_NONE;
-}
-
-/* 1 if value i (0: absent) is of kind k. */
-static int is_type(const parse_t *p, size_t i, int k)
-{
-    return i != 0 && kind(p, i) == k;
 }
 
 static int is_null(const parse_t *p, size_t i)
@@ -448,11 +451,11 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
                                      unsigned flags)
 {
     size_t len = 0;
-    const char *s = is_type(p, i, K_STRING) ? text(p, i, &len) : p->js;
+    int is_string = is_type(p, i, K_STRING);
+    const char *s = is_string ? text(p, i, &len) : p->js;
     const char *end = s + len;
     size_t n = 0;
-    ota_job_problem_t pr =
-        is_type(p, i, K_STRING) ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
+    ota_job_problem_t pr = is_string ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
 
     while (pr == OTA_JOB_PROBLEM_NONE && s < end) {
         char c = *s++;
@@ -470,7 +473,7 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
             continue;
         }
         if ((unsigned char)c < 0x20u ||
-            ((flags & COPY_TOPIC) != 0 && (c == '/' || c == '+' || c == '#'))) {
+            ((flags & COPY_TOPIC) != 0 && memchr("/+#", c, 3) != NULL)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
@@ -493,7 +496,7 @@ static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
     }
     out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
     i = p->slots[K_UPDATED_BY];
-    out->has_updated_by = (uint8_t)(i != 0 && get_u32(p, i, UINT32_MAX, &out->updated_by));
+    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
     i = p->slots[K_RECEIVE];
     if (is_type(p, i, K_STRING)) {
         size_t n;
@@ -677,10 +680,11 @@ static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
     if (i == 0 || is_null(p, i)) {
         return OTA_JOB_PROBLEM_NONE;
     }
-    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
+    i = first_element(p, i);
+    if (i == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    for (i = first_element(p, i); i != 0; i = next_element(p, i)) {
+    for (; i != 0; i = next_element(p, i)) {
         size_t n;
         const char *name;
         if (!is_type(p, i, K_STRING) || out->n_device_types == OTA_JOB_DEVICE_TYPES_MAX) {
@@ -707,11 +711,12 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
+    /* The file object's value takes the place of the "files" array's. */
+    i = first_element(p, i);
+    if (i == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    /* The file object's value takes the place of the "files" array's. */
-    p->slots[K_FILES] = first_element(p, i);
+    p->slots[K_FILES] = i;
     pr = object(p, K_FILES, OTA_JOB_PROBLEM_NONE, K_PATH, K_COUNT);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
@@ -784,12 +789,18 @@ static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    if (p->slots[K_VERSION] != 0) {
-        (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
-    }
+    (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
     parse_details(p, p->slots[K_DETAILS], out);
     return parse_document(p, out);
 }
+
+/* The problems that make a job unsupported rather than bad come last. */
+typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
+                                              OTA_JOB_PROBLEM_NO_PROTOCOL == 10 &&
+                                              OTA_JOB_PROBLEM_SIG_METHOD_DISABLED == 11 &&
+                                              OTA_JOB_PROBLEM_COUNT == 12
+                                          ? 1
+                                          : -1];
 
 /* Checks that the message is one JSON object and nothing else. */
 static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
@@ -841,9 +852,8 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
                 err = OTA_ERR_BAD_JOB_DOC;
                 if (pr == OTA_JOB_PROBLEM_NONE) {
                     err = OTA_OK;
-                } else if (pr == OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD ||
-                           pr == OTA_JOB_PROBLEM_SIG_METHOD_DISABLED ||
-                           pr == OTA_JOB_PROBLEM_NO_PROTOCOL) {
+                } else if (pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD) {
+                    /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
                     err = OTA_ERR_UNSUPPORTED;
                 }
             }
