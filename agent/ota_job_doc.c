@@ -213,6 +213,11 @@ static size_t key_end(const parse_t *p, size_t i, int lenient)
     return lenient ? i : 0;
 }
 
+/* What scan() looks for next. */
+#define WANT_VALUE 0 /* a value */
+#define WANT_AFTER 1 /* after a value inside a container: a comma or the container's end */
+#define WANT_FIRST 2 /* after an opening: the end, or the first member or element */
+
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
  * after it, or 0 when it is malformed, or TOO_DEEP when it nests deeper than
@@ -224,27 +229,32 @@ static size_t scan(const parse_t *p, size_t i)
     size_t len = p->len;
     uint32_t stack = 0;
     unsigned depth = 0;
-    int want_value = 1;
+    int want = WANT_VALUE;
 
     for (;;) {
         char c;
         i = ws(p, i);
-        if (!want_value && depth == 0) {
+        if (want == WANT_AFTER && depth == 0) {
             return i;
         }
         if (i >= len) {
             return 0;
         }
         c = js[i];
-        if (!want_value) {
-            /* After a value inside a container: a comma or its end. */
-            if (c == ',') {
-                i = (stack & 1u) ? key_end(p, ws(p, i + 1), 1) : i + 1;
-                want_value = 1;
-            } else if (c == ((stack & 1u) ? '}' : ']')) {
+        if (want != WANT_VALUE) {
+            if (c == ((stack & 1u) ? '}' : ']')) {
                 i++;
                 depth--;
                 stack >>= 1;
+                want = WANT_AFTER;
+            } else if (want == WANT_FIRST || c == ',') {
+                if (want == WANT_AFTER) {
+                    i = ws(p, i + 1);
+                }
+                if ((stack & 1u) != 0) {
+                    i = key_end(p, i, 1);
+                }
+                want = WANT_VALUE;
             } else {
                 return 0;
             }
@@ -254,23 +264,16 @@ static size_t scan(const parse_t *p, size_t i)
             }
             depth++;
             stack = (stack << 1) | (c == '{' ? 1u : 0u);
-            i = ws(p, i + 1);
-            if (i < len && js[i] == (c == '{' ? '}' : ']')) {
-                i++;
-                depth--;
-                stack >>= 1;
-                want_value = 0;
-            } else if (c == '{') {
-                i = key_end(p, i, 1);
-            }
+            i++;
+            want = WANT_FIRST;
         } else if (c == '"') {
             i = string_end(p, i);
-            want_value = 0;
+            want = WANT_AFTER;
         } else if (!is_delim(c)) {
             while (i < len && !is_delim(js[i])) {
                 i++;
             }
-            want_value = 0;
+            want = WANT_AFTER;
         } else {
             return 0;
         }
