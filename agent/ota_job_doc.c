@@ -193,12 +193,13 @@ static size_t string_end(const parse_t *p, size_t i)
 }
 
 /*
- * After a key ("...") and its colon at js[i], or 0. With lenient, a missing
- * colon is passed over (as the FreeRTOS agent's tokenizer does): members()
- * refuses it in the objects the parser reads, so a job whose document has one
- * can still be answered FAILED.
+ * After a key ("...") and its colon at js[i], or 0 when the key is malformed.
+ * A missing colon is passed over (as the FreeRTOS agent's tokenizer does):
+ * the offset returned then follows no colon, and members() refuses it in the
+ * objects the parser reads, so a job whose document has one can still be
+ * answered FAILED.
  */
-static size_t key_end(const parse_t *p, size_t i, int lenient)
+static size_t key_end(const parse_t *p, size_t i)
 {
     const char *js = p->js;
     size_t len = p->len;
@@ -210,7 +211,7 @@ static size_t key_end(const parse_t *p, size_t i, int lenient)
     if (i < len && js[i] == ':') {
         return i + 1;
     }
-    return lenient ? i : 0;
+    return i;
 }
 
 /* What scan() looks for next. */
@@ -252,7 +253,7 @@ static size_t scan(const parse_t *p, size_t i)
                     i = ws(p, i + 1);
                 }
                 if ((stack & 1u) != 0) {
-                    i = key_end(p, i, 1);
+                    i = key_end(p, i);
                 }
                 want = WANT_VALUE;
             } else {
@@ -350,8 +351,8 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
 
     memset(&p->slots[first], 0, count * sizeof p->slots[0]);
     while (p->js[i] == '"') {
-        size_t value = key_end(p, i, 0);
-        if (value == 0) {
+        size_t value = key_end(p, i);
+        if (p->js[value - 1] != ':') {
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p, value);
