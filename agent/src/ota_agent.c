@@ -471,8 +471,9 @@ static void ota_checkpoint(ota_agent_t *a)
     a->since_checkpoint = 0;
 }
 
-/* Opens the file for the current job: resume from the checkpoint or create. */
-static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
+/* Opens the file for the current job: resume from the checkpoint or create.
+ * @return 1, or 0 when the port cannot create it (the job failed). */
+static int ota_open_file(ota_agent_t *a, int allow_resume)
 {
     const ota_pal_t *pal = a->cfg.pal;
     uint8_t *bitmap = ota_progress_bitmap(&a->progress);
@@ -497,7 +498,8 @@ static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
         memset(bitmap, 0, (count + 7u) / 8u);
         err = pal->create_file(pal->ctx, &file);
         if (err != OTA_OK) {
-            return err;
+            ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+            return 0;
         }
     }
     ota_download_begin(&a->dl, bitmap, a->job.file_size, block_size);
@@ -508,7 +510,7 @@ static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
     a->file_open = 1;
     /* The record now names this transfer, replacing any stale one. */
     ota_checkpoint(a);
-    return OTA_OK;
+    return 1;
 }
 
 static void ota_finish_download(ota_agent_t *a);
@@ -573,9 +575,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         ota_log(a, OTA_LOG_WARN, "cannot subscribe to the job's update/rejected", OTA_ERR_MQTT, 0,
                 0, NULL);
     }
-    err = ota_open_file(a, 1);
-    if (err != OTA_OK) {
-        ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+    if (!ota_open_file(a, 1)) {
         return;
     }
     ota_tell(a, a->cfg.callbacks.job_received);
@@ -735,6 +735,15 @@ static void ota_report_self_test(ota_agent_t *a, const char *stage)
     }
 }
 
+/* Activating: the service is to name the job again, and the reset delay to pass. */
+static void ota_await_confirmation(ota_agent_t *a)
+{
+    ota_set_state(a, OTA_AGENT_ACTIVATING);
+    a->confirm_pending = 1;
+    a->confirm_tries = 0;
+    ota_set_deadline(a, a->cfg.reset_delay_ms);
+}
+
 static void ota_finish_download(ota_agent_t *a)
 {
     const ota_pal_t *pal = a->cfg.pal;
@@ -758,12 +767,9 @@ static void ota_finish_download(ota_agent_t *a)
         ota_log(a, OTA_LOG_WARN, "resumed file failed verification; downloading it again", err, 0,
                 0, NULL);
         a->restarted = 1;
-        err = ota_open_file(a, 0);
-        if (err != OTA_OK) {
-            ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
-            return;
+        if (ota_open_file(a, 0)) {
+            ota_download_again(a, 0);
         }
-        ota_download_again(a, 0);
         return;
     }
     if (err != OTA_OK) {
@@ -787,11 +793,8 @@ static void ota_finish_download(ota_agent_t *a)
      * blocks or the verification is seen before anything is activated. */
     ota_tell(a, a->cfg.callbacks.verified);
     a->image_ready = 1;
-    a->confirm_pending = 1;
-    a->confirm_tries = 0;
-    ota_set_state(a, OTA_AGENT_ACTIVATING);
+    ota_await_confirmation(a);
     ota_report_self_test(a, "ready");
-    ota_set_deadline(a, a->cfg.reset_delay_ms);
     (void)ota_ask_next_job(a);
 }
 
@@ -1373,11 +1376,8 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     if (agent->have_job && agent->image_ready) {
         /* Stopped while the verified image waited for activation: confirm
          * the job again and carry on. */
-        ota_set_state(agent, OTA_AGENT_ACTIVATING);
+        ota_await_confirmation(agent);
         (void)ota_job_topic_sub(agent, 1);
-        agent->confirm_pending = 1;
-        agent->confirm_tries = 0;
-        ota_set_deadline(agent, agent->cfg.reset_delay_ms);
     } else {
         ota_start_waiting(agent);
     }
