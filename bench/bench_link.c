@@ -90,7 +90,17 @@ typedef struct side {
     double beside_s;  /* the same cell side by side (median) */
     size_t control;   /* its row */
     unsigned at_once; /* cells per phase */
+    int redone;       /* the check failed: the one-block cells ran again one at a time */
 } side_t;
+
+/* Whether running side by side provably left the one-block times alone: the
+ * machine's cores far from saturated, and the control within 5 %. */
+static int side_ok(const side_t *side)
+{
+    double busy = side->machine_s / (side->wall_s * (double)sysconf(_SC_NPROCESSORS_ONLN));
+    double diff = side->beside_s / side->alone_s - 1.0;
+    return busy < 0.5 && diff < 0.05 && diff > -0.05;
+}
 
 /* One 4 KiB block per round trip: a round trip and the block at the link rate, seconds. */
 static double per_block_s(const row_t *row)
@@ -257,7 +267,6 @@ static void print_side_by_side(cell_t cells[N_ROWS][2], int reps, const side_t *
     double ours = side->ours_s / (side->wall_s * (double)cores);
     double diff = side->beside_s / side->alone_s - 1.0;
     const row_t *c = &rows[side->control];
-    int ok = busy < 0.5 && diff < 0.05 && diff > -0.05;
     (void)cells;
     printf("- The defaults ran one download at a time. The one-block configuration, which waits "
            "on its link a round trip per 4 KiB and hardly uses a CPU, ran its %u rows side by "
@@ -269,11 +278,12 @@ static void print_side_by_side(cell_t cells[N_ROWS][2], int reps, const side_t *
            "(%+.1f %%). %s\n",
            side->at_once, side->wall_s, reps, cores, busy * 100.0, ours * 100.0, c->rtt_ms, c->mbit,
            side->alone_s, side->beside_s, diff * 100.0,
-           ok ? "Far from saturated and within 5 % of the control: running them together did not "
-                "change their times."
-              : "WARNING: the CPU was not far from saturated (50 % or more) or the control "
-                "differs by 5 % or more, so the one-block times may be slowed by running side by "
-                "side: run again on an idle machine.");
+           !side->redone
+               ? "Far from saturated and within 5 % of the control: running them together did not "
+                 "change their times."
+               : "The cores were busy (50 % or more) or the control differs by 5 % or more, so "
+                 "running them together may have changed their times: they ran again, one at a "
+                 "time, and the tables show those runs.");
 }
 
 static void print_tables(cell_t cells[N_ROWS][2], int reps, size_t file_bytes, const side_t *side)
@@ -529,7 +539,7 @@ static int run_defaults(bench_env_t *env, const row_t *const *row, size_t n, int
  */
 static int run_one_block(bench_env_t *env, const row_t *const *row, size_t n, int k,
                          cell_t cells[N_ROWS][2], const uint8_t *firmware, size_t bytes,
-                         unsigned *runs, size_t *file_bytes, int quick, side_t *side)
+                         unsigned *runs, size_t *file_bytes, int quick, side_t *side, int together)
 {
     static task_t tasks[N_ROWS];
     pthread_t th[N_ROWS];
@@ -541,6 +551,13 @@ static int run_one_block(bench_env_t *env, const row_t *const *row, size_t n, in
             0) {
             return -1;
         }
+    }
+    if (!together) {
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            run_task(&tasks[i]);
+            rc = record(&tasks[i], &cells[i][AWS_LIKE], k, file_bytes, quick);
+        }
+        return rc;
     }
     t0 = bench_now();
     m0 = machine_cpu_s();
@@ -598,8 +615,9 @@ int main(int argc, char **argv)
         free(firmware);
         return 1;
     }
-    /* Every row's two configurations per repetition, and the control. */
-    if (bench_env_add_things(&env, "link-", (unsigned)(n_rows * 2u) * (unsigned)reps + 1u, NULL) !=
+    /* Every row's two configurations per repetition, the control, and the one-block cells again
+     * in case the check fails. */
+    if (bench_env_add_things(&env, "link-", (unsigned)(n_rows * 3u) * (unsigned)reps + 1u, NULL) !=
             0 ||
         bench_env_start_services(&env, 1) != 0) {
         goto out;
@@ -611,7 +629,7 @@ int main(int argc, char **argv)
             if (defaults_now ? run_defaults(&env, row, n_rows, k, cells, firmware, image_kib * KIB,
                                             &runs, &file_bytes, quick)
                              : run_one_block(&env, row, n_rows, k, cells, firmware, image_kib * KIB,
-                                             &runs, &file_bytes, quick, &side)) {
+                                             &runs, &file_bytes, quick, &side, 1)) {
                 goto out;
             }
         }
@@ -635,6 +653,20 @@ int main(int argc, char **argv)
     }
     side.alone_s = control.r.verified - control.r.start;
     side.beside_s = median_s(&cells[side.control][AWS_LIKE], reps);
+    /* Side by side unproven: run the one-block cells again, one at a time (the smoke test takes
+     * this path too). */
+    side.redone = !side_ok(&side);
+    if (side.redone || quick) {
+        for (size_t i = 0; i < n_rows; i++) {
+            memset(&cells[i][AWS_LIKE], 0, sizeof cells[i][AWS_LIKE]);
+        }
+        for (int k = 0; k < reps; k++) {
+            if (run_one_block(&env, row, n_rows, k, cells, firmware, image_kib * KIB, &runs,
+                              &file_bytes, quick, &side, 0) != 0) {
+                goto out;
+            }
+        }
+    }
     if (quick) {
         printf("control, alone: verified in %.2f s (side by side %.2f s)\n", side.alone_s,
                side.beside_s);
