@@ -198,8 +198,9 @@ static double median_s(cell_t *c, int reps)
  * behind it on the device (TCP's in-order delivery), but the link keeps
  * carrying what was already asked for: window - BDP bytes beyond what the
  * link itself holds. The link idles only when that drains in less than the
- * round trip, max(0, RTT - (window - BDP) / rate) per segment, with the
- * largest window the least. What the losses cost beyond that is measured:
+ * round trip, max(0, RTT - (window - BDP) / rate) per segment: with the
+ * largest window the least, so the ceiling is an upper bound (a segment
+ * delayed while the window was smaller costs more). What the losses cost is measured:
  * the time against the lossless row of the same RTT and rate in this run.
  */
 static void print_ceiling_note(cell_t cells[N_ROWS][2], size_t i, int reps, size_t file_bytes)
@@ -221,9 +222,9 @@ static void print_ceiling_note(cell_t cells[N_ROWS][2], size_t i, int reps, size
            "first round trip",
            c->peak_bytes / KIB, bdp / KIB, ceiling * 100.0);
     if (lost > 0.0 && per_loss > 0.0) {
-        printf(" and the %.0f delayed segments (%.3f s of idle link each: a segment one round "
-               "trip late holds the stream, and the %.0f KiB asked for beyond the BDP keep the "
-               "link busy for %.3f s of it)",
+        printf(" and the %.0f delayed segments (at least %.3f s of idle link each: a segment one "
+               "round trip late holds the stream, and at the largest window the %.0f KiB asked "
+               "for beyond the BDP keep the link busy for %.3f s of it)",
                lost, per_loss, (c->peak_bytes - bdp) / KIB, beyond_s);
     }
     printf(" %s the link idle %.2f s; the agent reached %.0f %% of it.",
@@ -231,8 +232,10 @@ static void print_ceiling_note(cell_t cells[N_ROWS][2], size_t i, int reps, size
            share / ceiling * 100.0);
     if (lost > 0.0 && per_loss == 0.0) {
         printf(" The %.0f delayed segments (each one round trip late, holding the stream behind "
-               "it) need not idle the link: the %.0f KiB the window asks for beyond the BDP keep "
-               "it busy for %.2f s, longer than the round trip a segment is held.",
+               "it) idle the link only once the data asked for beyond the BDP runs out: at the "
+               "largest window, %.0f KiB beyond it, %.2f s at the link rate, longer than the round "
+               "trip a segment is held, so not at all, and the ceiling stays; a segment delayed "
+               "while the window was smaller costs up to a round trip.",
                lost, (c->peak_bytes - bdp) / KIB, beyond_s);
     }
     for (size_t j = 0; lost > 0.0 && j < N_ROWS; j++) {

@@ -138,7 +138,9 @@ targets() { # NUMBER: headline lines
     esac
 }
 for n in 2 4; do
-    [ -f "$sections/$n.md" ] && targets "$n" >"$sections/$n.targets"
+    if [ -f "$sections/$n.md" ]; then
+        targets "$n" >"$sections/$n.targets"
+    fi
 done
 
 step "report: $out"
@@ -182,8 +184,12 @@ mbed=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo unknown)
     echo "## Headlines"
     echo
     for n in 1 2 3 4 5 6 7; do
-        [ -f "$sections/$n.md" ] && cat "$sections/$n.md" "$sections/$n.targets" 2>/dev/null |
-            sed -n 's/^headline: /- /p'
+        if [ -f "$sections/$n.md" ]; then
+            sed -n 's/^headline: /- /p' "$sections/$n.md"
+            if [ -f "$sections/$n.targets" ]; then
+                sed -n 's/^headline: /- /p' "$sections/$n.targets"
+            fi
+        fi
     done
     for n in 1 2 3 4 5 6 7; do
         if [ -f "$sections/$n.md" ]; then
