@@ -811,20 +811,34 @@ int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_c
     return rc;
 }
 
-char *cli_dynsec_with_federation(const char *text, const char *password)
+char *cli_dynsec_with_federation(const char *text, const char (*passwords)[33], size_t n)
 {
     cJSON *root = cJSON_Parse(text);
     cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
     cJSON *roles = cJSON_GetObjectItemCaseSensitive(root, "roles");
     char *out = NULL;
-    if (cJSON_IsArray(clients) && cJSON_IsArray(roles)) {
-        cJSON *c = client_object(CLI_FEDERATION_USER, CLI_FEDERATION_USER, CLI_FEDERATION_USER);
+    int rc = cJSON_IsArray(clients) && cJSON_IsArray(roles) ? 0 : -1;
+    for (size_t k = 1; rc == 0 && k < n; k++) {
+        if (passwords[k][0] == '\0') {
+            continue; /* broker k has no bridge of its own */
+        }
+        char name[64];
+        snprintf(name, sizeof name, CLI_FEDERATION_USER "-%u", (unsigned)k);
+        cJSON *c = client_object(name, name, CLI_FEDERATION_USER);
         cJSON_AddItemToArray(clients, c);
-        /* The bridges relay every thing's topics, in both directions. */
+        /* With certificates (TLS) the password is "-": the certificate's name is the login. */
+        if (strcmp(passwords[k], "-") != 0) {
+            rc = add_password_hash(c, passwords[k]);
+        }
+    }
+    if (rc == 0) {
+        /* The bridges relay exactly the topics they carry, in both directions. */
         cJSON *acls = cJSON_CreateArray();
-        add_rw(acls, "$aws/things/#");
+        add_rw(acls, "$aws/things/+/jobs/#");
+        add_rw(acls, "$aws/things/+/streams/#");
+        add_rw(acls, "$aws/things/+/shadow/#");
         cJSON_AddItemToArray(roles, role_object(CLI_FEDERATION_USER, acls));
-        out = add_password_hash(c, password) == 0 ? print_json(root) : NULL;
+        out = print_json(root);
     }
     cJSON_Delete(root);
     return out;
