@@ -136,4 +136,15 @@ int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_c
  */
 char *cli_dynsec_with_federation(const char *text, const char (*passwords)[33], size_t n);
 
+/**
+ * Add the login of one service instance with a certificate of its own (name:
+ * otter-service-NAME, client id bound to it, the service's role) to every
+ * broker: this data folder's through it when it runs, else in its file; the
+ * other brokers of a federation through them. A broker that has it already
+ * is left as it is, so running it again after a failure adds it where it is
+ * missing. Prints the error line on failure.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_dynsec_add_service_instance(const cli_ctx_t *ctx, const char *name);
+
 #endif /* CLI_DYNSEC_H */

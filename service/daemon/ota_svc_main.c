@@ -142,7 +142,9 @@ typedef struct credentials {
     char cafile[4096];
     char certfile[4096];
     char keyfile[4096];
-    char brokers[1024]; /* in a federation: "HOST:PORT,HOST:PORT", the hubs in order */
+    char brokers[1024];       /* in a federation: "HOST:PORT,HOST:PORT", the hubs in order */
+    char inst_certfile[4096]; /* an instance's own certificate and key (TLS) */
+    char inst_keyfile[4096];
 } credentials_t;
 
 /* The brokers to connect to, in order: the next when the current one is lost. */
@@ -716,6 +718,27 @@ static int load_config(options_t *o, credentials_t *c)
         int tls_only = c->cafile[0] != '\0' && (c->tls_port == 0 || c->port == 0);
         if (o->port < 0 && o->cafile == NULL && tls_only) {
             o->cafile = c->cafile;
+        }
+        if (o->cafile != NULL && o->certfile == NULL && o->instance != NULL &&
+            c->certfile[0] != '\0') {
+            /* An instance's own certificate ('otter service credentials --instance NAME'):
+             * on a TLS listener the certificate's name is the client id. */
+            snprintf(c->inst_certfile, sizeof(c->inst_certfile), "%s/broker/service-%s.crt",
+                     o->data_dir, o->instance);
+            snprintf(c->inst_keyfile, sizeof(c->inst_keyfile), "%s/broker/service-%s.key",
+                     o->data_dir, o->instance);
+            if (access(c->inst_certfile, R_OK) == 0) {
+                o->certfile = c->inst_certfile;
+                o->keyfile = c->inst_keyfile;
+            } else {
+                fprintf(stderr,
+                        "otter-service: warning: instance '%s' on a TLS broker has no "
+                        "certificate of its own (%s) and logs in as the service: the broker "
+                        "names clients by their certificate, so it takes the client id of any "
+                        "other instance that does the same; run 'otter --data-dir %s service "
+                        "credentials --instance %s'\n",
+                        o->instance, c->inst_certfile, o->data_dir, o->instance);
+            }
         }
         if (o->cafile != NULL && o->certfile == NULL && c->certfile[0] != '\0') {
             o->certfile = c->certfile;

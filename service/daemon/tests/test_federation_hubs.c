@@ -48,8 +48,8 @@ typedef struct fed {
     char dir[3][700];
     ota_test_client_t *sub[3];
     ota_test_login_t svc, thing, dev; /* dev: the device that asks the service */
-    ota_test_proc_t service;
-    char svc_log[800];
+    ota_test_proc_t service, inst[2];
+    char svc_log[800], inst_log[2][800];
     int tls;
 } fed_t;
 
@@ -241,7 +241,7 @@ static void start_federation(int tls)
     char list[64];
     int p2 = ota_test_free_port(), p3 = ota_test_free_port();
     snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", p2, p3);
-    const char *init_args[] = {"--federate", list, tls ? "--tls" : NULL, NULL};
+    const char *init_args[] = {"--federate", list, "--shared-streams", tls ? "--tls" : NULL, NULL};
     g.tls = tls;
     assert_int_equal(ota_test_broker_start_with(&g.b[0], NULL, init_args), 0);
     snprintf(g.dir[0], sizeof g.dir[0], "%.600s", g.b[0].dir);
@@ -383,6 +383,41 @@ static void test_federation_hubs_tls(void **state)
     assert_true(refused);
     assert_false(let_in);
     exactly_once(all, "tls2");
+
+    /* Two service instances, each with its own certificate, on the TLS listener of hub 1:
+     * neither takes the other's client id; when hub 1 dies both move to hub 2. */
+    static const char *const names[2] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = {"service", "credentials", "--instance", names[i], NULL};
+        assert_int_equal(ota_test_otter(g.dir[0], args, NULL), 0);
+        snprintf(g.inst_log[i], sizeof g.inst_log[i], "%.700s/service-%s.log", g.dir[0], names[i]);
+        char *argv_i[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                          (char *)"--instance",         (char *)names[i],     NULL};
+        assert_int_equal(ota_test_proc_start(&g.inst[i], "otter-service", argv_i, g.inst_log[i]),
+                         0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, OTA_TEST_SERVICE_READY, 15000), 0);
+    }
+    assert_true(service_answers(now_ms()) >= 0);
+    nap_ms(1000);
+    for (int i = 0; i < 2; i++) {
+        char *log = read_text(g.inst_log[i]);
+        assert_non_null(log);
+        assert_non_null(strstr(log, "as otter-service-"));
+        assert_null(strstr(log, "lost"));
+        free(log);
+    }
+    int64_t t0 = now_ms();
+    assert_true(ota_test_proc_kill(&g.b[0].proc) >= 0);
+    long svc = service_answers(t0);
+    printf("federation_hubs: TLS, two instances with their own certificates: hub 1 killed, a "
+           "device on broker 3 answered after %ld ms\n",
+           svc);
+    assert_true(svc >= 0 && svc <= OUTAGE_BOUND_MS);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, "(broker 2 of 2)", 5000), 0);
+    }
 }
 
 static int teardown(void **state)
@@ -390,6 +425,11 @@ static int teardown(void **state)
     (void)state;
     if (g.service.pid > 0) {
         ota_test_proc_stop(&g.service);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (g.inst[i].pid > 0) {
+            ota_test_proc_stop(&g.inst[i]);
+        }
     }
     for (int k = 0; k < 3; k++) {
         ota_test_client_disconnect(g.sub[k]);
