@@ -1161,6 +1161,52 @@ static void test_broker_init_federate(void **state)
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-federation", NULL), 2);
 }
 
+/* service credentials: refused without a CA (password logins) and for bad names; with --tls
+ * (broker stopped) a certificate and a login with the service's role in the file; run again,
+ * the certificate is kept and the login not doubled. */
+static void test_service_credentials(void **state)
+{
+    (void)state;
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", NULL));
+    assert_int_equal(cli_test_run(R, "service", "credentials", "--instance", "a", NULL), 2);
+    assert_true(cli_test_one_error_line(R));
+    assert_int_equal(access(cli_test_path("data/broker/service-a.crt"), F_OK), -1);
+    assert_int_equal(cli_test_sh("rm -rf '%s'", cli_test_path("data")), 0);
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--tls", NULL));
+    static const char *const bad[] = {"", "a/b", "x y", "123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cli_test_run(R, "service", "credentials", "--instance", bad[i], NULL), 2);
+        assert_true(cli_test_one_error_line(R));
+    }
+    assert_int_equal(cli_test_run(R, "service", "credentials", NULL), 2);
+    for (int round = 0; round < 2; round++) {
+        assert_ok(cli_test_run(R, "service", "credentials", "--instance", "s1", NULL));
+        assert_non_null(strstr(R->out, round == 0 ? "(new)" : "(kept)"));
+    }
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/broker/service-s1.key"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(cli_test_path("data/broker/service-s1.crt"), &st), 0);
+    char *d = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    cJSON *j = cJSON_Parse(d);
+    free(d);
+    int found = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "clients"))
+    {
+        if (strcmp(cJSON_GetObjectItem(c, "username")->valuestring, "otter-service-s1") == 0) {
+            found++;
+            assert_string_equal(cJSON_GetObjectItem(c, "clientid")->valuestring,
+                                "otter-service-s1");
+            const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "roles"), 0);
+            assert_string_equal(cJSON_GetObjectItem(r, "rolename")->valuestring, "otter-service");
+            assert_null(cJSON_GetObjectItem(c, "password"));
+        }
+    }
+    cJSON_Delete(j);
+    assert_int_equal(found, 1);
+}
+
 /* --shared-streams with --tls: the bridge logs in with a certificate of its own on the TLS
  * listener and checks the server's; no password anywhere. */
 static void test_broker_init_shared_streams_tls(void **state)
@@ -1498,6 +1544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_federate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams_tls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
