@@ -226,7 +226,7 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
            "to hub 2 while hub 1 is down)\n",
            top);
     if (s->shared_streams) {
-        printf("shared streams: on the hub; start more instances with 'otter-service --role "
+        printf("shared streams: on both hubs; start more instances with 'otter-service --role "
                "streams --instance NAME'\n");
     }
     printf("start each with: mosquitto -c <its folder>/broker/mosquitto.conf; thing commands "
