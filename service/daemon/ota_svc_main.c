@@ -68,6 +68,7 @@
 #include "ota_svc_presign.h"
 #include "ota_svc_store_source.h"
 #include "ota_svc_streams.h"
+#include "otter/ota_mqtt_packet.h"
 
 /* One publish function serves both modules: their callback types must agree. */
 _Static_assert(__builtin_types_compatible_p(ota_svc_publish_fn, ota_svc_streams_publish_fn),
@@ -802,27 +803,14 @@ static uint64_t backlog(const daemon_t *d)
     return d->out_bytes + (uint64_t)(d->raw_len - d->raw_off);
 }
 
-/* Appends one QoS 0 PUBLISH packet (MQTT 3.1.1) to raw; 0 on success. */
+/* Appends one QoS 0 PUBLISH packet (MQTT 3.1.1, the device codec's encoding) to raw; 0 on
+ * success. */
 static int raw_append(daemon_t *d, const char *topic, const void *payload, size_t len)
 {
-    size_t topic_len = strlen(topic);
-    size_t rem = 2u + topic_len + len;
-    uint8_t head[5];
-    size_t h = 0;
-
-    if (topic_len > 65535u || rem > 268435455u) {
-        return -1;
-    }
-    head[h++] = 0x30; /* PUBLISH, QoS 0, no retain */
-    do {
-        uint8_t byte = (uint8_t)(rem % 128u);
-        rem /= 128u;
-        head[h++] = (uint8_t)(byte | (rem > 0u ? 0x80u : 0u));
-    } while (rem > 0u);
-    rem = 2u + topic_len + len;
-    if (d->raw_cap - d->raw_len < h + rem) {
+    size_t most = 5u + 2u + strlen(topic) + len; /* fixed header at its longest */
+    if (d->raw_cap - d->raw_len < most) {
         size_t cap = d->raw_cap != 0u ? d->raw_cap : 256u * 1024u;
-        while (cap - d->raw_len < h + rem) {
+        while (cap - d->raw_len < most) {
             cap *= 2u;
         }
         uint8_t *grown = realloc(d->raw, cap);
@@ -832,12 +820,12 @@ static int raw_append(daemon_t *d, const char *topic, const void *payload, size_
         d->raw = grown;
         d->raw_cap = cap;
     }
-    memcpy(d->raw + d->raw_len, head, h);
-    d->raw_len += h;
-    d->raw[d->raw_len++] = (uint8_t)(topic_len >> 8);
-    d->raw[d->raw_len++] = (uint8_t)(topic_len & 0xffu);
-    memcpy(d->raw + d->raw_len, topic, topic_len);
-    d->raw_len += topic_len;
+    int32_t h = ota_mqtt_encode_publish_header(d->raw + d->raw_len, d->raw_cap - d->raw_len, topic,
+                                               len, 0u, 0u);
+    if (h < 0) {
+        return -1;
+    }
+    d->raw_len += (size_t)h;
     if (len > 0u) {
         memcpy(d->raw + d->raw_len, payload, len);
         d->raw_len += len;
