@@ -193,7 +193,7 @@ static ota_err_t check_digest(ota_verify_key_t *k, const uint8_t *sig, size_t si
     int ret;
 #if OTA_P256_COMB
     mbedtls_ecp_keypair *ec = k->method == OTA_SIG_SHA256_ECDSA ? mbedtls_pk_ec(*k->key) : NULL;
-    if (ec != NULL && ec->grp.T == NULL) {
+    if (ec != NULL && ec->grp.id == MBEDTLS_ECP_DP_SECP256R1 && ec->grp.T == NULL) {
         /* What mbedtls_pk_verify() does for an EC key (DER signature, nothing
          * after it), with G's multiples from ROM (ota_p256_comb.h) instead of
          * computed again; the group gets its own T back before it is freed. */
