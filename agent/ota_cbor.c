@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "ota_out_of_line.h"
+
 /* CBOR major types used here. */
 #define MT_UINT 0u
 #define MT_BYTES 2u
@@ -48,7 +50,8 @@ static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
 }
 
 /* A one-letter text key followed by a byte or text string of n bytes. */
-static void put_string(writer_t *w, char key, unsigned mt, const void *src, size_t n)
+OTA_OUT_OF_LINE static void put_string(writer_t *w, char key, unsigned mt, const void *src,
+                                       size_t n)
 {
     const uint8_t *p = src;
     put_key(w, key, mt, (uint32_t)n);

@@ -21,13 +21,70 @@
 #define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
 #define COPY_SIG 2u   /* drop CR and LF (raw or escaped): base64 text */
 
-/* The parse: the message and the field a problem concerns. A value is named
- * by the offset of its first character; 0 means absent (the root object is
- * never a member's value). */
+/*
+ * Lists of names: each NUL-terminated, one after the other (no table of
+ * pointers); nth() finds one by its index.
+ *
+ * The keys of the objects read, one list: each object's keys follow each
+ * other (members() takes the first and the count). The last key, "sig-",
+ * matches any key that starts with it.
+ */
+#if OTA_HTTP_PLANE
+#define HTTP_KEYS "update_data_url\0auth_scheme\0"
+#else
+#define HTTP_KEYS
+#endif
+static const char keys[] = "execution\0"
+                           "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
+                           "self_test\0updatedBy\0receive\0"
+                           "afr_ota\0"
+                           "protocols\0streamname\0files\0"
+                           "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
+                           "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+enum {
+    K_EXECUTION, /* the message's */
+    K_JOB_ID,    /* the execution's */
+    K_STATUS,
+    K_VERSION,
+    K_DETAILS,
+    K_DOCUMENT,
+    K_SELF_TEST, /* statusDetails' */
+    K_UPDATED_BY,
+    K_RECEIVE,
+    K_AFR_OTA,   /* jobDocument's */
+    K_PROTOCOLS, /* afr_ota's */
+    K_STREAM,
+    K_FILES,
+    K_PATH, /* a file's */
+    K_CERT,
+    K_SIZE,
+    K_ID,
+    K_TYPE,
+#if OTA_HTTP_PLANE
+    K_URL,
+    K_AUTH,
+#endif
+    K_DEVICE_TYPES,
+    K_SIG_ECDSA,
+    K_SIG_RSA,
+    K_SIG_OTHER,
+    K_COUNT,
+    K_NONE = 255 /* no field */
+};
+#if OTA_HTTP_PLANE
+/** Longest "auth_scheme" accepted. */
+#define OTA_AUTH_SCHEME_MAX 32u
+#endif
+
+/* The parse: the message, the field a problem concerns (an index in keys[],
+ * or K_NONE) and the values of the known keys: slots[k] is the offset of the
+ * first character of keys[k]'s value, 0 when absent (the root object is never
+ * a member's value). */
 typedef struct parse {
     const char *js;
     size_t len;
-    const char *field;
+    size_t slots[K_COUNT];
+    unsigned field;
 } parse_t;
 
 /* Kinds of values, by their first character. */
@@ -38,62 +95,11 @@ typedef struct parse {
 #define K_PRIMITIVE                                                                                \
     'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
 
+/* What scan() returns for a value nested too deeply (messages are shorter than INT_MAX). */
+#define TOO_DEEP SIZE_MAX
+
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
-
-/*
- * Lists of names: each NUL-terminated, one after the other (no table of
- * pointers); nth() finds one by its index.
- *
- * Keys of each object; a value's position in slots[] is its key's index.
- */
-static const char root_keys[] = "execution";
-enum { R_EXECUTION, R_COUNT };
-static const char exec_keys[] = "jobId\0status\0versionNumber\0statusDetails\0jobDocument";
-enum { E_JOB_ID, E_STATUS, E_VERSION, E_DETAILS, E_DOCUMENT, E_COUNT };
-static const char detail_keys[] = "self_test\0updatedBy\0receive";
-enum { D_SELF_TEST, D_UPDATED_BY, D_RECEIVE, D_COUNT };
-static const char doc_keys[] = "afr_ota";
-enum { J_AFR_OTA, J_COUNT };
-static const char ota_keys[] = "protocols\0streamname\0files";
-enum { O_PROTOCOLS, O_STREAM, O_FILES, O_COUNT };
-/* The last key, "sig-", matches any key that starts with it. */
-#if OTA_HTTP_PLANE
-static const char file_keys[] =
-    "filepath\0certfile\0filesize\0fileid\0fileType\0update_data_url\0"
-    "auth_scheme\0otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
-enum {
-    F_PATH,
-    F_CERT,
-    F_SIZE,
-    F_ID,
-    F_TYPE,
-    F_URL,
-    F_AUTH,
-    F_DEVICE_TYPES,
-    F_SIG_ECDSA,
-    F_SIG_RSA,
-    F_SIG_OTHER,
-    F_COUNT
-};
-/** Longest "auth_scheme" accepted. */
-#define OTA_AUTH_SCHEME_MAX 32u
-#else
-static const char file_keys[] = "filepath\0certfile\0filesize\0fileid\0fileType\0otterDeviceTypes\0"
-                                "sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
-enum {
-    F_PATH,
-    F_CERT,
-    F_SIZE,
-    F_ID,
-    F_TYPE,
-    F_DEVICE_TYPES,
-    F_SIG_ECDSA,
-    F_SIG_RSA,
-    F_SIG_OTHER,
-    F_COUNT
-};
-#endif
 
 /* Values of known strings; a match at index k gives k + 1. */
 static const char self_test_names[] = "ready\0active"; /* ota_self_test_t */
@@ -138,8 +144,11 @@ OTA_OUT_OF_LINE static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static size_t ws(const char *js, size_t len, size_t i)
+static size_t ws(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
+
     while (i < len && is_space(js[i])) {
         i++;
     }
@@ -155,8 +164,11 @@ static int is_delim(char c)
 
 /* After the string starting at js[i] ('"'), or 0 when it is malformed (no end,
  * a bad escape). Raw control characters are kept: base64 may hold CR/LF. */
-static size_t string_end(const char *js, size_t len, size_t i)
+static size_t string_end(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
+
     for (i++; i < len; i++) {
         if (js[i] == '"') {
             return i + 1;
@@ -181,80 +193,88 @@ static size_t string_end(const char *js, size_t len, size_t i)
 }
 
 /*
- * After a key ("...") and its colon at js[i], or 0. With lenient, a missing
- * colon is passed over (as the FreeRTOS agent's tokenizer does): members()
- * refuses it in the objects the parser reads, so a job whose document has one
- * can still be answered FAILED.
+ * After a key ("...") and its colon at js[i], or 0 when the key is malformed.
+ * A missing colon is passed over (as the FreeRTOS agent's tokenizer does):
+ * the offset returned then follows no colon, and members() refuses it in the
+ * objects the parser reads, so a job whose document has one can still be
+ * answered FAILED.
  */
-static size_t key_end(const char *js, size_t len, size_t i, int lenient)
+static size_t key_end(const parse_t *p, size_t i)
 {
-    if (i >= len || js[i] != '"' || (i = string_end(js, len, i)) == 0) {
+    const char *js = p->js;
+    size_t len = p->len;
+
+    if (i >= len || js[i] != '"' || (i = string_end(p, i)) == 0) {
         return 0;
     }
-    i = ws(js, len, i);
+    i = ws(p, i);
     if (i < len && js[i] == ':') {
         return i + 1;
     }
-    return lenient ? i : 0;
+    return i;
 }
+
+/* What scan() looks for next. */
+#define WANT_VALUE 0 /* a value */
+#define WANT_AFTER 1 /* after a value inside a container: a comma or the container's end */
+#define WANT_FIRST 2 /* after an opening: the end, or the first member or element */
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
- * after it, or 0 when it is malformed; *deep is set when it nests deeper than
+ * after it, or 0 when it is malformed, or TOO_DEEP when it nests deeper than
  * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
  */
-static size_t scan(const char *js, size_t len, size_t i, int *deep)
+static size_t scan(const parse_t *p, size_t i)
 {
+    const char *js = p->js;
+    size_t len = p->len;
     uint32_t stack = 0;
     unsigned depth = 0;
-    int want_value = 1;
+    int want = WANT_VALUE;
 
     for (;;) {
         char c;
-        i = ws(js, len, i);
-        if (!want_value && depth == 0) {
+        i = ws(p, i);
+        if (want == WANT_AFTER && depth == 0) {
             return i;
         }
         if (i >= len) {
             return 0;
         }
         c = js[i];
-        if (!want_value) {
-            /* After a value inside a container: a comma or its end. */
-            if (c == ',') {
-                i = (stack & 1u) ? key_end(js, len, ws(js, len, i + 1), 1) : i + 1;
-                want_value = 1;
-            } else if (c == ((stack & 1u) ? '}' : ']')) {
+        if (want != WANT_VALUE) {
+            if (c == ((stack & 1u) ? '}' : ']')) {
                 i++;
                 depth--;
                 stack >>= 1;
+                want = WANT_AFTER;
+            } else if (want == WANT_FIRST || c == ',') {
+                if (want == WANT_AFTER) {
+                    i = ws(p, i + 1);
+                }
+                if ((stack & 1u) != 0) {
+                    i = key_end(p, i);
+                }
+                want = WANT_VALUE;
             } else {
                 return 0;
             }
         } else if (c == '{' || c == '[') {
             if (depth == OTA_JOB_MAX_DEPTH) {
-                *deep = 1;
-                return 0;
+                return TOO_DEEP;
             }
             depth++;
             stack = (stack << 1) | (c == '{' ? 1u : 0u);
-            i = ws(js, len, i + 1);
-            if (i < len && js[i] == (c == '{' ? '}' : ']')) {
-                i++;
-                depth--;
-                stack >>= 1;
-                want_value = 0;
-            } else if (c == '{') {
-                i = key_end(js, len, i, 1);
-            }
+            i++;
+            want = WANT_FIRST;
         } else if (c == '"') {
-            i = string_end(js, len, i);
-            want_value = 0;
+            i = string_end(p, i);
+            want = WANT_AFTER;
         } else if (!is_delim(c)) {
             while (i < len && !is_delim(js[i])) {
                 i++;
             }
-            want_value = 0;
+            want = WANT_AFTER;
         } else {
             return 0;
         }
@@ -271,21 +291,20 @@ static int kind(const parse_t *p, size_t i)
     return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
 }
 
-/* After value i (the message is well-formed). */
-OTA_OUT_OF_LINE static size_t skip(const parse_t *p, size_t i)
+/* 1 if value i (0: absent) is of kind k. */
+static int is_type(const parse_t *p, size_t i, int k)
 {
-    int deep = 0;
-    return scan(p->js, p->len, i, &deep);
+    return kind(p, i) == k;
 }
 
 /* The text of string or primitive i: *n bytes at the returned pointer. */
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
-    size_t end = skip(p, i);
+    size_t end = scan(p, i);
     while (end > i && is_space(p->js[end - 1])) {
         end--;
     }
-    if (kind(p, i) == K_STRING) {
+    if (p->js[i] == '"') {
         *n = end - i - 2u;
         return p->js + i + 1;
     }
@@ -303,63 +322,60 @@ static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
     return (prefix ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
 }
 
-/* The first element of array i, or 0 when it is empty. */
+/* The first element of array i, or 0 when it is empty or value i is no array. */
 static size_t first_element(const parse_t *p, size_t i)
 {
-    i = ws(p->js, p->len, i + 1);
+    if (!is_type(p, i, K_ARRAY)) {
+        return 0;
+    }
+    i = ws(p, i + 1);
     return p->js[i] == ']' ? 0 : i;
 }
 
 /* The element after element i of an array, or 0 after the last. */
 static size_t next_element(const parse_t *p, size_t i)
 {
-    i = ws(p->js, p->len, skip(p, i));
-    return p->js[i] == ',' ? ws(p->js, p->len, i + 1) : 0;
+    i = ws(p, scan(p, i));
+    return p->js[i] == ',' ? ws(p, i + 1) : 0;
 }
 
 /*
- * Finds the values of count keys in object obj: slots[k] is the offset of
- * keys[k]'s value, 0 when absent. With prefix, the last key matches every key
- * that starts with it (and may repeat). Unknown keys are skipped.
+ * Finds the values of the count keys from keys[first] in object obj:
+ * p->slots[k] is the offset of keys[k]'s value, 0 when absent. The last key,
+ * "sig-", matches every key that starts with it (and may repeat). Unknown
+ * keys are skipped.
  */
-static ota_job_problem_t members(parse_t *p, size_t obj, const char *keys, int count, int prefix,
-                                 size_t *slots)
+static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigned count)
 {
-    size_t i = ws(p->js, p->len, obj + 1);
+    size_t i = ws(p, obj + 1);
 
-    memset(slots, 0, (size_t)count * sizeof(*slots));
+    memset(&p->slots[first], 0, count * sizeof p->slots[0]);
     while (p->js[i] == '"') {
-        size_t value = key_end(p->js, p->len, i, 0);
-        if (value == 0) {
+        size_t value = key_end(p, i);
+        if (p->js[value - 1] != ':') {
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
-        value = ws(p->js, p->len, value);
-        const char *key = keys;
+        value = ws(p, value);
+        const char *key = nth(keys, first);
 
-        for (int k = 0; k < count; k++, key += strlen(key) + 1u) {
-            int last = prefix && k == count - 1;
+        for (unsigned k = first; k < first + count; k++, key += strlen(key) + 1u) {
+            int last = k == K_SIG_OTHER;
 
             if (tok_is(p, i, key, last)) {
-                if (slots[k] != 0 && !last) {
-                    p->field = key;
+                if (p->slots[k] != 0 && !last) {
+                    p->field = k;
                     return OTA_JOB_PROBLEM_BAD_VALUE;
                 }
-                slots[k] = value;
+                p->slots[k] = value;
                 break;
             }
         }
-        i = ws(p->js, p->len, skip(p, value));
+        i = ws(p, scan(p, value));
         if (p->js[i] == ',') {
-            i = ws(p->js, p->len, i + 1);
+            i = ws(p, i + 1);
         }
     }
     return OTA_JOB_PROBLEM_NONE;
-}
-
-/* 1 if value i (0: absent) is of kind k. */
-static int is_type(const parse_t *p, size_t i, int k)
-{
-    return i != 0 && kind(p, i) == k;
 }
 
 static int is_null(const parse_t *p, size_t i)
@@ -439,11 +455,11 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
                                      unsigned flags)
 {
     size_t len = 0;
-    const char *s = is_type(p, i, K_STRING) ? text(p, i, &len) : p->js;
+    int is_string = is_type(p, i, K_STRING);
+    const char *s = is_string ? text(p, i, &len) : p->js;
     const char *end = s + len;
     size_t n = 0;
-    ota_job_problem_t pr =
-        is_type(p, i, K_STRING) ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
+    ota_job_problem_t pr = is_string ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_VALUE;
 
     while (pr == OTA_JOB_PROBLEM_NONE && s < end) {
         char c = *s++;
@@ -461,7 +477,7 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
             continue;
         }
         if ((unsigned char)c < 0x20u ||
-            ((flags & COPY_TOPIC) != 0 && (c == '/' || c == '+' || c == '#'))) {
+            ((flags & COPY_TOPIC) != 0 && memchr("/+#", c, 3) != NULL)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
@@ -476,17 +492,16 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
 /* statusDetails: values this device wrote; anything unexpected counts as absent. */
 static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
 {
-    size_t s[D_COUNT];
     size_t i;
 
     if (!is_type(p, obj, K_OBJECT) ||
-        members(p, obj, detail_keys, D_COUNT, 0, s) != OTA_JOB_PROBLEM_NONE) {
+        members(p, obj, K_SELF_TEST, K_AFR_OTA - K_SELF_TEST) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
-    out->self_test = (uint8_t)lookup(p, s[D_SELF_TEST], self_test_names, 2);
-    i = s[D_UPDATED_BY];
-    out->has_updated_by = (uint8_t)(i != 0 && get_u32(p, i, UINT32_MAX, &out->updated_by));
-    i = s[D_RECEIVE];
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    i = p->slots[K_UPDATED_BY];
+    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
+    i = p->slots[K_RECEIVE];
     if (is_type(p, i, K_STRING)) {
         size_t n;
         const char *v = text(p, i, &n);
@@ -507,7 +522,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 {
     int array;
 
-    p->field = ota_keys;
+    p->field = K_PROTOCOLS;
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
@@ -536,12 +551,15 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 }
 
 /*
- * Value i of key: a problem missing when absent (0), BAD_VALUE when it is not
- * an object, else its members as members() finds them.
+ * The value of key (0: absent): a problem missing when absent, BAD_VALUE when
+ * it is not an object, else its members from keys[first] as members() finds
+ * them (up to the next object's keys, at last).
  */
-static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_problem_t missing,
-                                const char *keys, int count, int prefix, size_t *slots)
+static ota_job_problem_t object(parse_t *p, unsigned key, ota_job_problem_t missing, unsigned first,
+                                unsigned last)
 {
+    size_t i = p->slots[key];
+
     p->field = key;
     if (i == 0) {
         return missing;
@@ -549,14 +567,15 @@ static ota_job_problem_t object(parse_t *p, size_t i, const char *key, ota_job_p
     if (!is_type(p, i, K_OBJECT)) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    return members(p, i, keys, count, prefix, slots);
+    return members(p, i, first, last - first);
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, size_t i, const char *key,
-                                                      char *dst, size_t max)
+OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst,
+                                                      size_t max)
 {
     ota_job_problem_t pr;
+    size_t i = p->slots[key];
 
     p->field = key;
     if (i == 0) {
@@ -573,47 +592,47 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, size_t i, cons
 
 /* The fields of a file in check order (the signature follows them). */
 static const struct file_field {
-    uint8_t key;  /* index in file_keys */
+    uint8_t key;  /* index in keys */
     uint8_t kind; /* FF_* */
     uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
     uint16_t dst; /* offset in ota_job_t */
     uint16_t aux; /* see FF_* */
 } file_fields[] = {
-    {F_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
+    {K_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
      offsetof(ota_job_t, has_file_path)},
-    {F_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
-    {F_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
-    {F_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
+    {K_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
+    {K_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
+    {K_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
      offsetof(ota_job_t, has_cert_name)},
-    {F_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
+    {K_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
 };
 
 typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
-static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
 {
     char text[OTA_JOB_SIG_B64_MAX + 1];
     ota_job_problem_t pr;
-
-    int key = F_SIG_ECDSA;
+    const size_t *s = p->slots;
+    unsigned key = K_SIG_ECDSA;
 
     /* ECDSA when the document has it; RSA only when built in (OTA_SIG_RSA). */
-    if (s[F_SIG_ECDSA] == 0 && s[F_SIG_RSA] != 0) {
-        key = F_SIG_RSA;
+    if (s[K_SIG_ECDSA] == 0 && s[K_SIG_RSA] != 0) {
+        key = K_SIG_RSA;
         if (!OTA_SIG_RSA) {
-            p->field = nth(file_keys, F_SIG_RSA);
+            p->field = K_SIG_RSA;
             return OTA_JOB_PROBLEM_SIG_METHOD_DISABLED;
         }
     }
-    p->field = nth(file_keys, (unsigned)key);
+    p->field = key;
     if (s[key] == 0) {
-        if (s[F_SIG_OTHER] != 0) {
-            p->field = NULL;
+        if (s[K_SIG_OTHER] != 0) {
+            p->field = K_NONE;
             return OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD;
         }
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    out->sig_method = key == F_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+    out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
     pr = copy_string(p, s[key], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
@@ -626,28 +645,29 @@ static ota_job_problem_t parse_signature(parse_t *p, const size_t *s, ota_job_t 
 
 #if OTA_HTTP_PLANE
 /* "update_data_url" and "auth_scheme" of the first file (strings or null). */
-static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 {
     char scheme[OTA_AUTH_SCHEME_MAX + 1];
     ota_job_problem_t pr = OTA_JOB_PROBLEM_NONE;
+    const size_t *s = p->slots;
 
-    p->field = nth(file_keys, F_URL);
-    if (s[F_URL] != 0 && !is_null(p, s[F_URL])) {
-        pr = copy_string(p, s[F_URL], out->url, OTA_HTTP_URL_MAX, 0);
+    p->field = K_URL;
+    if (s[K_URL] != 0 && !is_null(p, s[K_URL])) {
+        pr = copy_string(p, s[K_URL], out->url, OTA_HTTP_URL_MAX, 0);
         /* a space would end the request line early */
         if (pr == OTA_JOB_PROBLEM_NONE && strchr(out->url, ' ') != NULL) {
             out->url[0] = '\0';
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    if (pr == OTA_JOB_PROBLEM_NONE && s[F_AUTH] != 0 && !is_null(p, s[F_AUTH])) {
-        p->field = nth(file_keys, F_AUTH);
-        pr = copy_string(p, s[F_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
+    if (pr == OTA_JOB_PROBLEM_NONE && s[K_AUTH] != 0 && !is_null(p, s[K_AUTH])) {
+        p->field = K_AUTH;
+        pr = copy_string(p, s[K_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
     }
     if (pr == OTA_JOB_PROBLEM_NONE && (out->protocols & OTA_PROTO_MQTT) == 0 &&
         out->url[0] == '\0') {
         /* "HTTP" alone and no URL: nothing to fetch the file from */
-        p->field = nth(file_keys, F_URL);
+        p->field = K_URL;
         pr = OTA_JOB_PROBLEM_NO_PROTOCOL;
     }
     return pr;
@@ -656,16 +676,19 @@ static ota_job_problem_t parse_url(parse_t *p, const size_t *s, ota_job_t *out)
 
 /* "otterDeviceTypes": absent or null (any type), or an array of 1 to
  * OTA_JOB_DEVICE_TYPES_MAX type names, kept as their tags. */
-static ota_job_problem_t parse_device_types(parse_t *p, size_t i, ota_job_t *out)
+static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 {
-    p->field = nth(file_keys, F_DEVICE_TYPES);
+    size_t i = p->slots[K_DEVICE_TYPES];
+
+    p->field = K_DEVICE_TYPES;
     if (i == 0 || is_null(p, i)) {
         return OTA_JOB_PROBLEM_NONE;
     }
-    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
+    i = first_element(p, i);
+    if (i == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    for (i = first_element(p, i); i != 0; i = next_element(p, i)) {
+    for (; i != 0; i = next_element(p, i)) {
         size_t n;
         const char *name;
         if (!is_type(p, i, K_STRING) || out->n_device_types == OTA_JOB_DEVICE_TYPES_MAX) {
@@ -682,28 +705,30 @@ static ota_job_problem_t parse_device_types(parse_t *p, size_t i, ota_job_t *out
 }
 
 /* The first file of "files". */
-static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
+OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
 {
-    size_t s[F_COUNT];
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
+    size_t i = p->slots[K_FILES];
 
-    p->field = nth(ota_keys, O_FILES);
+    p->field = K_FILES;
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    if (!is_type(p, i, K_ARRAY) || first_element(p, i) == 0) {
+    /* The file object's value takes the place of the "files" array's. */
+    i = first_element(p, i);
+    if (i == 0) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
-    pr = object(p, first_element(p, i), nth(ota_keys, O_FILES), OTA_JOB_PROBLEM_NONE, file_keys,
-                F_COUNT, 1, s);
+    p->slots[K_FILES] = i;
+    pr = object(p, K_FILES, OTA_JOB_PROBLEM_NONE, K_PATH, K_COUNT);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
-        size_t v = s[ff->key];
+        size_t v = p->slots[ff->key];
         uint32_t n;
 
-        p->field = nth(file_keys, ff->key);
+        p->field = ff->key;
         if (ff->kind == FF_STRING) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
@@ -722,88 +747,79 @@ static ota_job_problem_t parse_file(parse_t *p, size_t i, ota_job_t *out)
         }
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_device_types(p, s[F_DEVICE_TYPES], out);
+        pr = parse_device_types(p, out);
     }
 #if OTA_HTTP_PLANE
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_url(p, s, out);
+        pr = parse_url(p, out);
     }
 #endif
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_signature(p, s, out);
+        pr = parse_signature(p, out);
     }
     return pr;
 }
 
 /* jobDocument.afr_ota. */
-static ota_job_problem_t parse_document(parse_t *p, size_t doc, ota_job_t *out)
+static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 {
-    size_t s[O_COUNT];
     ota_job_problem_t pr;
 
-    pr = object(p, doc, nth(exec_keys, E_DOCUMENT), OTA_JOB_PROBLEM_MISSING_FIELD, doc_keys,
-                J_COUNT, 0, s);
+    pr = object(p, K_DOCUMENT, OTA_JOB_PROBLEM_MISSING_FIELD, K_AFR_OTA, K_PROTOCOLS);
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = object(p, s[J_AFR_OTA], doc_keys, OTA_JOB_PROBLEM_NO_AFR_OTA, ota_keys, O_COUNT, 0, s);
+        pr = object(p, K_AFR_OTA, OTA_JOB_PROBLEM_NO_AFR_OTA, K_PROTOCOLS, K_PATH);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_protocols(p, s[O_PROTOCOLS], out);
+        pr = parse_protocols(p, p->slots[K_PROTOCOLS], out);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr =
-            topic_string(p, s[O_STREAM], nth(ota_keys, O_STREAM), out->stream, OTA_STREAM_NAME_MAX);
+        pr = topic_string(p, K_STREAM, out->stream, OTA_STREAM_NAME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = parse_file(p, s[O_FILES], out);
-    }
-    return pr;
-}
-
-/* The execution up to its job document; a problem here leaves no job to report to. */
-static ota_job_problem_t parse_job_id(parse_t *p, size_t exec, size_t *s, ota_job_t *out)
-{
-    ota_job_problem_t pr =
-        object(p, exec, root_keys, OTA_JOB_PROBLEM_BAD_VALUE, exec_keys, E_COUNT, 0, s);
-
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = topic_string(p, s[E_JOB_ID], exec_keys, out->job_id, OTA_JOB_ID_MAX);
+        pr = parse_file(p, out);
     }
     return pr;
 }
 
 /* Everything of a message whose job id is known. */
-static ota_job_problem_t parse_job(parse_t *p, const size_t *s, ota_job_t *out)
+static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
-    size_t i = s[E_STATUS];
+    size_t i = p->slots[K_STATUS];
 
     if (i != 0) {
-        p->field = nth(exec_keys, E_STATUS);
+        p->field = K_STATUS;
         out->status = (ota_job_status_t)lookup(p, i, status_names, 8);
         if (out->status == OTA_JOB_STATUS_NONE) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    if (s[E_VERSION] != 0) {
-        (void)get_u32(p, s[E_VERSION], UINT32_MAX, &out->version_number);
-    }
-    parse_details(p, s[E_DETAILS], out);
-    return parse_document(p, s[E_DOCUMENT], out);
+    (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
+    parse_details(p, p->slots[K_DETAILS], out);
+    return parse_document(p, out);
 }
+
+/* The problems that make a job unsupported rather than bad come last. */
+typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
+                                              OTA_JOB_PROBLEM_NO_PROTOCOL == 10 &&
+                                              OTA_JOB_PROBLEM_SIG_METHOD_DISABLED == 11 &&
+                                              OTA_JOB_PROBLEM_COUNT == 12
+                                          ? 1
+                                          : -1];
 
 /* Checks that the message is one JSON object and nothing else. */
 static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 {
-    int deep = 0;
-    size_t start = ws(json, len, 0);
+    size_t start;
     size_t end;
 
     p->js = json;
     p->len = len;
+    start = ws(p, 0);
     if (memchr(json, 0, len) != NULL || start >= len || json[start] != '{') {
         return OTA_JOB_PROBLEM_BAD_JSON;
     }
-    end = scan(json, len, start, &deep);
-    if (deep) {
+    end = scan(p, start);
+    if (end == TOO_DEEP) {
         return OTA_JOB_PROBLEM_TOO_DEEP;
     }
     return end == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
@@ -812,7 +828,6 @@ static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
 {
     parse_t p;
-    size_t s[E_COUNT];
     ota_job_problem_t pr;
     ota_err_t err = OTA_ERR_BAD_MESSAGE;
 
@@ -820,26 +835,29 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
-    p.field = NULL;
+    p.field = K_NONE;
     pr = check_json(&p, json, len);
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
     } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, ws(json, len, 0), root_keys, R_COUNT, 0, s);
+        pr = members(&p, ws(&p, 0), K_EXECUTION, 1);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        if (s[R_EXECUTION] == 0 || is_null(&p, s[R_EXECUTION])) {
+        if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
             err = OTA_ERR_NOT_FOUND;
         } else {
-            pr = parse_job_id(&p, s[R_EXECUTION], s, out);
+            /* The execution up to its job id; a problem here leaves no job to report to. */
+            pr = object(&p, K_EXECUTION, OTA_JOB_PROBLEM_BAD_VALUE, K_JOB_ID, K_SELF_TEST);
             if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = parse_job(&p, s, out);
+                pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
+            }
+            if (pr == OTA_JOB_PROBLEM_NONE) {
+                pr = parse_job(&p, out);
                 err = OTA_ERR_BAD_JOB_DOC;
                 if (pr == OTA_JOB_PROBLEM_NONE) {
                     err = OTA_OK;
-                } else if (pr == OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD ||
-                           pr == OTA_JOB_PROBLEM_SIG_METHOD_DISABLED ||
-                           pr == OTA_JOB_PROBLEM_NO_PROTOCOL) {
+                } else if (pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD) {
+                    /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
                     err = OTA_ERR_UNSUPPORTED;
                 }
             }
@@ -847,7 +865,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     }
     if (issue != NULL) {
         issue->problem = pr;
-        issue->field = pr == OTA_JOB_PROBLEM_NONE ? NULL : p.field;
+        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(keys, p.field);
     }
     return err;
 }

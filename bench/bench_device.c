@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "bench_device.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,11 @@
 #include "ota_test_image.h"
 
 #define V1_0_0 0x01000000u
+
+/* Without the HTTP plane, downloads may run side by side in threads (benchmark 5's
+ * one-block cells): each has its own device, client and agent, but libmosquitto's
+ * library start and cleanup count their users without a lock, so they take turns. */
+static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 
 #if OTA_HTTP_PLANE
 #include <poll.h>
@@ -139,7 +145,7 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
                           uint32_t block_size, uint32_t window, double timeout_s,
                           bench_device_run_t *r)
 {
-    static uint8_t factory[4096];
+    uint8_t factory[4096];
     flashsim_device_t *dev = calloc(1, sizeof *dev);
     ota_mqtt_mosquitto_t *b = calloc(1, sizeof *b);
     ota_agent_t *agent = calloc(1, sizeof *agent);
@@ -162,10 +168,13 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
     mc.client_id = mc.client_id != NULL ? mc.client_id : thing;
     mc.on_message = on_message;
     mc.ctx = r;
+    pthread_mutex_lock(&lib_mu);
     if (ota_mqtt_mosquitto_init(b, &mc) != OTA_OK) {
+        pthread_mutex_unlock(&lib_mu);
         fprintf(stderr, "bench: %s cannot connect to %s:%d\n", thing, mc.host, mc.port);
         goto out;
     }
+    pthread_mutex_unlock(&lib_mu);
     memset(&ac, 0, sizeof ac);
     ac.thing_name = thing;
     ac.app_version = V1_0_0;
@@ -198,7 +207,9 @@ int bench_device_download(const ota_mqtt_mosquitto_config_t *conn, const char *t
         }
         (void)ota_agent_stop(agent);
     }
+    pthread_mutex_lock(&lib_mu);
     ota_mqtt_mosquitto_cleanup(b);
+    pthread_mutex_unlock(&lib_mu);
 out:
     if (dev != NULL) {
         flashsim_device_destroy(dev);

@@ -9,7 +9,8 @@
  * the file, and stops when the port has verified the signature (before
  * activation). Built with ota_agent_http (library ota_bench_device_http), it
  * also has the HTTP data plane over TCP, and reads its stream whenever the
- * socket is readable.
+ * socket is readable. Without the HTTP plane, downloads may run at once in
+ * separate threads (each has its own device, client and agent).
  */
 #ifndef BENCH_DEVICE_H
 #define BENCH_DEVICE_H

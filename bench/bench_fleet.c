@@ -2,16 +2,20 @@
  * otter benchmark 2: a fleet. One job, one image, many devices.
  *
  *   bench_fleet [--devices 100,500,1000] [--image-kib 256] [--instances 1,2] [--quick]
- *               [--federate]
+ *               [--federate] [--loops N]
  *
  * For every device count N and every number of service instances (1, then 2),
  * a fresh environment (bench_env.h: Mosquitto on loopback, things fleet-0 ..
  * fleet-(N-1) in group "fleet", the service instances) and N simulated
  * devices in this process. Each device is the agent on the simulated NOR
  * flash port (the otter bootloader, real ECDSA P-256 verification) with a
- * libmosquitto client of its own; one thread drives them all through one
- * poll() loop over the clients' sockets, with libmosquitto's non-threaded
- * calls (loop_read, loop_write, loop_misc).
+ * libmosquitto client of its own. The devices are split into --loops slices
+ * (by default one per core of the machine); a thread per slice drives its
+ * devices through one poll() loop over their clients' sockets, with
+ * libmosquitto's non-threaded calls (loop_read, loop_write, loop_misc). A
+ * device is only ever touched by its loop's thread, so a device's busy turn
+ * (a signature check, a boot) delays the devices of its own slice only, and the
+ * devices can use every core, as a fleet of real devices each has its own CPU.
  *
  * The devices connect (at most CONNECT_INFLIGHT waiting for CONNACK at a time,
  * so the broker's listen backlog never overflows), start their agents and are
@@ -32,11 +36,13 @@
  *   - the agents' request timeouts and duplicate blocks (signs of congestion).
  * A note line per configuration says where the time went: the median phases
  * (t0 to the job document, download and verification, activation to the
- * report), the time the devices' thread spent in signature checks (which
- * real devices would each do on their own CPU), its longest busy turn, the
- * services' counters from their "stats:" lines, lost connections, the
- * broker's log lines about dropped messages and the CPU other processes on
- * the machine used meanwhile. The result is a Markdown section on stdout;
+ * report), the time the devices' loops spent in signature checks (which
+ * real devices would each do on their own CPU), the longest busy turn of a
+ * loop, the timeouts that came while bytes of an answer waited unread in the
+ * device's socket (the loop was late, not the service), the services'
+ * counters from their "stats:" lines, lost connections, the broker's log
+ * lines about dropped messages and the CPU other processes on the machine
+ * used meanwhile. The result is a Markdown section on stdout;
  * progress goes to stderr.
  *
  * The run fails (exit status 1) when a device ends FAILED or CANCELED, when
@@ -55,9 +61,11 @@
 #include <errno.h>
 #include <mosquitto.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +86,7 @@
 
 #define MAX_LIST 8
 #define MAX_DEVICES 5000u
+#define MAX_LOOPS 64u
 #define FACTORY_LEN 4096u
 /* Connects waiting for CONNACK at once (Mosquitto listens with a backlog of 100). */
 #define CONNECT_INFLIGHT 50u
@@ -107,9 +116,12 @@ typedef enum phase {
 } phase_t;
 
 typedef struct fleet fleet_t;
+typedef struct loop loop_t;
 
 typedef struct device {
     fleet_t *fleet;
+    loop_t *loop;  /* the event loop (thread) that drives it */
+    unsigned slot; /* its index in that loop's devices */
     char name[32];
     char password[64]; /* its broker login's, from `otter thing create` */
     int port;          /* its broker's port, from the same file */
@@ -140,41 +152,63 @@ typedef struct device {
     ota_agent_stats_t earlier; /* counters of earlier boots' agents */
 } device_t;
 
+/* One event loop: a thread that drives a slice of the fleet through one
+ * poll() over their sockets. Only its thread touches its devices; the fields
+ * below "under the fleet's lock" are also read by the main thread. */
+struct loop {
+    fleet_t *fleet;
+    pthread_t thread;
+    int running;
+    device_t **dev; /* its slice of the fleet's devices */
+    unsigned n;
+    unsigned connect_max; /* its share of CONNECT_INFLIGHT */
+    unsigned connecting;  /* devices in PH_CONNECTING */
+    unsigned *queue;      /* devices in PH_QUEUED (slots), a ring of n entries */
+    unsigned q_head;
+    unsigned q_len;
+    struct pollfd *pfd;
+    unsigned *pfd_dev;
+    /* under the fleet's lock: */
+    unsigned link_losses; /* connections lost without being closed by the device */
+    unsigned reboots;
+    unsigned timeouts_unread; /* request timeouts with bytes waiting unread in the socket */
+    double max_stall;         /* longest turn of the loop spent working, s */
+    double port_s;            /* in the port's signature checks */
+    double boot_s;            /* in the bootloader's */
+};
+
 struct fleet {
     device_t **dev;
     unsigned n;
     int port;
     const bench_env_t *env;
-    unsigned connecting; /* devices in PH_CONNECTING */
-    unsigned *queue;     /* devices in PH_QUEUED, a ring of n entries */
-    unsigned q_head;
-    unsigned q_len;
-    struct pollfd *pfd;
-    unsigned *pfd_dev;
+    loop_t *loops;
+    unsigned n_loops;
+    pthread_mutex_t lock;
+    /* under the lock: */
+    int closing;       /* the loops disconnect their devices and end */
     unsigned finished; /* devices with an outcome */
     unsigned succeeded;
     unsigned told_no_job;
-    unsigned link_losses; /* connections lost without being closed by the device */
-    unsigned reboots;
-    double max_stall; /* longest turn of the loop spent working, s */
     uint8_t factory[FACTORY_LEN];
 };
+
+/* Event loops (threads) for the devices: --loops, by default one per core. */
+static unsigned g_loops;
 
 /* The simulated device: 1 MiB of NOR flash in 4 KiB sectors, write unit 8:
  * two slots of 504 KiB. */
 static const flashsim_variant_t device_flash = {{1024u * KIB, 4u * KIB, NULL, 0, 8, 0xff},
                                                 {{0, 0}, 0, {0, 0}, {0, 0}, 0}};
 
-/* Time the devices' thread spends in signature checks, which real devices
- * would each do on their own CPU: the port's check of a received file and the
- * bootloader's check of a new image at boot. */
-typedef struct check_time {
-    double port_s;
-    double boot_s;
-    ota_err_t (*port_close_file)(void *ctx, const ota_pal_file_t *file);
-} check_time_t;
+/* Time the devices' loops spend in signature checks, which real devices
+ * would each do on their own CPU: the port's check of a received file (timed
+ * around the port's close_file, below) and the bootloader's check of a new
+ * image at boot. */
+static ota_err_t (*g_port_close_file)(void *ctx, const ota_pal_file_t *file);
 
-static check_time_t g_checks;
+/* The loop the calling thread runs (NULL in the main thread). */
+static __thread loop_t *t_loop;
 
 static uint32_t now_ms(void)
 {
@@ -199,11 +233,27 @@ static void set_phase(device_t *d, phase_t p)
     d->phase_since = bench_now();
 }
 
-static void enqueue(fleet_t *f, device_t *d, unsigned index)
+static void enqueue(device_t *d)
 {
-    f->queue[(f->q_head + f->q_len) % f->n] = index;
-    f->q_len++;
+    loop_t *l = d->loop;
+    l->queue[(l->q_head + l->q_len) % l->n] = d->slot;
+    l->q_len++;
     set_phase(d, PH_QUEUED);
+}
+
+/* Adds to a loop's counters under the fleet's lock. */
+static void loop_count(loop_t *l, unsigned *counter)
+{
+    pthread_mutex_lock(&l->fleet->lock);
+    (*counter)++;
+    pthread_mutex_unlock(&l->fleet->lock);
+}
+
+static void loop_add_time(loop_t *l, double *sum, double s)
+{
+    pthread_mutex_lock(&l->fleet->lock);
+    *sum += s;
+    pthread_mutex_unlock(&l->fleet->lock);
 }
 
 /* Records a device's end: 1 SUCCEEDED, -1 anything else (with the reason). */
@@ -215,10 +265,12 @@ static void finish(device_t *d, int outcome, const char *reason)
     d->outcome = outcome;
     d->done_at = bench_now();
     snprintf(d->reason, sizeof d->reason, "%s", reason);
+    pthread_mutex_lock(&d->fleet->lock);
     d->fleet->finished++;
     if (outcome > 0) {
         d->fleet->succeeded++;
     }
+    pthread_mutex_unlock(&d->fleet->lock);
 }
 
 /* ---- the agent's MQTT operations, on the device's libmosquitto client ---- */
@@ -285,7 +337,9 @@ static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     if (!d->told_no_job && topic_len >= sizeof no_job - 1u &&
         strcmp(msg->topic + topic_len - (sizeof no_job - 1u), no_job) == 0) {
         d->told_no_job = 1;
+        pthread_mutex_lock(&d->fleet->lock);
         d->fleet->told_no_job++;
+        pthread_mutex_unlock(&d->fleet->lock);
     }
     (void)ota_agent_handle_message(&d->agent, msg->topic, topic_len, msg->payload,
                                    msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0u, now_ms());
@@ -335,8 +389,10 @@ static void on_outcome(void *ctx, const ota_agent_outcome_t *o)
 static ota_err_t timed_close_file(void *ctx, const ota_pal_file_t *file)
 {
     double t = bench_now();
-    ota_err_t err = g_checks.port_close_file(ctx, file);
-    g_checks.port_s += bench_now() - t;
+    ota_err_t err = g_port_close_file(ctx, file);
+    if (t_loop != NULL) {
+        loop_add_time(t_loop, &t_loop->port_s, bench_now() - t);
+    }
     return err;
 }
 
@@ -350,9 +406,8 @@ static void on_reset(void *ctx)
 
 /* Runs the bootloader with fresh RAM, makes a new agent for the image that
  * booted and a new MQTT client, and queues the device for a connect. */
-static int device_boot(fleet_t *f, unsigned index)
+static int device_boot(device_t *d)
 {
-    device_t *d = f->dev[index];
     ota_agent_config_t ac;
     ota_err_t err;
     char text[128];
@@ -368,9 +423,11 @@ static int device_boot(fleet_t *f, unsigned index)
     d->published = d->sent = 0;
     t = bench_now();
     err = flashsim_device_boot(&d->flash, &d->pal);
-    g_checks.boot_s += bench_now() - t;
+    loop_add_time(d->loop, &d->loop->boot_s, bench_now() - t);
     if (err == OTA_OK) {
-        g_checks.port_close_file = d->pal.close_file;
+        if (g_port_close_file == NULL) {
+            g_port_close_file = d->pal.close_file; /* the first boot, before the loops start */
+        }
         d->pal.close_file = timed_close_file;
     }
     if (err != OTA_OK) {
@@ -414,7 +471,7 @@ static int device_boot(fleet_t *f, unsigned index)
     mosquitto_publish_callback_set(d->m, cb_publish);
     mosquitto_message_callback_set(d->m, cb_message);
     d->boots++;
-    enqueue(f, d, index);
+    enqueue(d);
     return 0;
 }
 
@@ -428,16 +485,15 @@ static void add_stats(ota_agent_stats_t *sum, const ota_agent_stats_t *s)
 
 /* The device resets: its connection closes without an MQTT DISCONNECT (as
  * when the firmware's process exits), and the device boots again. */
-static void device_power_cycle(fleet_t *f, unsigned index)
+static void device_power_cycle(device_t *d)
 {
-    device_t *d = f->dev[index];
     add_stats(&d->earlier, ota_agent_get_stats(&d->agent));
     if (d->m != NULL) {
         mosquitto_destroy(d->m);
         d->m = NULL;
     }
-    f->reboots++;
-    (void)device_boot(f, index);
+    loop_count(d->loop, &d->loop->reboots);
+    (void)device_boot(d);
 }
 
 static int device_make(fleet_t *f, unsigned index)
@@ -449,6 +505,8 @@ static int device_make(fleet_t *f, unsigned index)
         return -1;
     }
     d->fleet = f;
+    d->loop = &f->loops[(unsigned long)index * f->n_loops / f->n];
+    d->slot = (unsigned)(&f->dev[index] - d->loop->dev);
     snprintf(d->name, sizeof d->name, PREFIX "%u", index);
     ota_test_login_t login;
     if (bench_env_login(f->env, d->name, &login) != 0) {
@@ -462,7 +520,7 @@ static int device_make(fleet_t *f, unsigned index)
     }
     d->flash.cfg.reset_fn = on_reset;
     d->flash.cfg.reset_ctx = d;
-    return device_boot(f, index);
+    return device_boot(d);
 }
 
 static void device_free(device_t *d)
@@ -480,15 +538,14 @@ static void device_free(device_t *d)
 /* ---- the event loop ---- */
 
 /* Starts queued connects while fewer than CONNECT_INFLIGHT wait for CONNACK. */
-static void admit_connects(fleet_t *f)
+static void admit_connects(loop_t *l)
 {
-    while (f->q_len > 0u && f->connecting < CONNECT_INFLIGHT) {
-        unsigned index = f->queue[f->q_head];
-        device_t *d = f->dev[index];
+    while (l->q_len > 0u && l->connecting < l->connect_max) {
+        device_t *d = l->dev[l->queue[l->q_head]];
         int rc;
         char text[128];
-        f->q_head = (f->q_head + 1u) % f->n;
-        f->q_len--;
+        l->q_head = (l->q_head + 1u) % l->n;
+        l->q_len--;
         d->connack = 0;
         d->link_lost = 0;
         rc = d->connected_once ? mosquitto_reconnect(d->m)
@@ -502,7 +559,7 @@ static void admit_connects(fleet_t *f)
         }
         set_phase(d, PH_CONNECTING);
         d->next_misc = bench_now() + MISC_EVERY_S;
-        f->connecting++;
+        l->connecting++;
     }
 }
 
@@ -518,13 +575,13 @@ static void read_socket(device_t *d)
 }
 
 /* Timers and state changes of one device, outside libmosquitto's callbacks. */
-static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
+static void device_step(device_t *d, double now, uint32_t ms)
 {
-    device_t *d = f->dev[index];
+    loop_t *l = d->loop;
     switch (d->phase) {
     case PH_CONNECTING:
         if (d->connack != 0 || d->link_lost || now - d->phase_since > CONNECT_TIMEOUT_S) {
-            f->connecting--;
+            l->connecting--;
             if (d->connack > 0 && !d->link_lost) {
                 ota_err_t err;
                 int again = d->connected_once;
@@ -544,8 +601,8 @@ static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
                     finish(d, -1, text);
                 }
             } else if (d->link_lost) {
-                f->link_losses++;
-                enqueue(f, d, index);
+                loop_count(l, &l->link_losses);
+                enqueue(d);
             } else {
                 finish(d, -1, d->connack < 0 ? "the broker refused the connection" : "no CONNACK");
                 set_phase(d, PH_UNREACHABLE);
@@ -554,8 +611,8 @@ static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
         break;
     case PH_ONLINE:
         if (d->link_lost) {
-            f->link_losses++;
-            enqueue(f, d, index);
+            loop_count(l, &l->link_losses);
+            enqueue(d);
             break;
         }
         if (d->self_test_requested) {
@@ -563,8 +620,16 @@ static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
             (void)ota_agent_self_test_result(&d->agent, 1, ms);
         }
         if (!d->reset_requested && (int32_t)(ms - d->next_poll_ms) >= 0) {
+            uint32_t timeouts = ota_agent_get_stats(&d->agent)->timeouts;
+            int unread = 0;
             d->next_poll_ms = ms + AGENT_POLL_MS;
             (void)ota_agent_poll(&d->agent, ms);
+            /* A timeout while bytes wait unread in the socket: the answer (or
+             * part of it) came, and this loop had not read it yet. */
+            if (ota_agent_get_stats(&d->agent)->timeouts != timeouts &&
+                ioctl(mosquitto_socket(d->m), FIONREAD, &unread) == 0 && unread > 0) {
+                loop_count(l, &l->timeouts_unread);
+            }
         }
         if (d->reset_requested) {
             set_phase(d, PH_RESETTING);
@@ -574,7 +639,7 @@ static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
         /* What the firmware's reset does: flush MQTT (briefly), then reset. */
         if ((d->sent >= d->published && !mosquitto_want_write(d->m)) || d->link_lost ||
             now - d->phase_since > FLUSH_TIMEOUT_S) {
-            device_power_cycle(f, index);
+            device_power_cycle(d);
         }
         break;
     default:
@@ -587,33 +652,33 @@ static void device_step(fleet_t *f, unsigned index, double now, uint32_t ms)
     }
 }
 
-/* One turn of the loop: wait at most timeout_ms for a socket, read and write
- * what is ready, then the timers of every device. */
-static void pump(fleet_t *f, int timeout_ms)
+/* One turn of a loop: wait at most timeout_ms for a socket, read and write
+ * what is ready, then the timers of every device of the loop. */
+static void pump(loop_t *l, int timeout_ms)
 {
     unsigned n = 0;
-    double now;
+    double now, busy;
     uint32_t ms;
 
-    admit_connects(f);
-    for (unsigned i = 0; i < f->n; i++) {
-        device_t *d = f->dev[i];
+    admit_connects(l);
+    for (unsigned i = 0; i < l->n; i++) {
+        device_t *d = l->dev[i];
         int fd = d->m != NULL && d->phase != PH_QUEUED ? mosquitto_socket(d->m) : -1;
         if (fd < 0) {
             continue;
         }
-        f->pfd[n].fd = fd;
-        f->pfd[n].events = (short)(POLLIN | (mosquitto_want_write(d->m) ? POLLOUT : 0));
-        f->pfd[n].revents = 0;
-        f->pfd_dev[n] = i;
+        l->pfd[n].fd = fd;
+        l->pfd[n].events = (short)(POLLIN | (mosquitto_want_write(d->m) ? POLLOUT : 0));
+        l->pfd[n].revents = 0;
+        l->pfd_dev[n] = i;
         n++;
     }
-    int ready = poll(f->pfd, n, timeout_ms);
+    int ready = poll(l->pfd, n, timeout_ms);
     double woke = bench_now();
     if (ready > 0) {
         for (unsigned k = 0; k < n; k++) {
-            device_t *d = f->dev[f->pfd_dev[k]];
-            if ((f->pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            device_t *d = l->dev[l->pfd_dev[k]];
+            if ((l->pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
                 read_socket(d);
             }
             /* Messages handled above may have queued answers. */
@@ -624,42 +689,173 @@ static void pump(fleet_t *f, int timeout_ms)
     }
     now = bench_now();
     ms = now_ms();
-    for (unsigned i = 0; i < f->n; i++) {
-        device_step(f, i, now, ms);
+    for (unsigned i = 0; i < l->n; i++) {
+        device_step(l->dev[i], now, ms);
     }
-    if (bench_now() - woke > f->max_stall) {
-        f->max_stall = bench_now() - woke;
+    busy = bench_now() - woke;
+    pthread_mutex_lock(&l->fleet->lock);
+    if (busy > l->max_stall) {
+        l->max_stall = busy;
     }
+    pthread_mutex_unlock(&l->fleet->lock);
+}
+
+/* Sends what its devices have queued, then disconnects every one of them. */
+static void loop_disconnect(loop_t *l)
+{
+    double until = bench_now() + FLUSH_TIMEOUT_S;
+    for (;;) {
+        int busy = 0;
+        for (unsigned i = 0; i < l->n; i++) {
+            device_t *d = l->dev[i];
+            busy |= d->phase == PH_ONLINE && d->sent < d->published;
+        }
+        if (!busy || bench_now() > until) {
+            break;
+        }
+        pump(l, POLL_MS);
+    }
+    for (unsigned i = 0; i < l->n; i++) {
+        device_t *d = l->dev[i];
+        if (d->m != NULL && mosquitto_socket(d->m) >= 0) {
+            (void)mosquitto_disconnect(d->m);
+        }
+        set_phase(d, PH_UNREACHABLE);
+    }
+    for (int i = 0; i < 20; i++) {
+        pump(l, POLL_MS);
+    }
+}
+
+static int fleet_closing(fleet_t *f)
+{
+    int closing;
+    pthread_mutex_lock(&f->lock);
+    closing = f->closing;
+    pthread_mutex_unlock(&f->lock);
+    return closing;
+}
+
+/* A loop's thread: turns until the fleet closes, then disconnects its devices. */
+static void *loop_main(void *arg)
+{
+    loop_t *l = arg;
+    t_loop = l;
+    while (!fleet_closing(l->fleet)) {
+        pump(l, POLL_MS);
+    }
+    loop_disconnect(l);
+    return NULL;
+}
+
+/* Starts the loops' threads. */
+static int fleet_start(fleet_t *f)
+{
+    for (unsigned k = 0; k < f->n_loops; k++) {
+        loop_t *l = &f->loops[k];
+        if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+            fprintf(stderr, "bench: cannot start the devices' loop %u\n", k);
+            return -1;
+        }
+        l->running = 1;
+    }
+    return 0;
+}
+
+/* Sends what is queued, disconnects every device and ends the loops' threads. */
+static void fleet_stop(fleet_t *f)
+{
+    if (f->loops == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->closing = 1;
+    pthread_mutex_unlock(&f->lock);
+    for (unsigned k = 0; k < f->n_loops; k++) {
+        if (f->loops[k].running) {
+            (void)pthread_join(f->loops[k].thread, NULL);
+            f->loops[k].running = 0;
+        }
+    }
+}
+
+/* The fleet's counters, read under its lock. */
+static void fleet_counts(fleet_t *f, unsigned *finished, unsigned *succeeded, unsigned *told)
+{
+    pthread_mutex_lock(&f->lock);
+    *finished = f->finished;
+    *succeeded = f->succeeded;
+    if (told != NULL) {
+        *told = f->told_no_job;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* The main thread waits a turn while the loops work. */
+static void nap(void)
+{
+    struct timespec ts = {0, POLL_MS * 1000000L};
+    (void)nanosleep(&ts, NULL);
 }
 
 static void fleet_free(fleet_t *f)
 {
+    fleet_stop(f);
     if (f->dev != NULL) {
         for (unsigned i = 0; i < f->n; i++) {
             device_free(f->dev[i]);
         }
     }
+    if (f->loops != NULL) {
+        for (unsigned k = 0; k < f->n_loops; k++) {
+            free(f->loops[k].queue);
+            free(f->loops[k].pfd);
+            free(f->loops[k].pfd_dev);
+        }
+        pthread_mutex_destroy(&f->lock);
+    }
     free(f->dev);
-    free(f->queue);
-    free(f->pfd);
-    free(f->pfd_dev);
+    free(f->loops);
     memset(f, 0, sizeof *f);
 }
 
-static int fleet_make(fleet_t *f, unsigned n, const bench_env_t *env)
+/* Makes n devices in loops slices of the fleet (not started). */
+static int fleet_make(fleet_t *f, unsigned n, unsigned loops, const bench_env_t *env)
 {
     memset(f, 0, sizeof *f);
     f->n = n;
     f->port = env->broker.port;
     f->env = env;
+    f->n_loops = loops < n ? loops : n;
     f->dev = calloc(n, sizeof *f->dev);
-    f->queue = calloc(n, sizeof *f->queue);
-    f->pfd = calloc(n, sizeof *f->pfd);
-    f->pfd_dev = calloc(n, sizeof *f->pfd_dev);
-    if (f->dev == NULL || f->queue == NULL || f->pfd == NULL || f->pfd_dev == NULL) {
+    f->loops = calloc(f->n_loops, sizeof *f->loops);
+    if (f->dev == NULL || f->loops == NULL) {
         fprintf(stderr, "bench: out of memory for %u devices\n", n);
-        fleet_free(f);
+        free(f->dev);
+        free(f->loops);
+        memset(f, 0, sizeof *f);
         return -1;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        loop_t *l = &f->loops[(unsigned long)i * f->n_loops / n];
+        if (l->dev == NULL) {
+            l->dev = &f->dev[i];
+        }
+        l->n++;
+    }
+    for (unsigned k = 0; k < f->n_loops; k++) {
+        loop_t *l = &f->loops[k];
+        l->fleet = f;
+        l->connect_max = CONNECT_INFLIGHT / f->n_loops > 0u ? CONNECT_INFLIGHT / f->n_loops : 1u;
+        l->queue = calloc(l->n, sizeof *l->queue);
+        l->pfd = calloc(l->n, sizeof *l->pfd);
+        l->pfd_dev = calloc(l->n, sizeof *l->pfd_dev);
+        if (l->queue == NULL || l->pfd == NULL || l->pfd_dev == NULL) {
+            fprintf(stderr, "bench: out of memory for %u devices\n", n);
+            fleet_free(f);
+            return -1;
+        }
     }
     ota_test_image_make(f->factory, FACTORY_LEN, V1_0_0, 1u);
     for (unsigned i = 0; i < n; i++) {
@@ -671,28 +867,27 @@ static int fleet_make(fleet_t *f, unsigned n, const bench_env_t *env)
     return 0;
 }
 
-/* Sends what is queued, then disconnects every client. */
-static void fleet_disconnect(fleet_t *f)
+/* What the loops counted, added up: busy turn (the longest), signature checks,
+ * lost connections, timeouts with bytes unread. reset: start again from 0. */
+static void fleet_loop_stats(fleet_t *f, double *stall, double *port_s, double *boot_s,
+                             unsigned *losses, unsigned *unread, int reset)
 {
-    double until = bench_now() + FLUSH_TIMEOUT_S;
-    for (;;) {
-        int busy = 0;
-        for (unsigned i = 0; i < f->n; i++) {
-            device_t *d = f->dev[i];
-            busy |= d->phase == PH_ONLINE && d->sent < d->published;
+    *stall = *port_s = *boot_s = 0.0;
+    *losses = *unread = 0;
+    pthread_mutex_lock(&f->lock);
+    for (unsigned k = 0; k < f->n_loops; k++) {
+        loop_t *l = &f->loops[k];
+        *stall = l->max_stall > *stall ? l->max_stall : *stall;
+        *port_s += l->port_s;
+        *boot_s += l->boot_s;
+        *losses += l->link_losses;
+        *unread += l->timeouts_unread;
+        if (reset) {
+            l->max_stall = l->port_s = l->boot_s = 0.0;
+            l->timeouts_unread = 0;
         }
-        if (!busy || bench_now() > until) {
-            break;
-        }
-        pump(f, POLL_MS);
     }
-    for (unsigned i = 0; i < f->n; i++) {
-        device_t *d = f->dev[i];
-        if (d->m != NULL && mosquitto_socket(d->m) >= 0) {
-            (void)mosquitto_disconnect(d->m);
-        }
-        set_phase(d, PH_UNREACHABLE);
-    }
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- one configuration ---- */
@@ -715,11 +910,13 @@ typedef struct result {
     uint32_t duplicates;
     uint32_t requests;
     unsigned link_losses;
+    unsigned timeouts_unread;        /* timeouts with bytes waiting unread in the device's socket */
+    unsigned loops;                  /* event loops (threads) driving the devices */
     double notice_p50;               /* t0 to the job document */
     double download_p50;             /* job document to verified file */
     double finish_p50;               /* verified file to SUCCEEDED: activation, reboot, self-test */
-    double max_stall;                /* longest busy turn of the devices' loop */
-    double port_check_s;             /* the devices' thread in the port's signature checks */
+    double max_stall;                /* longest busy turn of a devices' loop */
+    double port_check_s;             /* the devices' loops in the port's signature checks */
     double boot_check_s;             /* ... and in the bootloader at the reboots */
     double other_cpu;                /* CPU seconds of every other process on the machine */
     unsigned broker_drops;           /* broker log lines about dropped messages */
@@ -767,7 +964,7 @@ static int check_store(bench_env_t *env, fleet_t *f)
                 break;
             }
         }
-        pump(f, POLL_MS);
+        nap();
     }
     ota_store_close(store);
     if (c.succeeded != f->n) {
@@ -833,22 +1030,29 @@ static double services_cpu(const bench_env_t *env)
     return sum;
 }
 
-/* Connects the fleet and waits until every device was told there is no job. */
+/* Connects the fleet (its loops running) and waits until every device was
+ * told there is no job. On failure the loops are stopped. */
 static int fleet_setup(fleet_t *f)
 {
     double until = bench_now() + SETUP_TIMEOUT_S;
-    while (f->told_no_job < f->n && f->finished == 0u && bench_now() < until) {
-        pump(f, POLL_MS);
+    unsigned finished = 0, succeeded = 0, told = 0;
+    for (;;) {
+        fleet_counts(f, &finished, &succeeded, &told);
+        if (told >= f->n || finished > 0u || bench_now() >= until) {
+            break;
+        }
+        nap();
     }
-    if (f->told_no_job < f->n) {
+    if (told < f->n) {
         unsigned online = 0;
+        fleet_stop(f);
         for (unsigned i = 0; i < f->n; i++) {
-            online += f->dev[i]->phase == PH_ONLINE;
+            online += f->dev[i]->agent_started;
         }
         fprintf(stderr,
                 "bench: %u of %u devices connected, %u were told there is no job, before the "
                 "job (limit %.0f s)\n",
-                online, f->n, f->told_no_job, SETUP_TIMEOUT_S);
+                online, f->n, told, SETUP_TIMEOUT_S);
         for (unsigned i = 0; i < f->n; i++) {
             if (f->dev[i]->outcome < 0) {
                 fprintf(stderr, "bench: %s: %s\n", f->dev[i]->name, f->dev[i]->reason);
@@ -860,7 +1064,8 @@ static int fleet_setup(fleet_t *f)
     return 0;
 }
 
-/* Names what went wrong: how many finished, the first failures and stragglers. */
+/* Names what went wrong: how many finished, the first failures and stragglers
+ * (the loops stopped). */
 static void report_failure(const fleet_t *f, double deadline_s)
 {
     unsigned failed = f->finished - f->succeeded, failed_shown = 0, late_shown = 0;
@@ -976,12 +1181,14 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
     bench_env_t env;
     fleet_t f;
     double t0, svc0, brk0, cpu0, machine0, until, setup;
-    int rc = -1;
+    unsigned finished = 0, succeeded = 0, reboots = 0;
+    int rc = -1, stored;
 
     memset(r, 0, sizeof *r);
     memset(&f, 0, sizeof f);
     r->devices = n;
     r->instances = instances;
+    r->loops = g_loops < n ? g_loops : n;
     if ((g_federate ? bench_env_start_federated(&env) : bench_env_start(&env)) != 0) {
         return -1;
     }
@@ -990,7 +1197,7 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
         goto out;
     }
     setup = bench_now();
-    if (fleet_make(&f, n, &env) != 0 || fleet_setup(&f) != 0) {
+    if (fleet_make(&f, n, g_loops, &env) != 0 || fleet_start(&f) != 0 || fleet_setup(&f) != 0) {
         goto out;
     }
     fprintf(stderr, "bench: %u devices online and idle after %.1f s\n", n, bench_now() - setup);
@@ -1001,19 +1208,31 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
            (env.federated ? bench_env_cpu_seconds(env.broker2.proc.pid) : 0.0);
     cpu0 = self_cpu_seconds();
     machine0 = machine_cpu_seconds();
-    f.max_stall = 0.0;
-    g_checks.port_s = 0.0;
-    g_checks.boot_s = 0.0;
+    fleet_loop_stats(&f, &r->max_stall, &r->port_check_s, &r->boot_check_s, &r->link_losses,
+                     &r->timeouts_unread, 1);
     if (bench_env_create_job(&env, JOB_ID, "group:" GROUP, firmware, len, NEW_VERSION) != 0) {
         goto out;
     }
     r->create_s = bench_now() - t0;
     until = t0 + deadline_s;
-    while (f.finished < n && bench_now() < until) {
-        pump(&f, POLL_MS);
+    for (;;) {
+        fleet_counts(&f, &finished, &succeeded, NULL);
+        if (finished >= n || bench_now() >= until) {
+            break;
+        }
+        nap();
     }
-    if (f.finished < n || f.succeeded < n) {
+    if (finished < n || succeeded < n) {
+        fleet_stop(&f);
         report_failure(&f, deadline_s);
+        fleet_loop_stats(&f, &r->max_stall, &r->port_check_s, &r->boot_check_s, &r->link_losses,
+                         &r->timeouts_unread, 0);
+        if (summarise(&f, t0, r) == 0) {
+            fprintf(stderr,
+                    "bench: %u timeouts (%u with bytes unread in the device's socket), %u "
+                    "duplicate blocks; longest busy turn %.0f ms\n",
+                    r->timeouts, r->timeouts_unread, r->duplicates, r->max_stall * 1e3);
+        }
         goto out;
     }
     r->service_cpu = services_cpu(&env) - svc0;
@@ -1023,29 +1242,34 @@ static int run_config(unsigned n, int instances, const uint8_t *firmware, size_t
 
     r->other_cpu =
         machine_cpu_seconds() - machine0 - r->service_cpu - r->broker_cpu - r->devices_cpu;
-    r->max_stall = f.max_stall;
-    r->port_check_s = g_checks.port_s;
-    r->boot_check_s = g_checks.boot_s;
-    r->link_losses = f.link_losses;
+    fleet_loop_stats(&f, &r->max_stall, &r->port_check_s, &r->boot_check_s, &r->link_losses,
+                     &r->timeouts_unread, 0);
+    /* The store, while the devices still run; then the loops stop, and their devices'
+     * records are read. */
+    stored = check_store(&env, &f);
+    fleet_stop(&f);
+    for (unsigned k = 0; k < f.n_loops; k++) {
+        reboots += f.loops[k].reboots;
+    }
     if (summarise(&f, t0, r) != 0) {
         goto out;
     }
     fprintf(stderr,
             "bench: %u devices, %d service instance%s: all SUCCEEDED, last after %.1f s "
             "(%u reboots, %u lost connections)\n",
-            n, instances, instances > 1 ? "s" : "", r->last, f.reboots, f.link_losses);
-    if (check_store(&env, &f) != 0) {
+            n, instances, instances > 1 ? "s" : "", r->last, reboots, r->link_losses);
+    fprintf(stderr,
+            "bench: %u timeouts (%u with bytes unread in the device's socket), %u duplicate "
+            "blocks, service CPU %.4f s per MiB, devices CPU %.1f s, p50 %.2f s, p99 %.2f s, "
+            "longest busy turn %.0f ms, other processes %.1f CPU s\n",
+            r->timeouts, r->timeouts_unread, r->duplicates, r->service_cpu_per_mib, r->devices_cpu,
+            r->p50, r->p99, r->max_stall * 1e3, r->other_cpu);
+    if (stored != 0) {
         goto out;
     }
     rc = 0;
 out:
-    if (f.dev != NULL) {
-        fleet_disconnect(&f);
-        for (int i = 0; i < 20; i++) {
-            pump(&f, POLL_MS);
-        }
-    }
-    fleet_free(&f);
+    fleet_free(&f); /* stops the loops: they send what is queued and disconnect */
     /* Stop the services first: each prints its "stats:" line as it exits. */
     for (int i = env.services - 1; i >= 0; i--) {
         if (env.service[i].pid != 0) {
@@ -1086,7 +1310,8 @@ static int parse_list(const char *s, unsigned *out, int *count, unsigned lo, uns
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_fleet [--devices 100,500,1000] [--image-kib 256] "
-                    "[--instances 1,2] [--quick] [--federate (then --instances 1,2,3)]\n");
+                    "[--instances 1,2] [--loops N] [--quick] [--federate (then --instances "
+                    "1,2,3)]\n");
 }
 
 static void print_config_note(const result_t *r)
@@ -1113,12 +1338,13 @@ static void print_config_note(const result_t *r)
                r->svc_merged, (double)r->svc_blocks / needed, (double)r->svc_backlog_peak / MIB,
                r->svc_paused);
     }
-    printf("; the devices' thread spent %.2f s in the port's signature checks and %.2f s in the "
-           "bootloader's",
-           r->port_check_s, r->boot_check_s);
-    printf("; longest busy turn of the devices' loop %.0f ms; %u lost connections; %u broker "
-           "log lines about dropped messages; other processes on the machine %.1f CPU s.\n",
-           r->max_stall * 1e3, r->link_losses, r->broker_drops,
+    printf("; the devices' %u loop%s spent %.2f s in the port's signature checks and %.2f s in "
+           "the bootloader's",
+           r->loops, r->loops > 1u ? "s" : "", r->port_check_s, r->boot_check_s);
+    printf("; longest busy turn of a devices' loop %.0f ms; %u timeouts with bytes unread in the "
+           "device's socket; %u lost connections; %u broker log lines about dropped messages; "
+           "other processes on the machine %.1f CPU s.\n",
+           r->max_stall * 1e3, r->timeouts_unread, r->link_losses, r->broker_drops,
            r->other_cpu > 0.0 ? r->other_cpu : 0.0);
 }
 
@@ -1141,7 +1367,8 @@ static void print_table(const result_t *res, int count, unsigned image_kib)
         printf("## 2. A fleet: one job, %u KiB image, N devices\n\n", image_kib);
     }
     printf("Method: N simulated devices (agent, simulated NOR flash with the otter bootloader, "
-           "ECDSA P-256 verification; one libmosquitto client each, all driven by one thread) "
+           "ECDSA P-256 verification; one libmosquitto client each; the devices split between "
+           "event loops, one thread each) "
            "wait for a job; at t0 `otter job create --targets group:fleet` starts one job, and a "
            "device completes when its agent reports SUCCEEDED after download, verification, "
            "activation, reboot and self-test.\n\n");
@@ -1156,7 +1383,7 @@ static void print_table(const result_t *res, int count, unsigned image_kib)
     }
     printf("\n");
     printf("- The machine has %ld cores, shared by the broker(s), the service instance(s) and "
-           "all the devices (this process, one thread): the numbers are those of one small host, "
+           "all the devices (this process): the numbers are those of one small host, "
            "not of the service alone. CPU seconds run from t0 to the last completion; service "
            "CPU is the sum over the instances, broker CPU over the brokers.\n",
            sysconf(_SC_NPROCESSORS_ONLN));
@@ -1225,6 +1452,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             image_kib = (unsigned)v;
+        } else if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end != '\0' || v < 1u || v > MAX_LOOPS) {
+                fprintf(stderr, "bench: --loops takes 1 .. %u\n", MAX_LOOPS);
+                return 2;
+            }
+            g_loops = (unsigned)v;
         } else if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--federate") == 0) {
@@ -1248,6 +1483,10 @@ int main(int argc, char **argv)
         if (!kib_given) {
             image_kib = 32u;
         }
+    }
+    if (g_loops == 0u) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        g_loops = cores < 1 ? 1u : cores > (long)MAX_LOOPS ? MAX_LOOPS : (unsigned)cores;
     }
     firmware = malloc((size_t)image_kib * KIB);
     if (firmware == NULL) {

@@ -234,9 +234,10 @@ echo "  until the port has verified the file (SHA-256 of each block as written, 
 echo "  Default window, a checkpoint after every block, flash of 4 KiB sectors with write unit 8."
 echo "- Agent = agent/ (parse, bookkeeping, requests, status, checkpoint records) and the benchmark's MQTT stand-in;"
 echo "  port + flash sim = ports/flash/, flashsim/, boot/ (block writes, progress log, read-back for the hash);"
-echo "  SHA-256 = mbedtls_sha256* over the file; signature check = certificate parsing (twice), key id and the"
-echo "  ECDSA verify, a fixed cost per image (in instructions, included in Total). memcpy, memset, memcmp and CRC-32"
-echo "  count for their caller. Floor = memcpy of each block into a 1 MiB buffer + mbedtls_sha256_update() on it."
+echo "  SHA-256 = mbedtls_sha256* over the file; signature check = certificate parsing (once), key id and the"
+echo "  ECDSA verify with G's multiples from ROM (verify/ota_p256_comb.c), a fixed cost per image (in instructions,"
+echo "  included in Total). memcpy, memset, memcmp and CRC-32 count for their caller. Floor = memcpy of each block"
+echo "  into a 1 MiB buffer + mbedtls_sha256_update() on it."
 echo "- Not in the table: the start (ota_agent_start() and the job document: parse, create the file, which erases"
 start_list=$(printf '%s, ' "${starts[@]}")
 echo "  the slot, first checkpoint and request), per image: ${start_list%, }."

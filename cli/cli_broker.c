@@ -290,9 +290,8 @@ int cli_broker_revoke_cert(const cli_ctx_t *ctx, const char *cert_path)
     return rc;
 }
 
-/* Writes the CA, the server's, the service's and the CLI's keys and
- * certificates, and an empty CRL, into tmp. */
-static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
+/* Writes a new CA's key and certificate into tmp. */
+static int make_ca(const char *tmp)
 {
     mbedtls_pk_context ca_key;
     mbedtls_pk_init(&ca_key);
@@ -311,10 +310,34 @@ static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
         cli_write_new_file(p, ca_pem, strlen(ca_pem), 0644) != 0 ||
         join_path(k, sizeof k, tmp, "ca.key") != 0 ||
         cli_write_new_file(k, ca_key_pem, strlen(ca_key_pem), 0600) != 0) {
-        memset(ca_key_pem, 0, sizeof ca_key_pem);
-        return -1;
+        rc = -1;
     }
     memset(ca_key_pem, 0, sizeof ca_key_pem);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Writes the CA (a new one, or a copy of s->ca_dir's certificate: a federation's brokers
+ * share hub 1's CA, whose key stays there), the server's, the service's and the CLI's keys
+ * and certificates, the bridges' and an empty CRL, into tmp. */
+static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
+{
+    const char *ca_dir = s->ca_dir != NULL ? s->ca_dir : tmp;
+    char p[CLI_PATH_MAX], k[CLI_PATH_MAX];
+    if (s->ca_dir == NULL) {
+        if (make_ca(tmp) != 0) {
+            return -1;
+        }
+    } else {
+        char *ca_pem = read_pem(s->ca_dir, "ca.crt");
+        int rc = ca_pem == NULL || join_path(p, sizeof p, tmp, "ca.crt") != 0 ||
+                         cli_write_new_file(p, ca_pem, strlen(ca_pem), 0644) != 0
+                     ? -1
+                     : 0;
+        free(ca_pem);
+        if (rc != 0) {
+            return -1;
+        }
+    }
     /* The server is reached by --host, by the bound address and on the machine itself. */
     const char *names[5];
     size_t n = 0;
@@ -329,22 +352,28 @@ static int write_tls_files(const char *tmp, const cli_broker_setup_t *s)
         names[n++] = "localhost";
     }
     names[n] = NULL;
-    static const struct {
+    char fed_cn[64];
+    snprintf(fed_cn, sizeof fed_cn, CLI_FEDERATION_USER "-%u", s->fed_index);
+    const struct {
         const char *cn, *crt, *key;
         cli_x509_kind_t kind;
-    } certs[] = {{"otter broker", "server.crt", "server.key", CLI_X509_SERVER},
-                 {CLI_SERVICE_USER, "service.crt", "service.key", CLI_X509_CLIENT},
-                 {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT},
-                 {CLI_BRIDGE_USER, "bridge.crt", "bridge.key", CLI_X509_CLIENT}};
-    /* the bridge's certificate only with the bridge (--shared-streams) */
-    for (size_t i = 0; i < (s->shared_streams ? 4u : 3u); i++) {
-        if (join_path(p, sizeof p, tmp, certs[i].crt) != 0 ||
-            join_path(k, sizeof k, tmp, certs[i].key) != 0 ||
-            issue(tmp, certs[i].cn, certs[i].kind, names, p, k) != 0) {
+        int wanted;
+    } certs[] = {
+        {"otter broker", "server.crt", "server.key", CLI_X509_SERVER, 1},
+        {CLI_SERVICE_USER, "service.crt", "service.key", CLI_X509_CLIENT, 1},
+        {CLI_ADMIN_USER, "admin.crt", "admin.key", CLI_X509_CLIENT, 1},
+        /* the bridge to itself (--shared-streams), the federation's bridge of this broker */
+        {CLI_BRIDGE_USER, "bridge.crt", "bridge.key", CLI_X509_CLIENT, s->shared_streams},
+        {fed_cn, "federation.crt", "federation.key", CLI_X509_CLIENT, s->fed_bridge},
+    };
+    for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++) {
+        if (certs[i].wanted && (join_path(p, sizeof p, tmp, certs[i].crt) != 0 ||
+                                join_path(k, sizeof k, tmp, certs[i].key) != 0 ||
+                                issue(ca_dir, certs[i].cn, certs[i].kind, names, p, k) != 0)) {
             return -1;
         }
     }
-    return join_path(p, sizeof p, tmp, "crl.pem") == 0 ? write_crl(tmp, NULL, NULL, p) : -1;
+    return join_path(p, sizeof p, tmp, "crl.pem") == 0 ? write_crl(ca_dir, NULL, NULL, p) : -1;
 }
 
 /* Removes the regular files of a folder and the folder (best effort). */
@@ -448,8 +477,8 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
     char *conf = more ? config_text(dir, s, more) : NULL;
     char *dynsec = cli_dynsec_initial(s->tls ? NULL : pw->admin, s->tls ? NULL : pw->service,
                                       s->shared_streams, s->tls ? NULL : pw->bridge);
-    if (dynsec != NULL && pw->federation[0] != '\0') {
-        char *t = cli_dynsec_with_federation(dynsec, pw->federation);
+    if (dynsec != NULL && s->fed_index != 0) {
+        char *t = cli_dynsec_with_federation(dynsec, pw->federation, 9);
         free(dynsec);
         dynsec = t;
     }
@@ -463,6 +492,12 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
         free(service);
         service = t != NULL ? json_with(t, "share_jobs", NULL, 1) : NULL;
         free(t);
+    }
+    if (service != NULL && s->service_brokers != NULL) {
+        /* In a federation: the hubs, in order, for the service to fail over between. */
+        char *t = json_with(service, "brokers", s->service_brokers, 0);
+        free(service);
+        service = t;
     }
     /* With a bridge's password in it, the configuration is private too. */
     int secret = s->shared_streams || (extra != NULL && extra[0] != '\0');
@@ -503,9 +538,13 @@ int cli_broker_secrets_make(cli_broker_secrets_t *pw, int federation)
 {
     memset(pw, 0, sizeof *pw);
     if (cli_broker_random_password(pw->service) != 0 ||
-        cli_broker_random_password(pw->admin) != 0 || cli_broker_random_password(pw->bridge) != 0 ||
-        (federation && cli_broker_random_password(pw->federation) != 0)) {
+        cli_broker_random_password(pw->admin) != 0 || cli_broker_random_password(pw->bridge) != 0) {
         return -1;
+    }
+    for (size_t k = 1; federation && k < sizeof pw->federation / sizeof pw->federation[0]; k++) {
+        if (cli_broker_random_password(pw->federation[k]) != 0) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -587,15 +626,19 @@ static const char broker_help[] =
     "                    may only read those requests; mosquitto.conf (which holds\n"
     "                    its password) is mode 0600. With --tls the bridge logs in\n"
     "                    on the TLS listener with its own certificate (bridge.crt)\n"
-    "  --federate HOST:PORT,...  a federation: this broker (ADDRESS:N, the hub)\n"
+    "  --federate HOST:PORT,...  a federation: this broker (ADDRESS:N, hub 1)\n"
     "                    and one more broker per HOST:PORT (1 to " CLI_FEDERATION_MAX_S "), each\n"
     "                    written to DATA_DIR/federation/K/broker/ (K = 2, 3, ...) to be\n"
     "                    copied to the same path on its machine; all have the same\n"
-    "                    logins and rules, and the hub bridges the things' jobs,\n"
-    "                    streams and shadow topics to and from every other one.\n"
+    "                    logins and rules. Broker 2 is hub 2: hub 1 bridges to it,\n"
+    "                    and every further broker bridges to hub 1, or to hub 2 while\n"
+    "                    hub 1 is down (the things' jobs, streams and shadow topics,\n"
+    "                    both ways; each bridge its own login, or with --tls its own\n"
+    "                    certificate from this broker's CA). The service fails over\n"
+    "                    between the hubs (service.credentials lists both).\n"
     "                    'thing create' and the other thing commands then change every\n"
-    "                    broker of the federation, which must be running. Plain\n"
-    "                    listener only (not with --tls); see docs/SCALING.md\n";
+    "                    broker of the federation, which must be running. See\n"
+    "                    docs/SCALING.md\n";
 
 /* Checks a --bind or --host value: letters, digits, '.', '-', ':' only. */
 int cli_broker_valid_address(const char *a)
@@ -657,11 +700,6 @@ static int parse_setup(int argc, char **argv, cli_broker_setup_t *s, int *help)
     s->port = (unsigned)port;
     s->tls = tls != NULL;
     s->shared_streams = shared != NULL;
-    if (s->tls && s->federate != NULL) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "--federate needs the plain listener (the bridges between the brokers do "
-                        "not log in with certificates yet); leave out --tls");
-    }
     return CLI_EXIT_OK;
 }
 

@@ -40,6 +40,17 @@ typedef struct cli_broker_setup {
     int shared_streams;
     /** The other brokers of a federation, "HOST:PORT,..." (--federate), or NULL. */
     const char *federate;
+    /** In a federation: this broker's number (1 .. 8; 1 and 2 are the hubs), else 0. */
+    unsigned fed_index;
+    /** In a federation with TLS: this broker has a bridge of its own and gets its
+     * certificate (federation.crt, CN otter-service-federation-K). */
+    int fed_bridge;
+    /** In a federation with TLS: the folder of the CA every broker shares (its
+     * ca.crt and ca.key); NULL makes a new CA (a single broker, or hub 1). */
+    const char *ca_dir;
+    /** In a federation: "HOST:PORT,HOST:PORT" of the hubs, written to
+     * service.credentials as the service's broker list; NULL for none. */
+    const char *service_brokers;
 } cli_broker_setup_t;
 
 /** The passwords broker init writes (every broker of a federation has the same). */
@@ -50,13 +61,14 @@ typedef struct cli_broker_secrets {
     char admin[33];
     /** The bridge from a broker to itself (--shared-streams). */
     char bridge[33];
-    /** The bridges between the brokers of a federation; "" for none. */
-    char federation[33];
+    /** The bridges between the brokers of a federation, by the number of the broker
+     * that owns the bridge (1 .. 8); "" for none, "-" for a certificate login. */
+    char federation[9][33];
 } cli_broker_secrets_t;
 
 /**
  * Make random passwords for broker init.
- * @param federation 1: also the federation's bridge password.
+ * @param federation 1: also a password for every bridge of a federation.
  * @return 0, or -1 when no randomness is available.
  */
 int cli_broker_secrets_make(cli_broker_secrets_t *pw, int federation);

@@ -25,6 +25,9 @@ int cli_cmd_image_show(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter broker init --port N [--bind A] [--host H] [--tls]`: broker configuration. */
 int cli_cmd_broker_init(const cli_ctx_t *ctx, int argc, char **argv);
 
+/** `otter service credentials --instance NAME`: an instance's own certificate and login (TLS). */
+int cli_cmd_service_credentials(const cli_ctx_t *ctx, int argc, char **argv);
+
 /** `otter thing create NAME`: credentials, password entry, store record. */
 int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv);
 

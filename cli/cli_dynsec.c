@@ -811,21 +811,86 @@ int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_c
     return rc;
 }
 
-char *cli_dynsec_with_federation(const char *text, const char *password)
+char *cli_dynsec_with_federation(const char *text, const char (*passwords)[33], size_t n)
 {
     cJSON *root = cJSON_Parse(text);
     cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
     cJSON *roles = cJSON_GetObjectItemCaseSensitive(root, "roles");
     char *out = NULL;
-    if (cJSON_IsArray(clients) && cJSON_IsArray(roles)) {
-        cJSON *c = client_object(CLI_FEDERATION_USER, CLI_FEDERATION_USER, CLI_FEDERATION_USER);
+    int rc = cJSON_IsArray(clients) && cJSON_IsArray(roles) ? 0 : -1;
+    for (size_t k = 1; rc == 0 && k < n; k++) {
+        if (passwords[k][0] == '\0') {
+            continue; /* broker k has no bridge of its own */
+        }
+        char name[64];
+        snprintf(name, sizeof name, CLI_FEDERATION_USER "-%u", (unsigned)k);
+        cJSON *c = client_object(name, name, CLI_FEDERATION_USER);
         cJSON_AddItemToArray(clients, c);
-        /* The bridges relay every thing's topics, in both directions. */
+        /* With certificates (TLS) the password is "-": the certificate's name is the login. */
+        if (strcmp(passwords[k], "-") != 0) {
+            rc = add_password_hash(c, passwords[k]);
+        }
+    }
+    if (rc == 0) {
+        /* The bridges relay exactly the topics they carry, in both directions. */
         cJSON *acls = cJSON_CreateArray();
-        add_rw(acls, "$aws/things/#");
+        add_rw(acls, "$aws/things/+/jobs/#");
+        add_rw(acls, "$aws/things/+/streams/#");
+        add_rw(acls, "$aws/things/+/shadow/#");
         cJSON_AddItemToArray(roles, role_object(CLI_FEDERATION_USER, acls));
-        out = add_password_hash(c, password) == 0 ? print_json(root) : NULL;
+        out = print_json(root);
     }
     cJSON_Delete(root);
     return out;
+}
+
+/* Adds the login of one service instance (name: otter-service-NAME) to one broker: through it
+ * when it runs, else (this data folder's broker only) in its file. */
+static int add_instance_one(const cli_ctx_t *ctx, const char *name, int file_ok)
+{
+    if (cli_broker_running(ctx) > 0) {
+        struct live l;
+        memset(&l, 0, sizeof l);
+        int rc = live_connect(ctx, &l);
+        cJSON *resp = NULL;
+        if (rc == CLI_EXIT_OK) {
+            cJSON *cmds = cJSON_CreateArray();
+            cJSON_AddItemToArray(
+                cmds, command("createClient", client_object(name, name, CLI_SERVICE_USER)));
+            rc = live_exchange(&l, cmds, &resp);
+        }
+        const char *err = rc == CLI_EXIT_OK ? response_error(resp, 0) : NULL;
+        if (err != NULL && strstr(err, "already exists") == NULL) {
+            rc = cli_fail(CLI_EXIT_FAIL, "the broker refused the login '%s' (%s)", name, err);
+        }
+        cJSON_Delete(resp);
+        live_close(&l);
+        return rc;
+    }
+    if (!file_ok) {
+        return CLI_EXIT_FAIL;
+    }
+    char path[CLI_PATH_MAX];
+    cJSON *root = open_file_json(ctx, path);
+    if (root == NULL) {
+        return CLI_EXIT_FAIL;
+    }
+    cJSON *clients = cJSON_GetObjectItemCaseSensitive(root, "clients");
+    if (find_named(clients, "username", name) < 0) {
+        cJSON_AddItemToArray(clients, client_object(name, name, CLI_SERVICE_USER));
+    }
+    return save_file_json(path, root, CLI_EXIT_OK);
+}
+
+int cli_dynsec_add_service_instance(const cli_ctx_t *ctx, const char *name)
+{
+    int rc = add_instance_one(ctx, name, 1);
+    cli_federation_member_t m[CLI_FEDERATION_MAX];
+    size_t nm = rc == CLI_EXIT_OK ? cli_federation_members(ctx, m, CLI_FEDERATION_MAX) : 0;
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < nm; i++) {
+        if (add_instance_one(&m[i].ctx, name, 0) != CLI_EXIT_OK) {
+            rc = member_failed(&m[i], "did not take the instance's login");
+        }
+    }
+    return rc;
 }

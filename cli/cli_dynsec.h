@@ -24,9 +24,10 @@
  *                  checked first, denies sending on any thing's answer topics
  *                  and allows receiving those only.
  *
- *   otter-service-federation  in a federation only: the hub's bridges to the
- *                  other brokers; client id bound to its name; relays
- *                  $aws/things/# both ways.
+ *   otter-service-federation-K  in a federation only: the bridge of broker K
+ *                  (hub 1's to hub 2, a spoke's to the hubs); client id
+ *                  bound to its name; relays the things' jobs, streams and
+ *                  shadow topics both ways, nothing else.
  *
  * In a federation (cli_federation.h) every change is made on every broker:
  * this data folder's as below, the others always through their running
@@ -125,11 +126,25 @@ int cli_dynsec_change_thing(const cli_ctx_t *ctx, const char *name, cli_dynsec_c
                             const char *password);
 
 /**
- * A dynsec.json text with the login of a federation's bridges added
- * (CLI_FEDERATION_USER, client id bound to its name, may send, receive and
- * subscribe on $aws/things/#).
+ * A dynsec.json text with the logins of a federation's bridges added: for
+ * every broker k (1 .. n-1) with a bridge of its own (passwords[k] not ""),
+ * CLI_FEDERATION_USER-k with its client id bound to that name and the role
+ * CLI_FEDERATION_USER, which may send, receive and subscribe on the bridged
+ * topics only ($aws/things/+/jobs/#, .../streams/#, .../shadow/#). A password
+ * of "-" adds the login without one (a certificate login, with --tls).
  * @return a heap string (caller frees), or NULL on failure.
  */
-char *cli_dynsec_with_federation(const char *text, const char *password);
+char *cli_dynsec_with_federation(const char *text, const char (*passwords)[33], size_t n);
+
+/**
+ * Add the login of one service instance with a certificate of its own (name:
+ * otter-service-NAME, client id bound to it, the service's role) to every
+ * broker: this data folder's through it when it runs, else in its file; the
+ * other brokers of a federation through them. A broker that has it already
+ * is left as it is, so running it again after a failure adds it where it is
+ * missing. Prints the error line on failure.
+ * @return CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_dynsec_add_service_instance(const cli_ctx_t *ctx, const char *name);
 
 #endif /* CLI_DYNSEC_H */

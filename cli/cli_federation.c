@@ -63,48 +63,60 @@ static int parse_list(const char *list, fed_addr_t *out, size_t *n)
     return *n == 0 ? cli_fail(CLI_EXIT_USAGE, "--federate needs HOST:PORT,...") : CLI_EXIT_OK;
 }
 
-/* The hub's bridge to one other broker. Each bridge carries the things'
- * jobs, streams and shadow topics both ways. try_private makes the other
- * broker treat the bridge as one and not send it back what it published
- * there; with the bridges in a star (only the hub has them), a message
- * crosses each bridge at most once. */
-static char *bridge_to(unsigned k, const fed_addr_t *a, const char *password)
+/*
+ * The bridge of broker k (its folder dir): hub 1's to hub 2 (to: hub 2), or a
+ * spoke's to the hubs (to: hub 1 then hub 2; round_robin false connects to hub
+ * 1 whenever it is reachable and to hub 2 only while it is not, and moves back).
+ * Each broker has at most one bridge and hub 2 none, so the bridges form a
+ * tree at every moment: a message reaches every broker at most once.
+ * try_private makes the other broker treat the bridge as one and not send back
+ * what it published there. With TLS the bridge logs in with its certificate
+ * (federation.crt, CN otter-service-federation-K) and checks the hubs' against
+ * the federation's CA; else with the password of its own login.
+ */
+static char *bridge_of(unsigned k, const char *dir, const fed_addr_t *to, size_t nto,
+                       const char *password, int tls)
 {
-    return cli_sprintf("\n"
-                       "# Federation: the bridge to broker %u (%s:%u).\n"
-                       "connection otter-federation-%u\n"
-                       "address %s:%u\n"
-                       "local_clientid " CLI_FEDERATION_USER "-%u\n"
-                       "remote_clientid " CLI_FEDERATION_USER "\n"
-                       "remote_username " CLI_FEDERATION_USER "\n"
-                       "remote_password %s\n"
-                       "bridge_protocol_version mqttv311\n"
-                       "try_private true\n"
-                       "cleansession true\n"
-                       "notifications false\n"
-                       "restart_timeout 1 5\n"
-                       "topic things/+/jobs/# both 1 $aws/ $aws/\n"
-                       "topic things/+/streams/# both 0 $aws/ $aws/\n"
-                       "topic things/+/shadow/# both 1 $aws/ $aws/\n",
-                       k, a->host, a->port, k, a->host, a->port, k, password);
-}
-
-/* All bridges of the hub, as one configuration text. */
-static char *hub_bridges(const fed_addr_t *m, size_t n, const char *password)
-{
-    char *all = cli_sprintf("%s", "");
-    for (size_t i = 0; all != NULL && i < n; i++) {
-        char *b = bridge_to((unsigned)i + 2u, &m[i], password);
-        char *t = b ? cli_sprintf("%s%s", all, b) : NULL;
-        if (b != NULL) {
-            memset(b, 0, strlen(b));
-        }
-        free(b);
-        memset(all, 0, strlen(all));
-        free(all);
-        all = t;
+    char addr[2 * 300] = "";
+    for (size_t i = 0; i < nto; i++) {
+        size_t len = strlen(addr);
+        snprintf(addr + len, sizeof addr - len, "%s%s:%u", i ? " " : "", to[i].host, to[i].port);
     }
-    return all;
+    char *login = tls ? cli_sprintf("bridge_cafile %s/ca.crt\n"
+                                    "bridge_certfile %s/federation.crt\n"
+                                    "bridge_keyfile %s/federation.key\n"
+                                    "bridge_tls_version tlsv1.2\n"
+                                    "bridge_insecure false\n",
+                                    dir, dir, dir)
+                      : cli_sprintf("remote_username " CLI_FEDERATION_USER "-%u\n"
+                                    "remote_password %s\n",
+                                    k, password);
+    if (login == NULL) {
+        return NULL;
+    }
+    char *text =
+        cli_sprintf("\n"
+                    "# Federation: the bridge of broker %u to %s (the first reachable of the\n"
+                    "# list; it moves back to the first when that one returns).\n"
+                    "connection otter-federation\n"
+                    "address %s\n"
+                    "round_robin false\n"
+                    "local_clientid " CLI_FEDERATION_USER "-local\n"
+                    "remote_clientid " CLI_FEDERATION_USER "-%u\n"
+                    "%s"
+                    "bridge_protocol_version mqttv311\n"
+                    "try_private true\n"
+                    "cleansession true\n"
+                    "notifications false\n"
+                    "keepalive_interval 10\n"
+                    "restart_timeout 1 3\n"
+                    "topic things/+/jobs/# both 1 $aws/ $aws/\n"
+                    "topic things/+/streams/# both 0 $aws/ $aws/\n"
+                    "topic things/+/shadow/# both 1 $aws/ $aws/\n",
+                    k, nto > 1 ? "the hubs" : "hub 2", addr, k, login);
+    memset(login, 0, strlen(login));
+    free(login);
+    return text;
 }
 
 int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
@@ -140,24 +152,57 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
     if (cli_broker_secrets_make(&pw, 1) != 0) {
         return cli_fail(CLI_EXIT_FAIL, "cannot make passwords (no randomness); try again");
     }
-    char *bridges = hub_bridges(m, n, pw.federation);
-    rc = bridges == NULL ? cli_fail(CLI_EXIT_FAIL, "out of memory; try again")
-                         : cli_broker_make(ctx->data_dir, s, &pw, bridges);
-    for (size_t i = 0; rc == CLI_EXIT_OK && i < n; i++) {
-        /* Another machine's broker listens where the hub does (every interface, or its
-         * own address); it serves streams through the hub's bridge, not its own. */
-        cli_broker_setup_t o = *s;
-        o.host = m[i].host;
-        o.port = m[i].port;
-        o.bind =
-            (strcmp(s->bind, "0.0.0.0") == 0 || strcmp(s->bind, "::") == 0) ? s->bind : m[i].host;
-        o.shared_streams = 0;
-        o.federate = NULL;
-        rc = cli_broker_make(dirs[i], &o, &pw, NULL);
+    /* Broker 1 (hub 1) and broker 3 .. N own a bridge; hub 2 has none. */
+    for (size_t k = 1; k < sizeof pw.federation / sizeof pw.federation[0]; k++) {
+        if (k == 2 || k > n + 1) {
+            pw.federation[k][0] = '\0';
+        } else if (s->tls) {
+            snprintf(pw.federation[k], sizeof pw.federation[k], "-");
+        }
     }
-    if (bridges != NULL) {
-        memset(bridges, 0, strlen(bridges));
-        free(bridges);
+    char abs[PATH_MAX], hub_dir[PATH_MAX + 16];
+    const char *top = realpath(ctx->data_dir, abs) != NULL ? abs : ctx->data_dir;
+    snprintf(hub_dir, sizeof hub_dir, "%s/broker", top);
+    fed_addr_t hubs[2];
+    snprintf(hubs[0].host, sizeof hubs[0].host, "%s", s->host);
+    hubs[0].port = s->port;
+    hubs[1] = m[0];
+    char service_brokers[2 * 300];
+    snprintf(service_brokers, sizeof service_brokers, "%s:%u,%s:%u", hubs[0].host, hubs[0].port,
+             hubs[1].host, hubs[1].port);
+    for (size_t i = 0; rc == CLI_EXIT_OK && i <= n; i++) {
+        /* i = 0: this data folder's broker, hub 1; i >= 1: broker i + 1. Another machine's
+         * broker listens where hub 1 does (every interface, or its own address). Both hubs
+         * get the bridge to themselves that shares requests among the instances. */
+        unsigned k = (unsigned)i + 1u;
+        cli_broker_setup_t o = *s;
+        if (i > 0) {
+            o.host = m[i - 1].host;
+            o.port = m[i - 1].port;
+            o.bind = (strcmp(s->bind, "0.0.0.0") == 0 || strcmp(s->bind, "::") == 0)
+                         ? s->bind
+                         : m[i - 1].host;
+            o.shared_streams = k == 2 ? s->shared_streams : 0;
+            o.ca_dir = hub_dir;
+        }
+        o.federate = NULL;
+        o.fed_index = k;
+        o.fed_bridge = k != 2;
+        o.service_brokers = service_brokers;
+        const char *dir = i == 0 ? ctx->data_dir : dirs[i - 1];
+        char final[PATH_MAX + 16];
+        char dabs[PATH_MAX];
+        snprintf(final, sizeof final, "%s/broker",
+                 i == 0 ? top : (cli_mkdirs(dir) == 0 && realpath(dir, dabs) ? dabs : dir));
+        char *bridge = k == 2 ? cli_sprintf("%s", "")
+                              : bridge_of(k, final, k == 1 ? &hubs[1] : hubs, k == 1 ? 1 : 2,
+                                          pw.federation[k], s->tls);
+        rc = bridge == NULL ? cli_fail(CLI_EXIT_FAIL, "out of memory; try again")
+                            : cli_broker_make(dir, &o, &pw, bridge);
+        if (bridge != NULL) {
+            memset(bridge, 0, strlen(bridge));
+            free(bridge);
+        }
     }
     memset(&pw, 0, sizeof pw);
     if (rc != CLI_EXIT_OK) {
@@ -168,19 +213,20 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
         return rc;
     }
     /* Absolute paths: the folders are copied to the same path on the other machines. */
-    char abs[PATH_MAX];
-    const char *top = realpath(ctx->data_dir, abs) != NULL ? abs : ctx->data_dir;
-    printf("federation:    %u brokers; broker 1 (the hub) %s:%u: %s/broker/mosquitto.conf\n",
-           (unsigned)n + 1u, s->host, s->port, top);
+    printf("federation:    %u brokers%s; broker 1 (hub 1) %s:%u: %s/broker/mosquitto.conf\n",
+           (unsigned)n + 1u, s->tls ? ", bridges over mutual TLS" : "", s->host, s->port, top);
     for (size_t i = 0; i < n; i++) {
-        printf(
-            "broker %u:      %s:%u: %s/federation/%u/broker/mosquitto.conf (copy %s/federation/%u "
-            "to the same path on that machine)\n",
-            (unsigned)i + 2u, m[i].host, m[i].port, top, (unsigned)i + 2u, top, (unsigned)i + 2u);
+        printf("broker %u:      %s%s:%u: %s/federation/%u/broker/mosquitto.conf (copy "
+               "%s/federation/%u "
+               "to the same path on that machine)\n",
+               (unsigned)i + 2u, i == 0 ? "(hub 2) " : "", m[i].host, m[i].port, top,
+               (unsigned)i + 2u, top, (unsigned)i + 2u);
     }
-    printf("service login: %s/broker/service.credentials (connect the service to the hub)\n", top);
+    printf("service login: %s/broker/service.credentials (the service connects to hub 1, and "
+           "to hub 2 while hub 1 is down)\n",
+           top);
     if (s->shared_streams) {
-        printf("shared streams: on the hub; start more instances with 'otter-service --role "
+        printf("shared streams: on both hubs; start more instances with 'otter-service --role "
                "streams --instance NAME'\n");
     }
     printf("start each with: mosquitto -c <its folder>/broker/mosquitto.conf; thing commands "

@@ -21,6 +21,7 @@ static const char main_help[] =
     "  image verify    check an image and its signature as a device does\n"
     "  image show      an image's header and SHA-256\n"
     "  broker init     write the Mosquitto configuration, logins and access rules\n"
+    "  service credentials  an otter-service instance's own certificate (TLS brokers)\n"
     "  thing create    give devices an identity on the broker\n"
     "  thing revoke    take a device's identity away (certificate, login, session)\n"
     "  thing disable   cut a device off (login refused, session ended); enable undoes it\n"
@@ -73,6 +74,7 @@ static const struct cli_command commands[] = {
     {"image", "verify", cli_cmd_image_verify, 0},
     {"image", "show", cli_cmd_image_show, 0},
     {"broker", "init", cli_cmd_broker_init, 0},
+    {"service", "credentials", cli_cmd_service_credentials, 0},
     {"thing", "create", cli_cmd_thing_create, 0},
     {"thing", "revoke", cli_cmd_thing_revoke, 0},
     {"thing", "list", cli_cmd_thing_list, 1},

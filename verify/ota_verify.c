@@ -11,12 +11,16 @@
 
 #include <string.h>
 
+#include "mbedtls/ecdsa.h"
 #include "mbedtls/ecp.h"
 #include "mbedtls/md.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/version.h"
 #include "mbedtls/x509_crt.h"
+
+#include "ota_p256_comb.h"
+#include "ota_verify_key.h"
 
 /* RSA code: in device builds that accept RSA signatures, and in the host
  * tools' build (OTA_VERIFY_HOST_TOOLS, set by verify/CMakeLists.txt), which
@@ -54,24 +58,14 @@
 /** Largest request made of the reader, so that its int32_t return can say it. */
 #define OTA_VERIFY_MAX_READ 0x7fffffffu
 
-/* The parsed signer: a certificate or a bare public key, whichever parsed. */
-typedef struct ota_verify_key {
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context pk;
-    /* Points at crt.pk or pk once parsing succeeded; NULL before. */
-    mbedtls_pk_context *key;
-    /* The method the key verifies, once parsing succeeded. */
-    ota_sig_method_t method;
-} ota_verify_key_t;
-
-static void key_init(ota_verify_key_t *k)
+void ota_verify_key_init(ota_verify_key_t *k)
 {
     mbedtls_x509_crt_init(&k->crt);
     mbedtls_pk_init(&k->pk);
     k->key = NULL;
 }
 
-static void key_free(ota_verify_key_t *k)
+void ota_verify_key_free(ota_verify_key_t *k)
 {
     mbedtls_x509_crt_free(&k->crt);
     mbedtls_pk_free(&k->pk);
@@ -111,11 +105,7 @@ static int key_method(const mbedtls_pk_context *pk, ota_sig_method_t *method)
     return 0;
 }
 
-/*
- * Parse the signer PEM (certificate first, then public key) into k; k must be
- * initialised. Returns OTA_OK or OTA_ERR_BAD_SIGNER_CERT.
- */
-static ota_err_t key_parse(ota_verify_key_t *k, const uint8_t *pem, size_t pem_len)
+ota_err_t ota_verify_key_parse(ota_verify_key_t *k, const uint8_t *pem, size_t pem_len)
 {
     unsigned char text[OTA_VERIFY_MAX_PEM_LEN];
     size_t text_len = pem_len;
@@ -145,7 +135,7 @@ static ota_err_t key_parse(ota_verify_key_t *k, const uint8_t *pem, size_t pem_l
 static ota_err_t key_parse_for(ota_verify_key_t *k, const uint8_t *pem, size_t pem_len,
                                ota_sig_method_t method)
 {
-    ota_err_t err = key_parse(k, pem, pem_len);
+    ota_err_t err = ota_verify_key_parse(k, pem, pem_len);
     if (err == OTA_OK && k->method != method) {
         err = OTA_ERR_BAD_SIGNER_CERT; /* an RSA key for ECDSA, or the other way round */
     }
@@ -200,10 +190,23 @@ static ota_err_t hash_file(ota_verify_read_fn read, void *read_ctx, uint32_t fil
 static ota_err_t check_digest(ota_verify_key_t *k, const uint8_t *sig, size_t sig_len,
                               const uint8_t digest[OTA_SHA256_LEN])
 {
-    if (mbedtls_pk_verify(k->key, MBEDTLS_MD_SHA256, digest, OTA_SHA256_LEN, sig, sig_len) != 0) {
-        return OTA_ERR_SIGNATURE_CHECK_FAILED;
+    int ret;
+#if OTA_P256_COMB
+    mbedtls_ecp_keypair *ec = k->method == OTA_SIG_SHA256_ECDSA ? mbedtls_pk_ec(*k->key) : NULL;
+    if (ec != NULL && ec->grp.id == MBEDTLS_ECP_DP_SECP256R1 && ec->grp.T == NULL) {
+        /* What mbedtls_pk_verify() does for an EC key (DER signature, nothing
+         * after it), with G's multiples from ROM (ota_p256_comb.h) instead of
+         * computed again; the group gets its own T back before it is freed. */
+        ec->grp.T = (mbedtls_ecp_point *)ota_p256_comb_g;
+        ec->grp.T_size = 0;
+        ret = mbedtls_ecdsa_read_signature(ec, digest, OTA_SHA256_LEN, sig, sig_len);
+        ec->grp.T = NULL;
+        ec->grp.T_size = 0;
+        return ret == 0 ? OTA_OK : OTA_ERR_SIGNATURE_CHECK_FAILED;
     }
-    return OTA_OK;
+#endif
+    ret = mbedtls_pk_verify(k->key, MBEDTLS_MD_SHA256, digest, OTA_SHA256_LEN, sig, sig_len);
+    return ret == 0 ? OTA_OK : OTA_ERR_SIGNATURE_CHECK_FAILED;
 }
 
 ota_err_t ota_verify_signer_method(const uint8_t *signer_pem, size_t signer_len,
@@ -215,12 +218,12 @@ ota_err_t ota_verify_signer_method(const uint8_t *signer_pem, size_t signer_len,
     if (signer_pem == NULL || method == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    key_init(&k);
-    err = key_parse(&k, signer_pem, signer_len);
+    ota_verify_key_init(&k);
+    err = ota_verify_key_parse(&k, signer_pem, signer_len);
     if (err == OTA_OK) {
         *method = k.method;
     }
-    key_free(&k);
+    ota_verify_key_free(&k);
     return err;
 }
 
@@ -237,7 +240,6 @@ ota_err_t ota_verify_sha256(const uint8_t *signer_pem, size_t signer_len, ota_si
                             void *read_ctx, uint32_t file_size, uint8_t *chunk, uint32_t chunk_len)
 {
     ota_verify_key_t k;
-    uint8_t digest[OTA_SHA256_LEN];
     ota_err_t err;
 
     if (signer_pem == NULL || (sig == NULL && sig_len != 0u) || read == NULL || chunk == NULL ||
@@ -245,18 +247,29 @@ ota_err_t ota_verify_sha256(const uint8_t *signer_pem, size_t signer_len, ota_si
         return OTA_ERR_INVALID_ARG;
     }
 
-    key_init(&k);
+    ota_verify_key_init(&k);
     err = key_parse_for(&k, signer_pem, signer_len, method);
-    if (err == OTA_OK && sig_len == 0u) {
-        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
+    if (err == OTA_OK) {
+        err = ota_verify_key_check_file(&k, sig, sig_len, read, read_ctx, file_size, chunk,
+                                        chunk_len);
     }
+    ota_verify_key_free(&k);
+    return err;
+}
+
+ota_err_t ota_verify_key_check_file(ota_verify_key_t *k, const uint8_t *sig, size_t sig_len,
+                                    ota_verify_read_fn read, void *read_ctx, uint32_t file_size,
+                                    uint8_t *chunk, uint32_t chunk_len)
+{
+    uint8_t digest[OTA_SHA256_LEN];
+    ota_err_t err = sig_len == 0u ? OTA_ERR_SIGNATURE_CHECK_FAILED : OTA_OK;
+
     if (err == OTA_OK) {
         err = hash_file(read, read_ctx, file_size, chunk, chunk_len, digest);
     }
     if (err == OTA_OK) {
-        err = check_digest(&k, sig, sig_len, digest);
+        err = check_digest(k, sig, sig_len, digest);
     }
-    key_free(&k);
     return err;
 }
 
@@ -290,6 +303,25 @@ void ota_verify_hash_discard(ota_verify_hash_t *hash)
     }
 }
 
+/* Finish hash into digest and free it; a failure sets hash->failed. */
+static void hash_finish(ota_verify_hash_t *hash, uint8_t digest[OTA_SHA256_LEN])
+{
+    if (OTA_SHA256_FINISH(&hash->sha, digest) != 0) {
+        hash->failed = 1;
+    }
+    mbedtls_sha256_free(&hash->sha);
+}
+
+/* The signature over a finished hash's digest. */
+static ota_err_t check_finished(ota_verify_key_t *k, const uint8_t *sig, size_t sig_len,
+                                const ota_verify_hash_t *hash, const uint8_t digest[OTA_SHA256_LEN])
+{
+    if (sig_len == 0u || hash->failed) {
+        return OTA_ERR_SIGNATURE_CHECK_FAILED;
+    }
+    return check_digest(k, sig, sig_len, digest);
+}
+
 ota_err_t ota_verify_hash_ecdsa(const uint8_t *signer_pem, size_t signer_len, const uint8_t *sig,
                                 size_t sig_len, ota_verify_hash_t *hash)
 {
@@ -307,23 +339,26 @@ ota_err_t ota_verify_hash_check(const uint8_t *signer_pem, size_t signer_len,
     if (hash == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (OTA_SHA256_FINISH(&hash->sha, digest) != 0) {
-        hash->failed = 1;
-    }
-    mbedtls_sha256_free(&hash->sha);
+    hash_finish(hash, digest);
     if (signer_pem == NULL || (sig == NULL && sig_len != 0u) || !method_known(method)) {
         return OTA_ERR_INVALID_ARG;
     }
-    key_init(&k);
+    ota_verify_key_init(&k);
     err = key_parse_for(&k, signer_pem, signer_len, method);
-    if (err == OTA_OK && (sig_len == 0u || hash->failed)) {
-        err = OTA_ERR_SIGNATURE_CHECK_FAILED;
-    }
     if (err == OTA_OK) {
-        err = check_digest(&k, sig, sig_len, digest);
+        err = check_finished(&k, sig, sig_len, hash, digest);
     }
-    key_free(&k);
+    ota_verify_key_free(&k);
     return err;
+}
+
+ota_err_t ota_verify_key_check_hash(ota_verify_key_t *k, const uint8_t *sig, size_t sig_len,
+                                    ota_verify_hash_t *hash)
+{
+    uint8_t digest[OTA_SHA256_LEN];
+
+    hash_finish(hash, digest);
+    return check_finished(k, sig, sig_len, hash, digest);
 }
 
 /* The bytes a key id hashes: the P-256 point (uncompressed) or the RSA modulus. */
@@ -350,21 +385,13 @@ static ota_err_t key_id_bytes(const ota_verify_key_t *k, unsigned char *out, siz
     return OTA_OK;
 }
 
-ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32_t *id)
+ota_err_t ota_verify_key_id_of(const ota_verify_key_t *k, uint32_t *id)
 {
-    ota_verify_key_t k;
     unsigned char bytes[OTA_VERIFY_RSA ? OTA_RSA_MAX_BITS / 8u : 65u];
     unsigned char digest[32];
     size_t len = 0;
+    ota_err_t err = key_id_bytes(k, bytes, sizeof bytes, &len);
 
-    if (signer_pem == NULL || id == NULL) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    key_init(&k);
-    ota_err_t err = key_parse(&k, signer_pem, signer_len);
-    if (err == OTA_OK) {
-        err = key_id_bytes(&k, bytes, sizeof bytes, &len);
-    }
     if (err == OTA_OK && OTA_SHA256(bytes, len, digest, 0) != 0) {
         err = OTA_ERR_BAD_SIGNER_CERT;
     }
@@ -372,7 +399,22 @@ ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32
         *id = ((uint32_t)digest[0] << 24) | ((uint32_t)digest[1] << 16) |
               ((uint32_t)digest[2] << 8) | (uint32_t)digest[3];
     }
-    key_free(&k);
+    return err;
+}
+
+ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32_t *id)
+{
+    ota_verify_key_t k;
+
+    if (signer_pem == NULL || id == NULL) {
+        return OTA_ERR_INVALID_ARG;
+    }
+    ota_verify_key_init(&k);
+    ota_err_t err = ota_verify_key_parse(&k, signer_pem, signer_len);
+    if (err == OTA_OK) {
+        err = ota_verify_key_id_of(&k, id);
+    }
+    ota_verify_key_free(&k);
     return err;
 }
 

@@ -104,6 +104,12 @@ OTA_OUT_OF_LINE static void ota_set_state(ota_agent_t *a, ota_agent_state_t stat
     }
 }
 
+/* Has the deadline of the step under way passed? */
+OTA_OUT_OF_LINE static int ota_deadline_due(const ota_agent_t *a)
+{
+    return a->deadline_set && ota_time_reached(a->now, a->deadline);
+}
+
 OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 {
     a->deadline = a->now + delay;
@@ -224,14 +230,6 @@ static ota_err_t ota_report(ota_agent_t *a, const char *status, const char *k0, 
     return ota_jobs_report(&a->jobs, a->job.job_id, status, k0, v0, k1, v1, qos);
 }
 
-/* The service throttled a Jobs request: the retry timer doubles; no failure. */
-static void ota_back_off(ota_agent_t *a)
-{
-    a->stats.throttled++;
-    ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK,
-            ota_download_back_off(&a->dl), 0, NULL);
-}
-
 /* ---- ending a job ---- */
 
 /* Clears the port's progress record, if it keeps one, and forgets the loaded checkpoint. */
@@ -334,9 +332,9 @@ static void ota_report_failed(ota_agent_t *a, char *reason, ota_fail_kind_t kind
                               uint32_t sub, const char *detail)
 {
     char *p;
-    strcpy(reason, kind == OTA_FAIL_REJECTED  ? "rejected: "
-                   : kind == OTA_FAIL_ABORTED ? "aborted: "
-                                              : "");
+    /* "rejected: ", "aborted: " and "", 11 bytes apart in ota_fail_kind_t order. */
+    static const char prefixes[] = "rejected: \0aborted: \0\0";
+    strcpy(reason, prefixes + 11u * (unsigned)kind);
     p = ota_jobs_hex32(reason + strlen(reason), ota_err_pal_code(err));
     if (kind == OTA_FAIL_TRANSFER) {
         *p++ = ':';
@@ -368,6 +366,22 @@ static void ota_abandon_job(ota_agent_t *a, const char *why)
     ota_release_job(a, 1);
     ota_outcome(a, OTA_OUTCOME_CANCELED, OTA_ERR_CANCELED, "canceled", why);
     ota_forget_job(a);
+}
+
+/* Reports SUCCEEDED with reason (and k1: v1), releases the job if release,
+ * tells the application, forgets the job and asks for the next one. */
+static ota_err_t ota_succeed(ota_agent_t *a, const char *reason, const char *k1, const char *v1,
+                             int release)
+{
+    if (ota_report(a, "SUCCEEDED", "reason", reason, k1, v1, 1) != OTA_OK) {
+        ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
+    }
+    if (release) {
+        ota_release_job(a, 1);
+    }
+    ota_outcome(a, OTA_OUTCOME_SUCCEEDED, OTA_OK, reason, "");
+    ota_forget_job(a);
+    return ota_ask_next_job(a);
 }
 
 /* ---- downloading ---- */
@@ -457,8 +471,9 @@ static void ota_checkpoint(ota_agent_t *a)
     a->since_checkpoint = 0;
 }
 
-/* Opens the file for the current job: resume from the checkpoint or create. */
-static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
+/* Opens the file for the current job: resume from the checkpoint or create.
+ * @return 1, or 0 when the port cannot create it (the job failed). */
+static int ota_open_file(ota_agent_t *a, int allow_resume)
 {
     const ota_pal_t *pal = a->cfg.pal;
     uint8_t *bitmap = ota_progress_bitmap(&a->progress);
@@ -483,7 +498,8 @@ static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
         memset(bitmap, 0, (count + 7u) / 8u);
         err = pal->create_file(pal->ctx, &file);
         if (err != OTA_OK) {
-            return err;
+            ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+            return 0;
         }
     }
     ota_download_begin(&a->dl, bitmap, a->job.file_size, block_size);
@@ -494,7 +510,7 @@ static ota_err_t ota_open_file(ota_agent_t *a, int allow_resume)
     a->file_open = 1;
     /* The record now names this transfer, replacing any stale one. */
     ota_checkpoint(a);
-    return OTA_OK;
+    return 1;
 }
 
 static void ota_finish_download(ota_agent_t *a);
@@ -518,6 +534,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     const ota_pal_t *pal = a->cfg.pal;
     uint32_t count;
     ota_err_t err;
+    const char *why = NULL;
 
     ota_take_job(a, job);
     a->resumed = 0;
@@ -537,33 +554,28 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     a->plane = ota_data_plane_for(a, NULL);
     count = ota_block_count(job->file_size, a->cfg.block_size);
     ota_log(a, OTA_LOG_INFO, "job accepted", OTA_OK, job->file_size, count, job->stream);
+    /* The refusals before anything is downloaded, in this order. */
+    err = OTA_ERR_RX_FILE_TOO_LARGE;
     if (!ota_job_for_this_type(a, job)) {
-        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_WRONG_DEVICE_TYPE, 0,
-                     "the job is for other device types");
-        return;
+        err = OTA_ERR_WRONG_DEVICE_TYPE;
+        why = "the job is for other device types";
+    } else if (a->plane == NULL) {
+        err = OTA_ERR_UNSUPPORTED;
+        why = "no data plane for the protocols";
+    } else if (job->file_size > pal->max_file_size) {
+        why = "file too large for the slot";
+    } else if (count > OTA_MAX_FILE_BLOCKS) {
+        why = "too many blocks (OTA_MAX_FILE_BLOCKS)";
     }
-    if (a->plane == NULL) {
-        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_UNSUPPORTED, 0,
-                     "no data plane for the protocols");
-        return;
-    }
-    if (job->file_size > pal->max_file_size) {
-        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
-                     "file too large for the slot");
-        return;
-    }
-    if (count > OTA_MAX_FILE_BLOCKS) {
-        ota_fail_job(a, OTA_FAIL_REJECTED, OTA_ERR_RX_FILE_TOO_LARGE, 0,
-                     "too many blocks (OTA_MAX_FILE_BLOCKS)");
+    if (why != NULL) {
+        ota_fail_job(a, OTA_FAIL_REJECTED, err, 0, why);
         return;
     }
     if (ota_job_topic_sub(a, 1) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "cannot subscribe to the job's update/rejected", OTA_ERR_MQTT, 0,
                 0, NULL);
     }
-    err = ota_open_file(a, 1);
-    if (err != OTA_OK) {
-        ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
+    if (!ota_open_file(a, 1)) {
         return;
     }
     ota_tell(a, a->cfg.callbacks.job_received);
@@ -723,6 +735,15 @@ static void ota_report_self_test(ota_agent_t *a, const char *stage)
     }
 }
 
+/* Activating: the service is to name the job again, and the reset delay to pass. */
+static void ota_await_confirmation(ota_agent_t *a)
+{
+    ota_set_state(a, OTA_AGENT_ACTIVATING);
+    a->confirm_pending = 1;
+    a->confirm_tries = 0;
+    ota_set_deadline(a, a->cfg.reset_delay_ms);
+}
+
 static void ota_finish_download(ota_agent_t *a)
 {
     const ota_pal_t *pal = a->cfg.pal;
@@ -746,12 +767,9 @@ static void ota_finish_download(ota_agent_t *a)
         ota_log(a, OTA_LOG_WARN, "resumed file failed verification; downloading it again", err, 0,
                 0, NULL);
         a->restarted = 1;
-        err = ota_open_file(a, 0);
-        if (err != OTA_OK) {
-            ota_fail_job(a, OTA_FAIL_ABORTED, err, 0, "the port cannot create the file");
-            return;
+        if (ota_open_file(a, 0)) {
+            ota_download_again(a, 0);
         }
-        ota_download_again(a, 0);
         return;
     }
     if (err != OTA_OK) {
@@ -767,13 +785,7 @@ static void ota_finish_download(ota_agent_t *a)
     ota_log(a, OTA_LOG_INFO, "file verified", OTA_OK, a->job.file_size, 0, NULL);
     if (a->job.file_type != 0u) {
         /* A data file: no activation, no self-test. */
-        if (ota_report(a, "SUCCEEDED", "reason", "accepted", NULL, NULL, 1) != OTA_OK) {
-            ota_log(a, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
-        }
-        ota_release_job(a, 1);
-        ota_outcome(a, OTA_OUTCOME_SUCCEEDED, OTA_OK, "accepted", "");
-        ota_forget_job(a);
-        (void)ota_ask_next_job(a);
+        (void)ota_succeed(a, "accepted", NULL, NULL, 1);
         return;
     }
     /* Activation waits for the reset delay (the status goes out first) and
@@ -781,11 +793,8 @@ static void ota_finish_download(ota_agent_t *a)
      * blocks or the verification is seen before anything is activated. */
     ota_tell(a, a->cfg.callbacks.verified);
     a->image_ready = 1;
-    a->confirm_pending = 1;
-    a->confirm_tries = 0;
-    ota_set_state(a, OTA_AGENT_ACTIVATING);
+    ota_await_confirmation(a);
     ota_report_self_test(a, "ready");
-    ota_set_deadline(a, a->cfg.reset_delay_ms);
     (void)ota_ask_next_job(a);
 }
 
@@ -811,7 +820,7 @@ static void ota_on_refused(ota_agent_t *a, const char *code, size_t code_len)
                 NULL);
         return;
     }
-    memcpy(a->detail, prefix, sizeof prefix - 1u);
+    strcpy(a->detail, prefix);
     ota_copy_safe(a->detail + sizeof prefix - 1u, 48, code, code_len);
     /* A job canceled a moment ago is refused too: before reporting a
      * failure, ask whether the job is still ours (the answer decides:
@@ -1204,14 +1213,23 @@ OTA_OUT_OF_LINE static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *p
     }
 }
 
-/* A refusal of one of the job's status updates. */
-static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
+/* A refusal of $next/get (next 1) or of one of the job's status updates
+ * (next 0): throttled -> back off, then the request again after a doubled
+ * timer; a code that says the job is over -> the job is abandoned. */
+static void ota_on_jobs_refusal(ota_agent_t *a, int next, const uint8_t *payload, size_t len)
 {
     /* The codes that say the job is over, one after the other. */
     static const char over[] = "TerminalStateReached\0InvalidStateTransition\0ResourceNotFound";
     if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
-        ota_back_off(a);
-        ota_retry_later(a, OTA_RETRY_REPORT);
+        a->stats.throttled++;
+        ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK,
+                ota_download_back_off(&a->dl), 0, NULL);
+        ota_retry_later(a, next ? OTA_RETRY_NEXT : OTA_RETRY_REPORT);
+        return;
+    }
+    if (next) {
+        ota_log(a, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0, 0,
+                NULL);
         return;
     }
     for (const char *code = over; code < over + sizeof over; code += strlen(code) + 1u) {
@@ -1223,17 +1241,6 @@ static void ota_on_update_rejected(ota_agent_t *a, const uint8_t *payload, size_
         }
     }
     ota_log(a, OTA_LOG_WARN, "status update refused", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
-}
-
-/* A refusal of $next/get: throttled -> ask again after a doubled timer. */
-static void ota_on_next_rejected(ota_agent_t *a, const uint8_t *payload, size_t len)
-{
-    if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
-        ota_back_off(a);
-        ota_retry_later(a, OTA_RETRY_NEXT);
-        return;
-    }
-    ota_log(a, OTA_LOG_WARN, "the service refused $next/get", OTA_ERR_SERVICE_REJECTED, 0, 0, NULL);
 }
 
 /* ---- public calls ---- */
@@ -1369,11 +1376,8 @@ ota_err_t ota_agent_start(ota_agent_t *agent, uint32_t now_ms)
     if (agent->have_job && agent->image_ready) {
         /* Stopped while the verified image waited for activation: confirm
          * the job again and carry on. */
-        ota_set_state(agent, OTA_AGENT_ACTIVATING);
+        ota_await_confirmation(agent);
         (void)ota_job_topic_sub(agent, 1);
-        agent->confirm_pending = 1;
-        agent->confirm_tries = 0;
-        ota_set_deadline(agent, agent->cfg.reset_delay_ms);
     } else {
         ota_start_waiting(agent);
     }
@@ -1520,25 +1524,21 @@ ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t no
     {
         char reason[32];
         char updated_by[24];
-        memcpy(reason, "accepted  ", 10);
+        strcpy(reason, "accepted  ");
         ota_jobs_version_str(reason + 10, agent->cfg.app_version);
         memcpy(updated_by, "  ", 2);
         ota_jobs_version_str(updated_by + 2, agent->old_version);
         ota_log(agent, OTA_LOG_INFO, "new image committed", OTA_OK, agent->cfg.app_version, 0,
                 NULL);
-        if (ota_report(agent, "SUCCEEDED", "reason", reason,
-                       agent->old_version_ok ? "updatedBy" : NULL, updated_by, 1) != OTA_OK) {
-            ota_log(agent, OTA_LOG_ERROR, "cannot report success", OTA_ERR_MQTT, 0, 0, NULL);
-        }
-        ota_outcome(agent, OTA_OUTCOME_SUCCEEDED, OTA_OK, reason, "");
+        return ota_succeed(agent, reason, agent->old_version_ok ? "updatedBy" : NULL, updated_by,
+                           0);
     }
-    ota_forget_job(agent);
-    return ota_ask_next_job(agent);
 }
 
 ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t topic_len,
                                    const uint8_t *payload, size_t len, uint32_t now_ms)
 {
+    ota_jobs_topic_t topic_kind;
     if (ota_bad_agent(agent) || topic == NULL || (payload == NULL && len != 0u)) {
         return OTA_ERR_INVALID_ARG;
     }
@@ -1564,20 +1564,13 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
             return OTA_OK;
         }
     }
-    switch (ota_jobs_classify(&agent->jobs,
-                              agent->have_job || agent->job_sub ? agent->job.job_id : NULL, topic,
-                              topic_len)) {
-    case OTA_JOBS_TOPIC_NEXT:
+    topic_kind = ota_jobs_classify(&agent->jobs,
+                                   agent->have_job || agent->job_sub ? agent->job.job_id : NULL,
+                                   topic, topic_len);
+    if (topic_kind == OTA_JOBS_TOPIC_NEXT) {
         ota_on_jobs_message(agent, payload, len);
-        break;
-    case OTA_JOBS_TOPIC_NEXT_REJECTED:
-        ota_on_next_rejected(agent, payload, len);
-        break;
-    case OTA_JOBS_TOPIC_UPDATE_REJECTED:
-        ota_on_update_rejected(agent, payload, len);
-        break;
-    default:
-        break;
+    } else if (topic_kind != OTA_JOBS_TOPIC_OTHER) {
+        ota_on_jobs_refusal(agent, topic_kind == OTA_JOBS_TOPIC_NEXT_REJECTED, payload, len);
     }
     return OTA_OK;
 }
@@ -1619,7 +1612,7 @@ static void ota_activate(ota_agent_t *a)
 /* Timer work of the activating state: confirmation retries, then activation. */
 static void ota_poll_activating(ota_agent_t *a)
 {
-    if (!a->deadline_set || !ota_time_reached(a->now, a->deadline)) {
+    if (!ota_deadline_due(a)) {
         return;
     }
     if (!a->confirm_pending) {
@@ -1650,7 +1643,7 @@ static void ota_poll_downloading(ota_agent_t *a)
 {
 #if OTA_HTTP_PLANE
     if (a->http.url_wait) {
-        if (a->deadline_set && ota_time_reached(a->now, a->deadline)) {
+        if (ota_deadline_due(a)) {
             a->http.url_wait = 0;
             a->dl.paused = 0;
             a->deadline_set = 0;
@@ -1666,7 +1659,7 @@ static void ota_poll_downloading(ota_agent_t *a)
     }
 #endif
     if (a->refusal_pending) {
-        if (a->deadline_set && ota_time_reached(a->now, a->deadline)) {
+        if (ota_deadline_due(a)) {
             ota_fail_job(a, OTA_FAIL_TRANSFER, OTA_ERR_SERVICE_REJECTED, 0, a->detail);
         }
         return;
@@ -1753,7 +1746,7 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         ota_poll_activating(agent);
         break;
     case OTA_AGENT_RESETTING:
-        if (agent->deadline_set && ota_time_reached(now_ms, agent->deadline)) {
+        if (ota_deadline_due(agent)) {
             agent->deadline_set = 0;
             ota_log(agent, OTA_LOG_INFO, "resetting", OTA_OK, 0, 0, NULL);
             (void)pal->reset(pal->ctx);

@@ -57,19 +57,17 @@ static ota_err_t ota_http_open(ota_agent_t *a)
     return OTA_OK;
 }
 
-static void ota_http_close(ota_agent_t *a)
-{
-    if (a->http.ready) {
-        ota_httpc_close(&a->http.c);
-        a->http.ready = 0;
-    }
-}
-
 static void ota_http_drop(ota_agent_t *a)
 {
     if (a->http.ready) {
         ota_httpc_close(&a->http.c);
     }
+}
+
+static void ota_http_close(ota_agent_t *a)
+{
+    ota_http_drop(a);
+    a->http.ready = 0;
 }
 
 /* Byte range of blocks first .. last (inclusive) of the file. */
@@ -93,7 +91,7 @@ static ota_err_t ota_http_request(ota_agent_t *a, const ota_block_request_t *req
 {
     ota_http_plane_t *h = &a->http;
     uint32_t end = req->offset + req->bitmap_len * 8u;
-    uint32_t runs = 0, k, first = 0, last = 0;
+    uint32_t runs = 0, k, first = 0, last = 0, top = 0;
     uint32_t slots;
 
     if (!h->ready) {
@@ -101,8 +99,11 @@ static ota_err_t ota_http_request(ota_agent_t *a, const ota_block_request_t *req
     }
     slots = OTA_HTTP_PIPELINE_MAX - ota_httpc_in_flight(&h->c);
     for (k = req->offset; k < end; k++) {
-        if (ota_http_wanted(req, k) && (k == req->offset || !ota_http_wanted(req, k - 1u))) {
-            runs++;
+        if (ota_http_wanted(req, k)) {
+            top = k; /* the last wanted block */
+            if (k == req->offset || !ota_http_wanted(req, k - 1u)) {
+                runs++;
+            }
         }
     }
     if (runs > slots && slots < OTA_HTTP_PIPELINE_MAX) {
@@ -115,11 +116,7 @@ static ota_err_t ota_http_request(ota_agent_t *a, const ota_block_request_t *req
         if (runs > slots) {
             /* More holes than the pipeline holds: one range over them all
              * (blocks already written come again and are dropped). */
-            last = req->offset + req->bitmap_len * 8u - 1u;
-            while (!ota_http_wanted(req, last)) {
-                last--;
-            }
-            return ota_http_ask(a, k, last) == OTA_HTTPC_OK ? OTA_OK : OTA_ERR_IO;
+            return ota_http_ask(a, k, top) == OTA_HTTPC_OK ? OTA_OK : OTA_ERR_IO;
         }
         first = k;
         while (k + 1u < end && ota_http_wanted(req, k + 1u)) {

@@ -11,12 +11,12 @@ static int ota_reached(uint32_t now, uint32_t deadline)
     return (uint32_t)(now - deadline) < 0x80000000u;
 }
 
-static int ota_bit(const uint8_t *bitmap, uint32_t k)
+OTA_OUT_OF_LINE static int ota_bit(const uint8_t *bitmap, uint32_t k)
 {
     return (int)(((uint32_t)bitmap[k / 8u] >> (k % 8u)) & 1u);
 }
 
-static void ota_bit_set(uint8_t *bitmap, uint32_t k)
+OTA_OUT_OF_LINE static void ota_bit_set(uint8_t *bitmap, uint32_t k)
 {
     bitmap[k / 8u] = (uint8_t)(bitmap[k / 8u] | (1u << (k % 8u)));
 }
@@ -178,7 +178,7 @@ ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t l
     return OTA_BLOCK_NEW;
 }
 
-static void ota_update_rto(ota_download_t *d, uint32_t sample)
+OTA_OUT_OF_LINE static void ota_update_rto(ota_download_t *d, uint32_t sample)
 {
     uint32_t rto;
     if (d->srtt == 0u) {

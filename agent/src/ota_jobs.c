@@ -7,7 +7,8 @@
 
 static const char ota_hex_digits[] = "0123456789abcdef";
 
-/* The jobs topics the agent listens to, in ota_jobs_topic_t order from NEXT. */
+/* The jobs topics the agent listens to: the first two name the next job (OTA_JOBS_TOPIC_NEXT),
+ * the third is OTA_JOBS_TOPIC_NEXT_REJECTED. */
 static const char *const ota_jobs_topics[] = {
     "jobs/notify-next",
     "jobs/$next/get/accepted",
@@ -116,11 +117,11 @@ ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const cha
 
 ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
 {
-    size_t count = job_id != NULL ? 1u : sizeof ota_jobs_topics / sizeof ota_jobs_topics[0];
-    for (size_t i = 0; i < count; i++) {
-        ota_err_t err = job_id != NULL
-                            ? ota_jobs_follow(j, "jobs/", job_id, "/update/rejected", on, 1)
-                            : ota_jobs_follow(j, ota_jobs_topics[i], "", "", on, 1);
+    if (job_id != NULL) {
+        return ota_jobs_follow(j, "jobs/", job_id, "/update/rejected", on, 1);
+    }
+    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
+        ota_err_t err = ota_jobs_follow(j, ota_jobs_topics[i], "", "", on, 1);
         if (err != OTA_OK) {
             return err;
         }
@@ -180,11 +181,9 @@ ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
                                    size_t topic_len)
 {
-    static const ota_jobs_topic_t kinds[] = {OTA_JOBS_TOPIC_NEXT, OTA_JOBS_TOPIC_NEXT,
-                                             OTA_JOBS_TOPIC_NEXT_REJECTED};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
         if (ota_jobs_topic_is(j, topic, topic_len, ota_jobs_topics[i], "", "")) {
-            return kinds[i];
+            return (ota_jobs_topic_t)(OTA_JOBS_TOPIC_NEXT + (i >> 1));
         }
     }
     if (job_id != NULL &&

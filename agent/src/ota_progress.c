@@ -97,17 +97,23 @@ ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal)
     return OTA_OK;
 }
 
+/* Is the loaded record of job's file? */
+static int ota_progress_is_of(const ota_progress_t *p, const ota_job_t *job)
+{
+    return p->loaded && ota_get_le32(p->bytes + 8) == ota_progress_identity(job);
+}
+
 int ota_progress_matches(const ota_progress_t *p, const ota_job_t *job, uint32_t block_size,
                          uint32_t block_count)
 {
     const uint8_t *r = p->bytes;
-    return p->loaded && ota_get_le32(r + 8) == ota_progress_identity(job) &&
-           ota_get_le32(r + 12) == block_size && ota_get_le32(r + 16) == block_count;
+    return ota_progress_is_of(p, job) && ota_get_le32(r + 12) == block_size &&
+           ota_get_le32(r + 16) == block_count;
 }
 
 int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, uint32_t *version)
 {
-    if (!p->loaded || ota_get_le32(p->bytes + 8) != ota_progress_identity(job)) {
+    if (!ota_progress_is_of(p, job)) {
         return 0;
     }
     *version = ota_get_le32(p->bytes + 20);

@@ -1088,8 +1088,8 @@ static void test_broker_init_shared_streams(void **state)
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-bridge", NULL), 2);
 }
 
-/* --federate: bad lists and --tls refused leaving nothing behind; the hub's bridges, broker
- * 2's folder with the same logins, no bridge of its own; things spread over both with a
+/* --federate: bad lists refused leaving nothing behind; hub 1's bridge to hub 2, hub 2's
+ * folder with the same logins and no bridge of its own; things spread over both with a
  * brokers list (both brokers stopped: the hub's file is edited, broker 2 must run, so the
  * create fails and takes nothing). */
 static void test_broker_init_federate(void **state)
@@ -1104,19 +1104,15 @@ static void test_broker_init_federate(void **state)
         assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
         assert_int_not_equal(access(cli_test_path("data/federation"), F_OK), 0);
     }
-    assert_int_equal(cli_test_run(R, "broker", "init", "--port", "18998", "--tls", "--federate",
-                                  "127.0.0.1:18997", NULL),
-                     2);
-    assert_int_not_equal(access(cli_test_path("data/broker"), F_OK), 0);
-
     assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--federate", "127.0.0.1:18997",
                            NULL));
     char *conf = (char *)cli_test_read(cli_test_path("data/broker/mosquitto.conf"), NULL);
     assert_non_null(conf);
-    const char *lines[] = {"\nconnection otter-federation-2\n",
+    const char *lines[] = {"\nconnection otter-federation\n",
                            "\naddress 127.0.0.1:18997\n",
-                           "\nlocal_clientid otter-service-federation-2\n",
-                           "\nremote_username otter-service-federation\n",
+                           "\nlocal_clientid otter-service-federation-local\n",
+                           "\nremote_clientid otter-service-federation-1\n",
+                           "\nremote_username otter-service-federation-1\n",
                            "\ntry_private true\n",
                            "\ntopic things/+/jobs/# both 1 $aws/ $aws/\n",
                            "\ntopic things/+/streams/# both 0 $aws/ $aws/\n",
@@ -1151,7 +1147,7 @@ static void test_broker_init_federate(void **state)
             cJSON_GetObjectItem(cJSON_GetArrayItem(c2, i), "username")->valuestring);
     }
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, 2), "clientid")->valuestring,
-                        "otter-service-federation");
+                        "otter-service-federation-1");
     cJSON_Delete(j1);
     cJSON_Delete(j2);
     /* Broker 2 does not run: nothing is created, on neither broker nor in the files. */
@@ -1163,6 +1159,52 @@ static void test_broker_init_federate(void **state)
     free(d1);
     /* The bridges' name is reserved like the service's. */
     assert_int_equal(cli_test_run(R, "thing", "create", "otter-service-federation", NULL), 2);
+}
+
+/* service credentials: refused without a CA (password logins) and for bad names; with --tls
+ * (broker stopped) a certificate and a login with the service's role in the file; run again,
+ * the certificate is kept and the login not doubled. */
+static void test_service_credentials(void **state)
+{
+    (void)state;
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", NULL));
+    assert_int_equal(cli_test_run(R, "service", "credentials", "--instance", "a", NULL), 2);
+    assert_true(cli_test_one_error_line(R));
+    assert_int_equal(access(cli_test_path("data/broker/service-a.crt"), F_OK), -1);
+    assert_int_equal(cli_test_sh("rm -rf '%s'", cli_test_path("data")), 0);
+    assert_ok(cli_test_run(R, "broker", "init", "--port", "18998", "--tls", NULL));
+    static const char *const bad[] = {"", "a/b", "x y", "123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cli_test_run(R, "service", "credentials", "--instance", bad[i], NULL), 2);
+        assert_true(cli_test_one_error_line(R));
+    }
+    assert_int_equal(cli_test_run(R, "service", "credentials", NULL), 2);
+    for (int round = 0; round < 2; round++) {
+        assert_ok(cli_test_run(R, "service", "credentials", "--instance", "s1", NULL));
+        assert_non_null(strstr(R->out, round == 0 ? "(new)" : "(kept)"));
+    }
+    struct stat st;
+    assert_int_equal(stat(cli_test_path("data/broker/service-s1.key"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(cli_test_path("data/broker/service-s1.crt"), &st), 0);
+    char *d = (char *)cli_test_read(cli_test_path("data/broker/dynsec.json"), NULL);
+    cJSON *j = cJSON_Parse(d);
+    free(d);
+    int found = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "clients"))
+    {
+        if (strcmp(cJSON_GetObjectItem(c, "username")->valuestring, "otter-service-s1") == 0) {
+            found++;
+            assert_string_equal(cJSON_GetObjectItem(c, "clientid")->valuestring,
+                                "otter-service-s1");
+            const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "roles"), 0);
+            assert_string_equal(cJSON_GetObjectItem(r, "rolename")->valuestring, "otter-service");
+            assert_null(cJSON_GetObjectItem(c, "password"));
+        }
+    }
+    cJSON_Delete(j);
+    assert_int_equal(found, 1);
 }
 
 /* --shared-streams with --tls: the bridge logs in with a certificate of its own on the TLS
@@ -1502,6 +1544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_federate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_init_shared_streams_tls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),

@@ -143,11 +143,25 @@ typedef struct credentials {
     char cafile[4096];
     char certfile[4096];
     char keyfile[4096];
+    char brokers[1024];       /* in a federation: "HOST:PORT,HOST:PORT", the hubs in order */
+    char inst_certfile[4096]; /* an instance's own certificate and key (TLS) */
+    char inst_keyfile[4096];
 } credentials_t;
+
+/* The brokers to connect to, in order: the next when the current one is lost. */
+#define MAX_BROKERS 8
+typedef struct broker_addr {
+    char host[256];
+    int port;
+} broker_addr_t;
 
 typedef struct daemon {
     options_t opt;
     credentials_t cred;
+    broker_addr_t brokers[MAX_BROKERS];
+    int n_brokers;
+    int cur_broker;     /* opt.host and opt.port are brokers[cur_broker] */
+    int attempt_failed; /* the last connection attempt failed: the next goes to the next broker */
     char client_id[160];
     struct mosquitto *m;
     ota_store_t *jobs_store;
@@ -294,7 +308,12 @@ static void usage(FILE *f)
                "                       (password: PGPASSWORD or ~/.pgpass rather than the URL,\n"
                "                       which others can see in the process list); default\n"
                "                       $OTTER_STORE, else SQLite in DIR/otter.db\n"
-               "  --host HOST          broker host (default: credentials, else 127.0.0.1)\n"
+               "  --host HOST[:PORT],...  broker host, or a list of brokers tried in order:\n"
+               "                       when the one in use is lost and cannot be reached\n"
+               "                       again, the next (subscriptions are made again there);\n"
+               "                       a HOST without :PORT takes --port (default: the\n"
+               "                       credentials' brokers list, else their host, else\n"
+               "                       127.0.0.1)\n"
                "  --port N             broker port (default: credentials, else 1883, or 8883\n"
                "                       with --cafile)\n"
                "  --username U         MQTT username (default: credentials)\n"
@@ -668,6 +687,7 @@ static int load_config(options_t *o, credentials_t *c)
                   cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
                   cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
                   cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
+                  cred_string(j, "brokers", c->brokers, sizeof(c->brokers)) < 0 ||
                   (c->certfile[0] != '\0') != (c->keyfile[0] != '\0') ||
                   (c->password[0] == '\0' && c->certfile[0] == '\0') ||
                   (c->port == 0 && c->tls_port == 0);
@@ -700,6 +720,27 @@ static int load_config(options_t *o, credentials_t *c)
         if (o->port < 0 && o->cafile == NULL && tls_only) {
             o->cafile = c->cafile;
         }
+        if (o->cafile != NULL && o->certfile == NULL && o->instance != NULL &&
+            c->certfile[0] != '\0') {
+            /* An instance's own certificate ('otter service credentials --instance NAME'):
+             * on a TLS listener the certificate's name is the client id. */
+            snprintf(c->inst_certfile, sizeof(c->inst_certfile), "%s/broker/service-%s.crt",
+                     o->data_dir, o->instance);
+            snprintf(c->inst_keyfile, sizeof(c->inst_keyfile), "%s/broker/service-%s.key",
+                     o->data_dir, o->instance);
+            if (access(c->inst_certfile, R_OK) == 0) {
+                o->certfile = c->inst_certfile;
+                o->keyfile = c->inst_keyfile;
+            } else {
+                fprintf(stderr,
+                        "otter-service: warning: instance '%s' on a TLS broker has no "
+                        "certificate of its own (%s) and logs in as the service: the broker "
+                        "names clients by their certificate, so it takes the client id of any "
+                        "other instance that does the same; run 'otter --data-dir %s service "
+                        "credentials --instance %s'\n",
+                        o->instance, c->inst_certfile, o->data_dir, o->instance);
+            }
+        }
         if (o->cafile != NULL && o->certfile == NULL && c->certfile[0] != '\0') {
             o->certfile = c->certfile;
             o->keyfile = c->keyfile;
@@ -730,6 +771,59 @@ static int load_config(options_t *o, credentials_t *c)
     if (o->port <= 0) {
         o->port = o->cafile != NULL ? 8883 : 1883;
     }
+    return 0;
+}
+
+/*
+ * The broker list: --host "HOST[:PORT],HOST[:PORT],..." (a HOST without a port
+ * takes --port), else the credentials' "brokers" when neither --host nor --port
+ * is given, else the one broker host:port. 0, or -1 with a message.
+ */
+static int make_broker_list(daemon_t *d, int host_given, int port_given)
+{
+    const char *list = d->opt.host;
+    if (!host_given && !port_given && d->cred.brokers[0] != '\0') {
+        list = d->cred.brokers;
+    }
+    d->n_brokers = 0;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[300];
+        if (len == 0 || len >= sizeof item || d->n_brokers == MAX_BROKERS) {
+            fprintf(stderr,
+                    "otter-service: bad broker list '%s'; give HOST or HOST:PORT, up to %d, "
+                    "separated by ','\n",
+                    list, MAX_BROKERS);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        broker_addr_t *b = &d->brokers[d->n_brokers];
+        char *colon = strrchr(item, ':');
+        b->port = d->opt.port;
+        /* An IPv6 address without brackets has several ':' and no port of its own. */
+        if (colon != NULL && strchr(item, ':') == colon) {
+            *colon = '\0';
+            if (parse_int(colon + 1, 1, 65535, &b->port) != 0) {
+                fprintf(stderr, "otter-service: bad port in broker '%s:%s'\n", item, colon + 1);
+                return -1;
+            }
+        }
+        if (item[0] == '\0' || strlen(item) >= sizeof b->host) {
+            fprintf(stderr, "otter-service: bad broker list '%s'; an entry has no host\n", list);
+            return -1;
+        }
+        snprintf(b->host, sizeof b->host, "%s", item);
+        d->n_brokers++;
+        if (p[len] == '\0') {
+            break;
+        }
+        p += len + 1;
+    }
+    d->cur_broker = 0;
+    d->opt.host = d->brokers[0].host;
+    d->opt.port = d->brokers[0].port;
     return 0;
 }
 
@@ -1165,8 +1259,16 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     d->refused = 0;
     d->backoff_ms = RECONNECT_MIN_MS;
     d->connected = 1;
-    log_line(LV_INFO, "connected to %s:%d as %s%s, %s session", d->opt.host, d->opt.port,
-             d->client_id, d->ever_connected ? " (reconnected)" : "", resumed ? "resumed" : "new");
+    d->attempt_failed = 0;
+    if (d->n_brokers > 1) {
+        log_line(LV_INFO, "connected to %s:%d (broker %d of %d) as %s%s, %s session", d->opt.host,
+                 d->opt.port, d->cur_broker + 1, d->n_brokers, d->client_id,
+                 d->ever_connected ? " (reconnected)" : "", resumed ? "resumed" : "new");
+    } else {
+        log_line(LV_INFO, "connected to %s:%d as %s%s, %s session", d->opt.host, d->opt.port,
+                 d->client_id, d->ever_connected ? " (reconnected)" : "",
+                 resumed ? "resumed" : "new");
+    }
     d->ever_connected = 1;
     if (d->jobs != NULL) {
         ota_svc_jobs_set_session(d->jobs, d->client_id, resumed);
@@ -1721,6 +1823,32 @@ static int check_backlog(daemon_t *d)
     return full;
 }
 
+/*
+ * Connects again: to the same broker after a lost connection, to the next
+ * broker of the list after a failed attempt (refused, unreachable, or its
+ * login refused). Subscriptions are made again on every connect.
+ */
+static int reconnect(daemon_t *d)
+{
+    if (d->n_brokers > 1 && (d->attempt_failed || d->refused)) {
+        const broker_addr_t *was = &d->brokers[d->cur_broker];
+        d->cur_broker = (d->cur_broker + 1) % d->n_brokers;
+        d->opt.host = d->brokers[d->cur_broker].host;
+        d->opt.port = d->brokers[d->cur_broker].port;
+        d->probe_seen = 0; /* another broker: check its shared subscriptions again */
+        log_line(LV_WARN, "broker %s:%d unavailable; trying the next of the list, %s:%d (%d of %d)",
+                 was->host, was->port, d->opt.host, d->opt.port, d->cur_broker + 1, d->n_brokers);
+        d->attempt_failed = 0;
+        d->refused = 0;
+        int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
+        d->attempt_failed = rc != MOSQ_ERR_SUCCESS;
+        return rc;
+    }
+    int rc = mosquitto_reconnect(d->m);
+    d->attempt_failed = rc != MOSQ_ERR_SUCCESS;
+    return rc;
+}
+
 static void run(daemon_t *d)
 {
     int64_t last_tick = 0;
@@ -1729,6 +1857,7 @@ static void run(daemon_t *d)
     d->backoff_ms = RECONNECT_MIN_MS;
     int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
 
+    d->attempt_failed = rc != MOSQ_ERR_SUCCESS;
     if (rc != MOSQ_ERR_SUCCESS) {
         log_line(LV_WARN, "cannot reach %s:%d: %s; retrying", d->opt.host, d->opt.port,
                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -1773,7 +1902,7 @@ static void run(daemon_t *d)
             if (g_stop) {
                 break;
             }
-            rc = mosquitto_reconnect(d->m);
+            rc = reconnect(d);
             d->reconnects++;
             if (rc != MOSQ_ERR_SUCCESS) {
                 log_line(LV_DEBUG, "reconnect to %s:%d failed: %s", d->opt.host, d->opt.port,
@@ -1840,7 +1969,11 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &d.opt) != 0) {
         return 2;
     }
+    int host_given = d.opt.host != NULL, port_given = d.opt.port > 0;
     status = load_config(&d.opt, &d.cred);
+    if (status == 0 && make_broker_list(&d, host_given, port_given) != 0) {
+        status = -2;
+    }
     if (status != 0) {
         return status == -2 ? 2 : 1;
     }
@@ -1892,6 +2025,10 @@ int main(int argc, char **argv)
              d.opt.role == ROLE_ALL       ? "all"
              : d.opt.role == ROLE_STREAMS ? "streams"
                                           : "jobs");
+    if (d.n_brokers > 1) {
+        log_line(LV_INFO, "broker list: %d brokers (%s first); on losing one, the next",
+                 d.n_brokers, d.brokers[0].host);
+    }
     if (open_everything(&d) != 0 || setup_mqtt(&d) != 0) {
         status = 1;
     } else {

@@ -23,6 +23,9 @@
 
 #include "mbedtls/base64.h"
 
+#include "mbedtls/ecp.h"
+
+#include "ota_p256_comb.h"
 #include "ota_test_sign.h"
 #include "otter/ota_verify.h"
 #include "otter/ota_verify_close.h"
@@ -1320,6 +1323,62 @@ static void test_close_uses_a_whole_hash_and_reads_back_otherwise(void **state)
            "partial hash, no reader");
 }
 
+#if OTA_P256_COMB
+/* The ROM table of G's multiples is the one the linked mbed TLS computes itself. */
+static void test_p256_comb_table_is_mbedtls_own(void **state)
+{
+    (void)state;
+    mbedtls_ecp_group grp;
+    mbedtls_ecp_point r;
+    mbedtls_mpi m;
+
+    mbedtls_ecp_group_init(&grp);
+    mbedtls_ecp_point_init(&r);
+    mbedtls_mpi_init(&m);
+    assert_int_equal(mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1), 0);
+    assert_int_equal(mbedtls_mpi_lset(&m, 2), 0);
+    /* Multiplying G leaves mbed TLS's table of G in the group. */
+    assert_int_equal(mbedtls_ecp_mul(&grp, &r, &m, &grp.G, NULL, NULL), 0);
+    assert_non_null(grp.T);
+    assert_int_equal(grp.T_size, OTA_P256_COMB_POINTS);
+    for (size_t i = 0; i < OTA_P256_COMB_POINTS; i++) {
+        const mbedtls_ecp_point *ours = &ota_p256_comb_g[i];
+        if (mbedtls_mpi_cmp_mpi(&ours->X, &grp.T[i].X) != 0 ||
+            mbedtls_mpi_cmp_mpi(&ours->Y, &grp.T[i].Y) != 0 ||
+            mbedtls_mpi_cmp_int(&ours->Z, 1) != 0) {
+            fail_msg("entry %u of verify/ota_p256_comb.c is not mbed TLS's: regenerate it with "
+                     "ota_p256_comb_gen",
+                     (unsigned)i);
+        }
+        assert_int_equal(mbedtls_ecp_check_pubkey(&grp, ours), 0);
+    }
+    /* The table with any scalar gives what mbed TLS computes without it. */
+    for (int k = 0; k < 8; k++) {
+        mbedtls_ecp_group with;
+        mbedtls_ecp_point a, b;
+        mbedtls_ecp_group_init(&with);
+        mbedtls_ecp_point_init(&a);
+        mbedtls_ecp_point_init(&b);
+        assert_int_equal(mbedtls_ecp_group_load(&with, MBEDTLS_ECP_DP_SECP256R1), 0);
+        assert_int_equal(mbedtls_mpi_lset(&m, 1), 0);
+        assert_int_equal(mbedtls_mpi_shift_l(&m, (size_t)(31 * k + 7)), 0);
+        assert_int_equal(mbedtls_mpi_add_int(&m, &m, 12345 + k), 0);
+        with.T = (mbedtls_ecp_point *)ota_p256_comb_g;
+        with.T_size = 0;
+        assert_int_equal(mbedtls_ecp_mul(&with, &a, &m, &with.G, NULL, NULL), 0);
+        with.T = NULL;
+        assert_int_equal(mbedtls_ecp_mul(&grp, &b, &m, &grp.G, NULL, NULL), 0);
+        assert_int_equal(mbedtls_ecp_point_cmp(&a, &b), 0);
+        mbedtls_ecp_point_free(&a);
+        mbedtls_ecp_point_free(&b);
+        mbedtls_ecp_group_free(&with);
+    }
+    mbedtls_mpi_free(&m);
+    mbedtls_ecp_point_free(&r);
+    mbedtls_ecp_group_free(&grp);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1352,6 +1411,9 @@ int main(void)
         cmocka_unit_test(test_rsa_3072),
         cmocka_unit_test(test_rsa_other_sizes_refused),
         cmocka_unit_test(test_close_rsa),
+#if OTA_P256_COMB
+        cmocka_unit_test(test_p256_comb_table_is_mbedtls_own),
+#endif
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);

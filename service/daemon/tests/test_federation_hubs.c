@@ -1,0 +1,453 @@
+/*
+ * A federation of three brokers with two hubs (`otter broker init --federate
+ * H2,S3`): hub 1 bridges to hub 2, broker 3 to hub 1 or, while hub 1 is down,
+ * to hub 2. The bridges form a tree at every moment, so a message published
+ * on any broker reaches every broker exactly once: N messages published on
+ * each broker are counted exactly N times from each broker at a subscriber on
+ * every broker, before hub 1 is killed (SIGKILL), after, and after it is back.
+ * How long cross-broker delivery stops is measured and bounded. otter-service
+ * started with the data folder's credentials (both hubs listed) answers a
+ * device on broker 3 before the kill and, through hub 2, after it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ota_test_net.h"
+#include "ota_test_util.h"
+
+#define N_MSG 20
+/* The bound on cross-broker silence after hub 1 dies (measured about 2 to 4 s). */
+#define OUTAGE_BOUND_MS 12000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct fed {
+    ota_test_broker_t b[3]; /* hub 1 (its data folder is the CLI's), hub 2, broker 3 */
+    char dir[3][700];
+    ota_test_client_t *sub[3];
+    ota_test_login_t svc, thing, dev; /* dev: the device that asks the service */
+    ota_test_proc_t service, inst[2];
+    char svc_log[800], inst_log[2][800];
+    int tls;
+} fed_t;
+
+static fed_t g;
+
+/* A whole file as a NUL-terminated heap string, or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    size_t cap = 1u << 20, n;
+    char *buf = malloc(cap + 1);
+    n = buf != NULL ? fread(buf, 1, cap, f) : 0;
+    fclose(f);
+    if (buf != NULL) {
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+static int write_text(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fwrite(text, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+static ota_test_client_t *subscriber(int k)
+{
+    char id[64];
+    snprintf(id, sizeof id, "otter-service-count-%d", k);
+    /* With TLS the client id is the certificate's name. */
+    ota_test_client_t *c = ota_test_login_connect(g.b[k].port, &g.svc, g.tls ? NULL : id);
+    assert_non_null(c);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/+/jobs/get", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/+/jobs/start-next", 0), 0);
+    return c;
+}
+
+/* Publishes N_MSG on every live broker (as thing t1) and checks that each live broker's
+ * subscriber receives exactly N_MSG from every live broker: none lost, none twice. */
+static void exactly_once(const int *live, const char *phase)
+{
+    for (int k = 0; k < 3; k++) {
+        if (!live[k]) {
+            continue;
+        }
+        ota_test_client_t *pub = ota_test_login_connect(g.b[k].port, &g.thing, NULL);
+        assert_non_null(pub);
+        for (int i = 0; i < N_MSG; i++) {
+            char body[64];
+            int len = snprintf(body, sizeof body, "%s b%d m%d", phase, k + 1, i);
+            assert_int_equal(
+                ota_test_client_publish(pub, "$aws/things/t1/jobs/get", body, (size_t)len, 1), 0);
+        }
+        ota_test_client_disconnect(pub);
+    }
+    int count[3][3][N_MSG];
+    int want = 0;
+    memset(count, 0, sizeof count);
+    for (int j = 0; j < 3; j++) {
+        want += live[j] ? N_MSG : 0;
+    }
+    /* Everything expected at every broker, then 1 s more for anything delivered twice. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < 3; k++) {
+            if (!live[k]) {
+                continue;
+            }
+            int got = 0;
+            for (int j = 0; j < 3; j++) {
+                for (int i = 0; i < N_MSG; i++) {
+                    got += count[k][j][i];
+                }
+            }
+            int64_t end = now_ms() + 10000;
+            for (ota_test_msg_t *m;
+                 (pass == 1 || got < want) &&
+                 (m = ota_test_client_expect(g.sub[k], "$aws/things/+/jobs/get",
+                                             pass == 1 ? 0 : (int)(end - now_ms()))) != NULL;) {
+                char ph[16];
+                int b = 0, i = -1;
+                if (sscanf((const char *)m->payload, "%15s b%d m%d", ph, &b, &i) == 3 &&
+                    strcmp(ph, phase) == 0 && b >= 1 && b <= 3 && i >= 0 && i < N_MSG) {
+                    count[k][b - 1][i]++;
+                    got++;
+                }
+                ota_test_msg_free(m);
+                if (pass == 0 && now_ms() > end) {
+                    break;
+                }
+            }
+        }
+        if (pass == 0) {
+            nap_ms(1000);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!live[k]) {
+            continue;
+        }
+        for (int j = 0; j < 3; j++) {
+            for (int i = 0; i < N_MSG; i++) {
+                if (count[k][j][i] != (live[j] ? 1 : 0)) {
+                    fail_msg("%s: broker %d received message %d of broker %d %d times", phase,
+                             k + 1, i, j + 1, count[k][j][i]);
+                }
+            }
+        }
+        printf("federation_hubs: %s: broker %d received exactly %d from each of %d brokers\n",
+               phase, k + 1, N_MSG, want / N_MSG);
+    }
+}
+
+/* Publishes a probe on broker `from` every 100 ms until broker `to`'s subscriber gets one;
+ * returns the ms from t0, or -1 after the bound. */
+static long first_crossing(int from, int to, int64_t t0)
+{
+    ota_test_client_t *pub = NULL;
+    for (int64_t end = now_ms() + OUTAGE_BOUND_MS + 5000; now_ms() < end;) {
+        if (pub == NULL) {
+            pub = ota_test_login_connect(g.b[from].port, &g.thing, NULL);
+        }
+        if (pub != NULL) {
+            (void)ota_test_client_publish(pub, "$aws/things/t1/jobs/start-next", "p", 1, 0);
+        }
+        ota_test_msg_t *m = ota_test_client_expect(g.sub[to], "$aws/things/+/jobs/start-next", 100);
+        if (m != NULL) {
+            ota_test_msg_free(m);
+            ota_test_client_disconnect(pub);
+            return (long)(now_ms() - t0);
+        }
+    }
+    ota_test_client_disconnect(pub);
+    return -1;
+}
+
+/* Drops the probes still queued (published before the crossing was seen). */
+static void drain_probes(void)
+{
+    nap_ms(500);
+    for (int k = 0; k < 3; k++) {
+        ota_test_msg_t *m;
+        while (g.sub[k] != NULL &&
+               (m = ota_test_client_expect(g.sub[k], "$aws/things/+/jobs/start-next", 0)) != NULL) {
+            ota_test_msg_free(m);
+        }
+    }
+}
+
+/* A device on broker 3 asks for its jobs until the service answers; ms from t0, or -1. */
+static long service_answers(int64_t t0)
+{
+    ota_test_client_t *dev = ota_test_login_connect(g.b[2].port, &g.dev, NULL);
+    assert_non_null(dev);
+    assert_true(ota_test_client_subscribe(dev, "$aws/things/t2/jobs/get/accepted", 1) >= 0);
+    long took = -1;
+    for (int64_t end = now_ms() + OUTAGE_BOUND_MS + 5000; took < 0 && now_ms() < end;) {
+        (void)ota_test_client_publish(dev, "$aws/things/t2/jobs/get", "{}", 2, 0);
+        ota_test_msg_t *m = ota_test_client_expect(dev, "$aws/things/t2/jobs/get/accepted", 300);
+        if (m != NULL) {
+            took = (long)(now_ms() - t0);
+            ota_test_msg_free(m);
+        }
+    }
+    ota_test_client_disconnect(dev);
+    return took;
+}
+
+static int wait_bridges(long from1, long from2)
+{
+    char l1[800], l2[800];
+    snprintf(l1, sizeof l1, "%s/mosquitto.log", g.dir[0]);
+    snprintf(l2, sizeof l2, "%s/mosquitto.log", g.dir[1]);
+    return ota_test_log_wait(l1, from1, "as otter-service-federation-3 ", 15000) == 0 &&
+                   ota_test_log_wait(l2, from2, "as otter-service-federation-1 ", 15000) == 0
+               ? 0
+               : -1;
+}
+
+/* `otter broker init [--tls] --federate H2,B3` and the three brokers started, bridges up. */
+static void start_federation(int tls)
+{
+    char list[64];
+    int p2 = ota_test_free_port(), p3 = ota_test_free_port();
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", p2, p3);
+    const char *init_args[] = {"--federate", list, "--shared-streams", tls ? "--tls" : NULL, NULL};
+    g.tls = tls;
+    assert_int_equal(ota_test_broker_start_with(&g.b[0], NULL, init_args), 0);
+    snprintf(g.dir[0], sizeof g.dir[0], "%.600s", g.b[0].dir);
+    for (int k = 1; k < 3; k++) {
+        snprintf(g.dir[k], sizeof g.dir[k], "%.600s/federation/%d", g.dir[0], k + 1);
+        assert_int_equal(ota_test_broker_start_with(&g.b[k], g.dir[k], NULL), 0);
+    }
+    assert_int_equal(wait_bridges(0, 0), 0);
+    assert_int_equal(ota_test_service_login(&g.b[0], &g.svc), 0);
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t1", &g.thing), 0);
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t2", &g.dev), 0);
+    for (int k = 0; k < 3; k++) {
+        g.sub[k] = subscriber(k);
+    }
+}
+
+/* A bridge's login is as narrow as the bridged topics: broker 3's, on hub 2 (where its bridge
+ * is not connected while hub 1 runs), may subscribe to the things' jobs topics, not to every
+ * thing topic nor to the bridged requests under otter/, and only with its own client id. */
+static void bridge_login_narrow(void)
+{
+    char conf[800], *text, *pw;
+    snprintf(conf, sizeof conf, "%s/broker/mosquitto.conf", g.dir[2]);
+    text = (char *)read_text(conf);
+    assert_non_null(text);
+    pw = strstr(text, "\nremote_password ");
+    assert_non_null(pw);
+    pw += strlen("\nremote_password ");
+    pw[strcspn(pw, "\n")] = '\0';
+    const char *user = "otter-service-federation-3";
+    assert_null(ota_test_client_connect(g.b[1].port, "otter-service-federation-1", user, pw));
+    ota_test_client_t *c = ota_test_client_connect(g.b[1].port, user, user, pw);
+    assert_non_null(c);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/+/jobs/#", 1), 1);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/#", 0), -1);
+    assert_int_equal(ota_test_client_subscribe(c, "otter/#", 0), -1);
+    assert_int_equal(ota_test_client_subscribe(c, "$SYS/#", 0), -1);
+    ota_test_client_disconnect(c);
+    free(text);
+}
+
+static void test_federation_hubs(void **state)
+{
+    (void)state;
+    start_federation(0);
+    bridge_login_narrow();
+    /* The service with the data folder's own credentials: both hubs, hub 1 first. */
+    snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0], NULL};
+    assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 15000), 0);
+    assert_true(service_answers(now_ms()) >= 0);
+
+    const int all[3] = {1, 1, 1}, no_hub1[3] = {0, 1, 1};
+    exactly_once(all, "before");
+
+    /* Hub 1 dies: broker 3's bridge moves to hub 2, the service too. */
+    long svc_from = ota_test_log_size(g.svc_log);
+    int64_t t0 = now_ms();
+    assert_true(ota_test_proc_kill(&g.b[0].proc) >= 0);
+    ota_test_client_disconnect(g.sub[0]);
+    g.sub[0] = NULL;
+    long s3_h2 = first_crossing(2, 1, t0);
+    long h2_s3 = first_crossing(1, 2, t0);
+    long svc = service_answers(t0);
+    printf("federation_hubs: hub 1 killed (SIGKILL): broker 3 -> hub 2 after %ld ms, hub 2 -> "
+           "broker 3 after %ld ms; the service answered a device on broker 3 after %ld ms\n",
+           s3_h2, h2_s3, svc);
+    assert_true(s3_h2 >= 0 && s3_h2 <= OUTAGE_BOUND_MS);
+    assert_true(h2_s3 >= 0 && h2_s3 <= OUTAGE_BOUND_MS);
+    assert_true(svc >= 0 && svc <= OUTAGE_BOUND_MS);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "(broker 2 of 2)", 1000), 0);
+    drain_probes();
+    exactly_once(no_hub1, "after");
+
+    /* Hub 1 back: broker 3 moves back to it (a short gap, never two paths). */
+    long l1 = 0;
+    {
+        char p[800];
+        snprintf(p, sizeof p, "%s/mosquitto.log", g.dir[0]);
+        l1 = ota_test_log_size(p);
+    }
+    char p2log[800];
+    snprintf(p2log, sizeof p2log, "%s/mosquitto.log", g.dir[1]);
+    long l2 = ota_test_log_size(p2log);
+    t0 = now_ms();
+    assert_int_equal(ota_test_broker_restart(&g.b[0]), 0);
+    assert_int_equal(wait_bridges(l1, l2), 0);
+    printf("federation_hubs: hub 1 restarted: both bridges on it again after %ld ms\n",
+           (long)(now_ms() - t0));
+    g.sub[0] = subscriber(0);
+    drain_probes();
+    exactly_once(all, "back");
+}
+
+/*
+ * With --tls every bridge logs in with its own certificate from hub 1's CA and checks the
+ * hubs' certificates: messages cross exactly once, also after a bridge in plain text (a
+ * Mosquitto configured with broker 3's bridge login and no TLS) tried hub 1 and was refused.
+ */
+static void test_federation_hubs_tls(void **state)
+{
+    (void)state;
+    start_federation(1);
+    const int all[3] = {1, 1, 1};
+    exactly_once(all, "tls");
+
+    char dir[800], conf_path[900], log_path[900], hub_log[800];
+    snprintf(dir, sizeof dir, "%s/rogue", g.dir[0]);
+    snprintf(conf_path, sizeof conf_path, "%s/rogue.conf", dir);
+    snprintf(log_path, sizeof log_path, "%s/rogue.log", dir);
+    snprintf(hub_log, sizeof hub_log, "%s/mosquitto.log", g.dir[0]);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char conf[1024];
+    int len = snprintf(conf, sizeof conf,
+                       "listener %d 127.0.0.1\nallow_anonymous true\n"
+                       "connection rogue\naddress 127.0.0.1:%d\n"
+                       "remote_clientid otter-service-federation-3\n"
+                       "remote_username otter-service-federation-3\nremote_password x\n"
+                       "try_private true\nrestart_timeout 1\n"
+                       "topic things/+/jobs/# both 1 $aws/ $aws/\n",
+                       ota_test_free_port(), g.b[0].port);
+    assert_int_equal(write_text(conf_path, conf, (size_t)len), 0);
+    long from = ota_test_log_size(hub_log);
+    ota_test_proc_t rogue;
+    char *argv[] = {(char *)"/usr/sbin/mosquitto", (char *)"-c", conf_path, NULL};
+    assert_int_equal(ota_test_proc_start(&rogue, "mosquitto", argv, log_path), 0);
+    /* The hub refuses it at the TLS handshake... */
+    int refused = ota_test_log_wait(hub_log, from, "wrong version number", 5000) == 0;
+    nap_ms(1500);
+    /* ... and never lets it in, nor disconnects broker 3's own bridge. */
+    char *text = (char *)read_text(hub_log);
+    assert_non_null(text);
+    int let_in = strstr(text + from, "as otter-service-federation-3") != NULL;
+    free(text);
+    ota_test_proc_stop(&rogue);
+    printf("federation_hubs: a bridge in plain text to hub 1 refused: %s\n",
+           refused ? "yes" : "no");
+    assert_true(refused);
+    assert_false(let_in);
+    exactly_once(all, "tls2");
+
+    /* Two service instances, each with its own certificate, on the TLS listener of hub 1:
+     * neither takes the other's client id; when hub 1 dies both move to hub 2. */
+    static const char *const names[2] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = {"service", "credentials", "--instance", names[i], NULL};
+        assert_int_equal(ota_test_otter(g.dir[0], args, NULL), 0);
+        snprintf(g.inst_log[i], sizeof g.inst_log[i], "%.700s/service-%s.log", g.dir[0], names[i]);
+        char *argv_i[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                          (char *)"--instance",         (char *)names[i],     NULL};
+        assert_int_equal(ota_test_proc_start(&g.inst[i], "otter-service", argv_i, g.inst_log[i]),
+                         0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, OTA_TEST_SERVICE_READY, 15000), 0);
+    }
+    assert_true(service_answers(now_ms()) >= 0);
+    nap_ms(1000);
+    for (int i = 0; i < 2; i++) {
+        char *log = read_text(g.inst_log[i]);
+        assert_non_null(log);
+        assert_non_null(strstr(log, "as otter-service-"));
+        assert_null(strstr(log, "lost"));
+        free(log);
+    }
+    int64_t t0 = now_ms();
+    assert_true(ota_test_proc_kill(&g.b[0].proc) >= 0);
+    long svc = service_answers(t0);
+    printf("federation_hubs: TLS, two instances with their own certificates: hub 1 killed, a "
+           "device on broker 3 answered after %ld ms\n",
+           svc);
+    assert_true(svc >= 0 && svc <= OUTAGE_BOUND_MS);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, "(broker 2 of 2)", 5000), 0);
+    }
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (g.service.pid > 0) {
+        ota_test_proc_stop(&g.service);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (g.inst[i].pid > 0) {
+            ota_test_proc_stop(&g.inst[i]);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        ota_test_client_disconnect(g.sub[k]);
+        g.sub[k] = NULL;
+    }
+    /* Brokers 2 and 3 live inside hub 1's folder: stop them before it is removed. */
+    ota_test_broker_stop(&g.b[2]);
+    ota_test_broker_stop(&g.b[1]);
+    ota_test_broker_stop(&g.b[0]);
+    memset(&g, 0, sizeof g);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_federation_hubs, teardown),
+        cmocka_unit_test_teardown(test_federation_hubs_tls, teardown),
+    };
+    return ota_test_run(tests, sizeof tests / sizeof tests[0], argc, argv);
+}
