@@ -887,6 +887,34 @@ static void on_start_next(req_t *r)
     answer(r, "accepted", obj);
 }
 
+/*
+ * An IN_PROGRESS update without "self_test" in its statusDetails, for an execution whose
+ * recorded statusDetails have it, is a download-progress report overtaken by the device's
+ * self-test step: the device reports its steps in order on one connection, but instances
+ * sharing the Jobs API may apply them out of order. Applying it would erase "updatedBy" and
+ * the step the rebooted device looks for. A device that names an expectedVersion orders its
+ * updates itself and is not judged by this rule.
+ */
+static int stale_progress(const ota_store_execution_t *before, const ota_store_exec_update_t *upd)
+{
+    if (before->status != OTA_STORE_EXEC_IN_PROGRESS || upd->status != OTA_STORE_EXEC_IN_PROGRESS ||
+        before->status_details == NULL) {
+        return 0;
+    }
+    char *had = raw_member(before->status_details, strlen(before->status_details), "self_test");
+    if (had == NULL) {
+        return 0;
+    }
+    free(had);
+    if (upd->status_details == NULL) {
+        return 0; /* statusDetails unchanged: nothing is erased */
+    }
+    char *has = raw_member(upd->status_details, strlen(upd->status_details), "self_test");
+    int erased = has == NULL;
+    free(has);
+    return erased;
+}
+
 /** <job>/update (UpdateJobExecution). */
 static void on_update(req_t *r, const char *job_id)
 {
@@ -937,17 +965,54 @@ static void on_update(req_t *r, const char *job_id)
     upd.delivery_id = r->delivery_id;
     upd.delivery_digest = r->delivery_digest;
     ota_store_execution_t before, after;
-    int had = ota_store_execution_get(j->store, job_id, r->thing, &before) == OTA_STORE_OK;
-    if (had && exec_no_given && exec_no != before.execution_number) {
-        /* AWS: the execution number names an execution; another one does not exist. */
-        free(details);
+    int had, rc = OTA_STORE_OK, stale = 0;
+    for (int attempt = 0;; attempt++) {
+        had = ota_store_execution_get(j->store, job_id, r->thing, &before) == OTA_STORE_OK;
+        if (had && exec_no_given && exec_no != before.execution_number) {
+            /* AWS: the execution number names an execution; another one does not exist. */
+            free(details);
+            ota_store_execution_free(&before);
+            reject(r, "ResourceNotFound", "no execution with this executionNumber for this thing",
+                   NULL);
+            return;
+        }
+        if (had && !present && stale_progress(&before, &upd)) {
+            stale = 1;
+            break;
+        }
+        /* Without the device's expectedVersion, the state just read is the one the rule
+         * above judged: another instance's update in between makes this one read again
+         * (a few times; the last try applies it as AWS would, unconditionally). */
+        if (!present) {
+            upd.expected_version = had && attempt < 4 ? before.version_number : 0;
+        }
+        rc = ota_store_execution_update(j->store, job_id, r->thing, &upd, r->now_ms, &after);
+        if (rc != OTA_STORE_VERSION_MISMATCH || present || !had || attempt >= 4) {
+            break;
+        }
         ota_store_execution_free(&before);
-        reject(r, "ResourceNotFound", "no execution with this executionNumber for this thing",
-               NULL);
+        ota_store_execution_free(&after);
+    }
+    free(details);
+    if (stale) {
+        /* Accepted as the device's latest word would be, and not applied: the state it would
+         * overwrite came later from the same device (see stale_progress). */
+        logf_(j, OTA_SVC_LOG_INFO,
+              "jobs: %s job %s: a progress update that arrived after the self-test step "
+              "was not applied (version %lld kept)",
+              r->thing, job_id, (long long)before.version_number);
+        cJSON *obj = cJSON_CreateObject();
+        if (include_state)
+            cJSON_AddItemToObject(obj, "executionState", exec_state_json(&before));
+        if (include_doc) {
+            char *doc = job_document(j, job_id, r->thing, r->now_ms);
+            add_raw_or_null(obj, "jobDocument", doc);
+            free(doc);
+        }
+        answer(r, "accepted", obj);
+        ota_store_execution_free(&before);
         return;
     }
-    int rc = ota_store_execution_update(j->store, job_id, r->thing, &upd, r->now_ms, &after);
-    free(details);
     if (rc == OTA_STORE_DUPLICATE) {
         /* The broker delivered it again after a restart: applied once, answered again. */
         j->stats.redelivered++;

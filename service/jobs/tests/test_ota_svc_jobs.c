@@ -344,6 +344,60 @@ static void test_notify_on_create_and_next_get(void **state)
     cJSON_Delete(a);
 }
 
+/*
+ * Instances sharing the Jobs API may apply one device's updates out of order: a download
+ * progress report that arrives after the self-test step is accepted and not applied, so the
+ * rebooted device still finds "self_test" and "updatedBy". With its own expectedVersion, a
+ * device orders its updates itself, and the rule does not apply.
+ */
+static void test_late_progress_keeps_self_test(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-1", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"2/3\"}}", T0 + 1000);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"self_test\":\"ready\","
+           "\"updatedBy\":\"0x00090002\"}}",
+           T0 + 2000);
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"3/3\"},"
+           "\"includeJobExecutionState\":true}",
+           T0 + 3000);
+    cJSON *a = only(fx, UPDATE("dev0", "job-1") "/accepted");
+    assert_int_equal((int64_t)num(obj(a, "executionState"), "versionNumber"), 3);
+    assert_string_equal(str(obj(obj(a, "executionState"), "statusDetails"), "self_test"), "ready");
+    cJSON_Delete(a);
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_string_equal(x.status_details, "{\"self_test\":\"ready\",\"updatedBy\":\"0x00090002\"}");
+    assert_int_equal(x.version_number, 3);
+    ota_store_execution_free(&x);
+    assert_non_null(strstr(fx->log, "arrived after the self-test step was not applied"));
+    /* without statusDetails nothing is erased: applied */
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"), "{\"status\":\"IN_PROGRESS\"}", T0 + 4000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.version_number, 4);
+    assert_non_null(strstr(x.status_details, "updatedBy"));
+    ota_store_execution_free(&x);
+    /* the device's own expectedVersion: applied as it says */
+    clear(fx);
+    handle(fx, UPDATE("dev0", "job-1"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/3\"},"
+           "\"expectedVersion\":4}",
+           T0 + 5000);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-1") "/accepted"));
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-1", "dev0", &x), OTA_STORE_OK);
+    assert_string_equal(x.status_details, "{\"receive\":\"1/3\"}");
+    assert_int_equal(x.version_number, 5);
+    ota_store_execution_free(&x);
+}
+
 /* The FreeRTOS OTA agent's whole sequence, byte for byte. */
 static void test_freertos_sequence(void **state)
 {
@@ -1320,6 +1374,7 @@ int main(void)
         T(test_next_get_nothing_pending),
         T(test_notify_on_create_and_next_get),
         T(test_freertos_sequence),
+        T(test_late_progress_keeps_self_test),
         T(test_status_details_verbatim),
         T(test_no_notify_when_next_job_unchanged),
         T(test_next_get_counts_as_announcement),
