@@ -915,6 +915,21 @@ static int stale_progress(const ota_store_execution_t *before, const ota_store_e
     return erased;
 }
 
+/** Answers an update accepted: the execution's state and the job document if asked for. */
+static void accept_update(req_t *r, const char *job_id, const ota_store_execution_t *state,
+                          int include_state, int include_doc)
+{
+    cJSON *obj = cJSON_CreateObject();
+    if (include_state)
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+    if (include_doc) {
+        char *doc = job_document(r->j, job_id, r->thing, r->now_ms);
+        add_raw_or_null(obj, "jobDocument", doc);
+        free(doc);
+    }
+    answer(r, "accepted", obj);
+}
+
 /** <job>/update (UpdateJobExecution). */
 static void on_update(req_t *r, const char *job_id)
 {
@@ -1001,15 +1016,7 @@ static void on_update(req_t *r, const char *job_id)
               "jobs: %s job %s: a progress update that arrived after the self-test step "
               "was not applied (version %lld kept)",
               r->thing, job_id, (long long)before.version_number);
-        cJSON *obj = cJSON_CreateObject();
-        if (include_state)
-            cJSON_AddItemToObject(obj, "executionState", exec_state_json(&before));
-        if (include_doc) {
-            char *doc = job_document(j, job_id, r->thing, r->now_ms);
-            add_raw_or_null(obj, "jobDocument", doc);
-            free(doc);
-        }
-        answer(r, "accepted", obj);
+        accept_update(r, job_id, &before, include_state, include_doc);
         ota_store_execution_free(&before);
         return;
     }
@@ -1032,15 +1039,7 @@ static void on_update(req_t *r, const char *job_id)
           "jobs: %s job %s: %s -> %s (version %lld)", r->thing, job_id,
           had ? ota_store_exec_status_name((int)before.status) : "?",
           ota_store_exec_status_name((int)after.status), (long long)after.version_number);
-    cJSON *obj = cJSON_CreateObject();
-    if (include_state)
-        cJSON_AddItemToObject(obj, "executionState", exec_state_json(&after));
-    if (include_doc) {
-        char *doc = job_document(j, job_id, r->thing, r->now_ms);
-        add_raw_or_null(obj, "jobDocument", doc);
-        free(doc);
-    }
-    answer(r, "accepted", obj);
+    accept_update(r, job_id, &after, include_state, include_doc);
     if (ota_store_exec_status_is_terminal((int)after.status)) {
         ota_store_job_t job;
         if (ota_store_job_get(j->store, job_id, &job) == OTA_STORE_OK &&
