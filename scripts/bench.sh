@@ -121,7 +121,7 @@ targets() { # NUMBER: headline lines
         else
             echo "headline: fleet of 1000 devices x ${kib:-?} KiB from one instance: $t timeouts, $d duplicate blocks (target 0 and 0: missed; where the time goes:" \
                 "$(sed -n 's/.*\(medians: [^;]*\);.*/\1/p' <<<"$note");" \
-                "$(sed -n "s/.*\(the devices' thread spent [^;]*; longest busy turn [^;]*\);.*/\\1/p" <<<"$note"))"
+                "$(sed -n "s/.*\(the devices' [0-9]* loops\{0,1\} spent [^;]*; longest busy turn [^;]*; [0-9]* timeouts with bytes unread in the device's socket\);.*/\\1/p" <<<"$note"))"
         fi
         ;;
     3)
