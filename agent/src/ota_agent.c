@@ -210,6 +210,12 @@ OTA_OUT_OF_LINE static void ota_retry_later(ota_agent_t *a, unsigned bits)
 
 static ota_err_t ota_ask_next_job(ota_agent_t *a)
 {
+    /* No answer within the wait (a lost request, a bridge not up yet): asked
+     * again then (ota_agent_poll). */
+    if (a->ask_wait == 0u) {
+        a->ask_wait = a->dl.rto;
+    }
+    a->ask_at = a->now + a->ask_wait;
     if (ota_jobs_ask_next(&a->jobs) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot ask for the next job", OTA_ERR_MQTT, 0, 0, NULL);
         return OTA_ERR_MQTT;
@@ -392,7 +398,7 @@ static int ota_failover(ota_agent_t *a, const char *why);
 #endif
 
 /* Sends the requests the download module plans, through the job's plane. */
-static void ota_request_more(ota_agent_t *a, int retransmission)
+static void ota_request_more(ota_agent_t *a)
 {
     ota_block_request_t req;
     for (int first = 1; ota_download_plan(&a->dl, &req, first); first = 0) {
@@ -400,7 +406,7 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
         if (err == OTA_ERR_WRONG_STATE) {
             return; /* the plane's pipeline is full: planned again when a range is done */
         }
-        ota_download_sent(&a->dl, &req, err == OTA_OK, retransmission, a->now);
+        ota_download_sent(&a->dl, &req, err == OTA_OK, a->now);
         if (err != OTA_OK) {
             ota_log(a, OTA_LOG_WARN, "block request not sent", err, req.offset, 0,
                     OTA_PLANE_NAME(a->plane));
@@ -417,7 +423,7 @@ static void ota_request_more(ota_agent_t *a, int retransmission)
 }
 
 /* Starts a new round of requests from the first missing block. */
-static void ota_new_round(ota_agent_t *a, int retransmission)
+static void ota_new_round(ota_agent_t *a)
 {
 #if OTA_HTTP_PLANE
     if (a->plane->drop != NULL) {
@@ -425,15 +431,15 @@ static void ota_new_round(ota_agent_t *a, int retransmission)
     }
 #endif
     ota_download_round(&a->dl);
-    ota_request_more(a, retransmission);
+    ota_request_more(a);
 }
 
 /* Carries a download on after a pause: downloading, the plane subscribed, a new round. */
-static void ota_download_again(ota_agent_t *a, int retransmission)
+static void ota_download_again(ota_agent_t *a)
 {
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
     (void)a->plane->open(a);
-    ota_new_round(a, retransmission);
+    ota_new_round(a);
 }
 
 static void ota_send_progress(ota_agent_t *a)
@@ -597,7 +603,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
         ota_finish_download(a);
         return;
     }
-    ota_new_round(a, 0);
+    ota_new_round(a);
 }
 
 /* Notes a message that could not be decoded. */
@@ -653,7 +659,7 @@ static void ota_block_done(ota_agent_t *a, uint32_t index)
     if (ota_download_complete(&a->dl)) {
         ota_finish_download(a);
     } else {
-        ota_request_more(a, 0);
+        ota_request_more(a);
     }
 }
 
@@ -768,7 +774,7 @@ static void ota_finish_download(ota_agent_t *a)
                 0, NULL);
         a->restarted = 1;
         if (ota_open_file(a, 0)) {
-            ota_download_again(a, 0);
+            ota_download_again(a);
         }
         return;
     }
@@ -866,7 +872,7 @@ static int ota_failover(ota_agent_t *a, const char *why)
         }
         ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0, other->name);
     }
-    ota_new_round(a, 1);
+    ota_new_round(a);
     return 1;
 }
 
@@ -929,7 +935,7 @@ static void ota_http_renewed(ota_agent_t *a, const ota_job_t *job)
     a->http.fresh = 1;
     ota_log(a, OTA_LOG_INFO, "fresh URL; continuing", OTA_OK, a->dl.blocks_done, a->dl.block_count,
             NULL);
-    ota_new_round(a, 1);
+    ota_new_round(a);
 }
 
 /* The HTTP plane's stream: read, then go on from what arrived. */
@@ -952,7 +958,7 @@ static void ota_poll_plane(ota_agent_t *a)
     if (r != OTA_PLANE_POLL_OK) {
         ota_http_failed(a, r);
     } else if (!a->http.url_wait) {
-        ota_request_more(a, 0);
+        ota_request_more(a);
     }
 }
 #endif
@@ -1090,7 +1096,7 @@ static void ota_on_job(ota_agent_t *a, const ota_job_t *job)
             if (a->state == OTA_AGENT_WAITING_JOB && a->file_open) {
                 /* Stopped or reconnected earlier: carry on. */
                 (void)ota_job_topic_sub(a, 1);
-                ota_download_again(a, 1);
+                ota_download_again(a);
             }
             ota_log(a, OTA_LOG_DEBUG, "same job again: continuing", OTA_OK, a->dl.blocks_done,
                     a->dl.block_count, NULL);
@@ -1457,7 +1463,7 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
         agent->self_test_deadline = now_ms + agent->self_test_left;
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        ota_new_round(agent, 1);
+        ota_new_round(agent);
     } else if (agent->deadline_set) {
         ota_set_deadline(agent, agent->cfg.reset_delay_ms);
     }
@@ -1491,7 +1497,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
         (void)ota_job_topic_sub(agent, 1);
     }
     if (agent->state == OTA_AGENT_DOWNLOADING) {
-        ota_download_again(agent, 1);
+        ota_download_again(agent);
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
@@ -1567,6 +1573,9 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
     topic_kind = ota_jobs_classify(&agent->jobs,
                                    agent->have_job || agent->job_sub ? agent->job.job_id : NULL,
                                    topic, topic_len);
+    if (topic_kind == OTA_JOBS_TOPIC_NEXT || topic_kind == OTA_JOBS_TOPIC_NEXT_REJECTED) {
+        agent->ask_wait = 0; /* the Jobs API answers */
+    }
     if (topic_kind == OTA_JOBS_TOPIC_NEXT) {
         ota_on_jobs_message(agent, payload, len);
     } else if (topic_kind != OTA_JOBS_TOPIC_OTHER) {
@@ -1665,6 +1674,7 @@ static void ota_poll_downloading(ota_agent_t *a)
         return;
     }
     switch (ota_download_timer(&a->dl, a->now)) {
+    case OTA_DOWNLOAD_PROBE:
     case OTA_DOWNLOAD_RETRY:
         ota_log(a, OTA_LOG_WARN, "request timed out; asking again", OTA_ERR_TIMEOUT,
                 a->dl.blocks_done, a->dl.rto, NULL);
@@ -1672,13 +1682,20 @@ static void ota_poll_downloading(ota_agent_t *a)
         if (a->dl.timeouts_in_row >= OTA_FAILOVER_AFTER && ota_failover(a, "timeouts")) {
             break;
         }
+        if (a->plane->drop != NULL) {
+            a->dl.probe = 0; /* the ranges in flight are dropped: ask for them again */
+        }
 #endif
-        ota_new_round(a, 1);
+        if (a->dl.probe) {
+            ota_request_more(a); /* the first missing block alone */
+        } else {
+            ota_new_round(a);
+        }
         break;
     case OTA_DOWNLOAD_RESUME:
         ota_log(a, OTA_LOG_INFO, "throttling wait over; asking again", OTA_OK, a->dl.blocks_done,
                 a->dl.rto, NULL);
-        ota_new_round(a, 1);
+        ota_new_round(a);
         break;
     case OTA_DOWNLOAD_GIVE_UP:
 #if OTA_HTTP_PLANE
@@ -1725,9 +1742,19 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;
-    if (agent->jobs_retry && agent->state != OTA_AGENT_STOPPED &&
-        agent->state != OTA_AGENT_SUSPENDED && ota_time_reached(now_ms, agent->jobs_retry_at)) {
-        ota_retry_due(agent);
+    if (agent->state != OTA_AGENT_STOPPED && agent->state != OTA_AGENT_SUSPENDED) {
+        if (agent->jobs_retry && ota_time_reached(now_ms, agent->jobs_retry_at)) {
+            ota_retry_due(agent);
+        }
+        if (agent->ask_wait != 0u && agent->state != OTA_AGENT_ACTIVATING &&
+            ota_time_reached(now_ms, agent->ask_at)) {
+            /* Doubled up to the timer's bound: far inside the Jobs budget. */
+            agent->ask_wait = agent->ask_wait * 2u > agent->cfg.rto_max_ms ? agent->cfg.rto_max_ms
+                                                                           : agent->ask_wait * 2u;
+            ota_log(agent, OTA_LOG_WARN, "no answer to $next/get; asking again", OTA_ERR_TIMEOUT,
+                    agent->ask_wait, 0, NULL);
+            (void)ota_ask_next_job(agent);
+        }
     }
     switch (agent->state) {
     case OTA_AGENT_DOWNLOADING:

@@ -74,6 +74,9 @@ void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, ui
     d->answered = 0;
     d->paused = 0;
     d->deadline_set = 0;
+    d->asked_hi = 0;
+    d->seen_hi = 0;
+    d->probe = 0;
     /* A new file may come over another link: the window starts again. */
     d->window = d->cfg->window_blocks;
     d->stats->window_blocks = d->window;
@@ -97,6 +100,27 @@ void ota_download_round(ota_download_t *d)
     d->cursor = 0;
     d->inflight = 0;
     d->rtt_pending = 0; /* blocks of an earlier round or job are not timed */
+    d->probe = 0;
+}
+
+/* The first block not written (the download is not complete). */
+OTA_OUT_OF_LINE static uint32_t ota_first_missing(const ota_download_t *d)
+{
+    uint32_t k = 0;
+    while (ota_bit(d->done, k)) {
+        k++;
+    }
+    return k;
+}
+
+/* The last block asked for and not written, else the first not written. */
+static uint32_t ota_probe_block(const ota_download_t *d)
+{
+    uint32_t k = d->asked_hi;
+    while (k > 0u && ota_bit(d->done, k - 1u)) {
+        k--;
+    }
+    return k > 0u ? k - 1u : ota_first_missing(d);
 }
 
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
@@ -111,7 +135,20 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
     if (top_up > OTA_REQUEST_BYTES_MAX / d->block_size) {
         top_up = OTA_REQUEST_BYTES_MAX / d->block_size;
     }
-    if ((first && d->inflight + top_up > d->window) || d->throttled || d->paused) {
+    if (d->throttled || d->paused) {
+        return 0;
+    }
+    if (d->probe) {
+        /* After a timeout with nothing lost for sure: one block alone, the
+         * earlier requests still in flight (sent() moves nothing). */
+        memset(req, 0, sizeof *req);
+        req->offset = ota_probe_block(d);
+        req->count = 1;
+        req->bitmap[0] = 1;
+        req->bitmap_len = 1;
+        return 1;
+    }
+    if (first && d->inflight + top_up > d->window) {
         return 0;
     }
     for (;;) {
@@ -144,8 +181,7 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
     }
 }
 
-void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent,
-                       int retransmission, uint32_t now)
+void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent, uint32_t now)
 {
     if (!sent) {
         /* The timer retries; a link that stays down ends in a timeout. */
@@ -155,15 +191,24 @@ void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int se
     }
     d->request_failed = 0;
     d->stats->requests++;
-    if (!d->rtt_pending && !retransmission) {
+    ota_arm(d, now);
+    if (d->probe) {
+        d->probe = 0;
+        return;
+    }
+    /* Karn: a block asked for before may answer the earlier request, so only
+     * a request for blocks never asked for is timed. */
+    if (!d->rtt_pending && req->offset >= d->asked_hi) {
         d->rtt_pending = 1;
         d->request_sent = now;
-        d->rtt_lo = d->cursor;
+        d->rtt_lo = req->offset;
         d->rtt_hi = req->next;
+    }
+    if (req->next > d->asked_hi) {
+        d->asked_hi = req->next;
     }
     d->cursor = req->next;
     d->inflight += req->count;
-    ota_arm(d, now);
 }
 
 ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len)
@@ -250,6 +295,9 @@ void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now)
         d->inflight--;
     }
     d->timeouts_in_row = 0;
+    if (index >= d->seen_hi) {
+        d->seen_hi = index + 1u;
+    }
     if (d->rtt_pending && index >= d->rtt_lo && index < d->rtt_hi) {
         d->rtt_pending = 0;
         ota_update_rto(d, now - d->request_sent);
@@ -309,10 +357,21 @@ ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
         return OTA_DOWNLOAD_GIVE_UP;
     }
     (void)ota_download_back_off(d);
+    d->rtt_pending = 0;
     if (d->adaptive) {
         /* A lost request or an overloaded service: half the window. */
         d->startup = 0;
         ota_set_window(d, d->window / 2u, now);
     }
-    return OTA_DOWNLOAD_RETRY;
+    /* Blocks missing below one that arrived are lost (the service answers a
+     * device's requests in order): ask for them again. Otherwise the answers
+     * may only be late (a busy service), and asking for the whole window
+     * again would double its load: ask for the last block asked for alone.
+     * Its answer comes after the earlier ones, so if they were lost it leaves
+     * them missing below it, and the next expiry asks for them. */
+    if (ota_first_missing(d) < d->seen_hi) {
+        return OTA_DOWNLOAD_RETRY;
+    }
+    d->probe = 1;
+    return OTA_DOWNLOAD_PROBE;
 }

@@ -48,7 +48,8 @@ typedef enum ota_block_check {
 /** What the retry timer says. */
 typedef enum ota_download_timer {
     OTA_DOWNLOAD_WAIT = 0, /**< nothing to do */
-    OTA_DOWNLOAD_RETRY,    /**< a timeout: ask again from the first missing block */
+    OTA_DOWNLOAD_RETRY,    /**< a timeout, blocks lost: a new round from the first missing block */
+    OTA_DOWNLOAD_PROBE,    /**< a timeout, answers maybe late: plan asks for one block alone */
     OTA_DOWNLOAD_RESUME,   /**< a throttling wait is over: ask again likewise */
     OTA_DOWNLOAD_GIVE_UP,  /**< too many timeouts in a row without a new block */
 } ota_download_timer_t;
@@ -74,7 +75,7 @@ uint32_t ota_download_block_len(const ota_download_t *d, uint32_t index);
 /** 1 when every block is written. */
 int ota_download_complete(const ota_download_t *d);
 
-/** Start a round of requests from the first missing block (retransmission: not timed). */
+/** Start a round of requests from the first missing block (what was asked before: not timed). */
 void ota_download_round(ota_download_t *d);
 
 /**
@@ -87,8 +88,7 @@ void ota_download_round(ota_download_t *d);
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first);
 
 /** req was sent (sent 1) or could not be (sent 0: the timer retries) at now. */
-void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent,
-                       int retransmission, uint32_t now);
+void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent, uint32_t now);
 
 /** What block index of len bytes is. */
 ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len);

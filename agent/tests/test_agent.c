@@ -1662,6 +1662,67 @@ static void test_slow_confirmation_is_no_timeout(void **state)
     fixture_free(fx);
 }
 
+/* A $next/get that gets no answer (a request lost before the federation's bridge is up) is
+ * asked again after the retry timer, the wait doubling, far inside the Jobs budget (10 a
+ * second); once answered, the job runs, and an answer stops the re-asks. */
+static void test_unanswered_next_get_is_asked_again(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    set_job(fx, "job-1");
+    fx->h->policy.jobs_silent = 1;
+    start(fx);
+    h_run(fx->h, 1900, 10, NULL);
+    assert_int_equal(fx->h->next_gets, 1);
+    /* Waits of 2, 4, 8 and 16 s: asked at 0, 2, 6, 14 and 30 s. */
+    h_run(fx->h, 59000 - 1900, 100, NULL);
+    assert_int_equal(fx->h->next_gets, 5);
+    assert_true(fx->h->next_get_at[1] - fx->h->next_get_at[0] >= 2000u);
+    assert_true(fx->h->next_get_at[4] - fx->h->next_get_at[3] >= 16000u);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_JOB);
+    fx->h->policy.jobs_silent = 0;
+    assert_true(h_run(fx->h, 40000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
+/* An answer, even "no job pending", stops the re-asks: the agent waits for notify-next. */
+static void test_answered_next_get_is_not_asked_again(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    start(fx);
+    h_run(fx->h, 120000, 100, NULL);
+    assert_int_equal(fx->h->next_gets, 1);
+    fixture_free(fx);
+}
+
+/* The service slows down to answers that take longer than the retry timer: each expiry
+ * asks for one block alone, not the window again, and the late answers are new blocks. */
+static void test_late_answers_are_new_blocks(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    const ota_agent_stats_t *st;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 256;
+    cfg.window_blocks = 8;
+    fx = fixture_new(64 * 256, &cfg);
+    fx->h->policy.delay_ms = 20;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 150, 10, NULL);
+    fx->h->policy.delay_ms = 4000; /* a busy service */
+    assert_true(h_run(fx->h, 120000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    st = ota_agent_get_stats(&fx->h->agent);
+    assert_true(st->timeouts >= 1u);
+    assert_true(st->blocks_duplicate <= st->timeouts);
+    assert_true(fx->h->blocks_requested <= 64u + st->timeouts);
+    fixture_free(fx);
+}
+
 /* ---- retry timer and throttling ---- */
 
 static void test_slow_port_is_no_lost_request(void **state)
@@ -1934,6 +1995,9 @@ int main(void)
         cmocka_unit_test(test_cancel_at_every_step_slow_port),
         cmocka_unit_test(test_activation_waits_for_the_service),
         cmocka_unit_test(test_slow_confirmation_is_no_timeout),
+        cmocka_unit_test(test_unanswered_next_get_is_asked_again),
+        cmocka_unit_test(test_answered_next_get_is_not_asked_again),
+        cmocka_unit_test(test_late_answers_are_new_blocks),
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),

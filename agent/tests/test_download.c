@@ -88,7 +88,7 @@ static void send(fixture_t *fx)
                 l->tail++;
             }
         }
-        ota_download_sent(&fx->d, &req, 1, 0, now_ms(l));
+        ota_download_sent(&fx->d, &req, 1, now_ms(l));
     }
 }
 
@@ -223,18 +223,18 @@ static void test_timeout_halves_adaptive_window(void **state)
     assert_false(run(&fx, 250000u));
     assert_int_equal(fx.d.window, 64);
     /* The link goes silent: the timer expires. */
-    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_PROBE);
     assert_int_equal(fx.d.window, 32);
     assert_int_equal(fx.stats.window_blocks, 32);
     for (int i = 0; i < 8; i++) { /* repeated timeouts end at the floor */
-        assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+        assert_int_equal(silence(&fx), OTA_DOWNLOAD_PROBE);
         fx.d.deadline = now_ms(&fx.l) + fx.d.rto; /* as the retry's request arms it */
     }
     assert_int_equal(fx.d.window, 4);
 
     setup(&fx, 16, 0, MAX_BLOCKS, BLOCK, 100000u, 0);
     assert_false(run(&fx, 250000u));
-    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_PROBE);
     assert_int_equal(fx.d.window, 16);
 }
 
@@ -263,8 +263,101 @@ static void test_busy_device_is_no_timeout(void **state)
     fx.l.now_us += 3000000u;
     assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_WAIT);
     fx.l.now_us += 3000000u;
-    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_RETRY);
+    assert_int_equal(ota_download_timer(&fx.d, now_ms(&fx.l)), OTA_DOWNLOAD_PROBE);
     assert_int_equal(fx.stats.timeouts, 1);
+}
+
+/* The answers queued on the link come late: from now on, 1 ms apart, in order. */
+static void late_answers(fixture_t *fx)
+{
+    link_t *l = &fx->l;
+    for (uint32_t i = l->head; i != l->tail; i++) {
+        l->at[i % RING] = l->now_us + 1000u * (i - l->head + 1u);
+    }
+}
+
+/* Sends what the module plans now and returns the number of requests. */
+static uint32_t send_count(fixture_t *fx)
+{
+    uint32_t before = fx->l.requests;
+    send(fx);
+    return fx->l.requests - before;
+}
+
+/*
+ * A timeout with no block missing below one that arrived: the answers may only
+ * be late (a busy service). The agent asks for one block alone (the last one
+ * asked for), not the window again; the late answers are new blocks, not
+ * duplicates, and the download goes on without another timeout.
+ */
+static void test_timeout_asks_one_block_and_late_answers_count(void **state)
+{
+    static fixture_t fx;
+    uint32_t in_flight, asked;
+    (void)state;
+    setup(&fx, 16, 1, 512, BLOCK, 100000u, 0);
+    assert_false(run(&fx, 250000u));
+    in_flight = fx.l.tail - fx.l.head;
+    asked = fx.d.cursor;
+    assert_true(in_flight >= 16u);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_PROBE);
+    assert_int_equal(send_count(&fx), 1);
+    assert_int_equal(fx.l.index[(fx.l.tail - 1u) % RING], asked - 1u);
+    assert_int_equal(fx.l.tail - fx.l.head, in_flight + 1u);
+    late_answers(&fx);
+    assert_true(run(&fx, UINT64_MAX));
+    assert_int_equal(fx.stats.timeouts, 1);
+    assert_true(fx.stats.blocks_duplicate <= 1u); /* the probe's answer, if it came in time */
+}
+
+/*
+ * The requests in flight were lost (a service instance killed): the probe's
+ * answer arrives alone and leaves the blocks below it missing, so the next
+ * expiry asks for them all again, and nothing arrives twice.
+ */
+static void test_lost_requests_are_asked_again_after_the_probe(void **state)
+{
+    static fixture_t fx;
+    (void)state;
+    setup(&fx, 16, 1, 512, BLOCK, 100000u, 0);
+    assert_false(run(&fx, 250000u));
+    fx.l.head = fx.l.tail; /* all lost */
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_PROBE);
+    assert_int_equal(send_count(&fx), 1);
+    assert_false(run(&fx, fx.l.now_us + 200000u)); /* the probe's answer */
+    assert_int_equal(fx.l.head, fx.l.tail);
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+    ota_download_round(&fx.d);
+    assert_true(send_count(&fx) >= 1u);
+    assert_true(run(&fx, UINT64_MAX));
+    assert_int_equal(fx.stats.timeouts, 2);
+    assert_int_equal(fx.stats.blocks_duplicate, 0);
+}
+
+/*
+ * Karn's rule: a block asked for again may be the answer to the first
+ * request, so no request for blocks asked before is timed; the retry timer
+ * stays backed off while the late answers arrive at once.
+ */
+static void test_requests_asked_before_are_not_timed(void **state)
+{
+    static fixture_t fx;
+    uint32_t rto;
+    (void)state;
+    setup(&fx, 16, 1, 512, BLOCK, 100000u, 0);
+    assert_false(run(&fx, 250000u));
+    fx.l.head++; /* one block lost: a hole once the next arrives */
+    late_answers(&fx);
+    assert_false(run(&fx, fx.l.now_us + 1000u));
+    assert_int_equal(silence(&fx), OTA_DOWNLOAD_RETRY);
+    rto = fx.stats.rto_ms;
+    ota_download_round(&fx.d);
+    assert_true(send_count(&fx) >= 1u);
+    assert_false(fx.d.rtt_pending);
+    late_answers(&fx); /* the first answers of the requests asked again, at once */
+    assert_false(run(&fx, fx.l.now_us + 5000u));
+    assert_int_equal(fx.stats.rto_ms, rto);
+    assert_true(run(&fx, UINT64_MAX));
 }
 
 /* A new file starts from the first window again. */
@@ -292,6 +385,9 @@ int main(void)
         cmocka_unit_test(test_timeout_halves_adaptive_window),
         cmocka_unit_test(test_busy_device_is_no_timeout),
         cmocka_unit_test(test_new_file_restarts_window),
+        cmocka_unit_test(test_timeout_asks_one_block_and_late_answers_count),
+        cmocka_unit_test(test_lost_requests_are_asked_again_after_the_probe),
+        cmocka_unit_test(test_requests_asked_before_are_not_timed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

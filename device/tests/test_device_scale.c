@@ -556,7 +556,8 @@ static void test_scale_out_streams(void **state)
         if (i != KILLED) {
             long from = ota_test_log_size(s->svc_log[i]);
             ota_test_proc_stop(&s->svc[i]);
-            assert_int_equal(dfx_count_from(s->svc_log[i], from, "stats: stream_requests="), 1);
+            /* its last stats line (a periodic one may come just before it) */
+            assert_true(dfx_count_from(s->svc_log[i], from, "stats: stream_requests=") >= 1);
         }
         final[i] = served_in(s->svc_log[i]);
     }

@@ -273,6 +273,7 @@ typedef struct ota_download {
     uint8_t answered;       /* a block arrived since the last timer check */
     uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
     uint8_t paused;         /* no requests (a refusal is being checked) */
+    uint8_t probe;          /* the next request asks for one block alone (a timeout) */
     uint8_t *done;          /* the block bitmap: bit k of byte k / 8 = block k written */
     ota_agent_stats_t *stats;
     const ota_agent_config_t *cfg;
@@ -283,6 +284,8 @@ typedef struct ota_download {
     uint32_t window;   /* blocks in flight at most, now */
     uint32_t cursor;   /* blocks below it were requested in this round */
     uint32_t inflight; /* requested in this round, not yet received */
+    uint32_t asked_hi; /* blocks below it were asked for already (Karn: not timed) */
+    uint32_t seen_hi;  /* blocks below it were received, or are lost (holes) */
     uint32_t deadline; /* of the retry timer */
     uint32_t request_sent;
     uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
@@ -357,6 +360,8 @@ typedef struct ota_agent {
     uint32_t self_test_left; /* of the self-test deadline, while suspended */
     uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */
     uint32_t confirm_tries;  /* unanswered confirmations before activation */
+    uint32_t ask_wait;       /* a $next/get waits for its answer this long (0: none) */
+    uint32_t ask_at;         /* ... and is asked again then, the wait doubled */
     ota_agent_stats_t stats;
     ota_agent_config_t cfg;
 
