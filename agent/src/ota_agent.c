@@ -210,12 +210,10 @@ OTA_OUT_OF_LINE static void ota_retry_later(ota_agent_t *a, unsigned bits)
 
 static ota_err_t ota_ask_next_job(ota_agent_t *a)
 {
-    /* No answer within the wait (a lost request, a bridge not up yet): asked
-     * again then (ota_agent_poll). */
-    if (a->ask_wait == 0u) {
-        a->ask_wait = a->dl.rto;
-    }
-    a->ask_at = a->now + a->ask_wait;
+    /* No answer within the retry timer (a lost request, a bridge not up yet):
+     * asked again then (ota_agent_poll). */
+    a->asking = 1;
+    a->ask_at = a->now + a->dl.rto;
     if (ota_jobs_ask_next(&a->jobs) != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "cannot ask for the next job", OTA_ERR_MQTT, 0, 0, NULL);
         return OTA_ERR_MQTT;
@@ -1026,6 +1024,14 @@ static void ota_on_self_test_job(ota_agent_t *a, const ota_job_t *job)
         ota_forget_job(a);
         return;
     }
+    if (job->self_test == OTA_SELF_TEST_NONE) {
+        /* A document from before this device reported "ready": an answer
+         * delayed past the reset. Ask again after the retry timer; the
+         * self-test deadline still runs. */
+        ota_log(a, OTA_LOG_WARN, "job document from before the self-test step", OTA_OK, 0, 0, NULL);
+        a->asking = 1;
+        return;
+    }
     if (!job->has_updated_by) {
         ota_reject_new_image(a, OTA_ERR_VERSION, "no updatedBy in the job");
         return;
@@ -1574,7 +1580,7 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
                                    agent->have_job || agent->job_sub ? agent->job.job_id : NULL,
                                    topic, topic_len);
     if (topic_kind == OTA_JOBS_TOPIC_NEXT || topic_kind == OTA_JOBS_TOPIC_NEXT_REJECTED) {
-        agent->ask_wait = 0; /* the Jobs API answers */
+        agent->asking = 0; /* the Jobs API answers */
     }
     if (topic_kind == OTA_JOBS_TOPIC_NEXT) {
         ota_on_jobs_message(agent, payload, len);
@@ -1746,13 +1752,12 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         if (agent->jobs_retry && ota_time_reached(now_ms, agent->jobs_retry_at)) {
             ota_retry_due(agent);
         }
-        if (agent->ask_wait != 0u && agent->state != OTA_AGENT_ACTIVATING &&
+        if (agent->asking && agent->state != OTA_AGENT_ACTIVATING &&
             ota_time_reached(now_ms, agent->ask_at)) {
-            /* Doubled up to the timer's bound: far inside the Jobs budget. */
-            agent->ask_wait = agent->ask_wait * 2u > agent->cfg.rto_max_ms ? agent->cfg.rto_max_ms
-                                                                           : agent->ask_wait * 2u;
+            /* The retry timer doubles, up to its bound: far inside the Jobs budget. */
+            (void)ota_download_back_off(&agent->dl);
             ota_log(agent, OTA_LOG_WARN, "no answer to $next/get; asking again", OTA_ERR_TIMEOUT,
-                    agent->ask_wait, 0, NULL);
+                    agent->dl.rto, 0, NULL);
             (void)ota_ask_next_job(agent);
         }
     }

@@ -113,16 +113,6 @@ OTA_OUT_OF_LINE static uint32_t ota_first_missing(const ota_download_t *d)
     return k;
 }
 
-/* The last block asked for and not written, else the first not written. */
-static uint32_t ota_probe_block(const ota_download_t *d)
-{
-    uint32_t k = d->asked_hi;
-    while (k > 0u && ota_bit(d->done, k - 1u)) {
-        k--;
-    }
-    return k > 0u ? k - 1u : ota_first_missing(d);
-}
-
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
 {
     uint32_t want = d->window - d->inflight;
@@ -142,7 +132,13 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
         /* After a timeout with nothing lost for sure: one block alone, the
          * earlier requests still in flight (sent() moves nothing). */
         memset(req, 0, sizeof *req);
-        req->offset = ota_probe_block(d);
+        /* The last block asked for, unless written: then every block asked
+         * for is (none is missing below one that arrived), and the first
+         * missing one was never asked for. */
+        req->offset = d->asked_hi - 1u;
+        if (d->asked_hi == 0u || ota_bit(d->done, req->offset)) {
+            req->offset = ota_first_missing(d);
+        }
         req->count = 1;
         req->bitmap[0] = 1;
         req->bitmap_len = 1;

@@ -1723,6 +1723,30 @@ static void test_late_answers_are_new_blocks(void **state)
     fixture_free(fx);
 }
 
+/* The new image's first document is one from before the device reported "ready" (an answer
+ * to a request sent before the reset, delivered after it): not a reason to revert. The agent
+ * asks again after the retry timer and runs the self-test on the document that follows. */
+static void test_stale_document_after_reset_is_not_a_verdict(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
+    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"receive\":\"20/20\"}");
+    start(fx);
+    h_run(fx->h, 500, 10, NULL);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
+    assert_int_equal(fx->pal.resets, 0);
+    assert_int_equal(fx->h->nstatus, 0);
+    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
+              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+    assert_true(h_run(fx->h, 10000, 10, h_stop_self_test));
+    assert_int_equal(fx->h->next_gets, 2);
+    assert_int_equal(fx->pal.resets, 0);
+    fixture_free(fx);
+}
+
 /* ---- retry timer and throttling ---- */
 
 static void test_slow_port_is_no_lost_request(void **state)
@@ -1998,6 +2022,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_next_get_is_asked_again),
         cmocka_unit_test(test_answered_next_get_is_not_asked_again),
         cmocka_unit_test(test_late_answers_are_new_blocks),
+        cmocka_unit_test(test_stale_document_after_reset_is_not_a_verdict),
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),

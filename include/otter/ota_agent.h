@@ -347,6 +347,7 @@ typedef struct ota_agent {
     uint8_t old_version_ok;  /* old_version is known */
     uint8_t jobs_retry;      /* OTA_RETRY_* bits (agent/src/ota_agent.c), due at jobs_retry_at */
     uint8_t job_sub;         /* subscribed to the job's update/rejected */
+    uint8_t asking;          /* a $next/get waits for its answer until ask_at */
     uint8_t deadline_set;
     uint32_t now;
     const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
@@ -360,8 +361,7 @@ typedef struct ota_agent {
     uint32_t self_test_left; /* of the self-test deadline, while suspended */
     uint32_t finished_job;   /* fingerprint of the last job reported here (0: none) */
     uint32_t confirm_tries;  /* unanswered confirmations before activation */
-    uint32_t ask_wait;       /* a $next/get waits for its answer this long (0: none) */
-    uint32_t ask_at;         /* ... and is asked again then, the wait doubled */
+    uint32_t ask_at;         /* an unanswered $next/get is asked again then */
     ota_agent_stats_t stats;
     ota_agent_config_t cfg;
 
