@@ -598,9 +598,11 @@ static void test_scale_out_streams(void **state)
     assert_true(moved > 0);
     /* The retry bound (docs/SCALING.md, "The retry bound"): a request lost with the instance
      * or the broker is asked again after one retry interval, and that retry should be
-     * answered before the interval runs out again. Measured and printed; not asserted: on a
-     * loaded 2-core machine answers come later than the agent's adaptive interval (200 ms at
-     * least) also without any kill, so the figure says how loaded the path was. */
+     * answered before the interval runs out again. None unanswered is met on a machine with
+     * room to spare, not on a loaded one (answers then take longer than any interval learnt
+     * before), so what is asserted is at most one per device on average, about twice the
+     * worst of the runs measured on a loaded 2-core machine (the agent before it asked for
+     * one block alone on a timeout went far beyond it there). */
     long retries = 0, unanswered = 0, silence_max = 0;
     int unanswered_devices = 0;
     for (int i = 0; i < FLEET; i++) {
@@ -619,6 +621,11 @@ static void test_scale_out_streams(void **state)
             "e2e_scale_out_streams: retries %ld, unanswered within one retry interval %ld (on %d "
             "devices); longest silence with the broker up %.2f s\n",
             retries, unanswered, unanswered_devices, (double)silence_max / 1000.0);
+    if (unanswered > FLEET) {
+        fail_msg("%ld retries went unanswered within one retry interval, more than one per device "
+                 "(%d): late answers are being asked for again (docs/SCALING.md)",
+                 unanswered, FLEET);
+    }
     for (int i = 0; i < FLEET; i++) {
         dfx_expect_committed(f, names[i], "1.1.0");
     }
@@ -632,22 +639,34 @@ static void test_scale_out_streams(void **state)
      * the killed instance or broker only while it is in flight at the kill: at most one window
      * per device; a path that drops requests (a dead share-group member still handed some)
      * loses far more. */
-    long sent = 0, reached = final[0] + final[1] + final[2];
+    long sent = 0, reached = final[0] + final[1] + final[2], received = 0, duplicates = 0;
     for (int i = 0; i < FLEET; i++) {
         char tail[256];
-        long n_req = 0;
+        long n_rec = 0, n_res = 0, n_dup = 0, n_req = 0;
         snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
-        if (dfx_last_after(log, 0, "download stats: ", tail, sizeof tail) == 0) {
-            const char *p = strstr(tail, " duplicates, ");
-            n_req = p != NULL ? strtol(p + strlen(" duplicates, "), NULL, 10) : 0;
+        if (dfx_last_after(log, 0, "download stats: ", tail, sizeof tail) == 0 &&
+            sscanf(tail, "%ld blocks received, %ld resumed, %ld duplicates, %ld requests", &n_rec,
+                   &n_res, &n_dup, &n_req) != 4) {
+            n_rec = n_dup = n_req = 0;
         }
         sent += n_req;
+        received += n_rec;
+        duplicates += n_dup;
     }
     fprintf(
         stderr,
         "e2e_scale_out_streams: block requests sent %ld, served by an instance %ld (lost %ld)\n",
         sent, reached, sent - reached);
     assert_true(sent > 0 && sent - reached <= FLEET);
+    /* No congestion collapse: a timeout asks for one block alone unless blocks are lost, so
+     * late answers are mostly not asked for again. Measured: 1 to 3 % duplicates with room
+     * to spare, up to 25 % on a 2-core machine with a load of 18 (asking for the window again
+     * on every timeout: 34 % at a load of 15 to 20). Asserted: at most half. */
+    fprintf(stderr, "e2e_scale_out_streams: blocks received %ld new, %ld duplicates\n", received,
+            duplicates);
+    if (duplicates * 2 > received) {
+        fail_msg("%ld duplicate blocks for %ld new ones: more than half", duplicates, received);
+    }
 }
 
 int main(void)
