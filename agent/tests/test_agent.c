@@ -97,13 +97,19 @@ static fixture_t *download_partly(uint32_t blocks, uint32_t until)
 }
 
 /* Reboots into a new image of version, pending commit, whose job says "self_test: ready". */
-static void boot_new_image(fixture_t *fx, uint32_t version)
+/* Boots a new image pending commit; the service names job-1 in progress with details. */
+static void boot_pending(fixture_t *fx, uint32_t version, const char *details)
 {
     fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
     h_reboot(fx->h, &fx->pal.pal, version);
     h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
+              details);
     start(fx);
+}
+
+static void boot_new_image(fixture_t *fx, uint32_t version)
+{
+    boot_pending(fx, version, "{\"self_test\":\"ready\",\"updatedBy\":\"0x01000000\"}");
 }
 
 /* ---- init and arguments ---- */
@@ -1730,11 +1736,7 @@ static void test_stale_document_after_reset_is_not_a_verdict(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
     (void)state;
-    fx->pal.image_state = OTA_PAL_IMAGE_STATE_PENDING_COMMIT;
-    h_reboot(fx->h, &fx->pal.pal, V1_1_0);
-    h_set_job(fx->h, "job-1", STREAM, fx->file, fx->size, fx->sig, sizeof fx->sig, "IN_PROGRESS",
-              "{\"receive\":\"20/20\"}");
-    start(fx);
+    boot_pending(fx, V1_1_0, "{\"receive\":\"20/20\"}");
     h_run(fx->h, 500, 10, NULL);
     assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_WAITING_SELF_TEST);
     assert_int_equal(fx->pal.resets, 0);
