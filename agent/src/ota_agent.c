@@ -1752,9 +1752,13 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
         if (agent->jobs_retry && ota_time_reached(now_ms, agent->jobs_retry_at)) {
             ota_retry_due(agent);
         }
-        if (agent->asking && agent->state != OTA_AGENT_ACTIVATING &&
+        if (agent->asking &&
+            (agent->state == OTA_AGENT_WAITING_JOB ||
+             agent->state == OTA_AGENT_WAITING_SELF_TEST) &&
             ota_time_reached(now_ms, agent->ask_at)) {
-            /* The retry timer doubles, up to its bound: far inside the Jobs budget. */
+            /* Only while the answer is awaited (a download or an activation goes on
+             * without it). The retry timer doubles, up to its bound: far inside the
+             * Jobs budget. */
             (void)ota_download_back_off(&agent->dl);
             ota_log(agent, OTA_LOG_WARN, "no answer to $next/get; asking again", OTA_ERR_TIMEOUT,
                     agent->dl.rto, 0, NULL);
