@@ -7,10 +7,13 @@
  * every broker, before hub 1 is killed (SIGKILL), after, and after it is back.
  * How long cross-broker delivery stops is measured and bounded. otter-service
  * started with the data folder's credentials (both hubs listed) answers a
- * device on broker 3 before the kill and, through hub 2, after it.
+ * device on broker 3 before the kill and, through hub 2, after it. With --tls,
+ * `otter thing revoke` makes all three brokers refuse the revoked certificate
+ * at the TLS handshake, or says what to copy to the one it cannot signal.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -283,6 +286,91 @@ static void bridge_login_narrow(void)
     free(text);
 }
 
+/* Whether broker k refuses login l at the TLS handshake: the connection fails, the broker
+ * logs OpenSSL's "certificate verify failed" for it and never "as <client id> (". */
+static int refused_at_handshake(int k, const ota_test_login_t *l)
+{
+    char log[800], as[200];
+    snprintf(log, sizeof log, "%s/mosquitto.log", g.b[k].dir);
+    snprintf(as, sizeof as, "as %s (", l->client_id);
+    long from = ota_test_log_size(log);
+    ota_test_client_t *c = ota_test_login_connect(g.b[k].port, l, NULL);
+    if (c != NULL) {
+        ota_test_client_disconnect(c);
+        return 0;
+    }
+    int verify_failed = ota_test_log_wait(log, from, "certificate verify failed", 2000) == 0;
+    char *text = read_text(log);
+    int let_in = text == NULL || strstr(text + from, as) != NULL;
+    free(text);
+    return verify_failed && !let_in;
+}
+
+/* Runs `otter thing revoke NAME` in hub 1's folder; its exit code, its output in out. */
+static int revoke(const char *name, char *out, size_t cap)
+{
+    char log[800];
+    snprintf(log, sizeof log, "%s/revoke-%s.log", g.dir[0], name);
+    (void)remove(log);
+    const char *args[] = {"thing", "revoke", name, NULL};
+    int rc = ota_test_otter(g.dir[0], args, log);
+    char *text = read_text(log);
+    snprintf(out, cap, "%s", text != NULL ? text : "");
+    free(text);
+    printf("%s", out);
+    return rc;
+}
+
+/*
+ * `thing revoke` puts the new crl.pem in force on every broker: t9, connected on broker 2,
+ * is refused at the TLS handshake by all three after it, while t1 still connects. Then broker
+ * 3 stands for a broker on another machine (its pid file moved away, so the CLI cannot signal
+ * it): revoking t8 fails, naming broker 3's crl.pem and what to do; done as said (here the
+ * file is already in place: SIGHUP), revoking t8 again checks and succeeds.
+ */
+static void revoked_everywhere(void)
+{
+    ota_test_login_t t9, t8;
+    char out[8192];
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t9", &t9), 0);
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t8", &t8), 0);
+    ota_test_client_t *c = ota_test_login_connect(g.b[1].port, &t9, NULL);
+    assert_non_null(c);
+    int64_t t0 = now_ms();
+    assert_int_equal(revoke("t9", out, sizeof out), 0);
+    printf("federation_hubs: thing revoke t9 (3 brokers here): %ld ms\n", (long)(now_ms() - t0));
+    assert_non_null(strstr(out, "broker 2 127.0.0.1"));
+    ota_test_client_disconnect(c);
+    for (int k = 0; k < 3; k++) {
+        if (!refused_at_handshake(k, &t9)) {
+            fail_msg("broker %d does not refuse revoked t9 at the TLS handshake", k + 1);
+        }
+        c = ota_test_login_connect(g.b[k].port, &g.thing, NULL);
+        assert_non_null(c);
+        ota_test_client_disconnect(c);
+    }
+
+    char pid_path[900], moved[900];
+    snprintf(pid_path, sizeof pid_path, "%s/broker/mosquitto.pid", g.dir[2]);
+    snprintf(moved, sizeof moved, "%s/broker/mosquitto.pid.away", g.dir[2]);
+    assert_int_equal(rename(pid_path, moved), 0);
+    int rc = revoke("t8", out, sizeof out);
+    assert_int_equal(rename(moved, pid_path), 0);
+    assert_int_not_equal(rc, 0);
+    char want[1000];
+    snprintf(want, sizeof want, "copy %s/broker/crl.pem to the same path on its machine", g.dir[2]);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "STILL ACCEPTS"));
+    assert_true(refused_at_handshake(1, &t8));
+    assert_false(refused_at_handshake(2, &t8));
+    assert_int_equal(kill(g.b[2].proc.pid, SIGHUP), 0);
+    for (int64_t end = now_ms() + 5000; !refused_at_handshake(2, &t8) && now_ms() < end;) {
+        nap_ms(100);
+    }
+    assert_int_equal(revoke("t8", out, sizeof out), 0);
+    assert_true(refused_at_handshake(2, &t8));
+}
+
 static void test_federation_hubs(void **state)
 {
     (void)state;
@@ -347,6 +435,7 @@ static void test_federation_hubs_tls(void **state)
     (void)state;
     start_federation(1);
     const int all[3] = {1, 1, 1};
+    revoked_everywhere();
     exactly_once(all, "tls");
 
     char dir[800], conf_path[900], log_path[900], hub_log[800];
