@@ -1270,6 +1270,8 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
                  resumed ? "resumed" : "new");
     }
     d->ever_connected = 1;
+    /* Presence: this broker's own notices count as its number in the list (hub 1, hub 2). */
+    ota_svc_inventory_set_broker(d->inventory, (unsigned)d->cur_broker + 1u);
     if (d->jobs != NULL) {
         ota_svc_jobs_set_session(d->jobs, d->client_id, resumed);
         if (!d->outbox_resent) {

@@ -371,6 +371,77 @@ static void revoked_everywhere(void)
     assert_true(refused_at_handshake(2, &t8));
 }
 
+/* t1's presence as `otter thing list` and `thing show` give it: "online" or "offline", and
+ * its connectedTo attribute ("-" when unset). */
+static void presence_of_t1(char state[16], char to[32])
+{
+    char log[800];
+    snprintf(log, sizeof log, "%s/presence.log", g.dir[0]);
+    (void)remove(log);
+    const char *list[] = {"thing", "list", NULL}, *show[] = {"thing", "show", "t1", NULL};
+    assert_int_equal(ota_test_otter(g.dir[0], list, log), 0);
+    assert_int_equal(ota_test_otter(g.dir[0], show, log), 0);
+    char *text = read_text(log);
+    assert_non_null(text);
+    const char *row = strstr(text, "\nt1 ");
+    snprintf(state, 16, "%s",
+             row == NULL ? "?"
+             : strstr(row, " online ") && strstr(row, " online ") < strchr(row + 1, '\n')
+                 ? "online"
+                 : "offline");
+    const char *attr = strstr(text, "  connectedTo ");
+    snprintf(to, 32, "-");
+    if (attr != NULL) {
+        sscanf(attr, " connectedTo %31s", to);
+    }
+    free(text);
+}
+
+/* Waits (up to 10 s) until t1 is in `state` with connectedTo `to`; the ms it took, or -1. */
+static long wait_presence(const char *state, const char *to)
+{
+    char st[16], at[32];
+    int64_t t0 = now_ms();
+    do {
+        presence_of_t1(st, at);
+        if (strcmp(st, state) == 0 && strcmp(at, to) == 0) {
+            return (long)(now_ms() - t0);
+        }
+        nap_ms(100);
+    } while (now_ms() - t0 < 10000);
+    printf("federation_hubs: t1 is %s on '%s', not %s on '%s'\n", st, at, state, to);
+    return -1;
+}
+
+/*
+ * Presence across the federation, with the service on hub 1: t1 on hub 2 (its notices reach
+ * hub 1 over hub 1's bridge) and on broker 3 (over broker 3's bridge) shows online, with the
+ * brokers it is on; moving from hub 2 to broker 3 (connected on 3 before it leaves 2) it stays
+ * online; it is offline once it left both, and online again on hub 2.
+ */
+static void presence_across(void)
+{
+    ota_test_client_t *on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
+    assert_non_null(on2);
+    long ms = wait_presence("online", "2");
+    printf("federation_hubs: presence: t1 on broker 2 online after %ld ms\n", ms);
+    assert_true(ms >= 0);
+    ota_test_client_t *on3 = ota_test_login_connect(g.b[2].port, &g.thing, NULL);
+    assert_non_null(on3);
+    assert_true(wait_presence("online", "2,3") >= 0);
+    ota_test_client_disconnect(on2);
+    assert_true(wait_presence("online", "3") >= 0);
+    ota_test_client_disconnect(on3);
+    ms = wait_presence("offline", "-");
+    printf("federation_hubs: presence: t1 offline %ld ms after leaving broker 3\n", ms);
+    assert_true(ms >= 0);
+    on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
+    assert_non_null(on2);
+    assert_true(wait_presence("online", "2") >= 0);
+    ota_test_client_disconnect(on2);
+    assert_true(wait_presence("offline", "-") >= 0);
+}
+
 static void test_federation_hubs(void **state)
 {
     (void)state;
@@ -382,6 +453,7 @@ static void test_federation_hubs(void **state)
     assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
     assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 15000), 0);
     assert_true(service_answers(now_ms()) >= 0);
+    presence_across();
 
     const int all[3] = {1, 1, 1}, no_hub1[3] = {0, 1, 1};
     exactly_once(all, "before");
