@@ -239,6 +239,10 @@ int cli_crl_in_force(const cli_ctx_t *ctx, const char *cert_path, const char *ke
         unsigned k = (unsigned)i + 2u;
         if (cli_broker_login(&m[i].ctx, "broker/service.credentials", &b) != CLI_EXIT_OK) {
             (*pending)++;
+            fprintf(stderr,
+                    "otter: broker %u was not checked (no address): its crl.pem is written in "
+                    "'%s/broker'; copy it to that broker's machine and send it SIGHUP\n",
+                    k, m[i].data_dir);
             continue;
         }
         long mpid = cli_broker_running(&m[i].ctx);
