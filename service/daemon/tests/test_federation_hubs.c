@@ -482,6 +482,23 @@ static void presence_across(void)
     printf("federation_hubs: presence checks took %ld ms\n", (long)(now_ms() - start));
 }
 
+/* With hub 1 dead the service is on hub 2: hub 2's own notices count as broker 2's, broker
+ * 3's come over its bridge, now on hub 2. */
+static void presence_on_hub2(void)
+{
+    assert_true(wait_presence("offline", "-") >= 0);
+    ota_test_client_t *on3 = ota_test_login_connect(g.b[2].port, &g.thing, NULL);
+    assert_non_null(on3);
+    assert_true(wait_presence("online", "3") >= 0);
+    ota_test_client_t *on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
+    assert_non_null(on2);
+    assert_true(wait_presence("online", "2,3") >= 0);
+    ota_test_client_disconnect(on3);
+    assert_true(wait_presence("online", "2") >= 0);
+    ota_test_client_disconnect(on2);
+    assert_true(wait_presence("offline", "-") >= 0);
+}
+
 static void test_federation_hubs(void **state)
 {
     (void)state;
@@ -516,6 +533,7 @@ static void test_federation_hubs(void **state)
     assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "(broker 2 of 2)", 1000), 0);
     drain_probes();
     exactly_once(no_hub1, "after");
+    presence_on_hub2();
 
     /* Hub 1 back: broker 3 moves back to it (a short gap, never two paths). */
     long l1 = 0;
