@@ -247,10 +247,11 @@ int cli_crl_in_force(const cli_ctx_t *ctx, const char *cert_path, const char *ke
         }
         long mpid = cli_broker_running(&m[i].ctx);
         int here = mpid > 0 && kill((pid_t)mpid, SIGHUP) == 0;
-        cli_crl_probe_t r = probe_until_refused(&b, cert_path, key_path, here ? RELOAD_WAIT_MS : 0);
+        cli_crl_probe_t got =
+            probe_until_refused(&b, cert_path, key_path, here ? RELOAD_WAIT_MS : 0);
         printf("crl:         broker %u %s:%u: %s%s\n", k, b.host, b.port,
-               here ? "runs here, reread crl.pem; " : "", probe_text(r));
-        if (r != CLI_CRL_REFUSED) {
+               here ? "runs here, reread crl.pem; " : "", probe_text(got));
+        if (got != CLI_CRL_REFUSED) {
             /* The folders are at the same absolute path on every machine. */
             char abs[PATH_MAX];
             const char *dir = realpath(m[i].data_dir, abs) != NULL ? abs : m[i].data_dir;
