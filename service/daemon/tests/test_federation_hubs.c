@@ -29,6 +29,11 @@
 #define N_MSG 20
 /* The bound on cross-broker silence after hub 1 dies (measured about 2 to 4 s). */
 #define OUTAGE_BOUND_MS 12000
+/* The bound on the instances' move back to hub 1 after it restarted (its bridges up 5 to 6 s
+ * after the restart, the watch's next try within 2 s, 3 s of stability asked). */
+#define HOME_BOUND_MS 25000
+/* The bound on reporting a split between the hubs, and its end. */
+#define SPLIT_BOUND_MS 20000
 
 static int64_t now_ms(void)
 {
@@ -235,6 +240,55 @@ static int wait_bridges(long from1, long from2)
                : -1;
 }
 
+/* A device on broker 3 sends one Jobs API request and one stream request (for a stream that
+ * does not exist: every instance that gets it answers ResourceNotFound); *jobs and *streams
+ * receive the number of answers it gets within 3 s. */
+static void count_answers(int *jobs, int *streams)
+{
+    ota_test_client_t *dev = ota_test_login_connect(g.b[2].port, &g.dev, NULL);
+    assert_non_null(dev);
+    assert_true(ota_test_client_subscribe(dev, "$aws/things/t2/jobs/get/accepted", 1) >= 0);
+    assert_true(ota_test_client_subscribe(dev, "$aws/things/t2/streams/+/rejected/json", 0) >= 0);
+    assert_int_equal(ota_test_client_publish(dev, "$aws/things/t2/jobs/get", "{}", 2, 1), 0);
+    assert_int_equal(
+        ota_test_client_publish(dev, "$aws/things/t2/streams/nope/describe/json", "{}", 2, 0), 0);
+    *jobs = 0;
+    *streams = 0;
+    ota_test_msg_t *m;
+    for (int64_t end = now_ms() + 3000; now_ms() < end;) {
+        if ((m = ota_test_client_expect(dev, "$aws/things/t2/jobs/get/accepted", 50)) != NULL) {
+            ++*jobs;
+            ota_test_msg_free(m);
+        }
+        if ((m = ota_test_client_expect(dev, "$aws/things/t2/streams/+/rejected/json", 50)) !=
+            NULL) {
+            ++*streams;
+            ota_test_msg_free(m);
+        }
+    }
+    ota_test_client_disconnect(dev);
+}
+
+/* Enables or disables (and so disconnects) hub 1's bridge login on hub 2, through hub 2's
+ * dynamic-security plugin with hub 2's admin login: hub 1's bridge cannot log in there, and
+ * both hubs stay up, as in a network split between them. */
+static void hub_link(int on)
+{
+    char path[800], cmd[256];
+    ota_test_login_t admin;
+    snprintf(path, sizeof path, "%.700s/broker/admin.credentials", g.dir[1]);
+    assert_int_equal(ota_test_login_read(path, &admin), 0);
+    ota_test_client_t *c = ota_test_login_connect(g.b[1].port, &admin, NULL);
+    assert_non_null(c);
+    int len = snprintf(cmd, sizeof cmd,
+                       "{\"commands\":[{\"command\":\"%s\",\"username\":"
+                       "\"otter-service-federation-1\"}]}",
+                       on ? "enableClient" : "disableClient");
+    assert_int_equal(
+        ota_test_client_publish(c, "$CONTROL/dynamic-security/v1", cmd, (size_t)len, 1), 0);
+    ota_test_client_disconnect(c);
+}
+
 /* `otter broker init [--tls] --federate H2,B3` and the three brokers started, bridges up. */
 static void start_federation(int tls)
 {
@@ -290,7 +344,8 @@ static void test_federation_hubs(void **state)
     bridge_login_narrow();
     /* The service with the data folder's own credentials: both hubs, hub 1 first. */
     snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
-    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0], NULL};
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                    (char *)"--stats-interval",   (char *)"1",          NULL};
     assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
     assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 15000), 0);
     assert_true(service_answers(now_ms()) >= 0);
@@ -327,14 +382,60 @@ static void test_federation_hubs(void **state)
     char p2log[800];
     snprintf(p2log, sizeof p2log, "%s/mosquitto.log", g.dir[1]);
     long l2 = ota_test_log_size(p2log);
+    svc_from = ota_test_log_size(g.svc_log);
     t0 = now_ms();
     assert_int_equal(ota_test_broker_restart(&g.b[0]), 0);
+    /* An instance started now connects to hub 1; the first one moves back there by itself. */
+    snprintf(g.inst_log[0], sizeof g.inst_log[0], "%.700s/service-late.log", g.dir[0]);
+    char *argv_late[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                         (char *)"--instance",         (char *)"late",       NULL};
+    assert_int_equal(ota_test_proc_start(&g.inst[0], "otter-service", argv_late, g.inst_log[0]), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long home = (long)(now_ms() - t0);
     assert_int_equal(wait_bridges(l1, l2), 0);
-    printf("federation_hubs: hub 1 restarted: both bridges on it again after %ld ms\n",
-           (long)(now_ms() - t0));
+    long bridges = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, OTA_TEST_SERVICE_READY, 5000), 0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], 0, OTA_TEST_SERVICE_READY, 15000), 0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], 0, "(broker 1 of 2)", 1000), 0);
+    printf("federation_hubs: hub 1 restarted: the service moved back to it after %ld ms, both "
+           "bridges on it again after %ld ms\n",
+           home, bridges);
     g.sub[0] = subscriber(0);
     drain_probes();
     exactly_once(all, "back");
+    /* Both instances on hub 1: every request answered once. */
+    int jobs = 0, streams = 0;
+    count_answers(&jobs, &streams);
+    printf("federation_hubs: two instances on hub 1: a Jobs API request answered %d time(s), a "
+           "stream request %d time(s)\n",
+           jobs, streams);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(streams, 1);
+
+    /* A split: hub 1's bridge cannot log in to hub 2, both hubs up. Both instances report it,
+     * and its end. */
+    svc_from = ota_test_log_size(g.svc_log);
+    long late_from = ota_test_log_size(g.inst_log[0]);
+    t0 = now_ms();
+    hub_link(0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation split:", SPLIT_BOUND_MS),
+                     0);
+    long split = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], late_from, "federation split:", 5000), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation=split", 3000), 0);
+    svc_from = ota_test_log_size(g.svc_log);
+    late_from = ota_test_log_size(g.inst_log[0]);
+    t0 = now_ms();
+    hub_link(1);
+    assert_int_equal(
+        ota_test_log_wait(g.svc_log, svc_from, "federation split healed", SPLIT_BOUND_MS), 0);
+    long healed = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], late_from, "federation split healed", 5000),
+                     0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation=ok", 3000), 0);
+    printf("federation_hubs: hub 1's bridge shut out of hub 2: split reported after %ld ms, its "
+           "end %ld ms after the bridge was let in again\n",
+           split, healed);
 }
 
 /*
@@ -402,6 +503,8 @@ static void test_federation_hubs_tls(void **state)
     assert_true(service_answers(now_ms()) >= 0);
     nap_ms(1000);
     for (int i = 0; i < 2; i++) {
+        /* Each watches hub 2 over TLS with its own certificate. */
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, "probes cross both ways", 10000), 0);
         char *log = read_text(g.inst_log[i]);
         assert_non_null(log);
         assert_non_null(strstr(log, "as otter-service-"));
