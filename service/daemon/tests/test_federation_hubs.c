@@ -7,7 +7,10 @@
  * every broker, before hub 1 is killed (SIGKILL), after, and after it is back.
  * How long cross-broker delivery stops is measured and bounded. otter-service
  * started with the data folder's credentials (both hubs listed) answers a
- * device on broker 3 before the kill and, through hub 2, after it.
+ * device on broker 3 before the kill and, through hub 2, after it; when hub 1
+ * is back it moves back there by itself (measured and bounded), and with an
+ * instance started meanwhile a request is answered once. A split between the
+ * hubs (hub 1's bridge shut out of hub 2) is reported, and its end.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
