@@ -163,6 +163,7 @@ typedef struct daemon {
     int n_brokers;
     int cur_broker;     /* opt.host and opt.port are brokers[cur_broker] */
     int attempt_failed; /* the last connection attempt failed: the next goes to the next broker */
+    int accepted;       /* the broker accepted the current connection (CONNACK 0) */
     char client_id[160];
     struct mosquitto *m;
     ota_store_t *jobs_store;
@@ -1269,6 +1270,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     d->refused = 0;
     d->backoff_ms = RECONNECT_MIN_MS;
     d->connected = 1;
+    d->accepted = 1;
     d->attempt_failed = 0;
     if (d->n_brokers > 1) {
         log_line(LV_INFO, "connected to %s:%d (broker %d of %d) as %s%s, %s session", d->opt.host,
@@ -2015,6 +2017,12 @@ static void run(daemon_t *d)
             if (d->connected) {
                 on_disconnect(d->m, d, rc);
             }
+            if (!d->accepted) {
+                /* Closed before a CONNACK (a broker that accepts TCP and drops it): that
+                 * broker failed, as one that refuses the connection. */
+                d->attempt_failed = 1;
+            }
+            d->accepted = 0;
             if (!d->go_home) {
                 nap(d->backoff_ms);
             }

@@ -13,6 +13,10 @@
  * hubs (hub 1's bridge shut out of hub 2) is reported, and its end.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,9 +531,112 @@ static void test_federation_hubs_tls(void **state)
     }
 }
 
+/*
+ * A broker that flaps, on 127.0.0.1: in mode 0 it accepts TCP connections and closes them at
+ * once; in mode 1 it answers a CONNECT with an accepting CONNACK and closes the connection 2 s
+ * later without routing anything.
+ */
+typedef struct flapper {
+    int fd, port;
+    volatile int mode, stop, accepted, connacks;
+    pthread_t thread;
+} flapper_t;
+
+static flapper_t g_flap = {.fd = -1};
+
+static void *flapper_run(void *arg)
+{
+    flapper_t *f = arg;
+    while (!f->stop) {
+        struct pollfd p = {.fd = f->fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) {
+            continue;
+        }
+        f->accepted++;
+        if (f->mode == 1) {
+            static const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+            unsigned char buf[512];
+            struct pollfd q = {.fd = c, .events = POLLIN};
+            if (poll(&q, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0 && buf[0] == 0x10 &&
+                write(c, connack, sizeof connack) == (ssize_t)sizeof connack) {
+                f->connacks++;
+                for (int64_t end = now_ms() + 2000; !f->stop && now_ms() < end;) {
+                    if (poll(&q, 1, 100) > 0 && read(c, buf, sizeof buf) <= 0) {
+                        break;
+                    }
+                }
+            }
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static void flapper_start(flapper_t *f)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->fd >= 0);
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f->fd, 8), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->thread, NULL, flapper_run, f), 0);
+}
+
+/*
+ * A first broker that accepts and drops connections is never moved back to: the instance,
+ * which failed over from it to hub 2, stays there and keeps answering devices.
+ */
+static void test_federation_no_move_to_flapping_hub(void **state)
+{
+    (void)state;
+    start_federation(0);
+    flapper_start(&g_flap);
+    char list[64];
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", g_flap.port, g.b[1].port);
+    snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
+    char *argv[] = {
+        (char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0], (char *)"--host", list, NULL};
+    assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, 0, "(broker 2 of 2)", 15000), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 5000), 0);
+    int tcp_only = g_flap.accepted;
+    g_flap.mode = 1;
+    nap_ms(9000);
+    long svc = service_answers(now_ms());
+    printf("federation_hubs: a first broker that drops connections: %d TCP connections closed "
+           "at once, %d after a CONNACK and 2 s; the service stayed on hub 2 and answered a "
+           "device on broker 3 in %ld ms\n",
+           tcp_only, g_flap.connacks, svc);
+    assert_true(tcp_only >= 1);
+    assert_true(g_flap.connacks >= 3); /* the watch tried again and again */
+    assert_true(svc >= 0 && svc <= 5000);
+    char *log = read_text(g.svc_log);
+    assert_non_null(log);
+    assert_null(strstr(log, "moving back"));
+    assert_null(strstr(log, "(broker 1 of 2)"));
+    free(log);
+}
+
 static int teardown(void **state)
 {
     (void)state;
+    if (g_flap.fd >= 0) {
+        g_flap.stop = 1;
+        pthread_join(g_flap.thread, NULL);
+        close(g_flap.fd);
+        memset(&g_flap, 0, sizeof g_flap);
+        g_flap.fd = -1;
+    }
     if (g.service.pid > 0) {
         ota_test_proc_stop(&g.service);
     }
@@ -554,6 +662,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_federation_hubs, teardown),
         cmocka_unit_test_teardown(test_federation_hubs_tls, teardown),
+        cmocka_unit_test_teardown(test_federation_no_move_to_flapping_hub, teardown),
     };
     return ota_test_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
