@@ -345,11 +345,33 @@ static void bridge_login_narrow(void)
     free(text);
 }
 
+/* No device may publish a split probe (to hide a split), read one, or take the probe's thing
+ * name. */
+static void probes_not_for_devices(void)
+{
+    static const char topic[] =
+        "$aws/things/otter-service-probe/jobs/federation/otter-service/probe";
+    assert_int_equal(ota_test_client_subscribe(g.sub[1], topic, 0), 0);
+    for (int k = 0; k < 2; k++) {
+        ota_test_client_t *c = ota_test_login_connect(g.b[k].port, &g.thing, NULL);
+        assert_non_null(c);
+        assert_int_equal(ota_test_client_subscribe(c, "$aws/things/otter-service-probe/#", 0), -1);
+        (void)ota_test_client_publish(c, topic, "w 1", 3, 1);
+        (void)ota_test_client_publish(c, topic, "m 1", 3, 0);
+        ota_test_client_disconnect(c);
+    }
+    ota_test_msg_t *m = ota_test_client_expect(g.sub[1], topic, 1000);
+    assert_null(m);
+    const char *args[] = {"thing", "create", "otter-service-probe", NULL};
+    assert_int_not_equal(ota_test_otter(g.dir[0], args, NULL), 0);
+}
+
 static void test_federation_hubs(void **state)
 {
     (void)state;
     start_federation(0);
     bridge_login_narrow();
+    probes_not_for_devices();
     /* The service with the data folder's own credentials: both hubs, hub 1 first. */
     snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
     char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
