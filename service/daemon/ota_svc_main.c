@@ -316,6 +316,8 @@ static void usage(FILE *f)
                "  --host HOST[:PORT],...  broker host, or a list of brokers tried in order:\n"
                "                       when the one in use is lost and cannot be reached\n"
                "                       again, the next (subscriptions are made again there);\n"
+               "                       back to the first once it is reachable again; a\n"
+               "                       split between the first two is logged (ERROR);\n"
                "                       a HOST without :PORT takes --port (default: the\n"
                "                       credentials' brokers list, else their host, else\n"
                "                       127.0.0.1)\n"
