@@ -556,22 +556,109 @@ static void test_federation_hubs_tls(void **state)
 /*
  * A broker that flaps, on 127.0.0.1: in mode 0 it accepts TCP connections and closes them at
  * once; in mode 1 it answers a CONNECT with an accepting CONNACK and closes the connection 2 s
- * later without routing anything.
+ * later without routing anything; in mode 2 it forwards each connection to hub 1 (a working
+ * broker), until told to cut them all.
  */
+#define FLAP_PAIRS 8
 typedef struct flapper {
-    int fd, port;
-    volatile int mode, stop, accepted, connacks;
+    int fd, port, target_port;
+    volatile int mode, stop, cut, accepted, connacks;
+    int a[FLAP_PAIRS], b[FLAP_PAIRS]; /* forwarded connections: client side, hub side */
     pthread_t thread;
 } flapper_t;
 
 static flapper_t g_flap = {.fd = -1};
 
+static void flapper_close(flapper_t *f, int i)
+{
+    close(f->a[i]);
+    close(f->b[i]);
+    f->a[i] = f->b[i] = -1;
+}
+
+/* Copies what one side of pair i has to the other; -1 when that side ended. */
+static int flapper_copy(int from, int to)
+{
+    char buf[4096];
+    ssize_t n = read(from, buf, sizeof buf);
+    for (ssize_t off = 0; n > 0 && off < n;) {
+        ssize_t w = write(to, buf + off, (size_t)(n - off));
+        if (w <= 0) {
+            return -1;
+        }
+        off += w;
+    }
+    return n > 0 ? 0 : -1;
+}
+
+static int flapper_dial(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(s);
+        s = -1;
+    }
+    return s;
+}
+
+/* Mode 1: a CONNACK to the CONNECT, then nothing for 2 s, then the end. */
+static void flapper_hold(flapper_t *f, int c)
+{
+    static const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+    unsigned char buf[512];
+    struct pollfd q = {.fd = c, .events = POLLIN};
+    if (poll(&q, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0 && buf[0] == 0x10 &&
+        write(c, connack, sizeof connack) == (ssize_t)sizeof connack) {
+        f->connacks++;
+        for (int64_t end = now_ms() + 2000; !f->stop && now_ms() < end;) {
+            if (poll(&q, 1, 100) > 0 && read(c, buf, sizeof buf) <= 0) {
+                break;
+            }
+        }
+    }
+}
+
 static void *flapper_run(void *arg)
 {
     flapper_t *f = arg;
     while (!f->stop) {
-        struct pollfd p = {.fd = f->fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) {
+        struct pollfd p[1 + 2 * FLAP_PAIRS];
+        int at[1 + 2 * FLAP_PAIRS], n = 0;
+        if (f->cut) {
+            for (int i = 0; i < FLAP_PAIRS; i++) {
+                if (f->a[i] >= 0) {
+                    flapper_close(f, i);
+                }
+            }
+            f->cut = 0;
+        }
+        p[n].fd = f->fd;
+        p[n].events = POLLIN;
+        at[n++] = -1;
+        for (int i = 0; i < FLAP_PAIRS; i++) {
+            if (f->a[i] >= 0) {
+                p[n] = (struct pollfd){.fd = f->a[i], .events = POLLIN};
+                at[n++] = i;
+                p[n] = (struct pollfd){.fd = f->b[i], .events = POLLIN};
+                at[n++] = i;
+            }
+        }
+        if (poll(p, (nfds_t)n, 100) <= 0) {
+            continue;
+        }
+        for (int k = 1; k < n; k++) {
+            int i = at[k];
+            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && f->a[i] >= 0 &&
+                flapper_copy(p[k].fd, p[k].fd == f->a[i] ? f->b[i] : f->a[i]) != 0) {
+                flapper_close(f, i);
+            }
+        }
+        if (!(p[0].revents & POLLIN)) {
             continue;
         }
         int c = accept(f->fd, NULL, NULL);
@@ -580,20 +667,25 @@ static void *flapper_run(void *arg)
         }
         f->accepted++;
         if (f->mode == 1) {
-            static const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
-            unsigned char buf[512];
-            struct pollfd q = {.fd = c, .events = POLLIN};
-            if (poll(&q, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0 && buf[0] == 0x10 &&
-                write(c, connack, sizeof connack) == (ssize_t)sizeof connack) {
-                f->connacks++;
-                for (int64_t end = now_ms() + 2000; !f->stop && now_ms() < end;) {
-                    if (poll(&q, 1, 100) > 0 && read(c, buf, sizeof buf) <= 0) {
-                        break;
-                    }
-                }
+            flapper_hold(f, c);
+        } else if (f->mode == 2) {
+            int i = 0;
+            while (i < FLAP_PAIRS && f->a[i] >= 0) {
+                i++;
+            }
+            int h = i < FLAP_PAIRS ? flapper_dial(f->target_port) : -1;
+            if (h >= 0) {
+                f->a[i] = c;
+                f->b[i] = h;
+                continue;
             }
         }
         close(c);
+    }
+    for (int i = 0; i < FLAP_PAIRS; i++) {
+        if (f->a[i] >= 0) {
+            flapper_close(f, i);
+        }
     }
     return NULL;
 }
@@ -605,6 +697,9 @@ static void flapper_start(flapper_t *f)
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < FLAP_PAIRS; i++) {
+        f->a[i] = f->b[i] = -1;
+    }
     f->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(f->fd >= 0);
     assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -616,7 +711,9 @@ static void flapper_start(flapper_t *f)
 
 /*
  * A first broker that accepts and drops connections is never moved back to: the instance,
- * which failed over from it to hub 2, stays there and keeps answering devices.
+ * which failed over from it to hub 2, stays there and keeps answering devices. Then the first
+ * broker works (the flapper forwards to hub 1): the instance moves back; it is dropped at once
+ * (a flap), so before the next move back the first broker must stay up twice as long (6 s).
  */
 static void test_federation_no_move_to_flapping_hub(void **state)
 {
@@ -633,20 +730,45 @@ static void test_federation_no_move_to_flapping_hub(void **state)
     assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 5000), 0);
     int tcp_only = g_flap.accepted;
     g_flap.mode = 1;
-    nap_ms(9000);
+    nap_ms(7000);
     long svc = service_answers(now_ms());
     printf("federation_hubs: a first broker that drops connections: %d TCP connections closed "
            "at once, %d after a CONNACK and 2 s; the service stayed on hub 2 and answered a "
            "device on broker 3 in %ld ms\n",
            tcp_only, g_flap.connacks, svc);
     assert_true(tcp_only >= 1);
-    assert_true(g_flap.connacks >= 3); /* the watch tried again and again */
+    assert_true(g_flap.connacks >= 2); /* the watch tried again */
     assert_true(svc >= 0 && svc <= 5000);
     char *log = read_text(g.svc_log);
     assert_non_null(log);
     assert_null(strstr(log, "moving back"));
     assert_null(strstr(log, "(broker 1 of 2)"));
     free(log);
+
+    /* The first broker works: moved back to. Dropped at once: a flap, then twice the wait. */
+    long from = ota_test_log_size(g.svc_log);
+    g_flap.target_port = g.b[0].port;
+    g_flap.mode = 2;
+    int64_t t0 = now_ms();
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long first = (long)(now_ms() - t0);
+    from = ota_test_log_size(g.svc_log);
+    g_flap.mode = 0;
+    g_flap.cut = 1;
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "must now stay reachable for 6 s", 10000),
+                     0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 2 of 2)", 15000), 0);
+    from = ota_test_log_size(g.svc_log);
+    g_flap.mode = 2;
+    t0 = now_ms();
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long second = (long)(now_ms() - t0);
+    printf("federation_hubs: the first broker working again: moved back after %ld ms; dropped "
+           "at once (a flap), working again: moved back after %ld ms (at least 6 s asked)\n",
+           first, second);
+    assert_true(second >= 6000);
+    svc = service_answers(now_ms());
+    assert_true(svc >= 0 && svc <= 5000);
 }
 
 static int teardown(void **state)
