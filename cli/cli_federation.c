@@ -230,8 +230,8 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
                (unsigned)i + 2u, i == 0 ? "(hub 2) " : "", m[i].host, m[i].port, top,
                (unsigned)i + 2u, top, (unsigned)i + 2u);
     }
-    printf("service login: %s/broker/service.credentials (the service connects to hub 1, and "
-           "to hub 2 while hub 1 is down)\n",
+    printf("service login: %s/broker/service.credentials (the service connects to hub 1, to "
+           "hub 2 while hub 1 is down, and back to hub 1 when it returns)\n",
            top);
     if (s->shared_streams) {
         printf("shared streams: on both hubs; start more instances with 'otter-service --role "
