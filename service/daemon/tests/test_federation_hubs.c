@@ -516,51 +516,55 @@ static long wait_presence(const char *state, const char *to)
 }
 
 /*
+ * t1 moves from broker `from` to broker `to` (numbers 1..3), on the new broker before it
+ * leaves the old: online on `from`, on both, on `to` only, then offline. *online_ms and
+ * *offline_ms: how long the first and the last change took to show.
+ */
+static void presence_move(int from, int to, long *online_ms, long *offline_ms)
+{
+    char one[4], both[8], other[4];
+    snprintf(one, sizeof one, "%d", from);
+    snprintf(both, sizeof both, "%d,%d", from < to ? from : to, from < to ? to : from);
+    snprintf(other, sizeof other, "%d", to);
+    ota_test_client_t *a = ota_test_login_connect(g.b[from - 1].port, &g.thing, NULL);
+    assert_non_null(a);
+    *online_ms = wait_presence("online", one);
+    assert_true(*online_ms >= 0);
+    ota_test_client_t *b = ota_test_login_connect(g.b[to - 1].port, &g.thing, NULL);
+    assert_non_null(b);
+    assert_true(wait_presence("online", both) >= 0);
+    ota_test_client_disconnect(a);
+    assert_true(wait_presence("online", other) >= 0);
+    ota_test_client_disconnect(b);
+    *offline_ms = wait_presence("offline", "-");
+    assert_true(*offline_ms >= 0);
+}
+
+/*
  * Presence across the federation, with the service on hub 1: t1 on hub 2 (its notices reach
  * hub 1 over hub 1's bridge) and on broker 3 (over broker 3's bridge) shows online, with the
- * brokers it is on; moving from hub 2 to broker 3 (connected on 3 before it leaves 2) it stays
- * online; it is offline once it left both, and online again on hub 2.
+ * brokers it is on, also while it moves from one to the other; offline once it left both.
  */
 static void presence_across(void)
 {
     int64_t start = now_ms();
-    ota_test_client_t *on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
-    assert_non_null(on2);
-    long ms = wait_presence("online", "2");
-    printf("federation_hubs: presence: t1 on broker 2 online after %ld ms\n", ms);
-    assert_true(ms >= 0);
-    ota_test_client_t *on3 = ota_test_login_connect(g.b[2].port, &g.thing, NULL);
-    assert_non_null(on3);
-    assert_true(wait_presence("online", "2,3") >= 0);
-    ota_test_client_disconnect(on2);
-    assert_true(wait_presence("online", "3") >= 0);
-    ota_test_client_disconnect(on3);
-    ms = wait_presence("offline", "-");
-    printf("federation_hubs: presence: t1 offline %ld ms after leaving broker 3\n", ms);
-    assert_true(ms >= 0);
-    on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
-    assert_non_null(on2);
-    assert_true(wait_presence("online", "2") >= 0);
-    ota_test_client_disconnect(on2);
-    assert_true(wait_presence("offline", "-") >= 0);
-    printf("federation_hubs: presence checks took %ld ms\n", (long)(now_ms() - start));
+    long on_ms, off_ms;
+    presence_move(2, 3, &on_ms, &off_ms);
+    printf("federation_hubs: presence: t1 on broker 2 online after %ld ms, offline %ld ms after "
+           "leaving broker 3; the checks took %ld ms\n",
+           on_ms, off_ms, (long)(now_ms() - start));
 }
 
 /* With hub 1 dead the service is on hub 2: hub 2's own notices count as broker 2's, broker
  * 3's come over its bridge, now on hub 2. */
 static void presence_on_hub2(void)
 {
+    long on_ms, off_ms;
     assert_true(wait_presence("offline", "-") >= 0);
-    ota_test_client_t *on3 = ota_test_login_connect(g.b[2].port, &g.thing, NULL);
-    assert_non_null(on3);
-    assert_true(wait_presence("online", "3") >= 0);
-    ota_test_client_t *on2 = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
-    assert_non_null(on2);
-    assert_true(wait_presence("online", "2,3") >= 0);
-    ota_test_client_disconnect(on3);
-    assert_true(wait_presence("online", "2") >= 0);
-    ota_test_client_disconnect(on2);
-    assert_true(wait_presence("offline", "-") >= 0);
+    presence_move(3, 2, &on_ms, &off_ms);
+    printf("federation_hubs: presence with the service on hub 2: t1 on broker 3 online after "
+           "%ld ms, offline %ld ms after leaving hub 2\n",
+           on_ms, off_ms);
 }
 
 /* No device may publish a split probe (to hide a split), read one, or take the probe's thing
