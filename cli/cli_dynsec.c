@@ -224,9 +224,13 @@ char *cli_dynsec_initial(const char *admin_pw, const char *service_pw, int bridg
     /* stream requests the broker's bridge republishes under the share prefix */
     add_acl(acls, "subscribePattern", "$share/+/" CLI_SHARE_PREFIX "$aws/things/#");
     add_acl(acls, "publishClientReceive", CLI_SHARE_PREFIX "$aws/things/#");
-    /* presence: the broker's connection notices */
+    /* presence: the broker's connection notices, and in a federation the other brokers'
+     * (their bridges publish them under CLI_PRESENCE_PREFIX<K>/, apart from the
+     * share prefix) */
     add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
     add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
+    add_acl(acls, "subscribePattern", CLI_PRESENCE_PREFIX "+/log/N");
+    add_acl(acls, "publishClientReceive", CLI_PRESENCE_PREFIX "+/log/N");
     cJSON_AddItemToArray(roles, role_object(CLI_SERVICE_USER, acls));
     cJSON_AddItemToArray(roles, things_role());
     if (bridge) {
@@ -826,6 +830,21 @@ char *cli_dynsec_with_federation(const char *text, const char (*passwords)[33], 
         snprintf(name, sizeof name, CLI_FEDERATION_USER "-%u", (unsigned)k);
         cJSON *c = client_object(name, name, CLI_FEDERATION_USER);
         cJSON_AddItemToArray(clients, c);
+        /* Its own role: it may publish its broker's connection notices only (hub 1's also
+         * relays the others' between the hubs and reads hub 2's). */
+        cJSON *own = cJSON_CreateObject();
+        cJSON_AddStringToObject(own, "rolename", name);
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(c, "roles"), own);
+        char topic[64];
+        snprintf(topic, sizeof topic, CLI_PRESENCE_PREFIX "%u/log/N", (unsigned)k);
+        cJSON *acls = cJSON_CreateArray();
+        add_acl(acls, "publishClientSend", topic);
+        if (k == 1) {
+            add_rw(acls, CLI_PRESENCE_PREFIX "+/log/N");
+            add_acl(acls, "subscribePattern", "$SYS/broker/log/N");
+            add_acl(acls, "publishClientReceive", "$SYS/broker/log/N");
+        }
+        cJSON_AddItemToArray(roles, role_object(name, acls));
         /* With certificates (TLS) the password is "-": the certificate's name is the login. */
         if (strcmp(passwords[k], "-") != 0) {
             rc = add_password_hash(c, passwords[k]);

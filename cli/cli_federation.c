@@ -94,26 +94,34 @@ static char *bridge_of(unsigned k, const char *dir, const fed_addr_t *to, size_t
     if (login == NULL) {
         return NULL;
     }
-    char *text =
-        cli_sprintf("\n"
-                    "# Federation: the bridge of broker %u to %s (the first reachable of the\n"
-                    "# list; it moves back to the first when that one returns).\n"
-                    "connection otter-federation\n"
-                    "address %s\n"
-                    "round_robin false\n"
-                    "local_clientid " CLI_FEDERATION_USER "-local\n"
-                    "remote_clientid " CLI_FEDERATION_USER "-%u\n"
-                    "%s"
-                    "bridge_protocol_version mqttv311\n"
-                    "try_private true\n"
-                    "cleansession true\n"
-                    "notifications false\n"
-                    "keepalive_interval 10\n"
-                    "restart_timeout 1 3\n"
-                    "topic things/+/jobs/# both 1 $aws/ $aws/\n"
-                    "topic things/+/streams/# both 0 $aws/ $aws/\n"
-                    "topic things/+/shadow/# both 1 $aws/ $aws/\n",
-                    k, nto > 1 ? "the hubs" : "hub 2", addr, k, login);
+    char *text = cli_sprintf(
+        "\n"
+        "# Federation: the bridge of broker %u to %s (the first reachable of the\n"
+        "# list; it moves back to the first when that one returns).\n"
+        "connection otter-federation\n"
+        "address %s\n"
+        "round_robin false\n"
+        "local_clientid " CLI_FEDERATION_USER "-local\n"
+        "remote_clientid " CLI_FEDERATION_USER "-%u\n"
+        "%s"
+        "bridge_protocol_version mqttv311\n"
+        "try_private true\n"
+        "cleansession true\n"
+        "notifications false\n"
+        "keepalive_interval 10\n"
+        "restart_timeout 1 3\n"
+        "topic things/+/jobs/# both 1 $aws/ $aws/\n"
+        "topic things/+/streams/# both 0 $aws/ $aws/\n"
+        "topic things/+/shadow/# both 1 $aws/ $aws/\n"
+        "# Presence: this broker's connection notices, to the hubs as\n"
+        "# " CLI_PRESENCE_PREFIX "%u/log/N%s\n"
+        "topic log/N out 0 $SYS/broker/ " CLI_PRESENCE_PREFIX "%u/\n"
+        "%s",
+        k, nto > 1 ? "the hubs" : "hub 2", addr, k, login, k,
+        k == 1 ? "; hub 2's to here, and the others' both ways" : "", k,
+        k == 1 ? "topic log/N in 0 " CLI_PRESENCE_PREFIX "2/ $SYS/broker/\n"
+                 "topic +/log/N both 0 " CLI_PRESENCE_PREFIX " " CLI_PRESENCE_PREFIX "\n"
+               : "");
     memset(login, 0, strlen(login));
     free(login);
     return text;
@@ -222,8 +230,8 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
                (unsigned)i + 2u, i == 0 ? "(hub 2) " : "", m[i].host, m[i].port, top,
                (unsigned)i + 2u, top, (unsigned)i + 2u);
     }
-    printf("service login: %s/broker/service.credentials (the service connects to hub 1, and "
-           "to hub 2 while hub 1 is down)\n",
+    printf("service login: %s/broker/service.credentials (the service connects to hub 1, to "
+           "hub 2 while hub 1 is down, and back to hub 1 when it returns)\n",
            top);
     if (s->shared_streams) {
         printf("shared streams: on both hubs; start more instances with 'otter-service --role "

@@ -25,6 +25,10 @@
 /** Username and bound client id of the bridges between the brokers of a federation. */
 #define CLI_FEDERATION_USER "otter-service-federation"
 
+/** Topic prefix under which the bridges carry broker K's connection notices
+ * ($SYS/broker/log/N) to the hubs: CLI_PRESENCE_PREFIX "K/log/N". */
+#define CLI_PRESENCE_PREFIX "otter-presence/"
+
 /** One broker of the federation other than the hub. */
 typedef struct cli_federation_member {
     /** Its data folder: DATA_DIR/federation/K (its files are in broker/ under it). */

@@ -1,6 +1,5 @@
 /* otter CLI: a thing's life cycle: disable, enable, rotate its credentials, delete. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
+#include "cli_crl.h"
 #include "cli_dynsec.h"
 #include "ota_store.h"
 
@@ -78,21 +78,25 @@ static int thing_files(const cli_ctx_t *ctx, const char *name, struct thing_file
     return CLI_EXIT_OK;
 }
 
-/* Revokes a thing's certificate and, with a running broker, waits until it is refused. */
-static int revoke_current(const cli_ctx_t *ctx, const char *name, const struct thing_files *f,
-                          long pid)
+/* Revokes a thing's certificate and puts the list in force on every broker (see
+ * cli_crl_in_force); *pending counts the brokers not known to refuse it yet. */
+static int revoke_current(const cli_ctx_t *ctx, const struct thing_files *f, const char *again,
+                          int *pending)
 {
     if (cli_broker_revoke_cert(ctx, f->cert) != 0) {
         return cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate '%s'; check '%s/ca.key'",
                         f->cert, f->dir);
     }
-    if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_login(ctx, name, 1) != 0)) {
-        return cli_fail(CLI_EXIT_FAIL,
-                        "the running broker still accepts the certificate of '%s'; restart it "
-                        "and try again",
-                        name);
-    }
-    return CLI_EXIT_OK;
+    return cli_crl_in_force(ctx, f->cert, f->key, again, pending);
+}
+
+/* The error of a command that did everything but could not check some brokers. */
+static int crl_pending(const char *name, int pending)
+{
+    return cli_fail(CLI_EXIT_FAIL,
+                    "%d broker(s) of the federation are not known to refuse the revoked "
+                    "certificate of '%s' at the TLS handshake: copy their crl.pem as said above",
+                    pending, name);
 }
 
 /* Issues a new key and certificate for a thing in place of the (revoked) old ones. */
@@ -132,10 +136,12 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
     }
     long pid = cli_broker_running(ctx);
     struct thing_files f;
-    int tls = broker.cafile[0] != '\0';
+    int tls = broker.cafile[0] != '\0', pending = 0;
+    char again[OTA_STORE_THING_NAME_MAX + 24];
+    snprintf(again, sizeof again, "otter thing disable %s", name);
     if (tls && (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
         /* the plugin does not check certificate logins: the certificate goes */
-        rc = disable ? revoke_current(ctx, name, &f, pid) : issue_new(name, &f);
+        rc = disable ? revoke_current(ctx, &f, again, &pending) : issue_new(name, &f);
     }
     if (rc == CLI_EXIT_OK) {
         rc = cli_dynsec_change_thing(ctx, name, disable ? CLI_DYNSEC_DISABLE : CLI_DYNSEC_ENABLE,
@@ -157,7 +163,7 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
     printf("broker:      %s\n", pid <= 0  ? "not running (reads it at start)"
                                 : disable ? "running; it refuses the login and ended the session"
                                           : "running; it accepts the login");
-    return CLI_EXIT_OK;
+    return pending > 0 ? crl_pending(name, pending) : CLI_EXIT_OK;
 }
 
 int cli_cmd_thing_disable(const cli_ctx_t *ctx, int argc, char **argv)
@@ -221,9 +227,10 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
     const char *path = f.path;
     long pid = cli_broker_running(ctx);
     char password[33] = "";
+    int pending = 0;
     if (broker.cafile[0] != '\0') {
         /* The old certificate is refused before the new one exists. */
-        if ((rc = revoke_current(ctx, name, &f, pid)) != CLI_EXIT_OK ||
+        if ((rc = revoke_current(ctx, &f, NULL, &pending)) != CLI_EXIT_OK ||
             (rc = issue_new(name, &f)) != CLI_EXIT_OK) {
             return rc;
         }
@@ -257,7 +264,7 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
                                             : "not running (reads them at start)");
     }
     memset(password, 0, sizeof password);
-    return rc;
+    return rc == CLI_EXIT_OK && pending > 0 ? crl_pending(name, pending) : rc;
 }
 
 static const char delete_help[] =
@@ -323,13 +330,12 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
         rc = cli_fail(CLI_EXIT_FAIL,
                       "thing '%s' has unfinished job executions; cancel them or add --force", name);
     }
-    char cert[CLI_PATH_MAX];
+    struct thing_files f;
     long pid = cli_broker_running(ctx);
+    int pending = 0;
     if (rc == CLI_EXIT_OK && broker.cafile[0] != '\0' &&
-        (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
-         cli_broker_revoke_cert(ctx, cert) != 0 || (pid > 0 && kill((pid_t)pid, SIGHUP) != 0))) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate of '%s'; check '%s/broker'",
-                      name, ctx->data_dir);
+        (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+        rc = revoke_current(ctx, &f, NULL, &pending);
     }
     cli_dynsec_thing_t ds = {name, NULL};
     if (rc == CLI_EXIT_OK) {
@@ -361,5 +367,5 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     printf("thing:       %s deleted\nbroker:      %s\n", name,
            pid > 0 ? "running; its login is deleted and its session ended"
                    : "not running; its login is deleted");
-    return CLI_EXIT_OK;
+    return pending > 0 ? crl_pending(name, pending) : CLI_EXIT_OK;
 }

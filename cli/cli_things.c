@@ -1,7 +1,6 @@
 /* otter CLI: things (devices): create with broker credentials, list, show. */
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
+#include "cli_crl.h"
 #include "cli_json.h"
 #include "cli_dynsec.h"
 #include "cli_federation.h"
@@ -299,24 +299,13 @@ static const char revoke_help[] =
     "usage: otter thing revoke NAME\n"
     "\n"
     "Take a device's identity away (a stolen or retired device): with --tls\n"
-    "brokers its certificate is added to DATA_DIR/broker/crl.pem and a running\n"
-    "broker rereads it; its broker login is deleted, which ends a live session\n"
-    "at once. Its record and job history stay.\n";
-
-/* Waits until the broker refuses the thing's certificate (the CRL is reloaded). */
-static int wait_refused(const cli_ctx_t *ctx, const char *name)
-{
-    char rel[CLI_PATH_MAX];
-    snprintf(rel, sizeof rel, "things/%s.json", name);
-    for (int i = 0; i < 100; i++) {
-        if (cli_dynsec_login_refused(ctx, rel) == 1) {
-            return 0;
-        }
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
+    "brokers its certificate is added to DATA_DIR/broker/crl.pem, which a\n"
+    "running broker rereads; in a federation the list is also written into\n"
+    "DATA_DIR/federation/K/broker/crl.pem, brokers running on this machine reread\n"
+    "it, and every broker is checked to refuse the certificate at the TLS\n"
+    "handshake (for a broker on another machine the command says what to copy\n"
+    "there and fails until it refuses it). Its broker login is deleted on every\n"
+    "broker, which ends a live session at once. Its record and job history stay.\n";
 
 int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 {
@@ -339,9 +328,11 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
         return rc;
     }
     long pid = cli_broker_running(ctx);
-    char cert[CLI_PATH_MAX];
+    char cert[CLI_PATH_MAX], key[CLI_PATH_MAX], again[OTA_STORE_THING_NAME_MAX + 24];
+    int pending = 0;
     if (broker.cafile[0] != '\0') {
         if (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
+            cli_data_path(ctx, key, sizeof key, "things/%s.key", name) != 0 ||
             cli_broker_revoke_cert(ctx, cert) != 0) {
             return cli_fail(CLI_EXIT_FAIL,
                             "cannot add the certificate of '%s' to the revocation list; check "
@@ -349,11 +340,9 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
                             name, cert, ctx->data_dir);
         }
         /* The CRL must be in force before the session ends, or the device is back at once. */
-        if (pid > 0 && (kill((pid_t)pid, SIGHUP) != 0 || wait_refused(ctx, name) != 0)) {
-            return cli_fail(CLI_EXIT_FAIL,
-                            "the running broker still accepts the certificate of '%s'; restart "
-                            "it, then run 'otter thing revoke %s' again",
-                            name, name);
+        snprintf(again, sizeof again, "otter thing revoke %s", name);
+        if ((rc = cli_crl_in_force(ctx, cert, key, again, &pending)) != CLI_EXIT_OK) {
+            return rc;
         }
     }
     cli_dynsec_thing_t ds = {name, NULL};
@@ -367,6 +356,13 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
     }
     printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
                                         : "not running; its login is deleted");
+    if (pending > 0) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "'%s' has no login left, but %d broker(s) of the federation are not known "
+                        "to refuse its certificate at the TLS handshake: copy their crl.pem as "
+                        "said above",
+                        name, pending);
+    }
     return CLI_EXIT_OK;
 }
 

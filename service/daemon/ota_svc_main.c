@@ -63,6 +63,7 @@
 
 #include "ota_store.h"
 #include "ota_svc_budget.h"
+#include "ota_svc_federation.h"
 #include "ota_svc_inventory.h"
 #include "ota_svc_jobs.h"
 #include "ota_svc_presign.h"
@@ -162,6 +163,7 @@ typedef struct daemon {
     int n_brokers;
     int cur_broker;     /* opt.host and opt.port are brokers[cur_broker] */
     int attempt_failed; /* the last connection attempt failed: the next goes to the next broker */
+    int accepted;       /* the broker accepted the current connection (CONNACK 0) */
     char client_id[160];
     struct mosquitto *m;
     ota_store_t *jobs_store;
@@ -222,6 +224,9 @@ typedef struct daemon {
     uint64_t other_messages;
     uint64_t publish_failures;
     uint64_t reconnects;
+    /* With several brokers: the watch on the other hub (moving back, split detection). */
+    ota_svc_fed_t *fed;
+    int go_home; /* the next connection goes to the first broker of the list */
 } daemon_t;
 
 static volatile sig_atomic_t g_stop;
@@ -311,6 +316,8 @@ static void usage(FILE *f)
                "  --host HOST[:PORT],...  broker host, or a list of brokers tried in order:\n"
                "                       when the one in use is lost and cannot be reached\n"
                "                       again, the next (subscriptions are made again there);\n"
+               "                       back to the first once it is reachable again; a\n"
+               "                       split between the first two is logged (ERROR);\n"
                "                       a HOST without :PORT takes --port (default: the\n"
                "                       credentials' brokers list, else their host, else\n"
                "                       127.0.0.1)\n"
@@ -1230,6 +1237,9 @@ static void subscribe_all(daemon_t *d)
     if (serves_streams(d)) {
         subscribe_streams(d, d->shared);
     }
+    if (d->fed != NULL) {
+        subscribe_one(d, ota_svc_fed_probe_topic(d->fed), 0);
+    }
 }
 
 static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
@@ -1239,6 +1249,9 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     (void)m;
     if (rc != 0) {
         d->refused = 1;
+        if (d->fed != NULL) {
+            ota_svc_fed_main_lost(d->fed, mono_ms()); /* a move back refused: a flap */
+        }
         if (rc == 4 || rc == 5) {
             /* 4: bad user name or password; 5: not authorised. */
             log_line(LV_ERROR,
@@ -1259,6 +1272,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     d->refused = 0;
     d->backoff_ms = RECONNECT_MIN_MS;
     d->connected = 1;
+    d->accepted = 1;
     d->attempt_failed = 0;
     if (d->n_brokers > 1) {
         log_line(LV_INFO, "connected to %s:%d (broker %d of %d) as %s%s, %s session", d->opt.host,
@@ -1270,6 +1284,15 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
                  resumed ? "resumed" : "new");
     }
     d->ever_connected = 1;
+    /* Presence: this broker's own notices count as its number in the list (hub 1, hub 2). */
+    ota_svc_inventory_set_broker(d->inventory, (unsigned)d->cur_broker + 1u);
+    if (d->fed != NULL) {
+        /* The watch goes to the first broker while this connection is on another, else to
+         * the second. */
+        int other = d->cur_broker == 0 ? 1 : 0;
+        ota_svc_fed_set(d->fed, d->cur_broker, d->brokers[other].host, d->brokers[other].port,
+                        other, mono_ms());
+    }
     if (d->jobs != NULL) {
         ota_svc_jobs_set_session(d->jobs, d->client_id, resumed);
         if (!d->outbox_resent) {
@@ -1292,6 +1315,13 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
             log_line(LV_WARN, "connection to %s:%d lost: %s", d->opt.host, d->opt.port,
                      mosquitto_strerror(rc));
         }
+    }
+    if (d->fed != NULL) {
+        /* Before the next attempt, which may go where the watch holds this client id. */
+        if (d->connected && rc != 0) {
+            ota_svc_fed_main_lost(d->fed, mono_ms());
+        }
+        ota_svc_fed_set(d->fed, -1, NULL, 0, -1, mono_ms());
     }
     d->connected = 0;
     d->ready = 0;
@@ -1354,6 +1384,9 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     const char *topic = msg->topic;
     static const char probe_prefix[] = "$aws/things/" PROBE_THING "/";
     (void)m;
+    if (d->fed != NULL && ota_svc_fed_main_message(d->fed, topic, msg->payload, len, mono_ms())) {
+        return;
+    }
     if (d->probing && strcmp(topic, d->probe_topic) == 0) {
         d->probe_seen = 1;
         return;
@@ -1545,11 +1578,40 @@ static int setup_mqtt(daemon_t *d)
     return 0;
 }
 
+/* With several brokers: the watch on the other hub, with this instance's login. */
+static int setup_watch(daemon_t *d)
+{
+    if (d->n_brokers < 2) {
+        return 0;
+    }
+    ota_svc_fed_config_t cfg = {.client_id = d->client_id,
+                                .username = d->opt.username,
+                                .password = d->opt.password,
+                                .cafile = d->opt.cafile,
+                                .certfile = d->opt.certfile,
+                                .keyfile = d->opt.keyfile,
+                                .keepalive_s = KEEPALIVE_S,
+                                .publish_main = publish_cb,
+                                .ctx = d,
+                                .log = module_log};
+    d->fed = ota_svc_fed_create(&cfg);
+    if (d->fed == NULL) {
+        log_line(LV_ERROR, "cannot set up the connection that watches the other broker");
+        return -1;
+    }
+    return 0;
+}
+
 static void print_stats(daemon_t *d)
 {
     ota_svc_streams_stats_t st;
     ota_svc_jobs_stats_t js;
     ota_svc_budget_stats_t bs;
+    ota_svc_fed_stats_t fs;
+    memset(&fs, 0, sizeof(fs));
+    if (d->fed != NULL) {
+        ota_svc_fed_get_stats(d->fed, &fs);
+    }
     memset(&st, 0, sizeof(st));
     memset(&js, 0, sizeof(js));
     if (d->streams != NULL) {
@@ -1566,11 +1628,14 @@ static void print_stats(daemon_t *d)
              " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
              " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
              " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
-             " answer_writes=%" PRIu64,
+             " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64
+             " moves_home=%" PRIu64 " home_flaps=%" PRIu64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
              d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
-             st.merged, d->raw_writes);
+             st.merged, d->raw_writes, d->cur_broker + 1,
+             d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits, fs.moves_home,
+             fs.flaps);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);
@@ -1830,6 +1895,20 @@ static int check_backlog(daemon_t *d)
  */
 static int reconnect(daemon_t *d)
 {
+    if (d->go_home) {
+        d->go_home = 0;
+        d->cur_broker = 0;
+        d->opt.host = d->brokers[0].host;
+        d->opt.port = d->brokers[0].port;
+        d->probe_seen = 0;
+        d->refused = 0;
+        int rc = mosquitto_connect(d->m, d->opt.host, d->opt.port, KEEPALIVE_S);
+        d->attempt_failed = rc != MOSQ_ERR_SUCCESS;
+        if (rc != MOSQ_ERR_SUCCESS) {
+            ota_svc_fed_main_lost(d->fed, mono_ms());
+        }
+        return rc;
+    }
     if (d->n_brokers > 1 && (d->attempt_failed || d->refused)) {
         const broker_addr_t *was = &d->brokers[d->cur_broker];
         d->cur_broker = (d->cur_broker + 1) % d->n_brokers;
@@ -1847,6 +1926,52 @@ static int reconnect(daemon_t *d)
     int rc = mosquitto_reconnect(d->m);
     d->attempt_failed = rc != MOSQ_ERR_SUCCESS;
     return rc;
+}
+
+/* Sends what is queued, then DISCONNECT. Raw answers go first; if they cannot, no DISCONNECT
+ * follows half a packet: the connection just closes. QoS 1 answers not yet acknowledged stay
+ * in libmosquitto and go again on the next connection. */
+static void leave_broker(daemon_t *d)
+{
+    for (int i = 0; i < 10 && d->raw_off < d->raw_len; i++) {
+        if (drain(d) != MOSQ_ERR_SUCCESS) {
+            break;
+        }
+    }
+    if (d->raw_off == d->raw_len) {
+        mosquitto_disconnect(d->m);
+        for (int i = 0; i < 50; i++) {
+            if (mosquitto_loop(d->m, 20, 1) != MOSQ_ERR_SUCCESS) {
+                break;
+            }
+        }
+    }
+    raw_reset(d);
+    if (d->connected) {
+        on_disconnect(d->m, d, 0);
+    }
+}
+
+/* The watch's work; when the first broker has been reachable long enough, this instance leaves
+ * a later one for it. Returns the loop's new state: MOSQ_ERR_NO_CONN after leaving. */
+static int watch_home(daemon_t *d, int rc, int64_t now)
+{
+    if (d->fed == NULL) {
+        return rc;
+    }
+    ota_svc_fed_main_ready(d->fed, d->connected && d->ready, now);
+    if (ota_svc_fed_poll(d->fed, now) != OTA_SVC_FED_MOVE_HOME || !d->connected ||
+        d->cur_broker == 0) {
+        return rc;
+    }
+    log_line(LV_WARN,
+             "broker 1 (%s:%d) is reachable again and stayed so: moving back to it from broker "
+             "%d (%s:%d), so that every instance serves from the same hub",
+             d->brokers[0].host, d->brokers[0].port, d->cur_broker + 1, d->opt.host, d->opt.port);
+    takeover_end(d, "moving to broker 1");
+    leave_broker(d);
+    d->go_home = 1;
+    return MOSQ_ERR_NO_CONN;
 }
 
 static void run(daemon_t *d)
@@ -1896,7 +2021,15 @@ static void run(daemon_t *d)
             if (d->connected) {
                 on_disconnect(d->m, d, rc);
             }
-            nap(d->backoff_ms);
+            if (!d->accepted) {
+                /* Closed before a CONNACK (a broker that accepts TCP and drops it): that
+                 * broker failed, as one that refuses the connection. */
+                d->attempt_failed = 1;
+            }
+            d->accepted = 0;
+            if (!d->go_home) {
+                nap(d->backoff_ms);
+            }
             /* Reset only by an accepted connection (on_connect), not by a TCP connect. */
             d->backoff_ms = d->backoff_ms * 2 > cap ? cap : d->backoff_ms * 2;
             if (g_stop) {
@@ -1913,6 +2046,7 @@ static void run(daemon_t *d)
         now = mono_ms();
         heartbeat(d, now);
         takeover_poll(d);
+        rc = watch_home(d, rc, now);
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             /* Jobs work publishes: only while the broker can take it. */
@@ -1938,25 +2072,7 @@ static void run(daemon_t *d)
     }
     takeover_end(d, "stopping");
     if (d->connected) {
-        /* Send what is queued, then DISCONNECT. Raw answers go first; if they
-         * cannot, no DISCONNECT follows half a packet: the connection just closes. */
-        for (int i = 0; i < 10 && d->raw_off < d->raw_len; i++) {
-            if (drain(d) != MOSQ_ERR_SUCCESS) {
-                break;
-            }
-        }
-        if (d->raw_off == d->raw_len) {
-            mosquitto_disconnect(d->m);
-            for (int i = 0; i < 50; i++) {
-                if (mosquitto_loop(d->m, 20, 1) != MOSQ_ERR_SUCCESS) {
-                    break;
-                }
-            }
-        }
-        raw_reset(d);
-        if (d->connected) {
-            on_disconnect(d->m, d, 0);
-        }
+        leave_broker(d);
     }
 }
 
@@ -2026,10 +2142,12 @@ int main(int argc, char **argv)
              : d.opt.role == ROLE_STREAMS ? "streams"
                                           : "jobs");
     if (d.n_brokers > 1) {
-        log_line(LV_INFO, "broker list: %d brokers (%s first); on losing one, the next",
+        log_line(LV_INFO,
+                 "broker list: %d brokers (%s first); on losing one, the next; back to the "
+                 "first when it is reachable again",
                  d.n_brokers, d.brokers[0].host);
     }
-    if (open_everything(&d) != 0 || setup_mqtt(&d) != 0) {
+    if (open_everything(&d) != 0 || setup_mqtt(&d) != 0 || setup_watch(&d) != 0) {
         status = 1;
     } else {
         run(&d);
@@ -2041,6 +2159,7 @@ int main(int argc, char **argv)
         }
         print_stats(&d);
     }
+    ota_svc_fed_destroy(d.fed);
     if (d.m != NULL) {
         mosquitto_destroy(d.m);
     }

@@ -26,10 +26,12 @@ struct ota_svc_inventory {
     ota_store_t *store;
     ota_svc_publish_fn publish;
     void *publish_ctx;
-    rate_t *rates; /* RATE_SLOTS entries */
+    rate_t *rates;   /* RATE_SLOTS entries */
+    unsigned broker; /* the number of the broker the service is connected to */
 };
 
-static const char *const topics[] = {"$aws/things/+/shadow/update", "$SYS/broker/log/N", NULL};
+static const char *const topics[] = {"$aws/things/+/shadow/update", "$SYS/broker/log/N",
+                                     OTA_SVC_INVENTORY_PRESENCE_PREFIX "+/log/N", NULL};
 
 const char *const *ota_svc_inventory_topics(void)
 {
@@ -49,9 +51,16 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
         return NULL;
     }
     inv->store = store;
+    inv->broker = 1;
     inv->publish = publish;
     inv->publish_ctx = publish_ctx;
     return inv;
+}
+
+void ota_svc_inventory_set_broker(ota_svc_inventory_t *inv, unsigned broker)
+{
+    if (inv && broker >= 1 && broker <= OTA_SVC_INVENTORY_BROKERS_MAX)
+        inv->broker = broker;
 }
 
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv)
@@ -241,7 +250,8 @@ static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THI
     return ota_store_valid_thing_name(out);
 }
 
-static void handle_log(ota_svc_inventory_t *inv, const char *payload, size_t len, int64_t now_ms)
+static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *payload, size_t len,
+                       int64_t now_ms)
 {
     char line[512], thing[OTA_STORE_THING_NAME_MAX + 1], user[OTA_STORE_THING_NAME_MAX + 8];
     if (len >= sizeof line)
@@ -276,9 +286,26 @@ static void handle_log(ota_svc_inventory_t *inv, const char *payload, size_t len
     ota_store_thing_t t;
     if (ota_store_thing_get(inv->store, thing, &t) != OTA_STORE_OK)
         return; /* not a thing (the service, the CLI, a stranger) */
+    /* connectedTo: the brokers that last said the thing connected ("1,3"); each broker's
+     * notices come in order, so a move (connect on one, disconnect on the other, either
+     * order) leaves the right set. */
+    char was[OTA_STORE_ATTR_VALUE_MAX + 1] = "", now[2 * OTA_SVC_INVENTORY_BROKERS_MAX + 1] = "";
+    if (ota_store_thing_attr_get(inv->store, thing, "connectedTo", was, sizeof was) != OTA_STORE_OK)
+        was[0] = '\0';
+    for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++) {
+        char digit[2] = {(char)('0' + k), '\0'};
+        int on = k == broker ? online : strstr(was, digit) != NULL;
+        if (on) {
+            size_t n = strlen(now);
+            snprintf(now + n, sizeof now - n, "%s%u", n ? "," : "", k);
+        }
+    }
     char seen[24];
     snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
-    (void)ota_store_thing_attr_set(inv->store, thing, "connected", online ? "true" : "false",
+    if (strcmp(was, now) != 0)
+        (void)ota_store_thing_attr_set(inv->store, thing, "connectedTo", now[0] ? now : NULL,
+                                       now_ms);
+    (void)ota_store_thing_attr_set(inv->store, thing, "connected", now[0] ? "true" : "false",
                                    now_ms);
     (void)ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
 }
@@ -289,7 +316,17 @@ int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const 
     if (!inv || !topic)
         return 0;
     if (strcmp(topic, "$SYS/broker/log/N") == 0) {
-        handle_log(inv, payload, len, now_ms);
+        handle_log(inv, inv->broker, payload, len, now_ms);
+        return 1;
+    }
+    /* Another broker's notices, bridged: PREFIX<K>/log/N, K one digit from 1 to the most. */
+    const char *pp = OTA_SVC_INVENTORY_PRESENCE_PREFIX;
+    size_t pl = strlen(pp);
+    if (strncmp(topic, pp, pl) == 0) {
+        char k = topic[pl];
+        if (k >= '1' && k < '1' + OTA_SVC_INVENTORY_BROKERS_MAX &&
+            strcmp(topic + pl + 1, "/log/N") == 0)
+            handle_log(inv, (unsigned)(k - '0'), payload, len, now_ms);
         return 1;
     }
     const char *prefix = "$aws/things/", *suffix = "/shadow/update";

@@ -18,10 +18,16 @@
  * nothing. A firmwareVersion report re-targets the thing's queued jobs (one
  * already on a job's version is SKIPPED).
  *
- * Presence comes from the broker, not from the device: a thing is online from
- * Mosquitto's "New client connected ... as <thing> (..., u'<thing>')" notice
- * (the login binds the client id to the thing) until its "Client <thing> ..."
- * disconnect notice. Clients cannot publish on $SYS topics.
+ * Presence comes from the brokers, not from the device: a thing is online on a
+ * broker from Mosquitto's "New client connected ... as <thing> (...,
+ * u'<thing>')" notice (the login binds the client id to the thing) until its
+ * "Client <thing> ..." disconnect notice. Clients cannot publish on $SYS
+ * topics. In a federation each broker's notices also reach the hubs over the
+ * bridges as otter-presence/<K>/log/N (K: the broker's number), which only the
+ * bridges may publish; the notices of the broker the service is connected to
+ * come on $SYS/broker/log/N and count as its number (set_broker). The thing's
+ * "connectedTo" attribute lists the brokers it is connected to ("1,3");
+ * "connected" is "true" while that list is not empty.
  *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */
@@ -39,6 +45,11 @@
 /** Reported updates a thing may send per minute; more are refused (429). */
 #define OTA_SVC_INVENTORY_MAX_PER_MINUTE 10
 
+/** Topic prefix of the other brokers' notices in a federation: PREFIX<K>/log/N. */
+#define OTA_SVC_INVENTORY_PRESENCE_PREFIX "otter-presence/"
+/** Most brokers whose notices are told apart (numbered 1 to this). */
+#define OTA_SVC_INVENTORY_BROKERS_MAX 8
+
 /** The module. Opaque. */
 typedef struct ota_svc_inventory ota_svc_inventory_t;
 
@@ -51,6 +62,14 @@ typedef struct ota_svc_inventory ota_svc_inventory_t;
  */
 ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publish_fn publish,
                                               void *publish_ctx);
+
+/**
+ * Tells which broker the service is connected to: its number in the
+ * federation (1 for hub 1 or a single broker, 2 for hub 2); its notices on
+ * $SYS/broker/log/N count as that broker's. Out of 1..OTA_SVC_INVENTORY_BROKERS_MAX:
+ * ignored. The default is 1.
+ */
+void ota_svc_inventory_set_broker(ota_svc_inventory_t *inv, unsigned broker);
 
 /** Destroys the module (NULL: no-op). */
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv);

@@ -7,16 +7,29 @@
  * every broker, before hub 1 is killed (SIGKILL), after, and after it is back.
  * How long cross-broker delivery stops is measured and bounded. otter-service
  * started with the data folder's credentials (both hubs listed) answers a
- * device on broker 3 before the kill and, through hub 2, after it.
+ * device on broker 3 before the kill and, through hub 2, after it; when hub 1
+ * is back it moves back there by itself (measured and bounded), and with an
+ * instance started meanwhile a request is answered once. A split between the
+ * hubs (hub 1's bridge shut out of hub 2) is reported, and its end. Presence:
+ * a thing on hub 2 or broker 3 shows online with the service on either hub.
+ * With --tls, `otter thing revoke` makes all three brokers refuse the revoked
+ * certificate at the TLS handshake, or says what to copy to the one it cannot
+ * signal.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +42,11 @@
 #define N_MSG 20
 /* The bound on cross-broker silence after hub 1 dies (measured about 2 to 4 s). */
 #define OUTAGE_BOUND_MS 12000
+/* The bound on the instances' move back to hub 1 after it restarted (its bridges up 5 to 6 s
+ * after the restart, the watch's next try within 2 s, 3 s of stability asked). */
+#define HOME_BOUND_MS 25000
+/* The bound on reporting a split between the hubs, and its end. */
+#define SPLIT_BOUND_MS 20000
 
 static int64_t now_ms(void)
 {
@@ -235,6 +253,55 @@ static int wait_bridges(long from1, long from2)
                : -1;
 }
 
+/* A device on broker 3 sends one Jobs API request and one stream request (for a stream that
+ * does not exist: every instance that gets it answers ResourceNotFound); *jobs and *streams
+ * receive the number of answers it gets within 3 s. */
+static void count_answers(int *jobs, int *streams)
+{
+    ota_test_client_t *dev = ota_test_login_connect(g.b[2].port, &g.dev, NULL);
+    assert_non_null(dev);
+    assert_true(ota_test_client_subscribe(dev, "$aws/things/t2/jobs/get/accepted", 1) >= 0);
+    assert_true(ota_test_client_subscribe(dev, "$aws/things/t2/streams/+/rejected/json", 0) >= 0);
+    assert_int_equal(ota_test_client_publish(dev, "$aws/things/t2/jobs/get", "{}", 2, 1), 0);
+    assert_int_equal(
+        ota_test_client_publish(dev, "$aws/things/t2/streams/nope/describe/json", "{}", 2, 0), 0);
+    *jobs = 0;
+    *streams = 0;
+    ota_test_msg_t *m;
+    for (int64_t end = now_ms() + 3000; now_ms() < end;) {
+        if ((m = ota_test_client_expect(dev, "$aws/things/t2/jobs/get/accepted", 50)) != NULL) {
+            ++*jobs;
+            ota_test_msg_free(m);
+        }
+        if ((m = ota_test_client_expect(dev, "$aws/things/t2/streams/+/rejected/json", 50)) !=
+            NULL) {
+            ++*streams;
+            ota_test_msg_free(m);
+        }
+    }
+    ota_test_client_disconnect(dev);
+}
+
+/* Enables or disables (and so disconnects) hub 1's bridge login on hub 2, through hub 2's
+ * dynamic-security plugin with hub 2's admin login: hub 1's bridge cannot log in there, and
+ * both hubs stay up, as in a network split between them. */
+static void hub_link(int on)
+{
+    char path[800], cmd[256];
+    ota_test_login_t admin;
+    snprintf(path, sizeof path, "%.700s/broker/admin.credentials", g.dir[1]);
+    assert_int_equal(ota_test_login_read(path, &admin), 0);
+    ota_test_client_t *c = ota_test_login_connect(g.b[1].port, &admin, NULL);
+    assert_non_null(c);
+    int len = snprintf(cmd, sizeof cmd,
+                       "{\"commands\":[{\"command\":\"%s\",\"username\":"
+                       "\"otter-service-federation-1\"}]}",
+                       on ? "enableClient" : "disableClient");
+    assert_int_equal(
+        ota_test_client_publish(c, "$CONTROL/dynamic-security/v1", cmd, (size_t)len, 1), 0);
+    ota_test_client_disconnect(c);
+}
+
 /* `otter broker init [--tls] --federate H2,B3` and the three brokers started, bridges up. */
 static void start_federation(int tls)
 {
@@ -279,8 +346,246 @@ static void bridge_login_narrow(void)
     assert_int_equal(ota_test_client_subscribe(c, "$aws/things/#", 0), -1);
     assert_int_equal(ota_test_client_subscribe(c, "otter/#", 0), -1);
     assert_int_equal(ota_test_client_subscribe(c, "$SYS/#", 0), -1);
+
+    /* Presence cannot be forged: broker 3's bridge login may publish broker 3's notices
+     * only, and a thing none (what they publish elsewhere is dropped). */
+    ota_test_client_t *watch =
+        ota_test_login_connect(g.b[1].port, &g.svc, "otter-service-presence-watch");
+    ota_test_client_t *thing = ota_test_login_connect(g.b[1].port, &g.thing, NULL);
+    assert_non_null(watch);
+    assert_non_null(thing);
+    assert_int_equal(ota_test_client_subscribe(watch, "otter-presence/+/log/N", 0), 0);
+    static const char own[] = "1: New client connected from 10.0.0.3:1 as t7 (p2, c1, k60, u't7').";
+    static const char forged[] =
+        "1: New client connected from 10.0.0.1:1 as t8 (p2, c1, k60, u't8').";
+    assert_int_equal(ota_test_client_publish(c, "otter-presence/3/log/N", own, strlen(own), 1), 0);
+    assert_int_equal(
+        ota_test_client_publish(c, "otter-presence/1/log/N", forged, strlen(forged), 1), 0);
+    assert_int_equal(
+        ota_test_client_publish(thing, "otter-presence/3/log/N", forged, strlen(forged), 1), 0);
+    int got_own = 0, got_forged = 0;
+    ota_test_msg_t *m;
+    while ((m = ota_test_client_expect(watch, "otter-presence/+/log/N", 1500)) != NULL) {
+        got_own += strstr((const char *)m->payload, "as t7 ") != NULL;
+        got_forged += strstr((const char *)m->payload, "as t8 ") != NULL;
+        ota_test_msg_free(m);
+    }
+    assert_int_equal(got_own, 1);
+    assert_int_equal(got_forged, 0);
+    ota_test_client_disconnect(thing);
+    ota_test_client_disconnect(watch);
     ota_test_client_disconnect(c);
     free(text);
+}
+
+/* Whether broker k refuses login l at the TLS handshake: OpenSSL's client (independent of
+ * the CLI's check) is told "certificate revoked" by the broker, which logs "certificate
+ * verify failed" for it and never "as <client id> (". */
+static int refused_at_handshake(int k, const ota_test_login_t *l)
+{
+    char log[800], as[200], cmd[3000], line[512];
+    snprintf(log, sizeof log, "%s/mosquitto.log", g.b[k].dir);
+    snprintf(as, sizeof as, "as %s (", l->client_id);
+    long from = ota_test_log_size(log);
+    snprintf(cmd, sizeof cmd,
+             "openssl s_client -connect 127.0.0.1:%d -tls1_2 -CAfile '%s' -cert '%s' -key '%s' "
+             "</dev/null 2>&1",
+             g.b[k].port, l->cafile, l->certfile, l->keyfile);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    int revoked = 0;
+    while (fgets(line, sizeof line, p) != NULL) {
+        revoked |= strstr(line, "certificate revoked") != NULL;
+    }
+    (void)pclose(p);
+    int verify_failed = ota_test_log_wait(log, from, "certificate verify failed", 2000) == 0;
+    char *text = read_text(log);
+    int let_in = text == NULL || strstr(text + from, as) != NULL;
+    free(text);
+    return revoked && verify_failed && !let_in;
+}
+
+/* Runs `otter thing revoke NAME` in hub 1's folder; its exit code, its output in out. */
+static int revoke(const char *name, char *out, size_t cap)
+{
+    char log[800];
+    snprintf(log, sizeof log, "%s/revoke-%s.log", g.dir[0], name);
+    (void)remove(log);
+    const char *args[] = {"thing", "revoke", name, NULL};
+    int rc = ota_test_otter(g.dir[0], args, log);
+    char *text = read_text(log);
+    snprintf(out, cap, "%s", text != NULL ? text : "");
+    free(text);
+    printf("%s", out);
+    return rc;
+}
+
+/*
+ * `thing revoke` puts the new crl.pem in force on every broker: t9, connected on broker 2,
+ * is refused at the TLS handshake by all three after it, while t1 still connects. Then broker
+ * 3 stands for a broker on another machine (its pid file moved away, so the CLI cannot signal
+ * it): revoking t8 fails, naming broker 3's crl.pem and what to do; done as said (here the
+ * file is already in place: SIGHUP), revoking t8 again checks and succeeds.
+ */
+static void revoked_everywhere(void)
+{
+    ota_test_login_t t9, t8;
+    char out[8192];
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t9", &t9), 0);
+    assert_int_equal(ota_test_thing_login(&g.b[0], "t8", &t8), 0);
+    ota_test_client_t *c = ota_test_login_connect(g.b[1].port, &t9, NULL);
+    assert_non_null(c);
+    int64_t t0 = now_ms();
+    assert_int_equal(revoke("t9", out, sizeof out), 0);
+    printf("federation_hubs: thing revoke t9 (3 brokers here): %ld ms\n", (long)(now_ms() - t0));
+    assert_non_null(strstr(out, "broker 2 127.0.0.1"));
+    ota_test_client_disconnect(c);
+    for (int k = 0; k < 3; k++) {
+        if (!refused_at_handshake(k, &t9)) {
+            fail_msg("broker %d does not refuse revoked t9 at the TLS handshake", k + 1);
+        }
+        c = ota_test_login_connect(g.b[k].port, &g.thing, NULL);
+        assert_non_null(c);
+        ota_test_client_disconnect(c);
+    }
+
+    char pid_path[900], moved[900];
+    snprintf(pid_path, sizeof pid_path, "%s/broker/mosquitto.pid", g.dir[2]);
+    snprintf(moved, sizeof moved, "%s/broker/mosquitto.pid.away", g.dir[2]);
+    assert_int_equal(rename(pid_path, moved), 0);
+    int rc = revoke("t8", out, sizeof out);
+    assert_int_equal(rename(moved, pid_path), 0);
+    assert_int_not_equal(rc, 0);
+    char want[1000];
+    snprintf(want, sizeof want, "copy %s/broker/crl.pem to the same path on its machine", g.dir[2]);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "STILL ACCEPTS"));
+    assert_true(refused_at_handshake(1, &t8));
+    assert_false(refused_at_handshake(2, &t8));
+    assert_int_equal(kill(g.b[2].proc.pid, SIGHUP), 0);
+    for (int64_t end = now_ms() + 5000; !refused_at_handshake(2, &t8) && now_ms() < end;) {
+        nap_ms(100);
+    }
+    assert_int_equal(revoke("t8", out, sizeof out), 0);
+    assert_true(refused_at_handshake(2, &t8));
+    printf("federation_hubs: revocation checks took %ld ms\n", (long)(now_ms() - t0));
+}
+
+/* Runs the CLI in hub 1's folder; its output (also on failure) in a heap string. */
+static char *otter_out(const char *const *args)
+{
+    char log[800];
+    snprintf(log, sizeof log, "%s/presence.log", g.dir[0]);
+    (void)remove(log);
+    assert_int_equal(ota_test_otter(g.dir[0], args, log), 0);
+    char *text = read_text(log);
+    assert_non_null(text);
+    return text;
+}
+
+/* Waits (up to 10 s) until `thing show t1` has connectedTo `to` ("-": none), then checks
+ * that `thing list` shows t1 `state` ("online", "offline"); the ms it took, or -1. */
+static long wait_presence(const char *state, const char *to)
+{
+    static const char *const show[] = {"thing", "show", "t1", NULL};
+    static const char *const list[] = {"thing", "list", NULL};
+    char at[32] = "-";
+    int64_t t0 = now_ms();
+    do {
+        char *text = otter_out(show);
+        const char *attr = strstr(text, "  connectedTo ");
+        snprintf(at, sizeof at, "-");
+        if (attr != NULL) {
+            (void)sscanf(attr, " connectedTo %31s", at);
+        }
+        free(text);
+        if (strcmp(at, to) == 0) {
+            long ms = (long)(now_ms() - t0);
+            text = otter_out(list);
+            const char *row = strstr(text, "\nt1 ");
+            const char *end = row != NULL ? strchr(row + 1, '\n') : NULL;
+            const char *word = row != NULL ? strstr(row, state) : NULL;
+            int ok = word != NULL && (end == NULL || word < end);
+            free(text);
+            return ok ? ms : -1;
+        }
+        nap_ms(100);
+    } while (now_ms() - t0 < 10000);
+    printf("federation_hubs: t1 is connected to '%s', not '%s'\n", at, to);
+    return -1;
+}
+
+/*
+ * t1 moves from broker `from` to broker `to` (numbers 1..3), on the new broker before it
+ * leaves the old: online on `from`, on both, on `to` only, then offline. *online_ms and
+ * *offline_ms: how long the first and the last change took to show.
+ */
+static void presence_move(int from, int to, long *online_ms, long *offline_ms)
+{
+    char one[4], both[8], other[4];
+    snprintf(one, sizeof one, "%d", from);
+    snprintf(both, sizeof both, "%d,%d", from < to ? from : to, from < to ? to : from);
+    snprintf(other, sizeof other, "%d", to);
+    ota_test_client_t *a = ota_test_login_connect(g.b[from - 1].port, &g.thing, NULL);
+    assert_non_null(a);
+    *online_ms = wait_presence("online", one);
+    assert_true(*online_ms >= 0);
+    ota_test_client_t *b = ota_test_login_connect(g.b[to - 1].port, &g.thing, NULL);
+    assert_non_null(b);
+    assert_true(wait_presence("online", both) >= 0);
+    ota_test_client_disconnect(a);
+    assert_true(wait_presence("online", other) >= 0);
+    ota_test_client_disconnect(b);
+    *offline_ms = wait_presence("offline", "-");
+    assert_true(*offline_ms >= 0);
+}
+
+/*
+ * Presence across the federation, with the service on hub 1: t1 on hub 2 (its notices reach
+ * hub 1 over hub 1's bridge) and on broker 3 (over broker 3's bridge) shows online, with the
+ * brokers it is on, also while it moves from one to the other; offline once it left both.
+ */
+static void presence_across(void)
+{
+    int64_t start = now_ms();
+    long on_ms, off_ms;
+    presence_move(2, 3, &on_ms, &off_ms);
+    printf("federation_hubs: presence: t1 on broker 2 online after %ld ms, offline %ld ms after "
+           "leaving broker 3; the checks took %ld ms\n",
+           on_ms, off_ms, (long)(now_ms() - start));
+}
+
+/* With hub 1 dead the service is on hub 2: hub 2's own notices count as broker 2's, broker
+ * 3's come over its bridge, now on hub 2. */
+static void presence_on_hub2(void)
+{
+    long on_ms, off_ms;
+    assert_true(wait_presence("offline", "-") >= 0);
+    presence_move(3, 2, &on_ms, &off_ms);
+    printf("federation_hubs: presence with the service on hub 2: t1 on broker 3 online after "
+           "%ld ms, offline %ld ms after leaving hub 2\n",
+           on_ms, off_ms);
+}
+
+/* No device may publish a split probe (to hide a split), read one, or take the probe's thing
+ * name. */
+static void probes_not_for_devices(void)
+{
+    static const char topic[] =
+        "$aws/things/otter-service-probe/jobs/federation/otter-service/probe";
+    assert_int_equal(ota_test_client_subscribe(g.sub[1], topic, 0), 0);
+    for (int k = 0; k < 2; k++) {
+        ota_test_client_t *c = ota_test_login_connect(g.b[k].port, &g.thing, NULL);
+        assert_non_null(c);
+        assert_int_equal(ota_test_client_subscribe(c, "$aws/things/otter-service-probe/#", 0), -1);
+        (void)ota_test_client_publish(c, topic, "w 1", 3, 1);
+        (void)ota_test_client_publish(c, topic, "m 1", 3, 0);
+        ota_test_client_disconnect(c);
+    }
+    ota_test_msg_t *m = ota_test_client_expect(g.sub[1], topic, 1000);
+    assert_null(m);
+    const char *args[] = {"thing", "create", "otter-service-probe", NULL};
+    assert_int_not_equal(ota_test_otter(g.dir[0], args, NULL), 0);
 }
 
 static void test_federation_hubs(void **state)
@@ -288,12 +593,15 @@ static void test_federation_hubs(void **state)
     (void)state;
     start_federation(0);
     bridge_login_narrow();
+    probes_not_for_devices();
     /* The service with the data folder's own credentials: both hubs, hub 1 first. */
     snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
-    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0], NULL};
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                    (char *)"--stats-interval",   (char *)"1",          NULL};
     assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
     assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 15000), 0);
     assert_true(service_answers(now_ms()) >= 0);
+    presence_across();
 
     const int all[3] = {1, 1, 1}, no_hub1[3] = {0, 1, 1};
     exactly_once(all, "before");
@@ -316,6 +624,7 @@ static void test_federation_hubs(void **state)
     assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "(broker 2 of 2)", 1000), 0);
     drain_probes();
     exactly_once(no_hub1, "after");
+    presence_on_hub2();
 
     /* Hub 1 back: broker 3 moves back to it (a short gap, never two paths). */
     long l1 = 0;
@@ -327,14 +636,60 @@ static void test_federation_hubs(void **state)
     char p2log[800];
     snprintf(p2log, sizeof p2log, "%s/mosquitto.log", g.dir[1]);
     long l2 = ota_test_log_size(p2log);
+    svc_from = ota_test_log_size(g.svc_log);
     t0 = now_ms();
     assert_int_equal(ota_test_broker_restart(&g.b[0]), 0);
+    /* An instance started now connects to hub 1; the first one moves back there by itself. */
+    snprintf(g.inst_log[0], sizeof g.inst_log[0], "%.700s/service-late.log", g.dir[0]);
+    char *argv_late[] = {(char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0],
+                         (char *)"--instance",         (char *)"late",       NULL};
+    assert_int_equal(ota_test_proc_start(&g.inst[0], "otter-service", argv_late, g.inst_log[0]), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long home = (long)(now_ms() - t0);
     assert_int_equal(wait_bridges(l1, l2), 0);
-    printf("federation_hubs: hub 1 restarted: both bridges on it again after %ld ms\n",
-           (long)(now_ms() - t0));
+    long bridges = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, OTA_TEST_SERVICE_READY, 5000), 0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], 0, OTA_TEST_SERVICE_READY, 15000), 0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], 0, "(broker 1 of 2)", 1000), 0);
+    printf("federation_hubs: hub 1 restarted: the service moved back to it after %ld ms, both "
+           "bridges on it again after %ld ms\n",
+           home, bridges);
     g.sub[0] = subscriber(0);
     drain_probes();
     exactly_once(all, "back");
+    /* Both instances on hub 1: every request answered once. */
+    int jobs = 0, streams = 0;
+    count_answers(&jobs, &streams);
+    printf("federation_hubs: two instances on hub 1: a Jobs API request answered %d time(s), a "
+           "stream request %d time(s)\n",
+           jobs, streams);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(streams, 1);
+
+    /* A split: hub 1's bridge cannot log in to hub 2, both hubs up. Both instances report it,
+     * and its end. */
+    svc_from = ota_test_log_size(g.svc_log);
+    long late_from = ota_test_log_size(g.inst_log[0]);
+    t0 = now_ms();
+    hub_link(0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation split:", SPLIT_BOUND_MS),
+                     0);
+    long split = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], late_from, "federation split:", 5000), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation=split", 3000), 0);
+    svc_from = ota_test_log_size(g.svc_log);
+    late_from = ota_test_log_size(g.inst_log[0]);
+    t0 = now_ms();
+    hub_link(1);
+    assert_int_equal(
+        ota_test_log_wait(g.svc_log, svc_from, "federation split healed", SPLIT_BOUND_MS), 0);
+    long healed = (long)(now_ms() - t0);
+    assert_int_equal(ota_test_log_wait(g.inst_log[0], late_from, "federation split healed", 5000),
+                     0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation=ok", 3000), 0);
+    printf("federation_hubs: hub 1's bridge shut out of hub 2: split reported after %ld ms, its "
+           "end %ld ms after the bridge was let in again\n",
+           split, healed);
 }
 
 /*
@@ -347,6 +702,7 @@ static void test_federation_hubs_tls(void **state)
     (void)state;
     start_federation(1);
     const int all[3] = {1, 1, 1};
+    revoked_everywhere();
     exactly_once(all, "tls");
 
     char dir[800], conf_path[900], log_path[900], hub_log[800];
@@ -402,6 +758,8 @@ static void test_federation_hubs_tls(void **state)
     assert_true(service_answers(now_ms()) >= 0);
     nap_ms(1000);
     for (int i = 0; i < 2; i++) {
+        /* Each watches hub 2 over TLS with its own certificate. */
+        assert_int_equal(ota_test_log_wait(g.inst_log[i], 0, "probes cross both ways", 10000), 0);
         char *log = read_text(g.inst_log[i]);
         assert_non_null(log);
         assert_non_null(strstr(log, "as otter-service-"));
@@ -420,9 +778,234 @@ static void test_federation_hubs_tls(void **state)
     }
 }
 
+/*
+ * A broker that flaps, on 127.0.0.1: in mode 0 it accepts TCP connections and closes them at
+ * once; in mode 1 it answers a CONNECT with an accepting CONNACK and closes the connection 2 s
+ * later without routing anything; in mode 2 it forwards each connection to hub 1 (a working
+ * broker), until told to cut them all.
+ */
+#define FLAP_PAIRS 8
+typedef struct flapper {
+    int fd, port, target_port;
+    volatile int mode, stop, cut, accepted, connacks;
+    int a[FLAP_PAIRS], b[FLAP_PAIRS]; /* forwarded connections: client side, hub side */
+    pthread_t thread;
+} flapper_t;
+
+static flapper_t g_flap = {.fd = -1};
+
+static void flapper_close(flapper_t *f, int i)
+{
+    close(f->a[i]);
+    close(f->b[i]);
+    f->a[i] = f->b[i] = -1;
+}
+
+/* Copies what one side of pair i has to the other; -1 when that side ended. */
+static int flapper_copy(int from, int to)
+{
+    char buf[4096];
+    ssize_t n = read(from, buf, sizeof buf);
+    for (ssize_t off = 0; n > 0 && off < n;) {
+        ssize_t w = write(to, buf + off, (size_t)(n - off));
+        if (w <= 0) {
+            return -1;
+        }
+        off += w;
+    }
+    return n > 0 ? 0 : -1;
+}
+
+static int flapper_dial(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(s);
+        s = -1;
+    }
+    return s;
+}
+
+/* Mode 1: a CONNACK to the CONNECT, then nothing for 2 s, then the end. */
+static void flapper_hold(flapper_t *f, int c)
+{
+    static const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+    unsigned char buf[512];
+    struct pollfd q = {.fd = c, .events = POLLIN};
+    if (poll(&q, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0 && buf[0] == 0x10 &&
+        write(c, connack, sizeof connack) == (ssize_t)sizeof connack) {
+        f->connacks++;
+        for (int64_t end = now_ms() + 2000; !f->stop && now_ms() < end;) {
+            if (poll(&q, 1, 100) > 0 && read(c, buf, sizeof buf) <= 0) {
+                break;
+            }
+        }
+    }
+}
+
+static void *flapper_run(void *arg)
+{
+    flapper_t *f = arg;
+    while (!f->stop) {
+        struct pollfd p[1 + 2 * FLAP_PAIRS];
+        int at[1 + 2 * FLAP_PAIRS], n = 0;
+        if (f->cut) {
+            for (int i = 0; i < FLAP_PAIRS; i++) {
+                if (f->a[i] >= 0) {
+                    flapper_close(f, i);
+                }
+            }
+            f->cut = 0;
+        }
+        p[n].fd = f->fd;
+        p[n].events = POLLIN;
+        at[n++] = -1;
+        for (int i = 0; i < FLAP_PAIRS; i++) {
+            if (f->a[i] >= 0) {
+                p[n] = (struct pollfd){.fd = f->a[i], .events = POLLIN};
+                at[n++] = i;
+                p[n] = (struct pollfd){.fd = f->b[i], .events = POLLIN};
+                at[n++] = i;
+            }
+        }
+        if (poll(p, (nfds_t)n, 100) <= 0) {
+            continue;
+        }
+        for (int k = 1; k < n; k++) {
+            int i = at[k];
+            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && f->a[i] >= 0 &&
+                flapper_copy(p[k].fd, p[k].fd == f->a[i] ? f->b[i] : f->a[i]) != 0) {
+                flapper_close(f, i);
+            }
+        }
+        if (!(p[0].revents & POLLIN)) {
+            continue;
+        }
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) {
+            continue;
+        }
+        f->accepted++;
+        if (f->mode == 1) {
+            flapper_hold(f, c);
+        } else if (f->mode == 2) {
+            int i = 0;
+            while (i < FLAP_PAIRS && f->a[i] >= 0) {
+                i++;
+            }
+            int h = i < FLAP_PAIRS ? flapper_dial(f->target_port) : -1;
+            if (h >= 0) {
+                f->a[i] = c;
+                f->b[i] = h;
+                continue;
+            }
+        }
+        close(c);
+    }
+    for (int i = 0; i < FLAP_PAIRS; i++) {
+        if (f->a[i] >= 0) {
+            flapper_close(f, i);
+        }
+    }
+    return NULL;
+}
+
+static void flapper_start(flapper_t *f)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < FLAP_PAIRS; i++) {
+        f->a[i] = f->b[i] = -1;
+    }
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->fd >= 0);
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f->fd, 8), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->thread, NULL, flapper_run, f), 0);
+}
+
+/*
+ * A first broker that accepts and drops connections is never moved back to: the instance,
+ * which failed over from it to hub 2, stays there and keeps answering devices. Then the first
+ * broker works (the flapper forwards to hub 1): the instance moves back; it is dropped at once
+ * (a flap), so before the next move back the first broker must stay up twice as long (6 s).
+ */
+static void test_federation_no_move_to_flapping_hub(void **state)
+{
+    (void)state;
+    start_federation(0);
+    flapper_start(&g_flap);
+    char list[64];
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", g_flap.port, g.b[1].port);
+    snprintf(g.svc_log, sizeof g.svc_log, "%s/service.log", g.dir[0]);
+    char *argv[] = {
+        (char *)OTA_TEST_SERVICE_BIN, (char *)"--data-dir", g.dir[0], (char *)"--host", list, NULL};
+    assert_int_equal(ota_test_proc_start(&g.service, "otter-service", argv, g.svc_log), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, 0, "(broker 2 of 2)", 15000), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, 0, OTA_TEST_SERVICE_READY, 5000), 0);
+    int tcp_only = g_flap.accepted;
+    g_flap.mode = 1;
+    nap_ms(7000);
+    long svc = service_answers(now_ms());
+    printf("federation_hubs: a first broker that drops connections: %d TCP connections closed "
+           "at once, %d after a CONNACK and 2 s; the service stayed on hub 2 and answered a "
+           "device on broker 3 in %ld ms\n",
+           tcp_only, g_flap.connacks, svc);
+    assert_true(tcp_only >= 1);
+    assert_true(g_flap.connacks >= 2); /* the watch tried again */
+    assert_true(svc >= 0 && svc <= 5000);
+    char *log = read_text(g.svc_log);
+    assert_non_null(log);
+    assert_null(strstr(log, "moving back"));
+    assert_null(strstr(log, "(broker 1 of 2)"));
+    free(log);
+
+    /* The first broker works: moved back to. Dropped at once: a flap, then twice the wait. */
+    long from = ota_test_log_size(g.svc_log);
+    g_flap.target_port = g.b[0].port;
+    g_flap.mode = 2;
+    int64_t t0 = now_ms();
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long first = (long)(now_ms() - t0);
+    from = ota_test_log_size(g.svc_log);
+    g_flap.mode = 0;
+    g_flap.cut = 1;
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "must now stay reachable for 6 s", 10000),
+                     0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 2 of 2)", 15000), 0);
+    from = ota_test_log_size(g.svc_log);
+    g_flap.mode = 2;
+    t0 = now_ms();
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    long second = (long)(now_ms() - t0);
+    printf("federation_hubs: the first broker working again: moved back after %ld ms; dropped "
+           "at once (a flap), working again: moved back after %ld ms (at least 6 s asked)\n",
+           first, second);
+    assert_true(second >= 6000);
+    svc = service_answers(now_ms());
+    assert_true(svc >= 0 && svc <= 5000);
+}
+
 static int teardown(void **state)
 {
     (void)state;
+    if (g_flap.fd >= 0) {
+        g_flap.stop = 1;
+        pthread_join(g_flap.thread, NULL);
+        close(g_flap.fd);
+        memset(&g_flap, 0, sizeof g_flap);
+        g_flap.fd = -1;
+    }
     if (g.service.pid > 0) {
         ota_test_proc_stop(&g.service);
     }
@@ -448,6 +1031,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_federation_hubs, teardown),
         cmocka_unit_test_teardown(test_federation_hubs_tls, teardown),
+        cmocka_unit_test_teardown(test_federation_no_move_to_flapping_hub, teardown),
     };
     return ota_test_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
