@@ -1693,7 +1693,7 @@ static void ota_poll_downloading(ota_agent_t *a)
         }
 #endif
         if (a->dl.probe) {
-            ota_request_more(a); /* the first missing block alone */
+            ota_request_more(a); /* one block alone, the earlier requests in flight */
         } else {
             ota_new_round(a);
         }

@@ -11,7 +11,9 @@
  * adapts to the link by the round trip (delay-based, as TCP Vegas): it grows
  * while the round trip holds and shrinks when it grows. The retry timer
  * follows the measured round trip (RFC 6298 with Karn's rule), doubles on
- * each timeout, and does not run out while blocks still arrive.
+ * each timeout, and does not run out while blocks still arrive. A timeout
+ * asks again for what is missing below a block that arrived (lost), else for
+ * one block alone (the answers may only be late).
  */
 #ifndef OTA_DOWNLOAD_H
 #define OTA_DOWNLOAD_H
