@@ -30,6 +30,18 @@ cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafil
                               const char *cert_path, const char *key_path);
 
 /**
+ * Probe host:port (as cli_crl_probe) again and again, 50 ms apart, until the
+ * broker refuses the certificate or wait_ms have passed on the monotonic
+ * clock since the first probe began (0: probe once). The probes' own time
+ * counts, so a broker that accepts the connection and never answers holds
+ * this for wait_ms plus at most one probe's timeouts.
+ * @return what the last probe found.
+ */
+cli_crl_probe_t cli_crl_probe_until_refused(const char *host, unsigned port, const char *cafile,
+                                            const char *cert_path, const char *key_path,
+                                            int wait_ms);
+
+/**
  * Put hub 1's revocation list (just changed, with cert_path on it) in force
  * everywhere: hub 1, when it runs here, rereads it (SIGHUP); every other
  * broker of the federation gets it written into its folder here
