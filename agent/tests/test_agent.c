@@ -1713,7 +1713,8 @@ static void test_unanswered_next_get_leaves_download_timer(void **state)
     assert_int_equal(fx->h->agent.dl.rto, fx->h->agent.cfg.rto_initial_ms);
     h_run(fx->h, fx->h->agent.cfg.rto_initial_ms + 100u, 10, NULL);
     assert_int_equal(fx->h->requests, 2); /* the lost request is asked again after 2 s */
-    assert_true(fx->h->request_at[1] - fx->h->request_at[0] <= fx->h->agent.cfg.rto_initial_ms + 10u);
+    assert_true(fx->h->request_at[1] - fx->h->request_at[0] <=
+                fx->h->agent.cfg.rto_initial_ms + 10u);
     fixture_free(fx);
 }
 
