@@ -1581,6 +1581,11 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
                                    topic, topic_len);
     if (topic_kind == OTA_JOBS_TOPIC_NEXT || topic_kind == OTA_JOBS_TOPIC_NEXT_REJECTED) {
         agent->asking = 0; /* the Jobs API answers */
+        if (agent->dl.rto_asked != 0u) {
+            /* The download's retry timer as it was before the unanswered asks. */
+            agent->stats.rto_ms = agent->dl.rto = agent->dl.rto_asked;
+            agent->dl.rto_asked = 0;
+        }
     }
     if (topic_kind == OTA_JOBS_TOPIC_NEXT) {
         ota_on_jobs_message(agent, payload, len);
@@ -1758,7 +1763,10 @@ ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
             ota_time_reached(now_ms, agent->ask_at)) {
             /* Only while the answer is awaited (a download or an activation goes on
              * without it). The retry timer doubles, up to its bound: far inside the
-             * Jobs budget. */
+             * Jobs budget. Its value from before is kept for the answer's job. */
+            if (agent->dl.rto_asked == 0u) {
+                agent->dl.rto_asked = agent->dl.rto;
+            }
             (void)ota_download_back_off(&agent->dl);
             ota_log(agent, OTA_LOG_WARN, "no answer to $next/get; asking again", OTA_ERR_TIMEOUT,
                     agent->dl.rto, 0, NULL);

@@ -1692,6 +1692,32 @@ static void test_unanswered_next_get_is_asked_again(void **state)
     fixture_free(fx);
 }
 
+/* Unanswered $next/get asks (a bridge outage) double their own wait up to 30 s, but the job
+ * that then comes asks its first block again after the download's 2 s timer, not 30 s. */
+static void test_unanswered_next_get_leaves_download_timer(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    set_job(fx, "job-1");
+    fx->h->policy.jobs_silent = 1;
+    fx->h->policy.silent = 1; /* no block either */
+    start(fx);
+    /* Asked at 0, 2, 6, 14, 30 s; the next wait is the bound, 30 s. */
+    h_run(fx->h, 31000, 100, NULL);
+    assert_int_equal(fx->h->next_gets, 5);
+    fx->h->policy.jobs_silent = 0;
+    h_run(fx->h, 30000, 10, NULL); /* the ask at 60 s is answered: the download begins */
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_DOWNLOADING);
+    assert_int_equal(fx->h->next_gets, 6);
+    assert_int_equal(fx->h->requests, 1);
+    assert_int_equal(fx->h->agent.dl.rto, fx->h->agent.cfg.rto_initial_ms);
+    h_run(fx->h, fx->h->agent.cfg.rto_initial_ms + 100u, 10, NULL);
+    assert_int_equal(fx->h->requests, 2); /* the lost request is asked again after 2 s */
+    assert_true(fx->h->request_at[1] - fx->h->request_at[0] <=
+                fx->h->agent.cfg.rto_initial_ms + 10u);
+    fixture_free(fx);
+}
+
 /* An answer, even "no job pending", stops the re-asks: the agent waits for notify-next. */
 static void test_answered_next_get_is_not_asked_again(void **state)
 {
@@ -2023,6 +2049,7 @@ int main(void)
         cmocka_unit_test(test_slow_confirmation_is_no_timeout),
         cmocka_unit_test(test_unanswered_next_get_is_asked_again),
         cmocka_unit_test(test_answered_next_get_is_not_asked_again),
+        cmocka_unit_test(test_unanswered_next_get_leaves_download_timer),
         cmocka_unit_test(test_late_answers_are_new_blocks),
         cmocka_unit_test(test_stale_document_after_reset_is_not_a_verdict),
         cmocka_unit_test(test_slow_port_is_no_lost_request),

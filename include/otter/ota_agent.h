@@ -298,6 +298,7 @@ typedef struct ota_download {
     uint32_t rtt_last;   /* the round trip before, ms + 1 (0: none yet) */
     uint32_t adapted_at; /* when the window last changed */
     uint32_t checked_at; /* the timer's last check */
+    uint32_t rto_asked;  /* rto before unanswered $next/get asks doubled it (0: not) */
 } ota_download_t;
 
 /** The Jobs API and topics over the MQTT interface (agent/src/ota_jobs.c). */
