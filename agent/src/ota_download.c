@@ -359,8 +359,10 @@ ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
         d->startup = 0;
         ota_set_window(d, d->window / 2u, now);
     }
-    /* Blocks missing below one that arrived are lost (the service answers a
-     * device's requests in order): ask for them again. Otherwise the answers
+    /* Blocks missing below one that arrived are taken as lost (one service
+     * instance answers a device's requests in order; with several instances
+     * sharing them, late answers may look lost, and then the whole round is
+     * asked again, as before this check): ask for them again. Otherwise the answers
      * may only be late (a busy service), and asking for the whole window
      * again would double its load: ask for the last block asked for alone.
      * Its answer comes after the earlier ones, so if they were lost it leaves
