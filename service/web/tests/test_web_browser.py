@@ -27,6 +27,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 
 DEVICES = ("dev-1", "dev-2", "dev-3")
 MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>'
@@ -65,6 +66,15 @@ def row_text(drv, table, attr, key):
     return drv.execute_script("const r = document.querySelector(arguments[0]);"
                               "return r ? r.innerText : '';",
                               "#%s tr[%s='%s']" % (table, attr, key))
+
+
+def fleet_online(drv):
+    """Reloads the fleet page, waits for its table (filled by a request after the
+    page loads) and tells whether every device shows online."""
+    drv.refresh()
+    WebDriverWait(drv, 20).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#things tr")) == len(DEVICES) + 2)
+    return all("online" in row_text(drv, "things", "data-thing", x) for x in DEVICES)
 
 
 def statuses(drv):
@@ -184,8 +194,14 @@ def run(fleet, profile):
         for d in DEVICES:
             assert "lab" in row_text(drv, "things", "data-thing", d), "group of " + d
         # Presence from the broker, through the service's inventory.
-        WebDriverWait(drv, 30).until(lambda d: (d.refresh() or True) and all(
-            "online" in row_text(d, "things", "data-thing", x) for x in DEVICES))
+        try:
+            WebDriverWait(drv, 30, poll_frequency=1).until(lambda d: fleet_online(d))
+        except TimeoutException:
+            for x in DEVICES:
+                print("%s: the page shows %r; the store has:\n%s" % (
+                    x, row_text(drv, "things", "data-thing", x),
+                    fleet.cli("thing", "show", x, check=False).stdout))
+            raise AssertionError("not every device shows online")
         evil = row_text(drv, "things", "data-thing", "evil")
         assert MARKUP in evil, "the device's text shows as text: " + evil
         no_markup_ran(drv)

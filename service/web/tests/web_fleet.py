@@ -151,11 +151,11 @@ class Fleet:
         self.procs = []
 
     def dump_logs(self):
-        for name in ["web", "service"] + ["device-" + d for d in self.devices]:
+        for name in ["broker", "web", "service"] + ["device-" + d for d in self.devices]:
             try:
                 with open(self.log(name), errors="replace") as f:
                     print("---- %s (last lines) ----" % name)
-                    print("".join(f.readlines()[-15:]))
+                    print("".join(f.readlines()[-40 if name == "broker" else -15:]))
             except FileNotFoundError:
                 pass
 
