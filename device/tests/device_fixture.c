@@ -484,9 +484,13 @@ int dfx_start_device_group(ota_test_proc_t *p, const char *flash, const char *co
     char fw[256];
     long from = ota_test_log_size(log);
     dfx_fw_path(fw, sizeof fw, factory);
-    /* setsid(1) runs in the same process (it is no group leader here), so the
-     * pid is the new group's id. */
-    char *argv[] = {(char *)"/usr/bin/setsid",
+    /* nice(1) and setsid(1) run in the same process (it is no group leader
+     * here), so the pid is the new group's id; every thread of the device
+     * inherits the niceness. */
+    char *argv[] = {(char *)"/usr/bin/nice",
+                    (char *)"-n",
+                    (char *)"10",
+                    (char *)"/usr/bin/setsid",
                     (char *)OTTER_TEST_DEVICE_BIN,
                     (char *)"--flash",
                     (char *)flash,

@@ -142,7 +142,10 @@ void dfx_report(fixture_t *f, const char *test, const char *fw_name, double seco
 /* Start otter-device in its own session and process group (so that a power
  * cut kills the launcher and its firmware at once) with its output appended
  * to log; waits for "INFO agent started" after the log's current end when
- * wait_ms > 0. 0 or -1. */
+ * wait_ms > 0. The device runs at nice 10: it stands for a separate machine,
+ * so a fleet of them must not take the cores the brokers and the service
+ * need (each runnable thread gets an equal share at equal niceness, and a
+ * hundred devices would leave a broker a few per cent). 0 or -1. */
 int dfx_start_device_group(ota_test_proc_t *p, const char *flash, const char *config,
                            const char *log, const char *factory, const char *factory_version,
                            int wait_ms);

@@ -11,20 +11,22 @@
  * `otter thing create` makes on both; each thing's file names its first
  * broker (spread by name) and the other one to fail over to. The store is a
  * throwaway PostgreSQL server (OTTER_STORE, as an operator sets it). Three
- * instances connect to the hub: one in role all (Jobs API and streams) and
- * two in role streams; all three take stream requests from
- * $share/otter-streams/otter/$aws/things/.... FLEET (100) simulated devices run
+ * instances connect to the hub, in the layout docs/SCALING.md gives for
+ * production: one in role jobs (the Jobs API) and two in role streams, which
+ * take the stream requests from $share/otter-streams/otter/$aws/things/....
+ * FLEET (100) simulated devices run
  * real firmware and get one job for the large 1.1.0 image; while they download
  * it, one streams instance and broker 2 are killed with SIGKILL. Every device
  * must end SUCCEEDED on 1.1.0, the devices of broker 2 must have moved to the
- * hub, each instance must have served a part of the requests (the split is
- * printed), and the surviving instances must have served requests after the
- * kill, every execution's history must be exact (QUEUED, IN_PROGRESS updates,
+ * hub, each streams instance must have served a part of the requests (the
+ * split is printed), and the surviving one must have served requests after
+ * the kill, every execution's history must be exact (QUEUED, IN_PROGRESS updates,
  * one SUCCEEDED, versions one apart, each recorded by a service instance; also
  * read through `otter job history`), and the block requests the devices sent
- * must have reached an instance but for at most one per device. The longest
- * stall of a download, the request timeouts and the devices' retry watch
- * (retries unanswered within one retry interval, docs/SCALING.md) are printed.
+ * must have reached an instance but for at most one per device, and no retry
+ * may go unanswered within one retry interval (the devices' retry watch,
+ * docs/SCALING.md). The longest stall of a download and the request timeouts
+ * are printed.
  *
  * The same set-up checks that devices cannot use the bridged topics: a
  * thing may neither subscribe to otter/# nor publish a request there for
@@ -56,7 +58,7 @@ typedef struct scale {
     ota_test_pg_t pg;
     int pg_up;
     ota_test_broker_t b2;           /* broker 2 of the federation (the hub is f->broker) */
-    ota_test_proc_t svc[INSTANCES]; /* [0] role all, [1] and [2] role streams */
+    ota_test_proc_t svc[INSTANCES]; /* [0] role jobs, [1] and [2] role streams */
     char svc_log[INSTANCES][160];
     ota_test_proc_t fleet[SCALE_MAX];
 } scale_t;
@@ -78,7 +80,7 @@ static long served_in(const char *log)
 static int start_instance(scale_t *s, int i)
 {
     static const char *const roles[INSTANCES][6] = {
-        {"--stats-interval", "1", NULL},
+        {"--stats-interval", "1", "--role", "jobs", "--instance", "j1"},
         {"--stats-interval", "1", "--role", "streams", "--instance", "s1"},
         {"--stats-interval", "1", "--role", "streams", "--instance", "s2"},
     };
@@ -92,7 +94,7 @@ static int start_instance(scale_t *s, int i)
         return -1;
     }
     /* Ready means the probe came back through the bridge: the requests are shared. */
-    if (ota_test_log_wait(s->svc_log[i], 0, "streams shared in group otter-streams under otter/",
+    if (i != 0 && ota_test_log_wait(s->svc_log[i], 0, "streams shared in group otter-streams under otter/",
                           1000) != 0) {
         dfx_dump_log(s->svc_log[i]);
         fprintf(stderr, "otter-service %d does not share the stream requests\n", i);
@@ -563,19 +565,18 @@ static void test_scale_out_streams(void **state)
     }
     fprintf(stderr,
             "e2e_scale_out_streams: %d SUCCEEDED, %d FAILED in %.2f s; stream requests served: "
-            "all %ld, streams-s1 %ld (killed at %.2f s; its last stats line), streams-s2 %ld; "
-            "after the kill: all +%ld, streams-s2 +%ld\n",
-            succeeded, failed, secs, final[0], final[1], t_kill, final[2], final[0] - at_kill[0],
-            final[2] - at_kill[2]);
+            "streams-s1 %ld (killed at %.2f s; its last stats line), streams-s2 %ld, of which "
+            "%ld after the kill\n",
+            succeeded, failed, secs, final[1], t_kill, final[2], final[2] - at_kill[2]);
     if (succeeded != FLEET) {
         print_unsucceeded(s, names);
     }
     assert_int_equal(succeeded, FLEET);
-    for (int i = 0; i < INSTANCES; i++) {
-        assert_true(final[i] > 0);
-    }
-    /* The downloads went on after the kill, on the surviving instances. */
-    assert_true(final[0] - at_kill[0] + final[2] - at_kill[2] > 0);
+    /* The jobs instance serves no stream request; each streams instance served a part. */
+    assert_int_equal(final[0], 0);
+    assert_true(final[1] > 0 && final[2] > 0);
+    /* The downloads went on after the kill, on the surviving instance. */
+    assert_true(final[2] - at_kill[2] > 0);
     /* Every device of broker 2 moved to the hub; how long downloads stalled. */
     char moved_to[80];
     int moved = 0;
@@ -597,12 +598,8 @@ static void test_scale_out_streams(void **state)
             moved, stall_max, timeouts_sum, timeouts_max);
     assert_true(moved > 0);
     /* The retry bound (docs/SCALING.md, "The retry bound"): a request lost with the instance
-     * or the broker is asked again after one retry interval, and that retry should be
-     * answered before the interval runs out again. None unanswered is met on a machine with
-     * room to spare, not on a loaded one (answers then take longer than any interval learnt
-     * before), so what is asserted is at most one per device on average, about twice the
-     * worst of the runs measured on a loaded 2-core machine (the agent before it asked for
-     * one block alone on a timeout went far beyond it there). */
+     * or the broker is asked again after one retry interval, and that retry is answered
+     * before the interval (doubled) runs out again: no retry goes unanswered. */
     long retries = 0, unanswered = 0, silence_max = 0;
     int unanswered_devices = 0;
     for (int i = 0; i < FLEET; i++) {
@@ -621,10 +618,11 @@ static void test_scale_out_streams(void **state)
             "e2e_scale_out_streams: retries %ld, unanswered within one retry interval %ld (on %d "
             "devices); longest silence with the broker up %.2f s\n",
             retries, unanswered, unanswered_devices, (double)silence_max / 1000.0);
-    if (unanswered > FLEET) {
-        fail_msg("%ld retries went unanswered within one retry interval, more than one per device "
-                 "(%d): late answers are being asked for again (docs/SCALING.md)",
-                 unanswered, FLEET);
+    if (unanswered > 0) {
+        fail_msg("%ld retries on %d devices went unanswered within one retry interval (the "
+                 "devices' logs say which: \"the retry before went unanswered\"; "
+                 "docs/SCALING.md)",
+                 unanswered, unanswered_devices);
     }
     for (int i = 0; i < FLEET; i++) {
         dfx_expect_committed(f, names[i], "1.1.0");

@@ -182,9 +182,9 @@
 #define OTA_DEFAULT_RTO_INITIAL_MS 2000u
 #endif
 
-/** Lower bound of the adaptive request timeout, ms. Default: 1000. */
+/** Lower bound of the adaptive request timeout, ms. Default: 2000. */
 #ifndef OTA_DEFAULT_RTO_MIN_MS
-#define OTA_DEFAULT_RTO_MIN_MS 1000u
+#define OTA_DEFAULT_RTO_MIN_MS 2000u
 #endif
 
 /** Upper bound of the adaptive request timeout (after backoff), ms. Default: 30000. */

@@ -207,6 +207,7 @@ typedef struct daemon {
     uint64_t out_bytes;
     uint32_t out_count;
     uint64_t out_peak;
+    int64_t handle_max_ms; /* longest handling of one message (on_message) */
     uint64_t paused;
     int draining;
     uint32_t out_len[65536];
@@ -1377,7 +1378,7 @@ static int in_my_shard(const daemon_t *d, const char *topic)
     return (int)(h % (uint32_t)d->opt.shard_n) == d->opt.shard_k;
 }
 
-static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+static void handle_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
     daemon_t *d = obj;
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
@@ -1424,6 +1425,19 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     }
     d->other_messages++;
     log_line(LV_DEBUG, "ignored a message on %s", msg->topic);
+}
+
+/* Every message, timed: the longest handling is in the stats line (handle_max_ms), since
+ * nothing else (stream answers included) runs meanwhile. */
+static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    daemon_t *d = obj;
+    int64_t t0 = mono_ms();
+    handle_message(m, obj, msg);
+    int64_t took = mono_ms() - t0;
+    if (took > d->handle_max_ms) {
+        d->handle_max_ms = took;
+    }
 }
 
 static void on_mosq_log(struct mosquitto *m, void *obj, int level, const char *str)
@@ -1629,13 +1643,14 @@ static void print_stats(daemon_t *d)
              " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
              " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
              " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64
-             " moves_home=%" PRIu64 " home_flaps=%" PRIu64,
+             " moves_home=%" PRIu64 " home_flaps=%" PRIu64 " stream_wait_max_ms=%" PRIu64
+             " handle_max_ms=%" PRId64,
              st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
              d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
              d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
              st.merged, d->raw_writes, d->cur_broker + 1,
              d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits, fs.moves_home,
-             fs.flaps);
+             fs.flaps, st.wait_max_ms, d->handle_max_ms);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);

@@ -100,6 +100,7 @@ typedef struct activity {
 typedef struct pending {
     struct pending *next;
     int json;
+    int64_t since_ms; /* when it was queued */
     char stream[OTA_SVC_STREAMS_NAME_MAX + 1];
     request_t r; /* r.b points at bits */
     uint8_t bits[];
@@ -1481,6 +1482,7 @@ static int enqueue(ota_svc_streams_t *s, const ctx_t *x, request_t *r)
     }
     p->next = NULL;
     p->json = x->json;
+    p->since_ms = x->now_ms;
     snprintf(p->stream, sizeof(p->stream), "%s", x->stream);
     p->r = *r;
     memcpy(p->bits, r->b, blen);
@@ -1532,6 +1534,9 @@ int ota_svc_streams_serve(ota_svc_streams_t *streams, int64_t now_ms)
     x.json = p->json;
     x.op_name = x.json ? "get/json" : "get/cbor";
     x.now_ms = now_ms;
+    if (p->r.done_msgs == 0u && now_ms - p->since_ms > (int64_t)s->stats.wait_max_ms) {
+        s->stats.wait_max_ms = (uint64_t)(now_ms - p->since_ms);
+    }
     answer(s, &x, &p->r, OP_GET_CBOR, activity_get(s, x.thing, x.stream, now_ms));
     if (!p->r.more) {
         q->head = p->next;

@@ -171,6 +171,7 @@ typedef struct ota_svc_streams_stats {
     uint64_t rejected;  /**< refusals published */
     uint64_t throttled; /**< requests refused with RequestThrottled (sent or not) */
     uint64_t merged;    /**< requests not queued: every block they named was already queued */
+    uint64_t wait_max_ms; /**< longest a request waited for its first turn, ms */
 } ota_svc_streams_stats_t;
 
 /** The streams module. Opaque. */
