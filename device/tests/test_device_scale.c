@@ -94,7 +94,8 @@ static int start_instance(scale_t *s, int i)
         return -1;
     }
     /* Ready means the probe came back through the bridge: the requests are shared. */
-    if (i != 0 && ota_test_log_wait(s->svc_log[i], 0, "streams shared in group otter-streams under otter/",
+    if (i != 0 &&
+        ota_test_log_wait(s->svc_log[i], 0, "streams shared in group otter-streams under otter/",
                           1000) != 0) {
         dfx_dump_log(s->svc_log[i]);
         fprintf(stderr, "otter-service %d does not share the stream requests\n", i);

@@ -1635,22 +1635,21 @@ static void print_stats(daemon_t *d)
         ota_svc_jobs_get_stats(d->jobs, &js);
     }
     ota_svc_budget_get_stats(d->budget, &bs);
-    log_line(LV_INFO,
-             "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
-             " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
-             " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
-             " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
-             " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
-             " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
-             " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64
-             " moves_home=%" PRIu64 " home_flaps=%" PRIu64 " stream_wait_max_ms=%" PRIu64
-             " handle_max_ms=%" PRId64,
-             st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
-             d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
-             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
-             st.merged, d->raw_writes, d->cur_broker + 1,
-             d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits, fs.moves_home,
-             fs.flaps, st.wait_max_ms, d->handle_max_ms);
+    log_line(
+        LV_INFO,
+        "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
+        " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
+        " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
+        " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
+        " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
+        " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
+        " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64 " moves_home=%" PRIu64
+        " home_flaps=%" PRIu64 " stream_wait_max_ms=%" PRIu64 " handle_max_ms=%" PRId64,
+        st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes, d->jobs_messages,
+        d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak, d->paused, st.throttled,
+        js.throttled, bs.refusals_dropped, js.redelivered, js.resent, st.merged, d->raw_writes,
+        d->cur_broker + 1, d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits,
+        fs.moves_home, fs.flaps, st.wait_max_ms, d->handle_max_ms);
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);

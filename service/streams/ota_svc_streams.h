@@ -163,14 +163,14 @@ typedef struct ota_svc_streams_source {
 
 /** Counters since creation. */
 typedef struct ota_svc_streams_stats {
-    uint64_t requests;  /**< GetStream requests handled (served or refused) */
-    uint64_t describes; /**< DescribeStream requests handled */
-    uint64_t served;    /**< GetStream requests that sent at least one block */
-    uint64_t blocks;    /**< data messages published */
-    uint64_t bytes;     /**< block payload bytes published */
-    uint64_t rejected;  /**< refusals published */
-    uint64_t throttled; /**< requests refused with RequestThrottled (sent or not) */
-    uint64_t merged;    /**< requests not queued: every block they named was already queued */
+    uint64_t requests;    /**< GetStream requests handled (served or refused) */
+    uint64_t describes;   /**< DescribeStream requests handled */
+    uint64_t served;      /**< GetStream requests that sent at least one block */
+    uint64_t blocks;      /**< data messages published */
+    uint64_t bytes;       /**< block payload bytes published */
+    uint64_t rejected;    /**< refusals published */
+    uint64_t throttled;   /**< requests refused with RequestThrottled (sent or not) */
+    uint64_t merged;      /**< requests not queued: every block they named was already queued */
     uint64_t wait_max_ms; /**< longest a request waited for its first turn, ms */
 } ota_svc_streams_stats_t;
 
