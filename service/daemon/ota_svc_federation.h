@@ -16,6 +16,9 @@
  *   probes and the watch the main's; when either direction has been silent too long, the
  *   hubs cannot reach each other (a split): logged at ERROR, and again when it heals.
  *
+ * The decisions are in ota_svc_fed_rules.h (no network there); this module is the watch's
+ * connection and the probes' messages.
+ *
  * The watch's clean session under the instance's client id also ends what the broker kept of
  * the instance's persistent session there (the Jobs API's queued requests, delivered through
  * the other hub meanwhile), so that a later failover to that broker does not deliver them twice.
@@ -27,6 +30,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ota_svc_fed_rules.h"
 
 /* What the watch needs to log in: the main connection's login (pointers kept). */
 typedef struct ota_svc_fed_config {
@@ -46,9 +51,6 @@ typedef struct ota_svc_fed_config {
 
 /* The watch. Opaque. */
 typedef struct ota_svc_fed ota_svc_fed_t;
-
-/* What ota_svc_fed_poll() asks of the instance. */
-enum { OTA_SVC_FED_NOTHING = 0, OTA_SVC_FED_MOVE_HOME = 1 };
 
 /**
  * Creates the watch (not connected).
@@ -100,20 +102,13 @@ int ota_svc_fed_poll(ota_svc_fed_t *f, int64_t now);
 void ota_svc_fed_main_lost(ota_svc_fed_t *f, int64_t now);
 
 /**
- * The state for the stats line: "off" (one broker), "waiting" (the other hub not reached or
- * not checked yet), "ok" (probes cross both ways), "split" (they do not), "alone" (the other
- * hub unreachable for a while).
+ * The state for the stats line (ota_svc_fed_rules_state()): "waiting" (the other hub not
+ * reached or not checked yet), "ok" (probes cross both ways), "split" (they do not), "alone"
+ * (the other hub unreachable for a while). The caller says "off" for one broker.
  */
 const char *ota_svc_fed_state(const ota_svc_fed_t *f);
 
-/** Counts for the stats line. */
-typedef struct ota_svc_fed_stats {
-    uint64_t splits;     /* splits detected */
-    uint64_t moves_home; /* moves back to broker 0 */
-    uint64_t flaps;      /* main connection lost soon after a move back */
-} ota_svc_fed_stats_t;
-
-/** Copies the counts. */
+/** Copies the counts (ota_svc_fed_stats_t, ota_svc_fed_rules.h). */
 void ota_svc_fed_get_stats(const ota_svc_fed_t *f, ota_svc_fed_stats_t *out);
 
 #endif
