@@ -66,6 +66,10 @@ int ota_svc_fed_rules_target(ota_svc_fed_rules_t *r, int main_index, const char 
                              int index, int64_t now)
 {
     if (main_index >= 0) {
+        if (main_index != 0 && r->moved_at != 0) {
+            /* Asked to move to broker 0, the main connection came up elsewhere. */
+            main_failed(r, now, " (the main connection went to another broker)");
+        }
         r->main_index = main_index;
     }
     if (main_index < 0 || host == NULL) {
@@ -135,7 +139,8 @@ void ota_svc_fed_rules_main_lost(ota_svc_fed_rules_t *r, int64_t now)
     main_failed(r, now, "");
 }
 
-/* Probes both ways and the split's verdict. */
+/* Probes both ways and the split's verdict. A split stays open across pairings: only probes
+ * that crossed both ways in the current pairing heal it. */
 static int check_split(ota_svc_fed_rules_t *r, int64_t now)
 {
     int probe = 0;
@@ -160,7 +165,16 @@ static int check_split(ota_svc_fed_rules_t *r, int64_t now)
     int64_t to_main =
         r->seen_to_main != 0 ? r->seen_to_main + SPLIT_MS : r->pair_since + SPLIT_FIRST_MS;
     int down = now > to_watch || now > to_main;
-    if (down && !r->split) {
+    if (r->split) {
+        if (both && !down) {
+            r->split = 0;
+            r->crossed = 1;
+            rlog(r, 1,
+                 "federation split healed: probes cross between hub %d and hub %d again "
+                 "(reported split for %.1f s)",
+                 r->main_index + 1, r->index + 1, (double)(now - r->split_since) / 1000.0);
+        }
+    } else if (down) {
         int a_to_b = now > to_watch, b_to_a = now > to_main;
         r->split = 1;
         r->split_since = now;
@@ -176,14 +190,7 @@ static int check_split(ota_svc_fed_rules_t *r, int64_t now)
              : a_to_b         ? "from the first to the second"
                               : "from the second to the first",
              (both ? SPLIT_MS : SPLIT_FIRST_MS) / 1000);
-    } else if (!down && r->split) {
-        r->split = 0;
-        r->crossed = 1;
-        rlog(r, 1,
-             "federation split healed: probes cross between hub %d and hub %d again "
-             "(reported split for %.1f s)",
-             r->main_index + 1, r->index + 1, (double)(now - r->split_since) / 1000.0);
-    } else if (!r->split && !r->crossed && both) {
+    } else if (!r->crossed && both) {
         r->crossed = 1;
         rlog(r, 2, "federation: probes cross both ways between hub %d and hub %d (%s:%d)",
              r->main_index + 1, r->index + 1, r->host, r->port);
@@ -229,11 +236,11 @@ int ota_svc_fed_rules_poll(ota_svc_fed_rules_t *r, int64_t now, int *probe)
 
 const char *ota_svc_fed_rules_state(const ota_svc_fed_rules_t *r)
 {
-    if (r->split) {
-        return "split";
-    }
     if (r->alone) {
         return "alone";
+    }
+    if (r->split) {
+        return "split";
     }
     if (r->pair_since != 0 && r->seen_to_watch != 0 && r->seen_to_main != 0) {
         return "ok";

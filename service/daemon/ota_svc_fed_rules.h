@@ -10,9 +10,12 @@
  *   to broker 0 for the stable time (3 s, doubled at every flap up to 60 s, back to 3 s after
  *   5 minutes on broker 0), with probes crossing (or for SPLIT_FIRST_MS without).
  * - A flap: within 30 s of a move back, the main connection to broker 0 is lost, or its
- *   attempt is reported failed.
+ *   attempt fails (refused, closed before its CONNACK, unreachable), or the main connection
+ *   comes up on another broker instead (the move back failed, however it failed).
  * - A split: while both connections are up, a direction of the probes silent for SPLIT_MS
- *   (SPLIT_FIRST_MS after the pair came up).
+ *   (SPLIT_FIRST_MS after the pair came up). It is reported once and stays open until probes
+ *   cross both ways again, also across the watch's or the main connection's reconnections: a
+ *   new pairing neither reports it again nor calls it healed before a probe crossed each way.
  *
  * Threading: one thread.
  */
@@ -71,7 +74,8 @@ void ota_svc_fed_rules_init(ota_svc_fed_rules_t *r,
 
 /**
  * The main connection is up on broker main_index (0 is the first of the list), or down
- * (main_index -1); the watch's broker is then host:port, index (host NULL: none).
+ * (main_index -1); the watch's broker is then host:port, index (host NULL: none). A main
+ * connection up on a later broker while a move back is pending is a flap.
  * @return OTA_SVC_FED_KEEP, OTA_SVC_FED_END or OTA_SVC_FED_GO (see above).
  */
 int ota_svc_fed_rules_target(ota_svc_fed_rules_t *r, int main_index, const char *host, int port,
@@ -93,8 +97,8 @@ void ota_svc_fed_rules_probe_at_watch(ota_svc_fed_rules_t *r, int64_t now);
 void ota_svc_fed_rules_probe_at_main(ota_svc_fed_rules_t *r, int64_t now);
 
 /**
- * The main connection was lost (not by a planned move), or a move back failed to connect.
- * Within 30 s of a move back that is a flap.
+ * The main connection was lost (not by a planned move), or an attempt of it failed (refused,
+ * closed before its CONNACK, unreachable). Within 30 s of a move back that is a flap.
  */
 void ota_svc_fed_rules_main_lost(ota_svc_fed_rules_t *r, int64_t now);
 
@@ -108,8 +112,8 @@ int ota_svc_fed_rules_poll(ota_svc_fed_rules_t *r, int64_t now, int *probe);
 
 /**
  * The state for the stats line: "waiting" (the other hub not reached or not checked yet),
- * "ok" (probes cross both ways), "split" (they do not), "alone" (the other hub unreachable for
- * a while).
+ * "ok" (probes cross both ways), "split" (they do not, reported and not healed, also while
+ * the pair is down for less than ALONE_MS), "alone" (the other hub unreachable for a while).
  */
 const char *ota_svc_fed_rules_state(const ota_svc_fed_rules_t *r);
 
