@@ -21,10 +21,7 @@
 /* The other hub unreachable this long: reported. */
 #define ALONE_MS 15000
 
-static void rlog(ota_svc_fed_rules_t *r, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void rlog(ota_svc_fed_rules_t *r, int level, const char *fmt, ...)
+void ota_svc_fed_rules_logf(ota_svc_fed_rules_t *r, int level, const char *fmt, ...)
 {
     char line[768];
     va_list ap;
@@ -54,10 +51,11 @@ static void main_failed(ota_svc_fed_rules_t *r, int64_t now, const char *how)
         r->stats.flaps++;
         r->stable_ms =
             r->stable_ms * 2 > HOME_STABLE_MAX_MS ? HOME_STABLE_MAX_MS : r->stable_ms * 2;
-        rlog(r, 1,
-             "broker 1 failed %.1f s after the move back to it%s: it must now stay "
-             "reachable for %.0f s before the next move back",
-             (double)(now - r->moved_at) / 1000.0, how, (double)r->stable_ms / 1000.0);
+        ota_svc_fed_rules_logf(
+            r, 1,
+            "broker 1 failed %.1f s after the move back to it%s: it must now stay "
+            "reachable for %.0f s before the next move back",
+            (double)(now - r->moved_at) / 1000.0, how, (double)r->stable_ms / 1000.0);
     }
     r->moved_at = 0;
 }
@@ -100,10 +98,11 @@ void ota_svc_fed_rules_watch_up(ota_svc_fed_rules_t *r, int64_t now)
     r->down_since = 0;
     if (r->alone) {
         r->alone = 0;
-        rlog(r, 2, "federation watch: broker %d (%s:%d) reachable again", r->index + 1, r->host,
-             r->port);
+        ota_svc_fed_rules_logf(r, 2, "federation watch: broker %d (%s:%d) reachable again",
+                               r->index + 1, r->host, r->port);
     }
-    rlog(r, 3, "federation watch: connected to broker %d (%s:%d)", r->index + 1, r->host, r->port);
+    ota_svc_fed_rules_logf(r, 3, "federation watch: connected to broker %d (%s:%d)", r->index + 1,
+                           r->host, r->port);
 }
 
 void ota_svc_fed_rules_watch_down(ota_svc_fed_rules_t *r, int64_t now)
@@ -169,31 +168,34 @@ static int check_split(ota_svc_fed_rules_t *r, int64_t now)
         if (both && !down) {
             r->split = 0;
             r->crossed = 1;
-            rlog(r, 1,
-                 "federation split healed: probes cross between hub %d and hub %d again "
-                 "(reported split for %.1f s)",
-                 r->main_index + 1, r->index + 1, (double)(now - r->split_since) / 1000.0);
+            ota_svc_fed_rules_logf(
+                r, 1,
+                "federation split healed: probes cross between hub %d and hub %d again "
+                "(reported split for %.1f s)",
+                r->main_index + 1, r->index + 1, (double)(now - r->split_since) / 1000.0);
         }
     } else if (down) {
         int a_to_b = now > to_watch, b_to_a = now > to_main;
         r->split = 1;
         r->split_since = now;
         r->stats.splits++;
-        rlog(r, 0,
-             "federation split: this instance reaches hub %d (its connection) and hub %d "
-             "(%s:%d), but no probe crossed %s for %d s: the hubs cannot reach each other. "
-             "Devices on the brokers on one side cannot reach the instances on the other; check "
-             "the bridge from hub 1 to hub 2 (the network between them; hub 1's log, "
-             "connection otter-federation)",
-             r->main_index + 1, r->index + 1, r->host, r->port,
-             a_to_b && b_to_a ? "either way"
-             : a_to_b         ? "from the first to the second"
-                              : "from the second to the first",
-             (both ? SPLIT_MS : SPLIT_FIRST_MS) / 1000);
+        ota_svc_fed_rules_logf(
+            r, 0,
+            "federation split: this instance reaches hub %d (its connection) and hub %d "
+            "(%s:%d), but no probe crossed %s for %d s: the hubs cannot reach each other. "
+            "Devices on the brokers on one side cannot reach the instances on the other; check "
+            "the bridge from hub 1 to hub 2 (the network between them; hub 1's log, "
+            "connection otter-federation)",
+            r->main_index + 1, r->index + 1, r->host, r->port,
+            a_to_b && b_to_a ? "either way"
+            : a_to_b         ? "from the first to the second"
+                             : "from the second to the first",
+            (both ? SPLIT_MS : SPLIT_FIRST_MS) / 1000);
     } else if (!r->crossed && both) {
         r->crossed = 1;
-        rlog(r, 2, "federation: probes cross both ways between hub %d and hub %d (%s:%d)",
-             r->main_index + 1, r->index + 1, r->host, r->port);
+        ota_svc_fed_rules_logf(
+            r, 2, "federation: probes cross both ways between hub %d and hub %d (%s:%d)",
+            r->main_index + 1, r->index + 1, r->host, r->port);
     }
     return probe;
 }
@@ -214,10 +216,11 @@ int ota_svc_fed_rules_poll(ota_svc_fed_rules_t *r, int64_t now, int *probe)
     }
     if (!r->connected && r->down_since != 0 && !r->alone && now - r->down_since >= ALONE_MS) {
         r->alone = 1;
-        rlog(r, 1,
-             "federation: broker %d (%s:%d) unreachable for %d s; this instance serves the devices "
-             "of the brokers that reach broker %d only",
-             r->index + 1, r->host, r->port, ALONE_MS / 1000, r->main_index + 1);
+        ota_svc_fed_rules_logf(
+            r, 1,
+            "federation: broker %d (%s:%d) unreachable for %d s; this instance serves the devices "
+            "of the brokers that reach broker %d only",
+            r->index + 1, r->host, r->port, ALONE_MS / 1000, r->main_index + 1);
     }
     *probe = check_split(r, now);
     /* Back to broker 0 once it kept the watch's connection for the stable time and probes

@@ -117,6 +117,12 @@ int ota_svc_fed_rules_poll(ota_svc_fed_rules_t *r, int64_t now, int *probe);
  */
 const char *ota_svc_fed_rules_state(const ota_svc_fed_rules_t *r);
 
+/**
+ * Logs a line through the rules' callback (printf format; levels 0 error .. 3 debug).
+ */
+void ota_svc_fed_rules_logf(ota_svc_fed_rules_t *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /** The time broker 0 must keep the watch's connection before the next move back (ms). */
 int64_t ota_svc_fed_rules_stable_ms(const ota_svc_fed_rules_t *r);
 

@@ -3,7 +3,6 @@
 #include "ota_svc_federation.h"
 
 #include <mosquitto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,27 +25,13 @@ struct ota_svc_fed {
     uint32_t seq;
 };
 
-static void flog(ota_svc_fed_t *f, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void flog(ota_svc_fed_t *f, int level, const char *fmt, ...)
-{
-    char line[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (f->cfg.log != NULL) {
-        f->cfg.log(f->cfg.ctx, level, line);
-    }
-}
-
 static void on_connect(struct mosquitto *m, void *obj, int rc)
 {
     ota_svc_fed_t *f = obj;
     if (rc != 0) {
-        flog(f, 3, "federation watch: broker %d (%s:%d) refused the connection: %s", f->r.index + 1,
-             f->r.host, f->r.port, mosquitto_connack_string(rc));
+        ota_svc_fed_rules_logf(&f->r, 3,
+                               "federation watch: broker %d (%s:%d) refused the connection: %s",
+                               f->r.index + 1, f->r.host, f->r.port, mosquitto_connack_string(rc));
         return;
     }
     f->attempt_at = 0;
@@ -59,8 +44,9 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
     ota_svc_fed_t *f = obj;
     (void)m;
     if (f->r.connected) {
-        flog(f, 3, "federation watch: connection to broker %d (%s:%d) ended (%d)", f->r.index + 1,
-             f->r.host, f->r.port, rc);
+        ota_svc_fed_rules_logf(&f->r, 3,
+                               "federation watch: connection to broker %d (%s:%d) ended (%d)",
+                               f->r.index + 1, f->r.host, f->r.port, rc);
     }
     ota_svc_fed_rules_watch_down(&f->r, f->now);
 }
@@ -222,8 +208,8 @@ static void watch_io(ota_svc_fed_t *f, int64_t now)
         }
     }
     if (!f->r.connected && f->attempt_at != 0 && now - f->attempt_at > CONNECT_TIMEOUT_MS) {
-        flog(f, 3, "federation watch: no answer from broker %d (%s:%d)", f->r.index + 1, f->r.host,
-             f->r.port);
+        ota_svc_fed_rules_logf(&f->r, 3, "federation watch: no answer from broker %d (%s:%d)",
+                               f->r.index + 1, f->r.host, f->r.port);
         (void)make_client(f);
         return;
     }

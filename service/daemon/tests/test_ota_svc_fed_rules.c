@@ -22,7 +22,7 @@
 typedef struct fx {
     ota_svc_fed_rules_t r;
     int64_t now;
-    int errors, warns;
+    int errors;
     int healed, reported, crossed, alone, failed;
     char last[768];
     int moves; /* OTA_SVC_FED_MOVE_HOME answers */
@@ -37,7 +37,6 @@ static void on_log(void *ctx, int level, const char *line)
     fx_t *f = ctx;
     snprintf(f->last, sizeof f->last, "%s", line);
     f->errors += level == 0;
-    f->warns += level == 1;
     f->reported += strstr(line, "federation split:") != NULL;
     f->healed += strstr(line, "federation split healed") != NULL;
     f->crossed += strstr(line, "probes cross both ways") != NULL;
@@ -104,24 +103,34 @@ static void split_once(void)
     assert_int_equal(g.r.stats.splits, 1);
 }
 
+/* The watch's connection away for ms, then back; the state while away. */
+static void watch_away(int64_t ms, const char *state_away)
+{
+    ota_svc_fed_rules_watch_down(&g.r, g.now);
+    run(ms, 0);
+    assert_string_equal(ota_svc_fed_rules_state(&g.r), state_away);
+    ota_svc_fed_rules_watch_up(&g.r, g.now);
+}
+
+/* After ms more without probes crossing: still the one split, said once, not healed. */
+static void still_one_split(int64_t ms)
+{
+    run(ms, 0);
+    assert_int_equal(g.healed, 0);
+    assert_int_equal(g.reported, 1);
+    assert_int_equal(g.errors, 1);
+    assert_int_equal(g.r.stats.splits, 1);
+    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
+}
+
 /* The watch's connection drops and comes back during a split: still one split, not healed. */
 static void test_split_survives_watch_reconnect(void **state)
 {
     (void)state;
     split_once();
-    ota_svc_fed_rules_watch_down(&g.r, g.now);
-    run(2000, 0);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split"); /* not re-checked: kept */
-    ota_svc_fed_rules_watch_up(&g.r, g.now);
-    run(STEP, 0);
-    assert_int_equal(g.healed, 0); /* no probe crossed yet */
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
-    run(40000, 0); /* longer than the first pairing's grace, twice */
-    assert_int_equal(g.healed, 0);
-    assert_int_equal(g.reported, 1); /* one split, said once */
-    assert_int_equal(g.errors, 1);
-    assert_int_equal(g.r.stats.splits, 1);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
+    watch_away(2000, "split"); /* not checked meanwhile: the verdict kept */
+    still_one_split(STEP);     /* no probe crossed yet */
+    still_one_split(40000);    /* longer than the first pairing's grace, twice */
 }
 
 /* The main connection reconnects during a split (the watch ended and made again with it). */
@@ -133,11 +142,7 @@ static void test_split_survives_main_reconnect(void **state)
     run(1000, 0);
     assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
     pair_up(0);
-    run(30000, 0);
-    assert_int_equal(g.healed, 0);
-    assert_int_equal(g.reported, 1);
-    assert_int_equal(g.r.stats.splits, 1);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
+    still_one_split(30000);
 }
 
 /* Healed only when probes cross both ways in the new pairing, and then said once. */
@@ -145,13 +150,9 @@ static void test_split_heals_when_probes_cross_both_ways(void **state)
 {
     (void)state;
     split_once();
-    ota_svc_fed_rules_watch_down(&g.r, g.now);
-    run(1000, 0);
-    ota_svc_fed_rules_watch_up(&g.r, g.now);
+    watch_away(1000, "split");
     g.to_watch = 1; /* one way only */
-    run(10000, 0);
-    assert_int_equal(g.healed, 0);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
+    still_one_split(10000);
     g.to_main = 1;
     run(2000, 0);
     assert_int_equal(g.healed, 1);
@@ -172,15 +173,9 @@ static void test_split_while_other_hub_unreachable(void **state)
 {
     (void)state;
     split_once();
-    ota_svc_fed_rules_watch_down(&g.r, g.now);
-    run(16000, 0);
+    watch_away(16000, "alone");
     assert_int_equal(g.alone, 1);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "alone");
-    ota_svc_fed_rules_watch_up(&g.r, g.now);
-    run(20000, 0);
-    assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
-    assert_int_equal(g.reported, 1);
-    assert_int_equal(g.healed, 0);
+    still_one_split(20000);
     g.to_watch = g.to_main = 1;
     run(2000, 0);
     assert_int_equal(g.healed, 1);
@@ -204,6 +199,18 @@ static void leave_hub2(void)
     g.now += 200;
 }
 
+/* After a move back: the main connection up on hub 1 for ms, then lost; the daemon back on
+ * hub 2 (its own failover). */
+static void on_hub1_then_lost(int64_t ms)
+{
+    leave_hub2();
+    pair_up(0);
+    run(ms, 0);
+    ota_svc_fed_rules_main_lost(&g.r, g.now);
+    leave_hub2();
+    pair_up(1); /* on hub 2 again: no second flap for the same move back */
+}
+
 /* A move back whose connection to hub 1 fails before its CONNACK, then one lost after it: two
  * flaps, the stable time 3, 6, then 12 s; a move back that lasts is none. */
 static void test_flap_before_and_after_connack(void **state)
@@ -220,24 +227,14 @@ static void test_flap_before_and_after_connack(void **state)
     assert_int_equal(ota_svc_fed_rules_stable_ms(&g.r), 6000);
     int64_t second = run(120000, 1);
     assert_true(second >= 6000 && second < 7000);
-    leave_hub2();
     /* This time hub 1 accepts, then drops the connection 2 s later. */
-    pair_up(0);
-    run(2000, 0);
-    ota_svc_fed_rules_main_lost(&g.r, g.now);
-    leave_hub2();
-    pair_up(1); /* on hub 2 again: the same flap, not a second one */
+    on_hub1_then_lost(2000);
     assert_int_equal(g.r.stats.flaps, 2);
     assert_int_equal(ota_svc_fed_rules_stable_ms(&g.r), 12000);
     int64_t third = run(120000, 1);
     assert_true(third >= 12000 && third < 13000);
     /* A move back that lasts 30 s is no flap, whatever comes later. */
-    leave_hub2();
-    pair_up(0);
-    run(31000, 0);
-    ota_svc_fed_rules_main_lost(&g.r, g.now);
-    leave_hub2();
-    pair_up(1);
+    on_hub1_then_lost(31000);
     assert_int_equal(g.r.stats.flaps, 2);
     assert_int_equal(g.r.stats.moves_home, 3);
 }
