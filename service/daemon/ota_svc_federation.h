@@ -7,14 +7,19 @@
  *
  * - Moving back. While the main connection is on a later broker, the watch tries the first one
  *   every HOME_RETRY_MS. Once it has stayed connected there for the stable time (3 s, doubled
- *   each time the main connection is lost again soon after moving back, up to 60 s), poll
- *   says so and the instance moves its main connection back to the first broker.
+ *   each time the main connection is lost again soon after moving back, or does not get
+ *   there, up to 60 s), poll says so and the instance moves its main connection back to the
+ *   first broker.
  * - Split detection. While both connections are up, each publishes a probe every second on a
  *   topic of the reserved thing otter-service-probe (a thing name `thing create` refuses; only
  *   the service's login may publish or subscribe there, so no device can fake or suppress a
  *   probe), which the bridge between the hubs carries. The main connection sees the watch's
  *   probes and the watch the main's; when either direction has been silent too long, the
- *   hubs cannot reach each other (a split): logged at ERROR, and again when it heals.
+ *   hubs cannot reach each other (a split): logged at ERROR once, and at WARN when probes
+ *   cross both ways again (a connection of the pair made again in between does neither).
+ *
+ * The decisions are in ota_svc_fed_rules.h (no network there); this module is the watch's
+ * connection and the probes' messages.
  *
  * The watch's clean session under the instance's client id also ends what the broker kept of
  * the instance's persistent session there (the Jobs API's queued requests, delivered through
@@ -27,6 +32,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ota_svc_fed_rules.h"
 
 /* What the watch needs to log in: the main connection's login (pointers kept). */
 typedef struct ota_svc_fed_config {
@@ -46,9 +53,6 @@ typedef struct ota_svc_fed_config {
 
 /* The watch. Opaque. */
 typedef struct ota_svc_fed ota_svc_fed_t;
-
-/* What ota_svc_fed_poll() asks of the instance. */
-enum { OTA_SVC_FED_NOTHING = 0, OTA_SVC_FED_MOVE_HOME = 1 };
 
 /**
  * Creates the watch (not connected).
@@ -94,26 +98,21 @@ int ota_svc_fed_main_message(ota_svc_fed_t *f, const char *topic, const void *pa
 int ota_svc_fed_poll(ota_svc_fed_t *f, int64_t now);
 
 /**
- * The main connection was lost (not by a planned move), or a move back failed to connect.
- * Within 30 s of a move back that is a flap: the stable time asked of broker 0 doubles.
+ * The main connection was lost (not by a planned move), or an attempt of it failed (refused,
+ * closed before its CONNACK, unreachable). Within 30 s of a move back that is a flap: the
+ * stable time asked of broker 0 doubles.
  */
 void ota_svc_fed_main_lost(ota_svc_fed_t *f, int64_t now);
 
 /**
- * The state for the stats line: "off" (one broker), "waiting" (the other hub not reached or
- * not checked yet), "ok" (probes cross both ways), "split" (they do not), "alone" (the other
- * hub unreachable for a while).
+ * The state for the stats line (ota_svc_fed_rules_state()): "waiting" (the other hub not
+ * reached or not checked yet), "ok" (probes cross both ways), "split" (they do not: reported
+ * and not healed yet, also while a connection of the pair is being made again), "alone" (the
+ * other hub unreachable for a while, also during a split). The caller says "off" for one broker.
  */
 const char *ota_svc_fed_state(const ota_svc_fed_t *f);
 
-/** Counts for the stats line. */
-typedef struct ota_svc_fed_stats {
-    uint64_t splits;     /* splits detected */
-    uint64_t moves_home; /* moves back to broker 0 */
-    uint64_t flaps;      /* main connection lost soon after a move back */
-} ota_svc_fed_stats_t;
-
-/** Copies the counts. */
+/** Copies the counts (ota_svc_fed_stats_t, ota_svc_fed_rules.h). */
 void ota_svc_fed_get_stats(const ota_svc_fed_t *f, ota_svc_fed_stats_t *out);
 
 #endif

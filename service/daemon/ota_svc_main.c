@@ -2037,8 +2037,12 @@ static void run(daemon_t *d)
             }
             if (!d->accepted) {
                 /* Closed before a CONNACK (a broker that accepts TCP and drops it): that
-                 * broker failed, as one that refuses the connection. */
+                 * broker failed, as one that refuses the connection; right after a move back,
+                 * a flap. */
                 d->attempt_failed = 1;
+                if (d->fed != NULL) {
+                    ota_svc_fed_main_lost(d->fed, mono_ms());
+                }
             }
             d->accepted = 0;
             if (!d->go_home) {

@@ -282,10 +282,9 @@ static void count_answers(int *jobs, int *streams)
     ota_test_client_disconnect(dev);
 }
 
-/* Enables or disables (and so disconnects) hub 1's bridge login on hub 2, through hub 2's
- * dynamic-security plugin with hub 2's admin login: hub 1's bridge cannot log in there, and
- * both hubs stay up, as in a network split between them. */
-static void hub_link(int on)
+/* Enables or disables (and so disconnects) a login on hub 2, through hub 2's dynamic-security
+ * plugin with hub 2's admin login. */
+static void hub2_login(const char *username, int on)
 {
     char path[800], cmd[256];
     ota_test_login_t admin;
@@ -293,13 +292,18 @@ static void hub_link(int on)
     assert_int_equal(ota_test_login_read(path, &admin), 0);
     ota_test_client_t *c = ota_test_login_connect(g.b[1].port, &admin, NULL);
     assert_non_null(c);
-    int len = snprintf(cmd, sizeof cmd,
-                       "{\"commands\":[{\"command\":\"%s\",\"username\":"
-                       "\"otter-service-federation-1\"}]}",
-                       on ? "enableClient" : "disableClient");
+    int len = snprintf(cmd, sizeof cmd, "{\"commands\":[{\"command\":\"%s\",\"username\":\"%s\"}]}",
+                       on ? "enableClient" : "disableClient", username);
     assert_int_equal(
         ota_test_client_publish(c, "$CONTROL/dynamic-security/v1", cmd, (size_t)len, 1), 0);
     ota_test_client_disconnect(c);
+}
+
+/* Hub 1's bridge shut out of hub 2 (on 0) or let in again: hub 1's bridge cannot log in there,
+ * and both hubs stay up, as in a network split between them. */
+static void hub_link(int on)
+{
+    hub2_login("otter-service-federation-1", on);
 }
 
 /* `otter broker init [--tls] --federate H2,B3` and the three brokers started, bridges up. */
@@ -677,6 +681,30 @@ static void test_federation_hubs(void **state)
     long split = (long)(now_ms() - t0);
     assert_int_equal(ota_test_log_wait(g.inst_log[0], late_from, "federation split:", 5000), 0);
     assert_int_equal(ota_test_log_wait(g.svc_log, svc_from, "federation=split", 3000), 0);
+    /* The watches (on hub 2) cut and back during the split: still the same split, not healed. */
+    svc_from = ota_test_log_size(g.svc_log);
+    long h2_from = ota_test_log_size(p2log);
+    hub2_login(g.svc.username, 0);
+    nap_ms(300);
+    hub2_login(g.svc.username, 1);
+    assert_int_equal(ota_test_log_wait(p2log, h2_from, "as otter-service (", 5000), 0);
+    nap_ms(1500);
+    char *log = read_text(g.svc_log);
+    assert_non_null(log);
+    int healed_early = strstr(log + svc_from, "federation split healed") != NULL;
+    int again = strstr(log + svc_from, "federation split:") != NULL;
+    const char *last = NULL; /* the last stats line's state */
+    for (const char *q = log + svc_from; (q = strstr(q, "federation=")) != NULL; q++) {
+        last = q;
+    }
+    int still = last != NULL && strncmp(last, "federation=split ", 17) == 0;
+    free(log);
+    printf("federation_hubs: the watch reconnected to hub 2 during the split: healed %s, reported "
+           "again %s, last stats federation=split %s\n",
+           healed_early ? "yes" : "no", again ? "yes" : "no", still ? "yes" : "no");
+    assert_false(healed_early);
+    assert_false(again);
+    assert_true(still);
     svc_from = ota_test_log_size(g.svc_log);
     late_from = ota_test_log_size(g.inst_log[0]);
     t0 = now_ms();
@@ -782,12 +810,14 @@ static void test_federation_hubs_tls(void **state)
  * A broker that flaps, on 127.0.0.1: in mode 0 it accepts TCP connections and closes them at
  * once; in mode 1 it answers a CONNECT with an accepting CONNACK and closes the connection 2 s
  * later without routing anything; in mode 2 it forwards each connection to hub 1 (a working
- * broker), until told to cut them all.
+ * broker), until told to cut them all; in mode 3 it forwards the service's watch (a CONNECT
+ * with a clean session) and closes its main connection (a persistent session) on its CONNECT,
+ * before a CONNACK.
  */
 #define FLAP_PAIRS 8
 typedef struct flapper {
     int fd, port, target_port;
-    volatile int mode, stop, cut, accepted, connacks;
+    volatile int mode, stop, cut, accepted, connacks, mains_closed;
     int a[FLAP_PAIRS], b[FLAP_PAIRS]; /* forwarded connections: client side, hub side */
     pthread_t thread;
 } flapper_t;
@@ -829,6 +859,24 @@ static int flapper_dial(int port)
         s = -1;
     }
     return s;
+}
+
+/* Mode 3: the CONNECT read from c (in buf, its length returned), -1 if none came. Sets *clean
+ * to its clean-session flag. */
+static ssize_t flapper_connect(int c, unsigned char *buf, size_t size, int *clean)
+{
+    struct pollfd q = {.fd = c, .events = POLLIN};
+    ssize_t n = poll(&q, 1, 1000) > 0 ? read(c, buf, size) : -1;
+    size_t i = 1;
+    while (n > 0 && i < (size_t)n && (buf[i] & 0x80) != 0) {
+        i++; /* the remaining length's bytes */
+    }
+    i += 1 + 2 + 4 + 1; /* protocol name "MQTT" with its length, level: then the flags */
+    if (n <= 0 || buf[0] != 0x10 || i >= (size_t)n) {
+        return -1;
+    }
+    *clean = (buf[i] & 0x02) != 0;
+    return n;
 }
 
 /* Mode 1: a CONNACK to the CONNECT, then nothing for 2 s, then the end. */
@@ -893,6 +941,23 @@ static void *flapper_run(void *arg)
         f->accepted++;
         if (f->mode == 1) {
             flapper_hold(f, c);
+        } else if (f->mode == 3) {
+            unsigned char buf[512];
+            int clean = 0, i = 0;
+            ssize_t n = flapper_connect(c, buf, sizeof buf, &clean);
+            while (i < FLAP_PAIRS && f->a[i] >= 0) {
+                i++;
+            }
+            int h = n > 0 && clean && i < FLAP_PAIRS ? flapper_dial(f->target_port) : -1;
+            if (h >= 0 && write(h, buf, (size_t)n) == n) {
+                f->a[i] = c;
+                f->b[i] = h;
+                continue;
+            }
+            if (h >= 0) {
+                close(h);
+            }
+            f->mains_closed += n > 0 && !clean;
         } else if (f->mode == 2) {
             int i = 0;
             while (i < FLAP_PAIRS && f->a[i] >= 0) {
@@ -937,8 +1002,10 @@ static void flapper_start(flapper_t *f)
 /*
  * A first broker that accepts and drops connections is never moved back to: the instance,
  * which failed over from it to hub 2, stays there and keeps answering devices. Then the first
- * broker works (the flapper forwards to hub 1): the instance moves back; it is dropped at once
- * (a flap), so before the next move back the first broker must stay up twice as long (6 s).
+ * broker works for the watch (the flapper forwards to hub 1): the instance moves back, and its
+ * main connection is closed before its CONNACK (a flap), so before the next move back the
+ * first broker must stay up twice as long (6 s); moved back then, it is dropped after its
+ * CONNACK (a second flap: 12 s asked).
  */
 static void test_federation_no_move_to_flapping_hub(void **state)
 {
@@ -970,26 +1037,33 @@ static void test_federation_no_move_to_flapping_hub(void **state)
     assert_null(strstr(log, "(broker 1 of 2)"));
     free(log);
 
-    /* The first broker works: moved back to. Dropped at once: a flap, then twice the wait. */
+    /* The first broker works for the watch: moved back to, the main connection closed before
+     * its CONNACK: a flap, then twice the wait. */
     long from = ota_test_log_size(g.svc_log);
     g_flap.target_port = g.b[0].port;
-    g_flap.mode = 2;
+    g_flap.mode = 3;
     int64_t t0 = now_ms();
-    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "moving back to it", HOME_BOUND_MS), 0);
     long first = (long)(now_ms() - t0);
-    from = ota_test_log_size(g.svc_log);
-    g_flap.mode = 0;
-    g_flap.cut = 1;
     assert_int_equal(ota_test_log_wait(g.svc_log, from, "must now stay reachable for 6 s", 10000),
                      0);
     assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 2 of 2)", 15000), 0);
+    assert_true(g_flap.mains_closed >= 1);
     from = ota_test_log_size(g.svc_log);
     g_flap.mode = 2;
     t0 = now_ms();
     assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 1 of 2)", HOME_BOUND_MS), 0);
     long second = (long)(now_ms() - t0);
-    printf("federation_hubs: the first broker working again: moved back after %ld ms; dropped "
-           "at once (a flap), working again: moved back after %ld ms (at least 6 s asked)\n",
+    /* Dropped after its CONNACK: a second flap. */
+    from = ota_test_log_size(g.svc_log);
+    g_flap.mode = 0;
+    g_flap.cut = 1;
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "must now stay reachable for 12 s", 10000),
+                     0);
+    assert_int_equal(ota_test_log_wait(g.svc_log, from, "(broker 2 of 2)", 15000), 0);
+    printf("federation_hubs: the first broker working again: moved back after %ld ms, closed "
+           "before the CONNACK (a flap); working again: moved back after %ld ms (at least 6 s "
+           "asked); dropped after the CONNACK (a flap: 12 s asked)\n",
            first, second);
     assert_true(second >= 6000);
     svc = service_answers(now_ms());
