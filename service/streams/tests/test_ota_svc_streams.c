@@ -1279,7 +1279,10 @@ static void test_waiting_blocks_are_sent_once(void **state)
     handle(fx, T_GET, p1, len);
     free(p1);
     assert_int_equal(ota_svc_streams_pending(fx->s), 3);
-    while (ota_svc_streams_serve(fx->s, 1000)) {
+    ota_svc_streams_get_stats(fx->s, &st);
+    assert_int_equal(st.wait_max_ms, 0);
+    /* Served 250 ms after they came: the longest wait for a first turn is that. */
+    while (ota_svc_streams_serve(fx->s, 1250)) {
     }
     assert_int_equal(fx->n_msgs, 13);
     for (size_t k = 0; k < 12; k++) {
@@ -1289,6 +1292,7 @@ static void test_waiting_blocks_are_sent_once(void **state)
     ota_svc_streams_get_stats(fx->s, &st);
     assert_int_equal(st.merged, 1);
     assert_int_equal(st.blocks, 13);
+    assert_int_equal(st.wait_max_ms, 250);
     clear_msgs(fx);
 }
 
