@@ -745,6 +745,7 @@ static void ota_await_confirmation(ota_agent_t *a)
     ota_set_state(a, OTA_AGENT_ACTIVATING);
     a->confirm_pending = 1;
     a->confirm_tries = 0;
+    a->ready_unrecorded = 0;
     ota_set_deadline(a, a->cfg.reset_delay_ms);
 }
 
@@ -1154,6 +1155,17 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
     int ours = named && strcmp(job->job_id, a->job.job_id) == 0;
 
     if (ours && !ota_status_terminal(job->status)) {
+        if (a->confirm_pending && job->self_test != OTA_SELF_TEST_READY) {
+            /* The job is ours, but the service has not recorded "ready" (the update
+             * was lost, e.g. with a broker that died): after the reset the new image
+             * would find no self-test step. Say it again now, once; the timer asks
+             * again (and says it again) until an answer shows it. */
+            if (!a->ready_unrecorded) {
+                a->ready_unrecorded = 1;
+                ota_report_self_test(a, "ready");
+            }
+            return;
+        }
         if (a->confirm_pending) {
             if (a->confirm_pending == 2u) {
                 ota_set_deadline(a, 0); /* the reset delay is over: activate now */
@@ -1655,6 +1667,10 @@ static void ota_poll_activating(ota_agent_t *a)
         return;
     }
     ota_set_deadline(a, ota_download_back_off(&a->dl));
+    if (a->ready_unrecorded) {
+        a->ready_unrecorded = 0;
+        ota_report_self_test(a, "ready");
+    }
     (void)ota_ask_next_job(a);
 }
 

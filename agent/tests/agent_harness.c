@@ -479,6 +479,31 @@ static void serve_stream_request(harness_t *h, const char *stream, const h_msg_t
     cbor_decref(&req);
 }
 
+void h_apply_status_details(char *execution, size_t cap, const char *update)
+{
+    static const char key[] = "\"statusDetails\":";
+    const char *from = strstr(update, key), *end;
+    char *at, rest[4096];
+    if (from == NULL || execution[0] == '\0' || (end = strchr(from, '}')) == NULL) {
+        return;
+    }
+    at = strstr(execution, key);
+    if (at != NULL) {
+        const char *old_end = strchr(at, '}');
+        H_FMT(rest, sizeof rest, "%s", old_end + 1);
+    } else {
+        /* after "status":"...", */
+        at = strstr(execution, "\"status\":\"");
+        at = at != NULL ? strchr(at + 10, '"') : NULL;
+        if (at == NULL) {
+            return;
+        }
+        at += 2; /* past the quote and the comma */
+        H_FMT(rest, sizeof rest, ",%s", at);
+    }
+    H_FMT(at, cap - (size_t)(at - execution), "%.*s%s", (int)(end + 1 - from), from, rest);
+}
+
 void h_serve(harness_t *h)
 {
     size_t prefix = strlen(PREFIX);
@@ -531,6 +556,9 @@ void h_serve(harness_t *h)
                 char reply[H_TOPIC_MAX];
                 H_FMT(reply, sizeof reply, "%s/rejected", rest);
                 to_agent(h, reply, refusal, sizeof refusal - 1u, h->policy.delay_ms);
+            } else if (!h->policy.drop_updates) {
+                h_apply_status_details(h->execution, sizeof h->execution,
+                                       (const char *)m->payload);
             }
         } else if (sscanf(rest, "streams/%127[^/]/get/cbor", stream) == 1 &&
                    strcmp(rest + strlen(rest) - 9, "/get/cbor") == 0) {

@@ -45,6 +45,7 @@ typedef struct h_policy {
     uint32_t throttle_first;       /* refuse the first n stream requests with RequestThrottled */
     uint32_t throttle_jobs_first;  /* refuse the first n $next/get with RequestThrottled */
     uint32_t throttle_final_first; /* refuse the first n SUCCEEDED/FAILED updates likewise */
+    int drop_updates;              /* status updates are lost (their statusDetails not applied) */
 } h_policy_t;
 
 /** The harness. Allocate with h_new (it is large). */
@@ -104,6 +105,14 @@ typedef struct harness {
     int interrupted_logs; /* "found an interrupted download" events */
     int verbose;
 } harness_t;
+
+/**
+ * As a service does with an accepted update: its "statusDetails" (one flat
+ * object, as the agent sends) replace those of the execution JSON in
+ * execution (cap bytes), or are added after its "status". No statusDetails,
+ * or an empty execution: nothing changes.
+ */
+void h_apply_status_details(char *execution, size_t cap, const char *update);
 
 /** A new harness for a port; the agent is initialised (not started). */
 harness_t *h_new(const ota_pal_t *pal, uint32_t app_version, const ota_agent_config_t *overrides);

@@ -1760,6 +1760,54 @@ static void test_late_answers_are_new_blocks(void **state)
 /* The new image's first document is one from before the device reported "ready" (an answer
  * to a request sent before the reset, delivered after it): not a reason to revert. The agent
  * asks again after the retry timer and runs the self-test on the document that follows. */
+static int stop_activated(const harness_t *h)
+{
+    return h->activate_calls > 0 || h->outcomes > 0;
+}
+
+static size_t ready_reports(const harness_t *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->nstatus; i++) {
+        n += strstr(h->status[i], "\"self_test\":\"ready\"") != NULL;
+    }
+    return n;
+}
+
+/*
+ * The "ready" update is lost (with a broker that died after it was sent): the
+ * service's answer names the job, but without "self_test":"ready". The agent
+ * says "ready" again and activates only once an answer shows it, so the new
+ * image finds its self-test step after the reset (before, it activated on any
+ * answer naming the job, and the new image waited for a self-test job in vain).
+ */
+static void test_lost_ready_is_said_again_before_activation(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    cfg.window_blocks = 4;
+    fx = fixture_new(8 * 1024, &cfg);
+    fx->h->policy.delay_ms = 30;
+    fx->h->policy.drop_updates = 1;
+    set_job(fx, "job-1");
+    start(fx);
+    h_run(fx->h, 10000, 10, NULL);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_ACTIVATING);
+    assert_int_equal(fx->pal.activates, 0);
+    assert_int_equal(fx->h->outcomes, 0);
+    assert_true(ready_reports(fx->h) >= 2u);
+    assert_null(strstr(fx->h->execution, "\"self_test\""));
+    /* The next "ready" reaches the service: the next answer shows it, and activation follows. */
+    fx->h->policy.drop_updates = 0;
+    assert_true(h_run(fx->h, 60000, 10, stop_activated));
+    assert_int_equal(fx->pal.activates, 1);
+    assert_non_null(strstr(fx->h->execution, "\"self_test\":\"ready\""));
+    fixture_free(fx);
+}
+
 static void test_stale_document_after_reset_is_not_a_verdict(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
@@ -2054,6 +2102,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_next_get_leaves_download_timer),
         cmocka_unit_test(test_late_answers_are_new_blocks),
         cmocka_unit_test(test_stale_document_after_reset_is_not_a_verdict),
+        cmocka_unit_test(test_lost_ready_is_said_again_before_activation),
         cmocka_unit_test(test_slow_port_is_no_lost_request),
         cmocka_unit_test(test_stream_throttling_backs_off),
         cmocka_unit_test(test_jobs_throttling_backs_off),

@@ -350,6 +350,7 @@ typedef struct ota_agent {
     uint8_t job_sub;         /* subscribed to the job's update/rejected */
     uint8_t asking;          /* a $next/get waits for its answer until ask_at */
     uint8_t deadline_set;
+    uint8_t ready_unrecorded; /* the service's answer showed no "self_test":"ready" yet */
     uint32_t now;
     const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
     uint32_t old_version;               /* version that performed the download */

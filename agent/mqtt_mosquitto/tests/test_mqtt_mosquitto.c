@@ -420,6 +420,7 @@ static void svc_serve(fixture_t *f)
                              0);
         } else if (topic_matches(PREFIX "jobs/+/update", m->topic)) {
             snprintf(f->last_status, sizeof f->last_status, "%s", (const char *)m->payload);
+            h_apply_status_details(f->execution, sizeof f->execution, f->last_status);
             if (strstr(f->last_status, "\"self_test\":\"ready\"") != NULL) {
                 f->ready_seen++;
             }
