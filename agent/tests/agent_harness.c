@@ -557,8 +557,7 @@ void h_serve(harness_t *h)
                 H_FMT(reply, sizeof reply, "%s/rejected", rest);
                 to_agent(h, reply, refusal, sizeof refusal - 1u, h->policy.delay_ms);
             } else if (!h->policy.drop_updates) {
-                h_apply_status_details(h->execution, sizeof h->execution,
-                                       (const char *)m->payload);
+                h_apply_status_details(h->execution, sizeof h->execution, (const char *)m->payload);
             }
         } else if (sscanf(rest, "streams/%127[^/]/get/cbor", stream) == 1 &&
                    strcmp(rest + strlen(rest) - 9, "/get/cbor") == 0) {
