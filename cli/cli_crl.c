@@ -40,13 +40,19 @@ int cli_crl_in_force(const cli_ctx_t *ctx, const char *cert_path, const char *ke
         rc = cli_fail(CLI_EXIT_FAIL, "cannot read '%s/broker/crl.pem'; check the data folder",
                       ctx->data_dir);
     }
-    /* Every folder here gets the list first, then the running brokers reread it. */
+    /* Every folder here gets the list first, then the running brokers reread it. A
+     * folder that cannot be written leaves its broker pending, not the others. */
+    int unwritten[CLI_FEDERATION_MAX] = {0};
     for (size_t i = 0; rc == CLI_EXIT_OK && i < nm; i++) {
         char p[CLI_PATH_MAX];
         if (cli_data_path(&m[i].ctx, p, sizeof p, "broker/crl.pem") != 0 ||
             cli_replace_file(p, crl, crl_len, 0644) != 0) {
-            rc = cli_fail(CLI_EXIT_FAIL, "cannot write '%s/broker/crl.pem' (%s); check the folder",
-                          m[i].data_dir, strerror(errno));
+            unwritten[i] = 1;
+            (*pending)++;
+            fprintf(stderr,
+                    "otter: cannot write '%s/broker/crl.pem' (%s): broker %u still has the old "
+                    "list; fix the folder and run the command again\n",
+                    m[i].data_dir, strerror(errno), (unsigned)i + 2u);
         }
     }
     free(crl);
@@ -79,6 +85,9 @@ int cli_crl_in_force(const cli_ctx_t *ctx, const char *cert_path, const char *ke
     for (size_t i = 0; i < nm; i++) {
         cli_login_t b;
         unsigned k = (unsigned)i + 2u;
+        if (unwritten[i]) {
+            continue; /* said above */
+        }
         if (cli_broker_login(&m[i].ctx, "broker/service.credentials", &b) != CLI_EXIT_OK) {
             (*pending)++;
             fprintf(stderr,

@@ -16,7 +16,7 @@
 /** The handshake with a certificate: what the broker did. */
 typedef enum {
     CLI_CRL_ACCEPTED = 0, /**< the handshake completed */
-    CLI_CRL_REFUSED = 1,  /**< the broker ended the handshake (alert or close) */
+    CLI_CRL_REFUSED = 1,  /**< the broker ended the handshake after receiving the certificate */
     CLI_CRL_UNKNOWN = -1  /**< not reached, or the handshake failed on this side */
 } cli_crl_probe_t;
 
@@ -52,9 +52,11 @@ cli_crl_probe_t cli_crl_probe_until_refused(const char *host, unsigned port, con
  * what the operator copies where; `again` (may be NULL) is the command that
  * checks again.
  * @param pending receives how many brokers are not known to refuse it.
- * @return CLI_EXIT_OK, or CLI_EXIT_FAIL (with the error line) when hub 1
- *         runs here and still accepts the certificate, or a folder's
- *         crl.pem cannot be written.
+ * A member's folder whose crl.pem cannot be written leaves that broker
+ * pending (with its line), not the others.
+ * @return CLI_EXIT_OK, or CLI_EXIT_FAIL (with the error line) when hub 1's
+ *         list cannot be read or hub 1 runs here and still accepts the
+ *         certificate.
  */
 int cli_crl_in_force(const cli_ctx_t *ctx, const char *cert_path, const char *key_path,
                      const char *again, int *pending);

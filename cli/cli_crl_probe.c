@@ -39,7 +39,7 @@ static int connect_within(const char *host, unsigned port)
             continue;
         }
         int flags = fcntl(fd, F_GETFL, 0);
-        int rc = fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0
+        int rc = flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0
                      ? connect(fd, a->ai_addr, a->ai_addrlen)
                      : -1;
         if (rc != 0 && errno == EINPROGRESS) {
@@ -136,8 +136,14 @@ cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafil
         if (rc == 0) {
             out = CLI_CRL_ACCEPTED;
             (void)mbedtls_ssl_close_notify(&ssl);
-        } else if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE || rc == MBEDTLS_ERR_NET_CONN_RESET ||
-                   rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+        } else if ((rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE || rc == MBEDTLS_ERR_NET_CONN_RESET ||
+                    rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) &&
+                   ssl.state >= MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC) {
+            /* The broker ended the handshake after it asked for the certificate and got
+             * it with the proof of its key (Mosquitto resets the connection there; an
+             * alert may not be read first): it refused the certificate. A drop before
+             * that (a connection limit, a port that is no TLS listener) says nothing of
+             * the revocation, and another CA fails here, on this side. */
             out = CLI_CRL_REFUSED;
         }
     }
