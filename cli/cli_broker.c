@@ -499,6 +499,14 @@ static int write_broker_files(const char *tmp, const char *dir, const cli_broker
         free(service);
         service = t;
     }
+    if (service != NULL && s->fed_count > 0) {
+        /* The brokers are numbered 1 .. this (the hubs first, as in "brokers"). */
+        char n[16];
+        snprintf(n, sizeof n, "%u", s->fed_count);
+        char *t = json_with(service, "federation_brokers", n, 0);
+        free(service);
+        service = t;
+    }
     /* With a bridge's password in it, the configuration is private too. */
     int secret = s->shared_streams || (extra != NULL && extra[0] != '\0');
     int rc = ((s->shared_streams && bridge == NULL) || more == NULL)

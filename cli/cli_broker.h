@@ -51,6 +51,9 @@ typedef struct cli_broker_setup {
     /** In a federation: "HOST:PORT,HOST:PORT" of the hubs, written to
      * service.credentials as the service's broker list; NULL for none. */
     const char *service_brokers;
+    /** In a federation: how many brokers it has (written to service.credentials as
+     * "federation_brokers", for presence), else 0. */
+    unsigned fed_count;
 } cli_broker_setup_t;
 
 /** The passwords broker init writes (every broker of a federation has the same). */

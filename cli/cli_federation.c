@@ -197,6 +197,7 @@ int cli_federation_init(const cli_ctx_t *ctx, const cli_broker_setup_t *s)
         o.fed_index = k;
         o.fed_bridge = k != 2;
         o.service_brokers = service_brokers;
+        o.fed_count = (unsigned)n + 1u;
         const char *dir = i == 0 ? ctx->data_dir : dirs[i - 1];
         char final[PATH_MAX + 16];
         char dabs[PATH_MAX];

@@ -125,7 +125,8 @@ typedef struct options {
     uint64_t max_backlog; /* bytes queued for the broker before requests wait */
     int shard_k;          /* with shard_n > 0: serve only things whose name hashes to shard_k */
     int shard_n;
-    const char *http_url; /* base of presigned URLs (otter-http), or NULL */
+    const char *http_url;       /* base of presigned URLs (otter-http), or NULL */
+    const char *broker_numbers; /* --broker-numbers K,...: presence numbers of --host's brokers */
 } options_t;
 
 /* What the data folder's broker/service.credentials holds. */
@@ -145,6 +146,7 @@ typedef struct credentials {
     char certfile[4096];
     char keyfile[4096];
     char brokers[1024];       /* in a federation: "HOST:PORT,HOST:PORT", the hubs in order */
+    char fed_brokers[8];      /* in a federation: how many brokers it has ("3") */
     char inst_certfile[4096]; /* an instance's own certificate and key (TLS) */
     char inst_keyfile[4096];
 } credentials_t;
@@ -154,6 +156,7 @@ typedef struct credentials {
 typedef struct broker_addr {
     char host[256];
     int port;
+    unsigned number; /* its number in the federation (presence): 1 hub 1, 2 hub 2, ... */
 } broker_addr_t;
 
 typedef struct daemon {
@@ -227,7 +230,8 @@ typedef struct daemon {
     uint64_t reconnects;
     /* With several brokers: the watch on the other hub (moving back, split detection). */
     ota_svc_fed_t *fed;
-    int go_home; /* the next connection goes to the first broker of the list */
+    unsigned fed_size; /* the federation's brokers, for presence (1 without one) */
+    int go_home;       /* the next connection goes to the first broker of the list */
 } daemon_t;
 
 static volatile sig_atomic_t g_stop;
@@ -322,6 +326,12 @@ static void usage(FILE *f)
                "                       a HOST without :PORT takes --port (default: the\n"
                "                       credentials' brokers list, else their host, else\n"
                "                       127.0.0.1)\n"
+               "  --broker-numbers K,...  the federation's number of each broker of --host\n"
+               "                       (1 hub 1, 2 hub 2), in the same order: the service\n"
+               "                       counts its broker's connection notices under it.\n"
+               "                       Needed only for a --host entry that is not written as\n"
+               "                       in the credentials' brokers list (another name or\n"
+               "                       address); one that is must agree with it\n"
                "  --port N             broker port (default: credentials, else 1883, or 8883\n"
                "                       with --cafile)\n"
                "  --username U         MQTT username (default: credentials)\n"
@@ -448,6 +458,8 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->store = v;
         } else if (strcmp(a, "--host") == 0) {
             o->host = v;
+        } else if (strcmp(a, "--broker-numbers") == 0) {
+            o->broker_numbers = v;
         } else if (strcmp(a, "--port") == 0) {
             if (parse_int(v, 1, 65535, &o->port) != 0) {
                 fprintf(stderr, "otter-service: bad port '%s'\n", v);
@@ -681,24 +693,25 @@ static int load_config(options_t *o, credentials_t *c)
         cJSON *j = n > 0 ? cJSON_ParseWithLength(text, (size_t)n) : NULL;
         int bad = j == NULL || !cJSON_IsObject(j);
         if (!bad) {
-            bad = cred_string(j, "host", c->host, sizeof(c->host)) < 0 ||
-                  cred_port(j, "port", &c->port) < 0 ||
-                  cred_port(j, "tls_port", &c->tls_port) < 0 ||
-                  cred_string(j, "username", c->username, sizeof(c->username)) <= 0 ||
-                  cred_string(j, "password", c->password, sizeof(c->password)) < 0 ||
-                  cred_string(j, "client_id", c->client_id, sizeof(c->client_id)) < 0 ||
-                  cred_string(j, "client_id_prefix", c->client_id_prefix,
-                              sizeof(c->client_id_prefix)) < 0 ||
-                  cred_string(j, "share_prefix", c->share_prefix, sizeof(c->share_prefix)) < 0 ||
-                  cred_bool(j, "share_jobs", &c->share_jobs) < 0 ||
-                  (c->share_prefix[0] != '\0' && valid_share_prefix(c->share_prefix) != 0) ||
-                  cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
-                  cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
-                  cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
-                  cred_string(j, "brokers", c->brokers, sizeof(c->brokers)) < 0 ||
-                  (c->certfile[0] != '\0') != (c->keyfile[0] != '\0') ||
-                  (c->password[0] == '\0' && c->certfile[0] == '\0') ||
-                  (c->port == 0 && c->tls_port == 0);
+            bad =
+                cred_string(j, "host", c->host, sizeof(c->host)) < 0 ||
+                cred_port(j, "port", &c->port) < 0 || cred_port(j, "tls_port", &c->tls_port) < 0 ||
+                cred_string(j, "username", c->username, sizeof(c->username)) <= 0 ||
+                cred_string(j, "password", c->password, sizeof(c->password)) < 0 ||
+                cred_string(j, "client_id", c->client_id, sizeof(c->client_id)) < 0 ||
+                cred_string(j, "client_id_prefix", c->client_id_prefix,
+                            sizeof(c->client_id_prefix)) < 0 ||
+                cred_string(j, "share_prefix", c->share_prefix, sizeof(c->share_prefix)) < 0 ||
+                cred_bool(j, "share_jobs", &c->share_jobs) < 0 ||
+                (c->share_prefix[0] != '\0' && valid_share_prefix(c->share_prefix) != 0) ||
+                cred_string(j, "cafile", c->cafile, sizeof(c->cafile)) < 0 ||
+                cred_string(j, "certfile", c->certfile, sizeof(c->certfile)) < 0 ||
+                cred_string(j, "keyfile", c->keyfile, sizeof(c->keyfile)) < 0 ||
+                cred_string(j, "brokers", c->brokers, sizeof(c->brokers)) < 0 ||
+                cred_string(j, "federation_brokers", c->fed_brokers, sizeof(c->fed_brokers)) < 0 ||
+                (c->certfile[0] != '\0') != (c->keyfile[0] != '\0') ||
+                (c->password[0] == '\0' && c->certfile[0] == '\0') ||
+                (c->port == 0 && c->tls_port == 0);
         }
         cJSON_Delete(j);
         memset(text, 0, sizeof(text));
@@ -845,6 +858,155 @@ static int serves_jobs(const daemon_t *d)
 static int serves_streams(const daemon_t *d)
 {
     return d->opt.role != ROLE_JOBS;
+}
+
+/* Splits "HOST:PORT" (a HOST without a port takes dflt); 0, or -1 when it is not one. */
+static int split_addr(const char *text, size_t len, int dflt, char host[256], int *port)
+{
+    char item[300];
+    if (len == 0 || len >= sizeof item) {
+        return -1;
+    }
+    memcpy(item, text, len);
+    item[len] = '\0';
+    char *colon = strrchr(item, ':');
+    *port = dflt;
+    if (colon != NULL && strchr(item, ':') == colon) {
+        *colon = '\0';
+        if (parse_int(colon + 1, 1, 65535, port) != 0) {
+            return -1;
+        }
+    }
+    if (item[0] == '\0' || strlen(item) >= 256) {
+        return -1;
+    }
+    memcpy(host, item, strlen(item) + 1);
+    return 0;
+}
+
+/*
+ * Numbers the brokers of the list for presence (which broker's connection notices the service
+ * reads on $SYS/broker/log/N): from the federation's description, the credentials' "brokers"
+ * (hub 1, hub 2, as 'otter broker init --federate' wrote them), whatever the order or the
+ * subset --host names; from --broker-numbers for an entry written otherwise, which must not
+ * contradict the description. Also the federation's size (its "federation_brokers", else the
+ * broker folders DATA/federation/K, else the hubs listed). 0, or -1 with a message.
+ */
+static int number_brokers(daemon_t *d, unsigned *fed_size)
+{
+    broker_addr_t desc[MAX_BROKERS];
+    int n_desc = 0;
+    for (const char *p = d->cred.brokers; *p != '\0' && n_desc < MAX_BROKERS;) {
+        size_t len = strcspn(p, ",");
+        if (split_addr(p, len, d->cred.port > 0 ? d->cred.port : d->opt.port, desc[n_desc].host,
+                       &desc[n_desc].port) == 0) {
+            n_desc++;
+        }
+        p += len + (p[len] == ',');
+    }
+    unsigned given[MAX_BROKERS] = {0};
+    int n_given = 0;
+    if (d->opt.broker_numbers != NULL) {
+        for (const char *p = d->opt.broker_numbers;;) {
+            size_t len = strcspn(p, ",");
+            char item[8];
+            int k = 0;
+            if (len == 0 || len >= sizeof item || n_given == MAX_BROKERS) {
+                k = -1;
+            } else {
+                memcpy(item, p, len);
+                item[len] = '\0';
+                if (parse_int(item, 1, OTA_SVC_INVENTORY_BROKERS_MAX, &k) != 0) {
+                    k = -1;
+                }
+            }
+            for (int i = 0; k > 0 && i < n_given; i++) {
+                k = given[i] == (unsigned)k ? -1 : k;
+            }
+            if (k < 0) {
+                fprintf(stderr,
+                        "otter-service: bad --broker-numbers '%s'; give one number from 1 to %d "
+                        "per broker of --host, each once, separated by ','\n",
+                        d->opt.broker_numbers, OTA_SVC_INVENTORY_BROKERS_MAX);
+                return -1;
+            }
+            given[n_given++] = (unsigned)k;
+            if (p[len] == '\0') {
+                break;
+            }
+            p += len + 1;
+        }
+        if (n_given != d->n_brokers) {
+            fprintf(stderr,
+                    "otter-service: --broker-numbers '%s' gives %d numbers for %d brokers; give "
+                    "one per broker of the list, in its order\n",
+                    d->opt.broker_numbers, n_given, d->n_brokers);
+            return -1;
+        }
+    }
+    for (int i = 0; i < d->n_brokers; i++) {
+        broker_addr_t *b = &d->brokers[i];
+        int j = 0;
+        while (j < n_desc && !(strcmp(desc[j].host, b->host) == 0 && desc[j].port == b->port)) {
+            j++;
+        }
+        if (n_given > 0 && j < n_desc && given[i] != (unsigned)j + 1u) {
+            fprintf(stderr,
+                    "otter-service: --broker-numbers says %s:%d is broker %u, but the "
+                    "federation's description (%s, \"brokers\") says it is hub %d; leave "
+                    "--broker-numbers out, or correct it\n",
+                    b->host, b->port, given[i], d->cred.path, j + 1);
+            return -1;
+        }
+        if (n_given > 0) {
+            b->number = given[i];
+        } else if (j < n_desc) {
+            b->number = (unsigned)j + 1u;
+        } else if (n_desc == 0 && d->n_brokers == 1) {
+            b->number = 1; /* one broker, no federation */
+        } else if (!serves_jobs(d)) {
+            b->number = (unsigned)i + 1u; /* no presence in this instance: unused */
+        } else {
+            fprintf(stderr,
+                    "otter-service: broker %s:%d of --host is not in the federation's "
+                    "description (%s lists the hubs as '%s'), so the service cannot tell which "
+                    "broker's connection notices it reads there; name the brokers as listed "
+                    "there, or give --broker-numbers (1 for hub 1, 2 for hub 2, one per broker "
+                    "of --host)\n",
+                    b->host, b->port, d->cred.present ? d->cred.path : "no service.credentials",
+                    d->cred.brokers[0] != '\0' ? d->cred.brokers : "(none)");
+            return -1;
+        }
+    }
+    /* The federation's size. */
+    int size = 0;
+    if (d->cred.fed_brokers[0] != '\0' &&
+        parse_int(d->cred.fed_brokers, 1, OTA_SVC_INVENTORY_BROKERS_MAX, &size) != 0) {
+        fprintf(stderr,
+                "otter-service: %s is damaged (federation_brokers '%s' is not a number from 1 "
+                "to %d)\n",
+                d->cred.path, d->cred.fed_brokers, OTA_SVC_INVENTORY_BROKERS_MAX);
+        return -1;
+    }
+    if (size == 0) {
+        /* Written before the count was: the member folders broker init made, else the hubs. */
+        size = 1;
+        for (int k = 2; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++) {
+            char dir[4200];
+            struct stat sb;
+            snprintf(dir, sizeof dir, "%s/federation/%d/broker", d->opt.data_dir, k);
+            if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                break;
+            }
+            size = k;
+        }
+        size = size < n_desc ? n_desc : size;
+    }
+    for (int i = 0; i < d->n_brokers; i++) {
+        size = (int)d->brokers[i].number > size ? (int)d->brokers[i].number : size;
+    }
+    *fed_size = (unsigned)size;
+    return 0;
 }
 
 /* Publishes; *mid receives the message id. */
@@ -1284,9 +1446,18 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
                  d->client_id, d->ever_connected ? " (reconnected)" : "",
                  resumed ? "resumed" : "new");
     }
+    int first = !d->ever_connected;
     d->ever_connected = 1;
-    /* Presence: this broker's own notices count as its number in the list (hub 1, hub 2). */
-    ota_svc_inventory_set_broker(d->inventory, (unsigned)d->cur_broker + 1u);
+    /* Presence: this broker's own notices count as its number in the federation (hub 1, hub
+     * 2); every notice of the time without this connection is lost, whichever broker it
+     * came from (the others' reach the service through this one). */
+    if (d->inventory != NULL) {
+        char why[64];
+        snprintf(why, sizeof why, "%s to broker %u", first ? "connected" : "reconnected",
+                 d->brokers[d->cur_broker].number);
+        ota_svc_inventory_set_broker(d->inventory, d->brokers[d->cur_broker].number);
+        (void)ota_svc_inventory_gap(d->inventory, OTA_SVC_INVENTORY_ALL, why, wall_ms());
+    }
     if (d->fed != NULL) {
         /* The watch goes to the first broker while this connection is on another, else to
          * the second. */
@@ -1513,6 +1684,13 @@ static int open_everything(daemon_t *d)
             return -1;
         }
         ota_svc_jobs_set_log(d->jobs, module_log, NULL);
+        /* Presence: a start is a gap in every broker's notices (what the store says of
+         * presence is from before it). */
+        ota_svc_inventory_set_log(d->inventory, module_log, NULL);
+        ota_svc_inventory_set_brokers(d->inventory, d->fed_size);
+        ota_svc_inventory_set_broker(d->inventory, d->brokers[0].number);
+        (void)ota_svc_inventory_gap(d->inventory, OTA_SVC_INVENTORY_ALL, "service started",
+                                    wall_ms());
         ota_svc_jobs_set_budget(d->jobs, d->budget);
         ota_svc_jobs_set_durable(d->jobs, durable_cb, d);
         if (d->opt.http_url != NULL) {
@@ -2105,7 +2283,8 @@ int main(int argc, char **argv)
     }
     int host_given = d.opt.host != NULL, port_given = d.opt.port > 0;
     status = load_config(&d.opt, &d.cred);
-    if (status == 0 && make_broker_list(&d, host_given, port_given) != 0) {
+    if (status == 0 && (make_broker_list(&d, host_given, port_given) != 0 ||
+                        number_brokers(&d, &d.fed_size) != 0)) {
         status = -2;
     }
     if (status != 0) {

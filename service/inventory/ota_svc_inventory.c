@@ -26,9 +26,19 @@ struct ota_svc_inventory {
     ota_store_t *store;
     ota_svc_publish_fn publish;
     void *publish_ctx;
-    rate_t *rates;   /* RATE_SLOTS entries */
-    unsigned broker; /* the number of the broker the service is connected to */
+    rate_t *rates;      /* RATE_SLOTS entries */
+    unsigned broker;    /* the number of the broker the service is connected to */
+    unsigned n_brokers; /* the federation's brokers: 1..n_brokers */
+    /* Brokers whose notices taught something since their last gap (bit K): a gap on brokers
+     * with nothing learned since the last one changes nothing and is not walked again. */
+    unsigned learned;
+    int64_t since[OTA_SVC_INVENTORY_BROKERS_MAX + 1]; /* each stream's last (re)start */
+    ota_svc_inventory_log_fn log;
+    void *log_ctx;
 };
+
+/* Bit K for brokers 1..n. */
+#define BROKERS_UPTO(n) ((unsigned)((1u << ((n) + 1u)) - 2u))
 
 static const char *const topics[] = {"$aws/things/+/shadow/update", "$SYS/broker/log/N",
                                      OTA_SVC_INVENTORY_PRESENCE_PREFIX "+/log/N", NULL};
@@ -52,6 +62,8 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
     }
     inv->store = store;
     inv->broker = 1;
+    inv->n_brokers = 1;
+    inv->learned = OTA_SVC_INVENTORY_ALL; /* what the store holds came before this run */
     inv->publish = publish;
     inv->publish_ctx = publish_ctx;
     return inv;
@@ -61,6 +73,25 @@ void ota_svc_inventory_set_broker(ota_svc_inventory_t *inv, unsigned broker)
 {
     if (inv && broker >= 1 && broker <= OTA_SVC_INVENTORY_BROKERS_MAX)
         inv->broker = broker;
+}
+
+void ota_svc_inventory_set_brokers(ota_svc_inventory_t *inv, unsigned n)
+{
+    if (inv && n >= 1 && n <= OTA_SVC_INVENTORY_BROKERS_MAX)
+        inv->n_brokers = n;
+}
+
+void ota_svc_inventory_set_log(ota_svc_inventory_t *inv, ota_svc_inventory_log_fn log, void *ctx)
+{
+    if (inv) {
+        inv->log = log;
+        inv->log_ctx = ctx;
+    }
+}
+
+int64_t ota_svc_inventory_stream_since(const ota_svc_inventory_t *inv, unsigned broker)
+{
+    return inv && broker >= 1 && broker <= OTA_SVC_INVENTORY_BROKERS_MAX ? inv->since[broker] : 0;
 }
 
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv)
@@ -213,9 +244,8 @@ static void handle_update(ota_svc_inventory_t *inv, const char *thing, const cha
     for (size_t i = 0; rc == OTA_STORE_OK && i < N_FIELDS; i++)
         if (values[i])
             rc = ota_store_thing_attr_set(inv->store, thing, fields[i].attr, values[i], now_ms);
-    if (rc == OTA_STORE_OK && connected >= 0)
-        rc = ota_store_thing_attr_set(inv->store, thing, "connected", connected ? "true" : "false",
-                                      now_ms);
+    /* A reported "connected" (AWS devices send it) is checked and not stored: presence is the
+     * brokers' word, not the device's. */
     if (rc == OTA_STORE_OK)
         rc = ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
     if (rc != OTA_STORE_OK) {
@@ -229,8 +259,6 @@ static void handle_update(ota_svc_inventory_t *inv, const char *thing, const cha
     for (size_t i = 0; i < N_FIELDS; i++)
         if (values[i])
             cJSON_AddStringToObject(rep, fields[i].key, values[i]);
-    if (connected >= 0)
-        cJSON_AddBoolToObject(rep, "connected", connected);
     answer(inv, thing, "accepted", o, token, now_ms);
     cJSON_Delete(root);
 }
@@ -250,6 +278,213 @@ static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THI
     return ota_store_valid_thing_name(out);
 }
 
+/* A set of brokers ("1,3") as bits (bit K); digits out of 1..BROKERS_MAX are ignored. */
+static unsigned set_parse(const char *text)
+{
+    unsigned m = 0;
+    for (const char *c = text; *c; c++)
+        if (*c >= '1' && *c < '1' + OTA_SVC_INVENTORY_BROKERS_MAX)
+            m |= 1u << (unsigned)(*c - '0');
+    return m;
+}
+
+#define SET_TEXT_MAX (2 * OTA_SVC_INVENTORY_BROKERS_MAX + 1)
+
+static void set_text(unsigned m, char out[SET_TEXT_MAX])
+{
+    out[0] = '\0';
+    for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++)
+        if (m & (1u << k)) {
+            size_t n = strlen(out);
+            snprintf(out + n, SET_TEXT_MAX - n, "%s%u", n ? "," : "", k);
+        }
+}
+
+/** A thing's presence: known on (bit K), unknown on, and its "connected" value. */
+typedef struct {
+    unsigned on, unknown;
+    char connected[OTA_STORE_ATTR_VALUE_MAX + 1];
+} presence_t;
+
+static void presence_read(ota_svc_inventory_t *inv, const char *thing, presence_t *p)
+{
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    p->on = ota_store_thing_attr_get(inv->store, thing, OTA_SVC_INVENTORY_ATTR_CONNECTED_TO, v,
+                                     sizeof v) == OTA_STORE_OK
+                ? set_parse(v)
+                : 0;
+    p->unknown = ota_store_thing_attr_get(inv->store, thing, OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON, v,
+                                          sizeof v) == OTA_STORE_OK
+                     ? set_parse(v)
+                     : 0;
+    if (ota_store_thing_attr_get(inv->store, thing, "connected", p->connected,
+                                 sizeof p->connected) != OTA_STORE_OK)
+        p->connected[0] = '\0';
+}
+
+/* Stores what changed from was to now (on, unknown; "connected" follows them). */
+static int presence_write(ota_svc_inventory_t *inv, const char *thing, const presence_t *was,
+                          unsigned on, unsigned unknown, int64_t now_ms)
+{
+    char text[SET_TEXT_MAX];
+    int rc = OTA_STORE_OK;
+    if (on != was->on) {
+        set_text(on, text);
+        rc = ota_store_thing_attr_set(inv->store, thing, OTA_SVC_INVENTORY_ATTR_CONNECTED_TO,
+                                      on ? text : NULL, now_ms);
+    }
+    if (unknown != was->unknown && (rc == OTA_STORE_OK || rc == OTA_STORE_NOT_FOUND)) {
+        set_text(unknown, text);
+        rc = ota_store_thing_attr_set(inv->store, thing, OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON,
+                                      unknown ? text : NULL, now_ms);
+    }
+    const char *connected = on ? "true" : unknown ? "unknown" : "false";
+    if (strcmp(was->connected, connected) != 0 && (rc == OTA_STORE_OK || rc == OTA_STORE_NOT_FOUND))
+        rc = ota_store_thing_attr_set(inv->store, thing, "connected", connected, now_ms);
+    return rc == OTA_STORE_NOT_FOUND ? OTA_STORE_OK : rc;
+}
+
+/* The things a gap walks: every thing with a "connected" attribute. */
+typedef struct {
+    char (*names)[OTA_STORE_THING_NAME_MAX + 1];
+    size_t n, cap;
+    int failed;
+} names_t;
+
+static int collect_name(void *ctx, const char *thing, const char *value)
+{
+    names_t *l = ctx;
+    (void)value;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        void *grown = realloc(l->names, cap * sizeof *l->names);
+        if (!grown) {
+            l->failed = 1;
+            return 1;
+        }
+        l->names = grown;
+        l->cap = cap;
+    }
+    snprintf(l->names[l->n++], sizeof l->names[0], "%s", thing);
+    return 0;
+}
+
+int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms)
+{
+    if (!inv)
+        return -1;
+    mask &= OTA_SVC_INVENTORY_ALL;
+    for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++)
+        if (mask & (1u << k))
+            inv->since[k] = now_ms;
+    if (!(mask & inv->learned))
+        return 0; /* nothing learned on these brokers since their last gap */
+    names_t l = {0};
+    int rc = ota_store_attr_things(inv->store, "connected", collect_name, &l);
+    size_t changed = 0;
+    for (size_t i = 0; rc == OTA_STORE_OK && !l.failed && i < l.n; i++) {
+        presence_t p;
+        presence_read(inv, l.names[i], &p);
+        /* The federation's brokers, and any other this thing was seen on. */
+        unsigned hit = mask & (BROKERS_UPTO(inv->n_brokers) | p.on | p.unknown);
+        unsigned on = p.on & ~hit, unknown = p.unknown | hit;
+        if (on != p.on || unknown != p.unknown ||
+            strcmp(p.connected, on        ? "true"
+                                : unknown ? "unknown"
+                                          : "false") != 0) {
+            int w = presence_write(inv, l.names[i], &p, on, unknown, now_ms);
+            if (w == OTA_STORE_OK)
+                changed++;
+            else if (w != OTA_STORE_NOT_FOUND && w != OTA_STORE_INVALID)
+                rc = w; /* the store failed: stop, and walk again at the next gap */
+        }
+    }
+    free(l.names);
+    int ok = rc == OTA_STORE_OK && !l.failed;
+    if (ok)
+        inv->learned &= ~mask;
+    if (inv->log) {
+        char line[200], set[SET_TEXT_MAX];
+        set_text(mask & (BROKERS_UPTO(inv->n_brokers) | inv->learned), set);
+        if (ok)
+            snprintf(line, sizeof line,
+                     "presence: %s: brokers %s may have lost notices; %zu "
+                     "things now unknown there",
+                     why ? why : "gap", set, changed);
+        else
+            snprintf(line, sizeof line,
+                     "presence: %s: cannot mark what is unknown on brokers "
+                     "%s (%s); tried again at the next gap",
+                     why ? why : "gap", set,
+                     l.failed ? "out of memory" : ota_store_errmsg(inv->store));
+        inv->log(inv->log_ctx, ok ? (changed ? 2 : 3) : 0, line);
+    }
+    return ok ? (int)changed : -1;
+}
+
+/* A federation bridge's client id (the id ending at stop) in broker's notices: K for broker
+ * K's bridge on the remote side (OTA_SVC_INVENTORY_BRIDGE_ID K), broker for the broker's own
+ * bridge's local side (OTA_SVC_INVENTORY_BRIDGE_ID "local"), else 0. */
+static unsigned bridge_id(const char *text, const char *stop, unsigned broker)
+{
+    size_t pl = strlen(OTA_SVC_INVENTORY_BRIDGE_ID);
+    if (!stop || stop - text <= (ptrdiff_t)pl ||
+        strncmp(text, OTA_SVC_INVENTORY_BRIDGE_ID, pl) != 0)
+        return 0;
+    if (stop - text == (ptrdiff_t)pl + 5 && strncmp(text + pl, "local", 5) == 0)
+        return broker;
+    if (stop - text != (ptrdiff_t)pl + 1 || text[pl] < '1' ||
+        text[pl] >= '1' + OTA_SVC_INVENTORY_BROKERS_MAX)
+        return 0;
+    return (unsigned)(text[pl] - '0');
+}
+
+/* The streams broker k's bridge carries to the service: hub 1's (k 1), between the hubs, all
+ * but the service's own broker's; a spoke's, its own. */
+static unsigned bridge_streams(const ota_svc_inventory_t *inv, unsigned k)
+{
+    return k == 1 ? OTA_SVC_INVENTORY_ALL & ~(1u << inv->broker) : 1u << k;
+}
+
+/* A notice about a federation bridge: a gap (1), else 0. */
+static int bridge_notice(ota_svc_inventory_t *inv, unsigned broker, const char *msg, int64_t now_ms)
+{
+    char why[96];
+    unsigned k = 0;
+    const char *as = strstr(msg, " as "), *paren = as ? strstr(as, " (") : NULL;
+    if ((strncmp(msg, "New bridge connected from ", 26) == 0 ||
+         strncmp(msg, "New client connected from ", 26) == 0) &&
+        paren && (k = bridge_id(as + 4, paren, 0)) != 0) {
+        /* its own login, which only that bridge holds: u'otter-service-federation-K' */
+        char user[64];
+        snprintf(user, sizeof user, "u'" OTA_SVC_INVENTORY_BRIDGE_ID "%u')", k);
+        if (!strstr(paren, user))
+            return 1; /* not the bridge's login: no gap, and no thing either */
+        snprintf(why, sizeof why, "broker %u's bridge connected to broker %u", k, broker);
+    } else if (strncmp(msg, "Client ", 7) == 0 &&
+               (k = bridge_id(msg + 7, strchr(msg + 7, ' '), broker)) != 0) {
+        /* refused logins under its id and take-overs (a new connect follows) are no gap */
+        if (strstr(msg, "not authorised") || strstr(msg, "already connected") ||
+            strstr(msg, "not allowed feature"))
+            return 1;
+        snprintf(why, sizeof why, "broker %u's bridge left broker %u", k, broker);
+        if (k == broker)
+            snprintf(why, sizeof why, "broker %u's bridge lost its connection", k);
+    } else if (strncmp(msg, "Socket error on client ", 23) == 0 &&
+               (k = bridge_id(msg + 23, strchr(msg + 23, ','), broker)) != 0) {
+        snprintf(why, sizeof why, "broker %u's bridge left broker %u", k, broker);
+    } else if (strncmp(msg, "Connecting bridge ", 18) == 0 &&
+               strstr(msg, " " OTA_SVC_INVENTORY_BRIDGE_NAME " (")) {
+        /* "Connecting bridge (step 1) otter-federation (HOST:PORT)" */
+        k = broker; /* the broker's own bridge is being made again */
+        snprintf(why, sizeof why, "broker %u's bridge reconnecting", k);
+    } else {
+        return 0;
+    }
+    (void)ota_svc_inventory_gap(inv, bridge_streams(inv, k), why, now_ms);
+    return 1;
+}
+
 static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *payload, size_t len,
                        int64_t now_ms)
 {
@@ -258,10 +493,16 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
         return;
     memcpy(line, payload, len);
     line[len] = '\0';
+    if (memchr(line, '\0', len))
+        return;
     const char *msg = strstr(line, ": ");
     if (!msg)
         return;
     msg += 2;
+    if (broker > inv->n_brokers)
+        inv->n_brokers = broker; /* a broker the federation's description did not count */
+    if (bridge_notice(inv, broker, msg, now_ms))
+        return;
     const char *as = strstr(msg, " as "), *paren = as ? strstr(as, " (") : NULL;
     int online;
     if (strncmp(msg, "New client connected from ", 26) == 0 && paren &&
@@ -274,8 +515,10 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     } else if (strncmp(msg, "Client ", 7) == 0 &&
                thing_word(msg + 7, strchr(msg + 7, ' '), thing)) {
         const char *rest = msg + 7 + strlen(thing);
-        if (strstr(rest, "not authorised") || strstr(rest, "already connected"))
-            return; /* someone else's failed login, or a reconnect */
+        /* someone else's failed login under its name, or a reconnect (a connect follows) */
+        if (strstr(rest, "not authorised") || strstr(rest, "already connected") ||
+            strstr(rest, "not allowed feature"))
+            return;
         online = 0;
     } else if (strncmp(msg, "Socket error on client ", 23) == 0 &&
                thing_word(msg + 23, strchr(msg + 23, ','), thing)) {
@@ -286,27 +529,16 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     ota_store_thing_t t;
     if (ota_store_thing_get(inv->store, thing, &t) != OTA_STORE_OK)
         return; /* not a thing (the service, the CLI, a stranger) */
-    /* connectedTo: the brokers that last said the thing connected ("1,3"); each broker's
-     * notices come in order, so a move (connect on one, disconnect on the other, either
-     * order) leaves the right set. */
-    char was[OTA_STORE_ATTR_VALUE_MAX + 1] = "", now[2 * OTA_SVC_INVENTORY_BROKERS_MAX + 1] = "";
-    if (ota_store_thing_attr_get(inv->store, thing, "connectedTo", was, sizeof was) != OTA_STORE_OK)
-        was[0] = '\0';
-    for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++) {
-        char digit[2] = {(char)('0' + k), '\0'};
-        int on = k == broker ? online : strstr(was, digit) != NULL;
-        if (on) {
-            size_t n = strlen(now);
-            snprintf(now + n, sizeof now - n, "%s%u", n ? "," : "", k);
-        }
-    }
+    /* Known on this broker from now on; each broker's notices come in order, so a move
+     * (connect on one, disconnect on the other, either order) leaves the right set. */
+    presence_t p;
+    presence_read(inv, thing, &p);
+    unsigned bit = 1u << broker;
+    unsigned on = online ? p.on | bit : p.on & ~bit, unknown = p.unknown & ~bit;
+    inv->learned |= bit;
     char seen[24];
     snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
-    if (strcmp(was, now) != 0)
-        (void)ota_store_thing_attr_set(inv->store, thing, "connectedTo", now[0] ? now : NULL,
-                                       now_ms);
-    (void)ota_store_thing_attr_set(inv->store, thing, "connected", now[0] ? "true" : "false",
-                                   now_ms);
+    (void)presence_write(inv, thing, &p, on, unknown, now_ms);
     (void)ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
 }
 

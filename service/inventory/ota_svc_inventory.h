@@ -12,22 +12,39 @@
  *
  * Everything is checked and bounded before it is stored as the thing's
  * attributes: firmwareVersion (X.Y.Z), reportedDeviceType, slot, imageState
- * (1-32 of [A-Za-z0-9_.-]), connected ("true"/"false"), lastSeen (ms since
- * the epoch); at most OTA_SVC_INVENTORY_MAX_PER_MINUTE updates per thing per
- * minute; unknown keys, other types, longer payloads are refused and change
+ * (1-32 of [A-Za-z0-9_.-]), lastSeen (ms since the epoch); at most OTA_SVC_INVENTORY_MAX_PER_MINUTE
+ * updates per thing per minute; unknown keys, other types, longer payloads are refused and change
  * nothing. A firmwareVersion report re-targets the thing's queued jobs (one
  * already on a job's version is SKIPPED).
  *
- * Presence comes from the brokers, not from the device: a thing is online on a
+ * Presence comes from the brokers, not from the device (a reported "connected"
+ * is accepted for AWS compatibility and not stored): a thing is online on a
  * broker from Mosquitto's "New client connected ... as <thing> (...,
  * u'<thing>')" notice (the login binds the client id to the thing) until its
  * "Client <thing> ..." disconnect notice. Clients cannot publish on $SYS
  * topics. In a federation each broker's notices also reach the hubs over the
  * bridges as otter-presence/<K>/log/N (K: the broker's number), which only the
  * bridges may publish; the notices of the broker the service is connected to
- * come on $SYS/broker/log/N and count as its number (set_broker). The thing's
- * "connectedTo" attribute lists the brokers it is connected to ("1,3");
- * "connected" is "true" while that list is not empty.
+ * come on $SYS/broker/log/N and count as its number (set_broker).
+ *
+ * Each broker's notices are a stream; a stream with a gap (notices that may
+ * have been lost) makes what was learned from it before the gap UNKNOWN, until
+ * the thing's next connect or disconnect notice on that broker. Gaps come from
+ * the caller (ota_svc_inventory_gap(): the service started, or its connection
+ * to its broker was (re)made) and from the notices themselves: broker K's
+ * bridge connecting to a hub ("New bridge connected ... as
+ * otter-service-federation-K (..., u'otter-service-federation-K')") or leaving
+ * it ("Client otter-service-federation-K ..."), and a hub's own bridge
+ * reconnecting ("Connecting bridge otter-federation (...)"). Hub 1's bridge
+ * (K = 1) carries every stream but the service's own broker's between the
+ * hubs, so its gaps count for all of them.
+ *
+ * Per thing, as attributes: "connectedTo" lists the brokers it is known to be
+ * connected to ("1,3"), "presenceUnknownOn" the brokers where it is unknown
+ * ("2"); on the others it is known not connected. "connected" is "true" (known
+ * on at least one broker), "unknown" (not known on any and unknown on at least
+ * one), "false" (known not connected anywhere); a thing never seen has none of
+ * them. "lastSeen" is the service's clock at its last notice or report.
  *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */
@@ -50,6 +67,17 @@
 /** Most brokers whose notices are told apart (numbered 1 to this). */
 #define OTA_SVC_INVENTORY_BROKERS_MAX 8
 
+/** Attribute: the brokers a thing is known to be connected to ("1,3"). */
+#define OTA_SVC_INVENTORY_ATTR_CONNECTED_TO "connectedTo"
+/** Attribute: the brokers where a thing's presence is unknown since a gap ("2,3"). */
+#define OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON "presenceUnknownOn"
+/** The client id prefix of the federation's bridges: PREFIX<K> for broker K's. */
+#define OTA_SVC_INVENTORY_BRIDGE_ID "otter-service-federation-"
+/** The name of the federation's bridge connection in the brokers' configuration. */
+#define OTA_SVC_INVENTORY_BRIDGE_NAME "otter-federation"
+/** ota_svc_inventory_gap(): every broker. */
+#define OTA_SVC_INVENTORY_ALL 0x1feu
+
 /** The module. Opaque. */
 typedef struct ota_svc_inventory ota_svc_inventory_t;
 
@@ -70,6 +98,38 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
  * ignored. The default is 1.
  */
 void ota_svc_inventory_set_broker(ota_svc_inventory_t *inv, unsigned broker);
+
+/**
+ * Tells how many brokers the federation has (numbered 1..n; 1 without a
+ * federation): a gap for every broker makes a thing known not connected
+ * unknown on each of them. A notice from a broker numbered above n raises n.
+ * Out of 1..OTA_SVC_INVENTORY_BROKERS_MAX: ignored. The default is 1.
+ */
+void ota_svc_inventory_set_brokers(ota_svc_inventory_t *inv, unsigned n);
+
+/** Logs a line (level 0 error .. 3 debug); optional. */
+typedef void (*ota_svc_inventory_log_fn)(void *ctx, int level, const char *line);
+
+/** Sets where the module says what a gap made unknown (NULL: nowhere). */
+void ota_svc_inventory_set_log(ota_svc_inventory_t *inv, ota_svc_inventory_log_fn log, void *ctx);
+
+/**
+ * The notices of the brokers in mask (bit K for broker K; OTA_SVC_INVENTORY_ALL)
+ * may have been lost until now: what every thing's presence on them was is
+ * made unknown (connectedTo loses them, presenceUnknownOn gains them, for each
+ * thing presence was ever recorded for), and their streams count as started
+ * again at now_ms. Call it when the service starts and each time its connection
+ * to its broker is made (before any notice of the new connection is handled).
+ * @param why  a few words for the log line ("service started").
+ * @return how many things changed, or -1 (the store failed; the next gap tries again).
+ */
+int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms);
+
+/**
+ * When broker's notice stream was last (re)started (ms since the epoch): the
+ * last gap that covered it; 0 if none yet (or broker out of range).
+ */
+int64_t ota_svc_inventory_stream_since(const ota_svc_inventory_t *inv, unsigned broker);
 
 /** Destroys the module (NULL: no-op). */
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv);

@@ -1,0 +1,291 @@
+/*
+ * Unit tests of presence in the inventory module, without a broker: Mosquitto's connection
+ * notices (as Mosquitto 2.0.11 writes them) are handed in with the time, and the thing's
+ * attributes are read back from a SQLite store in a temporary folder.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "ota_store.h"
+#include "ota_svc_inventory.h"
+
+typedef struct {
+    char dir[64];
+    ota_store_t *store;
+    ota_svc_inventory_t *inv;
+    int64_t now;
+} fx_t;
+
+static int no_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+    (void)ctx;
+    (void)topic;
+    (void)payload;
+    (void)len;
+    (void)qos;
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* A service run: the module on the store, n brokers, connected to broker own. */
+static void start(fx_t *fx, unsigned n, unsigned own)
+{
+    fx->inv = ota_svc_inventory_create(fx->store, no_publish, fx);
+    assert_non_null(fx->inv);
+    ota_svc_inventory_set_brokers(fx->inv, n);
+    ota_svc_inventory_set_broker(fx->inv, own);
+}
+
+static int setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/otter-inventory-test-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(ota_store_open(fx->dir, &fx->store), OTA_STORE_OK);
+    fx->now = 1790000000000;
+    static const char *const things[] = {"t1", "t2", "t3"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(ota_store_thing_create(fx->store, things[i], fx->now), OTA_STORE_OK);
+    }
+    start(fx, 3, 1);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    ota_svc_inventory_destroy(fx->inv);
+    ota_store_close(fx->store);
+    nftw(fx->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+/* One notice of broker k (0: the service's own broker, on $SYS), a second later. */
+static void notice(fx_t *fx, unsigned k, const char *text)
+{
+    char topic[64], line[400];
+    if (k == 0) {
+        snprintf(topic, sizeof topic, "$SYS/broker/log/N");
+    } else {
+        snprintf(topic, sizeof topic, OTA_SVC_INVENTORY_PRESENCE_PREFIX "%u/log/N", k);
+    }
+    fx->now += 1000;
+    snprintf(line, sizeof line, "%lld: %s", (long long)(fx->now / 1000), text);
+    assert_int_equal(ota_svc_inventory_handle(fx->inv, topic, line, strlen(line), fx->now), 1);
+}
+
+static void connects(fx_t *fx, unsigned k, const char *thing)
+{
+    char text[200];
+    snprintf(text, sizeof text,
+             "New client connected from 127.0.0.1:40000 as %s (p2, c1, k60, u'%s').", thing, thing);
+    notice(fx, k, text);
+}
+
+static void leaves(fx_t *fx, unsigned k, const char *thing)
+{
+    char text[200];
+    snprintf(text, sizeof text, "Client %s disconnected.", thing);
+    notice(fx, k, text);
+}
+
+/* A thing's attribute, "-" when unset. */
+static const char *attr(fx_t *fx, const char *thing, const char *key)
+{
+    static char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(fx->store, thing, key, v, sizeof v) != OTA_STORE_OK) {
+        snprintf(v, sizeof v, "-");
+    }
+    return v;
+}
+
+/* connected, connectedTo and presenceUnknownOn of a thing. */
+static void expect(fx_t *fx, const char *thing, const char *connected, const char *to,
+                   const char *unknown)
+{
+    char got[3][OTA_STORE_ATTR_VALUE_MAX + 1];
+    snprintf(got[0], sizeof got[0], "%s", attr(fx, thing, "connected"));
+    snprintf(got[1], sizeof got[1], "%s", attr(fx, thing, OTA_SVC_INVENTORY_ATTR_CONNECTED_TO));
+    snprintf(got[2], sizeof got[2], "%s", attr(fx, thing, OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON));
+    if (strcmp(got[0], connected) != 0 || strcmp(got[1], to) != 0 || strcmp(got[2], unknown) != 0) {
+        fail_msg("%s: connected %s, connectedTo %s, presenceUnknownOn %s; expected %s, %s, %s",
+                 thing, got[0], got[1], got[2], connected, to, unknown);
+    }
+}
+
+/* A service restart: the store stays, the module is new, and its start is a gap. */
+static void restart(fx_t *fx)
+{
+    ota_svc_inventory_destroy(fx->inv);
+    start(fx, 3, 1);
+    fx->now += 5000;
+    assert_true(ota_svc_inventory_gap(fx->inv, OTA_SVC_INVENTORY_ALL, "test", fx->now) >= 0);
+}
+
+/* Online, a gap, unknown, the next notice makes it known again (either way). */
+static void test_gap_then_known(void **state)
+{
+    fx_t *fx = *state;
+    connects(fx, 0, "t1");
+    connects(fx, 0, "t2");
+    leaves(fx, 0, "t2");
+    expect(fx, "t1", "true", "1", "-");
+    expect(fx, "t2", "false", "-", "-");
+    expect(fx, "t3", "-", "-", "-"); /* never seen: nothing claimed */
+    assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), 0);
+
+    restart(fx);
+    expect(fx, "t1", "unknown", "-", "1,2,3");
+    expect(fx, "t2", "unknown", "-", "1,2,3");
+    expect(fx, "t3", "-", "-", "-");
+    for (unsigned k = 1; k <= 3; k++) {
+        assert_int_equal(ota_svc_inventory_stream_since(fx->inv, k), fx->now);
+    }
+    /* lastSeen still says when presence was last learned */
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), fx->now - 7000);
+
+    /* a second gap with nothing learned since changes nothing */
+    fx->now += 1000;
+    assert_int_equal(ota_svc_inventory_gap(fx->inv, OTA_SVC_INVENTORY_ALL, "test", fx->now), 0);
+
+    /* t1 connects on broker 3: known online there, still unknown on 1 and 2 */
+    connects(fx, 3, "t1");
+    expect(fx, "t1", "true", "3", "1,2");
+    leaves(fx, 3, "t1");
+    expect(fx, "t1", "unknown", "-", "1,2"); /* it may still be on 1 or 2 */
+    connects(fx, 0, "t1");
+    leaves(fx, 0, "t1");
+    notice(fx, 2, "Socket error on client t1, disconnecting.");
+    expect(fx, "t1", "false", "-", "-"); /* known off everywhere again */
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), fx->now);
+}
+
+/* A spoke's bridge going away makes only that broker's things unknown; a thing known online on
+ * another broker stays online. */
+static void test_bridge_down_marks_its_broker(void **state)
+{
+    fx_t *fx = *state;
+    connects(fx, 3, "t1"); /* on broker 3 only */
+    connects(fx, 3, "t2");
+    connects(fx, 0, "t2"); /* on broker 3 and hub 1 */
+    connects(fx, 2, "t3"); /* on hub 2 */
+    expect(fx, "t2", "true", "1,3", "-");
+    notice(fx, 0, "Client otter-service-federation-3 closed its connection.");
+    expect(fx, "t1", "unknown", "-", "3");
+    expect(fx, "t2", "true", "1", "3");
+    expect(fx, "t3", "true", "2", "3"); /* it may have connected to 3 meanwhile */
+    assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 3), fx->now);
+    assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), 0);
+    /* the bridge back (on hub 2, relayed): a gap for 3 again; t1 learned anew stays known */
+    notice(fx, 2,
+           "New bridge connected from 127.0.0.1:5 as otter-service-federation-3 (p2, c1, k10, "
+           "u'otter-service-federation-3').");
+    connects(fx, 3, "t1");
+    expect(fx, "t1", "true", "3", "-");
+    leaves(fx, 0, "t2");
+    expect(fx, "t2", "unknown", "-", "3");
+}
+
+/* Hub 1's own bridge (between the hubs) carries every stream but the service's broker's. */
+static void test_hub_bridge(void **state)
+{
+    fx_t *fx = *state;
+    connects(fx, 0, "t1");
+    connects(fx, 2, "t2");
+    connects(fx, 3, "t3");
+    notice(fx, 0, "Client otter-service-federation-local closed its connection.");
+    expect(fx, "t1", "true", "1", "2,3");
+    expect(fx, "t2", "unknown", "-", "2,3");
+    expect(fx, "t3", "unknown", "-", "2,3");
+    connects(fx, 2, "t2");
+    expect(fx, "t2", "true", "2", "3");
+    notice(fx, 0, "Connecting bridge (step 1) otter-federation (127.0.0.1:21884)");
+    expect(fx, "t2", "unknown", "-", "2,3");
+    expect(fx, "t1", "true", "1", "2,3");
+
+    /* the service on hub 2: hub 1's bridge leaving hub 2 is a gap for 1 and 3, not 2 */
+    ota_svc_inventory_set_broker(fx->inv, 2);
+    connects(fx, 0, "t2");
+    notice(fx, 0, "Client otter-service-federation-1 closed its connection.");
+    expect(fx, "t2", "true", "2", "1,3");
+    expect(fx, "t1", "unknown", "-", "1,2,3");
+}
+
+/* No device makes others unknown or forges presence: failed logins under a bridge's or a
+ * thing's id, the shared-streams bridge, another login's connect, a report of "connected". */
+static void test_no_forgery(void **state)
+{
+    fx_t *fx = *state;
+    connects(fx, 0, "t1");
+    connects(fx, 3, "t2");
+    int64_t since = ota_svc_inventory_stream_since(fx->inv, 3);
+    static const char *const hostile[] = {
+        "Client otter-service-federation-3 disconnected, not authorised.",
+        "Client <unknown> disconnected, not authorised.",
+        "Client otter-service-federation-3 disconnected due to using not allowed feature (QoS "
+        "too high, retain not supported, or bad AUTH method).",
+        "New client connected from 127.0.0.1:6 as otter-service-federation-3 (p2, c1, k60, "
+        "u't3').",
+        "Client t1 disconnected, not authorised.",
+        "Client t1 already connected, closing old connection.",
+        "New client connected from 127.0.0.1:7 as t3 (p2, c1, k60, u't1').",
+        "Connecting bridge (step 1) otter-shared-streams (127.0.0.1:1883)",
+        "Client otter-service-federation-9 closed its connection.",
+        "Client otter-service-federation-33 closed its connection.",
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        notice(fx, 0, hostile[i]);
+    }
+    expect(fx, "t1", "true", "1", "-");
+    expect(fx, "t2", "true", "3", "-");
+    expect(fx, "t3", "-", "-", "-");
+    assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 3), since);
+    /* a topic of a broker out of range is not presence */
+    const char *line = "1: Client t1 disconnected.";
+    assert_int_equal(
+        ota_svc_inventory_handle(fx->inv, "otter-presence/9/log/N", line, strlen(line), fx->now),
+        1);
+    expect(fx, "t1", "true", "1", "-");
+    /* a device's own report of "connected" is accepted and not taken for presence */
+    const char *rep = "{\"state\":{\"reported\":{\"connected\":false}}}";
+    assert_int_equal(ota_svc_inventory_handle(fx->inv, "$aws/things/t1/shadow/update", rep,
+                                              strlen(rep), fx->now),
+                     1);
+    expect(fx, "t1", "true", "1", "-");
+    rep = "{\"state\":{\"reported\":{\"connected\":true}}}";
+    assert_int_equal(ota_svc_inventory_handle(fx->inv, "$aws/things/t3/shadow/update", rep,
+                                              strlen(rep), fx->now),
+                     1);
+    expect(fx, "t3", "-", "-", "-");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_gap_then_known, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bridge_down_marks_its_broker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_bridge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_forgery, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
