@@ -49,6 +49,10 @@ int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv);
 /** Prints "attributes:" and one line per attribute of a thing; CLI_EXIT_OK or an error line. */
 int cli_print_thing_attrs(struct ota_store *store, const char *thing);
 
+/** Print `thing show`'s presence line: online / unknown / offline / never seen, the brokers
+ * it is known on, those where it is unknown and since when, when it was last seen. */
+int cli_print_thing_presence(struct ota_store *store, const char *thing);
+
 /** One line of `thing list` (the header when thing is NULL). */
 void cli_print_thing_row(struct ota_store *store, const char *thing);
 

@@ -19,7 +19,9 @@ static const char create_help[] =
     "  --query QUERY  TERM[,TERM...] (all must hold, up to 8), TERM = KEY OP VALUE,\n"
     "                 OP one of = != < <= > >=; the ordering operators compare\n"
     "                 versions X.Y.Z (firmwareVersion<1.2.0). A thing without the\n"
-    "                 attribute matches only != terms. Example:\n"
+    "                 attribute matches only != terms. Presence (connected,\n"
+    "                 connectedTo, presenceUnknownOn, lastSeen) is not always known\n"
+    "                 and cannot be queried. Example:\n"
     "                 --query 'deviceType=nrf52840-dk,firmwareVersion<1.2.0,site=lab'\n";
 
 int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv)
@@ -37,7 +39,8 @@ int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv)
     }
     if (query && !ota_store_valid_query(query)) {
         return cli_fail(CLI_EXIT_USAGE,
-                        "bad --query '%s'; give KEY=VALUE or KEY<X.Y.Z terms separated by commas "
+                        "bad --query '%s'; give KEY=VALUE or KEY<X.Y.Z terms separated by commas, "
+                        "not on presence (connected, connectedTo, presenceUnknownOn, lastSeen) "
                         "(see 'otter group create --help')",
                         query);
     }

@@ -252,6 +252,7 @@ static cJSON *thing_row(ota_store_t *store, const ota_store_thing_t *t)
     const char *state = cJSON_IsString(dis) && strcmp(dis->valuestring, "true") == 0 ? "disabled"
                         : !cJSON_IsString(con)                                       ? NULL
                         : strcmp(con->valuestring, "true") == 0                      ? "online"
+                        : strcmp(con->valuestring, "unknown") == 0                   ? "unknown"
                                                                                      : "offline";
     cJSON_AddItemToObject(o, "state", state ? cJSON_CreateString(state) : cJSON_CreateNull());
     const cJSON *seen = cJSON_GetObjectItemCaseSensitive(attrs, "lastSeen");

@@ -144,6 +144,60 @@ static int print_attr(void *ctx, const char *key, const char *value, int64_t upd
     return 0;
 }
 
+/* What `thing show` says of presence, from the attributes the service writes. */
+struct presence_view {
+    char connected[OTA_STORE_ATTR_VALUE_MAX + 1], to[OTA_STORE_ATTR_VALUE_MAX + 1],
+        unknown[OTA_STORE_ATTR_VALUE_MAX + 1], seen[OTA_STORE_ATTR_VALUE_MAX + 1];
+    int64_t unknown_since;
+};
+
+static int read_presence(void *ctx, const char *key, const char *value, int64_t updated_ms)
+{
+    struct presence_view *p = ctx;
+    char *out = strcmp(key, "connected") == 0           ? p->connected
+                : strcmp(key, "connectedTo") == 0       ? p->to
+                : strcmp(key, "presenceUnknownOn") == 0 ? p->unknown
+                : strcmp(key, "lastSeen") == 0          ? p->seen
+                                                        : NULL;
+    if (out != NULL) {
+        snprintf(out, OTA_STORE_ATTR_VALUE_MAX + 1, "%s", value);
+    }
+    if (out == p->unknown) {
+        p->unknown_since = updated_ms;
+    }
+    return 0;
+}
+
+int cli_print_thing_presence(struct ota_store *store, const char *thing)
+{
+    struct presence_view p;
+    memset(&p, 0, sizeof p);
+    if (ota_store_thing_attr_list(store, thing, read_presence, &p) != OTA_STORE_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot list attributes (%s); check the data folder",
+                        ota_store_errmsg(store));
+    }
+    char seen[24], since[24];
+    cli_format_time(p.seen[0] ? strtoll(p.seen, NULL, 10) : 0, seen);
+    cli_format_time(p.unknown_since, since);
+    const char *state = strcmp(p.connected, "true") == 0      ? "online"
+                        : strcmp(p.connected, "unknown") == 0 ? "unknown"
+                        : p.connected[0] != '\0'              ? "offline"
+                                                              : "never seen";
+    printf("presence:    %s", state);
+    if (p.to[0] != '\0') {
+        printf(", on broker %s", p.to);
+    }
+    if (p.unknown[0] != '\0') {
+        printf(", unknown on broker %s since %s UTC (notices may have been lost then)", p.unknown,
+               since);
+    }
+    if (p.seen[0] != '\0') {
+        printf("; last seen %s UTC", seen);
+    }
+    printf("\n");
+    return CLI_EXIT_OK;
+}
+
 int cli_print_thing_attrs(struct ota_store *store, const char *thing)
 {
     printf("attributes:\n");
@@ -188,8 +242,10 @@ void cli_print_thing_row(struct ota_store *store, const char *thing)
     cli_thing_attr(store, thing, "lastSeen", seen, sizeof seen);
     cli_format_time(strcmp(seen, "-") == 0 ? 0 : strtoll(seen, NULL, 10), when);
     printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", thing, type, version, slot, image,
-           strcmp(connected, "true") == 0    ? "online"
-           : strcmp(connected, "false") == 0 ? "offline"
-                                             : connected,
+           strcmp(connected, "true") == 0       ? "online"
+           : strcmp(connected, "false") == 0    ? "offline"
+           : strcmp(connected, "unknown") == 0  ? "unknown"
+           : strcmp(connected, "disabled") == 0 ? "disabled"
+                                                : "-",
            when);
 }

@@ -385,8 +385,10 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
     if (help) {
         fputs("usage: otter thing list\n\nList every thing with its device type (as set, else as "
               "the device reports\nit), the firmware version it runs, its slot and image state, "
-              "whether it is\nconnected to the broker now and when it was last seen (UTC); '-' "
-              "when unknown.\n",
+              "whether it is\nconnected now (STATE: online on a broker; offline; unknown when the "
+              "service's\nview had a gap since it was last known, e.g. the service restarted "
+              "or a\nbroker's bridge went down: see 'otter thing show') and when it was last "
+              "seen\n(UTC); '-' when never seen or not reported.\n",
               stdout);
         return CLI_EXIT_OK;
     }
@@ -461,7 +463,8 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     if (cli_data_path(ctx, path, sizeof path, "things/%s.json", t.name) == 0 && cli_exists(path)) {
         printf("credentials: %s\n", path);
     }
-    if ((rc = cli_print_thing_groups(store, t.name)) != CLI_EXIT_OK ||
+    if ((rc = cli_print_thing_presence(store, t.name)) != CLI_EXIT_OK ||
+        (rc = cli_print_thing_groups(store, t.name)) != CLI_EXIT_OK ||
         (rc = cli_print_thing_attrs(store, t.name)) != CLI_EXIT_OK) {
         ota_store_close(store);
         return rc;

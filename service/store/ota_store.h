@@ -268,7 +268,9 @@ typedef struct ota_store_group {
  * KEY OP VALUE with KEY an attribute key, OP one of = != < <= > >=, VALUE an
  * attribute value without commas; the ordering operators need a version
  * X.Y.Z as VALUE and compare versions. A thing without the attribute
- * matches only a != term. Example: "deviceType=sim,firmwareVersion<1.2.0".
+ * matches only a != term. Example: "deviceType=sim,firmwareVersion<1.2.0". The presence
+ * attributes (connected, connectedTo, presenceUnknownOn, lastSeen) are refused: presence is
+ * not always known, and no job's targets may follow it.
  * @return 1 if valid, else 0.
  */
 int ota_store_valid_query(const char *query);

@@ -345,17 +345,32 @@ static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const c
 
 /*
  * What the inventory knows: deviceType (the operator's, else the reported one),
- * firmwareVersion (reported), online (the broker's presence), lastSeen.
+ * firmwareVersion (reported), online and presence (the brokers' presence: online, unknown,
+ * offline, or null never seen) with presenceUnknownOn (broker numbers), lastSeen.
  */
 static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
 {
     add_attr(store, o, "deviceType", thing, "deviceType", "reportedDeviceType");
     add_attr(store, o, "firmwareVersion", thing, "firmwareVersion", NULL);
     char v[OTA_STORE_ATTR_VALUE_MAX + 1];
-    cJSON_AddBoolToObject(o, "online",
-                          ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) ==
-                                  OTA_STORE_OK &&
-                              strcmp(v, "true") == 0);
+    /* presence: "online" (known on a broker), "unknown" (known on none, unknown on some since
+     * a gap in the service's view), "offline", null (never seen) */
+    int have = ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) == OTA_STORE_OK;
+    const char *presence = !have                       ? NULL
+                           : strcmp(v, "true") == 0    ? "online"
+                           : strcmp(v, "unknown") == 0 ? "unknown"
+                                                       : "offline";
+    cJSON_AddBoolToObject(o, "online", presence != NULL && strcmp(presence, "online") == 0);
+    cJSON_AddItemToObject(o, "presence",
+                          presence ? cJSON_CreateString(presence) : cJSON_CreateNull());
+    cJSON *unknown = cJSON_AddArrayToObject(o, "presenceUnknownOn");
+    if (ota_store_thing_attr_get(store, thing, "presenceUnknownOn", v, sizeof v) == OTA_STORE_OK) {
+        for (const char *c = v; *c != '\0'; c++) {
+            if (*c >= '1' && *c <= '9') {
+                cJSON_AddItemToArray(unknown, cJSON_CreateNumber(*c - '0'));
+            }
+        }
+    }
     long long seen = 0;
     if (ota_store_thing_attr_get(store, thing, "lastSeen", v, sizeof v) == OTA_STORE_OK) {
         seen = strtoll(v, NULL, 10);

@@ -92,7 +92,8 @@ void ota_web_h_group_create(const ota_web_request_t *req, ota_web_response_t *re
     } else if (query != NULL && !ota_store_valid_query(query)) {
         ota_web_error(resp, 400, "bad_request",
                       "bad query '%.300s'; give KEY=VALUE or KEY<X.Y.Z terms separated by "
-                      "commas (up to %d; operators = != < <= > >=)",
+                      "commas (up to %d; operators = != < <= > >=), not on presence "
+                      "(connected, connectedTo, presenceUnknownOn, lastSeen)",
                       query, OTA_STORE_QUERY_TERMS_MAX);
     } else {
         int src = ota_store_group_create(store, n->valuestring, query, req->now_ms);

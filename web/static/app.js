@@ -126,15 +126,35 @@ async function pageFleet() {
         title: t.firmwareVersion ? "reported by the device" : "from its last succeeded job" }),
       el("td", { text: t.deviceType || "—" }),
       el("td", { text: t.groups.join(", ") || "—" }),
-      el("td", { class: "presence", "data-online": t.online ? "yes" : "no",
-        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen"),
-        title: when(t.lastSeen) }),
+      presenceCell("td", t),
       el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
       el("td", {}, cur ? el("a", { href: "/job.html?id=" + encodeURIComponent(cur.jobId), text: cur.jobId }) : "—",
         cur ? " " : null, cur ? status(cur.status) : null, cur ? " " : null,
         cur ? details(cur.statusDetails) : null)));
   }
-  document.getElementById("count").textContent = things.length + " things";
+  const n = (p) => things.filter((t) => presenceOf(t) === p).length;
+  document.getElementById("count").textContent = things.length + " things · " + n("online") +
+    " online · " + n("unknown") + " unknown · " + n("offline") + " offline";
+}
+
+// A thing's presence: "online", "unknown" (the service's view had a gap since it was last
+// known), "offline", or "never" (never seen).
+function presenceOf(t) {
+  return t.presence || (t.online ? "online" : (t.lastSeen ? "offline" : "never"));
+}
+
+function presenceCell(tag, t, id) {
+  const p = presenceOf(t);
+  const unknownOn = (t.presenceUnknownOn || []).join(", ");
+  const text = p === "online" ? "online"
+    : p === "unknown" ? "unknown (seen " + ago(t.lastSeen) + ")"
+    : p === "offline" ? "seen " + ago(t.lastSeen) : "never seen";
+  const title = (unknownOn ? "not known on broker " + unknownOn + " since a gap in the " +
+    "service's view; " : "") + "last seen " + when(t.lastSeen);
+  const attrs = { class: "presence", "data-online": p === "online" ? "yes"
+    : p === "unknown" ? "unknown" : "no", text: text, title: title };
+  if (id) attrs.id = id;
+  return el(tag, attrs);
 }
 
 async function pageThing() {
@@ -143,8 +163,7 @@ async function pageThing() {
   document.getElementById("summary").replaceChildren(
     el("p", {}, "Version: ", el("b", { text: t.firmwareVersion || t.version || "unknown" }),
       " · device type ", t.deviceType || "unknown", " · ",
-      el("span", { id: "presence", class: "presence", "data-online": t.online ? "yes" : "no",
-        text: t.online ? "online" : (t.lastSeen ? "seen " + ago(t.lastSeen) : "never seen") }),
+      presenceCell("span", t, "presence"),
       " · groups: ", t.groups.join(", ") || "none", " · created ", when(t.createdAt),
       " · last report ", ago(t.lastReportAt)));
   renderAttributes(t.name, t.attributes);

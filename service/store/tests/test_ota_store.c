@@ -1749,8 +1749,11 @@ static void test_dynamic_groups_and_continuous_jobs(void **state)
     mk_things(s, "d", 4);
     assert_true(ota_store_valid_query("deviceType=sim,firmwareVersion<1.2.0"));
     assert_true(ota_store_valid_query("site!=roof"));
-    const char *bad[] = {"",      "deviceType", "=sim",    "a=b,",
-                         "v<1.2", "a==b",       "a=\"b\"", "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9"};
+    const char *bad[] = {"", "deviceType", "=sim", "a=b,", "v<1.2", "a==b", "a=\"b\"",
+                         "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9",
+                         /* presence is not always known: no group follows it */
+                         "connected=true", "site=lab,connectedTo!=3", "presenceUnknownOn=2",
+                         "lastSeen!=0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(ota_store_valid_query(bad[i]));
     assert_int_equal(
