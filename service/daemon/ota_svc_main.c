@@ -2344,6 +2344,17 @@ int main(int argc, char **argv)
                  "first when it is reachable again",
                  d.n_brokers, d.brokers[0].host);
     }
+    if (serves_jobs(&d)) {
+        char nums[128] = "";
+        for (int i = 0; i < d.n_brokers; i++) {
+            snprintf(nums + strlen(nums), sizeof(nums) - strlen(nums), "%s%s:%d is broker %u",
+                     i > 0 ? ", " : "", d.brokers[i].host, d.brokers[i].port, d.brokers[i].number);
+        }
+        log_line(LV_INFO, "presence: %s of %u%s", nums, d.fed_size,
+                 d.opt.broker_numbers != NULL ? " (--broker-numbers)"
+                 : d.cred.brokers[0] != '\0'  ? " (the federation's description)"
+                                              : "");
+    }
     if (open_everything(&d) != 0 || setup_mqtt(&d) != 0 || setup_watch(&d) != 0) {
         status = 1;
     } else {

@@ -74,6 +74,7 @@ static void test_help(void **state)
                                         "--thing-burst-kib",
                                         "--certfile",
                                         "--keyfile",
+                                        "--broker-numbers",
                                         "service.credentials",
                                         NULL};
     for (size_t i = 0; flags[i] != NULL; i++) {
@@ -270,6 +271,67 @@ static void test_reads_what_broker_init_wrote(void **state)
     assert_true(refusals <= 5);
 }
 
+/* Presence numbers the service's broker from the federation's description broker init wrote
+ * (hub 1, hub 2), whatever --host names; --broker-numbers for another name, never against the
+ * description; bad input exits 2 with a clear message. No broker is needed. */
+static void test_broker_numbers(void **state)
+{
+    (void)state;
+    char data[128], p1[32], p2[32], fed[64], other[64];
+    int port1 = ota_test_free_port(), port2 = ota_test_free_port();
+    snprintf(data, sizeof(data), "%s/federation", g_dir);
+    snprintf(p1, sizeof(p1), "%d", port1);
+    snprintf(fed, sizeof(fed), "127.0.0.1:%d", port2);
+    const char *const init[] = {"broker", "init", "--port", p1, "--federate", fed, NULL};
+    assert_int_equal(ota_test_otter(data, init, NULL), 0);
+    snprintf(p2, sizeof(p2), "127.0.0.1:%d", port2);
+    snprintf(other, sizeof(other), "localhost:%d", port2);
+    struct {
+        const char *args[8];
+        const char *says;
+    } bad[] = {
+        {{"--data-dir", data, "--host", p2, "--broker-numbers", "1", NULL}, "says it is hub 2"},
+        {{"--data-dir", data, "--host", other, NULL}, "is not in the federation's description"},
+        {{"--data-dir", data, "--host", other, "--broker-numbers", "2,3", NULL},
+         "gives 2 numbers for 1 brokers"},
+        {{"--data-dir", data, "--host", other, "--broker-numbers", "0", NULL},
+         "bad --broker-numbers"},
+        {{"--data-dir", data, "--host", other, "--broker-numbers", "9", NULL},
+         "bad --broker-numbers"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long from = ota_test_log_size(g_log);
+        assert_int_equal(run(bad[i].args), 2);
+        if (ota_test_log_wait(g_log, from, bad[i].says, 0) != 0) {
+            fail_msg("case %zu does not say '%s' (see %s)", i, bad[i].says, g_log);
+        }
+    }
+    /* hub 2 alone, or the hubs the other way round: still hub 2's own number */
+    snprintf(fed, sizeof(fed), "%s,127.0.0.1:%d", p2, port1);
+    const char *ok_cases[][3] = {{p2, NULL, NULL}, {fed, NULL, NULL}, {other, "2", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        long from = ota_test_log_size(g_log);
+        ota_test_proc_t svc;
+        char *argv[] = {(char *)OTA_TEST_SERVICE_BIN,
+                        "--data-dir",
+                        data,
+                        "--host",
+                        (char *)ok_cases[i][0],
+                        ok_cases[i][1] != NULL ? "--broker-numbers" : NULL,
+                        (char *)ok_cases[i][1],
+                        NULL};
+        assert_int_equal(ota_test_proc_start(&svc, "otter-service", argv, g_log), 0);
+        char says[128];
+        snprintf(says, sizeof(says), "presence: %s:%d is broker 2",
+                 i == 2 ? "localhost" : "127.0.0.1", port2);
+        int found = ota_test_log_wait(g_log, from, says, 5000);
+        assert_int_equal(ota_test_proc_stop(&svc), 0);
+        if (found != 0) {
+            fail_msg("case %zu: no '%s' (see %s)", i, says, g_log);
+        }
+    }
+}
+
 /* The credentials `otter broker init` wrote: an instance's fixed id from client_id_prefix,
  * the session the broker kept for it across a restart of the service, and a damaged file. */
 static void test_instance_id_and_session(void **state)
@@ -367,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_reads_what_broker_init_wrote),
         cmocka_unit_test(test_instance_id_and_session),
         cmocka_unit_test(test_reads_tls_credentials),
+        cmocka_unit_test(test_broker_numbers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
