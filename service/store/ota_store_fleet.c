@@ -236,9 +236,11 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
                           key);
         }
     }
-    if (!rc) /* dynamic groups follow attributes */
+    /* dynamic groups follow attributes, and targeting the thing's type and version; neither
+     * follows presence */
+    if (!rc && !ota_store_presence_key(key))
         rc = ota_store_continuous_sync(store, thing, now_ms);
-    if (!rc)
+    if (!rc && !ota_store_presence_key(key))
         rc = ota_store_skip_unneeded(store, NULL, thing, now_ms);
     return finish(store, rc);
 }

@@ -24,9 +24,7 @@ typedef struct {
     char value[OTA_STORE_ATTR_VALUE_MAX + 1];
 } term_t;
 
-/* The attributes presence is written in: not known at every moment (a gap in the service's
- * view of the brokers makes them unknown), so no group, and no job's targets, follow them. */
-static int presence_key(const char *key)
+int ota_store_presence_key(const char *key)
 {
     static const char *const keys[] = {"connected", "connectedTo", "presenceUnknownOn", "lastSeen"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -64,7 +62,7 @@ static int parse_query(const char *q, term_t *terms)
         memcpy(t->key, term, klen);
         t->key[klen] = '\0';
         const char *v = term + klen + olen;
-        if (op < 0 || !ota_store_valid_attr_key(t->key) || presence_key(t->key) ||
+        if (op < 0 || !ota_store_valid_attr_key(t->key) || ota_store_presence_key(t->key) ||
             !ota_store_valid_attr_value(v) || strchr("!=<>", v[0]) != NULL ||
             strlen(v) > OTA_STORE_ATTR_VALUE_MAX || ((op >= OP_LT) && !ota_store_valid_version(v)))
             return -1;

@@ -98,6 +98,12 @@ int prep(ota_store_t *s, ota_db_stmt_t **st, const char *sql);
 int exec_sql(ota_store_t *s, const char *sql);
 /** BEGIN IMMEDIATE. */
 int begin(ota_store_t *s);
+
+/* 1 for the attributes presence is written in (connected, connectedTo, presenceUnknownOn,
+ * lastSeen): not known at every moment (a gap in the service's view of the brokers makes them
+ * unknown), so no group query, and no job's targets, follow them; a change of one needs no
+ * re-check of groups or executions. */
+int ota_store_presence_key(const char *key);
 /** Rolls back an open transaction, if any. */
 void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */
