@@ -899,9 +899,14 @@ static int number_brokers(daemon_t *d, unsigned *fed_size)
     for (const char *p = d->cred.brokers; *p != '\0' && n_desc < MAX_BROKERS;) {
         size_t len = strcspn(p, ",");
         if (split_addr(p, len, d->cred.port > 0 ? d->cred.port : d->opt.port, desc[n_desc].host,
-                       &desc[n_desc].port) == 0) {
-            n_desc++;
+                       &desc[n_desc].port) != 0) {
+            fprintf(stderr,
+                    "otter-service: %s is damaged (brokers '%s' is not a list of HOST:PORT); "
+                    "run 'otter broker init' in a new data folder\n",
+                    d->cred.path, d->cred.brokers);
+            return -1;
         }
+        n_desc++;
         p += len + (p[len] == ',');
     }
     unsigned given[MAX_BROKERS] = {0};
@@ -2345,7 +2350,7 @@ int main(int argc, char **argv)
                  d.n_brokers, d.brokers[0].host);
     }
     if (serves_jobs(&d)) {
-        char nums[128] = "";
+        char nums[1024] = "";
         for (int i = 0; i < d.n_brokers; i++) {
             snprintf(nums + strlen(nums), sizeof(nums) - strlen(nums), "%s%s:%d is broker %u",
                      i > 0 ? ", " : "", d.brokers[i].host, d.brokers[i].port, d.brokers[i].number);

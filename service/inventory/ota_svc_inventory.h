@@ -34,8 +34,13 @@
  * to its broker was (re)made) and from the notices themselves: broker K's
  * bridge connecting to a hub ("New bridge connected ... as
  * otter-service-federation-K (..., u'otter-service-federation-K')") or leaving
- * it ("Client otter-service-federation-K ..."), and a hub's own bridge
- * reconnecting ("Connecting bridge otter-federation (...)"). Hub 1's bridge
+ * it ("Client otter-service-federation-K ..."), and the bridge of the hub
+ * whose notices they are losing its connection ("Client
+ * otter-service-federation-local ...") or reconnecting ("Connecting bridge
+ * (step 1) otter-federation (...)"), as Mosquitto 2.0.11 words them. A failed
+ * login under a bridge's or a thing's client id is no gap and no presence
+ * (Mosquitto names such a client "<unknown>", and a refusal says "not
+ * authorised"); no client may publish on $SYS or otter-presence. Hub 1's bridge
  * (K = 1) carries every stream but the service's own broker's between the
  * hubs, so its gaps count for all of them.
  *
