@@ -290,7 +290,20 @@ def run(fleet, profile):
             time.sleep(0.5)
         for d in DEVICES:
             assert "1.1.0" in versions[d], "version of %s: %s" % (d, versions[d])
+        # A thing whose presence is unknown (what the service writes after a gap in its view
+        # of broker 1) is shown neither online nor offline, and counted apart.
+        fleet.cli("thing", "set", "evil", "connected=unknown", "presenceUnknownOn=1")
+        drv.get(fleet.url + "/index.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
+                                                                     "#things tr")))
+        evil = row_text(drv, "things", "data-thing", "evil")
+        assert "unknown (seen" in evil and "online" not in evil, "evil unknown: " + evil
+        cell = drv.find_element(By.CSS_SELECTOR, 'tr[data-thing="evil"] .presence')
+        assert cell.get_attribute("data-online") == "unknown", "evil's cell marked unknown"
+        assert "not known on broker 1" in cell.get_attribute("title"), "evil's tooltip"
+        assert "1 unknown" in text_of(drv, "count"), "counted: " + text_of(drv, "count")
         shot(drv, "09-fleet-updated")
+        fleet.cli("thing", "unset", "evil", "connected", "presenceUnknownOn")
         drv.get(fleet.url + "/thing.html?name=dev-1")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))
