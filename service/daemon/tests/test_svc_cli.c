@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ota_test_net.h"
@@ -277,6 +278,8 @@ static void test_reads_what_broker_init_wrote(void **state)
 static void test_broker_numbers(void **state)
 {
     (void)state;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     char data[128], p1[32], p2[32], fed[64], other[64];
     int port1 = ota_test_free_port(), port2 = ota_test_free_port();
     snprintf(data, sizeof(data), "%s/federation", g_dir);
@@ -330,6 +333,9 @@ static void test_broker_numbers(void **state)
             fail_msg("case %zu: no '%s' (see %s)", i, says, g_log);
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("svc_cli: broker numbers checked in %ld ms\n",
+           (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
 
 /* The credentials `otter broker init` wrote: an instance's fixed id from client_id_prefix,
