@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli_crl.h"
+#include "ota_test_loopback.h"
 
 /* A self-signed test certificate: the CA, and the client's certificate. */
 #define CRT OTA_TEST_KEYS_DIR "/codesign-test.crt"
@@ -73,19 +73,12 @@ static int silent_setup(void **state)
 {
     static silent_t s;
     memset(&s, 0, sizeof s);
-    s.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0; /* a free port */
-    socklen_t len = sizeof a;
-    if (s.lfd < 0 || bind(s.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s.lfd, 16) != 0 ||
-        getsockname(s.lfd, (struct sockaddr *)&a, &len) != 0 ||
-        pthread_create(&s.th, NULL, silent_run, &s) != 0) {
+    int port = 0;
+    s.lfd = ota_test_listen_loopback(&port);
+    if (s.lfd < 0 || pthread_create(&s.th, NULL, silent_run, &s) != 0) {
         return -1;
     }
-    s.port = ntohs(a.sin_port);
+    s.port = (unsigned)port;
     *state = &s;
     return 0;
 }

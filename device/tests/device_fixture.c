@@ -872,29 +872,21 @@ static void *link_main(void *arg)
 
 int dfx_link_start(dfx_link_t *l, int upstream_port, unsigned bytes_per_s)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
     memset(l, 0, sizeof *l);
     l->upstream_port = upstream_port;
     l->bytes_per_s = bytes_per_s;
     l->wake[0] = l->wake[1] = -1;
-    l->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    l->listen_fd = ota_test_listen_loopback(&l->port);
     if (l->listen_fd < 0) {
         return -1;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(l->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(l->listen_fd, 16) != 0 ||
-        getsockname(l->listen_fd, (struct sockaddr *)&sa, &len) != 0 || pipe(l->wake) != 0 ||
-        fcntl(l->wake[0], F_SETFD, FD_CLOEXEC) != 0 ||
+    if (pipe(l->wake) != 0 || fcntl(l->wake[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(l->wake[1], F_SETFD, FD_CLOEXEC) != 0) {
         close(l->listen_fd);
         l->listen_fd = -1;
+        l->port = 0; /* not started: dfx_link_stop has nothing to do */
         return -1;
     }
-    l->port = ntohs(sa.sin_port);
     if (pthread_create(&l->thread, NULL, link_main, l) != 0) {
         dfx_link_stop(l);
         return -1;

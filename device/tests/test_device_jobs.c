@@ -282,27 +282,13 @@ static void *relay_main(void *arg)
 
 static int relay_start(relay_t *r, int broker_port)
 {
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    int one = 1;
     memset(r, 0, sizeof *r);
     r->broker_port = broker_port;
     pthread_mutex_init(&r->mu, NULL);
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    r->lfd = ota_test_listen_loopback(&r->port);
     if (r->lfd < 0) {
         return -1;
     }
-    (void)setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(r->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(r->lfd, 8) != 0 ||
-        getsockname(r->lfd, (struct sockaddr *)&a, &alen) != 0) {
-        close(r->lfd);
-        r->lfd = -1;
-        return -1;
-    }
-    r->port = ntohs(a.sin_port);
     if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
         close(r->lfd);
         r->lfd = -1;

@@ -982,20 +982,11 @@ static void *flapper_run(void *arg)
 
 static void flapper_start(flapper_t *f)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < FLAP_PAIRS; i++) {
         f->a[i] = f->b[i] = -1;
     }
-    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    f->fd = ota_test_listen_loopback(&f->port);
     assert_true(f->fd >= 0);
-    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(f->fd, 8), 0);
-    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
-    f->port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&f->thread, NULL, flapper_run, f), 0);
 }
 
