@@ -11,7 +11,7 @@
 #include "cli_broker.h"
 #include "cli_cmds.h"
 #include "cli_dynsec.h"
-#include "cli_thing_cert.h"
+#include "cli_thing_identity.h"
 #include "ota_store.h"
 
 /* Waits (up to 5 s) until the broker refuses (want_refused = 1) or accepts the
@@ -28,27 +28,6 @@ static int wait_login(const cli_ctx_t *ctx, const char *name, int want_refused)
         nanosleep(&ts, NULL);
     }
     return -1;
-}
-
-/* The thing must exist; fills the broker's login (cafile set: certificates). */
-static int known_thing(const cli_ctx_t *ctx, int argc, char **argv, const char *help,
-                       const char *verb, const char **name, cli_login_t *broker)
-{
-    ota_store_t *store = NULL;
-    char missing[96];
-    snprintf(missing, sizeof missing, "thing %s needs a NAME; see 'otter thing %s --help'", verb,
-             verb);
-    int rc = cli_one_arg_with_store(ctx, argc, argv, help, missing, name, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_thing_t t;
-    int known = ota_store_thing_get(store, *name, &t) == OTA_STORE_OK;
-    ota_store_close(store);
-    if (!known) {
-        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
-    }
-    return cli_broker_login(ctx, "broker/service.credentials", broker);
 }
 
 /* Records (or clears) the "disabled" attribute shown by thing list. */
@@ -92,8 +71,8 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
 {
     const char *name = NULL;
     cli_login_t broker;
-    int rc = known_thing(ctx, argc, argv, disable ? disable_help : enable_help,
-                         disable ? "disable" : "enable", &name, &broker);
+    int rc = cli_thing_known(ctx, argc, argv, disable ? disable_help : enable_help,
+                             disable ? "disable" : "enable", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
@@ -179,7 +158,7 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *name = NULL;
     cli_login_t broker;
-    int rc = known_thing(ctx, argc, argv, rotate_help, "rotate", &name, &broker);
+    int rc = cli_thing_known(ctx, argc, argv, rotate_help, "rotate", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }

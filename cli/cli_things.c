@@ -14,7 +14,7 @@
 #include "cli_json.h"
 #include "cli_dynsec.h"
 #include "cli_federation.h"
-#include "cli_thing_cert.h"
+#include "cli_thing_identity.h"
 #include "ota_store.h"
 
 /** What `thing create` makes for one thing. */
@@ -310,22 +310,10 @@ static const char revoke_help[] =
 int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *name = NULL;
-    ota_store_t *store = NULL;
-    int rc = cli_one_arg_with_store(ctx, argc, argv, revoke_help,
-                                    "thing revoke needs a NAME; see 'otter thing revoke --help'",
-                                    &name, &store);
+    cli_login_t broker;
+    int rc = cli_thing_known(ctx, argc, argv, revoke_help, "revoke", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
-    ota_store_thing_t t;
-    int known = ota_store_thing_get(store, name, &t) == OTA_STORE_OK;
-    ota_store_close(store);
-    if (!known) {
-        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
-    }
-    cli_login_t broker;
-    if ((rc = cli_broker_login(ctx, "broker/service.credentials", &broker)) != CLI_EXIT_OK) {
-        return rc;
     }
     long pid = cli_broker_running(ctx);
     cli_thing_files_t f;

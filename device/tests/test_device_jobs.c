@@ -21,9 +21,7 @@
  * two_jobs_first_canceled, cancel_then_new_update).
  * OTA_TEST_KEEP=1 keeps the temporary folder (logs, flash file).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,23 +84,14 @@ static int send_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* A connection to 127.0.0.1:port whose writes give up after 1 s. */
 static int connect_loopback(int port)
 {
-    struct sockaddr_in a;
     struct timeval tv = {1, 0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return -1;
+    int fd = ota_test_connect_loopback(port);
+    if (fd >= 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
 

@@ -7,26 +7,34 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The address 127.0.0.1:port. */
+static struct sockaddr_in loopback(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    return a;
+}
+
 /* A TCP socket bound to 127.0.0.1 on a port the kernel chooses; the socket and *port, or -1
  * (errno set, *what names the call that failed). */
 static int bind_loopback(int *port, const char **what)
 {
-    struct sockaddr_in a;
+    struct sockaddr_in a = loopback(0);
     socklen_t alen = sizeof a;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *what = "socket";
         return -1;
     }
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         *what = "bind";
     } else if (getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
@@ -71,5 +79,18 @@ int ota_test_listen_loopback(int *port)
         return -1;
     }
     *port = p;
+    return fd;
+}
+
+int ota_test_connect_loopback(int port)
+{
+    struct sockaddr_in a = loopback(port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        fd = -1;
+    }
     return fd;
 }

@@ -1,6 +1,6 @@
 /*
  * otter TEST SUPPORT: TCP sockets on 127.0.0.1 for tests that play a server
- * (a silent listener, a relay, a slow link, a broker that drops connections).
+ * or a relay (a silent listener, a slow link, a broker that drops connections).
  * Plain POSIX sockets, no other library: light tests link it alone
  * (ota_test_loopback); ota_test_net.h includes it for the network tests.
  */
@@ -22,5 +22,13 @@ int ota_test_free_port(void);
  *         stderr naming the call that failed and why.
  */
 int ota_test_listen_loopback(int *port);
+
+/**
+ * Connect to 127.0.0.1:port (a blocking TCP socket, close-on-exec).
+ * @param port the port.
+ * @return the connected socket (the caller closes it), or -1 (errno set) when
+ *         nothing accepts there; nothing is printed, as a test may expect that.
+ */
+int ota_test_connect_loopback(int port);
 
 #endif /* OTA_TEST_LOOPBACK_H */

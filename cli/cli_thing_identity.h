@@ -1,13 +1,29 @@
 /*
- * otter CLI: a thing's certificate with --tls brokers: where its files are, and
- * its revocation put in force on every broker of the data folder (cli_crl.h),
- * for the commands that take a thing's identity away (thing revoke, disable,
- * rotate, delete).
+ * otter CLI: a thing's identity, for the commands that take it away (thing
+ * revoke, disable, rotate, delete): the thing looked up with the broker's
+ * login, where its credentials and certificate files are, and with --tls
+ * brokers its certificate's revocation put in force on every broker of the
+ * data folder (cli_crl.h).
  */
-#ifndef CLI_THING_CERT_H
-#define CLI_THING_CERT_H
+#ifndef CLI_THING_IDENTITY_H
+#define CLI_THING_IDENTITY_H
 
+#include "cli_broker.h"
 #include "cli_common.h"
+
+/**
+ * Parse `otter thing VERB NAME` (help printed for --help, an error line for a
+ * missing NAME) and check that the thing exists; then read the service's
+ * broker login (its cafile set: the brokers take certificates).
+ * @param help   the command's help text.
+ * @param verb   the command's word after `thing`, for the error line.
+ * @param name   receives NAME.
+ * @param broker receives the login.
+ * @return CLI_EXIT_OK; CLI_DONE after printing help; CLI_EXIT_USAGE;
+ *         CLI_EXIT_FAIL for an unknown thing or an unreadable login.
+ */
+int cli_thing_known(const cli_ctx_t *ctx, int argc, char **argv, const char *help, const char *verb,
+                    const char **name, cli_login_t *broker);
 
 /** The files of a thing in the data folder. */
 typedef struct cli_thing_files {
@@ -44,4 +60,4 @@ int cli_thing_revoke_cert(const cli_ctx_t *ctx, const cli_thing_files_t *f, cons
  */
 int cli_thing_crl_pending(const char *name, int pending);
 
-#endif /* CLI_THING_CERT_H */
+#endif /* CLI_THING_IDENTITY_H */

@@ -1,8 +1,31 @@
-/* otter CLI: a thing's certificate files and their revocation (see cli_thing_cert.h). */
-#include "cli_thing_cert.h"
+/* otter CLI: a thing's identity: the thing, its files, its certificate's revocation (see
+ * cli_thing_identity.h). */
+#include "cli_thing_identity.h"
 
-#include "cli_broker.h"
+#include <stdio.h>
+
 #include "cli_crl.h"
+#include "ota_store.h"
+
+int cli_thing_known(const cli_ctx_t *ctx, int argc, char **argv, const char *help, const char *verb,
+                    const char **name, cli_login_t *broker)
+{
+    ota_store_t *store = NULL;
+    char missing[96];
+    snprintf(missing, sizeof missing, "thing %s needs a NAME; see 'otter thing %s --help'", verb,
+             verb);
+    int rc = cli_one_arg_with_store(ctx, argc, argv, help, missing, name, &store);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    ota_store_thing_t t;
+    int known = ota_store_thing_get(store, *name, &t) == OTA_STORE_OK;
+    ota_store_close(store);
+    if (!known) {
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
+    }
+    return cli_broker_login(ctx, "broker/service.credentials", broker);
+}
 
 int cli_thing_files(const cli_ctx_t *ctx, const char *name, cli_thing_files_t *f)
 {
