@@ -34,7 +34,9 @@ cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafil
  * broker refuses the certificate or wait_ms have passed on the monotonic
  * clock since the first probe began (0: probe once). The probes' own time
  * counts, so a broker that accepts the connection and never answers holds
- * this for wait_ms plus at most one probe's timeouts.
+ * this for wait_ms plus at most one probe's timeouts. The CA, certificate and
+ * key are read and the random generator seeded once, for every probe of the
+ * check; when they cannot be, nothing is probed (CLI_CRL_UNKNOWN at once).
  * @return what the last probe found.
  */
 cli_crl_probe_t cli_crl_probe_until_refused(const char *host, unsigned port, const char *cafile,

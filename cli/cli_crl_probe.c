@@ -74,53 +74,74 @@ static int send_nosignal(void *vnet, const unsigned char *buf, size_t len)
                                                    : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
-cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafile,
-                              const char *cert_path, const char *key_path)
-{
+/* What every attempt of a check shares: the random generator, seeded once, and the CA,
+ * certificate and key, read once, in a TLS client configuration. */
+typedef struct {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     mbedtls_x509_crt ca, crt;
     mbedtls_pk_context key;
     mbedtls_ssl_config conf;
-    mbedtls_ssl_context ssl;
-    mbedtls_net_context net;
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-    mbedtls_x509_crt_init(&ca);
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_pk_init(&key);
-    mbedtls_ssl_config_init(&conf);
-    mbedtls_ssl_init(&ssl);
-    mbedtls_net_init(&net);
+} probe_creds_t;
+
+/* Seeds the generator and reads the files into c->conf; 0, or an mbed TLS error (c is to be
+ * freed with creds_free either way). */
+static int creds_load(probe_creds_t *c, const char *cafile, const char *cert_path,
+                      const char *key_path)
+{
+    mbedtls_entropy_init(&c->entropy);
+    mbedtls_ctr_drbg_init(&c->drbg);
+    mbedtls_x509_crt_init(&c->ca);
+    mbedtls_x509_crt_init(&c->crt);
+    mbedtls_pk_init(&c->key);
+    mbedtls_ssl_config_init(&c->conf);
     static const unsigned char pers[] = "otter crl probe";
-    int rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, pers, sizeof pers);
+    int rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy, pers, sizeof pers);
     if (rc == 0) {
-        rc = mbedtls_x509_crt_parse_file(&ca, cafile);
+        rc = mbedtls_x509_crt_parse_file(&c->ca, cafile);
     }
     if (rc == 0) {
-        rc = mbedtls_x509_crt_parse_file(&crt, cert_path);
+        rc = mbedtls_x509_crt_parse_file(&c->crt, cert_path);
     }
     if (rc == 0) {
-        rc = mbedtls_pk_parse_keyfile(&key, key_path, NULL);
+        rc = mbedtls_pk_parse_keyfile(&c->key, key_path, NULL);
     }
     if (rc == 0) {
-        rc = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                         MBEDTLS_SSL_PRESET_DEFAULT);
+        rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
+                                         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     }
     if (rc == 0) {
         /* TLS 1.2, as the brokers' listeners: the server checks the client's
          * certificate before its Finished, so a refusal ends the handshake. */
-        mbedtls_ssl_conf_max_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+        mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                      MBEDTLS_SSL_MINOR_VERSION_3);
-        mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-        mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
-        mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
-        mbedtls_ssl_conf_read_timeout(&conf, PROBE_TIMEOUT_MS);
-        rc = mbedtls_ssl_conf_own_cert(&conf, &crt, &key);
+        mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+        mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+        mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+        mbedtls_ssl_conf_read_timeout(&c->conf, PROBE_TIMEOUT_MS);
+        rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->crt, &c->key);
     }
-    if (rc == 0) {
-        rc = mbedtls_ssl_setup(&ssl, &conf);
-    }
+    return rc;
+}
+
+static void creds_free(probe_creds_t *c)
+{
+    mbedtls_ssl_config_free(&c->conf);
+    mbedtls_pk_free(&c->key);
+    mbedtls_x509_crt_free(&c->crt);
+    mbedtls_x509_crt_free(&c->ca);
+    mbedtls_ctr_drbg_free(&c->drbg);
+    mbedtls_entropy_free(&c->entropy);
+}
+
+/* One attempt: a new connection and handshake with the loaded credentials. */
+static cli_crl_probe_t probe_once(const probe_creds_t *c, const char *host, unsigned port)
+{
+    mbedtls_ssl_context ssl;
+    mbedtls_net_context net;
+    mbedtls_ssl_init(&ssl);
+    mbedtls_net_init(&net);
+    int rc = mbedtls_ssl_setup(&ssl, &c->conf);
     /* The server's certificate must come from the CA; its name is checked for a
      * host name (mbed TLS 2.28 matches no IP addresses in certificates). */
     unsigned char ip[16];
@@ -149,13 +170,13 @@ cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafil
     }
     mbedtls_net_free(&net);
     mbedtls_ssl_free(&ssl);
-    mbedtls_ssl_config_free(&conf);
-    mbedtls_pk_free(&key);
-    mbedtls_x509_crt_free(&crt);
-    mbedtls_x509_crt_free(&ca);
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
     return out;
+}
+
+cli_crl_probe_t cli_crl_probe(const char *host, unsigned port, const char *cafile,
+                              const char *cert_path, const char *key_path)
+{
+    return cli_crl_probe_until_refused(host, port, cafile, cert_path, key_path, 0);
 }
 
 /* Milliseconds on the monotonic clock (not moved by a change of the wall clock). */
@@ -172,12 +193,19 @@ cli_crl_probe_t cli_crl_probe_until_refused(const char *host, unsigned port, con
 {
     /* The time every probe took counts, not only the pauses between them. */
     const long long start = monotonic_ms();
-    for (;;) {
-        cli_crl_probe_t r = cli_crl_probe(host, port, cafile, cert_path, key_path);
-        if (r == CLI_CRL_REFUSED || monotonic_ms() - start >= wait_ms) {
-            return r;
+    probe_creds_t c;
+    cli_crl_probe_t r = CLI_CRL_UNKNOWN;
+    /* Files that cannot be read now will not be on the next attempt either: not checked. */
+    if (creds_load(&c, cafile, cert_path, key_path) == 0) {
+        for (;;) {
+            r = probe_once(&c, host, port);
+            if (r == CLI_CRL_REFUSED || monotonic_ms() - start >= wait_ms) {
+                break;
+            }
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
         }
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
     }
+    creds_free(&c);
+    return r;
 }

@@ -10,8 +10,8 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
-#include "cli_crl.h"
 #include "cli_dynsec.h"
+#include "cli_thing_identity.h"
 #include "ota_store.h"
 
 /* Waits (up to 5 s) until the broker refuses (want_refused = 1) or accepts the
@@ -30,27 +30,6 @@ static int wait_login(const cli_ctx_t *ctx, const char *name, int want_refused)
     return -1;
 }
 
-/* The thing must exist; fills the broker's login (cafile set: certificates). */
-static int known_thing(const cli_ctx_t *ctx, int argc, char **argv, const char *help,
-                       const char *verb, const char **name, cli_login_t *broker)
-{
-    ota_store_t *store = NULL;
-    char missing[96];
-    snprintf(missing, sizeof missing, "thing %s needs a NAME; see 'otter thing %s --help'", verb,
-             verb);
-    int rc = cli_one_arg_with_store(ctx, argc, argv, help, missing, name, &store);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_thing_t t;
-    int known = ota_store_thing_get(store, *name, &t) == OTA_STORE_OK;
-    ota_store_close(store);
-    if (!known) {
-        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
-    }
-    return cli_broker_login(ctx, "broker/service.credentials", broker);
-}
-
 /* Records (or clears) the "disabled" attribute shown by thing list. */
 static void mark_disabled(const cli_ctx_t *ctx, const char *name, int disabled)
 {
@@ -62,45 +41,8 @@ static void mark_disabled(const cli_ctx_t *ctx, const char *name, int disabled)
     }
 }
 
-/* Paths of a thing's credentials file, certificate and key, and the broker folder. */
-struct thing_files {
-    char path[CLI_PATH_MAX], cert[CLI_PATH_MAX], key[CLI_PATH_MAX], dir[CLI_PATH_MAX];
-};
-
-static int thing_files(const cli_ctx_t *ctx, const char *name, struct thing_files *f)
-{
-    if (cli_data_path(ctx, f->path, sizeof f->path, "things/%s.json", name) != 0 ||
-        cli_data_path(ctx, f->cert, sizeof f->cert, "things/%s.crt", name) != 0 ||
-        cli_data_path(ctx, f->key, sizeof f->key, "things/%s.key", name) != 0 ||
-        cli_data_path(ctx, f->dir, sizeof f->dir, "broker") != 0) {
-        return cli_fail(CLI_EXIT_USAGE, "data folder path too long; use a shorter --data-dir");
-    }
-    return CLI_EXIT_OK;
-}
-
-/* Revokes a thing's certificate and puts the list in force on every broker (see
- * cli_crl_in_force); *pending counts the brokers not known to refuse it yet. */
-static int revoke_current(const cli_ctx_t *ctx, const struct thing_files *f, const char *again,
-                          int *pending)
-{
-    if (cli_broker_revoke_cert(ctx, f->cert) != 0) {
-        return cli_fail(CLI_EXIT_FAIL, "cannot revoke the certificate '%s'; check '%s/ca.key'",
-                        f->cert, f->dir);
-    }
-    return cli_crl_in_force(ctx, f->cert, f->key, again, pending);
-}
-
-/* The error of a command that did everything but could not check some brokers. */
-static int crl_pending(const char *name, int pending)
-{
-    return cli_fail(CLI_EXIT_FAIL,
-                    "%d broker(s) of the federation are not known to refuse the revoked "
-                    "certificate of '%s' at the TLS handshake: copy their crl.pem as said above",
-                    pending, name);
-}
-
 /* Issues a new key and certificate for a thing in place of the (revoked) old ones. */
-static int issue_new(const char *name, const struct thing_files *f)
+static int issue_new(const char *name, const cli_thing_files_t *f)
 {
     unlink(f->cert);
     unlink(f->key);
@@ -129,19 +71,19 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
 {
     const char *name = NULL;
     cli_login_t broker;
-    int rc = known_thing(ctx, argc, argv, disable ? disable_help : enable_help,
-                         disable ? "disable" : "enable", &name, &broker);
+    int rc = cli_thing_known(ctx, argc, argv, disable ? disable_help : enable_help,
+                             disable ? "disable" : "enable", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     long pid = cli_broker_running(ctx);
-    struct thing_files f;
+    cli_thing_files_t f;
     int tls = broker.cafile[0] != '\0', pending = 0;
     char again[OTA_STORE_THING_NAME_MAX + 24];
     snprintf(again, sizeof again, "otter thing disable %s", name);
-    if (tls && (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+    if (tls && (rc = cli_thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
         /* the plugin does not check certificate logins: the certificate goes */
-        rc = disable ? revoke_current(ctx, &f, again, &pending) : issue_new(name, &f);
+        rc = disable ? cli_thing_revoke_cert(ctx, &f, again, &pending) : issue_new(name, &f);
     }
     if (rc == CLI_EXIT_OK) {
         rc = cli_dynsec_change_thing(ctx, name, disable ? CLI_DYNSEC_DISABLE : CLI_DYNSEC_ENABLE,
@@ -163,7 +105,7 @@ static int disable_or_enable(const cli_ctx_t *ctx, int argc, char **argv, int di
     printf("broker:      %s\n", pid <= 0  ? "not running (reads it at start)"
                                 : disable ? "running; it refuses the login and ended the session"
                                           : "running; it accepts the login");
-    return pending > 0 ? crl_pending(name, pending) : CLI_EXIT_OK;
+    return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
 }
 
 int cli_cmd_thing_disable(const cli_ctx_t *ctx, int argc, char **argv)
@@ -216,12 +158,12 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *name = NULL;
     cli_login_t broker;
-    int rc = known_thing(ctx, argc, argv, rotate_help, "rotate", &name, &broker);
+    int rc = cli_thing_known(ctx, argc, argv, rotate_help, "rotate", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    struct thing_files f;
-    if ((rc = thing_files(ctx, name, &f)) != CLI_EXIT_OK) {
+    cli_thing_files_t f;
+    if ((rc = cli_thing_files(ctx, name, &f)) != CLI_EXIT_OK) {
         return rc;
     }
     const char *path = f.path;
@@ -230,7 +172,7 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
     int pending = 0;
     if (broker.cafile[0] != '\0') {
         /* The old certificate is refused before the new one exists. */
-        if ((rc = revoke_current(ctx, &f, NULL, &pending)) != CLI_EXIT_OK ||
+        if ((rc = cli_thing_revoke_cert(ctx, &f, NULL, &pending)) != CLI_EXIT_OK ||
             (rc = issue_new(name, &f)) != CLI_EXIT_OK) {
             return rc;
         }
@@ -264,7 +206,7 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
                                             : "not running (reads them at start)");
     }
     memset(password, 0, sizeof password);
-    return rc == CLI_EXIT_OK && pending > 0 ? crl_pending(name, pending) : rc;
+    return rc == CLI_EXIT_OK && pending > 0 ? cli_thing_crl_pending(name, pending) : rc;
 }
 
 static const char delete_help[] =
@@ -330,12 +272,12 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
         rc = cli_fail(CLI_EXIT_FAIL,
                       "thing '%s' has unfinished job executions; cancel them or add --force", name);
     }
-    struct thing_files f;
+    cli_thing_files_t f;
     long pid = cli_broker_running(ctx);
     int pending = 0;
     if (rc == CLI_EXIT_OK && broker.cafile[0] != '\0' &&
-        (rc = thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
-        rc = revoke_current(ctx, &f, NULL, &pending);
+        (rc = cli_thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+        rc = cli_thing_revoke_cert(ctx, &f, NULL, &pending);
     }
     cli_dynsec_thing_t ds = {name, NULL};
     if (rc == CLI_EXIT_OK) {
@@ -367,5 +309,5 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     printf("thing:       %s deleted\nbroker:      %s\n", name,
            pid > 0 ? "running; its login is deleted and its session ended"
                    : "not running; its login is deleted");
-    return pending > 0 ? crl_pending(name, pending) : CLI_EXIT_OK;
+    return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
 }

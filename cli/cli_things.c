@@ -11,10 +11,10 @@
 
 #include "cli_broker.h"
 #include "cli_cmds.h"
-#include "cli_crl.h"
 #include "cli_json.h"
 #include "cli_dynsec.h"
 #include "cli_federation.h"
+#include "cli_thing_identity.h"
 #include "ota_store.h"
 
 /** What `thing create` makes for one thing. */
@@ -310,38 +310,20 @@ static const char revoke_help[] =
 int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *name = NULL;
-    ota_store_t *store = NULL;
-    int rc = cli_one_arg_with_store(ctx, argc, argv, revoke_help,
-                                    "thing revoke needs a NAME; see 'otter thing revoke --help'",
-                                    &name, &store);
+    cli_login_t broker;
+    int rc = cli_thing_known(ctx, argc, argv, revoke_help, "revoke", &name, &broker);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    ota_store_thing_t t;
-    int known = ota_store_thing_get(store, name, &t) == OTA_STORE_OK;
-    ota_store_close(store);
-    if (!known) {
-        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
-    }
-    cli_login_t broker;
-    if ((rc = cli_broker_login(ctx, "broker/service.credentials", &broker)) != CLI_EXIT_OK) {
-        return rc;
-    }
     long pid = cli_broker_running(ctx);
-    char cert[CLI_PATH_MAX], key[CLI_PATH_MAX], again[OTA_STORE_THING_NAME_MAX + 24];
+    cli_thing_files_t f;
+    char again[OTA_STORE_THING_NAME_MAX + 24];
     int pending = 0;
     if (broker.cafile[0] != '\0') {
-        if (cli_data_path(ctx, cert, sizeof cert, "things/%s.crt", name) != 0 ||
-            cli_data_path(ctx, key, sizeof key, "things/%s.key", name) != 0 ||
-            cli_broker_revoke_cert(ctx, cert) != 0) {
-            return cli_fail(CLI_EXIT_FAIL,
-                            "cannot add the certificate of '%s' to the revocation list; check "
-                            "'%s' and '%s/broker/ca.key'",
-                            name, cert, ctx->data_dir);
-        }
         /* The CRL must be in force before the session ends, or the device is back at once. */
         snprintf(again, sizeof again, "otter thing revoke %s", name);
-        if ((rc = cli_crl_in_force(ctx, cert, key, again, &pending)) != CLI_EXIT_OK) {
+        if ((rc = cli_thing_files(ctx, name, &f)) != CLI_EXIT_OK ||
+            (rc = cli_thing_revoke_cert(ctx, &f, again, &pending)) != CLI_EXIT_OK) {
             return rc;
         }
     }
@@ -352,18 +334,11 @@ int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
     }
     printf("thing:       %s revoked\n", name);
     if (broker.cafile[0] != '\0') {
-        printf("certificate: %s listed in %s/broker/crl.pem\n", cert, ctx->data_dir);
+        printf("certificate: %s listed in %s/broker/crl.pem\n", f.cert, ctx->data_dir);
     }
     printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
                                         : "not running; its login is deleted");
-    if (pending > 0) {
-        return cli_fail(CLI_EXIT_FAIL,
-                        "'%s' has no login left, but %d broker(s) of the federation are not known "
-                        "to refuse its certificate at the TLS handshake: copy their crl.pem as "
-                        "said above",
-                        name, pending);
-    }
-    return CLI_EXIT_OK;
+    return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
 }
 
 /* Prints one row of `thing list`. */

@@ -2,7 +2,9 @@
  * otter CLI tests: the revocation check's probe loop against a broker that
  * accepts the TCP connection and never answers (a listener on a free port of
  * 127.0.0.1 that sends nothing). The check must end within its 5 s wait plus
- * one probe's timeouts, not after a hundred probes of 3 s each.
+ * one probe's timeouts, not after a hundred probes of 3 s each. Against a
+ * listener that closes every connection at once, the check keeps trying with
+ * the certificate, key and CA it read once at its start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,16 +13,18 @@
 
 #include <cmocka.h>
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli_crl.h"
+#include "ota_test_loopback.h"
 
 /* A self-signed test certificate: the CA, and the client's certificate. */
 #define CRT OTA_TEST_KEYS_DIR "/codesign-test.crt"
@@ -73,19 +77,12 @@ static int silent_setup(void **state)
 {
     static silent_t s;
     memset(&s, 0, sizeof s);
-    s.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0; /* a free port */
-    socklen_t len = sizeof a;
-    if (s.lfd < 0 || bind(s.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s.lfd, 16) != 0 ||
-        getsockname(s.lfd, (struct sockaddr *)&a, &len) != 0 ||
-        pthread_create(&s.th, NULL, silent_run, &s) != 0) {
+    int port = 0;
+    s.lfd = ota_test_listen_loopback(&port);
+    if (s.lfd < 0 || pthread_create(&s.th, NULL, silent_run, &s) != 0) {
         return -1;
     }
-    s.port = ntohs(a.sin_port);
+    s.port = (unsigned)port;
     *state = &s;
     return 0;
 }
@@ -110,14 +107,27 @@ static long long now_ms(void)
 typedef struct {
     unsigned port;
     int wait_ms;
+    const char *crt, *key; /* the certificate (also the CA) and key; NULL: CRT, KEY */
     cli_crl_probe_t got;
+    double cpu_ms; /* the processor time the check's thread took */
     atomic_int done;
 } check_t;
+
+/* Processor time of the calling thread, in ms. */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 static void *check_run(void *arg)
 {
     check_t *c = arg;
-    c->got = cli_crl_probe_until_refused("127.0.0.1", c->port, CRT, CRT, KEY, c->wait_ms);
+    double cpu0 = thread_cpu_ms();
+    const char *crt = c->crt != NULL ? c->crt : CRT, *key = c->key != NULL ? c->key : KEY;
+    c->got = cli_crl_probe_until_refused("127.0.0.1", c->port, crt, crt, key, c->wait_ms);
+    c->cpu_ms = thread_cpu_ms() - cpu0;
     atomic_store(&c->done, 1);
     return NULL;
 }
@@ -141,7 +151,8 @@ static long long check_within_bound(check_t *c)
                  BOUND_MS);
     }
     pthread_join(th, NULL);
-    print_message("check of a silent broker, wait %d ms: %lld ms\n", c->wait_ms, took);
+    print_message("check of a silent broker, wait %d ms: %lld ms (%.1f ms of processor time)\n",
+                  c->wait_ms, took, c->cpu_ms);
     return took;
 }
 
@@ -184,12 +195,71 @@ static void test_early_close_is_no_refusal(void **state)
     assert_int_equal(c.got, CLI_CRL_UNKNOWN);
 }
 
+/* Copies the file at from to to; 0 on success. */
+static int copy_file(const char *from, const char *to)
+{
+    char buf[8192];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n = 0;
+    int ok = in != NULL && out != NULL;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) {
+        ok = fwrite(buf, 1, n, out) == n;
+    }
+    ok = ok && !ferror(in);
+    if (in != NULL) {
+        fclose(in);
+    }
+    if (out != NULL && fclose(out) != 0) {
+        ok = 0;
+    }
+    return ok ? 0 : -1;
+}
+
+/* A broker that closes every connection at once, retried for 2 s: a new attempt every 50 ms
+ * or so, each with the CA, certificate and key the check read at its start. Their files are
+ * removed once the first attempt has connected: the attempts go on all the same. Prints what
+ * an attempt costs (the processor time of the check over its attempts). */
+static void test_retries_read_the_files_once(void **state)
+{
+    silent_t *s = *state;
+    char dir[] = "/tmp/otter-crl-probe-XXXXXX", crt[64], key[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(crt, sizeof crt, "%s/thing.crt", dir);
+    snprintf(key, sizeof key, "%s/thing.key", dir);
+    assert_int_equal(copy_file(CRT, crt), 0);
+    assert_int_equal(copy_file(KEY, key), 0);
+    check_t c = {.port = s->port, .wait_ms = 2000, .crt = crt, .key = key};
+    int before = atomic_load(&s->accepted);
+    atomic_store(&s->close_at_once, 1);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, check_run, &c), 0);
+    long long t0 = now_ms();
+    while (atomic_load(&s->accepted) == before && now_ms() - t0 < BOUND_MS) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    int removed = unlink(crt) == 0 && unlink(key) == 0 && rmdir(dir) == 0;
+    pthread_join(th, NULL);
+    long long took = now_ms() - t0;
+    atomic_store(&s->close_at_once, 0);
+    int attempts = atomic_load(&s->accepted) - before;
+    print_message("%d attempts in %lld ms: %.2f ms of processor time per attempt\n", attempts, took,
+                  attempts > 0 ? c.cpu_ms / attempts : 0.0);
+    assert_true(removed);
+    assert_int_equal(c.got, CLI_CRL_UNKNOWN);
+    assert_true(took >= 2000 && took < BOUND_MS);
+    /* 50 ms apart over 2 s: about 40, fewer only when an attempt itself is slow; a check that
+     * read the files again for each attempt would have stopped connecting at the second. */
+    assert_true(attempts >= 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_silent_broker_wait_is_bounded),
         cmocka_unit_test(test_silent_broker_once),
         cmocka_unit_test(test_early_close_is_no_refusal),
+        cmocka_unit_test(test_retries_read_the_files_once),
     };
     return cmocka_run_group_tests(tests, silent_setup, silent_teardown);
 }

@@ -1,10 +1,8 @@
 /* otter simulated device: the end-to-end test fixture (see device_fixture.h). */
 #include "device_fixture.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -734,24 +732,6 @@ int dfx_flash_blocks_present(const char *flash, long addr, const char *reference
 
 #define LINK_PAIRS 8
 
-static int link_connect(int port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int link_send_all(int fd, const unsigned char *buf, size_t len)
 {
     while (len > 0u) {
@@ -817,7 +797,7 @@ static void *link_main(void *arg)
                 c = -1;
             }
             if (c >= 0) {
-                int u = link_connect(l->upstream_port), slot = -1;
+                int u = ota_test_connect_loopback(l->upstream_port), slot = -1;
                 for (int i = 0; i < LINK_PAIRS && slot < 0; i++) {
                     slot = dev[i] < 0 ? i : -1;
                 }
@@ -872,29 +852,21 @@ static void *link_main(void *arg)
 
 int dfx_link_start(dfx_link_t *l, int upstream_port, unsigned bytes_per_s)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
     memset(l, 0, sizeof *l);
     l->upstream_port = upstream_port;
     l->bytes_per_s = bytes_per_s;
     l->wake[0] = l->wake[1] = -1;
-    l->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    l->listen_fd = ota_test_listen_loopback(&l->port);
     if (l->listen_fd < 0) {
         return -1;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(l->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(l->listen_fd, 16) != 0 ||
-        getsockname(l->listen_fd, (struct sockaddr *)&sa, &len) != 0 || pipe(l->wake) != 0 ||
-        fcntl(l->wake[0], F_SETFD, FD_CLOEXEC) != 0 ||
+    if (pipe(l->wake) != 0 || fcntl(l->wake[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(l->wake[1], F_SETFD, FD_CLOEXEC) != 0) {
         close(l->listen_fd);
         l->listen_fd = -1;
+        l->port = 0; /* not started: dfx_link_stop has nothing to do */
         return -1;
     }
-    l->port = ntohs(sa.sin_port);
     if (pthread_create(&l->thread, NULL, link_main, l) != 0) {
         dfx_link_stop(l);
         return -1;

@@ -21,9 +21,7 @@
  * two_jobs_first_canceled, cancel_then_new_update).
  * OTA_TEST_KEEP=1 keeps the temporary folder (logs, flash file).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,23 +84,14 @@ static int send_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* A connection to 127.0.0.1:port whose writes give up after 1 s. */
 static int connect_loopback(int port)
 {
-    struct sockaddr_in a;
     struct timeval tv = {1, 0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return -1;
+    int fd = ota_test_connect_loopback(port);
+    if (fd >= 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
 
@@ -282,27 +271,13 @@ static void *relay_main(void *arg)
 
 static int relay_start(relay_t *r, int broker_port)
 {
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    int one = 1;
     memset(r, 0, sizeof *r);
     r->broker_port = broker_port;
     pthread_mutex_init(&r->mu, NULL);
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    r->lfd = ota_test_listen_loopback(&r->port);
     if (r->lfd < 0) {
         return -1;
     }
-    (void)setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(r->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(r->lfd, 8) != 0 ||
-        getsockname(r->lfd, (struct sockaddr *)&a, &alen) != 0) {
-        close(r->lfd);
-        r->lfd = -1;
-        return -1;
-    }
-    r->port = ntohs(a.sin_port);
     if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
         close(r->lfd);
         r->lfd = -1;

@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "otter/ota_http_client.h"
 #include "http_test_dl.h"
+#include "ota_test_loopback.h"
 
 #define FILE_SIZE (1024u * 1024u)
 #define RANGE_SIZE (16u * 1024u)
@@ -87,20 +87,11 @@ static void *half_server_main(void *arg)
 static void test_server_closes_mid_answer(void **state)
 {
     half_server_t s;
-    struct sockaddr_in a;
-    socklen_t alen = sizeof(a);
     pthread_t th;
     http_dl_t *d;
     (void)state;
-    s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    s.listen_fd = ota_test_listen_loopback(&s.port);
     assert_true(s.listen_fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s.listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s.listen_fd, 1), 0);
-    assert_int_equal(getsockname(s.listen_fd, (struct sockaddr *)&a, &alen), 0);
-    s.port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&th, NULL, half_server_main, &s), 0);
     d = dl_new("127.0.0.1", s.port, "/fw.bin", NULL);
     assert_int_equal(ota_httpc_request(&d->c, 0, 999, http_dl_now_ms()), OTA_HTTPC_OK);

@@ -73,22 +73,22 @@ int ota_svc_fed_rules_target(ota_svc_fed_rules_t *r, int main_index, const char 
     if (main_index < 0 || host == NULL) {
         r->main_ready = 0;
         if (r->index >= 0) {
-            ota_svc_fed_rules_watch_down(r, now);
+            int was_up = ota_svc_fed_rules_watch_down(r, now);
             r->index = -1;
-            return OTA_SVC_FED_END;
+            return OTA_SVC_FED_END | (was_up ? OTA_SVC_FED_WAS_UP : 0);
         }
         return OTA_SVC_FED_KEEP;
     }
     if (r->index == index && strcmp(r->host, host) == 0 && r->port == port) {
         return OTA_SVC_FED_KEEP;
     }
-    ota_svc_fed_rules_watch_down(r, now);
+    int was_up = ota_svc_fed_rules_watch_down(r, now);
     snprintf(r->host, sizeof r->host, "%s", host);
     r->port = port;
     r->index = index;
     r->down_since = now;
     r->alone = 0;
-    return OTA_SVC_FED_GO;
+    return OTA_SVC_FED_GO | (was_up ? OTA_SVC_FED_WAS_UP : 0);
 }
 
 void ota_svc_fed_rules_watch_up(ota_svc_fed_rules_t *r, int64_t now)
@@ -105,13 +105,42 @@ void ota_svc_fed_rules_watch_up(ota_svc_fed_rules_t *r, int64_t now)
                            r->host, r->port);
 }
 
-void ota_svc_fed_rules_watch_down(ota_svc_fed_rules_t *r, int64_t now)
+int ota_svc_fed_rules_watch_down(ota_svc_fed_rules_t *r, int64_t now)
 {
-    if (r->connected) {
+    int was_up = r->connected;
+    if (was_up) {
         r->down_since = now;
+        ota_svc_fed_rules_logf(r, 3, "federation watch: connection to broker %d (%s:%d) ended",
+                               r->index + 1, r->host, r->port);
     }
     r->connected = 0;
     r->pair_since = 0;
+    return was_up;
+}
+
+int ota_svc_fed_rules_watch_connected(const ota_svc_fed_rules_t *r)
+{
+    return r->connected;
+}
+
+int ota_svc_fed_rules_watch_index(const ota_svc_fed_rules_t *r)
+{
+    return r->index;
+}
+
+const char *ota_svc_fed_rules_watch_host(const ota_svc_fed_rules_t *r)
+{
+    return r->index >= 0 ? r->host : "";
+}
+
+int ota_svc_fed_rules_watch_port(const ota_svc_fed_rules_t *r)
+{
+    return r->port;
+}
+
+ota_svc_fed_stats_t ota_svc_fed_rules_stats(const ota_svc_fed_rules_t *r)
+{
+    return r->stats;
 }
 
 void ota_svc_fed_rules_main_ready(ota_svc_fed_rules_t *r, int ready, int64_t now)

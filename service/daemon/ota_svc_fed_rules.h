@@ -29,9 +29,10 @@ enum { OTA_SVC_FED_NOTHING = 0, OTA_SVC_FED_MOVE_HOME = 1 };
 
 /* What ota_svc_fed_rules_target() asks of the watch's connection. */
 enum {
-    OTA_SVC_FED_KEEP = 0, /* same broker: keep the connection */
-    OTA_SVC_FED_END = 1,  /* no watch: end the connection */
-    OTA_SVC_FED_GO = 2    /* another broker: end the connection, then try the new one */
+    OTA_SVC_FED_KEEP = 0,  /* same broker: keep the connection */
+    OTA_SVC_FED_END = 1,   /* no watch: end the connection */
+    OTA_SVC_FED_GO = 2,    /* another broker: end the connection, then try the new one */
+    OTA_SVC_FED_WAS_UP = 4 /* added to END or GO: the connection ended was up (say DISCONNECT) */
 };
 
 /** Counts for the stats line. */
@@ -75,8 +76,10 @@ void ota_svc_fed_rules_init(ota_svc_fed_rules_t *r,
 /**
  * The main connection is up on broker main_index (0 is the first of the list), or down
  * (main_index -1); the watch's broker is then host:port, index (host NULL: none). A main
- * connection up on a later broker while a move back is pending is a flap.
- * @return OTA_SVC_FED_KEEP, OTA_SVC_FED_END or OTA_SVC_FED_GO (see above).
+ * connection up on a later broker while a move back is pending is a flap. With END or GO the
+ * rules count the watch's connection as ended (ota_svc_fed_rules_watch_down()).
+ * @return OTA_SVC_FED_KEEP, or OTA_SVC_FED_END or OTA_SVC_FED_GO, with OTA_SVC_FED_WAS_UP
+ *         added when the connection ended was up (see above).
  */
 int ota_svc_fed_rules_target(ota_svc_fed_rules_t *r, int main_index, const char *host, int port,
                              int index, int64_t now);
@@ -84,8 +87,28 @@ int ota_svc_fed_rules_target(ota_svc_fed_rules_t *r, int main_index, const char 
 /** The watch's connection was accepted (CONNACK 0). */
 void ota_svc_fed_rules_watch_up(ota_svc_fed_rules_t *r, int64_t now);
 
-/** The watch's connection ended (or was ended). */
-void ota_svc_fed_rules_watch_down(ota_svc_fed_rules_t *r, int64_t now);
+/**
+ * The watch's connection ended (or was ended), or the watch has no connection. Only the first
+ * report after the watch was up counts (and is logged): the watch may say it as often as it
+ * likes, from every place a connection can end.
+ * @return 1 when this ended a connection the rules counted as up; 0 when it was not up.
+ */
+int ota_svc_fed_rules_watch_down(ota_svc_fed_rules_t *r, int64_t now);
+
+/** Whether the watch's connection is up (accepted and not reported down since). */
+int ota_svc_fed_rules_watch_connected(const ota_svc_fed_rules_t *r);
+
+/** The watch's broker: its place in the list (0 the first), -1 when there is no watch. */
+int ota_svc_fed_rules_watch_index(const ota_svc_fed_rules_t *r);
+
+/** The watch's broker's host name ("" when there is no watch). */
+const char *ota_svc_fed_rules_watch_host(const ota_svc_fed_rules_t *r);
+
+/** The watch's broker's port. */
+int ota_svc_fed_rules_watch_port(const ota_svc_fed_rules_t *r);
+
+/** The counts for the stats line. */
+ota_svc_fed_stats_t ota_svc_fed_rules_stats(const ota_svc_fed_rules_t *r);
 
 /** The main connection is subscribed and serving (ready 1) or not. */
 void ota_svc_fed_rules_main_ready(ota_svc_fed_rules_t *r, int ready, int64_t now);

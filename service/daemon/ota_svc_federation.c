@@ -29,9 +29,10 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 {
     ota_svc_fed_t *f = obj;
     if (rc != 0) {
-        ota_svc_fed_rules_logf(&f->r, 3,
-                               "federation watch: broker %d (%s:%d) refused the connection: %s",
-                               f->r.index + 1, f->r.host, f->r.port, mosquitto_connack_string(rc));
+        ota_svc_fed_rules_logf(
+            &f->r, 3, "federation watch: broker %d (%s:%d) refused the connection: %s",
+            ota_svc_fed_rules_watch_index(&f->r) + 1, ota_svc_fed_rules_watch_host(&f->r),
+            ota_svc_fed_rules_watch_port(&f->r), mosquitto_connack_string(rc));
         return;
     }
     f->attempt_at = 0;
@@ -43,12 +44,8 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
 {
     ota_svc_fed_t *f = obj;
     (void)m;
-    if (f->r.connected) {
-        ota_svc_fed_rules_logf(&f->r, 3,
-                               "federation watch: connection to broker %d (%s:%d) ended (%d)",
-                               f->r.index + 1, f->r.host, f->r.port, rc);
-    }
-    ota_svc_fed_rules_watch_down(&f->r, f->now);
+    (void)rc;
+    (void)ota_svc_fed_rules_watch_down(&f->r, f->now);
 }
 
 /* A probe: "m SEQ" from the main connection, "w SEQ" from the watch. */
@@ -74,7 +71,7 @@ static int make_client(ota_svc_fed_t *f)
     if (f->m != NULL) {
         mosquitto_destroy(f->m);
     }
-    ota_svc_fed_rules_watch_down(&f->r, f->now);
+    (void)ota_svc_fed_rules_watch_down(&f->r, f->now); /* its socket is closed */
     f->attempt_at = 0;
     /* Clean session: it also ends what this broker kept of the instance's session. */
     f->m = mosquitto_new(f->cfg.client_id, true, f);
@@ -119,12 +116,12 @@ ota_svc_fed_t *ota_svc_fed_create(const ota_svc_fed_config_t *cfg)
     return f;
 }
 
-/* Ends the watch's connection: DISCONNECT sent when it was connected (so the broker drops the
- * clean session at once, before the main connection may log in there with the same client
- * id). */
-static void drop(ota_svc_fed_t *f, int connected)
+/* Ends the watch's connection, which the rules have counted as ended: DISCONNECT sent when it
+ * was up (so the broker drops the clean session at once, before the main connection may log
+ * in there with the same client id). */
+static void drop(ota_svc_fed_t *f, int was_up)
 {
-    if (f->m != NULL && connected) {
+    if (f->m != NULL && was_up) {
         mosquitto_disconnect(f->m);
         for (int i = 0; i < 10 && mosquitto_loop(f->m, 20, 1) == MOSQ_ERR_SUCCESS; i++) {
         }
@@ -132,7 +129,6 @@ static void drop(ota_svc_fed_t *f, int connected)
     if (f->m != NULL && mosquitto_socket(f->m) >= 0) {
         (void)make_client(f);
     }
-    ota_svc_fed_rules_watch_down(&f->r, f->now);
     f->attempt_at = 0;
 }
 
@@ -141,7 +137,7 @@ void ota_svc_fed_destroy(ota_svc_fed_t *f)
     if (f == NULL) {
         return;
     }
-    drop(f, f->r.connected);
+    drop(f, ota_svc_fed_rules_watch_down(&f->r, f->now));
     if (f->m != NULL) {
         mosquitto_destroy(f->m);
     }
@@ -152,14 +148,13 @@ void ota_svc_fed_set(ota_svc_fed_t *f, int main_index, const char *other_host, i
                      int other_index, int64_t now)
 {
     f->now = now;
-    int connected = f->r.connected; /* before the rules count the watch as ended */
     int what =
         ota_svc_fed_rules_target(&f->r, main_index, other_host, other_port, other_index, now);
     if (what == OTA_SVC_FED_KEEP) {
         return;
     }
-    drop(f, connected);
-    if (what == OTA_SVC_FED_GO) {
+    drop(f, (what & OTA_SVC_FED_WAS_UP) != 0);
+    if ((what & ~OTA_SVC_FED_WAS_UP) == OTA_SVC_FED_GO) {
         f->next_try = now;
     }
 }
@@ -201,23 +196,25 @@ static void watch_io(ota_svc_fed_t *f, int64_t now)
         }
         f->next_try = now + HOME_RETRY_MS;
         f->attempt_at = now;
-        if (mosquitto_connect_async(f->m, f->r.host, f->r.port, f->cfg.keepalive_s) !=
-            MOSQ_ERR_SUCCESS) {
+        if (mosquitto_connect_async(f->m, ota_svc_fed_rules_watch_host(&f->r),
+                                    ota_svc_fed_rules_watch_port(&f->r),
+                                    f->cfg.keepalive_s) != MOSQ_ERR_SUCCESS) {
             f->attempt_at = 0;
             return;
         }
     }
-    if (!f->r.connected && f->attempt_at != 0 && now - f->attempt_at > CONNECT_TIMEOUT_MS) {
+    if (!ota_svc_fed_rules_watch_connected(&f->r) && f->attempt_at != 0 &&
+        now - f->attempt_at > CONNECT_TIMEOUT_MS) {
         ota_svc_fed_rules_logf(&f->r, 3, "federation watch: no answer from broker %d (%s:%d)",
-                               f->r.index + 1, f->r.host, f->r.port);
+                               ota_svc_fed_rules_watch_index(&f->r) + 1,
+                               ota_svc_fed_rules_watch_host(&f->r),
+                               ota_svc_fed_rules_watch_port(&f->r));
         (void)make_client(f);
         return;
     }
     if (mosquitto_loop(f->m, 0, 1) != MOSQ_ERR_SUCCESS) {
-        if (f->r.connected) {
-            on_disconnect(f->m, f, 1);
-        }
-        /* A refused or failed attempt leaves the socket open: close it for the next. */
+        /* The connection ended (make_client reports it), or a refused or failed attempt left
+         * the socket open: close it for the next. */
         (void)make_client(f);
     }
 }
@@ -225,7 +222,7 @@ static void watch_io(ota_svc_fed_t *f, int64_t now)
 int ota_svc_fed_poll(ota_svc_fed_t *f, int64_t now)
 {
     f->now = now;
-    if (f->r.index >= 0) {
+    if (ota_svc_fed_rules_watch_index(&f->r) >= 0) {
         watch_io(f, now);
     }
     int probe = 0;
@@ -248,5 +245,5 @@ const char *ota_svc_fed_state(const ota_svc_fed_t *f)
 
 void ota_svc_fed_get_stats(const ota_svc_fed_t *f, ota_svc_fed_stats_t *out)
 {
-    *out = f->r.stats;
+    *out = ota_svc_fed_rules_stats(&f->r);
 }

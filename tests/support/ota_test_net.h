@@ -1,7 +1,8 @@
 /*
  * otter TEST SUPPORT ONLY: network tests on 127.0.0.1.
  *
- * - free ports and waiting for a listener;
+ * - free ports and listeners on 127.0.0.1 (ota_test_loopback.h), waiting for a
+ *   listener;
  * - child processes that never outlive the test (PR_SET_PDEATHSIG, plus an
  *   exit/abort/SIGINT/SIGTERM handler that kills every started process);
  * - a Mosquitto broker with exactly the configuration `otter broker init`
@@ -30,14 +31,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ota_test_loopback.h" /* ota_test_free_port, ota_test_listen_loopback */
+
 /** Line the service writes to its log once it has subscribed to every filter. */
 #define OTA_TEST_SERVICE_READY "INFO ready:"
-
-/**
- * Find a TCP port on 127.0.0.1 that is free now (bind to port 0, read it back).
- * @return the port (1..65535), or -1 if no socket could be bound.
- */
-int ota_test_free_port(void);
 
 /**
  * Wait until 127.0.0.1:port accepts a TCP connection.

@@ -4,18 +4,16 @@
 #define _GNU_SOURCE
 
 #include "ota_test_pg.h"
+#include "ota_test_loopback.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,22 +21,6 @@
 #ifndef OTA_TEST_PG_BIN
 #define OTA_TEST_PG_BIN "/usr/lib/postgresql/15/bin"
 #endif
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 /** Runs argv (as `postgres` when we are root); stdout/stderr to log; exit status or -1. */
 static int run(char *const argv[], const char *log)
@@ -196,7 +178,7 @@ int ota_test_pg_start_with(ota_test_pg_t *pg, int durable)
     }
     unlink(pwfile);
     for (int attempt = 0; attempt < 5; attempt++) {
-        pg->port = free_port();
+        pg->port = ota_test_free_port();
         char opts[600];
         /* a throwaway cluster: durability buys nothing, and its fsyncs would cost seconds */
         snprintf(opts, sizeof opts, "-k %s -c listen_addresses=127.0.0.1 -p %d%s", pg->dir,

@@ -17,8 +17,6 @@
  * signal.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -874,21 +872,6 @@ static int flapper_copy(int from, int to)
     return n > 0 ? 0 : -1;
 }
 
-static int flapper_dial(int port)
-{
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(s);
-        s = -1;
-    }
-    return s;
-}
-
 /* Mode 3: the CONNECT read from c (in buf, its length returned), -1 if none came. Sets *clean
  * to its clean-session flag. */
 static ssize_t flapper_connect(int c, unsigned char *buf, size_t size, int *clean)
@@ -976,7 +959,8 @@ static void *flapper_run(void *arg)
             while (i < FLAP_PAIRS && f->a[i] >= 0) {
                 i++;
             }
-            int h = n > 0 && clean && i < FLAP_PAIRS ? flapper_dial(f->target_port) : -1;
+            int h =
+                n > 0 && clean && i < FLAP_PAIRS ? ota_test_connect_loopback(f->target_port) : -1;
             if (h >= 0 && write(h, buf, (size_t)n) == n) {
                 f->a[i] = c;
                 f->b[i] = h;
@@ -991,7 +975,7 @@ static void *flapper_run(void *arg)
             while (i < FLAP_PAIRS && f->a[i] >= 0) {
                 i++;
             }
-            int h = i < FLAP_PAIRS ? flapper_dial(f->target_port) : -1;
+            int h = i < FLAP_PAIRS ? ota_test_connect_loopback(f->target_port) : -1;
             if (h >= 0) {
                 f->a[i] = c;
                 f->b[i] = h;
@@ -1010,20 +994,11 @@ static void *flapper_run(void *arg)
 
 static void flapper_start(flapper_t *f)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < FLAP_PAIRS; i++) {
         f->a[i] = f->b[i] = -1;
     }
-    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    f->fd = ota_test_listen_loopback(&f->port);
     assert_true(f->fd >= 0);
-    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(f->fd, 8), 0);
-    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
-    f->port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&f->thread, NULL, flapper_run, f), 0);
 }
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the federation watch's rules on a clock of the test's: a split is reported once
  * and healed only by probes that cross both ways, also across the reconnections of the watch
- * and of the main connection; a move back that fails, before or after the CONNACK, is a flap.
+ * and of the main connection; a move back that fails, before or after the CONNACK, is a flap;
+ * the watch's connection ending is counted and said once, however often it is reported.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@ typedef struct fx {
     int64_t now;
     int errors;
     int healed, reported, crossed, alone, failed;
+    int ended; /* "connection to broker ... ended" lines */
     char last[768];
     int moves; /* OTA_SVC_FED_MOVE_HOME answers */
     /* What the network would do: probes reach the other side (a probe sent is seen at once). */
@@ -42,6 +44,8 @@ static void on_log(void *ctx, int level, const char *line)
     f->crossed += strstr(line, "probes cross both ways") != NULL;
     f->alone += strstr(line, "unreachable for") != NULL;
     f->failed += strstr(line, "after the move back to it") != NULL;
+    f->ended += strstr(line, "federation watch: connection to broker") != NULL &&
+                strstr(line, "ended") != NULL;
 }
 
 /* Runs the loop for ms: the rules' checks every STEP, the probes they ask for delivered as the
@@ -100,7 +104,7 @@ static void split_once(void)
     assert_int_equal(g.reported, 1);
     assert_int_equal(g.errors, 1);
     assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
-    assert_int_equal(g.r.stats.splits, 1);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).splits, 1);
 }
 
 /* The watch's connection away for ms, then back; the state while away. */
@@ -119,7 +123,7 @@ static void still_one_split(int64_t ms)
     assert_int_equal(g.healed, 0);
     assert_int_equal(g.reported, 1);
     assert_int_equal(g.errors, 1);
-    assert_int_equal(g.r.stats.splits, 1);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).splits, 1);
     assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
 }
 
@@ -138,7 +142,8 @@ static void test_split_survives_main_reconnect(void **state)
 {
     (void)state;
     split_once();
-    assert_int_equal(ota_svc_fed_rules_target(&g.r, -1, NULL, 0, -1, g.now), OTA_SVC_FED_END);
+    assert_int_equal(ota_svc_fed_rules_target(&g.r, -1, NULL, 0, -1, g.now),
+                     OTA_SVC_FED_END | OTA_SVC_FED_WAS_UP);
     run(1000, 0);
     assert_string_equal(ota_svc_fed_rules_state(&g.r), "split");
     pair_up(0);
@@ -165,7 +170,7 @@ static void test_split_heals_when_probes_cross_both_ways(void **state)
     g.to_watch = g.to_main = 0;
     run(8000, 0);
     assert_int_equal(g.reported, 2);
-    assert_int_equal(g.r.stats.splits, 2);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).splits, 2);
 }
 
 /* The other hub unreachable for long during a split: "alone"; back, still the same split. */
@@ -222,21 +227,55 @@ static void test_flap_before_and_after_connack(void **state)
     /* Hub 1 closes the connection before the CONNACK: the daemon goes to the next broker. */
     g.now += 1000;
     pair_up(1);
-    assert_int_equal(g.r.stats.flaps, 1);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).flaps, 1);
     assert_int_equal(g.failed, 1);
     assert_int_equal(ota_svc_fed_rules_stable_ms(&g.r), 6000);
     int64_t second = run(120000, 1);
     assert_true(second >= 6000 && second < 7000);
     /* This time hub 1 accepts, then drops the connection 2 s later. */
     on_hub1_then_lost(2000);
-    assert_int_equal(g.r.stats.flaps, 2);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).flaps, 2);
     assert_int_equal(ota_svc_fed_rules_stable_ms(&g.r), 12000);
     int64_t third = run(120000, 1);
     assert_true(third >= 12000 && third < 13000);
     /* A move back that lasts 30 s is no flap, whatever comes later. */
     on_hub1_then_lost(31000);
-    assert_int_equal(g.r.stats.flaps, 2);
-    assert_int_equal(g.r.stats.moves_home, 3);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).flaps, 2);
+    assert_int_equal(ota_svc_fed_rules_stats(&g.r).moves_home, 3);
+}
+
+/* The watch's connection ends once, however many places report it: the rules count and log
+ * it once (and say it was up once), until it is up again. */
+static void test_watch_down_reported_once(void **state)
+{
+    (void)state;
+    pair_up(0);
+    assert_true(ota_svc_fed_rules_watch_connected(&g.r));
+    assert_int_equal(ota_svc_fed_rules_watch_index(&g.r), 1);
+    assert_string_equal(ota_svc_fed_rules_watch_host(&g.r), "hub2");
+    assert_int_equal(ota_svc_fed_rules_watch_port(&g.r), 1883);
+    /* The watch's client ends: its disconnect callback, the loop's error, the new client. */
+    assert_int_equal(ota_svc_fed_rules_watch_down(&g.r, g.now), 1);
+    assert_int_equal(ota_svc_fed_rules_watch_down(&g.r, g.now), 0);
+    assert_int_equal(ota_svc_fed_rules_watch_down(&g.r, g.now + STEP), 0);
+    assert_int_equal(g.ended, 1);
+    assert_non_null(strstr(g.last, "broker 2 (hub2:1883) ended"));
+    assert_false(ota_svc_fed_rules_watch_connected(&g.r));
+    /* Up again, then ended by a new target (the main connection lost): said once, with the
+     * broker it was on, and the watch's later reports of it add nothing. */
+    ota_svc_fed_rules_watch_up(&g.r, g.now);
+    assert_int_equal(ota_svc_fed_rules_target(&g.r, -1, NULL, 0, -1, g.now),
+                     OTA_SVC_FED_END | OTA_SVC_FED_WAS_UP);
+    assert_int_equal(g.ended, 2);
+    assert_non_null(strstr(g.last, "broker 2 (hub2:1883) ended"));
+    assert_int_equal(ota_svc_fed_rules_watch_index(&g.r), -1);
+    assert_int_equal(ota_svc_fed_rules_watch_down(&g.r, g.now), 0);
+    assert_int_equal(ota_svc_fed_rules_watch_down(&g.r, g.now), 0);
+    assert_int_equal(g.ended, 2);
+    /* A new target while the watch was not up: nothing was up to end. */
+    assert_int_equal(ota_svc_fed_rules_target(&g.r, 0, "hub2", 1883, 1, g.now), OTA_SVC_FED_GO);
+    assert_int_equal(ota_svc_fed_rules_target(&g.r, 0, "hub3", 1883, 2, g.now), OTA_SVC_FED_GO);
+    assert_int_equal(g.ended, 2);
 }
 
 int main(int argc, char **argv)
@@ -247,6 +286,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_split_heals_when_probes_cross_both_ways, setup),
         cmocka_unit_test_setup(test_split_while_other_hub_unreachable, setup),
         cmocka_unit_test_setup(test_flap_before_and_after_connack, setup),
+        cmocka_unit_test_setup(test_watch_down_reported_once, setup),
     };
     return ota_test_main(tests, argc, argv);
 }
