@@ -33,6 +33,9 @@ struct ota_svc_inventory {
      * with nothing learned since the last one changes nothing and is not walked again. */
     unsigned learned;
     int64_t since[OTA_SVC_INVENTORY_BROKERS_MAX + 1]; /* each stream's last (re)start */
+    /* The service's own hub's bridge was seen down and its loss admitted: its retries
+     * ("Connecting bridge ...") are the same gap until a sign that it is up again. */
+    int hub_bridge_down;
     ota_svc_inventory_log_fn log;
     void *log_ctx;
 };
@@ -71,8 +74,11 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
 
 void ota_svc_inventory_set_broker(ota_svc_inventory_t *inv, unsigned broker)
 {
-    if (inv && broker >= 1 && broker <= OTA_SVC_INVENTORY_BROKERS_MAX)
+    if (inv && broker >= 1 && broker <= OTA_SVC_INVENTORY_BROKERS_MAX) {
+        if (broker != inv->broker)
+            inv->hub_bridge_down = 0; /* another hub, another bridge */
         inv->broker = broker;
+    }
 }
 
 void ota_svc_inventory_set_brokers(ota_svc_inventory_t *inv, unsigned n)
@@ -461,6 +467,8 @@ static int bridge_notice(ota_svc_inventory_t *inv, unsigned broker, const char *
         if (!strstr(paren, user))
             return 1; /* not the bridge's login: no gap, and no thing either */
         snprintf(why, sizeof why, "broker %u's bridge connected to broker %u", k, broker);
+        if (k == inv->broker)
+            inv->hub_bridge_down = 0;
     } else if (strncmp(msg, "Client ", 7) == 0 &&
                (k = bridge_id(msg + 7, strchr(msg + 7, ' '), broker)) != 0) {
         /* refused logins under its id and take-overs (a new connect follows) are no gap */
@@ -475,12 +483,17 @@ static int bridge_notice(ota_svc_inventory_t *inv, unsigned broker, const char *
         snprintf(why, sizeof why, "broker %u's bridge left broker %u", k, broker);
     } else if (strncmp(msg, "Connecting bridge ", 18) == 0 &&
                strstr(msg, " " OTA_SVC_INVENTORY_BRIDGE_NAME " (")) {
-        /* "Connecting bridge (step 1) otter-federation (HOST:PORT)" */
-        k = broker; /* the broker's own bridge is being made again */
+        /* "Connecting bridge (step 1) otter-federation (HOST:PORT)": the broker's own bridge
+         * is being made again; while its loss is admitted, a retry is the same gap */
+        if (inv->hub_bridge_down)
+            return 1;
+        k = broker;
         snprintf(why, sizeof why, "broker %u's bridge reconnecting", k);
     } else {
         return 0;
     }
+    if (k == broker && broker == inv->broker)
+        inv->hub_bridge_down = 1; /* lost, or being made: down until a sign it is up */
     (void)ota_svc_inventory_gap(inv, bridge_streams(inv, k), why, now_ms);
     return 1;
 }
@@ -501,6 +514,9 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     msg += 2;
     if (broker > inv->n_brokers)
         inv->n_brokers = broker; /* a broker the federation's description did not count */
+    /* The other hub's notices come only over the bridge between the hubs: it is up. */
+    if (broker != inv->broker && broker <= 2)
+        inv->hub_bridge_down = 0;
     if (bridge_notice(inv, broker, msg, now_ms))
         return;
     const char *as = strstr(msg, " as "), *paren = as ? strstr(as, " (") : NULL;
@@ -535,6 +551,10 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     presence_read(inv, thing, &p);
     unsigned bit = 1u << broker;
     unsigned on = online ? p.on | bit : p.on & ~bit, unknown = p.unknown & ~bit;
+    /* First seen: its notices on the federation's other brokers were never seen, so it is
+     * unknown there (never offline) until a notice from each. */
+    if (!p.connected[0] && !p.on && !p.unknown)
+        unknown = BROKERS_UPTO(inv->n_brokers) & ~bit;
     inv->learned |= bit;
     char seen[24];
     snprintf(seen, sizeof seen, "%lld", (long long)now_ms);

@@ -109,6 +109,16 @@ static void leaves(fx_t *fx, unsigned k, const char *thing)
     notice(fx, k, text);
 }
 
+/* A thing known off on every broker (1 on $SYS, 2 and 3 bridged). */
+static void known_off(fx_t *fx, const char *thing)
+{
+    for (unsigned k = 0; k <= 3; k++) {
+        if (k != 1) {
+            leaves(fx, k, thing);
+        }
+    }
+}
+
 /* A thing's attribute, "-" when unset. */
 static const char *attr(fx_t *fx, const char *thing, const char *key)
 {
@@ -147,11 +157,17 @@ static void test_gap_then_known(void **state)
 {
     fx_t *fx = *state;
     connects(fx, 0, "t1");
+    const int64_t t1_seen = fx->now;
     connects(fx, 0, "t2");
     leaves(fx, 0, "t2");
-    expect(fx, "t1", "true", "1", "-");
-    expect(fx, "t2", "false", "-", "-");
-    expect(fx, "t3", "-", "-", "-"); /* never seen: nothing claimed */
+    /* first seen on broker 1: its notices on 2 and 3 were never seen */
+    expect(fx, "t1", "true", "1", "2,3");
+    expect(fx, "t2", "unknown", "-", "2,3");
+    leaves(fx, 2, "t2");
+    expect(fx, "t2", "unknown", "-", "3");
+    leaves(fx, 3, "t2");
+    expect(fx, "t2", "false", "-", "-"); /* known off on every broker */
+    expect(fx, "t3", "-", "-", "-");     /* never seen: nothing claimed */
     assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), 0);
 
     restart(fx);
@@ -162,7 +178,7 @@ static void test_gap_then_known(void **state)
         assert_int_equal(ota_svc_inventory_stream_since(fx->inv, k), fx->now);
     }
     /* lastSeen still says when presence was last learned */
-    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), fx->now - 7000);
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), t1_seen);
 
     /* a second gap with nothing learned since changes nothing */
     fx->now += 1000;
@@ -185,6 +201,9 @@ static void test_gap_then_known(void **state)
 static void test_bridge_down_marks_its_broker(void **state)
 {
     fx_t *fx = *state;
+    known_off(fx, "t1");
+    known_off(fx, "t2");
+    known_off(fx, "t3");
     connects(fx, 3, "t1"); /* on broker 3 only */
     connects(fx, 3, "t2");
     connects(fx, 0, "t2"); /* on broker 3 and hub 1 */
@@ -210,6 +229,9 @@ static void test_bridge_down_marks_its_broker(void **state)
 static void test_hub_bridge(void **state)
 {
     fx_t *fx = *state;
+    known_off(fx, "t1");
+    known_off(fx, "t2");
+    known_off(fx, "t3");
     connects(fx, 0, "t1");
     connects(fx, 2, "t2");
     connects(fx, 3, "t3");
@@ -236,6 +258,8 @@ static void test_hub_bridge(void **state)
 static void test_no_forgery(void **state)
 {
     fx_t *fx = *state;
+    known_off(fx, "t1");
+    known_off(fx, "t2");
     connects(fx, 0, "t1");
     connects(fx, 3, "t2");
     int64_t since = ota_svc_inventory_stream_since(fx->inv, 3);
