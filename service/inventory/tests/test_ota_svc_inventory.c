@@ -303,6 +303,83 @@ static void test_no_forgery(void **state)
     expect(fx, "t3", "-", "-", "-");
 }
 
+/* A thing first seen is unknown on every other broker (its notices there were never seen),
+ * also while a broker's stream has a gap, and offline only once known off on every broker. */
+static void test_first_seen_unknown_elsewhere(void **state)
+{
+    fx_t *fx = *state;
+    fx->now += 1000;
+    assert_true(ota_svc_inventory_gap(fx->inv, OTA_SVC_INVENTORY_ALL, "start", fx->now) >= 0);
+    notice(fx, 0, "Client otter-service-federation-3 closed its connection.");
+    connects(fx, 0, "t1");
+    expect(fx, "t1", "true", "1", "2,3");
+    leaves(fx, 0, "t1"); /* it may have moved to broker 3, whose notices are lost */
+    expect(fx, "t1", "unknown", "-", "2,3");
+    notice(fx, 0,
+           "New bridge connected from 127.0.0.1:5 as otter-service-federation-3 (p2, c1, k10, "
+           "u'otter-service-federation-3').");
+    expect(fx, "t1", "unknown", "-", "2,3");
+    connects(fx, 3, "t1");
+    expect(fx, "t1", "true", "3", "2");
+    leaves(fx, 3, "t1");
+    expect(fx, "t1", "unknown", "-", "2");
+    leaves(fx, 2, "t1");
+    expect(fx, "t1", "false", "-", "-");
+    /* first seen on a spoke, by its disconnect */
+    leaves(fx, 3, "t2");
+    expect(fx, "t2", "unknown", "-", "1,2");
+    /* with one broker, nothing else to be unknown on */
+    ota_svc_inventory_destroy(fx->inv);
+    start(fx, 1, 1);
+    connects(fx, 0, "t3");
+    leaves(fx, 0, "t3");
+    expect(fx, "t3", "false", "-", "-");
+}
+
+/* The bridge between the hubs down (the service on hub 1): its loss is one gap, its retries
+ * every 1-3 s are not more, so what is learned meanwhile from the streams that still flow
+ * stays known; a sign of the bridge up again (the other hub's notices) ends the gap. */
+static void test_hub_bridge_retries_one_gap(void **state)
+{
+    fx_t *fx = *state;
+    static const char retry[] = "Connecting bridge (step 1) otter-federation (127.0.0.1:21884)";
+    known_off(fx, "t1");
+    known_off(fx, "t2");
+    known_off(fx, "t3");
+    connects(fx, 3, "t1"); /* on spoke 3, bridged to hub 1 */
+    connects(fx, 2, "t2"); /* on hub 2 */
+    notice(fx, 0, "Client otter-service-federation-local closed its connection.");
+    const int64_t since = ota_svc_inventory_stream_since(fx->inv, 2);
+    assert_int_equal(since, fx->now);
+    expect(fx, "t1", "unknown", "-", "2,3");
+    expect(fx, "t2", "unknown", "-", "2,3");
+    leaves(fx, 3, "t1"); /* spoke 3's notices still flow through hub 1 */
+    connects(fx, 3, "t1");
+    for (int r = 0; r < 3; r++) {
+        notice(fx, 0, retry);
+        expect(fx, "t1", "true", "3", "2");
+        assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), since);
+    }
+    /* hub 2's notices again: the bridge is up; a retry after that is a new gap */
+    connects(fx, 2, "t3");
+    expect(fx, "t3", "true", "2", "3");
+    notice(fx, 0, retry);
+    expect(fx, "t3", "unknown", "-", "2,3");
+    expect(fx, "t1", "unknown", "-", "2,3");
+    assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), fx->now);
+    connects(fx, 3, "t1");
+    notice(fx, 0, retry);
+    expect(fx, "t1", "true", "3", "2");
+    /* hub 1's bridge back on hub 2: one walk for what was missed, and the gap is over */
+    notice(fx, 2,
+           "New bridge connected from 127.0.0.1:6 as otter-service-federation-1 (p2, c1, k10, "
+           "u'otter-service-federation-1').");
+    expect(fx, "t1", "unknown", "-", "2,3");
+    connects(fx, 3, "t1");
+    notice(fx, 0, retry);
+    expect(fx, "t1", "unknown", "-", "2,3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +387,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bridge_down_marks_its_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_bridge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_forgery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_seen_unknown_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_bridge_retries_one_gap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
