@@ -558,14 +558,20 @@ static void presence_move(int from, int to, const char *last, long *online_ms, l
 }
 
 /*
- * Presence across the federation, with the service on hub 1: t1 on hub 2 (its notices reach
- * hub 1 over hub 1's bridge) and on broker 3 (over broker 3's bridge) shows online, with the
- * brokers it is on, also while it moves from one to the other; offline once it left both.
+ * Presence across the federation, with the service on hub 1: t1, first seen on hub 1, is
+ * unknown on the brokers whose notices about it were never seen (it ends unknown on broker 3
+ * after a move from hub 1 to hub 2). Then t1 on hub 2 (its notices reach hub 1 over hub 1's
+ * bridge) and on broker 3 (over broker 3's bridge) shows online, with the brokers it is on,
+ * also while it moves from one to the other; offline once it left both, known off everywhere.
  */
 static void presence_across(void)
 {
     int64_t start = now_ms();
     long on_ms, off_ms;
+    char v[32];
+    presence_move(1, 2, "unknown", &on_ms, &off_ms);
+    unknown_on(v, sizeof v);
+    assert_string_equal(v, "3");
     presence_move(2, 3, "offline", &on_ms, &off_ms);
     printf("federation_hubs: presence: t1 on broker 2 online after %ld ms, offline %ld ms after "
            "leaving broker 3; the checks took %ld ms\n",
