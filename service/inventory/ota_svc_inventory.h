@@ -37,7 +37,10 @@
  * it ("Client otter-service-federation-K ..."), and the bridge of the hub
  * whose notices they are losing its connection ("Client
  * otter-service-federation-local ...") or reconnecting ("Connecting bridge
- * (step 1) otter-federation (...)"), as Mosquitto 2.0.11 words them. A failed
+ * (step 1) otter-federation (...)"; its retries after a loss are the same
+ * gap until a notice of the other hub shows it up again), as Mosquitto 2.0.11
+ * words them. A thing's first notice makes it unknown on every other broker
+ * of the federation (its notices there were never seen). A failed
  * login under a bridge's or a thing's client id is no gap and no presence
  * (Mosquitto names such a client "<unknown>", and a refusal says "not
  * authorised"); no client may publish on $SYS or otter-presence. Hub 1's bridge
