@@ -109,6 +109,17 @@ static void leaves(fx_t *fx, unsigned k, const char *thing)
     notice(fx, k, text);
 }
 
+/* Broker n's bridge connecting, in broker k's notices (0: the service's own). */
+static void bridge_joins(fx_t *fx, unsigned k, unsigned n)
+{
+    char text[200];
+    snprintf(text, sizeof text,
+             "New bridge connected from 127.0.0.1:5 as otter-service-federation-%u (p2, c1, k10, "
+             "u'otter-service-federation-%u').",
+             n, n);
+    notice(fx, k, text);
+}
+
 /* A thing known off on every broker (1 on $SYS, 2 and 3 bridged). */
 static void known_off(fx_t *fx, const char *thing)
 {
@@ -216,9 +227,7 @@ static void test_bridge_down_marks_its_broker(void **state)
     assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 3), fx->now);
     assert_int_equal(ota_svc_inventory_stream_since(fx->inv, 2), 0);
     /* the bridge back (on hub 2, relayed): a gap for 3 again; t1 learned anew stays known */
-    notice(fx, 2,
-           "New bridge connected from 127.0.0.1:5 as otter-service-federation-3 (p2, c1, k10, "
-           "u'otter-service-federation-3').");
+    bridge_joins(fx, 2, 3);
     connects(fx, 3, "t1");
     expect(fx, "t1", "true", "3", "-");
     leaves(fx, 0, "t2");
@@ -315,9 +324,7 @@ static void test_first_seen_unknown_elsewhere(void **state)
     expect(fx, "t1", "true", "1", "2,3");
     leaves(fx, 0, "t1"); /* it may have moved to broker 3, whose notices are lost */
     expect(fx, "t1", "unknown", "-", "2,3");
-    notice(fx, 0,
-           "New bridge connected from 127.0.0.1:5 as otter-service-federation-3 (p2, c1, k10, "
-           "u'otter-service-federation-3').");
+    bridge_joins(fx, 0, 3);
     expect(fx, "t1", "unknown", "-", "2,3");
     connects(fx, 3, "t1");
     expect(fx, "t1", "true", "3", "2");
@@ -371,9 +378,7 @@ static void test_hub_bridge_retries_one_gap(void **state)
     notice(fx, 0, retry);
     expect(fx, "t1", "true", "3", "2");
     /* hub 1's bridge back on hub 2: one walk for what was missed, and the gap is over */
-    notice(fx, 2,
-           "New bridge connected from 127.0.0.1:6 as otter-service-federation-1 (p2, c1, k10, "
-           "u'otter-service-federation-1').");
+    bridge_joins(fx, 2, 1);
     expect(fx, "t1", "unknown", "-", "2,3");
     connects(fx, 3, "t1");
     notice(fx, 0, retry);
