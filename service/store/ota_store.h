@@ -72,7 +72,7 @@ typedef enum ota_store_rc {
 #define OTA_STORE_ATTR_KEY_MAX 64
 /** Longest thing attribute value (printable ASCII, no '"' or '\\'). */
 #define OTA_STORE_ATTR_VALUE_MAX 128
-/** Attributes a thing may have. */
+/** Attributes a thing may have, besides the four presence attributes the service writes. */
 #define OTA_STORE_ATTRS_MAX 32
 /** Longest version text, "X.Y.Z" (see ota_store_valid_version()). */
 #define OTA_STORE_VERSION_MAX 15

@@ -217,9 +217,13 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
     if (!rc && !n)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     if (!rc && value) {
-        rc = query_int(store, "SELECT COUNT(*) FROM thing_attrs WHERE thing = ?1 AND key <> ?2",
+        /* the presence attributes, which the service writes, do not count: a thing with its
+         * other attributes at the limit still has its presence recorded */
+        rc = query_int(store,
+                       "SELECT COUNT(*) FROM thing_attrs WHERE thing = ?1 AND key <> ?2 AND key "
+                       "NOT IN ('connected', 'connectedTo', 'presenceUnknownOn', 'lastSeen')",
                        thing, key, &n);
-        if (!rc && n >= OTA_STORE_ATTRS_MAX)
+        if (!rc && !ota_store_presence_key(key) && n >= OTA_STORE_ATTRS_MAX)
             rc = fail(store, OTA_STORE_INVALID, "thing '%s' has %d attributes already", thing,
                       OTA_STORE_ATTRS_MAX);
         if (!rc)

@@ -33,8 +33,10 @@ int ota_store_presence_key(const char *key)
     return 0;
 }
 
-/* Splits a query into terms; returns the count, or -1 if malformed. */
-static int parse_query(const char *q, term_t *terms)
+/* Splits a query into terms; returns the count, or -1 if malformed. A new query may not use
+ * the presence attributes; a stored one may (a group saved before presence could be unknown
+ * keeps working: it is re-checked when other attributes change, not when presence does). */
+static int parse_query(const char *q, term_t *terms, int stored)
 {
     static const char *const ops[] = {"!=", "<=", ">=", "=", "<", ">"};
     static const int op_codes[] = {OP_NE, OP_LE, OP_GE, OP_EQ, OP_LT, OP_GT};
@@ -62,9 +64,10 @@ static int parse_query(const char *q, term_t *terms)
         memcpy(t->key, term, klen);
         t->key[klen] = '\0';
         const char *v = term + klen + olen;
-        if (op < 0 || !ota_store_valid_attr_key(t->key) || ota_store_presence_key(t->key) ||
-            !ota_store_valid_attr_value(v) || strchr("!=<>", v[0]) != NULL ||
-            strlen(v) > OTA_STORE_ATTR_VALUE_MAX || ((op >= OP_LT) && !ota_store_valid_version(v)))
+        if (op < 0 || !ota_store_valid_attr_key(t->key) ||
+            (!stored && ota_store_presence_key(t->key)) || !ota_store_valid_attr_value(v) ||
+            strchr("!=<>", v[0]) != NULL || strlen(v) > OTA_STORE_ATTR_VALUE_MAX ||
+            ((op >= OP_LT) && !ota_store_valid_version(v)))
             return -1;
         t->op = op;
         snprintf(t->value, sizeof t->value, "%s", v);
@@ -77,7 +80,7 @@ static int parse_query(const char *q, term_t *terms)
 int ota_store_valid_query(const char *query)
 {
     term_t terms[OTA_STORE_QUERY_TERMS_MAX];
-    return parse_query(query, terms) > 0;
+    return parse_query(query, terms, 0) > 0;
 }
 
 /* X.Y.Z -> one comparable number (valid versions only). */
@@ -143,7 +146,7 @@ static int in_group(ota_store_t *s, const char *group, const char *thing)
         return rc == OTA_STORE_NOT_FOUND ? 0 : rc;
     if (query[0]) {
         term_t terms[OTA_STORE_QUERY_TERMS_MAX];
-        int n = parse_query(query, terms);
+        int n = parse_query(query, terms, 1);
         return n > 0 && thing_matches(s, thing, terms, n);
     }
     int64_t yes = 0;
@@ -322,7 +325,7 @@ int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thi
                            "t.name = g.thing WHERE g.grp = ? ORDER BY t.name",
                            group, cb, ctx, &n);
     dyn_t d = {.s = store};
-    d.n_terms = parse_query(query, d.terms);
+    d.n_terms = parse_query(query, d.terms, 1);
     /* read every thing first: attribute lookups need the handle in between */
     rc = ota_store_thing_list(store, collect_thing, &d);
     for (size_t i = 0; !rc && i < d.n; i++)

@@ -101,8 +101,9 @@ int begin(ota_store_t *s);
 
 /* 1 for the attributes presence is written in (connected, connectedTo, presenceUnknownOn,
  * lastSeen): not known at every moment (a gap in the service's view of the brokers makes them
- * unknown), so no group query, and no job's targets, follow them; a change of one needs no
- * re-check of groups or executions. */
+ * unknown), so no new group query, and no job's targets, follow them; a change of one needs no
+ * re-check of groups or executions; they do not count against OTA_STORE_ATTRS_MAX (the count in
+ * ota_store_thing_attr_set() names the same four keys). */
 int ota_store_presence_key(const char *key);
 /** Rolls back an open transaction, if any. */
 void rollback(ota_store_t *s);

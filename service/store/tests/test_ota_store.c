@@ -1741,6 +1741,75 @@ static void test_phases_and_rates(void **state)
     assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
 }
 
+/* Runs SQL on the test's database directly (what an earlier version may have left there). */
+static void raw_sql(fx_t *fx, const char *sql)
+{
+    if (g_location) {
+        assert_int_equal(ota_test_pg_exec(&g_pg, sql), 0);
+    } else {
+        char p[400];
+        sqlite3 *db;
+        snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, sql, 0, 0, 0), SQLITE_OK);
+        sqlite3_close(db);
+    }
+}
+
+/* A group saved before presence could be unknown, with a query on it, keeps its members and
+ * its continuous job's executions (a new group may not use presence). */
+static void test_stored_presence_query_keeps_working(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "d", 2);
+    assert_int_equal(ota_store_group_create(s, "lab-online", "site=lab", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_create(s, "x", "site=lab,connected=true", T0),
+                     OTA_STORE_INVALID);
+    raw_sql(fx, "UPDATE groups SET query = 'site=lab,connected=true' WHERE name = 'lab-online'");
+    for (int i = 0; i < 2; i++) {
+        const char *thing = i ? "d1" : "d0";
+        assert_int_equal(ota_store_thing_attr_set(s, thing, "site", "lab", T0), OTA_STORE_OK);
+        assert_int_equal(ota_store_thing_attr_set(s, thing, "connected", "true", T0), OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "connected", "unknown", T0), OTA_STORE_OK);
+    char out[256] = "";
+    assert_int_equal(ota_store_group_members(s, "lab-online", names_cb, out), OTA_STORE_OK);
+    assert_string_equal(out, "d0;");
+    const char *groups[] = {"lab-online"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "c";
+    spec.document = DOC;
+    spec.groups = groups;
+    spec.n_groups = 1;
+    spec.continuous = 1;
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    next_is(s, "d0", "c");
+    /* another attribute's change re-checks the group: d0 still matches, its job stays */
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.0.0", T0 + 1),
+                     OTA_STORE_OK);
+    next_is(s, "d0", "c");
+}
+
+/* The presence attributes do not count against a thing's attribute limit. */
+static void test_presence_beyond_attribute_limit(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 1);
+    char key[16];
+    for (int i = 0; i < OTA_STORE_ATTRS_MAX; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", key, "v", T0), OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "v", T0), OTA_STORE_INVALID);
+    const char *presence[] = {"connected", "connectedTo", "presenceUnknownOn", "lastSeen"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], "1", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "v", T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "k0", "w", T0), OTA_STORE_OK);
+}
+
 /* ---- dynamic groups and continuous jobs ---- */
 
 static void test_dynamic_groups_and_continuous_jobs(void **state)
@@ -2135,6 +2204,8 @@ int main(int argc, char **argv)
         T(test_abort_rules),
         T(test_phases_and_rates),
         T(test_dynamic_groups_and_continuous_jobs),
+        T(test_stored_presence_query_keeps_working),
+        T(test_presence_beyond_attribute_limit),
         T(test_deliveries_applied_once),
         T(test_instances_and_outbox),
         T(test_execution_history),
