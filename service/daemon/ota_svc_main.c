@@ -2260,6 +2260,9 @@ static void run(daemon_t *d)
             if (d->streams != NULL) {
                 ota_svc_streams_tick(d->streams, now);
             }
+            if (d->inventory != NULL) {
+                (void)ota_svc_inventory_tick(d->inventory, wall_ms());
+            }
             if (now - last_budget_tick >= 5000) {
                 last_budget_tick = now;
                 ota_svc_budget_tick(d->budget, now);

@@ -36,6 +36,10 @@ struct ota_svc_inventory {
     /* The service's own hub's bridge was seen down and its loss admitted: its retries
      * ("Connecting bridge ...") are the same gap until a sign that it is up again. */
     int hub_bridge_down;
+    /* Brokers with a notice the store could not take, or a gap walk it broke off: their
+     * gap is walked again by ota_svc_inventory_tick(). */
+    unsigned pending;
+    int64_t pending_tried_ms;
     ota_svc_inventory_log_fn log;
     void *log_ctx;
 };
@@ -407,8 +411,12 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
     }
     free(l.names);
     int ok = rc == OTA_STORE_OK && !l.failed;
-    if (ok)
+    if (ok) {
         inv->learned &= ~mask;
+        inv->pending &= ~mask;
+    } else {
+        inv->pending |= mask; /* walked again by the tick */
+    }
     if (inv->log) {
         char line[200], set[SET_TEXT_MAX];
         set_text(mask & (BROKERS_UPTO(inv->n_brokers) | inv->learned), set);
@@ -420,7 +428,7 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
         else
             snprintf(line, sizeof line,
                      "presence: %s: cannot mark what is unknown on brokers "
-                     "%s (%s); tried again at the next gap",
+                     "%s (%s); tried again in a second",
                      why ? why : "gap", set,
                      l.failed ? "out of memory" : ota_store_errmsg(inv->store));
         inv->log(inv->log_ctx, ok ? (changed ? 2 : 3) : 0, line);
@@ -543,8 +551,14 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
         return;
     }
     ota_store_thing_t t;
-    if (ota_store_thing_get(inv->store, thing, &t) != OTA_STORE_OK)
+    int got = ota_store_thing_get(inv->store, thing, &t);
+    if (got != OTA_STORE_OK) {
+        if (got != OTA_STORE_NOT_FOUND && got != OTA_STORE_INVALID) {
+            inv->pending |= 1u << broker; /* a notice lost to the store: a gap there */
+            inv->learned |= 1u << broker;
+        }
         return; /* not a thing (the service, the CLI, a stranger) */
+    }
     /* Known on this broker from now on; each broker's notices come in order, so a move
      * (connect on one, disconnect on the other, either order) leaves the right set. */
     presence_t p;
@@ -558,7 +572,8 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     inv->learned |= bit;
     char seen[24];
     snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
-    (void)presence_write(inv, thing, &p, on, unknown, now_ms);
+    if (presence_write(inv, thing, &p, on, unknown, now_ms) != OTA_STORE_OK)
+        inv->pending |= bit; /* the notice is lost: admitted as a gap on its broker */
     (void)ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
 }
 
@@ -591,4 +606,15 @@ int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const 
         return 1; /* not a thing's topic: nothing to answer on */
     handle_update(inv, thing, (const char *)payload, len, now_ms);
     return 1;
+}
+
+int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms)
+{
+    if (!inv || !inv->pending || now_ms - inv->pending_tried_ms < 1000)
+        return 0;
+    inv->pending_tried_ms = now_ms;
+    inv->learned |= inv->pending; /* walk even with nothing learned since */
+    return ota_svc_inventory_gap(inv, inv->pending, "a notice the store could not take", now_ms) < 0
+               ? -1
+               : 0;
 }

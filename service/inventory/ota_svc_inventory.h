@@ -129,7 +129,8 @@ void ota_svc_inventory_set_log(ota_svc_inventory_t *inv, ota_svc_inventory_log_f
  * again at now_ms. Call it when the service starts and each time its connection
  * to its broker is made (before any notice of the new connection is handled).
  * @param why  a few words for the log line ("service started").
- * @return how many things changed, or -1 (the store failed; the next gap tries again).
+ * @return how many things changed, or -1 (the store failed; ota_svc_inventory_tick()
+ *         walks these brokers again).
  */
 int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms);
 
@@ -151,5 +152,13 @@ const char *const *ota_svc_inventory_topics(void);
  */
 int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const void *payload,
                              size_t len, int64_t now_ms);
+
+/**
+ * Admits, as a gap, the notices the store could not take (a write that failed, e.g. a
+ * database held busy beyond its wait): walks those brokers' things to unknown, at most once
+ * a second, until a walk succeeds. Call it regularly (the service does every loop).
+ * @return 0 (nothing pending, or the walk done), or < 0 (the store failed again: retried).
+ */
+int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms);
 
 #endif /* OTA_SVC_INVENTORY_H */

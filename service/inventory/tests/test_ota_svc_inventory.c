@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ota_store.h"
 #include "ota_svc_inventory.h"
@@ -385,6 +386,49 @@ static void test_hub_bridge_retries_one_gap(void **state)
     expect(fx, "t1", "unknown", "-", "2,3");
 }
 
+/* Makes every write of a thing's attribute fail (on) or work again (off), as a database
+ * that refuses writes does, through another connection to the store's file. */
+static void attr_writes_fail(fx_t *fx, int on)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/otter.db", fx->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    const char *sql =
+        on ? "CREATE TRIGGER no_insert BEFORE INSERT ON thing_attrs BEGIN SELECT "
+             "RAISE(ABORT, 'refused'); END; CREATE TRIGGER no_update BEFORE UPDATE "
+             "ON thing_attrs BEGIN SELECT RAISE(ABORT, 'refused'); END; "
+             "CREATE TRIGGER no_delete BEFORE DELETE ON thing_attrs BEGIN SELECT "
+             "RAISE(ABORT, 'refused'); END;"
+           : "DROP TRIGGER no_insert; DROP TRIGGER no_update; DROP TRIGGER no_delete;";
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A disconnect the store could not take is no silent loss: the thing is made unknown on that
+ * broker as soon as the store takes writes again (the tick retries each second). */
+static void test_lost_write_is_a_gap(void **state)
+{
+    fx_t *fx = *state;
+    ota_svc_inventory_set_brokers(fx->inv, 1);
+    connects(fx, 0, "t1");
+    expect(fx, "t1", "true", "1", "-");
+    attr_writes_fail(fx, 1);
+    leaves(fx, 0, "t1"); /* lost */
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 1000), -1);
+    expect(fx, "t1", "true", "1", "-");
+    attr_writes_fail(fx, 0);
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 1500), 0); /* within a second */
+    expect(fx, "t1", "true", "1", "-");
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 2000), 0);
+    expect(fx, "t1", "unknown", "-", "1");
+    /* done: nothing pending, the next notice is taken */
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 9000), 0);
+    connects(fx, 0, "t1");
+    expect(fx, "t1", "true", "1", "-");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_forgery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_seen_unknown_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_bridge_retries_one_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_write_is_a_gap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
