@@ -114,6 +114,18 @@ static int mk_job(ota_store_t *s, const char *id, const char *const *things, siz
     return ota_store_job_create(s, &spec, now);
 }
 
+/* A continuous job on groups. */
+static int mk_continuous(ota_store_t *s, const char *id, const char **groups, size_t n)
+{
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = id;
+    spec.document = DOC;
+    spec.groups = groups;
+    spec.n_groups = n;
+    spec.continuous = 1;
+    return ota_store_job_create(s, &spec, T0);
+}
+
 static int upd(ota_store_t *s, const char *job, const char *thing, ota_store_exec_status_t st,
                const char *details, int64_t now)
 {
@@ -177,21 +189,26 @@ static void test_open_layout_and_schema(void **state)
     assert_true(ota_store_now_ms() > T0);
 }
 
+/* Runs SQL on the test's database directly (what an earlier version may have left there). */
+static void raw_sql(fx_t *fx, const char *sql)
+{
+    if (g_location) {
+        assert_int_equal(ota_test_pg_exec(&g_pg, sql), 0);
+    } else {
+        char p[400];
+        sqlite3 *db;
+        snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, sql, 0, 0, 0), SQLITE_OK);
+        sqlite3_close(db);
+    }
+}
+
 static void test_open_refuses_newer_schema(void **state)
 {
     fx_t *fx = *state;
-    char p[400];
-    snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-    if (g_location) {
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 99"), 0);
-    } else {
-        sqlite3 *db;
-        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-        sqlite3_busy_timeout(db, 5000);
-        assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0),
-                         SQLITE_OK);
-        sqlite3_close(db);
-    }
+    raw_sql(fx, "UPDATE schema_version SET version = 99");
     ota_store_t *s2 = (ota_store_t *)1;
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
@@ -1741,22 +1758,6 @@ static void test_phases_and_rates(void **state)
     assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
 }
 
-/* Runs SQL on the test's database directly (what an earlier version may have left there). */
-static void raw_sql(fx_t *fx, const char *sql)
-{
-    if (g_location) {
-        assert_int_equal(ota_test_pg_exec(&g_pg, sql), 0);
-    } else {
-        char p[400];
-        sqlite3 *db;
-        snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-        sqlite3_busy_timeout(db, 5000);
-        assert_int_equal(sqlite3_exec(db, sql, 0, 0, 0), SQLITE_OK);
-        sqlite3_close(db);
-    }
-}
-
 /* A group saved before presence could be unknown, with a query on it, keeps its members and
  * its continuous job's executions (a new group may not use presence). */
 static void test_stored_presence_query_keeps_working(void **state)
@@ -1778,13 +1779,7 @@ static void test_stored_presence_query_keeps_working(void **state)
     assert_int_equal(ota_store_group_members(s, "lab-online", names_cb, out), OTA_STORE_OK);
     assert_string_equal(out, "d0;");
     const char *groups[] = {"lab-online"};
-    ota_store_job_spec_t spec = {0};
-    spec.job_id = "c";
-    spec.document = DOC;
-    spec.groups = groups;
-    spec.n_groups = 1;
-    spec.continuous = 1;
-    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(mk_continuous(s, "c", groups, 1), OTA_STORE_OK);
     next_is(s, "d0", "c");
     /* another attribute's change re-checks the group: d0 still matches, its job stays */
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "1.0.0", T0 + 1),
@@ -1845,13 +1840,7 @@ static void test_dynamic_groups_and_continuous_jobs(void **state)
     /* continuous job on the dynamic group and a static one */
     assert_int_equal(ota_store_group_add(s, "lab", "d3"), OTA_STORE_OK);
     const char *groups[] = {"old-sims", "lab"};
-    ota_store_job_spec_t spec = {0};
-    spec.job_id = "c";
-    spec.document = DOC;
-    spec.groups = groups;
-    spec.n_groups = 2;
-    spec.continuous = 1;
-    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    assert_int_equal(mk_continuous(s, "c", groups, 2), OTA_STORE_OK);
     next_is(s, "d0", "c");
     next_is(s, "d3", "c");
     /* a thing that comes to match the query gets the job; one that joins the
@@ -2138,16 +2127,7 @@ static void test_execution_history(void **state)
                      "DROP TABLE exec_history; UPDATE schema_version SET version = 5";
     ota_store_close(fx->s);
     fx->s = NULL;
-    if (g_location) {
-        assert_int_equal(ota_test_pg_exec(&g_pg, drop), 0);
-    } else {
-        char p[400];
-        sqlite3 *db;
-        snprintf(p, sizeof p, "%s/otter.db", fx->dir);
-        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, drop, 0, 0, 0), SQLITE_OK);
-        sqlite3_close(db);
-    }
+    raw_sql(fx, drop);
     reopen(fx);
     s = fx->s;
     int v = 0;
