@@ -171,8 +171,9 @@ int main(int argc, char **argv)
         }
     }
     if (small < 1 || large < small || large > 200000 || gaps < 1 || gaps > GAPS_MAX) {
-        fprintf(stderr, "bench_presence: give 1 <= --small <= --large <= 200000 and --gaps "
-                        "1..%d\n",
+        fprintf(stderr,
+                "bench_presence: give 1 <= --small <= --large <= 200000 and --gaps "
+                "1..%d\n",
                 GAPS_MAX);
         return 2;
     }

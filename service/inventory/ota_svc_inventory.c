@@ -297,7 +297,8 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
         if (mask & (1u << k))
             inv->since[k] = now_ms;
     /* One row per broker: every thing's presence there is computed against it when read. */
-    int ok = ota_store_presence_gap(inv->store, mask, now_ms) == OTA_STORE_OK;
+    int any = 0;
+    int ok = ota_store_presence_gap(inv->store, mask, now_ms, &any) == OTA_STORE_OK;
     if (ok)
         inv->pending &= ~mask;
     else
@@ -307,15 +308,15 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
         ota_store_presence_set_text(mask & BROKERS_UPTO(inv->n_brokers), set, sizeof set);
         if (ok)
             snprintf(line, sizeof line,
-                     "presence: %s: brokers %s may have lost notices; what was learned there "
-                     "before is unknown now",
+                     "presence: %s: brokers %s may have lost notices; what they said before is "
+                     "unknown until each thing's next notice there",
                      why ? why : "gap", set);
         else
             snprintf(line, sizeof line,
                      "presence: %s: cannot record the gap on brokers %s (%s); tried again in a "
                      "second",
                      why ? why : "gap", set, ota_store_errmsg(inv->store));
-        inv->log(inv->log_ctx, ok ? 2 : 0, line);
+        inv->log(inv->log_ctx, ok ? (any ? 2 : 3) : 0, line); /* no thing seen yet: debug */
     }
     return ok ? 0 : -1;
 }

@@ -445,9 +445,11 @@ typedef struct {
  * Records a gap in the service's view of the brokers in mask (bit K for
  * broker K): what was learned from their notices before now becomes
  * unknown. One transaction of at most one row per broker.
+ * @param any  if not NULL, set to 1 when any thing's presence is recorded at
+ *             all (the gap may change what is known), else 0.
  * @return OTA_STORE_OK; OTA_STORE_INVALID (no broker in range); OTA_STORE_ERROR.
  */
-int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms);
+int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any);
 
 /**
  * Records a connection notice: the thing is connected (online 1) or not

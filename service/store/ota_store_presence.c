@@ -24,8 +24,10 @@
 /* A broker's current epoch, for broker parameter ?2. */
 #define CURRENT_EPOCH "(SELECT COALESCE(MAX(epoch), 0) FROM presence_gaps WHERE broker = ?2)"
 
-int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms)
+int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any)
 {
+    if (any)
+        *any = 0;
     if (!store || !(mask & BROKER_BITS))
         return store ? fail(store, OTA_STORE_INVALID, "no broker in 1..%d",
                             OTA_STORE_PRESENCE_BROKERS_MAX)
@@ -49,6 +51,11 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms)
         }
         ota_db_finalize(st);
     }
+    int64_t n = 0;
+    if (!rc && any &&
+        !(rc = query_int(store, "SELECT COUNT(*) FROM (SELECT 1 FROM presence LIMIT 1) x", NULL,
+                         NULL, &n)))
+        *any = n > 0;
     return finish(store, rc);
 }
 

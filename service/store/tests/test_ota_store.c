@@ -1772,7 +1772,7 @@ static void test_stored_presence_query_keeps_working(void **state)
     /* both online on broker 1, a gap there, d0 seen again: d0 true, d1 unknown */
     assert_int_equal(ota_store_presence_notice(s, "d0", 1, 1, 0, T0), OTA_STORE_OK);
     assert_int_equal(ota_store_presence_notice(s, "d1", 1, 1, 0, T0), OTA_STORE_OK);
-    assert_int_equal(ota_store_presence_gap(s, 1u << 1, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(s, 1u << 1, T0 + 1, NULL), OTA_STORE_OK);
     assert_int_equal(ota_store_presence_notice(s, "d0", 1, 1, 0, T0 + 2), OTA_STORE_OK);
     for (int i = 0; i < 2; i++)
         assert_int_equal(ota_store_thing_attr_set(s, i ? "d1" : "d0", "site", "lab", T0),
@@ -2182,6 +2182,9 @@ static void test_presence_gaps_across_handles(void **state)
     assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
     mk_things(a, "t", 3);
     const unsigned b1 = 1u << 1, b2 = 1u << 2;
+    int any = 1; /* a gap before anything is seen: nothing to make unknown */
+    assert_int_equal(ota_store_presence_gap(a, b1, T0 - 1, &any), OTA_STORE_OK);
+    assert_int_equal(any, 0);
     /* t0 online on broker 1, t1 off on 1 and on 2, t2 never seen */
     assert_int_equal(ota_store_presence_notice(a, "t0", 1, 1, b2, T0), OTA_STORE_OK);
     presence_is(a, "t0", "true 1 2"); /* first seen: its notices on 2 were never seen */
@@ -2192,7 +2195,8 @@ static void test_presence_gaps_across_handles(void **state)
     presence_is(a, "t1", "true 2 -");
     presence_is(a, "t2", "- - -");
     /* a gap on broker 1 recorded by one instance: the other reads it */
-    assert_int_equal(ota_store_presence_gap(b, b1, T0 + 10), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(b, b1, T0 + 10, &any), OTA_STORE_OK);
+    assert_int_equal(any, 1);
     presence_is(a, "t0", "unknown - 1");
     presence_is(a, "t1", "true 2 1");
     presence_is(a, "t2", "- - -");
@@ -2204,7 +2208,7 @@ static void test_presence_gaps_across_handles(void **state)
     assert_int_equal(p.unknown, b1);
     assert_string_equal(ota_store_presence_connected(&p), "unknown");
     /* a second gap later keeps the time it became unknown */
-    assert_int_equal(ota_store_presence_gap(a, b1 | b2, T0 + 20), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(a, b1 | b2, T0 + 20, NULL), OTA_STORE_OK);
     assert_int_equal(ota_store_presence_get(b, "t0", &p), OTA_STORE_OK);
     assert_int_equal(p.unknown_since_ms, T0 + 20); /* broker 2's gap is the later one */
     presence_is(b, "t0", "unknown - 1,2");
@@ -2226,7 +2230,7 @@ static void test_presence_gaps_across_handles(void **state)
     assert_int_equal(ota_store_presence_notice(a, "nobody", 1, 1, 0, T0), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_presence_notice(a, "t2", 9, 1, 0, T0), OTA_STORE_INVALID);
     assert_int_equal(ota_store_presence_notice(a, "t 2", 1, 1, 0, T0), OTA_STORE_INVALID);
-    assert_int_equal(ota_store_presence_gap(a, 1u << 9, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_gap(a, 1u << 9, T0, NULL), OTA_STORE_INVALID);
     presence_is(a, "t2", "- - -");
     /* a deleted thing takes its presence along */
     assert_int_equal(ota_store_thing_delete(a, "t1"), OTA_STORE_OK);
@@ -2266,7 +2270,7 @@ static void test_presence_legacy_attributes_migrate(void **state)
     assert_int_equal(ota_store_thing_attr_list(s, "t0", attr_cb, &l), OTA_STORE_OK);
     assert_string_equal(l.text, "connected=true;connectedTo=1,3;lastSeen=4;presenceUnknownOn=2;");
     /* the old attributes are gone (each listed once above) and gaps apply to what came over */
-    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0, NULL), OTA_STORE_OK);
     presence_is(s, "t0", "unknown - 1,2,3");
     presence_is(s, "t1", "unknown - 1");
     assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 0, T0 + 1), OTA_STORE_OK);
