@@ -92,6 +92,8 @@ typedef enum ota_store_rc {
 #define OTA_STORE_ATTR_UNKNOWN_ON "presenceUnknownOn"
 /** Most brokers presence is kept for, numbered 1 to this. */
 #define OTA_STORE_PRESENCE_BROKERS_MAX 8
+/** Gaps kept per broker (older ones are forgotten; see ota_store_presence_gap()). */
+#define OTA_STORE_PRESENCE_GAPS_KEPT 1000
 
 /**
  * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
@@ -444,7 +446,9 @@ typedef struct {
 /**
  * Records a gap in the service's view of the brokers in mask (bit K for
  * broker K): what was learned from their notices before now becomes
- * unknown. One transaction of at most one row per broker.
+ * unknown. One transaction of at most one row per broker; each broker keeps
+ * its last OTA_STORE_PRESENCE_GAPS_KEPT gaps (a thing whose last notice
+ * there is older than them reads unknown since that notice).
  * @param any  if not NULL, set to 1 when any thing's presence is recorded at
  *             all (the gap may change what is known), else 0.
  * @return OTA_STORE_OK; OTA_STORE_INVALID (no broker in range); OTA_STORE_ERROR.

@@ -35,22 +35,33 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
     int rc = begin(store);
     if (rc)
         return rc;
-    ota_db_stmt_t *st;
-    /* Two instances recording a gap at once make the same epoch: the same gap. */
-    if (!(rc = prep(store, &st,
+    /* Two instances recording a gap at once make the same epoch: the same gap. Only the last
+     * OTA_STORE_PRESENCE_GAPS_KEPT gaps of a broker are kept: a flapping bridge does not grow
+     * the table for ever (a thing seen before them reads unknown since its last notice). */
+    ota_db_stmt_t *add = NULL, *prune = NULL;
+    if (!(rc = prep(store, &add,
                     "INSERT INTO presence_gaps(broker, epoch, at_ms) "
                     "SELECT ?2, " CURRENT_EPOCH
-                    " + 1, ?1 WHERE 1 = 1 ON CONFLICT(broker, epoch) DO NOTHING"))) {
-        for (unsigned k = 1; !rc && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++) {
-            if (!(mask & (1u << k)))
-                continue;
-            ota_db_reset(st);
-            ota_db_bind_int64(st, 1, now_ms);
-            ota_db_bind_int64(st, 2, k);
-            rc = step_done(store, st, "record a presence gap");
-        }
-        ota_db_finalize(st);
+                    " + 1, ?1 WHERE 1 = 1 ON CONFLICT(broker, epoch) DO NOTHING")))
+        rc =
+            prep(store, &prune,
+                 "DELETE FROM presence_gaps WHERE broker = ?2 AND epoch <= " CURRENT_EPOCH " - ?1");
+    for (unsigned k = 1; !rc && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++) {
+        if (!(mask & (1u << k)))
+            continue;
+        ota_db_reset(add);
+        ota_db_bind_int64(add, 1, now_ms);
+        ota_db_bind_int64(add, 2, k);
+        rc = step_done(store, add, "record a presence gap");
+        if (rc)
+            break;
+        ota_db_reset(prune);
+        ota_db_bind_int64(prune, 1, OTA_STORE_PRESENCE_GAPS_KEPT);
+        ota_db_bind_int64(prune, 2, k);
+        rc = step_done(store, prune, "forget old presence gaps");
     }
+    ota_db_finalize(add);
+    ota_db_finalize(prune);
     int64_t n = 0;
     if (!rc && any &&
         !(rc = query_int(store, "SELECT COUNT(*) FROM (SELECT 1 FROM presence LIMIT 1) x", NULL,

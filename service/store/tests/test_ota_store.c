@@ -2226,6 +2226,23 @@ static void test_presence_gaps_across_handles(void **state)
     assert_int_equal(ota_store_thing_attr_list(a, "t1", attr_cb, &l), OTA_STORE_OK);
     assert_string_equal(l.text,
                         "connected=unknown;lastSeen=1700000000003;presenceUnknownOn=1,2;site=lab;");
+    /* a broker keeps its last gaps only: t1 (last seen on 3 at T0 + 50, before them all)
+     * stays unknown there, since its notice once the gap that made it so is forgotten */
+    const unsigned b3 = 1u << 3;
+    assert_int_equal(ota_store_presence_notice(a, "t1", 3, 1, 0, T0 + 50), OTA_STORE_OK);
+    for (int i = 0; i <= OTA_STORE_PRESENCE_GAPS_KEPT; i++) {
+        assert_int_equal(ota_store_presence_gap(i % 2 ? a : b, b3, T0 + 100 + i, NULL),
+                         OTA_STORE_OK);
+        if (i == 0) {
+            assert_int_equal(ota_store_presence_get(a, "t1", &p), OTA_STORE_OK);
+            assert_int_equal(p.unknown_since_ms, T0 + 100);
+        }
+    }
+    assert_int_equal(ota_store_presence_get(b, "t1", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown, b1 | b2 | b3); /* 1 and 2 since the gaps at T0 + 10, 20 */
+    assert_int_equal(p.unknown_since_ms, T0 + 50);
+    assert_int_equal(ota_store_presence_notice(b, "t1", 3, 1, 0, T0 + 2000), OTA_STORE_OK);
+    presence_is(a, "t1", "true 3 1,2");
     /* bad input: nothing recorded */
     assert_int_equal(ota_store_presence_notice(a, "nobody", 1, 1, 0, T0), OTA_STORE_NOT_FOUND);
     assert_int_equal(ota_store_presence_notice(a, "t2", 9, 1, 0, T0), OTA_STORE_INVALID);
