@@ -285,6 +285,8 @@ static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THI
 }
 
 #define SET_TEXT_MAX (2 * OTA_SVC_INVENTORY_BROKERS_MAX + 1)
+_Static_assert(OTA_SVC_INVENTORY_BROKERS_MAX == OTA_STORE_PRESENCE_BROKERS_MAX,
+               "the store keeps presence for every broker told apart");
 
 int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms)
 {
