@@ -163,6 +163,10 @@ typedef struct image_jobs {
     const char *stream_id;
     char first_job[OTA_STORE_JOB_ID_MAX + 1];
     char *document; /* the first job's document (heap) */
+    /* What the first job (the one that published the image) targets: a job
+     * made again from the image targets the same version and device types. */
+    char target_version[OTA_STORE_VERSION_MAX + 1];
+    char device_types[OTA_STORE_DEVICE_TYPES_MAX + 1];
     unsigned n;
 } image_jobs_t;
 
@@ -173,6 +177,8 @@ static int count_image_job(void *ctx, const ota_store_job_t *j)
         if (c->n++ == 0) {
             snprintf(c->first_job, sizeof c->first_job, "%s", j->job_id);
             c->document = j->document ? strdup(j->document) : NULL;
+            snprintf(c->target_version, sizeof c->target_version, "%s", j->target_version);
+            snprintf(c->device_types, sizeof c->device_types, "%s", j->device_types);
         }
     }
     return 0;
@@ -1044,6 +1050,8 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     if (rc == OTA_JOB_SPEC_OK) {
         spec.job_id = job_id;
         spec.document = ij.document;
+        spec.target_version = ij.target_version[0] ? ij.target_version : NULL;
+        spec.device_types = ij.device_types[0] ? ij.device_types : NULL;
         spec.stream_id = image;
         spec.things = t.things;
         spec.n_things = t.n_things;

@@ -250,6 +250,13 @@ def test_jobs_and_events(fleet):
     check(st == 201 and j["jobId"] == "web-1" and j["counts"]["targets"] == 2,
           "job created: %d %s" % (st, j))
     check(j["rolloutRate"] == 100 and j["version"] == "1.1.0", "settings and version")
+    # A job made again from an image targets the image's version (a device already on
+    # it is SKIPPED, not updated again) and the image's device types.
+    seed = op.json("GET", "/api/v1/jobs/seed")[1]
+    check(j["targetVersion"] == "1.1.0" == seed["targetVersion"] and
+          j["deviceTypes"] == seed["deviceTypes"],
+          "target version and device types from the image: %s / %s" %
+          ((j["targetVersion"], j["deviceTypes"]), (seed["targetVersion"], seed["deviceTypes"])))
     check(j["document"]["afr_ota"]["streamname"] == image, "the image's document")
     st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "dev-a",
                                                "jobId": "web-1"})
@@ -508,9 +515,14 @@ def test_upload_checks_as_cli(fleet):
     f0 = j["document"]["afr_ota"]["files"][0]
     check(f0["otterDeviceTypes"] == ["board-x"] and f0["otterVersion"] == "1.3.0",
           "the document names the type: %s" % f0)
+    # A job made again from that image keeps its version and device type.
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": j["imageId"], "targets": "dev-a",
+                                                "jobId": "typed-2"})
+    check(st == 201 and j["deviceTypes"] == "board-x" and j["targetVersion"] == "1.3.0",
+          "a job from the typed image: %d %s" % (st, j))
     st, j, _ = job(esp_app("1.3.0"), jobId="esp-1")
     check(st == 201, "a descriptor stating the version: %d %s" % (st, j))
-    for jid in ("typed-1", "esp-1"):
+    for jid in ("typed-1", "typed-2", "esp-1"):
         op.json("POST", "/api/v1/jobs/%s/cancel" % jid)
     for name in uploads_left(fleet):
         os.unlink(os.path.join(fleet.data, "web/uploads", name))
