@@ -21,8 +21,11 @@ static const char set_help[] =
     "Other keys (1-64 of [A-Za-z0-9_]) are free (site=lab); values are 1-128\n"
     "printable characters without '\"' or '\\'. At most 32 attributes per thing.\n"
     "Queued executions the thing no longer needs become SKIPPED at once.\n"
-    "connected, connectedTo and presenceUnknownOn are presence, kept from the\n"
-    "brokers' notices: they cannot be set or unset.\n";
+    "The service keeps some attributes itself, and they\n"
+    "cannot be set or unset: connected, connectedTo, presenceUnknownOn and\n"
+    "lastSeen (presence, from the brokers' notices and the thing's reports),\n"
+    "disabled ('otter thing disable' and 'otter thing enable') and revoked\n"
+    "('otter thing revoke').\n";
 
 static const char unset_help[] = "usage: otter thing unset NAME KEY [KEY...]\n"
                                  "\n"
@@ -49,6 +52,11 @@ static int check_pairs(const char **pos, size_t n, int unset, char **keys, char 
         if (!ota_store_valid_attr_key(keys[i])) {
             return cli_fail(CLI_EXIT_USAGE, "bad attribute key '%s'; use 1-64 of [A-Za-z0-9_]",
                             keys[i]);
+        }
+        const char *owner = ota_store_attr_owner(keys[i]);
+        if (owner != NULL) {
+            return cli_fail(CLI_EXIT_USAGE, "'%s' is %s; it cannot be set or unset", keys[i],
+                            owner);
         }
         if (!eq) {
             continue;

@@ -35,8 +35,8 @@ static void mark_disabled(const cli_ctx_t *ctx, const char *name, int disabled)
 {
     ota_store_t *store = NULL;
     if (cli_store_open(ctx, &store) == CLI_EXIT_OK) {
-        (void)ota_store_thing_attr_set(store, name, "disabled", disabled ? "true" : NULL,
-                                       ota_store_now_ms());
+        (void)ota_store_thing_service_attr_set(store, name, "disabled", disabled ? "true" : NULL,
+                                               ota_store_now_ms());
         ota_store_close(store);
     }
 }

@@ -1412,6 +1412,21 @@ static void test_lifecycle_offline(void **state)
     cJSON_Delete(root);
     assert_ok(cli_test_run(R, "thing", "list", NULL));
     assert_non_null(strstr(R->out, "disabled"));
+    /* What the service keeps is not set by hand: the broker would say otherwise. */
+    assert_int_equal(cli_test_run(R, "thing", "unset", "A", "disabled", NULL), 2);
+    assert_non_null(strstr(R->err, "'disabled' is the broker's word; use 'otter thing disable' "
+                                   "or 'otter thing enable'"));
+    assert_int_equal(cli_test_run(R, "thing", "set", "B", "disabled=true", NULL), 2);
+    assert_int_equal(cli_test_run(R, "thing", "set", "B", "site=x", "lastSeen=99", NULL), 2);
+    assert_non_null(strstr(R->err, "'lastSeen' is written by the service"));
+    assert_int_equal(cli_test_run(R, "thing", "set", "B", "revoked=true", NULL), 2);
+    assert_non_null(strstr(R->err, "otter thing revoke"));
+    assert_ok(cli_test_run(R, "thing", "show", "B", NULL));
+    assert_null(strstr(R->out, "site"));
+    assert_null(strstr(R->out, "disabled"));
+    assert_null(strstr(R->out, "lastSeen"));
+    assert_ok(cli_test_run(R, "thing", "list", NULL));
+    assert_non_null(strstr(R->out, "disabled"));
     assert_ok(cli_test_run(R, "thing", "enable", "A", NULL));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(dynsec_client(&root, "A"), "disabled")));
     cJSON_Delete(root);

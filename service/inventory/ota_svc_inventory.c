@@ -253,7 +253,7 @@ static void handle_update(ota_svc_inventory_t *inv, const char *thing, const cha
     /* A reported "connected" (AWS devices send it) is checked and not stored: presence is the
      * brokers' word, not the device's. */
     if (rc == OTA_STORE_OK)
-        rc = ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
+        rc = ota_store_thing_service_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
     if (rc != OTA_STORE_OK) {
         reject(inv, thing, rc == OTA_STORE_NOT_FOUND ? 404 : 500, ota_store_errmsg(inv->store),
                token, now_ms);

@@ -369,11 +369,21 @@ int ota_store_valid_device_type(const char *name);
 int ota_store_valid_device_types(const char *list);
 
 /**
- * Sets or removes a thing's attribute. deviceType must be a valid device type
- * and firmwareVersion a valid version. A change re-checks the thing's QUEUED
- * executions: those it no longer needs become SKIPPED. The computed presence
- * attributes (connected, connectedTo, presenceUnknownOn) are refused
- * (OTA_STORE_INVALID): they come from the brokers' notices.
+ * The attributes the service keeps itself, which operators cannot set or
+ * unset: presence (connected, connectedTo, presenceUnknownOn, lastSeen),
+ * disabled (otter thing disable/enable) and revoked (otter thing revoke).
+ * @return NULL for any other key, else what keeps the attribute and the
+ *         command that changes it ("the broker's word; use 'otter thing
+ *         disable' or ..."), for error messages.
+ */
+const char *ota_store_attr_owner(const char *key);
+
+/**
+ * Sets or removes a thing's attribute, as an operator. deviceType must be a
+ * valid device type and firmwareVersion a valid version. A change re-checks
+ * the thing's QUEUED executions: those it no longer needs become SKIPPED. The
+ * service's own attributes (ota_store_attr_owner()) are refused
+ * (OTA_STORE_INVALID, the message says what changes them).
  * @param value  the value, or NULL to remove the attribute.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing, or removing an
  *         unset attribute); OTA_STORE_INVALID (bad key or value, or more than
@@ -381,6 +391,14 @@ int ota_store_valid_device_types(const char *list);
  */
 int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
                              const char *value, int64_t now_ms);
+
+/**
+ * ota_store_thing_attr_set() for the service and the commands that own an
+ * attribute (lastSeen, disabled, revoked): the same checks except that those
+ * keys are let through; the computed presence attributes are still refused.
+ */
+int ota_store_thing_service_attr_set(ota_store_t *store, const char *thing, const char *key,
+                                     const char *value, int64_t now_ms);
 
 /**
  * Reads one attribute of a thing; connected, connectedTo and

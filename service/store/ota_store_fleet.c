@@ -186,8 +186,28 @@ int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thin
 /* Attributes                                                               */
 /* ------------------------------------------------------------------------ */
 
-int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
-                             const char *value, int64_t now_ms)
+const char *ota_store_attr_owner(const char *key)
+{
+    static const struct {
+        const char *key, *owner;
+    } owned[] = {
+        {"connected", "presence, kept from the brokers' notices"},
+        {"connectedTo", "presence, kept from the brokers' notices"},
+        {"presenceUnknownOn", "presence, kept from the brokers' notices"},
+        {"lastSeen", "written by the service when the thing reports its inventory"},
+        {"disabled", "the broker's word; use 'otter thing disable' or 'otter thing enable'"},
+        {"revoked", "written by 'otter thing revoke'; 'otter thing delete' forgets the thing"},
+    };
+    for (size_t i = 0; key && i < sizeof owned / sizeof owned[0]; i++)
+        if (strcmp(key, owned[i].key) == 0)
+            return owned[i].owner;
+    return NULL;
+}
+
+/* Sets or removes an attribute; by_service lets the service's own keys through (not the
+ * computed presence ones, which are never stored). */
+static int attr_set(ota_store_t *store, const char *thing, const char *key, const char *value,
+                    int64_t now_ms, int by_service)
 {
     if (!store)
         return OTA_STORE_INVALID;
@@ -201,9 +221,9 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
         return fail(store, OTA_STORE_INVALID,
                     "invalid value of '%s' (1..%d printable characters, no '\"' or '\\')", key,
                     OTA_STORE_ATTR_VALUE_MAX);
-    if (ota_store_presence_computed(key))
-        return fail(store, OTA_STORE_INVALID,
-                    "'%s' is presence, kept from the brokers' notices; it cannot be set", key);
+    const char *owner = ota_store_attr_owner(key);
+    if (owner && (!by_service || ota_store_presence_computed(key)))
+        return fail(store, OTA_STORE_INVALID, "'%s' is %s; it cannot be set or unset", key, owner);
     if (value && strcmp(key, OTA_STORE_ATTR_DEVICE_TYPE) == 0 &&
         !ota_store_valid_device_type(value))
         return fail(store, OTA_STORE_INVALID, "invalid device type '%s' (1..%d of [A-Za-z0-9_.-])",
@@ -218,13 +238,14 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
     if (!rc && !n)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     if (!rc && value) {
-        /* the presence attributes, which the service writes, do not count: a thing with its
-         * other attributes at the limit still has its presence recorded */
+        /* the attributes the service writes (ota_store_attr_owner()) do not count: a thing
+         * with its other attributes at the limit still has its presence and state recorded */
         rc = query_int(store,
                        "SELECT COUNT(*) FROM thing_attrs WHERE thing = ?1 AND key <> ?2 AND key "
-                       "NOT IN ('connected', 'connectedTo', 'presenceUnknownOn', 'lastSeen')",
+                       "NOT IN ('connected', 'connectedTo', 'presenceUnknownOn', 'lastSeen', "
+                       "'disabled', 'revoked')",
                        thing, key, &n);
-        if (!rc && !ota_store_presence_key(key) && n >= OTA_STORE_ATTRS_MAX)
+        if (!rc && !owner && n >= OTA_STORE_ATTRS_MAX)
             rc = fail(store, OTA_STORE_INVALID, "thing '%s' has %d attributes already", thing,
                       OTA_STORE_ATTRS_MAX);
         if (!rc)
@@ -248,6 +269,18 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
     if (!rc && !ota_store_presence_key(key))
         rc = ota_store_skip_unneeded(store, NULL, thing, now_ms);
     return finish(store, rc);
+}
+
+int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *key,
+                             const char *value, int64_t now_ms)
+{
+    return attr_set(store, thing, key, value, now_ms, 0);
+}
+
+int ota_store_thing_service_attr_set(ota_store_t *store, const char *thing, const char *key,
+                                     const char *value, int64_t now_ms)
+{
+    return attr_set(store, thing, key, value, now_ms, 1);
 }
 
 int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *key, char *out,

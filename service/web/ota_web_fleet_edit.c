@@ -224,6 +224,13 @@ static void answer_attributes(ota_web_response_t *resp, ota_store_t *store, cons
     ota_web_answer(resp, 200, o);
 }
 
+/* 400 for an attribute the service keeps (the CLI's words). */
+static void owned_attr(ota_web_response_t *resp, const char *key)
+{
+    ota_web_error(resp, 400, "bad_request", "'%s' is %s; it cannot be set or unset", key,
+                  ota_store_attr_owner(key));
+}
+
 void ota_web_h_attr_put(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
                         char args[][160])
 {
@@ -239,6 +246,8 @@ void ota_web_h_attr_put(const ota_web_request_t *req, ota_web_response_t *resp, 
     if (!cJSON_IsString(v)) {
         ota_web_error(resp, 400, "bad_request",
                       "send {\"value\": TEXT}; remove an attribute with DELETE");
+    } else if (ota_store_attr_owner(args[1]) != NULL) {
+        owned_attr(resp, args[1]);
     } else {
         int src = ota_store_thing_attr_set(store, args[0], args[1], v->valuestring, req->now_ms);
         if (src == OTA_STORE_INVALID) {
@@ -260,6 +269,10 @@ void ota_web_h_attr_delete(const ota_web_request_t *req, ota_web_response_t *res
 {
     (void)req;
     if (!attr_thing(resp, store, args[0])) {
+        return;
+    }
+    if (ota_store_attr_owner(args[1]) != NULL) {
+        owned_attr(resp, args[1]);
         return;
     }
     int src = ota_store_thing_attr_set(store, args[0], args[1], NULL, req->now_ms);

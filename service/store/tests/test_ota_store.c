@@ -1800,16 +1800,30 @@ static void test_presence_beyond_attribute_limit(void **state)
         assert_int_equal(ota_store_thing_attr_set(s, "d0", key, "v", T0), OTA_STORE_OK);
     }
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "v", T0), OTA_STORE_INVALID);
-    /* a notice is recorded, lastSeen included; the computed attributes cannot be set */
+    /* a notice is recorded, lastSeen included; the service's own attributes (lastSeen,
+     * disabled, revoked: not counted against the limit) are written by the service alone */
     assert_int_equal(ota_store_presence_notice(s, "d0", 2, 1, 1u << 1, T0 + 5), OTA_STORE_OK);
-    assert_int_equal(ota_store_thing_attr_set(s, "d0", "lastSeen", "1", T0), OTA_STORE_OK);
-    const char *presence[] = {"connected", "connectedTo", "presenceUnknownOn"};
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], "1", T0),
-                         OTA_STORE_INVALID);
-        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], NULL, T0),
-                         OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "lastSeen", "1", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "disabled", "true", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "revoked", "true", T0),
+                     OTA_STORE_OK);
+    const char *owned[] = {"connected", "connectedTo", "presenceUnknownOn",
+                           "lastSeen",  "disabled",    "revoked"};
+    for (int i = 0; i < 6; i++) {
+        assert_non_null(ota_store_attr_owner(owned[i]));
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", owned[i], "1", T0), OTA_STORE_INVALID);
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", owned[i], NULL, T0), OTA_STORE_INVALID);
+        /* the computed ones are never stored, not even by the service */
+        if (i < 3)
+            assert_int_equal(ota_store_thing_service_attr_set(s, "d0", owned[i], "1", T0),
+                             OTA_STORE_INVALID);
     }
+    assert_non_null(strstr(ota_store_errmsg(s), "otter thing revoke"));
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "disabled", NULL, T0), OTA_STORE_INVALID);
+    assert_non_null(strstr(ota_store_errmsg(s), "otter thing enable"));
+    assert_null(ota_store_attr_owner("site"));
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "disabled", NULL, T0), OTA_STORE_OK);
     char v[OTA_STORE_ATTR_VALUE_MAX + 1];
     assert_int_equal(ota_store_thing_attr_get(s, "d0", "connectedTo", v, sizeof v), OTA_STORE_OK);
     assert_string_equal(v, "2");

@@ -610,6 +610,20 @@ def test_groups_and_attributes(fleet):
     check(st == 200 and "site" not in j["attributes"], "attribute removed")
     st, j, _ = op.json("DELETE", "/api/v1/things/dev-b/attributes/site")
     check(st == 404 and "no attribute" in j["message"], "removing it again: %d" % st)
+    # What the service keeps is not the operator's to write: the CLI's words, and what to use.
+    for key, cmd in (("lastSeen", None), ("disabled", "otter thing disable"),
+                     ("revoked", "otter thing revoke"), ("connected", None)):
+        for method, body, cli in (("PUT", {"value": "true"}, ("thing", "set", "dev-b",
+                                                              key + "=true")),
+                                  ("DELETE", None, ("thing", "unset", "dev-b", key))):
+            st, j, _ = op.json(method, "/api/v1/things/dev-b/attributes/" + key, body)
+            r = fleet.cli(*cli, check=False)
+            want = r.stderr.strip()
+            check(st == 400 and r.returncode == 2 and want.endswith(j["message"]) and
+                  "cannot be set" in j["message"] and (cmd is None or cmd in j["message"]),
+                  "%s %s refused: %d %s / %s" % (method, key, st, j, want))
+    attrs = op.json("GET", "/api/v1/things/dev-b")[1]["attributes"]
+    check("disabled" not in attrs and "revoked" not in attrs, "nothing written: %s" % attrs)
     check(op.json("GET", "/api/v1/groups/sims")[1]["members"] == [], "the dynamic group follows")
 
     # Deleting: refused while an IN_PROGRESS job targets the group, then done.
