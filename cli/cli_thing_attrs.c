@@ -21,7 +21,7 @@ static const char set_help[] =
     "Other keys (1-64 of [A-Za-z0-9_]) are free (site=lab); values are 1-128\n"
     "printable characters without '\"' or '\\'. At most 32 attributes per thing.\n"
     "Queued executions the thing no longer needs become SKIPPED at once.\n"
-    "The service keeps some attributes itself, and they\n"
+    "Each key is given once. The service keeps some attributes itself, and they\n"
     "cannot be set or unset: connected, connectedTo, presenceUnknownOn and\n"
     "lastSeen (presence, from the brokers' notices and the thing's reports),\n"
     "disabled ('otter thing disable' and 'otter thing enable') and revoked\n"
@@ -57,6 +57,11 @@ static int check_pairs(const char **pos, size_t n, int unset, char **keys, char 
         if (owner != NULL) {
             return cli_fail(CLI_EXIT_USAGE, "'%s' is %s; it cannot be set or unset", keys[i],
                             owner);
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(keys[k], keys[i]) == 0) {
+                return cli_fail(CLI_EXIT_USAGE, "'%s' is given twice; give each key once", keys[i]);
+            }
         }
         if (!eq) {
             continue;

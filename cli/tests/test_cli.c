@@ -1421,6 +1421,9 @@ static void test_lifecycle_offline(void **state)
     assert_non_null(strstr(R->err, "'lastSeen' is written by the service"));
     assert_int_equal(cli_test_run(R, "thing", "set", "B", "revoked=true", NULL), 2);
     assert_non_null(strstr(R->err, "otter thing revoke"));
+    /* A key given twice is refused, and nothing is written. */
+    assert_int_equal(cli_test_run(R, "thing", "set", "B", "a=b", "a=c", NULL), 2);
+    assert_non_null(strstr(R->err, "'a' is given twice"));
     assert_ok(cli_test_run(R, "thing", "show", "B", NULL));
     assert_null(strstr(R->out, "site"));
     assert_null(strstr(R->out, "disabled"));
