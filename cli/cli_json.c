@@ -247,13 +247,15 @@ static cJSON *thing_row(ota_store_t *store, const ota_store_thing_t *t)
                               cJSON_IsString(v) ? cJSON_CreateString(v->valuestring)
                                                 : cJSON_CreateNull());
     }
+    const cJSON *rev = cJSON_GetObjectItemCaseSensitive(attrs, "revoked");
     const cJSON *dis = cJSON_GetObjectItemCaseSensitive(attrs, "disabled");
     const cJSON *con = cJSON_GetObjectItemCaseSensitive(attrs, "connected");
-    const char *state = cJSON_IsString(dis) && strcmp(dis->valuestring, "true") == 0 ? "disabled"
-                        : !cJSON_IsString(con)                                       ? NULL
-                        : strcmp(con->valuestring, "true") == 0                      ? "online"
-                        : strcmp(con->valuestring, "unknown") == 0                   ? "unknown"
-                                                                                     : "offline";
+    const char *state = cJSON_IsString(rev) && strcmp(rev->valuestring, "true") == 0   ? "revoked"
+                        : cJSON_IsString(dis) && strcmp(dis->valuestring, "true") == 0 ? "disabled"
+                        : !cJSON_IsString(con)                                         ? NULL
+                        : strcmp(con->valuestring, "true") == 0                        ? "online"
+                        : strcmp(con->valuestring, "unknown") == 0                     ? "unknown"
+                                                                                       : "offline";
     cJSON_AddItemToObject(o, "state", state ? cJSON_CreateString(state) : cJSON_CreateNull());
     const cJSON *seen = cJSON_GetObjectItemCaseSensitive(attrs, "lastSeen");
     cJSON_AddItemToObject(

@@ -254,6 +254,10 @@ void cli_print_thing_row(struct ota_store *store, const char *thing)
     if (strcmp(disabled, "true") == 0) {
         snprintf(connected, sizeof connected, "disabled");
     }
+    cli_thing_attr(store, thing, "revoked", disabled, sizeof disabled);
+    if (strcmp(disabled, "true") == 0) {
+        snprintf(connected, sizeof connected, "revoked");
+    }
     cli_thing_attr(store, thing, "lastSeen", seen, sizeof seen);
     cli_format_time(strcmp(seen, "-") == 0 ? 0 : strtoll(seen, NULL, 10), when);
     printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", thing, type, version, slot, image,
@@ -261,6 +265,7 @@ void cli_print_thing_row(struct ota_store *store, const char *thing)
            : strcmp(connected, "false") == 0    ? "offline"
            : strcmp(connected, "unknown") == 0  ? "unknown"
            : strcmp(connected, "disabled") == 0 ? "disabled"
+           : strcmp(connected, "revoked") == 0  ? "revoked"
                                                 : "-",
            when);
 }

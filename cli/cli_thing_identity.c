@@ -19,10 +19,19 @@ int cli_thing_known(const cli_ctx_t *ctx, int argc, char **argv, const char *hel
         return rc;
     }
     ota_store_thing_t t;
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
     int known = ota_store_thing_get(store, *name, &t) == OTA_STORE_OK;
+    int revoked =
+        known && ota_store_thing_attr_get(store, *name, "revoked", v, sizeof v) == OTA_STORE_OK;
     ota_store_close(store);
     if (!known) {
         return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
+    }
+    if (revoked) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "thing '%s' is revoked: it has no broker login to %s; create it again "
+                        "with 'otter thing delete %s' and 'otter thing create %s'",
+                        *name, verb, *name, *name);
     }
     return cli_broker_login(ctx, "broker/service.credentials", broker);
 }

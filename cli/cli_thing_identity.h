@@ -13,14 +13,15 @@
 
 /**
  * Parse `otter thing VERB NAME` (help printed for --help, an error line for a
- * missing NAME) and check that the thing exists; then read the service's
+ * missing NAME) and check that the thing exists and is not revoked (it has no
+ * broker login left to change); then read the service's
  * broker login (its cafile set: the brokers take certificates).
  * @param help   the command's help text.
  * @param verb   the command's word after `thing`, for the error line.
  * @param name   receives NAME.
  * @param broker receives the login.
  * @return CLI_EXIT_OK; CLI_DONE after printing help; CLI_EXIT_USAGE;
- *         CLI_EXIT_FAIL for an unknown thing or an unreadable login.
+ *         CLI_EXIT_FAIL for an unknown or revoked thing or an unreadable login.
  */
 int cli_thing_known(const cli_ctx_t *ctx, int argc, char **argv, const char *help, const char *verb,
                     const char **name, cli_login_t *broker);

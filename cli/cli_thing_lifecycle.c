@@ -239,6 +239,41 @@ static int unfinished_one(void *vctx, const ota_store_job_t *job)
     return 0;
 }
 
+/* Lists the jobs in which a thing has an unfinished execution into u; without force,
+ * refuses when there are some (nothing changed yet). */
+static int unfinished_check(ota_store_t *store, const char *name, int force, struct unfinished *u)
+{
+    memset(u, 0, sizeof *u);
+    u->store = store;
+    u->thing = name;
+    if (ota_store_job_list(store, unfinished_one, u) != OTA_STORE_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "cannot read the jobs (%s); check the data folder",
+                        ota_store_errmsg(store));
+    }
+    if (u->n > 0 && !force) {
+        return cli_fail(CLI_EXIT_FAIL,
+                        "thing '%s' has unfinished job executions; cancel them or add --force",
+                        name);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Ends the executions unfinished_check() found: CANCELED (details, when not NULL, become
+ * their statusDetails). */
+static int unfinished_end(ota_store_t *store, const struct unfinished *u, const char *details)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        int src = ota_store_execution_cancel_why(store, u->jobs[i], u->thing, 1, details,
+                                                 ota_store_now_ms());
+        if (src != OTA_STORE_OK && src != OTA_STORE_TERMINAL) {
+            return cli_fail(CLI_EXIT_FAIL,
+                            "cannot cancel the execution of job '%s' (%s); try again", u->jobs[i],
+                            ota_store_errmsg(store));
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *force, *name;
@@ -261,16 +296,8 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     }
     /* Refuse before anything changes: unfinished work needs --force. */
     static struct unfinished u;
-    memset(&u, 0, sizeof u);
-    u.store = store;
-    u.thing = name;
-    if (rc == CLI_EXIT_OK && ota_store_job_list(store, unfinished_one, &u) != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "cannot read the jobs (%s); check the data folder",
-                      ota_store_errmsg(store));
-    }
-    if (rc == CLI_EXIT_OK && u.n > 0 && !force) {
-        rc = cli_fail(CLI_EXIT_FAIL,
-                      "thing '%s' has unfinished job executions; cancel them or add --force", name);
+    if (rc == CLI_EXIT_OK) {
+        rc = unfinished_check(store, name, force != NULL, &u);
     }
     cli_thing_files_t f;
     long pid = cli_broker_running(ctx);
@@ -283,12 +310,8 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc == CLI_EXIT_OK) {
         rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
     }
-    for (size_t i = 0; rc == CLI_EXIT_OK && i < u.n; i++) {
-        int src = ota_store_execution_cancel(store, u.jobs[i], name, 1, ota_store_now_ms());
-        if (src != OTA_STORE_OK && src != OTA_STORE_TERMINAL) {
-            rc = cli_fail(CLI_EXIT_FAIL, "cannot cancel the execution of job '%s' (%s); try again",
-                          u.jobs[i], ota_store_errmsg(store));
-        }
+    if (rc == CLI_EXIT_OK) {
+        rc = unfinished_end(store, &u, NULL);
     }
     int src = rc == CLI_EXIT_OK ? ota_store_thing_delete(store, name) : OTA_STORE_OK;
     if (rc == CLI_EXIT_OK && src != OTA_STORE_OK) {
@@ -309,5 +332,85 @@ int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
     printf("thing:       %s deleted\nbroker:      %s\n", name,
            pid > 0 ? "running; its login is deleted and its session ended"
                    : "not running; its login is deleted");
+    return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
+}
+
+static const char revoke_help[] =
+    "usage: otter thing revoke NAME [--force]\n"
+    "\n"
+    "Take a device's identity away (a stolen or retired device): with --tls\n"
+    "brokers its certificate is added to DATA_DIR/broker/crl.pem, which a\n"
+    "running broker rereads; in a federation the list is also written into\n"
+    "DATA_DIR/federation/K/broker/crl.pem, brokers running on this machine reread\n"
+    "it, and every broker is checked to refuse the certificate at the TLS\n"
+    "handshake (for a broker on another machine the command says what to copy\n"
+    "there and fails until it refuses it). Its broker login is deleted on every\n"
+    "broker, which ends a live session at once. Its record and job history stay,\n"
+    "and it is shown as revoked; disable, enable and rotate refuse it ('otter\n"
+    "thing delete' then 'otter thing create' give the name a new identity). A\n"
+    "thing with an unfinished execution is refused unless --force, which cancels\n"
+    "them (statusDetails {\"reason\":\"thing revoked\"}): a revoked device can\n"
+    "never finish them.\n";
+
+int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *force, *name;
+    const cli_opt_t opts[] = {{"force", 0, &force}};
+    int rc = cli_parse_one(argc, argv, opts, 1, revoke_help,
+                           "thing revoke needs a NAME; see 'otter thing list'", &name);
+    if (rc != CLI_EXIT_OK) {
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
+    }
+    ota_store_t *store = NULL;
+    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    ota_store_thing_t t;
+    cli_login_t broker;
+    if (ota_store_thing_get(store, name, &t) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
+    } else {
+        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
+    }
+    static struct unfinished u;
+    if (rc == CLI_EXIT_OK) {
+        rc = unfinished_check(store, name, force != NULL, &u);
+    }
+    long pid = cli_broker_running(ctx);
+    cli_thing_files_t f;
+    char again[OTA_STORE_THING_NAME_MAX + 24];
+    int pending = 0;
+    if (rc == CLI_EXIT_OK && broker.cafile[0] != '\0') {
+        /* The CRL must be in force before the session ends, or the device is back at once. */
+        snprintf(again, sizeof again, "otter thing revoke %s", name);
+        if ((rc = cli_thing_files(ctx, name, &f)) == CLI_EXIT_OK) {
+            rc = cli_thing_revoke_cert(ctx, &f, again, &pending);
+        }
+    }
+    cli_dynsec_thing_t ds = {name, NULL};
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = unfinished_end(store, &u, "{\"reason\":\"thing revoked\"}");
+    }
+    if (rc == CLI_EXIT_OK && ota_store_thing_service_attr_set(store, name, "revoked", "true",
+                                                              ota_store_now_ms()) != OTA_STORE_OK) {
+        rc = cli_fail(CLI_EXIT_FAIL, "cannot mark '%s' revoked in the store (%s); try again", name,
+                      ota_store_errmsg(store));
+    }
+    ota_store_close(store);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    printf("thing:       %s revoked\n", name);
+    if (broker.cafile[0] != '\0') {
+        printf("certificate: %s listed in %s/broker/crl.pem\n", f.cert, ctx->data_dir);
+    }
+    printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
+                                        : "not running; its login is deleted");
+    if (u.n > 0) {
+        printf("executions:  %zu canceled (thing revoked)\n", u.n);
+    }
     return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
 }

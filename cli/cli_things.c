@@ -295,52 +295,6 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
     return rc;
 }
 
-static const char revoke_help[] =
-    "usage: otter thing revoke NAME\n"
-    "\n"
-    "Take a device's identity away (a stolen or retired device): with --tls\n"
-    "brokers its certificate is added to DATA_DIR/broker/crl.pem, which a\n"
-    "running broker rereads; in a federation the list is also written into\n"
-    "DATA_DIR/federation/K/broker/crl.pem, brokers running on this machine reread\n"
-    "it, and every broker is checked to refuse the certificate at the TLS\n"
-    "handshake (for a broker on another machine the command says what to copy\n"
-    "there and fails until it refuses it). Its broker login is deleted on every\n"
-    "broker, which ends a live session at once. Its record and job history stay.\n";
-
-int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
-{
-    const char *name = NULL;
-    cli_login_t broker;
-    int rc = cli_thing_known(ctx, argc, argv, revoke_help, "revoke", &name, &broker);
-    if (rc != CLI_EXIT_OK) {
-        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
-    long pid = cli_broker_running(ctx);
-    cli_thing_files_t f;
-    char again[OTA_STORE_THING_NAME_MAX + 24];
-    int pending = 0;
-    if (broker.cafile[0] != '\0') {
-        /* The CRL must be in force before the session ends, or the device is back at once. */
-        snprintf(again, sizeof again, "otter thing revoke %s", name);
-        if ((rc = cli_thing_files(ctx, name, &f)) != CLI_EXIT_OK ||
-            (rc = cli_thing_revoke_cert(ctx, &f, again, &pending)) != CLI_EXIT_OK) {
-            return rc;
-        }
-    }
-    cli_dynsec_thing_t ds = {name, NULL};
-    rc = cli_dynsec_remove_things(ctx, &ds, 1, pid > 0);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    printf("thing:       %s revoked\n", name);
-    if (broker.cafile[0] != '\0') {
-        printf("certificate: %s listed in %s/broker/crl.pem\n", f.cert, ctx->data_dir);
-    }
-    printf("broker:      %s\n", pid > 0 ? "running; its login is deleted and its session ended"
-                                        : "not running; its login is deleted");
-    return pending > 0 ? cli_thing_crl_pending(name, pending) : CLI_EXIT_OK;
-}
-
 /* Prints one row of `thing list`. */
 static int list_row(void *ctx, const ota_store_thing_t *t)
 {
@@ -435,7 +389,13 @@ int cli_cmd_thing_show(const cli_ctx_t *ctx, int argc, char **argv)
     char when[24], path[CLI_PATH_MAX];
     cli_format_time(t.created_ms, when);
     printf("thing:       %s\ncreated:     %s UTC\n", t.name, when);
-    if (cli_data_path(ctx, path, sizeof path, "things/%s.json", t.name) == 0 && cli_exists(path)) {
+    char revoked[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(store, t.name, "revoked", revoked, sizeof revoked) ==
+        OTA_STORE_OK) {
+        printf("revoked:     its credentials are refused; 'otter thing delete %s' forgets it\n",
+               t.name);
+    } else if (cli_data_path(ctx, path, sizeof path, "things/%s.json", t.name) == 0 &&
+               cli_exists(path)) {
         printf("credentials: %s\n", path);
     }
     if ((rc = cli_print_thing_presence(store, t.name)) != CLI_EXIT_OK ||

@@ -1458,6 +1458,59 @@ static void test_lifecycle_offline(void **state)
     assert_int_equal(cli_test_run(R, "thing", "delete", NULL), 2);
 }
 
+/* Revoke: refused with unfinished executions unless --force, which ends them; the thing is
+ * then shown revoked and the commands that change a broker login refuse it. */
+static void test_revoke_offline(void **state)
+{
+    (void)state;
+    make_world();
+    const char *fw = make_firmware("fw.bin", 500);
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "3.0.0", "--targets",
+                           "A,B", "--key", cli_test_path("keys/codesign.key"), "--job-id", "r1",
+                           NULL));
+    ota_store_t *s = open_store();
+    ota_store_exec_update_t upd = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                   .status_details = "{\"receive\":\"1/4\"}"};
+    assert_int_equal(ota_store_execution_update(s, "r1", "A", &upd, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    cJSON *root;
+    assert_int_equal(cli_test_run(R, "thing", "revoke", "A", NULL), 1);
+    assert_non_null(strstr(R->err, "unfinished job executions; cancel them or add --force"));
+    assert_non_null(dynsec_client(&root, "A")); /* nothing changed */
+    cJSON_Delete(root);
+    assert_ok(cli_test_run(R, "thing", "revoke", "A", "--force", NULL));
+    assert_non_null(strstr(R->out, "executions:  1 canceled (thing revoked)"));
+    assert_null(dynsec_client(&root, "A"));
+    cJSON_Delete(root);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "r1", "A", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_CANCELED);
+    assert_string_equal(e.status_details, "{\"reason\":\"thing revoked\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "r1", "B", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_QUEUED); /* the others go on */
+    ota_store_execution_free(&e);
+    ota_store_close(s);
+    assert_ok(cli_test_run(R, "thing", "list", NULL));
+    assert_non_null(strstr(R->out, "revoked"));
+    assert_ok(cli_test_run(R, "thing", "list", "--json", NULL));
+    assert_non_null(strstr(R->out, "\"state\":\"revoked\""));
+    assert_ok(cli_test_run(R, "thing", "show", "A", NULL));
+    assert_non_null(strstr(R->out, "revoked:     its credentials are refused"));
+    assert_null(strstr(R->out, "credentials: "));
+    const char *verbs[] = {"disable", "enable", "rotate"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cli_test_run(R, "thing", verbs[i], "A", NULL), 1);
+        assert_non_null(strstr(R->err, "thing 'A' is revoked"));
+        assert_non_null(strstr(R->err, "'otter thing delete A' and 'otter thing create A'"));
+    }
+    /* Again (as after a broker that was slow to refuse): no unfinished work left, done. */
+    assert_ok(cli_test_run(R, "thing", "revoke", "A", NULL));
+    assert_ok(cli_test_run(R, "thing", "delete", "A", NULL));
+    assert_ok(cli_test_run(R, "thing", "create", "A", NULL));
+    assert_ok(cli_test_run(R, "thing", "disable", "A", NULL));
+}
+
 static void test_watch_json(void **state)
 {
     (void)state;
@@ -1567,6 +1620,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_offline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

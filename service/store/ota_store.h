@@ -815,6 +815,14 @@ int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const cha
                                int64_t now_ms);
 
 /**
+ * ota_store_execution_cancel() that also says why: details (a statusDetails
+ * JSON object's text, such as {"reason":"thing revoked"}) replaces the
+ * execution's statusDetails; NULL keeps them.
+ */
+int ota_store_execution_cancel_why(ota_store_t *store, const char *job_id, const char *thing,
+                                   int force, const char *details, int64_t now_ms);
+
+/**
  * Deletes a job, its executions, its stream (when no other job uses it) and
  * the stream's imported files (AWS DeleteJob). A job still IN_PROGRESS is
  * deleted only with force (its unfinished executions are canceled first, so

@@ -15,6 +15,12 @@
 int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const char *thing, int force,
                                int64_t now_ms)
 {
+    return ota_store_execution_cancel_why(store, job_id, thing, force, NULL, now_ms);
+}
+
+int ota_store_execution_cancel_why(ota_store_t *store, const char *job_id, const char *thing,
+                                   int force, const char *details, int64_t now_ms)
+{
     if (!store)
         return OTA_STORE_INVALID;
     if (!ota_store_valid_job_id(job_id) || !ota_store_valid_thing_name(thing))
@@ -39,10 +45,15 @@ int ota_store_execution_cancel(ota_store_t *store, const char *job_id, const cha
     if (!rc && !(rc = prep(store, &st,
                            "UPDATE executions SET status = " EX_CANCELED
                            ", released = 1, version = version + 1, "
-                           "updated_ms = ?3, deadline_ms = 0 WHERE job = ?1 AND thing = ?2"))) {
+                           "updated_ms = ?3, deadline_ms = 0, details = COALESCE(?4, details) "
+                           "WHERE job = ?1 AND thing = ?2"))) {
         ota_db_bind_text(st, 1, job_id);
         ota_db_bind_text(st, 2, thing);
         ota_db_bind_int64(st, 3, now_ms);
+        if (details)
+            ota_db_bind_text(st, 4, details);
+        else
+            ota_db_bind_null(st, 4);
         rc = step_done(store, st, "cancel execution");
         ota_db_finalize(st);
     }
