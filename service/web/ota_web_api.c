@@ -352,7 +352,8 @@ static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const c
 /*
  * What the inventory knows: deviceType (the operator's, else the reported one),
  * firmwareVersion (reported), online and presence (the brokers' presence: online, unknown,
- * offline, or null never seen) with presenceUnknownOn (broker numbers), lastSeen.
+ * offline, or null never seen) with presenceUnknownOn (broker numbers), lastSeen; disabled
+ * and revoked.
  */
 static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
 {
@@ -382,6 +383,15 @@ static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
         seen = strtoll(v, NULL, 10);
     }
     add_time(o, "lastSeen", seen);
+    /* the life-cycle commands' marks: otter thing disable (until enable), otter thing revoke */
+    cJSON_AddBoolToObject(o, "disabled",
+                          ota_store_thing_attr_get(store, thing, "disabled", v, sizeof v) ==
+                                  OTA_STORE_OK &&
+                              strcmp(v, "true") == 0);
+    cJSON_AddBoolToObject(o, "revoked",
+                          ota_store_thing_attr_get(store, thing, "revoked", v, sizeof v) ==
+                                  OTA_STORE_OK &&
+                              strcmp(v, "true") == 0);
 }
 
 /*

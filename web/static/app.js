@@ -146,9 +146,11 @@ function presenceOf(t) {
 function presenceCell(tag, t, id) {
   const p = presenceOf(t);
   const unknownOn = (t.presenceUnknownOn || []).join(", ");
-  const text = p === "online" ? "online"
+  // what otter thing disable and otter thing revoke left: said before the presence
+  const mark = t.revoked ? "revoked · " : t.disabled ? "disabled · " : "";
+  const text = mark + (p === "online" ? "online"
     : p === "unknown" ? "unknown (seen " + ago(t.lastSeen) + ")"
-    : p === "offline" ? "seen " + ago(t.lastSeen) : "never seen";
+    : p === "offline" ? "seen " + ago(t.lastSeen) : "never seen");
   const title = (unknownOn ? "not known on broker " + unknownOn + " since a gap in the " +
     "service's view; " : "") + "last seen " + when(t.lastSeen);
   const attrs = { class: "presence", "data-online": p === "online" ? "yes"

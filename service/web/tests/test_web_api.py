@@ -339,6 +339,18 @@ def test_fleet_operations(fleet):
     check(j["status"] == "CANCELED" and j["reasonCode"] == "BAD_BATCH" and
           j["reason"] == "batteries <low>", "why the job ended: %s %s" % (j["reasonCode"],
                                                                          j["reason"]))
+    # What otter thing disable and otter thing revoke did, as thing list shows it.
+    fleet.cli("thing", "create", "dev-r")
+    t = op.json("GET", "/api/v1/things/dev-r")[1]
+    check(t["disabled"] is False and t["revoked"] is False, "a new thing: %s" % t)
+    fleet.cli("thing", "disable", "dev-r")
+    row = next(x for x in op.json("GET", "/api/v1/things")[1] if x["name"] == "dev-r")
+    check(row["disabled"] is True and row["revoked"] is False, "disabled: %s" % row)
+    check("disabled" in fleet.cli("thing", "list").stdout, "as the CLI says")
+    fleet.cli("thing", "revoke", "dev-r")
+    t = op.json("GET", "/api/v1/things/dev-r")[1]
+    check(t["revoked"] is True, "revoked: %s" % t)
+    fleet.cli("thing", "delete", "dev-r")
 
 
 def upload(client, data, **kw):
