@@ -184,7 +184,8 @@ static int add_or_remove_names(const cli_ctx_t *ctx, int argc, char **argv, int 
     if (help) {
         printf("usage: otter group %s GROUP THING [THING...]\n\n%s things %s a static group%s.\n",
                add ? "add" : "remove", add ? "Add" : "Remove", add ? "to" : "from",
-               add ? " (created if missing); continuous jobs that\ntarget it give them an "
+               add ? " (created if missing, and then said); continuous jobs\nthat target it give "
+                     "them an "
                      "execution"
                    : "; their QUEUED executions of continuous jobs\nthat no longer target "
                      "them become REMOVED");
@@ -218,6 +219,11 @@ static int add_or_remove_names(const cli_ctx_t *ctx, int argc, char **argv, int 
     for (size_t i = 1; rc == CLI_EXIT_OK && i < n_pos; i++) {
         int src = add ? ota_store_group_add(store, pos[0], pos[i])
                       : ota_store_group_remove(store, pos[0], pos[i]);
+        if (src == OTA_STORE_OK && !have) {
+            /* said, so that a mistyped name is seen at once */
+            printf("group %s created (static)\n", pos[0]);
+            have = 1;
+        }
         if (src == OTA_STORE_EXISTS || (src == OTA_STORE_NOT_FOUND && !add)) {
             printf("%s: %s\n", pos[i], ota_store_errmsg(store)); /* already as asked */
         } else if (src != OTA_STORE_OK) {

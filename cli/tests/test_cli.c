@@ -1456,6 +1456,11 @@ static void test_lifecycle_offline(void **state)
     assert_int_equal(cli_test_run(R, "thing", "rotate", "A", NULL), 1);
     assert_non_null(strstr(R->err, "unknown thing 'A'"));
     assert_int_equal(cli_test_run(R, "thing", "delete", NULL), 2);
+    /* group add makes a missing group, and says so (a typo is seen), once. */
+    assert_ok(cli_test_run(R, "group", "add", "nosuch", "B", NULL));
+    assert_non_null(strstr(R->out, "group nosuch created (static)\n"));
+    assert_ok(cli_test_run(R, "group", "add", "lab", "B", NULL));
+    assert_null(strstr(R->out, "created"));
 }
 
 /* Revoke: refused with unfinished executions unless --force, which ends them; the thing is
