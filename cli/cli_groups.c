@@ -15,6 +15,7 @@ static const char create_help[] =
     "are the things whose attributes match, now and whenever attributes change.\n"
     "A thing may be in any number of groups. Jobs target groups with\n"
     "--targets group:NAME; with --continuous, things that join later get the job.\n"
+    "NAME is 1-128 of [A-Za-z0-9:_-], not starting with '-'.\n"
     "\n"
     "  --query QUERY  TERM[,TERM...] (all must hold, up to 8), TERM = KEY OP VALUE,\n"
     "                 OP one of = != < <= > >=; the ordering operators compare\n"
@@ -33,9 +34,9 @@ int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv)
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
-    if (!ota_store_valid_thing_name(pos[0])) {
-        return cli_fail(CLI_EXIT_USAGE, "group create needs a NAME of 1-128 [A-Za-z0-9:_-]; see "
-                                        "'otter group create --help'");
+    if (!ota_store_valid_thing_name(pos[0]) || !ota_store_new_name_ok(pos[0])) {
+        return cli_fail(CLI_EXIT_USAGE, "group create needs a NAME of 1-128 [A-Za-z0-9:_-], not "
+                                        "starting with '-'; see 'otter group create --help'");
     }
     if (query && !ota_store_valid_query(query)) {
         return cli_fail(CLI_EXIT_USAGE,
@@ -205,6 +206,11 @@ static int add_or_remove_names(const cli_ctx_t *ctx, int argc, char **argv, int 
     int have = ota_store_group_get(store, pos[0], &g) == OTA_STORE_OK;
     if (!have && !add) {
         rc = cli_fail(CLI_EXIT_FAIL, "unknown group '%s'; see 'otter group list'", pos[0]);
+    } else if (!have && (!ota_store_valid_thing_name(pos[0]) || !ota_store_new_name_ok(pos[0]))) {
+        rc = cli_fail(CLI_EXIT_FAIL,
+                      "bad group name '%s'; a new group needs a NAME of 1-128 [A-Za-z0-9:_-], not "
+                      "starting with '-'",
+                      pos[0]);
     } else if (have && g.query[0]) {
         rc = cli_fail(CLI_EXIT_FAIL,
                       "group '%s' is dynamic (%s); change the things' attributes instead", pos[0],

@@ -81,15 +81,18 @@ static const char create_help[] =
     "reads them when it starts. All names are created, or none.\n"
     "\n"
     "  NAME       1-128 characters of letters, digits, '-', '_', ':'; not\n"
-    "             starting with 'otter-service' and not 'otter-admin'\n"
+    "             starting with '-' or 'otter-service' and not 'otter-admin'\n"
     "  --group G  also add the things to group G (jobs can target group:G)\n";
 
 /* Checks one new thing name; prints the error line. */
 static int check_name(const char *name)
 {
-    if (!ota_store_valid_thing_name(name) || !cli_valid_name(name)) {
+    if (!ota_store_valid_thing_name(name) || !cli_valid_name(name) ||
+        !ota_store_new_name_ok(name)) {
         return cli_fail(CLI_EXIT_USAGE,
-                        "bad thing name '%s'; use 1-128 letters, digits, '-', '_' or ':'", name);
+                        "bad thing name '%s'; use 1-128 letters, digits, '-', '_' or ':', not "
+                        "starting with '-'",
+                        name);
     }
     if (strncmp(name, CLI_SERVICE_USER, strlen(CLI_SERVICE_USER)) == 0 ||
         strcmp(name, CLI_ADMIN_USER) == 0) {

@@ -699,6 +699,11 @@ static void test_bad_inputs(void **state)
         {2, {"thing", "create", "new2", "bad/name", NULL}},
         {1, {"thing", "create", "new3", "A", NULL}},
         {2, {"thing", "create", NULL}},
+        /* a new name starting with '-' would need `--` in every command after */
+        {2, {"thing", "create", "--", "-x", NULL}},
+        {2, {"group", "create", "--", "-g", NULL}},
+        {1, {"group", "add", "--", "-g", "A", NULL}},
+        {2, {JC, f, "--version", "1.0.2", "--targets", "A", "--key", k, "--job-id=-j", NULL}},
         {1, {"broker", "init", "--port", "1884", NULL}},
         {2, {"broker", "init", "--port", "70000", NULL}},
         {2, {"broker", "init", NULL}},
@@ -1601,6 +1606,7 @@ static void test_watch_json(void **state)
     assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4", "--targets", "A",
                            "--key", key, "--job-id", "w4", NULL));
     assert_fails(cli_test_run(R, "watch", "w4", "--timeout", "1", NULL), 1);
+
     ota_store_close(s);
 }
 

@@ -35,9 +35,10 @@ int ota_job_spec_parse_uint(const char *text, unsigned long min, unsigned long m
 
 int ota_job_spec_check_id(const char *job_id, char *err, size_t cap)
 {
-    if (!ota_store_valid_job_id(job_id)) {
+    if (!ota_store_valid_job_id(job_id) || !ota_store_new_name_ok(job_id)) {
         return refuse(OTA_JOB_SPEC_USAGE, err, cap,
-                      "bad job id '%.80s'; use 1-64 letters, digits, '-' or '_'",
+                      "bad job id '%.80s'; use 1-64 letters, digits, '-' or '_', not starting "
+                      "with '-'",
                       job_id ? job_id : "");
     }
     return OTA_JOB_SPEC_OK;

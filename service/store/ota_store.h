@@ -210,6 +210,9 @@ int ota_store_poll_changes(ota_store_t *store, int *changed);
 int ota_store_valid_thing_name(const char *name);
 /** 1 if id is a valid job id (1..64 of [A-Za-z0-9_-]), else 0. */
 int ota_store_valid_job_id(const char *id);
+/** 1 if a new thing, group or job may take name: it does not start with '-' (every
+ *  command naming it would need `--`), else 0. Names stored before stay usable. */
+int ota_store_new_name_ok(const char *name);
 /** 1 if id is a valid stream id (1..128 of [A-Za-z0-9_-]), else 0. */
 int ota_store_valid_stream_id(const char *id);
 

@@ -29,6 +29,11 @@ static int chars_ok(const char *s, size_t max, const char *extra)
     return 1;
 }
 
+int ota_store_new_name_ok(const char *name)
+{
+    return name && name[0] != '-';
+}
+
 int ota_store_valid_attr_key(const char *key)
 {
     return chars_ok(key, OTA_STORE_ATTR_KEY_MAX, "_");

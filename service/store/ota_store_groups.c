@@ -166,6 +166,8 @@ int ota_store_group_create(ota_store_t *store, const char *name, const char *que
     int rc = check_thing_name(store, name, "group");
     if (rc)
         return rc;
+    if (!ota_store_new_name_ok(name))
+        return fail(store, OTA_STORE_INVALID, "a group's name may not start with '-' ('%s')", name);
     if (query && *query && !ota_store_valid_query(query))
         return fail(store, OTA_STORE_INVALID, "invalid query '%s'", query);
     ota_db_stmt_t *st;

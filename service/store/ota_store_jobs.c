@@ -201,6 +201,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     if (!ota_store_valid_job_id(spec->job_id))
         return fail(store, OTA_STORE_INVALID, "invalid job id '%s' (1..64 of [A-Za-z0-9_-])",
                     spec->job_id ? spec->job_id : "(null)");
+    if (!ota_store_new_name_ok(spec->job_id))
+        return fail(store, OTA_STORE_INVALID, "a job id may not start with '-' ('%s')",
+                    spec->job_id);
     cJSON *doc = spec->document ? cJSON_Parse(spec->document) : NULL;
     int doc_ok = cJSON_IsObject(doc);
     cJSON_Delete(doc);

@@ -25,6 +25,8 @@ int ota_store_thing_create(ota_store_t *store, const char *name, int64_t now_ms)
     int rc = check_thing_name(store, name, "thing");
     if (rc)
         return rc;
+    if (!ota_store_new_name_ok(name))
+        return fail(store, OTA_STORE_INVALID, "a thing's name may not start with '-' ('%s')", name);
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st, "INSERT INTO things(name, created_ms) VALUES(?, ?)")))
         return rc;

@@ -84,9 +84,11 @@ void ota_web_h_group_create(const ota_web_request_t *req, ota_web_response_t *re
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(body, "name");
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
     const char *query = cJSON_IsString(q) && q->valuestring[0] != '\0' ? q->valuestring : NULL;
-    if (!cJSON_IsString(n) || !ota_store_valid_thing_name(n->valuestring)) {
+    if (!cJSON_IsString(n) || !ota_store_valid_thing_name(n->valuestring) ||
+        !ota_store_new_name_ok(n->valuestring)) {
         ota_web_error(resp, 400, "bad_request",
-                      "a group needs a name of 1-128 [A-Za-z0-9:_-]; see docs/openapi.yaml");
+                      "a group needs a name of 1-128 [A-Za-z0-9:_-], not starting with '-'; see "
+                      "docs/openapi.yaml");
     } else if (q != NULL && !cJSON_IsString(q) && !cJSON_IsNull(q)) {
         ota_web_error(resp, 400, "bad_request", "query is a string (or null for a static group)");
     } else if (query != NULL && !ota_store_valid_query(query)) {

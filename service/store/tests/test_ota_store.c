@@ -247,6 +247,15 @@ static void test_things(void **state)
     assert_int_equal(ota_store_thing_create(s, "a/b", T0), OTA_STORE_INVALID);
     assert_int_equal(ota_store_thing_create(s, "a b", T0), OTA_STORE_INVALID);
     assert_int_equal(ota_store_thing_create(s, "a+", T0), OTA_STORE_INVALID);
+    /* a new name starting with '-' would need `--` in every command */
+    assert_int_equal(ota_store_thing_create(s, "-x", T0), OTA_STORE_INVALID);
+    assert_non_null(strstr(ota_store_errmsg(s), "may not start with '-'"));
+    assert_int_equal(ota_store_group_create(s, "-g", NULL, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_group_add(s, "-g", longest), OTA_STORE_INVALID);
+    const char *one[] = {"dev:1_x-Y"};
+    assert_int_equal(mk_job(s, "-j", one, 1, 0, T0), OTA_STORE_INVALID);
+    assert_true(ota_store_new_name_ok("x-"));
+    assert_false(ota_store_new_name_ok("-"));
     assert_int_equal(ota_store_thing_create(s, "dev:1_x-Y", T0 + 5), OTA_STORE_OK);
     assert_int_equal(ota_store_thing_create(s, "dev:1_x-Y", T0), OTA_STORE_EXISTS);
     assert_non_null(strstr(ota_store_errmsg(s), "already exists"));

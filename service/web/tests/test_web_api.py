@@ -206,6 +206,7 @@ def test_validation_as_cli(fleet):
          400),
         ({"targets": "dev-a", "jobId": "bad id!"}, ["--targets", "dev-a", "--job-id", "bad id!"],
          400),
+        ({"targets": "dev-a", "jobId": "-x"}, ["--targets", "dev-a", "--job-id=-x"], 400),
     ]
     names = {"--targets": "targets", "--rollout-rate": "rolloutRate",
              "--timeout-minutes": "timeoutMinutes", "--abort-failure-percent":
@@ -576,6 +577,8 @@ def test_groups_and_attributes(fleet):
         st, j, _ = op.json("POST", "/api/v1/groups", body)
         check(st == 400 and j["code"] == "bad_request", "refused %s: %d %s" % (body, st, j))
     check(op.json("GET", "/api/v1/groups/q")[0] == 404, "no refused request made a group")
+    st, j, _ = op.json("POST", "/api/v1/groups", {"name": "-g"})
+    check(st == 400 and "not starting with '-'" in j["message"], "a name starting with '-': %s" % j)
     st, j, _ = op.json("PUT", "/api/v1/groups/field/members/dev-a")
     check(st == 200 and j["members"] == ["dev-a"] and j["size"] == 1, "member added: %s" % j)
     st, j, _ = op.json("PUT", "/api/v1/groups/field/members/dev-a")
