@@ -13,7 +13,9 @@
 
 const char *cli_exec_status_text(ota_store_exec_status_t status, int released)
 {
-    return released ? ota_store_exec_status_name(status) : "QUEUED (held by rollout)";
+    /* one canceled while held stays unreleased: it is shown as what it is now */
+    return released || status != OTA_STORE_EXEC_QUEUED ? ota_store_exec_status_name(status)
+                                                       : "QUEUED (held by rollout)";
 }
 
 /* The name of the ota_err_t whose FreeRTOS-style code is code, in words. */

@@ -1607,6 +1607,15 @@ static void test_watch_json(void **state)
                            "--key", key, "--job-id", "w4", NULL));
     assert_fails(cli_test_run(R, "watch", "w4", "--timeout", "1", NULL), 1);
 
+    /* What the rollout still held when the job was canceled never reached a device. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.5", "--targets",
+                           "A,B", "--key", key, "--job-id", "w5", "--rollout-rate", "1", NULL));
+    assert_ok(cli_test_run(R, "job", "cancel", "w5", NULL));
+    assert_int_equal(cli_test_run(R, "watch", "w5", "--json", NULL), 1);
+    assert_non_null(strstr(R->out, "\"thing\":\"B\",\"status\":\"CANCELED\",\"state\":"
+                                   "\"CANCELED\",\"released\":false"));
+    assert_ok(cli_test_run(R, "job", "show", "w5", NULL));
+    assert_null(strstr(R->out, "held"));
     ota_store_close(s);
 }
 

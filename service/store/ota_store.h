@@ -881,7 +881,8 @@ typedef struct ota_store_execution {
     int64_t started_at_ms;    /**< first IN_PROGRESS; 0 if never started */
     int64_t last_updated_at_ms;
     int64_t deadline_ms; /**< IN_PROGRESS timeout deadline; 0 = none */
-    int released;        /**< 0 while held back by the rollout (invisible to the device) */
+    int released;        /**< 0 while held back by the rollout (invisible to the device), and for
+                              one CANCELED while held (it never reached the device) */
 } ota_store_execution_t;
 
 /** Releases what an execution getter allocated; zeroes *exec. NULL is a no-op. */

@@ -43,8 +43,7 @@ int ota_store_execution_cancel_why(ota_store_t *store, const char *job_id, const
         rc = fail(store, OTA_STORE_CONFLICT, "the execution is IN_PROGRESS");
     ota_db_stmt_t *st;
     if (!rc && !(rc = prep(store, &st,
-                           "UPDATE executions SET status = " EX_CANCELED
-                           ", released = 1, version = version + 1, "
+                           "UPDATE executions SET status = " EX_CANCELED ", version = version + 1, "
                            "updated_ms = ?3, deadline_ms = 0, details = COALESCE(?4, details) "
                            "WHERE job = ?1 AND thing = ?2"))) {
         ota_db_bind_text(st, 1, job_id);

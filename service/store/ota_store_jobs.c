@@ -63,7 +63,7 @@ static int end_job(ota_store_t *s, const char *job_id, int status, const char *c
     ota_db_stmt_t *st;
     if (!rc && !(rc = prep(s, &st,
                            "UPDATE executions SET status = " EX_CANCELED ", version = version + 1, "
-                           "released = 1, updated_ms = ?, deadline_ms = 0 "
+                           "updated_ms = ?, deadline_ms = 0 "
                            "WHERE job = ? AND status IN (" EX_QUEUED ", " EX_IN_PROGRESS ")"))) {
         ota_db_bind_int64(st, 1, now_ms);
         ota_db_bind_text(st, 2, job_id);

@@ -176,7 +176,7 @@ async function pageThing() {
     body.append(el("tr", {},
       el("td", {}, el("a", { href: "/job.html?id=" + encodeURIComponent(e.jobId), text: e.jobId })),
       el("td", { text: e.version || "—" }),
-      el("td", {}, status(e.released ? e.status : "HELD")),
+      el("td", {}, status(e.released || e.status !== "QUEUED" ? e.status : "HELD")),
       el("td", {}, details(e.statusDetails)),
       el("td", { text: when(e.queuedAt) }),
       el("td", { text: when(e.lastUpdatedAt) })));
@@ -342,7 +342,7 @@ function renderJob(j) {
   for (const e of j.executions) {
     body.append(el("tr", { "data-thing": e.thing, "data-status": e.status },
       el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(e.thing), text: e.thing })),
-      el("td", {}, status(e.released ? e.status : "HELD")),
+      el("td", {}, status(e.released || e.status !== "QUEUED" ? e.status : "HELD")),
       el("td", {}, bar(e), " ", progress(e) + " %"),
       el("td", {}, details(e.statusDetails)),
       el("td", { text: when(e.lastUpdatedAt) })));
