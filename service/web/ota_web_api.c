@@ -983,6 +983,13 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
     const char *upload = cJSON_IsString(up) ? up->valuestring : NULL;
     const char *version = cJSON_IsString(vv) ? vv->valuestring : NULL;
     const char *device_types = cJSON_IsString(dt) ? dt->valuestring : NULL;
+    if (tg != NULL && targets == NULL) {
+        ota_web_error(resp, 400, "bad_request",
+                      "targets is one string of thing names and group:NAME separated by commas, "
+                      "as otter job create --targets: \"d1,d2,group:lab\"");
+        cJSON_Delete(body);
+        return;
+    }
     if ((image == NULL) == (upload == NULL) || targets == NULL || (jid != NULL && job_id == NULL) ||
         (upload != NULL) != (version != NULL) || (dt != NULL && upload == NULL)) {
         ota_web_error(

@@ -221,6 +221,9 @@ def test_validation_as_cli(fleet):
               (j["message"], want))
     st, j, _ = op.json("POST", "/api/v1/jobs", {"image": "AFR_OTA-none", "targets": "dev-a"})
     check(st == 404 and "images" in j["message"], "unknown image")
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": ["dev-a"]})
+    check(st == 400 and "targets is one string" in j["message"] and '"d1,d2,group:lab"' in
+          j["message"], "targets as an array: %d %s" % (st, j))
     st, j, _ = op.json("POST", "/api/v1/jobs", {"image": image, "targets": "dev-a", "x": 1})
     check(st == 400 and "unknown field 'x'" in j["message"], "unknown field")
     st, j, _ = op.json("POST", "/api/v1/jobs", raw=b"{not json")
