@@ -221,7 +221,7 @@ static size_t key_end(const parse_t *p, size_t i)
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
- * after it, or 0 when it is malformed, or TOO_DEEP when it nests deeper than
+ * right after it (whitespace that follows is not passed over), or 0 when it is malformed, or TOO_DEEP when it nests deeper than
  * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
  */
 static size_t scan(const parse_t *p, size_t i)
@@ -234,10 +234,10 @@ static size_t scan(const parse_t *p, size_t i)
 
     for (;;) {
         char c;
-        i = ws(p, i);
         if (want == WANT_AFTER && depth == 0) {
             return i;
         }
+        i = ws(p, i);
         if (i >= len) {
             return 0;
         }
@@ -301,9 +301,7 @@ static int is_type(const parse_t *p, size_t i, int k)
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
     size_t end = scan(p, i);
-    while (end > i && is_space(p->js[end - 1])) {
-        end--;
-    }
+
     if (p->js[i] == '"') {
         *n = end - i - 2u;
         return p->js + i + 1;
@@ -341,7 +339,8 @@ static size_t next_element(const parse_t *p, size_t i)
 
 /*
  * Finds the values of the count keys from keys[first] in object obj:
- * p->slots[k] is the offset of keys[k]'s value, 0 when absent. The last key,
+ * p->slots[k] is the offset of keys[k]'s value, 0 when absent (every slot is
+ * zeroed once per parse: each object's keys are looked for once). The last key,
  * "sig-", matches every key that starts with it (and may repeat). Unknown
  * keys are skipped.
  */
@@ -349,7 +348,6 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
 {
     size_t i = ws(p, obj + 1);
 
-    memset(&p->slots[first], 0, count * sizeof p->slots[0]);
     while (p->js[i] == '"') {
         size_t value = key_end(p, i);
         if (p->js[value - 1] != ':') {
@@ -822,7 +820,7 @@ static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
     if (end == TOO_DEEP) {
         return OTA_JOB_PROBLEM_TOO_DEEP;
     }
-    return end == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
+    return ws(p, end) == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
 }
 
 ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
@@ -835,6 +833,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
+    memset(&p, 0, sizeof p); /* every slot absent */
     p.field = K_NONE;
     pr = check_json(&p, json, len);
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
