@@ -221,8 +221,9 @@ static size_t key_end(const parse_t *p, size_t i)
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
- * right after it (whitespace that follows is not passed over), or 0 when it is malformed, or TOO_DEEP when it nests deeper than
- * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
+ * right after it (not past the whitespace that follows), or 0 when it is
+ * malformed, or TOO_DEEP when it nests deeper than OTA_JOB_MAX_DEPTH.
+ * Iterative: one bit per open container (1: object).
  */
 static size_t scan(const parse_t *p, size_t i)
 {
