@@ -311,14 +311,15 @@ static const char *text(const parse_t *p, size_t i, size_t *n)
     return p->js + i;
 }
 
-/* 1 if the text of value i is text (with prefix: starts with text). */
-static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
+/* 1 if the text of value i is t; a t that ends in "-" ("sig-") matches
+ * every text that starts with it. */
+static int tok_is(const parse_t *p, size_t i, const char *t)
 {
     size_t n;
     const char *s = text(p, i, &n);
     size_t tn = strlen(t);
 
-    return (prefix ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
+    return (t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
 }
 
 /* The first element of array i, or 0 when it is empty or value i is no array. */
@@ -338,6 +339,27 @@ static size_t next_element(const parse_t *p, size_t i)
     return p->js[i] == ',' ? ws(p, i + 1) : 0;
 }
 
+static int is_null(const parse_t *p, size_t i)
+{
+    return is_type(p, i, K_PRIMITIVE) && tok_is(p, i, "null");
+}
+
+/* 1 + the index of the first of count names that string i (0: absent) equals
+ * (see tok_is()), or 0. */
+static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
+{
+    unsigned k;
+
+    if (is_type(p, i, K_STRING)) {
+        for (k = 0; k < count; k++, names += strlen(names) + 1u) {
+            if (tok_is(p, i, names)) {
+                return k + 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /*
  * Finds the values of the count keys from keys[first] in object obj:
  * p->slots[k] is the offset of keys[k]'s value, 0 when absent (every slot is
@@ -355,19 +377,15 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p, value);
-        const char *key = nth(keys, first);
+        unsigned k = lookup(p, i, nth(keys, first), count);
 
-        for (unsigned k = first; k < first + count; k++, key += strlen(key) + 1u) {
-            int last = k == K_SIG_OTHER;
-
-            if (tok_is(p, i, key, last)) {
-                if (p->slots[k] != 0 && !last) {
-                    p->field = k;
-                    return OTA_JOB_PROBLEM_BAD_VALUE;
-                }
-                p->slots[k] = value;
-                break;
+        if (k-- != 0) {
+            k += first;
+            if (p->slots[k] != 0 && k != K_SIG_OTHER) {
+                p->field = k;
+                return OTA_JOB_PROBLEM_BAD_VALUE;
             }
+            p->slots[k] = value;
         }
         i = ws(p, scan(p, value));
         if (p->js[i] == ',') {
@@ -375,26 +393,6 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
         }
     }
     return OTA_JOB_PROBLEM_NONE;
-}
-
-static int is_null(const parse_t *p, size_t i)
-{
-    return is_type(p, i, K_PRIMITIVE) && tok_is(p, i, "null", 0);
-}
-
-/* 1 + the index of the name that string i (0: absent) equals, or 0. */
-static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
-{
-    unsigned k;
-
-    if (is_type(p, i, K_STRING)) {
-        for (k = 0; k < count; k++, names += strlen(names) + 1u) {
-            if (tok_is(p, i, names, 0)) {
-                return k + 1;
-            }
-        }
-    }
-    return 0;
 }
 
 /* Parses n characters as a decimal or "0x" hex number <= max. */
