@@ -398,30 +398,27 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
 /* Parses n characters as a decimal or "0x" hex number <= max. */
 static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
 {
+    const char *end = s + n;
     uint32_t base = 10;
     uint32_t v = 0;
-    size_t i = 0;
 
-    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    if (n > 2 && s[0] == '0' && (s[1] | 0x20) == 'x') {
         base = 16;
-        i = 2;
+        s += 2;
     }
     if (n == 0) {
         return 0;
     }
-    for (; i < n; i++) {
-        uint32_t c = (uint32_t)(unsigned char)s[i];
-        uint32_t lower = c | 0x20u;
-        uint32_t d;
+    while (s < end) {
+        uint32_t c = (unsigned char)*s++;
+        uint32_t d = c - '0';
 
-        if (c >= '0' && c <= '9') {
-            d = c - '0';
-        } else if (base == 16 && lower >= 'a' && lower <= 'f') {
-            d = lower - 'a' + 10u;
-        } else {
-            return 0;
+        if (d > 9u) {
+            /* a-f, A-F: 10 .. 15; anything else 16, a digit of no base */
+            d = (c | 0x20u) - 'a';
+            d = d < 6u ? d + 10u : 16u;
         }
-        if (v > (max - d) / base) {
+        if (d >= base || v > (max - d) / base) {
             return 0;
         }
         v = v * base + d;
