@@ -139,7 +139,7 @@ const char *ota_job_problem_str(ota_job_problem_t problem)
     return nth(problem_names, (unsigned)problem);
 }
 
-OTA_OUT_OF_LINE static int is_space(char c)
+static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
