@@ -218,6 +218,7 @@ static size_t key_end(const parse_t *p, size_t i)
 #define WANT_VALUE 0 /* a value */
 #define WANT_AFTER 1 /* after a value inside a container: a comma or the container's end */
 #define WANT_FIRST 2 /* after an opening: the end, or the first member or element */
+#define WANT_NEXT 3  /* after a comma: a member or element */
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
@@ -243,23 +244,21 @@ static size_t scan(const parse_t *p, size_t i)
             return 0;
         }
         c = js[i];
-        if (want != WANT_VALUE) {
-            if (c == ((stack & 1u) ? '}' : ']')) {
-                i++;
-                depth--;
-                stack >>= 1;
-                want = WANT_AFTER;
-            } else if (want == WANT_FIRST || c == ',') {
-                if (want == WANT_AFTER) {
-                    i = ws(p, i + 1);
-                }
-                if ((stack & 1u) != 0) {
-                    i = key_end(p, i);
-                }
-                want = WANT_VALUE;
-            } else {
+        if ((want == WANT_AFTER || want == WANT_FIRST) && c == ((stack & 1u) ? '}' : ']')) {
+            i++;
+            depth--;
+            stack >>= 1;
+            want = WANT_AFTER;
+        } else if (want == WANT_AFTER) {
+            if (c != ',') {
                 return 0;
             }
+            i++;
+            want = WANT_NEXT;
+        } else if (want != WANT_VALUE && (stack & 1u) != 0) {
+            /* a member of an object: its key first */
+            i = key_end(p, i);
+            want = WANT_VALUE;
         } else if (c == '{' || c == '[') {
             if (depth == OTA_JOB_MAX_DEPTH) {
                 return TOO_DEEP;
