@@ -34,10 +34,11 @@ static void put_byte(writer_t *w, unsigned b)
 static void put_head(writer_t *w, unsigned mt, uint32_t arg)
 {
     /* Argument bytes after the initial byte: 0, 1, 2 or 4 (additional information 24 + n / 2). */
-    unsigned n = arg > 0xffffu ? 4u : arg > 0xffu ? 2u : arg > 23u ? 1u : 0u;
-    put_byte(w, mt << 5 | (n != 0 ? 24u + (n >> 1) : arg));
-    while (n-- != 0) {
-        put_byte(w, (unsigned)(arg >> (8u * n)));
+    unsigned shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
+    put_byte(w, mt << 5 | (shift != 0 ? 24u + (shift >> 4) : arg));
+    while (shift != 0) {
+        shift -= 8u;
+        put_byte(w, (unsigned)(arg >> shift));
     }
 }
 
