@@ -108,7 +108,7 @@ static const char protocol_names[] = "MQTT\0HTTP";     /* OTA_PROTO_* bits */
 static const char status_names[] =
     "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0REMOVED\0CANCELED";
 
-/* In ota_job_problem_t order. */
+/* In ota_job_problem_t order, then the text of other values. */
 static const char problem_names[] = "no problem\0"
                                     "bad JSON\0"
                                     "JSON nested too deeply\0"
@@ -120,7 +120,8 @@ static const char problem_names[] = "no problem\0"
                                     "bad signature encoding\0"
                                     "unknown signature method\0"
                                     "no supported protocol\0"
-                                    "signature method not enabled";
+                                    "signature method not enabled\0"
+                                    "unknown problem"; /* any other value */
 
 /* Name k of a list. */
 static const char *nth(const char *list, unsigned k)
@@ -133,10 +134,9 @@ static const char *nth(const char *list, unsigned k)
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
 {
-    if ((unsigned)problem >= OTA_JOB_PROBLEM_COUNT) {
-        return "unknown problem";
-    }
-    return nth(problem_names, (unsigned)problem);
+    unsigned k = (unsigned)problem;
+
+    return nth(problem_names, k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT);
 }
 
 static int is_space(char c)
@@ -338,9 +338,10 @@ static size_t next_element(const parse_t *p, size_t i)
     return p->js[i] == ',' ? ws(p, i + 1) : 0;
 }
 
+/* 1 if value i (not absent) is null: a word, as its first letter tells. */
 static int is_null(const parse_t *p, size_t i)
 {
-    return is_type(p, i, K_PRIMITIVE) && tok_is(p, i, "null");
+    return p->js[i] == 'n' && tok_is(p, i, "null");
 }
 
 /* 1 + the index of the first of count names that string i (0: absent) equals
