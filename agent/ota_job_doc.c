@@ -800,7 +800,8 @@ typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
                                           ? 1
                                           : -1];
 
-/* Checks that the message is one JSON object and nothing else. */
+/* Checks that the message is one JSON object and nothing else, and finds its
+ * "execution". */
 static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 {
     size_t start;
@@ -816,7 +817,10 @@ static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
     if (end == TOO_DEEP) {
         return OTA_JOB_PROBLEM_TOO_DEEP;
     }
-    return ws(p, end) == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
+    if (ws(p, end) != len) {
+        return OTA_JOB_PROBLEM_BAD_JSON;
+    }
+    return members(p, start, K_EXECUTION, 1);
 }
 
 ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
@@ -834,8 +838,6 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     pr = check_json(&p, json, len);
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
-    } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, ws(&p, 0), K_EXECUTION, 1);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
