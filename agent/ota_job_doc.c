@@ -427,13 +427,14 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
     return 1;
 }
 
-/* A number, as a JSON number or a string, <= max. */
+/* Value i (0: absent) as a number, a JSON number or a string, <= max. An
+ * object or array fails by its first character ("{", "["), not a digit. */
 static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 {
     size_t n;
     const char *t;
 
-    if (!is_type(p, i, K_PRIMITIVE) && !is_type(p, i, K_STRING)) {
+    if (i == 0) {
         return 0;
     }
     t = text(p, i, &n);
