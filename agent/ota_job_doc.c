@@ -87,13 +87,11 @@ typedef struct parse {
     unsigned field;
 } parse_t;
 
-/* Kinds of values, by their first character. */
-#define K_ABSENT 0
+/* Kinds of values, by their first character; the others are numbers, true,
+ * false, null, or bare words (as FreeRTOS's jsmn took them). */
 #define K_OBJECT '{'
 #define K_ARRAY '['
 #define K_STRING '"'
-#define K_PRIMITIVE                                                                                \
-    'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
 
 /* What scan() returns for a value nested too deeply (messages are shorter than INT_MAX). */
 #define TOO_DEEP SIZE_MAX
@@ -284,17 +282,15 @@ static size_t scan(const parse_t *p, size_t i)
     }
 }
 
-/* The kind of value i. */
-static int kind(const parse_t *p, size_t i)
+/*
+ * 1 if value i is of kind k (K_OBJECT, K_ARRAY, K_STRING). Offset 0, where
+ * absent values point, holds whitespace or the message's "{": an absent
+ * value is no array or string, but callers rule it out before asking for
+ * an object.
+ */
+static int is_type(const parse_t *p, size_t i, char k)
 {
-    char c = i == 0 ? 0 : p->js[i];
-    return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
-}
-
-/* 1 if value i (0: absent) is of kind k. */
-static int is_type(const parse_t *p, size_t i, int k)
-{
-    return kind(p, i) == k;
+    return p->js[i] == k;
 }
 
 /* The text of string or primitive i: *n bytes at the returned pointer. */
@@ -489,7 +485,7 @@ static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
 {
     size_t i;
 
-    if (!is_type(p, obj, K_OBJECT) ||
+    if (obj == 0 || !is_type(p, obj, K_OBJECT) ||
         members(p, obj, K_SELF_TEST, K_AFR_OTA - K_SELF_TEST) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
