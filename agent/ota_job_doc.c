@@ -773,7 +773,7 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 }
 
 /* Everything of a message whose job id is known. */
-static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
+OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
     size_t i = p->slots[K_STATUS];
 
