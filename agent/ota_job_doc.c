@@ -327,7 +327,8 @@ static size_t first_element(const parse_t *p, size_t i)
     return p->js[i] == ']' ? 0 : i;
 }
 
-/* The element after element i of an array, or 0 after the last. */
+/* After the element of an array or the member's value of an object at i:
+ * the next element or member, or 0 after the last. */
 static size_t next_element(const parse_t *p, size_t i)
 {
     i = ws(p, scan(p, i));
@@ -383,10 +384,7 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
             }
             p->slots[k] = value;
         }
-        i = ws(p, scan(p, value));
-        if (p->js[i] == ',') {
-            i = ws(p, i + 1);
-        }
+        i = next_element(p, value); /* 0 after the last: js[0] is no '"' */
     }
     return OTA_JOB_PROBLEM_NONE;
 }
