@@ -56,11 +56,17 @@ static int ota_time_reached(uint32_t now, uint32_t deadline)
     return (uint32_t)(now - deadline) < 0x80000000u;
 }
 
-/* Events above OTA_LOG_LEVEL compile out, texts included. */
+/* Events above OTA_LOG_LEVEL compile out, texts included. Their numbers and
+ * detail are evaluated at every level all the same, so that the agent does
+ * the same whatever its log level (what has no effect costs no code). */
 #define ota_log(a, level, what, err, x, y, detail)                                                 \
     do {                                                                                           \
         if ((int)(level) <= OTA_LOG_LEVEL) {                                                       \
             ota_log_emit((a), (level), (what), (err), (x), (y), (detail));                         \
+        } else {                                                                                   \
+            (void)(x);                                                                             \
+            (void)(y);                                                                             \
+            (void)(detail);                                                                        \
         }                                                                                          \
     } while (0)
 
@@ -1245,9 +1251,9 @@ static void ota_on_jobs_refusal(ota_agent_t *a, int next, const uint8_t *payload
     /* The codes that say the job is over, one after the other. */
     static const char over[] = "TerminalStateReached\0InvalidStateTransition\0ResourceNotFound";
     if (ota_jobs_refusal_is(payload, len, ota_throttled_code)) {
+        uint32_t rto = ota_download_back_off(&a->dl);
         a->stats.throttled++;
-        ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK,
-                ota_download_back_off(&a->dl), 0, NULL);
+        ota_log(a, OTA_LOG_WARN, "throttled by the service; backing off", OTA_OK, rto, 0, NULL);
         ota_retry_later(a, next ? OTA_RETRY_NEXT : OTA_RETRY_REPORT);
         return;
     }
@@ -1423,7 +1429,9 @@ static void ota_start_waiting(ota_agent_t *agent)
         /* A new image under test finds the record of its own, completed
          * download: nothing was interrupted. */
         ota_log(agent, OTA_LOG_INFO, "found an interrupted download", OTA_OK, 0,
-                ota_progress_block_count(&agent->progress), NULL);
+                OTA_LOG_LEVEL >= (int)OTA_LOG_INFO ? ota_progress_block_count(&agent->progress)
+                                                   : 0u,
+                NULL);
     }
     if (pal->get_image_state(pal->ctx) == OTA_PAL_IMAGE_STATE_PENDING_COMMIT) {
         agent->self_test_deadline = agent->now + agent->cfg.self_test_timeout_ms;

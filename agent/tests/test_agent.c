@@ -1977,11 +1977,12 @@ static void test_new_image_finds_no_interrupted_download(void **state)
     assert_int_not_equal(fx->pal.progress_len, -1); /* the record stays until the commit */
     boot_new_image(fx, V1_1_0);
     assert_int_equal(fx->h->interrupted_logs, 0);
-    /* An old image that finds the same record after a cut does say so. */
+    /* An old image that finds the same record after a cut does say so
+     * (where info events are compiled in). */
     fx->pal.image_state = OTA_PAL_IMAGE_STATE_VALID;
     h_reboot(fx->h, &fx->pal.pal, V1_0_0);
     start(fx);
-    assert_int_equal(fx->h->interrupted_logs, 1);
+    assert_int_equal(fx->h->interrupted_logs, OTA_LOG_LEVEL >= (int)OTA_LOG_INFO ? 1 : 0);
     fixture_free(fx);
 }
 
