@@ -243,19 +243,20 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
         return OTA_ERR_BAD_MESSAGE;
     }
     while (pairs-- != 0) {
-        unsigned i = 0;
+        const char *key;
+        unsigned i;
         if (get_head(&r, &n) != (int)MT_TEXT) {
             return OTA_ERR_BAD_MESSAGE;
         }
-        while (keys[i] != '\0' && (n != 1 || keys[i] != (char)r.p[-1])) {
-            i++;
-        }
-        if (keys[i] == '\0') {
+        /* a known key: one letter of keys (the NUL byte is none) */
+        key = n == 1 && r.p[-1] != 0 ? strchr(keys, r.p[-1]) : NULL;
+        if (key == NULL) {
             if (skip_item(&r) != 0) {
                 return OTA_ERR_BAD_MESSAGE;
             }
             continue;
         }
+        i = (unsigned)(key - keys);
         mt = types >> (2u * i) & 3u;
         if ((seen >> i & 1u) != 0 || get_head(&r, &n) != (int)mt) {
             return OTA_ERR_BAD_MESSAGE;
