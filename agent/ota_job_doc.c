@@ -478,34 +478,6 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
     return pr;
 }
 
-/* statusDetails: values this device wrote; anything unexpected counts as absent. */
-static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
-{
-    size_t i;
-
-    if (obj == 0 || !is_type(p, obj, K_OBJECT) ||
-        members(p, obj, K_SELF_TEST, K_AFR_OTA - K_SELF_TEST) != OTA_JOB_PROBLEM_NONE) {
-        return;
-    }
-    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
-    i = p->slots[K_UPDATED_BY];
-    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
-    i = p->slots[K_RECEIVE];
-    if (is_type(p, i, K_STRING)) {
-        size_t n;
-        const char *v = text(p, i, &n);
-        const char *slash = memchr(v, '/', n);
-
-        if (slash != NULL) {
-            size_t k = (size_t)(slash - v);
-
-            out->has_receive =
-                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
-                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
-        }
-    }
-}
-
 /* "protocols": an array of strings (or one string). */
 static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 {
@@ -557,6 +529,35 @@ static ota_job_problem_t object(parse_t *p, unsigned key, ota_job_problem_t miss
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
     return members(p, i, first, last - first);
+}
+
+/* statusDetails: values this device wrote; anything unexpected counts as absent. */
+static void parse_details(parse_t *p, ota_job_t *out)
+{
+    size_t i;
+
+    /* (p->field is left at K_DETAILS: what follows sets it again) */
+    if (object(p, K_DETAILS, OTA_JOB_PROBLEM_MISSING_FIELD, K_SELF_TEST, K_AFR_OTA) !=
+        OTA_JOB_PROBLEM_NONE) {
+        return;
+    }
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    i = p->slots[K_UPDATED_BY];
+    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
+    i = p->slots[K_RECEIVE];
+    if (is_type(p, i, K_STRING)) {
+        size_t n;
+        const char *v = text(p, i, &n);
+        const char *slash = memchr(v, '/', n);
+
+        if (slash != NULL) {
+            size_t k = (size_t)(slash - v);
+
+            out->has_receive =
+                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
+                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
+        }
+    }
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
@@ -783,7 +784,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
         }
     }
     (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
-    parse_details(p, p->slots[K_DETAILS], out);
+    parse_details(p, out);
     return parse_document(p, out);
 }
 
