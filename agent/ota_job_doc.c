@@ -512,18 +512,18 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 }
 
 /*
- * The value of key (0: absent): a problem missing when absent, BAD_VALUE when
- * it is not an object, else its members from keys[first] as members() finds
- * them (up to the next object's keys, at last).
+ * The value of key: NO_AFR_OTA ("afr_ota") or MISSING_FIELD (the others) when
+ * absent, BAD_VALUE when it is not an object, else its members from
+ * keys[first] as members() finds them (up to the next object's keys, at
+ * last). ("execution" and the file are never absent here.)
  */
-static ota_job_problem_t object(parse_t *p, unsigned key, ota_job_problem_t missing, unsigned first,
-                                unsigned last)
+static ota_job_problem_t object(parse_t *p, unsigned key, unsigned first, unsigned last)
 {
     size_t i = p->slots[key];
 
     p->field = key;
     if (i == 0) {
-        return missing;
+        return key == K_AFR_OTA ? OTA_JOB_PROBLEM_NO_AFR_OTA : OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     if (!is_type(p, i, K_OBJECT)) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
@@ -537,8 +537,7 @@ static void parse_details(parse_t *p, ota_job_t *out)
     size_t i;
 
     /* (p->field is left at K_DETAILS: what follows sets it again) */
-    if (object(p, K_DETAILS, OTA_JOB_PROBLEM_MISSING_FIELD, K_SELF_TEST, K_AFR_OTA) !=
-        OTA_JOB_PROBLEM_NONE) {
+    if (object(p, K_DETAILS, K_SELF_TEST, K_AFR_OTA) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
     out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
@@ -711,7 +710,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
     p->slots[K_FILES] = i;
-    pr = object(p, K_FILES, OTA_JOB_PROBLEM_NONE, K_PATH, K_COUNT);
+    pr = object(p, K_FILES, K_PATH, K_COUNT);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
@@ -755,9 +754,9 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 {
     ota_job_problem_t pr;
 
-    pr = object(p, K_DOCUMENT, OTA_JOB_PROBLEM_MISSING_FIELD, K_AFR_OTA, K_PROTOCOLS);
+    pr = object(p, K_DOCUMENT, K_AFR_OTA, K_PROTOCOLS);
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = object(p, K_AFR_OTA, OTA_JOB_PROBLEM_NO_AFR_OTA, K_PROTOCOLS, K_PATH);
+        pr = object(p, K_AFR_OTA, K_PROTOCOLS, K_PATH);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_protocols(p, p->slots[K_PROTOCOLS], out);
@@ -840,7 +839,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
             err = OTA_ERR_NOT_FOUND;
         } else {
             /* The execution up to its job id; a problem here leaves no job to report to. */
-            pr = object(&p, K_EXECUTION, OTA_JOB_PROBLEM_BAD_VALUE, K_JOB_ID, K_SELF_TEST);
+            pr = object(&p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
             if (pr == OTA_JOB_PROBLEM_NONE) {
                 pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
             }
