@@ -17,10 +17,6 @@
 #include "ota_out_of_line.h"
 #include "otter/ota_device_type.h"
 
-/* Flags of copy_string(). */
-#define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
-#define COPY_SIG 2u   /* drop CR and LF (raw or escaped): base64 text */
-
 /*
  * Lists of names: each NUL-terminated, one after the other (no table of
  * pointers); nth() finds one by its index.
@@ -436,13 +432,17 @@ static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 }
 
 /*
- * Copies string token i into dst (room for max bytes and a NUL), decoding the
- * escapes \" \\ \/ (and, with COPY_SIG, dropping CR/LF and \r \n). dst is
- * NUL-terminated also on failure.
+ * Copies the value of key (present), a string, into dst (room for max bytes
+ * and a NUL), decoding the escapes \" \\ \/. The key tells the rest: a
+ * signature's CR/LF (raw, or escaped as \r \n) are dropped (base64 text); the
+ * job id and stream name refuse "/", "+", "#" (they become MQTT topic
+ * levels). dst is NUL-terminated also on failure.
  */
-static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size_t max,
-                                     unsigned flags)
+static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, size_t max)
 {
+    size_t i = p->slots[key];
+    int topic = key == K_JOB_ID || key == K_STREAM;
+    int sig = key == K_SIG_ECDSA || key == K_SIG_RSA;
     size_t len = 0;
     int is_string = is_type(p, i, K_STRING);
     const char *s = is_string ? text(p, i, &len) : p->js;
@@ -462,11 +462,10 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
                 c = 0; /* refused below */
             }
         }
-        if ((flags & COPY_SIG) != 0 && (c == '\n' || c == '\r')) {
+        if (sig && (c == '\n' || c == '\r')) {
             continue;
         }
-        if ((unsigned char)c < 0x20u ||
-            ((flags & COPY_TOPIC) != 0 && memchr("/+#", c, 3) != NULL)) {
+        if ((unsigned char)c < 0x20u || (topic && memchr("/+#", c, 3) != NULL)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
@@ -570,7 +569,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, 
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    pr = copy_string(p, i, dst, max, COPY_TOPIC);
+    pr = copy_string(p, key, dst, max);
     return pr == OTA_JOB_PROBLEM_NONE && dst[0] == '\0' ? OTA_JOB_PROBLEM_BAD_VALUE : pr;
 }
 
@@ -622,7 +621,7 @@ static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
-    pr = copy_string(p, s[key], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
+    pr = copy_string(p, key, text, OTA_JOB_SIG_B64_MAX);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
                            &out->signature_len) != OTA_OK ||
@@ -642,7 +641,7 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 
     p->field = K_URL;
     if (s[K_URL] != 0 && !is_null(p, s[K_URL])) {
-        pr = copy_string(p, s[K_URL], out->url, OTA_HTTP_URL_MAX, 0);
+        pr = copy_string(p, K_URL, out->url, OTA_HTTP_URL_MAX);
         /* a space would end the request line early */
         if (pr == OTA_JOB_PROBLEM_NONE && strchr(out->url, ' ') != NULL) {
             out->url[0] = '\0';
@@ -651,7 +650,7 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
     }
     if (pr == OTA_JOB_PROBLEM_NONE && s[K_AUTH] != 0 && !is_null(p, s[K_AUTH])) {
         p->field = K_AUTH;
-        pr = copy_string(p, s[K_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
+        pr = copy_string(p, K_AUTH, scheme, OTA_AUTH_SCHEME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE && (out->protocols & OTA_PROTO_MQTT) == 0 &&
         out->url[0] == '\0') {
@@ -721,7 +720,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         if (ff->kind == FF_STRING) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
-                pr = copy_string(p, v, (char *)base + ff->dst, ff->max, 0);
+                pr = copy_string(p, ff->key, (char *)base + ff->dst, ff->max);
             }
         } else if (v == 0) {
             if (ff->kind == FF_REQUIRED) {
