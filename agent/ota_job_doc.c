@@ -693,7 +693,7 @@ static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 }
 
 /* The first file of "files". */
-OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
+static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
 {
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
