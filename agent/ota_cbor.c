@@ -222,12 +222,13 @@ typedef struct slot {
  * Decodes a top-level map whose known keys are the letters of keys (at most
  * 8); the value of keys[i] must have the major type in bits 2i .. 2i + 1 of
  * types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i], which are zeroed
- * first. Fails unless every key whose bit is set in required is present.
- * out is the caller's output, only checked for NULL here.
+ * first. Fails unless every key i whose bit 16 + i is set in types is present
+ * (MAP_SPEC()). out is the caller's output, only checked for NULL here.
  */
 static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, const char *keys,
-                            unsigned types, unsigned required, slot_t *slots)
+                            uint32_t types, slot_t *slots)
 {
+    uint32_t required = types >> 16;
     reader_t r;
     uint32_t pairs;
     uint32_t n;
@@ -271,15 +272,16 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
     return OTA_OK;
 }
 
-/* Packs the major types of up to five keys for decode_map(). */
-#define TYPES5(a, b, c, d, e) ((a) | (b) << 2 | (c) << 4 | (d) << 6 | (e) << 8)
+/* Packs the major types of up to five keys and the mask of the required ones for decode_map(). */
+#define MAP_SPEC(a, b, c, d, e, required)                                                          \
+    ((a) | (b) << 2 | (c) << 4 | (d) << 6 | (e) << 8 | (uint32_t)(required) << 16)
 
 ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_data_block_t *out)
 {
     slot_t s[5];
     ota_err_t err;
-    err = decode_map(msg, len, out, "filpc", TYPES5(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT),
-                     0x0fu, s);
+    err = decode_map(msg, len, out, "filpc",
+                     MAP_SPEC(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT, 0x0fu), s);
     if (err != OTA_OK) {
         return err;
     }
@@ -300,7 +302,7 @@ ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len, ota_cbor_reje
 {
     slot_t s[3];
     ota_err_t err;
-    err = decode_map(msg, len, out, "omc", TYPES5(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u), 0x01u, s);
+    err = decode_map(msg, len, out, "omc", MAP_SPEC(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u, 0x01u), s);
     if (err != OTA_OK) {
         return err;
     }
