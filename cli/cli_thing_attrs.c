@@ -20,7 +20,9 @@ static const char set_help[] =
     "                           job's version is SKIPPED (never a failure)\n"
     "Other keys (1-64 of [A-Za-z0-9_]) are free (site=lab); values are 1-128\n"
     "printable characters without '\"' or '\\'. At most 32 attributes per thing.\n"
-    "Queued executions the thing no longer needs become SKIPPED at once.\n";
+    "Queued executions the thing no longer needs become SKIPPED at once.\n"
+    "connected, connectedTo and presenceUnknownOn are presence, kept from the\n"
+    "brokers' notices: they cannot be set or unset.\n";
 
 static const char unset_help[] = "usage: otter thing unset NAME KEY [KEY...]\n"
                                  "\n"

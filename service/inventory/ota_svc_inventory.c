@@ -29,15 +29,12 @@ struct ota_svc_inventory {
     rate_t *rates;      /* RATE_SLOTS entries */
     unsigned broker;    /* the number of the broker the service is connected to */
     unsigned n_brokers; /* the federation's brokers: 1..n_brokers */
-    /* Brokers whose notices taught something since their last gap (bit K): a gap on brokers
-     * with nothing learned since the last one changes nothing and is not walked again. */
-    unsigned learned;
     int64_t since[OTA_SVC_INVENTORY_BROKERS_MAX + 1]; /* each stream's last (re)start */
     /* The service's own hub's bridge was seen down and its loss admitted: its retries
      * ("Connecting bridge ...") are the same gap until a sign that it is up again. */
     int hub_bridge_down;
-    /* Brokers with a notice the store could not take, or a gap walk it broke off: their
-     * gap is walked again by ota_svc_inventory_tick(). */
+    /* Brokers with a notice the store could not take, or a gap it could not record: their
+     * gap is recorded again by ota_svc_inventory_tick(). */
     unsigned pending;
     int64_t pending_tried_ms;
     ota_svc_inventory_log_fn log;
@@ -70,7 +67,6 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
     inv->store = store;
     inv->broker = 1;
     inv->n_brokers = 1;
-    inv->learned = OTA_SVC_INVENTORY_ALL; /* what the store holds came before this run */
     inv->publish = publish;
     inv->publish_ctx = publish_ctx;
     return inv;
@@ -288,152 +284,43 @@ static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THI
     return ota_store_valid_thing_name(out);
 }
 
-/* A set of brokers ("1,3") as bits (bit K); digits out of 1..BROKERS_MAX are ignored. */
-static unsigned set_parse(const char *text)
-{
-    unsigned m = 0;
-    for (const char *c = text; *c; c++)
-        if (*c >= '1' && *c < '1' + OTA_SVC_INVENTORY_BROKERS_MAX)
-            m |= 1u << (unsigned)(*c - '0');
-    return m;
-}
-
 #define SET_TEXT_MAX (2 * OTA_SVC_INVENTORY_BROKERS_MAX + 1)
-
-static void set_text(unsigned m, char out[SET_TEXT_MAX])
-{
-    out[0] = '\0';
-    for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++)
-        if (m & (1u << k)) {
-            size_t n = strlen(out);
-            snprintf(out + n, SET_TEXT_MAX - n, "%s%u", n ? "," : "", k);
-        }
-}
-
-/** A thing's presence: known on (bit K), unknown on, and its "connected" value. */
-typedef struct {
-    unsigned on, unknown;
-    char connected[OTA_STORE_ATTR_VALUE_MAX + 1];
-} presence_t;
-
-static void presence_read(ota_svc_inventory_t *inv, const char *thing, presence_t *p)
-{
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
-    p->on = ota_store_thing_attr_get(inv->store, thing, OTA_SVC_INVENTORY_ATTR_CONNECTED_TO, v,
-                                     sizeof v) == OTA_STORE_OK
-                ? set_parse(v)
-                : 0;
-    p->unknown = ota_store_thing_attr_get(inv->store, thing, OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON, v,
-                                          sizeof v) == OTA_STORE_OK
-                     ? set_parse(v)
-                     : 0;
-    if (ota_store_thing_attr_get(inv->store, thing, "connected", p->connected,
-                                 sizeof p->connected) != OTA_STORE_OK)
-        p->connected[0] = '\0';
-}
-
-/* Stores what changed from was to now (on, unknown; "connected" follows them). */
-static int presence_write(ota_svc_inventory_t *inv, const char *thing, const presence_t *was,
-                          unsigned on, unsigned unknown, int64_t now_ms)
-{
-    char text[SET_TEXT_MAX];
-    int rc = OTA_STORE_OK;
-    if (on != was->on) {
-        set_text(on, text);
-        rc = ota_store_thing_attr_set(inv->store, thing, OTA_SVC_INVENTORY_ATTR_CONNECTED_TO,
-                                      on ? text : NULL, now_ms);
-    }
-    if (unknown != was->unknown && (rc == OTA_STORE_OK || rc == OTA_STORE_NOT_FOUND)) {
-        set_text(unknown, text);
-        rc = ota_store_thing_attr_set(inv->store, thing, OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON,
-                                      unknown ? text : NULL, now_ms);
-    }
-    const char *connected = on ? "true" : unknown ? "unknown" : "false";
-    if (strcmp(was->connected, connected) != 0 && (rc == OTA_STORE_OK || rc == OTA_STORE_NOT_FOUND))
-        rc = ota_store_thing_attr_set(inv->store, thing, "connected", connected, now_ms);
-    return rc == OTA_STORE_NOT_FOUND ? OTA_STORE_OK : rc;
-}
-
-/* The things a gap walks: every thing with a "connected" attribute. */
-typedef struct {
-    char (*names)[OTA_STORE_THING_NAME_MAX + 1];
-    size_t n, cap;
-    int failed;
-} names_t;
-
-static int collect_name(void *ctx, const char *thing, const char *value)
-{
-    names_t *l = ctx;
-    (void)value;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        void *grown = realloc(l->names, cap * sizeof *l->names);
-        if (!grown) {
-            l->failed = 1;
-            return 1;
-        }
-        l->names = grown;
-        l->cap = cap;
-    }
-    snprintf(l->names[l->n++], sizeof l->names[0], "%s", thing);
-    return 0;
-}
+_Static_assert(OTA_SVC_INVENTORY_BROKERS_MAX == OTA_STORE_PRESENCE_BROKERS_MAX,
+               "the store keeps presence for every broker told apart");
 
 int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms)
 {
     if (!inv)
         return -1;
     mask &= OTA_SVC_INVENTORY_ALL;
+    if (!mask)
+        return 0;
     for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++)
         if (mask & (1u << k))
             inv->since[k] = now_ms;
-    if (!(mask & inv->learned))
-        return 0; /* nothing learned on these brokers since their last gap */
-    names_t l = {0};
-    int rc = ota_store_attr_things(inv->store, "connected", collect_name, &l);
-    size_t changed = 0;
-    for (size_t i = 0; rc == OTA_STORE_OK && !l.failed && i < l.n; i++) {
-        presence_t p;
-        presence_read(inv, l.names[i], &p);
-        /* The federation's brokers, and any other this thing was seen on. */
-        unsigned hit = mask & (BROKERS_UPTO(inv->n_brokers) | p.on | p.unknown);
-        unsigned on = p.on & ~hit, unknown = p.unknown | hit;
-        if (on != p.on || unknown != p.unknown ||
-            strcmp(p.connected, on        ? "true"
-                                : unknown ? "unknown"
-                                          : "false") != 0) {
-            int w = presence_write(inv, l.names[i], &p, on, unknown, now_ms);
-            if (w == OTA_STORE_OK)
-                changed++;
-            else if (w != OTA_STORE_NOT_FOUND && w != OTA_STORE_INVALID)
-                rc = w; /* the store failed: stop, and walk again at the next gap */
-        }
-    }
-    free(l.names);
-    int ok = rc == OTA_STORE_OK && !l.failed;
-    if (ok) {
-        inv->learned &= ~mask;
+    /* One row per broker: every thing's presence there is computed against it when read. */
+    int any = 0;
+    int ok = ota_store_presence_gap(inv->store, mask, now_ms, &any) == OTA_STORE_OK;
+    if (ok)
         inv->pending &= ~mask;
-    } else {
-        inv->pending |= mask; /* walked again by the tick */
-    }
+    else
+        inv->pending |= mask; /* recorded again by the tick */
     if (inv->log) {
         char line[200], set[SET_TEXT_MAX];
-        set_text(mask & (BROKERS_UPTO(inv->n_brokers) | inv->learned), set);
+        ota_store_presence_set_text(mask & BROKERS_UPTO(inv->n_brokers), set, sizeof set);
         if (ok)
             snprintf(line, sizeof line,
-                     "presence: %s: brokers %s may have lost notices; %zu "
-                     "things now unknown there",
-                     why ? why : "gap", set, changed);
+                     "presence: %s: brokers %s may have lost notices; what they said before is "
+                     "unknown until each thing's next notice there",
+                     why ? why : "gap", set);
         else
             snprintf(line, sizeof line,
-                     "presence: %s: cannot mark what is unknown on brokers "
-                     "%s (%s); tried again in a second",
-                     why ? why : "gap", set,
-                     l.failed ? "out of memory" : ota_store_errmsg(inv->store));
-        inv->log(inv->log_ctx, ok ? (changed ? 2 : 3) : 0, line);
+                     "presence: %s: cannot record the gap on brokers %s (%s); tried again in a "
+                     "second",
+                     why ? why : "gap", set, ota_store_errmsg(inv->store));
+        inv->log(inv->log_ctx, ok ? (any ? 2 : 3) : 0, line); /* no thing seen yet: debug */
     }
-    return ok ? (int)changed : -1;
+    return ok ? 0 : -1;
 }
 
 /* A federation bridge's client id (the id ending at stop) in broker's notices: K for broker
@@ -550,31 +437,16 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     } else {
         return;
     }
-    ota_store_thing_t t;
-    int got = ota_store_thing_get(inv->store, thing, &t);
-    if (got != OTA_STORE_OK) {
-        if (got != OTA_STORE_NOT_FOUND && got != OTA_STORE_INVALID) {
-            inv->pending |= 1u << broker; /* a notice lost to the store: a gap there */
-            inv->learned |= 1u << broker;
-        }
-        return; /* not a thing (the service, the CLI, a stranger) */
-    }
     /* Known on this broker from now on; each broker's notices come in order, so a move
-     * (connect on one, disconnect on the other, either order) leaves the right set. */
-    presence_t p;
-    presence_read(inv, thing, &p);
+     * (connect on one, disconnect on the other, either order) leaves the right set. A thing's
+     * first notice leaves it unknown on the federation's other brokers, whose notices about it
+     * were never seen (never offline) until a notice from each. One transaction. */
     unsigned bit = 1u << broker;
-    unsigned on = online ? p.on | bit : p.on & ~bit, unknown = p.unknown & ~bit;
-    /* First seen: its notices on the federation's other brokers were never seen, so it is
-     * unknown there (never offline) until a notice from each. */
-    if (!p.connected[0] && !p.on && !p.unknown)
-        unknown = BROKERS_UPTO(inv->n_brokers) & ~bit;
-    inv->learned |= bit;
-    char seen[24];
-    snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
-    if (presence_write(inv, thing, &p, on, unknown, now_ms) != OTA_STORE_OK)
-        inv->pending |= bit; /* the notice is lost: admitted as a gap on its broker */
-    (void)ota_store_thing_attr_set(inv->store, thing, "lastSeen", seen, now_ms);
+    int rc = ota_store_presence_notice(inv->store, thing, broker, online,
+                                       BROKERS_UPTO(inv->n_brokers) & ~bit, now_ms);
+    if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND && rc != OTA_STORE_INVALID)
+        inv->pending |= bit; /* the notice is lost to the store: admitted as a gap there */
+    /* not a thing (the service, the CLI, a stranger): nothing */
 }
 
 int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const void *payload,
@@ -613,7 +485,6 @@ int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms)
     if (!inv || !inv->pending || now_ms - inv->pending_tried_ms < 1000)
         return 0;
     inv->pending_tried_ms = now_ms;
-    inv->learned |= inv->pending; /* walk even with nothing learned since */
     return ota_svc_inventory_gap(inv, inv->pending, "a notice the store could not take", now_ms) < 0
                ? -1
                : 0;

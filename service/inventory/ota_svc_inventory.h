@@ -47,12 +47,16 @@
  * (K = 1) carries every stream but the service's own broker's between the
  * hubs, so its gaps count for all of them.
  *
- * Per thing, as attributes: "connectedTo" lists the brokers it is known to be
- * connected to ("1,3"), "presenceUnknownOn" the brokers where it is unknown
- * ("2"); on the others it is known not connected. "connected" is "true" (known
- * on at least one broker), "unknown" (not known on any and unknown on at least
- * one), "false" (known not connected anywhere); a thing never seen has none of
- * them. "lastSeen" is the service's clock at its last notice or report.
+ * The store keeps each thing's last notice per broker and each broker's gaps
+ * (ota_store_presence_notice(), ota_store_presence_gap()): a gap is one row
+ * per broker whatever the fleet's size, and a thing's presence is computed
+ * when read. Per thing, as attributes: "connectedTo" lists the brokers it is
+ * known to be connected to ("1,3"), "presenceUnknownOn" the brokers where it
+ * is unknown ("2"); on the others it is known not connected. "connected" is
+ * "true" (known on at least one broker), "unknown" (not known on any and
+ * unknown on at least one), "false" (known not connected anywhere); a thing
+ * never seen has none of them. "lastSeen" is the service's clock at its last
+ * notice or report.
  *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */
@@ -76,9 +80,9 @@
 #define OTA_SVC_INVENTORY_BROKERS_MAX 8
 
 /** Attribute: the brokers a thing is known to be connected to ("1,3"). */
-#define OTA_SVC_INVENTORY_ATTR_CONNECTED_TO "connectedTo"
+#define OTA_SVC_INVENTORY_ATTR_CONNECTED_TO OTA_STORE_ATTR_CONNECTED_TO
 /** Attribute: the brokers where a thing's presence is unknown since a gap ("2,3"). */
-#define OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON "presenceUnknownOn"
+#define OTA_SVC_INVENTORY_ATTR_UNKNOWN_ON OTA_STORE_ATTR_UNKNOWN_ON
 /** The client id prefix of the federation's bridges: PREFIX<K> for broker K's. */
 #define OTA_SVC_INVENTORY_BRIDGE_ID "otter-service-federation-"
 /** The name of the federation's bridge connection in the brokers' configuration. */
@@ -124,13 +128,14 @@ void ota_svc_inventory_set_log(ota_svc_inventory_t *inv, ota_svc_inventory_log_f
 /**
  * The notices of the brokers in mask (bit K for broker K; OTA_SVC_INVENTORY_ALL)
  * may have been lost until now: what every thing's presence on them was is
- * made unknown (connectedTo loses them, presenceUnknownOn gains them, for each
- * thing presence was ever recorded for), and their streams count as started
- * again at now_ms. Call it when the service starts and each time its connection
- * to its broker is made (before any notice of the new connection is handled).
+ * unknown from now on (connectedTo loses them, presenceUnknownOn gains them,
+ * for each thing presence was ever recorded for, until its next notice there),
+ * and their streams count as started again at now_ms. One store transaction
+ * of a row per broker, whatever the fleet's size. Call it when the service
+ * starts and each time its connection to its broker is made (before any
+ * notice of the new connection is handled).
  * @param why  a few words for the log line ("service started").
- * @return how many things changed, or -1 (the store failed; ota_svc_inventory_tick()
- *         walks these brokers again).
+ * @return 0, or -1 (the store failed; ota_svc_inventory_tick() records it again).
  */
 int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms);
 
@@ -155,8 +160,9 @@ int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const 
 
 /**
  * Admits, as a gap, the notices the store could not take (a write that failed, e.g. a
- * database held busy beyond its wait): walks those brokers' things to unknown, at most once
- * a second, until a walk succeeds. Call it regularly (the service does every loop).
+ * database held busy beyond its wait), and the gaps it could not record: records those
+ * brokers' gap, at most once a second, until the store takes it. Call it regularly (the service
+ * does every loop).
  * @return 0 (nothing pending, or the walk done), or < 0 (the store failed again: retried).
  */
 int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms);

@@ -84,6 +84,16 @@ typedef enum ota_store_rc {
 #define OTA_STORE_ATTR_DEVICE_TYPE "deviceType"
 /** The thing attribute holding the version it runs (learned from the device). */
 #define OTA_STORE_ATTR_FIRMWARE_VERSION "firmwareVersion"
+/** Presence attribute (computed, see ota_store_presence_get()): "true", "unknown" or "false". */
+#define OTA_STORE_ATTR_CONNECTED "connected"
+/** Presence attribute (computed): the brokers a thing is known connected to ("1,3"). */
+#define OTA_STORE_ATTR_CONNECTED_TO "connectedTo"
+/** Presence attribute (computed): the brokers where a thing's presence is unknown ("2,3"). */
+#define OTA_STORE_ATTR_UNKNOWN_ON "presenceUnknownOn"
+/** Most brokers presence is kept for, numbered 1 to this. */
+#define OTA_STORE_PRESENCE_BROKERS_MAX 8
+/** Gaps kept per broker (older ones are forgotten; see ota_store_presence_gap()). */
+#define OTA_STORE_PRESENCE_GAPS_KEPT 1000
 
 /**
  * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
@@ -361,7 +371,9 @@ int ota_store_valid_device_types(const char *list);
 /**
  * Sets or removes a thing's attribute. deviceType must be a valid device type
  * and firmwareVersion a valid version. A change re-checks the thing's QUEUED
- * executions: those it no longer needs become SKIPPED.
+ * executions: those it no longer needs become SKIPPED. The computed presence
+ * attributes (connected, connectedTo, presenceUnknownOn) are refused
+ * (OTA_STORE_INVALID): they come from the brokers' notices.
  * @param value  the value, or NULL to remove the attribute.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing, or removing an
  *         unset attribute); OTA_STORE_INVALID (bad key or value, or more than
@@ -371,7 +383,8 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
                              const char *value, int64_t now_ms);
 
 /**
- * Reads one attribute of a thing.
+ * Reads one attribute of a thing; connected, connectedTo and
+ * presenceUnknownOn are computed (ota_store_presence_get()), unset when empty.
  * @param out receives the value (at most OTA_STORE_ATTR_VALUE_MAX + 1 bytes used).
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (unset); OTA_STORE_INVALID;
  *         OTA_STORE_ERROR.
@@ -383,7 +396,9 @@ int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *
 typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, int64_t updated_ms);
 
 /**
- * Lists a thing's attributes by key.
+ * Lists a thing's attributes by key, the computed presence attributes
+ * among them (connected and connectedTo with the time of the last notice or
+ * gap, presenceUnknownOn with the time it became unknown).
  * @return OTA_STORE_OK (nothing listed for a thing without attributes);
  *         OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
@@ -394,12 +409,75 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
 typedef int (*ota_store_attr_thing_cb)(void *ctx, const char *thing, const char *value);
 
 /**
- * Lists the things that have attribute key, with its value, by thing name.
+ * Lists the things that have attribute key, with its value, by thing name
+ * (stored attributes only: none for the computed presence attributes).
  * @return OTA_STORE_OK (nothing listed when no thing has it); OTA_STORE_INVALID
  *         (bad key); OTA_STORE_ERROR.
  */
 int ota_store_attr_things(ota_store_t *store, const char *key, ota_store_attr_thing_cb cb,
                           void *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Presence (ota_store_presence.c)                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Presence is kept per broker (1..OTA_STORE_PRESENCE_BROKERS_MAX) from the
+ * brokers' connection notices: a thing's last notice on each broker, and
+ * each broker's gaps (times the notices of that broker may have been lost).
+ * Its presence on broker K is known (connected or not) when its last notice
+ * there came after K's last gap, unknown otherwise; this is computed when it
+ * is read, so a gap costs the same whatever the fleet's size, and a gap
+ * recorded through one handle is seen through every other on the same
+ * database. The computed attributes connected, connectedTo and
+ * presenceUnknownOn are read with ota_store_thing_attr_get() and
+ * ota_store_thing_attr_list() like the others, and cannot be set.
+ */
+
+/** A thing's presence, as read at one moment. */
+typedef struct {
+    int seen;                 /**< 1 once a notice about the thing was recorded */
+    unsigned on;              /**< bit K: known connected to broker K */
+    unsigned unknown;         /**< bit K: unknown on broker K */
+    int64_t unknown_since_ms; /**< the latest moment one of them became unknown */
+    int64_t updated_ms;       /**< the latest notice or gap that changed it */
+} ota_store_presence_t;
+
+/**
+ * Records a gap in the service's view of the brokers in mask (bit K for
+ * broker K): what was learned from their notices before now becomes
+ * unknown. One transaction of at most one row per broker; each broker keeps
+ * its last OTA_STORE_PRESENCE_GAPS_KEPT gaps (a thing whose last notice
+ * there is older than them reads unknown since that notice).
+ * @param any  if not NULL, set to 1 when any thing's presence is recorded at
+ *             all (the gap may change what is known), else 0.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (no broker in range); OTA_STORE_ERROR.
+ */
+int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any);
+
+/**
+ * Records a connection notice: the thing is connected (online 1) or not
+ * (online 0) to broker, known from now on; its lastSeen attribute becomes
+ * now_ms. A thing's first notice also makes it unknown on the brokers of
+ * first_unknown (bit K), whose notices about it were never seen. All in one
+ * transaction.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
+ *         (bad name, broker out of range); OTA_STORE_ERROR.
+ */
+int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned broker, int online,
+                              unsigned first_unknown, int64_t now_ms);
+
+/**
+ * Reads a thing's presence now (seen 0 and empty sets for a thing never seen).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_presence_get(ota_store_t *store, const char *thing, ota_store_presence_t *out);
+
+/** The connected attribute's value ("true", "unknown", "false"), or NULL when never seen. */
+const char *ota_store_presence_connected(const ota_store_presence_t *p);
+
+/** A set of brokers (bit K) as text, "1,3" ("" for none), into out[cap]. */
+void ota_store_presence_set_text(unsigned mask, char *out, size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Files                                                                    */

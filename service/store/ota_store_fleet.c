@@ -147,9 +147,7 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
     return rc;
 }
 
-/* Sets an attribute inside a transaction. */
-static int put_attr(ota_store_t *s, const char *thing, const char *key, const char *value,
-                    int64_t now_ms)
+int attr_put(ota_store_t *s, const char *thing, const char *key, const char *value, int64_t now_ms)
 {
     ota_db_stmt_t *st;
     int rc = prep(s, &st,
@@ -180,7 +178,7 @@ int ota_store_learn_version(ota_store_t *s, const char *job_id, const char *thin
     ota_db_finalize(st);
     if (!ota_store_valid_version(version))
         return OTA_STORE_OK; /* a job without a version says nothing about the thing */
-    rc = put_attr(s, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, now_ms);
+    rc = attr_put(s, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, now_ms);
     return rc ? rc : ota_store_skip_unneeded(s, NULL, thing, now_ms);
 }
 
@@ -203,6 +201,9 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
         return fail(store, OTA_STORE_INVALID,
                     "invalid value of '%s' (1..%d printable characters, no '\"' or '\\')", key,
                     OTA_STORE_ATTR_VALUE_MAX);
+    if (ota_store_presence_computed(key))
+        return fail(store, OTA_STORE_INVALID,
+                    "'%s' is presence, kept from the brokers' notices; it cannot be set", key);
     if (value && strcmp(key, OTA_STORE_ATTR_DEVICE_TYPE) == 0 &&
         !ota_store_valid_device_type(value))
         return fail(store, OTA_STORE_INVALID, "invalid device type '%s' (1..%d of [A-Za-z0-9_.-])",
@@ -227,7 +228,7 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
             rc = fail(store, OTA_STORE_INVALID, "thing '%s' has %d attributes already", thing,
                       OTA_STORE_ATTRS_MAX);
         if (!rc)
-            rc = put_attr(store, thing, key, value, now_ms);
+            rc = attr_put(store, thing, key, value, now_ms);
     } else if (!rc) {
         ota_db_stmt_t *st;
         if (!(rc = prep(store, &st, "DELETE FROM thing_attrs WHERE thing = ? AND key = ?"))) {
@@ -257,6 +258,16 @@ int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *
     *out = '\0';
     if (!ota_store_valid_thing_name(thing) || !ota_store_valid_attr_key(key))
         return fail(store, OTA_STORE_INVALID, "invalid thing name or attribute key");
+    if (ota_store_presence_computed(key)) {
+        ota_store_presence_t p;
+        int rc = ota_store_presence_get(store, thing, &p);
+        if (rc)
+            return rc;
+        return ota_store_presence_attr(&p, key, out, cap)
+                   ? OTA_STORE_OK
+                   : fail(store, OTA_STORE_NOT_FOUND, "thing '%s' has no attribute '%s'", thing,
+                          key);
+    }
     ota_db_stmt_t *st;
     int rc = prep(store, &st, "SELECT value FROM thing_attrs WHERE thing = ? AND key = ?");
     if (rc)
@@ -284,18 +295,34 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
+    /* the computed presence attributes, merged in key order */
+    static const char *const computed[] = {OTA_STORE_ATTR_CONNECTED, OTA_STORE_ATTR_CONNECTED_TO,
+                                           OTA_STORE_ATTR_UNKNOWN_ON};
+    ota_store_presence_t p;
+    if ((rc = ota_store_presence_get(store, thing, &p)))
+        return rc;
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    size_t next = 0;
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
                    "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? ORDER BY key")))
         return rc;
     ota_db_bind_text(st, 1, thing);
-    int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (cb(ctx, ota_db_column_text(st, 0), ota_db_column_text(st, 1),
-               ota_db_column_int64(st, 2)))
-            break;
+    int r = OTA_DB_DONE, stop = 0;
+    while (!stop && (r = ota_db_step(st)) == OTA_DB_ROW) {
+        const char *key = ota_db_column_text(st, 0);
+        if (ota_store_presence_computed(key))
+            continue; /* never stored since schema 7 */
+        for (; !stop && next < 3 && strcmp(computed[next], key) < 0; next++)
+            if (ota_store_presence_attr(&p, computed[next], v, sizeof v))
+                stop = cb(ctx, computed[next], v, next == 2 ? p.unknown_since_ms : p.updated_ms);
+        if (!stop)
+            stop = cb(ctx, key, ota_db_column_text(st, 1), ota_db_column_int64(st, 2));
     }
-    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
+    for (; !stop && r == OTA_DB_DONE && next < 3; next++)
+        if (ota_store_presence_attr(&p, computed[next], v, sizeof v))
+            stop = cb(ctx, computed[next], v, next == 2 ? p.unknown_since_ms : p.updated_ms);
+    if (!stop && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list attributes");
     ota_db_finalize(st);
     if (!rc)

@@ -105,6 +105,13 @@ int begin(ota_store_t *s);
  * re-check of groups or executions; they do not count against OTA_STORE_ATTRS_MAX (the count in
  * ota_store_thing_attr_set() names the same four keys). */
 int ota_store_presence_key(const char *key);
+/** Sets a thing's attribute inside a transaction (no checks). */
+int attr_put(ota_store_t *s, const char *thing, const char *key, const char *value, int64_t now_ms);
+/** 1 for the presence attributes computed from the presence tables (connected, connectedTo,
+ *  presenceUnknownOn), which are never stored as attributes. */
+int ota_store_presence_computed(const char *key);
+/** A computed presence attribute's value into out: 1, or 0 when the thing has none. */
+int ota_store_presence_attr(const ota_store_presence_t *p, const char *key, char *out, size_t cap);
 /** Rolls back an open transaction, if any. */
 void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */

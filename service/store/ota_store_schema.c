@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 /** Schema version this build writes; the migration lists bring older ones here. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /** How long an SQLite writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 
@@ -190,9 +190,51 @@ static const char schema_v6[] =
     " WHEN NEW.status <> OLD.status OR NEW.version <> OLD.version BEGIN" HISTORY_INSERT_NEW
     " otter_writer()); END;";
 
+/*
+ * Schema 7 on both back-ends (with each one's integer type): presence in its own tables (see
+ * ota_store_presence.c), computed when read, instead of the attributes connected, connectedTo
+ * and presenceUnknownOn that the service rewrote for every thing at each gap. What those held
+ * becomes rows: a broker of connectedTo a known connection, one of presenceUnknownOn unknown
+ * (epoch -1) since the attribute's time; a thing with only "connected" is known off (or on, or
+ * unknown, as it said) on broker 1. The old attributes are removed; lastSeen stays one.
+ */
+#define PRESENCE_SCHEMA(INT)                                                                       \
+    "CREATE TABLE presence_gaps("                                                                  \
+    " broker INTEGER NOT NULL,"                                                                    \
+    " epoch " INT " NOT NULL,"                                                                     \
+    " at_ms " INT " NOT NULL,"                                                                     \
+    " PRIMARY KEY(broker, epoch));"                                                                \
+    "CREATE TABLE presence("                                                                       \
+    " thing TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,"                              \
+    " broker INTEGER NOT NULL,"                                                                    \
+    " online INTEGER NOT NULL,"                                                                    \
+    " epoch " INT " NOT NULL,"                                                                     \
+    " at_ms " INT " NOT NULL,"                                                                     \
+    " PRIMARY KEY(thing, broker));" PRESENCE_FROM_ATTR("connectedTo", "1", "0")                    \
+        PRESENCE_FROM_ATTR("presenceUnknownOn", "0",                                               \
+                           "-1") "INSERT INTO presence(thing, broker, online, epoch, at_ms)"       \
+                                 " SELECT a.thing, 1, CASE a.value WHEN 'true' THEN 1 ELSE 0 END," \
+                                 " CASE a.value WHEN 'unknown' THEN -1 ELSE 0 END, a.updated_ms "  \
+                                 "FROM thing_attrs a"                                              \
+                                 " WHERE a.key = 'connected' AND NOT EXISTS (SELECT 1 FROM "       \
+                                 "presence p WHERE p.thing = a.thing)"                             \
+                                 " ON CONFLICT(thing, broker) DO NOTHING;"                         \
+                                 "DELETE FROM thing_attrs WHERE key IN ('connected', "             \
+                                 "'connectedTo', 'presenceUnknownOn');"
+/* Rows from a legacy set-of-brokers attribute ("1,3"). */
+#define PRESENCE_FROM_ATTR(KEY, ONLINE, EPOCH)                                                     \
+    "WITH b(k) AS (VALUES (1), (2), (3), (4), (5), (6), (7), (8))"                                 \
+    " INSERT INTO presence(thing, broker, online, epoch, at_ms)"                                   \
+    " SELECT a.thing, b.k, " ONLINE ", " EPOCH ", a.updated_ms FROM thing_attrs a, b"              \
+    " WHERE a.key = '" KEY "' AND instr(',' || a.value || ',', ',' || b.k || ',') > 0"             \
+    " ON CONFLICT(thing, broker) DO NOTHING;"
+
+/* SQLite, step 6 -> 7. */
+static const char schema_v7[] = PRESENCE_SCHEMA("INTEGER");
+
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7};
 
 /*
  * PostgreSQL, version 3 in one step: the tables of the SQLite schema with
@@ -349,8 +391,14 @@ static const char pg_schema_v6[] =
     "CREATE TRIGGER exec_history AFTER INSERT OR UPDATE OF status, version ON executions"
     " FOR EACH ROW EXECUTE FUNCTION otter_exec_history();";
 
-static const step_t pg_migrations[] = {
-    {0, 3, pg_schema_v3}, {3, 4, pg_schema_v4}, {4, 5, pg_schema_v5}, {5, 6, pg_schema_v6}};
+/* PostgreSQL, step 6 -> 7: as SQLite's. */
+static const char pg_schema_v7[] = PRESENCE_SCHEMA("BIGINT");
+
+static const step_t pg_migrations[] = {{0, 3, pg_schema_v3},
+                                       {3, 4, pg_schema_v4},
+                                       {4, 5, pg_schema_v5},
+                                       {5, 6, pg_schema_v6},
+                                       {6, 7, pg_schema_v7}};
 
 /* ------------------------------------------------------------------------ */
 /* Migrating                                                                */

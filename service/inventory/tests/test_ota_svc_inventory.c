@@ -192,7 +192,7 @@ static void test_gap_then_known(void **state)
     /* lastSeen still says when presence was last learned */
     assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), t1_seen);
 
-    /* a second gap with nothing learned since changes nothing */
+    /* a second gap: nothing more to make unknown, and the same view */
     fx->now += 1000;
     assert_int_equal(ota_svc_inventory_gap(fx->inv, OTA_SVC_INVENTORY_ALL, "test", fx->now), 0);
 
@@ -386,8 +386,8 @@ static void test_hub_bridge_retries_one_gap(void **state)
     expect(fx, "t1", "unknown", "-", "2,3");
 }
 
-/* Makes every write of a thing's attribute fail (on) or work again (off), as a database
- * that refuses writes does, through another connection to the store's file. */
+/* Makes every write of presence fail (on) or work again (off), as a database that refuses
+ * writes does, through another connection to the store's file. */
 static void attr_writes_fail(fx_t *fx, int on)
 {
     char path[128];
@@ -395,13 +395,12 @@ static void attr_writes_fail(fx_t *fx, int on)
     snprintf(path, sizeof path, "%s/otter.db", fx->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    const char *sql =
-        on ? "CREATE TRIGGER no_insert BEFORE INSERT ON thing_attrs BEGIN SELECT "
-             "RAISE(ABORT, 'refused'); END; CREATE TRIGGER no_update BEFORE UPDATE "
-             "ON thing_attrs BEGIN SELECT RAISE(ABORT, 'refused'); END; "
-             "CREATE TRIGGER no_delete BEFORE DELETE ON thing_attrs BEGIN SELECT "
-             "RAISE(ABORT, 'refused'); END;"
-           : "DROP TRIGGER no_insert; DROP TRIGGER no_update; DROP TRIGGER no_delete;";
+    const char *sql = on ? "CREATE TRIGGER no_insert BEFORE INSERT ON presence BEGIN SELECT "
+                           "RAISE(ABORT, 'refused'); END; CREATE TRIGGER no_update BEFORE UPDATE "
+                           "ON presence BEGIN SELECT RAISE(ABORT, 'refused'); END; "
+                           "CREATE TRIGGER no_gap BEFORE INSERT ON presence_gaps BEGIN SELECT "
+                           "RAISE(ABORT, 'refused'); END;"
+                         : "DROP TRIGGER no_insert; DROP TRIGGER no_update; DROP TRIGGER no_gap;";
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 }
@@ -429,6 +428,40 @@ static void test_lost_write_is_a_gap(void **state)
     expect(fx, "t1", "true", "1", "-");
 }
 
+/* Two service instances on one database (two store handles, a module each, as with
+ * PostgreSQL): a gap one of them admits makes things unknown for both, on that broker only;
+ * the next notice either of them handles makes the thing known again, for both. */
+static void test_gap_seen_by_another_instance(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *store2;
+    assert_int_equal(ota_store_open(fx->dir, &store2), OTA_STORE_OK);
+    ota_svc_inventory_t *inv2 = ota_svc_inventory_create(store2, no_publish, fx);
+    assert_non_null(inv2);
+    ota_svc_inventory_set_brokers(inv2, 3);
+    known_off(fx, "t1");
+    known_off(fx, "t2");
+    connects(fx, 0, "t1"); /* on hub 1 */
+    connects(fx, 2, "t2"); /* on hub 2 */
+    /* the second instance loses hub 2's stream */
+    fx->now += 1000;
+    assert_int_equal(ota_svc_inventory_gap(inv2, 1u << 2, "test", fx->now), 0);
+    expect(fx, "t1", "true", "1", "2"); /* known off on 2 before: it may be there now */
+    expect(fx, "t2", "unknown", "-", "2");
+    /* a notice through the second instance makes it known for the first */
+    char line[200];
+    snprintf(line, sizeof line,
+             "1: New client connected from 127.0.0.1:4 as t2 (p2, c1, k60, u't2').");
+    fx->now += 1000;
+    assert_int_equal(ota_svc_inventory_handle(inv2, OTA_SVC_INVENTORY_PRESENCE_PREFIX "2/log/N",
+                                              line, strlen(line), fx->now),
+                     1);
+    expect(fx, "t2", "true", "2", "-");
+    expect(fx, "t1", "true", "1", "2");
+    ota_svc_inventory_destroy(inv2);
+    ota_store_close(store2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_seen_unknown_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_bridge_retries_one_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_write_is_a_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_seen_by_another_instance, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

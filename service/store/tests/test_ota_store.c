@@ -171,7 +171,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 6);
+    assert_int_equal(v, 7);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -213,7 +213,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
     if (g_location) /* the next tests use this database */
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 6"), 0);
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 7"), 0);
 }
 
 /* ---- things and groups ---- */
@@ -1769,12 +1769,14 @@ static void test_stored_presence_query_keeps_working(void **state)
     assert_int_equal(ota_store_group_create(s, "x", "site=lab,connected=true", T0),
                      OTA_STORE_INVALID);
     raw_sql(fx, "UPDATE groups SET query = 'site=lab,connected=true' WHERE name = 'lab-online'");
-    for (int i = 0; i < 2; i++) {
-        const char *thing = i ? "d1" : "d0";
-        assert_int_equal(ota_store_thing_attr_set(s, thing, "site", "lab", T0), OTA_STORE_OK);
-        assert_int_equal(ota_store_thing_attr_set(s, thing, "connected", "true", T0), OTA_STORE_OK);
-    }
-    assert_int_equal(ota_store_thing_attr_set(s, "d1", "connected", "unknown", T0), OTA_STORE_OK);
+    /* both online on broker 1, a gap there, d0 seen again: d0 true, d1 unknown */
+    assert_int_equal(ota_store_presence_notice(s, "d0", 1, 1, 0, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "d1", 1, 1, 0, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(s, 1u << 1, T0 + 1, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "d0", 1, 1, 0, T0 + 2), OTA_STORE_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ota_store_thing_attr_set(s, i ? "d1" : "d0", "site", "lab", T0),
+                         OTA_STORE_OK);
     char out[256] = "";
     assert_int_equal(ota_store_group_members(s, "lab-online", names_cb, out), OTA_STORE_OK);
     assert_string_equal(out, "d0;");
@@ -1798,9 +1800,19 @@ static void test_presence_beyond_attribute_limit(void **state)
         assert_int_equal(ota_store_thing_attr_set(s, "d0", key, "v", T0), OTA_STORE_OK);
     }
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "v", T0), OTA_STORE_INVALID);
-    const char *presence[] = {"connected", "connectedTo", "presenceUnknownOn", "lastSeen"};
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], "1", T0), OTA_STORE_OK);
+    /* a notice is recorded, lastSeen included; the computed attributes cannot be set */
+    assert_int_equal(ota_store_presence_notice(s, "d0", 2, 1, 1u << 1, T0 + 5), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "lastSeen", "1", T0), OTA_STORE_OK);
+    const char *presence[] = {"connected", "connectedTo", "presenceUnknownOn"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], "1", T0),
+                         OTA_STORE_INVALID);
+        assert_int_equal(ota_store_thing_attr_set(s, "d0", presence[i], NULL, T0),
+                         OTA_STORE_INVALID);
+    }
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "d0", "connectedTo", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "2");
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "one_more", "v", T0), OTA_STORE_INVALID);
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "k0", "w", T0), OTA_STORE_OK);
 }
@@ -2122,9 +2134,11 @@ static void test_execution_history(void **state)
     /* a database of schema 5 (no history) gets one: each execution's current state */
     const char *drop =
         g_location ? "DROP TABLE exec_history; DROP FUNCTION otter_exec_history() CASCADE; "
+                     "DROP TABLE presence; DROP TABLE presence_gaps; "
                      "UPDATE schema_version SET version = 5"
                    : "DROP TRIGGER exec_history_created; DROP TRIGGER exec_history_changed; "
-                     "DROP TABLE exec_history; UPDATE schema_version SET version = 5";
+                     "DROP TABLE exec_history; DROP TABLE presence; DROP TABLE presence_gaps; "
+                     "UPDATE schema_version SET version = 5";
     ota_store_close(fx->s);
     fx->s = NULL;
     raw_sql(fx, drop);
@@ -2132,7 +2146,7 @@ static void test_execution_history(void **state)
     s = fx->s;
     int v = 0;
     assert_int_equal(ota_store_schema_version(s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 6);
+    assert_int_equal(v, 7);
     assert_string_equal(history(s, "j", "d0", &h), "SUCCEEDED v4 @30 by schema-6 {\"step\":\"2\"}");
     assert_string_equal(history(s, "j", "d2", &h), "CANCELED v2 @70000 by schema-6");
     /* and records from then on */
@@ -2140,6 +2154,144 @@ static void test_execution_history(void **state)
     assert_int_equal(ota_store_execution_history(s, "j", "d2", hist_cb, &h), OTA_STORE_NOT_FOUND);
     assert_int_equal(mk_job(s, "k", all, 1, 0, T0 + 80000), OTA_STORE_OK);
     assert_string_equal(history(s, "k", "d0", &h), "QUEUED v1 @80000 by ");
+}
+
+/* ---- presence ---- */
+
+/* connected / connectedTo / presenceUnknownOn of a thing, "-" when unset. */
+static void presence_is(ota_store_t *s, const char *thing, const char *want)
+{
+    static const char *const keys[] = {"connected", "connectedTo", "presenceUnknownOn"};
+    char got[3 * (OTA_STORE_ATTR_VALUE_MAX + 2)] = "", v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    for (int i = 0; i < 3; i++) {
+        int rc = ota_store_thing_attr_get(s, thing, keys[i], v, sizeof v);
+        assert_true(rc == OTA_STORE_OK || rc == OTA_STORE_NOT_FOUND);
+        strcat(got, i ? " " : "");
+        strcat(got, rc == OTA_STORE_OK ? v : "-");
+    }
+    assert_string_equal(got, want);
+}
+
+/* A gap is one row per broker whatever the fleet: after it, a thing with no new notice reads
+ * unknown on that broker only, its next notice there makes it known again, and a gap recorded
+ * through one handle (one service instance) is seen through another on the same database. */
+static void test_presence_gaps_across_handles(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *a = fx->s, *b;
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
+    mk_things(a, "t", 3);
+    const unsigned b1 = 1u << 1, b2 = 1u << 2;
+    int any = 1; /* a gap before anything is seen: nothing to make unknown */
+    assert_int_equal(ota_store_presence_gap(a, b1, T0 - 1, &any), OTA_STORE_OK);
+    assert_int_equal(any, 0);
+    /* t0 online on broker 1, t1 off on 1 and on 2, t2 never seen */
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 1, b2, T0), OTA_STORE_OK);
+    presence_is(a, "t0", "true 1 2"); /* first seen: its notices on 2 were never seen */
+    assert_int_equal(ota_store_presence_notice(a, "t0", 2, 0, b1, T0 + 1), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(b, "t1", 1, 0, b2, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(b, "t1", 2, 1, b1, T0 + 3), OTA_STORE_OK);
+    presence_is(b, "t0", "true 1 -");
+    presence_is(a, "t1", "true 2 -");
+    presence_is(a, "t2", "- - -");
+    /* a gap on broker 1 recorded by one instance: the other reads it */
+    assert_int_equal(ota_store_presence_gap(b, b1, T0 + 10, &any), OTA_STORE_OK);
+    assert_int_equal(any, 1);
+    presence_is(a, "t0", "unknown - 1");
+    presence_is(a, "t1", "true 2 1");
+    presence_is(a, "t2", "- - -");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(a, "t0", &p), OTA_STORE_OK);
+    assert_true(p.seen);
+    assert_int_equal(p.unknown_since_ms, T0 + 10);
+    assert_int_equal(p.on, 0);
+    assert_int_equal(p.unknown, b1);
+    assert_string_equal(ota_store_presence_connected(&p), "unknown");
+    /* a second gap later keeps the time it became unknown */
+    assert_int_equal(ota_store_presence_gap(a, b1 | b2, T0 + 20, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_get(b, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 20); /* broker 2's gap is the later one */
+    presence_is(b, "t0", "unknown - 1,2");
+    /* the next notice on a broker makes it known there again, through either handle */
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 0, b2, T0 + 30), OTA_STORE_OK);
+    presence_is(b, "t0", "unknown - 2");
+    assert_int_equal(ota_store_presence_notice(b, "t0", 2, 0, b1, T0 + 31), OTA_STORE_OK);
+    presence_is(a, "t0", "false - -");
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(a, "t0", "lastSeen", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "1700000000031");
+    /* the list shows the computed attributes in key order */
+    attrs_t l = {""};
+    assert_int_equal(ota_store_thing_attr_set(a, "t1", "site", "lab", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_list(a, "t1", attr_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.text,
+                        "connected=unknown;lastSeen=1700000000003;presenceUnknownOn=1,2;site=lab;");
+    /* a broker keeps its last gaps only: t1 (last seen on 3 at T0 + 50, before them all)
+     * stays unknown there, since its notice once the gap that made it so is forgotten */
+    const unsigned b3 = 1u << 3;
+    assert_int_equal(ota_store_presence_notice(a, "t1", 3, 1, 0, T0 + 50), OTA_STORE_OK);
+    for (int i = 0; i <= OTA_STORE_PRESENCE_GAPS_KEPT; i++) {
+        assert_int_equal(ota_store_presence_gap(i % 2 ? a : b, b3, T0 + 100 + i, NULL),
+                         OTA_STORE_OK);
+        if (i == 0) {
+            assert_int_equal(ota_store_presence_get(a, "t1", &p), OTA_STORE_OK);
+            assert_int_equal(p.unknown_since_ms, T0 + 100);
+        }
+    }
+    assert_int_equal(ota_store_presence_get(b, "t1", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown, b1 | b2 | b3); /* 1 and 2 since the gaps at T0 + 10, 20 */
+    assert_int_equal(p.unknown_since_ms, T0 + 50);
+    assert_int_equal(ota_store_presence_notice(b, "t1", 3, 1, 0, T0 + 2000), OTA_STORE_OK);
+    presence_is(a, "t1", "true 3 1,2");
+    /* bad input: nothing recorded */
+    assert_int_equal(ota_store_presence_notice(a, "nobody", 1, 1, 0, T0), OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_presence_notice(a, "t2", 9, 1, 0, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_notice(a, "t 2", 1, 1, 0, T0), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_gap(a, 1u << 9, T0, NULL), OTA_STORE_INVALID);
+    presence_is(a, "t2", "- - -");
+    /* a deleted thing takes its presence along */
+    assert_int_equal(ota_store_thing_delete(a, "t1"), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_create(a, "t1", T0 + 40), OTA_STORE_OK);
+    presence_is(b, "t1", "- - -");
+    ota_store_close(b);
+}
+
+/* A database of schema 6 kept presence as attributes the service rewrote: they become rows. */
+static void test_presence_legacy_attributes_migrate(void **state)
+{
+    fx_t *fx = *state;
+    mk_things(fx->s, "t", 4);
+    ota_store_close(fx->s);
+    fx->s = NULL;
+    raw_sql(fx, "DROP TABLE presence; DROP TABLE presence_gaps;"
+                "UPDATE schema_version SET version = 6;"
+                "INSERT INTO thing_attrs(thing, key, value, updated_ms) VALUES"
+                " ('t0', 'connected', 'true', 5), ('t0', 'connectedTo', '1,3', 5),"
+                " ('t0', 'presenceUnknownOn', '2', 7), ('t0', 'lastSeen', '4', 4),"
+                " ('t1', 'connected', 'false', 6),"
+                " ('t2', 'connected', 'unknown', 8), ('t2', 'presenceUnknownOn', '1,2', 8),"
+                " ('t3', 'site', 'lab', 9)");
+    reopen(fx);
+    ota_store_t *s = fx->s;
+    int v = 0;
+    assert_int_equal(ota_store_schema_version(s, &v), OTA_STORE_OK);
+    assert_int_equal(v, 7);
+    presence_is(s, "t0", "true 1,3 2");
+    presence_is(s, "t1", "false - -");
+    presence_is(s, "t2", "unknown - 1,2");
+    presence_is(s, "t3", "- - -");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(s, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, 7);
+    attrs_t l = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "t0", attr_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.text, "connected=true;connectedTo=1,3;lastSeen=4;presenceUnknownOn=2;");
+    /* the old attributes are gone (each listed once above) and gaps apply to what came over */
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 1,2,3");
+    presence_is(s, "t1", "unknown - 1");
+    assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 0, T0 + 1), OTA_STORE_OK);
+    presence_is(s, "t1", "false - -");
 }
 
 int main(int argc, char **argv)
@@ -2189,6 +2341,8 @@ int main(int argc, char **argv)
         T(test_deliveries_applied_once),
         T(test_instances_and_outbox),
         T(test_execution_history),
+        T(test_presence_gaps_across_handles),
+        T(test_presence_legacy_attributes_migrate),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);

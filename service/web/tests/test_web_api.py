@@ -303,11 +303,13 @@ def test_fleet_operations(fleet):
     check(row["presence"] is None and row["presenceUnknownOn"] == [], "never seen: %s" % row)
     # What the service writes after a gap in its view of brokers 2 and 3: neither online nor
     # offline.
-    fleet.cli("thing", "set", "dev-b", "connected=unknown", "presenceUnknownOn=2,3")
+    check(fleet.cli("thing", "set", "dev-b", "connected=true", check=False).returncode != 0,
+          "presence cannot be set")
+    fleet.presence_unknown("dev-b", (2, 3))
     t = op.json("GET", "/api/v1/things/dev-b")[1]
     check(t["presence"] == "unknown" and t["presenceUnknownOn"] == [2, 3] and
           t["online"] is False, "presence unknown on brokers 2 and 3: %s" % t)
-    fleet.cli("thing", "unset", "dev-b", "connected", "presenceUnknownOn")
+    fleet.presence_unknown("dev-b", ())
     fw = os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0")
     fleet.cli("job", "create", "--file", fw, "--version", "1.1.0", "--targets",
               "dev-a,dev-b,dev-c", "--key", os.path.join(fleet.dir, "keys/codesign.key"),

@@ -292,7 +292,7 @@ def run(fleet, profile):
             assert "1.1.0" in versions[d], "version of %s: %s" % (d, versions[d])
         # A thing whose presence is unknown (what the service writes after a gap in its view
         # of broker 1) is shown neither online nor offline, and counted apart.
-        fleet.cli("thing", "set", "evil", "connected=unknown", "presenceUnknownOn=1")
+        fleet.presence_unknown("evil", (1,))
         drv.get(fleet.url + "/index.html")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#things tr")))
@@ -303,7 +303,7 @@ def run(fleet, profile):
         assert "not known on broker 1" in cell.get_attribute("title"), "evil's tooltip"
         assert "1 unknown" in text_of(drv, "count"), "counted: " + text_of(drv, "count")
         shot(drv, "09-fleet-updated")
-        fleet.cli("thing", "unset", "evil", "connected", "presenceUnknownOn")
+        fleet.presence_unknown("evil", ())
         drv.get(fleet.url + "/thing.html?name=dev-1")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -135,6 +136,20 @@ class Fleet:
                  os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-" + version),
                  "--version", version, "--targets", targets,
                  "--key", os.path.join(self.dir, "keys/codesign.key"), "--job-id", job_id)
+
+    def presence_unknown(self, thing, brokers):
+        """Puts in the store what the service keeps for a thing whose presence on these brokers
+        is unknown (seen there only before a gap), or forgets its presence (brokers empty).
+        Presence comes from the brokers' notices, which no command can set."""
+        db = sqlite3.connect(os.path.join(self.data, "otter.db"), timeout=10)
+        try:
+            with db:
+                db.execute("DELETE FROM presence WHERE thing = ?", (thing,))
+                for k in brokers:
+                    db.execute("INSERT INTO presence(thing, broker, online, epoch, at_ms) "
+                               "VALUES(?, ?, 0, -1, ?)", (thing, k, int(time.time() * 1000)))
+        finally:
+            db.close()
 
     def close(self):
         for name, p in reversed(self.procs):

@@ -1,0 +1,219 @@
+/*
+ * otter service: presence as the brokers' notices tell it, and the gaps in
+ * the service's view of them. See ota_store.h.
+ *
+ * Two tables: presence_gaps holds each broker's gaps, numbered per broker
+ * (its epoch: 0 before the first); presence holds each thing's last notice
+ * per broker, with the epoch its broker was in then. A gap is one row, so
+ * its cost does not depend on the fleet; a thing's presence on broker K is
+ * known when its last notice there came in K's current epoch, and computed
+ * when it is read. A row of epoch -1 is unknown from the start (a thing's
+ * first notice makes it so on the federation's other brokers).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ota_store.h"
+#include "ota_store_internal.h"
+
+/* Bit K for brokers 1..OTA_STORE_PRESENCE_BROKERS_MAX. */
+#define BROKER_BITS ((unsigned)((1u << (OTA_STORE_PRESENCE_BROKERS_MAX + 1u)) - 2u))
+
+/* A broker's current epoch, for broker parameter ?2. */
+#define CURRENT_EPOCH "(SELECT COALESCE(MAX(epoch), 0) FROM presence_gaps WHERE broker = ?2)"
+
+int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any)
+{
+    if (any)
+        *any = 0;
+    if (!store || !(mask & BROKER_BITS))
+        return store ? fail(store, OTA_STORE_INVALID, "no broker in 1..%d",
+                            OTA_STORE_PRESENCE_BROKERS_MAX)
+                     : OTA_STORE_INVALID;
+    int rc = begin(store);
+    if (rc)
+        return rc;
+    /* Two instances recording a gap at once make the same epoch: the same gap. Only the last
+     * OTA_STORE_PRESENCE_GAPS_KEPT gaps of a broker are kept: a flapping bridge does not grow
+     * the table for ever (a thing seen before them reads unknown since its last notice). */
+    ota_db_stmt_t *add = NULL, *prune = NULL;
+    if (!(rc = prep(store, &add,
+                    "INSERT INTO presence_gaps(broker, epoch, at_ms) "
+                    "SELECT ?2, " CURRENT_EPOCH
+                    " + 1, ?1 WHERE 1 = 1 ON CONFLICT(broker, epoch) DO NOTHING")))
+        rc =
+            prep(store, &prune,
+                 "DELETE FROM presence_gaps WHERE broker = ?2 AND epoch <= " CURRENT_EPOCH " - ?1");
+    for (unsigned k = 1; !rc && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++) {
+        if (!(mask & (1u << k)))
+            continue;
+        ota_db_reset(add);
+        ota_db_bind_int64(add, 1, now_ms);
+        ota_db_bind_int64(add, 2, k);
+        rc = step_done(store, add, "record a presence gap");
+        if (rc)
+            break;
+        ota_db_reset(prune);
+        ota_db_bind_int64(prune, 1, OTA_STORE_PRESENCE_GAPS_KEPT);
+        ota_db_bind_int64(prune, 2, k);
+        rc = step_done(store, prune, "forget old presence gaps");
+    }
+    ota_db_finalize(add);
+    ota_db_finalize(prune);
+    int64_t n = 0;
+    if (!rc && any &&
+        !(rc = query_int(store, "SELECT COUNT(*) FROM (SELECT 1 FROM presence LIMIT 1) x", NULL,
+                         NULL, &n)))
+        *any = n > 0;
+    return finish(store, rc);
+}
+
+/* Sets the thing's row on broker: online, in the broker's current epoch (or -1: unknown). */
+static int put_row(ota_store_t *s, const char *thing, unsigned broker, int online, int unknown,
+                   int64_t now_ms)
+{
+    ota_db_stmt_t *st;
+    int rc = prep(s, &st,
+                  unknown ? "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
+                            "VALUES(?1, ?2, ?3, -1, ?4) ON CONFLICT(thing, broker) DO NOTHING"
+                          : "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
+                            "VALUES(?1, ?2, ?3, " CURRENT_EPOCH ", ?4) "
+                            "ON CONFLICT(thing, broker) DO UPDATE SET online = excluded.online, "
+                            "epoch = excluded.epoch, at_ms = excluded.at_ms");
+    if (rc)
+        return rc;
+    ota_db_bind_text(st, 1, thing);
+    ota_db_bind_int64(st, 2, broker);
+    ota_db_bind_int64(st, 3, online);
+    ota_db_bind_int64(st, 4, now_ms);
+    rc = step_done(s, st, "record presence");
+    ota_db_finalize(st);
+    return rc;
+}
+
+int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned broker, int online,
+                              unsigned first_unknown, int64_t now_ms)
+{
+    if (!store)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, thing, "thing");
+    if (rc)
+        return rc;
+    if (broker < 1 || broker > OTA_STORE_PRESENCE_BROKERS_MAX)
+        return fail(store, OTA_STORE_INVALID, "broker %u is not in 1..%d", broker,
+                    OTA_STORE_PRESENCE_BROKERS_MAX);
+    if ((rc = begin(store)))
+        return rc;
+    int64_t n = 0;
+    rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n);
+    if (!rc && !n)
+        rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
+    int64_t seen = 0;
+    if (!rc)
+        rc = query_int(store, "SELECT COUNT(*) FROM presence WHERE thing = ?", thing, NULL, &seen);
+    /* First seen: its notices on the other brokers were never seen, so it is unknown there. */
+    for (unsigned k = 1; !rc && !seen && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++)
+        if ((first_unknown & (1u << k)) && k != broker)
+            rc = put_row(store, thing, k, 0, 1, now_ms);
+    if (!rc)
+        rc = put_row(store, thing, broker, online != 0, 0, now_ms);
+    if (!rc) {
+        char text[24];
+        snprintf(text, sizeof text, "%lld", (long long)now_ms);
+        rc = attr_put(store, thing, "lastSeen", text, now_ms);
+    }
+    return finish(store, rc);
+}
+
+int ota_store_presence_get(ota_store_t *store, const char *thing, ota_store_presence_t *out)
+{
+    if (!store || !out)
+        return OTA_STORE_INVALID;
+    memset(out, 0, sizeof *out);
+    int rc = check_thing_name(store, thing, "thing");
+    if (rc)
+        return rc;
+    ota_db_stmt_t *st;
+    rc = prep(store, &st,
+              "SELECT p.broker, p.online, p.epoch = COALESCE((SELECT MAX(g.epoch) FROM "
+              "presence_gaps g WHERE g.broker = p.broker), 0), p.at_ms, (SELECT g.at_ms FROM "
+              "presence_gaps g WHERE g.broker = p.broker AND g.epoch = p.epoch + 1) "
+              "FROM presence p WHERE p.thing = ?");
+    if (rc)
+        return rc;
+    ota_db_bind_text(st, 1, thing);
+    int r;
+    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+        int64_t k = ota_db_column_int64(st, 0), at = ota_db_column_int64(st, 3);
+        if (k < 1 || k > OTA_STORE_PRESENCE_BROKERS_MAX)
+            continue;
+        unsigned bit = 1u << (unsigned)k;
+        out->seen = 1;
+        if (at > out->updated_ms)
+            out->updated_ms = at;
+        if (ota_db_column_int64(st, 2)) {
+            if (ota_db_column_int64(st, 1))
+                out->on |= bit;
+            continue;
+        }
+        /* unknown since the first gap after its notice (or since the notice, for epoch -1) */
+        int64_t since = ota_db_column_is_null(st, 4) ? at : ota_db_column_int64(st, 4);
+        out->unknown |= bit;
+        if (since > out->unknown_since_ms)
+            out->unknown_since_ms = since;
+    }
+    if (out->unknown_since_ms > out->updated_ms)
+        out->updated_ms = out->unknown_since_ms;
+    if (r != OTA_DB_DONE)
+        rc = fail_db(store, "read presence");
+    ota_db_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
+const char *ota_store_presence_connected(const ota_store_presence_t *p)
+{
+    return !p->seen ? NULL : p->on ? "true" : p->unknown ? "unknown" : "false";
+}
+
+void ota_store_presence_set_text(unsigned mask, char *out, size_t cap)
+{
+    if (!out || !cap)
+        return;
+    out[0] = '\0';
+    size_t n = 0;
+    for (unsigned k = 1; k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++)
+        if ((mask & (1u << k)) && n + 3 <= cap)
+            n += (size_t)snprintf(out + n, cap - n, "%s%u", n ? "," : "", k);
+}
+
+int ota_store_presence_attr(const ota_store_presence_t *p, const char *key, char *out, size_t cap)
+{
+    const char *connected = ota_store_presence_connected(p);
+    if (strcmp(key, OTA_STORE_ATTR_CONNECTED) == 0) {
+        if (!connected)
+            return 0;
+        snprintf(out, cap, "%s", connected);
+    } else if (strcmp(key, OTA_STORE_ATTR_CONNECTED_TO) == 0) {
+        if (!p->on)
+            return 0;
+        ota_store_presence_set_text(p->on, out, cap);
+    } else if (strcmp(key, OTA_STORE_ATTR_UNKNOWN_ON) == 0) {
+        if (!p->unknown)
+            return 0;
+        ota_store_presence_set_text(p->unknown, out, cap);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int ota_store_presence_computed(const char *key)
+{
+    return key && (strcmp(key, OTA_STORE_ATTR_CONNECTED) == 0 ||
+                   strcmp(key, OTA_STORE_ATTR_CONNECTED_TO) == 0 ||
+                   strcmp(key, OTA_STORE_ATTR_UNKNOWN_ON) == 0);
+}
