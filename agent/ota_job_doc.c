@@ -173,8 +173,10 @@ static size_t string_end(const parse_t *p, size_t i)
             }
             if (js[i] == 'u') {
                 for (int h = 0; h < 4; h++) {
-                    char c = ++i < len ? (char)(js[i] | 0x20) : 0;
-                    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                    /* a digit as it is; a letter folded to lower case */
+                    char r = ++i < len ? js[i] : 0;
+                    char c = (char)(r | 0x20);
+                    if (!((r >= '0' && r <= '9') || (c >= 'a' && c <= 'f'))) {
                         return 0;
                     }
                 }
