@@ -274,30 +274,41 @@ static int unfinished_end(ota_store_t *store, const struct unfinished *u, const 
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
+/* The start of thing delete and thing revoke: NAME [--force] parsed, the store opened
+ * (*store to close, also on failure), the thing known, the service's broker login read, and
+ * its unfinished executions listed into u: refused without --force, before anything changes. */
+static int take_away_begin(const cli_ctx_t *ctx, int argc, char **argv, const char *help,
+                           const char *verb, const char **name, ota_store_t **store,
+                           cli_login_t *broker, struct unfinished *u)
 {
-    const char *force, *name;
+    const char *force;
     const cli_opt_t opts[] = {{"force", 0, &force}};
-    int rc = cli_parse_one(argc, argv, opts, 1, delete_help,
-                           "thing delete needs a NAME; see 'otter thing list'", &name);
-    if (rc != CLI_EXIT_OK) {
-        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
-    ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
+    char missing[64];
+    snprintf(missing, sizeof missing, "thing %s needs a NAME; see 'otter thing list'", verb);
+    int rc = cli_parse_one(argc, argv, opts, 1, help, missing, name);
+    if (rc != CLI_EXIT_OK || (rc = cli_store_open(ctx, store)) != CLI_EXIT_OK) {
         return rc;
     }
     ota_store_thing_t t;
-    cli_login_t broker;
-    if (ota_store_thing_get(store, name, &t) != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
-    } else {
-        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
+    if (ota_store_thing_get(*store, *name, &t) != OTA_STORE_OK) {
+        return cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", *name);
     }
-    /* Refuse before anything changes: unfinished work needs --force. */
+    if ((rc = cli_broker_login(ctx, "broker/service.credentials", broker)) != CLI_EXIT_OK) {
+        return rc;
+    }
+    return unfinished_check(*store, *name, force != NULL, u);
+}
+
+int cli_cmd_thing_delete(const cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *name;
+    ota_store_t *store = NULL;
+    cli_login_t broker;
     static struct unfinished u;
-    if (rc == CLI_EXIT_OK) {
-        rc = unfinished_check(store, name, force != NULL, &u);
+    int rc = take_away_begin(ctx, argc, argv, delete_help, "delete", &name, &store, &broker, &u);
+    if (rc != CLI_EXIT_OK) {
+        ota_store_close(store);
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     cli_thing_files_t f;
     long pid = cli_broker_running(ctx);
@@ -354,27 +365,14 @@ static const char revoke_help[] =
 
 int cli_cmd_thing_revoke(const cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *force, *name;
-    const cli_opt_t opts[] = {{"force", 0, &force}};
-    int rc = cli_parse_one(argc, argv, opts, 1, revoke_help,
-                           "thing revoke needs a NAME; see 'otter thing list'", &name);
-    if (rc != CLI_EXIT_OK) {
-        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
-    }
+    const char *name;
     ota_store_t *store = NULL;
-    if ((rc = cli_store_open(ctx, &store)) != CLI_EXIT_OK) {
-        return rc;
-    }
-    ota_store_thing_t t;
     cli_login_t broker;
-    if (ota_store_thing_get(store, name, &t) != OTA_STORE_OK) {
-        rc = cli_fail(CLI_EXIT_FAIL, "unknown thing '%s'; see 'otter thing list'", name);
-    } else {
-        rc = cli_broker_login(ctx, "broker/service.credentials", &broker);
-    }
     static struct unfinished u;
-    if (rc == CLI_EXIT_OK) {
-        rc = unfinished_check(store, name, force != NULL, &u);
+    int rc = take_away_begin(ctx, argc, argv, revoke_help, "revoke", &name, &store, &broker, &u);
+    if (rc != CLI_EXIT_OK) {
+        ota_store_close(store);
+        return rc == CLI_DONE ? CLI_EXIT_OK : rc;
     }
     long pid = cli_broker_running(ctx);
     cli_thing_files_t f;
