@@ -517,6 +517,8 @@ static void test_two_updates_back_to_back(void **state)
     dfx_create_job(f, "e2e-first", "otter-fw-1.1.0", "1.1.0");
     expect_job(f, "e2e-first", "SUCCEEDED", "accepted  v1.1.0", details, sizeof details, 30000);
     first = dfx_since_s(&f->t_job);
+    /* 1.1.0 booted pending and reported so; once committed it reports again. */
+    dfx_wait_thing_shows(f, "imageState", "committed", 5000);
     /* The second job right after the first one ended. */
     dfx_create_job(f, "e2e-second", "otter-fw-2.0.0", "2.0.0");
     expect_job(f, "e2e-second", "SUCCEEDED", "accepted  v2.0.0", details, sizeof details, 30000);
