@@ -292,7 +292,7 @@ static const char watch_help[] =
     "redrawn in place; otherwise one line per change. Ends when every execution\n"
     "has finished or the job is canceled or aborted.\n"
     "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"
-    "version, or not of the job's device types), 1 otherwise.\n"
+    "version or a newer one, or not of the job's device types), 1 otherwise.\n"
     "\n"
     "  --json       one JSON object per change, then a summary object\n"
     "  --timeout S  give up after S seconds (exit code 1)\n";

@@ -661,7 +661,9 @@ typedef struct ota_store_job_spec {
      *  (SUCCEEDED or a failure). 0 behaves as 1. */
     uint32_t abort_min_finished;
     /** Version the job installs ("X.Y.Z"), or NULL/"" for none. A thing whose
-     *  firmwareVersion attribute equals it is SKIPPED, never sent the job. */
+     *  firmwareVersion attribute equals it, or is a newer version (a
+     *  downgrade the device would refuse after the download), is SKIPPED,
+     *  never sent the job. */
     const char *target_version;
     /** Device types the job is for, "a,b" (ota_store_valid_device_types()), or
      *  NULL/"" for any. A thing whose deviceType attribute is not one of them
@@ -714,7 +716,8 @@ typedef struct ota_store_job {
     uint32_t n_rejected;
     uint32_t n_removed;
     uint32_t n_canceled;
-    uint32_t n_skipped; /**< not needed: already on the version, or another device type */
+    uint32_t n_skipped; /**< not needed: already on the version or a newer one, or another
+                         *   device type */
 } ota_store_job_t;
 
 /**

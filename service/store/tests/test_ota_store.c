@@ -1534,6 +1534,59 @@ static void test_targeting(void **state)
     assert_int_equal(ota_store_job_get(s, "bad", &j), OTA_STORE_NOT_FOUND);
 }
 
+/* A thing that reports a newer version than a job's is skipped, before the download its
+ * agent would refuse as a downgrade; only versions that both parse are compared. */
+static void test_downgrade_skipped(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "2.0.0", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "firmwareVersion", "1.0.9", T0),
+                     OTA_STORE_OK);
+    /* 1.10.0 is newer than 1.9.0 as versions, older as text */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "firmwareVersion", "1.10.0", T0),
+                     OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2", "d3"};
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = all;
+    spec.n_things = 4;
+    spec.target_version = "1.9.0";
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 2);
+    assert_int_equal(j.n_queued, 2);
+    ota_store_job_free(&j);
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
+    assert_string_equal(e.status_details, "{\"skipped\":\"runs 2.0.0, newer than 1.9.0\"}");
+    ota_store_execution_free(&e);
+    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
+    assert_string_equal(e.status_details, "{\"skipped\":\"runs 1.10.0, newer than 1.9.0\"}");
+    ota_store_execution_free(&e);
+    /* older (d1) and unknown (d3) versions get the job */
+    assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_QUEUED);
+    assert_int_equal(exec_status(s, "j", "d3"), OTA_STORE_EXEC_QUEUED);
+    next_is(s, "d0", NULL);
+    next_is(s, "d2", NULL);
+    next_is(s, "d1", "j");
+    /* a report of a newer version while queued skips it too */
+    assert_int_equal(ota_store_thing_attr_set(s, "d3", "firmwareVersion", "3.0.0", T0 + 1),
+                     OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "j", "d3"), OTA_STORE_EXEC_SKIPPED);
+    /* a job without a version skips nobody for theirs */
+    spec.job_id = "k";
+    spec.target_version = NULL;
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 0);
+    ota_store_job_free(&j);
+}
+
 /* ---- operator actions and rollouts ---- */
 
 static void test_execution_cancel_and_delete(void **state)
@@ -2332,6 +2385,7 @@ int main(int argc, char **argv)
         T(test_validators),
         T(test_thing_attrs),
         T(test_targeting),
+        T(test_downgrade_skipped),
         T(test_execution_cancel_and_delete),
         T(test_abort_rules),
         T(test_phases_and_rates),
