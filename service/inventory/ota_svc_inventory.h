@@ -56,7 +56,7 @@
  * "true" (known on at least one broker), "unknown" (not known on any and
  * unknown on at least one), "false" (known not connected anywhere); a thing
  * never seen has none of them. "lastSeen" is the service's clock at its last
- * notice or report.
+ * notice or report (the Jobs module refreshes it from requests too).
  *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */
