@@ -746,7 +746,7 @@ static void test_wrong_algorithm_rejected(void **state)
 
 /* ---- 6. the link drops during a download ---- */
 
-/* The image of the jobs held during their download: 55 blocks of 4 KiB, of
+/* The image of the jobs held during their download: 56 blocks of 4 KiB, of
  * which the first window (16) arrives before the hold. */
 #define HELD_FW "otter-fw-1.1.0-large"
 
