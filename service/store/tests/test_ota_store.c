@@ -1443,6 +1443,28 @@ static void test_thing_attrs(void **state)
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "k1", "y", T0), OTA_STORE_OK);
 }
 
+/* A job "j" of DOC for things, installing version. */
+static ota_store_job_spec_t version_job(const char *const *things, size_t n, const char *version)
+{
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = things;
+    spec.n_things = n;
+    spec.target_version = version;
+    return spec;
+}
+
+/* Checks that thing's execution of job is SKIPPED with these statusDetails. */
+static void expect_skipped(ota_store_t *s, const char *job, const char *thing, const char *details)
+{
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, job, thing, &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
+    assert_string_equal(e.status_details, details);
+    ota_store_execution_free(&e);
+}
+
 static void test_targeting(void **state)
 {
     ota_store_t *s = ((fx_t *)*state)->s;
@@ -1453,12 +1475,7 @@ static void test_targeting(void **state)
     assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
     assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "board-x", T0), OTA_STORE_OK);
     const char *all[] = {"d0", "d1", "d2", "d3"};
-    ota_store_job_spec_t spec = {0};
-    spec.job_id = "j";
-    spec.document = DOC;
-    spec.things = all;
-    spec.n_things = 4;
-    spec.target_version = "1.1.0";
+    ota_store_job_spec_t spec = version_job(all, 4, "1.1.0");
     spec.device_types = "sim,board-y";
     spec.abort_failure_percent = 1; /* skips are never failures */
     spec.abort_min_finished = 1;
@@ -1473,19 +1490,9 @@ static void test_targeting(void **state)
     assert_string_equal(j.device_types, "sim,board-y");
     assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
     ota_store_job_free(&j);
-    ota_store_execution_t e;
-    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
-    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
-    assert_string_equal(e.status_details, "{\"skipped\":\"already on 1.1.0\"}");
-    ota_store_execution_free(&e);
-    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
-    assert_string_equal(e.status_details,
-                        "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
-    ota_store_execution_free(&e);
-    assert_int_equal(ota_store_execution_get(s, "j", "d3", &e), OTA_STORE_OK);
-    assert_string_equal(e.status_details,
-                        "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
-    ota_store_execution_free(&e);
+    expect_skipped(s, "j", "d0", "{\"skipped\":\"already on 1.1.0\"}");
+    expect_skipped(s, "j", "d2", "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
+    expect_skipped(s, "j", "d3", "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
     next_is(s, "d0", NULL);
     next_is(s, "d1", "j");
     assert_string_equal(ota_store_exec_status_name(OTA_STORE_EXEC_SKIPPED), "SKIPPED");
@@ -1548,26 +1555,15 @@ static void test_downgrade_skipped(void **state)
     assert_int_equal(ota_store_thing_attr_set(s, "d2", "firmwareVersion", "1.10.0", T0),
                      OTA_STORE_OK);
     const char *all[] = {"d0", "d1", "d2", "d3"};
-    ota_store_job_spec_t spec = {0};
-    spec.job_id = "j";
-    spec.document = DOC;
-    spec.things = all;
-    spec.n_things = 4;
-    spec.target_version = "1.9.0";
+    ota_store_job_spec_t spec = version_job(all, 4, "1.9.0");
     assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
     ota_store_job_t j;
     assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
     assert_int_equal(j.n_skipped, 2);
     assert_int_equal(j.n_queued, 2);
     ota_store_job_free(&j);
-    ota_store_execution_t e;
-    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
-    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
-    assert_string_equal(e.status_details, "{\"skipped\":\"runs 2.0.0, newer than 1.9.0\"}");
-    ota_store_execution_free(&e);
-    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
-    assert_string_equal(e.status_details, "{\"skipped\":\"runs 1.10.0, newer than 1.9.0\"}");
-    ota_store_execution_free(&e);
+    expect_skipped(s, "j", "d0", "{\"skipped\":\"runs 2.0.0, newer than 1.9.0\"}");
+    expect_skipped(s, "j", "d2", "{\"skipped\":\"runs 1.10.0, newer than 1.9.0\"}");
     /* older (d1) and unknown (d3) versions get the job */
     assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_QUEUED);
     assert_int_equal(exec_status(s, "j", "d3"), OTA_STORE_EXEC_QUEUED);
