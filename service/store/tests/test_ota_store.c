@@ -2292,6 +2292,36 @@ static void test_presence_legacy_attributes_migrate(void **state)
     presence_is(s, "t1", "unknown - 1");
     assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 0, T0 + 1), OTA_STORE_OK);
     presence_is(s, "t1", "false - -");
+    /* t1 came over with a row on broker 1 only ("connected" alone said nothing of the
+     * others): in a federation of two its notices on broker 2 were lost in the gap above, so
+     * its next notice leaves it unknown there, not known off */
+    assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 1u << 2, T0 + 2), OTA_STORE_OK);
+    presence_is(s, "t1", "unknown - 2");
+}
+
+/* A broker the federation gains: a thing seen before has no notice there, so it is unknown
+ * there from its next notice on (not known off), like at its first notice. */
+static void test_presence_federation_grows(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 0, T0 + 1), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1 -");
+    /* the service restarts with two brokers: a gap on both, then t0's next notice on 1 */
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0 + 10, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 1");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 0, 1u << 2, T0 + 11), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 2");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(s, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 11);
+    /* a notice on broker 2 makes it known there; later notices add nothing unknown */
+    assert_int_equal(ota_store_presence_notice(s, "t0", 2, 1, 1u << 1, T0 + 12), OTA_STORE_OK);
+    presence_is(s, "t0", "true 2 -");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0 + 13), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1,2 -");
 }
 
 int main(int argc, char **argv)
@@ -2343,6 +2373,7 @@ int main(int argc, char **argv)
         T(test_execution_history),
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
+        T(test_presence_federation_grows),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
