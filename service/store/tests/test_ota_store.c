@@ -2299,6 +2299,28 @@ static void test_presence_legacy_attributes_migrate(void **state)
     presence_is(s, "t1", "unknown - 2");
 }
 
+/* A thing's attributes list in byte order of their keys, the computed presence ones among them,
+ * whatever the database's collation (PostgreSQL's is often a language's: "Dz" after "connected").
+ */
+static void test_presence_attrs_in_byte_order(void **state)
+{
+    fx_t *fx = *state;
+    if (g_location) /* the column as a database of a language's collation has it */
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"und-x-icu\"");
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0), OTA_STORE_OK);
+    static const char *const keys[] = {"qa", "Dz", "Q", "b", "site", "Zone"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(ota_store_thing_attr_set(s, "t0", keys[i], "1", T0), OTA_STORE_OK);
+    attrs_t l = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "t0", attr_cb, &l), OTA_STORE_OK);
+    if (g_location)
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"default\"");
+    assert_string_equal(l.text, "Dz=1;Q=1;Zone=1;b=1;connected=true;connectedTo=1;"
+                                "lastSeen=1700000000000;presenceUnknownOn=2;qa=1;site=1;");
+}
+
 /* A broker the federation gains: a thing seen before has no notice there, so it is unknown
  * there from its next notice on (not known off), like at its first notice. */
 static void test_presence_federation_grows(void **state)
@@ -2374,6 +2396,7 @@ int main(int argc, char **argv)
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
         T(test_presence_federation_grows),
+        T(test_presence_attrs_in_byte_order),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
