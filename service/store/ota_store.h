@@ -458,8 +458,10 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
 /**
  * Records a connection notice: the thing is connected (online 1) or not
  * (online 0) to broker, known from now on; its lastSeen attribute becomes
- * now_ms. A thing's first notice also makes it unknown on the brokers of
- * first_unknown (bit K), whose notices about it were never seen. All in one
+ * now_ms. It also makes it unknown on the brokers of first_unknown (bit K)
+ * where it has no notice yet (its first notice; a broker the federation
+ * gained; presence from schema 6, kept on broker 1 only when the thing had
+ * just "connected"): their notices about it were never seen. All in one
  * transaction.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
  *         (bad name, broker out of range); OTA_STORE_ERROR.

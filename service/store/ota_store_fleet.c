@@ -377,7 +377,8 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
-    /* the computed presence attributes, merged in key order */
+    /* the computed presence attributes, merged in key order (bytes: the database's collation
+     * might be a language's, and strcmp() is what the merge compares with) */
     static const char *const computed[] = {OTA_STORE_ATTR_CONNECTED, OTA_STORE_ATTR_CONNECTED_TO,
                                            OTA_STORE_ATTR_UNKNOWN_ON};
     ota_store_presence_t p;
@@ -387,7 +388,8 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     size_t next = 0;
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
-                   "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? ORDER BY key")))
+                   "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? "
+                   "ORDER BY key COLLATE \"C\"")))
         return rc;
     ota_db_bind_text(st, 1, thing);
     int r = OTA_DB_DONE, stop = 0;

@@ -2341,6 +2341,58 @@ static void test_presence_legacy_attributes_migrate(void **state)
     presence_is(s, "t1", "unknown - 1");
     assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 0, T0 + 1), OTA_STORE_OK);
     presence_is(s, "t1", "false - -");
+    /* t1 came over with a row on broker 1 only ("connected" alone said nothing of the
+     * others): in a federation of two its notices on broker 2 were lost in the gap above, so
+     * its next notice leaves it unknown there, not known off */
+    assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 1u << 2, T0 + 2), OTA_STORE_OK);
+    presence_is(s, "t1", "unknown - 2");
+}
+
+/* A thing's attributes list in byte order of their keys, the computed presence ones among them,
+ * whatever the database's collation (PostgreSQL's is often a language's: "Dz" after "connected").
+ */
+static void test_presence_attrs_in_byte_order(void **state)
+{
+    fx_t *fx = *state;
+    if (g_location) /* the column as a database of a language's collation has it */
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"und-x-icu\"");
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0), OTA_STORE_OK);
+    static const char *const keys[] = {"qa", "Dz", "Q", "b", "site", "Zone"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(ota_store_thing_attr_set(s, "t0", keys[i], "1", T0), OTA_STORE_OK);
+    attrs_t l = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "t0", attr_cb, &l), OTA_STORE_OK);
+    if (g_location)
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"default\"");
+    assert_string_equal(l.text, "Dz=1;Q=1;Zone=1;b=1;connected=true;connectedTo=1;"
+                                "lastSeen=1700000000000;presenceUnknownOn=2;qa=1;site=1;");
+}
+
+/* A broker the federation gains: a thing seen before has no notice there, so it is unknown
+ * there from its next notice on (not known off), like at its first notice. */
+static void test_presence_federation_grows(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 0, T0 + 1), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1 -");
+    /* the service restarts with two brokers: a gap on both, then t0's next notice on 1 */
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0 + 10, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 1");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 0, 1u << 2, T0 + 11), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 2");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(s, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 11);
+    /* a notice on broker 2 makes it known there; later notices add nothing unknown */
+    assert_int_equal(ota_store_presence_notice(s, "t0", 2, 1, 1u << 1, T0 + 12), OTA_STORE_OK);
+    presence_is(s, "t0", "true 2 -");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0 + 13), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1,2 -");
 }
 
 int main(int argc, char **argv)
@@ -2393,6 +2445,8 @@ int main(int argc, char **argv)
         T(test_execution_history),
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
+        T(test_presence_federation_grows),
+        T(test_presence_attrs_in_byte_order),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
