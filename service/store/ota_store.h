@@ -405,18 +405,6 @@ typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, 
 int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
                               void *ctx);
 
-/** Callback for ota_store_attr_things(); return nonzero to stop. */
-typedef int (*ota_store_attr_thing_cb)(void *ctx, const char *thing, const char *value);
-
-/**
- * Lists the things that have attribute key, with its value, by thing name
- * (stored attributes only: none for the computed presence attributes).
- * @return OTA_STORE_OK (nothing listed when no thing has it); OTA_STORE_INVALID
- *         (bad key); OTA_STORE_ERROR.
- */
-int ota_store_attr_things(ota_store_t *store, const char *key, ota_store_attr_thing_cb cb,
-                          void *ctx);
-
 /* ------------------------------------------------------------------------ */
 /* Presence (ota_store_presence.c)                                          */
 /* ------------------------------------------------------------------------ */

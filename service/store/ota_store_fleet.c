@@ -413,29 +413,3 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
         ok(store);
     return rc;
 }
-
-int ota_store_attr_things(ota_store_t *store, const char *key, ota_store_attr_thing_cb cb,
-                          void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    if (!ota_store_valid_attr_key(key))
-        return fail(store, OTA_STORE_INVALID, "invalid attribute key (1..%d of [A-Za-z0-9_])",
-                    OTA_STORE_ATTR_KEY_MAX);
-    ota_db_stmt_t *st;
-    int rc = prep(store, &st, "SELECT thing, value FROM thing_attrs WHERE key = ? ORDER BY thing");
-    if (rc)
-        return rc;
-    ota_db_bind_text(st, 1, key);
-    int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (cb(ctx, ota_db_column_text(st, 0), ota_db_column_text(st, 1)))
-            break;
-    }
-    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
-        rc = fail_db(store, "list things by attribute");
-    ota_db_finalize(st);
-    if (!rc)
-        ok(store);
-    return rc;
-}

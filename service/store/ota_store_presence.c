@@ -104,9 +104,16 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
     if (broker < 1 || broker > OTA_STORE_PRESENCE_BROKERS_MAX)
         return fail(store, OTA_STORE_INVALID, "broker %u is not in 1..%d", broker,
                     OTA_STORE_PRESENCE_BROKERS_MAX);
+    /* Most notices are about clients that are no thing (the service, the CLI, bridges):
+     * a read refuses them without the write lock. Asked again inside the transaction, for a
+     * thing deleted meanwhile. */
+    int64_t n = 0;
+    if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n)))
+        return rc;
+    if (!n)
+        return fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     if ((rc = begin(store)))
         return rc;
-    int64_t n = 0;
     rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n);
     if (!rc && !n)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);

@@ -2395,6 +2395,30 @@ static void test_presence_federation_grows(void **state)
     presence_is(s, "t0", "true 1,2 -");
 }
 
+/* A notice about a client that is no thing (the service, the CLI, a bridge) is refused
+ * after a read: it does not wait for the write lock another writer holds. */
+static void test_presence_notice_of_no_thing_reads_only(void **state)
+{
+    fx_t *fx = *state;
+    mk_things(fx->s, "t", 1);
+    if (g_location) {
+        /* PostgreSQL: the same refusal; the lock is an advisory one the test cannot hold */
+        assert_int_equal(ota_store_presence_notice(fx->s, "otter-service", 1, 1, 0, T0),
+                         OTA_STORE_NOT_FOUND);
+        return;
+    }
+    char p[400];
+    sqlite3 *db;
+    snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0), SQLITE_OK);
+    int rc = ota_store_presence_notice(fx->s, "otter-service", 1, 1, 0, T0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rc, OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_presence_notice(fx->s, "t0", 1, 1, 0, T0), OTA_STORE_OK);
+}
+
 int main(int argc, char **argv)
 {
     int arg = 1;
@@ -2446,6 +2470,7 @@ int main(int argc, char **argv)
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
         T(test_presence_federation_grows),
+        T(test_presence_notice_of_no_thing_reads_only),
         T(test_presence_attrs_in_byte_order),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
