@@ -477,10 +477,12 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
 static int show_exec(void *ctx, const ota_store_execution_t *e)
 {
     (void)ctx;
-    char when[24];
+    char when[24], words[320];
     cli_format_time(e->last_updated_at_ms, when);
-    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing, cli_exec_status_text(e->status, e->released),
-           (long long)e->version_number, when, e->status_details ? e->status_details : "{}");
+    cli_details_reason_words(e->status_details, words, sizeof words);
+    printf("  %-32s %-12s v%-3lld %s  %s%s\n", e->thing,
+           cli_exec_status_text(e->status, e->released), (long long)e->version_number, when,
+           e->status_details ? e->status_details : "{}", words);
     return 0;
 }
 
@@ -525,7 +527,8 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
         "usage: otter job show ID\n\nShow a job (status, the version and device types it is "
         "for, the file the\ndevice receives, the stored firmware image, settings, document) "
         "and every\ntarget's execution: status, version number, last update (UTC), "
-        "statusDetails.\nSKIPPED executions were not needed (already on the version, or "
+        "statusDetails\n(a failure's error code named and explained after them).\nSKIPPED "
+        "executions were not needed (already on the version, or "
         "another\ndevice type); they never count as failures.\n",
         "job show needs a job ID; see 'otter job list'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
