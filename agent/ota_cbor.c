@@ -34,10 +34,11 @@ static void put_byte(writer_t *w, unsigned b)
 static void put_head(writer_t *w, unsigned mt, uint32_t arg)
 {
     /* Argument bytes after the initial byte: 0, 1, 2 or 4 (additional information 24 + n / 2). */
-    unsigned n = arg > 0xffffu ? 4u : arg > 0xffu ? 2u : arg > 23u ? 1u : 0u;
-    put_byte(w, mt << 5 | (n != 0 ? 24u + (n >> 1) : arg));
-    while (n-- != 0) {
-        put_byte(w, (unsigned)(arg >> (8u * n)));
+    unsigned shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
+    put_byte(w, mt << 5 | (shift != 0 ? 24u + (shift >> 4) : arg));
+    while (shift != 0) {
+        shift -= 8u;
+        put_byte(w, (unsigned)(arg >> shift));
     }
 }
 
@@ -221,12 +222,13 @@ typedef struct slot {
  * Decodes a top-level map whose known keys are the letters of keys (at most
  * 8); the value of keys[i] must have the major type in bits 2i .. 2i + 1 of
  * types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i], which are zeroed
- * first. Fails unless every key whose bit is set in required is present.
- * out is the caller's output, only checked for NULL here.
+ * first. Fails unless every key i whose bit 16 + i is set in types is present
+ * (MAP_SPEC()). out is the caller's output, only checked for NULL here.
  */
 static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, const char *keys,
-                            unsigned types, unsigned required, slot_t *slots)
+                            uint32_t types, slot_t *slots)
 {
+    uint32_t required = types >> 16;
     reader_t r;
     uint32_t pairs;
     uint32_t n;
@@ -242,19 +244,20 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
         return OTA_ERR_BAD_MESSAGE;
     }
     while (pairs-- != 0) {
-        unsigned i = 0;
+        const char *key;
+        unsigned i;
         if (get_head(&r, &n) != (int)MT_TEXT) {
             return OTA_ERR_BAD_MESSAGE;
         }
-        while (keys[i] != '\0' && (n != 1 || keys[i] != (char)r.p[-1])) {
-            i++;
-        }
-        if (keys[i] == '\0') {
+        /* a known key: one letter of keys (the NUL byte is none) */
+        key = n == 1 && r.p[-1] != 0 ? strchr(keys, r.p[-1]) : NULL;
+        if (key == NULL) {
             if (skip_item(&r) != 0) {
                 return OTA_ERR_BAD_MESSAGE;
             }
             continue;
         }
+        i = (unsigned)(key - keys);
         mt = types >> (2u * i) & 3u;
         if ((seen >> i & 1u) != 0 || get_head(&r, &n) != (int)mt) {
             return OTA_ERR_BAD_MESSAGE;
@@ -269,15 +272,16 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
     return OTA_OK;
 }
 
-/* Packs the major types of up to five keys for decode_map(). */
-#define TYPES5(a, b, c, d, e) ((a) | (b) << 2 | (c) << 4 | (d) << 6 | (e) << 8)
+/* Packs the major types of up to five keys and the mask of the required ones for decode_map(). */
+#define MAP_SPEC(a, b, c, d, e, required)                                                          \
+    ((a) | (b) << 2 | (c) << 4 | (d) << 6 | (e) << 8 | (uint32_t)(required) << 16)
 
 ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_data_block_t *out)
 {
     slot_t s[5];
     ota_err_t err;
-    err = decode_map(msg, len, out, "filpc", TYPES5(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT),
-                     0x0fu, s);
+    err = decode_map(msg, len, out, "filpc",
+                     MAP_SPEC(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT, 0x0fu), s);
     if (err != OTA_OK) {
         return err;
     }
@@ -298,7 +302,7 @@ ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len, ota_cbor_reje
 {
     slot_t s[3];
     ota_err_t err;
-    err = decode_map(msg, len, out, "omc", TYPES5(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u), 0x01u, s);
+    err = decode_map(msg, len, out, "omc", MAP_SPEC(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u, 0x01u), s);
     if (err != OTA_OK) {
         return err;
     }

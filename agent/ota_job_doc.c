@@ -17,10 +17,6 @@
 #include "ota_out_of_line.h"
 #include "otter/ota_device_type.h"
 
-/* Flags of copy_string(). */
-#define COPY_TOPIC 1u /* refuse "/", "+", "#": the string becomes an MQTT topic level */
-#define COPY_SIG 2u   /* drop CR and LF (raw or escaped): base64 text */
-
 /*
  * Lists of names: each NUL-terminated, one after the other (no table of
  * pointers); nth() finds one by its index.
@@ -87,13 +83,11 @@ typedef struct parse {
     unsigned field;
 } parse_t;
 
-/* Kinds of values, by their first character. */
-#define K_ABSENT 0
+/* Kinds of values, by their first character; the others are numbers, true,
+ * false, null, or bare words (as FreeRTOS's jsmn took them). */
 #define K_OBJECT '{'
 #define K_ARRAY '['
 #define K_STRING '"'
-#define K_PRIMITIVE                                                                                \
-    'p' /* number, true, false, null, or a bare word (as FreeRTOS's jsmn took them) */
 
 /* What scan() returns for a value nested too deeply (messages are shorter than INT_MAX). */
 #define TOO_DEEP SIZE_MAX
@@ -108,7 +102,7 @@ static const char protocol_names[] = "MQTT\0HTTP";     /* OTA_PROTO_* bits */
 static const char status_names[] =
     "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0REMOVED\0CANCELED";
 
-/* In ota_job_problem_t order. */
+/* In ota_job_problem_t order, then the text of other values. */
 static const char problem_names[] = "no problem\0"
                                     "bad JSON\0"
                                     "JSON nested too deeply\0"
@@ -120,7 +114,8 @@ static const char problem_names[] = "no problem\0"
                                     "bad signature encoding\0"
                                     "unknown signature method\0"
                                     "no supported protocol\0"
-                                    "signature method not enabled";
+                                    "signature method not enabled\0"
+                                    "unknown problem"; /* any other value */
 
 /* Name k of a list. */
 static const char *nth(const char *list, unsigned k)
@@ -133,13 +128,12 @@ static const char *nth(const char *list, unsigned k)
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
 {
-    if ((unsigned)problem >= OTA_JOB_PROBLEM_COUNT) {
-        return "unknown problem";
-    }
-    return nth(problem_names, (unsigned)problem);
+    unsigned k = (unsigned)problem;
+
+    return nth(problem_names, k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT);
 }
 
-OTA_OUT_OF_LINE static int is_space(char c)
+static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -179,8 +173,10 @@ static size_t string_end(const parse_t *p, size_t i)
             }
             if (js[i] == 'u') {
                 for (int h = 0; h < 4; h++) {
-                    char c = ++i < len ? (char)(js[i] | 0x20) : 0;
-                    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                    /* a digit as it is; a letter folded to lower case */
+                    char r = ++i < len ? js[i] : 0;
+                    char c = (char)(r | 0x20);
+                    if (!((r >= '0' && r <= '9') || (c >= 'a' && c <= 'f'))) {
                         return 0;
                     }
                 }
@@ -218,11 +214,13 @@ static size_t key_end(const parse_t *p, size_t i)
 #define WANT_VALUE 0 /* a value */
 #define WANT_AFTER 1 /* after a value inside a container: a comma or the container's end */
 #define WANT_FIRST 2 /* after an opening: the end, or the first member or element */
+#define WANT_NEXT 3  /* after a comma: a member or element */
 
 /*
  * Checks the JSON value at js[i] (after whitespace) and returns the offset
- * after it, or 0 when it is malformed, or TOO_DEEP when it nests deeper than
- * OTA_JOB_MAX_DEPTH. Iterative: one bit per open container (1: object).
+ * right after it (not past the whitespace that follows), or 0 when it is
+ * malformed, or TOO_DEEP when it nests deeper than OTA_JOB_MAX_DEPTH.
+ * Iterative: one bit per open container (1: object).
  */
 static size_t scan(const parse_t *p, size_t i)
 {
@@ -234,31 +232,29 @@ static size_t scan(const parse_t *p, size_t i)
 
     for (;;) {
         char c;
-        i = ws(p, i);
         if (want == WANT_AFTER && depth == 0) {
             return i;
         }
+        i = ws(p, i);
         if (i >= len) {
             return 0;
         }
         c = js[i];
-        if (want != WANT_VALUE) {
-            if (c == ((stack & 1u) ? '}' : ']')) {
-                i++;
-                depth--;
-                stack >>= 1;
-                want = WANT_AFTER;
-            } else if (want == WANT_FIRST || c == ',') {
-                if (want == WANT_AFTER) {
-                    i = ws(p, i + 1);
-                }
-                if ((stack & 1u) != 0) {
-                    i = key_end(p, i);
-                }
-                want = WANT_VALUE;
-            } else {
+        if ((want == WANT_AFTER || want == WANT_FIRST) && c == ((stack & 1u) ? '}' : ']')) {
+            i++;
+            depth--;
+            stack >>= 1;
+            want = WANT_AFTER;
+        } else if (want == WANT_AFTER) {
+            if (c != ',') {
                 return 0;
             }
+            i++;
+            want = WANT_NEXT;
+        } else if (want != WANT_VALUE && (stack & 1u) != 0) {
+            /* a member of an object: its key first */
+            i = key_end(p, i);
+            want = WANT_VALUE;
         } else if (c == '{' || c == '[') {
             if (depth == OTA_JOB_MAX_DEPTH) {
                 return TOO_DEEP;
@@ -284,26 +280,22 @@ static size_t scan(const parse_t *p, size_t i)
     }
 }
 
-/* The kind of value i. */
-static int kind(const parse_t *p, size_t i)
+/*
+ * 1 if value i is of kind k (K_OBJECT, K_ARRAY, K_STRING). Offset 0, where
+ * absent values point, holds whitespace or the message's "{": an absent
+ * value is no array or string, but callers rule it out before asking for
+ * an object.
+ */
+static int is_type(const parse_t *p, size_t i, char k)
 {
-    char c = i == 0 ? 0 : p->js[i];
-    return c == 0 ? K_ABSENT : (c == '{' || c == '[' || c == '"') ? c : K_PRIMITIVE;
-}
-
-/* 1 if value i (0: absent) is of kind k. */
-static int is_type(const parse_t *p, size_t i, int k)
-{
-    return kind(p, i) == k;
+    return p->js[i] == k;
 }
 
 /* The text of string or primitive i: *n bytes at the returned pointer. */
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
     size_t end = scan(p, i);
-    while (end > i && is_space(p->js[end - 1])) {
-        end--;
-    }
+
     if (p->js[i] == '"') {
         *n = end - i - 2u;
         return p->js + i + 1;
@@ -312,14 +304,15 @@ static const char *text(const parse_t *p, size_t i, size_t *n)
     return p->js + i;
 }
 
-/* 1 if the text of value i is text (with prefix: starts with text). */
-static int tok_is(const parse_t *p, size_t i, const char *t, int prefix)
+/* 1 if the text of value i is t; a t that ends in "-" ("sig-") matches
+ * every text that starts with it. */
+static int tok_is(const parse_t *p, size_t i, const char *t)
 {
     size_t n;
     const char *s = text(p, i, &n);
     size_t tn = strlen(t);
 
-    return (prefix ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
+    return (t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
 }
 
 /* The first element of array i, or 0 when it is empty or value i is no array. */
@@ -332,65 +325,29 @@ static size_t first_element(const parse_t *p, size_t i)
     return p->js[i] == ']' ? 0 : i;
 }
 
-/* The element after element i of an array, or 0 after the last. */
+/* After the element of an array or the member's value of an object at i:
+ * the next element or member, or 0 after the last. */
 static size_t next_element(const parse_t *p, size_t i)
 {
     i = ws(p, scan(p, i));
     return p->js[i] == ',' ? ws(p, i + 1) : 0;
 }
 
-/*
- * Finds the values of the count keys from keys[first] in object obj:
- * p->slots[k] is the offset of keys[k]'s value, 0 when absent. The last key,
- * "sig-", matches every key that starts with it (and may repeat). Unknown
- * keys are skipped.
- */
-static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigned count)
-{
-    size_t i = ws(p, obj + 1);
-
-    memset(&p->slots[first], 0, count * sizeof p->slots[0]);
-    while (p->js[i] == '"') {
-        size_t value = key_end(p, i);
-        if (p->js[value - 1] != ':') {
-            return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
-        }
-        value = ws(p, value);
-        const char *key = nth(keys, first);
-
-        for (unsigned k = first; k < first + count; k++, key += strlen(key) + 1u) {
-            int last = k == K_SIG_OTHER;
-
-            if (tok_is(p, i, key, last)) {
-                if (p->slots[k] != 0 && !last) {
-                    p->field = k;
-                    return OTA_JOB_PROBLEM_BAD_VALUE;
-                }
-                p->slots[k] = value;
-                break;
-            }
-        }
-        i = ws(p, scan(p, value));
-        if (p->js[i] == ',') {
-            i = ws(p, i + 1);
-        }
-    }
-    return OTA_JOB_PROBLEM_NONE;
-}
-
+/* 1 if value i (not absent) is null: a word, as its first letter tells. */
 static int is_null(const parse_t *p, size_t i)
 {
-    return is_type(p, i, K_PRIMITIVE) && tok_is(p, i, "null", 0);
+    return p->js[i] == 'n' && tok_is(p, i, "null");
 }
 
-/* 1 + the index of the name that string i (0: absent) equals, or 0. */
+/* 1 + the index of the first of count names that string i (0: absent) equals
+ * (see tok_is()), or 0. */
 static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
 {
     unsigned k;
 
     if (is_type(p, i, K_STRING)) {
         for (k = 0; k < count; k++, names += strlen(names) + 1u) {
-            if (tok_is(p, i, names, 0)) {
+            if (tok_is(p, i, names)) {
                 return k + 1;
             }
         }
@@ -398,33 +355,62 @@ static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned c
     return 0;
 }
 
+/*
+ * Finds the values of the count keys from keys[first] in object obj:
+ * p->slots[k] is the offset of keys[k]'s value, 0 when absent (every slot is
+ * zeroed once per parse: each object's keys are looked for once). The last key,
+ * "sig-", matches every key that starts with it (and may repeat). Unknown
+ * keys are skipped.
+ */
+static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigned count)
+{
+    size_t i = ws(p, obj + 1);
+
+    while (p->js[i] == '"') {
+        size_t value = key_end(p, i);
+        if (p->js[value - 1] != ':') {
+            return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
+        }
+        value = ws(p, value);
+        unsigned k = lookup(p, i, nth(keys, first), count);
+
+        if (k-- != 0) {
+            k += first;
+            if (p->slots[k] != 0 && k != K_SIG_OTHER) {
+                p->field = k;
+                return OTA_JOB_PROBLEM_BAD_VALUE;
+            }
+            p->slots[k] = value;
+        }
+        i = next_element(p, value); /* 0 after the last: js[0] is no '"' */
+    }
+    return OTA_JOB_PROBLEM_NONE;
+}
+
 /* Parses n characters as a decimal or "0x" hex number <= max. */
 static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
 {
+    const char *end = s + n;
     uint32_t base = 10;
     uint32_t v = 0;
-    size_t i = 0;
 
-    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    if (n > 2 && s[0] == '0' && (s[1] | 0x20) == 'x') {
         base = 16;
-        i = 2;
+        s += 2;
     }
     if (n == 0) {
         return 0;
     }
-    for (; i < n; i++) {
-        uint32_t c = (uint32_t)(unsigned char)s[i];
-        uint32_t lower = c | 0x20u;
-        uint32_t d;
+    while (s < end) {
+        uint32_t c = (unsigned char)*s++;
+        uint32_t d = c - '0';
 
-        if (c >= '0' && c <= '9') {
-            d = c - '0';
-        } else if (base == 16 && lower >= 'a' && lower <= 'f') {
-            d = lower - 'a' + 10u;
-        } else {
-            return 0;
+        if (d > 9u) {
+            /* a-f, A-F: 10 .. 15; anything else 16, a digit of no base */
+            d = (c | 0x20u) - 'a';
+            d = d < 6u ? d + 10u : 16u;
         }
-        if (v > (max - d) / base) {
+        if (d >= base || v > (max - d) / base) {
             return 0;
         }
         v = v * base + d;
@@ -433,13 +419,14 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
     return 1;
 }
 
-/* A number, as a JSON number or a string, <= max. */
+/* Value i (0: absent) as a number, a JSON number or a string, <= max. An
+ * object or array fails by its first character ("{", "["), not a digit. */
 static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 {
     size_t n;
     const char *t;
 
-    if (!is_type(p, i, K_PRIMITIVE) && !is_type(p, i, K_STRING)) {
+    if (i == 0) {
         return 0;
     }
     t = text(p, i, &n);
@@ -447,13 +434,17 @@ static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 }
 
 /*
- * Copies string token i into dst (room for max bytes and a NUL), decoding the
- * escapes \" \\ \/ (and, with COPY_SIG, dropping CR/LF and \r \n). dst is
- * NUL-terminated also on failure.
+ * Copies the value of key (present), a string, into dst (room for max bytes
+ * and a NUL), decoding the escapes \" \\ \/. The key tells the rest: a
+ * signature's CR/LF (raw, or escaped as \r \n) are dropped (base64 text); the
+ * job id and stream name refuse "/", "+", "#" (they become MQTT topic
+ * levels). dst is NUL-terminated also on failure.
  */
-static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size_t max,
-                                     unsigned flags)
+static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, size_t max)
 {
+    size_t i = p->slots[key];
+    int topic = key == K_JOB_ID || key == K_STREAM;
+    int sig = key == K_SIG_ECDSA || key == K_SIG_RSA;
     size_t len = 0;
     int is_string = is_type(p, i, K_STRING);
     const char *s = is_string ? text(p, i, &len) : p->js;
@@ -473,11 +464,10 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
                 c = 0; /* refused below */
             }
         }
-        if ((flags & COPY_SIG) != 0 && (c == '\n' || c == '\r')) {
+        if (sig && (c == '\n' || c == '\r')) {
             continue;
         }
-        if ((unsigned char)c < 0x20u ||
-            ((flags & COPY_TOPIC) != 0 && memchr("/+#", c, 3) != NULL)) {
+        if ((unsigned char)c < 0x20u || (topic && memchr("/+#", c, 3) != NULL)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
@@ -487,34 +477,6 @@ static ota_job_problem_t copy_string(const parse_t *p, size_t i, char *dst, size
     }
     dst[pr == OTA_JOB_PROBLEM_NONE ? n : 0] = '\0';
     return pr;
-}
-
-/* statusDetails: values this device wrote; anything unexpected counts as absent. */
-static void parse_details(parse_t *p, size_t obj, ota_job_t *out)
-{
-    size_t i;
-
-    if (!is_type(p, obj, K_OBJECT) ||
-        members(p, obj, K_SELF_TEST, K_AFR_OTA - K_SELF_TEST) != OTA_JOB_PROBLEM_NONE) {
-        return;
-    }
-    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
-    i = p->slots[K_UPDATED_BY];
-    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
-    i = p->slots[K_RECEIVE];
-    if (is_type(p, i, K_STRING)) {
-        size_t n;
-        const char *v = text(p, i, &n);
-        const char *slash = memchr(v, '/', n);
-
-        if (slash != NULL) {
-            size_t k = (size_t)(slash - v);
-
-            out->has_receive =
-                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
-                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
-        }
-    }
 }
 
 /* "protocols": an array of strings (or one string). */
@@ -551,23 +513,51 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 }
 
 /*
- * The value of key (0: absent): a problem missing when absent, BAD_VALUE when
- * it is not an object, else its members from keys[first] as members() finds
- * them (up to the next object's keys, at last).
+ * The value of key: NO_AFR_OTA ("afr_ota") or MISSING_FIELD (the others) when
+ * absent, BAD_VALUE when it is not an object, else its members from
+ * keys[first] as members() finds them (up to the next object's keys, at
+ * last). ("execution" and the file are never absent here.)
  */
-static ota_job_problem_t object(parse_t *p, unsigned key, ota_job_problem_t missing, unsigned first,
-                                unsigned last)
+static ota_job_problem_t object(parse_t *p, unsigned key, unsigned first, unsigned last)
 {
     size_t i = p->slots[key];
 
     p->field = key;
     if (i == 0) {
-        return missing;
+        return key == K_AFR_OTA ? OTA_JOB_PROBLEM_NO_AFR_OTA : OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     if (!is_type(p, i, K_OBJECT)) {
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
     return members(p, i, first, last - first);
+}
+
+/* statusDetails: values this device wrote; anything unexpected counts as absent. */
+static void parse_details(parse_t *p, ota_job_t *out)
+{
+    size_t i;
+
+    /* (p->field is left at K_DETAILS: what follows sets it again) */
+    if (object(p, K_DETAILS, K_SELF_TEST, K_AFR_OTA) != OTA_JOB_PROBLEM_NONE) {
+        return;
+    }
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    i = p->slots[K_UPDATED_BY];
+    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
+    i = p->slots[K_RECEIVE];
+    if (is_type(p, i, K_STRING)) {
+        size_t n;
+        const char *v = text(p, i, &n);
+        const char *slash = memchr(v, '/', n);
+
+        if (slash != NULL) {
+            size_t k = (size_t)(slash - v);
+
+            out->has_receive =
+                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
+                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
+        }
+    }
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
@@ -581,7 +571,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, 
     if (i == 0) {
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    pr = copy_string(p, i, dst, max, COPY_TOPIC);
+    pr = copy_string(p, key, dst, max);
     return pr == OTA_JOB_PROBLEM_NONE && dst[0] == '\0' ? OTA_JOB_PROBLEM_BAD_VALUE : pr;
 }
 
@@ -633,7 +623,7 @@ static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
     out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
-    pr = copy_string(p, s[key], text, OTA_JOB_SIG_B64_MAX, COPY_SIG);
+    pr = copy_string(p, key, text, OTA_JOB_SIG_B64_MAX);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
                            &out->signature_len) != OTA_OK ||
@@ -653,7 +643,7 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 
     p->field = K_URL;
     if (s[K_URL] != 0 && !is_null(p, s[K_URL])) {
-        pr = copy_string(p, s[K_URL], out->url, OTA_HTTP_URL_MAX, 0);
+        pr = copy_string(p, K_URL, out->url, OTA_HTTP_URL_MAX);
         /* a space would end the request line early */
         if (pr == OTA_JOB_PROBLEM_NONE && strchr(out->url, ' ') != NULL) {
             out->url[0] = '\0';
@@ -662,7 +652,7 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
     }
     if (pr == OTA_JOB_PROBLEM_NONE && s[K_AUTH] != 0 && !is_null(p, s[K_AUTH])) {
         p->field = K_AUTH;
-        pr = copy_string(p, s[K_AUTH], scheme, OTA_AUTH_SCHEME_MAX, 0);
+        pr = copy_string(p, K_AUTH, scheme, OTA_AUTH_SCHEME_MAX);
     }
     if (pr == OTA_JOB_PROBLEM_NONE && (out->protocols & OTA_PROTO_MQTT) == 0 &&
         out->url[0] == '\0') {
@@ -705,7 +695,7 @@ static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 }
 
 /* The first file of "files". */
-OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
+static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
 {
     ota_job_problem_t pr;
     uint8_t *base = (uint8_t *)out;
@@ -721,7 +711,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         return OTA_JOB_PROBLEM_BAD_VALUE;
     }
     p->slots[K_FILES] = i;
-    pr = object(p, K_FILES, OTA_JOB_PROBLEM_NONE, K_PATH, K_COUNT);
+    pr = object(p, K_FILES, K_PATH, K_COUNT);
     for (size_t f = 0; pr == OTA_JOB_PROBLEM_NONE && f < sizeof file_fields / sizeof file_fields[0];
          f++) {
         const struct file_field *ff = &file_fields[f];
@@ -732,7 +722,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         if (ff->kind == FF_STRING) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
-                pr = copy_string(p, v, (char *)base + ff->dst, ff->max, 0);
+                pr = copy_string(p, ff->key, (char *)base + ff->dst, ff->max);
             }
         } else if (v == 0) {
             if (ff->kind == FF_REQUIRED) {
@@ -765,9 +755,9 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 {
     ota_job_problem_t pr;
 
-    pr = object(p, K_DOCUMENT, OTA_JOB_PROBLEM_MISSING_FIELD, K_AFR_OTA, K_PROTOCOLS);
+    pr = object(p, K_DOCUMENT, K_AFR_OTA, K_PROTOCOLS);
     if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = object(p, K_AFR_OTA, OTA_JOB_PROBLEM_NO_AFR_OTA, K_PROTOCOLS, K_PATH);
+        pr = object(p, K_AFR_OTA, K_PROTOCOLS, K_PATH);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         pr = parse_protocols(p, p->slots[K_PROTOCOLS], out);
@@ -782,7 +772,7 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
 }
 
 /* Everything of a message whose job id is known. */
-static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
+OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
     size_t i = p->slots[K_STATUS];
 
@@ -794,7 +784,7 @@ static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
         }
     }
     (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
-    parse_details(p, p->slots[K_DETAILS], out);
+    parse_details(p, out);
     return parse_document(p, out);
 }
 
@@ -806,7 +796,8 @@ typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
                                           ? 1
                                           : -1];
 
-/* Checks that the message is one JSON object and nothing else. */
+/* Checks that the message is one JSON object and nothing else, and finds its
+ * "execution". */
 static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
 {
     size_t start;
@@ -822,7 +813,10 @@ static ota_job_problem_t check_json(parse_t *p, const char *json, size_t len)
     if (end == TOO_DEEP) {
         return OTA_JOB_PROBLEM_TOO_DEEP;
     }
-    return end == len ? OTA_JOB_PROBLEM_NONE : OTA_JOB_PROBLEM_BAD_JSON;
+    if (ws(p, end) != len) {
+        return OTA_JOB_PROBLEM_BAD_JSON;
+    }
+    return members(p, start, K_EXECUTION, 1);
 }
 
 ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_issue_t *issue)
@@ -835,19 +829,18 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
+    memset(&p, 0, sizeof p); /* every slot absent */
     p.field = K_NONE;
     pr = check_json(&p, json, len);
     if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
         err = OTA_ERR_OUT_OF_MEMORY;
-    } else if (pr == OTA_JOB_PROBLEM_NONE) {
-        pr = members(&p, ws(&p, 0), K_EXECUTION, 1);
     }
     if (pr == OTA_JOB_PROBLEM_NONE) {
         if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
             err = OTA_ERR_NOT_FOUND;
         } else {
             /* The execution up to its job id; a problem here leaves no job to report to. */
-            pr = object(&p, K_EXECUTION, OTA_JOB_PROBLEM_BAD_VALUE, K_JOB_ID, K_SELF_TEST);
+            pr = object(&p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
             if (pr == OTA_JOB_PROBLEM_NONE) {
                 pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
             }

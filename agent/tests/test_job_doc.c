@@ -621,6 +621,8 @@ static void test_bad_json(void **state)
         "{1:2}",
         "{\"a\":\"\\x\"}",
         "{\"a\":\"\\u12g4\"}",
+        "{\"a\":\"\\u\x10\x11\x12\x13\"}", /* raw control bytes are no hex digits */
+        "{\"a\":\"\\u00\x16\x19\"}",
         "{\"a\":\"unterminated}",
         "{\"execution\":{}}\0",
     };

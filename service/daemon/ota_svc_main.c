@@ -64,6 +64,7 @@
 #include "ota_store.h"
 #include "ota_svc_budget.h"
 #include "ota_svc_federation.h"
+#include "ota_svc_instance_lock.h"
 #include "ota_svc_inventory.h"
 #include "ota_svc_jobs.h"
 #include "ota_svc_presign.h"
@@ -183,8 +184,10 @@ typedef struct daemon {
     int subs_total;
     int subs_refused;
     int ever_connected;
-    int refused;        /* the last connection attempt was refused by the broker */
-    int64_t backoff_ms; /* wait before the next connection attempt */
+    int refused;                   /* the last connection attempt was refused by the broker */
+    ota_svc_takeover_t conn_watch; /* connections the broker closed right after they were made */
+    int lock_fd;                   /* DATA/run/<client id>.lock, held while the process runs */
+    int64_t backoff_ms;            /* wait before the next connection attempt */
     ota_svc_budget_t *budget;
     int shared;     /* stream requests subscribed through $share on this connection */
     int probing;    /* waiting for the shared-subscription probe */
@@ -1440,6 +1443,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)
     d->refused = 0;
     d->backoff_ms = RECONNECT_MIN_MS;
     d->connected = 1;
+    ota_svc_takeover_connected(&d->conn_watch, mono_ms());
     d->accepted = 1;
     d->attempt_failed = 0;
     if (d->n_brokers > 1) {
@@ -1491,6 +1495,15 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
         } else {
             log_line(LV_WARN, "connection to %s:%d lost: %s", d->opt.host, d->opt.port,
                      mosquitto_strerror(rc));
+            if (ota_svc_takeover_lost(&d->conn_watch, mono_ms())) {
+                log_line(LV_ERROR,
+                         "the broker %s:%d closed this connection %u times in a row within %d s "
+                         "of making it: another client may connect with this client id, %s (a "
+                         "second otter-service elsewhere without its own --instance NAME?), or "
+                         "the broker is unstable",
+                         d->opt.host, d->opt.port, OTA_SVC_TAKEOVER_COUNT,
+                         OTA_SVC_TAKEOVER_MS / 1000, d->client_id);
+            }
         }
     }
     if (d->fed != NULL) {
@@ -2329,6 +2342,15 @@ int main(int argc, char **argv)
         }
     }
     g_inst = d.client_id;
+    {
+        char why[640];
+        d.lock_fd = ota_svc_instance_lock(d.opt.data_dir, d.client_id, why, sizeof why);
+        if (d.lock_fd < 0) {
+            fprintf(stderr, "otter-service: %s\n", why);
+            return d.lock_fd == -1 ? 2 : 1;
+        }
+    }
+    ota_svc_takeover_init(&d.conn_watch);
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

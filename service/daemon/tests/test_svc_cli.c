@@ -122,6 +122,49 @@ static void test_sigterm_without_broker(void **state)
     assert_int_equal(ota_test_log_wait(g_log, 0, "INFO stopped", 1000), 0);
 }
 
+/* A second process with the same client id on the same data folder does not start (the two
+ * would take the broker connection from each other for as long as both run); one with its
+ * own --instance does, and so does the same one once the first has stopped. */
+static void test_second_process_same_client_id(void **state)
+{
+    (void)state;
+    char port[16];
+    ota_test_proc_t first, other;
+    snprintf(port, sizeof(port), "%d", ota_test_free_port());
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", g_data, "--port", port, NULL};
+    long from = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&first, "otter-service", argv, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, "retrying", 5000), 0);
+    from = ota_test_log_size(g_log);
+    const char *const same[] = {"--data-dir", g_data, "--port", port, NULL};
+    int status = run(same);
+    char pid[64];
+    snprintf(pid, sizeof(pid), "another otter-service (pid %ld) already runs", (long)first.pid);
+    int named = ota_test_log_wait(g_log, from, pid, 0);
+    char *blue[] = {(char *)OTA_TEST_SERVICE_BIN,
+                    "--data-dir",
+                    g_data,
+                    "--port",
+                    port,
+                    "--instance",
+                    "blue",
+                    NULL};
+    long from_blue = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&other, "otter-service", blue, g_log), 0);
+    int blue_runs = ota_test_log_wait(g_log, from_blue, "retrying", 5000);
+    assert_int_equal(ota_test_proc_stop(&other), 0);
+    assert_int_equal(ota_test_proc_stop(&first), 0);
+    assert_int_equal(status, 2);
+    assert_int_equal(named, 0);
+    assert_int_equal(blue_runs, 0);
+    /* the first one stopped: the lock is free again */
+    from = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&first, "otter-service", argv, g_log), 0);
+    int again = ota_test_log_wait(g_log, from, "retrying", 5000);
+    assert_int_equal(ota_test_proc_stop(&first), 0);
+    assert_int_equal(again, 0);
+}
+
 /* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
  * `otter broker init --tls` sets up, with the certificate it issued for the service. */
 static void test_tls_cafile(void **state)
@@ -430,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_sigterm_without_broker),
+        cmocka_unit_test(test_second_process_same_client_id),
         cmocka_unit_test(test_tls_cafile),
         cmocka_unit_test(test_missing_data_folder),
         cmocka_unit_test(test_reads_what_broker_init_wrote),
