@@ -32,8 +32,8 @@ static const char *const meanings[] = {
     "data stored on the device failed its integrity check",
     "the step is not allowed in the device's current state",
     "reserved code (no device reports it)",
-    "anti-rollback: the image's security counter is below the device's minimum; once a "
-    "device confirmed an image with a counter it refuses images without one",
+    ("anti-rollback: the image's security counter is below the device's minimum; once a "
+     "device confirmed an image with a counter it refuses images without one"),
     "the image header is missing or malformed, or the image is for another device type",
     "the job document is one the device cannot use",
     "the signature method or the data planes offered are not supported by the device",
