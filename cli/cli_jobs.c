@@ -40,9 +40,9 @@ static const char create_help[] =
     "--cert or the certificate beside the key or signature; a --signature that\n"
     "nothing can check is refused unless --unchecked-signature. The image is\n"
     "imported, offered as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA\n"
-    "job document is queued for every target. Things already on the version (as\n"
-    "they reported it) are SKIPPED: counted apart, never sent the job, never a\n"
-    "failure. The document's file entry also carries otterVersion and\n"
+    "job document is queued for every target. Things already on the version or a\n"
+    "newer one (as they reported it) are SKIPPED: counted apart, never sent the\n"
+    "job, never a failure. The document's file entry also carries otterVersion and\n"
     "otterDeviceTypes. Prints the job id. When a published image has a security\n"
     "counter higher than this image's (or this one has none), job create warns:\n"
     "devices that confirmed that image refuse this one (anti-rollback).\n"
@@ -597,8 +597,8 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
         "for, the file the\ndevice receives, the stored firmware image, settings, document) "
         "and every\ntarget's execution: status, version number, last update (UTC), "
         "statusDetails\n(a failure's error code named and explained after them).\nSKIPPED "
-        "executions were not needed (already on the version, or "
-        "another\ndevice type); they never count as failures.\n",
+        "executions were not needed (already on the version or a newer one,\nor another "
+        "device type); they never count as failures.\n",
         "job show needs a job ID; see 'otter job list'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;

@@ -293,7 +293,7 @@ static const char watch_help[] =
     "terminal, progress bars redrawn in place; otherwise one line per change.\n"
     "Ends when every execution has finished or the job is canceled or aborted.\n"
     "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"
-    "version, or not of the job's device types), 1 otherwise.\n"
+    "version or a newer one, or not of the job's device types), 1 otherwise.\n"
     "\n"
     "  --json       one JSON object per change, then a summary object\n"
     "  --timeout S  give up after S seconds (exit code 1)\n";

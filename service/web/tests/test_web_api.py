@@ -610,6 +610,10 @@ def test_groups_and_attributes(fleet):
     st, j, _ = op.json("DELETE", "/api/v1/things/dev-b/attributes/site")
     check(st == 404 and "no attribute" in j["message"], "removing it again: %d" % st)
     check(op.json("GET", "/api/v1/groups/sims")[1]["members"] == [], "the dynamic group follows")
+    for method, body in (("PUT", {"value": "true"}), ("DELETE", None)):
+        st, j, _ = op.json(method, "/api/v1/things/dev-b/attributes/connected", body)
+        check(st == 400 and "presence" in j["message"],
+              "%s of the computed presence refused as such: %d %s" % (method, st, j))
 
     # Deleting: refused while an IN_PROGRESS job targets the group, then done.
     image = op.json("GET", "/api/v1/images")[1][0]["imageId"]
