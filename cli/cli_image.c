@@ -25,6 +25,16 @@ int cli_image_type_tag(const char *type, uint32_t *tag)
     return CLI_EXIT_OK;
 }
 
+int cli_image_counter(const char *text, uint16_t *counter)
+{
+    unsigned long n = 0;
+    if (cli_parse_uint(text, 1, 65535, &n) != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "bad --security-counter '%s'; give 1-65535", text);
+    }
+    *counter = (uint16_t)n;
+    return CLI_EXIT_OK;
+}
+
 int cli_image_load(const char *path, uint8_t **data, size_t *len, ota_image_header_t *hdr)
 {
     int rc = cli_read_input("image", path, data, len);
@@ -66,16 +76,22 @@ static const char create_help[] =
     "\n"
     "  --version X.Y.Z         major.minor.build (0-255, 0-255, 0-65535)\n"
     "  --out IMAGE             the image file to write (must not exist)\n"
-    "  --security-counter N    1-65535: the bootloader refuses images whose counter\n"
-    "                          is below the highest one it confirmed (anti-rollback);\n"
-    "                          raise it when an update fixes a security flaw. An\n"
-    "                          image with a counter may carry a lower version than\n"
-    "                          the device runs; one without (0) may not\n"
+    "  --security-counter N    1-65535: once a device confirmed an image with a\n"
+    "                          counter, its bootloader refuses images whose counter\n"
+    "                          is lower, and images without a counter, whatever\n"
+    "                          their version (anti-rollback): give every later image\n"
+    "                          a counter, and raise it when an update fixes a\n"
+    "                          security flaw. An image with a counter may carry a\n"
+    "                          lower version than the device runs; one without may\n"
+    "                          not, and only devices that never confirmed a counter\n"
+    "                          accept it\n"
     "  --device-type TYPE      the deviceType the image is for; the bootloader of\n"
     "                          another type refuses it\n"
     "\n"
     "An image with a counter or a device type uses header format 2, which\n"
-    "bootloaders older than format 2 refuse; one without is format 1.\n";
+    "bootloaders older than format 2 refuse; one without is format 1.\n"
+    "'otter job create --file FIRMWARE' takes the same --security-counter and\n"
+    "--device-type and writes the same header.\n";
 
 int cli_cmd_image_create(const cli_ctx_t *ctx, int argc, char **argv)
 {
@@ -105,11 +121,10 @@ int cli_cmd_image_create(const cli_ctx_t *ctx, int argc, char **argv)
                         "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
                         version);
     }
-    unsigned long n = 0;
-    if (counter != NULL && cli_parse_uint(counter, 1, 65535, &n) != 0) {
-        return cli_fail(CLI_EXIT_USAGE, "bad --security-counter '%s'; give 1-65535", counter);
+    if (counter != NULL &&
+        (rc = cli_image_counter(counter, &fields.security_counter)) != CLI_EXIT_OK) {
+        return rc;
     }
-    fields.security_counter = (uint16_t)n;
     if (type != NULL && (rc = cli_image_type_tag(type, &fields.device_type_tag)) != CLI_EXIT_OK) {
         return rc;
     }

@@ -17,6 +17,12 @@
 int cli_image_type_tag(const char *type, uint32_t *tag);
 
 /**
+ * The value of a --security-counter option (1-65535), or the usage error line.
+ * @return CLI_EXIT_OK, or CLI_EXIT_USAGE after printing the error.
+ */
+int cli_image_counter(const char *text, uint16_t *counter);
+
+/**
  * Read an otter image file and decode its header; the header's size must be
  * the file's. The caller frees *data.
  * @return CLI_EXIT_OK, or CLI_EXIT_FAIL after printing the error.

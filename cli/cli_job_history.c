@@ -14,16 +14,19 @@ static const char history_help[] =
     "reports included), a timeout, a cancel, a skip or a removal, each recorded once\n"
     "in the transaction that made it. Columns: time (UTC, milliseconds), status,\n"
     "version number, who recorded it (the service instance's client id, otter-cli,\n"
-    "otter-web), statusDetails.\n";
+    "otter-web), statusDetails (a failure's error code named and explained after\n"
+    "them).\n";
 
 static int show_event(void *ctx, const ota_store_exec_event_t *ev)
 {
     (void)ctx;
-    char when[24];
+    char when[24], words[320];
     cli_format_time(ev->at_ms, when);
-    printf("%s.%03lld  %-11s v%-3lld %-24s %s\n", when, (long long)(ev->at_ms % 1000),
+    cli_details_reason_words(ev->status_details, words, sizeof words);
+    printf("%s.%03lld  %-11s v%-3lld %-24s %s%s\n", when, (long long)(ev->at_ms % 1000),
            ota_store_exec_status_name(ev->status), (long long)ev->version_number,
-           ev->recorder[0] ? ev->recorder : "-", ev->status_details ? ev->status_details : "{}");
+           ev->recorder[0] ? ev->recorder : "-", ev->status_details ? ev->status_details : "{}",
+           words);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "cli_json.h"
 #include "cli_image.h"
 #include "ota_publish_firmware.h"
+#include "ota_publish_image.h"
 #include "ota_publish_job.h"
 #include "cli_job_protocols.h"
 #include "cli_rollout.h"
@@ -39,15 +40,25 @@ static const char create_help[] =
     "--cert or the certificate beside the key or signature; a --signature that\n"
     "nothing can check is refused unless --unchecked-signature. The image is\n"
     "imported, offered as stream AFR_OTA-<uuid> (file id 0), and an AWS-style OTA\n"
-    "job document is queued for every target. Things already on the version (as\n"
-    "they reported it) are SKIPPED: counted apart, never sent the job, never a\n"
-    "failure. The document's file entry also carries otterVersion and\n"
-    "otterDeviceTypes. Prints the job id.\n"
+    "job document is queued for every target. Things already on the version or a\n"
+    "newer one (as they reported it) are SKIPPED: counted apart, never sent the\n"
+    "job, never a failure. The document's file entry also carries otterVersion and\n"
+    "otterDeviceTypes. Prints the job id. When a published image has a security\n"
+    "counter higher than this image's (or this one has none), job create warns:\n"
+    "devices that confirmed that image refuse this one (anti-rollback).\n"
     "\n"
     "  --file FILE              the firmware, a finished image, or a data file with\n"
     "                           --file-type\n"
     "  --version X.Y.Z          major.minor.build (0-255, 0-255, 0-65535); taken from\n"
     "                           the header of a finished image when not given\n"
+    "  --security-counter N     1-65535, into the header FIRMWARE gets (as 'otter\n"
+    "                           image create --security-counter'): once a device\n"
+    "                           confirmed an image with a counter, it refuses images\n"
+    "                           without one and images whose counter is lower. A\n"
+    "                           finished image must already carry N\n"
+    "  --device-type TYPE       into the header too: the bootloader of another type\n"
+    "                           refuses the image; the job is for TYPE (--device-types\n"
+    "                           may only name TYPE). A finished image must carry it\n"
     "  --targets LIST           thing names and group:NAME, comma separated\n"
     "  --continuous             things that join a target group later get the job,\n"
     "                           those that leave lose a QUEUED execution (REMOVED);\n"
@@ -211,7 +222,7 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
 /* Loads the firmware and makes the image to publish (the checks are the web
  * console's too: ota_publish_firmware). */
 static int plan_image(struct job_plan *p, const char *file, unsigned long file_type, int raw,
-                      const char *types)
+                      const char *types, uint16_t counter, const char *type)
 {
     static const ota_publish_names_t names = {"--version", "--device-types"};
     uint8_t *data = NULL;
@@ -228,7 +239,9 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
                                        .version = p->version,
                                        .file_type = (unsigned)file_type,
                                        .raw = raw,
-                                       .device_types = types};
+                                       .device_types = types,
+                                       .security_counter = counter,
+                                       .device_type = type};
     char err[400];
     rc = ota_publish_firmware_image(&names, &fw, &p->version, &p->image, &p->image_len, err,
                                     sizeof err);
@@ -238,6 +251,48 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
         return CLI_EXIT_OK;
     }
     return cli_fail(rc == OTA_PUBLISH_FIRMWARE_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL, "%s", err);
+}
+
+/** The job that published a stream, found by job_of_stream(). */
+struct stream_job {
+    const char *stream_id;
+    char job_id[OTA_STORE_JOB_ID_MAX + 1];
+};
+
+static int job_of_stream(void *ctx, const ota_store_job_t *j)
+{
+    struct stream_job *sj = ctx;
+    if (strcmp(j->stream_id, sj->stream_id) != 0) {
+        return 0;
+    }
+    snprintf(sj->job_id, sizeof sj->job_id, "%s", j->job_id);
+    return 1;
+}
+
+/* Warns when devices that confirmed a published image with a security counter
+ * will refuse this one: it has none, or a lower one (anti-rollback). */
+static void warn_counter_floor(ota_store_t *store, const struct job_plan *p)
+{
+    ota_image_header_t hdr;
+    ota_publish_counter_floor_t floor;
+    if (ota_image_header_decode(p->image, p->image_len, &hdr) != OTA_OK ||
+        ota_publish_image_counter_floor(store, &floor) != 0 ||
+        floor.counter <= hdr.security_counter) {
+        return;
+    }
+    char what[40] = "no security counter";
+    if (hdr.security_counter != 0) {
+        snprintf(what, sizeof what, "security counter %u", (unsigned)hdr.security_counter);
+    }
+    struct stream_job sj = {.stream_id = floor.stream_id, .job_id = ""};
+    (void)ota_store_job_list(store, job_of_stream, &sj);
+    fprintf(stderr,
+            "otter: warning: this image has %s, but the image of job %s (stream %s) has "
+            "security counter %u: devices that confirmed that image will refuse this one "
+            "after the download (OTA_ERR_ROLLBACK); publish it with --security-counter %u or "
+            "higher for them\n",
+            what, sj.job_id[0] ? sj.job_id : "-", floor.stream_id, (unsigned)floor.counter,
+            (unsigned)floor.counter);
 }
 
 /* Frees what a plan holds. */
@@ -251,7 +306,8 @@ static void plan_free(struct job_plan *p)
 struct create_args {
     const char *file, *version, *targets, *key, *signature, *cert, *cert_name, *job_id, *file_path,
         *file_type, *timeout, *rollout, *abort_pct, *abort_min, *protocols, *url_expiry,
-        *device_types, *continuous, *unchecked, *raw;
+        *device_types, *continuous, *unchecked, *raw, *security_counter, *device_type;
+    uint16_t counter; /* 0: none */
     cli_job_protocols_t planes;
     cli_rollout_args_t ro;
 };
@@ -274,7 +330,7 @@ static int check_numbers(const struct create_args *a, ota_store_job_spec_t *spec
 }
 
 /* Checks the command line that needs no store. */
-static int check_args(const struct create_args *a, struct job_plan *p)
+static int check_args(struct create_args *a, struct job_plan *p)
 {
     if (a->file == NULL || a->targets == NULL) {
         return cli_fail(CLI_EXIT_USAGE,
@@ -306,7 +362,11 @@ static int check_args(const struct create_args *a, struct job_plan *p)
     if (a->file_path && (a->file_path[0] == '\0' || strlen(a->file_path) > 1024)) {
         return cli_fail(CLI_EXIT_USAGE, "bad --file-path; give 1-1024 characters");
     }
-    return CLI_EXIT_OK;
+    uint32_t tag;
+    if (a->device_type && cli_image_type_tag(a->device_type, &tag) != CLI_EXIT_OK) {
+        return CLI_EXIT_USAGE;
+    }
+    return a->security_counter ? cli_image_counter(a->security_counter, &a->counter) : CLI_EXIT_OK;
 }
 
 /* Writes the file, the stream and the job: the only step that changes the store. */
@@ -343,6 +403,7 @@ static int publish(const cli_ctx_t *ctx, ota_store_t *store, struct job_plan *p,
 int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
 {
     struct create_args a;
+    a.counter = 0;
     const char *pos[1];
     size_t n_pos;
     int help;
@@ -366,6 +427,8 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
                               {"continuous", 0, &a.continuous},
                               {"unchecked-signature", 0, &a.unchecked},
                               {"raw", 0, &a.raw},
+                              {"security-counter", 1, &a.security_counter},
+                              {"device-type", 1, &a.device_type},
                               CLI_ROLLOUT_OPTS(a.ro)};
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos, &help);
     if (rc != CLI_EXIT_OK) {
@@ -399,7 +462,10 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
         p.job_id = a.job_id;
     }
     /* Everything that needs no store first: the image and its signature. */
-    rc = plan_image(&p, a.file, file_type, a.raw != NULL, a.device_types);
+    if (a.device_type != NULL && a.device_types == NULL) {
+        a.device_types = a.device_type; /* an image for one type: a job for that type */
+    }
+    rc = plan_image(&p, a.file, file_type, a.raw != NULL, a.device_types, a.counter, a.device_type);
     if (rc == CLI_EXIT_OK) {
         rc = plan_signature(&p, a.key, a.signature, a.cert,
                             a.cert_name ? a.cert_name : "codesign.crt", a.unchecked != NULL);
@@ -419,6 +485,9 @@ int cli_cmd_job_create(const cli_ctx_t *ctx, int argc, char **argv)
     }
     if (rc == CLI_EXIT_OK) {
         rc = publish(ctx, store, &p, &a, file_type, &spec);
+    }
+    if (rc == CLI_EXIT_OK && file_type == 0 && a.raw == NULL) {
+        warn_counter_floor(store, &p);
     }
     if (rc == CLI_EXIT_OK) {
         printf("%s\n", p.job_id);
@@ -478,10 +547,12 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
 static int show_exec(void *ctx, const ota_store_execution_t *e)
 {
     (void)ctx;
-    char when[24];
+    char when[24], words[320];
     cli_format_time(e->last_updated_at_ms, when);
-    printf("  %-32s %-12s v%-3lld %s  %s\n", e->thing, cli_exec_status_text(e->status, e->released),
-           (long long)e->version_number, when, e->status_details ? e->status_details : "{}");
+    cli_details_reason_words(e->status_details, words, sizeof words);
+    printf("  %-32s %-12s v%-3lld %s  %s%s\n", e->thing,
+           cli_exec_status_text(e->status, e->released), (long long)e->version_number, when,
+           e->status_details ? e->status_details : "{}", words);
     return 0;
 }
 
@@ -526,8 +597,9 @@ int cli_cmd_job_show(const cli_ctx_t *ctx, int argc, char **argv)
         "usage: otter job show ID\n\nShow a job (status, the version and device types it is "
         "for, the file the\ndevice receives, the stored firmware image, settings, document) "
         "and every\ntarget's execution: status, version number, last update (UTC), "
-        "statusDetails.\nSKIPPED executions were not needed (already on the version, or "
-        "another\ndevice type); they never count as failures.\n",
+        "statusDetails\n(a failure's error code named and explained after them).\nSKIPPED "
+        "executions were not needed (already on the version or a newer one,\nor another "
+        "device type); they never count as failures.\n",
         "job show needs a job ID; see 'otter job list'", &arg, &store);
     if (rc != CLI_EXIT_OK) {
         return rc == CLI_DONE ? CLI_EXIT_OK : rc;

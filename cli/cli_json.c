@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli_common.h"
+#include "ota_svc_reason.h"
 #include "otter/ota_err.h"
 
 const char *cli_exec_status_text(ota_store_exec_status_t status, int released)
@@ -18,44 +19,16 @@ const char *cli_exec_status_text(ota_store_exec_status_t status, int released)
                                                        : "QUEUED (held by rollout)";
 }
 
-/* The name of the ota_err_t whose FreeRTOS-style code is code, in words. */
-static int code_words(unsigned long code, char *out, size_t cap)
+void cli_details_reason_words(const char *details, char *out, size_t cap)
 {
-    for (int e = -1; e >= OTA_ERR_MIN_CODE; e--) {
-        if (ota_err_pal_code((ota_err_t)e) == code) {
-            const char *name = ota_err_str((ota_err_t)e) + 8; /* after "OTA_ERR_" */
-            size_t n = 0;
-            for (; name[n] != '\0' && n + 1 < cap; n++) {
-                char c = name[n];
-                out[n] = c == '_' ? ' ' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-            }
-            out[n] = '\0';
-            return 1;
-        }
+    cJSON *d = details != NULL ? cJSON_Parse(details) : NULL;
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(d, "reason");
+    ota_err_t err;
+    out[0] = '\0';
+    if (cJSON_IsString(reason) && ota_svc_reason_decode(reason->valuestring, &err)) {
+        snprintf(out, cap, "  (%s: %s)", ota_err_str(err), ota_svc_reason_meaning(err));
     }
-    return 0;
-}
-
-void cli_reason_text(const char *reason, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = reason; *p != '\0' && n + 1 < cap; p++) {
-        if (*p == ' ' && n > 0 && out[n - 1] == ' ') {
-            continue;
-        }
-        out[n++] = *p;
-    }
-    while (n > 0 && out[n - 1] == ' ') {
-        n--;
-    }
-    out[n] = '\0';
-    const char *hex = strstr(out, ": 0x");
-    char *end = NULL;
-    unsigned long code = hex != NULL ? strtoul(hex + 2, &end, 16) : 0;
-    char words[64];
-    if (hex != NULL && end == hex + 12 && *end == '\0' && code_words(code, words, sizeof words)) {
-        snprintf(out + n, cap - n, " (%s)", words);
-    }
+    cJSON_Delete(d);
 }
 
 /* A time as "YYYY-MM-DDTHH:MM:SSZ", or null for 0. */
@@ -139,7 +112,7 @@ static void add_details(cJSON *o, const char *details)
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(d, "reason");
     if (cJSON_IsString(reason)) {
         char text[256];
-        cli_reason_text(reason->valuestring, text, sizeof text);
+        ota_svc_reason_text(reason->valuestring, text, sizeof text);
         cJSON_AddStringToObject(o, "reason", text);
     }
     cJSON_AddItemToObject(o, "statusDetails", d);

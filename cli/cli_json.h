@@ -19,11 +19,12 @@
 const char *cli_exec_status_text(ota_store_exec_status_t status, int released);
 
 /**
- * A device's reason made readable: runs of spaces become one ("accepted
- * v1.1.0"), and a FreeRTOS-style "rejected: 0x000000e3" gets the name of the
- * code ("rejected: 0x000000e3 (signature check failed)").
+ * The words for a device's reason in statusDetails text, for the plain lines
+ * of job show and job history: "  (OTA_ERR_ROLLBACK: <meaning>)" when the
+ * reason is one the agent writes (ota_svc_reason_decode()), else "".
+ * Reasons in --json and watch go through ota_svc_reason_text().
  */
-void cli_reason_text(const char *reason, char *out, size_t cap);
+void cli_details_reason_words(const char *details, char *out, size_t cap);
 
 /** `job list --json`: an array of jobs. @return an exit code. */
 int cli_json_job_list(ota_store_t *store);

@@ -10,6 +10,7 @@
 #include "cli_cmds.h"
 #include "cli_json.h"
 #include "ota_store.h"
+#include "ota_svc_reason.h"
 
 /** Poll period in milliseconds. */
 #define WATCH_POLL_MS 200
@@ -85,7 +86,7 @@ static int take_exec(void *ctx, const ota_store_execution_t *e)
 struct progress {
     long received, total; /* -1 when unknown */
     const char *self_test, *detail;
-    char reason[256]; /* "" when none; cli_reason_text */
+    char reason[256]; /* "" when none; ota_svc_reason_text */
     cJSON *details;
 };
 
@@ -107,7 +108,7 @@ static void progress_of(const struct row *r, struct progress *p)
     p->self_test = cJSON_IsString(st) ? st->valuestring : NULL;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(p->details, "reason");
     if (cJSON_IsString(rs)) {
-        cli_reason_text(rs->valuestring, p->reason, sizeof p->reason);
+        ota_svc_reason_text(rs->valuestring, p->reason, sizeof p->reason);
     }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(p->details, "detail");
     p->detail = cJSON_IsString(dt) ? dt->valuestring : NULL;
@@ -285,15 +286,15 @@ static const char watch_help[] =
     "usage: otter watch JOB_ID [--json] [--timeout S]\n"
     "\n"
     "Follow a job live: per device its status, download progress (statusDetails\n"
-    "receive n/N), self-test state, final reason (spaces collapsed, a code named:\n"
-    "\"rejected: 0x000000e3 (signature check failed)\") and the device's own failure\n"
-    "text (detail). Executions the rollout holds back read \"QUEUED (held by\n"
-    "rollout)\", as in 'otter job show' (with --json \"released\":false, which stays\n"
-    "false for one canceled while held). On a terminal, progress bars\n"
-    "redrawn in place; otherwise one line per change. Ends when every execution\n"
-    "has finished or the job is canceled or aborted.\n"
+    "receive n/N), self-test state, final reason (spaces collapsed, an error code\n"
+    "named and explained: \"0x000000f7: 0x00000000 (OTA_ERR_ROLLBACK: anti-rollback:\n"
+    "...)\") and the device's own failure text (detail). Executions the rollout\n"
+    "holds back read \"QUEUED (held by rollout)\", as in 'otter job show' (with\n"
+    "--json \"released\":false, which stays false for one canceled while held). On a\n"
+    "terminal, progress bars redrawn in place; otherwise one line per change.\n"
+    "Ends when every execution has finished or the job is canceled or aborted.\n"
     "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"
-    "version, or not of the job's device types), 1 otherwise.\n"
+    "version or a newer one, or not of the job's device types), 1 otherwise.\n"
     "\n"
     "  --json       one JSON object per change, then a summary object\n"
     "  --timeout S  give up after S seconds (exit code 1)\n";

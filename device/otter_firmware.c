@@ -104,6 +104,7 @@ typedef struct device {
     ota_agent_config_t agent_cfg;
     int started;
     int self_test_requested;
+    int report_requested; /* what runs changed (committed): report the inventory again */
     uint32_t total_blocks;
     uint32_t shown_blocks;
     ota_agent_stats_t job_base; /* the agent's counters (kept since boot) when this file began */
@@ -342,6 +343,9 @@ static void cb_outcome(void *ctx, const ota_agent_outcome_t *o)
         console(d, "INFO", "image %s committed in slot %s", d->version,
                 otter_dev_slot_name(d->boot.slot));
         write_status(d, "committed");
+        /* The service last heard "pending" at boot: tell it what runs now. */
+        d->boot.pending = 0;
+        d->report_requested = 1;
     }
 }
 
@@ -695,8 +699,10 @@ static void run_self_test(device_t *d)
 }
 
 /* Tells the service what runs here, the way an AWS IoT device does: its
- * Device Shadow's reported document (see docs/FLEET.md, inventory). */
-static void report_inventory(device_t *d)
+ * Device Shadow's reported document (see docs/FLEET.md, inventory). Sent when
+ * the agent starts (a revert shows then: the device boots the old image) and
+ * again once a new image is committed; token says which. */
+static void report_inventory(device_t *d, const char *token)
 {
     char topic[160], payload[400], type[96] = "";
     if (d->cfg.device_type[0] != '\0') {
@@ -705,9 +711,9 @@ static void report_inventory(device_t *d)
     snprintf(topic, sizeof topic, "$aws/things/%s/shadow/update", d->thing);
     int n = snprintf(payload, sizeof payload,
                      "{\"state\":{\"reported\":{\"firmwareVersion\":\"%s\",%s\"slot\":\"%s\","
-                     "\"imageState\":\"%s\",\"connected\":true}},\"clientToken\":\"boot\"}",
+                     "\"imageState\":\"%s\",\"connected\":true}},\"clientToken\":\"%s\"}",
                      d->version, type, otter_dev_slot_name(d->boot.slot),
-                     d->boot.pending ? "pending" : "committed");
+                     d->boot.pending ? "pending" : "committed", token);
     ota_err_t e = n > 0 && (size_t)n < sizeof payload
                       ? d->agent_cfg.mqtt.publish(d->agent_cfg.mqtt.ctx, topic,
                                                   (const uint8_t *)payload, (size_t)n, 1)
@@ -859,7 +865,7 @@ int main(int argc, char **argv)
             if (e == OTA_OK) {
                 d->started = 1;
                 console(d, "INFO", "agent started");
-                report_inventory(d);
+                report_inventory(d, "boot");
             } else {
                 console(d, "ERROR", "cannot start the agent: %s", ota_err_str(e));
             }
@@ -873,6 +879,10 @@ int main(int argc, char **argv)
         }
         if (d->self_test_requested) {
             run_self_test(d);
+        }
+        if (d->report_requested && d->started) {
+            d->report_requested = 0;
+            report_inventory(d, "commit");
         }
         show_progress(d);
     }

@@ -293,7 +293,11 @@ static void device_update(struct device *d, const char *job_id, int succeed)
         device_status(d, job_id, "SUCCEEDED",
                       "{\"reason\":\"accepted v1.2.3\",\"updatedBy\":\"0x01020002\"}");
     } else {
-        device_status(d, job_id, "FAILED", "{\"reason\":\"rejected: 0x00000010\"}");
+        /* What the agent reports when the port refuses to activate an image
+         * below the device's anti-rollback minimum (OTA_ERR_ROLLBACK). */
+        device_status(d, job_id, "FAILED",
+                      "{\"reason\":\"0x000000f7: 0x00000000\",\"detail\":\"the port cannot "
+                      "activate\"}");
     }
     cJSON_Delete(root);
 }
@@ -368,6 +372,12 @@ static void run_update(const char *job_id, int b_succeeds, int want_exit)
     assert_int_equal(cli_test_run(&g_run, "job", "show", job_id, NULL), 0);
     assert_non_null(strstr(g_run.out, "status:     COMPLETED"));
     assert_non_null(strstr(g_run.out, b_succeeds ? "succeeded 2" : "succeeded 1, failed 1"));
+    if (!b_succeeds) {
+        /* The operator reads the error's name and meaning, not just its number. */
+        assert_non_null(strstr(g_run.out, "\"detail\":\"the port cannot activate\"}  "
+                                          "(OTA_ERR_ROLLBACK: anti-rollback: the image's security "
+                                          "counter is below the device's minimum"));
+    }
 }
 
 static void test_update_all_succeed(void **state)

@@ -308,12 +308,126 @@ static void test_job_create_with_images(void **state)
            1);
 }
 
+/* The security counter of a job's stored image, and its device type tag. */
+static void job_counter(const char *job_id, unsigned *counter, uint32_t *tag)
+{
+    size_t len = 0;
+    unsigned char *img = job_file(job_id, &len, NULL);
+    ota_image_header_t h;
+    assert_int_equal(ota_image_header_decode(img, len, &h), OTA_OK);
+    *counter = h.security_counter;
+    *tag = h.device_type_tag;
+    free(img);
+}
+
+/* job create --file FIRMWARE writes the header image create writes (security
+ * counter, device type), and warns when devices that confirmed a published
+ * image with a counter will refuse the new one. */
+static void test_job_create_security_counter(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "broker", "init", "--port", "18997", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
+    expect(cli_test_run(R, "keygen", "--out", cli_test_path("keys"), NULL), 0);
+    const char *key = cli_test_path("keys/codesign.key");
+    char fw[512], img[512];
+    snprintf(fw, sizeof fw, "%s", make_file("fw.bin", 3000, 0x7f));
+    snprintf(img, sizeof img, "%s", cli_test_path("fw.img"));
+    unsigned counter = 0;
+    uint32_t tag = 0, sim_a = ota_crc32(0, (const uint8_t *)"sim-a", 5);
+
+    /* The help says what devices do with images without a counter. */
+    expect(cli_test_run(R, "image", "create", "--help", NULL), 0);
+    assert_null(strstr(R->out, "one without (0) may not"));
+    assert_non_null(strstr(R->out, "and images without a counter, whatever\n"));
+    expect(cli_test_run(R, "job", "create", "--help", NULL), 0);
+    assert_non_null(strstr(R->out, "--security-counter N"));
+    assert_non_null(strstr(R->out, "--device-type TYPE"));
+
+    /* Firmware with a counter and a type: the header has both, the job is for the type. */
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.0",
+                        "--security-counter", "3", "--device-type", "sim-a", "--targets", "A",
+                        "--key", key, "--job-id", "c3", NULL),
+           0);
+    assert_string_equal(R->err, "");
+    job_counter("c3", &counter, &tag);
+    assert_int_equal(counter, 3);
+    assert_int_equal(tag, sim_a);
+    cJSON *doc = NULL;
+    free(job_file("c3", &(size_t){0}, &doc));
+    const cJSON *types = cJSON_GetObjectItem(doc_file(doc), "otterDeviceTypes");
+    assert_int_equal(cJSON_GetArraySize(types), 1);
+    assert_string_equal(cJSON_GetArrayItem(types, 0)->valuestring, "sim-a");
+    cJSON_Delete(doc);
+
+    /* Without a counter (the old way), or with a lower one: published, with a warning. */
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.1", "--targets", "A",
+                        "--key", key, "--job-id", "plain", NULL),
+           0);
+    job_counter("plain", &counter, &tag);
+    assert_int_equal(counter, 0);
+    assert_int_equal(tag, 0);
+    assert_non_null(strstr(R->err, "otter: warning: this image has no security counter"));
+    assert_non_null(strstr(R->err, "the image of job c3 (stream AFR_OTA-"));
+    assert_non_null(strstr(R->err, "has security counter 3: devices that confirmed that image "
+                                   "will refuse this one after the download (OTA_ERR_ROLLBACK)"));
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.2",
+                        "--security-counter", "2", "--targets", "A", "--key", key, NULL),
+           0);
+    assert_non_null(strstr(R->err, "this image has security counter 2, but"));
+    /* The same counter or a higher one: no warning. */
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.3",
+                        "--security-counter", "3", "--targets", "A", "--key", key, "--job-id",
+                        "same", NULL),
+           0);
+    assert_string_equal(R->err, "");
+    job_counter("same", &counter, &tag);
+    assert_int_equal(counter, 3);
+
+    /* Refusals: bad values, a counter or type where no header goes, a type the job is not for. */
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4",
+                        "--security-counter", "0", "--targets", "A", "--key", key, NULL),
+           2);
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4",
+                        "--security-counter", "65536", "--targets", "A", "--key", key, NULL),
+           2);
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4", "--device-type",
+                        "a,b", "--targets", "A", "--key", key, NULL),
+           2);
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4",
+                        "--security-counter", "4", "--raw", "--targets", "A", "--key", key, NULL),
+           2);
+    expect(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.0.4", "--device-type",
+                        "sim-a", "--device-types", "sim-a,sim-b", "--targets", "A", "--key", key,
+                        NULL),
+           2);
+    assert_non_null(strstr(R->err, "give --device-types sim-a"));
+    /* A finished image keeps its header: the options must agree with it. */
+    expect(cli_test_run(R, "image", "create", "--version", "1.1.0", "--security-counter", "4",
+                        "--device-type", "sim-a", "--out", img, fw, NULL),
+           0);
+    expect(cli_test_run(R, "job", "create", "--file", img, "--security-counter", "5", "--targets",
+                        "A", "--key", key, NULL),
+           1);
+    assert_non_null(strstr(R->err, "security counter 4, not 5"));
+    expect(cli_test_run(R, "job", "create", "--file", img, "--device-type", "sim-b", "--targets",
+                        "A", "--key", key, NULL),
+           1);
+    expect(cli_test_run(R, "job", "create", "--file", img, "--security-counter", "4",
+                        "--device-type", "sim-a", "--targets", "A", "--key", key, "--job-id",
+                        "finished", NULL),
+           0);
+    assert_string_equal(R->err, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_image_create_sign_verify_show, cli_test_setup,
                                         cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_job_create_with_images, cli_test_setup,
+                                        cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_job_create_security_counter, cli_test_setup,
                                         cli_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

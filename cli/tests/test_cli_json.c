@@ -339,18 +339,31 @@ static void test_watch_words(void **state)
     ota_store_close(s);
     assert_int_equal(cli_test_run(R, "watch", "w", "--timeout", "10", NULL), 1); /* one failed */
     assert_non_null(strstr(R->out, "A: SUCCEEDED    reason \"accepted v1.1.0\"\n"));
-    assert_non_null(strstr(R->out, "B: FAILED       reason \"rejected: 0x000000e3 (signature "
-                                   "check failed)\" detail \"bad sig\"\n"));
+#define SIG_WORDS                                                                                  \
+    "(OTA_ERR_SIGNATURE_CHECK_FAILED: the code signature does not verify with the device's "       \
+    "certificate)"
+    assert_non_null(strstr(R->out, "B: FAILED       reason \"rejected: 0x000000e3 " SIG_WORDS
+                                   "\" detail \"bad sig\"\n"));
     expect(cli_test_run(R, "job", "show", "w", "--json", NULL), 0);
     cJSON *j = out_json();
     const cJSON *ex = cJSON_GetObjectItem(j, "executions");
-    int seen = 0;
+    int seen = 0, seen_words = 0;
     for (int i = 0; i < cJSON_GetArraySize(ex); i++) {
         const cJSON *r = cJSON_GetObjectItem(cJSON_GetArrayItem(ex, i), "reason");
         seen += cJSON_IsString(r) && strcmp(r->valuestring, "accepted v1.1.0") == 0;
+        seen_words +=
+            cJSON_IsString(r) && strcmp(r->valuestring, "rejected: 0x000000e3 " SIG_WORDS) == 0;
     }
     assert_int_equal(seen, 1);
+    assert_int_equal(seen_words, 1);
     cJSON_Delete(j);
+    /* The plain lines of job show and job history name it after the statusDetails. */
+    expect(cli_test_run(R, "job", "show", "w", NULL), 0);
+    assert_non_null(strstr(R->out, "\"detail\":\"bad sig\"}  " SIG_WORDS "\n"));
+    assert_non_null(strstr(R->out, "{\"reason\":\"accepted  v1.1.0\"}\n"));
+    expect(cli_test_run(R, "job", "history", "w", "B", NULL), 0);
+    assert_non_null(strstr(R->out, "\"detail\":\"bad sig\"}  " SIG_WORDS "\n"));
+#undef SIG_WORDS
 }
 
 int main(void)

@@ -9,7 +9,7 @@
  *
  * The single-device tests connect the device through a slow link (a relay on
  * 127.0.0.1 with a bandwidth limit towards the device) so that the download
- * of otter-fw-1.1.0-large (55 blocks of 4 KiB) lasts long enough to be hit
+ * of otter-fw-1.1.0-large (56 blocks of 4 KiB) lasts long enough to be hit
  * at chosen points.
  *
  * test_device_faults NAME runs one test (power_loss_resumes,

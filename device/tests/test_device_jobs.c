@@ -517,6 +517,8 @@ static void test_two_updates_back_to_back(void **state)
     dfx_create_job(f, "e2e-first", "otter-fw-1.1.0", "1.1.0");
     expect_job(f, "e2e-first", "SUCCEEDED", "accepted  v1.1.0", details, sizeof details, 30000);
     first = dfx_since_s(&f->t_job);
+    /* 1.1.0 booted pending and reported so; once committed it reports again. */
+    dfx_wait_thing_shows(f, "imageState", "committed", 5000);
     /* The second job right after the first one ended. */
     dfx_create_job(f, "e2e-second", "otter-fw-2.0.0", "2.0.0");
     expect_job(f, "e2e-second", "SUCCEEDED", "accepted  v2.0.0", details, sizeof details, 30000);
@@ -541,6 +543,17 @@ static void test_previous_version_rejected(void **state)
     double secs;
     dfx_start_device(f, "otter-fw-1.1.0", "1.1.0");
     dfx_expect_running(f, "1.1.0", "A", "committed", 5000);
+    /* The device reported 1.1.0: the service does not send it an older version. */
+    dfx_wait_thing_shows(f, "firmwareVersion", "1.1.0", 10000);
+    dfx_create_job(f, "e2e-downgrade-skipped", "otter-fw-1.0.0", "1.0.0");
+    expect_job(f, "e2e-downgrade-skipped", "SKIPPED", "runs 1.1.0, newer than 1.0.0", details,
+               sizeof details, 10000);
+    assert_int_equal(dfx_log_count(f, "job accepted"), 0);
+    /* With its version forgotten the job is sent, and the device refuses it itself. */
+    {
+        const char *args[] = {"thing", "unset", THING, "firmwareVersion", NULL};
+        run_cli_ok(f, args, "otter thing unset");
+    }
     dfx_create_job(f, "e2e-downgrade", "otter-fw-1.0.0", "1.0.0");
     expect_job(f, "e2e-downgrade", "FAILED", "\"reason\":\"rejected", details, sizeof details,
                30000);
@@ -733,7 +746,7 @@ static void test_wrong_algorithm_rejected(void **state)
 
 /* ---- 6. the link drops during a download ---- */
 
-/* The image of the jobs held during their download: 55 blocks of 4 KiB, of
+/* The image of the jobs held during their download: 56 blocks of 4 KiB, of
  * which the first window (16) arrives before the hold. */
 #define HELD_FW "otter-fw-1.1.0-large"
 

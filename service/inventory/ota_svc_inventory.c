@@ -438,9 +438,10 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
         return;
     }
     /* Known on this broker from now on; each broker's notices come in order, so a move
-     * (connect on one, disconnect on the other, either order) leaves the right set. A thing's
-     * first notice leaves it unknown on the federation's other brokers, whose notices about it
-     * were never seen (never offline) until a notice from each. One transaction. */
+     * (connect on one, disconnect on the other, either order) leaves the right set. A notice
+     * leaves the thing unknown on the federation's other brokers it has no notice from yet,
+     * whose notices about it were never seen (never offline), until a notice from each. One
+     * transaction. */
     unsigned bit = 1u << broker;
     int rc = ota_store_presence_notice(inv->store, thing, broker, online,
                                        BROKERS_UPTO(inv->n_brokers) & ~bit, now_ms);

@@ -39,11 +39,11 @@
  * otter-service-federation-local ...") or reconnecting ("Connecting bridge
  * (step 1) otter-federation (...)"; its retries after a loss are the same
  * gap until a notice of the other hub shows it up again), as Mosquitto 2.0.11
- * words them. A thing's first notice makes it unknown on every other broker
- * of the federation (its notices there were never seen). A failed
- * login under a bridge's or a thing's client id is no gap and no presence
- * (Mosquitto names such a client "<unknown>", and a refusal says "not
- * authorised"); no client may publish on $SYS or otter-presence. Hub 1's bridge
+ * words them. A thing's notice makes it unknown on every other broker of
+ * the federation it has no notice from yet (its notices there were never
+ * seen). A failed login under a bridge's or a thing's client id is no gap
+ * and no presence (Mosquitto names such a client "<unknown>", and a refusal
+ * says "not authorised"); no client may publish on $SYS or otter-presence. Hub 1's bridge
  * (K = 1) carries every stream but the service's own broker's between the
  * hubs, so its gaps count for all of them.
  *
@@ -56,7 +56,7 @@
  * "true" (known on at least one broker), "unknown" (not known on any and
  * unknown on at least one), "false" (known not connected anywhere); a thing
  * never seen has none of them. "lastSeen" is the service's clock at its last
- * notice or report.
+ * notice or report (the Jobs module refreshes it from requests too).
  *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */

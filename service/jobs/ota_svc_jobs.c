@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 
+#include "ota_svc_jobs_seen.h"
 #include "ota_svc_json.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct ota_svc_jobs {
     ota_svc_jobs_durable_fn durable; /* publishes an outbox answer, or NULL */
     void *durable_ctx;
     ota_svc_jobs_stats_t stats;
+    ota_svc_seen_t seen; /* when each thing's lastSeen was last written from its requests */
 };
 
 /* Everything under a thing's jobs/: requests on unknown topics are answered
@@ -110,8 +112,10 @@ ota_svc_jobs_t *ota_svc_jobs_create(ota_store_t *store, ota_svc_publish_fn publi
 
 void ota_svc_jobs_destroy(ota_svc_jobs_t *jobs)
 {
-    if (jobs)
+    if (jobs) {
         free(jobs->session);
+        ota_svc_seen_free(&jobs->seen);
+    }
     free(jobs);
 }
 
@@ -1132,6 +1136,23 @@ static int parse_topic(const char *topic, char *thing, size_t thing_cap, char *j
     return op;
 }
 
+/* A request is word from the thing (the broker lets a thing publish only on its own topics):
+ * its lastSeen becomes now, written at most once per OTA_SVC_SEEN_PERIOD_MS. Presence is not
+ * touched: a request queued while the thing was away may arrive after it left. */
+static void refresh_last_seen(ota_svc_jobs_t *j, const char *thing, int64_t now_ms)
+{
+    if (!ota_svc_seen_due(&j->seen, thing, now_ms))
+        return;
+    char seen[24];
+    snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
+    int rc = ota_store_thing_attr_set(j->store, thing, "lastSeen", seen, now_ms);
+    if (rc == OTA_STORE_OK)
+        j->stats.seen_written++;
+    else if (rc != OTA_STORE_NOT_FOUND)
+        logf_(j, OTA_SVC_LOG_WARN, "jobs: lastSeen of %s not written: %s", thing,
+              ota_store_errmsg(j->store));
+}
+
 int ota_svc_jobs_handle(ota_svc_jobs_t *jobs, const char *topic, const void *payload, size_t len,
                         int64_t now_ms)
 {
@@ -1231,6 +1252,7 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
     } else if (bad) {
         reject(&r, "InvalidTopic", "invalid thing name or job id in the topic", NULL);
     } else {
+        refresh_last_seen(jobs, r.thing, now_ms);
         switch (op) {
         case OP_GET_PENDING:
             on_get_pending(&r);

@@ -205,11 +205,12 @@ int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t liv
 
 /** Counters since creation. */
 typedef struct ota_svc_jobs_stats {
-    uint64_t requests;    /**< requests handled (answers of ours not counted) */
-    uint64_t redelivered; /**< updates delivered again and answered without a change */
-    uint64_t throttled;   /**< requests refused with RequestThrottled */
-    uint64_t skipped;     /**< our own answers and notices that came back */
-    uint64_t resent;      /**< outbox answers sent again after a restart */
+    uint64_t requests;     /**< requests handled (answers of ours not counted) */
+    uint64_t redelivered;  /**< updates delivered again and answered without a change */
+    uint64_t throttled;    /**< requests refused with RequestThrottled */
+    uint64_t skipped;      /**< our own answers and notices that came back */
+    uint64_t resent;       /**< outbox answers sent again after a restart */
+    uint64_t seen_written; /**< lastSeen refreshes written from requests (one a minute a thing) */
 } ota_svc_jobs_stats_t;
 
 /**

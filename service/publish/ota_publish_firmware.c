@@ -28,13 +28,29 @@ static int types_all_tag(const char *types, uint32_t tag)
     return 1;
 }
 
-/* An image made for one device type goes only to things of that type. */
+/* A finished image carries the header fields the job asks for; an image made
+ * for one device type goes only to things of that type. */
 static int check_finished_image(const ota_publish_names_t *names, const ota_publish_firmware_t *fw,
-                                const uint8_t *image, size_t len, char *err, size_t cap)
+                                uint32_t tag, const uint8_t *image, size_t len, char *err,
+                                size_t cap)
 {
     ota_image_header_t hdr;
     if (ota_image_header_decode(image, len, &hdr) != OTA_OK) {
         snprintf(err, cap, "%s has a damaged image header; make it again", fw->name);
+        return -1;
+    }
+    if (fw->security_counter != 0 && hdr.security_counter != fw->security_counter) {
+        snprintf(err, cap,
+                 "%s is an image with security counter %u, not %u; drop the security counter "
+                 "(the image's header decides) or make the image again",
+                 fw->name, (unsigned)hdr.security_counter, (unsigned)fw->security_counter);
+        return -1;
+    }
+    if (tag != 0 && hdr.device_type_tag != tag) {
+        snprintf(err, cap,
+                 "%s is an image not made for device type %s; drop the device type (the "
+                 "image's header decides) or make the image again",
+                 fw->name, fw->device_type);
         return -1;
     }
     if (hdr.device_type_tag != 0 &&
@@ -50,6 +66,40 @@ static int check_finished_image(const ota_publish_names_t *names, const ota_publ
     return 0;
 }
 
+/* The header fields asked for: usable for this file and job? The tag of the
+ * device type in *tag (0 for none). */
+static int check_header_fields(const ota_publish_names_t *names, const ota_publish_firmware_t *fw,
+                               uint32_t *tag, char *err, size_t cap)
+{
+    *tag = 0;
+    if (fw->security_counter == 0 && fw->device_type == NULL) {
+        return 0;
+    }
+    if (fw->file_type != 0 || fw->raw) {
+        snprintf(err, cap,
+                 "a security counter and a device type go into otter's image header, "
+                 "which a raw file or another file type does not get; drop them");
+        return OTA_PUBLISH_FIRMWARE_USAGE;
+    }
+    if (fw->device_type == NULL) {
+        return 0;
+    }
+    if (ota_device_type_tag(fw->device_type, strlen(fw->device_type), tag) != OTA_OK) {
+        snprintf(err, cap,
+                 "bad device type '%s'; give 1-64 of [A-Za-z0-9_.-] (the thing's deviceType)",
+                 fw->device_type);
+        return OTA_PUBLISH_FIRMWARE_USAGE;
+    }
+    if (fw->device_types == NULL || !types_all_tag(fw->device_types, *tag)) {
+        snprintf(err, cap,
+                 "an image for device type %s goes only to a job for that type; give %s %s or "
+                 "leave it out",
+                 fw->device_type, names->device_types, fw->device_type);
+        return OTA_PUBLISH_FIRMWARE_USAGE;
+    }
+    return 0;
+}
+
 int ota_publish_firmware_image(const ota_publish_names_t *names, const ota_publish_firmware_t *fw,
                                uint32_t *version, uint8_t **image, size_t *image_len, char *err,
                                size_t cap)
@@ -60,6 +110,11 @@ int ota_publish_firmware_image(const ota_publish_names_t *names, const ota_publi
     if (fw->len == 0) {
         snprintf(err, cap, "%s is empty; give the firmware file", fw->name);
         return -1;
+    }
+    uint32_t tag = 0;
+    int rc = check_header_fields(names, fw, &tag, err, cap);
+    if (rc != 0) {
+        return rc;
     }
     int is_image =
         fw->len >= 4 && memcmp(fw->data, "OTIM", 4) == 0 && fw->file_type == 0 && !fw->raw;
@@ -97,11 +152,14 @@ int ota_publish_firmware_image(const ota_publish_names_t *names, const ota_publi
     }
     uint32_t found = 0;
     char want[OTA_VERSION_TEXT_MAX], got[OTA_VERSION_TEXT_MAX];
-    switch (ota_publish_image_prepare(fw->data, fw->len, *version, image, image_len, &found)) {
+    /* Firmware gets the header 'otter image create' writes, from the same fields. */
+    const ota_image_header_t fields = {
+        .version = *version, .security_counter = fw->security_counter, .device_type_tag = tag};
+    switch (ota_publish_image_prepare(fw->data, fw->len, &fields, image, image_len, &found)) {
     case OTA_PUBLISH_IMAGE_WRAPPED:
         return 0;
     case OTA_PUBLISH_IMAGE_AS_IS:
-        if (check_finished_image(names, fw, *image, *image_len, err, cap) != 0) {
+        if (check_finished_image(names, fw, tag, *image, *image_len, err, cap) != 0) {
             free(*image);
             *image = NULL;
             *image_len = 0;

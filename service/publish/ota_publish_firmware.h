@@ -29,6 +29,10 @@ typedef struct ota_publish_firmware {
     unsigned file_type;       /**< 0 = firmware; other types are delivered as given */
     int raw;                  /**< deliver the firmware as given (no otter header) */
     const char *device_types; /**< the job's types "a,b", or NULL */
+    /** Header fields for firmware that gets a header, as 'otter image create'
+     * writes them; a finished image must already carry them. */
+    uint16_t security_counter; /**< 1-65535, or 0 for none */
+    const char *device_type;   /**< the type the image is for (its tag), or NULL */
 } ota_publish_firmware_t;
 
 /** Result: the caller's input is incomplete (no version to go by). */
@@ -36,8 +40,11 @@ typedef struct ota_publish_firmware {
 
 /**
  * Make the image to publish: the file as given (raw, other file types), the
- * file with a header prepended, or a finished image whose header states the
- * job's version and (if it names one) the job's only device type.
+ * file with a header prepended (version, and the security counter and device
+ * type when given: the same header 'otter image create' writes), or a
+ * finished image whose header states the job's version, the given security
+ * counter and device type, and (if it names a type) the job's only device
+ * type. A device type given needs the job's device types to be just that one.
  * @param version   receives the job's version (from the header when not given).
  * @param image, image_len receive the image (heap, caller frees) on success.
  * @return 0; -1 when the file is refused; OTA_PUBLISH_FIRMWARE_USAGE; the

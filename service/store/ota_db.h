@@ -6,8 +6,10 @@
  * The SQL the store passes here is a portable subset: placeholders are `?`
  * or `?N` (the PostgreSQL driver turns them into `$N`), upserts are
  * `ON CONFLICT`, and only functions both databases know are used (the
- * PostgreSQL schema defines `instr`). Schema text (DDL) is back-end specific
- * and comes from the store's per-driver migration lists.
+ * PostgreSQL schema defines `instr`). `COLLATE "C"` is byte order on both
+ * (the SQLite driver defines it), whatever a PostgreSQL database's
+ * collation. Schema text (DDL) is back-end specific and comes from the
+ * store's per-driver migration lists.
  *
  * Writers are serialized on both back-ends: SQLite takes its database lock
  * (BEGIN IMMEDIATE), PostgreSQL a transaction-level advisory lock taken by
@@ -50,7 +52,7 @@ enum {
 
 /**
  * Opens an SQLite database file (created if missing) with foreign keys on,
- * WAL journal and a busy wait of busy_ms.
+ * WAL journal, a busy wait of busy_ms and the collation "C" (byte order).
  * @param path database file.
  * @param busy_ms how long a writer waits for another process's transaction.
  * @param out receives the handle (NULL on failure).

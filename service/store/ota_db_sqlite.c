@@ -225,6 +225,14 @@ static void lite_writer(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, db->label, -1, SQLITE_TRANSIENT);
 }
 
+/** Collation "C": byte order, as PostgreSQL's "C" (for `ORDER BY ... COLLATE "C"`). */
+static int lite_bytes_cmp(void *ctx, int na, const void *a, int nb, const void *b)
+{
+    (void)ctx;
+    int c = memcmp(a, b, (size_t)(na < nb ? na : nb));
+    return c ? c : na - nb;
+}
+
 int ota_db_open_sqlite(const char *path, int busy_ms, ota_db_t **out, char *err, size_t err_cap)
 {
     *out = NULL;
@@ -246,6 +254,7 @@ int ota_db_open_sqlite(const char *path, int busy_ms, ota_db_t **out, char *err,
     sqlite3_busy_timeout(l->db, busy_ms);
     if (sqlite3_create_function(l->db, "otter_writer", 0, SQLITE_UTF8, &l->base, lite_writer, NULL,
                                 NULL) != SQLITE_OK ||
+        sqlite3_create_collation(l->db, "C", SQLITE_UTF8, NULL, lite_bytes_cmp) != SQLITE_OK ||
         lite_exec(&l->base, "PRAGMA foreign_keys=ON") || set_wal(l) ||
         lite_exec(&l->base, "PRAGMA synchronous=NORMAL")) {
         snprintf(err, err_cap, "%s: %s", path, l->base.err);

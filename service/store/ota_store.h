@@ -426,18 +426,6 @@ typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, 
 int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
                               void *ctx);
 
-/** Callback for ota_store_attr_things(); return nonzero to stop. */
-typedef int (*ota_store_attr_thing_cb)(void *ctx, const char *thing, const char *value);
-
-/**
- * Lists the things that have attribute key, with its value, by thing name
- * (stored attributes only: none for the computed presence attributes).
- * @return OTA_STORE_OK (nothing listed when no thing has it); OTA_STORE_INVALID
- *         (bad key); OTA_STORE_ERROR.
- */
-int ota_store_attr_things(ota_store_t *store, const char *key, ota_store_attr_thing_cb cb,
-                          void *ctx);
-
 /* ------------------------------------------------------------------------ */
 /* Presence (ota_store_presence.c)                                          */
 /* ------------------------------------------------------------------------ */
@@ -479,8 +467,10 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
 /**
  * Records a connection notice: the thing is connected (online 1) or not
  * (online 0) to broker, known from now on; its lastSeen attribute becomes
- * now_ms. A thing's first notice also makes it unknown on the brokers of
- * first_unknown (bit K), whose notices about it were never seen. All in one
+ * now_ms. It also makes it unknown on the brokers of first_unknown (bit K)
+ * where it has no notice yet (its first notice; a broker the federation
+ * gained; presence from schema 6, kept on broker 1 only when the thing had
+ * just "connected"): their notices about it were never seen. All in one
  * transaction.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
  *         (bad name, broker out of range); OTA_STORE_ERROR.
@@ -682,7 +672,9 @@ typedef struct ota_store_job_spec {
      *  (SUCCEEDED or a failure). 0 behaves as 1. */
     uint32_t abort_min_finished;
     /** Version the job installs ("X.Y.Z"), or NULL/"" for none. A thing whose
-     *  firmwareVersion attribute equals it is SKIPPED, never sent the job. */
+     *  firmwareVersion attribute equals it, or is a newer version (a
+     *  downgrade the device would refuse after the download), is SKIPPED,
+     *  never sent the job. */
     const char *target_version;
     /** Device types the job is for, "a,b" (ota_store_valid_device_types()), or
      *  NULL/"" for any. A thing whose deviceType attribute is not one of them
@@ -735,7 +727,8 @@ typedef struct ota_store_job {
     uint32_t n_rejected;
     uint32_t n_removed;
     uint32_t n_canceled;
-    uint32_t n_skipped; /**< not needed: already on the version, or another device type */
+    uint32_t n_skipped; /**< not needed: already on the version or a newer one, or another
+                         *   device type */
 } ota_store_job_t;
 
 /**

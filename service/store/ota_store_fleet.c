@@ -103,6 +103,102 @@ int ota_store_valid_device_types(const char *list)
     "THEN '{\"skipped\":\"already on ' || j.target_version || '\"}' END "                          \
     "FROM jobs j WHERE j.id = e.job)"
 
+/* A skipped (job, thing) pair. */
+typedef char skip_row_t[2][OTA_STORE_THING_NAME_MAX + 1];
+
+/* Appends a pair to rows (grown as needed); OTA_STORE_ERROR when out of memory. */
+static int skip_row_add(ota_store_t *s, skip_row_t **rows, size_t *n, size_t *cap,
+                        ota_db_stmt_t *st)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        void *p = realloc(*rows, ncap * sizeof **rows);
+        if (!p)
+            return fail(s, OTA_STORE_ERROR, "out of memory");
+        *rows = p;
+        *cap = ncap;
+    }
+    copy_col((*rows)[*n][0], sizeof(*rows)[*n][0], st, 0);
+    copy_col((*rows)[*n][1], sizeof(*rows)[*n][1], st, 1);
+    (*n)++;
+    return OTA_STORE_OK;
+}
+
+/* Binds the job and thing filters (?1, ?2; NULL: any). */
+static void skip_bind(ota_db_stmt_t *st, const char *job_id, const char *thing)
+{
+    if (job_id)
+        ota_db_bind_text(st, 1, job_id);
+    if (thing)
+        ota_db_bind_text(st, 2, thing);
+}
+
+/* Skips the queued executions whose thing reports a newer version than the
+ * job's: the device would download the image only to refuse it as a
+ * downgrade. Only versions that both parse are compared (in C: the SQL of
+ * both back-ends cannot compare X.Y.Z safely); the pairs skipped are added to
+ * rows. */
+static int skip_downgrades(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms,
+                           skip_row_t **rows, size_t *n, size_t *cap)
+{
+    ota_db_stmt_t *st;
+    int rc = prep(s, &st,
+                  "SELECT e.job, e.thing, j.target_version, a.value FROM executions e "
+                  "JOIN jobs j ON j.id = e.job JOIN thing_attrs a ON a.thing = e.thing AND "
+                  "a.key = 'firmwareVersion' WHERE e.status = " EX_QUEUED " AND "
+                  "(?1 IS NULL OR e.job = ?1) AND (?2 IS NULL OR e.thing = ?2) AND "
+                  "j.target_version <> '' AND a.value <> j.target_version");
+    if (rc)
+        return rc;
+    skip_bind(st, job_id, thing);
+    size_t first = *n;
+    /* why each pair is skipped, beside rows */
+    char(*why)[96] = NULL;
+    size_t why_cap = 0;
+    int r = OTA_DB_DONE;
+    while (!rc && (r = ota_db_step(st)) == OTA_DB_ROW) {
+        char want[OTA_STORE_VERSION_MAX + 1], have[OTA_STORE_ATTR_VALUE_MAX + 1];
+        uint32_t w, h;
+        copy_col(want, sizeof want, st, 2);
+        copy_col(have, sizeof have, st, 3);
+        if (ota_version_parse(want, &w) != 0 || ota_version_parse(have, &h) != 0 || h <= w)
+            continue;
+        if ((rc = skip_row_add(s, rows, n, cap, st)))
+            break;
+        if (why_cap < *cap) {
+            void *p = realloc(why, *cap * sizeof *why);
+            if (!p) {
+                rc = fail(s, OTA_STORE_ERROR, "out of memory");
+                break;
+            }
+            why = p;
+            why_cap = *cap;
+        }
+        char hv[OTA_VERSION_TEXT_MAX], wv[OTA_VERSION_TEXT_MAX];
+        ota_version_format(h, hv);
+        ota_version_format(w, wv);
+        snprintf(why[*n - 1], sizeof why[0], "{\"skipped\":\"runs %s, newer than %s\"}", hv, wv);
+    }
+    if (!rc && r != OTA_DB_DONE)
+        rc = fail_db(s, "find downgrades");
+    ota_db_finalize(st);
+    for (size_t i = first; !rc && i < *n; i++) {
+        if ((rc = prep(s, &st,
+                       "UPDATE executions SET status = " EX_SKIPPED ", released = 1, "
+                       "version = version + 1, updated_ms = ?, deadline_ms = 0, details = ? "
+                       "WHERE job = ? AND thing = ? AND status = " EX_QUEUED)))
+            break;
+        ota_db_bind_int64(st, 1, now_ms);
+        ota_db_bind_text(st, 2, why[i]);
+        ota_db_bind_text(st, 3, (*rows)[i][0]);
+        ota_db_bind_text(st, 4, (*rows)[i][1]);
+        rc = step_done(s, st, "skip a downgrade");
+        ota_db_finalize(st);
+    }
+    free(why);
+    return rc;
+}
+
 int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thing, int64_t now_ms)
 {
     ota_db_stmt_t *st;
@@ -115,33 +211,19 @@ int ota_store_skip_unneeded(ota_store_t *s, const char *job_id, const char *thin
                   "RETURNING job, thing");
     if (rc)
         return rc;
-    if (job_id)
-        ota_db_bind_text(st, 1, job_id);
-    if (thing)
-        ota_db_bind_text(st, 2, thing);
+    skip_bind(st, job_id, thing);
     ota_db_bind_int64(st, 3, now_ms);
     /* Collect what changed before writing more (RETURNING rows come first). */
     size_t n = 0, cap = 0;
-    char(*rows)[2][OTA_STORE_THING_NAME_MAX + 1] = NULL;
-    int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            void *p = realloc(rows, ncap * sizeof *rows);
-            if (!p) {
-                rc = fail(s, OTA_STORE_ERROR, "out of memory");
-                break;
-            }
-            rows = p;
-            cap = ncap;
-        }
-        copy_col(rows[n][0], sizeof rows[n][0], st, 0);
-        copy_col(rows[n][1], sizeof rows[n][1], st, 1);
-        n++;
-    }
+    skip_row_t *rows = NULL;
+    int r = OTA_DB_DONE;
+    while (!rc && (r = ota_db_step(st)) == OTA_DB_ROW)
+        rc = skip_row_add(s, &rows, &n, &cap, st);
     if (!rc && r != OTA_DB_DONE)
         rc = fail_db(s, "skip executions");
     ota_db_finalize(st);
+    if (!rc)
+        rc = skip_downgrades(s, job_id, thing, now_ms, &rows, &n, &cap);
     for (size_t i = 0; !rc && i < n; i++) {
         rc = bump_thing(s, rows[i][1]);
         if (!rc && (i == 0 || strcmp(rows[i][0], rows[i - 1][0]) != 0))
@@ -333,7 +415,8 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
-    /* the computed presence attributes, merged in key order */
+    /* the computed presence attributes, merged in key order (bytes: the database's collation
+     * might be a language's, and strcmp() is what the merge compares with) */
     static const char *const computed[] = {OTA_STORE_ATTR_CONNECTED, OTA_STORE_ATTR_CONNECTED_TO,
                                            OTA_STORE_ATTR_UNKNOWN_ON};
     ota_store_presence_t p;
@@ -343,7 +426,8 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     size_t next = 0;
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
-                   "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? ORDER BY key")))
+                   "SELECT key, value, updated_ms FROM thing_attrs WHERE thing = ? "
+                   "ORDER BY key COLLATE \"C\"")))
         return rc;
     ota_db_bind_text(st, 1, thing);
     int r = OTA_DB_DONE, stop = 0;
@@ -362,32 +446,6 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
             stop = cb(ctx, computed[next], v, next == 2 ? p.unknown_since_ms : p.updated_ms);
     if (!stop && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list attributes");
-    ota_db_finalize(st);
-    if (!rc)
-        ok(store);
-    return rc;
-}
-
-int ota_store_attr_things(ota_store_t *store, const char *key, ota_store_attr_thing_cb cb,
-                          void *ctx)
-{
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    if (!ota_store_valid_attr_key(key))
-        return fail(store, OTA_STORE_INVALID, "invalid attribute key (1..%d of [A-Za-z0-9_])",
-                    OTA_STORE_ATTR_KEY_MAX);
-    ota_db_stmt_t *st;
-    int rc = prep(store, &st, "SELECT thing, value FROM thing_attrs WHERE key = ? ORDER BY thing");
-    if (rc)
-        return rc;
-    ota_db_bind_text(st, 1, key);
-    int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        if (cb(ctx, ota_db_column_text(st, 0), ota_db_column_text(st, 1)))
-            break;
-    }
-    if (r != OTA_DB_ROW && r != OTA_DB_DONE)
-        rc = fail_db(store, "list things by attribute");
     ota_db_finalize(st);
     if (!rc)
         ok(store);

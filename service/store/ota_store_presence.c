@@ -7,8 +7,8 @@
  * per broker, with the epoch its broker was in then. A gap is one row, so
  * its cost does not depend on the fleet; a thing's presence on broker K is
  * known when its last notice there came in K's current epoch, and computed
- * when it is read. A row of epoch -1 is unknown from the start (a thing's
- * first notice makes it so on the federation's other brokers).
+ * when it is read. A row of epoch -1 is unknown from the start (a notice
+ * makes it so on the federation's other brokers that have no row for it).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -104,18 +104,28 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
     if (broker < 1 || broker > OTA_STORE_PRESENCE_BROKERS_MAX)
         return fail(store, OTA_STORE_INVALID, "broker %u is not in 1..%d", broker,
                     OTA_STORE_PRESENCE_BROKERS_MAX);
+    /* Most notices are about clients that are no thing (the service, the CLI, bridges):
+     * a read refuses them without the write lock. Asked again inside the transaction, for a
+     * thing deleted meanwhile. */
+    int64_t n = 0;
+    if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n)))
+        return rc;
+    if (!n)
+        return fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     if ((rc = begin(store)))
         return rc;
-    int64_t n = 0;
     rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n);
     if (!rc && !n)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
-    int64_t seen = 0;
+    /* The brokers with a row for the thing (bit K). */
+    int64_t have = 0;
     if (!rc)
-        rc = query_int(store, "SELECT COUNT(*) FROM presence WHERE thing = ?", thing, NULL, &seen);
-    /* First seen: its notices on the other brokers were never seen, so it is unknown there. */
-    for (unsigned k = 1; !rc && !seen && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++)
-        if ((first_unknown & (1u << k)) && k != broker)
+        rc = query_int(store, "SELECT COALESCE(SUM(1 << broker), 0) FROM presence WHERE thing = ?",
+                       thing, NULL, &have);
+    /* Never a notice on those of first_unknown without a row (its first notice, a broker the
+     * federation gained, a row from schema 6 on broker 1 only): unknown there, not known off. */
+    for (unsigned k = 1; !rc && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++)
+        if ((first_unknown & (1u << k)) && !(have & (1u << k)) && k != broker)
             rc = put_row(store, thing, k, 0, 1, now_ms);
     if (!rc)
         rc = put_row(store, thing, broker, online != 0, 0, now_ms);

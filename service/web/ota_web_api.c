@@ -18,6 +18,7 @@
 #include "ota_publish_job.h"
 #include "ota_publish_sign.h"
 #include "ota_store.h"
+#include "ota_svc_reason.h"
 #include "ota_web_api_internal.h"
 #include "otter/ota_version.h"
 
@@ -120,12 +121,19 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
     }
 }
 
-/* statusDetails as an object (a device wrote them: sent as data, never markup). */
+/* statusDetails as an object (a device wrote them: sent as data, never markup),
+ * and their reason made readable (reasonText: an error code named and explained). */
 static void add_details(cJSON *o, const char *details)
 {
     cJSON *d = details ? cJSON_Parse(details) : NULL;
     if (d == NULL) {
         d = cJSON_CreateObject();
+    }
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(d, "reason");
+    if (cJSON_IsString(reason)) {
+        char text[512];
+        ota_svc_reason_text(reason->valuestring, text, sizeof text);
+        cJSON_AddStringToObject(o, "reasonText", text);
     }
     cJSON_AddItemToObject(o, "statusDetails", d);
 }

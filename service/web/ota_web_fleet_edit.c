@@ -278,7 +278,10 @@ void ota_web_h_attr_delete(const ota_web_request_t *req, ota_web_response_t *res
         return;
     }
     int src = ota_store_thing_attr_set(store, args[0], args[1], NULL, req->now_ms);
-    if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
+    if (src == OTA_STORE_INVALID && ota_store_valid_attr_key(args[1])) {
+        /* a key that cannot be removed (the computed presence): the store says why */
+        ota_web_error(resp, 400, "bad_request", "%s", ota_store_errmsg(store));
+    } else if (src == OTA_STORE_NOT_FOUND || src == OTA_STORE_INVALID) {
         ota_web_error(resp, 404, "not_found", "thing '%s' has no attribute '%.64s'", args[0],
                       args[1]);
     } else if (src != OTA_STORE_OK) {

@@ -38,9 +38,11 @@ function status(text) {
   return el("span", { class: "status " + text, text: text });
 }
 
-// statusDetails as "key: value" lines (text only).
-function details(d) {
-  const lines = Object.entries(d || {}).map(([k, v]) => k + ": " + String(v));
+// An execution's statusDetails as "key: value" lines (text only); the reason as
+// the service made it readable (reasonText: an error code named and explained).
+function details(e) {
+  const lines = Object.entries(e.statusDetails || {}).map(([k, v]) =>
+    k + ": " + (k === "reason" && e.reasonText ? e.reasonText : String(v)));
   return el("span", { class: "details", text: lines.join("\n") });
 }
 
@@ -130,7 +132,7 @@ async function pageFleet() {
       el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
       el("td", {}, cur ? el("a", { href: "/job.html?id=" + encodeURIComponent(cur.jobId), text: cur.jobId }) : "—",
         cur ? " " : null, cur ? status(cur.status) : null, cur ? " " : null,
-        cur ? details(cur.statusDetails) : null)));
+        cur ? details(cur) : null)));
   }
   const n = (p) => things.filter((t) => presenceOf(t) === p).length;
   document.getElementById("count").textContent = things.length + " things · " + n("online") +
@@ -177,7 +179,7 @@ async function pageThing() {
       el("td", {}, el("a", { href: "/job.html?id=" + encodeURIComponent(e.jobId), text: e.jobId })),
       el("td", { text: e.version || "—" }),
       el("td", {}, status(e.released || e.status !== "QUEUED" ? e.status : "HELD")),
-      el("td", {}, details(e.statusDetails)),
+      el("td", {}, details(e)),
       el("td", { text: when(e.queuedAt) }),
       el("td", { text: when(e.lastUpdatedAt) })));
   }
@@ -344,7 +346,7 @@ function renderJob(j) {
       el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(e.thing), text: e.thing })),
       el("td", {}, status(e.released || e.status !== "QUEUED" ? e.status : "HELD")),
       el("td", {}, bar(e), " ", progress(e) + " %"),
-      el("td", {}, details(e.statusDetails)),
+      el("td", {}, details(e)),
       el("td", { text: when(e.lastUpdatedAt) })));
   }
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ota_svc_instance_lock.h"
+#include "ota_test_util.h"
 
 static char g_dir[64];
 
@@ -129,9 +130,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    ota_test_rm_tree(g_dir);
+    return 0;
 }
 
 int main(void)

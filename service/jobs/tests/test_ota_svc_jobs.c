@@ -1366,6 +1366,71 @@ static void test_requests_throttled_per_thing(void **state)
     ota_svc_budget_destroy(b);
 }
 
+/* lastSeen as the service's ms clock, or -1 when unset. */
+static long long last_seen(fx_t *fx, const char *thing)
+{
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(fx->cli, thing, "lastSeen", v, sizeof v) != OTA_STORE_OK)
+        return -1;
+    return atoll(v);
+}
+
+/* A Jobs request is word from the thing: its lastSeen is refreshed, at most once a minute per
+ * thing (the others are not written), and its presence is not made known. */
+static void test_requests_refresh_last_seen(void **state)
+{
+    fx_t *fx = *state;
+    ota_svc_jobs_stats_t st;
+    assert_int_equal(last_seen(fx, "dev0"), -1);
+    assert_int_equal(handle(fx, NEXTGET("dev0"), "{}", T0), 1);
+    assert_int_equal(last_seen(fx, "dev0"), T0);
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_int_equal(st.seen_written, 1);
+    /* within the minute: answered, not written */
+    assert_int_equal(handle(fx, NEXTGET("dev0"), "{}", T0 + 30000), 1);
+    assert_int_equal(handle(fx, "$aws/things/dev0/jobs/get", "{}", T0 + MIN - 1), 1);
+    assert_int_equal(count_on(fx, "$aws/things/dev0/jobs/get/accepted"), 1);
+    assert_int_equal(last_seen(fx, "dev0"), T0);
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_int_equal(st.seen_written, 1);
+    /* another thing has its own minute */
+    assert_int_equal(handle(fx, NEXTGET("dev1"), "{}", T0 + 30000), 1);
+    assert_int_equal(last_seen(fx, "dev1"), T0 + 30000);
+    /* a minute on: written again */
+    assert_int_equal(handle(fx, NEXTGET("dev0"), "{}", T0 + MIN), 1);
+    assert_int_equal(last_seen(fx, "dev0"), T0 + MIN);
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_int_equal(st.seen_written, 3);
+    /* presence stays the brokers' word */
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(fx->cli, "dev0", &p), OTA_STORE_OK);
+    assert_int_equal(p.seen, 0);
+    /* refused requests and unknown things write nothing */
+    assert_int_equal(handle(fx, NEXTGET("dev2"), "not json", T0), 1);
+    assert_int_equal(last_seen(fx, "dev2"), -1);
+    assert_int_equal(handle(fx, NEXTGET("ghost"), "{}", T0), 1);
+    /* many things (the table grows past its first size): each written once in its minute */
+    char name[16], topic[64];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "y%d", i);
+        assert_int_equal(ota_store_thing_create(fx->cli, name, T0), OTA_STORE_OK);
+    }
+    static const int64_t at[] = {2 * MIN, 2 * MIN + 20000, 2 * MIN + 40000, 3 * MIN + 1000};
+    static const uint64_t written[] = {100, 0, 0, 100};
+    for (int round = 0; round < 4; round++) {
+        ota_svc_jobs_get_stats(fx->jobs, &st);
+        uint64_t before = st.seen_written;
+        for (int i = 0; i < 100; i++) {
+            snprintf(topic, sizeof topic, "$aws/things/y%d/jobs/$next/get", i);
+            assert_int_equal(handle(fx, topic, "{}", T0 + at[round]), 1);
+            clear(fx);
+        }
+        ota_svc_jobs_get_stats(fx->jobs, &st);
+        assert_int_equal(st.seen_written - before, written[round]);
+    }
+    assert_int_equal(last_seen(fx, "y99"), T0 + 3 * MIN + 1000);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1395,6 +1460,7 @@ int main(void)
         T(test_jobs_notify_lists_pending),
         T(test_redelivered_update_applied_once),
         T(test_requests_throttled_per_thing),
+        T(test_requests_refresh_last_seen),
         T(test_answers_survive_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

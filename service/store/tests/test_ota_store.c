@@ -1452,6 +1452,28 @@ static void test_thing_attrs(void **state)
     assert_int_equal(ota_store_thing_attr_set(s, "d0", "k1", "y", T0), OTA_STORE_OK);
 }
 
+/* A job "j" of DOC for things, installing version. */
+static ota_store_job_spec_t version_job(const char *const *things, size_t n, const char *version)
+{
+    ota_store_job_spec_t spec = {0};
+    spec.job_id = "j";
+    spec.document = DOC;
+    spec.things = things;
+    spec.n_things = n;
+    spec.target_version = version;
+    return spec;
+}
+
+/* Checks that thing's execution of job is SKIPPED with these statusDetails. */
+static void expect_skipped(ota_store_t *s, const char *job, const char *thing, const char *details)
+{
+    ota_store_execution_t e;
+    assert_int_equal(ota_store_execution_get(s, job, thing, &e), OTA_STORE_OK);
+    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
+    assert_string_equal(e.status_details, details);
+    ota_store_execution_free(&e);
+}
+
 static void test_targeting(void **state)
 {
     ota_store_t *s = ((fx_t *)*state)->s;
@@ -1462,12 +1484,7 @@ static void test_targeting(void **state)
     assert_int_equal(ota_store_thing_attr_set(s, "d1", "deviceType", "sim", T0), OTA_STORE_OK);
     assert_int_equal(ota_store_thing_attr_set(s, "d2", "deviceType", "board-x", T0), OTA_STORE_OK);
     const char *all[] = {"d0", "d1", "d2", "d3"};
-    ota_store_job_spec_t spec = {0};
-    spec.job_id = "j";
-    spec.document = DOC;
-    spec.things = all;
-    spec.n_things = 4;
-    spec.target_version = "1.1.0";
+    ota_store_job_spec_t spec = version_job(all, 4, "1.1.0");
     spec.device_types = "sim,board-y";
     spec.abort_failure_percent = 1; /* skips are never failures */
     spec.abort_min_finished = 1;
@@ -1482,19 +1499,9 @@ static void test_targeting(void **state)
     assert_string_equal(j.device_types, "sim,board-y");
     assert_int_equal(j.status, OTA_STORE_JOB_IN_PROGRESS);
     ota_store_job_free(&j);
-    ota_store_execution_t e;
-    assert_int_equal(ota_store_execution_get(s, "j", "d0", &e), OTA_STORE_OK);
-    assert_int_equal(e.status, OTA_STORE_EXEC_SKIPPED);
-    assert_string_equal(e.status_details, "{\"skipped\":\"already on 1.1.0\"}");
-    ota_store_execution_free(&e);
-    assert_int_equal(ota_store_execution_get(s, "j", "d2", &e), OTA_STORE_OK);
-    assert_string_equal(e.status_details,
-                        "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
-    ota_store_execution_free(&e);
-    assert_int_equal(ota_store_execution_get(s, "j", "d3", &e), OTA_STORE_OK);
-    assert_string_equal(e.status_details,
-                        "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
-    ota_store_execution_free(&e);
+    expect_skipped(s, "j", "d0", "{\"skipped\":\"already on 1.1.0\"}");
+    expect_skipped(s, "j", "d2", "{\"skipped\":\"device type board-x is not one of sim,board-y\"}");
+    expect_skipped(s, "j", "d3", "{\"skipped\":\"device type unknown is not one of sim,board-y\"}");
     next_is(s, "d0", NULL);
     next_is(s, "d1", "j");
     assert_string_equal(ota_store_exec_status_name(OTA_STORE_EXEC_SKIPPED), "SKIPPED");
@@ -1541,6 +1548,48 @@ static void test_targeting(void **state)
     spec.device_types = "sim,,x";
     assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_INVALID);
     assert_int_equal(ota_store_job_get(s, "bad", &j), OTA_STORE_NOT_FOUND);
+}
+
+/* A thing that reports a newer version than a job's is skipped, before the download its
+ * agent would refuse as a downgrade; only versions that both parse are compared. */
+static void test_downgrade_skipped(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_things(s, "d", 4);
+    assert_int_equal(ota_store_thing_attr_set(s, "d0", "firmwareVersion", "2.0.0", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_attr_set(s, "d1", "firmwareVersion", "1.0.9", T0),
+                     OTA_STORE_OK);
+    /* 1.10.0 is newer than 1.9.0 as versions, older as text */
+    assert_int_equal(ota_store_thing_attr_set(s, "d2", "firmwareVersion", "1.10.0", T0),
+                     OTA_STORE_OK);
+    const char *all[] = {"d0", "d1", "d2", "d3"};
+    ota_store_job_spec_t spec = version_job(all, 4, "1.9.0");
+    assert_int_equal(ota_store_job_create(s, &spec, T0), OTA_STORE_OK);
+    ota_store_job_t j;
+    assert_int_equal(ota_store_job_get(s, "j", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 2);
+    assert_int_equal(j.n_queued, 2);
+    ota_store_job_free(&j);
+    expect_skipped(s, "j", "d0", "{\"skipped\":\"runs 2.0.0, newer than 1.9.0\"}");
+    expect_skipped(s, "j", "d2", "{\"skipped\":\"runs 1.10.0, newer than 1.9.0\"}");
+    /* older (d1) and unknown (d3) versions get the job */
+    assert_int_equal(exec_status(s, "j", "d1"), OTA_STORE_EXEC_QUEUED);
+    assert_int_equal(exec_status(s, "j", "d3"), OTA_STORE_EXEC_QUEUED);
+    next_is(s, "d0", NULL);
+    next_is(s, "d2", NULL);
+    next_is(s, "d1", "j");
+    /* a report of a newer version while queued skips it too */
+    assert_int_equal(ota_store_thing_attr_set(s, "d3", "firmwareVersion", "3.0.0", T0 + 1),
+                     OTA_STORE_OK);
+    assert_int_equal(exec_status(s, "j", "d3"), OTA_STORE_EXEC_SKIPPED);
+    /* a job without a version skips nobody for theirs */
+    spec.job_id = "k";
+    spec.target_version = NULL;
+    assert_int_equal(ota_store_job_create(s, &spec, T0 + 2), OTA_STORE_OK);
+    assert_int_equal(ota_store_job_get(s, "k", &j), OTA_STORE_OK);
+    assert_int_equal(j.n_skipped, 0);
+    ota_store_job_free(&j);
 }
 
 /* ---- operator actions and rollouts ---- */
@@ -2315,6 +2364,82 @@ static void test_presence_legacy_attributes_migrate(void **state)
     presence_is(s, "t1", "unknown - 1");
     assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 0, T0 + 1), OTA_STORE_OK);
     presence_is(s, "t1", "false - -");
+    /* t1 came over with a row on broker 1 only ("connected" alone said nothing of the
+     * others): in a federation of two its notices on broker 2 were lost in the gap above, so
+     * its next notice leaves it unknown there, not known off */
+    assert_int_equal(ota_store_presence_notice(s, "t1", 1, 0, 1u << 2, T0 + 2), OTA_STORE_OK);
+    presence_is(s, "t1", "unknown - 2");
+}
+
+/* A thing's attributes list in byte order of their keys, the computed presence ones among them,
+ * whatever the database's collation (PostgreSQL's is often a language's: "Dz" after "connected").
+ */
+static void test_presence_attrs_in_byte_order(void **state)
+{
+    fx_t *fx = *state;
+    if (g_location) /* the column as a database of a language's collation has it */
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"und-x-icu\"");
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0), OTA_STORE_OK);
+    static const char *const keys[] = {"qa", "Dz", "Q", "b", "site", "Zone"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(ota_store_thing_attr_set(s, "t0", keys[i], "1", T0), OTA_STORE_OK);
+    attrs_t l = {""};
+    assert_int_equal(ota_store_thing_attr_list(s, "t0", attr_cb, &l), OTA_STORE_OK);
+    if (g_location)
+        raw_sql(fx, "ALTER TABLE thing_attrs ALTER COLUMN key TYPE TEXT COLLATE \"default\"");
+    assert_string_equal(l.text, "Dz=1;Q=1;Zone=1;b=1;connected=true;connectedTo=1;"
+                                "lastSeen=1700000000000;presenceUnknownOn=2;qa=1;site=1;");
+}
+
+/* A broker the federation gains: a thing seen before has no notice there, so it is unknown
+ * there from its next notice on (not known off), like at its first notice. */
+static void test_presence_federation_grows(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 1);
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 0, T0 + 1), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1 -");
+    /* the service restarts with two brokers: a gap on both, then t0's next notice on 1 */
+    assert_int_equal(ota_store_presence_gap(s, 0x1feu, T0 + 10, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 1");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 0, 1u << 2, T0 + 11), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 2");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(s, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 11);
+    /* a notice on broker 2 makes it known there; later notices add nothing unknown */
+    assert_int_equal(ota_store_presence_notice(s, "t0", 2, 1, 1u << 1, T0 + 12), OTA_STORE_OK);
+    presence_is(s, "t0", "true 2 -");
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 2, T0 + 13), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1,2 -");
+}
+
+/* A notice about a client that is no thing (the service, the CLI, a bridge) is refused
+ * after a read: it does not wait for the write lock another writer holds. */
+static void test_presence_notice_of_no_thing_reads_only(void **state)
+{
+    fx_t *fx = *state;
+    mk_things(fx->s, "t", 1);
+    if (g_location) {
+        /* PostgreSQL: the same refusal; the lock is an advisory one the test cannot hold */
+        assert_int_equal(ota_store_presence_notice(fx->s, "otter-service", 1, 1, 0, T0),
+                         OTA_STORE_NOT_FOUND);
+        return;
+    }
+    char p[400];
+    sqlite3 *db;
+    snprintf(p, sizeof p, "%s/otter.db", fx->dir);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0), SQLITE_OK);
+    int rc = ota_store_presence_notice(fx->s, "otter-service", 1, 1, 0, T0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rc, OTA_STORE_NOT_FOUND);
+    assert_int_equal(ota_store_presence_notice(fx->s, "t0", 1, 1, 0, T0), OTA_STORE_OK);
 }
 
 int main(int argc, char **argv)
@@ -2355,6 +2480,7 @@ int main(int argc, char **argv)
         T(test_validators),
         T(test_thing_attrs),
         T(test_targeting),
+        T(test_downgrade_skipped),
         T(test_execution_cancel_and_delete),
         T(test_abort_rules),
         T(test_phases_and_rates),
@@ -2366,6 +2492,9 @@ int main(int argc, char **argv)
         T(test_execution_history),
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
+        T(test_presence_federation_grows),
+        T(test_presence_notice_of_no_thing_reads_only),
+        T(test_presence_attrs_in_byte_order),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);

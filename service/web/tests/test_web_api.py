@@ -20,7 +20,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from web_fleet import OPERATOR, VIEWER, Client, Fleet  # noqa: E402
+from web_fleet import OPERATOR, VIEWER, Client, Fleet, wait_for  # noqa: E402
 
 ROOT = os.environ.get("OTTER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../../.."))
 checks = 0
@@ -293,6 +293,17 @@ def test_jobs_and_events(fleet):
     st, j, _ = op.json("POST", "/api/v1/jobs/web-1/cancel")
     want = cli_error(fleet, "job", "cancel", "web-1")
     check(st == 409 and j["message"] == want, "cancel twice: %s / %s" % (j["message"], want))
+    # A device's failure reason comes with its error named and explained, as the CLI shows it.
+    fleet.report("dev-a", "seed", {"status": "FAILED", "statusDetails": {
+        "reason": "0x000000f7: 0x00000000", "detail": "the port cannot activate"}})
+    wait_for(lambda: op.json("GET", "/api/v1/jobs/seed")[1]["executions"][0]["status"] ==
+             "FAILED", 20, "dev-a's failure stored")
+    e = op.json("GET", "/api/v1/jobs/seed")[1]["executions"][0]
+    check(e["statusDetails"]["reason"] == "0x000000f7: 0x00000000" and
+          e["reasonText"].startswith("0x000000f7: 0x00000000 (OTA_ERR_ROLLBACK: anti-rollback: "),
+          "the reason in words: %s" % e)
+    cur = op.json("GET", "/api/v1/things/dev-a")[1]["history"]
+    check(any("OTA_ERR_ROLLBACK" in h.get("reasonText", "") for h in cur), "the thing's history")
     st, j, _ = op.json("GET", "/api/v1/jobs/nope")
     check(st == 404 and j["message"] == cli_error(fleet, "job", "show", "nope"), "unknown job")
     st, j, _ = op.json("GET", "/api/v1/things/nope")
@@ -643,6 +654,10 @@ def test_groups_and_attributes(fleet):
     attrs = op.json("GET", "/api/v1/things/dev-b")[1]["attributes"]
     check("disabled" not in attrs and "revoked" not in attrs, "nothing written: %s" % attrs)
     check(op.json("GET", "/api/v1/groups/sims")[1]["members"] == [], "the dynamic group follows")
+    for method, body in (("PUT", {"value": "true"}), ("DELETE", None)):
+        st, j, _ = op.json(method, "/api/v1/things/dev-b/attributes/connected", body)
+        check(st == 400 and "presence" in j["message"],
+              "%s of the computed presence refused as such: %d %s" % (method, st, j))
 
     # Deleting: refused while an IN_PROGRESS job targets the group, then done.
     image = op.json("GET", "/api/v1/images")[1][0]["imageId"]
@@ -744,7 +759,7 @@ def test_logout_and_removed_account(fleet):
 def test_tls(fleet):
     """HTTPS with a certificate of one's own: the session cookie is Secure."""
     import ssl
-    from web_fleet import log_has, wait_for
+    from web_fleet import log_has
     cert, key = os.path.join(fleet.dir, "web.crt"), os.path.join(fleet.dir, "web.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",

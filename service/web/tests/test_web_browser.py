@@ -14,7 +14,6 @@ change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -98,14 +97,7 @@ def image_label(drv, version):
 
 def plant_markup(fleet):
     """The device 'evil' reports markup in its statusDetails, through the broker."""
-    import json
-    with open(os.path.join(fleet.data, "things/evil.json")) as f:
-        cred = json.load(f)
-    payload = json.dumps({"status": "IN_PROGRESS", "statusDetails": {"note": MARKUP}})
-    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(fleet.broker_port), "-u",
-                    cred["username"], "-P", cred["password"], "-i", cred["client_id"], "-q", "1",
-                    "-t", "$aws/things/evil/jobs/seed/update", "-m", payload], check=True,
-                   timeout=20)
+    fleet.report("evil", "seed", {"status": "IN_PROGRESS", "statusDetails": {"note": MARKUP}})
     c = Client(fleet.url)
     c.login(*VIEWER)
     wait_for(lambda: (c.json("GET", "/api/v1/things/evil")[1]["currentJob"] or {})

@@ -137,6 +137,16 @@ class Fleet:
                  "--version", version, "--targets", targets,
                  "--key", os.path.join(self.dir, "keys/codesign.key"), "--job-id", job_id)
 
+    def report(self, thing, job_id, update):
+        """The thing sends a job execution update (a dict) through the broker with its own
+        login, as a device does."""
+        with open(os.path.join(self.data, "things/%s.json" % thing)) as f:
+            cred = json.load(f)
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker_port), "-u",
+                        cred["username"], "-P", cred["password"], "-i", cred["client_id"], "-q",
+                        "1", "-t", "$aws/things/%s/jobs/%s/update" % (thing, job_id), "-m",
+                        json.dumps(update)], check=True, timeout=20)
+
     def presence_unknown(self, thing, brokers):
         """Puts in the store what the service keeps for a thing whose presence on these brokers
         is unknown (seen there only before a gap), or forgets its presence (brokers empty).
