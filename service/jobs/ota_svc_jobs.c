@@ -1145,7 +1145,7 @@ static void refresh_last_seen(ota_svc_jobs_t *j, const char *thing, int64_t now_
         return;
     char seen[24];
     snprintf(seen, sizeof seen, "%lld", (long long)now_ms);
-    int rc = ota_store_thing_attr_set(j->store, thing, "lastSeen", seen, now_ms);
+    int rc = ota_store_thing_service_attr_set(j->store, thing, "lastSeen", seen, now_ms);
     if (rc == OTA_STORE_OK)
         j->stats.seen_written++;
     else if (rc != OTA_STORE_NOT_FOUND)

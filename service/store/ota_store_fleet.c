@@ -281,7 +281,8 @@ const char *ota_store_attr_owner(const char *key)
         {"connected", "presence, kept from the brokers' notices"},
         {"connectedTo", "presence, kept from the brokers' notices"},
         {"presenceUnknownOn", "presence, kept from the brokers' notices"},
-        {"lastSeen", "written by the service when the thing reports its inventory"},
+        {"lastSeen", "written by the service when it hears from the thing (connection notices, "
+                     "inventory reports, Jobs requests)"},
         {"disabled", "the broker's word; use 'otter thing disable' or 'otter thing enable'"},
         {"revoked", "written by 'otter thing revoke'; 'otter thing delete' forgets the thing"},
     };
