@@ -377,6 +377,9 @@ static void run_update(const char *job_id, int b_succeeds, int want_exit)
         assert_non_null(strstr(g_run.out, "\"detail\":\"the port cannot activate\"}  "
                                           "(OTA_ERR_ROLLBACK: anti-rollback: the image's security "
                                           "counter is below the device's minimum"));
+        /* and so does thing show, where the same execution is listed */
+        assert_int_equal(cli_test_run(&g_run, "thing", "show", "B", NULL), 0);
+        assert_non_null(strstr(g_run.out, "(OTA_ERR_ROLLBACK: anti-rollback:"));
     }
 }
 
