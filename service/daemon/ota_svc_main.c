@@ -199,6 +199,7 @@ typedef struct daemon {
     int share_broken; /* the probe failed once: subscribe plainly from then on */
     int jobs_shared;  /* Jobs API requests subscribed through $share on this connection */
     int named;        /* a share prefix: this instance is named in the store (heartbeats) */
+    int schema_moved; /* a newer otter migrated the store under this process: stop, exit 1 */
     int64_t last_beat;
     int jobs_live; /* live instances serving the Jobs API, at the last heartbeat */
     /* The session of a stopped instance being drained (its client id), or none. */
@@ -403,7 +404,8 @@ static void usage(FILE *f)
                "Logs go to stderr, one line per event: connection changes, each Jobs API\n"
                "request, one summary per thing and stream download, refused requests, and\n"
                "a final \"stats:\" line. SIGTERM or SIGINT: disconnect cleanly and exit 0.\n"
-               "Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n");
+               "Exit status: 0 after a signal, 1 on a fatal error (also when a newer otter\n"
+               "migrated the store while it ran: checked every 5 s), 2 on a usage error.\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -1991,6 +1993,18 @@ static void takeover_poll(daemon_t *d)
  * Instances that share requests (a share prefix) record a heartbeat in the store: the live
  * ones divide the per-thing budgets, and the outbox of one that stopped is taken over.
  */
+/* A newer otter that migrated the store (an upgraded instance, CLI or console) would find
+ * this process writing what it no longer reads: stop, and say why. */
+static void check_schema(daemon_t *d)
+{
+    ota_store_t *s = d->jobs_store != NULL ? d->jobs_store : d->streams_store;
+    if (s != NULL && ota_store_schema_check(s) == OTA_STORE_CONFLICT) {
+        log_line(LV_ERROR, "stopping: %s", ota_store_errmsg(s));
+        d->schema_moved = 1;
+        g_stop = 1;
+    }
+}
+
 static void heartbeat(daemon_t *d, int64_t now)
 {
     ota_store_t *s = d->jobs_store != NULL ? d->jobs_store : d->streams_store;
@@ -2279,6 +2293,7 @@ static void run(daemon_t *d)
             if (now - last_budget_tick >= 5000) {
                 last_budget_tick = now;
                 ota_svc_budget_tick(d->budget, now);
+                check_schema(d);
             }
             if (d->opt.stats_interval_s > 0 &&
                 now - last_stats >= (int64_t)d->opt.stats_interval_s * 1000) {
@@ -2396,6 +2411,7 @@ int main(int argc, char **argv)
             ota_svc_streams_flush_log(d.streams);
         }
         print_stats(&d);
+        status = d.schema_moved ? 1 : 0;
     }
     ota_svc_fed_destroy(d.fed);
     if (d.m != NULL) {

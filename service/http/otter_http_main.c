@@ -88,7 +88,8 @@ static void usage(FILE *f)
                "file of that thing's job; 405 not GET or HEAD; 416 not one range inside the\n"
                "file; 429 over the thing's request or byte budget (Retry-After: 1).\n"
                "SIGTERM or SIGINT: stop and log a \"stats:\" line; exit 0.\n"
-               "Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n");
+               "Exit status: 0 after a signal, 1 on a fatal error (also when a newer otter\n"
+               "migrated the store while it ran: checked every 5 s), 2 on a usage error.\n");
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -286,7 +287,7 @@ int main(int argc, char **argv)
     int status = 1;
     char err[512];
     char *cert = NULL, *key = NULL;
-    ota_store_t *store = NULL;
+    ota_store_t *store = NULL, *check = NULL;
     ota_svc_presign_t *signer = NULL;
     ota_svc_budget_t *budget = NULL;
     struct MHD_Daemon *d = NULL;
@@ -346,9 +347,23 @@ int main(int argc, char **argv)
                   o.tls ? "https" : "http", strchr(o.bind, ':') ? "[" : "", o.bind,
                   strchr(o.bind, ':') ? "]" : "", info != NULL ? info->port : (unsigned)o.port,
                   o.data_dir);
-    while (!g_stop) {
+    /* A newer otter that migrates the store (an upgraded service, CLI or console) would find
+     * this process serving from what it no longer writes: stop, and say why. The check has
+     * its own handle, as the server's threads use the other one. */
+    int moved = 0;
+    if (ota_store_open(o.data_dir, &check) != OTA_STORE_OK) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
+        g_stop = 1;
+        moved = 1;
+    }
+    for (int tick = 1; !g_stop; tick++) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
+        if (tick % 50 == 0 && ota_store_schema_check(check) == OTA_STORE_CONFLICT) {
+            ota_httpd_log(OTA_HTTPD_ERROR, "stopping: %s", ota_store_errmsg(check));
+            moved = 1;
+            break;
+        }
     }
     MHD_stop_daemon(d);
     d = NULL;
@@ -361,7 +376,7 @@ int main(int argc, char **argv)
                   " failed=%" PRIu64,
                   st.requests, st.served, st.bytes, st.bad_signature, st.expired, st.not_found,
                   st.bad_range, st.bad_method, st.throttled, st.failed);
-    status = 0;
+    status = moved ? 1 : 0;
 out:
     if (d != NULL) {
         MHD_stop_daemon(d);
@@ -370,6 +385,7 @@ out:
     ota_svc_budget_destroy(budget);
     ota_svc_presign_close(signer);
     ota_store_close(store);
+    ota_store_close(check);
     free(cert);
     free(key);
     ota_httpd_log(OTA_HTTPD_INFO, "stopped");

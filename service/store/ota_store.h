@@ -190,6 +190,18 @@ const char *ota_store_data_dir(const ota_store_t *store);
 int ota_store_schema_version(ota_store_t *store, int *version);
 
 /**
+ * Checks that the database's schema is still the one this build writes: a
+ * newer otter (an upgraded instance, CLI or console on the same database)
+ * may have migrated it while this process ran, and from then on this
+ * process would write what the newer code no longer reads. Long-running
+ * programs call it now and then and stop when it fails.
+ * @param store open store.
+ * @return OTA_STORE_OK; OTA_STORE_CONFLICT (the schema is newer: the message
+ *         names both versions and what to do); OTA_STORE_ERROR.
+ */
+int ota_store_schema_check(ota_store_t *store);
+
+/**
  * Cheap "did another connection write?" check (SQLite: PRAGMA data_version;
  * PostgreSQL: a counter every write transaction increments).
  * The first call on a handle reports a change. Writes made through this same

@@ -563,6 +563,20 @@ int ota_store_schema_version(ota_store_t *store, int *version)
     return rc;
 }
 
+int ota_store_schema_check(ota_store_t *store)
+{
+    int v = 0;
+    int rc = ota_store_schema_version(store, &v);
+    if (rc)
+        return rc;
+    if (v > STORE_SCHEMA_VERSION)
+        return fail(store, OTA_STORE_CONFLICT,
+                    "the database's schema is now version %d, newer than this program's %d: a "
+                    "newer otter migrated it; upgrade this program before starting it again",
+                    v, STORE_SCHEMA_VERSION);
+    return OTA_STORE_OK;
+}
+
 int ota_store_poll_changes(ota_store_t *store, int *changed)
 {
     if (!store || !changed)

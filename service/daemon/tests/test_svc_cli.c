@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ota_test_net.h"
 
 static char g_dir[64];
@@ -163,6 +165,42 @@ static void test_second_process_same_client_id(void **state)
     int again = ota_test_log_wait(g_log, from, "retrying", 5000);
     assert_int_equal(ota_test_proc_stop(&first), 0);
     assert_int_equal(again, 0);
+}
+
+/* A newer otter that migrates the store while a service runs (here: the schema version moved
+ * past this build's, as a migration would) stops that service with a message naming both
+ * versions, exit 1: it would go on writing what the newer code no longer reads. */
+static void test_stops_when_store_migrated_by_newer(void **state)
+{
+    (void)state;
+    char data[96], db[128], port[16];
+    snprintf(data, sizeof(data), "%s/migrated", g_dir);
+    snprintf(db, sizeof(db), "%s/otter.db", data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    snprintf(port, sizeof(port), "%d", ota_test_free_port());
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    long from = ota_test_log_size(g_log);
+    ota_test_proc_t p;
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, "retrying", 5000), 0);
+    sqlite3 *conn = NULL;
+    int ok =
+        sqlite3_open(db, &conn) == SQLITE_OK && sqlite3_busy_timeout(conn, 5000) == SQLITE_OK &&
+        sqlite3_exec(conn, "UPDATE schema_version SET version = version + 1", NULL, NULL, NULL) ==
+            SQLITE_OK;
+    sqlite3_close(conn);
+    int status = -1;
+    for (int i = 0; i < 1000 && ota_test_proc_running(&p, &status); i++) {
+        usleep(10000); /* checked every 5 s */
+    }
+    int still_running = p.pid > 0;
+    if (still_running) {
+        ota_test_proc_kill(&p);
+    }
+    assert_true(ok);
+    assert_false(still_running);
+    assert_int_equal(status, 1);
+    assert_int_equal(ota_test_log_wait(g_log, from, "newer than this program's", 0), 0);
 }
 
 /* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
@@ -474,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_sigterm_without_broker),
         cmocka_unit_test(test_second_process_same_client_id),
+        cmocka_unit_test(test_stops_when_store_migrated_by_newer),
         cmocka_unit_test(test_tls_cafile),
         cmocka_unit_test(test_missing_data_folder),
         cmocka_unit_test(test_reads_what_broker_init_wrote),

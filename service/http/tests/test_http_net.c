@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <mbedtls/md.h>
 
 #include "cli_test_util.h"
@@ -1050,6 +1051,35 @@ static void test_stats_on_stop(void **state)
     free(text);
 }
 
+/* A newer otter that migrates the store while otter-http runs (here: the schema version moved
+ * past this build's, as a migration would) stops it with a message naming both versions,
+ * exit 1. Last: the store is left newer than this build. */
+static void test_stops_when_store_migrated_by_newer(void **state)
+{
+    (void)state;
+    ota_test_proc_t p;
+    long from = ota_test_log_size(g.http_log);
+    assert_int_equal(start_http(&p, ota_test_free_port(), 0, g.http_log), 0);
+    sqlite3 *conn = NULL;
+    int ok = sqlite3_open(cli_test_path("data/otter.db"), &conn) == SQLITE_OK &&
+             sqlite3_busy_timeout(conn, 5000) == SQLITE_OK &&
+             sqlite3_exec(conn, "UPDATE schema_version SET version = version + 1", NULL, NULL,
+                          NULL) == SQLITE_OK;
+    sqlite3_close(conn);
+    int status = -1;
+    for (int i = 0; i < 1000 && ota_test_proc_running(&p, &status); i++) {
+        usleep(10000); /* checked every 5 s */
+    }
+    int still_running = p.pid > 0;
+    if (still_running) {
+        ota_test_proc_kill(&p);
+    }
+    assert_true(ok);
+    assert_false(still_running);
+    assert_int_equal(status, 1);
+    assert_int_equal(ota_test_log_wait(g.http_log, from, "newer than this program's", 0), 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1070,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_killed_mid_download),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_stats_on_stop),
+        cmocka_unit_test(test_stops_when_store_migrated_by_newer),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

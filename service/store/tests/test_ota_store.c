@@ -216,6 +216,19 @@ static void test_open_refuses_newer_schema(void **state)
         assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 7"), 0);
 }
 
+/* A handle opened before a newer otter migrated the database sees it at its next check. */
+static void test_schema_check_sees_newer_schema(void **state)
+{
+    fx_t *fx = *state;
+    assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_OK);
+    raw_sql(fx, "UPDATE schema_version SET version = 8");
+    assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_CONFLICT);
+    assert_non_null(strstr(ota_store_errmsg(fx->s), "version 8, newer than this program's 7"));
+    raw_sql(fx, "UPDATE schema_version SET version = 7");
+    assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_OK);
+    assert_int_equal(ota_store_schema_check(NULL), OTA_STORE_INVALID);
+}
+
 /* ---- things and groups ---- */
 
 static int count_cb(void *ctx, const ota_store_thing_t *t)
@@ -2457,6 +2470,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         T(test_open_layout_and_schema),
         T(test_open_refuses_newer_schema),
+        T(test_schema_check_sees_newer_schema),
         T(test_things),
         T(test_groups),
         T(test_file_import),
