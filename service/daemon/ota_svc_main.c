@@ -1708,6 +1708,19 @@ static int open_everything(daemon_t *d)
          * presence is from before it). */
         ota_svc_inventory_set_log(d->inventory, module_log, NULL);
         ota_svc_inventory_set_brokers(d->inventory, d->fed_size);
+        {
+            /* A federation that shrank: its brokers gone would keep things unknown there. */
+            int forgot = 0;
+            if (ota_store_presence_keep_brokers(d->jobs_store, d->fed_size, &forgot) !=
+                OTA_STORE_OK) {
+                log_line(LV_WARN, "presence: %s", ota_store_errmsg(d->jobs_store));
+            } else if (forgot) {
+                log_line(LV_INFO,
+                         "presence: the federation has %u broker%s; the things' notices on "
+                         "brokers above %u are forgotten",
+                         d->fed_size, d->fed_size == 1 ? "" : "s", d->fed_size);
+            }
+        }
         ota_svc_inventory_set_broker(d->inventory, d->brokers[0].number);
         (void)ota_svc_inventory_gap(d->inventory, OTA_SVC_INVENTORY_ALL, "service started",
                                     wall_ms());

@@ -491,6 +491,19 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
                               unsigned first_unknown, int64_t now_ms);
 
 /**
+ * The federation has brokers 1..n: forgets the things' notices on brokers
+ * above n (a federation that shrank), so that no thing stays unknown on a
+ * broker that is gone; a broker added again later starts as a new one (each
+ * thing unknown there until its first notice there). Gaps are kept: they
+ * are recorded on every broker number. Reads first: nothing is written when
+ * nothing is to be forgotten.
+ * @param forgot if not NULL, set to 1 when something was forgotten, else 0.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (n not in
+ *         1..OTA_STORE_PRESENCE_BROKERS_MAX); OTA_STORE_ERROR.
+ */
+int ota_store_presence_keep_brokers(ota_store_t *store, unsigned n, int *forgot);
+
+/**
  * Reads a thing's presence now (seen 0 and empty sets for a thing never seen).
  * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
  */

@@ -137,6 +137,44 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
     return finish(store, rc);
 }
 
+int ota_store_presence_keep_brokers(ota_store_t *store, unsigned n, int *forgot)
+{
+    if (forgot)
+        *forgot = 0;
+    if (!store)
+        return OTA_STORE_INVALID;
+    if (n < 1 || n > OTA_STORE_PRESENCE_BROKERS_MAX)
+        return fail(store, OTA_STORE_INVALID, "a federation of %u brokers is not in 1..%d", n,
+                    OTA_STORE_PRESENCE_BROKERS_MAX);
+    /* Read first: most starts have nothing to forget and take no write lock. */
+    ota_db_stmt_t *any;
+    int rc = prep(store, &any, "SELECT 1 FROM presence WHERE broker > ? LIMIT 1");
+    if (rc)
+        return rc;
+    ota_db_bind_int64(any, 1, n);
+    int r = ota_db_step(any);
+    rc = r == OTA_DB_DONE || r == OTA_DB_ROW ? 0
+                                             : fail_db(store, "read the presence of brokers gone");
+    ota_db_finalize(any);
+    if (rc || r == OTA_DB_DONE) {
+        if (!rc)
+            ok(store);
+        return rc;
+    }
+    if ((rc = begin(store)))
+        return rc;
+    ota_db_stmt_t *st;
+    if (!(rc = prep(store, &st, "DELETE FROM presence WHERE broker > ?"))) {
+        ota_db_bind_int64(st, 1, n);
+        rc = step_done(store, st, "forget the presence of brokers gone");
+        ota_db_finalize(st);
+    }
+    rc = finish(store, rc);
+    if (!rc && forgot)
+        *forgot = 1;
+    return rc;
+}
+
 int ota_store_presence_get(ota_store_t *store, const char *thing, ota_store_presence_t *out)
 {
     if (!store || !out)

@@ -203,6 +203,40 @@ static void test_stops_when_store_migrated_by_newer(void **state)
     assert_int_equal(ota_test_log_wait(g_log, from, "newer than this program's", 0), 0);
 }
 
+/* A federation that shrank (here: a thing's notice recorded on broker 2, and the service now
+ * runs with one broker): at its start the service forgets the notices of the brokers gone,
+ * which would keep things unknown there for good. */
+static void test_forgets_presence_of_brokers_gone(void **state)
+{
+    (void)state;
+    char data[96], db[128], port[16];
+    snprintf(data, sizeof(data), "%s/shrunk", g_dir);
+    snprintf(db, sizeof(db), "%s/otter.db", data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    snprintf(port, sizeof(port), "%d", ota_test_free_port());
+    char *argv[] = {(char *)OTA_TEST_SERVICE_BIN, "--data-dir", data, "--port", port, NULL};
+    ota_test_proc_t p;
+    long from = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
+    assert_int_equal(ota_test_log_wait(g_log, from, "retrying", 5000), 0);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+    assert_int_not_equal(ota_test_log_wait(g_log, from, "are forgotten", 0), 0);
+    sqlite3 *conn = NULL;
+    int ok = sqlite3_open(db, &conn) == SQLITE_OK &&
+             sqlite3_exec(conn,
+                          "INSERT INTO things(name, created_ms) VALUES('t0', 1);"
+                          "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
+                          "VALUES('t0', 2, 1, 0, 5)",
+                          NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(conn);
+    assert_true(ok);
+    from = ota_test_log_size(g_log);
+    assert_int_equal(ota_test_proc_start(&p, "otter-service", argv, g_log), 0);
+    int said = ota_test_log_wait(g_log, from, "notices on brokers above 1 are forgotten", 5000);
+    assert_int_equal(ota_test_proc_stop(&p), 0);
+    assert_int_equal(said, 0);
+}
+
 /* --cafile, --certfile, --keyfile: the service connects with mutual TLS to the broker
  * `otter broker init --tls` sets up, with the certificate it issued for the service. */
 static void test_tls_cafile(void **state)
@@ -513,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_without_broker),
         cmocka_unit_test(test_second_process_same_client_id),
         cmocka_unit_test(test_stops_when_store_migrated_by_newer),
+        cmocka_unit_test(test_forgets_presence_of_brokers_gone),
         cmocka_unit_test(test_tls_cafile),
         cmocka_unit_test(test_missing_data_folder),
         cmocka_unit_test(test_reads_what_broker_init_wrote),

@@ -2431,6 +2431,39 @@ static void test_presence_federation_grows(void **state)
     presence_is(s, "t0", "true 1,2 -");
 }
 
+/* A federation that shrinks: the things' notices on the brokers gone are forgotten, so no
+ * thing stays unknown on one of them. */
+static void test_presence_federation_shrinks(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 2);
+    assert_int_equal(ota_store_presence_notice(s, "t0", 1, 1, 1u << 3, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(s, "t1", 3, 0, 1u << 1, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(s, 1u << 3, T0 + 1, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "true 1 3");
+    presence_is(s, "t1", "unknown - 1,3");
+    int forgot = -1;
+    /* the same federation again: nothing to forget */
+    assert_int_equal(ota_store_presence_keep_brokers(s, 3, &forgot), OTA_STORE_OK);
+    assert_int_equal(forgot, 0);
+    presence_is(s, "t0", "true 1 3");
+    /* broker 3 is gone: t0 is known on broker 1 alone; t1 was only ever seen there */
+    assert_int_equal(ota_store_presence_keep_brokers(s, 2, &forgot), OTA_STORE_OK);
+    assert_int_equal(forgot, 1);
+    presence_is(s, "t0", "true 1 -");
+    presence_is(s, "t1", "unknown - 1");
+    assert_int_equal(ota_store_presence_keep_brokers(s, 2, &forgot), OTA_STORE_OK);
+    assert_int_equal(forgot, 0);
+    /* a broker 3 added again later: each thing unknown there until its notice there */
+    assert_int_equal(ota_store_presence_notice(s, "t1", 1, 1, 1u << 3, T0 + 2), OTA_STORE_OK);
+    presence_is(s, "t1", "true 1 3");
+    assert_int_equal(ota_store_presence_notice(s, "t1", 3, 1, 1u << 1, T0 + 3), OTA_STORE_OK);
+    presence_is(s, "t1", "true 1,3 -");
+    assert_int_equal(ota_store_presence_keep_brokers(s, 0, NULL), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_keep_brokers(NULL, 1, NULL), OTA_STORE_INVALID);
+}
+
 /* A notice about a client that is no thing (the service, the CLI, a bridge) is refused
  * after a read: it does not wait for the write lock another writer holds. */
 static void test_presence_notice_of_no_thing_reads_only(void **state)
@@ -2507,6 +2540,7 @@ int main(int argc, char **argv)
         T(test_presence_gaps_across_handles),
         T(test_presence_legacy_attributes_migrate),
         T(test_presence_federation_grows),
+        T(test_presence_federation_shrinks),
         T(test_presence_notice_of_no_thing_reads_only),
         T(test_presence_attrs_in_byte_order),
     };
