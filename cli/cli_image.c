@@ -12,26 +12,24 @@
 #include "cli_image.h"
 #include "otter/ota_err.h"
 #include "ota_publish_appdesc.h"
+#include "ota_publish_counter.h"
 #include "ota_publish_image.h"
 
 int cli_image_type_tag(const char *type, uint32_t *tag)
 {
-    if (type == NULL || ota_device_type_tag(type, strlen(type), tag) != OTA_OK) {
-        return cli_fail(CLI_EXIT_USAGE,
-                        "bad --device-type '%s'; give 1-64 of [A-Za-z0-9_.-] (the thing's "
-                        "deviceType)",
-                        type ? type : "");
+    char err[200];
+    if (ota_publish_device_type_parse(type, "--device-type", tag, err, sizeof err) != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "%s", err);
     }
     return CLI_EXIT_OK;
 }
 
 int cli_image_counter(const char *text, uint16_t *counter)
 {
-    unsigned long n = 0;
-    if (cli_parse_uint(text, 1, 65535, &n) != 0) {
-        return cli_fail(CLI_EXIT_USAGE, "bad --security-counter '%s'; give 1-65535", text);
+    char err[120];
+    if (ota_publish_counter_parse(text, "--security-counter", counter, err, sizeof err) != 0) {
+        return cli_fail(CLI_EXIT_USAGE, "%s", err);
     }
-    *counter = (uint16_t)n;
     return CLI_EXIT_OK;
 }
 

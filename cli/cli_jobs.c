@@ -11,6 +11,7 @@
 #include "cli_cmds.h"
 #include "cli_json.h"
 #include "cli_image.h"
+#include "ota_publish_counter.h"
 #include "ota_publish_firmware.h"
 #include "ota_publish_image.h"
 #include "ota_publish_job.h"
@@ -224,7 +225,8 @@ static int plan_signature(struct job_plan *p, const char *key, const char *sig_p
 static int plan_image(struct job_plan *p, const char *file, unsigned long file_type, int raw,
                       const char *types, uint16_t counter, const char *type)
 {
-    static const ota_publish_names_t names = {"--version", "--device-types"};
+    static const ota_publish_names_t names = {
+        .version = "--version", .device_types = "--device-types", .device_type = "--device-type"};
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = cli_read_input("firmware", file, &data, &len);
@@ -253,46 +255,20 @@ static int plan_image(struct job_plan *p, const char *file, unsigned long file_t
     return cli_fail(rc == OTA_PUBLISH_FIRMWARE_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL, "%s", err);
 }
 
-/** The job that published a stream, found by job_of_stream(). */
-struct stream_job {
-    const char *stream_id;
-    char job_id[OTA_STORE_JOB_ID_MAX + 1];
-};
-
-static int job_of_stream(void *ctx, const ota_store_job_t *j)
-{
-    struct stream_job *sj = ctx;
-    if (strcmp(j->stream_id, sj->stream_id) != 0) {
-        return 0;
-    }
-    snprintf(sj->job_id, sizeof sj->job_id, "%s", j->job_id);
-    return 1;
-}
-
 /* Warns when devices that confirmed a published image with a security counter
- * will refuse this one: it has none, or a lower one (anti-rollback). */
+ * will refuse this one: it has none, or a lower one (anti-rollback; the web
+ * console's job create warns with the same check and text). */
 static void warn_counter_floor(ota_store_t *store, const struct job_plan *p)
 {
     ota_image_header_t hdr;
-    ota_publish_counter_floor_t floor;
+    ota_publish_rollback_t r;
     if (ota_image_header_decode(p->image, p->image_len, &hdr) != OTA_OK ||
-        ota_publish_image_counter_floor(store, &floor) != 0 ||
-        floor.counter <= hdr.security_counter) {
+        ota_publish_rollback_check(store, &hdr, &r) != 1) {
         return;
     }
-    char what[40] = "no security counter";
-    if (hdr.security_counter != 0) {
-        snprintf(what, sizeof what, "security counter %u", (unsigned)hdr.security_counter);
-    }
-    struct stream_job sj = {.stream_id = floor.stream_id, .job_id = ""};
-    (void)ota_store_job_list(store, job_of_stream, &sj);
-    fprintf(stderr,
-            "otter: warning: this image has %s, but the image of job %s (stream %s) has "
-            "security counter %u: devices that confirmed that image will refuse this one "
-            "after the download (OTA_ERR_ROLLBACK); publish it with --security-counter %u or "
-            "higher for them\n",
-            what, sj.job_id[0] ? sj.job_id : "-", floor.stream_id, (unsigned)floor.counter,
-            (unsigned)floor.counter);
+    char text[600];
+    ota_publish_rollback_text(&r, "--security-counter", text, sizeof text);
+    fprintf(stderr, "otter: warning: %s\n", text);
 }
 
 /* Frees what a plan holds. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ota_publish_appdesc.h"
+#include "ota_publish_counter.h"
 #include "ota_publish_image.h"
 #include "otter/ota_device_type.h"
 #include "otter/ota_image_header.h"
@@ -84,10 +85,7 @@ static int check_header_fields(const ota_publish_names_t *names, const ota_publi
     if (fw->device_type == NULL) {
         return 0;
     }
-    if (ota_device_type_tag(fw->device_type, strlen(fw->device_type), tag) != OTA_OK) {
-        snprintf(err, cap,
-                 "bad device type '%s'; give 1-64 of [A-Za-z0-9_.-] (the thing's deviceType)",
-                 fw->device_type);
+    if (ota_publish_device_type_parse(fw->device_type, names->device_type, tag, err, cap) != 0) {
         return OTA_PUBLISH_FIRMWARE_USAGE;
     }
     if (fw->device_types == NULL || !types_all_tag(fw->device_types, *tag)) {

@@ -17,6 +17,7 @@
 typedef struct ota_publish_names {
     const char *version;      /**< the job's version */
     const char *device_types; /**< the job's device types */
+    const char *device_type;  /**< the device type a new image header names */
 } ota_publish_names_t;
 
 /** A firmware file and the job it is for. */

@@ -2,7 +2,6 @@
  */
 #include "ota_publish_image.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,37 +63,5 @@ int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_head
     memcpy(img + OTA_IMAGE_HEADER_SIZE, data, len);
     *out = img;
     *out_len = total;
-    return 0;
-}
-
-/* Raises the floor to one stream's image counter, if higher. */
-static int floor_of_stream(void *ctx, const ota_store_stream_t *stream)
-{
-    ota_publish_counter_floor_t *floor = ctx;
-    uint8_t head[OTA_IMAGE_HEADER_SIZE];
-    ota_image_header_t hdr;
-    if (stream->n_files == 0 || stream->files[0].file_id != 0) {
-        return 0;
-    }
-    FILE *f = fopen(stream->files[0].path, "rb");
-    size_t n = f != NULL ? fread(head, 1, sizeof head, f) : 0;
-    if (f != NULL) {
-        fclose(f);
-    }
-    if (n == sizeof head && ota_image_header_decode(head, sizeof head, &hdr) == OTA_OK &&
-        hdr.security_counter > floor->counter) {
-        floor->counter = hdr.security_counter;
-        snprintf(floor->stream_id, sizeof floor->stream_id, "%s", stream->stream_id);
-    }
-    return 0;
-}
-
-int ota_publish_image_counter_floor(ota_store_t *store, ota_publish_counter_floor_t *floor)
-{
-    memset(floor, 0, sizeof *floor);
-    if (ota_store_stream_list(store, floor_of_stream, floor) != OTA_STORE_OK) {
-        memset(floor, 0, sizeof *floor);
-        return -1;
-    }
     return 0;
 }

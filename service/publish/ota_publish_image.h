@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ota_store.h"
 #include "otter/ota_image_header.h"
 #include "otter/ota_version.h"
 
@@ -53,22 +52,5 @@ ota_publish_image_result_t ota_publish_image_prepare(const uint8_t *data, size_t
  */
 int ota_publish_image_wrap(const uint8_t *data, size_t len, const ota_image_header_t *fields,
                            uint8_t **out, size_t *out_len);
-
-/** The highest security counter among published images, and where it is. */
-typedef struct ota_publish_counter_floor {
-    uint16_t counter; /**< 0 when no published image has a counter */
-    char stream_id[OTA_STORE_STREAM_ID_MAX +
-                   1]; /**< the stream of an image with that counter ("" when none) */
-} ota_publish_counter_floor_t;
-
-/**
- * Finds the highest security counter in the headers of the published images
- * (file id 0 of every stream in the store; files without a readable otter
- * header, such as raw ones, count as none). A device that confirmed such an
- * image refuses an image with a lower counter or none (anti-rollback), so
- * publishers warn before sending one.
- * @return 0, or -1 when the store cannot be listed (floor then says none).
- */
-int ota_publish_image_counter_floor(ota_store_t *store, ota_publish_counter_floor_t *floor);
 
 #endif /* OTA_PUBLISH_IMAGE_H */

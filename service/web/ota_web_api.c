@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ota_job_spec.h"
+#include "ota_publish_counter.h"
 #include "ota_publish_firmware.h"
 #include "ota_publish_job.h"
 #include "ota_publish_sign.h"
@@ -870,15 +871,26 @@ static char *signing_cert(const char *key_path)
     return pem;
 }
 
+/** What a job create asks of an upload: the fields of `otter job create --file`. */
+typedef struct upload_fields {
+    const char *upload;        /**< the upload id */
+    const char *version;       /**< X.Y.Z */
+    const char *device_types;  /**< the job's types, or NULL */
+    uint16_t security_counter; /**< into the new header, 0 for none */
+    const char *device_type;   /**< into the new header, or NULL */
+} upload_fields_t;
+
 /*
  * Signs an upload with the server's key and publishes the job, as `otter job create
- * --file F --version V --key K` does (the same library). Returns OTA_JOB_SPEC_OK or a
+ * --file F --version V [--security-counter N] [--device-type T] --key K` does (the same
+ * library). The new image's stream id goes to stream_id. Returns OTA_JOB_SPEC_OK or a
  * negative HTTP status with the text in err.
  */
-static int publish_upload(const ota_web_request_t *req, ota_store_t *store, const char *upload,
-                          const char *version, const char *device_types, const char *job_id,
-                          ota_store_job_spec_t *spec, char *err, size_t cap)
+static int publish_upload(const ota_web_request_t *req, ota_store_t *store,
+                          const upload_fields_t *u, const char *job_id, ota_store_job_spec_t *spec,
+                          char *stream_id, size_t stream_cap, char *err, size_t cap)
 {
+    const char *upload = u->upload, *version = u->version, *device_types = u->device_types;
     uint32_t ver;
     if (ota_version_parse(version, &ver) != 0) {
         snprintf(err, cap, "bad version '%s'; give X.Y.Z with X, Y in 0-255 and Z in 0-65535",
@@ -894,17 +906,20 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
     }
     /* The checks of `otter job create --file`: versions in an image header or an
      * ESP-IDF application descriptor, a finished image's device type. */
-    static const ota_publish_names_t names = {"version", "deviceTypes"};
+    static const ota_publish_names_t names = {
+        .version = "version", .device_types = "deviceTypes", .device_type = "deviceType"};
     const ota_publish_firmware_t fw = {.data = data,
                                        .len = len,
                                        .name = "the upload",
                                        .version_given = 1,
                                        .version = ver,
-                                       .device_types = device_types};
+                                       .device_types = device_types,
+                                       .security_counter = u->security_counter,
+                                       .device_type = u->device_type};
     int r = ota_publish_firmware_image(&names, &fw, &ver, &image, &image_len, err, cap);
     free(data);
     if (r != 0) {
-        return -422;
+        return r == OTA_PUBLISH_FIRMWARE_USAGE ? -400 : -422;
     }
     uint8_t sig[OTA_PUBLISH_SIG_MAX];
     size_t sig_len = 0;
@@ -928,14 +943,14 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
         free(image);
         return -500;
     }
-    char stream_id[64], u[48];
-    random_job_id(u);
-    if (u[0] == '\0') {
+    char uuid[48];
+    random_job_id(uuid);
+    if (uuid[0] == '\0') {
         free(image);
         snprintf(err, cap, "no randomness available; try again");
         return -500;
     }
-    snprintf(stream_id, sizeof stream_id, "AFR_OTA-%s", u + 4);
+    snprintf(stream_id, stream_cap, "AFR_OTA-%s", uuid + 4);
     const ota_publish_job_t pj = {.tmp_dir = req->data_dir,
                                   .stream_id = stream_id,
                                   .job_id = job_id,
@@ -959,6 +974,97 @@ static int publish_upload(const ota_web_request_t *req, ota_store_t *store, cons
     return rc == OTA_PUBLISH_TAKEN ? -409 : -500;
 }
 
+/*
+ * The image header fields of a job create (securityCounter, deviceType), checked as
+ * `otter job create --security-counter N --device-type T` checks them (the same code).
+ * They go into the header an upload gets, so only with an upload; a deviceType without
+ * deviceTypes makes the job for that type. Returns 0, or -1 with the text in err.
+ */
+static int header_fields(const cJSON *body, upload_fields_t *u, char *err, size_t cap)
+{
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(body, "deviceType");
+    char buf[32];
+    const char *counter = NULL;
+    if (field_text(body, "securityCounter", buf, sizeof buf, &counter) != 0) {
+        snprintf(err, cap, "bad securityCounter; give a whole number 1-65535");
+        return -1;
+    }
+    if (dt != NULL && !cJSON_IsNull(dt) && !cJSON_IsString(dt)) {
+        snprintf(err, cap,
+                 "bad deviceType; give one type, 1-64 of [A-Za-z0-9_.-] (the thing's "
+                 "deviceType)");
+        return -1;
+    }
+    u->device_type = cJSON_IsString(dt) ? dt->valuestring : NULL;
+    if ((counter != NULL || u->device_type != NULL) && u->upload == NULL) {
+        snprintf(err, cap,
+                 "securityCounter and deviceType go into the header of an upload; an image's "
+                 "header already states them (see GET /api/v1/images)");
+        return -1;
+    }
+    uint32_t tag;
+    if ((counter != NULL && ota_publish_counter_parse(counter, "securityCounter",
+                                                      &u->security_counter, err, cap) != 0) ||
+        (u->device_type != NULL &&
+         ota_publish_device_type_parse(u->device_type, "deviceType", &tag, err, cap) != 0)) {
+        return -1;
+    }
+    if (u->device_type != NULL && u->device_types == NULL) {
+        u->device_types = u->device_type; /* an image for one type: a job for that type */
+    }
+    return 0;
+}
+
+/*
+ * The warnings of a new job, as `otter job create` prints them: devices that confirmed a
+ * published image with a higher security counter will refuse this job's image
+ * (OTA_ERR_ROLLBACK). An array, empty when there is nothing to say.
+ */
+static cJSON *job_warnings(ota_store_t *store, const char *stream_id)
+{
+    cJSON *arr = cJSON_CreateArray();
+    ota_store_stream_t st;
+    if (stream_id[0] == '\0' || ota_store_stream_get(store, stream_id, &st) != OTA_STORE_OK) {
+        return arr;
+    }
+    ota_image_header_t hdr;
+    ota_publish_rollback_t r;
+    int warn = ota_publish_stream_header(&st, &hdr) == 0 &&
+               ota_publish_rollback_check(store, &hdr, &r) == 1;
+    ota_store_stream_free(&st);
+    if (warn) {
+        char text[600];
+        ota_publish_rollback_text(&r, "securityCounter", text, sizeof text);
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "code", "security_counter_rollback");
+        cJSON_AddStringToObject(w, "message", text);
+        cJSON_AddNumberToObject(w, "securityCounter", r.counter);
+        cJSON_AddNumberToObject(w, "publishedSecurityCounter", r.published);
+        cJSON_AddStringToObject(w, "publishedImageId", r.stream_id);
+        if (r.job_id[0] != '\0') {
+            cJSON_AddStringToObject(w, "publishedJobId", r.job_id);
+        } else {
+            cJSON_AddNullToObject(w, "publishedJobId");
+        }
+        cJSON_AddItemToArray(arr, w);
+    }
+    return arr;
+}
+
+/* The answer to a job create: 201 with the job, its executions and its warnings. */
+static void answer_created(ota_web_response_t *resp, ota_store_t *store, const char *job_id,
+                           const char *stream_id)
+{
+    int found;
+    cJSON *o = job_detail(store, job_id, &found, NULL);
+    if (o == NULL) {
+        ota_web_store_error(resp, store, "read the new job");
+        return;
+    }
+    cJSON_AddItemToObject(o, "warnings", job_warnings(store, stream_id));
+    ota_web_answer(resp, 201, o);
+}
+
 static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp, ota_store_t *store,
                          char args[][160])
 {
@@ -971,7 +1077,9 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
                                         "abortMinFinished",
                                         "upload",
                                         "version",
-                                        "deviceTypes"};
+                                        "deviceTypes",
+                                        "securityCounter",
+                                        "deviceType"};
     cJSON *body = ota_web_body_object(req, resp, known, sizeof known / sizeof known[0]);
     if (body == NULL) {
         return;
@@ -1016,6 +1124,12 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         cJSON_Delete(body);
         return;
     }
+    upload_fields_t uf = {.upload = upload, .version = version, .device_types = device_types};
+    if (header_fields(body, &uf, kerr, sizeof kerr) != 0) {
+        ota_web_error(resp, 400, "bad_request", "%s", kerr);
+        cJSON_Delete(body);
+        return;
+    }
     if (upload != NULL && signing_key_ready(req->signing_key, kerr, sizeof kerr) != 0) {
         ota_web_error(resp, 503, "signing_unavailable", "%s", kerr);
         cJSON_Delete(body);
@@ -1029,7 +1143,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         cJSON_Delete(body);
         return;
     }
-    char err[512], idbuf[48];
+    char err[512], idbuf[48], stream_id[OTA_STORE_STREAM_ID_MAX + 1] = "";
     ota_store_job_spec_t spec;
     memset(&spec, 0, sizeof spec);
     ota_job_spec_targets_t t;
@@ -1059,7 +1173,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         spec.n_things = t.n_things;
         spec.groups = t.groups;
         spec.n_groups = t.n_groups;
-        rc = publish_upload(req, store, upload, version, device_types, job_id, &spec, err,
+        rc = publish_upload(req, store, &uf, job_id, &spec, stream_id, sizeof stream_id, err,
                             sizeof err);
         if (rc == OTA_JOB_SPEC_OK) {
             rc = 1000; /* created */
@@ -1078,6 +1192,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
         spec.target_version = ij.target_version[0] ? ij.target_version : NULL;
         spec.device_types = ij.device_types[0] ? ij.device_types : NULL;
         spec.stream_id = image;
+        snprintf(stream_id, sizeof stream_id, "%s", image);
         spec.things = t.things;
         spec.n_things = t.n_things;
         spec.groups = t.groups;
@@ -1110,10 +1225,7 @@ static void h_job_create(const ota_web_request_t *req, ota_web_response_t *resp,
                                    : "internal",
                       "%s", err);
     } else {
-        h_job(req, resp, store, args);
-        if (resp->status == 200) {
-            resp->status = 201;
-        }
+        answer_created(resp, store, args[0], stream_id); /* body (job_id) is freed */
     }
 }
 

@@ -407,13 +407,35 @@ async function pageNewJob() {
         delete body.image;
         body.upload = up.uploadId;
         body.version = document.getElementById("version").value.trim();
-        const types = document.getElementById("deviceTypes").value.trim();
-        if (types !== "") body.deviceTypes = types;
+        // The fields of 'otter job create --file': the header the server writes checks them.
+        for (const k of ["deviceTypes", "securityCounter", "deviceType"]) {
+          const v = document.getElementById(k).value.trim();
+          if (v !== "") body[k] = v;
+        }
       }
       const j = await api("POST", "/api/v1/jobs", body);
-      location.href = "/job.html?id=" + encodeURIComponent(j.jobId);
+      const url = "/job.html?id=" + encodeURIComponent(j.jobId);
+      if (j.warnings && j.warnings.length) {
+        showWarnings(j, url);
+        return;
+      }
+      location.href = url;
     } catch (e) { showError(e); }
   });
+}
+
+// A job created with warnings (devices that confirmed an image with a higher
+// security counter will refuse this one): the operator reads them here, with
+// the way to the job, where it can be canceled before devices download it.
+function showWarnings(j, url) {
+  document.getElementById("create").disabled = true;
+  const box = document.getElementById("warnings");
+  box.replaceChildren(el("p", {}, el("b", { text: "Job " + j.jobId + " was created, but:" })));
+  for (const w of j.warnings) box.append(el("p", { class: "warning-text", text: w.message }));
+  box.append(el("p", {}, el("a", { id: "created-job", href: url, text: "Open job " + j.jobId }),
+    " to watch it, or cancel it there before devices download the image."));
+  box.hidden = false;
+  box.scrollIntoView();
 }
 
 const pages = { fleet: pageFleet, thing: pageThing, jobs: pageJobs, job: pageJob, "new-job": pageNewJob,

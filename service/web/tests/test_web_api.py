@@ -555,6 +555,134 @@ def test_upload_checks_as_cli(fleet):
         os.unlink(os.path.join(fleet.data, "web/uploads", name))
 
 
+def stored_image(fleet, job_id):
+    """The file of the image a job publishes, as the store holds it."""
+    shown = fleet.cli("job", "show", job_id).stdout
+    return re.search(r"firmware:\s+(\S+) \(file id", shown).group(1)
+
+
+def clear_uploads(fleet):
+    for name in uploads_left(fleet):
+        os.unlink(os.path.join(fleet.data, "web/uploads", name))
+
+
+def test_security_counter(fleet):
+    """securityCounter and deviceType of an upload go into its header as 'otter job create
+    --security-counter --device-type' writes it (the same code, the same refusals), and a job
+    whose image devices will refuse after a higher published counter says so, as the CLI
+    warns."""
+    op = Client(fleet.url)
+    op.login(*OPERATOR)
+    fw_path = os.path.join(fleet.dir, "fw.bin")
+    with open(os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.1.0"), "rb") as f:
+        fw = f.read()
+    with open(fw_path, "wb") as f:
+        f.write(fw)
+    key = os.path.join(fleet.dir, "keys/codesign.key")
+    n_jobs = len(op.json("GET", "/api/v1/jobs")[1])
+
+    def job(version, **kw):
+        st, j, _ = upload(op, fw)
+        check(st == 201, "uploaded: %d %s" % (st, j))
+        return op.json("POST", "/api/v1/jobs", dict({"upload": j["uploadId"], "version": version,
+                                                     "targets": "dev-a"}, **kw))
+
+    # Refusals, each with the CLI's text (its option names the field), before anything is
+    # signed or published.
+    cli_base = ["job", "create", "--file", fw_path, "--version", "1.5.0", "--targets", "dev-a",
+                "--key", key]
+    for field, opt, value in (("securityCounter", "--security-counter", "0"),
+                              ("securityCounter", "--security-counter", "65536"),
+                              ("securityCounter", "--security-counter", "-1"),
+                              ("securityCounter", "--security-counter", "5x"),
+                              ("securityCounter", "--security-counter", ""),
+                              ("deviceType", "--device-type", "bad type"),
+                              ("deviceType", "--device-type", "a,b"),
+                              ("deviceType", "--device-type", ""),
+                              ("deviceType", "--device-type", "x" * 65)):
+        st, j, _ = job("1.5.0", **{field: value})
+        check(len(uploads_left(fleet)) == 1, "a refused upload is kept for another try")
+        clear_uploads(fleet)
+        want = cli_error(fleet, *(cli_base + [opt, value])).replace(opt, field)
+        check(st == 400 and j["code"] == "bad_request" and j["message"] == want,
+              "%s %r: %d, same text as the CLI:\n  api: %s\n  cli: %s" %
+              (field, value, st, j["message"], want))
+    for extra, words in (({"securityCounter": 70000}, "bad securityCounter '70000'; give 1-65535"),
+                         ({"securityCounter": 1.5}, "bad securityCounter '1.5'; give 1-65535"),
+                         ({"securityCounter": True}, "bad securityCounter; give a whole number"),
+                         ({"deviceType": 7}, "bad deviceType; give one type"),
+                         ({"deviceType": "board-c", "deviceTypes": "board-c,board-d"},
+                          "give deviceTypes board-c or leave it out")):
+        st, j, _ = job("1.5.0", **extra)
+        clear_uploads(fleet)
+        check(st == 400 and words in j["message"], "%s: %d %s" % (extra, st, j))
+    image = op.json("GET", "/api/v1/images")[1][0]["imageId"]
+    for extra in ({"securityCounter": 5}, {"deviceType": "board-c"}):
+        st, j, _ = op.json("POST", "/api/v1/jobs", dict({"image": image, "targets": "dev-a"},
+                                                        **extra))
+        check(st == 400 and "go into the header of an upload" in j["message"],
+              "%s goes with an upload: %d %s" % (extra, st, j))
+    check(len(op.json("GET", "/api/v1/jobs")[1]) == n_jobs, "no refused request made a job")
+    clear_uploads(fleet)
+
+    # A counter and a type: the header 'otter image create' writes from the same values, the
+    # job for that type; the first counter in the store warns of nothing.
+    st, j, _ = job("1.5.0", securityCounter=5, deviceType="board-c", jobId="sc-5")
+    check(st == 201 and j["deviceTypes"] == "board-c" and j["warnings"] == [],
+          "counter 5, type board-c: %d %s" % (st, j))
+    made = os.path.join(fleet.dir, "sc-5.img")
+    fleet.cli("image", "create", "--version", "1.5.0", "--security-counter", "5",
+              "--device-type", "board-c", "--out", made, fw_path)
+    with open(made, "rb") as f:
+        want = f.read()
+    with open(stored_image(fleet, "sc-5"), "rb") as f:
+        check(f.read() == want, "the stored image is the one 'otter image create' makes")
+    shown = json.loads(fleet.cli("image", "show", "--json", "--device-type", "board-c",
+                                 made).stdout)
+    check(shown["securityCounter"] == 5 and shown["forDeviceType"] is True and
+          shown["format"] == 2, "its header: %s" % shown)
+    # A counter given as a decimal string, as the other numbers of a job create.
+    st, j, _ = job("1.5.1", securityCounter="5", jobId="sc-5b")
+    check(st == 201 and j["warnings"] == [], "the same counter warns of nothing: %s" % j)
+    shown = json.loads(fleet.cli("image", "show", "--json", stored_image(fleet, "sc-5b")).stdout)
+    check(shown["securityCounter"] == 5 and shown["deviceTypeTag"] is None and
+          j["deviceTypes"] == "", "counter 5 from a string, any type: %s %s" % (shown, j))
+
+    # No counter, or a lower one: published, with the CLI's warning.
+    st, j, _ = job("1.5.2", jobId="sc-none")
+    check(st == 201 and len(j["warnings"]) == 1, "no counter after counter 5: %d %s" % (st, j))
+    w = j["warnings"][0]
+    check(w["code"] == "security_counter_rollback" and w["securityCounter"] == 0 and
+          w["publishedSecurityCounter"] == 5 and w["publishedJobId"] == "sc-5" and
+          w["publishedImageId"] == op.json("GET", "/api/v1/jobs/sc-5")[1]["imageId"],
+          "the warning names the image devices confirmed: %s" % w)
+    r = fleet.cli("job", "create", "--file", fw_path, "--version", "1.5.3", "--targets", "dev-a",
+                  "--key", key, "--job-id", "cli-none")
+    cli_warning = r.stderr.strip().replace("otter: warning: ", "")
+    check(w["message"] == cli_warning.replace("--security-counter", "securityCounter"),
+          "the CLI's warning:\n  api: %s\n  cli: %s" % (w["message"], cli_warning))
+    check("this image has no security counter" in w["message"] and
+          "OTA_ERR_ROLLBACK" in w["message"] and "securityCounter 5 or higher" in w["message"],
+          "what the warning says: %s" % w["message"])
+    st, j, _ = job("1.5.4", securityCounter=3, jobId="sc-3")
+    check(st == 201 and len(j["warnings"]) == 1 and
+          "this image has security counter 3, but" in j["warnings"][0]["message"],
+          "a lower counter: %d %s" % (st, j))
+    # A job made again from an old image warns too; from the newest one it does not.
+    old_image = op.json("GET", "/api/v1/jobs/sc-none")[1]["imageId"]
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": old_image, "targets": "dev-a",
+                                                "jobId": "sc-again"})
+    check(st == 201 and [x["publishedSecurityCounter"] for x in j["warnings"]] == [5],
+          "a job from the image without a counter: %d %s" % (st, j))
+    st, j, _ = op.json("POST", "/api/v1/jobs", {"image": op.json("GET", "/api/v1/jobs/sc-5")[1]
+                                                ["imageId"], "targets": "dev-a",
+                                                "jobId": "sc-5-again"})
+    check(st == 201 and j["warnings"] == [], "a job from the counter-5 image: %d %s" % (st, j))
+    for jid in ("sc-5", "sc-5b", "sc-none", "cli-none", "sc-3", "sc-again", "sc-5-again"):
+        op.json("POST", "/api/v1/jobs/%s/cancel" % jid)
+    clear_uploads(fleet)
+
+
 def test_groups_and_attributes(fleet):
     """Groups and thing attributes edited through the API: roles, CSRF, the store's rules
     (the CLI's), dynamic groups following attributes, markup kept as data."""
@@ -800,7 +928,7 @@ def main():
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
-                      test_upload_bounds,
+                      test_security_counter, test_upload_bounds,
                       test_groups_and_attributes,
                       test_no_secret_served, test_tls, test_logout_and_removed_account):
                 t(fleet)

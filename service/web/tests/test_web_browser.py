@@ -8,11 +8,14 @@ the group and watches every device reach SUCCEEDED on the job's page (pushed
 by Server-Sent Events, the page is never reloaded), cancels another job, sees
 a job of a failing image aborted by its abort rule, sees markup a device
 wrote shown as text, edits groups (static and dynamic, members) and a thing's
-attributes (markup shown as text), and logs out; a viewer sees no way to
-change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
+attributes (markup shown as text), uploads firmware with a security counter
+and then firmware without one (the page shows the rollback warning before
+going to the job), and logs out; a viewer sees no way to change anything. Screenshots of each page go to $OTTER_SCREENSHOT_DIR.
 """
 
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -313,6 +316,7 @@ def run(fleet, profile):
         drv.find_element(By.ID, "firmware").send_keys(
             os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.2.0"))
         drv.find_element(By.ID, "version").send_keys("1.2.0")
+        drv.find_element(By.ID, "securityCounter").send_keys("2")
         drv.find_element(By.CSS_SELECTOR, "input[value='bench']").click()
         drv.find_element(By.ID, "jobId").send_keys("web-signed")
         shot(drv, "10b-new-job-upload")
@@ -321,6 +325,31 @@ def run(fleet, profile):
         WebDriverWait(drv, 20).until(lambda d: "1.2.0" in text_of(d, "summary") and
                                      statuses(d) == ["QUEUED"])
         shot(drv, "10c-job-signed-upload")
+        stored = re.search(r"firmware:\s+(\S+) \(file id",
+                           fleet.cli("job", "show", "web-signed").stdout).group(1)
+        header = json.loads(fleet.cli("image", "show", "--json", stored).stdout)
+        assert header["securityCounter"] == 2, "the form's counter in the header: %s" % header
+
+        # Then firmware without a counter: devices that confirmed counter 2 will refuse it.
+        # The job is made, and the page says so before going to it.
+        drv.get(fleet.url + "/new-job.html")
+        WebDriverWait(drv, 20).until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, "input[value='bench']")))
+        drv.find_element(By.ID, "firmware").send_keys(
+            os.path.join(os.environ["OTTER_FW_DIR"], "otter-fw-1.2.0"))
+        drv.find_element(By.ID, "version").send_keys("1.2.0")
+        drv.find_element(By.CSS_SELECTOR, "input[value='bench']").click()
+        drv.find_element(By.ID, "jobId").send_keys("web-rollback")
+        drv.find_element(By.ID, "create").click()
+        WebDriverWait(drv, 30).until(EC.visibility_of_element_located((By.ID, "created-job")))
+        warning = text_of(drv, "warnings")
+        assert "Job web-rollback was created" in warning and "OTA_ERR_ROLLBACK" in warning and \
+            "job web-signed" in warning and "securityCounter 2 or higher" in warning, warning
+        assert "/new-job.html" in drv.current_url, "the page stays to show the warning"
+        assert not drv.find_element(By.ID, "create").is_enabled(), "no second create"
+        shot(drv, "10f-new-job-rollback-warning")
+        drv.find_element(By.ID, "created-job").click()
+        WebDriverWait(drv, 20).until(EC.url_contains("/job.html?id=web-rollback"))
 
         drv.find_element(By.ID, "logout").click()
         WebDriverWait(drv, 20).until(EC.url_contains("/login.html"))
