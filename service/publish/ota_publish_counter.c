@@ -58,8 +58,13 @@ static int floor_of_stream(void *ctx, const ota_store_stream_t *stream)
 {
     ota_publish_counter_floor_t *floor = ctx;
     ota_image_header_t hdr;
-    if (ota_publish_stream_header(stream, &hdr) == 0 && hdr.security_counter > floor->counter) {
+    /* The newest of those with the highest counter (the list is in id order, which is
+     * random): the one devices most likely confirmed, and the same answer every time. */
+    if (ota_publish_stream_header(stream, &hdr) == 0 && hdr.security_counter != 0 &&
+        (hdr.security_counter > floor->counter ||
+         (hdr.security_counter == floor->counter && stream->created_ms > floor->created_ms))) {
         floor->counter = hdr.security_counter;
+        floor->created_ms = stream->created_ms;
         snprintf(floor->stream_id, sizeof floor->stream_id, "%s", stream->stream_id);
     }
     return 0;

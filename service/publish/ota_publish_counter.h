@@ -52,8 +52,9 @@ int ota_publish_stream_header(const ota_store_stream_t *stream, ota_image_header
 /** The highest security counter among published images, and where it is. */
 typedef struct ota_publish_counter_floor {
     uint16_t counter; /**< 0 when no published image has a counter */
-    /** the stream of an image with that counter ("" when none) */
+    /** the stream of the newest image with that counter ("" when none) */
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
+    int64_t created_ms; /**< when that stream was made */
 } ota_publish_counter_floor_t;
 
 /**
@@ -68,7 +69,7 @@ int ota_publish_counter_floor(ota_store_t *store, ota_publish_counter_floor_t *f
 typedef struct ota_publish_rollback {
     uint16_t counter;   /**< the image's security counter, 0 for none */
     uint16_t published; /**< the highest counter of a published image */
-    /** the stream of the published image with that counter */
+    /** the stream of the newest published image with that counter */
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
     /** the first job that publishes it ("" when no job does) */
     char job_id[OTA_STORE_JOB_ID_MAX + 1];
