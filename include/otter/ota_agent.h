@@ -20,8 +20,8 @@
  * are not allowed in the current state return OTA_ERR_WRONG_STATE and change
  * nothing. The RAM the agent needs is sizeof(ota_agent_t); see docs/AGENT.md.
  */
-#ifndef OTA_AGENT_H
-#define OTA_AGENT_H
+#ifndef OTTER_OTA_AGENT_H
+#define OTTER_OTA_AGENT_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -472,4 +472,4 @@ const char *ota_agent_state_str(ota_agent_state_t state);
 /** Counters since init (NULL gives NULL). */
 const ota_agent_stats_t *ota_agent_get_stats(const ota_agent_t *agent);
 
-#endif /* OTA_AGENT_H */
+#endif /* OTTER_OTA_AGENT_H */

@@ -23,8 +23,8 @@
  *
  * Nothing here keeps state between calls: every boot starts from the flash.
  */
-#ifndef OTA_BOOT_H
-#define OTA_BOOT_H
+#ifndef OTTER_OTA_BOOT_H
+#define OTTER_OTA_BOOT_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -157,4 +157,4 @@ ota_err_t ota_boot_confirm(const ota_boot_config_t *cfg);
  */
 ota_err_t ota_boot_reject(const ota_boot_config_t *cfg);
 
-#endif /* OTA_BOOT_H */
+#endif /* OTTER_OTA_BOOT_H */

@@ -57,8 +57,8 @@
  * legal copy but an erased one (a new device, or its first write was cut),
  * and neither (outside corruption: nothing is trusted).
  */
-#ifndef OTA_BOOT_RECORD_H
-#define OTA_BOOT_RECORD_H
+#ifndef OTTER_OTA_BOOT_RECORD_H
+#define OTTER_OTA_BOOT_RECORD_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -148,4 +148,4 @@ ota_err_t ota_boot_record_load(const ota_flash_t *flash, const uint32_t copy_add
 ota_err_t ota_boot_record_store(const ota_flash_t *flash, const uint32_t copy_addr[2],
                                 ota_boot_record_t *rec);
 
-#endif /* OTA_BOOT_RECORD_H */
+#endif /* OTTER_OTA_BOOT_RECORD_H */

@@ -1,6 +1,6 @@
 /* otter: little-endian field access for on-flash formats (no alignment needed). */
-#ifndef OTA_BYTES_H
-#define OTA_BYTES_H
+#ifndef OTTER_OTA_BYTES_H
+#define OTTER_OTA_BYTES_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -34,4 +34,4 @@ static inline uint32_t ota_get_le32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-#endif /* OTA_BYTES_H */
+#endif /* OTTER_OTA_BYTES_H */

@@ -18,8 +18,8 @@
  * It lives in common/, the bottom layer, so every device library can include
  * it without pointing up a layer.
  */
-#ifndef OTA_CONFIG_DEFAULTS_H
-#define OTA_CONFIG_DEFAULTS_H
+#ifndef OTTER_OTA_CONFIG_DEFAULTS_H
+#define OTTER_OTA_CONFIG_DEFAULTS_H
 
 #ifdef OTA_CONFIG_FILE
 #include OTA_CONFIG_FILE
@@ -382,4 +382,4 @@
 #error "OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS must be at least 1"
 #endif
 
-#endif /* OTA_CONFIG_DEFAULTS_H */
+#endif /* OTTER_OTA_CONFIG_DEFAULTS_H */

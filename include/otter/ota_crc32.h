@@ -1,6 +1,6 @@
 /* otter: CRC-32 (IEEE 802.3, reflected, as zlib's crc32) for on-flash records. */
-#ifndef OTA_CRC32_H
-#define OTA_CRC32_H
+#ifndef OTTER_OTA_CRC32_H
+#define OTTER_OTA_CRC32_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -13,4 +13,4 @@
  */
 uint32_t ota_crc32(uint32_t crc, const void *data, size_t len);
 
-#endif /* OTA_CRC32_H */
+#endif /* OTTER_OTA_CRC32_H */

@@ -7,8 +7,8 @@
  * and in the agent's copy of a job's device types. Tags tell types apart
  * except with a chance of 2^-32 for a pair; the service matches names exactly.
  */
-#ifndef OTA_DEVICE_TYPE_H
-#define OTA_DEVICE_TYPE_H
+#ifndef OTTER_OTA_DEVICE_TYPE_H
+#define OTTER_OTA_DEVICE_TYPE_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -29,4 +29,4 @@
  */
 ota_err_t ota_device_type_tag(const char *name, size_t len, uint32_t *tag);
 
-#endif /* OTA_DEVICE_TYPE_H */
+#endif /* OTTER_OTA_DEVICE_TYPE_H */

@@ -6,8 +6,8 @@
  * (0xe0 .. 0xee) so that status reports stay readable by AWS tooling;
  * ota_err_pal_code() gives that number.
  */
-#ifndef OTA_ERR_H
-#define OTA_ERR_H
+#ifndef OTTER_OTA_ERR_H
+#define OTTER_OTA_ERR_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -73,4 +73,4 @@ const char *ota_err_str(ota_err_t err);
  */
 uint32_t ota_err_pal_code(ota_err_t err);
 
-#endif /* OTA_ERR_H */
+#endif /* OTTER_OTA_ERR_H */

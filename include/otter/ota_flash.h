@@ -16,8 +16,8 @@
  *     negative ota_err_t (the device content is then unspecified for the range
  *     touched, as after a power cut).
  */
-#ifndef OTA_FLASH_H
-#define OTA_FLASH_H
+#ifndef OTTER_OTA_FLASH_H
+#define OTTER_OTA_FLASH_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -63,4 +63,4 @@ typedef struct ota_flash {
     ota_err_t (*sector_info)(void *ctx, uint32_t addr, uint32_t *start, uint32_t *size);
 } ota_flash_t;
 
-#endif /* OTA_FLASH_H */
+#endif /* OTTER_OTA_FLASH_H */

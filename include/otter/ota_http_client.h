@@ -27,8 +27,8 @@
  * Time is a millisecond counter passed to the calls; it may wrap.
  * docs/HTTP.md describes the API and how a data plane drives it.
  */
-#ifndef OTA_HTTP_CLIENT_H
-#define OTA_HTTP_CLIENT_H
+#ifndef OTTER_OTA_HTTP_CLIENT_H
+#define OTTER_OTA_HTTP_CLIENT_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -293,4 +293,4 @@ const ota_httpc_info_t *ota_httpc_info(const ota_httpc_t *c);
 /** Name of a result, e.g. "OTA_HTTPC_EXPIRED". */
 const char *ota_httpc_result_name(ota_httpc_result_t r);
 
-#endif /* OTA_HTTP_CLIENT_H */
+#endif /* OTTER_OTA_HTTP_CLIENT_H */

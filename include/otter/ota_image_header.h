@@ -26,8 +26,8 @@
  * (it fails closed, never boots an image whose rules it cannot enforce). A
  * format 1 image has security counter 0 and fits any device type.
  */
-#ifndef OTA_IMAGE_HEADER_H
-#define OTA_IMAGE_HEADER_H
+#ifndef OTTER_OTA_IMAGE_HEADER_H
+#define OTTER_OTA_IMAGE_HEADER_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -81,4 +81,4 @@ ota_err_t ota_image_header_decode(const uint8_t *buf, size_t len, ota_image_head
  */
 ota_err_t ota_image_header_encode(const ota_image_header_t *hdr, uint8_t *out);
 
-#endif /* OTA_IMAGE_HEADER_H */
+#endif /* OTTER_OTA_IMAGE_HEADER_H */

@@ -36,8 +36,8 @@
  * name, which become MQTT topic levels); a known key that appears twice in
  * one object is refused.
  */
-#ifndef OTA_JOB_DOC_H
-#define OTA_JOB_DOC_H
+#ifndef OTTER_OTA_JOB_DOC_H
+#define OTTER_OTA_JOB_DOC_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -229,4 +229,4 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
  */
 const char *ota_job_problem_str(ota_job_problem_t problem);
 
-#endif /* OTA_JOB_DOC_H */
+#endif /* OTTER_OTA_JOB_DOC_H */

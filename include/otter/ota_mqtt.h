@@ -8,8 +8,8 @@
  * order they were made (every MQTT client does this), so that a subscription
  * is in place before the request whose answer it carries.
  */
-#ifndef OTA_MQTT_H
-#define OTA_MQTT_H
+#ifndef OTTER_OTA_MQTT_H
+#define OTTER_OTA_MQTT_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -47,4 +47,4 @@ typedef struct ota_mqtt {
                          uint8_t qos);
 } ota_mqtt_t;
 
-#endif /* OTA_MQTT_H */
+#endif /* OTTER_OTA_MQTT_H */

@@ -27,8 +27,8 @@
  *
  * Time is a millisecond counter passed to the calls; it may wrap.
  */
-#ifndef OTA_MQTT_CLIENT_H
-#define OTA_MQTT_CLIENT_H
+#ifndef OTTER_OTA_MQTT_CLIENT_H
+#define OTTER_OTA_MQTT_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -212,4 +212,4 @@ const ota_mqttc_stats_t *ota_mqttc_get_stats(const ota_mqttc_t *c);
  */
 ota_mqtt_t ota_mqttc_interface(ota_mqttc_t *c);
 
-#endif /* OTA_MQTT_CLIENT_H */
+#endif /* OTTER_OTA_MQTT_CLIENT_H */

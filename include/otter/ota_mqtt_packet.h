@@ -13,8 +13,8 @@
  * identifier) and its payload, so that a large payload is sent from where it
  * lies instead of being copied into the client's transmit buffer.
  */
-#ifndef OTA_MQTT_PACKET_H
-#define OTA_MQTT_PACKET_H
+#ifndef OTTER_OTA_MQTT_PACKET_H
+#define OTTER_OTA_MQTT_PACKET_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -209,4 +209,4 @@ int32_t ota_mqtt_encode_puback(uint8_t buf[OTA_MQTT_SMALL_PACKET], uint16_t id);
  */
 int32_t ota_mqtt_encode_empty(uint8_t buf[OTA_MQTT_SMALL_PACKET], uint8_t type);
 
-#endif /* OTA_MQTT_PACKET_H */
+#endif /* OTTER_OTA_MQTT_PACKET_H */

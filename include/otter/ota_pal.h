@@ -20,8 +20,8 @@
  *     -> set_image_state(ACCEPTED | REJECTED)
  *   abort may be called at any time, any number of times.
  */
-#ifndef OTA_PAL_H
-#define OTA_PAL_H
+#ifndef OTTER_OTA_PAL_H
+#define OTTER_OTA_PAL_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -267,4 +267,4 @@ typedef struct ota_pal {
     ota_err_t (*progress_clear)(void *ctx);
 } ota_pal_t;
 
-#endif /* OTA_PAL_H */
+#endif /* OTTER_OTA_PAL_H */

@@ -38,8 +38,8 @@
  * written at its start. The bank with the newest record is never erased, so a
  * cut at any moment leaves the old or the new record.
  */
-#ifndef OTA_PORT_FLASH_H
-#define OTA_PORT_FLASH_H
+#ifndef OTTER_OTA_PORT_FLASH_H
+#define OTTER_OTA_PORT_FLASH_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -178,4 +178,4 @@ ota_err_t ota_port_flash_boot_config(const ota_port_flash_config_t *cfg, const o
                                      uint8_t *scratch, uint32_t scratch_len,
                                      ota_boot_config_t *boot_cfg);
 
-#endif /* OTA_PORT_FLASH_H */
+#endif /* OTTER_OTA_PORT_FLASH_H */

@@ -59,8 +59,8 @@
  * Not thread-safe: one thread uses one port. Two ports (in one or several
  * processes) must not share a root_dir.
  */
-#ifndef OTA_PORT_POSIX_H
-#define OTA_PORT_POSIX_H
+#ifndef OTTER_OTA_PORT_POSIX_H
+#define OTTER_OTA_PORT_POSIX_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -155,4 +155,4 @@ ota_err_t ota_port_posix_init(ota_port_posix_t *port, const ota_port_posix_confi
  */
 void ota_port_posix_deinit(ota_port_posix_t *port);
 
-#endif /* OTA_PORT_POSIX_H */
+#endif /* OTTER_OTA_PORT_POSIX_H */

@@ -21,8 +21,8 @@
  * key parsers allocate through its platform layer (on an MCU, point that at
  * MBEDTLS_MEMORY_BUFFER_ALLOC_C's static pool).
  */
-#ifndef OTA_VERIFY_H
-#define OTA_VERIFY_H
+#ifndef OTTER_OTA_VERIFY_H
+#define OTTER_OTA_VERIFY_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -211,4 +211,4 @@ ota_err_t ota_verify_key_id(const uint8_t *signer_pem, size_t signer_len, uint32
 const ota_verify_signer_t *ota_verify_find_signer(const ota_verify_signer_t *signers, size_t count,
                                                   const char *name);
 
-#endif /* OTA_VERIFY_H */
+#endif /* OTTER_OTA_VERIFY_H */

@@ -8,8 +8,8 @@
  * otherwise the file is read back through the port's own read_back (the
  * PAL operation), chunk by chunk into the port's buffer.
  */
-#ifndef OTA_VERIFY_CLOSE_H
-#define OTA_VERIFY_CLOSE_H
+#ifndef OTTER_OTA_VERIFY_CLOSE_H
+#define OTTER_OTA_VERIFY_CLOSE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -68,4 +68,4 @@ ota_err_t ota_verify_close(const ota_pal_file_t *file, uint32_t size,
                            const ota_verify_signer_t *signer, uint32_t *key_id,
                            ota_verify_hash_t *hash, const ota_verify_reader_t *reader);
 
-#endif /* OTA_VERIFY_CLOSE_H */
+#endif /* OTTER_OTA_VERIFY_CLOSE_H */

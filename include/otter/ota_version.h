@@ -9,8 +9,8 @@
  * sign, no spaces, no 'v'. Every version thus has one text form, and texts
  * compare equal exactly when the versions do. C99, no heap, no locale, no libc formatting.
  */
-#ifndef OTA_VERSION_H
-#define OTA_VERSION_H
+#ifndef OTTER_OTA_VERSION_H
+#define OTTER_OTA_VERSION_H
 
 #include "otter/ota_config_defaults.h"
 
@@ -47,4 +47,4 @@ int ota_version_parse(const char *text, uint32_t *version);
  */
 size_t ota_version_format(uint32_t version, char out[OTA_VERSION_TEXT_MAX]);
 
-#endif /* OTA_VERSION_H */
+#endif /* OTTER_OTA_VERSION_H */
