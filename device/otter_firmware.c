@@ -355,6 +355,12 @@ static void cb_verified(void *ctx, const ota_job_t *job)
     device_t *d = ctx;
     const ota_agent_stats_t *st = ota_agent_get_stats(&d->agent);
     (void)job;
+    if (d->shown_blocks != d->total_blocks) {
+        /* Downloaded between two turns of the main loop: the last count still shows. */
+        console(d, "INFO", "downloading: %u/%u blocks", (unsigned)d->total_blocks,
+                (unsigned)d->total_blocks);
+        d->shown_blocks = d->total_blocks;
+    }
     console(d, "INFO",
             "delivered: mqtt=%u http=%u bytes of blocks; http answers %u bytes; duplicate blocks "
             "%u; failovers %u; fresh URLs %u",

@@ -273,14 +273,21 @@ ota_err_t ota_verify_key_check_file(ota_verify_key_t *k, const uint8_t *sig, siz
     return err;
 }
 
+/* The SHA-256 context inside ota_verify_hash_t's storage. */
+typedef char
+    ota_verify_hash_context_fits[sizeof(mbedtls_sha256_context) <= OTA_VERIFY_HASH_CONTEXT_SIZE
+                                     ? 1
+                                     : -1]; /* else raise OTA_VERIFY_HASH_CONTEXT_SIZE */
+#define OTA_HASH_SHA(hash) ((mbedtls_sha256_context *)(void *)(hash)->sha.bytes)
+
 void ota_verify_hash_start(ota_verify_hash_t *hash)
 {
     if (hash == NULL) {
         return;
     }
-    mbedtls_sha256_init(&hash->sha);
+    mbedtls_sha256_init(OTA_HASH_SHA(hash));
     hash->length = 0;
-    hash->failed = OTA_SHA256_STARTS(&hash->sha, 0) != 0;
+    hash->failed = OTA_SHA256_STARTS(OTA_HASH_SHA(hash), 0) != 0;
 }
 
 void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32_t len)
@@ -288,7 +295,7 @@ void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32
     if (hash == NULL || len == 0u) {
         return;
     }
-    if (data == NULL || OTA_SHA256_UPDATE(&hash->sha, data, len) != 0) {
+    if (data == NULL || OTA_SHA256_UPDATE(OTA_HASH_SHA(hash), data, len) != 0) {
         hash->failed = 1;
     }
     hash->length += len;
@@ -297,7 +304,7 @@ void ota_verify_hash_update(ota_verify_hash_t *hash, const uint8_t *data, uint32
 void ota_verify_hash_discard(ota_verify_hash_t *hash)
 {
     if (hash != NULL) {
-        mbedtls_sha256_free(&hash->sha);
+        mbedtls_sha256_free(OTA_HASH_SHA(hash));
         hash->length = 0;
         hash->failed = 1;
     }
@@ -306,10 +313,10 @@ void ota_verify_hash_discard(ota_verify_hash_t *hash)
 /* Finish hash into digest and free it; a failure sets hash->failed. */
 static void hash_finish(ota_verify_hash_t *hash, uint8_t digest[OTA_SHA256_LEN])
 {
-    if (OTA_SHA256_FINISH(&hash->sha, digest) != 0) {
+    if (OTA_SHA256_FINISH(OTA_HASH_SHA(hash), digest) != 0) {
         hash->failed = 1;
     }
-    mbedtls_sha256_free(&hash->sha);
+    mbedtls_sha256_free(OTA_HASH_SHA(hash));
 }
 
 /* The signature over a finished hash's digest. */

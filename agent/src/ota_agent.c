@@ -85,7 +85,9 @@ static void ota_log_emit(ota_agent_t *a, ota_log_level_t level, const char *what
     ev.a = x;
     ev.b = y;
     ev.detail = detail != NULL ? detail : "";
+    a->in_callback++;
     a->cfg.callbacks.log(a->cfg.callbacks.ctx, &ev);
+    a->in_callback--;
 }
 #else
 /* Keeps the arguments "used" when logging is compiled out. */
@@ -297,7 +299,9 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
 static void ota_tell(ota_agent_t *a, void (*callback)(void *ctx, const ota_job_t *job))
 {
     if (callback != NULL) {
+        a->in_callback++;
         callback(a->cfg.callbacks.ctx, &a->job);
+        a->in_callback--;
     }
 }
 
@@ -313,7 +317,9 @@ static void ota_outcome(ota_agent_t *a, ota_outcome_status_t status, ota_err_t e
     o.err = err;
     o.reason = reason != NULL ? reason : "";
     o.detail = detail != NULL ? detail : "";
+    a->in_callback++;
     a->cfg.callbacks.outcome(a->cfg.callbacks.ctx, &o);
+    a->in_callback--;
 }
 
 /* A short fingerprint of a job id (never 0). */
@@ -494,6 +500,11 @@ static int ota_open_file(ota_agent_t *a, int allow_resume)
 
     ota_file_desc(a, &file);
     a->resumed = 0;
+    if (OTA_LOG_LEVEL >= (int)OTA_LOG_WARN && pal->progress_save != NULL &&
+        ota_progress_record_bytes(count) > pal->progress_capacity) {
+        ota_log(a, OTA_LOG_WARN, "progress store too small: no checkpoints, a reset starts over",
+                OTA_OK, ota_progress_record_bytes(count), pal->progress_capacity, NULL);
+    }
     if (allow_resume && pal->resume_file != NULL &&
         ota_progress_matches(&a->progress, &a->job, block_size, count)) {
         err = pal->resume_file(pal->ctx, &file, block_size, bitmap, count);
@@ -1286,12 +1297,19 @@ static int ota_bad_agent(const ota_agent_t *agent)
 #define OTA_IN_ANY ((1u << (unsigned)OTA_AGENT_STATE_COUNT) - 1u)
 #define OTA_IN_RUNNING (OTA_IN_ANY & ~(OTA_IN(OTA_AGENT_STOPPED) | OTA_IN(OTA_AGENT_SUSPENDED)))
 
+/* Calls allowed from inside an application callback (the agent is in the
+ * middle of a step, which would undo or trip over anything else). */
+#define OTA_IN_CALLBACK_OK (1u << 31)
+
 /* The checks a public call starts with: an initialised agent in one of the
- * allowed states (OTA_IN bits). */
+ * allowed states (OTA_IN bits), not inside a callback unless OTA_IN_CALLBACK_OK. */
 static ota_err_t ota_call_allowed(const ota_agent_t *agent, unsigned allowed)
 {
     if (ota_bad_agent(agent)) {
         return OTA_ERR_INVALID_ARG;
+    }
+    if (agent->in_callback != 0u && (allowed & OTA_IN_CALLBACK_OK) == 0u) {
+        return OTA_ERR_WRONG_STATE;
     }
     return ((allowed >> (unsigned)agent->state) & 1u) != 0u ? OTA_OK : OTA_ERR_WRONG_STATE;
 }
@@ -1311,9 +1329,17 @@ static int ota_thing_name_ok(const char *name)
 
 static int ota_pal_ok(const ota_pal_t *pal)
 {
-    return pal != NULL && pal->create_file != NULL && pal->write_block != NULL &&
-           pal->close_file != NULL && pal->abort != NULL && pal->activate != NULL &&
-           pal->reset != NULL && pal->set_image_state != NULL && pal->get_image_state != NULL;
+    if (pal == NULL) {
+        return 0;
+    }
+    /* The progress store: all four operations and a capacity, or none of them. */
+    unsigned progress =
+        (unsigned)(pal->progress_save != NULL) + (unsigned)(pal->progress_load != NULL) +
+        (unsigned)(pal->progress_clear != NULL) + (unsigned)(pal->resume_file != NULL);
+    return pal->create_file != NULL && pal->write_block != NULL && pal->close_file != NULL &&
+           pal->abort != NULL && pal->activate != NULL && pal->reset != NULL &&
+           pal->set_image_state != NULL && pal->get_image_state != NULL &&
+           (progress == 0u || (progress == 4u && pal->progress_capacity != 0u));
 }
 
 /* The numbers of ota_agent_config_t, block_size .. reset_delay_ms, are
@@ -1338,13 +1364,15 @@ static const uint32_t ota_cfg_defaults[OTA_CFG_NUMBERS] = {
     OTA_DEFAULT_RESET_DELAY_MS,
 };
 
-ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config)
+ota_err_t ota_agent_init_sized(ota_agent_t *agent, const ota_agent_config_t *config,
+                               size_t agent_size, size_t config_size)
 {
     ota_agent_config_t c;
     uint8_t *num = (uint8_t *)&c + offsetof(ota_agent_config_t, block_size);
-    if (agent == NULL || config == NULL || !ota_thing_name_ok(config->thing_name) ||
-        !ota_pal_ok(config->pal) || config->mqtt.subscribe == NULL ||
-        config->mqtt.unsubscribe == NULL || config->mqtt.publish == NULL) {
+    if (agent_size != sizeof *agent || config_size != sizeof *config || agent == NULL ||
+        config == NULL || !ota_thing_name_ok(config->thing_name) || !ota_pal_ok(config->pal) ||
+        config->mqtt.subscribe == NULL || config->mqtt.unsubscribe == NULL ||
+        config->mqtt.publish == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
     c = *config;
@@ -1443,11 +1471,9 @@ static void ota_start_waiting(ota_agent_t *agent)
 
 ota_err_t ota_agent_stop(ota_agent_t *agent)
 {
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
-    }
-    if (agent->state == OTA_AGENT_STOPPED) {
-        return OTA_OK;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY);
+    if (err != OTA_OK || agent->state == OTA_AGENT_STOPPED) {
+        return err;
     }
     if (ota_downloading(agent)) {
         agent->plane->close(agent);
@@ -1499,7 +1525,7 @@ ota_err_t ota_agent_resume(ota_agent_t *agent, uint32_t now_ms)
 
 ota_err_t ota_agent_check_for_update(ota_agent_t *agent, uint32_t now_ms)
 {
-    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING);
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_RUNNING | OTA_IN_CALLBACK_OK);
     if (err != OTA_OK) {
         return err;
     }
@@ -1537,7 +1563,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
 ota_err_t ota_agent_self_test_result(ota_agent_t *agent, int passed, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SELF_TEST));
+    ota_err_t err = ota_call_allowed(agent, OTA_IN(OTA_AGENT_SELF_TEST) | OTA_IN_CALLBACK_OK);
     if (err != OTA_OK) {
         return err;
     }
@@ -1571,7 +1597,11 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
                                    const uint8_t *payload, size_t len, uint32_t now_ms)
 {
     ota_jobs_topic_t topic_kind;
-    if (ota_bad_agent(agent) || topic == NULL || (payload == NULL && len != 0u)) {
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY);
+    if (err != OTA_OK) {
+        return err;
+    }
+    if (topic == NULL || (payload == NULL && len != 0u)) {
         return OTA_ERR_INVALID_ARG;
     }
     if (agent->state == OTA_AGENT_STOPPED || agent->state == OTA_AGENT_SUSPENDED) {
@@ -1772,8 +1802,9 @@ static void ota_retry_due(ota_agent_t *a)
 ota_err_t ota_agent_poll(ota_agent_t *agent, uint32_t now_ms)
 {
     const ota_pal_t *pal;
-    if (ota_bad_agent(agent)) {
-        return OTA_ERR_INVALID_ARG;
+    ota_err_t err = ota_call_allowed(agent, OTA_IN_ANY);
+    if (err != OTA_OK) {
+        return err;
     }
     pal = agent->cfg.pal;
     agent->now = now_ms;

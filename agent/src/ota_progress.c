@@ -53,6 +53,11 @@ uint8_t *ota_progress_bitmap(ota_progress_t *p)
     return p->bytes + OTA_PROGRESS_HEADER;
 }
 
+uint32_t ota_progress_record_bytes(uint32_t block_count)
+{
+    return OTA_PROGRESS_BYTES(block_count);
+}
+
 ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
                             uint32_t block_size, uint32_t block_count, int activating,
                             uint32_t downloaded_by)

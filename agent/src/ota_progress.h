@@ -19,6 +19,9 @@
 /** The bitmap inside the record: bit k of byte k / 8 = block k written. */
 uint8_t *ota_progress_bitmap(ota_progress_t *p);
 
+/** Bytes of the record of a file of block_count blocks (what progress_capacity must hold). */
+uint32_t ota_progress_record_bytes(uint32_t block_count);
+
 /**
  * Save the checkpoint of job's file (block_count blocks of block_size, the
  * bitmap as it stands, whether activation was attempted, the version of the

@@ -104,10 +104,47 @@ static ota_err_t h_publish(void *ctx, const char *topic, const uint8_t *payload,
 
 /* ---- callbacks ---- */
 
+/* The call a test asked for from inside callback `in`, once. */
+static void h_misuse(harness_t *h, int in)
+{
+    if (h->misuse_in != in || h->misuse_calls > 0) {
+        return;
+    }
+    h->misuse_calls++;
+    ota_agent_t *a = &h->agent;
+    switch (h->misuse_call) {
+    case H_CALL_STOP:
+        h->misuse_rc = ota_agent_stop(a);
+        break;
+    case H_CALL_SUSPEND:
+        h->misuse_rc = ota_agent_suspend(a);
+        break;
+    case H_CALL_START:
+        h->misuse_rc = ota_agent_start(a, h->now);
+        break;
+    case H_CALL_RECONNECTED:
+        h->misuse_rc = ota_agent_reconnected(a, h->now);
+        break;
+    case H_CALL_POLL:
+        h->misuse_rc = ota_agent_poll(a, h->now);
+        break;
+    case H_CALL_HANDLE:
+        h->misuse_rc = ota_agent_handle_message(a, "x", 1, (const uint8_t *)"{}", 2, h->now);
+        break;
+    case H_CALL_CHECK:
+        h->misuse_rc = ota_agent_check_for_update(a, h->now);
+        break;
+    default:
+        h->misuse_calls = 0;
+        break;
+    }
+}
+
 static void h_cb_job(void *ctx, const ota_job_t *job)
 {
     harness_t *h = ctx;
     (void)job;
+    h_misuse(h, H_IN_JOB);
     h->job_received_calls++;
 }
 
@@ -115,6 +152,7 @@ static void h_cb_self_test(void *ctx, const ota_job_t *job)
 {
     harness_t *h = ctx;
     (void)job;
+    h_misuse(h, H_IN_SELF_TEST);
     h->self_test_calls++;
 }
 
@@ -122,6 +160,7 @@ static void h_cb_activate(void *ctx, const ota_job_t *job)
 {
     harness_t *h = ctx;
     (void)job;
+    h_misuse(h, H_IN_ACTIVATE);
     h->activate_calls++;
 }
 
@@ -129,12 +168,14 @@ static void h_cb_verified(void *ctx, const ota_job_t *job)
 {
     harness_t *h = ctx;
     (void)job;
+    h_misuse(h, H_IN_VERIFIED);
     h->verified_calls++;
 }
 
 static void h_cb_outcome(void *ctx, const ota_agent_outcome_t *o)
 {
     harness_t *h = ctx;
+    h_misuse(h, H_IN_OUTCOME);
     h->outcomes++;
     h->outcome = *o;
     H_FMT(h->outcome_job, sizeof h->outcome_job, "%s", o->job_id);
@@ -148,8 +189,14 @@ static void h_cb_outcome(void *ctx, const ota_agent_outcome_t *o)
 static void h_cb_log(void *ctx, const ota_agent_event_t *ev)
 {
     harness_t *h = ctx;
+    h_misuse(h, H_IN_LOG);
     if (ev->level == OTA_LOG_ERROR) {
         h->log_errors++;
+    }
+    if (ev->level == OTA_LOG_WARN) {
+        H_FMT(h->last_warn, sizeof h->last_warn, "%s", ev->what);
+        h->last_warn_a = ev->a;
+        h->last_warn_b = ev->b;
     }
     if (strcmp(ev->what, "found an interrupted download") == 0) {
         h->interrupted_logs++;

@@ -103,6 +103,15 @@ typedef struct harness {
     int job_received_calls;
     int log_errors;
     int interrupted_logs; /* "found an interrupted download" events */
+    char last_warn[96];   /* what the last WARN event said */
+    uint32_t last_warn_a; /* and its numbers */
+    uint32_t last_warn_b;
+    /* A call the application makes from inside one of its callbacks (H_IN_*, H_CALL_*, both
+     * nonzero), at most once, and what the agent answered. */
+    int misuse_in;
+    int misuse_call;
+    int misuse_calls;
+    ota_err_t misuse_rc;
     int verbose;
 } harness_t;
 
@@ -113,6 +122,20 @@ typedef struct harness {
  * or an empty execution: nothing changes.
  */
 void h_apply_status_details(char *execution, size_t cap, const char *update);
+
+/** Callbacks a test can make call the agent from inside (harness_t.misuse_in). */
+enum { H_IN_JOB = 1, H_IN_VERIFIED, H_IN_ACTIVATE, H_IN_OUTCOME, H_IN_LOG, H_IN_SELF_TEST };
+
+/** Agent calls a test can make from inside a callback (harness_t.misuse_call). */
+enum {
+    H_CALL_STOP = 1,
+    H_CALL_SUSPEND,
+    H_CALL_START,
+    H_CALL_RECONNECTED,
+    H_CALL_POLL,
+    H_CALL_HANDLE,
+    H_CALL_CHECK
+};
 
 /** A new harness for a port; the agent is initialised (not started). */
 harness_t *h_new(const ota_pal_t *pal, uint32_t app_version, const ota_agent_config_t *overrides);

@@ -173,6 +173,35 @@ static void test_init_validates_arguments(void **state)
     c.block_size = 1000;
     assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
     pal->pal.block_align = 1;
+    /* The progress store: all of it or none of it. */
+    c = h->cfg;
+    {
+        const ota_pal_t whole = pal->pal;
+        pal->pal.progress_load = NULL;
+        assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+        pal->pal = whole;
+        pal->pal.resume_file = NULL;
+        assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+        pal->pal = whole;
+        pal->pal.progress_capacity = 0;
+        assert_int_equal(ota_agent_init(agent, &c), OTA_ERR_INVALID_ARG);
+        pal->pal.progress_save = NULL;
+        pal->pal.progress_load = NULL;
+        pal->pal.progress_clear = NULL;
+        pal->pal.resume_file = NULL;
+        assert_int_equal(ota_agent_init(agent, &c), OTA_OK);
+        pal->pal = whole;
+    }
+    /* A caller built with another configuration (other struct sizes): refused before
+     * anything is written. */
+    memset(agent, 0xa5, sizeof *agent);
+    assert_int_equal(ota_agent_init_sized(agent, &c, sizeof *agent - 8u, sizeof c),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_agent_init_sized(agent, &c, sizeof *agent, sizeof c + 4u),
+                     OTA_ERR_INVALID_ARG);
+    assert_int_equal(((const uint8_t *)agent)[0], 0xa5);
+    assert_int_equal(((const uint8_t *)agent)[sizeof *agent - 1u], 0xa5);
+    assert_int_equal(ota_agent_init_sized(agent, &c, sizeof *agent, sizeof c), OTA_OK);
 
     /* Calls on a NULL agent and in the wrong state. */
     assert_int_equal(ota_agent_start(NULL, 0), OTA_ERR_INVALID_ARG);
@@ -1356,6 +1385,32 @@ static void test_port_without_progress_store(void **state)
     fixture_free(fx);
 }
 
+/* A progress store too small for the file: the download goes on without checkpoints, and the
+ * log says so with the size the record needs (28 bytes and one bit per block) and the store's. */
+static void test_progress_store_too_small_is_logged(void **state)
+{
+    ota_agent_config_t cfg;
+    fixture_t *fx;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    fx = fixture_new(59 * 1024, &cfg);
+    fx->pal.pal.progress_capacity = 34;
+    h_reboot(fx->h, &fx->pal.pal, V1_0_0);
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_true(file_matches(fx));
+    assert_int_equal(fx->pal.saves, 0);
+    if (OTA_LOG_LEVEL >= (int)OTA_LOG_WARN) {
+        assert_string_equal(fx->h->last_warn,
+                            "progress store too small: no checkpoints, a reset starts over");
+        assert_int_equal(fx->h->last_warn_a, 36);
+        assert_int_equal(fx->h->last_warn_b, 34);
+    }
+    fixture_free(fx);
+}
+
 static void test_file_size_near_4_gib_is_reported(void **state)
 {
     fixture_t *fx = fixture_new(5000, NULL);
@@ -2025,6 +2080,78 @@ static void test_reset_during_self_test_keeps_updated_by(void **state)
     fixture_free(fx);
 }
 
+/* Runs until the port activated the image (or 60 s). */
+static int activated(const harness_t *h)
+{
+    return h->activate_calls > 0 && ota_agent_get_state(&h->agent) == OTA_AGENT_RESETTING;
+}
+
+/* The application calls the agent from inside its callbacks, as a port's glue might: every
+ * call but the self-test verdict, check_for_update and the getters is refused with
+ * OTA_ERR_WRONG_STATE (the agent is in the middle of a step that would undo or trip over
+ * it) and changes nothing: the update goes on to activation as without the call. */
+static void test_calls_from_callbacks_are_refused(void **state)
+{
+    static const int ins[] = {H_IN_JOB, H_IN_VERIFIED, H_IN_ACTIVATE, H_IN_LOG};
+    static const int calls[] = {H_CALL_STOP,        H_CALL_SUSPEND, H_CALL_START,
+                                H_CALL_RECONNECTED, H_CALL_POLL,    H_CALL_HANDLE};
+    ota_agent_config_t cfg;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.block_size = 1024;
+    for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+        if (ins[i] == H_IN_LOG && OTA_LOG_LEVEL < 0) {
+            continue; /* logging compiled out: the log callback is never called */
+        }
+        for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++) {
+            fixture_t *fx = fixture_new(20 * 1024, &cfg);
+            fx->h->misuse_in = ins[i];
+            fx->h->misuse_call = calls[k];
+            set_job(fx, "job-1");
+            start(fx);
+            assert_true(h_run(fx->h, 60000, 10, activated));
+            if (fx->h->misuse_calls != 1 || fx->h->misuse_rc != OTA_ERR_WRONG_STATE) {
+                fail_msg("call %d from callback %d: %d calls, answered %d", calls[k], ins[i],
+                         fx->h->misuse_calls, (int)fx->h->misuse_rc);
+            }
+            assert_true(file_matches(fx));
+            assert_int_equal(fx->pal.activates, 1);
+            assert_int_equal(fx->h->outcomes, 0);
+            fixture_free(fx);
+        }
+    }
+}
+
+/* From inside outcome (a failed self-test here) a stop is refused too: the reset to the old
+ * image still follows. check_for_update is allowed from a callback. */
+static void test_stop_from_outcome_is_refused(void **state)
+{
+    fixture_t *fx = fixture_new(5000, NULL);
+    (void)state;
+    boot_new_image(fx, V1_1_0);
+    assert_true(h_run(fx->h, 5000, 10, h_stop_self_test));
+    fx->h->misuse_in = H_IN_OUTCOME;
+    fx->h->misuse_call = H_CALL_STOP;
+    assert_int_equal(ota_agent_self_test_result(&fx->h->agent, 0, fx->h->now), OTA_OK);
+    assert_int_equal(fx->h->misuse_calls, 1);
+    assert_int_equal(fx->h->misuse_rc, OTA_ERR_WRONG_STATE);
+    assert_int_equal(ota_agent_get_state(&fx->h->agent), OTA_AGENT_RESETTING);
+    fx->h->now += 600;
+    ota_agent_poll(&fx->h->agent, fx->h->now);
+    assert_int_equal(fx->pal.resets, 1);
+    fixture_free(fx);
+
+    fx = fixture_new(5000, NULL);
+    fx->h->misuse_in = H_IN_JOB;
+    fx->h->misuse_call = H_CALL_CHECK;
+    set_job(fx, "job-1");
+    start(fx);
+    assert_true(h_run(fx->h, 60000, 10, h_stop_activating));
+    assert_int_equal(fx->h->misuse_rc, OTA_OK);
+    assert_true(file_matches(fx));
+    fixture_free(fx);
+}
+
 static void test_agent_version_macro(void **state)
 {
     char text[16];
@@ -2113,6 +2240,9 @@ int main(void)
         cmocka_unit_test(test_new_image_finds_no_interrupted_download),
         cmocka_unit_test(test_stop_during_activation_then_start_activates),
         cmocka_unit_test(test_reset_during_self_test_keeps_updated_by),
+        cmocka_unit_test(test_calls_from_callbacks_are_refused),
+        cmocka_unit_test(test_stop_from_outcome_is_refused),
+        cmocka_unit_test(test_progress_store_too_small_is_logged),
         cmocka_unit_test(test_agent_version_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

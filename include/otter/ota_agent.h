@@ -32,6 +32,7 @@
 #include "otter/ota_job_doc.h"
 #include "otter/ota_mqtt.h"
 #include "otter/ota_pal.h"
+#include "otter/ota_version.h"
 #if OTA_HTTP_PLANE
 #include "otter/ota_http_client.h"
 #endif
@@ -351,6 +352,7 @@ typedef struct ota_agent {
     uint8_t asking;          /* a $next/get waits for its answer until ask_at */
     uint8_t deadline_set;
     uint8_t ready_unrecorded; /* the service's answer showed no "self_test":"ready" yet */
+    uint8_t in_callback;      /* application callbacks under way (nested: self-test verdict) */
     uint32_t now;
     const struct ota_data_plane *plane; /* chosen per job from its "protocols" */
     uint32_t old_version;               /* version that performed the download */
@@ -381,15 +383,31 @@ typedef struct ota_agent {
 } ota_agent_t;
 
 /**
- * Prepare the agent; it starts in OTA_AGENT_STOPPED.
+ * Prepare the agent; it starts in OTA_AGENT_STOPPED. A macro: it passes the
+ * sizes of ota_agent_t and ota_agent_config_t as the caller's unit sees them
+ * to ota_agent_init_sized(), which refuses sizes unlike the library's (a unit
+ * built without the library's OTA_CONFIG_FILE) before writing anything.
  * @param agent caller-owned agent, overwritten.
  * @param config copied; its thing_name and pal must outlive the agent.
- * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL, missing MQTT or port operations,
- *         thing name empty, too long or with '/', '+', '#', block size not in
- *         256 .. 131072 or not a multiple of the port's block_align, window
- *         above 255 blocks, RTO bounds inverted).
+ * @return OTA_OK; OTA_ERR_INVALID_ARG (NULL; missing MQTT or port operations;
+ *         some but not all of the port's progress operations progress_save,
+ *         progress_load, progress_clear, resume_file, or them without
+ *         progress_capacity; thing name empty, too long or with '/', '+',
+ *         '#'; block size not in 256 .. 131072 or not a multiple of the
+ *         port's block_align; window above 255 blocks; RTO bounds inverted or
+ *         above 2^30 ms; device type not 1-64 of [A-Za-z0-9_.-]; the sizes
+ *         differ: the caller and the library were built with different
+ *         configurations).
  */
-ota_err_t ota_agent_init(ota_agent_t *agent, const ota_agent_config_t *config);
+#define ota_agent_init(agent, config)                                                              \
+    ota_agent_init_sized((agent), (config), sizeof(ota_agent_t), sizeof(ota_agent_config_t))
+
+/**
+ * ota_agent_init() with the sizes of ota_agent_t and ota_agent_config_t the
+ * caller was built with; call it through ota_agent_init().
+ */
+ota_err_t ota_agent_init_sized(ota_agent_t *agent, const ota_agent_config_t *config,
+                               size_t agent_size, size_t config_size);
 
 /**
  * Start: subscribe to the jobs topics, load the port's progress record (to

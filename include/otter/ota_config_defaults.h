@@ -177,17 +177,18 @@
 #define OTA_THING_NAME_MAX 128u
 #endif
 
-/** Request timeout before the first round trip is measured, ms. Default: 2000. */
+/** Request timeout before the first round trip is measured, ms: RTO_MIN .. RTO_MAX. Default: 2000.
+ */
 #ifndef OTA_DEFAULT_RTO_INITIAL_MS
 #define OTA_DEFAULT_RTO_INITIAL_MS 2000u
 #endif
 
-/** Lower bound of the adaptive request timeout, ms. Default: 2000. */
+/** Lower bound of the adaptive request timeout, ms: 1 .. RTO_INITIAL. Default: 2000. */
 #ifndef OTA_DEFAULT_RTO_MIN_MS
 #define OTA_DEFAULT_RTO_MIN_MS 2000u
 #endif
 
-/** Upper bound of the adaptive request timeout (after backoff), ms. Default: 30000. */
+/** Upper bound of the adaptive request timeout (after backoff), ms: up to 2^30. Default: 30000. */
 #ifndef OTA_DEFAULT_RTO_MAX_MS
 #define OTA_DEFAULT_RTO_MAX_MS 30000u
 #endif
@@ -195,7 +196,7 @@
 /**
  * Consecutive request timeouts without a single new block before the
  * download is given up (FAILED, "aborted"). With the backoff this is several
- * minutes at the default bounds. Default: 12.
+ * minutes at the default bounds. 1 .. 1000. Default: 12.
  */
 #ifndef OTA_DEFAULT_MAX_TIMEOUTS
 #define OTA_DEFAULT_MAX_TIMEOUTS 12u
@@ -204,7 +205,7 @@
 /**
  * Time a new image has, from the agent's start after its first boot, to
  * receive its self-test job and report its verdict; then the agent resets and
- * the bootloader reverts. Default: 16000 (as the AWS agent).
+ * the bootloader reverts. 1000 .. 86400000. Default: 16000 (as the AWS agent).
  */
 #ifndef OTA_DEFAULT_SELF_TEST_TIMEOUT_MS
 #define OTA_DEFAULT_SELF_TEST_TIMEOUT_MS 16000u
@@ -214,7 +215,7 @@
  * Most blocks between "receive" progress status updates. The first block is
  * always reported, and a download of N blocks reports at least every N/8 + 1
  * blocks (17 blocks: blocks 1, 4, 7, ..., 16 and the last), so progress shows
- * for small files too. Default: 64.
+ * for small files too. At least 1. Default: 64.
  */
 #ifndef OTA_DEFAULT_STATUS_EVERY_BLOCKS
 #define OTA_DEFAULT_STATUS_EVERY_BLOCKS 64u
@@ -231,7 +232,7 @@
 
 /**
  * Delay between the last status update and a reset or activation, ms, so the
- * MQTT client can send the update first. Default: 500.
+ * MQTT client can send the update first. 0 .. 60000. Default: 500.
  */
 #ifndef OTA_DEFAULT_RESET_DELAY_MS
 #define OTA_DEFAULT_RESET_DELAY_MS 500u
@@ -272,6 +273,16 @@
 #endif
 
 /* ==== The posix port ==== */
+
+/**
+ * Bytes kept for mbed TLS's SHA-256 context in ota_verify_hash_t (mbed TLS
+ * 2.28 and 3.x need 108 on 32- and 64-bit targets; a hardware SHA-256
+ * (MBEDTLS_SHA256_ALT) may need more: the build of verify/ota_verify.c stops
+ * with an error naming this setting when it does not fit). Default: 128.
+ */
+#ifndef OTA_VERIFY_HASH_CONTEXT_SIZE
+#define OTA_VERIFY_HASH_CONTEXT_SIZE 128u
+#endif
 
 /**
  * Size of the posix port's buffers holding cert_dir and default_cert (with
@@ -380,6 +391,24 @@
 #endif
 #if OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS < 1u
 #error "OTA_DEFAULT_CHECKPOINT_EVERY_BLOCKS must be at least 1"
+#endif
+#if (OTA_DEFAULT_RTO_MIN_MS < 1u) || (OTA_DEFAULT_RTO_MIN_MS > OTA_DEFAULT_RTO_INITIAL_MS) ||      \
+    (OTA_DEFAULT_RTO_INITIAL_MS > OTA_DEFAULT_RTO_MAX_MS) ||                                       \
+    (OTA_DEFAULT_RTO_MAX_MS > 1073741824u)
+#error                                                                                             \
+    "the request timeouts must keep 1 <= OTA_DEFAULT_RTO_MIN_MS <= OTA_DEFAULT_RTO_INITIAL_MS <= OTA_DEFAULT_RTO_MAX_MS <= 2^30 ms"
+#endif
+#if (OTA_DEFAULT_MAX_TIMEOUTS < 1u) || (OTA_DEFAULT_MAX_TIMEOUTS > 1000u)
+#error "OTA_DEFAULT_MAX_TIMEOUTS must be in 1 .. 1000"
+#endif
+#if (OTA_DEFAULT_SELF_TEST_TIMEOUT_MS < 1000u) || (OTA_DEFAULT_SELF_TEST_TIMEOUT_MS > 86400000u)
+#error "OTA_DEFAULT_SELF_TEST_TIMEOUT_MS must be in 1000 .. 86400000 (1 s .. 1 day)"
+#endif
+#if OTA_DEFAULT_STATUS_EVERY_BLOCKS < 1u
+#error "OTA_DEFAULT_STATUS_EVERY_BLOCKS must be at least 1"
+#endif
+#if OTA_DEFAULT_RESET_DELAY_MS > 60000u
+#error "OTA_DEFAULT_RESET_DELAY_MS must be at most 60000"
 #endif
 
 #endif /* OTTER_OTA_CONFIG_DEFAULTS_H */

@@ -100,7 +100,14 @@ typedef struct ota_pal {
      */
     uint32_t block_align;
 
-    /** Largest record progress_save accepts, in bytes (0 = no progress store). */
+    /**
+     * Largest record progress_save accepts, in bytes (0 = no progress store).
+     * The agent's record of an N-block file is 28 + ceil(N / 8) bytes
+     * (OTA_PROGRESS_RECORD_MAX in otter/ota_agent.h for the largest file); a
+     * file whose record does not fit is downloaded without checkpoints. The
+     * progress store (progress_save, progress_load, progress_clear,
+     * resume_file and this) is optional: all of it or none of it.
+     */
     uint32_t progress_capacity;
 
     /**

@@ -29,8 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mbedtls/sha256.h"
-
 #include "otter/ota_err.h"
 #include "otter/ota_pal.h"
 
@@ -120,7 +118,14 @@ ota_err_t ota_verify_sha256_ecdsa(const uint8_t *signer_pem, size_t signer_len, 
  * Caller-owned; its fields are private.
  */
 typedef struct ota_verify_hash {
-    mbedtls_sha256_context sha;
+    /** mbed TLS's SHA-256 context, kept here as bytes so that no mbed TLS type reaches this
+     * header (verify/ota_verify.c checks at build time that it fits: see
+     * OTA_VERIFY_HASH_CONTEXT_SIZE). */
+    union {
+        uint64_t align_u64;
+        void *align_ptr;
+        unsigned char bytes[OTA_VERIFY_HASH_CONTEXT_SIZE];
+    } sha;
     /** Bytes hashed so far. */
     uint32_t length;
     /** Nonzero once mbed TLS reported an error; the signature check then fails. */
