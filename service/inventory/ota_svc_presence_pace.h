@@ -101,6 +101,8 @@ typedef void (*ota_svc_pace_write_fn)(void *ctx, ota_svc_pace_thing_t *e, int64_
  * entries that hold nothing and were written a period ago or more.
  * @param now_mask brokers whose held notices are written whether due or not
  *                 (0: only the due ones).
+ * @param write    how to write them (NULL: nothing is written, only idle entries dropped).
+ * @param ctx      passed to write.
  */
 void ota_svc_pace_sweep(ota_svc_pace_t *p, int64_t now_ms, unsigned now_mask,
                         ota_svc_pace_write_fn write, void *ctx);
