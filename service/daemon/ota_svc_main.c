@@ -1861,6 +1861,14 @@ static void print_stats(daemon_t *d)
         js.throttled, bs.refusals_dropped, js.redelivered, js.resent, st.merged, d->raw_writes,
         d->cur_broker + 1, d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits,
         fs.moves_home, fs.flaps, st.wait_max_ms, d->handle_max_ms);
+    if (d->inventory != NULL) {
+        ota_svc_inventory_stats_t is;
+        ota_svc_inventory_get_stats(d->inventory, &is);
+        log_line(LV_INFO,
+                 "stats: presence_writes=%" PRIu64 " presence_held=%" PRIu64
+                 " presence_untracked=%" PRIu64 " presence_tracked=%zu",
+                 is.writes, is.held, is.untracked, is.tracked);
+    }
     if (d->source != NULL) {
         ota_svc_store_source_stats_t cs;
         ota_svc_store_source_get_stats(d->source, &cs);
@@ -2417,6 +2425,9 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         run(&d);
+        if (!d.schema_moved) {
+            ota_svc_inventory_flush(d.inventory, wall_ms()); /* the notices held back */
+        }
         if (d.named) {
             ota_store_instance_leave(d.jobs_store != NULL ? d.jobs_store : d.streams_store);
         }

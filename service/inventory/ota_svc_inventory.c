@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ota_svc_json.h"
+#include "ota_svc_presence_pace.h"
 
 #define TOKEN_MAX 64
 #define TOPIC_MAX 256
@@ -37,6 +38,8 @@ struct ota_svc_inventory {
      * gap is recorded again by ota_svc_inventory_tick(). */
     unsigned pending;
     int64_t pending_tried_ms;
+    ota_svc_pace_t *pace; /* the presence write budget: notices held back per thing */
+    ota_svc_inventory_stats_t stats;
     ota_svc_inventory_log_fn log;
     void *log_ctx;
 };
@@ -58,9 +61,15 @@ ota_svc_inventory_t *ota_svc_inventory_create(ota_store_t *store, ota_svc_publis
     if (!store || !publish)
         return NULL;
     ota_svc_inventory_t *inv = calloc(1, sizeof *inv);
-    if (inv)
+    if (inv) {
         inv->rates = calloc(RATE_SLOTS, sizeof *inv->rates);
-    if (!inv || !inv->rates) {
+        inv->pace = ota_svc_pace_create();
+    }
+    if (!inv || !inv->rates || !inv->pace) {
+        if (inv) {
+            free(inv->rates);
+            ota_svc_pace_destroy(inv->pace);
+        }
         free(inv);
         return NULL;
     }
@@ -102,9 +111,23 @@ int64_t ota_svc_inventory_stream_since(const ota_svc_inventory_t *inv, unsigned 
 
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv)
 {
-    if (inv)
+    if (inv) {
         free(inv->rates);
+        ota_svc_pace_destroy(inv->pace);
+    }
     free(inv);
+}
+
+void ota_svc_inventory_get_stats(const ota_svc_inventory_t *inv, ota_svc_inventory_stats_t *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (inv) {
+        *out = inv->stats;
+        out->tracked = ota_svc_pace_count(inv->pace);
+        out->holding = ota_svc_pace_holding(inv->pace);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -288,6 +311,36 @@ static int thing_word(const char *text, const char *stop, char out[OTA_STORE_THI
 _Static_assert(OTA_SVC_INVENTORY_BROKERS_MAX == OTA_STORE_PRESENCE_BROKERS_MAX,
                "the store keeps presence for every broker told apart");
 
+/* Records a thing's notices (one transaction); a notice the store could not take is admitted
+ * as a gap on its broker (by the tick). Returns the store's code. */
+static int write_notices(ota_svc_inventory_t *inv, const char *thing,
+                         const ota_store_presence_note_t *notes, size_t n)
+{
+    /* Known on these brokers from now on; each broker's notices come in order, so a move
+     * (connect on one, disconnect on the other, either order) leaves the right set. A notice
+     * leaves the thing unknown on the federation's other brokers it has no notice from yet,
+     * whose notices about it were never seen (never offline), until a notice from each. */
+    int rc = ota_store_presence_notices(inv->store, thing, notes, n, BROKERS_UPTO(inv->n_brokers));
+    if (rc == OTA_STORE_OK) {
+        inv->stats.writes++;
+    } else if (rc != OTA_STORE_NOT_FOUND && rc != OTA_STORE_INVALID) {
+        for (size_t i = 0; i < n; i++)
+            inv->pending |= 1u << notes[i].broker; /* lost to the store: admitted as a gap */
+    }
+    /* not a thing (the service, the CLI, a stranger), or one deleted: nothing */
+    return rc;
+}
+
+/* ota_svc_pace_write_fn: writes what the budget held back of a thing. */
+static void write_held(void *ctx, ota_svc_pace_thing_t *e, int64_t now_ms)
+{
+    ota_store_presence_note_t notes[OTA_STORE_PRESENCE_BROKERS_MAX];
+    size_t n = ota_svc_pace_notes(e, notes);
+    (void)now_ms;
+    if (n)
+        (void)write_notices(ctx, e->name, notes, n);
+}
+
 int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *why, int64_t now_ms)
 {
     if (!inv)
@@ -295,6 +348,9 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
     mask &= OTA_SVC_INVENTORY_ALL;
     if (!mask)
         return 0;
+    /* Notices held back by the write budget came before the gap: written first, in the
+     * epoch they belong to (one that fails is admitted by this very gap). */
+    ota_svc_pace_sweep(inv->pace, now_ms, mask, write_held, inv);
     for (unsigned k = 1; k <= OTA_SVC_INVENTORY_BROKERS_MAX; k++)
         if (mask & (1u << k))
             inv->since[k] = now_ms;
@@ -437,17 +493,24 @@ static void handle_log(ota_svc_inventory_t *inv, unsigned broker, const char *pa
     } else {
         return;
     }
-    /* Known on this broker from now on; each broker's notices come in order, so a move
-     * (connect on one, disconnect on the other, either order) leaves the right set. A notice
-     * leaves the thing unknown on the federation's other brokers it has no notice from yet,
-     * whose notices about it were never seen (never offline), until a notice from each. One
-     * transaction. */
-    unsigned bit = 1u << broker;
-    int rc = ota_store_presence_notice(inv->store, thing, broker, online,
-                                       BROKERS_UPTO(inv->n_brokers) & ~bit, now_ms);
-    if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND && rc != OTA_STORE_INVALID)
-        inv->pending |= bit; /* the notice is lost to the store: admitted as a gap there */
-    /* not a thing (the service, the CLI, a stranger): nothing */
+    /* The write budget: a thing written less than a period ago has its notice held back (the
+     * latest per broker), written by the tick; one without an entry is written now, and gets
+     * one if the store knows it (a client that is no thing never does). */
+    ota_svc_pace_thing_t *e = ota_svc_pace_find(inv->pace, thing);
+    if (e) {
+        ota_svc_pace_hold(inv->pace, e, broker, online, now_ms);
+        if (!ota_svc_pace_due(e, now_ms)) {
+            inv->stats.held++;
+            return;
+        }
+        write_held(inv, e, now_ms);
+        ota_svc_pace_written(inv->pace, e, now_ms);
+        return;
+    }
+    ota_store_presence_note_t note = {.broker = broker, .online = online, .at_ms = now_ms};
+    if (write_notices(inv, thing, &note, 1) == OTA_STORE_OK &&
+        !ota_svc_pace_add(inv->pace, thing, now_ms))
+        inv->stats.untracked++; /* the table is full: written at once, each */
 }
 
 int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const void *payload,
@@ -481,9 +544,19 @@ int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const 
     return 1;
 }
 
+void ota_svc_inventory_flush(ota_svc_inventory_t *inv, int64_t now_ms)
+{
+    if (inv)
+        ota_svc_pace_sweep(inv->pace, now_ms, OTA_SVC_INVENTORY_ALL, write_held, inv);
+}
+
 int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms)
 {
-    if (!inv || !inv->pending || now_ms - inv->pending_tried_ms < 1000)
+    if (!inv)
+        return 0;
+    /* the notices the write budget held back whose period has passed */
+    ota_svc_pace_sweep(inv->pace, now_ms, 0, write_held, inv);
+    if (!inv->pending || now_ms - inv->pending_tried_ms < 1000)
         return 0;
     inv->pending_tried_ms = now_ms;
     return ota_svc_inventory_gap(inv, inv->pending, "a notice the store could not take", now_ms) < 0

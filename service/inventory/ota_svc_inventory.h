@@ -58,6 +58,17 @@
  * never seen has none of them. "lastSeen" is the service's clock at its last
  * notice or report (the Jobs module refreshes it from requests too).
  *
+ * Each thing's notices cost at most one store transaction per
+ * OTA_SVC_PRESENCE_PERIOD_MS (1 s; ota_svc_presence_pace.h): the first
+ * notice of a thing not written within the period is written at once; later
+ * ones are held back, the latest per broker, and written together (with
+ * their own times, lastSeen the latest) by ota_svc_inventory_tick() once the
+ * period has passed, or at once before a gap on their broker is recorded. A
+ * thing that reconnects in a loop is thus written once a second, and its
+ * presence in the store lags its notices by a second at most; what it ends
+ * in is recorded. A notice about a client that is no thing costs a read and
+ * leaves nothing behind.
+ *
  * Used from one thread; time comes in as now_ms (ms since the epoch).
  */
 #ifndef OTA_SVC_INVENTORY_H
@@ -89,6 +100,15 @@
 #define OTA_SVC_INVENTORY_BRIDGE_NAME "otter-federation"
 /** ota_svc_inventory_gap(): every broker. */
 #define OTA_SVC_INVENTORY_ALL 0x1feu
+
+/** Counters since creation, and the presence write budget's table now. */
+typedef struct {
+    uint64_t writes;    /**< store transactions of presence notices */
+    uint64_t held;      /**< notices held back by the write budget (written later, merged) */
+    uint64_t untracked; /**< things written unbudgeted: the budget's table was full */
+    size_t tracked;     /**< things in the table now (a write in the last period) */
+    size_t holding;     /**< of them, holding back a notice now */
+} ota_svc_inventory_stats_t;
 
 /** The module. Opaque. */
 typedef struct ota_svc_inventory ota_svc_inventory_t;
@@ -145,7 +165,20 @@ int ota_svc_inventory_gap(ota_svc_inventory_t *inv, unsigned mask, const char *w
  */
 int64_t ota_svc_inventory_stream_since(const ota_svc_inventory_t *inv, unsigned broker);
 
-/** Destroys the module (NULL: no-op). */
+/**
+ * Writes every notice the write budget holds back now, due or not (call it
+ * before ota_svc_inventory_destroy() when the service stops).
+ */
+void ota_svc_inventory_flush(ota_svc_inventory_t *inv, int64_t now_ms);
+
+/**
+ * Reads the counters.
+ * @param inv the module (NULL: zeros).
+ * @param out receives them.
+ */
+void ota_svc_inventory_get_stats(const ota_svc_inventory_t *inv, ota_svc_inventory_stats_t *out);
+
+/** Destroys the module (NULL: no-op); what the write budget held back is dropped. */
 void ota_svc_inventory_destroy(ota_svc_inventory_t *inv);
 
 /** NULL-terminated topic filters the module needs subscribed. */
@@ -159,10 +192,12 @@ int ota_svc_inventory_handle(ota_svc_inventory_t *inv, const char *topic, const 
                              size_t len, int64_t now_ms);
 
 /**
- * Admits, as a gap, the notices the store could not take (a write that failed, e.g. a
- * database held busy beyond its wait), and the gaps it could not record: records those
- * brokers' gap, at most once a second, until the store takes it. Call it regularly (the service
- * does every loop).
+ * Writes the notices the presence write budget held back whose period has
+ * passed. Admits, as a gap, the notices the store could not take (a write
+ * that failed, e.g. a database held busy beyond its wait), and the gaps it
+ * could not record: records those brokers' gap, at most once a second, until
+ * the store takes it. Call it a few times a second (the service does every
+ * 200 ms): held notices wait for it.
  * @return 0 (nothing pending, or the walk done), or < 0 (the store failed again: retried).
  */
 int ota_svc_inventory_tick(ota_svc_inventory_t *inv, int64_t now_ms);

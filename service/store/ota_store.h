@@ -490,6 +490,29 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
 int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned broker, int online,
                               unsigned first_unknown, int64_t now_ms);
 
+/** A thing's latest notice on one broker, for ota_store_presence_notices(). */
+typedef struct {
+    unsigned broker; /**< the broker, 1..OTA_STORE_PRESENCE_BROKERS_MAX */
+    int online;      /**< 1 connected, 0 not */
+    int64_t at_ms;   /**< when the service had it (ms since the epoch) */
+} ota_store_presence_note_t;
+
+/**
+ * Records a thing's latest notices on one or more brokers at once, as
+ * ota_store_presence_notice() does for each (a notice held back a while, see
+ * the service's presence write budget): each broker's row is known from the
+ * broker's current epoch with its notice's state and time; lastSeen becomes
+ * the latest of their times; the brokers of first_unknown without a row and
+ * without a notice here become unknown since the earliest. One transaction.
+ * @param notes the notices, one per broker (a broker given twice: the later wins); borrowed.
+ * @param n     how many, 1..OTA_STORE_PRESENCE_BROKERS_MAX.
+ * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
+ *         (bad name, n or broker out of range); OTA_STORE_ERROR.
+ */
+int ota_store_presence_notices(ota_store_t *store, const char *thing,
+                               const ota_store_presence_note_t *notes, size_t n,
+                               unsigned first_unknown);
+
 /**
  * The federation has brokers 1..n: forgets the things' notices on brokers
  * above n (a federation that shrank), so that no thing stays unknown on a

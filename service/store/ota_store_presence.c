@@ -93,29 +93,41 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
     return rc;
 }
 
-int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned broker, int online,
-                              unsigned first_unknown, int64_t now_ms)
+int ota_store_presence_notices(ota_store_t *store, const char *thing,
+                               const ota_store_presence_note_t *notes, size_t n,
+                               unsigned first_unknown)
 {
     if (!store)
         return OTA_STORE_INVALID;
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
-    if (broker < 1 || broker > OTA_STORE_PRESENCE_BROKERS_MAX)
-        return fail(store, OTA_STORE_INVALID, "broker %u is not in 1..%d", broker,
-                    OTA_STORE_PRESENCE_BROKERS_MAX);
+    if (!notes || n < 1 || n > OTA_STORE_PRESENCE_BROKERS_MAX)
+        return fail(store, OTA_STORE_INVALID, "1..%d notices, not %zu",
+                    OTA_STORE_PRESENCE_BROKERS_MAX, notes ? n : 0);
+    /* Their brokers (bit K), the first and the last of them. */
+    unsigned noted = 0;
+    int64_t first_ms = notes[0].at_ms, last_ms = notes[0].at_ms;
+    for (size_t i = 0; i < n; i++) {
+        if (notes[i].broker < 1 || notes[i].broker > OTA_STORE_PRESENCE_BROKERS_MAX)
+            return fail(store, OTA_STORE_INVALID, "broker %u is not in 1..%d", notes[i].broker,
+                        OTA_STORE_PRESENCE_BROKERS_MAX);
+        noted |= 1u << notes[i].broker;
+        first_ms = notes[i].at_ms < first_ms ? notes[i].at_ms : first_ms;
+        last_ms = notes[i].at_ms > last_ms ? notes[i].at_ms : last_ms;
+    }
     /* Most notices are about clients that are no thing (the service, the CLI, bridges):
      * a read refuses them without the write lock. Asked again inside the transaction, for a
      * thing deleted meanwhile. */
-    int64_t n = 0;
-    if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n)))
+    int64_t found = 0;
+    if ((rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &found)))
         return rc;
-    if (!n)
+    if (!found)
         return fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     if ((rc = begin(store)))
         return rc;
-    rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &n);
-    if (!rc && !n)
+    rc = query_int(store, "SELECT COUNT(*) FROM things WHERE name = ?", thing, NULL, &found);
+    if (!rc && !found)
         rc = fail(store, OTA_STORE_NOT_FOUND, "thing '%s' not found", thing);
     /* The brokers with a row for the thing (bit K). */
     int64_t have = 0;
@@ -123,18 +135,26 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
         rc = query_int(store, "SELECT COALESCE(SUM(1 << broker), 0) FROM presence WHERE thing = ?",
                        thing, NULL, &have);
     /* Never a notice on those of first_unknown without a row (its first notice, a broker the
-     * federation gained, a row from schema 6 on broker 1 only): unknown there, not known off. */
+     * federation gained, a row from schema 6 on broker 1 only): unknown there, not known off,
+     * since the first of these notices. */
     for (unsigned k = 1; !rc && k <= OTA_STORE_PRESENCE_BROKERS_MAX; k++)
-        if ((first_unknown & (1u << k)) && !(have & (1u << k)) && k != broker)
-            rc = put_row(store, thing, k, 0, 1, now_ms);
-    if (!rc)
-        rc = put_row(store, thing, broker, online != 0, 0, now_ms);
+        if ((first_unknown & (1u << k)) && !(have & (1u << k)) && !(noted & (1u << k)))
+            rc = put_row(store, thing, k, 0, 1, first_ms);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_row(store, thing, notes[i].broker, notes[i].online != 0, 0, notes[i].at_ms);
     if (!rc) {
         char text[24];
-        snprintf(text, sizeof text, "%lld", (long long)now_ms);
-        rc = attr_put(store, thing, "lastSeen", text, now_ms);
+        snprintf(text, sizeof text, "%lld", (long long)last_ms);
+        rc = attr_put(store, thing, "lastSeen", text, last_ms);
     }
     return finish(store, rc);
+}
+
+int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned broker, int online,
+                              unsigned first_unknown, int64_t now_ms)
+{
+    ota_store_presence_note_t note = {.broker = broker, .online = online, .at_ms = now_ms};
+    return ota_store_presence_notices(store, thing, &note, 1, first_unknown);
 }
 
 int ota_store_presence_keep_brokers(ota_store_t *store, unsigned n, int *forgot)

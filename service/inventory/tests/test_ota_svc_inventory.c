@@ -19,6 +19,7 @@
 
 #include "ota_store.h"
 #include "ota_svc_inventory.h"
+#include "ota_svc_presence_pace.h"
 
 typedef struct {
     char dir[64];
@@ -462,6 +463,216 @@ static void test_gap_seen_by_another_instance(void **state)
     ota_store_close(store2);
 }
 
+/* Counts the store's presence transactions from now on: each writes the thing's lastSeen once
+ * (a trigger through another connection to the store's file). */
+static void count_writes(fx_t *fx)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/otter.db", fx->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE test_writes(n INTEGER); INSERT INTO test_writes VALUES(0); "
+                     "CREATE TRIGGER test_seen_insert AFTER INSERT ON thing_attrs WHEN "
+                     "NEW.key = 'lastSeen' BEGIN UPDATE test_writes SET n = n + 1; END; "
+                     "CREATE TRIGGER test_seen_update AFTER UPDATE ON thing_attrs WHEN "
+                     "NEW.key = 'lastSeen' BEGIN UPDATE test_writes SET n = n + 1; END;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The presence transactions counted since count_writes(). */
+static long writes(fx_t *fx)
+{
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    snprintf(path, sizeof path, "%s/otter.db", fx->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT n FROM test_writes", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A notice of broker k (0: the service's own) at the time given, not a second later. */
+static void notice_at(fx_t *fx, unsigned k, int online, const char *thing, int64_t at_ms)
+{
+    char topic[64], line[300];
+    if (k == 0) {
+        snprintf(topic, sizeof topic, "$SYS/broker/log/N");
+    } else {
+        snprintf(topic, sizeof topic, OTA_SVC_INVENTORY_PRESENCE_PREFIX "%u/log/N", k);
+    }
+    if (online) {
+        snprintf(line, sizeof line,
+                 "%lld: New client connected from 127.0.0.1:40000 as %s (p2, c1, k60, u'%s').",
+                 (long long)(at_ms / 1000), thing, thing);
+    } else {
+        snprintf(line, sizeof line, "%lld: Client %s disconnected.", (long long)(at_ms / 1000),
+                 thing);
+    }
+    assert_int_equal(ota_svc_inventory_handle(fx->inv, topic, line, strlen(line), at_ms), 1);
+    fx->now = at_ms;
+}
+
+/* One device reconnecting in a loop (10,000 notices in 10 s on the scripted clock, the tick
+ * every 200 ms as the service calls it): its notices cost a bounded number of store writes,
+ * another thing's notice meanwhile is written at once, and what the burst ends in is
+ * recorded, with its broker, state and time, within a period. */
+static void test_flapping_thing_writes_bounded(void **state)
+{
+    fx_t *fx = *state;
+    count_writes(fx);
+    const int64_t t0 = fx->now + 1000;
+    int64_t last_tick = t0;
+    const int notices = 10001; /* connect, disconnect, ..., connect */
+    for (int i = 0; i < notices; i++) {
+        int64_t t = t0 + i;
+        notice_at(fx, 0, i % 2 == 0, "t1", t);
+        if (i == 5000) {
+            long before = writes(fx);
+            notice_at(fx, 0, 1, "t2", t); /* another device: not held back by t1's budget */
+            assert_int_equal(writes(fx), before + 1);
+            expect(fx, "t2", "true", "1", "2,3");
+        }
+        if (t - last_tick >= 200) {
+            last_tick = t;
+            assert_int_equal(ota_svc_inventory_tick(fx->inv, t), 0);
+        }
+    }
+    const int64_t last = t0 + notices - 1;
+    /* 10 s of notices: one write a second, and the first, and the other thing's */
+    long w = writes(fx);
+    if (w > 10 + 2 + 1) {
+        fail_msg("%d notices of one thing in 10 s made %ld store writes", notices, w);
+    }
+    /* the ticks within a period of the last write hold it; the one after it writes it */
+    for (int64_t t = last + 200; t <= last + OTA_SVC_PRESENCE_PERIOD_MS + 200; t += 200) {
+        assert_int_equal(ota_svc_inventory_tick(fx->inv, t), 0);
+    }
+    expect(fx, "t1", "true", "1", "2,3");
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), last);
+    assert_true(writes(fx) <= w + 1);
+
+    /* a second burst moving the thing between brokers, ending off on 1 and on 3 */
+    int64_t t = last + 5000;
+    notice_at(fx, 0, 0, "t1", t); /* written at once: the last write is a period old */
+    for (int i = 0; i < 500; i++) {
+        notice_at(fx, 3, 1, "t1", ++t);
+        notice_at(fx, 0, 1, "t1", ++t);
+        notice_at(fx, 3, 0, "t1", ++t);
+        notice_at(fx, 0, 0, "t1", ++t);
+    }
+    notice_at(fx, 3, 1, "t1", ++t);
+    const int64_t end = t;
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, end + 1000), 0);
+    expect(fx, "t1", "true", "3", "2");
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), end);
+    w = writes(fx) - w;
+    if (w > 5) {
+        fail_msg("2001 notices of one thing in 2 s made %ld store writes", w);
+    }
+}
+
+/* A notice held back by the budget when a gap comes is written as from before the gap: the
+ * thing reads unknown on that broker, not known; the next notice makes it known again. */
+static void test_held_notice_before_gap(void **state)
+{
+    fx_t *fx = *state;
+    ota_svc_inventory_set_brokers(fx->inv, 1);
+    const int64_t t = fx->now + 1000;
+    notice_at(fx, 0, 1, "t1", t);
+    notice_at(fx, 0, 0, "t1", t + 10); /* held back */
+    expect(fx, "t1", "true", "1", "-");
+    assert_int_equal(ota_svc_inventory_gap(fx->inv, OTA_SVC_INVENTORY_ALL, "test", t + 20), 0);
+    expect(fx, "t1", "unknown", "-", "1");
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), t + 10);
+    notice_at(fx, 0, 1, "t1", t + 30); /* within a period of the gap's write: held back */
+    expect(fx, "t1", "unknown", "-", "1");
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, t + 1020), 0);
+    expect(fx, "t1", "true", "1", "-");
+    /* the service stopping writes what is held back */
+    notice_at(fx, 0, 0, "t1", t + 1030);
+    ota_svc_inventory_flush(fx->inv, t + 1040);
+    expect(fx, "t1", "false", "-", "-");
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), t + 1030);
+}
+
+/* Clients that are no thing, under ever new ids (with their own logins), cost a read each and
+ * leave nothing: no write, no entry in the budget's table. */
+static void test_strangers_leave_nothing(void **state)
+{
+    fx_t *fx = *state;
+    count_writes(fx);
+    int64_t t = fx->now + 1000;
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "stranger-%d", i);
+        notice_at(fx, 0, i % 2, name, ++t);
+        if (i % 200 == 0) {
+            assert_int_equal(ota_svc_inventory_tick(fx->inv, t), 0);
+        }
+    }
+    assert_int_equal(writes(fx), 0);
+    ota_svc_inventory_stats_t st;
+    ota_svc_inventory_get_stats(fx->inv, &st);
+    assert_int_equal(st.tracked, 0);
+    assert_int_equal(st.writes, 0);
+    /* a thing's notices are tracked for a period after its write, then forgotten */
+    notice_at(fx, 0, 1, "t1", ++t);
+    notice_at(fx, 0, 0, "t1", ++t);
+    ota_svc_inventory_get_stats(fx->inv, &st);
+    assert_int_equal(st.tracked, 1);
+    assert_int_equal(st.holding, 1);
+    assert_int_equal(st.held, 1);
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, t + OTA_SVC_PRESENCE_PERIOD_MS), 0);
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, t + 2 * OTA_SVC_PRESENCE_PERIOD_MS), 0);
+    ota_svc_inventory_get_stats(fx->inv, &st);
+    assert_int_equal(st.tracked, 0);
+    assert_int_equal(st.writes, 2);
+    assert_int_equal(writes(fx), 2);
+}
+
+/* The budget's table holds at most OTA_SVC_PRESENCE_TRACKED_MAX things; a thing beyond them gets
+ * no entry (its notices are written at once) until entries expire a period after their write. */
+static void test_pace_table_bounded(void **state)
+{
+    (void)state;
+    ota_svc_pace_t *p = ota_svc_pace_create();
+    assert_non_null(p);
+    char name[32];
+    const int64_t t = 1790000000000;
+    for (unsigned i = 0; i < OTA_SVC_PRESENCE_TRACKED_MAX; i++) {
+        snprintf(name, sizeof name, "thing-%u", i);
+        assert_non_null(ota_svc_pace_add(p, name, t));
+    }
+    assert_null(ota_svc_pace_add(p, "one-more", t));
+    assert_int_equal(ota_svc_pace_count(p), OTA_SVC_PRESENCE_TRACKED_MAX);
+    ota_svc_pace_thing_t *e = ota_svc_pace_find(p, "thing-7");
+    assert_non_null(e);
+    ota_svc_pace_hold(p, e, 2, 1, t + 5);
+    assert_int_equal(ota_svc_pace_holding(p), 1);
+    ota_svc_pace_sweep(p, t + OTA_SVC_PRESENCE_PERIOD_MS - 1, 0, NULL, NULL); /* none due */
+    assert_int_equal(ota_svc_pace_count(p), OTA_SVC_PRESENCE_TRACKED_MAX);
+    ota_store_presence_note_t notes[OTA_STORE_PRESENCE_BROKERS_MAX];
+    assert_int_equal(ota_svc_pace_notes(e, notes), 1);
+    assert_int_equal(notes[0].broker, 2);
+    assert_int_equal(notes[0].online, 1);
+    assert_int_equal(notes[0].at_ms, t + 5);
+    ota_svc_pace_written(p, e, t + OTA_SVC_PRESENCE_PERIOD_MS);
+    ota_svc_pace_sweep(p, t + OTA_SVC_PRESENCE_PERIOD_MS, 0, NULL, NULL);
+    assert_int_equal(ota_svc_pace_count(p), 1); /* the one written just now */
+    assert_non_null(ota_svc_pace_add(p, "one-more", t + OTA_SVC_PRESENCE_PERIOD_MS));
+    ota_svc_pace_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +684,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hub_bridge_retries_one_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_write_is_a_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_seen_by_another_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flapping_thing_writes_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_notice_before_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strangers_leave_nothing, setup, teardown),
+        cmocka_unit_test(test_pace_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

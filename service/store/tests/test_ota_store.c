@@ -2341,6 +2341,38 @@ static void test_presence_gaps_across_handles(void **state)
     ota_store_close(b);
 }
 
+/* Notices held back and written together: one transaction sets each broker's row with its own
+ * state and time, lastSeen the latest, and unknown rows since the earliest on the federation's
+ * brokers without a row or a notice; bad input records nothing. */
+static void test_presence_notices_at_once(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "t", 2);
+    const unsigned all3 = (1u << 1) | (1u << 2) | (1u << 3);
+    const ota_store_presence_note_t moved[] = {{.broker = 1, .online = 0, .at_ms = T0 + 7},
+                                               {.broker = 3, .online = 1, .at_ms = T0 + 5}};
+    assert_int_equal(ota_store_presence_notices(s, "t0", moved, 2, all3), OTA_STORE_OK);
+    presence_is(s, "t0", "true 3 2");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(s, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 5); /* since the earliest notice */
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    assert_int_equal(ota_store_thing_attr_get(s, "t0", "lastSeen", v, sizeof v), OTA_STORE_OK);
+    assert_string_equal(v, "1700000000007");
+    /* the rows keep their own epochs: a gap on 3 makes only 3 unknown */
+    assert_int_equal(ota_store_presence_gap(s, 1u << 3, T0 + 10, NULL), OTA_STORE_OK);
+    presence_is(s, "t0", "unknown - 2,3");
+    const ota_store_presence_note_t bad[] = {{.broker = 1, .online = 1, .at_ms = T0 + 20},
+                                             {.broker = 9, .online = 1, .at_ms = T0 + 20}};
+    assert_int_equal(ota_store_presence_notices(s, "t0", bad, 2, all3), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_notices(s, "t0", bad, 0, all3), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_notices(s, "t0", NULL, 1, all3), OTA_STORE_INVALID);
+    assert_int_equal(ota_store_presence_notices(s, "nobody", bad, 1, all3), OTA_STORE_NOT_FOUND);
+    presence_is(s, "t0", "unknown - 2,3");
+    presence_is(s, "t1", "- - -");
+}
+
 /* A database of schema 6 kept presence as attributes the service rewrote: they become rows. */
 static void test_presence_legacy_attributes_migrate(void **state)
 {
@@ -2538,6 +2570,7 @@ int main(int argc, char **argv)
         T(test_instances_and_outbox),
         T(test_execution_history),
         T(test_presence_gaps_across_handles),
+        T(test_presence_notices_at_once),
         T(test_presence_legacy_attributes_migrate),
         T(test_presence_federation_grows),
         T(test_presence_federation_shrinks),
