@@ -344,34 +344,41 @@ static cJSON *execution_json(const ota_store_execution_t *e, const char *version
 }
 
 /* An inventory attribute as a JSON string, or null when the thing never reported it. */
-static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const char *thing,
+static void add_attr(cJSON *o, const char *json_key, const ota_store_attr_t *attrs, size_t n,
                      const char *key, const char *fallback_key)
 {
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
-    if (ota_store_thing_attr_get(store, thing, key, v, sizeof v) == OTA_STORE_OK ||
-        (fallback_key != NULL &&
-         ota_store_thing_attr_get(store, thing, fallback_key, v, sizeof v) == OTA_STORE_OK)) {
+    const char *v = ota_store_attr_find(attrs, n, key);
+    if (v == NULL && fallback_key != NULL) {
+        v = ota_store_attr_find(attrs, n, fallback_key);
+    }
+    if (v != NULL) {
         cJSON_AddStringToObject(o, json_key, v);
     } else {
         cJSON_AddNullToObject(o, json_key);
     }
 }
 
-/*
- * What the inventory knows: deviceType (the operator's, else the reported one),
- * firmwareVersion (reported), online and presence (the brokers' presence: online, unknown,
- * offline, or null never seen) with presenceUnknownOn (broker numbers), lastSeen; disabled
- * and revoked.
- */
-static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
+/* 1 when the thing's attribute key is "true". */
+static int attr_true(const ota_store_attr_t *attrs, size_t n, const char *key)
 {
-    add_attr(store, o, "deviceType", thing, "deviceType", "reportedDeviceType");
-    add_attr(store, o, "firmwareVersion", thing, "firmwareVersion", NULL);
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    const char *v = ota_store_attr_find(attrs, n, key);
+    return v != NULL && strcmp(v, "true") == 0;
+}
+
+/*
+ * What the inventory knows, from the thing's attributes (ota_store_thing_list_attrs()):
+ * deviceType (the operator's, else the reported one), firmwareVersion (reported), online and
+ * presence (the brokers' presence: online, unknown, offline, or null never seen) with
+ * presenceUnknownOn (broker numbers), lastSeen; disabled and revoked.
+ */
+static void add_inventory(cJSON *o, const ota_store_attr_t *attrs, size_t n)
+{
+    add_attr(o, "deviceType", attrs, n, "deviceType", "reportedDeviceType");
+    add_attr(o, "firmwareVersion", attrs, n, "firmwareVersion", NULL);
     /* presence: "online" (known on a broker), "unknown" (known on none, unknown on some since
      * a gap in the service's view), "offline", null (never seen) */
-    int have = ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) == OTA_STORE_OK;
-    const char *presence = !have                       ? NULL
+    const char *v = ota_store_attr_find(attrs, n, "connected");
+    const char *presence = v == NULL                   ? NULL
                            : strcmp(v, "true") == 0    ? "online"
                            : strcmp(v, "unknown") == 0 ? "unknown"
                                                        : "offline";
@@ -379,7 +386,7 @@ static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
     cJSON_AddItemToObject(o, "presence",
                           presence ? cJSON_CreateString(presence) : cJSON_CreateNull());
     cJSON *unknown = cJSON_AddArrayToObject(o, "presenceUnknownOn");
-    if (ota_store_thing_attr_get(store, thing, "presenceUnknownOn", v, sizeof v) == OTA_STORE_OK) {
+    if ((v = ota_store_attr_find(attrs, n, "presenceUnknownOn")) != NULL) {
         for (const char *c = v; *c != '\0'; c++) {
             if (*c >= '1' && *c <= '9') {
                 cJSON_AddItemToArray(unknown, cJSON_CreateNumber(*c - '0'));
@@ -387,26 +394,21 @@ static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
         }
     }
     long long seen = 0;
-    if (ota_store_thing_attr_get(store, thing, "lastSeen", v, sizeof v) == OTA_STORE_OK) {
+    if ((v = ota_store_attr_find(attrs, n, "lastSeen")) != NULL) {
         seen = strtoll(v, NULL, 10);
     }
     add_time(o, "lastSeen", seen);
     /* the life-cycle commands' marks: otter thing disable (until enable), otter thing revoke */
-    cJSON_AddBoolToObject(o, "disabled",
-                          ota_store_thing_attr_get(store, thing, "disabled", v, sizeof v) ==
-                                  OTA_STORE_OK &&
-                              strcmp(v, "true") == 0);
-    cJSON_AddBoolToObject(o, "revoked",
-                          ota_store_thing_attr_get(store, thing, "revoked", v, sizeof v) ==
-                                  OTA_STORE_OK &&
-                              strcmp(v, "true") == 0);
+    cJSON_AddBoolToObject(o, "disabled", attr_true(attrs, n, "disabled"));
+    cJSON_AddBoolToObject(o, "revoked", attr_true(attrs, n, "revoked"));
 }
 
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
  */
-static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const job_refs_t *jobs,
+static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
+                         const ota_store_attr_t *attrs, size_t n_attrs, const job_refs_t *jobs,
                          const cJSON *groups, int history)
 {
     cJSON *o = cJSON_CreateObject();
@@ -442,7 +444,7 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
         cJSON_AddNullToObject(o, "version");
     }
     add_time(o, "lastReportAt", last_report);
-    add_inventory(store, o, t->name);
+    add_inventory(o, attrs, n_attrs);
     ota_store_execution_t next;
     if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
         cJSON *cur = cJSON_CreateObject();
@@ -464,13 +466,19 @@ typedef struct thing_list_ctx {
     ota_store_t *store;
     const job_refs_t *jobs;
     const cJSON *groups;
-    cJSON *out;
+    int history;
+    cJSON *out; /* the array of things; the one thing's object when history is 1 */
 } thing_list_ctx_t;
 
-static int thing_row(void *ctx, const ota_store_thing_t *t)
+static int thing_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
 {
     thing_list_ctx_t *c = ctx;
-    cJSON_AddItemToArray(c->out, thing_json(c->store, t, c->jobs, c->groups, 0));
+    cJSON *o = thing_json(c->store, t, attrs, n, c->jobs, c->groups, c->history);
+    if (c->history) {
+        c->out = o;
+        return 1;
+    }
+    cJSON_AddItemToArray(c->out, o);
     return 0;
 }
 
@@ -486,8 +494,8 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
         ota_web_store_error(resp, store, "list things");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, cJSON_CreateArray()};
-    int rc = ota_store_thing_list(store, thing_row, &c);
+    thing_list_ctx_t c = {store, &jobs, groups, 0, cJSON_CreateArray()};
+    int rc = ota_store_thing_list_attrs(store, NULL, thing_row, &c);
     free(jobs.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
@@ -516,9 +524,16 @@ static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_
         ota_web_store_error(resp, store, "read the thing");
         return;
     }
-    cJSON *o = thing_json(store, &t, &jobs, groups, 1);
+    thing_list_ctx_t c = {store, &jobs, groups, 1, NULL};
+    int rc = ota_store_thing_list_attrs(store, t.name, thing_row, &c);
+    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, groups, 1);
     free(jobs.v);
     cJSON_Delete(groups);
+    if (rc != OTA_STORE_OK) {
+        cJSON_Delete(o);
+        ota_web_store_error(resp, store, "read the thing's attributes");
+        return;
+    }
     if (ota_web_add_attributes(store, o, t.name) != 0) {
         cJSON_Delete(o);
         ota_web_store_error(resp, store, "read the thing's attributes");
