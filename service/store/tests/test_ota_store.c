@@ -2393,6 +2393,135 @@ static void test_presence_attrs_in_byte_order(void **state)
                                 "lastSeen=1700000000000;presenceUnknownOn=2;qa=1;site=1;");
 }
 
+/* Counts the things of a listing with attributes. */
+static int count_attrs_cb(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs,
+                          size_t n)
+{
+    (void)t;
+    (void)attrs;
+    (void)n;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* A listing with attributes, checked thing by thing against the per-thing read. */
+typedef struct {
+    ota_store_t *s;
+    char names[512]; /* "name;" of each thing listed */
+    int stop_after;  /* stop after this many things (0: never) */
+} listed_t;
+
+static int attr_time_cb(void *ctx, const char *key, const char *value, int64_t updated_ms)
+{
+    attrs_t *a = ctx;
+    size_t n = strlen(a->text);
+    snprintf(a->text + n, sizeof a->text - n, "%s=%s@%lld;", key, value, (long long)updated_ms);
+    return 0;
+}
+
+static int listed_cb(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
+{
+    listed_t *l = ctx;
+    attrs_t want = {""}, got = {""};
+    assert_int_equal(ota_store_thing_attr_list(l->s, t->name, attr_time_cb, &want), OTA_STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        attr_time_cb(&got, attrs[i].key, attrs[i].value, attrs[i].updated_ms);
+    assert_string_equal(got.text, want.text);
+    ota_store_thing_t one;
+    assert_int_equal(ota_store_thing_get(l->s, t->name, &one), OTA_STORE_OK);
+    assert_int_equal(t->created_ms, one.created_ms);
+    size_t k = strlen(l->names);
+    snprintf(l->names + k, sizeof l->names - k, "%s;", t->name);
+    return l->stop_after > 0 && --l->stop_after == 0;
+}
+
+static int name_cb(void *ctx, const ota_store_thing_t *t)
+{
+    size_t k = strlen(ctx);
+    snprintf((char *)ctx + k, 512 - k, "%s;", t->name);
+    return 0;
+}
+
+/* Things i0..i(n-1) of a fleet: some attributes, presence known, left or unknown since a gap,
+ * some disabled, some never seen. */
+static void mk_fleet(ota_store_t *s, int from, int to, int64_t now)
+{
+    for (int i = from; i < to; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "i%d", i);
+        assert_int_equal(ota_store_thing_create(s, name, T0 + i), OTA_STORE_OK);
+        if (i % 5 == 4)
+            continue; /* never seen, no attribute */
+        assert_int_equal(ota_store_thing_attr_set(s, name, "zone", i % 2 ? "a" : "b", now + i),
+                         OTA_STORE_OK);
+        assert_int_equal(ota_store_thing_attr_set(s, name, "Site", "x", now + i), OTA_STORE_OK);
+        assert_int_equal(ota_store_presence_notice(s, name, 1, i % 3 != 0, 1u << 2, now + i),
+                         OTA_STORE_OK);
+        if (i % 7 == 3)
+            assert_int_equal(ota_store_thing_service_attr_set(s, name, "disabled", "true", now),
+                             OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_presence_gap(s, 1u << 1, now + 100, NULL), OTA_STORE_OK);
+    for (int i = from; i < to; i += 4)
+        if (i % 5 != 4) {
+            char name[32];
+            snprintf(name, sizeof name, "i%d", i);
+            assert_int_equal(ota_store_presence_notice(s, name, 1, 1, 0, now + 200 + i),
+                             OTA_STORE_OK);
+        }
+}
+
+/* ota_store_thing_list_attrs(): every thing, in ota_store_thing_list()'s order, with what
+ * ota_store_thing_attr_list() gives for it; one statement for 3 things as for 30. */
+static void test_thing_list_attrs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    listed_t l = {.s = s};
+    int64_t before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.names, "");
+    assert_int_equal(ota_store_statements(s) - before, 1);
+    mk_fleet(s, 0, 3, T0);
+    /* counted on a listing that checks nothing in between */
+    size_t n = 0;
+    before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &n), OTA_STORE_OK);
+    int64_t small = ota_store_statements(s) - before;
+    assert_int_equal(n, 3);
+    mk_fleet(s, 3, 30, T0 + 1000);
+    n = 0;
+    before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &n), OTA_STORE_OK);
+    assert_int_equal(n, 30);
+    assert_int_equal(ota_store_statements(s) - before, small);
+    assert_int_equal(small, 1);
+    /* what each thing has, in the order of ota_store_thing_list() */
+    char names[512] = "";
+    assert_int_equal(ota_store_thing_list(s, name_cb, names), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.names, names);
+    /* one thing; an unknown one lists nothing; a bad name and no callback are refused */
+    listed_t one = {.s = s};
+    assert_int_equal(ota_store_thing_list_attrs(s, "i12", listed_cb, &one), OTA_STORE_OK);
+    assert_string_equal(one.names, "i12;");
+    listed_t none = {.s = s};
+    assert_int_equal(ota_store_thing_list_attrs(s, "nope", listed_cb, &none), OTA_STORE_OK);
+    assert_string_equal(none.names, "");
+    assert_int_equal(ota_store_thing_list_attrs(s, "bad name", listed_cb, &none),
+                     OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, NULL, NULL), OTA_STORE_INVALID);
+    /* the callback stops it */
+    listed_t two = {.s = s, .stop_after = 2};
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &two), OTA_STORE_OK);
+    assert_int_equal(strncmp(two.names, names, strlen(two.names)), 0);
+    assert_int_equal(strchr(strchr(two.names, ';') + 1, ';')[1], '\0');
+    /* the lookup */
+    ota_store_attr_t a[] = {{"Site", "x", 1}, {"zone", "a", 2}};
+    assert_string_equal(ota_store_attr_find(a, 2, "zone"), "a");
+    assert_null(ota_store_attr_find(a, 2, "connected"));
+    assert_null(ota_store_attr_find(a, 2, NULL));
+}
+
 /* A broker the federation gains: a thing seen before has no notice there, so it is unknown
  * there from its next notice on (not known off), like at its first notice. */
 static void test_presence_federation_grows(void **state)
@@ -2495,6 +2624,7 @@ int main(int argc, char **argv)
         T(test_presence_federation_grows),
         T(test_presence_notice_of_no_thing_reads_only),
         T(test_presence_attrs_in_byte_order),
+        T(test_thing_list_attrs),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
