@@ -48,49 +48,33 @@ static void die(ota_store_t *s, const char *what)
     exit(1);
 }
 
-/* The fleet as SQL on thing numbers i (0..n-1, table n): name, attributes, presence. */
-#define FLEET_SQL(NAME, MOD)                                                                       \
-    "INSERT INTO things(name, created_ms) SELECT " NAME ", 1790000000000 + i FROM n;"              \
-    "INSERT INTO thing_attrs(thing, key, value, updated_ms) SELECT " NAME ", k.key, "              \
-    "CASE k.key WHEN 'firmwareVersion' THEN '1.0.' || " MOD(                                       \
-        "i", "7") " WHEN 'slot' THEN "                                                             \
-                  "CASE WHEN " MOD(                                                                \
-                      "i",                                                                         \
-                      "2") " = 0 THEN 'a' ELSE 'b' END WHEN 'lastSeen' THEN "                      \
-                           "'' || (1790000500000 + i) ELSE k.value END, 1790000100000 + i FROM "   \
-                           "n, (SELECT "                                                           \
-                           "'deviceType' AS key, 'bench-board' AS value UNION ALL SELECT "         \
-                           "'firmwareVersion', '' UNION ALL "                                      \
-                           "SELECT 'slot', '' UNION ALL SELECT 'imageState', 'confirmed' UNION "   \
-                           "ALL SELECT 'lastSeen', "                                               \
-                           "'' UNION ALL SELECT 'zone', 'hall-3') k WHERE " MOD(                   \
-                               "i",                                                                \
-                               "10") " <> 9;"                                                      \
-                                     "INSERT INTO thing_attrs(thing, key, value, updated_ms) "     \
-                                     "SELECT " NAME ", 'disabled', 'true', "                       \
-                                     "1790000200000 FROM n WHERE " MOD(                            \
-                                         "i",                                                      \
-                                         "50") " = 7;"                                             \
-                                               "INSERT INTO presence_gaps(broker, epoch, at_ms) "  \
-                                               "VALUES(1, 1, 1790000400000);"                      \
-                                               "INSERT INTO presence(thing, broker, online, "      \
-                                               "epoch, at_ms) SELECT " NAME ", 1, CASE WHEN " MOD( \
-                                                   "i", "3") " = 0 THEN 0 ELSE 1 END, CASE "       \
-                                                             "WHEN " MOD("i",                      \
-                                                                         "4") " = 0 THEN 0 ELSE "  \
-                                                                              "1 END, "            \
-                                                                              "1790000300000 + i " \
-                                                                              "FROM n WHERE " MOD( \
-                                                                                  "i",             \
-                                                                                  "10") " <> 9;"
+/* The fleet as SQL from table n(i, name) of thing numbers 0..n-1 and names: things,
+ * attributes, presence (the same text for both back-ends). */
+static const char fleet_sql[] =
+    "INSERT INTO things(name, created_ms) SELECT name, 1790000000000 + i FROM n;"
+    "INSERT INTO thing_attrs(thing, key, value, updated_ms) SELECT n.name, k.key, "
+    "CASE k.key WHEN 'firmwareVersion' THEN '1.0.' || (i % 7) "
+    "WHEN 'slot' THEN CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END "
+    "WHEN 'lastSeen' THEN '' || (1790000500000 + i) ELSE k.value END, 1790000100000 + i "
+    "FROM n, (SELECT 'deviceType' AS key, 'bench-board' AS value UNION ALL "
+    "SELECT 'firmwareVersion', '' UNION ALL SELECT 'slot', '' UNION ALL "
+    "SELECT 'imageState', 'confirmed' UNION ALL SELECT 'lastSeen', '' UNION ALL "
+    "SELECT 'zone', 'hall-3') k WHERE i % 10 <> 9;"
+    "INSERT INTO thing_attrs(thing, key, value, updated_ms) "
+    "SELECT name, 'disabled', 'true', 1790000200000 FROM n WHERE i % 50 = 7;"
+    "INSERT INTO presence_gaps(broker, epoch, at_ms) VALUES(1, 1, 1790000400000);"
+    "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
+    "SELECT name, 1, CASE WHEN i % 3 = 0 THEN 0 ELSE 1 END, "
+    "CASE WHEN i % 4 = 0 THEN 0 ELSE 1 END, 1790000300000 + i FROM n WHERE i % 10 <> 9;"
+    "DROP TABLE n;";
 
-#define MOD(A, B) "(" A " % " B ")"
-#define PG_MOD(A, B) "mod(" A ", " B ")"
-static const char sqlite_fleet[] = "BEGIN;" FLEET_SQL("printf('bench-%06d', i)", MOD) "COMMIT;";
-/* a format: %d is the last thing's number */
-static const char pg_fleet[] =
-    "CREATE TEMPORARY TABLE n AS SELECT i FROM generate_series(0, %d) i;" FLEET_SQL(
-        "'bench-' || lpad(i::text, 6, '0')", PG_MOD) "DROP TABLE n;";
+/* Table n on each back-end, for n things (a format: %d is their number). */
+static const char sqlite_numbers[] =
+    "BEGIN; CREATE TEMPORARY TABLE n AS WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL "
+    "SELECT i + 1 FROM c WHERE i + 1 < %d) SELECT i, printf('bench-%%06d', i) AS name FROM c;";
+static const char pg_numbers[] =
+    "CREATE TEMPORARY TABLE n AS SELECT i, 'bench-' || lpad(i::text, 6, '0') AS name "
+    "FROM generate_series(0, %d - 1) i;";
 
 /* A fresh store with n things. */
 static ota_store_t *load(const char *dir, int n)
@@ -100,11 +84,10 @@ static ota_store_t *load(const char *dir, int n)
         die(NULL, "empty the database");
     if (ota_store_open_at(dir, g_postgresql ? g_pg.url : NULL, &s) != OTA_STORE_OK)
         die(NULL, "open the store");
-    char *sql = malloc(sizeof pg_fleet + sizeof sqlite_fleet + 64);
-    if (!sql)
-        die(s, "out of memory");
+    char sql[sizeof fleet_sql + sizeof sqlite_numbers + sizeof pg_numbers + 32];
+    snprintf(sql, sizeof sql, g_postgresql ? pg_numbers : sqlite_numbers, n);
+    strcat(sql, fleet_sql);
     if (g_postgresql) {
-        snprintf(sql, sizeof pg_fleet + 64, pg_fleet, n - 1);
         if (ota_test_pg_exec(&g_pg, sql) != 0)
             die(s, "load the fleet");
     } else {
@@ -114,17 +97,13 @@ static ota_store_t *load(const char *dir, int n)
         char *err = NULL;
         if (sqlite3_open(path, &db) != SQLITE_OK)
             die(s, "open the database file");
-        snprintf(sql, sizeof sqlite_fleet + 128,
-                 "CREATE TEMPORARY TABLE n AS WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT "
-                 "i + 1 FROM c WHERE i + 1 < %d) SELECT i FROM c;%s",
-                 n, sqlite_fleet);
+        strcat(sql, "COMMIT;");
         if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
             fprintf(stderr, "bench_list: %s\n", err ? err : "?");
             exit(1);
         }
         sqlite3_close(db);
     }
-    free(sql);
     return s;
 }
 
