@@ -59,10 +59,6 @@ int cli_print_thing_presence(struct ota_store *store, const char *thing);
  * them (the header when thing is NULL). */
 void cli_print_thing_row(const char *thing, const struct ota_store_attr *attrs, size_t n);
 
-/** One attribute of a thing into out, or "-" when unset. */
-void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
-                    size_t cap);
-
 /** `otter group create NAME [--query Q]`: a static or dynamic group. */
 int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv);
 /** `otter group list`. */

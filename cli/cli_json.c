@@ -339,19 +339,11 @@ int cli_json_group_list(ota_store_t *store)
     return emit(a, rc);
 }
 
-/* A member of a group, as `thing list` shows it. */
-static int add_member(void *ctx, const ota_store_thing_t *t)
-{
-    struct walk *w = ctx;
-    (void)ota_store_thing_list_attrs(w->store, t->name, add_thing, w);
-    return 0;
-}
-
 int cli_json_group_show(ota_store_t *store, const ota_store_group_t *g)
 {
     cJSON *o = group_obj(g);
     struct walk w = {store, cJSON_AddArrayToObject(o, "things"), NULL};
-    int rc = ota_store_group_members(store, g->name, add_member, &w) == OTA_STORE_OK
+    int rc = ota_store_group_members_attrs(store, g->name, add_thing, &w) == OTA_STORE_OK
                  ? CLI_EXIT_OK
                  : store_fail(store, "members");
     return emit(o, rc);

@@ -223,14 +223,6 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing)
     return CLI_EXIT_OK;
 }
 
-void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
-                    size_t cap)
-{
-    if (ota_store_thing_attr_get(store, thing, key, out, cap) != OTA_STORE_OK) {
-        snprintf(out, cap, "-");
-    }
-}
-
 /* One attribute of a thing among attrs into out, or "-" when unset. */
 static void row_attr(const ota_store_attr_t *attrs, size_t n, const char *key, char *out,
                      size_t cap)

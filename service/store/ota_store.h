@@ -457,6 +457,18 @@ int ota_store_thing_list_attrs(ota_store_t *store, const char *thing, ota_store_
 const char *ota_store_attr_find(const ota_store_attr_t *attrs, size_t n, const char *key);
 
 /**
+ * Lists the members of a group as ota_store_group_members() does, each with
+ * its attributes as ota_store_thing_list_attrs() gives them: two statements
+ * whatever the number of things (the group's, then its members'; a dynamic
+ * group's query is matched against every thing's listed attributes). The
+ * callback may use the store.
+ * @return OTA_STORE_OK (also for a group without members); OTA_STORE_NOT_FOUND
+ *         (no such group); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_members_attrs(ota_store_t *store, const char *group,
+                                  ota_store_thing_attrs_cb cb, void *ctx);
+
+/**
  * Lists a thing's attributes by key, the computed presence attributes
  * among them (connected and connectedTo with the time of the last notice or
  * gap, presenceUnknownOn with the time it became unknown).

@@ -131,6 +131,12 @@ void presence_done(ota_store_presence_t *p);
  */
 int presence_attrs_before(const ota_store_presence_t *p, size_t *next, const char *key,
                           ota_store_attr_cb cb, void *ctx);
+/** Which things thing_list_attrs_of() lists: every one, the one named, a static group's. */
+enum { LIST_ALL = 0, LIST_ONE = 1, LIST_GROUP = 2 };
+/** ota_store_thing_list_attrs() for LIST_ALL, LIST_ONE (arg: the thing) or LIST_GROUP (arg:
+ *  a static group: its members); arguments unchecked. */
+int thing_list_attrs_of(ota_store_t *store, int which, const char *arg, ota_store_thing_attrs_cb cb,
+                        void *ctx);
 /** Rolls back an open transaction, if any. */
 void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */

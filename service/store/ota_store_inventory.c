@@ -144,18 +144,18 @@ static int take_row(reading_t *r, ota_db_stmt_t *st, ota_store_thing_attrs_cb cb
     return 0;
 }
 
-int ota_store_thing_list_attrs(ota_store_t *store, const char *thing, ota_store_thing_attrs_cb cb,
-                               void *ctx)
+int thing_list_attrs_of(ota_store_t *store, int which, const char *arg, ota_store_thing_attrs_cb cb,
+                        void *ctx)
 {
-    if (!store || !cb)
-        return OTA_STORE_INVALID;
-    int rc = thing ? check_thing_name(store, thing, "thing") : OTA_STORE_OK;
+    static const char *const sql[] = {
+        INVENTORY_SQL(""), INVENTORY_SQL(" WHERE t.name = ?1"),
+        INVENTORY_SQL(" WHERE t.name IN (SELECT thing FROM group_members WHERE grp = ?1)")};
     ota_db_stmt_t *st;
-    if (rc ||
-        (rc = prep(store, &st, thing ? INVENTORY_SQL(" WHERE t.name = ?1") : INVENTORY_SQL(""))))
+    int rc = prep(store, &st, sql[which]);
+    if (rc)
         return rc;
-    if (thing)
-        ota_db_bind_text(st, 1, thing);
+    if (which != LIST_ALL)
+        ota_db_bind_text(st, 1, arg);
     reading_t r;
     memset(&r, 0, sizeof r);
     int step = OTA_DB_DONE, stop = 0;
@@ -174,6 +174,15 @@ int ota_store_thing_list_attrs(ota_store_t *store, const char *thing, ota_store_
     if (!rc)
         ok(store);
     return rc;
+}
+
+int ota_store_thing_list_attrs(ota_store_t *store, const char *thing, ota_store_thing_attrs_cb cb,
+                               void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    int rc = thing ? check_thing_name(store, thing, "thing") : OTA_STORE_OK;
+    return rc ? rc : thing_list_attrs_of(store, thing ? LIST_ONE : LIST_ALL, thing, cb, ctx);
 }
 
 const char *ota_store_attr_find(const ota_store_attr_t *attrs, size_t n, const char *key)

@@ -2471,8 +2471,33 @@ static void mk_fleet(ota_store_t *s, int from, int to, int64_t now)
         }
 }
 
+/* Statements and things of four listings: every thing, static group st's, dynamic dyn's with
+ * attributes, and dyn's without. */
+static void count_listings(ota_store_t *s, int64_t statements[4], size_t things[4])
+{
+    for (int i = 0; i < 4; i++) {
+        if (i == 3) {
+            int n = 0;
+            int64_t before = ota_store_statements(s);
+            assert_int_equal(ota_store_group_members(s, "dyn", count_cb, &n), OTA_STORE_OK);
+            statements[i] = ota_store_statements(s) - before;
+            things[i] = (size_t)n;
+            break;
+        }
+        things[i] = 0;
+        int64_t before = ota_store_statements(s);
+        assert_int_equal(i == 0 ? ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &things[i])
+                         : i == 1
+                             ? ota_store_group_members_attrs(s, "st", count_attrs_cb, &things[i])
+                             : ota_store_group_members_attrs(s, "dyn", count_attrs_cb, &things[i]),
+                         OTA_STORE_OK);
+        statements[i] = ota_store_statements(s) - before;
+    }
+}
+
 /* ota_store_thing_list_attrs(): every thing, in ota_store_thing_list()'s order, with what
- * ota_store_thing_attr_list() gives for it; one statement for 3 things as for 30. */
+ * ota_store_thing_attr_list() gives for it; one statement for 3 things as for 30, and two
+ * for a group's members (ota_store_group_members_attrs()), static or dynamic. */
 static void test_thing_list_attrs(void **state)
 {
     ota_store_t *s = ((fx_t *)*state)->s;
@@ -2482,19 +2507,40 @@ static void test_thing_list_attrs(void **state)
     assert_string_equal(l.names, "");
     assert_int_equal(ota_store_statements(s) - before, 1);
     mk_fleet(s, 0, 3, T0);
-    /* counted on a listing that checks nothing in between */
-    size_t n = 0;
-    before = ota_store_statements(s);
-    assert_int_equal(ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &n), OTA_STORE_OK);
-    int64_t small = ota_store_statements(s) - before;
-    assert_int_equal(n, 3);
+    assert_int_equal(ota_store_group_create(s, "st", NULL, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_create(s, "dyn", "zone=a", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "st", "i1"), OTA_STORE_OK);
+    /* counted on listings that check nothing in between */
+    int64_t small[4], large[4];
+    size_t counts[4];
+    count_listings(s, small, counts);
+    assert_int_equal(counts[0], 3);
+    assert_int_equal(counts[1], 1); /* st: i1 */
+    assert_int_equal(counts[2], 1); /* dyn: i1 */
     mk_fleet(s, 3, 30, T0 + 1000);
-    n = 0;
-    before = ota_store_statements(s);
-    assert_int_equal(ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &n), OTA_STORE_OK);
-    assert_int_equal(n, 30);
-    assert_int_equal(ota_store_statements(s) - before, small);
-    assert_int_equal(small, 1);
+    assert_int_equal(ota_store_group_add(s, "st", "i12"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "st", "i29"), OTA_STORE_OK);
+    count_listings(s, large, counts);
+    assert_int_equal(counts[0], 30);
+    assert_int_equal(counts[1], 3);
+    assert_int_equal(counts[2], 12); /* odd numbers but those of 5k + 4 */
+    assert_int_equal(counts[3], 12);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(large[i], small[i]);
+    assert_int_equal(small[0], 1); /* the things */
+    assert_int_equal(small[1], 2); /* the group, its members */
+    assert_int_equal(small[2], 2);
+    assert_int_equal(small[3], 2);
+    /* a group's members with attributes: those ota_store_group_members() lists, as read */
+    for (int g = 0; g < 2; g++) {
+        const char *name = g ? "dyn" : "st";
+        char members[512] = "";
+        assert_int_equal(ota_store_group_members(s, name, name_cb, members), OTA_STORE_OK);
+        listed_t m = {.s = s};
+        assert_int_equal(ota_store_group_members_attrs(s, name, listed_cb, &m), OTA_STORE_OK);
+        assert_string_equal(m.names, members);
+    }
+    assert_int_equal(ota_store_group_members_attrs(s, "nope", listed_cb, &l), OTA_STORE_NOT_FOUND);
     /* what each thing has, in the order of ota_store_thing_list() */
     char names[512] = "";
     assert_int_equal(ota_store_thing_list(s, name_cb, names), OTA_STORE_OK);
