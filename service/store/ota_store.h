@@ -997,6 +997,22 @@ int ota_store_execution_list_pending(ota_store_t *store, const char *thing,
  */
 int ota_store_execution_next(ota_store_t *store, const char *thing, ota_store_execution_t *out);
 
+/**
+ * Callback for ota_store_thing_executions(): a thing's n executions, by job
+ * in ota_store_job_list()'s order, and the index among them of its next one
+ * (what ota_store_execution_next() gives), or -1 when nothing is pending.
+ * The executions are valid during the call only. Return nonzero to stop.
+ */
+typedef int (*ota_store_thing_execs_cb)(void *ctx, const char *thing,
+                                        const ota_store_execution_t *execs, size_t n, long next);
+
+/**
+ * Lists every thing's executions, a thing at a time (things without one are
+ * left out): one statement, whatever the number of things and jobs.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_thing_executions(ota_store_t *store, ota_store_thing_execs_cb cb, void *ctx);
+
 /** A device's execution update (AWS UpdateJobExecution). */
 typedef struct ota_store_exec_update {
     /** New status: IN_PROGRESS, SUCCEEDED, FAILED or REJECTED (others are

@@ -403,13 +403,130 @@ static void add_inventory(cJSON *o, const ota_store_attr_t *attrs, size_t n)
     cJSON_AddBoolToObject(o, "revoked", attr_true(attrs, n, "revoked"));
 }
 
+/* What a thing's execution of a job adds to the latest report and the version it runs. */
+static void note_execution(const ota_store_execution_t *e, const job_ref_t *job,
+                           int64_t *last_report, int64_t *best_ok, const char **version)
+{
+    if (e->started_at_ms > 0 || ota_store_exec_status_is_terminal(e->status)) {
+        if (e->status != OTA_STORE_EXEC_CANCELED && e->last_updated_at_ms > *last_report) {
+            *last_report = e->last_updated_at_ms;
+        }
+    }
+    if (e->status == OTA_STORE_EXEC_SUCCEEDED && e->last_updated_at_ms >= *best_ok &&
+        job->version[0] != '\0') {
+        *best_ok = e->last_updated_at_ms;
+        *version = job->version;
+    }
+}
+
+/** What a listed thing's executions say (read for every thing at once). */
+typedef struct thing_jobs {
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t last_report;
+    const char *version; /* a job_refs_t's, or NULL */
+    int has_current;
+    char job_id[OTA_STORE_JOB_ID_MAX + 1]; /* the current job */
+    ota_store_exec_status_t status;
+    char *details;
+} thing_jobs_t;
+
+typedef struct thing_jobs_list {
+    const job_refs_t *jobs;
+    thing_jobs_t *v;
+    size_t n, cap;
+    int failed; /* out of memory */
+} thing_jobs_list_t;
+
+/* Keeps what one thing's executions (by job, in the jobs' order) say. */
+static int keep_thing_jobs(void *ctx, const char *thing, const ota_store_execution_t *execs,
+                           size_t n, long next)
+{
+    thing_jobs_list_t *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        thing_jobs_t *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    thing_jobs_t *x = &l->v[l->n];
+    memset(x, 0, sizeof *x);
+    snprintf(x->thing, sizeof x->thing, "%s", thing);
+    int64_t best_ok = 0;
+    size_t k = 0; /* both in the jobs' order: the next execution's job is after k */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = k;
+        while (j < l->jobs->n && strcmp(l->jobs->v[j].job_id, execs[i].job_id) != 0) {
+            j++;
+        }
+        if (j == l->jobs->n) {
+            continue; /* a job created since the jobs were read */
+        }
+        k = j + 1;
+        note_execution(&execs[i], &l->jobs->v[j], &x->last_report, &best_ok, &x->version);
+    }
+    if (next >= 0) {
+        x->has_current = 1;
+        snprintf(x->job_id, sizeof x->job_id, "%s", execs[next].job_id);
+        x->status = execs[next].status;
+        if (execs[next].status_details != NULL &&
+            (x->details = strdup(execs[next].status_details)) == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+    }
+    l->n++;
+    return 0;
+}
+
+static int cmp_thing_jobs(const void *a, const void *b)
+{
+    return strcmp(((const thing_jobs_t *)a)->thing, ((const thing_jobs_t *)b)->thing);
+}
+
+static void free_thing_jobs(thing_jobs_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].details);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Every thing's executions, in one read; -1 on failure. */
+static int load_thing_jobs(ota_store_t *store, const job_refs_t *jobs, thing_jobs_list_t *l)
+{
+    memset(l, 0, sizeof *l);
+    l->jobs = jobs;
+    if (ota_store_thing_executions(store, keep_thing_jobs, l) != OTA_STORE_OK || l->failed) {
+        free_thing_jobs(l);
+        return -1;
+    }
+    qsort(l->v, l->n, sizeof *l->v, cmp_thing_jobs);
+    return 0;
+}
+
+/* The current job of a thing as JSON. */
+static cJSON *current_job(const char *job_id, ota_store_exec_status_t status, const char *details)
+{
+    cJSON *cur = cJSON_CreateObject();
+    cJSON_AddStringToObject(cur, "jobId", job_id);
+    cJSON_AddStringToObject(cur, "status", ota_store_exec_status_name(status));
+    add_details(cur, details);
+    return cur;
+}
+
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
+ * Its executions are read here, or come from pre (a listing's; NULL for none when listing).
  */
 static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
                          const ota_store_attr_t *attrs, size_t n_attrs, const job_refs_t *jobs,
-                         const cJSON *groups, int history)
+                         const cJSON *groups, int history, const thing_jobs_list_t *listing)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", t->name);
@@ -418,21 +535,22 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
     cJSON *hist = history ? cJSON_CreateArray() : NULL;
     int64_t last_report = 0, best_ok = 0;
     const char *version = NULL;
-    for (size_t i = 0; i < jobs->n; i++) {
+    const thing_jobs_t *pre = NULL;
+    if (listing != NULL) {
+        thing_jobs_t key;
+        snprintf(key.thing, sizeof key.thing, "%s", t->name);
+        pre = bsearch(&key, listing->v, listing->n, sizeof *listing->v, cmp_thing_jobs);
+        if (pre != NULL) {
+            last_report = pre->last_report;
+            version = pre->version;
+        }
+    }
+    for (size_t i = 0; listing == NULL && i < jobs->n; i++) {
         ota_store_execution_t e;
         if (ota_store_execution_get(store, jobs->v[i].job_id, t->name, &e) != OTA_STORE_OK) {
             continue;
         }
-        if (e.started_at_ms > 0 || ota_store_exec_status_is_terminal(e.status)) {
-            if (e.status != OTA_STORE_EXEC_CANCELED && e.last_updated_at_ms > last_report) {
-                last_report = e.last_updated_at_ms;
-            }
-        }
-        if (e.status == OTA_STORE_EXEC_SUCCEEDED && e.last_updated_at_ms >= best_ok &&
-            jobs->v[i].version[0] != '\0') {
-            best_ok = e.last_updated_at_ms;
-            version = jobs->v[i].version;
-        }
+        note_execution(&e, &jobs->v[i], &last_report, &best_ok, &version);
         if (hist != NULL) {
             cJSON_AddItemToArray(hist, execution_json(&e, jobs->v[i].version));
         }
@@ -446,12 +564,16 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
     add_time(o, "lastReportAt", last_report);
     add_inventory(o, attrs, n_attrs);
     ota_store_execution_t next;
-    if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
-        cJSON *cur = cJSON_CreateObject();
-        cJSON_AddStringToObject(cur, "jobId", next.job_id);
-        cJSON_AddStringToObject(cur, "status", ota_store_exec_status_name(next.status));
-        add_details(cur, next.status_details);
-        cJSON_AddItemToObject(o, "currentJob", cur);
+    if (listing != NULL) {
+        if (pre != NULL && pre->has_current) {
+            cJSON_AddItemToObject(o, "currentJob",
+                                  current_job(pre->job_id, pre->status, pre->details));
+        } else {
+            cJSON_AddNullToObject(o, "currentJob");
+        }
+    } else if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
+        cJSON_AddItemToObject(o, "currentJob",
+                              current_job(next.job_id, next.status, next.status_details));
         ota_store_execution_free(&next);
     } else {
         cJSON_AddNullToObject(o, "currentJob");
@@ -467,13 +589,14 @@ typedef struct thing_list_ctx {
     const job_refs_t *jobs;
     const cJSON *groups;
     int history;
+    const thing_jobs_list_t *listing; /* every thing's executions, when listing */
     cJSON *out; /* the array of things; the one thing's object when history is 1 */
 } thing_list_ctx_t;
 
 static int thing_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
 {
     thing_list_ctx_t *c = ctx;
-    cJSON *o = thing_json(c->store, t, attrs, n, c->jobs, c->groups, c->history);
+    cJSON *o = thing_json(c->store, t, attrs, n, c->jobs, c->groups, c->history, c->listing);
     if (c->history) {
         c->out = o;
         return 1;
@@ -489,13 +612,17 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
     (void)args;
     job_refs_t jobs;
     cJSON *groups = NULL;
-    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+    thing_jobs_list_t listing;
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL ||
+        load_thing_jobs(store, &jobs, &listing) != 0) {
         free(jobs.v);
+        cJSON_Delete(groups);
         ota_web_store_error(resp, store, "list things");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, 0, cJSON_CreateArray()};
+    thing_list_ctx_t c = {store, &jobs, groups, 0, &listing, cJSON_CreateArray()};
     int rc = ota_store_thing_list_attrs(store, NULL, thing_row, &c);
+    free_thing_jobs(&listing);
     free(jobs.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
@@ -524,9 +651,9 @@ static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_
         ota_web_store_error(resp, store, "read the thing");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, 1, NULL};
+    thing_list_ctx_t c = {store, &jobs, groups, 1, NULL, NULL};
     int rc = ota_store_thing_list_attrs(store, t.name, thing_row, &c);
-    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, groups, 1);
+    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, groups, 1, NULL);
     free(jobs.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {

@@ -2568,6 +2568,122 @@ static void test_thing_list_attrs(void **state)
     assert_null(ota_store_attr_find(a, 2, NULL));
 }
 
+/* ota_store_thing_executions() checked against the per-thing reads. */
+typedef struct {
+    ota_store_t *s;
+    size_t things, execs;
+} execs_seen_t;
+
+static int execs_cb(void *ctx, const char *thing, const ota_store_execution_t *execs, size_t n,
+                    long next)
+{
+    execs_seen_t *v = ctx;
+    v->things++;
+    v->execs += n;
+    assert_true(n > 0);
+    /* by job, as ota_store_execution_get() reads them one job at a time */
+    for (size_t i = 0; i < n; i++) {
+        ota_store_execution_t e;
+        assert_string_equal(execs[i].thing, thing);
+        assert_int_equal(ota_store_execution_get(v->s, execs[i].job_id, thing, &e), OTA_STORE_OK);
+        assert_int_equal(e.status, execs[i].status);
+        assert_int_equal(e.version_number, execs[i].version_number);
+        assert_int_equal(e.queued_at_ms, execs[i].queued_at_ms);
+        assert_int_equal(e.last_updated_at_ms, execs[i].last_updated_at_ms);
+        assert_int_equal(e.released, execs[i].released);
+        assert_true((e.status_details == NULL) == (execs[i].status_details == NULL));
+        if (e.status_details)
+            assert_string_equal(e.status_details, execs[i].status_details);
+        ota_store_execution_free(&e);
+        if (i > 0) /* jobs j0, j1, ... were made in that order */
+            assert_true(strcmp(execs[i - 1].job_id, execs[i].job_id) < 0);
+    }
+    ota_store_execution_t want;
+    int rc = ota_store_execution_next(v->s, thing, &want);
+    if (rc == OTA_STORE_NOT_FOUND) {
+        assert_int_equal(next, -1);
+    } else {
+        assert_int_equal(rc, OTA_STORE_OK);
+        assert_true(next >= 0 && (size_t)next < n);
+        assert_string_equal(execs[next].job_id, want.job_id);
+        ota_store_execution_free(&want);
+    }
+    return 0;
+}
+
+static int count_execs_cb(void *ctx, const char *thing, const ota_store_execution_t *execs,
+                          size_t n, long next)
+{
+    (void)thing;
+    (void)execs;
+    (void)n;
+    (void)next;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Jobs j<k> on things x0..x(n-1): some queued, some in progress, some done. */
+static void mk_exec_fleet(ota_store_t *s, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "x%d", i);
+        assert_int_equal(ota_store_thing_create(s, name, T0), OTA_STORE_OK);
+    }
+    for (int k = 0; k < 3; k++) {
+        char job[16];
+        snprintf(job, sizeof job, "j%d-%d", from, k);
+        const char *names[40];
+        char buf[40][32];
+        int n = 0;
+        for (int i = from; i < to; i++)
+            if ((i + k) % 4 != 3) {
+                snprintf(buf[n], sizeof buf[n], "x%d", i);
+                names[n] = buf[n];
+                n++;
+            }
+        assert_int_equal(mk_job(s, job, names, (size_t)n, 0, T0 + from * 10 + k), OTA_STORE_OK);
+        for (int i = 0; i < n; i++) {
+            int what = (i + k) % 5;
+            if (what == 1)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_IN_PROGRESS,
+                                     "{\"step\":\"a\"}", T0 + 100 + i),
+                                 OTA_STORE_OK);
+            else if (what == 2)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 200),
+                                 OTA_STORE_OK);
+            else if (what == 3)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_FAILED, NULL, T0 + 300),
+                                 OTA_STORE_OK);
+        }
+    }
+}
+
+/* ota_store_thing_executions(): each thing's executions by job and its next one, as the
+ * per-thing reads give them; one statement for 4 things as for 36. */
+static void test_thing_executions(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_exec_fleet(s, 0, 4);
+    size_t n = 0;
+    int64_t before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_executions(s, count_execs_cb, &n), OTA_STORE_OK);
+    int64_t small = ota_store_statements(s) - before;
+    assert_int_equal(n, 4);
+    mk_exec_fleet(s, 4, 36);
+    n = 0;
+    before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_executions(s, count_execs_cb, &n), OTA_STORE_OK);
+    assert_int_equal(ota_store_statements(s) - before, small);
+    assert_int_equal(small, 1);
+    assert_int_equal(n, 36);
+    execs_seen_t v = {.s = s};
+    assert_int_equal(ota_store_thing_executions(s, execs_cb, &v), OTA_STORE_OK);
+    assert_int_equal(v.things, 36);
+    assert_int_equal(v.execs, 4 * 3 - 3 + 32 * 3 - 24);
+    assert_int_equal(ota_store_thing_executions(s, NULL, NULL), OTA_STORE_INVALID);
+}
+
 /* A broker the federation gains: a thing seen before has no notice there, so it is unknown
  * there from its next notice on (not known off), like at its first notice. */
 static void test_presence_federation_grows(void **state)
@@ -2671,6 +2787,7 @@ int main(int argc, char **argv)
         T(test_presence_notice_of_no_thing_reads_only),
         T(test_presence_attrs_in_byte_order),
         T(test_thing_list_attrs),
+        T(test_thing_executions),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
