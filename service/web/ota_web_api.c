@@ -306,21 +306,68 @@ static cJSON *load_groups(ota_store_t *store)
     return m.groups;
 }
 
-static cJSON *groups_of(const cJSON *groups, const char *thing)
+/** A group's member, for the groups of a thing. */
+typedef struct member_ref {
+    const char *thing, *group; /* the groups' JSON's */
+    size_t order;              /* groups in their order, then members in theirs */
+} member_ref_t;
+
+/** Every group's members by thing, so that a thing's groups are found without a walk of all. */
+typedef struct group_index {
+    member_ref_t *v;
+    size_t n;
+} group_index_t;
+
+static int cmp_member(const void *a, const void *b)
 {
-    cJSON *out = cJSON_CreateArray();
-    const cJSON *g;
+    const member_ref_t *x = a, *y = b;
+    int c = strcmp(x->thing, y->thing);
+    return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Indexes groups (load_groups()); -1 out of memory. */
+static int index_groups(const cJSON *groups, group_index_t *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    size_t n = 0;
+    const cJSON *g, *m;
     cJSON_ArrayForEach(g, groups)
     {
-        const cJSON *m;
+        n += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(g, "members"));
+    }
+    if (n > 0 && (ix->v = malloc(n * sizeof *ix->v)) == NULL) {
+        return -1;
+    }
+    cJSON_ArrayForEach(g, groups)
+    {
+        const char *name = cJSON_GetObjectItemCaseSensitive(g, "name")->valuestring;
         cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(g, "members"))
         {
-            if (strcmp(m->valuestring, thing) == 0) {
-                cJSON_AddItemToArray(
-                    out,
-                    cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(g, "name")->valuestring));
-            }
+            ix->v[ix->n] = (member_ref_t){m->valuestring, name, ix->n};
+            ix->n++;
         }
+    }
+    if (ix->n > 1) {
+        qsort(ix->v, ix->n, sizeof *ix->v, cmp_member);
+    }
+    return 0;
+}
+
+/* The names of the groups a thing is in, in the groups' order. */
+static cJSON *groups_of(const group_index_t *ix, const char *thing)
+{
+    cJSON *out = cJSON_CreateArray();
+    size_t lo = 0, hi = ix->n; /* the first member entry of thing */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->v[mid].thing, thing) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < ix->n && strcmp(ix->v[lo].thing, thing) == 0; lo++) {
+        cJSON_AddItemToArray(out, cJSON_CreateString(ix->v[lo].group));
     }
     return out;
 }
@@ -526,7 +573,7 @@ static cJSON *current_job(const char *job_id, ota_store_exec_status_t status, co
  */
 static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
                          const ota_store_attr_t *attrs, size_t n_attrs, const job_refs_t *jobs,
-                         const cJSON *groups, int history, const thing_jobs_list_t *listing)
+                         const group_index_t *groups, int history, const thing_jobs_list_t *listing)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", t->name);
@@ -587,7 +634,7 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
 typedef struct thing_list_ctx {
     ota_store_t *store;
     const job_refs_t *jobs;
-    const cJSON *groups;
+    const group_index_t *groups;
     int history;
     const thing_jobs_list_t *listing; /* every thing's executions, when listing */
     cJSON *out; /* the array of things; the one thing's object when history is 1 */
@@ -612,18 +659,21 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
     (void)args;
     job_refs_t jobs;
     cJSON *groups = NULL;
+    group_index_t ix = {NULL, 0};
     thing_jobs_list_t listing;
     if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL ||
-        load_thing_jobs(store, &jobs, &listing) != 0) {
+        index_groups(groups, &ix) != 0 || load_thing_jobs(store, &jobs, &listing) != 0) {
         free(jobs.v);
+        free(ix.v);
         cJSON_Delete(groups);
         ota_web_store_error(resp, store, "list things");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, 0, &listing, cJSON_CreateArray()};
+    thing_list_ctx_t c = {store, &jobs, &ix, 0, &listing, cJSON_CreateArray()};
     int rc = ota_store_thing_list_attrs(store, NULL, thing_row, &c);
     free_thing_jobs(&listing);
     free(jobs.v);
+    free(ix.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
         cJSON_Delete(c.out);
@@ -646,15 +696,19 @@ static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     }
     job_refs_t jobs;
     cJSON *groups = NULL;
-    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+    group_index_t ix = {NULL, 0};
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL ||
+        index_groups(groups, &ix) != 0) {
         free(jobs.v);
+        cJSON_Delete(groups);
         ota_web_store_error(resp, store, "read the thing");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, 1, NULL, NULL};
+    thing_list_ctx_t c = {store, &jobs, &ix, 1, NULL, NULL};
     int rc = ota_store_thing_list_attrs(store, t.name, thing_row, &c);
-    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, groups, 1, NULL);
+    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, &ix, 1, NULL);
     free(jobs.v);
+    free(ix.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
         cJSON_Delete(o);
