@@ -569,7 +569,8 @@ static cJSON *current_job(const char *job_id, ota_store_exec_status_t status, co
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
- * Its executions are read here, or come from pre (a listing's; NULL for none when listing).
+ * Its attributes are attrs; its executions come from listing (every thing's, read at once) when
+ * it is not NULL, else they are read here, a job at a time.
  */
 static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
                          const ota_store_attr_t *attrs, size_t n_attrs, const job_refs_t *jobs,
