@@ -10,6 +10,8 @@
 #include "cli_common.h"
 #include "cli_keys.h"
 
+struct ota_store_attr;
+
 /** `otter image create --version V --out IMAGE FIRMWARE`: wrap firmware in an image. */
 int cli_cmd_image_create(const cli_ctx_t *ctx, int argc, char **argv);
 
@@ -53,12 +55,9 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing);
  * it is known on, those where it is unknown and since when, when it was last seen. */
 int cli_print_thing_presence(struct ota_store *store, const char *thing);
 
-/** One line of `thing list` (the header when thing is NULL). */
-void cli_print_thing_row(struct ota_store *store, const char *thing);
-
-/** One attribute of a thing into out, or "-" when unset. */
-void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
-                    size_t cap);
+/** One line of `thing list` from the thing's attributes as ota_store_thing_list_attrs() gives
+ * them (the header when thing is NULL). */
+void cli_print_thing_row(const char *thing, const struct ota_store_attr *attrs, size_t n);
 
 /** `otter group create NAME [--query Q]`: a static or dynamic group. */
 int cli_cmd_group_create(const cli_ctx_t *ctx, int argc, char **argv);

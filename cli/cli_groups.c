@@ -101,12 +101,14 @@ int cli_cmd_group_list(const cli_ctx_t *ctx, int argc, char **argv)
 }
 
 /* One member line of `group show`. */
-static int member_row(void *ctx, const ota_store_thing_t *t)
+static int member_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs,
+                      size_t n)
 {
-    char type[OTA_STORE_ATTR_VALUE_MAX + 1], version[OTA_STORE_ATTR_VALUE_MAX + 1];
-    cli_thing_attr(ctx, t->name, OTA_STORE_ATTR_DEVICE_TYPE, type, sizeof type);
-    cli_thing_attr(ctx, t->name, OTA_STORE_ATTR_FIRMWARE_VERSION, version, sizeof version);
-    printf("  %-32s %-16s %s\n", t->name, type, version);
+    (void)ctx;
+    const char *type = ota_store_attr_find(attrs, n, OTA_STORE_ATTR_DEVICE_TYPE);
+    const char *version = ota_store_attr_find(attrs, n, OTA_STORE_ATTR_FIRMWARE_VERSION);
+    printf("  %-32s %-16s %s\n", t->name, type != NULL ? type : "-",
+           version != NULL ? version : "-");
     return 0;
 }
 
@@ -137,7 +139,7 @@ int cli_cmd_group_show(const cli_ctx_t *ctx, int argc, char **argv)
     printf("group:      %s\nkind:       %s\nquery:      %s\ncreated:    %s UTC\nmembers:    %zu\n",
            g.name, g.query[0] ? "dynamic" : "static", g.query[0] ? g.query : "-", when,
            g.n_members);
-    if (ota_store_group_members(store, arg, member_row, store) != OTA_STORE_OK) {
+    if (ota_store_group_members_attrs(store, arg, member_row, NULL) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list members (%s)", ota_store_errmsg(store));
     }
     ota_store_close(store);

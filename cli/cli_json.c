@@ -203,14 +203,16 @@ static int add_attr(void *ctx, const char *key, const char *value, int64_t updat
     return 0;
 }
 
-/* The inventory fields of a thing (as `thing list` shows them). */
-static cJSON *thing_row(ota_store_t *store, const ota_store_thing_t *t)
+/* The inventory fields of a thing (as `thing list` shows them) from its attributes. */
+static cJSON *thing_row(const ota_store_thing_t *t, const ota_store_attr_t *list, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "thing", t->name);
     cJSON_AddItemToObject(o, "createdAt", json_time(t->created_ms));
     cJSON *attrs = cJSON_CreateObject();
-    (void)ota_store_thing_attr_list(store, t->name, add_attr, attrs);
+    for (size_t i = 0; i < n; i++) {
+        (void)add_attr(attrs, list[i].key, list[i].value, list[i].updated_ms);
+    }
     static const char *const keys[][2] = {{"deviceType", "deviceType"},
                                           {"reportedDeviceType", "reportedDeviceType"},
                                           {"firmwareVersion", "firmwareVersion"},
@@ -247,17 +249,26 @@ struct walk {
     const char *thing;
 };
 
-static int add_thing(void *ctx, const ota_store_thing_t *t)
+static int add_thing(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
 {
     struct walk *w = ctx;
-    cJSON_AddItemToArray(w->array, thing_row(w->store, t));
+    cJSON_AddItemToArray(w->array, thing_row(t, attrs, n));
     return 0;
+}
+
+/* The row of `thing show`: the thing as listed (its one row of the listing). */
+static int show_thing_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs,
+                          size_t n)
+{
+    cJSON **o = ctx;
+    *o = thing_row(t, attrs, n);
+    return 1;
 }
 
 int cli_json_thing_list(ota_store_t *store)
 {
     struct walk w = {store, cJSON_CreateArray(), NULL};
-    int rc = ota_store_thing_list(store, add_thing, &w) == OTA_STORE_OK
+    int rc = ota_store_thing_list_attrs(store, NULL, add_thing, &w) == OTA_STORE_OK
                  ? CLI_EXIT_OK
                  : store_fail(store, "things");
     return emit(w.array, rc);
@@ -283,7 +294,11 @@ static int add_thing_exec(void *ctx, const ota_store_job_t *job)
 
 int cli_json_thing_show(ota_store_t *store, const ota_store_thing_t *t)
 {
-    cJSON *o = thing_row(store, t);
+    cJSON *o = NULL;
+    (void)ota_store_thing_list_attrs(store, t->name, show_thing_row, &o);
+    if (o == NULL) {
+        o = thing_row(t, NULL, 0);
+    }
     cJSON *groups = cJSON_AddArrayToObject(o, "groups");
     cJSON *attrs = cJSON_AddObjectToObject(o, "attributes");
     struct walk w = {store, cJSON_AddArrayToObject(o, "executions"), t->name};
@@ -328,7 +343,7 @@ int cli_json_group_show(ota_store_t *store, const ota_store_group_t *g)
 {
     cJSON *o = group_obj(g);
     struct walk w = {store, cJSON_AddArrayToObject(o, "things"), NULL};
-    int rc = ota_store_group_members(store, g->name, add_thing, &w) == OTA_STORE_OK
+    int rc = ota_store_group_members_attrs(store, g->name, add_thing, &w) == OTA_STORE_OK
                  ? CLI_EXIT_OK
                  : store_fail(store, "members");
     return emit(o, rc);

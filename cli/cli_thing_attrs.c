@@ -223,15 +223,15 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing)
     return CLI_EXIT_OK;
 }
 
-void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
-                    size_t cap)
+/* One attribute of a thing among attrs into out, or "-" when unset. */
+static void row_attr(const ota_store_attr_t *attrs, size_t n, const char *key, char *out,
+                     size_t cap)
 {
-    if (ota_store_thing_attr_get(store, thing, key, out, cap) != OTA_STORE_OK) {
-        snprintf(out, cap, "-");
-    }
+    const char *v = ota_store_attr_find(attrs, n, key);
+    snprintf(out, cap, "%s", v != NULL ? v : "-");
 }
 
-void cli_print_thing_row(struct ota_store *store, const char *thing)
+void cli_print_thing_row(const char *thing, const ota_store_attr_t *attrs, size_t n)
 {
     if (thing == NULL) {
         printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", "THING", "DEVICE TYPE", "FIRMWARE", "SLOT",
@@ -241,24 +241,24 @@ void cli_print_thing_row(struct ota_store *store, const char *thing)
     char type[OTA_STORE_ATTR_VALUE_MAX + 1], version[OTA_STORE_ATTR_VALUE_MAX + 1],
         slot[OTA_STORE_ATTR_VALUE_MAX + 1], image[OTA_STORE_ATTR_VALUE_MAX + 1],
         connected[OTA_STORE_ATTR_VALUE_MAX + 1], seen[OTA_STORE_ATTR_VALUE_MAX + 1], when[24];
-    cli_thing_attr(store, thing, OTA_STORE_ATTR_DEVICE_TYPE, type, sizeof type);
+    row_attr(attrs, n, OTA_STORE_ATTR_DEVICE_TYPE, type, sizeof type);
     if (strcmp(type, "-") == 0) {
-        cli_thing_attr(store, thing, "reportedDeviceType", type, sizeof type);
+        row_attr(attrs, n, "reportedDeviceType", type, sizeof type);
     }
-    cli_thing_attr(store, thing, OTA_STORE_ATTR_FIRMWARE_VERSION, version, sizeof version);
-    cli_thing_attr(store, thing, "slot", slot, sizeof slot);
-    cli_thing_attr(store, thing, "imageState", image, sizeof image);
-    cli_thing_attr(store, thing, "connected", connected, sizeof connected);
+    row_attr(attrs, n, OTA_STORE_ATTR_FIRMWARE_VERSION, version, sizeof version);
+    row_attr(attrs, n, "slot", slot, sizeof slot);
+    row_attr(attrs, n, "imageState", image, sizeof image);
+    row_attr(attrs, n, "connected", connected, sizeof connected);
     char disabled[OTA_STORE_ATTR_VALUE_MAX + 1];
-    cli_thing_attr(store, thing, "disabled", disabled, sizeof disabled);
+    row_attr(attrs, n, "disabled", disabled, sizeof disabled);
     if (strcmp(disabled, "true") == 0) {
         snprintf(connected, sizeof connected, "disabled");
     }
-    cli_thing_attr(store, thing, "revoked", disabled, sizeof disabled);
+    row_attr(attrs, n, "revoked", disabled, sizeof disabled);
     if (strcmp(disabled, "true") == 0) {
         snprintf(connected, sizeof connected, "revoked");
     }
-    cli_thing_attr(store, thing, "lastSeen", seen, sizeof seen);
+    row_attr(attrs, n, "lastSeen", seen, sizeof seen);
     cli_format_time(strcmp(seen, "-") == 0 ? 0 : strtoll(seen, NULL, 10), when);
     printf("%-24s %-16s %-10s %-4s %-10s %-8s %s\n", thing, type, version, slot, image,
            strcmp(connected, "true") == 0       ? "online"

@@ -299,9 +299,10 @@ int cli_cmd_thing_create(const cli_ctx_t *ctx, int argc, char **argv)
 }
 
 /* Prints one row of `thing list`. */
-static int list_row(void *ctx, const ota_store_thing_t *t)
+static int list_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
 {
-    cli_print_thing_row(ctx, t->name);
+    (void)ctx;
+    cli_print_thing_row(t->name, attrs, n);
     return 0;
 }
 
@@ -333,8 +334,8 @@ int cli_cmd_thing_list(const cli_ctx_t *ctx, int argc, char **argv)
         ota_store_close(store);
         return rc;
     }
-    cli_print_thing_row(NULL, NULL);
-    if (ota_store_thing_list(store, list_row, store) != OTA_STORE_OK) {
+    cli_print_thing_row(NULL, NULL, 0);
+    if (ota_store_thing_list_attrs(store, NULL, list_row, NULL) != OTA_STORE_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "cannot list things (%s); check the data folder",
                       ota_store_errmsg(store));
     }

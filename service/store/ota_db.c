@@ -41,6 +41,7 @@ int ota_db_errcode(const ota_db_t *db)
 
 int ota_db_exec(ota_db_t *db, const char *sql)
 {
+    db->statements++;
     return db->ops->exec(db, sql);
 }
 
@@ -87,11 +88,16 @@ void ota_db_bind_null(ota_db_stmt_t *st, int i)
 
 int ota_db_step(ota_db_stmt_t *st)
 {
+    if (!st->started) {
+        st->started = 1;
+        st->db->statements++;
+    }
     return st->db->ops->step(st);
 }
 
 void ota_db_reset(ota_db_stmt_t *st)
 {
+    st->started = 0;
     st->db->ops->reset(st);
 }
 
@@ -129,6 +135,11 @@ int64_t ota_db_last_insert_id(ota_db_t *db)
 int ota_db_data_version(ota_db_t *db, int64_t *out)
 {
     return db->ops->data_version(db, out);
+}
+
+int64_t ota_db_statements(const ota_db_t *db)
+{
+    return db->statements;
 }
 
 int ota_db_set_label(ota_db_t *db, const char *label)

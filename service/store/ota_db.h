@@ -157,6 +157,15 @@ int64_t ota_db_last_insert_id(ota_db_t *db);
 int ota_db_data_version(ota_db_t *db, int64_t *out);
 
 /**
+ * Counts the statements run on a handle: each prepared statement's first
+ * ota_db_step() after ota_db_prepare() or ota_db_reset(), and each
+ * ota_db_exec(). What a read costs in round trips to the database, for tests
+ * and benchmarks that check a listing does not grow with the rows it lists.
+ * @return statements run since the handle was opened.
+ */
+int64_t ota_db_statements(const ota_db_t *db);
+
+/**
  * Names who writes through this handle: the schema's triggers record it with
  * what they record (SQL function otter_writer() on SQLite, the transaction's
  * setting otter.writer on PostgreSQL, set by every ota_db_begin()).

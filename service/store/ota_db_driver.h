@@ -36,11 +36,13 @@ struct ota_db {
     int errcode;
     char err[512];
     char label[OTA_DB_LABEL_MAX + 1]; /* who writes through this handle (ota_db_set_label()) */
+    int64_t statements;               /* statements run (ota_db_statements()) */
 };
 
 /** The part every driver's statement starts with. */
 struct ota_db_stmt {
     ota_db_t *db;
+    int started; /* stepped since it was prepared or reset (zeroed by the driver's allocation) */
 };
 
 /** Records a failure on the handle; returns -1. */

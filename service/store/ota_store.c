@@ -90,6 +90,11 @@ const char *ota_store_errmsg(const ota_store_t *store)
     return store ? store->err : "no store handle";
 }
 
+int64_t ota_store_statements(const ota_store_t *store)
+{
+    return store ? ota_db_statements(store->db) : 0;
+}
+
 int64_t ota_store_now_ms(void)
 {
     struct timespec ts;

@@ -111,6 +111,14 @@ const char *ota_store_rc_name(int rc);
 const char *ota_store_errmsg(const ota_store_t *store);
 
 /**
+ * Statements this handle ran on its database so far (ota_db_statements()):
+ * what a read cost in round trips, for tests and benchmarks.
+ * @param store an open store.
+ * @return the count, or 0 for NULL.
+ */
+int64_t ota_store_statements(const ota_store_t *store);
+
+/**
  * Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME).
  * For callers that have no clock of their own. The store itself reads it
  * only to record when a file was imported (ota_store_file_import()).
@@ -427,6 +435,50 @@ int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *
 
 /** Callback for ota_store_thing_attr_list(); return nonzero to stop. */
 typedef int (*ota_store_attr_cb)(void *ctx, const char *key, const char *value, int64_t updated_ms);
+
+/** An attribute of a thing, as ota_store_thing_list_attrs() gives it. */
+typedef struct ota_store_attr {
+    const char *key;    /**< its key */
+    const char *value;  /**< its value */
+    int64_t updated_ms; /**< as ota_store_thing_attr_list() gives it */
+} ota_store_attr_t;
+
+/**
+ * Callback for ota_store_thing_list_attrs(): a thing and its n attributes in
+ * the order and with the values ota_store_thing_attr_list() gives. thing and
+ * attrs are valid during the call only. Return nonzero to stop.
+ */
+typedef int (*ota_store_thing_attrs_cb)(void *ctx, const ota_store_thing_t *thing,
+                                        const ota_store_attr_t *attrs, size_t n);
+
+/**
+ * Lists things as ota_store_thing_list() does (every thing, by name), or the
+ * one named, each with its attributes, computed presence ones among them: one
+ * statement, whatever the number of things. The callback may use the store.
+ * @param thing  a thing's name, or NULL for every thing (an unknown name lists
+ *               nothing).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb, bad name); OTA_STORE_ERROR.
+ */
+int ota_store_thing_list_attrs(ota_store_t *store, const char *thing, ota_store_thing_attrs_cb cb,
+                               void *ctx);
+
+/**
+ * An attribute's value among those ota_store_thing_list_attrs() gave.
+ * @return the value, or NULL when key is not among them.
+ */
+const char *ota_store_attr_find(const ota_store_attr_t *attrs, size_t n, const char *key);
+
+/**
+ * Lists the members of a group as ota_store_group_members() does, each with
+ * its attributes as ota_store_thing_list_attrs() gives them: two statements
+ * whatever the number of things (the group's, then its members'; a dynamic
+ * group's query is matched against every thing's listed attributes). The
+ * callback may use the store.
+ * @return OTA_STORE_OK (also for a group without members); OTA_STORE_NOT_FOUND
+ *         (no such group); OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_group_members_attrs(ota_store_t *store, const char *group,
+                                  ota_store_thing_attrs_cb cb, void *ctx);
 
 /**
  * Lists a thing's attributes by key, the computed presence attributes
@@ -992,6 +1044,22 @@ int ota_store_execution_list_pending(ota_store_t *store, const char *thing,
  *         thing); OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
 int ota_store_execution_next(ota_store_t *store, const char *thing, ota_store_execution_t *out);
+
+/**
+ * Callback for ota_store_thing_executions(): a thing's n executions, by job
+ * in ota_store_job_list()'s order, and the index among them of its next one
+ * (what ota_store_execution_next() gives), or -1 when nothing is pending.
+ * The executions are valid during the call only. Return nonzero to stop.
+ */
+typedef int (*ota_store_thing_execs_cb)(void *ctx, const char *thing,
+                                        const ota_store_execution_t *execs, size_t n, long next);
+
+/**
+ * Lists every thing's executions, a thing at a time (things without one are
+ * left out): one statement, whatever the number of things and jobs.
+ * @return OTA_STORE_OK; OTA_STORE_INVALID (NULL cb); OTA_STORE_ERROR.
+ */
+int ota_store_thing_executions(ota_store_t *store, ota_store_thing_execs_cb cb, void *ctx);
 
 /** A device's execution update (AWS UpdateJobExecution). */
 typedef struct ota_store_exec_update {

@@ -223,6 +223,90 @@ int ota_store_execution_next(ota_store_t *store, const char *thing, ota_store_ex
     return rc;
 }
 
+/** One thing's executions being read by ota_store_thing_executions(). */
+typedef struct {
+    ota_store_execution_t *v;
+    int64_t *seq; /* each one's row number, the last key of PENDING_SQL's order */
+    size_t n, cap;
+} thing_execs_t;
+
+static void forget_execs(thing_execs_t *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        ota_store_execution_free(&x->v[i]);
+    x->n = 0;
+}
+
+/* Which one ota_store_execution_next() gives: the first pending and released one in
+ * PENDING_SQL's order (status descending, queued_ms, seq); -1 for none. */
+static long next_of(const thing_execs_t *x)
+{
+    long best = -1;
+    for (size_t i = 0; i < x->n; i++) {
+        const ota_store_execution_t *e = &x->v[i], *b = best >= 0 ? &x->v[best] : NULL;
+        if (!e->released ||
+            (e->status != OTA_STORE_EXEC_QUEUED && e->status != OTA_STORE_EXEC_IN_PROGRESS))
+            continue;
+        if (!b || e->status > b->status ||
+            (e->status == b->status &&
+             (e->queued_at_ms < b->queued_at_ms ||
+              (e->queued_at_ms == b->queued_at_ms && x->seq[i] < x->seq[best]))))
+            best = (long)i;
+    }
+    return best;
+}
+
+int ota_store_thing_executions(ota_store_t *store, ota_store_thing_execs_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    ota_db_stmt_t *st;
+    int rc = prep(store, &st,
+                  "SELECT " EXEC_COLS ", e.seq FROM executions e JOIN jobs j ON j.id = e.job "
+                  "ORDER BY e.thing, j.seq");
+    if (rc)
+        return rc;
+    thing_execs_t x = {0};
+    int r = OTA_DB_DONE, stop = 0;
+    while (!rc && !stop && (r = ota_db_step(st)) == OTA_DB_ROW) {
+        const char *thing = ota_db_column_text(st, 1);
+        if (x.n > 0 && thing && strcmp(thing, x.v[0].thing) != 0) {
+            stop = cb(ctx, x.v[0].thing, x.v, x.n, next_of(&x));
+            forget_execs(&x);
+            if (stop)
+                break;
+        }
+        if (x.n == x.cap) {
+            size_t cap = x.cap ? 2 * x.cap : 16;
+            void *v = realloc(x.v, cap * sizeof *x.v),
+                 *q = v ? realloc(x.seq, cap * sizeof *x.seq) : NULL;
+            if (v)
+                x.v = v;
+            if (q)
+                x.seq = q;
+            if (!v || !q) {
+                rc = fail(store, OTA_STORE_ERROR, "out of memory");
+                break;
+            }
+            x.cap = cap;
+        }
+        if ((rc = read_exec(store, st, &x.v[x.n])))
+            break;
+        x.seq[x.n++] = ota_db_column_int64(st, 11);
+    }
+    if (!rc && !stop && r == OTA_DB_DONE && x.n > 0)
+        (void)cb(ctx, x.v[0].thing, x.v, x.n, next_of(&x));
+    if (!rc && !stop && r != OTA_DB_DONE)
+        rc = fail_db(store, "list executions");
+    forget_execs(&x);
+    free(x.v);
+    free(x.seq);
+    ota_db_finalize(st);
+    if (!rc)
+        ok(store);
+    return rc;
+}
+
 /** Validates and applies an update inside a transaction; *cur holds the execution as read. */
 static int apply_update(ota_store_t *s, const char *job_id, const char *thing,
                         const ota_store_exec_update_t *upd, int64_t now_ms,

@@ -408,6 +408,21 @@ int ota_store_thing_attr_get(ota_store_t *store, const char *thing, const char *
     return rc;
 }
 
+int presence_attrs_before(const ota_store_presence_t *p, size_t *next, const char *key,
+                          ota_store_attr_cb cb, void *ctx)
+{
+    /* the computed presence attributes in key order (bytes: the database's collation might be
+     * a language's, and strcmp() is what the merge compares with) */
+    static const char *const computed[] = {OTA_STORE_ATTR_CONNECTED, OTA_STORE_ATTR_CONNECTED_TO,
+                                           OTA_STORE_ATTR_UNKNOWN_ON};
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    int stop = 0;
+    for (; !stop && *next < 3 && (!key || strcmp(computed[*next], key) < 0); (*next)++)
+        if (ota_store_presence_attr(p, computed[*next], v, sizeof v))
+            stop = cb(ctx, computed[*next], v, *next == 2 ? p->unknown_since_ms : p->updated_ms);
+    return stop;
+}
+
 int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_attr_cb cb,
                               void *ctx)
 {
@@ -416,14 +431,9 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
     int rc = check_thing_name(store, thing, "thing");
     if (rc)
         return rc;
-    /* the computed presence attributes, merged in key order (bytes: the database's collation
-     * might be a language's, and strcmp() is what the merge compares with) */
-    static const char *const computed[] = {OTA_STORE_ATTR_CONNECTED, OTA_STORE_ATTR_CONNECTED_TO,
-                                           OTA_STORE_ATTR_UNKNOWN_ON};
     ota_store_presence_t p;
     if ((rc = ota_store_presence_get(store, thing, &p)))
         return rc;
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
     size_t next = 0;
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
@@ -436,15 +446,12 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
         const char *key = ota_db_column_text(st, 0);
         if (ota_store_presence_computed(key))
             continue; /* never stored since schema 7 */
-        for (; !stop && next < 3 && strcmp(computed[next], key) < 0; next++)
-            if (ota_store_presence_attr(&p, computed[next], v, sizeof v))
-                stop = cb(ctx, computed[next], v, next == 2 ? p.unknown_since_ms : p.updated_ms);
+        stop = presence_attrs_before(&p, &next, key, cb, ctx);
         if (!stop)
             stop = cb(ctx, key, ota_db_column_text(st, 1), ota_db_column_int64(st, 2));
     }
-    for (; !stop && r == OTA_DB_DONE && next < 3; next++)
-        if (ota_store_presence_attr(&p, computed[next], v, sizeof v))
-            stop = cb(ctx, computed[next], v, next == 2 ? p.unknown_since_ms : p.updated_ms);
+    if (!stop && r == OTA_DB_DONE)
+        stop = presence_attrs_before(&p, &next, NULL, cb, ctx);
     if (!stop && r != OTA_DB_ROW && r != OTA_DB_DONE)
         rc = fail_db(store, "list attributes");
     ota_db_finalize(st);

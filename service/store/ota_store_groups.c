@@ -291,8 +291,6 @@ int ota_store_group_remove(ota_store_t *store, const char *group, const char *th
 /* Dynamic members: every thing matching the query. */
 typedef struct {
     ota_store_t *s;
-    term_t terms[OTA_STORE_QUERY_TERMS_MAX];
-    int n_terms;
     ota_store_thing_t *things;
     size_t n, cap;
 } dyn_t;
@@ -312,6 +310,60 @@ static int collect_thing(void *ctx, const ota_store_thing_t *t)
     return 0;
 }
 
+/** A dynamic group's query, and whom its members go to. */
+typedef struct {
+    term_t terms[OTA_STORE_QUERY_TERMS_MAX];
+    int n_terms;
+    ota_store_thing_attrs_cb cb;
+    void *ctx;
+} match_t;
+
+/* Passes on a thing whose attributes match every term of the query. */
+static int match_cb(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
+{
+    match_t *m = ctx;
+    for (int i = 0; i < m->n_terms; i++)
+        if (!term_matches(&m->terms[i], ota_store_attr_find(attrs, n, m->terms[i].key)))
+            return 0;
+    return m->cb(m->ctx, t, attrs, n);
+}
+
+/* The members of a group of that query ("" static) with their attributes. */
+static int members_attrs(ota_store_t *store, const char *group, const char *query,
+                         ota_store_thing_attrs_cb cb, void *ctx)
+{
+    if (!query[0])
+        return thing_list_attrs_of(store, LIST_GROUP, group, cb, ctx);
+    match_t m = {.cb = cb, .ctx = ctx};
+    m.n_terms = parse_query(query, m.terms, 1);
+    if (m.n_terms <= 0) { /* a query that no longer parses matches nothing */
+        ok(store);
+        return OTA_STORE_OK;
+    }
+    return thing_list_attrs_of(store, LIST_ALL, NULL, match_cb, &m);
+}
+
+int ota_store_group_members_attrs(ota_store_t *store, const char *group,
+                                  ota_store_thing_attrs_cb cb, void *ctx)
+{
+    if (!store || !cb)
+        return OTA_STORE_INVALID;
+    int rc = check_thing_name(store, group, "group");
+    char query[OTA_STORE_QUERY_MAX + 1];
+    if (rc || (rc = group_query(store, group, query, NULL)))
+        return rc;
+    return members_attrs(store, group, query, cb, ctx);
+}
+
+/* Keeps a member of a dynamic group. */
+static int collect_member(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs,
+                          size_t n)
+{
+    (void)attrs;
+    (void)n;
+    return collect_thing(ctx, t);
+}
+
 int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thing_cb cb, void *ctx)
 {
     if (!store || !cb)
@@ -326,13 +378,11 @@ int ota_store_group_members(ota_store_t *store, const char *group, ota_store_thi
                            "SELECT t.name, t.created_ms FROM group_members g JOIN things t ON "
                            "t.name = g.thing WHERE g.grp = ? ORDER BY t.name",
                            group, cb, ctx, &n);
+    /* every member first, as the query matches the listing's attributes; then the callback */
     dyn_t d = {.s = store};
-    d.n_terms = parse_query(query, d.terms, 1);
-    /* read every thing first: attribute lookups need the handle in between */
-    rc = ota_store_thing_list(store, collect_thing, &d);
+    rc = members_attrs(store, group, query, collect_member, &d);
     for (size_t i = 0; !rc && i < d.n; i++)
-        if (d.n_terms > 0 && thing_matches(store, d.things[i].name, d.terms, d.n_terms) &&
-            cb(ctx, &d.things[i]))
+        if (cb(ctx, &d.things[i]))
             break;
     free(d.things);
     if (!rc)

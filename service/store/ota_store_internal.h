@@ -112,6 +112,31 @@ int attr_put(ota_store_t *s, const char *thing, const char *key, const char *val
 int ota_store_presence_computed(const char *key);
 /** A computed presence attribute's value into out: 1, or 0 when the thing has none. */
 int ota_store_presence_attr(const ota_store_presence_t *p, const char *key, char *out, size_t cap);
+/** The columns of a presence row after its broker: online, current (its notice came in the
+ *  broker's current epoch), at_ms and the at_ms of the broker's first gap after it (NULL when
+ *  none is kept), for thing column T and broker column B. */
+#define PRESENCE_ROW_COLS(T, B)                                                                    \
+    T ".online, CASE WHEN " T ".epoch = COALESCE((SELECT MAX(g.epoch) FROM presence_gaps g "       \
+      "WHERE g.broker = " B "), 0) THEN 1 ELSE 0 END, " T ".at_ms, (SELECT g.at_ms FROM "          \
+      "presence_gaps g WHERE g.broker = " B " AND g.epoch = " T ".epoch + 1)"
+/** Adds one presence row (broker, then PRESENCE_ROW_COLS) to a thing's presence. */
+void presence_add_row(ota_store_presence_t *p, int64_t broker, int64_t online, int64_t current,
+                      int64_t at_ms, int gap_null, int64_t gap_at_ms);
+/** Completes a presence after its last row. */
+void presence_done(ota_store_presence_t *p);
+/**
+ * Calls cb for the computed presence attributes that sort before key (bytes), or for all
+ * that are left when key is NULL; *next (0 at first) keeps the place between calls.
+ * @return cb's nonzero stop, or 0.
+ */
+int presence_attrs_before(const ota_store_presence_t *p, size_t *next, const char *key,
+                          ota_store_attr_cb cb, void *ctx);
+/** Which things thing_list_attrs_of() lists: every one, the one named, a static group's. */
+enum { LIST_ALL = 0, LIST_ONE = 1, LIST_GROUP = 2 };
+/** ota_store_thing_list_attrs() for LIST_ALL, LIST_ONE (arg: the thing) or LIST_GROUP (arg:
+ *  a static group: its members); arguments unchecked. */
+int thing_list_attrs_of(ota_store_t *store, int which, const char *arg, ota_store_thing_attrs_cb cb,
+                        void *ctx);
 /** Rolls back an open transaction, if any. */
 void rollback(ota_store_t *s);
 /** Ends a write transaction: commit if rc is OK, else roll back. */

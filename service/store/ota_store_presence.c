@@ -195,6 +195,33 @@ int ota_store_presence_keep_brokers(ota_store_t *store, unsigned n, int *forgot)
     return rc;
 }
 
+void presence_add_row(ota_store_presence_t *p, int64_t broker, int64_t online, int64_t current,
+                      int64_t at_ms, int gap_null, int64_t gap_at_ms)
+{
+    if (broker < 1 || broker > OTA_STORE_PRESENCE_BROKERS_MAX)
+        return;
+    unsigned bit = 1u << (unsigned)broker;
+    p->seen = 1;
+    if (at_ms > p->updated_ms)
+        p->updated_ms = at_ms;
+    if (current) {
+        if (online)
+            p->on |= bit;
+        return;
+    }
+    /* unknown since the first gap after its notice (or since the notice, for epoch -1) */
+    int64_t since = gap_null ? at_ms : gap_at_ms;
+    p->unknown |= bit;
+    if (since > p->unknown_since_ms)
+        p->unknown_since_ms = since;
+}
+
+void presence_done(ota_store_presence_t *p)
+{
+    if (p->unknown_since_ms > p->updated_ms)
+        p->updated_ms = p->unknown_since_ms;
+}
+
 int ota_store_presence_get(ota_store_t *store, const char *thing, ota_store_presence_t *out)
 {
     if (!store || !out)
@@ -205,35 +232,17 @@ int ota_store_presence_get(ota_store_t *store, const char *thing, ota_store_pres
         return rc;
     ota_db_stmt_t *st;
     rc = prep(store, &st,
-              "SELECT p.broker, p.online, p.epoch = COALESCE((SELECT MAX(g.epoch) FROM "
-              "presence_gaps g WHERE g.broker = p.broker), 0), p.at_ms, (SELECT g.at_ms FROM "
-              "presence_gaps g WHERE g.broker = p.broker AND g.epoch = p.epoch + 1) "
-              "FROM presence p WHERE p.thing = ?");
+              "SELECT p.broker, " PRESENCE_ROW_COLS("p", "p.broker") " FROM presence p "
+                                                                     "WHERE p.thing = ?");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, thing);
     int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
-        int64_t k = ota_db_column_int64(st, 0), at = ota_db_column_int64(st, 3);
-        if (k < 1 || k > OTA_STORE_PRESENCE_BROKERS_MAX)
-            continue;
-        unsigned bit = 1u << (unsigned)k;
-        out->seen = 1;
-        if (at > out->updated_ms)
-            out->updated_ms = at;
-        if (ota_db_column_int64(st, 2)) {
-            if (ota_db_column_int64(st, 1))
-                out->on |= bit;
-            continue;
-        }
-        /* unknown since the first gap after its notice (or since the notice, for epoch -1) */
-        int64_t since = ota_db_column_is_null(st, 4) ? at : ota_db_column_int64(st, 4);
-        out->unknown |= bit;
-        if (since > out->unknown_since_ms)
-            out->unknown_since_ms = since;
-    }
-    if (out->unknown_since_ms > out->updated_ms)
-        out->updated_ms = out->unknown_since_ms;
+    while ((r = ota_db_step(st)) == OTA_DB_ROW)
+        presence_add_row(out, ota_db_column_int64(st, 0), ota_db_column_int64(st, 1),
+                         ota_db_column_int64(st, 2), ota_db_column_int64(st, 3),
+                         ota_db_column_is_null(st, 4), ota_db_column_int64(st, 4));
+    presence_done(out);
     if (r != OTA_DB_DONE)
         rc = fail_db(store, "read presence");
     ota_db_finalize(st);

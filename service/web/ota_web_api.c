@@ -307,21 +307,68 @@ static cJSON *load_groups(ota_store_t *store)
     return m.groups;
 }
 
-static cJSON *groups_of(const cJSON *groups, const char *thing)
+/** A group's member, for the groups of a thing. */
+typedef struct member_ref {
+    const char *thing, *group; /* the groups' JSON's */
+    size_t order;              /* groups in their order, then members in theirs */
+} member_ref_t;
+
+/** Every group's members by thing, so that a thing's groups are found without a walk of all. */
+typedef struct group_index {
+    member_ref_t *v;
+    size_t n;
+} group_index_t;
+
+static int cmp_member(const void *a, const void *b)
 {
-    cJSON *out = cJSON_CreateArray();
-    const cJSON *g;
+    const member_ref_t *x = a, *y = b;
+    int c = strcmp(x->thing, y->thing);
+    return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Indexes groups (load_groups()); -1 out of memory. */
+static int index_groups(const cJSON *groups, group_index_t *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    size_t n = 0;
+    const cJSON *g, *m;
     cJSON_ArrayForEach(g, groups)
     {
-        const cJSON *m;
+        n += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(g, "members"));
+    }
+    if (n > 0 && (ix->v = malloc(n * sizeof *ix->v)) == NULL) {
+        return -1;
+    }
+    cJSON_ArrayForEach(g, groups)
+    {
+        const char *name = cJSON_GetObjectItemCaseSensitive(g, "name")->valuestring;
         cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(g, "members"))
         {
-            if (strcmp(m->valuestring, thing) == 0) {
-                cJSON_AddItemToArray(
-                    out,
-                    cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(g, "name")->valuestring));
-            }
+            ix->v[ix->n] = (member_ref_t){m->valuestring, name, ix->n};
+            ix->n++;
         }
+    }
+    if (ix->n > 1) {
+        qsort(ix->v, ix->n, sizeof *ix->v, cmp_member);
+    }
+    return 0;
+}
+
+/* The names of the groups a thing is in, in the groups' order. */
+static cJSON *groups_of(const group_index_t *ix, const char *thing)
+{
+    cJSON *out = cJSON_CreateArray();
+    size_t lo = 0, hi = ix->n; /* the first member entry of thing */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->v[mid].thing, thing) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < ix->n && strcmp(ix->v[lo].thing, thing) == 0; lo++) {
+        cJSON_AddItemToArray(out, cJSON_CreateString(ix->v[lo].group));
     }
     return out;
 }
@@ -345,34 +392,41 @@ static cJSON *execution_json(const ota_store_execution_t *e, const char *version
 }
 
 /* An inventory attribute as a JSON string, or null when the thing never reported it. */
-static void add_attr(ota_store_t *store, cJSON *o, const char *json_key, const char *thing,
+static void add_attr(cJSON *o, const char *json_key, const ota_store_attr_t *attrs, size_t n,
                      const char *key, const char *fallback_key)
 {
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
-    if (ota_store_thing_attr_get(store, thing, key, v, sizeof v) == OTA_STORE_OK ||
-        (fallback_key != NULL &&
-         ota_store_thing_attr_get(store, thing, fallback_key, v, sizeof v) == OTA_STORE_OK)) {
+    const char *v = ota_store_attr_find(attrs, n, key);
+    if (v == NULL && fallback_key != NULL) {
+        v = ota_store_attr_find(attrs, n, fallback_key);
+    }
+    if (v != NULL) {
         cJSON_AddStringToObject(o, json_key, v);
     } else {
         cJSON_AddNullToObject(o, json_key);
     }
 }
 
-/*
- * What the inventory knows: deviceType (the operator's, else the reported one),
- * firmwareVersion (reported), online and presence (the brokers' presence: online, unknown,
- * offline, or null never seen) with presenceUnknownOn (broker numbers), lastSeen; disabled
- * and revoked.
- */
-static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
+/* 1 when the thing's attribute key is "true". */
+static int attr_true(const ota_store_attr_t *attrs, size_t n, const char *key)
 {
-    add_attr(store, o, "deviceType", thing, "deviceType", "reportedDeviceType");
-    add_attr(store, o, "firmwareVersion", thing, "firmwareVersion", NULL);
-    char v[OTA_STORE_ATTR_VALUE_MAX + 1];
+    const char *v = ota_store_attr_find(attrs, n, key);
+    return v != NULL && strcmp(v, "true") == 0;
+}
+
+/*
+ * What the inventory knows, from the thing's attributes (ota_store_thing_list_attrs()):
+ * deviceType (the operator's, else the reported one), firmwareVersion (reported), online and
+ * presence (the brokers' presence: online, unknown, offline, or null never seen) with
+ * presenceUnknownOn (broker numbers), lastSeen; disabled and revoked.
+ */
+static void add_inventory(cJSON *o, const ota_store_attr_t *attrs, size_t n)
+{
+    add_attr(o, "deviceType", attrs, n, "deviceType", "reportedDeviceType");
+    add_attr(o, "firmwareVersion", attrs, n, "firmwareVersion", NULL);
     /* presence: "online" (known on a broker), "unknown" (known on none, unknown on some since
      * a gap in the service's view), "offline", null (never seen) */
-    int have = ota_store_thing_attr_get(store, thing, "connected", v, sizeof v) == OTA_STORE_OK;
-    const char *presence = !have                       ? NULL
+    const char *v = ota_store_attr_find(attrs, n, "connected");
+    const char *presence = v == NULL                   ? NULL
                            : strcmp(v, "true") == 0    ? "online"
                            : strcmp(v, "unknown") == 0 ? "unknown"
                                                        : "offline";
@@ -380,7 +434,7 @@ static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
     cJSON_AddItemToObject(o, "presence",
                           presence ? cJSON_CreateString(presence) : cJSON_CreateNull());
     cJSON *unknown = cJSON_AddArrayToObject(o, "presenceUnknownOn");
-    if (ota_store_thing_attr_get(store, thing, "presenceUnknownOn", v, sizeof v) == OTA_STORE_OK) {
+    if ((v = ota_store_attr_find(attrs, n, "presenceUnknownOn")) != NULL) {
         for (const char *c = v; *c != '\0'; c++) {
             if (*c >= '1' && *c <= '9') {
                 cJSON_AddItemToArray(unknown, cJSON_CreateNumber(*c - '0'));
@@ -388,27 +442,140 @@ static void add_inventory(ota_store_t *store, cJSON *o, const char *thing)
         }
     }
     long long seen = 0;
-    if (ota_store_thing_attr_get(store, thing, "lastSeen", v, sizeof v) == OTA_STORE_OK) {
+    if ((v = ota_store_attr_find(attrs, n, "lastSeen")) != NULL) {
         seen = strtoll(v, NULL, 10);
     }
     add_time(o, "lastSeen", seen);
     /* the life-cycle commands' marks: otter thing disable (until enable), otter thing revoke */
-    cJSON_AddBoolToObject(o, "disabled",
-                          ota_store_thing_attr_get(store, thing, "disabled", v, sizeof v) ==
-                                  OTA_STORE_OK &&
-                              strcmp(v, "true") == 0);
-    cJSON_AddBoolToObject(o, "revoked",
-                          ota_store_thing_attr_get(store, thing, "revoked", v, sizeof v) ==
-                                  OTA_STORE_OK &&
-                              strcmp(v, "true") == 0);
+    cJSON_AddBoolToObject(o, "disabled", attr_true(attrs, n, "disabled"));
+    cJSON_AddBoolToObject(o, "revoked", attr_true(attrs, n, "revoked"));
+}
+
+/* What a thing's execution of a job adds to the latest report and the version it runs. */
+static void note_execution(const ota_store_execution_t *e, const job_ref_t *job,
+                           int64_t *last_report, int64_t *best_ok, const char **version)
+{
+    if (e->started_at_ms > 0 || ota_store_exec_status_is_terminal(e->status)) {
+        if (e->status != OTA_STORE_EXEC_CANCELED && e->last_updated_at_ms > *last_report) {
+            *last_report = e->last_updated_at_ms;
+        }
+    }
+    if (e->status == OTA_STORE_EXEC_SUCCEEDED && e->last_updated_at_ms >= *best_ok &&
+        job->version[0] != '\0') {
+        *best_ok = e->last_updated_at_ms;
+        *version = job->version;
+    }
+}
+
+/** What a listed thing's executions say (read for every thing at once). */
+typedef struct thing_jobs {
+    char thing[OTA_STORE_THING_NAME_MAX + 1];
+    int64_t last_report;
+    const char *version; /* a job_refs_t's, or NULL */
+    int has_current;
+    char job_id[OTA_STORE_JOB_ID_MAX + 1]; /* the current job */
+    ota_store_exec_status_t status;
+    char *details;
+} thing_jobs_t;
+
+typedef struct thing_jobs_list {
+    const job_refs_t *jobs;
+    thing_jobs_t *v;
+    size_t n, cap;
+    int failed; /* out of memory */
+} thing_jobs_list_t;
+
+/* Keeps what one thing's executions (by job, in the jobs' order) say. */
+static int keep_thing_jobs(void *ctx, const char *thing, const ota_store_execution_t *execs,
+                           size_t n, long next)
+{
+    thing_jobs_list_t *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        thing_jobs_t *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    thing_jobs_t *x = &l->v[l->n];
+    memset(x, 0, sizeof *x);
+    snprintf(x->thing, sizeof x->thing, "%s", thing);
+    int64_t best_ok = 0;
+    size_t k = 0; /* both in the jobs' order: the next execution's job is after k */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = k;
+        while (j < l->jobs->n && strcmp(l->jobs->v[j].job_id, execs[i].job_id) != 0) {
+            j++;
+        }
+        if (j == l->jobs->n) {
+            continue; /* a job created since the jobs were read */
+        }
+        k = j + 1;
+        note_execution(&execs[i], &l->jobs->v[j], &x->last_report, &best_ok, &x->version);
+    }
+    if (next >= 0) {
+        x->has_current = 1;
+        snprintf(x->job_id, sizeof x->job_id, "%s", execs[next].job_id);
+        x->status = execs[next].status;
+        if (execs[next].status_details != NULL &&
+            (x->details = strdup(execs[next].status_details)) == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+    }
+    l->n++;
+    return 0;
+}
+
+static int cmp_thing_jobs(const void *a, const void *b)
+{
+    return strcmp(((const thing_jobs_t *)a)->thing, ((const thing_jobs_t *)b)->thing);
+}
+
+static void free_thing_jobs(thing_jobs_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].details);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Every thing's executions, in one read; -1 on failure. */
+static int load_thing_jobs(ota_store_t *store, const job_refs_t *jobs, thing_jobs_list_t *l)
+{
+    memset(l, 0, sizeof *l);
+    l->jobs = jobs;
+    if (ota_store_thing_executions(store, keep_thing_jobs, l) != OTA_STORE_OK || l->failed) {
+        free_thing_jobs(l);
+        return -1;
+    }
+    qsort(l->v, l->n, sizeof *l->v, cmp_thing_jobs);
+    return 0;
+}
+
+/* The current job of a thing as JSON. */
+static cJSON *current_job(const char *job_id, ota_store_exec_status_t status, const char *details)
+{
+    cJSON *cur = cJSON_CreateObject();
+    cJSON_AddStringToObject(cur, "jobId", job_id);
+    cJSON_AddStringToObject(cur, "status", ota_store_exec_status_name(status));
+    add_details(cur, details);
+    return cur;
 }
 
 /*
  * A thing as JSON: name, creation, groups, version (the image of its last
  * SUCCEEDED job), last report, current job; with history, every execution.
+ * Its attributes are attrs; its executions come from listing (every thing's, read at once) when
+ * it is not NULL, else they are read here, a job at a time.
  */
-static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const job_refs_t *jobs,
-                         const cJSON *groups, int history)
+static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t,
+                         const ota_store_attr_t *attrs, size_t n_attrs, const job_refs_t *jobs,
+                         const group_index_t *groups, int history, const thing_jobs_list_t *listing)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", t->name);
@@ -417,21 +584,22 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
     cJSON *hist = history ? cJSON_CreateArray() : NULL;
     int64_t last_report = 0, best_ok = 0;
     const char *version = NULL;
-    for (size_t i = 0; i < jobs->n; i++) {
+    const thing_jobs_t *pre = NULL;
+    if (listing != NULL) {
+        thing_jobs_t key;
+        snprintf(key.thing, sizeof key.thing, "%s", t->name);
+        pre = bsearch(&key, listing->v, listing->n, sizeof *listing->v, cmp_thing_jobs);
+        if (pre != NULL) {
+            last_report = pre->last_report;
+            version = pre->version;
+        }
+    }
+    for (size_t i = 0; listing == NULL && i < jobs->n; i++) {
         ota_store_execution_t e;
         if (ota_store_execution_get(store, jobs->v[i].job_id, t->name, &e) != OTA_STORE_OK) {
             continue;
         }
-        if (e.started_at_ms > 0 || ota_store_exec_status_is_terminal(e.status)) {
-            if (e.status != OTA_STORE_EXEC_CANCELED && e.last_updated_at_ms > last_report) {
-                last_report = e.last_updated_at_ms;
-            }
-        }
-        if (e.status == OTA_STORE_EXEC_SUCCEEDED && e.last_updated_at_ms >= best_ok &&
-            jobs->v[i].version[0] != '\0') {
-            best_ok = e.last_updated_at_ms;
-            version = jobs->v[i].version;
-        }
+        note_execution(&e, &jobs->v[i], &last_report, &best_ok, &version);
         if (hist != NULL) {
             cJSON_AddItemToArray(hist, execution_json(&e, jobs->v[i].version));
         }
@@ -443,14 +611,18 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
         cJSON_AddNullToObject(o, "version");
     }
     add_time(o, "lastReportAt", last_report);
-    add_inventory(store, o, t->name);
+    add_inventory(o, attrs, n_attrs);
     ota_store_execution_t next;
-    if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
-        cJSON *cur = cJSON_CreateObject();
-        cJSON_AddStringToObject(cur, "jobId", next.job_id);
-        cJSON_AddStringToObject(cur, "status", ota_store_exec_status_name(next.status));
-        add_details(cur, next.status_details);
-        cJSON_AddItemToObject(o, "currentJob", cur);
+    if (listing != NULL) {
+        if (pre != NULL && pre->has_current) {
+            cJSON_AddItemToObject(o, "currentJob",
+                                  current_job(pre->job_id, pre->status, pre->details));
+        } else {
+            cJSON_AddNullToObject(o, "currentJob");
+        }
+    } else if (ota_store_execution_next(store, t->name, &next) == OTA_STORE_OK) {
+        cJSON_AddItemToObject(o, "currentJob",
+                              current_job(next.job_id, next.status, next.status_details));
         ota_store_execution_free(&next);
     } else {
         cJSON_AddNullToObject(o, "currentJob");
@@ -464,14 +636,21 @@ static cJSON *thing_json(ota_store_t *store, const ota_store_thing_t *t, const j
 typedef struct thing_list_ctx {
     ota_store_t *store;
     const job_refs_t *jobs;
-    const cJSON *groups;
-    cJSON *out;
+    const group_index_t *groups;
+    int history;
+    const thing_jobs_list_t *listing; /* every thing's executions, when listing */
+    cJSON *out; /* the array of things; the one thing's object when history is 1 */
 } thing_list_ctx_t;
 
-static int thing_row(void *ctx, const ota_store_thing_t *t)
+static int thing_row(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
 {
     thing_list_ctx_t *c = ctx;
-    cJSON_AddItemToArray(c->out, thing_json(c->store, t, c->jobs, c->groups, 0));
+    cJSON *o = thing_json(c->store, t, attrs, n, c->jobs, c->groups, c->history, c->listing);
+    if (c->history) {
+        c->out = o;
+        return 1;
+    }
+    cJSON_AddItemToArray(c->out, o);
     return 0;
 }
 
@@ -482,14 +661,21 @@ static void h_things(const ota_web_request_t *req, ota_web_response_t *resp, ota
     (void)args;
     job_refs_t jobs;
     cJSON *groups = NULL;
-    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+    group_index_t ix = {NULL, 0};
+    thing_jobs_list_t listing;
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL ||
+        index_groups(groups, &ix) != 0 || load_thing_jobs(store, &jobs, &listing) != 0) {
         free(jobs.v);
+        free(ix.v);
+        cJSON_Delete(groups);
         ota_web_store_error(resp, store, "list things");
         return;
     }
-    thing_list_ctx_t c = {store, &jobs, groups, cJSON_CreateArray()};
-    int rc = ota_store_thing_list(store, thing_row, &c);
+    thing_list_ctx_t c = {store, &jobs, &ix, 0, &listing, cJSON_CreateArray()};
+    int rc = ota_store_thing_list_attrs(store, NULL, thing_row, &c);
+    free_thing_jobs(&listing);
     free(jobs.v);
+    free(ix.v);
     cJSON_Delete(groups);
     if (rc != OTA_STORE_OK) {
         cJSON_Delete(c.out);
@@ -512,14 +698,25 @@ static void h_thing(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     }
     job_refs_t jobs;
     cJSON *groups = NULL;
-    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL) {
+    group_index_t ix = {NULL, 0};
+    if (load_jobs(store, &jobs) != 0 || (groups = load_groups(store)) == NULL ||
+        index_groups(groups, &ix) != 0) {
         free(jobs.v);
+        cJSON_Delete(groups);
         ota_web_store_error(resp, store, "read the thing");
         return;
     }
-    cJSON *o = thing_json(store, &t, &jobs, groups, 1);
+    thing_list_ctx_t c = {store, &jobs, &ix, 1, NULL, NULL};
+    int rc = ota_store_thing_list_attrs(store, t.name, thing_row, &c);
+    cJSON *o = c.out != NULL ? c.out : thing_json(store, &t, NULL, 0, &jobs, &ix, 1, NULL);
     free(jobs.v);
+    free(ix.v);
     cJSON_Delete(groups);
+    if (rc != OTA_STORE_OK) {
+        cJSON_Delete(o);
+        ota_web_store_error(resp, store, "read the thing's attributes");
+        return;
+    }
     if (ota_web_add_attributes(store, o, t.name) != 0) {
         cJSON_Delete(o);
         ota_web_store_error(resp, store, "read the thing's attributes");

@@ -2438,6 +2438,297 @@ static void test_presence_attrs_in_byte_order(void **state)
                                 "lastSeen=1700000000000;presenceUnknownOn=2;qa=1;site=1;");
 }
 
+/* Counts the things of a listing with attributes. */
+static int count_attrs_cb(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs,
+                          size_t n)
+{
+    (void)t;
+    (void)attrs;
+    (void)n;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* A listing with attributes, checked thing by thing against the per-thing read. */
+typedef struct {
+    ota_store_t *s;
+    char names[512]; /* "name;" of each thing listed */
+    int stop_after;  /* stop after this many things (0: never) */
+} listed_t;
+
+static int attr_time_cb(void *ctx, const char *key, const char *value, int64_t updated_ms)
+{
+    attrs_t *a = ctx;
+    size_t n = strlen(a->text);
+    snprintf(a->text + n, sizeof a->text - n, "%s=%s@%lld;", key, value, (long long)updated_ms);
+    return 0;
+}
+
+static int listed_cb(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t *attrs, size_t n)
+{
+    listed_t *l = ctx;
+    attrs_t want = {""}, got = {""};
+    assert_int_equal(ota_store_thing_attr_list(l->s, t->name, attr_time_cb, &want), OTA_STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        attr_time_cb(&got, attrs[i].key, attrs[i].value, attrs[i].updated_ms);
+    assert_string_equal(got.text, want.text);
+    ota_store_thing_t one;
+    assert_int_equal(ota_store_thing_get(l->s, t->name, &one), OTA_STORE_OK);
+    assert_int_equal(t->created_ms, one.created_ms);
+    size_t k = strlen(l->names);
+    snprintf(l->names + k, sizeof l->names - k, "%s;", t->name);
+    return l->stop_after > 0 && --l->stop_after == 0;
+}
+
+static int name_cb(void *ctx, const ota_store_thing_t *t)
+{
+    size_t k = strlen(ctx);
+    snprintf((char *)ctx + k, 512 - k, "%s;", t->name);
+    return 0;
+}
+
+/* Things i0..i(n-1) of a fleet: some attributes, presence known, left or unknown since a gap,
+ * some disabled, some never seen. */
+static void mk_fleet(ota_store_t *s, int from, int to, int64_t now)
+{
+    for (int i = from; i < to; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "i%d", i);
+        assert_int_equal(ota_store_thing_create(s, name, T0 + i), OTA_STORE_OK);
+        if (i % 5 == 4)
+            continue; /* never seen, no attribute */
+        assert_int_equal(ota_store_thing_attr_set(s, name, "zone", i % 2 ? "a" : "b", now + i),
+                         OTA_STORE_OK);
+        assert_int_equal(ota_store_thing_attr_set(s, name, "Site", "x", now + i), OTA_STORE_OK);
+        assert_int_equal(ota_store_presence_notice(s, name, 1, i % 3 != 0, 1u << 2, now + i),
+                         OTA_STORE_OK);
+        if (i % 7 == 3)
+            assert_int_equal(ota_store_thing_service_attr_set(s, name, "disabled", "true", now),
+                             OTA_STORE_OK);
+    }
+    assert_int_equal(ota_store_presence_gap(s, 1u << 1, now + 100, NULL), OTA_STORE_OK);
+    for (int i = from; i < to; i += 4)
+        if (i % 5 != 4) {
+            char name[32];
+            snprintf(name, sizeof name, "i%d", i);
+            assert_int_equal(ota_store_presence_notice(s, name, 1, 1, 0, now + 200 + i),
+                             OTA_STORE_OK);
+        }
+}
+
+/* Statements and things of four listings: every thing, static group st's, dynamic dyn's with
+ * attributes, and dyn's without. */
+static void count_listings(ota_store_t *s, int64_t statements[4], size_t things[4])
+{
+    for (int i = 0; i < 4; i++) {
+        if (i == 3) {
+            int n = 0;
+            int64_t before = ota_store_statements(s);
+            assert_int_equal(ota_store_group_members(s, "dyn", count_cb, &n), OTA_STORE_OK);
+            statements[i] = ota_store_statements(s) - before;
+            things[i] = (size_t)n;
+            break;
+        }
+        things[i] = 0;
+        int64_t before = ota_store_statements(s);
+        assert_int_equal(i == 0 ? ota_store_thing_list_attrs(s, NULL, count_attrs_cb, &things[i])
+                         : i == 1
+                             ? ota_store_group_members_attrs(s, "st", count_attrs_cb, &things[i])
+                             : ota_store_group_members_attrs(s, "dyn", count_attrs_cb, &things[i]),
+                         OTA_STORE_OK);
+        statements[i] = ota_store_statements(s) - before;
+    }
+}
+
+/* ota_store_thing_list_attrs(): every thing, in ota_store_thing_list()'s order, with what
+ * ota_store_thing_attr_list() gives for it; one statement for 3 things as for 30, and two
+ * for a group's members (ota_store_group_members_attrs()), static or dynamic. */
+static void test_thing_list_attrs(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    listed_t l = {.s = s};
+    int64_t before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.names, "");
+    assert_int_equal(ota_store_statements(s) - before, 1);
+    mk_fleet(s, 0, 3, T0);
+    assert_int_equal(ota_store_group_create(s, "st", NULL, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_create(s, "dyn", "zone=a", T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "st", "i1"), OTA_STORE_OK);
+    /* counted on listings that check nothing in between */
+    int64_t small[4], large[4];
+    size_t counts[4];
+    count_listings(s, small, counts);
+    assert_int_equal(counts[0], 3);
+    assert_int_equal(counts[1], 1); /* st: i1 */
+    assert_int_equal(counts[2], 1); /* dyn: i1 */
+    mk_fleet(s, 3, 30, T0 + 1000);
+    assert_int_equal(ota_store_group_add(s, "st", "i12"), OTA_STORE_OK);
+    assert_int_equal(ota_store_group_add(s, "st", "i29"), OTA_STORE_OK);
+    count_listings(s, large, counts);
+    assert_int_equal(counts[0], 30);
+    assert_int_equal(counts[1], 3);
+    assert_int_equal(counts[2], 12); /* odd numbers but those of 5k + 4 */
+    assert_int_equal(counts[3], 12);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(large[i], small[i]);
+    assert_int_equal(small[0], 1); /* the things */
+    assert_int_equal(small[1], 2); /* the group, its members */
+    assert_int_equal(small[2], 2);
+    assert_int_equal(small[3], 2);
+    /* a group's members with attributes: those ota_store_group_members() lists, as read */
+    for (int g = 0; g < 2; g++) {
+        const char *name = g ? "dyn" : "st";
+        char members[512] = "";
+        assert_int_equal(ota_store_group_members(s, name, name_cb, members), OTA_STORE_OK);
+        listed_t m = {.s = s};
+        assert_int_equal(ota_store_group_members_attrs(s, name, listed_cb, &m), OTA_STORE_OK);
+        assert_string_equal(m.names, members);
+    }
+    assert_int_equal(ota_store_group_members_attrs(s, "nope", listed_cb, &l), OTA_STORE_NOT_FOUND);
+    /* what each thing has, in the order of ota_store_thing_list() */
+    char names[512] = "";
+    assert_int_equal(ota_store_thing_list(s, name_cb, names), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &l), OTA_STORE_OK);
+    assert_string_equal(l.names, names);
+    /* one thing; an unknown one lists nothing; a bad name and no callback are refused */
+    listed_t one = {.s = s};
+    assert_int_equal(ota_store_thing_list_attrs(s, "i12", listed_cb, &one), OTA_STORE_OK);
+    assert_string_equal(one.names, "i12;");
+    listed_t none = {.s = s};
+    assert_int_equal(ota_store_thing_list_attrs(s, "nope", listed_cb, &none), OTA_STORE_OK);
+    assert_string_equal(none.names, "");
+    assert_int_equal(ota_store_thing_list_attrs(s, "bad name", listed_cb, &none),
+                     OTA_STORE_INVALID);
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, NULL, NULL), OTA_STORE_INVALID);
+    /* the callback stops it */
+    listed_t two = {.s = s, .stop_after = 2};
+    assert_int_equal(ota_store_thing_list_attrs(s, NULL, listed_cb, &two), OTA_STORE_OK);
+    assert_int_equal(strncmp(two.names, names, strlen(two.names)), 0);
+    assert_int_equal(strchr(strchr(two.names, ';') + 1, ';')[1], '\0');
+    /* the lookup */
+    ota_store_attr_t a[] = {{"Site", "x", 1}, {"zone", "a", 2}};
+    assert_string_equal(ota_store_attr_find(a, 2, "zone"), "a");
+    assert_null(ota_store_attr_find(a, 2, "connected"));
+    assert_null(ota_store_attr_find(a, 2, NULL));
+}
+
+/* ota_store_thing_executions() checked against the per-thing reads. */
+typedef struct {
+    ota_store_t *s;
+    size_t things, execs;
+} execs_seen_t;
+
+static int execs_cb(void *ctx, const char *thing, const ota_store_execution_t *execs, size_t n,
+                    long next)
+{
+    execs_seen_t *v = ctx;
+    v->things++;
+    v->execs += n;
+    assert_true(n > 0);
+    /* by job, as ota_store_execution_get() reads them one job at a time */
+    for (size_t i = 0; i < n; i++) {
+        ota_store_execution_t e;
+        assert_string_equal(execs[i].thing, thing);
+        assert_int_equal(ota_store_execution_get(v->s, execs[i].job_id, thing, &e), OTA_STORE_OK);
+        assert_int_equal(e.status, execs[i].status);
+        assert_int_equal(e.version_number, execs[i].version_number);
+        assert_int_equal(e.queued_at_ms, execs[i].queued_at_ms);
+        assert_int_equal(e.last_updated_at_ms, execs[i].last_updated_at_ms);
+        assert_int_equal(e.released, execs[i].released);
+        assert_true((e.status_details == NULL) == (execs[i].status_details == NULL));
+        if (e.status_details)
+            assert_string_equal(e.status_details, execs[i].status_details);
+        ota_store_execution_free(&e);
+        if (i > 0) /* jobs j0, j1, ... were made in that order */
+            assert_true(strcmp(execs[i - 1].job_id, execs[i].job_id) < 0);
+    }
+    ota_store_execution_t want;
+    int rc = ota_store_execution_next(v->s, thing, &want);
+    if (rc == OTA_STORE_NOT_FOUND) {
+        assert_int_equal(next, -1);
+    } else {
+        assert_int_equal(rc, OTA_STORE_OK);
+        assert_true(next >= 0 && (size_t)next < n);
+        assert_string_equal(execs[next].job_id, want.job_id);
+        ota_store_execution_free(&want);
+    }
+    return 0;
+}
+
+static int count_execs_cb(void *ctx, const char *thing, const ota_store_execution_t *execs,
+                          size_t n, long next)
+{
+    (void)thing;
+    (void)execs;
+    (void)n;
+    (void)next;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Jobs j<k> on things x0..x(n-1): some queued, some in progress, some done. */
+static void mk_exec_fleet(ota_store_t *s, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "x%d", i);
+        assert_int_equal(ota_store_thing_create(s, name, T0), OTA_STORE_OK);
+    }
+    for (int k = 0; k < 3; k++) {
+        char job[16];
+        snprintf(job, sizeof job, "j%d-%d", from, k);
+        const char *names[40];
+        char buf[40][32];
+        int n = 0;
+        for (int i = from; i < to; i++)
+            if ((i + k) % 4 != 3) {
+                snprintf(buf[n], sizeof buf[n], "x%d", i);
+                names[n] = buf[n];
+                n++;
+            }
+        assert_int_equal(mk_job(s, job, names, (size_t)n, 0, T0 + from * 10 + k), OTA_STORE_OK);
+        for (int i = 0; i < n; i++) {
+            int what = (i + k) % 5;
+            if (what == 1)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_IN_PROGRESS,
+                                     "{\"step\":\"a\"}", T0 + 100 + i),
+                                 OTA_STORE_OK);
+            else if (what == 2)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_SUCCEEDED, NULL, T0 + 200),
+                                 OTA_STORE_OK);
+            else if (what == 3)
+                assert_int_equal(upd(s, job, names[i], OTA_STORE_EXEC_FAILED, NULL, T0 + 300),
+                                 OTA_STORE_OK);
+        }
+    }
+}
+
+/* ota_store_thing_executions(): each thing's executions by job and its next one, as the
+ * per-thing reads give them; one statement for 4 things as for 36. */
+static void test_thing_executions(void **state)
+{
+    ota_store_t *s = ((fx_t *)*state)->s;
+    mk_exec_fleet(s, 0, 4);
+    size_t n = 0;
+    int64_t before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_executions(s, count_execs_cb, &n), OTA_STORE_OK);
+    int64_t small = ota_store_statements(s) - before;
+    assert_int_equal(n, 4);
+    mk_exec_fleet(s, 4, 36);
+    n = 0;
+    before = ota_store_statements(s);
+    assert_int_equal(ota_store_thing_executions(s, count_execs_cb, &n), OTA_STORE_OK);
+    assert_int_equal(ota_store_statements(s) - before, small);
+    assert_int_equal(small, 1);
+    assert_int_equal(n, 36);
+    execs_seen_t v = {.s = s};
+    assert_int_equal(ota_store_thing_executions(s, execs_cb, &v), OTA_STORE_OK);
+    assert_int_equal(v.things, 36);
+    assert_int_equal(v.execs, 4 * 3 - 3 + 32 * 3 - 24);
+    assert_int_equal(ota_store_thing_executions(s, NULL, NULL), OTA_STORE_INVALID);
+}
+
 /* A broker the federation gains: a thing seen before has no notice there, so it is unknown
  * there from its next notice on (not known off), like at its first notice. */
 static void test_presence_federation_grows(void **state)
@@ -2576,6 +2867,8 @@ int main(int argc, char **argv)
         T(test_presence_federation_shrinks),
         T(test_presence_notice_of_no_thing_reads_only),
         T(test_presence_attrs_in_byte_order),
+        T(test_thing_list_attrs),
+        T(test_thing_executions),
     };
     int failed = g_location ? cmocka_run_group_tests_name("store_postgresql", tests, NULL, NULL)
                             : cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);

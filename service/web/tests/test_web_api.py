@@ -245,6 +245,18 @@ def read_event(resp):
             return json.loads(line[6:])
 
 
+def check_listing_as_things(op, when):
+    """Every row of the things' listing (read for the whole fleet at once) is what the thing's
+    own page says, but its history and attributes."""
+    rows = op.json("GET", "/api/v1/things")[1]
+    check(rows, "things listed")
+    for row in rows:
+        one = op.json("GET", "/api/v1/things/" + row["name"])[1]
+        one.pop("history")
+        one.pop("attributes")
+        check(row == one, "%s: listed %s / shown %s" % (when, row, one))
+
+
 def test_jobs_and_events(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -268,6 +280,7 @@ def test_jobs_and_events(fleet):
     thing = op.json("GET", "/api/v1/things/dev-a")[1]
     check(thing["currentJob"]["jobId"] in ("seed", "web-1") and
           {h["jobId"] for h in thing["history"]} == {"seed", "web-1"}, "thing history")
+    check_listing_as_things(op, "two jobs")
     # The event stream: the job now, then the change when it is canceled.
     u = urllib.parse.urlparse(fleet.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
@@ -304,6 +317,7 @@ def test_jobs_and_events(fleet):
           "the reason in words: %s" % e)
     cur = op.json("GET", "/api/v1/things/dev-a")[1]["history"]
     check(any("OTA_ERR_ROLLBACK" in h.get("reasonText", "") for h in cur), "the thing's history")
+    check_listing_as_things(op, "a failed execution")
     st, j, _ = op.json("GET", "/api/v1/jobs/nope")
     check(st == 404 and j["message"] == cli_error(fleet, "job", "show", "nope"), "unknown job")
     st, j, _ = op.json("GET", "/api/v1/things/nope")
