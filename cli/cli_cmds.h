@@ -56,7 +56,7 @@ int cli_print_thing_presence(struct ota_store *store, const char *thing);
 /** One line of `thing list` (the header when thing is NULL). */
 void cli_print_thing_row(struct ota_store *store, const char *thing);
 
-/** One attribute of a thing into out, or "-" when unset. */
+/** One attribute of a thing into out, made safe to print (cli_safe_text()), or "-" when unset. */
 void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
                     size_t cap);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli_cmds.h"
+#include "cli_text.h"
 #include "ota_store.h"
 
 #define ATTRS_ARGS_MAX 32
@@ -153,9 +154,10 @@ int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv)
 static int print_attr(void *ctx, const char *key, const char *value, int64_t updated_ms)
 {
     (void)ctx;
-    char when[24];
+    char when[24], k[OTA_STORE_ATTR_VALUE_MAX + 1], v[OTA_STORE_ATTR_VALUE_MAX + 1];
     cli_format_time(updated_ms, when);
-    printf("  %-24s %-40s %s\n", key, value, when);
+    printf("  %-24s %-40s %s\n", cli_safe_text(key, k, sizeof k), cli_safe_text(value, v, sizeof v),
+           when);
     return 0;
 }
 
@@ -226,9 +228,12 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing)
 void cli_thing_attr(struct ota_store *store, const char *thing, const char *key, char *out,
                     size_t cap)
 {
-    if (ota_store_thing_attr_get(store, thing, key, out, cap) != OTA_STORE_OK) {
+    char stored[OTA_STORE_ATTR_VALUE_MAX + 1];
+    if (ota_store_thing_attr_get(store, thing, key, stored, sizeof stored) != OTA_STORE_OK) {
         snprintf(out, cap, "-");
+        return;
     }
+    cli_safe_text(stored, out, cap);
 }
 
 void cli_print_thing_row(struct ota_store *store, const char *thing)
