@@ -84,3 +84,17 @@ const char *cli_safe_json(const char *stored, char *out, size_t cap)
     cJSON_free(compact);
     return out;
 }
+
+int cli_print_json(const char *json)
+{
+    size_t len = strlen(json);
+    size_t cap = len * OTA_TEXT_ESCAPE_JSON_GROWTH + 1;
+    char *out = malloc(cap);
+    if (out == NULL) {
+        return -1;
+    }
+    ota_text_escape_json(json, len, out, cap);
+    printf("%s\n", out);
+    free(out);
+    return 0;
+}

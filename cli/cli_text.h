@@ -42,4 +42,13 @@ const char *cli_safe_text(const char *text, char *out, size_t cap);
  */
 const char *cli_safe_json(const char *stored, char *out, size_t cap);
 
+/**
+ * Prints JSON text (a --json document) and a newline on stdout with
+ * ota_text_escape_json(): what a device wrote stays readable to a JSON parser,
+ * and no bidi override or C1 control reaches the terminal raw.
+ * @param json the document as cJSON printed it, NUL-terminated.
+ * @return 0, or -1 when out of memory (nothing printed).
+ */
+int cli_print_json(const char *json);
+
 #endif /* CLI_TEXT_H */

@@ -180,7 +180,7 @@ static void print_json_row(const char *job_id, const struct row *r, const struct
     cJSON_AddBoolToObject(o, "terminal", ota_store_exec_status_is_terminal(r->status));
     char *s = cJSON_PrintUnformatted(o);
     if (s) {
-        printf("%s\n", s);
+        cli_print_json(s);
     }
     cJSON_free(s);
     cJSON_Delete(o);

@@ -1736,6 +1736,30 @@ static void test_device_text_shown_safely(void **state)
     assert_non_null(strstr(R->out, shown));
     assert_false(has_terminal_control(R->out));
     assert_true(longest_line(R->out) < 600);
+    /* --json: the override as a JSON escape, which reads back as the device wrote it. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.4.1", "--targets", "B",
+                           "--key", key, "--job-id", "d2", NULL));
+    s = open_store();
+    ota_store_exec_update_t upd = {.status = OTA_STORE_EXEC_FAILED,
+                                   .status_details = "{\"detail\":\"x\\r\\n\\u202ey\"}"};
+    assert_int_equal(ota_store_execution_update(s, "d2", "B", &upd, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    ota_store_close(s);
+    assert_ok(cli_test_run(R, "job", "show", "d2", "--json", NULL));
+    assert_false(has_terminal_control(R->out));
+    assert_non_null(strstr(R->out, "\"x\\r\\n\\u202ey\""));
+    cJSON *doc = cJSON_Parse(R->out);
+    assert_non_null(doc);
+    const cJSON *d = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "executions"), 0),
+                            "statusDetails"),
+        "detail");
+    assert_true(cJSON_IsString(d));
+    assert_string_equal(d->valuestring, "x\r\n\xe2\x80\xaey");
+    cJSON_Delete(doc);
+    assert_ok(cli_test_run(R, "job", "history", "d1", "A", "--json", NULL));
+    assert_false(has_terminal_control(R->out));
+    assert_non_null(strstr(R->out, "\\u001b[31mready\\u009b"));
 }
 
 int main(void)

@@ -50,7 +50,8 @@ static int escaped_code_point(uint32_t cp)
            cp == 0x2029;
 }
 
-size_t ota_text_escape(const char *in, size_t len, char *out, size_t cap)
+/* Both escapers: json = 0 for "\xHH" escapes, 1 for JSON string escapes. */
+static size_t escape(const char *in, size_t len, char *out, size_t cap, int json)
 {
     const unsigned char *s = (const unsigned char *)in;
     size_t i = 0, n = 0;
@@ -63,7 +64,10 @@ size_t ota_text_escape(const char *in, size_t len, char *out, size_t cap)
         char esc[8];
         const char *piece = (const char *)s + i;
         size_t piece_len = seq;
-        if (seq == 0 || (seq == 1 && escaped_code_point(cp))) {
+        if (seq == 0 && json) {
+            memcpy(esc, "\\ufffd", 6);
+            piece = esc, piece_len = 6, seq = 1;
+        } else if (seq == 0 || (!json && seq == 1 && escaped_code_point(cp))) {
             snprintf(esc, sizeof esc, "\\x%02x", s[i]);
             piece = esc, piece_len = 4, seq = 1;
         } else if (escaped_code_point(cp)) {
@@ -79,6 +83,16 @@ size_t ota_text_escape(const char *in, size_t len, char *out, size_t cap)
     }
     out[n] = '\0';
     return i;
+}
+
+size_t ota_text_escape(const char *in, size_t len, char *out, size_t cap)
+{
+    return escape(in, len, out, cap, 0);
+}
+
+size_t ota_text_escape_json(const char *in, size_t len, char *out, size_t cap)
+{
+    return escape(in, len, out, cap, 1);
 }
 
 int ota_text_needs_escape(const char *in)

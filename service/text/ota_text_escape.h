@@ -35,6 +35,20 @@
  */
 size_t ota_text_escape(const char *in, size_t len, char *out, size_t cap);
 
+/** Room one input byte may take in the output of ota_text_escape_json(). */
+#define OTA_TEXT_ESCAPE_JSON_GROWTH 6
+
+/**
+ * The same for JSON text (as cJSON prints it), so that it stays valid JSON
+ * that reads back to the same strings: what is escaped above becomes a JSON
+ * escape "\uHHHH" (DEL "\u007f", U+202E "\u202e"), and a byte that is not
+ * part of well-formed UTF-8 "\ufffd" (the replacement character; JSON cannot
+ * hold it). Outside strings JSON text holds none of these.
+ * Parameters and return as ota_text_escape(); len * OTA_TEXT_ESCAPE_JSON_GROWTH
+ * + 1 bytes of out always hold it all.
+ */
+size_t ota_text_escape_json(const char *in, size_t len, char *out, size_t cap);
+
 /**
  * Whether ota_text_escape() changes a character of the text, that is whether
  * it holds anything listed above.

@@ -115,6 +115,21 @@ static void test_cut(void **state)
     assert_int_equal(strlen(big), sizeof big - 1);
 }
 
+/* The JSON form: escapes JSON reads back as the same characters. */
+static void test_json(void **state)
+{
+    (void)state;
+    char out[128];
+    const char *in = "{\"d\":\"a\xe2\x80\xae"
+                     "b\x7f\xc2\x9b\xe2\x81\xa6\xe2\x80\xa8\\u001b\xc3\xa9\"}";
+    assert_int_equal(ota_text_escape_json(in, strlen(in), out, sizeof out), strlen(in));
+    assert_string_equal(out, "{\"d\":\"a\\u202eb\\u007f\\u009b\\u2066\\u2028\\u001b\xc3\xa9\"}");
+    assert_int_equal(ota_text_escape_json("\x9b\xff", 2, out, sizeof out), 2);
+    assert_string_equal(out, "\\ufffd\\ufffd");
+    assert_int_equal(ota_text_escape_json("a\x1b", 2, out, 7), 1); /* "\u001b" needs 7 */
+    assert_string_equal(out, "a");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_bad_utf8),
         cmocka_unit_test(test_kept),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
