@@ -52,7 +52,7 @@ static int parse_list(const char *list, fed_addr_t *out, size_t *n)
             return cli_fail(CLI_EXIT_USAGE,
                             "bad --federate port '%s'; give a number from 1 to 65535", colon + 1);
         }
-        snprintf(out[*n].host, sizeof out[*n].host, "%s", item);
+        memcpy(out[*n].host, item, strlen(item) + 1);
         out[*n].port = (unsigned)port;
         (*n)++;
         p = end ? end + 1 : p + len;

@@ -4,6 +4,7 @@
 
 #include "cli_cmds.h"
 #include "cli_json.h"
+#include "cli_text.h"
 #include "ota_store.h"
 
 static const char history_help[] =
@@ -20,13 +21,13 @@ static const char history_help[] =
 static int show_event(void *ctx, const ota_store_exec_event_t *ev)
 {
     (void)ctx;
-    char when[24], words[320];
+    char when[24], words[320], recorder[129], details[CLI_TEXT_JSON_CAP];
     cli_format_time(ev->at_ms, when);
     cli_details_reason_words(ev->status_details, words, sizeof words);
     printf("%s.%03lld  %-11s v%-3lld %-24s %s%s\n", when, (long long)(ev->at_ms % 1000),
            ota_store_exec_status_name(ev->status), (long long)ev->version_number,
-           ev->recorder[0] ? ev->recorder : "-", ev->status_details ? ev->status_details : "{}",
-           words);
+           ev->recorder[0] ? cli_safe_text(ev->recorder, recorder, sizeof recorder) : "-",
+           cli_safe_json(ev->status_details, details, sizeof details), words);
     return 0;
 }
 

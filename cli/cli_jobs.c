@@ -10,6 +10,7 @@
 
 #include "cli_cmds.h"
 #include "cli_json.h"
+#include "cli_text.h"
 #include "cli_image.h"
 #include "ota_publish_counter.h"
 #include "ota_publish_firmware.h"
@@ -523,12 +524,12 @@ int cli_cmd_job_list(const cli_ctx_t *ctx, int argc, char **argv)
 static int show_exec(void *ctx, const ota_store_execution_t *e)
 {
     (void)ctx;
-    char when[24], words[320];
+    char when[24], words[320], details[CLI_TEXT_JSON_CAP];
     cli_format_time(e->last_updated_at_ms, when);
     cli_details_reason_words(e->status_details, words, sizeof words);
     printf("  %-32s %-12s v%-3lld %s  %s%s\n", e->thing,
            cli_exec_status_text(e->status, e->released), (long long)e->version_number, when,
-           e->status_details ? e->status_details : "{}", words);
+           cli_safe_json(e->status_details, details, sizeof details), words);
     return 0;
 }
 

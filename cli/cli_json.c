@@ -1,5 +1,6 @@
 /* otter CLI: --json output of the list and show commands (see cli_json.h). */
 #include "cli_json.h"
+#include "cli_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,8 @@ static cJSON *json_text(const char *text)
 static int emit(cJSON *doc, int rc)
 {
     char *s = rc == CLI_EXIT_OK && doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
-    if (s != NULL) {
-        printf("%s\n", s);
+    if (s != NULL && cli_print_json(s) == 0) {
+        /* printed */
     } else if (rc == CLI_EXIT_OK) {
         rc = cli_fail(CLI_EXIT_FAIL, "out of memory; try again");
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli_cmds.h"
+#include "cli_text.h"
 #include "ota_store.h"
 
 #define ATTRS_ARGS_MAX 32
@@ -153,9 +154,10 @@ int cli_cmd_thing_unset(const cli_ctx_t *ctx, int argc, char **argv)
 static int print_attr(void *ctx, const char *key, const char *value, int64_t updated_ms)
 {
     (void)ctx;
-    char when[24];
+    char when[24], k[OTA_STORE_ATTR_VALUE_MAX + 1], v[OTA_STORE_ATTR_VALUE_MAX + 1];
     cli_format_time(updated_ms, when);
-    printf("  %-24s %-40s %s\n", key, value, when);
+    printf("  %-24s %-40s %s\n", cli_safe_text(key, k, sizeof k), cli_safe_text(value, v, sizeof v),
+           when);
     return 0;
 }
 
@@ -223,12 +225,17 @@ int cli_print_thing_attrs(struct ota_store *store, const char *thing)
     return CLI_EXIT_OK;
 }
 
-/* One attribute of a thing among attrs into out, or "-" when unset. */
+/* One attribute of a thing among attrs into out, made safe to print (cli_safe_text()), or "-"
+ * when unset. */
 static void row_attr(const ota_store_attr_t *attrs, size_t n, const char *key, char *out,
                      size_t cap)
 {
     const char *v = ota_store_attr_find(attrs, n, key);
-    snprintf(out, cap, "%s", v != NULL ? v : "-");
+    if (v == NULL) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    cli_safe_text(v, out, cap);
 }
 
 void cli_print_thing_row(const char *thing, const ota_store_attr_t *attrs, size_t n)

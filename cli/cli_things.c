@@ -12,6 +12,7 @@
 #include "cli_broker.h"
 #include "cli_cmds.h"
 #include "cli_json.h"
+#include "cli_text.h"
 #include "cli_dynsec.h"
 #include "cli_federation.h"
 #include "cli_thing_identity.h"
@@ -358,11 +359,12 @@ static int show_job(void *vctx, const ota_store_job_t *job)
     if (ota_store_execution_get(s->store, job->job_id, s->thing, &e) != OTA_STORE_OK) {
         return 0;
     }
-    char when[24], words[320];
+    char when[24], words[320], details[CLI_TEXT_JSON_CAP];
     cli_format_time(e.last_updated_at_ms, when);
     cli_details_reason_words(e.status_details, words, sizeof words);
     printf("  %-24s %-12s v%-3lld %s  %s%s\n", e.job_id, cli_exec_status_text(e.status, e.released),
-           (long long)e.version_number, when, e.status_details ? e.status_details : "{}", words);
+           (long long)e.version_number, when,
+           cli_safe_json(e.status_details, details, sizeof details), words);
     ota_store_execution_free(&e);
     s->n++;
     return 0;

@@ -9,6 +9,8 @@
 
 #include "cli_cmds.h"
 #include "cli_json.h"
+#include "cli_text.h"
+#include "ota_text_escape.h"
 #include "ota_store.h"
 #include "ota_svc_reason.h"
 
@@ -82,13 +84,45 @@ static int take_exec(void *ctx, const ota_store_execution_t *e)
     return 0;
 }
 
+/** Largest block count watch takes from "receive" (the agent's counts are 32-bit). */
+#define WATCH_BLOCKS_MAX 4294967296LL
+
 /** Progress facts from statusDetails. */
 struct progress {
-    long received, total; /* -1 when unknown */
+    long long received, total; /* -1 when unknown; 0..WATCH_BLOCKS_MAX */
     const char *self_test, *detail;
     char reason[256]; /* "" when none; ota_svc_reason_text */
     cJSON *details;
 };
+
+/* Reads a decimal count of at most WATCH_BLOCKS_MAX at *s and moves *s past it.
+ * Returns 0, or -1 when there is no digit or the count is larger. */
+static int parse_count(const char **s, long long *out)
+{
+    long long v = 0;
+    const char *p = *s;
+    if (*p < '0' || *p > '9') {
+        return -1;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > WATCH_BLOCKS_MAX) {
+            return -1;
+        }
+    }
+    *s = p;
+    *out = v;
+    return 0;
+}
+
+/* Reads "n/N" with 0 <= n <= N, 0 < N <= WATCH_BLOCKS_MAX. Returns 0 or -1. */
+static int parse_receive(const char *s, long long *n, long long *t)
+{
+    if (parse_count(&s, n) != 0 || *s++ != '/' || parse_count(&s, t) != 0 || *s != '\0') {
+        return -1;
+    }
+    return *t > 0 && *n <= *t ? 0 : -1;
+}
 
 /* Reads receive "n/N", self_test and reason from a row's statusDetails. */
 static void progress_of(const struct row *r, struct progress *p)
@@ -97,12 +131,10 @@ static void progress_of(const struct row *r, struct progress *p)
     p->received = p->total = -1;
     p->details = r->details ? cJSON_Parse(r->details) : NULL;
     const cJSON *rcv = cJSON_GetObjectItemCaseSensitive(p->details, "receive");
-    if (cJSON_IsString(rcv)) {
-        long n, t;
-        if (sscanf(rcv->valuestring, "%ld/%ld", &n, &t) == 2 && n >= 0 && t > 0 && n <= t) {
-            p->received = n;
-            p->total = t;
-        }
+    long long n, t;
+    if (cJSON_IsString(rcv) && parse_receive(rcv->valuestring, &n, &t) == 0) {
+        p->received = n;
+        p->total = t;
     }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(p->details, "self_test");
     p->self_test = cJSON_IsString(st) ? st->valuestring : NULL;
@@ -148,40 +180,46 @@ static void print_json_row(const char *job_id, const struct row *r, const struct
     cJSON_AddBoolToObject(o, "terminal", ota_store_exec_status_is_terminal(r->status));
     char *s = cJSON_PrintUnformatted(o);
     if (s) {
-        printf("%s\n", s);
+        cli_print_json(s);
     }
     cJSON_free(s);
     cJSON_Delete(o);
 }
 
-/* The text after the thing name: status, progress, self-test, reason. */
+/* The text after the thing name: status, progress, self-test, reason. What the
+ * device wrote (self_test, reason, detail) goes through cli_safe_text(). */
 static void describe(const struct row *r, const struct progress *p, int bar, char *out, size_t cap)
 {
+    char safe[160];
     int n = snprintf(out, cap, "%-12s", status_text(r));
     if (p->total > 0 && n >= 0 && (size_t)n < cap) {
-        long pct = p->received * 100 / p->total;
+        /* received <= total <= 2^32: the products fit a long long. */
+        long long pct = p->received * 100 / p->total;
         if (bar) {
             char b[31];
-            long fill = p->received * 30 / p->total;
-            for (long i = 0; i < 30; i++) {
+            long long fill = p->received * 30 / p->total;
+            for (int i = 0; i < 30; i++) {
                 b[i] = i < fill ? '#' : '.';
             }
             b[30] = '\0';
-            n += snprintf(out + n, cap - (size_t)n, " [%s] %3ld%% %ld/%ld blocks", b, pct,
+            n += snprintf(out + n, cap - (size_t)n, " [%s] %3lld%% %lld/%lld blocks", b, pct,
                           p->received, p->total);
         } else {
-            n += snprintf(out + n, cap - (size_t)n, " receive %ld/%ld (%ld%%)", p->received,
+            n += snprintf(out + n, cap - (size_t)n, " receive %lld/%lld (%lld%%)", p->received,
                           p->total, pct);
         }
     }
     if (p->self_test && n >= 0 && (size_t)n < cap) {
-        n += snprintf(out + n, cap - (size_t)n, " self_test %s", p->self_test);
+        n += snprintf(out + n, cap - (size_t)n, " self_test %s",
+                      cli_safe_text(p->self_test, safe, sizeof safe));
     }
     if (p->reason[0] && n >= 0 && (size_t)n < cap) {
-        n += snprintf(out + n, cap - (size_t)n, " reason \"%s\"", p->reason);
+        n += snprintf(out + n, cap - (size_t)n, " reason \"%s\"",
+                      cli_safe_text(p->reason, safe, sizeof safe));
     }
     if (p->detail && n >= 0 && (size_t)n < cap) {
-        snprintf(out + n, cap - (size_t)n, " detail \"%s\"", p->detail);
+        snprintf(out + n, cap - (size_t)n, " detail \"%s\"",
+                 cli_safe_text(p->detail, safe, sizeof safe));
     }
     size_t len = strlen(out);
     while (len > 0 && out[len - 1] == ' ') {
@@ -192,7 +230,7 @@ static void describe(const struct row *r, const struct progress *p, int bar, cha
 /* Prints what changed, in the chosen mode. */
 static void render(watch_mode_t mode, const char *job_id, struct rows *rs, size_t *drawn)
 {
-    char text[512];
+    char text[640], thing[sizeof rs->v[0].thing * OTA_TEXT_ESCAPE_GROWTH];
     if (mode == WATCH_TTY) {
         if (*drawn > 0) {
             printf("\033[%zuA", *drawn);
@@ -201,7 +239,7 @@ static void render(watch_mode_t mode, const char *job_id, struct rows *rs, size_
             struct progress p;
             progress_of(&rs->v[i], &p);
             describe(&rs->v[i], &p, 1, text, sizeof text);
-            printf("\r\033[2K%-24s %s\n", rs->v[i].thing, text);
+            printf("\r\033[2K%-24s %s\n", cli_safe_text(rs->v[i].thing, thing, sizeof thing), text);
             cJSON_Delete(p.details);
             rs->v[i].changed = 0;
         }
@@ -221,7 +259,7 @@ static void render(watch_mode_t mode, const char *job_id, struct rows *rs, size_
             print_json_row(job_id, r, &p);
         } else {
             describe(r, &p, 0, text, sizeof text);
-            printf("%s: %s\n", r->thing, text);
+            printf("%s: %s\n", cli_safe_text(r->thing, thing, sizeof thing), text);
         }
         cJSON_Delete(p.details);
     }
@@ -288,10 +326,13 @@ static const char watch_help[] =
     "Follow a job live: per device its status, download progress (statusDetails\n"
     "receive n/N), self-test state, final reason (spaces collapsed, an error code\n"
     "named and explained: \"0x000000f7: 0x00000000 (OTA_ERR_ROLLBACK: anti-rollback:\n"
-    "...)\") and the device's own failure text (detail). Executions the rollout\n"
-    "holds back read \"QUEUED (held by rollout)\", as in 'otter job show' (with\n"
-    "--json \"released\":false, which stays false for one canceled while held). On a\n"
-    "terminal, progress bars redrawn in place; otherwise one line per change.\n"
+    "...)\") and the device's own failure text (detail); what a device wrote shows\n"
+    "control characters and bidi overrides as escapes (\\x1b, \\u202e). Executions\n"
+    "the rollout holds back read \"QUEUED (held by rollout)\", as in 'otter job show'\n"
+    "(with --json \"released\":false, which stays false for one canceled while\n"
+    "held). On a terminal, progress bars redrawn in place; otherwise one line per\n"
+    "change.\n"
+
     "Ends when every execution has finished or the job is canceled or aborted.\n"
     "Exit code 0 when every device SUCCEEDED or was SKIPPED (already on the\n"
     "version or a newer one, or not of the job's device types), 1 otherwise.\n"

@@ -846,7 +846,7 @@ static void test_device_types(void **state)
         snprintf(one, sizeof one, "%s\"t%d\"", i ? "," : "", i);
         strcat(list, one);
         if (i == 15) {
-            char sixteen[1024];
+            char sixteen[sizeof list + 1];
             snprintf(sixteen, sizeof sixteen, "%s]", list);
             expect_ok(file_with("otterDeviceTypes", sixteen), &job);
             assert_int_equal(job.n_device_types, 16);

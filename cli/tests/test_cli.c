@@ -1619,6 +1619,149 @@ static void test_watch_json(void **state)
     ota_store_close(s);
 }
 
+/* Whether text holds a byte a terminal acts on: a C0 control other than the line
+ * feed, DEL, or the UTF-8 of a C1 control or a bidi override or isolate. */
+static int has_terminal_control(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+            (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
+            (*p == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+            (*p == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether some line of text starts with prefix. */
+static int has_line_starting(const char *text, const char *prefix)
+{
+    for (const char *p = text; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, prefix, strlen(prefix)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The longest line of text, in bytes. */
+static size_t longest_line(const char *text)
+{
+    size_t best = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        best = n > best ? n : best;
+        p += n + (p[n] == '\n');
+    }
+    return best;
+}
+
+/* A device writes its own statusDetails: escape sequences (OSC 52 clipboard
+ * write, cursor up, erase line), line breaks and bidi overrides in them never
+ * reach the terminal raw from watch, job show, job history or thing show, no
+ * forged line appears, and a long stored value is cut. Block counts beyond the
+ * agent's 32-bit ones are not taken as progress. */
+static void test_device_text_shown_safely(void **state)
+{
+    (void)state;
+    make_world();
+    const char *fw = make_firmware("fw.bin", 800);
+    const char *key = cli_test_path("keys/codesign.key");
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.4.0", "--targets",
+                           "A,B", "--key", key, "--job-id", "d1", NULL));
+    const char *argv[] = {"watch", "d1", "--timeout", "30", NULL};
+    const char *out = cli_test_path("watch.out"), *err = cli_test_path("watch.err");
+    pid_t pid = cli_test_spawn(argv, out, err);
+    assert_true(pid > 0);
+    g_watch_out = out;
+    g_watch_json = 0;
+    ota_store_t *s = open_store();
+    assert_int_equal(cli_test_wait_line(out, "B: ", "QUEUED", 10000), 0);
+    const char *attack =
+        "{\"receive\":\"3/24\",\"detail\":\"\\u001b]52;c;ZWNobyBwd25lZA==\\u0007\\u001b[1A"
+        "\\u001b[2K\\r\\nB: SUCCEEDED    reason \\\"accepted v1.4.0\\\"\\u202e\","
+        "\"self_test\":\"\\u001b[31mready\\u009b\",\"reason\":\"x\\ny\\u2066\\u007f\"}";
+    device_says(s, "d1", "A", OTA_STORE_EXEC_IN_PROGRESS, attack,
+                "detail \"\\x1b]52;c;ZWNobyBwd25lZA==\\x07\\x1b[1A\\x1b[2K\\x0d\\x0aB: SUCCEEDED"
+                "    reason \"accepted v1.4.0\"\\u202e\"");
+    char *text = (char *)cli_test_read(out, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "A: IN_PROGRESS  receive 3/24 (12%) self_test \\x1b[31mready"
+                                 "\\u009b reason \"x\\x0ay\\u2066\\x7f\" detail"));
+    assert_false(has_terminal_control(text));
+    assert_false(has_line_starting(text, "B: SUCCEEDED"));
+    free(text);
+    /* Counts as large as a signed long, and above 2^32: no progress; 2^32 itself is taken. */
+    device_says(s, "d1", "A", OTA_STORE_EXEC_IN_PROGRESS,
+                "{\"receive\":\"9223372036854775807/9223372036854775807\",\"self_test\":\"big\"}",
+                "IN_PROGRESS  self_test big");
+    device_says(s, "d1", "A", OTA_STORE_EXEC_IN_PROGRESS,
+                "{\"receive\":\"4294967297/4294967297\",\"self_test\":\"over\"}",
+                "IN_PROGRESS  self_test over");
+    device_says(s, "d1", "A", OTA_STORE_EXEC_IN_PROGRESS, "{\"receive\":\"4294967295/4294967296\"}",
+                "receive 4294967295/4294967296 (99%)");
+    device_says(s, "d1", "B", OTA_STORE_EXEC_SUCCEEDED, "{\"reason\":\"accepted v1.4.0\"}",
+                "SUCCEEDED");
+    /* Stored text with JSON whitespace between its tokens and a value of 135 KB. */
+    size_t big = 135 * 1024;
+    char *stored = malloc(big + 256);
+    assert_non_null(stored);
+    int n = snprintf(stored, big + 256,
+                     "{\r\n\t\"detail\":\n\"forged\\r\\nB  SUCCEEDED\\u202e\",\r\"long\":\"");
+    memset(stored + n, 'x', big);
+    snprintf(stored + n + big, 256, "\"\n}");
+    device_says(s, "d1", "A", OTA_STORE_EXEC_FAILED, stored, "FAILED");
+    free(stored);
+    assert_int_equal(cli_test_wait(pid, 10000), 1);
+    text = (char *)cli_test_read(out, NULL);
+    assert_non_null(text);
+    assert_false(has_terminal_control(text));
+    free(text);
+    ota_store_close(s);
+
+    /* Compact again: the JSON escapes stay escapes, the override shows as one. */
+    const char *shown = "{\"detail\":\"forged\\r\\nB  SUCCEEDED\\u202e\",\"long\":\"xxx";
+    assert_ok(cli_test_run(R, "job", "show", "d1", NULL));
+    assert_non_null(strstr(R->out, shown));
+    assert_non_null(strstr(R->out, "xxx...(138040 bytes more)\"}"));
+    assert_false(has_terminal_control(R->out));
+    assert_true(longest_line(R->out) < 600);
+    assert_ok(cli_test_run(R, "job", "history", "d1", "A", NULL));
+    assert_non_null(strstr(R->out, shown));
+    assert_non_null(strstr(R->out, "self_test\":\"\\u001b[31mready\\u009b\""));
+    assert_false(has_terminal_control(R->out));
+    assert_true(longest_line(R->out) < 600);
+    assert_ok(cli_test_run(R, "thing", "show", "A", NULL));
+    assert_non_null(strstr(R->out, shown));
+    assert_false(has_terminal_control(R->out));
+    assert_true(longest_line(R->out) < 600);
+    /* --json: the override as a JSON escape, which reads back as the device wrote it. */
+    assert_ok(cli_test_run(R, "job", "create", "--file", fw, "--version", "1.4.1", "--targets", "B",
+                           "--key", key, "--job-id", "d2", NULL));
+    s = open_store();
+    ota_store_exec_update_t upd = {.status = OTA_STORE_EXEC_FAILED,
+                                   .status_details = "{\"detail\":\"x\\r\\n\\u202ey\"}"};
+    assert_int_equal(ota_store_execution_update(s, "d2", "B", &upd, ota_store_now_ms(), NULL),
+                     OTA_STORE_OK);
+    ota_store_close(s);
+    assert_ok(cli_test_run(R, "job", "show", "d2", "--json", NULL));
+    assert_false(has_terminal_control(R->out));
+    assert_non_null(strstr(R->out, "\"x\\r\\n\\u202ey\""));
+    cJSON *doc = cJSON_Parse(R->out);
+    assert_non_null(doc);
+    const cJSON *d = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "executions"), 0),
+                            "statusDetails"),
+        "detail");
+    assert_true(cJSON_IsString(d));
+    assert_string_equal(d->valuestring, "x\r\n\xe2\x80\xaey");
+    cJSON_Delete(doc);
+    assert_ok(cli_test_run(R, "job", "history", "d1", "A", "--json", NULL));
+    assert_false(has_terminal_control(R->out));
+    assert_non_null(strstr(R->out, "\\u001b[31mready\\u009b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1639,6 +1782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_things_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_text_shown_safely, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_offline, setup, teardown),
     };

@@ -441,7 +441,7 @@ static void test_scale_out_streams(void **state)
     fixture_t *f = s->f;
     static char targets[SCALE_MAX * 8];
     const char *create[16];
-    static char names[SCALE_MAX][16];
+    static char names[SCALE_MAX][16]; /* printed as %.15s, their bound, for -Wformat-truncation */
     char fw[256], path[160], conf[160], log[160], thing_file[64];
     long at_kill[INSTANCES], final[INSTANCES];
     int succeeded = 0, failed = 0, seen = 0;
@@ -452,7 +452,7 @@ static void test_scale_out_streams(void **state)
     targets[0] = '\0';
     for (int i = 0; i < FLEET; i++) {
         snprintf(names[i], sizeof names[i], "unit%02d", i);
-        snprintf(targets + strlen(targets), sizeof targets - strlen(targets), "%s%s",
+        snprintf(targets + strlen(targets), sizeof targets - strlen(targets), "%s%.15s",
                  i > 0 ? "," : "", names[i]);
     }
     /* `thing create` with 10 names at a time (the CLI runner passes up to 30 arguments). */
@@ -468,10 +468,10 @@ static void test_scale_out_streams(void **state)
     }
     check_bridged_topics_closed(s);
     for (int i = 0; i < FLEET; i++) {
-        snprintf(conf, sizeof conf, "%s/%s.conf", f->dir, names[i]);
-        snprintf(path, sizeof path, "%s/%s.flash", f->dir, names[i]);
-        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
-        snprintf(thing_file, sizeof thing_file, "things/%s.json", names[i]);
+        snprintf(conf, sizeof conf, "%s/%.15s.conf", f->dir, names[i]);
+        snprintf(path, sizeof path, "%s/%.15s.flash", f->dir, names[i]);
+        snprintf(log, sizeof log, "%s/%.15s.log", f->dir, names[i]);
+        snprintf(thing_file, sizeof thing_file, "things/%.15s.json", names[i]);
         /* The brokers come from the thing file (its first one, then the other).
          * No slow link: a hundred devices downloading at once keep the service
          * busy for several seconds, so the kills land in the middle; a link
@@ -493,7 +493,7 @@ static void test_scale_out_streams(void **state)
     int n_b2 = 0;
     snprintf(on_b2, sizeof on_b2, "connected to 127.0.0.1:%d ", s->b2.port);
     for (int i = 0; i < FLEET; i++) {
-        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        snprintf(log, sizeof log, "%s/%.15s.log", f->dir, names[i]);
         if (ota_test_log_wait(log, 0, "INFO agent started", 60000) != 0) {
             dfx_dump_log(log);
             fail_msg("%s did not start its agent", names[i]);
@@ -603,7 +603,7 @@ static void test_scale_out_streams(void **state)
     snprintf(moved_to, sizeof moved_to, "; trying 127.0.0.1:%d", f->broker.port);
     for (int i = 0; i < FLEET; i++) {
         long to;
-        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        snprintf(log, sizeof log, "%s/%.15s.log", f->dir, names[i]);
         moved += dfx_count_from(log, 0, moved_to) > 0;
         double st = longest_stall(log, &to);
         stall_max = st > stall_max ? st : stall_max;
@@ -621,8 +621,8 @@ static void test_scale_out_streams(void **state)
     long retries = 0, unanswered = 0, silence_max = 0;
     int unanswered_devices = 0;
     for (int i = 0; i < FLEET; i++) {
-        long r, u, sil;
-        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        long r = 0, u = 0, sil = 0;
+        snprintf(log, sizeof log, "%s/%.15s.log", f->dir, names[i]);
         if (retry_watch(log, &r, &u, &sil) != 0) {
             dfx_dump_log(log);
             fail_msg("%s logged no retry watch", names[i]);
@@ -659,7 +659,7 @@ static void test_scale_out_streams(void **state)
     for (int i = 0; i < FLEET; i++) {
         char tail[256];
         long n_rec = 0, n_res = 0, n_dup = 0, n_req = 0;
-        snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
+        snprintf(log, sizeof log, "%s/%.15s.log", f->dir, names[i]);
         if (dfx_last_after(log, 0, "download stats: ", tail, sizeof tail) == 0 &&
             sscanf(tail, "%ld blocks received, %ld resumed, %ld duplicates, %ld requests", &n_rec,
                    &n_res, &n_dup, &n_req) != 4) {

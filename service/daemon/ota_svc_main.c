@@ -70,6 +70,7 @@
 #include "ota_svc_presign.h"
 #include "ota_svc_store_source.h"
 #include "ota_svc_streams.h"
+#include "ota_text_escape.h"
 #include "otter/ota_mqtt_packet.h"
 
 /* One publish function serves both modules: their callback types must agree. */
@@ -251,7 +252,7 @@ static void log_line(int level, const char *fmt, ...) __attribute__((format(prin
 static void log_line(int level, const char *fmt, ...)
 {
     char stamp[32];
-    char text[1024];
+    char text[1024], safe[sizeof(text) * OTA_TEXT_ESCAPE_GROWTH];
     struct timespec ts;
     struct tm tm;
     va_list ap;
@@ -271,8 +272,11 @@ static void log_line(int level, const char *fmt, ...)
     if (level > LV_DEBUG) {
         level = LV_DEBUG;
     }
+    /* Text a device or a client sent may be in it: no control character or bidi
+     * override reaches the log, so every line is one of ours. */
+    ota_text_escape(text, strlen(text), safe, sizeof(safe));
     /* One write per line, so lines of several instances sharing a file do not mix. */
-    fprintf(stderr, "%s otter-service[%s] %s %s\n", stamp, g_inst, level_names[level], text);
+    fprintf(stderr, "%s otter-service[%s] %s %s\n", stamp, g_inst, level_names[level], safe);
 }
 
 /* Log hook for both modules (their levels are the same 0..3). */
@@ -840,7 +844,7 @@ static int make_broker_list(daemon_t *d, int host_given, int port_given)
             fprintf(stderr, "otter-service: bad broker list '%s'; an entry has no host\n", list);
             return -1;
         }
-        snprintf(b->host, sizeof b->host, "%s", item);
+        memcpy(b->host, item, strlen(item) + 1);
         d->n_brokers++;
         if (p[len] == '\0') {
             break;
@@ -2371,10 +2375,15 @@ int main(int argc, char **argv)
                          d.opt.shard_k);
             }
         }
-        if (inst[0] != '\0') {
-            snprintf(d.client_id, sizeof(d.client_id), "%s%s", prefix, inst);
-        } else {
-            snprintf(d.client_id, sizeof(d.client_id), "%s", base);
+        int w = inst[0] != '\0' ? snprintf(d.client_id, sizeof(d.client_id), "%s%s", prefix, inst)
+                                : snprintf(d.client_id, sizeof(d.client_id), "%s", base);
+        if (w < 0 || (size_t)w >= sizeof(d.client_id)) {
+            /* Cut, it could name another instance's session. */
+            fprintf(stderr,
+                    "otter-service: the client id '%s%s' is longer than %zu characters; give "
+                    "a shorter --client-id or --instance\n",
+                    inst[0] != '\0' ? prefix : base, inst, sizeof(d.client_id) - 1);
+            return 2;
         }
     }
     g_inst = d.client_id;

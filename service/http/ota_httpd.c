@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ota_httpd.h"
 
+#include "ota_text_escape.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@ void ota_httpd_log_setup(const char *prog, int level)
 void ota_httpd_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    char stamp[32], text[1024];
+    char stamp[32], text[1024], safe[sizeof text * OTA_TEXT_ESCAPE_GROWTH];
     struct timespec ts;
     struct tm tm;
     if (level > g_level) {
@@ -34,11 +36,14 @@ void ota_httpd_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* A request's path, a client's text: no control character or bidi override
+     * reaches the log, so every line is one of ours. */
+    ota_text_escape(text, strlen(text), safe, sizeof safe);
     fprintf(stderr, "%s %s %s %s\n", stamp, g_prog,
             names[level < 0   ? 0
                   : level > 3 ? 3
                               : level],
-            text);
+            safe);
 }
 
 void ota_httpd_mhd_log(void *ctx, const char *fmt, va_list ap)

@@ -28,7 +28,8 @@ enum ota_httpd_level { OTA_HTTPD_ERROR, OTA_HTTPD_WARN, OTA_HTTPD_INFO, OTA_HTTP
  */
 void ota_httpd_log_setup(const char *prog, int level);
 
-/** Writes one log line at a level. */
+/** Writes one log line at a level: "STAMP PROG LEVEL text" on stderr, the text with every
+ * control character and bidi override shown as an escape (ota_text_escape()). */
 void ota_httpd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER: its messages as DEBUG lines. */

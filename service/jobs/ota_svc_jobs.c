@@ -10,6 +10,7 @@
 
 #include "ota_svc_jobs_seen.h"
 #include "ota_svc_json.h"
+#include "ota_text_escape.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +539,13 @@ static int opt_int(cJSON *obj, const char *key, int64_t *out, int *present)
     return 0;
 }
 
+/* A device's key for a message: escaped (ota_text_escape()), at most 64 bytes. */
+static const char *shown_key(const char *key, char out[65])
+{
+    ota_text_escape(key, strlen(key), out, 65);
+    return out;
+}
+
 /**
  * Validates statusDetails (object of string -> string, <= 10 keys, keys
  * 1..128 characters, values <= 1024 characters) and returns its raw text
@@ -554,9 +562,11 @@ static int take_details(req_t *r, char **raw, char *msg, size_t cap)
         return -1;
     }
     int n = 0;
+    char key[65];
     for (cJSON *e = d->child; e; e = e->next, n++) {
         if (!cJSON_IsString(e)) {
-            snprintf(msg, cap, "statusDetails value of '%.64s' is not a string", e->string);
+            snprintf(msg, cap, "statusDetails value of '%s' is not a string",
+                     shown_key(e->string, key));
             return -1;
         }
         size_t klen = utf8_chars(e->string);
@@ -565,8 +575,8 @@ static int take_details(req_t *r, char **raw, char *msg, size_t cap)
             return -1;
         }
         if (utf8_chars(e->valuestring) > JOBS_DETAILS_VALUE_MAX) {
-            snprintf(msg, cap, "statusDetails value of '%.64s' is longer than %d characters",
-                     e->string, JOBS_DETAILS_VALUE_MAX);
+            snprintf(msg, cap, "statusDetails value of '%s' is longer than %d characters",
+                     shown_key(e->string, key), JOBS_DETAILS_VALUE_MAX);
             return -1;
         }
     }
@@ -1197,8 +1207,9 @@ int ota_svc_jobs_handle_delivery(ota_svc_jobs_t *jobs, const char *topic, const 
     r.delivery_id = delivery_id;
     r.delivery_digest = delivery_digest(topic, r.payload, r.len);
     jobs->stats.requests++;
-    logf_(jobs, OTA_SVC_LOG_DEBUG, "jobs: <- %s %.*s", topic, (int)(r.len > 300 ? 300 : r.len),
-          r.payload);
+    char shown[300 * OTA_TEXT_ESCAPE_GROWTH + 1];
+    ota_text_escape(r.payload, r.len > 300 ? 300 : r.len, shown, sizeof shown);
+    logf_(jobs, OTA_SVC_LOG_DEBUG, "jobs: <- %s %s", topic, shown);
 
     char token[JOBS_CLIENT_TOKEN_MAX + 1];
     char why[160];

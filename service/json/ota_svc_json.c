@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ota_text_escape.h"
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid. */
 static size_t utf8_seq(const uint8_t *p, size_t n)
 {
@@ -174,7 +176,11 @@ int ota_svc_json_check_keys(const cJSON *item, char *msg, size_t cap)
             qsort(names, n, sizeof(*names), cmp_names);
             for (k = 1; k < n && !dup; k++) {
                 if (strcmp(names[k - 1], names[k]) == 0) {
-                    snprintf(msg, cap, "key \"%.64s\" appears twice in one object", names[k]);
+                    /* The key is the sender's text: shown escaped, never raw. */
+                    char key[64 * OTA_TEXT_ESCAPE_GROWTH + 1];
+                    size_t len = strlen(names[k]);
+                    ota_text_escape(names[k], len < 64 ? len : 64, key, sizeof key);
+                    snprintf(msg, cap, "key \"%s\" appears twice in one object", key);
                     dup = 1;
                 }
             }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ota_text_escape.h"
+
 /* What each code means to an operator, by -code (index 0 is OTA_OK). The
  * names are common/ota_err.c's; this table is host-only, so the device's
  * image never carries these texts. */
@@ -123,8 +125,10 @@ void ota_svc_reason_text(const char *reason, char *out, size_t cap)
     if (cap == 0) {
         return;
     }
+    /* Escapes first (they hold no space), then runs of spaces become one in place. */
+    ota_text_escape(reason, strlen(reason), out, cap);
     size_t n = 0;
-    for (const char *p = reason; *p != '\0' && n + 1 < cap; p++) {
+    for (const char *p = out; *p != '\0'; p++) {
         if (*p == ' ' && n > 0 && out[n - 1] == ' ') {
             continue;
         }

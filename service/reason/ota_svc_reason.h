@@ -37,7 +37,9 @@ int ota_svc_reason_decode(const char *reason, ota_err_t *err);
  * A reason made readable: runs of spaces become one, trailing spaces go, and a
  * reason ota_svc_reason_decode() understands gets its error's name and
  * meaning: "0x000000f7: 0x00000000 (OTA_ERR_ROLLBACK: anti-rollback: ...)".
- * Any other text is kept as it is (a device may write anything).
+ * Any other text is kept as it is (a device may write anything), but for
+ * control characters, bidi overrides and bytes that are not UTF-8, shown as
+ * escapes ("\x1b", "\u202e"; ota_text_escape()): the text may go to a terminal.
  * @param out receives the text, cut to cap - 1 bytes and always terminated.
  */
 void ota_svc_reason_text(const char *reason, char *out, size_t cap);

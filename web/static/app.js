@@ -38,11 +38,23 @@ function status(text) {
   return el("span", { class: "status " + text, text: text });
 }
 
+// Text a device wrote, with what could forge a line or turn text around made
+// visible: C0 controls (line breaks too) and DEL as \xHH, C1 controls, bidi
+// embeddings, overrides and isolates and the line separators as \uHHHH.
+function visible(text) {
+  return String(text).replace(/[\u0000-\u001f\u007f]|[\u0080-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g,
+    (c) => {
+      const n = c.charCodeAt(0);
+      return n < 0x80 ? "\\x" + n.toString(16).padStart(2, "0") : "\\u" + n.toString(16).padStart(4, "0");
+    });
+}
+
 // An execution's statusDetails as "key: value" lines (text only); the reason as
 // the service made it readable (reasonText: an error code named and explained).
+// Each key and value is one line: a device's own line breaks show as \x0a.
 function details(e) {
   const lines = Object.entries(e.statusDetails || {}).map(([k, v]) =>
-    k + ": " + (k === "reason" && e.reasonText ? e.reasonText : String(v)));
+    visible(k) + ": " + visible(k === "reason" && e.reasonText ? e.reasonText : String(v)));
   return el("span", { class: "details", text: lines.join("\n") });
 }
 
@@ -124,9 +136,9 @@ async function pageFleet() {
     const cur = t.currentJob;
     body.append(el("tr", { "data-thing": t.name },
       el("td", {}, el("a", { href: "/thing.html?name=" + encodeURIComponent(t.name), text: t.name })),
-      el("td", { text: t.firmwareVersion || t.version || "—",
+      el("td", { text: visible(t.firmwareVersion || t.version || "—"),
         title: t.firmwareVersion ? "reported by the device" : "from its last succeeded job" }),
-      el("td", { text: t.deviceType || "—" }),
+      el("td", { text: visible(t.deviceType || "—") }),
       el("td", { text: t.groups.join(", ") || "—" }),
       presenceCell("td", t),
       el("td", { text: ago(t.lastReportAt), title: when(t.lastReportAt) }),
@@ -219,7 +231,7 @@ function renderAttributes(thing, attrs) {
   body.replaceChildren();
   for (const [k, v] of Object.entries(attrs || {}).sort()) {
     body.append(el("tr", { "data-key": k },
-      el("td", { text: k }), el("td", { class: "value", text: v }),
+      el("td", { text: visible(k) }), el("td", { class: "value", text: visible(v) }),
       el("td", {}, operator() ? actionButton("Remove", { class: "plain", "data-unset": k }, null,
         () => api("DELETE", path + encodeURIComponent(k)), pageThing) : null)));
   }

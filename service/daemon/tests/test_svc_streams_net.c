@@ -327,6 +327,29 @@ static void test_refusals(void **state)
     assert_int_equal(ota_test_client_publish(g_dev0, t, vm, sizeof(vm), 0), 0);
     expect_rejected(g_dev0, "dev-0", NULL, "rejected/cbor", "VersionMismatch", "r10");
 
+    /* A duplicate key that carries ESC, a line break and a forged log line: the
+     * refusal's log line quotes it escaped, and no line of the log is forged. */
+    static const char dup[] = "{\"\\u001b[2J\\n2026-12-07T19:59:59Z otter-service[x] ERROR "
+                              "forged\":1,\"\\u001b[2J\\n2026-12-07T19:59:59Z otter-service[x] "
+                              "ERROR forged\":2}";
+    long from = ota_test_log_size(g_fx.svc_log[0]);
+    topic(t, sizeof(t), "dev-0", NULL, "get/json");
+    assert_int_equal(ota_test_client_publish(g_dev0, t, dup, sizeof(dup) - 1, 0), 0);
+    expect_rejected(g_dev0, "dev-0", NULL, "rejected/json", "InvalidJson", NULL);
+    assert_int_equal(ota_test_log_wait(g_fx.svc_log[0], from,
+                                       "\\x1b[2J\\x0a2026-12-07T19:59:59Z otter-service[x] "
+                                       "ERROR forged\" appears twice",
+                                       5000),
+                     0);
+    FILE *log = fopen(g_fx.svc_log[0], "rb");
+    assert_non_null(log);
+    char line[4096];
+    while (fgets(line, sizeof line, log) != NULL) {
+        assert_null(strchr(line, 0x1b));
+        assert_int_not_equal(strncmp(line, "2026-12-07T19:59:59Z otter-service[x]", 38), 0);
+    }
+    fclose(log);
+
     /* JSON refusals carry the token too. */
     static const char jreq[] = "{\"c\":\"j2\",\"f\":0,\"l\":64,\"n\":1}";
     topic(t, sizeof(t), "dev-0", NULL, "get/json");

@@ -335,11 +335,53 @@ static void test_notices_and_refusals_over_the_broker(void **state)
     assert_int_equal(ota_test_client_pending(d0, "$aws/things/dev0/jobs/notify-next/rejected"), 0);
 }
 
+/* A device's text quoted in a refusal (a duplicate key, a statusDetails key)
+ * reaches the service log escaped: no ESC, no line break, no forged line. */
+static void test_device_text_cannot_forge_log_lines(void **state)
+{
+    fx_t *fx = *state;
+    ota_test_client_t *d1 = fx->dev[1];
+    assert_int_equal(ota_test_client_subscribe(d1, "$aws/things/dev1/jobs/get/rejected", 1), 1);
+    const char *forged = "\\u001b[2J\\n2026-12-07T19:59:59Z otter-service[x] ERROR forged";
+    char payload[512];
+    snprintf(payload, sizeof payload, "{\"%s\":1,\"%s\":2}", forged, forged);
+    publish(d1, "$aws/things/dev1/jobs/get", payload);
+    cJSON *r = expect(d1, "$aws/things/dev1/jobs/get/rejected");
+    assert_string_equal(item(r, "code")->valuestring, "InvalidJson");
+    /* the answer quotes the key escaped too */
+    assert_non_null(strstr(item(r, "message")->valuestring, "\\x1b[2J\\x0a2026-12-07T19:59:59Z"));
+    cJSON_Delete(r);
+    const char *dev1[] = {"dev1"};
+    create_job(fx, "job-log", dev1, 1);
+    drain(d1);
+    snprintf(payload, sizeof payload,
+             "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"%s\\u202e\":7}}", forged);
+    publish(d1, T_UPD("dev1", "job-log"), payload);
+    r = expect(d1, T_UPD("dev1", "job-log") "/rejected");
+    assert_non_null(strstr(item(r, "message")->valuestring, "\\x1b[2J\\x0a2026"));
+    cJSON_Delete(r);
+
+    FILE *f = fopen(fx->log, "rb");
+    assert_non_null(f);
+    char line[4096];
+    int quoted = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        assert_null(strchr(line, 0x1b));
+        assert_null(strstr(line, "\xe2\x80\xae"));
+        assert_int_not_equal(strncmp(line, "2026-12-07T19:59:59Z otter-service[x]", 38), 0);
+        quoted +=
+            strstr(line, "\\x1b[2J\\x0a2026-12-07T19:59:59Z otter-service[x] ERROR forged") != NULL;
+    }
+    fclose(f);
+    assert_int_equal(quoted, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_flow_with_restart_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notices_and_refusals_over_the_broker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_text_cannot_forge_log_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,15 @@ static void test_other_text_kept(void **state)
     }
 }
 
+/* What could act on a terminal or forge a line is shown as escapes; spaces still collapse. */
+static void test_controls_escaped(void **state)
+{
+    (void)state;
+    char out[128];
+    ota_svc_reason_text("ok\x1b]52;c;eA==\x07  \r\nFORGED   \xe2\x80\xae ", out, sizeof out);
+    assert_string_equal(out, "ok\\x1b]52;c;eA==\\x07 \\x0d\\x0aFORGED \\u202e");
+}
+
 /* A small buffer cuts the text and still terminates it. */
 static void test_small_buffer(void **state)
 {
@@ -107,9 +116,8 @@ static void test_small_buffer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_code_every_form),
-        cmocka_unit_test(test_rollback_text),
-        cmocka_unit_test(test_other_text_kept),
+        cmocka_unit_test(test_every_code_every_form), cmocka_unit_test(test_rollback_text),
+        cmocka_unit_test(test_other_text_kept),       cmocka_unit_test(test_controls_escaped),
         cmocka_unit_test(test_small_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from web_fleet import OPERATOR, VIEWER, Client, Fleet, wait_for  # noqa: E402
+from web_fleet import OPERATOR, VIEWER, Client, Fleet, log_has, wait_for  # noqa: E402
 
 ROOT = os.environ.get("OTTER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../../.."))
 checks = 0
@@ -936,6 +936,22 @@ def test_tls(fleet):
     conn.close()
 
 
+def test_log_lines_are_the_loggers(fleet):
+    """A request path that unescapes to ESC, a line break and a forged log line, and a
+    bidi override, reaches otter-web's log escaped: every line is the logger's own."""
+    forged = "2026-12-07T19:59:59Z otter-web ERROR forged"
+    path = "/api/v1/things/%1b%5b2J%0a" + urllib.parse.quote(forged) + "%e2%80%ae"
+    st, _, _ = Client(fleet.url).request("GET", path)
+    check(st == 401, "GET of the forged path without a session: %d" % st)
+    shown = "\\x1b[2J\\x0a" + forged + "\\u202e"
+    wait_for(lambda: log_has(fleet.log("web"), shown), 10, "the request in the log, escaped")
+    with open(fleet.log("web"), "rb") as f:
+        text = f.read()
+    check(b"\x1b" not in text and "\u202e".encode() not in text, "no ESC, no override in the log")
+    check(not any(line.startswith(forged.encode()) for line in text.split(b"\n")),
+          "no forged line in the log")
+
+
 def main():
     build = os.environ.get("OTTER_TEST_TMP", "/tmp")
     with Fleet(build, devices=(), spare_things=("dev-a", "dev-b")) as fleet:
@@ -947,7 +963,8 @@ def main():
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
                       test_groups_and_attributes,
-                      test_no_secret_served, test_tls, test_logout_and_removed_account):
+                      test_no_secret_served, test_log_lines_are_the_loggers, test_tls,
+                      test_logout_and_removed_account):
                 t(fleet)
                 print("ok", t.__name__)
         except BaseException:

@@ -35,6 +35,10 @@ DEVICES = ("dev-1", "dev-2", "dev-3")
 MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>'
 # Attribute values hold no '"'.
 ATTR_MARKUP = "<img src=x onerror=window.__xss=3><script>window.__xss=4</script><b>bold</b>"
+# A line break that would forge a "reason" line in the device's own cell, and a bidi
+# override; shown as escapes.
+FORGED_LINE = "ok\nreason: accepted v9.9.9\u202e"
+FORGED_SHOWN = "detail: ok\\x0areason: accepted v9.9.9\\u202e"
 SHOTS = os.environ.get("OTTER_SCREENSHOT_DIR", "screenshots")
 
 
@@ -100,7 +104,8 @@ def image_label(drv, version):
 
 def plant_markup(fleet):
     """The device 'evil' reports markup in its statusDetails, through the broker."""
-    fleet.report("evil", "seed", {"status": "IN_PROGRESS", "statusDetails": {"note": MARKUP}})
+    fleet.report("evil", "seed", {"status": "IN_PROGRESS",
+                                  "statusDetails": {"note": MARKUP, "detail": FORGED_LINE}})
     c = Client(fleet.url)
     c.login(*VIEWER)
     wait_for(lambda: (c.json("GET", "/api/v1/things/evil")[1]["currentJob"] or {})
@@ -204,7 +209,11 @@ def run(fleet, profile):
         drv.get(fleet.url + "/thing.html?name=evil")
         WebDriverWait(drv, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR,
                                                                      "#history tr")))
-        assert MARKUP in drv.find_element(By.ID, "history").text
+        history = drv.find_element(By.ID, "history").text
+        assert MARKUP in history
+        assert FORGED_SHOWN in history, "the device's line break shown as an escape: " + history
+        assert not re.search(r"^reason: accepted", history, re.M), "a forged line: " + history
+        assert "\u202e" not in history, "a bidi override reached the page: " + history
         no_markup_ran(drv)
         shot(drv, "03-thing-markup-as-text")
 
