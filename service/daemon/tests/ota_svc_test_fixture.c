@@ -243,13 +243,14 @@ long long svc_fx_log_stat(const svc_fx_t *fx, int index, const char *key)
     if (f == NULL) {
         return -1;
     }
+    /* The last "stats:" line that has the key (the service logs several kinds). */
+    snprintf(pat, sizeof(pat), " %s=", key);
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, " stats: ") != NULL) {
+        if (strstr(line, " stats: ") != NULL && strstr(line, pat) != NULL) {
             snprintf(last, sizeof(last), "%s", line);
         }
     }
     fclose(f);
-    snprintf(pat, sizeof(pat), " %s=", key);
     p = strstr(last, pat);
     return p != NULL ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
