@@ -483,9 +483,9 @@ static void test_freertos_sequence(void **state)
     cJSON_Delete(r);
 }
 
-/* statusDetails are stored and given back as the device wrote them, spacing and escapes included.
- */
-static void test_status_details_verbatim(void **state)
+/* statusDetails are stored and given back as the service serializes them, compact, whatever
+ * spacing and escapes the device wrote: the device's padding is neither stored nor sent. */
+static void test_status_details_compact(void **state)
 {
     fx_t *fx = *state;
     const char *things[] = {"dev0"};
@@ -499,12 +499,12 @@ static void test_status_details_verbatim(void **state)
     cJSON_Delete(only(fx, UPDATE("dev0", "job-v") "/accepted"));
     ota_store_execution_t x;
     assert_int_equal(ota_store_execution_get(fx->cli, "job-v", "dev0", &x), OTA_STORE_OK);
-    assert_string_equal(x.status_details, "{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }");
+    assert_string_equal(x.status_details, "{\"a\":\"x\xc3\xa9\\\"q\",\"b\":\"}\"}");
     ota_store_execution_free(&x);
     clear(fx);
     handle(fx, NEXTGET("dev0"), "{}", T0 + 2000);
     assert_non_null(strstr(raw_on(fx, NEXTGET("dev0") "/accepted"),
-                           "\"statusDetails\":{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }"));
+                           "\"statusDetails\":{\"a\":\"x\xc3\xa9\\\"q\",\"b\":\"}\"}"));
     cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
     assert_string_equal(str(obj(obj(a, "execution"), "statusDetails"), "b"), "}");
     cJSON_Delete(a);
@@ -1331,6 +1331,184 @@ static void test_answers_survive_a_crash(void **state)
     assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 0);
 }
 
+/* Every message published since the last clear fits in the broker's packet limit. */
+static void all_fit(fx_t *fx)
+{
+    for (int i = 0; i < fx->n; i++)
+        assert_true(ota_svc_jobs_packet_fits(fx->msgs[i].topic, strlen(fx->msgs[i].payload), 1));
+}
+
+/* The attack that once put the service in a disconnect loop, and its whitespace variant:
+ * statusDetails of 10 keys x 1024 characters written as escaped surrogate pairs (12 bytes a
+ * character, 4 as UTF-8) are refused for their size as compact JSON; 135,000 spaces of padding
+ * are not stored, and the answers to a QoS 1 get stay small. */
+static void test_status_details_bounded_in_bytes(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-b", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    size_t cap = 200000, len = 0;
+    char *p = malloc(cap);
+    assert_non_null(p);
+    len += (size_t)snprintf(p + len, cap - len, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{");
+    for (int k = 0; k < 10; k++) {
+        len += (size_t)snprintf(p + len, cap - len, "%s\"k%d\":\"", k ? "," : "", k);
+        for (int c = 0; c < 1024; c++) {
+            memcpy(p + len, "\\ud83d\\ude00", 12);
+            len += 12;
+        }
+        p[len++] = '"';
+    }
+    len += (size_t)snprintf(p + len, cap - len, "},\"clientToken\":\"big\"}");
+    assert_true(len > 122000);
+    assert_int_equal(
+        ota_svc_jobs_handle_delivery(fx->jobs, UPDATE("dev0", "job-b"), p, len, 7, T0 + 1, 0), 1);
+    cJSON *r = only(fx, UPDATE("dev0", "job-b") "/rejected");
+    assert_string_equal(str(r, "code"), "InvalidRequest");
+    assert_string_equal(str(r, "clientToken"), "big");
+    assert_non_null(strstr(str(r, "message"), "bytes"));
+    cJSON_Delete(r);
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-b", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.version_number, 1); /* nothing changed */
+    assert_null(x.status_details);
+    ota_store_execution_free(&x);
+    /* padding with whitespace: accepted, stored without it */
+    len = (size_t)snprintf(p, cap,
+                           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{"
+                           "\"self_test\":\"ready\"");
+    memset(p + len, ' ', 135000);
+    len += 135000;
+    len += (size_t)snprintf(p + len, cap - len, ",\"n\":\"1\"}}");
+    clear(fx);
+    assert_int_equal(
+        ota_svc_jobs_handle_delivery(fx->jobs, UPDATE("dev0", "job-b"), p, len, 8, T0 + 2, 0), 1);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-b") "/accepted"));
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-b", "dev0", &x), OTA_STORE_OK);
+    assert_string_equal(x.status_details, "{\"self_test\":\"ready\",\"n\":\"1\"}");
+    ota_store_execution_free(&x);
+    /* the QoS 1 get that followed: a small answer, through the outbox */
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_handle_delivery(fx->jobs, "$aws/things/dev0/jobs/job-b/get", "{}",
+                                                  2, 9, T0 + 3, 0),
+                     1);
+    assert_true(strlen(raw_on(fx, "$aws/things/dev0/jobs/job-b/get/accepted")) < 2048);
+    all_fit(fx);
+    /* a key or a value that is over its own limit is still refused as before */
+    len = (size_t)snprintf(p, cap, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"v\":\"");
+    memset(p + len, 'a', 1025);
+    len += 1025;
+    len += (size_t)snprintf(p + len, cap - len, "\"}}");
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_handle(fx->jobs, UPDATE("dev0", "job-b"), p, len, T0 + 4), 1);
+    r = only(fx, UPDATE("dev0", "job-b") "/rejected");
+    assert_string_equal(str(r, "code"), "InvalidRequest");
+    cJSON_Delete(r);
+    free(p);
+}
+
+/* A document hook that makes the document larger than the broker takes. */
+static char *huge_document(void *ctx, const char *thing, const char *job_id, const char *document,
+                           int64_t now_ms)
+{
+    (void)ctx;
+    (void)thing;
+    (void)job_id;
+    (void)document;
+    (void)now_ms;
+    size_t n = OTA_STORE_MQTT_PACKET_MAX + 10;
+    char *d = malloc(n + 16);
+    assert_non_null(d);
+    memcpy(d, "{\"pad\":\"", 8);
+    memset(d + 8, 'x', n);
+    memcpy(d + 8 + n, "\"}", 3);
+    return d;
+}
+
+/* Defense in depth: an answer larger than the broker takes (here a document made so) is never
+ * published; the device gets a short InternalError rejection instead, a notice is skipped and
+ * not tried again, and nothing published is over the limit. */
+static void test_answer_over_the_broker_limit_replaced(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-h", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_set_document_hook(fx->jobs, huge_document, NULL);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* too large: not sent */
+    all_fit(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 10000);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* and not tried again */
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"t\"}", T0 + 20000);
+    assert_int_equal(count_on(fx, NEXTGET("dev0") "/accepted"), 0);
+    cJSON *r = only(fx, NEXTGET("dev0") "/rejected");
+    assert_string_equal(str(r, "code"), "InternalError");
+    assert_string_equal(str(r, "clientToken"), "t");
+    cJSON_Delete(r);
+    all_fit(fx);
+    ota_svc_jobs_stats_t st;
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_true(st.too_large >= 2);
+    assert_non_null(strstr(fx->log, "more than the broker takes"));
+    /* without the hook, the same request is answered */
+    ota_svc_jobs_set_document_hook(fx->jobs, NULL, NULL);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 30000);
+    cJSON_Delete(only(fx, NEXTGET("dev0") "/accepted"));
+}
+
+static int outbox_all_cb(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    (void)id;
+    (void)topic;
+    (void)payload;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* An outbox entry the broker would refuse (left by a version without the size check) is
+ * dropped at start with a log line, never sent; the others are sent as before. */
+static void test_outbox_entry_over_the_limit_dropped(void **state)
+{
+    fx_t *fx = *state;
+    size_t n = OTA_STORE_MQTT_PACKET_MAX;
+    char *big = malloc(n + 16);
+    assert_non_null(big);
+    memcpy(big, "{\"pad\":\"", 8);
+    memset(big + 8, ' ', n);
+    memcpy(big + 8 + n, "\"}", 3);
+    int64_t id_big = 0, id_small = 0;
+    assert_int_equal(
+        ota_store_outbox_add(fx->store, "$aws/things/dev0/jobs/j/get/accepted", big, T0, &id_big),
+        OTA_STORE_OK);
+    assert_int_equal(ota_store_outbox_add(fx->store, "$aws/things/dev1/jobs/j/get/accepted",
+                                          "{\"ok\":1}", T0, &id_small),
+                     OTA_STORE_OK);
+    free(big);
+    stop_service(fx);
+    start_service(fx);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_n, 1);
+    assert_int_equal(g_durable_ids[0], id_small);
+    all_fit(fx);
+    assert_non_null(strstr(fx->log, "can never be delivered; dropped"));
+    int left = 0;
+    assert_int_equal(ota_store_outbox_list(fx->cli, outbox_all_cb, &left), OTA_STORE_OK);
+    assert_int_equal(left, 1); /* the small one, until the broker acknowledges it */
+    /* the next start sends the small one again, and nothing of the big one */
+    g_durable_n = 0;
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_ids[0], id_small);
+}
+
 static void test_requests_throttled_per_thing(void **state)
 {
     fx_t *fx = *state;
@@ -1440,7 +1618,10 @@ int main(void)
         T(test_notify_on_create_and_next_get),
         T(test_freertos_sequence),
         T(test_late_progress_keeps_self_test),
-        T(test_status_details_verbatim),
+        T(test_status_details_compact),
+        T(test_status_details_bounded_in_bytes),
+        T(test_answer_over_the_broker_limit_replaced),
+        T(test_outbox_entry_over_the_limit_dropped),
         T(test_no_notify_when_next_job_unchanged),
         T(test_next_get_counts_as_announcement),
         T(test_failed_with_reason_moves_to_next_job),
