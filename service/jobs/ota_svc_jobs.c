@@ -388,9 +388,8 @@ static char *job_document(ota_svc_jobs_t *j, const char *job_id, const char *thi
     return doc;
 }
 
-/* Raw-span scanner: finds the text of a top-level member's value, so that
- * statusDetails are stored exactly as the device wrote them. Works on input
- * cJSON has already accepted. */
+/* Raw-span scanner: finds the text of a top-level member's value (stale_progress() reads
+ * "self_test" in stored statusDetails with it). Works on input cJSON has already accepted. */
 
 static size_t skip_ws(const char *p, size_t i, size_t n)
 {

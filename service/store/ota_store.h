@@ -910,8 +910,8 @@ typedef struct ota_store_execution {
     char job_id[OTA_STORE_JOB_ID_MAX + 1];
     char thing[OTA_STORE_THING_NAME_MAX + 1];
     ota_store_exec_status_t status;
-    /** heap: statusDetails JSON object text exactly as last written, or NULL
-     *  if never written */
+    /** heap: statusDetails JSON object text as last written (the service writes them
+     *  compact, at most OTA_STORE_DETAILS_MAX bytes), or NULL if never written */
     char *status_details;
     int64_t version_number;   /**< 1 at creation, +1 on every update */
     int64_t execution_number; /**< 1 (one execution per job and thing) */
