@@ -320,15 +320,41 @@ static const char *wire_status(ota_store_exec_status_t status)
         (int)(status == OTA_STORE_EXEC_SKIPPED ? OTA_STORE_EXEC_REMOVED : status));
 }
 
+/*
+ * Adds an execution's statusDetails to an answer. Details stored before they were bounded may
+ * be longer than OTA_STORE_DETAILS_MAX (written with whitespace or escapes): they are sent
+ * compact when that fits, else left out (logged), so that the execution is still answered.
+ */
+static void add_details(ota_svc_jobs_t *j, cJSON *x, const ota_store_execution_t *e)
+{
+    if (!e->status_details)
+        return;
+    if (strlen(e->status_details) <= OTA_STORE_DETAILS_MAX) {
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+        return;
+    }
+    cJSON *parsed = cJSON_Parse(e->status_details);
+    char *compact = parsed ? cJSON_PrintUnformatted(parsed) : NULL;
+    cJSON_Delete(parsed);
+    if (compact && strlen(compact) <= OTA_STORE_DETAILS_MAX) {
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(compact));
+    } else {
+        logf_(j, OTA_SVC_LOG_WARN,
+              "jobs: %s job %s: stored statusDetails of %zu bytes, over the limit of %u: "
+              "left out of the answer",
+              e->thing, e->job_id, strlen(e->status_details), OTA_STORE_DETAILS_MAX);
+    }
+    cJSON_free(compact);
+}
+
 /** Builds an AWS JobExecution object; document is the raw job document or NULL to omit. */
-static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
+static cJSON *exec_json(ota_svc_jobs_t *j, const ota_store_execution_t *e, const char *document)
 {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "jobId", e->job_id);
     cJSON_AddStringToObject(x, "thingName", e->thing);
     cJSON_AddStringToObject(x, "status", wire_status(e->status));
-    if (e->status_details)
-        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    add_details(j, x, e);
     cJSON_AddNumberToObject(x, "queuedAt", (double)(e->queued_at_ms / 1000));
     if (e->started_at_ms)
         cJSON_AddNumberToObject(x, "startedAt", (double)(e->started_at_ms / 1000));
@@ -341,12 +367,11 @@ static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
 }
 
 /** JobExecutionState: status, statusDetails, versionNumber. */
-static cJSON *exec_state_json(const ota_store_execution_t *e)
+static cJSON *exec_state_json(ota_svc_jobs_t *j, const ota_store_execution_t *e)
 {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "status", wire_status(e->status));
-    if (e->status_details)
-        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    add_details(j, x, e);
     cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
     return x;
 }
@@ -562,7 +587,7 @@ static void reject(req_t *r, const char *code, const char *message,
     cJSON_AddStringToObject(obj, "code", code);
     cJSON_AddStringToObject(obj, "message", message);
     if (state)
-        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(r->j, state));
     logf_(r->j, OTA_SVC_LOG_INFO, "jobs: %s rejected: %s (%s)", r->base, code, message);
     answer(r, "rejected", obj);
 }
@@ -782,7 +807,7 @@ static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_
     cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
     if (next) {
         char *doc = job_document(j, next->job_id, thing, now_ms);
-        cJSON_AddItemToObject(obj, "execution", exec_json(next, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, next, doc));
         free(doc);
     }
     int rc = publish_json(j, topic, obj);
@@ -873,7 +898,7 @@ static void on_describe(req_t *r, const char *job_id)
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
         char *doc = include_doc ? job_document(j, e.job_id, r->thing, r->now_ms) : NULL;
-        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, &e, doc));
         free(doc);
     }
     answer(r, "accepted", obj);
@@ -975,7 +1000,7 @@ static void on_start_next(req_t *r)
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
         char *doc = job_document(j, e.job_id, r->thing, r->now_ms);
-        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, &e, doc));
         free(doc);
     }
     ota_store_execution_free(&e);
@@ -1016,7 +1041,7 @@ static void accept_update(req_t *r, const char *job_id, const ota_store_executio
 {
     cJSON *obj = cJSON_CreateObject();
     if (include_state)
-        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(r->j, state));
     if (include_doc) {
         char *doc = job_document(r->j, job_id, r->thing, r->now_ms);
         add_raw_or_null(obj, "jobDocument", doc);

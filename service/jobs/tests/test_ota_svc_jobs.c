@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ota_store.h"
 #include "ota_svc_jobs.h"
 
@@ -1411,6 +1413,75 @@ static void test_status_details_bounded_in_bytes(void **state)
     free(p);
 }
 
+/* Sets an execution's stored statusDetails directly, as a version without the bound left them. */
+static void store_details_before(fx_t *fx, const char *job, const char *thing, const char *details)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/otter.db", fx->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "UPDATE executions SET details = ? "
+                                        "WHERE job = ? AND thing = ?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, details, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, thing, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* statusDetails a version without the bound stored as the device wrote them (135 KB): the
+ * answers carry them compact when that fits, else leave them out, and the device is answered. */
+static void test_details_stored_before_the_bound(void **state)
+{
+    fx_t *fx = *state;
+    const char *two[] = {"dev0", "dev1"};
+    create_job(fx, "job-o", two, 2, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    size_t pad = 134000;
+    char *d = malloc(pad + 64);
+    assert_non_null(d);
+    size_t len = (size_t)sprintf(d, "{\"self_test\":\"ready\"");
+    memset(d + len, ' ', pad);
+    strcpy(d + len + pad, ",\"n\":\"1\"}");
+    store_details_before(fx, "job-o", "dev0", d);
+    len = (size_t)sprintf(d, "{\"k\":\"");
+    for (int c = 0; c < 10000; c++, len += 12)
+        memcpy(d + len, "\\ud83d\\ude00", 12);
+    strcpy(d + len, "\"}");
+    store_details_before(fx, "job-o", "dev1", d);
+    free(d);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 1000);
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_string_equal(str(obj(obj(a, "execution"), "statusDetails"), "self_test"), "ready");
+    cJSON_Delete(a);
+    assert_true(strlen(raw_on(fx, NEXTGET("dev0") "/accepted")) < 2048);
+    all_fit(fx);
+    clear(fx);
+    handle(fx, NEXTGET("dev1"), "{}", T0 + 1000);
+    a = only(fx, NEXTGET("dev1") "/accepted");
+    assert_string_equal(str(obj(a, "execution"), "jobId"), "job-o");
+    assert_null(obj(obj(a, "execution"), "statusDetails")); /* 40 KB compact: left out */
+    cJSON_Delete(a);
+    all_fit(fx);
+    assert_non_null(strstr(fx->log, "left out of the answer"));
+    /* the device's next update replaces them */
+    clear(fx);
+    handle(fx, UPDATE("dev1", "job-o"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/2\"},"
+           "\"includeJobExecutionState\":true}",
+           T0 + 2000);
+    a = only(fx, UPDATE("dev1", "job-o") "/accepted");
+    assert_string_equal(str(obj(obj(a, "executionState"), "statusDetails"), "receive"), "1/2");
+    cJSON_Delete(a);
+}
+
 /* A document hook that makes the document larger than the broker takes. */
 static char *huge_document(void *ctx, const char *thing, const char *job_id, const char *document,
                            int64_t now_ms)
@@ -1621,6 +1692,7 @@ int main(void)
         T(test_status_details_compact),
         T(test_status_details_bounded_in_bytes),
         T(test_answer_over_the_broker_limit_replaced),
+        T(test_details_stored_before_the_bound),
         T(test_outbox_entry_over_the_limit_dropped),
         T(test_no_notify_when_next_job_unchanged),
         T(test_next_get_counts_as_announcement),
