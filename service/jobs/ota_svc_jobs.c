@@ -268,6 +268,14 @@ int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
     uint64_t before = jobs->stats.resent;
     if (jobs->durable == NULL)
         return 0;
+    size_t expired = 0;
+    if (ota_store_outbox_expire(jobs->store, ota_store_now_ms() - OTA_SVC_JOBS_OUTBOX_TTL_MS,
+                                &expired) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    else if (expired > 0)
+        logf_(jobs, OTA_SVC_LOG_WARN,
+              "jobs: %zu outbox answer(s) older than %lld h dropped: no device waits for them",
+              expired, (long long)(OTA_SVC_JOBS_OUTBOX_TTL_MS / 3600000));
     resend_ctx_t c = {jobs, NULL, 0, 0};
     if (ota_store_outbox_list(jobs->store, resend_one, &c) != OTA_STORE_OK)
         logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));

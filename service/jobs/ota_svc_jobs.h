@@ -192,9 +192,14 @@ void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, 
  */
 void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id);
 
+/** Age after which an answer left in the outbox is dropped instead of sent again: a day. */
+#define OTA_SVC_JOBS_OUTBOX_TTL_MS (24LL * 3600 * 1000)
+
 /**
  * Publishes again every answer still in the outbox (call once at start, when
- * connected).
+ * connected). Answers older than OTA_SVC_JOBS_OUTBOX_TTL_MS, and answers larger
+ * than the broker takes (ota_svc_jobs_packet_fits()), can never be delivered
+ * usefully: they are dropped, with a log line, never sent.
  * @param jobs module.
  * @return how many were sent.
  */

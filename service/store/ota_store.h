@@ -1185,6 +1185,14 @@ int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payl
  */
 int ota_store_outbox_remove(ota_store_t *store, int64_t id);
 
+/**
+ * Removes this handle's instance's outbox entries (and those without an owner) added before
+ * before_ms: answers so old that no device still waits for them.
+ * @param n receives how many were removed (may be NULL).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n);
+
 /** Callback for ota_store_outbox_list(); return nonzero to stop. */
 typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);
 

@@ -1542,8 +1542,9 @@ static int outbox_all_cb(void *ctx, int64_t id, const char *topic, const char *p
     return 0;
 }
 
-/* An outbox entry the broker would refuse (left by a version without the size check) is
- * dropped at start with a log line, never sent; the others are sent as before. */
+/* An outbox entry the broker would refuse (left by a version without the size check), or one
+ * older than a day, is dropped at start with a log line, never sent; the others are sent as
+ * before. */
 static void test_outbox_entry_over_the_limit_dropped(void **state)
 {
     fx_t *fx = *state;
@@ -1554,13 +1555,19 @@ static void test_outbox_entry_over_the_limit_dropped(void **state)
     memset(big + 8, ' ', n);
     memcpy(big + 8 + n, "\"}", 3);
     int64_t id_big = 0, id_small = 0;
-    assert_int_equal(
-        ota_store_outbox_add(fx->store, "$aws/things/dev0/jobs/j/get/accepted", big, T0, &id_big),
-        OTA_STORE_OK);
+    assert_int_equal(ota_store_outbox_add(fx->store, "$aws/things/dev0/jobs/j/get/accepted", big,
+                                          ota_store_now_ms(), &id_big),
+                     OTA_STORE_OK);
     assert_int_equal(ota_store_outbox_add(fx->store, "$aws/things/dev1/jobs/j/get/accepted",
-                                          "{\"ok\":1}", T0, &id_small),
+                                          "{\"ok\":1}", ota_store_now_ms(), &id_small),
                      OTA_STORE_OK);
     free(big);
+    /* and one so old that no device waits for it any more */
+    int64_t id_old = 0;
+    assert_int_equal(
+        ota_store_outbox_add(fx->store, "$aws/things/dev2/jobs/j/get/accepted", "{\"old\":1}",
+                             ota_store_now_ms() - OTA_SVC_JOBS_OUTBOX_TTL_MS - 1000, &id_old),
+        OTA_STORE_OK);
     stop_service(fx);
     start_service(fx);
     g_durable_n = 0;
@@ -1571,6 +1578,7 @@ static void test_outbox_entry_over_the_limit_dropped(void **state)
     assert_int_equal(g_durable_ids[0], id_small);
     all_fit(fx);
     assert_non_null(strstr(fx->log, "can never be delivered; dropped"));
+    assert_non_null(strstr(fx->log, "1 outbox answer(s) older than 24 h dropped"));
     int left = 0;
     assert_int_equal(ota_store_outbox_list(fx->cli, outbox_all_cb, &left), OTA_STORE_OK);
     assert_int_equal(left, 1); /* the small one, until the broker acknowledges it */

@@ -2108,6 +2108,24 @@ static void test_instances_and_outbox(void **state)
                      OTA_STORE_OK);
     assert_int_equal(jobs, 1);
     assert_int_equal(streams, 1);
+    /* entries expire by age, each instance its own (and those without an owner) */
+    assert_int_equal(ota_store_outbox_add(fx->s, "t/a", "{}", T0 + 20000, &id), OTA_STORE_OK);
+    size_t gone = 9;
+    assert_int_equal(ota_store_outbox_expire(fx->s, T0 + 20000, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 0); /* a's new one is not older; b's old one is b's */
+    n = 0;
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_outbox_expire(b, T0 + 20001, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 1);
+    n = 0;
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_outbox_expire(fx->s, T0 + 20001, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 1);
+    assert_int_equal(ota_store_outbox_list(fx->s, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_outbox_expire(NULL, 0, &gone), OTA_STORE_INVALID);
     ota_store_close(b);
 }
 
