@@ -26,6 +26,15 @@
 #define JOBS_TOPIC_MAX 512
 /** publish_json_as(): the message is larger than the broker takes; it was not sent. */
 #define JOBS_TOO_LARGE (-2)
+/** Room in an answer for everything but the statusDetails and the job document: ids, times,
+ *  status, token, the topic, the document's presigned URLs. */
+#define JOBS_ANSWER_FRAME_MAX 8192u
+
+/* An answer carries at most one execution's statusDetails and one job document: with both at
+ * their limits it stays below half of what the broker takes. */
+_Static_assert(OTA_STORE_DETAILS_MAX + OTA_STORE_JOB_DOCUMENT_MAX + JOBS_ANSWER_FRAME_MAX <
+                   OTA_STORE_MQTT_PACKET_MAX / 2,
+               "statusDetails and job document limits leave no room under the broker's limit");
 
 struct ota_svc_jobs {
     ota_store_t *store;
