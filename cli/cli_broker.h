@@ -19,12 +19,14 @@
 #include <stddef.h>
 
 #include "cli_common.h"
+#include "ota_store.h"
 
 /** MQTT username of the service (reserved: no thing may take it). */
 #define CLI_SERVICE_USER "otter-service"
 
-/** Largest MQTT packet the broker takes: AWS IoT's 128 KiB payload + 4 KiB. */
-#define CLI_BROKER_MAX_PACKET (128u * 1024u + 4096u)
+/** Largest MQTT packet the broker takes: AWS IoT's 128 KiB payload + 4 KiB (the limit the
+ *  service keeps to when it publishes). */
+#define CLI_BROKER_MAX_PACKET OTA_STORE_MQTT_PACKET_MAX
 
 /** What `broker init` was asked for. */
 typedef struct cli_broker_setup {

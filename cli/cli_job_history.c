@@ -7,6 +7,10 @@
 #include "cli_text.h"
 #include "ota_store.h"
 
+#define HISTORY_KEPT_STR(n) #n
+#define HISTORY_KEPT_NUM(n) HISTORY_KEPT_STR(n)
+#define HISTORY_KEPT_TEXT HISTORY_KEPT_NUM(OTA_STORE_HISTORY_KEPT)
+
 static const char history_help[] =
     "usage: otter job history ID THING [--json]\n"
     "\n"
@@ -16,12 +20,21 @@ static const char history_help[] =
     "in the transaction that made it. Columns: time (UTC, milliseconds), status,\n"
     "version number, who recorded it (the service instance's client id, otter-cli,\n"
     "otter-web), statusDetails (a failure's error code named and explained after\n"
-    "them).\n";
+    "them).\n"
+    "\n"
+    "The history keeps the creation and the most recent " HISTORY_KEPT_TEXT " changes; when\n"
+    "older ones were dropped, a line says how many (--json: \"droppedBefore\" on the\n"
+    "entry after them).\n";
 
 static int show_event(void *ctx, const ota_store_exec_event_t *ev)
 {
     (void)ctx;
     char when[24], words[320], recorder[129], details[CLI_TEXT_JSON_CAP];
+    if (ev->dropped_before > 0) {
+        printf("... %lld older change(s) dropped: the history keeps the creation and the most "
+               "recent %d\n",
+               (long long)ev->dropped_before, OTA_STORE_HISTORY_KEPT);
+    }
     cli_format_time(ev->at_ms, when);
     cli_details_reason_words(ev->status_details, words, sizeof words);
     printf("%s.%03lld  %-11s v%-3lld %-24s %s%s\n", when, (long long)(ev->at_ms % 1000),

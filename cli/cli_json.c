@@ -180,6 +180,10 @@ static int add_event(void *ctx, const ota_store_exec_event_t *ev)
     cJSON_AddNumberToObject(o, "atMs", (double)ev->at_ms);
     cJSON_AddStringToObject(o, "recordedBy", ev->recorder);
     add_details(o, ev->status_details);
+    if (ev->dropped_before > 0) {
+        /* changes between the previous entry and this one that the bounded history dropped */
+        cJSON_AddNumberToObject(o, "droppedBefore", (double)ev->dropped_before);
+    }
     cJSON_AddItemToArray(ctx, o);
     return 0;
 }

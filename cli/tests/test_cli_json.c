@@ -366,6 +366,41 @@ static void test_watch_words(void **state)
 #undef SIG_WORDS
 }
 
+/* A history longer than the store keeps: job history says how many changes were dropped. */
+static void test_history_says_what_was_dropped(void **state)
+{
+    (void)state;
+    expect(cli_test_run(R, "broker", "init", "--port", "18996", NULL), 0);
+    expect(cli_test_run(R, "thing", "create", "A", NULL), 0);
+    make_job("1.1.0", "A", "h", 0x44);
+    ota_store_t *s = NULL;
+    assert_int_equal(ota_store_open(cli_test_data(), &s), OTA_STORE_OK);
+    const int updates = OTA_STORE_HISTORY_KEPT + 5;
+    for (int i = 0; i < updates; i++) {
+        ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                     .status_details = "{\"receive\":\"1/2\"}"};
+        assert_int_equal(ota_store_execution_update(s, "h", "A", &u, ota_store_now_ms(), NULL),
+                         OTA_STORE_OK);
+    }
+    ota_store_close(s);
+    expect(cli_test_run(R, "job", "history", "h", "A", NULL), 0);
+    char line[160];
+    snprintf(line, sizeof line,
+             "\n... 5 older change(s) dropped: the history keeps the creation and the most "
+             "recent %d\n",
+             OTA_STORE_HISTORY_KEPT);
+    assert_non_null(strstr(R->out, line));
+    expect(cli_test_run(R, "job", "history", "h", "A", "--json", NULL), 0);
+    cJSON *j = out_json();
+    const cJSON *h = cJSON_GetObjectItem(j, "history");
+    assert_int_equal(cJSON_GetArraySize(h), OTA_STORE_HISTORY_KEPT + 1);
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "droppedBefore"));
+    const cJSON *d = cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "droppedBefore");
+    assert_true(cJSON_IsNumber(d));
+    assert_int_equal(d->valueint, 5);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +410,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fleet_at_once, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_version_and_help, cli_test_setup, cli_test_teardown),
         cmocka_unit_test_setup_teardown(test_watch_words, cli_test_setup, cli_test_teardown),
+        cmocka_unit_test_setup_teardown(test_history_says_what_was_dropped, cli_test_setup,
+                                        cli_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

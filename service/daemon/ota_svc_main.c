@@ -1031,6 +1031,13 @@ static int publish_mid(daemon_t *d, const char *topic, const void *payload, size
     if (len > (size_t)INT_MAX) {
         return -1;
     }
+    if (!ota_svc_jobs_packet_fits(topic, len, qos)) {
+        /* The broker would end the connection for it (and libmosquitto send it again after
+         * each reconnect, for ever): never sent. */
+        log_line(LV_ERROR, "not published on %s: %zu bytes, more than the broker takes (%u)", topic,
+                 ota_svc_jobs_packet_size(topic, len, qos), OTA_STORE_MQTT_PACKET_MAX);
+        return -1;
+    }
     rc = mosquitto_publish(d->m, mid, topic, (int)len, payload, qos, false);
     if (rc == MOSQ_ERR_SUCCESS) {
         uint16_t id = (uint16_t)*mid;
@@ -1118,7 +1125,7 @@ static int raw_append(daemon_t *d, const char *topic, const void *payload, size_
 static int stream_publish_cb(void *ctx, const char *topic, const void *payload, size_t len, int qos)
 {
     daemon_t *d = ctx;
-    if (d->raw_collect && qos == 0) {
+    if (d->raw_collect && qos == 0 && ota_svc_jobs_packet_fits(topic, len, qos)) {
         return raw_append(d, topic, payload, len);
     }
     return publish_cb(ctx, topic, payload, len, qos);
@@ -1850,21 +1857,22 @@ static void print_stats(daemon_t *d)
         ota_svc_jobs_get_stats(d->jobs, &js);
     }
     ota_svc_budget_get_stats(d->budget, &bs);
-    log_line(
-        LV_INFO,
-        "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
-        " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
-        " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
-        " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
-        " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
-        " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
-        " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64 " moves_home=%" PRIu64
-        " home_flaps=%" PRIu64 " stream_wait_max_ms=%" PRIu64 " handle_max_ms=%" PRId64,
-        st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes, d->jobs_messages,
-        d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak, d->paused, st.throttled,
-        js.throttled, bs.refusals_dropped, js.redelivered, js.resent, st.merged, d->raw_writes,
-        d->cur_broker + 1, d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits,
-        fs.moves_home, fs.flaps, st.wait_max_ms, d->handle_max_ms);
+    log_line(LV_INFO,
+             "stats: stream_requests=%" PRIu64 " stream_served=%" PRIu64 " blocks=%" PRIu64
+             " bytes=%" PRIu64 " stream_rejected=%" PRIu64 " describes=%" PRIu64
+             " jobs_messages=%" PRIu64 " other_shard=%" PRIu64 " reconnects=%" PRIu64
+             " publish_failures=%" PRIu64 " backlog_peak=%" PRIu64 " paused=%" PRIu64
+             " stream_throttled=%" PRIu64 " jobs_throttled=%" PRIu64 " refusals_dropped=%" PRIu64
+             " redelivered=%" PRIu64 " answers_resent=%" PRIu64 " stream_merged=%" PRIu64
+             " answer_writes=%" PRIu64 " broker=%d federation=%s splits=%" PRIu64
+             " moves_home=%" PRIu64 " home_flaps=%" PRIu64 " stream_wait_max_ms=%" PRIu64
+             " handle_max_ms=%" PRId64 " jobs_too_large=%" PRIu64,
+             st.requests, st.served, st.blocks, st.bytes, st.rejected, st.describes,
+             d->jobs_messages, d->shard_skipped, d->reconnects, d->publish_failures, d->out_peak,
+             d->paused, st.throttled, js.throttled, bs.refusals_dropped, js.redelivered, js.resent,
+             st.merged, d->raw_writes, d->cur_broker + 1,
+             d->fed != NULL ? ota_svc_fed_state(d->fed) : "off", fs.splits, fs.moves_home, fs.flaps,
+             st.wait_max_ms, d->handle_max_ms, js.too_large);
     if (d->inventory != NULL) {
         ota_svc_inventory_stats_t is;
         ota_svc_inventory_get_stats(d->inventory, &is);

@@ -25,6 +25,17 @@
 #define JOBS_SAFETY_PERIOD_MS 5000
 /** Room for any topic this module builds. */
 #define JOBS_TOPIC_MAX 512
+/** publish_json_as(): the message is larger than the broker takes; it was not sent. */
+#define JOBS_TOO_LARGE (-2)
+/** Room in an answer for everything but the statusDetails and the job document: ids, times,
+ *  status, token, the topic, the document's presigned URLs. */
+#define JOBS_ANSWER_FRAME_MAX 8192u
+
+/* An answer carries at most one execution's statusDetails and one job document: with both at
+ * their limits it stays below half of what the broker takes. */
+_Static_assert(OTA_STORE_DETAILS_MAX + OTA_STORE_JOB_DOCUMENT_MAX + JOBS_ANSWER_FRAME_MAX <
+                   OTA_STORE_MQTT_PACKET_MAX / 2,
+               "statusDetails and job document limits leave no room under the broker's limit");
 
 struct ota_svc_jobs {
     ota_store_t *store;
@@ -149,8 +160,22 @@ void ota_svc_jobs_get_stats(const ota_svc_jobs_t *jobs, ota_svc_jobs_stats_t *ou
 /* JSON helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
+size_t ota_svc_jobs_packet_size(const char *topic, size_t len, int qos)
+{
+    /* topic length, topic, packet id at QoS 1, one byte of MQTT 5 properties, payload */
+    size_t rest = 2u + strlen(topic) + (qos > 0 ? 2u : 0u) + 1u + len;
+    size_t length_bytes = rest < 128u ? 1u : rest < 16384u ? 2u : rest < 2097152u ? 3u : 4u;
+    return 1u + length_bytes + rest;
+}
+
+int ota_svc_jobs_packet_fits(const char *topic, size_t len, int qos)
+{
+    return ota_svc_jobs_packet_size(topic, len, qos) <= OTA_STORE_MQTT_PACKET_MAX;
+}
+
 /* Publishes an object; durable: through the outbox, so that it is sent again after a crash
- * until the broker has acknowledged it. */
+ * until the broker has acknowledged it. A message the broker would refuse (and end the
+ * service's connection for) is not sent: JOBS_TOO_LARGE. */
 static int publish_json_as(ota_svc_jobs_t *j, const char *topic, cJSON *obj, int durable)
 {
     char *text = cJSON_PrintUnformatted(obj);
@@ -158,6 +183,15 @@ static int publish_json_as(ota_svc_jobs_t *j, const char *topic, cJSON *obj, int
     if (!text) {
         logf_(j, OTA_SVC_LOG_ERROR, "jobs: out of memory building the answer on %s", topic);
         return -1;
+    }
+    if (!ota_svc_jobs_packet_fits(topic, strlen(text), 1)) {
+        j->stats.too_large++;
+        logf_(j, OTA_SVC_LOG_ERROR,
+              "jobs: the message on %s would be %zu bytes, more than the broker takes (%u): "
+              "not sent",
+              topic, ota_svc_jobs_packet_size(topic, strlen(text), 1), OTA_STORE_MQTT_PACKET_MAX);
+        cJSON_free(text);
+        return JOBS_TOO_LARGE;
     }
     if (durable && j->durable != NULL &&
         ota_store_outbox_add(j->store, topic, text, ota_store_now_ms(), &id) != OTA_STORE_OK) {
@@ -191,12 +225,52 @@ void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id)
         logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
 }
 
+/** Outbox entries found undeliverable while the outbox is read, removed after the reading. */
+typedef struct {
+    ota_svc_jobs_t *j;
+    int64_t *ids;
+    size_t n, cap;
+} resend_ctx_t;
+
+/* Sends an outbox answer again, unless the broker would refuse it: such an entry (left by a
+ * version without the size check) can never be delivered, and sending it would end the
+ * connection at every try; it is dropped. */
 static int resend_one(void *ctx, int64_t id, const char *topic, const char *payload)
 {
-    ota_svc_jobs_t *j = ctx;
+    resend_ctx_t *c = ctx;
+    ota_svc_jobs_t *j = c->j;
+    size_t len = strlen(payload);
+    if (!ota_svc_jobs_packet_fits(topic, len, 1)) {
+        j->stats.too_large++;
+        logf_(j, OTA_SVC_LOG_ERROR,
+              "jobs: outbox answer %lld on %s is %zu bytes, more than the broker takes (%u): "
+              "it can never be delivered; dropped",
+              (long long)id, topic, ota_svc_jobs_packet_size(topic, len, 1),
+              OTA_STORE_MQTT_PACKET_MAX);
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 8;
+            int64_t *grown = realloc(c->ids, cap * sizeof *grown);
+            if (!grown)
+                return 0; /* dropped at a later start */
+            c->ids = grown;
+            c->cap = cap;
+        }
+        c->ids[c->n++] = id;
+        return 0;
+    }
     j->stats.resent++;
-    j->durable(j->durable_ctx, topic, payload, strlen(payload), id);
+    j->durable(j->durable_ctx, topic, payload, len, id);
     return 0;
+}
+
+/* Removes the entries resend_one() found undeliverable. */
+static void drop_undeliverable(resend_ctx_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        ota_svc_jobs_answer_delivered(c->j, c->ids[i]);
+    free(c->ids);
+    c->ids = NULL;
+    c->n = c->cap = 0;
 }
 
 int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
@@ -204,8 +278,18 @@ int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs)
     uint64_t before = jobs->stats.resent;
     if (jobs->durable == NULL)
         return 0;
-    if (ota_store_outbox_list(jobs->store, resend_one, jobs) != OTA_STORE_OK)
+    size_t expired = 0;
+    if (ota_store_outbox_expire(jobs->store, ota_store_now_ms() - OTA_SVC_JOBS_OUTBOX_TTL_MS,
+                                &expired) != OTA_STORE_OK)
         logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    else if (expired > 0)
+        logf_(jobs, OTA_SVC_LOG_WARN,
+              "jobs: %zu outbox answer(s) older than %lld h dropped: no device waits for them",
+              expired, (long long)(OTA_SVC_JOBS_OUTBOX_TTL_MS / 3600000));
+    resend_ctx_t c = {jobs, NULL, 0, 0};
+    if (ota_store_outbox_list(jobs->store, resend_one, &c) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    drop_undeliverable(&c);
     if (jobs->stats.resent > before)
         logf_(jobs, OTA_SVC_LOG_INFO,
               "jobs: %llu answer(s) the broker had not acknowledged "
@@ -219,9 +303,10 @@ int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t liv
     uint64_t before = jobs->stats.resent;
     if (jobs->durable == NULL)
         return 0;
-    if (ota_store_outbox_adopt(jobs->store, now_ms, live_ms, resend_one, jobs, NULL) !=
-        OTA_STORE_OK)
+    resend_ctx_t c = {jobs, NULL, 0, 0};
+    if (ota_store_outbox_adopt(jobs->store, now_ms, live_ms, resend_one, &c, NULL) != OTA_STORE_OK)
         logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    drop_undeliverable(&c);
     if (jobs->stats.resent > before)
         logf_(jobs, OTA_SVC_LOG_INFO,
               "jobs: %llu answer(s) of a stopped instance taken over and sent",
@@ -253,15 +338,41 @@ static const char *wire_status(ota_store_exec_status_t status)
         (int)(status == OTA_STORE_EXEC_SKIPPED ? OTA_STORE_EXEC_REMOVED : status));
 }
 
+/*
+ * Adds an execution's statusDetails to an answer. Details stored before they were bounded may
+ * be longer than OTA_STORE_DETAILS_MAX (written with whitespace or escapes): they are sent
+ * compact when that fits, else left out (logged), so that the execution is still answered.
+ */
+static void add_details(ota_svc_jobs_t *j, cJSON *x, const ota_store_execution_t *e)
+{
+    if (!e->status_details)
+        return;
+    if (strlen(e->status_details) <= OTA_STORE_DETAILS_MAX) {
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+        return;
+    }
+    cJSON *parsed = cJSON_Parse(e->status_details);
+    char *compact = parsed ? cJSON_PrintUnformatted(parsed) : NULL;
+    cJSON_Delete(parsed);
+    if (compact && strlen(compact) <= OTA_STORE_DETAILS_MAX) {
+        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(compact));
+    } else {
+        logf_(j, OTA_SVC_LOG_WARN,
+              "jobs: %s job %s: stored statusDetails of %zu bytes, over the limit of %u: "
+              "left out of the answer",
+              e->thing, e->job_id, strlen(e->status_details), OTA_STORE_DETAILS_MAX);
+    }
+    cJSON_free(compact);
+}
+
 /** Builds an AWS JobExecution object; document is the raw job document or NULL to omit. */
-static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
+static cJSON *exec_json(ota_svc_jobs_t *j, const ota_store_execution_t *e, const char *document)
 {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "jobId", e->job_id);
     cJSON_AddStringToObject(x, "thingName", e->thing);
     cJSON_AddStringToObject(x, "status", wire_status(e->status));
-    if (e->status_details)
-        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    add_details(j, x, e);
     cJSON_AddNumberToObject(x, "queuedAt", (double)(e->queued_at_ms / 1000));
     if (e->started_at_ms)
         cJSON_AddNumberToObject(x, "startedAt", (double)(e->started_at_ms / 1000));
@@ -274,12 +385,11 @@ static cJSON *exec_json(const ota_store_execution_t *e, const char *document)
 }
 
 /** JobExecutionState: status, statusDetails, versionNumber. */
-static cJSON *exec_state_json(const ota_store_execution_t *e)
+static cJSON *exec_state_json(ota_svc_jobs_t *j, const ota_store_execution_t *e)
 {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "status", wire_status(e->status));
-    if (e->status_details)
-        cJSON_AddItemToObject(x, "statusDetails", cJSON_CreateRaw(e->status_details));
+    add_details(j, x, e);
     cJSON_AddNumberToObject(x, "versionNumber", (double)e->version_number);
     return x;
 }
@@ -321,9 +431,8 @@ static char *job_document(ota_svc_jobs_t *j, const char *job_id, const char *thi
     return doc;
 }
 
-/* Raw-span scanner: finds the text of a top-level member's value, so that
- * statusDetails are stored exactly as the device wrote them. Works on input
- * cJSON has already accepted. */
+/* Raw-span scanner: finds the text of a top-level member's value (stale_progress() reads
+ * "self_test" in stored statusDetails with it). Works on input cJSON has already accepted. */
 
 static size_t skip_ws(const char *p, size_t i, size_t n)
 {
@@ -473,8 +582,19 @@ static void answer(req_t *r, const char *suffix, cJSON *obj)
     snprintf(topic, sizeof topic, "%s/%s", r->base, suffix);
     add_common(obj, r->token, r->now_ms);
     /* The answer to a QoS 1 request must survive a crash after its PUBACK left. */
-    publish_json_as(r->j, topic, obj, r->delivery_id > 0);
+    int rc = publish_json_as(r->j, topic, obj, r->delivery_id > 0);
     cJSON_Delete(obj);
+    if (rc == JOBS_TOO_LARGE) {
+        /* Larger than the broker takes: the device hears why instead (a short answer). */
+        cJSON *err = cJSON_CreateObject();
+        cJSON_AddStringToObject(err, "code", "InternalError");
+        cJSON_AddStringToObject(err, "message",
+                                "the answer is larger than the broker's largest message");
+        snprintf(topic, sizeof topic, "%s/rejected", r->base);
+        add_common(err, r->token, r->now_ms);
+        publish_json_as(r->j, topic, err, r->delivery_id > 0);
+        cJSON_Delete(err);
+    }
 }
 
 /** Publishes an ErrorResponse on base/rejected; state (may be NULL) adds executionState. */
@@ -485,7 +605,7 @@ static void reject(req_t *r, const char *code, const char *message,
     cJSON_AddStringToObject(obj, "code", code);
     cJSON_AddStringToObject(obj, "message", message);
     if (state)
-        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(r->j, state));
     logf_(r->j, OTA_SVC_LOG_INFO, "jobs: %s rejected: %s (%s)", r->base, code, message);
     answer(r, "rejected", obj);
 }
@@ -548,8 +668,11 @@ static const char *shown_key(const char *key, char out[65])
 
 /**
  * Validates statusDetails (object of string -> string, <= 10 keys, keys
- * 1..128 characters, values <= 1024 characters) and returns its raw text
- * (heap) in *raw, NULL if absent. 0 ok; -1 invalid (message in msg).
+ * 1..128 characters, values <= 1024 characters, at most OTA_STORE_DETAILS_MAX
+ * bytes as compact JSON) and returns that compact text (heap) in *raw, NULL
+ * if absent: what is stored and sent is the service's own serialization,
+ * never the device's spelling (whitespace, escapes). 0 ok; -1 invalid
+ * (message in msg).
  */
 static int take_details(req_t *r, char **raw, char *msg, size_t cap)
 {
@@ -585,11 +708,17 @@ static int take_details(req_t *r, char **raw, char *msg, size_t cap)
                  JOBS_DETAILS_MAX_KEYS);
         return -1;
     }
-    *raw = raw_member(r->payload, r->len, "statusDetails");
-    if (!*raw)
-        *raw = cJSON_PrintUnformatted(d);
+    *raw = cJSON_PrintUnformatted(d);
     if (!*raw) {
         snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    size_t bytes = strlen(*raw);
+    if (bytes > OTA_STORE_DETAILS_MAX) {
+        snprintf(msg, cap, "statusDetails are %zu bytes as compact JSON, at most %u are allowed",
+                 bytes, OTA_STORE_DETAILS_MAX);
+        cJSON_free(*raw);
+        *raw = NULL;
         return -1;
     }
     return 0;
@@ -683,6 +812,8 @@ static int publish_list_if_changed(ota_svc_jobs_t *j, const char *thing, int64_t
         }
         rc = publish_json(j, topic, obj);
         cJSON_Delete(obj);
+        if (rc == JOBS_TOO_LARGE)
+            rc = 0; /* never sendable: recorded as done (logged), not retried */
         if (rc == 0 &&
             ota_store_notify_list_done(j->store, thing, (int64_t)c.signature) != OTA_STORE_OK)
             logf_(j, OTA_SVC_LOG_ERROR, "jobs: recording jobs/notify of %s: %s", thing,
@@ -703,7 +834,7 @@ static int publish_notify(ota_svc_jobs_t *j, const char *thing, const ota_store_
     cJSON_AddNumberToObject(obj, "timestamp", (double)(now_ms / 1000));
     if (next) {
         char *doc = job_document(j, next->job_id, thing, now_ms);
-        cJSON_AddItemToObject(obj, "execution", exec_json(next, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, next, doc));
         free(doc);
     }
     int rc = publish_json(j, topic, obj);
@@ -729,7 +860,9 @@ static int notify_one(void *ctx, const char *thing, int64_t seq, const char *las
     const char *job = rc == OTA_STORE_OK ? next.job_id : "";
     int sent = 0;
     if (strcmp(job, last) != 0) {
-        if (publish_notify(j, thing, rc == OTA_STORE_OK ? &next : NULL, c->now_ms) != 0) {
+        /* A notice larger than the broker takes is never sent (logged): not retried. */
+        int sent_rc = publish_notify(j, thing, rc == OTA_STORE_OK ? &next : NULL, c->now_ms);
+        if (sent_rc != 0 && sent_rc != JOBS_TOO_LARGE) {
             ota_store_execution_free(&next);
             return 0; /* stays pending; retried on a later pass */
         }
@@ -792,7 +925,7 @@ static void on_describe(req_t *r, const char *job_id)
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
         char *doc = include_doc ? job_document(j, e.job_id, r->thing, r->now_ms) : NULL;
-        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, &e, doc));
         free(doc);
     }
     answer(r, "accepted", obj);
@@ -894,7 +1027,7 @@ static void on_start_next(req_t *r)
     cJSON *obj = cJSON_CreateObject();
     if (rc == OTA_STORE_OK) {
         char *doc = job_document(j, e.job_id, r->thing, r->now_ms);
-        cJSON_AddItemToObject(obj, "execution", exec_json(&e, doc));
+        cJSON_AddItemToObject(obj, "execution", exec_json(j, &e, doc));
         free(doc);
     }
     ota_store_execution_free(&e);
@@ -935,7 +1068,7 @@ static void accept_update(req_t *r, const char *job_id, const ota_store_executio
 {
     cJSON *obj = cJSON_CreateObject();
     if (include_state)
-        cJSON_AddItemToObject(obj, "executionState", exec_state_json(state));
+        cJSON_AddItemToObject(obj, "executionState", exec_state_json(r->j, state));
     if (include_doc) {
         char *doc = job_document(r->j, job_id, r->thing, r->now_ms);
         add_raw_or_null(obj, "jobDocument", doc);

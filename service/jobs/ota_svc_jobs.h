@@ -34,6 +34,13 @@
  * InvalidStateTransition, ResourceNotFound, VersionMismatch, InternalError,
  * TerminalStateReached, RequestThrottled.
  *
+ * Sizes: statusDetails are stored as the service re-serializes them (compact
+ * JSON, whatever whitespace or escapes the device wrote), at most
+ * OTA_STORE_DETAILS_MAX bytes (more: InvalidRequest), so that every answer
+ * carrying them and the largest job document stays well below the broker's
+ * OTA_STORE_MQTT_PACKET_MAX. No message larger than the broker takes is ever
+ * published (see ota_svc_jobs_packet_fits()).
+ *
  * Input hygiene: a payload that is not strict JSON (invalid UTF-8, "\u0000",
  * lone surrogate escapes, a key twice in one object) is refused with
  * InvalidJson before anything is read from it; an update whose
@@ -185,9 +192,14 @@ void ota_svc_jobs_set_durable(ota_svc_jobs_t *jobs, ota_svc_jobs_durable_fn fn, 
  */
 void ota_svc_jobs_answer_delivered(ota_svc_jobs_t *jobs, int64_t outbox_id);
 
+/** Age after which an answer left in the outbox is dropped instead of sent again: a day. */
+#define OTA_SVC_JOBS_OUTBOX_TTL_MS (24LL * 3600 * 1000)
+
 /**
  * Publishes again every answer still in the outbox (call once at start, when
- * connected).
+ * connected). Answers older than OTA_SVC_JOBS_OUTBOX_TTL_MS, and answers larger
+ * than the broker takes (ota_svc_jobs_packet_fits()), can never be delivered
+ * usefully: they are dropped, with a log line, never sent.
  * @param jobs module.
  * @return how many were sent.
  */
@@ -211,7 +223,29 @@ typedef struct ota_svc_jobs_stats {
     uint64_t skipped;      /**< our own answers and notices that came back */
     uint64_t resent;       /**< outbox answers sent again after a restart */
     uint64_t seen_written; /**< lastSeen refreshes written from requests (one a minute a thing) */
+    /** messages not sent (answers replaced by an InternalError rejection, notices skipped,
+     *  outbox entries dropped) because the broker would refuse them (OTA_STORE_MQTT_PACKET_MAX) */
+    uint64_t too_large;
 } ota_svc_jobs_stats_t;
+
+/**
+ * Size of the MQTT PUBLISH packet that carries a message, as the broker counts it against its
+ * max_packet_size: fixed header, topic, packet id (QoS 1), a byte of MQTT 5 properties, payload.
+ * @param topic NUL-terminated topic.
+ * @param len   payload length.
+ * @param qos   0 or 1.
+ * @return the packet's size in bytes.
+ */
+size_t ota_svc_jobs_packet_size(const char *topic, size_t len, int qos);
+
+/**
+ * Whether the broker takes the message: its packet is at most OTA_STORE_MQTT_PACKET_MAX bytes.
+ * A larger one makes Mosquitto end the publisher's connection; this module never sends one
+ * (an answer becomes an InternalError rejection, a notice is skipped, an outbox entry is
+ * dropped; each logged).
+ * @return 1 if it fits, 0 if not.
+ */
+int ota_svc_jobs_packet_fits(const char *topic, size_t len, int qos);
 
 /**
  * Reads the counters.

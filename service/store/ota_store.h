@@ -94,6 +94,25 @@ typedef enum ota_store_rc {
 #define OTA_STORE_PRESENCE_BROKERS_MAX 8
 /** Gaps kept per broker (older ones are forgotten; see ota_store_presence_gap()). */
 #define OTA_STORE_PRESENCE_GAPS_KEPT 1000
+/**
+ * Largest MQTT packet the broker takes: the `max_packet_size` that `otter broker init` writes
+ * (AWS IoT's 128 KiB payload limit plus 4 KiB for the topic and headers). Mosquitto ends the
+ * connection of a client that sends a larger one, so the service never publishes one.
+ */
+#define OTA_STORE_MQTT_PACKET_MAX (128u * 1024u + 4096u)
+/** Largest job document, in bytes (AWS IoT's limit, 32 KiB). */
+#define OTA_STORE_JOB_DOCUMENT_MAX 32768u
+/**
+ * Largest statusDetails of an execution: bytes of their compact JSON text, as stored and sent
+ * (AWS allows 10 keys of 128 characters with values of 1024; 16 KiB holds them all in ASCII).
+ * With the largest job document, an answer stays below half the broker's packet limit.
+ */
+#define OTA_STORE_DETAILS_MAX 16384u
+/**
+ * History rows kept per execution besides the first (its creation): the most recent ones. Older
+ * rows are dropped as new ones come, and counted (ota_store_exec_event_t.dropped_before).
+ */
+#define OTA_STORE_HISTORY_KEPT 100
 
 /**
  * Name of a return code, e.g. "OTA_STORE_NOT_FOUND".
@@ -755,7 +774,8 @@ typedef struct ota_store_rollout {
 /** What ota_store_job_create() needs. Strings and arrays are copied. */
 typedef struct ota_store_job_spec {
     const char *job_id;        /**< 1..64 characters of [A-Za-z0-9_-] */
-    const char *document;      /**< job document: JSON object text, stored verbatim */
+    const char *document;      /**< job document: JSON object text, stored verbatim, at most
+                                    OTA_STORE_JOB_DOCUMENT_MAX bytes */
     const char *stream_id;     /**< stream the job uses (must exist), or NULL for none */
     const char *const *things; /**< thing names (must exist) */
     size_t n_things;
@@ -965,8 +985,8 @@ typedef struct ota_store_execution {
     char job_id[OTA_STORE_JOB_ID_MAX + 1];
     char thing[OTA_STORE_THING_NAME_MAX + 1];
     ota_store_exec_status_t status;
-    /** heap: statusDetails JSON object text exactly as last written, or NULL
-     *  if never written */
+    /** heap: statusDetails JSON object text as last written (the service writes them
+     *  compact, at most OTA_STORE_DETAILS_MAX bytes), or NULL if never written */
     char *status_details;
     int64_t version_number;   /**< 1 at creation, +1 on every update */
     int64_t execution_number; /**< 1 (one execution per job and thing) */
@@ -1011,6 +1031,9 @@ typedef struct ota_store_exec_event {
     /** who recorded it: the service instance's name (its MQTT client id), the program's
      *  name (e.g. "otter-cli"), or "" (valid during the callback only) */
     const char *recorder;
+    /** changes recorded between the previous entry and this one that were dropped to bound
+     *  the history (OTA_STORE_HISTORY_KEPT); 0 when none */
+    int64_t dropped_before;
 } ota_store_exec_event_t;
 
 /** Callback for ota_store_execution_history(); return nonzero to stop. */
@@ -1020,7 +1043,10 @@ typedef int (*ota_store_exec_event_cb)(void *ctx, const ota_store_exec_event_t *
  * Lists an execution's history, oldest first: its creation (QUEUED, version
  * 1) and every committed change of its status or version (a device's
  * accepted update, progress reports included; a timeout, a cancel, a skip, a
- * removal), each once, recorded in the transaction that made it.
+ * removal), each once, recorded in the transaction that made it. The history
+ * is bounded: it keeps the creation and the most recent OTA_STORE_HISTORY_KEPT
+ * changes; how many were dropped between them is the second entry's
+ * dropped_before.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such execution);
  *         OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
@@ -1066,8 +1092,9 @@ typedef struct ota_store_exec_update {
     /** New status: IN_PROGRESS, SUCCEEDED, FAILED or REJECTED (others are
      *  OTA_STORE_INVALID). */
     ota_store_exec_status_t status;
-    /** statusDetails JSON object text stored verbatim, or NULL to keep the
-     *  current ones. The caller validates the content. */
+    /** statusDetails JSON object text stored verbatim (the service stores them compact), or
+     *  NULL to keep the current ones. The caller validates the content; longer than
+     *  OTA_STORE_DETAILS_MAX bytes is OTA_STORE_INVALID. */
     const char *status_details;
     /** Required current versionNumber, or 0 for no check. */
     int64_t expected_version;
@@ -1248,6 +1275,14 @@ int ota_store_outbox_add(ota_store_t *store, const char *topic, const char *payl
  * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
  */
 int ota_store_outbox_remove(ota_store_t *store, int64_t id);
+
+/**
+ * Removes this handle's instance's outbox entries (and those without an owner) added before
+ * before_ms: answers so old that no device still waits for them.
+ * @param n receives how many were removed (may be NULL).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n);
 
 /** Callback for ota_store_outbox_list(); return nonzero to stop. */
 typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);

@@ -164,6 +164,10 @@ int ota_store_execution_history(ota_store_t *store, const char *job_id, const ch
     if (!n)
         return fail(store, OTA_STORE_NOT_FOUND, "no execution of job '%s' for thing '%s'", job_id,
                     thing);
+    int64_t dropped = 0;
+    if ((rc = query_int(store, "SELECT history_dropped FROM executions WHERE job = ? AND thing = ?",
+                        job_id, thing, &dropped)))
+        return rc;
     ota_db_stmt_t *st;
     if ((rc = prep(store, &st,
                    "SELECT status, details, version, at_ms, recorder FROM exec_history "
@@ -172,8 +176,10 @@ int ota_store_execution_history(ota_store_t *store, const char *job_id, const ch
     ota_db_bind_text(st, 1, job_id);
     ota_db_bind_text(st, 2, thing);
     int r;
-    while ((r = ota_db_step(st)) == OTA_DB_ROW) {
+    for (int64_t row = 0; (r = ota_db_step(st)) == OTA_DB_ROW; row++) {
         ota_store_exec_event_t ev;
+        /* the rows dropped lie between the first (the creation) and the second */
+        ev.dropped_before = row == 1 ? dropped : 0;
         ev.status = (ota_store_exec_status_t)ota_db_column_int64(st, 0);
         ev.status_details = ota_db_column_is_null(st, 1) ? NULL : ota_db_column_text(st, 1);
         ev.version_number = ota_db_column_int64(st, 2);
@@ -434,6 +440,9 @@ int ota_store_execution_update(ota_store_t *store, const char *job_id, const cha
                     OTA_STORE_STEP_TIMEOUT_MAX);
     if (upd->expected_version < 0)
         return fail(store, OTA_STORE_INVALID, "expected version must be >= 0");
+    if (upd->status_details && strlen(upd->status_details) > OTA_STORE_DETAILS_MAX)
+        return fail(store, OTA_STORE_INVALID, "statusDetails longer than %u bytes",
+                    OTA_STORE_DETAILS_MAX);
     int tracked = upd->delivery_session != NULL && upd->delivery_id > 0;
     if (tracked && (upd->delivery_id > 65535 || upd->delivery_session[0] == '\0'))
         return fail(store, OTA_STORE_INVALID, "delivery id must be 1..65535 with a session");

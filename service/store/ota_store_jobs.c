@@ -204,6 +204,9 @@ int ota_store_job_create(ota_store_t *store, const ota_store_job_spec_t *spec, i
     if (!ota_store_new_name_ok(spec->job_id))
         return fail(store, OTA_STORE_INVALID, "a job id may not start with '-' ('%s')",
                     spec->job_id);
+    if (spec->document && strlen(spec->document) > OTA_STORE_JOB_DOCUMENT_MAX)
+        return fail(store, OTA_STORE_INVALID, "job document longer than %u bytes",
+                    OTA_STORE_JOB_DOCUMENT_MAX);
     cJSON *doc = spec->document ? cJSON_Parse(spec->document) : NULL;
     int doc_ok = cJSON_IsObject(doc);
     cJSON_Delete(doc);

@@ -202,6 +202,29 @@ int ota_store_outbox_remove(ota_store_t *store, int64_t id)
     return rc;
 }
 
+int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n)
+{
+    if (n)
+        *n = 0;
+    if (!store)
+        return OTA_STORE_INVALID;
+    ota_db_stmt_t *st;
+    int rc =
+        prep(store, &st, "DELETE FROM outbox WHERE created_ms < ? AND (owner = ? OR owner = '')");
+    if (rc)
+        return rc;
+    ota_db_bind_int64(st, 1, before_ms);
+    ota_db_bind_text(st, 2, store->instance);
+    rc = step_done(store, st, "expire outbox entries");
+    ota_db_finalize(st);
+    if (!rc) {
+        if (n)
+            *n = (size_t)ota_db_changes(store->db);
+        ok(store);
+    }
+    return rc;
+}
+
 int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
 {
     if (!store || !cb)

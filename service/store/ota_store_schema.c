@@ -2,7 +2,7 @@
  * otter service: the store's schema, its migrations on each back-end, and
  * opening and closing a store. See ota_store.h.
  *
- * The SQLite schema grew in steps (versions 1, 2, 3); a database of any
+ * The SQLite schema grew in steps (versions 1 to 8); a database of any
  * older version is brought up to date when opened. PostgreSQL support came
  * with version 3, so its first step creates version 3 at once; later
  * versions add a numbered step to both lists. Statuses are stored as the
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 /** Schema version this build writes; the migration lists bring older ones here. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 /** How long an SQLite writer waits for another process's transaction. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 
@@ -232,9 +232,52 @@ static const char schema_v6[] =
 /* SQLite, step 6 -> 7. */
 static const char schema_v7[] = PRESENCE_SCHEMA("INTEGER");
 
+/* The history rows kept per execution besides its first, in SQL. */
+#define HISTORY_KEPT_TEXT(n) #n
+#define HISTORY_KEPT_SQL(n) HISTORY_KEPT_TEXT(n)
+#define HISTORY_KEPT HISTORY_KEPT_SQL(OTA_STORE_HISTORY_KEPT)
+/* How many history rows an execution has: of the row being updated, of the new history row. */
+#define HISTORY_ROWS_OF_EXEC                                                                       \
+    "(SELECT COUNT(*) FROM exec_history h"                                                         \
+    " WHERE h.job = executions.job AND h.thing = executions.thing)"
+#define HISTORY_ROWS_OF_NEW                                                                        \
+    "(SELECT COUNT(*) FROM exec_history h WHERE h.job = NEW.job AND h.thing = NEW.thing)"
+/* Longer histories cut to the first and the most recent rows, the others counted. */
+#define HISTORY_COUNT_CUT                                                                          \
+    "UPDATE executions SET history_dropped = " HISTORY_ROWS_OF_EXEC " - " HISTORY_KEPT " - 1"      \
+    " WHERE " HISTORY_ROWS_OF_EXEC " > " HISTORY_KEPT " + 1;"
+#define HISTORY_CUT                                                                                \
+    "DELETE FROM exec_history WHERE id IN (SELECT id FROM (SELECT id,"                             \
+    " ROW_NUMBER() OVER (PARTITION BY job, thing ORDER BY id DESC) AS newer,"                      \
+    " ROW_NUMBER() OVER (PARTITION BY job, thing ORDER BY id) AS older"                            \
+    " FROM exec_history) ranked WHERE newer > " HISTORY_KEPT " AND older > 1);"
+
+/*
+ * Schema 8 on both back-ends (with each one's integer type): a bounded history. An execution
+ * keeps its first row (its creation) and the most recent OTA_STORE_HISTORY_KEPT; the rows in
+ * between are dropped as new ones come, and counted in history_dropped, so that a device
+ * updating without end (each update may carry OTA_STORE_DETAILS_MAX bytes) cannot grow the
+ * store without end. Longer histories written before are cut the same way here.
+ */
+#define HISTORY_BOUND_SCHEMA(INT)                                                                  \
+    "ALTER TABLE executions ADD COLUMN history_dropped " INT                                       \
+    " NOT NULL DEFAULT 0;" HISTORY_COUNT_CUT HISTORY_CUT
+/* What the bound does at each new row: at most one row over, the oldest after the first. */
+#define HISTORY_BOUND_STEP                                                                         \
+    " UPDATE executions SET history_dropped = history_dropped + 1"                                 \
+    " WHERE job = NEW.job AND thing = NEW.thing;"                                                  \
+    " DELETE FROM exec_history WHERE id = (SELECT id FROM exec_history"                            \
+    " WHERE job = NEW.job AND thing = NEW.thing ORDER BY id LIMIT 1 OFFSET 1);"
+#define HISTORY_OVER " " HISTORY_ROWS_OF_NEW " > " HISTORY_KEPT " + 1"
+
+/* SQLite, step 7 -> 8. */
+static const char schema_v8[] =
+    HISTORY_BOUND_SCHEMA("INTEGER") "CREATE TRIGGER exec_history_bound AFTER INSERT ON exec_history"
+                                    " WHEN" HISTORY_OVER " BEGIN" HISTORY_BOUND_STEP " END;";
+
 /** SQLite migration steps: migrations[v] turns schema version v into v + 1. */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7};
+    schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7, schema_v8};
 
 /*
  * PostgreSQL, version 3 in one step: the tables of the SQLite schema with
@@ -394,11 +437,17 @@ static const char pg_schema_v6[] =
 /* PostgreSQL, step 6 -> 7: as SQLite's. */
 static const char pg_schema_v7[] = PRESENCE_SCHEMA("BIGINT");
 
-static const step_t pg_migrations[] = {{0, 3, pg_schema_v3},
-                                       {3, 4, pg_schema_v4},
-                                       {4, 5, pg_schema_v5},
-                                       {5, 6, pg_schema_v6},
-                                       {6, 7, pg_schema_v7}};
+/* PostgreSQL, step 7 -> 8: as SQLite's. */
+static const char pg_schema_v8[] =
+    HISTORY_BOUND_SCHEMA("BIGINT") "CREATE FUNCTION otter_exec_history_bound() RETURNS trigger"
+                                   " LANGUAGE plpgsql AS $$ BEGIN IF" HISTORY_OVER
+                                   " THEN" HISTORY_BOUND_STEP " END IF; RETURN NULL; END $$;"
+                                   "CREATE TRIGGER exec_history_bound AFTER INSERT ON exec_history"
+                                   " FOR EACH ROW EXECUTE FUNCTION otter_exec_history_bound();";
+
+static const step_t pg_migrations[] = {{0, 3, pg_schema_v3}, {3, 4, pg_schema_v4},
+                                       {4, 5, pg_schema_v5}, {5, 6, pg_schema_v6},
+                                       {6, 7, pg_schema_v7}, {7, 8, pg_schema_v8}};
 
 /* ------------------------------------------------------------------------ */
 /* Migrating                                                                */

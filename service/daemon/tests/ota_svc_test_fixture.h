@@ -82,7 +82,7 @@ void svc_fx_teardown(svc_fx_t *fx);
 void svc_fx_dump_log(const svc_fx_t *fx, int index);
 
 /**
- * Reads "key=N" from the last "stats:" line of an instance's log.
+ * Reads "key=N" from the last "stats:" line of an instance's log that has the key.
  * @return N, or -1 when absent.
  */
 long long svc_fx_log_stat(const svc_fx_t *fx, int index, const char *key);

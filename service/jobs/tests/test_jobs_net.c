@@ -376,12 +376,86 @@ static void test_device_text_cannot_forge_log_lines(void **state)
     assert_int_equal(quoted, 2);
 }
 
+/* Appends n characters written as escaped surrogate pairs (12 bytes each). */
+static size_t put_pairs(char *p, size_t len, int n)
+{
+    for (int i = 0; i < n; i++, len += 12)
+        memcpy(p + len, "\\ud83d\\ude00", 12);
+    return len;
+}
+
+/* The attack of one device with valid credentials that once put the service in a disconnect
+ * loop: a compact update whose statusDetails are 10 keys and values of 1024 characters written
+ * as escaped surrogate pairs (about 135 KB, just under the broker's limit), then a QoS 1
+ * <job>/get whose answer embedded them. The service stays connected: the device is told why
+ * its update is refused, its get is answered, and another device is still answered; the
+ * broker never had to drop an oversize packet of the service. The same with the details
+ * padded by whitespace instead. */
+static void test_large_status_details_keep_the_service_connected(void **state)
+{
+    fx_t *fx = *state;
+    ota_test_client_t *d0 = fx->dev[0], *d1 = fx->dev[1];
+    const char *both[] = {"dev0", "dev1"};
+    create_job(fx, "job-a", both, 2);
+    drain(d0);
+    drain(d1);
+    assert_int_equal(ota_test_client_subscribe(d1, "$aws/things/dev1/jobs/job-a/get/+", 1), 1);
+    size_t cap = 140000, len = 0;
+    char *p = malloc(cap);
+    assert_non_null(p);
+    len += (size_t)snprintf(p, cap, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{");
+    for (int k = 0; k < 10; k++) {
+        len += (size_t)snprintf(p + len, cap - len, "%s\"%d", k ? "," : "", k);
+        len = put_pairs(p, len, 100);
+        memcpy(p + len, "\":\"", 3);
+        len = put_pairs(p, len + 3, 1024);
+        p[len++] = '"';
+    }
+    len += (size_t)snprintf(p + len, cap - len, "}}");
+    assert_true(len > 134000 && len < 135100);
+    assert_int_equal(ota_test_client_publish(d1, T_UPD("dev1", "job-a"), p, len, 1), 0);
+    cJSON *r = expect(d1, T_UPD("dev1", "job-a") "/rejected");
+    assert_string_equal(item(r, "code")->valuestring, "InvalidRequest");
+    cJSON_Delete(r);
+    publish(d1, "$aws/things/dev1/jobs/job-a/get", "{\"clientToken\":\"g1\"}");
+    cJSON *a = expect(d1, "$aws/things/dev1/jobs/job-a/get/accepted");
+    assert_string_equal(item(a, "clientToken")->valuestring, "g1");
+    cJSON_Delete(a);
+    /* whitespace: accepted, stored and sent without it */
+    len = (size_t)snprintf(p, cap,
+                           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":"
+                           "{\"self_test\":\"ready\"");
+    memset(p + len, ' ', 134000);
+    len += 134000;
+    len += (size_t)snprintf(p + len, cap - len, ",\"n\":\"1\"}}");
+    assert_int_equal(ota_test_client_publish(d1, T_UPD("dev1", "job-a"), p, len, 1), 0);
+    cJSON_Delete(expect(d1, T_UPD("dev1", "job-a") "/accepted"));
+    free(p);
+    publish(d1, "$aws/things/dev1/jobs/job-a/get", "{\"clientToken\":\"g2\"}");
+    ota_test_msg_t *m =
+        ota_test_client_expect(d1, "$aws/things/dev1/jobs/job-a/get/accepted", WAIT_MS);
+    assert_non_null(m);
+    assert_true(m->len < 2048);
+    ota_test_msg_free(m);
+    /* another device is answered, at once */
+    drain(d0);
+    publish(d0, T_NEXT("dev0"), "{\"clientToken\":\"other\"}");
+    a = expect(d0, T_NEXT("dev0") "/accepted");
+    assert_string_equal(job_of(a), "job-a");
+    cJSON_Delete(a);
+    char log[700];
+    snprintf(log, sizeof log, "%s/mosquitto.log", fx->broker.dir);
+    assert_int_equal(ota_test_log_wait(log, 0, "oversize", 200), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_flow_with_restart_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notices_and_refusals_over_the_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_text_cannot_forge_log_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_status_details_keep_the_service_connected, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ota_store.h"
 #include "ota_svc_jobs.h"
 
@@ -483,9 +485,9 @@ static void test_freertos_sequence(void **state)
     cJSON_Delete(r);
 }
 
-/* statusDetails are stored and given back as the device wrote them, spacing and escapes included.
- */
-static void test_status_details_verbatim(void **state)
+/* statusDetails are stored and given back as the service serializes them, compact, whatever
+ * spacing and escapes the device wrote: the device's padding is neither stored nor sent. */
+static void test_status_details_compact(void **state)
 {
     fx_t *fx = *state;
     const char *things[] = {"dev0"};
@@ -499,12 +501,12 @@ static void test_status_details_verbatim(void **state)
     cJSON_Delete(only(fx, UPDATE("dev0", "job-v") "/accepted"));
     ota_store_execution_t x;
     assert_int_equal(ota_store_execution_get(fx->cli, "job-v", "dev0", &x), OTA_STORE_OK);
-    assert_string_equal(x.status_details, "{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }");
+    assert_string_equal(x.status_details, "{\"a\":\"x\xc3\xa9\\\"q\",\"b\":\"}\"}");
     ota_store_execution_free(&x);
     clear(fx);
     handle(fx, NEXTGET("dev0"), "{}", T0 + 2000);
     assert_non_null(strstr(raw_on(fx, NEXTGET("dev0") "/accepted"),
-                           "\"statusDetails\":{ \"a\" : \"x\\u00e9\\\"q\",\n\"b\":\"}\" }"));
+                           "\"statusDetails\":{\"a\":\"x\xc3\xa9\\\"q\",\"b\":\"}\"}"));
     cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
     assert_string_equal(str(obj(obj(a, "execution"), "statusDetails"), "b"), "}");
     cJSON_Delete(a);
@@ -1331,6 +1333,261 @@ static void test_answers_survive_a_crash(void **state)
     assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 0);
 }
 
+/* Every message published since the last clear fits in the broker's packet limit. */
+static void all_fit(fx_t *fx)
+{
+    for (int i = 0; i < fx->n; i++)
+        assert_true(ota_svc_jobs_packet_fits(fx->msgs[i].topic, strlen(fx->msgs[i].payload), 1));
+}
+
+/* The attack that once put the service in a disconnect loop, and its whitespace variant:
+ * statusDetails of 10 keys x 1024 characters written as escaped surrogate pairs (12 bytes a
+ * character, 4 as UTF-8) are refused for their size as compact JSON; 135,000 spaces of padding
+ * are not stored, and the answers to a QoS 1 get stay small. */
+static void test_status_details_bounded_in_bytes(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-b", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    size_t cap = 200000, len = 0;
+    char *p = malloc(cap);
+    assert_non_null(p);
+    len += (size_t)snprintf(p + len, cap - len, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{");
+    for (int k = 0; k < 10; k++) {
+        len += (size_t)snprintf(p + len, cap - len, "%s\"k%d\":\"", k ? "," : "", k);
+        for (int c = 0; c < 1024; c++) {
+            memcpy(p + len, "\\ud83d\\ude00", 12);
+            len += 12;
+        }
+        p[len++] = '"';
+    }
+    len += (size_t)snprintf(p + len, cap - len, "},\"clientToken\":\"big\"}");
+    assert_true(len > 122000);
+    assert_int_equal(
+        ota_svc_jobs_handle_delivery(fx->jobs, UPDATE("dev0", "job-b"), p, len, 7, T0 + 1, 0), 1);
+    cJSON *r = only(fx, UPDATE("dev0", "job-b") "/rejected");
+    assert_string_equal(str(r, "code"), "InvalidRequest");
+    assert_string_equal(str(r, "clientToken"), "big");
+    assert_non_null(strstr(str(r, "message"), "bytes"));
+    cJSON_Delete(r);
+    ota_store_execution_t x;
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-b", "dev0", &x), OTA_STORE_OK);
+    assert_int_equal(x.version_number, 1); /* nothing changed */
+    assert_null(x.status_details);
+    ota_store_execution_free(&x);
+    /* padding with whitespace: accepted, stored without it */
+    len = (size_t)snprintf(p, cap,
+                           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{"
+                           "\"self_test\":\"ready\"");
+    memset(p + len, ' ', 135000);
+    len += 135000;
+    len += (size_t)snprintf(p + len, cap - len, ",\"n\":\"1\"}}");
+    clear(fx);
+    assert_int_equal(
+        ota_svc_jobs_handle_delivery(fx->jobs, UPDATE("dev0", "job-b"), p, len, 8, T0 + 2, 0), 1);
+    cJSON_Delete(only(fx, UPDATE("dev0", "job-b") "/accepted"));
+    assert_int_equal(ota_store_execution_get(fx->cli, "job-b", "dev0", &x), OTA_STORE_OK);
+    assert_string_equal(x.status_details, "{\"self_test\":\"ready\",\"n\":\"1\"}");
+    ota_store_execution_free(&x);
+    /* the QoS 1 get that followed: a small answer, through the outbox */
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_handle_delivery(fx->jobs, "$aws/things/dev0/jobs/job-b/get", "{}",
+                                                  2, 9, T0 + 3, 0),
+                     1);
+    assert_true(strlen(raw_on(fx, "$aws/things/dev0/jobs/job-b/get/accepted")) < 2048);
+    all_fit(fx);
+    /* a key or a value that is over its own limit is still refused as before */
+    len = (size_t)snprintf(p, cap, "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"v\":\"");
+    memset(p + len, 'a', 1025);
+    len += 1025;
+    len += (size_t)snprintf(p + len, cap - len, "\"}}");
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_handle(fx->jobs, UPDATE("dev0", "job-b"), p, len, T0 + 4), 1);
+    r = only(fx, UPDATE("dev0", "job-b") "/rejected");
+    assert_string_equal(str(r, "code"), "InvalidRequest");
+    cJSON_Delete(r);
+    free(p);
+}
+
+/* Sets an execution's stored statusDetails directly, as a version without the bound left them. */
+static void store_details_before(fx_t *fx, const char *job, const char *thing, const char *details)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/otter.db", fx->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "UPDATE executions SET details = ? "
+                                        "WHERE job = ? AND thing = ?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, details, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, thing, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* statusDetails a version without the bound stored as the device wrote them (135 KB): the
+ * answers carry them compact when that fits, else leave them out, and the device is answered. */
+static void test_details_stored_before_the_bound(void **state)
+{
+    fx_t *fx = *state;
+    const char *two[] = {"dev0", "dev1"};
+    create_job(fx, "job-o", two, 2, (opts_t){0}, T0);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    size_t pad = 134000;
+    char *d = malloc(pad + 64);
+    assert_non_null(d);
+    size_t len = (size_t)sprintf(d, "{\"self_test\":\"ready\"");
+    memset(d + len, ' ', pad);
+    strcpy(d + len + pad, ",\"n\":\"1\"}");
+    store_details_before(fx, "job-o", "dev0", d);
+    len = (size_t)sprintf(d, "{\"k\":\"");
+    for (int c = 0; c < 10000; c++, len += 12)
+        memcpy(d + len, "\\ud83d\\ude00", 12);
+    strcpy(d + len, "\"}");
+    store_details_before(fx, "job-o", "dev1", d);
+    free(d);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 1000);
+    cJSON *a = only(fx, NEXTGET("dev0") "/accepted");
+    assert_string_equal(str(obj(obj(a, "execution"), "statusDetails"), "self_test"), "ready");
+    cJSON_Delete(a);
+    assert_true(strlen(raw_on(fx, NEXTGET("dev0") "/accepted")) < 2048);
+    all_fit(fx);
+    clear(fx);
+    handle(fx, NEXTGET("dev1"), "{}", T0 + 1000);
+    a = only(fx, NEXTGET("dev1") "/accepted");
+    assert_string_equal(str(obj(a, "execution"), "jobId"), "job-o");
+    assert_null(obj(obj(a, "execution"), "statusDetails")); /* 40 KB compact: left out */
+    cJSON_Delete(a);
+    all_fit(fx);
+    assert_non_null(strstr(fx->log, "left out of the answer"));
+    /* the device's next update replaces them */
+    clear(fx);
+    handle(fx, UPDATE("dev1", "job-o"),
+           "{\"status\":\"IN_PROGRESS\",\"statusDetails\":{\"receive\":\"1/2\"},"
+           "\"includeJobExecutionState\":true}",
+           T0 + 2000);
+    a = only(fx, UPDATE("dev1", "job-o") "/accepted");
+    assert_string_equal(str(obj(obj(a, "executionState"), "statusDetails"), "receive"), "1/2");
+    cJSON_Delete(a);
+}
+
+/* A document hook that makes the document larger than the broker takes. */
+static char *huge_document(void *ctx, const char *thing, const char *job_id, const char *document,
+                           int64_t now_ms)
+{
+    (void)ctx;
+    (void)thing;
+    (void)job_id;
+    (void)document;
+    (void)now_ms;
+    size_t n = OTA_STORE_MQTT_PACKET_MAX + 10;
+    char *d = malloc(n + 16);
+    assert_non_null(d);
+    memcpy(d, "{\"pad\":\"", 8);
+    memset(d + 8, 'x', n);
+    memcpy(d + 8 + n, "\"}", 3);
+    return d;
+}
+
+/* Defense in depth: an answer larger than the broker takes (here a document made so) is never
+ * published; the device gets a short InternalError rejection instead, a notice is skipped and
+ * not tried again, and nothing published is over the limit. */
+static void test_answer_over_the_broker_limit_replaced(void **state)
+{
+    fx_t *fx = *state;
+    const char *things[] = {"dev0"};
+    create_job(fx, "job-h", things, 1, (opts_t){0}, T0);
+    ota_svc_jobs_set_document_hook(fx->jobs, huge_document, NULL);
+    ota_svc_jobs_tick(fx->jobs, T0);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* too large: not sent */
+    all_fit(fx);
+    ota_svc_jobs_tick(fx->jobs, T0 + 10000);
+    assert_int_equal(count_on(fx, NOTIFY("dev0")), 0); /* and not tried again */
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{\"clientToken\":\"t\"}", T0 + 20000);
+    assert_int_equal(count_on(fx, NEXTGET("dev0") "/accepted"), 0);
+    cJSON *r = only(fx, NEXTGET("dev0") "/rejected");
+    assert_string_equal(str(r, "code"), "InternalError");
+    assert_string_equal(str(r, "clientToken"), "t");
+    cJSON_Delete(r);
+    all_fit(fx);
+    ota_svc_jobs_stats_t st;
+    ota_svc_jobs_get_stats(fx->jobs, &st);
+    assert_true(st.too_large >= 2);
+    assert_non_null(strstr(fx->log, "more than the broker takes"));
+    /* without the hook, the same request is answered */
+    ota_svc_jobs_set_document_hook(fx->jobs, NULL, NULL);
+    clear(fx);
+    handle(fx, NEXTGET("dev0"), "{}", T0 + 30000);
+    cJSON_Delete(only(fx, NEXTGET("dev0") "/accepted"));
+}
+
+static int outbox_all_cb(void *ctx, int64_t id, const char *topic, const char *payload)
+{
+    (void)id;
+    (void)topic;
+    (void)payload;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* An outbox entry the broker would refuse (left by a version without the size check), or one
+ * older than a day, is dropped at start with a log line, never sent; the others are sent as
+ * before. */
+static void test_outbox_entry_over_the_limit_dropped(void **state)
+{
+    fx_t *fx = *state;
+    size_t n = OTA_STORE_MQTT_PACKET_MAX;
+    char *big = malloc(n + 16);
+    assert_non_null(big);
+    memcpy(big, "{\"pad\":\"", 8);
+    memset(big + 8, ' ', n);
+    memcpy(big + 8 + n, "\"}", 3);
+    int64_t id_big = 0, id_small = 0;
+    assert_int_equal(ota_store_outbox_add(fx->store, "$aws/things/dev0/jobs/j/get/accepted", big,
+                                          ota_store_now_ms(), &id_big),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_outbox_add(fx->store, "$aws/things/dev1/jobs/j/get/accepted",
+                                          "{\"ok\":1}", ota_store_now_ms(), &id_small),
+                     OTA_STORE_OK);
+    free(big);
+    /* and one so old that no device waits for it any more */
+    int64_t id_old = 0;
+    assert_int_equal(
+        ota_store_outbox_add(fx->store, "$aws/things/dev2/jobs/j/get/accepted", "{\"old\":1}",
+                             ota_store_now_ms() - OTA_SVC_JOBS_OUTBOX_TTL_MS - 1000, &id_old),
+        OTA_STORE_OK);
+    stop_service(fx);
+    start_service(fx);
+    g_durable_n = 0;
+    ota_svc_jobs_set_durable(fx->jobs, fake_durable, fx);
+    clear(fx);
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_n, 1);
+    assert_int_equal(g_durable_ids[0], id_small);
+    all_fit(fx);
+    assert_non_null(strstr(fx->log, "can never be delivered; dropped"));
+    assert_non_null(strstr(fx->log, "1 outbox answer(s) older than 24 h dropped"));
+    int left = 0;
+    assert_int_equal(ota_store_outbox_list(fx->cli, outbox_all_cb, &left), OTA_STORE_OK);
+    assert_int_equal(left, 1); /* the small one, until the broker acknowledges it */
+    /* the next start sends the small one again, and nothing of the big one */
+    g_durable_n = 0;
+    assert_int_equal(ota_svc_jobs_resend_answers(fx->jobs), 1);
+    assert_int_equal(g_durable_ids[0], id_small);
+}
+
 static void test_requests_throttled_per_thing(void **state)
 {
     fx_t *fx = *state;
@@ -1440,7 +1697,11 @@ int main(void)
         T(test_notify_on_create_and_next_get),
         T(test_freertos_sequence),
         T(test_late_progress_keeps_self_test),
-        T(test_status_details_verbatim),
+        T(test_status_details_compact),
+        T(test_status_details_bounded_in_bytes),
+        T(test_answer_over_the_broker_limit_replaced),
+        T(test_details_stored_before_the_bound),
+        T(test_outbox_entry_over_the_limit_dropped),
         T(test_no_notify_when_next_job_unchanged),
         T(test_next_get_counts_as_announcement),
         T(test_failed_with_reason_moves_to_next_job),

@@ -171,7 +171,7 @@ static void test_open_layout_and_schema(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     int v = 0;
     assert_int_equal(ota_store_schema_version(fx->s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 7);
+    assert_int_equal(v, 8);
     assert_string_equal(ota_store_data_dir(fx->s), fx->dir);
     ota_store_t *none;
     assert_int_equal(ota_store_open(NULL, &none), OTA_STORE_INVALID);
@@ -213,7 +213,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(open_store(fx->dir, &s2), OTA_STORE_INVALID);
     assert_null(s2);
     if (g_location) /* the next tests use this database */
-        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 7"), 0);
+        assert_int_equal(ota_test_pg_exec(&g_pg, "UPDATE schema_version SET version = 8"), 0);
 }
 
 /* A handle opened before a newer otter migrated the database sees it at its next check. */
@@ -221,10 +221,10 @@ static void test_schema_check_sees_newer_schema(void **state)
 {
     fx_t *fx = *state;
     assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_OK);
-    raw_sql(fx, "UPDATE schema_version SET version = 8");
+    raw_sql(fx, "UPDATE schema_version SET version = 9");
     assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_CONFLICT);
-    assert_non_null(strstr(ota_store_errmsg(fx->s), "version 8, newer than this program's 7"));
-    raw_sql(fx, "UPDATE schema_version SET version = 7");
+    assert_non_null(strstr(ota_store_errmsg(fx->s), "version 9, newer than this program's 8"));
+    raw_sql(fx, "UPDATE schema_version SET version = 8");
     assert_int_equal(ota_store_schema_check(fx->s), OTA_STORE_OK);
     assert_int_equal(ota_store_schema_check(NULL), OTA_STORE_INVALID);
 }
@@ -2108,6 +2108,24 @@ static void test_instances_and_outbox(void **state)
                      OTA_STORE_OK);
     assert_int_equal(jobs, 1);
     assert_int_equal(streams, 1);
+    /* entries expire by age, each instance its own (and those without an owner) */
+    assert_int_equal(ota_store_outbox_add(fx->s, "t/a", "{}", T0 + 20000, &id), OTA_STORE_OK);
+    size_t gone = 9;
+    assert_int_equal(ota_store_outbox_expire(fx->s, T0 + 20000, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 0); /* a's new one is not older; b's old one is b's */
+    n = 0;
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ota_store_outbox_expire(b, T0 + 20001, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 1);
+    n = 0;
+    assert_int_equal(ota_store_outbox_list(b, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_outbox_expire(fx->s, T0 + 20001, &gone), OTA_STORE_OK);
+    assert_int_equal(gone, 1);
+    assert_int_equal(ota_store_outbox_list(fx->s, count_outbox, &n), OTA_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ota_store_outbox_expire(NULL, 0, &gone), OTA_STORE_INVALID);
     ota_store_close(b);
 }
 
@@ -2219,10 +2237,13 @@ static void test_execution_history(void **state)
     /* a database of schema 5 (no history) gets one: each execution's current state */
     const char *drop =
         g_location ? "DROP TABLE exec_history; DROP FUNCTION otter_exec_history() CASCADE; "
+                     "DROP FUNCTION otter_exec_history_bound() CASCADE; "
+                     "ALTER TABLE executions DROP COLUMN history_dropped; "
                      "DROP TABLE presence; DROP TABLE presence_gaps; "
                      "UPDATE schema_version SET version = 5"
                    : "DROP TRIGGER exec_history_created; DROP TRIGGER exec_history_changed; "
                      "DROP TABLE exec_history; DROP TABLE presence; DROP TABLE presence_gaps; "
+                     "ALTER TABLE executions DROP COLUMN history_dropped; "
                      "UPDATE schema_version SET version = 5";
     ota_store_close(fx->s);
     fx->s = NULL;
@@ -2231,7 +2252,7 @@ static void test_execution_history(void **state)
     s = fx->s;
     int v = 0;
     assert_int_equal(ota_store_schema_version(s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 7);
+    assert_int_equal(v, 8);
     assert_string_equal(history(s, "j", "d0", &h), "SUCCEEDED v4 @30 by schema-6 {\"step\":\"2\"}");
     assert_string_equal(history(s, "j", "d2", &h), "CANCELED v2 @70000 by schema-6");
     /* and records from then on */
@@ -2239,6 +2260,106 @@ static void test_execution_history(void **state)
     assert_int_equal(ota_store_execution_history(s, "j", "d2", hist_cb, &h), OTA_STORE_NOT_FOUND);
     assert_int_equal(mk_job(s, "k", all, 1, 0, T0 + 80000), OTA_STORE_OK);
     assert_string_equal(history(s, "k", "d0", &h), "QUEUED v1 @80000 by ");
+}
+
+/* What a bounded history holds: its rows, their versions in order, the drops it reports. */
+typedef struct {
+    int n;
+    int64_t first_version, second_version, last_version, dropped, dropped_elsewhere;
+} hist_shape_t;
+
+static int shape_cb(void *ctx, const ota_store_exec_event_t *ev)
+{
+    hist_shape_t *h = ctx;
+    if (h->n == 0)
+        h->first_version = ev->version_number;
+    if (h->n == 1) {
+        h->second_version = ev->version_number;
+        h->dropped = ev->dropped_before;
+    } else if (ev->dropped_before != 0) {
+        h->dropped_elsewhere++;
+    }
+    h->last_version = ev->version_number;
+    h->n++;
+    return 0;
+}
+
+static hist_shape_t shape(ota_store_t *s, const char *job, const char *thing)
+{
+    hist_shape_t h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(ota_store_execution_history(s, job, thing, shape_cb, &h), OTA_STORE_OK);
+    return h;
+}
+
+/* A device updating without end keeps its creation and its most recent OTA_STORE_HISTORY_KEPT
+ * changes, and the history says how many went in between; a longer history written before the
+ * bound is cut to the same shape when the store is opened. */
+static void test_execution_history_bounded(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *s = fx->s;
+    mk_things(s, "d", 2);
+    const char *both[] = {"d0", "d1"};
+    assert_int_equal(mk_job(s, "j", both, 2, 0, T0), OTA_STORE_OK);
+    const int updates = 3 * OTA_STORE_HISTORY_KEPT / 2;
+    for (int i = 0; i < updates; i++) {
+        char details[64];
+        snprintf(details, sizeof details, "{\"n\":\"%d\"}", i);
+        ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
+                                     .status_details = details};
+        assert_int_equal(ota_store_execution_update(s, "j", "d0", &u, T0 + i, NULL), OTA_STORE_OK);
+    }
+    hist_shape_t h = shape(s, "j", "d0");
+    assert_int_equal(h.n, OTA_STORE_HISTORY_KEPT + 1);
+    assert_int_equal(h.first_version, 1); /* the creation */
+    assert_int_equal(h.last_version, updates + 1);
+    assert_int_equal(h.second_version, updates + 1 - OTA_STORE_HISTORY_KEPT + 1);
+    assert_int_equal(h.dropped, updates - OTA_STORE_HISTORY_KEPT);
+    assert_int_equal(h.dropped_elsewhere, 0);
+    /* the other execution of the job is untouched */
+    h = shape(s, "j", "d1");
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.dropped, 0);
+    /* statusDetails longer than the limit are refused and change nothing */
+    char *big = malloc(OTA_STORE_DETAILS_MAX + 16);
+    assert_non_null(big);
+    memset(big, 'x', OTA_STORE_DETAILS_MAX + 15);
+    memcpy(big, "{\"k\":\"", 6);
+    memcpy(big + OTA_STORE_DETAILS_MAX + 13, "\"}", 3);
+    ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS, .status_details = big};
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0, NULL), OTA_STORE_INVALID);
+    big[OTA_STORE_DETAILS_MAX - 2] = '"';
+    big[OTA_STORE_DETAILS_MAX - 1] = '}';
+    big[OTA_STORE_DETAILS_MAX] = '\0';
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &u, T0, NULL), OTA_STORE_OK);
+    free(big);
+    /* a store of schema 7 whose history grew without bound is cut when opened */
+    ota_store_close(fx->s);
+    fx->s = NULL;
+    raw_sql(fx, g_location ? "DROP FUNCTION otter_exec_history_bound() CASCADE; "
+                             "ALTER TABLE executions DROP COLUMN history_dropped; "
+                             "UPDATE schema_version SET version = 7"
+                           : "DROP TRIGGER exec_history_bound; "
+                             "ALTER TABLE executions DROP COLUMN history_dropped; "
+                             "UPDATE schema_version SET version = 7");
+    raw_sql(fx, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 300)"
+                " INSERT INTO exec_history(job, thing, status, details, version, at_ms, recorder)"
+                " SELECT 'j', 'd1', 1, NULL, n + 2, n, 'old' FROM c");
+    reopen(fx);
+    s = fx->s;
+    h = shape(s, "j", "d1");
+    assert_int_equal(h.n, OTA_STORE_HISTORY_KEPT + 1);
+    assert_int_equal(h.first_version, 1);
+    assert_int_equal(h.last_version, 302);
+    assert_int_equal(h.dropped, 302 - OTA_STORE_HISTORY_KEPT - 1);
+    /* and the bound holds from then on */
+    ota_store_exec_update_t more = {.status = OTA_STORE_EXEC_SUCCEEDED};
+    assert_int_equal(ota_store_execution_update(s, "j", "d1", &more, T0 + 1, NULL), OTA_STORE_OK);
+    h = shape(s, "j", "d1");
+    assert_int_equal(h.n, OTA_STORE_HISTORY_KEPT + 1);
+    assert_int_equal(h.dropped, 302 - OTA_STORE_HISTORY_KEPT);
+    assert_int_equal(h.dropped_elsewhere, 0);
 }
 
 /* ---- presence ---- */
@@ -2380,7 +2501,10 @@ static void test_presence_legacy_attributes_migrate(void **state)
     mk_things(fx->s, "t", 4);
     ota_store_close(fx->s);
     fx->s = NULL;
+    raw_sql(fx, g_location ? "DROP FUNCTION otter_exec_history_bound() CASCADE;"
+                           : "DROP TRIGGER exec_history_bound;");
     raw_sql(fx, "DROP TABLE presence; DROP TABLE presence_gaps;"
+                "ALTER TABLE executions DROP COLUMN history_dropped;"
                 "UPDATE schema_version SET version = 6;"
                 "INSERT INTO thing_attrs(thing, key, value, updated_ms) VALUES"
                 " ('t0', 'connected', 'true', 5), ('t0', 'connectedTo', '1,3', 5),"
@@ -2392,7 +2516,7 @@ static void test_presence_legacy_attributes_migrate(void **state)
     ota_store_t *s = fx->s;
     int v = 0;
     assert_int_equal(ota_store_schema_version(s, &v), OTA_STORE_OK);
-    assert_int_equal(v, 7);
+    assert_int_equal(v, 8);
     presence_is(s, "t0", "true 1,3 2");
     presence_is(s, "t1", "false - -");
     presence_is(s, "t2", "unknown - 1,2");
@@ -2860,6 +2984,7 @@ int main(int argc, char **argv)
         T(test_deliveries_applied_once),
         T(test_instances_and_outbox),
         T(test_execution_history),
+        T(test_execution_history_bounded),
         T(test_presence_gaps_across_handles),
         T(test_presence_notices_at_once),
         T(test_presence_legacy_attributes_migrate),
