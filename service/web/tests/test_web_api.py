@@ -856,7 +856,7 @@ def test_upload_bounds(fleet):
           "over the room left: %d %s" % (st, j))
     check(len(uploads_left(fleet)) == 3, "the refused upload is not kept")
     st, j, _ = upload(op, b"\0" * (3 * 1024 * 1024))
-    check(st == 201, "what fits is stored: %d" % st)
+    check(st == 201, "what fits is stored: %d %s (waiting: %s)" % (st, j, sorted(os.listdir(d))))
     for i in range(3):
         os.unlink(os.path.join(d, "%032x.bin" % (i + 1)))
     st, j, _ = upload(op, b"\0" * 1024)
