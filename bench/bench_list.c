@@ -29,24 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "ota_store.h"
 #include "ota_test_pg.h"
 
 static ota_test_pg_t g_pg;
 static int g_postgresql;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(ota_store_t *s, const char *what)
-{
-    fprintf(stderr, "bench_list: %s: %s\n", what, s ? ota_store_errmsg(s) : "failed");
-    exit(1);
-}
 
 /* The fleet as SQL from table n(i, name) of thing numbers 0..n-1 and names: things,
  * attributes, presence (the same text for both back-ends). */
@@ -81,22 +69,22 @@ static ota_store_t *load(const char *dir, int n)
 {
     ota_store_t *s;
     if (g_postgresql && ota_test_pg_reset(&g_pg) != 0)
-        die(NULL, "empty the database");
+        bench_store_die("bench_list", NULL, "empty the database");
     if (ota_store_open_at(dir, g_postgresql ? g_pg.url : NULL, &s) != OTA_STORE_OK)
-        die(NULL, "open the store");
+        bench_store_die("bench_list", NULL, "open the store");
     char sql[sizeof fleet_sql + sizeof sqlite_numbers + sizeof pg_numbers + 32];
     snprintf(sql, sizeof sql, g_postgresql ? pg_numbers : sqlite_numbers, n);
     strcat(sql, fleet_sql);
     if (g_postgresql) {
         if (ota_test_pg_exec(&g_pg, sql) != 0)
-            die(s, "load the fleet");
+            bench_store_die("bench_list", s, "load the fleet");
     } else {
         char path[256];
         snprintf(path, sizeof path, "%s/otter.db", dir);
         sqlite3 *db;
         char *err = NULL;
         if (sqlite3_open(path, &db) != SQLITE_OK)
-            die(s, "open the database file");
+            bench_store_die("bench_list", s, "open the database file");
         strcat(sql, "COMMIT;");
         if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
             fprintf(stderr, "bench_list: %s\n", err ? err : "?");
@@ -150,7 +138,7 @@ static int listed(void *ctx, const ota_store_thing_t *t, const ota_store_attr_t 
         v->n_want = n;
         v->at = 0;
         if (ota_store_thing_attr_list(v->s, t->name, compare_attr, v) != OTA_STORE_OK)
-            die(v->s, "attributes of one thing");
+            bench_store_die("bench_list", v->s, "attributes of one thing");
         if (v->at != n)
             v->bad = 1;
         if (v->bad) {
@@ -193,13 +181,13 @@ typedef struct {
 static result_t run(const char *dir, int n)
 {
     result_t r = {.things = n};
-    double t0 = now_s();
+    double t0 = bench_now_s();
     ota_store_t *s = load(dir, n);
-    r.load_s = now_s() - t0;
+    r.load_s = bench_now_s() - t0;
     /* checked once, then timed */
     seen_t check = {.s = s, .check = 1};
     if (ota_store_thing_list_attrs(s, NULL, listed, &check) != OTA_STORE_OK)
-        die(s, "list");
+        bench_store_die("bench_list", s, "list");
     if (check.things != (size_t)n || check.attrs < (size_t)n) {
         fprintf(stderr, "bench_list: listed %zu things, %zu attributes for %d things\n",
                 check.things, check.attrs, n);
@@ -209,31 +197,31 @@ static result_t run(const char *dir, int n)
     for (int k = 0; k < 3; k++) {
         seen_t v = {.s = s};
         int64_t before = ota_store_statements(s);
-        double a = now_s();
+        double a = bench_now_s();
         if (ota_store_thing_list_attrs(s, NULL, listed, &v) != OTA_STORE_OK)
-            die(s, "list");
-        double ms = (now_s() - a) * 1000.0;
+            bench_store_die("bench_list", s, "list");
+        double ms = (bench_now_s() - a) * 1000.0;
         r.list_statements = ota_store_statements(s) - before;
         if (ms < r.list_ms)
             r.list_ms = ms;
         if (v.sum != check.sum || v.things != check.things)
-            die(s, "two listings differ");
+            bench_store_die("bench_list", s, "two listings differ");
     }
     names_t a = {malloc((size_t)n * sizeof *a.names), 0};
     if (!a.names)
-        die(s, "out of memory");
+        bench_store_die("bench_list", s, "out of memory");
     seen_t v = {.s = s};
     int64_t before = ota_store_statements(s);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     if (ota_store_thing_list(s, add_name, &a) != OTA_STORE_OK)
-        die(s, "list names");
+        bench_store_die("bench_list", s, "list names");
     for (size_t i = 0; i < a.n; i++)
         if (ota_store_thing_attr_list(s, a.names[i], per_thing_attr, &v) != OTA_STORE_OK)
-            die(s, "attributes of one thing");
-    r.per_thing_ms = (now_s() - t1) * 1000.0;
+            bench_store_die("bench_list", s, "attributes of one thing");
+    r.per_thing_ms = (bench_now_s() - t1) * 1000.0;
     r.per_thing_statements = ota_store_statements(s) - before;
     if (v.attrs != check.attrs)
-        die(s, "the per-thing reads found other attributes");
+        bench_store_die("bench_list", s, "the per-thing reads found other attributes");
     free(a.names);
     ota_store_close(s);
     return r;

@@ -26,23 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "ota_store.h"
 #include "ota_svc_inventory.h"
 
 #define GAPS_MAX 101
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(ota_store_t *s, const char *what)
-{
-    fprintf(stderr, "bench_presence: %s: %s\n", what, s ? ota_store_errmsg(s) : "failed");
-    exit(1);
-}
 
 static int no_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos)
 {
@@ -67,7 +55,7 @@ static void notice(ota_svc_inventory_t *inv, ota_store_t *s, int i, int online, 
         snprintf(line, sizeof line, "%lld: Client bench-%06d disconnected.",
                  (long long)(now_ms / 1000), i);
     if (ota_svc_inventory_handle(inv, "$SYS/broker/log/N", line, strlen(line), now_ms) != 1)
-        die(s, "notice");
+        bench_store_die("bench_presence", s, "notice");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -83,7 +71,7 @@ static void presence_of(ota_store_t *s, int i, char *out, size_t cap)
     snprintf(name, sizeof name, "bench-%06d", i);
     ota_store_presence_t p;
     if (ota_store_presence_get(s, name, &p) != OTA_STORE_OK)
-        die(s, "read presence");
+        bench_store_die("bench_presence", s, "read presence");
     char set[32];
     ota_store_presence_set_text(p.unknown, set, sizeof set);
     const char *c = ota_store_presence_connected(&p);
@@ -101,36 +89,36 @@ static result_t run(const char *dir, int n, int gaps)
     result_t r = {.things = n};
     ota_store_t *s;
     if (ota_store_open_at(dir, NULL, &s) != OTA_STORE_OK)
-        die(NULL, "open the store");
+        bench_store_die("bench_presence", NULL, "open the store");
     ota_svc_inventory_t *inv = ota_svc_inventory_create(s, no_publish, NULL);
     if (!inv)
-        die(s, "inventory");
+        bench_store_die("bench_presence", s, "inventory");
     int64_t t = 1790000000000LL;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "bench-%06d", i);
         if (ota_store_thing_create(s, name, t) != OTA_STORE_OK)
-            die(s, "thing create");
+            bench_store_die("bench_presence", s, "thing create");
     }
     for (int i = 0; i < n; i++)
         notice(inv, s, i, 1, ++t);
     for (int i = 0; i < n; i += 2)
         notice(inv, s, i, 0, ++t);
-    r.setup_s = now_s() - t0;
+    r.setup_s = bench_now_s() - t0;
     double took[GAPS_MAX], reads = 0;
     char before[64], after[64];
     for (int g = 0; g < gaps; g++) {
         t += 1000;
-        double a = now_s();
+        double a = bench_now_s();
         if (ota_svc_inventory_gap(inv, OTA_SVC_INVENTORY_ALL, "benchmark", t) != 0)
-            die(s, "gap");
-        took[g] = (now_s() - a) * 1000.0;
+            bench_store_die("bench_presence", s, "gap");
+        took[g] = (bench_now_s() - a) * 1000.0;
         /* what it left: every thing seen before it unknown on broker 1 */
         int probe = (int)((unsigned)g * 7919u % (unsigned)n);
-        a = now_s();
+        a = bench_now_s();
         presence_of(s, probe, before, sizeof before);
-        reads += now_s() - a;
+        reads += bench_now_s() - a;
         if (strcmp(before, "unknown/1") != 0) {
             fprintf(stderr, "bench_presence: thing %d after a gap: %s, not unknown/1\n", probe,
                     before);

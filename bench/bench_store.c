@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "ota_store.h"
 #include "ota_test_pg.h"
 
@@ -30,64 +31,51 @@ static const char *const op_names[OPS] = {"thing create", "job create (per targe
                                           "execution update", "next execution (read)",
                                           "timeout sweep (per execution)"};
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(ota_store_t *s, const char *what)
-{
-    fprintf(stderr, "bench_store: %s: %s\n", what, ota_store_errmsg(s));
-    exit(1);
-}
-
 /* Runs the workload on one store; rates[i] = calls per second of op i. */
 static void run(ota_store_t *s, int n, double *rates)
 {
     const int64_t t0 = 1700000000000LL;
     char(*names)[32] = calloc((size_t)n, sizeof *names);
     const char **ptrs = calloc((size_t)n, sizeof *ptrs);
-    double t = now_s();
+    double t = bench_now_s();
     for (int i = 0; i < n; i++) {
         snprintf(names[i], sizeof names[i], "bench-%05d", i);
         ptrs[i] = names[i];
         if (ota_store_thing_create(s, names[i], t0) != OTA_STORE_OK)
-            die(s, "thing create");
+            bench_store_die("bench_store", s, "thing create");
     }
-    rates[0] = n / (now_s() - t);
+    rates[0] = n / (bench_now_s() - t);
     ota_store_job_spec_t spec = {0};
     spec.job_id = "bench";
     spec.document = "{\"afr_ota\":{\"protocols\":[\"MQTT\"],\"streamname\":\"s\",\"files\":[]}}";
     spec.things = ptrs;
     spec.n_things = (size_t)n;
     spec.in_progress_timeout_min = 1;
-    t = now_s();
+    t = bench_now_s();
     if (ota_store_job_create(s, &spec, t0) != OTA_STORE_OK)
-        die(s, "job create");
-    rates[1] = n / (now_s() - t);
-    t = now_s();
+        bench_store_die("bench_store", s, "job create");
+    rates[1] = n / (bench_now_s() - t);
+    t = bench_now_s();
     for (int i = 0; i < n; i++) {
         ota_store_exec_update_t u = {.status = OTA_STORE_EXEC_IN_PROGRESS,
                                      .status_details = "{\"receive\":\"1/9\"}"};
         if (ota_store_execution_update(s, "bench", names[i], &u, t0 + 1, NULL) != OTA_STORE_OK)
-            die(s, "execution update");
+            bench_store_die("bench_store", s, "execution update");
     }
-    rates[2] = n / (now_s() - t);
-    t = now_s();
+    rates[2] = n / (bench_now_s() - t);
+    t = bench_now_s();
     for (int i = 0; i < n; i++) {
         ota_store_execution_t e;
         if (ota_store_execution_next(s, names[i], &e) != OTA_STORE_OK)
-            die(s, "next execution");
+            bench_store_die("bench_store", s, "next execution");
         ota_store_execution_free(&e);
     }
-    rates[3] = n / (now_s() - t);
-    t = now_s();
+    rates[3] = n / (bench_now_s() - t);
+    t = bench_now_s();
     size_t timed = 0;
     if (ota_store_expire_timeouts(s, t0 + 2 * 60000, &timed) != OTA_STORE_OK || timed != (size_t)n)
-        die(s, "timeout sweep");
-    rates[4] = n / (now_s() - t);
+        bench_store_die("bench_store", s, "timeout sweep");
+    rates[4] = n / (bench_now_s() - t);
     free(names);
     free(ptrs);
 }
