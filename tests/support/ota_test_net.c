@@ -319,6 +319,25 @@ int ota_test_proc_running(ota_test_proc_t *p, int *status)
     return 1;
 }
 
+int ota_test_proc_wait_exit(ota_test_proc_t *p, int ms, int *status)
+{
+    int code = -1;
+    for (int waited = 0; waited <= ms; waited += 10) {
+        if (!ota_test_proc_running(p, &code)) {
+            if (status != NULL) {
+                *status = code;
+            }
+            return 0;
+        }
+        usleep(10000);
+    }
+    ota_test_proc_kill(p);
+    if (status != NULL) {
+        *status = -1;
+    }
+    return -1;
+}
+
 int ota_test_proc_stop(ota_test_proc_t *p)
 {
     int code = -1;

@@ -93,6 +93,13 @@ int ota_test_proc_kill(ota_test_proc_t *p);
  */
 int ota_test_proc_running(ota_test_proc_t *p, int *status);
 
+/**
+ * Waits up to ms for a started process to exit by itself; kills it if it has not.
+ * @param status receives its exit status as for ota_test_proc_stop() (-1 when it was killed).
+ * @return 0 when it exited by itself, -1 when it had to be killed.
+ */
+int ota_test_proc_wait_exit(ota_test_proc_t *p, int ms, int *status);
+
 /** A Mosquitto broker for a test. */
 typedef struct ota_test_broker {
     int port;             /**< listening port on 127.0.0.1 */

@@ -190,15 +190,9 @@ static void test_stops_when_store_migrated_by_newer(void **state)
             SQLITE_OK;
     sqlite3_close(conn);
     int status = -1;
-    for (int i = 0; i < 1000 && ota_test_proc_running(&p, &status); i++) {
-        usleep(10000); /* checked every 5 s */
-    }
-    int still_running = p.pid > 0;
-    if (still_running) {
-        ota_test_proc_kill(&p);
-    }
+    int exited = ota_test_proc_wait_exit(&p, 10000, &status); /* checked every 5 s */
     assert_true(ok);
-    assert_false(still_running);
+    assert_int_equal(exited, 0);
     assert_int_equal(status, 1);
     assert_int_equal(ota_test_log_wait(g_log, from, "newer than this program's", 0), 0);
 }
