@@ -301,7 +301,7 @@ stack_paths() {
         }'
 }
 
-agent_entries=(ota_agent_init ota_agent_start ota_agent_stop ota_agent_suspend ota_agent_resume
+agent_entries=(ota_agent_init_sized ota_agent_start ota_agent_stop ota_agent_suspend ota_agent_resume
     ota_agent_check_for_update ota_agent_reconnected ota_agent_self_test_result
     ota_agent_handle_message ota_agent_poll)
 agent_stack=$(stack_paths "${agent_entries[*]}" "" "$cm4/agent/CMakeFiles/ota_agent.dir" \

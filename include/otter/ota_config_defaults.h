@@ -278,10 +278,10 @@
  * Bytes kept for mbed TLS's SHA-256 context in ota_verify_hash_t (mbed TLS
  * 2.28 and 3.x need 108 on 32- and 64-bit targets; a hardware SHA-256
  * (MBEDTLS_SHA256_ALT) may need more: the build of verify/ota_verify.c stops
- * with an error naming this setting when it does not fit). Default: 128.
+ * with an error naming this setting when it does not fit). Default: 108.
  */
 #ifndef OTA_VERIFY_HASH_CONTEXT_SIZE
-#define OTA_VERIFY_HASH_CONTEXT_SIZE 128u
+#define OTA_VERIFY_HASH_CONTEXT_SIZE 108u
 #endif
 
 /**

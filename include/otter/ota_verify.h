@@ -122,7 +122,7 @@ typedef struct ota_verify_hash {
      * header (verify/ota_verify.c checks at build time that it fits: see
      * OTA_VERIFY_HASH_CONTEXT_SIZE). */
     union {
-        uint64_t align_u64;
+        uint32_t align_u32;
         void *align_ptr;
         unsigned char bytes[OTA_VERIFY_HASH_CONTEXT_SIZE];
     } sha;
