@@ -553,6 +553,71 @@ static void test_flood(void **state)
     assert_int_equal(sec_count_in_file(g.service_log, "connected to "), 1);
 }
 
+/* The publishes the broker's drop lines in a log count as over the rate budget. */
+static long dropped_over_rate(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    char line[1024];
+    long sum = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, " over max_payload, ");
+        long n = 0;
+        if (strstr(line, "otter_device_limits: dropped") != NULL && p != NULL &&
+            sscanf(p, " over max_payload, %ld over the rate budget", &n) == 1) {
+            sum += n;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return sum;
+}
+
+/*
+ * A device floods small publishes (2 bytes each) on its own jobs/get, faster than any download
+ * asks for blocks: 20,000 of them, which the broker takes in far less than the 16 s its
+ * message budget (a burst of 4000, then 1000 a second) would need to let all through. It drops
+ * the rest and says so, and another device is answered.
+ */
+static void test_message_rate_flood(void **state)
+{
+    (void)state;
+    enum { FLOOD = 20000 };
+    static const char topic[] = "$aws/things/attacker/jobs/get";
+    uint8_t pkt[64];
+    size_t body = 2 + strlen(topic) + 2;
+    pkt[0] = 0x30;
+    size_t n = 1 + mqtt_varint(pkt + 1, body);
+    n += mqtt_string(pkt + n, topic);
+    memcpy(pkt + n, "{}", 2);
+    n += 2;
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    assert_non_null(victim);
+    int fd = raw_connect(&g_attacker);
+    assert_true(fd >= 0);
+    int sent = 0;
+    int64_t t0 = mono_now_ms();
+    for (int i = 0; i < FLOOD && send_all(fd, pkt, n) == 0; i++) {
+        sent++;
+    }
+    int64_t ms = mono_now_ms() - t0;
+    int honest = sec_honest_request(victim, "victim", 0);
+    (void)ota_test_log_wait(g.broker_log, 0, "over the rate budget", 5000);
+    long from = ota_test_log_size(g.broker_log);
+    close(fd);
+    ota_test_client_disconnect(victim);
+    /* The rest of the drops are logged when the device disconnects. */
+    (void)ota_test_log_wait(g.broker_log, from, "over the rate budget", 3000);
+    long dropped = dropped_over_rate(g.broker_log);
+    fprintf(stderr, "%d publishes of 2 bytes in %lld ms; %ld dropped over the rate budget\n", sent,
+            (long long)ms, dropped);
+    sec_report("message_rate_flood", sent, (int)dropped, honest);
+    assert_int_equal(sent, FLOOD);
+    assert_int_equal(honest, 1);
+    /* At most the burst and a few seconds' rate went through. */
+    assert_true(dropped >= FLOOD - 4000 - 1000 * 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_request_flood, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_no_echo, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_flood, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_message_rate_flood, setup, sec_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
