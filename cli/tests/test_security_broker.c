@@ -19,7 +19,8 @@
  * - flood: a device publishes 130 kB QoS 0 messages on its own Jobs topic as
  *   fast as its link takes them; the broker drops them (otter's broker plugin),
  *   its memory stays bounded and another device's requests are answered
- *   promptly; a device's largest legitimate publish still arrives.
+ *   promptly; a device's largest legitimate publish still arrives; a flood of
+ *   small publishes is held to the device's message budget.
  *
  * Each test prints one line
  *   security: <name>: attacks=N refused=N honest_answered=N updates_lost=N
