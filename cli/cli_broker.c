@@ -108,9 +108,73 @@ static char *bridge_text(const char *dir, const cli_broker_setup_t *s, const cha
     return text;
 }
 
+/*
+ * The path of otter's broker plugin: CLI_LIMITS_PLUGIN in the folder of the running otter
+ * binary. -1 (with an error line) when it is not there.
+ */
+static int limits_plugin_path(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "otter: error: cannot find the otter binary's folder (%s)\n",
+                strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    if (join_path(out, cap, exe, CLI_LIMITS_PLUGIN) != 0) {
+        return -1;
+    }
+    if (access(out, R_OK) != 0) {
+        fprintf(stderr,
+                "otter: error: the broker plugin %s is missing (%s); build it with otter "
+                "(cmake --build) or copy it next to the otter binary\n",
+                out, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The plugin lines that limit each thing's publishes (plugin: its path). */
+static char *limits_text(const char *plugin)
+{
+    return cli_sprintf("\n"
+                       "# Each thing's publishes, limited by otter's plugin: at most %u bytes of\n"
+                       "# payload (a status update's details are at most 16 KiB), %u messages/s\n"
+                       "# (burst %u) and %u bytes/s (burst %u) per connection; what is over is\n"
+                       "# dropped and logged (otter_device_limits). The packet limit below is for\n"
+                       "# everyone and must let the service publish 128 KiB blocks, and Mosquitto\n"
+                       "# does not bound QoS 0 messages queued for the service in bytes. The\n"
+                       "# service's, the CLI's and the bridges' logins are exempt.\n"
+                       "plugin %s\n"
+                       "plugin_opt_max_payload %u\n"
+                       "plugin_opt_messages_per_second %u\n"
+                       "plugin_opt_message_burst %u\n"
+                       "plugin_opt_bytes_per_second %u\n"
+                       "plugin_opt_byte_burst %u\n"
+                       "plugin_opt_exempt_users " CLI_ADMIN_USER "\n"
+                       "plugin_opt_exempt_prefix " CLI_SERVICE_USER "\n",
+                       CLI_DEVICE_MAX_PAYLOAD, CLI_DEVICE_MSG_RATE, CLI_DEVICE_MSG_BURST,
+                       CLI_DEVICE_BYTE_RATE, CLI_DEVICE_BYTE_BURST, plugin, CLI_DEVICE_MAX_PAYLOAD,
+                       CLI_DEVICE_MSG_RATE, CLI_DEVICE_MSG_BURST, CLI_DEVICE_BYTE_RATE,
+                       CLI_DEVICE_BYTE_BURST);
+}
+
 /* The Mosquitto configuration text for the final folder `dir`. */
 static char *config_text(const char *dir, const cli_broker_setup_t *s, const char *bridge)
 {
+    char plugin[CLI_PATH_MAX];
+    if (limits_plugin_path(plugin, sizeof plugin) != 0) {
+        return NULL;
+    }
+    char *limits = limits_text(plugin);
+    if (limits == NULL) {
+        return NULL;
+    }
     char *tls = NULL;
     if (s->tls) {
         tls =
@@ -129,6 +193,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
                         "tls_version tlsv1.2\n",
                         s->host, dir, dir, dir, dir);
         if (tls == NULL) {
+            free(limits);
             return NULL;
         }
     }
@@ -145,6 +210,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
         "plugin %s\n"
         "plugin_opt_config_file %s/dynsec.json\n"
         "pid_file %s/mosquitto.pid\n"
+        "%s"
         "\n"
         "# Sessions and queued messages survive a restart of the broker (the\n"
         "# service keeps a persistent session).\n"
@@ -172,7 +238,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
         "\n"
         "listener %u %s\n"
         "%s%s",
-        dir, CLI_DYNSEC_PLUGIN, dir, dir, dir, CLI_BROKER_MAX_PACKET,
+        dir, CLI_DYNSEC_PLUGIN, dir, dir, limits, dir, CLI_BROKER_MAX_PACKET,
         geteuid() == 0 ? "# Written by root: the broker keeps running as root, since the files\n"
                          "# here are private to root (mode 0600) and Mosquitto would otherwise\n"
                          "# switch to user 'mosquitto' and fail to read them. Run 'otter broker\n"
@@ -181,6 +247,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
                        : "",
         s->port, s->bind, tls ? tls : "", bridge ? bridge : "");
     free(tls);
+    free(limits);
     return text;
 }
 /* Reads a PEM file under dir into a new heap string. */
@@ -611,8 +678,11 @@ static const char broker_help[] =
     "dynamic-security plugin (each device may connect only as its own thing name\n"
     "and use only its own $aws/things/<thing>/jobs and streams topics),\n"
     "persistence in DATA_DIR/broker/, TCP_NODELAY, a 128 KiB + 4 KiB packet limit,\n"
-    "no retained messages, and the service's login in service.credentials\n"
-    "(mode 0600). The data folder is created if it does not exist.\n"
+    "no retained messages, per-thing publish limits (otter's broker plugin\n"
+    "" CLI_LIMITS_PLUGIN ", found next to the otter binary: 32 KiB of payload,\n"
+    "1000 messages/s and 1 MiB/s per device), and the service's login in\n"
+    "service.credentials (mode 0600). The data folder is created if it does not\n"
+    "exist.\n"
     "Then run: mosquitto -c DATA_DIR/broker/mosquitto.conf\n"
     "\n"
     "  --port N          MQTT listener port\n"

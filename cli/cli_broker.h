@@ -4,7 +4,8 @@
  * Layout under <data_dir>/broker/:
  *   mosquitto.conf       listener on --bind (127.0.0.1), no anonymous clients,
  *                        the dynamic-security plugin, persistence here,
- *                        TCP_NODELAY, a packet limit, no retained messages
+ *                        TCP_NODELAY, a packet limit, no retained messages,
+ *                        otter's plugin limiting each thing's publishes
  *   dynsec.json          logins and roles (cli_dynsec.h), mode 0600
  *   service.credentials  the service's MQTT login (JSON, mode 0600)
  *   admin.credentials    the CLI's own login, to change a running broker
@@ -27,6 +28,21 @@
 /** Largest MQTT packet the broker takes: AWS IoT's 128 KiB payload + 4 KiB (the limit the
  *  service keeps to when it publishes). */
 #define CLI_BROKER_MAX_PACKET OTA_STORE_MQTT_PACKET_MAX
+
+/** File name of otter's broker plugin (broker/otter_device_limits.c): built, and installed,
+ *  next to the otter binary, where broker init finds it. */
+#define CLI_LIMITS_PLUGIN "otter_device_limits.so"
+
+/** Largest payload of a thing's publish, in bytes: a status update's statusDetails are at most
+ *  OTA_STORE_DETAILS_MAX (16 KiB) compact; every other device message is far smaller. */
+#define CLI_DEVICE_MAX_PAYLOAD 32768u
+/** A thing's publish budget: messages per second and burst (a download asks for about 8 to
+ *  10 requests per MiB once its window has grown: 1000 a second is 100 MiB/s). */
+#define CLI_DEVICE_MSG_RATE 1000u
+#define CLI_DEVICE_MSG_BURST 4000u
+/** A thing's publish budget: payload bytes per second and burst. */
+#define CLI_DEVICE_BYTE_RATE 1048576u
+#define CLI_DEVICE_BYTE_BURST 4194304u
 
 /** What `broker init` was asked for. */
 typedef struct cli_broker_setup {

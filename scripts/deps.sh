@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config clang clang-format
     libcmocka-dev libmbedtls-dev zlib1g-dev openssl libclang-rt-dev
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
-    mosquitto mosquitto-clients libmosquitto-dev libjsmn-dev libcjson-dev libcbor-dev
+    mosquitto mosquitto-clients libmosquitto-dev mosquitto-dev libjsmn-dev libcjson-dev libcbor-dev
     libsqlite3-dev sqlite3 valgrind qemu-system-arm
     libmicrohttpd-dev libcurl4-openssl-dev
     postgresql-15 libpq-dev

@@ -15,12 +15,20 @@
  *   login is refused from then on;
  * - invalid requests: a flood of them is charged to the device's Jobs budget;
  * - echo: nothing a device sends comes back to it, so it cannot make the
- *   broker buffer its own messages.
+ *   broker buffer its own messages;
+ * - flood: a device publishes 130 kB QoS 0 messages on its own Jobs topic as
+ *   fast as its link takes them; the broker drops them (otter's broker plugin),
+ *   its memory stays bounded and another device's requests are answered
+ *   promptly; a device's largest legitimate publish still arrives; a flood of
+ *   small publishes is held to the device's message budget.
  *
  * Each test prints one line
  *   security: <name>: attacks=N refused=N honest_answered=N updates_lost=N
  * that scripts/test.sh sums.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -326,6 +335,290 @@ static void test_no_echo(void **state)
     assert_int_equal(honest, ROUNDS);
 }
 
+/* Appends an MQTT remaining length to p; the bytes written. */
+static size_t mqtt_varint(uint8_t *p, size_t n)
+{
+    size_t k = 0;
+    do {
+        uint8_t b = (uint8_t)(n % 128);
+        n /= 128;
+        p[k++] = (uint8_t)(b | (n > 0 ? 128 : 0));
+    } while (n > 0);
+    return k;
+}
+
+/* Appends an MQTT string to p; the bytes written. */
+static size_t mqtt_string(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    p[0] = (uint8_t)(n >> 8);
+    p[1] = (uint8_t)n;
+    memcpy(p + 2, s, n);
+    return n + 2;
+}
+
+/* Writes all of buf; 0, or -1 when the connection is gone. */
+static int send_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* A bare MQTT 3.1.1 connection with a login (blocking socket: the flood goes exactly as fast
+ * as the broker reads); the socket, or -1. */
+static int raw_connect(const ota_test_login_t *l)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)l->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    uint8_t body[600], pkt[610];
+    size_t n = mqtt_string(body, "MQTT");
+    body[n++] = 4;    /* 3.1.1 */
+    body[n++] = 0xC2; /* username, password, clean session */
+    body[n++] = 0;
+    body[n++] = 60;
+    n += mqtt_string(body + n, l->client_id);
+    n += mqtt_string(body + n, l->username);
+    n += mqtt_string(body + n, l->password);
+    pkt[0] = 0x10;
+    size_t h = 1 + mqtt_varint(pkt + 1, n);
+    memcpy(pkt + h, body, n);
+    uint8_t ack[4];
+    if (send_all(fd, pkt, h + n) != 0 || recv(fd, ack, 4, MSG_WAITALL) != 4 || ack[0] != 0x20 ||
+        ack[3] != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/** The flooding device: its login, how long it floods, what it sent. */
+typedef struct flood {
+    const ota_test_login_t *login;
+    int seconds;
+    long sent;     /**< publishes written */
+    long long mib; /**< MiB written */
+    int connected; /**< 1: it stayed connected throughout */
+} flood_t;
+
+/* Publishes {"x":"<130,000 A>"} at QoS 0 on the device's own jobs/get for f->seconds. */
+static void *flood_run(void *arg)
+{
+    flood_t *f = arg;
+    enum { X = 130000 };
+    static const char topic[] = "$aws/things/attacker/jobs/get";
+    static uint8_t pkt[X + 256];
+    size_t payload = X + 8, body = 2 + strlen(topic) + payload;
+    pkt[0] = 0x30;
+    size_t n = 1 + mqtt_varint(pkt + 1, body);
+    n += mqtt_string(pkt + n, topic);
+    memcpy(pkt + n, "{\"x\":\"", 6);
+    memset(pkt + n + 6, 'A', X);
+    memcpy(pkt + n + 6 + X, "\"}", 2);
+    n += payload;
+    int fd = raw_connect(f->login);
+    f->connected = fd >= 0;
+    long long bytes = 0;
+    int64_t end = mono_now_ms() + f->seconds * 1000;
+    while (fd >= 0 && mono_now_ms() < end) {
+        if (send_all(fd, pkt, n) != 0) {
+            f->connected = 0;
+            break;
+        }
+        f->sent++;
+        bytes += (long long)n;
+    }
+    f->mib = bytes >> 20;
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
+}
+
+/* The resident memory of a process, in KiB (VmRSS); -1 when unknown. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kib;
+}
+
+/*
+ * A device floods its own jobs/get with 130 kB QoS 0 publishes (the packet limit lets them
+ * in; Mosquitto bounds QoS 0 deliveries to the online service by count only, so without a
+ * per-device limit the broker grew by gigabytes and other devices waited seconds). Otter's
+ * broker plugin drops them: the broker's memory stays within FLOOD_RSS_MIB of where it was,
+ * every request of another device is answered within ANSWER_MS, and afterwards a device's
+ * largest legitimate publish (a 20 kB request) still reaches the service.
+ */
+static void test_flood(void **state)
+{
+    (void)state;
+    enum { FLOOD_S = 4, ANSWER_MS = 2000, FLOOD_RSS_MIB = 100 };
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    assert_non_null(victim);
+    pid_t broker = g.broker.proc.pid;
+    long rss0 = rss_kib(broker), rss_max = rss0;
+    assert_true(rss0 > 0);
+    flood_t f = {&g_attacker, FLOOD_S, 0, 0, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flood_run, &f), 0);
+    int requests = 0, honest = 0;
+    int64_t worst = 0, end = mono_now_ms() + FLOOD_S * 1000;
+    char topic[] = "$aws/things/victim/jobs/$next/get", tag[32], token[64];
+    while (mono_now_ms() < end) {
+        snprintf(tag, sizeof tag, "\"flood-%d\"", requests);
+        snprintf(token, sizeof token, "{\"clientToken\":%s}", tag);
+        int64_t t0 = mono_now_ms();
+        requests++;
+        if (ota_test_client_publish(victim, topic, token, strlen(token), 1) == 0) {
+            ota_test_msg_t *m =
+                ota_test_client_expect(victim, "$aws/things/victim/jobs/$next/get/+", ANSWER_MS);
+            int64_t took = mono_now_ms() - t0;
+            if (m != NULL && strstr((const char *)m->payload, tag) != NULL && took <= ANSWER_MS) {
+                honest++;
+            }
+            worst = took > worst ? took : worst;
+            ota_test_msg_free(m);
+        }
+        long r = rss_kib(broker);
+        rss_max = r > rss_max ? r : rss_max;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(t, NULL);
+    for (int i = 0; i < 10; i++) { /* what the broker still holds shortly after */
+        long r = rss_kib(broker);
+        rss_max = r > rss_max ? r : rss_max;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr,
+            "flood: %ld publishes (%lld MiB) in %d s; broker VmRSS %ld -> max %ld KiB; "
+            "%d/%d requests of another device answered within %d ms (slowest %lld ms)\n",
+            f.sent, f.mib, FLOOD_S, rss0, rss_max, honest, requests, ANSWER_MS, (long long)worst);
+    /* The device's largest legitimate publish (a status update's details are at most 16 KiB
+     * compact) still arrives: the service answers a 20 kB request. */
+    ota_test_client_t *c = attacker(NULL);
+    assert_non_null(c);
+    assert_int_equal(ota_test_client_subscribe(c, "$aws/things/attacker/jobs/$next/get/+", 1), 1);
+    enum { BIG = 20000 };
+    char *big = malloc(BIG + 64);
+    assert_non_null(big);
+    int k = snprintf(big, BIG + 64, "{\"clientToken\":\"big\",\"pad\":\"");
+    memset(big + k, 'p', BIG);
+    memcpy(big + k + BIG, "\"}", 3);
+    assert_int_equal(
+        ota_test_client_publish(c, "$aws/things/attacker/jobs/$next/get", big, strlen(big), 1), 0);
+    free(big);
+    ota_test_msg_t *m = ota_test_client_expect(c, "$aws/things/attacker/jobs/$next/get/+", 5000);
+    int big_answered = m != NULL && strstr((const char *)m->payload, "\"big\"") != NULL;
+    ota_test_msg_free(m);
+    ota_test_client_disconnect(c);
+    ota_test_client_disconnect(victim);
+    sec_report("publish_flood", (int)f.sent, (int)f.sent, honest);
+    assert_true(f.connected);
+    assert_true(f.sent > 0);
+    assert_true(requests >= 2);
+    assert_int_equal(honest, requests);
+    assert_true(rss_max - rss0 < FLOOD_RSS_MIB * 1024L);
+    assert_true(big_answered);
+    /* The broker said what it dropped, and the service never saw the flood. */
+    assert_true(sec_count_in_file(g.broker_log, "otter_device_limits: dropped") >= 1);
+    assert_int_equal(sec_count_in_file(g.service_log, "connected to "), 1);
+}
+
+/* The publishes the broker's drop lines in a log count as over the rate budget. */
+static long dropped_over_rate(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    char line[1024];
+    long sum = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, " over max_payload, ");
+        long n = 0;
+        if (strstr(line, "otter_device_limits: dropped") != NULL && p != NULL &&
+            sscanf(p, " over max_payload, %ld over the rate budget", &n) == 1) {
+            sum += n;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return sum;
+}
+
+/*
+ * A device floods small publishes (2 bytes each) on its own jobs/get, faster than any download
+ * asks for blocks: 20,000 of them, which the broker takes in far less than the 16 s its
+ * message budget (a burst of 4000, then 1000 a second) would need to let all through. It drops
+ * the rest and says so, and another device is answered.
+ */
+static void test_message_rate_flood(void **state)
+{
+    (void)state;
+    enum { FLOOD = 20000 };
+    static const char topic[] = "$aws/things/attacker/jobs/get";
+    uint8_t pkt[64];
+    size_t body = 2 + strlen(topic) + 2;
+    pkt[0] = 0x30;
+    size_t n = 1 + mqtt_varint(pkt + 1, body);
+    n += mqtt_string(pkt + n, topic);
+    memcpy(pkt + n, "{}", 2);
+    n += 2;
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    assert_non_null(victim);
+    int fd = raw_connect(&g_attacker);
+    assert_true(fd >= 0);
+    int sent = 0;
+    int64_t t0 = mono_now_ms();
+    for (int i = 0; i < FLOOD && send_all(fd, pkt, n) == 0; i++) {
+        sent++;
+    }
+    int64_t ms = mono_now_ms() - t0;
+    int honest = sec_honest_request(victim, "victim", 0);
+    (void)ota_test_log_wait(g.broker_log, 0, "over the rate budget", 5000);
+    long from = ota_test_log_size(g.broker_log);
+    close(fd);
+    ota_test_client_disconnect(victim);
+    /* The rest of the drops are logged when the device disconnects. */
+    (void)ota_test_log_wait(g.broker_log, from, "over the rate budget", 3000);
+    long dropped = dropped_over_rate(g.broker_log);
+    fprintf(stderr, "%d publishes of 2 bytes in %lld ms; %ld dropped over the rate budget\n", sent,
+            (long long)ms, dropped);
+    sec_report("message_rate_flood", sent, (int)dropped, honest);
+    assert_int_equal(sent, FLOOD);
+    assert_int_equal(honest, 1);
+    /* At most the burst and a few seconds' rate went through. */
+    assert_true(dropped >= FLOOD - 4000 - 1000 * 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +628,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_request_flood, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_no_echo, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_flood, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_message_rate_flood, setup, sec_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
