@@ -5,13 +5,19 @@
  * blocks, and Mosquitto does not bound QoS 0 deliveries to an online client in
  * bytes: one device flooding its own topics with large QoS 0 publishes grows
  * the broker's queue for the service by gigabytes. This plugin, for clients
- * logged in as things, drops
+ * logged in as things, refuses
  *   - publishes whose payload is larger than max_payload bytes, and
- *   - publishes over the client's budget: two token buckets per connected
- *     client, one in messages, one in payload bytes, each refilled at its rate
- *     per second up to its burst;
- * with at most one log line per client every LOG_INTERVAL_S seconds. A dropped
- * QoS 0 publish vanishes; a QoS 1/2 one is acknowledged as not authorized.
+ *   - publishes over the thing's budget: two token buckets per thing (its
+ *     username), one in messages, one in payload bytes, each refilled at its
+ *     rate per second up to its burst; kept across the thing's connections
+ *     (a reconnect does not refill them);
+ * with at most one log line per thing every LOG_INTERVAL_S seconds. It does so
+ * in the write access check (MOSQ_EVT_ACL_CHECK, MOSQ_ACL_WRITE), which the
+ * broker makes for every publish and for a will before it is sent, so wills
+ * are held to the same limits; the plugin line must come before the
+ * dynamic-security one, whose allowing answer ends the check ('otter broker
+ * init' writes it so). A refused QoS 0 publish vanishes; a QoS 1/2 one is
+ * acknowledged as not authorized.
  *
  * Exempt (never limited): clients without a username (the broker's own bridge
  * connections), the usernames in exempt_users and those that start with
@@ -22,8 +28,9 @@
  * bytes_per_second, byte_burst (positive integers), exempt_users (names
  * separated by commas), exempt_prefix.
  *
- * Memory: one small record per connected client that has published, freed when
- * it disconnects.
+ * Memory: one small record per thing that has published in the last few
+ * seconds: a record whose buckets would be full again is the same as none, and
+ * is freed when its table chain is next walked.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -56,23 +63,24 @@ typedef struct limits {
     char *exempt_prefix;        /**< or NULL */
 } limits_t;
 
-/** One connected client that has published. */
+/** One thing that has published. */
 typedef struct client_state {
     struct client_state *next;
-    const struct mosquitto *client; /**< the broker's handle: the key */
-    int exempt;                     /**< 1: never limited */
-    double messages;                /**< tokens in the message bucket */
-    double bytes;                   /**< tokens in the byte bucket */
-    int64_t refilled_ns;            /**< when the buckets were last refilled */
-    int64_t logged_ns;              /**< when a drop was last logged, 0 never */
-    unsigned long dropped_size;     /**< over max_payload since the last log line */
-    unsigned long dropped_rate;     /**< over budget since the last log line */
+    char *username;             /**< the thing: the key */
+    double messages;            /**< tokens in the message bucket */
+    double bytes;               /**< tokens in the byte bucket */
+    int64_t refilled_ns;        /**< when the buckets were last refilled */
+    int64_t logged_ns;          /**< when a drop was last logged, 0 never */
+    unsigned long dropped_size; /**< over max_payload since the last log line */
+    unsigned long dropped_rate; /**< over budget since the last log line */
+    char client_id[64];         /**< of the last refused publish, for the log */
 } client_state_t;
 
 /** The plugin's state. */
 typedef struct plugin {
     mosquitto_plugin_id_t *id;
     limits_t limits;
+    int64_t idle_ns; /**< idle this long, a record's buckets are full again: it is freed */
     client_state_t *table[TABLE_SIZE];
 } plugin_t;
 
@@ -84,13 +92,14 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
 }
 
-/* The table bucket of a client handle. */
-static size_t slot_of(const struct mosquitto *client)
+/* The table bucket of a username (FNV-1a). */
+static size_t slot_of(const char *username)
 {
-    uintptr_t p = (uintptr_t)client;
-    p ^= p >> 17;
-    p *= (uintptr_t)0x9E3779B97F4A7C15u;
-    return (size_t)(p >> 7) % TABLE_SIZE;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)username; *p != '\0'; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+    return (size_t)(h % TABLE_SIZE);
 }
 
 /* Whether a username is exempt from the limits. */
@@ -115,21 +124,35 @@ static int is_exempt(const limits_t *l, const char *username)
     return 0;
 }
 
-/* The state of a client, made (with full buckets) on its first publish; NULL without memory. */
-static client_state_t *state_of(plugin_t *pl, struct mosquitto *client, int64_t now)
+static void log_drops(client_state_t *s, int64_t now);
+
+/* The state of a thing, made (with full buckets) on its first publish; NULL without memory.
+ * Records of the same chain idle long enough to be full again are freed on the way. */
+static client_state_t *state_of(plugin_t *pl, const char *username, int64_t now)
 {
-    size_t k = slot_of(client);
-    for (client_state_t *s = pl->table[k]; s != NULL; s = s->next) {
-        if (s->client == client) {
-            return s;
+    client_state_t *found = NULL;
+    for (client_state_t **pp = &pl->table[slot_of(username)]; *pp != NULL;) {
+        client_state_t *s = *pp;
+        if (strcmp(s->username, username) == 0) {
+            found = s;
+        } else if (now - s->refilled_ns >= pl->idle_ns) {
+            log_drops(s, now);
+            *pp = s->next;
+            free(s->username);
+            free(s);
+            continue;
         }
+        pp = &s->next;
+    }
+    if (found != NULL) {
+        return found;
     }
     client_state_t *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    if (s == NULL || (s->username = strdup(username)) == NULL) {
+        free(s);
         return NULL;
     }
-    s->client = client;
-    s->exempt = is_exempt(&pl->limits, mosquitto_client_username(client));
+    size_t k = slot_of(username);
     s->messages = pl->limits.message_burst;
     s->bytes = pl->limits.byte_burst;
     s->refilled_ns = now;
@@ -138,18 +161,16 @@ static client_state_t *state_of(plugin_t *pl, struct mosquitto *client, int64_t 
     return s;
 }
 
-/* Logs a client's drops since the last line (when there are any). */
-static void log_drops(client_state_t *s, const struct mosquitto *client, int64_t now)
+/* Logs a thing's drops since the last line (when there are any). */
+static void log_drops(client_state_t *s, int64_t now)
 {
     if (s->dropped_size == 0 && s->dropped_rate == 0) {
         return;
     }
-    const char *id = mosquitto_client_id(client);
-    const char *user = mosquitto_client_username(client);
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "otter_device_limits: dropped %lu publishes from '%s' (user '%s'): %lu "
                          "over max_payload, %lu over the rate budget",
-                         s->dropped_size + s->dropped_rate, id ? id : "", user ? user : "",
+                         s->dropped_size + s->dropped_rate, s->client_id, s->username,
                          s->dropped_size, s->dropped_rate);
     s->dropped_size = 0;
     s->dropped_rate = 0;
@@ -174,19 +195,24 @@ static void refill(const limits_t *l, client_state_t *s, int64_t now)
     }
 }
 
-/* MOSQ_EVT_MESSAGE: a client's publish; MOSQ_ERR_ACL_DENIED drops it. */
-static int on_message(int event, void *event_data, void *userdata)
+/* MOSQ_EVT_ACL_CHECK: for a thing's publish (or will), MOSQ_ERR_ACL_DENIED refuses it; anything
+ * else is left to the next plugin (the dynamic-security rules). */
+static int on_acl_check(int event, void *event_data, void *userdata)
 {
     (void)event;
     plugin_t *pl = userdata;
-    struct mosquitto_evt_message *ev = event_data;
+    struct mosquitto_evt_acl_check *ev = event_data;
+    if (ev->access != MOSQ_ACL_WRITE) {
+        return MOSQ_ERR_PLUGIN_DEFER;
+    }
+    const char *username = mosquitto_client_username(ev->client);
+    if (is_exempt(&pl->limits, username)) {
+        return MOSQ_ERR_PLUGIN_DEFER;
+    }
     int64_t now = now_ns();
-    client_state_t *s = state_of(pl, ev->client, now);
+    client_state_t *s = state_of(pl, username, now);
     if (s == NULL) {
         return MOSQ_ERR_ACL_DENIED; /* no memory: refuse rather than queue */
-    }
-    if (s->exempt) {
-        return MOSQ_ERR_SUCCESS;
     }
     refill(&pl->limits, s, now);
     int drop = 0;
@@ -200,31 +226,33 @@ static int on_message(int event, void *event_data, void *userdata)
         s->messages -= 1.0;
         s->bytes -= (double)ev->payloadlen;
     }
-    if (drop) {
-        if (s->logged_ns == 0 || now - s->logged_ns >= (int64_t)LOG_INTERVAL_S * 1000000000) {
-            log_drops(s, ev->client, now);
-        }
-        return MOSQ_ERR_ACL_DENIED;
+    if (!drop) {
+        return MOSQ_ERR_PLUGIN_DEFER;
     }
-    return MOSQ_ERR_SUCCESS;
+    const char *id = mosquitto_client_id(ev->client);
+    snprintf(s->client_id, sizeof s->client_id, "%s", id != NULL ? id : "");
+    if (s->logged_ns == 0 || now - s->logged_ns >= (int64_t)LOG_INTERVAL_S * 1000000000) {
+        log_drops(s, now);
+    }
+    return MOSQ_ERR_ACL_DENIED;
 }
 
-/* MOSQ_EVT_DISCONNECT: frees the client's state (logging drops not yet logged). */
+/* MOSQ_EVT_DISCONNECT: logs the thing's drops not yet logged (its record stays: a reconnect
+ * finds its buckets as they were). */
 static int on_disconnect(int event, void *event_data, void *userdata)
 {
     (void)event;
     plugin_t *pl = userdata;
     struct mosquitto_evt_disconnect *ev = event_data;
-    client_state_t **pp = &pl->table[slot_of(ev->client)];
-    while (*pp != NULL) {
-        client_state_t *s = *pp;
-        if (s->client == ev->client) {
-            log_drops(s, ev->client, now_ns());
-            *pp = s->next;
-            free(s);
-            return MOSQ_ERR_SUCCESS;
+    const char *username = mosquitto_client_username(ev->client);
+    if (username == NULL) {
+        return MOSQ_ERR_SUCCESS;
+    }
+    for (client_state_t *s = pl->table[slot_of(username)]; s != NULL; s = s->next) {
+        if (strcmp(s->username, username) == 0) {
+            log_drops(s, now_ns());
+            break;
         }
-        pp = &s->next;
     }
     return MOSQ_ERR_SUCCESS;
 }
@@ -308,6 +336,7 @@ static void plugin_free(plugin_t *pl)
         while (pl->table[k] != NULL) {
             client_state_t *s = pl->table[k];
             pl->table[k] = s->next;
+            free(s->username);
             free(s);
         }
     }
@@ -327,7 +356,7 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
     return -1;
 }
 
-/** Plugin API: reads the options and registers the message and disconnect callbacks. */
+/** Plugin API: reads the options and registers the write-access check and disconnect callbacks. */
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
                           struct mosquitto_opt *options, int option_count)
 {
@@ -340,10 +369,17 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
         plugin_free(pl);
         return MOSQ_ERR_INVAL;
     }
-    if (mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, on_message, NULL, pl) != 0 ||
+    /* Full again after the longer of the two refill times, from empty. */
+    const limits_t *lim = &pl->limits;
+    double idle_s = lim->message_burst / lim->messages_per_second;
+    if (lim->byte_burst / lim->bytes_per_second > idle_s) {
+        idle_s = lim->byte_burst / lim->bytes_per_second;
+    }
+    pl->idle_ns = (int64_t)(idle_s * NS_PER_S) + 1;
+    if (mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, pl) != 0 ||
         mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, pl) !=
             0) {
-        mosquitto_callback_unregister(identifier, MOSQ_EVT_MESSAGE, on_message, NULL);
+        mosquitto_callback_unregister(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
         plugin_free(pl);
         return MOSQ_ERR_UNKNOWN;
     }
@@ -364,7 +400,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
     (void)option_count;
     plugin_t *pl = userdata;
     if (pl != NULL) {
-        mosquitto_callback_unregister(pl->id, MOSQ_EVT_MESSAGE, on_message, NULL);
+        mosquitto_callback_unregister(pl->id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
         mosquitto_callback_unregister(pl->id, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
         plugin_free(pl);
     }

@@ -142,26 +142,28 @@ static int limits_plugin_path(char *out, size_t cap)
 /* The plugin lines that limit each thing's publishes (plugin: its path). */
 static char *limits_text(const char *plugin)
 {
-    return cli_sprintf("\n"
-                       "# Each thing's publishes, limited by otter's plugin: at most %u bytes of\n"
-                       "# payload (a status update's details are at most 16 KiB), %u messages/s\n"
-                       "# (burst %u) and %u bytes/s (burst %u) per connection; what is over is\n"
-                       "# dropped and logged (otter_device_limits). The packet limit below is for\n"
-                       "# everyone and must let the service publish 128 KiB blocks, and Mosquitto\n"
-                       "# does not bound QoS 0 messages queued for the service in bytes. The\n"
-                       "# service's, the CLI's and the bridges' logins are exempt.\n"
-                       "plugin %s\n"
-                       "plugin_opt_max_payload %u\n"
-                       "plugin_opt_messages_per_second %u\n"
-                       "plugin_opt_message_burst %u\n"
-                       "plugin_opt_bytes_per_second %u\n"
-                       "plugin_opt_byte_burst %u\n"
-                       "plugin_opt_exempt_users " CLI_ADMIN_USER "\n"
-                       "plugin_opt_exempt_prefix " CLI_SERVICE_USER "\n",
-                       CLI_DEVICE_MAX_PAYLOAD, CLI_DEVICE_MSG_RATE, CLI_DEVICE_MSG_BURST,
-                       CLI_DEVICE_BYTE_RATE, CLI_DEVICE_BYTE_BURST, plugin, CLI_DEVICE_MAX_PAYLOAD,
-                       CLI_DEVICE_MSG_RATE, CLI_DEVICE_MSG_BURST, CLI_DEVICE_BYTE_RATE,
-                       CLI_DEVICE_BYTE_BURST);
+    return cli_sprintf(
+        "\n"
+        "# Each thing's publishes, limited by otter's plugin: at most %u bytes of\n"
+        "# payload (a status update's details are at most 16 KiB), %u messages/s\n"
+        "# (burst %u) and %u bytes/s (burst %u) per thing, across its connections,\n"
+        "# wills included; what is over is refused and logged (otter_device_limits).\n"
+        "# The packet limit below is for everyone and must let the service publish\n"
+        "# 128 KiB blocks, and Mosquitto does not bound QoS 0 messages queued for\n"
+        "# the service in bytes. The service's, the CLI's and the bridges' logins\n"
+        "# are exempt. It checks each publish before the dynamic-security rules\n"
+        "# below do, so its lines come first.\n"
+        "plugin %s\n"
+        "plugin_opt_max_payload %u\n"
+        "plugin_opt_messages_per_second %u\n"
+        "plugin_opt_message_burst %u\n"
+        "plugin_opt_bytes_per_second %u\n"
+        "plugin_opt_byte_burst %u\n"
+        "plugin_opt_exempt_users " CLI_ADMIN_USER "\n"
+        "plugin_opt_exempt_prefix " CLI_SERVICE_USER "\n",
+        CLI_DEVICE_MAX_PAYLOAD, CLI_DEVICE_MSG_RATE, CLI_DEVICE_MSG_BURST, CLI_DEVICE_BYTE_RATE,
+        CLI_DEVICE_BYTE_BURST, plugin, CLI_DEVICE_MAX_PAYLOAD, CLI_DEVICE_MSG_RATE,
+        CLI_DEVICE_MSG_BURST, CLI_DEVICE_BYTE_RATE, CLI_DEVICE_BYTE_BURST);
 }
 
 /* The Mosquitto configuration text for the final folder `dir`. */
@@ -202,6 +204,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
         "# Run: mosquitto -c %s/mosquitto.conf\n"
         "per_listener_settings false\n"
         "allow_anonymous false\n"
+        "%s"
         "\n"
         "# Logins and access rules: Mosquitto's dynamic-security plugin. Each thing\n"
         "# may connect only with its own name as client id and use only its own\n"
@@ -210,7 +213,6 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
         "plugin %s\n"
         "plugin_opt_config_file %s/dynsec.json\n"
         "pid_file %s/mosquitto.pid\n"
-        "%s"
         "\n"
         "# Sessions and queued messages survive a restart of the broker (the\n"
         "# service keeps a persistent session).\n"
@@ -238,7 +240,7 @@ static char *config_text(const char *dir, const cli_broker_setup_t *s, const cha
         "\n"
         "listener %u %s\n"
         "%s%s",
-        dir, CLI_DYNSEC_PLUGIN, dir, dir, limits, dir, CLI_BROKER_MAX_PACKET,
+        dir, limits, CLI_DYNSEC_PLUGIN, dir, dir, dir, CLI_BROKER_MAX_PACKET,
         geteuid() == 0 ? "# Written by root: the broker keeps running as root, since the files\n"
                          "# here are private to root (mode 0600) and Mosquitto would otherwise\n"
                          "# switch to user 'mosquitto' and fail to read them. Run 'otter broker\n"

@@ -49,8 +49,14 @@ static ota_err_t ota_http_open(ota_agent_t *a)
     if (ota_httpc_init(&h->c, &cfg, a->job.url) != OTA_HTTPC_OK) {
         return OTA_ERR_INVALID_ARG;
     }
-    if (a->cfg.http.target != NULL && a->cfg.http.target(a->cfg.http.ctx, &h->c.url) != OTA_OK) {
-        return OTA_ERR_UNSUPPORTED;
+    if (a->cfg.http.target != NULL) {
+        /* An application callback: the agent's calls are refused inside it, as in the others. */
+        a->in_callback++;
+        ota_err_t err = a->cfg.http.target(a->cfg.http.ctx, &h->c.url);
+        a->in_callback--;
+        if (err != OTA_OK) {
+            return OTA_ERR_UNSUPPORTED;
+        }
     }
     h->ready = 1;
     h->fresh = 1;

@@ -371,9 +371,20 @@ static int send_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
+static int raw_connect_will(const ota_test_login_t *l, const char *will_topic, size_t will_len,
+                            int *refused);
+
 /* A bare MQTT 3.1.1 connection with a login (blocking socket: the flood goes exactly as fast
  * as the broker reads); the socket, or -1. */
 static int raw_connect(const ota_test_login_t *l)
+{
+    return raw_connect_will(l, NULL, 0, NULL);
+}
+
+/* raw_connect() with a QoS 0 will of will_len bytes on will_topic (none when NULL); *refused
+ * (if not NULL) is 1 when the broker answered the CONNECT with a refusal. */
+static int raw_connect_will(const ota_test_login_t *l, const char *will_topic, size_t will_len,
+                            int *refused)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a;
@@ -387,21 +398,31 @@ static int raw_connect(const ota_test_login_t *l)
         }
         return -1;
     }
-    uint8_t body[600], pkt[610];
+    static uint8_t body[140000], pkt[140010];
     size_t n = mqtt_string(body, "MQTT");
-    body[n++] = 4;    /* 3.1.1 */
-    body[n++] = 0xC2; /* username, password, clean session */
+    body[n++] = 4;                                /* 3.1.1 */
+    body[n++] = will_topic != NULL ? 0xC6 : 0xC2; /* username, password, [will], clean */
     body[n++] = 0;
     body[n++] = 60;
     n += mqtt_string(body + n, l->client_id);
+    if (will_topic != NULL) {
+        n += mqtt_string(body + n, will_topic);
+        body[n++] = (uint8_t)(will_len >> 8);
+        body[n++] = (uint8_t)will_len;
+        memset(body + n, 'W', will_len);
+        n += will_len;
+    }
     n += mqtt_string(body + n, l->username);
     n += mqtt_string(body + n, l->password);
     pkt[0] = 0x10;
     size_t h = 1 + mqtt_varint(pkt + 1, n);
     memcpy(pkt + h, body, n);
     uint8_t ack[4];
-    if (send_all(fd, pkt, h + n) != 0 || recv(fd, ack, 4, MSG_WAITALL) != 4 || ack[0] != 0x20 ||
-        ack[3] != 0) {
+    int got = send_all(fd, pkt, h + n) == 0 && recv(fd, ack, 4, MSG_WAITALL) == 4 && ack[0] == 0x20;
+    if (refused != NULL) {
+        *refused = got && ack[3] != 0;
+    }
+    if (!got || ack[3] != 0) {
         close(fd);
         return -1;
     }
@@ -619,6 +640,120 @@ static void test_message_rate_flood(void **state)
     assert_true(dropped >= FLOOD - 4000 - 1000 * 8);
 }
 
+/* The drops over max_payload the broker log reports. */
+static long dropped_over_size(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    char line[1024];
+    long sum = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, "): ");
+        long n = 0;
+        if (strstr(line, "otter_device_limits: dropped") != NULL && p != NULL &&
+            sscanf(p, "): %ld over max_payload", &n) == 1) {
+            sum += n;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return sum;
+}
+
+/* The Jobs messages the service received, from the stats line it logs as it stops; -1. */
+static long service_jobs_messages(void)
+{
+    FILE *f = fopen(g.service_log, "r");
+    char line[4096];
+    long n = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, " jobs_messages=");
+        if (strstr(line, "stats: stream_requests=") != NULL && p != NULL) {
+            n = strtol(p + strlen(" jobs_messages="), NULL, 10);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n;
+}
+
+/*
+ * A device reconnects again and again, each time sending 200 small publishes on its own
+ * jobs/get: the budget is the thing's, not the connection's, so a reconnect does not refill
+ * it. What reaches the service is at most the burst and the rate for the time (a reconnect
+ * with the same client id may also cut off what the broker had not read yet; that is not
+ * counted as passed).
+ */
+static void test_reconnect_flood(void **state)
+{
+    (void)state;
+    static const char topic[] = "$aws/things/attacker/jobs/get";
+    uint8_t pkt[64];
+    size_t body = 2 + strlen(topic) + 2;
+    pkt[0] = 0x30;
+    size_t n = 1 + mqtt_varint(pkt + 1, body);
+    n += mqtt_string(pkt + n, topic);
+    memcpy(pkt + n, "{}", 2);
+    n += 2;
+    long sent = 0;
+    int connections = 0;
+    int64_t t0 = mono_now_ms();
+    while (mono_now_ms() - t0 < 2000) {
+        int fd = raw_connect(&g_attacker);
+        assert_true(fd >= 0);
+        connections++;
+        for (int i = 0; i < 200 && send_all(fd, pkt, n) == 0; i++) {
+            sent++;
+        }
+        close(fd);
+    }
+    double secs = (double)(mono_now_ms() - t0) / 1000.0;
+    ota_test_client_t *victim = sec_device(&g, &g_victim);
+    assert_non_null(victim);
+    int honest = sec_honest_request(victim, "victim", 0);
+    ota_test_client_disconnect(victim);
+    usleep(500000); /* what the broker passed on reaches the service */
+    assert_int_equal(ota_test_proc_stop(&g.service), 0);
+    long passed = service_jobs_messages();
+    fprintf(stderr, "%ld publishes in %d connections in %.1f s; %ld reached the service\n", sent,
+            connections, secs, passed);
+    sec_report("reconnect_flood", (int)sent, (int)(sent - passed), honest);
+    assert_int_equal(honest, 1);
+    assert_true(sent > 4000 + 1000 * 4);
+    assert_true(passed >= 1);
+    /* At most the burst and the rate for the time, with a second's slack (and the honest
+     * device's few requests). */
+    assert_true(passed <= 4000 + (long)(1000.0 * (secs + 1.0)) + 10);
+}
+
+/*
+ * A device connects with a will of 60,000 bytes (its length is a 16-bit field) on its own jobs/get
+ * and drops the connection without a DISCONNECT, so that the broker sends the will: it is held to
+ * max_payload like a publish (refused at the connect, or dropped when sent and logged).
+ */
+static void test_large_will(void **state)
+{
+    (void)state;
+    int refused = 0;
+    int fd = raw_connect_will(&g_attacker, "$aws/things/attacker/jobs/get", 60000, &refused);
+    if (fd >= 0) {
+        close(fd); /* no DISCONNECT: the broker sends the will */
+        usleep(200000);
+        fd = raw_connect(&g_attacker); /* its drops are logged at the disconnect */
+        assert_true(fd >= 0);
+        close(fd);
+        (void)ota_test_log_wait(g.broker_log, 0, "over max_payload", 3000);
+    }
+    long dropped = dropped_over_size(g.broker_log);
+    fprintf(stderr, "a will of 60000 bytes: %s\n",
+            refused       ? "connect refused"
+            : dropped > 0 ? "dropped when sent"
+                          : "sent");
+    sec_report("large_will", 1, refused || dropped >= 1, 0);
+    assert_true(refused || dropped >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +765,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_echo, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_flood, setup, sec_world_teardown),
         cmocka_unit_test_setup_teardown(test_message_rate_flood, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_flood, setup, sec_world_teardown),
+        cmocka_unit_test_setup_teardown(test_large_will, setup, sec_world_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
