@@ -642,6 +642,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st->too_large && st->upload > 0) {
         char msg[300];
+        /* Refused: its part file and its room go now, before the answer, so that an upload
+         * sent right after the answer finds them gone (not when the connection ends). */
+        drop_upload(st);
+        release_upload(st);
         if (st->too_large == 2) {
             return send_error(c, 500, "internal",
                               "cannot store the upload; check space in otter-web's data folder");
