@@ -303,6 +303,15 @@ int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t liv
     uint64_t before = jobs->stats.resent;
     if (jobs->durable == NULL)
         return 0;
+    size_t expired = 0;
+    if (ota_store_outbox_expire_orphans(jobs->store, now_ms - OTA_SVC_JOBS_OUTBOX_TTL_MS, now_ms,
+                                        live_ms, &expired) != OTA_STORE_OK)
+        logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));
+    else if (expired > 0)
+        logf_(jobs, OTA_SVC_LOG_WARN,
+              "jobs: %zu answer(s) of a stopped instance older than %lld h dropped instead of "
+              "taken over: no device waits for them",
+              expired, (long long)(OTA_SVC_JOBS_OUTBOX_TTL_MS / 3600000));
     resend_ctx_t c = {jobs, NULL, 0, 0};
     if (ota_store_outbox_adopt(jobs->store, now_ms, live_ms, resend_one, &c, NULL) != OTA_STORE_OK)
         logf_(jobs, OTA_SVC_LOG_ERROR, "jobs: outbox: %s", ota_store_errmsg(jobs->store));

@@ -209,8 +209,9 @@ int ota_svc_jobs_resend_answers(ota_svc_jobs_t *jobs);
  * Sends the answers that instances which stopped beating (no heartbeat in the
  * store since now_ms - live_ms) left in the outbox, after making them this
  * instance's (ota_store_outbox_adopt()): another instance killed between a
- * request's commit and its answer loses no answer. Needs the store handle's
- * instance name (ota_store_set_instance()).
+ * request's commit and its answer loses no answer. Those older than
+ * OTA_SVC_JOBS_OUTBOX_TTL_MS are dropped instead (and logged), as at a start.
+ * Needs the store handle's instance name (ota_store_set_instance()).
  * @return the number of answers sent.
  */
 int ota_svc_jobs_adopt_answers(ota_svc_jobs_t *jobs, int64_t now_ms, int64_t live_ms);

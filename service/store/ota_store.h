@@ -1284,6 +1284,16 @@ int ota_store_outbox_remove(ota_store_t *store, int64_t id);
  */
 int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n);
 
+/**
+ * Removes the outbox entries added before before_ms by instances that are not
+ * live (no heartbeat at or after now_ms - live_ms): what ota_store_outbox_adopt()
+ * would otherwise take over and send again however old.
+ * @param n receives how many were removed (may be NULL).
+ * @return OTA_STORE_OK; OTA_STORE_INVALID; OTA_STORE_ERROR.
+ */
+int ota_store_outbox_expire_orphans(ota_store_t *store, int64_t before_ms, int64_t now_ms,
+                                    int64_t live_ms, size_t *n);
+
 /** Callback for ota_store_outbox_list(); return nonzero to stop. */
 typedef int (*ota_store_outbox_cb)(void *ctx, int64_t id, const char *topic, const char *payload);
 

@@ -225,6 +225,32 @@ int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n)
     return rc;
 }
 
+int ota_store_outbox_expire_orphans(ota_store_t *store, int64_t before_ms, int64_t now_ms,
+                                    int64_t live_ms, size_t *n)
+{
+    if (n)
+        *n = 0;
+    if (!store)
+        return OTA_STORE_INVALID;
+    ota_db_stmt_t *st;
+    int rc = prep(store, &st,
+                  "DELETE FROM outbox WHERE created_ms < ?1 AND owner <> ?2 AND owner <> '' AND "
+                  "owner NOT IN (SELECT name FROM instances WHERE beat_ms >= ?3)");
+    if (rc)
+        return rc;
+    ota_db_bind_int64(st, 1, before_ms);
+    ota_db_bind_text(st, 2, store->instance);
+    ota_db_bind_int64(st, 3, now_ms - live_ms);
+    rc = step_done(store, st, "expire outbox entries of stopped instances");
+    ota_db_finalize(st);
+    if (!rc) {
+        if (n)
+            *n = (size_t)ota_db_changes(store->db);
+        ok(store);
+    }
+    return rc;
+}
+
 int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
 {
     if (!store || !cb)

@@ -2075,7 +2075,11 @@ static void test_instances_and_outbox(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(ota_store_outbox_list(fx->s, count_outbox, &n), OTA_STORE_OK);
     assert_int_equal(n, 1);
-    /* while a beats, nobody takes its outbox nor claims it */
+    /* while a beats, nobody takes its outbox nor claims it, nor drops it when old */
+    size_t dropped = 9;
+    assert_int_equal(ota_store_outbox_expire_orphans(b, T0 + 1, T0 + 1000, 6000, &dropped),
+                     OTA_STORE_OK);
+    assert_int_equal(dropped, 0);
     n = 0;
     assert_int_equal(ota_store_outbox_adopt(b, T0 + 1000, 6000, count_outbox, &n, &adopted),
                      OTA_STORE_OK);
@@ -2087,6 +2091,17 @@ static void test_instances_and_outbox(void **state)
                      OTA_STORE_OK);
     assert_int_equal(jobs, 1);
     assert_int_equal(streams, 0);
+    /* a stopped instance's entries younger than the cut are kept for adoption; an older one
+     * (another stopped instance's, from before the cut) is dropped instead */
+    int64_t old_id;
+    ota_store_t *c;
+    assert_int_equal(open_store(fx->dir, &c), OTA_STORE_OK);
+    assert_int_equal(ota_store_set_instance(c, "inst-c"), OTA_STORE_OK);
+    assert_int_equal(ota_store_outbox_add(c, "t/c", "{}", T0 - 5000, &old_id), OTA_STORE_OK);
+    ota_store_close(c);
+    assert_int_equal(ota_store_outbox_expire_orphans(b, T0 - 1, T0 + 10000, 6000, &dropped),
+                     OTA_STORE_OK);
+    assert_int_equal(dropped, 1);
     assert_int_equal(ota_store_outbox_adopt(b, T0 + 10000, 6000, count_outbox, &n, &adopted),
                      OTA_STORE_OK);
     assert_int_equal(adopted, 1);
