@@ -575,18 +575,20 @@ static void test_flood(void **state)
     assert_int_equal(sec_count_in_file(g.service_log, "connected to "), 1);
 }
 
-/* The publishes the broker's drop lines in a log count as over the rate budget. */
-static long dropped_over_rate(const char *log)
+/* The publishes the broker's drop lines in a log count: over max_payload (over_rate 0) or over
+ * the rate budget (over_rate 1). The lines read "...): N over max_payload, M over the rate
+ * budget". */
+static long dropped_in_log(const char *log, int over_rate)
 {
     FILE *f = fopen(log, "r");
     char line[1024];
     long sum = 0;
     while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        const char *p = strstr(line, " over max_payload, ");
-        long n = 0;
+        const char *p = strstr(line, "): ");
+        long size = 0, rate = 0;
         if (strstr(line, "otter_device_limits: dropped") != NULL && p != NULL &&
-            sscanf(p, " over max_payload, %ld over the rate budget", &n) == 1) {
-            sum += n;
+            sscanf(p, "): %ld over max_payload, %ld over the rate budget", &size, &rate) == 2) {
+            sum += over_rate ? rate : size;
         }
     }
     if (f != NULL) {
@@ -630,7 +632,7 @@ static void test_message_rate_flood(void **state)
     ota_test_client_disconnect(victim);
     /* The rest of the drops are logged when the device disconnects. */
     (void)ota_test_log_wait(g.broker_log, from, "over the rate budget", 3000);
-    long dropped = dropped_over_rate(g.broker_log);
+    long dropped = dropped_in_log(g.broker_log, 1);
     fprintf(stderr, "%d publishes of 2 bytes in %lld ms; %ld dropped over the rate budget\n", sent,
             (long long)ms, dropped);
     sec_report("message_rate_flood", sent, (int)dropped, honest);
@@ -638,26 +640,6 @@ static void test_message_rate_flood(void **state)
     assert_int_equal(honest, 1);
     /* At most the burst and a few seconds' rate went through. */
     assert_true(dropped >= FLOOD - 4000 - 1000 * 8);
-}
-
-/* The drops over max_payload the broker log reports. */
-static long dropped_over_size(const char *log)
-{
-    FILE *f = fopen(log, "r");
-    char line[1024];
-    long sum = 0;
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        const char *p = strstr(line, "): ");
-        long n = 0;
-        if (strstr(line, "otter_device_limits: dropped") != NULL && p != NULL &&
-            sscanf(p, "): %ld over max_payload", &n) == 1) {
-            sum += n;
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return sum;
 }
 
 /* The Jobs messages the service received, from the stats line it logs as it stops; -1. */
@@ -745,7 +727,7 @@ static void test_large_will(void **state)
         close(fd);
         (void)ota_test_log_wait(g.broker_log, 0, "over max_payload", 3000);
     }
-    long dropped = dropped_over_size(g.broker_log);
+    long dropped = dropped_in_log(g.broker_log, 0);
     fprintf(stderr, "a will of 60000 bytes: %s\n",
             refused       ? "connect refused"
             : dropped > 0 ? "dropped when sent"
