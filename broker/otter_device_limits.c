@@ -26,7 +26,10 @@
  * Options (plugin_opt_NAME VALUE lines after the plugin line; 'otter broker
  * init' writes all of them): max_payload, messages_per_second, message_burst,
  * bytes_per_second, byte_burst (positive integers), exempt_users (names
- * separated by commas), exempt_prefix.
+ * separated by commas), exempt_prefix. Mosquitto gives a plugin only the
+ * options that follow its own plugin line, so any other name is a mistake (a
+ * misspelt limit would leave the default in force): the plugin refuses to load
+ * and the broker does not start.
  *
  * Memory: one small record per thing that has published in the last few
  * seconds: a record whose buckets would be full again is the same as none, and
@@ -315,7 +318,12 @@ static int read_options(limits_t *l, const struct mosquitto_opt *opts, int n)
         } else if (strcmp(k, "byte_burst") == 0) {
             target = &l->byte_burst;
         } else if (strcmp(k, "max_payload") != 0) {
-            continue; /* another plugin's option */
+            mosquitto_log_printf(MOSQ_LOG_ERR,
+                                 "otter_device_limits: unknown plugin_opt_%s: the options are "
+                                 "max_payload, messages_per_second, message_burst, "
+                                 "bytes_per_second, byte_burst, exempt_users, exempt_prefix",
+                                 k);
+            return -1;
         }
         if ((x = parse_positive(k, v)) == 0) {
             return -1;
