@@ -70,7 +70,9 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
     return finish(store, rc);
 }
 
-/* Sets the thing's row on broker: online, in the broker's current epoch (or -1: unknown). */
+/* Sets the thing's row on broker: online, in the broker's current epoch (or -1: unknown, where
+ * it has no row). Several instances write the same things, each up to a second late (the write
+ * budget) or after a wait for the store: a notice older than the row leaves it as it is. */
 static int put_row(ota_store_t *s, const char *thing, unsigned broker, int online, int unknown,
                    int64_t now_ms)
 {
@@ -81,7 +83,8 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
                           : "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
                             "VALUES(?1, ?2, ?3, " CURRENT_EPOCH ", ?4) "
                             "ON CONFLICT(thing, broker) DO UPDATE SET online = excluded.online, "
-                            "epoch = excluded.epoch, at_ms = excluded.at_ms");
+                            "epoch = excluded.epoch, at_ms = excluded.at_ms "
+                            "WHERE presence.at_ms <= excluded.at_ms");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, thing);
@@ -89,6 +92,28 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
     ota_db_bind_int64(st, 3, online);
     ota_db_bind_int64(st, 4, now_ms);
     rc = step_done(s, st, "record presence");
+    ota_db_finalize(st);
+    return rc;
+}
+
+/* Sets the thing's lastSeen to at_ms unless it is later already (a report, a request, another
+ * instance's notice written first). lastSeen's time is its value. */
+static int put_last_seen(ota_store_t *s, const char *thing, int64_t at_ms)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)at_ms);
+    ota_db_stmt_t *st;
+    int rc = prep(s, &st,
+                  "INSERT INTO thing_attrs(thing, key, value, updated_ms) "
+                  "VALUES(?1, 'lastSeen', ?2, ?3) ON CONFLICT(thing, key) DO UPDATE SET "
+                  "value = excluded.value, updated_ms = excluded.updated_ms "
+                  "WHERE thing_attrs.updated_ms <= excluded.updated_ms");
+    if (rc)
+        return rc;
+    ota_db_bind_text(st, 1, thing);
+    ota_db_bind_text(st, 2, text);
+    ota_db_bind_int64(st, 3, at_ms);
+    rc = step_done(s, st, "set lastSeen");
     ota_db_finalize(st);
     return rc;
 }
@@ -142,11 +167,8 @@ int ota_store_presence_notices(ota_store_t *store, const char *thing,
             rc = put_row(store, thing, k, 0, 1, first_ms);
     for (size_t i = 0; !rc && i < n; i++)
         rc = put_row(store, thing, notes[i].broker, notes[i].online != 0, 0, notes[i].at_ms);
-    if (!rc) {
-        char text[24];
-        snprintf(text, sizeof text, "%lld", (long long)last_ms);
-        rc = attr_put(store, thing, "lastSeen", text, last_ms);
-    }
+    if (!rc)
+        rc = put_last_seen(store, thing, last_ms);
     return finish(store, rc);
 }
 
