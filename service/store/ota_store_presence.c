@@ -24,6 +24,16 @@
 /* A broker's current epoch, for broker parameter ?2. */
 #define CURRENT_EPOCH "(SELECT COALESCE(MAX(epoch), 0) FROM presence_gaps WHERE broker = ?2)"
 
+/* The epoch of a notice of time ?4 on broker ?2: the current one unless the broker's latest gap
+ * is later than the notice (another instance recorded it before this notice was written), then
+ * that of the last gap not later than it, or the one before the first gap kept (0 when none was
+ * forgotten): unknown since the first gap after it. Read backwards on the gaps' key, it stops at
+ * the latest gap for a notice newer than it. */
+#define NOTICE_EPOCH                                                                               \
+    "COALESCE((SELECT epoch FROM presence_gaps WHERE broker = ?2 AND at_ms <= ?4 "                 \
+    "ORDER BY epoch DESC LIMIT 1), (SELECT MIN(epoch) FROM presence_gaps WHERE broker = ?2) - 1, " \
+    "0)"
+
 int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any)
 {
     if (any)
@@ -70,8 +80,8 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
     return finish(store, rc);
 }
 
-/* Sets the thing's row on broker: online, in the broker's current epoch (or -1: unknown, where
- * it has no row). Several instances write the same things, each up to a second late (the write
+/* Sets the thing's row on broker: online, in its notice's epoch (or -1: unknown, where it has
+ * no row). Several instances write the same things, each up to a second late (the write
  * budget) or after a wait for the store: a notice older than the row leaves it as it is. */
 static int put_row(ota_store_t *s, const char *thing, unsigned broker, int online, int unknown,
                    int64_t now_ms)
@@ -81,7 +91,7 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
                   unknown ? "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
                             "VALUES(?1, ?2, ?3, -1, ?4) ON CONFLICT(thing, broker) DO NOTHING"
                           : "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
-                            "VALUES(?1, ?2, ?3, " CURRENT_EPOCH ", ?4) "
+                            "VALUES(?1, ?2, ?3, " NOTICE_EPOCH ", ?4) "
                             "ON CONFLICT(thing, broker) DO UPDATE SET online = excluded.online, "
                             "epoch = excluded.epoch, at_ms = excluded.at_ms "
                             "WHERE presence.at_ms <= excluded.at_ms");
