@@ -4,11 +4,13 @@
  *
  * Two tables: presence_gaps holds each broker's gaps, numbered per broker
  * (its epoch: 0 before the first); presence holds each thing's last notice
- * per broker, with the epoch its broker was in then. A gap is one row, so
- * its cost does not depend on the fleet; a thing's presence on broker K is
- * known when its last notice there came in K's current epoch, and computed
- * when it is read. A row of epoch -1 is unknown from the start (a notice
- * makes it so on the federation's other brokers that have no row for it).
+ * per broker, with the epoch its broker was in at the notice's time (notices
+ * are ordered by their times, not by when an instance writes them: one older
+ * than the row changes nothing). A gap is one row, so its cost does not
+ * depend on the fleet; a thing's presence on broker K is known when its last
+ * notice there came in K's current epoch, and computed when it is read. A
+ * row of epoch -1 is unknown from the start (a notice makes it so on the
+ * federation's other brokers that have no row for it).
  */
 #define _POSIX_C_SOURCE 200809L
 
