@@ -524,6 +524,13 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
  * database. The computed attributes connected, connectedTo and
  * presenceUnknownOn are read with ota_store_thing_attr_get() and
  * ota_store_thing_attr_list() like the others, and cannot be set.
+ *
+ * Several service instances may write the same things, each late by up to
+ * its write budget's second or a wait for the store. A notice is ordered by
+ * its time, not by when it is written: one older than the thing's row on
+ * its broker leaves the row (one of the same time replaces it), one older
+ * than the broker's latest gap is not known after that gap, and lastSeen
+ * never goes back. The instances' clocks must therefore agree.
  */
 
 /** A thing's presence, as read at one moment. */
@@ -548,13 +555,17 @@ typedef struct {
 int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any);
 
 /**
- * Records a connection notice: the thing is connected (online 1) or not
- * (online 0) to broker, known from now on; its lastSeen attribute becomes
- * now_ms. It also makes it unknown on the brokers of first_unknown (bit K)
- * where it has no notice yet (its first notice; a broker the federation
- * gained; presence from schema 6, kept on broker 1 only when the thing had
- * just "connected"): their notices about it were never seen. All in one
- * transaction.
+ * Records a connection notice of time now_ms: the thing is connected
+ * (online 1) or not (online 0) to broker, known from then on; its lastSeen
+ * attribute becomes now_ms unless it is later already. A notice older than
+ * the thing's row on broker (another instance wrote a later one) changes
+ * nothing there; one older than the broker's latest gap (recorded by another
+ * instance before this one wrote the notice) leaves the thing unknown there
+ * since the first gap after the notice. It also makes it unknown on the
+ * brokers of first_unknown (bit K) where it has no notice yet (its first
+ * notice; a broker the federation gained; presence from schema 6, kept on
+ * broker 1 only when the thing had just "connected"): their notices about
+ * it were never seen. All in one transaction.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
  *         (bad name, broker out of range); OTA_STORE_ERROR.
  */
@@ -565,17 +576,18 @@ int ota_store_presence_notice(ota_store_t *store, const char *thing, unsigned br
 typedef struct {
     unsigned broker; /**< the broker, 1..OTA_STORE_PRESENCE_BROKERS_MAX */
     int online;      /**< 1 connected, 0 not */
-    int64_t at_ms;   /**< when the service had it (ms since the epoch) */
+    int64_t at_ms;   /**< when the service had it (ms since the epoch): notices are ordered by it */
 } ota_store_presence_note_t;
 
 /**
  * Records a thing's latest notices on one or more brokers at once, as
  * ota_store_presence_notice() does for each (a notice held back a while, see
- * the service's presence write budget): each broker's row is known from the
- * broker's current epoch with its notice's state and time; lastSeen becomes
- * the latest of their times; the brokers of first_unknown without a row and
+ * the service's presence write budget): each broker's row takes its notice's
+ * state and time unless the row is newer, known unless the notice is older
+ * than the broker's latest gap; lastSeen becomes the latest of their times
+ * unless it is later already; the brokers of first_unknown without a row and
  * without a notice here become unknown since the earliest. One transaction.
- * @param notes the notices, one per broker (a broker given twice: the later wins); borrowed.
+ * @param notes the notices, one per broker (a broker given twice: the newer wins); borrowed.
  * @param n     how many, 1..OTA_STORE_PRESENCE_BROKERS_MAX.
  * @return OTA_STORE_OK; OTA_STORE_NOT_FOUND (no such thing); OTA_STORE_INVALID
  *         (bad name, n or broker out of range); OTA_STORE_ERROR.

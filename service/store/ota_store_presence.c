@@ -4,11 +4,13 @@
  *
  * Two tables: presence_gaps holds each broker's gaps, numbered per broker
  * (its epoch: 0 before the first); presence holds each thing's last notice
- * per broker, with the epoch its broker was in then. A gap is one row, so
- * its cost does not depend on the fleet; a thing's presence on broker K is
- * known when its last notice there came in K's current epoch, and computed
- * when it is read. A row of epoch -1 is unknown from the start (a notice
- * makes it so on the federation's other brokers that have no row for it).
+ * per broker, with the epoch its broker was in at the notice's time (notices
+ * are ordered by their times, not by when an instance writes them: one older
+ * than the row changes nothing). A gap is one row, so its cost does not
+ * depend on the fleet; a thing's presence on broker K is known when its last
+ * notice there came in K's current epoch, and computed when it is read. A
+ * row of epoch -1 is unknown from the start (a notice makes it so on the
+ * federation's other brokers that have no row for it).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -23,6 +25,16 @@
 
 /* A broker's current epoch, for broker parameter ?2. */
 #define CURRENT_EPOCH "(SELECT COALESCE(MAX(epoch), 0) FROM presence_gaps WHERE broker = ?2)"
+
+/* The epoch of a notice of time ?4 on broker ?2: the current one unless the broker's latest gap
+ * is later than the notice (another instance recorded it before this notice was written), then
+ * that of the last gap not later than it, or the one before the first gap kept (0 when none was
+ * forgotten): unknown since the first gap after it. Read backwards on the gaps' key, it stops at
+ * the latest gap for a notice newer than it. */
+#define NOTICE_EPOCH                                                                               \
+    "COALESCE((SELECT epoch FROM presence_gaps WHERE broker = ?2 AND at_ms <= ?4 "                 \
+    "ORDER BY epoch DESC LIMIT 1), (SELECT MIN(epoch) FROM presence_gaps WHERE broker = ?2) - 1, " \
+    "0)"
 
 int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, int *any)
 {
@@ -70,7 +82,9 @@ int ota_store_presence_gap(ota_store_t *store, unsigned mask, int64_t now_ms, in
     return finish(store, rc);
 }
 
-/* Sets the thing's row on broker: online, in the broker's current epoch (or -1: unknown). */
+/* Sets the thing's row on broker: online, in its notice's epoch (or -1: unknown, where it has
+ * no row). Several instances write the same things, each up to a second late (the write
+ * budget) or after a wait for the store: a notice older than the row leaves it as it is. */
 static int put_row(ota_store_t *s, const char *thing, unsigned broker, int online, int unknown,
                    int64_t now_ms)
 {
@@ -79,9 +93,10 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
                   unknown ? "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
                             "VALUES(?1, ?2, ?3, -1, ?4) ON CONFLICT(thing, broker) DO NOTHING"
                           : "INSERT INTO presence(thing, broker, online, epoch, at_ms) "
-                            "VALUES(?1, ?2, ?3, " CURRENT_EPOCH ", ?4) "
+                            "VALUES(?1, ?2, ?3, " NOTICE_EPOCH ", ?4) "
                             "ON CONFLICT(thing, broker) DO UPDATE SET online = excluded.online, "
-                            "epoch = excluded.epoch, at_ms = excluded.at_ms");
+                            "epoch = excluded.epoch, at_ms = excluded.at_ms "
+                            "WHERE presence.at_ms <= excluded.at_ms");
     if (rc)
         return rc;
     ota_db_bind_text(st, 1, thing);
@@ -89,6 +104,28 @@ static int put_row(ota_store_t *s, const char *thing, unsigned broker, int onlin
     ota_db_bind_int64(st, 3, online);
     ota_db_bind_int64(st, 4, now_ms);
     rc = step_done(s, st, "record presence");
+    ota_db_finalize(st);
+    return rc;
+}
+
+/* Sets the thing's lastSeen to at_ms unless it is later already (a report, a request, another
+ * instance's notice written first). lastSeen's time is its value. */
+static int put_last_seen(ota_store_t *s, const char *thing, int64_t at_ms)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)at_ms);
+    ota_db_stmt_t *st;
+    int rc = prep(s, &st,
+                  "INSERT INTO thing_attrs(thing, key, value, updated_ms) "
+                  "VALUES(?1, 'lastSeen', ?2, ?3) ON CONFLICT(thing, key) DO UPDATE SET "
+                  "value = excluded.value, updated_ms = excluded.updated_ms "
+                  "WHERE thing_attrs.updated_ms <= excluded.updated_ms");
+    if (rc)
+        return rc;
+    ota_db_bind_text(st, 1, thing);
+    ota_db_bind_text(st, 2, text);
+    ota_db_bind_int64(st, 3, at_ms);
+    rc = step_done(s, st, "set lastSeen");
     ota_db_finalize(st);
     return rc;
 }
@@ -142,11 +179,8 @@ int ota_store_presence_notices(ota_store_t *store, const char *thing,
             rc = put_row(store, thing, k, 0, 1, first_ms);
     for (size_t i = 0; !rc && i < n; i++)
         rc = put_row(store, thing, notes[i].broker, notes[i].online != 0, 0, notes[i].at_ms);
-    if (!rc) {
-        char text[24];
-        snprintf(text, sizeof text, "%lld", (long long)last_ms);
-        rc = attr_put(store, thing, "lastSeen", text, last_ms);
-    }
+    if (!rc)
+        rc = put_last_seen(store, thing, last_ms);
     return finish(store, rc);
 }
 

@@ -423,8 +423,9 @@ static void test_lost_write_is_a_gap(void **state)
     expect(fx, "t1", "true", "1", "-");
     assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 2000), 0);
     expect(fx, "t1", "unknown", "-", "1");
-    /* done: nothing pending, the next notice is taken */
-    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now + 9000), 0);
+    /* done: nothing pending, the next notice (after the gap) is taken */
+    fx->now += 9000;
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, fx->now), 0);
     connects(fx, 0, "t1");
     expect(fx, "t1", "true", "1", "-");
 }
@@ -502,7 +503,8 @@ static long writes(fx_t *fx)
 }
 
 /* A notice of broker k (0: the service's own) at the time given, not a second later. */
-static void notice_at(fx_t *fx, unsigned k, int online, const char *thing, int64_t at_ms)
+static void notice_on(fx_t *fx, ota_svc_inventory_t *inv, unsigned k, int online, const char *thing,
+                      int64_t at_ms)
 {
     char topic[64], line[300];
     if (k == 0) {
@@ -518,8 +520,43 @@ static void notice_at(fx_t *fx, unsigned k, int online, const char *thing, int64
         snprintf(line, sizeof line, "%lld: Client %s disconnected.", (long long)(at_ms / 1000),
                  thing);
     }
-    assert_int_equal(ota_svc_inventory_handle(fx->inv, topic, line, strlen(line), at_ms), 1);
+    assert_int_equal(ota_svc_inventory_handle(inv, topic, line, strlen(line), at_ms), 1);
     fx->now = at_ms;
+}
+
+static void notice_at(fx_t *fx, unsigned k, int online, const char *thing, int64_t at_ms)
+{
+    notice_on(fx, fx->inv, k, online, thing, at_ms);
+}
+
+/* Two instances read every notice and keep presence in one store. The second reads t1's
+ * disconnect and writes it at once; the first has not read it yet (its stream lags: another
+ * hub, a wait for the store) and its write budget then writes the connect it held from before:
+ * the later notice stays, also when the first stops before it writes its own disconnect. */
+static void test_held_notice_older_than_another_instances(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *store2;
+    assert_int_equal(ota_store_open(fx->dir, &store2), OTA_STORE_OK);
+    ota_svc_inventory_t *inv2 = ota_svc_inventory_create(store2, no_publish, fx);
+    assert_non_null(inv2);
+    ota_svc_inventory_set_brokers(fx->inv, 1);
+    ota_svc_inventory_set_brokers(inv2, 1);
+    ota_svc_inventory_set_broker(inv2, 1);
+    const int64_t t = fx->now + 1000;
+    /* both write the connect, then hold the disconnect and the connect that follow */
+    for (int i = 0; i < 3; i++) {
+        notice_on(fx, fx->inv, 0, i != 1, "t1", t + 100 * i);
+        notice_on(fx, inv2, 0, i != 1, "t1", t + 100 * i);
+    }
+    expect(fx, "t1", "true", "1", "-");
+    notice_on(fx, inv2, 0, 0, "t1", t + 1500);
+    expect(fx, "t1", "false", "-", "-");
+    assert_int_equal(ota_svc_inventory_tick(fx->inv, t + 1600), 0); /* the connect of t + 200 */
+    expect(fx, "t1", "false", "-", "-");
+    assert_int_equal(strtoll(attr(fx, "t1", "lastSeen"), NULL, 10), t + 1500);
+    ota_svc_inventory_destroy(inv2);
+    ota_store_close(store2);
 }
 
 /* One device reconnecting in a loop (10,000 notices in 10 s on the scripted clock, the tick
@@ -686,6 +723,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_seen_by_another_instance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flapping_thing_writes_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_notice_before_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_notice_older_than_another_instances, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_strangers_leave_nothing, setup, teardown),
         cmocka_unit_test(test_pace_table_bounded),
     };

@@ -2509,6 +2509,104 @@ static void test_presence_notices_at_once(void **state)
     presence_is(s, "t1", "- - -");
 }
 
+/* lastSeen of a thing, as stored. */
+static void last_seen_is(ota_store_t *s, const char *thing, int64_t want)
+{
+    char v[OTA_STORE_ATTR_VALUE_MAX + 1], w[24];
+    assert_int_equal(ota_store_thing_attr_get(s, thing, "lastSeen", v, sizeof v), OTA_STORE_OK);
+    snprintf(w, sizeof w, "%lld", (long long)want);
+    assert_string_equal(v, w);
+}
+
+/* Instances sharing a store each write their own notices, up to a second late (the write
+ * budget) or after a wait for the store: a notice older than a thing's row on its broker leaves
+ * the row as it is, and lastSeen never goes back; one of the same time replaces it. */
+static void test_presence_older_notice_keeps_newer_row(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *a = fx->s, *b;
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
+    mk_things(a, "t", 2);
+    const unsigned b1 = 1u << 1, b2 = 1u << 2;
+    /* b wrote "disconnected at T0 + 15"; a writes "connected at T0 + 10" after it */
+    assert_int_equal(ota_store_presence_notice(b, "t0", 1, 0, b1, T0 + 15), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 1, b1, T0 + 10), OTA_STORE_OK);
+    presence_is(b, "t0", "false - -");
+    last_seen_is(b, "t0", T0 + 15);
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(a, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.updated_ms, T0 + 15);
+    /* held notices on two brokers: each row keeps the newer, lastSeen the latest */
+    const ota_store_presence_note_t late[] = {{.broker = 1, .online = 1, .at_ms = T0 + 12},
+                                              {.broker = 2, .online = 1, .at_ms = T0 + 14}};
+    assert_int_equal(ota_store_presence_notices(a, "t0", late, 2, b1 | b2), OTA_STORE_OK);
+    presence_is(b, "t0", "true 2 -");
+    last_seen_is(a, "t0", T0 + 15);
+    /* the same time: the later write is taken (two instances, one notice) */
+    assert_int_equal(ota_store_presence_notice(b, "t0", 2, 0, b1 | b2, T0 + 14), OTA_STORE_OK);
+    presence_is(a, "t0", "false - -");
+    assert_int_equal(ota_store_presence_notice(a, "t0", 2, 1, b1 | b2, T0 + 14), OTA_STORE_OK);
+    presence_is(b, "t0", "true 2 -");
+    last_seen_is(b, "t0", T0 + 15);
+    /* lastSeen written since by a report or a request (now) stays when a held notice
+     * written later is older, and the notice's row is still taken */
+    assert_int_equal(
+        ota_store_thing_service_attr_set(a, "t1", "lastSeen", "1700000000050", T0 + 50),
+        OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(a, "t1", 1, 1, b1, T0 + 40), OTA_STORE_OK);
+    presence_is(b, "t1", "true 1 -");
+    last_seen_is(b, "t1", T0 + 50);
+    assert_int_equal(ota_store_presence_notice(b, "t1", 1, 0, b1, T0 + 60), OTA_STORE_OK);
+    presence_is(a, "t1", "false - -");
+    last_seen_is(a, "t1", T0 + 60);
+    ota_store_close(b);
+}
+
+/* A notice written after a gap on its broker that another instance recorded later than the
+ * notice came from before the gap: the thing is unknown there since the first gap after the
+ * notice, never known from it; a notice of the gap's time or later is known. */
+static void test_presence_notice_before_gap_stays_unknown(void **state)
+{
+    fx_t *fx = *state;
+    ota_store_t *a = fx->s, *b;
+    assert_int_equal(open_store(fx->dir, &b), OTA_STORE_OK);
+    mk_things(a, "t", 3);
+    const unsigned b1 = 1u << 1, b2 = 1u << 2;
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 0, b1, T0), OTA_STORE_OK);
+    presence_is(a, "t0", "false - -");
+    /* b records a gap on broker 1 at T0 + 20; a then writes what it had at T0 + 10 */
+    assert_int_equal(ota_store_presence_gap(b, b1, T0 + 20, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 1, b1, T0 + 10), OTA_STORE_OK);
+    presence_is(b, "t0", "unknown - 1");
+    ota_store_presence_t p;
+    assert_int_equal(ota_store_presence_get(b, "t0", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown_since_ms, T0 + 20);
+    /* a thing without a row: the same; its notice on another broker is known */
+    const ota_store_presence_note_t two[] = {{.broker = 1, .online = 1, .at_ms = T0 + 11},
+                                             {.broker = 2, .online = 0, .at_ms = T0 + 12}};
+    assert_int_equal(ota_store_presence_notices(a, "t1", two, 2, b1 | b2), OTA_STORE_OK);
+    presence_is(b, "t1", "unknown - 1");
+    last_seen_is(b, "t1", T0 + 12);
+    /* several gaps after the notice: unknown since the first of them */
+    assert_int_equal(ota_store_presence_gap(b, b2, T0 + 30, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_gap(a, b2, T0 + 40, NULL), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_notice(b, "t2", 2, 1, b2, T0 + 35), OTA_STORE_OK);
+    assert_int_equal(ota_store_presence_get(a, "t2", &p), OTA_STORE_OK);
+    assert_int_equal(p.unknown, b2);
+    assert_int_equal(p.on, 0);
+    assert_int_equal(p.unknown_since_ms, T0 + 40);
+    /* a notice of the gap's time, or later, is known in the new epoch */
+    assert_int_equal(ota_store_presence_notice(b, "t2", 2, 1, b2, T0 + 40), OTA_STORE_OK);
+    presence_is(a, "t2", "true 2 -");
+    assert_int_equal(ota_store_presence_notice(b, "t0", 1, 1, b1, T0 + 21), OTA_STORE_OK);
+    presence_is(a, "t0", "true 1 -");
+    /* and an older one after it changes nothing */
+    assert_int_equal(ota_store_presence_notice(a, "t0", 1, 0, b1, T0 + 19), OTA_STORE_OK);
+    presence_is(b, "t0", "true 1 -");
+    last_seen_is(b, "t0", T0 + 21);
+    ota_store_close(b);
+}
+
 /* A database of schema 6 kept presence as attributes the service rewrote: they become rows. */
 static void test_presence_legacy_attributes_migrate(void **state)
 {
@@ -3002,6 +3100,8 @@ int main(int argc, char **argv)
         T(test_execution_history_bounded),
         T(test_presence_gaps_across_handles),
         T(test_presence_notices_at_once),
+        T(test_presence_older_notice_keeps_newer_row),
+        T(test_presence_notice_before_gap_stays_unknown),
         T(test_presence_legacy_attributes_migrate),
         T(test_presence_federation_grows),
         T(test_presence_federation_shrinks),
