@@ -9,6 +9,8 @@
 #ifndef OTA_BASE64_H
 #define OTA_BASE64_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
@@ -41,7 +43,7 @@
  *         Input is checked in order, so invalid text after more bytes than
  *         cap gives OTA_ERR_OUT_OF_MEMORY.
  */
-ota_err_t ota_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
-                            size_t *out_len);
+OTA_MODULE ota_err_t ota_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
+                                       size_t *out_len);
 
 #endif /* OTA_BASE64_H */

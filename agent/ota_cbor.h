@@ -32,6 +32,8 @@
 #ifndef OTA_CBOR_H
 #define OTA_CBOR_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
@@ -133,8 +135,8 @@ typedef struct ota_cbor_rejected {
  *         OTA_ERR_OUT_OF_MEMORY if cap is too small (buf holds a useless
  *         prefix of the encoding).
  */
-ota_err_t ota_cbor_encode_get_stream(const ota_cbor_get_stream_t *req, uint8_t *buf, size_t cap,
-                                     size_t *out_len);
+OTA_MODULE ota_err_t ota_cbor_encode_get_stream(const ota_cbor_get_stream_t *req, uint8_t *buf,
+                                                size_t cap, size_t *out_len);
 
 /**
  * Decode a data block message: keys "f", "i", "l" (unsigned integers that
@@ -150,7 +152,8 @@ ota_err_t ota_cbor_encode_get_stream(const ota_cbor_get_stream_t *req, uint8_t *
  *         described above, a required key is missing, a known key repeats or
  *         has the wrong type, or "l" differs from the length of "p".
  */
-ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_data_block_t *out);
+OTA_MODULE ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len,
+                                                ota_cbor_data_block_t *out);
 
 /**
  * Decode a refusal message: key "o" (text) is required, "m" and "c" (text)
@@ -165,6 +168,7 @@ ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_da
  *         described above, "o" is missing, or a known key repeats or is not
  *         a text string.
  */
-ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len, ota_cbor_rejected_t *out);
+OTA_MODULE ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len,
+                                              ota_cbor_rejected_t *out);
 
 #endif /* OTA_CBOR_H */

@@ -13,6 +13,8 @@
 #ifndef OTA_DATA_PLANE_H
 #define OTA_DATA_PLANE_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
@@ -98,10 +100,11 @@ extern const ota_data_plane_t ota_data_plane_http;
  * and may finish the download.
  * @return OTA_OK; an error stops the plane's delivery (the job failed or ended).
  */
-ota_err_t ota_agent_bytes(ota_agent_t *a, uint32_t offset, const uint8_t *data, size_t len);
+OTA_MODULE ota_err_t ota_agent_bytes(ota_agent_t *a, uint32_t offset, const uint8_t *data,
+                                     size_t len);
 
 /** The last failure of the HTTP plane, for logs and reports ("OTA_HTTPC_EXPIRED"). */
-const char *ota_data_http_error(const ota_agent_t *a);
+OTA_MODULE const char *ota_data_http_error(const ota_agent_t *a);
 #endif
 
 /**
@@ -109,6 +112,7 @@ const char *ota_data_http_error(const ota_agent_t *a);
  * "protocols" that the device can use (HTTP needs OTA_HTTP_PLANE, a URL and
  * a stream), skipping `not` (NULL: none); NULL when there is none.
  */
-const ota_data_plane_t *ota_data_plane_for(const ota_agent_t *a, const ota_data_plane_t * not );
+OTA_MODULE const ota_data_plane_t *ota_data_plane_for(const ota_agent_t *a,
+                                                      const ota_data_plane_t * not );
 
 #endif /* OTA_DATA_PLANE_H */

@@ -18,6 +18,8 @@
 #ifndef OTA_DOWNLOAD_H
 #define OTA_DOWNLOAD_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
@@ -61,24 +63,25 @@ typedef enum ota_download_timer {
  * borrowed). The window starts at cfg->window_blocks; with adaptive nonzero
  * it then follows the round trip, up to OTA_WINDOW_MAX_BYTES of blocks.
  */
-void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg, ota_agent_stats_t *stats,
-                       int adaptive);
+OTA_MODULE void ota_download_init(ota_download_t *d, const ota_agent_config_t *cfg,
+                                  ota_agent_stats_t *stats, int adaptive);
 
 /**
  * A new file of file_size bytes in blocks of block_size; done is its bitmap
  * (storage of at least ceil(blocks / 8) bytes) as it stands: all clear for a
  * new file, the blocks kept for a resumed one.
  */
-void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, uint32_t block_size);
+OTA_MODULE void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size,
+                                   uint32_t block_size);
 
 /** Bytes of block index (the last one may be short). */
-uint32_t ota_download_block_len(const ota_download_t *d, uint32_t index);
+OTA_MODULE uint32_t ota_download_block_len(const ota_download_t *d, uint32_t index);
 
 /** 1 when every block is written. */
-int ota_download_complete(const ota_download_t *d);
+OTA_MODULE int ota_download_complete(const ota_download_t *d);
 
 /** Start a round of requests from the first missing block (what was asked before: not timed). */
-void ota_download_round(ota_download_t *d);
+OTA_MODULE void ota_download_round(ota_download_t *d);
 
 /**
  * The next request to send now, if any: 1 and *req filled (at most the
@@ -87,24 +90,25 @@ void ota_download_round(ota_download_t *d);
  * returns 0: a burst starts only once half of the window, or 128 KiB, has
  * arrived.
  */
-int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first);
+OTA_MODULE int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first);
 
 /** req was sent (sent 1) or could not be (sent 0: the timer retries) at now. */
-void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent, uint32_t now);
+OTA_MODULE void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent,
+                                  uint32_t now);
 
 /** What block index of len bytes is. */
-ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len);
+OTA_MODULE ota_block_check_t ota_download_check(ota_download_t *d, uint32_t index, size_t len);
 
 /** Block index (checked NEW) was written at now (a round trip may change the window). */
-void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now);
+OTA_MODULE void ota_download_written(ota_download_t *d, uint32_t index, uint32_t now);
 
 /** The service throttled a request at now: wait a doubled timer, then ask again. */
-void ota_download_throttled(ota_download_t *d, uint32_t now);
+OTA_MODULE void ota_download_throttled(ota_download_t *d, uint32_t now);
 
 /** Timer work at now (call from the agent's poll); a timeout halves an adaptive window. */
-ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now);
+OTA_MODULE ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now);
 
 /** Double the retry timer, up to its bound; returns it. */
-uint32_t ota_download_back_off(ota_download_t *d);
+OTA_MODULE uint32_t ota_download_back_off(ota_download_t *d);
 
 #endif /* OTA_DOWNLOAD_H */

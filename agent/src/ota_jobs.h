@@ -8,6 +8,8 @@
 #ifndef OTA_JOBS_H
 #define OTA_JOBS_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stddef.h>
@@ -24,17 +26,17 @@ typedef enum ota_jobs_topic {
 } ota_jobs_topic_t;
 
 /** Prepare the Jobs link of a thing over an MQTT interface (both copied or borrowed). */
-void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt);
+OTA_MODULE void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt);
 
 /**
  * Subscribe to (on 1) or unsubscribe from (on 0) notify-next and the answers to
  * $next/get; with job_id, that job's update/rejected instead.
  * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed); OTA_ERR_OUT_OF_MEMORY.
  */
-ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
+OTA_MODULE ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
 
 /** Ask for the next job ($next/get). @return OTA_OK; OTA_ERR_MQTT. */
-ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
+OTA_MODULE ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
 
 /**
  * Publish {"status":status,"statusDetails":{"k0":"v0","k1":"v1"}} (k1 NULL:
@@ -42,8 +44,9 @@ ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
  * escaped as JSON strings.
  * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY; OTA_ERR_MQTT.
  */
-ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
-                          const char *v0, const char *k1, const char *v1, uint8_t qos);
+OTA_MODULE ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
+                                     const char *k0, const char *v0, const char *k1, const char *v1,
+                                     uint8_t qos);
 
 /**
  * Publish the last status update again (its bytes are kept in j->message
@@ -51,42 +54,42 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
  * @return OTA_OK; OTA_ERR_NOT_FOUND (the message was reused); OTA_ERR_OUT_OF_MEMORY;
  * OTA_ERR_MQTT.
  */
-ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos);
+OTA_MODULE ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos);
 
 /** What topic (topic_len bytes) is, for the current job_id (NULL: none). */
-ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
-                                   size_t topic_len);
+OTA_MODULE ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id,
+                                              const char *topic, size_t topic_len);
 
 /** 1 if a Jobs API refusal carries code as a JSON string. */
-int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code);
+OTA_MODULE int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code);
 
 /**
  * Build "$aws/things/<thing>/" + a + b + c into j->topic.
  * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
  */
-ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c);
+OTA_MODULE ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c);
 
 /** 1 if topic (topic_len bytes) is "$aws/things/<thing>/" + a + b + c (nothing is built). */
-int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *a,
-                      const char *b, const char *c);
+OTA_MODULE int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len,
+                                 const char *a, const char *b, const char *c);
 
 /**
  * Subscribe to (on 1, at qos) or unsubscribe from (on 0) the topic
  * "$aws/things/<thing>/" + a + b + c; an unsubscribe that fails is ignored.
  * @return OTA_OK; OTA_ERR_MQTT (the subscribe failed); OTA_ERR_OUT_OF_MEMORY.
  */
-ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c, int on,
-                          uint8_t qos);
+OTA_MODULE ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c,
+                                     int on, uint8_t qos);
 
 /** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
-ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
+OTA_MODULE ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
 
 /** Write "0x" + 8 lowercase hex digits of v and a NUL (11 bytes); returns the NUL's place. */
-char *ota_jobs_hex32(char *out, uint32_t v);
+OTA_MODULE char *ota_jobs_hex32(char *out, uint32_t v);
 
 /** Write v in decimal, then sep (unless NUL) and a NUL (at most 12 bytes); returns the NUL's place.
  */
-char *ota_jobs_dec(char *out, uint32_t v, char sep);
+OTA_MODULE char *ota_jobs_dec(char *out, uint32_t v, char sep);
 
 /**
  * Write "v<major>.<minor>.<build>" of a version and a NUL (at most 16 bytes).
@@ -94,6 +97,6 @@ char *ota_jobs_dec(char *out, uint32_t v, char sep);
  * (its 114 bytes of code against these 40, which reuse ota_jobs_dec), and the
  * text is the same grammar.
  */
-void ota_jobs_version_str(char *out, uint32_t version);
+OTA_MODULE void ota_jobs_version_str(char *out, uint32_t version);
 
 #endif /* OTA_JOBS_H */

@@ -10,6 +10,8 @@
 #ifndef OTA_PROGRESS_H
 #define OTA_PROGRESS_H
 
+#include "ota_module.h"
+
 #include "otter/ota_config_defaults.h"
 
 #include <stdint.h>
@@ -17,10 +19,10 @@
 #include "otter/ota_agent.h"
 
 /** The bitmap inside the record: bit k of byte k / 8 = block k written. */
-uint8_t *ota_progress_bitmap(ota_progress_t *p);
+OTA_MODULE uint8_t *ota_progress_bitmap(ota_progress_t *p);
 
 /** Bytes of the record of a file of block_count blocks (what progress_capacity must hold). */
-uint32_t ota_progress_record_bytes(uint32_t block_count);
+OTA_MODULE uint32_t ota_progress_record_bytes(uint32_t block_count);
 
 /**
  * Save the checkpoint of job's file (block_count blocks of block_size, the
@@ -29,34 +31,36 @@ uint32_t ota_progress_record_bytes(uint32_t block_count);
  * or one too small, is skipped (OTA_OK).
  * @return OTA_OK; the port's error.
  */
-ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
-                            uint32_t block_size, uint32_t block_count, int activating,
-                            uint32_t downloaded_by);
+OTA_MODULE ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal,
+                                       const ota_job_t *job, uint32_t block_size,
+                                       uint32_t block_count, int activating,
+                                       uint32_t downloaded_by);
 
 /**
  * 1 and *version = the version of the firmware that downloaded job's file, if
  * the loaded record is of that file; 0 otherwise.
  */
-int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, uint32_t *version);
+OTA_MODULE int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job,
+                                          uint32_t *version);
 
 /**
  * Load the port's record and check it (magic, version, size, CRC).
  * @return OTA_OK (p->loaded set); OTA_ERR_NOT_FOUND (none, or none usable: a
  *         corrupt record is ignored).
  */
-ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal);
+OTA_MODULE ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal);
 
 /** 1 if the loaded record is for job's file at this block size and count. */
-int ota_progress_matches(const ota_progress_t *p, const ota_job_t *job, uint32_t block_size,
-                         uint32_t block_count);
+OTA_MODULE int ota_progress_matches(const ota_progress_t *p, const ota_job_t *job,
+                                    uint32_t block_size, uint32_t block_count);
 
 /** 1 if the loaded record says activation of its file was attempted. */
-int ota_progress_activating(const ota_progress_t *p);
+OTA_MODULE int ota_progress_activating(const ota_progress_t *p);
 
 /** Blocks of the file the loaded record describes. */
-uint32_t ota_progress_block_count(const ota_progress_t *p);
+OTA_MODULE uint32_t ota_progress_block_count(const ota_progress_t *p);
 
 /** Ask the port to forget its record (a failure is returned, nothing else). */
-ota_err_t ota_progress_clear(ota_progress_t *p, const ota_pal_t *pal);
+OTA_MODULE ota_err_t ota_progress_clear(ota_progress_t *p, const ota_pal_t *pal);
 
 #endif /* OTA_PROGRESS_H */

@@ -146,7 +146,11 @@ static result_t scenario(const geometry_t *g, ota_flashsim_fault_kind_t kind, ui
         goto out; /* the download finished first (the op belongs to a later phase) */
     }
     r.fired = 1;
-    memcpy(had, ota_progress_bitmap(&h->agent.progress), sizeof had);
+    /* The blocks the download had marked (none when the cut came before its file was open). */
+    memset(had, 0, sizeof had);
+    if (h->agent.dl.done != NULL) {
+        memcpy(had, h->agent.dl.done, sizeof had);
+    }
 
     /* Power returns: boot with fresh RAM, the service still has the job in progress. */
     ota_flashsim_power_on(&dev->sim);
