@@ -18,25 +18,47 @@
 #include "otter/ota_device_type.h"
 
 /*
- * Lists of names: each NUL-terminated, one after the other (no table of
- * pointers); nth() finds one by its index.
+ * The names the parser knows, one list: each NUL-terminated, one after the
+ * other (no table of pointers); nth() finds one by its index.
  *
- * The keys of the objects read, one list: each object's keys follow each
- * other (members() takes the first and the count). The last key, "sig-",
- * matches any key that starts with it.
+ * First the keys of the objects read: each object's keys follow each other
+ * (members() takes the first and the count). The last key, "sig-", matches
+ * any key that starts with it. Then the values of known words and strings,
+ * and the problems' texts.
  */
 #if OTA_HTTP_PLANE
 #define HTTP_KEYS "update_data_url\0auth_scheme\0"
 #else
 #define HTTP_KEYS
 #endif
-static const char keys[] = "execution\0"
-                           "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
-                           "self_test\0updatedBy\0receive\0"
-                           "afr_ota\0"
-                           "protocols\0streamname\0files\0"
-                           "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
-                           "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+static const char names[] =
+    "execution\0"
+    "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
+    "self_test\0updatedBy\0receive\0"
+    "afr_ota\0"
+    "protocols\0streamname\0files\0"
+    "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
+    "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-\0"
+    "null\0"
+    "ready\0active\0" /* ota_self_test_t from 1 */
+    "MQTT\0HTTP\0"    /* OTA_PROTO_* bits */
+    /* ota_job_status_t from OTA_JOB_STATUS_QUEUED */
+    "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0"
+    "REMOVED\0CANCELED\0"
+    /* the problems in ota_job_problem_t order, then the text of other values */
+    "no problem\0"
+    "bad JSON\0"
+    "JSON nested too deeply\0"
+    "not an OTA job\0"
+    "missing field\0"
+    "bad value\0"
+    "zero file size\0"
+    "field too long\0"
+    "bad signature encoding\0"
+    "unknown signature method\0"
+    "no supported protocol\0"
+    "signature method not enabled\0"
+    "unknown problem";
 enum {
     K_EXECUTION, /* the message's */
     K_JOB_ID,    /* the execution's */
@@ -64,7 +86,12 @@ enum {
     K_SIG_ECDSA,
     K_SIG_RSA,
     K_SIG_OTHER,
-    K_COUNT,
+    K_COUNT, /* the keys end here */
+    N_NULL = K_COUNT,
+    N_SELF_TEST,
+    N_PROTOCOL = N_SELF_TEST + 2,
+    N_STATUS = N_PROTOCOL + 2,
+    N_PROBLEM = N_STATUS + 8,
     K_NONE = 255 /* no field */
 };
 #if OTA_HTTP_PLANE
@@ -72,9 +99,9 @@ enum {
 #define OTA_AUTH_SCHEME_MAX 32u
 #endif
 
-/* The parse: the message, the field a problem concerns (an index in keys[],
+/* The parse: the message, the field a problem concerns (an index in names[],
  * or K_NONE) and the values of the known keys: slots[k] is the offset of the
- * first character of keys[k]'s value, 0 when absent (the root object is never
+ * first character of names[k]'s value, 0 when absent (the root object is never
  * a member's value). */
 typedef struct parse {
     const char *js;
@@ -95,42 +122,22 @@ typedef struct parse {
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
-/* Values of known strings; a match at index k gives k + 1. */
-static const char self_test_names[] = "ready\0active"; /* ota_self_test_t */
-static const char protocol_names[] = "MQTT\0HTTP";     /* OTA_PROTO_* bits */
-/* Status texts in ota_job_status_t order, from OTA_JOB_STATUS_QUEUED. */
-static const char status_names[] =
-    "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0REMOVED\0CANCELED";
-
-/* In ota_job_problem_t order, then the text of other values. */
-static const char problem_names[] = "no problem\0"
-                                    "bad JSON\0"
-                                    "JSON nested too deeply\0"
-                                    "not an OTA job\0"
-                                    "missing field\0"
-                                    "bad value\0"
-                                    "zero file size\0"
-                                    "field too long\0"
-                                    "bad signature encoding\0"
-                                    "unknown signature method\0"
-                                    "no supported protocol\0"
-                                    "signature method not enabled\0"
-                                    "unknown problem"; /* any other value */
-
-/* Name k of a list. */
-static const char *nth(const char *list, unsigned k)
+/* Name k of names[]. */
+static const char *nth(unsigned k)
 {
+    const char *s = names;
+
     while (k-- != 0u) {
-        list += strlen(list) + 1u;
+        s += strlen(s) + 1u;
     }
-    return list;
+    return s;
 }
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
 {
     unsigned k = (unsigned)problem;
 
-    return nth(problem_names, k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT);
+    return nth(N_PROBLEM + (k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT));
 }
 
 static int is_space(char c)
@@ -304,15 +311,24 @@ static const char *text(const parse_t *p, size_t i, size_t *n)
     return p->js + i;
 }
 
-/* 1 if the text of value i is t; a t that ends in "-" ("sig-") matches
- * every text that starts with it. */
-static int tok_is(const parse_t *p, size_t i, const char *t)
+/* 1 + the index of the first of count names from names[k] that the text of
+ * value i equals, or 0; a name that ends in "-" ("sig-") matches every text
+ * that starts with it. */
+static unsigned match(const parse_t *p, size_t i, unsigned k, unsigned count)
 {
     size_t n;
     const char *s = text(p, i, &n);
-    size_t tn = strlen(t);
+    const char *t = nth(k);
 
-    return (t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
+    for (k = 1; k <= count; k++) {
+        size_t tn = strlen(t);
+
+        if ((t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0) {
+            return k;
+        }
+        t += tn + 1u;
+    }
+    return 0;
 }
 
 /* The first element of array i, or 0 when it is empty or value i is no array. */
@@ -336,28 +352,18 @@ static size_t next_element(const parse_t *p, size_t i)
 /* 1 if value i (not absent) is null: a word, as its first letter tells. */
 static int is_null(const parse_t *p, size_t i)
 {
-    return p->js[i] == 'n' && tok_is(p, i, "null");
+    return p->js[i] == 'n' && match(p, i, N_NULL, 1) != 0;
 }
 
-/* 1 + the index of the first of count names that string i (0: absent) equals
- * (see tok_is()), or 0. */
-static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
+/* match() for a string i (0: absent); 0 for other values. */
+static unsigned lookup(const parse_t *p, size_t i, unsigned k, unsigned count)
 {
-    unsigned k;
-
-    if (is_type(p, i, K_STRING)) {
-        for (k = 0; k < count; k++, names += strlen(names) + 1u) {
-            if (tok_is(p, i, names)) {
-                return k + 1;
-            }
-        }
-    }
-    return 0;
+    return is_type(p, i, K_STRING) ? match(p, i, k, count) : 0;
 }
 
 /*
- * Finds the values of the count keys from keys[first] in object obj:
- * p->slots[k] is the offset of keys[k]'s value, 0 when absent (every slot is
+ * Finds the values of the count keys from names[first] in object obj:
+ * p->slots[k] is the offset of names[k]'s value, 0 when absent (every slot is
  * zeroed once per parse: each object's keys are looked for once). The last key,
  * "sig-", matches every key that starts with it (and may repeat). Unknown
  * keys are skipped.
@@ -372,7 +378,7 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p, value);
-        unsigned k = lookup(p, i, nth(keys, first), count);
+        unsigned k = lookup(p, i, first, count);
 
         if (k-- != 0) {
             k += first;
@@ -494,7 +500,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* MQTT -> 1, HTTP -> 2, others -> 0 */
-        unsigned proto = lookup(p, i, protocol_names, 2);
+        unsigned proto = lookup(p, i, N_PROTOCOL, 2);
 #if OTA_HTTP_PLANE
         if (out->first_protocol == 0u) {
             out->first_protocol = (uint8_t)proto;
@@ -515,7 +521,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 /*
  * The value of key: NO_AFR_OTA ("afr_ota") or MISSING_FIELD (the others) when
  * absent, BAD_VALUE when it is not an object, else its members from
- * keys[first] as members() finds them (up to the next object's keys, at
+ * names[first] as members() finds them (up to the next object's keys, at
  * last). ("execution" and the file are never absent here.)
  */
 static ota_job_problem_t object(parse_t *p, unsigned key, unsigned first, unsigned last)
@@ -541,7 +547,7 @@ static void parse_details(parse_t *p, ota_job_t *out)
     if (object(p, K_DETAILS, K_SELF_TEST, K_AFR_OTA) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
-    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], N_SELF_TEST, 2);
     i = p->slots[K_UPDATED_BY];
     out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
     i = p->slots[K_RECEIVE];
@@ -778,7 +784,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 
     if (i != 0) {
         p->field = K_STATUS;
-        out->status = (ota_job_status_t)lookup(p, i, status_names, 8);
+        out->status = (ota_job_status_t)lookup(p, i, N_STATUS, 8);
         if (out->status == OTA_JOB_STATUS_NONE) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
@@ -858,7 +864,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     }
     if (issue != NULL) {
         issue->problem = pr;
-        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(keys, p.field);
+        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(p.field);
     }
     return err;
 }
