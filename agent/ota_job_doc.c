@@ -777,11 +777,18 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
     return pr;
 }
 
-/* Everything of a message whose job id is known. */
+/* The execution (present, not null) and its job: everything of it. */
 OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
+    ota_job_problem_t pr = object(p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
     size_t i = p->slots[K_STATUS];
 
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = topic_string(p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
+    }
+    if (pr != OTA_JOB_PROBLEM_NONE) {
+        return pr;
+    }
     if (i != 0) {
         p->field = K_STATUS;
         out->status = (ota_job_status_t)lookup(p, i, N_STATUS, 8);
@@ -829,7 +836,8 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
 {
     parse_t p;
     ota_job_problem_t pr;
-    ota_err_t err = OTA_ERR_BAD_MESSAGE;
+    ota_err_t err = OTA_ERR_NOT_FOUND;
+    size_t i;
 
     if (json == NULL || out == NULL || len > (size_t)INT_MAX) {
         return OTA_ERR_INVALID_ARG;
@@ -838,29 +846,19 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
     memset(&p, 0, sizeof p); /* every slot absent */
     p.field = K_NONE;
     pr = check_json(&p, json, len);
-    if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
-        err = OTA_ERR_OUT_OF_MEMORY;
+    i = p.slots[K_EXECUTION];
+    if (pr == OTA_JOB_PROBLEM_NONE && i != 0 && !is_null(&p, i)) {
+        pr = parse_job(&p, out);
+        err = OTA_OK;
     }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
-            err = OTA_ERR_NOT_FOUND;
-        } else {
-            /* The execution up to its job id; a problem here leaves no job to report to. */
-            pr = object(&p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
-            if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
-            }
-            if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = parse_job(&p, out);
-                err = OTA_ERR_BAD_JOB_DOC;
-                if (pr == OTA_JOB_PROBLEM_NONE) {
-                    err = OTA_OK;
-                } else if (pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD) {
-                    /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
-                    err = OTA_ERR_UNSUPPORTED;
-                }
-            }
-        }
+    if (pr != OTA_JOB_PROBLEM_NONE) {
+        /* A job id is there (and only then) when the problem came after it. */
+        err = pr == OTA_JOB_PROBLEM_TOO_DEEP ? OTA_ERR_OUT_OF_MEMORY
+              : out->job_id[0] == '\0'       ? OTA_ERR_BAD_MESSAGE
+              : pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD
+                  /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
+                  ? OTA_ERR_UNSUPPORTED
+                  : OTA_ERR_BAD_JOB_DOC;
     }
     if (issue != NULL) {
         issue->problem = pr;
