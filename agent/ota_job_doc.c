@@ -449,8 +449,8 @@ static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, size_t max)
 {
     size_t i = p->slots[key];
-    int topic = key == K_JOB_ID || key == K_STREAM;
-    int sig = key == K_SIG_ECDSA || key == K_SIG_RSA;
+    uint32_t topic = (1u << K_JOB_ID | 1u << K_STREAM) >> key & 1u;
+    uint32_t sig = (1u << K_SIG_ECDSA | 1u << K_SIG_RSA) >> key & 1u;
     size_t len = 0;
     int is_string = is_type(p, i, K_STRING);
     const char *s = is_string ? text(p, i, &len) : p->js;
@@ -581,28 +581,28 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, 
     return pr == OTA_JOB_PROBLEM_NONE && dst[0] == '\0' ? OTA_JOB_PROBLEM_BAD_VALUE : pr;
 }
 
-/* Kinds of the fields of a file, in file_fields[]. */
-#define FF_STRING 0u   /* a string, null or absent; the byte at aux is set when present */
-#define FF_REQUIRED 1u /* a required number (aux: 1 if it must not be 0) */
-#define FF_OPTIONAL 2u /* a number, 0 when absent */
+/* What file_fields[].aux says of a number: optional (0 when absent), required,
+ * or required and not 0; a string's aux is the offset of the byte set when it
+ * is present (never one of these: ota_job_t starts with the job id). */
+#define FF_OPTIONAL 0u
+#define FF_REQUIRED 1u
+#define FF_NONZERO 2u
 
 /* The fields of a file in check order (the signature follows them). */
 static const struct file_field {
-    uint8_t key;  /* index in keys */
-    uint8_t kind; /* FF_* */
-    uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
+    uint8_t key;  /* index in names[] */
+    uint8_t max;  /* a string's longest length; a number's: 255, or 0 for UINT32_MAX */
     uint16_t dst; /* offset in ota_job_t */
-    uint16_t aux; /* see FF_* */
+    uint16_t aux; /* a number's FF_*, or a string's presence byte (see above) */
 } file_fields[] = {
-    {K_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
-     offsetof(ota_job_t, has_file_path)},
-    {K_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
-    {K_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
-    {K_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
-     offsetof(ota_job_t, has_cert_name)},
-    {K_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
+    {K_PATH, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path), offsetof(ota_job_t, has_file_path)},
+    {K_SIZE, 0, offsetof(ota_job_t, file_size), FF_NONZERO},
+    {K_ID, 255, offsetof(ota_job_t, file_id), FF_REQUIRED},
+    {K_CERT, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name), offsetof(ota_job_t, has_cert_name)},
+    {K_TYPE, 255, offsetof(ota_job_t, file_type), FF_OPTIONAL},
 };
 
+typedef char file_field_strings_apart[offsetof(ota_job_t, has_file_path) > FF_NONZERO ? 1 : -1];
 typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
 static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
@@ -725,18 +725,18 @@ static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         uint32_t n;
 
         p->field = ff->key;
-        if (ff->kind == FF_STRING) {
+        if (ff->aux > FF_NONZERO) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
                 pr = copy_string(p, ff->key, (char *)base + ff->dst, ff->max);
             }
         } else if (v == 0) {
-            if (ff->kind == FF_REQUIRED) {
+            if (ff->aux != FF_OPTIONAL) {
                 pr = OTA_JOB_PROBLEM_MISSING_FIELD;
             }
         } else if (!get_u32(p, v, ff->max != 0u ? ff->max : UINT32_MAX, &n)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
-        } else if (n == 0u && ff->aux != 0u) {
+        } else if (n == 0u && ff->aux == FF_NONZERO) {
             pr = OTA_JOB_PROBLEM_ZERO_SIZE;
         } else {
             memcpy(base + ff->dst, &n, sizeof n);
