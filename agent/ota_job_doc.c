@@ -462,12 +462,12 @@ static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, 
         char c = *s++;
 
         if (c == '\\') {
-            /* scan() checked: a character follows a backslash inside a string. */
+            /* scan() checked the escape: a quote, backslash or slash (kept as
+             * they are) or one of the letters b f n r t u: \n and \r are a
+             * line break, the others are refused below. */
             c = *s++;
-            if (c == 'n' || c == 'r') {
-                c = '\n';
-            } else if (c != '"' && c != '\\' && c != '/') {
-                c = 0; /* refused below */
+            if (c >= 'a') {
+                c = c == 'n' || c == 'r' ? '\n' : 0;
             }
         }
         if (sig && (c == '\n' || c == '\r')) {
