@@ -247,7 +247,8 @@ static size_t scan(const parse_t *p, size_t i)
             return 0;
         }
         c = js[i];
-        if ((want == WANT_AFTER || want == WANT_FIRST) && c == ((stack & 1u) ? '}' : ']')) {
+        /* '[' and '{', ']' and '}' differ in bit 5 alone, an object's bit */
+        if ((want == WANT_AFTER || want == WANT_FIRST) && c == (char)(']' | (stack & 1u) << 5)) {
             i++;
             depth--;
             stack >>= 1;
@@ -262,24 +263,28 @@ static size_t scan(const parse_t *p, size_t i)
             /* a member of an object: its key first */
             i = key_end(p, i);
             want = WANT_VALUE;
-        } else if (c == '{' || c == '[') {
+        } else if ((c | 0x20) == '{') {
             if (depth == OTA_JOB_MAX_DEPTH) {
                 return TOO_DEEP;
             }
             depth++;
-            stack = (stack << 1) | (c == '{' ? 1u : 0u);
+            stack = (stack << 1) | ((unsigned char)c >> 5 & 1u);
             i++;
             want = WANT_FIRST;
         } else if (c == '"') {
             i = string_end(p, i);
             want = WANT_AFTER;
-        } else if (!is_delim(c)) {
+        } else {
+            /* a bare word, up to a delimiter; none at all is malformed */
+            size_t start = i;
+
             while (i < len && !is_delim(js[i])) {
                 i++;
             }
+            if (i == start) {
+                return 0;
+            }
             want = WANT_AFTER;
-        } else {
-            return 0;
         }
         if (i == 0) {
             return 0;
