@@ -200,14 +200,15 @@ static size_t string_end(const parse_t *p, size_t i)
  * A missing colon is passed over (as the FreeRTOS agent's tokenizer does):
  * the offset returned then follows no colon, and members() refuses it in the
  * objects the parser reads, so a job whose document has one can still be
- * answered FAILED.
+ * answered FAILED. i < len: scan() checks that, and members() reads only
+ * objects scan() found whole.
  */
 static size_t key_end(const parse_t *p, size_t i)
 {
     const char *js = p->js;
     size_t len = p->len;
 
-    if (i >= len || js[i] != '"' || (i = string_end(p, i)) == 0) {
+    if (js[i] != '"' || (i = string_end(p, i)) == 0) {
         return 0;
     }
     i = ws(p, i);
@@ -307,13 +308,10 @@ static int is_type(const parse_t *p, size_t i, char k)
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
     size_t end = scan(p, i);
+    size_t quoted = p->js[i] == '"'; /* a string's quotes are left out */
 
-    if (p->js[i] == '"') {
-        *n = end - i - 2u;
-        return p->js + i + 1;
-    }
-    *n = end - i;
-    return p->js + i;
+    *n = end - i - 2u * quoted;
+    return p->js + i + quoted;
 }
 
 /* 1 + the index of the first of count names from names[k] that the text of
