@@ -30,24 +30,22 @@ static void put_byte(writer_t *w, unsigned b)
     w->pos++;
 }
 
-/* Item head with the argument in its shortest form. */
-static void put_head(writer_t *w, unsigned mt, uint32_t arg)
+/* A one-letter text key (none if key is 0) and an item head with the argument
+ * in its shortest form. */
+OTA_OUT_OF_LINE static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
 {
+    unsigned shift;
+    if (key != 0) {
+        put_byte(w, 0x61u);
+        put_byte(w, (unsigned char)key);
+    }
     /* Argument bytes after the initial byte: 0, 1, 2 or 4 (additional information 24 + n / 2). */
-    unsigned shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
+    shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
     put_byte(w, mt << 5 | (shift != 0 ? 24u + (shift >> 4) : arg));
     while (shift != 0) {
         shift -= 8u;
         put_byte(w, (unsigned)(arg >> shift));
     }
-}
-
-/* A one-letter text key followed by the head of its value. */
-static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
-{
-    put_byte(w, 0x61u);
-    put_byte(w, (unsigned char)key);
-    put_head(w, mt, arg);
 }
 
 /* A one-letter text key followed by a byte or text string of n bytes. */
@@ -83,7 +81,7 @@ ota_err_t ota_cbor_encode_get_stream(const ota_cbor_get_stream_t *req, uint8_t *
     w.buf = buf;
     w.cap = cap;
     w.pos = 0;
-    put_head(&w, MT_MAP, 5u + (req->client_token != NULL) + (req->has_stream_version != 0));
+    put_key(&w, 0, MT_MAP, 5u + (req->client_token != NULL) + (req->has_stream_version != 0));
     if (req->client_token != NULL) {
         put_string(&w, 'c', MT_TEXT, req->client_token, tlen);
     }
