@@ -631,7 +631,9 @@ static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
         }
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+    if (key == K_SIG_RSA) {
+        out->sig_method = OTA_SIG_SHA256_RSA; /* else OTA_SIG_SHA256_ECDSA, 0 from the start */
+    }
     pr = copy_string(p, key, text, OTA_JOB_SIG_B64_MAX);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
@@ -678,28 +680,28 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 {
     size_t i = p->slots[K_DEVICE_TYPES];
+    unsigned k = 0;
 
     p->field = K_DEVICE_TYPES;
     if (i == 0 || is_null(p, i)) {
         return OTA_JOB_PROBLEM_NONE;
     }
+    /* Absent elements (no array, or an empty one) are at 0, which holds no string. */
     i = first_element(p, i);
-    if (i == 0) {
-        return OTA_JOB_PROBLEM_BAD_VALUE;
-    }
-    for (; i != 0; i = next_element(p, i)) {
+    do {
         size_t n;
         const char *name;
-        if (!is_type(p, i, K_STRING) || out->n_device_types == OTA_JOB_DEVICE_TYPES_MAX) {
+        if (!is_type(p, i, K_STRING) || k == OTA_JOB_DEVICE_TYPES_MAX) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* The name's characters need no escapes: its raw text is the name. */
         name = text(p, i, &n);
-        if (ota_device_type_tag(name, n, &out->device_type_tags[out->n_device_types]) != OTA_OK) {
+        if (ota_device_type_tag(name, n, &out->device_type_tags[k]) != OTA_OK) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
-        out->n_device_types++;
-    }
+        out->n_device_types = (uint8_t)++k;
+        i = next_element(p, i);
+    } while (i != 0);
     return OTA_JOB_PROBLEM_NONE;
 }
 
@@ -803,6 +805,9 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
     parse_details(p, out);
     return parse_document(p, out);
 }
+
+/* A zeroed ota_job_t names ECDSA. */
+typedef char ota_job_ecdsa_zero[OTA_SIG_SHA256_ECDSA == 0 ? 1 : -1];
 
 /* The problems that make a job unsupported rather than bad come last. */
 typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
