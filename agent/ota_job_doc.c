@@ -23,8 +23,8 @@
  *
  * First the keys of the objects read: each object's keys follow each other
  * (members() takes the first and the count). The last key, "sig-", matches
- * any key that starts with it. Then the values of known words and strings,
- * and the problems' texts.
+ * any key that starts with it. Before them "null", index 0, which no field
+ * has; after them the values of known strings, and the problems' texts.
  */
 #if OTA_HTTP_PLANE
 #define HTTP_KEYS "update_data_url\0auth_scheme\0"
@@ -32,6 +32,7 @@
 #define HTTP_KEYS
 #endif
 static const char names[] =
+    "null\0" /* first: index 0 is no field */
     "execution\0"
     "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
     "self_test\0updatedBy\0receive\0"
@@ -39,7 +40,6 @@ static const char names[] =
     "protocols\0streamname\0files\0"
     "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
     "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-\0"
-    "null\0"
     "ready\0active\0" /* ota_self_test_t from 1 */
     "MQTT\0HTTP\0"    /* OTA_PROTO_* bits */
     /* ota_job_status_t from OTA_JOB_STATUS_QUEUED */
@@ -60,8 +60,10 @@ static const char names[] =
     "signature method not enabled\0"
     "unknown problem";
 enum {
-    K_EXECUTION, /* the message's */
-    K_JOB_ID,    /* the execution's */
+    N_NULL,
+    K_NONE = N_NULL, /* no field */
+    K_EXECUTION,     /* the message's */
+    K_JOB_ID,        /* the execution's */
     K_STATUS,
     K_VERSION,
     K_DETAILS,
@@ -87,12 +89,10 @@ enum {
     K_SIG_RSA,
     K_SIG_OTHER,
     K_COUNT, /* the keys end here */
-    N_NULL = K_COUNT,
-    N_SELF_TEST,
+    N_SELF_TEST = K_COUNT,
     N_PROTOCOL = N_SELF_TEST + 2,
     N_STATUS = N_PROTOCOL + 2,
-    N_PROBLEM = N_STATUS + 8,
-    K_NONE = 255 /* no field */
+    N_PROBLEM = N_STATUS + 8
 };
 #if OTA_HTTP_PLANE
 /** Longest "auth_scheme" accepted. */
@@ -100,9 +100,9 @@ enum {
 #endif
 
 /* The parse: the message, the field a problem concerns (an index in names[],
- * or K_NONE) and the values of the known keys: slots[k] is the offset of the
+ * or K_NONE, 0) and the values of the known keys: slots[k] is the offset of the
  * first character of names[k]'s value, 0 when absent (the root object is never
- * a member's value). */
+ * a member's value); slots[K_NONE] is not used. */
 typedef struct parse {
     const char *js;
     size_t len;
@@ -851,8 +851,7 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
-    memset(&p, 0, sizeof p); /* every slot absent */
-    p.field = K_NONE;
+    memset(&p, 0, sizeof p); /* every slot absent, no field */
     pr = check_json(&p, json, len);
     i = p.slots[K_EXECUTION];
     if (pr == OTA_JOB_PROBLEM_NONE && i != 0 && !is_null(&p, i)) {
