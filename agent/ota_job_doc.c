@@ -396,8 +396,8 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
     return OTA_JOB_PROBLEM_NONE;
 }
 
-/* Parses n characters as a decimal or "0x" hex number <= max. */
-static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
+/* Parses n characters as a decimal or "0x" hex number that fits uint32_t. */
+static int parse_u32(const char *s, size_t n, uint32_t *out)
 {
     const char *end = s + n;
     uint32_t base = 10;
@@ -419,7 +419,7 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
             d = (c | 0x20u) - 'a';
             d = d < 6u ? d + 10u : 16u;
         }
-        if (d >= base || v > (max - d) / base) {
+        if (d >= base || v > (UINT32_MAX - d) / base) {
             return 0;
         }
         v = v * base + d;
@@ -428,9 +428,9 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
     return 1;
 }
 
-/* Value i (0: absent) as a number, a JSON number or a string, <= max. An
- * object or array fails by its first character ("{", "["), not a digit. */
-static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
+/* Value i (0: absent) as a number, a JSON number or a string. An object or
+ * array fails by its first character ("{", "["), not a digit. */
+static int get_u32(const parse_t *p, size_t i, uint32_t *out)
 {
     size_t n;
     const char *t;
@@ -439,7 +439,7 @@ static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
         return 0;
     }
     t = text(p, i, &n);
-    return parse_u32(t, n, max, out);
+    return parse_u32(t, n, out);
 }
 
 /*
@@ -552,7 +552,7 @@ static void parse_details(parse_t *p, ota_job_t *out)
     }
     out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], N_SELF_TEST, 2);
     i = p->slots[K_UPDATED_BY];
-    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
+    out->has_updated_by = (uint8_t)get_u32(p, i, &out->updated_by);
     i = p->slots[K_RECEIVE];
     if (is_type(p, i, K_STRING)) {
         size_t n;
@@ -562,9 +562,8 @@ static void parse_details(parse_t *p, ota_job_t *out)
         if (slash != NULL) {
             size_t k = (size_t)(slash - v);
 
-            out->has_receive =
-                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
-                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
+            out->has_receive = (uint8_t)(parse_u32(v, k, &out->received_blocks) &&
+                                         parse_u32(slash + 1, n - k - 1, &out->total_blocks));
         }
     }
 }
@@ -739,7 +738,7 @@ static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
             if (ff->aux != FF_OPTIONAL) {
                 pr = OTA_JOB_PROBLEM_MISSING_FIELD;
             }
-        } else if (!get_u32(p, v, ff->max != 0u ? ff->max : UINT32_MAX, &n)) {
+        } else if (!get_u32(p, v, &n) || (ff->max != 0u && n > ff->max)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == 0u && ff->aux == FF_NONZERO) {
             pr = OTA_JOB_PROBLEM_ZERO_SIZE;
@@ -801,7 +800,7 @@ OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
+    (void)get_u32(p, p->slots[K_VERSION], &out->version_number);
     parse_details(p, out);
     return parse_document(p, out);
 }
