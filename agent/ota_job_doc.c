@@ -463,6 +463,7 @@ static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, 
 
     while (pr == OTA_JOB_PROBLEM_NONE && s < end) {
         char c = *s++;
+        unsigned u;
 
         if (c == '\\') {
             /* scan() checked the escape: a quote, backslash or slash (kept as
@@ -476,7 +477,10 @@ static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, 
         if (sig && (c == '\n' || c == '\r')) {
             continue;
         }
-        if ((unsigned char)c < 0x20u || (topic && memchr("/+#", c, 3) != NULL)) {
+        /* Refused: control characters, and in a topic level '#', '+' and '/'
+         * (bits 0, 8 and 12 from '#'). */
+        u = (unsigned char)c - 0x23u; /* wraps around below '#' */
+        if ((unsigned char)c < 0x20u || (topic && u < 13u && (0x1101u >> u & 1u) != 0)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
