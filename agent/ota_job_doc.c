@@ -573,8 +573,7 @@ static void parse_details(parse_t *p, ota_job_t *out)
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst,
-                                                      size_t max)
+static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst, size_t max)
 {
     ota_job_problem_t pr;
     size_t i = p->slots[key];
