@@ -32,7 +32,7 @@ static void put_byte(writer_t *w, unsigned b)
 
 /* A one-letter text key (none if key is 0) and an item head with the argument
  * in its shortest form. */
-OTA_OUT_OF_LINE static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
+static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
 {
     unsigned shift;
     if (key != 0) {
