@@ -210,6 +210,9 @@ static int skip_item(reader_t *r)
     }
 }
 
+/* Most known keys of a map: the slots decode_map() is given. */
+#define MAP_KEYS_MAX 5u
+
 /* One decoded value of a known key: an integer in val, or a string at ptr of length val. */
 typedef struct slot {
     const uint8_t *ptr;
@@ -218,10 +221,10 @@ typedef struct slot {
 
 /*
  * Decodes a top-level map whose known keys are the letters of keys (at most
- * 8); the value of keys[i] must have the major type in bits 2i .. 2i + 1 of
- * types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i], which are zeroed
- * first. Fails unless every key i whose bit 16 + i is set in types is present
- * (MAP_SPEC()). out is the caller's output, only checked for NULL here.
+ * MAP_KEYS_MAX); the value of keys[i] must have the major type in bits
+ * 2i .. 2i + 1 of types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i];
+ * the MAP_KEYS_MAX slots are zeroed first. Fails unless every key i whose bit 16 + i is set in
+ * types is present (MAP_SPEC()). out is the caller's output, only checked for NULL here.
  */
 static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, const char *keys,
                             uint32_t types, slot_t *slots)
@@ -235,7 +238,7 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
     if (msg == NULL || out == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    memset(slots, 0, strlen(keys) * sizeof *slots);
+    memset(slots, 0, MAP_KEYS_MAX * sizeof *slots);
     r.p = msg;
     r.end = msg + len;
     if (get_head(&r, &pairs) != (int)MT_MAP) {
@@ -276,7 +279,7 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
 
 ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_data_block_t *out)
 {
-    slot_t s[5];
+    slot_t s[MAP_KEYS_MAX];
     ota_err_t err;
     err = decode_map(msg, len, out, "filpc",
                      MAP_SPEC(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT, 0x0fu), s);
@@ -298,7 +301,7 @@ ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_da
 
 ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len, ota_cbor_rejected_t *out)
 {
-    slot_t s[3];
+    slot_t s[MAP_KEYS_MAX];
     ota_err_t err;
     err = decode_map(msg, len, out, "omc", MAP_SPEC(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u, 0x01u), s);
     if (err != OTA_OK) {
