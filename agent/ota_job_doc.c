@@ -428,17 +428,14 @@ static int parse_u32(const char *s, size_t n, uint32_t *out)
     return 1;
 }
 
-/* Value i (0: absent) as a number, a JSON number or a string. An object or
- * array fails by its first character ("{", "["), not a digit. */
+/* Value i as a number, a JSON number or a string. An object or array fails
+ * by its first character ("{", "["), not a digit, and so does an absent value
+ * (i = 0: the message, whose text starts with "{" or whitespace). */
 static int get_u32(const parse_t *p, size_t i, uint32_t *out)
 {
     size_t n;
-    const char *t;
+    const char *t = text(p, i, &n);
 
-    if (i == 0) {
-        return 0;
-    }
-    t = text(p, i, &n);
     return parse_u32(t, n, out);
 }
 
