@@ -30,24 +30,22 @@ static void put_byte(writer_t *w, unsigned b)
     w->pos++;
 }
 
-/* Item head with the argument in its shortest form. */
-static void put_head(writer_t *w, unsigned mt, uint32_t arg)
+/* A one-letter text key (none if key is 0) and an item head with the argument
+ * in its shortest form. */
+static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
 {
+    unsigned shift;
+    if (key != 0) {
+        put_byte(w, 0x61u);
+        put_byte(w, (unsigned char)key);
+    }
     /* Argument bytes after the initial byte: 0, 1, 2 or 4 (additional information 24 + n / 2). */
-    unsigned shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
+    shift = arg > 0xffffu ? 32u : arg > 0xffu ? 16u : arg > 23u ? 8u : 0u;
     put_byte(w, mt << 5 | (shift != 0 ? 24u + (shift >> 4) : arg));
     while (shift != 0) {
         shift -= 8u;
         put_byte(w, (unsigned)(arg >> shift));
     }
-}
-
-/* A one-letter text key followed by the head of its value. */
-static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
-{
-    put_byte(w, 0x61u);
-    put_byte(w, (unsigned char)key);
-    put_head(w, mt, arg);
 }
 
 /* A one-letter text key followed by a byte or text string of n bytes. */
@@ -83,7 +81,7 @@ ota_err_t ota_cbor_encode_get_stream(const ota_cbor_get_stream_t *req, uint8_t *
     w.buf = buf;
     w.cap = cap;
     w.pos = 0;
-    put_head(&w, MT_MAP, 5u + (req->client_token != NULL) + (req->has_stream_version != 0));
+    put_key(&w, 0, MT_MAP, 5u + (req->client_token != NULL) + (req->has_stream_version != 0));
     if (req->client_token != NULL) {
         put_string(&w, 'c', MT_TEXT, req->client_token, tlen);
     }
@@ -212,6 +210,9 @@ static int skip_item(reader_t *r)
     }
 }
 
+/* Most known keys of a map: the slots decode_map() is given. */
+#define MAP_KEYS_MAX 5u
+
 /* One decoded value of a known key: an integer in val, or a string at ptr of length val. */
 typedef struct slot {
     const uint8_t *ptr;
@@ -220,10 +221,10 @@ typedef struct slot {
 
 /*
  * Decodes a top-level map whose known keys are the letters of keys (at most
- * 8); the value of keys[i] must have the major type in bits 2i .. 2i + 1 of
- * types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i], which are zeroed
- * first. Fails unless every key i whose bit 16 + i is set in types is present
- * (MAP_SPEC()). out is the caller's output, only checked for NULL here.
+ * MAP_KEYS_MAX); the value of keys[i] must have the major type in bits
+ * 2i .. 2i + 1 of types (MT_UINT, MT_BYTES or MT_TEXT) and goes to slots[i];
+ * the MAP_KEYS_MAX slots are zeroed first. Fails unless every key i whose bit 16 + i is set in
+ * types is present (MAP_SPEC()). out is the caller's output, only checked for NULL here.
  */
 static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, const char *keys,
                             uint32_t types, slot_t *slots)
@@ -237,7 +238,7 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
     if (msg == NULL || out == NULL) {
         return OTA_ERR_INVALID_ARG;
     }
-    memset(slots, 0, strlen(keys) * sizeof *slots);
+    memset(slots, 0, MAP_KEYS_MAX * sizeof *slots);
     r.p = msg;
     r.end = msg + len;
     if (get_head(&r, &pairs) != (int)MT_MAP) {
@@ -278,7 +279,7 @@ static ota_err_t decode_map(const uint8_t *msg, size_t len, const void *out, con
 
 ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_data_block_t *out)
 {
-    slot_t s[5];
+    slot_t s[MAP_KEYS_MAX];
     ota_err_t err;
     err = decode_map(msg, len, out, "filpc",
                      MAP_SPEC(MT_UINT, MT_UINT, MT_UINT, MT_BYTES, MT_TEXT, 0x0fu), s);
@@ -300,7 +301,7 @@ ota_err_t ota_cbor_decode_data_block(const uint8_t *msg, size_t len, ota_cbor_da
 
 ota_err_t ota_cbor_decode_rejected(const uint8_t *msg, size_t len, ota_cbor_rejected_t *out)
 {
-    slot_t s[3];
+    slot_t s[MAP_KEYS_MAX];
     ota_err_t err;
     err = decode_map(msg, len, out, "omc", MAP_SPEC(MT_TEXT, MT_TEXT, MT_TEXT, 0u, 0u, 0x01u), s);
     if (err != OTA_OK) {

@@ -18,28 +18,52 @@
 #include "otter/ota_device_type.h"
 
 /*
- * Lists of names: each NUL-terminated, one after the other (no table of
- * pointers); nth() finds one by its index.
+ * The names the parser knows, one list: each NUL-terminated, one after the
+ * other (no table of pointers); nth() finds one by its index.
  *
- * The keys of the objects read, one list: each object's keys follow each
- * other (members() takes the first and the count). The last key, "sig-",
- * matches any key that starts with it.
+ * First the keys of the objects read: each object's keys follow each other
+ * (members() takes the first and the count). The last key, "sig-", matches
+ * any key that starts with it. Before them "null", index 0, which no field
+ * has; after them the values of known strings, and the problems' texts.
  */
 #if OTA_HTTP_PLANE
 #define HTTP_KEYS "update_data_url\0auth_scheme\0"
 #else
 #define HTTP_KEYS
 #endif
-static const char keys[] = "execution\0"
-                           "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
-                           "self_test\0updatedBy\0receive\0"
-                           "afr_ota\0"
-                           "protocols\0streamname\0files\0"
-                           "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
-                           "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-";
+static const char names[] =
+    "null\0" /* first: index 0 is no field */
+    "execution\0"
+    "jobId\0status\0versionNumber\0statusDetails\0jobDocument\0"
+    "self_test\0updatedBy\0receive\0"
+    "afr_ota\0"
+    "protocols\0streamname\0files\0"
+    "filepath\0certfile\0filesize\0fileid\0fileType\0" HTTP_KEYS
+    "otterDeviceTypes\0sig-sha256-ecdsa\0sig-sha256-rsa\0sig-\0"
+    "ready\0active\0" /* ota_self_test_t from 1 */
+    "MQTT\0HTTP\0"    /* OTA_PROTO_* bits */
+    /* ota_job_status_t from OTA_JOB_STATUS_QUEUED */
+    "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0"
+    "REMOVED\0CANCELED\0"
+    /* the problems in ota_job_problem_t order, then the text of other values */
+    "no problem\0"
+    "bad JSON\0"
+    "JSON nested too deeply\0"
+    "not an OTA job\0"
+    "missing field\0"
+    "bad value\0"
+    "zero file size\0"
+    "field too long\0"
+    "bad signature encoding\0"
+    "unknown signature method\0"
+    "no supported protocol\0"
+    "signature method not enabled\0"
+    "unknown problem";
 enum {
-    K_EXECUTION, /* the message's */
-    K_JOB_ID,    /* the execution's */
+    N_NULL,
+    K_NONE = N_NULL, /* no field */
+    K_EXECUTION,     /* the message's */
+    K_JOB_ID,        /* the execution's */
     K_STATUS,
     K_VERSION,
     K_DETAILS,
@@ -64,18 +88,21 @@ enum {
     K_SIG_ECDSA,
     K_SIG_RSA,
     K_SIG_OTHER,
-    K_COUNT,
-    K_NONE = 255 /* no field */
+    K_COUNT, /* the keys end here */
+    N_SELF_TEST = K_COUNT,
+    N_PROTOCOL = N_SELF_TEST + 2,
+    N_STATUS = N_PROTOCOL + 2,
+    N_PROBLEM = N_STATUS + 8
 };
 #if OTA_HTTP_PLANE
 /** Longest "auth_scheme" accepted. */
 #define OTA_AUTH_SCHEME_MAX 32u
 #endif
 
-/* The parse: the message, the field a problem concerns (an index in keys[],
- * or K_NONE) and the values of the known keys: slots[k] is the offset of the
- * first character of keys[k]'s value, 0 when absent (the root object is never
- * a member's value). */
+/* The parse: the message, the field a problem concerns (an index in names[],
+ * or K_NONE, 0) and the values of the known keys: slots[k] is the offset of the
+ * first character of names[k]'s value, 0 when absent (the root object is never
+ * a member's value); slots[K_NONE] is not used. */
 typedef struct parse {
     const char *js;
     size_t len;
@@ -95,42 +122,22 @@ typedef struct parse {
 /* scan() keeps one bit per open container in a uint32_t. */
 typedef char ota_job_depth_fits[OTA_JOB_MAX_DEPTH <= 32u ? 1 : -1];
 
-/* Values of known strings; a match at index k gives k + 1. */
-static const char self_test_names[] = "ready\0active"; /* ota_self_test_t */
-static const char protocol_names[] = "MQTT\0HTTP";     /* OTA_PROTO_* bits */
-/* Status texts in ota_job_status_t order, from OTA_JOB_STATUS_QUEUED. */
-static const char status_names[] =
-    "QUEUED\0IN_PROGRESS\0SUCCEEDED\0FAILED\0TIMED_OUT\0REJECTED\0REMOVED\0CANCELED";
-
-/* In ota_job_problem_t order, then the text of other values. */
-static const char problem_names[] = "no problem\0"
-                                    "bad JSON\0"
-                                    "JSON nested too deeply\0"
-                                    "not an OTA job\0"
-                                    "missing field\0"
-                                    "bad value\0"
-                                    "zero file size\0"
-                                    "field too long\0"
-                                    "bad signature encoding\0"
-                                    "unknown signature method\0"
-                                    "no supported protocol\0"
-                                    "signature method not enabled\0"
-                                    "unknown problem"; /* any other value */
-
-/* Name k of a list. */
-static const char *nth(const char *list, unsigned k)
+/* Name k of names[]. */
+static const char *nth(unsigned k)
 {
+    const char *s = names;
+
     while (k-- != 0u) {
-        list += strlen(list) + 1u;
+        s += strlen(s) + 1u;
     }
-    return list;
+    return s;
 }
 
 const char *ota_job_problem_str(ota_job_problem_t problem)
 {
     unsigned k = (unsigned)problem;
 
-    return nth(problem_names, k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT);
+    return nth(N_PROBLEM + (k < OTA_JOB_PROBLEM_COUNT ? k : OTA_JOB_PROBLEM_COUNT));
 }
 
 static int is_space(char c)
@@ -193,14 +200,15 @@ static size_t string_end(const parse_t *p, size_t i)
  * A missing colon is passed over (as the FreeRTOS agent's tokenizer does):
  * the offset returned then follows no colon, and members() refuses it in the
  * objects the parser reads, so a job whose document has one can still be
- * answered FAILED.
+ * answered FAILED. i < len: scan() checks that, and members() reads only
+ * objects scan() found whole.
  */
 static size_t key_end(const parse_t *p, size_t i)
 {
     const char *js = p->js;
     size_t len = p->len;
 
-    if (i >= len || js[i] != '"' || (i = string_end(p, i)) == 0) {
+    if (js[i] != '"' || (i = string_end(p, i)) == 0) {
         return 0;
     }
     i = ws(p, i);
@@ -240,7 +248,8 @@ static size_t scan(const parse_t *p, size_t i)
             return 0;
         }
         c = js[i];
-        if ((want == WANT_AFTER || want == WANT_FIRST) && c == ((stack & 1u) ? '}' : ']')) {
+        /* '[' and '{', ']' and '}' differ in bit 5 alone, an object's bit */
+        if ((want == WANT_AFTER || want == WANT_FIRST) && c == (char)(']' | (stack & 1u) << 5)) {
             i++;
             depth--;
             stack >>= 1;
@@ -255,24 +264,28 @@ static size_t scan(const parse_t *p, size_t i)
             /* a member of an object: its key first */
             i = key_end(p, i);
             want = WANT_VALUE;
-        } else if (c == '{' || c == '[') {
+        } else if ((c | 0x20) == '{') {
             if (depth == OTA_JOB_MAX_DEPTH) {
                 return TOO_DEEP;
             }
             depth++;
-            stack = (stack << 1) | (c == '{' ? 1u : 0u);
+            stack = (stack << 1) | ((unsigned char)c >> 5 & 1u);
             i++;
             want = WANT_FIRST;
         } else if (c == '"') {
             i = string_end(p, i);
             want = WANT_AFTER;
-        } else if (!is_delim(c)) {
+        } else {
+            /* a bare word, up to a delimiter; none at all is malformed */
+            size_t start = i;
+
             while (i < len && !is_delim(js[i])) {
                 i++;
             }
+            if (i == start) {
+                return 0;
+            }
             want = WANT_AFTER;
-        } else {
-            return 0;
         }
         if (i == 0) {
             return 0;
@@ -295,24 +308,30 @@ static int is_type(const parse_t *p, size_t i, char k)
 static const char *text(const parse_t *p, size_t i, size_t *n)
 {
     size_t end = scan(p, i);
+    size_t quoted = p->js[i] == '"'; /* a string's quotes are left out */
 
-    if (p->js[i] == '"') {
-        *n = end - i - 2u;
-        return p->js + i + 1;
-    }
-    *n = end - i;
-    return p->js + i;
+    *n = end - i - 2u * quoted;
+    return p->js + i + quoted;
 }
 
-/* 1 if the text of value i is t; a t that ends in "-" ("sig-") matches
- * every text that starts with it. */
-static int tok_is(const parse_t *p, size_t i, const char *t)
+/* 1 + the index of the first of count names from names[k] that the text of
+ * value i equals, or 0; a name that ends in "-" ("sig-") matches every text
+ * that starts with it. */
+static unsigned match(const parse_t *p, size_t i, unsigned k, unsigned count)
 {
     size_t n;
     const char *s = text(p, i, &n);
-    size_t tn = strlen(t);
+    const char *t = nth(k);
 
-    return (t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0;
+    for (k = 1; k <= count; k++) {
+        size_t tn = strlen(t);
+
+        if ((t[tn - 1] == '-' ? n >= tn : n == tn) && memcmp(s, t, tn) == 0) {
+            return k;
+        }
+        t += tn + 1u;
+    }
+    return 0;
 }
 
 /* The first element of array i, or 0 when it is empty or value i is no array. */
@@ -336,28 +355,18 @@ static size_t next_element(const parse_t *p, size_t i)
 /* 1 if value i (not absent) is null: a word, as its first letter tells. */
 static int is_null(const parse_t *p, size_t i)
 {
-    return p->js[i] == 'n' && tok_is(p, i, "null");
+    return p->js[i] == 'n' && match(p, i, N_NULL, 1) != 0;
 }
 
-/* 1 + the index of the first of count names that string i (0: absent) equals
- * (see tok_is()), or 0. */
-static unsigned lookup(const parse_t *p, size_t i, const char *names, unsigned count)
+/* match() for a string i (0: absent); 0 for other values. */
+static unsigned lookup(const parse_t *p, size_t i, unsigned k, unsigned count)
 {
-    unsigned k;
-
-    if (is_type(p, i, K_STRING)) {
-        for (k = 0; k < count; k++, names += strlen(names) + 1u) {
-            if (tok_is(p, i, names)) {
-                return k + 1;
-            }
-        }
-    }
-    return 0;
+    return is_type(p, i, K_STRING) ? match(p, i, k, count) : 0;
 }
 
 /*
- * Finds the values of the count keys from keys[first] in object obj:
- * p->slots[k] is the offset of keys[k]'s value, 0 when absent (every slot is
+ * Finds the values of the count keys from names[first] in object obj:
+ * p->slots[k] is the offset of names[k]'s value, 0 when absent (every slot is
  * zeroed once per parse: each object's keys are looked for once). The last key,
  * "sig-", matches every key that starts with it (and may repeat). Unknown
  * keys are skipped.
@@ -372,7 +381,7 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
             return OTA_JOB_PROBLEM_BAD_JSON; /* a key without its colon */
         }
         value = ws(p, value);
-        unsigned k = lookup(p, i, nth(keys, first), count);
+        unsigned k = lookup(p, i, first, count);
 
         if (k-- != 0) {
             k += first;
@@ -387,8 +396,8 @@ static ota_job_problem_t members(parse_t *p, size_t obj, unsigned first, unsigne
     return OTA_JOB_PROBLEM_NONE;
 }
 
-/* Parses n characters as a decimal or "0x" hex number <= max. */
-static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
+/* Parses n characters as a decimal or "0x" hex number that fits uint32_t. */
+static int parse_u32(const char *s, size_t n, uint32_t *out)
 {
     const char *end = s + n;
     uint32_t base = 10;
@@ -410,7 +419,7 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
             d = (c | 0x20u) - 'a';
             d = d < 6u ? d + 10u : 16u;
         }
-        if (d >= base || v > (max - d) / base) {
+        if (d >= base || v > (UINT32_MAX - d) / base) {
             return 0;
         }
         v = v * base + d;
@@ -419,18 +428,15 @@ static int parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
     return 1;
 }
 
-/* Value i (0: absent) as a number, a JSON number or a string, <= max. An
- * object or array fails by its first character ("{", "["), not a digit. */
-static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
+/* Value i as a number, a JSON number or a string. An object or array fails
+ * by its first character ("{", "["), not a digit, and so does an absent value
+ * (i = 0: the message, whose text starts with "{" or whitespace). */
+static int get_u32(const parse_t *p, size_t i, uint32_t *out)
 {
     size_t n;
-    const char *t;
+    const char *t = text(p, i, &n);
 
-    if (i == 0) {
-        return 0;
-    }
-    t = text(p, i, &n);
-    return parse_u32(t, n, max, out);
+    return parse_u32(t, n, out);
 }
 
 /*
@@ -443,8 +449,8 @@ static int get_u32(const parse_t *p, size_t i, uint32_t max, uint32_t *out)
 static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, size_t max)
 {
     size_t i = p->slots[key];
-    int topic = key == K_JOB_ID || key == K_STREAM;
-    int sig = key == K_SIG_ECDSA || key == K_SIG_RSA;
+    uint32_t topic = (1u << K_JOB_ID | 1u << K_STREAM) >> key & 1u;
+    uint32_t sig = (1u << K_SIG_ECDSA | 1u << K_SIG_RSA) >> key & 1u;
     size_t len = 0;
     int is_string = is_type(p, i, K_STRING);
     const char *s = is_string ? text(p, i, &len) : p->js;
@@ -454,20 +460,24 @@ static ota_job_problem_t copy_string(const parse_t *p, unsigned key, char *dst, 
 
     while (pr == OTA_JOB_PROBLEM_NONE && s < end) {
         char c = *s++;
+        unsigned u;
 
         if (c == '\\') {
-            /* scan() checked: a character follows a backslash inside a string. */
+            /* scan() checked the escape: a quote, backslash or slash (kept as
+             * they are) or one of the letters b f n r t u: \n and \r are a
+             * line break, the others are refused below. */
             c = *s++;
-            if (c == 'n' || c == 'r') {
-                c = '\n';
-            } else if (c != '"' && c != '\\' && c != '/') {
-                c = 0; /* refused below */
+            if (c >= 'a') {
+                c = c == 'n' || c == 'r' ? '\n' : 0;
             }
         }
         if (sig && (c == '\n' || c == '\r')) {
             continue;
         }
-        if ((unsigned char)c < 0x20u || (topic && memchr("/+#", c, 3) != NULL)) {
+        /* Refused: control characters, and in a topic level '#', '+' and '/'
+         * (bits 0, 8 and 12 from '#'). */
+        u = (unsigned char)c - 0x23u; /* wraps around below '#' */
+        if ((unsigned char)c < 0x20u || (topic && u < 13u && (0x1101u >> u & 1u) != 0)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
         } else if (n == max) {
             pr = OTA_JOB_PROBLEM_FIELD_TOO_LONG;
@@ -494,7 +504,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* MQTT -> 1, HTTP -> 2, others -> 0 */
-        unsigned proto = lookup(p, i, protocol_names, 2);
+        unsigned proto = lookup(p, i, N_PROTOCOL, 2);
 #if OTA_HTTP_PLANE
         if (out->first_protocol == 0u) {
             out->first_protocol = (uint8_t)proto;
@@ -515,7 +525,7 @@ static ota_job_problem_t parse_protocols(parse_t *p, size_t i, ota_job_t *out)
 /*
  * The value of key: NO_AFR_OTA ("afr_ota") or MISSING_FIELD (the others) when
  * absent, BAD_VALUE when it is not an object, else its members from
- * keys[first] as members() finds them (up to the next object's keys, at
+ * names[first] as members() finds them (up to the next object's keys, at
  * last). ("execution" and the file are never absent here.)
  */
 static ota_job_problem_t object(parse_t *p, unsigned key, unsigned first, unsigned last)
@@ -541,9 +551,9 @@ static void parse_details(parse_t *p, ota_job_t *out)
     if (object(p, K_DETAILS, K_SELF_TEST, K_AFR_OTA) != OTA_JOB_PROBLEM_NONE) {
         return;
     }
-    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], self_test_names, 2);
+    out->self_test = (uint8_t)lookup(p, p->slots[K_SELF_TEST], N_SELF_TEST, 2);
     i = p->slots[K_UPDATED_BY];
-    out->has_updated_by = (uint8_t)get_u32(p, i, UINT32_MAX, &out->updated_by);
+    out->has_updated_by = (uint8_t)get_u32(p, i, &out->updated_by);
     i = p->slots[K_RECEIVE];
     if (is_type(p, i, K_STRING)) {
         size_t n;
@@ -553,16 +563,14 @@ static void parse_details(parse_t *p, ota_job_t *out)
         if (slash != NULL) {
             size_t k = (size_t)(slash - v);
 
-            out->has_receive =
-                (uint8_t)(parse_u32(v, k, UINT32_MAX, &out->received_blocks) &&
-                          parse_u32(slash + 1, n - k - 1, UINT32_MAX, &out->total_blocks));
+            out->has_receive = (uint8_t)(parse_u32(v, k, &out->received_blocks) &&
+                                         parse_u32(slash + 1, n - k - 1, &out->total_blocks));
         }
     }
 }
 
 /* "jobId" or "streamname": a required, non-empty string usable as a topic level. */
-OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst,
-                                                      size_t max)
+static ota_job_problem_t topic_string(parse_t *p, unsigned key, char *dst, size_t max)
 {
     ota_job_problem_t pr;
     size_t i = p->slots[key];
@@ -575,28 +583,28 @@ OTA_OUT_OF_LINE static ota_job_problem_t topic_string(parse_t *p, unsigned key, 
     return pr == OTA_JOB_PROBLEM_NONE && dst[0] == '\0' ? OTA_JOB_PROBLEM_BAD_VALUE : pr;
 }
 
-/* Kinds of the fields of a file, in file_fields[]. */
-#define FF_STRING 0u   /* a string, null or absent; the byte at aux is set when present */
-#define FF_REQUIRED 1u /* a required number (aux: 1 if it must not be 0) */
-#define FF_OPTIONAL 2u /* a number, 0 when absent */
+/* What file_fields[].aux says of a number: optional (0 when absent), required,
+ * or required and not 0; a string's aux is the offset of the byte set when it
+ * is present (never one of these: ota_job_t starts with the job id). */
+#define FF_OPTIONAL 0u
+#define FF_REQUIRED 1u
+#define FF_NONZERO 2u
 
 /* The fields of a file in check order (the signature follows them). */
 static const struct file_field {
-    uint8_t key;  /* index in keys */
-    uint8_t kind; /* FF_* */
-    uint8_t max;  /* FF_STRING: longest length; numbers: 255, or 0 for UINT32_MAX */
+    uint8_t key;  /* index in names[] */
+    uint8_t max;  /* a string's longest length; a number's: 255, or 0 for UINT32_MAX */
     uint16_t dst; /* offset in ota_job_t */
-    uint16_t aux; /* see FF_* */
+    uint16_t aux; /* a number's FF_*, or a string's presence byte (see above) */
 } file_fields[] = {
-    {K_PATH, FF_STRING, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path),
-     offsetof(ota_job_t, has_file_path)},
-    {K_SIZE, FF_REQUIRED, 0, offsetof(ota_job_t, file_size), 1},
-    {K_ID, FF_REQUIRED, 255, offsetof(ota_job_t, file_id), 0},
-    {K_CERT, FF_STRING, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name),
-     offsetof(ota_job_t, has_cert_name)},
-    {K_TYPE, FF_OPTIONAL, 255, offsetof(ota_job_t, file_type), 0},
+    {K_PATH, OTA_FILE_PATH_MAX, offsetof(ota_job_t, file_path), offsetof(ota_job_t, has_file_path)},
+    {K_SIZE, 0, offsetof(ota_job_t, file_size), FF_NONZERO},
+    {K_ID, 255, offsetof(ota_job_t, file_id), FF_REQUIRED},
+    {K_CERT, OTA_CERT_NAME_MAX, offsetof(ota_job_t, cert_name), offsetof(ota_job_t, has_cert_name)},
+    {K_TYPE, 255, offsetof(ota_job_t, file_type), FF_OPTIONAL},
 };
 
+typedef char file_field_strings_apart[offsetof(ota_job_t, has_file_path) > FF_NONZERO ? 1 : -1];
 typedef char file_field_lengths_fit[OTA_FILE_PATH_MAX <= 255 && OTA_CERT_NAME_MAX <= 255 ? 1 : -1];
 
 static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
@@ -622,7 +630,9 @@ static ota_job_problem_t parse_signature(parse_t *p, ota_job_t *out)
         }
         return OTA_JOB_PROBLEM_MISSING_FIELD;
     }
-    out->sig_method = key == K_SIG_RSA ? OTA_SIG_SHA256_RSA : OTA_SIG_SHA256_ECDSA;
+    if (key == K_SIG_RSA) {
+        out->sig_method = OTA_SIG_SHA256_RSA; /* else OTA_SIG_SHA256_ECDSA, 0 from the start */
+    }
     pr = copy_string(p, key, text, OTA_JOB_SIG_B64_MAX);
     if (pr == OTA_JOB_PROBLEM_NONE &&
         (ota_base64_decode(text, strlen(text), out->signature, sizeof(out->signature),
@@ -669,28 +679,28 @@ static ota_job_problem_t parse_url(parse_t *p, ota_job_t *out)
 static ota_job_problem_t parse_device_types(parse_t *p, ota_job_t *out)
 {
     size_t i = p->slots[K_DEVICE_TYPES];
+    unsigned k = 0;
 
     p->field = K_DEVICE_TYPES;
     if (i == 0 || is_null(p, i)) {
         return OTA_JOB_PROBLEM_NONE;
     }
+    /* Absent elements (no array, or an empty one) are at 0, which holds no string. */
     i = first_element(p, i);
-    if (i == 0) {
-        return OTA_JOB_PROBLEM_BAD_VALUE;
-    }
-    for (; i != 0; i = next_element(p, i)) {
+    do {
         size_t n;
         const char *name;
-        if (!is_type(p, i, K_STRING) || out->n_device_types == OTA_JOB_DEVICE_TYPES_MAX) {
+        if (!is_type(p, i, K_STRING) || k == OTA_JOB_DEVICE_TYPES_MAX) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
         /* The name's characters need no escapes: its raw text is the name. */
         name = text(p, i, &n);
-        if (ota_device_type_tag(name, n, &out->device_type_tags[out->n_device_types]) != OTA_OK) {
+        if (ota_device_type_tag(name, n, &out->device_type_tags[k]) != OTA_OK) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
-        out->n_device_types++;
-    }
+        out->n_device_types = (uint8_t)++k;
+        i = next_element(p, i);
+    } while (i != 0);
     return OTA_JOB_PROBLEM_NONE;
 }
 
@@ -719,18 +729,18 @@ static ota_job_problem_t parse_file(parse_t *p, ota_job_t *out)
         uint32_t n;
 
         p->field = ff->key;
-        if (ff->kind == FF_STRING) {
+        if (ff->aux > FF_NONZERO) {
             if (v != 0 && !is_null(p, v)) {
                 base[ff->aux] = 1;
                 pr = copy_string(p, ff->key, (char *)base + ff->dst, ff->max);
             }
         } else if (v == 0) {
-            if (ff->kind == FF_REQUIRED) {
+            if (ff->aux != FF_OPTIONAL) {
                 pr = OTA_JOB_PROBLEM_MISSING_FIELD;
             }
-        } else if (!get_u32(p, v, ff->max != 0u ? ff->max : UINT32_MAX, &n)) {
+        } else if (!get_u32(p, v, &n) || (ff->max != 0u && n > ff->max)) {
             pr = OTA_JOB_PROBLEM_BAD_VALUE;
-        } else if (n == 0u && ff->aux != 0u) {
+        } else if (n == 0u && ff->aux == FF_NONZERO) {
             pr = OTA_JOB_PROBLEM_ZERO_SIZE;
         } else {
             memcpy(base + ff->dst, &n, sizeof n);
@@ -771,22 +781,32 @@ static ota_job_problem_t parse_document(parse_t *p, ota_job_t *out)
     return pr;
 }
 
-/* Everything of a message whose job id is known. */
+/* The execution (present, not null) and its job: everything of it. */
 OTA_OUT_OF_LINE static ota_job_problem_t parse_job(parse_t *p, ota_job_t *out)
 {
+    ota_job_problem_t pr = object(p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
     size_t i = p->slots[K_STATUS];
 
+    if (pr == OTA_JOB_PROBLEM_NONE) {
+        pr = topic_string(p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
+    }
+    if (pr != OTA_JOB_PROBLEM_NONE) {
+        return pr;
+    }
     if (i != 0) {
         p->field = K_STATUS;
-        out->status = (ota_job_status_t)lookup(p, i, status_names, 8);
+        out->status = (ota_job_status_t)lookup(p, i, N_STATUS, 8);
         if (out->status == OTA_JOB_STATUS_NONE) {
             return OTA_JOB_PROBLEM_BAD_VALUE;
         }
     }
-    (void)get_u32(p, p->slots[K_VERSION], UINT32_MAX, &out->version_number);
+    (void)get_u32(p, p->slots[K_VERSION], &out->version_number);
     parse_details(p, out);
     return parse_document(p, out);
 }
+
+/* A zeroed ota_job_t names ECDSA. */
+typedef char ota_job_ecdsa_zero[OTA_SIG_SHA256_ECDSA == 0 ? 1 : -1];
 
 /* The problems that make a job unsupported rather than bad come last. */
 typedef char ota_job_unsupported_last[OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD == 9 &&
@@ -823,42 +843,32 @@ ota_err_t ota_job_parse(const char *json, size_t len, ota_job_t *out, ota_job_is
 {
     parse_t p;
     ota_job_problem_t pr;
-    ota_err_t err = OTA_ERR_BAD_MESSAGE;
+    ota_err_t err = OTA_ERR_NOT_FOUND;
+    size_t i;
 
     if (json == NULL || out == NULL || len > (size_t)INT_MAX) {
         return OTA_ERR_INVALID_ARG;
     }
     memset(out, 0, sizeof(*out));
-    memset(&p, 0, sizeof p); /* every slot absent */
-    p.field = K_NONE;
+    memset(&p, 0, sizeof p); /* every slot absent, no field */
     pr = check_json(&p, json, len);
-    if (pr == OTA_JOB_PROBLEM_TOO_DEEP) {
-        err = OTA_ERR_OUT_OF_MEMORY;
+    i = p.slots[K_EXECUTION];
+    if (pr == OTA_JOB_PROBLEM_NONE && i != 0 && !is_null(&p, i)) {
+        pr = parse_job(&p, out);
+        err = OTA_OK;
     }
-    if (pr == OTA_JOB_PROBLEM_NONE) {
-        if (p.slots[K_EXECUTION] == 0 || is_null(&p, p.slots[K_EXECUTION])) {
-            err = OTA_ERR_NOT_FOUND;
-        } else {
-            /* The execution up to its job id; a problem here leaves no job to report to. */
-            pr = object(&p, K_EXECUTION, K_JOB_ID, K_SELF_TEST);
-            if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = topic_string(&p, K_JOB_ID, out->job_id, OTA_JOB_ID_MAX);
-            }
-            if (pr == OTA_JOB_PROBLEM_NONE) {
-                pr = parse_job(&p, out);
-                err = OTA_ERR_BAD_JOB_DOC;
-                if (pr == OTA_JOB_PROBLEM_NONE) {
-                    err = OTA_OK;
-                } else if (pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD) {
-                    /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
-                    err = OTA_ERR_UNSUPPORTED;
-                }
-            }
-        }
+    if (pr != OTA_JOB_PROBLEM_NONE) {
+        /* A job id is there (and only then) when the problem came after it. */
+        err = pr == OTA_JOB_PROBLEM_TOO_DEEP ? OTA_ERR_OUT_OF_MEMORY
+              : out->job_id[0] == '\0'       ? OTA_ERR_BAD_MESSAGE
+              : pr >= OTA_JOB_PROBLEM_UNKNOWN_SIG_METHOD
+                  /* UNKNOWN_SIG_METHOD, NO_PROTOCOL, SIG_METHOD_DISABLED */
+                  ? OTA_ERR_UNSUPPORTED
+                  : OTA_ERR_BAD_JOB_DOC;
     }
     if (issue != NULL) {
         issue->problem = pr;
-        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(keys, p.field);
+        issue->field = pr == OTA_JOB_PROBLEM_NONE || p.field == K_NONE ? NULL : nth(p.field);
     }
     return err;
 }
