@@ -61,22 +61,43 @@ ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, cons
 int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code);
 
 /**
- * Build "$aws/things/<thing>/" + a + b + c into j->topic.
- * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
+ * The topics the agent uses, after "$aws/things/<thing>/" (id: the job id or
+ * stream name passed with the kind); a set of them is a mask of 1 << kind.
  */
-ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c);
-
-/** 1 if topic (topic_len bytes) is "$aws/things/<thing>/" + a + b + c (nothing is built). */
-int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *a,
-                      const char *b, const char *c);
+typedef enum ota_jobs_kind {
+    OTA_JOBS_NOTIFY_NEXT = 0, /**< jobs/notify-next */
+    OTA_JOBS_NEXT_ACCEPTED,   /**< jobs/$next/get/accepted */
+    OTA_JOBS_NEXT_REJECTED,   /**< jobs/$next/get/rejected */
+    OTA_JOBS_UPDATE_REJECTED, /**< jobs/<id>/update/rejected */
+    OTA_JOBS_STREAM_DATA,     /**< streams/<id>/data/cbor (this and the next: QoS 0) */
+    OTA_JOBS_STREAM_REJECTED, /**< streams/<id>/rejected/cbor */
+    OTA_JOBS_STREAM_GET,      /**< streams/<id>/get/cbor */
+    OTA_JOBS_NEXT_GET,        /**< jobs/$next/get */
+    OTA_JOBS_UPDATE,          /**< jobs/<id>/update */
+    OTA_JOBS_KINDS            /**< none of them */
+} ota_jobs_kind_t;
 
 /**
- * Subscribe to (on 1, at qos) or unsubscribe from (on 0) the topic
- * "$aws/things/<thing>/" + a + b + c; an unsubscribe that fails is ignored.
- * @return OTA_OK; OTA_ERR_MQTT (the subscribe failed); OTA_ERR_OUT_OF_MEMORY.
+ * Build the topic of kind (with id) into j->topic.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
  */
-ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c, int on,
-                          uint8_t qos);
+ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id);
+
+/**
+ * The first kind in the mask kinds (with id) that topic (topic_len bytes) is,
+ * or OTA_JOBS_KINDS (nothing is built).
+ */
+unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *id,
+                        unsigned kinds);
+
+/**
+ * Subscribe to (on 1) or unsubscribe from (on 0) the topics of the mask kinds
+ * (with id), in the order of the kinds: Jobs topics at QoS 1, streams at QoS
+ * 0; an unsubscribe that fails is ignored.
+ * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed: the rest is not asked);
+ *         OTA_ERR_OUT_OF_MEMORY.
+ */
+ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on);
 
 /** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
 ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
