@@ -20,6 +20,7 @@
  * starts over instead of resuming again.
  */
 #include "ota_progress.h"
+#include "ota_out_of_line.h"
 
 #include <string.h>
 
@@ -34,7 +35,16 @@
 typedef char ota_progress_size_matches
     [sizeof(((ota_progress_t *)0)->bytes) == OTA_PROGRESS_BYTES(OTA_MAX_FILE_BLOCKS) ? 1 : -1];
 
-static const uint8_t ota_progress_magic[4] = {'O', 'T', 'P', 'R'};
+/* "OTPR" as a little-endian word. */
+#define OTA_PROGRESS_MAGIC 0x5250544fu
+
+/* Stores count words of w at r, little-endian. */
+OTA_OUT_OF_LINE static void ota_put_words(uint8_t *r, const uint32_t *w, uint32_t count)
+{
+    for (uint32_t i = 0; i < 4u * count; i++) {
+        r[i] = (uint8_t)(w[i / 4u] >> (8u * (i % 4u)));
+    }
+}
 
 /* Identity of a job's file: job, stream, file id, size, signature. */
 static uint32_t ota_progress_identity(const ota_job_t *job)
@@ -64,19 +74,20 @@ ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_j
 {
     uint32_t len = OTA_PROGRESS_BYTES(block_count);
     uint8_t *r = p->bytes;
+    uint32_t head[6]; /* the header's words */
 
     if (pal->progress_save == NULL || pal->progress_capacity < len) {
         return OTA_OK;
     }
-    memcpy(r, ota_progress_magic, 4);
-    r[4] = OTA_PROGRESS_VERSION;
-    r[5] = activating ? 1u : 0u;
-    r[6] = r[7] = 0;
-    ota_put_le32(r + 8, ota_progress_identity(job));
-    ota_put_le32(r + 12, block_size);
-    ota_put_le32(r + 16, block_count);
-    ota_put_le32(r + 20, downloaded_by);
-    ota_put_le32(r + len - 4u, ota_crc32(0, r, len - 4u));
+    head[0] = OTA_PROGRESS_MAGIC;
+    head[1] = OTA_PROGRESS_VERSION | (activating ? 0x100u : 0u);
+    head[2] = ota_progress_identity(job);
+    head[3] = block_size;
+    head[4] = block_count;
+    head[5] = downloaded_by;
+    ota_put_words(r, head, 6);
+    head[0] = ota_crc32(0, r, len - 4u);
+    ota_put_words(r + len - 4u, head, 1);
     return pal->progress_save(pal->ctx, r, len);
 }
 
@@ -92,7 +103,7 @@ ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal)
     }
     got = pal->progress_load(pal->ctx, r, (uint32_t)sizeof p->bytes);
     count = got >= (int32_t)OTA_PROGRESS_BYTES(0) ? ota_get_le32(r + 16) : 0u;
-    if (count == 0u || count > OTA_MAX_FILE_BLOCKS || memcmp(r, ota_progress_magic, 4) != 0 ||
+    if (count == 0u || count > OTA_MAX_FILE_BLOCKS || ota_get_le32(r) != OTA_PROGRESS_MAGIC ||
         r[4] != OTA_PROGRESS_VERSION || (uint32_t)got != OTA_PROGRESS_BYTES(count) ||
         ota_get_le32(r + (uint32_t)got - 4u) != ota_crc32(0, r, (uint32_t)got - 4u)) {
         memset(r, 0, sizeof p->bytes);
