@@ -4,6 +4,7 @@
 #include "ota_download.h"
 #include "ota_out_of_line.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static int ota_reached(uint32_t now, uint32_t deadline)
@@ -65,23 +66,15 @@ void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, ui
     d->file_size = file_size;
     d->block_size = block_size;
     d->block_count = file_size / block_size + (file_size % block_size != 0u ? 1u : 0u);
-    d->blocks_done = 0;
+    memset((uint8_t *)d + offsetof(ota_download_t, throttled), 0,
+           offsetof(ota_download_t, rtt_last) + sizeof d->rtt_last -
+               offsetof(ota_download_t, throttled));
     for (uint32_t k = 0; k < d->block_count; k++) {
         d->blocks_done += (uint32_t)ota_bit(done, k);
     }
-    d->timeouts_in_row = 0;
-    d->throttled = 0;
-    d->answered = 0;
-    d->paused = 0;
-    d->deadline_set = 0;
-    d->asked_hi = 0;
-    d->seen_hi = 0;
-    d->probe = 0;
     /* A new file may come over another link: the window starts again. */
     d->window = d->cfg->window_blocks;
     d->stats->window_blocks = d->window;
-    d->rtt_base = 0;
-    d->rtt_last = 0;
     d->startup = 1;
 }
 
