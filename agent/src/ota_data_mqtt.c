@@ -59,7 +59,7 @@ static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topi
     const ota_job_t *job = &a->job;
     unsigned kind = ota_jobs_match(j, topic, topic_len, job->stream, OTA_MQTT_TOPICS);
     memset(ev, 0, sizeof *ev);
-    if (kind == OTA_JOBS_STREAM_DATA) {
+    if (kind == OTA_JOBS_STREAM_DATA + 1u) {
         ota_cbor_data_block_t block;
         ev->kind = OTA_PLANE_BAD;
         if (ota_cbor_decode_data_block(payload, len, &block) == OTA_OK) {
@@ -69,7 +69,7 @@ static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topi
             ev->data = block.payload;
             ev->len = block.payload_len;
         }
-    } else if (kind == OTA_JOBS_STREAM_REJECTED) {
+    } else if (kind == OTA_JOBS_STREAM_REJECTED + 1u) {
         ota_cbor_rejected_t rej;
         ev->kind = OTA_PLANE_REFUSED;
         /* A refusal we cannot read is still a refusal. */

@@ -12,17 +12,37 @@ static unsigned ota_hex(unsigned d)
     return d + (d < 10u ? (unsigned)'0' : (unsigned)'a' - 10u);
 }
 
-/* After "$aws/things/<thing>/", the topic of each ota_jobs_kind_t in order,
- * '\1' standing for the job id or stream name. */
-static const char ota_topic_tails[] = "jobs/notify-next\0"
-                                      "jobs/$next/get/accepted\0"
-                                      "jobs/$next/get/rejected\0"
-                                      "jobs/\1/update/rejected\0"
-                                      "streams/\1/data/cbor\0"
-                                      "streams/\1/rejected/cbor\0"
-                                      "streams/\1/get/cbor\0"
-                                      "jobs/$next/get\0"
-                                      "jobs/\1/update";
+/*
+ * Pieces of topics ('\2' .. '\7' in a text stand for the first six), then,
+ * after "$aws/things/<thing>/", the topic of each ota_jobs_kind_t in order,
+ * '\1' standing for the job id or stream name.
+ */
+#define OTA_PIECES 6u
+static const char ota_texts[] = "jobs/\0"
+                                "$next/get\0"
+                                "/update\0"
+                                "/rejected\0"
+                                "streams/\0"
+                                "/cbor\0"
+                                "\2notify-next\0"
+                                "\2\3/accepted\0"
+                                "\2\3\5\0"
+                                "\2\1\4\5\0"
+                                "\6\1/data\7\0"
+                                "\6\1\5\7\0"
+                                "\6\1/get\7\0"
+                                "\2\3\0"
+                                "\2\1\4";
+
+/* Text k of ota_texts. */
+OTA_OUT_OF_LINE static const char *ota_nth(unsigned k)
+{
+    const char *t = ota_texts;
+    while (k-- != 0u) {
+        t += strlen(t) + 1u;
+    }
+    return t;
+}
 
 void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt)
 {
@@ -76,14 +96,23 @@ static void ota_value(ota_writer_t *w, const char *s)
     }
 }
 
-/* Writes template t, each '\1' in it standing for the next of args. */
+/* Writes template t, each '\1' in it standing for the next of args, '\2' ..
+ * '\7' for pieces of ota_texts. */
 OTA_OUT_OF_LINE static void ota_text(ota_writer_t *w, const char *t, const char *const *args)
 {
     for (; *t != '\0'; t++) {
-        if (*t == '\1') {
+        unsigned ch = (unsigned char)*t;
+        if (ch == 1u) {
             ota_value(w, *args++);
-        } else {
-            ota_emit(w, (unsigned char)*t);
+        } else if (ch < 8u) {
+            ota_text(w, ota_nth(ch - 2u), args);
+        } else if (ch == 8u) {
+            /* The rest up to '\t' only if the next of args is there. */
+            if (*args == NULL) {
+                t = strchr(t, '\t');
+            }
+        } else if (ch != 9u) {
+            ota_emit(w, ch);
         }
     }
 }
@@ -92,12 +121,8 @@ OTA_OUT_OF_LINE static void ota_text(ota_writer_t *w, const char *t, const char 
 OTA_OUT_OF_LINE static void ota_topic_text(ota_writer_t *w, const ota_jobs_t *j, unsigned kind,
                                            const char *id)
 {
-    const char *t = ota_topic_tails;
-    while (kind-- != 0u) {
-        t += strlen(t) + 1u;
-    }
     ota_text(w, "$aws/things/\1/", &j->thing_name);
-    ota_text(w, t, &id);
+    ota_text(w, ota_nth(OTA_PIECES + kind), &id);
 }
 
 ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id)
@@ -122,10 +147,10 @@ unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len
         }
         ota_topic_text(&w, j, kind, id);
         if (w.len == topic_len) {
-            return kind;
+            return kind + 1u;
         }
     }
-    return OTA_JOBS_KINDS;
+    return 0;
 }
 
 ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos)
@@ -183,11 +208,7 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
     args[2] = v0;
     args[3] = k1;
     args[4] = v1;
-    ota_text(&w, "{\"status\":\"\1\",\"statusDetails\":{\"\1\":\"\1", args);
-    if (k1 != NULL) {
-        ota_text(&w, "\",\"\1\":\"\1", args + 3);
-    }
-    ota_text(&w, "\"}}", NULL);
+    ota_text(&w, "{\"status\":\"\1\",\"statusDetails\":{\"\1\":\"\1\b\",\"\1\":\"\1\t\"}}", args);
     j->report_len = 0;
     if (w.len >= sizeof j->message) {
         return OTA_ERR_OUT_OF_MEMORY;
@@ -206,13 +227,12 @@ ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
                                    size_t topic_len)
 {
-    /* notify-next and $next/get/accepted name the next job. */
-    static const uint8_t topic_of[] = {OTA_JOBS_TOPIC_NEXT, OTA_JOBS_TOPIC_NEXT,
-                                       OTA_JOBS_TOPIC_NEXT_REJECTED, OTA_JOBS_TOPIC_UPDATE_REJECTED,
-                                       OTA_JOBS_TOPIC_OTHER};
-    unsigned kind = ota_jobs_match(j, topic, topic_len, job_id, job_id != NULL ? 15u : 7u);
-    return (ota_jobs_topic_t)topic_of[kind > 4u ? 4u : kind];
+    /* 0 (none), then notify-next and $next/get/accepted (both name the next
+     * job), $next/get/rejected, update/rejected: the ota_jobs_topic_t in order. */
+    unsigned m = ota_jobs_match(j, topic, topic_len, job_id, job_id != NULL ? 15u : 7u);
+    return (ota_jobs_topic_t)(m - (m > 1u));
 }
+
 int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code)
 {
     size_t n = strlen(code);

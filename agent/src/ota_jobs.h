@@ -73,8 +73,7 @@ typedef enum ota_jobs_kind {
     OTA_JOBS_STREAM_REJECTED, /**< streams/<id>/rejected/cbor */
     OTA_JOBS_STREAM_GET,      /**< streams/<id>/get/cbor */
     OTA_JOBS_NEXT_GET,        /**< jobs/$next/get */
-    OTA_JOBS_UPDATE,          /**< jobs/<id>/update */
-    OTA_JOBS_KINDS            /**< none of them */
+    OTA_JOBS_UPDATE           /**< jobs/<id>/update */
 } ota_jobs_kind_t;
 
 /**
@@ -85,7 +84,7 @@ ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id);
 
 /**
  * The first kind in the mask kinds (with id) that topic (topic_len bytes) is,
- * or OTA_JOBS_KINDS (nothing is built).
+ * plus 1, or 0 for none (nothing is built).
  */
 unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *id,
                         unsigned kinds);
