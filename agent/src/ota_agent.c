@@ -477,8 +477,7 @@ static void ota_send_progress(ota_agent_t *a)
 
 static void ota_checkpoint(ota_agent_t *a)
 {
-    ota_err_t err = ota_progress_save(&a->progress, a->cfg.pal, &a->job, a->dl.block_size,
-                                      a->dl.block_count, a->activating, a->cfg.app_version);
+    ota_err_t err = ota_progress_save(a);
     if (err == OTA_OK) {
         a->stats.checkpoints++;
     } else {

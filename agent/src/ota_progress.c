@@ -68,10 +68,11 @@ uint32_t ota_progress_record_bytes(uint32_t block_count)
     return OTA_PROGRESS_BYTES(block_count);
 }
 
-ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
-                            uint32_t block_size, uint32_t block_count, int activating,
-                            uint32_t downloaded_by)
+ota_err_t ota_progress_save(ota_agent_t *a)
 {
+    ota_progress_t *p = &a->progress;
+    const ota_pal_t *pal = a->cfg.pal;
+    uint32_t block_count = a->dl.block_count;
     uint32_t len = OTA_PROGRESS_BYTES(block_count);
     uint8_t *r = p->bytes;
     uint32_t head[6]; /* the header's words */
@@ -80,11 +81,11 @@ ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_j
         return OTA_OK;
     }
     head[0] = OTA_PROGRESS_MAGIC;
-    head[1] = OTA_PROGRESS_VERSION | (activating ? 0x100u : 0u);
-    head[2] = ota_progress_identity(job);
-    head[3] = block_size;
+    head[1] = OTA_PROGRESS_VERSION | (a->activating ? 0x100u : 0u);
+    head[2] = ota_progress_identity(&a->job);
+    head[3] = a->dl.block_size;
     head[4] = block_count;
-    head[5] = downloaded_by;
+    head[5] = a->cfg.app_version;
     ota_put_words(r, head, 6);
     head[0] = ota_crc32(0, r, len - 4u);
     ota_put_words(r + len - 4u, head, 1);
