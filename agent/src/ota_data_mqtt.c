@@ -46,10 +46,8 @@ static ota_err_t ota_mqtt_request(ota_agent_t *a, const ota_block_request_t *r)
     req.stream_version = 0;
     j->report_len = 0; /* the message no longer holds the last status update */
     err = ota_cbor_encode_get_stream(&req, j->message, sizeof j->message, &len);
-    if (err == OTA_OK) {
-        err = ota_jobs_topic(j, OTA_JOBS_STREAM_GET, job->stream);
-    }
-    return err != OTA_OK ? err : ota_jobs_publish(j, len, 0);
+    return err != OTA_OK ? err
+                         : ota_jobs_send(j, OTA_JOBS_STREAM_GET, job->stream, j->message, len, 0);
 }
 
 static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topic_len,

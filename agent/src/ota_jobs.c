@@ -153,10 +153,14 @@ unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len
     return 0;
 }
 
-ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos)
+ota_err_t ota_jobs_send(ota_jobs_t *j, unsigned kind, const char *id, const uint8_t *payload,
+                        size_t len, uint8_t qos)
 {
-    return j->mqtt.publish(j->mqtt.ctx, j->topic, j->message, len, qos) == OTA_OK ? OTA_OK
-                                                                                  : OTA_ERR_MQTT;
+    ota_err_t err = ota_jobs_topic(j, kind, id);
+    if (err == OTA_OK && j->mqtt.publish(j->mqtt.ctx, j->topic, payload, len, qos) != OTA_OK) {
+        err = OTA_ERR_MQTT;
+    }
+    return err;
 }
 
 ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on)
@@ -189,12 +193,10 @@ ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
 ota_err_t ota_jobs_ask_next(ota_jobs_t *j)
 {
     static const char payload[] = "{\"clientToken\":\"otter\"}";
-    if (ota_jobs_topic(j, OTA_JOBS_NEXT_GET, NULL) != OTA_OK ||
-        j->mqtt.publish(j->mqtt.ctx, j->topic, (const uint8_t *)payload, sizeof payload - 1u, 1) !=
-            OTA_OK) {
-        return OTA_ERR_MQTT;
-    }
-    return OTA_OK;
+    return ota_jobs_send(j, OTA_JOBS_NEXT_GET, NULL, (const uint8_t *)payload, sizeof payload - 1u,
+                         1) != OTA_OK
+               ? OTA_ERR_MQTT
+               : OTA_OK;
 }
 
 ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
@@ -219,9 +221,9 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
 
 ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
 {
-    ota_err_t err =
-        j->report_len != 0u ? ota_jobs_topic(j, OTA_JOBS_UPDATE, job_id) : OTA_ERR_NOT_FOUND;
-    return err != OTA_OK ? err : ota_jobs_publish(j, j->report_len, qos);
+    return j->report_len != 0u
+               ? ota_jobs_send(j, OTA_JOBS_UPDATE, job_id, j->message, j->report_len, qos)
+               : OTA_ERR_NOT_FOUND;
 }
 
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,

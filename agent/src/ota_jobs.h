@@ -98,8 +98,12 @@ unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len
  */
 ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on);
 
-/** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
-ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
+/**
+ * Publish len bytes of payload on the topic of kind (with id) at QoS qos.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (the topic does not fit); OTA_ERR_MQTT.
+ */
+ota_err_t ota_jobs_send(ota_jobs_t *j, unsigned kind, const char *id, const uint8_t *payload,
+                        size_t len, uint8_t qos);
 
 /** Write "0x" + 8 lowercase hex digits of v and a NUL (11 bytes); returns the NUL's place. */
 char *ota_jobs_hex32(char *out, uint32_t v);
