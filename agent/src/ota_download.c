@@ -97,7 +97,7 @@ void ota_download_round(ota_download_t *d)
 }
 
 /* The first block not written (the download is not complete). */
-OTA_OUT_OF_LINE static uint32_t ota_first_missing(const ota_download_t *d)
+static uint32_t ota_first_missing(const ota_download_t *d)
 {
     uint32_t k = 0;
     while (ota_bit(d->done, k)) {

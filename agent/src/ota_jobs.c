@@ -78,7 +78,7 @@ OTA_OUT_OF_LINE static void ota_emit(ota_writer_t *w, unsigned ch)
 }
 
 /* Writes s (JSON-escaped if w->escape). */
-static void ota_value(ota_writer_t *w, const char *s)
+OTA_OUT_OF_LINE static void ota_value(ota_writer_t *w, const char *s)
 {
     for (; *s != '\0'; s++) {
         unsigned ch = (unsigned char)*s;
