@@ -185,11 +185,6 @@ ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on)
     return OTA_OK;
 }
 
-ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
-{
-    return ota_jobs_follow(j, job_id != NULL ? 1u << OTA_JOBS_UPDATE_REJECTED : 7u, job_id, on);
-}
-
 ota_err_t ota_jobs_ask_next(ota_jobs_t *j)
 {
     static const char payload[] = "{\"clientToken\":\"otter\"}";

@@ -26,13 +26,6 @@ typedef enum ota_jobs_topic {
 /** Prepare the Jobs link of a thing over an MQTT interface (both copied or borrowed). */
 void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt);
 
-/**
- * Subscribe to (on 1) or unsubscribe from (on 0) notify-next and the answers to
- * $next/get; with job_id, that job's update/rejected instead.
- * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed); OTA_ERR_OUT_OF_MEMORY.
- */
-ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
-
 /** Ask for the next job ($next/get). @return OTA_OK; OTA_ERR_MQTT. */
 ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
 
@@ -75,6 +68,10 @@ typedef enum ota_jobs_kind {
     OTA_JOBS_NEXT_GET,        /**< jobs/$next/get */
     OTA_JOBS_UPDATE           /**< jobs/<id>/update */
 } ota_jobs_kind_t;
+
+/** The topics that name the next job or refuse to: notify-next, $next/get's answers. */
+#define OTA_JOBS_NEXT_TOPICS                                                                       \
+    ((1u << OTA_JOBS_NOTIFY_NEXT) | (1u << OTA_JOBS_NEXT_ACCEPTED) | (1u << OTA_JOBS_NEXT_REJECTED))
 
 /**
  * Build the topic of kind (with id) into j->topic.
