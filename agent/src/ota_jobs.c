@@ -97,15 +97,13 @@ OTA_OUT_OF_LINE static void ota_value(ota_writer_t *w, const char *s)
 }
 
 /* Writes template t, each '\1' in it standing for the next of args, '\2' ..
- * '\7' for pieces of ota_texts. */
+ * '\7' for pieces of ota_texts (only in topics, which are not escaped). */
 OTA_OUT_OF_LINE static void ota_text(ota_writer_t *w, const char *t, const char *const *args)
 {
     for (; *t != '\0'; t++) {
         unsigned ch = (unsigned char)*t;
-        if (ch == 1u) {
-            ota_value(w, *args++);
-        } else if (ch < 8u) {
-            ota_text(w, ota_nth(ch - 2u), args);
+        if (ch < 8u) {
+            ota_value(w, ch == 1u ? *args++ : ota_nth(ch - 2u));
         } else if (ch == 8u) {
             /* The rest up to '\t' only if the next of args is there. */
             if (*args == NULL) {
