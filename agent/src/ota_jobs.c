@@ -209,7 +209,8 @@ ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status,
         return OTA_ERR_OUT_OF_MEMORY;
     }
     j->report_len = (uint16_t)w.len;
-    return ota_jobs_report_again(j, job_id, qos);
+    /* Not through ota_jobs_report_again: one frame less under this one's. */
+    return ota_jobs_send(j, OTA_JOBS_UPDATE, job_id, j->message, w.len, qos);
 }
 
 ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
