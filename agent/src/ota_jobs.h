@@ -69,7 +69,7 @@ typedef enum ota_jobs_kind {
     OTA_JOBS_UPDATE           /**< jobs/<id>/update */
 } ota_jobs_kind_t;
 
-/** The topics that name the next job or refuse to: notify-next, $next/get's answers. */
+/** notify-next and both answers to $next/get: the topics that tell of the next job. */
 #define OTA_JOBS_NEXT_TOPICS                                                                       \
     ((1u << OTA_JOBS_NOTIFY_NEXT) | (1u << OTA_JOBS_NEXT_ACCEPTED) | (1u << OTA_JOBS_NEXT_REJECTED))
 
