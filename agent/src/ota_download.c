@@ -315,16 +315,15 @@ ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
         ota_arm(d, now);
         return OTA_DOWNLOAD_WAIT;
     }
-    if (gap > d->rto && !d->deaf && !d->throttled && d->deadline_set &&
-        ota_reached(now, d->deadline)) {
+    if (!d->deadline_set || !ota_reached(now, d->deadline)) {
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (gap > d->rto && !d->deaf && !d->throttled) {
         /* The agent was not called for longer than the timeout (the device
          * was busy): what arrived meanwhile waits unread in the MQTT client.
          * Put the expiry off once, by a timeout from now. */
         d->deaf = 1;
         ota_arm(d, now);
-        return OTA_DOWNLOAD_WAIT;
-    }
-    if (!d->deadline_set || !ota_reached(now, d->deadline)) {
         return OTA_DOWNLOAD_WAIT;
     }
     if (d->throttled) {
