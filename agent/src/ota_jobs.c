@@ -137,12 +137,13 @@ ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id)
 unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *id,
                         unsigned kinds)
 {
+    ota_writer_t w = {(char *)(uintptr_t)topic, topic_len, 0, 1, 0};
     unsigned kind = 0;
     for (; kinds != 0u; kinds >>= 1, kind++) {
-        ota_writer_t w = {(char *)(uintptr_t)topic, topic_len, 0, 1, 0};
         if ((kinds & 1u) == 0u) {
             continue;
         }
+        w.len = 0;
         ota_topic_text(&w, j, kind, id);
         if (w.len == topic_len) {
             return kind + 1u;
