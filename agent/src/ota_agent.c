@@ -178,7 +178,7 @@ static int ota_status_terminal(ota_job_status_t s)
 
 OTA_OUT_OF_LINE static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subscribe)
 {
-    ota_err_t err = ota_jobs_subscribe(&a->jobs, NULL, subscribe);
+    ota_err_t err = ota_jobs_follow(&a->jobs, OTA_JOBS_NEXT_TOPICS, NULL, subscribe);
     if (err != OTA_OK) {
         ota_log(a, OTA_LOG_ERROR, "subscribe failed", OTA_ERR_MQTT, 0, 0, NULL);
     }
@@ -187,7 +187,8 @@ OTA_OUT_OF_LINE static ota_err_t ota_jobs_subscription(ota_agent_t *a, int subsc
 
 static ota_err_t ota_job_topic_sub(ota_agent_t *a, int subscribe)
 {
-    ota_err_t err = ota_jobs_subscribe(&a->jobs, a->job.job_id, subscribe);
+    ota_err_t err =
+        ota_jobs_follow(&a->jobs, 1u << OTA_JOBS_UPDATE_REJECTED, a->job.job_id, subscribe);
     a->job_sub = (uint8_t)(subscribe && err == OTA_OK);
     return err;
 }
@@ -477,8 +478,7 @@ static void ota_send_progress(ota_agent_t *a)
 
 static void ota_checkpoint(ota_agent_t *a)
 {
-    ota_err_t err = ota_progress_save(&a->progress, a->cfg.pal, &a->job, a->dl.block_size,
-                                      a->dl.block_count, a->activating, a->cfg.app_version);
+    ota_err_t err = ota_progress_save(a);
     if (err == OTA_OK) {
         a->stats.checkpoints++;
     } else {

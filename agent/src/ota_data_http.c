@@ -147,6 +147,28 @@ static void ota_http_handle(const ota_agent_t *a, const char *topic, size_t topi
     memset(ev, 0, sizeof *ev); /* nothing of this plane comes over MQTT */
 }
 
+/* What each ota_httpc_result_t of a poll is to the agent (OTA_HTTPC_STATUS: see below). */
+static const uint8_t ota_http_poll_of[] = {
+    OTA_PLANE_POLL_OK,       /* OK */
+    OTA_PLANE_POLL_RETRY,    /* INVALID_ARG */
+    OTA_PLANE_POLL_RETRY,    /* BUSY */
+    OTA_PLANE_POLL_RETRY,    /* TRANSPORT */
+    OTA_PLANE_POLL_RETRY,    /* CLOSED */
+    OTA_PLANE_POLL_RETRY,    /* TIMEOUT */
+    OTA_PLANE_POLL_EXPIRED,  /* EXPIRED */
+    OTA_PLANE_POLL_REFUSED,  /* NOT_FOUND */
+    OTA_PLANE_POLL_REFUSED,  /* RANGE_REFUSED */
+    OTA_PLANE_POLL_BACK_OFF, /* SERVER_ERROR */
+    OTA_PLANE_POLL_REFUSED,  /* STATUS (3xx, 200) */
+    OTA_PLANE_POLL_RETRY,    /* MALFORMED */
+    OTA_PLANE_POLL_RETRY,    /* HEADER_TOO_LARGE */
+    OTA_PLANE_POLL_RETRY,    /* WRONG_RANGE */
+    OTA_PLANE_POLL_RETRY,    /* BAD_LENGTH */
+    OTA_PLANE_POLL_RETRY,    /* CHUNK_TOO_LARGE */
+    OTA_PLANE_POLL_REFUSED,  /* CHANGED */
+    OTA_PLANE_POLL_OK,       /* CONSUMER: the agent stopped it (the job ended or failed) */
+};
+
 static ota_plane_poll_t ota_http_poll(ota_agent_t *a)
 {
     ota_httpc_result_t r;
@@ -154,24 +176,12 @@ static ota_plane_poll_t ota_http_poll(ota_agent_t *a)
         return OTA_PLANE_POLL_OK;
     }
     r = ota_httpc_poll(&a->http.c, a->now, OTA_HTTP_POLL_READS);
-    switch (r) {
-    case OTA_HTTPC_OK:
-    case OTA_HTTPC_CONSUMER: /* the agent stopped it: the job ended or failed */
-        return OTA_PLANE_POLL_OK;
-    case OTA_HTTPC_EXPIRED:
-        return OTA_PLANE_POLL_EXPIRED;
-    case OTA_HTTPC_SERVER_ERROR:
-    case OTA_HTTPC_STATUS: /* 429 Too Many Requests, 3xx, 200 */
-        return a->http.c.info.last_status == 429u || r == OTA_HTTPC_SERVER_ERROR
-                   ? OTA_PLANE_POLL_BACK_OFF
-                   : OTA_PLANE_POLL_REFUSED;
-    case OTA_HTTPC_NOT_FOUND:
-    case OTA_HTTPC_RANGE_REFUSED:
-    case OTA_HTTPC_CHANGED:
-        return OTA_PLANE_POLL_REFUSED;
-    default: /* closed, timeout, transport, malformed answers */
-        return OTA_PLANE_POLL_RETRY;
+    if (r == OTA_HTTPC_STATUS && a->http.c.info.last_status == 429u) {
+        return OTA_PLANE_POLL_BACK_OFF; /* 429 Too Many Requests */
     }
+    /* Others: closed, timeout, transport, malformed answers: ask again. */
+    return (unsigned)r < sizeof ota_http_poll_of ? (ota_plane_poll_t)ota_http_poll_of[r]
+                                                 : OTA_PLANE_POLL_RETRY;
 }
 
 const char *ota_data_http_error(const ota_agent_t *a)

@@ -14,29 +14,17 @@
 /* Client token of block requests; echoed by the service. */
 static const char ota_mqtt_client_token[] = "otter";
 
-static const char *const ota_mqtt_suffixes[] = {"/data/cbor", "/rejected/cbor"};
-
-/* Subscribes to (or, with subscribe 0, unsubscribes from) the stream's topics. */
-static ota_err_t ota_mqtt_subscription(ota_jobs_t *j, const ota_job_t *job, int subscribe)
-{
-    for (size_t i = 0; i < 2u; i++) {
-        ota_err_t err =
-            ota_jobs_follow(j, "streams/", job->stream, ota_mqtt_suffixes[i], subscribe, 0);
-        if (err != OTA_OK) {
-            return err;
-        }
-    }
-    return OTA_OK;
-}
+/* The stream's topics the agent subscribes to: its blocks and its refusals. */
+#define OTA_MQTT_TOPICS ((1u << OTA_JOBS_STREAM_DATA) | (1u << OTA_JOBS_STREAM_REJECTED))
 
 static ota_err_t ota_mqtt_open(ota_agent_t *a)
 {
-    return ota_mqtt_subscription(&a->jobs, &a->job, 1);
+    return ota_jobs_follow(&a->jobs, OTA_MQTT_TOPICS, a->job.stream, 1);
 }
 
 static void ota_mqtt_close(ota_agent_t *a)
 {
-    (void)ota_mqtt_subscription(&a->jobs, &a->job, 0);
+    (void)ota_jobs_follow(&a->jobs, OTA_MQTT_TOPICS, a->job.stream, 0);
 }
 
 static ota_err_t ota_mqtt_request(ota_agent_t *a, const ota_block_request_t *r)
@@ -58,10 +46,8 @@ static ota_err_t ota_mqtt_request(ota_agent_t *a, const ota_block_request_t *r)
     req.stream_version = 0;
     j->report_len = 0; /* the message no longer holds the last status update */
     err = ota_cbor_encode_get_stream(&req, j->message, sizeof j->message, &len);
-    if (err == OTA_OK) {
-        err = ota_jobs_topic(j, "streams/", job->stream, "/get/cbor");
-    }
-    return err != OTA_OK ? err : ota_jobs_publish(j, len, 0);
+    return err != OTA_OK ? err
+                         : ota_jobs_send(j, OTA_JOBS_STREAM_GET, job->stream, j->message, len, 0);
 }
 
 static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topic_len,
@@ -69,8 +55,9 @@ static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topi
 {
     const ota_jobs_t *j = &a->jobs;
     const ota_job_t *job = &a->job;
+    unsigned kind = ota_jobs_match(j, topic, topic_len, job->stream, OTA_MQTT_TOPICS);
     memset(ev, 0, sizeof *ev);
-    if (ota_jobs_topic_is(j, topic, topic_len, "streams/", job->stream, ota_mqtt_suffixes[0])) {
+    if (kind == OTA_JOBS_STREAM_DATA + 1u) {
         ota_cbor_data_block_t block;
         ev->kind = OTA_PLANE_BAD;
         if (ota_cbor_decode_data_block(payload, len, &block) == OTA_OK) {
@@ -80,8 +67,7 @@ static void ota_mqtt_handle(const ota_agent_t *a, const char *topic, size_t topi
             ev->data = block.payload;
             ev->len = block.payload_len;
         }
-    } else if (ota_jobs_topic_is(j, topic, topic_len, "streams/", job->stream,
-                                 ota_mqtt_suffixes[1])) {
+    } else if (kind == OTA_JOBS_STREAM_REJECTED + 1u) {
         ota_cbor_rejected_t rej;
         ev->kind = OTA_PLANE_REFUSED;
         /* A refusal we cannot read is still a refusal. */

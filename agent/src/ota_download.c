@@ -4,6 +4,7 @@
 #include "ota_download.h"
 #include "ota_out_of_line.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static int ota_reached(uint32_t now, uint32_t deadline)
@@ -65,23 +66,15 @@ void ota_download_begin(ota_download_t *d, uint8_t *done, uint32_t file_size, ui
     d->file_size = file_size;
     d->block_size = block_size;
     d->block_count = file_size / block_size + (file_size % block_size != 0u ? 1u : 0u);
-    d->blocks_done = 0;
+    memset((uint8_t *)d + offsetof(ota_download_t, throttled), 0,
+           offsetof(ota_download_t, rtt_last) + sizeof d->rtt_last -
+               offsetof(ota_download_t, throttled));
     for (uint32_t k = 0; k < d->block_count; k++) {
         d->blocks_done += (uint32_t)ota_bit(done, k);
     }
-    d->timeouts_in_row = 0;
-    d->throttled = 0;
-    d->answered = 0;
-    d->paused = 0;
-    d->deadline_set = 0;
-    d->asked_hi = 0;
-    d->seen_hi = 0;
-    d->probe = 0;
     /* A new file may come over another link: the window starts again. */
     d->window = d->cfg->window_blocks;
     d->stats->window_blocks = d->window;
-    d->rtt_base = 0;
-    d->rtt_last = 0;
     d->startup = 1;
 }
 
@@ -104,7 +97,7 @@ void ota_download_round(ota_download_t *d)
 }
 
 /* The first block not written (the download is not complete). */
-OTA_OUT_OF_LINE static uint32_t ota_first_missing(const ota_download_t *d)
+static uint32_t ota_first_missing(const ota_download_t *d)
 {
     uint32_t k = 0;
     while (ota_bit(d->done, k)) {
@@ -115,23 +108,22 @@ OTA_OUT_OF_LINE static uint32_t ota_first_missing(const ota_download_t *d)
 
 int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
 {
+    uint32_t cap = OTA_REQUEST_BYTES_MAX / d->block_size; /* blocks in one request */
     uint32_t want = d->window - d->inflight;
-    uint32_t k = d->cursor;
-    uint32_t end = 0;
     uint32_t top_up = d->window - d->window / 2u;
+    uint32_t k, end = 0;
 
     /* Top the window up once half of it, or one full request, has arrived
      * (pipelining: a large window never drains to half before it is topped up). */
-    if (top_up > OTA_REQUEST_BYTES_MAX / d->block_size) {
-        top_up = OTA_REQUEST_BYTES_MAX / d->block_size;
-    }
+    top_up = top_up > cap ? cap : top_up;
+    want = want > cap ? cap : want;
     if (d->throttled || d->paused) {
         return 0;
     }
+    memset(req, 0, sizeof *req);
     if (d->probe) {
         /* After a timeout with nothing lost for sure: one block alone, the
          * earlier requests still in flight (sent() moves nothing). */
-        memset(req, 0, sizeof *req);
         /* The last block asked for, unless written: then every block asked
          * for is (none is missing below one that arrived), and the first
          * missing one was never asked for. */
@@ -144,37 +136,30 @@ int ota_download_plan(ota_download_t *d, ota_block_request_t *req, int first)
         req->bitmap_len = 1;
         return 1;
     }
-    if (first && d->inflight + top_up > d->window) {
+    if ((first && d->inflight + top_up > d->window) || d->inflight >= d->window ||
+        d->cursor >= d->block_count) {
         return 0;
     }
-    for (;;) {
-        if (d->inflight >= d->window || d->cursor >= d->block_count) {
-            return 0;
+    for (k = d->cursor; k < d->block_count && req->count < want; k++) {
+        if (ota_bit(d->done, k)) {
+            continue;
         }
-        if (want > OTA_REQUEST_BYTES_MAX / d->block_size) {
-            want = OTA_REQUEST_BYTES_MAX / d->block_size;
+        if (req->count == 0u) {
+            req->offset = k;
+        } else if (k - req->offset >= OTA_REQUEST_BITMAP_MAX * 8u) {
+            break;
         }
-        memset(req, 0, sizeof *req);
-        for (k = d->cursor; k < d->block_count && req->count < want; k++) {
-            if (ota_bit(d->done, k)) {
-                continue;
-            }
-            if (req->count == 0u) {
-                req->offset = k;
-            } else if (k - req->offset >= OTA_REQUEST_BITMAP_MAX * 8u) {
-                break;
-            }
-            ota_bit_set(req->bitmap, k - req->offset);
-            req->count++;
-            end = k + 1u;
-        }
-        req->next = k;
-        if (req->count != 0u) {
-            req->bitmap_len = (end - req->offset + 7u) / 8u;
-            return 1;
-        }
-        d->cursor = k; /* nothing missing from the cursor on */
+        ota_bit_set(req->bitmap, k - req->offset);
+        req->count++;
+        end = k + 1u;
     }
+    req->next = k;
+    if (req->count == 0u) {
+        d->cursor = k; /* nothing missing from the cursor on */
+        return 0;
+    }
+    req->bitmap_len = (end - req->offset + 7u) / 8u;
+    return 1;
 }
 
 void ota_download_sent(ota_download_t *d, const ota_block_request_t *req, int sent, uint32_t now)
@@ -330,16 +315,15 @@ ota_download_timer_t ota_download_timer(ota_download_t *d, uint32_t now)
         ota_arm(d, now);
         return OTA_DOWNLOAD_WAIT;
     }
-    if (gap > d->rto && !d->deaf && !d->throttled && d->deadline_set &&
-        ota_reached(now, d->deadline)) {
+    if (!d->deadline_set || !ota_reached(now, d->deadline)) {
+        return OTA_DOWNLOAD_WAIT;
+    }
+    if (gap > d->rto && !d->deaf && !d->throttled) {
         /* The agent was not called for longer than the timeout (the device
          * was busy): what arrived meanwhile waits unread in the MQTT client.
          * Put the expiry off once, by a timeout from now. */
         d->deaf = 1;
         ota_arm(d, now);
-        return OTA_DOWNLOAD_WAIT;
-    }
-    if (!d->deadline_set || !ota_reached(now, d->deadline)) {
         return OTA_DOWNLOAD_WAIT;
     }
     if (d->throttled) {

@@ -2,18 +2,47 @@
  * otter: the agent's side of the AWS IoT Jobs API (see ota_jobs.h).
  */
 #include "ota_jobs.h"
+#include "ota_out_of_line.h"
 
 #include <string.h>
 
-static const char ota_hex_digits[] = "0123456789abcdef";
+/* The lowercase hex digit of d (0 .. 15). */
+static unsigned ota_hex(unsigned d)
+{
+    return d + (d < 10u ? (unsigned)'0' : (unsigned)'a' - 10u);
+}
 
-/* The jobs topics the agent listens to: the first two name the next job (OTA_JOBS_TOPIC_NEXT),
- * the third is OTA_JOBS_TOPIC_NEXT_REJECTED. */
-static const char *const ota_jobs_topics[] = {
-    "jobs/notify-next",
-    "jobs/$next/get/accepted",
-    "jobs/$next/get/rejected",
-};
+/*
+ * Pieces of topics ('\2' .. '\7' in a text stand for the first six), then,
+ * after "$aws/things/<thing>/", the topic of each ota_jobs_kind_t in order,
+ * '\1' standing for the job id or stream name.
+ */
+#define OTA_PIECES 6u
+static const char ota_texts[] = "jobs/\0"
+                                "$next/get\0"
+                                "/update\0"
+                                "/rejected\0"
+                                "streams/\0"
+                                "/cbor\0"
+                                "\2notify-next\0"
+                                "\2\3/accepted\0"
+                                "\2\3\5\0"
+                                "\2\1\4\5\0"
+                                "\6\1/data\7\0"
+                                "\6\1\5\7\0"
+                                "\6\1/get\7\0"
+                                "\2\3\0"
+                                "\2\1\4";
+
+/* Text k of ota_texts. */
+OTA_OUT_OF_LINE static const char *ota_nth(unsigned k)
+{
+    const char *t = ota_texts;
+    while (k-- != 0u) {
+        t += strlen(t) + 1u;
+    }
+    return t;
+}
 
 void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt)
 {
@@ -22,108 +51,134 @@ void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt
 }
 
 /*
- * Appends s at buf[len] (cap bytes in all), JSON-escaped with escape, and
- * returns the new length. A length above cap - 1 means it did not fit; it
- * keeps growing, so one check at the end does.
+ * Text written into buf (cap bytes; a length above cap - 1 means it did not
+ * fit: it keeps growing, so one check at the end does), or, with cmp set,
+ * compared with the cap bytes at buf: a difference makes len cap + 1, so len
+ * ends at cap only for the same text.
  */
-static size_t ota_put(char *buf, size_t cap, size_t len, const char *s, int escape)
+typedef struct ota_writer {
+    char *buf;
+    size_t cap;
+    size_t len;
+    uint8_t cmp;
+    uint8_t escape; /* values are escaped as JSON strings */
+} ota_writer_t;
+
+OTA_OUT_OF_LINE static void ota_emit(ota_writer_t *w, unsigned ch)
+{
+    size_t n = w->len;
+    if (w->cmp) {
+        if (n >= w->cap || (unsigned char)w->buf[n] != ch) {
+            n = w->cap;
+        }
+    } else if (n + 1u < w->cap) {
+        w->buf[n] = (char)ch;
+    }
+    w->len = n + 1u;
+}
+
+/* Writes s (JSON-escaped if w->escape). */
+OTA_OUT_OF_LINE static void ota_value(ota_writer_t *w, const char *s)
 {
     for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char esc[6];
-        size_t n = 1;
-        esc[0] = (char)ch;
-        if (escape && (ch == '"' || ch == '\\')) {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            n = 2;
-        } else if (escape && ch < 0x20u) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = ota_hex_digits[ch >> 4];
-            esc[5] = ota_hex_digits[ch & 0xfu];
-            n = 6;
-        }
-        for (size_t i = 0; i < n; i++, len++) {
-            if (len + 1u < cap) {
-                buf[len] = esc[i];
+        unsigned ch = (unsigned char)*s;
+        if (w->escape && (ch == '"' || ch == '\\' || ch < 0x20u)) {
+            ota_emit(w, '\\');
+            if (ch < 0x20u) {
+                ota_emit(w, 'u');
+                ota_emit(w, '0');
+                ota_emit(w, '0');
+                ota_emit(w, ota_hex(ch >> 4));
+                ch = ota_hex(ch & 0xfu);
             }
         }
+        ota_emit(w, ch);
     }
-    return len;
 }
 
-/* The six pieces of "$aws/things/<thing>/" + a + b + c. */
-static void ota_topic_parts(const ota_jobs_t *j, const char **parts, const char *a, const char *b,
-                            const char *c)
+/* Writes template t, each '\1' in it standing for the next of args, '\2' ..
+ * '\7' for pieces of ota_texts (only in topics, which are not escaped). */
+OTA_OUT_OF_LINE static void ota_text(ota_writer_t *w, const char *t, const char *const *args)
 {
-    parts[0] = "$aws/things/";
-    parts[1] = j->thing_name;
-    parts[2] = "/";
-    parts[3] = a;
-    parts[4] = b;
-    parts[5] = c;
+    for (; *t != '\0'; t++) {
+        unsigned ch = (unsigned char)*t;
+        if (ch < 8u) {
+            ota_value(w, ch == 1u ? *args++ : ota_nth(ch - 2u));
+        } else if (ch == 8u) {
+            /* The rest up to '\t' only if the next of args is there. */
+            if (*args == NULL) {
+                t = strchr(t, '\t');
+            }
+        } else if (ch != 9u) {
+            ota_emit(w, ch);
+        }
+    }
 }
 
-ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c)
+/* Writes "$aws/things/<thing>/" and the topic of kind, id in it. */
+OTA_OUT_OF_LINE static void ota_topic_text(ota_writer_t *w, const ota_jobs_t *j, unsigned kind,
+                                           const char *id)
 {
-    const char *parts[6];
-    size_t len = 0;
-    ota_topic_parts(j, parts, a, b, c);
-    for (size_t i = 0; i < 6u; i++) {
-        len = ota_put(j->topic, sizeof j->topic, len, parts[i], 0);
-    }
-    if (len >= sizeof j->topic) {
+    ota_text(w, "$aws/things/\1/", &j->thing_name);
+    ota_text(w, ota_nth(OTA_PIECES + kind), &id);
+}
+
+ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id)
+{
+    ota_writer_t w = {j->topic, sizeof j->topic, 0, 0, 0};
+    ota_topic_text(&w, j, kind, id);
+    if (w.len >= sizeof j->topic) {
         return OTA_ERR_OUT_OF_MEMORY;
     }
-    j->topic[len] = '\0';
+    j->topic[w.len] = '\0';
     return OTA_OK;
 }
 
-int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *a,
-                      const char *b, const char *c)
+unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len, const char *id,
+                        unsigned kinds)
 {
-    const char *parts[6];
-    size_t at = 0;
-    ota_topic_parts(j, parts, a, b, c);
-    for (size_t i = 0; i < 6u; i++) {
-        size_t n = strlen(parts[i]);
-        if (topic_len - at < n || memcmp(topic + at, parts[i], n) != 0) {
-            return 0;
+    ota_writer_t w = {(char *)(uintptr_t)topic, topic_len, 0, 1, 0};
+    unsigned kind = 0;
+    for (; kinds != 0u; kinds >>= 1, kind++) {
+        if ((kinds & 1u) == 0u) {
+            continue;
         }
-        at += n;
+        w.len = 0;
+        ota_topic_text(&w, j, kind, id);
+        if (w.len == topic_len) {
+            return kind + 1u;
+        }
     }
-    return at == topic_len;
+    return 0;
 }
 
-ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos)
+ota_err_t ota_jobs_send(ota_jobs_t *j, unsigned kind, const char *id, const uint8_t *payload,
+                        size_t len, uint8_t qos)
 {
-    return j->mqtt.publish(j->mqtt.ctx, j->topic, j->message, len, qos) == OTA_OK ? OTA_OK
-                                                                                  : OTA_ERR_MQTT;
+    ota_err_t err = ota_jobs_topic(j, kind, id);
+    if (err == OTA_OK && j->mqtt.publish(j->mqtt.ctx, j->topic, payload, len, qos) != OTA_OK) {
+        err = OTA_ERR_MQTT;
+    }
+    return err;
 }
 
-ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c, int on,
-                          uint8_t qos)
+ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on)
 {
-    ota_err_t err = ota_jobs_topic(j, a, b, c);
-    if (err != OTA_OK) {
-        return err;
-    }
-    if (!on) {
-        (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
-        return OTA_OK;
-    }
-    return j->mqtt.subscribe(j->mqtt.ctx, j->topic, qos) == OTA_OK ? OTA_OK : OTA_ERR_MQTT;
-}
-
-ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
-{
-    if (job_id != NULL) {
-        return ota_jobs_follow(j, "jobs/", job_id, "/update/rejected", on, 1);
-    }
-    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
-        ota_err_t err = ota_jobs_follow(j, ota_jobs_topics[i], "", "", on, 1);
+    unsigned kind = 0;
+    for (; kinds != 0u; kinds >>= 1, kind++) {
+        ota_err_t err;
+        if ((kinds & 1u) == 0u) {
+            continue;
+        }
+        err = ota_jobs_topic(j, kind, id);
         if (err != OTA_OK) {
             return err;
+        }
+        if (!on) {
+            (void)j->mqtt.unsubscribe(j->mqtt.ctx, j->topic);
+        } else if (j->mqtt.subscribe(j->mqtt.ctx, j->topic,
+                                     kind < OTA_JOBS_STREAM_DATA ? 1u : 0u) != OTA_OK) {
+            return OTA_ERR_MQTT;
         }
     }
     return OTA_OK;
@@ -132,65 +187,47 @@ ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on)
 ota_err_t ota_jobs_ask_next(ota_jobs_t *j)
 {
     static const char payload[] = "{\"clientToken\":\"otter\"}";
-    if (ota_jobs_topic(j, "jobs/$next/get", "", "") != OTA_OK ||
-        j->mqtt.publish(j->mqtt.ctx, j->topic, (const uint8_t *)payload, sizeof payload - 1u, 1) !=
-            OTA_OK) {
-        return OTA_ERR_MQTT;
-    }
-    return OTA_OK;
+    return ota_jobs_send(j, OTA_JOBS_NEXT_GET, NULL, (const uint8_t *)payload, sizeof payload - 1u,
+                         1) != OTA_OK
+               ? OTA_ERR_MQTT
+               : OTA_OK;
 }
 
 ota_err_t ota_jobs_report(ota_jobs_t *j, const char *job_id, const char *status, const char *k0,
                           const char *v0, const char *k1, const char *v1, uint8_t qos)
 {
-    /* Pieces in order; odd ones are values, escaped as JSON strings. */
-    const char *parts[10];
-    char *buf = (char *)j->message;
-    size_t len = 0;
-    size_t count = k1 != NULL ? 10u : 6u;
+    const char *args[5];
+    ota_writer_t w = {(char *)j->message, sizeof j->message, 0, 0, 1};
 
-    parts[0] = "{\"status\":\"";
-    parts[1] = status;
-    parts[2] = "\",\"statusDetails\":{\"";
-    parts[3] = k0;
-    parts[4] = "\":\"";
-    parts[5] = v0;
-    parts[6] = "\",\"";
-    parts[7] = k1;
-    parts[8] = "\":\"";
-    parts[9] = v1;
-    for (size_t i = 0; i < count; i++) {
-        len = ota_put(buf, sizeof j->message, len, parts[i], (int)(i & 1u));
-    }
-    len = ota_put(buf, sizeof j->message, len, "\"}}", 0);
+    args[0] = status;
+    args[1] = k0;
+    args[2] = v0;
+    args[3] = k1;
+    args[4] = v1;
+    ota_text(&w, "{\"status\":\"\1\",\"statusDetails\":{\"\1\":\"\1\b\",\"\1\":\"\1\t\"}}", args);
     j->report_len = 0;
-    if (len >= sizeof j->message) {
+    if (w.len >= sizeof j->message) {
         return OTA_ERR_OUT_OF_MEMORY;
     }
-    j->report_len = (uint16_t)len;
-    return ota_jobs_report_again(j, job_id, qos);
+    j->report_len = (uint16_t)w.len;
+    /* Not through ota_jobs_report_again: one frame less under this one's. */
+    return ota_jobs_send(j, OTA_JOBS_UPDATE, job_id, j->message, w.len, qos);
 }
 
 ota_err_t ota_jobs_report_again(ota_jobs_t *j, const char *job_id, uint8_t qos)
 {
-    ota_err_t err =
-        j->report_len != 0u ? ota_jobs_topic(j, "jobs/", job_id, "/update") : OTA_ERR_NOT_FOUND;
-    return err != OTA_OK ? err : ota_jobs_publish(j, j->report_len, qos);
+    return j->report_len != 0u
+               ? ota_jobs_send(j, OTA_JOBS_UPDATE, job_id, j->message, j->report_len, qos)
+               : OTA_ERR_NOT_FOUND;
 }
 
 ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *job_id, const char *topic,
                                    size_t topic_len)
 {
-    for (size_t i = 0; i < sizeof ota_jobs_topics / sizeof ota_jobs_topics[0]; i++) {
-        if (ota_jobs_topic_is(j, topic, topic_len, ota_jobs_topics[i], "", "")) {
-            return (ota_jobs_topic_t)(OTA_JOBS_TOPIC_NEXT + (i >> 1));
-        }
-    }
-    if (job_id != NULL &&
-        ota_jobs_topic_is(j, topic, topic_len, "jobs/", job_id, "/update/rejected")) {
-        return OTA_JOBS_TOPIC_UPDATE_REJECTED;
-    }
-    return OTA_JOBS_TOPIC_OTHER;
+    /* 0 (none), then notify-next and $next/get/accepted (both name the next
+     * job), $next/get/rejected, update/rejected: the ota_jobs_topic_t in order. */
+    unsigned m = ota_jobs_match(j, topic, topic_len, job_id, job_id != NULL ? 15u : 7u);
+    return (ota_jobs_topic_t)(m - (m > 1u));
 }
 
 int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code)
@@ -209,8 +246,8 @@ char *ota_jobs_hex32(char *out, uint32_t v)
 {
     out[0] = '0';
     out[1] = 'x';
-    for (int i = 0; i < 8; i++) {
-        out[2 + i] = ota_hex_digits[(v >> (28 - 4 * i)) & 0xfu];
+    for (int i = 9; i > 1; i--, v >>= 4) {
+        out[i] = (char)ota_hex(v & 0xfu);
     }
     out[10] = '\0';
     return out + 10;
@@ -218,20 +255,20 @@ char *ota_jobs_hex32(char *out, uint32_t v)
 
 char *ota_jobs_dec(char *out, uint32_t v, char sep)
 {
-    char tmp[10];
-    size_t n = 0;
+    char *end = out;
+    for (uint32_t t = v; t >= 10u; t /= 10u) {
+        end++;
+    }
+    out = end;
     do {
-        tmp[n++] = (char)('0' + v % 10u);
+        *out-- = (char)('0' + v % 10u);
         v /= 10u;
     } while (v != 0u);
-    while (n != 0u) {
-        *out++ = tmp[--n];
-    }
-    *out = sep;
+    *++end = sep;
     if (sep != '\0') {
-        *++out = '\0';
+        *++end = '\0';
     }
-    return out;
+    return end;
 }
 
 void ota_jobs_version_str(char *out, uint32_t version)

@@ -28,13 +28,6 @@ typedef enum ota_jobs_topic {
 /** Prepare the Jobs link of a thing over an MQTT interface (both copied or borrowed). */
 OTA_MODULE void ota_jobs_init(ota_jobs_t *j, const char *thing_name, const ota_mqtt_t *mqtt);
 
-/**
- * Subscribe to (on 1) or unsubscribe from (on 0) notify-next and the answers to
- * $next/get; with job_id, that job's update/rejected instead.
- * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed); OTA_ERR_OUT_OF_MEMORY.
- */
-OTA_MODULE ota_err_t ota_jobs_subscribe(ota_jobs_t *j, const char *job_id, int on);
-
 /** Ask for the next job ($next/get). @return OTA_OK; OTA_ERR_MQTT. */
 OTA_MODULE ota_err_t ota_jobs_ask_next(ota_jobs_t *j);
 
@@ -64,25 +57,53 @@ OTA_MODULE ota_jobs_topic_t ota_jobs_classify(const ota_jobs_t *j, const char *j
 OTA_MODULE int ota_jobs_refusal_is(const uint8_t *payload, size_t len, const char *code);
 
 /**
- * Build "$aws/things/<thing>/" + a + b + c into j->topic.
- * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
+ * The topics the agent uses, after "$aws/things/<thing>/" (id: the job id or
+ * stream name passed with the kind); a set of them is a mask of 1 << kind.
  */
-OTA_MODULE ota_err_t ota_jobs_topic(ota_jobs_t *j, const char *a, const char *b, const char *c);
+typedef enum ota_jobs_kind {
+    OTA_JOBS_NOTIFY_NEXT = 0, /**< jobs/notify-next */
+    OTA_JOBS_NEXT_ACCEPTED,   /**< jobs/$next/get/accepted */
+    OTA_JOBS_NEXT_REJECTED,   /**< jobs/$next/get/rejected */
+    OTA_JOBS_UPDATE_REJECTED, /**< jobs/<id>/update/rejected */
+    OTA_JOBS_STREAM_DATA,     /**< streams/<id>/data/cbor (this and the next: QoS 0) */
+    OTA_JOBS_STREAM_REJECTED, /**< streams/<id>/rejected/cbor */
+    OTA_JOBS_STREAM_GET,      /**< streams/<id>/get/cbor */
+    OTA_JOBS_NEXT_GET,        /**< jobs/$next/get */
+    OTA_JOBS_UPDATE           /**< jobs/<id>/update */
+} ota_jobs_kind_t;
 
-/** 1 if topic (topic_len bytes) is "$aws/things/<thing>/" + a + b + c (nothing is built). */
-OTA_MODULE int ota_jobs_topic_is(const ota_jobs_t *j, const char *topic, size_t topic_len,
-                                 const char *a, const char *b, const char *c);
+/** notify-next and both answers to $next/get: the topics that tell of the next job. */
+#define OTA_JOBS_NEXT_TOPICS                                                                       \
+    ((1u << OTA_JOBS_NOTIFY_NEXT) | (1u << OTA_JOBS_NEXT_ACCEPTED) | (1u << OTA_JOBS_NEXT_REJECTED))
 
 /**
- * Subscribe to (on 1, at qos) or unsubscribe from (on 0) the topic
- * "$aws/things/<thing>/" + a + b + c; an unsubscribe that fails is ignored.
- * @return OTA_OK; OTA_ERR_MQTT (the subscribe failed); OTA_ERR_OUT_OF_MEMORY.
+ * Build the topic of kind (with id) into j->topic.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (does not fit).
  */
-OTA_MODULE ota_err_t ota_jobs_follow(ota_jobs_t *j, const char *a, const char *b, const char *c,
-                                     int on, uint8_t qos);
+OTA_MODULE ota_err_t ota_jobs_topic(ota_jobs_t *j, unsigned kind, const char *id);
 
-/** Publish len bytes of j->message on j->topic. @return OTA_OK; OTA_ERR_MQTT. */
-OTA_MODULE ota_err_t ota_jobs_publish(ota_jobs_t *j, size_t len, uint8_t qos);
+/**
+ * The first kind in the mask kinds (with id) that topic (topic_len bytes) is,
+ * plus 1, or 0 for none (nothing is built).
+ */
+OTA_MODULE unsigned ota_jobs_match(const ota_jobs_t *j, const char *topic, size_t topic_len,
+                                   const char *id, unsigned kinds);
+
+/**
+ * Subscribe to (on 1) or unsubscribe from (on 0) the topics of the mask kinds
+ * (with id), in the order of the kinds: Jobs topics at QoS 1, streams at QoS
+ * 0; an unsubscribe that fails is ignored.
+ * @return OTA_OK; OTA_ERR_MQTT (a subscribe failed: the rest is not asked);
+ *         OTA_ERR_OUT_OF_MEMORY.
+ */
+OTA_MODULE ota_err_t ota_jobs_follow(ota_jobs_t *j, unsigned kinds, const char *id, int on);
+
+/**
+ * Publish len bytes of payload on the topic of kind (with id) at QoS qos.
+ * @return OTA_OK; OTA_ERR_OUT_OF_MEMORY (the topic does not fit); OTA_ERR_MQTT.
+ */
+OTA_MODULE ota_err_t ota_jobs_send(ota_jobs_t *j, unsigned kind, const char *id,
+                                   const uint8_t *payload, size_t len, uint8_t qos);
 
 /** Write "0x" + 8 lowercase hex digits of v and a NUL (11 bytes); returns the NUL's place. */
 OTA_MODULE char *ota_jobs_hex32(char *out, uint32_t v);

@@ -20,6 +20,7 @@
  * starts over instead of resuming again.
  */
 #include "ota_progress.h"
+#include "ota_out_of_line.h"
 
 #include <string.h>
 
@@ -34,7 +35,27 @@
 typedef char ota_progress_size_matches
     [sizeof(((ota_progress_t *)0)->bytes) == OTA_PROGRESS_BYTES(OTA_MAX_FILE_BLOCKS) ? 1 : -1];
 
-static const uint8_t ota_progress_magic[4] = {'O', 'T', 'P', 'R'};
+/* The little-endian word at p: ota_get_le32, which -Os keeps out of line
+ * (a call per use) although its code is one load on Cortex-M4. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline uint32_t
+ota_word(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* "OTPR" as a little-endian word. */
+#define OTA_PROGRESS_MAGIC 0x5250544fu
+
+/* Stores count words of w at r, little-endian. */
+OTA_OUT_OF_LINE static void ota_put_words(uint8_t *r, const uint32_t *w, uint32_t count)
+{
+    for (uint32_t i = 0; i < 4u * count; i++) {
+        r[i] = (uint8_t)(w[i / 4u] >> (8u * (i % 4u)));
+    }
+}
 
 /* Identity of a job's file: job, stream, file id, size, signature. */
 static uint32_t ota_progress_identity(const ota_job_t *job)
@@ -58,25 +79,27 @@ uint32_t ota_progress_record_bytes(uint32_t block_count)
     return OTA_PROGRESS_BYTES(block_count);
 }
 
-ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal, const ota_job_t *job,
-                            uint32_t block_size, uint32_t block_count, int activating,
-                            uint32_t downloaded_by)
+ota_err_t ota_progress_save(ota_agent_t *a)
 {
+    ota_progress_t *p = &a->progress;
+    const ota_pal_t *pal = a->cfg.pal;
+    uint32_t block_count = a->dl.block_count;
     uint32_t len = OTA_PROGRESS_BYTES(block_count);
     uint8_t *r = p->bytes;
+    uint32_t head[6]; /* the header's words */
 
     if (pal->progress_save == NULL || pal->progress_capacity < len) {
         return OTA_OK;
     }
-    memcpy(r, ota_progress_magic, 4);
-    r[4] = OTA_PROGRESS_VERSION;
-    r[5] = activating ? 1u : 0u;
-    r[6] = r[7] = 0;
-    ota_put_le32(r + 8, ota_progress_identity(job));
-    ota_put_le32(r + 12, block_size);
-    ota_put_le32(r + 16, block_count);
-    ota_put_le32(r + 20, downloaded_by);
-    ota_put_le32(r + len - 4u, ota_crc32(0, r, len - 4u));
+    head[0] = OTA_PROGRESS_MAGIC;
+    head[1] = OTA_PROGRESS_VERSION | (a->activating ? 0x100u : 0u);
+    head[2] = ota_progress_identity(&a->job);
+    head[3] = a->dl.block_size;
+    head[4] = block_count;
+    head[5] = a->cfg.app_version;
+    ota_put_words(r, head, 6);
+    head[0] = ota_crc32(0, r, len - 4u);
+    ota_put_words(r + len - 4u, head, 1);
     return pal->progress_save(pal->ctx, r, len);
 }
 
@@ -91,10 +114,10 @@ ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal)
         return OTA_ERR_NOT_FOUND;
     }
     got = pal->progress_load(pal->ctx, r, (uint32_t)sizeof p->bytes);
-    count = got >= (int32_t)OTA_PROGRESS_BYTES(0) ? ota_get_le32(r + 16) : 0u;
-    if (count == 0u || count > OTA_MAX_FILE_BLOCKS || memcmp(r, ota_progress_magic, 4) != 0 ||
+    count = got >= (int32_t)OTA_PROGRESS_BYTES(0) ? ota_word(r + 16) : 0u;
+    if (count == 0u || count > OTA_MAX_FILE_BLOCKS || ota_word(r) != OTA_PROGRESS_MAGIC ||
         r[4] != OTA_PROGRESS_VERSION || (uint32_t)got != OTA_PROGRESS_BYTES(count) ||
-        ota_get_le32(r + (uint32_t)got - 4u) != ota_crc32(0, r, (uint32_t)got - 4u)) {
+        ota_word(r + (uint32_t)got - 4u) != ota_crc32(0, r, (uint32_t)got - 4u)) {
         memset(r, 0, sizeof p->bytes);
         return OTA_ERR_NOT_FOUND;
     }
@@ -105,15 +128,15 @@ ota_err_t ota_progress_load(ota_progress_t *p, const ota_pal_t *pal)
 /* Is the loaded record of job's file? */
 static int ota_progress_is_of(const ota_progress_t *p, const ota_job_t *job)
 {
-    return p->loaded && ota_get_le32(p->bytes + 8) == ota_progress_identity(job);
+    return p->loaded && ota_word(p->bytes + 8) == ota_progress_identity(job);
 }
 
 int ota_progress_matches(const ota_progress_t *p, const ota_job_t *job, uint32_t block_size,
                          uint32_t block_count)
 {
     const uint8_t *r = p->bytes;
-    return ota_progress_is_of(p, job) && ota_get_le32(r + 12) == block_size &&
-           ota_get_le32(r + 16) == block_count;
+    return ota_progress_is_of(p, job) && ota_word(r + 12) == block_size &&
+           ota_word(r + 16) == block_count;
 }
 
 int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, uint32_t *version)
@@ -121,7 +144,7 @@ int ota_progress_downloaded_by(const ota_progress_t *p, const ota_job_t *job, ui
     if (!ota_progress_is_of(p, job)) {
         return 0;
     }
-    *version = ota_get_le32(p->bytes + 20);
+    *version = ota_word(p->bytes + 20);
     return 1;
 }
 
@@ -132,7 +155,7 @@ int ota_progress_activating(const ota_progress_t *p)
 
 uint32_t ota_progress_block_count(const ota_progress_t *p)
 {
-    return ota_get_le32(p->bytes + 16);
+    return ota_word(p->bytes + 16);
 }
 
 ota_err_t ota_progress_clear(ota_progress_t *p, const ota_pal_t *pal)

@@ -25,16 +25,13 @@ OTA_MODULE uint8_t *ota_progress_bitmap(ota_progress_t *p);
 OTA_MODULE uint32_t ota_progress_record_bytes(uint32_t block_count);
 
 /**
- * Save the checkpoint of job's file (block_count blocks of block_size, the
- * bitmap as it stands, whether activation was attempted, the version of the
- * firmware downloading it) through the port. A port without a progress store,
- * or one too small, is skipped (OTA_OK).
+ * Save the checkpoint of the agent's file (its job, the download's block
+ * size and count and bitmap as it stands, whether activation was attempted,
+ * the version of the firmware downloading it) through the port. A port
+ * without a progress store, or one too small, is skipped (OTA_OK).
  * @return OTA_OK; the port's error.
  */
-OTA_MODULE ota_err_t ota_progress_save(ota_progress_t *p, const ota_pal_t *pal,
-                                       const ota_job_t *job, uint32_t block_size,
-                                       uint32_t block_count, int activating,
-                                       uint32_t downloaded_by);
+OTA_MODULE ota_err_t ota_progress_save(ota_agent_t *a);
 
 /**
  * 1 and *version = the version of the firmware that downloaded job's file, if

@@ -265,38 +265,39 @@ typedef struct ota_progress {
 
 /** The download of one file (agent/src/ota_download.c): bitmap, window, retry timer. */
 typedef struct ota_download {
-    uint8_t adaptive; /* the window follows the round trip (configured 0) */
-    uint8_t startup;  /* no queue seen yet: the window doubles per round trip */
-    uint8_t deadline_set;
+    uint8_t adaptive;       /* the window follows the round trip (configured 0) */
+    uint8_t startup;        /* no queue seen yet: the window doubles per round trip */
     uint8_t rtt_pending;    /* the last request may be timed (Karn) */
     uint8_t request_failed; /* the last request could not be sent */
-    uint8_t throttled;      /* the service throttled us: the next expiry retries, uncounted */
-    uint8_t answered;       /* a block arrived since the last timer check */
     uint8_t deaf;           /* the last expiry was put off: the agent had not been called */
-    uint8_t paused;         /* no requests (a refusal is being checked) */
-    uint8_t probe;          /* the next request asks for one block alone (a timeout) */
-    uint8_t *done;          /* the block bitmap: bit k of byte k / 8 = block k written */
+    /* From throttled to rtt_last: cleared for each new file (ota_download_begin). */
+    uint8_t throttled; /* the service throttled us: the next expiry retries, uncounted */
+    uint8_t answered;  /* a block arrived since the last timer check */
+    uint8_t paused;    /* no requests (a refusal is being checked) */
+    uint8_t probe;     /* the next request asks for one block alone (a timeout) */
+    uint8_t deadline_set;
+    uint32_t blocks_done;
+    uint32_t timeouts_in_row;
+    uint32_t asked_hi; /* blocks below it were asked for already (Karn: not timed) */
+    uint32_t seen_hi;  /* blocks below it were received, or are lost (holes) */
+    uint32_t rtt_base; /* the shortest round trip of this file, ms + 1 (0: none yet) */
+    uint32_t rtt_last; /* the round trip before, ms + 1 (0: none yet) */
+    uint8_t *done;     /* the block bitmap: bit k of byte k / 8 = block k written */
     ota_agent_stats_t *stats;
     const ota_agent_config_t *cfg;
     uint32_t file_size;
     uint32_t block_size;
     uint32_t block_count;
-    uint32_t blocks_done;
     uint32_t window;   /* blocks in flight at most, now */
     uint32_t cursor;   /* blocks below it were requested in this round */
     uint32_t inflight; /* requested in this round, not yet received */
-    uint32_t asked_hi; /* blocks below it were asked for already (Karn: not timed) */
-    uint32_t seen_hi;  /* blocks below it were received, or are lost (holes) */
     uint32_t deadline; /* of the retry timer */
     uint32_t request_sent;
     uint32_t rtt_lo; /* blocks of the timed request: rtt_lo .. rtt_hi - 1 */
     uint32_t rtt_hi;
     uint32_t rto;
-    uint32_t srtt;   /* smoothed round trip x 8 */
-    uint32_t rttvar; /* round-trip variation x 4 */
-    uint32_t timeouts_in_row;
-    uint32_t rtt_base;   /* the shortest round trip of this file, ms + 1 (0: none yet) */
-    uint32_t rtt_last;   /* the round trip before, ms + 1 (0: none yet) */
+    uint32_t srtt;       /* smoothed round trip x 8 */
+    uint32_t rttvar;     /* round-trip variation x 4 */
     uint32_t adapted_at; /* when the window last changed */
     uint32_t checked_at; /* the timer's last check */
     uint32_t rto_asked;  /* rto before unanswered $next/get asks doubled it (0: not) */
