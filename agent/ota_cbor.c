@@ -49,8 +49,7 @@ static void put_key(writer_t *w, char key, unsigned mt, uint32_t arg)
 }
 
 /* A one-letter text key followed by a byte or text string of n bytes. */
-OTA_OUT_OF_LINE static void put_string(writer_t *w, char key, unsigned mt, const void *src,
-                                       size_t n)
+static void put_string(writer_t *w, char key, unsigned mt, const void *src, size_t n)
 {
     const uint8_t *p = src;
     put_key(w, key, mt, (uint32_t)n);

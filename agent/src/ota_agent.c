@@ -125,7 +125,7 @@ OTA_OUT_OF_LINE static void ota_set_deadline(ota_agent_t *a, uint32_t delay)
 }
 
 /* Copies up to cap-1 bytes of s (length n), keeping only [A-Za-z0-9 _.:-]. */
-OTA_OUT_OF_LINE static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
+static void ota_copy_safe(char *out, size_t cap, const char *s, size_t n)
 {
     size_t j = 0;
     for (size_t i = 0; i < n && j + 1u < cap; i++) {
@@ -209,7 +209,7 @@ static void ota_take_job(ota_agent_t *a, const ota_job_t *job)
 
 /* Sets bits of jobs_retry, due after the retry timer: a throttling back-off
  * (the timer has just doubled), or the time a final update's refusal takes. */
-OTA_OUT_OF_LINE static void ota_retry_later(ota_agent_t *a, unsigned bits)
+static void ota_retry_later(ota_agent_t *a, unsigned bits)
 {
     if (bits != OTA_RETRY_LINGER || a->jobs_retry == 0u) {
         a->jobs_retry_at = a->now + a->dl.rto;
@@ -266,7 +266,7 @@ static void ota_release_job(ota_agent_t *a, int discard_progress)
 {
     const ota_pal_t *pal = a->cfg.pal;
     if (ota_downloading(a)) {
-        a->plane->close(a);
+        OTA_JOB_PLANE(a)->close(a);
     }
     if (a->image_ready) {
         /* Verified but not activated: the port discards it. */
@@ -413,7 +413,7 @@ static void ota_request_more(ota_agent_t *a)
 {
     ota_block_request_t req;
     for (int first = 1; ota_download_plan(&a->dl, &req, first); first = 0) {
-        ota_err_t err = a->plane->request(a, &req);
+        ota_err_t err = OTA_JOB_PLANE(a)->request(a, &req);
         if (err == OTA_ERR_WRONG_STATE) {
             return; /* the plane's pipeline is full: planned again when a range is done */
         }
@@ -449,7 +449,7 @@ static void ota_new_round(ota_agent_t *a)
 static void ota_download_again(ota_agent_t *a)
 {
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
-    (void)a->plane->open(a);
+    (void)OTA_JOB_PLANE(a)->open(a);
     ota_new_round(a);
 }
 
@@ -602,7 +602,7 @@ static void ota_start_job(ota_agent_t *a, const ota_job_t *job)
     ota_tell(a, a->cfg.callbacks.job_received);
     ota_set_state(a, OTA_AGENT_DOWNLOADING);
     ota_log(a, OTA_LOG_INFO, "data plane", OTA_OK, 0, 0, OTA_PLANE_NAME(a->plane));
-    if (a->plane->open(a) != OTA_OK) {
+    if (OTA_JOB_PLANE(a)->open(a) != OTA_OK) {
         ota_log(a, OTA_LOG_WARN, "cannot open the data plane", OTA_ERR_MQTT, 0, 0,
                 OTA_PLANE_NAME(a->plane));
 #if OTA_HTTP_PLANE
@@ -772,7 +772,7 @@ static void ota_finish_download(ota_agent_t *a)
     ota_pal_file_t file;
     ota_err_t err;
 
-    a->plane->close(a);
+    OTA_JOB_PLANE(a)->close(a);
     a->dl.deadline_set = 0;
     if (a->since_checkpoint != 0u) {
         ota_checkpoint(a);
@@ -869,7 +869,7 @@ static int ota_failover(ota_agent_t *a, const char *why)
     }
     ota_log(a, OTA_LOG_WARN, "data plane failing over", OTA_OK, a->dl.blocks_done,
             a->dl.block_count, why);
-    a->plane->close(a);
+    OTA_JOB_PLANE(a)->close(a);
     a->plane = other;
     a->switches++;
     a->stats.failovers++;
@@ -1204,7 +1204,7 @@ static void ota_check_before_activation(ota_agent_t *a, ota_err_t err)
     }
 }
 
-OTA_OUT_OF_LINE static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
+static void ota_on_jobs_message(ota_agent_t *a, const uint8_t *payload, size_t len)
 {
     ota_job_issue_t issue;
     ota_err_t err = ota_job_parse((const char *)payload, len, &a->scratch_job, &issue);
@@ -1476,7 +1476,7 @@ ota_err_t ota_agent_stop(ota_agent_t *agent)
         return err;
     }
     if (ota_downloading(agent)) {
-        agent->plane->close(agent);
+        OTA_JOB_PLANE(agent)->close(agent);
         if (agent->since_checkpoint != 0u) {
             ota_checkpoint(agent);
         }
@@ -1553,7 +1553,7 @@ ota_err_t ota_agent_reconnected(ota_agent_t *agent, uint32_t now_ms)
     }
     if (agent->state == OTA_AGENT_SUSPENDED) {
         if (agent->suspended_state == OTA_AGENT_DOWNLOADING) {
-            (void)agent->plane->open(agent);
+            (void)OTA_JOB_PLANE(agent)->open(agent);
         }
         return OTA_OK;
     }
@@ -1614,7 +1614,7 @@ ota_err_t ota_agent_handle_message(ota_agent_t *agent, const char *topic, size_t
     /* Stream data first: while downloading, nearly every message is a block. */
     if (agent->state == OTA_AGENT_DOWNLOADING) {
         ota_plane_event_t ev;
-        agent->plane->handle(agent, topic, topic_len, payload, len, &ev);
+        OTA_JOB_PLANE(agent)->handle(agent, topic, topic_len, payload, len, &ev);
         if (ev.kind == OTA_PLANE_BLOCK) {
             ota_on_block(agent, &ev);
         } else if (ev.kind == OTA_PLANE_REFUSED) {

@@ -80,6 +80,14 @@ typedef struct ota_data_plane {
 #endif
 } ota_data_plane_t;
 
+/** The plane of the agent's job for a call through it: without the HTTP plane, the MQTT plane
+ * (a constant, so the calls are direct). */
+#if OTA_HTTP_PLANE
+#define OTA_JOB_PLANE(a) ((a)->plane)
+#else
+#define OTA_JOB_PLANE(a) (&ota_data_plane_mqtt)
+#endif
+
 /** A plane's name for logs ("mqtt", "http"). */
 #if OTA_HTTP_PLANE
 #define OTA_PLANE_NAME(p) ((p)->name)
