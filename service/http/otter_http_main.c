@@ -326,6 +326,14 @@ int main(int argc, char **argv)
         ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
         goto out;
     }
+    /* A newer otter that migrates the store (an upgraded service, CLI or console) would find
+     * this process serving from what it no longer writes: stop, and say why. The check has
+     * its own handle, as the server's threads use the other one; it is open before the ready
+     * line, so a migration at any time after it is seen. */
+    if (ota_store_open(o.data_dir, &check) != OTA_STORE_OK) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
+        goto out;
+    }
     signer = ota_svc_presign_open(o.data_dir, err, sizeof err);
     if (signer == NULL) {
         ota_httpd_log(OTA_HTTPD_ERROR, "URL signing key: %s", err);
@@ -347,15 +355,7 @@ int main(int argc, char **argv)
                   o.tls ? "https" : "http", strchr(o.bind, ':') ? "[" : "", o.bind,
                   strchr(o.bind, ':') ? "]" : "", info != NULL ? info->port : (unsigned)o.port,
                   o.data_dir);
-    /* A newer otter that migrates the store (an upgraded service, CLI or console) would find
-     * this process serving from what it no longer writes: stop, and say why. The check has
-     * its own handle, as the server's threads use the other one. */
     int moved = 0;
-    if (ota_store_open(o.data_dir, &check) != OTA_STORE_OK) {
-        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
-        g_stop = 1;
-        moved = 1;
-    }
     for (int tick = 1; !g_stop; tick++) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
