@@ -10,9 +10,10 @@
  *                                               else 403 "signature"
  *   3. not expired                              else 403 "expired"
  *   4. the thing's request budget                else 429 (Retry-After: 1)
- *   5. the job exists, the thing may read its file (an execution that is
- *      released and not CANCELED or REMOVED), the file id is a file of the
- *      job's stream                             else 404
+ *   5. the job exists, the thing may read its file (it is not disabled or
+ *      revoked and has an execution that is released and not CANCELED or
+ *      REMOVED), the file id is a file of the job's stream
+ *                                               else 404
  *   6. Range: one range "bytes=a-b", "bytes=a-" or "bytes=-n" starting inside
  *      the file (an end past the file is cut to the file, RFC 9110); several
  *      ranges, a malformed one or one starting at or past the end

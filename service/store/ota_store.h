@@ -691,9 +691,11 @@ typedef int (*ota_store_stream_cb)(void *ctx, const ota_store_stream_t *stream);
 int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx);
 
 /**
- * Whether a thing may read a stream: the thing exists and has an execution
- * that is not CANCELED or REMOVED (and, if QUEUED, is released by the
- * rollout) of a job whose stream is stream_id.
+ * Whether a thing may read a stream: the thing exists, is neither disabled
+ * nor revoked (its "disabled" or "revoked" attribute "true": otter thing
+ * disable, otter thing revoke) and has an execution that is not CANCELED,
+ * SKIPPED or REMOVED (and, if QUEUED, is released by the rollout) of a job
+ * whose stream is stream_id.
  * @return 1 = yes, 0 = no, < 0 an ota_store_rc_t failure.
  */
 int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const char *stream_id);

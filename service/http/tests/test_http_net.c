@@ -279,11 +279,12 @@ static int setup(void **state)
         ota_test_broker_start_with(&g.broker, cli_test_data(), init) != 0 ||
         cli_test_run(&g_run, "thing", "create", "A", NULL) != 0 ||
         cli_test_run(&g_run, "thing", "create", "B", NULL) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "D", NULL) != 0 ||
         cli_test_run(&g_run, "keygen", "--out", cli_test_path("keys"), NULL) != 0 ||
         create_job("a.bin", "A", "jA", "HTTP,MQTT") != 0 ||
         create_job("b.bin", "B", "jB", "HTTP") != 0 ||
         create_job("big.bin", "A", "jBig", "http") != 0 ||
-        create_job("b.bin", "B", "jM", NULL) != 0) {
+        create_job("b.bin", "B", "jM", NULL) != 0 || create_job("b.bin", "D", "jD", "HTTP") != 0) {
         fprintf(stderr, "setup: %s\n", g_run.err);
         return -1;
     }
@@ -781,6 +782,41 @@ static void test_other_things_files(void **state)
     http_resp_free(&r);
 }
 
+/* A 10-byte range of a URL on a connection of its own: the status. */
+static int range_status(const char *url)
+{
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), "Range: bytes=0-9\r\n", &r);
+    int status = r.status;
+    http_resp_free(&r);
+    return status;
+}
+
+/*
+ * A URL handed out before `otter thing disable` (a lost or suspect board) is refused with 404
+ * while the thing is disabled, whole file or range, and works again after `otter thing
+ * enable`.
+ */
+static void test_disabled_or_rotated_thing_refused(void **state)
+{
+    (void)state;
+    char url[1024];
+    ota_test_client_t *d = device("D");
+    fetch_url(d, "D", "jD", url);
+    ota_test_client_disconnect(d);
+    assert_int_equal(range_status(url), 206);
+
+    assert_int_equal(cli_test_run(&g_run, "thing", "disable", "D", NULL), 0);
+    assert_int_equal(range_status(url), 404);
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(r.body_len, strlen("404 no such file for this thing and job\n"));
+    http_resp_free(&r);
+    assert_int_equal(cli_test_run(&g_run, "thing", "enable", "D", NULL), 0);
+    assert_int_equal(range_status(url), 206);
+}
+
 /* Several requests sent at once on one keep-alive connection: answers in order. */
 static void test_pipelined(void **state)
 {
@@ -1265,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_path_traversal),
         cmocka_unit_test(test_other_things_files),
+        cmocka_unit_test(test_disabled_or_rotated_thing_refused),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_slow_header_flood),
         cmocka_unit_test(test_device_client_pipelined),
