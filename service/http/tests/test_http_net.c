@@ -40,6 +40,8 @@
 #define SIZE_A 300001u
 #define SIZE_B 10000u
 #define SIZE_BIG (8u * 1024u * 1024u)
+/** Over the byte budget's burst (32 MiB). */
+#define SIZE_HUGE (33u * 1024u * 1024u)
 #define WAIT_MS 10000
 
 static cli_run_t g_run;
@@ -273,18 +275,22 @@ static int setup(void **state)
     make_file("a.bin", SIZE_A);
     make_file("b.bin", SIZE_B);
     make_file("big.bin", SIZE_BIG);
+    make_file("huge.bin", SIZE_HUGE);
     /* The fleet with mutual TLS: one CA for the broker, the devices and otter-http. */
     const char *init[] = {"--tls", NULL};
     if (mkdir(cli_test_data(), 0700) != 0 ||
         ota_test_broker_start_with(&g.broker, cli_test_data(), init) != 0 ||
         cli_test_run(&g_run, "thing", "create", "A", NULL) != 0 ||
         cli_test_run(&g_run, "thing", "create", "B", NULL) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "C", NULL) != 0 ||
         cli_test_run(&g_run, "thing", "create", "D", NULL) != 0 ||
         cli_test_run(&g_run, "keygen", "--out", cli_test_path("keys"), NULL) != 0 ||
         create_job("a.bin", "A", "jA", "HTTP,MQTT") != 0 ||
         create_job("b.bin", "B", "jB", "HTTP") != 0 ||
         create_job("big.bin", "A", "jBig", "http") != 0 ||
-        create_job("b.bin", "B", "jM", NULL) != 0 || create_job("b.bin", "D", "jD", "HTTP") != 0) {
+        create_job("b.bin", "B", "jM", NULL) != 0 ||
+        create_job("huge.bin", "C", "jHuge", "HTTP") != 0 ||
+        create_job("b.bin", "D", "jD", "HTTP") != 0) {
         fprintf(stderr, "setup: %s\n", g_run.err);
         return -1;
     }
@@ -1216,6 +1222,33 @@ static void test_killed_mid_download(void **state)
     assert_int_equal(ota_test_proc_stop(&p), 0);
 }
 
+/*
+ * A file larger than the byte budget's burst (32 MiB), asked whole without Range, as a plain
+ * HTTP client does: 200 with every byte, from the thing's full budget, which it leaves in
+ * debt; the file asked whole again waits until the budget is full again (429; 33 s).
+ */
+static void test_whole_file_over_byte_burst(void **state)
+{
+    (void)state;
+    char url[1024];
+    ota_test_client_t *c = device("C");
+    fetch_url(c, "C", "jHuge", url);
+    ota_test_client_disconnect(c);
+    size_t len = 0;
+    uint8_t *stored = stored_file(url_file_id(url), &len);
+    assert_int_equal(len, SIZE_HUGE + 32);
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, len);
+    assert_memory_equal(r.body, stored, len);
+    http_resp_free(&r);
+    free(stored);
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 429);
+    http_resp_free(&r);
+}
+
 /* The thing's request budget: a flood is answered 429 with Retry-After, and
  * after a pause the thing is served again. */
 static void test_budget(void **state)
@@ -1325,6 +1358,7 @@ int main(void)
         cmocka_unit_test(test_device_client_expired),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_killed_mid_download),
+        cmocka_unit_test(test_whole_file_over_byte_burst),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_stats_on_stop),
         cmocka_unit_test(test_stops_when_store_migrated_by_newer),
