@@ -124,7 +124,9 @@ static const char rotate_help[] =
     "Give a device new credentials: a new password (or, with --tls brokers, a new\n"
     "key and certificate, the old certificate revoked), written to\n"
     "DATA_DIR/things/NAME.json (and .crt/.key). The old credentials are refused at\n"
-    "once and sessions opened with them are ended; give the new file to the device.\n";
+    "once and sessions opened with them are ended; give the new file to the device.\n"
+    "Download URLs handed out before are refused too (the device asks for its job\n"
+    "again and gets a new one).\n";
 
 /* Replaces the password in the thing's credentials file. */
 static int rewrite_password(const char *path, const char *password)
@@ -194,6 +196,24 @@ int cli_cmd_thing_rotate(const cli_ctx_t *ctx, int argc, char **argv)
                       "the running broker refuses the new credentials of '%s'; "
                       "check its log",
                       name);
+    }
+    if (rc == CLI_EXIT_OK) {
+        /* otter-http refuses the URLs handed out before now: they went to whoever held the
+         * old credentials. */
+        ota_store_t *store = NULL;
+        char now[24];
+        snprintf(now, sizeof now, "%lld", (long long)ota_store_now_ms());
+        rc = cli_store_open(ctx, &store);
+        if (rc == CLI_EXIT_OK &&
+            ota_store_thing_service_attr_set(store, name, OTA_STORE_ATTR_CREDENTIALS_ROTATED, now,
+                                             ota_store_now_ms()) != OTA_STORE_OK) {
+            rc = cli_fail(CLI_EXIT_FAIL,
+                          "new credentials are in place, but the store could not note the "
+                          "rotation, so download URLs handed out before it still work; run "
+                          "'otter thing rotate %s' again",
+                          name);
+        }
+        ota_store_close(store);
     }
     if (rc == CLI_EXIT_OK) {
         printf("thing:       %s\ncredentials: %s\n", name, path);

@@ -124,14 +124,17 @@ static void refill(bucket_t *k, int64_t rate, int64_t burst, int64_t now_ms)
         return;
     }
     k->at_ms = now_ms;
-    /* dt * rate may be large after a long pause: the bucket is full anyway. */
-    if (dt > burst * 1000 / (rate > 0 ? rate : 1) + 1000) {
+    /* dt * rate may be large after a long pause: the bucket is full anyway (from what it
+     * holds, which is below zero after an answer larger than the burst). */
+    if (dt > (burst * 1000 - k->milli) / (rate > 0 ? rate : 1) + 1000) {
         k->milli = burst * 1000;
         return;
     }
     k->milli += dt * rate;
     cap_at(k, burst);
 }
+
+static int full(bucket_t *k, int64_t rate, int64_t burst, int64_t now_ms);
 
 static entry_t *find(ota_svc_budget_t *b, const char *thing, int64_t now_ms)
 {
@@ -210,8 +213,16 @@ int ota_svc_budget_bytes(ota_svc_budget_t *b, const char *thing, uint64_t bytes,
     if (e == NULL) {
         return 1;
     }
-    if (bytes <= b->cfg.byte_burst && take(&e->bytes, (int64_t)b->cfg.bytes_per_s,
-                                           (int64_t)b->cfg.byte_burst, (int64_t)bytes, now_ms)) {
+    int64_t rate = (int64_t)b->cfg.bytes_per_s, burst = (int64_t)b->cfg.byte_burst;
+    if (bytes <= b->cfg.byte_burst) {
+        if (take(&e->bytes, rate, burst, (int64_t)bytes, now_ms)) {
+            return 1;
+        }
+    } else if (bytes <= (uint64_t)INT64_MAX / 4000u && full(&e->bytes, rate, burst, now_ms)) {
+        /* More than the burst at once (a whole file over it, asked without Range): allowed
+         * from a full bucket, which it leaves in debt, so the thing's next answers wait until
+         * the rate has paid for all of it and its long-run rate stays the budget's. */
+        e->bytes.milli -= (int64_t)bytes * 1000;
         return 1;
     }
     b->stats.bytes_throttled++;

@@ -105,7 +105,11 @@ int ota_svc_budget_request(ota_svc_budget_t *b, const char *thing, int64_t now_m
 int ota_svc_budget_jobs_request(ota_svc_budget_t *b, const char *thing, int64_t now_ms);
 
 /**
- * Takes `bytes` answer-byte tokens of a thing, all or nothing.
+ * Takes `bytes` answer-byte tokens of a thing, all or nothing. An answer larger
+ * than the burst is allowed only when the thing's bucket is full, and leaves it
+ * below zero: smaller answers wait until the rate has refilled it to their size,
+ * another larger one until it is full again (a whole file larger than the burst
+ * costs a wait, not a refusal for ever).
  * @param b      budgets (NULL: always allowed).
  * @param thing  thing name.
  * @param bytes  answer bytes the request would produce.

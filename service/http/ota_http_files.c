@@ -28,6 +28,7 @@ typedef struct resolved {
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
     char path[4096];
     uint64_t size;
+    int64_t expiry_s; /* the lifetime of the job's URLs for this file */
 } resolved_t;
 
 struct ota_http_files {
@@ -185,6 +186,27 @@ static resolved_t *slot(ota_http_files_t *h, const char *job, int64_t file_id)
     return &h->cache[x % CACHE_SLOTS];
 }
 
+/* The lifetime of the URLs of file `file_id` that a job document's placeholder gives
+ * ("${otter:presigned-url:/files/<id>:<seconds>}"); the longest allowed when not found, so
+ * that a URL's issue time is never taken for later than it was. */
+static int64_t url_expiry(const char *doc, int64_t file_id)
+{
+    char start[80];
+    snprintf(start, sizeof start, "${otter:presigned-url:/files/%" PRId64 ":", file_id);
+    const char *p = doc != NULL ? strstr(doc, start) : NULL;
+    const char *end = p != NULL ? strchr(p, '}') : NULL;
+    char text[96];
+    int64_t id = 0, expiry = 0;
+    if (end != NULL && (size_t)(end - p) + 1 < sizeof text) {
+        memcpy(text, p, (size_t)(end - p) + 1);
+        text[end - p + 1] = '\0';
+        if (ota_svc_presign_parse_placeholder(text, &id, &expiry) == 0 && id == file_id) {
+            return expiry;
+        }
+    }
+    return OTA_SVC_PRESIGN_EXPIRY_MAX;
+}
+
 /* The job's stream and the stored file `file_id` if it is a file of that
  * stream: 1 found, 0 not, -1 store failure. Cached: jobs, streams and stored
  * files never change. */
@@ -203,6 +225,7 @@ static int resolve(ota_http_files_t *h, const char *job, int64_t file_id, resolv
     }
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
     memcpy(stream_id, j.stream_id, sizeof stream_id);
+    int64_t expiry_s = url_expiry(j.document, file_id);
     ota_store_job_free(&j);
     if (stream_id[0] == '\0') {
         return 0;
@@ -230,15 +253,17 @@ static int resolve(ota_http_files_t *h, const char *job, int64_t file_id, resolv
         memcpy(r->stream_id, stream_id, sizeof r->stream_id);
         memcpy(r->path, f.path, sizeof r->path);
         r->size = f.size;
+        r->expiry_s = expiry_s;
         *out = r;
     }
     return found;
 }
 
 /* The stored file `file_id` of job `job` for `thing`: 1 found, 0 not for
- * this thing (or no such job or file), -1 store failure. */
+ * this thing (or no such job or file), 2 the URL (expiring at expires_s) was
+ * issued before the thing's credentials were rotated, -1 store failure. */
 static int find_file(ota_http_files_t *h, const char *thing, const char *job, int64_t file_id,
-                     target_t *out)
+                     int64_t expires_s, target_t *out)
 {
     resolved_t *r = NULL;
     int rc = resolve(h, job, file_id, &r);
@@ -249,6 +274,17 @@ static int find_file(ota_http_files_t *h, const char *thing, const char *job, in
     int may = ota_store_thing_may_read_stream(h->store, thing, r->stream_id);
     if (may <= 0) {
         return may;
+    }
+    /* 'otter thing rotate' notes when (ms); a URL is issued `expiry_s` before it expires. Those
+     * issued in an earlier second went to whoever held the old credentials. */
+    char rotated[OTA_STORE_ATTR_VALUE_MAX + 1];
+    rc = ota_store_thing_attr_get(h->store, thing, OTA_STORE_ATTR_CREDENTIALS_ROTATED, rotated,
+                                  sizeof rotated);
+    if (rc == OTA_STORE_OK && expires_s - r->expiry_s < strtoll(rotated, NULL, 10) / 1000) {
+        return 2;
+    }
+    if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND) {
+        return -1;
     }
     memcpy(out->path, r->path, sizeof out->path);
     out->size = r->size;
@@ -364,12 +400,21 @@ enum MHD_Result ota_http_files_handle(ota_http_files_t *h, struct MHD_Connection
     }
     int64_t file_id = strtoll(url + strlen(OTA_HTTP_FILES_PREFIX), NULL, 10);
     target_t t;
-    int found = find_file(h, thing, job, file_id, &t);
+    int found = find_file(h, thing, job, file_id, strtoll(expires, NULL, 10), &t);
     if (found < 0) {
         h->stats.failed++;
         logf_(h, 0, "http: store lookup for %s job %s: %s", thing, job, ota_store_errmsg(h->store));
         return answer_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "500 store unavailable\n", NULL,
                            NULL);
+    }
+    if (found == 2) {
+        h->stats.expired++;
+        logf_(h, 3, "http: %s job %s: URL issued before the thing's credentials were rotated",
+              thing, job);
+        return answer_text(c, MHD_HTTP_FORBIDDEN,
+                           "403 URL issued before this thing's credentials were rotated; ask for "
+                           "the job document again\n",
+                           NULL, NULL);
     }
     if (found == 0) {
         h->stats.not_found++;

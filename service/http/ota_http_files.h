@@ -10,14 +10,17 @@
  *                                               else 403 "signature"
  *   3. not expired                              else 403 "expired"
  *   4. the thing's request budget                else 429 (Retry-After: 1)
- *   5. the job exists, the thing may read its file (an execution that is
- *      released and not CANCELED or REMOVED), the file id is a file of the
- *      job's stream                             else 404
- *   6. Range: one range "bytes=a-b", "bytes=a-" or "bytes=-n" starting inside
+ *   5. the job exists, the thing may read its file (it is not disabled or
+ *      revoked and has an execution that is released and not CANCELED or
+ *      REMOVED), the file id is a file of the job's stream
+ *                                               else 404
+ *   6. the URL was not issued in a second before the thing's last credential
+ *      rotation (otter thing rotate)            else 403 "rotated"
+ *   7. Range: one range "bytes=a-b", "bytes=a-" or "bytes=-n" starting inside
  *      the file (an end past the file is cut to the file, RFC 9110); several
  *      ranges, a malformed one or one starting at or past the end
  *                                               else 416 (with the size in Content-Range)
- *   7. the thing's answer-byte budget (GET)      else 429 (Retry-After: 1)
+ *   8. the thing's answer-byte budget (GET)      else 429 (Retry-After: 1)
  * then 206 with Content-Range (or 200 with the whole file without Range, or
  * when If-Range does not match the ETag), ETag and Accept-Ranges on every
  * file answer. The bytes come from the file the store names for that id;

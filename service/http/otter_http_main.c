@@ -12,11 +12,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,8 +40,18 @@ typedef struct options {
     const char *key;
     int log_level;
     unsigned max_connections;
+    unsigned max_per_address;
     unsigned timeout_s;
+    unsigned header_timeout_s;
 } options_t;
+
+/* Connections one address may hold by default: a site of that many devices behind one NAT
+ * downloading at once; a quarter of the default --max-connections would let four addresses
+ * hold everything. */
+#define DEFAULT_MAX_PER_ADDRESS 100u
+/* Seconds a request's headers may take to arrive whole, from the connection's start or the
+ * end of its previous answer (Apache's mod_reqtimeout waits 20 s for headers too). */
+#define DEFAULT_HEADER_TIMEOUT_S 20u
 
 static volatile sig_atomic_t g_stop;
 
@@ -80,7 +93,13 @@ static void usage(FILE *f)
                "                       (DIR/broker/server.crt and server.key)\n"
                "  --cert F --key F     HTTPS with this PEM certificate chain and key instead\n"
                "  --max-connections N  open connections at most (default 1000)\n"
+               "  --max-per-address N  open connections from one client address at most\n"
+               "                       (default 100: a site of 100 devices behind one NAT\n"
+               "                       downloading at once; raise it for larger sites)\n"
                "  --timeout S          close a connection idle for S seconds (default 60)\n"
+               "  --header-timeout S   close a connection whose request headers have not\n"
+               "                       arrived whole S seconds after it opened or after its\n"
+               "                       previous answer, however fast bytes drip (default 20)\n"
                "  --log-level L        error, warn, info (default) or debug (every refusal)\n"
                "  -h, --help           this text\n"
                "\n"
@@ -111,7 +130,9 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->port = -1;
     o->log_level = OTA_HTTPD_INFO;
     o->max_connections = 1000;
+    o->max_per_address = DEFAULT_MAX_PER_ADDRESS;
     o->timeout_s = 60;
+    o->header_timeout_s = DEFAULT_HEADER_TIMEOUT_S;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -148,12 +169,24 @@ static int parse_args(int argc, char **argv, options_t *o)
                 return -1;
             }
             o->max_connections = (unsigned)n;
+        } else if (strcmp(a, "--max-per-address") == 0) {
+            if (parse_uint(v, 1, 100000, &n) != 0) {
+                fprintf(stderr, "otter-http: bad --max-per-address '%s'; give 1-100000\n", v);
+                return -1;
+            }
+            o->max_per_address = (unsigned)n;
         } else if (strcmp(a, "--timeout") == 0) {
             if (parse_uint(v, 1, 3600, &n) != 0) {
                 fprintf(stderr, "otter-http: bad --timeout '%s'; give 1-3600 seconds\n", v);
                 return -1;
             }
             o->timeout_s = (unsigned)n;
+        } else if (strcmp(a, "--header-timeout") == 0) {
+            if (parse_uint(v, 1, 3600, &n) != 0) {
+                fprintf(stderr, "otter-http: bad --header-timeout '%s'; give 1-3600 seconds\n", v);
+                return -1;
+            }
+            o->header_timeout_s = (unsigned)n;
         } else if (strcmp(a, "--log-level") == 0) {
             static const char *const names[] = {"error", "warn", "info", "debug"};
             o->log_level = -1;
@@ -192,9 +225,115 @@ static int parse_args(int argc, char **argv, options_t *o)
 
 /* ------------------------------------------------------------- daemon -- */
 
+/*
+ * The header deadline. libmicrohttpd's --timeout counts from the last byte received, so a
+ * client sending one byte of a never-ending header every few seconds holds its connection
+ * for ever. Every connection is noted when it opens (in the polling thread); its clock
+ * restarts when an answer completes and stops while a request is being answered. The main
+ * thread looks once a second and shuts down the sockets of connections whose clock passed
+ * the deadline, which the polling thread then sees closed and cleans up. The list's lock
+ * makes the socket number valid while it is used: libmicrohttpd reports a connection closed
+ * (which takes it off the list) before it closes the socket.
+ */
+typedef struct conn {
+    struct conn *prev, *next;
+    MHD_socket fd;
+    int64_t since_ms; /* waiting for a request's headers since then */
+    int waiting;      /* 1: no request being answered */
+    int shut;         /* 1: shut down by the deadline */
+} conn_t;
+
 typedef struct app {
     ota_http_files_t *files;
+    pthread_mutex_t lock;
+    conn_t *conns;
+    int64_t header_timeout_ms;
+    uint64_t late_headers; /* connections closed by the deadline */
 } app_t;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    app_t *app = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_t *n = calloc(1, sizeof *n);
+        if (n == NULL || ci == NULL) {
+            free(n); /* without memory the connection only lacks the deadline */
+            *socket_context = NULL;
+            return;
+        }
+        n->fd = ci->connect_fd;
+        n->since_ms = mono_ms();
+        n->waiting = 1;
+        pthread_mutex_lock(&app->lock);
+        n->next = app->conns;
+        if (app->conns != NULL) {
+            app->conns->prev = n;
+        }
+        app->conns = n;
+        pthread_mutex_unlock(&app->lock);
+        *socket_context = n;
+        return;
+    }
+    conn_t *n = *socket_context;
+    if (n == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&app->lock);
+    if (n->prev != NULL) {
+        n->prev->next = n->next;
+    } else {
+        app->conns = n->next;
+    }
+    if (n->next != NULL) {
+        n->next->prev = n->prev;
+    }
+    pthread_mutex_unlock(&app->lock);
+    free(n);
+    *socket_context = NULL;
+}
+
+/* Marks a connection answering a request (waiting 0) or waiting for the next one. */
+static void conn_mark(app_t *app, struct MHD_Connection *c, int waiting)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_t *n = ci != NULL ? ci->socket_context : NULL;
+    if (n != NULL) {
+        pthread_mutex_lock(&app->lock);
+        n->waiting = waiting;
+        n->since_ms = mono_ms();
+        pthread_mutex_unlock(&app->lock);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)state;
+    (void)toe;
+    conn_mark(cls, c, 1);
+}
+
+/* Shuts down connections past the header deadline (main thread); returns how many. */
+static unsigned sweep_late(app_t *app)
+{
+    unsigned n = 0;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&app->lock);
+    for (conn_t *k = app->conns; k != NULL; k = k->next) {
+        if (k->waiting && !k->shut && now - k->since_ms >= app->header_timeout_ms) {
+            shutdown(k->fd, SHUT_RDWR);
+            k->shut = 1;
+            n++;
+        }
+    }
+    app->late_headers += n;
+    pthread_mutex_unlock(&app->lock);
+    return n;
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
@@ -206,8 +345,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload_data;
     if (*state == NULL) {
         /* Headers only: answering now would make libmicrohttpd close the
-         * connection after the answer. Answer on the next call. */
+         * connection after the answer. Answer on the next call. The headers
+         * arrived: the deadline waits for the answer to end. */
         *state = &first_call_seen;
+        conn_mark(app, c, 0);
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -252,7 +393,10 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
     }
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)o->max_per_address, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)o->timeout_s, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, app},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, app},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
@@ -291,7 +435,16 @@ int main(int argc, char **argv)
     ota_svc_presign_t *signer = NULL;
     ota_svc_budget_t *budget = NULL;
     struct MHD_Daemon *d = NULL;
-    app_t app = {NULL};
+    app_t app;
+    memset(&app, 0, sizeof app);
+    pthread_mutex_init(&app.lock, NULL);
+    app.header_timeout_ms = (int64_t)o.header_timeout_s * 1000;
+    /* Every connection is a descriptor: let the limits above, not the soft limit, decide. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     ota_svc_budget_config_t bc;
     ota_svc_budget_defaults(&bc);
 
@@ -326,6 +479,14 @@ int main(int argc, char **argv)
         ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
         goto out;
     }
+    /* A newer otter that migrates the store (an upgraded service, CLI or console) would find
+     * this process serving from what it no longer writes: stop, and say why. The check has
+     * its own handle, as the server's threads use the other one; it is open before the ready
+     * line, so a migration at any time after it is seen. */
+    if (ota_store_open(o.data_dir, &check) != OTA_STORE_OK) {
+        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
+        goto out;
+    }
     signer = ota_svc_presign_open(o.data_dir, err, sizeof err);
     if (signer == NULL) {
         ota_httpd_log(OTA_HTTPD_ERROR, "URL signing key: %s", err);
@@ -347,18 +508,18 @@ int main(int argc, char **argv)
                   o.tls ? "https" : "http", strchr(o.bind, ':') ? "[" : "", o.bind,
                   strchr(o.bind, ':') ? "]" : "", info != NULL ? info->port : (unsigned)o.port,
                   o.data_dir);
-    /* A newer otter that migrates the store (an upgraded service, CLI or console) would find
-     * this process serving from what it no longer writes: stop, and say why. The check has
-     * its own handle, as the server's threads use the other one. */
     int moved = 0;
-    if (ota_store_open(o.data_dir, &check) != OTA_STORE_OK) {
-        ota_httpd_log(OTA_HTTPD_ERROR, "cannot open the store in %s", o.data_dir);
-        g_stop = 1;
-        moved = 1;
-    }
     for (int tick = 1; !g_stop; tick++) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
+        if (tick % 10 == 0) {
+            unsigned late = sweep_late(&app);
+            if (late > 0) {
+                ota_httpd_log(OTA_HTTPD_DEBUG,
+                              "closed %u connection(s) whose request headers took over %u s", late,
+                              o.header_timeout_s);
+            }
+        }
         if (tick % 50 == 0 && ota_store_schema_check(check) == OTA_STORE_CONFLICT) {
             ota_httpd_log(OTA_HTTPD_ERROR, "stopping: %s", ota_store_errmsg(check));
             moved = 1;
@@ -373,9 +534,9 @@ int main(int argc, char **argv)
                   "stats: requests=%" PRIu64 " served=%" PRIu64 " bytes=%" PRIu64
                   " bad_signature=%" PRIu64 " expired=%" PRIu64 " not_found=%" PRIu64
                   " bad_range=%" PRIu64 " bad_method=%" PRIu64 " throttled=%" PRIu64
-                  " failed=%" PRIu64,
+                  " failed=%" PRIu64 " late_headers=%" PRIu64,
                   st.requests, st.served, st.bytes, st.bad_signature, st.expired, st.not_found,
-                  st.bad_range, st.bad_method, st.throttled, st.failed);
+                  st.bad_range, st.bad_method, st.throttled, st.failed, app.late_headers);
     status = moved ? 1 : 0;
 out:
     if (d != NULL) {
@@ -388,6 +549,7 @@ out:
     ota_store_close(check);
     free(cert);
     free(key);
+    pthread_mutex_destroy(&app.lock);
     ota_httpd_log(OTA_HTTPD_INFO, "stopped");
     return status;
 }

@@ -82,6 +82,9 @@ typedef enum ota_store_rc {
 #define OTA_STORE_DEVICE_TYPES_MAX 255
 /** The thing attribute holding its device type (set by the operator). */
 #define OTA_STORE_ATTR_DEVICE_TYPE "deviceType"
+/** Attribute: when 'otter thing rotate' last gave the thing new credentials (ms since the
+ *  Unix epoch, decimal); written by the CLI only. */
+#define OTA_STORE_ATTR_CREDENTIALS_ROTATED "credentialsRotated"
 /** The thing attribute holding the version it runs (learned from the device). */
 #define OTA_STORE_ATTR_FIRMWARE_VERSION "firmwareVersion"
 /** Presence attribute (computed, see ota_store_presence_get()): "true", "unknown" or "false". */
@@ -413,7 +416,8 @@ int ota_store_valid_device_types(const char *list);
 /**
  * The attributes the service keeps itself, which operators cannot set or
  * unset: presence (connected, connectedTo, presenceUnknownOn, lastSeen),
- * disabled (otter thing disable/enable) and revoked (otter thing revoke).
+ * disabled (otter thing disable/enable), revoked (otter thing revoke) and
+ * credentialsRotated (otter thing rotate).
  * @return NULL for any other key, else what keeps the attribute and the
  *         command that changes it ("the broker's word; use 'otter thing
  *         disable' or ..."), for error messages.
@@ -436,7 +440,7 @@ int ota_store_thing_attr_set(ota_store_t *store, const char *thing, const char *
 
 /**
  * ota_store_thing_attr_set() for the service and the commands that own an
- * attribute (lastSeen, disabled, revoked): the same checks except that those
+ * attribute (lastSeen, disabled, revoked, credentialsRotated): the same checks except that those
  * keys are let through; the computed presence attributes are still refused.
  */
 int ota_store_thing_service_attr_set(ota_store_t *store, const char *thing, const char *key,
@@ -703,9 +707,11 @@ typedef int (*ota_store_stream_cb)(void *ctx, const ota_store_stream_t *stream);
 int ota_store_stream_list(ota_store_t *store, ota_store_stream_cb cb, void *ctx);
 
 /**
- * Whether a thing may read a stream: the thing exists and has an execution
- * that is not CANCELED or REMOVED (and, if QUEUED, is released by the
- * rollout) of a job whose stream is stream_id.
+ * Whether a thing may read a stream: the thing exists, is neither disabled
+ * nor revoked (its "disabled" or "revoked" attribute "true": otter thing
+ * disable, otter thing revoke) and has an execution that is not CANCELED,
+ * SKIPPED or REMOVED (and, if QUEUED, is released by the rollout) of a job
+ * whose stream is stream_id.
  * @return 1 = yes, 0 = no, < 0 an ota_store_rc_t failure.
  */
 int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const char *stream_id);

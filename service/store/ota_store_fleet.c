@@ -285,6 +285,7 @@ const char *ota_store_attr_owner(const char *key)
                      "inventory reports, Jobs requests)"},
         {"disabled", "the broker's word; use 'otter thing disable' or 'otter thing enable'"},
         {"revoked", "written by 'otter thing revoke'; 'otter thing delete' forgets the thing"},
+        {"credentialsRotated", "written by 'otter thing rotate'"},
     };
     for (size_t i = 0; key && i < sizeof owned / sizeof owned[0]; i++)
         if (strcmp(key, owned[i].key) == 0)
@@ -331,7 +332,7 @@ static int attr_set(ota_store_t *store, const char *thing, const char *key, cons
         rc = query_int(store,
                        "SELECT COUNT(*) FROM thing_attrs WHERE thing = ?1 AND key <> ?2 AND key "
                        "NOT IN ('connected', 'connectedTo', 'presenceUnknownOn', 'lastSeen', "
-                       "'disabled', 'revoked')",
+                       "'disabled', 'revoked', 'credentialsRotated')",
                        thing, key, &n);
         if (!rc && !owner && n >= OTA_STORE_ATTRS_MAX)
             rc = fail(store, OTA_STORE_INVALID, "thing '%s' has %d attributes already", thing,

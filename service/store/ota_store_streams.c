@@ -206,12 +206,13 @@ int ota_store_thing_may_read_stream(ota_store_t *store, const char *thing, const
     if (!ota_store_valid_thing_name(thing) || !ota_store_valid_stream_id(stream_id))
         return 0;
     int64_t yes = 0;
-    int rc =
-        query_int(store,
-                  "SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job "
-                  "WHERE e.thing = ? AND j.stream = ? AND e.released = 1 "
-                  "AND e.status NOT IN (" EX_REMOVED ", " EX_CANCELED ", " EX_SKIPPED ") LIMIT 1",
-                  thing, stream_id, &yes);
+    int rc = query_int(store,
+                       "SELECT 1 FROM executions e JOIN jobs j ON j.id = e.job "
+                       "WHERE e.thing = ? AND j.stream = ? AND e.released = 1 "
+                       "AND e.status NOT IN (" EX_REMOVED ", " EX_CANCELED ", " EX_SKIPPED ") "
+                       "AND NOT EXISTS (SELECT 1 FROM thing_attrs a WHERE a.thing = e.thing "
+                       "AND a.key IN ('disabled', 'revoked') AND a.value = 'true') LIMIT 1",
+                       thing, stream_id, &yes);
     if (rc)
         return rc;
     ok(store);

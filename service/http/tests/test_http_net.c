@@ -6,6 +6,9 @@
  * document, as the AWS agent does and worse.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +40,8 @@
 #define SIZE_A 300001u
 #define SIZE_B 10000u
 #define SIZE_BIG (8u * 1024u * 1024u)
+/** Over the byte budget's burst (32 MiB). */
+#define SIZE_HUGE (33u * 1024u * 1024u)
 #define WAIT_MS 10000
 
 static cli_run_t g_run;
@@ -268,17 +275,22 @@ static int setup(void **state)
     make_file("a.bin", SIZE_A);
     make_file("b.bin", SIZE_B);
     make_file("big.bin", SIZE_BIG);
+    make_file("huge.bin", SIZE_HUGE);
     /* The fleet with mutual TLS: one CA for the broker, the devices and otter-http. */
     const char *init[] = {"--tls", NULL};
     if (mkdir(cli_test_data(), 0700) != 0 ||
         ota_test_broker_start_with(&g.broker, cli_test_data(), init) != 0 ||
         cli_test_run(&g_run, "thing", "create", "A", NULL) != 0 ||
         cli_test_run(&g_run, "thing", "create", "B", NULL) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "C", NULL) != 0 ||
+        cli_test_run(&g_run, "thing", "create", "D", NULL) != 0 ||
         cli_test_run(&g_run, "keygen", "--out", cli_test_path("keys"), NULL) != 0 ||
         create_job("a.bin", "A", "jA", "HTTP,MQTT") != 0 ||
         create_job("b.bin", "B", "jB", "HTTP") != 0 ||
         create_job("big.bin", "A", "jBig", "http") != 0 ||
-        create_job("b.bin", "B", "jM", NULL) != 0) {
+        create_job("b.bin", "B", "jM", NULL) != 0 ||
+        create_job("huge.bin", "C", "jHuge", "HTTP") != 0 ||
+        create_job("b.bin", "D", "jD", "HTTP") != 0) {
         fprintf(stderr, "setup: %s\n", g_run.err);
         return -1;
     }
@@ -776,6 +788,57 @@ static void test_other_things_files(void **state)
     http_resp_free(&r);
 }
 
+/* A 10-byte range of a URL on a connection of its own: the status. */
+static int range_status(const char *url)
+{
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), "Range: bytes=0-9\r\n", &r);
+    int status = r.status;
+    http_resp_free(&r);
+    return status;
+}
+
+/*
+ * A URL handed out before `otter thing disable` (a lost or suspect board) is refused with 404
+ * while the thing is disabled, whole file or range, and works again after `otter thing
+ * enable`; one handed out before `otter thing rotate` (new credentials for a suspect board) is
+ * refused with 403, and the device with its new credentials asks for its job again and gets a
+ * URL that works.
+ */
+static void test_disabled_or_rotated_thing_refused(void **state)
+{
+    (void)state;
+    char url[1024], fresh[1024];
+    ota_test_client_t *d = device("D");
+    fetch_url(d, "D", "jD", url);
+    ota_test_client_disconnect(d);
+    assert_int_equal(range_status(url), 206);
+
+    assert_int_equal(cli_test_run(&g_run, "thing", "disable", "D", NULL), 0);
+    assert_int_equal(range_status(url), 404);
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(r.body_len, strlen("404 no such file for this thing and job\n"));
+    http_resp_free(&r);
+    assert_int_equal(cli_test_run(&g_run, "thing", "enable", "D", NULL), 0);
+    assert_int_equal(range_status(url), 206);
+
+    /* URLs issued in the rotation's own second are let through: make it a later one. */
+    sleep(1);
+    assert_int_equal(cli_test_run(&g_run, "thing", "rotate", "D", NULL), 0);
+    get_once(g.http_port, "GET", http_target(url), "Range: bytes=0-9\r\n", &r);
+    assert_int_equal(r.status, 403);
+    assert_non_null(memmem(r.body, r.body_len, "rotated", 7));
+    http_resp_free(&r);
+    d = device("D"); /* the new credentials */
+    fetch_url(d, "D", "jD", fresh);
+    ota_test_client_disconnect(d);
+    assert_string_not_equal(fresh, url);
+    assert_int_equal(range_status(fresh), 206);
+    assert_int_equal(range_status(url), 403);
+}
+
 /* Several requests sent at once on one keep-alive connection: answers in order. */
 static void test_pipelined(void **state)
 {
@@ -812,6 +875,180 @@ static void test_pipelined(void **state)
     /* The connection stays open for more. */
     get_range(&c, t, g.file_a, g.len_a, 1, 2);
     http_close(&c);
+}
+
+/* ------------------------------------------------------- slow headers -- */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One honest 4 KiB range of A's file on a new connection from 127.0.0.1: the milliseconds
+ * until the answer was whole, or -1 when it was not a 206 with the right bytes within 5 s. */
+static long long honest_range(void)
+{
+    static http_conn_t c;
+    long long t0 = mono_ms();
+    if (http_connect(&c, g.http_port, 0) != 0) {
+        return -1;
+    }
+    char *req = http_request("GET", http_target(g.url_a), "Range: bytes=0-4095\r\n");
+    http_resp_t r;
+    memset(&r, 0, sizeof r);
+    int ok = http_send(&c, req) == 0 && http_read(&c, &r, 0, SIZE_MAX, 5000) == 0 &&
+             r.status == 206 && r.body_len == 4096 && memcmp(r.body, g.file_a, 4096) == 0;
+    free(req);
+    http_resp_free(&r);
+    http_close(&c);
+    return ok ? mono_ms() - t0 : -1;
+}
+
+/* Opens n connections from source address src to otter-http, each sending the start of a
+ * request whose headers never end, as conn_flood does; returns how many connected. */
+static size_t flood_open(int *fds, size_t n, const char *src)
+{
+    static const char start[] = "GET /files/1 HTTP/1.1\r\nHost: x\r\n";
+    struct sockaddr_in from, to;
+    memset(&from, 0, sizeof from);
+    from.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)g.http_port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = {1, 0};
+        assert_true(fd >= 0);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+            connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+            close(fd);
+            fds[i] = -1;
+            continue;
+        }
+        (void)send(fd, start, sizeof start - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        fds[i] = fd;
+        ok++;
+    }
+    return ok;
+}
+
+/* Connections the server still holds open (nothing to read, not closed). */
+static size_t flood_held(const int *fds, size_t n)
+{
+    size_t held = 0;
+    for (size_t i = 0; i < n; i++) {
+        char b;
+        if (fds[i] >= 0 && recv(fds[i], &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            held++;
+        }
+    }
+    return held;
+}
+
+/* One header byte on every connection still open. */
+static void flood_drip(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0) {
+            (void)send(fds[i], "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+    }
+}
+
+static void flood_close(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+        fds[i] = -1;
+    }
+}
+
+/* For `seconds`: an honest range every 0.5 s, a byte on every flood connection every 5 s.
+ * Counts the honest ranges, those answered 206, and the slowest. */
+static void flood_watch(const int *fds, size_t n, int seconds, int *asked, int *answered,
+                        long long *slowest)
+{
+    long long t0 = mono_ms(), last_drip = t0;
+    *asked = *answered = 0;
+    *slowest = 0;
+    while (mono_ms() - t0 < seconds * 1000LL) {
+        long long ms = honest_range();
+        (*asked)++;
+        if (ms >= 0) {
+            (*answered)++;
+            *slowest = ms > *slowest ? ms : *slowest;
+        }
+        if (mono_ms() - last_drip >= 5000) {
+            flood_drip(fds, n);
+            last_drip = mono_ms();
+        }
+        usleep(500 * 1000);
+    }
+}
+
+/*
+ * Anyone on the network, no credentials: 1000 connections from one address, each sending
+ * "GET /files/1 HTTP/1.1\r\nHost: x\r\n" and a byte every 5 s but never the end of its
+ * headers; then 1040 from eight other addresses. With the shipped settings one address holds
+ * at most 100 connections (--max-per-address) and every such connection is closed 20 s after
+ * it opened (--header-timeout), however often it sends a byte; an honest device on another
+ * address is answered 206 throughout, each range within 2 s.
+ */
+static void test_slow_header_flood(void **state)
+{
+    (void)state;
+    enum { ONE = 1000, PER = 130, ADDRS = 8, MANY = PER * ADDRS };
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_true(rl.rlim_max >= ONE + MANY + 64);
+    rl.rlim_cur = rl.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    static int fds[ONE + MANY];
+    int asked, answered;
+    long long slowest;
+
+    /* One address. */
+    size_t opened = flood_open(fds, ONE, "127.0.0.2");
+    usleep(1000 * 1000);
+    size_t held_start = flood_held(fds, ONE);
+    flood_watch(fds, ONE, 23, &asked, &answered, &slowest);
+    size_t held_end = flood_held(fds, ONE);
+    print_message("slow headers, one address: %zu connected, %zu held after 1 s, %zu after 24 s "
+                  "(a byte every 5 s); honest ranges: %d of %d answered 206, slowest %lld ms\n",
+                  opened, held_start, held_end, answered, asked, slowest);
+    flood_close(fds, ONE);
+    assert_true(held_start <= 100);
+    assert_int_equal(held_end, 0);
+    assert_int_equal(answered, asked);
+    assert_true(slowest < 2000);
+
+    /* Eight addresses, more connections than --max-connections. */
+    size_t held_many = 0;
+    opened = 0;
+    for (int a = 0; a < ADDRS; a++) {
+        char src[16];
+        snprintf(src, sizeof src, "127.0.0.%d", 3 + a);
+        opened += flood_open(fds + a * PER, PER, src);
+    }
+    usleep(1000 * 1000);
+    held_many = flood_held(fds, MANY);
+    flood_watch(fds, MANY, 6, &asked, &answered, &slowest);
+    print_message("slow headers, %d addresses: %zu connected, %zu held after 1 s; honest ranges: "
+                  "%d of %d answered 206, slowest %lld ms\n",
+                  ADDRS, opened, held_many, answered, asked, slowest);
+    flood_close(fds, MANY);
+    assert_true(held_many <= 100 * ADDRS);
+    assert_int_equal(answered, asked);
+    assert_true(slowest < 2000);
 }
 
 /* ---------------------------------------------- the device range client -- */
@@ -985,6 +1222,33 @@ static void test_killed_mid_download(void **state)
     assert_int_equal(ota_test_proc_stop(&p), 0);
 }
 
+/*
+ * A file larger than the byte budget's burst (32 MiB), asked whole without Range, as a plain
+ * HTTP client does: 200 with every byte, from the thing's full budget, which it leaves in
+ * debt; the file asked whole again waits until the budget is full again (429; 33 s).
+ */
+static void test_whole_file_over_byte_burst(void **state)
+{
+    (void)state;
+    char url[1024];
+    ota_test_client_t *c = device("C");
+    fetch_url(c, "C", "jHuge", url);
+    ota_test_client_disconnect(c);
+    size_t len = 0;
+    uint8_t *stored = stored_file(url_file_id(url), &len);
+    assert_int_equal(len, SIZE_HUGE + 32);
+    http_resp_t r;
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, len);
+    assert_memory_equal(r.body, stored, len);
+    http_resp_free(&r);
+    free(stored);
+    get_once(g.http_port, "GET", http_target(url), NULL, &r);
+    assert_int_equal(r.status, 429);
+    http_resp_free(&r);
+}
+
 /* The thing's request budget: a flood is answered 429 with Retry-After, and
  * after a pause the thing is served again. */
 static void test_budget(void **state)
@@ -1086,12 +1350,15 @@ int main(void)
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_path_traversal),
         cmocka_unit_test(test_other_things_files),
+        cmocka_unit_test(test_disabled_or_rotated_thing_refused),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_slow_header_flood),
         cmocka_unit_test(test_device_client_pipelined),
         cmocka_unit_test(test_device_client_tls),
         cmocka_unit_test(test_device_client_expired),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_killed_mid_download),
+        cmocka_unit_test(test_whole_file_over_byte_burst),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_stats_on_stop),
         cmocka_unit_test(test_stops_when_store_migrated_by_newer),

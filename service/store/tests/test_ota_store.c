@@ -823,6 +823,15 @@ static void test_may_read_stream(void **state)
     assert_int_equal(ota_store_thing_may_read_stream(s, "ghost", "s1"), 0);
     assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "nostream"), 0);
     assert_int_equal(ota_store_thing_may_read_stream(s, "bad thing", "s1"), 0);
+    /* A disabled or revoked thing reads nothing; enabled again, it may. */
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "disabled", "true", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 0);
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "disabled", NULL, T0), OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 1);
+    assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "revoked", "true", T0),
+                     OTA_STORE_OK);
+    assert_int_equal(ota_store_thing_may_read_stream(s, "d0", "s1"), 0);
 }
 
 static void test_timeouts(void **state)
@@ -1880,8 +1889,9 @@ static void test_presence_beyond_attribute_limit(void **state)
     assert_int_equal(ota_store_thing_service_attr_set(s, "d0", "revoked", "true", T0),
                      OTA_STORE_OK);
     const char *owned[] = {"connected", "connectedTo", "presenceUnknownOn",
-                           "lastSeen",  "disabled",    "revoked"};
-    for (int i = 0; i < 6; i++) {
+                           "lastSeen",  "disabled",    "credentialsRotated",
+                           "revoked"};
+    for (int i = 0; i < 7; i++) {
         assert_non_null(ota_store_attr_owner(owned[i]));
         assert_int_equal(ota_store_thing_attr_set(s, "d0", owned[i], "1", T0), OTA_STORE_INVALID);
         assert_int_equal(ota_store_thing_attr_set(s, "d0", owned[i], NULL, T0), OTA_STORE_INVALID);
