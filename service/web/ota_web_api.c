@@ -1477,10 +1477,15 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     char user_key[96], ip_key[96];
     snprintf(user_key, sizeof user_key, "user:%s", u->valuestring);
     snprintf(ip_key, sizeof ip_key, "addr:%.80s", req->client ? req->client : "");
+    /* Both keys count this attempt before the password is checked, so that attempts sent
+     * at once cannot all be checked before the first failure is recorded. */
     unsigned wait_u = 0, wait_a = 0;
-    int allow_u = ota_web_throttle_allow(req->sessions, user_key, req->now_ms, &wait_u);
-    int allow_a = ota_web_throttle_allow(req->sessions, ip_key, req->now_ms, &wait_a);
+    int allow_u = ota_web_throttle_begin(req->sessions, user_key, req->now_ms, &wait_u);
+    int allow_a = allow_u && ota_web_throttle_begin(req->sessions, ip_key, req->now_ms, &wait_a);
     if (!allow_u || !allow_a) {
+        if (allow_u) {
+            ota_web_throttle_end(req->sessions, user_key);
+        }
         cJSON_Delete(body);
         resp->retry_after_s = wait_u > wait_a ? wait_u : wait_a;
         ota_web_error(

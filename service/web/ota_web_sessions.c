@@ -14,7 +14,9 @@
 typedef struct throttle {
     char key[THROTTLE_KEY_MAX + 1];
     unsigned failures;
-    int64_t last_ms;
+    unsigned inflight; /* attempts being checked now */
+    int64_t last_ms;   /* the last failure */
+    int64_t used_ms;   /* the last attempt or failure (for forgetting) */
 } throttle_t;
 
 struct ota_web_sessions {
@@ -138,20 +140,21 @@ void ota_web_session_end(ota_web_sessions_t *s, const char *tok)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The entry of a key (creating it, or reusing the stalest), the lock held. */
+/* The entry of a key (creating it, or reusing the stalest with no attempt in flight), the
+ * lock held; NULL when not found (or, creating, when every entry has one in flight). */
 static throttle_t *throttle_entry(ota_web_sessions_t *s, const char *key, int create)
 {
-    throttle_t *stalest = &s->throttle[0];
+    throttle_t *stalest = NULL;
     for (size_t i = 0; i < THROTTLE_KEYS; i++) {
         throttle_t *t = &s->throttle[i];
         if (t->key[0] != '\0' && strncmp(t->key, key, THROTTLE_KEY_MAX) == 0) {
             return t;
         }
-        if (t->last_ms < stalest->last_ms) {
+        if (t->inflight == 0 && (stalest == NULL || t->used_ms < stalest->used_ms)) {
             stalest = t;
         }
     }
-    if (!create) {
+    if (!create || stalest == NULL) {
         return NULL;
     }
     memset(stalest, 0, sizeof *stalest);
@@ -159,31 +162,65 @@ static throttle_t *throttle_entry(ota_web_sessions_t *s, const char *key, int cr
     return stalest;
 }
 
-static int64_t wait_ms(const throttle_t *t)
+static int64_t wait_ms(const throttle_t *t, unsigned failures)
 {
     unsigned free_n =
         strncmp(t->key, "addr:", 5) == 0 ? OTA_WEB_THROTTLE_FREE_ADDR : OTA_WEB_THROTTLE_FREE;
-    if (t->failures < free_n) {
+    if (failures < free_n) {
         return 0;
     }
-    unsigned shift = t->failures - free_n;
+    unsigned shift = failures - free_n;
     int64_t s = shift >= 10 ? OTA_WEB_THROTTLE_MAX_S : (int64_t)1 << shift;
     return (s > OTA_WEB_THROTTLE_MAX_S ? OTA_WEB_THROTTLE_MAX_S : s) * 1000;
+}
+
+/* Whether an attempt may go ahead, the lock held. Attempts in flight count as failures
+ * until they end: within the free attempts any number may be checked at once, past them
+ * one at a time, each after the wait. */
+static int may_try(ota_web_sessions_t *s, const char *key, int64_t now_ms, unsigned *retry_s)
+{
+    throttle_t *t = throttle_entry(s, key, 0);
+    if (t == NULL) {
+        return 1;
+    }
+    if (t->inflight == 0 && now_ms - t->used_ms > THROTTLE_FORGET_MS) {
+        memset(t, 0, sizeof *t);
+        return 1;
+    }
+    if (wait_ms(t, t->failures + t->inflight) == 0) {
+        return 1;
+    }
+    int64_t left = t->last_ms + wait_ms(t, t->failures) - now_ms;
+    if (t->inflight == 0 && left <= 0) {
+        return 1;
+    }
+    *retry_s = left > 1000 ? (unsigned)((left + 999) / 1000) : 1;
+    return 0;
 }
 
 int ota_web_throttle_allow(ota_web_sessions_t *s, const char *key, int64_t now_ms,
                            unsigned *retry_s)
 {
     pthread_mutex_lock(&s->lock);
-    throttle_t *t = throttle_entry(s, key, 0);
-    int allow = 1;
-    if (t != NULL && now_ms - t->last_ms > THROTTLE_FORGET_MS) {
-        memset(t, 0, sizeof *t);
-    } else if (t != NULL) {
-        int64_t left = t->last_ms + wait_ms(t) - now_ms;
-        if (left > 0) {
+    int allow = may_try(s, key, now_ms, retry_s);
+    pthread_mutex_unlock(&s->lock);
+    return allow;
+}
+
+int ota_web_throttle_begin(ota_web_sessions_t *s, const char *key, int64_t now_ms,
+                           unsigned *retry_s)
+{
+    pthread_mutex_lock(&s->lock);
+    int allow = may_try(s, key, now_ms, retry_s);
+    if (allow) {
+        throttle_t *t = throttle_entry(s, key, 1);
+        if (t == NULL) {
+            /* Every key has an attempt in flight: wait for one to end. */
             allow = 0;
-            *retry_s = (unsigned)((left + 999) / 1000);
+            *retry_s = 1;
+        } else {
+            t->inflight++;
+            t->used_ms = now_ms;
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -194,8 +231,23 @@ void ota_web_throttle_failed(ota_web_sessions_t *s, const char *key, int64_t now
 {
     pthread_mutex_lock(&s->lock);
     throttle_t *t = throttle_entry(s, key, 1);
-    t->failures++;
-    t->last_ms = now_ms;
+    if (t != NULL) {
+        if (t->inflight > 0) {
+            t->inflight--;
+        }
+        t->failures++;
+        t->last_ms = t->used_ms = now_ms;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ota_web_throttle_end(ota_web_sessions_t *s, const char *key)
+{
+    pthread_mutex_lock(&s->lock);
+    throttle_t *t = throttle_entry(s, key, 0);
+    if (t != NULL && t->inflight > 0) {
+        t->inflight--;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -203,7 +255,11 @@ void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key)
 {
     pthread_mutex_lock(&s->lock);
     throttle_t *t = throttle_entry(s, key, 0);
-    if (t != NULL) {
+    if (t != NULL && t->inflight > 1) {
+        /* Other attempts still in flight keep counting. */
+        t->inflight--;
+        t->failures = 0;
+    } else if (t != NULL) {
         memset(t, 0, sizeof *t);
     }
     pthread_mutex_unlock(&s->lock);

@@ -13,7 +13,10 @@
  * (an account name "user:NAME"; OTA_WEB_THROTTLE_FREE_ADDR for a client
  * address "addr:A"), each further attempt must wait 2^(failures - free)
  * seconds after the last failure, at
- * most OTA_WEB_THROTTLE_MAX_S; a success clears the key.
+ * most OTA_WEB_THROTTLE_MAX_S. An attempt whose password is being checked
+ * counts against the free attempts until its outcome is known, so that
+ * attempts sent at once are not all checked; past the free attempts only one
+ * is checked at a time. A success clears the key.
  */
 #ifndef OTA_WEB_SESSIONS_H
 #define OTA_WEB_SESSIONS_H
@@ -95,10 +98,23 @@ void ota_web_session_end(ota_web_sessions_t *s, const char *token);
 int ota_web_throttle_allow(ota_web_sessions_t *s, const char *key, int64_t now_ms,
                            unsigned *retry_s);
 
-/** Records a failed login for this key. */
+/**
+ * Whether a login attempt for this key may go ahead now, as
+ * ota_web_throttle_allow(); when it may, it is counted as in flight until
+ * ota_web_throttle_failed(), ota_web_throttle_end() or ota_web_throttle_clear()
+ * for the same key.
+ * @return 1 = go ahead (counted), 0 = wait.
+ */
+int ota_web_throttle_begin(ota_web_sessions_t *s, const char *key, int64_t now_ms,
+                           unsigned *retry_s);
+
+/** Records a failed login for this key (one attempt in flight, if any, ends as a failure). */
 void ota_web_throttle_failed(ota_web_sessions_t *s, const char *key, int64_t now_ms);
 
-/** Clears this key after a successful login. */
+/** Ends one attempt in flight for this key without a failure (it was not checked). */
+void ota_web_throttle_end(ota_web_sessions_t *s, const char *key);
+
+/** Clears this key after a successful login (its attempts in flight too). */
 void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key);
 
 #ifdef __cplusplus

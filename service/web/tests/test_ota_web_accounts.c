@@ -182,12 +182,48 @@ static void test_throttle(void **state)
     ota_web_sessions_free(s);
 }
 
+/* Attempts sent at once: each counts before its password is checked, so no more than the
+ * free attempts are checked, and past them one at a time. */
+static void test_throttle_in_flight(void **state)
+{
+    (void)state;
+    ota_web_sessions_t *s = ota_web_sessions_new();
+    unsigned wait = 0;
+    int64_t t = 7000000;
+    for (int i = 0; i < OTA_WEB_THROTTLE_FREE; i++) {
+        assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    }
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 0);
+    assert_int_equal(wait, 1);
+    assert_int_equal(ota_web_throttle_allow(s, "user:r", t, &wait), 0);
+    /* A success gives its attempt back (and clears the failures). */
+    ota_web_throttle_clear(s, "user:r");
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 0);
+    /* An attempt not checked (refused later) gives it back too. */
+    ota_web_throttle_end(s, "user:r");
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    for (int i = 0; i < OTA_WEB_THROTTLE_FREE; i++) {
+        ota_web_throttle_failed(s, "user:r", t);
+    }
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 999, &wait), 0);
+    /* Past the free attempts: one at a time, after the wait. */
+    t += 1000;
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 5000, &wait), 0);
+    ota_web_throttle_failed(s, "user:r", t + 10);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 1000, &wait), 0);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 2010, &wait), 1);
+    ota_web_sessions_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
         cmocka_unit_test(test_sessions_expire),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_throttle_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

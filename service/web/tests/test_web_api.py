@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -141,6 +143,68 @@ def test_login_cookies_throttling(fleet):
     time.sleep(int(h["Retry-After"]) + 0.2)
     st, j, _ = t.login(*VIEWER)
     check(st == 200, "after the wait the right password logs in: %d" % st)
+
+
+def raw_request(url, src, method, path, body=b"", headers=None, timeout=30):
+    """One request on its own connection from the source address src (127.x.y.z): returns
+    (status or None when the connection is closed without an answer, seconds, header text)."""
+    u = urllib.parse.urlparse(url)
+    h = {"Host": u.netloc, "Content-Type": "application/json", "Connection": "close"}
+    h.update(headers or {})
+    if body is not None and "Transfer-Encoding" not in h:
+        h["Content-Length"] = str(len(body))
+    head = "%s %s HTTP/1.1\r\n%s\r\n" % (method, path, "".join(
+        "%s: %s\r\n" % kv for kv in h.items()))
+    t0 = time.time()
+    s = socket.socket()
+    try:
+        s.settimeout(timeout)
+        s.bind((src, 0))
+        s.connect((u.hostname, u.port))
+        s.sendall(head.encode() + (body or b""))
+        data = b""
+        while b"\r\n\r\n" not in data:
+            x = s.recv(4096)
+            if not x:
+                break
+            data += x
+    except OSError:
+        data = b""
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.1 (\d+)", data)
+    return (int(m.group(1)) if m else None), time.time() - t0, data.decode("latin-1")
+
+
+def login_burst(url, user, n, addrs, password="wrong-guess-1"):
+    """n logins for one account sent at once from the addresses addrs; the statuses."""
+    out, go = [], threading.Event()
+
+    def one(i):
+        body = json.dumps({"user": user, "password": "%s-%d" % (password, i)}).encode()
+        go.wait()
+        out.append(raw_request(url, addrs[i % len(addrs)], "POST", "/api/v1/session", body,
+                               timeout=120))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    go.set()
+    for t in ts:
+        t.join()
+    return out
+
+
+def test_login_race(fleet):
+    """Guesses for one account sent at once are counted before their passwords are checked:
+    no more than the five free attempts get a 401 (the others wait, 429)."""
+    fleet.cli("user", "add", "racer", "--role", "viewer", stdin="racer-pass-12\n")
+    got = login_burst(fleet.url, "racer", 30, ["127.0.0.%d" % a for a in (2, 3, 4, 5)])
+    codes = [st for st, _, _ in got]
+    checked = codes.count(401)
+    check(checked <= 5 and codes.count(429) == 30 - checked,
+          "30 guesses at once: %d checked (at most 5), answers %s" %
+          (checked, sorted(set(codes))))
 
 
 def test_csrf_and_roles(fleet):
@@ -959,7 +1023,7 @@ def main():
             fleet.cli("thing", "create", "dev-c", "--group", "lab")
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
-                      test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
+                      test_login_race, test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
                       test_groups_and_attributes,
