@@ -1504,8 +1504,10 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
         ota_web_error(resp, 401, "bad_login", "wrong user name or password; try again");
         return;
     }
+    /* A success clears the account's failures only: the address keeps its own, so that one
+     * account's login does not reset the count of guesses at others from that address. */
     ota_web_throttle_clear(req->sessions, user_key);
-    ota_web_throttle_clear(req->sessions, ip_key);
+    ota_web_throttle_end(req->sessions, ip_key);
     ota_web_session_t s;
     if (ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s) != 0) {
         cJSON_Delete(body);

@@ -16,7 +16,8 @@
  * most OTA_WEB_THROTTLE_MAX_S. An attempt whose password is being checked
  * counts against the free attempts until its outcome is known, so that
  * attempts sent at once are not all checked; past the free attempts only one
- * is checked at a time. A success clears the key.
+ * is checked at a time. A success clears the account's key (otter-web keeps the
+ * address's failures: see ota_web_api.c).
  */
 #ifndef OTA_WEB_SESSIONS_H
 #define OTA_WEB_SESSIONS_H

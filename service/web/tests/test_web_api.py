@@ -207,6 +207,25 @@ def test_login_race(fleet):
           (checked, sorted(set(codes))))
 
 
+def test_success_keeps_address_count(fleet):
+    """A login of one's own account does not reset the address's count of failures, so an
+    account holder cannot spray guesses at other accounts from that address."""
+    src = "127.0.0.9"
+
+    def login(user, password):
+        body = json.dumps({"user": user, "password": password}).encode()
+        return raw_request(fleet.url, src, "POST", "/api/v1/session", body, timeout=120)[0]
+
+    codes = [login("spray%d" % i, "wrong-guess-1") for i in range(20)]
+    check(codes == [401] * 20, "20 guesses at 20 names checked: %s" % codes)
+    check(login("spray20", "wrong-guess-1") == 429, "the 21st waits")
+    time.sleep(1.2)
+    check(login(*VIEWER) == 200, "the address's own account logs in after the wait")
+    codes = [login("spray%d" % i, "wrong-guess-1") for i in range(21, 25)]
+    check(codes.count(429) >= 3,
+          "after that login the address still waits between guesses: %s" % codes)
+
+
 def test_csrf_and_roles(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -1023,7 +1042,8 @@ def main():
             fleet.cli("thing", "create", "dev-c", "--group", "lab")
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
-                      test_login_race, test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
+                      test_login_race, test_success_keeps_address_count,
+                      test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
                       test_groups_and_attributes,
