@@ -1509,7 +1509,17 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     ota_web_throttle_clear(req->sessions, user_key);
     ota_web_throttle_end(req->sessions, ip_key);
     ota_web_session_t s;
-    if (ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s) != 0) {
+    int started = ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s);
+    if (started == -2) {
+        cJSON_Delete(body);
+        resp->retry_after_s = 60;
+        ota_web_error(resp, 503, "sessions_full",
+                      "otter-web holds %d sessions of other accounts; try again later, or ask "
+                      "an administrator (a restart of otter-web ends every session)",
+                      OTA_WEB_SESSIONS_MAX);
+        return;
+    }
+    if (started != 0) {
         cJSON_Delete(body);
         ota_web_error(resp, 500, "internal", "no randomness for a session; try again");
         return;

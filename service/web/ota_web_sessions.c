@@ -73,15 +73,30 @@ int ota_web_session_start(ota_web_sessions_t *s, const char *user, ota_web_role_
     n.role = role;
     n.created_ms = n.last_ms = now_ms;
     pthread_mutex_lock(&s->lock);
-    size_t slot = 0;
+    /* A free (or expired) entry, and the account's own live sessions. */
+    size_t free_slot = OTA_WEB_SESSIONS_MAX, own_oldest = OTA_WEB_SESSIONS_MAX;
+    unsigned own = 0;
     for (size_t i = 0; i < OTA_WEB_SESSIONS_MAX; i++) {
-        if (expired(&s->sessions[i], now_ms)) {
-            slot = i;
-            break;
+        const ota_web_session_t *x = &s->sessions[i];
+        if (expired(x, now_ms)) {
+            if (free_slot == OTA_WEB_SESSIONS_MAX) {
+                free_slot = i;
+            }
+            continue;
         }
-        if (s->sessions[i].last_ms < s->sessions[slot].last_ms) {
-            slot = i;
+        if (strcmp(x->user, n.user) == 0) {
+            own++;
+            if (own_oldest == OTA_WEB_SESSIONS_MAX ||
+                x->last_ms < s->sessions[own_oldest].last_ms) {
+                own_oldest = i;
+            }
         }
+    }
+    size_t slot = own >= OTA_WEB_SESSIONS_PER_USER ? own_oldest : free_slot;
+    if (slot == OTA_WEB_SESSIONS_MAX) {
+        pthread_mutex_unlock(&s->lock);
+        memset(&n, 0, sizeof n);
+        return -2;
     }
     s->sessions[slot] = n;
     pthread_mutex_unlock(&s->lock);

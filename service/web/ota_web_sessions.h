@@ -35,8 +35,12 @@ extern "C" {
 #define OTA_WEB_SESSION_IDLE_MS (30LL * 60 * 1000)
 /** A session ends this long after login (12 hours). */
 #define OTA_WEB_SESSION_MAX_MS (12LL * 3600 * 1000)
-/** Sessions kept at most; the least recently used goes first. */
+/** Sessions kept at most. When all are live a login is refused: no account's login ends
+ *  another account's session. */
 #define OTA_WEB_SESSIONS_MAX 1024
+/** Sessions one account keeps at most; a login beyond ends that account's least recently
+ *  used session. */
+#define OTA_WEB_SESSIONS_PER_USER 16
 /** Failed logins in a row allowed without waiting, for an account ... */
 #define OTA_WEB_THROTTLE_FREE 5
 /** ... and for a client address (keys starting "addr:"), which many people may share. */
@@ -66,9 +70,11 @@ ota_web_sessions_t *ota_web_sessions_new(void);
 void ota_web_sessions_free(ota_web_sessions_t *s);
 
 /**
- * Starts a session for an account that just logged in.
+ * Starts a session for an account that just logged in. When the account has
+ * OTA_WEB_SESSIONS_PER_USER live sessions, its least recently used one ends.
  * @param out receives the new session (its token and CSRF token).
- * @return 0, or -1 when no randomness is available.
+ * @return 0; -1 when no randomness is available; -2 when the table is full of
+ *         other accounts' live sessions (nothing ended).
  */
 int ota_web_session_start(ota_web_sessions_t *s, const char *user, ota_web_role_t role,
                           int64_t now_ms, ota_web_session_t *out);

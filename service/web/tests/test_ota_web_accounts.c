@@ -217,6 +217,46 @@ static void test_throttle_in_flight(void **state)
     ota_web_sessions_free(s);
 }
 
+/* One account keeps at most OTA_WEB_SESSIONS_PER_USER sessions (its own oldest ends), and
+ * no login ends another account's session: with the table full, a login is refused. */
+static void test_sessions_per_account(void **state)
+{
+    (void)state;
+    ota_web_sessions_t *s = ota_web_sessions_new();
+    ota_web_session_t a[OTA_WEB_SESSIONS_PER_USER + 1], x, got;
+    int64_t t = 9000000;
+    for (int i = 0; i <= OTA_WEB_SESSIONS_PER_USER; i++) {
+        assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t + i, &a[i]), 0);
+    }
+    t += OTA_WEB_SESSIONS_PER_USER + 1;
+    assert_int_equal(ota_web_session_alive(s, a[0].token, t), 0);
+    for (int i = 1; i <= OTA_WEB_SESSIONS_PER_USER; i++) {
+        assert_int_equal(ota_web_session_alive(s, a[i].token, t), 1);
+    }
+    /* The least recently used goes, not the first made. */
+    assert_int_equal(ota_web_session_find(s, a[1].token, t, &got), 0);
+    assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t, &x), 0);
+    assert_int_equal(ota_web_session_alive(s, a[1].token, t), 1);
+    assert_int_equal(ota_web_session_alive(s, a[2].token, t), 0);
+    /* Fill the table with other accounts' sessions. */
+    ota_web_session_t op;
+    assert_int_equal(ota_web_session_start(s, "op", OTA_WEB_ROLE_OPERATOR, t, &op), 0);
+    char name[32];
+    for (int i = 0; i < OTA_WEB_SESSIONS_MAX - OTA_WEB_SESSIONS_PER_USER - 1; i++) {
+        snprintf(name, sizeof name, "u%d", i);
+        assert_int_equal(ota_web_session_start(s, name, OTA_WEB_ROLE_VIEWER, t + 1, &x), 0);
+    }
+    assert_int_equal(ota_web_session_start(s, "mallory", OTA_WEB_ROLE_VIEWER, t + 2, &x), -2);
+    assert_int_equal(ota_web_session_alive(s, op.token, t + 2), 1);
+    /* An account at its cap still logs in, ending its own oldest session. */
+    assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t + 2, &x), 0);
+    assert_int_equal(ota_web_session_alive(s, op.token, t + 2), 1);
+    /* Ended sessions make room again. */
+    ota_web_session_end(s, op.token);
+    assert_int_equal(ota_web_session_start(s, "mallory", OTA_WEB_ROLE_VIEWER, t + 3, &x), 0);
+    ota_web_sessions_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_sessions_expire),
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_throttle_in_flight),
+        cmocka_unit_test(test_sessions_per_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

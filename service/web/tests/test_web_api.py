@@ -226,6 +226,21 @@ def test_success_keeps_address_count(fleet):
           "after that login the address still waits between guesses: %s" % codes)
 
 
+def test_sessions_per_account(fleet):
+    """One account keeps at most 16 sessions: its 17th login ends its own least recently used
+    session, never another account's."""
+    op = Client(fleet.url)
+    check(op.login(*OPERATOR)[0] == 200, "operator logged in")
+    viewers = []
+    for i in range(17):
+        v = Client(fleet.url)
+        check(v.login(*VIEWER)[0] == 200, "viewer login %d" % i)
+        viewers.append(v)
+    alive = [v.json("GET", "/api/v1/session")[0] for v in viewers]
+    check(alive == [401] + [200] * 16, "the viewer's oldest session ended: %s" % alive)
+    check(op.json("GET", "/api/v1/session")[0] == 200, "the operator's session lives on")
+
+
 def test_csrf_and_roles(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -1043,6 +1058,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_login_race, test_success_keeps_address_count,
+                      test_sessions_per_account,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
