@@ -1494,8 +1494,23 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
             resp->retry_after_s);
         return;
     }
+    /* Password checks running at once are bounded (the CPUs, and a few waiting): beyond,
+     * the login is refused at once, before hashing, and its attempt given back. */
+    if (!ota_web_hash_enter(req->sessions)) {
+        ota_web_throttle_end(req->sessions, user_key);
+        ota_web_throttle_end(req->sessions, ip_key);
+        cJSON_Delete(body);
+        resp->retry_after_s = 1;
+        ota_web_error(resp, 503, "busy",
+                      "otter-web is checking as many passwords as it can (%u at once, %d "
+                      "waiting); try again in a second",
+                      ota_web_hash_slots(req->sessions), OTA_WEB_HASH_QUEUE);
+        return;
+    }
     ota_web_role_t role = OTA_WEB_ROLE_NONE;
-    if (!ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role)) {
+    int verified = ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role);
+    ota_web_hash_leave(req->sessions);
+    if (!verified) {
         /* The wait counts from the failure's answer, not from the request's start. */
         long long failed_at = req->clock_ms != NULL ? req->clock_ms() : req->now_ms;
         ota_web_throttle_failed(req->sessions, user_key, failed_at);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define THROTTLE_KEYS 4096
 #define THROTTLE_KEY_MAX 96
@@ -21,6 +23,10 @@ typedef struct throttle {
 
 struct ota_web_sessions {
     pthread_mutex_t lock;
+    /* Password checks: running, waiting, and how many may run. */
+    pthread_mutex_t hash_lock;
+    pthread_cond_t hash_free;
+    unsigned hashing, hash_waiting, hash_slots;
     ota_web_session_t sessions[OTA_WEB_SESSIONS_MAX];
     throttle_t throttle[THROTTLE_KEYS];
 };
@@ -30,6 +36,14 @@ ota_web_sessions_t *ota_web_sessions_new(void)
     ota_web_sessions_t *s = calloc(1, sizeof *s);
     if (s != NULL) {
         pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->hash_lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->hash_free, &ca);
+        pthread_condattr_destroy(&ca);
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->hash_slots = n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
     }
     return s;
 }
@@ -38,6 +52,8 @@ void ota_web_sessions_free(ota_web_sessions_t *s)
 {
     if (s != NULL) {
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->hash_lock);
+        pthread_cond_destroy(&s->hash_free);
         memset(s->sessions, 0, sizeof s->sessions);
         free(s);
     }
@@ -278,4 +294,51 @@ void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key)
         memset(t, 0, sizeof *t);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+int ota_web_hash_enter(ota_web_sessions_t *s)
+{
+    pthread_mutex_lock(&s->hash_lock);
+    if (s->hashing >= s->hash_slots) {
+        if (s->hash_waiting >= OTA_WEB_HASH_QUEUE) {
+            pthread_mutex_unlock(&s->hash_lock);
+            return 0;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += OTA_WEB_HASH_WAIT_MS / 1000;
+        until.tv_nsec += (OTA_WEB_HASH_WAIT_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        s->hash_waiting++;
+        int rc = 0;
+        while (s->hashing >= s->hash_slots && rc == 0) {
+            rc = pthread_cond_timedwait(&s->hash_free, &s->hash_lock, &until);
+        }
+        s->hash_waiting--;
+        if (s->hashing >= s->hash_slots) {
+            pthread_mutex_unlock(&s->hash_lock);
+            return 0;
+        }
+    }
+    s->hashing++;
+    pthread_mutex_unlock(&s->hash_lock);
+    return 1;
+}
+
+void ota_web_hash_leave(ota_web_sessions_t *s)
+{
+    pthread_mutex_lock(&s->hash_lock);
+    if (s->hashing > 0) {
+        s->hashing--;
+    }
+    pthread_cond_signal(&s->hash_free);
+    pthread_mutex_unlock(&s->hash_lock);
+}
+
+unsigned ota_web_hash_slots(const ota_web_sessions_t *s)
+{
+    return s->hash_slots;
 }

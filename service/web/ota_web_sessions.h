@@ -47,6 +47,11 @@ extern "C" {
 #define OTA_WEB_THROTTLE_FREE_ADDR 20
 /** Longest wait between attempts, in seconds. */
 #define OTA_WEB_THROTTLE_MAX_S 900
+/** Logins that may wait for a password check when all of them are busy (see
+ *  ota_web_hash_enter()); beyond, a login is refused at once. */
+#define OTA_WEB_HASH_QUEUE 4
+/** Longest wait of a login for a password check, in milliseconds. */
+#define OTA_WEB_HASH_WAIT_MS 10000
 /** Length of a token's text (64 hex digits). */
 #define OTA_WEB_TOKEN_LEN 64
 
@@ -123,6 +128,21 @@ void ota_web_throttle_end(ota_web_sessions_t *s, const char *key);
 
 /** Clears this key after a successful login (its attempts in flight too). */
 void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key);
+
+/**
+ * Password checks (PBKDF2) running at once are bounded by the number of CPUs
+ * (at least 1, at most 16): a login takes a slot before hashing and gives it
+ * back after. When all slots are busy it waits for one, unless
+ * OTA_WEB_HASH_QUEUE logins wait already, and at most OTA_WEB_HASH_WAIT_MS.
+ * @return 1 with a slot (give it back with ota_web_hash_leave()), 0 when refused.
+ */
+int ota_web_hash_enter(ota_web_sessions_t *s);
+
+/** Gives back a slot taken by ota_web_hash_enter(). */
+void ota_web_hash_leave(ota_web_sessions_t *s);
+
+/** The number of password checks that may run at once. */
+unsigned ota_web_hash_slots(const ota_web_sessions_t *s);
 
 #ifdef __cplusplus
 }

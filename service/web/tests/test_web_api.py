@@ -197,12 +197,13 @@ def login_burst(url, user, n, addrs, password="wrong-guess-1"):
 
 def test_login_race(fleet):
     """Guesses for one account sent at once are counted before their passwords are checked:
-    no more than the five free attempts get a 401 (the others wait, 429)."""
+    no more than the five free attempts get a 401 (the others wait, 429, or find the
+    password checks busy, 503)."""
     fleet.cli("user", "add", "racer", "--role", "viewer", stdin="racer-pass-12\n")
     got = login_burst(fleet.url, "racer", 30, ["127.0.0.%d" % a for a in (2, 3, 4, 5)])
     codes = [st for st, _, _ in got]
     checked = codes.count(401)
-    check(checked <= 5 and codes.count(429) == 30 - checked,
+    check(checked <= 5 and codes.count(429) + codes.count(503) == 30 - checked,
           "30 guesses at once: %d checked (at most 5), answers %s" %
           (checked, sorted(set(codes))))
 
@@ -239,6 +240,43 @@ def test_sessions_per_account(fleet):
     alive = [v.json("GET", "/api/v1/session")[0] for v in viewers]
     check(alive == [401] + [200] * 16, "the viewer's oldest session ended: %s" % alive)
     check(op.json("GET", "/api/v1/session")[0] == 200, "the operator's session lives on")
+
+
+def test_login_hashing_bound(fleet):
+    """Password checks running at once are bounded (the CPUs, and a few logins waiting): made-up
+    names from as many addresses, sent at once, beyond the bound are answered 503 with
+    Retry-After at once, before hashing; then the operator logs in without waiting."""
+    cpus = max(1, min(16, os.cpu_count() or 1))
+    n = 2 * (cpus + 4) + 8
+    out, go = [], threading.Event()
+
+    def one(i):
+        body = json.dumps({"user": "nobody%d" % i, "password": "wrong-guess-1"}).encode()
+        go.wait()
+        out.append(raw_request(fleet.url, "127.0.1.%d" % (i + 1), "POST", "/api/v1/session",
+                               body, timeout=120))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    go.set()
+    for t in ts:
+        t.join()
+    busy = [(secs, head) for st, secs, head in out if st == 503]
+    checked = sum(1 for st, _, _ in out if st == 401)
+    m = re.search(r"\((\d+) at once, (\d+) waiting\)", busy[0][1] if busy else "")
+    check(m is not None and checked + len(busy) == n,
+          "%d logins at once: %d checked, %d refused 503 (%s)" %
+          (n, checked, len(busy), sorted(set(st for st, _, _ in out))))
+    bound = int(m.group(1)) + int(m.group(2))
+    check(checked <= bound + 2, "%d checked, the bound is %d" % (checked, bound))
+    check(all("Retry-After: 1" in h for _, h in busy), "503 with Retry-After")
+    slowest = max(secs for secs, _ in busy)
+    check(slowest < 2, "the 503s come at once, before hashing: the slowest in %.2f s" % slowest)
+    t0 = time.time()
+    st = Client(fleet.url).login(*OPERATOR)[0]
+    check(st == 200 and time.time() - t0 < 5, "then the operator logs in: %d in %.1f s" %
+          (st, time.time() - t0))
 
 
 def test_csrf_and_roles(fleet):
@@ -1058,7 +1096,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_login_race, test_success_keeps_address_count,
-                      test_sessions_per_account,
+                      test_sessions_per_account, test_login_hashing_bound,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
