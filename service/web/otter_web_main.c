@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,10 +50,13 @@ typedef struct options {
     char signing_key_buf[4200];
     int log_level;
     int routes;
+    const char *public_hosts[16]; /* --public-host NAME[:PORT], repeatable */
+    int n_public_hosts;
 } options_t;
 
 typedef struct app {
     const options_t *o;
+    unsigned port; /* the port listened on (known once listening, for --port 0) */
     ota_web_sessions_t *sessions;
     /* Uploads arriving now and the bytes set aside for them (OTA_WEB_UPLOADS_*). */
     pthread_mutex_t up_lock;
@@ -354,6 +358,111 @@ static void client_address(struct MHD_Connection *c, char *out, size_t cap)
     }
 }
 
+/* Whether text is an IPv4 or IPv6 address; its bytes (16) and family in *fam. */
+static int ip_literal(const char *text, unsigned char out[16], int *fam)
+{
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, out) == 1) {
+        *fam = AF_INET;
+        return 1;
+    }
+    if (inet_pton(AF_INET6, text, out) == 1) {
+        *fam = AF_INET6;
+        return 1;
+    }
+    return 0;
+}
+
+/* The kind of address otter-web listens on: 2 any (0.0.0.0, ::), 1 loopback, 0 another. */
+static int bind_kind(const char *bind)
+{
+    unsigned char a[16], zero[16] = {0};
+    int fam = 0;
+    if (!ip_literal(bind, a, &fam)) {
+        return 0;
+    }
+    if (memcmp(a, zero, fam == AF_INET ? 4 : 16) == 0) {
+        return 2;
+    }
+    if (fam == AF_INET) {
+        return a[0] == 127;
+    }
+    return memcmp(a, zero, 15) == 0 && a[15] == 1;
+}
+
+/*
+ * Whether the Host header names this console (against DNS rebinding: a page of another
+ * site whose name was made to point here sends that name): the address listened on (any
+ * address when listening on all), "localhost" when listening on loopback or on all, or a
+ * --public-host name; with the port listened on (or none for 80 / 443), or for a
+ * --public-host without a port, any port (a proxy's).
+ */
+static int host_allowed(const char *host, const app_t *app)
+{
+    const options_t *o = app->o;
+    char name[300];
+    const char *port = NULL;
+    if (host == NULL || host[0] == '\0' || strlen(host) >= sizeof name) {
+        return 0;
+    }
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(end - host - 1), host + 1);
+        port = end[1] == ':' ? end + 2 : NULL;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - host) : (int)strlen(host), host);
+        port = colon ? colon + 1 : NULL;
+    }
+    for (char *p = name; *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            *p = (char)(*p - 'A' + 'a');
+        }
+    }
+    long pnum = -1;
+    if (port != NULL) {
+        char *end;
+        if (port[0] < '0' || port[0] > '9') {
+            return 0;
+        }
+        pnum = strtol(port, &end, 10);
+        if (*end != '\0' || pnum > 65535) {
+            return 0;
+        }
+    }
+    for (int i = 0; i < o->n_public_hosts; i++) {
+        const char *h = o->public_hosts[i];
+        size_t n = strlen(name);
+        if (strncasecmp(h, name, n) == 0 &&
+            (h[n] == '\0' || (h[n] == ':' && pnum >= 0 && strtol(h + n + 1, NULL, 10) == pnum))) {
+            return 1;
+        }
+    }
+    long dflt = o->tls ? 443 : 80;
+    if (pnum >= 0 ? pnum != (long)app->port : (long)app->port != dflt) {
+        return 0;
+    }
+    int kind = bind_kind(o->bind);
+    if (strcmp(name, "localhost") == 0) {
+        return kind != 0;
+    }
+    unsigned char a[16], b[16];
+    int fa = 0, fb = 0;
+    if (!ip_literal(name, a, &fa)) {
+        return 0;
+    }
+    if (kind == 2) {
+        return 1;
+    }
+    return ip_literal(o->bind, b, &fb) && fa == fb && memcmp(a, b, 16) == 0;
+}
+
 /* A state-changing request from another site's page is refused (with SameSite cookies
  * and the CSRF token this is a third wall). */
 static int foreign_origin(struct MHD_Connection *c, int tls)
@@ -589,6 +698,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         st->fd = -1;
         *con_cls = st;
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        if (!host_allowed(host, app)) {
+            /* Before anything else: a name that is not this console's is a rebinding page's
+             * (or a mistake); answered at once, the body not read. */
+            char client[64];
+            client_address(c, client, sizeof client);
+            ota_httpd_log(OTA_HTTPD_INFO, "%s %s 421 - (%s) Host '%s' is not this console's",
+                          method, url, client, host ? host : "");
+            return send_error(c, 421, "misdirected",
+                              "this Host is not a name of this console; use its address, or "
+                              "start otter-web with --public-host NAME");
+        }
         if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/uploads") == 0) {
             start_upload(c, app, method, url, st);
         }
@@ -731,6 +852,9 @@ static void usage(FILE *f)
             "  --signing-key F   code-signing key (P-256 PEM, mode 0600, codesign.crt beside\n"
             "                    it) for firmware uploaded in the console (default\n"
             "                    DIR/web/codesign.key; without it, uploads cannot be signed)\n"
+            "  --public-host H   a name (NAME or NAME:PORT) the console is reached by,\n"
+            "                    beside its address (and localhost on loopback); requests\n"
+            "                    with another Host are refused with 421; repeatable\n"
             "  --log-level L     error, warn, info (default) or debug\n"
             "  --routes          print the API's routes (method, path, role) and exit\n"
             "  -h, --help        this text\n"
@@ -773,6 +897,16 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->key = argv[++i];
         } else if (strcmp(a, "--static") == 0) {
             o->static_dir = argv[++i];
+        } else if (strcmp(a, "--public-host") == 0) {
+            if (o->n_public_hosts == (int)(sizeof o->public_hosts / sizeof o->public_hosts[0]) ||
+                v[0] == '\0' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+                fprintf(stderr,
+                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT, "
+                        "at most 16 times\n",
+                        v);
+                return -1;
+            }
+            o->public_hosts[o->n_public_hosts++] = argv[++i];
         } else if (strcmp(a, "--signing-key") == 0) {
             o->signing_key = argv[++i];
         } else if (strcmp(a, "--port") == 0) {
@@ -982,9 +1116,13 @@ int main(int argc, char **argv)
     app_t app = {.o = &o, .sessions = ota_web_sessions_new()};
     pthread_mutex_init(&app.up_lock, NULL);
     int status = 1;
+    app.port = (unsigned)o.port;
     struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        if (info != NULL) {
+            app.port = info->port;
+        }
         int v6 = strchr(o.bind, ':') != NULL;
         ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
                       v6 ? "[" : "", o.bind, v6 ? "]" : "",

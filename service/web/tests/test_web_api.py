@@ -279,6 +279,44 @@ def test_login_hashing_bound(fleet):
           (st, time.time() - t0))
 
 
+def test_host_checked(fleet):
+    """Against DNS rebinding: a Host that is not a name of the console is refused with 421
+    before anything else (its Origin then matching it does not help); the address listened
+    on, localhost (on loopback) and --public-host names are served."""
+    port = urllib.parse.urlparse(fleet.url).port
+    login = json.dumps({"user": VIEWER[0], "password": VIEWER[1]}).encode()
+
+    def status(url, host, method="GET", path="/login.html", body=None, headers=None):
+        h = {"Host": host}
+        h.update(headers or {})
+        return raw_request(url, "127.0.0.1", method, path, body, headers=h)[0]
+
+    evil = "evil.example:%d" % port
+    check(status(fleet.url, evil, "POST", "/api/v1/session", login,
+                 {"Origin": "http://" + evil}) == 421, "a rebinding page's login: 421")
+    check(status(fleet.url, evil) == 421 and status(fleet.url, "") == 421, "and its pages")
+    for host in ("127.0.0.1:1", "127.0.0.2:%d" % port, "localhost.evil.example:%d" % port,
+                 "127.0.0.1:%d:%d" % (port, port), "[::1]:%d" % port):
+        check(status(fleet.url, host) == 421, "Host %s refused" % host)
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "LOCALHOST:%d" % port):
+        check(status(fleet.url, host) == 200, "Host %s served" % host)
+    check(status(fleet.url, "localhost:%d" % port, "POST", "/api/v1/session", login,
+                 {"Origin": "http://localhost:%d" % port}) == 200, "a login by localhost")
+    fleet.spawn("web-hosts", [os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port",
+                              "0", "--public-host", "console.example", "--public-host",
+                              "proxy.example:8443"])
+    wait_for(lambda: log_has(fleet.log("web-hosts"), "ready: "), 10, "otter-web --public-host")
+    with open(fleet.log("web-hosts")) as f:
+        url = re.search(r"ready: (http://[0-9.]+:[0-9]+)/", f.read()).group(1)
+    p2 = urllib.parse.urlparse(url).port
+    for host in ("console.example", "Console.Example:%d" % p2, "console.example:8080",
+                 "proxy.example:8443", "127.0.0.1:%d" % p2):
+        check(status(url, host) == 200, "Host %s served with --public-host" % host)
+    for host in ("proxy.example:%d" % p2, "proxy.example", "evil.example:%d" % p2,
+                 "console.example.evil:%d" % p2):
+        check(status(url, host) == 421, "Host %s refused with --public-host" % host)
+
+
 def test_csrf_and_roles(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -1096,7 +1134,7 @@ def main():
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_login_race, test_success_keeps_address_count,
-                      test_sessions_per_account, test_login_hashing_bound,
+                      test_sessions_per_account, test_login_hashing_bound, test_host_checked,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
