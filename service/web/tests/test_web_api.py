@@ -317,6 +317,94 @@ def test_host_checked(fleet):
         check(status(url, host) == 421, "Host %s refused with --public-host" % host)
 
 
+def hold_slots(url, head, per_addr=32, addrs=(2, 3, 4, 5)):
+    """Connections from 127.0.0.<addrs> (32 each: every slot) that sent head; the sockets."""
+    u = urllib.parse.urlparse(url)
+    socks = []
+    for a in addrs:
+        for _ in range(per_addr):
+            s = socket.socket()
+            s.settimeout(5)
+            s.bind(("127.0.0.%d" % a, 0))
+            try:
+                s.connect((u.hostname, u.port))
+                s.sendall(head)
+                socks.append(s)
+            except OSError:
+                s.close()
+    return socks
+
+
+def operator_login_time(url, limit_s):
+    """Seconds until the operator logs in (tries every half second), or None."""
+    t0 = time.time()
+    body = json.dumps({"user": OPERATOR[0], "password": OPERATOR[1]}).encode()
+    while time.time() - t0 < limit_s:
+        if raw_request(url, "127.0.0.1", "POST", "/api/v1/session", body, timeout=10)[0] == 200:
+            return time.time() - t0
+        time.sleep(0.5)
+    return None
+
+
+def test_slow_senders(fleet):
+    """Nobody without an account can hold the connection slots (128, 32 per address): an
+    upload refused for want of a session is answered at once and its connection closed
+    without reading its never-ending body, and a request that does not arrive whole within
+    20 s (headers sent a line every 2 s) is cut off."""
+    port = urllib.parse.urlparse(fleet.url).port
+    head = ("POST /api/v1/uploads HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: "
+            "application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n" %
+            port).encode()
+    socks = hold_slots(fleet.url, head)
+    answers = []
+    for s in socks:
+        data = b""
+        try:
+            while True:
+                x = s.recv(4096)
+                if not x:
+                    break
+                data += x
+        except OSError:
+            pass
+        s.close()
+        answers.append(data.split(b" ")[1] if data.startswith(b"HTTP/1.1 ") else data[:20])
+    check(len(socks) >= 100 and answers == [b"401"] * len(socks),
+          "refused uploads answered 401 and closed: %d of %d (%s)" %
+          (answers.count(b"401"), len(socks), sorted(set(answers))))
+    took = operator_login_time(fleet.url, 5)
+    check(took is not None and took < 5, "then the operator logs in at once: %s s" % took)
+    # Headers a line every 2 s: each slot held until the deadline, not longer.
+    head = ("GET /api/v1/things HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port).encode()
+    t0 = time.time()
+    socks = hold_slots(fleet.url, head)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(2):
+            for s in socks:
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    th = threading.Thread(target=trickle)
+    th.start()
+    try:
+        held = raw_request(fleet.url, "127.0.0.1", "GET", "/login.html", None, timeout=3)[0]
+        took = operator_login_time(fleet.url, 40)
+    finally:
+        stop.set()
+        th.join()
+        for s in socks:
+            s.close()
+    check(len(socks) >= 100 and held is None,
+          "%d slow senders hold the slots at first (%s)" % (len(socks), held))
+    check(took is not None and time.time() - t0 < 20 + 8,
+          "the operator logs in once the deadline cut them: %s s after they started, %s" %
+          (round(time.time() - t0, 1), took))
+
+
 def test_csrf_and_roles(fleet):
     op = Client(fleet.url)
     op.login(*OPERATOR)
@@ -557,9 +645,45 @@ def test_fleet_operations(fleet):
 
 
 def upload(client, data, **kw):
+    if len(data) > 1024 * 1024:
+        return upload_expect(client, data)
     return client.json("POST", "/api/v1/uploads", raw=data,
                        headers=dict({"Content-Type": "application/octet-stream"},
                                     **kw.pop("headers", {})), **kw)
+
+
+def upload_expect(client, data):
+    """An upload as curl sends a large body: with Expect: 100-continue, the body only after
+    the server's 100 (a refusal comes instead, and otter-web closes without reading it)."""
+    u = urllib.parse.urlparse(client.base)
+    cookie = "; ".join("%s=%s" % (c.name, c.value) for c in client.jar)
+    head = ("POST /api/v1/uploads HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream"
+            "\r\nContent-Length: %d\r\nExpect: 100-continue\r\nCookie: %s\r\n"
+            "X-CSRF-Token: %s\r\nConnection: close\r\n\r\n" %
+            (u.netloc, len(data), cookie, client.csrf))
+    s = socket.create_connection((u.hostname, u.port), timeout=60)
+    try:
+        s.sendall(head.encode())
+        data_in = b""
+        while b"\r\n\r\n" not in data_in:
+            x = s.recv(65536)
+            if not x:
+                break
+            data_in += x
+        if data_in.startswith(b"HTTP/1.1 100"):
+            data_in = data_in.split(b"\r\n\r\n", 1)[1]
+            s.sendall(data)
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            data_in += x
+    finally:
+        s.close()
+    head_in, _, body = data_in.partition(b"\r\n\r\n")
+    lines = head_in.decode("latin-1").split("\r\n")
+    h = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split(" ")[1]), (json.loads(body) if body else None), h
 
 
 def uploads_left(fleet):
@@ -1135,6 +1259,7 @@ def main():
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
                       test_login_race, test_success_keeps_address_count,
                       test_sessions_per_account, test_login_hashing_bound, test_host_checked,
+                      test_slow_senders,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
