@@ -1496,7 +1496,8 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     }
     /* Password checks running at once are bounded (the CPUs, and a few waiting): beyond,
      * the login is refused at once, before hashing, and its attempt given back. */
-    if (!ota_web_hash_enter(req->sessions)) {
+    int slot = ota_web_hash_enter(req->sessions, req->client, req->now_ms);
+    if (slot == 0) {
         ota_web_throttle_end(req->sessions, user_key);
         ota_web_throttle_end(req->sessions, ip_key);
         cJSON_Delete(body);
@@ -1509,7 +1510,7 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     }
     ota_web_role_t role = OTA_WEB_ROLE_NONE;
     int verified = ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role);
-    ota_web_hash_leave(req->sessions);
+    ota_web_hash_leave(req->sessions, slot);
     if (!verified) {
         /* The wait counts from the failure's answer, not from the request's start. */
         long long failed_at = req->clock_ms != NULL ? req->clock_ms() : req->now_ms;
@@ -1523,6 +1524,7 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
      * account's login does not reset the count of guesses at others from that address. */
     ota_web_throttle_clear(req->sessions, user_key);
     ota_web_throttle_end(req->sessions, ip_key);
+    ota_web_address_known(req->sessions, req->client, req->now_ms);
     ota_web_session_t s;
     int started = ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s);
     if (started == -2) {

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #define THROTTLE_KEYS 4096
+/** Client addresses where a login succeeded, remembered at most. */
+#define KNOWN_ADDRS 256
 #define THROTTLE_KEY_MAX 96
 /** A key with no failure for this long is forgotten. */
 #define THROTTLE_FORGET_MS (3600LL * 1000)
@@ -27,6 +29,11 @@ struct ota_web_sessions {
     pthread_mutex_t hash_lock;
     pthread_cond_t hash_free;
     unsigned hashing, hash_waiting, hash_slots;
+    int kept_busy; /* the slot kept for known addresses */
+    struct {
+        char addr[64];
+        int64_t ms;
+    } known[KNOWN_ADDRS];
     ota_web_session_t sessions[OTA_WEB_SESSIONS_MAX];
     throttle_t throttle[THROTTLE_KEYS];
 };
@@ -296,9 +303,50 @@ void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key)
     pthread_mutex_unlock(&s->lock);
 }
 
-int ota_web_hash_enter(ota_web_sessions_t *s)
+void ota_web_address_known(ota_web_sessions_t *s, const char *client, int64_t now_ms)
+{
+    if (client == NULL || client[0] == '\0') {
+        return;
+    }
+    pthread_mutex_lock(&s->hash_lock);
+    size_t slot = 0;
+    for (size_t i = 0; i < KNOWN_ADDRS; i++) {
+        if (strncmp(s->known[i].addr, client, sizeof s->known[i].addr - 1) == 0) {
+            slot = i;
+            break;
+        }
+        if (s->known[i].ms < s->known[slot].ms) {
+            slot = i;
+        }
+    }
+    snprintf(s->known[slot].addr, sizeof s->known[slot].addr, "%s", client);
+    s->known[slot].ms = now_ms;
+    pthread_mutex_unlock(&s->hash_lock);
+}
+
+/* Whether a login succeeded from this address lately; the hash lock held. */
+static int address_known(const ota_web_sessions_t *s, const char *client, int64_t now_ms)
+{
+    if (client == NULL || client[0] == '\0') {
+        return 0;
+    }
+    for (size_t i = 0; i < KNOWN_ADDRS; i++) {
+        if (s->known[i].addr[0] != '\0' && now_ms - s->known[i].ms <= OTA_WEB_KNOWN_ADDR_MS &&
+            strncmp(s->known[i].addr, client, sizeof s->known[i].addr - 1) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ota_web_hash_enter(ota_web_sessions_t *s, const char *client, int64_t now_ms)
 {
     pthread_mutex_lock(&s->hash_lock);
+    if (s->hashing >= s->hash_slots && !s->kept_busy && address_known(s, client, now_ms)) {
+        s->kept_busy = 1;
+        pthread_mutex_unlock(&s->hash_lock);
+        return 2;
+    }
     if (s->hashing >= s->hash_slots) {
         if (s->hash_waiting >= OTA_WEB_HASH_QUEUE) {
             pthread_mutex_unlock(&s->hash_lock);
@@ -328,13 +376,15 @@ int ota_web_hash_enter(ota_web_sessions_t *s)
     return 1;
 }
 
-void ota_web_hash_leave(ota_web_sessions_t *s)
+void ota_web_hash_leave(ota_web_sessions_t *s, int slot)
 {
     pthread_mutex_lock(&s->hash_lock);
-    if (s->hashing > 0) {
+    if (slot == 2) {
+        s->kept_busy = 0;
+    } else if (s->hashing > 0) {
         s->hashing--;
+        pthread_cond_signal(&s->hash_free);
     }
-    pthread_cond_signal(&s->hash_free);
     pthread_mutex_unlock(&s->hash_lock);
 }
 

@@ -52,6 +52,8 @@ extern "C" {
 #define OTA_WEB_HASH_QUEUE 4
 /** Longest wait of a login for a password check, in milliseconds. */
 #define OTA_WEB_HASH_WAIT_MS 10000
+/** How long an address where a login succeeded keeps its kept slot for password checks. */
+#define OTA_WEB_KNOWN_ADDR_MS (12LL * 3600 * 1000)
 /** Length of a token's text (64 hex digits). */
 #define OTA_WEB_TOKEN_LEN 64
 
@@ -134,12 +136,20 @@ void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key);
  * (at least 1, at most 16): a login takes a slot before hashing and gives it
  * back after. When all slots are busy it waits for one, unless
  * OTA_WEB_HASH_QUEUE logins wait already, and at most OTA_WEB_HASH_WAIT_MS.
- * @return 1 with a slot (give it back with ota_web_hash_leave()), 0 when refused.
+ * One more slot is kept for logins from a client address where a login
+ * succeeded within OTA_WEB_KNOWN_ADDR_MS (ota_web_address_known()), so that a
+ * flood of logins from other addresses does not keep its operators out.
+ * @param client the client address text (may be NULL).
+ * @return 1 with a slot, 2 with the kept slot (give either back with
+ *         ota_web_hash_leave()), 0 when refused.
  */
-int ota_web_hash_enter(ota_web_sessions_t *s);
+int ota_web_hash_enter(ota_web_sessions_t *s, const char *client, int64_t now_ms);
 
-/** Gives back a slot taken by ota_web_hash_enter(). */
-void ota_web_hash_leave(ota_web_sessions_t *s);
+/** Gives back a slot taken by ota_web_hash_enter() (its return value). */
+void ota_web_hash_leave(ota_web_sessions_t *s, int slot);
+
+/** Records a successful login from a client address (see ota_web_hash_enter()). */
+void ota_web_address_known(ota_web_sessions_t *s, const char *client, int64_t now_ms);
 
 /** The number of password checks that may run at once. */
 unsigned ota_web_hash_slots(const ota_web_sessions_t *s);
