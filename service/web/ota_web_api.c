@@ -1477,10 +1477,15 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
     char user_key[96], ip_key[96];
     snprintf(user_key, sizeof user_key, "user:%s", u->valuestring);
     snprintf(ip_key, sizeof ip_key, "addr:%.80s", req->client ? req->client : "");
+    /* Both keys count this attempt before the password is checked, so that attempts sent
+     * at once cannot all be checked before the first failure is recorded. */
     unsigned wait_u = 0, wait_a = 0;
-    int allow_u = ota_web_throttle_allow(req->sessions, user_key, req->now_ms, &wait_u);
-    int allow_a = ota_web_throttle_allow(req->sessions, ip_key, req->now_ms, &wait_a);
+    int allow_u = ota_web_throttle_begin(req->sessions, user_key, req->now_ms, &wait_u);
+    int allow_a = allow_u && ota_web_throttle_begin(req->sessions, ip_key, req->now_ms, &wait_a);
     if (!allow_u || !allow_a) {
+        if (allow_u) {
+            ota_web_throttle_end(req->sessions, user_key);
+        }
         cJSON_Delete(body);
         resp->retry_after_s = wait_u > wait_a ? wait_u : wait_a;
         ota_web_error(
@@ -1489,8 +1494,24 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
             resp->retry_after_s);
         return;
     }
+    /* Password checks running at once are bounded (the CPUs, and a few waiting): beyond,
+     * the login is refused at once, before hashing, and its attempt given back. */
+    int slot = ota_web_hash_enter(req->sessions, req->client, req->now_ms);
+    if (slot == 0) {
+        ota_web_throttle_end(req->sessions, user_key);
+        ota_web_throttle_end(req->sessions, ip_key);
+        cJSON_Delete(body);
+        resp->retry_after_s = 1;
+        ota_web_error(resp, 503, "busy",
+                      "otter-web is checking as many passwords as it can (%u at once, %d "
+                      "waiting); try again in a second",
+                      ota_web_hash_slots(req->sessions), OTA_WEB_HASH_QUEUE);
+        return;
+    }
     ota_web_role_t role = OTA_WEB_ROLE_NONE;
-    if (!ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role)) {
+    int verified = ota_web_user_verify(req->data_dir, u->valuestring, p->valuestring, &role);
+    ota_web_hash_leave(req->sessions, slot);
+    if (!verified) {
         /* The wait counts from the failure's answer, not from the request's start. */
         long long failed_at = req->clock_ms != NULL ? req->clock_ms() : req->now_ms;
         ota_web_throttle_failed(req->sessions, user_key, failed_at);
@@ -1499,10 +1520,23 @@ static void h_login(const ota_web_request_t *req, ota_web_response_t *resp, ota_
         ota_web_error(resp, 401, "bad_login", "wrong user name or password; try again");
         return;
     }
+    /* A success clears the account's failures only: the address keeps its own, so that one
+     * account's login does not reset the count of guesses at others from that address. */
     ota_web_throttle_clear(req->sessions, user_key);
-    ota_web_throttle_clear(req->sessions, ip_key);
+    ota_web_throttle_end(req->sessions, ip_key);
+    ota_web_address_known(req->sessions, req->client, req->now_ms);
     ota_web_session_t s;
-    if (ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s) != 0) {
+    int started = ota_web_session_start(req->sessions, u->valuestring, role, req->now_ms, &s);
+    if (started == -2) {
+        cJSON_Delete(body);
+        resp->retry_after_s = 60;
+        ota_web_error(resp, 503, "sessions_full",
+                      "otter-web holds %d sessions of other accounts; try again later, or ask "
+                      "an administrator (a restart of otter-web ends every session)",
+                      OTA_WEB_SESSIONS_MAX);
+        return;
+    }
+    if (started != 0) {
         cJSON_Delete(body);
         ota_web_error(resp, 500, "internal", "no randomness for a session; try again");
         return;

@@ -32,6 +32,12 @@ extern "C" {
 #define OTA_WEB_UPLOADS_BYTES_MAX (64LL * 1024 * 1024)
 /** An upload no job was made of within this many seconds is removed. */
 #define OTA_WEB_UPLOAD_TTL_S 3600
+/** A request must arrive whole (headers and body) within this many seconds of its
+ *  connection's start or of the previous answer on it; otter-web then closes it. */
+#define OTA_WEB_REQUEST_DEADLINE_S 20
+/** An admitted upload gets beyond that one second for every this many bytes it declares
+ *  (Content-Length), or for OTA_WEB_UPLOAD_MAX when it declares none: its slowest rate. */
+#define OTA_WEB_UPLOAD_MIN_RATE (32 * 1024)
 /** An upload's id: 32 hex digits. */
 #define OTA_WEB_UPLOAD_ID_LEN 32
 

@@ -13,7 +13,11 @@
  * (an account name "user:NAME"; OTA_WEB_THROTTLE_FREE_ADDR for a client
  * address "addr:A"), each further attempt must wait 2^(failures - free)
  * seconds after the last failure, at
- * most OTA_WEB_THROTTLE_MAX_S; a success clears the key.
+ * most OTA_WEB_THROTTLE_MAX_S. An attempt whose password is being checked
+ * counts against the free attempts until its outcome is known, so that
+ * attempts sent at once are not all checked; past the free attempts only one
+ * is checked at a time. A success clears the account's key (otter-web keeps the
+ * address's failures: see ota_web_api.c).
  */
 #ifndef OTA_WEB_SESSIONS_H
 #define OTA_WEB_SESSIONS_H
@@ -31,14 +35,25 @@ extern "C" {
 #define OTA_WEB_SESSION_IDLE_MS (30LL * 60 * 1000)
 /** A session ends this long after login (12 hours). */
 #define OTA_WEB_SESSION_MAX_MS (12LL * 3600 * 1000)
-/** Sessions kept at most; the least recently used goes first. */
+/** Sessions kept at most. When all are live a login is refused: no account's login ends
+ *  another account's session. */
 #define OTA_WEB_SESSIONS_MAX 1024
+/** Sessions one account keeps at most; a login beyond ends that account's least recently
+ *  used session. */
+#define OTA_WEB_SESSIONS_PER_USER 16
 /** Failed logins in a row allowed without waiting, for an account ... */
 #define OTA_WEB_THROTTLE_FREE 5
 /** ... and for a client address (keys starting "addr:"), which many people may share. */
 #define OTA_WEB_THROTTLE_FREE_ADDR 20
 /** Longest wait between attempts, in seconds. */
 #define OTA_WEB_THROTTLE_MAX_S 900
+/** Logins that may wait for a password check when all of them are busy (see
+ *  ota_web_hash_enter()); beyond, a login is refused at once. */
+#define OTA_WEB_HASH_QUEUE 4
+/** Longest wait of a login for a password check, in milliseconds. */
+#define OTA_WEB_HASH_WAIT_MS 10000
+/** How long an address where a login succeeded keeps its kept slot for password checks. */
+#define OTA_WEB_KNOWN_ADDR_MS (12LL * 3600 * 1000)
 /** Length of a token's text (64 hex digits). */
 #define OTA_WEB_TOKEN_LEN 64
 
@@ -62,9 +77,11 @@ ota_web_sessions_t *ota_web_sessions_new(void);
 void ota_web_sessions_free(ota_web_sessions_t *s);
 
 /**
- * Starts a session for an account that just logged in.
+ * Starts a session for an account that just logged in. When the account has
+ * OTA_WEB_SESSIONS_PER_USER live sessions, its least recently used one ends.
  * @param out receives the new session (its token and CSRF token).
- * @return 0, or -1 when no randomness is available.
+ * @return 0; -1 when no randomness is available; -2 when the table is full of
+ *         other accounts' live sessions (nothing ended).
  */
 int ota_web_session_start(ota_web_sessions_t *s, const char *user, ota_web_role_t role,
                           int64_t now_ms, ota_web_session_t *out);
@@ -95,11 +112,47 @@ void ota_web_session_end(ota_web_sessions_t *s, const char *token);
 int ota_web_throttle_allow(ota_web_sessions_t *s, const char *key, int64_t now_ms,
                            unsigned *retry_s);
 
-/** Records a failed login for this key. */
+/**
+ * Whether a login attempt for this key may go ahead now, as
+ * ota_web_throttle_allow(); when it may, it is counted as in flight until
+ * ota_web_throttle_failed(), ota_web_throttle_end() or ota_web_throttle_clear()
+ * for the same key.
+ * @return 1 = go ahead (counted), 0 = wait.
+ */
+int ota_web_throttle_begin(ota_web_sessions_t *s, const char *key, int64_t now_ms,
+                           unsigned *retry_s);
+
+/** Records a failed login for this key (one attempt in flight, if any, ends as a failure). */
 void ota_web_throttle_failed(ota_web_sessions_t *s, const char *key, int64_t now_ms);
 
-/** Clears this key after a successful login. */
+/** Ends one attempt in flight for this key without a failure (it was not checked). */
+void ota_web_throttle_end(ota_web_sessions_t *s, const char *key);
+
+/** Clears this key after a successful login (its attempts in flight too). */
 void ota_web_throttle_clear(ota_web_sessions_t *s, const char *key);
+
+/**
+ * Password checks (PBKDF2) running at once are bounded by the number of CPUs
+ * (at least 1, at most 16): a login takes a slot before hashing and gives it
+ * back after. When all slots are busy it waits for one, unless
+ * OTA_WEB_HASH_QUEUE logins wait already, and at most OTA_WEB_HASH_WAIT_MS.
+ * One more slot is kept for logins from a client address where a login
+ * succeeded within OTA_WEB_KNOWN_ADDR_MS (ota_web_address_known()), so that a
+ * flood of logins from other addresses does not keep its operators out.
+ * @param client the client address text (may be NULL).
+ * @return 1 with a slot, 2 with the kept slot (give either back with
+ *         ota_web_hash_leave()), 0 when refused.
+ */
+int ota_web_hash_enter(ota_web_sessions_t *s, const char *client, int64_t now_ms);
+
+/** Gives back a slot taken by ota_web_hash_enter() (its return value). */
+void ota_web_hash_leave(ota_web_sessions_t *s, int slot);
+
+/** Records a successful login from a client address (see ota_web_hash_enter()). */
+void ota_web_address_known(ota_web_sessions_t *s, const char *client, int64_t now_ms);
+
+/** The number of password checks that may run at once. */
+unsigned ota_web_hash_slots(const ota_web_sessions_t *s);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,15 +50,31 @@ typedef struct options {
     char signing_key_buf[4200];
     int log_level;
     int routes;
+    const char *public_hosts[16]; /* --public-host NAME[:PORT], repeatable */
+    int n_public_hosts;
 } options_t;
+
+/** A connection, tracked for its deadline (OTA_WEB_REQUEST_DEADLINE_S). */
+typedef struct tracked {
+    struct tracked *prev, *next;
+    int fd;
+    long long deadline_ms; /* 0 while a request is being answered */
+    int cut;
+    int served; /* requests answered on it (past the first, a cut is an idle keep-alive) */
+    char client[64];
+} tracked_t;
 
 typedef struct app {
     const options_t *o;
+    unsigned port; /* the port listened on (known once listening, for --port 0) */
     ota_web_sessions_t *sessions;
     /* Uploads arriving now and the bytes set aside for them (OTA_WEB_UPLOADS_*). */
     pthread_mutex_t up_lock;
     int up_active;
     long long up_reserved;
+    /* Open connections and their deadlines, checked by the main thread. */
+    pthread_mutex_t conn_lock;
+    tracked_t *conns;
 } app_t;
 
 /** What a connection accumulates between libmicrohttpd's calls. */
@@ -354,6 +371,111 @@ static void client_address(struct MHD_Connection *c, char *out, size_t cap)
     }
 }
 
+/* Whether text is an IPv4 or IPv6 address; its bytes (16) and family in *fam. */
+static int ip_literal(const char *text, unsigned char out[16], int *fam)
+{
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, out) == 1) {
+        *fam = AF_INET;
+        return 1;
+    }
+    if (inet_pton(AF_INET6, text, out) == 1) {
+        *fam = AF_INET6;
+        return 1;
+    }
+    return 0;
+}
+
+/* The kind of address otter-web listens on: 2 any (0.0.0.0, ::), 1 loopback, 0 another. */
+static int bind_kind(const char *bind)
+{
+    unsigned char a[16], zero[16] = {0};
+    int fam = 0;
+    if (!ip_literal(bind, a, &fam)) {
+        return 0;
+    }
+    if (memcmp(a, zero, fam == AF_INET ? 4 : 16) == 0) {
+        return 2;
+    }
+    if (fam == AF_INET) {
+        return a[0] == 127;
+    }
+    return memcmp(a, zero, 15) == 0 && a[15] == 1;
+}
+
+/*
+ * Whether the Host header names this console (against DNS rebinding: a page of another
+ * site whose name was made to point here sends that name): the address listened on (any
+ * address when listening on all), "localhost" when listening on loopback or on all, or a
+ * --public-host name; with the port listened on (or none for 80 / 443), or for a
+ * --public-host without a port, any port (a proxy's).
+ */
+static int host_allowed(const char *host, const app_t *app)
+{
+    const options_t *o = app->o;
+    char name[300];
+    const char *port = NULL;
+    if (host == NULL || host[0] == '\0' || strlen(host) >= sizeof name) {
+        return 0;
+    }
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(end - host - 1), host + 1);
+        port = end[1] == ':' ? end + 2 : NULL;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - host) : (int)strlen(host), host);
+        port = colon ? colon + 1 : NULL;
+    }
+    for (char *p = name; *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            *p = (char)(*p - 'A' + 'a');
+        }
+    }
+    long pnum = -1;
+    if (port != NULL) {
+        char *end;
+        if (port[0] < '0' || port[0] > '9') {
+            return 0;
+        }
+        pnum = strtol(port, &end, 10);
+        if (*end != '\0' || pnum > 65535) {
+            return 0;
+        }
+    }
+    for (int i = 0; i < o->n_public_hosts; i++) {
+        const char *h = o->public_hosts[i];
+        size_t n = strlen(name);
+        if (strncasecmp(h, name, n) == 0 &&
+            (h[n] == '\0' || (h[n] == ':' && pnum >= 0 && strtol(h + n + 1, NULL, 10) == pnum))) {
+            return 1;
+        }
+    }
+    long dflt = o->tls ? 443 : 80;
+    if (pnum >= 0 ? pnum != (long)app->port : (long)app->port != dflt) {
+        return 0;
+    }
+    int kind = bind_kind(o->bind);
+    if (strcmp(name, "localhost") == 0) {
+        return kind != 0;
+    }
+    unsigned char a[16], b[16];
+    int fa = 0, fb = 0;
+    if (!ip_literal(name, a, &fa)) {
+        return 0;
+    }
+    if (kind == 2) {
+        return 1;
+    }
+    return ip_literal(o->bind, b, &fb) && fa == fb && memcmp(a, b, 16) == 0;
+}
+
 /* A state-changing request from another site's page is refused (with SameSite cookies
  * and the CSRF token this is a third wall). */
 static int foreign_origin(struct MHD_Connection *c, int tls)
@@ -391,6 +513,89 @@ static void fill_request(struct MHD_Connection *c, const app_t *app, const char 
         .clock_ms = now_ms,
     };
     *req = r;
+}
+
+/* ------------------------------------------------------------ deadlines -- */
+
+/*
+ * Slow senders cannot hold the connection slots (128, 32 per address): a request must
+ * arrive whole within OTA_WEB_REQUEST_DEADLINE_S of its connection's start or of the
+ * previous answer on it (an admitted upload gets more, by its size), or the main thread
+ * shuts its socket down; libmicrohttpd's thread for it then sees the end and closes it.
+ * A request being answered (an event stream too) has no deadline.
+ */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    app_t *app = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        tracked_t *t = calloc(1, sizeof *t);
+        if (t == NULL || ci == NULL) {
+            free(t);
+            return;
+        }
+        t->fd = ci->connect_fd;
+        t->deadline_ms = now_ms() + OTA_WEB_REQUEST_DEADLINE_S * 1000LL;
+        client_address(c, t->client, sizeof t->client);
+        pthread_mutex_lock(&app->conn_lock);
+        t->next = app->conns;
+        if (app->conns != NULL) {
+            app->conns->prev = t;
+        }
+        app->conns = t;
+        pthread_mutex_unlock(&app->conn_lock);
+        *socket_context = t;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        /* Called before libmicrohttpd closes the socket: its number is not reused yet. */
+        tracked_t *t = *socket_context;
+        pthread_mutex_lock(&app->conn_lock);
+        if (t->prev != NULL) {
+            t->prev->next = t->next;
+        } else {
+            app->conns = t->next;
+        }
+        if (t->next != NULL) {
+            t->next->prev = t->prev;
+        }
+        pthread_mutex_unlock(&app->conn_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+/* Sets the deadline of a connection's request (0: none, while it is answered); served: one
+ * more request was answered on it. */
+static void set_deadline(struct MHD_Connection *c, app_t *app, long long deadline_ms, int served)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL) {
+        return;
+    }
+    tracked_t *t = ci->socket_context;
+    pthread_mutex_lock(&app->conn_lock);
+    t->deadline_ms = deadline_ms;
+    t->served += served;
+    pthread_mutex_unlock(&app->conn_lock);
+}
+
+/* Shuts down the sockets of requests past their deadline (the main thread, every 100 ms). */
+static void cut_overdue(app_t *app)
+{
+    long long now = now_ms();
+    pthread_mutex_lock(&app->conn_lock);
+    for (tracked_t *t = app->conns; t != NULL; t = t->next) {
+        if (!t->cut && t->deadline_ms != 0 && now > t->deadline_ms) {
+            t->cut = 1;
+            shutdown(t->fd, SHUT_RDWR);
+            ota_httpd_log(t->served ? OTA_HTTPD_DEBUG : OTA_HTTPD_INFO,
+                          "connection closed: %s did not arrive in time (%s)",
+                          t->served ? "no further request" : "its request", t->client);
+        }
+    }
+    pthread_mutex_unlock(&app->conn_lock);
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -575,6 +780,103 @@ static void start_upload(struct MHD_Connection *c, app_t *app, const char *metho
     st->upload = 1;
 }
 
+/* An upload past its room: its part file and its room go now, before the answer, so that
+ * an upload sent right after the answer finds them gone (not when the connection ends). */
+static enum MHD_Result refuse_large_upload(struct MHD_Connection *c, conn_state_t *st)
+{
+    char msg[300];
+    drop_upload(st);
+    release_upload(st);
+    if (st->too_large == 2) {
+        return send_error(c, 500, "internal",
+                          "cannot store the upload; check space in otter-web's data folder");
+    }
+    if (st->up_room < OTA_WEB_UPLOAD_MAX) {
+        snprintf(msg, sizeof msg,
+                 "the uploads waiting to become jobs leave room for %lld bytes; create "
+                 "jobs from them, or upload a smaller file",
+                 st->up_room);
+        return send_error(c, 507, "storage_full", msg);
+    }
+    return send_error(c, 413, "too_large", "the firmware is over 16 MiB; upload a smaller file");
+}
+
+/*
+ * The first call for a request (its headers are in, its body not yet read). Whatever can be
+ * refused is refused now, answered at once without reading the body, and libmicrohttpd then
+ * closes the connection: a refused request cannot keep a connection slot by sending a body
+ * that never ends. Returns MHD_YES with *answered 0 to go on reading the body.
+ */
+static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const char *url,
+                                  const char *method, conn_state_t *st, int *answered)
+{
+    *answered = 1;
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!host_allowed(host, app)) {
+        /* Before anything else: a name that is not this console's is a rebinding page's
+         * (or a mistake). */
+        char client[64];
+        client_address(c, client, sizeof client);
+        ota_httpd_log(OTA_HTTPD_INFO, "%s %s 421 - (%s) Host '%s' is not this console's", method,
+                      url, client, host ? host : "");
+        return send_error(c, 421, "misdirected",
+                          "this Host is not a name of this console; use its address, or "
+                          "start otter-web with --public-host NAME");
+    }
+    if (strncmp(url, "/api/", 5) != 0) {
+        return send_page(c, app, url, method);
+    }
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long long declared = cl != NULL ? strtoll(cl, NULL, 10) : -1;
+    long long now = now_ms();
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/uploads") == 0) {
+        start_upload(c, app, method, url, st);
+        if (st->upload > 0 && declared > st->up_room) {
+            st->too_large = 1;
+            return refuse_large_upload(c, st);
+        }
+        if (st->upload < 0) {
+            return send_text(c, (unsigned)st->refusal.status, "application/json", st->refusal.body,
+                             st->refusal.body ? strlen(st->refusal.body) : 0, NULL, 0, NULL);
+        }
+        /* Admitted: its deadline grows with its size, at the slowest rate allowed. */
+        long long size = declared >= 0 ? declared : OTA_WEB_UPLOAD_MAX;
+        set_deadline(
+            c, app,
+            now + OTA_WEB_REQUEST_DEADLINE_S * 1000LL + size * 1000 / OTA_WEB_UPLOAD_MIN_RATE, 0);
+        *answered = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        if (foreign_origin(c, app->o->tls)) {
+            return send_error(c, 403, "csrf",
+                              "cross-site request refused; use the console's own pages");
+        }
+        char client[64];
+        ota_web_request_t req;
+        ota_web_response_t refusal;
+        fill_request(c, app, method, url, st, client, &req);
+        if (!ota_web_api_admit(&req, &refusal)) {
+            ota_httpd_log(OTA_HTTPD_INFO, "%s %s %d %s (%s)", method, url, refusal.status,
+                          refusal.session.user[0] ? refusal.session.user : "-", client);
+            enum MHD_Result rc = send_text(c, (unsigned)refusal.status, "application/json",
+                                           refusal.body, refusal.body ? strlen(refusal.body) : 0,
+                                           NULL, refusal.retry_after_s, NULL);
+            ota_web_response_free(&refusal);
+            return rc;
+        }
+        ota_web_response_free(&refusal);
+        if (declared > OTA_WEB_BODY_MAX) {
+            return send_error(c, 413, "too_large", "the request body is over 64 KiB; send less");
+        }
+    }
+    /* The body, if any, must arrive within the deadline counted from the connection's start
+     * or the previous answer (set then, kept here). */
+    *answered = 0;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -589,21 +891,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         st->fd = -1;
         *con_cls = st;
-        if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/uploads") == 0) {
-            start_upload(c, app, method, url, st);
+        int answered = 0;
+        enum MHD_Result r = first_call(c, app, url, method, st, &answered);
+        if (answered) {
+            set_deadline(c, app, 0, 0);
         }
-        return MHD_YES;
+        return r;
     }
     if (st->upload < 0) {
-        /* Refused before its body: read and drop it, then answer the refusal. */
-        if (*upload_size > 0) {
-            *upload_size = 0;
-            return MHD_YES;
-        }
-        enum MHD_Result r =
-            send_text(c, (unsigned)st->refusal.status, "application/json", st->refusal.body,
-                      st->refusal.body ? strlen(st->refusal.body) : 0, NULL, 0, NULL);
-        return r;
+        /* Refused: answered at the first call (not reached). */
+        return MHD_NO;
     }
     if (st->upload > 0 && *upload_size > 0) {
         if (!st->too_large && st->up_len + (long long)*upload_size <= st->up_room) {
@@ -616,9 +913,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (st->too_large) {
             drop_upload(st);
+            release_upload(st);
         }
         *upload_size = 0;
-        return MHD_YES;
+        /* Past its room (it declared no size, or less than it sends): closed at once, the
+         * rest not read; an answer cannot be queued in the middle of a body. */
+        return st->too_large == 1 ? MHD_NO : MHD_YES;
     }
     if (*upload_size > 0) {
         if (!st->too_large && st->len + *upload_size <= OTA_WEB_BODY_MAX) {
@@ -635,30 +935,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             st->too_large = 1;
         }
         *upload_size = 0;
-        return MHD_YES;
+        /* Over 64 KiB without saying so beforehand: closed at once, as above. */
+        return st->too_large ? MHD_NO : MHD_YES;
     }
+    /* The request is whole: no deadline while it is answered. */
+    set_deadline(c, app, 0, 0);
     if (strncmp(url, "/api/", 5) != 0) {
         return send_page(c, app, url, method);
     }
     if (st->too_large && st->upload > 0) {
-        char msg[300];
-        /* Refused: its part file and its room go now, before the answer, so that an upload
-         * sent right after the answer finds them gone (not when the connection ends). */
-        drop_upload(st);
-        release_upload(st);
-        if (st->too_large == 2) {
-            return send_error(c, 500, "internal",
-                              "cannot store the upload; check space in otter-web's data folder");
-        }
-        if (st->up_room < OTA_WEB_UPLOAD_MAX) {
-            snprintf(msg, sizeof msg,
-                     "the uploads waiting to become jobs leave room for %lld bytes; create "
-                     "jobs from them, or upload a smaller file",
-                     st->up_room);
-            return send_error(c, 507, "storage_full", msg);
-        }
-        return send_error(c, 413, "too_large",
-                          "the firmware is over 16 MiB; upload a smaller file");
+        return refuse_large_upload(c, st);
     }
     if (st->too_large) {
         return send_error(c, 413, "too_large", "the request body is over 64 KiB; send less");
@@ -697,9 +983,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
-    (void)c;
     (void)code;
+    /* The next request on this connection has its deadline from now. */
+    set_deadline(c, cls, now_ms() + OTA_WEB_REQUEST_DEADLINE_S * 1000LL, 1);
     conn_state_t *st = *con_cls;
     if (st != NULL) {
         drop_upload(st);
@@ -731,6 +1017,9 @@ static void usage(FILE *f)
             "  --signing-key F   code-signing key (P-256 PEM, mode 0600, codesign.crt beside\n"
             "                    it) for firmware uploaded in the console (default\n"
             "                    DIR/web/codesign.key; without it, uploads cannot be signed)\n"
+            "  --public-host H   a name (NAME or NAME:PORT) the console is reached by,\n"
+            "                    beside its address (and localhost on loopback); requests\n"
+            "                    with another Host are refused with 421; repeatable\n"
             "  --log-level L     error, warn, info (default) or debug\n"
             "  --routes          print the API's routes (method, path, role) and exit\n"
             "  -h, --help        this text\n"
@@ -773,6 +1062,16 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->key = argv[++i];
         } else if (strcmp(a, "--static") == 0) {
             o->static_dir = argv[++i];
+        } else if (strcmp(a, "--public-host") == 0) {
+            if (o->n_public_hosts == (int)(sizeof o->public_hosts / sizeof o->public_hosts[0]) ||
+                v[0] == '\0' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+                fprintf(stderr,
+                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT, "
+                        "at most 16 times\n",
+                        v);
+                return -1;
+            }
+            o->public_hosts[o->n_public_hosts++] = argv[++i];
         } else if (strcmp(a, "--signing-key") == 0) {
             o->signing_key = argv[++i];
         } else if (strcmp(a, "--port") == 0) {
@@ -899,7 +1198,8 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, app},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, app},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
@@ -981,10 +1281,15 @@ int main(int argc, char **argv)
     }
     app_t app = {.o = &o, .sessions = ota_web_sessions_new()};
     pthread_mutex_init(&app.up_lock, NULL);
+    pthread_mutex_init(&app.conn_lock, NULL);
     int status = 1;
+    app.port = (unsigned)o.port;
     struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        if (info != NULL) {
+            app.port = info->port;
+        }
         int v6 = strchr(o.bind, ':') != NULL;
         ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
                       v6 ? "[" : "", o.bind, v6 ? "]" : "",
@@ -992,6 +1297,7 @@ int main(int argc, char **argv)
         while (!g_stop) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
+            cut_overdue(&app);
         }
         MHD_stop_daemon(d);
         status = 0;

@@ -414,7 +414,10 @@ async function pageNewJob() {
     const file = document.getElementById("firmware").files[0];
     try {
       if (file) {
-        // The server stores the file, then signs it with its own key into the job.
+        // The server stores the file, then signs it with its own key into the job. It
+        // answers a file over 16 MiB before reading it and closes the connection, which a
+        // browser may report as a network error: said here first.
+        if (file.size > 16 * 1024 * 1024) throw new Error("the firmware is over 16 MiB; upload a smaller file");
         const up = await api("POST", "/api/v1/uploads", file);
         delete body.image;
         body.upload = up.uploadId;

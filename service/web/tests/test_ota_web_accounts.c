@@ -182,12 +182,89 @@ static void test_throttle(void **state)
     ota_web_sessions_free(s);
 }
 
+/* Attempts sent at once: each counts before its password is checked, so no more than the
+ * free attempts are checked, and past them one at a time. */
+static void test_throttle_in_flight(void **state)
+{
+    (void)state;
+    ota_web_sessions_t *s = ota_web_sessions_new();
+    unsigned wait = 0;
+    int64_t t = 7000000;
+    for (int i = 0; i < OTA_WEB_THROTTLE_FREE; i++) {
+        assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    }
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 0);
+    assert_int_equal(wait, 1);
+    assert_int_equal(ota_web_throttle_allow(s, "user:r", t, &wait), 0);
+    /* A success gives its attempt back (and clears the failures). */
+    ota_web_throttle_clear(s, "user:r");
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 0);
+    /* An attempt not checked (refused later) gives it back too. */
+    ota_web_throttle_end(s, "user:r");
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    for (int i = 0; i < OTA_WEB_THROTTLE_FREE; i++) {
+        ota_web_throttle_failed(s, "user:r", t);
+    }
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 999, &wait), 0);
+    /* Past the free attempts: one at a time, after the wait. */
+    t += 1000;
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t, &wait), 1);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 5000, &wait), 0);
+    ota_web_throttle_failed(s, "user:r", t + 10);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 1000, &wait), 0);
+    assert_int_equal(ota_web_throttle_begin(s, "user:r", t + 2010, &wait), 1);
+    ota_web_sessions_free(s);
+}
+
+/* One account keeps at most OTA_WEB_SESSIONS_PER_USER sessions (its own oldest ends), and
+ * no login ends another account's session: with the table full, a login is refused. */
+static void test_sessions_per_account(void **state)
+{
+    (void)state;
+    ota_web_sessions_t *s = ota_web_sessions_new();
+    ota_web_session_t a[OTA_WEB_SESSIONS_PER_USER + 1], x, got;
+    int64_t t = 9000000;
+    for (int i = 0; i <= OTA_WEB_SESSIONS_PER_USER; i++) {
+        assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t + i, &a[i]), 0);
+    }
+    t += OTA_WEB_SESSIONS_PER_USER + 1;
+    assert_int_equal(ota_web_session_alive(s, a[0].token, t), 0);
+    for (int i = 1; i <= OTA_WEB_SESSIONS_PER_USER; i++) {
+        assert_int_equal(ota_web_session_alive(s, a[i].token, t), 1);
+    }
+    /* The least recently used goes, not the first made. */
+    assert_int_equal(ota_web_session_find(s, a[1].token, t, &got), 0);
+    assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t, &x), 0);
+    assert_int_equal(ota_web_session_alive(s, a[1].token, t), 1);
+    assert_int_equal(ota_web_session_alive(s, a[2].token, t), 0);
+    /* Fill the table with other accounts' sessions. */
+    ota_web_session_t op;
+    assert_int_equal(ota_web_session_start(s, "op", OTA_WEB_ROLE_OPERATOR, t, &op), 0);
+    char name[32];
+    for (int i = 0; i < OTA_WEB_SESSIONS_MAX - OTA_WEB_SESSIONS_PER_USER - 1; i++) {
+        snprintf(name, sizeof name, "u%d", i);
+        assert_int_equal(ota_web_session_start(s, name, OTA_WEB_ROLE_VIEWER, t + 1, &x), 0);
+    }
+    assert_int_equal(ota_web_session_start(s, "mallory", OTA_WEB_ROLE_VIEWER, t + 2, &x), -2);
+    assert_int_equal(ota_web_session_alive(s, op.token, t + 2), 1);
+    /* An account at its cap still logs in, ending its own oldest session. */
+    assert_int_equal(ota_web_session_start(s, "alice", OTA_WEB_ROLE_VIEWER, t + 2, &x), 0);
+    assert_int_equal(ota_web_session_alive(s, op.token, t + 2), 1);
+    /* Ended sessions make room again. */
+    ota_web_session_end(s, op.token);
+    assert_int_equal(ota_web_session_start(s, "mallory", OTA_WEB_ROLE_VIEWER, t + 3, &x), 0);
+    ota_web_sessions_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
         cmocka_unit_test(test_sessions_expire),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_throttle_in_flight),
+        cmocka_unit_test(test_sessions_per_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

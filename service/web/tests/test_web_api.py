@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -141,6 +143,292 @@ def test_login_cookies_throttling(fleet):
     time.sleep(int(h["Retry-After"]) + 0.2)
     st, j, _ = t.login(*VIEWER)
     check(st == 200, "after the wait the right password logs in: %d" % st)
+
+
+def raw_request(url, src, method, path, body=b"", headers=None, timeout=30):
+    """One request on its own connection from the source address src (127.x.y.z): returns
+    (status or None when the connection is closed without an answer, seconds, header text)."""
+    u = urllib.parse.urlparse(url)
+    h = {"Host": u.netloc, "Content-Type": "application/json", "Connection": "close"}
+    h.update(headers or {})
+    if body is not None and "Transfer-Encoding" not in h:
+        h["Content-Length"] = str(len(body))
+    head = "%s %s HTTP/1.1\r\n%s\r\n" % (method, path, "".join(
+        "%s: %s\r\n" % kv for kv in h.items()))
+    t0 = time.time()
+    s = socket.socket()
+    try:
+        s.settimeout(timeout)
+        s.bind((src, 0))
+        s.connect((u.hostname, u.port))
+        s.sendall(head.encode() + (body or b""))
+        data = b""
+        while b"\r\n\r\n" not in data:
+            x = s.recv(4096)
+            if not x:
+                break
+            data += x
+    except OSError:
+        data = b""
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.1 (\d+)", data)
+    return (int(m.group(1)) if m else None), time.time() - t0, data.decode("latin-1")
+
+
+def login_burst(url, user, n, addrs, password="wrong-guess-1"):
+    """n logins for one account sent at once from the addresses addrs; the statuses."""
+    out, go = [], threading.Event()
+
+    def one(i):
+        body = json.dumps({"user": user, "password": "%s-%d" % (password, i)}).encode()
+        go.wait()
+        out.append(raw_request(url, addrs[i % len(addrs)], "POST", "/api/v1/session", body,
+                               timeout=120))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    go.set()
+    for t in ts:
+        t.join()
+    return out
+
+
+def test_login_race(fleet):
+    """Guesses for one account sent at once are counted before their passwords are checked:
+    no more than the five free attempts get a 401 (the others wait, 429, or find the
+    password checks busy, 503)."""
+    fleet.cli("user", "add", "racer", "--role", "viewer", stdin="racer-pass-12\n")
+    got = login_burst(fleet.url, "racer", 30, ["127.0.0.%d" % a for a in (2, 3, 4, 5)])
+    codes = [st for st, _, _ in got]
+    checked = codes.count(401)
+    check(checked <= 5 and codes.count(429) + codes.count(503) == 30 - checked,
+          "30 guesses at once: %d checked (at most 5), answers %s" %
+          (checked, sorted(set(codes))))
+
+
+def test_success_keeps_address_count(fleet):
+    """A login of one's own account does not reset the address's count of failures, so an
+    account holder cannot spray guesses at other accounts from that address."""
+    src = "127.0.0.9"
+
+    def login(user, password):
+        body = json.dumps({"user": user, "password": password}).encode()
+        return raw_request(fleet.url, src, "POST", "/api/v1/session", body, timeout=120)[0]
+
+    codes = [login("spray%d" % i, "wrong-guess-1") for i in range(20)]
+    check(codes == [401] * 20, "20 guesses at 20 names checked: %s" % codes)
+    check(login("spray20", "wrong-guess-1") == 429, "the 21st waits")
+    time.sleep(1.2)
+    check(login(*VIEWER) == 200, "the address's own account logs in after the wait")
+    codes = [login("spray%d" % i, "wrong-guess-1") for i in range(21, 25)]
+    check(codes.count(429) >= 3,
+          "after that login the address still waits between guesses: %s" % codes)
+
+
+def test_sessions_per_account(fleet):
+    """One account keeps at most 16 sessions: its 17th login ends its own least recently used
+    session, never another account's."""
+    op = Client(fleet.url)
+    check(op.login(*OPERATOR)[0] == 200, "operator logged in")
+    viewers = []
+    for i in range(17):
+        v = Client(fleet.url)
+        check(v.login(*VIEWER)[0] == 200, "viewer login %d" % i)
+        viewers.append(v)
+    alive = [v.json("GET", "/api/v1/session")[0] for v in viewers]
+    check(alive == [401] + [200] * 16, "the viewer's oldest session ended: %s" % alive)
+    check(op.json("GET", "/api/v1/session")[0] == 200, "the operator's session lives on")
+
+
+def test_login_hashing_bound(fleet):
+    """Password checks running at once are bounded (the CPUs, and a few logins waiting): made-up
+    names from as many addresses, sent at once, beyond the bound are answered 503 with
+    Retry-After at once, before hashing; then the operator logs in without waiting."""
+    check(Client(fleet.url).login(*OPERATOR)[0] == 200, "the operator logged in from here")
+    cpus = max(1, min(16, os.cpu_count() or 1))
+    n = 2 * (cpus + 4) + 8
+    out, go = [], threading.Event()
+
+    def one(i):
+        body = json.dumps({"user": "nobody%d" % i, "password": "wrong-guess-1"}).encode()
+        go.wait()
+        out.append(raw_request(fleet.url, "127.0.1.%d" % (i + 1), "POST", "/api/v1/session",
+                               body, timeout=120))
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    go.set()
+    for t in ts:
+        t.join()
+    busy = [(secs, head) for st, secs, head in out if st == 503]
+    checked = sum(1 for st, _, _ in out if st == 401)
+    m = re.search(r"\((\d+) at once, (\d+) waiting\)", busy[0][1] if busy else "")
+    check(m is not None and checked + len(busy) == n,
+          "%d logins at once: %d checked, %d refused 503 (%s)" %
+          (n, checked, len(busy), sorted(set(st for st, _, _ in out))))
+    bound = int(m.group(1)) + int(m.group(2))
+    check(checked <= bound + 2, "%d checked, the bound is %d" % (checked, bound))
+    check(all("Retry-After: 1" in h for _, h in busy), "503 with Retry-After")
+    slowest = max(secs for secs, _ in busy)
+    check(slowest < 2, "the 503s come at once, before hashing: the slowest in %.2f s" % slowest)
+    # A flood that goes on, from addresses no login succeeded from: the operator, who logged
+    # in from this address before, gets the slot kept for such addresses.
+    stop, codes = threading.Event(), []
+
+    def flood(k):
+        i = 0
+        while not stop.is_set():
+            body = json.dumps({"user": "flood%d-%d" % (k, i),
+                               "password": "wrong-guess-1"}).encode()
+            codes.append(raw_request(fleet.url, "127.0.%d.%d" % (2 + k, 1 + i % 250), "POST",
+                                     "/api/v1/session", body, timeout=120)[0])
+            i += 1
+
+    ts = [threading.Thread(target=flood, args=(k,)) for k in range(2 * (cpus + 4))]
+    for t in ts:
+        t.start()
+    try:
+        time.sleep(1.5)
+        t0 = time.time()
+        st = Client(fleet.url).login(*OPERATOR)[0]
+        took = time.time() - t0
+    finally:
+        stop.set()
+        for t in ts:
+            t.join()
+    check(codes.count(503) > 0, "the flood is refused 503 in part: %d of %d" %
+          (codes.count(503), len(codes)))
+    check(st == 200 and took < 5, "the operator logs in during the flood: %d in %.1f s" %
+          (st, took))
+
+
+def test_host_checked(fleet):
+    """Against DNS rebinding: a Host that is not a name of the console is refused with 421
+    before anything else (its Origin then matching it does not help); the address listened
+    on, localhost (on loopback) and --public-host names are served."""
+    port = urllib.parse.urlparse(fleet.url).port
+    login = json.dumps({"user": VIEWER[0], "password": VIEWER[1]}).encode()
+
+    def status(url, host, method="GET", path="/login.html", body=None, headers=None):
+        h = {"Host": host}
+        h.update(headers or {})
+        return raw_request(url, "127.0.0.1", method, path, body, headers=h)[0]
+
+    evil = "evil.example:%d" % port
+    check(status(fleet.url, evil, "POST", "/api/v1/session", login,
+                 {"Origin": "http://" + evil}) == 421, "a rebinding page's login: 421")
+    check(status(fleet.url, evil) == 421 and status(fleet.url, "") == 421, "and its pages")
+    for host in ("127.0.0.1:1", "127.0.0.2:%d" % port, "localhost.evil.example:%d" % port,
+                 "127.0.0.1:%d:%d" % (port, port), "[::1]:%d" % port):
+        check(status(fleet.url, host) == 421, "Host %s refused" % host)
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "LOCALHOST:%d" % port):
+        check(status(fleet.url, host) == 200, "Host %s served" % host)
+    check(status(fleet.url, "localhost:%d" % port, "POST", "/api/v1/session", login,
+                 {"Origin": "http://localhost:%d" % port}) == 200, "a login by localhost")
+    fleet.spawn("web-hosts", [os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port",
+                              "0", "--public-host", "console.example", "--public-host",
+                              "proxy.example:8443"])
+    wait_for(lambda: log_has(fleet.log("web-hosts"), "ready: "), 10, "otter-web --public-host")
+    with open(fleet.log("web-hosts")) as f:
+        url = re.search(r"ready: (http://[0-9.]+:[0-9]+)/", f.read()).group(1)
+    p2 = urllib.parse.urlparse(url).port
+    for host in ("console.example", "Console.Example:%d" % p2, "console.example:8080",
+                 "proxy.example:8443", "127.0.0.1:%d" % p2):
+        check(status(url, host) == 200, "Host %s served with --public-host" % host)
+    for host in ("proxy.example:%d" % p2, "proxy.example", "evil.example:%d" % p2,
+                 "console.example.evil:%d" % p2):
+        check(status(url, host) == 421, "Host %s refused with --public-host" % host)
+
+
+def hold_slots(url, head, per_addr=32, addrs=(2, 3, 4, 5)):
+    """Connections from 127.0.0.<addrs> (32 each: every slot) that sent head; the sockets."""
+    u = urllib.parse.urlparse(url)
+    socks = []
+    for a in addrs:
+        for _ in range(per_addr):
+            s = socket.socket()
+            s.settimeout(5)
+            s.bind(("127.0.0.%d" % a, 0))
+            try:
+                s.connect((u.hostname, u.port))
+                s.sendall(head)
+                socks.append(s)
+            except OSError:
+                s.close()
+    return socks
+
+
+def operator_login_time(url, limit_s):
+    """Seconds until the operator logs in (tries every half second), or None."""
+    t0 = time.time()
+    body = json.dumps({"user": OPERATOR[0], "password": OPERATOR[1]}).encode()
+    while time.time() - t0 < limit_s:
+        if raw_request(url, "127.0.0.1", "POST", "/api/v1/session", body, timeout=10)[0] == 200:
+            return time.time() - t0
+        time.sleep(0.5)
+    return None
+
+
+def test_slow_senders(fleet):
+    """Nobody without an account can hold the connection slots (128, 32 per address): an
+    upload refused for want of a session is answered at once and its connection closed
+    without reading its never-ending body, and a request that does not arrive whole within
+    20 s (headers sent a line every 2 s) is cut off."""
+    port = urllib.parse.urlparse(fleet.url).port
+    head = ("POST /api/v1/uploads HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: "
+            "application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n" %
+            port).encode()
+    socks = hold_slots(fleet.url, head)
+    answers = []
+    for s in socks:
+        data = b""
+        try:
+            while True:
+                x = s.recv(4096)
+                if not x:
+                    break
+                data += x
+        except OSError:
+            pass
+        s.close()
+        answers.append(data.split(b" ")[1] if data.startswith(b"HTTP/1.1 ") else data[:20])
+    check(len(socks) >= 100 and answers == [b"401"] * len(socks),
+          "refused uploads answered 401 and closed: %d of %d (%s)" %
+          (answers.count(b"401"), len(socks), sorted(set(answers))))
+    took = operator_login_time(fleet.url, 5)
+    check(took is not None and took < 5, "then the operator logs in at once: %s s" % took)
+    # Headers a line every 2 s: each slot held until the deadline, not longer.
+    head = ("GET /api/v1/things HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port).encode()
+    t0 = time.time()
+    socks = hold_slots(fleet.url, head)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(2):
+            for s in socks:
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    th = threading.Thread(target=trickle)
+    th.start()
+    try:
+        held = raw_request(fleet.url, "127.0.0.1", "GET", "/login.html", None, timeout=3)[0]
+        took = operator_login_time(fleet.url, 40)
+    finally:
+        stop.set()
+        th.join()
+        for s in socks:
+            s.close()
+    check(len(socks) >= 100 and held is None,
+          "%d slow senders hold the slots at first (%s)" % (len(socks), held))
+    check(took is not None and time.time() - t0 < 20 + 8,
+          "the operator logs in once the deadline cut them: %s s after they started, %s" %
+          (round(time.time() - t0, 1), took))
 
 
 def test_csrf_and_roles(fleet):
@@ -383,9 +671,45 @@ def test_fleet_operations(fleet):
 
 
 def upload(client, data, **kw):
+    if len(data) > 1024 * 1024:
+        return upload_expect(client, data)
     return client.json("POST", "/api/v1/uploads", raw=data,
                        headers=dict({"Content-Type": "application/octet-stream"},
                                     **kw.pop("headers", {})), **kw)
+
+
+def upload_expect(client, data):
+    """An upload as curl sends a large body: with Expect: 100-continue, the body only after
+    the server's 100 (a refusal comes instead, and otter-web closes without reading it)."""
+    u = urllib.parse.urlparse(client.base)
+    cookie = "; ".join("%s=%s" % (c.name, c.value) for c in client.jar)
+    head = ("POST /api/v1/uploads HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream"
+            "\r\nContent-Length: %d\r\nExpect: 100-continue\r\nCookie: %s\r\n"
+            "X-CSRF-Token: %s\r\nConnection: close\r\n\r\n" %
+            (u.netloc, len(data), cookie, client.csrf))
+    s = socket.create_connection((u.hostname, u.port), timeout=60)
+    try:
+        s.sendall(head.encode())
+        data_in = b""
+        while b"\r\n\r\n" not in data_in:
+            x = s.recv(65536)
+            if not x:
+                break
+            data_in += x
+        if data_in.startswith(b"HTTP/1.1 100"):
+            data_in = data_in.split(b"\r\n\r\n", 1)[1]
+            s.sendall(data)
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            data_in += x
+    finally:
+        s.close()
+    head_in, _, body = data_in.partition(b"\r\n\r\n")
+    lines = head_in.decode("latin-1").split("\r\n")
+    h = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split(" ")[1]), (json.loads(body) if body else None), h
 
 
 def uploads_left(fleet):
@@ -959,6 +1283,9 @@ def main():
             fleet.cli("thing", "create", "dev-c", "--group", "lab")
             fleet.image_job("1.1.0", "dev-a", "seed")
             for t in (test_route_table, test_pages, test_login_cookies_throttling,
+                      test_login_race, test_success_keeps_address_count,
+                      test_sessions_per_account, test_login_hashing_bound, test_host_checked,
+                      test_slow_senders,
                       test_csrf_and_roles, test_validation_as_cli, test_jobs_and_events,
                       test_fleet_operations, test_upload_and_sign, test_upload_checks_as_cli,
                       test_security_counter, test_upload_bounds,
