@@ -533,8 +533,11 @@ int ota_store_thing_attr_list(ota_store_t *store, const char *thing, ota_store_a
  * its write budget's second or a wait for the store. A notice is ordered by
  * its time, not by when it is written: one older than the thing's row on
  * its broker leaves the row (one of the same time replaces it), one older
- * than the broker's latest gap is not known after that gap, and lastSeen
- * never goes back. The instances' clocks must therefore agree.
+ * than the broker's latest gap is not known after that gap, and a notice
+ * never moves lastSeen back. (lastSeen written for a Device Shadow report or
+ * a Jobs request, by ota_store_thing_service_attr_set(), is written as it
+ * comes: across instances it can go back by their clocks' difference.) The
+ * instances' clocks must therefore agree.
  */
 
 /** A thing's presence, as read at one moment. */
