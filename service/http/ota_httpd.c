@@ -71,6 +71,24 @@ size_t ota_httpd_unescape(void *cls, struct MHD_Connection *c, char *s)
     return n;
 }
 
+void ota_httpd_client_address(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "?");
+    if (ci == NULL || ci->client_addr == NULL) {
+        return;
+    }
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+    }
+}
+
 char *ota_httpd_read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -1,7 +1,8 @@
 /*
  * otter's HTTP daemons (otter-http, otter-web): what both do around
  * libmicrohttpd the same way: log lines, the library's own log, URL
- * decoding, PEM files and the listening address.
+ * decoding, client addresses, PEM files and the listening address
+ * (connection deadlines: ota_httpd_deadlines.h).
  *
  * Host code. The log is written to stderr as
  * "<UTC time> <program> <LEVEL> <text>", one line per call, thread-safe.
@@ -41,6 +42,12 @@ void ota_httpd_mhd_log(void *ctx, const char *fmt, va_list ap);
  * holds, so nothing is cut short.
  */
 size_t ota_httpd_unescape(void *cls, struct MHD_Connection *c, char *s);
+
+/**
+ * Writes a connection's client address (IPv4 or IPv6 text, without the port) into out,
+ * or "?" when it is unknown.
+ */
+void ota_httpd_client_address(struct MHD_Connection *c, char *out, size_t cap);
 
 /**
  * Reads a text file (a PEM certificate or key) of at most 1 MiB.

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include <microhttpd.h>
 
 #include "ota_httpd.h"
+#include "ota_httpd_deadlines.h"
 #include "ota_http_files.h"
 #include "ota_store.h"
 #include "ota_svc_budget.h"
@@ -228,111 +228,25 @@ static int parse_args(int argc, char **argv, options_t *o)
 /*
  * The header deadline. libmicrohttpd's --timeout counts from the last byte received, so a
  * client sending one byte of a never-ending header every few seconds holds its connection
- * for ever. Every connection is noted when it opens (in the polling thread); its clock
+ * for ever. Every connection is noted when it opens (ota_httpd_deadlines.h); its clock
  * restarts when an answer completes and stops while a request is being answered. The main
  * thread looks once a second and shuts down the sockets of connections whose clock passed
- * the deadline, which the polling thread then sees closed and cleans up. The list's lock
- * makes the socket number valid while it is used: libmicrohttpd reports a connection closed
- * (which takes it off the list) before it closes the socket.
+ * the deadline, which the polling thread then sees closed and cleans up.
  */
-typedef struct conn {
-    struct conn *prev, *next;
-    MHD_socket fd;
-    int64_t since_ms; /* waiting for a request's headers since then */
-    int waiting;      /* 1: no request being answered */
-    int shut;         /* 1: shut down by the deadline */
-} conn_t;
-
 typedef struct app {
     ota_http_files_t *files;
-    pthread_mutex_t lock;
-    conn_t *conns;
-    int64_t header_timeout_ms;
+    ota_httpd_deadlines_t *deadlines;
+    long long header_timeout_ms;
     uint64_t late_headers; /* connections closed by the deadline */
 } app_t;
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    app_t *app = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        conn_t *n = calloc(1, sizeof *n);
-        if (n == NULL || ci == NULL) {
-            free(n); /* without memory the connection only lacks the deadline */
-            *socket_context = NULL;
-            return;
-        }
-        n->fd = ci->connect_fd;
-        n->since_ms = mono_ms();
-        n->waiting = 1;
-        pthread_mutex_lock(&app->lock);
-        n->next = app->conns;
-        if (app->conns != NULL) {
-            app->conns->prev = n;
-        }
-        app->conns = n;
-        pthread_mutex_unlock(&app->lock);
-        *socket_context = n;
-        return;
-    }
-    conn_t *n = *socket_context;
-    if (n == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&app->lock);
-    if (n->prev != NULL) {
-        n->prev->next = n->next;
-    } else {
-        app->conns = n->next;
-    }
-    if (n->next != NULL) {
-        n->next->prev = n->prev;
-    }
-    pthread_mutex_unlock(&app->lock);
-    free(n);
-    *socket_context = NULL;
-}
-
-/* Marks a connection answering a request (waiting 0) or waiting for the next one. */
-static void conn_mark(app_t *app, struct MHD_Connection *c, int waiting)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    conn_t *n = ci != NULL ? ci->socket_context : NULL;
-    if (n != NULL) {
-        pthread_mutex_lock(&app->lock);
-        n->waiting = waiting;
-        n->since_ms = mono_ms();
-        pthread_mutex_unlock(&app->lock);
-    }
-}
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
                          enum MHD_RequestTerminationCode toe)
 {
+    app_t *app = cls;
     (void)state;
     (void)toe;
-    conn_mark(cls, c, 1);
-}
-
-/* Shuts down connections past the header deadline (main thread); returns how many. */
-static unsigned sweep_late(app_t *app)
-{
-    unsigned n = 0;
-    int64_t now = mono_ms();
-    pthread_mutex_lock(&app->lock);
-    for (conn_t *k = app->conns; k != NULL; k = k->next) {
-        if (k->waiting && !k->shut && now - k->since_ms >= app->header_timeout_ms) {
-            shutdown(k->fd, SHUT_RDWR);
-            k->shut = 1;
-            n++;
-        }
-    }
-    app->late_headers += n;
-    pthread_mutex_unlock(&app->lock);
-    return n;
+    ota_httpd_deadlines_set(app->deadlines, c, app->header_timeout_ms, 1);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -348,7 +262,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * connection after the answer. Answer on the next call. The headers
          * arrived: the deadline waits for the answer to end. */
         *state = &first_call_seen;
-        conn_mark(app, c, 0);
+        ota_httpd_deadlines_set(app->deadlines, c, OTA_HTTPD_DEADLINE_NONE, 0);
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -395,7 +309,7 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)o->max_per_address, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)o->timeout_s, NULL},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, app},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ota_httpd_deadlines_notify, app->deadlines},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, app},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
@@ -437,8 +351,7 @@ int main(int argc, char **argv)
     struct MHD_Daemon *d = NULL;
     app_t app;
     memset(&app, 0, sizeof app);
-    pthread_mutex_init(&app.lock, NULL);
-    app.header_timeout_ms = (int64_t)o.header_timeout_s * 1000;
+    app.header_timeout_ms = (long long)o.header_timeout_s * 1000;
     /* Every connection is a descriptor: let the limits above, not the soft limit, decide. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -494,7 +407,8 @@ int main(int argc, char **argv)
     }
     budget = ota_svc_budget_create(&bc);
     app.files = ota_http_files_create(store, signer, budget);
-    if (budget == NULL || app.files == NULL) {
+    app.deadlines = ota_httpd_deadlines_new(app.header_timeout_ms, 0);
+    if (budget == NULL || app.files == NULL || app.deadlines == NULL) {
         ota_httpd_log(OTA_HTTPD_ERROR, "out of memory");
         goto out;
     }
@@ -513,7 +427,8 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
         if (tick % 10 == 0) {
-            unsigned late = sweep_late(&app);
+            unsigned late = ota_httpd_deadlines_cut(app.deadlines);
+            app.late_headers += late;
             if (late > 0) {
                 ota_httpd_log(OTA_HTTPD_DEBUG,
                               "closed %u connection(s) whose request headers took over %u s", late,
@@ -549,7 +464,7 @@ out:
     ota_store_close(check);
     free(cert);
     free(key);
-    pthread_mutex_destroy(&app.lock);
+    ota_httpd_deadlines_free(app.deadlines);
     ota_httpd_log(OTA_HTTPD_INFO, "stopped");
     return status;
 }

@@ -29,6 +29,7 @@
 #include <pthread.h>
 
 #include "ota_httpd.h"
+#include "ota_httpd_deadlines.h"
 #include "ota_store.h"
 #include "ota_web_api.h"
 #include "ota_web_sessions.h"
@@ -54,16 +55,6 @@ typedef struct options {
     int n_public_hosts;
 } options_t;
 
-/** A connection, tracked for its deadline (OTA_WEB_REQUEST_DEADLINE_S). */
-typedef struct tracked {
-    struct tracked *prev, *next;
-    int fd;
-    long long deadline_ms; /* 0 while a request is being answered */
-    int cut;
-    int served; /* requests answered on it (past the first, a cut is an idle keep-alive) */
-    char client[64];
-} tracked_t;
-
 typedef struct app {
     const options_t *o;
     unsigned port; /* the port listened on (known once listening, for --port 0) */
@@ -73,8 +64,7 @@ typedef struct app {
     int up_active;
     long long up_reserved;
     /* Open connections and their deadlines, checked by the main thread. */
-    pthread_mutex_t conn_lock;
-    tracked_t *conns;
+    ota_httpd_deadlines_t *deadlines;
 } app_t;
 
 /** What a connection accumulates between libmicrohttpd's calls. */
@@ -353,24 +343,6 @@ static enum MHD_Result send_page(struct MHD_Connection *c, const app_t *app, con
 
 /* ------------------------------------------------------------- requests -- */
 
-static void client_address(struct MHD_Connection *c, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, cap, "?");
-    if (ci == NULL || ci->client_addr == NULL) {
-        return;
-    }
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)cap);
-    } else if (sa->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)cap);
-    }
-}
-
 /* Whether text is an IPv4 or IPv6 address; its bytes (16) and family in *fam. */
 static int ip_literal(const char *text, unsigned char out[16], int *fam)
 {
@@ -495,7 +467,7 @@ static void fill_request(struct MHD_Connection *c, const app_t *app, const char 
                          const char *url, const conn_state_t *st, char client[64],
                          ota_web_request_t *req)
 {
-    client_address(c, client, 64);
+    ota_httpd_client_address(c, client, 64);
     ota_web_request_t r = {
         .method = method,
         .path = url,
@@ -521,81 +493,15 @@ static void fill_request(struct MHD_Connection *c, const app_t *app, const char 
  * Slow senders cannot hold the connection slots (128, 32 per address): a request must
  * arrive whole within OTA_WEB_REQUEST_DEADLINE_S of its connection's start or of the
  * previous answer on it (an admitted upload gets more, by its size), or the main thread
- * shuts its socket down; libmicrohttpd's thread for it then sees the end and closes it.
- * A request being answered (an event stream too) has no deadline.
+ * shuts its socket down; libmicrohttpd's thread for it then sees the end and closes it
+ * (ota_httpd_deadlines.h). A request being answered (an event stream too) has no deadline.
  */
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    app_t *app = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        tracked_t *t = calloc(1, sizeof *t);
-        if (t == NULL || ci == NULL) {
-            free(t);
-            return;
-        }
-        t->fd = ci->connect_fd;
-        t->deadline_ms = now_ms() + OTA_WEB_REQUEST_DEADLINE_S * 1000LL;
-        client_address(c, t->client, sizeof t->client);
-        pthread_mutex_lock(&app->conn_lock);
-        t->next = app->conns;
-        if (app->conns != NULL) {
-            app->conns->prev = t;
-        }
-        app->conns = t;
-        pthread_mutex_unlock(&app->conn_lock);
-        *socket_context = t;
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
-        /* Called before libmicrohttpd closes the socket: its number is not reused yet. */
-        tracked_t *t = *socket_context;
-        pthread_mutex_lock(&app->conn_lock);
-        if (t->prev != NULL) {
-            t->prev->next = t->next;
-        } else {
-            app->conns = t->next;
-        }
-        if (t->next != NULL) {
-            t->next->prev = t->prev;
-        }
-        pthread_mutex_unlock(&app->conn_lock);
-        free(t);
-        *socket_context = NULL;
-    }
-}
 
-/* Sets the deadline of a connection's request (0: none, while it is answered); served: one
- * more request was answered on it. */
-static void set_deadline(struct MHD_Connection *c, app_t *app, long long deadline_ms, int served)
+/* Sets the deadline of a connection's request (milliseconds from now, or
+ * OTA_HTTPD_DEADLINE_NONE while it is answered); served: one more request was answered on it. */
+static void set_deadline(struct MHD_Connection *c, app_t *app, long long in_ms, int served)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci == NULL || ci->socket_context == NULL) {
-        return;
-    }
-    tracked_t *t = ci->socket_context;
-    pthread_mutex_lock(&app->conn_lock);
-    t->deadline_ms = deadline_ms;
-    t->served += served;
-    pthread_mutex_unlock(&app->conn_lock);
-}
-
-/* Shuts down the sockets of requests past their deadline (the main thread, every 100 ms). */
-static void cut_overdue(app_t *app)
-{
-    long long now = now_ms();
-    pthread_mutex_lock(&app->conn_lock);
-    for (tracked_t *t = app->conns; t != NULL; t = t->next) {
-        if (!t->cut && t->deadline_ms != 0 && now > t->deadline_ms) {
-            t->cut = 1;
-            shutdown(t->fd, SHUT_RDWR);
-            ota_httpd_log(t->served ? OTA_HTTPD_DEBUG : OTA_HTTPD_INFO,
-                          "connection closed: %s did not arrive in time (%s)",
-                          t->served ? "no further request" : "its request", t->client);
-        }
-    }
-    pthread_mutex_unlock(&app->conn_lock);
+    ota_httpd_deadlines_set(app->deadlines, c, in_ms, served);
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -816,7 +722,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
         /* Before anything else: a name that is not this console's is a rebinding page's
          * (or a mistake). */
         char client[64];
-        client_address(c, client, sizeof client);
+        ota_httpd_client_address(c, client, sizeof client);
         ota_httpd_log(OTA_HTTPD_INFO, "%s %s 421 - (%s) Host '%s' is not this console's", method,
                       url, client, host ? host : "");
         return send_error(c, 421, "misdirected",
@@ -829,7 +735,6 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long declared = cl != NULL ? strtoll(cl, NULL, 10) : -1;
-    long long now = now_ms();
     if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/uploads") == 0) {
         start_upload(c, app, method, url, st);
         if (st->upload > 0 && declared > st->up_room) {
@@ -843,8 +748,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
         /* Admitted: its deadline grows with its size, at the slowest rate allowed. */
         long long size = declared >= 0 ? declared : OTA_WEB_UPLOAD_MAX;
         set_deadline(
-            c, app,
-            now + OTA_WEB_REQUEST_DEADLINE_S * 1000LL + size * 1000 / OTA_WEB_UPLOAD_MIN_RATE, 0);
+            c, app, OTA_WEB_REQUEST_DEADLINE_S * 1000LL + size * 1000 / OTA_WEB_UPLOAD_MIN_RATE, 0);
         *answered = 0;
         return MHD_YES;
     }
@@ -894,7 +798,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int answered = 0;
         enum MHD_Result r = first_call(c, app, url, method, st, &answered);
         if (answered) {
-            set_deadline(c, app, 0, 0);
+            set_deadline(c, app, OTA_HTTPD_DEADLINE_NONE, 0);
         }
         return r;
     }
@@ -939,7 +843,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return st->too_large ? MHD_NO : MHD_YES;
     }
     /* The request is whole: no deadline while it is answered. */
-    set_deadline(c, app, 0, 0);
+    set_deadline(c, app, OTA_HTTPD_DEADLINE_NONE, 0);
     if (strncmp(url, "/api/", 5) != 0) {
         return send_page(c, app, url, method);
     }
@@ -985,7 +889,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     (void)code;
     /* The next request on this connection has its deadline from now. */
-    set_deadline(c, cls, now_ms() + OTA_WEB_REQUEST_DEADLINE_S * 1000LL, 1);
+    set_deadline(c, cls, OTA_WEB_REQUEST_DEADLINE_S * 1000LL, 1);
     conn_state_t *st = *con_cls;
     if (st != NULL) {
         drop_upload(st);
@@ -1199,7 +1103,7 @@ static struct MHD_Daemon *start_daemon(const options_t *o, app_t *app, char *cer
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, app},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, app},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ota_httpd_deadlines_notify, app->deadlines},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)ota_httpd_unescape, NULL},
         {o->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
@@ -1281,10 +1185,10 @@ int main(int argc, char **argv)
     }
     app_t app = {.o = &o, .sessions = ota_web_sessions_new()};
     pthread_mutex_init(&app.up_lock, NULL);
-    pthread_mutex_init(&app.conn_lock, NULL);
+    app.deadlines = ota_httpd_deadlines_new(OTA_WEB_REQUEST_DEADLINE_S * 1000LL, 1);
     int status = 1;
     app.port = (unsigned)o.port;
-    struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
+    struct MHD_Daemon *d = app.sessions && app.deadlines ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         if (info != NULL) {
@@ -1297,12 +1201,13 @@ int main(int argc, char **argv)
         while (!g_stop) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
-            cut_overdue(&app);
+            (void)ota_httpd_deadlines_cut(app.deadlines);
         }
         MHD_stop_daemon(d);
         status = 0;
     }
     ota_web_sessions_free(app.sessions);
+    ota_httpd_deadlines_free(app.deadlines);
     free(cert);
     free(key);
     ota_httpd_log(OTA_HTTPD_INFO, "stopped");
