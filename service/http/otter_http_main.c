@@ -259,16 +259,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload_data;
     if (*state == NULL) {
         /* Headers only: answering now would make libmicrohttpd close the
-         * connection after the answer. Answer on the next call. The headers
-         * arrived: the deadline waits for the answer to end. */
+         * connection after the answer. Answer on the next call. */
         *state = &first_call_seen;
-        ota_httpd_deadlines_set(app->deadlines, c, OTA_HTTPD_DEADLINE_NONE, 0);
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
-        *upload_data_size = 0; /* no handler takes a body: skip it */
+        /* No handler takes a body: skip it. The deadline still runs, so a body sent a
+         * byte at a time cannot hold the connection either. */
+        *upload_data_size = 0;
         return MHD_YES;
     }
+    /* The whole request arrived: the deadline waits for the answer to end. */
+    ota_httpd_deadlines_set(app->deadlines, c, OTA_HTTPD_DEADLINE_NONE, 0);
     if (strncmp(url, OTA_HTTP_FILES_PREFIX, strlen(OTA_HTTP_FILES_PREFIX)) == 0) {
         return ota_http_files_handle(app->files, c, url, method, mono_ms(), (int64_t)time(NULL));
     }

@@ -908,9 +908,8 @@ static long long honest_range(void)
 
 /* Opens n connections from source address src to otter-http, each sending the start of a
  * request whose headers never end, as conn_flood does; returns how many connected. */
-static size_t flood_open(int *fds, size_t n, const char *src)
+static size_t flood_open_with(int *fds, size_t n, const char *src, const char *start)
 {
-    static const char start[] = "GET /files/1 HTTP/1.1\r\nHost: x\r\n";
     struct sockaddr_in from, to;
     memset(&from, 0, sizeof from);
     from.sin_family = AF_INET;
@@ -931,11 +930,17 @@ static size_t flood_open(int *fds, size_t n, const char *src)
             fds[i] = -1;
             continue;
         }
-        (void)send(fd, start, sizeof start - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)send(fd, start, strlen(start), MSG_NOSIGNAL | MSG_DONTWAIT);
         fds[i] = fd;
         ok++;
     }
     return ok;
+}
+
+/* flood_open_with() a request's start that never ends its headers. */
+static size_t flood_open(int *fds, size_t n, const char *src)
+{
+    return flood_open_with(fds, n, src, "GET /files/1 HTTP/1.1\r\nHost: x\r\n");
 }
 
 /* Connections the server still holds open (nothing to read, not closed). */
@@ -998,36 +1003,50 @@ static void flood_watch(const int *fds, size_t n, int seconds, int *asked, int *
 /*
  * Anyone on the network, no credentials: 1000 connections from one address, each sending
  * "GET /files/1 HTTP/1.1\r\nHost: x\r\n" and a byte every 5 s but never the end of its
- * headers; then 1040 from eight other addresses. With the shipped settings one address holds
- * at most 100 connections (--max-per-address) and every such connection is closed 20 s after
- * it opened (--header-timeout), however often it sends a byte; an honest device on another
- * address is answered 206 throughout, each range within 2 s.
+ * headers, and 20 whose headers end but whose announced body comes a byte every 5 s; then
+ * 1040 from eight other addresses. With the shipped settings one address holds at most 100
+ * connections (--max-per-address) and every such connection is closed 20 s after it opened
+ * (--header-timeout: until the whole request arrived), however often it sends a byte; an
+ * honest device on another address is answered 206 throughout, each range within 2 s.
  */
 static void test_slow_header_flood(void **state)
 {
     (void)state;
-    enum { ONE = 1000, PER = 130, ADDRS = 8, MANY = PER * ADDRS };
+    enum { ONE = 1000, BODY = 20, PER = 130, ADDRS = 8, MANY = PER * ADDRS };
     struct rlimit rl;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    assert_true(rl.rlim_max >= ONE + MANY + 64);
+    assert_true(rl.rlim_max >= ONE + BODY + MANY + 64);
     rl.rlim_cur = rl.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
     static int fds[ONE + MANY];
     int asked, answered;
     long long slowest;
 
-    /* One address. */
+    /* One address; beside it, from another, complete headers announcing a body that then
+     * comes a byte at a time (the drips): the deadline counts until the whole request. */
     size_t opened = flood_open(fds, ONE, "127.0.0.2");
+    static int body_fds[BODY];
+    size_t body_opened = flood_open_with(body_fds, BODY, "127.0.0.11",
+                                         "GET /files/1 HTTP/1.1\r\nHost: x\r\n"
+                                         "Content-Length: 100000\r\n\r\n");
     usleep(1000 * 1000);
-    size_t held_start = flood_held(fds, ONE);
-    flood_watch(fds, ONE, 23, &asked, &answered, &slowest);
-    size_t held_end = flood_held(fds, ONE);
+    size_t held_start = flood_held(fds, ONE), body_held_start = flood_held(body_fds, BODY);
+    static int all[ONE + BODY];
+    memcpy(all, fds, sizeof(int) * ONE);
+    memcpy(all + ONE, body_fds, sizeof body_fds);
+    flood_watch(all, ONE + BODY, 23, &asked, &answered, &slowest);
+    size_t held_end = flood_held(fds, ONE), body_held_end = flood_held(body_fds, BODY);
     print_message("slow headers, one address: %zu connected, %zu held after 1 s, %zu after 24 s "
-                  "(a byte every 5 s); honest ranges: %d of %d answered 206, slowest %lld ms\n",
-                  opened, held_start, held_end, answered, asked, slowest);
+                  "(a byte every 5 s); slow bodies: %zu connected, %zu held after 1 s, %zu after "
+                  "24 s; honest ranges: %d of %d answered 206, slowest %lld ms\n",
+                  opened, held_start, held_end, body_opened, body_held_start, body_held_end,
+                  answered, asked, slowest);
     flood_close(fds, ONE);
+    flood_close(body_fds, BODY);
     assert_true(held_start <= 100);
     assert_int_equal(held_end, 0);
+    assert_int_equal(body_opened, BODY);
+    assert_int_equal(body_held_end, 0);
     assert_int_equal(answered, asked);
     assert_true(slowest < 2000);
 
