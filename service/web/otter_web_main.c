@@ -824,7 +824,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
                           "start otter-web with --public-host NAME");
     }
     if (strncmp(url, "/api/", 5) != 0) {
-        return send_page(c, app, url, method);
+        /* A page is answered at the final call: an answer queued at the first call ends
+         * the connection (libmicrohttpd), and pages are fetched several on one. */
+        *answered = 0;
+        return MHD_YES;
     }
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -107,6 +107,22 @@ def test_pages(fleet):
         check(st == 200, "%s is public" % page)
         check("default-src 'self'" in h.get("Content-Security-Policy", ""), "CSP on " + page)
         check(h.get("X-Frame-Options") == "DENY", "no framing")
+    # Pages keep their connection open: a browser fetches a page's scripts and styles on it.
+    u = urllib.parse.urlparse(fleet.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        for page in ("/login.html", "/app.js", "/app.css", "/login.js"):
+            try:
+                conn.request("GET", page)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                check(False, "%s on the same connection: %r" % (page, e))
+            check(resp.status == 200 and not resp.will_close,
+                  "%s answered on one kept connection (%d, Connection: %s)" %
+                  (page, resp.status, resp.getheader("Connection")))
+    finally:
+        conn.close()
     op = Client(fleet.url)
     op.login(*OPERATOR)
     for path in ("/keys/codesign.key", "/codesign.key", "/..%2fkeys%2fcodesign.key",
