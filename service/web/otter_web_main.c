@@ -66,7 +66,6 @@ typedef struct tracked {
 
 typedef struct app {
     const options_t *o;
-    unsigned port; /* the port listened on (known once listening, for --port 0) */
     ota_web_sessions_t *sessions;
     /* Uploads arriving now and the bytes set aside for them (OTA_WEB_UPLOADS_*). */
     pthread_mutex_t up_lock;
@@ -403,6 +402,27 @@ static int bind_kind(const char *bind)
     return memcmp(a, zero, 15) == 0 && a[15] == 1;
 }
 
+/* The port a connection came in on: the one listened on, known to each connection without
+ * shared state (with --port 0 it is chosen by the system when listening starts). 0 if
+ * unknown. */
+static long local_port(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0) {
+        return 0;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
+}
+
 /*
  * Whether the Host header names this console (against DNS rebinding: a page of another
  * site whose name was made to point here sends that name): the address listened on (any
@@ -410,7 +430,7 @@ static int bind_kind(const char *bind)
  * --public-host name; with the port listened on (or none for 80 / 443), or for a
  * --public-host without a port, any port (a proxy's).
  */
-static int host_allowed(const char *host, const app_t *app)
+static int host_allowed(const char *host, const app_t *app, long listened)
 {
     const options_t *o = app->o;
     char name[300];
@@ -458,7 +478,7 @@ static int host_allowed(const char *host, const app_t *app)
         }
     }
     long dflt = o->tls ? 443 : 80;
-    if (pnum >= 0 ? pnum != (long)app->port : (long)app->port != dflt) {
+    if (listened <= 0 || (pnum >= 0 ? pnum != listened : listened != dflt)) {
         return 0;
     }
     int kind = bind_kind(o->bind);
@@ -812,7 +832,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
 {
     *answered = 1;
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    if (!host_allowed(host, app)) {
+    if (!host_allowed(host, app, local_port(c))) {
         /* Before anything else: a name that is not this console's is a rebinding page's
          * (or a mistake). */
         char client[64];
@@ -1286,13 +1306,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&app.up_lock, NULL);
     pthread_mutex_init(&app.conn_lock, NULL);
     int status = 1;
-    app.port = (unsigned)o.port;
     struct MHD_Daemon *d = app.sessions ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        if (info != NULL) {
-            app.port = info->port;
-        }
         int v6 = strchr(o.bind, ':') != NULL;
         ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
                       v6 ? "[" : "", o.bind, v6 ? "]" : "",
