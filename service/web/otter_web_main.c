@@ -1052,6 +1052,25 @@ static void usage(FILE *f)
             OTTER_WEB_STATIC_DIR);
 }
 
+/* A --public-host: a name, or NAME:PORT with a port of 1-65535 in digits. */
+static int public_host_valid(const char *v)
+{
+    if (v[0] == '\0' || v[0] == ':' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+        return 0;
+    }
+    const char *colon = strchr(v, ':');
+    if (colon == NULL) {
+        return 1;
+    }
+    const char *p = colon + 1;
+    size_t n = strspn(p, "0123456789");
+    if (n == 0 || n > 5 || p[n] != '\0') {
+        return 0;
+    }
+    long port = strtol(p, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
 static int parse_args(int argc, char **argv, options_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -1087,10 +1106,10 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->static_dir = argv[++i];
         } else if (strcmp(a, "--public-host") == 0) {
             if (o->n_public_hosts == (int)(sizeof o->public_hosts / sizeof o->public_hosts[0]) ||
-                v[0] == '\0' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+                !public_host_valid(v)) {
                 fprintf(stderr,
-                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT, "
-                        "at most 16 times\n",
+                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT "
+                        "(PORT 1-65535), at most 16 times\n",
                         v);
                 return -1;
             }

@@ -357,6 +357,13 @@ def test_host_checked(fleet):
     for host in ("proxy.example:%d" % p2, "proxy.example", "evil.example:%d" % p2,
                  "console.example.evil:%d" % p2):
         check(status(url, host) == 421, "Host %s refused with --public-host" % host)
+    for bad in (":8080", "console.example:http", "console.example:", "console.example:0",
+                "console.example:99999", "console.example:80:80"):
+        r = subprocess.run([os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port", "0",
+                            "--public-host", bad], capture_output=True, text=True, timeout=20)
+        check(r.returncode == 2 and "bad --public-host '%s'" % bad in r.stderr,
+              "otter-web refuses to start with --public-host %s: %d %s" %
+              (bad, r.returncode, r.stderr))
 
 
 def hold_slots(url, head, per_addr=32, addrs=(2, 3, 4, 5)):
