@@ -20,7 +20,7 @@ typedef struct throttle {
     unsigned failures;
     unsigned inflight; /* attempts being checked now */
     int64_t last_ms;   /* the last failure */
-    int64_t used_ms;   /* the last attempt or failure (for forgetting) */
+    int64_t used_ms;   /* the last attempt or failure (which key gives way when all are used) */
 } throttle_t;
 
 struct ota_web_sessions {
@@ -221,7 +221,9 @@ static int may_try(ota_web_sessions_t *s, const char *key, int64_t now_ms, unsig
     if (t == NULL) {
         return 1;
     }
-    if (t->inflight == 0 && now_ms - t->used_ms > THROTTLE_FORGET_MS) {
+    /* Forgotten by the last failure, not the last attempt: successful logins from an
+     * address that keeps its count (a shared one) do not keep its old failures. */
+    if (t->inflight == 0 && now_ms - t->last_ms > THROTTLE_FORGET_MS) {
         memset(t, 0, sizeof *t);
         return 1;
     }

@@ -57,7 +57,6 @@ typedef struct options {
 
 typedef struct app {
     const options_t *o;
-    unsigned port; /* the port listened on (known once listening, for --port 0) */
     ota_web_sessions_t *sessions;
     /* Uploads arriving now and the bytes set aside for them (OTA_WEB_UPLOADS_*). */
     pthread_mutex_t up_lock;
@@ -375,6 +374,27 @@ static int bind_kind(const char *bind)
     return memcmp(a, zero, 15) == 0 && a[15] == 1;
 }
 
+/* The port a connection came in on: the one listened on, known to each connection without
+ * shared state (with --port 0 it is chosen by the system when listening starts). 0 if
+ * unknown. */
+static long local_port(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0) {
+        return 0;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
+}
+
 /*
  * Whether the Host header names this console (against DNS rebinding: a page of another
  * site whose name was made to point here sends that name): the address listened on (any
@@ -382,7 +402,7 @@ static int bind_kind(const char *bind)
  * --public-host name; with the port listened on (or none for 80 / 443), or for a
  * --public-host without a port, any port (a proxy's).
  */
-static int host_allowed(const char *host, const app_t *app)
+static int host_allowed(const char *host, const app_t *app, long listened)
 {
     const options_t *o = app->o;
     char name[300];
@@ -430,7 +450,7 @@ static int host_allowed(const char *host, const app_t *app)
         }
     }
     long dflt = o->tls ? 443 : 80;
-    if (pnum >= 0 ? pnum != (long)app->port : (long)app->port != dflt) {
+    if (listened <= 0 || (pnum >= 0 ? pnum != listened : listened != dflt)) {
         return 0;
     }
     int kind = bind_kind(o->bind);
@@ -718,7 +738,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
 {
     *answered = 1;
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    if (!host_allowed(host, app)) {
+    if (!host_allowed(host, app, local_port(c))) {
         /* Before anything else: a name that is not this console's is a rebinding page's
          * (or a mistake). */
         char client[64];
@@ -730,7 +750,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, app_t *app, const ch
                           "start otter-web with --public-host NAME");
     }
     if (strncmp(url, "/api/", 5) != 0) {
-        return send_page(c, app, url, method);
+        /* A page is answered at the final call: an answer queued at the first call ends
+         * the connection (libmicrohttpd), and pages are fetched several on one. */
+        *answered = 0;
+        return MHD_YES;
     }
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -933,6 +956,25 @@ static void usage(FILE *f)
             OTTER_WEB_STATIC_DIR);
 }
 
+/* A --public-host: a name, or NAME:PORT with a port of 1-65535 in digits. */
+static int public_host_valid(const char *v)
+{
+    if (v[0] == '\0' || v[0] == ':' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+        return 0;
+    }
+    const char *colon = strchr(v, ':');
+    if (colon == NULL) {
+        return 1;
+    }
+    const char *p = colon + 1;
+    size_t n = strspn(p, "0123456789");
+    if (n == 0 || n > 5 || p[n] != '\0') {
+        return 0;
+    }
+    long port = strtol(p, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
 static int parse_args(int argc, char **argv, options_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -968,10 +1010,10 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->static_dir = argv[++i];
         } else if (strcmp(a, "--public-host") == 0) {
             if (o->n_public_hosts == (int)(sizeof o->public_hosts / sizeof o->public_hosts[0]) ||
-                v[0] == '\0' || strlen(v) > 255 || strpbrk(v, " /[]@") != NULL) {
+                !public_host_valid(v)) {
                 fprintf(stderr,
-                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT, "
-                        "at most 16 times\n",
+                        "otter-web: error: bad --public-host '%s'; give a name or NAME:PORT "
+                        "(PORT 1-65535), at most 16 times\n",
                         v);
                 return -1;
             }
@@ -1187,13 +1229,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&app.up_lock, NULL);
     app.deadlines = ota_httpd_deadlines_new(OTA_WEB_REQUEST_DEADLINE_S * 1000LL, 1);
     int status = 1;
-    app.port = (unsigned)o.port;
     struct MHD_Daemon *d = app.sessions && app.deadlines ? start_daemon(&o, &app, cert, key) : NULL;
     if (d != NULL) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        if (info != NULL) {
-            app.port = info->port;
-        }
         int v6 = strchr(o.bind, ':') != NULL;
         ota_httpd_log(OTA_HTTPD_INFO, "ready: %s://%s%s%s:%u/ (data %s)", o.tls ? "https" : "http",
                       v6 ? "[" : "", o.bind, v6 ? "]" : "",

@@ -217,6 +217,32 @@ static void test_throttle_in_flight(void **state)
     ota_web_sessions_free(s);
 }
 
+/* Failures are forgotten an hour after the last failure, even when attempts that succeed
+ * (which leave an address's count as it is) come from that address in between. */
+static void test_throttle_forgets_by_failure(void **state)
+{
+    (void)state;
+    ota_web_sessions_t *s = ota_web_sessions_new();
+    unsigned wait = 0;
+    const char *k = "addr:10.0.0.9";
+    int64_t t = 8000000;
+    for (int i = 0; i < OTA_WEB_THROTTLE_FREE_ADDR + 5; i++) {
+        ota_web_throttle_failed(s, k, t);
+    }
+    assert_int_equal(ota_web_throttle_allow(s, k, t, &wait), 0);
+    /* Logins that succeed every half hour. */
+    for (int i = 1; i <= 3; i++) {
+        int64_t at = t + i * 1800LL * 1000 + 1000;
+        assert_int_equal(ota_web_throttle_begin(s, k, at, &wait), 1);
+        ota_web_throttle_end(s, k);
+    }
+    /* Over an hour after the last failure: the count starts again. */
+    int64_t now = t + 3 * 1800LL * 1000 + 2000;
+    ota_web_throttle_failed(s, k, now);
+    assert_int_equal(ota_web_throttle_allow(s, k, now, &wait), 1);
+    ota_web_sessions_free(s);
+}
+
 /* One account keeps at most OTA_WEB_SESSIONS_PER_USER sessions (its own oldest ends), and
  * no login ends another account's session: with the table full, a login is refused. */
 static void test_sessions_per_account(void **state)
@@ -264,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_sessions_expire),
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_throttle_in_flight),
+        cmocka_unit_test(test_throttle_forgets_by_failure),
         cmocka_unit_test(test_sessions_per_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

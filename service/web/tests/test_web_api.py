@@ -107,6 +107,22 @@ def test_pages(fleet):
         check(st == 200, "%s is public" % page)
         check("default-src 'self'" in h.get("Content-Security-Policy", ""), "CSP on " + page)
         check(h.get("X-Frame-Options") == "DENY", "no framing")
+    # Pages keep their connection open: a browser fetches a page's scripts and styles on it.
+    u = urllib.parse.urlparse(fleet.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        for page in ("/login.html", "/app.js", "/app.css", "/login.js"):
+            try:
+                conn.request("GET", page)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                check(False, "%s on the same connection: %r" % (page, e))
+            check(resp.status == 200 and not resp.will_close,
+                  "%s answered on one kept connection (%d, Connection: %s)" %
+                  (page, resp.status, resp.getheader("Connection")))
+    finally:
+        conn.close()
     op = Client(fleet.url)
     op.login(*OPERATOR)
     for path in ("/keys/codesign.key", "/codesign.key", "/..%2fkeys%2fcodesign.key",
@@ -341,6 +357,17 @@ def test_host_checked(fleet):
     for host in ("proxy.example:%d" % p2, "proxy.example", "evil.example:%d" % p2,
                  "console.example.evil:%d" % p2):
         check(status(url, host) == 421, "Host %s refused with --public-host" % host)
+    for bad in (":8080", "console.example:http", "console.example:", "console.example:0",
+                "console.example:99999", "console.example:80:80"):
+        try:
+            r = subprocess.run([os.environ["OTTER_WEB_BIN"], "--data-dir", fleet.data, "--port",
+                                "0", "--public-host", bad], capture_output=True, text=True,
+                               timeout=10)
+        except subprocess.TimeoutExpired:
+            check(False, "otter-web refuses to start with --public-host %s: it started" % bad)
+        check(r.returncode == 2 and "bad --public-host '%s'" % bad in r.stderr,
+              "otter-web refuses to start with --public-host %s: %d %s" %
+              (bad, r.returncode, r.stderr))
 
 
 def hold_slots(url, head, per_addr=32, addrs=(2, 3, 4, 5)):
