@@ -152,7 +152,7 @@
 /**
  * Longest "update_data_url" accepted, in bytes (OTA_HTTP_PLANE builds); a
  * longer one is refused ("field too long"), never cut. otter's presigned
- * URLs take about 120 bytes plus the base, thing name and job id; S3's with a
+ * URLs take about 140 bytes plus the base, thing name and job id; S3's with a
  * session token about 1,600. Possible values: 32 .. 4096. Default: 512.
  */
 #ifndef OTA_HTTP_URL_MAX

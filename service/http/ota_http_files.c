@@ -28,7 +28,6 @@ typedef struct resolved {
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
     char path[4096];
     uint64_t size;
-    int64_t expiry_s; /* the lifetime of the job's URLs for this file */
 } resolved_t;
 
 struct ota_http_files {
@@ -186,27 +185,6 @@ static resolved_t *slot(ota_http_files_t *h, const char *job, int64_t file_id)
     return &h->cache[x % CACHE_SLOTS];
 }
 
-/* The lifetime of the URLs of file `file_id` that a job document's placeholder gives
- * ("${otter:presigned-url:/files/<id>:<seconds>}"); the longest allowed when not found, so
- * that a URL's issue time is never taken for later than it was. */
-static int64_t url_expiry(const char *doc, int64_t file_id)
-{
-    char start[80];
-    snprintf(start, sizeof start, "${otter:presigned-url:/files/%" PRId64 ":", file_id);
-    const char *p = doc != NULL ? strstr(doc, start) : NULL;
-    const char *end = p != NULL ? strchr(p, '}') : NULL;
-    char text[96];
-    int64_t id = 0, expiry = 0;
-    if (end != NULL && (size_t)(end - p) + 1 < sizeof text) {
-        memcpy(text, p, (size_t)(end - p) + 1);
-        text[end - p + 1] = '\0';
-        if (ota_svc_presign_parse_placeholder(text, &id, &expiry) == 0 && id == file_id) {
-            return expiry;
-        }
-    }
-    return OTA_SVC_PRESIGN_EXPIRY_MAX;
-}
-
 /* The job's stream and the stored file `file_id` if it is a file of that
  * stream: 1 found, 0 not, -1 store failure. Cached: jobs, streams and stored
  * files never change. */
@@ -225,7 +203,6 @@ static int resolve(ota_http_files_t *h, const char *job, int64_t file_id, resolv
     }
     char stream_id[OTA_STORE_STREAM_ID_MAX + 1];
     memcpy(stream_id, j.stream_id, sizeof stream_id);
-    int64_t expiry_s = url_expiry(j.document, file_id);
     ota_store_job_free(&j);
     if (stream_id[0] == '\0') {
         return 0;
@@ -253,17 +230,16 @@ static int resolve(ota_http_files_t *h, const char *job, int64_t file_id, resolv
         memcpy(r->stream_id, stream_id, sizeof r->stream_id);
         memcpy(r->path, f.path, sizeof r->path);
         r->size = f.size;
-        r->expiry_s = expiry_s;
         *out = r;
     }
     return found;
 }
 
 /* The stored file `file_id` of job `job` for `thing`: 1 found, 0 not for
- * this thing (or no such job or file), 2 the URL (expiring at expires_s) was
- * issued before the thing's credentials were rotated, -1 store failure. */
+ * this thing (or no such job or file), 2 the URL (issued at issued_s, as signed
+ * in it) was issued before the thing's credentials were rotated, -1 store failure. */
 static int find_file(ota_http_files_t *h, const char *thing, const char *job, int64_t file_id,
-                     int64_t expires_s, target_t *out)
+                     int64_t issued_s, target_t *out)
 {
     resolved_t *r = NULL;
     int rc = resolve(h, job, file_id, &r);
@@ -275,12 +251,12 @@ static int find_file(ota_http_files_t *h, const char *thing, const char *job, in
     if (may <= 0) {
         return may;
     }
-    /* 'otter thing rotate' notes when (ms); a URL is issued `expiry_s` before it expires. Those
-     * issued in an earlier second went to whoever held the old credentials. */
+    /* 'otter thing rotate' notes when (ms). URLs issued in an earlier second went to whoever
+     * held the old credentials. */
     char rotated[OTA_STORE_ATTR_VALUE_MAX + 1];
     rc = ota_store_thing_attr_get(h->store, thing, OTA_STORE_ATTR_CREDENTIALS_ROTATED, rotated,
                                   sizeof rotated);
-    if (rc == OTA_STORE_OK && expires_s - r->expiry_s < strtoll(rotated, NULL, 10) / 1000) {
+    if (rc == OTA_STORE_OK && issued_s < strtoll(rotated, NULL, 10) / 1000) {
         return 2;
     }
     if (rc != OTA_STORE_OK && rc != OTA_STORE_NOT_FOUND) {
@@ -378,8 +354,11 @@ enum MHD_Result ota_http_files_handle(ota_http_files_t *h, struct MHD_Connection
     const char *thing = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "thing");
     const char *job = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "job");
     const char *expires = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "expires");
+    const char *issued = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "issued");
     const char *sig = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "signature");
-    int v = ota_svc_presign_verify(h->signer, url, thing, job, expires, sig, now_s);
+    int64_t issued_s = 0;
+    int v =
+        ota_svc_presign_verify(h->signer, url, thing, job, expires, issued, sig, now_s, &issued_s);
     if (v == OTA_SVC_PRESIGN_BAD) {
         h->stats.bad_signature++;
         logf_(h, 3, "http: %s: bad signature", url);
@@ -400,7 +379,7 @@ enum MHD_Result ota_http_files_handle(ota_http_files_t *h, struct MHD_Connection
     }
     int64_t file_id = strtoll(url + strlen(OTA_HTTP_FILES_PREFIX), NULL, 10);
     target_t t;
-    int found = find_file(h, thing, job, file_id, strtoll(expires, NULL, 10), &t);
+    int found = find_file(h, thing, job, file_id, issued_s, &t);
     if (found < 0) {
         h->stats.failed++;
         logf_(h, 0, "http: store lookup for %s job %s: %s", thing, job, ota_store_errmsg(h->store));

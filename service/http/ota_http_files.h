@@ -2,11 +2,14 @@
  * otter HTTP data plane: stored firmware files served to devices by
  * presigned URL, as a request handler of a libmicrohttpd daemon.
  *
- *   GET|HEAD /files/<file id>?thing=T&job=J&expires=E&signature=S
+ *   GET|HEAD /files/<file id>?thing=T&job=J&expires=E&issued=I&signature=S
+ *
+ * (I, the signed issue time, is absent from URLs of earlier versions, which are
+ * taken as issued OTA_SVC_PRESIGN_EXPIRY_MAX before E.)
  *
  * Checks, in this order, and the answer when one fails:
  *   1. method GET or HEAD                       else 405 (Allow: GET, HEAD)
- *   2. signature valid for path, thing, job and expiry (constant time)
+ *   2. signature valid for path, thing, job, expiry and issue time (constant time)
  *                                               else 403 "signature"
  *   3. not expired                              else 403 "expired"
  *   4. the thing's request budget                else 429 (Retry-After: 1)
@@ -14,8 +17,8 @@
  *      revoked and has an execution that is released and not CANCELED or
  *      REMOVED), the file id is a file of the job's stream
  *                                               else 404
- *   6. the URL was not issued in a second before the thing's last credential
- *      rotation (otter thing rotate)            else 403 "rotated"
+ *   6. the URL was not issued (I) in a second before the thing's last
+ *      credential rotation (otter thing rotate)  else 403 "rotated"
  *   7. Range: one range "bytes=a-b", "bytes=a-" or "bytes=-n" starting inside
  *      the file (an end past the file is cut to the file, RFC 9110); several
  *      ranges, a malformed one or one starting at or past the end

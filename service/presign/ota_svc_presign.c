@@ -125,12 +125,16 @@ void ota_svc_presign_close(ota_svc_presign_t *p)
 
 /* ------------------------------------------------------------- signature -- */
 
+/* issued < 0: the form without an issue time (URLs of earlier versions). */
 static int mac(const ota_svc_presign_t *p, const char *path, const char *thing, const char *job,
-               int64_t expires, uint8_t out[32])
+               int64_t issued, int64_t expires, uint8_t out[32])
 {
     char text[512];
-    int n = snprintf(text, sizeof text, "OTTER-HMAC-SHA256\n%s\n%s\n%s\n%" PRId64, path, thing, job,
-                     expires);
+    int n = issued < 0 ? snprintf(text, sizeof text, "OTTER-HMAC-SHA256\n%s\n%s\n%s\n%" PRId64,
+                                  path, thing, job, expires)
+                       : snprintf(text, sizeof text,
+                                  "OTTER-HMAC-SHA256\n%s\n%s\n%s\n%" PRId64 "\n%" PRId64, path,
+                                  thing, job, expires, issued);
     if (n < 0 || (size_t)n >= sizeof text) {
         return -1;
     }
@@ -138,6 +142,12 @@ static int mac(const ota_svc_presign_t *p, const char *path, const char *thing, 
                            (const unsigned char *)text, (size_t)n, out) == 0
                ? 0
                : -1;
+}
+
+/* Whether an issue time fits an expiry: not after it, at most the longest lifetime before. */
+static int issued_fits(int64_t issued, int64_t expires)
+{
+    return issued <= expires && expires - issued <= OTA_SVC_PRESIGN_EXPIRY_MAX;
 }
 
 /* Whether path is "/files/<1..15 digits, no leading zero>"; the id in *id. */
@@ -157,12 +167,15 @@ static int parse_path(const char *path, int64_t *id)
 }
 
 int ota_svc_presign_sign(const ota_svc_presign_t *p, const char *path, const char *thing,
-                         const char *job, int64_t expires, char out[OTA_SVC_PRESIGN_SIG_LEN + 1])
+                         const char *job, int64_t issued, int64_t expires,
+                         char out[OTA_SVC_PRESIGN_SIG_LEN + 1])
 {
     uint8_t m[32];
     int64_t id;
     if (p == NULL || parse_path(path, &id) != 0 || !ota_store_valid_thing_name(thing) ||
-        !ota_store_valid_job_id(job) || expires < 0 || mac(p, path, thing, job, expires, m) != 0) {
+        !ota_store_valid_job_id(job) || expires < 0 ||
+        (issued >= 0 && !issued_fits(issued, expires)) ||
+        mac(p, path, thing, job, issued, expires, m) != 0) {
         return -1;
     }
     for (size_t i = 0; i < sizeof m; i++) {
@@ -172,21 +185,22 @@ int ota_svc_presign_sign(const ota_svc_presign_t *p, const char *path, const cha
 }
 
 char *ota_svc_presign_url(const ota_svc_presign_t *p, const char *base, int64_t file_id,
-                          const char *thing, const char *job, int64_t expires)
+                          const char *thing, const char *job, int64_t issued, int64_t expires)
 {
     char path[64], sig[OTA_SVC_PRESIGN_SIG_LEN + 1];
-    if (base == NULL || file_id <= 0) {
+    if (base == NULL || file_id <= 0 || issued < 0) {
         return NULL;
     }
     snprintf(path, sizeof path, PATH_PREFIX "%" PRId64, file_id);
-    if (ota_svc_presign_sign(p, path, thing, job, expires, sig) != 0) {
+    if (ota_svc_presign_sign(p, path, thing, job, issued, expires, sig) != 0) {
         return NULL;
     }
     size_t cap = strlen(base) + strlen(path) + strlen(thing) + strlen(job) + 160;
     char *url = malloc(cap);
     if (url != NULL) {
-        snprintf(url, cap, "%s%s?thing=%s&job=%s&expires=%" PRId64 "&signature=%s", base, path,
-                 thing, job, expires, sig);
+        snprintf(url, cap,
+                 "%s%s?thing=%s&job=%s&expires=%" PRId64 "&issued=%" PRId64 "&signature=%s", base,
+                 path, thing, job, expires, issued, sig);
     }
     return url;
 }
@@ -217,15 +231,16 @@ static int parse_decimal(const char *s, int64_t *out)
 }
 
 int ota_svc_presign_verify(const ota_svc_presign_t *p, const char *path, const char *thing,
-                           const char *job, const char *expires, const char *signature,
-                           int64_t now_s)
+                           const char *job, const char *expires, const char *issued,
+                           const char *signature, int64_t now_s, int64_t *issued_s)
 {
-    int64_t id, exp;
+    int64_t id, exp, iss = -1;
     uint8_t want[32], got[32];
     if (p == NULL || parse_path(path, &id) != 0 || thing == NULL ||
         !ota_store_valid_thing_name(thing) || job == NULL || !ota_store_valid_job_id(job) ||
-        parse_decimal(expires, &exp) != 0 || signature == NULL ||
-        strlen(signature) != OTA_SVC_PRESIGN_SIG_LEN) {
+        parse_decimal(expires, &exp) != 0 ||
+        (issued != NULL && (parse_decimal(issued, &iss) != 0 || !issued_fits(iss, exp))) ||
+        signature == NULL || strlen(signature) != OTA_SVC_PRESIGN_SIG_LEN) {
         return OTA_SVC_PRESIGN_BAD;
     }
     for (size_t i = 0; i < sizeof got; i++) {
@@ -235,7 +250,7 @@ int ota_svc_presign_verify(const ota_svc_presign_t *p, const char *path, const c
         }
         got[i] = (uint8_t)(hi << 4 | lo);
     }
-    if (mac(p, path, thing, job, exp, want) != 0) {
+    if (mac(p, path, thing, job, iss, exp, want) != 0) {
         return OTA_SVC_PRESIGN_BAD;
     }
     /* Constant time: every byte is compared whatever the first difference. */
@@ -245,6 +260,9 @@ int ota_svc_presign_verify(const ota_svc_presign_t *p, const char *path, const c
     }
     if (diff != 0) {
         return OTA_SVC_PRESIGN_BAD;
+    }
+    if (issued_s != NULL) {
+        *issued_s = iss >= 0 ? iss : exp - OTA_SVC_PRESIGN_EXPIRY_MAX;
     }
     return now_s > exp ? OTA_SVC_PRESIGN_EXPIRED : OTA_SVC_PRESIGN_OK;
 }
@@ -310,7 +328,7 @@ char *ota_svc_presign_document(const ota_svc_presign_t *p, const char *base, con
             continue;
         }
         char *url = p != NULL && base != NULL
-                        ? ota_svc_presign_url(p, base, id, thing, job, now_s + life)
+                        ? ota_svc_presign_url(p, base, id, thing, job, now_s, now_s + life)
                         : NULL;
         cJSON *repl = url != NULL ? cJSON_CreateString(url) : cJSON_CreateNull();
         free(url);

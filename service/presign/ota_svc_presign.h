@@ -4,10 +4,16 @@
  * A presigned URL lets one thing fetch one stored file for one job until an
  * expiry time, with nothing but the URL:
  *
- *   <base>/files/<file id>?thing=<thing>&job=<job>&expires=<epoch s>&signature=<64 hex>
+ *   <base>/files/<file id>?thing=<thing>&job=<job>&expires=<epoch s>&issued=<epoch s>
+ *                         &signature=<64 hex>
  *
  * signature = hex(HMAC-SHA256(secret, "OTTER-HMAC-SHA256\n" path "\n" thing
- * "\n" job "\n" expires)), path = "/files/<file id>". The secret is 32 random
+ * "\n" job "\n" expires "\n" issued)), path = "/files/<file id>". `issued` is
+ * when the URL was made (0 <= expires - issued <= OTA_SVC_PRESIGN_EXPIRY_MAX):
+ * otter-http refuses URLs issued before a thing's credentials were rotated.
+ * URLs made by earlier versions have no `issued` and are signed without it
+ * (no "\n" issued); they still verify, and are taken as issued at expires -
+ * OTA_SVC_PRESIGN_EXPIRY_MAX, the earliest they can have been. The secret is 32 random
  * bytes per fleet in <data_dir>/http/url-signing.key (mode 0600), created on
  * first use by whichever program needs it first (otter-service to sign,
  * otter-http to verify); creation is atomic, so both always agree.
@@ -79,12 +85,16 @@ void ota_svc_presign_close(ota_svc_presign_t *p);
  * @param path    "/files/<id>".
  * @param thing   thing name.
  * @param job     job id.
+ * @param issued  issue time, seconds since the Unix epoch, at most
+ *                OTA_SVC_PRESIGN_EXPIRY_MAX before expires and not after it; or
+ *                -1 for the form without an issue time (URLs of earlier versions).
  * @param expires expiry, seconds since the Unix epoch.
  * @param out     receives 64 lower-case hex characters and a NUL.
  * @return 0, or -1 (bad argument or HMAC failure).
  */
 int ota_svc_presign_sign(const ota_svc_presign_t *p, const char *path, const char *thing,
-                         const char *job, int64_t expires, char out[OTA_SVC_PRESIGN_SIG_LEN + 1]);
+                         const char *job, int64_t issued, int64_t expires,
+                         char out[OTA_SVC_PRESIGN_SIG_LEN + 1]);
 
 /**
  * Builds a presigned URL.
@@ -93,28 +103,34 @@ int ota_svc_presign_sign(const ota_svc_presign_t *p, const char *path, const cha
  * @param file_id store file id (> 0).
  * @param thing   valid thing name.
  * @param job     valid job id.
- * @param expires expiry, seconds since the Unix epoch.
+ * @param issued  issue time (now), seconds since the Unix epoch; signed into the URL.
+ * @param expires expiry, seconds since the Unix epoch (issued + lifetime).
  * @return heap text (caller frees), or NULL (bad argument or out of memory).
  */
 char *ota_svc_presign_url(const ota_svc_presign_t *p, const char *base, int64_t file_id,
-                          const char *thing, const char *job, int64_t expires);
+                          const char *thing, const char *job, int64_t issued, int64_t expires);
 
 /**
  * Checks a URL's fields as received: every text is checked for syntax
- * (thing and job names, decimal expiry, 64 hex characters), then the
- * signature is compared in constant time, then the expiry.
+ * (thing and job names, decimal expiry and issue time, 64 hex characters),
+ * then the signature is compared in constant time, then the expiry.
  * @param p         signer.
  * @param path      request path.
  * @param thing     "thing" query value, or NULL when absent.
  * @param job       "job" query value, or NULL.
  * @param expires   "expires" query value (decimal text), or NULL.
+ * @param issued    "issued" query value (decimal text), or NULL when absent
+ *                  (a URL of an earlier version, signed without it).
  * @param signature "signature" query value, or NULL.
  * @param now_s     current time, seconds since the Unix epoch.
+ * @param issued_s  unless NULL, receives on OTA_SVC_PRESIGN_OK or
+ *                  OTA_SVC_PRESIGN_EXPIRED the signed issue time, or expires -
+ *                  OTA_SVC_PRESIGN_EXPIRY_MAX without one.
  * @return an ota_svc_presign_result_t.
  */
 int ota_svc_presign_verify(const ota_svc_presign_t *p, const char *path, const char *thing,
-                           const char *job, const char *expires, const char *signature,
-                           int64_t now_s);
+                           const char *job, const char *expires, const char *issued,
+                           const char *signature, int64_t now_s, int64_t *issued_s);
 
 /**
  * Parses a placeholder "${otter:presigned-url:/files/<id>:<expiry s>}".
@@ -137,8 +153,8 @@ int ota_svc_presign_placeholder(int64_t file_id, int64_t expiry_s, char *out, si
 
 /**
  * Replaces every placeholder in a job document's afr_ota.files[].update_data_url
- * with a URL for this thing and job that expires now_s + the placeholder's
- * lifetime. Without a signer or a base URL the placeholders become null (as
+ * with a URL for this thing and job issued at now_s that expires now_s + the
+ * placeholder's lifetime. Without a signer or a base URL the placeholders become null (as
  * does their auth_scheme), so the device falls back to another protocol.
  * @param p      signer, or NULL.
  * @param base   base URL, or NULL.

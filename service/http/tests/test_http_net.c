@@ -411,6 +411,9 @@ static void test_documents_carry_urls(void **state)
     assert_string_equal(v, "jA");
     query_value(g.url_a, "expires", v, sizeof v);
     assert_true(atoll(v) >= now + 1800 && atoll(v) <= (long long)time(NULL) + 1800);
+    long long expires = atoll(v);
+    query_value(g.url_a, "issued", v, sizeof v);
+    assert_int_equal(atoll(v), expires - 1800);
     /* The service repeats the execution on notify-next: with a URL too. */
     ota_test_msg_t *m = ota_test_client_expect(g.dev_a, "$aws/things/A/jobs/notify-next", WAIT_MS);
     assert_non_null(m);
@@ -668,20 +671,32 @@ static void test_ranges(void **state)
 static void test_tampered(void **state)
 {
     (void)state;
-    char path[64], exp[32], sig[80], t[1024];
+    char path[64], exp[32], iss[32], later[32], sig[80], t[1024];
     snprintf(path, sizeof path, "/files/%ld", g.id_a);
     query_value(g.url_a, "expires", exp, sizeof exp);
+    query_value(g.url_a, "issued", iss, sizeof iss);
     query_value(g.url_a, "signature", sig, sizeof sig);
+    assert_true(iss[0] != '\0');
+    snprintf(later, sizeof later, "%lld", atoll(iss) + 1);
     char flipped[80];
     snprintf(flipped, sizeof flipped, "%s", sig);
     flipped[17] = flipped[17] == 'a' ? 'b' : 'a';
-    const char *forms[][5] = {{path, "B", "jA", exp, sig},          {path, "A", "jB", exp, sig},
-                              {path, "A", "jA", "9999999999", sig}, {path, "A", "jA", exp, flipped},
-                              {"/files/999", "A", "jA", exp, sig},  {path, "A", "jA", exp, ""},
-                              {path, "A", "jA", "", sig},           {path, "", "jA", exp, sig}};
+    /* Issue time NULL: the field left out. */
+    const char *forms[][6] = {{path, "B", "jA", exp, iss, sig},
+                              {path, "A", "jB", exp, iss, sig},
+                              {path, "A", "jA", "9999999999", iss, sig},
+                              {path, "A", "jA", exp, iss, flipped},
+                              {"/files/999", "A", "jA", exp, iss, sig},
+                              {path, "A", "jA", exp, iss, ""},
+                              {path, "A", "jA", "", iss, sig},
+                              {path, "", "jA", exp, iss, sig},
+                              {path, "A", "jA", exp, later, sig},
+                              {path, "A", "jA", exp, NULL, sig},
+                              {path, "A", "jA", exp, "", sig}};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        snprintf(t, sizeof t, "%s?thing=%s&job=%s&expires=%s&signature=%s", forms[i][0],
-                 forms[i][1], forms[i][2], forms[i][3], forms[i][4]);
+        snprintf(t, sizeof t, "%s?thing=%s&job=%s&expires=%s%s%s&signature=%s", forms[i][0],
+                 forms[i][1], forms[i][2], forms[i][3], forms[i][4] != NULL ? "&issued=" : "",
+                 forms[i][4] != NULL ? forms[i][4] : "", forms[i][5]);
         http_resp_t r;
         get_once(g.http_port, "GET", t, NULL, &r);
         assert_int_equal(r.status, 403);
@@ -837,6 +852,115 @@ static void test_disabled_or_rotated_thing_refused(void **state)
     assert_string_not_equal(fresh, url);
     assert_int_equal(range_status(fresh), 206);
     assert_int_equal(range_status(url), 403);
+}
+
+/* Rewrites job `job`'s stored document: edit(files) changes its afr_ota.files array; with
+ * `escape`, written as a JSON writer that escapes every '/' would (the same once decoded). */
+static void rewrite_document(const char *job, void (*edit)(cJSON *files), int escape)
+{
+    sqlite3 *conn = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(cli_test_path("data/otter.db"), &conn), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(conn, 5000), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(conn, "SELECT document FROM jobs WHERE id = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    cJSON *doc = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_non_null(doc);
+    edit(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "afr_ota"),
+                                          "files"));
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    assert_non_null(text);
+    char *esc = malloc(2 * strlen(text) + 1), *o = esc;
+    assert_non_null(esc);
+    for (const char *i = text; *i != '\0'; i++) {
+        if (*i == '/' && escape) {
+            *o++ = '\\';
+        }
+        *o++ = *i;
+    }
+    *o = '\0';
+    cJSON_free(text);
+    assert_int_equal(
+        sqlite3_prepare_v2(conn, "UPDATE jobs SET document = ?1 WHERE id = ?2", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, esc, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(conn);
+    free(esc);
+}
+
+static void keep_files(cJSON *files)
+{
+    (void)files;
+}
+
+/* files[0] twice: first with a 60 s lifetime, then with the longest. */
+static void two_lifetimes(cJSON *files)
+{
+    cJSON *f = cJSON_GetArrayItem(files, 0);
+    cJSON *g2 = cJSON_Duplicate(f, 1);
+    assert_non_null(g2);
+    const char *u = cJSON_GetObjectItemCaseSensitive(f, "update_data_url")->valuestring;
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%.*s:60}", (int)(strrchr(u, ':') - u), u);
+    snprintf(b, sizeof b, "%.*s:3600}", (int)(strrchr(u, ':') - u), u);
+    cJSON_ReplaceItemInObjectCaseSensitive(f, "update_data_url", cJSON_CreateString(a));
+    cJSON_ReplaceItemInObjectCaseSensitive(g2, "update_data_url", cJSON_CreateString(b));
+    cJSON_AddItemToArray(files, g2);
+}
+
+/* The URL of files[i] of a job for a thing. */
+static void fetch_url_at(const char *thing, const char *job, int i, char *out)
+{
+    cJSON *root;
+    ota_test_client_t *d = device(thing);
+    cJSON *e = ask_job(d, thing, job, &root);
+    ota_test_client_disconnect(d);
+    cJSON *ota = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(e, "jobDocument"), "afr_ota");
+    cJSON *u = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ota, "files"), i), "update_data_url");
+    assert_true(cJSON_IsString(u));
+    snprintf(out, 1024, "%s", u->valuestring);
+    cJSON_Delete(root);
+}
+
+/*
+ * After `otter thing rotate`, a URL is judged by when it was issued, whatever the stored
+ * document's text: one issued after the rotation from a document written with escaped slashes
+ * ("\/files\/<id>:<s>") works, and of two placeholders for one file with different lifetimes,
+ * a URL from the longer one issued before the rotation is refused.
+ */
+static void test_rotation_judges_urls_by_issue_time(void **state)
+{
+    (void)state;
+    char url[1024], longer[1024], shorter[1024];
+    assert_int_equal(create_job("b.bin", "D", "jEsc", "HTTP"), 0);
+    rewrite_document("jEsc", keep_files, 1);
+    sleep(1);
+    assert_int_equal(cli_test_run(&g_run, "thing", "rotate", "D", NULL), 0);
+    fetch_url_at("D", "jEsc", 0, url);
+    assert_int_equal(range_status(url), 206);
+
+    assert_int_equal(create_job("b.bin", "D", "jTwo", "HTTP"), 0);
+    rewrite_document("jTwo", two_lifetimes, 0);
+    fetch_url_at("D", "jTwo", 0, shorter);
+    fetch_url_at("D", "jTwo", 1, longer);
+    assert_int_equal(range_status(shorter), 206);
+    assert_int_equal(range_status(longer), 206);
+    sleep(1);
+    assert_int_equal(cli_test_run(&g_run, "thing", "rotate", "D", NULL), 0);
+    assert_int_equal(range_status(shorter), 403);
+    assert_int_equal(range_status(longer), 403);
+    fetch_url_at("D", "jTwo", 1, longer);
+    assert_int_equal(range_status(longer), 206);
 }
 
 /* Several requests sent at once on one keep-alive connection: answers in order. */
@@ -1370,6 +1494,7 @@ int main(void)
         cmocka_unit_test(test_path_traversal),
         cmocka_unit_test(test_other_things_files),
         cmocka_unit_test(test_disabled_or_rotated_thing_refused),
+        cmocka_unit_test(test_rotation_judges_urls_by_issue_time),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_slow_header_flood),
         cmocka_unit_test(test_device_client_pipelined),

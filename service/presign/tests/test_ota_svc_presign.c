@@ -56,8 +56,8 @@ static void test_secret_file(void **state)
     ota_svc_presign_t *a = open_signer();
     ota_svc_presign_t *b = open_signer();
     char sa[65], sb[65];
-    assert_int_equal(ota_svc_presign_sign(a, "/files/1", "dev", "job", 100, sa), 0);
-    assert_int_equal(ota_svc_presign_sign(b, "/files/1", "dev", "job", 100, sb), 0);
+    assert_int_equal(ota_svc_presign_sign(a, "/files/1", "dev", "job", 40, 100, sa), 0);
+    assert_int_equal(ota_svc_presign_sign(b, "/files/1", "dev", "job", 40, 100, sb), 0);
     assert_string_equal(sa, sb);
     char path[128];
     snprintf(path, sizeof path, "%s/%s", g_dir, OTA_SVC_PRESIGN_KEY_FILE);
@@ -96,12 +96,26 @@ static void test_signature_oracle(void **state)
         snprintf(want + 2 * i, 3, "%02x", m[i]);
     }
     char got[65];
-    assert_int_equal(ota_svc_presign_sign(p, "/files/42", "dev-1", "ota-7", 1700000000, got), 0);
+    assert_int_equal(ota_svc_presign_sign(p, "/files/42", "dev-1", "ota-7", -1, 1700000000, got),
+                     0);
     assert_string_equal(got, want);
-    char *url = ota_svc_presign_url(p, "http://h:1", 42, "dev-1", "ota-7", 1700000000);
+    /* With the issue time, as URLs are made. */
+    const char *text2 = "OTTER-HMAC-SHA256\n/files/42\ndev-1\nota-7\n1700000000\n1699998200";
+    assert_int_equal(mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, 32,
+                                     (const unsigned char *)text2, strlen(text2), m),
+                     0);
+    for (int i = 0; i < 32; i++) {
+        snprintf(want + 2 * i, 3, "%02x", m[i]);
+    }
+    assert_int_equal(
+        ota_svc_presign_sign(p, "/files/42", "dev-1", "ota-7", 1699998200, 1700000000, got), 0);
+    assert_string_equal(got, want);
+    char *url = ota_svc_presign_url(p, "http://h:1", 42, "dev-1", "ota-7", 1699998200, 1700000000);
     char expect[256];
     snprintf(expect, sizeof expect,
-             "http://h:1/files/42?thing=dev-1&job=ota-7&expires=1700000000&signature=%s", want);
+             "http://h:1/files/42?thing=dev-1&job=ota-7&expires=1700000000&issued=1699998200"
+             "&signature=%s",
+             want);
     assert_string_equal(url, expect);
     free(url);
     ota_svc_presign_close(p);
@@ -113,65 +127,129 @@ static void test_verify(void **state)
     (void)state;
     ota_svc_presign_t *p = open_signer();
     char s[65];
-    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", 5000, s), 0);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", s, 4999),
-                     OTA_SVC_PRESIGN_OK);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", s, 5000),
-                     OTA_SVC_PRESIGN_OK);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", s, 5001),
-                     OTA_SVC_PRESIGN_EXPIRED);
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", -1, 5000, s), 0);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, s, 4999, NULL),
+        OTA_SVC_PRESIGN_OK);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, s, 5000, NULL),
+        OTA_SVC_PRESIGN_OK);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, s, 5001, NULL),
+        OTA_SVC_PRESIGN_EXPIRED);
     /* Tampered fields. */
-    assert_int_equal(ota_svc_presign_verify(p, "/files/8", "dev", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dew", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-2", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5001", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/8", "dev", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dew", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-2", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5001", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
     for (int i = 0; i < 64; i += 7) {
         char t[65];
         memcpy(t, s, sizeof t);
         t[i] = t[i] == '0' ? '1' : '0';
-        assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", t, 1),
-                         OTA_SVC_PRESIGN_BAD);
+        assert_int_equal(
+            ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, t, 1, NULL),
+            OTA_SVC_PRESIGN_BAD);
     }
     /* Upper-case hex is the same signature. */
     char up[65];
     for (int i = 0; i < 65; i++) {
         up[i] = (char)(s[i] >= 'a' && s[i] <= 'f' ? s[i] - 32 : s[i]);
     }
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", up, 1),
-                     OTA_SVC_PRESIGN_OK);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, up, 1, NULL),
+        OTA_SVC_PRESIGN_OK);
     /* Syntax: missing, signs, leading zeros, other characters, wrong lengths, traversal. */
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", NULL, "job-1", "5000", s, 1),
+    assert_int_equal(ota_svc_presign_verify(p, "/files/9", NULL, "job-1", "5000", NULL, s, 1, NULL),
                      OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", NULL, s, 1),
+    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", NULL, NULL, s, 1, NULL),
                      OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "+5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "05000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/09", "dev", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9/", "dev", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/../otter.db", "dev", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev/x", "job-1", "5000", s, 1),
-                     OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, NULL, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "+5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "05000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/09", "dev", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9/", "dev", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/../otter.db", "dev", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev/x", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
     char shortsig[64];
     memcpy(shortsig, s, 63);
     shortsig[63] = '\0';
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", shortsig, 1),
-                     OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, shortsig, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
     char zsig[65];
     memcpy(zsig, s, sizeof zsig);
     zsig[10] = 'g';
-    assert_int_equal(ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", zsig, 1),
-                     OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, zsig, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    ota_svc_presign_close(p);
+}
+
+/* The issue time is signed: changed, dropped or added, the URL is refused; it is given back,
+ * and a URL without one (an earlier version's) is taken as issued the longest lifetime before
+ * its expiry. */
+static void test_issued(void **state)
+{
+    (void)state;
+    ota_svc_presign_t *p = open_signer();
+    char s[65], legacy[65];
+    int64_t iss = 0;
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", 4940, 5000, s), 0);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "4940", s, 4999, &iss),
+        OTA_SVC_PRESIGN_OK);
+    assert_int_equal(iss, 4940);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "4940", s, 5001, &iss),
+        OTA_SVC_PRESIGN_EXPIRED);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "4941", s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "04940", s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    /* Issued after its expiry or more than the longest lifetime before it. */
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", 5001, 5000, s), -1);
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", 1399, 5000, s), -1);
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", 1400, 5000, s), 0);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "1399", s, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    /* Without an issue time. */
+    assert_int_equal(ota_svc_presign_sign(p, "/files/9", "dev", "job-1", -1, 5000, legacy), 0);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", NULL, legacy, 1, &iss),
+        OTA_SVC_PRESIGN_OK);
+    assert_int_equal(iss, 5000 - OTA_SVC_PRESIGN_EXPIRY_MAX);
+    assert_int_equal(
+        ota_svc_presign_verify(p, "/files/9", "dev", "job-1", "5000", "1400", legacy, 1, NULL),
+        OTA_SVC_PRESIGN_BAD);
+    assert_null(ota_svc_presign_url(p, "http://h", 9, "dev", "job-1", -1, 5000));
     ota_svc_presign_close(p);
 }
 
@@ -216,7 +294,7 @@ static void test_document(void **state)
     cJSON *f =
         cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "afr_ota"), "files"), 0);
     const char *url = cJSON_GetObjectItem(f, "update_data_url")->valuestring;
-    char *want = ota_svc_presign_url(p, "https://h:8443", 3, "dev", "job", 1600);
+    char *want = ota_svc_presign_url(p, "https://h:8443", 3, "dev", "job", 1000, 1600);
     assert_string_equal(url, want);
     assert_string_equal(cJSON_GetObjectItem(f, "auth_scheme")->valuestring,
                         OTA_SVC_PRESIGN_AUTH_SCHEME);
@@ -247,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signature_oracle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issued, setup, teardown),
         cmocka_unit_test(test_placeholder),
         cmocka_unit_test_setup_teardown(test_document, setup, teardown),
     };
