@@ -82,7 +82,7 @@ static void usage(FILE *f)
                "\n"
                "Serves the data folder's firmware files to devices over HTTP/1.1 range\n"
                "requests, by the presigned URLs that otter-service --http-url puts into job\n"
-               "documents (GET and HEAD /files/<id>?thing=&job=&expires=&signature=).\n"
+               "documents (GET and HEAD /files/<id>?thing=&job=&expires=&issued=&signature=).\n"
                "\n"
                "Options:\n"
                "  --data-dir DIR       data folder (otter.db, files/, http/url-signing.key);\n"
