@@ -757,7 +757,7 @@ static void ota_report_self_test(ota_agent_t *a, const char *stage)
 }
 
 /* Activating: the service is to name the job again, and the reset delay to pass. */
-static void ota_await_confirmation(ota_agent_t *a)
+OTA_OUT_OF_LINE static void ota_await_confirmation(ota_agent_t *a)
 {
     ota_set_state(a, OTA_AGENT_ACTIVATING);
     a->confirm_pending = 1;

@@ -27,7 +27,7 @@ OTA_OUT_OF_LINE static void ota_bit_set(uint8_t *bitmap, uint32_t k)
  * schedulers' jitter). */
 #define OTA_RTT_SLACK_MS 8u
 
-static void ota_arm(ota_download_t *d, uint32_t now)
+OTA_OUT_OF_LINE static void ota_arm(ota_download_t *d, uint32_t now)
 {
     d->deadline = now + d->rto;
     d->deadline_set = 1;
@@ -241,7 +241,7 @@ OTA_OUT_OF_LINE static void ota_update_rto(ota_download_t *d, uint32_t sample)
  * first queue the shorter of this round trip and the one before decides, so
  * one late segment changes nothing.
  */
-static void ota_adapt(ota_download_t *d, uint32_t sample, uint32_t sent, uint32_t now)
+OTA_OUT_OF_LINE static void ota_adapt(ota_download_t *d, uint32_t sample, uint32_t sent, uint32_t now)
 {
     uint32_t rtt, limit, w = d->window;
     sample = (sample > 0xFFFFFFu ? 0xFFFFFFu : sample) + 1u; /* w x limit fits 32 bits */
