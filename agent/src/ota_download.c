@@ -241,7 +241,8 @@ OTA_OUT_OF_LINE static void ota_update_rto(ota_download_t *d, uint32_t sample)
  * first queue the shorter of this round trip and the one before decides, so
  * one late segment changes nothing.
  */
-OTA_OUT_OF_LINE static void ota_adapt(ota_download_t *d, uint32_t sample, uint32_t sent, uint32_t now)
+OTA_OUT_OF_LINE static void ota_adapt(ota_download_t *d, uint32_t sample, uint32_t sent,
+                                      uint32_t now)
 {
     uint32_t rtt, limit, w = d->window;
     sample = (sample > 0xFFFFFFu ? 0xFFFFFFu : sample) + 1u; /* w x limit fits 32 bits */
