@@ -597,6 +597,17 @@ static long dropped_in_log(const char *log, int over_rate)
     return sum;
 }
 
+/* A QoS 0 PUBLISH of "{}" on the attacker's own jobs/get into pkt (64 bytes); its length. */
+static size_t small_publish(uint8_t *pkt)
+{
+    static const char topic[] = "$aws/things/attacker/jobs/get";
+    size_t n = 1 + mqtt_varint(pkt + 1, 2 + strlen(topic) + 2);
+    pkt[0] = 0x30;
+    n += mqtt_string(pkt + n, topic);
+    memcpy(pkt + n, "{}", 2);
+    return n + 2;
+}
+
 /*
  * A device floods small publishes (2 bytes each) on its own jobs/get, faster than any download
  * asks for blocks: 20,000 of them, which the broker takes in far less than the 16 s its
@@ -607,14 +618,8 @@ static void test_message_rate_flood(void **state)
 {
     (void)state;
     enum { FLOOD = 20000 };
-    static const char topic[] = "$aws/things/attacker/jobs/get";
     uint8_t pkt[64];
-    size_t body = 2 + strlen(topic) + 2;
-    pkt[0] = 0x30;
-    size_t n = 1 + mqtt_varint(pkt + 1, body);
-    n += mqtt_string(pkt + n, topic);
-    memcpy(pkt + n, "{}", 2);
-    n += 2;
+    size_t n = small_publish(pkt);
     ota_test_client_t *victim = sec_device(&g, &g_victim);
     assert_non_null(victim);
     int fd = raw_connect(&g_attacker);
@@ -670,14 +675,8 @@ static long service_jobs_messages(void)
 static void test_reconnect_flood(void **state)
 {
     (void)state;
-    static const char topic[] = "$aws/things/attacker/jobs/get";
     uint8_t pkt[64];
-    size_t body = 2 + strlen(topic) + 2;
-    pkt[0] = 0x30;
-    size_t n = 1 + mqtt_varint(pkt + 1, body);
-    n += mqtt_string(pkt + n, topic);
-    memcpy(pkt + n, "{}", 2);
-    n += 2;
+    size_t n = small_publish(pkt);
     long sent = 0;
     int connections = 0;
     int64_t t0 = mono_now_ms();

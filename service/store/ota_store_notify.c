@@ -202,20 +202,24 @@ int ota_store_outbox_remove(ota_store_t *store, int64_t id)
     return rc;
 }
 
-int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n)
+/* Deletes the outbox entries sql names (?1 before_ms, ?2 this instance, and ?3 live_since_ms
+ * when with_live); *n (if given) how many. */
+static int outbox_delete(ota_store_t *store, const char *sql, int64_t before_ms, int with_live,
+                         int64_t live_since_ms, const char *what, size_t *n)
 {
     if (n)
         *n = 0;
     if (!store)
         return OTA_STORE_INVALID;
     ota_db_stmt_t *st;
-    int rc =
-        prep(store, &st, "DELETE FROM outbox WHERE created_ms < ? AND (owner = ? OR owner = '')");
+    int rc = prep(store, &st, sql);
     if (rc)
         return rc;
     ota_db_bind_int64(st, 1, before_ms);
     ota_db_bind_text(st, 2, store->instance);
-    rc = step_done(store, st, "expire outbox entries");
+    if (with_live)
+        ota_db_bind_int64(st, 3, live_since_ms);
+    rc = step_done(store, st, what);
     ota_db_finalize(st);
     if (!rc) {
         if (n)
@@ -225,30 +229,21 @@ int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n)
     return rc;
 }
 
+int ota_store_outbox_expire(ota_store_t *store, int64_t before_ms, size_t *n)
+{
+    return outbox_delete(store,
+                         "DELETE FROM outbox WHERE created_ms < ?1 AND (owner = ?2 OR owner = '')",
+                         before_ms, 0, 0, "expire outbox entries", n);
+}
+
 int ota_store_outbox_expire_orphans(ota_store_t *store, int64_t before_ms, int64_t now_ms,
                                     int64_t live_ms, size_t *n)
 {
-    if (n)
-        *n = 0;
-    if (!store)
-        return OTA_STORE_INVALID;
-    ota_db_stmt_t *st;
-    int rc = prep(store, &st,
-                  "DELETE FROM outbox WHERE created_ms < ?1 AND owner <> ?2 AND owner <> '' AND "
-                  "owner NOT IN (SELECT name FROM instances WHERE beat_ms >= ?3)");
-    if (rc)
-        return rc;
-    ota_db_bind_int64(st, 1, before_ms);
-    ota_db_bind_text(st, 2, store->instance);
-    ota_db_bind_int64(st, 3, now_ms - live_ms);
-    rc = step_done(store, st, "expire outbox entries of stopped instances");
-    ota_db_finalize(st);
-    if (!rc) {
-        if (n)
-            *n = (size_t)ota_db_changes(store->db);
-        ok(store);
-    }
-    return rc;
+    return outbox_delete(
+        store,
+        "DELETE FROM outbox WHERE created_ms < ?1 AND owner <> ?2 AND owner <> '' AND "
+        "owner NOT IN (SELECT name FROM instances WHERE beat_ms >= ?3)",
+        before_ms, 1, now_ms - live_ms, "expire outbox entries of stopped instances", n);
 }
 
 int ota_store_outbox_list(ota_store_t *store, ota_store_outbox_cb cb, void *ctx)
